@@ -1,0 +1,1 @@
+"""Sandboxed venue pages, default templates, ad campaigns and redirect rules. A library."""

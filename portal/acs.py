@@ -1,0 +1,165 @@
+"""The AC registry: which access controllers we serve, how to reach them, and their secrets.
+
+Records live in Redis (edited by the NOC console and API) and can be seeded from the TOML
+file's ``[[acs]]`` tables. Lookups by source address or BAS-IP are what the RADIUS server and
+the listener do for every packet, so ``AcRegistry.by_address`` is one HGET + one HGET.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ac_adapters.profiles import PROFILES
+from portal.errors import NotFound, ValidationError
+from portal.settings import AcSeed
+from portal.state import keys
+
+__all__ = ["AcRecord", "AcRegistry"]
+
+
+@dataclass(frozen=True, slots=True)
+class AcRecord:
+    """One access controller as the registry knows it."""
+
+    name: str
+    addresses: tuple[str, ...]          # source IPs it sends portal/RADIUS packets from
+    secret: str                         # portal protocol shared secret
+    vendor: str = "huawei-v2"           # vendor profile name (ac_adapters.profiles)
+    bas_ip: str = ""                    # BAS-IP in its packets; "" = first address
+    radius_secret: str = ""             # RADIUS shared secret; "" = same as `secret`
+    port: int = 2000                    # its portal protocol port
+    rfc5176: bool = True                # accepts Disconnect/CoA on coa_port
+    coa_port: int = 3799
+    heartbeat: bool = False             # wants NTF_HEARTBEAT (0x0F) from us
+    user_sync: bool = False             # wants NTF_USER_HEARTBEAT (0x10) user lists
+    require_message_authenticator: bool = True   # False only for old hardware
+    mac_auth: bool = False              # answers RADIUS MAC authentication from bindings
+    enabled: bool = True
+    timeout: float = 0.0                # per-try portal timeout; 0 = settings default
+    retries: int = 0                    # portal tries; 0 = settings default
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
+            raise ValidationError(f"AC name {self.name!r}: use letters, digits, '-', '_' or '.'")
+        if not self.addresses:
+            raise ValidationError(f"AC {self.name}: at least one address is required")
+        for addr in (*self.addresses, *((self.bas_ip,) if self.bas_ip else ())):
+            try:
+                ipaddress.ip_address(addr)
+            except ValueError:
+                raise ValidationError(f"AC {self.name}: {addr!r} is not an IP address") from None
+        if self.vendor not in PROFILES:
+            raise ValidationError(
+                f"AC {self.name}: unknown vendor profile {self.vendor!r} "
+                f"(known: {', '.join(sorted(PROFILES))})"
+            )
+        if not self.secret:
+            raise ValidationError(f"AC {self.name}: a shared secret is required")
+        for label, port in (("port", self.port), ("coa_port", self.coa_port)):
+            if not 1 <= port <= 65535:
+                raise ValidationError(f"AC {self.name}: {label} {port} is out of range")
+
+    @property
+    def effective_bas_ip(self) -> str:
+        return self.bas_ip or self.addresses[0]
+
+    @property
+    def effective_radius_secret(self) -> str:
+        return self.radius_secret or self.secret
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AcRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValidationError(f"unknown AC field(s): {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if "addresses" in values:
+            values["addresses"] = tuple(values["addresses"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> AcRecord:
+        return cls.from_dict(json.loads(raw))
+
+    @classmethod
+    def from_seed(cls, seed: AcSeed) -> AcRecord:
+        return cls.from_dict(dataclasses.asdict(seed))
+
+
+class AcRegistry:
+    """CRUD over AC records plus the address → AC index, all in the ``{acs}`` hash slot."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    def put(self, record: AcRecord) -> None:
+        """Create or replace an AC; its addresses must not belong to another AC."""
+        index = self.redis.hgetall(keys.ac_address_index())
+        mine = {*record.addresses, record.effective_bas_ip}
+        for addr in mine:
+            owner = index.get(addr.encode())
+            if owner is not None and owner.decode() != record.name:
+                raise ValidationError(f"address {addr} already belongs to AC {owner.decode()}")
+        old = self.get_or_none(record.name)
+        stale = set()
+        if old is not None:
+            stale = {*old.addresses, old.effective_bas_ip} - mine
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.ac(record.name), mapping={"json": record.to_json(), "updated": time.time()})
+        pipe.sadd(keys.ac_names(), record.name)
+        if stale:
+            pipe.hdel(keys.ac_address_index(), *stale)
+        pipe.hset(keys.ac_address_index(), mapping={addr: record.name for addr in mine})
+        pipe.execute()
+
+    def get_or_none(self, name: str) -> AcRecord | None:
+        raw = self.redis.hget(keys.ac(name), "json")
+        return None if raw is None else AcRecord.from_json(raw)
+
+    def get(self, name: str) -> AcRecord:
+        record = self.get_or_none(name)
+        if record is None:
+            raise NotFound(f"no AC named {name!r}")
+        return record
+
+    def by_address(self, address: str) -> AcRecord | None:
+        """The AC that owns a source address or BAS-IP, if any."""
+        name = self.redis.hget(keys.ac_address_index(), address)
+        return None if name is None else self.get_or_none(name.decode())
+
+    def names(self) -> list[str]:
+        return sorted(n.decode() for n in self.redis.smembers(keys.ac_names()))
+
+    def all(self) -> list[AcRecord]:
+        return [r for n in self.names() if (r := self.get_or_none(n)) is not None]
+
+    def delete(self, name: str) -> None:
+        record = self.get(name)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.ac(name))
+        pipe.srem(keys.ac_names(), name)
+        pipe.hdel(keys.ac_address_index(), *{*record.addresses, record.effective_bas_ip})
+        pipe.execute()
+
+    def seed(self, seeds: tuple[AcSeed, ...], *, overwrite: bool = False) -> list[str]:
+        """Copy ACs from settings into Redis; existing records win unless ``overwrite``.
+
+        Returns the names written. Console edits therefore survive a restart.
+        """
+        written = []
+        for seed in seeds:
+            record = AcRecord.from_seed(seed)
+            if overwrite or self.get_or_none(record.name) is None:
+                self.put(record)
+                written.append(record.name)
+        return written

@@ -1,0 +1,1 @@
+"""Entry points of ``citywifi`` subcommands that belong to the portal core."""

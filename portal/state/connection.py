@@ -1,0 +1,70 @@
+"""Redis connections built from settings: redis://, rediss://, unix://, Sentinel, Cluster."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+import redis.cluster
+import redis.sentinel
+
+from portal.errors import CitywifiError
+from portal.settings import RedisSettings, SettingsError
+
+__all__ = ["StateUnavailable", "connect", "redis_from_settings"]
+
+log = logging.getLogger(__name__)
+
+
+class StateUnavailable(CitywifiError):
+    """Redis cannot be reached; callers must fail closed (never grant access without policy)."""
+
+    code = "state_unavailable"
+
+
+def redis_from_settings(cfg: RedisSettings, url: str | None = None) -> Any:
+    """Build a client (``redis.Redis`` or ``redis.cluster.RedisCluster``) without connecting.
+
+    ``url`` overrides ``cfg.url`` (the embedded server's URL, decided at run time).
+    """
+    url = url if url is not None else cfg.url
+    common: dict[str, Any] = {
+        "socket_timeout": cfg.socket_timeout,
+        "socket_connect_timeout": cfg.socket_timeout,
+        "health_check_interval": 30,
+        "decode_responses": False,
+    }
+    if cfg.sentinels:
+        hosts = []
+        for entry in cfg.sentinels:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError("redis.sentinels", f"expected host:port, got {entry!r}")
+            hosts.append((host, int(port)))
+        sentinel = redis.sentinel.Sentinel(
+            hosts,
+            sentinel_kwargs={"password": cfg.sentinel_password or None,
+                             "socket_timeout": cfg.socket_timeout},
+            **{k: v for k, v in common.items() if k != "health_check_interval"},
+        )
+        return sentinel.master_for(cfg.sentinel_master)
+    if not url:
+        raise SettingsError("redis.url", "no Redis URL configured and no embedded server started")
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("redis.url", f"expected redis://, rediss:// or unix://, got {url!r}")
+    if cfg.cluster:
+        return redis.cluster.RedisCluster.from_url(
+            url, socket_timeout=cfg.socket_timeout, socket_connect_timeout=cfg.socket_timeout
+        )
+    return redis.Redis.from_url(url, **common)
+
+
+def connect(cfg: RedisSettings, url: str | None = None) -> Any:
+    """Build a client and check it answers PING; raise StateUnavailable otherwise."""
+    client = redis_from_settings(cfg, url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise StateUnavailable(f"Redis at {url or cfg.url or cfg.sentinels} is unreachable: {exc}") from exc
+    return client

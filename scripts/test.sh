@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run the test suite (README: "Test it"). Installs what the tests need when it is missing:
+# Debian's freeradius-utils (radclient/radtest), freeradius (peer server), chromium, and the
+# Python test extras in .venv. Extra arguments go to pytest.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib.sh"
+if command -v dpkg >/dev/null; then
+    apt_install freeradius-utils freeradius chromium
+fi
+source "$ROOT/scripts/bootstrap.sh" "test"
+cd "$ROOT"
+# Two workers on two cores; each worker starts its own throwaway Redis.
+exec "$VENV/bin/python" -m pytest -n 2 -p no:cacheprovider "$@"

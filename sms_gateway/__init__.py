@@ -1,0 +1,1 @@
+"""SMS: number policy (carrier/region), gateway backends and PDU codecs. A library."""
