@@ -21,6 +21,8 @@ __all__ = [
     "ac_address_index",
     "ac_names",
     "ac_stats",
+    "blocked_macs",
+    "blocked_phones",
 ]
 
 
@@ -44,3 +46,15 @@ def ac_address_index() -> str:
 def ac_stats(name: str) -> str:
     """Hash: live counters of one AC (last packet seen, bad authenticators, …)."""
     return f"{PREFIX}:{{acstat:{name}}}"
+
+
+# --- Blocklist (NOC) -------------------------------------------------------------------------
+
+def blocked_phones() -> str:
+    """Hash: phone → JSON {reason, expires (epoch or 0), by, at}."""
+    return f"{PREFIX}:{{block}}:phones"
+
+
+def blocked_macs() -> str:
+    """Hash: normalised MAC (aa:bb:cc:dd:ee:ff) → JSON {reason, expires, by, at}."""
+    return f"{PREFIX}:{{block}}:macs"
