@@ -20,9 +20,22 @@ __all__ = [
     "ac",
     "ac_address_index",
     "ac_names",
+    "ac_sessions",
     "ac_stats",
+    "acct_log",
     "blocked_macs",
     "blocked_phones",
+    "login_tokens",
+    "login_tokens_used",
+    "mac_binding",
+    "phone_macs",
+    "phone_sessions",
+    "plan_defs",
+    "plan_override",
+    "plan_rules",
+    "session_deadlines",
+    "session_tombstone",
+    "usage",
 ]
 
 
@@ -58,3 +71,107 @@ def blocked_phones() -> str:
 def blocked_macs() -> str:
     """Hash: normalised MAC (aa:bb:cc:dd:ee:ff) → JSON {reason, expires, by, at}."""
     return f"{PREFIX}:{{block}}:macs"
+
+
+# --- Credentials (RADIUS login tokens and per-MAC credentials; portal/credentials.py) ---------
+
+def login_tokens(phone: str) -> str:
+    """Hash: live single-use login tokens of a phone, token → "<expires epoch>|<mac or empty>".
+
+    The key's TTL covers the newest token; each field carries its own expiry.
+    """
+    return f"{PREFIX}:{{p:{phone}}}:login-tokens"
+
+
+def login_tokens_used(phone: str) -> str:
+    """Hash: recently consumed login tokens of a phone, token → consumed-at epoch (short TTL),
+    so a replayed token is told apart from a mistyped one ("reused" vs "invalid")."""
+    return f"{PREFIX}:{{p:{phone}}}:login-tokens-used"
+
+
+def mac_binding(mac: str) -> str:
+    """Hash: the returning-user binding of one normalised MAC: phone, secret (the per-MAC
+    RADIUS password), expires (epoch). Key expires with the binding."""
+    return f"{PREFIX}:{{m:{mac}}}:binding"
+
+
+def phone_macs(phone: str) -> str:
+    """Set: normalised MACs bound to a phone (index for listing/unbinding; may hold stale MACs
+    whose binding already expired — readers check ``mac_binding``)."""
+    return f"{PREFIX}:{{p:{phone}}}:macs"
+
+
+# --- Plans (portal/plans.py) -----------------------------------------------------------------
+# Plan definitions and assignment rules are small, read-mostly and cached in-process; they share
+# the ``{plans}`` slot so a console edit of a plan and its rules can be one MULTI.
+
+def plan_defs() -> str:
+    """Hash: plan name → JSON of the Plan (including ``retired``)."""
+    return f"{PREFIX}:{{plans}}:defs"
+
+
+def plan_rules() -> str:
+    """Hash: assignment rule → plan name. Fields: ``venue:<id>``, ``ssid:<ssid>``, ``ac:<name>``,
+    ``*`` (global default)."""
+    return f"{PREFIX}:{{plans}}:rules"
+
+
+def plan_override(phone: str) -> str:
+    """String: the plan name assigned to one phone, overriding every rule. Lives in the phone's
+    slot so authorize() reads it in the same round trip as usage and sessions."""
+    return f"{PREFIX}:{{p:{phone}}}:plan"
+
+
+# --- Usage (portal/usage.py) -----------------------------------------------------------------
+
+def usage(phone: str) -> str:
+    """Hash: one phone's counters. ``d`` day (YYYYMMDD, local) the daily counters belong to,
+    ``dt``/``dv`` daily seconds/octets, ``tt``/``tv`` total seconds/octets, ``f`` first login
+    epoch (validity starts there)."""
+    return f"{PREFIX}:{{p:{phone}}}:usage"
+
+
+# --- Sessions (portal/sessions.py, radius/accounting.py, radius/reaper.py) ----------------------
+# Redis Cluster: a Lua script may only touch keys of one slot. The accounting script must update
+# a session's last-seen counters AND the phone's usage counters atomically (that is what makes a
+# replayed Interim-Update harmless), and authorize() must read usage + sessions in one trip, so
+# the session records live in the PHONE's slot: one hash per phone, field "<ac>|<acct-session-id>"
+# → compact JSON. (One hash per phone rather than one key per session also saves the ~70 bytes of
+# per-key overhead; with 1–3 sessions per phone the hash stays a listpack.)
+# The two secondary indexes are in other slots and are updated in the same pipeline but not the
+# same script; they may briefly point at a session that no longer exists, so every reader of an
+# index re-checks the record and drops dangling entries:
+# * per-AC hash (slot ``{sac:<ac>}``): Accounting-On/Off and "which phone owns this session id"
+#   when an accounting packet carries no Class;
+# * one global deadline zset (slot ``{ses}``) for the reaper and the NOC's list. It is a single
+#   key (one node in a cluster) but only sees one write per interim per session (~350/s at 100k
+#   sessions with a 300 s interval).
+
+def phone_sessions(phone: str) -> str:
+    """Hash: a phone's online sessions, ``<ac>|<acct-session-id>`` → compact JSON record."""
+    return f"{PREFIX}:{{p:{phone}}}:ses"
+
+
+def session_tombstone(phone: str, ac: str, session_id: str) -> str:
+    """String (TTL): final counters ``t,in,out`` of a recently closed session, so a late or
+    replayed Stop/Interim is recognised instead of being counted again."""
+    return f"{PREFIX}:{{p:{phone}}}:sx:{ac}|{session_id}"
+
+
+def ac_sessions(ac: str) -> str:
+    """Hash: acct-session-id → phone, for every online session on one AC."""
+    return f"{PREFIX}:{{sac:{ac}}}"
+
+
+def session_deadlines() -> str:
+    """Sorted set: ``<phone>|<ac>|<acct-session-id>`` scored by the epoch after which the session
+    counts as silent (last update + 2 × interim + grace)."""
+    return f"{PREFIX}:{{ses}}:dl"
+
+
+# --- Accounting log (radius/accounting.py; retention/export belong to the NOC) -----------------
+
+def acct_log() -> str:
+    """Stream: every accounting record accepted with an Accounting-Response, plus closes made
+    by the reaper and Accounting-On/Off. No MAXLEN here: retention is the NOC's job."""
+    return f"{PREFIX}:{{acctlog}}:stream"

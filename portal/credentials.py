@@ -1,0 +1,306 @@
+"""RADIUS credentials minted by the portal, never typed by users.
+
+Two kinds (ARCHITECTURE "RADIUS credentials are minted, not typed"):
+
+* **Login token** — after the SMS code is verified the portal mints a random single-use token
+  for the phone (short TTL) and logs the user in on the AC with ``User-Name = phone`` and the
+  token as password (PAP or CHAP). The RADIUS server consumes it atomically (Lua) on first use;
+  a replay is told apart from garbage so the portal can say "reused".
+* **Per-MAC credential** — a returning user's device is bound to the phone for the plan's
+  binding period; the binding carries a reusable random secret. The portal logs the device in
+  with ``User-Name = phone`` / password = secret, and RADIUS checks that Calling-Station-Id is
+  the bound MAC. ACs doing MAC authentication (``User-Name = MAC``) are answered from the same
+  binding (:meth:`CredentialStore.check_mac_auth`).
+
+CHAP needs the cleartext on the server, so tokens and secrets are stored as issued; they are
+random, short-lived or device-bound, and protected like every other Redis secret.
+
+Each check costs one Redis round trip (a pipeline), plus one Lua call when a CHAP response
+matched a login token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from portal.blocklist import normalise_mac
+from portal.errors import CitywifiError, ValidationError
+from portal.state import keys
+
+__all__ = [
+    "Credential",
+    "CredentialError",
+    "CredentialStore",
+    "Identity",
+    "InvalidCredential",
+    "ReusedCredential",
+    "normalise_phone",
+]
+
+IdentityKind = Literal["token", "mac_credential", "mac_auth"]
+
+USED_TOKEN_MEMORY = 3600.0   # seconds a consumed token is remembered to report "reused"
+
+
+class CredentialError(CitywifiError):
+    """A credential check failed; ``code`` is the reject reason the RADIUS server counts."""
+
+    code = "invalid_credential"
+
+
+class InvalidCredential(CredentialError):
+    """Unknown, expired or mismatched credential (wrong MAC, wrong password, no binding)."""
+
+    code = "invalid_credential"
+
+
+class ReusedCredential(CredentialError):
+    """A single-use login token that was already consumed."""
+
+    code = "reused_credential"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What the portal hands to the AC: RADIUS User-Name and password."""
+
+    username: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a successful credential check proved: the phone, the device, and how."""
+
+    phone: str
+    mac: str | None
+    kind: IdentityKind
+
+
+def normalise_phone(phone: str) -> str:
+    """``+86 138-0013-8000`` → ``13800138000``; raise ValidationError if not digits."""
+    digits = phone.strip().removeprefix("+86").replace(" ", "").replace("-", "")
+    if not digits.isdigit() or not 5 <= len(digits) <= 20:
+        raise ValidationError(f"{phone!r} is not a phone number")
+    return digits
+
+
+def _mac_or_none(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return normalise_mac(value)
+    except ValidationError:
+        return None
+
+
+# KEYS[1] live tokens hash, KEYS[2] used tokens hash.
+# ARGV[1] token, ARGV[2] now, ARGV[3] used-memory seconds, ARGV[4] caller MAC ("" = unknown).
+# Returns {status, mac}: ok | expired | reused | invalid | mac_mismatch. Checks happen before the
+# HDEL so a token presented from the wrong device is not burnt by that attempt.
+_CONSUME_LUA = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then
+  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'reused', ''} end
+  return {'invalid', ''}
+end
+local sep = string.find(v, '|', 1, true)
+local expires = tonumber(string.sub(v, 1, sep - 1))
+local mac = string.sub(v, sep + 1)
+if expires < tonumber(ARGV[2]) then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return {'expired', mac}
+end
+if mac ~= '' and mac ~= ARGV[4] then return {'mac_mismatch', mac} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {'ok', mac}
+"""
+
+
+class CredentialStore:
+    """Mint and check RADIUS credentials in Redis (keys under ``{p:<phone>}`` / ``{m:<mac>}``)."""
+
+    def __init__(self, redis: Any, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.clock = clock
+        self._consume = redis.register_script(_CONSUME_LUA)
+
+    # --- minting (portal side) ---------------------------------------------------------------
+
+    def mint_login_token(self, phone: str, mac: str | None = None, ttl: int = 120) -> Credential:
+        """A fresh single-use token for ``phone``; if ``mac`` is given only that device may use it."""
+        if ttl <= 0:
+            raise ValidationError("login token ttl must be positive")
+        phone = normalise_phone(phone)
+        bound = normalise_mac(mac) if mac else ""
+        token = secrets.token_urlsafe(12)   # 16 url-safe characters, 96 bits
+        key = keys.login_tokens(phone)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, token, f"{self.clock() + ttl:.3f}|{bound}")
+        # The hash lives as long as its newest token; older fields carry their own expiry.
+        pipe.expire(key, ttl + 5)
+        pipe.execute()
+        return Credential(phone, token)
+
+    def bind_mac(self, mac: str, phone: str, days: float) -> Credential:
+        """Bind a device to a phone for ``days``; return its reusable RADIUS credential.
+
+        Re-binding the same MAC to the same phone keeps the secret (devices already logged in
+        keep working) and extends the expiry; binding it to another phone issues a new secret.
+        """
+        if days <= 0:
+            raise ValidationError("binding period must be positive")
+        mac = normalise_mac(mac)
+        phone = normalise_phone(phone)
+        key = keys.mac_binding(mac)
+        old = self.redis.hgetall(key)
+        expires = self.clock() + days * 86400
+        old_phone = old.get(b"phone", b"").decode()
+        keep = bool(old) and old_phone == phone
+        secret = old[b"secret"].decode() if keep else secrets.token_urlsafe(12)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={"phone": phone, "secret": secret, "expires": f"{expires:.3f}"})
+        pipe.expireat(key, int(expires) + 1)
+        pipe.execute()
+        # Index writes live in other hash slots, so they are separate calls (best effort).
+        if old_phone and old_phone != phone:
+            self.redis.srem(keys.phone_macs(old_phone), mac)
+        self.redis.sadd(keys.phone_macs(phone), mac)
+        return Credential(phone, secret)
+
+    def binding_for_mac(self, mac: str) -> tuple[str, float] | None:
+        """(phone, expires epoch) of a live binding, or None."""
+        data = self._binding(normalise_mac(mac), self.redis.hgetall(keys.mac_binding(normalise_mac(mac))))
+        return None if data is None else (data[0], data[2])
+
+    def mac_credential(self, mac: str) -> Credential | None:
+        """The credential the portal uses to log a returning device in, or None if unbound."""
+        mac = normalise_mac(mac)
+        data = self._binding(mac, self.redis.hgetall(keys.mac_binding(mac)))
+        return None if data is None else Credential(data[0], data[1])
+
+    def unbind_mac(self, mac: str) -> bool:
+        """Remove a device binding; True if there was one."""
+        mac = normalise_mac(mac)
+        key = keys.mac_binding(mac)
+        phone = self.redis.hget(key, "phone")
+        removed = bool(self.redis.delete(key))
+        if phone is not None:
+            self.redis.srem(keys.phone_macs(phone.decode()), mac)
+        return removed
+
+    def macs_for_phone(self, phone: str) -> list[str]:
+        """MACs with a live binding to ``phone``."""
+        phone = normalise_phone(phone)
+        out = []
+        for raw in sorted(self.redis.smembers(keys.phone_macs(phone))):
+            found = self.binding_for_mac(raw.decode())
+            if found is not None and found[0] == phone:
+                out.append(raw.decode())
+        return out
+
+    # --- checking (RADIUS side) --------------------------------------------------------------
+
+    def check_pap(self, username: str, password: str, calling_station_id: str | None) -> Identity:
+        """Check a PAP User-Name/User-Password; consume the token if it was one."""
+        phone = self._phone_or_reject(username)
+        mac = _mac_or_none(calling_station_id)
+        now = self.clock()
+        pipe = self.redis.pipeline(transaction=False)
+        if mac is not None:
+            pipe.hgetall(keys.mac_binding(mac))
+        # A per-MAC secret is never a live token, so trying to consume it has no side effect.
+        self._consume(keys=[keys.login_tokens(phone), keys.login_tokens_used(phone)],
+                      args=[password, f"{now:.3f}", int(USED_TOKEN_MEMORY), mac or ""], client=pipe)
+        results = pipe.execute()
+        status, _ = results[-1]
+        if status == b"ok":
+            return Identity(phone, mac, "token")
+        if mac is not None:
+            binding = self._binding(mac, results[0])
+            if binding is not None and binding[0] == phone and hmac.compare_digest(
+                binding[1].encode(), password.encode()
+            ):
+                return Identity(phone, mac, "mac_credential")
+        raise self._failure(status)
+
+    def check_chap(self, username: str, chap_password: bytes, challenge: bytes,
+                   calling_station_id: str | None) -> Identity:
+        """Check a CHAP-Password (RFC 1994 / RFC 2865 §2.2: id + MD5(id + secret + challenge))."""
+        phone = self._phone_or_reject(username)
+        if len(chap_password) != 17:
+            raise InvalidCredential("CHAP-Password must be 17 octets")
+        chap_id, response = chap_password[:1], chap_password[1:]
+
+        def matches(secret: bytes) -> bool:
+            return hmac.compare_digest(hashlib.md5(chap_id + secret + challenge).digest(), response)
+
+        mac = _mac_or_none(calling_station_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.mac_binding(mac) if mac else keys.mac_binding("-"))
+        pipe.hkeys(keys.login_tokens(phone))
+        pipe.hkeys(keys.login_tokens_used(phone))
+        binding_raw, live, used = pipe.execute()
+        if mac is not None:
+            binding = self._binding(mac, binding_raw)
+            if binding is not None and binding[0] == phone and matches(binding[1].encode()):
+                return Identity(phone, mac, "mac_credential")
+        for token in live:
+            if matches(token):
+                status, _ = self._consume(
+                    keys=[keys.login_tokens(phone), keys.login_tokens_used(phone)],
+                    args=[token, f"{self.clock():.3f}", int(USED_TOKEN_MEMORY), mac or ""],
+                )
+                if status == b"ok":
+                    return Identity(phone, mac, "token")
+                raise self._failure(status)
+        if any(matches(token) for token in used):
+            raise ReusedCredential("login token already used")
+        raise InvalidCredential("no credential matches the CHAP response")
+
+    def check_mac_auth(self, mac: str) -> Identity:
+        """MAC authentication (User-Name = MAC): accepted iff the device has a live binding."""
+        norm = _mac_or_none(mac)
+        if norm is None:
+            raise InvalidCredential(f"{mac!r} is not a MAC address")
+        binding = self._binding(norm, self.redis.hgetall(keys.mac_binding(norm)))
+        if binding is None:
+            raise InvalidCredential("device has no binding")
+        return Identity(binding[0], norm, "mac_auth")
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _phone_or_reject(username: str) -> str:
+        try:
+            return normalise_phone(username)
+        except ValidationError:
+            raise InvalidCredential("User-Name is not a phone number") from None
+
+    def _binding(self, mac: str, raw: dict[bytes, bytes]) -> tuple[str, str, float] | None:
+        if not raw:
+            return None
+        try:
+            expires = float(raw[b"expires"])
+            data = (raw[b"phone"].decode(), raw[b"secret"].decode(), expires)
+        except (KeyError, ValueError, UnicodeDecodeError):
+            return None
+        return data if expires > self.clock() else None
+
+    @staticmethod
+    def _failure(status: bytes) -> CredentialError:
+        if status == b"reused":
+            return ReusedCredential("login token already used")
+        if status == b"expired":
+            return InvalidCredential("login token expired")
+        if status == b"mac_mismatch":
+            return InvalidCredential("login token was issued for another device")
+        return InvalidCredential("unknown credential")
