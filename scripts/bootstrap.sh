@@ -15,7 +15,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 STAMP="$VENV/.citywifi-installed${EXTRAS:+-$EXTRAS}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+    echo "installing citywifi${EXTRAS:+[$EXTRAS]} into $VENV ..." >&2
+    # pip's chatter goes to a log; it is shown only when the install fails.
+    if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip \
+           && "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"; \
+         } >"$VENV/pip.log" 2>&1; then
+        cat "$VENV/pip.log" >&2
+        exit 1
+    fi
     touch "$STAMP"
 fi
