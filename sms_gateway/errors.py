@@ -8,9 +8,15 @@ live at the top; gateway/transport errors are added below by the gateway backend
 from __future__ import annotations
 
 __all__ = [
+    "GatewayError",
+    "GatewayPermanentError",
+    "GatewayTransientError",
+    "GatewayUncertainError",
     "InvalidNumber",
     "LookupFailed",
+    "MessageTooLong",
     "NumberRefused",
+    "PduError",
     "RegionTableError",
     "SmsError",
 ]
@@ -72,3 +78,50 @@ class RegionTableError(SmsError):
 
 
 # --- gateway / transport (added by the gateway backends) ------------------------------------
+
+
+class PduError(SmsError):
+    """Bytes from a gateway (or a test) are not a valid PDU; the message says which field."""
+
+    code = "pdu_invalid"
+
+
+class MessageTooLong(SmsError):
+    """A rendered message (signature included) would not fit in one SMS (70 UCS2 units)."""
+
+    code = "message_too_long"
+    message_zh = "短信内容过长，无法发送。"
+    message_en = "The message is too long to send as one SMS."
+
+
+class GatewayError(SmsError):
+    """A gateway did not take the message. Subclasses say whether another try may help."""
+
+    code = "gateway_error"
+
+
+class GatewayTransientError(GatewayError):
+    """Definitely NOT sent (no connection, login refused, busy, flow control): the failover
+    may try the next gateway and the user may retry later."""
+
+    code = "gateway_unavailable"
+    message_zh = "短信通道繁忙，请稍后再试。"
+    message_en = "The SMS service is busy, please try again later."
+
+
+class GatewayPermanentError(GatewayError):
+    """The gateway refused this message for a reason another gateway would share (illegal
+    number, blacklisted, content refused): reported to the user, never failed over."""
+
+    code = "gateway_refused"
+    message_zh = "该号码无法接收短信，请检查号码后重试。"
+    message_en = "This number cannot receive SMS; please check it and try again."
+
+
+class GatewayUncertainError(GatewayError):
+    """The request was written but no answer came (timeout, dropped link): it MAY have been
+    sent. Never retried or failed over, so no one gets the same SMS twice."""
+
+    code = "gateway_uncertain"
+    message_zh = "短信可能已发出；如未收到，请稍后点击重新获取。"
+    message_en = "The SMS may have been sent; if it does not arrive, press resend later."
