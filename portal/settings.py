@@ -29,6 +29,7 @@ __all__ = [
     "AcSimSettings",
     "ListenerSettings",
     "PortalClientSettings",
+    "QuotaSettings",
     "RadiusSettings",
     "RedisSettings",
     "Settings",
@@ -99,6 +100,20 @@ class RadiusSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaSettings:
+    """Plans, usage counters, online sessions and accounting (portal/plans.py, radius/accounting.py)."""
+
+    timezone: str = "Asia/Shanghai"     # daily quotas reset at local midnight of this zone
+    default_plan: str = ""              # plan when no rule matches; "" = refuse with no_plan
+    default_interim: int = 300          # Acct-Interim-Interval when a plan sets none (RFC 2869: ≥ 60)
+    plan_cache_ttl: float = 5.0         # seconds a process keeps plan definitions and rules cached
+    tombstone_ttl: int = 21600          # seconds a closed session's final counters stay (late Stop dedup)
+    reaper_interval: float = 30.0       # seconds between reaper sweeps
+    acct_wait_replicas: int = 0         # >0: WAIT for this many replicas before acking accounting
+    acct_wait_timeout_ms: int = 200     # WAIT timeout; a timeout is logged, not fatal
+
+
+@dataclass(frozen=True, slots=True)
 class SmsSettings:
     signature: str = "【无线城市】"
     backend: str = "file"          # first backend; more in the smsgateways tables
@@ -163,6 +178,7 @@ class Settings:
     portal_client: PortalClientSettings = field(default_factory=PortalClientSettings)
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     radius: RadiusSettings = field(default_factory=RadiusSettings)
+    quota: QuotaSettings = field(default_factory=QuotaSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     web: WebSettings = field(default_factory=WebSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)

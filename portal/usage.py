@@ -1,0 +1,112 @@
+"""Per-phone usage counters: daily and total online time and volume, and the first login.
+
+One small hash per phone (``keys.usage``) in the phone's ``{p:<phone>}`` slot, so the accounting
+script can add a session's deltas to it atomically with the session's last-seen counters. The
+daily counters carry the local day (``d`` = YYYYMMDD in the configured timezone) they belong to;
+a reader that sees another day reads zero, and the next writer resets them. No cron job is
+needed at midnight. Usage reported by an Interim-Update that spans midnight is booked on the day
+the update arrives (accounting only knows cumulative counters at report times).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from portal.state import keys
+
+__all__ = ["ADD_USAGE_LUA", "Usage", "UsageBook", "day_of", "next_midnight"]
+
+
+def day_of(now: float, tz: ZoneInfo) -> str:
+    """The local day of an epoch time, as YYYYMMDD."""
+    return dt.datetime.fromtimestamp(now, tz).strftime("%Y%m%d")
+
+
+def next_midnight(now: float, tz: ZoneInfo) -> float:
+    """Epoch of the next local midnight after ``now`` (DST-safe: computed on the local date)."""
+    local = dt.datetime.fromtimestamp(now, tz)
+    tomorrow = local.date() + dt.timedelta(days=1)
+    return dt.datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=tz).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A phone's counters as seen at one moment (daily ones already zero on a new day)."""
+
+    day: str
+    daily_time: int = 0
+    daily_volume: int = 0
+    total_time: int = 0
+    total_volume: int = 0
+    first_login: float | None = None
+
+
+# Lua helper shared by every script that books usage. Numbers are formatted with %.0f because
+# Lua's tostring() would turn large doubles into "1e+15", which HINCRBY rejects.
+ADD_USAGE_LUA = """
+local function add_usage(ukey, day, dsec, doct)
+  if redis.call('HGET', ukey, 'd') ~= day then
+    redis.call('HSET', ukey, 'd', day, 'dt', 0, 'dv', 0)
+  end
+  local r = {}
+  r[1] = redis.call('HINCRBY', ukey, 'dt', string.format('%.0f', dsec))
+  r[2] = redis.call('HINCRBY', ukey, 'dv', string.format('%.0f', doct))
+  r[3] = redis.call('HINCRBY', ukey, 'tt', string.format('%.0f', dsec))
+  r[4] = redis.call('HINCRBY', ukey, 'tv', string.format('%.0f', doct))
+  return r
+end
+"""
+
+_ADD_SCRIPT = ADD_USAGE_LUA + """
+local r = add_usage(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+redis.call('HSETNX', KEYS[1], 'f', ARGV[4])
+return r
+"""
+
+
+class UsageBook:
+    """Reads and books usage for phones; day boundaries in ``timezone``."""
+
+    def __init__(self, redis: Any, timezone: str = "Asia/Shanghai") -> None:
+        self.redis = redis
+        self.tz = ZoneInfo(timezone)
+        self._add = redis.register_script(_ADD_SCRIPT)
+
+    def today(self, now: float) -> str:
+        return day_of(now, self.tz)
+
+    def from_raw(self, raw: dict[bytes, bytes], now: float) -> Usage:
+        """Decode an HGETALL of ``keys.usage`` (as read in someone's pipeline)."""
+        today = self.today(now)
+        first = raw.get(b"f")
+        same_day = raw.get(b"d", b"").decode() == today
+        return Usage(
+            day=today,
+            daily_time=int(raw.get(b"dt", 0)) if same_day else 0,
+            daily_volume=int(raw.get(b"dv", 0)) if same_day else 0,
+            total_time=int(raw.get(b"tt", 0)),
+            total_volume=int(raw.get(b"tv", 0)),
+            first_login=float(first) if first is not None else None,
+        )
+
+    def get(self, phone: str, now: float) -> Usage:
+        return self.from_raw(self.redis.hgetall(keys.usage(phone)), now)
+
+    def add(self, phone: str, seconds: int, octets: int, now: float) -> Usage:
+        """Book usage outside accounting (imports, corrections). Also sets the first login."""
+        self._add(keys=[keys.usage(phone)], args=[self.today(now), int(seconds), int(octets), now])
+        return self.get(phone, now)
+
+    def mark_first_login(self, phone: str, now: float) -> bool:
+        """Start the validity clock if it has not started; True when this call started it."""
+        return bool(self.redis.hsetnx(keys.usage(phone), "f", repr(float(now))))
+
+    def reset(self, phone: str, *, total: bool = False) -> None:
+        """NOC action: clear today's counters (or everything, including the first login)."""
+        if total:
+            self.redis.delete(keys.usage(phone))
+        else:
+            self.redis.hset(keys.usage(phone), mapping={"dt": 0, "dv": 0})
