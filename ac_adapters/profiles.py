@@ -78,6 +78,12 @@ class VendorProfile:
     heartbeat: bool = False         # AC expects NTF_HEARTBEAT (0x0F) from us
     user_sync: bool = False         # AC expects NTF_USER_HEARTBEAT (0x10) lists
     mac_trigger: bool = False       # AC sends 0x30 REQ_MACBINDING_INFO
+    # §1.2: EAG sends 0x30/0x32/0x34 without an authenticator, even in 32-byte flavours, so the
+    # listener verifies them only when this is set (everything else is always verified).
+    verify_mac_trigger_auth: bool = False
+    # Whether 0x32/0x34 notices are acknowledged (with type+1) is unconfirmed (H3C lists
+    # "RESERVED33/35" packets): off = hand them to the handler without a reply.
+    ack_mac_trigger_notices: bool = False
     redirect: RedirectParams = field(default_factory=RedirectParams)
 
     @property
