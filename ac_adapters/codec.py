@@ -33,18 +33,29 @@ from ac_adapters.errors import (
 from ac_adapters.profiles import HeaderForm
 
 __all__ = [
+    "MAX_USER_LIST",
     "Attribute",
     "PortalPacket",
     "attr_name",
+    "attr_u32",
+    "attr_u64",
     "chap_password",
     "compute_authenticator",
     "decode",
     "encode",
     "header_length",
     "ip_attr",
+    "ip_from_attr",
     "mac_attr",
     "mac_from_attr",
+    "parse_user_list",
+    "text_attr",
     "type_name",
+    "u32_attr",
+    "u64_attr",
+    "user_list_attr",
+    "user_list_attrs",
+    "user_list_from",
     "verify_authenticator",
 ]
 
@@ -159,6 +170,87 @@ def mac_from_attr(value: bytes) -> str | None:
     if len(value) != 6:
         return None
     return ":".join(f"{b:02x}" for b in value)
+
+
+def ip_from_attr(value: bytes) -> str | None:
+    """Dotted IPv4 from a 4-byte attribute value (BAS-IP, IP-Config); None when the length is wrong."""
+    if len(value) != 4:
+        return None
+    return str(ipaddress.IPv4Address(value))
+
+
+def text_attr(attr_type: int, text: str, encoding: str = "utf-8") -> Attribute:
+    """A text attribute (UserName, TextInfo, NAS-ID …); EncodeError when over 253 bytes."""
+    raw = text.encode(encoding)
+    if len(raw) > 253:
+        raise EncodeError(f"{attr_name(attr_type)} text is {len(raw)} bytes (max 253)")
+    return Attribute(attr_type, raw)
+
+
+def u32_attr(attr_type: int, number: int) -> Attribute:
+    """A 4-byte big-endian counter (EAG session times, octets, packets, gigawords: §1.7)."""
+    if not 0 <= number <= 0xFFFFFFFF:
+        raise EncodeError(f"{number} does not fit in 32 bits")
+    return Attribute(attr_type, number.to_bytes(4, "big"))
+
+
+def u64_attr(attr_type: int, number: int) -> Attribute:
+    """An 8-byte big-endian counter (Up/DownLinkFlux in ACK_INFO, kbytes: §1.7)."""
+    if not 0 <= number <= 0xFFFFFFFFFFFFFFFF:
+        raise EncodeError(f"{number} does not fit in 64 bits")
+    return Attribute(attr_type, number.to_bytes(8, "big"))
+
+
+def attr_u32(value: bytes) -> int:
+    """Inverse of ``u32_attr``; ``LengthMismatch`` unless exactly 4 bytes (untrusted input)."""
+    if len(value) != 4:
+        raise LengthMismatch(f"expected a 4-byte integer, got {len(value)} bytes")
+    return int.from_bytes(value, "big")
+
+
+def attr_u64(value: bytes) -> int:
+    """Inverse of ``u64_attr``; ``LengthMismatch`` unless exactly 8 bytes (untrusted input)."""
+    if len(value) != 8:
+        raise LengthMismatch(f"expected an 8-byte integer, got {len(value)} bytes")
+    return int.from_bytes(value, "big")
+
+
+# §1.7: attr 0x0D User-List carries n × 4-byte IPv4; 63 × 4 = 252 fits the 253-byte value cap.
+MAX_USER_LIST = 63
+
+
+def user_list_attr(ips: Iterable[str]) -> Attribute:
+    """One 0x0D User-List attribute of at most ``MAX_USER_LIST`` IPv4 addresses."""
+    try:
+        packed = [ipaddress.IPv4Address(ip).packed for ip in ips]
+    except ValueError as exc:
+        raise EncodeError(f"user list: {exc}") from None
+    if len(packed) > MAX_USER_LIST:
+        raise EncodeError(f"{len(packed)} IPs in one User-List attribute (max {MAX_USER_LIST})")
+    return Attribute(AttrType.USER_LIST, b"".join(packed))
+
+
+def user_list_attrs(ips: Iterable[str]) -> tuple[Attribute, ...]:
+    """As many 0x0D attributes as needed, ``MAX_USER_LIST`` IPs each (user-sync, §1.9)."""
+    items = list(ips)
+    return tuple(
+        user_list_attr(items[i : i + MAX_USER_LIST]) for i in range(0, len(items), MAX_USER_LIST)
+    )
+
+
+def parse_user_list(value: bytes) -> list[str]:
+    """IPv4 addresses of one 0x0D value; ``LengthMismatch`` when not a multiple of 4 bytes."""
+    if len(value) % 4:
+        raise LengthMismatch(f"User-List value of {len(value)} bytes is not a multiple of 4")
+    return [str(ipaddress.IPv4Address(value[i : i + 4])) for i in range(0, len(value), 4)]
+
+
+def user_list_from(packet: PortalPacket) -> list[str]:
+    """Every IP of every 0x0D attribute of ``packet``, in order."""
+    out: list[str] = []
+    for value in packet.get_all(AttrType.USER_LIST):
+        out.extend(parse_user_list(value))
+    return out
 
 
 # --- authenticator and CHAP (§1.2, §1.8) ----------------------------------------------------
