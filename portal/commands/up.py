@@ -1,0 +1,219 @@
+"""``citywifi up``: the whole system on one box.
+
+Starts an embedded Redis when ``redis.url`` is empty, then one child process per service
+(``radius``, ``ac-listener``, ``sms-worker``, ``web``; with ``--demo`` also ``ac-sim``), each
+the ordinary ``citywifi`` subcommand, so what runs here is exactly what runs in production.
+Children that die are restarted with back-off; Ctrl-C (or SIGTERM) stops them in reverse order,
+then Redis, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portal.cli import SUBCOMMANDS
+from portal.settings import Settings
+from portal.state.embedded import EmbeddedRedis
+
+__all__ = ["Supervisor", "add_arguments", "run"]
+
+log = logging.getLogger("citywifi.up")
+
+SERVICES = ("radius", "ac-listener", "sms-worker", "web")
+DEMO_SERVICES = ("ac-sim",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demo", action="store_true",
+                        help="also run the AC simulator, use the file SMS backend, seed a demo venue/AC")
+    parser.add_argument("--only", action="append", default=[], metavar="SERVICE",
+                        help="run only these services (repeatable): " + ", ".join(SERVICES + DEMO_SERVICES))
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    backoff: float = 1.0
+    next_start: float = 0.0
+    log_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> None:
+        assert self.log_path is not None
+        out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,   # Ctrl-C reaches us only; we stop children in order
+        )
+        out.close()
+        self.started_at = time.monotonic()
+        log.info("started %s (pid %s), log %s", self.name, self.process.pid, self.log_path)
+
+
+class Supervisor:
+    """Keeps a set of child processes alive until told to stop."""
+
+    def __init__(self, children: list[Child]) -> None:
+        self.children = children
+        self.stopping = threading.Event()
+
+    def start_all(self) -> None:
+        for child in self.children:
+            child.start()
+
+    def watch(self, poll: float = 0.5) -> None:
+        while not self.stopping.wait(poll):
+            now = time.monotonic()
+            for child in self.children:
+                proc = child.process
+                if proc is not None and proc.poll() is None:
+                    if now - child.started_at > 30:
+                        child.backoff = 1.0    # it stayed up: forget earlier crashes
+                    continue
+                if proc is not None:
+                    log.error("%s exited with status %s; restarting in %.0f s (see %s)",
+                              child.name, proc.returncode, child.backoff, child.log_path)
+                    child.process = None
+                    child.next_start = now + child.backoff
+                    child.backoff = min(child.backoff * 2, 30.0)
+                elif now >= child.next_start:
+                    child.restarts += 1
+                    child.start()
+
+    def stop_all(self, timeout: float = 15.0) -> None:
+        self.stopping.set()
+        for child in reversed(self.children):
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.children):
+            proc = child.process
+            if proc is None:
+                continue
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", child.name)
+                proc.kill()
+                proc.wait()
+
+
+def _available(command: str) -> bool:
+    module = SUBCOMMANDS[command][0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    # Handlers first: a Ctrl-C while Redis is still starting must also stop cleanly.
+    stop_requested = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    data_dir = Path(settings.data_dir).resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if args.config:
+        env["CITYWIFI_CONFIG"] = str(Path(args.config).resolve())
+    env["CITYWIFI_DATA_DIR"] = str(data_dir)
+
+    embedded: EmbeddedRedis | None = None
+    if stop_requested.is_set():
+        return 0
+    if not settings.redis.url and not settings.redis.sentinels:
+        embedded = EmbeddedRedis(data_dir / "redis", binary=settings.redis.embedded_binary).start()
+        env["CITYWIFI_REDIS_URL"] = embedded.url
+        log.info("embedded Redis at %s (AOF in %s)", embedded.url, data_dir / "redis")
+    redis_url = env.get("CITYWIFI_REDIS_URL", settings.redis.url)
+
+    wanted = list(args.only) or [*SERVICES, *(DEMO_SERVICES if args.demo else ())]
+    if args.demo:
+        env.setdefault("CITYWIFI_SMS_BACKEND", "file")
+        _seed_demo(settings, redis_url)
+    children = []
+    for name in wanted:
+        if name not in SUBCOMMANDS:
+            print(f"citywifi up: unknown service {name!r}", file=sys.stderr)
+            return 2
+        if not _available(name):
+            log.warning("%s is not part of this build yet; not starting it", name)
+            continue
+        argv = [sys.executable, "-m", "portal.cli", name]
+        children.append(Child(name, argv, env, log_path=data_dir / "logs" / f"{name}.log"))
+
+    supervisor = Supervisor(children)
+    supervisor.stopping = stop_requested
+    try:
+        supervisor.start_all()
+        _print_banner(settings, children, redis_url, data_dir, args.demo)
+        supervisor.watch()
+    finally:
+        supervisor.stop_all()
+        if embedded is not None:
+            embedded.stop()
+        log.info("stopped")
+    return 0
+
+
+def _seed_demo(settings: Settings, redis_url: str) -> None:
+    """A demo AC matching the simulator's defaults, so ``--demo`` works with no settings file."""
+    from portal.acs import AcRecord, AcRegistry
+    from portal.state import connect
+
+    client = connect(settings.redis, redis_url)
+    registry = AcRegistry(client)
+    registry.seed(settings.acs)
+    sim = settings.ac_sim
+    if registry.get_or_none("demo-ac") is None and registry.by_address(sim.host) is None:
+        registry.put(AcRecord(
+            name="demo-ac", addresses=(sim.host,), secret=sim.secret, radius_secret=sim.radius_secret,
+            vendor=sim.flavour, port=sim.port, coa_port=sim.coa_port,
+            description="demo AC simulator started by citywifi up --demo",
+        ))
+    client.close()
+
+
+def _print_banner(
+    settings: Settings, children: list[Child], redis_url: str, data_dir: Path, demo: bool
+) -> None:
+    names = ", ".join(c.name for c in children) or "nothing"
+    lines = [
+        "",
+        "citywifi is running — Ctrl-C stops everything",
+        f"  services : {names}",
+        f"  redis    : {redis_url}",
+        f"  logs     : {data_dir / 'logs'}",
+        f"  RADIUS   : {settings.radius.host}:{settings.radius.auth_port}/{settings.radius.acct_port}",
+        f"  listener : {settings.listener.host}:{settings.listener.port} (UDP)",
+    ]
+    if any(c.name == "web" for c in children):
+        lines.append(f"  portal   : http://127.0.0.1:{settings.web.port}/")
+    if demo:
+        sim = settings.ac_sim
+        lines.append(f"  AC sim   : {sim.host}:{sim.port} ({sim.flavour}); "
+                     f"redirect URLs for phones are in {data_dir / 'logs' / 'ac-sim.log'}")
+        outbox = settings.sms.outbox_dir or str(data_dir / "sms-outbox")
+        lines.append(f"  SMS codes: {outbox}")
+    print("\n".join(lines), flush=True)
