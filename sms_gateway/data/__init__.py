@@ -1,0 +1,1 @@
+"""Shipped data files of sms_gateway (the versioned number-segment table)."""

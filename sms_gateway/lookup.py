@@ -1,0 +1,166 @@
+"""Subscriber-lookup hook: ask the operator which carrier serves a number now (specs/sms.md §3.5–3.6).
+
+A prefix says who was *allocated* a number; after number portability (携号转网, §3.2) the serving
+carrier may differ. An operator endpoint that knows its subscribers fixes that. Contract of the
+endpoint (HTTP GET, documented for the operator's integrators)::
+
+    GET <url>?msisdn=13312345678            (or a url containing "{msisdn}", substituted)
+    Authorization: Bearer <token>           (only when a token is configured)
+
+    200 {"carrier": "telecom", "ported": true, "province": "四川", "city": "成都"}
+        carrier: telecom | mobile | unicom | broadnet | satnet | other | null (= don't know);
+        ported, province, city optional.
+    404 the endpoint does not know the number (cached as a negative answer)
+    anything else, a timeout, or an unparsable body → ``LookupFailed`` (never cached)
+
+Answers are cached through a small ``LookupCache`` interface (the portal passes a Redis-backed
+one; this library never imports the portal). Porting takes days, so a day-long TTL is fine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import requests
+
+from sms_gateway.errors import LookupFailed
+from sms_gateway.regions import canonical_province
+from sms_gateway.segments import Carrier
+
+__all__ = ["LookupCache", "SubscriberInfo", "SubscriberLookup"]
+
+log = logging.getLogger(__name__)
+
+
+class LookupCache(Protocol):
+    """Where answers are remembered. Values are opaque strings; ``ttl`` in seconds."""
+
+    def get(self, msisdn: str) -> str | None: ...
+
+    def set(self, msisdn: str, value: str, ttl: int) -> None: ...
+
+
+class HttpSession(Protocol):
+    """The part of ``requests.Session`` we use (injectable for tests and custom transports)."""
+
+    def get(self, url: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberInfo:
+    carrier: Carrier | None      # None: the endpoint answered but does not know the carrier
+    ported: bool = False
+    province: str | None = None
+    city: str | None = None
+
+
+_NEGATIVE = "null"
+
+
+class SubscriberLookup:
+    """Calls the operator endpoint with a timeout; ``lookup`` returns SubscriberInfo or None."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 2.0,
+        token: str = "",
+        session: HttpSession | None = None,
+        cache: LookupCache | None = None,
+        cache_ttl: int = 86400,
+        negative_ttl: int = 3600,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.token = token
+        self.session: HttpSession = session if session is not None else requests.Session()  # type: ignore[assignment]
+        self.cache = cache
+        self.cache_ttl = cache_ttl
+        self.negative_ttl = negative_ttl
+
+    def lookup(self, msisdn: str) -> SubscriberInfo | None:
+        """Who serves ``msisdn`` (11 digits) now; None if the endpoint does not know the number.
+
+        Raises ``LookupFailed`` when the endpoint cannot answer; callers fall back to the table.
+        """
+        cached = self._cache_get(msisdn)
+        if cached is not None:
+            return None if cached == _NEGATIVE else _decode(json.loads(cached))
+        info = self._fetch(msisdn)
+        if info is None:
+            self._cache_set(msisdn, _NEGATIVE, self.negative_ttl)
+        else:
+            payload = asdict(info)
+            payload["carrier"] = info.carrier.value if info.carrier else None
+            self._cache_set(msisdn, json.dumps(payload, ensure_ascii=False), self.cache_ttl)
+        return info
+
+    def _fetch(self, msisdn: str) -> SubscriberInfo | None:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if "{msisdn}" in self.url:
+            url, params = self.url.replace("{msisdn}", msisdn), None
+        else:
+            url, params = self.url, {"msisdn": msisdn}
+        try:
+            resp = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise LookupFailed(
+                f"subscriber lookup timed out after {self.timeout}s", code="lookup_timeout"
+            ) from exc
+        except requests.RequestException as exc:
+            raise LookupFailed(f"subscriber lookup failed: {exc}") from exc
+        status = int(resp.status_code)
+        if status == 404:
+            return None
+        if status != 200:
+            raise LookupFailed(f"subscriber lookup answered HTTP {status}", code="lookup_http_error")
+        try:
+            return _decode(resp.json())
+        except (ValueError, TypeError, KeyError) as exc:
+            raise LookupFailed(
+                f"subscriber lookup sent an unusable body: {exc}", code="lookup_bad_body"
+            ) from exc
+
+    def _cache_get(self, msisdn: str) -> str | None:
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.get(msisdn)
+        except Exception:  # a broken cache costs a lookup, never the request
+            log.warning("subscriber-lookup cache read failed", exc_info=True)
+            return None
+
+    def _cache_set(self, msisdn: str, value: str, ttl: int) -> None:
+        if self.cache is None or ttl <= 0:
+            return
+        try:
+            self.cache.set(msisdn, value, ttl)
+        except Exception:
+            log.warning("subscriber-lookup cache write failed", exc_info=True)
+
+
+def _decode(body: Any) -> SubscriberInfo:
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    raw_carrier = body.get("carrier")
+    carrier: Carrier | None
+    if raw_carrier is None or raw_carrier == "":
+        carrier = None
+    else:
+        carrier = Carrier(str(raw_carrier).lower())     # ValueError on an unknown carrier name
+        if carrier is Carrier.UNKNOWN:
+            carrier = None
+    province = body.get("province")
+    city = body.get("city")
+    return SubscriberInfo(
+        carrier=carrier,
+        ported=bool(body.get("ported", False)),
+        province=canonical_province(str(province)) if province else None,
+        city=str(city) if city else None,
+    )

@@ -1,0 +1,197 @@
+"""Which numbers may receive a login code: carrier, kind, region, allow/deny lists, lookup hook.
+
+``NumberPolicy.check(text)`` returns ``Allowed`` or raises ``InvalidNumber`` / ``NumberRefused``;
+every refusal carries a ``code`` and a message in Chinese and English that tells the user what
+*is* allowed ("仅限四川中国电信号码使用本 Wi-Fi" / "Only China Telecom numbers of Sichuan can use
+this Wi-Fi."). Rules, in order (specs/sms.md §3.6):
+
+1. deny list → ``denied``;  2. allow list → allowed (no further checks);
+3. subscriber lookup, if configured: its carrier overrides the prefix (number portability); when
+   the endpoint fails, fall back to the prefix and say so in ``Allowed.lookup_error`` (audit);
+4. carrier in ``allowed_carriers`` → else ``carrier_not_allowed`` (``carrier_unknown`` for an
+   unallocated segment);  5. kind in ``allowed_kinds`` → else ``kind_not_allowed``;
+6. when provinces/cities are configured: home region among them → else ``region_not_allowed``,
+   or ``region_unknown`` when no region is known and ``unknown_region`` is "refuse".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sms_gateway.errors import LookupFailed, NumberRefused
+from sms_gateway.lookup import SubscriberInfo
+from sms_gateway.numbers import MobileNumber, normalise, parse_number
+from sms_gateway.regions import RegionTable, canonical_province, province_en
+from sms_gateway.segments import CARRIER_NAMES, Carrier, Kind, SegmentTable
+
+__all__ = ["Allowed", "CarrierLookup", "NumberPolicy"]
+
+_KIND_NAMES: dict[Kind, tuple[str, str]] = {
+    Kind.REGULAR: ("普通", "Regular"),
+    Kind.DATA: ("上网卡", "Data-card"),
+    Kind.IOT: ("物联网", "IoT"),
+    Kind.VIRTUAL: ("虚拟运营商", "Virtual-operator"),
+    Kind.SATELLITE: ("卫星", "Satellite"),
+}
+
+
+class CarrierLookup(Protocol):
+    """What the policy needs from a subscriber-lookup hook (``SubscriberLookup`` fits)."""
+
+    def lookup(self, msisdn: str) -> SubscriberInfo | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Allowed:
+    number: MobileNumber
+    carrier: Carrier          # effective carrier (lookup answer if any, else the prefix's)
+    source: str               # "table", "lookup" or "allow_list"
+    ported: bool = False
+    lookup_error: str = ""    # lookup failed and the prefix decided; worth an audit line
+
+
+def _city_key(city: str) -> str:
+    return city.strip().removesuffix("市")
+
+
+class NumberPolicy:
+    """The operator's number policy; immutable configuration, safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        allowed_carriers: Iterable[Carrier | str] = (Carrier.TELECOM,),
+        allowed_kinds: Iterable[Kind | str] = (Kind.REGULAR, Kind.DATA),
+        allowed_provinces: Iterable[str] = (),
+        allowed_cities: Iterable[str] = (),
+        allow_list: Iterable[str] = (),
+        deny_list: Iterable[str] = (),
+        unknown_region: str = "refuse",
+        lookup: CarrierLookup | None = None,
+        segments: SegmentTable | None = None,
+        regions: RegionTable | None = None,
+    ) -> None:
+        self.allowed_carriers = tuple(Carrier(c) for c in allowed_carriers)
+        self.allowed_kinds = frozenset(Kind(k) for k in allowed_kinds)
+        self.allowed_provinces = tuple(dict.fromkeys(canonical_province(p) for p in allowed_provinces))
+        self.allowed_cities = tuple(dict.fromkeys(_city_key(c) for c in allowed_cities))
+        self.allow_list = frozenset(normalise(n) for n in allow_list)
+        self.deny_list = frozenset(normalise(n) for n in deny_list)
+        if unknown_region not in ("refuse", "allow"):
+            raise ValueError(f"unknown_region must be 'refuse' or 'allow', got {unknown_region!r}")
+        self.unknown_region = unknown_region
+        self.lookup = lookup
+        self.segments = segments
+        self.regions = regions
+
+    # --- the decision --------------------------------------------------------------------
+
+    def parse(self, text: str) -> MobileNumber:
+        """Normalise ``text`` with this policy's tables (``InvalidNumber`` if it is no number)."""
+        return parse_number(text, segments=self.segments, regions=self.regions)
+
+    def check(self, number: str | MobileNumber) -> Allowed:
+        num = number if isinstance(number, MobileNumber) else self.parse(number)
+        if num.national in self.deny_list:
+            raise NumberRefused(
+                f"{num.national} is on the deny list",
+                code="denied",
+                message_zh="该号码不能使用本 Wi-Fi。",
+                message_en="This number cannot use this Wi-Fi.",
+            )
+        if num.national in self.allow_list:
+            return Allowed(num, num.carrier, "allow_list")
+
+        carrier, source, ported, lookup_error = num.carrier, "table", False, ""
+        province, city = num.province, num.city
+        if self.lookup is not None:
+            try:
+                info = self.lookup.lookup(num.national)
+            except LookupFailed as exc:
+                lookup_error = f"{exc.code}: {exc}"
+                info = None
+            if info is not None and info.carrier is not None:
+                carrier, source, ported = info.carrier, "lookup", info.ported or info.carrier != num.carrier
+            if info is not None and info.province:
+                province, city = info.province, info.city or city
+
+        if carrier not in self.allowed_carriers:
+            zh, en = CARRIER_NAMES[carrier]
+            unknown = carrier is Carrier.UNKNOWN
+            raise NumberRefused(
+                f"{num.national}: carrier {carrier.value} not allowed",
+                code="carrier_unknown" if unknown else "carrier_not_allowed",
+                message_zh=(
+                    f"仅限{self._scope_zh()}使用本 Wi-Fi，"
+                    + ("无法确认该号码的运营商。" if unknown else f"该号码属于{zh}。")
+                ),
+                message_en=(
+                    f"Only {self._scope_en()} can use this Wi-Fi; "
+                    + ("the carrier of this number is unknown." if unknown
+                       else f"this number belongs to {en}.")
+                ),
+            )
+        if num.kind not in self.allowed_kinds:
+            kzh, ken = _KIND_NAMES[num.kind]
+            raise NumberRefused(
+                f"{num.national}: kind {num.kind.value} not allowed",
+                code="kind_not_allowed",
+                message_zh=f"{kzh}号码不能使用本 Wi-Fi，仅限{self._scope_zh()}使用。",
+                message_en=f"{ken} numbers cannot use this Wi-Fi. Only {self._scope_en()} can use it.",
+            )
+        if self.allowed_provinces or self.allowed_cities:
+            self._check_region(num, province, city)
+        return Allowed(num, carrier, source, ported, lookup_error)
+
+    def _check_region(self, num: MobileNumber, province: str | None, city: str | None) -> None:
+        if province is None and city is None:
+            if self.unknown_region == "allow":
+                return
+            raise NumberRefused(
+                f"{num.national}: home region unknown",
+                code="region_unknown",
+                message_zh=f"无法确认该号码的归属地，仅限{self._scope_zh()}使用本 Wi-Fi。",
+                message_en=(
+                    f"The home region of this number is unknown. Only {self._scope_en()} can use this Wi-Fi."
+                ),
+            )
+        if province is not None and canonical_province(province) in self.allowed_provinces:
+            return
+        if city is not None and _city_key(city) in self.allowed_cities:
+            return
+        where_zh = f"{province or ''}{city or ''}"
+        names_en = (self._city_en(city) if city else "", province_en(province or ""))
+        where_en = ", ".join(x for x in names_en if x)
+        raise NumberRefused(
+            f"{num.national}: region {province}/{city} not allowed",
+            code="region_not_allowed",
+            message_zh=f"仅限{self._scope_zh()}使用本 Wi-Fi，该号码归属{where_zh}。",
+            message_en=f"Only {self._scope_en()} can use this Wi-Fi; this number is from {where_en}.",
+        )
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _scope_zh(self) -> str:
+        """"四川、重庆的中国电信号码" — what the policy admits, for refusal messages."""
+        carriers = "或".join(CARRIER_NAMES[c][0] for c in self.allowed_carriers) or "指定运营商"
+        where = "、".join([*self.allowed_provinces, *self.allowed_cities])
+        return f"{where}{carriers}号码" if where else f"{carriers}号码"
+
+    def _scope_en(self) -> str:
+        carriers = " or ".join(CARRIER_NAMES[c][1] for c in self.allowed_carriers) or "selected carriers'"
+        where = ", ".join(
+            [*(province_en(p) for p in self.allowed_provinces),
+             *(self._city_en(c) for c in self.allowed_cities)]
+        )
+        return f"{carriers} numbers of {where}" if where else f"{carriers} numbers"
+
+    def _city_en(self, city: str) -> str:
+        """English city name from the region table when it has one, else the name as given."""
+        if self.regions is not None:
+            key = _city_key(city)
+            for region in self.regions.index.regions:
+                if region is not None and region.city_en and _city_key(region.city) == key:
+                    return region.city_en
+        return city
