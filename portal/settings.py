@@ -28,6 +28,8 @@ __all__ = [
     "AcSeed",
     "AcSimSettings",
     "ListenerSettings",
+    "NumberPolicySettings",
+    "OtpSettings",
     "PortalClientSettings",
     "QuotaSettings",
     "RadiusSettings",
@@ -97,6 +99,13 @@ class RadiusSettings:
     coa_timeout: float = 2.0
     coa_retries: int = 3
     reaper_grace: float = 60.0  # seconds added to 2 × interim before a silent session is closed
+    # Strict input: a packet with a standard attribute our dictionary lacks is dropped (VSAs of
+    # unknown vendors are tolerated and counted, since ACs send many).
+    drop_unknown_attributes: bool = True
+    dedup_ttl: float = 30.0             # RFC 5080 duplicate cache lifetime, seconds (5–30)
+    dedup_max_entries: int = 65536      # per worker
+    ac_cache_ttl: float = 5.0           # seconds a worker caches an AC lookup (new ACs take this long)
+    mac_auth_check_password: bool = False  # MAC auth: also require User-Password == the MAC
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,54 @@ class SmsSettings:
     signature: str = "【无线城市】"
     backend: str = "file"          # first backend; more in the smsgateways tables
     outbox_dir: str = ""           # file backend; empty = data_dir/sms-outbox
+
+
+@dataclass(frozen=True, slots=True)
+class OtpSettings:
+    """SMS one-time codes and SMS-abuse limits (specs/sms.md §4). A limit of 0 means no limit."""
+
+    digits: int = 6                    # code length (NIST: ≥ 20 bits wanted → 7 digits)
+    lifetime: int = 300                # seconds a code stays valid (NIST maximum 600)
+    max_attempts: int = 5              # wrong tries per code before it is dead
+    resend_cooldown: int = 60          # seconds between two codes to one number
+    per_phone_hour: int = 5            # codes per number per clock hour
+    per_phone_day: int = 10            # codes per number per day (day boundary: day_utc_offset)
+    per_mac_hour: int = 5              # codes asked by one device MAC per hour
+    per_mac_day: int = 10
+    per_ip_hour: int = 30              # codes asked from one client IP per hour
+    per_ip_day: int = 100
+    per_ac_minute: int = 60            # codes asked through one AC per minute
+    global_per_minute: int = 300       # SMS budget of the whole installation per minute
+    day_utc_offset: int = 8            # hours east of UTC where "per day" caps roll over (China: 8)
+    hmac_key: str = ""                 # server key for code hashes; empty = data_dir/otp-hmac.key
+    record_grace: int = 600            # seconds a used/expired code is remembered (precise errors)
+
+    def __post_init__(self) -> None:
+        if not 4 <= self.digits <= 10:
+            raise ValueError("digits: expected 4 to 10")
+        if self.lifetime <= 0 or self.max_attempts <= 0:
+            raise ValueError("lifetime and max_attempts must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class NumberPolicySettings:
+    """Which phone numbers may get a code (specs/sms.md §3.6); see sms_gateway.policy."""
+
+    allowed_carriers: tuple[str, ...] = ("telecom",)   # telecom, mobile, unicom, broadnet, satnet, other
+    allowed_kinds: tuple[str, ...] = ("regular", "data")   # + virtual, iot, satellite
+    allowed_provinces: tuple[str, ...] = ()    # e.g. 四川 / 四川省 / Sichuan; empty = any
+    allowed_cities: tuple[str, ...] = ()       # e.g. 成都; a number passes if province OR city match
+    allow_list: tuple[str, ...] = ()           # numbers always allowed (skip carrier/kind/region)
+    deny_list: tuple[str, ...] = ()            # numbers never allowed
+    unknown_region: str = "refuse"             # when regions are restricted and a number has none
+    segment_table: str = ""                    # TOML segment table; empty = the shipped MIIT table
+    region_table: str = ""                     # 7-digit region CSV (sms_gateway.regions); empty = none
+    region_check_interval: float = 5.0         # seconds between checks of the CSV's mtime
+    lookup_url: str = ""                       # operator subscriber-lookup endpoint; empty = off
+    lookup_token: str = ""                     # Bearer token for it
+    lookup_timeout: float = 2.0
+    lookup_cache_ttl: int = 86400              # seconds an answer is cached in Redis
+    lookup_negative_ttl: int = 3600            # seconds a "don't know this number" (404) is cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +225,7 @@ class AcSeed:
     user_sync: bool = False
     require_message_authenticator: bool = True
     mac_auth: bool = False
+    radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +238,8 @@ class Settings:
     radius: RadiusSettings = field(default_factory=RadiusSettings)
     quota: QuotaSettings = field(default_factory=QuotaSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    otp: OtpSettings = field(default_factory=OtpSettings)
+    number_policy: NumberPolicySettings = field(default_factory=NumberPolicySettings)
     web: WebSettings = field(default_factory=WebSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
     acs: tuple[AcSeed, ...] = ()
