@@ -25,9 +25,17 @@ __all__ = [
     "acct_log",
     "blocked_macs",
     "blocked_phones",
+    "carrier_lookup",
     "login_tokens",
     "login_tokens_used",
     "mac_binding",
+    "otp_ac_counter",
+    "otp_code",
+    "otp_global_counter",
+    "otp_ip_counter",
+    "otp_last_sent",
+    "otp_mac_counter",
+    "otp_phone_counter",
     "phone_macs",
     "phone_sessions",
     "plan_defs",
@@ -175,3 +183,50 @@ def acct_log() -> str:
     """Stream: every accounting record accepted with an Accounting-Response, plus closes made
     by the reaper and Accounting-On/Off. No MAXLEN here: retention is the NOC's job."""
     return f"{PREFIX}:{{acctlog}}:stream"
+
+
+# --- OTP and SMS abuse limits (portal/otp.py, portal/phone_policy.py) ---------------------------
+# Redis Cluster forbids a script touching keys of several slots, so each limit family lives in its
+# own slot and portal/otp.py reserves them one script at a time (see the order explained there).
+# Counters are fixed windows: ``window`` is "h" (hour), "d" (day) or "m" (minute) and ``bucket``
+# the window's number (epoch // window length, days shifted to the operator's time zone).
+
+def otp_code(phone: str) -> str:
+    """Hash: the phone's current code — h (HMAC hex), n (nonce), dev (mac:…/ip:…), exp, tries,
+    used, lang. A new code overwrites it (invalidating the previous one)."""
+    return f"{PREFIX}:{{p:{phone}}}:otp"
+
+
+def otp_last_sent(phone: str) -> str:
+    """String: epoch of the last code sent to the phone (resend cooldown)."""
+    return f"{PREFIX}:{{p:{phone}}}:otp-last"
+
+
+def otp_phone_counter(phone: str, window: str, bucket: int) -> str:
+    """String (counter, TTL): codes sent to the phone in one window."""
+    return f"{PREFIX}:{{p:{phone}}}:otpn:{window}:{bucket}"
+
+
+def otp_mac_counter(mac: str, window: str, bucket: int) -> str:
+    """String (counter, TTL): codes asked by one device MAC in one window."""
+    return f"{PREFIX}:{{m:{mac}}}:otpn:{window}:{bucket}"
+
+
+def otp_ip_counter(ip: str, window: str, bucket: int) -> str:
+    """String (counter, TTL): codes asked from one client IP in one window."""
+    return f"{PREFIX}:{{ip:{ip}}}:otpn:{window}:{bucket}"
+
+
+def otp_ac_counter(ac: str, window: str, bucket: int) -> str:
+    """String (counter, TTL): codes asked through one AC in one window."""
+    return f"{PREFIX}:{{smsac:{ac}}}:otpn:{window}:{bucket}"
+
+
+def otp_global_counter(window: str, bucket: int) -> str:
+    """String (counter, TTL): SMS codes issued by the whole installation in one window."""
+    return f"{PREFIX}:{{smsbudget}}:otpn:{window}:{bucket}"
+
+
+def carrier_lookup(phone: str) -> str:
+    """String (TTL): cached subscriber-lookup answer for the phone (JSON, or "null")."""
+    return f"{PREFIX}:{{p:{phone}}}:carrier"
