@@ -76,6 +76,11 @@ class OnlineSession:
         return f"{self.ac}|{self.session_id}"
 
     @property
+    def nas_user_name(self) -> str:
+        """User-Name to repeat in DM/CoA: what the NAS used, else the phone."""
+        return self.user_name or self.phone
+
+    @property
     def octets(self) -> int:
         return self.input_octets + self.output_octets
 
@@ -96,7 +101,7 @@ def encode_record(session: OnlineSession) -> str:
         rec["ip"] = session.ip
     if session.plan:
         rec["pl"] = session.plan
-    if session.user_name and session.user_name != session.phone:
+    if session.user_name:
         rec["un"] = session.user_name
     return json.dumps(rec, separators=(",", ":"))
 
@@ -115,7 +120,7 @@ def decode_record(phone: str, field: str | bytes, raw: str | bytes) -> OnlineSes
             started=int(rec.get("s", 0)), updated=int(rec.get("u", 0)),
             interim=int(rec.get("ii", 300)), plan=rec.get("pl", ""),
             session_time=int(rec.get("t", 0)), input_octets=int(rec.get("i", 0)),
-            output_octets=int(rec.get("o", 0)), user_name=rec.get("un", phone),
+            output_octets=int(rec.get("o", 0)), user_name=rec.get("un", ""),
         )
     except (ValueError, TypeError, AttributeError):
         return None
