@@ -16,6 +16,8 @@ __all__ = [
     "AuthMethod",
     "HeaderForm",
     "MacAttr",
+    "MacEncoding",
+    "RedirectField",
     "RedirectParams",
     "VendorProfile",
     "get_profile",
@@ -42,11 +44,55 @@ class AuthMethod(Enum):
     PAP = "pap"
 
 
+class MacEncoding(Enum):
+    """How an AC writes a MAC into a redirect parameter (§3). Parsing accepts every plain form
+    whatever the profile says ("separators and case vary — normalise"); the encoding matters for
+    building URLs (simulator) and for telling DES ciphertext from a plain MAC."""
+
+    COLON_LOWER = "aa:bb:cc:dd:ee:ff"     # EAG ap_mac / client_mac
+    COLON_UPPER = "AA:BB:CC:DD:EE:FF"     # EAG usermac
+    DASH_LOWER = "aa-bb-cc-dd-ee-ff"
+    DASH_UPPER = "AA-BB-CC-DD-EE-FF"
+    BARE_LOWER = "aabbccddeeff"
+    BARE_UPPER = "AABBCCDDEEFF"           # EAG wlanapmac
+    DASH4_LOWER = "aabb-ccdd-eeff"        # Huawei-style grouping (configurable on the AC)
+    DOT4_LOWER = "aabb.ccdd.eeff"         # Comware-style grouping
+    # EAG wlanparameter / wlanusermac: lower-hex DES-ECB (8-char key per AC, PKCS#5 padding)
+    # over "AA-BB-CC-DD-EE-FF" → 24 bytes → 48 hex chars.
+    DES_ECB_HEX = "des-ecb-hex"
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectField:
+    """One parameter an AC puts in its redirect: which value (``kind``), under which name, and
+    for MACs in which encoding. ``kind`` is one of user_ip, ac_name, ac_ip, user_mac, ap_mac,
+    ssid, original_url, vlan."""
+
+    kind: str
+    name: str
+    mac_encoding: MacEncoding | None = None
+
+
+# What a CMCC-spec AC sends (EAG "MOBILE", Ruijie cmcc formats, many Chinese ACs; §3).
+_CMCC_EMIT = (
+    RedirectField("user_ip", "wlanuserip"),
+    RedirectField("ac_name", "wlanacname"),
+    RedirectField("ac_ip", "wlanacip"),
+    RedirectField("ssid", "ssid"),
+    RedirectField("user_mac", "wlanusermac", MacEncoding.DASH_UPPER),
+    RedirectField("ap_mac", "wlanapmac", MacEncoding.BARE_UPPER),
+    RedirectField("original_url", "wlanuserfirsturl"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RedirectParams:
     """Query-parameter names an AC family uses in its redirect to the portal (§3).
 
-    Each field lists accepted names in order of preference; the first one present wins.
+    Each field lists accepted names in order of preference; the first one present wins (the
+    parser falls back to the names of every profile, so a mis-set profile still works).
+    Names are matched case-insensitively. ``emit`` is what such an AC sends, in order — the
+    simulator builds its redirect from it.
     """
 
     user_ip: tuple[str, ...] = ("wlanuserip", "userip", "user-ipaddress", "ip")
@@ -62,6 +108,126 @@ class RedirectParams:
     )
     # Parameters whose value is DES-ECB(hex) of the MAC "AA-BB-CC-DD-EE-FF" (EAG, §3).
     des_mac: tuple[str, ...] = ("wlanparameter",)
+    vlan: tuple[str, ...] = ("vlan", "user-vlan", "vid")
+    emit: tuple[RedirectField, ...] = _CMCC_EMIT
+
+
+# Huawei: url-parameter kinds with admin-chosen keys (§3); defaults here use the kind names
+# (doc example ``ac-ip=…&user-ipaddress=…&user-mac=…&redirect-url=…``), CMCC names as fallback.
+HUAWEI_REDIRECT = RedirectParams(
+    user_ip=("user-ipaddress", "wlanuserip", "userip", "ip"),
+    ac_name=("sysname", "wlanacname", "nasid"),
+    ac_ip=("ac-ip", "device-ip", "wlanacip", "nasip"),
+    user_mac=("user-mac", "wlanusermac", "usermac", "mac"),
+    ap_mac=("ap-mac", "wlanapmac", "apmac"),
+    original_url=("redirect-url", "wlanuserfirsturl", "url"),
+    vlan=("user-vlan", "vlan"),
+    emit=(
+        RedirectField("ac_ip", "ac-ip"),
+        RedirectField("user_ip", "user-ipaddress"),
+        RedirectField("user_mac", "user-mac", MacEncoding.DASH4_LOWER),
+        RedirectField("ssid", "ssid"),
+        RedirectField("ap_mac", "ap-mac", MacEncoding.DASH4_LOWER),
+        RedirectField("ac_name", "sysname"),
+        RedirectField("original_url", "redirect-url"),
+    ),
+)
+
+# H3C Comware 7: ``url-parameter NAME`` over source-address, source-mac, original-url, ssid,
+# ap-mac, nas-id …; the doc example names are ``userip`` / ``userurl`` (§3).
+H3C_REDIRECT = RedirectParams(
+    user_ip=("userip", "wlanuserip", "source-address"),
+    ac_name=("nasid", "nas-id", "wlanacname"),
+    ac_ip=("nasip", "acip", "wlanacip"),
+    user_mac=("usermac", "source-mac", "wlanusermac", "mac"),
+    ap_mac=("apmac", "ap-mac", "wlanapmac"),
+    original_url=("userurl", "original-url", "wlanuserfirsturl", "url"),
+    emit=(
+        RedirectField("user_ip", "userip"),
+        RedirectField("user_mac", "usermac", MacEncoding.DASH_LOWER),
+        RedirectField("ssid", "ssid"),
+        RedirectField("ap_mac", "apmac", MacEncoding.DASH_LOWER),
+        RedirectField("ac_name", "nasid"),
+        RedirectField("ac_ip", "nasip"),
+        RedirectField("original_url", "userurl"),
+    ),
+)
+
+# Ruijie: cmcc-normal / cmcc-ext1 or custom keys (userip, usermac, nasip, ssid, url/firsturl);
+# ePortal "wireless-v2" adds mac, apmac, nasid, vid. (Its hex-ciphertext variant is unconfirmed
+# and not decoded here.)
+RUIJIE_REDIRECT = RedirectParams(
+    user_ip=("wlanuserip", "userip"),
+    ac_name=("wlanacname", "nasid"),
+    ac_ip=("nasip", "wlanacip"),
+    user_mac=("usermac", "mac", "wlanusermac"),
+    ap_mac=("apmac", "wlanapmac"),
+    original_url=("url", "firsturl", "wlanuserfirsturl"),
+    vlan=("vid", "vlan"),
+    emit=(
+        RedirectField("user_ip", "wlanuserip"),
+        RedirectField("ac_name", "wlanacname"),
+        RedirectField("ssid", "ssid"),
+        RedirectField("ac_ip", "nasip"),
+        RedirectField("user_mac", "mac", MacEncoding.DASH_LOWER),
+        RedirectField("original_url", "url"),
+        RedirectField("ap_mac", "apmac", MacEncoding.DASH_LOWER),
+        RedirectField("vlan", "vid"),
+    ),
+)
+
+# Hanming: user MAC in ``wlanstamac`` (TWL, BDG).
+HANMING_REDIRECT = RedirectParams(
+    user_mac=("wlanstamac", "wlanusermac", "usermac", "mac"),
+    emit=(
+        RedirectField("user_ip", "wlanuserip"),
+        RedirectField("ac_name", "wlanacname"),
+        RedirectField("ac_ip", "wlanacip"),
+        RedirectField("ssid", "ssid"),
+        RedirectField("user_mac", "wlanstamac", MacEncoding.COLON_UPPER),
+        RedirectField("original_url", "wlanuserfirsturl"),
+    ),
+)
+
+# Sangfor (BDG): ``ssid`` may come twice, plus ``vlan``, ``mac``/``wlanstamac``, ``apmac``.
+SANGFOR_REDIRECT = RedirectParams(
+    ac_ip=("nasip", "wlanacip", "wip"),
+    user_mac=("mac", "wlanstamac", "usermac", "wlanusermac"),
+    ap_mac=("apmac", "wlanapmac"),
+    emit=(
+        RedirectField("user_ip", "wlanuserip"),
+        RedirectField("ac_name", "wlanacname"),
+        RedirectField("ac_ip", "nasip"),
+        RedirectField("ssid", "ssid"),
+        RedirectField("vlan", "vlan"),
+        RedirectField("user_mac", "mac", MacEncoding.COLON_LOWER),
+        RedirectField("ap_mac", "apmac", MacEncoding.COLON_LOWER),
+        RedirectField("ssid", "ssid"),                   # the duplicated ssid quirk
+        RedirectField("original_url", "url"),
+    ),
+)
+
+# Autelan EAG (§3): wlanapmac 12 upper hex; usermac AA:BB…; ap_mac/client_mac lower colon;
+# wlanparameter and wlanusermac DES-ECB hex of "AA-BB-CC-DD-EE-FF". Plain names come first so a
+# MAC is recovered even without the AC's DES key.
+AUTELAN_REDIRECT = RedirectParams(
+    user_mac=("usermac", "client_mac", "wlanusermac", "wlanparameter"),
+    ap_mac=("wlanapmac", "ap_mac", "apmac"),
+    des_mac=("wlanparameter", "wlanusermac"),
+    emit=(
+        RedirectField("user_ip", "wlanuserip"),
+        RedirectField("ac_name", "wlanacname"),
+        RedirectField("ac_ip", "wlanacip"),
+        RedirectField("ssid", "ssid"),
+        RedirectField("user_mac", "wlanusermac", MacEncoding.DES_ECB_HEX),
+        RedirectField("ap_mac", "wlanapmac", MacEncoding.BARE_UPPER),
+        RedirectField("user_mac", "wlanparameter", MacEncoding.DES_ECB_HEX),
+        RedirectField("original_url", "wlanuserfirsturl"),
+        RedirectField("user_mac", "usermac", MacEncoding.COLON_UPPER),
+        RedirectField("ap_mac", "ap_mac", MacEncoding.COLON_LOWER),
+        RedirectField("user_mac", "client_mac", MacEncoding.COLON_LOWER),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +262,20 @@ _PROFILE_LIST = (
         name="huawei-v2",
         description="Huawei AC/AirEngine/S-switch, Portal v2 (32-byte header, default)",
         version=2, header=HeaderForm.LONG, ntf_logout_reply=0x0E,
-        mac_attr=MacAttr.SESSION_ID, send_bas_ip=True,
+        mac_attr=MacAttr.SESSION_ID, send_bas_ip=True, redirect=HUAWEI_REDIRECT,
     ),
     VendorProfile(
         name="huawei-v1",
         description="Huawei in Portal v1 mode (16-byte header, no authenticator)",
         version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x0E,
-        mac_attr=MacAttr.SESSION_ID,
+        mac_attr=MacAttr.SESSION_ID, redirect=HUAWEI_REDIRECT,
     ),
     VendorProfile(
         name="h3c",
         description="H3C/HPE Comware Portal 2.0 (32-byte header, MAC-trigger, user-sync)",
         version=2, header=HeaderForm.LONG, ntf_logout_reply=0x0E,
         mac_attr=MacAttr.SESSION_ID, send_bas_ip=True, heartbeat=True, mac_trigger=True,
+        redirect=H3C_REDIRECT,
     ),
     VendorProfile(
         name="cmcc",
@@ -119,18 +286,32 @@ _PROFILE_LIST = (
         name="ruijie",
         description="Ruijie RG-WS in CMCC mode (16-byte header, Ver 1)",
         version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x06,
+        redirect=RUIJIE_REDIRECT,
     ),
     VendorProfile(
         name="hanming",
         description="Hanming ACs (16-byte header, user MAC in attr 0xFF)",
         version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x06,
-        mac_attr=MacAttr.HANMING,
+        mac_attr=MacAttr.HANMING, redirect=HANMING_REDIRECT,
     ),
     VendorProfile(
         name="autelan",
         description="Autelan EAG in TELECOM mode (32-byte header, MAC-trigger, ACK_LOGOUT to NTF)",
         version=2, header=HeaderForm.LONG, ntf_logout_reply=0x06,
         mac_attr=MacAttr.SESSION_ID, send_bas_ip=True, mac_trigger=True,
+        redirect=AUTELAN_REDIRECT,
+    ),
+    VendorProfile(
+        name="autelan-mobile",
+        description="Autelan EAG in MOBILE (CMCC) mode (16-byte header, Ver 1, MAC-trigger)",
+        version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x06,
+        mac_attr=MacAttr.SESSION_ID, mac_trigger=True, redirect=AUTELAN_REDIRECT,
+    ),
+    VendorProfile(
+        name="sangfor",
+        description="Sangfor AC (16-byte header, Ver 1; NTF reply unconfirmed, CMCC 0x06 assumed)",
+        version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x06,
+        redirect=SANGFOR_REDIRECT,
     ),
 )
 
