@@ -1,0 +1,565 @@
+"""The portal-side UDP listener (default port 50100): what ACs send us unsolicited.
+
+* NTF_LOGOUT (0x08) → ACK_NTF_LOGOUT (0x0E, Huawei/H3C) or ACK_LOGOUT (0x06, CMCC flavour),
+  echoing SerialNo, ReqID, UserIP and the Pap/Chap byte, signed as a response with the NTF's
+  authenticator; always answered, even for users we do not know (spec §1.10 item 5).
+* MAC-trigger (§2 H3C/EAG rows): REQ_MACBINDING_INFO (0x30) → ACK_MACBINDING_INFO (0x31, ErrCode
+  0 bound / 1 not bound); NTF_USER_LOGON/LOGOUT (0x32/0x34) handed to the handler.
+* ACK_NTF_USER_HEARTBEAT (0x11) to our user-sync lists, handed to the handler.
+* Outbound: NTF_HEARTBEAT (0x0F) and NTF_USER_HEARTBEAT (0x10) to ACs that want them (§1.9),
+  from this socket so the 0x11 replies come back here.
+
+The socket loop is thin and forgiving: decode → handler → send reply; any bad datagram is logged
+(rate-limited), counted by reason and dropped; nothing a peer sends stops the loop. Policy (which
+AC is which, what a logout means) lives in a handler object; this module knows no Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import random
+import socket
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ac_adapters.codec import (
+    Attribute,
+    PortalPacket,
+    decode,
+    encode,
+    ip_attr,
+    mac_from_attr,
+    verify_authenticator,
+)
+from ac_adapters.constants import AttrType, MacBindingErr, PacketType
+from ac_adapters.errors import DecodeError
+from ac_adapters.profiles import PROFILES, HeaderForm, VendorProfile
+
+__all__ = [
+    "AcPeer",
+    "BaseListenerHandler",
+    "ListenerHandler",
+    "PortalListener",
+    "user_sync_packets",
+]
+
+log = logging.getLogger(__name__)
+
+# Types an AC may send us unsolicited (§1.4); anything else is "unexpected_type".
+_MAC_TRIGGER_TYPES = frozenset({
+    PacketType.REQ_MACBINDING_INFO, PacketType.NTF_USER_LOGON, PacketType.NTF_USER_LOGOUT,
+})
+_ACCEPTED_TYPES = frozenset({
+    PacketType.NTF_LOGOUT, PacketType.ACK_NTF_USER_HEARTBEAT, *_MAC_TRIGGER_TYPES,
+})
+IPS_PER_USER_LIST = 63          # §1.7 attr 0x0D: ≤ 63 IPv4s (252 bytes) per attribute
+
+
+@dataclass(frozen=True, slots=True)
+class AcPeer:
+    """What the listener needs to know about one AC (the portal converts its AcRecord)."""
+
+    name: str
+    profile: VendorProfile = field(default_factory=lambda: PROFILES["huawei-v2"])
+    secret: bytes = b""
+    host: str = ""                      # where heartbeats / user-sync go
+    port: int = 2000
+    bas_ip: str = ""                    # put in attr 0x0A of our packets when profile.send_bas_ip
+    heartbeat: bool = False             # send NTF_HEARTBEAT (0x0F)
+    user_sync: bool = False             # send NTF_USER_HEARTBEAT (0x10)
+    verify_mac_trigger_auth: bool | None = None   # None = the profile's setting
+
+    @property
+    def header(self) -> HeaderForm:
+        return self.profile.header
+
+    @property
+    def verifies_mac_trigger(self) -> bool:
+        if self.verify_mac_trigger_auth is None:
+            return self.profile.verify_mac_trigger_auth
+        return self.verify_mac_trigger_auth
+
+
+class ListenerHandler(Protocol):
+    """Policy behind the listener. Called from the listener's threads; may raise (counted as
+    ``handler_error``; NTF_LOGOUT is answered anyway)."""
+
+    def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
+        """The AC owning BAS-IP ``bas_ip`` (preferred) or source address ``source_ip``."""
+
+    def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
+        """The AC logged a user off (once per NTF, retransmissions are filtered)."""
+
+    def on_mac_query(self, ac: AcPeer, mac: str, packet: PortalPacket) -> bool:
+        """MAC-trigger: True if ``mac`` is bound (the portal will then log it in)."""
+
+    def on_user_logon(self, ac: AcPeer, packet: PortalPacket) -> None: ...
+
+    def on_user_logout(self, ac: AcPeer, packet: PortalPacket) -> None: ...
+
+    def on_user_sync_reply(self, ac: AcPeer, offline_ips: list[str]) -> None:
+        """The AC says these IPs of our user-sync list are not online there."""
+
+    def online_user_ips(self, ac: AcPeer) -> list[str] | None:
+        """Every user IP we believe online on ``ac``; None = unknown, skip this sync round."""
+
+    def peers_wanting_heartbeat(self) -> list[AcPeer]:
+        """ACs with heartbeat or user-sync on; re-read periodically (registry edits apply)."""
+
+    def on_drop(self, ac: AcPeer | None, source_ip: str, reason: str) -> None:
+        """A datagram was dropped (``ac`` None when unknown); for per-AC statistics."""
+
+
+class BaseListenerHandler:
+    """Do-nothing defaults; subclass and override what you need."""
+
+    def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
+        return None
+
+    def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
+        return None
+
+    def on_mac_query(self, ac: AcPeer, mac: str, packet: PortalPacket) -> bool:
+        return False
+
+    def on_user_logon(self, ac: AcPeer, packet: PortalPacket) -> None:
+        return None
+
+    def on_user_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
+        return None
+
+    def on_user_sync_reply(self, ac: AcPeer, offline_ips: list[str]) -> None:
+        return None
+
+    def online_user_ips(self, ac: AcPeer) -> list[str] | None:
+        return None
+
+    def peers_wanting_heartbeat(self) -> list[AcPeer]:
+        return []
+
+    def on_drop(self, ac: AcPeer | None, source_ip: str, reason: str) -> None:
+        return None
+
+
+class _Drop(Exception):
+    """Internal: this datagram is dropped for ``reason``."""
+
+    def __init__(self, reason: str, detail: str, ac: AcPeer | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.ac = ac
+
+
+def user_sync_packets(
+    peer: AcPeer, ips: Iterable[str], serials: Callable[[], int], *, max_packet: int = 1024
+) -> list[PortalPacket]:
+    """NTF_USER_HEARTBEAT packets listing ``ips`` (§1.9): ≤ 63 IPs per 0x0D attribute, as many
+    attributes per packet as fit in ``max_packet`` bytes (EAG caps packets at 1024), as many
+    packets as needed. An empty list still yields one packet: "nobody is online" is news too."""
+    packed = [ipaddress.IPv4Address(ip).packed for ip in ips]
+    fixed = peer.header.value + (6 if peer.profile.send_bas_ip and peer.bas_ip else 0)
+    per_packet = max(1, (max_packet - fixed) // (2 + 4 * IPS_PER_USER_LIST))
+    lists = [
+        Attribute(AttrType.USER_LIST, b"".join(packed[i:i + IPS_PER_USER_LIST]))
+        for i in range(0, len(packed), IPS_PER_USER_LIST)
+    ]
+    groups = [lists[i:i + per_packet] for i in range(0, len(lists), per_packet)] or [[]]
+    return [
+        PortalPacket(
+            type=PacketType.NTF_USER_HEARTBEAT, version=peer.profile.version,
+            serial_no=serials(), attrs=(*_bas_ip_attrs(peer), *group),
+        )
+        for group in groups
+    ]
+
+
+def _bas_ip_attrs(peer: AcPeer) -> tuple[Attribute, ...]:
+    if peer.profile.send_bas_ip and peer.bas_ip:
+        return (ip_attr(AttrType.BAS_IP, peer.bas_ip),)
+    return ()
+
+
+def _ips_from_lists(packet: PortalPacket) -> list[str]:
+    out = []
+    for value in packet.get_all(AttrType.USER_LIST):
+        out += [str(ipaddress.IPv4Address(value[i:i + 4])) for i in range(0, len(value) - 3, 4)]
+    return out
+
+
+def _peek_bas_ips(data: bytes) -> list[tuple[HeaderForm, str]]:
+    """BAS-IP attributes found by decoding ``data`` in either header form (nothing verified):
+    the AC — hence its header form and secret — is not known before we look."""
+    found = []
+    for form in (HeaderForm.LONG, HeaderForm.SHORT):
+        try:
+            packet = decode(data, header=form)
+        except DecodeError:
+            continue
+        value = packet.get(AttrType.BAS_IP)
+        if value is not None and len(value) == 4:
+            found.append((form, str(ipaddress.IPv4Address(value))))
+    return found
+
+
+class PortalListener:
+    """One UDP socket serving ACs; ``start()`` runs a receive thread and a sender thread."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: ListenerHandler,
+        *,
+        heartbeat_interval: float = 20.0,
+        user_sync_interval: float = 60.0,
+        peer_refresh_interval: float = 10.0,
+        dedup_ttl: float = 8.0,         # > AC's NTF retransmissions (every 2 s × retry_times)
+        pending_sync_ttl: float = 30.0,
+        user_sync_max_packet: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self.handler = handler
+        self.heartbeat_interval = heartbeat_interval
+        self.user_sync_interval = user_sync_interval
+        self.peer_refresh_interval = peer_refresh_interval
+        self.dedup_ttl = dedup_ttl
+        self.pending_sync_ttl = pending_sync_ttl
+        self.user_sync_max_packet = user_sync_max_packet
+        self.clock = clock
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self._sock.settimeout(0.2)
+        self.port: int = self._sock.getsockname()[1]
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._drops: Counter[str] = Counter()
+        self._dedup: OrderedDict[tuple[str, bytes], tuple[float, bytes | None]] = OrderedDict()
+        self._pending_sync: dict[tuple[str, int], tuple[float, bytes | None]] = {}
+        self._serial = random.randrange(0x10000)
+        self._peers: list[AcPeer] = []
+        self._due: dict[tuple[str, str], float] = {}
+        self._log_budget: dict[str, tuple[float, int]] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> PortalListener:
+        for target, name in ((self._serve, "receive"), (self._send_loop, "heartbeat")):
+            thread = threading.Thread(target=target, name=f"ac-listener-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("ac-listener on %s:%d", self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        self._sock.close()
+
+    def __enter__(self) -> PortalListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- statistics ---------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: received, answered, duplicates, handled.<kind>, sent.<kind>, dropped.<reason>."""
+        with self._lock:
+            out = dict(self._counts)
+            out.update({f"dropped.{k}": v for k, v in self._drops.items()})
+        return out
+
+    @property
+    def drops(self) -> dict[str, int]:
+        """Dropped datagrams by reason (unknown_ac, bad_authenticator, a DecodeError code, …)."""
+        with self._lock:
+            return dict(self._drops)
+
+    @property
+    def dropped_total(self) -> int:
+        with self._lock:
+            return sum(self._drops.values())
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    # --- receive path -------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self._sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                log.exception("ac-listener: recvfrom failed")
+                time.sleep(0.05)
+                continue
+            try:
+                reply = self.process(data, addr[0])
+                if reply is not None:
+                    self._sock.sendto(reply, addr)
+                    self._count("answered")
+            except Exception:   # the loop must survive anything, our own bugs included
+                log.exception("ac-listener: unexpected error on a datagram from %s", addr[0])
+                self._count("internal_error")
+
+    def process(self, data: bytes, source_ip: str) -> bytes | None:
+        """Handle one datagram; return the reply bytes (or None). Never raises for bad input."""
+        self._count("received")
+        try:
+            return self._process(data, source_ip)
+        except _Drop as drop:
+            self._drop(drop.reason, str(drop), source_ip, drop.ac)
+            return None
+
+    def _drop(self, reason: str, detail: str, source_ip: str, ac: AcPeer | None) -> None:
+        with self._lock:
+            self._drops[reason] += 1
+        self._log_limited(reason, "ac-listener: dropped datagram from %s (%s): %s",
+                          source_ip, reason, detail)
+        try:
+            self.handler.on_drop(ac, source_ip, reason)
+        except Exception:
+            log.exception("ac-listener: handler.on_drop failed")
+
+    def _log_limited(self, key: str, msg: str, *args: object) -> None:
+        """WARNING at most 5 times per 10 s per reason, so a flood cannot flood the log."""
+        now = self.clock()
+        start, count = self._log_budget.get(key, (now, 0))
+        if now - start > 10.0:
+            start, count = now, 0
+        self._log_budget[key] = (start, count + 1)
+        log.log(logging.WARNING if count < 5 else logging.DEBUG, msg, *args)
+
+    def _resolve(self, data: bytes, source_ip: str) -> AcPeer:
+        # §6 BAS-IP mismatch: prefer the BAS-IP attribute, fall back to the source address. A
+        # BAS-IP found by decoding in the wrong header form is ignored.
+        for form, bas_ip in _peek_bas_ips(data):
+            peer = self.handler.resolve_ac(source_ip, bas_ip)
+            if peer is not None and peer.header is form:
+                return peer
+        peer = self.handler.resolve_ac(source_ip, None)
+        if peer is None:
+            raise _Drop("unknown_ac", f"no AC with source address or BAS-IP {source_ip}")
+        return peer
+
+    def _process(self, data: bytes, source_ip: str) -> bytes | None:
+        try:
+            peer = self._resolve(data, source_ip)
+        except _Drop:
+            raise
+        except Exception as exc:
+            log.exception("ac-listener: resolving the AC of %s failed", source_ip)
+            raise _Drop("handler_error", f"resolve_ac failed: {exc}") from exc
+        try:
+            packet = decode(data, header=peer.header)
+        except DecodeError as exc:
+            raise _Drop(exc.code, str(exc), peer) from exc
+        if packet.type not in _ACCEPTED_TYPES:
+            raise _Drop("unexpected_type", f"{packet.type_name} is not sent to a portal", peer)
+        self._verify(data, packet, peer)
+        key = (peer.name, hashlib.sha1(data).digest())
+        cached = self._dedup_get(key)
+        if cached is not None:
+            # An AC retransmission (it resends NTF_LOGOUT every 2 s until answered, §1.9):
+            # answer again, but the handler has already seen it.
+            self._count("duplicates")
+            return cached[1]
+        reply = self._dispatch(peer, packet)
+        self._dedup_put(key, reply)
+        return reply
+
+    def _verify(self, data: bytes, packet: PortalPacket, peer: AcPeer) -> None:
+        if packet.type == PacketType.ACK_NTF_USER_HEARTBEAT:
+            pending = self._pending_sync_get(peer.name, packet.serial_no)
+            if pending is None:
+                raise _Drop("unsolicited_reply", f"0x11 with SerialNo {packet.serial_no} "
+                            "answers no user-sync packet of ours", peer)
+            if peer.header is not HeaderForm.LONG:
+                return
+            ok = verify_authenticator(data, peer.secret, pending)
+        elif peer.header is not HeaderForm.LONG:
+            return
+        elif packet.type in _MAC_TRIGGER_TYPES and not peer.verifies_mac_trigger:
+            return      # §1.2: EAG leaves these unsigned
+        else:
+            ok = verify_authenticator(data, peer.secret)
+        if not ok:
+            raise _Drop("bad_authenticator", f"{packet.type_name} authenticator does not verify "
+                        f"with AC {peer.name}'s secret", peer)
+
+    def _dispatch(self, peer: AcPeer, packet: PortalPacket) -> bytes | None:
+        ptype = packet.type
+        if ptype == PacketType.NTF_LOGOUT:
+            # Reply first: the AC only needs the acknowledgement (§1.10 item 5), and it must get
+            # it even when our state store is down.
+            reply = self._reply(peer, packet, peer.profile.ntf_logout_reply, 0)
+            self._call(peer, "ntf_logout", self.handler.on_ntf_logout, peer, packet)
+            return reply
+        if ptype == PacketType.REQ_MACBINDING_INFO:
+            raw = packet.get(AttrType.USER_MAC) or packet.get(AttrType.HANMING_MAC) or b""
+            mac = mac_from_attr(raw)
+            if mac is None:
+                raise _Drop("missing_attribute", "REQ_MACBINDING_INFO without a 6-byte MAC", peer)
+            bound = self._call(peer, "mac_query", self.handler.on_mac_query, peer, mac, packet)
+            err = MacBindingErr.BOUND if bound is True else MacBindingErr.NOT_BOUND
+            return self._reply(peer, packet, PacketType.ACK_MACBINDING_INFO, err,
+                               (Attribute(AttrType.USER_MAC, raw),))
+        if ptype in (PacketType.NTF_USER_LOGON, PacketType.NTF_USER_LOGOUT):
+            if ptype == PacketType.NTF_USER_LOGON:
+                self._call(peer, "user_logon", self.handler.on_user_logon, peer, packet)
+            else:
+                self._call(peer, "user_logout", self.handler.on_user_logout, peer, packet)
+            if not peer.profile.ack_mac_trigger_notices:
+                return None
+            return self._reply(peer, packet, ptype + 1, 0)
+        # ACK_NTF_USER_HEARTBEAT (accepted types are exhaustive)
+        self._call(peer, "user_sync_reply", self.handler.on_user_sync_reply, peer,
+                   _ips_from_lists(packet))
+        return None
+
+    def _call(self, peer: AcPeer, kind: str, fn: Callable[..., object], *args: object) -> object:
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            self._drop("handler_error", f"{kind}: {exc!r}", "", peer)
+            log.exception("ac-listener: handler failed on %s from AC %s", kind, peer.name)
+            return None
+        self._count(f"handled.{kind}")
+        return result
+
+    def _reply(
+        self, peer: AcPeer, packet: PortalPacket, ptype: int, err: int,
+        attrs: tuple[Attribute, ...] = (),
+    ) -> bytes:
+        ipv6 = packet.get(AttrType.USER_IPV6)   # IPv6 users: UserIP 0 + 0xF1 (§1.1), echo it
+        if ipv6 is not None:
+            attrs = (*attrs, Attribute(AttrType.USER_IPV6, ipv6))
+        reply = PortalPacket(
+            type=ptype, version=packet.version, pap_chap=packet.pap_chap,
+            serial_no=packet.serial_no, req_id=packet.req_id, user_ip=packet.user_ip,
+            err_code=err, attrs=attrs,
+        )
+        return encode(reply, header=peer.header, secret=peer.secret,
+                      request_authenticator=packet.authenticator or bytes(16))
+
+    # --- TTL caches ---------------------------------------------------------------------------
+
+    def _dedup_get(self, key: tuple[str, bytes]) -> tuple[float, bytes | None] | None:
+        now = self.clock()
+        with self._lock:
+            while self._dedup:
+                oldest = next(iter(self._dedup))
+                if self._dedup[oldest][0] > now and len(self._dedup) <= 10000:
+                    break
+                del self._dedup[oldest]
+            return self._dedup.get(key)
+
+    def _dedup_put(self, key: tuple[str, bytes], reply: bytes | None) -> None:
+        with self._lock:
+            self._dedup[key] = (self.clock() + self.dedup_ttl, reply)
+
+    def _pending_sync_get(self, peer_name: str, serial: int) -> bytes | None:
+        with self._lock:
+            entry = self._pending_sync.get((peer_name, serial))
+        if entry is None or entry[0] < self.clock() or entry[1] is None:
+            return None
+        return entry[1]
+
+    # --- send path: heartbeats and user-sync (§1.9) ---------------------------------------------
+
+    def _next_serial(self) -> int:
+        with self._lock:
+            self._serial = (self._serial + 1) & 0xFFFF
+            return self._serial
+
+    def _send_loop(self) -> None:
+        tick = max(0.02, min(0.5, self.heartbeat_interval / 4, self.user_sync_interval / 4))
+        next_refresh = 0.0
+        while True:
+            now = self.clock()
+            if now >= next_refresh:
+                next_refresh = now + self.peer_refresh_interval
+                self._refresh_peers()
+            for peer in self._peers:
+                try:
+                    self._send_due(peer, now)
+                except Exception:
+                    log.exception("ac-listener: sending to AC %s failed", peer.name)
+                    self._count("send_error")
+            self._expire_pending()
+            if self._stop.wait(tick):
+                return
+
+    def _refresh_peers(self) -> None:
+        try:
+            peers = list(self.handler.peers_wanting_heartbeat())
+        except Exception:
+            log.exception("ac-listener: reading the AC list failed; keeping the last one")
+            return
+        names = {p.name for p in peers}
+        self._due = {k: v for k, v in self._due.items() if k[0] in names}
+        self._peers = peers
+
+    def _send_due(self, peer: AcPeer, now: float) -> None:
+        if peer.heartbeat and now >= self._due.get((peer.name, "hb"), 0.0):
+            self._due[(peer.name, "hb")] = now + self.heartbeat_interval
+            self.send_heartbeat(peer)
+        if peer.user_sync and now >= self._due.get((peer.name, "sync"), 0.0):
+            self._due[(peer.name, "sync")] = now + self.user_sync_interval
+            self.send_user_sync(peer)
+
+    def _send(self, peer: AcPeer, packet: PortalPacket) -> bytes:
+        data = encode(packet, header=peer.header, secret=peer.secret)
+        self._sock.sendto(data, (peer.host, peer.port))
+        return data
+
+    def send_heartbeat(self, peer: AcPeer) -> None:
+        """One NTF_HEARTBEAT (0x0F) to ``peer`` (no reply expected)."""
+        packet = PortalPacket(type=PacketType.NTF_HEARTBEAT, version=peer.profile.version,
+                              serial_no=self._next_serial(), attrs=_bas_ip_attrs(peer))
+        self._send(peer, packet)
+        self._count("sent.heartbeat")
+
+    def send_user_sync(self, peer: AcPeer) -> int:
+        """NTF_USER_HEARTBEAT packets listing every online user of ``peer``; returns how many
+        packets were sent (0 when the handler does not know who is online)."""
+        ips = self.handler.online_user_ips(peer)
+        if ips is None:
+            self._count("sync_skipped")
+            return 0
+        packets = user_sync_packets(peer, ips, self._next_serial,
+                                    max_packet=self.user_sync_max_packet)
+        for packet in packets:
+            data = self._send(peer, packet)
+            auth = data[16:32] if peer.header is HeaderForm.LONG else None
+            with self._lock:
+                self._pending_sync[(peer.name, packet.serial_no)] = (
+                    self.clock() + self.pending_sync_ttl, auth or bytes(16))
+        self._count("sent.user_sync", len(packets))
+        return len(packets)
+
+    def _expire_pending(self) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in [k for k, v in self._pending_sync.items() if v[0] < now]:
+                del self._pending_sync[key]
+
