@@ -19,7 +19,10 @@ from portal.errors import NotFound, ValidationError
 from portal.settings import AcSeed
 from portal.state import keys
 
-__all__ = ["AcRecord", "AcRegistry"]
+__all__ = ["RADIUS_DIALECTS", "AcRecord", "AcRegistry"]
+
+# Reply dialects radius/dialects.py can render (vendor rate-limit attributes, spec radius.md §2.2).
+RADIUS_DIALECTS = ("huawei", "h3c", "wispr", "chillispot", "mikrotik", "zte")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class AcRecord:
     user_sync: bool = False             # wants NTF_USER_HEARTBEAT (0x10) user lists
     require_message_authenticator: bool = True   # False only for old hardware
     mac_auth: bool = False              # answers RADIUS MAC authentication from bindings
+    radius_dialect: str = ""            # rate-limit attributes; "" = from vendor (RADIUS_DIALECTS)
     enabled: bool = True
     timeout: float = 0.0                # per-try portal timeout; 0 = settings default
     retries: int = 0                    # portal tries; 0 = settings default
@@ -61,6 +65,11 @@ class AcRecord:
             )
         if not self.secret:
             raise ValidationError(f"AC {self.name}: a shared secret is required")
+        if self.radius_dialect and self.radius_dialect not in RADIUS_DIALECTS:
+            raise ValidationError(
+                f"AC {self.name}: unknown RADIUS dialect {self.radius_dialect!r} "
+                f"(known: {', '.join(RADIUS_DIALECTS)})"
+            )
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
             if not 1 <= port <= 65535:
                 raise ValidationError(f"AC {self.name}: {label} {port} is out of range")
@@ -72,6 +81,15 @@ class AcRecord:
     @property
     def effective_radius_secret(self) -> str:
         return self.radius_secret or self.secret
+
+    @property
+    def effective_radius_dialect(self) -> str:
+        """The dialect to answer in: explicit, else huawei-* → huawei, h3c → h3c, others → wispr."""
+        if self.radius_dialect:
+            return self.radius_dialect
+        if self.vendor.startswith("huawei"):
+            return "huawei"
+        return "h3c" if self.vendor == "h3c" else "wispr"
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -1,0 +1,138 @@
+"""``citywifi radius``: serve RADIUS authentication and accounting.
+
+    citywifi radius [--workers N] [--host H] [--auth-port P] [--acct-port P]
+
+Needs a Redis URL (``redis.url`` / ``CITYWIFI_REDIS_URL`` or Sentinel); ``citywifi up`` passes
+the embedded server's. ACs come from the Redis AC registry (seeded from ``[[acs]]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Any
+
+from portal.acs import AcRecord, AcRegistry
+from portal.grants import Authorizer
+from portal.settings import Settings
+from portal.state import StateUnavailable, redis_from_settings
+from radius import wire
+from radius.auth import AuthPolicy
+from radius.dictionary import known_attributes, load_dictionary
+from radius.server import AcCache, RadiusServer, ServerOptions
+from radius.workers import Listen, PortInUse, run_in_process, run_workers
+
+__all__ = ["AccountingBridge", "HealthCheck", "add_arguments", "build_server", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (radius.workers)")
+    parser.add_argument("--host", default=None, help="listen address (radius.host)")
+    parser.add_argument("--auth-port", type=int, default=None, help="authentication port (radius.auth_port)")
+    parser.add_argument("--acct-port", type=int, default=None, help="accounting port (radius.acct_port)")
+    parser.add_argument("--redis-url", default=None, help="override redis.url (used by `citywifi up`)")
+
+
+class AccountingBridge:
+    """Hands verified Accounting-Requests to R2's AccountingProcessor as pyrad packets; returns
+    only once the processor has stored the record (then the server answers)."""
+
+    def __init__(self, processor: Any, dictionary_dir: str = "") -> None:
+        from pyrad.packet import AcctPacket
+
+        from radius.accounting import AcctRecord
+
+        self.processor = processor
+        self.dictionary = load_dictionary(dictionary_dir)
+        self._packet = AcctPacket
+        self._record = AcctRecord
+
+    def handle_acct(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> None:
+        pkt = self._packet(packet=req.raw, secret=secret, dict=self.dictionary)
+        self.processor.process(ac, self._record.from_packet(pkt), now)
+
+
+class HealthCheck:
+    """Redis PING at most once per ``interval`` seconds (Status-Server answers only if healthy)."""
+
+    def __init__(self, redis: Any, interval: float = 1.0) -> None:
+        self.redis = redis
+        self.interval = interval
+        self._ok_until = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now < self._ok_until:
+            return True
+        self.redis.ping()
+        self._ok_until = now + self.interval
+        return True
+
+
+def build_server(settings: Settings, redis_url: str | None = None) -> RadiusServer:
+    """A RadiusServer with the full policy, for one worker (call after fork)."""
+    cfg = settings.radius
+    client = redis_from_settings(settings.redis, redis_url)
+    authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace)
+    policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password)
+    acct: Any = None
+    try:
+        from radius.accounting import AccountingProcessor
+
+        acct = AccountingBridge(_make_processor(AccountingProcessor, client, settings), cfg.dictionary_dir)
+    except ImportError:
+        log.error("radius.accounting is not available: Accounting-Requests will not be answered")
+    options = ServerOptions(
+        require_message_authenticator=cfg.require_message_authenticator,
+        drop_unknown_attributes=cfg.drop_unknown_attributes,
+        dedup_ttl=cfg.dedup_ttl,
+        dedup_max_entries=cfg.dedup_max_entries,
+        ac_cache_ttl=cfg.ac_cache_ttl,
+    )
+    return RadiusServer(
+        policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),
+        options=options, health=HealthCheck(client),
+    )
+
+
+def _make_processor(cls: Any, client: Any, settings: Settings) -> Any:
+    # R2's constructor takes (redis, ...); pass settings by keyword when it accepts them.
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    kwargs: dict[str, Any] = {}
+    if "settings" in params:
+        kwargs["settings"] = settings.quota
+    if "reaper_grace" in params:
+        kwargs["reaper_grace"] = settings.radius.reaper_grace
+    return cls(client, **kwargs)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    cfg = settings.radius
+    listen = Listen(
+        args.host or cfg.host,
+        args.auth_port if args.auth_port is not None else cfg.auth_port,
+        args.acct_port if args.acct_port is not None else cfg.acct_port,
+    )
+    workers = args.workers if args.workers is not None else cfg.workers
+    redis_url = args.redis_url
+    if not (redis_url or settings.redis.url or settings.redis.sentinels):
+        print("citywifi radius: no Redis configured (redis.url) / 未配置 Redis (redis.url)", file=sys.stderr)
+        return 2
+    try:
+        redis_from_settings(settings.redis, redis_url).ping()
+    except Exception as exc:   # keep serving: policy becomes available when Redis is back
+        log.error("Redis is unreachable at start-up (%s); requests will not be answered until it is back",
+                  StateUnavailable(str(exc)))
+    try:
+        if workers <= 1:
+            return run_in_process(lambda: build_server(settings, redis_url), listen)
+        return run_workers(lambda: build_server(settings, redis_url), listen, workers)
+    except PortInUse as exc:
+        print(f"citywifi radius: {exc} / 端口已被占用", file=sys.stderr)
+        return 1

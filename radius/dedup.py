@@ -1,0 +1,85 @@
+"""RFC 5080 §2.2.2 duplicate detection: a per-worker response cache.
+
+Key: (source IP, source port, Identifier, Request Authenticator, receiving socket). Linux
+SO_REUSEPORT hashes UDP by 4-tuple, so an AC's retransmissions reach the worker that saw the
+original (specs/radius.md §1.5) and an in-process cache is enough.
+
+* A retransmission whose bytes equal the cached request gets the cached reply, unprocessed.
+* A retransmission whose original is still being processed is dropped (RFC 5080 MUST).
+* Same key, different bytes (a forged or corrupted copy) is never answered from the cache.
+* Requests that got no reply (e.g. Redis down) leave no entry, so the retry is processed anew.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from enum import Enum
+
+__all__ = ["DedupCache", "DedupKey", "Lookup"]
+
+DedupKey = tuple[str, int, int, bytes, int]
+
+
+class Lookup(Enum):
+    NEW = "new"                      # process it
+    REPLAY = "replay"                # send the cached reply
+    IN_PROGRESS = "in_progress"      # drop: the original is being processed
+
+
+class _Entry:
+    __slots__ = ("expires", "reply", "request")
+
+    def __init__(self, request: bytes, expires: float) -> None:
+        self.request = request
+        self.reply: bytes | None = None
+        self.expires = expires
+
+
+class DedupCache:
+    """Bounded LRU of recent requests and their replies (entries live ``ttl`` seconds)."""
+
+    def __init__(self, ttl: float = 30.0, max_entries: int = 65536,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[DedupKey, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: DedupKey, request: bytes) -> tuple[Lookup, bytes | None]:
+        """Classify a request; for ``REPLAY`` the cached reply is returned too."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return Lookup.NEW, None
+        if entry.expires < self.clock() or entry.request != request:
+            return Lookup.NEW, None
+        if entry.reply is None:
+            return Lookup.IN_PROGRESS, None
+        return Lookup.REPLAY, entry.reply
+
+    def begin(self, key: DedupKey, request: bytes) -> None:
+        """Mark a request as being processed (replaces any older entry under the key)."""
+        now = self.clock()
+        entries = self._entries
+        entries[key] = _Entry(request, now + self.ttl)
+        entries.move_to_end(key)
+        # Evict expired entries from the old end, then enforce the size bound.
+        while entries:
+            oldest_key, oldest = next(iter(entries.items()))
+            if oldest.expires >= now and len(entries) <= self.max_entries:
+                break
+            del entries[oldest_key]
+
+    def finish(self, key: DedupKey, reply: bytes) -> None:
+        """Store the reply that was sent, for retransmissions."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.reply = reply
+
+    def abort(self, key: DedupKey) -> None:
+        """Forget a request that got no reply, so its retransmission is processed again."""
+        self._entries.pop(key, None)

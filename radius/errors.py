@@ -1,0 +1,50 @@
+"""The radius package's error tree. ``code`` doubles as the metrics counter name of a drop."""
+
+from __future__ import annotations
+
+from portal.errors import CitywifiError
+
+__all__ = [
+    "BadAuthenticator",
+    "MalformedPacket",
+    "MissingMessageAuthenticator",
+    "OversizedPacket",
+    "RadiusError",
+    "UnknownAttribute",
+]
+
+
+class RadiusError(CitywifiError):
+    """Base of every error the radius package raises on purpose."""
+
+    code = "radius_error"
+
+
+class MalformedPacket(RadiusError):
+    """Header or attribute lengths do not add up (RFC 2865 §3, §5): silently discarded."""
+
+    code = "malformed"
+
+
+class OversizedPacket(MalformedPacket):
+    """Longer than the 4096 octets RFC 2865 §3 allows."""
+
+    code = "oversized"
+
+
+class UnknownAttribute(MalformedPacket):
+    """A standard attribute our dictionary does not define (strict mode, see settings)."""
+
+    code = "unknown_attribute"
+
+
+class BadAuthenticator(RadiusError):
+    """Request Authenticator (accounting) or Message-Authenticator does not verify."""
+
+    code = "bad_authenticator"
+
+
+class MissingMessageAuthenticator(RadiusError):
+    """Access-Request without Message-Authenticator from an AC that must send one (BlastRADIUS)."""
+
+    code = "missing_message_authenticator"

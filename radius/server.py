@@ -1,0 +1,353 @@
+"""The RADIUS socket loop: thin and forgiving (ARCHITECTURE style rule 3).
+
+One ``RadiusServer`` per worker process owns an auth and an accounting UDP socket (both
+SO_REUSEPORT, see ``radius.workers``). For every datagram it: decodes (``radius.wire``), finds
+the AC by source address (short-TTL in-process cache of the registry), verifies the
+authenticators, consults the RFC 5080 duplicate cache, hands the request to the policy handler,
+and sends back what the handler decided. Anything wrong is logged, counted and dropped; the
+loop never dies on input.
+
+Policy plugs in through a handler object (``AuthHandler`` / ``AcctHandler``), not by
+subclassing. A handler that raises ``StateUnavailable`` or a Redis error makes the server stay
+silent — the AC retries or fails over — and the log says so loudly: no policy, no answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+
+from portal.acs import AcRecord, AcRegistry
+from portal.state import StateUnavailable
+from radius import wire
+from radius.dedup import DedupCache, Lookup
+from radius.dictionary import KnownAttributes
+from radius.errors import MalformedPacket
+from radius.metrics import Metrics
+from radius.wire import Attr, Code
+
+__all__ = [
+    "ACCT",
+    "AUTH",
+    "AcCache",
+    "AcctHandler",
+    "AuthHandler",
+    "AuthReply",
+    "RadiusServer",
+    "ServerOptions",
+    "bind_udp",
+]
+
+log = logging.getLogger(__name__)
+
+AUTH = 0      # socket kinds, part of the dedup key (RFC 5080: "the receiving socket")
+ACCT = 1
+
+_STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthReply:
+    """What the auth handler decided: Access-Accept/Reject plus attributes (MA added by us)."""
+
+    code: int
+    attrs: tuple[tuple[int, bytes], ...] = ()
+    reason: str = ""          # reject reason, for logs and counters
+
+
+class AuthHandler(Protocol):
+    def handle_auth(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> AuthReply:
+        """Decide on a verified Access-Request. Raise StateUnavailable/RedisError to stay silent."""
+        ...
+
+
+class AcctHandler(Protocol):
+    def handle_acct(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> None:
+        """Store a verified Accounting-Request durably; return only when done (then we answer)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    require_message_authenticator: bool = True   # global switch; ANDed with the AC's flag
+    drop_unknown_attributes: bool = True         # strict: unknown standard attribute → drop
+    dedup_ttl: float = 30.0                      # RFC 5080 §2.2.2: 5–30 s
+    dedup_max_entries: int = 65536
+    ac_cache_ttl: float = 5.0
+
+
+def bind_udp(host: str, port: int, *, reuseport: bool = True, rcvbuf: int = 4 << 20) -> socket.socket:
+    """A non-blocking UDP socket bound to host:port (IPv6 if host contains ':')."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if reuseport:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Capped by net.core.rmem_max; the default still works if refused.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class AcCache:
+    """AC lookups by source address with a short TTL, including negative answers, so a flood
+    from an unknown address costs no Redis round trip per packet."""
+
+    def __init__(self, registry: AcRegistry, ttl: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.registry = registry
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[str, tuple[float, AcRecord | None, bytes]] = {}
+
+    def lookup(self, address: str) -> tuple[AcRecord, bytes] | None:
+        now = self.clock()
+        hit = self._cache.get(address)
+        if hit is not None and hit[0] > now:
+            return None if hit[1] is None else (hit[1], hit[2])
+        if len(self._cache) > 100_000:   # bounded against spoofed-source floods
+            self._cache.clear()
+        record = self.registry.by_address(address)
+        secret = record.effective_radius_secret.encode() if record is not None else b""
+        self._cache[address] = (now + self.ttl, record, secret)
+        return None if record is None else (record, secret)
+
+
+class _Alarm:
+    """Loud but bounded logging for "Redis is down": first occurrence, then every 10 s."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.next_at = 0.0
+        self.suppressed = 0
+
+    def fire(self, what: str, exc: BaseException) -> None:
+        now = self.clock()
+        if now >= self.next_at:
+            log.error("STATE UNAVAILABLE — not answering %s (AC will retry or fail over): %s "
+                      "[%d more since last report]", what, exc, self.suppressed)
+            self.next_at = now + 10.0
+            self.suppressed = 0
+        else:
+            self.suppressed += 1
+
+
+class RadiusServer:
+    """The per-process socket loop. ``handle_datagram`` is the whole protocol; the loop only
+    moves bytes (tests call ``handle_datagram`` directly as well as over sockets)."""
+
+    def __init__(
+        self,
+        auth_handler: AuthHandler,
+        acct_handler: AcctHandler | None,
+        acs: AcCache,
+        known: KnownAttributes,
+        *,
+        options: ServerOptions | None = None,
+        metrics: Metrics | None = None,
+        health: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.auth_handler = auth_handler
+        self.acct_handler = acct_handler
+        self.acs = acs
+        self.known = known
+        self.options = options or ServerOptions()
+        self.metrics = metrics or Metrics()
+        self.health = health
+        self.clock = clock
+        self.dedup = DedupCache(self.options.dedup_ttl, self.options.dedup_max_entries)
+        self._alarm = _Alarm()
+        self._sockets: list[tuple[socket.socket, int]] = []
+
+    # --- sockets ---------------------------------------------------------------------------
+
+    def add_socket(self, sock: socket.socket, kind: int) -> None:
+        self._sockets.append((sock, kind))
+
+    def serve_forever(self, should_stop: Callable[[], bool], poll: float = 0.5) -> None:
+        """Receive until ``should_stop()``; drains each ready socket in batches."""
+        socks = [s for s, _ in self._sockets]
+        kinds = {s.fileno(): k for s, k in self._sockets}
+        bufsize = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
+        handle = self.handle_datagram
+        while not should_stop():
+            try:
+                ready, _, _ = select.select(socks, [], [], poll)
+            except InterruptedError:
+                continue
+            for sock in ready:
+                kind = kinds[sock.fileno()]
+                for _ in range(256):
+                    try:
+                        data, addr = sock.recvfrom(bufsize)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:   # e.g. ICMP errors surfaced on the socket
+                        self.metrics.inc("socket.recv_error")
+                        log.debug("recvfrom: %s", exc)
+                        break
+                    reply = handle(data, addr, kind)
+                    if reply is not None:
+                        try:
+                            sock.sendto(reply, addr)
+                        except OSError as exc:
+                            self.metrics.inc("socket.send_error")
+                            log.warning("sendto %s: %s", addr, exc)
+
+    def close(self) -> None:
+        for sock, _ in self._sockets:
+            sock.close()
+        self._sockets.clear()
+
+    # --- protocol --------------------------------------------------------------------------
+
+    def _drop(self, reason: str, addr: Any, detail: object = "") -> None:
+        self.metrics.inc("drop." + reason)
+        log.debug("dropped packet from %s: %s %s", addr, reason, detail)
+
+    def handle_datagram(self, data: bytes, addr: Any, kind: int) -> bytes | None:
+        """One datagram in, the reply bytes (or None to stay silent) out. Never raises."""
+        m = self.metrics
+        m.inc("rx.auth" if kind == AUTH else "rx.acct")
+        try:
+            req = wire.decode(data)
+        except MalformedPacket as exc:
+            self._drop(exc.code, addr, exc)
+            return None
+        ip, port = addr[0], addr[1]
+        try:
+            found = self.acs.lookup(ip)
+        except _STATE_ERRORS as exc:
+            self._alarm.fire("AC lookup", exc)
+            self._drop("state_unavailable", addr)
+            return None
+        if found is None:
+            self._drop("unknown_client", addr)
+            return None
+        ac, secret = found
+        if not ac.enabled:
+            self._drop("ac_disabled", addr, ac.name)
+            return None
+        code = req.code
+        if self.options.drop_unknown_attributes:
+            standard = self.known.standard
+            for atype, value in req.attrs:
+                if atype not in standard:
+                    self._drop("unknown_attribute", addr, atype)
+                    return None
+                if atype == 26 and int.from_bytes(value[:4], "big") not in self.known.vendors:
+                    # Tolerated: ACs send many VSAs we have no use for; counted for the NOC.
+                    m.inc("unknown_vsa")
+        if code == Code.STATUS_SERVER:
+            return self._status_server(req, ac, secret, addr, kind)
+        if kind == AUTH:
+            if code != Code.ACCESS_REQUEST:
+                self._drop("unexpected_code", addr, code)
+                return None
+            if req.ma_offset >= 0:
+                if not wire.verify_message_authenticator(req, secret):
+                    self._drop("bad_message_authenticator", addr, ac.name)
+                    return None
+            elif self.options.require_message_authenticator and ac.require_message_authenticator:
+                self._drop("missing_message_authenticator", addr, ac.name)
+                return None
+            elif Attr.PROXY_STATE in req.first:
+                # BlastRADIUS: Proxy-State without Message-Authenticator is the attack's shape.
+                self._drop("proxy_state_without_ma", addr, ac.name)
+                return None
+        else:
+            if code != Code.ACCOUNTING_REQUEST:
+                self._drop("unexpected_code", addr, code)
+                return None
+            if not wire.verify_accounting_authenticator(req, secret):
+                self._drop("bad_authenticator", addr, ac.name)
+                return None
+            if req.ma_offset >= 0 and not _verify_acct_ma(req, secret):
+                self._drop("bad_message_authenticator", addr, ac.name)
+                return None
+        key = (ip, port, req.ident, req.authenticator, kind)
+        state, cached = self.dedup.lookup(key, req.raw)
+        if state is Lookup.REPLAY:
+            m.inc("duplicate.replayed")
+            return cached
+        if state is Lookup.IN_PROGRESS:
+            self._drop("duplicate_in_progress", addr)
+            return None
+        self.dedup.begin(key, req.raw)
+        try:
+            reply = (self._auth(req, ac, secret) if kind == AUTH else self._acct(req, ac, secret))
+        except _STATE_ERRORS as exc:
+            self.dedup.abort(key)
+            self._alarm.fire("Access-Request" if kind == AUTH else "Accounting-Request", exc)
+            self._drop("state_unavailable", addr)
+            return None
+        except Exception:
+            self.dedup.abort(key)
+            log.exception("handler failed on a packet from %s (%s); not answering", addr, ac.name)
+            self._drop("handler_error", addr)
+            return None
+        self.dedup.finish(key, reply)
+        return reply
+
+    def _auth(self, req: wire.Request, ac: AcRecord, secret: bytes) -> bytes:
+        decision = self.auth_handler.handle_auth(req, ac, secret, self.clock())
+        if decision.code == Code.ACCESS_ACCEPT:
+            self.metrics.inc("auth.accept")
+        else:
+            self.metrics.inc("auth.reject")
+            self.metrics.inc("reject." + (decision.reason or "unspecified"))
+        return wire.encode_reply(decision.code, req.ident, req.authenticator, secret,
+                                 decision.attrs, req.all(Attr.PROXY_STATE))
+
+    def _acct(self, req: wire.Request, ac: AcRecord, secret: bytes) -> bytes:
+        if self.acct_handler is None:
+            raise StateUnavailable("no accounting handler configured")
+        self.acct_handler.handle_acct(req, ac, secret, self.clock())
+        self.metrics.inc("acct.ok")
+        # RFC 2866 §4.2: Accounting-Response; no Message-Authenticator needed (RFC 3579 §3.2).
+        return wire.encode_reply(Code.ACCOUNTING_RESPONSE, req.ident, req.authenticator, secret,
+                                 (), req.all(Attr.PROXY_STATE), message_authenticator=False)
+
+    def _status_server(self, req: wire.Request, ac: AcRecord, secret: bytes, addr: Any,
+                       kind: int) -> bytes | None:
+        # RFC 5997 §3: Status-Server MUST carry a valid Message-Authenticator.
+        if req.ma_offset < 0 or not wire.verify_message_authenticator(req, secret):
+            self._drop("bad_message_authenticator", addr, ac.name)
+            return None
+        # Only claim to be alive if we could actually apply policy: an AC uses Status-Server to
+        # pick a live server, so answering without Redis would attract traffic we must drop.
+        if self.health is not None:
+            try:
+                healthy = self.health()
+            except _STATE_ERRORS:
+                healthy = False
+            if not healthy:
+                self._alarm.fire("Status-Server", StateUnavailable("health check failed"))
+                self._drop("state_unavailable", addr)
+                return None
+        self.metrics.inc("status_server")
+        code = Code.ACCESS_ACCEPT if kind == AUTH else Code.ACCOUNTING_RESPONSE
+        return wire.encode_reply(code, req.ident, req.authenticator, secret, (),
+                                 req.all(Attr.PROXY_STATE))
+
+
+def _verify_acct_ma(req: wire.Request, secret: bytes) -> bool:
+    # RFC 3579 §3.2: for Accounting-Request the Request Authenticator field is taken as zeros.
+    raw = req.raw
+    zeroed = wire.Request(req.code, req.ident, bytes(16), raw[:4] + bytes(16) + raw[20:],
+                          req.attrs, req.first, req.ma_offset)
+    return wire.verify_message_authenticator(zeroed, secret)
