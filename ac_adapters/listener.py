@@ -39,7 +39,7 @@ from ac_adapters.codec import (
 )
 from ac_adapters.constants import AttrType, MacBindingErr, PacketType
 from ac_adapters.errors import DecodeError
-from ac_adapters.profiles import PROFILES, HeaderForm, VendorProfile
+from ac_adapters.profiles import PROFILES, HeaderForm, MacAttr, VendorProfile
 
 __all__ = [
     "AcPeer",
@@ -183,6 +183,19 @@ def _bas_ip_attrs(peer: AcPeer) -> tuple[Attribute, ...]:
     if peer.profile.send_bas_ip and peer.bas_ip:
         return (ip_attr(AttrType.BAS_IP, peer.bas_ip),)
     return ()
+
+
+def _find_mac(packet: PortalPacket, profile: VendorProfile) -> Attribute | None:
+    """The first 6-byte MAC attribute, the profile's own MAC attribute type first (§1.7:
+    0x0B Session-ID/UserMac, 0xFF on Hanming ACs)."""
+    order = (AttrType.HANMING_MAC, AttrType.USER_MAC)
+    if profile.mac_attr is not MacAttr.HANMING:
+        order = order[::-1]
+    for attr_type in order:
+        for attr in packet.attrs:
+            if attr.type == attr_type and len(attr.value) == 6:
+                return attr
+    return None
 
 
 def _ips_from_lists(packet: PortalPacket) -> list[str]:
@@ -415,14 +428,14 @@ class PortalListener:
             self._call(peer, "ntf_logout", self.handler.on_ntf_logout, peer, packet)
             return reply
         if ptype == PacketType.REQ_MACBINDING_INFO:
-            raw = packet.get(AttrType.USER_MAC) or packet.get(AttrType.HANMING_MAC) or b""
-            mac = mac_from_attr(raw)
-            if mac is None:
+            mac_attr_found = _find_mac(packet, peer.profile)
+            if mac_attr_found is None:
                 raise _Drop("missing_attribute", "REQ_MACBINDING_INFO without a 6-byte MAC", peer)
+            mac = mac_from_attr(mac_attr_found.value) or ""
             bound = self._call(peer, "mac_query", self.handler.on_mac_query, peer, mac, packet)
             err = MacBindingErr.BOUND if bound is True else MacBindingErr.NOT_BOUND
             return self._reply(peer, packet, PacketType.ACK_MACBINDING_INFO, err,
-                               (Attribute(AttrType.USER_MAC, raw),))
+                               (mac_attr_found,))
         if ptype in (PacketType.NTF_USER_LOGON, PacketType.NTF_USER_LOGOUT):
             if ptype == PacketType.NTF_USER_LOGON:
                 self._call(peer, "user_logon", self.handler.on_user_logon, peer, packet)

@@ -36,6 +36,7 @@ class RecordingHandler(BaseListenerHandler):
         self.online: dict[str, list[str] | None] = {}
         self.heartbeat_peers: list[AcPeer] = []
         self.fail_on: set[str] = set()
+        self.drops: list[tuple[str | None, str, str]] = []
         self.event = threading.Event()
 
     def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
@@ -70,6 +71,9 @@ class RecordingHandler(BaseListenerHandler):
 
     def peers_wanting_heartbeat(self) -> list[AcPeer]:
         return list(self.heartbeat_peers)
+
+    def on_drop(self, ac: AcPeer | None, source_ip: str, reason: str) -> None:
+        self.drops.append((ac.name if ac else None, source_ip, reason))
 
     def kinds(self, kind: str) -> list[object]:
         return [what for k, _, what in self.calls if k == kind]
@@ -179,15 +183,13 @@ def test_ac_found_by_bas_ip_when_source_differs(ac_sock: socket.socket) -> None:
 
 def test_unknown_ac_dropped_and_counted(ac_sock: socket.socket) -> None:
     handler = RecordingHandler(("127.0.0.9", peer("other", "huawei-v2")))
-    drops: list[tuple[str | None, str]] = []
-    handler.on_drop = lambda ac, src, reason: drops.append((ac and ac.name, reason))  # type: ignore[method-assign]
     with start_listener(handler) as listener:
         for _ in range(3):
             ac_sock.sendto(ntf("huawei-v2"), ("127.0.0.1", listener.port))
         assert no_reply(ac_sock)
         assert wait_for(lambda: listener.drops.get("unknown_ac") == 3)
         assert listener.dropped_total == 3 and handler.calls == []
-        assert drops == [(None, "unknown_ac")] * 3
+        assert handler.drops == [(None, "127.0.0.1", "unknown_ac")] * 3
 
 
 def test_bad_authenticator_dropped_and_counted(ac_sock: socket.socket) -> None:
@@ -349,7 +351,8 @@ def test_heartbeat_and_user_sync_reach_the_ac_and_0x11_comes_back() -> None:
         ips = _user_ips(200)
         handler.online["h3c1"] = ips
         with start_listener(handler, heartbeat_interval=0.2, user_sync_interval=10.0) as listener:
-            heartbeats, syncs = [], []
+            heartbeats: list[tuple[bytes, PortalPacket]] = []
+            syncs: list[tuple[bytes, PortalPacket]] = []
             end = time.monotonic() + 5
             while (len(heartbeats) < 3 or len(syncs) < 2) and time.monotonic() < end:
                 raw, addr = ac.recvfrom(4096)
