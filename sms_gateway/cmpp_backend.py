@@ -1,0 +1,174 @@
+"""China Mobile CMPP 3.0 / 2.0 backend (spec sms.md §1.4) on :class:`~sms_gateway.session.Session`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
+from sms_gateway.encoding import Coding, Segment, split_message
+from sms_gateway.errors import (
+    GatewayPermanentError,
+    GatewayTransientError,
+    GatewayUncertainError,
+    PduError,
+)
+from sms_gateway.pdu import cmpp
+from sms_gateway.pdu.common import HEADER12, RESP_BIT, timestamp_str
+from sms_gateway.session import ConnectFn, Session
+
+__all__ = ["CmppBackend", "CmppConfig", "CmppWire", "classify_cmpp_result"]
+
+log = logging.getLogger(__name__)
+
+
+def classify_cmpp_result(result: int) -> GatewayPermanentError | GatewayTransientError:
+    """§1.4 SUBMIT_RESP Result: 13 (Dest_terminal_Id) is the number's fault → permanent; 8 flow
+    control, 9 "not served by this gateway" and configuration errors → fail over."""
+    if result == cmpp.Result.DEST_TERMINAL:
+        return GatewayPermanentError(f"CMPP result {result}", code=f"cmpp_{result}",
+                                     message_zh="号码无效，无法接收短信。",
+                                     message_en="The number is invalid and cannot receive SMS.")
+    return GatewayTransientError(f"CMPP result {result}", code=f"cmpp_{result}")
+
+
+@dataclass(frozen=True, slots=True)
+class CmppConfig:
+    name: str
+    host: str
+    port: int = 7890                 # §1.4 long-connection port
+    sp_id: str = ""                  # Source_Addr / Msg_src: 6-digit enterprise code
+    secret: str = ""
+    src_id: str = ""                 # Src_Id: the SP access number (106…)
+    service_id: str = ""
+    version: int = cmpp.V30          # 0x30 or 0x20
+    coding: Coding = Coding.UCS2
+    window: int = 16
+    response_timeout: float = 10.0
+    connect_timeout: float = 5.0
+    heartbeat: float = 30.0
+    heartbeat_misses: int = 3
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+    wait_connected: float = 2.0
+
+
+class CmppWire:
+    header_size = HEADER12.size
+
+    def __init__(self, cfg: CmppConfig, on_report: Callable[[DeliveryReport], None],
+                 now: Callable[[], dt.datetime]) -> None:
+        self.cfg = cfg
+        self._on_report = on_report
+        self._now = now
+        self._auth = b""
+
+    def frame_info(self, header: bytes) -> tuple[int, int, int]:
+        length, command, seq = HEADER12.unpack_from(header)
+        return length, command, seq
+
+    def is_response(self, command: int) -> bool:
+        return bool(command & RESP_BIT)
+
+    def login(self, seq: int) -> bytes:
+        t = self._now()
+        ts = timestamp_str(t.month, t.day, t.hour, t.minute, t.second)
+        self._auth = cmpp.connect_authenticator(self.cfg.sp_id, self.cfg.secret, ts)
+        pdu = cmpp.Connect(self.cfg.sp_id, self._auth, self.cfg.version, int(ts))
+        return cmpp.encode(pdu, seq, self.cfg.version)
+
+    def check_login(self, frame: bytes) -> None:
+        _, resp = cmpp.decode(frame, self.cfg.version)
+        if not isinstance(resp, cmpp.ConnectResp):
+            raise GatewayTransientError(f"{self.cfg.name}: expected CONNECT_RESP", code="gateway_protocol")
+        if resp.status != 0:
+            raise GatewayTransientError(f"{self.cfg.name}: CONNECT refused, status {resp.status}",
+                                        code=f"cmpp_login_{resp.status}")
+        expected = cmpp.ismg_authenticator(0, self._auth, self.cfg.secret, self.cfg.version)
+        if resp.authenticator != expected:
+            raise GatewayTransientError(f"{self.cfg.name}: bad AuthenticatorISMG", code="cmpp_server_auth")
+
+    def active_test(self, seq: int) -> bytes:
+        return cmpp.encode(cmpp.ActiveTest(), seq, self.cfg.version)
+
+    def logout(self, seq: int) -> bytes:
+        return cmpp.encode(cmpp.Terminate(), seq, self.cfg.version)
+
+    def on_request(self, frame: bytes) -> tuple[bytes | None, bool]:
+        v = self.cfg.version
+        seq, pdu = cmpp.decode(frame, v)
+        if isinstance(pdu, cmpp.ActiveTest):
+            return cmpp.encode(cmpp.ActiveTestResp(), seq, v), False
+        if isinstance(pdu, cmpp.Terminate):
+            return cmpp.encode(cmpp.TerminateResp(), seq, v), True
+        if isinstance(pdu, cmpp.Deliver):
+            if pdu.registered_delivery == 1:
+                try:
+                    rep = cmpp.parse_report(pdu.content, v)
+                except PduError as exc:
+                    log.warning("%s: unparsable report: %s", self.cfg.name, exc)
+                else:
+                    if rep.stat != "ACCEPTD":  # §1.4: intermediate state, ignore
+                        self._on_report(DeliveryReport(self.cfg.name, str(rep.msg_id), rep.stat,
+                                                       "", rep.dest_terminal_id))
+            return cmpp.encode(cmpp.DeliverResp(pdu.msg_id, 0), seq, v), False
+        return None, False
+
+
+class CmppBackend(SmsBackend):
+    def __init__(self, cfg: CmppConfig, *, connect: ConnectFn | None = None,
+                 now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+        super().__init__(cfg.name)
+        self.cfg = cfg
+        self.wire = CmppWire(cfg, self._emit_report, now)
+        self.session = Session(
+            self.wire, cfg.host, cfg.port, name=cfg.name, window=cfg.window,
+            response_timeout=cfg.response_timeout, connect_timeout=cfg.connect_timeout,
+            heartbeat=cfg.heartbeat, heartbeat_misses=cfg.heartbeat_misses,
+            backoff_min=cfg.backoff_min, backoff_max=cfg.backoff_max,
+            wait_connected=cfg.wait_connected, connect=connect,
+        )
+        self._refs = itertools.count(1)
+
+    async def start(self) -> None:
+        await self.session.start()
+
+    def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
+        pdu = cmpp.Submit(
+            dest_terminal_ids=(phone,), content=seg.payload, msg_fmt=self.cfg.coding,
+            src_id=self.cfg.src_id, service_id=self.cfg.service_id, msg_src=self.cfg.sp_id,
+            pk_total=seg.total, pk_number=seg.number, tp_udhi=1 if seg.udhi else 0,
+        )
+        return lambda seq: cmpp.encode(pdu, seq, self.cfg.version)
+
+    async def send(self, message: SmsMessage) -> SendResult:
+        segments = split_message(message.text, self.cfg.coding, next(self._refs))
+        ids: list[str] = []
+        for seg in segments:
+            try:
+                frame = await self.session.request(self._submit(message.phone, seg))
+                _, resp = cmpp.decode(frame, self.cfg.version)
+            except PduError as exc:
+                raise GatewayUncertainError(f"{self.name}: bad SUBMIT_RESP: {exc}",
+                                            code="gateway_protocol") from exc
+            except GatewayTransientError:
+                if ids:
+                    raise GatewayUncertainError(f"{self.name}: failed after {len(ids)} segments",
+                                                code="gateway_partial") from None
+                raise
+            if not isinstance(resp, cmpp.SubmitResp):
+                raise GatewayUncertainError(f"{self.name}: expected SUBMIT_RESP", code="gateway_protocol")
+            if resp.result != 0:
+                err = classify_cmpp_result(resp.result)
+                if ids:
+                    raise GatewayUncertainError(f"{self.name}: segment refused after {len(ids)} sent",
+                                                code=err.code) from err
+                raise err
+            ids.append(str(resp.msg_id))
+        return SendResult(self.name, ids[0], tuple(ids), len(ids))
+
+    async def close(self) -> None:
+        await self.session.close()
