@@ -1,0 +1,487 @@
+"""SMS one-time codes: issue, limit, verify (specs/sms.md §4).
+
+``OtpService.request_code`` checks the number policy and the NOC blocklist, reserves every abuse
+limit, and returns the clear code **to the caller only** (the web layer enqueues the SMS through
+the sms-worker queue; this module never sends or logs a code). Redis keeps only
+``HMAC-SHA256(server key, phone | device | nonce | code)``, compared with ``hmac.compare_digest``.
+
+A code is bound to the phone and the device that asked: its MAC, or its IP when the AC gave no
+MAC. Verification from that device works within the lifetime across page reloads and a closed and
+reopened login window (issue 5): nothing is tied to a browser session. ``pending`` tells a
+reloaded page that a code is outstanding.
+
+Limits and Redis Cluster. A cluster refuses a script whose keys live in different slots, so the
+limit families (phone, MAC, IP, AC, global budget) cannot be checked and incremented in one
+script. Each family is one atomic check-and-increment script in its own slot, run in this order:
+
+  phone (cooldown, hour, day) → MAC (hour, day) → IP (hour, day) → AC (minute) → global (minute)
+
+and when a family refuses, the families already reserved are released (decremented; the cooldown
+stamp restored if still ours). Cheapest and most specific first means a request refused for its
+own number or device never touches shared budgets, and the scarce global SMS budget, reserved
+last, is consumed only by requests that pass everything else. Between a reservation and its
+release a concurrent request may see a counter one too high and be refused — the error is always
+towards refusing, never towards sending more SMS than a limit allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from portal.blocklist import Blocklist, normalise_mac
+from portal.errors import CitywifiError, ValidationError
+from portal.settings import OtpSettings
+from portal.state import keys
+from sms_gateway.errors import InvalidNumber, NumberRefused
+from sms_gateway.numbers import normalise
+from sms_gateway.policy import NumberPolicy
+
+__all__ = [
+    "IssuedCode",
+    "OtpError",
+    "OtpRefused",
+    "OtpRejected",
+    "OtpService",
+    "PendingCode",
+    "VerifiedCode",
+    "load_hmac_key",
+]
+
+# code → (zh, en); "{wait_zh}"/"{wait_en}" are filled with the retry-after, "{left}" with tries left.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "no_device": ("无法识别您的设备，请重新连接 Wi-Fi 后再试。",
+                  "Your device could not be identified; reconnect to the Wi-Fi and try again."),
+    "blocked": ("该号码或设备已被停止服务，请联系客服。",
+                "This number or device has been blocked; please contact customer service."),
+    "resend_too_soon": ("验证码已发送，请{wait_zh}后再重新获取。",
+                        "A code was just sent; you can ask for a new one in {wait_en}."),
+    "phone_hourly_cap": ("该号码获取验证码过于频繁，请{wait_zh}后再试。",
+                         "Too many codes for this number; try again in {wait_en}."),
+    "phone_daily_cap": ("该号码今日获取验证码次数已达上限，请{wait_zh}后再试。",
+                        "This number has reached today's code limit; try again in {wait_en}."),
+    "device_hourly_cap": ("本设备获取验证码过于频繁，请{wait_zh}后再试。",
+                          "Too many codes for this device; try again in {wait_en}."),
+    "device_daily_cap": ("本设备今日获取验证码次数已达上限，请{wait_zh}后再试。",
+                         "This device has reached today's code limit; try again in {wait_en}."),
+    "ip_hourly_cap": ("当前网络获取验证码过于频繁，请{wait_zh}后再试。",
+                      "Too many codes from this network address; try again in {wait_en}."),
+    "ip_daily_cap": ("当前网络今日获取验证码次数已达上限，请{wait_zh}后再试。",
+                     "This network address has reached today's code limit; try again in {wait_en}."),
+    "ac_rate": ("当前热点请求过多，请{wait_zh}后再试。",
+                "This hotspot is busy; try again in {wait_en}."),
+    "global_budget": ("短信发送繁忙，请{wait_zh}后再试。",
+                      "The SMS service is busy; try again in {wait_en}."),
+    "wrong_code": ("验证码错误，还可以再试 {left} 次。", "Wrong code; {left} tries left."),
+    "expired": ("验证码已过期，请重新获取。", "The code has expired; please ask for a new one."),
+    "used": ("验证码已使用，请重新获取。", "The code has already been used; please ask for a new one."),
+    "too_many_attempts": ("验证码错误次数过多，请重新获取。",
+                          "Too many wrong tries; please ask for a new code."),
+    "wrong_device": ("请在获取验证码的设备上输入验证码。",
+                     "Enter the code on the device that asked for it."),
+}
+
+
+def _wait(seconds: int) -> tuple[str, str]:
+    if seconds < 120:
+        return f"{seconds} 秒", f"{seconds} seconds"
+    if seconds < 7200:
+        minutes = -(-seconds // 60)
+        return f"{minutes} 分钟", f"{minutes} minutes"
+    hours = -(-seconds // 3600)
+    return f"{hours} 小时", f"{hours} hours"
+
+
+class OtpError(CitywifiError):
+    """Base of OTP errors: ``code`` plus the phone user's message in Chinese and English."""
+
+    def __init__(self, code: str, message_zh: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message_zh = message_zh
+        self.message_en = message_en
+
+    def message(self, lang: str = "zh") -> str:
+        return self.message_en if lang.startswith("en") else self.message_zh
+
+
+class OtpRefused(OtpError):
+    """No code was issued; ``retry_after`` seconds until asking again can succeed (0 = not a wait)."""
+
+    def __init__(self, code: str, message_zh: str, message_en: str, retry_after: int = 0) -> None:
+        super().__init__(code, message_zh, message_en)
+        self.retry_after = retry_after
+
+    @classmethod
+    def of(cls, code: str, retry_after: int = 0) -> OtpRefused:
+        wait_zh, wait_en = _wait(retry_after)
+        zh, en = MESSAGES[code]
+        return cls(code, zh.format(wait_zh=wait_zh), en.format(wait_en=wait_en), retry_after)
+
+
+class OtpRejected(OtpError):
+    """A code was not accepted: wrong_code, expired, used, too_many_attempts or wrong_device."""
+
+    def __init__(self, code: str, attempts_left: int = 0) -> None:
+        zh, en = MESSAGES[code]
+        super().__init__(code, zh.format(left=attempts_left), en.format(left=attempts_left))
+        self.attempts_left = attempts_left
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    phone: str             # 11-digit national number the SMS goes to
+    code: str              # the clear code: put it in the SMS, never in a log
+    expires_at: float
+    resend_after: float    # epoch when the phone may ask again (UI countdown)
+    valid_for: int = 300   # seconds
+
+    def sms_text(self, signature: str, lang: str = "zh") -> str:
+        """The SMS body (signature first, as Chinese gateways require)."""
+        minutes = max(1, self.valid_for // 60)
+        if lang.startswith("en"):
+            return (f"{signature}Your Wi-Fi login code is {self.code}, valid for {minutes} minutes. "
+                    "Do not share it.")
+        return f"{signature}您的上网验证码是{self.code}，{minutes}分钟内有效，请勿泄露给他人。"
+
+    def __repr__(self) -> str:   # keep the code out of logs and tracebacks
+        return f"IssuedCode(phone={self.phone!r}, code='******', expires_at={self.expires_at})"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCode:
+    phone: str
+    expires_at: float
+    resend_after: float
+    attempts_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCode:
+    phone: str
+    mac: str               # "" when the AC gave none
+    ip: str
+    ac_name: str
+
+
+# KEYS: [cooldown key if ARGV[2] > 0] + counters; ARGV: now, cooldown, cooldown ttl,
+# then (limit, ttl) per counter. Returns {0, prev} ok, {-1, prev} cooldown, {i, prev} counter i full.
+_RESERVE = """
+local now, cd, first, prev = tonumber(ARGV[1]), tonumber(ARGV[2]), 1, false
+if cd > 0 then
+  first = 2
+  prev = redis.call('GET', KEYS[1])
+  if prev and now < tonumber(prev) + cd then return {-1, prev} end
+end
+for i = first, #KEYS do
+  local j = 4 + 2 * (i - first)
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[j]) then
+    return {i - first + 1, prev or ''}
+  end
+end
+for i = first, #KEYS do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[5 + 2 * (i - first)])
+end
+if cd > 0 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
+return {0, prev or ''}
+"""
+
+# Undo a reservation. ARGV: our stamp, cooldown flag, previous stamp ('' = none), cooldown ttl.
+_RELEASE = """
+local first = 1
+if tonumber(ARGV[2]) > 0 then
+  first = 2
+  if redis.call('GET', KEYS[1]) == ARGV[1] then
+    if ARGV[3] == '' then redis.call('DEL', KEYS[1])
+    else redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4]) end
+  end
+end
+for i = first, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
+
+# Count one verification attempt. ARGV: now, max attempts, device as mac:…, device as ip:….
+_ATTEMPT = """
+local r = redis.call('HMGET', KEYS[1], 'h', 'n', 'dev', 'exp', 'tries', 'used')
+if not r[1] then return {'expired'} end
+if r[6] == '1' then return {'used'} end
+if tonumber(ARGV[1]) >= tonumber(r[4]) then return {'expired'} end
+if r[3] ~= ARGV[3] and r[3] ~= ARGV[4] then return {'wrong_device'} end
+if tonumber(r[5]) >= tonumber(ARGV[2]) then return {'too_many_attempts'} end
+local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
+return {'ok', r[1], r[2], r[3], tostring(tries)}
+"""
+
+# Consume the code if it is still the same one (nonce) and unused. ARGV: nonce.
+_CONSUME = """
+if redis.call('HGET', KEYS[1], 'n') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'used') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'used', '1')
+return 1
+"""
+
+# Replace the phone's code record (a new code invalidates the previous one). ARGV: ttl, field, value…
+_STORE = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+_HOUR, _DAY, _MINUTE = 3600, 86400, 60
+
+
+_Counter = tuple[str, int, int, str, float]    # key, limit, ttl, refusal code, window end
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    """One slot's worth of limits: an optional cooldown plus counters, each with its refusal code."""
+
+    cooldown_key: str | None
+    counters: tuple[_Counter, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return ([self.cooldown_key] if self.cooldown_key else []) + [c[0] for c in self.counters]
+
+
+def _counters(*items: _Counter) -> tuple[_Counter, ...]:
+    return tuple(item for item in items if item[1] > 0)      # limit 0 = unlimited
+
+
+class OtpService:
+    """Issues and verifies codes. Build once per process; thread-safe (state lives in Redis)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        cfg: OtpSettings,
+        key: bytes,
+        *,
+        policy: NumberPolicy | None = None,
+        blocklist: Blocklist | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if len(key) < 16:
+            raise ValueError("the OTP HMAC key must be at least 16 bytes")
+        self.redis = redis
+        self.cfg = cfg
+        self.key = key
+        self.policy = policy
+        self.blocklist = blocklist
+        self.clock = clock
+        self._reserve = redis.register_script(_RESERVE)
+        self._release = redis.register_script(_RELEASE)
+        self._attempt = redis.register_script(_ATTEMPT)
+        self._consume = redis.register_script(_CONSUME)
+        self._store = redis.register_script(_STORE)
+
+    # --- issuing --------------------------------------------------------------------------
+
+    def request_code(self, phone: str, mac: str = "", ip: str = "", ac_name: str = "",
+                     lang: str = "zh") -> IssuedCode:
+        """Issue a code for ``phone`` asked by device (mac, ip) through ``ac_name``.
+
+        Raises ``OtpRefused`` (code, zh/en message, retry_after) and then nothing was reserved.
+        """
+        national = self._number(phone)
+        mac, ip = self._device(mac, ip)
+        self._check_blocklist(national, mac)
+        now = self.clock()
+        reserved: list[tuple[_Family, str, str]] = []
+        try:
+            for family in self._families(national, mac, ip, ac_name, now):
+                reserved.append(self._reserve_family(family, now))
+        except OtpRefused:
+            for family, stamp, prev in reversed(reserved):
+                self._release_family(family, stamp, prev)
+            raise
+        digits = self.cfg.digits
+        code = f"{secrets.randbelow(10**digits):0{digits}d}"
+        nonce = secrets.token_hex(8)
+        device = f"mac:{mac}" if mac else f"ip:{ip}"
+        expires_at = now + self.cfg.lifetime
+        record = {
+            "h": self._digest(national, device, nonce, code), "n": nonce, "dev": device,
+            "exp": repr(expires_at), "tries": 0, "used": 0, "lang": lang, "mac": mac, "ip": ip,
+            "ac": ac_name,
+        }
+        flat: list[Any] = [self.cfg.lifetime + self.cfg.record_grace]
+        for name, value in record.items():
+            flat += [name, value]
+        self._store(keys=[keys.otp_code(national)], args=flat)
+        return IssuedCode(national, code, expires_at, now + self.cfg.resend_cooldown, self.cfg.lifetime)
+
+    def _number(self, phone: str) -> str:
+        try:
+            if self.policy is not None:
+                return self.policy.check(phone).number.national
+            return normalise(phone)
+        except (InvalidNumber, NumberRefused) as exc:
+            raise OtpRefused(exc.code, exc.message_zh, exc.message_en) from exc
+
+    @staticmethod
+    def _device(mac: str, ip: str) -> tuple[str, str]:
+        try:
+            mac = normalise_mac(mac) if mac else ""
+            ip = str(ipaddress.ip_address(ip.strip())) if ip else ""
+        except (ValidationError, ValueError) as exc:
+            raise OtpRefused.of("no_device") from exc
+        if not mac and not ip:
+            raise OtpRefused.of("no_device")
+        return mac, ip
+
+    def _check_blocklist(self, phone: str, mac: str) -> None:
+        if self.blocklist is None:
+            return
+        entries = [self.blocklist.get("phone", phone)]
+        if mac:
+            entries.append(self.blocklist.get("mac", mac))
+        active = [e for e in entries if e is not None]
+        if active:
+            # A timed block tells the user when; a permanent one says nothing about waiting.
+            expiries = [e.expires for e in active]
+            retry = 0 if 0 in expiries else max(1, int(max(expiries) - self.clock()))
+            raise OtpRefused.of("blocked", retry)
+
+    def _families(self, phone: str, mac: str, ip: str, ac: str, now: float) -> list[_Family]:
+        c = self.cfg
+        offset = c.day_utc_offset * 3600
+        hour, day, minute = int(now // _HOUR), int((now + offset) // _DAY), int(now // _MINUTE)
+        h_end, d_end, m_end = (hour + 1) * _HOUR, (day + 1) * _DAY - offset, (minute + 1) * _MINUTE
+        h_ttl, d_ttl, m_ttl = _HOUR + 60, _DAY + 60, _MINUTE + 60     # GC only; buckets decide
+        pc = keys.otp_phone_counter
+        families = [_Family(
+            keys.otp_last_sent(phone) if c.resend_cooldown > 0 else None,
+            _counters(
+                (pc(phone, "h", hour), c.per_phone_hour, h_ttl, "phone_hourly_cap", h_end),
+                (pc(phone, "d", day), c.per_phone_day, d_ttl, "phone_daily_cap", d_end),
+            ),
+        )]
+        if mac:
+            families.append(_Family(None, _counters(
+                (keys.otp_mac_counter(mac, "h", hour), c.per_mac_hour, h_ttl, "device_hourly_cap", h_end),
+                (keys.otp_mac_counter(mac, "d", day), c.per_mac_day, d_ttl, "device_daily_cap", d_end),
+            )))
+        if ip:
+            families.append(_Family(None, _counters(
+                (keys.otp_ip_counter(ip, "h", hour), c.per_ip_hour, h_ttl, "ip_hourly_cap", h_end),
+                (keys.otp_ip_counter(ip, "d", day), c.per_ip_day, d_ttl, "ip_daily_cap", d_end),
+            )))
+        if ac:
+            families.append(_Family(None, _counters(
+                (keys.otp_ac_counter(ac, "m", minute), c.per_ac_minute, m_ttl, "ac_rate", m_end),
+            )))
+        families.append(_Family(None, _counters(
+            (keys.otp_global_counter("m", minute), c.global_per_minute, m_ttl, "global_budget", m_end),
+        )))
+        return [f for f in families if f.cooldown_key or f.counters]
+
+    def _reserve_family(self, family: _Family, now: float) -> tuple[_Family, str, str]:
+        stamp = repr(now)
+        cooldown = self.cfg.resend_cooldown if family.cooldown_key else 0
+        script_keys = family.keys
+        args: list[Any] = [stamp, cooldown, max(1, cooldown)]
+        for _key, limit, ttl, _code, _end in family.counters:
+            args += [limit, ttl]
+        status, prev = self._reserve(keys=script_keys, args=args)
+        status = int(status)
+        prev_text = prev.decode() if isinstance(prev, bytes) else str(prev)
+        if status == -1:
+            raise OtpRefused.of("resend_too_soon", max(1, int(float(prev_text) + cooldown - now + 0.999)))
+        if status > 0:
+            _key, _limit, _ttl, code, end = family.counters[status - 1]
+            raise OtpRefused.of(code, max(1, int(end - now + 0.999)))
+        return family, stamp, prev_text
+
+    def _release_family(self, family: _Family, stamp: str, prev: str) -> None:
+        cooldown = self.cfg.resend_cooldown if family.cooldown_key else 0
+        self._release(keys=family.keys, args=[stamp, cooldown, prev, max(1, cooldown)])
+
+    # --- verifying ------------------------------------------------------------------------
+
+    def verify(self, phone: str, code: str, mac: str = "", ip: str = "") -> VerifiedCode:
+        """Accept ``code`` once, from the device that asked; raise ``OtpRejected`` otherwise."""
+        try:
+            national = normalise(phone)
+            mac, ip = self._device(mac, ip)
+        except (InvalidNumber, OtpRefused):
+            raise OtpRejected("expired") from None   # no code can exist for that number/device
+        rkey = keys.otp_code(national)
+        result = self._attempt(
+            keys=[rkey],
+            args=[repr(self.clock()), self.cfg.max_attempts,
+                  f"mac:{mac}" if mac else "-", f"ip:{ip}" if ip else "-"],
+        )
+        status = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
+        if status != "ok":
+            raise OtpRejected(status)
+        stored, nonce, device, tries = (x.decode() if isinstance(x, bytes) else str(x) for x in result[1:5])
+        left = self.cfg.max_attempts - int(tries)
+        code = code.strip()
+        # The attempt is counted before comparing, so concurrent guesses cannot exceed the cap.
+        candidate = self._digest(national, device, nonce, code) if code.isascii() else ""
+        if not candidate or not hmac.compare_digest(candidate, stored):
+            raise OtpRejected("too_many_attempts" if left <= 0 else "wrong_code", max(0, left))
+        if not int(self._consume(keys=[rkey], args=[nonce])):
+            raise OtpRejected("used")       # a concurrent verify of the same code won
+        fields = self.redis.hmget(rkey, "mac", "ip", "ac")
+        rmac, rip, rac = (f.decode() if isinstance(f, bytes) else (f or "") for f in fields)
+        return VerifiedCode(national, rmac, rip, rac)
+
+    def pending(self, phone: str, mac: str = "", ip: str = "") -> PendingCode | None:
+        """The outstanding code for this phone and device, if any (to restore a reloaded page)."""
+        try:
+            national = normalise(phone)
+            mac, ip = self._device(mac, ip)
+        except (InvalidNumber, OtpRefused):
+            return None
+        raw = self.redis.hmget(keys.otp_code(national), "dev", "exp", "tries", "used")
+        dev, exp, tries, used = (x.decode() if isinstance(x, bytes) else x for x in raw)
+        now = self.clock()
+        if dev is None or used == "1" or now >= float(exp) or dev not in (f"mac:{mac}", f"ip:{ip}"):
+            return None
+        left = self.cfg.max_attempts - int(tries)
+        if left <= 0:
+            return None
+        last = self.redis.get(keys.otp_last_sent(national))
+        resend_after = float(last) + self.cfg.resend_cooldown if last is not None else now
+        return PendingCode(national, float(exp), resend_after, left)
+
+    def _digest(self, phone: str, device: str, nonce: str, code: str) -> str:
+        msg = f"{phone}|{device}|{nonce}|{code}".encode()
+        return hmac.new(self.key, msg, hashlib.sha256).hexdigest()
+
+
+def load_hmac_key(cfg: OtpSettings, data_dir: Path) -> bytes:
+    """The server key for code hashes: ``otp.hmac_key`` if set, else ``data_dir/otp-hmac.key``,
+    created once (0600) with 32 random bytes. Several hosts must share one key: set it in settings.
+    """
+    if cfg.hmac_key:
+        return cfg.hmac_key.encode()
+    path = Path(data_dir) / "otp-hmac.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):                        # another worker may be writing it right now
+            text = path.read_text().strip()
+            if text:
+                return bytes.fromhex(text)
+            time.sleep(0.02)
+        raise ValueError(f"{path} is empty") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text().strip())
