@@ -1,0 +1,262 @@
+"""Accounting: idempotency, gigawords, Stop/tombstones, Accounting-On/Off, reaper, durable log."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from portal.acs import AcRecord
+from portal.grants import make_class
+from portal.plans import Plan, PlanStore
+from portal.sessions import SessionRegistry
+from portal.settings import QuotaSettings
+from portal.state import keys
+from portal.state.embedded import EmbeddedRedis
+from portal.usage import UsageBook
+from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus
+from radius.reaper import reap
+
+AC = AcRecord(name="ac1", addresses=("127.0.0.1",), secret="s")
+AC2 = AcRecord(name="ac2", addresses=("127.0.0.2",), secret="s")
+PHONE = "13800138000"
+T0 = 1_800_000_000.0
+CLS = make_class(PHONE, "basic", T0, b"\x00\x01\x02\x03")
+
+
+def _rec(status: AcctStatus, sid: str = "S1", t: int = 0, i: int = 0, o: int = 0,
+         **kw: Any) -> AcctRecord:
+    base: dict[str, Any] = dict(status=int(status), session_id=sid, user_name=PHONE,
+                                calling_station_id="AA-BB-CC-DD-EE-01", framed_ip="10.0.0.5",
+                                nas_ip="127.0.0.1", session_time=t, input_octets=i,
+                                output_octets=o, class_=CLS)
+    base.update(kw)
+    return AcctRecord(**base)
+
+
+@pytest.fixture
+def proc(redis_client: Any) -> AccountingProcessor:
+    PlanStore(redis_client, cache_ttl=0).put(Plan("basic", interim_interval=300))
+    return AccountingProcessor(redis_client, settings=QuotaSettings(plan_cache_ttl=0), grace=60)
+
+
+def _usage(redis_client: Any, now: float = T0) -> tuple[int, int, int, int]:
+    u = UsageBook(redis_client).get(PHONE, now)
+    return u.daily_time, u.daily_volume, u.total_time, u.total_volume
+
+
+def test_start_interim_stop(redis_client: Any, proc: AccountingProcessor) -> None:
+    reg = SessionRegistry(redis_client, grace=60)
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    s = reg.get("ac1", "S1")
+    assert s is not None and s.phone == PHONE and s.mac == "aa:bb:cc:dd:ee:01"
+    assert (s.plan, s.interim, s.ip, s.started) == ("basic", 300, "10.0.0.5", int(T0))
+    assert reg.count_for_phone(PHONE) == 1 and [x.session_id for x in reg.by_ac("ac1")] == ["S1"]
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=300, i=1000, o=5000), T0 + 300)
+    assert _usage(redis_client) == (300, 6000, 300, 6000)
+    proc.process(AC, _rec(AcctStatus.STOP, t=400, i=1500, o=6000, terminate_cause=1), T0 + 400)
+    assert _usage(redis_client) == (400, 7500, 400, 7500)
+    assert reg.get("ac1", "S1") is None and reg.count() == 0
+    assert redis_client.get(keys.session_tombstone(PHONE, "ac1", "S1")) == b"400,1500,6000"
+    assert UsageBook(redis_client).get(PHONE, T0).first_login == int(T0)
+
+
+def test_replays_change_nothing(redis_client: Any, proc: AccountingProcessor) -> None:
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    proc.process(AC, _rec(AcctStatus.START), T0 + 1)  # replayed Start
+    interim = _rec(AcctStatus.INTERIM_UPDATE, t=300, i=1000, o=5000)
+    proc.process(AC, interim, T0 + 300)
+    snap_usage = redis_client.hgetall(keys.usage(PHONE))
+    snap_ses = redis_client.hgetall(keys.phone_sessions(PHONE))
+    # the same Interim again (new Identifier / Acct-Delay-Time on the wire), much later
+    proc.process(AC, dataclasses.replace(interim, delay_time=5), T0 + 330)
+    # an older Interim arriving out of order
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=200, i=500, o=100), T0 + 331)
+    assert redis_client.hgetall(keys.usage(PHONE)) == snap_usage
+    assert redis_client.hgetall(keys.phone_sessions(PHONE)) == snap_ses
+    stop = _rec(AcctStatus.STOP, t=600, i=2000, o=6000)
+    proc.process(AC, stop, T0 + 600)
+    after_stop = _usage(redis_client)
+    proc.process(AC, stop, T0 + 601)                    # replayed Stop
+    proc.process(AC, interim, T0 + 602)                 # very late Interim
+    proc.process(AC, _rec(AcctStatus.START), T0 + 603)  # very late Start replay
+    assert _usage(redis_client) == after_stop == (600, 8000, 600, 8000)
+    assert SessionRegistry(redis_client).by_phone(PHONE) == []  # no ghost session
+
+
+def test_gigawords_are_folded_in(redis_client: Any, proc: AccountingProcessor) -> None:
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=300, i=2**32 - 100, o=0,
+                          input_gigawords=0, output_gigawords=0), T0 + 300)
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=600, i=50, o=0,
+                          input_gigawords=1, output_gigawords=0), T0 + 600)
+    assert _usage(redis_client)[3] == 2**32 + 50
+    s = SessionRegistry(redis_client).get("ac1", "S1")
+    assert s is not None and s.input_octets == 2**32 + 50
+
+
+def test_wrap_without_gigawords(redis_client: Any, proc: AccountingProcessor) -> None:
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=300, i=2**32 - 100), T0 + 300)
+    # the 32-bit counter wrapped and the NAS sends no Gigawords; time moved on
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=600, i=400), T0 + 600)
+    assert _usage(redis_client)[3] == 2**32 + 400
+    # a replay of the pre-wrap update (time did not move) is not a second wrap
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=300, i=2**32 - 100), T0 + 601)
+    assert _usage(redis_client)[3] == 2**32 + 400
+
+
+def test_interim_or_stop_without_start(redis_client: Any, proc: AccountingProcessor) -> None:
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="X", t=120, i=10, o=10), T0)
+    s = SessionRegistry(redis_client).get("ac1", "X")
+    assert s is not None and s.started == int(T0) - 120
+    proc.process(AC, _rec(AcctStatus.STOP, sid="Y", t=60, i=1, o=1), T0)
+    assert SessionRegistry(redis_client).get("ac1", "Y") is None
+    assert _usage(redis_client) == (180, 22, 180, 22)
+
+
+def test_phone_found_without_class(redis_client: Any, proc: AccountingProcessor) -> None:
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    # this AC does not echo Class and puts a token in User-Name
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=60, i=1, o=1, class_=None,
+                          user_name="tok-123"), T0 + 60)
+    assert _usage(redis_client)[0] == 60
+    # an unknown session without Class is filed under User-Name
+    proc.process(AC, _rec(AcctStatus.START, sid="Z", class_=None, user_name="13900139000"), T0)
+    assert SessionRegistry(redis_client).get("ac1", "Z", phone="13900139000") is not None
+
+
+def test_accounting_on_closes_only_that_acs_older_sessions(
+    redis_client: Any, proc: AccountingProcessor
+) -> None:
+    reg = SessionRegistry(redis_client)
+    proc.process(AC, _rec(AcctStatus.START, sid="A"), T0)
+    proc.process(AC, _rec(AcctStatus.START, sid="B"), T0 + 10)
+    proc.process(AC2, _rec(AcctStatus.START, sid="C"), T0)
+    on = AcctRecord(status=int(AcctStatus.ACCOUNTING_ON), nas_ip="127.0.0.1", delay_time=0)
+    proc.process(AC, on, T0 + 100)
+    assert reg.by_ac("ac1") == [] and [s.session_id for s in reg.by_ac("ac2")] == ["C"]
+    assert redis_client.hlen(keys.ac_sessions("ac1")) == 0
+    proc.process(AC, _rec(AcctStatus.START, sid="D"), T0 + 200)
+    # the same Accounting-On retransmitted late (Acct-Delay-Time says it is about T0 + 100)
+    proc.process(AC, dataclasses.replace(on, delay_time=150), T0 + 250)
+    assert [s.session_id for s in reg.by_ac("ac1")] == ["D"]
+    proc.process(AC2, AcctRecord(status=int(AcctStatus.ACCOUNTING_OFF)), T0 + 300)
+    assert reg.by_ac("ac2") == []
+    kinds = [e[1][b"k"] for e in redis_client.xrange(keys.acct_log())]
+    assert kinds.count(b"nas-on") == 2 and kinds.count(b"nas-off") == 1
+    # a Stop that arrives after the reboot close books only what was not seen yet
+    proc.process(AC, _rec(AcctStatus.STOP, sid="A", t=0), T0 + 400)
+    assert _usage(redis_client)[0] == 0
+
+
+def test_reaper_closes_silent_sessions_and_a_late_interim_revives(
+    redis_client: Any, proc: AccountingProcessor
+) -> None:
+    reg = SessionRegistry(redis_client, grace=60)
+    proc.process(AC, _rec(AcctStatus.START, sid="old"), T0)
+    proc.process(AC, _rec(AcctStatus.START, sid="new"), T0 + 500)
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="old", t=100, i=10), T0 + 100)
+    deadline = T0 + 100 + 2 * 300 + 60
+    assert reap(reg, deadline - 1) == []
+    closed = reap(reg, deadline + 1)
+    assert [s.session_id for s in closed] == ["old"]
+    assert [s.session_id for s in reg.all()] == ["new"]
+    assert reg.count_for_phone(PHONE) == 1
+    log = [e[1] for e in redis_client.xrange(keys.acct_log()) if e[1][b"k"] == b"reaped"]
+    assert len(log) == 1 and log[0][b"sid"] == b"old" and log[0][b"t"] == b"100"
+    # it was alive after all: the next Interim re-opens it and books only the new part
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="old", t=900, i=20), T0 + 900)
+    assert reg.get("ac1", "old") is not None
+    assert _usage(redis_client, T0 + 900)[2:] == (900, 20)
+
+
+def test_durable_log_contents(redis_client: Any, proc: AccountingProcessor) -> None:
+    rec = _rec(AcctStatus.INTERIM_UPDATE, t=300, i=7, o=9, input_gigawords=1,
+               input_packets=3, output_packets=4, event_timestamp=int(T0), delay_time=2,
+               called_station_id="00-11-22-33-44-55:CityWiFi", nas_identifier="ac-1")
+    proc.process(AC, rec, T0 + 300.25)
+    proc.process(AC, AcctRecord(status=99, session_id="odd"), T0 + 301)
+    entries = redis_client.xrange(keys.acct_log())
+    assert len(entries) == 2
+    e = {k.decode(): v.decode() for k, v in entries[0][1].items()}
+    assert e == {
+        "k": "acct", "ac": "ac1", "at": f"{T0 + 300.25:.3f}", "ph": PHONE, "st": "3",
+        "sid": "S1", "un": PHONE, "mac": "AA-BB-CC-DD-EE-01", "called": "00-11-22-33-44-55:CityWiFi",
+        "ip": "10.0.0.5", "nas": "127.0.0.1", "nasid": "ac-1", "t": "300", "ipk": "3", "opk": "4",
+        "ets": str(int(T0)), "dly": "2", "cls": CLS.hex(), "in": str(2**32 + 7), "out": "9",
+    }
+    assert entries[1][1][b"k"] == b"other"  # unknown status: logged, no state
+
+
+def test_redis_failure_raises(proc: AccountingProcessor) -> None:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5,
+                       retry=Retry(NoBackoff(), 0))
+    broken = AccountingProcessor(dead, settings=QuotaSettings())
+    with pytest.raises(redis.exceptions.ConnectionError):
+        broken.process(AC, _rec(AcctStatus.START, class_=None), T0)
+
+
+def test_accepted_records_survive_a_redis_crash(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "r", port=0).start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        p = AccountingProcessor(client, settings=QuotaSettings())
+        for n in range(20):
+            p.process(AC, _rec(AcctStatus.START, sid=f"S{n}", class_=None), T0)
+        time.sleep(1.5)  # appendfsync everysec
+        server.kill()    # SIGKILL: no shutdown save
+        client.close()
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        assert client.xlen(keys.acct_log()) == 20
+        assert SessionRegistry(client).count() == 20
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_from_packet_pyrad_and_wire(redis_client: Any) -> None:
+    from pyrad.packet import AcctPacket
+
+    from radius import wire
+    from radius.dictionary import load_dictionary
+
+    pkt = AcctPacket(secret=b"s", dict=load_dictionary())
+    pkt["Acct-Status-Type"] = "Interim-Update"
+    pkt["Acct-Session-Id"] = "SID-9"
+    pkt["User-Name"] = PHONE
+    pkt["Calling-Station-Id"] = "aa-bb-cc-dd-ee-01"
+    pkt["Framed-IP-Address"] = "10.1.2.3"
+    pkt["Acct-Session-Time"] = 77
+    pkt["Acct-Input-Octets"] = 5
+    pkt["Acct-Input-Gigawords"] = 2
+    pkt["Acct-Output-Octets"] = 6
+    pkt["Class"] = CLS
+    pkt["Acct-Delay-Time"] = 3
+    rec = AcctRecord.from_packet(pkt)
+    assert (rec.status, rec.session_id, rec.session_time, rec.framed_ip) == (3, "SID-9", 77, "10.1.2.3")
+    assert (rec.input_total, rec.output_total, rec.class_, rec.delay_time) == (2 * 2**32 + 5, 6, CLS, 3)
+    raw = pkt.RequestPacket()
+    assert AcctRecord.from_packet(wire.decode(raw)) == rec
+    # malformed values never raise
+    bad = AcctRecord.from_first({40: b"\x00", 8: b"\x01\x02"}.get)
+    assert bad.status is None and bad.framed_ip is None
+
+
+def test_handle_acct_is_the_server_hook(redis_client: Any, proc: AccountingProcessor) -> None:
+    from radius import wire
+
+    attrs = [(40, struct.pack("!I", 1)), (44, b"W1"), (1, PHONE.encode()), (25, CLS)]
+    body = b"".join(bytes((t, len(v) + 2)) + v for t, v in attrs)
+    raw = struct.pack("!BBH", 4, 1, 20 + len(body)) + bytes(16) + body
+    proc.handle_acct(wire.decode(raw), AC, b"s", T0)
+    assert SessionRegistry(redis_client).get("ac1", "W1") is not None
