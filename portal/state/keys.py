@@ -26,6 +26,7 @@ __all__ = [
     "blocked_macs",
     "blocked_phones",
     "carrier_lookup",
+    "listener_stats",
     "login_tokens",
     "login_tokens_used",
     "mac_binding",
@@ -67,6 +68,12 @@ def ac_address_index() -> str:
 def ac_stats(name: str) -> str:
     """Hash: live counters of one AC (last packet seen, bad authenticators, …)."""
     return f"{PREFIX}:{{acstat:{name}}}"
+
+
+def listener_stats() -> str:
+    """Hash: ac-listener counters not tied to a known AC (``unknown_ac``, ``last_unknown_source``,
+    ``last_unknown_at``, ``state_unavailable``)."""
+    return f"{PREFIX}:{{acstat}}:listener"
 
 
 # --- Blocklist (NOC) -------------------------------------------------------------------------
