@@ -14,17 +14,17 @@ import sys
 import time
 from typing import Any
 
-from portal.acs import AcRecord, AcRegistry
+from portal.acs import AcRegistry
 from portal.grants import Authorizer
 from portal.settings import Settings
 from portal.state import StateUnavailable, redis_from_settings
-from radius import wire
+from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
-from radius.dictionary import known_attributes, load_dictionary
+from radius.dictionary import known_attributes
 from radius.server import AcCache, RadiusServer, ServerOptions
 from radius.workers import Listen, PortInUse, run_in_process, run_workers
 
-__all__ = ["AccountingBridge", "HealthCheck", "add_arguments", "build_server", "run"]
+__all__ = ["HealthCheck", "add_arguments", "build_server", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--auth-port", type=int, default=None, help="authentication port (radius.auth_port)")
     parser.add_argument("--acct-port", type=int, default=None, help="accounting port (radius.acct_port)")
     parser.add_argument("--redis-url", default=None, help="override redis.url (used by `citywifi up`)")
-
-
-class AccountingBridge:
-    """Hands verified Accounting-Requests to R2's AccountingProcessor as pyrad packets; returns
-    only once the processor has stored the record (then the server answers)."""
-
-    def __init__(self, processor: Any, dictionary_dir: str = "") -> None:
-        from pyrad.packet import AcctPacket
-
-        from radius.accounting import AcctRecord
-
-        self.processor = processor
-        self.dictionary = load_dictionary(dictionary_dir)
-        self._packet = AcctPacket
-        self._record = AcctRecord
-
-    def handle_acct(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> None:
-        pkt = self._packet(packet=req.raw, secret=secret, dict=self.dictionary)
-        self.processor.process(ac, self._record.from_packet(pkt), now)
 
 
 class HealthCheck:
@@ -79,13 +60,9 @@ def build_server(settings: Settings, redis_url: str | None = None) -> RadiusServ
     client = redis_from_settings(settings.redis, redis_url)
     authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace)
     policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password)
-    acct: Any = None
-    try:
-        from radius.accounting import AccountingProcessor
-
-        acct = AccountingBridge(_make_processor(AccountingProcessor, client, settings), cfg.dictionary_dir)
-    except ImportError:
-        log.error("radius.accounting is not available: Accounting-Requests will not be answered")
+    # R2's processor is itself an AcctHandler: it reads the lean wire.Request directly (no
+    # pyrad decode on the hot path) and returns only once the record is durable in Redis.
+    acct = AccountingProcessor(client, settings=settings.quota, grace=cfg.reaper_grace)
     options = ServerOptions(
         require_message_authenticator=cfg.require_message_authenticator,
         drop_unknown_attributes=cfg.drop_unknown_attributes,
@@ -97,19 +74,6 @@ def build_server(settings: Settings, redis_url: str | None = None) -> RadiusServ
         policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),
         options=options, health=HealthCheck(client),
     )
-
-
-def _make_processor(cls: Any, client: Any, settings: Settings) -> Any:
-    # R2's constructor takes (redis, ...); pass settings by keyword when it accepts them.
-    import inspect
-
-    params = inspect.signature(cls).parameters
-    kwargs: dict[str, Any] = {}
-    if "settings" in params:
-        kwargs["settings"] = settings.quota
-    if "reaper_grace" in params:
-        kwargs["reaper_grace"] = settings.radius.reaper_grace
-    return cls(client, **kwargs)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

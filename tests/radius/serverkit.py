@@ -85,3 +85,63 @@ def radtest(port: int, user: str, password: str, *, method: str = "pap", secret:
         capture_output=True, text=True, timeout=30,
     )
     return proc.stdout + proc.stderr
+
+
+# --- raw UDP exchanges with requests built by pyrad (an independent encoder) -----------------
+
+def dictionary() -> Any:
+    from radius.dictionary import load_dictionary
+
+    return load_dictionary()
+
+
+def access_request(secret: str = SECRET, *, password: str | None = None, ma: bool = True,
+                   **attrs: Any) -> Any:
+    """A pyrad AuthPacket (Access-Request); ``password`` is hidden with the secret."""
+    from pyrad.packet import AuthPacket
+
+    pkt = AuthPacket(secret=secret.encode(), dict=dictionary())
+    for key, value in attrs.items():
+        pkt[key.replace("_", "-")] = value
+    if password is not None:
+        pkt["User-Password"] = pkt.PwCrypt(password)
+    if ma:
+        pkt.add_message_authenticator()
+    return pkt
+
+
+def acct_request(secret: str = SECRET, **attrs: Any) -> Any:
+    from pyrad.packet import AcctPacket
+
+    pkt = AcctPacket(secret=secret.encode(), dict=dictionary())
+    for key, value in attrs.items():
+        pkt[key.replace("_", "-")] = value
+    return pkt
+
+
+def exchange(port: int, data: bytes, *, source: str = "127.0.0.1", timeout: float = 1.0,
+             sock: Any = None) -> bytes | None:
+    """Send one datagram, return the reply or None after ``timeout``."""
+    import socket
+
+    own = sock is None
+    if own:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((source, 0))
+    try:
+        sock.settimeout(timeout)
+        sock.sendto(data, ("127.0.0.1", port))
+        try:
+            return bytes(sock.recv(8192))
+        except TimeoutError:
+            return None
+    finally:
+        if own:
+            sock.close()
+
+
+def decode_reply(request: Any, raw: bytes) -> Any:
+    """Decode a reply with pyrad and check its authenticators (Response + Message-Authenticator)."""
+    reply = request.CreateReply(packet=raw)
+    assert request.VerifyReply(reply, raw, enforce_ma=request.code == 1), "reply does not verify"
+    return reply
