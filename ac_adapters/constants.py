@@ -49,14 +49,16 @@ class PacketType(IntEnum):
     REQ_MACBINDING_INFO = 0x30    # AC→MAC server "is this MAC bound?" (MAC-trigger)
     ACK_MACBINDING_INFO = 0x31    # server→AC ErrCode 0 bound / 1 not bound
     NTF_USER_LOGON = 0x32         # AC→server user came online
+    ACK_USER_LOGON = 0x33         # server→AC, H3C "RESERVED33" (unconfirmed; profile option)
     NTF_USER_LOGOUT = 0x34        # AC→server user went offline, with stats
+    ACK_USER_LOGOUT = 0x35        # server→AC, H3C "RESERVED35" (unconfirmed; profile option)
     REQ_USER_OFFLINE = 0x36       # server→AC kick by MAC (EAG, unconfirmed)
     STATUS_NOTIFY = 0x81          # P→AC Huawei status / keep-alive
     ACK_STATUS_NOTIFY = 0x82      # AC→P
 
 
 # §1.2: these are signed with the authenticator of the request they answer; everything else
-# is signed with 16 zero bytes in that position. 0x11/0x31/0x82 follow the same reply rule
+# is signed with 16 zero bytes in that position. 0x11/0x31/0x33/0x35/0x82 follow the same reply rule
 # (their request/reply pairing is confirmed; the signing of them is by analogy).
 RESPONSE_TYPES = frozenset({
     PacketType.ACK_CHALLENGE,
@@ -66,6 +68,8 @@ RESPONSE_TYPES = frozenset({
     PacketType.ACK_NTF_LOGOUT,
     PacketType.ACK_NTF_USER_HEARTBEAT,
     PacketType.ACK_MACBINDING_INFO,
+    PacketType.ACK_USER_LOGON,
+    PacketType.ACK_USER_LOGOUT,
     PacketType.ACK_STATUS_NOTIFY,
 })
 
