@@ -1,0 +1,100 @@
+"""``citywifi ac-listener``: the UDP listener ACs send NTF_LOGOUT and MAC-trigger queries to
+(default port 50100, spec §1.9), which also sends heartbeats / user-sync to ACs that want them.
+
+Needs a Redis URL (the AC registry and statistics live there); ``citywifi up`` runs the same
+listener next to an embedded Redis via ``build_listener``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from ac_adapters.listener import PortalListener
+from portal.acs import AcRegistry
+from portal.listener_handler import PortalListenerHandler, SessionClosedHook
+from portal.settings import Settings
+from portal.state import StateUnavailable, connect
+
+__all__ = ["add_arguments", "build_listener", "run"]
+
+log = logging.getLogger(__name__)
+
+NO_REDIS = (
+    "citywifi ac-listener: 单独运行监听器需要配置 Redis 地址（redis.url 或环境变量 CITYWIFI_REDIS_URL）；"
+    "`citywifi up` 会自动启动内置 Redis。\n"
+    "citywifi ac-listener: a standalone listener needs a Redis URL (redis.url or "
+    "CITYWIFI_REDIS_URL); `citywifi up` starts an embedded Redis for you."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="address to listen on (default: listener.host)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="UDP port to listen on (default: listener.port, 50100)")
+
+
+def build_listener(
+    settings: Settings,
+    redis_client: Any,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    on_session_closed: SessionClosedHook | None = None,
+) -> tuple[PortalListener, PortalListenerHandler]:
+    """A bound (not yet started) listener and its portal handler, from settings."""
+    cfg = settings.listener
+    handler = PortalListenerHandler(redis_client, on_session_closed=on_session_closed)
+    listener = PortalListener(
+        cfg.host if host is None else host,
+        cfg.port if port is None else port,
+        handler,
+        heartbeat_interval=cfg.heartbeat_interval,
+        user_sync_interval=cfg.user_sync_interval,
+    )
+    return listener, handler
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.redis.url and not settings.redis.sentinels:
+        print(NO_REDIS, file=sys.stderr)
+        return 2
+    try:
+        client = connect(settings.redis)
+    except StateUnavailable as exc:
+        print(f"citywifi ac-listener: 无法连接 Redis / cannot reach Redis: {exc}", file=sys.stderr)
+        return 1
+    seeded = AcRegistry(client).seed(settings.acs)
+    if seeded:
+        log.info("seeded AC(s) from settings: %s", ", ".join(seeded))
+    try:
+        listener, handler = build_listener(settings, client, host=args.host, port=args.port)
+    except OSError as exc:
+        print(f"citywifi ac-listener: 无法监听 UDP 端口 / cannot listen: {exc}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    listener.start()
+    log.info("ac-listener ready on %s:%d", listener.host, listener.port)
+    while not stop.wait(300):
+        log.info("ac-listener stats: %s", _fmt(listener.stats | handler.stats))
+    listener.stop()
+    handler.flush()
+    log.info("ac-listener stopped; stats: %s", _fmt(listener.stats | handler.stats))
+    client.close()
+    return 0
+
+
+def _fmt(stats: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(stats.items())) or "nothing received"
