@@ -45,6 +45,7 @@ __all__ = [
     "AcEndpoint",
     "Action",
     "Event",
+    "Exchange",
     "Finish",
     "InfoExchange",
     "InfoResult",
@@ -193,7 +194,7 @@ _USER_MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-class _Exchange:
+class Exchange:
     """Table-driven dispatch shared by the three machines."""
 
     TABLE: ClassVar[Mapping[tuple[State, Event], tuple[str, frozenset[State]]]] = {}
@@ -306,7 +307,7 @@ class _Exchange:
         return dict(self.timings)
 
 
-class LoginExchange(_Exchange):
+class LoginExchange(Exchange):
     """CHAP (REQ_CHALLENGE → REQ_AUTH → AFF_ACK_AUTH) or PAP (REQ_AUTH → AFF_ACK_AUTH) login."""
 
     TABLE: ClassVar[Mapping[tuple[State, Event], tuple[str, frozenset[State]]]] = {
@@ -435,7 +436,7 @@ class LoginExchange(_Exchange):
             diagnostic=diagnostic, message_zh=zh, message_en=en)
 
 
-class LogoutExchange(_Exchange):
+class LogoutExchange(Exchange):
     """REQ_LOGOUT ErrCode 0 (new SerialNo, same Chap flag as the login) → ACK_LOGOUT (§1.10.4)."""
 
     TABLE: ClassVar[Mapping[tuple[State, Event], tuple[str, frozenset[State]]]] = {
@@ -476,7 +477,7 @@ class LogoutExchange(_Exchange):
             timings=self._total(now), diagnostic=self._silence(PacketType.REQ_LOGOUT)))]
 
 
-class InfoExchange(_Exchange):
+class InfoExchange(Exchange):
     """REQ_INFO with empty Port/UpLinkFlux/DownLinkFlux attributes → ACK_INFO (§1.10.6, §1.7)."""
 
     TABLE: ClassVar[Mapping[tuple[State, Event], tuple[str, frozenset[State]]]] = {
