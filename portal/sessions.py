@@ -181,6 +181,15 @@ redis.call('HSET', KEYS[1], ARGV[1], out)
 return out
 """
 
+_SET_PLAN_LUA = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+rec['pl'] = ARGV[2]
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+return 1
+"""
+
 
 class SessionRegistry:
     """CRUD and queries over online sessions. ``grace`` is the reaper grace (seconds)."""
@@ -191,6 +200,7 @@ class SessionRegistry:
         self.tombstone_ttl = tombstone_ttl
         self._close = redis.register_script(CLOSE_SESSION_LUA)
         self._update = redis.register_script(_UPDATE_LUA)
+        self._set_plan = redis.register_script(_SET_PLAN_LUA)
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -339,7 +349,7 @@ class SessionRegistry:
         return out
 
     def with_plan(self, session: OnlineSession, plan: str) -> OnlineSession:
-        """Record that a session now runs under another plan (after a CoA)."""
-        updated = replace(session, plan=plan)
-        self.redis.hset(keys.phone_sessions(session.phone), session.field, encode_record(updated))
-        return updated
+        """Record that a session now runs under another plan (after a CoA). Only the plan field
+        changes, atomically, so a concurrent Interim-Update's counters are kept."""
+        self._set_plan(keys=[keys.phone_sessions(session.phone)], args=[session.field, plan])
+        return replace(session, plan=plan)

@@ -1,0 +1,228 @@
+"""Enforcement: take users offline or change what they get, mid-session (RFC 5176).
+
+Used when an Interim-Update shows a quota ran out (radius.accounting), and by the NOC (kick a
+phone, change its plan). To an AC with RFC 5176 support we send Disconnect-Request / CoA-Request
+to ``AcRecord.coa_port`` with its RADIUS secret, Event-Timestamp and Message-Authenticator,
+retransmitting identical bytes (same Identifier and Event-Timestamp, specs/radius.md §5) every
+``timeout`` seconds, ``retries`` sends in total. A Disconnect-NAK with Error-Cause 503 (Session
+Context Not Found) means the user is already gone: success.
+
+An AC without RFC 5176 (``rfc5176`` False), or one that does not answer the Disconnect, gets the
+carrier Portal protocol's REQ_LOGOUT through the injectable ``portal_logout`` callable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from portal.acs import AcRecord, AcRegistry
+from portal.grants import Grant
+from portal.sessions import OnlineSession, SessionRegistry
+from radius.errors import MalformedPacket
+from radius.rfc5176 import DynCode, ErrorCause, Reply, decode_reply, encode_request, request_attrs
+
+__all__ = ["DynAuthClient", "DynResult", "EnforcementResult", "Enforcer", "default_portal_logout"]
+
+log = logging.getLogger(__name__)
+
+PortalLogout = Callable[[AcRecord, str, "str | None"], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class DynResult:
+    """Outcome of one DM/CoA exchange."""
+
+    reply: Reply | None          # None = no valid answer after every try
+    attempts: int
+
+    @property
+    def acked(self) -> bool:
+        return self.reply is not None and self.reply.acked
+
+    @property
+    def error_cause(self) -> int | None:
+        return None if self.reply is None else self.reply.error_cause
+
+
+class DynAuthClient:
+    """Sends one request and waits for its verified reply, retransmitting on silence. One
+    ephemeral socket per exchange, so concurrent exchanges never share an Identifier space."""
+
+    def __init__(self, *, timeout: float = 2.0, retries: int = 3) -> None:
+        self.timeout = timeout
+        self.retries = max(1, retries)
+
+    def exchange(self, host: str, port: int, secret: bytes, request: bytes) -> DynResult:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((host, port))
+            for attempt in range(1, self.retries + 1):
+                try:
+                    sock.send(request)
+                except OSError as exc:
+                    log.warning("DM/CoA to %s:%d: send failed: %s", host, port, exc)
+                deadline = time.monotonic() + self.timeout
+                while (left := deadline - time.monotonic()) > 0:
+                    sock.settimeout(left)
+                    try:
+                        data = sock.recv(4096)
+                    except TimeoutError:
+                        break
+                    except OSError:  # ICMP port unreachable surfaces here on Linux
+                        time.sleep(min(left, 0.05))
+                        continue
+                    try:
+                        return DynResult(decode_reply(data, request, secret), attempt)
+                    except MalformedPacket as exc:
+                        log.warning("DM/CoA reply from %s:%d dropped: %s", host, port, exc)
+            return DynResult(None, self.retries)
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementResult:
+    ok: bool
+    method: str                  # "dm" | "coa" | "portal" | "none"
+    reason: str
+    attempts: int = 0
+    error_cause: int | None = None
+    detail: str = ""
+
+
+def default_portal_logout(ac: AcRecord, user_ip: str, mac: str | None) -> bool:
+    """REQ_LOGOUT through ``ac_adapters.client`` (imported lazily: the radius process needs it
+    only for ACs without RFC 5176)."""
+    from ac_adapters.client import PortalClient
+    from ac_adapters.exchange import AcEndpoint
+    from ac_adapters.profiles import PROFILES
+
+    endpoint = AcEndpoint(
+        host=ac.addresses[0], port=ac.port, profile=PROFILES[ac.vendor], secret=ac.secret.encode(),
+        bas_ip=ac.effective_bas_ip, timeout=ac.timeout or 3.0, retries=ac.retries or 3,
+    )
+    with PortalClient() as client:
+        return bool(client.logout(endpoint, user_ip, mac=mac).ok)
+
+
+class Enforcer:
+    """Disconnect / CoA sessions, with the Portal-protocol fallback."""
+
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        timeout: float = 2.0,
+        retries: int = 3,
+        portal_logout: PortalLogout | None = None,
+        clock: Callable[[], float] = time.time,
+        grace: float = 60.0,
+        render: Callable[[Grant, AcRecord], tuple[tuple[int, bytes], ...]] | None = None,
+    ) -> None:
+        self.redis = redis
+        self.client = DynAuthClient(timeout=timeout, retries=retries)
+        self.portal_logout: PortalLogout = portal_logout or default_portal_logout
+        self.clock = clock
+        self.registry = SessionRegistry(redis, grace=grace)
+        self.acs = AcRegistry(redis)
+        self._render = render
+
+    @classmethod
+    def from_settings(cls, redis: Any, settings: Any, **kw: Any) -> Enforcer:
+        """Build from ``portal.settings.Settings`` (radius.coa_timeout / coa_retries)."""
+        return cls(redis, timeout=settings.radius.coa_timeout, retries=settings.radius.coa_retries,
+                   grace=settings.radius.reaper_grace, **kw)
+
+    # --- packets ------------------------------------------------------------------------------
+
+    def _ident_attrs(self, session: OnlineSession, ac: AcRecord) -> list[tuple[int, bytes]]:
+        return request_attrs(
+            user_name=session.nas_user_name, session_id=session.session_id, framed_ip=session.ip,
+            calling_station_id=session.mac, nas_ip=ac.effective_bas_ip,
+            event_timestamp=int(self.clock()),
+        )
+
+    def _send(self, code: DynCode, ac: AcRecord, attrs: list[tuple[int, bytes]]) -> DynResult:
+        secret = ac.effective_radius_secret.encode()
+        request = encode_request(code, int.from_bytes(os.urandom(1), "big"), secret, attrs)
+        return self.client.exchange(ac.addresses[0], ac.coa_port, secret, request)
+
+    def _ac(self, session: OnlineSession, ac: AcRecord | None) -> AcRecord | None:
+        return ac if ac is not None else self.acs.get_or_none(session.ac)
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def disconnect(self, session: OnlineSession, reason: str = "admin", *,
+                   ac: AcRecord | None = None) -> EnforcementResult:
+        """Take one session offline. On success the session is closed in the registry at once
+        (its concurrency slot frees up; the AC's Stop still books the last usage)."""
+        record = self._ac(session, ac)
+        if record is None:
+            return EnforcementResult(False, "none", reason, detail=f"unknown AC {session.ac}")
+        result = self._disconnect(session, record, reason)
+        log.info("disconnect %s on %s (%s): %s via %s", session.phone, record.name, reason,
+                 "ok" if result.ok else "FAILED", result.method)
+        if result.ok:
+            self.registry.close(session.ac, session.session_id, session.phone)
+        return result
+
+    def _disconnect(self, session: OnlineSession, ac: AcRecord, reason: str) -> EnforcementResult:
+        attempts, cause, detail = 0, None, ""
+        if ac.rfc5176:
+            res = self._send(DynCode.DISCONNECT_REQUEST, ac, self._ident_attrs(session, ac))
+            attempts, cause = res.attempts, res.error_cause
+            if res.acked or cause == ErrorCause.SESSION_CONTEXT_NOT_FOUND:
+                return EnforcementResult(True, "dm", reason, attempts, cause)
+            if res.reply is not None:  # a NAK is an answer: the portal path will not do better
+                return EnforcementResult(False, "dm", reason, attempts, cause,
+                                         f"Disconnect-NAK, Error-Cause {cause}")
+            detail = "no answer to Disconnect-Request; "
+        if not session.ip:
+            return EnforcementResult(False, "none", reason, attempts, cause,
+                                     detail + "no user IP for a portal REQ_LOGOUT")
+        try:
+            ok = self.portal_logout(ac, session.ip, session.mac)
+        except Exception as exc:
+            return EnforcementResult(False, "portal", reason, attempts, cause,
+                                     detail + f"REQ_LOGOUT failed: {exc}")
+        return EnforcementResult(ok, "portal", reason, attempts, cause,
+                                 detail + ("" if ok else "REQ_LOGOUT not acknowledged"))
+
+    def render(self, grant: Grant, ac: AcRecord) -> tuple[tuple[int, bytes], ...]:
+        if self._render is not None:
+            return self._render(grant, ac)
+        from radius.dialects import render
+
+        return render(grant, ac.effective_radius_dialect)
+
+    def coa(self, session: OnlineSession, grant: Grant, *,
+            ac: AcRecord | None = None) -> EnforcementResult:
+        """Send the session new limits (e.g. a shorter Session-Timeout). False when the AC has
+        no RFC 5176, NAKs or does not answer."""
+        record = self._ac(session, ac)
+        if record is None or not record.rfc5176:
+            return EnforcementResult(False, "none", "coa", detail="AC cannot take a CoA")
+        attrs = self._ident_attrs(session, record)
+        # Class stays what the login issued (accounting ties back with it): do not resend it.
+        attrs += [a for a in self.render(grant, record) if a[0] != 25]
+        res = self._send(DynCode.COA_REQUEST, record, attrs)
+        return EnforcementResult(res.acked, "coa", "coa", res.attempts, res.error_cause,
+                                 "" if res.acked else "CoA not acknowledged")
+
+    def change_plan(self, session: OnlineSession, grant: Grant, *,
+                    ac: AcRecord | None = None) -> EnforcementResult:
+        """Apply a new plan: CoA, and record the plan on the session; if the AC cannot take
+        the CoA, disconnect so that the next login gets the new plan."""
+        result = self.coa(session, grant, ac=ac)
+        if result.ok:
+            self.registry.with_plan(session, grant.plan_name)
+            return result
+        return self.disconnect(session, "plan_changed", ac=ac)
+
+    def kick_phone(self, phone: str, reason: str = "admin") -> list[EnforcementResult]:
+        """Disconnect every online session of a phone (NOC)."""
+        return [self.disconnect(s, reason) for s in self.registry.by_phone(phone)]
