@@ -29,7 +29,7 @@ def test_plan_round_trip_and_validation() -> None:
     with pytest.raises(ValidationError):
         Plan("p", max_sessions=-1)
     with pytest.raises(ValidationError):
-        Plan("p", up_kbps=True)  # type: ignore[arg-type]
+        Plan("p", up_kbps=True)
     with pytest.raises(ValidationError, match="interim"):
         Plan("p", interim_interval=30)  # RFC 2869: at least 60
     with pytest.raises(ValidationError, match="unknown"):
