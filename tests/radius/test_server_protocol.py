@@ -54,7 +54,9 @@ def test_retransmitted_token_request_gets_cached_accept_and_is_consumed_once(
     assert reply is not None and decode_reply(again, reply).code == AccessReject
 
 
-def test_same_key_different_bytes_is_not_answered_from_cache(server: RunningServer, redis_client: Any) -> None:
+def test_same_key_different_bytes_is_not_answered_from_cache(
+    server: RunningServer, redis_client: Any
+) -> None:
     cred = CredentialStore(redis_client).bind_mac(MAC, PHONE, days=1)
     req = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id=MAC)
     raw = req.RequestPacket()

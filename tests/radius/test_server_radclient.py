@@ -12,7 +12,6 @@ from tests.radius.serverkit import (
     HAVE_RADCLIENT,
     MAC,
     PHONE,
-    SECRET,
     RunningServer,
     radclient,
     radtest,

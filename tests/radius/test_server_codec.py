@@ -1,0 +1,121 @@
+"""radius.wire (lean codec) cross-checked against pyrad, plus the RFC 5080 dedup cache."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyrad.packet import AcctPacket, AuthPacket
+
+from radius import wire
+from radius.dedup import DedupCache, Lookup
+from radius.dictionary import load_dictionary
+from radius.errors import MalformedPacket, OversizedPacket
+
+SECRET = b"codec-secret"
+
+
+def pyrad_request(**attrs: object) -> AuthPacket:
+    pkt = AuthPacket(secret=SECRET, dict=load_dictionary())
+    for k, v in attrs.items():
+        pkt[k.replace("_", "-")] = v
+    pkt.add_message_authenticator()
+    return pkt
+
+
+def test_decode_matches_pyrad_and_verifies_ma() -> None:
+    pkt = pyrad_request(User_Name="13800138000", Calling_Station_Id="aa-bb", NAS_Port=7)
+    pkt["User-Password"] = pkt.PwCrypt("pw-123")
+    raw = pkt.RequestPacket()
+    req = wire.decode(raw)
+    assert (req.code, req.ident, req.authenticator) == (1, pkt.id, pkt.authenticator)
+    assert req.text(wire.Attr.USER_NAME) == "13800138000"
+    assert req.get(wire.Attr.NAS_PORT) == (7).to_bytes(4, "big")
+    hidden = req.get(wire.Attr.USER_PASSWORD) or b""
+    assert wire.decrypt_password(hidden, SECRET, req.authenticator) == b"pw-123"
+    assert wire.verify_message_authenticator(req, SECRET)
+    assert not wire.verify_message_authenticator(req, b"other")
+
+
+@given(st.binary(min_size=0, max_size=128))
+@settings(max_examples=200, deadline=None)
+def test_password_hiding_round_trips_and_matches_pyrad(password: bytes) -> None:
+    password = password.rstrip(b"\x00")
+    auth = os.urandom(16)
+    hidden = wire.encrypt_password(password, SECRET, auth)
+    assert wire.decrypt_password(hidden, SECRET, auth) == password
+    ref = AuthPacket(secret=SECRET, authenticator=auth)
+    assert hidden == ref.PwCrypt(password)
+
+
+def test_reply_verifies_with_pyrad_ma_first() -> None:
+    req = pyrad_request(User_Name="u")
+    req.AddAttribute("Proxy-State", b"ps")
+    raw = wire.encode_reply(2, req.id, req.authenticator, SECRET,
+                            [(27, wire.integer(60)), (18, "你好".encode())], [b"ps"])
+    reply = req.CreateReply(packet=raw)
+    assert req.VerifyReply(reply, raw, enforce_ma=True)
+    assert raw[20] == 80 and reply["Session-Timeout"] == [60]
+    acct = AcctPacket(secret=SECRET, dict=load_dictionary(), Acct_Status_Type=1)
+    acct_raw = acct.RequestPacket()
+    assert wire.verify_accounting_authenticator(wire.decode(acct_raw), SECRET)
+    resp = wire.encode_reply(5, acct.id, acct.authenticator, SECRET, (), message_authenticator=False)
+    assert acct.VerifyReply(acct.CreateReply(packet=resp), resp)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"\x01\x02\x00", MalformedPacket),                                   # short header
+        (b"\x01\x02\x00\x10" + bytes(16), MalformedPacket),                   # Length < 20
+        (b"\x01\x02\x00\x30" + bytes(16), MalformedPacket),                   # Length > datagram
+        (b"\x01\x02\x00\x17" + bytes(16) + b"\x01\x01\x00", MalformedPacket),  # attr length 1
+        (b"\x01\x02\x00\x17" + bytes(16) + b"\x01\x05\x00", MalformedPacket),  # attr overruns
+        (b"\x01\x02\x00\x16" + bytes(16) + b"\x50\x02", MalformedPacket),     # MA not 16 octets
+        (b"\x01\x02\x10\x01" + bytes(4097), OversizedPacket),
+    ],
+)
+def test_malformed_packets_raise_typed_errors(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        wire.decode(data)
+
+
+def test_padding_after_length_is_ignored() -> None:
+    raw = pyrad_request(User_Name="u").RequestPacket()
+    req = wire.decode(raw + b"\x00" * 10)
+    assert req.raw == raw and wire.verify_message_authenticator(req, SECRET)
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=500, deadline=None)
+def test_decode_never_raises_untyped(data: bytes) -> None:
+    with contextlib.suppress(MalformedPacket):
+        wire.decode(data)
+
+
+def test_split_vsa() -> None:
+    assert wire.split_vsa(b"\x00\x00\x07\xdb\x02\x06\x00\x00\x00\x01") == (2011, [(2, b"\x00\x00\x00\x01")])
+    assert wire.split_vsa(b"\x00\x00\x07\xdb\x02\x09") is None
+    assert wire.split_vsa(b"\x00\x00") is None
+
+
+def test_dedup_states_and_expiry() -> None:
+    now = [0.0]
+    cache = DedupCache(ttl=30, max_entries=3, clock=lambda: now[0])
+    key = ("1.2.3.4", 1000, 7, b"a" * 16, 0)
+    assert cache.lookup(key, b"req") == (Lookup.NEW, None)
+    cache.begin(key, b"req")
+    assert cache.lookup(key, b"req") == (Lookup.IN_PROGRESS, None)
+    cache.finish(key, b"reply")
+    assert cache.lookup(key, b"req") == (Lookup.REPLAY, b"reply")
+    assert cache.lookup(key, b"other bytes") == (Lookup.NEW, None)
+    now[0] = 31
+    assert cache.lookup(key, b"req") == (Lookup.NEW, None)
+    cache.abort(key)
+    assert len(cache) == 0
+    for i in range(5):
+        cache.begin(("ip", i, 0, b"", 0), b"r")
+    assert len(cache) == 3
