@@ -36,6 +36,7 @@ __all__ = [
     "RedisSettings",
     "Settings",
     "SettingsError",
+    "SmsGatewaySettings",
     "SmsSettings",
     "WebSettings",
     "load_settings",
@@ -123,10 +124,50 @@ class QuotaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmsGatewaySettings:
+    """One SMS gateway (`[[sms.gateways]]` in TOML); sms-worker tries them by priority."""
+
+    name: str = ""
+    kind: str = "file"             # file, http, aliyun, tencent, smgp, cmpp, smpp
+    priority: int = 100            # lower is tried first; transient failures fail over
+    host: str = ""                 # smgp/cmpp/smpp gateway address
+    port: int = 0                  # 0 = protocol default (smgp 8890, cmpp 7890, smpp 2775)
+    account: str = ""              # SMGP ClientID / CMPP SP_Id / SMPP system_id / cloud AccessKeyId/SecretId
+    password: str = ""             # shared secret / AccessKeySecret / SecretKey
+    src_number: str = ""           # SP access number (106…) sent as the source
+    service_id: str = ""           # SMGP/CMPP ServiceID
+    version: str = "3.0"           # CMPP protocol version: 3.0 or 2.0
+    encoding: str = "ucs2"         # smgp/cmpp text coding: ucs2 or gb18030
+    window: int = 16               # requests outstanding before waiting (spec §1.2)
+    response_timeout: float = 10.0  # seconds for a response; then "may have been sent"
+    connect_timeout: float = 5.0
+    heartbeat: float = 30.0        # idle seconds before an active test / enquire_link
+    backoff_max: float = 30.0      # reconnect back-off cap (starts at 0.5 s, doubles)
+    url: str = ""                  # http: endpoint; aliyun/tencent: override (tests)
+    method: str = "POST"           # http: GET or POST
+    body_template: str = ""        # http: body with {phone} {text} {request_id} (JSON-escaped)
+    content_type: str = "application/json"
+    success_field: str = ""        # http: JSON field that must equal success_value ("" = 2xx only)
+    success_value: str = ""
+    message_id_field: str = ""     # http: JSON field holding the gateway's message id
+    region: str = ""               # aliyun RegionId / tencent X-TC-Region
+    app_id: str = ""               # tencent SmsSdkAppId
+    sign_name: str = ""            # aliyun/tencent approved signature name (without 【】)
+    templates: tuple[str, ...] = ()  # aliyun/tencent: "otp=SMS_123456" template-code mapping
+    outbox_dir: str = ""           # file: directory; empty = data_dir/sms-outbox
+
+
+@dataclass(frozen=True, slots=True)
 class SmsSettings:
     signature: str = "【无线城市】"
     backend: str = "file"          # first backend; more in the smsgateways tables
     outbox_dir: str = ""           # file backend; empty = data_dir/sms-outbox
+    gateways: tuple[SmsGatewaySettings, ...] = ()  # [[sms.gateways]]; empty = one `backend`
+    claim_idle: float = 60.0       # seconds before a dead worker's pending job is re-claimed
+    batch: int = 16                # jobs a worker sends concurrently
+    job_ttl: int = 7 * 86400       # seconds job outcomes and delivery reports are kept
+    template_otp_zh: str = ""      # override of the built-in OTP text ({code}, {minutes})
+    template_otp_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,3 +237,31 @@ def otp_global_counter(window: str, bucket: int) -> str:
 def carrier_lookup(phone: str) -> str:
     """String (TTL): cached subscriber-lookup answer for the phone (JSON, or "null")."""
     return f"{PREFIX}:{{p:{phone}}}:carrier"
+
+
+# --- SMS queue (sms-worker) ------------------------------------------------------------------
+# Everything about queued SMS shares the {sms} tag so the enqueue / claim / outcome Lua
+# scripts touch one slot.
+
+def sms_stream() -> str:
+    """Stream: one entry per SMS job (field ``job_id``); read by the sms-workers group."""
+    return f"{PREFIX}:{{sms}}:jobs"
+
+
+SMS_GROUP = "sms-workers"  # consumer group name on sms_stream()
+
+
+def sms_job(job_id: str) -> str:
+    """Hash: one job — ``job`` (JSON SmsJob), ``status`` (queued/sending/sent/failed/
+    delivered/undelivered), gateway, message_id, error_code, message_zh/en, timestamps."""
+    return f"{PREFIX}:{{sms}}:job:{job_id}"
+
+
+def sms_dlr(gateway: str, message_id: str) -> str:
+    """String (TTL): job id of the message a gateway knows as ``message_id``."""
+    return f"{PREFIX}:{{sms}}:dlr:{gateway}:{message_id}"
+
+
+def sms_dlr_early(gateway: str, message_id: str) -> str:
+    """Hash (TTL): a delivery report that arrived before the worker recorded the send."""
+    return f"{PREFIX}:{{sms}}:dlr-early:{gateway}:{message_id}"

@@ -1,0 +1,228 @@
+"""`citywifi sms-worker`: hold the SMS gateway sessions, send queued jobs, record outcomes and
+delivery reports.
+
+Threads: the main thread talks to Redis (read / claim / begin / finish, all synchronous);
+one background thread runs the asyncio loop that owns the gateway sessions (SMGP/CMPP/SMPP
+long connections, window, keep-alive). A batch of up to ``sms.batch`` jobs is sent
+concurrently (so the window is used); SIGTERM lets the in-flight batch finish, then the
+sessions log out and the process exits 0. See :mod:`portal.sms_queue` for the at-most-once
+rule and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+from portal.settings import Settings, SmsGatewaySettings, SmsSettings
+from portal.sms_queue import SmsQueue, StreamEntry
+from portal.state import StateUnavailable, connect
+from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
+from sms_gateway.encoding import coding_from_name
+from sms_gateway.errors import GatewayUncertainError, SmsError
+from sms_gateway.failover import FailoverBackend
+from sms_gateway.messages import DEFAULT_TEMPLATES, MessageCatalog
+
+__all__ = ["SmsWorker", "add_arguments", "build_backend", "build_backends", "build_catalog", "run"]
+
+log = logging.getLogger("citywifi.sms_worker")
+_T = TypeVar("_T")
+
+_DEFAULT_PORTS = {"smgp": 8890, "cmpp": 7890, "smpp": 2775}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--consumer", default="", help="consumer name (default: host-pid)")
+    parser.add_argument("--redis-url", default=None, help="override redis.url")
+
+
+def build_catalog(sms: SmsSettings) -> MessageCatalog:
+    otp = dict(DEFAULT_TEMPLATES["otp"])
+    if sms.template_otp_zh:
+        otp["zh"] = sms.template_otp_zh
+    if sms.template_otp_en:
+        otp["en"] = sms.template_otp_en
+    return MessageCatalog(sms.signature, {**DEFAULT_TEMPLATES, "otp": otp})
+
+
+def build_backend(g: SmsGatewaySettings, settings: Settings) -> SmsBackend:
+    """One backend from its settings table (libraries never read settings themselves)."""
+    port = g.port or _DEFAULT_PORTS.get(g.kind, 0)
+    common: dict[str, Any] = dict(
+        window=g.window, response_timeout=g.response_timeout, connect_timeout=g.connect_timeout,
+        heartbeat=g.heartbeat, backoff_max=g.backoff_max,
+    )
+    if g.kind == "file":
+        from sms_gateway.file_backend import FileBackend
+
+        outbox = g.outbox_dir or settings.sms.outbox_dir or str(Path(settings.data_dir) / "sms-outbox")
+        return FileBackend(g.name, outbox)
+    if g.kind == "smgp":
+        from sms_gateway.smgp_backend import SmgpBackend, SmgpConfig
+
+        return SmgpBackend(SmgpConfig(g.name, g.host, port, client_id=g.account, secret=g.password,
+                                      src_term_id=g.src_number, service_id=g.service_id,
+                                      coding=coding_from_name(g.encoding), **common))
+    if g.kind == "cmpp":
+        from sms_gateway.cmpp_backend import CmppBackend, CmppConfig
+
+        version = {"3.0": 0x30, "2.0": 0x20}.get(g.version)
+        if version is None:
+            raise SmsError(f"sms.gateways {g.name}: version must be 3.0 or 2.0", code="bad_setting")
+        return CmppBackend(CmppConfig(g.name, g.host, port, sp_id=g.account, secret=g.password,
+                                      src_id=g.src_number, service_id=g.service_id, version=version,
+                                      coding=coding_from_name(g.encoding), **common))
+    if g.kind == "smpp":
+        from sms_gateway.smpp_backend import SmppBackend, SmppConfig
+
+        return SmppBackend(SmppConfig(g.name, g.host, port, system_id=g.account, password=g.password,
+                                      source_addr=g.src_number, **common))
+    if g.kind in ("http", "aliyun", "tencent"):
+        from sms_gateway import http_backends
+
+        return http_backends.build(g.kind, http_backends.HttpConfig(
+            name=g.name, url=g.url, method=g.method, body_template=g.body_template,
+            content_type=g.content_type, success_field=g.success_field,
+            success_value=g.success_value, message_id_field=g.message_id_field,
+            access_key=g.account, secret=g.password, region=g.region, app_id=g.app_id,
+            sign_name=g.sign_name, templates=dict(t.split("=", 1) for t in g.templates if "=" in t),
+            timeout=g.response_timeout,
+        ))
+    raise SmsError(f"sms.gateways {g.name}: unknown kind {g.kind!r}", code="bad_setting")
+
+
+def build_backends(settings: Settings) -> FailoverBackend:
+    gateways = settings.sms.gateways or (SmsGatewaySettings(name=settings.sms.backend,
+                                                            kind=settings.sms.backend),)
+    return FailoverBackend([(g.priority, build_backend(g, settings)) for g in gateways])
+
+
+class SmsWorker:
+    """The loop of one worker process (usable in-process by tests)."""
+
+    def __init__(self, queue: SmsQueue, backend: SmsBackend, catalog: MessageCatalog, *,
+                 consumer: str, batch: int = 16, claim_idle: float = 60.0, block_ms: int = 1000) -> None:
+        self.queue = queue
+        self.backend = backend
+        self.catalog = catalog
+        self.consumer = consumer
+        self.batch = batch
+        self.claim_idle = claim_idle
+        self.block_ms = block_ms
+        self.stopping = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="sms-gateways", daemon=True)
+        self.sent = 0
+
+    def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def _on_report(self, report: DeliveryReport) -> None:
+        # Called in the gateway loop: hand the Redis write to a thread, never block the sessions.
+        self.loop.run_in_executor(None, self._record_report, report)
+
+    def _record_report(self, report: DeliveryReport) -> None:
+        try:
+            self.queue.record_report(report.gateway, report.message_id, report.stat, report.err)
+        except Exception:
+            log.exception("recording delivery report %s/%s failed", report.gateway, report.message_id)
+
+    def run(self) -> None:
+        self._thread.start()
+        self.backend.on_report(self._on_report)
+        self._call(self.backend.start())
+        self.queue.ensure_group()
+        log.info("sms-worker %s ready", self.consumer)
+        try:
+            while not self.stopping.is_set():
+                entries = self.queue.claim_stale(self.consumer, self.claim_idle, self.batch)
+                if not entries:
+                    entries = self.queue.read(self.consumer, self.batch, self.block_ms)
+                if entries:
+                    self.process(entries)
+        finally:
+            self._call(self.backend.close())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+
+    def process(self, entries: list[StreamEntry]) -> None:
+        """Decide, send concurrently, record. Never sends a job whose state is not ``queued``."""
+        to_send: list[tuple[StreamEntry, SmsMessage]] = []
+        for entry in entries:
+            if not entry.job_id:
+                self.queue.ack(entry.entry_id)
+                continue
+            found = self.queue.begin_send(entry.job_id, self.consumer)
+            if found == "sending":
+                # A worker died between "sending" and recording: it may have sent. Never twice.
+                err = GatewayUncertainError("worker crashed during send", code="sms_uncertain")
+                self.queue.finish(entry.entry_id, entry.job_id, "failed", error_code=err.code,
+                                  message_zh=err.message_zh, message_en=err.message_en)
+                log.warning("job %s was in flight in a crashed worker: marked uncertain", entry.job_id)
+                continue
+            if found != "queued":  # already done (or expired): just ack
+                self.queue.ack(entry.entry_id)
+                continue
+            job = self.queue.job(entry.job_id)
+            try:
+                assert job is not None
+                text = self.catalog.render(job.template, job.params, job.lang)
+            except (SmsError, AssertionError) as exc:
+                code = getattr(exc, "code", "sms_error")
+                self.queue.finish(entry.entry_id, entry.job_id, "failed", error_code=code,
+                                  message_zh=getattr(exc, "message_zh", ""),
+                                  message_en=getattr(exc, "message_en", ""))
+                continue
+            to_send.append((entry, SmsMessage(job.phone, text, entry.job_id)))
+        if not to_send:
+            return
+        results = self._call(self._send_all([m for _, m in to_send]))
+        for (entry, _), result in zip(to_send, results, strict=True):
+            if isinstance(result, SendResult):
+                self.sent += 1
+                self.queue.finish(entry.entry_id, entry.job_id, "sent", gateway=result.gateway,
+                                  message_id=result.message_id)
+            else:
+                failure = result if isinstance(result, SmsError) else SmsError(str(result))
+                log.warning("job %s failed: %s (%s)", entry.job_id, failure, failure.code)
+                self.queue.finish(entry.entry_id, entry.job_id, "failed", error_code=failure.code,
+                                  message_zh=failure.message_zh, message_en=failure.message_en)
+
+    async def _send_all(self, messages: list[SmsMessage]) -> list[SendResult | BaseException]:
+        return await asyncio.gather(*(self.backend.send(m) for m in messages), return_exceptions=True)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        client = connect(settings.redis, args.redis_url)
+    except StateUnavailable as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        catalog = build_catalog(settings.sms)
+        backend = build_backends(settings)
+    except SmsError as exc:
+        log.error("bad SMS settings: %s", exc)
+        return 2
+    worker = SmsWorker(SmsQueue(client, ttl=settings.sms.job_ttl), backend, catalog,
+                       consumer=args.consumer or f"{socket.gethostname()}-{os.getpid()}",
+                       batch=settings.sms.batch, claim_idle=settings.sms.claim_idle)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the in-flight batch", signum)
+        worker.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker.run()
+    log.info("sms-worker stopped after %d messages", worker.sent)
+    return 0
