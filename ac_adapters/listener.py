@@ -246,8 +246,8 @@ class PortalListener:
         self.pending_sync_ttl = pending_sync_ttl
         self.user_sync_max_packet = user_sync_max_packet
         self.clock = clock
+        # No SO_REUSEADDR: on Linux it would let a second listener share the port silently.
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self._sock.settimeout(0.2)
         self.port: int = self._sock.getsockname()[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 import threading
@@ -304,6 +305,22 @@ def test_logon_logoff_notices_reach_handler_without_reply(ac_sock: socket.socket
         assert handler.kinds("user_logon") == ["10.0.0.20"]
         assert handler.kinds("user_logout") == ["10.0.0.21"]
         assert listener.dropped_total == 0
+
+
+def test_notice_ack_when_the_profile_asks_for_it(ac_sock: socket.socket) -> None:
+    prof = dataclasses.replace(PROFILES["h3c"], ack_mac_trigger_notices=True)
+    handler = RecordingHandler(("127.0.0.1", AcPeer("ac1", profile=prof, secret=SECRET)))
+    with start_listener(handler) as listener:
+        data = ntf("h3c", ptype=PacketType.NTF_USER_LOGOUT, serial=55)
+        ac_sock.sendto(data, ("127.0.0.1", listener.port))
+        raw = ac_sock.recvfrom(4096)[0]
+        assert raw[1] == PacketType.NTF_USER_LOGOUT + 1 and raw[4:6] == data[4:6]
+        assert handler.kinds("user_logout") == ["10.0.0.7"]
+
+
+def test_second_listener_cannot_share_the_port() -> None:
+    with start_listener(RecordingHandler()) as listener, pytest.raises(OSError):
+        PortalListener("127.0.0.1", listener.port, RecordingHandler())
 
 
 def test_unexpected_type_dropped(ac_sock: socket.socket) -> None:
