@@ -73,7 +73,7 @@ class ClientClosed(PortalError):
 
 @dataclass(slots=True)
 class _Pending:
-    mailbox: queue.SimpleQueue[bytes]
+    mailbox: queue.SimpleQueue[tuple[bytes, tuple[str, int]]]   # (datagram, source)
 
 
 class PortalClient:
@@ -190,7 +190,7 @@ class PortalClient:
                         return _explain(action.result, seen)
                 if wait is None:   # pragma: no cover - every machine ends with Finish or Wait
                     raise PortalError("exchange neither waits nor finishes")
-                packet = self._await(ac, addr, pending, wait, request_auth, seen)
+                packet = self._await(ac, pending, wait, request_auth, seen)
                 actions = exchange.timeout(self._clock()) if packet is None else exchange.receive(
                     packet, self._clock())
         finally:
@@ -215,7 +215,7 @@ class PortalClient:
             self._trace("send", addr, data, action.packet, "retransmission" if action.retransmission else "")
         return data
 
-    def _await(self, ac: AcEndpoint, addr: tuple[str, int], pending: _Pending, wait: Wait,
+    def _await(self, ac: AcEndpoint, pending: _Pending, wait: Wait,
                request_auth: bytes | None, seen: Counter[str]) -> PortalPacket | None:
         """The verified reply for ``wait``, or None when its deadline passes."""
         while True:
@@ -223,7 +223,7 @@ class PortalClient:
             if remaining <= 0:
                 return None
             try:
-                data = pending.mailbox.get(timeout=remaining)
+                data, source = pending.mailbox.get(timeout=remaining)
             except queue.Empty:
                 return None
             note = ""
@@ -245,7 +245,7 @@ class PortalClient:
             if packet is not None and packet.type != wait.reply_type:
                 note, packet = "stale", None   # a late duplicate of an earlier stage's reply
             if self._trace is not None:
-                self._trace("recv", addr, data, packet, note)
+                self._trace("recv", source, data, packet, note)
             if packet is not None:
                 return packet
             counter = note.split(" ")[0]
@@ -277,7 +277,7 @@ class PortalClient:
                 if self._trace is not None:
                     self._trace("recv", (src_ip, src_port), data, None, "unmatched")
                 continue
-            pending.mailbox.put(data)
+            pending.mailbox.put((data, (src_ip, src_port)))
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
