@@ -260,3 +260,29 @@ def test_handle_acct_is_the_server_hook(redis_client: Any, proc: AccountingProce
     raw = struct.pack("!BBH", 4, 1, 20 + len(body)) + bytes(16) + body
     proc.handle_acct(wire.decode(raw), AC, b"s", T0)
     assert SessionRegistry(redis_client).get("ac1", "W1") is not None
+
+
+def test_reaper_loop_runs_until_stopped(redis_client: Any, proc: AccountingProcessor) -> None:
+    import threading
+
+    from radius.reaper import run_reaper
+
+    proc.process(AC, _rec(AcctStatus.START, sid="gone"), T0)
+    stop = threading.Event()
+    clock = [T0 + 100]  # not silent yet
+    worker = threading.Thread(target=run_reaper, args=(redis_client,),
+                              kwargs={"interval": 0.05, "grace": 60, "stop": stop,
+                                      "clock": lambda: clock[0]})
+    worker.start()
+    try:
+        time.sleep(0.2)
+        assert SessionRegistry(redis_client).count() == 1
+        clock[0] = T0 + 2 * 300 + 61
+        deadline = time.monotonic() + 5
+        while SessionRegistry(redis_client).count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert SessionRegistry(redis_client).count() == 0
+    finally:
+        stop.set()
+        worker.join(5)
+    assert not worker.is_alive()
