@@ -266,13 +266,15 @@ class SimulatedAc:
     def _send_to_portal(self, raw: bytes) -> None:
         self._portal.send(raw, (self.config.portal_host, self.config.portal_port))
 
-    def _reply(self, packet: PortalPacket, ctx: RequestCtx) -> None:
-        raw = encode(
+    def _encode_reply(self, packet: PortalPacket, ctx: RequestCtx) -> bytes:
+        return encode(
             packet, header=self.profile.header, secret=self.config.secret,
             request_authenticator=ctx.authenticator,
         )
+
+    def _reply(self, packet: PortalPacket, ctx: RequestCtx) -> None:
         self.stats["replied"] += 1
-        self._portal.send(raw, ctx.addr)
+        self._portal.send(self._encode_reply(packet, ctx), ctx.addr)
 
     def _set_state(self, user: User, state: UserState) -> None:
         if user.state is not state:

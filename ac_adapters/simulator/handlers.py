@@ -128,15 +128,12 @@ def _answer(
         type=ptype, version=ac.profile.version, pap_chap=ctx.pap_chap, serial_no=ctx.serial_no,
         req_id=req_id, user_ip=user.ip, err_code=err, attrs=tuple(attrs),
     )
-    ac._reply(packet, ctx)
     if reply is Reply.ACK_AUTH and err == 0 and ac.config.ack_auth_retries > 0:
-        from ac_adapters.codec import encode
-
-        raw = encode(packet, header=ac.profile.header, secret=ac.config.secret,
-                     request_authenticator=ctx.authenticator)
-        user.ack_auth_raw = (raw, ctx.addr)
+        # Remember before sending: the portal may react (or a test move the clock) at once.
+        user.ack_auth_raw = (ac._encode_reply(packet, ctx), ctx.addr)
         user.ack_resends = 0
         ac._schedule(ac.clock() + _ACK_RESEND_INTERVAL, "ack_resend", user)
+    ac._reply(packet, ctx)
 
 
 # --- authentication ----------------------------------------------------------------------------
