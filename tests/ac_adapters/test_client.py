@@ -11,6 +11,7 @@ import pytest
 
 from ac_adapters.client import AcEndpoint, ClientClosed, LoginResult, PortalClient
 from ac_adapters.constants import AttrType, PacketType
+from ac_adapters.errors import PortalError
 from ac_adapters.profiles import PROFILES
 from ac_adapters.serials import SerialAllocator, SerialsExhausted
 from tests.fakes.portal_ac import FakePortalAc, Received, fake_ac
@@ -265,3 +266,9 @@ def test_serial_allocator_exhaustion_and_reuse() -> None:
         alloc.allocate()
     alloc.release(777)
     assert alloc.allocate() == 777
+
+
+def test_client_refuses_use_in_another_process(client: PortalClient) -> None:
+    client._pid = -1          # what a forked child would see: the parent's client
+    with pytest.raises(PortalError, match="after fork"):
+        client.login(AcEndpoint("127.0.0.1", 9), "10.0.0.1", "u", "p")
