@@ -32,6 +32,9 @@ class SmsMessage:
     phone: str
     text: str
     request_id: str = ""
+    # For cloud APIs whose approved template holds the text: template name and its parameters.
+    template: str = ""
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,7 +182,8 @@ class SmsWorker:
                                   message_zh=getattr(exc, "message_zh", ""),
                                   message_en=getattr(exc, "message_en", ""))
                 continue
-            to_send.append((entry, SmsMessage(job.phone, text, entry.job_id)))
+            to_send.append((entry, SmsMessage(job.phone, text, entry.job_id, job.template,
+                                              tuple(sorted(job.params.items())))))
         if not to_send:
             return
         results = self._call(self._send_all([m for _, m in to_send]))
