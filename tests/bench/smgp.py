@@ -14,16 +14,17 @@ import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sms_gateway.backend import SmsMessage  # noqa: E402
-from sms_gateway.smgp_backend import SmgpBackend, SmgpConfig  # noqa: E402
+from sms_gateway.backend import SmsMessage
+from sms_gateway.smgp_backend import SmgpBackend, SmgpConfig
 
 TEXT = "【无线城市】您的上网验证码是 123456，5分钟内有效。"
 
 
-def serve(port_q: mp.Queue, stop: mp.Event) -> None:  # type: ignore[type-arg]
+def serve(port_q: Any, stop: Any) -> None:
     from tests.fakes.smgp_gateway import FakeSmgpGateway
 
     with FakeSmgpGateway("10001", "s3cret", report_delay=None) as gw:
@@ -53,7 +54,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     window = int(sys.argv[2]) if len(sys.argv) > 2 else 16
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    q: Any = ctx.Queue()
     stop = ctx.Event()
     proc = ctx.Process(target=serve, args=(q, stop), daemon=True)
     proc.start()
