@@ -96,7 +96,8 @@ class DmServer:
             code = DmCode.DISCONNECT_ACK if ok else DmCode.DISCONNECT_NAK
         else:
             code = DmCode.COA_ACK if ok else DmCode.COA_NAK
-        reply = pkt.CreateReply(code=int(code))
+        reply = pkt.CreateReply()     # keeps ID, authenticator, Proxy-State (RFC 5176 §3)
+        reply.code = int(code)
         if cause is not None:
             reply["Error-Cause"] = int(cause)
         self._count(f"dm_{code.name.lower()}")
