@@ -247,6 +247,13 @@ class AcSimSettings:
     ssid: str = "CityWiFi"
     ap_mac: str = "00:11:22:33:44:55"
     portal_url: str = "http://127.0.0.1:8080/portal"
+    nas_ip: str = "127.0.0.1"          # NAS-IP-Address / BAS-IP / wlanacip the simulated AC reports
+    users: int = 3                     # simulated phones associated at start (redirect URLs printed)
+    user_network: str = "10.10.0.0/16"  # their IPs (MACs are derived from the IPs)
+    mac_trigger: bool = False          # send 0x30 REQ_MACBINDING_INFO for each simulated phone
+    local_users: tuple[str, ...] = ()  # "user:password" checked locally instead of asking RADIUS
+    challenge_ttl: float = 15.0        # seconds a challenge stays valid
+    interim_interval: float = 0.0      # seconds between Interim-Updates; 0 = Acct-Interim-Interval
 
 
 @dataclass(frozen=True, slots=True)
