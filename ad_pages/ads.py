@@ -1,0 +1,55 @@
+"""Ad selection — a placeholder until the venue console issue adds campaigns.
+
+A venue lists its ads as plain dicts (``id``, ``title``, ``text``, ``image`` as a ``data:`` URI
+so pages need no external host); selection is a stable rotation by a caller-given number
+(e.g. the impression count), falling back to the operator's built-in ad.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["DEFAULT_AD", "select_ad"]
+
+# A small inline SVG banner (no external assets, ~0.5 KB).
+_SVG = (
+    "data:image/svg+xml;utf8,"
+    "%3Csvg xmlns='http://www.w3.org/2000/svg' width='320' height='120'%3E"
+    "%3Crect width='320' height='120' rx='12' fill='%230b6bcb'/%3E"
+    "%3Ccircle cx='60' cy='60' r='34' fill='%2319a0d8'/%3E"
+    "%3Cpath d='M38 62a31 31 0 0 1 44 0M46 70a19 19 0 0 1 28 0' stroke='white' "
+    "stroke-width='6' fill='none'/%3E"
+    "%3Ccircle cx='60' cy='80' r='5' fill='white'/%3E"
+    "%3Ctext x='110' y='70' font-size='26' fill='white' font-family='sans-serif'%3ECity Wi-Fi%3C/text%3E"
+    "%3C/svg%3E"
+)
+
+DEFAULT_AD: dict[str, Any] = {
+    "id": "operator-default",
+    "title": {"zh": "无线城市 · 免费上网", "en": "Wireless City · free Wi-Fi"},
+    "text": {"zh": "办理宽带与 5G 套餐，享更多上网时长。",
+             "en": "Get broadband or a 5G plan for more online time."},
+    "image": _SVG,
+}
+
+
+def _localised(value: Any, lang: str) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get(lang) or value.get("zh") or next(iter(value.values()), ""))
+    return "" if value is None else str(value)
+
+
+def select_ad(ads: Sequence[Mapping[str, Any]], n: int, lang: str) -> dict[str, str]:
+    """The ad to show for the ``n``-th impression, as plain strings in ``lang``."""
+    usable = [a for a in ads if isinstance(a, Mapping) and a.get("id")]
+    ad = usable[n % len(usable)] if usable else DEFAULT_AD
+    image = str(ad.get("image") or "")
+    if image and not image.startswith("data:image/"):
+        image = ""    # pages carry no external assets (walled garden, page weight)
+    return {
+        "id": str(ad.get("id")),
+        "title": _localised(ad.get("title"), lang),
+        "text": _localised(ad.get("text"), lang),
+        "image": image,
+    }

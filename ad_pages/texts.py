@@ -1,0 +1,56 @@
+"""Words on the phone pages, in Simplified Chinese and English.
+
+Templates get the table of one language as ``t`` (plain strings only). Error messages are not
+here: ``portal/web/errors.py`` is the one place mapping error codes to messages.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LANGUAGES", "texts"]
+
+LANGUAGES = ("zh", "en")
+
+_TEXTS: dict[str, tuple[str, str]] = {
+    "title": ("免费无线上网", "Free Wi-Fi"),
+    "welcome": ("欢迎使用", "Welcome to"),
+    "phone_label": ("手机号码", "Mobile number"),
+    "phone_placeholder": ("请输入手机号", "Your mobile number"),
+    "get_code": ("获取验证码", "Get code"),
+    "resend": ("重新获取", "Resend"),
+    "resend_in": ("秒后可重新获取", "s until resend"),
+    "code_label": ("短信验证码", "SMS code"),
+    "code_placeholder": ("6 位验证码", "6-digit code"),
+    "code_sent": ("验证码已发送至", "Code sent to"),
+    "login": ("登录上网", "Connect"),
+    "terms": ("登录即表示同意《上网服务协议》，依法实名上网。",
+              "By connecting you accept the terms of service; access is registered by real name."),
+    "success_title": ("登录成功", "You are online"),
+    "success_text": ("您已连接互联网。", "You are connected to the Internet."),
+    "redirect_in": ("秒后自动跳转", "s until you are taken to"),
+    "go_now": ("立即前往", "Go now"),
+    "status": ("上网状态", "Connection status"),
+    "ad_title": ("推荐", "Sponsored"),
+    "ad_wait": ("秒后自动连接网络", "s until you are connected"),
+    "ad_continue": ("继续上网", "Continue"),
+    "ad_welcome_back": ("欢迎回来", "Welcome back"),
+    "status_title": ("上网状态", "Connection status"),
+    "online": ("在线", "Online"),
+    "offline": ("未在线", "Offline"),
+    "plan": ("套餐", "Plan"),
+    "time_left": ("剩余时长", "Time left"),
+    "data_left": ("剩余流量", "Data left"),
+    "rate": ("速率", "Speed"),
+    "devices": ("在线设备", "Devices online"),
+    "unlimited": ("不限", "Unlimited"),
+    "logout": ("下线", "Log out"),
+    "logged_out": ("您已下线。", "You are logged out."),
+    "error_title": ("出错了", "Something went wrong"),
+    "retry": ("返回重试", "Try again"),
+    "lang_switch": ("English", "中文"),
+}
+
+
+def texts(lang: str) -> dict[str, str]:
+    """Every UI string in ``lang`` ("zh" or "en"; anything else reads as "zh")."""
+    i = 1 if lang == "en" else 0
+    return {k: v[i] for k, v in _TEXTS.items()}
