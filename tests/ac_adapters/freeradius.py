@@ -59,6 +59,7 @@ def _configure(directory: Path, auth_port: int, acct_port: int, session_timeout:
     text = re.sub(r"(?m)^run_dir = .*$", f"run_dir = {directory}/run", text)
     text = re.sub(r"(?m)^(\s*)(user|group) = ", r"\1#\2 = ", text)
     text = re.sub(r"(?m)^proxy_requests\s*=.*$", "proxy_requests = no", text)
+    text = re.sub(r"(?m)^(\s*)reject_delay = .*$", r"\1reject_delay = 0", text)   # fast reject tests
     conf.write_text(text)
     (directory / "log" / "radacct").mkdir(parents=True, exist_ok=True)
     (directory / "run").mkdir(exist_ok=True)

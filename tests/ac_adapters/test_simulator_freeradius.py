@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ac_adapters.profiles import PROFILES
 from ac_adapters.simulator import SimConfig, SimulatedAc
 from tests.ac_adapters.freeradius import FREERADIUS_USER, REJECT_MESSAGE, FreeRadius, freeradius
 from tests.ac_adapters.sim_portal import MiniPortal, wait_for
@@ -21,7 +22,7 @@ def make(server: FreeRadius, flavour: str = "huawei-v2") -> SimulatedAc:
     )).start()
 
 
-@pytest.mark.parametrize("flavour", ["huawei-v2", "cmcc"])
+@pytest.mark.parametrize("flavour", sorted(PROFILES))
 def test_chap_and_pap_accept_and_accounting(freeradius: FreeRadius, flavour: str) -> None:
     ac = make(freeradius, flavour)
     portal = MiniPortal(ac.port, flavour)
