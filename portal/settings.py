@@ -226,6 +226,14 @@ class WebSettings:
     threads: int = 16
     public_url: str = ""           # how phones reach the portal, e.g. http://10.0.0.1:8080
     secret_key: str = ""           # empty = generated once and kept in data_dir
+    operator_url: str = ""         # post-login page when the venue sets none ("" = status page)
+    redirect_hosts: tuple[str, ...] = ()   # hosts allowed as post-login targets (".x.cn" = subdomains)
+    binding_days: int = 7          # MAC binding when the plan sets no mac_binding_days
+    login_token_ttl: int = 60      # seconds a minted RADIUS login token stays valid
+    context_ttl: int = 3600        # seconds a landing page's signed AC context stays usable
+    max_ac_logins: int = 64        # concurrent AC logins per process before "portal busy"
+    busy_wait: float = 2.0         # seconds a login waits for a free slot before "portal busy"
+    demo: bool = False             # serve the demo SMS outbox page (/demo/outbox)
 
 
 @dataclass(frozen=True, slots=True)

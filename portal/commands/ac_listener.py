@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -46,10 +47,12 @@ def build_listener(
     host: str | None = None,
     port: int | None = None,
     on_session_closed: SessionClosedHook | None = None,
+    on_mac_bound: Callable[[str, str, str, object], None] | None = None,
 ) -> tuple[PortalListener, PortalListenerHandler]:
     """A bound (not yet started) listener and its portal handler, from settings."""
     cfg = settings.listener
-    handler = PortalListenerHandler(redis_client, on_session_closed=on_session_closed)
+    handler = PortalListenerHandler(redis_client, on_session_closed=on_session_closed,
+                                    on_mac_bound=on_mac_bound)
     listener = PortalListener(
         cfg.host if host is None else host,
         cfg.port if port is None else port,
@@ -73,7 +76,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if seeded:
         log.info("seeded AC(s) from settings: %s", ", ".join(seeded))
     try:
-        listener, handler = build_listener(settings, client, host=args.host, port=args.port)
+        from portal.login import listener_hooks  # phone journey: NTF_LOGOUT, silent MAC login
+
+        closed, bound = listener_hooks(settings, client)
+        listener, handler = build_listener(settings, client, host=args.host, port=args.port,
+                                           on_session_closed=closed, on_mac_bound=bound)
     except OSError as exc:
         print(f"citywifi ac-listener: 无法监听 UDP 端口 / cannot listen: {exc}", file=sys.stderr)
         return 1

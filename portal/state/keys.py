@@ -265,3 +265,53 @@ def sms_dlr(gateway: str, message_id: str) -> str:
 def sms_dlr_early(gateway: str, message_id: str) -> str:
     """Hash (TTL): a delivery report that arrived before the worker recorded the send."""
     return f"{PREFIX}:{{sms}}:dlr-early:{gateway}:{message_id}"
+
+
+# --- Phone journey (portal/venues.py, portal/login.py, portal/reallog.py) ----------------------
+
+def venue_defs() -> str:
+    """Hash: venue id → JSON of the Venue (name, ACs, SSIDs, APs, pages, redirect, ads…)."""
+    return f"{PREFIX}:{{venues}}:defs"
+
+
+def venue_stats(venue: str) -> str:
+    """Hash: a venue's counters — ``ad_impressions``, ``ad_views`` (countdown completed and
+    logged in), ``logins``, ``returning_logins``, ``silent_logins``, and ``ad:<id>:…`` per ad."""
+    return f"{PREFIX}:{{vstat:{venue}}}"
+
+
+def portal_login(ac: str, user_ip: str) -> str:
+    """Hash (TTL): the portal's view of who is logged in at (AC, user IP): phone, mac, plan,
+    venue, ssid, ap, at, kind. Deleted by logout and NTF_LOGOUT; RADIUS Stop ends it too
+    (readers check the accounting session registry)."""
+    return f"{PREFIX}:{{u:{ac}|{user_ip}}}:login"
+
+
+def device_pending_phone(device: str) -> str:
+    """String (TTL = code lifetime): the phone a device (``mac:…``/``ip:…``) asked a code for,
+    so a closed and reopened login window can finish without a new code."""
+    return f"{PREFIX}:{{dev:{device}}}:pending-phone"
+
+
+def otp_verified(phone: str) -> str:
+    """String (short TTL): the device (``mac:…``/``ip:…``) whose code was just verified, so a
+    login that failed on the AC (timeout, busy) can be retried without a new SMS."""
+    return f"{PREFIX}:{{p:{phone}}}:otp-verified"
+
+
+def ad_ticket(nonce: str) -> str:
+    """String (TTL): a live single-use ad-view ticket; deleted when redeemed."""
+    return f"{PREFIX}:{{adt:{nonce}}}"
+
+
+def real_name_log() -> str:
+    """Stream: real-name login records (phone, MAC, IP, AC, AP, SSID, time, kind). No MAXLEN:
+    retention and export are the NOC's job (specs/sms.md, log retention law)."""
+    return f"{PREFIX}:{{reallog}}:stream"
+
+
+def login_by_ip(user_ip: str) -> str:
+    """String (TTL): AC name of the newest portal login from this user IP, for the RFC 8908 API
+    and OS probes asked without a per-client token (ACs with overlapping private ranges:
+    the newest login wins — hand out per-client API URLs there)."""
+    return f"{PREFIX}:{{uip:{user_ip}}}"

@@ -1,0 +1,599 @@
+"""The phone user's journey as use cases, free of any web framework (issue 5).
+
+    AC redirect → context → [returning? ad ticket → auto login] | code → login on the AC
+
+* :meth:`PhoneJourney.context` parses the AC's redirect (any vendor) and resolves the venue;
+  the web layer signs the resulting :class:`PhoneContext` into the page (``sign_context``) so
+  later form posts cannot change the AC, IP or MAC.
+* :meth:`request_code` issues an SMS code (``OtpService``) and queues the SMS (``SmsQueue``).
+  The phone asked for is remembered per device, so a closed and reopened login window (the
+  CNA closes when the user switches to Messages) resumes with the code field shown.
+* :meth:`login_with_code`: code verified → plan and quota checked (``Authorizer``) → single-use
+  RADIUS token minted → login on the AC (CHAP by default, per profile) → MAC bound for the
+  plan's binding period → real-name record written → the portal's view of the login stored.
+* Returning phones: :meth:`landing` offers an ad with a signed single-use ticket; the server
+  refuses to redeem it before the countdown has really elapsed (:meth:`redeem_ad`).
+* :meth:`silent_login` is the MAC-trigger path; :meth:`logout`, :meth:`close` and
+  :meth:`status` manage and show the login.
+
+Every failure is a :class:`LoginError` with a stable ``code``; ``portal/web/errors.py`` maps
+codes to the user's message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis as redis_lib
+
+from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
+from ac_adapters.errors import RedirectError
+from ac_adapters.profiles import PROFILES
+from ac_adapters.redirect import AcHint, parse_redirect
+from ad_pages import select_ad
+from portal.acs import AcRecord, AcRegistry
+from portal.credentials import Credential, CredentialStore
+from portal.grants import Authorizer, Grant, QuotaRefusal
+from portal.otp import OtpRefused, OtpRejected, OtpService
+from portal.plans import Plan
+from portal.reallog import LoginRecord, RealNameLog
+from portal.sessions import SessionRegistry
+from portal.settings import Settings
+from portal.sms_queue import SmsJob, SmsQueue
+from portal.state import keys
+from portal.usage import UsageBook
+from portal.venues import Venue, VenueStore, allowed_redirect
+
+__all__ = [
+    "AdOffer", "CodeSent", "Landing", "LoginError", "LoginSuccess", "PhoneContext", "PhoneJourney",
+    "Signer", "StatusView",
+]
+
+log = logging.getLogger("citywifi.login")
+
+_STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
+_START_GRACE = 30.0   # seconds a fresh login counts as online before accounting has reported it
+
+
+class LoginError(Exception):
+    """A step of the journey failed; ``code`` is what the page and the log show."""
+
+    def __init__(self, code: str, *, retry_after: int = 0, reply_message: str = "", detail: str = "",
+                 attempts_left: int | None = None) -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.retry_after = retry_after
+        self.reply_message = reply_message
+        self.detail = detail
+        self.attempts_left = attempts_left
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneContext:
+    """Where a phone is, from its AC's redirect. ``mac`` "" when the AC sent none."""
+
+    ac: str
+    user_ip: str
+    mac: str = ""
+    ssid: str = ""
+    ap: str = ""
+    venue: str = "none"
+    first_url: str = ""
+
+    @property
+    def device(self) -> str:
+        return f"mac:{self.mac}" if self.mac else f"ip:{self.user_ip}"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSent:
+    phone: str
+    resend_in: int           # seconds until "resend" may be pressed
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdOffer:
+    ticket: str
+    seconds: int
+    ad: dict[str, str]
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """What the landing page shows: an ad (returning phone) or the login form."""
+
+    ad: AdOffer | None = None
+    phone: str = ""           # pending code for this device: prefill and show the code field
+    resend_in: int = 0
+    refusal: LoginError | None = None   # a bound phone whose plan refuses: say why
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSuccess:
+    phone: str
+    plan: Plan
+    redirect_url: str
+    delay: int
+    kind: str
+    session_token: str       # per-client token for the status page and the RFC 8908 API
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    online: bool
+    phone: str = ""
+    plan: str = ""
+    seconds_remaining: int | None = None
+    bytes_remaining: int | None = None
+    up_kbps: int | None = None
+    down_kbps: int | None = None
+    devices: int = 0
+    max_devices: int | None = None
+    venue: str = "none"
+
+
+class Signer:
+    """Compact HMAC-SHA256 signed JSON tokens with a purpose and an expiry."""
+
+    def __init__(self, key: bytes, clock: Callable[[], float] = time.time) -> None:
+        self.key = key
+        self.clock = clock
+
+    def sign(self, purpose: str, data: dict[str, Any], ttl: float) -> str:
+        body = dict(data, _p=purpose, _e=round(self.clock() + ttl, 3))
+        raw = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).rstrip(b"=")
+        mac = hmac.new(self.key, raw, hashlib.sha256).digest()[:18]
+        return f"{raw.decode()}.{base64.urlsafe_b64encode(mac).decode()}"
+
+    def verify(self, purpose: str, token: str) -> dict[str, Any]:
+        try:
+            raw, _, sig = token.strip().partition(".")
+            expected = hmac.new(self.key, raw.encode(), hashlib.sha256).digest()[:18]
+            if not hmac.compare_digest(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), expected):
+                raise ValueError("bad signature")
+            body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        except (ValueError, TypeError, UnicodeError):
+            raise LoginError("bad_link", detail=f"{purpose} token does not verify") from None
+        if not isinstance(body, dict) or body.pop("_p", None) != purpose:
+            raise LoginError("bad_link", detail=f"not a {purpose} token")
+        if float(body.pop("_e", 0)) < self.clock():
+            raise LoginError("link_expired", detail=f"{purpose} token expired")
+        return body
+
+
+def endpoint_for(record: AcRecord, settings: Settings) -> AcEndpoint:
+    """How the portal client reaches an AC (settings give the defaults for timeout/retries)."""
+    return AcEndpoint(
+        host=record.addresses[0], port=record.port, profile=PROFILES[record.vendor],
+        secret=record.secret.encode(), bas_ip=record.effective_bas_ip,
+        timeout=record.timeout or settings.portal_client.timeout,
+        retries=record.retries or settings.portal_client.retries,
+    )
+
+
+class PhoneJourney:
+    """The use cases. Build once per process (after fork); thread-safe."""
+
+    def __init__(self, redis: Any, settings: Settings, *, otp: OtpService, signer: Signer,
+                 sms: SmsQueue | None = None, client_factory: Callable[[], PortalClient] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.web = settings.web
+        self.otp = otp
+        self.signer = signer
+        self.sms = sms or SmsQueue(redis, ttl=settings.sms.job_ttl)
+        self.clock = clock
+        self.acs = AcRegistry(redis)
+        self.venues = VenueStore(redis)
+        self.credentials = CredentialStore(redis)
+        self.authorizer = Authorizer(redis, settings.quota, reaper_grace=settings.radius.reaper_grace)
+        self.plans = self.authorizer.plans
+        self.usage = UsageBook(redis, settings.quota.timezone)
+        self.sessions = SessionRegistry(redis, grace=settings.radius.reaper_grace)
+        self.reallog = RealNameLog(redis, wait_replicas=settings.quota.acct_wait_replicas,
+                                   wait_timeout_ms=settings.quota.acct_wait_timeout_ms)
+        self._client_factory = client_factory or (
+            lambda: PortalClient(source_host=settings.portal_client.source_host))
+        self._client: PortalClient | None = None
+        self._client_pid = 0
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, self.web.max_ac_logins))
+        self._ac_cache: dict[str, tuple[float, AcRecord | None]] = {}
+
+    # --- context -------------------------------------------------------------------------------
+
+    def context(self, query: Any) -> PhoneContext:
+        """Parse an AC redirect (query string or ``parse_qs`` mapping) and resolve the venue."""
+        records: dict[str, AcRecord] = {}
+
+        def resolve(ac_ip: str | None, ac_name: str | None) -> AcHint | None:
+            record = self._ac_by_address(ac_ip) if ac_ip else None
+            if record is None and ac_name:
+                record = self._ac_by_name(ac_name)
+            if record is None or not record.enabled:
+                return None
+            records[record.name] = record
+            return AcHint(record.name, PROFILES[record.vendor])
+
+        try:
+            parsed = parse_redirect(query, resolve_ac=resolve)
+        except RedirectError as exc:
+            raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
+        venue = self.venues.resolve(parsed.ac.name, parsed.ssid, parsed.ap_mac)
+        return PhoneContext(ac=parsed.ac.name, user_ip=parsed.user_ip, mac=parsed.user_mac or "",
+                            ssid=parsed.ssid or "", ap=parsed.ap_mac or "", venue=venue.id,
+                            first_url=parsed.original_url or "")
+
+    def sign_context(self, ctx: PhoneContext) -> str:
+        return self.signer.sign("ctx", asdict(ctx), self.web.context_ttl)
+
+    def open_context(self, token: str) -> PhoneContext:
+        data = self.signer.verify("ctx", token)
+        try:
+            return PhoneContext(**data)
+        except TypeError:
+            raise LoginError("bad_link", detail="context fields") from None
+
+    def venue(self, ctx_or_id: PhoneContext | str) -> Venue:
+        venue_id = ctx_or_id.venue if isinstance(ctx_or_id, PhoneContext) else ctx_or_id
+        from portal.venues import FALLBACK
+
+        return self.venues.all().get(venue_id, FALLBACK)
+
+    def _ac_by_address(self, address: str) -> AcRecord | None:
+        return self._cached_ac("a:" + address, lambda: self.acs.by_address(address))
+
+    def _ac_by_name(self, name: str) -> AcRecord | None:
+        return self._cached_ac("n:" + name, lambda: self.acs.get_or_none(name))
+
+    def _cached_ac(self, key: str, load: Callable[[], AcRecord | None]) -> AcRecord | None:
+        now = time.monotonic()
+        hit = self._ac_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        record = load()
+        self._ac_cache[key] = (now + 5.0, record)
+        return record
+
+    def _ac(self, name: str) -> AcRecord:
+        record = self._ac_by_name(name)
+        if record is None or not record.enabled:
+            raise LoginError("unknown_ac", detail=name)
+        return record
+
+    # --- landing -------------------------------------------------------------------------------
+
+    def landing(self, ctx: PhoneContext, lang: str = "zh") -> Landing:
+        """Ad offer for a returning phone, else the login form (resumed if a code is pending)."""
+        if ctx.mac:
+            binding = self.credentials.binding_for_mac(ctx.mac)
+            if binding is not None:
+                phone = binding[0]
+                try:
+                    self._grant(phone, ctx)
+                except LoginError as refusal:
+                    return Landing(phone=phone, refusal=refusal)
+                return Landing(ad=self._offer_ad(ctx, phone, lang))
+        raw = self.redis.get(keys.device_pending_phone(ctx.device))
+        if raw is not None:
+            phone = raw.decode()
+            pending = self.otp.pending(phone, ctx.mac, ctx.user_ip)
+            if pending is not None:
+                return Landing(phone=phone, resend_in=max(0, int(pending.resend_after - self.clock())))
+        return Landing()
+
+    # --- SMS code ------------------------------------------------------------------------------
+
+    def request_code(self, ctx: PhoneContext, phone: str, lang: str = "zh") -> CodeSent:
+        try:
+            issued = self.otp.request_code(phone, ctx.mac, ctx.user_ip, ctx.ac, lang=lang)
+        except OtpRefused as exc:
+            raise LoginError(exc.code, retry_after=exc.retry_after, detail=str(exc)) from None
+        minutes = max(1, issued.valid_for // 60)
+        self.sms.enqueue(SmsJob(issued.phone, "otp", {"code": issued.code, "minutes": str(minutes)},
+                                "en" if lang == "en" else "zh", secrets.token_hex(12)))
+        self.redis.set(keys.device_pending_phone(ctx.device), issued.phone, ex=issued.valid_for)
+        now = self.clock()
+        log.info("code queued for %s (device %s, AC %s)", _mask(issued.phone), ctx.device, ctx.ac)
+        return CodeSent(issued.phone, max(0, int(issued.resend_after - now)),
+                        max(0, int(issued.expires_at - now)))
+
+    def login_with_code(self, ctx: PhoneContext, phone: str, code: str) -> LoginSuccess:
+        """Verify the code and log the phone in on the AC."""
+        if not phone.strip():
+            raise LoginError("phone_missing")
+        try:
+            national = self.otp.verify(phone, code, ctx.mac, ctx.user_ip).phone
+        except OtpRejected as exc:
+            # A code already used by THIS device moments ago (its AC login then failed): let the
+            # user retry without another SMS.
+            again = self._recently_verified(phone, ctx)
+            if exc.code != "used" or again is None:
+                raise LoginError(exc.code, attempts_left=exc.attempts_left, detail=str(exc)) from None
+            national = again
+        self.redis.set(keys.otp_verified(national), ctx.device, ex=300)
+        grant, plan = self._grant(national, ctx)
+        token = self.credentials.mint_login_token(national, ctx.mac or None, ttl=self.web.login_token_ttl)
+        self._ac_login(ctx, token)
+        days = plan.mac_binding_days or self.web.binding_days
+        if ctx.mac and days > 0:
+            self.credentials.bind_mac(ctx.mac, national, days)
+        self.redis.delete(keys.device_pending_phone(ctx.device), keys.otp_verified(national))
+        return self._logged_in(ctx, national, plan, grant, "sms")
+
+    def _recently_verified(self, phone: str, ctx: PhoneContext) -> str | None:
+        from sms_gateway.numbers import normalise
+
+        try:
+            national = normalise(phone)
+        except Exception:
+            return None
+        raw = self.redis.get(keys.otp_verified(national))
+        return national if raw is not None and raw.decode() == ctx.device else None
+
+    # --- returning phone: ad page, then automatic login -----------------------------------------
+
+    def _offer_ad(self, ctx: PhoneContext, phone: str, lang: str) -> AdOffer:
+        venue = self.venue(ctx)
+        nonce = secrets.token_urlsafe(12)
+        issued = self.clock()
+        seconds = venue.ad_seconds
+        shown = int(self.redis.hincrby(keys.venue_stats(venue.id), "ad_impressions", 1))
+        ad = select_ad(list(venue.ads), shown, lang)
+        self.redis.hincrby(keys.venue_stats(venue.id), f"ad:{ad['id']}:impressions", 1)
+        self.redis.set(keys.ad_ticket(nonce), ad["id"], ex=seconds + 600)
+        ticket = self.signer.sign("ad", {"n": nonce, "t": issued, "ac": ctx.ac, "ip": ctx.user_ip,
+                                         "m": ctx.mac, "s": seconds, "ad": ad["id"]}, seconds + 600)
+        return AdOffer(ticket, seconds, ad, phone)
+
+    def redeem_ad(self, ctx: PhoneContext, ticket: str) -> LoginSuccess:
+        """Log a returning phone in once its ad countdown has really elapsed (single use)."""
+        data = self.signer.verify("ad", ticket)
+        if (data.get("ac"), data.get("ip"), data.get("m")) != (ctx.ac, ctx.user_ip, ctx.mac):
+            raise LoginError("bad_link", detail="ad ticket for another device")
+        elapsed = self.clock() - float(data["t"])
+        wait = float(data["s"]) - elapsed
+        if wait > 0.2:    # a little slack for clock granularity, never a second early
+            raise LoginError("too_early", retry_after=max(1, int(wait + 0.999)),
+                             detail=f"{elapsed:.1f}s of {data['s']}s")
+        if not self.redis.delete(keys.ad_ticket(str(data["n"]))):
+            raise LoginError("ticket_used")
+        credential = self.credentials.mac_credential(ctx.mac) if ctx.mac else None
+        if credential is None:
+            raise LoginError("not_bound")
+        grant, plan = self._grant(credential.username, ctx)
+        self._ac_login(ctx, credential)
+        venue_id = self.venue(ctx).id
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(keys.venue_stats(venue_id), "ad_views", 1)
+        pipe.hincrby(keys.venue_stats(venue_id), f"ad:{data.get('ad', '')}:views", 1)
+        pipe.execute()
+        return self._logged_in(ctx, credential.username, plan, grant, "returning")
+
+    # --- silent MAC login (MAC-trigger ACs) ------------------------------------------------------
+
+    def silent_login(self, ac_name: str, mac: str, user_ip: str, ssid: str = "") -> bool:
+        """Log a bound device in without any page (0x30 → bound). False when not allowed/failed."""
+        venue = self.venues.resolve(ac_name, ssid or None)
+        if not venue.silent_mac_login:
+            log.info("silent login of %s on %s skipped: venue %s does not allow it", mac, ac_name, venue.id)
+            return False
+        ctx = PhoneContext(ac=ac_name, user_ip=user_ip, mac=mac, ssid=ssid, venue=venue.id)
+        try:
+            credential = self.credentials.mac_credential(mac)
+            if credential is None:
+                raise LoginError("not_bound")
+            grant, plan = self._grant(credential.username, ctx)
+            self._ac_login(ctx, credential)
+            self._logged_in(ctx, credential.username, plan, grant, "silent")
+        except LoginError as exc:
+            log.info("silent login of %s on %s failed: %s", mac, ac_name, exc)
+            return False
+        return True
+
+    # --- shared steps ------------------------------------------------------------------------------
+
+    def _grant(self, phone: str, ctx: PhoneContext) -> tuple[Grant, Plan]:
+        """Plan and quota check before spending an AC round trip (RADIUS checks again)."""
+        try:
+            grant = self.authorizer.authorize(phone, ctx.mac or None, self._ac(ctx.ac), ctx.ssid or None,
+                                              self.clock(), venue=ctx.venue)
+        except QuotaRefusal as refusal:
+            code = "plan_expired" if refusal.code == "expired" else refusal.code
+            raise LoginError(code, detail=str(refusal)) from None
+        plan = self.plans.plan_named(grant.plan_name)
+        assert plan is not None
+        return grant, plan
+
+    def _client_now(self) -> PortalClient:
+        with self._lock:
+            if self._client is None or self._client_pid != os.getpid():
+                self._client = self._client_factory()
+                self._client_pid = os.getpid()
+            return self._client
+
+    def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult:
+        record = self._ac(ctx.ac)
+        if not self._slots.acquire(timeout=self.web.busy_wait):
+            raise LoginError("busy", retry_after=5, detail="no free AC login slot")
+        try:
+            result = self._client_now().login(endpoint_for(record, self.settings), ctx.user_ip,
+                                              credential.username, credential.password,
+                                              mac=ctx.mac or None)
+        finally:
+            self._slots.release()
+        if result.ok:
+            return result
+        if result.timed_out:
+            log.warning("AC login timeout for %s on %s: %s", ctx.user_ip, ctx.ac, result.diagnostic)
+            raise LoginError("ac_timeout", detail=result.diagnostic)
+        log.info("AC %s rejected %s (ErrCode %s, %s): %s", ctx.ac, ctx.user_ip, result.err_code,
+                 result.stage, result.text)
+        raise LoginError("ac_rejected", reply_message=result.text, detail=result.diagnostic)
+
+    def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant, kind: str) -> LoginSuccess:
+        venue = self.venue(ctx)
+        now = self.clock()
+        # The record is written before the success page: no one is online without it.
+        self.reallog.append(LoginRecord(phone=phone, mac=ctx.mac, ip=ctx.user_ip, ac=ctx.ac, ap=ctx.ap,
+                                        ssid=ctx.ssid, venue=venue.id, kind=kind, plan=plan.name, at=now))
+        ttl = int(grant.session_timeout or 86400) + 300
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(keys.portal_login(ctx.ac, ctx.user_ip), mapping={
+            "phone": phone, "mac": ctx.mac, "plan": plan.name, "venue": venue.id, "ssid": ctx.ssid,
+            "ap": ctx.ap, "at": f"{now:.3f}", "kind": kind})
+        pipe.expire(keys.portal_login(ctx.ac, ctx.user_ip), ttl)
+        pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
+        pipe.hincrby(keys.venue_stats(venue.id), {"sms": "logins", "returning": "returning_logins"}
+                     .get(kind, "silent_logins"), 1)
+        pipe.execute()
+        log.info("login %s: %s MAC %s IP %s on %s (venue %s, plan %s)", kind, _mask(phone),
+                 ctx.mac or "-", ctx.user_ip, ctx.ac, venue.id, plan.name)
+        return LoginSuccess(phone, plan, self.redirect_target(venue), venue.redirect_delay, kind,
+                            self.session_token(ctx.ac, ctx.user_ip, phone))
+
+    def redirect_target(self, venue: Venue) -> str:
+        """The allow-listed post-login URL ("" = none: the success page stays)."""
+        allowed = (*venue.redirect_hosts, *self.web.redirect_hosts)
+        for url in (venue.redirect_url, self.web.operator_url):
+            if url and allowed_redirect(url, allowed):
+                return url
+            if url:
+                log.warning("post-login URL %s of venue %s is not allow-listed; ignored", url, venue.id)
+        return ""
+
+    # --- status, logout, close -----------------------------------------------------------------------
+
+    def session_token(self, ac: str, user_ip: str, phone: str) -> str:
+        return self.signer.sign("ses", {"ac": ac, "ip": user_ip, "p": phone}, 30 * 86400)
+
+    def open_session_token(self, token: str) -> tuple[str, str, str]:
+        data = self.signer.verify("ses", token)
+        return str(data["ac"]), str(data["ip"]), str(data["p"])
+
+    def ac_for_ip(self, user_ip: str) -> str | None:
+        raw = self.redis.get(keys.login_by_ip(user_ip))
+        return None if raw is None else raw.decode()
+
+    def status(self, ac: str, user_ip: str, phone: str | None = None) -> StatusView:
+        """The portal's view: online iff a portal login exists AND RADIUS has not closed it."""
+        raw = self.redis.hgetall(keys.portal_login(ac, user_ip))
+        rec = {k.decode(): v.decode() for k, v in raw.items()}
+        if not rec or (phone is not None and rec.get("phone") != phone):
+            return StatusView(False)
+        now = self.clock()
+        sessions = self.sessions.by_phone(rec["phone"])
+        mac = rec.get("mac", "")
+        mine = [s for s in sessions if s.ac == ac and (s.ip == user_ip or (mac and s.mac == mac))]
+        if not mine and now - float(rec.get("at", 0)) > _START_GRACE:
+            # Accounting closed it (Stop) or never opened it: the login is over.
+            self.redis.delete(keys.portal_login(ac, user_ip))
+            return StatusView(False)
+        plan = self.plans.plan_named(rec.get("plan", "")) or Plan(name=rec.get("plan") or "unknown")
+        usage = self.usage.get(rec["phone"], now)
+        from portal.grants import remaining_time
+
+        seconds = remaining_time(plan, usage, now, self.usage.tz)
+        if mine and seconds is not None:
+            seconds = max(0, seconds - max(s.session_time for s in mine))
+        limits = ((plan.daily_volume, usage.daily_volume), (plan.total_volume, usage.total_volume))
+        left_bytes = [lim - used for lim, used in limits if lim is not None]
+        used_now = sum(s.octets for s in mine)
+        bytes_left = max(0, min(left_bytes) - used_now) if left_bytes else None
+        live = [s for s in sessions if s.deadline(self.sessions.grace) > now]
+        return StatusView(True, rec["phone"], plan.title_zh or plan.name, seconds, bytes_left,
+                          plan.up_kbps, plan.down_kbps, max(len(live), 1), plan.max_sessions,
+                          rec.get("venue", "none"))
+
+    def logout(self, ac: str, user_ip: str) -> bool:
+        """REQ_LOGOUT on the AC, then forget the portal login. False when the AC did not answer."""
+        rec = self.redis.hgetall(keys.portal_login(ac, user_ip))
+        mac = (rec.get(b"mac") or b"").decode() or None
+        result = self._client_now().logout(endpoint_for(self._ac(ac), self.settings), user_ip, mac=mac)
+        self.close(ac, user_ip, mac, "logout")
+        if not result.ok:
+            log.warning("REQ_LOGOUT for %s on %s: %s", user_ip, ac, result.diagnostic)
+        return result.ok
+
+    def close(self, ac: str, user_ip: str, mac: str | None, cause: str) -> None:
+        """Close the portal's view of a login (listener hook: NTF_LOGOUT, user-sync; logout)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.portal_login(ac, user_ip))
+        pipe.execute()
+        log.info("portal login of %s on %s closed (%s)", user_ip, ac, cause)
+
+
+def _mask(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+def build_journey(settings: Settings, redis: Any) -> PhoneJourney:
+    """The journey with every service built from settings (web workers, the listener)."""
+    from portal.blocklist import Blocklist
+    from portal.otp import load_hmac_key
+    from portal.phone_policy import build_number_policy
+
+    otp = OtpService(redis, settings.otp, load_hmac_key(settings.otp, settings.data_dir),
+                     policy=build_number_policy(settings.number_policy, redis), blocklist=Blocklist(redis))
+    return PhoneJourney(redis, settings, otp=otp, signer=Signer(web_secret(settings)))
+
+
+def web_secret(settings: Settings) -> bytes:
+    """``web.secret_key``, else a key generated once into ``data_dir/web-secret.key`` (0600).
+    Every web worker and the listener must share it: set it in settings on multi-host setups."""
+    if settings.web.secret_key:
+        return settings.web.secret_key.encode()
+    path = settings.data_dir / "web-secret.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:       # another process won the race: use its key
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def listener_hooks(settings: Settings, redis: Any) -> tuple[
+        Callable[[str, str, str | None, str], None], Callable[[str, str, str, object], None]]:
+    """``(on_session_closed, on_mac_bound)`` for ``PortalListenerHandler``: NTF_LOGOUT closes the
+    portal's view; a MAC-trigger "bound" answer is followed by the silent login, off the
+    listener thread (the AC waits ~5 s for it after our 0x31)."""
+    journey = build_journey(settings, redis)
+
+    def closed(ac: str, user_ip: str, mac: str | None, cause: str) -> None:
+        try:
+            journey.close(ac, user_ip, mac, cause)
+        except _STATE_ERRORS as exc:
+            log.error("could not close the portal login of %s on %s: %s", user_ip, ac, exc)
+
+    def bound(ac: str, mac: str, user_ip: str, _binding: object) -> None:
+        def run() -> None:
+            try:
+                journey.silent_login(ac, mac, user_ip)
+            except Exception:
+                log.exception("silent login of %s on %s failed", mac, ac)
+
+        # A short delay lets the listener's 0x31 reach the AC before our REQ_CHALLENGE.
+        threading.Timer(0.05, run).start()
+
+    return closed, bound

@@ -1,0 +1,218 @@
+"""Venues: the physical places (library, station, mall) whose pages and rules phones meet.
+
+A venue is found from what the AC's redirect says: AC name, SSID and, when the AC sends one,
+the AP's MAC. Resolution, most specific first (``VenueStore.resolve``):
+
+1. a venue listing the AP MAC (and, if it lists ACs, this AC);
+2. a venue listing both this AC and this SSID;
+3. a venue listing this SSID and no ACs (a brand that spans ACs);
+4. a venue listing this AC and no SSIDs (or listing this AC at all, when the SSID is unknown,
+   as in a MAC-trigger query);
+5. the venue marked ``default``; else the built-in :data:`FALLBACK` (no pages, no ads).
+
+Post-login URLs are chosen server-side from the venue record, and only if their host is on
+the allow-list (the venue's ``redirect_hosts`` plus the operator's); nothing a phone sends
+becomes a redirect target, so there is no open redirect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from portal.blocklist import normalise_mac
+from portal.errors import NotFound, ValidationError
+from portal.state import keys
+
+__all__ = ["FALLBACK", "Venue", "VenueStore", "allowed_redirect"]
+
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_PAGES = ("login", "success", "ad", "status", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """One venue. Empty tuples mean "any" for matching purposes (see module doc)."""
+
+    id: str
+    name_zh: str = ""
+    name_en: str = ""
+    acs: tuple[str, ...] = ()              # AC names whose phones belong here
+    ssids: tuple[str, ...] = ()
+    ap_macs: tuple[str, ...] = ()          # AP group: normalised AP MACs
+    default: bool = False                  # used when nothing more specific matches
+    default_plan: str = ""                 # plan rule ``venue:<id>`` (PlanStore)
+    redirect_url: str = ""                 # post-login page; "" = the operator's
+    redirect_hosts: tuple[str, ...] = ()   # extra hosts allowed as post-login targets
+    redirect_delay: int = 3                # seconds the success page shows before redirecting
+    ad_seconds: int = 10                   # returning phones: ad countdown before auto login
+    silent_mac_login: bool = False         # MAC-trigger ACs may log bound devices in silently
+    languages: tuple[str, ...] = ("zh", "en")
+    templates: Mapping[str, str] = field(default_factory=dict)   # page → Jinja2 source (sandboxed)
+    ads: tuple[Mapping[str, Any], ...] = ()  # placeholder until campaigns (ad_pages.select_ad)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _ID.match(self.id):
+            raise ValidationError(f"venue id {self.id!r}: 1-64 letters, digits, '_', '.' or '-'")
+        for mac in self.ap_macs:
+            normalise_mac(mac)
+        for page in self.templates:
+            if page not in _PAGES:
+                raise ValidationError(f"venue {self.id}: unknown page {page!r} ({', '.join(_PAGES)})")
+        if self.redirect_url and urlsplit(self.redirect_url).scheme not in ("http", "https"):
+            raise ValidationError(f"venue {self.id}: redirect_url must be http(s)")
+        if not 0 <= self.ad_seconds <= 120 or not 0 <= self.redirect_delay <= 60:
+            raise ValidationError(f"venue {self.id}: ad_seconds 0-120, redirect_delay 0-60")
+        for lang in self.languages:
+            if lang not in ("zh", "en"):
+                raise ValidationError(f"venue {self.id}: languages are zh and en")
+
+    def name(self, lang: str) -> str:
+        if lang == "en":
+            return self.name_en or self.name_zh
+        return self.name_zh or self.name_en
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data["templates"] = dict(self.templates)
+        data["ads"] = [dict(a) for a in self.ads]
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Venue:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValidationError(f"unknown venue field(s): {', '.join(sorted(unknown))}")
+        values = dict(data)
+        for name in ("acs", "ssids", "redirect_hosts", "languages", "ads"):
+            if name in values:
+                values[name] = tuple(values[name])
+        if "ap_macs" in values:
+            values["ap_macs"] = tuple(normalise_mac(m) for m in values["ap_macs"])
+        if "templates" in values:
+            values["templates"] = dict(values["templates"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Venue:
+        return cls.from_dict(json.loads(raw))
+
+
+FALLBACK = Venue(id="none")
+"""The venue of a phone no venue claims: default pages, operator redirect, no silent login."""
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def allowed_redirect(url: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """True when ``url`` is http(s) and its host is one of ``allowed_hosts`` (exact, or a
+    subdomain of an entry written ``.example.cn``)."""
+    if not url or urlsplit(url).scheme not in ("http", "https"):
+        return False
+    # Browsers read "\\" as "/" and userinfo ("a@b") differently from Python: refuse them.
+    if "\\" in url or any(ord(ch) <= 32 or ord(ch) == 127 for ch in url) or "@" in urlsplit(url).netloc:
+        return False
+    host = _host(url)
+    if not host:
+        return False
+    for entry in allowed_hosts:
+        entry = entry.lower().strip()
+        if not entry:
+            continue
+        if host == entry.lstrip(".") or (entry.startswith(".") and host.endswith(entry)):
+            return True
+    return False
+
+
+class VenueStore:
+    """Venue records in Redis (one hash in the ``{venues}`` slot), cached ``cache_ttl`` seconds."""
+
+    def __init__(self, redis: Any, *, cache_ttl: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.redis = redis
+        self.cache_ttl = cache_ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: dict[str, Venue] | None = None
+        self._cached_at = 0.0
+
+    def put(self, venue: Venue) -> None:
+        self.redis.hset(keys.venue_defs(), venue.id, venue.to_json())
+        self.invalidate()
+
+    def get_or_none(self, venue_id: str) -> Venue | None:
+        raw = self.redis.hget(keys.venue_defs(), venue_id)
+        return None if raw is None else Venue.from_json(raw)
+
+    def get(self, venue_id: str) -> Venue:
+        venue = self.get_or_none(venue_id)
+        if venue is None:
+            raise NotFound(f"no venue {venue_id!r}")
+        return venue
+
+    def delete(self, venue_id: str) -> None:
+        self.redis.hdel(keys.venue_defs(), venue_id)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached = None
+
+    def all(self) -> dict[str, Venue]:
+        """Every venue by id (cached). Broken records are skipped, not fatal."""
+        now = self._clock()
+        with self._lock:
+            if self._cached is not None and now - self._cached_at < self.cache_ttl:
+                return self._cached
+        out: dict[str, Venue] = {}
+        for raw in self.redis.hgetall(keys.venue_defs()).values():
+            try:
+                venue = Venue.from_json(raw)
+            except (ValidationError, ValueError, TypeError):
+                continue
+            out[venue.id] = venue
+        with self._lock:
+            self._cached, self._cached_at = out, now
+        return out
+
+    def resolve(self, ac_name: str, ssid: str | None, ap_mac: str | None = None) -> Venue:
+        """The venue of a phone behind ``ac_name`` on ``ssid`` (and AP ``ap_mac``)."""
+        venues = sorted(self.all().values(), key=lambda v: v.id)
+        ap = None
+        if ap_mac:
+            try:
+                ap = normalise_mac(ap_mac)
+            except ValidationError:
+                ap = None
+        tiers: list[list[Venue]] = [[], [], [], [], []]
+        for v in venues:
+            ac_ok = ac_name in v.acs
+            ssid_ok = ssid is not None and ssid in v.ssids
+            if ap is not None and ap in v.ap_macs and (not v.acs or ac_ok):
+                tiers[0].append(v)
+            elif v.acs and v.ssids and ac_ok and ssid_ok:
+                tiers[1].append(v)
+            elif not v.acs and v.ssids and ssid_ok:
+                tiers[2].append(v)
+            elif v.acs and ac_ok and (not v.ssids or ssid is None) and not v.ap_macs:
+                # An AC-only venue, or any venue of this AC when the SSID is unknown (MAC-trigger).
+                tiers[3].append(v)
+            elif v.default:
+                tiers[4].append(v)
+        for tier in tiers:
+            if tier:
+                return tier[0]
+        return FALLBACK

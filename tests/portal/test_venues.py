@@ -1,0 +1,56 @@
+"""Venue records in Redis and their resolution from AC + SSID (+ AP)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from portal.errors import ValidationError
+from portal.venues import FALLBACK, Venue, VenueStore, allowed_redirect
+
+
+def test_round_trip_and_validation(redis_client: Any) -> None:
+    store = VenueStore(redis_client, cache_ttl=0.0)
+    venue = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=("ac1",), ssids=("S",),
+                  ap_macs=("AA-BB-CC-DD-EE-01",), templates={"login": "<p>{{ venue.name }}</p>"},
+                  ads=({"id": "a1", "title": "T"},))
+    store.put(venue)
+    back = store.get("lib")
+    assert back.ap_macs == ("aa:bb:cc:dd:ee:01",) and back.templates["login"].startswith("<p>")
+    assert back.ads[0]["id"] == "a1" and back.name("en") == "Library" and back.name("zh") == "图书馆"
+    for bad in ({"id": "x y"}, {"id": "v", "redirect_url": "javascript:alert(1)"},
+                {"id": "v", "templates": {"nope": ""}}, {"id": "v", "ad_seconds": 1000},
+                {"id": "v", "ap_macs": ("zz",)}):
+        with pytest.raises(ValidationError):
+            Venue(**bad)  # type: ignore[arg-type]
+    redis_client.hset("cw:{venues}:defs", "broken", "{not json")
+    assert set(store.all()) == {"lib"}
+
+
+def test_resolution_order(redis_client: Any) -> None:
+    store = VenueStore(redis_client, cache_ttl=0.0)
+    store.put(Venue(id="ap", ap_macs=("00:00:00:00:00:01",)))
+    store.put(Venue(id="acssid", acs=("ac1",), ssids=("S",)))
+    store.put(Venue(id="brand", ssids=("S", "T")))
+    store.put(Venue(id="aconly", acs=("ac2",)))
+    store.put(Venue(id="dflt", default=True))
+    assert store.resolve("ac1", "S", "00-00-00-00-00-01").id == "ap"
+    assert store.resolve("ac1", "S").id == "acssid"
+    assert store.resolve("ac9", "T").id == "brand"
+    assert store.resolve("ac2", "X").id == "aconly"
+    assert store.resolve("ac1", None).id == "acssid"      # SSID unknown (MAC-trigger)
+    assert store.resolve("ac9", "X").id == "dflt"
+    store.delete("dflt")
+    assert store.resolve("ac9", "X") is FALLBACK
+
+
+def test_allowed_redirect() -> None:
+    hosts = ("library.example.cn", ".operator.cn")
+    assert allowed_redirect("https://library.example.cn/a?b", hosts)
+    assert allowed_redirect("http://www.operator.cn/", hosts)
+    assert allowed_redirect("https://operator.cn/", hosts)
+    for url in ("https://evil.cn/", "https://library.example.cn.evil.cn/", "javascript:alert(1)",
+                "//library.example.cn/", "https://evil.cn\\@library.example.cn/", "", "ftp://operator.cn/",
+                "https://xoperator.cn/"):
+        assert not allowed_redirect(url, hosts), url
