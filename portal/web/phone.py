@@ -1,0 +1,354 @@
+"""Phone pages: landing (AC redirect) → code → login → success; returning phone → ad → login;
+status and logout; the WISPr 1.0 login for smart clients."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import redis as redis_lib
+from flask import Blueprint, Flask, Response, redirect, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+from ad_pages import texts
+from portal.login import LoginError, LoginSuccess, PhoneContext
+from portal.venues import Venue
+from portal.web import services
+from portal.web.errors import user_error
+from portal.web.i18n import pick_language
+
+__all__ = ["bp", "register_error_handlers"]
+
+log = logging.getLogger("citywifi.web.phone")
+
+bp = Blueprint("phone", __name__)
+
+_STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
+
+
+def _lang(venue: Venue | None = None) -> str:
+    allowed = venue.languages if venue is not None and venue.languages else ("zh", "en")
+    return pick_language(request.headers.get("Accept-Language"), request.values.get("lang"), allowed)
+
+
+def _other_lang_url(lang: str) -> str:
+    args = request.args.to_dict()
+    args["lang"] = "zh" if lang == "en" else "en"
+    if request.method != "GET":
+        return ""
+    return f"{request.path}?{urlencode(args)}"
+
+
+def _urls() -> dict[str, str]:
+    return {"code": url_for("phone.code"), "login": url_for("phone.login"),
+            "next": url_for("phone.ad_continue"), "logout": url_for("phone.logout")}
+
+
+def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any) -> Response:
+    svc = services()
+    context: dict[str, Any] = {
+        "lang": lang, "t": texts(lang), "venue": {"id": venue.id, "name": venue.name(lang)},
+        "error": "", "error_code": "", "notice": "", "urls": _urls(), "lang_url": _other_lang_url(lang),
+        "c": "", "phone": "", "code_sent": False, "resend_in": 0,
+        "digits": svc.settings.otp.digits, "wispr": None,
+    }
+    context.update(values)
+    try:
+        result = svc.renderer.render(page, context, venue.templates.get(page))
+    except Exception:     # the default template itself failed: still never a bare 500
+        log.exception("default page %s failed to render", page)
+        return Response(f"<!doctype html><meta charset=utf-8><p>{context.get('error') or 'Error'}</p>",
+                        status=500 if status < 400 else status, mimetype="text/html")
+    if result.fallback_reason:
+        log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
+    return Response(result.html, status=status, mimetype="text/html")
+
+
+def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
+    err = user_error(exc.code, lang, retry_after=exc.retry_after, attempts_left=exc.attempts_left,
+                     reply_message=exc.reply_message)
+    log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, request.remote_addr,
+             exc.detail[:300])
+    return {"error": err.message, "error_code": err.code}, err.status
+
+
+def _error_page(code: str, lang: str, venue: Venue | None = None, **kw: Any) -> Response:
+    from portal.venues import FALLBACK
+
+    values, status = _error_values(LoginError(code, **kw), lang)
+    return _render("error", venue or FALLBACK, lang, status, retry_url="", **values)
+
+
+def _wispr(c: str, venue: Venue, ctx: PhoneContext) -> dict[str, str]:
+    base = request.host_url.rstrip("/")
+    return {"location_id": f"ac={ctx.ac},ssid={ctx.ssid}", "location_name": venue.name("en") or venue.id,
+            "login_url": f"{base}{url_for('phone.wispr')}?{urlencode({'c': c})}",
+            "abort_url": f"{base}{url_for('phone.landing')}"}
+
+
+def _context() -> tuple[PhoneContext, str]:
+    journey = services().journey
+    c = request.values.get("c", "")
+    return journey.open_context(c), c
+
+
+def _login_page(ctx: PhoneContext, c: str, lang: str, status: int = 200, **values: Any) -> Response:
+    venue = services().journey.venue(ctx)
+    return _render("login", venue, lang, status, c=c, wispr=_wispr(c, venue, ctx), **values)
+
+
+# --- landing -----------------------------------------------------------------------------------
+
+@bp.get("/")
+@bp.get("/portal")
+def landing() -> Response:
+    journey = services().journey
+    query = {k: v for k, v in request.args.lists() if k not in ("lang",)}
+    lang = _lang()
+    if not query:
+        return _error_page("missing_user_ip", lang)
+    try:
+        ctx = journey.context(query)
+        c = journey.sign_context(ctx)
+        venue = journey.venue(ctx)
+        lang = _lang(venue)
+        land = journey.landing(ctx, lang)
+    except LoginError as exc:
+        err_values, err_status = _error_values(exc, lang)
+        return _render("error", journey.venue("none"), lang, err_status, retry_url="", **err_values)
+    if land.ad is not None:
+        return _ad_page(ctx, c, venue, lang, land.ad.ticket, land.ad.seconds, land.ad.ad)
+    values: dict[str, Any] = {}
+    status = 200
+    if land.refusal is not None:
+        values, status = _error_values(land.refusal, lang)
+    return _login_page(ctx, c, lang, status, phone=land.phone, code_sent=bool(land.phone),
+                       resend_in=land.resend_in, **values)
+
+
+def _ad_page(ctx: PhoneContext, c: str, venue: Venue, lang: str, ticket: str, seconds: int,
+             ad: dict[str, str], status: int = 200, **values: Any) -> Response:
+    return _render("ad", venue, lang, status, c=c, ticket=ticket, seconds=seconds, ad=ad, **values)
+
+
+# --- SMS code and login -------------------------------------------------------------------------
+
+@bp.post("/portal/code")
+def code() -> Response:
+    journey = services().journey
+    lang = _lang()
+    try:
+        ctx, c = _context()
+    except LoginError as exc:
+        return _error_page(exc.code, lang)
+    lang = _lang(journey.venue(ctx))
+    phone = request.form.get("phone", "").strip()[:20]
+    if not phone:
+        values, status = _error_values(LoginError("phone_missing"), lang)
+        return _login_page(ctx, c, lang, status, **values)
+    try:
+        sent = journey.request_code(ctx, phone, lang)
+    except LoginError as exc:
+        values, status = _error_values(exc, lang)
+        return _login_page(ctx, c, lang, status, phone=phone, code_sent=exc.code == "resend_too_soon",
+                           resend_in=exc.retry_after if exc.code == "resend_too_soon" else 0, **values)
+    t = texts(lang)
+    return _login_page(ctx, c, lang, phone=sent.phone, code_sent=True, resend_in=sent.resend_in,
+                       notice=f"{t['code_sent']} {sent.phone[:3]}****{sent.phone[-4:]}")
+
+
+@bp.post("/portal/login")
+def login() -> Response:
+    journey = services().journey
+    lang = _lang()
+    try:
+        ctx, c = _context()
+    except LoginError as exc:
+        return _error_page(exc.code, lang)
+    lang = _lang(journey.venue(ctx))
+    phone = request.form.get("phone", "").strip()[:20]
+    code = request.form.get("code", "").strip()[:12]
+    try:
+        ok = journey.login_with_code(ctx, phone, code)
+    except LoginError as exc:
+        values, status = _error_values(exc, lang)
+        return _login_page(ctx, c, lang, status, phone=phone, code_sent=bool(phone), **values)
+    return _success_page(ctx, ok, lang)
+
+
+def _success_page(ctx: PhoneContext, ok: LoginSuccess, lang: str) -> Response:
+    venue = services().journey.venue(ctx)
+    status_url = url_for("phone.status", s=ok.session_token, lang=lang)
+    return _render("success", venue, lang, redirect_url=ok.redirect_url, delay=ok.delay,
+                   redirect_host=urlsplit(ok.redirect_url).hostname or "" if ok.redirect_url else "",
+                   status_url=status_url, plan=ok.plan.title_en if lang == "en" and ok.plan.title_en
+                   else (ok.plan.title_zh or ok.plan.name))
+
+
+# --- returning phone ------------------------------------------------------------------------------
+
+@bp.post("/portal/continue")
+def ad_continue() -> BaseResponse:
+    journey = services().journey
+    lang = _lang()
+    try:
+        ctx, c = _context()
+    except LoginError as exc:
+        return _error_page(exc.code, lang)
+    venue = journey.venue(ctx)
+    lang = _lang(venue)
+    ticket = request.form.get("ticket", "")
+    try:
+        ok = journey.redeem_ad(ctx, ticket)
+    except LoginError as exc:
+        values, status = _error_values(exc, lang)
+        if exc.code == "too_early":
+            # Same ticket, the countdown resumes with what is really left.
+            from ad_pages import select_ad
+
+            return _ad_page(ctx, c, venue, lang, ticket, exc.retry_after, select_ad(list(venue.ads), 0, lang),
+                            status, **values)
+        retry = url_for("phone.landing") + "?" + urlencode(_redirect_query(ctx))
+        return _render("error", venue, lang, status, retry_url=retry, **values)
+    if ok.redirect_url:
+        return redirect(ok.redirect_url, 303)    # allow-listed by PhoneJourney.redirect_target
+    return _success_page(ctx, ok, lang)
+
+
+def _redirect_query(ctx: PhoneContext) -> dict[str, str]:
+    """A minimal AC-style query that resolves to the same context (retry links)."""
+    return {"wlanacname": ctx.ac, "wlanuserip": ctx.user_ip, "wlanusermac": ctx.mac, "ssid": ctx.ssid}
+
+
+# --- status and logout ------------------------------------------------------------------------------
+
+def _session() -> tuple[str, str, str] | None:
+    journey = services().journey
+    token = request.values.get("s", "")
+    if token:
+        return journey.open_session_token(token)
+    ip = request.remote_addr or ""
+    ac = journey.ac_for_ip(ip)
+    return (ac, ip, "") if ac else None
+
+
+@bp.get("/portal/status")
+def status() -> Response:
+    journey = services().journey
+    lang = _lang()
+    try:
+        found = _session()
+    except LoginError as exc:
+        return _error_page(exc.code, lang)
+    if found is None:
+        return _render("status", journey.venue("none"), lang, online=False)
+    ac, ip, phone = found
+    view = journey.status(ac, ip, phone or None)
+    venue = journey.venue(view.venue)
+    return _render("status", venue, lang, online=view.online, s=request.values.get("s", ""),
+                   phone=view.phone[:3] + "****" + view.phone[-4:] if view.phone else "", plan=view.plan,
+                   time_left=_duration(view.seconds_remaining), data_left=_octets(view.bytes_remaining),
+                   rate=_rate(view.down_kbps, view.up_kbps), devices=view.devices,
+                   max_devices=view.max_devices or 0)
+
+
+@bp.post("/portal/logout")
+def logout() -> Response:
+    journey = services().journey
+    lang = _lang()
+    try:
+        found = _session()
+    except LoginError as exc:
+        return _error_page(exc.code, lang)
+    if found is None:
+        return _error_page("not_online", lang)
+    ac, ip, phone = found
+    view = journey.status(ac, ip, phone or None)
+    if not view.online:
+        return _error_page("not_online", lang)
+    if not journey.logout(ac, ip):
+        return _error_page("ac_timeout", lang, journey.venue(view.venue))
+    return _render("status", journey.venue(view.venue), lang, online=False, notice=texts(lang)["logged_out"])
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+def _octets(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _rate(down: int | None, up: int | None) -> str:
+    if down is None and up is None:
+        return ""
+    def mbps(k: int | None) -> str:
+        return "-" if k is None else f"{k / 1000:g} Mbit/s"
+    return f"↓ {mbps(down)} ↑ {mbps(up)}"
+
+
+# --- WISPr 1.0 smart clients --------------------------------------------------------------------
+
+_WISPR_REPLY = """<?xml version="1.0" encoding="UTF-8"?>
+<WISPAccessGatewayParam xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<AuthenticationReply>
+<MessageType>120</MessageType>
+<ResponseCode>{code}</ResponseCode>{extra}
+</AuthenticationReply>
+</WISPAccessGatewayParam>
+"""
+
+
+@bp.post("/portal/wispr")
+def wispr() -> Response:
+    """WISPr 1.0 login: UserName = phone, Password = SMS code (120 reply: 50 ok / 100 failed)."""
+    from xml.sax.saxutils import escape
+
+    journey = services().journey
+    try:
+        ctx, _ = _context()
+        ok = journey.login_with_code(ctx, request.form.get("UserName", ""), request.form.get("Password", ""))
+    except LoginError as exc:
+        log.info("WISPr login refused: %s", exc.code)
+        code = 255 if exc.code in ("ac_timeout", "busy", "state_unavailable") else 100
+        body = _WISPR_REPLY.format(code=code, extra=f"\n<ReplyMessage>{escape(exc.code)}</ReplyMessage>")
+        return Response(body, mimetype="text/xml")
+    logoff = request.host_url.rstrip("/") + url_for("phone.status", s=ok.session_token)
+    extra = f"\n<LogoffURL>{escape(logoff)}</LogoffURL>"
+    if ok.redirect_url:
+        extra += f"\n<RedirectionURL>{escape(ok.redirect_url)}</RedirectionURL>"
+    return Response(_WISPR_REPLY.format(code=50, extra=extra), mimetype="text/xml")
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        if request.path.startswith("/api/"):
+            return Response('{"error": "%s"}' % (exc.name or "error"), status=exc.code or 500,
+                            mimetype="application/json")
+        code = {404: "not_found", 405: "method"}.get(exc.code or 0, "bad_link")
+        return _error_page(code, _lang())
+
+    @app.errorhandler(LoginError)
+    def _login_error(exc: LoginError) -> Response:
+        values, status = _error_values(exc, _lang())
+        from portal.venues import FALLBACK
+
+        return _render("error", FALLBACK, _lang(), status, retry_url="", **values)
+
+    @app.errorhandler(Exception)
+    def _any(exc: Exception) -> Response:
+        if isinstance(exc, _STATE_ERRORS):
+            log.error("Redis unavailable serving %s: %s", request.path, exc)
+            return _error_page("state_unavailable", _lang())
+        log.exception("unexpected error serving %s", request.path)
+        return _error_page("internal", _lang())

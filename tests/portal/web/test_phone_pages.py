@@ -1,0 +1,203 @@
+"""The phone pages over HTTP (Flask test client) through real Redis, RADIUS and the simulator."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.usage import UsageBook
+from portal.web import create_app
+from portal.web.errors import ERRORS, user_error
+from portal.web.i18n import pick_language
+from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, wait_for
+
+
+@pytest.fixture
+def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
+    with running_stack(redis_client, redis_url, data_dir) as s:
+        yield s
+
+
+@pytest.fixture
+def app(stack: Stack) -> Flask:
+    app = create_app(stack.settings, stack.redis)
+    # Share the stack's journey (its caches are off, its client closed by the stack).
+    app.extensions["citywifi"].journey = stack.journey
+    return app
+
+
+def field(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert m, f"no field {name}"
+    return m.group(1)
+
+
+def land(client: FlaskClient, stack: Stack, i: int, lang: str = "zh-CN,zh;q=0.9") -> tuple[str, Any]:
+    resp = client.get("/portal?" + stack.query(i), headers={"Accept-Language": lang})
+    return resp.get_data(as_text=True), resp
+
+
+def test_pick_language() -> None:
+    assert pick_language("en-US,en;q=0.9,zh;q=0.8") == "en"
+    assert pick_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert pick_language("fr-FR,en;q=0.5") == "en"
+    assert pick_language("fr-FR") == "zh" and pick_language(None) == "zh"
+    assert pick_language("en", override="zh") == "zh"
+    assert pick_language("zh;q=0.1,en;q=0.2") == "en"
+
+
+def test_every_error_code_has_both_languages() -> None:
+    for code, (zh, en, status) in ERRORS.items():
+        assert zh and en and 400 <= status < 600, code
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in en), code
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), code
+    err = user_error("resend_too_soon", "en", retry_after=42)
+    assert err.status == 429 and "42 seconds" in err.message
+    assert "还可以再试 3 次" in user_error("wrong_code", "zh", attempts_left=3).message
+    assert "Reply text" in user_error("ac_rejected", "en", reply_message="Reply text").message
+    assert user_error("???", "en").code == "internal"
+
+
+def test_first_login_over_http(app: Flask, stack: Stack) -> None:
+    client = app.test_client()
+    html, resp = land(client, stack, 1)
+    assert resp.status_code == 200 and 'autocomplete="one-time-code"' in html
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert "<WISPAccessGatewayParam" in html and "市图书馆" in html
+    assert len(resp.data) < 50_000
+    c = field(html, "c")
+    resp = client.post("/portal/code", data={"c": c, "phone": phone(1)})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="notice"' in html and 'data-wait="' in html
+    resp = client.post("/portal/login", data={"c": c, "phone": phone(1), "code": stack.last_code(phone(1))})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="success"' in html
+    assert f'content="1;url={VENUE_URL}"' in html
+    status_url = re.search(r'id="status" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert wait_for(lambda: stack.journey.sessions.by_phone(phone(1)))
+    page = client.get(status_url).get_data(as_text=True)
+    assert 'id="state">在线' in page and "189****0001" in page
+    token = re.search(r"s=([^&]+)", status_url).group(1)
+    api = client.get(f"/api/captive?s={token}")
+    assert api.mimetype == "application/captive+json" and "no-store" in api.headers["Cache-Control"]
+    body = json.loads(api.data)
+    assert body["captive"] is False and body["venue-info-url"] == VENUE_URL
+    assert 0 < body["seconds-remaining"] <= 4 * 3600 and "/portal/status" in body["user-portal-url"]
+    # Logout: REQ_LOGOUT on the AC, then the API says captive again.
+    resp = client.post("/portal/logout", data={"s": token})
+    assert resp.status_code == 200 and "您已下线" in resp.get_data(as_text=True)
+    ip = stack.journey.open_session_token(token)[1]
+    assert wait_for(lambda: ip not in stack.ac.online())
+    assert json.loads(client.get(f"/api/captive?s={token}").data)["captive"] is True
+
+
+def test_error_messages_on_the_page(app: Flask, stack: Stack) -> None:
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-US,en;q=0.9"    # as a browser sends on every request
+    html, _ = land(client, stack, 2, "en-US,en;q=0.9")
+    c = field(html, "c")
+    resp = client.post("/portal/code", data={"c": c, "phone": "13800138000"})
+    assert resp.status_code == 403 and "not a mobile number of this operator" in resp.get_data(as_text=True)
+    resp = client.post("/portal/code", data={"c": c, "phone": ""})
+    assert resp.status_code == 400 and "Please enter your mobile number" in resp.get_data(as_text=True)
+    client.post("/portal/code", data={"c": c, "phone": phone(2)})
+    resp = client.post("/portal/code", data={"c": c, "phone": phone(2)})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 429 and "you can ask for a new one in" in text
+    assert 'data-code="resend_too_soon"' in text
+    resp = client.post("/portal/login", data={"c": c, "phone": phone(2), "code": "12"})
+    assert resp.status_code == 400 and "Wrong code; 4 tries left" in resp.get_data(as_text=True)
+    resp = client.post("/portal/login", data={"c": c[:-4] + "AAAA", "phone": phone(2), "code": "1"})
+    assert resp.status_code == 400 and "no longer valid" in resp.get_data(as_text=True)
+    resp = client.get("/portal?wlanuserip=10.1.1.1&wlanacname=ghost")
+    assert resp.status_code == 400 and 'data-code="unknown_ac"' in resp.get_data(as_text=True)
+    resp = client.get("/portal", headers={"Accept-Language": "en"})
+    assert resp.status_code == 400 and "open any web page" in resp.get_data(as_text=True)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    assert client.get("/nope").status_code == 404
+    assert client.get("/portal/login").status_code == 405
+    # Daily time used: refused before the AC, with the plan's message.
+    UsageBook(stack.redis).add(phone(3), 4 * 3600, 0, time.time())
+    html3, _ = land(client, stack, 3)
+    c3 = field(html3, "c")
+    client.post("/portal/code", data={"c": c3, "phone": phone(3)})
+    resp = client.post("/portal/login", data={"c": c3, "phone": phone(3), "code": stack.last_code(phone(3))})
+    assert resp.status_code == 403 and "今日上网时长已用完" in resp.get_data(as_text=True)
+
+
+def test_returning_phone_over_http(app: Flask, stack: Stack) -> None:
+    client = app.test_client()
+    html, _ = land(client, stack, 4)
+    c = field(html, "c")
+    client.post("/portal/code", data={"c": c, "phone": phone(4)})
+    client.post("/portal/login", data={"c": c, "phone": phone(4), "code": stack.last_code(phone(4))})
+    ip = stack.journey.open_context(c).user_ip
+    stack.journey.logout(AC_NAME, ip)
+    assert wait_for(lambda: ip not in stack.ac.online())
+    html, resp = land(client, stack, 4)
+    assert 'id="ad"' in html and 'name="ticket"' in html
+    c, ticket = field(html, "c"), field(html, "ticket")
+    early = client.post("/portal/continue", data={"c": c, "ticket": ticket})
+    assert early.status_code == 429 and 'data-code="too_early"' in early.get_data(as_text=True)
+    assert ip not in stack.ac.online()
+    time.sleep(2.0)
+    resp = client.post("/portal/continue", data={"c": c, "ticket": ticket})
+    assert resp.status_code == 303 and resp.headers["Location"] == VENUE_URL
+    assert ip in stack.ac.online()
+    again = client.post("/portal/continue", data={"c": c, "ticket": ticket})
+    assert again.status_code == 409
+
+
+def test_probes_and_captive_api_by_source_address(app: Flask, stack: Stack) -> None:
+    client = app.test_client()
+    for path in ("/generate_204", "/hotspot-detect.html", "/connecttest.txt", "/success.txt"):
+        resp = client.get(path, environ_base={"REMOTE_ADDR": "10.99.0.1"})
+        assert resp.status_code == 302 and "/portal" in resp.headers["Location"], path
+        assert resp.headers["Cache-Control"] == "no-store"
+    body = json.loads(client.get("/api/captive", environ_base={"REMOTE_ADDR": "10.99.0.1"}).data)
+    assert body == {"captive": True, "user-portal-url": "http://localhost/portal"}
+    # Log phone 5 in, then ask from its address.
+    ctx = stack.journey.context(stack.query(5))
+    stack.journey.request_code(ctx, phone(5))
+    stack.journey.login_with_code(ctx, phone(5), stack.last_code(phone(5)))
+    env = {"REMOTE_ADDR": ctx.user_ip}
+    assert client.get("/generate_204", environ_base=env).status_code == 204
+    apple = client.get("/hotspot-detect.html", environ_base=env)
+    assert apple.status_code == 200 and b"<TITLE>Success</TITLE>" in apple.data
+    assert client.get("/connecttest.txt", environ_base=env).data == b"Microsoft Connect Test"
+    assert client.get("/success.txt", environ_base=env).data == b"success\n"
+    assert json.loads(client.get("/api/captive", environ_base=env).data)["captive"] is False
+
+
+def test_wispr_smart_client_login(app: Flask, stack: Stack) -> None:
+    client = app.test_client()
+    html, _ = land(client, stack, 6)
+    login_url = re.search(r"<LoginURL>([^<]+)</LoginURL>", html).group(1).replace("&amp;", "&")
+    c = field(html, "c")
+    client.post("/portal/code", data={"c": c, "phone": phone(6)})
+    bad = client.post(login_url, data={"UserName": phone(6), "Password": "000000x"})
+    assert b"<ResponseCode>100</ResponseCode>" in bad.data
+    good = client.post(login_url, data={"UserName": phone(6), "Password": stack.last_code(phone(6))})
+    assert b"<ResponseCode>50</ResponseCode>" in good.data and b"<LogoffURL>" in good.data
+
+
+def test_demo_outbox_only_in_demo_mode(app: Flask, stack: Stack, data_dir: Path) -> None:
+    assert app.test_client().get("/demo/outbox").status_code == 404
+    import dataclasses
+
+    demo_web = dataclasses.replace(stack.settings.web, demo=True)
+    demo_settings = dataclasses.replace(stack.settings, web=demo_web)
+    outbox = data_dir / "sms-outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    (outbox / "1-a.json").write_text(json.dumps({"phone": "18900000001", "text": "您的验证码 <123456>"}))
+    demo_app = create_app(demo_settings, stack.redis)
+    page = demo_app.test_client().get("/demo/outbox").get_data(as_text=True)
+    assert "18900000001" in page and "&lt;123456&gt;" in page
