@@ -151,6 +151,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     wanted = list(args.only) or [*SERVICES, *(DEMO_SERVICES if args.demo else ())]
     if args.demo:
         env.setdefault("CITYWIFI_SMS_BACKEND", "file")
+        env.setdefault("CITYWIFI_WEB_DEMO", "1")    # the demo SMS outbox page
         _seed_demo(settings, redis_url)
     children = []
     for name in wanted:
@@ -192,6 +193,9 @@ def _seed_demo(settings: Settings, redis_url: str) -> None:
             vendor=sim.flavour, port=sim.port, coa_port=sim.coa_port,
             description="demo AC simulator started by citywifi up --demo",
         ))
+    from portal.login import seed_demo_venue
+
+    seed_demo_venue(client, "demo-ac")
     client.close()
 
 
@@ -216,4 +220,10 @@ def _print_banner(
                      f"redirect URLs for phones are in {data_dir / 'logs' / 'ac-sim.log'}")
         outbox = settings.sms.outbox_dir or str(data_dir / "sms-outbox")
         lines.append(f"  SMS codes: {outbox}")
+        if any(c.name == "web" for c in children):
+            from portal.login import demo_phone_url
+
+            lines.append(f"  SMS page : http://127.0.0.1:{settings.web.port}/demo/outbox")
+            lines.append("  as a phone, open (use a China Telecom number such as 18900000001):")
+            lines.append(f"    {demo_phone_url(settings)}")
     print("\n".join(lines), flush=True)
