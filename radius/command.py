@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from portal.state import StateUnavailable, redis_from_settings
 from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
 from radius.dictionary import known_attributes
+from radius.enforcement import Enforcer
+from radius.reaper import run_reaper
 from radius.server import AcCache, RadiusServer, ServerOptions
 from radius.workers import Listen, PortInUse, run_in_process, run_workers
 
@@ -54,15 +57,25 @@ class HealthCheck:
         return True
 
 
-def build_server(settings: Settings, redis_url: str | None = None) -> RadiusServer:
-    """A RadiusServer with the full policy, for one worker (call after fork)."""
+def build_server(
+    settings: Settings, redis_url: str | None = None, *, reaper: bool = True
+) -> RadiusServer:
+    """A RadiusServer with the full policy, for one worker (call after fork).
+
+    Each worker also runs the reaper in a daemon thread: sweeps are idempotent Lua closes (see
+    radius/reaper.py), so several workers and several nodes sweeping at once is harmless, and
+    no single process has to stay up for silent sessions to be closed.
+    """
     cfg = settings.radius
     client = redis_from_settings(settings.redis, redis_url)
     authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace)
     policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password)
     # R2's processor is itself an AcctHandler: it reads the lean wire.Request directly (no
     # pyrad decode on the hot path) and returns only once the record is durable in Redis.
-    acct = AccountingProcessor(client, settings=settings.quota, grace=cfg.reaper_grace)
+    # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows
+    # a quota used up, so an exhausted user is cut within one interim interval.
+    enforcer = Enforcer.from_settings(client, settings)
+    acct = AccountingProcessor(client, enforcer, settings=settings.quota, grace=cfg.reaper_grace)
     options = ServerOptions(
         require_message_authenticator=cfg.require_message_authenticator,
         drop_unknown_attributes=cfg.drop_unknown_attributes,
@@ -70,10 +83,21 @@ def build_server(settings: Settings, redis_url: str | None = None) -> RadiusServ
         dedup_max_entries=cfg.dedup_max_entries,
         ac_cache_ttl=cfg.ac_cache_ttl,
     )
-    return RadiusServer(
+    server = RadiusServer(
         policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),
         options=options, health=HealthCheck(client),
     )
+    server.on_close(acct.close)
+    if reaper:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=run_reaper, name="reaper", daemon=True, args=(client,),
+            kwargs={"interval": settings.quota.reaper_interval, "grace": cfg.reaper_grace,
+                    "tombstone_ttl": settings.quota.tombstone_ttl, "stop": stop},
+        )
+        thread.start()
+        server.on_close(stop.set)
+    return server
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -172,6 +172,11 @@ class RadiusServer:
         self.dedup = DedupCache(self.options.dedup_ttl, self.options.dedup_max_entries)
         self._alarm = _Alarm()
         self._sockets: list[tuple[socket.socket, int]] = []
+        self._closers: list[Callable[[], None]] = []
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the server closes (stops background threads such as the reaper)."""
+        self._closers.append(fn)
 
     # --- sockets ---------------------------------------------------------------------------
 
@@ -212,6 +217,9 @@ class RadiusServer:
         for sock, _ in self._sockets:
             sock.close()
         self._sockets.clear()
+        closers, self._closers = self._closers, []
+        for fn in closers:
+            fn()
 
     # --- protocol --------------------------------------------------------------------------
 

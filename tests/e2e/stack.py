@@ -153,8 +153,8 @@ def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bo
     listener = PortalListener("127.0.0.1", 0, handler)
     listener.start()
     cfg = SimConfig(port=0, secret=SECRET.encode(), radius_auth_port=auth_port, radius_acct_port=acct_port,
-                    radius_secret=SECRET.encode(), portal_port=listener.port, coa_port=None,
-                    ssid=SSID, mac_trigger=mac_trigger, tick=0.02, **(sim or {}))
+                    radius_secret=SECRET.encode(), portal_port=listener.port,
+                    ssid=SSID, mac_trigger=mac_trigger, tick=0.02, **{"coa_port": None, **(sim or {})})
     ac = SimulatedAc(cfg).start()
     plans, venues = seed(redis, sim_port=ac.port, mac_auth=mac_trigger, plan=plan, venue=venue)
     otp = OtpService(redis, settings.otp, settings.otp.hmac_key.encode(),
