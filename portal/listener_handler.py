@@ -75,6 +75,7 @@ class PortalListenerHandler(BaseListenerHandler):
         mac_binding: Callable[[str], object | None] | None = None,
         mac_blocked: Callable[[str], bool] | None = None,
         on_mac_bound: Callable[[str, str, str, object], None] | None = None,
+        silent_login_allowed: Callable[[str, str], bool] | None = None,
         online_ips: Callable[[str], list[str] | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -85,6 +86,10 @@ class PortalListenerHandler(BaseListenerHandler):
         self.stats_flush_interval = stats_flush_interval
         self.on_session_closed = on_session_closed
         self.on_mac_bound = on_mac_bound
+        # (ac_name, ssid) → may this venue log a bound MAC in silently? Asked BEFORE answering
+        # "bound": after 0x31 ErrCode 0 the AC waits ~5 s for our login (spec §2), so saying
+        # "bound" where the venue forbids silent login would only stall the phone.
+        self.silent_login_allowed = silent_login_allowed
         if mac_binding is None:
             from portal.credentials import CredentialStore
             mac_binding = CredentialStore(redis_client).binding_for_mac
@@ -181,7 +186,9 @@ class PortalListenerHandler(BaseListenerHandler):
         self._note(ac.name, "mac_query", last_packet_at=f"{self.wall():.3f}")
         record = self._record(ac.name)
         bound = False
-        if record is not None and record.mac_auth and not self.mac_blocked(mac):
+        ssid = (packet.get(AttrType.SSID) or b"").decode("utf-8", "replace")
+        allowed = self.silent_login_allowed is None or self.silent_login_allowed(ac.name, ssid)
+        if record is not None and record.mac_auth and allowed and not self.mac_blocked(mac):
             binding = self.mac_binding(mac)
             bound = binding is not None
             if bound:

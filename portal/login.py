@@ -386,6 +386,10 @@ class PhoneJourney:
 
     # --- silent MAC login (MAC-trigger ACs) ------------------------------------------------------
 
+    def silent_login_allowed(self, ac_name: str, ssid: str = "") -> bool:
+        """Whether the venue of this AC (+ SSID) lets bound devices in without any page."""
+        return bool(self.venues.resolve(ac_name, ssid or None).silent_mac_login)
+
     def silent_login(self, ac_name: str, mac: str, user_ip: str, ssid: str = "") -> bool:
         """Log a bound device in without any page (0x30 → bound). False when not allowed/failed."""
         venue = self.venues.resolve(ac_name, ssid or None)

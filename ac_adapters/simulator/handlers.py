@@ -120,7 +120,7 @@ def _answer(
             messages = ["AC201 RADIUS server timeout / RADIUS 服务器无响应"]
         if text:
             messages.append(text)
-        attrs.extend(text_attr(AttrType.TEXT_INFO, m[:80]) for m in messages if m)
+        attrs.extend(text_attr(AttrType.TEXT_INFO, _fit_text(m)) for m in messages if m)
     else:
         ptype = PacketType.ACK_LOGOUT
         req_id = ctx.req_id
@@ -457,3 +457,9 @@ REQUEST_HANDLERS: dict[int, Callable[[SimulatedAc, PortalPacket, RequestCtx], No
 }
 # What the AC accepts from a portal (anything else is counted as dropped_unexpected).
 HANDLED_REQUESTS = frozenset(REQUEST_HANDLERS)
+
+
+def _fit_text(message: str, limit: int = 253) -> str:
+    """The longest prefix of ``message`` whose UTF-8 form fits one TextInfo attribute (§1.7)."""
+    raw = message.encode("utf-8")[:limit]
+    return raw.decode("utf-8", errors="ignore")

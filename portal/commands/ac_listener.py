@@ -48,11 +48,12 @@ def build_listener(
     port: int | None = None,
     on_session_closed: SessionClosedHook | None = None,
     on_mac_bound: Callable[[str, str, str, object], None] | None = None,
+    silent_login_allowed: Callable[[str, str], bool] | None = None,
 ) -> tuple[PortalListener, PortalListenerHandler]:
     """A bound (not yet started) listener and its portal handler, from settings."""
     cfg = settings.listener
     handler = PortalListenerHandler(redis_client, on_session_closed=on_session_closed,
-                                    on_mac_bound=on_mac_bound)
+                                    on_mac_bound=on_mac_bound, silent_login_allowed=silent_login_allowed)
     listener = PortalListener(
         cfg.host if host is None else host,
         cfg.port if port is None else port,
@@ -76,11 +77,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if seeded:
         log.info("seeded AC(s) from settings: %s", ", ".join(seeded))
     try:
-        from portal.login import listener_hooks  # phone journey: NTF_LOGOUT, silent MAC login
+        from portal.login import build_journey, listener_hooks  # NTF_LOGOUT, silent MAC login
 
         closed, bound = listener_hooks(settings, client)
+        allowed = build_journey(settings, client).silent_login_allowed
         listener, handler = build_listener(settings, client, host=args.host, port=args.port,
-                                           on_session_closed=closed, on_mac_bound=bound)
+                                           on_session_closed=closed, on_mac_bound=bound,
+                                           silent_login_allowed=allowed)
     except OSError as exc:
         print(f"citywifi ac-listener: 无法监听 UDP 端口 / cannot listen: {exc}", file=sys.stderr)
         return 1

@@ -149,6 +149,7 @@ def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bo
         on_session_closed=lambda ac, ip, mac, cause: journey_box[0].close(ac, ip, mac, cause),
         on_mac_bound=lambda ac, mac, ip, _b: threading.Timer(
             0.05, journey_box[0].silent_login, args=(ac, mac, ip)).start(),
+        silent_login_allowed=lambda ac, ssid: journey_box[0].silent_login_allowed(ac, ssid),
     )
     listener = PortalListener("127.0.0.1", 0, handler)
     listener.start()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from ac_adapters.codec import PortalPacket, decode, encode, ip_attr, mac_attr
+from ac_adapters.codec import Attribute, PortalPacket, decode, encode, ip_attr, mac_attr
 from ac_adapters.constants import AttrType, PacketType
 from ac_adapters.listener import PortalListener
 from ac_adapters.profiles import PROFILES
@@ -158,6 +158,35 @@ def test_mac_query_answers_from_bindings(redis_client: Any, ac_sock: socket.sock
     handler.flush()
     assert stats(redis_client, "silent")["mac_query"] == "3"
     assert stats(redis_client, "silent")["mac_bound"] == "1"
+
+
+def test_mac_query_says_not_bound_where_the_venue_forbids_silent_login(
+    redis_client: Any, ac_sock: socket.socket
+) -> None:
+    AcRegistry(redis_client).put(record("silent", "autelan", mac_auth=True))
+    CredentialStore(redis_client).bind_mac("aa:bb:cc:00:00:01", "13800138000", days=30)
+    asked: list[tuple[str, str]] = []
+    allowed = {"Mall": True, "Library": False}
+
+    def venue_allows(ac_name: str, ssid: str) -> bool:
+        asked.append((ac_name, ssid))
+        return allowed[ssid]
+
+    bound_calls: list[tuple[str, str, str, object]] = []
+    handler = PortalListenerHandler(redis_client, on_mac_bound=lambda *a: bound_calls.append(a),
+                                    silent_login_allowed=venue_allows)
+    with PortalListener("127.0.0.1", 0, handler) as listener:
+        def ask(ssid: str) -> int:
+            data = bytearray(ntf("autelan", ptype=PacketType.REQ_MACBINDING_INFO, ip="10.0.0.50",
+                                 attrs=(mac_attr(AttrType.USER_MAC, "aa:bb:cc:00:00:01"),
+                                        Attribute(AttrType.SSID, ssid.encode()))))
+            data[16:32] = bytes(16)
+            ac_sock.sendto(bytes(data), ("127.0.0.1", listener.port))
+            return decode(ac_sock.recvfrom(4096)[0], header=32).err_code
+        assert ask("Library") == 1       # bound, but this venue does not allow silent login
+        assert ask("Mall") == 0
+    assert asked == [("silent", "Library"), ("silent", "Mall")]
+    assert len(bound_calls) == 1         # the silent login is started only where allowed
 
 
 def test_user_logout_notice_closes_session(redis_client: Any, ac_sock: socket.socket) -> None:
