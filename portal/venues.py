@@ -150,6 +150,15 @@ class VenueStore:
         self._cached_at = 0.0
 
     def put(self, venue: Venue) -> None:
+        """Store a venue; its ``default_plan`` becomes the plan rule ``venue:<id>`` that RADIUS
+        applies (an unknown plan name is refused with NotFound before anything is written)."""
+        from portal.plans import PlanStore
+
+        plans = PlanStore(self.redis)
+        if venue.default_plan:
+            plans.assign("venue", venue.id, venue.default_plan)
+        else:
+            plans.unassign("venue", venue.id)
         self.redis.hset(keys.venue_defs(), venue.id, venue.to_json())
         self.invalidate()
 

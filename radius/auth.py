@@ -100,6 +100,7 @@ class AuthPolicy:
         *,
         credentials: CredentialStore | None = None,
         mac_auth_check_password: bool = False,
+        venue_of: Callable[[str, str | None], str | None] | None = None,
         tz: ZoneInfo | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -107,6 +108,8 @@ class AuthPolicy:
         self.authorizer = authorizer
         self.credentials = credentials or CredentialStore(redis, clock=clock)
         self.mac_auth_check_password = mac_auth_check_password
+        # (AC name, SSID) → venue id, so a venue's own plan rule applies (portal.venues).
+        self.venue_of = venue_of
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
 
     # --- the handler -------------------------------------------------------------------------
@@ -121,8 +124,9 @@ class AuthPolicy:
         if self._blocked(identity, now):
             return self._reject("blocked")
         ssid = parse_ssid(req.text(Attr.CALLED_STATION_ID))
+        venue = self.venue_of(ac.name, ssid) if self.venue_of is not None else None
         try:
-            grant = self.authorizer.authorize(identity.phone, identity.mac, ac, ssid, now)
+            grant = self.authorizer.authorize(identity.phone, identity.mac, ac, ssid, now, venue=venue)
         except QuotaRefusal as refusal:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))

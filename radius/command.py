@@ -19,6 +19,7 @@ from portal.acs import AcRegistry
 from portal.grants import Authorizer
 from portal.settings import Settings
 from portal.state import StateUnavailable, redis_from_settings
+from portal.venues import FALLBACK, VenueStore
 from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
 from radius.dictionary import known_attributes
@@ -69,7 +70,14 @@ def build_server(
     cfg = settings.radius
     client = redis_from_settings(settings.redis, redis_url)
     authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace)
-    policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password)
+    venues = VenueStore(client, cache_ttl=settings.quota.plan_cache_ttl)
+
+    def venue_of(ac_name: str, ssid: str | None) -> str | None:
+        venue = venues.resolve(ac_name, ssid)
+        return None if venue is FALLBACK else venue.id
+
+    policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password,
+                        venue_of=venue_of)
     # R2's processor is itself an AcctHandler: it reads the lean wire.Request directly (no
     # pyrad decode on the hot path) and returns only once the record is durable in Redis.
     # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows

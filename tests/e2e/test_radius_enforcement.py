@@ -119,3 +119,18 @@ def test_exhausted_user_is_refused_on_the_next_login(
         assert not again.ok and again.err_code == 1
         # The AC passes the RADIUS Reply-Message on in TextInfo: the user learns why, in zh and en.
         assert "流量" in again.text and "data allowance" in again.text, again.text
+
+
+def test_venue_plan_applies_on_the_ac(redis_client: Any, redis_url: str, data_dir: Path) -> None:
+    """A venue's own plan (set by its operator) is what RADIUS sends to the AC, not the default."""
+    from portal.venues import VenueStore
+
+    with running_stack(redis_client, redis_url, data_dir) as stack:
+        stack.plans.put(Plan(name="venue-vip", up_kbps=3000, down_kbps=30000, session_timeout=1234))
+        venues = VenueStore(redis_client)
+        venues.put(dataclasses.replace(venues.get("library"), default_plan="venue-vip"))
+        ip, _ = _login(stack, 4, "18900000004")
+        online = stack.ac.online()[ip]
+        assert online.session_timeout == 1234          # from the venue's plan, not "basic" (4 h)
+        assert online.rates.get("Huawei-Input-Average-Rate") == 3000 * 1000
+        assert online.class_ is not None and b"|venue-vip|" in online.class_
