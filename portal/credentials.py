@@ -34,6 +34,8 @@ from portal.errors import CitywifiError, ValidationError
 from portal.state import keys
 
 __all__ = [
+    "CONSUME_LUA",
+    "CheckPlan",
     "Credential",
     "CredentialError",
     "CredentialStore",
@@ -91,6 +93,31 @@ def normalise_phone(phone: str) -> str:
     return digits
 
 
+Command = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPlan:
+    """The Redis commands one credential check needs, plus what deciding on them requires."""
+
+    phone: str
+    mac: str | None
+    method: str                       # "pap" | "chap"
+    commands: tuple[Command, ...]
+    password: str = ""
+    chap_password: bytes = b""
+    challenge: bytes = b""
+
+
+def _as_dict(raw: Any) -> dict[bytes, bytes]:
+    """HGETALL reply as a dict, whether redis-py (dict) or a raw RESP client (flat list)."""
+    if raw is None:
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    return dict(zip(raw[::2], raw[1::2], strict=True))
+
+
 def _mac_or_none(value: str | None) -> str | None:
     if not value:
         return None
@@ -104,7 +131,7 @@ def _mac_or_none(value: str | None) -> str | None:
 # ARGV[1] token, ARGV[2] now, ARGV[3] used-memory seconds, ARGV[4] caller MAC ("" = unknown).
 # Returns {status, mac}: ok | expired | reused | invalid | mac_mismatch. Checks happen before the
 # HDEL so a token presented from the wrong device is not burnt by that attempt.
-_CONSUME_LUA = """
+CONSUME_LUA = """
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then
   if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'reused', ''} end
@@ -131,7 +158,7 @@ class CredentialStore:
     def __init__(self, redis: Any, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.clock = clock
-        self._consume = redis.register_script(_CONSUME_LUA)
+        self._consume = redis.register_script(CONSUME_LUA)
 
     # --- minting (portal side) ---------------------------------------------------------------
 
@@ -208,63 +235,102 @@ class CredentialStore:
         return out
 
     # --- checking (RADIUS side) --------------------------------------------------------------
+    #
+    # Each check is split into a plan (the Redis commands it needs, so the RADIUS server can
+    # batch them with its other reads in ONE round trip) and a decision over the replies.
+    # Commands are plain tuples; ("CONSUME", tokens_key, used_key, *args) stands for the token
+    # consumption script (CONSUME_LUA), which each executor runs its own way.
+
+    def plan_pap(self, username: str, password: str, calling_station_id: str | None) -> CheckPlan:
+        phone = self._phone_or_reject(username)
+        mac = _mac_or_none(calling_station_id)
+        cmds: list[Command] = []
+        if mac is not None:
+            cmds.append(("HGETALL", keys.mac_binding(mac)))
+        # A per-MAC secret is never a live token, so trying to consume it has no side effect.
+        cmds.append(self._consume_cmd(phone, password, mac))
+        return CheckPlan(phone, mac, "pap", tuple(cmds), password=password)
+
+    def decide_pap(self, plan: CheckPlan, results: list[Any]) -> Identity:
+        status = results[-1][0]
+        if status == b"ok":
+            return Identity(plan.phone, plan.mac, "token")
+        if plan.mac is not None:
+            binding = self._binding(plan.mac, _as_dict(results[0]))
+            if binding is not None and binding[0] == plan.phone and hmac.compare_digest(
+                binding[1].encode(), plan.password.encode()
+            ):
+                return Identity(plan.phone, plan.mac, "mac_credential")
+        raise self._failure(status)
+
+    def plan_chap(self, username: str, chap_password: bytes, challenge: bytes,
+                  calling_station_id: str | None) -> CheckPlan:
+        phone = self._phone_or_reject(username)
+        if len(chap_password) != 17:
+            raise InvalidCredential("CHAP-Password must be 17 octets")
+        mac = _mac_or_none(calling_station_id)
+        cmds: list[Command] = [
+            ("HGETALL", keys.mac_binding(mac) if mac else keys.mac_binding("-")),
+            ("HKEYS", keys.login_tokens(phone)),
+            ("HKEYS", keys.login_tokens_used(phone)),
+        ]
+        return CheckPlan(phone, mac, "chap", tuple(cmds), chap_password=chap_password,
+                         challenge=challenge)
+
+    def decide_chap(self, plan: CheckPlan, results: list[Any]) -> Identity | Command:
+        """The Identity, or the CONSUME command to run for the token that matched."""
+        chap_id, response = plan.chap_password[:1], plan.chap_password[1:]
+
+        def matches(secret: bytes) -> bool:
+            digest = hashlib.md5(chap_id + secret + plan.challenge).digest()
+            return hmac.compare_digest(digest, response)
+
+        binding_raw, live, used = results[0], results[1], results[2]
+        if plan.mac is not None:
+            binding = self._binding(plan.mac, _as_dict(binding_raw))
+            if binding is not None and binding[0] == plan.phone and matches(binding[1].encode()):
+                return Identity(plan.phone, plan.mac, "mac_credential")
+        for token in live or ():
+            if matches(token):
+                return self._consume_cmd(plan.phone, token.decode(), plan.mac)
+        if any(matches(token) for token in used or ()):
+            raise ReusedCredential("login token already used")
+        raise InvalidCredential("no credential matches the CHAP response")
+
+    def decide_consume(self, plan: CheckPlan, reply: Any) -> Identity:
+        """Outcome of a CONSUME command returned by ``decide_chap``."""
+        status = reply[0]
+        if status == b"ok":
+            return Identity(plan.phone, plan.mac, "token")
+        raise self._failure(status)
 
     def check_pap(self, username: str, password: str, calling_station_id: str | None) -> Identity:
         """Check a PAP User-Name/User-Password; consume the token if it was one."""
-        phone = self._phone_or_reject(username)
-        mac = _mac_or_none(calling_station_id)
-        now = self.clock()
-        pipe = self.redis.pipeline(transaction=False)
-        if mac is not None:
-            pipe.hgetall(keys.mac_binding(mac))
-        # A per-MAC secret is never a live token, so trying to consume it has no side effect.
-        self._consume(keys=[keys.login_tokens(phone), keys.login_tokens_used(phone)],
-                      args=[password, f"{now:.3f}", int(USED_TOKEN_MEMORY), mac or ""], client=pipe)
-        results = pipe.execute()
-        status, _ = results[-1]
-        if status == b"ok":
-            return Identity(phone, mac, "token")
-        if mac is not None:
-            binding = self._binding(mac, results[0])
-            if binding is not None and binding[0] == phone and hmac.compare_digest(
-                binding[1].encode(), password.encode()
-            ):
-                return Identity(phone, mac, "mac_credential")
-        raise self._failure(status)
+        plan = self.plan_pap(username, password, calling_station_id)
+        return self.decide_pap(plan, self.run(plan.commands))
 
     def check_chap(self, username: str, chap_password: bytes, challenge: bytes,
                    calling_station_id: str | None) -> Identity:
         """Check a CHAP-Password (RFC 1994 / RFC 2865 §2.2: id + MD5(id + secret + challenge))."""
-        phone = self._phone_or_reject(username)
-        if len(chap_password) != 17:
-            raise InvalidCredential("CHAP-Password must be 17 octets")
-        chap_id, response = chap_password[:1], chap_password[1:]
+        plan = self.plan_chap(username, chap_password, challenge, calling_station_id)
+        outcome = self.decide_chap(plan, self.run(plan.commands))
+        if isinstance(outcome, Identity):
+            return outcome
+        return self.decide_consume(plan, self.run((outcome,))[0])
 
-        def matches(secret: bytes) -> bool:
-            return hmac.compare_digest(hashlib.md5(chap_id + secret + challenge).digest(), response)
-
-        mac = _mac_or_none(calling_station_id)
+    def run(self, commands: tuple[Command, ...] | list[Command]) -> list[Any]:
+        """Execute plan commands with redis-py (one pipeline)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(keys.mac_binding(mac) if mac else keys.mac_binding("-"))
-        pipe.hkeys(keys.login_tokens(phone))
-        pipe.hkeys(keys.login_tokens_used(phone))
-        binding_raw, live, used = pipe.execute()
-        if mac is not None:
-            binding = self._binding(mac, binding_raw)
-            if binding is not None and binding[0] == phone and matches(binding[1].encode()):
-                return Identity(phone, mac, "mac_credential")
-        for token in live:
-            if matches(token):
-                status, _ = self._consume(
-                    keys=[keys.login_tokens(phone), keys.login_tokens_used(phone)],
-                    args=[token, f"{self.clock():.3f}", int(USED_TOKEN_MEMORY), mac or ""],
-                )
-                if status == b"ok":
-                    return Identity(phone, mac, "token")
-                raise self._failure(status)
-        if any(matches(token) for token in used):
-            raise ReusedCredential("login token already used")
-        raise InvalidCredential("no credential matches the CHAP response")
+        for cmd in commands:
+            if cmd[0] == "CONSUME":
+                self._consume(keys=list(cmd[1:3]), args=list(cmd[3:]), client=pipe)
+            else:
+                pipe.execute_command(*cmd)
+        return list(pipe.execute())
+
+    def _consume_cmd(self, phone: str, token: str, mac: str | None) -> Command:
+        return ("CONSUME", keys.login_tokens(phone), keys.login_tokens_used(phone), token,
+                f"{self.clock():.3f}", int(USED_TOKEN_MEMORY), mac or "")
 
     def check_mac_auth(self, mac: str) -> Identity:
         """MAC authentication (User-Name = MAC): accepted iff the device has a live binding."""
@@ -285,7 +351,7 @@ class CredentialStore:
         except ValidationError:
             raise InvalidCredential("User-Name is not a phone number") from None
 
-    def _binding(self, mac: str, raw: dict[bytes, bytes]) -> tuple[str, str, float] | None:
+    def _binding(self, mac: str, raw: dict[bytes, bytes] | None) -> tuple[str, str, float] | None:
         if not raw:
             return None
         try:

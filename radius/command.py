@@ -25,6 +25,7 @@ from radius.auth import AuthPolicy
 from radius.dictionary import known_attributes
 from radius.enforcement import Enforcer
 from radius.reaper import run_reaper
+from radius.resp import RespClient, supports_url
 from radius.server import AcCache, RadiusServer, ServerOptions
 from radius.workers import Listen, PortInUse, run_in_process, run_workers
 
@@ -76,8 +77,12 @@ def build_server(
         venue = venues.resolve(ac_name, ssid)
         return None if venue is FALLBACK else venue.id
 
+    url = redis_url if redis_url is not None else settings.redis.url
+    fast = None
+    if url and supports_url(url) and not settings.redis.cluster and not settings.redis.sentinels:
+        fast = RespClient(url, timeout=settings.redis.socket_timeout)
     policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password,
-                        venue_of=venue_of)
+                        venue_of=venue_of, fast=fast)
     # R2's processor is itself an AcctHandler: it reads the lean wire.Request directly (no
     # pyrad decode on the hot path) and returns only once the record is durable in Redis.
     # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows
