@@ -106,9 +106,10 @@ def write_packets(path: Path, entries: list[str]) -> Path:
 
 
 def radclient(port: int, kind: str, packets: Path, count: int, parallel: int,
-              rate: int | None = None, timeout: float = 3, retries: int = 3) -> tuple[float, dict[str, int]]:
-    cmd = ["radclient", "-q", "-s", "-t", str(timeout), "-r", str(retries), "-c", str(count), "-p", str(parallel),
-           "-f", str(packets)]
+              rate: int | None = None, timeout: float = 3,
+              retries: int = 3) -> tuple[float, dict[str, int]]:
+    cmd = ["radclient", "-q", "-s", "-t", str(timeout), "-r", str(retries), "-c", str(count),
+           "-p", str(parallel), "-f", str(packets)]
     if rate:
         cmd += ["-n", str(rate)]
     cmd += [f"127.0.0.1:{port}", kind, SECRET]
@@ -226,7 +227,7 @@ def main() -> int:
         cw = subprocess.Popen(
             [sys.executable, "-m", "portal.cli", "radius", "--workers", str(args.workers),
              "--host", "127.0.0.1", "--auth-port", str(cw_ports[0]), "--acct-port", str(cw_ports[1])],
-            env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=open(base / "cw.log", "w"),
+            env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=open(base / "cw.log", "w"),  # noqa: SIM115
         )
         procs.append(cw)
         fr = None
@@ -234,7 +235,7 @@ def main() -> int:
         if not args.skip_freeradius:
             conf = freeradius_config(base / "fr", *fr_ports)
             fr = subprocess.Popen(["freeradius", "-f", "-d", str(conf)], stdout=subprocess.DEVNULL,
-                                  stderr=open(base / "fr.log", "w"))
+                                  stderr=open(base / "fr.log", "w"))  # noqa: SIM115
             procs.append(fr)
             wait_udp(fr_ports[0], files["fr_auth"], "FreeRADIUS")
         wait_udp(cw_ports[0], files["cw_auth"], "citywifi radius")
@@ -268,7 +269,8 @@ def main() -> int:
         result: dict[str, Any] = {}
 
         def background() -> None:
-            result["bg"] = radclient(cw_ports[0], "auth", files["cw_auth"], bg_count, args.parallel, rate=bg_rate)
+            result["bg"] = radclient(cw_ports[0], "auth", files["cw_auth"], bg_count, args.parallel,
+                                     rate=bg_rate)
 
         th = threading.Thread(target=background)
         th.start()

@@ -108,3 +108,85 @@ def test_reply_message_split_on_character_boundaries() -> None:
     parts = reply_message_attrs(text)
     assert all(len(v) <= 253 for _, v in parts)
     assert b"".join(v for _, v in parts).decode() == text
+
+
+def test_batched_and_redis_py_paths_decide_alike(redis_client: Any, redis_url: str) -> None:
+    """The one-round-trip path (RespClient) mirrors portal.grants.Authorizer.authorize."""
+    import dataclasses
+
+    from portal.acs import AcRegistry
+    from portal.blocklist import Blocklist
+    from portal.grants import Authorizer
+    from radius import wire
+    from radius.auth import AuthPolicy
+    from radius.resp import RespClient
+    from tests.radius.serverkit import SECRET
+
+    register(redis_client)
+    ac = AcRegistry(redis_client).get("ac1")
+    store = CredentialStore(redis_client)
+    bound = store.bind_mac(MAC, PHONE, days=3)
+    now = 1_900_000_000.0
+    fast = RespClient(redis_url)
+    try:
+        batched = AuthPolicy(redis_client, Authorizer(redis_client), fast=fast)
+        plain = AuthPolicy(redis_client, Authorizer(redis_client))
+
+        def both(make: Any) -> tuple[Any, Any]:
+            out = []
+            for policy in (batched, plain):
+                pkt = make()
+                req = wire.decode(pkt.RequestPacket())
+                reply = policy.handle_auth(req, ac, SECRET.encode(), now)
+                # Class carries a random nonce; compare everything else.
+                attrs = tuple(a for a in reply.attrs if a[0] != 25)
+                out.append((reply.code, reply.reason, attrs))
+            return out[0], out[1]
+
+        cases = [
+            lambda: access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC),
+            lambda: access_request(User_Name=PHONE, password="wrong", Calling_Station_Id=MAC),
+            lambda: access_request(User_Name=PHONE, password=store.mint_login_token(PHONE).password),
+            lambda: access_request(User_Name="not-a-phone", password="x"),
+        ]
+        for make in cases:
+            a, b = both(make)
+            assert a == b
+        Blocklist(redis_client).block("phone", PHONE, "x")
+        a, b = both(cases[0])
+        assert a == b and a[1] == "blocked"
+        Blocklist(redis_client).unblock("phone", PHONE)
+        PlanStore(redis_client).unassign("default")
+        batched.authorizer.plans.invalidate()
+        plain.authorizer.plans.invalidate()
+        a, b = both(cases[0])
+        assert a == b and a[1] == "no_plan"
+        assert dataclasses.is_dataclass(ac)
+    finally:
+        fast.close()
+
+
+def test_resp_client_errors_and_reconnect(redis_url: str, redis_client: Any) -> None:
+    import pytest
+    import redis as redislib
+
+    from radius.resp import RespClient
+
+    client = RespClient(redis_url)
+    try:
+        assert client.pipeline([("SET", "k", "v"), ("GET", "k"), ("HGETALL", "nope"), ("GET", "nope")]) == [
+            b"OK", b"v", [], None]
+        errs = client.pipeline([("INCR", "k")])
+        assert isinstance(errs[0], redislib.ResponseError)
+        sha = client.script("return ARGV[1]")
+        redis_client.script_flush()
+        assert client.pipeline([("EVALSHA", sha, 0, "hi")]) == [b"hi"]   # NOSCRIPT → loaded
+        redis_client.client_kill_filter(_type="normal", skipme=True)
+        with pytest.raises(redislib.ConnectionError):
+            client.pipeline([("PING",)])
+        assert client.pipeline([("PING",)]) == [b"PONG"]                  # reconnected
+    finally:
+        client.close()
+    dead = RespClient("redis://127.0.0.1:1", timeout=0.5)
+    with pytest.raises(redislib.ConnectionError):
+        dead.pipeline([("PING",)])
