@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
-from sms_gateway.encoding import Coding, Segment, split_message
+from sms_gateway.backend import DeliveryReport
+from sms_gateway.encoding import Coding, Segment
 from sms_gateway.errors import (
+    GatewayError,
     GatewayPermanentError,
     GatewayTransientError,
     GatewayUncertainError,
@@ -18,7 +18,8 @@ from sms_gateway.errors import (
 )
 from sms_gateway.pdu import cmpp
 from sms_gateway.pdu.common import HEADER12, RESP_BIT, timestamp_str
-from sms_gateway.session import ConnectFn, Session
+from sms_gateway.session import ConnectFn
+from sms_gateway.session_backend import SessionBackend
 
 __all__ = ["CmppBackend", "CmppConfig", "CmppWire", "classify_cmpp_result"]
 
@@ -118,23 +119,13 @@ class CmppWire:
         return None, False
 
 
-class CmppBackend(SmsBackend):
+class CmppBackend(SessionBackend):
+    """Sends each message as one or more CMPP Submits over a long connection."""
+
     def __init__(self, cfg: CmppConfig, *, connect: ConnectFn | None = None,
                  now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
-        super().__init__(cfg.name)
-        self.cfg = cfg
-        self.wire = CmppWire(cfg, self._emit_report, now)
-        self.session = Session(
-            self.wire, cfg.host, cfg.port, name=cfg.name, window=cfg.window,
-            response_timeout=cfg.response_timeout, connect_timeout=cfg.connect_timeout,
-            heartbeat=cfg.heartbeat, heartbeat_misses=cfg.heartbeat_misses,
-            backoff_min=cfg.backoff_min, backoff_max=cfg.backoff_max,
-            wait_connected=cfg.wait_connected, connect=connect,
-        )
-        self._refs = itertools.count(1)
-
-    async def start(self) -> None:
-        await self.session.start()
+        super().__init__(cfg, CmppWire(cfg, self._emit_report, now), connect=connect)
+        self.coding = cfg.coding
 
     def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
         pdu = cmpp.Submit(
@@ -144,31 +135,10 @@ class CmppBackend(SmsBackend):
         )
         return lambda seq: cmpp.encode(pdu, seq, self.cfg.version)
 
-    async def send(self, message: SmsMessage) -> SendResult:
-        segments = split_message(message.text, self.cfg.coding, next(self._refs))
-        ids: list[str] = []
-        for seg in segments:
-            try:
-                frame = await self.session.request(self._submit(message.phone, seg))
-                _, resp = cmpp.decode(frame, self.cfg.version)
-            except PduError as exc:
-                raise GatewayUncertainError(f"{self.name}: bad SUBMIT_RESP: {exc}",
-                                            code="gateway_protocol") from exc
-            except GatewayTransientError:
-                if ids:
-                    raise GatewayUncertainError(f"{self.name}: failed after {len(ids)} segments",
-                                                code="gateway_partial") from None
-                raise
-            if not isinstance(resp, cmpp.SubmitResp):
-                raise GatewayUncertainError(f"{self.name}: expected SUBMIT_RESP", code="gateway_protocol")
-            if resp.result != 0:
-                err = classify_cmpp_result(resp.result)
-                if ids:
-                    raise GatewayUncertainError(f"{self.name}: segment refused after {len(ids)} sent",
-                                                code=err.code) from err
-                raise err
-            ids.append(str(resp.msg_id))
-        return SendResult(self.name, ids[0], tuple(ids), len(ids))
-
-    async def close(self) -> None:
-        await self.session.close()
+    def _read_submit_resp(self, frame: bytes) -> tuple[str, GatewayError | None]:
+        _, resp = cmpp.decode(frame, self.cfg.version)
+        if not isinstance(resp, cmpp.SubmitResp):
+            raise GatewayUncertainError(f"{self.name}: expected SUBMIT_RESP", code="gateway_protocol")
+        if resp.result != 0:
+            return "", classify_cmpp_result(resp.result)
+        return str(resp.msg_id), None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
-from sms_gateway.encoding import Coding, Segment, split_message
+from sms_gateway.backend import DeliveryReport
+from sms_gateway.encoding import Coding, Segment
 from sms_gateway.errors import (
+    GatewayError,
     GatewayPermanentError,
     GatewayTransientError,
     GatewayUncertainError,
@@ -18,7 +18,8 @@ from sms_gateway.errors import (
 )
 from sms_gateway.pdu import smgp
 from sms_gateway.pdu.common import HEADER12, RESP_BIT, Tlv, timestamp_str
-from sms_gateway.session import ConnectFn, Session
+from sms_gateway.session import ConnectFn
+from sms_gateway.session_backend import SessionBackend
 
 __all__ = ["SmgpBackend", "SmgpConfig", "SmgpWire", "classify_smgp_status"]
 
@@ -124,25 +125,13 @@ class SmgpWire:
         return None, False
 
 
-class SmgpBackend(SmsBackend):
+class SmgpBackend(SessionBackend):
     """Sends each message as one or more SMGP Submits over a long connection."""
 
     def __init__(self, cfg: SmgpConfig, *, connect: ConnectFn | None = None,
                  now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
-        super().__init__(cfg.name)
-        self.cfg = cfg
-        self.wire = SmgpWire(cfg, self._emit_report, now)
-        self.session = Session(
-            self.wire, cfg.host, cfg.port, name=cfg.name, window=cfg.window,
-            response_timeout=cfg.response_timeout, connect_timeout=cfg.connect_timeout,
-            heartbeat=cfg.heartbeat, heartbeat_misses=cfg.heartbeat_misses,
-            backoff_min=cfg.backoff_min, backoff_max=cfg.backoff_max,
-            wait_connected=cfg.wait_connected, connect=connect,
-        )
-        self._refs = itertools.count(1)
-
-    async def start(self) -> None:
-        await self.session.start()
+        super().__init__(cfg, SmgpWire(cfg, self._emit_report, now), connect=connect)
+        self.coding = cfg.coding
 
     def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
         tlvs: tuple[Tlv, ...] = ()
@@ -156,31 +145,10 @@ class SmgpBackend(SmsBackend):
         )
         return lambda seq: smgp.encode(pdu, seq)
 
-    async def send(self, message: SmsMessage) -> SendResult:
-        segments = split_message(message.text, self.cfg.coding, next(self._refs))
-        ids: list[str] = []
-        for seg in segments:
-            try:
-                frame = await self.session.request(self._submit(message.phone, seg))
-                _, resp = smgp.decode(frame)
-            except PduError as exc:
-                raise GatewayUncertainError(f"{self.name}: bad Submit_Resp: {exc}",
-                                            code="gateway_protocol") from exc
-            except GatewayTransientError:
-                if ids:  # part of the message already went out: not safe to fail over
-                    raise GatewayUncertainError(f"{self.name}: failed after {len(ids)} segments",
-                                                code="gateway_partial") from None
-                raise
-            if not isinstance(resp, smgp.SubmitResp):
-                raise GatewayUncertainError(f"{self.name}: expected Submit_Resp", code="gateway_protocol")
-            if resp.status != 0:
-                err = classify_smgp_status(resp.status)
-                if ids:
-                    raise GatewayUncertainError(f"{self.name}: segment refused after {len(ids)} sent",
-                                                code=err.code) from err
-                raise err
-            ids.append(resp.msg_id.hex())
-        return SendResult(self.name, ids[0], tuple(ids), len(ids))
-
-    async def close(self) -> None:
-        await self.session.close()
+    def _read_submit_resp(self, frame: bytes) -> tuple[str, GatewayError | None]:
+        _, resp = smgp.decode(frame)
+        if not isinstance(resp, smgp.SubmitResp):
+            raise GatewayUncertainError(f"{self.name}: expected Submit_Resp", code="gateway_protocol")
+        if resp.status != 0:
+            return "", classify_smgp_status(resp.status)
+        return resp.msg_id.hex(), None

@@ -6,14 +6,14 @@ as UCS2 (data_coding 8); long texts use esm_class 0x40 with the UDH inside short
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
-from sms_gateway.encoding import Coding, Segment, split_message
+from sms_gateway.backend import DeliveryReport
+from sms_gateway.encoding import Coding, Segment
 from sms_gateway.errors import (
+    GatewayError,
     GatewayPermanentError,
     GatewayTransientError,
     GatewayUncertainError,
@@ -21,7 +21,8 @@ from sms_gateway.errors import (
 )
 from sms_gateway.pdu import smpp
 from sms_gateway.pdu.common import RESP_BIT
-from sms_gateway.session import ConnectFn, Session
+from sms_gateway.session import ConnectFn
+from sms_gateway.session_backend import SessionBackend
 
 __all__ = ["SmppBackend", "SmppConfig", "SmppWire", "classify_smpp_status"]
 
@@ -111,22 +112,13 @@ class SmppWire:
         return smpp.encode(smpp.GenericNack(), seq, 0x03), False  # ESME_RINVCMDID
 
 
-class SmppBackend(SmsBackend):
-    def __init__(self, cfg: SmppConfig, *, connect: ConnectFn | None = None) -> None:
-        super().__init__(cfg.name)
-        self.cfg = cfg
-        self.wire = SmppWire(cfg, self._emit_report)
-        self.session = Session(
-            self.wire, cfg.host, cfg.port, name=cfg.name, window=cfg.window,
-            response_timeout=cfg.response_timeout, connect_timeout=cfg.connect_timeout,
-            heartbeat=cfg.heartbeat, heartbeat_misses=cfg.heartbeat_misses,
-            backoff_min=cfg.backoff_min, backoff_max=cfg.backoff_max,
-            wait_connected=cfg.wait_connected, connect=connect,
-        )
-        self._refs = itertools.count(1)
+class SmppBackend(SessionBackend):
+    """Sends each message as one or more SMPP submit_sm over a bound transceiver session."""
 
-    async def start(self) -> None:
-        await self.session.start()
+    coding = Coding.UCS2
+
+    def __init__(self, cfg: SmppConfig, *, connect: ConnectFn | None = None) -> None:
+        super().__init__(cfg, SmppWire(cfg, self._emit_report), connect=connect)
 
     def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
         pdu = smpp.SubmitSm(
@@ -136,30 +128,10 @@ class SmppBackend(SmsBackend):
         )
         return lambda seq: smpp.encode(pdu, seq)
 
-    async def send(self, message: SmsMessage) -> SendResult:
-        segments = split_message(message.text, Coding.UCS2, next(self._refs))
-        ids: list[str] = []
-        for seg in segments:
-            try:
-                frame = await self.session.request(self._submit(message.phone, seg))
-                _, status, resp = smpp.decode(frame)
-            except PduError as exc:
-                raise GatewayUncertainError(f"{self.name}: bad submit_sm_resp: {exc}",
-                                            code="gateway_protocol") from exc
-            except GatewayTransientError:
-                if ids:
-                    raise GatewayUncertainError(f"{self.name}: failed after {len(ids)} segments",
-                                                code="gateway_partial") from None
-                raise
-            if status != 0:
-                err = classify_smpp_status(status)
-                if ids:
-                    raise GatewayUncertainError(f"{self.name}: segment refused", code=err.code) from err
-                raise err
-            if not isinstance(resp, smpp.SubmitSmResp):
-                raise GatewayUncertainError(f"{self.name}: expected submit_sm_resp", code="gateway_protocol")
-            ids.append(resp.message_id)
-        return SendResult(self.name, ids[0], tuple(ids), len(ids))
-
-    async def close(self) -> None:
-        await self.session.close()
+    def _read_submit_resp(self, frame: bytes) -> tuple[str, GatewayError | None]:
+        _, status, resp = smpp.decode(frame)
+        if status != 0:
+            return "", classify_smpp_status(status)
+        if not isinstance(resp, smpp.SubmitSmResp):
+            raise GatewayUncertainError(f"{self.name}: expected submit_sm_resp", code="gateway_protocol")
+        return resp.message_id, None

@@ -1,0 +1,99 @@
+"""What SMGP, CMPP and SMPP backends share: one long TCP ``Session`` (window, keep-alive,
+reconnect), a message split into segments, one Submit per segment, message ids collected.
+
+A protocol backend supplies its wire (login, heartbeat, reports), how a segment becomes a
+Submit PDU, and how a Submit response reads (message id, or the gateway's refusal).
+
+Failure rules, the same for every protocol (see ``portal/sms_queue.py`` for why):
+* a transport failure or a refusal on the FIRST segment raises as it is, so a transient one may
+  fail over to the next gateway;
+* once a segment went out, any later failure is ``GatewayUncertainError``: part of the message
+  may have reached the phone, so it must not be sent again elsewhere;
+* a response that cannot be read is uncertain too (the gateway may have accepted it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sms_gateway.backend import SendResult, SmsBackend, SmsMessage
+from sms_gateway.encoding import Coding, Segment, split_message
+from sms_gateway.errors import GatewayError, GatewayTransientError, GatewayUncertainError, PduError
+from sms_gateway.session import ConnectFn, Session, WireProtocol
+
+__all__ = ["SessionBackend", "SessionConfig"]
+
+
+class SessionConfig(Protocol):
+    """The session fields every protocol backend's config carries."""
+
+    name: str
+    host: str
+    port: int
+    window: int
+    response_timeout: float
+    connect_timeout: float
+    heartbeat: float
+    heartbeat_misses: int
+    backoff_min: float
+    backoff_max: float
+    wait_connected: float
+
+
+class SessionBackend(SmsBackend):
+    """Base of the protocol backends; subclasses implement ``_submit`` and ``_read_submit_resp``."""
+
+    coding: Coding = Coding.UCS2
+
+    def __init__(self, cfg: Any, wire: WireProtocol, *, connect: ConnectFn | None = None) -> None:
+        super().__init__(cfg.name)
+        self.cfg = cfg
+        self.wire = wire
+        self.session = Session(
+            wire, cfg.host, cfg.port, name=cfg.name, window=cfg.window,
+            response_timeout=cfg.response_timeout, connect_timeout=cfg.connect_timeout,
+            heartbeat=cfg.heartbeat, heartbeat_misses=cfg.heartbeat_misses,
+            backoff_min=cfg.backoff_min, backoff_max=cfg.backoff_max,
+            wait_connected=cfg.wait_connected, connect=connect,
+        )
+        self._refs = itertools.count(1)
+
+    async def start(self) -> None:
+        await self.session.start()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
+        """The Submit PDU of one segment, as a function of the sequence number."""
+        raise NotImplementedError
+
+    def _read_submit_resp(self, frame: bytes) -> tuple[str, GatewayError | None]:
+        """(message id, None) when accepted, ("", classified error) when refused. Raises
+        ``PduError`` or ``GatewayUncertainError`` when the frame is not a readable response."""
+        raise NotImplementedError
+
+    async def send(self, message: SmsMessage) -> SendResult:
+        segments = split_message(message.text, self.coding, next(self._refs))
+        ids: list[str] = []
+        for seg in segments:
+            try:
+                frame = await self.session.request(self._submit(message.phone, seg))
+                msg_id, refusal = self._read_submit_resp(frame)
+            except PduError as exc:
+                raise GatewayUncertainError(f"{self.name}: unreadable submit response: {exc}",
+                                            code="gateway_protocol") from exc
+            except GatewayTransientError:
+                if ids:   # part of the message already went out: not safe to fail over
+                    raise GatewayUncertainError(f"{self.name}: failed after {len(ids)} segments",
+                                                code="gateway_partial") from None
+                raise
+            if refusal is not None:
+                if ids:
+                    raise GatewayUncertainError(f"{self.name}: segment refused after {len(ids)} sent",
+                                                code=refusal.code) from refusal
+                raise refusal
+            ids.append(msg_id)
+        return SendResult(self.name, ids[0], tuple(ids), len(ids))
