@@ -135,16 +135,24 @@ def _ad_page(ctx: PhoneContext, c: str, venue: Venue, lang: str, ticket: str, se
 
 # --- SMS code and login -------------------------------------------------------------------------
 
-@bp.post("/portal/code")
-def code() -> Response:
-    journey = services().journey
+def _posted_form() -> tuple[PhoneContext, str, str, str] | Response:
+    """The signed context, its token, the venue's language and the phone number of a POST, or
+    the error page when the context is missing, forged or expired."""
     lang = _lang()
     try:
         ctx, c = _context()
     except LoginError as exc:
         return _error_page(exc.code, lang)
-    lang = _lang(journey.venue(ctx))
-    phone = request.form.get("phone", "").strip()[:20]
+    return ctx, c, _lang(services().journey.venue(ctx)), request.form.get("phone", "").strip()[:20]
+
+
+@bp.post("/portal/code")
+def code() -> Response:
+    journey = services().journey
+    form = _posted_form()
+    if isinstance(form, Response):
+        return form
+    ctx, c, lang, phone = form
     if not phone:
         values, status = _error_values(LoginError("phone_missing"), lang)
         return _login_page(ctx, c, lang, status, **values)
@@ -162,13 +170,10 @@ def code() -> Response:
 @bp.post("/portal/login")
 def login() -> Response:
     journey = services().journey
-    lang = _lang()
-    try:
-        ctx, c = _context()
-    except LoginError as exc:
-        return _error_page(exc.code, lang)
-    lang = _lang(journey.venue(ctx))
-    phone = request.form.get("phone", "").strip()[:20]
+    form = _posted_form()
+    if isinstance(form, Response):
+        return form
+    ctx, c, lang, phone = form
     code = request.form.get("code", "").strip()[:12]
     try:
         ok = journey.login_with_code(ctx, phone, code)
