@@ -17,9 +17,9 @@ from sms_gateway.errors import (
     PduError,
 )
 from sms_gateway.pdu import cmpp
-from sms_gateway.pdu.common import HEADER12, RESP_BIT, timestamp_str
+from sms_gateway.pdu.common import timestamp_str
 from sms_gateway.session import ConnectFn
-from sms_gateway.session_backend import SessionBackend
+from sms_gateway.session_backend import Header12Wire, SessionBackend
 
 __all__ = ["CmppBackend", "CmppConfig", "CmppWire", "classify_cmpp_result"]
 
@@ -57,22 +57,10 @@ class CmppConfig:
     wait_connected: float = 2.0
 
 
-class CmppWire:
-    header_size = HEADER12.size
+class CmppWire(Header12Wire):
+    """CMPP login, keep-alive and delivery reports for the session."""
 
-    def __init__(self, cfg: CmppConfig, on_report: Callable[[DeliveryReport], None],
-                 now: Callable[[], dt.datetime]) -> None:
-        self.cfg = cfg
-        self._on_report = on_report
-        self._now = now
-        self._auth = b""
-
-    def frame_info(self, header: bytes) -> tuple[int, int, int]:
-        length, command, seq = HEADER12.unpack_from(header)
-        return length, command, seq
-
-    def is_response(self, command: int) -> bool:
-        return bool(command & RESP_BIT)
+    cfg: CmppConfig
 
     def login(self, seq: int) -> bytes:
         t = self._now()

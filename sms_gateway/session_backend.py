@@ -14,16 +14,18 @@ Failure rules, the same for every protocol (see ``portal/sms_queue.py`` for why)
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sms_gateway.backend import SendResult, SmsBackend, SmsMessage
+from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
 from sms_gateway.encoding import Coding, Segment, split_message
 from sms_gateway.errors import GatewayError, GatewayTransientError, GatewayUncertainError, PduError
+from sms_gateway.pdu.common import HEADER12, RESP_BIT
 from sms_gateway.session import ConnectFn, Session, WireProtocol
 
-__all__ = ["SessionBackend", "SessionConfig"]
+__all__ = ["Header12Wire", "SessionBackend", "SessionConfig"]
 
 
 class SessionConfig(Protocol):
@@ -40,6 +42,27 @@ class SessionConfig(Protocol):
     backoff_min: float
     backoff_max: float
     wait_connected: float
+
+
+class Header12Wire:
+    """Framing shared by CMPP and SMGP: a 12-byte header (length, command, sequence) and the
+    response bit in the command id (sms.md §1.2). Subclasses add login, keep-alive and reports."""
+
+    header_size = HEADER12.size
+
+    def __init__(self, cfg: Any, on_report: Callable[[DeliveryReport], None],
+                 now: Callable[[], dt.datetime]) -> None:
+        self.cfg = cfg
+        self._on_report = on_report
+        self._now = now
+        self._auth = b""
+
+    def frame_info(self, header: bytes) -> tuple[int, int, int]:
+        length, command, seq = HEADER12.unpack_from(header)
+        return length, command, seq
+
+    def is_response(self, command: int) -> bool:
+        return bool(command & RESP_BIT)
 
 
 class SessionBackend(SmsBackend):

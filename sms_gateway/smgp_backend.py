@@ -17,9 +17,9 @@ from sms_gateway.errors import (
     PduError,
 )
 from sms_gateway.pdu import smgp
-from sms_gateway.pdu.common import HEADER12, RESP_BIT, Tlv, timestamp_str
+from sms_gateway.pdu.common import Tlv, timestamp_str
 from sms_gateway.session import ConnectFn
-from sms_gateway.session_backend import SessionBackend
+from sms_gateway.session_backend import Header12Wire, SessionBackend
 
 __all__ = ["SmgpBackend", "SmgpConfig", "SmgpWire", "classify_smgp_status"]
 
@@ -61,24 +61,10 @@ class SmgpConfig:
     need_report: bool = True
 
 
-class SmgpWire:
-    """SMGP framing, login and housekeeping for the session."""
+class SmgpWire(Header12Wire):
+    """SMGP login, keep-alive and delivery reports for the session."""
 
-    header_size = HEADER12.size
-
-    def __init__(self, cfg: SmgpConfig, on_report: Callable[[DeliveryReport], None],
-                 now: Callable[[], dt.datetime]) -> None:
-        self.cfg = cfg
-        self._on_report = on_report
-        self._now = now
-        self._auth = b""
-
-    def frame_info(self, header: bytes) -> tuple[int, int, int]:
-        length, command, seq = HEADER12.unpack_from(header)
-        return length, command, seq
-
-    def is_response(self, command: int) -> bool:
-        return bool(command & RESP_BIT)
+    cfg: SmgpConfig
 
     def login(self, seq: int) -> bytes:
         t = self._now()
