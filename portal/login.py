@@ -601,36 +601,3 @@ def listener_hooks(settings: Settings, redis: Any) -> tuple[
         threading.Timer(0.05, run).start()
 
     return closed, bound
-
-
-def seed_demo_venue(redis: Any, ac_name: str) -> None:
-    """``citywifi up --demo``: a demo plan and venue for the simulated AC (kept if they exist)."""
-    from portal.plans import PlanStore
-
-    plans = PlanStore(redis)
-    if plans.get_or_none("demo") is None:
-        plans.put(Plan(name="demo", title_zh="免费体验", title_en="Free trial", up_kbps=2000, down_kbps=8000,
-                       daily_time=4 * 3600, max_sessions=3, mac_binding_days=7))
-    if "*" not in plans.rules():
-        plans.assign("default", "", "demo")
-    venues = VenueStore(redis)
-    if venues.get_or_none("demo") is None:
-        venues.put(Venue(id="demo", name_zh="无线城市演示点", name_en="Wireless City demo", acs=(ac_name,),
-                         default=True, default_plan="demo", redirect_url="https://www.example.com/",
-                         redirect_hosts=("www.example.com",), silent_mac_login=True))
-
-
-def demo_phone_url(settings: Settings) -> str:
-    """The redirect URL the demo simulator gives its first phone (what a browser opens)."""
-    import ipaddress
-
-    from ac_adapters.simulator import build_redirect_url
-
-    sim = settings.ac_sim
-    net = ipaddress.IPv4Network(getattr(sim, "user_network", "10.10.0.0/16"), strict=False)
-    ip = next(net.hosts())
-    mac = "02:00:" + ":".join(f"{b:02x}" for b in ip.packed)
-    portal = f"http://127.0.0.1:{settings.web.port}/portal"
-    return build_redirect_url(portal, flavour=sim.flavour, user_ip=str(ip), user_mac=mac,
-                              ac_ip=getattr(sim, "nas_ip", "127.0.0.1"), ac_name=sim.nas_identifier,
-                              ssid=sim.ssid, ap_mac=sim.ap_mac, first_url="http://www.example.com/")

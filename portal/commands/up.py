@@ -193,7 +193,7 @@ def _seed_demo(settings: Settings, redis_url: str) -> None:
             vendor=sim.flavour, port=sim.port, coa_port=sim.coa_port,
             description="demo AC simulator started by citywifi up --demo",
         ))
-    from portal.login import seed_demo_venue
+    from portal.demo import seed_demo_venue
 
     seed_demo_venue(client, "demo-ac")
     client.close()
@@ -221,7 +221,7 @@ def _print_banner(
         outbox = settings.sms.outbox_dir or str(data_dir / "sms-outbox")
         lines.append(f"  SMS codes: {outbox}")
         if any(c.name == "web" for c in children):
-            from portal.login import demo_phone_url
+            from portal.demo import demo_phone_url
 
             lines.append(f"  SMS page : http://127.0.0.1:{settings.web.port}/demo/outbox")
             lines.append("  as a phone, open (use a China Telecom number such as 18900000001):")

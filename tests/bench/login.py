@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from ac_adapters.simulator import build_redirect_url  # noqa: E402
 from portal.acs import AcRecord, AcRegistry  # noqa: E402
-from portal.login import seed_demo_venue  # noqa: E402
+from portal.demo import seed_demo_venue  # noqa: E402
 from portal.settings import RedisSettings  # noqa: E402
 from portal.state.connection import connect  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
