@@ -97,13 +97,14 @@ class Stack:
         raise AssertionError(f"no SMS queued for {number}")
 
 
-def make_settings(redis_url: str, data_dir: Path, **web: Any) -> Settings:
+def make_settings(redis_url: str, data_dir: Path, ac_timeout: float = 0.5, **web: Any) -> Settings:
     web_cfg = dataclasses.replace(WebSettings(),
                                   redirect_hosts=("library.example.cn", ".operator.example.cn"),
                                   operator_url=OPERATOR_URL, secret_key="k" * 32, **web)
     return Settings(
         data_dir=data_dir, redis=RedisSettings(url=redis_url),
-        portal_client=PortalClientSettings(timeout=0.5, retries=2, source_host="127.0.0.1"),
+        # Short AC timeout by default so the "AC timeout" error tests stay fast.
+        portal_client=PortalClientSettings(timeout=ac_timeout, retries=2, source_host="127.0.0.1"),
         radius=dataclasses.replace(RadiusSettings(), ac_cache_ttl=0.0),
         # Generous SMS limits: many phones behind one AC and one test IP.
         otp=OtpSettings(
@@ -132,8 +133,9 @@ def seed(redis: Any, *, sim_port: int, mac_auth: bool = False, plan: Plan | None
 @contextmanager
 def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bool = False,
                   sim: dict[str, Any] | None = None, web: dict[str, Any] | None = None,
-                  plan: Plan | None = None, venue: Venue | None = None) -> Iterator[Stack]:
-    settings = make_settings(redis_url, data_dir, **(web or {}))
+                  plan: Plan | None = None, venue: Venue | None = None,
+                  ac_timeout: float = 0.5) -> Iterator[Stack]:
+    settings = make_settings(redis_url, data_dir, ac_timeout, **(web or {}))
     # RADIUS server in a thread (the same build_server `citywifi radius` runs).
     server = build_server(settings)
     auth_port, acct_port = free_udp_port(), free_udp_port()

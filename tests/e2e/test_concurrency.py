@@ -28,7 +28,9 @@ def served(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[tuple[
 
     # Enough AC login slots for everyone at once; the simulator answers each REQ_AUTH only after
     # RADIUS did, so this also exercises many exchanges in flight on one portal client socket.
-    with running_stack(redis_client, redis_url, data_dir, web={"max_ac_logins": N}) as stack:
+    # AC timeout at the production default: on 2 busy cores, CPU contention is not an AC timeout.
+    with running_stack(redis_client, redis_url, data_dir, web={"max_ac_logins": N},
+                       ac_timeout=3.0) as stack:
         app = create_app(stack.settings, stack.redis)
         app.extensions["citywifi"].journey = stack.journey
         server = make_server("127.0.0.1", free_tcp_port(), app, threaded=True)
