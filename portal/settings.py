@@ -30,6 +30,7 @@ __all__ = [
     "ListenerSettings",
     "NumberPolicySettings",
     "OtpSettings",
+    "PagesSettings",
     "PortalClientSettings",
     "QuotaSettings",
     "RadiusSettings",
@@ -237,6 +238,29 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """The venue and NOC consoles: sign-in sessions and lockout."""
+
+    cookie_secure: bool = True     # console cookies only over HTTPS (false for plain-http demos/tests)
+    session_hours: int = 8         # a console sign-in lasts this long
+    max_failures: int = 5          # wrong passwords in a row before the account is locked
+    lockout_seconds: int = 900     # how long a locked account stays locked
+
+
+@dataclass(frozen=True, slots=True)
+class PagesSettings:
+    """Venue pages (versions, publish) and venue assets served from the portal host."""
+
+    cache_seconds: float = 2.0        # a published page is re-read from Redis at most this often per process
+    max_versions: int = 50            # page versions kept per venue page (older ones are pruned)
+    max_image_bytes: int = 512 * 1024     # one png/jpeg/gif/webp/svg asset
+    max_css_bytes: int = 128 * 1024       # one CSS asset
+    max_font_bytes: int = 512 * 1024      # one woff2/woff/ttf asset
+    max_venue_bytes: int = 8 * 1024 * 1024  # all assets of one venue together
+    max_assets: int = 200             # assets per venue
+
+
+@dataclass(frozen=True, slots=True)
 class AcSimSettings:
     """`citywifi ac-sim`: the simulated AC."""
 
@@ -297,6 +321,8 @@ class Settings:
     otp: OtpSettings = field(default_factory=OtpSettings)
     number_policy: NumberPolicySettings = field(default_factory=NumberPolicySettings)
     web: WebSettings = field(default_factory=WebSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    pages: PagesSettings = field(default_factory=PagesSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
     acs: tuple[AcSeed, ...] = ()
 

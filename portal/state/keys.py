@@ -315,3 +315,74 @@ def login_by_ip(user_ip: str) -> str:
     and OS probes asked without a per-client token (ACs with overlapping private ranges:
     the newest login wins — hand out per-client API URLs there)."""
     return f"{PREFIX}:{{uip:{user_ip}}}"
+
+
+# --- consoles: accounts, API tokens, audit ---------------------------------------------------
+
+def console_account(username: str) -> str:
+    """Hash: one console account — role, venues (JSON list), display_name, disabled,
+    password hash (argon2id), created_at, password_changed_at."""
+    return f"{PREFIX}:{{accounts}}:user:{username}"
+
+
+def console_accounts() -> str:
+    """Set: every console username (same hash tag as the accounts, for MULTI)."""
+    return f"{PREFIX}:{{accounts}}:all"
+
+
+def console_failures(username: str) -> str:
+    """String (TTL = lockout period): wrong passwords in a row for this username."""
+    return f"{PREFIX}:{{accounts}}:failures:{username}"
+
+
+def api_token(token_id: str) -> str:
+    """Hash: one API token — name, scope, created_by, created_at, expires_at, last_used,
+    revoked, sha256 of the secret (the secret itself is never stored)."""
+    return f"{PREFIX}:{{apitokens}}:token:{token_id}"
+
+
+def api_tokens() -> str:
+    """Set: every API token id."""
+    return f"{PREFIX}:{{apitokens}}:all"
+
+
+def audit_log() -> str:
+    """Stream: the audit log of console and API actions (who, when, what, before/after).
+    Archived with the real-name logs; no MAXLEN here."""
+    return f"{PREFIX}:{{audit}}:log"
+
+
+def console_session(session_id: str) -> str:
+    """String (TTL = console session lifetime): the username a console sign-in belongs to.
+    Deleted by logout, password change and disabling the account."""
+    return f"{PREFIX}:{{accounts}}:session:{session_id}"
+
+
+def console_user_sessions(username: str) -> str:
+    """Set: the live console session ids of one account (to end them all at once)."""
+    return f"{PREFIX}:{{accounts}}:sessions-of:{username}"
+
+
+# --- venue pages and assets (portal/pages.py, portal/assets.py) --------------------------------
+# One hash tag per venue (``{vp:<venue>}``) so a publish (new version + pointer) is one MULTI.
+
+def page_meta(venue: str, page: str) -> str:
+    """Hash: one venue page — ``draft`` (source), ``draft_author``, ``draft_at``, ``published``
+    (version number, absent = none), ``published_source`` (copy of that version's source, so a
+    phone view needs one HGET), ``last_version`` (counter)."""
+    return f"{PREFIX}:{{vp:{venue}}}:page:{page}"
+
+
+def page_versions(venue: str, page: str) -> str:
+    """Hash: version number → JSON {version, source, author, at, note} (immutable history)."""
+    return f"{PREFIX}:{{vp:{venue}}}:versions:{page}"
+
+
+def venue_assets(venue: str) -> str:
+    """Hash: asset name → JSON {name, kind, content_type, size, sha256, author, at}."""
+    return f"{PREFIX}:{{vp:{venue}}}:assets"
+
+
+def venue_asset_blob(venue: str, name: str) -> str:
+    """String: the bytes of one venue asset (every web node reads the same Redis)."""
+    return f"{PREFIX}:{{vp:{venue}}}:asset:{name}"

@@ -40,6 +40,8 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     from portal.login import build_journey, web_secret
     from portal.state import redis_from_settings
     from portal.web import captive, phone
+    from portal.web.api import init_api
+    from portal.web.console import init_console
 
     if redis is None:
         redis = redis_from_settings(settings.redis)
@@ -53,7 +55,9 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
         from portal.web import demo
 
         app.register_blueprint(demo.bp)
-    phone.register_error_handlers(app)
+    init_console(app, settings, redis)
+    init_api(app, redis)
+    _dispatch_errors(app)
 
     @app.after_request
     def _no_store(response: Response) -> Response:
@@ -65,3 +69,39 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
         return response
 
     return app
+
+
+def _dispatch_errors(app: Flask) -> None:
+    """One error handler per kind, choosing the audience's answer: JSON for the API, the
+    console's page for the consoles, the phone's page (zh/en, venue-neutral) for the rest."""
+    from werkzeug.exceptions import HTTPException
+
+    from portal.login import LoginError
+    from portal.web import console, phone
+    from portal.web.api import base as api
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            return api.http_error(exc)
+        if console.is_console_request():
+            return console.error_page(exc.code or 500)
+        return phone.http_error(exc)
+
+    @app.errorhandler(LoginError)
+    def _login_error(exc: LoginError) -> Any:
+        return phone.login_error(exc)
+
+    @app.errorhandler(Exception)
+    def _any(exc: Exception) -> Any:
+        if request.path.startswith("/api/"):
+            return api.internal_error(exc)
+        if console.is_console_request():
+            import redis as redis_lib
+
+            if isinstance(exc, (redis_lib.RedisError, ConnectionError, TimeoutError)):
+                log.error("Redis unavailable serving %s: %s", request.path, exc)
+                return console.error_page(503)
+            log.exception("unexpected error serving %s", request.path)
+            return console.error_page(500)
+        return phone.internal_error(exc)

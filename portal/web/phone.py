@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import redis as redis_lib
-from flask import Blueprint, Flask, Response, redirect, request, url_for
+from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -19,7 +19,7 @@ from portal.web import services
 from portal.web.errors import user_error
 from portal.web.i18n import pick_language
 
-__all__ = ["bp", "register_error_handlers"]
+__all__ = ["bp", "http_error", "internal_error", "login_error"]
 
 log = logging.getLogger("citywifi.web.phone")
 
@@ -334,26 +334,23 @@ def wispr() -> Response:
 
 # --- errors --------------------------------------------------------------------------------------
 
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        if request.path.startswith("/api/"):
-            return Response('{"error": "%s"}' % (exc.name or "error"), status=exc.code or 500,
-                            mimetype="application/json")
-        code = {404: "not_found", 405: "method"}.get(exc.code or 0, "bad_link")
-        return _error_page(code, _lang())
+def http_error(exc: HTTPException) -> Response:
+    """A phone-facing page for an HTTP error (404, 405, a bad link)."""
+    code = {404: "not_found", 405: "method"}.get(exc.code or 0, "bad_link")
+    return _error_page(code, _lang())
 
-    @app.errorhandler(LoginError)
-    def _login_error(exc: LoginError) -> Response:
-        values, status = _error_values(exc, _lang())
-        from portal.venues import FALLBACK
 
-        return _render("error", FALLBACK, _lang(), status, retry_url="", **values)
+def login_error(exc: LoginError) -> Response:
+    values, status = _error_values(exc, _lang())
+    from portal.venues import FALLBACK
 
-    @app.errorhandler(Exception)
-    def _any(exc: Exception) -> Response:
-        if isinstance(exc, _STATE_ERRORS):
-            log.error("Redis unavailable serving %s: %s", request.path, exc)
-            return _error_page("state_unavailable", _lang())
-        log.exception("unexpected error serving %s", request.path)
-        return _error_page("internal", _lang())
+    return _render("error", FALLBACK, _lang(), status, retry_url="", **values)
+
+
+def internal_error(exc: Exception) -> Response:
+    """Anything unexpected while serving a phone: a calm page, the details in the log."""
+    if isinstance(exc, _STATE_ERRORS):
+        log.error("Redis unavailable serving %s: %s", request.path, exc)
+        return _error_page("state_unavailable", _lang())
+    log.exception("unexpected error serving %s", request.path)
+    return _error_page("internal", _lang())

@@ -1,0 +1,28 @@
+"""``/api/v1``: the JSON API for the NOC's programs (token auth, OpenAPI at /api/v1/openapi.json).
+
+Resource modules declare their operations with :func:`portal.web.api.base.operation`; listing a
+module in :data:`RESOURCE_MODULES` is what makes it part of the app.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from flask import Flask
+
+from portal.apitokens import ApiTokenStore
+
+__all__ = ["RESOURCE_MODULES", "init_api"]
+
+# One module per resource (portal.web.api.<name>); each registers its operations on import.
+RESOURCE_MODULES: tuple[str, ...] = ()
+
+
+def init_api(app: Flask, redis: Any) -> None:
+    from portal.web.api import base
+
+    for name in RESOURCE_MODULES:
+        importlib.import_module(f"portal.web.api.{name}")
+    app.extensions["citywifi_api"] = ApiTokenStore(redis)
+    app.register_blueprint(base.bp)

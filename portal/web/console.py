@@ -1,0 +1,470 @@
+"""What the venue and NOC consoles share: sign-in sessions, roles, CSRF, language, audit.
+
+Sign-in sessions are server-side: the signed cookie carries only a random session id whose
+Redis record (TTL = ``console.session_hours``) names the account. Logout, a password change
+or disabling the account deletes the records, so a copied cookie dies with them.
+
+CSRF: every state-changing request (POST/PUT/PATCH/DELETE) outside the phone pages, the
+captive API and the bearer-token JSON API must carry the session's token — as the form field
+``csrf_token`` or the ``X-CSRF-Token`` header. Phone pages carry their own signed context and
+the JSON API uses no cookies, so neither can be ridden by another site.
+
+Views use :func:`login_required` and, for anything taking a venue id, :func:`require_venue`
+(404 rather than 403: an operator must not learn which other venues exist).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from portal.accounts import Account, AccountLocked, AccountStore, BadCredentials, Role
+from portal.audit import AuditLog
+from portal.errors import CitywifiError, NotFound, ValidationError
+from portal.settings import Settings
+from portal.state import keys
+
+__all__ = [
+    "ConsoleServices",
+    "audit",
+    "bp",
+    "client_ip",
+    "console_services",
+    "csp_nonce",
+    "csrf_token",
+    "current_account",
+    "error_page",
+    "init_console",
+    "is_console_request",
+    "login_required",
+    "require_venue",
+    "tr",
+]
+
+log = logging.getLogger("citywifi.console")
+bp = Blueprint("console", __name__)
+
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Blueprints that do not use the console cookie (see module doc).
+_CSRF_EXEMPT = frozenset({"phone", "captive", "api", "demo"})
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class ConsoleServices:
+    """Built once per app, kept in ``app.extensions["citywifi_console"]``."""
+
+    def __init__(self, settings: Settings, redis: Any) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.accounts = AccountStore(redis, max_failures=settings.console.max_failures,
+                                     lockout_seconds=settings.console.lockout_seconds)
+        self.audit = AuditLog(redis)
+        self.session_seconds = settings.console.session_hours * 3600
+
+    # -- server-side sign-in sessions -----------------------------------------------------------
+    def open_session(self, username: str) -> str:
+        session_id = secrets.token_urlsafe(24)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(keys.console_session(session_id), username, ex=self.session_seconds)
+        pipe.sadd(keys.console_user_sessions(username), session_id)
+        pipe.expire(keys.console_user_sessions(username), self.session_seconds)
+        pipe.execute()
+        return session_id
+
+    def session_user(self, session_id: str) -> str | None:
+        value = self.redis.get(keys.console_session(session_id))
+        return value.decode() if value else None
+
+    def close_session(self, session_id: str, username: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.console_session(session_id))
+        pipe.srem(keys.console_user_sessions(username), session_id)
+        pipe.execute()
+
+    def close_all_sessions(self, username: str, keep: str | None = None) -> None:
+        """End every sign-in of ``username`` (but ``keep``): password change, disabled, deleted."""
+        ids = [i.decode() for i in self.redis.smembers(keys.console_user_sessions(username))]
+        doomed = [i for i in ids if i != keep]
+        if doomed:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.delete(*(keys.console_session(i) for i in doomed))
+            pipe.srem(keys.console_user_sessions(username), *doomed)
+            pipe.execute()
+
+
+def console_services() -> ConsoleServices:
+    return current_app.extensions["citywifi_console"]
+
+
+# -- helpers for every console view ---------------------------------------------------------------
+
+def tr(zh: str, en: str) -> str:
+    """The text in the console language (cookie ``cw_lang``; Chinese by default)."""
+    return en if getattr(g, "console_lang", "zh") == "en" else zh
+
+
+def current_account() -> Account | None:
+    return getattr(g, "account", None)
+
+
+def client_ip() -> str:
+    # ProxyFix (configured by the deployment) has already put the real client into remote_addr.
+    return request.remote_addr or ""
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        session["csrf"] = token
+    return str(token)
+
+
+def csp_nonce() -> str:
+    """A per-response nonce: console pages run only our static scripts and inline scripts
+    carrying it (``<script nonce="{{ csp_nonce() }}">``)."""
+    nonce = getattr(g, "csp_nonce", None)
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return str(nonce)
+
+
+# (endpoint, zh, en, who sees it) — links whose endpoint is not in this build are left out.
+_NAV = (
+    ("noc_dashboard.dashboard", "运行监控", "Dashboard", "noc"),
+    ("noc_sessions.index", "在线用户", "Online", "noc"),
+    ("noc_users.index", "用户", "Users", "noc"),
+    ("noc_plans.index", "套餐", "Plans", "noc"),
+    ("noc_acs.index", "AC 设备", "ACs", "noc"),
+    ("noc_blocklist.index", "黑名单", "Blocklist", "noc"),
+    ("noc_logs.index", "实名日志", "Logs", "noc"),
+    ("venue_console.index", "场所", "Venues", "any"),
+    ("venue_campaigns.index", "广告活动", "Campaigns", "any"),
+    ("console.users", "账号", "Accounts", "admin"),
+    ("noc_tokens.index", "API 令牌", "API tokens", "admin"),
+    ("console.audit_log", "审计日志", "Audit log", "noc"),
+)
+
+
+def console_nav() -> list[tuple[str, str, bool]]:
+    """(label, url, active) for the signed-in account's navigation bar."""
+    account = current_account()
+    if account is None:
+        return []
+    out = []
+    for endpoint, zh, en, who in _NAV:
+        if endpoint not in current_app.view_functions:
+            continue
+        if (who == "noc" and not account.is_noc) or (who == "admin" and not account.is_admin):
+            continue
+        url = url_for(endpoint)
+        out.append((tr(zh, en), url, request.path == url or request.path.startswith(url + "/")))
+    return out
+
+
+def audit(area: str, action: str, target: str, before: Any = None, after: Any = None) -> None:
+    """Record an action of the signed-in account (call after the change succeeded)."""
+    account = current_account()
+    actor = f"user:{account.username}" if account else "anonymous"
+    console_services().audit.record(actor, area, action, target, before, after, client_ip())
+
+
+def login_required(*roles: Role) -> Callable[[_F], _F]:
+    """Signed in (and, if ``roles`` are given, holding one of them) or no entry."""
+    def decorate(view: _F) -> _F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            account = current_account()
+            if account is None:
+                return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+            if roles and account.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
+
+
+def require_venue(venue_id: str) -> None:
+    """404 unless the signed-in account may see ``venue_id``."""
+    account = current_account()
+    if account is None or not account.can_see_venue(venue_id):
+        abort(404)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths: ``/noc/...`` yes, ``//evil.example`` or ``https://…`` no."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+def _home_for(account: Account) -> str:
+    endpoint = "noc_dashboard.dashboard" if account.is_noc else "venue_console.index"
+    try:
+        return url_for(endpoint)
+    except Exception:     # that console is not part of this build: the account page always is
+        return url_for("console.password")
+
+
+# -- request hooks ----------------------------------------------------------------------------------
+
+def _before_request() -> Response | None:
+    lang = request.cookies.get("cw_lang")
+    g.console_lang = lang if lang in ("zh", "en") else "zh"
+    g.account = None
+    if request.blueprint in _CSRF_EXEMPT:
+        return None
+    services = console_services()
+    session_id = session.get("sid")
+    if session_id:
+        username = services.session_user(str(session_id))
+        account = services.accounts.get(username) if username else None
+        if account is None or account.disabled:
+            session.pop("sid", None)
+        else:
+            g.account = account
+    if request.method in _UNSAFE:
+        sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+        expected = session.get("csrf") or ""
+        if not expected or not hmac.compare_digest(str(sent), str(expected)):
+            log.warning("CSRF token missing or wrong: %s %s from %s", request.method, request.path,
+                        client_ip())
+            return Response("请求已过期或来源不明，请刷新页面后重试。\n"
+                            "The form expired or did not come from this site; reload the page and "
+                            "try again.\n", status=400, mimetype="text/plain")
+    return None
+
+
+def is_console_request() -> bool:
+    """True for console pages (anything not phone, captive API, JSON API or demo)."""
+    return request.blueprint not in _CSRF_EXEMPT and not request.path.startswith(
+        ("/portal", "/api/", "/demo", "/assets/", "/generate_204", "/hotspot-detect"))
+
+
+def error_page(status: int) -> tuple[str, int]:
+    """The console's page for 403/404/405/500/503."""
+    messages = {
+        403: ("您没有权限访问此页面。", "You may not open this page."),
+        404: ("页面不存在。", "There is no such page."),
+        405: ("不支持该操作。", "This action is not allowed here."),
+        503: ("数据服务暂不可用，请稍后重试。", "The data service is unavailable; try again shortly."),
+    }
+    zh, en = messages.get(status, ("服务器内部错误，已记录。", "Internal error; it has been logged."))
+    return render_template("console/error.html", status=status, message=tr(zh, en)), status
+
+
+def _console_headers(response: Response) -> Response:
+    if not is_console_request():
+        return response
+    # Console pages: our scripts only, no framing (clickjacking), no referrer leaks.
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        f"script-src 'self' 'nonce-{csp_nonce()}'; frame-src 'self'; frame-ancestors 'self'; "
+        f"form-action 'self'; base-uri 'none'; object-src 'none'")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def init_console(app: Flask, settings: Settings, redis: Any) -> None:
+    """Install the console's session settings, hooks, template helpers and routes."""
+    app.extensions["citywifi_console"] = ConsoleServices(settings, redis)
+    app.config.update(
+        SESSION_COOKIE_NAME="cw_console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.console.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console.session_hours),
+    )
+    app.before_request(_before_request)
+    app.jinja_env.globals.update(tr=tr, csrf_token=csrf_token, current_account=current_account,
+                                 csp_nonce=csp_nonce, console_nav=console_nav)
+    app.after_request(_console_headers)
+    app.register_blueprint(bp)
+
+
+
+# -- sign in, sign out, own password --------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str | tuple[str, int]:
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("console/login.html", next=next_url or "")
+    services = console_services()
+    username = request.form.get("username", "").strip().lower()
+    try:
+        account = services.accounts.authenticate(username, request.form.get("password", ""))
+    except AccountLocked as exc:
+        log.warning("console sign-in refused: %s locked (%s s) from %s", username, exc.retry_after,
+                    client_ip())
+        services.audit.record(f"user:{username}", "account", "login.locked", username, ip=client_ip())
+        minutes = -(-exc.retry_after // 60)
+        flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。",
+                 f"Too many failed sign-ins; the account is locked for {minutes} minutes."), "error")
+        return render_template("console/login.html", next=next_url or "", username=username), 429
+    except BadCredentials:
+        log.info("console sign-in failed for %r from %s", username, client_ip())
+        services.audit.record(f"user:{username}", "account", "login.failed", username, ip=client_ip())
+        flash(tr("用户名或密码错误。", "Wrong username or password."), "error")
+        return render_template("console/login.html", next=next_url or "", username=username), 401
+    session.clear()       # a fresh session (and CSRF token) after sign-in: no fixation
+    session.permanent = True
+    session["sid"] = services.open_session(account.username)
+    g.account = account
+    services.audit.record(f"user:{account.username}", "account", "login", account.username, ip=client_ip())
+    return redirect(next_url or _home_for(account))
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    account = current_account()
+    session_id = session.get("sid")
+    if account is not None and session_id:
+        console_services().close_session(str(session_id), account.username)
+        audit("account", "logout", account.username)
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/console/lang/<lang>")
+def set_language(lang: str) -> BaseResponse:
+    back = _safe_next(request.args.get("next")) or url_for("console.login")
+    response = redirect(back)
+    if lang in ("zh", "en"):
+        response.set_cookie("cw_lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
+    return response
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required()
+def password() -> str | tuple[str, int]:
+    account = current_account()
+    assert account is not None
+    if request.method == "POST":
+        new = request.form.get("new_password", "")
+        if new != request.form.get("confirm_password", ""):
+            flash(tr("两次输入的新密码不一致。", "The two new passwords differ."), "error")
+            return render_template("console/password.html"), 400
+        services = console_services()
+        try:
+            services.accounts.change_password(account.username, request.form.get("old_password", ""), new)
+        except (BadCredentials, AccountLocked):
+            flash(tr("当前密码错误。", "The current password is wrong."), "error")
+            return render_template("console/password.html"), 400
+        except ValidationError as exc:
+            flash(tr("新密码不符合要求：至少 10 个字符，不含用户名，不能过于简单。",
+                     "The new password is too weak: at least 10 characters, not containing the "
+                     "username, not repetitive.") + f" ({exc})", "error")
+            return render_template("console/password.html"), 400
+        services.close_all_sessions(account.username, keep=str(session.get("sid")))
+        audit("account", "password.change", account.username)
+        flash(tr("密码已修改，其他设备上的登录已退出。",
+                 "Password changed; sign-ins on other devices were ended."), "ok")
+    return render_template("console/password.html")
+
+
+# -- administrators: accounts -----------------------------------------------------------------------
+
+def _account_form() -> dict[str, Any]:
+    venues = [v.strip() for v in request.form.get("venues", "").replace("，", ",").split(",") if v.strip()]
+    return {"role": request.form.get("role", "venue"), "venues": venues,
+            "display_name": request.form.get("display_name", "").strip()}
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@login_required(Role.ADMIN)
+def users() -> str | tuple[str, int]:
+    services = console_services()
+    status = 200
+    if request.method == "POST":
+        form = _account_form()
+        username = request.form.get("username", "").strip().lower()
+        try:
+            created = services.accounts.create(username, request.form.get("password", ""), form["role"],
+                                               form["venues"], form["display_name"])
+        except CitywifiError as exc:
+            flash(tr("无法创建账号：", "Account not created: ") + str(exc), "error")
+            status = 400
+        else:
+            audit("account", "account.create", created.username, None, created.public())
+            flash(tr(f"账号 {created.username} 已创建。", f"Account {created.username} created."), "ok")
+    return render_template("console/users.html", accounts=services.accounts.all(), roles=list(Role)), status
+
+
+@bp.route("/admin/users/<username>", methods=["GET", "POST"])
+@login_required(Role.ADMIN)
+def user_edit(username: str) -> BaseResponse | str | tuple[str, int]:
+    services = console_services()
+    account = services.accounts.get(username)
+    if account is None:
+        abort(404)
+    if request.method == "POST":
+        action = request.form.get("action", "save")
+        me = current_account()
+        try:
+            if action == "delete":
+                if me is not None and me.username == username:
+                    raise ValidationError("you cannot delete your own account")
+                services.accounts.delete(username)
+                services.close_all_sessions(username)
+                audit("account", "account.delete", username, account.public(), None)
+                flash(tr(f"账号 {username} 已删除。", f"Account {username} deleted."), "ok")
+                return redirect(url_for("console.users"))
+            if action == "reset_password":
+                services.accounts.set_password(username, request.form.get("password", ""))
+                services.close_all_sessions(username)
+                audit("account", "account.password_reset", username)
+                flash(tr("密码已重置。", "Password reset."), "ok")
+            else:
+                form = _account_form()
+                disabled = request.form.get("disabled") == "1"
+                if me is not None and me.username == username and (disabled or form["role"] != "admin"):
+                    raise ValidationError("you cannot disable or demote your own account")
+                changed = services.accounts.update(username, role=form["role"], venues=form["venues"],
+                                                   display_name=form["display_name"], disabled=disabled)
+                if changed.disabled:
+                    services.close_all_sessions(username)
+                audit("account", "account.update", username, account.public(), changed.public())
+                account = changed
+                flash(tr("已保存。", "Saved."), "ok")
+        except (ValidationError, NotFound) as exc:
+            flash(tr("未保存：", "Not saved: ") + str(exc), "error")
+            return render_template("console/user_edit.html", account=account, roles=list(Role)), 400
+    return render_template("console/user_edit.html", account=account, roles=list(Role))
+
+
+@bp.get("/admin/audit")
+@login_required(Role.ADMIN, Role.NOC)
+def audit_log() -> str:
+    """The newest audit entries, filterable by area, actor and target."""
+    area = request.args.get("area") or None
+    actor = request.args.get("actor") or None
+    target = request.args.get("target") or None
+    entries = console_services().audit.recent(200, area=area, actor=actor, target=target)
+    return render_template("console/audit.html", entries=entries, area=area or "", actor=actor or "",
+                           target=target or "")
