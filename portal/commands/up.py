@@ -152,6 +152,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         env.setdefault("CITYWIFI_SMS_BACKEND", "file")
         env.setdefault("CITYWIFI_WEB_DEMO", "1")    # the demo SMS outbox page
+        env.setdefault("CITYWIFI_CONSOLE_COOKIE_SECURE", "false")   # the demo serves plain http
         _seed_demo(settings, redis_url)
     children = []
     for name in wanted:
@@ -196,7 +197,25 @@ def _seed_demo(settings: Settings, redis_url: str) -> None:
     from portal.demo import seed_demo_venue
 
     seed_demo_venue(client, "demo-ac")
+    _seed_demo_admin(client, settings.data_dir)
     client.close()
+
+
+def _seed_demo_admin(client: object, data_dir: Path) -> None:
+    """A first console administrator for the demo, its password kept in the data dir (0600)."""
+    import secrets
+
+    from portal.accounts import AccountStore
+
+    accounts = AccountStore(client)
+    if accounts.all():
+        return
+    password = secrets.token_urlsafe(12)
+    accounts.create("admin", password, "admin", display_name="demo administrator")
+    path = data_dir / "console-admin-password"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
 
 
 def _print_banner(
@@ -226,4 +245,8 @@ def _print_banner(
             lines.append(f"  SMS page : http://127.0.0.1:{settings.web.port}/demo/outbox")
             lines.append("  as a phone, open (use a China Telecom number such as 18900000001):")
             lines.append(f"    {demo_phone_url(settings)}")
+            secret_file = data_dir / "console-admin-password"
+            if secret_file.exists():
+                lines.append(f"  consoles : http://127.0.0.1:{settings.web.port}/login  user admin, "
+                             f"password in {secret_file}")
     print("\n".join(lines), flush=True)

@@ -235,7 +235,7 @@ def _before_request() -> Response | None:
     lang = request.cookies.get("cw_lang")
     g.console_lang = lang if lang in ("zh", "en") else "zh"
     g.account = None
-    if request.blueprint in _CSRF_EXEMPT:
+    if not is_console_request():
         return None
     services = console_services()
     session_id = session.get("sid")

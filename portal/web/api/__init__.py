@@ -16,7 +16,9 @@ from portal.apitokens import ApiTokenStore
 __all__ = ["RESOURCE_MODULES", "init_api"]
 
 # One module per resource (portal.web.api.<name>); each registers its operations on import.
-RESOURCE_MODULES: tuple[str, ...] = ()
+RESOURCE_MODULES: tuple[str, ...] = (
+    "accounts",
+)
 
 
 def init_api(app: Flask, redis: Any) -> None:
