@@ -32,6 +32,7 @@ from typing import Any, Literal
 from portal.blocklist import normalise_mac
 from portal.errors import CitywifiError, ValidationError
 from portal.state import keys
+from portal.state.scripts import queue_script
 
 __all__ = [
     "CONSUME_LUA",
@@ -323,7 +324,7 @@ class CredentialStore:
         pipe = self.redis.pipeline(transaction=False)
         for cmd in commands:
             if cmd[0] == "CONSUME":
-                self._consume(keys=list(cmd[1:3]), args=list(cmd[3:]), client=pipe)
+                queue_script(pipe, self._consume, cmd[1:3], cmd[3:])
             else:
                 pipe.execute_command(*cmd)
         return list(pipe.execute())

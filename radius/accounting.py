@@ -38,6 +38,7 @@ from portal.sessions import (
 )
 from portal.settings import QuotaSettings
 from portal.state import keys
+from portal.state.scripts import queue_script
 from portal.usage import ADD_USAGE_LUA, UsageBook
 
 if TYPE_CHECKING:
@@ -349,10 +350,11 @@ class AccountingProcessor:
             self.registry.unindex_in(pipe, phone, ac.name, sid)
         else:
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
-        self._acct(
-            keys=[keys.phone_sessions(phone), keys.usage(phone),
-                  keys.session_tombstone(phone, ac.name, sid)],
-            args=[
+        queue_script(
+            pipe, self._acct,
+            [keys.phone_sessions(phone), keys.usage(phone),
+             keys.session_tombstone(phone, ac.name, sid)],
+            [
                 f"{ac.name}|{sid}", kind, int(received_at), self.usage.today(received_at),
                 session_time, record.input_total, record.output_total,
                 int(record.input_gigawords is not None), int(record.output_gigawords is not None),
@@ -360,7 +362,6 @@ class AccountingProcessor:
                 interim, plan_name, record.user_name if record.user_name != phone else "",
                 self.settings.tombstone_ttl, started,
             ],
-            client=pipe,
         )
         results = pipe.execute()
         verdict_raw, rec_raw, usage_raw = results[-1]
@@ -428,10 +429,10 @@ class AccountingProcessor:
             chunk = sessions[start:start + 200]
             pipe = self.redis.pipeline(transaction=False)
             for s in chunk:
-                self._close(
-                    keys=[keys.phone_sessions(s.phone),
-                          keys.session_tombstone(s.phone, s.ac, s.session_id)],
-                    args=[s.field, self.settings.tombstone_ttl, 0, self.grace], client=pipe,
+                queue_script(
+                    pipe, self._close,
+                    [keys.phone_sessions(s.phone), keys.session_tombstone(s.phone, s.ac, s.session_id)],
+                    [s.field, self.settings.tombstone_ttl, 0, self.grace],
                 )
             results = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)

@@ -1,0 +1,3 @@
+"""tests/portal/test_blocklist.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+
+from tests.portal.test_blocklist import *  # noqa: F403
