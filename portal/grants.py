@@ -159,6 +159,20 @@ def check_quota(plan: Plan, usage: Usage, now: float) -> str | None:
     return None
 
 
+_midnights: dict[ZoneInfo, tuple[float, float]] = {}
+
+
+def _next_midnight(now: float, tz: ZoneInfo) -> float:
+    """next_midnight, remembered: the answer for ``now`` holds for every t in [now, answer)
+    (no midnight lies between), and datetime arithmetic per Access-Request showed in profiles."""
+    known = _midnights.get(tz)
+    if known is not None and known[0] <= now < known[1]:
+        return known[1]
+    end = next_midnight(now, tz)
+    _midnights[tz] = (now, end)
+    return end
+
+
 def remaining_time(plan: Plan, usage: Usage, now: float, tz: ZoneInfo) -> int | None:
     """Session-Timeout: the smallest of the session cap, daily and total time left, time until
     validity ends, and — when the plan has a daily time quota — time until local midnight (the
@@ -168,7 +182,7 @@ def remaining_time(plan: Plan, usage: Usage, now: float, tz: ZoneInfo) -> int | 
         limits.append(plan.session_timeout)
     if plan.daily_time is not None:
         limits.append(plan.daily_time - usage.daily_time)
-        limits.append(next_midnight(now, tz) - now)
+        limits.append(_next_midnight(now, tz) - now)
     if plan.total_time is not None:
         limits.append(plan.total_time - usage.total_time)
     end = terminate_at(plan, usage, now)
@@ -187,7 +201,7 @@ def evaluate(
     refusal = check_quota(plan, usage, now)
     if refusal is not None:
         raise QuotaRefusal(refusal, f"{phone} plan {plan.name}")
-    if plan.max_sessions is not None:
+    if plan.max_sessions is not None and sessions:
         device = normalise_mac_or_none(mac)
         live = [
             s for s in sessions

@@ -4,11 +4,15 @@ Plugs into ``radius.server.RadiusServer`` as its auth handler. Each step either 
 an Access-Reject whose Reply-Message (Chinese / English) the portal can show, and whose reason
 the server counts (``reject.<reason>``). Redis errors propagate: the server stays silent.
 
-With a ``RespClient`` (plain redis:// or unix:// URL) an Access-Request costs ONE Redis round
-trip: the credential reads and token consumption, the blocklist lookups and the plan/usage/
-session reads of ``portal.grants`` go out as one pipeline (+1 for a CHAP token's consumption,
-+1 for MAC authentication). Without it (Sentinel, Cluster) the same steps run through redis-py,
-one pipeline each.
+With a ``RespClient`` (plain redis:// or unix:// URL) the server hands over every Access-Request
+it drained from its socket in one pass, and the whole batch costs ONE Redis round trip: one
+EVALSHA of ``BATCH_LUA`` does, per request, the credential reads and token consumption
+(``portal.credentials.CONSUME_LUA``, embedded unchanged), the blocklist lookups and the
+plan/usage/session reads of ``portal.grants``, and returns everything as one JSON document
+(+1 trip for the batch's CHAP token consumptions; MAC authentication takes two trips per request).
+The decisions are then made in Python by the same code as the per-step path. Without a
+``RespClient`` (Sentinel, Cluster: the batch script touches keys of many slots) the same steps
+run through redis-py, one pipeline each.
 """
 
 from __future__ import annotations
@@ -19,21 +23,33 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis
+
 from portal.acs import AcRecord
 from portal.blocklist import BlockEntry, normalise_mac
-from portal.credentials import CONSUME_LUA, CheckPlan, CredentialError, CredentialStore, Identity
+from portal.credentials import (
+    CONSUME_LUA,
+    USED_TOKEN_MEMORY,
+    CheckPlan,
+    CredentialError,
+    CredentialStore,
+    Identity,
+    InvalidCredential,
+    normalise_phone,
+)
 from portal.errors import ValidationError
 from portal.grants import Authorizer, Grant, QuotaRefusal, evaluate
 from portal.sessions import decode_records
-from portal.state import keys
+from portal.state import StateUnavailable, keys
+from portal.usage import Usage, day_of, next_midnight
 from radius import wire
 from radius.dialects import render
 from radius.errors import MalformedPacket
-from radius.resp import RespClient
+from radius.resp import Encoded, RespClient, bulk
 from radius.server import AuthReply
 from radius.wire import Attr, Code
 
-__all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
+__all__ = ["BATCH_LUA", "REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
 
 # Reject reasons decided here (quota reasons come with their text from portal.grants).
 REJECT_MESSAGES: dict[str, tuple[str, str]] = {
@@ -95,6 +111,95 @@ def parse_ssid(called_station_id: str | None) -> str | None:
     return tail or None if sep else None
 
 
+# One EVALSHA for a batch of Access-Requests (standalone Redis only: keys span many slots).
+# KEYS[1] blocked phones, KEYS[2] blocked MACs, then 6 per request: MAC binding (of "-" when the
+#   caller has no MAC), login tokens, used login tokens, plan override, usage, phone sessions.
+# ARGV[1] now, ARGV[2] used-token memory seconds, then 4 per request: method ("p" PAP: consume
+#   the password if it is a live token, exactly what CONSUME_LUA does for one request; "c" CHAP:
+#   list the token names, Python finds the match), password ("" for CHAP), caller MAC ("" = none),
+#   phone.
+# Returns JSON: per request [binding, auth, blocked phone, blocked MAC, override, usage, sessions],
+# hashes as flat [field, value, ...] lists (an empty one encodes as {}), missing values as false.
+BATCH_LUA = (
+    "local function consume(KEYS, ARGV)\n" + CONSUME_LUA + "\nend\n" + """
+local out = {}
+local n = (#ARGV - 2) / 4
+for i = 0, n - 1 do
+  local k, a = 2 + i * 6, 2 + i * 4
+  local mac = ARGV[a + 3]
+  local auth
+  if ARGV[a + 1] == 'p' then
+    auth = consume({KEYS[k + 2], KEYS[k + 3]}, {ARGV[a + 2], ARGV[1], ARGV[2], mac})
+  else
+    auth = {redis.call('HKEYS', KEYS[k + 2]), redis.call('HKEYS', KEYS[k + 3])}
+  end
+  out[i + 1] = {
+    redis.call('HGETALL', KEYS[k + 1]), auth,
+    redis.call('HGET', KEYS[1], ARGV[a + 4]),
+    redis.call('HGET', KEYS[2], mac == '' and '-' or mac),
+    redis.call('GET', KEYS[k + 4]), redis.call('HGETALL', KEYS[k + 5]),
+    redis.call('HGETALL', KEYS[k + 6])}
+end
+return cjson.encode(out)
+""")
+
+_CACHE_MAX = 50_000   # entries per pure-function memo below (cleared when full)
+
+
+def _memo(cache: dict[Any, Any], fn: Callable[[Any], Any], arg: Any) -> Any:
+    try:
+        return cache[arg]
+    except KeyError:
+        pass
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    value = cache[arg] = fn(arg)
+    return value
+
+
+def _mac_or_none(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return normalise_mac(value)
+    except ValidationError:
+        return None
+
+
+def _phone_or_none(username: str) -> str | None:
+    try:
+        return normalise_phone(username)
+    except ValidationError:
+        return None
+
+
+def _bytes_pairs(flat: Any) -> dict[bytes, bytes]:
+    """A flat JSON [field, value, …] list (latin-1 text, see _decode_json) as redis-py's dict."""
+    if not flat:
+        return {}
+    it = iter(flat)
+    return {k.encode("latin-1"): v.encode("latin-1") for k, v in zip(it, it, strict=True)}
+
+
+def _decode_json(raw: bytes) -> Any:
+    # Lua's cjson copies string bytes as they are (only quote, backslash and control characters
+    # are escaped); reading the document as latin-1 maps each byte to one character, so values
+    # round-trip exactly with .encode("latin-1"), whatever bytes someone stored.
+    return json.loads(raw.decode("latin-1"))
+
+
+class _Job:
+    """One PAP/CHAP Access-Request of a batch, between the batch script and the decision."""
+
+    __slots__ = ("ac", "index", "plan", "ssid")
+
+    def __init__(self, index: int, ac: AcRecord, plan: CheckPlan, ssid: str | None) -> None:
+        self.index = index
+        self.ac = ac
+        self.plan = plan
+        self.ssid = ssid
+
+
 class AuthPolicy:
     """Decides Access-Requests. Build one per worker process (it holds caches)."""
 
@@ -119,13 +224,24 @@ class AuthPolicy:
         # One-round-trip path (see module docstring); None = redis-py, one pipeline per step.
         self.fast = fast
         self._consume_sha = fast.script(CONSUME_LUA) if fast is not None else b""
+        self._batch_sha = fast.script(BATCH_LUA) if fast is not None else b""
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
+        # Memos of pure functions of request text (bounded, see _memo) and of per-phone keys.
+        self._macs: dict[str, str | None] = {}
+        self._phones: dict[str, str | None] = {}
+        self._ssids: dict[str | None, str | None] = {}
+        self._phone_keys: dict[str, bytes] = {}
+        self._binding_keys: dict[str, bytes] = {}
+        self._day: tuple[float, float, str] = (0.0, 0.0, "")   # [from, to) → local day
 
     # --- the handler -------------------------------------------------------------------------
 
     def handle_auth(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> AuthReply:
         if self.fast is not None:
-            return self._handle_batched(req, ac, secret, now)
+            result = self.handle_auth_batch([(req, ac, secret)], now)[0]
+            if isinstance(result, BaseException):
+                raise result
+            return result
         try:
             identity = self._identify(req, ac, secret)
         except CredentialError as exc:
@@ -142,7 +258,196 @@ class AuthPolicy:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
 
-    def _handle_batched(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> AuthReply:
+    def handle_auth_batch(
+        self, items: list[tuple[wire.Request, AcRecord, bytes]], now: float
+    ) -> list[AuthReply | BaseException]:
+        """Decide a batch (``radius.server.BatchAuthHandler``): one EVALSHA of BATCH_LUA for all
+        PAP/CHAP requests. Redis errors propagate (the server answers none of the batch); any
+        other failure is returned in the request's slot (that request alone is not answered)."""
+        if self.fast is None:
+            out: list[AuthReply | BaseException] = []
+            for req, ac, secret in items:
+                try:
+                    out.append(self.handle_auth(req, ac, secret, now))
+                except _STATE_ERRORS:
+                    raise
+                except Exception as exc:
+                    out.append(exc)
+            return out
+        results: list[AuthReply | BaseException | None] = [None] * len(items)
+        jobs: list[_Job] = []
+        single: list[int] = []
+        for i, (req, ac, secret) in enumerate(items):
+            try:
+                plan = self._check_plan(req, ac, secret)
+                if plan is None:
+                    single.append(i)   # MAC authentication: the binding names the phone first
+                    continue
+                ssid = _memo(self._ssids, parse_ssid, req.text(Attr.CALLED_STATION_ID))
+                jobs.append(_Job(i, ac, plan, ssid))
+            except CredentialError as exc:
+                results[i] = self._reject(exc.code)
+            except MalformedPacket:
+                results[i] = self._reject("invalid_credential")
+            except Exception as exc:
+                results[i] = exc
+        if jobs:
+            self._run_jobs(jobs, results, now)
+        for i in single:
+            req, ac, secret = items[i]
+            try:
+                results[i] = self._handle_one(req, ac, secret, now)
+            except _STATE_ERRORS:
+                raise
+            except Exception as exc:
+                results[i] = exc
+        return [r if r is not None else RuntimeError("undecided") for r in results]
+
+    def _check_plan(self, req: wire.Request, ac: AcRecord, secret: bytes) -> CheckPlan | None:
+        """The credential check a request asks for (what CredentialStore.plan_pap/plan_chap
+        check, without building per-request commands); None for MAC authentication."""
+        username = req.text(Attr.USER_NAME)
+        if not username:
+            raise CredentialError("no User-Name")
+        if ac.mac_auth and _memo(self._macs, _mac_or_none, username) is not None:
+            return None
+        password = req.get(Attr.USER_PASSWORD)
+        chap = req.get(Attr.CHAP_PASSWORD)
+        if password is None and chap is None:
+            raise _Unsupported("neither User-Password nor CHAP-Password")
+        phone = _memo(self._phones, _phone_or_none, username)
+        if phone is None:
+            raise InvalidCredential("User-Name is not a phone number")
+        mac = _memo(self._macs, _mac_or_none, req.text(Attr.CALLING_STATION_ID))
+        if password is not None:
+            clear = wire.decrypt_password(password, secret, req.authenticator).decode("utf-8", "replace")
+            return CheckPlan(phone, mac, "pap", (), password=clear)
+        assert chap is not None
+        if len(chap) != 17:
+            raise InvalidCredential("CHAP-Password must be 17 octets")
+        challenge = req.get(Attr.CHAP_CHALLENGE) or req.authenticator
+        return CheckPlan(phone, mac, "chap", (), chap_password=chap, challenge=challenge)
+
+    def _keys_of(self, phone: str, mac: str | None) -> bytes:
+        """The request's BATCH_LUA keys, RESP-encoded (memoised: encoding them per request
+        was a measurable share of the CPU)."""
+        per_phone = self._phone_keys.get(phone)
+        if per_phone is None:
+            if len(self._phone_keys) >= _CACHE_MAX:
+                self._phone_keys.clear()
+            per_phone = self._phone_keys[phone] = bulk((
+                keys.login_tokens(phone), keys.login_tokens_used(phone), keys.plan_override(phone),
+                keys.usage(phone), keys.phone_sessions(phone)))
+        m = mac or "-"
+        binding = self._binding_keys.get(m)
+        if binding is None:
+            if len(self._binding_keys) >= _CACHE_MAX:
+                self._binding_keys.clear()
+            binding = self._binding_keys[m] = bulk((keys.mac_binding(m),))
+        return binding + per_phone
+
+    def _run_jobs(self, jobs: list[_Job], results: list[Any], now: float) -> None:
+        assert self.fast is not None
+        n = len(jobs)
+        parts = [b"*%d\r\n" % (3 + 2 + 6 * n + 2 + 4 * n),
+                 bulk(("EVALSHA", self._batch_sha, 2 + 6 * n, keys.blocked_phones(), keys.blocked_macs()))]
+        args: list[Any] = [f"{self.credentials.clock():.3f}", int(USED_TOKEN_MEMORY)]
+        for job in jobs:
+            plan = job.plan
+            parts.append(self._keys_of(plan.phone, plan.mac))
+            args += ("p" if plan.method == "pap" else "c", plan.password, plan.mac or "", plan.phone)
+        parts.append(bulk(args))
+        reply = self._run([Encoded(b"".join(parts), self._batch_sha)])[0]
+        rows = _decode_json(reply)
+        if len(rows) != len(jobs):
+            raise redis.ResponseError(f"batch script answered {len(rows)} of {len(jobs)} requests")
+        decided: list[tuple[_Job, Identity, list[Any]]] = []
+        consumes: list[tuple[_Job, tuple[Any, ...], list[Any]]] = []
+        for job, row in zip(jobs, rows, strict=True):
+            plan = job.plan
+            try:
+                binding = _bytes_pairs(row[0])
+                if plan.method == "pap":
+                    status, mac = row[1]
+                    identity = self.credentials.decide_pap(
+                        plan, [binding, [status.encode("latin-1"), mac.encode("latin-1")]])
+                else:
+                    live, used = (row[1][0] or (), row[1][1] or ())
+                    outcome = self.credentials.decide_chap(plan, [
+                        binding, [t.encode("latin-1") for t in live], [t.encode("latin-1") for t in used]])
+                    if not isinstance(outcome, Identity):
+                        consumes.append((job, outcome, row))
+                        continue
+                    identity = outcome
+                decided.append((job, identity, row))
+            except CredentialError as exc:
+                results[job.index] = self._reject(exc.code)
+            except Exception as exc:
+                results[job.index] = exc
+        if consumes:   # CHAP tokens that matched: consume them, all in one more round trip
+            replies = self._run([c for _, c, _ in consumes])
+            for (job, _, row), consumed in zip(consumes, replies, strict=True):
+                try:
+                    decided.append((job, self.credentials.decide_consume(job.plan, consumed), row))
+                except CredentialError as exc:
+                    results[job.index] = self._reject(exc.code)
+        for job, identity, row in decided:
+            try:
+                results[job.index] = self._grant_reply(job, identity, row, now)
+            except _STATE_ERRORS:
+                raise
+            except Exception as exc:
+                results[job.index] = exc
+
+    def _grant_reply(self, job: _Job, identity: Identity, row: list[Any], now: float) -> AuthReply:
+        if self._blocked_raw([None if v is False else v for v in row[2:4]], now):
+            return self._reject("blocked")
+        ac = job.ac
+        venue = self.venue_of(ac.name, job.ssid) if self.venue_of is not None else None
+        a = self.authorizer
+        # Mirrors portal.grants.Authorizer.authorize over the fetched values (tests compare).
+        override = None if row[4] is False else row[4]
+        plan = a.plans.resolve_with(override, ac.name, job.ssid, venue)
+        if plan is None:
+            refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
+            return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+        usage = self._usage(row[5], now)
+        sessions = decode_records(identity.phone, _bytes_pairs(row[6])) if row[6] else []
+        try:
+            grant = evaluate(
+                plan, usage, sessions, phone=identity.phone, mac=identity.mac, now=now,
+                tz=a.usage.tz, default_interim=a.settings.default_interim, grace=a.reaper_grace,
+            )
+        except QuotaRefusal as refusal:
+            return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+        if usage.first_login is None and plan.validity_days is not None:
+            a.usage.mark_first_login(identity.phone, now)
+        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
+
+    def _usage(self, flat: Any, now: float) -> Usage:
+        """portal.usage.UsageBook.from_raw over a flat JSON list, with the local day cached
+        until the next local midnight (strftime per request was a measurable cost)."""
+        lo, hi, today = self._day
+        if not lo <= now < hi:
+            tz = self.authorizer.usage.tz
+            today = day_of(now, tz)
+            self._day = (now, next_midnight(now, tz), today)
+        raw: dict[str, str] = {}
+        if flat:
+            it = iter(flat)
+            raw = dict(zip(it, it, strict=True))
+        first = raw.get("f")
+        same_day = raw.get("d", "") == today
+        return Usage(
+            day=today,
+            daily_time=int(raw.get("dt", 0)) if same_day else 0,
+            daily_volume=int(raw.get("dv", 0)) if same_day else 0,
+            total_time=int(raw.get("tt", 0)),
+            total_volume=int(raw.get("tv", 0)),
+            first_login=float(first) if first is not None else None,
+        )
+
+    def _handle_one(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> AuthReply:
         assert self.fast is not None
         ssid = parse_ssid(req.text(Attr.CALLED_STATION_ID))
         try:
@@ -193,10 +498,11 @@ class AuthPolicy:
             return outcome
         return self.credentials.decide_consume(plan, self._run([outcome])[0])
 
-    def _run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def _run(self, commands: list[Any]) -> list[Any]:
         assert self.fast is not None
         wire_cmds = [
-            ("EVALSHA", self._consume_sha, 2, *c[1:]) if c[0] == "CONSUME" else c for c in commands
+            ("EVALSHA", self._consume_sha, 2, *c[1:]) if isinstance(c, tuple) and c[0] == "CONSUME"
+            else c for c in commands
         ]
         replies = self.fast.pipeline(wire_cmds)
         for reply in replies:
@@ -310,6 +616,9 @@ def _pairs(raw: Any) -> dict[bytes, bytes]:
     if isinstance(raw, dict):
         return raw
     return dict(zip(raw[::2], raw[1::2], strict=True))
+
+
+_STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
 
 
 class _Unsupported(CredentialError):

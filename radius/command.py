@@ -73,9 +73,21 @@ def build_server(
     authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace)
     venues = VenueStore(client, cache_ttl=settings.quota.plan_cache_ttl)
 
+    # Resolution walks every venue; its answer only changes when the venue cache is refreshed,
+    # so remember it per (AC, SSID) for as long as the same cached venue set is in use.
+    memo: dict[tuple[str, str | None], str | None] = {}
+    memo_of: list[object] = [None]
+
     def venue_of(ac_name: str, ssid: str | None) -> str | None:
-        venue = venues.resolve(ac_name, ssid)
-        return None if venue is FALLBACK else venue.id
+        current = venues.all()
+        if current is not memo_of[0] or len(memo) > 10_000:
+            memo.clear()
+            memo_of[0] = current
+        key = (ac_name, ssid)
+        if key not in memo:
+            venue = venues.resolve(ac_name, ssid)
+            memo[key] = None if venue is FALLBACK else venue.id
+        return memo[key]
 
     url = redis_url if redis_url is not None else settings.redis.url
     fast = None

@@ -128,9 +128,25 @@ def render(grant: Grant, dialect: str, tz: ZoneInfo = _CHINA) -> tuple[tuple[int
     out.append((Attr.ACCT_INTERIM_INTERVAL, integer(grant.interim_interval)))
     if grant.class_:
         out.append((Attr.CLASS, grant.class_[:253]))
-    try:
-        renderer = DIALECTS[dialect]
-    except KeyError:
-        raise ValueError(f"unknown RADIUS dialect {dialect!r}") from None
-    renderer(grant, out, tz)
+    if dialect == "wispr":   # carries the per-user Session-Terminate-Time: not cacheable
+        _wispr(grant, out, tz)
+        return tuple(out)
+    # Every other dialect's attributes depend only on the plan's two rates: encode them once.
+    key = (dialect, grant.up_kbps, grant.down_kbps)
+    vendor = _VENDOR_CACHE.get(key)
+    if vendor is None:
+        try:
+            renderer = DIALECTS[dialect]
+        except KeyError:
+            raise ValueError(f"unknown RADIUS dialect {dialect!r}") from None
+        rendered: Attrs = []
+        renderer(grant, rendered, tz)
+        vendor = tuple(rendered)
+        if len(_VENDOR_CACHE) > 4096:
+            _VENDOR_CACHE.clear()
+        _VENDOR_CACHE[key] = vendor
+    out.extend(vendor)
     return tuple(out)
+
+
+_VENDOR_CACHE: dict[tuple[str, int | None, int | None], tuple[tuple[int, bytes], ...]] = {}

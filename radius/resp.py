@@ -13,31 +13,50 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import redis
 
-__all__ = ["RespClient", "supports_url"]
+__all__ = ["Encoded", "RespClient", "bulk", "supports_url"]
 
-Command = tuple[Any, ...]
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A command already in RESP form: hot paths pre-encode the parts that repeat (key names of
+    a phone) instead of encoding every argument of every request."""
+
+    payload: bytes
+    script: bytes = b""     # the SHA when the command is an EVALSHA (for NOSCRIPT reloads)
+
+
+Command = tuple[Any, ...] | Encoded
 
 
 def supports_url(url: str) -> bool:
     return url.startswith(("redis://", "unix://"))
 
 
-def _encode(args: Command) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
+def bulk(args: Iterable[Any]) -> bytes:
+    """Arguments as RESP bulk strings, without the array header (see ``Encoded``)."""
+    out = []
     for arg in args:
-        if isinstance(arg, bytes):
+        if type(arg) is bytes:
             b = arg
-        elif isinstance(arg, str):
+        elif type(arg) is str:
             b = arg.encode()
         else:
             b = str(arg).encode()
         out.append(b"$%d\r\n%s\r\n" % (len(b), b))
     return b"".join(out)
+
+
+def _encode(args: Command) -> bytes:
+    if isinstance(args, Encoded):
+        return args.payload
+    return b"*%d\r\n" % len(args) + bulk(args)
 
 
 class RespClient:
@@ -117,7 +136,8 @@ class RespClient:
         ``redis.ConnectionError`` / ``redis.TimeoutError`` and drop the connection."""
         replies = self._roundtrip(commands)
         missing = {
-            cmd[1] for cmd, rep in zip(commands, replies, strict=True)
+            cmd.script if isinstance(cmd, Encoded) else cmd[1]
+            for cmd, rep in zip(commands, replies, strict=True)
             if isinstance(rep, redis.ResponseError) and str(rep).startswith("NOSCRIPT")
         }
         if missing:

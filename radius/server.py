@@ -28,7 +28,7 @@ import redis
 from portal.acs import AcRecord, AcRegistry
 from portal.state import StateUnavailable
 from radius import wire
-from radius.dedup import DedupCache, Lookup
+from radius.dedup import DedupCache, DedupKey, Lookup
 from radius.dictionary import KnownAttributes
 from radius.errors import MalformedPacket
 from radius.metrics import Metrics
@@ -41,6 +41,7 @@ __all__ = [
     "AcctHandler",
     "AuthHandler",
     "AuthReply",
+    "BatchAuthHandler",
     "RadiusServer",
     "ServerOptions",
     "bind_udp",
@@ -52,6 +53,9 @@ AUTH = 0      # socket kinds, part of the dedup key (RFC 5080: "the receiving so
 ACCT = 1
 
 _STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
+
+# (request, AC, secret, dedup key) of a request that passed every check before policy.
+_Admitted = tuple[wire.Request, AcRecord, bytes, DedupKey]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,18 @@ class AuthHandler(Protocol):
         ...
 
 
+class BatchAuthHandler(AuthHandler, Protocol):
+    def handle_auth_batch(
+        self, items: list[tuple[wire.Request, AcRecord, bytes]], now: float
+    ) -> list[AuthReply | BaseException]:
+        """Decide on several verified Access-Requests at once (one Redis round trip).
+
+        Raise StateUnavailable/RedisError to stay silent for the whole batch; an exception in the
+        returned list makes the server stay silent for that request only.
+        """
+        ...
+
+
 class AcctHandler(Protocol):
     def handle_acct(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> None:
         """Store a verified Accounting-Request durably; return only when done (then we answer)."""
@@ -82,6 +98,7 @@ class ServerOptions:
     dedup_ttl: float = 30.0                      # RFC 5080 §2.2.2: 5–30 s
     dedup_max_entries: int = 65536
     ac_cache_ttl: float = 5.0
+    batch_max: int = 64              # datagrams drained per pass and decided in one Redis trip
 
 
 def bind_udp(host: str, port: int, *, reuseport: bool = True, rcvbuf: int = 4 << 20) -> socket.socket:
@@ -184,11 +201,15 @@ class RadiusServer:
         self._sockets.append((sock, kind))
 
     def serve_forever(self, should_stop: Callable[[], bool], poll: float = 0.5) -> None:
-        """Receive until ``should_stop()``; drains each ready socket in batches."""
+        """Receive until ``should_stop()``. Each pass drains what is ready on a socket (up to
+        ``batch_max`` datagrams, non-blocking until EAGAIN) and decides the drained
+        Access-Requests together: one Redis round trip for the batch instead of one each."""
         socks = [s for s, _ in self._sockets]
         kinds = {s.fileno(): k for s, k in self._sockets}
         bufsize = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
-        handle = self.handle_datagram
+        batch_max = max(1, self.options.batch_max)
+        handle_batch = self.handle_batch
+        inc = self.metrics.inc
         while not should_stop():
             try:
                 ready, _, _ = select.select(socks, [], [], poll)
@@ -196,22 +217,30 @@ class RadiusServer:
                 continue
             for sock in ready:
                 kind = kinds[sock.fileno()]
-                for _ in range(256):
-                    try:
-                        data, addr = sock.recvfrom(bufsize)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError as exc:   # e.g. ICMP errors surfaced on the socket
-                        self.metrics.inc("socket.recv_error")
-                        log.debug("recvfrom: %s", exc)
-                        break
-                    reply = handle(data, addr, kind)
-                    if reply is not None:
+                recvfrom = sock.recvfrom
+                sendto = sock.sendto
+                for _ in range(4):   # a few batches per socket, then let the other one in
+                    batch: list[tuple[bytes, Any]] = []
+                    while len(batch) < batch_max:
                         try:
-                            sock.sendto(reply, addr)
-                        except OSError as exc:
-                            self.metrics.inc("socket.send_error")
-                            log.warning("sendto %s: %s", addr, exc)
+                            batch.append(recvfrom(bufsize))
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        except OSError as exc:   # e.g. ICMP errors surfaced on the socket
+                            inc("socket.recv_error")
+                            log.debug("recvfrom: %s", exc)
+                            break
+                    if not batch:
+                        break
+                    for (_, addr), reply in zip(batch, handle_batch(batch, kind), strict=True):
+                        if reply is not None:
+                            try:
+                                sendto(reply, addr)
+                            except OSError as exc:
+                                inc("socket.send_error")
+                                log.warning("sendto %s: %s", addr, exc)
+                    if len(batch) < batch_max:
+                        break
 
     def close(self) -> None:
         for sock, _ in self._sockets:
@@ -227,8 +256,10 @@ class RadiusServer:
         self.metrics.inc("drop." + reason)
         log.debug("dropped packet from %s: %s %s", addr, reason, detail)
 
-    def handle_datagram(self, data: bytes, addr: Any, kind: int) -> bytes | None:
-        """One datagram in, the reply bytes (or None to stay silent) out. Never raises."""
+    def _admit(self, data: bytes, addr: Any, kind: int) -> _Admitted | bytes | None:
+        """Everything before policy: decode, client, authenticators, RFC 5080 dedup. Returns the
+        admitted request (its dedup entry begun), an immediate answer (a cached reply or a
+        Status-Server answer), or None (dropped and counted)."""
         m = self.metrics
         m.inc("rx.auth" if kind == AUTH else "rx.acct")
         try:
@@ -296,6 +327,14 @@ class RadiusServer:
             self._drop("duplicate_in_progress", addr)
             return None
         self.dedup.begin(key, req.raw)
+        return req, ac, secret, key
+
+    def handle_datagram(self, data: bytes, addr: Any, kind: int) -> bytes | None:
+        """One datagram in, the reply bytes (or None to stay silent) out. Never raises."""
+        admitted = self._admit(data, addr, kind)
+        if not isinstance(admitted, tuple):
+            return admitted
+        req, ac, secret, key = admitted
         try:
             reply = (self._auth(req, ac, secret) if kind == AUTH else self._acct(req, ac, secret))
         except _STATE_ERRORS as exc:
@@ -311,8 +350,66 @@ class RadiusServer:
         self.dedup.finish(key, reply)
         return reply
 
+    def handle_batch(self, datagrams: list[tuple[bytes, Any]], kind: int) -> list[bytes | None]:
+        """Several datagrams from one socket in, one reply (or None) per datagram out, in order.
+        Never raises. Access-Requests that pass ``_admit`` are decided together by the handler's
+        ``handle_auth_batch`` (one Redis round trip); if Redis fails, none of them is answered.
+        A retransmission of a request in the same batch is dropped as in progress (RFC 5080)."""
+        batch_fn = getattr(self.auth_handler, "handle_auth_batch", None)
+        if kind != AUTH or batch_fn is None or len(datagrams) == 1:
+            return [self.handle_datagram(data, addr, kind) for data, addr in datagrams]
+        out: list[bytes | None] = [None] * len(datagrams)
+        pending: list[tuple[int, Any, _Admitted]] = []
+        for i, (data, addr) in enumerate(datagrams):
+            admitted = self._admit(data, addr, kind)
+            if isinstance(admitted, tuple):
+                pending.append((i, addr, admitted))
+            else:
+                out[i] = admitted
+        if not pending:
+            return out
+        try:
+            decisions = batch_fn([(a[0], a[1], a[2]) for _, _, a in pending], self.clock())
+            if len(decisions) != len(pending):
+                raise RuntimeError(f"{len(decisions)} decisions for {len(pending)} requests")
+        except _STATE_ERRORS as exc:
+            self._alarm.fire("Access-Request", exc)
+            for _, addr, (_, _, _, key) in pending:
+                self.dedup.abort(key)
+                self._drop("state_unavailable", addr)
+            return out
+        except Exception:
+            log.exception("auth handler failed on a batch of %d; not answering", len(pending))
+            for _, addr, (_, _, _, key) in pending:
+                self.dedup.abort(key)
+                self._drop("handler_error", addr)
+            return out
+        for (i, addr, (req, ac, secret, key)), decision in zip(pending, decisions, strict=True):
+            if isinstance(decision, BaseException):
+                self.dedup.abort(key)
+                if isinstance(decision, _STATE_ERRORS):
+                    self._alarm.fire("Access-Request", decision)
+                    self._drop("state_unavailable", addr)
+                else:
+                    log.error("handler failed on a packet from %s (%s): %r; not answering",
+                              addr, ac.name, decision)
+                    self._drop("handler_error", addr)
+                continue
+            try:
+                reply = self._auth_reply(req, secret, decision)
+            except Exception:
+                self.dedup.abort(key)
+                log.exception("could not encode the reply to %s (%s); not answering", addr, ac.name)
+                self._drop("handler_error", addr)
+                continue
+            self.dedup.finish(key, reply)
+            out[i] = reply
+        return out
+
     def _auth(self, req: wire.Request, ac: AcRecord, secret: bytes) -> bytes:
-        decision = self.auth_handler.handle_auth(req, ac, secret, self.clock())
+        return self._auth_reply(req, secret, self.auth_handler.handle_auth(req, ac, secret, self.clock()))
+
+    def _auth_reply(self, req: wire.Request, secret: bytes, decision: AuthReply) -> bytes:
         if decision.code == Code.ACCESS_ACCEPT:
             self.metrics.inc("auth.accept")
         else:

@@ -166,7 +166,8 @@ def verify_message_authenticator(req: Request, secret: bytes) -> bool:
     if off < 0:
         return False
     raw = req.raw
-    expected = hmac.new(secret, raw[:off] + _ZERO16 + raw[off + 16 :], hashlib.md5).digest()
+    # hmac.digest: OpenSSL's one-shot HMAC, ~3x cheaper than building an hmac.HMAC object.
+    expected = hmac.digest(secret, raw[:off] + _ZERO16 + raw[off + 16 :], "md5")
     return hmac.compare_digest(expected, raw[off : off + 16])
 
 
@@ -243,8 +244,7 @@ def encode_reply(
     if message_authenticator:
         length = 20 + 18 + len(body)
         head = struct.pack("!BBH", code, ident, length)
-        mac = hmac.new(secret, head + request_authenticator + b"\x50\x12" + _ZERO16 + body,
-                       hashlib.md5).digest()
+        mac = hmac.digest(secret, head + request_authenticator + b"\x50\x12" + _ZERO16 + body, "md5")
         body = b"\x50\x12" + mac + body
     else:
         length = 20 + len(body)

@@ -3,16 +3,23 @@
 The parent checks the ports are really free (a stale server holding them with SO_REUSEPORT
 would otherwise silently share the traffic, specs/radius.md §1.5), forks N children, restarts
 any that die, and on SIGTERM/SIGINT stops them all (SIGTERM, then SIGKILL after a grace period).
-Each child binds its own sockets — the kernel hashes each AC's 4-tuple to one child, which is
-what lets the duplicate cache live in-process — and builds its own Redis client after the fork.
+Each child binds its own sockets and builds its own Redis client after the fork. Which child
+gets a datagram is decided by a classic BPF program attached to the SO_REUSEPORT group
+(``spread_by_authenticator``): the first octet of the Request Authenticator modulo N. The
+kernel's default, a hash of the 4-tuple, would send all of one AC's traffic (one source port) to
+one child and leave the other cores idle; the authenticator is random per request and identical
+in its retransmissions (RFC 5080 §2.2.2), so the duplicate cache can still live in-process.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
 import signal
+import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +28,14 @@ from types import FrameType
 from radius.errors import RadiusError
 from radius.server import ACCT, AUTH, RadiusServer, bind_udp
 
-__all__ = ["Listen", "PortInUse", "check_ports_free", "run_in_process", "run_workers"]
+__all__ = [
+    "Listen",
+    "PortInUse",
+    "check_ports_free",
+    "run_in_process",
+    "run_workers",
+    "spread_by_authenticator",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +69,43 @@ def check_ports_free(listen: Listen) -> None:
         probe.close()
 
 
-def _serve(make_server: Callable[[], RadiusServer], listen: Listen, stop: Callable[[], bool]) -> None:
+SO_ATTACH_REUSEPORT_CBPF = getattr(socket, "SO_ATTACH_REUSEPORT_CBPF", 51)   # Linux ≥ 4.5
+
+# Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
+_BPF_LD_B_ABS = 0x00 | 0x10 | 0x20     # BPF_LD | BPF_B | BPF_ABS: A = octet at offset k
+_BPF_ALU_MOD_K = 0x04 | 0x90 | 0x00    # BPF_ALU | BPF_MOD | BPF_K: A %= k
+_BPF_RET_A = 0x06 | 0x10               # BPF_RET | BPF_A: return A (the socket's index)
+_programs: list[ctypes.Array[ctypes.c_char]] = []   # the kernel copies them; keep ours alive anyway
+
+
+def spread_by_authenticator(sock: socket.socket, workers: int) -> bool:
+    """Attach the reuseport BPF program that picks socket ``authenticator[0] % workers`` of the
+    group (the program sees the UDP payload; octet 4 is the first of the Request Authenticator,
+    RFC 2865 §3). An index beyond the group's current size (a worker restarting) makes the
+    kernel fall back to its 4-tuple hash. Returns False, logging why, if the kernel refuses."""
+    if workers < 2:
+        return False
+    program = b"".join(struct.pack("HBBI", code, 0, 0, k) for code, k in (
+        (_BPF_LD_B_ABS, 4), (_BPF_ALU_MOD_K, workers), (_BPF_RET_A, 0)))
+    buf = ctypes.create_string_buffer(program, len(program))
+    _programs.append(buf)
+    fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buf))   # struct sock_fprog
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
+    except OSError as exc:
+        log.warning("cannot spread RADIUS requests over workers by authenticator (%s); "
+                    "the kernel's 4-tuple hash applies", exc)
+        return False
+    return True
+
+
+def _serve(make_server: Callable[[], RadiusServer], listen: Listen, stop: Callable[[], bool],
+           workers: int = 1) -> None:
     server = make_server()
-    server.add_socket(bind_udp(listen.host, listen.auth_port), AUTH)
-    server.add_socket(bind_udp(listen.host, listen.acct_port), ACCT)
+    for port, kind in ((listen.auth_port, AUTH), (listen.acct_port, ACCT)):
+        sock = bind_udp(listen.host, port)
+        spread_by_authenticator(sock, workers)
+        server.add_socket(sock, kind)
     log.info("RADIUS worker %d serving auth %s:%d acct %s:%d", os.getpid(), listen.host,
              listen.auth_port, listen.host, listen.acct_port)
     next_stats = time.monotonic() + STATS_INTERVAL
@@ -92,7 +139,7 @@ def run_in_process(make_server: Callable[[], RadiusServer], listen: Listen) -> i
     return 0
 
 
-def _child(make_server: Callable[[], RadiusServer], listen: Listen) -> None:
+def _child(make_server: Callable[[], RadiusServer], listen: Listen, workers: int) -> None:
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -103,7 +150,7 @@ def _child(make_server: Callable[[], RadiusServer], listen: Listen) -> None:
     signal.signal(signal.SIGINT, on_signal)
     code = 0
     try:
-        _serve(make_server, listen, lambda: stopping)
+        _serve(make_server, listen, lambda: stopping, workers)
     except BaseException:
         log.exception("RADIUS worker %d crashed", os.getpid())
         code = 1
@@ -131,7 +178,7 @@ def run_workers(make_server: Callable[[], RadiusServer], listen: Listen, workers
     def spawn() -> None:
         pid = os.fork()
         if pid == 0:
-            _child(make_server, listen)   # never returns
+            _child(make_server, listen, workers)   # never returns
         children[pid] = time.monotonic()
 
     for _ in range(workers):
