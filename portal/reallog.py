@@ -5,16 +5,71 @@ MAC, the IP it got, the AC/AP/SSID and the time (specs/sms.md, retention). Every
 login appends one record to a Redis stream before the success page is returned — if the write
 fails the login is reported as failed to the caller (``RealNameLog.append`` raises), so no
 user is online without a record. The NOC issue archives and exports the stream.
+
+Logouts land in the same stream as ``kind="logout"`` records (``logout_fields``): phone, MAC,
+IP, AC, acct session id, start, stop, duration, bytes in/out and the cause. They are written by
+whoever removes the accounting session record, in the same round trip: the accounting Stop
+(radius/accounting.py — so portal logout, NTF_LOGOUT and user-requested logouts arrive through
+the AC's Stop), ``SessionRegistry.close`` (DM kick, reaper) and Accounting-On/Off. A logout joins
+its login by (AC, IP or MAC, phone) with login ``at`` <= logout ``start`` + a few seconds. Counters
+are cumulative, so when one session has two logout records (a kick, then the AC's final Stop with
+a few more bytes, or a retransmitted Stop) the one with the largest counters is the final one.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portal.state import keys
 
-__all__ = ["LoginRecord", "RealNameLog"]
+if TYPE_CHECKING:
+    from portal.sessions import OnlineSession
+
+__all__ = ["LOGOUT", "LoginRecord", "RealNameLog", "logout_fields", "session_logout_fields",
+           "stop_cause"]
+
+LOGOUT = "logout"  # ``kind`` of a logout record
+
+# Acct-Terminate-Cause values (RFC 2866 §5.10) → the cause written into logout records.
+_TERMINATE_CAUSES = {
+    1: "user-request", 2: "lost-carrier", 3: "lost-service", 4: "idle-timeout",
+    5: "session-timeout", 6: "admin-reset", 7: "admin-reboot", 8: "port-error", 9: "nas-error",
+    10: "nas-request", 11: "nas-reboot", 12: "port-unneeded", 13: "port-preempted",
+    14: "port-suspended", 15: "service-unavailable", 16: "callback", 17: "user-error",
+    18: "host-request",
+}
+
+
+def stop_cause(terminate_cause: int | None) -> str:
+    """``stop:<RFC 2866 cause name>`` for an accounting Stop (``stop`` when absent)."""
+    if terminate_cause is None:
+        return "stop"
+    return "stop:" + _TERMINATE_CAUSES.get(terminate_cause, str(terminate_cause))
+
+
+def logout_fields(
+    *, phone: str, ac: str, session_id: str, start: float, stop: float, session_time: int,
+    bytes_in: int, bytes_out: int, cause: str, mac: str | None = None, ip: str | None = None,
+    plan: str = "",
+) -> dict[str, str]:
+    """Stream fields of one logout record (``at`` is the stop time)."""
+    return {
+        "kind": LOGOUT, "phone": phone, "mac": mac or "", "ip": ip or "", "ac": ac,
+        "sid": session_id, "start": f"{start:.0f}", "stop": f"{stop:.3f}", "t": str(int(session_time)),
+        "in": str(int(bytes_in)), "out": str(int(bytes_out)), "cause": cause, "plan": plan,
+        "at": f"{stop:.3f}",
+    }
+
+
+def session_logout_fields(session: OnlineSession, stop: float, cause: str) -> dict[str, str]:
+    """``logout_fields`` of a session record we closed ourselves (kick, reaper, NAS reboot)."""
+    return logout_fields(
+        phone=session.phone, ac=session.ac, session_id=session.session_id, start=session.started,
+        stop=stop, session_time=session.session_time, bytes_in=session.input_octets,
+        bytes_out=session.output_octets, cause=cause, mac=session.mac, ip=session.ip,
+        plan=session.plan,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +106,32 @@ class RealNameLog:
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     def recent(self, count: int = 100) -> list[LoginRecord]:
-        """The newest ``count`` records, newest first."""
-        out = []
-        for _entry_id, raw in self.redis.xrevrange(keys.real_name_log(), count=count):
-            data = {k.decode(): v.decode() for k, v in raw.items()}
-            try:
-                out.append(LoginRecord(
-                    phone=data["phone"], mac=data["mac"], ip=data["ip"], ac=data["ac"], ap=data["ap"],
-                    ssid=data["ssid"], venue=data["venue"], kind=data["kind"], plan=data["plan"],
-                    at=float(data["at"]),
-                ))
-            except (KeyError, ValueError):
-                continue
+        """The newest ``count`` login records, newest first (logout records are skipped)."""
+        out: list[LoginRecord] = []
+        upper: Any = "+"
+        while len(out) < count:
+            size = max(count - len(out), 100)
+            page = self.redis.xrevrange(keys.real_name_log(), max=upper, min="-", count=size)
+            for _entry_id, raw in page:
+                data = {k.decode(): v.decode() for k, v in raw.items()}
+                if data.get("kind") == LOGOUT:
+                    continue
+                try:
+                    out.append(LoginRecord(
+                        phone=data["phone"], mac=data["mac"], ip=data["ip"], ac=data["ac"],
+                        ap=data["ap"], ssid=data["ssid"], venue=data["venue"], kind=data["kind"],
+                        plan=data["plan"], at=float(data["at"]),
+                    ))
+                except (KeyError, ValueError):
+                    continue
+                if len(out) >= count:
+                    break
+            if len(page) < size:
+                break
+            last = page[-1][0]
+            upper = "(" + (last.decode() if isinstance(last, bytes) else str(last))
         return out
 
     def count(self) -> int:
+        """Entries in the Redis part of the stream (logins and logouts; archived ones excluded)."""
         return int(self.redis.xlen(keys.real_name_log()))

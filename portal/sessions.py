@@ -14,11 +14,13 @@ The two indexes are secondary: readers re-check the record and drop dangling ind
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from portal.reallog import session_logout_fields
 from portal.state import keys
 
 __all__ = [
@@ -246,9 +248,12 @@ class SessionRegistry:
 
     def close(
         self, ac: str, session_id: str, phone: str | None = None, *, silent_before: float = 0.0,
+        logout_cause: str = "",
     ) -> OnlineSession | None:
         """Close a session (tombstone kept); returns the closed session or None if it was not
-        online. With ``silent_before`` it is closed only if silent since that epoch."""
+        online. With ``silent_before`` it is closed only if silent since that epoch. A real-name
+        logout record is written with the close: cause ``logout_cause``, else "reaped" (stop =
+        last accounting seen) with ``silent_before``, else "disconnect" (stop = now)."""
         if phone is None:
             phone = self.locate(ac, session_id)
             if phone is None:
@@ -264,7 +269,14 @@ class SessionRegistry:
         verdict, raw = res[0].decode(), res[1]
         session = decode_record(phone, field, raw)
         if verdict == "closed":
-            self._unindex(phone, ac, session_id)
+            pipe = self.redis.pipeline(transaction=False)
+            self.unindex_in(pipe, phone, ac, session_id)
+            if session is not None:
+                reaped = silent_before > 0
+                pipe.xadd(keys.real_name_log(), session_logout_fields(
+                    session, session.updated if reaped else time.time(),
+                    logout_cause or ("reaped" if reaped else "disconnect")))
+            pipe.execute()
             return session
         if session is not None:  # alive: repair its deadline
             self.redis.zadd(

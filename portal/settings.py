@@ -27,6 +27,7 @@ from typing import Any, TypeVar, Union
 __all__ = [
     "AcSeed",
     "AcSimSettings",
+    "ArchiveSettings",
     "ListenerSettings",
     "NumberPolicySettings",
     "OtpSettings",
@@ -122,6 +123,29 @@ class QuotaSettings:
     reaper_interval: float = 30.0       # seconds between reaper sweeps
     acct_wait_replicas: int = 0         # >0: WAIT for this many replicas before acking accounting
     acct_wait_timeout_ms: int = 200     # WAIT timeout; a timeout is logged, not fatal
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings:
+    """Real-name, accounting and audit log archive (portal/archive.py; specs/sms.md §4.6)."""
+
+    enabled: bool = True                # `citywifi up` runs the daily job (one box per archive dir)
+    keep_in_redis_days: int = 7         # records of the last N local days stay in Redis
+    retention_days: int = 180           # archived day files kept this long (the law: at least 180)
+    run_at: str = "03:30"               # local time (HH:MM) of the daily run
+    directory: str = ""                 # archive files; empty = data_dir/archive
+    timezone: str = ""                  # day boundaries of the files; empty = quota.timezone
+
+    def __post_init__(self) -> None:
+        if self.retention_days < 180:
+            raise ValueError("retention_days: the Cybersecurity Law (Art. 21) requires keeping "
+                             f"network logs at least 180 days, got {self.retention_days}")
+        if not 1 <= self.keep_in_redis_days < self.retention_days:
+            raise ValueError("keep_in_redis_days: expected 1 to retention_days - 1, "
+                             f"got {self.keep_in_redis_days}")
+        hh, sep, mm = self.run_at.partition(":")
+        if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+            raise ValueError(f"run_at: expected HH:MM, got {self.run_at!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +348,7 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     pages: PagesSettings = field(default_factory=PagesSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     acs: tuple[AcSeed, ...] = ()
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from portal.grants import check_quota, parse_class
 from portal.plans import PlanStore
+from portal.reallog import logout_fields, session_logout_fields, stop_cause
 from portal.sessions import (
     CLOSE_SESSION_LUA,
     OnlineSession,
@@ -346,7 +347,15 @@ class AccountingProcessor:
         started = int(record.event_time(received_at) - session_time)
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
+        mac = normalise_mac_or_none(record.calling_station_id)
         if kind == "stop":
+            # Real-name logout record (portal/reallog.py) in the same round trip, before we answer.
+            pipe.xadd(keys.real_name_log(), logout_fields(
+                phone=phone, ac=ac.name, session_id=sid, start=started,
+                stop=record.event_time(received_at), session_time=session_time,
+                bytes_in=record.input_total, bytes_out=record.output_total,
+                cause=stop_cause(record.terminate_cause), mac=mac, ip=record.framed_ip,
+                plan=plan_name))
             self.registry.unindex_in(pipe, phone, ac.name, sid)
         else:
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
@@ -358,7 +367,7 @@ class AccountingProcessor:
                 f"{ac.name}|{sid}", kind, int(received_at), self.usage.today(received_at),
                 session_time, record.input_total, record.output_total,
                 int(record.input_gigawords is not None), int(record.output_gigawords is not None),
-                normalise_mac_or_none(record.calling_station_id) or "", record.framed_ip or "",
+                mac or "", record.framed_ip or "",
                 interim, plan_name, record.user_name if record.user_name != phone else "",
                 self.settings.tombstone_ttl, started,
             ],
@@ -441,6 +450,7 @@ class AccountingProcessor:
                 if res:
                     closed += 1
                     log_close(pipe, how, s, at)
+                    pipe.xadd(keys.real_name_log(), session_logout_fields(s, s.updated, how))
             pipe.execute()
         return closed
 

@@ -1,7 +1,8 @@
 """``citywifi up``: the whole system on one box.
 
 Starts an embedded Redis when ``redis.url`` is empty, then one child process per service
-(``radius``, ``ac-listener``, ``sms-worker``, ``web``; with ``--demo`` also ``ac-sim``), each
+(``radius``, ``ac-listener``, ``sms-worker``, ``web``, ``archive`` — the daily log archive job,
+``citywifi archive schedule``, unless ``archive.enabled`` is off; with ``--demo`` also ``ac-sim``), each
 the ordinary ``citywifi`` subcommand, so what runs here is exactly what runs in production.
 Children that die are restarted with back-off; Ctrl-C (or SIGTERM) stops them in reverse order,
 then Redis, and exits 0.
@@ -30,7 +31,8 @@ __all__ = ["Supervisor", "add_arguments", "run"]
 
 log = logging.getLogger("citywifi.up")
 
-SERVICES = ("radius", "ac-listener", "sms-worker", "web")
+SERVICES = ("radius", "ac-listener", "sms-worker", "web", "archive")
+SERVICE_ARGS = {"archive": ("schedule",)}   # extra arguments of a service's subcommand
 DEMO_SERVICES = ("ac-sim",)
 
 
@@ -149,6 +151,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     redis_url = env.get("CITYWIFI_REDIS_URL", settings.redis.url)
 
     wanted = list(args.only) or [*SERVICES, *(DEMO_SERVICES if args.demo else ())]
+    if not args.only and not settings.archive.enabled:
+        wanted.remove("archive")
     if args.demo:
         env.setdefault("CITYWIFI_SMS_BACKEND", "file")
         env.setdefault("CITYWIFI_WEB_DEMO", "1")    # the demo SMS outbox page
@@ -162,7 +166,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if not _available(name):
             log.warning("%s is not part of this build yet; not starting it", name)
             continue
-        argv = [sys.executable, "-m", "portal.cli", name]
+        argv = [sys.executable, "-m", "portal.cli", name, *SERVICE_ARGS.get(name, ())]
         children.append(Child(name, argv, env, log_path=data_dir / "logs" / f"{name}.log"))
 
     supervisor = Supervisor(children)

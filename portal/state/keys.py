@@ -22,6 +22,9 @@ __all__ = [
     "ac_names",
     "ac_sessions",
     "ac_stats",
+    "archive_checkpoints",
+    "archive_last_run",
+    "archive_lock",
     "acct_log",
     "blocked_macs",
     "blocked_phones",
@@ -190,6 +193,25 @@ def acct_log() -> str:
     """Stream: every accounting record accepted with an Accounting-Response, plus closes made
     by the reaper and Accounting-On/Off. No MAXLEN here: retention is the NOC's job."""
     return f"{PREFIX}:{{acctlog}}:stream"
+
+
+# --- Log archive (portal/archive.py) ---------------------------------------------------------
+
+def archive_checkpoints() -> str:
+    """Hash: archived stream name (``realname``, ``accounting``, ``audit``) → the last stream id
+    that is durably in an archive file. Written only after the file is fsynced and renamed;
+    entries up to it may then be trimmed from Redis. Export reads files up to it, Redis after."""
+    return f"{PREFIX}:{{archive}}:checkpoints"
+
+
+def archive_lock() -> str:
+    """String (TTL, renewed): ``<host>:<pid>`` of the archive job running now (one at a time)."""
+    return f"{PREFIX}:{{archive}}:lock"
+
+
+def archive_last_run() -> str:
+    """Hash: summary of the last archive run (at, archived, trimmed, deleted files, error)."""
+    return f"{PREFIX}:{{archive}}:last-run"
 
 
 # --- OTP and SMS abuse limits (portal/otp.py, portal/phone_policy.py) ---------------------------
