@@ -33,6 +33,11 @@ class SimConfig:
     radius_secret: bytes = b"testing123"
     radius_timeout: float = 2.0            # per try (RFC 5080 IRT)
     radius_retries: int = 3                # tries in total
+    # More RADIUS servers (host, auth port, acct port), tried after the primary above: each
+    # retransmission goes to the next server; one that timed out is skipped for radius_dead_time.
+    radius_fallbacks: tuple[tuple[str, int, int], ...] = ()
+    radius_balance: bool = False           # True: rotate new requests over live servers (loading-share)
+    radius_dead_time: float = 10.0         # seconds a server that timed out is skipped
     local_users: Mapping[str, str] | None = None   # username → password when radius_host is None
     local_reply: Mapping[str, Any] = field(default_factory=_empty)  # "Access-Accept" attrs in local mode
     coa_port: int | None = 0               # None = no RFC 5176 server; 0 = free port

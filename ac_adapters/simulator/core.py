@@ -109,7 +109,8 @@ class SimulatedAc:
             self._radius = RadiusClient(
                 config.radius_host, secret=config.radius_secret, auth_port=config.radius_auth_port,
                 acct_port=config.radius_acct_port, timeout=config.radius_timeout,
-                retries=config.radius_retries,
+                retries=config.radius_retries, fallbacks=config.radius_fallbacks,
+                balance=config.radius_balance, dead_time=config.radius_dead_time,
             )
         self._ntf = Notifier(
             self.profile, config.secret, self._send_to_portal,
@@ -123,6 +124,11 @@ class SimulatedAc:
     @property
     def port(self) -> int:
         return self._portal.port
+
+    @property
+    def radius(self) -> RadiusClient | None:
+        """The RADIUS client (``stats``, ``replies_by_server``); None in local-users mode."""
+        return self._radius
 
     @property
     def coa_port(self) -> int | None:

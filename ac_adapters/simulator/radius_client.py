@@ -6,6 +6,11 @@ Message-Authenticator, Proxy-State) and calls the callback with the reply, or wi
 ``retries`` sends of ``timeout`` seconds each. pyrad's Identifier is 8 bits, so one socket holds
 at most 256 outstanding requests (``specs/radius.md`` §1.5); more sockets are opened on demand,
 which is how a real AC with thousands of users behaves too.
+
+Several servers (a real AC's RADIUS server group): a retransmission goes to the next server
+in the list, and a server that let a request time out counts as dead for ``dead_time``
+seconds, so new requests skip it. ``balance=False`` (Huawei "master-backup") sends new requests
+to the first live server; ``balance=True`` ("loading-share") rotates over the live ones.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class _Pending:
     callback: Callback
     deadline: float
     tries: int = 1
+    server: int = 0
+    accounting: bool = False
 
 
 @dataclass(slots=True)
@@ -74,10 +81,19 @@ class RadiusClient:
         timeout: float = 2.0,
         retries: int = 3,
         dictionary: Dictionary | None = None,
+        fallbacks: tuple[tuple[str, int, int], ...] = (),
+        balance: bool = False,
+        dead_time: float = 10.0,
     ) -> None:
         self.host = host
         self.auth_port = auth_port
         self.acct_port = acct_port
+        # (host, auth port, acct port) of every server; the first is the primary.
+        self.servers = [(host, auth_port, acct_port), *fallbacks]
+        self.balance = balance
+        self.dead_time = dead_time
+        self._dead_until = [0.0] * len(self.servers)
+        self._turn = [0, 0]    # loading-share position of auth and of accounting requests
         self.secret = secret
         self.timeout = timeout
         self.retries = max(1, retries)
@@ -88,7 +104,9 @@ class RadiusClient:
         self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.stats = {"sent": 0, "retransmitted": 0, "replies": 0, "timeouts": 0, "bad_replies": 0}
+        self.stats = {"sent": 0, "retransmitted": 0, "replies": 0, "timeouts": 0, "bad_replies": 0,
+                      "failovers": 0}
+        self.replies_by_server = [0] * len(self.servers)
 
     # --- packets --------------------------------------------------------------------------
 
@@ -129,13 +147,14 @@ class RadiusClient:
 
     def send(self, packet: Packet, callback: Callback, *, accounting: bool = False) -> None:
         """Queue ``packet`` (its Identifier is assigned here) to the auth or acct port."""
-        dest = (self.host, self.acct_port if accounting else self.auth_port)
         with self._lock:
+            server = self._pick_server(time.monotonic(), accounting)
+            dest = self._dest(server, accounting)
             index, ident = self._allocate_id()
             packet.id = ident
             raw = packet.RequestPacket()
             self._pending[(index, ident)] = _Pending(
-                packet, raw, dest, callback, time.monotonic() + self.timeout
+                packet, raw, dest, callback, time.monotonic() + self.timeout, 1, server, accounting
             )
             sock = self._socks[index].sock
             self.stats["sent"] += 1
@@ -143,6 +162,23 @@ class RadiusClient:
             sock.sendto(raw, dest)
         except OSError as exc:   # e.g. ECONNREFUSED from a previous ICMP: the retry covers it
             log.debug("RADIUS send to %s failed: %s", dest, exc)
+
+    def _dest(self, server: int, accounting: bool) -> tuple[str, int]:
+        host, auth, acct = self.servers[server]
+        return host, acct if accounting else auth
+
+    def _pick_server(self, now: float, accounting: bool) -> int:
+        """The server for a new request (lock held): live ones first, in list or rotating order."""
+        n = len(self.servers)
+        start = 0
+        if self.balance:
+            start = self._turn[accounting]
+            self._turn[accounting] = (start + 1) % n
+        for k in range(n):
+            candidate = (start + k) % n
+            if self._dead_until[candidate] <= now:
+                return candidate
+        return start   # all marked dead: try anyway (one may be back)
 
     def _allocate_id(self) -> tuple[int, int]:
         for index, s in enumerate(self._socks):
@@ -206,6 +242,8 @@ class RadiusClient:
                     continue
                 self._socks[index].free_ids.append(data[1])
                 self.stats["replies"] += 1
+                self.replies_by_server[pending.server] += 1
+                self._dead_until[pending.server] = 0.0
             self._safe_callback(pending.callback, reply)
 
     def _retransmit(self, now: float) -> None:
@@ -224,6 +262,12 @@ class RadiusClient:
                     p.tries += 1
                     p.deadline = now + self.timeout
                     self.stats["retransmitted"] += 1
+                    if len(self.servers) > 1:
+                        # The server let it time out: mark it dead, retransmit to the next one.
+                        self._dead_until[p.server] = now + self.dead_time
+                        p.server = (p.server + 1) % len(self.servers)
+                        p.dest = self._dest(p.server, p.accounting)
+                        self.stats["failovers"] += 1
                     resend.append((self._socks[key[0]].sock, p))
         for sock, p in resend:
             with contextlib.suppress(OSError):
