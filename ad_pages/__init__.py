@@ -1,7 +1,7 @@
 """Venue pages: sandboxed rendering, default templates, ad selection (library: no portal imports)."""
 
 from ad_pages.ads import DEFAULT_AD, select_ad
-from ad_pages.sandbox import PAGES, PageRenderer, RenderLimits, RenderResult, plain
+from ad_pages.sandbox import PAGES, PageRenderer, RenderLimits, RenderResult, TemplateProblem, plain
 from ad_pages.texts import LANGUAGES, texts
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "PageRenderer",
     "RenderLimits",
     "RenderResult",
+    "TemplateProblem",
     "plain",
     "select_ad",
     "texts",

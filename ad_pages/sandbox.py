@@ -34,6 +34,7 @@ __all__ = [
     "PageRenderer",
     "RenderLimits",
     "RenderResult",
+    "TemplateProblem",
     "plain",
 ]
 
@@ -44,6 +45,29 @@ PAGES = ("login", "success", "ad", "status", "error")
 
 class RenderLimitExceeded(SecurityError):
     """A template used too much time or produced too much output."""
+
+
+class TemplateProblem(Exception):
+    """Why a venue template cannot be published: ``kind`` is "syntax", "security", "limit" or
+    "runtime"; ``line`` the template line (None when unknown); ``reason`` Jinja2's own words."""
+
+    def __init__(self, kind: str, reason: str, line: int | None = None) -> None:
+        super().__init__(f"{kind} error{f' on line {line}' if line else ''}: {reason}")
+        self.kind = kind
+        self.reason = reason
+        self.line = line
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The innermost template line of a render-time error (Jinja2 rewrites tracebacks so that
+    template frames carry the template's own line numbers and the filename "<template>")."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line if isinstance(line, int) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +228,29 @@ class PageRenderer:
             log.warning("venue template for page %s not used (%s); default page served", page, reason)
         html = self._render_template(f"{self.theme}/{page}.html", ctx)
         return RenderResult(html, "default", reason)
+
+    def check(self, source: str, context: Mapping[str, Any]) -> str:
+        """Compile ``source`` and render it once with ``context`` under the limits; the HTML, or
+        :class:`TemplateProblem` naming the line and reason (the publish-time check)."""
+        from jinja2 import TemplateSyntaxError
+
+        if len(source) > self.limits.max_source:
+            raise TemplateProblem("limit", f"template source longer than {self.limits.max_source} characters")
+        try:
+            self.env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem("syntax", exc.message or str(exc), exc.lineno) from None
+        ctx = plain(dict(context))
+        try:
+            return self._render_source(source, ctx)
+        except RecursionError as exc:
+            raise TemplateProblem("limit", "recursion too deep", _template_line(exc)) from None
+        except RenderLimitExceeded as exc:
+            raise TemplateProblem("limit", str(exc), _template_line(exc)) from None
+        except SecurityError as exc:
+            raise TemplateProblem("security", str(exc), _template_line(exc)) from None
+        except Exception as exc:    # TemplateError or whatever the template's code raised
+            raise TemplateProblem("runtime", f"{type(exc).__name__}: {exc}", _template_line(exc)) from None
 
     def _render_source(self, source: str, ctx: dict[str, Any]) -> str:
         if len(source) > self.limits.max_source:

@@ -26,6 +26,8 @@ class Services:
     redis: Any
     journey: Any          # portal.login.PhoneJourney
     renderer: Any         # ad_pages.PageRenderer
+    pages: Any = None     # portal.pages.PageStore (published venue pages, cached per process)
+    assets: Any = None    # portal.assets.AssetStore (venue images, CSS, fonts)
 
 
 def services(app: Flask | None = None) -> Services:
@@ -48,9 +50,20 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=web_secret(settings), MAX_CONTENT_LENGTH=64 * 1024,
                       JSON_AS_ASCII=False)
-    app.extensions["citywifi"] = Services(settings, redis, build_journey(settings, redis), PageRenderer())
+    from portal.assets import AssetStore
+    from portal.pages import PageStore
+
+    renderer = PageRenderer()
+    app.extensions["citywifi"] = Services(
+        settings, redis, build_journey(settings, redis), renderer,
+        PageStore(redis, renderer=renderer, cache_seconds=settings.pages.cache_seconds,
+                  max_versions=settings.pages.max_versions),
+        AssetStore(redis, settings.pages))
     app.register_blueprint(phone.bp)
     app.register_blueprint(captive.bp)
+    from portal.web import assets as venue_assets
+
+    app.register_blueprint(venue_assets.bp)
     if settings.web.demo:
         from portal.web import demo
 

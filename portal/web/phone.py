@@ -3,6 +3,7 @@ status and logout; the WISPr 1.0 login for smart clients."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -14,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ad_pages import texts
 from portal.login import LoginError, LoginSuccess, PhoneContext
+from portal.pages import build_context
 from portal.venues import Venue
 from portal.web import services
 from portal.web.errors import user_error
@@ -48,21 +50,28 @@ def _urls() -> dict[str, str]:
 
 def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any) -> Response:
     svc = services()
-    context: dict[str, Any] = {
-        "lang": lang, "t": texts(lang), "venue": {"id": venue.id, "name": venue.name(lang)},
-        "error": "", "error_code": "", "notice": "", "urls": _urls(), "lang_url": _other_lang_url(lang),
-        "c": "", "phone": "", "code_sent": False, "resend_in": 0,
-        "digits": svc.settings.otp.digits, "wispr": None,
-    }
-    context.update(values)
+    # One context builder for phones and the console preview (portal.pages, docs/templates.md).
     try:
-        result = svc.renderer.render(page, context, venue.templates.get(page))
+        source = svc.pages.source_for(venue, page)
+        assets = svc.assets.urls(venue.id) if source else {}
+    except _STATE_ERRORS:
+        log.warning("venue %s page %s: published source unreadable; default page", venue.id, page)
+        source, assets = None, {}
+    context = build_context(venue, lang, urls=_urls(), lang_url=_other_lang_url(lang),
+                            digits=svc.settings.otp.digits, assets=assets, **values)
+    try:
+        result = svc.renderer.render(page, context, source)
     except Exception:     # the default template itself failed: still never a bare 500
         log.exception("default page %s failed to render", page)
-        return Response(f"<!doctype html><meta charset=utf-8><p>{context.get('error') or 'Error'}</p>",
+        from html import escape
+
+        message = escape(str(context.get("error") or "Error"))
+        return Response(f"<!doctype html><meta charset=utf-8><p>{message}</p>",
                         status=500 if status < 400 else status, mimetype="text/html")
     if result.fallback_reason:
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
+        with contextlib.suppress(*_STATE_ERRORS):
+            svc.pages.record_fallback(venue.id, page, result.fallback_reason)
     return Response(result.html, status=status, mimetype="text/html")
 
 
