@@ -1,0 +1,104 @@
+"""Two web nodes, two RADIUS nodes, one listener and one sms-worker as real processes, one AC
+simulator using both RADIUS nodes — against one Redis and against a three-master Redis Cluster.
+
+Logins work through either node (and across them: landing on one, login on the other), the
+concurrency limit and the volume quota hold across nodes, and a session opened through node A
+is kicked by the enforcement path built from node B's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from portal.plans import Plan, PlanStore
+from portal.reallog import RealNameLog
+from portal.sessions import SessionRegistry
+from portal.settings import load_settings
+from portal.state import connect
+from portal.state.embedded import EmbeddedRedis
+from radius.enforcement import Enforcer
+from tests.e2e.multinode import MultiNode, device, phone, wait_for
+from tests.scale.cluster import RedisClusterProcs
+
+
+@pytest.fixture(scope="module", params=["redis", "cluster"])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiNode]:
+    root = tmp_path_factory.mktemp(f"multinode-{request.param}")
+    store: Any
+    if request.param == "cluster":
+        store = RedisClusterProcs(root / "cluster").start()
+    else:
+        store = EmbeddedRedis(root / "redis", port=0).start()
+    try:
+        with MultiNode(root, store.url, cluster=request.param == "cluster") as mn:
+            plans = PlanStore(mn.redis, cache_ttl=0.0)
+            plans.put(Plan(name="solo", title_zh="单设备", max_sessions=1))
+            plans.put(Plan(name="tiny", title_zh="小流量", daily_volume=20_000, max_sessions=3))
+            yield mn
+            assert not mn.tracebacks(), mn.tracebacks()
+    finally:
+        store.stop()
+
+
+def test_logins_through_either_node(system: MultiNode) -> None:
+    outcomes = [system.journey(phone(100 + i), 100 + i, landing_node=i % 2, login_node=(i // 2) % 2)
+                for i in range(8)]
+    assert all(o.ok for o in outcomes), [(o.phone, o.stage, o.error) for o in outcomes]
+    registry = SessionRegistry(system.redis)
+    for o in outcomes:
+        assert wait_for(lambda o=o: len(registry.by_phone(o.phone)) == 1), o.phone
+    logged = {r.phone for r in RealNameLog(system.redis).recent(200)}
+    assert {o.phone for o in outcomes} <= logged
+    # The simulator spread its RADIUS traffic over both RADIUS nodes, and both answered.
+    assert system.ac is not None and system.ac.radius is not None
+    assert all(n > 0 for n in system.ac.radius.replies_by_server), system.ac.radius.replies_by_server
+
+
+def test_concurrency_limit_holds_across_nodes(system: MultiNode) -> None:
+    number = phone(200)
+    PlanStore(system.redis).assign_user(number, "solo")
+    first = system.journey(number, 200, landing_node=0)
+    assert first.ok, first
+    registry = SessionRegistry(system.redis)
+    assert wait_for(lambda: len(registry.by_phone(number)) == 1)
+    second = system.journey(number, 201, landing_node=1)        # another device, the other node
+    assert not second.ok and second.stage == "login" and second.error == "too_many_devices", second
+    assert system.ac is not None and device(201)[0] not in system.ac.online()
+
+
+def test_volume_quota_holds_across_nodes(system: MultiNode) -> None:
+    number = phone(300)
+    PlanStore(system.redis).assign_user(number, "tiny")
+    first = system.journey(number, 300, landing_node=0)
+    assert first.ok, first
+    registry = SessionRegistry(system.redis)
+    assert wait_for(lambda: len(registry.by_phone(number)) == 1)
+    assert system.ac is not None
+    # The simulated phone downloads 40 kB/s; after a second it is past the 20 kB daily quota.
+    assert wait_for(lambda: system.ac is not None and system.ac.online()[first.ip].output_octets > 20_000, 5)
+    assert system.ac.kick(first.ip)                              # Stop books the usage (via RADIUS)
+    assert wait_for(lambda: not registry.by_phone(number))
+    second = system.journey(number, 301, landing_node=1)
+    assert not second.ok and second.error == "daily_volume_used", second
+
+
+def test_kick_from_the_other_node(system: MultiNode) -> None:
+    number = phone(400)
+    opened = system.journey(number, 400, landing_node=0, login_node=0)
+    assert opened.ok, opened
+    registry = SessionRegistry(system.redis)
+    assert wait_for(lambda: len(registry.by_phone(number)) == 1)
+    # Node B's view: its own settings (environment) and its own Redis client.
+    settings_b = load_settings(path=None, environ=system.nodes["web1"].env)
+    client_b = connect(settings_b.redis)
+    try:
+        results = Enforcer.from_settings(client_b, settings_b).kick_phone(number)
+    finally:
+        client_b.close()
+    assert [(r.ok, r.method) for r in results] == [(True, "dm")], results
+    assert system.ac is not None
+    assert wait_for(lambda: system.ac is not None and opened.ip not in system.ac.online())
+    assert wait_for(lambda: not registry.by_phone(number))
