@@ -31,7 +31,10 @@ from portal.blocklist import normalise_mac
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 
-__all__ = ["FALLBACK", "Venue", "VenueStore", "allowed_redirect"]
+__all__ = [
+    "FALLBACK", "NETWORK_FIELDS", "OPERATOR_FIELDS", "Venue", "VenueSettingsError", "VenueStore",
+    "allowed_redirect", "update_venue",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _PAGES = ("login", "success", "ad", "status", "error")
@@ -225,3 +228,75 @@ class VenueStore:
             if tier:
                 return tier[0]
         return FALLBACK
+
+
+# --- console/API edits -------------------------------------------------------------------------
+
+OPERATOR_FIELDS = ("name_zh", "name_en", "redirect_url", "redirect_delay", "ad_seconds", "silent_mac_login",
+                   "languages")
+"""What a venue operator may change on their own venue."""
+
+NETWORK_FIELDS = ("acs", "ssids", "ap_macs", "default_plan", "redirect_hosts", "default")
+"""NOC-only fields: which phones belong to a venue (an operator claiming another venue's AC or
+SSID would capture its phones), the plan they get, and the venue's own redirect allow-list
+(an operator adding hosts to it would make the allow-list meaningless)."""
+
+
+class VenueSettingsError(ValidationError):
+    """A venue edit refused; ``field`` names the form field, messages in zh and en."""
+
+    def __init__(self, field_name: str, zh: str, en: str) -> None:
+        super().__init__(f"{field_name}: {en}")
+        self.field = field_name
+        self.message_zh = zh
+        self.message_en = en
+
+    def message(self, lang: str) -> str:
+        return self.message_en if lang == "en" else self.message_zh
+
+
+def update_venue(venue: Venue, changes: Mapping[str, Any], *, operator_hosts: tuple[str, ...],
+                 network: bool) -> Venue:
+    """``venue`` with ``changes`` applied and checked. ``network`` False (a venue operator):
+    NETWORK_FIELDS are refused. A non-empty ``redirect_url`` must be on the allow-list (the
+    venue's ``redirect_hosts`` plus ``operator_hosts``, the operator's ``web.redirect_hosts``)."""
+    allowed = OPERATOR_FIELDS + (NETWORK_FIELDS if network else ())
+    for name in changes:
+        if name not in allowed:
+            if name in NETWORK_FIELDS:
+                raise VenueSettingsError(name, "该项只能由网络运营中心修改", "only the NOC may change this")
+            raise VenueSettingsError(name, "未知字段", "unknown field")
+    data = json.loads(venue.to_json())
+    for name, value in changes.items():
+        if name in ("name_zh", "name_en", "redirect_url", "default_plan"):
+            text = str(value or "").strip()
+            if len(text) > (500 if name == "redirect_url" else 80):
+                raise VenueSettingsError(name, "内容过长", "too long")
+            if any(ord(ch) < 32 for ch in text):
+                raise VenueSettingsError(name, "包含控制字符", "contains control characters")
+            data[name] = text
+        elif name in ("redirect_delay", "ad_seconds"):
+            try:
+                data[name] = int(value)
+            except (TypeError, ValueError):
+                raise VenueSettingsError(name, "请输入整数", "a whole number is required") from None
+        elif name in ("silent_mac_login", "default"):
+            data[name] = bool(value)
+        else:                                           # lists
+            items = value.split(",") if isinstance(value, str) else list(value or ())
+            items = [str(i).strip() for i in items if str(i).strip()]
+            if len(items) > 500 or any(len(i) > 253 for i in items):
+                raise VenueSettingsError(name, "列表过长", "list too long")
+            data[name] = items
+    url = data.get("redirect_url", "")
+    if url and not allowed_redirect(url, (*data.get("redirect_hosts", ()), *operator_hosts)):
+        raise VenueSettingsError(
+            "redirect_url", "跳转地址不在允许列表中（须为 http/https，且主机在允许列表内）",
+            "the post-login URL is not on the allow-list (http/https to an allowed host)")
+    if "languages" in changes and not data["languages"]:
+        raise VenueSettingsError("languages", "至少选择一种语言", "choose at least one language")
+    try:
+        return Venue.from_dict(data)
+    except ValidationError as exc:
+        field_name = next((n for n in changes if n in str(exc)), "venue")
+        raise VenueSettingsError(field_name, f"无效：{exc}", str(exc)) from None

@@ -69,6 +69,13 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
 
         app.register_blueprint(demo.bp)
     init_console(app, settings, redis)
+    from portal.web import venue_console
+
+    app.register_blueprint(venue_console.bp)
+    from portal.web import noc_dashboard, ops
+
+    ops.init_ops(app, settings, redis)          # /metrics, /healthz, /readyz
+    app.register_blueprint(noc_dashboard.bp)    # /noc live dashboard
     init_api(app, redis)
     _dispatch_errors(app)
 

@@ -1,0 +1,347 @@
+"""The venue console (``/venue``): venue settings, page editor with preview/publish/history/
+rollback, and assets. Venue operators see only their venues (404 for the rest); NOC and admin
+accounts see all and may also change the network fields (ACs, SSIDs, APs, plan, allow-list).
+
+Venue-authored HTML never runs in the console's origin: the preview is served with
+``Content-Security-Policy: sandbox allow-scripts`` (an opaque origin even when opened on its
+own, no forms, no top navigation) and shown in an ``<iframe sandbox="allow-scripts">``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from ad_pages import PAGES
+from portal.accounts import Role
+from portal.assets import AssetError
+from portal.errors import NotFound, ValidationError
+from portal.pages import PageError, build_context, sample_values
+from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue
+from portal.web import services
+from portal.web.console import audit, current_account, login_required, require_venue, tr
+
+__all__ = ["PREVIEW_CSP", "bp"]
+
+bp = Blueprint("venue_console", __name__, url_prefix="/venue")
+
+PREVIEW_CSP = ("sandbox allow-scripts; default-src 'none'; img-src 'self' data:; "
+               "style-src 'self' 'unsafe-inline'; font-src 'self' data:; script-src 'unsafe-inline'; "
+               "form-action 'none'; base-uri 'none'; frame-ancestors 'self'")
+"""The preview's policy: an opaque origin (no console cookies/DOM), no form posts."""
+
+PAGE_TITLES = {"login": ("登录页", "Login page"), "success": ("登录成功页", "Success page"),
+               "ad": ("广告页", "Ad page"), "status": ("状态页", "Status page"),
+               "error": ("错误页", "Error page")}
+
+
+def _lang() -> str:
+    return str(getattr(g, "console_lang", "zh"))
+
+
+def _venue(venue_id: str) -> Venue:
+    """The venue, after the visibility check (404 for venues this account may not see)."""
+    require_venue(venue_id)
+    venue = services().journey.venues.get_or_none(venue_id)
+    if venue is None:
+        abort(404)
+    return venue
+
+
+def _page(page: str) -> str:
+    if page not in PAGES:
+        abort(404)
+    return page
+
+
+def _actor() -> str:
+    account = current_account()
+    return account.username if account else ""
+
+
+def _network() -> bool:
+    account = current_account()
+    return bool(account and account.is_noc)
+
+
+def _digest(text: str) -> dict[str, Any]:
+    return {"size": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def _public(venue: Venue) -> dict[str, Any]:
+    data = dict(json.loads(venue.to_json()))
+    data.pop("templates", None)
+    data.pop("ads", None)
+    return data
+
+
+# --- venue list and settings ---------------------------------------------------------------------
+
+@bp.get("")
+@bp.get("/")
+@login_required()
+def index() -> str:
+    account = current_account()
+    assert account is not None
+    venues = [v for v in sorted(services().journey.venues.all().values(), key=lambda v: v.id)
+              if account.can_see_venue(v.id)]
+    return render_template("venue/index.html", venues=venues, lang=_lang(), can_create=_network())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required(Role.ADMIN, Role.NOC)
+def create() -> BaseResponse | str | tuple[str, int]:
+    error = ""
+    if request.method == "POST":
+        venue_id = request.form.get("id", "").strip()
+        store = services().journey.venues
+        try:
+            if store.get_or_none(venue_id) is not None:
+                raise ValidationError(tr("该场所编号已存在", "a venue with this id exists"))
+            venue = Venue(id=venue_id, name_zh=request.form.get("name_zh", "").strip()[:80],
+                          name_en=request.form.get("name_en", "").strip()[:80])
+            store.put(venue)
+        except (ValidationError, NotFound) as exc:
+            error = str(exc)
+        else:
+            audit("venue", "venue.create", venue.id, None, _public(venue))
+            flash(tr("场所已创建", "Venue created"), "ok")
+            return redirect(url_for("venue_console.settings", venue_id=venue.id))
+    return render_template("venue/new.html", error=error), 400 if error else 200
+
+
+@bp.get("/<venue_id>")
+@login_required()
+def overview(venue_id: str) -> str:
+    venue = _venue(venue_id)
+    svc = services()
+    pages = [(p, tr(*PAGE_TITLES[p]), svc.pages.state(venue.id, p)) for p in PAGES]
+    return render_template("venue/overview.html", venue=venue, pages=pages,
+                           fallbacks=svc.pages.fallbacks(venue.id), lang=_lang())
+
+
+def _form_changes(network: bool) -> dict[str, Any]:
+    form = request.form
+    changes: dict[str, Any] = {name: form.get(name, "") for name in ("name_zh", "name_en", "redirect_url",
+                                                                     "redirect_delay", "ad_seconds")}
+    changes["silent_mac_login"] = form.get("silent_mac_login") == "on"
+    changes["languages"] = [lang for lang in ("zh", "en") if form.get(f"lang_{lang}") == "on"]
+    if network:
+        for name in ("acs", "ssids", "ap_macs", "redirect_hosts"):
+            changes[name] = form.get(name, "")
+        changes["default_plan"] = form.get("default_plan", "")
+        changes["default"] = form.get("default") == "on"
+    return changes
+
+
+@bp.route("/<venue_id>/settings", methods=["GET", "POST"])
+@login_required()
+def settings(venue_id: str) -> BaseResponse | str | tuple[str, int]:
+    venue = _venue(venue_id)
+    network = _network()
+    svc = services()
+    error, error_field, status = "", "", 200
+    shown = venue
+    if request.method == "POST":
+        changes = _form_changes(network)
+        try:
+            updated = update_venue(venue, changes, operator_hosts=svc.settings.web.redirect_hosts,
+                                   network=network)
+            svc.journey.venues.put(updated)
+        except VenueSettingsError as exc:
+            error, error_field, status = exc.message(_lang()), exc.field, 400
+        except NotFound as exc:          # unknown default plan
+            error, error_field, status = tr(f"套餐不存在：{exc}", f"no such plan: {exc}"), "default_plan", 400
+        else:
+            audit("venue", "venue.update", venue.id, _public(venue), _public(updated))
+            flash(tr("设置已保存", "Settings saved"), "ok")
+            return redirect(url_for("venue_console.settings", venue_id=venue.id))
+        shown = venue
+    return render_template("venue/settings.html", venue=shown, network=network, error=error,
+                           error_field=error_field, form=request.form if error else None,
+                           operator_hosts=svc.settings.web.redirect_hosts,
+                           operator_fields=OPERATOR_FIELDS, network_fields=NETWORK_FIELDS), status
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+def _editor(venue: Venue, page: str, *, source: str | None = None, problem: PageError | None = None,
+            status: int = 200) -> tuple[str, int]:
+    svc = services()
+    state = svc.pages.state(venue.id, page)
+    draft = source if source is not None else svc.pages.draft(venue, page)
+    if problem is None and source is None and state.draft is not None:
+        try:
+            svc.pages.check(venue, page, draft)
+        except PageError as exc:
+            problem = exc
+    return render_template(
+        "venue/page.html", venue=venue, page=page, page_title=tr(*PAGE_TITLES[page]), pages=PAGES,
+        page_titles={p: tr(*PAGE_TITLES[p]) for p in PAGES}, state=state, draft=draft,
+        history=svc.pages.history(venue.id, page), problem=problem.message(_lang()) if problem else "",
+        problem_line=problem.line if problem else None, variables=sorted(_variables(venue, page)),
+        assets=svc.assets.all(venue.id), lang=_lang()), status
+
+
+def _variables(venue: Venue, page: str) -> dict[str, str]:
+    """name → type of every top-level variable the page gets (the editor's quick help)."""
+    ctx = build_context(venue, "zh", **sample_values(page, venue, "zh"))
+    return {k: type(v).__name__ for k, v in ctx.items()}
+
+
+@bp.get("/<venue_id>/pages/<page>")
+@login_required()
+def page_editor(venue_id: str, page: str) -> tuple[str, int]:
+    return _editor(_venue(venue_id), _page(page))
+
+
+@bp.post("/<venue_id>/pages/<page>")
+@login_required()
+def page_save(venue_id: str, page: str) -> BaseResponse | tuple[str, int]:
+    venue, page = _venue(venue_id), _page(page)
+    svc = services()
+    source = request.form.get("source", "").replace("\r\n", "\n")
+    action = request.form.get("action", "save")
+    before = svc.pages.state(venue.id, page)
+    try:
+        svc.pages.save_draft(venue.id, page, source, _actor())
+    except PageError as exc:
+        return _editor(venue, page, source=source[:60_000], problem=exc, status=400)
+    audit("venue", "page.draft", f"{venue.id}/{page}",
+          _digest(before.draft) if before.draft is not None else None, _digest(source))
+    if action == "publish":
+        try:
+            version = svc.pages.publish(venue, page, _actor(), note=request.form.get("note", "").strip(),
+                                        source=source)
+        except PageError as exc:
+            return _editor(venue, page, source=source, problem=exc, status=400)
+        audit("venue", "page.publish", f"{venue.id}/{page}",
+              {"version": before.published}, {**version.summary(), **_digest(source)})
+        flash(tr(f"已发布版本 v{version.version}", f"Published version v{version.version}"), "ok")
+    elif action == "preview":
+        return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page, preview=1))
+    else:
+        flash(tr("草稿已保存", "Draft saved"), "ok")
+    return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
+
+
+@bp.post("/<venue_id>/pages/<page>/rollback")
+@login_required()
+def page_rollback(venue_id: str, page: str) -> BaseResponse:
+    venue, page = _venue(venue_id), _page(page)
+    svc = services()
+    try:
+        target = int(request.form.get("version", ""))
+        before = svc.pages.state(venue.id, page).published
+        version = svc.pages.rollback(venue, page, target, _actor())
+    except (ValueError, NotFound):
+        abort(404)
+    audit("venue", "page.rollback", f"{venue.id}/{page}", {"version": before},
+          {**version.summary(), "from_version": target})
+    flash(tr(f"已回滚到 v{target}（新版本 v{version.version}）",
+             f"Rolled back to v{target} (new version v{version.version})"), "ok")
+    return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
+
+
+@bp.get("/<venue_id>/pages/<page>/versions/<int:version>")
+@login_required()
+def page_version(venue_id: str, page: str, version: int) -> str:
+    venue, page = _venue(venue_id), _page(page)
+    try:
+        v = services().pages.version(venue.id, page, version)
+    except NotFound:
+        abort(404)
+    return render_template("venue/version.html", venue=venue, page=page, version=v,
+                           page_title=tr(*PAGE_TITLES[page]))
+
+
+@bp.get("/<venue_id>/pages/<page>/preview")
+@login_required()
+def page_preview(venue_id: str, page: str) -> Response:
+    """The draft (or ``?version=N``, or ``?live=1`` for what phones get now) rendered exactly
+    as the phone views render it: same context builder, same sandboxed renderer, same fallback."""
+    venue, page = _venue(venue_id), _page(page)
+    svc = services()
+    lang = request.args.get("lang", "zh")
+    lang = lang if lang in ("zh", "en") else "zh"
+    if request.args.get("version"):
+        try:
+            source: str | None = svc.pages.version(venue.id, page, int(request.args["version"])).source
+        except (ValueError, NotFound):
+            abort(404)
+    elif request.args.get("live"):
+        source = svc.pages.source_for(venue, page, cached=False)
+    else:
+        source = svc.pages.draft(venue, page)
+    context = build_context(venue, lang, lang_url="", digits=svc.settings.otp.digits,
+                            assets=svc.assets.urls(venue.id, cache_seconds=0),
+                            **sample_values(page, venue, lang))
+    result = svc.renderer.render(page, context, source)
+    response = Response(result.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    response.headers["X-Preview-Source"] = result.source            # "venue" or "default" (fallback)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- assets ---------------------------------------------------------------------------------------
+
+@bp.route("/<venue_id>/assets", methods=["GET", "POST"])
+@login_required()
+def assets(venue_id: str) -> BaseResponse | tuple[str, int]:
+    venue = _venue(venue_id)
+    svc = services()
+    error, status = "", 200
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            if upload is None or not upload.filename:
+                raise AssetError("请选择文件", "choose a file")
+            data = upload.read(svc.settings.pages.max_font_bytes + svc.settings.pages.max_image_bytes + 1)
+            asset = svc.assets.put(venue.id, upload.filename, data, _actor())
+        except AssetError as exc:
+            error, status = exc.message(_lang()), 400
+        else:
+            audit("venue", "asset.upload", f"{venue.id}/{asset.name}", None,
+                  {k: v for k, v in asset.to_dict().items() if k != "url"})
+            flash(tr(f"已上传 {asset.name}", f"Uploaded {asset.name}"), "ok")
+            return redirect(url_for("venue_console.assets", venue_id=venue.id))
+    return render_template("venue/assets.html", venue=venue, assets=svc.assets.all(venue.id), error=error,
+                           limits=svc.settings.pages), status
+
+
+@bp.post("/<venue_id>/assets/<name>/delete")
+@login_required()
+def asset_delete(venue_id: str, name: str) -> BaseResponse:
+    venue = _venue(venue_id)
+    try:
+        asset = services().assets.delete(venue.id, name)
+    except NotFound:
+        abort(404)
+    audit("venue", "asset.delete", f"{venue.id}/{name}",
+          {k: v for k, v in asset.to_dict().items() if k != "url"}, None)
+    flash(tr(f"已删除 {name}", f"Deleted {name}"), "ok")
+    return redirect(url_for("venue_console.assets", venue_id=venue.id))
+
+
+def _body_limit() -> None:
+    # The app-wide body limit (64 KB) fits phone forms; page sources (40,000 characters, up to
+    # 9 bytes each once form-encoded) and uploads need more. Runs before the console's CSRF
+    # hook, which is the first to read the form.
+    if request.method != "POST" or request.blueprint != "venue_console":
+        return
+    if request.endpoint == "venue_console.assets":
+        limits = services().settings.pages
+        request.max_content_length = max(limits.max_image_bytes, limits.max_css_bytes,
+                                         limits.max_font_bytes) + 64 * 1024
+    elif request.endpoint == "venue_console.page_save":
+        request.max_content_length = 512 * 1024
+
+
+@bp.record_once
+def _install_body_limit(state: Any) -> None:
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _body_limit)
