@@ -84,7 +84,7 @@ _FILTERS = {
     "audit": {"kind"},
 }
 _ACCT_KIND = {"1": "start", "2": "stop", "3": "interim", "7": "accounting-on", "8": "accounting-off"}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")   # a CSV cell starting so is a formula to Excel
 
 
 class ExportRequestError(ValidationError):
@@ -314,7 +314,8 @@ class LogExporter:
             writer.writerow(columns)
         for n, row in enumerate(rows, 1):
             if fmt == "csv":
-                writer.writerow([_cell(row[c]) for c in columns])
+                writer.writerow([("'" + v) if v[:1] in _FORMULA_START else v
+                                 for v in map(row.__getitem__, columns)])
             else:
                 obj: dict[str, Any] = {c: (int(row[c]) if c in _NUMERIC and row[c].isdigit()
                                            else row[c]) for c in columns}
@@ -326,10 +327,6 @@ class LogExporter:
                 buf.truncate()
         if buf.tell():
             yield buf.getvalue()
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def log_exporter(redis: Any, settings: Settings, **kwargs: Any) -> LogExporter:
