@@ -45,6 +45,7 @@ from ad_pages import select_ad
 from portal.acs import AcRecord, AcRegistry
 from portal.credentials import Credential, CredentialStore
 from portal.grants import Authorizer, Grant, QuotaRefusal
+from portal.livestats import LiveStats
 from portal.otp import OtpRefused, OtpRejected, OtpService
 from portal.plans import Plan
 from portal.reallog import LoginRecord, RealNameLog
@@ -204,6 +205,7 @@ class PhoneJourney:
         self.plans = self.authorizer.plans
         self.usage = UsageBook(redis, settings.quota.timezone)
         self.sessions = SessionRegistry(redis, grace=settings.radius.reaper_grace)
+        self.livestats = LiveStats.from_settings(redis, settings, clock)   # NOC dashboard figures
         self.reallog = RealNameLog(redis, wait_replicas=settings.quota.acct_wait_replicas,
                                    wait_timeout_ms=settings.quota.acct_wait_timeout_ms)
         self._client_factory = client_factory or (
@@ -464,6 +466,7 @@ class PhoneJourney:
         pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
         pipe.hincrby(keys.venue_stats(venue.id), {"sms": "logins", "returning": "returning_logins"}
                      .get(kind, "silent_logins"), 1)
+        self.livestats.login_in(pipe, kind, venue.id)
         pipe.execute()
         log.info("login %s: %s MAC %s IP %s on %s (venue %s, plan %s)", kind, _mask(phone),
                  ctx.mac or "-", ctx.user_ip, ctx.ac, venue.id, plan.name)

@@ -29,6 +29,7 @@ __all__ = [
     "AcSimSettings",
     "ArchiveSettings",
     "ListenerSettings",
+    "MetricsSettings",
     "NumberPolicySettings",
     "OtpSettings",
     "PagesSettings",
@@ -88,6 +89,7 @@ class ListenerSettings:
     port: int = 50100
     heartbeat_interval: float = 20.0   # NTF_HEARTBEAT period for ACs that want it (H3C default 20 s)
     user_sync_interval: float = 60.0   # NTF_USER_HEARTBEAT period for ACs with user-sync
+    metrics_port: int = 0              # /metrics, /healthz, /readyz HTTP port; 0 = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class RadiusSettings:
     dedup_max_entries: int = 65536      # per worker
     ac_cache_ttl: float = 5.0           # seconds a worker caches an AC lookup (new ACs take this long)
     mac_auth_check_password: bool = False  # MAC auth: also require User-Password == the MAC
+    metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,9 @@ class SmsSettings:
     job_ttl: int = 7 * 86400       # seconds job outcomes and delivery reports are kept
     template_otp_zh: str = ""      # override of the built-in OTP text ({code}, {minutes})
     template_otp_en: str = ""
+    price_fen: int = 4             # cost of one SMS in fen (0.01 CNY), for the dashboard's spend figure
+    budget_fen_per_month: int = 0  # monthly SMS budget in fen shown against the spend; 0 = no budget
+    metrics_port: int = 0          # sms-worker /metrics, /healthz, /readyz HTTP port; 0 = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +265,14 @@ class WebSettings:
     max_ac_logins: int = 64        # concurrent AC logins per process before "portal busy"
     busy_wait: float = 2.0         # seconds a login waits for a free slot before "portal busy"
     demo: bool = False             # serve the demo SMS outbox page (/demo/outbox)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus /metrics and health endpoints (portal/metrics_http.py); ports are per process."""
+
+    host: str = "127.0.0.1"        # address the radius/ac-listener/sms-worker metrics ports bind
+    web_token: str = ""            # non-empty: the web's /metrics wants "Authorization: Bearer <it>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +360,7 @@ class Settings:
     number_policy: NumberPolicySettings = field(default_factory=NumberPolicySettings)
     web: WebSettings = field(default_factory=WebSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     pages: PagesSettings = field(default_factory=PagesSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)

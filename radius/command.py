@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
 
 from portal.acs import AcRegistry
 from portal.grants import Authorizer
+from portal.livestats import LiveStats, RejectFlusher
+from portal.metrics_http import (
+    RADIUS_RULES,
+    CounterFamilies,
+    MetricsServer,
+    SnapshotDir,
+    redis_ready,
+    registry_of,
+)
 from portal.settings import Settings
 from portal.state import StateUnavailable, redis_from_settings
 from portal.venues import FALLBACK, VenueStore
@@ -60,7 +72,8 @@ class HealthCheck:
 
 
 def build_server(
-    settings: Settings, redis_url: str | None = None, *, reaper: bool = True
+    settings: Settings, redis_url: str | None = None, *, reaper: bool = True,
+    metrics_dir: str | None = None,
 ) -> RadiusServer:
     """A RadiusServer with the full policy, for one worker (call after fork).
 
@@ -113,6 +126,12 @@ def build_server(
         options=options, health=HealthCheck(client),
     )
     server.on_close(acct.close)
+    # Once a second, off the hot path: reject counts → live figures (NOC dashboard), and this
+    # worker's counters → the run's snapshot directory the parent's /metrics sums.
+    server.on_tick(RejectFlusher(LiveStats.from_settings(client, settings), server.metrics.snapshot).tick)
+    if metrics_dir is not None:
+        snapshots = SnapshotDir(metrics_dir)
+        server.on_tick(lambda: snapshots.write(server.metrics.snapshot()))
     if reaper:
         stop = threading.Event()
         thread = threading.Thread(
@@ -142,10 +161,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except Exception as exc:   # keep serving: policy becomes available when Redis is back
         log.error("Redis is unreachable at start-up (%s); requests will not be answered until it is back",
                   StateUnavailable(str(exc)))
+    metrics_dir, metrics = None, None
+    if cfg.metrics_port:
+        # The parent serves /metrics for all workers: they write snapshots to a per-run directory.
+        metrics_dir = tempfile.mkdtemp(prefix="citywifi-radius-metrics-")
+        registry = registry_of(CounterFamilies("radius", RADIUS_RULES, SnapshotDir(metrics_dir).read))
+        try:
+            metrics = MetricsServer(registry, settings.metrics.host, cfg.metrics_port,
+                                    ready=redis_ready(redis_from_settings(settings.redis, redis_url)))
+        except OSError as exc:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            print(f"citywifi radius: metrics port {cfg.metrics_port}: {exc} / 监控端口不可用",
+                  file=sys.stderr)
+            return 1
+        metrics.start()
+    parent = os.getpid()
+
+    def make() -> RadiusServer:
+        if metrics is not None and os.getpid() != parent:
+            metrics.close_in_child()   # a worker must not hold the parent's metrics socket
+        return build_server(settings, redis_url, metrics_dir=metrics_dir)
+
     try:
         if workers <= 1:
-            return run_in_process(lambda: build_server(settings, redis_url), listen)
-        return run_workers(lambda: build_server(settings, redis_url), listen, workers)
+            return run_in_process(make, listen)
+        return run_workers(make, listen, workers)
     except PortInUse as exc:
         print(f"citywifi radius: {exc} / 端口已被占用", file=sys.stderr)
         return 1
+    finally:
+        if metrics is not None:
+            metrics.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

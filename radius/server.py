@@ -190,10 +190,23 @@ class RadiusServer:
         self._alarm = _Alarm()
         self._sockets: list[tuple[socket.socket, int]] = []
         self._closers: list[Callable[[], None]] = []
+        self._tickers: list[Callable[[], None]] = []
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the server closes (stops background threads such as the reaper)."""
         self._closers.append(fn)
+
+    def on_tick(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` from the serving loop about once a second (``radius.workers`` calls
+        :meth:`tick`): publishing counters to /metrics and the live figures, off the hot path."""
+        self._tickers.append(fn)
+
+    def tick(self) -> None:
+        for fn in self._tickers:
+            try:
+                fn()
+            except Exception:
+                log.exception("periodic task failed")
 
     # --- sockets ---------------------------------------------------------------------------
 

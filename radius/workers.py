@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE = 5.0          # seconds children get to finish before SIGKILL
 STATS_INTERVAL = 60.0     # seconds between per-worker counter logs
+TICK_INTERVAL = 1.0       # seconds between RadiusServer.tick() calls
 
 
 class PortInUse(RadiusError):
@@ -109,17 +110,23 @@ def _serve(make_server: Callable[[], RadiusServer], listen: Listen, stop: Callab
     log.info("RADIUS worker %d serving auth %s:%d acct %s:%d", os.getpid(), listen.host,
              listen.auth_port, listen.host, listen.acct_port)
     next_stats = time.monotonic() + STATS_INTERVAL
+    next_tick = 0.0
 
     def should_stop() -> bool:
-        nonlocal next_stats
-        if time.monotonic() >= next_stats:
-            next_stats = time.monotonic() + STATS_INTERVAL
+        nonlocal next_stats, next_tick
+        now = time.monotonic()
+        if now >= next_tick:   # counters → /metrics snapshot and live figures (server.on_tick)
+            next_tick = now + TICK_INTERVAL
+            server.tick()
+        if now >= next_stats:
+            next_stats = now + STATS_INTERVAL
             log.info("worker %d counters: %s", os.getpid(), server.metrics.snapshot())
         return stop()
 
     try:
         server.serve_forever(should_stop)
     finally:
+        server.tick()     # the final counts of this worker
         server.close()
         log.info("RADIUS worker %d stopped; counters: %s", os.getpid(), server.metrics.snapshot())
 

@@ -19,6 +19,7 @@ from typing import Any
 from ac_adapters.listener import PortalListener
 from portal.acs import AcRegistry
 from portal.listener_handler import PortalListenerHandler, SessionClosedHook
+from portal.metrics_http import LISTENER_RULES, CounterFamilies, MetricsServer, redis_ready, registry_of
 from portal.settings import Settings
 from portal.state import StateUnavailable, connect
 
@@ -95,10 +96,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    metrics = None
+    if settings.listener.metrics_port:
+        try:
+            metrics = MetricsServer(
+                registry_of(CounterFamilies("listener", LISTENER_RULES,
+                                            lambda: listener.stats | handler.stats)),
+                settings.metrics.host, settings.listener.metrics_port, ready=redis_ready(client))
+        except OSError as exc:
+            print(f"citywifi ac-listener: 监控端口不可用 / metrics port: {exc}", file=sys.stderr)
+            return 1
+        metrics.start()
     listener.start()
     log.info("ac-listener ready on %s:%d", listener.host, listener.port)
     while not stop.wait(300):
         log.info("ac-listener stats: %s", _fmt(listener.stats | handler.stats))
+    if metrics is not None:
+        metrics.close()
     listener.stop()
     handler.flush()
     log.info("ac-listener stopped; stats: %s", _fmt(listener.stats | handler.stats))

@@ -23,6 +23,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
+from portal.livestats import LiveStats
+from portal.metrics_http import (
+    SMS_RULES,
+    CounterFamilies,
+    MetricsServer,
+    ProcessCounters,
+    redis_ready,
+    registry_of,
+)
 from portal.settings import Settings, SmsGatewaySettings, SmsSettings
 from portal.sms_queue import SmsQueue, StreamEntry
 from portal.state import StateUnavailable, connect
@@ -110,7 +119,8 @@ class SmsWorker:
     """The loop of one worker process (usable in-process by tests)."""
 
     def __init__(self, queue: SmsQueue, backend: SmsBackend, catalog: MessageCatalog, *,
-                 consumer: str, batch: int = 16, claim_idle: float = 60.0, block_ms: int = 1000) -> None:
+                 consumer: str, batch: int = 16, claim_idle: float = 60.0, block_ms: int = 1000,
+                 livestats: LiveStats | None = None) -> None:
         self.queue = queue
         self.backend = backend
         self.catalog = catalog
@@ -122,6 +132,10 @@ class SmsWorker:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="sms-gateways", daemon=True)
         self.sent = 0
+        # /metrics of this process (sent, failed.<code>, report.<outcome>) and the fleet's live
+        # figures (codes sent/failed/delivered, SMS spend) for the NOC dashboard.
+        self.counts = ProcessCounters()
+        self.livestats = livestats
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -133,6 +147,9 @@ class SmsWorker:
     def _record_report(self, report: DeliveryReport) -> None:
         try:
             self.queue.record_report(report.gateway, report.message_id, report.stat, report.err)
+            outcome = "delivered" if report.stat == "DELIVRD" else "undelivered"
+            self.counts.inc(f"report.{outcome}")
+            self._live(outcome, 1)
         except Exception:
             log.exception("recording delivery report %s/%s failed", report.gateway, report.message_id)
 
@@ -167,6 +184,8 @@ class SmsWorker:
                 err = GatewayUncertainError("worker crashed during send", code="sms_uncertain")
                 self.queue.finish(entry.entry_id, entry.job_id, "failed", error_code=err.code,
                                   message_zh=err.message_zh, message_en=err.message_en)
+                self.counts.inc(f"failed.{err.code}")
+                self._live("failed", 1)
                 log.warning("job %s was in flight in a crashed worker: marked uncertain", entry.job_id)
                 continue
             if found != "queued":  # already done (or expired): just ack
@@ -187,6 +206,10 @@ class SmsWorker:
         if not to_send:
             return
         results = self._call(self._send_all([m for _, m in to_send]))
+        sent = sum(1 for r in results if isinstance(r, SendResult))
+        self.counts.inc("sent", sent)
+        self._live("sent", sent)
+        self._live("failed", len(results) - sent)
         for (entry, _), result in zip(to_send, results, strict=True):
             if isinstance(result, SendResult):
                 self.sent += 1
@@ -195,8 +218,17 @@ class SmsWorker:
             else:
                 failure = result if isinstance(result, SmsError) else SmsError(str(result))
                 log.warning("job %s failed: %s (%s)", entry.job_id, failure, failure.code)
+                self.counts.inc(f"failed.{failure.code}")
                 self.queue.finish(entry.entry_id, entry.job_id, "failed", error_code=failure.code,
                                   message_zh=failure.message_zh, message_en=failure.message_en)
+
+    def _live(self, outcome: str, n: int) -> None:
+        if self.livestats is None or n <= 0:
+            return
+        try:
+            self.livestats.record_codes(outcome, n)
+        except Exception as exc:   # figures only: never fail a send over them
+            log.warning("live SMS figures not written: %s", exc)
 
     async def _send_all(self, messages: list[SmsMessage]) -> list[SendResult | BaseException]:
         return await asyncio.gather(*(self.backend.send(m) for m in messages), return_exceptions=True)
@@ -216,7 +248,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     worker = SmsWorker(SmsQueue(client, ttl=settings.sms.job_ttl), backend, catalog,
                        consumer=args.consumer or f"{socket.gethostname()}-{os.getpid()}",
-                       batch=settings.sms.batch, claim_idle=settings.sms.claim_idle)
+                       batch=settings.sms.batch, claim_idle=settings.sms.claim_idle,
+                       livestats=LiveStats.from_settings(client, settings))
+    metrics = None
+    if settings.sms.metrics_port:
+        try:
+            metrics = MetricsServer(registry_of(CounterFamilies("sms", SMS_RULES, worker.counts.snapshot)),
+                                    settings.metrics.host, settings.sms.metrics_port,
+                                    ready=redis_ready(client)).start()
+        except OSError as exc:
+            log.error("metrics port %d: %s", settings.sms.metrics_port, exc)
+            return 1
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: finishing the in-flight batch", signum)
@@ -224,6 +266,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        if metrics is not None:
+            metrics.close()
     log.info("sms-worker stopped after %d messages", worker.sent)
     return 0

@@ -408,3 +408,23 @@ def venue_assets(venue: str) -> str:
 def venue_asset_blob(venue: str, name: str) -> str:
     """String: the bytes of one venue asset (every web node reads the same Redis)."""
     return f"{PREFIX}:{{vp:{venue}}}:asset:{name}"
+
+
+# --- live figures for the NOC dashboard and /metrics (portal/livestats.py) ---------------------
+# One hash tag ``{stats}``: every write is a few HINCRBYs on one slot (pipelined, no MULTI).
+
+def stats_minute(minute: int) -> str:
+    """Hash (TTL ~1 day): counters of one UTC minute (``minute`` = epoch // 60) — ``login:<kind>``,
+    ``lv:<venue>``, ``code:<outcome>``, ``reject:<reason>``, ``fen`` (SMS spend)."""
+    return f"{PREFIX}:{{stats}}:m:{minute}"
+
+
+def stats_month(month: str) -> str:
+    """Hash (TTL ~40 days): SMS figures of one local month ``YYYY-MM`` — ``sent``, ``fen``."""
+    return f"{PREFIX}:{{stats}}:month:{month}"
+
+
+def stats_totals() -> str:
+    """Hash (no TTL): fleet-wide lifetime counters (same fields as a minute, no ``lv:``), the
+    source of the fleet counters on the web's /metrics."""
+    return f"{PREFIX}:{{stats}}:total"

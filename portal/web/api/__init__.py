@@ -18,6 +18,7 @@ __all__ = ["RESOURCE_MODULES", "init_api"]
 # One module per resource (portal.web.api.<name>); each registers its operations on import.
 RESOURCE_MODULES: tuple[str, ...] = (
     "accounts",
+    "stats",
     "venues",
 )
 

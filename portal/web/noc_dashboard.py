@@ -1,0 +1,59 @@
+"""The NOC live dashboard: ``/noc`` (page) and ``/noc/live.json`` (its figures, every 5 s).
+
+The page is rendered once; ``static/noc_dashboard.js`` fetches ``/noc/live.json`` and redraws
+the figures and ``CityCharts`` charts in place, so nothing reloads. The figures are
+:meth:`portal.livestats.LiveStats.snapshot` (also served to programs as ``GET
+/api/v1/stats/live``, see ``portal/web/api/stats.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from portal.accounts import Role
+from portal.livestats import LiveStats
+from portal.web.console import login_required
+
+__all__ = ["bp", "livestats", "window_minutes"]
+
+bp = Blueprint("noc_dashboard", __name__, url_prefix="/noc")
+
+WINDOWS = (15, 60, 180, 720, 1440)     # minutes the page offers
+
+
+def livestats() -> LiveStats:
+    """The app's LiveStats (built once per app, on first use)."""
+    ext = current_app.extensions
+    stats = ext.get("citywifi_livestats")
+    if stats is None:
+        services = ext["citywifi"]
+        stats = ext["citywifi_livestats"] = LiveStats.from_settings(services.redis, services.settings)
+    assert isinstance(stats, LiveStats)
+    return stats
+
+
+def window_minutes(raw: Any, default: int = 60) -> int:
+    """``minutes`` query value → 1…1440 (anything unparseable = ``default``)."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return default
+    return max(1, min(value, 1440))
+
+
+@bp.route("", strict_slashes=False)
+@login_required(Role.ADMIN, Role.NOC)
+def dashboard() -> str:
+    minutes = window_minutes(request.args.get("minutes"))
+    return render_template("noc/dashboard.html", snapshot=livestats().snapshot(minutes),
+                           minutes=minutes, windows=WINDOWS)
+
+
+@bp.route("/live.json")
+@login_required(Role.ADMIN, Role.NOC)
+def live() -> Response:
+    response = jsonify(livestats().snapshot(window_minutes(request.args.get("minutes"))))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,119 @@
+"""Operations endpoints of the web process: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``.
+
+* ``/healthz`` — the process answers: always 200 (no Redis call), for liveness probes.
+* ``/readyz`` — 200 when Redis answers PING, else 503 with a JSON reason, for load balancers.
+* ``/metrics`` — this node's HTTP counters (``citywifi_web_requests_total{area,status}``; with
+  gunicorn, summed over the workers of this run through :class:`portal.metrics_http.SnapshotDir`,
+  directory given by ``citywifi web`` in ``app.config["CITYWIFI_METRICS_DIR"]``), the fleet-wide
+  figures from Redis (:class:`portal.metrics_http.FleetCollector`) and process figures. With
+  ``metrics.web_token`` set it wants ``Authorization: Bearer <token>`` (the web port faces phones).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from portal.livestats import LiveStats
+from portal.metrics_http import (
+    WEB_RULES,
+    CounterFamilies,
+    FleetCollector,
+    ProcessCounters,
+    SnapshotDir,
+    readiness,
+    redis_ready,
+    registry_of,
+)
+from portal.settings import Settings
+
+__all__ = ["METRICS_DIR", "bp", "init_ops"]
+
+bp = Blueprint("ops", __name__)
+METRICS_DIR = "CITYWIFI_METRICS_DIR"
+FLUSH_INTERVAL = 1.0
+
+
+class _Ops:
+    """Per-app state: counters, the scrape registry and the per-process snapshot writer."""
+
+    def __init__(self, app: Flask, redis: Any, livestats: LiveStats) -> None:
+        self.app = app
+        self.counters = ProcessCounters()
+        self.ready = redis_ready(redis)
+        self._pid = 0
+        self._lock = threading.Lock()
+
+        def source() -> dict[str, int]:
+            path = app.config.get(METRICS_DIR)
+            return SnapshotDir(path).read() if path else self.counters.snapshot()
+
+        self.registry = registry_of(CounterFamilies("web", WEB_RULES, source), FleetCollector(livestats))
+
+    def ensure_writer(self) -> None:
+        """Start this process's snapshot thread (once per process: gunicorn forks after load)."""
+        path = self.app.config.get(METRICS_DIR)
+        if not path or self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            snapshots = SnapshotDir(path)
+
+            def run() -> None:
+                while True:
+                    snapshots.write(self.counters.snapshot())
+                    time.sleep(FLUSH_INTERVAL)
+
+            threading.Thread(target=run, name="metrics-snapshot", daemon=True).start()
+
+
+def _ops() -> _Ops:
+    ops: _Ops = current_app.extensions["citywifi_ops"]
+    return ops
+
+
+def init_ops(app: Flask, settings: Settings, redis: Any) -> None:
+    """Register the blueprint, build the app's :class:`LiveStats` (``extensions
+    ["citywifi_livestats"]``) and count every response by blueprint and status class."""
+    livestats = app.extensions["citywifi_livestats"] = LiveStats.from_settings(redis, settings)
+    ops = _Ops(app, redis, livestats)
+    app.extensions["citywifi_ops"] = ops
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        # Blueprint names and status classes only: bounded label values.
+        ops.counters.inc(f"http.{request.blueprint or 'other'}.{response.status_code // 100}xx")
+        ops.ensure_writer()
+        return response
+
+    app.register_blueprint(bp)
+
+
+@bp.route("/healthz")
+def healthz() -> Response:
+    return jsonify(status="alive")
+
+
+@bp.route("/readyz")
+def readyz() -> tuple[Response, int]:
+    status, body = readiness(_ops().ready)
+    return jsonify(body), status
+
+
+@bp.route("/metrics")
+def metrics() -> Response:
+    token = current_app.extensions["citywifi"].settings.metrics.web_token
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return Response("metrics token required / 需要监控令牌\n", status=401, mimetype="text/plain",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return Response(generate_latest(_ops().registry), content_type=CONTENT_TYPE_LATEST)
