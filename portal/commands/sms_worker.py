@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
+import redis
+
 from portal.livestats import LiveStats
 from portal.metrics_http import (
     SMS_RULES,
@@ -47,6 +49,8 @@ log = logging.getLogger("citywifi.sms_worker")
 _T = TypeVar("_T")
 
 _DEFAULT_PORTS = {"smgp": 8890, "cmpp": 7890, "smpp": 2775}
+_REDIS_BACKOFF_MIN = 0.2   # seconds before the first retry after a Redis connection error …
+_REDIS_BACKOFF_MAX = 5.0   # … doubling up to this
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,13 +163,24 @@ class SmsWorker:
         self._call(self.backend.start())
         self.queue.ensure_group()
         log.info("sms-worker %s ready", self.consumer)
+        backoff = _REDIS_BACKOFF_MIN
         try:
             while not self.stopping.is_set():
-                entries = self.queue.claim_stale(self.consumer, self.claim_idle, self.batch)
-                if not entries:
-                    entries = self.queue.read(self.consumer, self.batch, self.block_ms)
-                if entries:
-                    self.process(entries)
+                try:
+                    entries = self.queue.claim_stale(self.consumer, self.claim_idle, self.batch)
+                    if not entries:
+                        entries = self.queue.read(self.consumer, self.batch, self.block_ms)
+                    if entries:
+                        self.process(entries)
+                except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+                    # Redis restarting or failing over: wait and carry on. Jobs this worker had
+                    # read stay pending in the group and are re-claimed after claim_idle; one
+                    # caught between "sending" and its outcome is marked uncertain, never resent.
+                    log.warning("Redis unavailable (%s); retrying in %.1f s", exc, backoff)
+                    self.stopping.wait(backoff)
+                    backoff = min(backoff * 2, _REDIS_BACKOFF_MAX)
+                    continue
+                backoff = _REDIS_BACKOFF_MIN
         finally:
             self._call(self.backend.close())
             self.loop.call_soon_threadsafe(self.loop.stop)

@@ -1,0 +1,51 @@
+"""The sms-worker loop survives Redis going away and coming back (restart on the same AOF):
+it logs, backs off and carries on, instead of dying with the first ConnectionError."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from portal.commands.sms_worker import SmsWorker, build_catalog
+from portal.settings import RedisSettings, SmsSettings
+from portal.sms_queue import SmsJob, SmsQueue
+from portal.state import connect
+from portal.state.embedded import EmbeddedRedis
+from sms_gateway.file_backend import FileBackend
+
+
+def _sent_to(outbox: Path, phone: str, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if outbox.is_dir() and any(phone in p.read_text(encoding="utf-8") for p in outbox.glob("*.json")):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_worker_carries_on_after_a_redis_restart(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", port=0).start()
+    client = connect(RedisSettings(socket_timeout=1.0), server.url)
+    outbox = tmp_path / "outbox"
+    queue = SmsQueue(client)
+    worker = SmsWorker(queue, FileBackend("file", outbox), build_catalog(SmsSettings()),
+                       consumer="w1", block_ms=200, claim_idle=1.0)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        queue.enqueue(SmsJob("18900000001", "otp", {"code": "123456", "minutes": "5"}, "zh", "r1"))
+        assert _sent_to(outbox, "18900000001")
+        server.kill()                       # Redis gone: the worker's read fails
+        time.sleep(0.8)
+        assert thread.is_alive()
+        server.start()                      # back on the same port and AOF
+        queue.enqueue(SmsJob("18900000002", "otp", {"code": "654321", "minutes": "5"}, "zh", "r2"))
+        assert _sent_to(outbox, "18900000002")
+        assert thread.is_alive()
+    finally:
+        worker.stopping.set()
+        thread.join(10)
+        client.close()
+        server.stop()
+    assert not thread.is_alive()
