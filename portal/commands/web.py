@@ -70,5 +70,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     log.info("citywifi web on %s (%d workers × %d threads)", options["bind"], options["workers"],
              options["threads"])
-    _App().run()
+    from portal.web.ops import worker_snapshots
+
+    with worker_snapshots():   # /metrics of any worker sums the counters of all of them
+        _App().run()
     return 0

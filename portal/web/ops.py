@@ -4,17 +4,22 @@
 * ``/readyz`` — 200 when Redis answers PING, else 503 with a JSON reason, for load balancers.
 * ``/metrics`` — this node's HTTP counters (``citywifi_web_requests_total{area,status}``; with
   gunicorn, summed over the workers of this run through :class:`portal.metrics_http.SnapshotDir`,
-  directory given by ``citywifi web`` in ``app.config["CITYWIFI_METRICS_DIR"]``), the fleet-wide
+  directory made by ``citywifi web`` with :func:`worker_snapshots`, or given in
+  ``app.config["CITYWIFI_METRICS_DIR"]``), the fleet-wide
   figures from Redis (:class:`portal.metrics_http.FleetCollector`) and process figures. With
   ``metrics.web_token`` set it wants ``Authorization: Bearer <token>`` (the web port faces phones).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
+import shutil
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -33,7 +38,7 @@ from portal.metrics_http import (
 )
 from portal.settings import Settings
 
-__all__ = ["METRICS_DIR", "bp", "init_ops"]
+__all__ = ["METRICS_DIR", "bp", "init_ops", "worker_snapshots"]
 
 bp = Blueprint("ops", __name__)
 METRICS_DIR = "CITYWIFI_METRICS_DIR"
@@ -51,14 +56,17 @@ class _Ops:
         self._lock = threading.Lock()
 
         def source() -> dict[str, int]:
-            path = app.config.get(METRICS_DIR)
+            path = self.run_dir()
             return SnapshotDir(path).read() if path else self.counters.snapshot()
 
         self.registry = registry_of(CounterFamilies("web", WEB_RULES, source), FleetCollector(livestats))
 
+    def run_dir(self) -> str | None:
+        return self.app.config.get(METRICS_DIR) or _run_dir
+
     def ensure_writer(self) -> None:
         """Start this process's snapshot thread (once per process: gunicorn forks after load)."""
-        path = self.app.config.get(METRICS_DIR)
+        path = self.run_dir()
         if not path or self._pid == os.getpid():
             return
         with self._lock:
@@ -73,6 +81,26 @@ class _Ops:
                     time.sleep(FLUSH_INTERVAL)
 
             threading.Thread(target=run, name="metrics-snapshot", daemon=True).start()
+
+
+_run_dir: str | None = None    # set by worker_snapshots() in the gunicorn master, before forking
+
+
+@contextlib.contextmanager
+def worker_snapshots() -> Iterator[str]:
+    """Around ``gunicorn.run()`` in ``citywifi web``: a per-run directory where every worker
+    forked inside writes its counters, so any worker's /metrics shows the sum. Removed at the
+    end by the process that made it (forked workers leave through this block too)."""
+    global _run_dir
+    path = tempfile.mkdtemp(prefix="citywifi-web-metrics-")
+    owner = os.getpid()
+    _run_dir = path
+    try:
+        yield path
+    finally:
+        if os.getpid() == owner:
+            _run_dir = None
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _ops() -> _Ops:
