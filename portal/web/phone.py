@@ -21,7 +21,7 @@ from portal.web import services
 from portal.web.errors import user_error
 from portal.web.i18n import pick_language
 
-__all__ = ["bp", "http_error", "internal_error", "login_error"]
+__all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error"]
 
 log = logging.getLogger("citywifi.web.phone")
 
@@ -72,7 +72,18 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
         with contextlib.suppress(*_STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
-    return Response(result.html, status=status, mimetype="text/html")
+    response = Response(result.html, status=status, mimetype="text/html")
+    if result.source == "venue":
+        # Venue-authored HTML/JS is untrusted and shares the host with the consoles: run it in an
+        # opaque origin so its scripts cannot read console pages or ride a signed-in console
+        # session (forms, navigation and the venue's own scripts still work).
+        response.headers["Content-Security-Policy"] = VENUE_PAGE_CSP
+    return response
+
+
+VENUE_PAGE_CSP = ("sandbox allow-scripts allow-forms allow-top-navigation allow-popups "
+                  "allow-popups-to-escape-sandbox allow-modals")
+"""Sent with every phone page rendered from a venue's own template."""
 
 
 def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:

@@ -122,6 +122,12 @@ def test_operator_edits_previews_publishes_and_phone_sees_it(browser: Any, stack
     # The phone behind the simulated AC sees the new page and logs in through it.
     phone_page.goto(stack.redirect(3, f"{base_url}/portal"))
     assert phone_page.locator("#spring").inner_text() == "春季特惠 · 市图书馆"
+    # Venue HTML runs in an opaque origin: its scripts cannot read the consoles on this host.
+    assert phone_page.evaluate("window.origin") == "null"
+    leaked = phone_page.evaluate("""async (url) => {
+        try { const r = await fetch(url, {credentials: "include"}); return await r.text(); }
+        catch (e) { return "blocked"; } }""", f"{base_url}/venue")
+    assert leaked == "blocked"
     phone_page.fill("#phone", phone(3))
     phone_page.click("#send")
     phone_page.wait_for_selector("#notice")

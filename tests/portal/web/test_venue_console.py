@@ -15,6 +15,7 @@ from portal.accounts import Role
 from portal.audit import AuditLog
 from portal.pages import PageStore
 from portal.venues import Venue, VenueStore
+from portal.web.phone import VENUE_PAGE_CSP
 from portal.web.venue_console import PREVIEW_CSP
 from tests.e2e.stack import AC_NAME, SSID, seed
 from tests.portal.test_assets import GOOD
@@ -145,10 +146,13 @@ def test_edit_preview_publish_history_rollback_and_phone_sees_it(app: Flask, red
     assert "Library" in alice.get("/venue/lib/pages/login/preview?lang=en").get_data(as_text=True)
     # Not live yet: the phone still gets the default page.
     assert 'id="v1"' not in phone_login_page(app)
+    assert "Content-Security-Policy" not in app.test_client().get(f"/portal?{PHONE_QUERY}").headers
     resp = alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": source,
                                                       "action": "publish", "note": "spring"})
     assert resp.status_code == 302
     assert '<h1 id="v1">' in phone_login_page(app)
+    live = app.test_client().get(f"/portal?{PHONE_QUERY}")
+    assert live.headers["Content-Security-Policy"] == VENUE_PAGE_CSP       # venue HTML: opaque origin
     v2 = source.replace('id="v1"', 'id="v2"')
     alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": v2, "action": "publish"})
     assert '<h1 id="v2">' in phone_login_page(app)
@@ -164,9 +168,11 @@ def test_edit_preview_publish_history_rollback_and_phone_sees_it(app: Flask, red
     assert actions.count("page.publish") == 2 and "page.rollback" in actions and "page.draft" in actions
 
 
+PHONE_QUERY = f"wlanacname={AC_NAME}&wlanuserip=10.0.0.9&wlanusermac=02-00-00-00-00-09&ssid={SSID}"
+
+
 def phone_login_page(app: Flask) -> str:
-    query = f"wlanacname={AC_NAME}&wlanuserip=10.0.0.9&wlanusermac=02-00-00-00-00-09&ssid={SSID}"
-    resp = app.test_client().get(f"/portal?{query}")
+    resp = app.test_client().get(f"/portal?{PHONE_QUERY}")
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
     return resp.get_data(as_text=True)
 
