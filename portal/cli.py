@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "portal-packet": ("portal.commands.portal_packet", "decode a portal protocol packet (hex) to JSON"),
     "ac-login": ("portal.commands.ac_login", "log a user in on an AC through the portal protocol"),
     "ac-logout": ("portal.commands.ac_logout", "log a user out on an AC through the portal protocol"),
+    "config": ("portal.commands.config", "print an example citywifi.toml (every setting) or check settings"),
     "archive": ("portal.commands.archive", "archive/export the legal logs (real-name, accounting, audit)"),
     "admin": ("portal.commands.admin", "console accounts and API tokens (create-user, create-token, …)"),
 }

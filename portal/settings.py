@@ -265,6 +265,7 @@ class WebSettings:
     max_ac_logins: int = 64        # concurrent AC logins per process before "portal busy"
     busy_wait: float = 2.0         # seconds a login waits for a free slot before "portal busy"
     demo: bool = False             # serve the demo SMS outbox page (/demo/outbox)
+    proxy_hops: int = 0            # trusted proxies in front (nginx: 1): X-Forwarded-For/-Proto from them
 
 
 @dataclass(frozen=True, slots=True)

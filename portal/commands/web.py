@@ -15,7 +15,8 @@ from typing import Any
 
 from portal.settings import Settings
 
-__all__ = ["add_arguments", "gunicorn_options", "run"]
+__all__ = ["add_arguments", "build_wsgi", "graceful_timeout", "gunicorn_options", "run",
+           "wsgi_from_environment"]
 
 log = logging.getLogger("citywifi.web")
 
@@ -38,7 +39,9 @@ def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, 
         "worker_class": "gthread",
         # A login may take the AC's full retry budget (3 s × 3 by default) plus RADIUS.
         "timeout": max(30, int(settings.portal_client.timeout * settings.portal_client.retries * 2) + 10),
-        "graceful_timeout": 10,
+        # SIGTERM: stop accepting, let in-flight requests finish. A login in flight may need the
+        # AC's whole retry budget, so wait that long (plus margin) before killing a worker.
+        "graceful_timeout": graceful_timeout(settings),
         "keepalive": 5,
         "accesslog": None,
         "errorlog": "-",
@@ -46,6 +49,35 @@ def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, 
         "proc_name": "citywifi-web",
         "backlog": 2048,
     }
+
+
+def graceful_timeout(settings: Settings) -> int:
+    """Seconds gunicorn lets in-flight requests finish after SIGTERM (the longest login + 5)."""
+    return int(settings.portal_client.timeout * settings.portal_client.retries) + 5
+
+
+def build_wsgi(settings: Settings) -> Any:
+    """The WSGI app for one worker; behind ``web.proxy_hops`` trusted proxies (nginx) the client
+    address and scheme come from their X-Forwarded-For / X-Forwarded-Proto. The captive portal
+    identifies a phone by its address (and rate-limits codes per address), so with 0 hops those
+    headers are ignored: a phone talking to gunicorn directly could otherwise claim any IP."""
+    from portal.web import create_app
+
+    app = create_app(settings)
+    hops = settings.web.proxy_hops
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    return app
+
+
+def wsgi_from_environment() -> Any:
+    """``portal.commands.web:wsgi_from_environment()``: for running gunicorn directly
+    (``deploy/gunicorn.conf.py``); settings from ``$CITYWIFI_CONFIG`` and ``CITYWIFI_*``."""
+    from portal.settings import load_settings
+
+    return build_wsgi(load_settings())
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,9 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            from portal.web import create_app
-
-            return create_app(settings)
+            return build_wsgi(settings)
 
     log.info("citywifi web on %s (%d workers × %d threads)", options["bind"], options["workers"],
              options["threads"])

@@ -1,0 +1,216 @@
+"""deploy/: systemd units verify (systemd-analyze) and carry the required keys, nginx -t passes
+on the nginx config, the Redis configs start a real redis-server / sentinel with the intended
+persistence and eviction settings, and gunicorn.conf.py gives citywifi web's options."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import free_tcp_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+UNITS = ["citywifi-web.service", "citywifi-radius.service", "citywifi-ac-listener.service",
+         "citywifi-sms-worker.service"]
+SUBCOMMAND = {"citywifi-web.service": "web", "citywifi-radius.service": "radius",
+              "citywifi-ac-listener.service": "ac-listener", "citywifi-sms-worker.service": "sms-worker"}
+
+
+def _parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    """Strict INI parse: sections, keys, repeated keys kept in order; any junk line fails."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+            continue
+        assert current is not None and "=" in line, f"{path.name}:{number}: {raw!r}"
+        key, _, value = line.partition("=")
+        assert key.strip() and key.strip().isidentifier(), f"{path.name}:{number}: bad key {key!r}"
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_unit_has_the_required_keys(name: str) -> None:
+    unit = _parse_unit(DEPLOY / "systemd" / name)
+    assert set(unit) == {"Unit", "Service", "Install"}
+    svc = unit["Service"]
+    one = {k: v[-1] for k, v in svc.items()}
+    assert one["ExecStart"].split()[:2] == ["/opt/citywifi/venv/bin/citywifi", SUBCOMMAND[name]]
+    assert one["Restart"] == "on-failure" and float(one["RestartSec"]) > 0
+    assert "-/etc/citywifi/citywifi.env" in svc["EnvironmentFile"]
+    assert one["User"] == "citywifi"
+    assert one["KillSignal"] == "SIGTERM" and int(one["TimeoutStopSec"]) >= 10
+    for key, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("PrivateTmp", "yes"),
+                       ("ProtectHome", "yes"), ("ReadWritePaths", "/var/lib/citywifi")):
+        assert one[key] == value, key
+    # No port below 1024 is bound by any of them (RADIUS 1812 is unprivileged): no capability.
+    assert one["CapabilityBoundingSet"] == "" and one["AmbientCapabilities"] == ""
+    assert "CITYWIFI_CONFIG=/etc/citywifi/citywifi.toml" in svc["Environment"]
+    assert unit["Install"]["WantedBy"] == ["citywifi.target"]
+    assert unit["Unit"]["PartOf"] == ["citywifi.target"]
+
+
+def test_web_stop_timeout_covers_gunicorn_graceful_timeout() -> None:
+    from portal.commands.web import graceful_timeout
+    from portal.settings import Settings
+
+    unit = _parse_unit(DEPLOY / "systemd" / "citywifi-web.service")
+    assert int(unit["Service"]["TimeoutStopSec"][-1]) > graceful_timeout(Settings()) + 5
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path) -> None:
+    # The units name the production path of citywifi; verify checks that it is executable,
+    # so point them at the one installed here.
+    citywifi = shutil.which("citywifi") or sys.executable
+    for path in (DEPLOY / "systemd").iterdir():
+        text = path.read_text(encoding="utf-8").replace("/opt/citywifi/venv/bin/citywifi", citywifi)
+        (tmp_path / path.name).write_text(text, encoding="utf-8")
+    files = [str(tmp_path / p) for p in [*UNITS, "citywifi.target"]]
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", *files], capture_output=True,
+                          text=True, timeout=60)
+    ours = [line for line in proc.stderr.splitlines() if "citywifi" in line]
+    assert proc.returncode == 0 and not ours, proc.stderr
+
+
+def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if nginx is None:
+        pytest.skip("nginx not installed (scripts/test.sh installs nginx-light)")
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=console.citywifi.example.cn", "-keyout", str(tls / "console.key"),
+                    "-out", str(tls / "console.crt")], check=True, capture_output=True, timeout=60)
+    proxy = tmp_path / "citywifi-proxy.conf"
+    shutil.copy(DEPLOY / "nginx" / "citywifi-proxy.conf", proxy)
+    site = (DEPLOY / "nginx" / "citywifi.conf").read_text(encoding="utf-8")
+    site = site.replace("/etc/citywifi/tls", str(tls)).replace("/etc/nginx/citywifi-proxy.conf", str(proxy))
+    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  include {tmp_path}/site.conf;\n}}\n", encoding="utf-8")
+    proc = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    # The safety property the config exists for: the client address is overwritten, never appended.
+    proxy_text = proxy.read_text(encoding="utf-8")
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in proxy_text
+    directives = [line for line in proxy_text.splitlines() if not line.lstrip().startswith("#")]
+    assert not any("proxy_add_x_forwarded_for" in line for line in directives)
+
+
+def _redis_binary(name: str) -> str:
+    from portal.state.embedded import find_redis_server
+
+    server = find_redis_server()
+    if name == "redis-server":
+        return server
+    return shutil.which(name) or server   # redis-server --sentinel works like redis-sentinel
+
+
+def _start(argv: list[str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                out = proc.communicate()[0].decode(errors="replace")
+                raise AssertionError(f"{argv} did not start: {out}") from None
+            time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize("conf", ["redis.conf", "cluster/redis-7001.conf"])
+def test_redis_configs_start_with_aof_and_noeviction(conf: str, tmp_path: Path) -> None:
+    port = free_tcp_port()
+    # `dir` chdirs while the file is read, before command-line overrides: rewrite it in a copy.
+    text = (DEPLOY / "redis" / conf).read_text(encoding="utf-8")
+    copy = tmp_path / "redis.conf"
+    copy.write_text(re.sub(r"(?m)^dir .*$", f"dir {tmp_path}", text), encoding="utf-8")
+    argv = [_redis_binary("redis-server"), str(copy), "--port", str(port),
+            "--supervised", "no", "--bind", "127.0.0.1"]
+    if conf.startswith("cluster/"):
+        argv += ["--cluster-config-file", str(tmp_path / "nodes.conf")]
+    proc = _start(argv, port)
+    try:
+        client = redis.Redis(port=port, decode_responses=True)
+        cfg = client.config_get("*")
+        assert cfg["appendonly"] == "yes" and cfg["appendfsync"] == "everysec"
+        assert cfg["maxmemory-policy"] == "noeviction"
+        if conf.startswith("cluster/"):
+            assert client.info("cluster")["cluster_enabled"] == 1
+    finally:
+        _stop(proc)
+
+
+def test_sentinel_config_monitors_the_citywifi_master(tmp_path: Path) -> None:
+    port = free_tcp_port()
+    conf = tmp_path / "sentinel.conf"      # Sentinel rewrites its file: work on a copy
+    text = (DEPLOY / "redis" / "sentinel.conf").read_text(encoding="utf-8")
+    conf.write_text(text.replace("/var/lib/redis-sentinel", str(tmp_path)), encoding="utf-8")
+    proc = _start([_redis_binary("redis-server"), str(conf), "--sentinel", "--port", str(port),
+                   "--bind", "127.0.0.1"], port)
+    try:
+        masters: Any = redis.Redis(port=port, decode_responses=True).sentinel_masters()
+        assert masters["citywifi"]["quorum"] == 2
+        assert masters["citywifi"]["down-after-milliseconds"] == 5000
+    finally:
+        _stop(proc)
+
+
+def test_gunicorn_conf_gives_citywifi_web_options() -> None:
+    from portal.commands.web import gunicorn_options
+    from portal.settings import Settings
+
+    env = {"CITYWIFI_WEB_PORT": "8123", "CITYWIFI_WEB_WORKERS": "3"}
+    code = ("import runpy, json; g = runpy.run_path('deploy/gunicorn.conf.py'); "
+            "print(json.dumps({k: g[k] for k in ('bind', 'workers', 'threads', 'worker_class', "
+            "'timeout', 'graceful_timeout', 'wsgi_app', 'forwarded_allow_ips')}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env},
+                         capture_output=True, text=True, timeout=60, check=True)
+    import json
+
+    got = json.loads(out.stdout)
+    assert got["bind"] == "0.0.0.0:8123" and got["workers"] == 3
+    assert got["wsgi_app"] == "portal.commands.web:wsgi_from_environment()"
+    expected = gunicorn_options(_ns(), Settings())
+    assert got["graceful_timeout"] == expected["graceful_timeout"] >= 9 + 5
+    assert got["timeout"] == expected["timeout"]
+    assert "127.0.0.1" in got["forwarded_allow_ips"]
+
+
+def _ns() -> Any:
+    import argparse
+
+    return argparse.Namespace(host=None, port=None, workers=None, threads=None)
