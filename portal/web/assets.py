@@ -27,7 +27,10 @@ def asset(venue_id: str, name: str) -> Response:
         "ETag": f'"{meta.etag}"',
         "Content-Security-Policy": ASSET_CSP,
         "X-Content-Type-Options": "nosniff",
-        "Cross-Origin-Resource-Policy": "same-origin",
+        # Venue pages run in an opaque origin (CSP sandbox), so their image, CSS and font loads
+        # are cross-origin: allow them (assets are public, no credentials involved).
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Access-Control-Allow-Origin": "*",
         # A URL carrying the content version never changes; a bare name may be replaced.
         "Cache-Control": ("public, max-age=31536000, immutable" if request.args.get("v") == meta.sha256[:12]
                           else "public, max-age=300"),

@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 
 from portal.accounts import Role
+from portal.assets import AssetStore
 from portal.pages import default_source
 from portal.settings import ConsoleSettings
 from portal.venues import Venue, VenueStore
 from portal.web import create_app
 from tests.conftest import free_tcp_port
 from tests.e2e.stack import Stack, phone, running_stack, user, wait_for
+from tests.portal.test_assets import GOOD
 from tests.portal.web.consolekit import create_account
 
 pytestmark = [pytest.mark.needs_chromium]
@@ -91,7 +93,9 @@ def test_operator_edits_previews_publishes_and_phone_sees_it(browser: Any, stack
     console.click("#tab-login")
     source = default_source("login").replace(
         '<div class="top"><p>{{ t.welcome }}</p><h1>{{ venue.name or t.title }}</h1></div>',
-        '<div class="top"><h1 id="spring">春季特惠 · {{ venue.name }}</h1></div>')
+        '<div class="top"><h1 id="spring">春季特惠 · {{ venue.name }}</h1>'
+        '<img id="logo" src="{{ assets["logo.png"] }}" alt=""></div>')
+    AssetStore(stack.redis).put("library", "logo.png", GOOD["logo.png"], "alice")
     assert 'id="spring"' in source
     console.fill("#source", source)
     console.click("#preview")
@@ -122,6 +126,7 @@ def test_operator_edits_previews_publishes_and_phone_sees_it(browser: Any, stack
     # The phone behind the simulated AC sees the new page and logs in through it.
     phone_page.goto(stack.redirect(3, f"{base_url}/portal"))
     assert phone_page.locator("#spring").inner_text() == "春季特惠 · 市图书馆"
+    assert phone_page.evaluate("document.getElementById('logo').naturalWidth") == 1   # asset loaded
     # Venue HTML runs in an opaque origin: its scripts cannot read the consoles on this host.
     assert phone_page.evaluate("window.origin") == "null"
     leaked = phone_page.evaluate("""async (url) => {

@@ -155,6 +155,9 @@ def test_served_with_cache_etag_and_csp(client: Any, redis_client: Any) -> None:
     assert "immutable" in resp.headers["Cache-Control"] and "no-store" not in resp.headers["Cache-Control"]
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Content-Security-Policy"] == ASSET_CSP
+    # Loadable from venue pages, which run in an opaque (sandboxed) origin.
+    assert resp.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
     etag = resp.headers["ETag"]
     again = client.get(asset.url, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.data == b""
