@@ -102,6 +102,8 @@ def test_operator_edits_previews_publishes_and_phone_sees_it(browser: Any, stack
     console.wait_for_selector("#preview-frame")
     frame = console.frame_locator("#preview-frame")
     assert frame.locator("#spring").inner_text(timeout=5000) == "春季特惠 · 市图书馆"
+    frame.locator("#logo").evaluate("el => el.complete || new Promise(r => el.onload = el.onerror = r)")
+    assert frame.locator("#logo").evaluate("el => el.naturalWidth") == 1          # assets load in previews
     # The preview runs in an opaque origin: the console's cookies are out of its reach.
     assert console.locator("#preview-frame").get_attribute("sandbox") == "allow-scripts"
 
@@ -126,7 +128,9 @@ def test_operator_edits_previews_publishes_and_phone_sees_it(browser: Any, stack
     # The phone behind the simulated AC sees the new page and logs in through it.
     phone_page.goto(stack.redirect(3, f"{base_url}/portal"))
     assert phone_page.locator("#spring").inner_text() == "春季特惠 · 市图书馆"
-    assert phone_page.evaluate("document.getElementById('logo').naturalWidth") == 1   # asset loaded
+    logo = phone_page.locator("#logo")
+    logo.evaluate("el => el.complete || new Promise(r => el.onload = el.onerror = r)")
+    assert logo.evaluate("el => el.naturalWidth") == 1                          # asset loaded
     # Venue HTML runs in an opaque origin: its scripts cannot read the consoles on this host.
     assert phone_page.evaluate("window.origin") == "null"
     leaked = phone_page.evaluate("""async (url) => {
