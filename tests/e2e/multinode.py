@@ -319,9 +319,26 @@ class MultiNode:
     def portal_url(self, node: int) -> str:
         return f"http://127.0.0.1:{self.web_ports[node]}/portal"
 
+    def _request(self, session: requests.Session, method: str, node: int, path: str,
+                 timeout: float, balanced: bool, **kw: Any) -> tuple[requests.Response, int]:
+        """One HTTP request to ``node``; with ``balanced``, a connection that cannot even be
+        made goes to the next node (nginx ``proxy_next_upstream error``: the request was never
+        sent, so a POST may be retried elsewhere). Returns the response and the node used."""
+        tries = len(self.web_ports) if balanced else 1
+        for k in range(tries):
+            target = (node + k) % len(self.web_ports)
+            try:
+                url = f"http://127.0.0.1:{self.web_ports[target]}{path}"
+                return session.request(method, url, timeout=timeout, **kw), target
+            except requests.ConnectionError as exc:
+                if k == tries - 1 or "refused" not in str(exc).lower():
+                    raise
+        raise AssertionError("unreachable")
+
     def journey(self, number: str, dev: int, *, landing_node: int = 0, login_node: int | None = None,
-                timeout: float = 15.0) -> Outcome:
-        """One phone: landing + code through ``landing_node``, login through ``login_node``."""
+                timeout: float = 15.0, balanced: bool = False) -> Outcome:
+        """One phone: landing + code through ``landing_node``, login through ``login_node``
+        (``balanced``: see ``_request``)."""
         assert self.ac is not None
         login_node = landing_node if login_node is None else login_node
         ip, mac = device(dev)
@@ -330,15 +347,18 @@ class MultiNode:
         session = requests.Session()
         stage = "landing"
         try:
-            page = session.get(self.ac.redirect_url(ip, self.portal_url(landing_node)), timeout=timeout)
+            query = self.ac.redirect_url(ip, "/portal").split("?", 1)[1]
+            page, used = self._request(session, "GET", landing_node, f"/portal?{query}", timeout, balanced)
+            rerouted = used != landing_node
             m = re.search(r'name="c" value="([^"]+)"', page.text)
             if page.status_code != 200 or m is None:
                 out.stage, out.error = stage, _error_of(page)
                 return out
             ctx = m.group(1)
             stage = "code"
-            base = f"http://127.0.0.1:{self.web_ports[landing_node]}"
-            sent = session.post(f"{base}/portal/code", data={"c": ctx, "phone": number}, timeout=timeout)
+            sent, used = self._request(session, "POST", landing_node, "/portal/code", timeout, balanced,
+                                       data={"c": ctx, "phone": number})
+            rerouted |= used != landing_node
             if sent.status_code != 200 or 'data-code="' in sent.text:
                 out.stage, out.error = stage, _error_of(sent)
                 return out
@@ -348,13 +368,21 @@ class MultiNode:
                 out.stage, out.error = stage, "no-sms"
                 return out
             stage = "login"
-            base = f"http://127.0.0.1:{self.web_ports[login_node]}"
-            done = session.post(f"{base}/portal/login", data={"c": ctx, "phone": number, "code": code},
-                                timeout=timeout)
+            done, used = self._request(session, "POST", login_node, "/portal/login", timeout, balanced,
+                                       data={"c": ctx, "phone": number, "code": code})
+            rerouted |= used != login_node
+            out.extra["rerouted"] = rerouted
             if done.status_code == 200 and 'id="success"' in done.text:
                 out.ok = True
             else:
                 out.stage, out.error = stage, _error_of(done)
+            return out
+        except requests.ConnectionError as exc:
+            # What nginx would answer: 502 when the node died with the request in flight.
+            out.stage, out.error = stage, "refused" if "refused" in str(exc).lower() else "reset(502)"
+            return out
+        except requests.Timeout:
+            out.stage, out.error = stage, "timeout(504)"
             return out
         except requests.RequestException as exc:
             out.stage, out.error = stage, type(exc).__name__

@@ -48,8 +48,11 @@ def test_logins_through_either_node(system: MultiNode) -> None:
                 for i in range(8)]
     assert all(o.ok for o in outcomes), [(o.phone, o.stage, o.error) for o in outcomes]
     registry = SessionRegistry(system.redis)
-    for o in outcomes:
-        assert wait_for(lambda o=o: len(registry.by_phone(o.phone)) == 1), o.phone
+
+    def one_session_each() -> bool:
+        return all(len(registry.by_phone(o.phone)) == 1 for o in outcomes)
+
+    assert wait_for(one_session_each), [(o.phone, registry.by_phone(o.phone)) for o in outcomes]
     logged = {r.phone for r in RealNameLog(system.redis).recent(200)}
     assert {o.phone for o in outcomes} <= logged
     # The simulator spread its RADIUS traffic over both RADIUS nodes, and both answered.
