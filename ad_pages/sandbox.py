@@ -20,7 +20,9 @@ The default templates go through the same path, so they obey the same rules.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -202,10 +204,14 @@ class PageRenderer:
     ``render(page, context, venue_source=None)`` → RenderResult. Thread-safe.
     """
 
-    def __init__(self, limits: RenderLimits | None = None, theme: str = "default") -> None:
+    def __init__(self, limits: RenderLimits | None = None, theme: str = "default",
+                 cache_size: int = 256) -> None:
         self.limits = limits or RenderLimits()
         self.theme = theme
+        self.cache_size = cache_size
         self.env = _GuardedEnvironment(self.limits, _DefaultLoader())
+        self._lock = threading.Lock()
+        self._templates: OrderedDict[str, Any] = OrderedDict()
 
     def render(self, page: str, context: Mapping[str, Any], venue_source: str | None = None) -> RenderResult:
         if page not in PAGES:
@@ -256,8 +262,22 @@ class PageRenderer:
         if len(source) > self.limits.max_source:
             raise RenderLimitExceeded("template source too large")
         self.env.arm()
+        return self._collect(self._compiled(source).generate(ctx))
+
+    def _compiled(self, source: str) -> Any:
+        """The compiled template of ``source`` (compiling costs ~50x a render: keep the most
+        recent ones; a Template renders safely from several threads)."""
+        with self._lock:
+            template = self._templates.get(source)
+            if template is not None:
+                self._templates.move_to_end(source)
+                return template
         template = self.env.from_string(source)
-        return self._collect(template.generate(ctx))
+        with self._lock:
+            self._templates[source] = template
+            while len(self._templates) > self.cache_size:
+                self._templates.popitem(last=False)
+        return template
 
     def _render_template(self, name: str, ctx: dict[str, Any]) -> str:
         self.env.arm()

@@ -200,3 +200,19 @@ def test_context_is_plain_data_only() -> None:
             ctx = sample_context(page, VENUE, lang)
             assert plain(ctx) == ctx
             assert "config" not in ctx and "request" not in ctx and "settings" not in ctx
+
+
+def test_venue_templates_are_compiled_once_and_the_cache_is_bounded() -> None:
+    renderer = PageRenderer(cache_size=2)
+    ctx = sample_context("login", VENUE, "zh")
+    for _ in range(3):
+        assert renderer.render("login", ctx, "<p>{{ venue.name }}</p>").html == "<p>图书馆</p>"
+    first = renderer._templates["<p>{{ venue.name }}</p>"]
+    renderer.render("login", ctx, "<p>b</p>")
+    assert renderer._templates["<p>{{ venue.name }}</p>"] is first          # reused, not recompiled
+    renderer.render("login", ctx, "<p>c</p>")
+    assert len(renderer._templates) == 2 and "<p>{{ venue.name }}</p>" not in renderer._templates
+    # A cached hostile template still meets the limits on every render.
+    slow = "{% for i in range(20000) %}{% for j in range(20000) %}{% endfor %}{% endfor %}"
+    for _ in range(2):
+        assert renderer.render("login", ctx, slow).source == "default"
