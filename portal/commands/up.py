@@ -55,6 +55,7 @@ class Child:
     next_start: float = 0.0
     log_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    stop_timeout: float = 0.0       # seconds after SIGTERM before SIGKILL; 0 = the supervisor's
 
     def start(self) -> None:
         assert self.log_path is not None
@@ -99,17 +100,20 @@ class Supervisor:
                     child.start()
 
     def stop_all(self, timeout: float = 15.0) -> None:
+        """Stop the children one after another, each with SIGTERM (its graceful stop) and
+        SIGKILL after its ``stop_timeout`` (else ``timeout``) seconds. The front door goes first
+        — ``web``, whose in-flight logins still need the AC, RADIUS, the listener and Redis —
+        then the others in reverse start order, so nothing a login depends on stops under it."""
         self.stopping.set()
-        for child in reversed(self.children):
-            if child.process is not None and child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for child in reversed(self.children):
+        order = sorted(reversed(self.children), key=lambda c: c.name != "web")
+        for child in order:
             proc = child.process
-            if proc is None:
+            if proc is None or proc.poll() is not None:
                 continue
+            log.info("stopping %s (pid %s)", child.name, proc.pid)
+            proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                proc.wait(child.stop_timeout or timeout)
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in time; killing it", child.name)
                 proc.kill()
@@ -167,7 +171,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             log.warning("%s is not part of this build yet; not starting it", name)
             continue
         argv = [sys.executable, "-m", "portal.cli", name, *SERVICE_ARGS.get(name, ())]
-        children.append(Child(name, argv, env, log_path=data_dir / "logs" / f"{name}.log"))
+        child = Child(name, argv, env, log_path=data_dir / "logs" / f"{name}.log")
+        if name == "web":   # gunicorn lets in-flight logins finish for up to graceful_timeout
+            from portal.commands.web import graceful_timeout
+
+            child.stop_timeout = graceful_timeout(settings) + 5.0
+        children.append(child)
 
     supervisor = Supervisor(children)
     supervisor.stopping = stop_requested
