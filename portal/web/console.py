@@ -68,7 +68,7 @@ bp = Blueprint("console", __name__)
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Blueprints that do not use the console cookie (see module doc).
-_CSRF_EXEMPT = frozenset({"phone", "captive", "api", "demo"})
+_CSRF_EXEMPT = frozenset({"phone", "captive", "api", "demo", "ops"})
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -261,7 +261,8 @@ def _before_request() -> Response | None:
 def is_console_request() -> bool:
     """True for console pages (anything not phone, captive API, JSON API or demo)."""
     return request.blueprint not in _CSRF_EXEMPT and not request.path.startswith(
-        ("/portal", "/api/", "/demo", "/assets/", "/generate_204", "/hotspot-detect"))
+        ("/portal", "/api/", "/demo", "/assets/", "/generate_204", "/hotspot-detect", "/healthz", "/readyz",
+         "/metrics"))
 
 
 def error_page(status: int) -> tuple[str, int]:
