@@ -321,9 +321,10 @@ class MultiNode:
 
     def _request(self, session: requests.Session, method: str, node: int, path: str,
                  timeout: float, balanced: bool, **kw: Any) -> tuple[requests.Response, int]:
-        """One HTTP request to ``node``; with ``balanced``, a connection that cannot even be
-        made goes to the next node (nginx ``proxy_next_upstream error``: the request was never
-        sent, so a POST may be retried elsewhere). Returns the response and the node used."""
+        """One HTTP request to ``node``; with ``balanced``, what nginx does by default
+        (``proxy_next_upstream error``): a connection that cannot be made goes to the next node,
+        and so does a GET whose connection broke; a POST already sent is not retried (the phone
+        sees a 502). Returns the response and the node used."""
         tries = len(self.web_ports) if balanced else 1
         for k in range(tries):
             target = (node + k) % len(self.web_ports)
@@ -331,7 +332,7 @@ class MultiNode:
                 url = f"http://127.0.0.1:{self.web_ports[target]}{path}"
                 return session.request(method, url, timeout=timeout, **kw), target
             except requests.ConnectionError as exc:
-                if k == tries - 1 or "refused" not in str(exc).lower():
+                if k == tries - 1 or (method != "GET" and "refused" not in str(exc).lower()):
                     raise
         raise AssertionError("unreachable")
 
