@@ -329,6 +329,30 @@ class SessionRegistry:
         members = self.redis.zrange(keys.session_deadlines(), 0, end)
         return self._fetch(m for m in map(_split_member, members) if m is not None)
 
+    def recent(self, offset: int = 0, count: int = 50) -> list[OnlineSession]:
+        """One page of online sessions, most recently reported first (deadline index read
+        backwards): what the NOC list shows when no filter narrows it (no full scan)."""
+        if count <= 0:
+            return []
+        members = self.redis.zrevrange(keys.session_deadlines(), max(offset, 0),
+                                       max(offset, 0) + count - 1)
+        sessions = self._fetch(m for m in map(_split_member, members) if m is not None)
+        sessions.sort(key=lambda s: (-s.updated, s.field))
+        return sessions
+
+    def scan(self, chunk: int = 2000) -> Iterable[list[OnlineSession]]:
+        """Every online session, ``chunk`` index entries at a time (NOC searches by MAC/IP:
+        memory stays bounded by the chunk, not by the number online)."""
+        start = 0
+        while True:
+            members = self.redis.zrange(keys.session_deadlines(), start, start + chunk - 1)
+            if not members:
+                return
+            yield self._fetch(m for m in map(_split_member, members) if m is not None)
+            if len(members) < chunk:
+                return
+            start += chunk
+
     def count(self) -> int:
         """Online sessions (size of the deadline index; may briefly include dangling entries)."""
         return int(self.redis.zcard(keys.session_deadlines()))

@@ -76,6 +76,10 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
 
     ops.init_ops(app, settings, redis)          # /metrics, /healthz, /readyz
     app.register_blueprint(noc_dashboard.bp)    # /noc live dashboard
+    from portal.web import noc_sessions, noc_users
+
+    app.register_blueprint(noc_sessions.bp)     # /noc/sessions: online sessions, kick
+    app.register_blueprint(noc_users.bp)        # /noc/users: a phone's plan, usage, devices
     init_api(app, redis)
     _dispatch_errors(app)
 

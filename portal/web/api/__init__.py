@@ -20,6 +20,8 @@ RESOURCE_MODULES: tuple[str, ...] = (
     "accounts",
     "stats",
     "venues",
+    "sessions",
+    "users",
 )
 
 

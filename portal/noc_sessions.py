@@ -1,0 +1,300 @@
+"""The NOC's view of online sessions: search, and per session what it has used and has left.
+
+Sessions (``portal.sessions.SessionRegistry``) know phone, AC, MAC, IP, plan and counters. The
+SSID, venue and AP of a session are not in its record (accounting does not write them, and the
+record must stay small: ≤ 1 KB per session at 100k), so they come from the session's real-name
+login record (``portal.reallog``): the newest login of the same phone on the same AC from the
+same MAC or IP that is not later than the session's start. Only the part of the stream since the
+oldest candidate session started is read, at most :data:`CONTEXT_SCAN_LIMIT` entries; a session
+whose login is not found there shows no SSID and its AC's venue.
+
+Search paths, cheapest first: phone (the phone's own hash), AC (the per-AC index), MAC (the MAC's
+binding names its phone; unbound MACs fall back to a scan), otherwise a chunked scan of every
+session. Without any filter the page is read straight from the deadline index (no scan).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal.credentials import normalise_phone
+from portal.errors import ValidationError
+from portal.grants import remaining_time
+from portal.plans import Plan, PlanStore
+from portal.reallog import LOGOUT
+from portal.sessions import OnlineSession, SessionRegistry, normalise_mac_or_none
+from portal.state import keys
+from portal.usage import Usage, UsageBook
+from portal.venues import VenueStore
+
+__all__ = [
+    "CONTEXT_SCAN_LIMIT",
+    "LoginContext",
+    "SessionFilter",
+    "SessionPage",
+    "SessionQuery",
+    "SessionView",
+    "data_left",
+    "time_left",
+]
+
+CONTEXT_SCAN_LIMIT = 50_000     # real-name entries read at most to find sessions' SSID/venue
+_LOGIN_SLACK = 300.0            # a login record may be this much later than the session start
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LoginContext:
+    """Where a session logged in, from its real-name login record."""
+
+    ssid: str = ""
+    venue: str = ""
+    ap: str = ""
+    kind: str = ""
+    at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Every given field must match (exact; phone and MAC normalised). Empty = any."""
+
+    phone: str = ""
+    mac: str = ""
+    ip: str = ""
+    ac: str = ""
+    venue: str = ""
+    ssid: str = ""
+
+    @classmethod
+    def parse(cls, args: Any) -> SessionFilter:
+        """From query arguments (a mapping); raises ValidationError on a malformed phone/MAC."""
+        def get(name: str) -> str:
+            value = args.get(name) or ""
+            if len(value) > 128:
+                raise ValidationError(f"{name}: at most 128 characters")
+            return str(value).strip()
+
+        phone, mac = get("phone"), get("mac")
+        if phone:
+            phone = normalise_phone(phone)
+        if mac:
+            norm = normalise_mac_or_none(mac)
+            if norm is None:
+                raise ValidationError(f"mac: {mac!r} is not a MAC address")
+            mac = norm
+        return cls(phone=phone, mac=mac, ip=get("ip"), ac=get("ac"), venue=get("venue"),
+                   ssid=get("ssid"))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.phone or self.mac or self.ip or self.ac or self.venue or self.ssid)
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in ("phone", "mac", "ip", "ac", "venue", "ssid")}
+
+
+def time_left(plan: Plan | None, usage: Usage, session: OnlineSession, now: float,
+              tz: Any) -> int | None:
+    """Seconds this session may still run under its plan (None = no limit): the plan's
+    remaining time for the phone, capped by what is left of the per-session cap."""
+    if plan is None:
+        return None
+    left = remaining_time(plan, usage, now, tz)
+    if plan.session_timeout is not None:
+        cap = max(0, plan.session_timeout - session.session_time)
+        left = cap if left is None else min(left, cap)
+    return None if left is None else max(0, left)
+
+
+def data_left(plan: Plan | None, usage: Usage) -> int | None:
+    """Octets the phone may still use today under ``plan`` (None = no volume limit)."""
+    if plan is None:
+        return None
+    limits = []
+    if plan.daily_volume is not None:
+        limits.append(plan.daily_volume - usage.daily_volume)
+    if plan.total_volume is not None:
+        limits.append(plan.total_volume - usage.total_volume)
+    return max(0, min(limits)) if limits else None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """One session as the NOC sees it."""
+
+    session: OnlineSession
+    context: LoginContext
+    venue: str
+    usage: Usage
+    time_left: int | None
+    data_left: int | None
+    plan_known: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        s = self.session
+        return {
+            "ac": s.ac, "session_id": s.session_id, "phone": s.phone, "mac": s.mac or "",
+            "ip": s.ip or "", "ssid": self.context.ssid, "venue": self.venue, "ap": self.context.ap,
+            "login_kind": self.context.kind, "started": s.started, "updated": s.updated,
+            "plan": s.plan, "session_time": s.session_time, "input_octets": s.input_octets,
+            "output_octets": s.output_octets, "octets": s.octets,
+            "time_left": self.time_left, "data_left": self.data_left,
+            "used_today": {"time": self.usage.daily_time, "octets": self.usage.daily_volume},
+            "used_total": {"time": self.usage.total_time, "octets": self.usage.total_volume},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    total: int
+    offset: int
+    limit: int
+    items: list[SessionView] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "offset": self.offset, "limit": self.limit,
+                "sessions": [v.as_dict() for v in self.items]}
+
+
+class SessionQuery:
+    """Search online sessions and enrich them for display (read-only)."""
+
+    def __init__(self, redis: Any, *, plans: PlanStore, usage: UsageBook,
+                 venues: VenueStore | None = None, grace: float = 60.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.plans = plans
+        self.usage = usage
+        self.venues = venues or VenueStore(redis)
+        self.registry = SessionRegistry(redis, grace=grace)
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, redis: Any, settings: Any) -> SessionQuery:
+        quota = settings.quota
+        return cls(redis, plans=PlanStore(redis, default_plan=quota.default_plan,
+                                          cache_ttl=quota.plan_cache_ttl),
+                   usage=UsageBook(redis, quota.timezone), grace=settings.radius.reaper_grace)
+
+    # --- search -------------------------------------------------------------------------------
+
+    def search(self, flt: SessionFilter, offset: int = 0, limit: int = 50) -> SessionPage:
+        offset, limit = max(0, offset), max(1, min(limit, MAX_PAGE))
+        if flt.empty:
+            page = self.registry.recent(offset, limit)
+            return SessionPage(self.registry.count(), offset, limit, self.enrich(page))
+        matched = [s for s in self._candidates(flt) if self._basic_match(s, flt)]
+        contexts: dict[str, LoginContext] = {}
+        if flt.venue or flt.ssid:
+            contexts = self.contexts(matched)
+            matched = [s for s in matched
+                       if (not flt.ssid or contexts[s.field].ssid == flt.ssid)
+                       and (not flt.venue or self._venue_of(s, contexts[s.field]) == flt.venue)]
+        matched.sort(key=lambda s: (-s.updated, s.field))
+        window = matched[offset:offset + limit]
+        return SessionPage(len(matched), offset, limit, self.enrich(window, contexts or None))
+
+    def one(self, ac: str, session_id: str) -> SessionView | None:
+        session = self.registry.get(ac, session_id)
+        return None if session is None else self.enrich([session])[0]
+
+    def _candidates(self, flt: SessionFilter) -> Iterable[OnlineSession]:
+        if flt.phone:
+            return self.registry.by_phone(flt.phone)
+        if flt.ac:
+            return self.registry.by_ac(flt.ac)
+        if flt.mac:
+            bound = self.redis.hget(keys.mac_binding(flt.mac), "phone")
+            if bound is not None:
+                found = [s for s in self.registry.by_phone(bound.decode()) if s.mac == flt.mac]
+                if found:
+                    return found
+        return self._all()
+
+    def _all(self) -> Iterable[OnlineSession]:
+        seen: set[tuple[str, str]] = set()
+        for chunk in self.registry.scan():
+            for s in chunk:
+                if (s.phone, s.field) not in seen:   # a session re-ranked mid-scan comes twice
+                    seen.add((s.phone, s.field))
+                    yield s
+
+    @staticmethod
+    def _basic_match(s: OnlineSession, flt: SessionFilter) -> bool:
+        return ((not flt.phone or s.phone == flt.phone) and (not flt.ac or s.ac == flt.ac)
+                and (not flt.mac or s.mac == flt.mac) and (not flt.ip or s.ip == flt.ip))
+
+    def _venue_of(self, session: OnlineSession, ctx: LoginContext) -> str:
+        return ctx.venue or self.venues.resolve(session.ac, ctx.ssid or None).id
+
+    # --- enrichment ---------------------------------------------------------------------------
+
+    def enrich(self, sessions: list[OnlineSession],
+               contexts: dict[str, LoginContext] | None = None) -> list[SessionView]:
+        """Views of ``sessions``: login context, usage, time and data left (one pipeline for
+        the usage of every phone on the page)."""
+        if not sessions:
+            return []
+        now = self.clock()
+        contexts = contexts if contexts is not None else self.contexts(sessions)
+        phones = sorted({s.phone for s in sessions})
+        pipe = self.redis.pipeline(transaction=False)
+        for phone in phones:
+            pipe.hgetall(keys.usage(phone))
+        usage = {p: self.usage.from_raw(raw, now) for p, raw in zip(phones, pipe.execute(), strict=True)}
+        out = []
+        for s in sessions:
+            plan = self.plans.plan_named(s.plan) if s.plan else None
+            ctx = contexts.get(s.field, LoginContext())
+            u = usage[s.phone]
+            out.append(SessionView(s, ctx, self._venue_of(s, ctx), u,
+                                   time_left(plan, u, s, now, self.usage.tz), data_left(plan, u),
+                                   plan is not None))
+        return out
+
+    def contexts(self, sessions: list[OnlineSession]) -> dict[str, LoginContext]:
+        """Login context per session field (see module doc); missing ones are empty."""
+        if not sessions:
+            return {}
+        wanted: dict[tuple[str, str], list[OnlineSession]] = {}
+        for s in sessions:
+            wanted.setdefault((s.phone, s.ac), []).append(s)
+        oldest = min(s.started for s in sessions) - _LOGIN_SLACK
+        found: dict[str, LoginContext] = {}
+        pending = {s.field + "|" + s.phone for s in sessions}
+        upper: Any = "+"
+        lower = f"{max(0, int(oldest * 1000))}-0"
+        read = 0
+        while pending and read < CONTEXT_SCAN_LIMIT:
+            page = self.redis.xrevrange(keys.real_name_log(), max=upper, min=lower, count=1000)
+            if not page:
+                break
+            read += len(page)
+            for _entry_id, raw in page:
+                if raw.get(b"kind", b"").decode() == LOGOUT:
+                    continue
+                phone, ac = raw.get(b"phone", b"").decode(), raw.get(b"ac", b"").decode()
+                for s in wanted.get((phone, ac), ()):
+                    tag = s.field + "|" + s.phone
+                    if tag not in pending:
+                        continue
+                    try:
+                        at = float(raw.get(b"at", b"0"))
+                    except ValueError:
+                        continue
+                    mac = normalise_mac_or_none(raw.get(b"mac", b"").decode())
+                    ip = raw.get(b"ip", b"").decode()
+                    same_device = (mac is not None and mac == s.mac) or (ip and ip == s.ip)
+                    if same_device and at <= s.started + _LOGIN_SLACK:
+                        found[s.field] = LoginContext(
+                            ssid=raw.get(b"ssid", b"").decode(), venue=raw.get(b"venue", b"").decode(),
+                            ap=raw.get(b"ap", b"").decode(), kind=raw.get(b"kind", b"").decode(), at=at)
+                        pending.discard(tag)
+            if len(page) < 1000:
+                break
+            last = page[-1][0]
+            upper = "(" + (last.decode() if isinstance(last, bytes) else str(last))
+        return found

@@ -1,0 +1,132 @@
+"""API: one phone (用户) — profile, kick its sessions, change its plan (CoA to live sessions),
+unbind a device. Same services as the console pages ``/noc/users``; every change is audited
+with before/after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.credentials import normalise_phone
+from portal.errors import NotFound, ValidationError
+from portal.sessions import normalise_mac_or_none
+from portal.web.api.base import api_audit, body_error, json_body, operation
+from portal.web.api.sessions import KICK_SCHEMA
+from portal.web.noc_sessions import noc_actions, user_directory
+
+__all__: list[str] = []
+
+_OPT_NUM = {"type": ["integer", "null"]}
+_OPT_EPOCH = {"type": ["number", "null"]}
+_AMOUNT = {"type": "object", "required": ["time", "octets"],
+           "properties": {"time": {"type": "integer"}, "octets": {"type": "integer"}}}
+
+PROFILE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["phone", "plan", "usage", "validity", "macs", "online", "logins"],
+    "properties": {
+        "phone": {"type": "string"},
+        "plan": {"type": "object", "required": ["override", "effective", "source"],
+                 "properties": {"override": {"type": ["string", "null"]},
+                                "effective": {"type": ["string", "null"]},
+                                "source": {"enum": ["override", "session", "last_login", "default",
+                                                    "none"]},
+                                "definition": {"type": ["object", "null"]}}},
+        "usage": {"type": "object", "required": ["day", "today", "total"],
+                  "properties": {"day": {"type": "string"}, "today": _AMOUNT, "total": _AMOUNT}},
+        "validity": {"type": "object", "required": ["first_login", "expires"],
+                     "properties": {"first_login": _OPT_EPOCH, "expires": _OPT_EPOCH}},
+        "macs": {"type": "array", "items": {"type": "object", "required": ["mac", "expires"],
+                                            "properties": {"mac": {"type": "string"},
+                                                           "expires": {"type": "number"}}}},
+        "online": {"type": "array", "items": {
+            "type": "object", "required": ["ac", "session_id"],
+            "properties": {"ac": {"type": "string"}, "session_id": {"type": "string"},
+                           "mac": {"type": "string"}, "ip": {"type": "string"},
+                           "plan": {"type": "string"}, "started": {"type": "integer"}}}},
+        "logins": {"type": "array", "items": {
+            "type": "object", "required": ["at", "mac", "ip", "ac", "ssid", "venue", "kind", "plan"],
+            "properties": {"at": {"type": "number"}, "mac": {"type": "string"}, "ip": {"type": "string"},
+                           "ac": {"type": "string"}, "ap": {"type": "string"},
+                           "ssid": {"type": "string"}, "venue": {"type": "string"},
+                           "kind": {"type": "string"}, "plan": {"type": "string"}}}},
+    },
+}
+PLAN_BODY: dict[str, Any] = {
+    "type": "object", "required": ["plan"], "additionalProperties": False,
+    "properties": {"plan": {"type": ["string", "null"], "maxLength": 64,
+                            "description": "plan name; null removes the override"}},
+}
+PLAN_OUTCOME: dict[str, Any] = {
+    "type": "object", "required": ["ac", "session_id", "ok", "outcome", "message", "message_zh"],
+    "properties": {"ac": {"type": "string"}, "session_id": {"type": "string"}, "ok": {"type": "boolean"},
+                   "outcome": {"enum": ["coa", "next_login", "coa_failed", "disconnected",
+                                        "disconnect_failed"]},
+                   "session_timeout": _OPT_NUM, "up_kbps": _OPT_NUM, "down_kbps": _OPT_NUM,
+                   "detail": {"type": "string"}, "message": {"type": "string"},
+                   "message_zh": {"type": "string"}},
+}
+PLAN_CHANGE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["phone", "before", "after", "sessions"],
+    "properties": {"phone": {"type": "string"}, "before": {"type": ["string", "null"]},
+                   "after": {"type": ["string", "null"]},
+                   "sessions": {"type": "array", "items": PLAN_OUTCOME}},
+}
+
+
+def _phone(phone: str) -> str:
+    try:
+        return normalise_phone(phone)
+    except ValidationError:
+        raise body_error(f"{phone!r} is not a phone number", f"{phone!r} 不是有效的手机号") from None
+
+
+@operation("/users/{phone}", "GET", scope="read", tag="users",
+           summary="A phone's plan, usage, validity, bound devices, sessions and recent logins",
+           response=PROFILE_SCHEMA)
+def get_user(phone: str) -> Any:
+    return user_directory().profile(_phone(phone)).as_dict()
+
+
+@operation("/users/{phone}/kick", "POST", scope="write", tag="users",
+           summary="Take every online session of a phone offline",
+           response={"type": "object", "required": ["phone", "outcomes"],
+                     "properties": {"phone": {"type": "string"},
+                                    "outcomes": {"type": "array", "items": KICK_SCHEMA}}})
+def kick_user(phone: str) -> Any:
+    phone = _phone(phone)
+    outcomes = noc_actions().kick_phone(phone)
+    if outcomes:
+        api_audit("session.kick_phone", phone, {"sessions": len(outcomes)},
+                  {"outcomes": [o.as_dict() for o in outcomes]})
+    return {"phone": phone, "outcomes": [o.as_dict() for o in outcomes]}
+
+
+@operation("/users/{phone}/plan", "PUT", scope="write", tag="users",
+           summary="Set or remove a phone's plan override; applied to live sessions by CoA",
+           description="Where the AC has no RFC 5176 the outcome says so and the new plan "
+                       "applies at the next login.",
+           request=PLAN_BODY, response=PLAN_CHANGE_SCHEMA, errors=(404,))
+def put_plan(phone: str) -> Any:
+    phone = _phone(phone)
+    body = json_body(PLAN_BODY)
+    change = noc_actions().change_plan(phone, body["plan"])
+    api_audit("user.plan", phone, {"override": change.before}, change.as_dict())
+    return change.as_dict()
+
+
+@operation("/users/{phone}/macs/{mac}", "DELETE", scope="write", tag="users",
+           summary="Unbind a device from a phone (it needs an SMS code again)",
+           response={"type": "object", "required": ["phone", "unbound"],
+                     "properties": {"phone": {"type": "string"}, "unbound": {"type": "string"}}},
+           errors=(404,))
+def unbind_mac(phone: str, mac: str) -> Any:
+    phone = _phone(phone)
+    norm = normalise_mac_or_none(mac)
+    if norm is None:
+        raise body_error(f"{mac!r} is not a MAC address", f"{mac!r} 不是有效的 MAC 地址")
+    directory = user_directory()
+    bound = {m.mac: m for m in directory.bound_macs(phone)}
+    if norm not in bound:
+        raise NotFound(f"{norm} is not bound to {phone}")
+    directory.credentials.unbind_mac(norm)
+    api_audit("user.unbind_mac", phone, {"mac": norm, "expires": bound[norm].expires}, None)
+    return {"phone": phone, "unbound": norm}

@@ -1,0 +1,191 @@
+"""NOC console: online sessions (``/noc/sessions``) — search, and kick a session or a phone.
+
+Filters are query arguments (phone, mac, ip, ac, venue, ssid, offset, limit), so a search is a
+link the NOC can share. Kicks are form POSTs (CSRF-checked by the console hook) that redirect
+back to the same search with the outcome as a flash message: disconnected via RFC 5176 DM, via
+Portal REQ_LOGOUT, or the AC did not answer. Every kick is audited (area "noc").
+
+The services behind the pages are shared with the JSON API (``portal/web/api/sessions.py``,
+``users.py``): :func:`session_query`, :func:`noc_actions`, :func:`user_directory`. The enforcer
+that sends the packets is ``radius.enforcement.Enforcer`` (Flask-free; the web layer is the edge
+that wires it to the portal's use cases, see ``portal/kick.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from portal.accounts import Role
+from portal.errors import NotFound, ValidationError
+from portal.kick import KickOutcome, NocActions
+from portal.noc_sessions import SessionFilter, SessionQuery
+from portal.noc_users import UserDirectory
+from portal.plans import PlanStore
+from portal.usage import UsageBook
+from portal.web.console import audit, login_required, tr
+
+__all__ = ["bp", "enforcer", "fmt_bytes", "fmt_seconds", "kick_flash", "noc_actions",
+           "session_query", "user_directory"]
+
+bp = Blueprint("noc_sessions", __name__, url_prefix="/noc/sessions")
+
+_FILTERS = ("phone", "mac", "ip", "ac", "venue", "ssid")
+PAGE = 50
+
+
+# -- services (built once per app, on first use) ---------------------------------------------
+
+def _core() -> Any:
+    return current_app.extensions["citywifi"]
+
+
+def session_query() -> SessionQuery:
+    ext = current_app.extensions
+    if "citywifi_noc_sessions" not in ext:
+        core = _core()
+        ext["citywifi_noc_sessions"] = SessionQuery.from_settings(core.redis, core.settings)
+    query: SessionQuery = ext["citywifi_noc_sessions"]
+    return query
+
+
+def enforcer() -> Any:
+    """The app's ``radius.enforcement.Enforcer`` (DM/CoA with the Portal-logout fallback)."""
+    ext = current_app.extensions
+    if "citywifi_enforcer" not in ext:
+        from radius.enforcement import Enforcer
+
+        core = _core()
+        ext["citywifi_enforcer"] = Enforcer.from_settings(core.redis, core.settings)
+    return ext["citywifi_enforcer"]
+
+
+def noc_actions() -> NocActions:
+    ext = current_app.extensions
+    if "citywifi_noc_actions" not in ext:
+        core = _core()
+        quota = core.settings.quota
+        ext["citywifi_noc_actions"] = NocActions(
+            core.redis, enforcer(),
+            plans=PlanStore(core.redis, default_plan=quota.default_plan, cache_ttl=0.0),
+            usage=UsageBook(core.redis, quota.timezone), default_interim=quota.default_interim,
+            grace=core.settings.radius.reaper_grace)
+    actions: NocActions = ext["citywifi_noc_actions"]
+    return actions
+
+
+def user_directory() -> UserDirectory:
+    ext = current_app.extensions
+    if "citywifi_noc_users" not in ext:
+        core = _core()
+        quota = core.settings.quota
+        ext["citywifi_noc_users"] = UserDirectory(
+            core.redis, plans=PlanStore(core.redis, default_plan=quota.default_plan, cache_ttl=0.0),
+            usage=UsageBook(core.redis, quota.timezone), grace=core.settings.radius.reaper_grace)
+    directory: UserDirectory = ext["citywifi_noc_users"]
+    return directory
+
+
+# -- formatting helpers for the templates ----------------------------------------------------
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "∞"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def fmt_seconds(n: int | None) -> str:
+    if n is None:
+        return "∞"
+    h, rest = divmod(int(n), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+def kick_flash(outcome: KickOutcome) -> None:
+    """One flash line per kicked session."""
+    where = f"{outcome.phone} @ {outcome.ac}"
+    flash(f"{where}: " + tr(outcome.message_zh, outcome.message_en), "ok" if outcome.ok else "error")
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return max(0, int(request.args.get(name, default)))
+    except ValueError:
+        return default
+
+
+def _back(form: Any) -> str:
+    """The search the kick came from (only our own filter names survive)."""
+    args = {k: form.get(f"f_{k}", "") for k in _FILTERS}
+    query = urlencode({k: v for k, v in args.items() if v})
+    return url_for("noc_sessions.index") + (f"?{query}" if query else "")
+
+
+# -- views -------------------------------------------------------------------------------------
+
+@bp.route("", strict_slashes=False)
+@login_required(Role.ADMIN, Role.NOC)
+def index() -> str | tuple[str, int]:
+    raw = {k: request.args.get(k, "") for k in _FILTERS}
+    offset, limit = _int_arg("offset", 0), min(_int_arg("limit", PAGE) or PAGE, 500)
+    try:
+        flt = SessionFilter.parse(raw)
+    except ValidationError as exc:
+        flash(tr("搜索条件无效：", "Invalid search: ") + str(exc), "error")
+        return render_template("noc/sessions.html", page=None, filters=raw, fmt_bytes=fmt_bytes,
+                               fmt_seconds=fmt_seconds, offset=0, limit=limit), 400
+    page = session_query().search(flt, offset, limit)
+    return render_template("noc/sessions.html", page=page, filters=raw, fmt_bytes=fmt_bytes,
+                           fmt_seconds=fmt_seconds, offset=offset, limit=limit,
+                           query=urlencode({k: v for k, v in raw.items() if v}))
+
+
+@bp.post("/kick")
+@login_required(Role.ADMIN, Role.NOC)
+def kick() -> BaseResponse:
+    ac, sid = request.form.get("ac", ""), request.form.get("session_id", "")
+    view = session_query().one(ac, sid) if ac and sid else None
+    if view is None:
+        flash(tr("该会话已不在线。", "That session is no longer online."), "error")
+        return redirect(_back(request.form))
+    try:
+        outcome = noc_actions().kick_session(ac, sid)
+    except NotFound:
+        flash(tr("该会话已不在线。", "That session is no longer online."), "error")
+        return redirect(_back(request.form))
+    audit("noc", "session.kick", f"{ac}|{sid}", view.as_dict(), outcome.as_dict())
+    kick_flash(outcome)
+    return redirect(_back(request.form))
+
+
+@bp.post("/kick-phone")
+@login_required(Role.ADMIN, Role.NOC)
+def kick_phone() -> BaseResponse:
+    from portal.credentials import normalise_phone
+
+    try:
+        phone = normalise_phone(request.form.get("phone", ""))
+    except ValidationError:
+        flash(tr("手机号无效。", "Not a phone number."), "error")
+        return redirect(_back(request.form))
+    outcomes = noc_actions().kick_phone(phone)
+    if not outcomes:
+        flash(tr(f"{phone} 当前没有在线会话。", f"{phone} has no online session."), "error")
+    else:
+        audit("noc", "session.kick_phone", phone, {"sessions": len(outcomes)},
+              {"outcomes": [o.as_dict() for o in outcomes]})
+    for outcome in outcomes:
+        kick_flash(outcome)
+    target = request.form.get("back", "")
+    if target == "user":
+        return redirect(url_for("noc_users.user", phone=phone))
+    return redirect(_back(request.form))

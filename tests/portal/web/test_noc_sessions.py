@@ -1,0 +1,264 @@
+"""NOC online sessions: ``/api/v1/sessions`` (search, one, kick) and the console page
+``/noc/sessions`` — filters, used/left figures, kicks through a loopback RFC 5176 AC (real UDP),
+outcomes, audit, authorisation and CSRF."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from portal.accounts import Role
+from portal.acs import AcRecord, AcRegistry
+from portal.audit import AuditLog
+from portal.plans import Plan, PlanStore
+from portal.reallog import LoginRecord, RealNameLog
+from portal.sessions import OnlineSession, SessionRegistry
+from portal.usage import UsageBook
+from portal.web import create_app
+from tests.conftest import free_udp_port
+from tests.fakes.dm_server import FakeDmServer
+from tests.portal.web.apikit import assert_matches_openapi, auth, token
+from tests.portal.web.consolekit import create_account, csrf, login, make_settings
+
+SECRET = "radius-secret-1234"
+P1, P2 = "18900000001", "18900000002"
+
+
+def make_noc_app(redis: Any, data_dir: Path) -> Flask:
+    """The app with short DM/CoA timeouts (an AC that does not answer costs ~0.4 s)."""
+    settings = make_settings(data_dir)
+    settings = dataclasses.replace(settings, radius=dataclasses.replace(
+        settings.radius, coa_timeout=0.2, coa_retries=2))
+    app = create_app(settings, redis)
+    app.config["TESTING"] = True
+    return app
+
+
+def put_ac(redis: Any, name: str, coa_port: int, *, rfc5176: bool = True,
+           address: str = "127.0.0.1") -> AcRecord:
+    ac = AcRecord(name=name, addresses=(address,), secret="portal-secret", radius_secret=SECRET,
+                  coa_port=coa_port, port=free_udp_port(), rfc5176=rfc5176, timeout=0.2, retries=1)
+    AcRegistry(redis).put(ac)
+    return ac
+
+
+def open_session(redis: Any, phone: str, ac: str, sid: str, i: int, *, plan: str = "basic",
+                 ssid: str = "CityWiFi", venue: str = "library", started: int | None = None,
+                 octets: int = 5000) -> OnlineSession:
+    now = int(time.time())
+    started = started or now - 100
+    mac, ip = f"02:00:00:00:00:{i:02x}", f"10.0.0.{i}"
+    session = OnlineSession(ac, sid, phone, mac=mac, ip=ip, started=started, updated=now,
+                            interim=300, plan=plan, session_time=now - started,
+                            input_octets=octets // 5, output_octets=octets - octets // 5)
+    SessionRegistry(redis).open(session)
+    RealNameLog(redis).append(LoginRecord(phone=phone, mac=mac, ip=ip, ac=ac, ap="ap-1", ssid=ssid,
+                                          venue=venue, kind="sms", plan=plan, at=started - 1.0))
+    return session
+
+
+@pytest.fixture
+def dm() -> Iterator[FakeDmServer]:
+    with FakeDmServer(SECRET.encode()) as server:
+        yield server
+
+
+@pytest.fixture
+def world(redis_client: Any, data_dir: Path, dm: FakeDmServer) -> dict[str, Any]:
+    """Two ACs (one answering DM/CoA, one silent), a plan, three sessions."""
+    plans = PlanStore(redis_client, cache_ttl=0.0)
+    plans.put(Plan(name="basic", up_kbps=1000, down_kbps=4000, total_time=7200, total_volume=100_000))
+    put_ac(redis_client, "ac1", dm.port)
+    put_ac(redis_client, "ac2", free_udp_port(), address="127.0.0.2")          # nothing listens: no answer
+    UsageBook(redis_client).add(P1, 600, 10_000, time.time())
+    s1 = open_session(redis_client, P1, "ac1", "S1", 1)
+    s2 = open_session(redis_client, P2, "ac1", "S2", 2, ssid="Mall", venue="mall")
+    s3 = open_session(redis_client, P2, "ac2", "S3", 3)
+    return {"app": make_noc_app(redis_client, data_dir), "s1": s1, "s2": s2, "s3": s3}
+
+
+def _get(app: Flask, redis: Any, url: str, scope: str = "read") -> Any:
+    return app.test_client().get(url, headers=auth(token(redis, scope)))
+
+
+# -- API: search ------------------------------------------------------------------------------
+
+def test_list_requires_a_token(world: dict[str, Any]) -> None:
+    resp = world["app"].test_client().get("/api/v1/sessions")
+    assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "unauthorized"
+    assert_matches_openapi(world["app"], "GET", "/sessions", resp)
+
+
+def test_list_all_and_each_filter(world: dict[str, Any], redis_client: Any) -> None:
+    app = world["app"]
+
+    def ids(url: str) -> list[str]:
+        resp = _get(app, redis_client, url)
+        assert resp.status_code == 200, resp.get_json()
+        assert_matches_openapi(app, "GET", "/sessions", resp)
+        return sorted(s["session_id"] for s in resp.get_json()["sessions"])
+
+    assert ids("/api/v1/sessions") == ["S1", "S2", "S3"]
+    assert ids(f"/api/v1/sessions?phone={P2}") == ["S2", "S3"]
+    assert ids("/api/v1/sessions?phone=%2B86%20189-0000-0002") == ["S2", "S3"]   # normalised
+    assert ids("/api/v1/sessions?mac=02-00-00-00-00-02") == ["S2"]               # any notation
+    assert ids("/api/v1/sessions?ip=10.0.0.3") == ["S3"]
+    assert ids("/api/v1/sessions?ac=ac1") == ["S1", "S2"]
+    assert ids("/api/v1/sessions?ssid=Mall") == ["S2"]
+    assert ids("/api/v1/sessions?venue=library") == ["S1", "S3"]
+    assert ids(f"/api/v1/sessions?venue=library&phone={P2}") == ["S3"]
+    assert ids("/api/v1/sessions?ac=nope") == []
+
+
+def test_list_pages(world: dict[str, Any], redis_client: Any) -> None:
+    first = _get(world["app"], redis_client, "/api/v1/sessions?limit=2").get_json()
+    second = _get(world["app"], redis_client, "/api/v1/sessions?limit=2&offset=2").get_json()
+    assert first["total"] == second["total"] == 3
+    got = [s["session_id"] for s in first["sessions"] + second["sessions"]]
+    assert sorted(got) == ["S1", "S2", "S3"]
+    filtered = _get(world["app"], redis_client, f"/api/v1/sessions?phone={P2}&limit=1").get_json()
+    assert filtered["total"] == 2 and len(filtered["sessions"]) == 1
+
+
+def test_session_shows_used_and_left(world: dict[str, Any], redis_client: Any) -> None:
+    resp = _get(world["app"], redis_client, f"/api/v1/sessions?phone={P1}")
+    (s,) = resp.get_json()["sessions"]
+    assert (s["ac"], s["mac"], s["ip"], s["ssid"], s["venue"], s["ap"]) == \
+        ("ac1", "02:00:00:00:00:01", "10.0.0.1", "CityWiFi", "library", "ap-1")
+    assert s["plan"] == "basic" and s["octets"] == 5000 and s["started"] == world["s1"].started
+    assert s["used_total"] == {"time": 600, "octets": 10_000}
+    assert s["time_left"] == 7200 - 600          # total_time minus what the phone used
+    assert s["data_left"] == 100_000 - 10_000
+
+
+@pytest.mark.parametrize("query,field", [
+    ("limit=abc", "limit"), ("limit=0", "limit"), ("offset=-1", "offset"),
+    ("mac=not-a-mac", "mac"), ("phone=call-me", "call-me"), ("ip=" + "x" * 200, "ip"),
+])
+def test_list_bad_input_is_a_clear_400(world: dict[str, Any], redis_client: Any, query: str,
+                                       field: str) -> None:
+    resp = _get(world["app"], redis_client, f"/api/v1/sessions?{query}")
+    assert resp.status_code == 400
+    body = resp.get_json()["error"]
+    assert field in body["message"] and body["message_zh"]
+    assert_matches_openapi(world["app"], "GET", "/sessions", resp)
+
+
+def test_get_one(world: dict[str, Any], redis_client: Any) -> None:
+    resp = _get(world["app"], redis_client, "/api/v1/sessions/ac1/S1")
+    assert resp.status_code == 200 and resp.get_json()["phone"] == P1
+    assert_matches_openapi(world["app"], "GET", "/sessions/{ac}/{session_id}", resp)
+    missing = _get(world["app"], redis_client, "/api/v1/sessions/ac1/nope")
+    assert missing.status_code == 404
+    assert_matches_openapi(world["app"], "GET", "/sessions/{ac}/{session_id}", missing)
+
+
+# -- API: kick --------------------------------------------------------------------------------
+
+def test_kick_needs_a_write_token(world: dict[str, Any], redis_client: Any) -> None:
+    client = world["app"].test_client()
+    url = "/api/v1/sessions/ac1/S1/kick"
+    assert client.post(url).status_code == 401
+    resp = client.post(url, headers=auth(token(redis_client, "read")))
+    assert resp.status_code == 403
+    assert_matches_openapi(world["app"], "POST", "/sessions/{ac}/{session_id}/kick", resp)
+    assert SessionRegistry(redis_client).get("ac1", "S1") is not None
+
+
+def test_kick_via_dm(world: dict[str, Any], redis_client: Any, dm: FakeDmServer) -> None:
+    resp = world["app"].test_client().post("/api/v1/sessions/ac1/S1/kick",
+                                           headers=auth(token(redis_client, "write", "ops")))
+    assert resp.status_code == 200
+    assert_matches_openapi(world["app"], "POST", "/sessions/{ac}/{session_id}/kick", resp)
+    body = resp.get_json()
+    assert (body["ok"], body["method"], body["outcome"]) == (True, "dm", "dm")
+    assert "RFC 5176" in body["message"] and body["message_zh"]
+    assert dm.attr(0, "Acct-Session-Id") == "S1" and dm.attr(0, "User-Name") == P1
+    assert SessionRegistry(redis_client).get("ac1", "S1") is None
+    entry = AuditLog(redis_client).recent(1, area="api")[0]
+    assert (entry.actor, entry.action, entry.target) == ("token:ops", "session.kick", "ac1|S1")
+    assert entry.before["phone"] == P1 and entry.after["outcome"] == "dm"
+
+
+def test_kick_when_the_ac_does_not_answer(world: dict[str, Any], redis_client: Any) -> None:
+    resp = world["app"].test_client().post("/api/v1/sessions/ac2/S3/kick",
+                                           headers=auth(token(redis_client, "write")))
+    assert resp.status_code == 200
+    assert_matches_openapi(world["app"], "POST", "/sessions/{ac}/{session_id}/kick", resp)
+    body = resp.get_json()
+    assert body["ok"] is False and body["outcome"] == "no_answer"
+    assert "did not answer" in body["message"] and "未响应" in body["message_zh"]
+    assert SessionRegistry(redis_client).get("ac2", "S3") is not None    # still online
+
+
+def test_kick_unknown_session_is_404(world: dict[str, Any], redis_client: Any) -> None:
+    resp = world["app"].test_client().post("/api/v1/sessions/ac1/ghost/kick",
+                                           headers=auth(token(redis_client, "write")))
+    assert resp.status_code == 404 and resp.get_json()["error"]["message_zh"]
+    assert_matches_openapi(world["app"], "POST", "/sessions/{ac}/{session_id}/kick", resp)
+
+
+# -- console ----------------------------------------------------------------------------------
+
+def _signed_in(app: Flask, redis: Any, role: Role = Role.NOC, venues: tuple[str, ...] = ()) -> Any:
+    _account, password = create_account(redis, f"u-{role}", role, venues)
+    client = app.test_client()
+    assert login(client, f"u-{role}", password).status_code == 302
+    return client
+
+
+def test_console_roles(world: dict[str, Any], redis_client: Any) -> None:
+    app = world["app"]
+    anonymous = app.test_client().get("/noc/sessions")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    venue_op = _signed_in(app, redis_client, Role.VENUE, ("library",))
+    assert venue_op.get("/noc/sessions").status_code == 403
+    token_ = csrf(venue_op, "/account/password")
+    assert venue_op.post("/noc/sessions/kick", data={"ac": "ac1", "session_id": "S1",
+                                                     "csrf_token": token_}).status_code == 403
+    assert SessionRegistry(redis_client).get("ac1", "S1") is not None
+
+
+def test_console_lists_and_filters(world: dict[str, Any], redis_client: Any) -> None:
+    noc = _signed_in(world["app"], redis_client)
+    html = noc.get("/noc/sessions").get_data(as_text=True)
+    for text in (P1, P2, "ac2", "Mall", "10.0.0.3", "1:50:00"):     # 6600 s left for P1
+        assert text in html, text
+    only = noc.get("/noc/sessions?ssid=Mall").get_data(as_text=True)
+    assert 'data-session="S2"' in only and 'data-session="S1"' not in only
+    bad = noc.get("/noc/sessions?mac=zz")
+    assert bad.status_code == 400 and "zz" in bad.get_data(as_text=True)
+
+
+def test_console_kick_with_csrf_flash_and_audit(world: dict[str, Any], redis_client: Any,
+                                                dm: FakeDmServer) -> None:
+    noc = _signed_in(world["app"], redis_client)
+    form = {"ac": "ac1", "session_id": "S2", "f_ssid": "Mall"}
+    assert noc.post("/noc/sessions/kick", data=form).status_code == 400        # no CSRF token
+    assert SessionRegistry(redis_client).get("ac1", "S2") is not None
+    form["csrf_token"] = csrf(noc, "/noc/sessions")
+    resp = noc.post("/noc/sessions/kick", data=form)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/noc/sessions?ssid=Mall")
+    page = noc.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "RFC 5176" in page and 'data-session="S2"' not in page
+    assert SessionRegistry(redis_client).get("ac1", "S2") is None
+    entry = AuditLog(redis_client).recent(1, area="noc")[0]
+    assert (entry.actor, entry.action, entry.target) == ("user:u-noc", "session.kick", "ac1|S2")
+    assert entry.after["outcome"] == "dm"
+
+
+def test_console_kick_phone_reports_each_session(world: dict[str, Any], redis_client: Any) -> None:
+    noc = _signed_in(world["app"], redis_client)
+    resp = noc.post("/noc/sessions/kick-phone",
+                    data={"phone": P2, "csrf_token": csrf(noc, "/noc/sessions")})
+    page = noc.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "已通过 RFC 5176" in page            # S2 on ac1 (console default language: zh)
+    assert "AC 未响应" in page                   # S3 on the silent ac2
+    assert [s.session_id for s in SessionRegistry(redis_client).by_phone(P2)] == ["S3"]
+    assert AuditLog(redis_client).recent(1, area="noc")[0].action == "session.kick_phone"
