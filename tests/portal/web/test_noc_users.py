@@ -1,0 +1,241 @@
+"""NOC users: ``/api/v1/users/{phone}…`` (profile, kick, plan change by CoA, unbind) and the
+console pages ``/noc/users`` — CoA to a loopback RFC 5176 AC (real UDP), the "next login"
+outcome for an AC without RFC 5176, audit with before/after, authorisation, bad input, CSRF."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from portal.accounts import Role
+from portal.audit import AuditLog
+from portal.credentials import CredentialStore
+from portal.plans import Plan, PlanStore
+from portal.sessions import SessionRegistry
+from portal.usage import UsageBook
+from radius.rfc5176 import DynCode
+from tests.conftest import free_udp_port
+from tests.fakes.dm_server import FakeDmServer
+from tests.portal.web.apikit import assert_matches_openapi, auth, token
+from tests.portal.web.consolekit import create_account, csrf, login
+from tests.portal.web.test_noc_sessions import SECRET, make_noc_app, open_session, put_ac
+
+PHONE = "18900000007"
+MAC = "02:00:00:00:00:07"
+
+
+@pytest.fixture
+def dm() -> Iterator[FakeDmServer]:
+    with FakeDmServer(SECRET.encode()) as server:
+        yield server
+
+
+@pytest.fixture
+def app(redis_client: Any, data_dir: Path, dm: FakeDmServer) -> Flask:
+    plans = PlanStore(redis_client, cache_ttl=0.0)
+    plans.put(Plan(name="basic", up_kbps=1000, down_kbps=4000, validity_days=30))
+    plans.put(Plan(name="gold", up_kbps=5000, down_kbps=20000, session_timeout=3600))
+    plans.put(Plan(name="old", retired=True))
+    plans.put(Plan(name="tiny", total_volume=1000))
+    put_ac(redis_client, "ac1", dm.port)
+    put_ac(redis_client, "legacy", free_udp_port(), rfc5176=False, address="127.0.0.3")
+    UsageBook(redis_client).add(PHONE, 120, 4000, time.time())
+    CredentialStore(redis_client).bind_mac(MAC, PHONE, 7)
+    open_session(redis_client, PHONE, "ac1", "S7", 7, plan="basic")
+    return make_noc_app(redis_client, data_dir)
+
+
+def _client(app: Flask, redis: Any, scope: str = "read", name: str | None = None) -> tuple[Any, dict[str, str]]:
+    return app.test_client(), auth(token(redis, scope, name))
+
+
+# -- API: profile -----------------------------------------------------------------------------
+
+def test_profile(app: Flask, redis_client: Any) -> None:
+    client, headers = _client(app, redis_client)
+    assert client.get(f"/api/v1/users/{PHONE}").status_code == 401
+    resp = client.get("/api/v1/users/+86%20189-0000-0007", headers=headers)
+    assert resp.status_code == 200
+    assert_matches_openapi(app, "GET", "/users/{phone}", resp)
+    body = resp.get_json()
+    assert body["phone"] == PHONE
+    assert body["plan"]["override"] is None
+    assert (body["plan"]["effective"], body["plan"]["source"]) == ("basic", "session")
+    assert body["usage"]["today"] == {"time": 120, "octets": 4000}
+    assert body["usage"]["total"] == {"time": 120, "octets": 4000}
+    first = body["validity"]["first_login"]
+    assert first is not None and body["validity"]["expires"] == pytest.approx(first + 30 * 86400)
+    assert [m["mac"] for m in body["macs"]] == [MAC] and body["macs"][0]["expires"] > time.time()
+    assert [(s["ac"], s["session_id"]) for s in body["online"]] == [("ac1", "S7")]
+    (login_,) = body["logins"]
+    assert (login_["ssid"], login_["venue"], login_["kind"], login_["mac"]) == \
+        ("CityWiFi", "library", "sms", MAC)
+
+
+def test_profile_bad_phone_is_400(app: Flask, redis_client: Any) -> None:
+    client, headers = _client(app, redis_client)
+    resp = client.get("/api/v1/users/not-a-phone", headers=headers)
+    assert resp.status_code == 400 and "not a phone number" in resp.get_json()["error"]["message"]
+    assert_matches_openapi(app, "GET", "/users/{phone}", resp)
+
+
+def test_profile_of_unknown_phone_is_empty_not_an_error(app: Flask, redis_client: Any) -> None:
+    client, headers = _client(app, redis_client)
+    body = client.get("/api/v1/users/13300000000", headers=headers).get_json()
+    assert body["online"] == [] and body["macs"] == [] and body["usage"]["total"]["time"] == 0
+
+
+# -- API: plan change -------------------------------------------------------------------------
+
+def test_plan_change_needs_write_and_valid_body(app: Flask, redis_client: Any) -> None:
+    url = f"/api/v1/users/{PHONE}/plan"
+    client, read = _client(app, redis_client)
+    _c, write = _client(app, redis_client, "write")
+    assert client.put(url, json={"plan": "gold"}).status_code == 401
+    resp = client.put(url, json={"plan": "gold"}, headers=read)
+    assert resp.status_code == 403
+    assert_matches_openapi(app, "PUT", "/users/{phone}/plan", resp)
+    for body, status, words in (({"plan": 5}, 400, "plan"), ({}, 400, "plan"),
+                                ({"plan": "gold", "x": 1}, 400, "x"),
+                                ({"plan": "nope"}, 404, "nope"), ({"plan": "old"}, 400, "retired")):
+        resp = client.put(url, json=body, headers=write)
+        assert resp.status_code == status, (body, resp.get_json())
+        assert words in resp.get_json()["error"]["message"]
+        assert_matches_openapi(app, "PUT", "/users/{phone}/plan", resp)
+    resp = client.put(url, data="plan=gold", headers=write)
+    assert resp.status_code == 415
+    assert PlanStore(redis_client).user_plan(PHONE) is None
+
+
+def test_plan_change_reaches_the_live_session_by_coa(app: Flask, redis_client: Any,
+                                                    dm: FakeDmServer) -> None:
+    client, headers = _client(app, redis_client, "write", "ops")
+    resp = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": "gold"}, headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    assert_matches_openapi(app, "PUT", "/users/{phone}/plan", resp)
+    body = resp.get_json()
+    assert (body["before"], body["after"]) == (None, "gold")
+    (outcome,) = body["sessions"]
+    assert (outcome["outcome"], outcome["ok"], outcome["up_kbps"]) == ("coa", True, 5000)
+    assert "CoA" in outcome["message"] and outcome["message_zh"]
+    (coa,) = dm.received
+    assert coa.code == DynCode.COA_REQUEST
+    assert dm.attr(0, "Acct-Session-Id") == "S7"
+    # Session cap 3600 s minus the 100 s the session has already run.
+    assert dm.attr(0, "Session-Timeout") == outcome["session_timeout"] == 3500
+    assert coa.get((2011, 2)) is not None               # Huawei Input-Average-Rate
+    assert PlanStore(redis_client).user_plan(PHONE) == "gold"
+    session = SessionRegistry(redis_client).get("ac1", "S7")
+    assert session is not None and session.plan == "gold"
+    entry = AuditLog(redis_client).recent(1, area="api")[0]
+    assert (entry.actor, entry.action, entry.target) == ("token:ops", "user.plan", PHONE)
+    assert entry.before == {"override": None} and entry.after["after"] == "gold"
+    # Removing the override: rules decide again, live sessions are left alone.
+    resp = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": None}, headers=headers)
+    assert resp.get_json() == {"phone": PHONE, "before": "gold", "after": None, "sessions": []}
+    assert PlanStore(redis_client).user_plan(PHONE) is None and len(dm.received) == 1
+
+
+def test_plan_change_on_an_ac_without_rfc5176_says_next_login(app: Flask, redis_client: Any,
+                                                             dm: FakeDmServer) -> None:
+    open_session(redis_client, PHONE, "legacy", "L1", 8, plan="basic")
+    client, headers = _client(app, redis_client, "write")
+    body = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": "gold"}, headers=headers).get_json()
+    by_ac = {o["ac"]: o for o in body["sessions"]}
+    assert by_ac["ac1"]["outcome"] == "coa"
+    assert by_ac["legacy"]["outcome"] == "next_login" and by_ac["legacy"]["ok"] is False
+    assert "next login" in by_ac["legacy"]["message"] and "下次登录" in by_ac["legacy"]["message_zh"]
+    legacy = SessionRegistry(redis_client).get("legacy", "L1")
+    assert legacy is not None and legacy.plan == "basic"     # unchanged until it logs in again
+    assert len(dm.received) == 1                              # nothing sent to the legacy AC
+
+
+def test_plan_with_its_allowance_used_up_disconnects(app: Flask, redis_client: Any,
+                                                     dm: FakeDmServer) -> None:
+    client, headers = _client(app, redis_client, "write")
+    body = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": "tiny"}, headers=headers).get_json()
+    assert body["sessions"][0]["outcome"] == "disconnected"
+    assert dm.received[0].code == DynCode.DISCONNECT_REQUEST
+    assert SessionRegistry(redis_client).by_phone(PHONE) == []
+
+
+# -- API: kick and unbind ---------------------------------------------------------------------
+
+def test_kick_user(app: Flask, redis_client: Any, dm: FakeDmServer) -> None:
+    client, read = _client(app, redis_client)
+    _c, write = _client(app, redis_client, "write")
+    assert client.post(f"/api/v1/users/{PHONE}/kick", headers=read).status_code == 403
+    resp = client.post(f"/api/v1/users/{PHONE}/kick", headers=write)
+    assert resp.status_code == 200
+    assert_matches_openapi(app, "POST", "/users/{phone}/kick", resp)
+    assert [o["outcome"] for o in resp.get_json()["outcomes"]] == ["dm"]
+    assert SessionRegistry(redis_client).by_phone(PHONE) == []
+    again = client.post(f"/api/v1/users/{PHONE}/kick", headers=write)
+    assert again.get_json() == {"phone": PHONE, "outcomes": []}
+
+
+def test_unbind(app: Flask, redis_client: Any) -> None:
+    client, read = _client(app, redis_client)
+    _c, write = _client(app, redis_client, "write")
+    url = f"/api/v1/users/{PHONE}/macs/02-00-00-00-00-07"
+    assert client.delete(url, headers=read).status_code == 403
+    bad = client.delete(f"/api/v1/users/{PHONE}/macs/xyz", headers=write)
+    assert bad.status_code == 400 and "MAC" in bad.get_json()["error"]["message"]
+    assert_matches_openapi(app, "DELETE", "/users/{phone}/macs/{mac}", bad)
+    other = client.delete("/api/v1/users/13300000000/macs/02-00-00-00-00-07", headers=write)
+    assert other.status_code == 404
+    assert_matches_openapi(app, "DELETE", "/users/{phone}/macs/{mac}", other)
+    resp = client.delete(url, headers=write)
+    assert resp.status_code == 200 and resp.get_json() == {"phone": PHONE, "unbound": MAC}
+    assert_matches_openapi(app, "DELETE", "/users/{phone}/macs/{mac}", resp)
+    assert CredentialStore(redis_client).mac_credential(MAC) is None
+    entry = AuditLog(redis_client).recent(1, area="api")[0]
+    assert entry.action == "user.unbind_mac" and entry.before["mac"] == MAC and entry.after is None
+
+
+# -- console ----------------------------------------------------------------------------------
+
+def _noc(app: Flask, redis: Any, role: Role = Role.NOC) -> Any:
+    _a, password = create_account(redis, f"c-{role}", role, ("library",) if role == Role.VENUE else ())
+    client = app.test_client()
+    assert login(client, f"c-{role}", password).status_code == 302
+    return client
+
+
+def test_console_roles_and_search(app: Flask, redis_client: Any) -> None:
+    venue_op = _noc(app, redis_client, Role.VENUE)
+    assert venue_op.get("/noc/users").status_code == 403
+    assert venue_op.get(f"/noc/users/{PHONE}").status_code == 403
+    noc = _noc(app, redis_client)
+    found = noc.get("/noc/users?phone=%2B86+189-0000-0007")
+    assert found.status_code == 302 and found.headers["Location"].endswith(f"/noc/users/{PHONE}")
+    assert noc.get("/noc/users?phone=abc").status_code == 400
+    assert noc.get("/noc/users/abc").status_code == 404
+    page = noc.get(f"/noc/users/{PHONE}").get_data(as_text=True)
+    for text in (PHONE, "basic", MAC, "CityWiFi", "library", "ac1", "3.9 KB"):
+        assert text in page, text
+
+
+def test_console_plan_change_and_unbind(app: Flask, redis_client: Any, dm: FakeDmServer) -> None:
+    noc = _noc(app, redis_client)
+    url = f"/noc/users/{PHONE}"
+    assert noc.post(f"{url}/plan", data={"plan": "gold"}).status_code == 400     # no CSRF
+    assert PlanStore(redis_client).user_plan(PHONE) is None
+    token_ = csrf(noc, url)
+    resp = noc.post(f"{url}/plan", data={"plan": "gold", "csrf_token": token_})
+    assert resp.status_code == 302
+    page = noc.get(url).get_data(as_text=True)
+    assert "CoA" in page and PlanStore(redis_client).user_plan(PHONE) == "gold"
+    assert dm.received[0].code == DynCode.COA_REQUEST
+    entry = AuditLog(redis_client).recent(1, area="noc")[0]
+    assert (entry.actor, entry.action, entry.before) == ("user:c-noc", "user.plan", {"override": None})
+    noc.post(f"{url}/plan", data={"plan": "old", "csrf_token": token_})
+    assert "retired" in noc.get(url).get_data(as_text=True)
+    noc.post(f"{url}/unbind", data={"mac": MAC, "csrf_token": token_})
+    assert CredentialStore(redis_client).mac_credential(MAC) is None
+    assert AuditLog(redis_client).recent(1, area="noc")[0].action == "user.unbind_mac"
