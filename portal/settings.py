@@ -111,6 +111,7 @@ class RadiusSettings:
     dedup_max_entries: int = 65536      # per worker
     ac_cache_ttl: float = 5.0           # seconds a worker caches an AC lookup (new ACs take this long)
     mac_auth_check_password: bool = False  # MAC auth: also require User-Password == the MAC
+    batch_max: int = 64                 # Access-Requests a worker drains and decides per Redis round trip
     metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
 
 

@@ -120,6 +120,7 @@ def build_server(
         dedup_ttl=cfg.dedup_ttl,
         dedup_max_entries=cfg.dedup_max_entries,
         ac_cache_ttl=cfg.ac_cache_ttl,
+        batch_max=cfg.batch_max,
     )
     server = RadiusServer(
         policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),

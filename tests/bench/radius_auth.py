@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -45,6 +46,7 @@ from portal.state.embedded import EmbeddedRedis  # noqa: E402
 
 SECRET = "testing123"          # FreeRADIUS's stock localhost client secret; same for both
 FR_USER, FR_PASS = "13800138000", "pass1234"
+LOADGEN_CPU = [0.0]            # CPU seconds of the last radclient run
 
 
 def free_udp_port() -> int:
@@ -114,8 +116,11 @@ def radclient(port: int, kind: str, packets: Path, count: int, parallel: int,
         cmd += ["-n", str(rate)]
     cmd += [f"127.0.0.1:{port}", kind, SECRET]
     t0 = time.perf_counter()
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - t0
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LOADGEN_CPU[0] = u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime
     summary = {k.lower(): int(v) for k, v in re.findall(r"(Accepted|Rejected|Lost)\s*:\s*(\d+)", proc.stdout)}
     return elapsed, summary
 
@@ -166,6 +171,28 @@ def probe_latency(port: int, user: str, password: str, mac: str, rate: float, se
     return lat
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes and their children (workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                todo += [int(k) for k in kids]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
@@ -182,6 +209,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sessions", type=int, default=100_000, help="sessions for the memory figure")
     ap.add_argument("--skip-freeradius", action="store_true")
+    ap.add_argument("--auth-only", action="store_true", help="stop after the auth figures")
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="cw-radbench-"))
@@ -244,14 +272,23 @@ def main() -> int:
         print(f"# {args.trials} trials × {per_trial * 100} Access-Requests, radclient -p {args.parallel}, "
               f"citywifi workers={args.workers}, cores={os.cpu_count()}")
         fr_rates, cw_rates = [], []
+        redis_pid = emb.process.pid if emb.process is not None else 0
+        n_req = per_trial * 100
         for t in range(args.trials):
             if fr is not None:
+                c0 = cpu_seconds([fr.pid])
                 el, s = radclient(fr_ports[0], "auth", files["fr_auth"], per_trial, args.parallel)
-                fr_rates.append(per_trial * 100 / el)
-                print(f"trial {t + 1}: FreeRADIUS {fr_rates[-1]:8.0f} req/s  {s}")
+                fr_rates.append(n_req / el)
+                print(f"trial {t + 1}: FreeRADIUS {fr_rates[-1]:8.0f} req/s  {s}  "
+                      f"server CPU {(cpu_seconds([fr.pid]) - c0) / n_req * 1e6:.0f} us/req, "
+                      f"radclient {LOADGEN_CPU[0] / n_req * 1e6:.0f} us/req")
+            c0, r0 = cpu_seconds([cw.pid]), cpu_seconds([redis_pid])
             el, s = radclient(cw_ports[0], "auth", files["cw_auth"], per_trial, args.parallel)
-            cw_rates.append(per_trial * 100 / el)
-            print(f"trial {t + 1}: citywifi   {cw_rates[-1]:8.0f} req/s  {s}")
+            cw_rates.append(n_req / el)
+            print(f"trial {t + 1}: citywifi   {cw_rates[-1]:8.0f} req/s  {s}  "
+                  f"server CPU {(cpu_seconds([cw.pid]) - c0) / n_req * 1e6:.0f} us/req "
+                  f"+ Redis {(cpu_seconds([redis_pid]) - r0) / n_req * 1e6:.0f} us/req, "
+                  f"radclient {LOADGEN_CPU[0] / n_req * 1e6:.0f} us/req")
         cw_med = statistics.median(cw_rates)
         print(f"AUTH citywifi median {cw_med:.0f} req/s", end="")
         if fr_rates:
@@ -259,6 +296,9 @@ def main() -> int:
             print(f" | FreeRADIUS median {fr_med:.0f} req/s | ratio {cw_med / fr_med:.2f}")
         else:
             print()
+
+        if args.auth_only:
+            return 0
 
         # Latency at half of citywifi's measured rate (background radclient + probe).
         half = int(cw_med / 2)

@@ -1,0 +1,299 @@
+"""Batched Access-Request handling: what one socket drain decides in one Redis round trip.
+
+Mixed batches (accept, reject, token reuse, CHAP, MAC authentication, duplicates, bad
+Message-Authenticator) must be answered exactly as one-at-a-time handling would; Redis failing at
+any point of a batch leaves every request of it unanswered (and retryable); a burst over real
+sockets and over `--workers 2` from one source port is decided correctly and spread over both
+workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyrad.packet import AccessAccept, AccessReject
+
+from portal.acs import AcRegistry
+from portal.blocklist import Blocklist
+from portal.credentials import CredentialStore
+from portal.grants import _next_midnight
+from portal.plans import Plan, PlanStore
+from portal.settings import RadiusSettings, RedisSettings, Settings
+from portal.state import keys
+from portal.usage import UsageBook, next_midnight
+from radius.auth import AuthPolicy, _decode_json
+from radius.command import build_server
+from radius.server import AUTH, RadiusServer
+from tests.conftest import free_tcp_port, free_udp_port
+from tests.radius.serverkit import (
+    MAC,
+    PHONE,
+    SECRET,
+    access_request,
+    decode_reply,
+    exchange,
+    register,
+    running_server,
+)
+from tests.radius.test_server_workers import start, wait_alive
+
+ADDR = ("127.0.0.1", 40001)
+PHONE2, MAC2 = "13900139000", "aa-bb-cc-dd-ee-02"
+
+
+@pytest.fixture
+def server(redis_client: Any, redis_url: str) -> Iterator[RadiusServer]:
+    register(redis_client, mac_auth=True)
+    settings = Settings(redis=RedisSettings(url=redis_url),
+                        radius=RadiusSettings(ac_cache_ttl=0.0))
+    srv = build_server(settings, reaper=False)
+    assert isinstance(srv.auth_handler, AuthPolicy) and srv.auth_handler.fast is not None
+    try:
+        yield srv
+    finally:
+        srv.close()
+        srv.auth_handler.fast.close()
+
+
+def chap_request(user: str, secret: bytes, calling: str | None = None) -> Any:
+    challenge = b"fedcba9876543210"
+    extra: dict[str, Any] = {"Calling_Station_Id": calling} if calling else {}
+    pkt = access_request(User_Name=user, CHAP_Challenge=challenge, **extra)
+    pkt["CHAP-Password"] = b"\x07" + hashlib.md5(b"\x07" + secret + challenge).digest()
+    return pkt
+
+
+def code_of(req: Any, raw: bytes | None) -> int | None:
+    return None if raw is None else decode_reply(req, raw).code
+
+
+def test_mixed_batch_is_decided_like_single_requests(server: RadiusServer, redis_client: Any) -> None:
+    store = CredentialStore(redis_client)
+    bound = store.bind_mac(MAC, PHONE, days=3)
+    store.bind_mac(MAC2, PHONE2, days=3)
+    token = store.mint_login_token(PHONE2)
+    chap_token = store.mint_login_token(PHONE)
+    stolen = store.bind_mac("aa-bb-cc-dd-ee-99", PHONE, days=3)
+    Blocklist(redis_client).block("mac", "aa-bb-cc-dd-ee-99", "stolen")
+    reqs = {
+        "accept": access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC),
+        "wrong": access_request(User_Name=PHONE, password="nope", Calling_Station_Id=MAC),
+        "token": access_request(User_Name=PHONE2, password=token.password),
+        "token_again": access_request(User_Name=PHONE2, password=token.password),
+        "chap_mac": chap_request(PHONE, bound.password.encode(), MAC),
+        "chap_token": chap_request(PHONE, chap_token.password.encode()),
+        "mac_auth": access_request(User_Name=MAC2, password=MAC2, Calling_Station_Id=MAC2),
+        "blocked_mac": access_request(User_Name=PHONE, password=stolen.password,
+                                      Calling_Station_Id="aa-bb-cc-dd-ee-99"),
+        "not_a_phone": access_request(User_Name="nobody", password="x"),
+        "bad_ma": access_request(secret="not-the-secret", User_Name=PHONE, password=bound.password,
+                                 Calling_Station_Id=MAC),
+    }
+    datagrams = [(r.RequestPacket(), ADDR) for r in reqs.values()]
+    # The first request again (a retransmission while the original is in the same batch).
+    datagrams.append(datagrams[0])
+    replies = server.handle_batch(datagrams, AUTH)
+    codes = {name: code_of(req, raw) for (name, req), raw in zip(reqs.items(), replies, strict=False)}
+    assert codes == {
+        "accept": AccessAccept, "wrong": AccessReject, "token": AccessAccept,
+        "token_again": AccessReject, "chap_mac": AccessAccept, "chap_token": AccessAccept,
+        "mac_auth": AccessAccept, "blocked_mac": AccessReject, "not_a_phone": AccessReject,
+        "bad_ma": None,
+    }
+    assert replies[-1] is None                               # in progress → dropped (RFC 5080)
+    m = server.metrics
+    assert m.get("auth.accept") == 5 and m.get("auth.reject") == 4
+    assert m.get("reject.invalid_credential") == 2
+    assert m.get("reject.reused_credential") == 1
+    assert m.get("reject.blocked") == 1
+    assert m.get("drop.bad_message_authenticator") == 1
+    assert m.get("drop.duplicate_in_progress") == 1
+    # Each decision carries its own phone (no row of the batch answers another request).
+    for name, phone in (("accept", PHONE), ("token", PHONE2), ("mac_auth", PHONE2), ("chap_token", PHONE)):
+        raw = replies[list(reqs).index(name)]
+        assert raw is not None
+        reply = decode_reply(reqs[name], raw)
+        assert reply["Class"][0].startswith(b"cw1|" + phone.encode() + b"|")
+    # The CHAP token was consumed; a later retransmission of the batch is answered from the cache.
+    assert redis_client.hlen(keys.login_tokens(PHONE)) == 0
+    again = server.handle_batch(datagrams[:3], AUTH)
+    assert again == replies[:3]
+    assert m.get("duplicate.replayed") == 3
+
+
+def test_batch_and_single_decisions_agree(server: RadiusServer, redis_client: Any) -> None:
+    """handle_datagram one at a time and handle_batch decide the same (codes, reasons, attrs)."""
+    store = CredentialStore(redis_client)
+    bound = store.bind_mac(MAC, PHONE, days=3)
+    PlanStore(redis_client).put(Plan(name="tiny", daily_time=100, up_kbps=64))
+    PlanStore(redis_client).assign_user(PHONE2, "tiny")
+    redis_client.hset(keys.usage(PHONE2), mapping={"d": UsageBook(redis_client).today(time.time()),
+                                                   "dt": 500})
+    store.bind_mac(MAC2, PHONE2, days=3)
+    policy = server.auth_handler
+    assert isinstance(policy, AuthPolicy)
+    ac = AcRegistry(redis_client).get("ac1")
+    cases = [
+        access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC),
+        access_request(User_Name=PHONE, password="x", Calling_Station_Id=MAC),
+        access_request(User_Name=MAC2, password=MAC2),
+        access_request(User_Name=PHONE2, password=store.mac_credential(MAC2).password,   # type: ignore[union-attr]
+                       Calling_Station_Id=MAC2),
+        access_request(User_Name=PHONE),
+    ]
+    from radius import wire
+
+    items = [(wire.decode(c.RequestPacket()), ac, SECRET.encode()) for c in cases]
+    now = time.time()
+    batch = policy.handle_auth_batch(items, now)
+    single = [policy.handle_auth(*item, now) for item in items]
+
+    def strip(r: Any) -> Any:
+        return (r.code, r.reason, tuple(a for a in r.attrs if a[0] != 25))
+
+    assert [strip(r) for r in batch] == [strip(r) for r in single]
+    assert [getattr(r, "reason", r) for r in batch] == ["", "invalid_credential", "daily_time_used",
+                                         "daily_time_used", "unsupported_method"]
+
+
+def test_redis_failing_mid_batch_answers_nothing(server: RadiusServer, redis_client: Any) -> None:
+    store = CredentialStore(redis_client)
+    bound = store.bind_mac(MAC, PHONE, days=3)
+    store.bind_mac(MAC2, PHONE2, days=3)
+    policy = server.auth_handler
+    assert isinstance(policy, AuthPolicy) and policy.fast is not None
+    pap = access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC)
+    mac_auth = access_request(User_Name=MAC2, password=MAC2)
+    batch = [(pap.RequestPacket(), ADDR), (mac_auth.RequestPacket(), ADDR)]
+
+    # Redis goes away after the batch script ran, before the MAC authentication's reads.
+    original = policy._run_jobs
+
+    def run_then_drop(*args: Any) -> None:
+        original(*args)
+        redis_client.client_kill_filter(_type="normal", skipme=True)
+
+    policy._run_jobs = run_then_drop  # type: ignore[method-assign,assignment]
+    assert server.handle_batch(batch, AUTH) == [None, None]
+    assert server.metrics.get("drop.state_unavailable") == 2
+    assert server.metrics.total("auth.") == 0
+    policy._run_jobs = original  # type: ignore[method-assign]
+
+    # Redis unreachable for the whole batch (connection refused): nothing answered either.
+    fast = policy.fast
+    fast.close()
+    real_addr, fast._addr = fast._addr, ("127.0.0.1", free_tcp_port())
+    try:
+        assert server.handle_batch(batch, AUTH) == [None, None]
+    finally:
+        fast._addr = real_addr
+    assert server.metrics.get("drop.state_unavailable") == 4
+
+    # Nothing was cached as answered: the AC's retries are decided anew once Redis is back.
+    replies = server.handle_batch(batch, AUTH)
+    assert [code_of(r, raw) for r, raw in zip((pap, mac_auth), replies, strict=True)] == [
+        AccessAccept, AccessAccept]
+    assert server.metrics.get("duplicate.replayed") == 0
+
+
+def test_token_in_a_batch_lost_to_redis_is_never_accepted_twice(server: RadiusServer,
+                                                                 redis_client: Any) -> None:
+    token = CredentialStore(redis_client).mint_login_token(PHONE)
+    reqs = [access_request(User_Name=PHONE, password=token.password) for _ in range(3)]
+    replies = server.handle_batch([(r.RequestPacket(), ADDR) for r in reqs], AUTH)
+    assert [code_of(r, raw) for r, raw in zip(reqs, replies, strict=True)].count(AccessAccept) == 1
+    assert server.metrics.get("reject.reused_credential") == 2
+
+
+def test_burst_over_sockets_is_drained_and_answered(redis_client: Any, redis_url: str) -> None:
+    register(redis_client)
+    bound = CredentialStore(redis_client).bind_mac(MAC, PHONE, days=3)
+    with running_server(redis_url) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        reqs = [access_request(User_Name=PHONE, password=bound.password if i % 3 else "bad",
+                               Calling_Station_Id=MAC) for i in range(60)]
+        for r in reqs:
+            sock.sendto(r.RequestPacket(), ("127.0.0.1", srv.auth_port))
+        got: dict[int, bytes] = {}
+        while len(got) < len(reqs):
+            raw = sock.recv(4096)
+            got[raw[1]] = raw
+        for r in reqs:
+            expected = AccessReject if reqs.index(r) % 3 == 0 else AccessAccept
+            assert decode_reply(r, got[r.id]).code == expected
+        assert srv.metrics.get("auth.accept") == 40 and srv.metrics.get("reject.invalid_credential") == 20
+
+
+def test_two_workers_share_one_source_port_and_replay_duplicates(redis_client: Any,
+                                                                  redis_url: str) -> None:
+    """One AC (one source port) is spread over both workers by the Request Authenticator; a
+    retransmission reaches the worker that holds its cached reply."""
+    register(redis_client)
+    bound = CredentialStore(redis_client).bind_mac(MAC, PHONE, days=3)
+    auth, acct = free_udp_port(), free_udp_port()
+    proc = start(redis_url, auth, acct)
+    try:
+        wait_alive(auth)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            for i in range(40):
+                req = access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC)
+                raw = req.RequestPacket()
+                first = exchange(auth, raw, sock=sock, timeout=3)
+                assert first is not None and decode_reply(req, first).code == AccessAccept
+                if i % 10 == 0:
+                    assert exchange(auth, raw, sock=sock, timeout=3) == first
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    counters = re.findall(r"RADIUS worker \d+ stopped; counters: (\{.*\})", out)
+    assert len(counters) == 2, out
+    per_worker = [eval(c) for c in counters]   # our own log line: a dict literal
+    assert all(w.get("auth.accept", 0) > 0 for w in per_worker), per_worker
+    assert sum(w.get("auth.accept", 0) for w in per_worker) == 40
+    assert sum(w.get("duplicate.replayed", 0) for w in per_worker) == 4
+
+
+def test_batch_reply_json_keeps_arbitrary_bytes() -> None:
+    raw = '[["k\\u0000", "\xff\xfe|caf\xc3\xa9"], false, {}]'.encode("latin-1")
+    decoded = _decode_json(raw)
+    assert decoded[0][1].encode("latin-1") == b"\xff\xfe|caf\xc3\xa9"
+    assert decoded[1] is False and decoded[2] == {}
+
+
+def test_usage_mirror_matches_usage_book(redis_client: Any) -> None:
+    book = UsageBook(redis_client)
+    now = time.time()
+    from portal.grants import Authorizer
+
+    policy = AuthPolicy(redis_client, Authorizer(redis_client))
+    for flat in ([], ["d", book.today(now), "dt", "50", "dv", "7", "tt", "90", "tv", "12", "f", "1.5"],
+                 ["d", "19990101", "dt", "50", "tt", "90"]):
+        as_bytes = {k.encode(): v.encode() for k, v in zip(flat[::2], flat[1::2], strict=True)}
+        assert policy._usage(flat, now) == book.from_raw(as_bytes, now)
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.floats(min_value=1.6e9, max_value=2.0e9),
+       steps=st.lists(st.floats(min_value=0, max_value=40_000), min_size=1, max_size=20),
+       zone=st.sampled_from(["Asia/Shanghai", "America/New_York", "Europe/London"]))
+def test_remembered_midnight_equals_computed(start: float, steps: list[float], zone: str) -> None:
+    tz = ZoneInfo(zone)
+    now = start
+    for step in steps:
+        now += step
+        assert _next_midnight(now, tz) == next_midnight(now, tz)
