@@ -50,7 +50,8 @@ def app(redis_client: Any, data_dir: Path, dm: FakeDmServer) -> Flask:
     return make_noc_app(redis_client, data_dir)
 
 
-def _client(app: Flask, redis: Any, scope: str = "read", name: str | None = None) -> tuple[Any, dict[str, str]]:
+def _client(app: Flask, redis: Any, scope: str = "read",
+            name: str | None = None) -> tuple[Any, dict[str, str]]:
     return app.test_client(), auth(token(redis, scope, name))
 
 

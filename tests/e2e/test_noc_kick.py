@@ -1,0 +1,144 @@
+"""Issue 7 end to end: a phone logs in through the AC simulator (real Portal protocol, our RADIUS
+server, real accounting), appears in ``/api/v1/sessions`` and on ``/noc/sessions``, is kicked
+from the console and is really offline on the simulator; a plan change reaches the live session
+as a CoA the simulator applies. And for an AC without RFC 5176: the kick goes out as a Portal
+REQ_LOGOUT, and the plan change says it applies at the next login.
+
+Real parts only: Redis, the RADIUS server thread, the simulator (Portal server, RADIUS client,
+accounting, DM/CoA server), the Flask app (console session, CSRF, API tokens), all on loopback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from ac_adapters.client import AcEndpoint, PortalClient
+from ac_adapters.profiles import PROFILES
+from ac_adapters.simulator.state import UserState
+from portal.accounts import Role
+from portal.acs import AcRegistry
+from portal.credentials import CredentialStore
+from portal.plans import Plan
+from portal.sessions import SessionRegistry
+from portal.settings import ConsoleSettings
+from portal.web import create_app
+from tests.e2e.stack import AC_NAME, SECRET, Stack, phone, running_stack, user, wait_for
+from tests.portal.web.apikit import auth, token
+from tests.portal.web.consolekit import create_account, csrf, login
+
+GOLD = Plan(name="gold", up_kbps=5000, down_kbps=20000, session_timeout=1800)
+
+
+def _login(stack: Stack, i: int) -> tuple[str, str, str]:
+    number = phone(i)
+    ip, mac = user(i)
+    stack.ac.add_user(ip, mac)
+    cred = CredentialStore(stack.redis).mint_login_token(number, mac)
+    endpoint = AcEndpoint(host="127.0.0.1", port=stack.ac.port, profile=PROFILES["huawei-v2"],
+                          secret=SECRET.encode(), timeout=1.0, retries=2)
+    with PortalClient(source_host="127.0.0.1") as client:
+        assert client.login(endpoint, ip, cred.username, cred.password, mac=mac).ok
+    # Our RADIUS server opened the session from the simulator's Accounting-Start.
+    assert wait_for(lambda: SessionRegistry(stack.redis).by_phone(number), 5)
+    return number, ip, mac
+
+
+def _app(stack: Stack) -> Flask:
+    settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
+    app = create_app(settings, stack.redis)
+    app.config["TESTING"] = True
+    return app
+
+
+def _noc_client(app: Flask, redis: Any) -> Any:
+    _account, password = create_account(redis, "noc-e2e", Role.NOC)
+    client = app.test_client()
+    assert login(client, "noc-e2e", password).status_code == 302
+    return client
+
+
+def _with_rfc5176(stack: Stack) -> None:
+    registry = AcRegistry(stack.redis)
+    registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=stack.ac.coa_port))
+
+
+def test_console_kick_takes_the_phone_offline_on_the_ac(
+    redis_client: Any, redis_url: str, data_dir: Path
+) -> None:
+    with running_stack(redis_client, redis_url, data_dir, sim={"coa_port": 0}) as stack:
+        _with_rfc5176(stack)
+        number, ip, _mac = _login(stack, 1)
+        app = _app(stack)
+        # In the API …
+        listed = app.test_client().get(f"/api/v1/sessions?ip={ip}",
+                                       headers=auth(token(redis_client))).get_json()
+        (session,) = listed["sessions"]
+        assert (session["phone"], session["ac"], session["plan"]) == (number, AC_NAME, "basic")
+        # … and on the console page, with its kick button.
+        noc = _noc_client(app, redis_client)
+        page = noc.get("/noc/sessions").get_data(as_text=True)
+        assert number in page and f'data-session="{session["session_id"]}"' in page
+        resp = noc.post("/noc/sessions/kick", data={
+            "ac": AC_NAME, "session_id": session["session_id"], "csrf_token": csrf(noc, "/noc/sessions")})
+        assert resp.status_code == 302
+        # Really offline on the AC, through an RFC 5176 Disconnect it acknowledged.
+        assert ip not in stack.ac.online()
+        assert stack.ac.state_of(ip) is not UserState.ONLINE
+        assert stack.ac.stats["dm_disconnect_ack"] == 1
+        after = noc.get(resp.headers["Location"]).get_data(as_text=True)
+        assert "RFC 5176" in after and number not in after.split('id="sessions"')[1]
+        # The AC's Stop arrives; nothing of the phone is left online anywhere.
+        assert wait_for(lambda: any(a.get("Framed-IP-Address") == ip and a["Acct-Status-Type"] == 2
+                                    for a in stack.ac.accounting_log), 5)
+        gone = app.test_client().get(f"/api/v1/sessions?phone={number}",
+                                     headers=auth(token(redis_client))).get_json()
+        assert gone["total"] == 0
+
+
+def test_plan_change_reaches_the_live_session_by_coa(
+    redis_client: Any, redis_url: str, data_dir: Path
+) -> None:
+    with running_stack(redis_client, redis_url, data_dir, sim={"coa_port": 0}) as stack:
+        _with_rfc5176(stack)
+        stack.plans.put(GOLD)
+        number, ip, _mac = _login(stack, 2)
+        before = stack.ac.online()[ip]
+        assert before.rates.get("Huawei-Input-Average-Rate") == 2000 * 1000      # "basic"
+        resp = _app(stack).test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
+                                             headers=auth(token(redis_client, "write")))
+        assert resp.status_code == 200, resp.get_json()
+        (outcome,) = resp.get_json()["sessions"]
+        assert outcome["outcome"] == "coa", outcome
+        live = stack.ac.online()[ip]                         # still online, new limits applied
+        assert stack.ac.stats["coa_applied"] == 1
+        assert live.rates.get("Huawei-Input-Average-Rate") == 5000 * 1000
+        assert live.rates.get("Huawei-Output-Average-Rate") == 20000 * 1000
+        assert live.session_timeout == outcome["session_timeout"]
+        assert 1790 <= live.session_timeout <= 1800
+        session = SessionRegistry(redis_client).by_phone(number)[0]
+        assert session.plan == "gold"
+
+
+def test_ac_without_rfc5176_portal_logout_and_next_login(
+    redis_client: Any, redis_url: str, data_dir: Path
+) -> None:
+    with running_stack(redis_client, redis_url, data_dir) as stack:   # seeded AC: no RFC 5176
+        stack.plans.put(GOLD)
+        number, ip, _mac = _login(stack, 3)
+        app = _app(stack)
+        write = auth(token(redis_client, "write"))
+        change = app.test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
+                                       headers=write).get_json()
+        assert [o["outcome"] for o in change["sessions"]] == ["next_login"]
+        assert "next login" in change["sessions"][0]["message"]
+        assert stack.ac.online()[ip].rates.get("Huawei-Input-Average-Rate") == 2000 * 1000
+        noc = _noc_client(app, redis_client)
+        resp = noc.post("/noc/sessions/kick-phone",
+                        data={"phone": number, "csrf_token": csrf(noc, "/noc/sessions")})
+        assert "REQ_LOGOUT" in noc.get(resp.headers["Location"]).get_data(as_text=True)
+        assert wait_for(lambda: ip not in stack.ac.online(), 5)
+        assert stack.ac.stats["dm_received"] == 0
