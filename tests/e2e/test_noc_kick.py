@@ -63,6 +63,7 @@ def _noc_client(app: Flask, redis: Any) -> Any:
 
 def _with_rfc5176(stack: Stack) -> None:
     registry = AcRegistry(stack.redis)
+    assert stack.ac.coa_port is not None
     registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=stack.ac.coa_port))
 
 
@@ -118,7 +119,7 @@ def test_plan_change_reaches_the_live_session_by_coa(
         assert live.rates.get("Huawei-Input-Average-Rate") == 5000 * 1000
         assert live.rates.get("Huawei-Output-Average-Rate") == 20000 * 1000
         assert live.session_timeout == outcome["session_timeout"]
-        assert 1790 <= live.session_timeout <= 1800
+        assert live.session_timeout is not None and 1790 <= live.session_timeout <= 1800
         session = SessionRegistry(redis_client).by_phone(number)[0]
         assert session.plan == "gold"
 

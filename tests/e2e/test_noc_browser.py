@@ -1,0 +1,95 @@
+"""The NOC's kick button in headless Chromium: a NOC operator signs in through the /login form,
+opens Online, clicks the kick button of a phone that logged in through the AC simulator and our
+RADIUS server, confirms, sees the outcome, and the session is gone from the list — and from the
+simulator."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.accounts import AccountStore, Role
+from portal.acs import AcRegistry
+from portal.settings import ConsoleSettings
+from portal.web import create_app
+from tests.conftest import free_tcp_port
+from tests.e2e.stack import AC_NAME, Stack, running_stack, wait_for
+from tests.e2e.test_noc_kick import _login
+
+pytestmark = [pytest.mark.needs_chromium]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if shutil.which(CHROMIUM) is None:
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+
+@pytest.fixture
+def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
+    with running_stack(redis_client, redis_url, data_dir, sim={"coa_port": 0}) as s:
+        registry = AcRegistry(redis_client)
+        assert s.ac.coa_port is not None
+        registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=s.ac.coa_port))
+        yield s
+
+
+@pytest.fixture
+def site(stack: Stack) -> Iterator[str]:
+    from werkzeug.serving import make_server
+
+    settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
+    app = create_app(settings, stack.redis)
+    port = free_tcp_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_noc_kicks_a_session_from_the_online_page(stack: Stack, site: str) -> None:
+    AccountStore(stack.redis).create("noc1", "noc-password-123", Role.NOC)
+    kept, _kept_ip, _ = _login(stack, 11)           # stays online: the list is not just emptied
+    number, ip, _mac = _login(stack, 12)
+    errors: list[str] = []
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_context(locale="en-US").new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda dialog: dialog.accept())          # "Disconnect this session?"
+            page.goto(f"{site}/noc/sessions")                          # → the sign-in form
+            page.fill("#username", "noc1")
+            page.fill("#password", "noc-password-123")
+            page.click("#signin")
+            page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
+            # Online, from the nav bar as a user would.
+            page.click("header nav >> text=在线用户")
+            row = page.locator(f'tr.session[data-phone="{number}"]')
+            row.wait_for(timeout=10000)
+            assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
+            assert ip in row.inner_text()
+
+            row.locator(".kick-button").click()
+            page.wait_for_selector(".flash.ok", timeout=15000)
+            flash = page.inner_text(".flash.ok")
+            assert number in flash and "RFC 5176" in flash, flash
+            assert page.locator(f'tr.session[data-phone="{number}"]').count() == 0
+            assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
+        finally:
+            browser.close()
+    assert errors == []
+    assert wait_for(lambda: ip not in stack.ac.online(), 5)
+    assert stack.ac.stats["dm_disconnect_ack"] == 1
