@@ -1,12 +1,12 @@
 """Several citywifi nodes as real processes on loopback, for the scale-out and fault tests.
 
-``MultiNode`` starts, against one Redis (single server or a Redis Cluster seed): N ``citywifi
-web`` nodes (gunicorn), N ``citywifi radius`` nodes, one ``citywifi ac-listener``, one
-``citywifi sms-worker`` (file backend) — every one the ordinary subcommand with its own
-``CITYWIFI_*`` environment — plus the AC simulator in this process, configured with every
-RADIUS node as its server group. ``journey()`` drives one phone over HTTP like a real one:
-landing page → code → code read from the outbox → login, optionally through different nodes.
-Every process is stopped (by PID / its own process group) in ``stop()``.
+``MultiNode`` starts, against one Redis (a single server, a Redis Cluster seed node, or a
+Sentinel group): N ``citywifi web`` nodes (gunicorn), N ``citywifi radius`` nodes, one
+``citywifi ac-listener`` and one ``citywifi sms-worker`` (file backend) — each the ordinary
+subcommand with its own ``CITYWIFI_*`` environment — plus the AC simulator in this process,
+configured with every RADIUS node as its server group. ``journey()`` drives one phone over HTTP
+like a real one: landing page → code → code read from the outbox → login, optionally through
+different nodes. Every process is stopped (by PID / its own process group) in ``stop()``.
 """
 
 from __future__ import annotations
@@ -191,12 +191,14 @@ def _error_of(resp: requests.Response) -> str:
 class MultiNode:
     """The whole system over several nodes; see the module docstring."""
 
-    def __init__(self, root: Path, redis_url: str, *, cluster: bool = False, web_nodes: int = 2,
+    def __init__(self, root: Path, redis_url: str, *, cluster: bool = False,
+                 sentinels: tuple[str, ...] = (), sentinel_master: str = "citywifi", web_nodes: int = 2,
                  radius_nodes: int = 2, plan: Plan | None = None, env: dict[str, str] | None = None,
                  radius_timeout: float = 1.0, sim: dict[str, Any] | None = None) -> None:
         self.root = root
         self.redis_url = redis_url
-        self.redis_settings = RedisSettings(url=redis_url, cluster=cluster, socket_timeout=2.0)
+        self.redis_settings = RedisSettings(url=redis_url, cluster=cluster, sentinels=sentinels,
+                                            sentinel_master=sentinel_master, socket_timeout=2.0)
         self.data = root / "data"
         self.logs = root / "logs"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -213,6 +215,8 @@ class MultiNode:
         base.update({
             "CITYWIFI_DATA_DIR": str(self.data), "CITYWIFI_REDIS_URL": redis_url,
             "CITYWIFI_REDIS_CLUSTER": "true" if cluster else "false",
+            "CITYWIFI_REDIS_SENTINELS": ",".join(sentinels),
+            "CITYWIFI_REDIS_SENTINEL_MASTER": sentinel_master,
             "CITYWIFI_LOG_LEVEL": "INFO",
             "CITYWIFI_WEB_HOST": "127.0.0.1", "CITYWIFI_WEB_WORKERS": "1", "CITYWIFI_WEB_THREADS": "16",
             "CITYWIFI_WEB_SECRET_KEY": "m" * 32, "CITYWIFI_WEB_MAX_AC_LOGINS": "128",

@@ -1,5 +1,6 @@
 """Two web nodes, two RADIUS nodes, one listener and one sms-worker as real processes, one AC
-simulator using both RADIUS nodes — against one Redis and against a three-master Redis Cluster.
+simulator using both RADIUS nodes — against one Redis, against a three-master Redis Cluster,
+and through Redis Sentinel across a master failover.
 
 Logins work through either node (and across them: landing on one, login on the other), the
 concurrency limit and the volume quota hold across nodes, and a session opened through node A
@@ -8,7 +9,10 @@ is kicked by the enforcement path built from node B's settings.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +24,8 @@ from portal.settings import load_settings
 from portal.state import connect
 from portal.state.embedded import EmbeddedRedis
 from radius.enforcement import Enforcer
-from tests.e2e.multinode import MultiNode, device, phone, wait_for
-from tests.scale.cluster import RedisClusterProcs
+from tests.e2e.multinode import MultiNode, Outcome, device, phone, wait_for
+from tests.scale.cluster import RedisClusterProcs, SentinelGroup
 
 
 @pytest.fixture(scope="module", params=["redis", "cluster"])
@@ -105,3 +109,39 @@ def test_kick_from_the_other_node(system: MultiNode) -> None:
     assert system.ac is not None
     assert wait_for(lambda: system.ac is not None and opened.ip not in system.ac.online())
     assert wait_for(lambda: not registry.by_phone(number))
+
+
+def test_sentinel_failover_while_phones_log_in(tmp_path: Path) -> None:
+    """Every process reaches Redis through three Sentinels; the master is killed; after the
+    failover, logins work again through both nodes with no process restarted, and sessions
+    written before the kill (replicated) are still there."""
+    group = SentinelGroup(tmp_path / "sentinel").start()
+    try:
+        with MultiNode(tmp_path, "", sentinels=group.addresses, sentinel_master=group.name) as mn:
+            registry = SessionRegistry(mn.redis)
+            before = [mn.journey(phone(500 + i), 500 + i, landing_node=i % 2, login_node=1 - i % 2)
+                      for i in range(2)]
+            assert all(o.ok for o in before), before
+            assert wait_for(lambda: all(registry.by_phone(o.phone) for o in before))
+            assert mn.redis.wait(1, 5000) == 1          # the replica has it all
+            old = group.master.port
+            group.master.kill()
+            killed = time.monotonic()
+            after: list[Outcome] = []           # phones keep coming during the failover
+            n = 600
+            while time.monotonic() - killed < 40 and sum(o.ok for o in after[-2:]) < 2:
+                after.append(mn.journey(phone(n), n, landing_node=n % 2, login_node=1 - n % 2,
+                                        timeout=10))
+                n += 1
+                time.sleep(0.2)                 # a new phone every ~0.2 s
+            seen = Counter(f"{o.stage}:{o.error}" for o in after if not o.ok)
+            assert sum(o.ok for o in after[-2:]) == 2, seen
+            assert group.master_port() == group.replica.port
+            recovered = after[-2].started - killed
+            print(f"sentinel failover: master {old} → {group.replica.port}; "
+                  f"logins work again {recovered:.1f} s after the kill; "
+                  f"phones on the way saw {dict(seen) or 'no error'}")
+            assert all(registry.by_phone(o.phone) for o in before)
+            assert wait_for(lambda: all(registry.by_phone(o.phone) for o in after if o.ok))
+    finally:
+        group.stop()
