@@ -1,8 +1,14 @@
-"""Ad selection — a placeholder until the venue console issue adds campaigns.
+"""The ad a page shows, as plain strings for the template.
 
-A venue lists its ads as plain dicts (``id``, ``title``, ``text``, ``image`` as a ``data:`` URI
-so pages need no external host); selection is a stable rotation by a caller-given number
-(e.g. the impression count), falling back to the operator's built-in ad.
+Campaigns (:mod:`ad_pages.campaigns`) come first; :func:`campaign_ad` turns the chosen one into
+the template's ``ad``. A venue without campaigns keeps its inline ``ads`` list (plain dicts:
+``id``, ``title``, ``text``, ``image`` as a ``data:`` URI so pages need no external host):
+:func:`select_ad` rotates it by a caller-given number (e.g. the impression count), falling
+back to the operator's built-in ad.
+
+Every ``ad`` has the same keys: ``id``, ``title``, ``text``, ``image``, ``click`` (our click
+counter URL, "" = not clickable), ``html`` (sandbox-rendered HTML for an iframe ``srcdoc``)
+and ``campaign`` (the campaign id, "" = not a campaign).
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["DEFAULT_AD", "select_ad"]
+from ad_pages.campaigns import Campaign
+
+__all__ = ["DEFAULT_AD", "campaign_ad", "select_ad"]
 
 # A small inline SVG banner (no external assets, ~0.5 KB).
 _SVG = (
@@ -52,4 +60,23 @@ def select_ad(ads: Sequence[Mapping[str, Any]], n: int, lang: str) -> dict[str, 
         "title": _localised(ad.get("title"), lang),
         "text": _localised(ad.get("text"), lang),
         "image": image,
+        "click": "",
+        "html": "",
+        "campaign": "",
+    }
+
+
+def campaign_ad(campaign: Campaign, *, click: str = "", html: str = "") -> dict[str, str]:
+    """The template's ``ad`` for a campaign. ``click`` is the counting redirect on our host
+    (never the advertiser's URL itself, so clicks are counted), ``html`` the creative's
+    sandbox-rendered HTML (kind "html"; "" otherwise)."""
+    cr = campaign.creative
+    return {
+        "id": campaign.id,
+        "title": cr.title,
+        "text": cr.text,
+        "image": cr.image if cr.kind == "image" else "",
+        "click": click if cr.click_url else "",
+        "html": html if cr.kind == "html" else "",
+        "campaign": campaign.id,
     }

@@ -428,3 +428,23 @@ def stats_totals() -> str:
     """Hash (no TTL): fleet-wide lifetime counters (same fields as a minute, no ``lv:``), the
     source of the fleet counters on the web's /metrics."""
     return f"{PREFIX}:{{stats}}:total"
+
+
+# --- ad campaigns (portal/campaigns.py) ----------------------------------------------------------
+
+def campaign_defs() -> str:
+    """Hash: campaign id → JSON of the campaign (ad_pages.campaigns.campaign_to_dict)."""
+    return f"{PREFIX}:{{campaigns}}:defs"
+
+
+def campaign_stats(campaign: str, day: str) -> str:
+    """Hash (TTL ~400 days): one campaign's counters for one local day (``day`` = YYYYMMDD),
+    fields ``<venue>|imp``, ``<venue>|view``, ``<venue>|click``. One hash tag per campaign, so a
+    stats range read stays in one slot."""
+    return f"{PREFIX}:{{cs:{campaign}}}:day:{day}"
+
+
+def campaign_phone_day(phone: str, day: str) -> str:
+    """Hash (TTL = end of the local day): campaign id → impressions shown to this phone today
+    (the per-phone frequency cap). In the phone's slot."""
+    return f"{PREFIX}:{{p:{phone}}}:adseen:{day}"

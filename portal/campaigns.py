@@ -1,0 +1,244 @@
+"""Ad campaigns in Redis: definitions, per-phone daily caps, per campaign × venue × day counters.
+
+* Definitions: one hash (``keys.campaign_defs()``), campaign id → JSON; read whole and cached a
+  few seconds per process (a phone's ad page needs them all; there are tens, not thousands).
+* Frequency cap: ``keys.campaign_phone_day(phone, day)`` counts what one phone saw today, in the
+  phone's slot, expiring at the end of the local day.
+* Counters: ``keys.campaign_stats(campaign, day)`` hashes with ``<venue>|imp``, ``|view`` and
+  ``|click`` fields — impressions (an ad page showed it), completed views (the countdown ran out
+  and the phone reached ``ad_continue`` legitimately) and clicks (our counting redirect).
+
+Days are local days in the operator's timezone (``quota.timezone``), like the daily quotas.
+:meth:`CampaignStore.choose` wraps the pure :func:`ad_pages.campaigns.select_campaign`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ad_pages.campaigns import Campaign, CampaignInvalid, campaign_to_dict, parse_campaign, select_campaign
+from portal.errors import NotFound, ValidationError
+from portal.state import keys
+
+__all__ = ["CLICK_PATH", "EVENTS", "CampaignStore", "StatsRow", "daily_totals", "day_range"]
+
+CLICK_PATH = "/portal/ad/click/"
+"""The counting click-through redirect: ``CLICK_PATH + <campaign id>?t=<signed token>``."""
+
+EVENTS = ("imp", "view", "click")
+_STATS_TTL = 400 * 86400      # a year of daily figures plus the month being compared
+MAX_STATS_DAYS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRow:
+    """One campaign's figures at one venue on one local day."""
+
+    day: date
+    venue: str
+    impressions: int = 0
+    views: int = 0
+    clicks: int = 0
+
+
+def day_range(start: date, end: date) -> Iterator[date]:
+    """Every date from ``start`` to ``end`` inclusive."""
+    d = start
+    while d <= end:
+        yield d
+        d += timedelta(days=1)
+
+
+def daily_totals(rows: list[StatsRow], start: date, end: date) -> list[StatsRow]:
+    """One row per day (all venues summed, venue ""), zero-filled — for charts and CSV."""
+    sums: dict[date, list[int]] = {d: [0, 0, 0] for d in day_range(start, end)}
+    for r in rows:
+        if r.day in sums:
+            s = sums[r.day]
+            s[0] += r.impressions
+            s[1] += r.views
+            s[2] += r.clicks
+    return [StatsRow(d, "", *v) for d, v in sums.items()]
+
+
+class CampaignStore:
+    """Campaign records and counters. Thread-safe; build once per process."""
+
+    def __init__(self, redis: Any, *, timezone: str = "Asia/Shanghai",
+                 clock: Callable[[], float] = time.time, cache_ttl: float = 5.0,
+                 rng: random.Random | None = None) -> None:
+        self.redis = redis
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock
+        self.cache_ttl = cache_ttl
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._cached: list[Campaign] | None = None
+        self._cached_at = 0.0
+
+    # --- time --------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The local time in the operator's timezone."""
+        return datetime.fromtimestamp(self.clock(), self.tz)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def _day_end(self, now: datetime) -> int:
+        tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), self.tz)
+        return int(tomorrow.timestamp())
+
+    # --- definitions ---------------------------------------------------------------------------
+
+    @staticmethod
+    def new_id() -> str:
+        return "c" + secrets.token_hex(5)
+
+    def _write(self, campaign: Campaign) -> Campaign:
+        stamped = replace(campaign, updated_at=self.clock())
+        self.redis.hset(keys.campaign_defs(), stamped.id,
+                        json.dumps(campaign_to_dict(stamped), ensure_ascii=False, sort_keys=True))
+        self.invalidate()
+        return stamped
+
+    def create(self, campaign: Campaign) -> Campaign:
+        """Store a new campaign; ValidationError if the id is taken."""
+        if self.redis.hexists(keys.campaign_defs(), campaign.id):
+            raise ValidationError(f"campaign {campaign.id!r} exists")
+        return self._write(campaign)
+
+    def put(self, campaign: Campaign) -> Campaign:
+        """Create or replace (the stored copy carries ``updated_at`` = now)."""
+        return self._write(campaign)
+
+    def get_or_none(self, campaign_id: str) -> Campaign | None:
+        raw = self.redis.hget(keys.campaign_defs(), campaign_id)
+        if raw is None:
+            return None
+        try:
+            return parse_campaign(json.loads(raw))
+        except (CampaignInvalid, ValueError, TypeError):
+            return None
+
+    def get(self, campaign_id: str) -> Campaign:
+        found = self.get_or_none(campaign_id)
+        if found is None:
+            raise NotFound(f"no campaign {campaign_id!r}")
+        return found
+
+    def set_enabled(self, campaign_id: str, enabled: bool) -> Campaign:
+        return self._write(replace(self.get(campaign_id), enabled=enabled))
+
+    def delete(self, campaign_id: str) -> bool:
+        """Remove the definition (its daily counters stay until they expire)."""
+        gone = bool(self.redis.hdel(keys.campaign_defs(), campaign_id))
+        self.invalidate()
+        return gone
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached = None
+
+    def all(self, *, cached: bool = False) -> list[Campaign]:
+        """Every campaign, sorted by id (broken records skipped). ``cached``: allow a copy up to
+        ``cache_ttl`` seconds old (the phone path)."""
+        mono = time.monotonic()
+        if cached:
+            with self._lock:
+                if self._cached is not None and mono - self._cached_at < self.cache_ttl:
+                    return self._cached
+        out: list[Campaign] = []
+        for raw in self.redis.hgetall(keys.campaign_defs()).values():
+            try:
+                out.append(parse_campaign(json.loads(raw)))
+            except (CampaignInvalid, ValueError, TypeError):
+                continue
+        out.sort(key=lambda c: c.id)
+        with self._lock:
+            self._cached, self._cached_at = out, mono
+        return out
+
+    def for_venue(self, venue_id: str) -> list[Campaign]:
+        """Campaigns that can run at this venue (listing it, or listing no venues)."""
+        return [c for c in self.all() if not c.venues or venue_id in c.venues]
+
+    # --- serving -------------------------------------------------------------------------------
+
+    def phone_impressions(self, phone: str, day: date | None = None) -> dict[str, int]:
+        """Campaign id → impressions this phone had on ``day`` (default today)."""
+        raw = self.redis.hgetall(keys.campaign_phone_day(phone, (day or self.today()).strftime("%Y%m%d")))
+        return {k.decode() if isinstance(k, bytes) else k: int(v) for k, v in raw.items()}
+
+    def choose(self, venue: str, ssid: str, phone: str, *,
+               fallback: Campaign | None = None) -> Campaign | None:
+        """The campaign a phone should see now at this venue/SSID (no counting)."""
+        campaigns = self.all(cached=True)
+        if not campaigns:
+            return fallback
+        seen = self.phone_impressions(phone) if phone else {}
+        with self._lock:     # random.Random is not safe to share between threads unlocked
+            rng = random.Random(self._rng.random())
+        return select_campaign(campaigns, venue=venue, ssid=ssid, now=self.now(),
+                               phone_impressions=seen, rng=rng, fallback=fallback)
+
+    def _count(self, campaign_id: str, venue: str, event: str, now: datetime) -> None:
+        key = keys.campaign_stats(campaign_id, now.strftime("%Y%m%d"))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(key, f"{venue}|{event}", 1)
+        pipe.expire(key, _STATS_TTL)
+        pipe.execute()
+
+    def record_impression(self, campaign_id: str, venue: str, phone: str = "") -> None:
+        """An ad page (or success page) showed the campaign to ``phone`` at ``venue``."""
+        now = self.now()
+        self._count(campaign_id, venue, "imp", now)
+        if phone:
+            key = keys.campaign_phone_day(phone, now.strftime("%Y%m%d"))
+            pipe = self.redis.pipeline(transaction=False)   # one slot: the phone's
+            pipe.hincrby(key, campaign_id, 1)
+            # Relative TTL from our clock (not EXPIREAT): a minute past the local day's end.
+            pipe.expire(key, max(60, self._day_end(now) - int(now.timestamp()) + 60))
+            pipe.execute()
+
+    def record_view(self, campaign_id: str, venue: str) -> None:
+        """The countdown ran out and the phone continued (a legitimate ``ad_continue``)."""
+        self._count(campaign_id, venue, "view", self.now())
+
+    def record_click(self, campaign_id: str, venue: str) -> None:
+        self._count(campaign_id, venue, "click", self.now())
+
+    # --- reporting -----------------------------------------------------------------------------
+
+    def stats(self, campaign_id: str, start_day: date, end_day: date) -> list[StatsRow]:
+        """Rows per day × venue with any figure, oldest first then by venue. At most
+        ``MAX_STATS_DAYS`` days (ValidationError beyond, or when end is before start)."""
+        if end_day < start_day:
+            raise ValidationError("end day before start day")
+        days = list(day_range(start_day, end_day))
+        if len(days) > MAX_STATS_DAYS:
+            raise ValidationError(f"at most {MAX_STATS_DAYS} days")
+        pipe = self.redis.pipeline(transaction=False)
+        for d in days:
+            pipe.hgetall(keys.campaign_stats(campaign_id, d.strftime("%Y%m%d")))
+        rows: list[StatsRow] = []
+        for d, raw in zip(days, pipe.execute(), strict=True):
+            per: dict[str, dict[str, int]] = {}
+            for k, v in raw.items():
+                name = k.decode() if isinstance(k, bytes) else k
+                venue, _, event = name.rpartition("|")
+                if event in EVENTS:
+                    per.setdefault(venue, {})[event] = int(v)
+            for venue in sorted(per):
+                e = per[venue]
+                rows.append(StatsRow(d, venue, e.get("imp", 0), e.get("view", 0), e.get("click", 0)))
+        return rows
