@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from portal.apitokens import ApiTokenStore
 from portal.plans import Plan, PlanStore
 from portal.reallog import RealNameLog
 from portal.sessions import SessionRegistry
@@ -107,6 +109,22 @@ def test_kick_from_the_other_node(system: MultiNode) -> None:
         client_b.close()
     assert [(r.ok, r.method) for r in results] == [(True, "dm")], results
     assert system.ac is not None
+    assert wait_for(lambda: system.ac is not None and opened.ip not in system.ac.online())
+    assert wait_for(lambda: not registry.by_phone(number))
+
+
+def test_kick_through_the_api_of_the_other_web_node(system: MultiNode) -> None:
+    number = phone(410)
+    opened = system.journey(number, 410, landing_node=0, login_node=0)
+    assert opened.ok, opened
+    registry = SessionRegistry(system.redis)
+    assert wait_for(lambda: len(registry.by_phone(number)) == 1)
+    _token, secret = ApiTokenStore(system.redis).create("multinode-test", "write", "test")
+    answer = requests.post(f"http://127.0.0.1:{system.web_ports[1]}/api/v1/users/{number}/kick",
+                           headers={"Authorization": f"Bearer {secret}"}, timeout=15)
+    assert answer.status_code == 200, answer.text
+    outcomes = answer.json()["outcomes"]
+    assert [(o["ok"], o["method"]) for o in outcomes] == [(True, "dm")], outcomes
     assert wait_for(lambda: system.ac is not None and opened.ip not in system.ac.online())
     assert wait_for(lambda: not registry.by_phone(number))
 
