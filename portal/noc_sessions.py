@@ -41,8 +41,12 @@ __all__ = [
     "time_left",
 ]
 
-CONTEXT_SCAN_LIMIT = 50_000     # real-name entries read at most to find sessions' SSID/venue
-_LOGIN_SLACK = 300.0            # a login record may be this much later than the session start
+CONTEXT_SCAN_LIMIT = 500_000    # real-name entries read at most to find many sessions' SSID/venue
+_LOGIN_SLACK = 30.0             # a login record may be this much later than the session start …
+_LOGIN_BEFORE = 120.0           # … or this much earlier (portal login → AC → Accounting-Start)
+_NEAR_COUNT = 100               # entries read first, newest-first from just after the start
+_WINDOWED_MAX = 200             # up to this many sessions: one short XRANGE window per session
+_WINDOW_COUNT = 5000            # entries read at most per window (logins at peak rate)
 MAX_PAGE = 500
 
 
@@ -190,9 +194,11 @@ class SessionQuery:
         contexts: dict[str, LoginContext] = {}
         if flt.venue or flt.ssid:
             contexts = self.contexts(matched)
+            empty = LoginContext()
             matched = [s for s in matched
-                       if (not flt.ssid or contexts[s.field].ssid == flt.ssid)
-                       and (not flt.venue or self._venue_of(s, contexts[s.field]) == flt.venue)]
+                       if (not flt.ssid or contexts.get(s.field, empty).ssid == flt.ssid)
+                       and (not flt.venue
+                            or self._venue_of(s, contexts.get(s.field, empty)) == flt.venue)]
         matched.sort(key=lambda s: (-s.updated, s.field))
         window = matched[offset:offset + limit]
         return SessionPage(len(matched), offset, limit, self.enrich(window, contexts or None))
@@ -256,13 +262,17 @@ class SessionQuery:
         return out
 
     def contexts(self, sessions: list[OnlineSession]) -> dict[str, LoginContext]:
-        """Login context per session field (see module doc); missing ones are empty."""
+        """Login context per session field (see module doc); missing ones are empty. A page of
+        sessions reads a short window of the stream around each start (one pipeline); a large
+        set (SSID/venue filters) reads the stream once, newest first, back to the oldest."""
         if not sessions:
             return {}
+        if len(sessions) <= _WINDOWED_MAX:
+            return self._windowed_contexts(sessions)
         wanted: dict[tuple[str, str], list[OnlineSession]] = {}
         for s in sessions:
             wanted.setdefault((s.phone, s.ac), []).append(s)
-        oldest = min(s.started for s in sessions) - _LOGIN_SLACK
+        oldest = min(s.started for s in sessions) - _LOGIN_BEFORE
         found: dict[str, LoginContext] = {}
         pending = {s.field + "|" + s.phone for s in sessions}
         upper: Any = "+"
@@ -274,27 +284,53 @@ class SessionQuery:
                 break
             read += len(page)
             for _entry_id, raw in page:
-                if raw.get(b"kind", b"").decode() == LOGOUT:
-                    continue
-                phone, ac = raw.get(b"phone", b"").decode(), raw.get(b"ac", b"").decode()
-                for s in wanted.get((phone, ac), ()):
+                key = (raw.get(b"phone", b"").decode(), raw.get(b"ac", b"").decode())
+                for s in wanted.get(key, ()):
                     tag = s.field + "|" + s.phone
-                    if tag not in pending:
-                        continue
-                    try:
-                        at = float(raw.get(b"at", b"0"))
-                    except ValueError:
-                        continue
-                    mac = normalise_mac_or_none(raw.get(b"mac", b"").decode())
-                    ip = raw.get(b"ip", b"").decode()
-                    same_device = (mac is not None and mac == s.mac) or (ip and ip == s.ip)
-                    if same_device and at <= s.started + _LOGIN_SLACK:
-                        found[s.field] = LoginContext(
-                            ssid=raw.get(b"ssid", b"").decode(), venue=raw.get(b"venue", b"").decode(),
-                            ap=raw.get(b"ap", b"").decode(), kind=raw.get(b"kind", b"").decode(), at=at)
+                    if tag in pending and (ctx := _match(s, raw)) is not None:
+                        found[s.field] = ctx
                         pending.discard(tag)
             if len(page) < 1000:
                 break
             last = page[-1][0]
             upper = "(" + (last.decode() if isinstance(last, bytes) else str(last))
         return found
+
+    def _windowed_contexts(self, sessions: list[OnlineSession]) -> dict[str, LoginContext]:
+        # The login is written moments before the AC's Accounting-Start: read newest-first from
+        # just after the start (few entries at any login rate); only misses read the whole window.
+        found: dict[str, LoginContext] = {}
+        for count, wide in ((_NEAR_COUNT, False), (_WINDOW_COUNT, True)):
+            todo = [s for s in sessions if s.field not in found]
+            if not todo:
+                break
+            pipe = self.redis.pipeline(transaction=False)
+            for s in todo:
+                top = s.started + (_LOGIN_SLACK if wide else 2.0)
+                pipe.xrevrange(keys.real_name_log(), max=f"{int(top * 1000)}-0",
+                               min=f"{max(0, int((s.started - _LOGIN_BEFORE) * 1000))}-0", count=count)
+            for s, page in zip(todo, pipe.execute(), strict=True):
+                for _entry_id, raw in page:
+                    ctx = _match(s, raw)
+                    if ctx is not None:
+                        found[s.field] = ctx
+                        break
+        return found
+
+
+def _match(s: OnlineSession, raw: dict[bytes, bytes]) -> LoginContext | None:
+    """The login context if stream entry ``raw`` is the login of session ``s``."""
+    if raw.get(b"kind", b"").decode() == LOGOUT:
+        return None
+    if raw.get(b"phone", b"").decode() != s.phone or raw.get(b"ac", b"").decode() != s.ac:
+        return None
+    try:
+        at = float(raw.get(b"at", b"0"))
+    except ValueError:
+        return None
+    mac = normalise_mac_or_none(raw.get(b"mac", b"").decode())
+    ip = raw.get(b"ip", b"").decode()
+    if not ((mac is not None and mac == s.mac) or (ip and ip == s.ip)) or at > s.started + _LOGIN_SLACK:
+        return None
+    return LoginContext(ssid=raw.get(b"ssid", b"").decode(), venue=raw.get(b"venue", b"").decode(),
+                        ap=raw.get(b"ap", b"").decode(), kind=raw.get(b"kind", b"").decode(), at=at)

@@ -52,7 +52,7 @@ def open_session(redis: Any, phone: str, ac: str, sid: str, i: int, *, plan: str
                  ssid: str = "CityWiFi", venue: str = "library", started: int | None = None,
                  octets: int = 5000) -> OnlineSession:
     now = int(time.time())
-    started = started or now - 100
+    started = started or now - 20
     mac, ip = f"02:00:00:00:00:{i:02x}", f"10.0.0.{i}"
     session = OnlineSession(ac, sid, phone, mac=mac, ip=ip, started=started, updated=now,
                             interim=300, plan=plan, session_time=now - started,
@@ -262,3 +262,18 @@ def test_console_kick_phone_reports_each_session(world: dict[str, Any], redis_cl
     assert "AC 未响应" in page                   # S3 on the silent ac2
     assert [s.session_id for s in SessionRegistry(redis_client).by_phone(P2)] == ["S3"]
     assert AuditLog(redis_client).recent(1, area="noc")[0].action == "session.kick_phone"
+
+
+def test_ssid_filter_over_many_sessions_reads_the_stream_once(redis_client: Any) -> None:
+    """Above the windowed limit the login records are found by one newest-first pass."""
+    from portal.noc_sessions import _WINDOWED_MAX, SessionFilter, SessionQuery
+
+    n = _WINDOWED_MAX + 20
+    for i in range(n):
+        open_session(redis_client, f"1890001{i:04d}", "acx", f"M{i}", i % 250 + 1,
+                     ssid="Odd" if i % 2 else "Even")
+    query = SessionQuery(redis_client, plans=PlanStore(redis_client), usage=UsageBook(redis_client))
+    page = query.search(SessionFilter(ssid="Odd"), 0, 10)
+    assert page.total == n // 2 and len(page.items) == 10
+    assert all(v.context.ssid == "Odd" for v in page.items)
+    assert query.search(SessionFilter(ssid="Even", phone="18900010000"), 0, 10).total == 1

@@ -127,8 +127,8 @@ def test_plan_change_reaches_the_live_session_by_coa(app: Flask, redis_client: A
     (coa,) = dm.received
     assert coa.code == DynCode.COA_REQUEST
     assert dm.attr(0, "Acct-Session-Id") == "S7"
-    # Session cap 3600 s minus the 100 s the session has already run.
-    assert dm.attr(0, "Session-Timeout") == outcome["session_timeout"] == 3500
+    # Session cap 3600 s minus the 20 s the session has already run.
+    assert dm.attr(0, "Session-Timeout") == outcome["session_timeout"] == 3580
     assert coa.get((2011, 2)) is not None               # Huawei Input-Average-Rate
     assert PlanStore(redis_client).user_plan(PHONE) == "gold"
     session = SessionRegistry(redis_client).get("ac1", "S7")
