@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -62,7 +63,8 @@ def main() -> int:
                                   "Mall" if i % 2 else "CityWiFi", "mall" if i % 2 else "library",
                                   "sms", "basic", started - 1.0)
                 # Stream ids as they would have been at login time (the NOC reads by id).
-                pipe.xadd(keys.real_name_log(), rec.fields(), id=f"{int(rec.at * 1000)}-{i}")
+                fields: dict[Any, Any] = rec.fields()
+                pipe.xadd(keys.real_name_log(), fields, id=f"{int(rec.at * 1000)}-{i}")
                 if i % 1000 == 999:
                     pipe.execute()
             pipe.execute()
