@@ -28,6 +28,7 @@ import redis
 from portal.acs import AcRecord, AcRegistry
 from portal.state import StateUnavailable
 from radius import wire
+from radius.ac_activity import AcActivity
 from radius.dedup import DedupCache, DedupKey, Lookup
 from radius.dictionary import KnownAttributes
 from radius.errors import MalformedPacket
@@ -191,6 +192,8 @@ class RadiusServer:
         self._sockets: list[tuple[socket.socket, int]] = []
         self._closers: list[Callable[[], None]] = []
         self._tickers: list[Callable[[], None]] = []
+        # Per-AC last-seen / drop counters for the NOC, written by tick() (not per packet).
+        self.activity = AcActivity(acs.registry.redis)
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the server closes (stops background threads such as the reaper)."""
@@ -202,6 +205,7 @@ class RadiusServer:
         self._tickers.append(fn)
 
     def tick(self) -> None:
+        self.activity.flush()
         for fn in self._tickers:
             try:
                 fn()
@@ -256,6 +260,8 @@ class RadiusServer:
                         break
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.activity.flush()
         for sock, _ in self._sockets:
             sock.close()
         self._sockets.clear()
@@ -268,6 +274,11 @@ class RadiusServer:
     def _drop(self, reason: str, addr: Any, detail: object = "") -> None:
         self.metrics.inc("drop." + reason)
         log.debug("dropped packet from %s: %s %s", addr, reason, detail)
+
+    def _drop_ac(self, reason: str, addr: Any, ac_name: str) -> None:
+        """A drop from a known AC: also counted in the AC's live state for the NOC."""
+        self._drop(reason, addr, ac_name)
+        self.activity.dropped(ac_name, reason)
 
     def _admit(self, data: bytes, addr: Any, kind: int) -> _Admitted | bytes | None:
         """Everything before policy: decode, client, authenticators, RFC 5080 dedup. Returns the
@@ -291,8 +302,9 @@ class RadiusServer:
             self._drop("unknown_client", addr)
             return None
         ac, secret = found
+        self.activity.seen(ac.name)
         if not ac.enabled:
-            self._drop("ac_disabled", addr, ac.name)
+            self._drop_ac("ac_disabled", addr, ac.name)
             return None
         code = req.code
         if self.options.drop_unknown_attributes:
@@ -312,24 +324,24 @@ class RadiusServer:
                 return None
             if req.ma_offset >= 0:
                 if not wire.verify_message_authenticator(req, secret):
-                    self._drop("bad_message_authenticator", addr, ac.name)
+                    self._drop_ac("bad_message_authenticator", addr, ac.name)
                     return None
             elif self.options.require_message_authenticator and ac.require_message_authenticator:
-                self._drop("missing_message_authenticator", addr, ac.name)
+                self._drop_ac("missing_message_authenticator", addr, ac.name)
                 return None
             elif Attr.PROXY_STATE in req.first:
                 # BlastRADIUS: Proxy-State without Message-Authenticator is the attack's shape.
-                self._drop("proxy_state_without_ma", addr, ac.name)
+                self._drop_ac("proxy_state_without_ma", addr, ac.name)
                 return None
         else:
             if code != Code.ACCOUNTING_REQUEST:
                 self._drop("unexpected_code", addr, code)
                 return None
             if not wire.verify_accounting_authenticator(req, secret):
-                self._drop("bad_authenticator", addr, ac.name)
+                self._drop_ac("bad_authenticator", addr, ac.name)
                 return None
             if req.ma_offset >= 0 and not _verify_acct_ma(req, secret):
-                self._drop("bad_message_authenticator", addr, ac.name)
+                self._drop_ac("bad_message_authenticator", addr, ac.name)
                 return None
         key = (ip, port, req.ident, req.authenticator, kind)
         state, cached = self.dedup.lookup(key, req.raw)
@@ -444,7 +456,7 @@ class RadiusServer:
                        kind: int) -> bytes | None:
         # RFC 5997 §3: Status-Server MUST carry a valid Message-Authenticator.
         if req.ma_offset < 0 or not wire.verify_message_authenticator(req, secret):
-            self._drop("bad_message_authenticator", addr, ac.name)
+            self._drop_ac("bad_message_authenticator", addr, ac.name)
             return None
         # Only claim to be alive if we could actually apply policy: an AC uses Status-Server to
         # pick a live server, so answering without Redis would attract traffic we must drop.

@@ -22,6 +22,11 @@ RESOURCE_MODULES: tuple[str, ...] = (
     "venues",
     "sessions",
     "users",
+    "plans",
+    "acs",
+    "blocklist",
+    "logs",
+    "tokens",
 )
 
 

@@ -1,0 +1,309 @@
+"""NOC console: access controllers (``/noc/acs``) — create, edit, disable/enable, rotate secrets,
+and each AC's live state.
+
+Secrets are never shown again after they are set: a new AC without a typed secret gets a
+generated one, and :func:`rotate` makes new ones; either way the page that answers the POST is
+the only place the secret appears (no-store). The audit log records *that* a secret was
+rotated, never the value. Edits reach the RADIUS servers and the listener within their
+registry cache TTL (``radius.ac_cache_ttl``, default 5 s): after a rotation the old secret is
+refused once that has passed.
+
+Live state (:func:`live_state`) is what the processes already record in ``keys.ac_stats``:
+the ac-listener (portal protocol: ``last_packet_at``, ``ntf_logout``, ``bad_auth``, …), the
+RADIUS servers (``radius_last_at``, ``radius_rx``, ``radius_drop:<reason>``, see
+``radius/ac_activity.py``), plus online users from the session registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from ac_adapters.profiles import PROFILES
+from portal.accounts import Role
+from portal.acs import RADIUS_DIALECTS, AcRecord, AcRegistry
+from portal.errors import ValidationError
+from portal.state import keys
+from portal.web.console import audit, login_required, tr
+from portal.web.noc_forms import FormError, core, flash_error, form_bool, form_number, form_text, new_secret
+
+__all__ = ["ROTATE", "ac_public", "bp", "check_secret", "live_state", "registry", "rotate"]
+
+bp = Blueprint("noc_acs", __name__, url_prefix="/noc/acs")
+
+ROTATE = ("portal", "radius", "both")
+_SECRET_OK = re.compile(r"^[\x21-\x7e]{8,64}$")
+SILENT_AFTER = 900.0      # seconds without any packet before an AC shows as "silent"
+_FLAGS = ("rfc5176", "heartbeat", "user_sync", "require_message_authenticator", "mac_auth", "enabled")
+
+
+def registry() -> AcRegistry:
+    return AcRegistry(core().redis)
+
+
+def ac_public(record: AcRecord) -> dict[str, Any]:
+    """The record without its secrets (for pages, the API and the audit log)."""
+    data = dataclasses.asdict(record)
+    data.pop("secret")
+    data.pop("radius_secret")
+    data["addresses"] = list(record.addresses)
+    data["separate_radius_secret"] = bool(record.radius_secret)
+    return data
+
+
+def check_secret(value: str) -> str:
+    if not _SECRET_OK.match(value):
+        raise FormError("密钥须为 8–64 个可见 ASCII 字符（不含空格）。",
+                        "A secret is 8-64 visible ASCII characters (no spaces).")
+    return value
+
+
+def rotate(record: AcRecord, which: str, portal_secret: str = "",
+           radius_secret: str = "") -> tuple[AcRecord, dict[str, str]]:
+    """A copy of ``record`` with new secret(s) and what to show once ({"portal_secret": …,
+    "radius_secret": …}). Typed values are used if given, else generated. Rotating only the
+    portal secret of an AC whose RADIUS secret follows it pins the RADIUS secret to the old
+    value, so RADIUS keeps working."""
+    if which not in ROTATE:
+        raise FormError("请选择要更换的密钥。", "Choose which secret to rotate.")
+    shown: dict[str, str] = {}
+    changes: dict[str, str] = {}
+    if which in ("portal", "both"):
+        new = check_secret(portal_secret) if portal_secret else new_secret()
+        changes["secret"] = shown["portal_secret"] = new
+        if which == "portal" and not record.radius_secret:
+            changes["radius_secret"] = record.secret
+    if which in ("radius", "both"):
+        new = check_secret(radius_secret) if radius_secret else new_secret()
+        changes["radius_secret"] = shown["radius_secret"] = new
+    return dataclasses.replace(record, **changes), shown  # type: ignore[arg-type]
+
+
+def _f(raw: Any) -> float | None:
+    try:
+        return float(raw) if raw not in (None, b"", "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def live_state(records: list[AcRecord], now: float | None = None) -> dict[str, dict[str, Any]]:
+    """Per AC: last RADIUS / portal packet, online users, drop counters, a summary ``state``
+    ("never", "ok", "silent", "disabled"). One pipelined round trip for all ACs."""
+    now = time.time() if now is None else now
+    redis = core().redis
+    pipe = redis.pipeline(transaction=False)
+    for r in records:
+        pipe.hgetall(keys.ac_stats(r.name))
+        pipe.hlen(keys.ac_sessions(r.name))
+    replies = pipe.execute() if records else []
+    out: dict[str, dict[str, Any]] = {}
+    for i, r in enumerate(records):
+        raw = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+               for k, v in replies[2 * i].items()}
+        radius_at, portal_at = _f(raw.get("radius_last_at")), _f(raw.get("last_packet_at"))
+        last = max((t for t in (radius_at, portal_at) if t is not None), default=None)
+        drops = {k.removeprefix("radius_drop:"): int(v) for k, v in raw.items()
+                 if k.startswith("radius_drop:")}
+        profile = PROFILES.get(r.vendor)
+        state = ("disabled" if not r.enabled else "never" if last is None
+                 else "ok" if now - last < SILENT_AFTER else "silent")
+        out[r.name] = {
+            "state": state,
+            "online_users": int(replies[2 * i + 1]),
+            "last_seen": last,
+            "radius_last_at": radius_at,
+            "radius_rx": int(raw.get("radius_rx", 0)),
+            "radius_drops": drops,
+            "radius_bad_authenticator": drops.get("bad_authenticator", 0)
+            + drops.get("bad_message_authenticator", 0),
+            "radius_last_drop": raw.get("radius_last_drop") or None,
+            "radius_last_drop_at": _f(raw.get("radius_last_drop_at")),
+            "portal_last_at": portal_at,
+            "portal_bad_authenticator": int(raw.get("bad_auth", 0)),
+            "portal_dropped": int(raw.get("dropped", 0)),
+            "ntf_logout": int(raw.get("ntf_logout", 0)),
+            "last_ntf_logout_at": _f(raw.get("last_ntf_logout_at")),
+            "heartbeat": bool(r.heartbeat or (profile is not None and profile.heartbeat)),
+            "user_sync": bool(r.user_sync or (profile is not None and profile.user_sync)),
+            "user_sync_replies": int(raw.get("user_sync_reply", 0)),
+        }
+    return out
+
+
+# -- form ----------------------------------------------------------------------------------------
+
+def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
+    addresses = tuple(a for a in re.split(r"[\s,，;]+", str(form.get("addresses", ""))) if a)
+    if not addresses:
+        raise FormError("请至少填写一个源地址。", "Enter at least one source address.")
+    vendor = str(form.get("vendor", ""))
+    if vendor not in PROFILES:
+        raise FormError("请选择厂商协议类型。", "Choose a vendor profile.")
+    dialect = str(form.get("radius_dialect", ""))
+    if dialect and dialect not in RADIUS_DIALECTS:
+        raise FormError("请选择 RADIUS 限速属性类型。", "Choose a RADIUS dialect.")
+    port = form_number(form, "port", ("Portal 端口", "Portal port"), integer=True)
+    coa_port = form_number(form, "coa_port", ("CoA 端口", "CoA port"), integer=True)
+    for value, label in ((port, ("Portal 端口", "Portal port")), (coa_port, ("CoA 端口", "CoA port"))):
+        if value is not None and value > 65535:
+            raise FormError(f"“{label[0]}”须在 1–65535 之间。", f"{label[1]} must be 1-65535.")
+    timeout = str(form.get("timeout", "")).strip()
+    try:
+        timeout_s = float(timeout) if timeout else 0.0
+    except ValueError:
+        raise FormError("超时须为秒数。", "Timeout must be a number of seconds.") from None
+    if not 0 <= timeout_s <= 60:
+        raise FormError("超时须在 0–60 秒之间（0 = 默认）。", "Timeout must be 0-60 s (0 = default).")
+    retries = form_number(form, "retries", ("重试次数", "Retries"), integer=True) or 0
+    if retries > 10:
+        raise FormError("重试次数不能超过 10。", "Retries must be at most 10.")
+    values: dict[str, Any] = {
+        "name": name, "addresses": addresses, "vendor": vendor,
+        "bas_ip": form_text(form, "bas_ip", ("BAS-IP", "BAS-IP"), max_len=45),
+        "port": port or 2000, "coa_port": coa_port or 3799, "radius_dialect": dialect,
+        "timeout": timeout_s, "retries": retries,
+        "description": form_text(form, "description", ("备注", "Description"), max_len=200),
+        **{flag: form_bool(form, flag) for flag in _FLAGS},
+    }
+    if old is not None:
+        values["secret"], values["radius_secret"] = old.secret, old.radius_secret
+    else:
+        typed = str(form.get("secret", "")).strip()
+        typed_radius = str(form.get("radius_secret", "")).strip()
+        values["secret"] = check_secret(typed) if typed else new_secret()
+        values["radius_secret"] = check_secret(typed_radius) if typed_radius else ""
+    return AcRecord(**values)
+
+
+def _form_values(record: AcRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"vendor": "huawei-v2", "port": "2000", "coa_port": "3799", "rfc5176": True,
+                "require_message_authenticator": True, "enabled": True}
+    data = ac_public(record)
+    data["addresses"] = ", ".join(record.addresses)
+    data["timeout"] = "" if not record.timeout else f"{record.timeout:g}"
+    data["retries"] = "" if not record.retries else str(record.retries)
+    return data
+
+
+def _typed(form: Any) -> dict[str, Any]:
+    """What was typed, for re-showing a refused form (secrets are not echoed back)."""
+    data: dict[str, Any] = {k: str(v) for k, v in form.items()
+                            if k not in ("csrf_token", "secret", "radius_secret")}
+    for flag in _FLAGS:
+        data[flag] = form_bool(form, flag)
+    return data
+
+
+def _render(record: AcRecord | None, values: dict[str, Any], status: int = 200) -> tuple[str, int]:
+    live = live_state([record])[record.name] if record is not None else None
+    return render_template("noc/ac_edit.html", ac=record, values=values, live=live,
+                           profiles=PROFILES, dialects=RADIUS_DIALECTS), status
+
+
+def _not_found() -> tuple[str, int]:
+    return render_template("console/error.html", status=404,
+                           message=tr("AC 不存在。", "There is no such AC.")), 404
+
+
+# -- views ---------------------------------------------------------------------------------------
+
+@bp.route("", strict_slashes=False)
+@login_required(Role.ADMIN, Role.NOC)
+def index() -> str:
+    records = registry().all()
+    return render_template("noc/acs.html", acs=records, live=live_state(records), profiles=PROFILES)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required(Role.ADMIN, Role.NOC)
+def create() -> str | tuple[str, int]:
+    if request.method == "GET":
+        return _render(None, _form_values(None))
+    reg = registry()
+    try:
+        name = form_text(request.form, "name", ("AC 名称", "AC name"), required=True, max_len=64)
+        if reg.get_or_none(name) is not None:
+            raise FormError(f"AC {name} 已存在。", f"An AC named {name} already exists.")
+        record = _record_from_form(request.form, name, None)
+        reg.put(record)
+    except (FormError, ValidationError) as exc:
+        flash_error(exc)
+        return _render(None, _typed(request.form), 400)
+    audit("noc", "ac.create", record.name, None, ac_public(record))
+    shown = {"portal_secret": record.secret}
+    if record.radius_secret:
+        shown["radius_secret"] = record.radius_secret
+    return render_template("noc/ac_secret.html", ac=record, shown=shown, created=True), 201
+
+
+@bp.route("/<name>", methods=["GET", "POST"])
+@login_required(Role.ADMIN, Role.NOC)
+def edit(name: str) -> str | tuple[str, int] | BaseResponse:
+    reg = registry()
+    old = reg.get_or_none(name)
+    if old is None:
+        return _not_found()
+    if request.method == "GET":
+        return _render(old, _form_values(old))
+    try:
+        record = _record_from_form(request.form, name, old)
+        reg.put(record)
+    except (FormError, ValidationError) as exc:
+        flash_error(exc)
+        return _render(old, {**_typed(request.form), "name": name}, 400)
+    audit("noc", "ac.update", name, ac_public(old), ac_public(record))
+    flash(tr(f"AC {name} 已保存（数秒内生效）。", f"AC {name} saved (applies within seconds)."), "ok")
+    return redirect(url_for("noc_acs.edit", name=name))
+
+
+@bp.post("/<name>/disable")
+@login_required(Role.ADMIN, Role.NOC)
+def disable(name: str) -> BaseResponse | tuple[str, int]:
+    return _set_enabled(name, False)
+
+
+@bp.post("/<name>/enable")
+@login_required(Role.ADMIN, Role.NOC)
+def enable(name: str) -> BaseResponse | tuple[str, int]:
+    return _set_enabled(name, True)
+
+
+def _set_enabled(name: str, enabled: bool) -> BaseResponse | tuple[str, int]:
+    reg = registry()
+    old = reg.get_or_none(name)
+    if old is None:
+        return _not_found()
+    reg.put(dataclasses.replace(old, enabled=enabled))
+    audit("noc", "ac.enable" if enabled else "ac.disable", name, {"enabled": old.enabled},
+          {"enabled": enabled})
+    flash(tr(f"AC {name} 已启用。", f"AC {name} enabled.") if enabled else
+          tr(f"AC {name} 已停用：其 RADIUS 与 Portal 报文将被丢弃。",
+             f"AC {name} disabled: its RADIUS and portal packets are dropped."), "ok")
+    return redirect(url_for("noc_acs.edit", name=name))
+
+
+@bp.post("/<name>/rotate")
+@login_required(Role.ADMIN, Role.NOC)
+def rotate_secret(name: str) -> str | tuple[str, int] | BaseResponse:
+    reg = registry()
+    old = reg.get_or_none(name)
+    if old is None:
+        return _not_found()
+    try:
+        record, shown = rotate(old, request.form.get("which", ""),
+                               str(request.form.get("portal_secret", "")).strip(),
+                               str(request.form.get("radius_secret", "")).strip())
+    except FormError as exc:
+        flash_error(exc)
+        return redirect(url_for("noc_acs.edit", name=name))
+    reg.put(record)
+    audit("noc", "ac.rotate_secret", name, None,
+          {"rotated": [k.removesuffix("_secret") for k in shown]})
+    return render_template("noc/ac_secret.html", ac=record, shown=shown, created=False)
+
