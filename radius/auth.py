@@ -39,6 +39,7 @@ from portal.credentials import (
 )
 from portal.errors import ValidationError
 from portal.grants import Authorizer, Grant, QuotaRefusal, evaluate
+from portal.plans import Plan
 from portal.sessions import decode_records
 from portal.state import StateUnavailable, keys
 from portal.usage import Usage, day_of, next_midnight
@@ -233,6 +234,8 @@ class AuthPolicy:
         self._phone_keys: dict[str, bytes] = {}
         self._binding_keys: dict[str, bytes] = {}
         self._day: tuple[float, float, str] = (0.0, 0.0, "")   # [from, to) → local day
+        self._resolved: dict[tuple[str | None, str, str | None, str | None], Plan | None] = {}
+        self._resolved_of: object = None
 
     # --- the handler -------------------------------------------------------------------------
 
@@ -400,14 +403,15 @@ class AuthPolicy:
                 results[job.index] = exc
 
     def _grant_reply(self, job: _Job, identity: Identity, row: list[Any], now: float) -> AuthReply:
-        if self._blocked_raw([None if v is False else v for v in row[2:4]], now):
+        if (row[2] is not False or row[3] is not False) and self._blocked_raw(
+                [None if v is False else v for v in row[2:4]], now):
             return self._reject("blocked")
         ac = job.ac
         venue = self.venue_of(ac.name, job.ssid) if self.venue_of is not None else None
         a = self.authorizer
         # Mirrors portal.grants.Authorizer.authorize over the fetched values (tests compare).
         override = None if row[4] is False else row[4]
-        plan = a.plans.resolve_with(override, ac.name, job.ssid, venue)
+        plan = self._resolve(override, ac.name, job.ssid, venue)
         if plan is None:
             refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
@@ -423,6 +427,25 @@ class AuthPolicy:
         if usage.first_login is None and plan.validity_days is not None:
             a.usage.mark_first_login(identity.phone, now)
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
+
+    def _resolve(self, override: str | None, ac_name: str, ssid: str | None,
+                 venue: str | None) -> Plan | None:
+        """PlanStore.resolve_with, remembered for as long as the store's cached snapshot (the
+        same definitions and rules, refreshed every plan_cache_ttl) stays in use."""
+        plans = self.authorizer.plans
+        snap = plans.snapshot()
+        if snap is not self._resolved_of:
+            self._resolved.clear()
+            self._resolved_of = snap
+        key = (override, ac_name, ssid, venue)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        if len(self._resolved) > 10_000:
+            self._resolved.clear()
+        plan = self._resolved[key] = plans.resolve_with(override, ac_name, ssid, venue)
+        return plan
 
     def _usage(self, flat: Any, now: float) -> Usage:
         """portal.usage.UsageBook.from_raw over a flat JSON list, with the local day cached

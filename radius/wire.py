@@ -111,13 +111,14 @@ def decode(data: bytes) -> Request:
         raise MalformedPacket(f"packet of {n} octets is shorter than the 20-octet header")
     if n > MAX_PACKET:
         raise OversizedPacket(f"datagram of {n} octets exceeds {MAX_PACKET}")
-    code, ident, length = struct.unpack_from("!BBH", data)
+    code, ident, length = data[0], data[1], (data[2] << 8) | data[3]
     if length < 20 or length > n:
         raise MalformedPacket(f"Length field {length} does not fit a {n}-octet datagram")
     if length > MAX_PACKET:
         raise OversizedPacket(f"Length field {length} exceeds {MAX_PACKET}")
     raw = data[:length] if length != n else data
-    attrs = []
+    attrs: list[tuple[int, bytes]] = []
+    append = attrs.append
     first: dict[int, bytes] = {}
     ma = -1
     pos = 20
@@ -126,17 +127,18 @@ def decode(data: bytes) -> Request:
             raise MalformedPacket(f"truncated attribute header at offset {pos}")
         atype = raw[pos]
         alen = raw[pos + 1]
-        if alen < 2 or pos + alen > length:
+        end = pos + alen
+        if alen < 2 or end > length:
             raise MalformedPacket(f"attribute {atype} at offset {pos} has bad length {alen}")
-        value = raw[pos + 2 : pos + alen]
+        value = raw[pos + 2 : end]
         if atype == 80:
             if alen != 18 or ma >= 0:
                 raise MalformedPacket("Message-Authenticator must appear once with 16 octets")
             ma = pos + 2
-        attrs.append((atype, value))
+        append((atype, value))
         if atype not in first:
             first[atype] = value
-        pos += alen
+        pos = end
     return Request(code, ident, raw[4:20], raw, tuple(attrs), first, ma)
 
 
@@ -233,13 +235,12 @@ def encode_reply(
     last, in order (RFC 2865 §5.33). The Response Authenticator is
     MD5(Code+ID+Length+RequestAuth+Attributes+Secret) (RFC 2865 §3).
     """
-    parts = []
-    for atype, value in attrs:
-        if len(value) > 253:
-            raise ValueError(f"attribute {atype} value too long ({len(value)} octets)")
-        parts.append(bytes((atype, len(value) + 2)) + value)
+    parts = [b"%c%c%b" % (atype, len(value) + 2, value) for atype, value in attrs if len(value) <= 253]
+    if len(parts) != len(attrs):
+        bad = next(a for a in attrs if len(a[1]) > 253)
+        raise ValueError(f"attribute {bad[0]} value too long ({len(bad[1])} octets)")
     for state in proxy_states:
-        parts.append(bytes((33, len(state) + 2)) + state)
+        parts.append(b"%c%c%b" % (33, len(state) + 2, state))
     body = b"".join(parts)
     if message_authenticator:
         length = 20 + 18 + len(body)
