@@ -15,6 +15,7 @@ Days are local days in the operator's timezone (``quota.timezone``), like the da
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
 import threading
@@ -25,7 +26,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ad_pages.ads import campaign_ad
 from ad_pages.campaigns import Campaign, CampaignInvalid, campaign_to_dict, parse_campaign, select_campaign
+from ad_pages.sandbox import PageRenderer, TemplateProblem
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 
@@ -35,6 +38,18 @@ CLICK_PATH = "/portal/ad/click/"
 """The counting click-through redirect: ``CLICK_PATH + <campaign id>?t=<signed token>``."""
 
 EVENTS = ("imp", "view", "click")
+log = logging.getLogger("citywifi.campaigns")
+_RENDERER: PageRenderer | None = None
+
+
+def _renderer() -> PageRenderer:
+    """One sandbox for HTML creatives per process (same limits as venue pages)."""
+    global _RENDERER
+    if _RENDERER is None:
+        _RENDERER = PageRenderer()
+    return _RENDERER
+
+
 _STATS_TTL = 400 * 86400      # a year of daily figures plus the month being compared
 MAX_STATS_DAYS = 400
 
@@ -190,6 +205,28 @@ class CampaignStore:
             rng = random.Random(self._rng.random())
         return select_campaign(campaigns, venue=venue, ssid=ssid, now=self.now(),
                                phone_impressions=seen, rng=rng, fallback=fallback)
+
+    def serve(self, venue: str, ssid: str, phone: str, lang: str, *,
+              sign_click: Callable[[dict[str, str]], str], venue_name: str = "") -> dict[str, str] | None:
+        """Choose a campaign for this phone, count the impression and return the template's
+        ``ad`` (see :mod:`ad_pages.ads`), or None (no campaign: the caller falls back to the
+        venue's own ads / the operator default). ``sign_click`` signs ``{"c", "v"}`` into the
+        click token (the click endpoint then counts for the right venue without trusting the
+        query). An HTML creative that fails in the sandbox is logged and skipped."""
+        campaign = self.choose(venue, ssid, phone)
+        if campaign is None:
+            return None
+        html = ""
+        if campaign.creative.kind == "html":
+            try:
+                html = _renderer().check(campaign.creative.html,
+                                         {"lang": lang, "venue": {"id": venue, "name": venue_name}})
+            except TemplateProblem as exc:
+                log.warning("campaign %s: HTML creative not shown (%s)", campaign.id, exc)
+                return None
+        click = f"{CLICK_PATH}{campaign.id}?t={sign_click({'c': campaign.id, 'v': venue})}"
+        self.record_impression(campaign.id, venue, phone)
+        return campaign_ad(campaign, click=click, html=html)
 
     def _count(self, campaign_id: str, venue: str, event: str, now: datetime) -> None:
         key = keys.campaign_stats(campaign_id, now.strftime("%Y%m%d"))

@@ -41,9 +41,11 @@ from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.errors import RedirectError
 from ac_adapters.profiles import PROFILES
 from ac_adapters.redirect import AcHint, parse_redirect
-from ad_pages import select_ad
+from ad_pages import campaign_ad, select_ad
 from portal.acs import AcRecord, AcRegistry
+from portal.campaigns import CLICK_PATH, CampaignStore
 from portal.credentials import Credential, CredentialStore
+from portal.errors import NotFound
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
 from portal.otp import OtpRefused, OtpRejected, OtpService
@@ -200,6 +202,7 @@ class PhoneJourney:
         self.clock = clock
         self.acs = AcRegistry(redis)
         self.venues = VenueStore(redis)
+        self.campaigns = CampaignStore(redis, timezone=settings.quota.timezone, clock=clock)
         self.credentials = CredentialStore(redis)
         self.authorizer = Authorizer(redis, settings.quota, reaper_grace=settings.radius.reaper_grace)
         self.plans = self.authorizer.plans
@@ -355,12 +358,47 @@ class PhoneJourney:
         issued = self.clock()
         seconds = venue.ad_seconds
         shown = int(self.redis.hincrby(keys.venue_stats(venue.id), "ad_impressions", 1))
-        ad = select_ad(list(venue.ads), shown, lang)
+        ad = self.campaign_ad(ctx, phone, lang) or select_ad(list(venue.ads), shown, lang)
         self.redis.hincrby(keys.venue_stats(venue.id), f"ad:{ad['id']}:impressions", 1)
         self.redis.set(keys.ad_ticket(nonce), ad["id"], ex=seconds + 600)
         ticket = self.signer.sign("ad", {"n": nonce, "t": issued, "ac": ctx.ac, "ip": ctx.user_ip,
-                                         "m": ctx.mac, "s": seconds, "ad": ad["id"]}, seconds + 600)
+                                         "m": ctx.mac, "s": seconds, "ad": ad["id"], "cp": ad["campaign"]},
+                                 seconds + 600)
         return AdOffer(ticket, seconds, ad, phone)
+
+    def campaign_ad(self, ctx: PhoneContext, phone: str, lang: str) -> dict[str, str] | None:
+        """A campaign for this phone here and now (impression counted), or None."""
+        venue = self.venue(ctx)
+        return self.campaigns.serve(venue.id, ctx.ssid, phone, lang, venue_name=venue.name(lang),
+                                    sign_click=lambda data: self.signer.sign("adclick", data, 86400))
+
+    def ticket_ad(self, ctx: PhoneContext, ticket: str, lang: str) -> dict[str, str]:
+        """The ad an ad ticket was issued with (the countdown page again, no new impression)."""
+        venue = self.venue(ctx)
+        try:
+            cp = str(self.signer.verify("ad", ticket).get("cp") or "")
+        except LoginError:
+            cp = ""
+        campaign = self.campaigns.get_or_none(cp) if cp else None
+        if campaign is None or campaign.creative.kind != "image":
+            return select_ad(list(venue.ads), 0, lang)
+        token = self.signer.sign("adclick", {"c": campaign.id, "v": venue.id}, 86400)
+        return campaign_ad(campaign, click=f"{CLICK_PATH}{campaign.id}?t={token}")
+
+    def ad_click(self, campaign_id: str, token: str) -> str:
+        """The stored click-through URL of a campaign (never one from the request: no open
+        redirect); counts the click when ``token`` is a valid click token for it. NotFound
+        when the campaign is gone or has no click-through URL."""
+        campaign = self.campaigns.get(campaign_id)
+        if not campaign.creative.click_url:
+            raise NotFound(f"campaign {campaign_id} has no click-through URL")
+        try:
+            data = self.signer.verify("adclick", token)
+        except LoginError:
+            data = {}
+        if data.get("c") == campaign.id and data.get("v"):
+            self.campaigns.record_click(campaign.id, str(data["v"]))
+        return campaign.creative.click_url
 
     def redeem_ad(self, ctx: PhoneContext, ticket: str) -> LoginSuccess:
         """Log a returning phone in once its ad countdown has really elapsed (single use)."""
@@ -384,6 +422,8 @@ class PhoneJourney:
         pipe.hincrby(keys.venue_stats(venue_id), "ad_views", 1)
         pipe.hincrby(keys.venue_stats(venue_id), f"ad:{data.get('ad', '')}:views", 1)
         pipe.execute()
+        if data.get("cp"):
+            self.campaigns.record_view(str(data["cp"]), venue_id)
         return self._logged_in(ctx, credential.username, plan, grant, "returning")
 
     # --- silent MAC login (MAC-trigger ACs) ------------------------------------------------------

@@ -59,7 +59,8 @@ class Venue:
     silent_mac_login: bool = False         # MAC-trigger ACs may log bound devices in silently
     languages: tuple[str, ...] = ("zh", "en")
     templates: Mapping[str, str] = field(default_factory=dict)   # page → Jinja2 source (sandboxed)
-    ads: tuple[Mapping[str, Any], ...] = ()  # placeholder until campaigns (ad_pages.select_ad)
+    ads: tuple[Mapping[str, Any], ...] = ()  # inline ads when no campaign runs (ad_pages.select_ad)
+    ads_on_success: bool = False           # also show a campaign on the success page
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):

@@ -69,9 +69,10 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
 
         app.register_blueprint(demo.bp)
     init_console(app, settings, redis)
-    from portal.web import venue_console
+    from portal.web import venue_campaigns, venue_console
 
     app.register_blueprint(venue_console.bp)
+    app.register_blueprint(venue_campaigns.bp)  # /venue/campaigns: ad campaigns and their figures
     from portal.web import noc_dashboard, ops
 
     ops.init_ops(app, settings, redis)          # /metrics, /healthz, /readyz

@@ -206,7 +206,9 @@ def login() -> Response:
 def _success_page(ctx: PhoneContext, ok: LoginSuccess, lang: str) -> Response:
     venue = services().journey.venue(ctx)
     status_url = url_for("phone.status", s=ok.session_token, lang=lang)
-    return _render("success", venue, lang, redirect_url=ok.redirect_url, delay=ok.delay,
+    # A venue may also show a campaign on the success page (impression counted, no countdown).
+    ad = services().journey.campaign_ad(ctx, ok.phone, lang) if venue.ads_on_success else None
+    return _render("success", venue, lang, redirect_url=ok.redirect_url, delay=ok.delay, ad=ad,
                    redirect_host=urlsplit(ok.redirect_url).hostname or "" if ok.redirect_url else "",
                    status_url=status_url, plan=ok.plan.title_en if lang == "en" and ok.plan.title_en
                    else (ok.plan.title_zh or ok.plan.name))
@@ -231,15 +233,26 @@ def ad_continue() -> BaseResponse:
         values, status = _error_values(exc, lang)
         if exc.code == "too_early":
             # Same ticket, the countdown resumes with what is really left.
-            from ad_pages import select_ad
-
-            return _ad_page(ctx, c, venue, lang, ticket, exc.retry_after, select_ad(list(venue.ads), 0, lang),
-                            status, **values)
+            return _ad_page(ctx, c, venue, lang, ticket, exc.retry_after,
+                            journey.ticket_ad(ctx, ticket, lang), status, **values)
         retry = url_for("phone.landing") + "?" + urlencode(_redirect_query(ctx))
         return _render("error", venue, lang, status, retry_url=retry, **values)
     if ok.redirect_url:
         return redirect(ok.redirect_url, 303)    # allow-listed by PhoneJourney.redirect_target
     return _success_page(ctx, ok, lang)
+
+
+@bp.get("/portal/ad/click/<campaign_id>")
+def ad_click(campaign_id: str) -> BaseResponse:
+    """Count a click (signed token ``t``) and 302 to the campaign's STORED URL — nothing in
+    the request can choose the target, so this is no open redirect."""
+    from portal.errors import NotFound
+
+    try:
+        target = services().journey.ad_click(campaign_id[:64], request.args.get("t", "")[:2000])
+    except NotFound:
+        return _error_page("not_found", _lang())
+    return redirect(target, 302)
 
 
 def _redirect_query(ctx: PhoneContext) -> dict[str, str]:
