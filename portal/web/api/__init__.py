@@ -27,6 +27,7 @@ RESOURCE_MODULES: tuple[str, ...] = (
     "blocklist",
     "logs",
     "tokens",
+    "campaigns",
 )
 
 

@@ -260,3 +260,53 @@ def test_html_creative_in_a_sandboxed_iframe_and_success_page(phone_app: Flask, 
     ok = client.post("/portal/login", data={"c": c, "phone": phone(3), "code": stack.last_code(phone(3))})
     assert 'id="success"' in ok.get_data(as_text=True) and 'data-ad="h"' in ok.get_data(as_text=True)
     assert sum(r.impressions for r in store.stats("h", store.today(), store.today())) == 2
+
+
+# --- the JSON API -----------------------------------------------------------------------------------
+
+def test_api_crud_stats_and_openapi(app: Flask, redis_client: Any) -> None:
+    from tests.portal.web.apikit import assert_matches_openapi, auth, token
+
+    api = app.test_client()
+    w, r = auth(token(redis_client, "write")), auth(token(redis_client, "read"))
+    body = {"name": "API 活动", "venues": ["lib"], "weight": 5, "frequency_cap": 2,
+            "creative": {"kind": "image", "image": "/assets/lib/a.png", "click_url": "https://shop.example.cn/"},
+            "schedule": {"start": "2026-01-01", "end": None, "hours": ["08:00-22:00"]}}
+    created = api.post("/api/v1/campaigns", json=body, headers=w)
+    assert created.status_code == 201, created.get_json()
+    assert_matches_openapi(app, "POST", "/campaigns", created)
+    cid = created.get_json()["id"]
+    assert created.get_json()["created_by"].startswith("token:")
+    assert api.post("/api/v1/campaigns", json=body, headers=r).status_code == 403       # read-only token
+    assert api.get("/api/v1/campaigns").status_code == 401                              # no token
+    dup = api.post("/api/v1/campaigns", json={**body, "id": cid}, headers=w)
+    assert dup.status_code == 409
+    listed = api.get("/api/v1/campaigns?venue=lib", headers=r)
+    assert_matches_openapi(app, "GET", "/campaigns", listed)
+    assert [c["id"] for c in listed.get_json()["campaigns"]] == [cid]
+    assert api.get("/api/v1/campaigns?venue=mall", headers=r).get_json()["campaigns"] == []
+    got = api.get(f"/api/v1/campaigns/{cid}", headers=r)
+    assert_matches_openapi(app, "GET", "/campaigns/{campaign_id}", got)
+    patched = api.patch(f"/api/v1/campaigns/{cid}", json={"creative": {"title": "新标题"}, "priority": 3},
+                        headers=w)
+    assert_matches_openapi(app, "PATCH", "/campaigns/{campaign_id}", patched)
+    pj = patched.get_json()
+    assert pj["priority"] == 3 and pj["creative"]["title"] == "新标题"
+    assert pj["creative"]["image"] == "/assets/lib/a.png"
+    wrong = {"venues": ["nosuch"], "creative": {"image": "//evil/x"}}
+    bad = api.patch(f"/api/v1/campaigns/{cid}", json=wrong, headers=w)
+    assert bad.status_code == 400 and "venues" in bad.get_json()["error"]["message"]
+    assert "image" in bad.get_json()["error"]["message"] and bad.get_json()["error"]["message_zh"]
+    assert_matches_openapi(app, "PATCH", "/campaigns/{campaign_id}", bad)
+    CampaignStore(redis_client).record_impression(cid, "lib")
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=r)
+    assert_matches_openapi(app, "GET", "/campaigns/{campaign_id}/stats", stats)
+    assert [(x["venue"], x["impressions"]) for x in stats.get_json()["rows"]] == [("lib", 1)]
+    assert api.get(f"/api/v1/campaigns/{cid}/stats?start=x", headers=r).status_code == 400
+    gone = api.delete(f"/api/v1/campaigns/{cid}", headers=w)
+    assert_matches_openapi(app, "DELETE", "/campaigns/{campaign_id}", gone)
+    missing = api.get(f"/api/v1/campaigns/{cid}", headers=r)
+    assert missing.status_code == 404
+    assert_matches_openapi(app, "GET", "/campaigns/{campaign_id}", missing)
+    actions = [e.action for e in AuditLog(redis_client).recent(10, target=cid)]
+    assert actions == ["campaign.delete", "campaign.update", "campaign.create"]
