@@ -231,8 +231,7 @@ class AuthPolicy:
         self._macs: dict[str, str | None] = {}
         self._phones: dict[str, str | None] = {}
         self._ssids: dict[str | None, str | None] = {}
-        self._phone_keys: dict[str, bytes] = {}
-        self._binding_keys: dict[str, bytes] = {}
+        self._encoded: dict[tuple[str, str | None], tuple[bytes, bytes]] = {}
         self._day: tuple[float, float, str] = (0.0, 0.0, "")   # [from, to) → local day
         self._resolved: dict[tuple[str | None, str, str | None, str | None], Plan | None] = {}
         self._resolved_of: object = None
@@ -331,35 +330,34 @@ class AuthPolicy:
         challenge = req.get(Attr.CHAP_CHALLENGE) or req.authenticator
         return CheckPlan(phone, mac, "chap", (), chap_password=chap, challenge=challenge)
 
-    def _keys_of(self, phone: str, mac: str | None) -> bytes:
-        """The request's BATCH_LUA keys, RESP-encoded (memoised: encoding them per request
-        was a measurable share of the CPU)."""
-        per_phone = self._phone_keys.get(phone)
-        if per_phone is None:
-            if len(self._phone_keys) >= _CACHE_MAX:
-                self._phone_keys.clear()
-            per_phone = self._phone_keys[phone] = bulk((
-                keys.login_tokens(phone), keys.login_tokens_used(phone), keys.plan_override(phone),
-                keys.usage(phone), keys.phone_sessions(phone)))
-        m = mac or "-"
-        binding = self._binding_keys.get(m)
-        if binding is None:
-            if len(self._binding_keys) >= _CACHE_MAX:
-                self._binding_keys.clear()
-            binding = self._binding_keys[m] = bulk((keys.mac_binding(m),))
-        return binding + per_phone
+    def _encoded_for(self, phone: str, mac: str | None) -> tuple[bytes, bytes]:
+        """RESP-encoded BATCH_LUA keys of a request and its trailing (MAC, phone) arguments,
+        memoised per (phone, MAC): encoding them per request was a measurable CPU share."""
+        found = self._encoded.get((phone, mac))
+        if found is None:
+            if len(self._encoded) >= _CACHE_MAX:
+                self._encoded.clear()
+            found = self._encoded[(phone, mac)] = (
+                bulk((keys.mac_binding(mac or "-"), keys.login_tokens(phone),
+                      keys.login_tokens_used(phone), keys.plan_override(phone), keys.usage(phone),
+                      keys.phone_sessions(phone))),
+                bulk((mac or "", phone)))
+        return found
 
     def _run_jobs(self, jobs: list[_Job], results: list[Any], now: float) -> None:
         assert self.fast is not None
         n = len(jobs)
-        parts = [b"*%d\r\n" % (3 + 2 + 6 * n + 2 + 4 * n),
-                 bulk(("EVALSHA", self._batch_sha, 2 + 6 * n, keys.blocked_phones(), keys.blocked_macs()))]
-        args: list[Any] = [f"{self.credentials.clock():.3f}", int(USED_TOKEN_MEMORY)]
+        key_parts = [b"*%d\r\n" % (3 + 2 + 6 * n + 2 + 4 * n), bulk((
+            "EVALSHA", self._batch_sha, 2 + 6 * n, keys.blocked_phones(), keys.blocked_macs()))]
+        arg_parts = [bulk((f"{self.credentials.clock():.3f}", int(USED_TOKEN_MEMORY)))]
         for job in jobs:
             plan = job.plan
-            parts.append(self._keys_of(plan.phone, plan.mac))
-            args += ("p" if plan.method == "pap" else "c", plan.password, plan.mac or "", plan.phone)
-        parts.append(bulk(args))
+            encoded_keys, encoded_tail = self._encoded_for(plan.phone, plan.mac)
+            key_parts.append(encoded_keys)
+            arg_parts.append(b"$1\r\np\r\n" if plan.method == "pap" else b"$1\r\nc\r\n")
+            arg_parts.append(bulk((plan.password,)))
+            arg_parts.append(encoded_tail)
+        parts = key_parts + arg_parts
         reply = self._run([Encoded(b"".join(parts), self._batch_sha)])[0]
         rows = _decode_json(reply)
         if len(rows) != len(jobs):
