@@ -4,9 +4,11 @@ persistence and eviction settings, and gunicorn.conf.py gives citywifi web's opt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -214,3 +216,57 @@ def _ns() -> Any:
     import argparse
 
     return argparse.Namespace(host=None, port=None, workers=None, threads=None)
+
+
+def _free_port_block(count: int) -> int:
+    """A base B such that B+1 … B+count and their cluster bus ports (+10000) are free."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(20000, 50000)
+        ok = True
+        for port in [p for i in range(1, count + 1) for p in (base + i, base + i + 10000)]:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+@pytest.mark.slow
+def test_cluster_example_creates_three_masters_with_replicas(tmp_path: Path) -> None:
+    from portal.settings import RedisSettings
+    from portal.state import connect
+    from portal.state.embedded import find_redis_server
+
+    base = _free_port_block(6)
+    env = dict(os.environ, PORT_BASE=str(base),
+               PATH=str(Path(find_redis_server()).parent) + os.pathsep + os.environ.get("PATH", ""))
+    try:
+        proc = subprocess.run(["sh", str(DEPLOY / "redis" / "cluster" / "create-cluster.sh"), str(tmp_path)],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        node = redis.Redis(port=base + 1, decode_responses=True)
+        deadline = time.monotonic() + 30
+        while node.cluster("info")["cluster_state"] != "ok":
+            assert time.monotonic() < deadline, node.cluster("info")
+            time.sleep(0.1)
+        roles = [redis.Redis(port=base + i, decode_responses=True).info("replication")["role"]
+                 for i in range(1, 7)]
+        assert sorted(roles) == ["master"] * 3 + ["slave"] * 3
+        # citywifi connects to it as the example says ([redis] url = one node, cluster = true).
+        client = connect(RedisSettings(cluster=True), f"redis://127.0.0.1:{base + 1}/0")
+        client.set("{p:18900000001}:probe", "1")
+        assert client.get("{p:18900000001}:probe") in (b"1", "1")
+        client.close()
+    finally:
+        for i in range(1, 7):
+            pidfile = tmp_path / str(base + i) / "redis.pid"
+            if pidfile.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)

@@ -1,22 +1,33 @@
 #!/bin/sh
-# Create the example 3-master / 3-replica cluster on one box (ports 7001-7006) from
-# redis-7001.conf. In production run one node per machine and list their addresses instead.
-#   sh deploy/redis/cluster/create-cluster.sh [DIR]
+# Create the example 3-master / 3-replica cluster on one box (ports PORT_BASE+1 … PORT_BASE+6,
+# 7001-7006 by default) from redis-7001.conf. In production run one node per machine and list
+# their addresses instead.
+#   sh deploy/redis/cluster/create-cluster.sh [DIR]          (PORT_BASE=7000 by default)
+# Stop them with: redis-cli -p PORT shutdown   (for each port)
 set -eu
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BASE="${1:-/var/lib/redis-cluster}"
-for port in 7001 7002 7003 7004 7005 7006; do
+PORT_BASE="${PORT_BASE:-7000}"
+NODES=""
+for i in 1 2 3 4 5 6; do
+    port=$((PORT_BASE + i))
     mkdir -p "$BASE/$port"
     sed -e "s/7001/$port/g" -e "s#/var/lib/redis-cluster#$BASE#" "$HERE/redis-7001.conf" > "$BASE/$port/redis.conf"
-    redis-server "$BASE/$port/redis.conf" --daemonize yes --logfile "$BASE/$port/redis.log"
+    redis-server "$BASE/$port/redis.conf" --daemonize yes --logfile "$BASE/$port/redis.log" \
+        --pidfile "$BASE/$port/redis.pid"
+    NODES="$NODES 127.0.0.1:$port"
 done
-sleep 1
+for i in 1 2 3 4 5 6; do   # wait until every node answers
+    n=0
+    until redis-cli -p $((PORT_BASE + i)) ping >/dev/null 2>&1; do
+        n=$((n + 1)); [ "$n" -lt 100 ] || { echo "node $((PORT_BASE + i)) did not start" >&2; exit 1; }
+        sleep 0.1
+    done
+done
 # --cluster-replicas 1: the first three become masters (slots 0-16383 split in three), the
 # last three their replicas.
-redis-cli --cluster create \
-    127.0.0.1:7001 127.0.0.1:7002 127.0.0.1:7003 \
-    127.0.0.1:7004 127.0.0.1:7005 127.0.0.1:7006 \
-    --cluster-replicas 1 --cluster-yes
+# shellcheck disable=SC2086
+redis-cli --cluster create $NODES --cluster-replicas 1 --cluster-yes
 # citywifi.toml:
 #   [redis]
 #   url = "redis://127.0.0.1:7001/0"   # any node; the client discovers the others
