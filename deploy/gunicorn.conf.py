@@ -37,6 +37,3 @@ proc_name = _options["proc_name"]
 # Only nginx on this box may set X-Forwarded-Proto (gunicorn's own check; the client address is
 # taken by ProxyFix, configured by web.proxy_hops). A remote nginx: put its address here.
 forwarded_allow_ips = "127.0.0.1,::1"
-# Restart workers now and then so slow leaks cannot build up; jitter avoids all at once.
-max_requests = 20000
-max_requests_jitter = 2000
