@@ -1,4 +1,3 @@
-"""tests/portal/test_assets.py re-run on a three-master Redis Cluster (tests/scale/conftest.py):
-asset writes (MULTI: bytes + metadata) stay in the venue's slot."""
+"""tests/portal/test_assets.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
 from tests.portal.test_assets import *  # noqa: F403

@@ -1,4 +1,3 @@
-"""tests/portal/test_pages.py re-run on a three-master Redis Cluster (tests/scale/conftest.py):
-a publish (Lua: version counter, history, pointer) stays in the venue's slot."""
+"""tests/portal/test_pages.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
 from tests.portal.test_pages import *  # noqa: F403

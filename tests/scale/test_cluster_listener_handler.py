@@ -1,0 +1,3 @@
+"""tests/portal/test_listener_handler.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+
+from tests.portal.test_listener_handler import *  # noqa: F403
