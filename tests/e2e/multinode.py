@@ -194,7 +194,7 @@ class MultiNode:
     def __init__(self, root: Path, redis_url: str, *, cluster: bool = False,
                  sentinels: tuple[str, ...] = (), sentinel_master: str = "citywifi", web_nodes: int = 2,
                  radius_nodes: int = 2, plan: Plan | None = None, env: dict[str, str] | None = None,
-                 radius_timeout: float = 1.0, sim: dict[str, Any] | None = None) -> None:
+                 radius_timeout: float = 2.0, sim: dict[str, Any] | None = None) -> None:
         self.root = root
         self.redis_url = redis_url
         self.redis_settings = RedisSettings(url=redis_url, cluster=cluster, sentinels=sentinels,
