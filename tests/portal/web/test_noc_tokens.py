@@ -1,0 +1,114 @@
+"""API tokens console (/noc/tokens, administrators only): create with scope and expiry (secret
+shown once, works on the API, never in the audit log), revoke (refused at once), list with
+last use; GET /api/v1/tokens is read-only and needs a write token; no API mints tokens."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.accounts import Role
+from portal.apitokens import ApiTokenStore
+from portal.audit import AuditLog
+from portal.state import keys
+from tests.portal.web.apikit import assert_matches_openapi, auth, token
+from tests.portal.web.consolekit import create_account, csrf, login, make_app
+
+XSS = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def app(redis_client: Any, data_dir: Path) -> Flask:
+    return make_app(redis_client, data_dir)
+
+
+def signed_in(app: Flask, redis: Any, role: Role = Role.ADMIN, name: str = "root") -> FlaskClient:
+    client = app.test_client()
+    _account, password = create_account(redis, name, role, ("v1",) if role == Role.VENUE else ())
+    assert login(client, name, password).status_code == 302
+    return client
+
+
+def post(client: FlaskClient, path: str, data: dict[str, str]) -> Any:
+    return client.post(path, data={**data, "csrf_token": csrf(client, "/noc/tokens")})
+
+
+def test_admin_only_and_csrf(app: Flask, redis_client: Any) -> None:
+    assert app.test_client().get("/noc/tokens").status_code == 302
+    for role, name in ((Role.NOC, "noc1"), (Role.VENUE, "op1")):
+        client = signed_in(app, redis_client, role, name)
+        assert client.get("/noc/tokens").status_code == 403
+        token_value = csrf(client, "/account/password")
+        resp = client.post("/noc/tokens/new", data={"name": "x", "scope": "write", "csrf_token": token_value})
+        assert resp.status_code == 403
+    admin = signed_in(app, redis_client)
+    assert admin.post("/noc/tokens/new", data={"name": "x", "scope": "read"}).status_code == 400
+    assert ApiTokenStore(redis_client).all() == []
+
+
+def test_create_use_revoke(app: Flask, redis_client: Any) -> None:
+    admin = signed_in(app, redis_client)
+    resp = post(admin, "/noc/tokens/new", {"name": "oss", "scope": "read", "expires": "2099-12-31"})
+    assert resp.status_code == 201
+    secret = re.search(r'id="token-secret">([^<]+)<', resp.get_data(as_text=True)).group(1)
+    api = app.test_client()
+    assert api.get("/api/v1/whoami", headers=auth(secret)).get_json()["name"] == "oss"
+    (stored,) = ApiTokenStore(redis_client).all()
+    assert stored.scope == "read" and stored.created_by == "user:root" and stored.expires_at > 4_000_000_000
+    page = admin.get("/noc/tokens").get_data(as_text=True)
+    assert secret not in page and stored.id in page and 'data-epoch="' in page
+    assert stored.last_used is None or f'data-epoch="{stored.last_used}' in page
+    assert post(admin, f"/noc/tokens/{stored.id}/revoke", {}).status_code == 302
+    assert api.get("/api/v1/whoami", headers=auth(secret)).status_code == 401
+    actions = [e.action for e in AuditLog(redis_client).recent(5, area="noc")]
+    assert actions[:2] == ["token.revoke", "token.create"]
+    raw = json.dumps([{k.decode(): v.decode() for k, v in r.items()}
+                      for _i, r in redis_client.xrange(keys.audit_log())])
+    assert secret not in raw and secret.split("_")[2] not in raw
+    assert post(admin, "/noc/tokens/ffffffffffff/revoke", {}).status_code == 302
+
+
+@pytest.mark.parametrize(("data", "en"), [
+    ({"name": "", "scope": "read"}, "Name is required"),
+    ({"name": "x", "scope": "admin"}, "Choose a scope"),
+    ({"name": "x", "scope": "read", "expires": "2001-01-01"}, "must be in the future"),
+    ({"name": "x", "scope": "read", "expires": "soon"}, "not a valid date"),
+])
+def test_validation(app: Flask, redis_client: Any, data: dict[str, str], en: str) -> None:
+    admin = signed_in(app, redis_client)
+    admin.set_cookie("cw_lang", "en")
+    resp = post(admin, "/noc/tokens/new", data)
+    assert resp.status_code == 400 and en in resp.get_data(as_text=True)
+    assert ApiTokenStore(redis_client).all() == []
+
+
+def test_name_escaped(app: Flask, redis_client: Any) -> None:
+    admin = signed_in(app, redis_client)
+    assert post(admin, "/noc/tokens/new", {"name": XSS, "scope": "read"}).status_code == 201
+    html = admin.get("/noc/tokens").get_data(as_text=True)
+    assert XSS not in html and "&lt;script&gt;" in html
+
+
+def test_api_listing_read_only_and_no_minting(app: Flask, redis_client: Any) -> None:
+    client = app.test_client()
+    read, write = token(redis_client, "read"), token(redis_client, "write")
+    resp = client.get("/api/v1/tokens")
+    assert resp.status_code == 401
+    assert_matches_openapi(app, "GET", "/tokens", resp)
+    resp = client.get("/api/v1/tokens", headers=auth(read))
+    assert resp.status_code == 403
+    assert_matches_openapi(app, "GET", "/tokens", resp)
+    resp = client.get("/api/v1/tokens", headers=auth(write))
+    assert resp.status_code == 200 and {t["scope"] for t in resp.get_json()["tokens"]} == {"read", "write"}
+    assert read not in resp.get_data(as_text=True) and write not in resp.get_data(as_text=True)
+    assert_matches_openapi(app, "GET", "/tokens", resp)
+    for method in ("POST", "DELETE", "PATCH"):
+        assert client.open("/api/v1/tokens", method=method, json={"name": "x", "scope": "write"},
+                           headers=auth(write)).status_code == 405
+    assert len(ApiTokenStore(redis_client).all()) == 2
