@@ -43,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, help="simulated phones to associate at start")
     parser.add_argument("--mac-trigger", action="store_true", default=None,
                         help="send 0x30 REQ_MACBINDING_INFO for each phone")
-    parser.add_argument("--radius", metavar="HOST[:PORT]", help="RADIUS server (accounting = PORT+1)")
+    parser.add_argument("--radius", metavar="HOST[:PORT]", action="append",
+                        help="RADIUS server (accounting = PORT+1); repeat for a server group: "
+                             "retries go to the next server, one that timed out is skipped")
+    parser.add_argument("--radius-balance", action="store_true",
+                        help="spread new requests over the RADIUS servers (default: first live one)")
     parser.add_argument("--secret", help="portal-protocol shared secret")
     parser.add_argument("--radius-secret", help="RADIUS shared secret")
     parser.add_argument("--portal", metavar="HOST[:PORT]", help="where NTF_LOGOUT / 0x30 go (port 50100)")
@@ -57,9 +61,13 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
     s = settings.ac_sim
     radius_host, auth_port = s.radius_host, s.radius_auth_port
     acct_port = s.radius_acct_port
-    if args.radius:
-        radius_host, auth_port = _host_port(args.radius, 1812)
-        acct_port = auth_port + 1
+    fallbacks: list[tuple[str, int, int]] = []
+    for n, server in enumerate(args.radius or ()):
+        host, port = _host_port(server, 1812)
+        if n == 0:
+            radius_host, auth_port, acct_port = host, port, port + 1
+        else:
+            fallbacks.append((host, port, port + 1))
     portal_host, portal_port = s.portal_host, s.portal_port
     if args.portal:
         portal_host, portal_port = _host_port(args.portal, 50100)
@@ -80,7 +88,8 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
         secret=(args.secret if args.secret is not None else s.secret).encode(),
         portal_host=portal_host, portal_port=portal_port,
         radius_host=None if local_users else radius_host,
-        radius_auth_port=auth_port, radius_acct_port=acct_port,
+        radius_auth_port=auth_port, radius_acct_port=acct_port, radius_fallbacks=tuple(fallbacks),
+        radius_balance=bool(getattr(args, "radius_balance", False)),
         radius_secret=(args.radius_secret if args.radius_secret is not None else s.radius_secret).encode(),
         local_users=local_users,
         coa_port=None if coa is not None and coa < 0 else coa,
@@ -123,7 +132,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"citywifi ac-sim: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
-    radius = (f"RADIUS {config.radius_host}:{config.radius_auth_port}/{config.radius_acct_port}"
+    group = "".join(f" + {h}:{a}/{b}" for h, a, b in config.radius_fallbacks)
+    radius = (f"RADIUS {config.radius_host}:{config.radius_auth_port}/{config.radius_acct_port}{group}"
               if config.radius_host else f"local users {', '.join(sorted(config.local_users or {}))}")
     coa = f", RFC 5176 on udp {config.host}:{ac.coa_port}" if ac.coa_port is not None else ""
     print(f"citywifi ac-sim: {config.flavour} AC listening on udp {config.host}:{ac.port}{coa}; "

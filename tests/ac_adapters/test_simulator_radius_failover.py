@@ -62,3 +62,21 @@ def test_loading_share_uses_both_servers() -> None:
         ac.stop(wait=0.5)
         a.close()
         b.close()
+
+
+def test_ac_sim_command_takes_a_radius_server_group() -> None:
+    import argparse
+
+    from portal.commands.ac_sim import add_arguments, build_config
+    from portal.settings import Settings
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--radius", "127.0.0.1:21812", "--radius", "127.0.0.2:31812",
+                              "--radius-balance"])
+    cfg = build_config(args, Settings())
+    assert (cfg.radius_host, cfg.radius_auth_port, cfg.radius_acct_port) == ("127.0.0.1", 21812, 21813)
+    assert cfg.radius_fallbacks == (("127.0.0.2", 31812, 31813),) and cfg.radius_balance
+    single = build_config(parser.parse_args(["--radius", "10.0.0.1"]), Settings())
+    assert (single.radius_host, single.radius_auth_port, single.radius_fallbacks) == ("10.0.0.1", 1812, ())
+    assert not single.radius_balance
