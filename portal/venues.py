@@ -234,7 +234,7 @@ class VenueStore:
 # --- console/API edits -------------------------------------------------------------------------
 
 OPERATOR_FIELDS = ("name_zh", "name_en", "redirect_url", "redirect_delay", "ad_seconds", "silent_mac_login",
-                   "languages")
+                   "languages", "ads_on_success")
 """What a venue operator may change on their own venue."""
 
 NETWORK_FIELDS = ("acs", "ssids", "ap_macs", "default_plan", "redirect_hosts", "default")
@@ -281,7 +281,7 @@ def update_venue(venue: Venue, changes: Mapping[str, Any], *, operator_hosts: tu
                 data[name] = int(value)
             except (TypeError, ValueError):
                 raise VenueSettingsError(name, "请输入整数", "a whole number is required") from None
-        elif name in ("silent_mac_login", "default"):
+        elif name in ("silent_mac_login", "default", "ads_on_success"):
             data[name] = bool(value)
         else:                                           # lists
             items = value.split(",") if isinstance(value, str) else list(value or ())

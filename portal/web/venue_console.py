@@ -129,6 +129,7 @@ def _form_changes(network: bool) -> dict[str, Any]:
     changes: dict[str, Any] = {name: form.get(name, "") for name in ("name_zh", "name_en", "redirect_url",
                                                                      "redirect_delay", "ad_seconds")}
     changes["silent_mac_login"] = form.get("silent_mac_login") == "on"
+    changes["ads_on_success"] = form.get("ads_on_success") == "on"
     changes["languages"] = [lang for lang in ("zh", "en") if form.get(f"lang_{lang}") == "on"]
     if network:
         for name in ("acs", "ssids", "ap_macs", "redirect_hosts"):

@@ -32,7 +32,7 @@ VENUE_SCHEMA: dict[str, Any] = {
         "acs": _LIST, "ssids": _LIST, "ap_macs": _LIST, "default": {"type": "boolean"},
         "default_plan": {"type": "string"}, "redirect_url": {"type": "string"}, "redirect_hosts": _LIST,
         "redirect_delay": {"type": "integer"}, "ad_seconds": {"type": "integer"},
-        "silent_mac_login": {"type": "boolean"}, "languages": _LIST,
+        "silent_mac_login": {"type": "boolean"}, "languages": _LIST, "ads_on_success": {"type": "boolean"},
     },
 }
 VENUE_PATCH: dict[str, Any] = {
@@ -42,7 +42,7 @@ VENUE_PATCH: dict[str, Any] = {
         "redirect_url": {"type": "string", "maxLength": 500},
         "redirect_delay": {"type": "integer", "minimum": 0, "maximum": 60},
         "ad_seconds": {"type": "integer", "minimum": 0, "maximum": 120},
-        "silent_mac_login": {"type": "boolean"},
+        "silent_mac_login": {"type": "boolean"}, "ads_on_success": {"type": "boolean"},
         "languages": {"type": "array", "items": {"enum": ["zh", "en"]}, "minItems": 1, "uniqueItems": True},
         "acs": _LIST, "ssids": _LIST, "ap_macs": _LIST, "redirect_hosts": _LIST,
         "default_plan": {"type": "string", "maxLength": 64}, "default": {"type": "boolean"},

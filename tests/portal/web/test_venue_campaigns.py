@@ -310,3 +310,15 @@ def test_api_crud_stats_and_openapi(app: Flask, redis_client: Any) -> None:
     assert_matches_openapi(app, "GET", "/campaigns/{campaign_id}", missing)
     actions = [e.action for e in AuditLog(redis_client).recent(10, target=cid)]
     assert actions == ["campaign.delete", "campaign.update", "campaign.create"]
+
+
+def test_operator_turns_on_campaigns_on_the_success_page(app: Flask, redis_client: Any) -> None:
+    alice, token = signed_in(app, redis_client, "alice")
+    assert 'name="ads_on_success"' in alice.get("/venue/lib/settings").get_data(as_text=True)
+    data = {"csrf_token": token, "name_zh": "图书馆", "name_en": "Library", "redirect_url": "",
+            "redirect_delay": "3", "ad_seconds": "10", "lang_zh": "on", "ads_on_success": "on"}
+    assert alice.post("/venue/lib/settings", data=data).status_code == 302
+    assert VenueStore(redis_client).get("lib").ads_on_success
+    del data["ads_on_success"]
+    assert alice.post("/venue/lib/settings", data=data).status_code == 302
+    assert not VenueStore(redis_client).get("lib").ads_on_success
