@@ -210,12 +210,21 @@ class CampaignStore:
               sign_click: Callable[[dict[str, str]], str], venue_name: str = "") -> dict[str, str] | None:
         """Choose a campaign for this phone, count the impression and return the template's
         ``ad`` (see :mod:`ad_pages.ads`), or None (no campaign: the caller falls back to the
-        venue's own ads / the operator default). ``sign_click`` signs ``{"c", "v"}`` into the
-        click token (the click endpoint then counts for the right venue without trusting the
-        query). An HTML creative that fails in the sandbox is logged and skipped."""
+        venue's own ads / the operator default)."""
         campaign = self.choose(venue, ssid, phone)
         if campaign is None:
             return None
+        ad = self.ad_for(campaign, venue, lang, sign_click=sign_click, venue_name=venue_name)
+        if ad is not None:
+            self.record_impression(campaign.id, venue, phone)
+        return ad
+
+    def ad_for(self, campaign: Campaign, venue: str, lang: str, *,
+               sign_click: Callable[[dict[str, str]], str], venue_name: str = "") -> dict[str, str] | None:
+        """The template's ``ad`` for ``campaign`` at ``venue`` (nothing counted). ``sign_click``
+        signs ``{"c", "v"}`` into the click token, so the click endpoint counts for the right
+        venue without trusting the query. An HTML creative that fails in the sandbox is logged
+        and gives None."""
         html = ""
         if campaign.creative.kind == "html":
             try:
@@ -225,7 +234,6 @@ class CampaignStore:
                 log.warning("campaign %s: HTML creative not shown (%s)", campaign.id, exc)
                 return None
         click = f"{CLICK_PATH}{campaign.id}?t={sign_click({'c': campaign.id, 'v': venue})}"
-        self.record_impression(campaign.id, venue, phone)
         return campaign_ad(campaign, click=click, html=html)
 
     def _count(self, campaign_id: str, venue: str, event: str, now: datetime) -> None:
@@ -238,14 +246,17 @@ class CampaignStore:
     def record_impression(self, campaign_id: str, venue: str, phone: str = "") -> None:
         """An ad page (or success page) showed the campaign to ``phone`` at ``venue``."""
         now = self.now()
-        self._count(campaign_id, venue, "imp", now)
+        day = now.strftime("%Y%m%d")
+        stats = keys.campaign_stats(campaign_id, day)
+        pipe = self.redis.pipeline(transaction=False)     # one round trip (two slots on a cluster)
+        pipe.hincrby(stats, f"{venue}|imp", 1)
+        pipe.expire(stats, _STATS_TTL)
         if phone:
-            key = keys.campaign_phone_day(phone, now.strftime("%Y%m%d"))
-            pipe = self.redis.pipeline(transaction=False)   # one slot: the phone's
-            pipe.hincrby(key, campaign_id, 1)
+            seen = keys.campaign_phone_day(phone, day)
+            pipe.hincrby(seen, campaign_id, 1)
             # Relative TTL from our clock (not EXPIREAT): a minute past the local day's end.
-            pipe.expire(key, max(60, self._day_end(now) - int(now.timestamp()) + 60))
-            pipe.execute()
+            pipe.expire(seen, max(60, self._day_end(now) - int(now.timestamp()) + 60))
+        pipe.execute()
 
     def record_view(self, campaign_id: str, venue: str) -> None:
         """The countdown ran out and the phone continued (a legitimate ``ad_continue``)."""

@@ -41,9 +41,9 @@ from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.errors import RedirectError
 from ac_adapters.profiles import PROFILES
 from ac_adapters.redirect import AcHint, parse_redirect
-from ad_pages import campaign_ad, select_ad
+from ad_pages import select_ad
 from portal.acs import AcRecord, AcRegistry
-from portal.campaigns import CLICK_PATH, CampaignStore
+from portal.campaigns import CampaignStore
 from portal.credentials import Credential, CredentialStore
 from portal.errors import NotFound
 from portal.grants import Authorizer, Grant, QuotaRefusal
@@ -380,10 +380,10 @@ class PhoneJourney:
         except LoginError:
             cp = ""
         campaign = self.campaigns.get_or_none(cp) if cp else None
-        if campaign is None or campaign.creative.kind != "image":
-            return select_ad(list(venue.ads), 0, lang)
-        token = self.signer.sign("adclick", {"c": campaign.id, "v": venue.id}, 86400)
-        return campaign_ad(campaign, click=f"{CLICK_PATH}{campaign.id}?t={token}")
+        ad = campaign and self.campaigns.ad_for(
+            campaign, venue.id, lang, venue_name=venue.name(lang),
+            sign_click=lambda data: self.signer.sign("adclick", data, 86400))
+        return ad or select_ad(list(venue.ads), 0, lang)
 
     def ad_click(self, campaign_id: str, token: str) -> str:
         """The stored click-through URL of a campaign (never one from the request: no open

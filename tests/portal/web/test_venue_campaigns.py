@@ -250,6 +250,8 @@ def test_html_creative_in_a_sandboxed_iframe_and_success_page(phone_app: Flask, 
     html = returning(client, stack, 2)
     m = re.search(r'<iframe id="ad-html" sandbox="" [^>]*srcdoc="([^"]*)"', html)
     assert m and "&lt;p id=&#34;x&#34;&gt;市图书馆 &amp; &lt;b&gt;hi&lt;/b&gt;&lt;/p&gt;" in m.group(1)
+    early = client.post("/portal/continue", data={"c": field(html, "c"), "ticket": field(html, "ticket")})
+    assert early.status_code == 429 and 'id="ad-html"' in early.get_data(as_text=True)   # same ad again
     # A venue that wants it also shows the campaign on the success page.
     venue = stack.venues.get("library")
     wants = {**json.loads(venue.to_json()), "ads_on_success": True, "redirect_url": ""}
