@@ -103,7 +103,12 @@ def test_faults_during_load_lose_nothing_confirmed(tmp_path: Path) -> None:
     fsync_always()
     # Two workers per RADIUS node: with one, `citywifi radius` serves in-process (no worker to kill).
     # A 1 s RADIUS timeout on the simulator: a dead RADIUS node costs a phone about a second.
-    system = MultiNode(tmp_path, store.url, env={"CITYWIFI_RADIUS_WORKERS": "2"}, radius_timeout=1.0).start()
+    system = MultiNode(tmp_path, store.url, env={"CITYWIFI_RADIUS_WORKERS": "2"}, radius_timeout=1.0)
+    try:
+        system.start()
+    except BaseException:
+        store.stop()
+        raise
     load = BalancedJourneys(system)
     restarts: list[str] = []
 
