@@ -4,6 +4,7 @@ the new secret is answered, the old one is dropped and counted as a bad authenti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -186,6 +187,35 @@ def test_rotation_then_radclient_new_secret_answered_old_refused(app: Flask, red
     assert live["radius_drops"]["bad_message_authenticator"] >= 1
     assert live["radius_drops"]["bad_authenticator"] >= 1
     assert live["radius_rx"] >= 4 and live["state"] == "ok"
+
+
+def test_rotation_then_portal_exchange_uses_new_secret(app: Flask, redis_client: Any) -> None:
+    """The portal builds its AC endpoint from the registry: after a rotation an AC configured with
+    the new secret logs users in; one still on the old secret is refused (replies do not verify)."""
+    from ac_adapters.client import PortalClient
+    from ac_adapters.simulator import SimConfig, SimulatedAc
+    from portal.login import endpoint_for
+    from tests.conftest import free_udp_port
+
+    users = {"13800138000": "otp0000"}
+    registry = AcRegistry(redis_client)
+    registry.put(AcRecord(name="ac1", addresses=("127.0.0.1",), secret="old-secret-123", timeout=1.0,
+                          retries=2))
+    resp = app.test_client().post("/api/v1/acs/ac1/rotate-secret", headers=auth(token(redis_client, "write")),
+                                  json={"which": "portal", "portal_secret": "new-portal-secret-1"})
+    assert resp.status_code == 200
+    settings = app.extensions["citywifi"].settings
+    with PortalClient(source_host="127.0.0.1") as client:
+        for secret, ok in ((b"new-portal-secret-1", True), (b"old-secret-123", False)):
+            config = SimConfig(flavour="huawei-v2", secret=secret, radius_host=None, local_users=users,
+                               coa_port=None, portal_port=free_udp_port())
+            with SimulatedAc(config) as sim:
+                registry.put(dataclasses.replace(registry.get("ac1"), port=sim.port))
+                sim.add_user("10.3.0.2", "aa:bb:cc:00:00:02")
+                result = client.login(endpoint_for(registry.get("ac1"), settings), "10.3.0.2",
+                                      "13800138000", "otp0000")
+                assert result.ok is ok, result.diagnostic
+                assert ("10.3.0.2" in sim.online()) is ok
 
 
 # -- API -------------------------------------------------------------------------------------------
