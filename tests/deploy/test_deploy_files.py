@@ -173,7 +173,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.mark.parametrize("conf", ["redis.conf", "cluster/redis-7001.conf"])
 def test_redis_configs_start_with_aof_and_noeviction(conf: str, tmp_path: Path) -> None:
-    port = free_tcp_port()
+    # A cluster node also needs port + 10000 (its bus), so its port must be ≤ 55535.
+    port = _free_port_block(1) + 1 if conf.startswith("cluster/") else free_tcp_port()
     # `dir` chdirs while the file is read, before command-line overrides: rewrite it in a copy.
     text = (DEPLOY / "redis" / conf).read_text(encoding="utf-8")
     copy = tmp_path / "redis.conf"
