@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+import redis
+
 from portal.grants import check_quota, parse_class
 from portal.plans import PlanStore
 from portal.reallog import logout_fields, session_logout_fields, stop_cause
@@ -38,7 +40,7 @@ from portal.sessions import (
     normalise_mac_or_none,
 )
 from portal.settings import QuotaSettings
-from portal.state import keys
+from portal.state import StateUnavailable, keys
 from portal.state.scripts import queue_script
 from portal.usage import ADD_USAGE_LUA, UsageBook
 
@@ -268,6 +270,22 @@ def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
     }))
 
 
+_STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A session record whose writes are queued on a pipeline; ``result`` indexes its script's
+    reply in the pipeline's results."""
+
+    ac: AcRecord
+    phone: str
+    sid: str
+    kind: str
+    received_at: float
+    result: int
+
+
 class AccountingProcessor:
     """Turns accounting records into log entries, session state, usage and enforcement."""
 
@@ -306,6 +324,36 @@ class AccountingProcessor:
         """``radius.server.AcctHandler``: a verified request → ``process``."""
         self.process(ac, AcctRecord.from_packet(req), now)
 
+    def handle_acct_batch(self, items: list[tuple[Any, AcRecord, bytes]],
+                          now: float) -> list[BaseException | None]:
+        """``radius.server.BatchAcctHandler``: the session records (Start/Interim/Stop) of a
+        drained batch go out as ONE pipeline, in arrival order; Accounting-On/Off and records
+        without a session run one by one at their place in the order. Returns only when all of
+        it is stored; Redis errors propagate (nothing of the batch is acknowledged)."""
+        out: list[BaseException | None] = [None] * len(items)
+        pipe: Any = None
+        queued: list[_Queued] = []
+        for i, (req, ac, _secret) in enumerate(items):
+            try:
+                record = AcctRecord.from_packet(req)
+                if record.status in _KIND and record.session_id:
+                    if pipe is None:
+                        pipe = self.redis.pipeline(transaction=False)
+                    queued.append(self._queue_session(pipe, ac, record, now))
+                    continue
+                if pipe is not None:   # what was queued before this record goes first
+                    self._finish_sessions(pipe.execute(), queued)
+                    pipe, queued = None, []
+                self.process(ac, record, now)
+            except _STATE_ERRORS:
+                raise
+            except Exception as exc:
+                out[i] = exc
+        if pipe is not None:
+            self._finish_sessions(pipe.execute(), queued)
+            self._wait_replicas()
+        return out
+
     # --- processing ---------------------------------------------------------------------------
 
     def process(self, ac: AcRecord, record: AcctRecord, received_at: float) -> None:
@@ -336,6 +384,13 @@ class AccountingProcessor:
         return (record.user_name or "unknown").strip() or "unknown", ""
 
     def _session_record(self, ac: AcRecord, record: AcctRecord, received_at: float) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        queued = self._queue_session(pipe, ac, record, received_at)
+        self._finish_sessions(pipe.execute(), [queued])
+
+    def _queue_session(self, pipe: Any, ac: AcRecord, record: AcctRecord,
+                       received_at: float) -> _Queued:
+        """Queue one session record's writes on ``pipe``; _finish_sessions reads the outcome."""
         assert record.status is not None and record.session_id is not None
         kind = _KIND[AcctStatus(record.status)]
         phone, plan_name = self._phone_for(ac, record)
@@ -345,7 +400,6 @@ class AccountingProcessor:
                    else self.settings.default_interim)
         session_time = record.session_time or 0
         started = int(record.event_time(received_at) - session_time)
-        pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
         mac = normalise_mac_or_none(record.calling_station_id)
         if kind == "stop":
@@ -372,14 +426,18 @@ class AccountingProcessor:
                 self.settings.tombstone_ttl, started,
             ],
         )
-        results = pipe.execute()
-        verdict_raw, rec_raw, usage_raw = results[-1]
-        verdict = verdict_raw.decode()
-        if kind != "interim" or verdict == "dup" or rec_raw is None or self.enforcer is None:
-            return
-        session = decode_record(phone, f"{ac.name}|{sid}", rec_raw)
-        if session is not None:
-            self._check_quota(ac, session, usage_raw, received_at)
+        return _Queued(ac, phone, sid, kind, received_at, len(pipe) - 1)
+
+    def _finish_sessions(self, results: list[Any], queued: list[_Queued]) -> None:
+        """After the pipeline ran: the quota check of each Interim-Update (maybe a disconnect)."""
+        for q in queued:
+            verdict_raw, rec_raw, usage_raw = results[q.result]
+            verdict = verdict_raw.decode()
+            if q.kind != "interim" or verdict == "dup" or rec_raw is None or self.enforcer is None:
+                continue
+            session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", rec_raw)
+            if session is not None:
+                self._check_quota(q.ac, session, usage_raw, q.received_at)
 
     def _check_quota(self, ac: AcRecord, session: OnlineSession, usage_raw: list[Any],
                      now: float) -> None:

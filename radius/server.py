@@ -42,6 +42,7 @@ __all__ = [
     "AcctHandler",
     "AuthHandler",
     "AuthReply",
+    "BatchAcctHandler",
     "BatchAuthHandler",
     "RadiusServer",
     "ServerOptions",
@@ -89,6 +90,15 @@ class BatchAuthHandler(AuthHandler, Protocol):
 class AcctHandler(Protocol):
     def handle_acct(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> None:
         """Store a verified Accounting-Request durably; return only when done (then we answer)."""
+        ...
+
+
+class BatchAcctHandler(AcctHandler, Protocol):
+    def handle_acct_batch(
+        self, items: list[tuple[wire.Request, AcRecord, bytes]], now: float
+    ) -> list[BaseException | None]:
+        """Store several verified Accounting-Requests durably (None = stored, answer it); raise
+        StateUnavailable/RedisError to stay silent for the whole batch."""
         ...
 
 
@@ -377,11 +387,17 @@ class RadiusServer:
 
     def handle_batch(self, datagrams: list[tuple[bytes, Any]], kind: int) -> list[bytes | None]:
         """Several datagrams from one socket in, one reply (or None) per datagram out, in order.
-        Never raises. Access-Requests that pass ``_admit`` are decided together by the handler's
-        ``handle_auth_batch`` (one Redis round trip); if Redis fails, none of them is answered.
-        A retransmission of a request in the same batch is dropped as in progress (RFC 5080)."""
-        batch_fn = getattr(self.auth_handler, "handle_auth_batch", None)
-        if kind != AUTH or batch_fn is None or len(datagrams) == 1:
+        Never raises. Requests that pass ``_admit`` go to the handler together
+        (``handle_auth_batch`` / ``handle_acct_batch``: one Redis round trip for the batch); if
+        Redis fails, none of them is answered. A retransmission of a request in the same batch
+        is dropped as in progress (RFC 5080)."""
+        if kind == AUTH:
+            batch_fn = getattr(self.auth_handler, "handle_auth_batch", None)
+            what = "Access-Request"
+        else:
+            batch_fn = getattr(self.acct_handler, "handle_acct_batch", None)
+            what = "Accounting-Request"
+        if batch_fn is None or len(datagrams) == 1:
             return [self.handle_datagram(data, addr, kind) for data, addr in datagrams]
         out: list[bytes | None] = [None] * len(datagrams)
         pending: list[tuple[int, Any, _Admitted]] = []
@@ -398,13 +414,13 @@ class RadiusServer:
             if len(decisions) != len(pending):
                 raise RuntimeError(f"{len(decisions)} decisions for {len(pending)} requests")
         except _STATE_ERRORS as exc:
-            self._alarm.fire("Access-Request", exc)
+            self._alarm.fire(what, exc)
             for _, addr, (_, _, _, key) in pending:
                 self.dedup.abort(key)
                 self._drop("state_unavailable", addr)
             return out
         except Exception:
-            log.exception("auth handler failed on a batch of %d; not answering", len(pending))
+            log.exception("handler failed on a batch of %d; not answering", len(pending))
             for _, addr, (_, _, _, key) in pending:
                 self.dedup.abort(key)
                 self._drop("handler_error", addr)
@@ -413,7 +429,7 @@ class RadiusServer:
             if isinstance(decision, BaseException):
                 self.dedup.abort(key)
                 if isinstance(decision, _STATE_ERRORS):
-                    self._alarm.fire("Access-Request", decision)
+                    self._alarm.fire(what, decision)
                     self._drop("state_unavailable", addr)
                 else:
                     log.error("handler failed on a packet from %s (%s): %r; not answering",
@@ -421,7 +437,8 @@ class RadiusServer:
                     self._drop("handler_error", addr)
                 continue
             try:
-                reply = self._auth_reply(req, secret, decision)
+                reply = (self._auth_reply(req, secret, decision) if kind == AUTH
+                         else self._acct_reply(req, secret))
             except Exception:
                 self.dedup.abort(key)
                 log.exception("could not encode the reply to %s (%s); not answering", addr, ac.name)
@@ -447,6 +464,9 @@ class RadiusServer:
         if self.acct_handler is None:
             raise StateUnavailable("no accounting handler configured")
         self.acct_handler.handle_acct(req, ac, secret, self.clock())
+        return self._acct_reply(req, secret)
+
+    def _acct_reply(self, req: wire.Request, secret: bytes) -> bytes:
         self.metrics.inc("acct.ok")
         # RFC 2866 §4.2: Accounting-Response; no Message-Authenticator needed (RFC 3579 §3.2).
         return wire.encode_reply(Code.ACCOUNTING_RESPONSE, req.ident, req.authenticator, secret,

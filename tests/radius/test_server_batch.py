@@ -40,6 +40,7 @@ from tests.radius.serverkit import (
     PHONE,
     SECRET,
     access_request,
+    acct_request,
     decode_reply,
     exchange,
     register,
@@ -245,6 +246,12 @@ def test_two_workers_share_one_source_port_and_replay_duplicates(redis_client: A
     proc = start(redis_url, auth, acct)
     try:
         wait_alive(auth)
+        # Both workers must have joined the port's reuseport group before we count on where a
+        # retransmission lands (a worker still starting is not in the group yet).
+        deadline = time.monotonic() + 20
+        while bound_sockets(auth) < 2:
+            assert time.monotonic() < deadline, "second worker never bound the auth port"
+            time.sleep(0.05)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", 0))
             for i in range(40):
@@ -266,6 +273,66 @@ def test_two_workers_share_one_source_port_and_replay_duplicates(redis_client: A
     assert all(w.get("auth.accept", 0) > 0 for w in per_worker), per_worker
     assert sum(w.get("auth.accept", 0) for w in per_worker) == 40
     assert sum(w.get("duplicate.replayed", 0) for w in per_worker) == 4
+
+
+def test_accounting_batch_is_stored_in_order_once(server: RadiusServer, redis_client: Any) -> None:
+    """A drained batch of accounting goes out as one pipeline: Start, Interim, the same Interim
+    retransmitted with a new Identifier, Stop and an Accounting-On are all acknowledged, usage is
+    booked once, the session ends closed; a forged request in the batch is dropped."""
+    from pyrad.packet import AccountingResponse
+
+    from portal.grants import make_class
+    from portal.sessions import SessionRegistry
+    from radius.server import ACCT
+
+    cls = make_class(PHONE, "basic", time.time())
+    base: dict[str, Any] = {"Acct_Session_Id": "b-1", "User_Name": PHONE, "Calling_Station_Id": MAC,
+            "NAS_IP_Address": "127.0.0.1", "Class": cls}
+    reqs = [
+        acct_request(Acct_Status_Type=1, **base),
+        acct_request(Acct_Status_Type=3, Acct_Session_Time=60, Acct_Input_Octets=1000,
+                     Acct_Output_Octets=4000, **base),
+        acct_request(Acct_Status_Type=3, Acct_Session_Time=60, Acct_Input_Octets=1000,
+                     Acct_Output_Octets=4000, Acct_Delay_Time=1, **base),
+        acct_request(Acct_Status_Type=2, Acct_Session_Time=90, Acct_Input_Octets=1500,
+                     Acct_Output_Octets=6000, **base),
+        acct_request(Acct_Status_Type=7, NAS_IP_Address="127.0.0.1"),
+        acct_request(secret="forged", Acct_Status_Type=1, **{**base, "Acct_Session_Id": "b-2"}),
+    ]
+    replies = server.handle_batch([(r.RequestPacket(), ADDR) for r in reqs], ACCT)
+    assert replies[-1] is None and server.metrics.get("drop.bad_authenticator") == 1
+    for req, raw in zip(reqs[:-1], replies[:-1], strict=True):
+        assert raw is not None and req.CreateReply(packet=raw).code == AccountingResponse
+    assert server.metrics.get("acct.ok") == 5
+    usage = UsageBook(redis_client).get(PHONE, time.time())
+    assert (usage.total_time, usage.total_volume) == (90, 7500)
+    assert SessionRegistry(redis_client).get("ac1", "b-1") is None
+    assert SessionRegistry(redis_client).get("ac1", "b-2") is None
+    kinds = [e[1][b"k"] for e in redis_client.xrange(keys.acct_log())]
+    assert kinds == [b"acct"] * 5      # four session records and the Accounting-On
+
+    # Redis unreachable: nothing of the batch is acknowledged, and the retries are stored later.
+    again = [acct_request(Acct_Status_Type=1, **{**base, "Acct_Session_Id": f"c-{i}"}) for i in range(3)]
+    datagrams = [(r.RequestPacket(), ADDR) for r in again]
+    acct = server.acct_handler
+    real = acct.redis  # type: ignore[union-attr]
+    dead = type(real)(host="127.0.0.1", port=free_tcp_port(), socket_connect_timeout=0.5)
+    acct.redis = dead  # type: ignore[union-attr]
+    try:
+        assert server.handle_batch(datagrams, ACCT) == [None, None, None]
+    finally:
+        acct.redis = real  # type: ignore[union-attr]
+        dead.close()
+    assert server.metrics.get("drop.state_unavailable") == 3
+    assert all(r is not None for r in server.handle_batch(datagrams, ACCT))
+    assert SessionRegistry(redis_client).count() == 3
+
+
+def bound_sockets(port: int) -> int:
+    """UDP sockets bound to 127.0.0.1:port, from /proc/net/udp."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/udp") as f:
+        return sum(1 for line in f if line.split()[1:2] == [local])
 
 
 def test_batch_reply_json_keeps_arbitrary_bytes() -> None:
