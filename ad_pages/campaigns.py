@@ -31,6 +31,7 @@ __all__ = [
     "CampaignInvalid",
     "Creative",
     "Schedule",
+    "asset_venue",
     "campaign_to_dict",
     "eligible",
     "format_hours",
@@ -44,6 +45,8 @@ __all__ = [
 KINDS = ("image", "html")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,47}$")
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+# Venue and file names start with a letter/digit/underscore: no "." or ".." segments.
+_ASSET_PATH = re.compile(r"^/assets/(\w[\w.\-]{0,63})/\w[\w.\-]{0,127}(\?v=[0-9a-f]{1,64})?$", re.ASCII)
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.IGNORECASE)
 MAX_HTML = 20_000          # characters of an HTML creative's source
 MAX_IMAGE = 200_000        # characters of an image reference (a data: URI may be inline)
@@ -205,12 +208,18 @@ def _safe_url_chars(url: str) -> bool:
     return "\\" not in url and not any(ord(ch) <= 32 or ord(ch) == 127 for ch in url)
 
 
+def asset_venue(ref: str) -> str | None:
+    """The venue of an asset path ``/assets/<venue>/<name>[?v=…]``, or None for anything else."""
+    m = _ASSET_PATH.match(ref)
+    return m.group(1) if m else None
+
+
 def valid_image(ref: str) -> bool:
-    """A same-host absolute path (never ``//host``) or an inline ``data:image/…`` URI."""
+    """One of our venue assets (``/assets/<venue>/<name>``, served from our own host) or an
+    inline ``data:image/…`` URI — never another host, nor another path of ours."""
     if _DATA_IMAGE.match(ref):
-        return len(ref) <= MAX_IMAGE and '"' not in ref
-    return (ref.startswith("/") and not ref.startswith("//") and len(ref) <= MAX_URL
-            and _safe_url_chars(ref) and ":" not in ref.split("?", 1)[0])
+        return len(ref) <= MAX_IMAGE and '"' not in ref and _safe_url_chars(ref.replace(" ", ""))
+    return asset_venue(ref) is not None
 
 
 def valid_click_url(url: str) -> bool:

@@ -19,7 +19,14 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ad_pages.campaigns import Campaign, CampaignInvalid, campaign_to_dict, format_hours, parse_campaign
+from ad_pages.campaigns import (
+    Campaign,
+    CampaignInvalid,
+    asset_venue,
+    campaign_to_dict,
+    format_hours,
+    parse_campaign,
+)
 from ad_pages.sandbox import TemplateProblem
 from portal.accounts import Account
 from portal.campaigns import MAX_STATS_DAYS, CampaignStore, StatsRow, daily_totals
@@ -138,6 +145,9 @@ def _validate(data: dict[str, Any]) -> tuple[Campaign | None, dict[str, tuple[st
     problem = check_targets(venues, account, set(services().journey.venues.all()))
     if problem:
         errors["venues"] = problem
+    owner = asset_venue(campaign.creative.image) if campaign is not None else None
+    if owner is not None and not account.can_see_venue(owner):
+        errors["image"] = ("只能使用您管理的场所的素材", "use assets of the venues you manage")
     if campaign is not None and campaign.creative.kind == "html":
         try:
             services().renderer.check(campaign.creative.html, {"lang": "zh", "venue": {"id": "", "name": ""}})

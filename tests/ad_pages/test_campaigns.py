@@ -138,15 +138,16 @@ def test_parse_round_trip_and_per_field_errors() -> None:
     errs = info.value.errors
     assert set(errs) >= {"id", "name", "weight", "priority", "image", "click_url", "end", "hours"}
     assert all(zh and en for zh, en in errs.values())
-    for bad in ("//evil.example/a.png", "/a\\b", "https://x/a.png", "/x:y"):
+    for bad in ("//evil.example/a.png", "/a\\b", "https://x/a.png", "/x:y", "/portal/logout",
+                "/assets/../x", "/assets/lib/..", "/assets/lib/a.png?next=//evil", "javascript:alert(1)"):
         with pytest.raises(CampaignInvalid):
             parse_campaign({"id": "a", "name": "a", "creative": {"kind": "image", "image": bad}})
     for bad_click in ("http://user@evil/", "https://a/\\b", "ftp://a/"):
         with pytest.raises(CampaignInvalid):
-            parse_campaign({"id": "a", "name": "a", "creative": {"kind": "image", "image": "/a.png",
-                                                                 "click_url": bad_click}})
+            creative = {"kind": "image", "image": "/assets/lib/a.png", "click_url": bad_click}
+            parse_campaign({"id": "a", "name": "a", "creative": creative})
     html = parse_campaign({"id": "h", "name": "h", "creative": {"kind": "html", "html": "<p>{{ venue }}</p>",
-                                                                "image": "/ignored.png"}})
+                                                                "image": "/assets/lib/ignored.png"}})
     assert html.creative.image == "" and html.creative.html
 
 
@@ -155,5 +156,6 @@ def test_ad_dicts_have_the_same_keys() -> None:
     b = select_ad([], 0, "zh")
     assert set(a) == set(b) and b["id"] == DEFAULT_AD["id"]
     assert a["click"].startswith("/portal/ad/click/") and a["campaign"] == "x" and a["image"]
-    no_click = campaign_ad(Campaign("y", "y", Creative("image", "/a.png")), click="/portal/ad/click/y")
+    no_click = campaign_ad(Campaign("y", "y", Creative("image", "/assets/lib/a.png")),
+                           click="/portal/ad/click/y")
     assert no_click["click"] == ""

@@ -93,6 +93,8 @@ def test_operator_may_only_target_own_venues(app: Flask, redis_client: Any) -> N
         html = resp.get_data(as_text=True)
         assert resp.status_code == 400 and 'id="err-venues"' in html, venues
         assert "商场" not in html and 'value="mall"' not in html      # no hint of other venues
+    foreign = alice.post("/venue/campaigns/new", data=form(token, image="/assets/mall/logo.png"))
+    assert foreign.status_code == 400 and 'id="err-image"' in foreign.get_data(as_text=True)
     assert CampaignStore(redis_client).all() == []
     noc, ntoken = signed_in(app, redis_client, "noc", Role.NOC, ())
     assert noc.post("/venue/campaigns/new", data=form(ntoken, venues=[])).status_code == 302  # all venues
@@ -224,7 +226,7 @@ def test_returning_phone_sees_campaign_counts_and_click(phone_app: Flask, stack:
     forged = client.get("/portal/ad/click/spring?t=forged")
     assert forged.status_code == 302 and forged.headers["Location"] == IMG.click_url   # not counted
     assert client.get("/portal/ad/click/nosuch?t=x").status_code == 404
-    store.put(Campaign("noclick", "n", Creative("image", "/a.png")))
+    store.put(Campaign("noclick", "n", Creative("image", "/assets/library/a.png")))
     assert client.get("/portal/ad/click/noclick?t=x").status_code == 404    # no stored URL: nowhere
     store.delete("noclick")
     c, ticket = field(html, "c"), field(html, "ticket")
