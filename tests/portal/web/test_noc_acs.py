@@ -49,6 +49,13 @@ def post(client: FlaskClient, path: str, data: dict[str, str]) -> Any:
     return client.post(path, data={**data, "csrf_token": token_value})
 
 
+def shown_secret(html: str, element_id: str) -> str:
+    """The secret a page shows once, in ``<code id="…">``."""
+    match = re.search(rf'id="{element_id}">([^<]+)<', html)
+    assert match, f"no {element_id} on the page"
+    return match.group(1)
+
+
 def audit_stream_text(redis: Any) -> str:
     return json.dumps([{k.decode(): v.decode() for k, v in raw.items()}
                        for _id, raw in redis.xrange(keys.audit_log())], ensure_ascii=False)
@@ -68,7 +75,7 @@ def test_create_shows_generated_secret_once_and_audit_has_none(app: Flask, redis
     noc = signed_in(app, redis_client)
     resp = post(noc, "/noc/acs/new", {**FORM, "name": "ac1"})
     assert resp.status_code == 201
-    shown = re.search(r'id="portal-secret">([^<]+)<', resp.get_data(as_text=True)).group(1)
+    shown = shown_secret(resp.get_data(as_text=True), "portal-secret")
     record = AcRegistry(redis_client).get("ac1")
     assert record.secret == shown and len(shown) >= 20 and record.radius_secret == ""
     assert record.addresses == ("10.0.0.1", "10.0.0.2") and record.vendor == "h3c" and not record.heartbeat
@@ -131,7 +138,7 @@ def test_rotate_portal_only_pins_radius_secret(app: Flask, redis_client: Any) ->
     noc = signed_in(app, redis_client)
     resp = post(noc, "/noc/acs/ac1/rotate", {"which": "portal"})
     assert resp.status_code == 200
-    new = re.search(r'id="portal-secret">([^<]+)<', resp.get_data(as_text=True)).group(1)
+    new = shown_secret(resp.get_data(as_text=True), "portal-secret")
     assert 'id="radius-secret"' not in resp.get_data(as_text=True)
     record = AcRegistry(redis_client).get("ac1")
     assert record.secret == new and record.effective_radius_secret == "old-secret-123"
@@ -180,7 +187,7 @@ def test_rotation_then_radclient_new_secret_answered_old_refused(app: Flask, red
         assert "Received Access-Accept" in radclient(srv.auth_port, "status", "Message-Authenticator=0x00")
         resp = post(noc, "/noc/acs/ac1/rotate", {"which": "both"})
         html = resp.get_data(as_text=True)
-        new_radius = re.search(r'id="radius-secret">([^<]+)<', html).group(1)
+        new_radius = shown_secret(html, "radius-secret")
         assert new_radius != SECRET
         ok = radclient(srv.auth_port, "status", "Message-Authenticator=0x00", secret=new_radius)
         assert "Received Access-Accept" in ok

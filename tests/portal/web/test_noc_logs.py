@@ -161,6 +161,7 @@ def _stream_peak(client: FlaskClient, headers: dict[str, str], last_day: str) ->
         assert resp.status_code == 200 and resp.is_streamed
         total = rows = 0
         for chunk in resp.response:
+            assert isinstance(chunk, bytes)
             total += len(chunk)
             rows += chunk.count(b"\r\n")
         peak = tracemalloc.get_traced_memory()[1]
