@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -276,8 +277,10 @@ class MultiNode:
             self.outbox.start()
             for port in self.web_ports:
                 self.wait_web(port, timeout)
-            # RADIUS / listener / sms-worker take a moment longer than gunicorn sometimes.
-            time.sleep(1.0)
+            for auth, _acct in self.radius_ports:
+                self.wait_radius(auth, timeout)
+            # The listener and the sms-worker take a moment longer than gunicorn sometimes.
+            time.sleep(0.5)
         except BaseException:
             self.stop()
             raise
@@ -293,6 +296,26 @@ class MultiNode:
             if time.monotonic() > deadline:
                 raise AssertionError(f"web on {port} did not start:\n{self.logs_text()}")
             time.sleep(0.2)
+
+    def wait_radius(self, port: int, timeout: float = 60.0) -> None:
+        """Until the RADIUS node on ``port`` answers Status-Server (RFC 5997), which it does
+        only once it can reach Redis: the first phones must not find it cold."""
+        from pyrad.packet import AuthPacket
+
+        from ac_adapters.simulator.radius_client import load_dictionary
+
+        deadline = time.monotonic() + timeout
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.5)
+            while True:
+                pkt = AuthPacket(code=12, secret=SECRET.encode(), dict=load_dictionary())
+                pkt.add_message_authenticator()
+                sock.sendto(pkt.RequestPacket(), ("127.0.0.1", port))
+                with contextlib.suppress(OSError):
+                    if sock.recv(4096):
+                        return
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"RADIUS on {port} did not answer:\n{self.logs_text()}")
 
     def stop(self) -> None:
         if self.ac is not None:

@@ -63,7 +63,8 @@ def test_logins_through_either_node(system: MultiNode) -> None:
     assert {o.phone for o in outcomes} <= logged
     # The simulator spread its RADIUS traffic over both RADIUS nodes, and both answered.
     assert system.ac is not None and system.ac.radius is not None
-    assert all(n > 0 for n in system.ac.radius.replies_by_server), system.ac.radius.replies_by_server
+    assert all(n > 0 for n in system.ac.radius.replies_by_server), \
+        (system.ac.radius.replies_by_server, system.ac.radius.stats)
 
 
 def test_concurrency_limit_holds_across_nodes(system: MultiNode) -> None:
