@@ -88,6 +88,11 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path) -> None:
                           text=True, timeout=60)
     ours = [line for line in proc.stderr.splitlines() if "citywifi" in line]
     assert proc.returncode == 0 and not ours, proc.stderr
+    # Hardening: systemd's own exposure score (0 safe … 10 exposed) stays at or below 2.5.
+    for unit in UNITS:
+        sec = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=25",
+                              str(tmp_path / unit)], capture_output=True, text=True, timeout=60)
+        assert sec.returncode == 0, sec.stdout[-2000:] + sec.stderr
 
 
 def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
