@@ -196,6 +196,7 @@ def test_rotation_then_radclient_new_secret_answered_old_refused(app: Flask, red
         acct = 'User-Name="13800138000", Acct-Session-Id="x1", Acct-Status-Type=Start'
         assert "Received Accounting-Response" in radclient(srv.acct_port, "acct", acct, secret=new_radius)
         assert "Received" not in radclient(srv.acct_port, "acct", acct, timeout=0.5)
+        assert not redis_client.exists(keys.ac_stats("ac1"))   # no Redis write per packet
         srv.server.tick()                               # the once-a-second flush
     live = noc.get("/api/v1/acs/ac1", headers=auth(token(redis_client, "read"))).get_json()["live"]
     assert live["radius_drops"]["bad_message_authenticator"] >= 1
