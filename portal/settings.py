@@ -112,6 +112,7 @@ class RadiusSettings:
     ac_cache_ttl: float = 5.0           # seconds a worker caches an AC lookup (new ACs take this long)
     mac_auth_check_password: bool = False  # MAC auth: also require User-Password == the MAC
     batch_max: int = 64                 # Access-Requests a worker drains and decides per Redis round trip
+    batch_wait: float = 0.0             # seconds a worker waits for more requests to join a batch
     metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
 
 

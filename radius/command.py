@@ -121,6 +121,7 @@ def build_server(
         dedup_max_entries=cfg.dedup_max_entries,
         ac_cache_ttl=cfg.ac_cache_ttl,
         batch_max=cfg.batch_max,
+        batch_wait=cfg.batch_wait,
     )
     server = RadiusServer(
         policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),

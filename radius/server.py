@@ -110,6 +110,7 @@ class ServerOptions:
     dedup_max_entries: int = 65536
     ac_cache_ttl: float = 5.0
     batch_max: int = 64              # datagrams drained per pass and decided in one Redis trip
+    batch_wait: float = 0.0          # seconds to wait for more datagrams once a pass found some
 
 
 def bind_udp(host: str, port: int, *, reuseport: bool = True, rcvbuf: int = 4 << 20) -> socket.socket:
@@ -235,6 +236,7 @@ class RadiusServer:
         kinds = {s.fileno(): k for s, k in self._sockets}
         bufsize = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
         batch_max = max(1, self.options.batch_max)
+        batch_wait = max(0.0, self.options.batch_wait)
         handle_batch = self.handle_batch
         inc = self.metrics.inc
         while not should_stop():
@@ -248,17 +250,24 @@ class RadiusServer:
                 sendto = sock.sendto
                 for _ in range(4):   # a few batches per socket, then let the other one in
                     batch: list[tuple[bytes, Any]] = []
-                    while len(batch) < batch_max:
-                        try:
-                            batch.append(recvfrom(bufsize))
-                        except (BlockingIOError, InterruptedError):
+                    for attempt in (0, 1):
+                        while len(batch) < batch_max:
+                            try:
+                                batch.append(recvfrom(bufsize))
+                            except (BlockingIOError, InterruptedError):
+                                break
+                            except OSError as exc:   # e.g. ICMP errors surfaced on the socket
+                                inc("socket.recv_error")
+                                log.debug("recvfrom: %s", exc)
+                                break
+                        if attempt or not batch or len(batch) >= batch_max or not batch_wait:
                             break
-                        except OSError as exc:   # e.g. ICMP errors surfaced on the socket
-                            inc("socket.recv_error")
-                            log.debug("recvfrom: %s", exc)
-                            break
+                        # Coalesce: under load more requests are on their way; a short wait
+                        # lets one Redis round trip (and one wake-up) serve them all.
+                        time.sleep(batch_wait)
                     if not batch:
                         break
+                    inc("rx.batches")
                     for (_, addr), reply in zip(batch, handle_batch(batch, kind), strict=True):
                         if reply is not None:
                             try:
