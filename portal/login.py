@@ -42,6 +42,7 @@ from ac_adapters.errors import RedirectError
 from ac_adapters.profiles import PROFILES
 from ac_adapters.redirect import AcHint, parse_redirect
 from ad_pages import select_ad
+from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
 from portal.credentials import Credential, CredentialStore
@@ -209,6 +210,7 @@ class PhoneJourney:
         self.usage = UsageBook(redis, settings.quota.timezone)
         self.sessions = SessionRegistry(redis, grace=settings.radius.reaper_grace)
         self.livestats = LiveStats.from_settings(redis, settings, clock)   # NOC dashboard figures
+        self.ac_outcomes = AcOutcomes(redis, clock=clock)    # per-AC login outcomes (NOC AC page)
         self.reallog = RealNameLog(redis, wait_replicas=settings.quota.acct_wait_replicas,
                                    wait_timeout_ms=settings.quota.acct_wait_timeout_ms)
         self._client_factory = client_factory or (
@@ -482,6 +484,8 @@ class PhoneJourney:
                                               mac=ctx.mac or None)
         finally:
             self._slots.release()
+        self.ac_outcomes.note(ctx.ac, ok=result.ok, timed_out=result.timed_out, error=result.text,
+                              bad_auth="authenticator did not verify" in result.diagnostic)
         if result.ok:
             return result
         if result.timed_out:

@@ -10,8 +10,10 @@ refused once that has passed.
 
 Live state (:func:`live_state`) is what the processes already record in ``keys.ac_stats``:
 the ac-listener (portal protocol: ``last_packet_at``, ``ntf_logout``, ``bad_auth``, …), the
-RADIUS servers (``radius_last_at``, ``radius_rx``, ``radius_drop:<reason>``, see
-``radius/ac_activity.py``), plus online users from the session registry.
+web processes' logins on the AC (``portal_login_ok``, ``portal_timeout``, … see
+``portal/ac_outcomes.py``), the RADIUS servers (``radius_last_at``, ``radius_rx``,
+``radius_drop:<reason>``, see ``radius/ac_activity.py``), plus online users from the session
+registry.
 """
 
 from __future__ import annotations
@@ -105,7 +107,10 @@ def live_state(records: list[AcRecord], now: float | None = None) -> dict[str, d
     for i, r in enumerate(records):
         raw = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
                for k, v in replies[2 * i].items()}
-        radius_at, portal_at = _f(raw.get("radius_last_at")), _f(raw.get("last_packet_at"))
+        radius_at = _f(raw.get("radius_last_at"))
+        # portal packets: the listener's last notice, or our last login the AC answered
+        portal_at = max((t for t in (_f(raw.get("last_packet_at")), _f(raw.get("portal_last_ok_at")))
+                         if t is not None), default=None)
         last = max((t for t in (radius_at, portal_at) if t is not None), default=None)
         drops = {k.removeprefix("radius_drop:"): int(v) for k, v in raw.items()
                  if k.startswith("radius_drop:")}
@@ -124,7 +129,13 @@ def live_state(records: list[AcRecord], now: float | None = None) -> dict[str, d
             "radius_last_drop": raw.get("radius_last_drop") or None,
             "radius_last_drop_at": _f(raw.get("radius_last_drop_at")),
             "portal_last_at": portal_at,
-            "portal_bad_authenticator": int(raw.get("bad_auth", 0)),
+            "portal_bad_authenticator": int(raw.get("bad_auth", 0))
+            + int(raw.get("portal_reply_bad_auth", 0)),
+            "portal_logins_ok": int(raw.get("portal_login_ok", 0)),
+            "portal_logins_failed": int(raw.get("portal_login_failed", 0)),
+            "portal_timeouts": int(raw.get("portal_timeout", 0)),
+            "portal_last_error": raw.get("portal_last_error") or None,
+            "portal_last_error_at": _f(raw.get("portal_last_error_at")),
             "portal_dropped": int(raw.get("dropped", 0)),
             "ntf_logout": int(raw.get("ntf_logout", 0)),
             "last_ntf_logout_at": _f(raw.get("last_ntf_logout_at")),

@@ -233,6 +233,35 @@ def test_rotation_then_portal_exchange_uses_new_secret(app: Flask, redis_client:
                 assert ("10.3.0.2" in sim.online()) is ok
 
 
+def test_portal_login_outcomes_written_at_most_once_a_second(app: Flask, redis_client: Any) -> None:
+    from portal.ac_outcomes import AcOutcomes
+
+    AcRegistry(redis_client).put(AcRecord(name="ac1", addresses=("10.0.0.1",), secret="old-secret-123"))
+    now = [1_700_000_000.0]
+    outcomes = AcOutcomes(redis_client, clock=lambda: now[0])
+
+    def stats() -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in redis_client.hgetall(keys.ac_stats("ac1")).items()}
+
+    outcomes.note("ac1", ok=True)                       # first note: written at once
+    assert stats()["portal_login_ok"] == "1"
+    for _ in range(99):                                 # the same second: buffered
+        outcomes.note("ac1", ok=True)
+    outcomes.note("ac1", ok=False, timed_out=True, bad_auth=True, error="no reply to REQ_CHALLENGE")
+    assert stats()["portal_login_ok"] == "1" and "portal_timeout" not in stats()
+    now[0] += 1.5
+    outcomes.note("ac1", ok=False, error="<b>refused</b>")   # a second later: everything goes out
+    assert stats()["portal_login_ok"] == "100" and stats()["portal_timeout"] == "1"
+    assert stats()["portal_login_failed"] == "1" and stats()["portal_reply_bad_auth"] == "1"
+    noc = signed_in(app, redis_client)
+    html = noc.get("/noc/acs/ac1").get_data(as_text=True)
+    assert 'id="live-portal-logins">100 / 1 / 1' in html and "&lt;b&gt;refused" in html
+    resp = app.test_client().get("/api/v1/acs/ac1", headers=auth(token(redis_client, "read")))
+    live = resp.get_json()["live"]
+    assert live["portal_bad_authenticator"] == 1 and live["portal_last_error"] == "<b>refused</b>"
+    assert live["portal_last_at"] == 1_700_000_000.0
+
+
 # -- API -------------------------------------------------------------------------------------------
 
 def test_api_auth_and_scopes(app: Flask, redis_client: Any) -> None:
