@@ -146,3 +146,12 @@ def test_ad_selection_rotates_and_drops_external_images() -> None:
     assert (first["id"], first["title"], first["image"]) == ("a", "A", "")
     assert (second["id"], second["image"]) == ("b", "data:image/png;base64,AAAA")
     assert select_ad([], 5, "zh")["id"] == "operator-default"
+
+
+def test_default_page_has_no_time_budget_but_venue_pages_do() -> None:
+    # A budget no render can meet: the venue template falls back, the default page still renders
+    # (a saturated CPU must never turn the fallback itself into an error page).
+    renderer = PageRenderer(RenderLimits(seconds=-1.0))
+    result = renderer.render("login", ctx("en"), venue_source="<p>{{ venue.name }}</p>")
+    assert result.source == "default" and result.reason.startswith("limit")
+    assert "<form" in result.html
