@@ -98,6 +98,8 @@ class Request:
         return None if value is None else value.decode("utf-8", "replace")
 
     def all(self, attr: int) -> list[bytes]:
+        if attr not in self.first:   # the usual case (e.g. no Proxy-State): skip the scan
+            return []
         return [v for t, v in self.attrs if t == attr]
 
 
