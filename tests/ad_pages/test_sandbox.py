@@ -153,5 +153,5 @@ def test_default_page_has_no_time_budget_but_venue_pages_do() -> None:
     # (a saturated CPU must never turn the fallback itself into an error page).
     renderer = PageRenderer(RenderLimits(seconds=-1.0))
     result = renderer.render("login", ctx("en"), venue_source="<p>{{ venue.name }}</p>")
-    assert result.source == "default" and result.reason.startswith("limit")
+    assert result.source == "default" and result.fallback_reason.startswith("limit")
     assert "<form" in result.html
