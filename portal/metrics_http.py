@@ -56,6 +56,7 @@ __all__ = [
     "readiness",
     "redis_ready",
     "registry_of",
+    "snapshot_run_dir",
 ]
 
 log = logging.getLogger(__name__)
@@ -377,3 +378,33 @@ def registry_of(*collectors: Collector, process: bool = True) -> CollectorRegist
     if process:
         ProcessCollector(namespace="citywifi", registry=registry)
     return registry
+
+
+def snapshot_run_dir(data_dir: str | os.PathLike[str], kind: str) -> str:
+    """A fresh ``<data_dir>/run/<kind>-metrics-<pid>`` for one run's worker snapshots.
+
+    Kept under the data dir (not /tmp) and named by the owner's pid, so the directories of runs
+    that were killed (SIGKILL skips clean-up) are found and removed by the next start."""
+    import shutil
+
+    base = Path(data_dir) / "run"
+    base.mkdir(parents=True, exist_ok=True)
+    prefix = f"{kind}-metrics-"
+    for old in base.glob(prefix + "*"):
+        pid = old.name.removeprefix(prefix)
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = base / f"{prefix}{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
+    return str(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

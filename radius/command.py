@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from typing import Any
@@ -28,6 +27,7 @@ from portal.metrics_http import (
     SnapshotDir,
     redis_ready,
     registry_of,
+    snapshot_run_dir,
 )
 from portal.settings import Settings
 from portal.state import StateUnavailable, redis_from_settings
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     metrics_dir, metrics = None, None
     if cfg.metrics_port:
         # The parent serves /metrics for all workers: they write snapshots to a per-run directory.
-        metrics_dir = tempfile.mkdtemp(prefix="citywifi-radius-metrics-")
+        metrics_dir = snapshot_run_dir(settings.data_dir, "radius")
         registry = registry_of(CounterFamilies("radius", RADIUS_RULES, SnapshotDir(metrics_dir).read))
         try:
             metrics = MetricsServer(registry, settings.metrics.host, cfg.metrics_port,

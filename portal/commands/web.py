@@ -102,6 +102,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
              options["threads"])
     from portal.web.ops import worker_snapshots
 
-    with worker_snapshots():   # /metrics of any worker sums the counters of all of them
+    with worker_snapshots(settings.data_dir):   # /metrics of any worker sums the counters of all of them
         _App().run()
     return 0

@@ -16,7 +16,6 @@ import contextlib
 import hmac
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from portal.metrics_http import (
     readiness,
     redis_ready,
     registry_of,
+    snapshot_run_dir,
 )
 from portal.settings import Settings
 
@@ -87,12 +87,12 @@ _run_dir: str | None = None    # set by worker_snapshots() in the gunicorn maste
 
 
 @contextlib.contextmanager
-def worker_snapshots() -> Iterator[str]:
+def worker_snapshots(data_dir: str | os.PathLike[str]) -> Iterator[str]:
     """Around ``gunicorn.run()`` in ``citywifi web``: a per-run directory where every worker
     forked inside writes its counters, so any worker's /metrics shows the sum. Removed at the
     end by the process that made it (forked workers leave through this block too)."""
     global _run_dir
-    path = tempfile.mkdtemp(prefix="citywifi-web-metrics-")
+    path = snapshot_run_dir(data_dir, "web")
     owner = os.getpid()
     _run_dir = path
     try:

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -197,8 +196,24 @@ def test_web_metrics_sum_over_gunicorn_workers(tmp_path: Path, redis_client: Any
         key = ("citywifi_web_requests_total", (("area", "ops"), ("status", "2xx")))
         # Every worker reports the sum of all (snapshots written once a second).
         wait_for(lambda: scrape(port).get(key, 0) >= 42, 10, "summed web counters")
-        dirs = list(Path(tempfile.gettempdir()).glob("citywifi-web-metrics-*"))
-        assert any(len(list(d.glob("*.json"))) == 2 for d in dirs)
+        dirs = list((tmp_path / "run").glob("web-metrics-*"))      # under the data dir, not /tmp
+        assert len(dirs) == 1 and len(list(dirs[0].glob("*.json"))) == 2
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
+    assert not list((tmp_path / "run").glob("web-metrics-*"))     # removed at a clean stop
+
+
+def test_snapshot_run_dirs_of_killed_runs_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    from portal.metrics_http import snapshot_run_dir
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "run" / f"web-metrics-{dead.pid}"
+    stale.mkdir(parents=True)
+    (stale / "1.json").write_text("{}")
+    alive = tmp_path / "run" / f"web-metrics-{os.getppid()}"      # a live process: left alone
+    alive.mkdir()
+    fresh = Path(snapshot_run_dir(tmp_path, "web"))
+    assert fresh.is_dir() and fresh.name == f"web-metrics-{os.getpid()}"
+    assert not stale.exists() and alive.exists()
