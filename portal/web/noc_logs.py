@@ -1,5 +1,6 @@
 """NOC console: legal-log export (``/noc/logs``) — real-name, accounting and audit logs by date
-range and filters, downloaded as CSV (for Excel) or JSON Lines, streamed.
+range and filters, downloaded as CSV (for Excel) or JSON Lines, streamed. The console's export
+is a CSRF-protected POST form.
 
 The download is a generator over :meth:`portal.logexport.LogExporter.export`: rows go out in
 chunks as they are read from the archive files and Redis, so memory does not grow with the
@@ -95,10 +96,13 @@ def _zone() -> Any:
     return ZoneInfo(export_timezone())
 
 
-@bp.route("/export")
+@bp.post("/export")
 @login_required(Role.ADMIN, Role.NOC)
 def export() -> Response | tuple[str, int]:
-    args = request.args
+    # POST with the session's CSRF token, never a GET link: another site must not be able to
+    # make a signed-in NOC browser run (and audit) an export of personal data. The API's GET
+    # is safe — it takes a bearer token, never cookies.
+    args = request.form
     values = {k: str(args.get(k, "")).strip() for k in ("stream", "from", "to", "format", *FILTERS)}
     try:
         stream = values["stream"]

@@ -21,7 +21,7 @@ from portal.accounts import Role
 from portal.audit import AuditLog
 from portal.state import keys
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
-from tests.portal.web.consolekit import create_account, login, make_app
+from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 TZ = ZoneInfo("Asia/Shanghai")
 BASE_MS = int(dt.datetime(2026, 5, 1, tzinfo=TZ).timestamp() * 1000)
@@ -38,6 +38,15 @@ def signed_in(app: Flask, redis: Any, role: Role = Role.NOC, name: str = "noc1")
     _account, password = create_account(redis, name, role, ("v1",) if role == Role.VENUE else ())
     assert login(client, name, password).status_code == 302
     return client
+
+
+def post_export(client: FlaskClient, query: str, token: str | None = None) -> Any:
+    """Submit the console's export form (a CSRF-protected POST) with the fields of ``query``."""
+    from urllib.parse import parse_qsl
+
+    data = dict(parse_qsl(query, keep_blank_values=True))
+    data["csrf_token"] = token if token is not None else csrf(client, "/noc/logs")
+    return client.post("/noc/logs/export", data=data)
 
 
 def fill(redis: Any, per_day: int, days: int = 3) -> None:
@@ -59,7 +68,8 @@ def test_console_roles_and_archive_status(app: Flask, redis_client: Any) -> None
     assert app.test_client().get("/noc/logs").status_code == 302
     venue = signed_in(app, redis_client, Role.VENUE, "op1")
     assert venue.get("/noc/logs").status_code == 403
-    assert venue.get("/noc/logs/export?stream=realname&from=2026-05-01&to=2026-05-01").status_code == 403
+    assert post_export(venue, "stream=realname&from=2026-05-01&to=2026-05-01",
+                       csrf(venue, "/account/password")).status_code == 403
     redis_client.hset(keys.archive_last_run(), mapping={
         "at": "1777000000.000", "entries": "4242", "files": "3", "trimmed": "4000", "deleted": "0",
         "error": "<script>x</script>"})
@@ -71,7 +81,7 @@ def test_console_roles_and_archive_status(app: Flask, redis_client: Any) -> None
 def test_console_export_csv_filtered_and_audited(app: Flask, redis_client: Any) -> None:
     fill(redis_client, 50)
     noc = signed_in(app, redis_client)
-    resp = noc.get("/noc/logs/export?stream=realname&from=2026-05-02&to=2026-05-02&format=csv&ac=ac1")
+    resp = post_export(noc, "stream=realname&from=2026-05-02&to=2026-05-02&format=csv&ac=ac1")
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in resp.headers["Content-Disposition"]
     text = resp.get_data().decode("utf-8")
@@ -97,10 +107,28 @@ EXPORT_ERRORS = [
 def test_console_bad_requests_are_400_with_message(app: Flask, redis_client: Any) -> None:
     noc = signed_in(app, redis_client)
     noc.set_cookie("cw_lang", "en")
+    token = csrf(noc, "/noc/logs")
     for query, en in EXPORT_ERRORS:
-        resp = noc.get(f"/noc/logs/export?{query}")
+        resp = post_export(noc, query, token)
         assert resp.status_code == 400 and en in resp.get_data(as_text=True), en
     assert not [e for e in AuditLog(redis_client).recent(5, area="noc") if e.action == "log.export"]
+
+
+def test_console_export_is_a_csrf_protected_post(app: Flask, redis_client: Any) -> None:
+    """Another site must not make a signed-in NOC browser export personal data: no GET link, and
+    a POST without the session's CSRF token is refused (and not audited)."""
+    fill(redis_client, 3, days=1)
+    noc = signed_in(app, redis_client)
+    html = noc.get("/noc/logs").get_data(as_text=True)
+    assert 'id="export-form"' in html and 'method="post"' in html.split('id="export-form"')[0][-200:]
+    query = "stream=realname&from=2026-05-01&to=2026-05-01&format=csv"
+    assert noc.get(f"/noc/logs/export?{query}").status_code == 405
+    assert noc.post("/noc/logs/export", data={"stream": "realname", "from": "2026-05-01",
+                                              "to": "2026-05-01"}).status_code == 400
+    assert post_export(noc, query, "forged-token").status_code == 400
+    assert not [e for e in AuditLog(redis_client).recent(5, area="noc") if e.action == "log.export"]
+    resp = post_export(noc, query)
+    assert resp.status_code == 200 and resp.get_data().decode("utf-8").count("\r\n") == 4
 
 
 def test_api_auth_and_documented(app: Flask, redis_client: Any) -> None:
