@@ -33,7 +33,7 @@ from portal.state import keys
 
 __all__ = [
     "FALLBACK", "NETWORK_FIELDS", "OPERATOR_FIELDS", "Venue", "VenueSettingsError", "VenueStore",
-    "allowed_redirect", "update_venue",
+    "allowed_redirect", "assign_plan_rule", "update_venue",
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -166,6 +166,15 @@ class VenueStore:
         self.redis.hset(keys.venue_defs(), venue.id, venue.to_json())
         self.invalidate()
 
+    def set_default_plan(self, venue_id: str, plan_name: str) -> bool:
+        """Make ``plan_name`` ("" = none) the venue's default plan: the record and its rule
+        ``venue:<id>`` change together (through :meth:`put`). False when there is no such venue."""
+        venue = self.get_or_none(venue_id)
+        if venue is None:
+            return False
+        self.put(dataclasses.replace(venue, default_plan=plan_name))
+        return True
+
     def get_or_none(self, venue_id: str) -> Venue | None:
         raw = self.redis.hget(keys.venue_defs(), venue_id)
         return None if raw is None else Venue.from_json(raw)
@@ -232,6 +241,23 @@ class VenueStore:
 
 
 # --- console/API edits -------------------------------------------------------------------------
+
+def assign_plan_rule(redis: Any, scope: str, key: str, plan_name: str | None) -> None:
+    """Set a plan rule (``None`` removes it) — what the NOC plans page and ``/api/v1/plan-rules``
+    do. A ``venue:<id>`` rule of an existing venue IS that venue's ``default_plan``: it is changed
+    on the venue record (which writes the rule), so the venue page shows it and a later save of
+    the venue keeps it instead of writing the old plan back. Rules for venues not (yet) defined,
+    SSIDs, ACs and the default go straight to the PlanStore."""
+    from portal.plans import PlanStore
+
+    if scope == "venue" and VenueStore(redis, cache_ttl=0.0).set_default_plan(key, plan_name or ""):
+        return
+    plans = PlanStore(redis)
+    if plan_name is None:
+        plans.unassign(scope, key)
+    else:
+        plans.assign(scope, key, plan_name)
+
 
 OPERATOR_FIELDS = ("name_zh", "name_en", "redirect_url", "redirect_delay", "ad_seconds", "silent_mac_login",
                    "languages", "ads_on_success")

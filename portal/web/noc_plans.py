@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.accounts import Role
 from portal.errors import NotFound, ValidationError
 from portal.plans import RULE_SCOPES, Plan, PlanStore
+from portal.venues import assign_plan_rule
 from portal.web.console import audit, login_required, tr
 from portal.web.noc_forms import (
     FormError,
@@ -243,7 +244,7 @@ def assign_rule() -> BaseResponse:
         return redirect(url_for("noc_plans.index"))
     field = "*" if scope == "default" else f"{scope}:{key}"
     before = store.rules().get(field)
-    store.assign(scope, key, plan_name)
+    assign_plan_rule(store.redis, scope, key, plan_name)
     audit("noc", "plan.rule.assign", field, {"plan": before}, {"plan": plan_name})
     flash(tr(f"规则已保存：{field} → {plan_name}", f"Rule saved: {field} → {plan_name}"), "ok")
     return redirect(url_for("noc_plans.index"))
@@ -259,7 +260,7 @@ def remove_rule() -> BaseResponse:
         flash(tr("规则不存在。", "There is no such rule."), "error")
         return redirect(url_for("noc_plans.index"))
     scope, _, key = field.partition(":")
-    store.unassign("default" if field == "*" else scope, key)
+    assign_plan_rule(store.redis, "default" if field == "*" else scope, key, None)
     audit("noc", "plan.rule.remove", field, {"plan": rules[field]}, None)
     flash(tr(f"规则 {field} 已删除。", f"Rule {field} removed."), "ok")
     return redirect(url_for("noc_plans.index"))

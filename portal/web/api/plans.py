@@ -12,6 +12,7 @@ from typing import Any
 
 from portal.errors import NotFound
 from portal.plans import Plan
+from portal.venues import assign_plan_rule
 from portal.web.api.base import ApiError, api_audit, body_error, json_body, operation
 from portal.web.noc_plans import plan_store
 
@@ -128,7 +129,7 @@ def put_rule(rule: str) -> Any:
         raise ApiError(400, "retired", f"plan {plan.name!r} is retired and cannot be assigned",
                        f"套餐 {plan.name} 已停用，不能分配")
     before = store.rules().get(field)
-    store.assign(scope, key, plan.name)
+    assign_plan_rule(store.redis, scope, key, plan.name)
     api_audit("plan.rule.assign", field, {"plan": before}, {"plan": plan.name})
     return {"rule": rule, "plan": plan.name}
 
@@ -141,7 +142,7 @@ def delete_rule(rule: str) -> Any:
     before = store.rules().get(field)
     if before is None:
         raise NotFound(f"no rule {rule!r}")
-    store.unassign(scope, key)
+    assign_plan_rule(store.redis, scope, key, None)
     api_audit("plan.rule.remove", field, {"plan": before}, None)
     return {"rule": rule, "plan": None}
 

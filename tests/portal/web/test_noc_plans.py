@@ -218,3 +218,37 @@ def test_api_bad_input_is_4xx_with_message(app: Flask, redis_client: Any, method
     template = path.replace("/api/v1", "").replace("/basic", "/{plan_name}")
     template = "/plan-rules/{rule}" if template.startswith("/plan-rules/") else template
     assert_matches_openapi(app, method, template, resp)
+
+
+def test_venue_rule_and_venue_default_plan_are_one_truth(app: Flask, redis_client: Any) -> None:
+    """A ``venue:<id>`` rule set on the plans page or through /plan-rules is the venue's
+    default_plan: the venue record shows it, and a later save of the venue keeps it."""
+    from portal.venues import Venue, VenueStore
+
+    store = PlanStore(redis_client, cache_ttl=0.0)
+    for name in ("basic", "vip", "gold"):
+        store.put(Plan(name))
+    venues = VenueStore(redis_client, cache_ttl=0.0)
+    venues.put(Venue("mall", name_zh="商场", acs=("ac1",), default_plan="basic"))
+    assert store.rules() == {"venue:mall": "basic"}
+    noc = signed_in(app, redis_client)
+    assert post(noc, "/noc/plans/rules", {"scope": "venue", "key": "mall", "plan": "vip"}).status_code == 302
+    assert venues.get("mall").default_plan == "vip" and store.rules() == {"venue:mall": "vip"}
+    write = auth(token(redis_client, "write"))
+    client = app.test_client()
+    resp = client.patch("/api/v1/venues/mall", json={"name_en": "Mall"}, headers=write)   # save again
+    assert resp.status_code == 200 and resp.get_json()["default_plan"] == "vip"
+    assert store.rules() == {"venue:mall": "vip"}
+    assert store.resolve("13800138000", "ac1", None, "mall").name == "vip"
+    resp = client.put("/api/v1/plan-rules/venue:mall", json={"plan": "gold"}, headers=write)
+    assert resp.status_code == 200 and venues.get("mall").default_plan == "gold"
+    assert client.delete("/api/v1/plan-rules/venue:mall", headers=write).status_code == 200
+    assert venues.get("mall").default_plan == "" and store.rules() == {}
+    assert post(noc, "/noc/plans/rules", {"scope": "venue", "key": "mall", "plan": "vip"}).status_code == 302
+    assert post(noc, "/noc/plans/rules/remove", {"field": "venue:mall"}).status_code == 302
+    assert venues.get("mall").default_plan == "" and store.rules() == {}
+    assert client.patch("/api/v1/venues/mall", json={"name_en": "Mall 2"}, headers=write).status_code == 200
+    assert store.rules() == {}
+    # A rule for a venue not (yet) defined is still just a rule.
+    assert post(noc, "/noc/plans/rules", {"scope": "venue", "key": "new-mall", "plan": "vip"}).status_code == 302
+    assert store.rules() == {"venue:new-mall": "vip"} and venues.get_or_none("new-mall") is None
