@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ad_pages import DEFAULT_AD, PAGES, PageRenderer, TemplateProblem, texts
+from ad_pages import PAGES, PageRenderer, TemplateProblem, select_ad, texts
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 from portal.venues import Venue
@@ -143,15 +143,16 @@ def sample_values(page: str, venue: Venue, lang: str) -> dict[str, Any]:
                                           "location_name": venue.name("en") or venue.id,
                                           "login_url": "/portal/wispr?c=preview", "abort_url": "/portal"}}
     if page == "ad":
-        ad = DEFAULT_AD
+        # The operator's default ad in the very shape a phone's ``ad`` has (select_ad), so the
+        # preview and the publish check see every key a live page gets (click, html, campaign).
         return {"c": "preview", "ticket": "preview", "seconds": venue.ad_seconds,
-                "ad": {"id": ad["id"], "title": ad["title"].get(lang, ""), "text": ad["text"].get(lang, ""),
-                       "image": ad["image"]}}
+                "ad": select_ad([], 0, lang)}
     if page == "success":
         from urllib.parse import urlsplit
 
         url = venue.redirect_url
         return {"redirect_url": url, "delay": venue.redirect_delay,
+                "ad": select_ad([], 0, lang) if venue.ads_on_success else None,   # as the phone view
                 "redirect_host": (urlsplit(url).hostname or "") if url else "",
                 "status_url": "/portal/status?s=preview",
                 "plan": "免费体验" if lang == "zh" else "Free trial"}

@@ -20,6 +20,7 @@ from ad_pages import PAGES
 from portal.accounts import Role
 from portal.assets import AssetError
 from portal.errors import NotFound, ValidationError
+from portal.page_help import variables_for
 from portal.pages import PageError, build_context, sample_values
 from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue
 from portal.web import services
@@ -184,14 +185,8 @@ def _editor(venue: Venue, page: str, *, source: str | None = None, problem: Page
         "venue/page.html", venue=venue, page=page, page_title=tr(*PAGE_TITLES[page]), pages=PAGES,
         page_titles={p: tr(*PAGE_TITLES[p]) for p in PAGES}, state=state, draft=draft,
         history=svc.pages.history(venue.id, page), problem=problem.message(_lang()) if problem else "",
-        problem_line=problem.line if problem else None, variables=sorted(_variables(venue, page)),
+        problem_line=problem.line if problem else None, variables=variables_for(page),
         assets=svc.assets.all(venue.id), lang=_lang()), status
-
-
-def _variables(venue: Venue, page: str) -> dict[str, str]:
-    """name → type of every top-level variable the page gets (the editor's quick help)."""
-    ctx = build_context(venue, "zh", **sample_values(page, venue, "zh"))
-    return {k: type(v).__name__ for k, v in ctx.items()}
 
 
 @bp.get("/<venue_id>/pages/<page>")

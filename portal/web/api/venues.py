@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from typing import Any
 
@@ -103,6 +104,10 @@ def _page(page: str) -> str:
     return page
 
 
+def _digest(text: str) -> dict[str, Any]:
+    return {"size": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
 def _author() -> str:
     return f"token:{api_token().name}"
 
@@ -167,8 +172,15 @@ def get_page(venue_id: str, page: str) -> Any:
 def put_draft(venue_id: str, page: str) -> Any:
     body = json_body(DRAFT_BODY)
     venue, page = _venue(venue_id), _page(page)
-    services().pages.save_draft(venue.id, page, body["source"], _author())
-    api_audit("page.draft", f"{venue.id}/{page}", None, {"size": len(body["source"])})
+    pages = services().pages
+    before = pages.state(venue.id, page).draft
+    try:
+        pages.save_draft(venue.id, page, body["source"], _author())
+    except PageError as exc:           # longer than the source limit
+        raise ApiError(400, "page_refused", exc.message_en, exc.message_zh) from None
+    # The same before/after record as the console's (size + digest; sources live in the history).
+    api_audit("page.draft", f"{venue.id}/{page}", None if before is None else _digest(before),
+              _digest(body["source"]))
     return _page_view(venue, page)
 
 
