@@ -11,28 +11,29 @@
 * :meth:`login_with_code`: code verified → plan and quota checked (``Authorizer``) → single-use
   RADIUS token minted → login on the AC (CHAP by default, per profile) → MAC bound for the
   plan's binding period → real-name record written → the portal's view of the login stored.
+  No one stays online without a real-name record (specs/sms.md, retention): when the record
+  cannot be written after the AC accepted the login, the portal logs the user out on the AC
+  again (REQ_LOGOUT, same client and endpoint), counts ``login.realname_failed`` and answers
+  ``state_unavailable``.
 * Returning phones: :meth:`landing` offers an ad with a signed single-use ticket; the server
-  refuses to redeem it before the countdown has really elapsed (:meth:`redeem_ad`).
+  refuses to redeem it before the countdown has really elapsed (:meth:`redeem_ad`, in
+  :mod:`portal.login_ads`).
 * :meth:`silent_login` is the MAC-trigger path; :meth:`logout`, :meth:`close` and
   :meth:`status` manage and show the login.
 
 Every failure is a :class:`LoginError` with a stable ``code``; ``portal/web/errors.py`` maps
-codes to the user's message.
+codes to the user's message. The value types and :class:`Signer` live in :mod:`portal.login_types`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import os
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import redis as redis_lib
@@ -41,14 +42,25 @@ from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.errors import RedirectError
 from ac_adapters.profiles import PROFILES
 from ac_adapters.redirect import AcHint, parse_redirect
-from ad_pages import select_ad
 from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
 from portal.credentials import Credential, CredentialStore
-from portal.errors import NotFound
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
+from portal.login_ads import ReturningPhones
+from portal.login_types import (
+    AdOffer,
+    CodeSent,
+    Landing,
+    LoginError,
+    LoginSuccess,
+    PhoneContext,
+    Signer,
+    StatusView,
+)
+from portal.login_types import mask_phone as _mask
+from portal.metrics_http import ProcessCounters
 from portal.otp import OtpRefused, OtpRejected, OtpService
 from portal.plans import Plan
 from portal.reallog import LoginRecord, RealNameLog
@@ -59,123 +71,18 @@ from portal.state import keys
 from portal.usage import UsageBook
 from portal.venues import Venue, VenueStore, allowed_redirect
 
+# The value types live in portal.login_types and the ad-page flow in portal.login_ads; both are
+# re-exported here so ``from portal.login import …`` keeps working everywhere.
 __all__ = [
     "AdOffer", "CodeSent", "Landing", "LoginError", "LoginSuccess", "PhoneContext", "PhoneJourney",
-    "Signer", "StatusView",
+    "ReturningPhones", "Signer", "StatusView", "build_journey", "endpoint_for", "listener_hooks",
+    "web_secret",
 ]
 
 log = logging.getLogger("citywifi.login")
 
 _STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
 _START_GRACE = 30.0   # seconds a fresh login counts as online before accounting has reported it
-
-
-class LoginError(Exception):
-    """A step of the journey failed; ``code`` is what the page and the log show."""
-
-    def __init__(self, code: str, *, retry_after: int = 0, reply_message: str = "", detail: str = "",
-                 attempts_left: int | None = None) -> None:
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.retry_after = retry_after
-        self.reply_message = reply_message
-        self.detail = detail
-        self.attempts_left = attempts_left
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneContext:
-    """Where a phone is, from its AC's redirect. ``mac`` "" when the AC sent none."""
-
-    ac: str
-    user_ip: str
-    mac: str = ""
-    ssid: str = ""
-    ap: str = ""
-    venue: str = "none"
-    first_url: str = ""
-
-    @property
-    def device(self) -> str:
-        return f"mac:{self.mac}" if self.mac else f"ip:{self.user_ip}"
-
-
-@dataclass(frozen=True, slots=True)
-class CodeSent:
-    phone: str
-    resend_in: int           # seconds until "resend" may be pressed
-    expires_in: int
-
-
-@dataclass(frozen=True, slots=True)
-class AdOffer:
-    ticket: str
-    seconds: int
-    ad: dict[str, str]
-    phone: str
-
-
-@dataclass(frozen=True, slots=True)
-class Landing:
-    """What the landing page shows: an ad (returning phone) or the login form."""
-
-    ad: AdOffer | None = None
-    phone: str = ""           # pending code for this device: prefill and show the code field
-    resend_in: int = 0
-    refusal: LoginError | None = None   # a bound phone whose plan refuses: say why
-
-
-@dataclass(frozen=True, slots=True)
-class LoginSuccess:
-    phone: str
-    plan: Plan
-    redirect_url: str
-    delay: int
-    kind: str
-    session_token: str       # per-client token for the status page and the RFC 8908 API
-
-
-@dataclass(frozen=True, slots=True)
-class StatusView:
-    online: bool
-    phone: str = ""
-    plan: str = ""
-    seconds_remaining: int | None = None
-    bytes_remaining: int | None = None
-    up_kbps: int | None = None
-    down_kbps: int | None = None
-    devices: int = 0
-    max_devices: int | None = None
-    venue: str = "none"
-
-
-class Signer:
-    """Compact HMAC-SHA256 signed JSON tokens with a purpose and an expiry."""
-
-    def __init__(self, key: bytes, clock: Callable[[], float] = time.time) -> None:
-        self.key = key
-        self.clock = clock
-
-    def sign(self, purpose: str, data: dict[str, Any], ttl: float) -> str:
-        body = dict(data, _p=purpose, _e=round(self.clock() + ttl, 3))
-        raw = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).rstrip(b"=")
-        mac = hmac.new(self.key, raw, hashlib.sha256).digest()[:18]
-        return f"{raw.decode()}.{base64.urlsafe_b64encode(mac).decode()}"
-
-    def verify(self, purpose: str, token: str) -> dict[str, Any]:
-        try:
-            raw, _, sig = token.strip().partition(".")
-            expected = hmac.new(self.key, raw.encode(), hashlib.sha256).digest()[:18]
-            if not hmac.compare_digest(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), expected):
-                raise ValueError("bad signature")
-            body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        except (ValueError, TypeError, UnicodeError):
-            raise LoginError("bad_link", detail=f"{purpose} token does not verify") from None
-        if not isinstance(body, dict) or body.pop("_p", None) != purpose:
-            raise LoginError("bad_link", detail=f"not a {purpose} token")
-        if float(body.pop("_e", 0)) < self.clock():
-            raise LoginError("link_expired", detail=f"{purpose} token expired")
-        return body
 
 
 def endpoint_for(record: AcRecord, settings: Settings) -> AcEndpoint:
@@ -188,7 +95,7 @@ def endpoint_for(record: AcRecord, settings: Settings) -> AcEndpoint:
     )
 
 
-class PhoneJourney:
+class PhoneJourney(ReturningPhones):
     """The use cases. Build once per process (after fork); thread-safe."""
 
     def __init__(self, redis: Any, settings: Settings, *, otp: OtpService, signer: Signer,
@@ -211,6 +118,8 @@ class PhoneJourney:
         self.sessions = SessionRegistry(redis, grace=settings.radius.reaper_grace)
         self.livestats = LiveStats.from_settings(redis, settings, clock)   # NOC dashboard figures
         self.ac_outcomes = AcOutcomes(redis, clock=clock)    # per-AC login outcomes (NOC AC page)
+        # In-process: these events happen when Redis fails, so they cannot be counted there.
+        self.counters = ProcessCounters()
         self.reallog = RealNameLog(redis, wait_replicas=settings.quota.acct_wait_replicas,
                                    wait_timeout_ms=settings.quota.acct_wait_timeout_ms)
         self._client_factory = client_factory or (
@@ -339,8 +248,10 @@ class PhoneJourney:
         days = plan.mac_binding_days or self.web.binding_days
         if ctx.mac and days > 0:
             self.credentials.bind_mac(ctx.mac, national, days)
+        success = self._logged_in(ctx, national, plan, grant, "sms")
+        # Only now: after a failed real-name write (state_unavailable) the same code still works.
         self.redis.delete(keys.device_pending_phone(ctx.device), keys.otp_verified(national))
-        return self._logged_in(ctx, national, plan, grant, "sms")
+        return success
 
     def _recently_verified(self, phone: str, ctx: PhoneContext) -> str | None:
         from sms_gateway.numbers import normalise
@@ -351,82 +262,6 @@ class PhoneJourney:
             return None
         raw = self.redis.get(keys.otp_verified(national))
         return national if raw is not None and raw.decode() == ctx.device else None
-
-    # --- returning phone: ad page, then automatic login -----------------------------------------
-
-    def _offer_ad(self, ctx: PhoneContext, phone: str, lang: str) -> AdOffer:
-        venue = self.venue(ctx)
-        nonce = secrets.token_urlsafe(12)
-        issued = self.clock()
-        seconds = venue.ad_seconds
-        shown = int(self.redis.hincrby(keys.venue_stats(venue.id), "ad_impressions", 1))
-        ad = self.campaign_ad(ctx, phone, lang) or select_ad(list(venue.ads), shown, lang)
-        self.redis.hincrby(keys.venue_stats(venue.id), f"ad:{ad['id']}:impressions", 1)
-        self.redis.set(keys.ad_ticket(nonce), ad["id"], ex=seconds + 600)
-        ticket = self.signer.sign("ad", {"n": nonce, "t": issued, "ac": ctx.ac, "ip": ctx.user_ip,
-                                         "m": ctx.mac, "s": seconds, "ad": ad["id"], "cp": ad["campaign"]},
-                                 seconds + 600)
-        return AdOffer(ticket, seconds, ad, phone)
-
-    def campaign_ad(self, ctx: PhoneContext, phone: str, lang: str) -> dict[str, str] | None:
-        """A campaign for this phone here and now (impression counted), or None."""
-        venue = self.venue(ctx)
-        return self.campaigns.serve(venue.id, ctx.ssid, phone, lang, venue_name=venue.name(lang),
-                                    sign_click=lambda data: self.signer.sign("adclick", data, 86400))
-
-    def ticket_ad(self, ctx: PhoneContext, ticket: str, lang: str) -> dict[str, str]:
-        """The ad an ad ticket was issued with (the countdown page again, no new impression)."""
-        venue = self.venue(ctx)
-        try:
-            cp = str(self.signer.verify("ad", ticket).get("cp") or "")
-        except LoginError:
-            cp = ""
-        campaign = self.campaigns.get_or_none(cp) if cp else None
-        ad = campaign and self.campaigns.ad_for(
-            campaign, venue.id, lang, venue_name=venue.name(lang),
-            sign_click=lambda data: self.signer.sign("adclick", data, 86400))
-        return ad or select_ad(list(venue.ads), 0, lang)
-
-    def ad_click(self, campaign_id: str, token: str) -> str:
-        """The stored click-through URL of a campaign (never one from the request: no open
-        redirect); counts the click when ``token`` is a valid click token for it. NotFound
-        when the campaign is gone or has no click-through URL."""
-        campaign = self.campaigns.get(campaign_id)
-        if not campaign.creative.click_url:
-            raise NotFound(f"campaign {campaign_id} has no click-through URL")
-        try:
-            data = self.signer.verify("adclick", token)
-        except LoginError:
-            data = {}
-        if data.get("c") == campaign.id and data.get("v"):
-            self.campaigns.record_click(campaign.id, str(data["v"]))
-        return campaign.creative.click_url
-
-    def redeem_ad(self, ctx: PhoneContext, ticket: str) -> LoginSuccess:
-        """Log a returning phone in once its ad countdown has really elapsed (single use)."""
-        data = self.signer.verify("ad", ticket)
-        if (data.get("ac"), data.get("ip"), data.get("m")) != (ctx.ac, ctx.user_ip, ctx.mac):
-            raise LoginError("bad_link", detail="ad ticket for another device")
-        elapsed = self.clock() - float(data["t"])
-        wait = float(data["s"]) - elapsed
-        if wait > 0.2:    # a little slack for clock granularity, never a second early
-            raise LoginError("too_early", retry_after=max(1, int(wait + 0.999)),
-                             detail=f"{elapsed:.1f}s of {data['s']}s")
-        if not self.redis.delete(keys.ad_ticket(str(data["n"]))):
-            raise LoginError("ticket_used")
-        credential = self.credentials.mac_credential(ctx.mac) if ctx.mac else None
-        if credential is None:
-            raise LoginError("not_bound")
-        grant, plan = self._grant(credential.username, ctx)
-        self._ac_login(ctx, credential)
-        venue_id = self.venue(ctx).id
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(keys.venue_stats(venue_id), "ad_views", 1)
-        pipe.hincrby(keys.venue_stats(venue_id), f"ad:{data.get('ad', '')}:views", 1)
-        pipe.execute()
-        if data.get("cp"):
-            self.campaigns.record_view(str(data["cp"]), venue_id)
-        return self._logged_in(ctx, credential.username, plan, grant, "returning")
 
     # --- silent MAC login (MAC-trigger ACs) ------------------------------------------------------
 
@@ -499,8 +334,14 @@ class PhoneJourney:
         venue = self.venue(ctx)
         now = self.clock()
         # The record is written before the success page: no one is online without it.
-        self.reallog.append(LoginRecord(phone=phone, mac=ctx.mac, ip=ctx.user_ip, ac=ctx.ac, ap=ctx.ap,
-                                        ssid=ctx.ssid, venue=venue.id, kind=kind, plan=plan.name, at=now))
+        record = LoginRecord(phone=phone, mac=ctx.mac, ip=ctx.user_ip, ac=ctx.ac, ap=ctx.ap,
+                             ssid=ctx.ssid, venue=venue.id, kind=kind, plan=plan.name, at=now)
+        try:
+            self.reallog.append(record)
+        except _STATE_ERRORS as exc:
+            self._undo_ac_login(ctx, phone, exc)
+            raise LoginError("state_unavailable", retry_after=5,
+                             detail=f"real-name record not written: {exc}") from None
         ttl = int(grant.session_timeout or 86400) + 300
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(keys.portal_login(ctx.ac, ctx.user_ip), mapping={
@@ -516,6 +357,27 @@ class PhoneJourney:
                  ctx.mac or "-", ctx.user_ip, ctx.ac, venue.id, plan.name)
         return LoginSuccess(phone, plan, self.redirect_target(venue), venue.redirect_delay, kind,
                             self.session_token(ctx.ac, ctx.user_ip, phone))
+
+    def _undo_ac_login(self, ctx: PhoneContext, phone: str, cause: BaseException) -> None:
+        """The AC accepted a login whose real-name record could not be written: log the user out
+        on the AC again (the law allows no one online without a record) and say so loudly."""
+        self.counters.inc("login.realname_failed")
+        try:
+            result = self._client_now().logout(endpoint_for(self._ac(ctx.ac), self.settings),
+                                               ctx.user_ip, mac=ctx.mac or None)
+        except Exception as exc:   # still report below; the real-name failure is what the phone sees
+            ok, why = False, f"{type(exc).__name__}: {exc}"
+        else:
+            ok, why = result.ok, result.diagnostic
+        if ok:
+            log.error("real-name record for %s MAC %s IP %s on %s NOT written (%s): logged out on "
+                      "the AC again", _mask(phone), ctx.mac or "-", ctx.user_ip, ctx.ac, cause)
+            return
+        self.counters.inc("login.realname_logout_failed")
+        log.critical("real-name record for %s MAC %s IP %s on %s NOT written (%s) and the AC did "
+                     "not confirm REQ_LOGOUT (%s): the user may be online without a record; kick "
+                     "them from /noc/sessions", _mask(phone), ctx.mac or "-", ctx.user_ip, ctx.ac,
+                     cause, why)
 
     def redirect_target(self, venue: Venue) -> str:
         """The allow-listed post-login URL ("" = none: the success page stays)."""
@@ -586,10 +448,6 @@ class PhoneJourney:
         pipe.delete(keys.portal_login(ac, user_ip))
         pipe.execute()
         log.info("portal login of %s on %s closed (%s)", user_ip, ac, cause)
-
-
-def _mask(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
 
 
 def build_journey(settings: Settings, redis: Any) -> PhoneJourney:

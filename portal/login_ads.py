@@ -1,0 +1,122 @@
+"""Returning phones and campaigns on the phone journey (mixed into ``portal.login.PhoneJourney``).
+
+A phone whose MAC is still bound gets an ad page instead of the login form
+(:meth:`ReturningPhones._offer_ad`, called by ``PhoneJourney.landing``): a campaign when one runs
+for the venue (``CampaignStore``), else one of the venue's inline ads. The page carries a signed
+single-use ticket; :meth:`ReturningPhones.redeem_ad` refuses it before the countdown has really
+elapsed, then logs the phone in with its MAC credential. Clicks go through
+:meth:`ReturningPhones.ad_click` (stored URL only: no open redirect).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ad_pages import select_ad
+from portal.errors import NotFound
+from portal.login_types import AdOffer, LoginError, LoginSuccess, PhoneContext, Signer
+from portal.state import keys
+
+if TYPE_CHECKING:
+    from ac_adapters.client import LoginResult
+    from portal.campaigns import CampaignStore
+    from portal.credentials import Credential, CredentialStore
+    from portal.grants import Grant
+    from portal.plans import Plan
+    from portal.venues import Venue
+
+__all__ = ["ReturningPhones"]
+
+
+class ReturningPhones:
+    """The ad-page half of :class:`portal.login.PhoneJourney` (which provides the attributes
+    and shared steps declared below)."""
+
+    if TYPE_CHECKING:
+        redis: Any
+        signer: Signer
+        clock: Callable[[], float]
+        campaigns: CampaignStore
+        credentials: CredentialStore
+
+        def venue(self, ctx_or_id: PhoneContext | str) -> Venue: ...
+        def _grant(self, phone: str, ctx: PhoneContext) -> tuple[Grant, Plan]: ...
+        def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult: ...
+        def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant,
+                       kind: str) -> LoginSuccess: ...
+
+    def _offer_ad(self, ctx: PhoneContext, phone: str, lang: str) -> AdOffer:
+        venue = self.venue(ctx)
+        nonce = secrets.token_urlsafe(12)
+        issued = self.clock()
+        seconds = venue.ad_seconds
+        shown = int(self.redis.hincrby(keys.venue_stats(venue.id), "ad_impressions", 1))
+        ad = self.campaign_ad(ctx, phone, lang) or select_ad(list(venue.ads), shown, lang)
+        self.redis.hincrby(keys.venue_stats(venue.id), f"ad:{ad['id']}:impressions", 1)
+        self.redis.set(keys.ad_ticket(nonce), ad["id"], ex=seconds + 600)
+        ticket = self.signer.sign("ad", {"n": nonce, "t": issued, "ac": ctx.ac, "ip": ctx.user_ip,
+                                         "m": ctx.mac, "s": seconds, "ad": ad["id"], "cp": ad["campaign"]},
+                                 seconds + 600)
+        return AdOffer(ticket, seconds, ad, phone)
+
+    def campaign_ad(self, ctx: PhoneContext, phone: str, lang: str) -> dict[str, str] | None:
+        """A campaign for this phone here and now (impression counted), or None."""
+        venue = self.venue(ctx)
+        return self.campaigns.serve(venue.id, ctx.ssid, phone, lang, venue_name=venue.name(lang),
+                                    sign_click=lambda data: self.signer.sign("adclick", data, 86400))
+
+    def ticket_ad(self, ctx: PhoneContext, ticket: str, lang: str) -> dict[str, str]:
+        """The ad an ad ticket was issued with (the countdown page again, no new impression)."""
+        venue = self.venue(ctx)
+        try:
+            cp = str(self.signer.verify("ad", ticket).get("cp") or "")
+        except LoginError:
+            cp = ""
+        campaign = self.campaigns.get_or_none(cp) if cp else None
+        ad = campaign and self.campaigns.ad_for(
+            campaign, venue.id, lang, venue_name=venue.name(lang),
+            sign_click=lambda data: self.signer.sign("adclick", data, 86400))
+        return ad or select_ad(list(venue.ads), 0, lang)
+
+    def ad_click(self, campaign_id: str, token: str) -> str:
+        """The stored click-through URL of a campaign (never one from the request: no open
+        redirect); counts the click when ``token`` is a valid click token for it. NotFound
+        when the campaign is gone or has no click-through URL."""
+        campaign = self.campaigns.get(campaign_id)
+        if not campaign.creative.click_url:
+            raise NotFound(f"campaign {campaign_id} has no click-through URL")
+        try:
+            data = self.signer.verify("adclick", token)
+        except LoginError:
+            data = {}
+        if data.get("c") == campaign.id and data.get("v"):
+            self.campaigns.record_click(campaign.id, str(data["v"]))
+        return campaign.creative.click_url
+
+    def redeem_ad(self, ctx: PhoneContext, ticket: str) -> LoginSuccess:
+        """Log a returning phone in once its ad countdown has really elapsed (single use)."""
+        data = self.signer.verify("ad", ticket)
+        if (data.get("ac"), data.get("ip"), data.get("m")) != (ctx.ac, ctx.user_ip, ctx.mac):
+            raise LoginError("bad_link", detail="ad ticket for another device")
+        elapsed = self.clock() - float(data["t"])
+        wait = float(data["s"]) - elapsed
+        if wait > 0.2:    # a little slack for clock granularity, never a second early
+            raise LoginError("too_early", retry_after=max(1, int(wait + 0.999)),
+                             detail=f"{elapsed:.1f}s of {data['s']}s")
+        if not self.redis.delete(keys.ad_ticket(str(data["n"]))):
+            raise LoginError("ticket_used")
+        credential = self.credentials.mac_credential(ctx.mac) if ctx.mac else None
+        if credential is None:
+            raise LoginError("not_bound")
+        grant, plan = self._grant(credential.username, ctx)
+        self._ac_login(ctx, credential)
+        venue_id = self.venue(ctx).id
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(keys.venue_stats(venue_id), "ad_views", 1)
+        pipe.hincrby(keys.venue_stats(venue_id), f"ad:{data.get('ad', '')}:views", 1)
+        pipe.execute()
+        if data.get("cp"):
+            self.campaigns.record_view(str(data["cp"]), venue_id)
+        return self._logged_in(ctx, credential.username, plan, grant, "returning")

@@ -1,0 +1,136 @@
+"""Values of the phone journey (``portal.login``): what each use case returns, the one error
+it raises (:class:`LoginError`, with a stable ``code`` that ``portal/web/errors.py`` maps to the
+user's zh/en message) and the HMAC :class:`Signer` for context, ad and session tokens.
+
+Pure: no Redis, no sockets. Everything here is re-exported by ``portal.login``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from portal.plans import Plan
+
+__all__ = [
+    "AdOffer", "CodeSent", "Landing", "LoginError", "LoginSuccess", "PhoneContext", "Signer",
+    "StatusView", "mask_phone",
+]
+
+
+class LoginError(Exception):
+    """A step of the journey failed; ``code`` is what the page and the log show."""
+
+    def __init__(self, code: str, *, retry_after: int = 0, reply_message: str = "", detail: str = "",
+                 attempts_left: int | None = None) -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.retry_after = retry_after
+        self.reply_message = reply_message
+        self.detail = detail
+        self.attempts_left = attempts_left
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneContext:
+    """Where a phone is, from its AC's redirect. ``mac`` "" when the AC sent none."""
+
+    ac: str
+    user_ip: str
+    mac: str = ""
+    ssid: str = ""
+    ap: str = ""
+    venue: str = "none"
+    first_url: str = ""
+
+    @property
+    def device(self) -> str:
+        return f"mac:{self.mac}" if self.mac else f"ip:{self.user_ip}"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSent:
+    phone: str
+    resend_in: int           # seconds until "resend" may be pressed
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdOffer:
+    ticket: str
+    seconds: int
+    ad: dict[str, str]
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """What the landing page shows: an ad (returning phone) or the login form."""
+
+    ad: AdOffer | None = None
+    phone: str = ""           # pending code for this device: prefill and show the code field
+    resend_in: int = 0
+    refusal: LoginError | None = None   # a bound phone whose plan refuses: say why
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSuccess:
+    phone: str
+    plan: Plan
+    redirect_url: str
+    delay: int
+    kind: str
+    session_token: str       # per-client token for the status page and the RFC 8908 API
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    online: bool
+    phone: str = ""
+    plan: str = ""
+    seconds_remaining: int | None = None
+    bytes_remaining: int | None = None
+    up_kbps: int | None = None
+    down_kbps: int | None = None
+    devices: int = 0
+    max_devices: int | None = None
+    venue: str = "none"
+
+
+class Signer:
+    """Compact HMAC-SHA256 signed JSON tokens with a purpose and an expiry."""
+
+    def __init__(self, key: bytes, clock: Callable[[], float] = time.time) -> None:
+        self.key = key
+        self.clock = clock
+
+    def sign(self, purpose: str, data: dict[str, Any], ttl: float) -> str:
+        body = dict(data, _p=purpose, _e=round(self.clock() + ttl, 3))
+        raw = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).rstrip(b"=")
+        mac = hmac.new(self.key, raw, hashlib.sha256).digest()[:18]
+        return f"{raw.decode()}.{base64.urlsafe_b64encode(mac).decode()}"
+
+    def verify(self, purpose: str, token: str) -> dict[str, Any]:
+        try:
+            raw, _, sig = token.strip().partition(".")
+            expected = hmac.new(self.key, raw.encode(), hashlib.sha256).digest()[:18]
+            if not hmac.compare_digest(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), expected):
+                raise ValueError("bad signature")
+            body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        except (ValueError, TypeError, UnicodeError):
+            raise LoginError("bad_link", detail=f"{purpose} token does not verify") from None
+        if not isinstance(body, dict) or body.pop("_p", None) != purpose:
+            raise LoginError("bad_link", detail=f"not a {purpose} token")
+        if float(body.pop("_e", 0)) < self.clock():
+            raise LoginError("link_expired", detail=f"{purpose} token expired")
+        return body
+
+def mask_phone(phone: str) -> str:
+    """``189****0001``: what logs show of a phone number."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
