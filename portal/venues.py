@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# Fixed path segments right under /venue/ (portal/web/venue_console.py, venue_campaigns.py): a venue
+# with such an id would have its console at /venue/<id> shadowed by, or shadowing, that page. "."
+# and ".." are removed from URLs by browsers. Compared case-insensitively to avoid look-alikes.
+RESERVED_IDS = frozenset({"new", "campaigns", ".", ".."})
 _PAGES = ("login", "success", "ad", "status", "error")
 
 
@@ -65,6 +69,10 @@ class Venue:
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
             raise ValidationError(f"venue id {self.id!r}: 1-64 letters, digits, '_', '.' or '-'")
+        if self.id.lower() in RESERVED_IDS:
+            raise ValidationError(
+                f"场所编号“{self.id}”为控制台保留路径，请换一个 / venue id {self.id!r} is reserved "
+                f"(/venue/{self.id.lower()} is a console page); choose another")
         for mac in self.ap_macs:
             normalise_mac(mac)
         for page in self.templates:

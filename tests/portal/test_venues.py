@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,3 +55,44 @@ def test_allowed_redirect() -> None:
                 "//library.example.cn/", "https://evil.cn\\@library.example.cn/", "", "ftp://operator.cn/",
                 "https://xoperator.cn/"):
         assert not allowed_redirect(url, hosts), url
+
+
+@pytest.mark.parametrize("venue_id", ["new", "campaigns", "Campaigns", "NEW", ".", ".."])
+def test_reserved_ids_are_refused_with_a_clear_message(venue_id: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        Venue(id=venue_id)
+    message = str(err.value)
+    assert "reserved" in message and "保留" in message and repr(venue_id) in message
+    # Ids that merely contain a reserved word stay valid.
+    assert Venue(id=f"{venue_id.strip('.') or 'x'}-park").id.endswith("-park")
+
+
+def test_reserved_ids_cover_every_fixed_segment_under_venue(redis_client: Any, data_dir: Path) -> None:
+    """A new fixed page under /venue/ (say /venue/reports) must be added to RESERVED_IDS."""
+    from portal.venues import RESERVED_IDS
+    from tests.portal.web.consolekit import make_app
+
+    app = make_app(redis_client, data_dir)
+    fixed = set()
+    for rule in app.url_map.iter_rules():
+        parts = rule.rule.split("/")
+        if len(parts) > 2 and parts[1] == "venue" and parts[2] and "<" not in parts[2]:
+            fixed.add(parts[2])
+    assert {"new", "campaigns"} <= fixed
+    assert fixed <= RESERVED_IDS, f"add {sorted(fixed - RESERVED_IDS)} to portal.venues.RESERVED_IDS"
+
+
+def test_console_refuses_to_create_a_reserved_venue(redis_client: Any, data_dir: Path) -> None:
+    from portal.accounts import Role
+    from tests.portal.web.consolekit import create_account, csrf, login, make_app
+
+    app = make_app(redis_client, data_dir)
+    _, password = create_account(redis_client, "noc1", Role.NOC)
+    client = app.test_client()
+    assert login(client, "noc1", password).status_code == 302
+    token = csrf(client, "/venue/new")
+    resp = client.post("/venue/new", data={"csrf_token": token, "id": "campaigns", "name_zh": "x"})
+    assert resp.status_code == 400 and "reserved" in resp.get_data(as_text=True)
+    assert VenueStore(redis_client).get_or_none("campaigns") is None
+    # /venue/campaigns is still the campaigns console, not a venue.
+    assert client.get("/venue/campaigns").status_code == 200
