@@ -25,6 +25,7 @@ from portal.pages import PageError, build_context, sample_values
 from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
+from portal.web.i18n import pick_language
 
 __all__ = ["PREVIEW_CSP", "bp"]
 
@@ -262,8 +263,10 @@ def page_preview(venue_id: str, page: str) -> Response:
     as the phone views render it: same context builder, same sandboxed renderer, same fallback."""
     venue, page = _venue(venue_id), _page(page)
     svc = services()
-    lang = request.args.get("lang", "zh")
-    lang = lang if lang in ("zh", "en") else "zh"
+    # As the phone view picks it: only the venue's languages (a venue offering only English
+    # shows English even to a Chinese phone), and a working link to the other language.
+    lang = pick_language(None, request.args.get("lang"), venue.languages or ("zh", "en"))
+    other = "en" if lang == "zh" else "zh"
     if request.args.get("version"):
         try:
             source: str | None = svc.pages.version(venue.id, page, int(request.args["version"])).source
@@ -273,7 +276,9 @@ def page_preview(venue_id: str, page: str) -> Response:
         source = svc.pages.source_for(venue, page, cached=False)
     else:
         source = svc.pages.draft(venue, page)
-    context = build_context(venue, lang, lang_url="", digits=svc.settings.otp.digits,
+    args: dict[str, Any] = {**request.args.to_dict(), "lang": other}
+    lang_url = url_for("venue_console.page_preview", venue_id=venue.id, page=page, **args)
+    context = build_context(venue, lang, lang_url=lang_url, digits=svc.settings.otp.digits,
                             assets=svc.assets.urls(venue.id, cache_seconds=0),
                             **sample_values(page, venue, lang))
     result = svc.renderer.render(page, context, source)

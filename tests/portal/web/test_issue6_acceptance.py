@@ -6,6 +6,7 @@ session opens nothing in the bearer-token API, and the template reference is in 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from io import BytesIO
@@ -274,3 +275,37 @@ def test_ad_preview_has_the_shape_a_phone_gets(app: Flask, redis_client: Any) ->
     alice.post("/venue/lib/pages/ad", data={"csrf_token": tok, "source": src, "action": "save"})
     body = alice.get("/venue/lib/pages/ad/preview").get_data(as_text=True)
     assert '<p id="shape">operator-default</p>' in body
+
+
+# --- lockout, through the UI only --------------------------------------------------------------------
+
+def test_locked_account_refuses_even_the_right_password_until_an_admin_resets_it(
+        app: Flask, redis_client: Any) -> None:
+    _, bob_pw = create_account(redis_client, "bob", Role.VENUE, ("lib",))
+    client = app.test_client()
+    for _ in range(5):                                   # console.max_failures in the test settings
+        login(client, "bob", "wrong-password")
+    assert login(client, "bob", bob_pw).status_code == 429            # locked: right password too
+    assert AuditLog(redis_client).recent(1)[0].action == "login.locked"
+    admin, tok, _ = signed_in(app, redis_client, "root", Role.ADMIN, ())
+    page = admin.get("/admin/users/bob").get_data(as_text=True)
+    assert 'value="reset_password"' in page                           # the unlock is on the account page
+    reset = admin.post("/admin/users/bob", data={"csrf_token": tok, "action": "reset_password",
+                                                 "password": "Fresh-pass-2025"})
+    assert reset.status_code == 200
+    assert login(client, "bob", "Fresh-pass-2025").status_code == 302
+    assert client.get("/venue/lib").status_code == 200
+
+
+def test_preview_picks_the_language_as_a_phone_would(app: Flask, redis_client: Any) -> None:
+    alice, tok, _ = signed_in(app, redis_client, "alice")
+    src = '<p id="l">{{ lang }}|{{ venue.name }}</p><a id="sw" href="{{ lang_url }}">x</a>'
+    alice.post("/venue/lib/pages/login", data={"csrf_token": tok, "source": src, "action": "publish"})
+    zh = alice.get("/venue/lib/pages/login/preview?lang=zh&live=1").get_data(as_text=True)
+    assert '<p id="l">zh|图书馆</p>' in zh
+    link = re.search(r'id="sw" href="([^"]+)"', zh)
+    assert link and "lang=en" in link.group(1) and "live=1" in link.group(1)
+    assert '<p id="l">en|Library</p>' in alice.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    VenueStore(redis_client).put(dataclasses.replace(LIB, languages=("en",)))
+    only_en = alice.get("/venue/lib/pages/login/preview?lang=zh&live=1").get_data(as_text=True)
+    assert '<p id="l">en|Library</p>' in only_en                      # as a Chinese phone would see it
