@@ -309,3 +309,14 @@ def test_preview_picks_the_language_as_a_phone_would(app: Flask, redis_client: A
     VenueStore(redis_client).put(dataclasses.replace(LIB, languages=("en",)))
     only_en = alice.get("/venue/lib/pages/login/preview?lang=zh&live=1").get_data(as_text=True)
     assert '<p id="l">en|Library</p>' in only_en                      # as a Chinese phone would see it
+
+
+def test_render_time_fallbacks_are_shown_to_the_operator(app: Flask, redis_client: Any) -> None:
+    pages = PageStore(redis_client)
+    for _ in range(3):
+        pages.record_fallback("lib", "success", f"runtime error on line 4: {SCRIPT}")
+    alice, _, _ = signed_in(app, redis_client, "alice")
+    html = alice.get("/venue/lib").get_data(as_text=True)
+    assert "3 — runtime error on line 4" in html and SCRIPT not in html
+    bob, _, _ = signed_in(app, redis_client, "bob", Role.VENUE, ("mall",))
+    assert bob.get("/venue/lib").status_code == 404
