@@ -11,23 +11,36 @@ A plan is assigned by rules, most specific first (``resolve``):
 A retired plan is never handed out: a rule that points at it (or at an unknown name) is skipped
 and the next rule applies. Definitions and rules are read-mostly, so each process caches them for
 ``plan_cache_ttl`` seconds: the RADIUS hot path does not spend a Redis round trip on them.
+
+Plans and rules live in Redis and are edited in the NOC console and API; ``[[plans]]`` and
+``[[plan_rules]]`` in the TOML file can seed them (:func:`seed_plans`, run where ``[[acs]]`` are
+seeded). The seed remembers a hash of what it wrote (``keys.plan_seeds``), so a TOML change reaches
+a record the NOC has not touched since the last seed, while a record the NOC edited, created
+under the same name, or deleted is never overwritten or brought back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 
-__all__ = ["RULE_SCOPES", "Plan", "PlanStore"]
+if TYPE_CHECKING:
+    from portal.settings import PlanRuleSeed, PlanSeed
+
+__all__ = ["RULE_SCOPES", "Plan", "PlanStore", "plan_from_seed", "seed_plans"]
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 RULE_SCOPES = ("venue", "ssid", "ac", "default")
@@ -257,3 +270,77 @@ class PlanStore:
         if plan is None:
             raise NotFound(f"no plan applies to {phone} on {ac_name}/{ssid}")
         return plan
+
+
+# --- seeding from the TOML file -------------------------------------------------------------------
+
+def plan_from_seed(seed: PlanSeed) -> Plan:
+    """The :class:`Plan` of a ``[[plans]]`` entry (TOML has no null: 0 there means unset here)."""
+    values = {f.name: getattr(seed, f.name) for f in dataclasses.fields(seed)}
+    for name in (*_LIMITS, "valid_until"):
+        if not values[name]:
+            values[name] = None
+    return Plan.from_dict(values)
+
+
+def _digest(raw: str | bytes) -> str:
+    return hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode()).hexdigest()
+
+
+def seed_plans(store: PlanStore, plans: Sequence[PlanSeed], rules: Sequence[PlanRuleSeed]) -> list[str]:
+    """Copy ``[[plans]]`` and ``[[plan_rules]]`` into Redis without undoing console/API work.
+
+    Each record is written when it is absent and was never seeded, or when it still holds exactly
+    what the previous seed wrote (then a changed TOML entry updates it). A record the NOC edited,
+    created itself, or deleted since is left as it is. A rule naming a plan that exists neither in
+    the file nor in Redis is skipped with a warning. Returns what was written
+    (``plan:<name>``, ``rule:<field>``) for the caller's log.
+    """
+    redis = store.redis
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(keys.plan_defs())
+    pipe.hgetall(keys.plan_rules())
+    pipe.hgetall(keys.plan_seeds())
+    raw_defs, raw_rules, raw_marks = pipe.execute()
+    defs = {k.decode(): v for k, v in raw_defs.items()}
+    current_rules = {k.decode(): v.decode() for k, v in raw_rules.items()}
+    marks = {k.decode(): v.decode() for k, v in raw_marks.items()}
+
+    def wanted(mark_field: str, current: str | None, new: str, seeded: str | None) -> bool:
+        if current is None:
+            return seeded is None                    # absent: new, unless the NOC deleted it
+        if seeded is None or current != seeded:
+            if current != new:
+                log.info("seed: %s was changed in Redis since; the TOML entry is not applied", mark_field)
+            return False
+        return current != new                        # untouched since the last seed
+
+    written: list[str] = []
+    write = redis.pipeline(transaction=True)         # one slot ({plans}): all or nothing
+    for seed in plans:
+        plan = plan_from_seed(seed)
+        new_json = plan.to_json()
+        mark_field = f"plan:{plan.name}"
+        current = defs.get(plan.name)
+        if wanted(mark_field, None if current is None else _digest(current), _digest(new_json),
+                  marks.get(mark_field)):
+            write.hset(keys.plan_defs(), plan.name, new_json)
+            write.hset(keys.plan_seeds(), mark_field, _digest(new_json))
+            defs[plan.name] = new_json.encode()
+            written.append(mark_field)
+    for rule in rules:
+        field = _rule_field(rule.scope, rule.key)
+        mark_field = f"rule:{field}"
+        if not wanted(mark_field, current_rules.get(field), rule.plan, marks.get(mark_field)):
+            continue
+        if rule.plan not in defs:
+            log.warning("seed: plan rule %s names plan %r, which is neither in [[plans]] nor in "
+                        "Redis; rule skipped", field, rule.plan)
+            continue
+        write.hset(keys.plan_rules(), field, rule.plan)
+        write.hset(keys.plan_seeds(), mark_field, rule.plan)
+        written.append(mark_field)
+    if written:
+        write.execute()
+        store.invalidate()
+    return written

@@ -33,6 +33,8 @@ __all__ = [
     "NumberPolicySettings",
     "OtpSettings",
     "PagesSettings",
+    "PlanRuleSeed",
+    "PlanSeed",
     "PortalClientSettings",
     "QuotaSettings",
     "RadiusSettings",
@@ -349,6 +351,65 @@ class AcSeed:
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
 
 
+_PLAN_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSeed:
+    """A plan from the TOML file, copied into Redis at start-up (``portal.plans.seed_plans``).
+    Every field of ``portal.plans.Plan``; TOML has no null, so 0 means "no limit / unset"."""
+
+    name: str = ""                     # plan name: 1-64 letters, digits, '_', '.' or '-'
+    title_zh: str = ""                 # name shown to phones in Chinese
+    title_en: str = ""                 # name shown to phones in English
+    up_kbps: int = 0                   # user → network rate in kbit/s; 0 = unlimited
+    down_kbps: int = 0                 # network → user rate in kbit/s; 0 = unlimited
+    session_timeout: int = 0           # seconds one session may last; 0 = no cap
+    idle_timeout: int = 0              # seconds idle before the AC ends a session; 0 = AC default
+    daily_time: int = 0                # online seconds per local day; 0 = unlimited
+    total_time: int = 0                # online seconds ever; 0 = unlimited
+    daily_volume: int = 0              # octets per local day (both directions); 0 = unlimited
+    total_volume: int = 0              # octets ever; 0 = unlimited
+    validity_days: int = 0             # days from first login; 0 = no end
+    valid_until: float = 0.0           # fixed end (epoch seconds); 0 = none
+    max_sessions: int = 0              # concurrent devices; 0 = unlimited
+    interim_interval: int = 0          # Acct-Interim-Interval (>= 60); 0 = settings default
+    mac_binding_days: int = 0          # days a device stays recognised without SMS; 0 = web default
+    retired: bool = False              # never handed out again (sessions holding it keep it)
+
+    def __post_init__(self) -> None:
+        # (the name is checked by Settings: the all-defaults entry must construct, for the example)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise SettingsError(f.name, f"must be 0 (unset) or positive, got {value!r}")
+        if 0 < self.interim_interval < 60:     # RFC 2869 §5.16
+            raise SettingsError("interim_interval", "must be 0 (unset) or at least 60")
+        for key in ("title_zh", "title_en"):
+            if len(getattr(self, key)) > 100:
+                raise SettingsError(key, "longer than 100 characters")
+
+
+PLAN_RULE_SCOPES = ("venue", "ssid", "ac", "default")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRuleSeed:
+    """A plan assignment rule from the TOML file (``portal.plans.PlanStore.assign``)."""
+
+    scope: str = "default"             # venue, ssid, ac or default (the global default plan)
+    key: str = ""                      # venue id, SSID or AC name; empty for scope "default"
+    plan: str = ""                     # plan name: a [[plans]] entry or a plan already in Redis
+
+    def __post_init__(self) -> None:
+        if self.scope not in PLAN_RULE_SCOPES:
+            raise SettingsError("scope", f"one of {', '.join(PLAN_RULE_SCOPES)}, got {self.scope!r}")
+        if self.scope == "default" and self.key:
+            raise SettingsError("key", "must be empty for scope \"default\"")
+        if self.scope != "default" and not self.key:
+            raise SettingsError("key", f"a {self.scope} rule needs the {self.scope} it applies to")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("./citywifi-data")
@@ -368,6 +429,26 @@ class Settings:
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     acs: tuple[AcSeed, ...] = ()
+    plans: tuple[PlanSeed, ...] = ()   # plans copied into Redis at start-up (NOC edits are never overwritten)
+    plan_rules: tuple[PlanRuleSeed, ...] = ()   # which plan applies where, seeded like plans
+
+    def __post_init__(self) -> None:
+        # Across entries: one definition per plan name, one rule per scope and key.
+        seen: set[str] = set()
+        for i, plan in enumerate(self.plans):
+            if not plan.name or len(plan.name) > 64 or not set(plan.name) <= _PLAN_NAME_CHARS:
+                raise SettingsError(f"plans[{i}].name",
+                                    f"1-64 letters, digits, '_', '.' or '-', got {plan.name!r}")
+            if plan.name in seen:
+                raise SettingsError(f"plans[{i}].name", f"plan {plan.name!r} is defined twice")
+            seen.add(plan.name)
+        rules: set[tuple[str, str]] = set()
+        for i, rule in enumerate(self.plan_rules):
+            if not rule.plan:
+                raise SettingsError(f"plan_rules[{i}].plan", "name the plan this rule assigns")
+            if (rule.scope, rule.key) in rules:
+                raise SettingsError(f"plan_rules[{i}]", f"a second rule for {rule.scope} {rule.key!r}")
+            rules.add((rule.scope, rule.key))
 
 
 _T = TypeVar("_T")
@@ -443,6 +524,9 @@ def _build(cls: type[_T], data: Mapping[str, Any], env: Mapping[str, str], prefi
             kwargs[f.name] = _coerce(tp, data[f.name], dotted, env)
     try:
         return cls(**kwargs)
+    except SettingsError as exc:  # __post_init__ naming its own key: keep it, under our prefix
+        raise SettingsError(exc.key if not prefix or exc.key.startswith(prefix) else prefix + exc.key,
+                            exc.problem) from None
     except (TypeError, ValueError) as exc:  # __post_init__ validation
         raise SettingsError(prefix.rstrip("."), str(exc)) from exc
 

@@ -77,6 +77,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     seeded = AcRegistry(client).seed(settings.acs)
     if seeded:
         log.info("seeded AC(s) from settings: %s", ", ".join(seeded))
+    from portal.plans import PlanStore, seed_plans
+
+    seeded = seed_plans(PlanStore(client), settings.plans, settings.plan_rules)
+    if seeded:
+        log.info("seeded plan(s)/rule(s) from settings: %s", ", ".join(seeded))
     try:
         from portal.login import build_journey, listener_hooks  # NTF_LOGOUT, silent MAC login
 

@@ -200,6 +200,9 @@ def _seed_demo(settings: Settings, redis_url: str) -> None:
     client = connect(settings.redis, redis_url)
     registry = AcRegistry(client)
     registry.seed(settings.acs)
+    from portal.plans import PlanStore, seed_plans
+
+    seed_plans(PlanStore(client), settings.plans, settings.plan_rules)
     sim = settings.ac_sim
     if registry.get_or_none("demo-ac") is None and registry.by_address(sim.host) is None:
         registry.put(AcRecord(

@@ -45,6 +45,7 @@ __all__ = [
     "plan_defs",
     "plan_override",
     "plan_rules",
+    "plan_seeds",
     "session_deadlines",
     "session_tombstone",
     "usage",
@@ -132,6 +133,13 @@ def plan_rules() -> str:
     """Hash: assignment rule → plan name. Fields: ``venue:<id>``, ``ssid:<ssid>``, ``ac:<name>``,
     ``*`` (global default)."""
     return f"{PREFIX}:{{plans}}:rules"
+
+
+def plan_seeds() -> str:
+    """Hash: what the TOML seed last wrote (``portal.plans.seed_plans``). ``plan:<name>`` → SHA-256
+    of the plan JSON written; ``rule:<rule field>`` → the plan name written. A record that no
+    longer matches was edited (or deleted) in the console/API since, and is left alone."""
+    return f"{PREFIX}:{{plans}}:seeded"
 
 
 def plan_override(phone: str) -> str:
