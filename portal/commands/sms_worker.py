@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from types import FrameType
@@ -51,6 +52,7 @@ _T = TypeVar("_T")
 _DEFAULT_PORTS = {"smgp": 8890, "cmpp": 7890, "smpp": 2775}
 _REDIS_BACKOFF_MIN = 0.2   # seconds before the first retry after a Redis connection error …
 _REDIS_BACKOFF_MAX = 5.0   # … doubling up to this
+_REPORT_TRIES = 7          # delivery-report writes: 0.2+0.4+…+3.2+5 s ≈ 11 s of Redis outage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -149,13 +151,26 @@ class SmsWorker:
         self.loop.run_in_executor(None, self._record_report, report)
 
     def _record_report(self, report: DeliveryReport) -> None:
-        try:
-            self.queue.record_report(report.gateway, report.message_id, report.stat, report.err)
-            outcome = "delivered" if report.stat == "DELIVRD" else "undelivered"
-            self.counts.inc(f"report.{outcome}")
-            self._live(outcome, 1)
-        except Exception:
-            log.exception("recording delivery report %s/%s failed", report.gateway, report.message_id)
+        # Runs in an executor thread, so it may wait: a Redis restart or failover (seconds) must
+        # not lose the report. Recording is idempotent, so a retry after a lost reply is harmless.
+        delay = _REDIS_BACKOFF_MIN
+        for attempt in range(_REPORT_TRIES):
+            try:
+                self.queue.record_report(report.gateway, report.message_id, report.stat, report.err)
+                break
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+                if attempt == _REPORT_TRIES - 1 or self.stopping.is_set():
+                    log.warning("delivery report %s/%s not recorded, Redis unavailable: %s",
+                                report.gateway, report.message_id, exc)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, _REDIS_BACKOFF_MAX)
+            except Exception:
+                log.exception("recording delivery report %s/%s failed", report.gateway, report.message_id)
+                return
+        outcome = "delivered" if report.stat == "DELIVRD" else "undelivered"
+        self.counts.inc(f"report.{outcome}")
+        self._live(outcome, 1)
 
     def run(self) -> None:
         self._thread.start()

@@ -338,8 +338,14 @@ class MultiNode:
         return "\n".join(f"--- {n.name}\n{n.log()[-tail:]}" for n in self.nodes.values())
 
     def tracebacks(self) -> dict[str, str]:
-        """Node name → log tail, for every node whose log shows a Python traceback."""
-        return {n.name: n.log()[-3000:] for n in self.nodes.values() if "Traceback" in n.log()}
+        """Node name → its log from a little before the first Python traceback."""
+        found = {}
+        for n in self.nodes.values():
+            text = n.log()
+            at = text.find("Traceback")
+            if at >= 0:
+                found[n.name] = text[max(0, at - 400):at + 2500]
+        return found
 
     # --- a phone --------------------------------------------------------------------------------
 

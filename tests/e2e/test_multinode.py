@@ -30,8 +30,10 @@ from tests.e2e.multinode import MultiNode, Outcome, device, phone, wait_for
 from tests.scale.cluster import RedisClusterProcs, SentinelGroup
 
 
-@pytest.fixture(scope="module", params=["redis", "cluster"])
+@pytest.fixture(params=["redis", "cluster"])
 def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiNode]:
+    """The system on one Redis or on a three-master cluster. Function-scoped, used by ONE test
+    per backend: under ``pytest -n 2`` a module-scoped one would be started by both workers."""
     root = tmp_path_factory.mktemp(f"multinode-{request.param}")
     store: Any
     if request.param == "cluster":
@@ -49,7 +51,17 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         store.stop()
 
 
-def test_logins_through_either_node(system: MultiNode) -> None:
+def test_several_nodes_share_one_state(system: MultiNode) -> None:
+    """Logins through either node; concurrency limit and volume quota across nodes; a session
+    opened through node A kicked by node B (its enforcer, and its NOC API)."""
+    _logins_through_either_node(system)
+    _concurrency_limit_holds_across_nodes(system)
+    _volume_quota_holds_across_nodes(system)
+    _kick_from_the_other_node(system)
+    _kick_through_the_api_of_the_other_web_node(system)
+
+
+def _logins_through_either_node(system: MultiNode) -> None:
     outcomes = [system.journey(phone(100 + i), 100 + i, landing_node=i % 2, login_node=(i // 2) % 2)
                 for i in range(8)]
     assert all(o.ok for o in outcomes), [(o.phone, o.stage, o.error) for o in outcomes]
@@ -67,7 +79,7 @@ def test_logins_through_either_node(system: MultiNode) -> None:
         (system.ac.radius.replies_by_server, system.ac.radius.stats)
 
 
-def test_concurrency_limit_holds_across_nodes(system: MultiNode) -> None:
+def _concurrency_limit_holds_across_nodes(system: MultiNode) -> None:
     number = phone(200)
     PlanStore(system.redis).assign_user(number, "solo")
     first = system.journey(number, 200, landing_node=0)
@@ -79,7 +91,7 @@ def test_concurrency_limit_holds_across_nodes(system: MultiNode) -> None:
     assert system.ac is not None and device(201)[0] not in system.ac.online()
 
 
-def test_volume_quota_holds_across_nodes(system: MultiNode) -> None:
+def _volume_quota_holds_across_nodes(system: MultiNode) -> None:
     number = phone(300)
     PlanStore(system.redis).assign_user(number, "tiny")
     first = system.journey(number, 300, landing_node=0)
@@ -95,7 +107,7 @@ def test_volume_quota_holds_across_nodes(system: MultiNode) -> None:
     assert not second.ok and second.error == "daily_volume_used", second
 
 
-def test_kick_from_the_other_node(system: MultiNode) -> None:
+def _kick_from_the_other_node(system: MultiNode) -> None:
     number = phone(400)
     opened = system.journey(number, 400, landing_node=0, login_node=0)
     assert opened.ok, opened
@@ -114,7 +126,7 @@ def test_kick_from_the_other_node(system: MultiNode) -> None:
     assert wait_for(lambda: not registry.by_phone(number))
 
 
-def test_kick_through_the_api_of_the_other_web_node(system: MultiNode) -> None:
+def _kick_through_the_api_of_the_other_web_node(system: MultiNode) -> None:
     number = phone(410)
     opened = system.journey(number, 410, landing_node=0, login_node=0)
     assert opened.ok, opened

@@ -1,5 +1,6 @@
-"""The sms-worker loop survives Redis going away and coming back (restart on the same AOF):
-it logs, backs off and carries on, instead of dying with the first ConnectionError."""
+"""The sms-worker survives Redis going away and coming back (restart on the same AOF): its loop
+logs, backs off and carries on instead of dying with the first ConnectionError, and a delivery
+report that arrives meanwhile is written once Redis is back instead of being dropped."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from portal.settings import RedisSettings, SmsSettings
 from portal.sms_queue import SmsJob, SmsQueue
 from portal.state import connect
 from portal.state.embedded import EmbeddedRedis
+from sms_gateway.backend import DeliveryReport
 from sms_gateway.file_backend import FileBackend
 
 
@@ -49,3 +51,30 @@ def test_worker_carries_on_after_a_redis_restart(tmp_path: Path) -> None:
         client.close()
         server.stop()
     assert not thread.is_alive()
+
+
+def test_delivery_report_waits_out_a_redis_restart(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", port=0).start()
+    client = connect(RedisSettings(socket_timeout=1.0), server.url)
+    queue = SmsQueue(client)
+    worker = SmsWorker(queue, FileBackend("file", tmp_path / "outbox"), build_catalog(SmsSettings()),
+                       consumer="w1")
+    try:
+        queue.ensure_group()
+        job_id = queue.enqueue(SmsJob("18900000003", "otp", {"code": "1", "minutes": "5"}, "zh", "r3"))
+        entry = queue.read("w1", 1, 100)[0]
+        assert queue.begin_send(job_id, "w1") == "queued"
+        queue.finish(entry.entry_id, job_id, "sent", gateway="file", message_id="m1")
+        server.kill()
+        recording = threading.Thread(
+            target=worker._record_report, args=(DeliveryReport("file", "m1", "DELIVRD", "000"),))
+        recording.start()
+        time.sleep(0.7)                     # the report arrives while Redis is down …
+        server.start()                      # … and is written once it is back
+        recording.join(15)
+        assert not recording.is_alive()
+        outcome = queue.outcome(job_id)
+        assert outcome is not None and outcome["status"] == "delivered", outcome
+    finally:
+        client.close()
+        server.stop()

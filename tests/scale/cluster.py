@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from portal.state.embedded import find_redis_server
 
@@ -59,6 +61,11 @@ def _wait(pred: Any, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+class _PortTaken(RuntimeError):
+    """Another process took the port between our check and the server's bind (e.g. the other
+    pytest-xdist worker starting its own cluster): start again on fresh ports."""
+
+
 class _Proc:
     """One redis-server (or sentinel) child with its own directory and log."""
 
@@ -78,9 +85,22 @@ class _Proc:
                  "--daemonize", "no", "--logfile", str(self.dir / "redis.log"), *self.extra]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
-        client = self.client()
+        # Short timeout, no retries: a port held by someone else must be noticed quickly.
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5,
+                             socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        proc = self.process
+
+        def mine() -> bool:
+            if proc.poll() is not None:
+                raise _PortTaken(f"redis-server on {self.port} exited: {self.log()[-500:]}")
+            # Answering is not enough: it must be OUR process answering on that port.
+            return int(client.info("server")["process_id"]) == proc.pid
+
         try:
-            _wait(client.ping, 10, f"redis on port {self.port}")
+            _wait(mine, 10, f"redis on port {self.port}")
+        except _PortTaken:
+            self.kill()
+            raise
         finally:
             client.close()
 
@@ -115,14 +135,18 @@ class RedisClusterProcs:
     """Three (``masters``) cluster-enabled redis-servers sharing the slot space, no replicas."""
 
     def __init__(self, root: Path, masters: int = 3, binary: str = "") -> None:
-        binary = find_redis_server(binary)
+        self.root, self.masters, self.binary = root, masters, find_redis_server(binary)
+        self.attempt = 0
+        self.nodes = self._build()
+
+    def _build(self) -> list[_Proc]:
         taken: set[int] = set()
-        self.nodes = [
-            _Proc(binary, root / f"node{i}", free_cluster_port(taken),
+        return [
+            _Proc(self.binary, self.root / f"try{self.attempt}" / f"node{i}", free_cluster_port(taken),
                   ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                    "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "yes",
                    "--appendfsync", "everysec"])
-            for i in range(masters)
+            for i in range(self.masters)
         ]
 
     @property
@@ -131,6 +155,16 @@ class RedisClusterProcs:
         return f"redis://127.0.0.1:{self.nodes[0].port}/0"
 
     def start(self) -> RedisClusterProcs:
+        for _ in range(3):
+            try:
+                return self._start_once()
+            except _PortTaken:
+                self.stop()
+                self.attempt += 1
+                self.nodes = self._build()
+        raise RuntimeError("no free ports for the cluster after 3 tries")
+
+    def _start_once(self) -> RedisClusterProcs:
         try:
             for node in self.nodes:
                 node.start()
@@ -151,6 +185,8 @@ class RedisClusterProcs:
                     _wait(lambda c=c: self._ok(c), 30, f"cluster_state:ok on {node.port}")
                 finally:
                     c.close()
+        except _PortTaken:
+            raise
         except BaseException:
             logs = "\n".join(n.log() for n in self.nodes)
             self.stop()
@@ -190,14 +226,18 @@ class SentinelGroup:
     """A master, one replica and three sentinels (quorum 2) watching master name ``name``."""
 
     def __init__(self, root: Path, name: str = "citywifi", binary: str = "") -> None:
-        binary = find_redis_server(binary)
+        self.root, self.name, self.binary = root, name, find_redis_server(binary)
+        self.attempt = 0
+        self._build()
+
+    def _build(self) -> None:
         taken: set[int] = set()
-        self.name = name
+        name, binary, root = self.name, self.binary, self.root / f"try{self.attempt}"
         common = ["--save", "", "--appendonly", "yes"]
         self.master = _Proc(binary, root / "master", free_cluster_port(taken), common)
         self.replica = _Proc(binary, root / "replica", free_cluster_port(taken),
                              [*common, "--replicaof", "127.0.0.1", str(self.master.port)])
-        self.sentinels = []
+        self.sentinels: list[_Proc] = []
         for i in range(3):
             port = free_cluster_port(taken)
             conf = (f"port {port}\n"
@@ -213,6 +253,16 @@ class SentinelGroup:
         return tuple(f"127.0.0.1:{s.port}" for s in self.sentinels)
 
     def start(self) -> SentinelGroup:
+        for _ in range(3):
+            try:
+                return self._start_once()
+            except _PortTaken:
+                self.stop()
+                self.attempt += 1
+                self._build()
+        raise RuntimeError("no free ports for the sentinel group after 3 tries")
+
+    def _start_once(self) -> SentinelGroup:
         try:
             self.master.start()
             self.replica.start()
@@ -232,6 +282,8 @@ class SentinelGroup:
                     _wait(lambda c=c: self._sentinel_ready(c), 30, f"sentinel {s.port} discovery")
                 finally:
                     c.close()
+        except _PortTaken:
+            raise
         except BaseException:
             logs = "\n".join(p.log() for p in [self.master, self.replica, *self.sentinels])
             self.stop()
