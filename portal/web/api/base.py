@@ -154,7 +154,8 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
         if name not in named:
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
-                   tuple(sorted(set(errors) | {400, 401} | ({403} if scope == "write" else set()))),
+                   tuple(sorted(set(errors) | {400, 401} | ({403} if scope == "write" else set())
+                                | ({415} if request is not None else set()))),
                    status, description, response_media)
     OPERATIONS.append(op)
 
@@ -215,14 +216,21 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The request's JSON object, validated against ``schema`` (400 naming the bad field)."""
     if not request.is_json:
         raise _standard(415)
+    too_deep = body_error("The body is nested too deeply.", "请求内容嵌套层级过深。")
     try:
         data = json.loads(request.get_data(cache=True) or b"null")
     except (ValueError, UnicodeDecodeError):
         raise body_error("The body is not valid JSON.", "请求内容不是有效的 JSON。") from None
+    except RecursionError:      # "[[[[…" within the size limit: the parser's stack, not a 500
+        raise too_deep from None
     if not isinstance(data, dict):
         raise body_error("The body must be a JSON object.", "请求内容必须是 JSON 对象。")
     if schema is not None:
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+        try:
+            error = jsonschema.exceptions.best_match(
+                jsonschema.Draft202012Validator(schema).iter_errors(data))
+        except RecursionError:
+            raise too_deep from None
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(body)"
             raise body_error(f"{where}: {error.message}", f"字段 {where} 无效：{error.message}")
