@@ -1,7 +1,8 @@
-"""API: a read-only list of API tokens (names, scopes, last use — never secrets).
+"""API: the list of API tokens (names, scopes, last use — never secrets) and revocation.
 
-Creating and revoking tokens is deliberately not in the API: administrators do it in the console
-(``/noc/tokens``), so a token cannot mint or extend tokens. Listing needs a write token: the
+Creating tokens is deliberately not in the API: administrators do it in the console
+(``/noc/tokens``), so a token cannot mint or extend tokens. Revoking only takes access away, so
+it is here too (an incident script can cut a leaked token off). Both need a write token: the
 inventory is administrative, a read-only monitoring token has no need for it.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.web.api.accounts import TOKEN_SCHEMA
-from portal.web.api.base import api_tokens, operation
+from portal.web.api.base import api_audit, api_tokens, operation
 
 __all__: list[str] = []
 
@@ -20,3 +21,14 @@ __all__: list[str] = []
                      "properties": {"tokens": {"type": "array", "items": TOKEN_SCHEMA}}})
 def list_tokens() -> Any:
     return {"tokens": [t.as_dict() for t in api_tokens().all()]}
+
+
+@operation("/tokens/{token_id}/revoke", "POST", scope="write", tag="tokens",
+           summary="Revoke an API token (it stops working at once; revoking twice is harmless)",
+           response=TOKEN_SCHEMA, errors=(404,))
+def revoke_token(token_id: str) -> Any:
+    store = api_tokens()
+    before = store.get(token_id)
+    token = store.revoke(token_id)          # NotFound → 404
+    api_audit("token.revoke", token_id, before.as_dict() if before else None, token.as_dict())
+    return token.as_dict()

@@ -137,6 +137,36 @@ def get_venue(venue_id: str) -> Any:
     return _public(_venue(venue_id))
 
 
+NEW_VENUE: dict[str, Any] = {
+    "type": "object", "required": ["id"], "additionalProperties": False,
+    "properties": {"id": {"type": "string", "maxLength": 64}, **VENUE_PATCH["properties"]},
+}
+
+
+@operation("/venues", "POST", scope="write", tag="venues",
+           summary="Create a venue (id: 1-64 letters, digits, '_', '.', '-'; other fields as PATCH)",
+           request=NEW_VENUE, response=VENUE_SCHEMA, status=201, errors=(409,))
+def create_venue() -> Any:
+    body = json_body(NEW_VENUE)
+    svc = services()
+    store = svc.journey.venues
+    venue_id = body.pop("id")
+    if store.get_or_none(venue_id) is not None:
+        raise ApiError(409, "exists", f"A venue {venue_id!r} exists.", f"场所 {venue_id} 已存在。")
+    try:
+        venue = Venue(id=venue_id)
+        if body:
+            venue = update_venue(venue, body, operator_hosts=svc.settings.web.redirect_hosts, network=True)
+        store.put(venue)
+    except VenueSettingsError as exc:
+        raise ApiError(400, "invalid", f"{exc.field}: {exc.message_en}",
+                       f"{exc.field}：{exc.message_zh}") from None
+    except NotFound as exc:
+        raise ApiError(400, "invalid", f"default_plan: {exc}", f"default_plan：套餐不存在（{exc}）") from None
+    api_audit("venue.create", venue.id, None, _public(venue))
+    return _public(venue), 201
+
+
 @operation("/venues/{venue_id}", "PATCH", scope="write", tag="venues",
            summary="Change a venue's settings (the post-login URL must be on the allow-list)",
            description=f"Operator fields: {', '.join(OPERATOR_FIELDS)}; network fields: "

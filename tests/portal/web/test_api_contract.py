@@ -63,6 +63,7 @@ PATH_VALUES: dict[str, str] = {
     "username": "acct1", "venue_id": "v1", "page": "login", "name": "logo.png", "ac": "ac1",
     "session_id": "S1", "phone": PHONE, "mac": MAC, "plan_name": "basic", "rule": "venue:v1",
     "ac_name": "ac1", "kind": "phone", "value": "13900000000", "stream": "realname", "campaign_id": "c1",
+    "token_id": "(seeded)",
 }
 # Required query parameters (known good).
 QUERY_VALUES: dict[str, str] = {"from": "2026-05-01", "to": "2026-05-02"}
@@ -145,7 +146,9 @@ def seed(redis: Any, app: Flask) -> dict[str, str]:
                                                                 "https://www.example.com/"),
                                          venues=("v1",)))
     tokens = ApiTokenStore(redis)
-    return {scope: tokens.create(f"t-{scope}", scope, "tests")[1] for scope in ("read", "write")}
+    out = {scope: tokens.create(f"t-{scope}", scope, "tests")[1] for scope in ("read", "write")}
+    out["token_id"] = tokens.create("victim", "read", "tests")[0].id
+    return out
 
 
 def snapshot(redis: Any) -> dict[bytes, bytes]:
@@ -252,7 +255,7 @@ def test_operation_contract(app: Flask, redis_client: Any, method: str, path: st
     check = Checker(app, doc, method, path)
     op = check.op
     path_params = [p["name"] for p in op["parameters"] if p["in"] == "path"]
-    good_path = {name: PATH_VALUES[name] for name in path_params}
+    good_path = {name: tokens[name] if name in tokens else PATH_VALUES[name] for name in path_params}
     good_query = {p["name"]: QUERY_VALUES[p["name"]] for p in op["parameters"]
                   if p["in"] == "query" and p.get("required")}
     good_body = GOOD_BODIES.get((method, path))
