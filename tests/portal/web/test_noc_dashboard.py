@@ -161,3 +161,38 @@ def test_api_stats_live(app: Flask, redis_client: Any) -> None:
         assert_matches_openapi(app, "GET", "/stats/live", r)
     r = client.get("/api/v1/stats/live", headers=auth(token(redis_client, "write")))
     assert r.status_code == 200
+
+
+def test_dashboard_shows_every_figure_the_issue_lists(redis_client: Any, data_dir: Path) -> None:
+    """Online now, logins per minute, codes sent/delivered/failed, SMS spend against the budget,
+    auth failures by reason, online per AC and per venue — on the page and in live.json."""
+    from portal.venues import Venue, VenueStore
+
+    settings = make_settings(data_dir)
+    settings = dataclasses.replace(settings, sms=dataclasses.replace(
+        settings.sms, price_fen=5, budget_fen_per_month=10_000))
+    app = create_app(settings, redis_client)
+    online_session(redis_client, 1)
+    VenueStore(redis_client, cache_ttl=0.0).put(Venue("library", acs=("ac1",)))
+    stats = LiveStats.from_settings(redis_client, settings)
+    stats.record_login("sms", "library")
+    stats.record_codes("sent", 3)
+    stats.record_codes("delivered", 2)
+    stats.record_codes("failed", 1)
+    stats.record_rejects({"bad_password": 2, "blocked": 1})
+    _, pw = create_account(redis_client, "ops", Role.NOC)
+    client = app.test_client()
+    assert login(client, "ops", pw).status_code == 302
+    html = client.get("/noc").get_data(as_text=True)
+    for element, value in (("online-total", "1"), ("logins-window", "1"), ("codes-sent", "3"),
+                           ("codes-delivered", "2"), ("codes-failed", "1"), ("sms-spend", "0.15"),
+                           ("rejects-window", "3")):
+        assert f'id="{element}">{value}<' in html, element
+    assert "/ 100.00" in html                                     # the monthly budget (CNY)
+    for chart in ("chart-logins", "chart-codes", "chart-rejects", "chart-acs", "chart-venues"):
+        assert f'id="{chart}"' in html
+    live = client.get("/noc/live.json").get_json()
+    assert live["online"]["by_ac"] == {"ac1": 1} and live["online"]["by_venue"] == {"library": 1}
+    assert live["rejects_window"] == {"bad_password": 2, "blocked": 1}
+    assert live["logins"]["total"][-1] == 1 and len(live["logins"]["total"]) == live["minutes"]
+    assert live["sms"]["spent_fen"] == 15 and live["sms"]["budget_used"] == 0.0015
