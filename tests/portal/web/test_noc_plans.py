@@ -250,5 +250,6 @@ def test_venue_rule_and_venue_default_plan_are_one_truth(app: Flask, redis_clien
     assert client.patch("/api/v1/venues/mall", json={"name_en": "Mall 2"}, headers=write).status_code == 200
     assert store.rules() == {}
     # A rule for a venue not (yet) defined is still just a rule.
-    assert post(noc, "/noc/plans/rules", {"scope": "venue", "key": "new-mall", "plan": "vip"}).status_code == 302
+    resp = post(noc, "/noc/plans/rules", {"scope": "venue", "key": "new-mall", "plan": "vip"})
+    assert resp.status_code == 302
     assert store.rules() == {"venue:new-mall": "vip"} and venues.get_or_none("new-mall") is None
