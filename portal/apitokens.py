@@ -22,7 +22,10 @@ from portal.state import keys
 
 __all__ = ["SCOPES", "ApiToken", "ApiTokenStore"]
 
-SCOPES = ("read", "write")
+SCOPES = ("read", "write", "admin")
+# Each scope includes the ones before it. ``admin`` is for console accounts and tokens: a
+# ``write`` token must not be able to make itself a console administrator.
+_RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
 _SECRET = re.compile(r"^cw_([0-9a-f]{12})_([A-Za-z0-9_\-]{20,64})$")
 _NAME = re.compile(r"^[^\x00-\x1f]{1,64}$")
 
@@ -39,7 +42,7 @@ class ApiToken:
     revoked: bool = False
 
     def allows(self, scope: str) -> bool:
-        return self.scope == "write" or scope == "read"
+        return _RANK.get(self.scope, -1) >= _RANK[scope]
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "scope": self.scope, "created_by": self.created_by,
@@ -67,7 +70,7 @@ class ApiTokenStore:
         if not _NAME.match(name):
             raise ValidationError("name: 1-64 printable characters")
         if scope not in SCOPES:
-            raise ValidationError("scope must be 'read' or 'write'")
+            raise ValidationError("scope must be 'read', 'write' or 'admin'")
         if expires_at is not None and expires_at <= self.clock():
             raise ValidationError("expires_at must be in the future")
         token_id = secrets.token_hex(6)

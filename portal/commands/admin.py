@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("list-users", help="list console accounts as JSON")
     token = sub.add_parser("create-token", help="create an API token (the secret is printed once)")
     token.add_argument("name")
-    token.add_argument("--scope", choices=["read", "write"], default="read")
+    token.add_argument("--scope", choices=["read", "write", "admin"], default="read")
     revoke = sub.add_parser("revoke-token", help="revoke an API token by id")
     revoke.add_argument("token_id")
 

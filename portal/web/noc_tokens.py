@@ -45,7 +45,7 @@ def create() -> tuple[str, int]:
         name = form_text(form, "name", ("名称", "Name"), required=True, max_len=64)
         scope = form.get("scope", "")
         if scope not in SCOPES:
-            raise FormError("请选择权限（只读或读写）。", "Choose a scope (read or write).")
+            raise FormError("请选择权限（只读、读写或管理）。", "Choose a scope (read, write or admin).")
         until = form_date(form.get("expires", ""), ("到期日期", "Expires"))
         expires_at = end_of_day(until, str(core().settings.quota.timezone)) if until else None
         account = current_account()

@@ -120,7 +120,11 @@ def test_api_tokens(redis_client: Any) -> None:
     assert store.verify(wsecret) is None
     assert [t.name for t in store.all()] == ["billing", "ops"]
     with pytest.raises(ValidationError):
-        store.create("x", "admin", "user:alice")
+        store.create("x", "root", "user:alice")
+    _admin, asecret = store.create("root-ops", "admin", "user:alice")
+    verified = store.verify(asecret)
+    assert verified is not None and all(verified.allows(s) for s in ("read", "write", "admin"))
+    assert not store.verify(wsecret) and not ApiTokenStore(redis_client).get(writer.id).allows("admin")  # type: ignore[union-attr]
     with pytest.raises(NotFound):
         store.revoke("000000000000")
 

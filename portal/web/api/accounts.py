@@ -15,7 +15,7 @@ __all__: list[str] = []
 TOKEN_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["id", "name", "scope"],
     "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                   "scope": {"enum": ["read", "write"]}, "created_by": {"type": "string"},
+                   "scope": {"enum": ["read", "write", "admin"]}, "created_by": {"type": "string"},
                    "created_at": {"type": "number"}, "expires_at": {"type": ["number", "null"]},
                    "last_used": {"type": ["number", "null"]}, "revoked": {"type": "boolean"}},
 }
@@ -73,7 +73,7 @@ def list_accounts() -> Any:
     return {"accounts": [a.public() for a in _accounts().all()]}
 
 
-@operation("/accounts", "POST", scope="write", tag="accounts", summary="Create a console account",
+@operation("/accounts", "POST", scope="admin", tag="accounts", summary="Create a console account",
            request=NEW_ACCOUNT, response=ACCOUNT_SCHEMA, status=201, errors=(409,))
 def create_account() -> Any:
     body = json_body(NEW_ACCOUNT)
@@ -89,7 +89,7 @@ def get_account(username: str) -> Any:
     return _accounts().require(username).public()
 
 
-@operation("/accounts/{username}", "PATCH", scope="write", tag="accounts",
+@operation("/accounts/{username}", "PATCH", scope="admin", tag="accounts",
            summary="Change an account's role, venues, name, state or password",
            request=ACCOUNT_PATCH, response=ACCOUNT_SCHEMA, errors=(404,))
 def patch_account(username: str) -> Any:
@@ -106,7 +106,7 @@ def patch_account(username: str) -> Any:
     return after.public()
 
 
-@operation("/accounts/{username}", "DELETE", scope="write", tag="accounts", summary="Delete an account",
+@operation("/accounts/{username}", "DELETE", scope="admin", tag="accounts", summary="Delete an account",
            response={"type": "object", "required": ["deleted"],
                      "properties": {"deleted": {"type": "string"}}},
            errors=(404,))

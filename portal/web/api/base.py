@@ -146,15 +146,15 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
 
     Path parameters are added to ``parameters`` automatically. A view returns a JSON-able
     value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV)."""
-    if scope not in ("read", "write"):
-        raise ValueError("scope is 'read' or 'write'")
+    if scope not in ("read", "write", "admin"):
+        raise ValueError("scope is 'read', 'write' or 'admin'")
     params = list(parameters)
     named = {p["name"] for p in params}
     for name in re.findall(r"\{(\w+)\}", path):
         if name not in named:
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
-                   tuple(sorted(set(errors) | {400, 401} | ({403} if scope == "write" else set())
+                   tuple(sorted(set(errors) | {400, 401} | ({403} if scope != "read" else set())
                                 | ({415} if request is not None else set()))),
                    status, description, response_media)
     OPERATIONS.append(op)

@@ -58,7 +58,7 @@ def test_no_token_bad_token_revoked_token(app: Flask, redis_client: Any) -> None
 
 def test_read_token_cannot_write_and_write_token_can(app: Flask, redis_client: Any) -> None:
     client = app.test_client()
-    reader, writer = token(redis_client, "read"), token(redis_client, "write", "provisioning")
+    reader, writer = token(redis_client, "read"), token(redis_client, "admin", "provisioning")
     body = {"username": "api-made", "password": "api-made-pw".replace("api-made", "apm") + "-long",
             "role": "venue", "venues": ["mall-9"]}
     resp = client.post("/api/v1/accounts", json=body, headers=auth(reader))
@@ -101,7 +101,7 @@ def test_read_token_cannot_write_and_write_token_can(app: Flask, redis_client: A
 def test_bad_input_gets_a_clear_4xx(app: Flask, redis_client: Any, method: str, path: str,
                                     kwargs: dict[str, Any], status: int, code: str) -> None:
     client = app.test_client()
-    resp = getattr(client, method)(path, headers=auth(token(redis_client, "write")), **kwargs)
+    resp = getattr(client, method)(path, headers=auth(token(redis_client, "admin")), **kwargs)
     assert resp.status_code == status, resp.get_data(as_text=True)
     error = resp.get_json()["error"]
     assert error["code"] == code and error["message"] and error["message_zh"]

@@ -57,10 +57,12 @@ def test_revoke_token(app: Flask, redis_client: Any) -> None:
     client = app.test_client()
     store = ApiTokenStore(redis_client)
     leaked, leaked_secret = store.create("leaked", "write", "tests")
-    writer, reader = auth(token(redis_client, "write", "incident")), auth(token(redis_client, "read"))
+    writer, reader = auth(token(redis_client, "admin", "incident")), auth(token(redis_client, "read"))
+    peer = auth(token(redis_client, "write", "peer"))
     assert client.get("/api/v1/whoami", headers=auth(leaked_secret)).status_code == 200
-    resp = client.post(f"/api/v1/tokens/{leaked.id}/revoke", headers=reader)
-    assert resp.status_code == 403
+    for weaker in (reader, peer):       # a write token cannot revoke its peers either
+        resp = client.post(f"/api/v1/tokens/{leaked.id}/revoke", headers=weaker)
+        assert resp.status_code == 403
     assert_matches_openapi(app, "POST", "/tokens/{token_id}/revoke", resp)
     resp = client.post(f"/api/v1/tokens/{leaked.id}/revoke", headers=writer)
     assert resp.status_code == 200 and resp.get_json()["revoked"] is True
@@ -83,11 +85,11 @@ def test_password_reset_or_disable_through_the_api_ends_console_sign_ins(
     assert login(browser, "op7", password).status_code == 302
     assert browser.get("/noc/plans").status_code == 200
     resp = app.test_client().patch("/api/v1/accounts/op7", json=change,
-                                   headers=auth(token(redis_client, "write")))
+                                   headers=auth(token(redis_client, "admin")))
     assert resp.status_code == 200
     if "disabled" in change:
         resp = app.test_client().patch("/api/v1/accounts/op7", json={"disabled": False},
-                                       headers=auth(token(redis_client, "write")))
+                                       headers=auth(token(redis_client, "admin")))
         assert resp.status_code == 200
     # The old cookie no longer opens the console, even once the account is enabled again.
     resp = browser.get("/noc/plans")

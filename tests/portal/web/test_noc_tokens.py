@@ -83,7 +83,7 @@ def test_create_use_revoke(app: Flask, redis_client: Any) -> None:
 
 TOKEN_ERRORS = [
     ({"name": "", "scope": "read"}, "Name is required"),
-    ({"name": "x", "scope": "admin"}, "Choose a scope"),
+    ({"name": "x", "scope": "root"}, "Choose a scope"),
     ({"name": "x", "scope": "read", "expires": "2001-01-01"}, "must be in the future"),
     ({"name": "x", "scope": "read", "expires": "soon"}, "not a valid date"),
 ]
@@ -108,17 +108,20 @@ def test_name_escaped(app: Flask, redis_client: Any) -> None:
 def test_api_listing_read_only_and_no_minting(app: Flask, redis_client: Any) -> None:
     client = app.test_client()
     read, write = token(redis_client, "read"), token(redis_client, "write")
+    admin = token(redis_client, "admin")
     resp = client.get("/api/v1/tokens")
     assert resp.status_code == 401
     assert_matches_openapi(app, "GET", "/tokens", resp)
-    resp = client.get("/api/v1/tokens", headers=auth(read))
-    assert resp.status_code == 403
+    for weaker in (read, write):
+        resp = client.get("/api/v1/tokens", headers=auth(weaker))
+        assert resp.status_code == 403
     assert_matches_openapi(app, "GET", "/tokens", resp)
-    resp = client.get("/api/v1/tokens", headers=auth(write))
-    assert resp.status_code == 200 and {t["scope"] for t in resp.get_json()["tokens"]} == {"read", "write"}
-    assert read not in resp.get_data(as_text=True) and write not in resp.get_data(as_text=True)
+    resp = client.get("/api/v1/tokens", headers=auth(admin))
+    assert resp.status_code == 200
+    assert {t["scope"] for t in resp.get_json()["tokens"]} == {"read", "write", "admin"}
+    assert read not in resp.get_data(as_text=True) and admin not in resp.get_data(as_text=True)
     assert_matches_openapi(app, "GET", "/tokens", resp)
     for method in ("POST", "DELETE", "PATCH"):
         assert client.open("/api/v1/tokens", method=method, json={"name": "x", "scope": "write"},
-                           headers=auth(write)).status_code == 405
-    assert len(ApiTokenStore(redis_client).all()) == 2
+                           headers=auth(admin)).status_code == 405
+    assert len(ApiTokenStore(redis_client).all()) == 3
