@@ -200,6 +200,10 @@ class SmsWorker:
             self._call(self.backend.close())
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
+            if not self._thread.is_alive():
+                # Close it here: an unclosed loop is closed by the garbage collector at
+                # interpreter exit, after its self-pipe is gone, and that prints a traceback.
+                self.loop.close()
 
     def process(self, entries: list[StreamEntry]) -> None:
         """Decide, send concurrently, record. Never sends a job whose state is not ``queued``."""

@@ -67,6 +67,8 @@ def test_restart_mid_queue_sends_every_job_exactly_once(redis_client: Any, redis
             assert time.monotonic() < deadline and first.poll() is None, (tmp_path / "w1.log").read_text()
             time.sleep(0.01)
         assert _stop(first) == 0, (tmp_path / "w1.log").read_text()
+        # A clean exit: no "Exception ignored in ... __del__" from an event loop left unclosed.
+        assert "Traceback" not in (tmp_path / "w1.log").read_text(), (tmp_path / "w1.log").read_text()
     finally:
         if first.poll() is None:
             first.kill()
