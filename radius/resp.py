@@ -2,11 +2,12 @@
 
 Measured (tests/bench/radius_auth.py): redis-py spends ~100–150 µs of CPU per pipeline in
 connection-pool, retry and parser layers, and a pipeline holding a Script adds a SCRIPT EXISTS
-round trip. The auth handler needs exactly one pipeline of ~8 simple commands per request, so
-this client packs them by hand, sends them with one ``sendall`` and parses the replies with a
-small RESP2 reader. Errors surface as redis-py exception types, so the server's "Redis is down →
-stay silent" handling is unchanged. Only plain ``redis://`` and ``unix://`` URLs (with optional
-password and db) are supported; Sentinel/Cluster deployments use the redis-py path.
+round trip. The auth handler needs one EVALSHA per batch of requests, so this client packs
+commands by hand, sends them with one ``sendall`` and parses the replies with hiredis's C reader
+(nested arrays of a batch reply included). Errors surface as redis-py exception types, so the
+server's "Redis is down → stay silent" handling is unchanged. Only plain ``redis://`` and
+``unix://`` URLs (with optional password and db) are supported; Sentinel/Cluster deployments use
+the redis-py path.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+import hiredis
 import redis
 
 __all__ = ["Encoded", "RespClient", "bulk", "supports_url"]
@@ -79,8 +81,7 @@ class RespClient:
             db = int(q["db"][0])
         self._db = db
         self._sock: socket.socket | None = None
-        self._buf = bytearray()
-        self._pos = 0
+        self._reader = self._new_reader()
         self._scripts: dict[bytes, bytes] = {}   # sha → source
 
     # --- connection -------------------------------------------------------------------------
@@ -97,8 +98,7 @@ class RespClient:
         except OSError as exc:
             raise redis.ConnectionError(f"cannot connect to Redis: {exc}") from exc
         self._sock = sock
-        self._buf.clear()
-        self._pos = 0
+        self._reader = self._new_reader()   # nothing half-read may leak into the new connection
         setup: list[Command] = []
         if self._password is not None:
             setup.append(("AUTH", self._password) if self._username is None
@@ -145,57 +145,32 @@ class RespClient:
             replies = self._roundtrip(commands)
         return replies
 
+    @staticmethod
+    def _new_reader() -> hiredis.Reader:
+        # Error replies become ResponseError instances in the reply list (also inside arrays);
+        # a malformed stream raises ConnectionError, and the connection is dropped.
+        return hiredis.Reader(protocolError=redis.ConnectionError, replyError=redis.ResponseError)
+
     def _roundtrip(self, commands: list[Command]) -> list[Any]:
         sock = self._sock or self._connect()
+        reader = self._reader
+        out: list[Any] = []
         try:
             sock.sendall(b"".join(_encode(c) for c in commands))
-            out = [self._read() for _ in commands]
+            want = len(commands)
+            while len(out) < want:
+                reply = reader.gets()
+                if reply is False:          # RESP2 has no boolean: False means "need more bytes"
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise ConnectionResetError("Redis closed the connection")
+                    reader.feed(chunk)
+                else:
+                    out.append(reply)
         except TimeoutError as exc:
             self.close()
             raise redis.TimeoutError(f"Redis did not answer in {self.timeout} s") from exc
-        except OSError as exc:
+        except (OSError, redis.ConnectionError) as exc:
             self.close()
             raise redis.ConnectionError(f"Redis connection failed: {exc}") from exc
-        if self._pos > 65536 or self._pos == len(self._buf):
-            del self._buf[: self._pos]
-            self._pos = 0
         return out
-
-    def _fill(self) -> None:
-        assert self._sock is not None
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise ConnectionResetError("Redis closed the connection")
-        self._buf += chunk
-
-    def _line(self) -> bytes:
-        while True:
-            end = self._buf.find(b"\r\n", self._pos)
-            if end >= 0:
-                line = bytes(self._buf[self._pos : end])
-                self._pos = end + 2
-                return line
-            self._fill()
-
-    def _read(self) -> Any:
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self._buf) - self._pos < n + 2:
-                self._fill()
-            data = bytes(self._buf[self._pos : self._pos + n])
-            self._pos += n + 2
-            return data
-        if kind == b":":
-            return int(rest)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        if kind == b"+":
-            return rest
-        if kind == b"-":
-            return redis.ResponseError(rest.decode("utf-8", "replace"))
-        raise redis.ConnectionError(f"unexpected RESP reply {line[:20]!r}")
