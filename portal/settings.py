@@ -117,6 +117,13 @@ class RadiusSettings:
     batch_wait: float = 0.0             # seconds a worker waits for more requests to join a batch
     metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
 
+    def __post_init__(self) -> None:
+        # The batch script unpacks a batch's phones onto the Lua stack (bounded by LUAI_MAXCSTACK).
+        if not 1 <= self.batch_max <= 1024:
+            raise ValueError(f"batch_max: expected 1 to 1024, got {self.batch_max}")
+        if not 0 <= self.batch_wait <= 0.01:
+            raise ValueError(f"batch_wait: expected 0 to 0.01 seconds, got {self.batch_wait}")
+
 
 @dataclass(frozen=True, slots=True)
 class QuotaSettings:

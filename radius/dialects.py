@@ -123,30 +123,42 @@ def render(grant: Grant, dialect: str, tz: ZoneInfo = _CHINA) -> tuple[tuple[int
     out: Attrs = []
     if grant.session_timeout is not None:
         out.append((Attr.SESSION_TIMEOUT, integer(grant.session_timeout)))
-    if grant.idle_timeout is not None:
-        out.append((Attr.IDLE_TIMEOUT, integer(grant.idle_timeout)))
-    out.append((Attr.ACCT_INTERIM_INTERVAL, integer(grant.interim_interval)))
-    if grant.class_:
-        out.append((Attr.CLASS, grant.class_[:253]))
     if dialect == "wispr":   # carries the per-user Session-Terminate-Time: not cacheable
+        out.extend(_plan_attrs(grant))
+        if grant.class_:
+            out.append((Attr.CLASS, grant.class_[:253]))
         _wispr(grant, out, tz)
         return tuple(out)
-    # Every other dialect's attributes depend only on the plan's two rates: encode them once.
-    key = (dialect, grant.up_kbps, grant.down_kbps)
-    vendor = _VENDOR_CACHE.get(key)
-    if vendor is None:
+    # Every other attribute but Session-Timeout and Class depends only on the plan (timeouts and
+    # rates): encode those once per plan and dialect, not per Access-Request.
+    key = (dialect, grant.up_kbps, grant.down_kbps, grant.idle_timeout, grant.interim_interval)
+    cached = _PLAN_CACHE.get(key)
+    if cached is None:
         try:
             renderer = DIALECTS[dialect]
         except KeyError:
             raise ValueError(f"unknown RADIUS dialect {dialect!r}") from None
-        rendered: Attrs = []
-        renderer(grant, rendered, tz)
-        vendor = tuple(rendered)
-        if len(_VENDOR_CACHE) > 4096:
-            _VENDOR_CACHE.clear()
-        _VENDOR_CACHE[key] = vendor
-    out.extend(vendor)
+        vendor: Attrs = []
+        renderer(grant, vendor, tz)
+        cached = (_plan_attrs(grant), tuple(vendor))
+        if len(_PLAN_CACHE) > 4096:
+            _PLAN_CACHE.clear()
+        _PLAN_CACHE[key] = cached
+    head, vendor_attrs = cached
+    out.extend(head)
+    if grant.class_:
+        out.append((Attr.CLASS, grant.class_[:253]))
+    out.extend(vendor_attrs)
     return tuple(out)
 
 
-_VENDOR_CACHE: dict[tuple[str, int | None, int | None], tuple[tuple[int, bytes], ...]] = {}
+def _plan_attrs(grant: Grant) -> tuple[tuple[int, bytes], ...]:
+    attrs: Attrs = []
+    if grant.idle_timeout is not None:
+        attrs.append((Attr.IDLE_TIMEOUT, integer(grant.idle_timeout)))
+    attrs.append((Attr.ACCT_INTERIM_INTERVAL, integer(grant.interim_interval)))
+    return tuple(attrs)
+
+
+_PLAN_CACHE: dict[tuple[str, int | None, int | None, int | None, int],
+                  tuple[tuple[tuple[int, bytes], ...], tuple[tuple[int, bytes], ...]]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -169,6 +170,26 @@ def test_class_parsing_rejects_foreign_values() -> None:
     assert parse_class(b"foreign-class") is None
     assert parse_class(b"cw1|notdigits|p|1|aa") is None
     assert parse_class(make_class("1380", "p", 5, b"\x01\x02")) is not None
+
+
+def _class_in_child(out: Any) -> None:
+    out.put(make_class("13800138000", "basic", 1_700_000_000))
+
+
+def test_class_nonce_differs_between_forked_workers() -> None:
+    # `citywifi radius --workers N` forks: two workers granting the same phone in the same
+    # second must still issue different Class values (accounting ties to the login by Class).
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    children = [ctx.Process(target=_class_in_child, args=(out,)) for _ in range(4)]
+    for child in children:
+        child.start()
+    values = {out.get(timeout=20) for _ in children}
+    for child in children:
+        child.join(20)
+    values.add(make_class("13800138000", "basic", 1_700_000_000))
+    assert len(values) == 5, values
+    assert all(parse_class(v) is not None for v in values)
 
 
 def test_one_round_trip_when_plans_are_cached(redis_client: Any) -> None:
