@@ -249,7 +249,7 @@ class CredentialStore:
         if mac is not None:
             cmds.append(("HGETALL", keys.mac_binding(mac)))
         # A per-MAC secret is never a live token, so trying to consume it has no side effect.
-        cmds.append(self._consume_cmd(phone, password, mac))
+        cmds.append(self.consume_command(phone, password, mac))
         return CheckPlan(phone, mac, "pap", tuple(cmds), password=password)
 
     def decide_pap(self, plan: CheckPlan, results: list[Any]) -> Identity:
@@ -293,7 +293,7 @@ class CredentialStore:
                 return Identity(plan.phone, plan.mac, "mac_credential")
         for token in live or ():
             if matches(token):
-                return self._consume_cmd(plan.phone, token.decode(), plan.mac)
+                return self.consume_command(plan.phone, token.decode(), plan.mac)
         if any(matches(token) for token in used or ()):
             raise ReusedCredential("login token already used")
         raise InvalidCredential("no credential matches the CHAP response")
@@ -329,7 +329,8 @@ class CredentialStore:
                 pipe.execute_command(*cmd)
         return list(pipe.execute())
 
-    def _consume_cmd(self, phone: str, token: str, mac: str | None) -> Command:
+    def consume_command(self, phone: str, token: str, mac: str | None) -> Command:
+        """The CONSUME_LUA command (as a ("CONSUME", ...) tuple) that spends ``token`` atomically."""
         return ("CONSUME", keys.login_tokens(phone), keys.login_tokens_used(phone), token,
                 f"{self.clock():.3f}", int(USED_TOKEN_MEMORY), mac or "")
 

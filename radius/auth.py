@@ -6,12 +6,12 @@ the server counts (``reject.<reason>``). Redis errors propagate: the server stay
 
 With a ``RespClient`` (plain redis:// or unix:// URL) the server hands over every Access-Request
 it drained from its socket in one pass, and the whole batch costs ONE Redis round trip: one
-EVALSHA of ``BATCH_LUA`` does, per request, the credential reads and token consumption
-(``portal.credentials.CONSUME_LUA``, embedded unchanged), the blocklist lookups and the
-plan/usage/session reads of ``portal.grants``, and returns everything as one JSON document
-(+1 trip for the batch's CHAP token consumptions; MAC authentication takes two trips per request).
-The decisions are then made in Python by the same code as the per-step path. Without a
-``RespClient`` (Sentinel, Cluster: the batch script touches keys of many slots) the same steps
+pre-encoded pipeline of plain reads (``radius.batch_reads``: credentials, blocklists, plan
+override, usage, sessions) whose replies hiredis parses in C. A PAP password that names a live
+login token, or a CHAP response that matches one, is then consumed atomically by
+``portal.credentials.CONSUME_LUA`` (+1 trip for those requests only; MAC authentication takes two
+trips per request). The decisions are made in Python by the same code as the per-step path.
+Without a ``RespClient`` (Sentinel, Cluster: a batch touches keys of many slots) the same steps
 run through redis-py, one pipeline each.
 """
 
@@ -29,7 +29,6 @@ from portal.acs import AcRecord
 from portal.blocklist import BlockEntry, normalise_mac
 from portal.credentials import (
     CONSUME_LUA,
-    USED_TOKEN_MEMORY,
     CheckPlan,
     CredentialError,
     CredentialStore,
@@ -44,13 +43,14 @@ from portal.sessions import decode_records
 from portal.state import StateUnavailable, keys
 from portal.usage import Usage, day_of, next_midnight
 from radius import wire
+from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
 from radius.dialects import render
 from radius.errors import MalformedPacket
-from radius.resp import Encoded, RespClient, bulk
+from radius.resp import RespClient
 from radius.server import AuthReply
 from radius.wire import Attr, Code
 
-__all__ = ["BATCH_LUA", "REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
+__all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
 
 # Reject reasons decided here (quota reasons come with their text from portal.grants).
 REJECT_MESSAGES: dict[str, tuple[str, str]] = {
@@ -112,46 +112,6 @@ def parse_ssid(called_station_id: str | None) -> str | None:
     return tail or None if sep else None
 
 
-# One EVALSHA for a batch of Access-Requests (standalone Redis only: keys span many slots).
-# KEYS[1] blocked phones, KEYS[2] blocked MACs, then 6 per request: MAC binding (of "-" when the
-#   caller has no MAC), login tokens, used login tokens, plan override, usage, phone sessions.
-# ARGV[1] now, ARGV[2] used-token memory seconds, then 4 per request: method ("p" PAP: consume
-#   the password if it is a live token, exactly what CONSUME_LUA does for one request; "c" CHAP:
-#   list the token names, Python finds the match), password ("" for CHAP), caller MAC ("" = none),
-#   phone.
-# Returns JSON: per request [binding, auth, blocked phone, blocked MAC, override, usage, sessions],
-# hashes as flat [field, value, ...] lists (an empty one encodes as {}), missing values as false.
-BATCH_LUA = (
-    "local function consume(KEYS, ARGV)\n" + CONSUME_LUA + "\nend\n" + """
-local out = {}
-local n = (#ARGV - 2) / 4
--- The blocklists for the whole batch in two calls (a Lua redis.call costs Redis more CPU than
--- the lookup itself): one HMGET per list, not two HGETs per request.
-local phones, macs = {}, {}
-for i = 0, n - 1 do
-  local a = 2 + i * 4
-  phones[i + 1] = ARGV[a + 4]
-  macs[i + 1] = ARGV[a + 3] == '' and '-' or ARGV[a + 3]
-end
-local blocked_phone = redis.call('HMGET', KEYS[1], unpack(phones))
-local blocked_mac = redis.call('HMGET', KEYS[2], unpack(macs))
-for i = 0, n - 1 do
-  local k, a = 2 + i * 6, 2 + i * 4
-  local mac = ARGV[a + 3]
-  local auth
-  if ARGV[a + 1] == 'p' then
-    auth = consume({KEYS[k + 2], KEYS[k + 3]}, {ARGV[a + 2], ARGV[1], ARGV[2], mac})
-  else
-    auth = {redis.call('HKEYS', KEYS[k + 2]), redis.call('HKEYS', KEYS[k + 3])}
-  end
-  out[i + 1] = {
-    redis.call('HGETALL', KEYS[k + 1]), auth, blocked_phone[i + 1], blocked_mac[i + 1],
-    redis.call('GET', KEYS[k + 4]), redis.call('HGETALL', KEYS[k + 5]),
-    redis.call('HGETALL', KEYS[k + 6])}
-end
-return cjson.encode(out)
-""")
-
 _CACHE_MAX = 50_000   # entries per pure-function memo below (cleared when full)
 
 
@@ -180,21 +140,6 @@ def _phone_or_none(username: str) -> str | None:
         return normalise_phone(username)
     except ValidationError:
         return None
-
-
-def _bytes_pairs(flat: Any) -> dict[bytes, bytes]:
-    """A flat JSON [field, value, …] list (latin-1 text, see _decode_json) as redis-py's dict."""
-    if not flat:
-        return {}
-    it = iter(flat)
-    return {k.encode("latin-1"): v.encode("latin-1") for k, v in zip(it, it, strict=True)}
-
-
-def _decode_json(raw: bytes) -> Any:
-    # Lua's cjson copies string bytes as they are (only quote, backslash and control characters
-    # are escaped); reading the document as latin-1 maps each byte to one character, so values
-    # round-trip exactly with .encode("latin-1"), whatever bytes someone stored.
-    return json.loads(raw.decode("latin-1"))
 
 
 class _Job:
@@ -233,14 +178,13 @@ class AuthPolicy:
         # One-round-trip path (see module docstring); None = redis-py, one pipeline per step.
         self.fast = fast
         self._consume_sha = fast.script(CONSUME_LUA) if fast is not None else b""
-        self._batch_sha = fast.script(BATCH_LUA) if fast is not None else b""
+        self._reads = BatchReads()
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
         # Memos of pure functions of request text (bounded, see _memo) and of per-phone keys.
         self._macs: dict[str, str | None] = {}
         self._phones: dict[str, str | None] = {}
         self._ssids: dict[str | None, str | None] = {}
-        self._encoded: dict[tuple[str, str | None], tuple[bytes, bytes]] = {}
-        self._day: tuple[float, float, str] = (0.0, 0.0, "")   # [from, to) → local day
+        self._day: tuple[float, float, str, bytes] = (0.0, 0.0, "", b"")   # [from, to) → local day
         self._resolved: dict[tuple[str | None, str, str | None, str | None], Plan | None] = {}
         self._resolved_of: object = None
 
@@ -271,9 +215,10 @@ class AuthPolicy:
     def handle_auth_batch(
         self, items: list[tuple[wire.Request, AcRecord, bytes]], now: float
     ) -> list[AuthReply | BaseException]:
-        """Decide a batch (``radius.server.BatchAuthHandler``): one EVALSHA of BATCH_LUA for all
-        PAP/CHAP requests. Redis errors propagate (the server answers none of the batch); any
-        other failure is returned in the request's slot (that request alone is not answered)."""
+        """Decide a batch (``radius.server.BatchAuthHandler``): one pipeline of reads for all
+        PAP/CHAP requests (``radius.batch_reads``). Redis errors propagate (the server answers
+        none of the batch); any other failure, or an error reply to one request's reads, is
+        returned in the request's slot (that request alone is not answered)."""
         if self.fast is None:
             out: list[AuthReply | BaseException] = []
             for req, ac, secret in items:
@@ -338,82 +283,72 @@ class AuthPolicy:
         challenge = req.get(Attr.CHAP_CHALLENGE) or req.authenticator
         return CheckPlan(phone, mac, "chap", (), chap_password=chap, challenge=challenge)
 
-    def _encoded_for(self, phone: str, mac: str | None) -> tuple[bytes, bytes]:
-        """RESP-encoded BATCH_LUA keys of a request and its trailing (MAC, phone) arguments,
-        memoised per (phone, MAC): encoding them per request was a measurable CPU share."""
-        found = self._encoded.get((phone, mac))
-        if found is None:
-            if len(self._encoded) >= _CACHE_MAX:
-                self._encoded.clear()
-            found = self._encoded[(phone, mac)] = (
-                bulk((keys.mac_binding(mac or "-"), keys.login_tokens(phone),
-                      keys.login_tokens_used(phone), keys.plan_override(phone), keys.usage(phone),
-                      keys.phone_sessions(phone))),
-                bulk((mac or "", phone)))
-        return found
-
     def _run_jobs(self, jobs: list[_Job], results: list[Any], now: float) -> None:
         assert self.fast is not None
-        n = len(jobs)
-        key_parts = [b"*%d\r\n" % (3 + 2 + 6 * n + 2 + 4 * n), bulk((
-            "EVALSHA", self._batch_sha, 2 + 6 * n, keys.blocked_phones(), keys.blocked_macs()))]
-        arg_parts = [bulk((f"{self.credentials.clock():.3f}", int(USED_TOKEN_MEMORY)))]
-        for job in jobs:
+        payload, count = self._reads.payload([
+            (job.plan.phone, job.plan.mac, job.plan.password.encode() if job.plan.method == "pap" else None)
+            for job in jobs])
+        replies = self.fast.send_encoded(payload, count)
+        blocked_phones, blocked_macs = replies[0], replies[1]
+        for value in (blocked_phones, blocked_macs):
+            if isinstance(value, Exception):
+                raise value   # the blocklist is unreadable: no answer is better than a wrong one
+        # (job, identity, its six reads, (blocked phone entry, blocked MAC entry))
+        decided: list[tuple[_Job, Identity, list[Any], tuple[Any, Any]]] = []
+        consumes: list[tuple[_Job, tuple[Any, ...], list[Any], tuple[Any, Any]]] = []
+        for i, job in enumerate(jobs):
             plan = job.plan
-            encoded_keys, encoded_tail = self._encoded_for(plan.phone, plan.mac)
-            key_parts.append(encoded_keys)
-            arg_parts.append(b"$1\r\np\r\n" if plan.method == "pap" else b"$1\r\nc\r\n")
-            arg_parts.append(bulk((plan.password,)))
-            arg_parts.append(encoded_tail)
-        parts = key_parts + arg_parts
-        reply = self._run([Encoded(b"".join(parts), self._batch_sha)])[0]
-        rows = _decode_json(reply)
-        if len(rows) != len(jobs):
-            raise redis.ResponseError(f"batch script answered {len(rows)} of {len(jobs)} requests")
-        decided: list[tuple[_Job, Identity, list[Any]]] = []
-        consumes: list[tuple[_Job, tuple[Any, ...], list[Any]]] = []
-        for job, row in zip(jobs, rows, strict=True):
-            plan = job.plan
+            start = 2 + READS_PER_REQUEST * i
+            reads = replies[start : start + READS_PER_REQUEST]
+            blocked = (blocked_phones[i], blocked_macs[i])
             try:
-                binding = _bytes_pairs(row[0])
+                for value in reads:
+                    if isinstance(value, Exception):
+                        raise value
+                binding = flat_pairs(reads[0])
                 if plan.method == "pap":
-                    status, mac = row[1]
-                    identity = self.credentials.decide_pap(
-                        plan, [binding, [status.encode("latin-1"), mac.encode("latin-1")]])
+                    if reads[1] is not None:
+                        # The password names a live token: spend it (atomic; checks MAC, expiry).
+                        consumes.append((job, self.credentials.consume_command(
+                            plan.phone, plan.password, plan.mac), reads, blocked))
+                        continue
+                    status = b"reused" if reads[2] else b"invalid"
+                    identity = self.credentials.decide_pap(plan, [binding, [status, b""]])
                 else:
-                    live, used = (row[1][0] or (), row[1][1] or ())
-                    outcome = self.credentials.decide_chap(plan, [
-                        binding, [t.encode("latin-1") for t in live], [t.encode("latin-1") for t in used]])
+                    outcome = self.credentials.decide_chap(plan, [binding, reads[1], reads[2]])
                     if not isinstance(outcome, Identity):
-                        consumes.append((job, outcome, row))
+                        consumes.append((job, outcome, reads, blocked))
                         continue
                     identity = outcome
-                decided.append((job, identity, row))
+                decided.append((job, identity, reads, blocked))
             except CredentialError as exc:
                 results[job.index] = self._reject(exc.code)
             except Exception as exc:
                 results[job.index] = exc
-        if consumes:   # CHAP tokens that matched: consume them, all in one more round trip
-            replies = self._run([c for _, c, _ in consumes])
-            for (job, _, row), consumed in zip(consumes, replies, strict=True):
+        if consumes:   # tokens to spend, all in one more round trip
+            spent = self._run([c for _, c, _, _ in consumes])
+            for (job, _, reads, blocked), consumed in zip(consumes, spent, strict=True):
                 try:
-                    decided.append((job, self.credentials.decide_consume(job.plan, consumed), row))
+                    if job.plan.method == "pap":   # a failed PAP token may still be the binding's
+                        identity = self.credentials.decide_pap(job.plan, [flat_pairs(reads[0]), consumed])
+                    else:
+                        identity = self.credentials.decide_consume(job.plan, consumed)
+                    decided.append((job, identity, reads, blocked))
                 except CredentialError as exc:
                     results[job.index] = self._reject(exc.code)
         self._refresh_resolved()
         venues: dict[tuple[str, str | None], str | None] = {}   # this batch's venue lookups
-        for job, identity, row in decided:
+        for job, identity, reads, blocked in decided:
             try:
-                results[job.index] = self._grant_reply(job, identity, row, now, venues)
+                results[job.index] = self._grant_reply(job, identity, reads, blocked, now, venues)
             except _STATE_ERRORS:
                 raise
             except Exception as exc:
                 results[job.index] = exc
 
-    def _grant_reply(self, job: _Job, identity: Identity, row: list[Any], now: float,
-                     venues: dict[tuple[str, str | None], str | None]) -> AuthReply:
-        if (row[2] is not False or row[3] is not False) and self._blocked_raw(
-                [None if v is False else v for v in row[2:4]], now):
+    def _grant_reply(self, job: _Job, identity: Identity, reads: list[Any], blocked: tuple[Any, Any],
+                     now: float, venues: dict[tuple[str, str | None], str | None]) -> AuthReply:
+        if (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
             return self._reject("blocked")
         ac = job.ac
         venue = None
@@ -425,13 +360,13 @@ class AuthPolicy:
                 venue = venues[where] = self.venue_of(ac.name, job.ssid)
         a = self.authorizer
         # Mirrors portal.grants.Authorizer.authorize over the fetched values (tests compare).
-        override = None if row[4] is False else row[4]
+        override = None if reads[3] is None else reads[3].decode()
         plan = self._resolve(override, ac.name, job.ssid, venue)
         if plan is None:
             refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
-        usage = self._usage(row[5], now)
-        sessions = decode_records(identity.phone, _bytes_pairs(row[6])) if row[6] else []
+        usage = self._usage(reads[4], now)
+        sessions = decode_records(identity.phone, flat_pairs(reads[5])) if reads[5] else []
         try:
             grant = evaluate(
                 plan, usage, sessions, phone=identity.phone, mac=identity.mac, now=now,
@@ -466,26 +401,24 @@ class AuthPolicy:
         plan = self._resolved[key] = plans.resolve_with(override, ac_name, ssid, venue)
         return plan
 
-    def _usage(self, flat: Any, now: float) -> Usage:
-        """portal.usage.UsageBook.from_raw over a flat JSON list, with the local day cached
+    def _usage(self, flat: list[bytes] | None, now: float) -> Usage:
+        """portal.usage.UsageBook.from_raw over the flat HGETALL reply, with the local day cached
         until the next local midnight (strftime per request was a measurable cost)."""
-        lo, hi, today = self._day
+        lo, hi, today, today_raw = self._day
         if not lo <= now < hi:
             tz = self.authorizer.usage.tz
             today = day_of(now, tz)
-            self._day = (now, next_midnight(now, tz), today)
-        raw: dict[str, str] = {}
-        if flat:
-            it = iter(flat)
-            raw = dict(zip(it, it, strict=True))
-        first = raw.get("f")
-        same_day = raw.get("d", "") == today
+            today_raw = today.encode()
+            self._day = (now, next_midnight(now, tz), today, today_raw)
+        raw = flat_pairs(flat)
+        first = raw.get(b"f")
+        same_day = raw.get(b"d") == today_raw
         return Usage(
             day=today,
-            daily_time=int(raw.get("dt", 0)) if same_day else 0,
-            daily_volume=int(raw.get("dv", 0)) if same_day else 0,
-            total_time=int(raw.get("tt", 0)),
-            total_volume=int(raw.get("tv", 0)),
+            daily_time=int(raw.get(b"dt", 0)) if same_day else 0,
+            daily_volume=int(raw.get(b"dv", 0)) if same_day else 0,
+            total_time=int(raw.get(b"tt", 0)),
+            total_volume=int(raw.get(b"tv", 0)),
             first_login=float(first) if first is not None else None,
         )
 

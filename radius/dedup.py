@@ -45,7 +45,8 @@ class DedupCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[DedupKey, _Entry] = OrderedDict()
+        self._entries: OrderedDict[DedupKey, _Entry] = OrderedDict()   # oldest first
+        self._next_sweep = 0.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -65,14 +66,20 @@ class DedupCache:
         """Mark a request as being processed (replaces any older entry under the key)."""
         now = self.clock()
         entries = self._entries
+        if key in entries:
+            entries.move_to_end(key)      # a replaced entry moves to the young end
         entries[key] = _Entry(request, now + self.ttl)
-        entries.move_to_end(key)
-        # Evict expired entries from the old end, then enforce the size bound.
-        while entries:
-            oldest_key, oldest = next(iter(entries.items()))
-            if oldest.expires >= now and len(entries) <= self.max_entries:
-                break
-            del entries[oldest_key]
+        # Expired entries are swept about once a second, not per request: a lookup checks
+        # expiry itself, so a stale entry is never replayed, only occupies memory briefly.
+        # (An OrderedDict, not a dict: removing from the old end of a plain dict leaves holes
+        # that every later "oldest" lookup scans over.)
+        if len(entries) > self.max_entries or now >= self._next_sweep:
+            self._next_sweep = now + 1.0
+            while entries:
+                oldest = next(iter(entries.values()))
+                if oldest.expires >= now and len(entries) <= self.max_entries:
+                    break
+                entries.popitem(last=False)
 
     def finish(self, key: DedupKey, reply: bytes) -> None:
         """Store the reply that was sent, for retransmissions."""

@@ -151,13 +151,20 @@ class RespClient:
         # a malformed stream raises ConnectionError, and the connection is dropped.
         return hiredis.Reader(protocolError=redis.ConnectionError, replyError=redis.ResponseError)
 
+    def send_encoded(self, payload: bytes, replies: int) -> list[Any]:
+        """Send commands already in RESP form (several, concatenated) and return their
+        ``replies`` replies. For plain commands only: no NOSCRIPT handling."""
+        return self._roundtrip_raw(payload, replies)
+
     def _roundtrip(self, commands: list[Command]) -> list[Any]:
+        return self._roundtrip_raw(b"".join(_encode(c) for c in commands), len(commands))
+
+    def _roundtrip_raw(self, payload: bytes, want: int) -> list[Any]:
         sock = self._sock or self._connect()
         reader = self._reader
         out: list[Any] = []
         try:
-            sock.sendall(b"".join(_encode(c) for c in commands))
-            want = len(commands)
+            sock.sendall(payload)
             while len(out) < want:
                 reply = reader.gets()
                 if reply is False:          # RESP2 has no boolean: False means "need more bytes"

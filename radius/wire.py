@@ -16,6 +16,7 @@ import hmac
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from radius.errors import MalformedPacket, OversizedPacket
 
@@ -28,6 +29,7 @@ __all__ = [
     "decrypt_password",
     "encode_reply",
     "encrypt_password",
+    "hmac_md5",
     "integer",
     "split_vsa",
     "verify_accounting_authenticator",
@@ -164,14 +166,39 @@ def split_vsa(value: bytes) -> tuple[int, list[tuple[int, bytes]]] | None:
     return vendor, subs
 
 
+_IPAD = bytes(b ^ 0x36 for b in range(256))    # translate() tables: key XOR ipad / opad (RFC 2104)
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+_HMAC_STATES: dict[bytes, tuple[Any, Any]] = {}
+
+
+def hmac_md5(key: bytes, message: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104), equal to ``hmac.digest(key, message, "md5")``.
+
+    The MD5 states after the padded key's inner and outer blocks depend on the key alone, so
+    they are computed once per shared secret and copied per packet; ``hmac.digest`` rebuilds
+    them on every call, which measured more than twice as slow (two HMACs per Access-Request).
+    """
+    states = _HMAC_STATES.get(key)
+    if states is None:
+        block = (hashlib.md5(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        states = (hashlib.md5(block.translate(_IPAD)), hashlib.md5(block.translate(_OPAD)))
+        if len(_HMAC_STATES) >= 4096:   # bounded: one entry per AC secret in practice
+            _HMAC_STATES.clear()
+        _HMAC_STATES[key] = states
+    inner = states[0].copy()
+    inner.update(message)
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
 def verify_message_authenticator(req: Request, secret: bytes) -> bool:
     """RFC 2869 §5.14 / RFC 3579 §3.2: HMAC-MD5 over the packet with the MA value zeroed."""
     off = req.ma_offset
     if off < 0:
         return False
     raw = req.raw
-    # hmac.digest: OpenSSL's one-shot HMAC, ~3x cheaper than building an hmac.HMAC object.
-    expected = hmac.digest(secret, raw[:off] + _ZERO16 + raw[off + 16 :], "md5")
+    expected = hmac_md5(secret, raw[:off] + _ZERO16 + raw[off + 16 :])
     return hmac.compare_digest(expected, raw[off : off + 16])
 
 
@@ -247,7 +274,7 @@ def encode_reply(
     if message_authenticator:
         length = 20 + 18 + len(body)
         head = struct.pack("!BBH", code, ident, length)
-        mac = hmac.digest(secret, head + request_authenticator + b"\x50\x12" + _ZERO16 + body, "md5")
+        mac = hmac_md5(secret, head + request_authenticator + b"\x50\x12" + _ZERO16 + body)
         body = b"\x50\x12" + mac + body
     else:
         length = 20 + len(body)

@@ -31,7 +31,7 @@ from portal.plans import Plan, PlanStore
 from portal.settings import RadiusSettings, RedisSettings, Settings
 from portal.state import keys
 from portal.usage import UsageBook, next_midnight
-from radius.auth import AuthPolicy, _decode_json
+from radius.auth import AuthPolicy
 from radius.command import build_server
 from radius.server import AUTH, RadiusServer
 from tests.conftest import free_tcp_port, free_udp_port
@@ -130,6 +130,44 @@ def test_mixed_batch_is_decided_like_single_requests(server: RadiusServer, redis
     again = server.handle_batch(datagrams[:3], AUTH)
     assert again == replies[:3]
     assert m.get("duplicate.replayed") == 3
+
+
+def test_token_checks_in_a_batch_spend_only_what_they_accept(server: RadiusServer,
+                                                             redis_client: Any) -> None:
+    """Reads come first and a token is spent by CONSUME_LUA afterwards: a token presented from
+    the wrong device is refused and stays unspent; the same token from its own device is then
+    accepted once, and its binding fallback still works when a token check fails."""
+    store = CredentialStore(redis_client)
+    token = store.mint_login_token(PHONE2, mac=MAC2)
+    bound = store.bind_mac(MAC, PHONE, days=3)
+    wrong_device = access_request(User_Name=PHONE2, password=token.password, Calling_Station_Id=MAC)
+    assert code_of(wrong_device, server.handle_batch(
+        [(wrong_device.RequestPacket(), ADDR), (wrong_device.RequestPacket(), ("127.0.0.1", 40002))],
+        AUTH)[0]) == AccessReject
+    assert redis_client.hexists(keys.login_tokens(PHONE2), token.password)   # not spent
+    right = access_request(User_Name=PHONE2, password=token.password, Calling_Station_Id=MAC2)
+    binding = access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC)
+    replies = server.handle_batch([(right.RequestPacket(), ADDR), (binding.RequestPacket(), ADDR)], AUTH)
+    assert [code_of(right, replies[0]), code_of(binding, replies[1])] == [AccessAccept, AccessAccept]
+    assert not redis_client.hexists(keys.login_tokens(PHONE2), token.password)
+    assert redis_client.hexists(keys.login_tokens_used(PHONE2), token.password)
+    again = access_request(User_Name=PHONE2, password=token.password, Calling_Station_Id=MAC2)
+    assert code_of(again, server.handle_batch([(again.RequestPacket(), ADDR)], AUTH)[0]) == AccessReject
+    assert server.metrics.get("reject.reused_credential") == 1
+
+
+def test_one_unreadable_phone_does_not_silence_the_batch(server: RadiusServer, redis_client: Any) -> None:
+    """An error reply to one request's reads (a usage key of the wrong type) leaves that request
+    unanswered — the AC retries — and the rest of the batch is decided as usual."""
+    store = CredentialStore(redis_client)
+    bound = store.bind_mac(MAC, PHONE, days=3)
+    other = store.bind_mac(MAC2, PHONE2, days=3)
+    redis_client.set(keys.usage(PHONE2), "not a hash")
+    good = access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC)
+    bad = access_request(User_Name=PHONE2, password=other.password, Calling_Station_Id=MAC2)
+    replies = server.handle_batch([(bad.RequestPacket(), ADDR), (good.RequestPacket(), ADDR)], AUTH)
+    assert replies[0] is None and code_of(good, replies[1]) == AccessAccept
+    assert server.metrics.get("drop.state_unavailable") == 1
 
 
 def test_batch_and_single_decisions_agree(server: RadiusServer, redis_client: Any) -> None:
@@ -335,13 +373,6 @@ def bound_sockets(port: int) -> int:
         return sum(1 for line in f if line.split()[1:2] == [local])
 
 
-def test_batch_reply_json_keeps_arbitrary_bytes() -> None:
-    raw = '[["k\\u0000", "\xff\xfe|caf\xc3\xa9"], false, {}]'.encode("latin-1")
-    decoded = _decode_json(raw)
-    assert decoded[0][1].encode("latin-1") == b"\xff\xfe|caf\xc3\xa9"
-    assert decoded[1] is False and decoded[2] == {}
-
-
 def test_usage_mirror_matches_usage_book(redis_client: Any) -> None:
     book = UsageBook(redis_client)
     now = time.time()
@@ -350,8 +381,9 @@ def test_usage_mirror_matches_usage_book(redis_client: Any) -> None:
     policy = AuthPolicy(redis_client, Authorizer(redis_client))
     for flat in ([], ["d", book.today(now), "dt", "50", "dv", "7", "tt", "90", "tv", "12", "f", "1.5"],
                  ["d", "19990101", "dt", "50", "tt", "90"]):
-        as_bytes = {k.encode(): v.encode() for k, v in zip(flat[::2], flat[1::2], strict=True)}
-        assert policy._usage(flat, now) == book.from_raw(as_bytes, now)
+        as_bytes = [v.encode() for v in flat]
+        as_dict = dict(zip(as_bytes[::2], as_bytes[1::2], strict=True))
+        assert policy._usage(as_bytes, now) == book.from_raw(as_dict, now)
 
 
 @settings(max_examples=60, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import os
 
 import pytest
@@ -94,6 +95,34 @@ def test_padding_after_length_is_ignored() -> None:
 def test_decode_never_raises_untyped(data: bytes) -> None:
     with contextlib.suppress(MalformedPacket):
         wire.decode(data)
+
+
+@settings(max_examples=300)
+@given(key=st.binary(min_size=0, max_size=130), message=st.binary(max_size=600))
+def test_hmac_md5_equals_the_standard_library(key: bytes, message: bytes) -> None:
+    # Keys longer than the 64-octet block are hashed first (RFC 2104 §2): both branches covered.
+    assert wire.hmac_md5(key, message) == hmac.digest(key, message, "md5")
+    assert wire.hmac_md5(key, message) == hmac.digest(key, message, "md5")   # cached states reused
+
+
+def test_dedup_stays_constant_time_when_full() -> None:
+    # A full cache evicts one entry per new request. Guard against eviction that scans (a plain
+    # dict emptied from its front makes every "oldest" lookup walk the holes: ~100x slower).
+    import time
+
+    def per_request(cache: DedupCache, start: int, count: int) -> float:
+        t0 = time.perf_counter()
+        for i in range(start, start + count):
+            key = ("10.0.0.1", i, i & 0xFF, b"", 0)
+            cache.begin(key, b"r")
+            cache.finish(key, b"x")
+        return (time.perf_counter() - t0) / count
+
+    cache = DedupCache(ttl=30, max_entries=20_000)
+    filling = per_request(cache, 0, 20_000)
+    full = per_request(cache, 20_000, 40_000)
+    assert len(cache) == 20_000
+    assert full < 5 * filling, (filling, full)
 
 
 def test_split_vsa() -> None:

@@ -1,0 +1,101 @@
+"""The reads one batch of Access-Requests needs, as one pre-encoded Redis pipeline.
+
+Measured (``INFO commandstats`` under tests/bench/radius_auth.py): run inside one Lua script, the
+same reads cost Redis about 10 µs per request, 85 % of it Lua overhead (``redis.call`` argument
+and reply conversion, cjson); sent as plain pipelined commands they cost a fraction of that, and
+hiredis hands the replies to Python as bytes with no JSON in between. Nothing here writes: a
+PAP password that is a live token, or a CHAP response that matches one, is consumed afterwards
+by ``portal.credentials.CONSUME_LUA`` (atomic), so reads need no transaction.
+
+Per batch: ``HMGET`` of the blocked phones and of the blocked MACs (one each for all requests).
+Per request, six commands in this order (``READS_PER_REQUEST``):
+
+    HGETALL  MAC binding (of "-" when the caller has no MAC)
+    PAP:  HGET login-tokens <password>   HEXISTS used-login-tokens <password>
+    CHAP: HKEYS login-tokens             HKEYS used-login-tokens
+    GET      plan override
+    HGETALL  usage
+    HGETALL  phone sessions
+
+Pure encoding: no sockets here (``radius.resp.RespClient.send_encoded`` sends the payload).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from portal.state import keys
+from radius.resp import bulk
+
+__all__ = ["READS_PER_REQUEST", "BatchReads", "PhoneReads", "flat_pairs"]
+
+READS_PER_REQUEST = 6
+_MEMO_MAX = 50_000
+
+
+def flat_pairs(flat: list[bytes] | None) -> dict[bytes, bytes]:
+    """A flat [field, value, …] HGETALL reply as redis-py's dict."""
+    if not flat:
+        return {}
+    it = iter(flat)
+    return dict(zip(it, it, strict=True))
+
+
+def _command(*args: Any) -> bytes:
+    return b"*%d\r\n" % len(args) + bulk(args)
+
+
+class PhoneReads:
+    """The encoded commands of one (phone, MAC): everything but a PAP password repeats, so it is
+    encoded once and remembered (encoding per request was a measurable CPU share)."""
+
+    __slots__ = ("binding", "chap", "hexists", "hget", "policy")
+
+    def __init__(self, phone: str, mac: str | None) -> None:
+        tokens, used = keys.login_tokens(phone), keys.login_tokens_used(phone)
+        self.binding = _command("HGETALL", keys.mac_binding(mac or "-"))
+        # PAP: the password is appended per request (a bulk string completes each command).
+        self.hget = b"*3\r\n" + bulk(("HGET", tokens))
+        self.hexists = b"*3\r\n" + bulk(("HEXISTS", used))
+        self.chap = _command("HKEYS", tokens) + _command("HKEYS", used)
+        self.policy = (_command("GET", keys.plan_override(phone))
+                       + _command("HGETALL", keys.usage(phone))
+                       + _command("HGETALL", keys.phone_sessions(phone)))
+
+    def pap(self, password: bytes) -> bytes:
+        pw = b"$%d\r\n%s\r\n" % (len(password), password)
+        return self.binding + self.hget + pw + self.hexists + pw + self.policy
+
+    def chap_reads(self) -> bytes:
+        return self.binding + self.chap + self.policy
+
+
+class BatchReads:
+    """Builds batch payloads; holds the per-(phone, MAC) memo (one instance per worker)."""
+
+    def __init__(self) -> None:
+        self._phones: dict[tuple[str, str | None], PhoneReads] = {}
+        self._blocked_phones = bulk(("HMGET", keys.blocked_phones()))
+        self._blocked_macs = bulk(("HMGET", keys.blocked_macs()))
+
+    def reads_of(self, phone: str, mac: str | None) -> PhoneReads:
+        found = self._phones.get((phone, mac))
+        if found is None:
+            if len(self._phones) >= _MEMO_MAX:
+                self._phones.clear()
+            found = self._phones[(phone, mac)] = PhoneReads(phone, mac)
+        return found
+
+    def payload(self, requests: Sequence[tuple[str, str | None, bytes | None]]) -> tuple[bytes, int]:
+        """The pipeline for ``(phone, MAC, PAP password or None for CHAP)`` per request, and the
+        number of replies it produces: two blocklist replies, then ``READS_PER_REQUEST`` each."""
+        n = len(requests)
+        phones = b"".join(bulk((phone,)) for phone, _, _ in requests)
+        macs = b"".join(bulk((mac or "-",)) for _, mac, _ in requests)
+        parts = [b"*%d\r\n" % (2 + n), self._blocked_phones, phones,
+                 b"*%d\r\n" % (2 + n), self._blocked_macs, macs]
+        for phone, mac, password in requests:
+            reads = self.reads_of(phone, mac)
+            parts.append(reads.chap_reads() if password is None else reads.pap(password))
+        return b"".join(parts), 2 + READS_PER_REQUEST * n
