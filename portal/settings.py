@@ -118,7 +118,7 @@ class RadiusSettings:
     metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
 
     def __post_init__(self) -> None:
-        # The batch script unpacks a batch's phones onto the Lua stack (bounded by LUAI_MAXCSTACK).
+        # One HMGET per batch carries every phone of the batch: keep batches (and waits) sane.
         if not 1 <= self.batch_max <= 1024:
             raise ValueError(f"batch_max: expected 1 to 1024, got {self.batch_max}")
         if not 0 <= self.batch_wait <= 0.01:

@@ -143,7 +143,7 @@ def _phone_or_none(username: str) -> str | None:
 
 
 class _Job:
-    """One PAP/CHAP Access-Request of a batch, between the batch script and the decision."""
+    """One PAP/CHAP Access-Request of a batch, between the batch's reads and the decision."""
 
     __slots__ = ("ac", "index", "plan", "ssid")
 

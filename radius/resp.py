@@ -2,9 +2,10 @@
 
 Measured (tests/bench/radius_auth.py): redis-py spends ~100–150 µs of CPU per pipeline in
 connection-pool, retry and parser layers, and a pipeline holding a Script adds a SCRIPT EXISTS
-round trip. The auth handler needs one EVALSHA per batch of requests, so this client packs
-commands by hand, sends them with one ``sendall`` and parses the replies with hiredis's C reader
-(nested arrays of a batch reply included). Errors surface as redis-py exception types, so the
+round trip. The auth handler sends one pipeline of plain reads per batch of requests
+(``radius.batch_reads``, pre-encoded) and an EVALSHA for the tokens it spends, so this client
+takes commands already in RESP form, sends them with one ``sendall`` and parses the replies with
+hiredis's C reader. Errors surface as redis-py exception types, so the
 server's "Redis is down → stay silent" handling is unchanged. Only plain ``redis://`` and
 ``unix://`` URLs (with optional password and db) are supported; Sentinel/Cluster deployments use
 the redis-py path.

@@ -327,7 +327,8 @@ def main() -> int:
         th.join()
         print(f"LATENCY at ~{half} req/s total: p50 {pct(lat, 0.5) * 1000:.2f} ms, "
               f"p99 {pct(lat, 0.99) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms "
-              f"({len(lat)} probes; background {result.get('bg')})")
+              f"({len(lat)} probes; background radclient: {bg_count * 100} requests in "
+              f"{result['bg'][0]:.1f} s, {result['bg'][1]})")
 
         # Accounting: Start once, then Interim-Updates.
         per_acct = max(1, args.acct_requests // 100)

@@ -181,8 +181,8 @@ def test_resp_client_errors_and_reconnect(redis_url: str, redis_client: Any) -> 
         sha = client.script("return ARGV[1]")
         redis_client.script_flush()
         assert client.pipeline([("EVALSHA", sha, 0, "hi")]) == [b"hi"]   # NOSCRIPT → loaded
-        # Nested arrays as the batch script returns them: nil holes, binary-safe values, an
-        # error reply in the middle of a pipeline that does not disturb its neighbours.
+        # Nested arrays from a script: nil holes, binary-safe values, an error reply in the
+        # middle of a pipeline that does not disturb its neighbours.
         nested = client.script("return {{ARGV[1], false, {}}, {redis.call('HGETALL', 'nope')}}")
         value = bytes(range(256))
         assert client.pipeline([("EVALSHA", nested, 0, value), ("INCR", "k"), ("PING",)])[::2] == [

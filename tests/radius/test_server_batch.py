@@ -215,7 +215,7 @@ def test_redis_failing_mid_batch_answers_nothing(server: RadiusServer, redis_cli
     mac_auth = access_request(User_Name=MAC2, password=MAC2)
     batch = [(pap.RequestPacket(), ADDR), (mac_auth.RequestPacket(), ADDR)]
 
-    # Redis goes away after the batch script ran, before the MAC authentication's reads.
+    # Redis goes away after the batch's reads, before the MAC authentication's reads.
     original = policy._run_jobs
 
     def run_then_drop(*args: Any) -> None:
