@@ -55,6 +55,7 @@ AUTH = 0      # socket kinds, part of the dedup key (RFC 5080: "the receiving so
 ACCT = 1
 
 _STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
+_BUFSIZE = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
 
 # (request, AC, secret, dedup key) of a request that passed every check before policy.
 _Admitted = tuple[wire.Request, AcRecord, bytes, DedupKey]
@@ -228,55 +229,72 @@ class RadiusServer:
     def add_socket(self, sock: socket.socket, kind: int) -> None:
         self._sockets.append((sock, kind))
 
-    def serve_forever(self, should_stop: Callable[[], bool], poll: float = 0.5) -> None:
+    def serve_forever(self, should_stop: Callable[[], bool], poll: float = 0.5,
+                      drain_budget: float = 2.0) -> None:
         """Receive until ``should_stop()``. Each pass drains what is ready on a socket (up to
         ``batch_max`` datagrams, non-blocking until EAGAIN) and decides the drained
-        Access-Requests together: one Redis round trip for the batch instead of one each."""
+        Access-Requests together: one Redis round trip for the batch instead of one each.
+
+        On stop, what is already queued in the sockets' buffers is still answered (for at most
+        ``drain_budget`` seconds): closing a socket discards its queue, and every datagram in it
+        would otherwise cost the AC a retransmission timeout."""
         socks = [s for s, _ in self._sockets]
         kinds = {s.fileno(): k for s, k in self._sockets}
-        bufsize = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
-        batch_max = max(1, self.options.batch_max)
-        batch_wait = max(0.0, self.options.batch_wait)
-        handle_batch = self.handle_batch
-        inc = self.metrics.inc
         while not should_stop():
             try:
                 ready, _, _ = select.select(socks, [], [], poll)
             except InterruptedError:
                 continue
             for sock in ready:
-                kind = kinds[sock.fileno()]
-                recvfrom = sock.recvfrom
-                sendto = sock.sendto
                 for _ in range(4):   # a few batches per socket, then let the other one in
-                    batch: list[tuple[bytes, Any]] = []
-                    for attempt in (0, 1):
-                        while len(batch) < batch_max:
-                            try:
-                                batch.append(recvfrom(bufsize))
-                            except (BlockingIOError, InterruptedError):
-                                break
-                            except OSError as exc:   # e.g. ICMP errors surfaced on the socket
-                                inc("socket.recv_error")
-                                log.debug("recvfrom: %s", exc)
-                                break
-                        if attempt or not batch or len(batch) >= batch_max or not batch_wait:
-                            break
-                        # Coalesce: under load more requests are on their way; a short wait
-                        # lets one Redis round trip (and one wake-up) serve them all.
-                        time.sleep(batch_wait)
-                    if not batch:
+                    if self._serve_batch(sock, kinds[sock.fileno()]) < self.options.batch_max:
                         break
-                    inc("rx.batches")
-                    for (_, addr), reply in zip(batch, handle_batch(batch, kind), strict=True):
-                        if reply is not None:
-                            try:
-                                sendto(reply, addr)
-                            except OSError as exc:
-                                inc("socket.send_error")
-                                log.warning("sendto %s: %s", addr, exc)
-                    if len(batch) < batch_max:
-                        break
+        deadline = time.monotonic() + drain_budget
+        drained = 0
+        for sock, kind in self._sockets:
+            while time.monotonic() < deadline:
+                served = self._serve_batch(sock, kind, wait=False)
+                drained += served
+                if not served:
+                    break
+        if drained:
+            log.info("answered %d queued datagrams while stopping", drained)
+
+    def _serve_batch(self, sock: socket.socket, kind: int, wait: bool = True) -> int:
+        """Read up to ``batch_max`` ready datagrams from ``sock``, decide them, send the
+        replies; return how many were read (0: nothing was waiting)."""
+        batch_max = max(1, self.options.batch_max)
+        batch_wait = max(0.0, self.options.batch_wait) if wait else 0.0
+        recvfrom = sock.recvfrom
+        inc = self.metrics.inc
+        batch: list[tuple[bytes, Any]] = []
+        for attempt in (0, 1):
+            while len(batch) < batch_max:
+                try:
+                    batch.append(recvfrom(_BUFSIZE))
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:   # e.g. ICMP errors surfaced on the socket
+                    inc("socket.recv_error")
+                    log.debug("recvfrom: %s", exc)
+                    break
+            if attempt or not batch or len(batch) >= batch_max or not batch_wait:
+                break
+            # Coalesce: under load more requests are on their way; a short wait lets one
+            # Redis round trip (and one wake-up) serve them all.
+            time.sleep(batch_wait)
+        if not batch:
+            return 0
+        inc("rx.batches")
+        sendto = sock.sendto
+        for (_, addr), reply in zip(batch, self.handle_batch(batch, kind), strict=True):
+            if reply is not None:
+                try:
+                    sendto(reply, addr)
+                except OSError as exc:
+                    inc("socket.send_error")
+                    log.warning("sendto %s: %s", addr, exc)
+        return len(batch)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -9,6 +9,7 @@ workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import signal
@@ -168,6 +169,30 @@ def test_one_unreadable_phone_does_not_silence_the_batch(server: RadiusServer, r
     replies = server.handle_batch([(bad.RequestPacket(), ADDR), (good.RequestPacket(), ADDR)], AUTH)
     assert replies[0] is None and code_of(good, replies[1]) == AccessAccept
     assert server.metrics.get("drop.state_unavailable") == 1
+
+
+def test_datagrams_queued_at_stop_are_still_answered(server: RadiusServer, redis_client: Any) -> None:
+    """SIGTERM drains the socket before closing it: closing would discard what the kernel has
+    queued, and each discarded request costs its AC a retransmission timeout."""
+    from radius.server import bind_udp
+
+    bound = CredentialStore(redis_client).bind_mac(MAC, PHONE, days=3)
+    port = free_udp_port()
+    server.add_socket(bind_udp("127.0.0.1", port, reuseport=False), AUTH)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.bind(("127.0.0.1", 0))
+        client.settimeout(1.0)
+        for _ in range(150):
+            pkt = access_request(User_Name=PHONE, password=bound.password, Calling_Station_Id=MAC)
+            client.sendto(pkt.RequestPacket(), ("127.0.0.1", port))
+        server.serve_forever(lambda: True)      # told to stop before its first pass
+        answered = 0
+        with contextlib.suppress(TimeoutError):
+            while True:
+                client.recv(4096)
+                answered += 1
+    assert answered == 150
+    assert server.metrics.get("auth.accept") == 150
 
 
 def test_batch_and_single_decisions_agree(server: RadiusServer, redis_client: Any) -> None:
