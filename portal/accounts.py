@@ -3,8 +3,15 @@
 Three roles. An ``admin`` sees everything and manages accounts and API tokens; ``noc`` runs
 the NOC console and sees every venue; a ``venue`` operator sees and edits only the venues
 assigned to them. Passwords are stored as argon2id hashes (argon2-cffi's defaults, rehashed
-when those defaults are raised). After ``max_failures`` wrong passwords in a row the account
-is locked for ``lockout_seconds``; the counter lives in Redis so every web node shares it.
+when those defaults are raised).
+
+Lockout is kept per (account, client address): ``max_failures`` wrong passwords from one address
+lock that address out of that account for ``lockout_seconds``, so a stranger guessing cannot
+lock the real administrator out from their own desk. Two wider limits catch what that misses:
+``max_failures_per_account`` from all addresses together (a guess spread over many machines)
+locks the account for everyone, and ``max_failures_per_address`` over all accounts (password
+spraying) locks the address out of every account. The counters live in Redis so every web node
+shares them; each expires ``lockout_seconds`` after its last failure.
 """
 
 from __future__ import annotations
@@ -120,10 +127,13 @@ class AccountStore:
     """Accounts in Redis (one hash each, under the ``{accounts}`` hash tag)."""
 
     def __init__(self, redis: Any, *, clock: Callable[[], float] = time.time, max_failures: int = 5,
-                 lockout_seconds: int = 900) -> None:
+                 lockout_seconds: int = 900, max_failures_per_account: int = 50,
+                 max_failures_per_address: int = 20) -> None:
         self.redis = redis
         self.clock = clock
         self.max_failures = max_failures
+        self.max_failures_per_account = max_failures_per_account
+        self.max_failures_per_address = max_failures_per_address
         self.lockout_seconds = lockout_seconds
         self._hasher = PasswordHasher()
 
@@ -183,30 +193,32 @@ class AccountStore:
         check_password_strength(new, username)
         self.redis.hset(keys.console_account(username),
                         mapping={"hash": self._hasher.hash(new), "password_changed_at": repr(self.clock())})
-        self.redis.delete(keys.console_failures(username))
+        self.redis.delete(keys.console_failures(username), keys.console_failures_by_address(username))
 
-    def change_password(self, username: str, old: str, new: str) -> None:
+    def change_password(self, username: str, old: str, new: str, address: str = "") -> None:
         """The account holder's own change: the old password must be right."""
-        self.authenticate(username, old)
+        self.authenticate(username, old, address)
         if old == new:
             raise ValidationError("password: the new password must differ from the old one")
         self.set_password(username, new)
 
     def delete(self, username: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.console_account(username), keys.console_failures(username))
+        pipe.delete(keys.console_account(username), keys.console_failures(username),
+                    keys.console_failures_by_address(username))
         pipe.srem(keys.console_accounts(), username)
         pipe.execute()
 
     # -- signing in ----------------------------------------------------------------------------
-    def authenticate(self, username: str, password: str) -> Account:
+    def authenticate(self, username: str, password: str, address: str = "") -> Account:
         """The account if ``password`` is right; :class:`BadCredentials` (also for unknown and
-        disabled accounts: the caller cannot tell them apart) or :class:`AccountLocked`."""
+        disabled accounts: the caller cannot tell them apart) or :class:`AccountLocked`.
+        ``address`` is the client's address ("" for local tools): lockouts are kept per address
+        (module docstring)."""
         username = str(username).strip().lower()
-        failures_key = keys.console_failures(username)
-        failures = int(self.redis.get(failures_key) or 0)
-        if failures >= self.max_failures:
-            raise AccountLocked(max(1, int(self.redis.ttl(failures_key) or self.lockout_seconds)))
+        locked = self._locked_for(username, address)
+        if locked:
+            raise AccountLocked(locked)
         raw = self.redis.hgetall(keys.console_account(username)) if _USERNAME.match(username) else {}
         stored = (raw.get(b"hash") or b"").decode()
         try:
@@ -216,17 +228,49 @@ class AccountStore:
             ok = False
         account = self._account(username, raw) if raw else None
         if not ok or account is None or account.disabled:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.incr(failures_key)
-            pipe.expire(failures_key, self.lockout_seconds)
-            count = int(pipe.execute()[0])
-            if count >= self.max_failures:
-                raise AccountLocked(self.lockout_seconds)
+            self._count_failure(username, address)
+            locked = self._locked_for(username, address)
+            if locked:
+                raise AccountLocked(locked)
             raise BadCredentials("wrong username or password")
-        self.redis.delete(failures_key)
+        # Success forgets this address's failures on the account; the account-wide count is
+        # left to expire, so a distributed guess cannot be reset by the owner signing in.
+        self.redis.hdel(keys.console_failures_by_address(username), address)
         if self._hasher.check_needs_rehash(stored):
             self.redis.hset(keys.console_account(username), "hash", self._hasher.hash(str(password)))
         return account
+
+    def _count_failure(self, username: str, address: str) -> None:
+        ttl = self.lockout_seconds
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(keys.console_failures_by_address(username), address, 1)
+        pipe.expire(keys.console_failures_by_address(username), ttl)
+        pipe.incr(keys.console_failures(username))
+        pipe.expire(keys.console_failures(username), ttl)
+        if address:
+            pipe.incr(keys.console_address_failures(address))
+            pipe.expire(keys.console_address_failures(address), ttl)
+        pipe.execute()
+
+    def _locked_for(self, username: str, address: str) -> int:
+        """Seconds ``address`` is still locked out of ``username`` (0 = not locked)."""
+        by_address, account_wide = keys.console_failures_by_address(username), keys.console_failures(username)
+        from_address = keys.console_address_failures(address)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(by_address, address)
+        pipe.ttl(by_address)
+        pipe.get(account_wide)
+        pipe.ttl(account_wide)
+        pipe.get(from_address)
+        pipe.ttl(from_address)
+        pair, pair_ttl, overall, overall_ttl, spray, spray_ttl = pipe.execute()
+        waits = [max(1, int(ttl) if ttl and ttl > 0 else self.lockout_seconds)
+                 for count, limit, ttl in ((pair, self.max_failures, pair_ttl),
+                                           (overall, self.max_failures_per_account, overall_ttl),
+                                           (spray if address else None, self.max_failures_per_address,
+                                            spray_ttl))
+                 if count is not None and int(count) >= limit]
+        return max(waits, default=0)
 
     # -- encoding ------------------------------------------------------------------------------
     @staticmethod

@@ -293,8 +293,16 @@ class ConsoleSettings:
 
     cookie_secure: bool = True     # console cookies only over HTTPS (false for plain-http demos/tests)
     session_hours: int = 8         # a console sign-in lasts this long
-    max_failures: int = 5          # wrong passwords in a row before the account is locked
-    lockout_seconds: int = 900     # how long a locked account stays locked
+    max_failures: int = 5          # wrong passwords from one address before it is locked out of the account
+    max_failures_per_account: int = 50   # from all addresses: then the account is locked for everyone
+    max_failures_per_address: int = 20   # one address, over all accounts (password spraying)
+    lockout_seconds: int = 900     # how long a lockout lasts (counted from the last failure)
+
+    def __post_init__(self) -> None:
+        for name in ("max_failures", "max_failures_per_account", "max_failures_per_address",
+                     "lockout_seconds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -361,8 +361,18 @@ def console_accounts() -> str:
 
 
 def console_failures(username: str) -> str:
-    """String (TTL = lockout period): wrong passwords in a row for this username."""
+    """String (TTL = lockout period): wrong passwords for this username from any address."""
     return f"{PREFIX}:{{accounts}}:failures:{username}"
+
+
+def console_failures_by_address(username: str) -> str:
+    """Hash client address → wrong passwords for this username from it (TTL = lockout period)."""
+    return f"{PREFIX}:{{accounts}}:failures-by-address:{username}"
+
+
+def console_address_failures(address: str) -> str:
+    """String (TTL = lockout period): wrong passwords from this address over all usernames."""
+    return f"{PREFIX}:{{accounts}}:address-failures:{address}"
 
 
 def api_token(token_id: str) -> str:

@@ -78,8 +78,11 @@ class ConsoleServices:
     def __init__(self, settings: Settings, redis: Any) -> None:
         self.settings = settings
         self.redis = redis
-        self.accounts = AccountStore(redis, max_failures=settings.console.max_failures,
-                                     lockout_seconds=settings.console.lockout_seconds)
+        console = settings.console
+        self.accounts = AccountStore(redis, max_failures=console.max_failures,
+                                     max_failures_per_account=console.max_failures_per_account,
+                                     max_failures_per_address=console.max_failures_per_address,
+                                     lockout_seconds=console.lockout_seconds)
         self.audit = AuditLog(redis)
         self.session_seconds = settings.console.session_hours * 3600
 
@@ -319,7 +322,7 @@ def login() -> BaseResponse | str | tuple[str, int]:
     services = console_services()
     username = request.form.get("username", "").strip().lower()
     try:
-        account = services.accounts.authenticate(username, request.form.get("password", ""))
+        account = services.accounts.authenticate(username, request.form.get("password", ""), client_ip())
     except AccountLocked as exc:
         log.warning("console sign-in refused: %s locked (%s s) from %s", username, exc.retry_after,
                     client_ip())
@@ -373,7 +376,8 @@ def password() -> str | tuple[str, int]:
             return render_template("console/password.html"), 400
         services = console_services()
         try:
-            services.accounts.change_password(account.username, request.form.get("old_password", ""), new)
+            services.accounts.change_password(account.username, request.form.get("old_password", ""), new,
+                                              client_ip())
         except (BadCredentials, AccountLocked):
             flash(tr("当前密码错误。", "The current password is wrong."), "error")
             return render_template("console/password.html"), 400

@@ -68,10 +68,47 @@ def test_lockout_after_failures_and_unlock_by_time(redis_client: Any) -> None:
     with pytest.raises(AccountLocked) as info:
         store.authenticate("frank", "lock-test-secret")
     assert 1 <= info.value.retry_after <= 2
-    redis_client.delete(keys.console_failures("frank"))       # the TTL ran out
+    redis_client.delete(keys.console_failures("frank"),       # the TTL ran out
+                        keys.console_failures_by_address("frank"))
     assert store.authenticate("frank", "lock-test-secret").username == "frank"
-    # A success resets the counter.
-    assert redis_client.get(keys.console_failures("frank")) is None
+    # A success resets this address's counter.
+    assert redis_client.hget(keys.console_failures_by_address("frank"), "") is None
+
+
+def test_a_stranger_guessing_does_not_lock_the_owner_out(redis_client: Any) -> None:
+    store = AccountStore(redis_client, max_failures=3, max_failures_per_account=6,
+                         max_failures_per_address=100, lockout_seconds=60)
+    store.create("root", "owner-long-secret", "admin")
+    for _ in range(2):
+        with pytest.raises(BadCredentials):
+            store.authenticate("root", "guess", "203.0.113.9")
+    with pytest.raises(AccountLocked):
+        store.authenticate("root", "guess", "203.0.113.9")
+    with pytest.raises(AccountLocked):                        # that address: even the right one
+        store.authenticate("root", "owner-long-secret", "203.0.113.9")
+    assert store.authenticate("root", "owner-long-secret", "10.0.0.5").username == "root"
+    # Guesses spread over many addresses add up: at 6 the account is locked for everyone.
+    for i in range(3):
+        with pytest.raises((BadCredentials, AccountLocked)):
+            store.authenticate("root", "guess", f"198.51.100.{i}")
+    with pytest.raises(AccountLocked):
+        store.authenticate("root", "owner-long-secret", "10.0.0.5")
+    # The owner's own sign-in did not reset the account-wide count; an admin reset does.
+    store.set_password("root", "owner-new-long-secret")
+    assert store.authenticate("root", "owner-new-long-secret", "10.0.0.5").username == "root"
+
+
+def test_password_spraying_from_one_address_locks_that_address_out(redis_client: Any) -> None:
+    store = AccountStore(redis_client, max_failures=5, max_failures_per_account=50,
+                         max_failures_per_address=4, lockout_seconds=60)
+    for name in ("ann", "ben", "cat"):
+        store.create(name, f"long-secret-{len(name) * 7}-x", "noc")
+    for name in ("ann", "ben", "cat", "ann"):                 # one wrong guess per account…
+        with pytest.raises((BadCredentials, AccountLocked)):
+            store.authenticate(name, "Summer2026!", "192.0.2.66")
+    with pytest.raises(AccountLocked):                        # …adds up for the address
+        store.authenticate("cat", "long-secret-21-x", "192.0.2.66")
+    assert store.authenticate("cat", "long-secret-21-x", "192.0.2.7").username == "cat"
 
 
 def test_unknown_and_disabled_accounts_look_like_wrong_passwords(redis_client: Any) -> None:

@@ -40,7 +40,7 @@ def test_sign_in_lands_by_role_and_sign_out_kills_the_session(app: Flask, redis_
 
 
 def test_wrong_password_then_lockout_is_shown_in_both_languages(app: Flask, redis_client: Any) -> None:
-    create_account(redis_client, "bob", Role.NOC)
+    _, bob_password = create_account(redis_client, "bob", Role.NOC)
     client = app.test_client()
     resp = login(client, "bob", "wrong-password")
     assert resp.status_code == 401 and "用户名或密码错误" in resp.get_data(as_text=True)
@@ -51,6 +51,10 @@ def test_wrong_password_then_lockout_is_shown_in_both_languages(app: Flask, redi
     client.set_cookie("cw_lang", "en")
     resp = login(client, "bob", "wrong-password")
     assert resp.status_code == 429 and "locked" in resp.get_data(as_text=True)
+    # The lockout belongs to the guessing address: bob at his own desk still signs in.
+    desk = app.test_client()
+    desk.environ_base["REMOTE_ADDR"] = "10.20.30.40"
+    assert login(desk, "bob", bob_password).status_code == 302
 
 
 def test_post_without_or_with_wrong_csrf_token_is_refused(app: Flask, redis_client: Any) -> None:
