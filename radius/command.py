@@ -29,6 +29,7 @@ from portal.metrics_http import (
     registry_of,
     snapshot_run_dir,
 )
+from portal.seeding import seed_from_settings
 from portal.settings import Settings
 from portal.state import StateUnavailable, redis_from_settings
 from portal.venues import FALLBACK, VenueStore
@@ -159,7 +160,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("citywifi radius: no Redis configured (redis.url) / 未配置 Redis (redis.url)", file=sys.stderr)
         return 2
     try:
-        redis_from_settings(settings.redis, redis_url).ping()
+        client = redis_from_settings(settings.redis, redis_url)
+        client.ping()
+        # ACs and plans from the settings file: this node may be the first process to start.
+        seeded = seed_from_settings(client, settings)
+        if seeded:
+            log.info("seeded from settings: %s", ", ".join(seeded))
     except Exception as exc:   # keep serving: policy becomes available when Redis is back
         log.error("Redis is unreachable at start-up (%s); requests will not be answered until it is back",
                   StateUnavailable(str(exc)))

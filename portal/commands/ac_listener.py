@@ -17,7 +17,6 @@ from types import FrameType
 from typing import Any
 
 from ac_adapters.listener import PortalListener
-from portal.acs import AcRegistry
 from portal.listener_handler import PortalListenerHandler, SessionClosedHook
 from portal.metrics_http import LISTENER_RULES, CounterFamilies, MetricsServer, redis_ready, registry_of
 from portal.settings import Settings
@@ -74,14 +73,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except StateUnavailable as exc:
         print(f"citywifi ac-listener: 无法连接 Redis / cannot reach Redis: {exc}", file=sys.stderr)
         return 1
-    seeded = AcRegistry(client).seed(settings.acs)
-    if seeded:
-        log.info("seeded AC(s) from settings: %s", ", ".join(seeded))
-    from portal.plans import PlanStore, seed_plans
+    from portal.seeding import seed_from_settings
 
-    seeded = seed_plans(PlanStore(client), settings.plans, settings.plan_rules)
+    seeded = seed_from_settings(client, settings)
     if seeded:
-        log.info("seeded plan(s)/rule(s) from settings: %s", ", ".join(seeded))
+        log.info("seeded from settings: %s", ", ".join(seeded))
     try:
         from portal.login import build_journey, listener_hooks  # NTF_LOGOUT, silent MAC login
 

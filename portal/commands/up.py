@@ -195,14 +195,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _seed_demo(settings: Settings, redis_url: str) -> None:
     """A demo AC matching the simulator's defaults, so ``--demo`` works with no settings file."""
     from portal.acs import AcRecord, AcRegistry
+    from portal.seeding import seed_from_settings
     from portal.state import connect
 
     client = connect(settings.redis, redis_url)
     registry = AcRegistry(client)
-    registry.seed(settings.acs)
-    from portal.plans import PlanStore, seed_plans
-
-    seed_plans(PlanStore(client), settings.plans, settings.plan_rules)
+    seed_from_settings(client, settings)
     sim = settings.ac_sim
     if registry.get_or_none("demo-ac") is None and registry.by_address(sim.host) is None:
         registry.put(AcRecord(
