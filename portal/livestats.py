@@ -132,24 +132,26 @@ class LiveStats:
     def online(self) -> dict[str, Any]:
         """Online users now from the session registry: total, per AC, per venue.
 
-        Per venue is the AC's venue (``VenueStore.resolve(ac, None)``): sessions do not record
-        their SSID, so an AC shared by several SSID-venues counts towards its AC-level venue."""
+        Per venue counts each session where it started (accounting records the venue from the
+        AC, SSID and AP of the Accounting-Start and keeps a per-venue index), so an AC shared by
+        several venues is split correctly. Sessions recorded before venues were (none after a
+        session lifetime) count in the total only."""
         from portal.acs import AcRegistry
-        from portal.venues import VenueStore
+        from portal.venues import FALLBACK, VenueStore
 
         acs = self._acs = self._acs or AcRegistry(self.redis)
         venues = self._venues = self._venues or VenueStore(self.redis)
         names = acs.names()
+        venue_ids = [*sorted(venues.all()), FALLBACK.id]
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(keys.session_deadlines())
         for name in names:
             pipe.hlen(keys.ac_sessions(name))
+        for venue in venue_ids:
+            pipe.hlen(keys.venue_sessions(venue))
         total, *counts = pipe.execute()
-        by_ac = {name: int(n) for name, n in zip(names, counts, strict=True)}
-        by_venue: dict[str, int] = {}
-        for name, n in by_ac.items():
-            venue = venues.resolve(name, None).id
-            by_venue[venue] = by_venue.get(venue, 0) + n
+        by_ac = {name: int(n) for name, n in zip(names, counts[:len(names)], strict=True)}
+        by_venue = {v: int(n) for v, n in zip(venue_ids, counts[len(names):], strict=True) if int(n)}
         return {"total": int(total), "by_ac": by_ac, "by_venue": by_venue}
 
     def sms_month(self) -> dict[str, Any]:

@@ -1,16 +1,17 @@
 """The NOC's view of online sessions: search, and per session what it has used and has left.
 
-Sessions (``portal.sessions.SessionRegistry``) know phone, AC, MAC, IP, plan and counters. The
-SSID, venue and AP of a session are not in its record (accounting does not write them, and the
-record must stay small: ≤ 1 KB per session at 100k), so they come from the session's real-name
-login record (``portal.reallog``): the newest login of the same phone on the same AC from the
-same MAC or IP that is not later than the session's start. Only the part of the stream since the
-oldest candidate session started is read, at most :data:`CONTEXT_SCAN_LIMIT` entries; a session
-whose login is not found there shows no SSID and its AC's venue.
+Sessions (``portal.sessions.SessionRegistry``) know phone, AC, MAC, IP, plan and counters, and
+— recorded by accounting from the Accounting-Start — the SSID and venue they started in. The AP
+and the login kind come from the session's real-name login record (``portal.reallog``): the
+newest login of the same phone on the same AC from the same MAC or IP that is not later than the
+session's start; so do SSID and venue of sessions recorded before accounting wrote them. Only the
+part of the stream since the oldest candidate session started is read, at most
+:data:`CONTEXT_SCAN_LIMIT` entries; a session whose login is not found there shows no AP.
 
-Search paths, cheapest first: phone (the phone's own hash), AC (the per-AC index), MAC (the MAC's
-binding names its phone; unbound MACs fall back to a scan), otherwise a chunked scan of every
-session. Without any filter the page is read straight from the deadline index (no scan).
+Search paths, cheapest first: phone (the phone's own hash), AC (the per-AC index), venue (the
+per-venue index, once every online session is in one), MAC (the MAC's binding names its phone;
+unbound MACs fall back to a scan), otherwise a chunked scan of every session. Without any filter
+the page is read straight from the deadline index (no scan).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from portal.reallog import LOGOUT
 from portal.sessions import OnlineSession, SessionRegistry, normalise_mac_or_none
 from portal.state import keys
 from portal.usage import Usage, UsageBook
-from portal.venues import VenueStore
+from portal.venues import FALLBACK, VenueStore
 
 __all__ = [
     "CONTEXT_SCAN_LIMIT",
@@ -137,11 +138,16 @@ class SessionView:
     data_left: int | None
     plan_known: bool
 
+    @property
+    def ssid(self) -> str:
+        """From the session record; from its login record for sessions recorded before."""
+        return self.session.ssid or self.context.ssid
+
     def as_dict(self) -> dict[str, Any]:
         s = self.session
         return {
             "ac": s.ac, "session_id": s.session_id, "phone": s.phone, "mac": s.mac or "",
-            "ip": s.ip or "", "ssid": self.context.ssid, "venue": self.venue, "ap": self.context.ap,
+            "ip": s.ip or "", "ssid": self.ssid, "venue": self.venue, "ap": self.context.ap,
             "login_kind": self.context.kind, "started": s.started, "updated": s.updated,
             "plan": s.plan, "session_time": s.session_time, "input_octets": s.input_octets,
             "output_octets": s.output_octets, "octets": s.octets,
@@ -193,10 +199,12 @@ class SessionQuery:
         matched = [s for s in self._candidates(flt) if self._basic_match(s, flt)]
         contexts: dict[str, LoginContext] = {}
         if flt.venue or flt.ssid:
-            contexts = self.contexts(matched)
+            # Only sessions whose record lacks SSID/venue (recorded before accounting wrote
+            # them) need their login record to be matched.
+            contexts = self.contexts([s for s in matched if not (s.ssid and s.venue)])
             empty = LoginContext()
             matched = [s for s in matched
-                       if (not flt.ssid or contexts.get(s.field, empty).ssid == flt.ssid)
+                       if (not flt.ssid or (s.ssid or contexts.get(s.field, empty).ssid) == flt.ssid)
                        and (not flt.venue
                             or self._venue_of(s, contexts.get(s.field, empty)) == flt.venue)]
         matched.sort(key=lambda s: (-s.updated, s.field))
@@ -212,6 +220,8 @@ class SessionQuery:
             return self.registry.by_phone(flt.phone)
         if flt.ac:
             return self.registry.by_ac(flt.ac)
+        if flt.venue and self._venues_indexed():
+            return self.registry.by_venue(flt.venue)
         if flt.mac:
             bound = self.redis.hget(keys.mac_binding(flt.mac), "phone")
             if bound is not None:
@@ -233,8 +243,16 @@ class SessionQuery:
         return ((not flt.phone or s.phone == flt.phone) and (not flt.ac or s.ac == flt.ac)
                 and (not flt.mac or s.mac == flt.mac) and (not flt.ip or s.ip == flt.ip))
 
+    def _venues_indexed(self) -> bool:
+        """Whether every online session is in a per-venue index (true once the sessions
+        recorded before accounting wrote venues have ended): then a venue filter reads its
+        index instead of scanning."""
+        ids = [*self.venues.all(), FALLBACK.id]
+        indexed = sum(self.registry.count_by_venue(ids).values())
+        return indexed >= self.registry.count()
+
     def _venue_of(self, session: OnlineSession, ctx: LoginContext) -> str:
-        return ctx.venue or self.venues.resolve(session.ac, ctx.ssid or None).id
+        return session.venue or ctx.venue or self.venues.resolve(session.ac, ctx.ssid or None).id
 
     # --- enrichment ---------------------------------------------------------------------------
 

@@ -5,10 +5,13 @@ Storage (reasoning in ``portal/state/keys.py``, "Sessions"):
 * ``keys.phone_sessions(phone)`` — one hash per phone, field ``<ac>|<acct-session-id>`` → compact
   JSON with one-letter keys (``RECORD_FIELDS``). Lives in the phone's slot with its usage.
 * ``keys.ac_sessions(ac)`` — acct-session-id → phone (Accounting-On/Off, Class-less accounting).
+* ``keys.venue_sessions(venue)`` — ``<ac>|<acct-session-id>`` → phone, for the venue the session
+  started in (its record says which, with the SSID): per-venue online counts and the NOC's
+  venue filter.
 * ``keys.session_deadlines()`` — ``<phone>|<ac>|<sid>`` scored by the silence deadline (reaper).
 
 Budget: ≤ 1 KB of Redis memory per online session at 100k sessions (measured by R1's bench).
-The two indexes are secondary: readers re-check the record and drop dangling index entries.
+The indexes are secondary: readers re-check the record and drop dangling index entries.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class OnlineSession:
     input_octets: int = 0
     output_octets: int = 0
     user_name: str = ""       # User-Name the NAS uses (DM/CoA must repeat it); "" = phone
+    ssid: str = ""            # from Called-Station-Id at the start; "" = unknown
+    venue: str = ""           # venue the session started in (portal.venues); "" = not recorded
 
     @property
     def field(self) -> str:
@@ -105,6 +110,10 @@ def encode_record(session: OnlineSession) -> str:
         rec["pl"] = session.plan
     if session.user_name:
         rec["un"] = session.user_name
+    if session.ssid:
+        rec["ss"] = session.ssid
+    if session.venue:
+        rec["v"] = session.venue
     return json.dumps(rec, separators=(",", ":"))
 
 
@@ -123,6 +132,7 @@ def decode_record(phone: str, field: str | bytes, raw: str | bytes) -> OnlineSes
             interim=int(rec.get("ii", 300)), plan=rec.get("pl", ""),
             session_time=int(rec.get("t", 0)), input_octets=int(rec.get("i", 0)),
             output_octets=int(rec.get("o", 0)), user_name=rec.get("un", ""),
+            ssid=str(rec.get("ss", "")), venue=str(rec.get("v", "")),
         )
     except (ValueError, TypeError, AttributeError):
         return None
@@ -216,15 +226,24 @@ class SessionRegistry:
         """Queue ``open`` on someone's pipeline (bulk loads, benchmarks)."""
         pipe.hset(keys.phone_sessions(session.phone), session.field, encode_record(session))
         self.index_in(pipe, session.phone, session.ac, session.session_id, session.deadline(self.grace))
+        if session.venue:
+            self.venue_index_in(pipe, session.venue, session.phone, session.field)
 
     def index_in(self, pipe: Any, phone: str, ac: str, session_id: str, deadline: float) -> None:
-        """Queue the secondary-index writes for a live session."""
+        """Queue the secondary-index writes for a live session (the venue index apart: see
+        :meth:`venue_index_in`, written once the record says which venue)."""
         pipe.hset(keys.ac_sessions(ac), session_id, phone)
         pipe.zadd(keys.session_deadlines(), {deadline_member(phone, ac, session_id): deadline})
 
-    def unindex_in(self, pipe: Any, phone: str, ac: str, session_id: str) -> None:
+    def unindex_in(self, pipe: Any, phone: str, ac: str, session_id: str, venue: str = "") -> None:
         pipe.hdel(keys.ac_sessions(ac), session_id)
         pipe.zrem(keys.session_deadlines(), deadline_member(phone, ac, session_id))
+        if venue:
+            pipe.hdel(keys.venue_sessions(venue), f"{ac}|{session_id}")
+
+    @staticmethod
+    def venue_index_in(pipe: Any, venue: str, phone: str, field: str) -> None:
+        pipe.hset(keys.venue_sessions(venue), field, phone)
 
     def update(
         self, ac: str, session_id: str, phone: str, *, now: float, session_time: int,
@@ -270,7 +289,7 @@ class SessionRegistry:
         session = decode_record(phone, field, raw)
         if verdict == "closed":
             pipe = self.redis.pipeline(transaction=False)
-            self.unindex_in(pipe, phone, ac, session_id)
+            self.unindex_in(pipe, phone, ac, session_id, session.venue if session is not None else "")
             if session is not None:
                 reaped = silent_before > 0
                 pipe.xadd(keys.real_name_log(), session_logout_fields(
@@ -322,6 +341,30 @@ class SessionRegistry:
     def by_ac(self, ac: str) -> list[OnlineSession]:
         raw = self.redis.hgetall(keys.ac_sessions(ac))
         return self._fetch((v.decode(), ac, k.decode()) for k, v in raw.items())
+
+    def by_venue(self, venue: str) -> list[OnlineSession]:
+        """Sessions that started in ``venue`` (from its index, re-checked against the records;
+        dangling entries — a record gone without its index entry — are dropped and removed)."""
+        raw = self.redis.hgetall(keys.venue_sessions(venue))
+        refs = []
+        for field, phone in raw.items():
+            ac, sep, sid = field.decode().partition("|")
+            if sep:
+                refs.append((phone.decode(), ac, sid))
+        found = [s for s in self._fetch(refs) if s.venue == venue]
+        if len(found) < len(refs):
+            live = {s.field for s in found}
+            gone = [f"{ac}|{sid}" for _, ac, sid in refs if f"{ac}|{sid}" not in live]
+            self.redis.hdel(keys.venue_sessions(venue), *gone)
+        return found
+
+    def count_by_venue(self, venues: Iterable[str]) -> dict[str, int]:
+        """Online sessions per venue (index sizes: one pipeline)."""
+        names = list(venues)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hlen(keys.venue_sessions(name))
+        return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
 
     def all(self, limit: int | None = None) -> list[OnlineSession]:
         """Every online session (oldest deadline first); ``limit`` caps the number read."""

@@ -32,8 +32,8 @@ from portal.errors import NotFound, ValidationError
 from portal.state import keys
 
 __all__ = [
-    "FALLBACK", "NETWORK_FIELDS", "OPERATOR_FIELDS", "Venue", "VenueSettingsError", "VenueStore",
-    "allowed_redirect", "assign_plan_rule", "update_venue",
+    "FALLBACK", "NETWORK_FIELDS", "OPERATOR_FIELDS", "Venue", "VenueResolver", "VenueSettingsError",
+    "VenueStore", "allowed_redirect", "assign_plan_rule", "update_venue",
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -246,6 +246,30 @@ class VenueStore:
             if tier:
                 return tier[0]
         return FALLBACK
+
+
+class VenueResolver:
+    """``VenueStore.resolve(...).id`` remembered per (AC, SSID, AP MAC) for as long as the store's
+    cached venue set stays the same: resolution walks every venue, its answer only changes when
+    the set is refreshed, and hot paths (RADIUS auth and accounting) ask per request."""
+
+    def __init__(self, store: VenueStore, max_entries: int = 10_000) -> None:
+        self.store = store
+        self.max_entries = max_entries
+        self._memo: dict[tuple[str, str | None, str | None], str] = {}
+        self._of: object = None
+
+    def venue_id(self, ac_name: str, ssid: str | None, ap_mac: str | None = None) -> str:
+        """The venue id (``FALLBACK.id`` when no venue claims the phone)."""
+        current = self.store.all()
+        if current is not self._of or len(self._memo) > self.max_entries:
+            self._memo.clear()
+            self._of = current
+        key = (ac_name, ssid, ap_mac)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self.store.resolve(ac_name, ssid, ap_mac).id
+        return found
 
 
 # --- console/API edits -------------------------------------------------------------------------

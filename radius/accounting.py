@@ -43,6 +43,8 @@ from portal.settings import QuotaSettings
 from portal.state import StateUnavailable, keys
 from portal.state.scripts import queue_script
 from portal.usage import ADD_USAGE_LUA, UsageBook
+from portal.venues import VenueResolver, VenueStore
+from radius.auth import split_called_station_id
 
 if TYPE_CHECKING:
     from portal.acs import AcRecord
@@ -166,7 +168,8 @@ class AcctRecord:
 # KEYS: phone_sessions, usage, tombstone
 # ARGV: 1 field, 2 kind (start|interim|stop), 3 now, 4 today, 5 t, 6 in, 7 out,
 #       8 in has gigawords, 9 out has gigawords, 10 mac, 11 ip, 12 interim, 13 plan,
-#       14 user name, 15 tombstone ttl, 16 started
+#       14 user name, 15 tombstone ttl, 16 started, 17 SSID, 18 venue (17/18 kept from the
+#       record that creates the session: a session belongs to the venue it started in)
 # Returns {verdict, record json or false, {d, dt, dv, tt, tv, f}}; verdict is one of
 # new | updated | closed | dup.
 _ACCT_LUA = ADD_USAGE_LUA + """
@@ -205,6 +208,8 @@ else
   if ARGV[10] ~= '' then rec['m'] = ARGV[10] end
   if ARGV[13] ~= '' then rec['pl'] = ARGV[13] end
   if ARGV[14] ~= '' then rec['un'] = ARGV[14] end
+  if ARGV[17] ~= '' then rec['ss'] = ARGV[17] end
+  if ARGV[18] ~= '' then rec['v'] = ARGV[18] end
 end
 local adv = nt > bt
 ni = unwrap(ni, bi, tonumber(ARGV[8]), adv)
@@ -299,6 +304,7 @@ class AccountingProcessor:
         grace: float = 60.0,
         plans: PlanStore | None = None,
         enforce_async: bool = True,
+        venues: VenueResolver | None = None,
     ) -> None:
         self.redis = redis
         self.enforcer = enforcer
@@ -310,6 +316,8 @@ class AccountingProcessor:
         self.registry = SessionRegistry(redis, grace=grace,
                                         tombstone_ttl=self.settings.tombstone_ttl)
         self.usage = UsageBook(redis, self.settings.timezone)
+        # Where a session starts: SSID and venue go into its record and the per-venue index.
+        self.venues = venues or VenueResolver(VenueStore(redis, cache_ttl=self.settings.plan_cache_ttl))
         self._acct = redis.register_script(_ACCT_LUA)
         self._close = redis.register_script(CLOSE_SESSION_LUA)
         self.enforce_async = enforce_async
@@ -410,9 +418,11 @@ class AccountingProcessor:
                 bytes_in=record.input_total, bytes_out=record.output_total,
                 cause=stop_cause(record.terminate_cause), mac=mac, ip=record.framed_ip,
                 plan=plan_name))
-            self.registry.unindex_in(pipe, phone, ac.name, sid)
+            self.registry.unindex_in(pipe, phone, ac.name, sid)   # venue index: _finish_sessions
         else:
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
+        ap_mac, ssid = split_called_station_id(record.called_station_id)
+        venue = self.venues.venue_id(ac.name, ssid, ap_mac)
         queue_script(
             pipe, self._acct,
             [keys.phone_sessions(phone), keys.usage(phone),
@@ -423,21 +433,37 @@ class AccountingProcessor:
                 int(record.input_gigawords is not None), int(record.output_gigawords is not None),
                 mac or "", record.framed_ip or "",
                 interim, plan_name, record.user_name if record.user_name != phone else "",
-                self.settings.tombstone_ttl, started,
+                self.settings.tombstone_ttl, started, ssid or "", venue,
             ],
         )
         return _Queued(ac, phone, sid, kind, received_at, len(pipe) - 1)
 
     def _finish_sessions(self, results: list[Any], queued: list[_Queued]) -> None:
-        """After the pipeline ran: the quota check of each Interim-Update (maybe a disconnect)."""
+        """After the pipeline ran: the per-venue index of sessions opened or closed (the record
+        names the venue), then the quota check of each Interim-Update (maybe a disconnect)."""
+        venue_pipe: Any = None
+        checks: list[tuple[_Queued, OnlineSession, Any]] = []
         for q in queued:
             verdict_raw, rec_raw, usage_raw = results[q.result]
             verdict = verdict_raw.decode()
-            if q.kind != "interim" or verdict == "dup" or rec_raw is None or self.enforcer is None:
+            if rec_raw is None or verdict == "dup":
                 continue
             session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", rec_raw)
-            if session is not None:
-                self._check_quota(q.ac, session, usage_raw, q.received_at)
+            if session is None:
+                continue
+            if session.venue and verdict in ("new", "closed"):
+                if venue_pipe is None:
+                    venue_pipe = self.redis.pipeline(transaction=False)
+                if verdict == "new":
+                    self.registry.venue_index_in(venue_pipe, session.venue, q.phone, session.field)
+                else:
+                    venue_pipe.hdel(keys.venue_sessions(session.venue), session.field)
+            if q.kind == "interim" and self.enforcer is not None:
+                checks.append((q, session, usage_raw))
+        if venue_pipe is not None:
+            venue_pipe.execute()
+        for q, session, usage_raw in checks:
+            self._check_quota(q.ac, session, usage_raw, q.received_at)
 
     def _check_quota(self, ac: AcRecord, session: OnlineSession, usage_raw: list[Any],
                      now: float) -> None:
@@ -504,7 +530,7 @@ class AccountingProcessor:
             results = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
             for s, res in zip(chunk, results, strict=True):
-                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id)
+                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s.venue)
                 if res:
                     closed += 1
                     log_close(pipe, how, s, at)

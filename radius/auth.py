@@ -50,7 +50,7 @@ from radius.resp import RespClient
 from radius.server import AuthReply
 from radius.wire import Attr, Code
 
-__all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
+__all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs", "split_called_station_id"]
 
 # Reject reasons decided here (quota reasons come with their text from portal.grants).
 REJECT_MESSAGES: dict[str, tuple[str, str]] = {
@@ -97,19 +97,25 @@ def _is_mac(value: str) -> bool:
     return True
 
 
-def parse_ssid(called_station_id: str | None) -> str | None:
-    """SSID from Called-Station-Id ``<AP MAC>:<SSID>`` (RFC 3580 §3.20); None if absent."""
+def split_called_station_id(called_station_id: str | None) -> tuple[str | None, str | None]:
+    """(AP MAC, SSID) from Called-Station-Id ``<AP MAC>:<SSID>`` (RFC 3580 §3.20); either is
+    None when absent."""
     if not called_station_id:
-        return None
+        return None, None
     value = called_station_id.strip()
     # The MAC may itself contain ':' (aa:bb:…), so try the known MAC lengths first.
     for mac_len in (17, 14, 12):
         if len(value) > mac_len and value[mac_len] == ":" and _is_mac(value[:mac_len]):
-            return value[mac_len + 1 :] or None
+            return value[:mac_len], value[mac_len + 1 :] or None
     if _is_mac(value):
-        return None
+        return value, None
     _, sep, tail = value.rpartition(":")
-    return tail or None if sep else None
+    return None, (tail or None if sep else None)
+
+
+def parse_ssid(called_station_id: str | None) -> str | None:
+    """SSID from Called-Station-Id ``<AP MAC>:<SSID>`` (RFC 3580 §3.20); None if absent."""
+    return split_called_station_id(called_station_id)[1]
 
 
 _CACHE_MAX = 50_000   # entries per pure-function memo below (cleared when full)

@@ -32,7 +32,7 @@ from portal.metrics_http import (
 from portal.seeding import seed_from_settings
 from portal.settings import Settings
 from portal.state import StateUnavailable, redis_from_settings
-from portal.venues import FALLBACK, VenueStore
+from portal.venues import FALLBACK, VenueResolver, VenueStore
 from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
 from radius.dictionary import known_attributes
@@ -85,23 +85,11 @@ def build_server(
     cfg = settings.radius
     client = redis_from_settings(settings.redis, redis_url)
     authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace)
-    venues = VenueStore(client, cache_ttl=settings.quota.plan_cache_ttl)
-
-    # Resolution walks every venue; its answer only changes when the venue cache is refreshed,
-    # so remember it per (AC, SSID) for as long as the same cached venue set is in use.
-    memo: dict[tuple[str, str | None], str | None] = {}
-    memo_of: list[object] = [None]
+    venues = VenueResolver(VenueStore(client, cache_ttl=settings.quota.plan_cache_ttl))
 
     def venue_of(ac_name: str, ssid: str | None) -> str | None:
-        current = venues.all()
-        if current is not memo_of[0] or len(memo) > 10_000:
-            memo.clear()
-            memo_of[0] = current
-        key = (ac_name, ssid)
-        if key not in memo:
-            venue = venues.resolve(ac_name, ssid)
-            memo[key] = None if venue is FALLBACK else venue.id
-        return memo[key]
+        venue = venues.venue_id(ac_name, ssid)
+        return None if venue == FALLBACK.id else venue
 
     url = redis_url if redis_url is not None else settings.redis.url
     fast = None
@@ -114,7 +102,8 @@ def build_server(
     # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows
     # a quota used up, so an exhausted user is cut within one interim interval.
     enforcer = Enforcer.from_settings(client, settings)
-    acct = AccountingProcessor(client, enforcer, settings=settings.quota, grace=cfg.reaper_grace)
+    acct = AccountingProcessor(client, enforcer, settings=settings.quota, grace=cfg.reaper_grace,
+                               venues=venues)
     options = ServerOptions(
         require_message_authenticator=cfg.require_message_authenticator,
         drop_unknown_attributes=cfg.drop_unknown_attributes,

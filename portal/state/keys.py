@@ -49,6 +49,7 @@ __all__ = [
     "session_deadlines",
     "session_tombstone",
     "usage",
+    "venue_sessions",
 ]
 
 
@@ -187,6 +188,12 @@ def session_tombstone(phone: str, ac: str, session_id: str) -> str:
 def ac_sessions(ac: str) -> str:
     """Hash: acct-session-id → phone, for every online session on one AC."""
     return f"{PREFIX}:{{sac:{ac}}}"
+
+
+def venue_sessions(venue: str) -> str:
+    """Hash: ``<ac>|<acct-session-id>`` → phone, for every online session that started in one
+    venue (per-venue online counts and the NOC's venue filter without a scan)."""
+    return f"{PREFIX}:{{sven:{venue}}}"
 
 
 def session_deadlines() -> str:

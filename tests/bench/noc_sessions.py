@@ -2,9 +2,13 @@
 """NOC online-session search at scale: N sessions (default 100,000) over 20 ACs and 2 SSIDs,
 each with its real-name login record, in a throwaway redis-server. Prints the time of one
 search per kind (the NOC page / ``GET /api/v1/sessions``, 50 rows enriched with usage and
-what is left), and confirms the session records were not grown (memory per session).
+what is left) and the Redis memory per session.
 
-    python3 tests/bench/noc_sessions.py [--sessions 100000]
+Sessions carry the SSID and venue accounting records at their start (per-venue index);
+``--legacy`` opens them without, as an older version did, so SSID/venue come from the login
+records and a venue filter scans.
+
+    python3 tests/bench/noc_sessions.py [--sessions 100000] [--legacy]
 """
 
 from __future__ import annotations
@@ -28,18 +32,24 @@ from portal.sessions import OnlineSession, SessionRegistry  # noqa: E402
 from portal.state import keys  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
 from portal.usage import UsageBook  # noqa: E402
+from portal.venues import Venue, VenueStore  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=100_000)
-    n = ap.parse_args().sessions
+    ap.add_argument("--legacy", action="store_true", help="sessions without recorded SSID/venue")
+    args = ap.parse_args()
+    n = args.sessions
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(tmp, port=0, appendonly=False).start()
         try:
             r = redis.Redis.from_url(server.url)
             plans = PlanStore(r, cache_ttl=60)
             plans.put(Plan(name="basic", up_kbps=2000, down_kbps=8000, daily_time=4 * 3600))
+            venues = VenueStore(r)
+            venues.put(Venue(id="library", ssids=("CityWiFi",)))
+            venues.put(Venue(id="mall", ssids=("Mall",)))
             reg = SessionRegistry(r)
             now = int(time.time())
             base = int(r.info("memory")["used_memory"])
@@ -49,7 +59,9 @@ def main() -> int:
                 s = OnlineSession(f"ac{i % 20}", f"{i:08x}", f"189{i:08d}",
                                   mac=f"02:00:{(i >> 16) & 255:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}:01",
                                   ip=f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}", started=started,
-                                  updated=now, plan="basic", session_time=now - started)
+                                  updated=now, plan="basic", session_time=now - started,
+                                  ssid="" if args.legacy else ("Mall" if i % 2 else "CityWiFi"),
+                                  venue="" if args.legacy else ("mall" if i % 2 else "library"))
                 reg.open_in(pipe, s)
                 if i % 1000 == 999:
                     pipe.execute()
@@ -77,7 +89,8 @@ def main() -> int:
                 ("MAC (unbound: scan)", SessionFilter(
                     mac=f"02:00:{(mid >> 16) & 255:02x}:{(mid >> 8) & 255:02x}:{mid & 255:02x}:01")),
                 ("IP (scan)", SessionFilter(ip=f"10.{mid >> 16}.{(mid >> 8) & 255}.{mid & 255}")),
-                ("SSID (scan + login records)", SessionFilter(ssid="Mall")),
+                ("SSID (scan)", SessionFilter(ssid="Mall")),
+                ("venue (index; legacy: scan)", SessionFilter(venue="mall")),
                 ("AC + venue", SessionFilter(ac="ac3", venue="mall")),
             ]
             print(f"{n} sessions; Redis memory per session {per_session:.0f} bytes (records + indexes)")

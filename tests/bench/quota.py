@@ -42,7 +42,7 @@ def main() -> None:
                     mac=f"aa:bb:cc:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
                     ip=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", started=now, updated=now,
                     interim=300, plan="basic", session_time=1234, input_octets=123456789,
-                    output_octets=987654321))
+                    output_octets=987654321, ssid="CityWiFi-Free", venue=f"venue-{i % 200}"))
             pipe.execute()
         per_session = (r.info("memory")["used_memory"] - base) / n
         print(f"sessions: {n}, Redis memory per online session: {per_session:.0f} bytes")

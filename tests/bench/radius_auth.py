@@ -374,6 +374,7 @@ def main() -> int:
                 mac=f"02:00:{(i >> 24) & 255:02x}:{(i >> 16) & 255:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}",
                 ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", started=now, updated=now,
                 interim=300, plan="basic", session_time=600, input_octets=123456, output_octets=7654321,
+                ssid="CityWiFi-Free", venue=f"venue-{i % 200}",   # as accounting records them
             ))
             if i % 2000 == 1999:
                 pipe.execute()

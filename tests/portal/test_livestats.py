@@ -82,16 +82,20 @@ def test_online_now_total_per_ac_and_per_venue(redis_client: Any) -> None:
         registry.put(AcRecord(name=name, addresses=(addr,), secret="s3cret-for-tests-16"))
     venues = VenueStore(redis_client, cache_ttl=0)
     venues.put(Venue(id="library", acs=("ac1", "ac2")))
+    venues.put(Venue(id="mall", acs=("ac1",), ssids=("Mall",)))
     sessions = SessionRegistry(redis_client)
-    for i, ac in enumerate(["ac1", "ac1", "ac2", "ac3"]):
+    # Where each session started, as accounting records it: ac1 serves two venues by SSID.
+    for i, (ac, venue) in enumerate([("ac1", "library"), ("ac1", "mall"), ("ac2", "library"),
+                                     ("ac3", "none")]):
         sessions.open(OnlineSession(ac=ac, session_id=f"s{i}", phone=f"1380013800{i}", started=int(T0),
-                                    updated=int(T0)))
+                                    updated=int(T0), venue=venue))
     online = LiveStats(redis_client, Clock()).online()
     assert online["total"] == 4
     assert online["by_ac"] == {"ac1": 2, "ac2": 1, "ac3": 1}
-    assert online["by_venue"]["library"] == 3 and sum(online["by_venue"].values()) == 4
+    assert online["by_venue"] == {"library": 2, "mall": 1, "none": 1}
     sessions.close("ac1", "s0")
-    assert LiveStats(redis_client, Clock()).snapshot(1)["online"]["by_ac"]["ac1"] == 1
+    after = LiveStats(redis_client, Clock()).snapshot(1)["online"]
+    assert after["by_ac"]["ac1"] == 1 and after["by_venue"] == {"library": 1, "mall": 1, "none": 1}
 
 
 def test_reject_flusher_writes_deltas_once_per_interval_and_survives_errors(redis_client: Any) -> None:

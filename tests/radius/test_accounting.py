@@ -286,3 +286,34 @@ def test_reaper_loop_runs_until_stopped(redis_client: Any, proc: AccountingProce
         stop.set()
         worker.join(5)
     assert not worker.is_alive()
+
+
+def test_session_records_where_it_started_and_venue_index_follows(redis_client: Any,
+                                                                   proc: AccountingProcessor) -> None:
+    """One AC serves two venues by SSID: each session records the SSID and venue of its
+    Accounting-Start, keeps them when the phone roams, and the per-venue index follows every
+    way a session ends (Stop, Accounting-On)."""
+    from portal.venues import Venue, VenueStore
+
+    venues = VenueStore(redis_client, cache_ttl=0)
+    venues.put(Venue(id="library", acs=("ac1",), ssids=("Lib",)))
+    venues.put(Venue(id="mall", acs=("ac1",), ssids=("Mall",)))
+    reg = SessionRegistry(redis_client, grace=60)
+    proc.process(AC, _rec(AcctStatus.START, "S1", called_station_id="00-11-22-33-44-55:Mall"), T0)
+    proc.process(AC, _rec(AcctStatus.START, "S2", called_station_id="00-11-22-33-44-66:Lib",
+                          calling_station_id="AA-BB-CC-DD-EE-02"), T0)
+    s1 = reg.get("ac1", "S1")
+    assert s1 is not None and (s1.ssid, s1.venue) == ("Mall", "mall")
+    assert reg.count_by_venue(["library", "mall"]) == {"library": 1, "mall": 1}
+    assert [s.session_id for s in reg.by_venue("mall")] == ["S1"]
+    # Roaming: an Interim-Update from an AP on the other SSID does not move the session.
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, "S1", t=300, i=10,
+                          called_station_id="00-11-22-33-44-66:Lib"), T0 + 300)
+    s1 = reg.get("ac1", "S1")
+    assert s1 is not None and s1.venue == "mall" and s1.session_time == 300
+    assert reg.count_by_venue(["library", "mall"]) == {"library": 1, "mall": 1}
+    proc.process(AC, _rec(AcctStatus.STOP, "S1", t=400, i=20), T0 + 400)
+    assert reg.count_by_venue(["library", "mall"]) == {"library": 1, "mall": 0}
+    proc.process(AC, _rec(AcctStatus.ACCOUNTING_ON, ""), T0 + 500)     # the AC rebooted
+    assert reg.count_by_venue(["library", "mall"]) == {"library": 0, "mall": 0}
+    assert reg.count() == 0

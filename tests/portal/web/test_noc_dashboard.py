@@ -39,7 +39,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def online_session(redis_client: Any, n: int) -> None:
     AcRegistry(redis_client).put(AcRecord(name="ac1", addresses=("10.0.0.1",), secret="s3cret-for-tests-16"))
     SessionRegistry(redis_client).open(OnlineSession(ac="ac1", session_id=f"s{n}", phone=f"1380013800{n}",
-                                                     started=1, updated=2_000_000_000))
+                                                     started=1, updated=2_000_000_000,
+                                                     venue="library"))
 
 
 def test_healthz_and_readyz(app: Flask) -> None:

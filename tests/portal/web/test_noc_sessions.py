@@ -277,3 +277,31 @@ def test_ssid_filter_over_many_sessions_reads_the_stream_once(redis_client: Any)
     assert page.total == n // 2 and len(page.items) == 10
     assert all(v.context.ssid == "Odd" for v in page.items)
     assert query.search(SessionFilter(ssid="Even", phone="18900010000"), 0, 10).total == 1
+
+
+def test_recorded_venue_and_ssid_are_used_without_login_records(redis_client: Any) -> None:
+    """Sessions recorded by accounting carry SSID and venue: the filters need no login record,
+    and once every online session is indexed, a venue filter reads the venue's index (a
+    session opened later without a venue — recorded by an older version — switches back to the
+    scan, so it is not missed)."""
+    from portal.noc_sessions import SessionFilter, SessionQuery
+    from portal.venues import Venue, VenueStore
+
+    for venue_id, ssid in (("library", "Lib"), ("mall", "Mall")):
+        VenueStore(redis_client).put(Venue(id=venue_id, acs=("ac1",), ssids=(ssid,)))
+    reg = SessionRegistry(redis_client)
+    now = int(time.time())
+    for i, (ssid, venue) in enumerate([("Lib", "library"), ("Mall", "mall"), ("Lib", "library")]):
+        reg.open(OnlineSession(ac="ac1", session_id=f"V{i}", phone=f"1890002{i:04d}", started=now,
+                               updated=now, ssid=ssid, venue=venue))
+    query = SessionQuery(redis_client, plans=PlanStore(redis_client), usage=UsageBook(redis_client))
+    assert query._venues_indexed()
+    page = query.search(SessionFilter(venue="library"), 0, 10)
+    assert sorted(v.session.session_id for v in page.items) == ["V0", "V2"]
+    assert {(v.ssid, v.venue) for v in page.items} == {("Lib", "library")}
+    assert [v.session.session_id for v in query.search(SessionFilter(ssid="Mall"), 0, 10).items] == ["V1"]
+    # A session without a recorded venue, whose login record names the library.
+    open_session(redis_client, "18900039999", "ac1", "OLD", 1, ssid="Lib", venue="library")
+    assert not query._venues_indexed()
+    assert sorted(v.session.session_id
+                  for v in query.search(SessionFilter(venue="library"), 0, 10).items) == ["OLD", "V0", "V2"]
