@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from portal.plans import Plan
     from portal.venues import Venue
 
-__all__ = ["ReturningPhones"]
+__all__ = ["CLICK_TOKEN_TTL", "ReturningPhones"]
+
+CLICK_TOKEN_TTL = 86400.0   # seconds an ad's click-through link counts (and its nonce is kept)
 
 
 class ReturningPhones:
@@ -65,7 +67,12 @@ class ReturningPhones:
         """A campaign for this phone here and now (impression counted), or None."""
         venue = self.venue(ctx)
         return self.campaigns.serve(venue.id, ctx.ssid, phone, lang, venue_name=venue.name(lang),
-                                    sign_click=lambda data: self.signer.sign("adclick", data, 86400))
+                                    sign_click=self._sign_click)
+
+    def _sign_click(self, data: dict[str, str]) -> str:
+        # A nonce per rendered ad: the click is counted once per page a phone saw, however
+        # often the link is followed or replayed (the redirect itself always works).
+        return self.signer.sign("adclick", {**data, "n": secrets.token_hex(8)}, CLICK_TOKEN_TTL)
 
     def ticket_ad(self, ctx: PhoneContext, ticket: str, lang: str) -> dict[str, str]:
         """The ad an ad ticket was issued with (the countdown page again, no new impression)."""
@@ -77,7 +84,7 @@ class ReturningPhones:
         campaign = self.campaigns.get_or_none(cp) if cp else None
         ad = campaign and self.campaigns.ad_for(
             campaign, venue.id, lang, venue_name=venue.name(lang),
-            sign_click=lambda data: self.signer.sign("adclick", data, 86400))
+            sign_click=self._sign_click)
         return ad or select_ad(list(venue.ads), 0, lang)
 
     def ad_click(self, campaign_id: str, token: str) -> str:
@@ -91,7 +98,8 @@ class ReturningPhones:
             data = self.signer.verify("adclick", token)
         except LoginError:
             data = {}
-        if data.get("c") == campaign.id and data.get("v"):
+        if data.get("c") == campaign.id and data.get("v") and data.get("n") and self.redis.set(
+                keys.ad_click_nonce(str(data["n"])), 1, nx=True, ex=int(CLICK_TOKEN_TTL)):
             self.campaigns.record_click(campaign.id, str(data["v"]))
         return campaign.creative.click_url
 

@@ -23,6 +23,7 @@ __all__ = [
     "ac_sessions",
     "ac_stats",
     "acct_log",
+    "ad_click_nonce",
     "archive_checkpoints",
     "archive_last_run",
     "archive_lock",
@@ -334,6 +335,11 @@ def otp_verified(phone: str) -> str:
     """String (short TTL): the device (``mac:…``/``ip:…``) whose code was just verified, so a
     login that failed on the AC (timeout, busy) can be retried without a new SMS."""
     return f"{PREFIX}:{{p:{phone}}}:otp-verified"
+
+
+def ad_click_nonce(nonce: str) -> str:
+    """String (TTL = click token lifetime): this rendered ad's click was counted."""
+    return f"{PREFIX}:{{adc:{nonce}}}"
 
 
 def ad_ticket(nonce: str) -> str:

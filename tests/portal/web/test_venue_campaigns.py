@@ -223,6 +223,8 @@ def test_returning_phone_sees_campaign_counts_and_click(phone_app: Flask, stack:
     # The redirect goes to the stored URL whatever the query says (no open redirect).
     resp = client.get(click + "&url=https://evil.example/&next=https://evil.example/")
     assert resp.status_code == 302 and resp.headers["Location"] == IMG.click_url
+    replayed = client.get(click)                          # followed again: redirected, not counted
+    assert replayed.status_code == 302 and replayed.headers["Location"] == IMG.click_url
     forged = client.get("/portal/ad/click/spring?t=forged")
     assert forged.status_code == 302 and forged.headers["Location"] == IMG.click_url   # not counted
     assert client.get("/portal/ad/click/nosuch?t=x").status_code == 404
