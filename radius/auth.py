@@ -332,8 +332,13 @@ class AuthPolicy:
             except Exception as exc:
                 results[job.index] = exc
         if consumes:   # tokens to spend, all in one more round trip
-            spent = self._run([c for _, c, _, _ in consumes])
+            # An error reply stays in its request's slot: the other tokens of the pipeline are
+            # spent by then, and their requests must be answered (a retry would say "reused").
+            spent = self._run([c for _, c, _, _ in consumes], raise_errors=False)
             for (job, _, reads, blocked), consumed in zip(consumes, spent, strict=True):
+                if isinstance(consumed, Exception):
+                    results[job.index] = consumed
+                    continue
                 try:
                     if job.plan.method == "pap":   # a failed PAP token may still be the binding's
                         identity = self.credentials.decide_pap(job.plan, [flat_pairs(reads[0]), consumed])
@@ -479,16 +484,19 @@ class AuthPolicy:
             return outcome
         return self.credentials.decide_consume(plan, self._run([outcome])[0])
 
-    def _run(self, commands: list[Any]) -> list[Any]:
+    def _run(self, commands: list[Any], *, raise_errors: bool = True) -> list[Any]:
+        """Run commands (``CONSUME`` ones as EVALSHA of CONSUME_LUA) in one pipeline; an error
+        reply raises unless ``raise_errors`` is false (then it is returned in its slot)."""
         assert self.fast is not None
         wire_cmds = [
             ("EVALSHA", self._consume_sha, 2, *c[1:]) if isinstance(c, tuple) and c[0] == "CONSUME"
             else c for c in commands
         ]
         replies = self.fast.pipeline(wire_cmds)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        if raise_errors:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
         return replies
 
     @staticmethod

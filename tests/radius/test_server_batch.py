@@ -171,6 +171,21 @@ def test_one_unreadable_phone_does_not_silence_the_batch(server: RadiusServer, r
     assert server.metrics.get("drop.state_unavailable") == 1
 
 
+def test_a_failed_token_spend_silences_only_its_own_request(server: RadiusServer,
+                                                             redis_client: Any) -> None:
+    """Tokens of a batch are spent in one pipeline: when one spend fails (a corrupt token
+    value makes CONSUME_LUA error), the other requests, whose tokens are spent by then, are
+    still answered — a silent server would make the AC's retry a "reused" reject."""
+    tok = CredentialStore(redis_client).mint_login_token(PHONE2)
+    redis_client.hset(keys.login_tokens(PHONE), "junk-token-value", "no-separator")
+    good = access_request(User_Name=PHONE2, password=tok.password)
+    bad = access_request(User_Name=PHONE, password="junk-token-value")
+    replies = server.handle_batch([(good.RequestPacket(), ADDR), (bad.RequestPacket(), ADDR)], AUTH)
+    assert code_of(good, replies[0]) == AccessAccept and replies[1] is None
+    assert redis_client.hexists(keys.login_tokens_used(PHONE2), tok.password)
+    assert server.metrics.get("drop.state_unavailable") == 1
+
+
 def test_datagrams_queued_at_stop_are_still_answered(server: RadiusServer, redis_client: Any) -> None:
     """SIGTERM drains the socket before closing it: closing would discard what the kernel has
     queued, and each discarded request costs its AC a retransmission timeout."""
