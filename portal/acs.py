@@ -172,12 +172,21 @@ class AcRegistry:
     def seed(self, seeds: tuple[AcSeed, ...], *, overwrite: bool = False) -> list[str]:
         """Copy ACs from settings into Redis; existing records win unless ``overwrite``.
 
-        Returns the names written. Console edits therefore survive a restart.
+        Returns the names written. Console edits therefore survive a restart, and so does a
+        deletion: an AC seeded once and deleted since (retired, or removed because its secret
+        leaked) is not brought back by the next process that starts.
         """
+        if not seeds:
+            return []
+        seeded = {m.decode() for m in self.redis.smembers(keys.ac_seeds())}
         written = []
         for seed in seeds:
             record = AcRecord.from_seed(seed)
-            if overwrite or self.get_or_none(record.name) is None:
+            exists = self.get_or_none(record.name) is not None
+            if overwrite or (not exists and record.name not in seeded):
                 self.put(record)
+                self.redis.sadd(keys.ac_seeds(), record.name)
                 written.append(record.name)
+            elif exists and record.name not in seeded:
+                self.redis.sadd(keys.ac_seeds(), record.name)   # created elsewhere: it counts
         return written

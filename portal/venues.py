@@ -166,6 +166,10 @@ class VenueStore:
         applies (an unknown plan name is refused with NotFound before anything is written)."""
         from portal.plans import PlanStore
 
+        if venue.id.lower() == FALLBACK.id:
+            # FALLBACK's id: phones no venue claims, counted in their own per-venue index.
+            raise ValidationError(f"场所编号“{venue.id}”为系统保留，请换一个 / venue id {venue.id!r} "
+                                  "is reserved for phones no venue claims; choose another")
         plans = PlanStore(self.redis)
         if venue.default_plan:
             plans.assign("venue", venue.id, venue.default_plan)

@@ -20,6 +20,7 @@ __all__ = [
     "ac",
     "ac_address_index",
     "ac_names",
+    "ac_seeds",
     "ac_sessions",
     "ac_stats",
     "acct_log",
@@ -64,6 +65,12 @@ def ac(name: str) -> str:
 def ac_names() -> str:
     """Set: names of every registered AC."""
     return f"{PREFIX}:{{acs}}:names"
+
+
+def ac_seeds() -> str:
+    """Set: names of ACs the TOML seed has written (``AcRegistry.seed``): one that is missing
+    from the registry but listed here was deleted in the console/API and is not recreated."""
+    return f"{PREFIX}:{{acs}}:seeded"
 
 
 def ac_address_index() -> str:

@@ -113,3 +113,8 @@ def test_seed_does_not_overwrite_console_edits(redis_client: redis.Redis) -> Non
     assert reg.seed((seed,), overwrite=True) == ["ac1"]
     assert reg.get("ac1").secret == "from-toml"
     assert reg.get("ac1").effective_radius_secret == "from-toml"
+    # Deleted in the console (say its secret leaked): the next start does not bring it back.
+    reg.delete("ac1")
+    assert reg.seed((seed,)) == [] and reg.get_or_none("ac1") is None
+    # A new AC added to the file later is still seeded.
+    assert reg.seed((seed, AcSeed(name="ac2", addresses=("192.0.2.2",), secret="new-one"))) == ["ac2"]

@@ -67,6 +67,14 @@ def test_reserved_ids_are_refused_with_a_clear_message(venue_id: str) -> None:
     assert Venue(id=f"{venue_id.strip('.') or 'x'}-park").id.endswith("-park")
 
 
+def test_the_fallback_venue_id_cannot_be_taken(redis_client: Any) -> None:
+    from portal.venues import FALLBACK
+
+    with pytest.raises(ValidationError, match="reserved"):
+        VenueStore(redis_client).put(Venue(id=FALLBACK.id.upper()))
+    assert VenueStore(redis_client).all() == {}
+
+
 def test_reserved_ids_cover_every_fixed_segment_under_venue(redis_client: Any, data_dir: Path) -> None:
     """A new fixed page under /venue/ (say /venue/reports) must be added to RESERVED_IDS."""
     from portal.venues import RESERVED_IDS
