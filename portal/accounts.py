@@ -193,7 +193,7 @@ class AccountStore:
         check_password_strength(new, username)
         self.redis.hset(keys.console_account(username),
                         mapping={"hash": self._hasher.hash(new), "password_changed_at": repr(self.clock())})
-        self.redis.delete(keys.console_failures(username), keys.console_failures_by_address(username))
+        self._clear_failures(username)
 
     def change_password(self, username: str, old: str, new: str, address: str = "") -> None:
         """The account holder's own change: the old password must be right."""
@@ -204,21 +204,27 @@ class AccountStore:
 
     def delete(self, username: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.console_account(username), keys.console_failures(username),
-                    keys.console_failures_by_address(username))
+        pipe.delete(keys.console_account(username))
         pipe.srem(keys.console_accounts(), username)
         pipe.execute()
+        self._clear_failures(username)
 
     # -- signing in ----------------------------------------------------------------------------
     def authenticate(self, username: str, password: str, address: str = "") -> Account:
         """The account if ``password`` is right; :class:`BadCredentials` (also for unknown and
         disabled accounts: the caller cannot tell them apart) or :class:`AccountLocked`.
         ``address`` is the client's address ("" for local tools): lockouts are kept per address
-        (module docstring)."""
+        (module docstring).
+
+        Every attempt is counted BEFORE the password is checked, and the count is taken back
+        when it was right: parallel requests cannot all slip in under the limit while the
+        (deliberately slow) hash check runs."""
         username = str(username).strip().lower()
-        locked = self._locked_for(username, address)
-        if locked:
-            raise AccountLocked(locked)
+        counts, waits = self._count_attempt(username, address)
+        limits = (self.max_failures, self.max_failures_per_account, self.max_failures_per_address)
+        over = [w for c, limit, w in zip(counts, limits, waits, strict=True) if c is not None and c > limit]
+        if over:
+            raise AccountLocked(max(over))
         raw = self.redis.hgetall(keys.console_account(username)) if _USERNAME.match(username) else {}
         stored = (raw.get(b"hash") or b"").decode()
         try:
@@ -228,49 +234,49 @@ class AccountStore:
             ok = False
         account = self._account(username, raw) if raw else None
         if not ok or account is None or account.disabled:
-            self._count_failure(username, address)
-            locked = self._locked_for(username, address)
-            if locked:
-                raise AccountLocked(locked)
+            reached = [w for c, limit, w in zip(counts, limits, waits, strict=True)
+                       if c is not None and c >= limit]
+            if reached:
+                raise AccountLocked(max(reached))
             raise BadCredentials("wrong username or password")
-        # Success forgets this address's failures on the account; the account-wide count is
-        # left to expire, so a distributed guess cannot be reset by the owner signing in.
-        self.redis.hdel(keys.console_failures_by_address(username), address)
+        # Right: this address starts afresh on the account, and this attempt is taken back from
+        # the wider counts (other failures there stay: the owner signing in does not reset a
+        # guess spread over many machines).
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.console_failures_from(username, address))
+        pipe.decr(keys.console_failures(username))
+        if address:
+            pipe.decr(keys.console_address_failures(address))
+        pipe.execute()
         if self._hasher.check_needs_rehash(stored):
             self.redis.hset(keys.console_account(username), "hash", self._hasher.hash(str(password)))
         return account
 
-    def _count_failure(self, username: str, address: str) -> None:
+    def _count_attempt(self, username: str, address: str) -> tuple[list[int | None], list[int]]:
+        """Count an attempt on (account, address), the account and the address; returns the
+        counts (None where not kept) and the seconds each lockout would last."""
         ttl = self.lockout_seconds
+        pair = keys.console_failures_from(username, address)
+        account_wide = keys.console_failures(username)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hincrby(keys.console_failures_by_address(username), address, 1)
-        pipe.expire(keys.console_failures_by_address(username), ttl)
-        pipe.incr(keys.console_failures(username))
-        pipe.expire(keys.console_failures(username), ttl)
+        pipe.incr(pair)
+        pipe.expire(pair, ttl)
+        pipe.incr(account_wide)
+        pipe.expire(account_wide, ttl)
+        pipe.sadd(keys.console_failure_addresses(username), address)
+        pipe.expire(keys.console_failure_addresses(username), ttl)
         if address:
             pipe.incr(keys.console_address_failures(address))
             pipe.expire(keys.console_address_failures(address), ttl)
-        pipe.execute()
+        replies = pipe.execute()
+        counts: list[int | None] = [int(replies[0]), int(replies[2]), int(replies[6]) if address else None]
+        return counts, [ttl, ttl, ttl]   # every counter was just given the full period
 
-    def _locked_for(self, username: str, address: str) -> int:
-        """Seconds ``address`` is still locked out of ``username`` (0 = not locked)."""
-        by_address, account_wide = keys.console_failures_by_address(username), keys.console_failures(username)
-        from_address = keys.console_address_failures(address)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(by_address, address)
-        pipe.ttl(by_address)
-        pipe.get(account_wide)
-        pipe.ttl(account_wide)
-        pipe.get(from_address)
-        pipe.ttl(from_address)
-        pair, pair_ttl, overall, overall_ttl, spray, spray_ttl = pipe.execute()
-        waits = [max(1, int(ttl) if ttl and ttl > 0 else self.lockout_seconds)
-                 for count, limit, ttl in ((pair, self.max_failures, pair_ttl),
-                                           (overall, self.max_failures_per_account, overall_ttl),
-                                           (spray if address else None, self.max_failures_per_address,
-                                            spray_ttl))
-                 if count is not None and int(count) >= limit]
-        return max(waits, default=0)
+    def _clear_failures(self, username: str) -> None:
+        """An administrator's reset or a deletion lifts every lockout on the account."""
+        addresses = [a.decode() for a in self.redis.smembers(keys.console_failure_addresses(username))]
+        self.redis.delete(keys.console_failures(username), keys.console_failure_addresses(username),
+                          *(keys.console_failures_from(username, a) for a in addresses))
 
     # -- encoding ------------------------------------------------------------------------------
     @staticmethod

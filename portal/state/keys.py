@@ -31,6 +31,8 @@ __all__ = [
     "blocked_macs",
     "blocked_phones",
     "carrier_lookup",
+    "console_failure_addresses",
+    "console_failures_from",
     "listener_stats",
     "login_tokens",
     "login_tokens_used",
@@ -385,9 +387,16 @@ def console_failures(username: str) -> str:
     return f"{PREFIX}:{{accounts}}:failures:{username}"
 
 
-def console_failures_by_address(username: str) -> str:
-    """Hash client address → wrong passwords for this username from it (TTL = lockout period)."""
-    return f"{PREFIX}:{{accounts}}:failures-by-address:{username}"
+def console_failures_from(username: str, address: str) -> str:
+    """String (TTL = lockout period from its last failure): sign-in attempts on this username
+    from this address that did not succeed."""
+    return f"{PREFIX}:{{accounts}}:failures:{username}:from:{address}"
+
+
+def console_failure_addresses(username: str) -> str:
+    """Set: addresses with a ``console_failures_from`` counter on this username (so a password
+    reset or an account deletion can clear them all)."""
+    return f"{PREFIX}:{{accounts}}:failure-addresses:{username}"
 
 
 def console_address_failures(address: str) -> str:

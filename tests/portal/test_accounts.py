@@ -69,10 +69,11 @@ def test_lockout_after_failures_and_unlock_by_time(redis_client: Any) -> None:
         store.authenticate("frank", "lock-test-secret")
     assert 1 <= info.value.retry_after <= 2
     redis_client.delete(keys.console_failures("frank"),       # the TTL ran out
-                        keys.console_failures_by_address("frank"))
+                        keys.console_failures_from("frank", ""))
     assert store.authenticate("frank", "lock-test-secret").username == "frank"
-    # A success resets this address's counter.
-    assert redis_client.hget(keys.console_failures_by_address("frank"), "") is None
+    # A success resets this address's counter and takes its own attempt back.
+    assert redis_client.get(keys.console_failures_from("frank", "")) is None
+    assert int(redis_client.get(keys.console_failures("frank")) or 0) == 0
 
 
 def test_a_stranger_guessing_does_not_lock_the_owner_out(redis_client: Any) -> None:
@@ -202,3 +203,46 @@ def test_audit_recent_pages_past_one_batch(redis_client: Any) -> None:
     pipe.execute()
     found = log.recent(5, area="noc")
     assert [e.target for e in found] == ["3"]
+
+
+def test_the_owners_failures_expire_while_strangers_keep_guessing(redis_client: Any) -> None:
+    """Each (account, address) counter has its own lifetime: slow guessing from elsewhere does
+    not keep the owner's old typos alive until they add up to a lockout."""
+    import time
+
+    store = AccountStore(redis_client, max_failures=5, max_failures_per_account=100,
+                         lockout_seconds=2)
+    store.create("admin", "Correct-Horse-Battery-9", "admin")
+    for _ in range(4):                                        # the owner's typos at their desk
+        with pytest.raises(BadCredentials):
+            store.authenticate("admin", "typo", "10.0.0.1")
+    for i in range(4):                                        # a stranger, slowly, elsewhere
+        time.sleep(0.8)
+        with pytest.raises(BadCredentials):
+            store.authenticate("admin", "guess", f"198.51.100.{i}")
+    with pytest.raises(BadCredentials):                       # the old typos have expired
+        store.authenticate("admin", "typo", "10.0.0.1")
+    assert store.authenticate("admin", "Correct-Horse-Battery-9", "10.0.0.1").username == "admin"
+
+
+def test_parallel_guesses_cannot_slip_under_the_limit(redis_client: Any) -> None:
+    """Attempts are counted before the (slow) password check: 16 guesses at once from one
+    address get at most ``max_failures`` answers of "wrong password", the rest are locked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = AccountStore(redis_client, max_failures=3, lockout_seconds=60)
+    store.create("root", "Correct-Horse-Battery-9", "admin")
+
+    def guess(i: int) -> str:
+        try:
+            store.authenticate("root", f"guess-{i}", "203.0.113.5")
+        except AccountLocked:
+            return "locked"
+        except BadCredentials:
+            return "wrong"
+        return "in"
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(guess, range(16)))
+    assert outcomes.count("in") == 0
+    assert outcomes.count("wrong") <= 2 and outcomes.count("locked") >= 14, outcomes
