@@ -358,6 +358,36 @@ class SessionRegistry:
             self.redis.hdel(keys.venue_sessions(venue), *gone)
         return found
 
+    def repair_venue_index(self, venues: Iterable[str]) -> tuple[int, int]:
+        """Make the per-venue indexes match the records: add every live session to its venue's
+        index, remove entries whose session is gone or started elsewhere. The index is written
+        after the accounting script (the record says which venue), so a crash, a Redis blip or
+        a Stop racing its own Start on another worker can leave it one entry off; this puts it
+        right. Reads every session (chunked): run it rarely. Returns (added, removed)."""
+        added = removed = 0
+        live: dict[str, set[str]] = defaultdict(set)
+        for chunk in self.scan():
+            pipe = self.redis.pipeline(transaction=False)
+            for s in chunk:
+                if s.venue:
+                    live[s.venue].add(s.field)
+                    pipe.hsetnx(keys.venue_sessions(s.venue), s.field, s.phone)
+            added += sum(1 for r in pipe.execute() if r)
+        for venue in {*venues, *live}:
+            index = keys.venue_sessions(venue)
+            stale = [f for f in (k.decode() for k in self.redis.hkeys(index)) if f not in live[venue]]
+            # Re-check each candidate against its record: it may have started since the scan.
+            gone = []
+            for field in stale:
+                phone = self.redis.hget(index, field)
+                record = phone and self.redis.hget(keys.phone_sessions(phone.decode()), field)
+                session = record and decode_record(phone.decode(), field, record)
+                if not session or session.venue != venue:
+                    gone.append(field)
+            if gone:
+                removed += int(self.redis.hdel(index, *gone))
+        return added, removed
+
     def count_by_venue(self, venues: Iterable[str]) -> dict[str, int]:
         """Online sessions per venue (index sizes: one pipeline)."""
         names = list(venues)

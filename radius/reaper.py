@@ -8,6 +8,9 @@ the usage beyond the last known counters is booked.
 
 Safe to run in several processes at once: each close is a Lua script that re-checks the
 session's own deadline, so a concurrent Interim-Update wins and a double close is a no-op.
+
+Every ``VENUE_REPAIR_INTERVAL`` one process of the fleet (a Redis lock decides which) also puts
+the per-venue session indexes right (``SessionRegistry.repair_venue_index``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from portal.sessions import OnlineSession, SessionRegistry
+from portal.state import keys
 from radius.accounting import log_close
 
-__all__ = ["reap", "run_reaper"]
+__all__ = ["VENUE_REPAIR_INTERVAL", "reap", "repair_venue_index", "run_reaper"]
+
+VENUE_REPAIR_INTERVAL = 900.0   # seconds; the repair reads every session once (≈ 2 s at 100k)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,18 @@ def reap(registry: SessionRegistry, now: float, *, limit: int = 1000) -> list[On
     return closed
 
 
+def repair_venue_index(registry: SessionRegistry, interval: float = VENUE_REPAIR_INTERVAL) -> bool:
+    """Repair the venue indexes unless another process did within ``interval``; True if run."""
+    from portal.venues import FALLBACK, VenueStore
+
+    if not registry.redis.set(keys.venue_index_repair_lock(), "1", nx=True, ex=max(1, int(interval))):
+        return False
+    added, removed = registry.repair_venue_index([*VenueStore(registry.redis).all(), FALLBACK.id])
+    if added or removed:
+        log.warning("venue index repaired: %d entries added, %d removed", added, removed)
+    return True
+
+
 def run_reaper(
     redis: Any,
     *,
@@ -59,6 +77,7 @@ def run_reaper(
         try:
             while len(reap(registry, clock())) >= 1000 and not stop.is_set():
                 pass  # backlog (e.g. after an outage): keep sweeping
+            repair_venue_index(registry)
         except Exception:
             log.exception("reaper sweep failed; retrying in %.0f s", interval)
         stop.wait(interval)

@@ -53,6 +53,7 @@ __all__ = [
     "session_deadlines",
     "session_tombstone",
     "usage",
+    "venue_index_repair_lock",
     "venue_sessions",
 ]
 
@@ -204,6 +205,11 @@ def venue_sessions(venue: str) -> str:
     """Hash: ``<ac>|<acct-session-id>`` → phone, for every online session that started in one
     venue (per-venue online counts and the NOC's venue filter without a scan)."""
     return f"{PREFIX}:{{sven:{venue}}}"
+
+
+def venue_index_repair_lock() -> str:
+    """String (TTL = repair interval): one process of the fleet repairs the venue indexes."""
+    return f"{PREFIX}:{{sven}}:repair-lock"
 
 
 def session_deadlines() -> str:

@@ -317,3 +317,24 @@ def test_session_records_where_it_started_and_venue_index_follows(redis_client: 
     proc.process(AC, _rec(AcctStatus.ACCOUNTING_ON, ""), T0 + 500)     # the AC rebooted
     assert reg.count_by_venue(["library", "mall"]) == {"library": 0, "mall": 0}
     assert reg.count() == 0
+
+
+def test_venue_index_repair_puts_lost_and_stale_entries_right(redis_client: Any,
+                                                               proc: AccountingProcessor) -> None:
+    """The venue index is written after the accounting script: a crash or a Stop racing its own
+    Start on another worker can leave an entry missing or stale. The reaper's repair (one
+    process of the fleet per interval) puts both right."""
+    from portal.venues import Venue, VenueStore
+    from radius.reaper import repair_venue_index
+
+    VenueStore(redis_client, cache_ttl=0).put(Venue(id="mall", acs=("ac1",), ssids=("Mall",)))
+    reg = SessionRegistry(redis_client, grace=60)
+    for sid, mac in (("S1", "AA-BB-CC-DD-EE-01"), ("S2", "AA-BB-CC-DD-EE-02")):
+        proc.process(AC, _rec(AcctStatus.START, sid, calling_station_id=mac,
+                              called_station_id="00-11-22-33-44-55:Mall"), T0)
+    redis_client.hdel(keys.venue_sessions("mall"), "ac1|S1")                 # a lost write
+    redis_client.hset(keys.venue_sessions("mall"), "ac1|GONE", PHONE)         # a late one
+    assert reg.count_by_venue(["mall"]) == {"mall": 2}                       # right by accident
+    assert repair_venue_index(reg) is True
+    assert sorted(redis_client.hkeys(keys.venue_sessions("mall"))) == [b"ac1|S1", b"ac1|S2"]
+    assert repair_venue_index(reg) is False                                  # someone just did
