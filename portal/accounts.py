@@ -16,6 +16,7 @@ shares them; each expires ``lockout_seconds`` after its last failure.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -123,6 +124,20 @@ def _venues(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _address_key(address: str) -> str:
+    """The unit lockouts count by: an IPv4 address, or an IPv6 /64 (one subscriber usually
+    holds a whole /64, so counting single IPv6 addresses would hand out 2^64 fresh starts)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 class AccountStore:
     """Accounts in Redis (one hash each, under the ``{accounts}`` hash tag)."""
 
@@ -220,6 +235,7 @@ class AccountStore:
         when it was right: parallel requests cannot all slip in under the limit while the
         (deliberately slow) hash check runs."""
         username = str(username).strip().lower()
+        address = _address_key(address)
         counts, waits = self._count_attempt(username, address)
         limits = (self.max_failures, self.max_failures_per_account, self.max_failures_per_address)
         over = [w for c, limit, w in zip(counts, limits, waits, strict=True) if c is not None and c > limit]

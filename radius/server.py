@@ -251,12 +251,15 @@ class RadiusServer:
                         break
         deadline = time.monotonic() + drain_budget
         drained = 0
-        for sock, kind in self._sockets:
-            while time.monotonic() < deadline:
+        pending = list(self._sockets)
+        while pending and time.monotonic() < deadline:   # a batch from each in turn: a busy
+            still = []                                   # auth socket cannot use up the budget
+            for sock, kind in pending:
                 served = self._serve_batch(sock, kind, wait=False)
                 drained += served
-                if not served:
-                    break
+                if served:
+                    still.append((sock, kind))
+            pending = still
         if drained:
             log.info("answered %d queued datagrams while stopping", drained)
 

@@ -246,3 +246,14 @@ def test_parallel_guesses_cannot_slip_under_the_limit(redis_client: Any) -> None
         outcomes = list(pool.map(guess, range(16)))
     assert outcomes.count("in") == 0
     assert outcomes.count("wrong") <= 2 and outcomes.count("locked") >= 14, outcomes
+
+
+def test_ipv6_guesses_count_per_slash_64(redis_client: Any) -> None:
+    store = AccountStore(redis_client, max_failures=3, lockout_seconds=60)
+    store.create("root", "Correct-Horse-Battery-9", "admin")
+    for host in ("2001:db8:1:2::10", "2001:db8:1:2::11"):        # one subscriber's /64
+        with pytest.raises(BadCredentials):
+            store.authenticate("root", "guess", host)
+    with pytest.raises(AccountLocked):
+        store.authenticate("root", "guess", "2001:db8:1:2:ffff::1")
+    assert store.authenticate("root", "Correct-Horse-Battery-9", "2001:db8:1:3::1").username == "root"
