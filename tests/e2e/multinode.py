@@ -313,9 +313,27 @@ class MultiNode:
                 sock.sendto(pkt.RequestPacket(), ("127.0.0.1", port))
                 with contextlib.suppress(OSError):
                     if sock.recv(4096):
-                        return
+                        break
                 if time.monotonic() > deadline:
                     raise AssertionError(f"RADIUS on {port} did not answer:\n{self.logs_text()}")
+            # Warm every worker's policy path (first Redis connections, cluster slot maps,
+            # scripts): Access-Requests for an unknown phone, answered by rejects. A cold first
+            # login slower than the simulator's timeout would mark the node dead for a while.
+            answered = 0
+            for _ in range(8):
+                pkt = AuthPacket(code=1, secret=SECRET.encode(), dict=load_dictionary(),
+                                 User_Name="10000000000", NAS_IP_Address="127.0.0.1")
+                pkt["User-Password"] = pkt.PwCrypt("warm-up")
+                pkt.add_message_authenticator()
+                sock.sendto(pkt.RequestPacket(), ("127.0.0.1", port))
+                while time.monotonic() < deadline:
+                    with contextlib.suppress(OSError):
+                        if sock.recv(4096):
+                            answered += 1
+                            break
+                    sock.sendto(pkt.RequestPacket(), ("127.0.0.1", port))   # same packet again
+            if answered < 8:
+                raise AssertionError(f"RADIUS on {port} did not answer Access-Requests:\n{self.logs_text()}")
 
     def stop(self) -> None:
         if self.ac is not None:
