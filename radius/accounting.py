@@ -44,7 +44,7 @@ from portal.state import StateUnavailable, keys
 from portal.state.scripts import queue_script
 from portal.usage import ADD_USAGE_LUA, UsageBook
 from portal.venues import VenueResolver, VenueStore
-from radius.auth import split_called_station_id
+from radius.called_station import split_called_station_id
 
 if TYPE_CHECKING:
     from portal.acs import AcRecord

@@ -44,13 +44,14 @@ from portal.state import StateUnavailable, keys
 from portal.usage import Usage, day_of, next_midnight
 from radius import wire
 from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
+from radius.called_station import is_mac, parse_ssid
 from radius.dialects import render
 from radius.errors import MalformedPacket
 from radius.resp import RespClient
 from radius.server import AuthReply
 from radius.wire import Attr, Code
 
-__all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs", "split_called_station_id"]
+__all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
 
 # Reject reasons decided here (quota reasons come with their text from portal.grants).
 REJECT_MESSAGES: dict[str, tuple[str, str]] = {
@@ -87,35 +88,6 @@ def reply_message_attrs(text: str) -> tuple[tuple[int, bytes], ...]:
     if chunk:
         out.append((int(Attr.REPLY_MESSAGE), chunk))
     return tuple(out)
-
-
-def _is_mac(value: str) -> bool:
-    try:
-        normalise_mac(value)
-    except ValidationError:
-        return False
-    return True
-
-
-def split_called_station_id(called_station_id: str | None) -> tuple[str | None, str | None]:
-    """(AP MAC, SSID) from Called-Station-Id ``<AP MAC>:<SSID>`` (RFC 3580 §3.20); either is
-    None when absent."""
-    if not called_station_id:
-        return None, None
-    value = called_station_id.strip()
-    # The MAC may itself contain ':' (aa:bb:…), so try the known MAC lengths first.
-    for mac_len in (17, 14, 12):
-        if len(value) > mac_len and value[mac_len] == ":" and _is_mac(value[:mac_len]):
-            return value[:mac_len], value[mac_len + 1 :] or None
-    if _is_mac(value):
-        return value, None
-    _, sep, tail = value.rpartition(":")
-    return None, (tail or None if sep else None)
-
-
-def parse_ssid(called_station_id: str | None) -> str | None:
-    """SSID from Called-Station-Id ``<AP MAC>:<SSID>`` (RFC 3580 §3.20); None if absent."""
-    return split_called_station_id(called_station_id)[1]
 
 
 _CACHE_MAX = 50_000   # entries per pure-function memo below (cleared when full)
@@ -463,7 +435,7 @@ class AuthPolicy:
         username = req.text(Attr.USER_NAME)
         if not username:
             raise CredentialError("no User-Name")
-        if ac.mac_auth and _is_mac(username):
+        if ac.mac_auth and is_mac(username):
             return None
         calling = req.text(Attr.CALLING_STATION_ID)
         password = req.get(Attr.USER_PASSWORD)
@@ -555,9 +527,9 @@ class AuthPolicy:
         calling = req.text(Attr.CALLING_STATION_ID)
         password = req.get(Attr.USER_PASSWORD)
         chap = req.get(Attr.CHAP_PASSWORD)
-        if ac.mac_auth and _is_mac(username):
+        if ac.mac_auth and is_mac(username):
             # MAC authentication (Huawei MAC-priority portal): User-Name is the device MAC.
-            if calling and _is_mac(calling) and normalise_mac(calling) != normalise_mac(username):
+            if calling and is_mac(calling) and normalise_mac(calling) != normalise_mac(username):
                 raise CredentialError("User-Name MAC differs from Calling-Station-Id")
             if self.mac_auth_check_password and not self._mac_password_ok(req, username, secret):
                 raise CredentialError("MAC authentication password mismatch")

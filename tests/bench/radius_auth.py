@@ -55,6 +55,16 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def seed_policy(r: Any) -> None:
+    """The bench's AC (127.0.0.1, Huawei) and default plan, in Redis."""
+    AcRegistry(r).put(AcRecord(name="bench-ac", addresses=("127.0.0.1",), secret=SECRET,
+                               vendor="huawei-v2"))
+    plans = PlanStore(r)
+    plans.put(Plan(name="basic", up_kbps=2000, down_kbps=8000, session_timeout=7200,
+                   idle_timeout=600, daily_time=4 * 3600, max_sessions=3, interim_interval=300))
+    plans.assign("default", "", "basic")
+
+
 # --- FreeRADIUS as an unprivileged loopback peer (TESTING.md) --------------------------------
 
 def freeradius_config(base: Path, auth_port: int, acct_port: int) -> Path:
@@ -222,12 +232,7 @@ def main() -> int:
     emb = EmbeddedRedis(base / "redis", port=0 if args.redis_tcp else None).start()
     try:
         r = redis.Redis.from_url(emb.url)
-        AcRegistry(r).put(AcRecord(name="bench-ac", addresses=("127.0.0.1",), secret=SECRET,
-                                   vendor="huawei-v2"))
-        plans = PlanStore(r)
-        plans.put(Plan(name="basic", up_kbps=2000, down_kbps=8000, session_timeout=7200,
-                       idle_timeout=600, daily_time=4 * 3600, max_sessions=3, interim_interval=300))
-        plans.assign("default", "", "basic")
+        seed_policy(r)
         creds = CredentialStore(r)
         cw_auth, fr_auth, cw_acct, fr_acct = [], [], [], []
         probe_cred = None

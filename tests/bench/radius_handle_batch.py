@@ -34,16 +34,16 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from portal.acs import AcRecord, AcRegistry  # noqa: E402
 from portal.credentials import CredentialStore  # noqa: E402
-from portal.plans import Plan, PlanStore  # noqa: E402
 from portal.settings import Settings  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
 from radius import wire  # noqa: E402
 from radius.command import build_server  # noqa: E402
 from radius.server import AUTH  # noqa: E402
+from tests.bench.radius_auth import SECRET as BENCH_SECRET  # noqa: E402
+from tests.bench.radius_auth import seed_policy  # noqa: E402
 
-SECRET = b"testing123"
+SECRET = BENCH_SECRET.encode()
 PHONES = 100
 WARMUP_BATCHES = 50
 
@@ -77,12 +77,7 @@ def main() -> int:
     emb = EmbeddedRedis(base / "redis", port=None).start()
     try:
         r = redis.Redis.from_url(emb.url)
-        AcRegistry(r).put(AcRecord(name="bench-ac", addresses=("127.0.0.1",), secret=SECRET.decode(),
-                                   vendor="huawei-v2"))
-        plans = PlanStore(r)
-        plans.put(Plan(name="basic", up_kbps=2000, down_kbps=8000, session_timeout=7200,
-                       idle_timeout=600, daily_time=4 * 3600, max_sessions=3, interim_interval=300))
-        plans.assign("default", "", "basic")
+        seed_policy(r)                    # the same AC and plan as radius_auth.py
         creds = CredentialStore(r)
         passwords = [creds.bind_mac(f"02-00-00-00-{i // 256:02X}-{i % 256:02X}", f"1380013{i:04d}",
                                     days=30).password for i in range(PHONES)]
