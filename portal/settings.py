@@ -353,6 +353,7 @@ class AcSeed:
     name: str = ""
     addresses: tuple[str, ...] = ()    # source IPs the AC sends from
     bas_ip: str = ""                   # BAS-IP it puts in its packets; empty = first address
+    portal_sources: tuple[str, ...] = ()  # where its NTF_LOGOUT/MAC-trigger come from; empty = addresses
     vendor: str = "huawei-v2"          # vendor profile (ac_adapters.profiles)
     secret: str = ""                   # portal protocol shared secret
     radius_secret: str = ""            # RADIUS shared secret; empty = same as `secret`

@@ -20,6 +20,7 @@ __all__ = [
     "ac",
     "ac_address_index",
     "ac_names",
+    "ac_portal_source",
     "ac_seeds",
     "ac_sessions",
     "ac_stats",
@@ -79,6 +80,12 @@ def ac_seeds() -> str:
 def ac_address_index() -> str:
     """Hash: source address or BAS-IP → AC name."""
     return f"{PREFIX}:{{acs}}:by-address"
+
+
+def ac_portal_source(address: str) -> str:
+    """Set: names of the ACs whose explicit ``portal_sources`` list ``address`` (several ACs
+    behind one NAT address may share it; ACs without the list are found by ``ac_address_index``)."""
+    return f"{PREFIX}:{{acs}}:portal-src:{address}"
 
 
 def ac_stats(name: str) -> str:
