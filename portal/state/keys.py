@@ -94,8 +94,8 @@ def ac_stats(name: str) -> str:
 
 
 def listener_stats() -> str:
-    """Hash: ac-listener counters not tied to a known AC (``unknown_ac``, ``last_unknown_source``,
-    ``last_unknown_at``, ``state_unavailable``)."""
+    """Hash: ac-listener counters not tied to a known AC (``unknown_ac``, ``ambiguous_ac``,
+    ``last_unknown_source``, ``last_unknown_at``, ``state_unavailable``)."""
     return f"{PREFIX}:{{acstat}}:listener"
 
 
