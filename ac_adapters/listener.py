@@ -9,9 +9,15 @@
 * Outbound: NTF_HEARTBEAT (0x0F) and NTF_USER_HEARTBEAT (0x10) to ACs that want them (§1.9),
   from this socket so the 0x11 replies come back here.
 
+A datagram is accepted only from an address its AC sends from; the BAS-IP inside merely
+chooses among ACs sharing that address (``listener_peers``). Wherever the flavour carries an
+authenticator it must verify, MAC-trigger messages included unless the vendor is known to leave
+them unsigned (§1.2, EAG). Replies go to the datagram's source, i.e. to the AC.
+
 The socket loop is thin and forgiving: decode → handler → send reply; any bad datagram is logged
-(rate-limited), counted by reason and dropped; nothing a peer sends stops the loop. Policy (which
-AC is which, what a logout means) lives in a handler object; this module knows no Redis.
+(rate-limited), counted by reason and AC, and dropped; nothing a peer sends stops the loop.
+Policy (which AC is which, what a logout means) lives in a handler object; this module knows no
+Redis.
 """
 
 from __future__ import annotations
@@ -23,10 +29,8 @@ import random
 import socket
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from ac_adapters.codec import (
     Attribute,
@@ -39,7 +43,10 @@ from ac_adapters.codec import (
 )
 from ac_adapters.constants import AttrType, MacBindingErr, PacketType
 from ac_adapters.errors import DecodeError
-from ac_adapters.profiles import PROFILES, HeaderForm, MacAttr, VendorProfile
+from ac_adapters.listener_peers import AcPeer, BaseListenerHandler, ListenerHandler, choose_peer
+from ac_adapters.log_limit import LogLimiter
+from ac_adapters.profiles import HeaderForm, MacAttr, VendorProfile
+from ac_adapters.retransmits import RetransmitCache, same_event
 
 __all__ = [
     "AcPeer",
@@ -58,93 +65,11 @@ _MAC_TRIGGER_TYPES = frozenset({
 _ACCEPTED_TYPES = frozenset({
     PacketType.NTF_LOGOUT, PacketType.ACK_NTF_USER_HEARTBEAT, *_MAC_TRIGGER_TYPES,
 })
+# Messages that end a login: a byte-identical repeat may be a new event (``retransmits``).
+_SESSION_ENDING = frozenset({PacketType.NTF_LOGOUT, PacketType.NTF_USER_LOGOUT})
 IPS_PER_USER_LIST = 63          # §1.7 attr 0x0D: ≤ 63 IPv4s (252 bytes) per attribute
-
-
-@dataclass(frozen=True, slots=True)
-class AcPeer:
-    """What the listener needs to know about one AC (the portal converts its AcRecord)."""
-
-    name: str
-    profile: VendorProfile = field(default_factory=lambda: PROFILES["huawei-v2"])
-    secret: bytes = b""
-    host: str = ""                      # where heartbeats / user-sync go
-    port: int = 2000
-    bas_ip: str = ""                    # put in attr 0x0A of our packets when profile.send_bas_ip
-    heartbeat: bool = False             # send NTF_HEARTBEAT (0x0F)
-    user_sync: bool = False             # send NTF_USER_HEARTBEAT (0x10)
-    verify_mac_trigger_auth: bool | None = None   # None = the profile's setting
-
-    @property
-    def header(self) -> HeaderForm:
-        return self.profile.header
-
-    @property
-    def verifies_mac_trigger(self) -> bool:
-        if self.verify_mac_trigger_auth is None:
-            return self.profile.verify_mac_trigger_auth
-        return self.verify_mac_trigger_auth
-
-
-class ListenerHandler(Protocol):
-    """Policy behind the listener. Called from the listener's threads; may raise (counted as
-    ``handler_error``; NTF_LOGOUT is answered anyway)."""
-
-    def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
-        """The AC owning BAS-IP ``bas_ip`` (preferred) or source address ``source_ip``."""
-
-    def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
-        """The AC logged a user off (once per NTF, retransmissions are filtered)."""
-
-    def on_mac_query(self, ac: AcPeer, mac: str, packet: PortalPacket) -> bool:
-        """MAC-trigger: True if ``mac`` is bound (the portal will then log it in)."""
-
-    def on_user_logon(self, ac: AcPeer, packet: PortalPacket) -> None: ...
-
-    def on_user_logout(self, ac: AcPeer, packet: PortalPacket) -> None: ...
-
-    def on_user_sync_reply(self, ac: AcPeer, offline_ips: list[str]) -> None:
-        """The AC says these IPs of our user-sync list are not online there."""
-
-    def online_user_ips(self, ac: AcPeer) -> list[str] | None:
-        """Every user IP we believe online on ``ac``; None = unknown, skip this sync round."""
-
-    def peers_wanting_heartbeat(self) -> list[AcPeer]:
-        """ACs with heartbeat or user-sync on; re-read periodically (registry edits apply)."""
-
-    def on_drop(self, ac: AcPeer | None, source_ip: str, reason: str) -> None:
-        """A datagram was dropped (``ac`` None when unknown); for per-AC statistics."""
-
-
-class BaseListenerHandler:
-    """Do-nothing defaults; subclass and override what you need."""
-
-    def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
-        return None
-
-    def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
-        return None
-
-    def on_mac_query(self, ac: AcPeer, mac: str, packet: PortalPacket) -> bool:
-        return False
-
-    def on_user_logon(self, ac: AcPeer, packet: PortalPacket) -> None:
-        return None
-
-    def on_user_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
-        return None
-
-    def on_user_sync_reply(self, ac: AcPeer, offline_ips: list[str]) -> None:
-        return None
-
-    def online_user_ips(self, ac: AcPeer) -> list[str] | None:
-        return None
-
-    def peers_wanting_heartbeat(self) -> list[AcPeer]:
-        return []
-
-    def on_drop(self, ac: AcPeer | None, source_ip: str, reason: str) -> None:
-        return None
+# Drop reasons that suggest forgery or misconfiguration (WARNING); the rest are logged at INFO.
+_SUSPICIOUS = frozenset({"unknown_ac", "ambiguous_ac", "bad_authenticator", "unsolicited_reply"})
 
 
 class _Drop(Exception):
@@ -205,21 +130,6 @@ def _ips_from_lists(packet: PortalPacket) -> list[str]:
     return out
 
 
-def _peek_bas_ips(data: bytes) -> list[tuple[HeaderForm, str]]:
-    """BAS-IP attributes found by decoding ``data`` in either header form (nothing verified):
-    the AC — hence its header form and secret — is not known before we look."""
-    found = []
-    for form in (HeaderForm.LONG, HeaderForm.SHORT):
-        try:
-            packet = decode(data, header=form)
-        except DecodeError:
-            continue
-        value = packet.get(AttrType.BAS_IP)
-        if value is not None and len(value) == 4:
-            found.append((form, str(ipaddress.IPv4Address(value))))
-    return found
-
-
 class PortalListener:
     """One UDP socket serving ACs; ``start()`` runs a receive thread and a sender thread."""
 
@@ -232,7 +142,7 @@ class PortalListener:
         heartbeat_interval: float = 20.0,
         user_sync_interval: float = 60.0,
         peer_refresh_interval: float = 10.0,
-        dedup_ttl: float = 8.0,         # > AC's NTF retransmissions (every 2 s × retry_times)
+        dedup_ttl: float = 8.0,         # the ACs' retransmission window (every 2 s × retry_times)
         pending_sync_ttl: float = 30.0,
         user_sync_max_packet: int = 1024,
         clock: Callable[[], float] = time.monotonic,
@@ -254,12 +164,13 @@ class PortalListener:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._drops: Counter[str] = Counter()
-        self._dedup: OrderedDict[tuple[str, bytes], tuple[float, bytes | None]] = OrderedDict()
+        self._drops_by_ac: Counter[tuple[str, str]] = Counter()
+        self._seen = RetransmitCache(dedup_ttl, clock=clock)
         self._pending_sync: dict[tuple[str, int], tuple[float, bytes | None]] = {}
         self._serial = random.randrange(0x10000)
         self._peers: list[AcPeer] = []
         self._due: dict[tuple[str, str], float] = {}
-        self._log_budget: dict[str, tuple[float, int]] = {}
+        self._log_limit = LogLimiter(log, clock=clock)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -290,10 +201,14 @@ class PortalListener:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: received, answered, duplicates, handled.<kind>, sent.<kind>, dropped.<reason>."""
+        """Counters: received, answered, duplicates, repeated_events, handled.<kind>,
+        sent.<kind>, dropped.<reason> and, for datagrams tied to a known AC,
+        dropped_ac.<reason>.<AC name>."""
         with self._lock:
             out = dict(self._counts)
             out.update({f"dropped.{k}": v for k, v in self._drops.items()})
+            out.update({f"dropped_ac.{reason}.{ac}": v
+                        for (reason, ac), v in self._drops_by_ac.items()})
         return out
 
     @property
@@ -346,33 +261,23 @@ class PortalListener:
     def _drop(self, reason: str, detail: str, source_ip: str, ac: AcPeer | None) -> None:
         with self._lock:
             self._drops[reason] += 1
-        self._log_limited(reason, "ac-listener: dropped datagram from %s (%s): %s",
-                          source_ip, reason, detail)
+            if ac is not None:
+                self._drops_by_ac[(reason, ac.name)] += 1
+        # Keyed by reason and AC (bounded), never by the source address (anyone's to choose).
+        level = logging.WARNING if reason in _SUSPICIOUS else logging.INFO
+        self._log_limit.log(f"ac-listener drop {reason} ({ac.name if ac else 'no AC'})", level,
+                            "ac-listener: dropped datagram from %s%s (%s): %s", source_ip,
+                            f" (AC {ac.name})" if ac else "", reason, detail)
         try:
             self.handler.on_drop(ac, source_ip, reason)
         except Exception:
             log.exception("ac-listener: handler.on_drop failed")
 
-    def _log_limited(self, key: str, msg: str, *args: object) -> None:
-        """WARNING at most 5 times per 10 s per reason, so a flood cannot flood the log."""
-        now = self.clock()
-        start, count = self._log_budget.get(key, (now, 0))
-        if now - start > 10.0:
-            start, count = now, 0
-        self._log_budget[key] = (start, count + 1)
-        log.log(logging.WARNING if count < 5 else logging.DEBUG, msg, *args)
-
     def _resolve(self, data: bytes, source_ip: str) -> AcPeer:
-        # §6 BAS-IP mismatch: prefer the BAS-IP attribute, fall back to the source address. A
-        # BAS-IP found by decoding in the wrong header form is ignored.
-        for form, bas_ip in _peek_bas_ips(data):
-            peer = self.handler.resolve_ac(source_ip, bas_ip)
-            if peer is not None and peer.header is form:
-                return peer
-        peer = self.handler.resolve_ac(source_ip, None)
-        if peer is None:
-            raise _Drop("unknown_ac", f"no AC with source address or BAS-IP {source_ip}")
-        return peer
+        choice = choose_peer(self.handler.acs_at(source_ip), data, source_ip)
+        if choice.peer is None:
+            raise _Drop(choice.reason, choice.detail)
+        return choice.peer
 
     def _process(self, data: bytes, source_ip: str) -> bytes | None:
         try:
@@ -380,8 +285,8 @@ class PortalListener:
         except _Drop:
             raise
         except Exception as exc:
-            log.exception("ac-listener: resolving the AC of %s failed", source_ip)
-            raise _Drop("handler_error", f"resolve_ac failed: {exc}") from exc
+            log.exception("ac-listener: finding the AC of %s failed", source_ip)
+            raise _Drop("handler_error", f"acs_at failed: {exc}") from exc
         try:
             packet = decode(data, header=peer.header)
         except DecodeError as exc:
@@ -389,16 +294,31 @@ class PortalListener:
         if packet.type not in _ACCEPTED_TYPES:
             raise _Drop("unexpected_type", f"{packet.type_name} is not sent to a portal", peer)
         self._verify(data, packet, peer)
-        key = (peer.name, hashlib.sha1(data).digest())
-        cached = self._dedup_get(key)
-        if cached is not None:
-            # An AC retransmission (it resends NTF_LOGOUT every 2 s until answered, §1.9):
-            # answer again, but the handler has already seen it.
-            self._count("duplicates")
-            return cached[1]
+        key = (peer.name, hashlib.sha256(data).digest())
+        seen = self._seen.get(key)
+        ends_session = packet.type in _SESSION_ENDING
+        if seen is not None:
+            if not ends_session or same_event(seen, self._marker(peer, packet, seen.marker)):
+                # An AC retransmission (it resends NTF_LOGOUT every 2 s until answered, §1.9):
+                # answer again, but the handler has already seen it.
+                self._count("duplicates")
+                return seen.reply
+            self._count("repeated_events")      # same bytes, but a newer login has ended
+        marker = self._marker(peer, packet, None) if ends_session else None
         reply = self._dispatch(peer, packet)
-        self._dedup_put(key, reply)
+        self._seen.put(key, reply, marker)
         return reply
+
+    def _marker(self, peer: AcPeer, packet: PortalPacket, fallback: str | None) -> str | None:
+        """The handler's session marker; ``fallback`` when it cannot tell (state store down),
+        which makes a repeat count as a retransmission: never end a login on a guess."""
+        try:
+            return self.handler.session_marker(peer, packet)
+        except Exception as exc:
+            self._log_limit.log("ac-listener session marker", logging.WARNING,
+                                "ac-listener: session marker for %s on AC %s failed: %r",
+                                packet.user_ip, peer.name, exc)
+            return fallback
 
     def _verify(self, data: bytes, packet: PortalPacket, peer: AcPeer) -> None:
         if packet.type == PacketType.ACK_NTF_USER_HEARTBEAT:
@@ -412,7 +332,7 @@ class PortalListener:
         elif peer.header is not HeaderForm.LONG:
             return
         elif packet.type in _MAC_TRIGGER_TYPES and not peer.verifies_mac_trigger:
-            return      # §1.2: EAG leaves these unsigned
+            return      # §1.2: EAG leaves these unsigned; only the source address vouches
         else:
             ok = verify_authenticator(data, peer.secret)
         if not ok:
@@ -474,21 +394,7 @@ class PortalListener:
         return encode(reply, header=peer.header, secret=peer.secret,
                       request_authenticator=packet.authenticator or bytes(16))
 
-    # --- TTL caches ---------------------------------------------------------------------------
-
-    def _dedup_get(self, key: tuple[str, bytes]) -> tuple[float, bytes | None] | None:
-        now = self.clock()
-        with self._lock:
-            while self._dedup:
-                oldest = next(iter(self._dedup))
-                if self._dedup[oldest][0] > now and len(self._dedup) <= 10000:
-                    break
-                del self._dedup[oldest]
-            return self._dedup.get(key)
-
-    def _dedup_put(self, key: tuple[str, bytes], reply: bytes | None) -> None:
-        with self._lock:
-            self._dedup[key] = (self.clock() + self.dedup_ttl, reply)
+    # --- pending user-sync replies -----------------------------------------------------------
 
     def _pending_sync_get(self, peer_name: str, serial: int) -> bytes | None:
         with self._lock:
@@ -519,6 +425,7 @@ class PortalListener:
                     log.exception("ac-listener: sending to AC %s failed", peer.name)
                     self._count("send_error")
             self._expire_pending()
+            self._log_limit.flush()
             if self._stop.wait(tick):
                 return
 

@@ -244,9 +244,10 @@ class VendorProfile:
     heartbeat: bool = False         # AC expects NTF_HEARTBEAT (0x0F) from us
     user_sync: bool = False         # AC expects NTF_USER_HEARTBEAT (0x10) lists
     mac_trigger: bool = False       # AC sends 0x30 REQ_MACBINDING_INFO
-    # §1.2: EAG sends 0x30/0x32/0x34 without an authenticator, even in 32-byte flavours, so the
-    # listener verifies them only when this is set (everything else is always verified).
-    verify_mac_trigger_auth: bool = False
+    # §1.2: in a 32-byte flavour every packet carries an authenticator and the listener checks
+    # it. EAG alone is known to send 0x30/0x32/0x34 unsigned: its profiles turn this off, and
+    # only the source address vouches for those messages.
+    verify_mac_trigger_auth: bool = True
     # Whether 0x32/0x34 notices are acknowledged (with type+1) is unconfirmed (H3C lists
     # "RESERVED33/35" packets): off = hand them to the handler without a reply.
     ack_mac_trigger_notices: bool = False
@@ -299,13 +300,14 @@ _PROFILE_LIST = (
         description="Autelan EAG in TELECOM mode (32-byte header, MAC-trigger, ACK_LOGOUT to NTF)",
         version=2, header=HeaderForm.LONG, ntf_logout_reply=0x06,
         mac_attr=MacAttr.SESSION_ID, send_bas_ip=True, mac_trigger=True,
-        redirect=AUTELAN_REDIRECT,
+        verify_mac_trigger_auth=False, redirect=AUTELAN_REDIRECT,
     ),
     VendorProfile(
         name="autelan-mobile",
         description="Autelan EAG in MOBILE (CMCC) mode (16-byte header, Ver 1, MAC-trigger)",
         version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x06,
-        mac_attr=MacAttr.SESSION_ID, mac_trigger=True, redirect=AUTELAN_REDIRECT,
+        mac_attr=MacAttr.SESSION_ID, mac_trigger=True, verify_mac_trigger_auth=False,
+        redirect=AUTELAN_REDIRECT,
     ),
     VendorProfile(
         name="sangfor",

@@ -1,8 +1,10 @@
 """The AC registry: which access controllers we serve, how to reach them, and their secrets.
 
 Records live in Redis (edited by the NOC console and API) and can be seeded from the TOML
-file's ``[[acs]]`` tables. Lookups by source address or BAS-IP are what the RADIUS server and
-the listener do for every packet, so ``AcRegistry.by_address`` is one HGET + one HGET.
+file's ``[[acs]]`` tables. Lookups by source address or BAS-IP are what the RADIUS server does
+for every packet, so ``AcRegistry.by_address`` is one HGET + one HGET. The portal listener
+trusts only the source address of a datagram (``AcRegistry.by_source``): its BAS-IP attribute is
+the sender's claim and merely chooses among ACs that share one address.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from portal.errors import NotFound, ValidationError
 from portal.settings import AcSeed
 from portal.state import keys
 
-__all__ = ["RADIUS_DIALECTS", "AcRecord", "AcRegistry"]
+__all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "AcRecord", "AcRegistry"]
 
 # Reply dialects radius/dialects.py can render (vendor rate-limit attributes, spec radius.md §2.2).
 RADIUS_DIALECTS = ("huawei", "h3c", "wispr", "chillispot", "mikrotik", "zte")
+MAX_PORTAL_SOURCES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,9 @@ class AcRecord:
     secret: str                         # portal protocol shared secret
     vendor: str = "huawei-v2"           # vendor profile name (ac_adapters.profiles)
     bas_ip: str = ""                    # BAS-IP in its packets; "" = first address
+    # Addresses its portal-protocol packets (NTF_LOGOUT, MAC-trigger) may come from; () = its
+    # `addresses`. ACs behind one NAT address may share one; their BAS-IP tells them apart.
+    portal_sources: tuple[str, ...] = ()
     radius_secret: str = ""             # RADIUS shared secret; "" = same as `secret`
     port: int = 2000                    # its portal protocol port
     rfc5176: bool = True                # accepts Disconnect/CoA on coa_port
@@ -53,11 +59,15 @@ class AcRecord:
             raise ValidationError(f"AC name {self.name!r}: use letters, digits, '-', '_' or '.'")
         if not self.addresses:
             raise ValidationError(f"AC {self.name}: at least one address is required")
-        for addr in (*self.addresses, *((self.bas_ip,) if self.bas_ip else ())):
+        for addr in (*self.addresses, *self.portal_sources, *((self.bas_ip,) if self.bas_ip else ())):
             try:
+                if not isinstance(addr, str):
+                    raise TypeError(addr)
                 ipaddress.ip_address(addr)
-            except ValueError:
+            except (TypeError, ValueError):
                 raise ValidationError(f"AC {self.name}: {addr!r} is not an IP address") from None
+        if len(self.portal_sources) > MAX_PORTAL_SOURCES:
+            raise ValidationError(f"AC {self.name}: at most {MAX_PORTAL_SOURCES} portal source addresses")
         if self.vendor not in PROFILES:
             raise ValidationError(
                 f"AC {self.name}: unknown vendor profile {self.vendor!r} "
@@ -77,6 +87,11 @@ class AcRecord:
     @property
     def effective_bas_ip(self) -> str:
         return self.bas_ip or self.addresses[0]
+
+    @property
+    def effective_portal_sources(self) -> tuple[str, ...]:
+        """Where the listener accepts this AC's packets from."""
+        return self.portal_sources or self.addresses
 
     @property
     def effective_radius_secret(self) -> str:
@@ -101,8 +116,9 @@ class AcRecord:
         if unknown:
             raise ValidationError(f"unknown AC field(s): {', '.join(sorted(unknown))}")
         values = dict(data)
-        if "addresses" in values:
-            values["addresses"] = tuple(values["addresses"])
+        for key in ("addresses", "portal_sources"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
     @classmethod
@@ -130,14 +146,20 @@ class AcRegistry:
                 raise ValidationError(f"address {addr} already belongs to AC {owner.decode()}")
         old = self.get_or_none(record.name)
         stale = set()
+        stale_sources: set[str] = set()
         if old is not None:
             stale = {*old.addresses, old.effective_bas_ip} - mine
+            stale_sources = set(old.portal_sources) - set(record.portal_sources)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.ac(record.name), mapping={"json": record.to_json(), "updated": time.time()})
         pipe.sadd(keys.ac_names(), record.name)
         if stale:
             pipe.hdel(keys.ac_address_index(), *stale)
         pipe.hset(keys.ac_address_index(), mapping={addr: record.name for addr in mine})
+        for addr in stale_sources:
+            pipe.srem(keys.ac_portal_source(addr), record.name)
+        for addr in set(record.portal_sources):
+            pipe.sadd(keys.ac_portal_source(addr), record.name)
         pipe.execute()
 
     def get_or_none(self, name: str) -> AcRecord | None:
@@ -155,6 +177,25 @@ class AcRegistry:
         name = self.redis.hget(keys.ac_address_index(), address)
         return None if name is None else self.get_or_none(name.decode())
 
+    def by_source(self, address: str) -> list[AcRecord]:
+        """Every AC whose portal-protocol packets may come from ``address``: those listing it in
+        ``portal_sources``, and the owner of ``address`` when that AC has no such list. Two
+        pipelined round trips; each record is checked again, so a stale index entry is harmless."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.ac_address_index(), address)
+        pipe.smembers(keys.ac_portal_source(address))
+        owner, listed = pipe.execute()
+        names = {n.decode() for n in listed}
+        if owner is not None:
+            names.add(owner.decode())
+        if not names:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for name in sorted(names):
+            pipe.hget(keys.ac(name), "json")
+        records = [AcRecord.from_json(raw) for raw in pipe.execute() if raw is not None]
+        return [r for r in records if address in r.effective_portal_sources]
+
     def names(self) -> list[str]:
         return sorted(n.decode() for n in self.redis.smembers(keys.ac_names()))
 
@@ -167,6 +208,8 @@ class AcRegistry:
         pipe.delete(keys.ac(name))
         pipe.srem(keys.ac_names(), name)
         pipe.hdel(keys.ac_address_index(), *{*record.addresses, record.effective_bas_ip})
+        for addr in set(record.portal_sources):
+            pipe.srem(keys.ac_portal_source(addr), name)
         pipe.execute()
 
     def seed(self, seeds: tuple[AcSeed, ...], *, overwrite: bool = False) -> list[str]:

@@ -1,8 +1,9 @@
 """The portal's policy behind ``ac_adapters.listener.PortalListener``.
 
-* Which AC sent a datagram: ``portal.acs.AcRegistry`` by BAS-IP, else source address (spec §6),
-  through a small in-process TTL cache; a disabled AC is treated as unknown. When Redis is down,
-  cached (even expired) records keep being used so NTF_LOGOUT is still answered.
+* Which ACs may send from a datagram's source address: ``AcRegistry.by_source`` (their
+  ``portal_sources``, by default their ``addresses``), through a small in-process TTL cache; the
+  listener lets the BAS-IP choose among several. A disabled AC is treated as unknown. When Redis
+  is down, cached (even expired) answers keep being used so NTF_LOGOUT is still answered.
 * Live per-AC state in Redis (``keys.ac_stats``): ``last_packet_at``, ``last_ntf_logout_at``,
   counters (``ntf_logout``, ``mac_query``, ``mac_bound``, ``user_logon``, ``user_logout``,
   ``user_sync_reply``, ``bad_auth``, ``dropped``); unknown sources in ``keys.listener_stats``.
@@ -12,7 +13,11 @@
   ``on_session_closed(ac_name, user_ip, mac, cause)`` hook (``SessionRegistry`` has no close by
   (AC, user IP); RADIUS accounting closes the session record when the AC's Stop arrives).
 * MAC-trigger 0x30: bound when the AC allows silent login (``AcRecord.mac_auth``), the MAC has a
-  live binding (``CredentialStore.binding_for_mac``) and it is not on the NOC blocklist.
+  live binding (``CredentialStore.binding_for_mac``), it is not on the NOC blocklist and the
+  ``on_mac_bound`` hook accepted the silent login (returning False means "not started": the
+  bounded queue of ``portal.silent_logins`` is full, say).
+* Session marker (retransmission vs. new event, ``ac_adapters.retransmits``): the phone and
+  login time of the portal login at (AC, user IP).
 * User-sync lists come from ``SessionRegistry.by_ac``.
 """
 
@@ -39,6 +44,8 @@ __all__ = ["PortalListenerHandler", "SessionClosedHook", "peer_from_record"]
 
 log = logging.getLogger(__name__)
 
+_MAX_CACHED_SOURCES = 4096
+
 SessionClosedHook = Callable[[str, str, "str | None", str], None]
 """``(ac_name, user_ip, mac or None, cause)``; cause is ``ntf_logout`` (0x08), ``user_logout``
 (0x34) or ``user_sync`` (the AC's 0x11 says the user is not online there)."""
@@ -52,6 +59,7 @@ def peer_from_record(record: AcRecord) -> AcPeer:
         host=record.addresses[0], port=record.port, bas_ip=record.effective_bas_ip,
         heartbeat=record.heartbeat or profile.heartbeat,
         user_sync=record.user_sync or profile.user_sync,
+        sources=record.effective_portal_sources,
     )
 
 
@@ -74,7 +82,7 @@ class PortalListenerHandler(BaseListenerHandler):
         on_session_closed: SessionClosedHook | None = None,
         mac_binding: Callable[[str], object | None] | None = None,
         mac_blocked: Callable[[str], bool] | None = None,
-        on_mac_bound: Callable[[str, str, str, object], None] | None = None,
+        on_mac_bound: Callable[[str, str, str, object], bool | None] | None = None,
         silent_login_allowed: Callable[[str, str], bool] | None = None,
         online_ips: Callable[[str], list[str] | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -109,7 +117,7 @@ class PortalListenerHandler(BaseListenerHandler):
         self.wall = wall
         self.counters: Counter[str] = Counter()      # in-process: state_unavailable, …
         self._lock = threading.Lock()
-        self._by_address: dict[str, tuple[float, AcRecord | None]] = {}
+        self._by_source: dict[str, tuple[float, tuple[AcRecord, ...]]] = {}
         self._by_name: dict[str, AcRecord] = {}
         self._pending_incr: Counter[tuple[str, str]] = Counter()
         self._pending_set: dict[tuple[str, str], str] = {}
@@ -118,32 +126,31 @@ class PortalListenerHandler(BaseListenerHandler):
 
     # --- AC resolution ------------------------------------------------------------------------
 
-    def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
-        record = self._lookup(bas_ip) if bas_ip else None
-        if record is None:
-            record = self._lookup(source_ip)
-        if record is None or not record.enabled:
-            return None
-        return peer_from_record(record)
+    def acs_at(self, source_ip: str) -> list[AcPeer]:
+        return [peer_from_record(r) for r in self._lookup(source_ip) if r.enabled]
 
-    def _lookup(self, address: str) -> AcRecord | None:
+    def _lookup(self, source_ip: str) -> tuple[AcRecord, ...]:
         now = self.clock()
         with self._lock:
-            cached = self._by_address.get(address)
+            cached = self._by_source.get(source_ip)
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
-            record = self.registry.by_address(address)
+            records = tuple(self.registry.by_source(source_ip))
         except redis.RedisError as exc:
-            self._state_unavailable(f"looking up AC address {address}", exc)
+            self._state_unavailable(f"looking up the ACs at {source_ip}", exc)
             if cached is not None:
                 return cached[1]        # stale beats nothing: keep answering known ACs
-            raise StateUnavailable(f"Redis unavailable and AC address {address} not cached") from exc
+            raise StateUnavailable(f"Redis unavailable and AC address {source_ip} not cached") from exc
         with self._lock:
-            self._by_address[address] = (now + self.cache_ttl, record)
-            if record is not None:
-                self._by_name[record.name] = record
-        return record
+            if len(self._by_source) >= _MAX_CACHED_SOURCES:
+                # Anyone may send from anywhere: keep this bounded, forgetting strangers first.
+                self._by_source = {k: v for k, v in self._by_source.items() if v[1]}
+                if len(self._by_source) >= _MAX_CACHED_SOURCES:
+                    self._by_source.clear()
+            self._by_source[source_ip] = (now + self.cache_ttl, records)
+            self._by_name.update((r.name, r) for r in records)
+        return records
 
     def _record(self, name: str) -> AcRecord | None:
         with self._lock:
@@ -159,6 +166,12 @@ class PortalListenerHandler(BaseListenerHandler):
                 "in-process cache (%d so far)", doing, exc, self.counters["state_unavailable"])
 
     # --- events -------------------------------------------------------------------------------
+
+    def session_marker(self, ac: AcPeer, packet: PortalPacket) -> str | None:
+        phone, at = self.redis.hmget(keys.portal_login(ac.name, packet.user_ip), "phone", "at")
+        if at is None:
+            return None
+        return f"{(phone or b'').decode()}@{at.decode()}"
 
     def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
         now = f"{self.wall():.3f}"
@@ -191,10 +204,10 @@ class PortalListenerHandler(BaseListenerHandler):
         if record is not None and record.mac_auth and allowed and not self.mac_blocked(mac):
             binding = self.mac_binding(mac)
             bound = binding is not None
-            if bound:
-                self._note(ac.name, "mac_bound")
-                if self.on_mac_bound is not None:
-                    self.on_mac_bound(ac.name, mac, packet.user_ip, binding)
+            if bound and self.on_mac_bound is not None:
+                # False: the silent login could not be started; the AC must not wait for it.
+                bound = self.on_mac_bound(ac.name, mac, packet.user_ip, binding) is not False
+            self._note(ac.name, "mac_bound" if bound else "mac_not_bound")
         self._maybe_flush()
         return bound
 
@@ -221,8 +234,8 @@ class PortalListenerHandler(BaseListenerHandler):
 
     def on_drop(self, ac: AcPeer | None, source_ip: str, reason: str) -> None:
         if ac is None:
-            if reason == "unknown_ac":
-                self._note("", "unknown_ac", last_unknown_source=source_ip,
+            if reason in ("unknown_ac", "ambiguous_ac"):
+                self._note("", reason, last_unknown_source=source_ip,
                            last_unknown_at=f"{self.wall():.3f}")
         else:
             self._note(ac.name, "bad_auth" if reason == "bad_authenticator" else "dropped")

@@ -75,7 +75,7 @@ from portal.venues import Venue, VenueStore, allowed_redirect
 # re-exported here so ``from portal.login import …`` keeps working everywhere.
 __all__ = [
     "AdOffer", "CodeSent", "Landing", "LoginError", "LoginSuccess", "PhoneContext", "PhoneJourney",
-    "ReturningPhones", "Signer", "StatusView", "build_journey", "endpoint_for", "listener_hooks",
+    "ReturningPhones", "Signer", "StatusView", "build_journey", "endpoint_for",
     "web_secret",
 ]
 
@@ -480,29 +480,3 @@ def web_secret(settings: Settings) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
     return key
-
-
-def listener_hooks(settings: Settings, redis: Any) -> tuple[
-        Callable[[str, str, str | None, str], None], Callable[[str, str, str, object], None]]:
-    """``(on_session_closed, on_mac_bound)`` for ``PortalListenerHandler``: NTF_LOGOUT closes the
-    portal's view; a MAC-trigger "bound" answer is followed by the silent login, off the
-    listener thread (the AC waits ~5 s for it after our 0x31)."""
-    journey = build_journey(settings, redis)
-
-    def closed(ac: str, user_ip: str, mac: str | None, cause: str) -> None:
-        try:
-            journey.close(ac, user_ip, mac, cause)
-        except _STATE_ERRORS as exc:
-            log.error("could not close the portal login of %s on %s: %s", user_ip, ac, exc)
-
-    def bound(ac: str, mac: str, user_ip: str, _binding: object) -> None:
-        def run() -> None:
-            try:
-                journey.silent_login(ac, mac, user_ip)
-            except Exception:
-                log.exception("silent login of %s on %s failed", mac, ac)
-
-        # A short delay lets the listener's 0x31 reach the AC before our REQ_CHALLENGE.
-        threading.Timer(0.05, run).start()
-
-    return closed, bound

@@ -153,6 +153,13 @@ LISTENER_RULES: tuple[Rule, ...] = (
     Rule("answered", "citywifi_listener_answered_total", "Datagrams answered"),
     Rule("duplicates", "citywifi_listener_duplicates_total", "Retransmitted datagrams seen"),
     Rule("dropped.", "citywifi_listener_dropped_total", "Datagrams dropped, by reason", "reason"),
+    Rule("dropped_ac.", "citywifi_listener_ac_dropped_total",
+         "Datagrams from a registered AC's address dropped, by reason and AC", "reason,ac"),
+    Rule("repeated_events", "citywifi_listener_repeated_events_total",
+         "Byte-identical datagrams handled again because a newer login had ended"),
+    Rule("silent_login.", "citywifi_listener_silent_logins_total",
+         "MAC-trigger silent logins, by outcome (queued, succeeded, failed, error, expired, "
+         "queue_full, in_flight, stopped) and AC", "outcome,ac"),
     Rule("handled.", "citywifi_listener_handled_total", "Datagrams handled, by kind", "kind"),
     Rule("sent.", "citywifi_listener_sent_total", "Datagrams sent to ACs, by kind", "kind"),
     Rule("state_unavailable", "citywifi_listener_state_unavailable_total",

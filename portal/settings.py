@@ -92,6 +92,17 @@ class ListenerSettings:
     heartbeat_interval: float = 20.0   # NTF_HEARTBEAT period for ACs that want it (H3C default 20 s)
     user_sync_interval: float = 60.0   # NTF_USER_HEARTBEAT period for ACs with user-sync
     metrics_port: int = 0              # /metrics, /healthz, /readyz HTTP port; 0 = off
+    retransmit_window: float = 8.0     # s an identical AC datagram is a resend (unless a newer login ended)
+    silent_login_workers: int = 4      # threads running MAC-trigger silent logins
+    silent_login_queue: int = 64       # silent logins waiting for a worker; more are answered "not bound"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retransmit_window <= 60:
+            raise ValueError(f"retransmit_window: expected 0 to 60 seconds, got {self.retransmit_window}")
+        if not 1 <= self.silent_login_workers <= 64:
+            raise ValueError(f"silent_login_workers: expected 1 to 64, got {self.silent_login_workers}")
+        if not 1 <= self.silent_login_queue <= 10000:
+            raise ValueError(f"silent_login_queue: expected 1 to 10000, got {self.silent_login_queue}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +364,7 @@ class AcSeed:
     name: str = ""
     addresses: tuple[str, ...] = ()    # source IPs the AC sends from
     bas_ip: str = ""                   # BAS-IP it puts in its packets; empty = first address
+    portal_sources: tuple[str, ...] = ()  # where its NTF_LOGOUT/MAC-trigger come from; empty = addresses
     vendor: str = "huawei-v2"          # vendor profile (ac_adapters.profiles)
     secret: str = ""                   # portal protocol shared secret
     radius_secret: str = ""            # RADIUS shared secret; empty = same as `secret`

@@ -48,6 +48,7 @@ class SimConfig:
     challenge_ttl: float = 15.0            # EAG: a challenge stays valid 15 s
     ntf_retry_interval: float = 2.0        # NTF_LOGOUT / 0x30 re-sent every 2 s …
     ntf_retries: int = 3                   # … up to this many sends in total
+    ntf_zero_ids: bool = False             # EAG: every NTF_LOGOUT has SerialNo 0 and ReqID 0 (§1.6)
     interim_interval: float | None = None  # None = Acct-Interim-Interval from RADIUS (else no interims)
     require_lease: bool = False            # True: REQ_CHALLENGE for an IP never add_user()-ed → ErrCode 1
     mac_trigger: bool = False              # send 0x30 REQ_MACBINDING_INFO when a known MAC appears

@@ -341,9 +341,11 @@ class SimulatedAc:
         if self.profile.send_bas_ip:
             attrs.append(ip_attr(AttrType.BAS_IP, self.config.nas_ip))
         attrs.extend(self._mac_attrs(user.mac))
+        zero = self.config.ntf_zero_ids
         packet = PortalPacket(
-            type=PacketType.NTF_LOGOUT, version=self.profile.version, serial_no=self._ntf.next_serial(),
-            req_id=user.req_id, user_ip=user.ip, attrs=tuple(attrs),
+            type=PacketType.NTF_LOGOUT, version=self.profile.version,
+            serial_no=0 if zero else self._ntf.next_serial(), req_id=0 if zero else user.req_id,
+            user_ip=user.ip, attrs=tuple(attrs),
         )
         self.stats["ntf_logout_sent"] += 1
 

@@ -2,7 +2,9 @@
 (default port 50100, spec §1.9), which also sends heartbeats / user-sync to ACs that want them.
 
 Needs a Redis URL (the AC registry and statistics live there); ``citywifi up`` runs the same
-listener next to an embedded Redis via ``build_listener``.
+listener next to an embedded Redis via ``build_listener``. NTF_LOGOUT closes the portal's view of
+a login; a MAC-trigger "bound" answer queues the silent login on ``portal.silent_logins`` (a
+fixed worker pool), never a thread per datagram.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+import redis
 
 from ac_adapters.listener import PortalListener
 from portal.listener_handler import PortalListenerHandler, SessionClosedHook
@@ -47,7 +51,7 @@ def build_listener(
     host: str | None = None,
     port: int | None = None,
     on_session_closed: SessionClosedHook | None = None,
-    on_mac_bound: Callable[[str, str, str, object], None] | None = None,
+    on_mac_bound: Callable[[str, str, str, object], bool | None] | None = None,
     silent_login_allowed: Callable[[str, str], bool] | None = None,
 ) -> tuple[PortalListener, PortalListenerHandler]:
     """A bound (not yet started) listener and its portal handler, from settings."""
@@ -60,8 +64,21 @@ def build_listener(
         handler,
         heartbeat_interval=cfg.heartbeat_interval,
         user_sync_interval=cfg.user_sync_interval,
+        dedup_ttl=cfg.retransmit_window,
     )
     return listener, handler
+
+
+def session_closer(journey: Any) -> SessionClosedHook:
+    """The NTF_LOGOUT / user-sync hook: close the portal's view of the login (``journey.close``);
+    a Redis failure is logged, never raised into the listener."""
+    def closed(ac: str, user_ip: str, mac: str | None, cause: str) -> None:
+        try:
+            journey.close(ac, user_ip, mac, cause)
+        except (redis.RedisError, StateUnavailable, ConnectionError, TimeoutError) as exc:
+            log.error("could not close the portal login of %s on %s: %s", user_ip, ac, exc)
+
+    return closed
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,14 +95,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     seeded = seed_from_settings(client, settings)
     if seeded:
         log.info("seeded from settings: %s", ", ".join(seeded))
-    try:
-        from portal.login import build_journey, listener_hooks  # NTF_LOGOUT, silent MAC login
+    from portal.login import build_journey
+    from portal.silent_logins import SilentLoginQueue
 
-        closed, bound = listener_hooks(settings, client)
-        allowed = build_journey(settings, client).silent_login_allowed
-        listener, handler = build_listener(settings, client, host=args.host, port=args.port,
-                                           on_session_closed=closed, on_mac_bound=bound,
-                                           silent_login_allowed=allowed)
+    journey = build_journey(settings, client)
+    cfg = settings.listener
+    silent = SilentLoginQueue(journey.silent_login, workers=cfg.silent_login_workers,
+                              capacity=cfg.silent_login_queue)
+    try:
+        listener, handler = build_listener(
+            settings, client, host=args.host, port=args.port,
+            on_session_closed=session_closer(journey),
+            on_mac_bound=lambda ac, mac, user_ip, _binding: silent.offer(ac, mac, user_ip),
+            silent_login_allowed=journey.silent_login_allowed)
     except OSError as exc:
         print(f"citywifi ac-listener: 无法监听 UDP 端口 / cannot listen: {exc}", file=sys.stderr)
         return 1
@@ -102,21 +124,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             metrics = MetricsServer(
                 registry_of(CounterFamilies("listener", LISTENER_RULES,
-                                            lambda: listener.stats | handler.stats)),
+                                            lambda: listener.stats | handler.stats | silent.stats)),
                 settings.metrics.host, settings.listener.metrics_port, ready=redis_ready(client))
         except OSError as exc:
             print(f"citywifi ac-listener: 监控端口不可用 / metrics port: {exc}", file=sys.stderr)
             return 1
         metrics.start()
+    silent.start()
     listener.start()
     log.info("ac-listener ready on %s:%d", listener.host, listener.port)
     while not stop.wait(300):
-        log.info("ac-listener stats: %s", _fmt(listener.stats | handler.stats))
+        log.info("ac-listener stats: %s", _fmt(listener.stats | handler.stats | silent.stats))
     if metrics is not None:
         metrics.close()
     listener.stop()
+    silent.stop()
     handler.flush()
-    log.info("ac-listener stopped; stats: %s", _fmt(listener.stats | handler.stats))
+    log.info("ac-listener stopped; stats: %s", _fmt(listener.stats | handler.stats | silent.stats))
     client.close()
     return 0
 

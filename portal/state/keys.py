@@ -20,6 +20,7 @@ __all__ = [
     "ac",
     "ac_address_index",
     "ac_names",
+    "ac_portal_source",
     "ac_seeds",
     "ac_sessions",
     "ac_stats",
@@ -81,14 +82,20 @@ def ac_address_index() -> str:
     return f"{PREFIX}:{{acs}}:by-address"
 
 
+def ac_portal_source(address: str) -> str:
+    """Set: names of the ACs whose explicit ``portal_sources`` list ``address`` (several ACs
+    behind one NAT address may share it; ACs without the list are found by ``ac_address_index``)."""
+    return f"{PREFIX}:{{acs}}:portal-src:{address}"
+
+
 def ac_stats(name: str) -> str:
     """Hash: live counters of one AC (last packet seen, bad authenticators, …)."""
     return f"{PREFIX}:{{acstat:{name}}}"
 
 
 def listener_stats() -> str:
-    """Hash: ac-listener counters not tied to a known AC (``unknown_ac``, ``last_unknown_source``,
-    ``last_unknown_at``, ``state_unavailable``)."""
+    """Hash: ac-listener counters not tied to a known AC (``unknown_ac``, ``ambiguous_ac``,
+    ``last_unknown_source``, ``last_unknown_at``, ``state_unavailable``)."""
     return f"{PREFIX}:{{acstat}}:listener"
 
 

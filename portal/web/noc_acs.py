@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ac_adapters.profiles import PROFILES
 from portal.accounts import Role
-from portal.acs import RADIUS_DIALECTS, AcRecord, AcRegistry
+from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord, AcRegistry
 from portal.errors import ValidationError
 from portal.state import keys
 from portal.web.console import audit, login_required, tr
@@ -54,6 +54,7 @@ def ac_public(record: AcRecord) -> dict[str, Any]:
     data.pop("secret")
     data.pop("radius_secret")
     data["addresses"] = list(record.addresses)
+    data["portal_sources"] = list(record.portal_sources)
     data["separate_radius_secret"] = bool(record.radius_secret)
     return data
 
@@ -148,10 +149,18 @@ def live_state(records: list[AcRecord], now: float | None = None) -> dict[str, d
 
 # -- form ----------------------------------------------------------------------------------------
 
+def _address_list(form: Any, key: str) -> tuple[str, ...]:
+    return tuple(a for a in re.split(r"[\s,，;]+", str(form.get(key, ""))) if a)
+
+
 def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
-    addresses = tuple(a for a in re.split(r"[\s,，;]+", str(form.get("addresses", ""))) if a)
+    addresses = _address_list(form, "addresses")
     if not addresses:
         raise FormError("请至少填写一个源地址。", "Enter at least one source address.")
+    portal_sources = _address_list(form, "portal_sources")
+    if len(portal_sources) > MAX_PORTAL_SOURCES:
+        raise FormError(f"Portal 报文源地址最多 {MAX_PORTAL_SOURCES} 个。",
+                        f"At most {MAX_PORTAL_SOURCES} portal packet sources.")
     vendor = str(form.get("vendor", ""))
     if vendor not in PROFILES:
         raise FormError("请选择厂商协议类型。", "Choose a vendor profile.")
@@ -174,7 +183,7 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     if retries > 10:
         raise FormError("重试次数不能超过 10。", "Retries must be at most 10.")
     values: dict[str, Any] = {
-        "name": name, "addresses": addresses, "vendor": vendor,
+        "name": name, "addresses": addresses, "portal_sources": portal_sources, "vendor": vendor,
         "bas_ip": form_text(form, "bas_ip", ("BAS-IP", "BAS-IP"), max_len=45),
         "port": port or 2000, "coa_port": coa_port or 3799, "radius_dialect": dialect,
         "timeout": timeout_s, "retries": retries,
@@ -197,6 +206,7 @@ def _form_values(record: AcRecord | None) -> dict[str, Any]:
                 "require_message_authenticator": True, "enabled": True}
     data = ac_public(record)
     data["addresses"] = ", ".join(record.addresses)
+    data["portal_sources"] = ", ".join(record.portal_sources)
     data["timeout"] = "" if not record.timeout else f"{record.timeout:g}"
     data["retries"] = "" if not record.retries else str(record.retries)
     return data

@@ -28,22 +28,21 @@ SECRET = b"s3cret-ac"
 
 
 class RecordingHandler(BaseListenerHandler):
-    """Peers by address; records every call."""
+    """Peers by the address they send from (several may share one); records every call."""
 
     def __init__(self, *peers_by_address: tuple[str, AcPeer]) -> None:
-        self.by_address = dict(peers_by_address)
+        self.by_address = [(addr, dataclasses.replace(p, sources=(addr,))) for addr, p in peers_by_address]
         self.calls: list[tuple[str, str, object]] = []
         self.bound: set[str] = set()
         self.online: dict[str, list[str] | None] = {}
         self.heartbeat_peers: list[AcPeer] = []
         self.fail_on: set[str] = set()
         self.drops: list[tuple[str | None, str, str]] = []
+        self.markers: dict[str, str] = {}       # user IP → the login online there
         self.event = threading.Event()
 
-    def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
-        if bas_ip is not None and bas_ip in self.by_address:
-            return self.by_address[bas_ip]
-        return self.by_address.get(source_ip)
+    def acs_at(self, source_ip: str) -> list[AcPeer]:
+        return [p for addr, p in self.by_address if addr == source_ip]
 
     def _record(self, kind: str, ac: AcPeer, what: object) -> None:
         if kind in self.fail_on:
@@ -51,8 +50,12 @@ class RecordingHandler(BaseListenerHandler):
         self.calls.append((kind, ac.name, what))
         self.event.set()
 
+    def session_marker(self, ac: AcPeer, packet: PortalPacket) -> str | None:
+        return self.markers.get(packet.user_ip)
+
     def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
         self._record("ntf_logout", ac, packet.user_ip)
+        self.markers.pop(packet.user_ip, None)      # the login is over (unless _record failed)
 
     def on_mac_query(self, ac: AcPeer, mac: str, packet: PortalPacket) -> bool:
         self._record("mac_query", ac, mac)
@@ -160,12 +163,12 @@ def test_ntf_logout_reply_per_flavour(flavour: str, ac_sock: socket.socket) -> N
         assert listener.stats["handled.ntf_logout"] == 1
 
 
-def test_ac_found_by_bas_ip_when_source_differs(ac_sock: socket.socket) -> None:
-    # The AC's registered address is 10.20.0.1 (its BAS-IP); packets come from 127.0.0.1 (NAT,
-    # multi-homed AC — spec §6). A second AC owns the source address: BAS-IP must win.
-    far = peer("far", "h3c")
-    near = peer("near", "cmcc")
-    handler = RecordingHandler(("10.20.0.1", far), ("127.0.0.1", near))
+def test_bas_ip_chooses_among_acs_sharing_a_source(ac_sock: socket.socket) -> None:
+    # Two ACs send from 127.0.0.1 (one NAT address): "far" has BAS-IP 10.20.0.1, "near" has the
+    # shared address as its BAS-IP. The BAS-IP the packet names (in that AC's header form) picks.
+    far = peer("far", "h3c", bas_ip="10.20.0.1")
+    near = peer("near", "cmcc", bas_ip="127.0.0.1")
+    handler = RecordingHandler(("127.0.0.1", far), ("127.0.0.1", near))
     with start_listener(handler) as listener:
         data = ntf("h3c", attrs=(ip_attr(AttrType.BAS_IP, "10.20.0.1"),))
         ac_sock.sendto(data, ("127.0.0.1", listener.port))
@@ -174,12 +177,38 @@ def test_ac_found_by_bas_ip_when_source_differs(ac_sock: socket.socket) -> None:
         assert reply.type == PacketType.ACK_NTF_LOGOUT
         assert wait_for(lambda: handler.calls != [])
         assert handler.calls == [("ntf_logout", "far", "10.0.0.7")]
-        # An unknown BAS-IP falls back to the source address.
+        # An unknown BAS-IP falls back to the AC whose BAS-IP is the source address.
         data = ntf("cmcc", attrs=(ip_attr(AttrType.BAS_IP, "10.99.0.1"),))
         ac_sock.sendto(data, ("127.0.0.1", listener.port))
         assert decode(ac_sock.recvfrom(4096)[0], header=16).type == PacketType.ACK_LOGOUT
         assert wait_for(lambda: len(handler.calls) == 2)
         assert handler.calls[1][1] == "near"
+
+
+def test_bas_ip_does_not_vouch_for_a_foreign_source(ac_sock: socket.socket) -> None:
+    # The AC sends from 10.20.0.1; a packet from 127.0.0.1 naming its BAS-IP is not its packet.
+    handler = RecordingHandler(("10.20.0.1", peer("far", "cmcc", bas_ip="10.20.0.1")))
+    with start_listener(handler) as listener:
+        ac_sock.sendto(ntf("cmcc", attrs=(ip_attr(AttrType.BAS_IP, "10.20.0.1"),)),
+                       ("127.0.0.1", listener.port))
+        assert no_reply(ac_sock)
+        assert wait_for(lambda: listener.drops == {"unknown_ac": 1})
+        assert handler.calls == []
+
+
+def test_several_acs_at_one_source_and_no_bas_ip_to_choose_is_dropped(ac_sock: socket.socket) -> None:
+    handler = RecordingHandler(("127.0.0.1", peer("a", "cmcc", bas_ip="10.0.0.1")),
+                               ("127.0.0.1", peer("b", "cmcc", bas_ip="10.0.0.2")))
+    with start_listener(handler) as listener:
+        ac_sock.sendto(ntf("cmcc"), ("127.0.0.1", listener.port))
+        ac_sock.sendto(ntf("cmcc", attrs=(ip_attr(AttrType.BAS_IP, "10.0.0.3"),)),
+                       ("127.0.0.1", listener.port))
+        assert no_reply(ac_sock)
+        assert wait_for(lambda: listener.drops == {"ambiguous_ac": 2})
+        ac_sock.sendto(ntf("cmcc", attrs=(ip_attr(AttrType.BAS_IP, "10.0.0.2"),)),
+                       ("127.0.0.1", listener.port))
+        assert decode(ac_sock.recvfrom(4096)[0], header=16).type == PacketType.ACK_LOGOUT
+        assert wait_for(lambda: handler.calls == [("ntf_logout", "b", "10.0.0.7")])
 
 
 def test_unknown_ac_dropped_and_counted(ac_sock: socket.socket) -> None:
@@ -226,6 +255,50 @@ def test_duplicate_ntf_answered_twice_handled_once(ac_sock: socket.socket) -> No
         assert handler.kinds("ntf_logout") == ["10.0.0.7", "10.0.0.8"]
 
 
+def test_identical_ntf_ending_a_newer_login_is_a_new_event(ac_sock: socket.socket) -> None:
+    # EAG: SerialNo 0 and ReqID 0 in every NTF_LOGOUT (§1.6), so kick → re-login → kick gives
+    # byte-identical datagrams within the retransmission window.
+    handler = RecordingHandler(("127.0.0.1", peer("eag", "autelan")))
+    handler.markers["10.0.0.7"] = "login-1"
+    with start_listener(handler) as listener:
+        data = ntf("autelan", serial=0, req_id=0)
+
+        def send() -> None:
+            ac_sock.sendto(data, ("127.0.0.1", listener.port))
+            assert decode(ac_sock.recvfrom(4096)[0], header=32).type == PacketType.ACK_LOGOUT
+
+        send()                                  # kick 1 ends login-1
+        send()                                  # a retransmission of it: answered, not handled
+        assert handler.kinds("ntf_logout") == ["10.0.0.7"]
+        handler.markers["10.0.0.7"] = "login-2"  # the phone logged in again
+        send()                                  # kick 2: same bytes, a new event
+        assert handler.kinds("ntf_logout") == ["10.0.0.7", "10.0.0.7"]
+        send()                                  # kick 2 retransmitted
+        assert handler.kinds("ntf_logout") == ["10.0.0.7", "10.0.0.7"]
+        assert listener.stats["duplicates"] == 2 and listener.stats["repeated_events"] == 1
+        # The login the first NTF saw is still there (closing it failed): a repeat is a resend.
+        other = ntf("autelan", serial=0, req_id=0, ip="10.0.0.8")
+        handler.markers["10.0.0.8"] = "stuck"
+        handler.fail_on.add("ntf_logout")
+        for _ in range(2):
+            ac_sock.sendto(other, ("127.0.0.1", listener.port))
+            ac_sock.recvfrom(4096)
+        assert handler.markers["10.0.0.8"] == "stuck"
+        assert listener.stats["duplicates"] == 3 and listener.drops == {"handler_error": 1}
+
+
+def test_drops_are_counted_by_reason_and_ac(ac_sock: socket.socket) -> None:
+    handler = RecordingHandler(("127.0.0.1", peer("ac.one", "huawei-v2")))
+    with start_listener(handler) as listener:
+        for _ in range(2):
+            ac_sock.sendto(ntf("huawei-v2", secret=b"wrong"), ("127.0.0.1", listener.port))
+        ac_sock.sendto(b"\x02\x08", ("127.0.0.1", listener.port))
+        assert wait_for(lambda: listener.dropped_total == 3)
+        stats = listener.stats
+        assert stats["dropped_ac.bad_authenticator.ac.one"] == 2
+        assert stats["dropped.bad_authenticator"] == 2 and stats["dropped_ac.truncated.ac.one"] == 1
+
+
 def test_dedup_expires_after_ttl(ac_sock: socket.socket) -> None:
     now = [100.0]
     handler = RecordingHandler(("127.0.0.1", peer("ac1", "cmcc")))
@@ -260,7 +333,7 @@ def test_mac_trigger_bound_and_not_bound(flavour: str, ac_sock: socket.socket) -
             pkt = PortalPacket(type=PacketType.REQ_MACBINDING_INFO, version=prof.version,
                                serial_no=77, user_ip="10.0.0.9", attrs=attrs)
             data = encode(pkt, header=prof.header, secret=SECRET)
-            if prof.header is HeaderForm.LONG:
+            if prof.header is HeaderForm.LONG and not prof.verify_mac_trigger_auth:
                 data = data[:16] + bytes(16) + data[32:]   # EAG leaves 0x30 unsigned (§1.2)
             ac_sock.sendto(data, ("127.0.0.1", listener.port))
             raw = ac_sock.recvfrom(4096)[0]
@@ -272,8 +345,13 @@ def test_mac_trigger_bound_and_not_bound(flavour: str, ac_sock: socket.socket) -
         assert handler.kinds("mac_query") == ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02"]
 
 
-def test_mac_trigger_verification_is_an_option(ac_sock: socket.socket) -> None:
-    handler = RecordingHandler(("127.0.0.1", peer("ac1", "h3c", verify_mac_trigger_auth=True)))
+def test_mac_trigger_signed_wherever_the_flavour_signs(ac_sock: socket.socket) -> None:
+    # h3c (32-byte header): 0x30/0x32/0x34 are verified like everything else; only the EAG
+    # profiles accept them unsigned (§1.2), and an AcPeer can still ask for verification there.
+    assert PROFILES["h3c"].verify_mac_trigger_auth
+    assert not PROFILES["autelan"].verify_mac_trigger_auth
+    assert peer("x", "autelan", verify_mac_trigger_auth=True).verifies_mac_trigger
+    handler = RecordingHandler(("127.0.0.1", peer("ac1", "h3c")))
     with start_listener(handler) as listener:
         attrs = (mac_attr(AttrType.USER_MAC, "aa:bb:cc:00:00:01"),)
         unsigned = bytearray(ntf("h3c", ptype=PacketType.REQ_MACBINDING_INFO, attrs=attrs))
@@ -289,6 +367,12 @@ def test_mac_trigger_verification_is_an_option(ac_sock: socket.socket) -> None:
         ac_sock.sendto(ntf("h3c", ptype=PacketType.REQ_MACBINDING_INFO), ("127.0.0.1", listener.port))
         assert no_reply(ac_sock)
         assert listener.drops == {"bad_authenticator": 1, "missing_attribute": 1}
+        # An unsigned 0x34 would close a login: refused too.
+        notice = bytearray(ntf("h3c", ptype=PacketType.NTF_USER_LOGOUT, attrs=attrs))
+        notice[16:32] = bytes(16)
+        ac_sock.sendto(bytes(notice), ("127.0.0.1", listener.port))
+        assert wait_for(lambda: listener.drops.get("bad_authenticator") == 2)
+        assert handler.kinds("user_logout") == []
 
 
 def test_logon_logoff_notices_reach_handler_without_reply(ac_sock: socket.socket) -> None:

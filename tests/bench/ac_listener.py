@@ -28,8 +28,8 @@ SECRET = b"bench-secret"
 class StaticHandler(BaseListenerHandler):
     peer = AcPeer("bench", profile=PROFILES["huawei-v2"], secret=SECRET, host="127.0.0.1")
 
-    def resolve_ac(self, source_ip: str, bas_ip: str | None) -> AcPeer | None:
-        return self.peer
+    def acs_at(self, source_ip: str) -> list[AcPeer]:
+        return [self.peer]
 
 
 def run(handler: ListenerHandler, count: int, window: int = 32) -> float:

@@ -83,23 +83,29 @@ def test_ntf_logout_closes_session_and_records_stats(redis_client: Any, ac_sock:
     assert got["last_packet_at"] == got["last_ntf_logout_at"]
 
 
-def test_bas_ip_resolution_and_drop_statistics(redis_client: Any, ac_sock: socket.socket) -> None:
-    # Registered under its BAS-IP only; the packets come from 127.0.0.1 (spec §6).
-    AcRegistry(redis_client).put(record("far", "h3c", addresses=("10.5.5.5",)))
+def test_portal_sources_and_drop_statistics(redis_client: Any, ac_sock: socket.socket) -> None:
+    # The AC's address is 10.5.5.5, but its portal packets come from 127.0.0.1 (NAT, spec §6):
+    # that is what portal_sources says. Nothing else vouches for a packet, BAS-IP included.
+    AcRegistry(redis_client).put(record("far", "h3c", addresses=("10.5.5.5",),
+                                        portal_sources=("127.0.0.1",)))
     handler = PortalListenerHandler(redis_client)
-    with PortalListener("127.0.0.1", 0, handler) as listener:
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.2", 0))
+    with PortalListener("127.0.0.1", 0, handler) as listener, stranger:
         good = ntf("h3c", attrs=(ip_attr(AttrType.BAS_IP, "10.5.5.5"),))
         ac_sock.sendto(good, ("127.0.0.1", listener.port))
         assert decode(ac_sock.recvfrom(4096)[0], header=32).type == PacketType.ACK_NTF_LOGOUT
         bad = ntf("h3c", attrs=(ip_attr(AttrType.BAS_IP, "10.5.5.5"),), secret="wrong")
         ac_sock.sendto(bad, ("127.0.0.1", listener.port))
-        ac_sock.sendto(ntf("h3c"), ("127.0.0.1", listener.port))     # no BAS-IP: unknown source
+        stranger.sendto(good, ("127.0.0.1", listener.port))     # right bytes, wrong source
         assert wait_for(lambda: listener.dropped_total == 2)
         assert listener.drops == {"bad_authenticator": 1, "unknown_ac": 1}
     handler.flush()
     assert stats(redis_client, "far")["bad_auth"] == "1"
     glob = {k.decode(): v.decode() for k, v in redis_client.hgetall(keys.listener_stats()).items()}
-    assert glob["unknown_ac"] == "1" and glob["last_unknown_source"] == "127.0.0.1"
+    assert glob["unknown_ac"] == "1" and glob["last_unknown_source"] == "127.0.0.2"
+    assert [p.name for p in handler.acs_at("127.0.0.1")] == ["far"]
+    assert handler.acs_at("10.5.5.5") == []     # its own address is not a portal source now
 
 
 def test_disabled_ac_is_unknown(redis_client: Any, ac_sock: socket.socket) -> None:
@@ -108,7 +114,7 @@ def test_disabled_ac_is_unknown(redis_client: Any, ac_sock: socket.socket) -> No
     with PortalListener("127.0.0.1", 0, handler) as listener:
         ac_sock.sendto(ntf(), ("127.0.0.1", listener.port))
         assert wait_for(lambda: listener.drops.get("unknown_ac") == 1)
-    assert handler.resolve_ac("127.0.0.1", None) is None
+    assert handler.acs_at("127.0.0.1") == []
 
 
 def test_registry_edits_apply_after_cache_ttl(redis_client: Any) -> None:
@@ -116,12 +122,12 @@ def test_registry_edits_apply_after_cache_ttl(redis_client: Any) -> None:
     registry = AcRegistry(redis_client)
     registry.put(record())
     handler = PortalListenerHandler(redis_client, cache_ttl=5.0, clock=lambda: now[0])
-    peer = handler.resolve_ac("127.0.0.1", None)
-    assert peer is not None and peer.secret == SECRET.encode() and peer.port == 2000
+    [peer] = handler.acs_at("127.0.0.1")
+    assert peer.secret == SECRET.encode() and peer.port == 2000 and peer.sources == ("127.0.0.1",)
     registry.put(record(enabled=False))
-    assert handler.resolve_ac("127.0.0.1", None) is not None      # still cached
+    assert handler.acs_at("127.0.0.1") != []      # still cached
     now[0] = 6.0
-    assert handler.resolve_ac("127.0.0.1", None) is None
+    assert handler.acs_at("127.0.0.1") == []
 
 
 def test_mac_query_answers_from_bindings(redis_client: Any, ac_sock: socket.socket) -> None:
@@ -143,7 +149,8 @@ def test_mac_query_answers_from_bindings(redis_client: Any, ac_sock: socket.sock
             def ask(sock: socket.socket, vendor: str, mac: str) -> int:
                 data = bytearray(ntf(vendor, ptype=PacketType.REQ_MACBINDING_INFO, ip="10.0.0.50",
                                      attrs=(mac_attr(AttrType.USER_MAC, mac),)))
-                data[16:32] = bytes(16)         # unsigned, as EAG sends it (§1.2)
+                if vendor == "autelan":
+                    data[16:32] = bytes(16)     # unsigned, as EAG sends it (§1.2)
                 sock.sendto(bytes(data), ("127.0.0.1", listener.port))
                 reply = decode(sock.recvfrom(4096)[0], header=32)
                 assert reply.type == PacketType.ACK_MACBINDING_INFO

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from ac_adapters.profiles import PROFILES
-from portal.acs import RADIUS_DIALECTS, AcRecord
+from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord
 from portal.web.api.base import ApiError, api_audit, body_error, json_body, operation
 from portal.web.noc_acs import ROTATE, ac_public, live_state, registry, rotate
 from portal.web.noc_forms import FormError, new_secret
@@ -20,6 +20,8 @@ _FIELDS: dict[str, Any] = {
     "addresses": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 16},
     "vendor": {"enum": sorted(PROFILES)},
     "bas_ip": {"type": "string", "maxLength": 45},
+    "portal_sources": {"type": "array", "items": {"type": "string", "maxLength": 45},
+                       "maxItems": MAX_PORTAL_SOURCES},
     "port": {"type": "integer", "minimum": 1, "maximum": 65535},
     "rfc5176": {"type": "boolean"},
     "coa_port": {"type": "integer", "minimum": 1, "maximum": 65535},
@@ -119,8 +121,9 @@ def patch_ac(ac_name: str) -> Any:
     body = json_body(AC_PATCH)
     reg = registry()
     before = reg.get(ac_name)
-    if "addresses" in body:
-        body["addresses"] = tuple(body["addresses"])
+    for key in ("addresses", "portal_sources"):
+        if key in body:
+            body[key] = tuple(body[key])
     after = dataclasses.replace(before, **body)
     reg.put(after)
     action = ("ac.disable" if body.get("enabled") is False and before.enabled else
