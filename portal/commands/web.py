@@ -9,6 +9,7 @@ are per process).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from typing import Any
@@ -48,7 +49,16 @@ def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, 
         "loglevel": settings.log_level.lower(),
         "proc_name": "citywifi-web",
         "backlog": 2048,
+        "post_worker_init": _worker_ready,
     }
+
+
+def _worker_ready(worker: Any) -> None:
+    """gunicorn hook, in a worker that has loaded the app: the web now answers requests (the
+    master listens long before, and a worker that cannot import the app never gets here)."""
+    from portal.readiness import notify_ready
+
+    notify_ready(f"web worker {worker.pid} serving")
 
 
 def graceful_timeout(settings: Settings) -> int:
@@ -81,11 +91,15 @@ def wsgi_from_environment() -> Any:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.redis.url and not settings.redis.sentinels:
-        print("citywifi web: 需要配置 Redis 地址（redis.url）；`citywifi up` 会自动启动内置 Redis。\n"
-              "citywifi web: a Redis URL is needed (redis.url); `citywifi up` starts an embedded one.",
-              file=sys.stderr)
+    from portal.state.instance import NoInstance, instance_redis_url
+
+    try:   # redis.url, else the running `citywifi up` of data_dir (never a Redis of our own)
+        url = instance_redis_url(settings)
+    except NoInstance as exc:
+        print(f"citywifi web: {exc}", file=sys.stderr)
         return 2
+    if url != settings.redis.url:
+        settings = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, url=url))
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(args, settings)
