@@ -8,7 +8,9 @@ and says "running" only when every child has reported; under systemd (``Type=not
 so calling :func:`notify_ready` is always safe.
 
 Worker processes (gunicorn workers, RADIUS workers) call it too: the first worker that serves
-makes the service ready, and more ``READY=1`` messages are harmless.
+makes the service ready, and more ``READY=1`` messages are harmless. gunicorn's own master
+would send ``READY=1`` as soon as it listens — before any worker has imported the app — so
+``citywifi web`` takes ``$NOTIFY_SOCKET`` away from it and hands it to its worker hook.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ NOTIFY_ENV = "NOTIFY_SOCKET"
 _MAX_MESSAGE = 4096
 
 
-def notify_ready(status: str = "") -> bool:
-    """Send ``READY=1`` (and ``STATUS=…``) to ``$NOTIFY_SOCKET``; True if it was sent.
+def notify_ready(status: str = "", target: str | None = None) -> bool:
+    """Send ``READY=1`` (and ``STATUS=…``) to ``target`` (default ``$NOTIFY_SOCKET``); True if
+    it was sent.
 
     Never raises: a supervisor that went away must not take the service down with it."""
-    target = os.environ.get(NOTIFY_ENV, "")
+    if target is None:
+        target = os.environ.get(NOTIFY_ENV, "")
     if not target:
         return False
     if target.startswith("@"):          # abstract namespace socket (systemd allows it)

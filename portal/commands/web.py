@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from typing import Any
 
@@ -49,16 +50,18 @@ def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, 
         "loglevel": settings.log_level.lower(),
         "proc_name": "citywifi-web",
         "backlog": 2048,
-        "post_worker_init": _worker_ready,
     }
 
 
-def _worker_ready(worker: Any) -> None:
-    """gunicorn hook, in a worker that has loaded the app: the web now answers requests (the
-    master listens long before, and a worker that cannot import the app never gets here)."""
-    from portal.readiness import notify_ready
+def _ready_hook(target: str) -> Any:
+    """gunicorn ``post_worker_init``: runs in a worker that has loaded the app, so the web now
+    answers requests (a worker that cannot import the app never gets here)."""
+    def post_worker_init(worker: Any) -> None:
+        from portal.readiness import notify_ready
 
-    notify_ready(f"web worker {worker.pid} serving")
+        notify_ready(f"web worker {worker.pid} serving", target)
+
+    return post_worker_init
 
 
 def graceful_timeout(settings: Settings) -> int:
@@ -103,6 +106,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(args, settings)
+    # gunicorn's master sends READY=1 to $NOTIFY_SOCKET once it listens, before any worker has
+    # imported the app (a web whose import fails would look ready): only our workers report.
+    from portal.readiness import NOTIFY_ENV
+
+    options["post_worker_init"] = _ready_hook(os.environ.pop(NOTIFY_ENV, ""))
 
     class _App(BaseApplication):
         def load_config(self) -> None:
