@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 
 from portal.commands.up import Child, Supervisor
-from tests.conftest import free_udp_port
+from tests.conftest import free_tcp_port, free_udp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "from portal.readiness import notify_ready; notify_ready(); "
@@ -191,3 +191,24 @@ def _refused(client: redis.Redis) -> bool:
     except redis.RedisError:
         return True
     return False
+
+
+def test_web_reports_ready_from_a_worker_that_loaded_the_app(tmp_path: Path, redis_url: str) -> None:
+    """gunicorn's master would say READY=1 as soon as it listens — before any worker imported
+    the app; only the worker hook may report (a web failing on an import must not look ready)."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(60)
+    env = _up_env(tmp_path, CITYWIFI_REDIS_URL=redis_url, CITYWIFI_WEB_HOST="127.0.0.1",
+                  CITYWIFI_WEB_PORT=str(free_tcp_port()), CITYWIFI_WEB_WORKERS="1",
+                  NOTIFY_SOCKET=str(path))
+    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "web"], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = sock.recv(4096).decode()
+        assert "READY=1" in first and "web worker" in first, first
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        sock.close()
