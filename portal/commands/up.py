@@ -94,8 +94,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     os.umask(UMASK)          # inherited by Redis and every service
     data_dir = Path(settings.data_dir).resolve()
-    private_data_dir(data_dir)
-    (data_dir / "logs").mkdir(exist_ok=True)
+    try:
+        private_data_dir(data_dir)
+        (data_dir / "logs").mkdir(exist_ok=True)
+    except OSError as exc:
+        print(f"citywifi up: 数据目录不可用 / cannot use the data directory {data_dir}: {exc}",
+              file=sys.stderr)
+        return 1
 
     wanted = list(args.only) or [*SERVICES, *(DEMO_SERVICES if args.demo else ())]
     if not args.only and not settings.archive.enabled:

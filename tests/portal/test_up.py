@@ -212,3 +212,11 @@ def test_web_reports_ready_from_a_worker_that_loaded_the_app(tmp_path: Path, red
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         sock.close()
+
+
+def test_up_with_an_unusable_data_dir_says_so(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a directory")
+    proc = subprocess.run([sys.executable, "-m", "portal.cli", "up", "--only", "sms-worker"],
+                          env=_up_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "cannot use the data directory" in proc.stderr and "Traceback" not in proc.stderr
