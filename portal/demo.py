@@ -10,7 +10,7 @@ from portal.plans import Plan, PlanStore
 from portal.settings import Settings
 from portal.venues import Venue, VenueStore
 
-__all__ = ["demo_phone_url", "seed_demo_venue"]
+__all__ = ["demo_phone_url", "local_portal_url", "local_web_url", "seed_demo_venue"]
 
 
 def seed_demo_venue(redis: Any, ac_name: str) -> None:
@@ -28,6 +28,25 @@ def seed_demo_venue(redis: Any, ac_name: str) -> None:
                          redirect_hosts=("www.example.com",), silent_mac_login=True))
 
 
+def local_web_url(settings: Settings) -> str:
+    """``http://HOST:PORT`` of the web service as seen from this box: ``web.host`` itself, or
+    loopback when it listens on every address."""
+    host = settings.web.host
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.web.port}"
+
+
+def local_portal_url(settings: Settings) -> str:
+    """The portal page the simulated AC sends its phones to: ``ac_sim.portal_url``, else this
+    box's web service (so a changed ``web.port`` needs no second setting)."""
+    return settings.ac_sim.portal_url or f"{local_web_url(settings)}/portal"
+
+
 def demo_phone_url(settings: Settings) -> str:
     """The redirect URL the demo simulator gives its first phone (what a browser opens)."""
     from ac_adapters.simulator import build_redirect_url
@@ -36,7 +55,6 @@ def demo_phone_url(settings: Settings) -> str:
     net = ipaddress.IPv4Network(getattr(sim, "user_network", "10.10.0.0/16"), strict=False)
     ip = next(net.hosts())
     mac = "02:00:" + ":".join(f"{b:02x}" for b in ip.packed)
-    portal = f"http://127.0.0.1:{settings.web.port}/portal"
-    return build_redirect_url(portal, flavour=sim.flavour, user_ip=str(ip), user_mac=mac,
+    return build_redirect_url(local_portal_url(settings), flavour=sim.flavour, user_ip=str(ip), user_mac=mac,
                               ac_ip=getattr(sim, "nas_ip", "127.0.0.1"), ac_name=sim.nas_identifier,
                               ssid=sim.ssid, ap_mac=sim.ap_mac, first_url="http://www.example.com/")

@@ -347,7 +347,7 @@ class AcSimSettings:
     nas_identifier: str = "citywifi-ac-sim"
     ssid: str = "CityWiFi"
     ap_mac: str = "00:11:22:33:44:55"
-    portal_url: str = "http://127.0.0.1:8080/portal"
+    portal_url: str = ""                # redirect target; empty = http://<web.host>:<web.port>/portal
     nas_ip: str = "127.0.0.1"          # NAS-IP-Address / BAS-IP / wlanacip the simulated AC reports
     users: int = 3                     # simulated phones associated at start (redirect URLs printed)
     user_network: str = "10.10.0.0/16"  # their IPs (MACs are derived from the IPs)

@@ -16,6 +16,11 @@ Delivery guarantee — **at most once, never twice** (the chosen trade-off):
   normally, so no job is lost to a crash.
 * Gateways that do not answer in time are treated the same way (``GatewayUncertainError``
   from the backends: never resent, never failed over).
+
+The job's text parameters (an OTP job carries the code in clear) are kept no longer than needed:
+a queued job lives ``queued_ttl`` seconds (15 minutes by default, longer than any sensible code
+lifetime — an SMS sent later would carry a dead code), and recording the outcome deletes them,
+keeping only the outcome fields for ``ttl`` seconds (delivery reports, the NOC).
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ class StreamEntry:
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', 'queued', 'created', ARGV[3])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'job_id', ARGV[1])
 return 1
 """
@@ -77,11 +82,13 @@ end
 return status
 """
 
-# Record the outcome, index the gateway message id, apply a parked early report, ack: one step,
-# so a report arriving concurrently is either parked before (and applied here) or sees the
-# index after (and applied by record_report).
+# Record the outcome, drop the job's text (the code), index the gateway message id, apply a
+# parked early report, ack: one step, so a report arriving concurrently is either parked before
+# (and applied here) or sees the index after (and applied by record_report).
 _FINISH = """
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HDEL', KEYS[1], 'job')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 if ARGV[5] ~= '' then
   redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
   local early = redis.call('HGETALL', KEYS[3])
@@ -100,9 +107,10 @@ class SmsQueue:
     The remaining methods are the worker's side."""
 
     def __init__(self, redis: Any, *, ttl: int = 7 * 86400, maxlen: int = 100_000,
-                 group: str = keys.SMS_GROUP) -> None:
+                 group: str = keys.SMS_GROUP, queued_ttl: int = 900) -> None:
         self.redis = redis
         self.ttl = ttl
+        self.queued_ttl = max(1, min(queued_ttl, ttl))
         self.maxlen = maxlen
         self.group = group
         self._enqueue = redis.register_script(_ENQUEUE)
@@ -117,7 +125,8 @@ class SmsQueue:
         if job_id != job.request_id:
             job = SmsJob(job.phone, job.template, dict(job.params), job.lang, job_id)
         self._enqueue(keys=[keys.sms_job(job_id), keys.sms_stream()],
-                      args=[job_id, job.to_json(), f"{time.time():.3f}", self.ttl, self.maxlen])
+                      args=[job_id, job.to_json(), f"{time.time():.3f}", self.ttl, self.maxlen,
+                            self.queued_ttl])
         return job_id
 
     def outcome(self, job_id: str) -> dict[str, str] | None:

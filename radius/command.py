@@ -32,6 +32,7 @@ from portal.metrics_http import (
 from portal.seeding import seed_from_settings
 from portal.settings import Settings
 from portal.state import StateUnavailable, redis_from_settings
+from portal.state.instance import NoInstance, instance_redis_url
 from portal.venues import FALLBACK, VenueResolver, VenueStore
 from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
@@ -144,9 +145,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         args.acct_port if args.acct_port is not None else cfg.acct_port,
     )
     workers = args.workers if args.workers is not None else cfg.workers
-    redis_url = args.redis_url
-    if not (redis_url or settings.redis.url or settings.redis.sentinels):
-        print("citywifi radius: no Redis configured (redis.url) / 未配置 Redis (redis.url)", file=sys.stderr)
+    try:   # --redis-url, redis.url, else the running `citywifi up` of data_dir (never our own Redis)
+        redis_url: str | None = instance_redis_url(settings, args.redis_url) or None
+    except NoInstance as exc:
+        print(f"citywifi radius: {exc}", file=sys.stderr)
         return 2
     try:
         client = redis_from_settings(settings.redis, redis_url)

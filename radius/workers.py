@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from portal.readiness import notify_ready
 from radius.errors import RadiusError
 from radius.server import ACCT, AUTH, RadiusServer, bind_udp
 
@@ -109,6 +110,7 @@ def _serve(make_server: Callable[[], RadiusServer], listen: Listen, stop: Callab
         server.add_socket(sock, kind)
     log.info("RADIUS worker %d serving auth %s:%d acct %s:%d", os.getpid(), listen.host,
              listen.auth_port, listen.host, listen.acct_port)
+    notify_ready(f"RADIUS worker {os.getpid()} serving")    # `citywifi up` / systemd: RADIUS is up
     next_stats = time.monotonic() + STATS_INTERVAL
     next_tick = 0.0
 

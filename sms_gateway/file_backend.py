@@ -1,7 +1,8 @@
 """A backend that writes each message as a JSON file into an outbox directory.
 
 For the demo (`citywifi up` without a gateway) and tests: the "phone" is the directory.
-Each file is written atomically (temp file + rename) so readers never see half a message.
+Each file is written atomically (temp file + rename) so readers never see half a message, and
+privately (0600): the text holds the code.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ class FileBackend(SmsBackend):
         record = {"id": msg_id, "phone": message.phone, "text": message.text,
                   "request_id": message.request_id, "at": time.time()}
         try:
-            self.outbox.mkdir(parents=True, exist_ok=True)
+            # Private: the messages carry codes (0700 directory, 0600 files, whatever the umask).
+            self.outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = self.outbox / f".{msg_id}.tmp"
-            tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False))
             tmp.rename(self.outbox / f"{int(record['at'] * 1000)}-{msg_id}.json")  # type: ignore[operator]
         except OSError as exc:
             raise GatewayTransientError(f"{self.name}: cannot write outbox: {exc}",

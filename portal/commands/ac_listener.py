@@ -23,19 +23,14 @@ import redis
 from ac_adapters.listener import PortalListener
 from portal.listener_handler import PortalListenerHandler, SessionClosedHook
 from portal.metrics_http import LISTENER_RULES, CounterFamilies, MetricsServer, redis_ready, registry_of
+from portal.readiness import notify_ready
 from portal.settings import Settings
 from portal.state import StateUnavailable, connect
+from portal.state.instance import NoInstance, instance_redis_url
 
 __all__ = ["add_arguments", "build_listener", "run"]
 
 log = logging.getLogger(__name__)
-
-NO_REDIS = (
-    "citywifi ac-listener: 单独运行监听器需要配置 Redis 地址（redis.url 或环境变量 CITYWIFI_REDIS_URL）；"
-    "`citywifi up` 会自动启动内置 Redis。\n"
-    "citywifi ac-listener: a standalone listener needs a Redis URL (redis.url or "
-    "CITYWIFI_REDIS_URL); `citywifi up` starts an embedded Redis for you."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,11 +77,13 @@ def session_closer(journey: Any) -> SessionClosedHook:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.redis.url and not settings.redis.sentinels:
-        print(NO_REDIS, file=sys.stderr)
+    try:   # redis.url, else the running `citywifi up` of data_dir (never a Redis of our own)
+        url = instance_redis_url(settings)
+    except NoInstance as exc:
+        print(f"citywifi ac-listener: {exc}", file=sys.stderr)
         return 2
     try:
-        client = connect(settings.redis)
+        client = connect(settings.redis, url)
     except StateUnavailable as exc:
         print(f"citywifi ac-listener: 无法连接 Redis / cannot reach Redis: {exc}", file=sys.stderr)
         return 1
@@ -133,6 +130,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     silent.start()
     listener.start()
     log.info("ac-listener ready on %s:%d", listener.host, listener.port)
+    notify_ready(f"listening on {listener.host}:{listener.port}")
     while not stop.wait(300):
         log.info("ac-listener stats: %s", _fmt(listener.stats | handler.stats | silent.stats))
     if metrics is not None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ac_adapters.profiles import PROFILES
 from ac_adapters.simulator import SimConfig, SimulatedAc
+from portal.readiness import notify_ready
 from portal.settings import Settings
 
 __all__ = ["add_arguments", "build_config", "run"]
@@ -117,7 +118,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"citywifi ac-sim: {exc}", file=sys.stderr)
         return 2
-    portal_url = args.portal_url or settings.ac_sim.portal_url
+    from portal.demo import local_portal_url
+
+    portal_url = args.portal_url or local_portal_url(settings)
     count = settings.ac_sim.users if args.users is None else args.users
     stop = threading.Event()
 
@@ -145,6 +148,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"phone {ip} {mac} redirect: {ac.redirect_url(ip, portal_url)}", flush=True)
     if len(phones) > _SHOWN_USERS:
         print(f"… and {len(phones) - _SHOWN_USERS} more phones in {settings.ac_sim.user_network}", flush=True)
+    notify_ready(f"simulated AC on udp {config.host}:{ac.port}")
     try:
         while not stop.wait(0.5):
             pass

@@ -6,8 +6,9 @@
     citywifi admin list-users
     citywifi admin create-token monitoring --scope read      # prints the secret once
 
-With no ``redis.url`` configured it uses the embedded Redis of ``data_dir`` — the running one
-of ``citywifi up`` if there is one, else it starts it for the duration of the command.
+With no ``redis.url`` configured it uses the embedded Redis of the running ``citywifi up`` in
+``data_dir`` (default ``./citywifi-data``: run it where ``up`` was started, or set
+``CITYWIFI_DATA_DIR``); when none runs it says so and stops — it never starts a Redis itself.
 """
 
 from __future__ import annotations
@@ -50,34 +51,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def admin_redis(settings: Settings) -> Iterator[Any]:
-    """A client for the configured Redis, or for the data dir's embedded one."""
+    """A client for the configured Redis, or for the running ``citywifi up`` of ``data_dir``.
+    Raises NoInstance when neither answers: an admin command never starts a server itself."""
     from portal.state import connect
-    from portal.state.embedded import EmbeddedRedis
+    from portal.state.instance import instance_redis_url
 
-    if settings.redis.url or settings.redis.sentinels:
-        yield connect(settings.redis)
+    client = connect(settings.redis, instance_redis_url(settings))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _check_venues(redis: Any, role: str, venues: list[str]) -> None:
+    """A venue operator needs at least one venue, and every venue named must exist."""
+    from portal.venues import VenueStore
+
+    if role != Role.VENUE.value:
+        if venues:
+            raise CitywifiError(f"--venue 只适用于 venue 角色 / --venue is only for --role venue "
+                                f"(an {role} account sees every venue)")
         return
-    embedded = EmbeddedRedis(settings.data_dir / "redis", binary=settings.redis.embedded_binary)
-    if embedded.socket_path.exists():
-        client = connect(settings.redis, embedded.url)
-        try:
-            client.ping()
-        except Exception:      # a stale socket of a stopped `citywifi up`
-            client = None
-        if client is not None:
-            yield client
-            return
-    with embedded.start():
-        yield connect(settings.redis, embedded.url)
+    if not venues:
+        raise CitywifiError("venue 账号需要至少一个 --venue（场所编号）/ a venue account needs at least "
+                            "one --venue VENUE_ID (the venues it may edit)")
+    known = VenueStore(redis).all()
+    unknown = [v for v in venues if v not in known]
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none yet"
+        raise CitywifiError(f"场所不存在 / unknown venue {', '.join(map(repr, unknown))} "
+                            f"(known venues: {listed})")
 
 
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Repeat password: "):
-        raise CitywifiError("the two passwords differ")
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise CitywifiError("标准输入中没有密码 / no password on standard input (--password-stdin)")
+        return line.rstrip("\r\n")
+    if not _have_terminal():
+        raise CitywifiError("没有终端可输入密码：请用 --password-stdin 从标准输入传入 / no terminal to ask "
+                            "for the password: pass it on standard input with --password-stdin")
+    try:
+        first = getpass.getpass("Password: ")
+        repeated = getpass.getpass("Repeat password: ")
+    except EOFError:
+        raise CitywifiError("密码输入被中断 / password entry ended (EOF); use --password-stdin") from None
+    if first != repeated:
+        raise CitywifiError("两次输入的密码不同 / the two passwords differ")
     return first
+
+
+def _have_terminal() -> bool:
+    """getpass reads the controlling terminal (else stdin): is there one to ask?"""
+    try:
+        with open("/dev/tty", "rb"):
+            return True
+    except OSError:
+        return sys.stdin is not None and sys.stdin.isatty()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,6 +118,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             audit = AuditLog(redis)
             actor = f"cli:{getpass.getuser()}"
             if args.admin_command == "create-user":
+                _check_venues(redis, args.role, args.venue)
                 account = accounts.create(args.username, _password(args), args.role, args.venue, args.name)
                 audit.record(actor, "account", "account.create", account.username, None, account.public())
                 print(json.dumps(account.public(), ensure_ascii=False))

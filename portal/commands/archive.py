@@ -30,9 +30,11 @@ from portal.archive import (
     run_daily,
 )
 from portal.logexport import FORMATS, ExportFilters, ExportRequestError, day_range, log_exporter
+from portal.readiness import notify_ready
 from portal.settings import Settings, SettingsError
 from portal.state import StateUnavailable, connect
 from portal.state import keys as state_keys
+from portal.state.instance import instance_redis_url
 
 __all__ = ["add_arguments", "run"]
 
@@ -58,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        redis = connect(settings.redis, args.redis_url)
+        # --redis-url, redis.url, else the running `citywifi up` of data_dir (NoInstance otherwise)
+        redis = connect(settings.redis, instance_redis_url(settings, args.redis_url))
     except (StateUnavailable, SettingsError) as exc:
         print(f"citywifi archive: {exc}", file=sys.stderr)
         return 2
@@ -108,6 +111,7 @@ def _schedule(redis: Any, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     job = ArchiveJob.from_settings(redis, settings)
+    notify_ready(f"archive job scheduled daily at {settings.archive.run_at}")
     run_daily(job, settings.archive.run_at, stop=stop)
     return 0
 

@@ -35,9 +35,11 @@ from portal.metrics_http import (
     redis_ready,
     registry_of,
 )
+from portal.readiness import notify_ready
 from portal.settings import Settings, SmsGatewaySettings, SmsSettings
 from portal.sms_queue import SmsQueue, StreamEntry
 from portal.state import StateUnavailable, connect
+from portal.state.instance import instance_redis_url
 from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
 from sms_gateway.encoding import coding_from_name
 from sms_gateway.errors import GatewayUncertainError, SmsError
@@ -178,6 +180,7 @@ class SmsWorker:
         self._call(self.backend.start())
         self.queue.ensure_group()
         log.info("sms-worker %s ready", self.consumer)
+        notify_ready(f"sms-worker {self.consumer} reading the queue")
         backoff = _REDIS_BACKOFF_MIN
         try:
             while not self.stopping.is_set():
@@ -270,7 +273,8 @@ class SmsWorker:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        client = connect(settings.redis, args.redis_url)
+        # --redis-url, redis.url, else the running `citywifi up` of data_dir (NoInstance otherwise)
+        client = connect(settings.redis, instance_redis_url(settings, args.redis_url))
     except StateUnavailable as exc:
         log.error("%s", exc)
         return 1

@@ -4,8 +4,17 @@ Starts an embedded Redis when ``redis.url`` is empty, then one child process per
 (``radius``, ``ac-listener``, ``sms-worker``, ``web``, ``archive`` — the daily log archive job,
 ``citywifi archive schedule``, unless ``archive.enabled`` is off; with ``--demo`` also ``ac-sim``), each
 the ordinary ``citywifi`` subcommand, so what runs here is exactly what runs in production.
-Children that die are restarted with back-off; Ctrl-C (or SIGTERM) stops them in reverse order,
-then Redis, and exits 0.
+
+"citywifi is running" is printed only once every service has reported that it serves
+(:mod:`portal.supervisor`); a service that cannot start is named with the end of its log and
+``up`` stops everything and exits 1. Children that die later are restarted with back-off.
+Ctrl-C (SIGINT, which a terminal sends to the whole process group) or SIGTERM reaches only this
+process — children and Redis run in their own sessions — and stops the services in order
+(web first), then Redis, and exits 0.
+
+Files: the data directory is made private (0700) and the services' files are created 0640 at
+most (umask 027, inherited by every child and by Redis): the Redis AOF, the SMS outbox and the
+logs hold phone numbers and, briefly, codes.
 """
 
 from __future__ import annotations
@@ -15,25 +24,26 @@ import importlib.util
 import logging
 import os
 import signal
-import subprocess
+import stat
 import sys
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from portal.cli import SUBCOMMANDS
+from portal.readiness import notify_ready
 from portal.settings import Settings
 from portal.state.embedded import EmbeddedRedis
+from portal.state.instance import embedded_redis_dir, embedded_socket_answers
+from portal.supervisor import Child, Supervisor, log_tail
 
-__all__ = ["Supervisor", "add_arguments", "run"]
+__all__ = ["Child", "Supervisor", "add_arguments", "private_data_dir", "run"]
 
 log = logging.getLogger("citywifi.up")
 
 SERVICES = ("radius", "ac-listener", "sms-worker", "web", "archive")
 SERVICE_ARGS = {"archive": ("schedule",)}   # extra arguments of a service's subcommand
 DEMO_SERVICES = ("ac-sim",)
+UMASK = 0o027               # files 0640, directories 0750 (inside the 0700 data directory)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,83 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the AC simulator, use the file SMS backend, seed a demo venue/AC")
     parser.add_argument("--only", action="append", default=[], metavar="SERVICE",
                         help="run only these services (repeatable): " + ", ".join(SERVICES + DEMO_SERVICES))
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    started_at: float = 0.0
-    backoff: float = 1.0
-    next_start: float = 0.0
-    log_path: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    stop_timeout: float = 0.0       # seconds after SIGTERM before SIGKILL; 0 = the supervisor's
-
-    def start(self) -> None:
-        assert self.log_path is not None
-        out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
-        self.process = subprocess.Popen(
-            self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,   # Ctrl-C reaches us only; we stop children in order
-        )
-        out.close()
-        self.started_at = time.monotonic()
-        log.info("started %s (pid %s), log %s", self.name, self.process.pid, self.log_path)
-
-
-class Supervisor:
-    """Keeps a set of child processes alive until told to stop."""
-
-    def __init__(self, children: list[Child]) -> None:
-        self.children = children
-        self.stopping = threading.Event()
-
-    def start_all(self) -> None:
-        for child in self.children:
-            child.start()
-
-    def watch(self, poll: float = 0.5) -> None:
-        while not self.stopping.wait(poll):
-            now = time.monotonic()
-            for child in self.children:
-                proc = child.process
-                if proc is not None and proc.poll() is None:
-                    if now - child.started_at > 30:
-                        child.backoff = 1.0    # it stayed up: forget earlier crashes
-                    continue
-                if proc is not None:
-                    log.error("%s exited with status %s; restarting in %.0f s (see %s)",
-                              child.name, proc.returncode, child.backoff, child.log_path)
-                    child.process = None
-                    child.next_start = now + child.backoff
-                    child.backoff = min(child.backoff * 2, 30.0)
-                elif now >= child.next_start:
-                    child.restarts += 1
-                    child.start()
-
-    def stop_all(self, timeout: float = 15.0) -> None:
-        """Stop the children one after another, each with SIGTERM (its graceful stop) and
-        SIGKILL after its ``stop_timeout`` (else ``timeout``) seconds. The front door goes first
-        — ``web``, whose in-flight logins still need the AC, RADIUS, the listener and Redis —
-        then the others in reverse start order, so nothing a login depends on stops under it."""
-        self.stopping.set()
-        order = sorted(reversed(self.children), key=lambda c: c.name != "web")
-        for child in order:
-            proc = child.process
-            if proc is None or proc.poll() is not None:
-                continue
-            log.info("stopping %s (pid %s)", child.name, proc.pid)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(child.stop_timeout or timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time; killing it", child.name)
-                proc.kill()
-                proc.wait()
+    parser.add_argument("--ready-timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="give up when a service has not reported ready this long after its start "
+                             "(default 120)")
 
 
 def _available(command: str) -> bool:
@@ -126,6 +62,24 @@ def _available(command: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
         return False
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """Create ``data_dir`` 0700, and take group write and all "other" access away from what an
+    earlier (pre-umask) run left inside it. Symlinks and other users' files are left alone."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(data_dir.stat().st_mode) != 0o700:
+        log.warning("data directory %s was mode %o; making it 0700", data_dir,
+                    stat.S_IMODE(data_dir.stat().st_mode))
+        os.chmod(data_dir, 0o700)
+    uid = os.getuid()
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            mode = stat.S_IMODE(st.st_mode)
+            if st.st_uid == uid and not stat.S_ISLNK(st.st_mode) and mode & UMASK:
+                os.chmod(path, mode & ~UMASK)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -138,8 +92,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    os.umask(UMASK)          # inherited by Redis and every service
     data_dir = Path(settings.data_dir).resolve()
-    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    try:
+        private_data_dir(data_dir)
+        (data_dir / "logs").mkdir(exist_ok=True)
+    except OSError as exc:
+        print(f"citywifi up: 数据目录不可用 / cannot use the data directory {data_dir}: {exc}",
+              file=sys.stderr)
+        return 1
+
+    wanted = list(args.only) or [*SERVICES, *(DEMO_SERVICES if args.demo else ())]
+    if not args.only and not settings.archive.enabled:
+        wanted.remove("archive")
+    for name in wanted:
+        if name not in SERVICES + DEMO_SERVICES:
+            print(f"citywifi up: 未知服务 / unknown service {name!r} "
+                  f"(services: {', '.join(SERVICES + DEMO_SERVICES)})", file=sys.stderr)
+            return 2
     env = dict(os.environ)
     if args.config:
         env["CITYWIFI_CONFIG"] = str(Path(args.config).resolve())
@@ -149,14 +119,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if stop_requested.is_set():
         return 0
     if not settings.redis.url and not settings.redis.sentinels:
-        embedded = EmbeddedRedis(data_dir / "redis", binary=settings.redis.embedded_binary).start()
+        redis_dir = embedded_redis_dir(data_dir)
+        if embedded_socket_answers(redis_dir / "redis.sock"):
+            # A second Redis on the same AOF and socket would take the running one's place.
+            print(f"citywifi up: 已有实例在 {data_dir} 中运行 / an instance is already running in "
+                  f"{data_dir} (its Redis answers on {redis_dir / 'redis.sock'})", file=sys.stderr)
+            return 1
+        try:
+            embedded = EmbeddedRedis(redis_dir, binary=settings.redis.embedded_binary).start()
+        except (OSError, RuntimeError) as exc:
+            print(f"citywifi up: 内置 Redis 无法启动 / the embedded Redis did not start: {exc}\n"
+                  f"last lines of {redis_dir / 'redis.log'}:\n{log_tail(redis_dir / 'redis.log')}",
+                  file=sys.stderr)
+            return 1
         env["CITYWIFI_REDIS_URL"] = embedded.url
-        log.info("embedded Redis at %s (AOF in %s)", embedded.url, data_dir / "redis")
+        log.info("embedded Redis at %s (AOF in %s)", embedded.url, redis_dir)
     redis_url = env.get("CITYWIFI_REDIS_URL", settings.redis.url)
 
-    wanted = list(args.only) or [*SERVICES, *(DEMO_SERVICES if args.demo else ())]
-    if not args.only and not settings.archive.enabled:
-        wanted.remove("archive")
     if args.demo:
         env.setdefault("CITYWIFI_SMS_BACKEND", "file")
         env.setdefault("CITYWIFI_WEB_DEMO", "1")    # the demo SMS outbox page
@@ -164,9 +143,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _seed_demo(settings, redis_url)
     children = []
     for name in wanted:
-        if name not in SUBCOMMANDS:
-            print(f"citywifi up: unknown service {name!r}", file=sys.stderr)
-            return 2
         if not _available(name):
             log.warning("%s is not part of this build yet; not starting it", name)
             continue
@@ -178,17 +154,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             child.stop_timeout = graceful_timeout(settings) + 5.0
         children.append(child)
 
-    supervisor = Supervisor(children)
+    supervisor = Supervisor(children, ready_timeout=args.ready_timeout)
     supervisor.stopping = stop_requested
+
+    def running() -> None:
+        _print_banner(settings, children, redis_url, data_dir, args.demo)
+        notify_ready("running")          # when `up` itself runs under systemd Type=notify
+
     try:
         supervisor.start_all()
-        _print_banner(settings, children, redis_url, data_dir, args.demo)
-        supervisor.watch()
+        log.info("waiting for %s to report ready", ", ".join(c.name for c in children) or "nothing")
+        if not children:
+            running()
+        supervisor.watch(on_all_ready=running)
     finally:
         supervisor.stop_all()
         if embedded is not None:
+            log.info("stopping the embedded Redis")
             embedded.stop()
         log.info("stopped")
+    if supervisor.failure is not None:
+        print(f"citywifi up: {supervisor.failure.describe()}\n"
+              "citywifi up: 已停止全部服务 / stopped everything", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -235,32 +223,42 @@ def _seed_demo_admin(client: object, data_dir: Path) -> None:
 def _print_banner(
     settings: Settings, children: list[Child], redis_url: str, data_dir: Path, demo: bool
 ) -> None:
+    from portal.demo import demo_phone_url, local_web_url
+
     names = ", ".join(c.name for c in children) or "nothing"
+    running = {c.name for c in children}
+    web = local_web_url(settings)
     lines = [
         "",
         "citywifi is running — Ctrl-C stops everything",
         f"  services : {names}",
         f"  redis    : {redis_url}",
         f"  logs     : {data_dir / 'logs'}",
-        f"  RADIUS   : {settings.radius.host}:{settings.radius.auth_port}/{settings.radius.acct_port}",
-        f"  listener : {settings.listener.host}:{settings.listener.port} (UDP)",
     ]
-    if any(c.name == "web" for c in children):
-        lines.append(f"  portal   : http://127.0.0.1:{settings.web.port}/")
+    if "radius" in running:
+        lines.append(f"  RADIUS   : {settings.radius.host}:{settings.radius.auth_port}/"
+                     f"{settings.radius.acct_port}")
+    if "ac-listener" in running:
+        lines.append(f"  listener : {settings.listener.host}:{settings.listener.port} (UDP)")
+    if "web" in running and demo and "ac-sim" in running:
+        # The bare /portal needs the AC's redirect parameters: print a URL that works.
+        lines.append(f"  portal   : {demo_phone_url(settings)}")
+        lines.append("             (the AC simulator's first phone; use a China Telecom number such as "
+                     "18900000001)")
+    elif "web" in running:
+        lines.append(f"  portal   : {web}/portal — phones arrive here through their AC's redirect")
+    if "web" in running:
+        lines.append(f"  consoles : {web}/login")
     if demo:
         sim = settings.ac_sim
-        lines.append(f"  AC sim   : {sim.host}:{sim.port} ({sim.flavour}); "
-                     f"redirect URLs for phones are in {data_dir / 'logs' / 'ac-sim.log'}")
+        if "ac-sim" in running:
+            lines.append(f"  AC sim   : {sim.host}:{sim.port} ({sim.flavour}); "
+                         f"redirect URLs of more phones are in {data_dir / 'logs' / 'ac-sim.log'}")
         outbox = settings.sms.outbox_dir or str(data_dir / "sms-outbox")
         lines.append(f"  SMS codes: {outbox}")
-        if any(c.name == "web" for c in children):
-            from portal.demo import demo_phone_url
-
-            lines.append(f"  SMS page : http://127.0.0.1:{settings.web.port}/demo/outbox")
-            lines.append("  as a phone, open (use a China Telecom number such as 18900000001):")
-            lines.append(f"    {demo_phone_url(settings)}")
+        if "web" in running:
+            lines.append(f"  SMS page : {web}/demo/outbox")
             secret_file = data_dir / "console-admin-password"
             if secret_file.exists():
-                lines.append(f"  consoles : http://127.0.0.1:{settings.web.port}/login  user admin, "
-                             f"password in {secret_file}")
+                lines.append(f"  admin    : user admin, password in {secret_file}")
     print("\n".join(lines), flush=True)

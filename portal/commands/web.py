@@ -9,7 +9,9 @@ are per process).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
 import sys
 from typing import Any
 
@@ -51,6 +53,17 @@ def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, 
     }
 
 
+def _ready_hook(target: str) -> Any:
+    """gunicorn ``post_worker_init``: runs in a worker that has loaded the app, so the web now
+    answers requests (a worker that cannot import the app never gets here)."""
+    def post_worker_init(worker: Any) -> None:
+        from portal.readiness import notify_ready
+
+        notify_ready(f"web worker {worker.pid} serving", target)
+
+    return post_worker_init
+
+
 def graceful_timeout(settings: Settings) -> int:
     """Seconds gunicorn lets in-flight requests finish after SIGTERM (the longest login + 5)."""
     return int(settings.portal_client.timeout * settings.portal_client.retries) + 5
@@ -81,14 +94,23 @@ def wsgi_from_environment() -> Any:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.redis.url and not settings.redis.sentinels:
-        print("citywifi web: 需要配置 Redis 地址（redis.url）；`citywifi up` 会自动启动内置 Redis。\n"
-              "citywifi web: a Redis URL is needed (redis.url); `citywifi up` starts an embedded one.",
-              file=sys.stderr)
+    from portal.state.instance import NoInstance, instance_redis_url
+
+    try:   # redis.url, else the running `citywifi up` of data_dir (never a Redis of our own)
+        url = instance_redis_url(settings)
+    except NoInstance as exc:
+        print(f"citywifi web: {exc}", file=sys.stderr)
         return 2
+    if url != settings.redis.url:
+        settings = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, url=url))
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(args, settings)
+    # gunicorn's master sends READY=1 to $NOTIFY_SOCKET once it listens, before any worker has
+    # imported the app (a web whose import fails would look ready): only our workers report.
+    from portal.readiness import NOTIFY_ENV
+
+    options["post_worker_init"] = _ready_hook(os.environ.pop(NOTIFY_ENV, ""))
 
     class _App(BaseApplication):
         def load_config(self) -> None:

@@ -60,7 +60,8 @@ class EmbeddedRedis:
         binary: str = "",
         appendonly: bool = True,
     ) -> None:
-        self.data_dir = Path(data_dir)
+        # Absolute: ``unix://citywifi-data/redis/redis.sock`` would name the host "citywifi-data".
+        self.data_dir = Path(data_dir).resolve()
         self.binary = find_redis_server(binary)
         self.port = free_tcp_port() if port == 0 else port
         self.appendonly = appendonly
@@ -94,7 +95,10 @@ class EmbeddedRedis:
                 self.socket_path.unlink()
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C (SIGINT to the foreground process group) must
+            # not stop Redis under the services still flushing into it; our owner stops it last.
+            start_new_session=True,
         )
         self._wait_ready(timeout)
         log.info("embedded redis-server pid %s serving %s", self.process.pid, self.url)

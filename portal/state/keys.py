@@ -312,8 +312,9 @@ SMS_GROUP = "sms-workers"  # consumer group name on sms_stream()
 
 
 def sms_job(job_id: str) -> str:
-    """Hash: one job — ``job`` (JSON SmsJob), ``status`` (queued/sending/sent/failed/
-    delivered/undelivered), gateway, message_id, error_code, message_zh/en, timestamps."""
+    """Hash: one job — ``job`` (JSON SmsJob, deleted once the outcome is recorded: it holds the
+    code), ``status`` (queued/sending/sent/failed/delivered/undelivered), gateway, message_id,
+    error_code, message_zh/en, timestamps."""
     return f"{PREFIX}:{{sms}}:job:{job_id}"
 
 
