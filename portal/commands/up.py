@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    if not args.only or "web" in args.only:    # say it now, not as a web child restarting forever
+        from portal.commands.web import StartupRefused, check_exposure
+
+        try:
+            check_exposure(replace(settings, web=replace(settings.web, demo=settings.web.demo or args.demo)))
+        except StartupRefused as exc:
+            print(str(exc).replace("citywifi web:", "citywifi up:"), file=sys.stderr)
+            return 2
     data_dir = Path(settings.data_dir).resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

@@ -48,6 +48,10 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     if redis is None:
         redis = redis_from_settings(settings.redis)
     app = Flask(__name__)
+    from portal.web.client_address import ForwardedHeaders, ProxyTrust
+
+    # Before anything reads the request: who the client is (web.trusted_proxies, web.proxy_hops).
+    app.wsgi_app = ForwardedHeaders(app.wsgi_app, ProxyTrust.from_settings(settings.web))  # type: ignore[method-assign]
     app.config.update(SECRET_KEY=web_secret(settings), MAX_CONTENT_LENGTH=64 * 1024,
                       JSON_AS_ASCII=False)
     from portal.assets import AssetStore
@@ -95,9 +99,24 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if request.path.startswith("/portal"):
             response.headers.setdefault("Referrer-Policy", "no-referrer")
+        from portal.web.console import is_console_request
+
+        if not is_console_request():
+            _forbid_framing(response)
         return response
 
     return app
+
+
+def _forbid_framing(response: Response) -> None:
+    """Phone pages, probes, the captive API and assets are never shown inside another page: a
+    framing site could overlay the login or logout buttons (clickjacking). Console pages set
+    their own policy (same-origin framing, for the venue page preview)."""
+    response.headers["X-Frame-Options"] = "DENY"
+    policy = response.headers.get("Content-Security-Policy", "")
+    if "frame-ancestors" not in policy:
+        response.headers["Content-Security-Policy"] = (
+            f"{policy.rstrip('; ')}; frame-ancestors 'none'" if policy else "frame-ancestors 'none'")
 
 
 def _dispatch_errors(app: Flask) -> None:

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal.login import LoginError, StatusView
 from portal.web import services
+from portal.web.client_address import client_address
 
 __all__ = ["PROBES", "bp"]
 
@@ -49,7 +50,7 @@ def _view() -> tuple[StatusView, str]:
         except LoginError:
             return StatusView(False), ""
         return journey.status(ac, ip, phone), token
-    ip = request.remote_addr or ""
+    ip = client_address()
     ac = journey.ac_for_ip(ip)
     return (journey.status(ac, ip) if ac else StatusView(False)), ""
 

@@ -18,6 +18,7 @@ from portal.login import LoginError, LoginSuccess, PhoneContext
 from portal.pages import build_context
 from portal.venues import Venue
 from portal.web import services
+from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import pick_language
 
@@ -82,14 +83,14 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any
 
 
 VENUE_PAGE_CSP = ("sandbox allow-scripts allow-forms allow-top-navigation allow-popups "
-                  "allow-popups-to-escape-sandbox allow-modals")
-"""Sent with every phone page rendered from a venue's own template."""
+                  "allow-popups-to-escape-sandbox allow-modals; frame-ancestors 'none'")
+"""Sent with every phone page rendered from a venue's own template (never framed: clickjacking)."""
 
 
 def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
     err = user_error(exc.code, lang, retry_after=exc.retry_after, attempts_left=exc.attempts_left,
                      reply_message=exc.reply_message)
-    log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, request.remote_addr,
+    log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, client_address(),
              exc.detail[:300])
     return {"error": err.message, "error_code": err.code}, err.status
 
@@ -267,7 +268,7 @@ def _session() -> tuple[str, str, str] | None:
     token = request.values.get("s", "")
     if token:
         return journey.open_session_token(token)
-    ip = request.remote_addr or ""
+    ip = client_address()
     ac = journey.ac_for_ip(ip)
     return (ac, ip, "") if ac else None
 
