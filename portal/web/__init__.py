@@ -15,7 +15,7 @@ from flask import Flask, Response, request
 
 from portal.settings import Settings
 
-__all__ = ["Services", "create_app", "services"]
+__all__ = ["Services", "create_app", "public_base_url", "services"]
 
 log = logging.getLogger("citywifi.web")
 
@@ -34,6 +34,13 @@ def services(app: Flask | None = None) -> Services:
     from flask import current_app
 
     return (app or current_app).extensions["citywifi"]
+
+
+def public_base_url() -> str:
+    """``http(s)://host[:port]`` phones reach the portal at, for absolute links (probe redirects,
+    RFC 8908 and WISPr URLs): ``web.public_url``, never the Host header a client chose. Only
+    where it may be empty (demo mode; ``citywifi web`` refuses otherwise) the request's own host."""
+    return services().settings.web.public_url.rstrip("/") or request.host_url.rstrip("/")
 
 
 def create_app(settings: Settings, redis: Any = None) -> Flask:

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.login import LoginError, StatusView
-from portal.web import services
+from portal.web import public_base_url, services
 from portal.web.client_address import client_address
 
 __all__ = ["PROBES", "bp"]
@@ -56,8 +56,7 @@ def _view() -> tuple[StatusView, str]:
 
 
 def _portal_url() -> str:
-    base = services().settings.web.public_url.rstrip("/") or request.host_url.rstrip("/")
-    return base + url_for("phone.landing")
+    return public_base_url() + url_for("phone.landing")
 
 
 @bp.get("/api/captive")

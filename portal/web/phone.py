@@ -17,7 +17,7 @@ from ad_pages import texts
 from portal.login import LoginError, LoginSuccess, PhoneContext
 from portal.pages import build_context
 from portal.venues import Venue
-from portal.web import services
+from portal.web import public_base_url, services
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import pick_language
@@ -103,7 +103,7 @@ def _error_page(code: str, lang: str, venue: Venue | None = None, **kw: Any) -> 
 
 
 def _wispr(c: str, venue: Venue, ctx: PhoneContext) -> dict[str, str]:
-    base = request.host_url.rstrip("/")
+    base = public_base_url()
     return {"location_id": f"ac={ctx.ac},ssid={ctx.ssid}", "location_name": venue.name("en") or venue.id,
             "login_url": f"{base}{url_for('phone.wispr')}?{urlencode({'c': c})}",
             "abort_url": f"{base}{url_for('phone.landing')}"}
@@ -359,7 +359,7 @@ def wispr() -> Response:
         code = 255 if exc.code in ("ac_timeout", "busy", "state_unavailable") else 100
         body = _WISPR_REPLY.format(code=code, extra=f"\n<ReplyMessage>{escape(exc.code)}</ReplyMessage>")
         return Response(body, mimetype="text/xml")
-    logoff = request.host_url.rstrip("/") + url_for("phone.status", s=ok.session_token)
+    logoff = public_base_url() + url_for("phone.status", s=ok.session_token)
     extra = f"\n<LogoffURL>{escape(logoff)}</LogoffURL>"
     if ok.redirect_url:
         extra += f"\n<RedirectionURL>{escape(ok.redirect_url)}</RedirectionURL>"

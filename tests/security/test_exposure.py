@@ -106,6 +106,20 @@ def test_probe_redirects_use_public_url_not_the_host_header(web: int) -> None:
     assert api["user-portal-url"].startswith(PUBLIC_URL + "/")
 
 
+def test_wispr_urls_in_the_phone_page_use_public_url(web: int, redis_client: Any) -> None:
+    # The WISPr block tells smart clients where to post the phone number and code.
+    from portal.acs import AcRecord, AcRegistry
+
+    AcRegistry(redis_client).put(AcRecord(name="ac1", addresses=("10.1.0.1",), secret="s" * 16))
+    query = "wlanacname=ac1&wlanuserip=10.20.0.8&wlanusermac=02-00-00-00-00-08&ssid=CityWiFi"
+    page = request(web, "GET", f"/portal?{query}", source=PROXY,
+                   headers={"X-Forwarded-For": "10.20.0.8", "Host": "evil.example.cn"})
+    assert page.status == 200 and "<LoginURL>" in page.body
+    login_url = re.search(r"<LoginURL>([^<]+)</LoginURL>", page.body)
+    assert login_url is not None and login_url.group(1).startswith(PUBLIC_URL + "/")
+    assert "evil.example.cn" not in page.body
+
+
 def test_web_refuses_to_start_without_public_url_outside_demo(redis_url: str, tmp_path: Path) -> None:
     env = _env(redis_url, tmp_path)
     del env["CITYWIFI_WEB_PUBLIC_URL"]
