@@ -1,6 +1,7 @@
 """Values of the phone journey (``portal.login``): what each use case returns, the one error
 it raises (:class:`LoginError`, with a stable ``code`` that ``portal/web/errors.py`` maps to the
-user's zh/en message) and the HMAC :class:`Signer` for context, ad and session tokens.
+user's zh/en message) and the :class:`Signer` for context, ad and session tokens (HMAC-signed, or
+sealed — encrypted and authenticated — when what they carry must not be readable).
 
 Pure: no Redis, no sockets. Everything here is re-exported by ``portal.login``.
 """
@@ -11,10 +12,14 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal.plans import Plan
 
@@ -103,12 +108,45 @@ class StatusView:
     venue: str = "none"
 
 
+_SEALED_VERSION = b"\x01"
+_NONCE_BYTES = 12
+
+
 class Signer:
-    """Compact HMAC-SHA256 signed JSON tokens with a purpose and an expiry."""
+    """Compact JSON tokens with a purpose and an expiry: :meth:`sign` (HMAC-SHA256; the body is
+    readable base64) and :meth:`seal` (AES-256-GCM; nobody without the key can read the body)."""
 
     def __init__(self, key: bytes, clock: Callable[[], float] = time.time) -> None:
         self.key = key
         self.clock = clock
+        # A separate key for sealing, derived from the same secret (never the signing key itself).
+        self._sealer = AESGCM(hmac.new(key, b"citywifi sealed token v1", hashlib.sha256).digest())
+
+    def seal(self, purpose: str, data: dict[str, Any], ttl: float) -> str:
+        """A token whose content is encrypted and authenticated, the purpose bound as associated
+        data. For tokens that travel in URLs (access logs, history, Referer) and carry personal
+        data, such as the status link's phone number."""
+        body = json.dumps(dict(data, _e=round(self.clock() + ttl, 3)), separators=(",", ":")).encode()
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = _SEALED_VERSION + nonce + self._sealer.encrypt(nonce, body, purpose.encode())
+        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def unseal(self, purpose: str, token: str) -> dict[str, Any]:
+        """The data of a :meth:`seal` token, else :class:`LoginError` (``bad_link`` / ``link_expired``)."""
+        try:
+            text = token.strip()
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            if raw[:1] != _SEALED_VERSION or len(raw) < 1 + _NONCE_BYTES + 16:
+                raise ValueError("not a sealed token")
+            nonce, sealed = raw[1:1 + _NONCE_BYTES], raw[1 + _NONCE_BYTES:]
+            body = json.loads(self._sealer.decrypt(nonce, sealed, purpose.encode()))
+        except (ValueError, TypeError, UnicodeError, InvalidTag):
+            raise LoginError("bad_link", detail=f"{purpose} token does not open") from None
+        if not isinstance(body, dict):
+            raise LoginError("bad_link", detail=f"not a {purpose} token")
+        if float(body.pop("_e", 0)) < self.clock():
+            raise LoginError("link_expired", detail=f"{purpose} token expired")
+        return body
 
     def sign(self, purpose: str, data: dict[str, Any], ttl: float) -> str:
         body = dict(data, _p=purpose, _e=round(self.clock() + ttl, 3))

@@ -15,10 +15,12 @@ and a one-line comment) rather than reading anything from the environment yourse
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,13 +273,26 @@ class NumberPolicySettings:
     lookup_negative_ttl: int = 3600            # seconds a "don't know this number" (404) is cached
 
 
+def cidr_list(key: str, values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse a list of addresses / CIDR networks ("10.0.0.5", "10.0.0.0/24", "::1/128"); the
+    error names the entry (``key[i]``)."""
+    networks = []
+    for i, value in enumerate(values):
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(f"{key}[{i}]",
+                                f"expected an address or CIDR network, got {value!r}") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"        # gunicorn binds here; a non-loopback address needs trusted_proxies
     port: int = 8080
     workers: int = 2
     threads: int = 16
-    public_url: str = ""           # how phones reach the portal, e.g. http://10.0.0.1:8080
+    public_url: str = ""           # how phones reach the portal, e.g. http://10.0.0.1 (required unless demo)
     secret_key: str = ""           # empty = generated once and kept in data_dir
     operator_url: str = ""         # post-login page when the venue sets none ("" = status page)
     redirect_hosts: tuple[str, ...] = ()   # hosts allowed as post-login targets (".x.cn" = subdomains)
@@ -287,7 +302,32 @@ class WebSettings:
     max_ac_logins: int = 64        # concurrent AC logins per process before "portal busy"
     busy_wait: float = 2.0         # seconds a login waits for a free slot before "portal busy"
     demo: bool = False             # serve the demo SMS outbox page (/demo/outbox)
-    proxy_hops: int = 0            # trusted proxies in front (nginx: 1): X-Forwarded-For/-Proto from them
+    proxy_hops: int = 0            # proxies in front (nginx: 1): X-Forwarded-For entries taken from them
+    # Addresses/CIDRs the proxies connect from (nginx on this box: ["127.0.0.1/32", "::1/128"]):
+    # forwarding headers are believed only from these peers. Required when proxy_hops > 0.
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        networks = cidr_list("trusted_proxies", self.trusted_proxies)
+        if any(n.prefixlen == 0 for n in networks):
+            raise SettingsError("trusted_proxies", "an entry covers every address: any client could "
+                                "then claim any IP in X-Forwarded-For; list only your proxies")
+        if not 0 <= self.proxy_hops <= 5:
+            raise SettingsError("proxy_hops", f"expected 0 to 5, got {self.proxy_hops}")
+        if self.proxy_hops and not networks:
+            raise SettingsError("proxy_hops", f"{self.proxy_hops} means X-Forwarded-For is believed, but "
+                                "web.trusted_proxies is empty, so any client could claim another phone's "
+                                "address: list the addresses your proxy (nginx) connects from, e.g. "
+                                "trusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]")
+        if networks and not self.proxy_hops:
+            raise SettingsError("trusted_proxies", "set, but web.proxy_hops is 0 "
+                                "(forwarding headers would be ignored): set proxy_hops to the number "
+                                "of proxies in front (nginx alone: 1)")
+        if self.public_url:
+            parts = urllib.parse.urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise SettingsError("public_url", "expected http(s)://host[:port][/path] without query, "
+                                    f"got {self.public_url!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +335,9 @@ class MetricsSettings:
     """Prometheus /metrics and health endpoints (portal/metrics_http.py); ports are per process."""
 
     host: str = "127.0.0.1"        # address the radius/ac-listener/sms-worker metrics ports bind
-    web_token: str = ""            # non-empty: the web's /metrics wants "Authorization: Bearer <it>"
+    # The web's /metrics: empty = only clients on this box (loopback, not via a proxy) may read
+    # it; set = "Authorization: Bearer <it>" required, from anywhere (nginx limits who asks).
+    web_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

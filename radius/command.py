@@ -25,13 +25,12 @@ from portal.metrics_http import (
     CounterFamilies,
     MetricsServer,
     SnapshotDir,
-    redis_ready,
     registry_of,
     snapshot_run_dir,
 )
 from portal.seeding import seed_from_settings
 from portal.settings import Settings
-from portal.state import StateUnavailable, redis_from_settings
+from portal.state import StateUnavailable, keys, redis_from_settings
 from portal.state.instance import NoInstance, instance_redis_url
 from portal.venues import FALLBACK, VenueResolver, VenueStore
 from radius.accounting import AccountingProcessor
@@ -57,20 +56,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class HealthCheck:
-    """Redis PING at most once per ``interval`` seconds (Status-Server answers only if healthy)."""
+    """Can this server serve? Status-Server is answered (and ``/readyz`` says ready) only if so.
 
-    def __init__(self, redis: Any, interval: float = 1.0) -> None:
+    A PING is not enough: a Redis that refuses every write still answers it — full under
+    ``noeviction``, ``min-replicas-to-write`` unmet, a replica left read-only by a fail-over —
+    and RADIUS needs writes (a login token is used once, sessions and accounting are recorded).
+    So the probe is one tiny write (a key that expires), at most once per ``interval`` seconds;
+    the answer, good or bad, is kept that long, so a burst of Status-Server costs one write.
+    """
+
+    def __init__(self, redis: Any, interval: float = 1.0, service: str = "radius") -> None:
         self.redis = redis
         self.interval = interval
-        self._ok_until = 0.0
+        self.key = keys.health_probe(service)
+        self._checked_until = 0.0
+        self._problem: str | None = None
+        self._lock = threading.Lock()
 
     def __call__(self) -> bool:
-        now = time.monotonic()
-        if now < self._ok_until:
-            return True
-        self.redis.ping()
-        self._ok_until = now + self.interval
-        return True
+        return self.problem() is None
+
+    def problem(self) -> str | None:
+        """None when Redis takes writes, else why not (the ``/readyz`` reason)."""
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._checked_until:
+                try:
+                    self.redis.set(self.key, str(os.getpid()), px=60_000)
+                    self._problem = None
+                except Exception as exc:     # any failure means: do not claim to serve
+                    self._problem = f"redis refuses writes: {type(exc).__name__}: {exc}"[:300]
+                self._checked_until = time.monotonic() + self.interval
+            return self._problem
 
 
 def build_server(
@@ -167,7 +184,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         registry = registry_of(CounterFamilies("radius", RADIUS_RULES, SnapshotDir(metrics_dir).read))
         try:
             metrics = MetricsServer(registry, settings.metrics.host, cfg.metrics_port,
-                                    ready=redis_ready(redis_from_settings(settings.redis, redis_url)))
+                                    ready=HealthCheck(redis_from_settings(settings.redis, redis_url)).problem)
         except OSError as exc:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             print(f"citywifi radius: metrics port {cfg.metrics_port}: {exc} / 监控端口不可用",

@@ -27,6 +27,7 @@ import signal
 import stat
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from portal.cli import SUBCOMMANDS
@@ -93,6 +94,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     os.umask(UMASK)          # inherited by Redis and every service
+    if not args.only or "web" in args.only:    # say it now, not as a web child restarting forever
+        from portal.commands.web import StartupRefused, check_exposure
+
+        try:
+            check_exposure(replace(settings, web=replace(settings.web, demo=settings.web.demo or args.demo)))
+        except StartupRefused as exc:
+            print(str(exc).replace("citywifi web:", "citywifi up:"), file=sys.stderr)
+            return 2
     data_dir = Path(settings.data_dir).resolve()
     try:
         private_data_dir(data_dir)

@@ -17,8 +17,8 @@ from typing import Any
 
 from portal.settings import Settings
 
-__all__ = ["add_arguments", "build_wsgi", "graceful_timeout", "gunicorn_options", "run",
-           "wsgi_from_environment"]
+__all__ = ["StartupRefused", "add_arguments", "build_wsgi", "check_exposure", "graceful_timeout",
+           "gunicorn_options", "run", "wsgi_from_environment"]
 
 log = logging.getLogger("citywifi.web")
 
@@ -28,6 +28,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="listen port (web.port)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (web.workers)")
     parser.add_argument("--threads", type=int, default=None, help="threads per worker (web.threads)")
+
+
+class StartupRefused(Exception):
+    """The settings would expose the web process unsafely; the message (zh + en) names the keys."""
+
+
+def check_exposure(settings: Settings, host: str | None = None) -> None:
+    """Refuse what would let a client forge addresses or reach gunicorn unprotected.
+
+    * A non-loopback listen address without ``web.trusted_proxies``: phones would talk to gunicorn
+      directly, which has no defence against slow or oversized request headers (200 slow-header
+      connections stop every worker). A proxy with those limits (deploy/nginx) must front it.
+    * ``web.public_url`` empty outside demo mode: probe redirects and links would be built from
+      the Host header, which the client chooses.
+
+    (Trusting ``X-Forwarded-For`` without ``trusted_proxies`` is refused when the settings load.)
+    """
+    from portal.web.client_address import is_loopback_host
+
+    web = settings.web
+    host = host or web.host
+    if not is_loopback_host(host) and not web.trusted_proxies:
+        raise StartupRefused(
+            f"citywifi web: web.host = {host!r} 会让手机直接连接 gunicorn，但没有配置前置代理"
+            "（web.trusted_proxies 为空）。gunicorn 无法抵御慢速请求头等攻击：请在前面部署 nginx"
+            "（deploy/nginx/citywifi.conf），并设置 web.trusted_proxies 与 web.proxy_hops，"
+            "或让 web.host 监听 127.0.0.1。\n"
+            f"citywifi web: web.host = {host!r} lets phones reach gunicorn directly, but no fronting "
+            "proxy is configured (web.trusted_proxies is empty). gunicorn alone does not withstand "
+            "slow or oversized request headers: put nginx in front (deploy/nginx/citywifi.conf) and "
+            "set web.trusted_proxies and web.proxy_hops, or listen on 127.0.0.1 (web.host).")
+    if not web.public_url and not web.demo:
+        raise StartupRefused(
+            "citywifi web: web.public_url 为空：重定向和链接将取自客户端发送的 Host 头。"
+            "请设置手机访问门户的地址，例如 public_url = \"http://10.0.0.1\""
+            "（仅演示模式 web.demo 可留空）。\n"
+            "citywifi web: web.public_url is empty, so redirects and links would be built from the "
+            "Host header the client sends. Set it to the address phones reach the portal at, e.g. "
+            "public_url = \"http://10.0.0.1\" (only demo mode, web.demo, may leave it empty).")
 
 
 def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -50,6 +89,10 @@ def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, 
         "loglevel": settings.log_level.lower(),
         "proc_name": "citywifi-web",
         "backlog": 2048,
+        # Forwarding headers are the app's business alone (portal.web.client_address, from
+        # web.trusted_proxies): gunicorn must not act on X-Forwarded-Proto itself.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
     }
 
 
@@ -70,19 +113,12 @@ def graceful_timeout(settings: Settings) -> int:
 
 
 def build_wsgi(settings: Settings) -> Any:
-    """The WSGI app for one worker; behind ``web.proxy_hops`` trusted proxies (nginx) the client
-    address and scheme come from their X-Forwarded-For / X-Forwarded-Proto. The captive portal
-    identifies a phone by its address (and rate-limits codes per address), so with 0 hops those
-    headers are ignored: a phone talking to gunicorn directly could otherwise claim any IP."""
+    """The WSGI app for one worker. The client's address and scheme come from forwarding headers
+    only when sent by ``web.trusted_proxies`` (see :mod:`portal.web.client_address`, installed
+    by ``create_app``)."""
     from portal.web import create_app
 
-    app = create_app(settings)
-    hops = settings.web.proxy_hops
-    if hops > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    return app
+    return create_app(settings)
 
 
 def wsgi_from_environment() -> Any:
@@ -103,6 +139,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if url != settings.redis.url:
         settings = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, url=url))
+    try:
+        check_exposure(settings, args.host)
+    except StartupRefused as exc:
+        print(exc, file=sys.stderr)
+        return 2
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(args, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from typing import Any
 
 import redis
@@ -47,6 +48,7 @@ def redis_from_settings(cfg: RedisSettings, url: str | None = None) -> Any:
             sentinel_kwargs={"password": cfg.sentinel_password or None,
                              "socket_timeout": cfg.socket_timeout},
             **{k: v for k, v in common.items() if k != "health_check_interval"},
+            **_master_credentials(url),
         )
         return sentinel.master_for(cfg.sentinel_master)
     if not url:
@@ -58,6 +60,27 @@ def redis_from_settings(cfg: RedisSettings, url: str | None = None) -> Any:
             url, socket_timeout=cfg.socket_timeout, socket_connect_timeout=cfg.socket_timeout
         )
     return redis.Redis.from_url(url, **common)
+
+
+def _master_credentials(url: str) -> dict[str, Any]:
+    """Sentinel mode: the user, password and db of the master (and replicas) from ``redis.url``
+    (``redis://:PASSWORD@/0``); its host is ignored — the sentinels name the master."""
+    if not url:
+        return {}
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise SettingsError("redis.url", f"in Sentinel mode expected redis://[:PASSWORD]@/DB, got {url!r}")
+    db = parts.path.strip("/") or "0"
+    if not db.isdigit():
+        raise SettingsError("redis.url", f"database must be a number, got {db!r}")
+    credentials: dict[str, Any] = {"db": int(db)}
+    if parts.password is not None:
+        credentials["password"] = urllib.parse.unquote(parts.password)
+    if parts.username:
+        credentials["username"] = urllib.parse.unquote(parts.username)
+    if parts.scheme == "rediss":
+        credentials["ssl"] = True
+    return credentials
 
 
 def connect(cfg: RedisSettings, url: str | None = None) -> Any:

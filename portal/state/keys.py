@@ -509,3 +509,11 @@ def campaign_phone_day(phone: str, day: str) -> str:
     """Hash (TTL = end of the local day): campaign id → impressions shown to this phone today
     (the per-phone frequency cap). In the phone's slot."""
     return f"{PREFIX}:{{p:{phone}}}:adseen:{day}"
+
+
+# --- health -------------------------------------------------------------------------------------
+
+def health_probe(service: str) -> str:
+    """String (expires after a minute): written by ``service``'s health check to prove Redis
+    takes writes (a PING is answered even by a Redis that refuses them)."""
+    return f"{PREFIX}:{{health}}:{service}"

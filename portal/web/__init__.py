@@ -15,7 +15,7 @@ from flask import Flask, Response, request
 
 from portal.settings import Settings
 
-__all__ = ["Services", "create_app", "services"]
+__all__ = ["Services", "create_app", "public_base_url", "services"]
 
 log = logging.getLogger("citywifi.web")
 
@@ -36,6 +36,13 @@ def services(app: Flask | None = None) -> Services:
     return (app or current_app).extensions["citywifi"]
 
 
+def public_base_url() -> str:
+    """``http(s)://host[:port]`` phones reach the portal at, for absolute links (probe redirects,
+    RFC 8908 and WISPr URLs): ``web.public_url``, never the Host header a client chose. Only
+    where it may be empty (demo mode; ``citywifi web`` refuses otherwise) the request's own host."""
+    return services().settings.web.public_url.rstrip("/") or request.host_url.rstrip("/")
+
+
 def create_app(settings: Settings, redis: Any = None) -> Flask:
     """The WSGI app. ``redis`` None = connect with ``settings.redis`` (lazily, per process)."""
     from ad_pages import PageRenderer
@@ -48,6 +55,10 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     if redis is None:
         redis = redis_from_settings(settings.redis)
     app = Flask(__name__)
+    from portal.web.client_address import ForwardedHeaders, ProxyTrust
+
+    # Before anything reads the request: who the client is (web.trusted_proxies, web.proxy_hops).
+    app.wsgi_app = ForwardedHeaders(app.wsgi_app, ProxyTrust.from_settings(settings.web))  # type: ignore[method-assign]
     app.config.update(SECRET_KEY=web_secret(settings), MAX_CONTENT_LENGTH=64 * 1024,
                       JSON_AS_ASCII=False)
     from portal.assets import AssetStore
@@ -95,9 +106,24 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if request.path.startswith("/portal"):
             response.headers.setdefault("Referrer-Policy", "no-referrer")
+        from portal.web.console import is_console_request
+
+        if not is_console_request():
+            _forbid_framing(response)
         return response
 
     return app
+
+
+def _forbid_framing(response: Response) -> None:
+    """Phone pages, probes, the captive API and assets are never shown inside another page: a
+    framing site could overlay the login or logout buttons (clickjacking). Console pages set
+    their own policy (same-origin framing, for the venue page preview)."""
+    response.headers["X-Frame-Options"] = "DENY"
+    policy = response.headers.get("Content-Security-Policy", "")
+    if "frame-ancestors" not in policy:
+        response.headers["Content-Security-Policy"] = (
+            f"{policy.rstrip('; ')}; frame-ancestors 'none'" if policy else "frame-ancestors 'none'")
 
 
 def _dispatch_errors(app: Flask) -> None:

@@ -16,7 +16,8 @@ from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.login import LoginError, StatusView
-from portal.web import services
+from portal.web import public_base_url, services
+from portal.web.client_address import client_address
 
 __all__ = ["PROBES", "bp"]
 
@@ -49,14 +50,13 @@ def _view() -> tuple[StatusView, str]:
         except LoginError:
             return StatusView(False), ""
         return journey.status(ac, ip, phone), token
-    ip = request.remote_addr or ""
+    ip = client_address()
     ac = journey.ac_for_ip(ip)
     return (journey.status(ac, ip) if ac else StatusView(False)), ""
 
 
 def _portal_url() -> str:
-    base = services().settings.web.public_url.rstrip("/") or request.host_url.rstrip("/")
-    return base + url_for("phone.landing")
+    return public_base_url() + url_for("phone.landing")
 
 
 @bp.get("/api/captive")

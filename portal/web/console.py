@@ -45,6 +45,7 @@ from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.settings import Settings
 from portal.state import keys
+from portal.web.client_address import client_address
 
 __all__ = [
     "ConsoleServices",
@@ -133,8 +134,8 @@ def current_account() -> Account | None:
 
 
 def client_ip() -> str:
-    # ProxyFix (configured by the deployment) has already put the real client into remote_addr.
-    return request.remote_addr or ""
+    """The client's address (kept for callers; the one resolver is portal.web.client_address)."""
+    return client_address()
 
 
 def csrf_token() -> str:

@@ -7,13 +7,15 @@
   directory made by ``citywifi web`` with :func:`worker_snapshots`, or given in
   ``app.config["CITYWIFI_METRICS_DIR"]``), the fleet-wide
   figures from Redis (:class:`portal.metrics_http.FleetCollector`) and process figures. With
-  ``metrics.web_token`` set it wants ``Authorization: Bearer <token>`` (the web port faces phones).
+  ``metrics.web_token`` set it wants ``Authorization: Bearer <token>``; without one only a client
+  on this machine (loopback, not forwarded by a proxy) may read it — the web port faces phones.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import os
 import shutil
 import threading
@@ -37,6 +39,7 @@ from portal.metrics_http import (
     snapshot_run_dir,
 )
 from portal.settings import Settings
+from portal.web.client_address import canonical_address, client_address, forwarded_by_untrusted_peer
 
 __all__ = ["METRICS_DIR", "bp", "init_ops", "worker_snapshots"]
 
@@ -136,6 +139,13 @@ def readyz() -> tuple[Response, int]:
     return jsonify(body), status
 
 
+def _local_client() -> bool:
+    """The client is on this machine and did not come through a proxy (whose clients are not)."""
+    address = canonical_address(client_address())
+    return (address is not None and ipaddress.ip_address(address).is_loopback
+            and not forwarded_by_untrusted_peer())
+
+
 @bp.route("/metrics")
 def metrics() -> Response:
     token = current_app.extensions["citywifi"].settings.metrics.web_token
@@ -144,4 +154,7 @@ def metrics() -> Response:
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
             return Response("metrics token required / 需要监控令牌\n", status=401, mimetype="text/plain",
                             headers={"WWW-Authenticate": "Bearer"})
+    elif not _local_client():
+        return Response("metrics: this machine only, or set metrics.web_token / "
+                        "监控数据仅限本机访问，或设置 metrics.web_token\n", status=403, mimetype="text/plain")
     return Response(generate_latest(_ops().registry), content_type=CONTENT_TYPE_LATEST)

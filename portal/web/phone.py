@@ -17,7 +17,8 @@ from ad_pages import texts
 from portal.login import LoginError, LoginSuccess, PhoneContext
 from portal.pages import build_context
 from portal.venues import Venue
-from portal.web import services
+from portal.web import public_base_url, services
+from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import pick_language
 
@@ -82,14 +83,14 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any
 
 
 VENUE_PAGE_CSP = ("sandbox allow-scripts allow-forms allow-top-navigation allow-popups "
-                  "allow-popups-to-escape-sandbox allow-modals")
-"""Sent with every phone page rendered from a venue's own template."""
+                  "allow-popups-to-escape-sandbox allow-modals; frame-ancestors 'none'")
+"""Sent with every phone page rendered from a venue's own template (never framed: clickjacking)."""
 
 
 def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
     err = user_error(exc.code, lang, retry_after=exc.retry_after, attempts_left=exc.attempts_left,
                      reply_message=exc.reply_message)
-    log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, request.remote_addr,
+    log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, client_address(),
              exc.detail[:300])
     return {"error": err.message, "error_code": err.code}, err.status
 
@@ -102,7 +103,7 @@ def _error_page(code: str, lang: str, venue: Venue | None = None, **kw: Any) -> 
 
 
 def _wispr(c: str, venue: Venue, ctx: PhoneContext) -> dict[str, str]:
-    base = request.host_url.rstrip("/")
+    base = public_base_url()
     return {"location_id": f"ac={ctx.ac},ssid={ctx.ssid}", "location_name": venue.name("en") or venue.id,
             "login_url": f"{base}{url_for('phone.wispr')}?{urlencode({'c': c})}",
             "abort_url": f"{base}{url_for('phone.landing')}"}
@@ -267,7 +268,7 @@ def _session() -> tuple[str, str, str] | None:
     token = request.values.get("s", "")
     if token:
         return journey.open_session_token(token)
-    ip = request.remote_addr or ""
+    ip = client_address()
     ac = journey.ac_for_ip(ip)
     return (ac, ip, "") if ac else None
 
@@ -358,7 +359,7 @@ def wispr() -> Response:
         code = 255 if exc.code in ("ac_timeout", "busy", "state_unavailable") else 100
         body = _WISPR_REPLY.format(code=code, extra=f"\n<ReplyMessage>{escape(exc.code)}</ReplyMessage>")
         return Response(body, mimetype="text/xml")
-    logoff = request.host_url.rstrip("/") + url_for("phone.status", s=ok.session_token)
+    logoff = public_base_url() + url_for("phone.status", s=ok.session_token)
     extra = f"\n<LogoffURL>{escape(logoff)}</LogoffURL>"
     if ok.redirect_url:
         extra += f"\n<RedirectionURL>{escape(ok.redirect_url)}</RedirectionURL>"

@@ -243,6 +243,7 @@ def main() -> int:
                CITYWIFI_RADIUS_ACCT_PORT=str(acct), CITYWIFI_RADIUS_WORKERS=str(args.radius_workers),
                CITYWIFI_LISTENER_HOST="127.0.0.1", CITYWIFI_LISTENER_PORT=str(listener_port),
                CITYWIFI_WEB_HOST="127.0.0.1", CITYWIFI_WEB_PORT=str(web_port),
+               CITYWIFI_WEB_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
                CITYWIFI_WEB_WORKERS=str(args.web_workers), CITYWIFI_WEB_THREADS=str(args.threads),
                CITYWIFI_WEB_SECRET_KEY="s" * 32, CITYWIFI_WEB_MAX_AC_LOGINS="256",
                CITYWIFI_SMS_BACKEND="file", CITYWIFI_OTP_HMAC_KEY="h" * 32,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 import redis
 
 from tests.conftest import free_tcp_port
+from tests.deploy.shipped_redis import TEST_PASSWORD, redis_binary, shipped_config, start_redis, stop_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -140,100 +140,60 @@ def _self_signed(cert_path: Path, key_path: Path) -> None:
                                            serialization.NoEncryption()))
 
 
-def _redis_binary(name: str) -> str:
-    from portal.state.embedded import find_redis_server
-
-    server = find_redis_server()
-    if name == "redis-server":
-        return server
-    return shutil.which(name) or server   # redis-server --sentinel works like redis-sentinel
-
-
-def _start(argv: list[str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out = proc.communicate()[0].decode(errors="replace")
-                raise AssertionError(f"{argv} did not start: {out}") from None
-            time.sleep(0.05)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout:
-        proc.stdout.close()
-
-
 @pytest.mark.parametrize("conf", ["redis.conf", "cluster/redis-7001.conf"])
 def test_redis_configs_start_with_aof_and_noeviction(conf: str, tmp_path: Path) -> None:
     # A cluster node also needs port + 10000 (its bus), so its port must be ≤ 55535.
     port = _free_port_block(1) + 1 if conf.startswith("cluster/") else free_tcp_port()
-    # `dir` chdirs while the file is read, before command-line overrides: rewrite it in a copy.
-    text = (DEPLOY / "redis" / conf).read_text(encoding="utf-8")
-    copy = tmp_path / "redis.conf"
-    copy.write_text(re.sub(r"(?m)^dir .*$", f"dir {tmp_path}", text), encoding="utf-8")
-    argv = [_redis_binary("redis-server"), str(copy), "--port", str(port),
-            "--supervised", "no", "--bind", "127.0.0.1"]
+    copy = shipped_config(conf, tmp_path, port)
+    argv = [redis_binary("redis-server"), str(copy), "--supervised", "no"]
     if conf.startswith("cluster/"):
         argv += ["--cluster-config-file", str(tmp_path / "nodes.conf")]
-    proc = _start(argv, port)
+    proc = start_redis(argv, port)
     try:
-        client = redis.Redis(port=port, decode_responses=True)
+        client = redis.Redis(port=port, decode_responses=True, password=TEST_PASSWORD)
         cfg = client.config_get("*")
         assert cfg["appendonly"] == "yes" and cfg["appendfsync"] == "everysec"
         assert cfg["maxmemory-policy"] == "noeviction"
         if conf.startswith("cluster/"):
             assert client.info("cluster")["cluster_enabled"] == 1
     finally:
-        _stop(proc)
+        stop_redis(proc)
 
 
 def test_sentinel_config_monitors_the_citywifi_master(tmp_path: Path) -> None:
     port = free_tcp_port()
-    conf = tmp_path / "sentinel.conf"      # Sentinel rewrites its file: work on a copy
-    text = (DEPLOY / "redis" / "sentinel.conf").read_text(encoding="utf-8")
-    conf.write_text(text.replace("/var/lib/redis-sentinel", str(tmp_path)), encoding="utf-8")
-    proc = _start([_redis_binary("redis-server"), str(conf), "--sentinel", "--port", str(port),
-                   "--bind", "127.0.0.1"], port)
+    conf = shipped_config("sentinel.conf", tmp_path, port)   # Sentinel rewrites its file: a copy
+    proc = start_redis([redis_binary("redis-server"), str(conf), "--sentinel"], port)
     try:
-        masters: Any = redis.Redis(port=port, decode_responses=True).sentinel_masters()
+        sentinel = redis.Redis(port=port, decode_responses=True, password=TEST_PASSWORD)
+        masters: Any = sentinel.sentinel_masters()
         assert masters["citywifi"]["quorum"] == 2
         assert masters["citywifi"]["down-after-milliseconds"] == 5000
     finally:
-        _stop(proc)
+        stop_redis(proc)
 
 
 def test_gunicorn_conf_gives_citywifi_web_options() -> None:
     from portal.commands.web import gunicorn_options
     from portal.settings import Settings
 
-    env = {"CITYWIFI_WEB_PORT": "8123", "CITYWIFI_WEB_WORKERS": "3"}
+    env = {"CITYWIFI_WEB_PORT": "8123", "CITYWIFI_WEB_WORKERS": "3",
+           "CITYWIFI_WEB_PUBLIC_URL": "http://10.0.0.1"}
     code = ("import runpy, json; g = runpy.run_path('deploy/gunicorn.conf.py'); "
             "print(json.dumps({k: g[k] for k in ('bind', 'workers', 'threads', 'worker_class', "
-            "'timeout', 'graceful_timeout', 'wsgi_app', 'forwarded_allow_ips')}))")
+            "'timeout', 'graceful_timeout', 'wsgi_app', 'forwarded_allow_ips', 'secure_scheme_headers')}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env},
                          capture_output=True, text=True, timeout=60, check=True)
     import json
 
     got = json.loads(out.stdout)
-    assert got["bind"] == "0.0.0.0:8123" and got["workers"] == 3
+    assert got["bind"] == "127.0.0.1:8123" and got["workers"] == 3     # loopback unless a proxy is set
     assert got["wsgi_app"] == "portal.commands.web:wsgi_from_environment()"
     expected = gunicorn_options(_ns(), Settings())
     assert got["graceful_timeout"] == expected["graceful_timeout"] >= 9 + 5
     assert got["timeout"] == expected["timeout"]
-    assert "127.0.0.1" in got["forwarded_allow_ips"]
+    # gunicorn believes no forwarding header itself (the app does, from web.trusted_proxies).
+    assert got["forwarded_allow_ips"] == "" and got["secure_scheme_headers"] == {}
 
 
 def _ns() -> Any:
@@ -275,16 +235,18 @@ def test_cluster_example_creates_three_masters_with_replicas(tmp_path: Path) -> 
         proc = subprocess.run(["sh", str(DEPLOY / "redis" / "cluster" / "create-cluster.sh"), str(tmp_path)],
                               env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        node = redis.Redis(port=base + 1, decode_responses=True)
+        password = (tmp_path / "citywifi-auth.conf").read_text().split()[1]
+        node = redis.Redis(port=base + 1, decode_responses=True, password=password)
         deadline = time.monotonic() + 30
         while node.cluster("info")["cluster_state"] != "ok":
             assert time.monotonic() < deadline, node.cluster("info")
             time.sleep(0.1)
-        roles = [redis.Redis(port=base + i, decode_responses=True).info("replication")["role"]
+        roles = [redis.Redis(port=base + i, decode_responses=True, password=password)
+                 .info("replication")["role"]
                  for i in range(1, 7)]
         assert sorted(roles) == ["master"] * 3 + ["slave"] * 3
         # citywifi connects to it as the example says ([redis] url = one node, cluster = true).
-        client = connect(RedisSettings(cluster=True), f"redis://127.0.0.1:{base + 1}/0")
+        client = connect(RedisSettings(cluster=True), f"redis://:{password}@127.0.0.1:{base + 1}/0")
         client.set("{p:18900000001}:probe", "1")
         assert client.get("{p:18900000001}:probe") in (b"1", "1")
         client.close()

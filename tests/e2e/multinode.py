@@ -236,7 +236,8 @@ class MultiNode:
         self.env = base
         self.nodes: dict[str, Node] = {}
         for i, port in enumerate(self.web_ports):
-            self._add(f"web{i}", "web", CITYWIFI_WEB_PORT=str(port))
+            self._add(f"web{i}", "web", CITYWIFI_WEB_PORT=str(port),
+                      CITYWIFI_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}")
         for i, (auth, acct) in enumerate(self.radius_ports):
             self._add(f"radius{i}", "radius", CITYWIFI_RADIUS_AUTH_PORT=str(auth),
                       CITYWIFI_RADIUS_ACCT_PORT=str(acct))

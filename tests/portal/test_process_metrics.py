@@ -190,7 +190,8 @@ def test_web_metrics_sum_over_gunicorn_workers(tmp_path: Path, redis_client: Any
     port = free_tcp_port()
     proc = spawn("web", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "2",
                  env={"CITYWIFI_REDIS_URL": redis_url, "CITYWIFI_DATA_DIR": str(tmp_path),
-                      "CITYWIFI_WEB_SECRET_KEY": "metrics-test"})
+                      "CITYWIFI_WEB_SECRET_KEY": "metrics-test",
+                      "CITYWIFI_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}"})
     try:
         wait_for(lambda: get(port, "/healthz")[0] == 200, 30, "gunicorn")
         assert get(port, "/readyz") == (200, '{"status":"ready"}\n')

@@ -47,7 +47,8 @@ def _read_response(sock: socket.socket) -> tuple[int, bytes, int | None]:
 def test_sigterm_lets_in_flight_requests_finish(redis_url: str, tmp_path: Path) -> None:
     port = free_tcp_port()
     env = dict(os.environ, CITYWIFI_REDIS_URL=redis_url, CITYWIFI_DATA_DIR=str(tmp_path),
-               CITYWIFI_WEB_SECRET_KEY="w" * 32, CITYWIFI_LOG_LEVEL="INFO", PYTHONPATH=str(ROOT))
+               CITYWIFI_WEB_SECRET_KEY="w" * 32, CITYWIFI_LOG_LEVEL="INFO", PYTHONPATH=str(ROOT),
+               CITYWIFI_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}")
     log_path = tmp_path / "web.log"
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(

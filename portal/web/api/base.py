@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from portal.apitokens import ApiToken, ApiTokenStore
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
+from portal.web.client_address import client_address
 
 __all__ = [
     "ApiError",
@@ -205,7 +206,7 @@ def api_audit(action: str, target: str, before: Any = None, after: Any = None) -
     """Record a change made through the API (after it succeeded)."""
     token = api_token()
     AuditLog(current_app.extensions["citywifi_api"].redis).record(
-        f"token:{token.name}", "api", action, target, before, after, request.remote_addr or "")
+        f"token:{token.name}", "api", action, target, before, after, client_address())
 
 
 def body_error(message: str, message_zh: str, code: str = "invalid") -> ApiError:
