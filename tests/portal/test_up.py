@@ -202,6 +202,7 @@ def test_web_reports_ready_from_a_worker_that_loaded_the_app(tmp_path: Path, red
     sock.settimeout(60)
     env = _up_env(tmp_path, CITYWIFI_REDIS_URL=redis_url, CITYWIFI_WEB_HOST="127.0.0.1",
                   CITYWIFI_WEB_PORT=str(free_tcp_port()), CITYWIFI_WEB_WORKERS="1",
+                      CITYWIFI_WEB_PUBLIC_URL="http://127.0.0.1/",
                   NOTIFY_SOCKET=str(path))
     proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "web"], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
