@@ -68,7 +68,8 @@ def _guard() -> DeviceGuard:
 
 def _set_cookie(response: BaseResponse, name: str, value: str, ttl: int) -> None:
     # Lax: sent on the AC's redirect (a top-level GET from anywhere), never on another site's POST.
-    response.set_cookie(name, value, max_age=ttl, path="/portal", httponly=True, samesite="Lax",
+    # Path "/": the landing answers on "/" too, and a binding must hold whichever path names a device.
+    response.set_cookie(name, value, max_age=ttl, path="/", httponly=True, samesite="Lax",
                         secure=request.is_secure)
 
 

@@ -55,6 +55,7 @@ class Client:
     lang: str = "zh-CN"
     keep_cookies: bool = True
     jar: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)     # cookie name → its Path (as a browser)
 
     def request(self, method: str, url: str, form: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> Page:
@@ -62,8 +63,9 @@ class Client:
         conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
                                           source_address=(self.source, 0), timeout=60)
         sent = {"Accept-Language": self.lang, **(headers or {})}
-        if self.jar:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
+        cookies = [f"{k}={v}" for k, v in self.jar.items() if parts.path.startswith(self.paths.get(k, "/"))]
+        if cookies:
+            sent["Cookie"] = "; ".join(cookies)
         body = None
         if form is not None:
             body = urlencode(form)
@@ -77,7 +79,12 @@ class Client:
         if self.keep_cookies:
             for raw in page.headers.get_all("Set-Cookie") or []:
                 name, _, rest = raw.partition("=")
-                self.jar[name.strip()] = rest.split(";", 1)[0]
+                value, *attrs = rest.split(";")
+                self.jar[name.strip()] = value
+                for attr in attrs:
+                    key, _, val = attr.strip().partition("=")
+                    if key.lower() == "path":
+                        self.paths[name.strip()] = val or "/"
         return page
 
     def get(self, url: str, **kw: Any) -> Page:

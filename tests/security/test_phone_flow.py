@@ -134,6 +134,8 @@ def test_behind_nat_a_browser_stays_bound_to_its_first_device(nat: tuple[Stack, 
     page, c = land(browser, redirect(stack, base, *user(2)))              # now name a neighbour
     assert page.status == 403 and page.error_code == "device_mismatch" and not c
     assert "另一台设备" in page.text
+    other = redirect(stack, base, *user(2)).replace("/portal?", "/?")       # the same on "/"
+    assert land(browser, other)[0].error_code == "device_mismatch"
     page, c = land(browser, mine)                                          # its own device: fine
     assert page.status == 200 and c
     browser.jar["cw_dev"] = browser.jar["cw_dev"][:-4] + "AAAA"           # a forged binding is no binding
