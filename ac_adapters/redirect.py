@@ -9,7 +9,10 @@ Every vendor spells it differently (§3), so:
   about the portal's AC registry;
 * then the AC's profile (or a per-AC override) says which names to prefer; the names of every
   other profile are still tried, because a mis-set profile should not lock phones out;
-* MACs are accepted in any separator/case, or as EAG's DES-ECB hex when the AC has a DES key.
+* MACs are accepted in any separator/case, or as EAG's DES-ECB hex when the AC has a DES key;
+* when the caller says the AC vouches for its redirects (``AcHint.vouched_only``: a key is
+  configured), the MAC must come from a parameter encrypted with that key, and every other MAC
+  parameter must agree with it — a phone can edit a plain ``usermac``, not a ciphertext.
 
 Pure functions apart from the injected lookup. Errors are ``RedirectError`` subclasses with a
 stable ``code`` and a bilingual message meant for the phone user.
@@ -43,6 +46,7 @@ __all__ = [
     "MissingUserIp",
     "RedirectContext",
     "UnknownAc",
+    "UnvouchedRedirect",
     "build_redirect_query",
     "build_redirect_url",
     "decode_des_mac",
@@ -95,6 +99,15 @@ class BadMac(_UserFacingRedirectError):
     message_en = "We could not read your device's MAC address; please reconnect to the Wi-Fi"
 
 
+class UnvouchedRedirect(_UserFacingRedirectError):
+    """The AC encrypts the user MAC with a key we hold, but this redirect carries no such MAC:
+    it was typed or edited by someone, not sent by the AC."""
+
+    code = "unvouched_redirect"
+    message_zh = "无法验证接入设备的跳转参数，请重新连接 Wi-Fi"
+    message_en = "The access controller's redirect could not be verified; please reconnect to the Wi-Fi"
+
+
 # --- records -----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +118,8 @@ class AcHint:
     profile: VendorProfile = PROFILES[DEFAULT_PROFILE]
     des_key: str | bytes | None = None      # 8-char DES key for EAG-style encrypted MACs
     params: RedirectParams | None = None    # per-AC parameter names (Huawei/H3C are admin-chosen)
+    # The AC encrypts the user MAC with ``des_key``: accept the MAC only from such a parameter.
+    vouched_only: bool = False
 
     @property
     def redirect_params(self) -> RedirectParams:
@@ -125,6 +140,7 @@ class RedirectContext:
     ac_name: str | None = None
     vlan: str | None = None
     raw: tuple[tuple[str, str], ...] = field(default=())   # every (name, value), for logs
+    mac_vouched: bool = False               # the MAC came from a parameter encrypted with the AC's key
 
 
 ResolveAc = Callable[[str | None, str | None], AcHint | None]
@@ -265,6 +281,31 @@ def _mac(
     return None, seen_bad
 
 
+def _vouched_mac(
+    params: dict[str, list[str]], names: Sequence[str], des_key: str | bytes,
+) -> str:
+    """The MAC an AC vouches for: every MAC parameter present either decrypts with the AC's
+    key or is a plain MAC, at least one decrypts, and all of them name the same device."""
+    vouched: set[str] = set()
+    plain: set[str] = set()
+    for name in names:
+        for value in params.get(name, ()):
+            if not value:
+                continue
+            mac = decode_des_mac(value, des_key)
+            if mac is not None:
+                vouched.add(mac)
+            elif (mac := normalise_mac(value)) is not None:
+                plain.add(mac)
+            else:
+                raise BadMac(f"{name} is neither a MAC nor encrypted with the AC's key")
+    if not vouched:
+        raise UnvouchedRedirect("no MAC parameter encrypted with the AC's key")
+    if len(vouched | plain) > 1:
+        raise BadMac("the MAC parameters disagree")
+    return vouched.pop()
+
+
 def _original_url(value: str | None) -> str | None:
     if not value:
         return None
@@ -307,9 +348,14 @@ def parse_redirect(
 
     des_names = frozenset(n.lower() for n in names.des_mac)
     mac_names = tuple(dict.fromkeys([*_names(names, "user_mac"), *des_names]))
-    user_mac, bad = _mac(params, mac_names, des_names, hint.des_key)
-    if user_mac is None and bad:
-        raise BadMac("unreadable user MAC (or wrong DES key)")
+    vouched = hint.vouched_only and hint.des_key is not None
+    if vouched:
+        assert hint.des_key is not None
+        user_mac: str | None = _vouched_mac(params, mac_names, hint.des_key)
+    else:
+        user_mac, bad = _mac(params, mac_names, des_names, hint.des_key)
+        if user_mac is None and bad:
+            raise BadMac("unreadable user MAC (or wrong DES key)")
     # The AP MAC is informational: an unreadable one is dropped, not an error.
     ap_mac, _ = _mac(params, _names(names, "ap_mac"), frozenset(), None)
 
@@ -324,6 +370,7 @@ def parse_redirect(
         ac_name=ac_name,
         vlan=_first(params, _names(names, "vlan")),
         raw=tuple((k, v) for k, vals in params.items() for v in vals),
+        mac_vouched=vouched,
     )
 
 

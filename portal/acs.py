@@ -21,11 +21,12 @@ from portal.errors import NotFound, ValidationError
 from portal.settings import AcSeed
 from portal.state import keys
 
-__all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "AcRecord", "AcRegistry"]
+__all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord", "AcRegistry"]
 
 # Reply dialects radius/dialects.py can render (vendor rate-limit attributes, spec radius.md §2.2).
 RADIUS_DIALECTS = ("huawei", "h3c", "wispr", "chillispot", "mikrotik", "zte")
 MAX_PORTAL_SOURCES = 16
+REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,12 @@ class AcRecord:
     timeout: float = 0.0                # per-try portal timeout; 0 = settings default
     retries: int = 0                    # portal tries; 0 = settings default
     description: str = ""
+    # The portal sees phones' real addresses (a Layer-3 portal): a phone's request must come from
+    # the user IP its redirect names. Off only where NAT hides phone addresses.
+    client_address_check: bool = True
+    # 8-character key the AC encrypts the user MAC with in its redirect (EAG ``wlanparameter``,
+    # DES-ECB). Set: only MACs encrypted with it are accepted. A secret: never shown again.
+    redirect_key: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -80,6 +87,10 @@ class AcRecord:
                 f"AC {self.name}: unknown RADIUS dialect {self.radius_dialect!r} "
                 f"(known: {', '.join(RADIUS_DIALECTS)})"
             )
+        if self.redirect_key and not (len(self.redirect_key) == REDIRECT_KEY_LENGTH
+                                      and all("\x21" <= c <= "\x7e" for c in self.redirect_key)):
+            raise ValidationError(f"AC {self.name}: the redirect key is {REDIRECT_KEY_LENGTH} visible "
+                                  "ASCII characters (the AC's DES key)")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
             if not 1 <= port <= 65535:
                 raise ValidationError(f"AC {self.name}: {label} {port} is out of range")

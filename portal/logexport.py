@@ -68,7 +68,8 @@ FORMATS = ("csv", "jsonl")
 # Output columns per stream, in CSV order (JSON Lines objects have the same keys).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "realname": ("id", "time", "kind", "phone", "mac", "ip", "ac", "ap", "ssid", "venue", "plan",
-                 "session_id", "start", "stop", "session_time", "bytes_in", "bytes_out", "cause"),
+                 "session_id", "start", "stop", "session_time", "bytes_in", "bytes_out", "cause",
+                 "observed_ip"),
     "accounting": ("id", "time", "kind", "phone", "user_name", "mac", "ip", "ac", "nas_ip",
                    "nas_id", "called_station", "session_id", "session_time", "bytes_in",
                    "bytes_out", "packets_in", "packets_out", "terminate_cause", "event_time",
@@ -252,7 +253,7 @@ class LogExporter:
                    "start": self._time(g("start", ""), entry_id) if logout else "",
                    "stop": self._time(g("stop", ""), entry_id) if logout else "",
                    "session_time": g("t", ""), "bytes_in": g("in", ""), "bytes_out": g("out", ""),
-                   "cause": g("cause", "")}
+                   "cause": g("cause", ""), "observed_ip": g("observed_ip", "")}
         elif stream == "accounting":
             kind = g("k", "")
             if kind == "acct":

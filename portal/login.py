@@ -4,17 +4,21 @@
 
 * :meth:`PhoneJourney.context` parses the AC's redirect (any vendor) and resolves the venue;
   the web layer signs the resulting :class:`PhoneContext` into the page (``sign_context``) so
-  later form posts cannot change the AC, IP or MAC.
-* :meth:`request_code` issues an SMS code (``OtpService``) and queues the SMS (``SmsQueue``).
-  The phone asked for is remembered per device, so a closed and reopened login window (the
-  CNA closes when the user switches to Messages) resumes with the code field shown.
-* :meth:`login_with_code`: code verified → plan and quota checked (``Authorizer``) → single-use
-  RADIUS token minted → login on the AC (CHAP by default, per profile) → MAC bound for the
+  later form posts cannot change the AC, IP or MAC. The redirect is only a claim:
+  :meth:`device_check` says how the web layer must check it (``portal.device_guard``; the
+  context half lives in :mod:`portal.login_context`).
+* :meth:`request_code` issues an SMS code (``OtpService``, capped also per observed source
+  address) and queues the SMS (``SmsQueue``). The phone asked for is remembered per device, so
+  a closed and reopened login window resumes with the code field shown — the number itself
+  only masked, and only to the browser that proved it.
+* :meth:`login_with_code`: code verified exactly once → plan and quota checked (``Authorizer``)
+  → single-use RADIUS token minted → login on the AC (CHAP by default, per profile) → MAC bound for the
   plan's binding period → real-name record written → the portal's view of the login stored.
-  No one stays online without a real-name record (specs/sms.md, retention): when the record
+  No one stays online without a real-name record (the retention law): when the record
   cannot be written after the AC accepted the login, the portal logs the user out on the AC
   again (REQ_LOGOUT, same client and endpoint), counts ``login.realname_failed`` and answers
-  ``state_unavailable``.
+  ``state_unavailable``. After any failure past the code, one retry from the same device and
+  page with the same code is allowed (a single-use ticket, ``portal.otp_retry``).
 * Returning phones: :meth:`landing` offers an ad with a signed single-use ticket; the server
   refuses to redeem it before the countdown has really elapsed (:meth:`redeem_ad`, in
   :mod:`portal.login_ads`).
@@ -33,15 +37,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import redis as redis_lib
 
 from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
-from ac_adapters.errors import RedirectError
 from ac_adapters.profiles import PROFILES
-from ac_adapters.redirect import AcHint, parse_redirect
 from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
@@ -49,6 +50,7 @@ from portal.credentials import Credential, CredentialStore
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
 from portal.login_ads import ReturningPhones
+from portal.login_context import PhoneContexts
 from portal.login_types import (
     AdOffer,
     CodeSent,
@@ -95,7 +97,7 @@ def endpoint_for(record: AcRecord, settings: Settings) -> AcEndpoint:
     )
 
 
-class PhoneJourney(ReturningPhones):
+class PhoneJourney(PhoneContexts, ReturningPhones):
     """The use cases. Build once per process (after fork); thread-safe."""
 
     def __init__(self, redis: Any, settings: Settings, *, otp: OtpService, signer: Signer,
@@ -130,71 +132,14 @@ class PhoneJourney(ReturningPhones):
         self._slots = threading.BoundedSemaphore(max(1, self.web.max_ac_logins))
         self._ac_cache: dict[str, tuple[float, AcRecord | None]] = {}
 
-    # --- context -------------------------------------------------------------------------------
-
-    def context(self, query: Any) -> PhoneContext:
-        """Parse an AC redirect (query string or ``parse_qs`` mapping) and resolve the venue."""
-        records: dict[str, AcRecord] = {}
-
-        def resolve(ac_ip: str | None, ac_name: str | None) -> AcHint | None:
-            record = self._ac_by_address(ac_ip) if ac_ip else None
-            if record is None and ac_name:
-                record = self._ac_by_name(ac_name)
-            if record is None or not record.enabled:
-                return None
-            records[record.name] = record
-            return AcHint(record.name, PROFILES[record.vendor])
-
-        try:
-            parsed = parse_redirect(query, resolve_ac=resolve)
-        except RedirectError as exc:
-            raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
-        venue = self.venues.resolve(parsed.ac.name, parsed.ssid, parsed.ap_mac)
-        return PhoneContext(ac=parsed.ac.name, user_ip=parsed.user_ip, mac=parsed.user_mac or "",
-                            ssid=parsed.ssid or "", ap=parsed.ap_mac or "", venue=venue.id,
-                            first_url=parsed.original_url or "")
-
-    def sign_context(self, ctx: PhoneContext) -> str:
-        return self.signer.sign("ctx", asdict(ctx), self.web.context_ttl)
-
-    def open_context(self, token: str) -> PhoneContext:
-        data = self.signer.verify("ctx", token)
-        try:
-            return PhoneContext(**data)
-        except TypeError:
-            raise LoginError("bad_link", detail="context fields") from None
-
-    def venue(self, ctx_or_id: PhoneContext | str) -> Venue:
-        venue_id = ctx_or_id.venue if isinstance(ctx_or_id, PhoneContext) else ctx_or_id
-        from portal.venues import FALLBACK
-
-        return self.venues.all().get(venue_id, FALLBACK)
-
-    def _ac_by_address(self, address: str) -> AcRecord | None:
-        return self._cached_ac("a:" + address, lambda: self.acs.by_address(address))
-
-    def _ac_by_name(self, name: str) -> AcRecord | None:
-        return self._cached_ac("n:" + name, lambda: self.acs.get_or_none(name))
-
-    def _cached_ac(self, key: str, load: Callable[[], AcRecord | None]) -> AcRecord | None:
-        now = time.monotonic()
-        hit = self._ac_cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        record = load()
-        self._ac_cache[key] = (now + 5.0, record)
-        return record
-
-    def _ac(self, name: str) -> AcRecord:
-        record = self._ac_by_name(name)
-        if record is None or not record.enabled:
-            raise LoginError("unknown_ac", detail=name)
-        return record
-
     # --- landing -------------------------------------------------------------------------------
 
     def landing(self, ctx: PhoneContext, lang: str = "zh") -> Landing:
-        """Ad offer for a returning phone, else the login form (resumed if a code is pending)."""
+        """Ad offer for a returning phone, else the login form (resumed if a code is pending).
+
+        A redirect only CLAIMS a device, so the page never shows a number from the state: only
+        the number this browser itself proved for this device (``ctx.proven_phone``), and that
+        masked."""
         if ctx.mac:
             binding = self.credentials.binding_for_mac(ctx.mac)
             if binding is not None:
@@ -202,21 +147,26 @@ class PhoneJourney(ReturningPhones):
                 try:
                     self._grant(phone, ctx)
                 except LoginError as refusal:
-                    return Landing(phone=phone, refusal=refusal)
+                    return Landing(phone=self._shown(ctx, phone), refusal=refusal)
                 return Landing(ad=self._offer_ad(ctx, phone, lang))
         raw = self.redis.get(keys.device_pending_phone(ctx.device))
         if raw is not None:
             phone = raw.decode()
             pending = self.otp.pending(phone, ctx.mac, ctx.user_ip)
             if pending is not None:
-                return Landing(phone=phone, resend_in=max(0, int(pending.resend_after - self.clock())))
+                return Landing(phone=self._shown(ctx, phone), code_pending=True,
+                               resend_in=max(0, int(pending.resend_after - self.clock())))
         return Landing()
 
     # --- SMS code ------------------------------------------------------------------------------
 
-    def request_code(self, ctx: PhoneContext, phone: str, lang: str = "zh") -> CodeSent:
+    def request_code(self, ctx: PhoneContext, phone: str, lang: str = "zh", *,
+                     observed: str = "") -> CodeSent:
+        """Issue and queue a code. ``observed``: the request's peer address (after trusted
+        proxies), counted against the SMS caps whatever device the redirect claims."""
         try:
-            issued = self.otp.request_code(phone, ctx.mac, ctx.user_ip, ctx.ac, lang=lang)
+            issued = self.otp.request_code(phone, ctx.mac, ctx.user_ip, ctx.ac, lang=lang,
+                                           source=observed)
         except OtpRefused as exc:
             raise LoginError(exc.code, retry_after=exc.retry_after, detail=str(exc)) from None
         minutes = max(1, issued.valid_for // 60)
@@ -228,40 +178,44 @@ class PhoneJourney(ReturningPhones):
         return CodeSent(issued.phone, max(0, int(issued.resend_after - now)),
                         max(0, int(issued.expires_at - now)))
 
-    def login_with_code(self, ctx: PhoneContext, phone: str, code: str) -> LoginSuccess:
-        """Verify the code and log the phone in on the AC."""
+    def login_with_code(self, ctx: PhoneContext, phone: str, code: str, *, page: str = "",
+                        observed: str = "") -> LoginSuccess:
+        """Verify the code (exactly once) and log the phone in on the AC.
+
+        ``page`` is the login page's context token. When anything after the verification fails
+        (plan refusal, AC timeout, portal busy, real-name write), a single-use retry ticket is
+        granted to this device and page: the same code from the same page may try once more,
+        and nothing else can use it (``OtpService.grant_retry``)."""
         if not phone.strip():
             raise LoginError("phone_missing")
         try:
-            national = self.otp.verify(phone, code, ctx.mac, ctx.user_ip).phone
+            verified = self.otp.verify(phone, code, ctx.mac, ctx.user_ip, page=page)
         except OtpRejected as exc:
-            # A code already used by THIS device moments ago (its AC login then failed): let the
-            # user retry without another SMS.
-            again = self._recently_verified(phone, ctx)
-            if exc.code != "used" or again is None:
-                raise LoginError(exc.code, attempts_left=exc.attempts_left, detail=str(exc)) from None
-            national = again
-        self.redis.set(keys.otp_verified(national), ctx.device, ex=300)
-        grant, plan = self._grant(national, ctx)
-        token = self.credentials.mint_login_token(national, ctx.mac or None, ttl=self.web.login_token_ttl)
-        self._ac_login(ctx, token)
-        days = plan.mac_binding_days or self.web.binding_days
-        if ctx.mac and days > 0:
-            self.credentials.bind_mac(ctx.mac, national, days)
-        success = self._logged_in(ctx, national, plan, grant, "sms")
-        # Only now: after a failed real-name write (state_unavailable) the same code still works.
-        self.redis.delete(keys.device_pending_phone(ctx.device), keys.otp_verified(national))
+            raise LoginError(exc.code, attempts_left=exc.attempts_left, detail=str(exc)) from None
+        national = verified.phone
+        try:
+            grant, plan = self._grant(national, ctx)
+            token = self.credentials.mint_login_token(national, ctx.mac or None,
+                                                      ttl=self.web.login_token_ttl)
+            self._ac_login(ctx, token)
+            days = plan.mac_binding_days or self.web.binding_days
+            if ctx.mac and days > 0:
+                self.credentials.bind_mac(ctx.mac, national, days)
+            success = self._logged_in(ctx, national, plan, grant, "sms", observed=observed)
+        except LoginError:
+            self._allow_retry(verified, page)
+            raise
+        except _STATE_ERRORS:
+            self._allow_retry(verified, page)
+            raise
+        self.redis.delete(keys.device_pending_phone(ctx.device))
         return success
 
-    def _recently_verified(self, phone: str, ctx: PhoneContext) -> str | None:
-        from sms_gateway.numbers import normalise
-
+    def _allow_retry(self, verified: Any, page: str) -> None:
         try:
-            national = normalise(phone)
-        except Exception:
-            return None
-        raw = self.redis.get(keys.otp_verified(national))
-        return national if raw is not None and raw.decode() == ctx.device else None
+            self.otp.grant_retry(verified, page)
+        except _STATE_ERRORS as exc:      # Redis is what failed: the user asks for a new code
+            log.warning("no retry ticket for %s: %s", _mask(verified.phone), exc)
 
     # --- silent MAC login (MAC-trigger ACs) ------------------------------------------------------
 
@@ -330,12 +284,15 @@ class PhoneJourney(ReturningPhones):
                  result.stage, result.text)
         raise LoginError("ac_rejected", reply_message=result.text, detail=result.diagnostic)
 
-    def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant, kind: str) -> LoginSuccess:
+    def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant, kind: str, *,
+                   observed: str = "") -> LoginSuccess:
         venue = self.venue(ctx)
         now = self.clock()
-        # The record is written before the success page: no one is online without it.
+        # The record is written before the success page: no one is online without it. It keeps
+        # the device the AC's redirect claimed (MAC, IP) AND the address the request came from.
         record = LoginRecord(phone=phone, mac=ctx.mac, ip=ctx.user_ip, ac=ctx.ac, ap=ctx.ap,
-                             ssid=ctx.ssid, venue=venue.id, kind=kind, plan=plan.name, at=now)
+                             ssid=ctx.ssid, venue=venue.id, kind=kind, plan=plan.name, at=now,
+                             observed_ip=observed)
         try:
             self.reallog.append(record)
         except _STATE_ERRORS as exc:

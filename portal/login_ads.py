@@ -47,7 +47,7 @@ class ReturningPhones:
         def _grant(self, phone: str, ctx: PhoneContext) -> tuple[Grant, Plan]: ...
         def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult: ...
         def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant,
-                       kind: str) -> LoginSuccess: ...
+                       kind: str, *, observed: str = "") -> LoginSuccess: ...
 
     def _offer_ad(self, ctx: PhoneContext, phone: str, lang: str) -> AdOffer:
         venue = self.venue(ctx)
@@ -103,8 +103,9 @@ class ReturningPhones:
             self.campaigns.record_click(campaign.id, str(data["v"]))
         return campaign.creative.click_url
 
-    def redeem_ad(self, ctx: PhoneContext, ticket: str) -> LoginSuccess:
-        """Log a returning phone in once its ad countdown has really elapsed (single use)."""
+    def redeem_ad(self, ctx: PhoneContext, ticket: str, *, observed: str = "") -> LoginSuccess:
+        """Log a returning phone in once its ad countdown has really elapsed (single use).
+        ``observed``: the request's peer address, kept in the real-name record."""
         data = self.signer.verify("ad", ticket)
         if (data.get("ac"), data.get("ip"), data.get("m")) != (ctx.ac, ctx.user_ip, ctx.mac):
             raise LoginError("bad_link", detail="ad ticket for another device")
@@ -127,4 +128,4 @@ class ReturningPhones:
         pipe.execute()
         if data.get("cp"):
             self.campaigns.record_view(str(data["cp"]), venue_id)
-        return self._logged_in(ctx, credential.username, plan, grant, "returning")
+        return self._logged_in(ctx, credential.username, plan, grant, "returning", observed=observed)

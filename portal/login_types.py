@@ -53,6 +53,12 @@ class PhoneContext:
     ap: str = ""
     venue: str = "none"
     first_url: str = ""
+    # "vendor" when the AC vouched for the MAC (encrypted with the AC's redirect key), else "".
+    vouched: str = ""
+    # Keyed hash of the number this browser proved it typed for this device (its code request):
+    # the page may then offer that number back, masked, and post the masked value. The number
+    # itself is never put in the token (tokens are signed, not encrypted).
+    phone_proof: str = ""
 
     @property
     def device(self) -> str:
@@ -79,9 +85,10 @@ class Landing:
     """What the landing page shows: an ad (returning phone) or the login form."""
 
     ad: AdOffer | None = None
-    phone: str = ""           # pending code for this device: prefill and show the code field
+    phone: str = ""           # MASKED number to prefill, only when the requester proved it
     resend_in: int = 0
     refusal: LoginError | None = None   # a bound phone whose plan refuses: say why
+    code_pending: bool = False          # a code is outstanding for this device: show the code field
 
 
 @dataclass(frozen=True, slots=True)

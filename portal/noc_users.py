@@ -69,7 +69,8 @@ class UserProfile:
             "online": [{"ac": s.ac, "session_id": s.session_id, "mac": s.mac or "", "ip": s.ip or "",
                         "plan": s.plan, "started": s.started} for s in self.sessions],
             "logins": [{"at": r.at, "mac": r.mac, "ip": r.ip, "ac": r.ac, "ap": r.ap, "ssid": r.ssid,
-                        "venue": r.venue, "kind": r.kind, "plan": r.plan} for r in self.logins],
+                        "venue": r.venue, "kind": r.kind, "plan": r.plan,
+                        "observed_ip": r.observed_ip} for r in self.logins],
         }
 
 
@@ -153,7 +154,8 @@ class UserDirectory:
                         phone=phone, mac=data.get("mac", ""), ip=data.get("ip", ""),
                         ac=data.get("ac", ""), ap=data.get("ap", ""), ssid=data.get("ssid", ""),
                         venue=data.get("venue", ""), kind=data.get("kind", ""),
-                        plan=data.get("plan", ""), at=float(data["at"])))
+                        plan=data.get("plan", ""), at=float(data["at"]),
+                        observed_ip=data.get("observed_ip", "")))
                 except (KeyError, ValueError):
                     continue
                 if len(out) >= count:

@@ -10,6 +10,18 @@ MAC. Verification from that device works within the lifetime across page reloads
 reopened login window (issue 5): nothing is tied to a browser session. ``pending`` tells a
 reloaded page that a code is outstanding.
 
+A code verifies exactly once: the comparison's result is committed by one script that marks the
+code used only if it is still the same, unused code with that HMAC (so of any number of parallel
+verifications one wins). When the login that followed fails (AC timeout, portal busy, real-name
+write), the caller may grant a **retry ticket** (``grant_retry``): one server-side, single-use
+record bound to that device and that login page (a hash of its context token) and to the same
+code. A later ``verify`` of the used code from that device and page with that code redeems it
+(deleted atomically); nothing else about a used code is ever accepted again.
+
+Every code request also counts against the observed source address of the request (``source``:
+the peer after trusted proxies), whatever IP and MAC the AC's redirect claims, so inventing
+devices in the redirect does not multiply a client's SMS budget.
+
 Limits and Redis Cluster. A cluster refuses a script whose keys live in different slots, so the
 limit families (phone, MAC, IP, AC, global budget) cannot be checked and incremented in one
 script. Each family is one atomic check-and-increment script in its own slot, run in this order:
@@ -33,12 +45,14 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from portal.blocklist import Blocklist, normalise_mac
-from portal.errors import CitywifiError, ValidationError
+from portal.errors import ValidationError
+from portal.otp_errors import OtpError, OtpRefused, OtpRejected
+from portal.otp_retry import RetryTickets
 from portal.settings import OtpSettings
 from portal.state import keys
 from sms_gateway.errors import InvalidNumber, NumberRefused
@@ -55,86 +69,6 @@ __all__ = [
     "VerifiedCode",
     "load_hmac_key",
 ]
-
-# code → (zh, en); "{wait_zh}"/"{wait_en}" are filled with the retry-after, "{left}" with tries left.
-MESSAGES: dict[str, tuple[str, str]] = {
-    "no_device": ("无法识别您的设备，请重新连接 Wi-Fi 后再试。",
-                  "Your device could not be identified; reconnect to the Wi-Fi and try again."),
-    "blocked": ("该号码或设备已被停止服务，请联系客服。",
-                "This number or device has been blocked; please contact customer service."),
-    "resend_too_soon": ("验证码已发送，请{wait_zh}后再重新获取。",
-                        "A code was just sent; you can ask for a new one in {wait_en}."),
-    "phone_hourly_cap": ("该号码获取验证码过于频繁，请{wait_zh}后再试。",
-                         "Too many codes for this number; try again in {wait_en}."),
-    "phone_daily_cap": ("该号码今日获取验证码次数已达上限，请{wait_zh}后再试。",
-                        "This number has reached today's code limit; try again in {wait_en}."),
-    "device_hourly_cap": ("本设备获取验证码过于频繁，请{wait_zh}后再试。",
-                          "Too many codes for this device; try again in {wait_en}."),
-    "device_daily_cap": ("本设备今日获取验证码次数已达上限，请{wait_zh}后再试。",
-                         "This device has reached today's code limit; try again in {wait_en}."),
-    "ip_hourly_cap": ("当前网络获取验证码过于频繁，请{wait_zh}后再试。",
-                      "Too many codes from this network address; try again in {wait_en}."),
-    "ip_daily_cap": ("当前网络今日获取验证码次数已达上限，请{wait_zh}后再试。",
-                     "This network address has reached today's code limit; try again in {wait_en}."),
-    "ac_rate": ("当前热点请求过多，请{wait_zh}后再试。",
-                "This hotspot is busy; try again in {wait_en}."),
-    "global_budget": ("短信发送繁忙，请{wait_zh}后再试。",
-                      "The SMS service is busy; try again in {wait_en}."),
-    "wrong_code": ("验证码错误，还可以再试 {left} 次。", "Wrong code; {left} tries left."),
-    "expired": ("验证码已过期，请重新获取。", "The code has expired; please ask for a new one."),
-    "used": ("验证码已使用，请重新获取。", "The code has already been used; please ask for a new one."),
-    "too_many_attempts": ("验证码错误次数过多，请重新获取。",
-                          "Too many wrong tries; please ask for a new code."),
-    "wrong_device": ("请在获取验证码的设备上输入验证码。",
-                     "Enter the code on the device that asked for it."),
-}
-
-
-def _wait(seconds: int) -> tuple[str, str]:
-    if seconds < 120:
-        return f"{seconds} 秒", f"{seconds} seconds"
-    if seconds < 7200:
-        minutes = -(-seconds // 60)
-        return f"{minutes} 分钟", f"{minutes} minutes"
-    hours = -(-seconds // 3600)
-    return f"{hours} 小时", f"{hours} hours"
-
-
-class OtpError(CitywifiError):
-    """Base of OTP errors: ``code`` plus the phone user's message in Chinese and English."""
-
-    def __init__(self, code: str, message_zh: str, message_en: str) -> None:
-        super().__init__(message_en)
-        self.code = code
-        self.message_zh = message_zh
-        self.message_en = message_en
-
-    def message(self, lang: str = "zh") -> str:
-        return self.message_en if lang.startswith("en") else self.message_zh
-
-
-class OtpRefused(OtpError):
-    """No code was issued; ``retry_after`` seconds until asking again can succeed (0 = not a wait)."""
-
-    def __init__(self, code: str, message_zh: str, message_en: str, retry_after: int = 0) -> None:
-        super().__init__(code, message_zh, message_en)
-        self.retry_after = retry_after
-
-    @classmethod
-    def of(cls, code: str, retry_after: int = 0) -> OtpRefused:
-        wait_zh, wait_en = _wait(retry_after)
-        zh, en = MESSAGES[code]
-        return cls(code, zh.format(wait_zh=wait_zh), en.format(wait_en=wait_en), retry_after)
-
-
-class OtpRejected(OtpError):
-    """A code was not accepted: wrong_code, expired, used, too_many_attempts or wrong_device."""
-
-    def __init__(self, code: str, attempts_left: int = 0) -> None:
-        zh, en = MESSAGES[code]
-        super().__init__(code, zh.format(left=attempts_left), en.format(left=attempts_left))
-        self.attempts_left = attempts_left
-
 
 @dataclass(frozen=True, slots=True)
 class IssuedCode:
@@ -170,6 +104,12 @@ class VerifiedCode:
     mac: str               # "" when the AC gave none
     ip: str
     ac_name: str
+    # What a retry ticket needs (``grant_retry``): the code's device, nonce and HMAC, and until
+    # when a retry may still come (the code's verification time + its lifetime).
+    device: str = field(default="", repr=False)
+    nonce: str = field(default="", repr=False)
+    digest: str = field(default="", repr=False)
+    retry_until: float = field(default=0.0, repr=False)
 
 
 # KEYS: [cooldown key if ARGV[2] > 0] + counters; ARGV: now, cooldown, cooldown ttl,
@@ -223,17 +163,20 @@ local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
 return {'ok', r[1], r[2], r[3], tostring(tries)}
 """
 
-# Consume the code if it is still the same one (nonce) and unused. ARGV: nonce.
+# The one step that accepts a code: still the same code (nonce), still unused, and the HMAC of
+# what was typed equals the stored one — then it is used, in the same atomic step. ARGV: nonce,
+# candidate HMAC. 1 = this call won the code.
 _CONSUME = """
-if redis.call('HGET', KEYS[1], 'n') ~= ARGV[1] then return 0 end
-if redis.call('HGET', KEYS[1], 'used') == '1' then return 0 end
+local r = redis.call('HMGET', KEYS[1], 'n', 'h', 'used')
+if r[1] ~= ARGV[1] or r[3] == '1' or r[2] ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'used', '1')
 return 1
 """
 
-# Replace the phone's code record (a new code invalidates the previous one). ARGV: ttl, field, value…
+# Replace the phone's code record (a new code invalidates the previous one and any retry
+# ticket of it). KEYS: code record, retry ticket. ARGV: ttl, field, value…
 _STORE = """
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
@@ -287,12 +230,14 @@ class OtpService:
         self._attempt = redis.register_script(_ATTEMPT)
         self._consume = redis.register_script(_CONSUME)
         self._store = redis.register_script(_STORE)
+        self.retries = RetryTickets(redis, self._digest, max_attempts=cfg.max_attempts, clock=clock)
 
     # --- issuing --------------------------------------------------------------------------
 
     def request_code(self, phone: str, mac: str = "", ip: str = "", ac_name: str = "",
-                     lang: str = "zh") -> IssuedCode:
-        """Issue a code for ``phone`` asked by device (mac, ip) through ``ac_name``.
+                     lang: str = "zh", source: str = "") -> IssuedCode:
+        """Issue a code for ``phone`` asked by device (mac, ip) through ``ac_name``, in a request
+        whose observed peer address is ``source`` (counted whatever the device claims).
 
         Raises ``OtpRefused`` (code, zh/en message, retry_after) and then nothing was reserved.
         """
@@ -302,7 +247,7 @@ class OtpService:
         now = self.clock()
         reserved: list[tuple[_Family, str, str]] = []
         try:
-            for family in self._families(national, mac, ip, ac_name, now):
+            for family in self._families(national, mac, ip, ac_name, now, source.strip()[:64]):
                 reserved.append(self._reserve_family(family, now))
         except OtpRefused:
             for family, stamp, prev in reversed(reserved):
@@ -321,7 +266,7 @@ class OtpService:
         flat: list[Any] = [self.cfg.lifetime + self.cfg.record_grace]
         for name, value in record.items():
             flat += [name, value]
-        self._store(keys=[keys.otp_code(national)], args=flat)
+        self._store(keys=[keys.otp_code(national), keys.otp_retry(national)], args=flat)
         return IssuedCode(national, code, expires_at, now + self.cfg.resend_cooldown, self.cfg.lifetime)
 
     def _number(self, phone: str) -> str:
@@ -356,7 +301,8 @@ class OtpService:
             retry = 0 if 0 in expiries else max(1, int(max(expiries) - self.clock()))
             raise OtpRefused.of("blocked", retry)
 
-    def _families(self, phone: str, mac: str, ip: str, ac: str, now: float) -> list[_Family]:
+    def _families(self, phone: str, mac: str, ip: str, ac: str, now: float,
+                  source: str = "") -> list[_Family]:
         c = self.cfg
         offset = c.day_utc_offset * 3600
         hour, day, minute = int(now // _HOUR), int((now + offset) // _DAY), int(now // _MINUTE)
@@ -379,6 +325,12 @@ class OtpService:
             families.append(_Family(None, _counters(
                 (keys.otp_ip_counter(ip, "h", hour), c.per_ip_hour, h_ttl, "ip_hourly_cap", h_end),
                 (keys.otp_ip_counter(ip, "d", day), c.per_ip_day, d_ttl, "ip_daily_cap", d_end),
+            )))
+        if source:
+            sc = keys.otp_source_counter
+            families.append(_Family(None, _counters(
+                (sc(source, "h", hour), c.per_source_hour, h_ttl, "ip_hourly_cap", h_end),
+                (sc(source, "d", day), c.per_source_day, d_ttl, "ip_daily_cap", d_end),
             )))
         if ac:
             families.append(_Family(None, _counters(
@@ -412,20 +364,23 @@ class OtpService:
 
     # --- verifying ------------------------------------------------------------------------
 
-    def verify(self, phone: str, code: str, mac: str = "", ip: str = "") -> VerifiedCode:
-        """Accept ``code`` once, from the device that asked; raise ``OtpRejected`` otherwise."""
+    def verify(self, phone: str, code: str, mac: str = "", ip: str = "", *,
+               page: str = "") -> VerifiedCode:
+        """Accept ``code`` once, from the device that asked; raise ``OtpRejected`` otherwise.
+
+        ``page`` is the login page's context token: a used code is accepted again only through
+        the retry ticket granted (``grant_retry``) to this device and this page, once."""
         try:
             national = normalise(phone)
             mac, ip = self._device(mac, ip)
         except (InvalidNumber, OtpRefused):
             raise OtpRejected("expired") from None   # no code can exist for that number/device
         rkey = keys.otp_code(national)
-        result = self._attempt(
-            keys=[rkey],
-            args=[repr(self.clock()), self.cfg.max_attempts,
-                  f"mac:{mac}" if mac else "-", f"ip:{ip}" if ip else "-"],
-        )
+        dev_args = [f"mac:{mac}" if mac else "-", f"ip:{ip}" if ip else "-"]
+        result = self._attempt(keys=[rkey], args=[repr(self.clock()), self.cfg.max_attempts, *dev_args])
         status = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
+        if status == "used":
+            return self._redeem(national, code.strip(), dev_args, page)
         if status != "ok":
             raise OtpRejected(status)
         stored, nonce, device, tries = (x.decode() if isinstance(x, bytes) else str(x) for x in result[1:5])
@@ -435,11 +390,29 @@ class OtpService:
         candidate = self._digest(national, device, nonce, code) if code.isascii() else ""
         if not candidate or not hmac.compare_digest(candidate, stored):
             raise OtpRejected("too_many_attempts" if left <= 0 else "wrong_code", max(0, left))
-        if not int(self._consume(keys=[rkey], args=[nonce])):
+        if not int(self._consume(keys=[rkey], args=[nonce, candidate])):
             raise OtpRejected("used")       # a concurrent verify of the same code won
         fields = self.redis.hmget(rkey, "mac", "ip", "ac")
         rmac, rip, rac = (f.decode() if isinstance(f, bytes) else (f or "") for f in fields)
-        return VerifiedCode(national, rmac, rip, rac)
+        return VerifiedCode(national, rmac, rip, rac, device, nonce, stored,
+                            self.clock() + self.cfg.lifetime)
+
+    def grant_retry(self, verified: VerifiedCode, page: str) -> bool:
+        """After ``verified``'s login failed: let this device retry once from this ``page`` with
+        the same code, until ``verified.retry_until`` (``portal.otp_retry``)."""
+        return self.retries.grant(verified.phone, page, device=verified.device, nonce=verified.nonce,
+                                  digest=verified.digest, until=verified.retry_until,
+                                  details={"mac": verified.mac, "ip": verified.ip, "ac": verified.ac_name})
+
+    def _redeem(self, phone: str, code: str, devices: list[str], page: str) -> VerifiedCode:
+        """A USED code: accepted once more only through this device's and page's retry ticket."""
+        status, tries, t = self.retries.redeem(phone, code, devices, page)
+        if status == "wrong_code":
+            left = max(0, self.cfg.max_attempts - tries)
+            raise OtpRejected("too_many_attempts" if left <= 0 else "wrong_code", left)
+        if status != "ok":
+            raise OtpRejected(status)
+        return VerifiedCode(phone, t["mac"], t["ip"], t["ac"], t["dev"], t["n"], t["h"], float(t["exp"] or 0))
 
     def pending(self, phone: str, mac: str = "", ip: str = "") -> PendingCode | None:
         """The outstanding code for this phone and device, if any (to restore a reloaded page)."""

@@ -1,7 +1,9 @@
 """Real-name login records (实名制上网日志): who was online, from which device, where, when.
 
 Chinese law requires public Wi-Fi to keep, per login, the verified phone number, the device
-MAC, the IP it got, the AC/AP/SSID and the time (specs/sms.md, retention). Every successful
+MAC, the IP it got, the AC/AP/SSID and the time. The MAC and IP are what the AC's redirect
+claimed; ``observed_ip`` is the address the login request really came from, so a record made
+from a forged redirect still shows who made it. Every successful
 login appends one record to a Redis stream before the success page is returned — if the write
 fails the login is reported as failed to the caller (``RealNameLog.append`` raises), so no
 user is online without a record. The NOC issue archives and exports the stream.
@@ -84,6 +86,9 @@ class LoginRecord:
     kind: str            # "sms" (code), "returning" (ad page), "silent" (MAC-trigger)
     plan: str
     at: float            # epoch seconds
+    # mac/ip above are what the AC's redirect CLAIMED; this is the address the login request
+    # really came from (after trusted proxies). "" for silent logins (started by the AC itself).
+    observed_ip: str = ""
 
     def fields(self) -> dict[str, str]:
         return {k: (f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in asdict(self).items()}
@@ -121,6 +126,7 @@ class RealNameLog:
                         phone=data["phone"], mac=data["mac"], ip=data["ip"], ac=data["ac"],
                         ap=data["ap"], ssid=data["ssid"], venue=data["venue"], kind=data["kind"],
                         plan=data["plan"], at=float(data["at"]),
+                        observed_ip=data.get("observed_ip", ""),
                     ))
                 except (KeyError, ValueError):
                     continue

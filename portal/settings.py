@@ -239,6 +239,9 @@ class OtpSettings:
     per_mac_day: int = 10
     per_ip_hour: int = 30              # codes asked from one client IP per hour
     per_ip_day: int = 100
+    # The request's observed peer (after trusted proxies), whatever the redirect claims; NAT = a venue.
+    per_source_hour: int = 30          # codes asked from one observed source address per hour
+    per_source_day: int = 100          # codes asked from one observed source address per day
     per_ac_minute: int = 60            # codes asked through one AC per minute
     global_per_minute: int = 300       # SMS budget of the whole installation per minute
     day_utc_offset: int = 8            # hours east of UTC where "per day" caps roll over (China: 8)
@@ -299,6 +302,8 @@ class WebSettings:
     binding_days: int = 7          # MAC binding when the plan sets no mac_binding_days
     login_token_ttl: int = 60      # seconds a minted RADIUS login token stays valid
     context_ttl: int = 3600        # seconds a landing page's signed AC context stays usable
+    # ACs without client_address_check (NAT): a browser stays bound to the first device its redirect named.
+    device_binding_ttl: int = 900  # seconds (60-86400) a redirect naming another device is refused
     max_ac_logins: int = 64        # concurrent AC logins per process before "portal busy"
     busy_wait: float = 2.0         # seconds a login waits for a free slot before "portal busy"
     demo: bool = False             # serve the demo SMS outbox page (/demo/outbox)
@@ -418,6 +423,8 @@ class AcSeed:
     require_message_authenticator: bool = True
     mac_auth: bool = False
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
+    client_address_check: bool = True  # phone requests must come from the redirect's user IP (off: NAT)
+    redirect_key: str = ""             # the AC's 8-char DES key for encrypted MACs (EAG wlanparameter)
 
 
 _PLAN_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")

@@ -145,11 +145,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("embedded Redis at %s (AOF in %s)", embedded.url, redis_dir)
     redis_url = env.get("CITYWIFI_REDIS_URL", settings.redis.url)
 
+    demo_check: bool | None = None
     if args.demo:
         env.setdefault("CITYWIFI_SMS_BACKEND", "file")
         env.setdefault("CITYWIFI_WEB_DEMO", "1")    # the demo SMS outbox page
         env.setdefault("CITYWIFI_CONSOLE_COOKIE_SECURE", "false")   # the demo serves plain http
-        _seed_demo(settings, redis_url)
+        demo_check = _seed_demo(settings, redis_url)
     children = []
     for name in wanted:
         if not _available(name):
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     supervisor.stopping = stop_requested
 
     def running() -> None:
-        _print_banner(settings, children, redis_url, data_dir, args.demo)
+        _print_banner(settings, children, redis_url, data_dir, args.demo, demo_check)
         notify_ready("running")          # when `up` itself runs under systemd Type=notify
 
     try:
@@ -189,8 +190,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _seed_demo(settings: Settings, redis_url: str) -> None:
-    """A demo AC matching the simulator's defaults, so ``--demo`` works with no settings file."""
+def _seed_demo(settings: Settings, redis_url: str) -> bool | None:
+    """A demo AC matching the simulator's defaults, so ``--demo`` works with no settings file.
+    Returns the demo AC's ``client_address_check`` (None when there is no ``demo-ac``)."""
     from portal.acs import AcRecord, AcRegistry
     from portal.seeding import seed_from_settings
     from portal.state import connect
@@ -204,12 +206,17 @@ def _seed_demo(settings: Settings, redis_url: str) -> None:
             name="demo-ac", addresses=(sim.host,), secret=sim.secret, radius_secret=sim.radius_secret,
             vendor=sim.flavour, port=sim.port, coa_port=sim.coa_port,
             description="demo AC simulator started by citywifi up --demo",
+            # Its phones are simulated (10.10.x.x) while the browser that plays them connects from
+            # this machine: the portal cannot see their addresses, as behind NAT. The banner says so.
+            client_address_check=False,
         ))
     from portal.demo import seed_demo_venue
 
     seed_demo_venue(client, "demo-ac")
     _seed_demo_admin(client, settings.data_dir)
+    demo_ac = registry.get_or_none("demo-ac")
     client.close()
+    return None if demo_ac is None else demo_ac.client_address_check
 
 
 def _seed_demo_admin(client: object, data_dir: Path) -> None:
@@ -230,7 +237,8 @@ def _seed_demo_admin(client: object, data_dir: Path) -> None:
 
 
 def _print_banner(
-    settings: Settings, children: list[Child], redis_url: str, data_dir: Path, demo: bool
+    settings: Settings, children: list[Child], redis_url: str, data_dir: Path, demo: bool,
+    demo_check: bool | None = None,
 ) -> None:
     from portal.demo import demo_phone_url, local_web_url
 
@@ -263,6 +271,13 @@ def _print_banner(
         if "ac-sim" in running:
             lines.append(f"  AC sim   : {sim.host}:{sim.port} ({sim.flavour}); "
                          f"redirect URLs of more phones are in {data_dir / 'logs' / 'ac-sim.log'}")
+            if demo_check is False:
+                lines.append("  demo AC  : client address check OFF (its phones are simulated; a browser is "
+                             f"bound to the first phone it opens for {settings.web.device_binding_ttl // 60} "
+                             "min) — keep the check on for real ACs")
+            elif demo_check:
+                lines.append("  demo AC  : client address check ON: a browser on this machine is not the "
+                             "simulated phone; turn it off on /noc/acs/demo-ac to play phones from here")
         outbox = settings.sms.outbox_dir or str(data_dir / "sms-outbox")
         lines.append(f"  SMS codes: {outbox}")
         if "web" in running:

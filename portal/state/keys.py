@@ -284,6 +284,19 @@ def otp_ip_counter(ip: str, window: str, bucket: int) -> str:
     return f"{PREFIX}:{{ip:{ip}}}:otpn:{window}:{bucket}"
 
 
+def otp_source_counter(address: str, window: str, bucket: int) -> str:
+    """String (counter, TTL): codes asked from one OBSERVED source address (the request's peer
+    after trusted proxies; behind NAT, a whole venue) in one window."""
+    return f"{PREFIX}:{{src:{address}}}:otpn:{window}:{bucket}"
+
+
+def otp_retry(phone: str) -> str:
+    """Hash (TTL): the single-use retry ticket of a verified code whose login then failed —
+    dev (mac:…/ip:…), page (hash of the login page's context token), n and h (the code's nonce
+    and HMAC), exp, tries. Redeemed (deleted) atomically by one retry from that device and page."""
+    return f"{PREFIX}:{{p:{phone}}}:otp-retry"
+
+
 def otp_ac_counter(ac: str, window: str, bucket: int) -> str:
     """String (counter, TTL): codes asked through one AC in one window."""
     return f"{PREFIX}:{{smsac:{ac}}}:otpn:{window}:{bucket}"
@@ -352,12 +365,6 @@ def device_pending_phone(device: str) -> str:
     """String (TTL = code lifetime): the phone a device (``mac:…``/``ip:…``) asked a code for,
     so a closed and reopened login window can finish without a new code."""
     return f"{PREFIX}:{{dev:{device}}}:pending-phone"
-
-
-def otp_verified(phone: str) -> str:
-    """String (short TTL): the device (``mac:…``/``ip:…``) whose code was just verified, so a
-    login that failed on the AC (timeout, busy) can be retried without a new SMS."""
-    return f"{PREFIX}:{{p:{phone}}}:otp-verified"
 
 
 def ad_click_nonce(nonce: str) -> str:

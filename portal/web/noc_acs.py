@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ac_adapters.profiles import PROFILES
 from portal.accounts import Role
-from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord, AcRegistry
+from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, REDIRECT_KEY_LENGTH, AcRecord, AcRegistry
 from portal.errors import ValidationError
 from portal.state import keys
 from portal.web.console import audit, login_required, tr
@@ -41,7 +41,8 @@ bp = Blueprint("noc_acs", __name__, url_prefix="/noc/acs")
 ROTATE = ("portal", "radius", "both")
 _SECRET_OK = re.compile(r"^[\x21-\x7e]{8,64}$")
 SILENT_AFTER = 900.0      # seconds without any packet before an AC shows as "silent"
-_FLAGS = ("rfc5176", "heartbeat", "user_sync", "require_message_authenticator", "mac_auth", "enabled")
+_FLAGS = ("rfc5176", "heartbeat", "user_sync", "require_message_authenticator", "mac_auth", "enabled",
+          "client_address_check")
 
 
 def registry() -> AcRegistry:
@@ -53,9 +54,11 @@ def ac_public(record: AcRecord) -> dict[str, Any]:
     data = dataclasses.asdict(record)
     data.pop("secret")
     data.pop("radius_secret")
+    data.pop("redirect_key")
     data["addresses"] = list(record.addresses)
     data["portal_sources"] = list(record.portal_sources)
     data["separate_radius_secret"] = bool(record.radius_secret)
+    data["redirect_key_set"] = bool(record.redirect_key)
     return data
 
 
@@ -190,6 +193,13 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
         "description": form_text(form, "description", ("备注", "Description"), max_len=200),
         **{flag: form_bool(form, flag) for flag in _FLAGS},
     }
+    typed_key = str(form.get("redirect_key", "")).strip()
+    if typed_key and len(typed_key) != REDIRECT_KEY_LENGTH:
+        raise FormError(f"跳转参数密钥须为 {REDIRECT_KEY_LENGTH} 个字符（AC 的 DES 密钥）。",
+                        f"The redirect key is {REDIRECT_KEY_LENGTH} characters (the AC's DES key).")
+    # Like the secrets, the key is never shown again: empty keeps it, the box clears it.
+    values["redirect_key"] = ("" if form_bool(form, "clear_redirect_key") else
+                              typed_key or (old.redirect_key if old is not None else ""))
     if old is not None:
         values["secret"], values["radius_secret"] = old.secret, old.radius_secret
     else:
@@ -203,7 +213,7 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
 def _form_values(record: AcRecord | None) -> dict[str, Any]:
     if record is None:
         return {"vendor": "huawei-v2", "port": "2000", "coa_port": "3799", "rfc5176": True,
-                "require_message_authenticator": True, "enabled": True}
+                "require_message_authenticator": True, "enabled": True, "client_address_check": True}
     data = ac_public(record)
     data["addresses"] = ", ".join(record.addresses)
     data["portal_sources"] = ", ".join(record.portal_sources)
@@ -215,7 +225,7 @@ def _form_values(record: AcRecord | None) -> dict[str, Any]:
 def _typed(form: Any) -> dict[str, Any]:
     """What was typed, for re-showing a refused form (secrets are not echoed back)."""
     data: dict[str, Any] = {k: str(v) for k, v in form.items()
-                            if k not in ("csrf_token", "secret", "radius_secret")}
+                            if k not in ("csrf_token", "secret", "radius_secret", "redirect_key")}
     for flag in _FLAGS:
         data[flag] = form_bool(form, flag)
     return data

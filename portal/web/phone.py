@@ -1,9 +1,20 @@
 """Phone pages: landing (AC redirect) → code → login → success; returning phone → ad → login;
-status and logout; the WISPr 1.0 login for smart clients."""
+status and logout; the WISPr 1.0 login for smart clients.
+
+Everything in the AC's redirect is a claim made through the phone. Each request is checked
+against what the portal can really see (``portal.device_guard``): the observed peer address
+(:func:`observed_address`, the one place that reads it) must be the redirect's user IP where the
+AC's ``client_address_check`` is on; behind NAT the AC's encrypted MAC or a browser binding
+cookie stands in. Every phone POST needs a token from our own page — the signed context ``c``
+(code, login, ad, WISPr) or the session token ``s`` (logout) — and a POST whose ``Origin`` names
+another site is refused outright (CSRF). Phone numbers from the state are shown only masked and
+only to the browser that proved them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -14,7 +25,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from ad_pages import texts
+from portal.device_guard import BINDING_COOKIE, PROOF_COOKIE, DeviceGuard
 from portal.login import LoginError, LoginSuccess, PhoneContext
+from portal.login_types import mask_phone
 from portal.pages import build_context
 from portal.venues import Venue
 from portal.web import public_base_url, services
@@ -22,13 +35,56 @@ from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import pick_language
 
-__all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error"]
+__all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
 log = logging.getLogger("citywifi.web.phone")
 
 bp = Blueprint("phone", __name__)
 
 _STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
+
+
+def observed_address() -> str:
+    """The address this request really came from: the peer after the deployment's trusted
+    proxies (``portal.web.client_address``). The one place phone views read it."""
+    return client_address() or "unknown"
+
+
+def _guard() -> DeviceGuard:
+    """The process's guard (built on first use, with the journey's signer)."""
+    from flask import current_app
+
+    guard = current_app.extensions.get("citywifi_device_guard")
+    if guard is None:
+        svc = services()
+        web, otp = svc.settings.web, svc.settings.otp
+        guard = DeviceGuard(svc.journey.signer,
+                            binding_ttl=min(86400, max(60, web.device_binding_ttl)),
+                            proof_ttl=otp.lifetime + otp.record_grace)
+        current_app.extensions["citywifi_device_guard"] = guard
+    return guard
+
+
+def _set_cookie(response: BaseResponse, name: str, value: str, ttl: int) -> None:
+    # Lax: sent on the AC's redirect (a top-level GET from anywhere), never on another site's POST.
+    # Path "/": the landing answers on "/" too, and a binding must hold whichever path names a device.
+    response.set_cookie(name, value, max_age=ttl, path="/", httponly=True, samesite="Lax",
+                        secure=request.is_secure)
+
+
+def _foreign_origin() -> bool:
+    """A POST whose Origin header names another site (a third-party page submitting to us).
+    ``null`` is allowed: our venue pages run sandboxed, in an opaque origin; they still need
+    the page's token like everyone else."""
+    origin = request.headers.get("Origin", "").strip()
+    if not origin or origin == "null":
+        return False
+    host = (urlsplit(origin).hostname or "").lower()
+    ours = {(urlsplit("//" + request.host).hostname or "").lower()}
+    public = services().settings.web.public_url
+    if public:
+        ours.add((urlsplit(public).hostname or "").lower())
+    return host not in ours
 
 
 def _lang(venue: Venue | None = None) -> str:
@@ -130,8 +186,16 @@ def landing() -> Response:
     lang = _lang()
     if not query:
         return _error_page("missing_user_ip", lang)
+    guard = _guard()
+    binding = None
     try:
         ctx = journey.context(query)
+        mode = journey.device_check(ctx)
+        guard.check_address(mode, ctx.user_ip, observed_address())
+        if mode == "cookie":
+            binding = guard.bind(ctx, request.cookies.get(BINDING_COOKIE))
+        proven = guard.proven(ctx, request.cookies.get(PROOF_COOKIE))
+        ctx = dataclasses.replace(ctx, phone_proof=journey.phone_proof(ctx, proven))
         c = journey.sign_context(ctx)
         venue = journey.venue(ctx)
         lang = _lang(venue)
@@ -140,13 +204,17 @@ def landing() -> Response:
         err_values, err_status = _error_values(exc, lang)
         return _render("error", journey.venue("none"), lang, err_status, retry_url="", **err_values)
     if land.ad is not None:
-        return _ad_page(ctx, c, venue, lang, land.ad.ticket, land.ad.seconds, land.ad.ad)
-    values: dict[str, Any] = {}
-    status = 200
-    if land.refusal is not None:
-        values, status = _error_values(land.refusal, lang)
-    return _login_page(ctx, c, lang, status, phone=land.phone, code_sent=bool(land.phone),
-                       resend_in=land.resend_in, **values)
+        response = _ad_page(ctx, c, venue, lang, land.ad.ticket, land.ad.seconds, land.ad.ad)
+    else:
+        values: dict[str, Any] = {}
+        status = 200
+        if land.refusal is not None:
+            values, status = _error_values(land.refusal, lang)
+        response = _login_page(ctx, c, lang, status, phone=land.phone, code_sent=land.code_pending,
+                               resend_in=land.resend_in, **values)
+    if binding is not None:
+        _set_cookie(response, BINDING_COOKIE, binding, guard.binding_ttl)
+    return response
 
 
 def _ad_page(ctx: PhoneContext, c: str, venue: Venue, lang: str, ticket: str, seconds: int,
@@ -156,12 +224,22 @@ def _ad_page(ctx: PhoneContext, c: str, venue: Venue, lang: str, ticket: str, se
 
 # --- SMS code and login -------------------------------------------------------------------------
 
+def _checked_context() -> tuple[PhoneContext, str]:
+    """The signed context of a phone POST, after the checks every such POST needs: not from
+    another site, and from the device itself where the AC's address check is on."""
+    if _foreign_origin():
+        raise LoginError("foreign_request", detail=f"Origin {request.headers.get('Origin', '')[:100]!r}")
+    ctx, c = _context()
+    _guard().check_address(services().journey.device_check(ctx), ctx.user_ip, observed_address())
+    return ctx, c
+
+
 def _posted_form() -> tuple[PhoneContext, str, str, str] | Response:
     """The signed context, its token, the venue's language and the phone number of a POST, or
-    the error page when the context is missing, forged or expired."""
+    the error page when the context is missing, forged, expired or not this device's."""
     lang = _lang()
     try:
-        ctx, c = _context()
+        ctx, c = _checked_context()
     except LoginError as exc:
         return _error_page(exc.code, lang)
     return ctx, c, _lang(services().journey.venue(ctx)), request.form.get("phone", "").strip()[:20]
@@ -173,19 +251,27 @@ def code() -> Response:
     form = _posted_form()
     if isinstance(form, Response):
         return form
-    ctx, c, lang, phone = form
+    ctx, c, lang, shown = form
+    phone = journey.posted_phone(ctx, shown)
     if not phone:
         values, status = _error_values(LoginError("phone_missing"), lang)
         return _login_page(ctx, c, lang, status, **values)
     try:
-        sent = journey.request_code(ctx, phone, lang)
+        sent = journey.request_code(ctx, phone, lang, observed=observed_address())
     except LoginError as exc:
         values, status = _error_values(exc, lang)
-        return _login_page(ctx, c, lang, status, phone=phone, code_sent=exc.code == "resend_too_soon",
+        return _login_page(ctx, c, lang, status, phone=shown, code_sent=exc.code == "resend_too_soon",
                            resend_in=exc.retry_after if exc.code == "resend_too_soon" else 0, **values)
     t = texts(lang)
-    return _login_page(ctx, c, lang, phone=sent.phone, code_sent=True, resend_in=sent.resend_in,
-                       notice=f"{t['code_sent']} {sent.phone[:3]}****{sent.phone[-4:]}")
+    # This browser typed the number: the page (a fresh context proving it) and a cookie for a
+    # reopened window may offer it back — masked, like everywhere a page repeats a number.
+    ctx = dataclasses.replace(ctx, phone_proof=journey.phone_proof(ctx, sent.phone))
+    response = _login_page(ctx, journey.sign_context(ctx), lang, phone=mask_phone(sent.phone),
+                           code_sent=True, resend_in=sent.resend_in,
+                           notice=f"{t['code_sent']} {mask_phone(sent.phone)}")
+    guard = _guard()
+    _set_cookie(response, PROOF_COOKIE, guard.proof(ctx, sent.phone), guard.proof_ttl)
+    return response
 
 
 @bp.post("/portal/login")
@@ -194,13 +280,14 @@ def login() -> Response:
     form = _posted_form()
     if isinstance(form, Response):
         return form
-    ctx, c, lang, phone = form
+    ctx, c, lang, shown = form
     code = request.form.get("code", "").strip()[:12]
     try:
-        ok = journey.login_with_code(ctx, phone, code)
+        ok = journey.login_with_code(ctx, journey.posted_phone(ctx, shown), code, page=c,
+                                     observed=observed_address())
     except LoginError as exc:
         values, status = _error_values(exc, lang)
-        return _login_page(ctx, c, lang, status, phone=phone, code_sent=bool(phone), **values)
+        return _login_page(ctx, c, lang, status, phone=shown, code_sent=bool(shown), **values)
     return _success_page(ctx, ok, lang)
 
 
@@ -222,14 +309,14 @@ def ad_continue() -> BaseResponse:
     journey = services().journey
     lang = _lang()
     try:
-        ctx, c = _context()
+        ctx, c = _checked_context()
     except LoginError as exc:
         return _error_page(exc.code, lang)
     venue = journey.venue(ctx)
     lang = _lang(venue)
     ticket = request.form.get("ticket", "")
     try:
-        ok = journey.redeem_ad(ctx, ticket)
+        ok = journey.redeem_ad(ctx, ticket, observed=observed_address())
     except LoginError as exc:
         values, status = _error_values(exc, lang)
         if exc.code == "too_early":
@@ -258,7 +345,7 @@ def ad_click(campaign_id: str) -> BaseResponse:
 
 def _redirect_query(ctx: PhoneContext) -> dict[str, str]:
     """A minimal AC-style query that resolves to the same context (retry links)."""
-    return {"wlanacname": ctx.ac, "wlanuserip": ctx.user_ip, "wlanusermac": ctx.mac, "ssid": ctx.ssid}
+    return services().journey.redirect_query(ctx)
 
 
 # --- status and logout ------------------------------------------------------------------------------
@@ -268,7 +355,7 @@ def _session() -> tuple[str, str, str] | None:
     token = request.values.get("s", "")
     if token:
         return journey.open_session_token(token)
-    ip = client_address()
+    ip = observed_address()
     ac = journey.ac_for_ip(ip)
     return (ac, ip, "") if ac else None
 
@@ -286,7 +373,11 @@ def status() -> Response:
     ac, ip, phone = found
     view = journey.status(ac, ip, phone or None)
     venue = journey.venue(view.venue)
-    return _render("status", venue, lang, online=view.online, s=request.values.get("s", ""),
+    token = request.values.get("s", "")
+    if view.online and not token:
+        # Found by the request's own address: the logout form still needs our token.
+        token = journey.session_token(ac, ip, view.phone)
+    return _render("status", venue, lang, online=view.online, s=token,
                    phone=view.phone[:3] + "****" + view.phone[-4:] if view.phone else "", plan=view.plan,
                    time_left=_duration(view.seconds_remaining), data_left=_octets(view.bytes_remaining),
                    rate=_rate(view.down_kbps, view.up_kbps), devices=view.devices,
@@ -295,15 +386,23 @@ def status() -> Response:
 
 @bp.post("/portal/logout")
 def logout() -> Response:
+    """Logout needs the session token of our status page (``s``): a third-party page can make
+    a phone's browser POST here, but cannot know the token. Where the AC's address check is on,
+    it must also come from the phone's own address."""
     journey = services().journey
     lang = _lang()
+    token = request.form.get("s", "")
+    if _foreign_origin() or not token:
+        log.info("logout refused: no page token or foreign Origin %r from %s",
+                 request.headers.get("Origin", "")[:100], observed_address())
+        return _error_page("foreign_request", lang)
     try:
-        found = _session()
+        ac, ip, phone = journey.open_session_token(token)
+        record = journey.acs.get_or_none(ac)
+        if record is not None and record.client_address_check:
+            _guard().check_address("address", ip, observed_address())
     except LoginError as exc:
         return _error_page(exc.code, lang)
-    if found is None:
-        return _error_page("not_online", lang)
-    ac, ip, phone = found
     view = journey.status(ac, ip, phone or None)
     if not view.online:
         return _error_page("not_online", lang)
@@ -352,8 +451,10 @@ def wispr() -> Response:
 
     journey = services().journey
     try:
-        ctx, _ = _context()
-        ok = journey.login_with_code(ctx, request.form.get("UserName", ""), request.form.get("Password", ""))
+        ctx, c = _checked_context()
+        ok = journey.login_with_code(ctx, request.form.get("UserName", "")[:20],
+                                     request.form.get("Password", "")[:12], page=c,
+                                     observed=observed_address())
     except LoginError as exc:
         log.info("WISPr login refused: %s", exc.code)
         code = 255 if exc.code in ("ac_timeout", "busy", "state_unavailable") else 100

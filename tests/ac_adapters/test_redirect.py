@@ -22,6 +22,7 @@ from ac_adapters.redirect import (
     MissingUserIp,
     RedirectContext,
     UnknownAc,
+    UnvouchedRedirect,
     build_redirect_query,
     build_redirect_url,
     decode_des_mac,
@@ -135,6 +136,36 @@ def test_eag_redirect_with_des_only() -> None:
     with pytest.raises(BadMac):      # a wrong key must not yield a garbage MAC
         _parse(f"wlanuserip=10.1.2.3&wlanacname=eag&wlanparameter={OPENSSL_VECTOR}",
                "autelan", "87654321")
+
+
+def _vouched(query: str, profile: str = "autelan") -> RedirectContext:
+    hint = AcHint("eag", PROFILES[profile], KEY, vouched_only=True)
+    return parse_redirect(query, resolve_ac=_resolver(hint))
+
+
+def test_an_ac_that_encrypts_its_macs_vouches_for_them() -> None:
+    base = "wlanuserip=10.1.2.3&wlanacname=eag"
+    # What EAG sends: the ciphertext, plus plain copies that agree (any spelling).
+    ctx = _vouched(f"{base}&wlanparameter={OPENSSL_VECTOR}&usermac=AA:BB:CC:DD:EE:FF"
+                   f"&client_mac=aa:bb:cc:dd:ee:ff&wlanusermac={OPENSSL_VECTOR}")
+    assert ctx.user_mac == "aa:bb:cc:dd:ee:ff" and ctx.mac_vouched
+    assert _vouched(f"{base}&wlanparameter={OPENSSL_VECTOR}", "cmcc").mac_vouched
+    # Without a key the same MAC is a mere claim.
+    assert not _parse(f"{base}&usermac=AA:BB:CC:DD:EE:FF").mac_vouched
+    # Plain only (typed by anyone), nothing at all, a plain MAC naming someone else, a
+    # ciphertext of another key, two ciphertexts naming two devices: all refused.
+    with pytest.raises(UnvouchedRedirect) as err:
+        _vouched(f"{base}&usermac=AA:BB:CC:DD:EE:FF")
+    assert err.value.code == "unvouched_redirect" and "Wi-Fi" in str(err.value)
+    with pytest.raises(UnvouchedRedirect):
+        _vouched(base)
+    with pytest.raises(BadMac):
+        _vouched(f"{base}&wlanparameter={OPENSSL_VECTOR}&mac=02:00:00:00:00:01")
+    with pytest.raises(BadMac):
+        _vouched(f"{base}&wlanparameter={encode_des_mac('02:00:00:00:00:01', '87654321')}")
+    with pytest.raises(BadMac):
+        _vouched(f"{base}&wlanparameter={OPENSSL_VECTOR}"
+                 f"&wlanusermac={encode_des_mac('02:00:00:00:00:01', KEY)}")
 
 
 # --- §3 quirks -----------------------------------------------------------------------------

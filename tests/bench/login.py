@@ -129,7 +129,9 @@ def main() -> int:
                CITYWIFI_WEB_WORKERS=str(args.web_workers), CITYWIFI_WEB_THREADS=str(args.threads),
                CITYWIFI_WEB_SECRET_KEY="b" * 32, CITYWIFI_WEB_MAX_AC_LOGINS="256",
                CITYWIFI_SMS_BACKEND="file", CITYWIFI_OTP_HMAC_KEY="h" * 32,
-               CITYWIFI_OTP_PER_IP_HOUR="0", CITYWIFI_OTP_PER_IP_DAY="0", CITYWIFI_OTP_PER_AC_MINUTE="0",
+               CITYWIFI_OTP_PER_IP_HOUR="0", CITYWIFI_OTP_PER_IP_DAY="0",
+               CITYWIFI_OTP_PER_SOURCE_HOUR="0", CITYWIFI_OTP_PER_SOURCE_DAY="0",
+               CITYWIFI_OTP_PER_AC_MINUTE="0",
                CITYWIFI_OTP_GLOBAL_PER_MINUTE="0",
                CITYWIFI_AC_SIM_PORT=str(sim_port), CITYWIFI_AC_SIM_SECRET=SECRET,
                CITYWIFI_AC_SIM_RADIUS_SECRET=SECRET, CITYWIFI_AC_SIM_RADIUS_AUTH_PORT=str(auth),
@@ -137,7 +139,7 @@ def main() -> int:
                CITYWIFI_AC_SIM_COA_PORT="-1", CITYWIFI_AC_SIM_USERS="0")
     client = connect(RedisSettings(), redis.url)
     AcRegistry(client).put(AcRecord(name="bench-ac", addresses=("127.0.0.1",), secret=SECRET, port=sim_port,
-                                    rfc5176=False))
+                                    rfc5176=False, client_address_check=False))
     seed_demo_venue(client, "bench-ac")
     procs: list[subprocess.Popen[bytes]] = []
     logs = tmp / "logs"

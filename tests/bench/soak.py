@@ -234,7 +234,7 @@ def main() -> int:
     radius.send = timed_send  # type: ignore[method-assign,assignment]
 
     AcRegistry(client).put(AcRecord(name="soak-ac", addresses=("127.0.0.1",), secret=SECRET, port=sim.port,
-                                    rfc5176=False))
+                                    rfc5176=False, client_address_check=False))
     seed_demo_venue(client, "soak-ac")
     env = dict(os.environ, PYTHONPATH=str(ROOT), CITYWIFI_DATA_DIR=str(tmp),
                CITYWIFI_REDIS_URL=redis_server.url,
@@ -247,7 +247,9 @@ def main() -> int:
                CITYWIFI_WEB_WORKERS=str(args.web_workers), CITYWIFI_WEB_THREADS=str(args.threads),
                CITYWIFI_WEB_SECRET_KEY="s" * 32, CITYWIFI_WEB_MAX_AC_LOGINS="256",
                CITYWIFI_SMS_BACKEND="file", CITYWIFI_OTP_HMAC_KEY="h" * 32,
-               CITYWIFI_OTP_PER_IP_HOUR="0", CITYWIFI_OTP_PER_IP_DAY="0", CITYWIFI_OTP_PER_AC_MINUTE="0",
+               CITYWIFI_OTP_PER_IP_HOUR="0", CITYWIFI_OTP_PER_IP_DAY="0",
+               CITYWIFI_OTP_PER_SOURCE_HOUR="0", CITYWIFI_OTP_PER_SOURCE_DAY="0",
+               CITYWIFI_OTP_PER_AC_MINUTE="0",
                CITYWIFI_OTP_GLOBAL_PER_MINUTE="0")
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs = tmp / "logs"

@@ -223,6 +223,7 @@ class MultiNode:
             "CITYWIFI_WEB_SECRET_KEY": "m" * 32, "CITYWIFI_WEB_MAX_AC_LOGINS": "128",
             "CITYWIFI_OTP_HMAC_KEY": "h" * 32, "CITYWIFI_OTP_RESEND_COOLDOWN": "0",
             "CITYWIFI_OTP_PER_IP_HOUR": "0", "CITYWIFI_OTP_PER_IP_DAY": "0",
+            "CITYWIFI_OTP_PER_SOURCE_HOUR": "0", "CITYWIFI_OTP_PER_SOURCE_DAY": "0",
             "CITYWIFI_OTP_PER_AC_MINUTE": "0", "CITYWIFI_OTP_GLOBAL_PER_MINUTE": "0",
             "CITYWIFI_OTP_PER_PHONE_HOUR": "0", "CITYWIFI_OTP_PER_PHONE_DAY": "0",
             "CITYWIFI_SMS_BACKEND": "file", "CITYWIFI_SMS_CLAIM_IDLE": "3",
@@ -264,9 +265,11 @@ class MultiNode:
                 portal_port=self.listener_port, ssid=SSID, coa_port=0, tick=0.02,
                 **self.sim_options)
             self.ac = SimulatedAc(cfg).start()
+            # Simulated phones played from loopback: the portal cannot see their addresses (NAT).
             AcRegistry(self.redis).put(AcRecord(name=AC_NAME, addresses=("127.0.0.1",), secret=SECRET,
                                                 port=self.ac.port, rfc5176=True,
-                                                coa_port=self.ac.coa_port or 3799))
+                                                coa_port=self.ac.coa_port or 3799,
+                                                client_address_check=False))
             plans = PlanStore(self.redis, cache_ttl=0.0)
             plans.put(self.plan)
             plans.assign("default", "", self.plan.name)

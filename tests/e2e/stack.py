@@ -109,6 +109,7 @@ def make_settings(redis_url: str, data_dir: Path, ac_timeout: float = 0.5, **web
         # Generous SMS limits: many phones behind one AC and one test IP.
         otp=OtpSettings(
             per_ip_hour=100000, per_ip_day=100000, per_ac_minute=100000, global_per_minute=100000,
+            per_source_hour=100000, per_source_day=100000,
             per_mac_hour=1000, per_mac_day=1000, per_phone_hour=1000, per_phone_day=1000,
             hmac_key="h" * 32),
         web=web_cfg,
@@ -116,9 +117,13 @@ def make_settings(redis_url: str, data_dir: Path, ac_timeout: float = 0.5, **web
 
 
 def seed(redis: Any, *, sim_port: int, mac_auth: bool = False, plan: Plan | None = None,
-         venue: Venue | None = None) -> tuple[PlanStore, VenueStore]:
+         venue: Venue | None = None, client_address_check: bool = False) -> tuple[PlanStore, VenueStore]:
+    # The simulated phones (10.x) are played by test clients on loopback: like phones behind NAT,
+    # their addresses are not what the portal sees, so the AC's address check is off unless a test
+    # plays phones from their own loopback addresses (tests/security).
     AcRegistry(redis).put(AcRecord(name=AC_NAME, addresses=("127.0.0.1",), secret=SECRET, port=sim_port,
-                                   rfc5176=False, mac_auth=mac_auth))
+                                   rfc5176=False, mac_auth=mac_auth,
+                                   client_address_check=client_address_check))
     plans = PlanStore(redis, cache_ttl=0.0)
     plans.put(plan or Plan(name="basic", title_zh="基础套餐", up_kbps=2000, down_kbps=8000,
                            daily_time=4 * 3600, max_sessions=2, mac_binding_days=7))
@@ -134,7 +139,7 @@ def seed(redis: Any, *, sim_port: int, mac_auth: bool = False, plan: Plan | None
 def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bool = False,
                   sim: dict[str, Any] | None = None, web: dict[str, Any] | None = None,
                   plan: Plan | None = None, venue: Venue | None = None,
-                  ac_timeout: float = 0.5) -> Iterator[Stack]:
+                  ac_timeout: float = 0.5, client_address_check: bool = False) -> Iterator[Stack]:
     settings = make_settings(redis_url, data_dir, ac_timeout, **(web or {}))
     # RADIUS server in a thread (the same build_server `citywifi radius` runs).
     server = build_server(settings)
@@ -159,7 +164,8 @@ def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bo
                     radius_secret=SECRET.encode(), portal_port=listener.port,
                     ssid=SSID, mac_trigger=mac_trigger, tick=0.02, **{"coa_port": None, **(sim or {})})
     ac = SimulatedAc(cfg).start()
-    plans, venues = seed(redis, sim_port=ac.port, mac_auth=mac_trigger, plan=plan, venue=venue)
+    plans, venues = seed(redis, sim_port=ac.port, mac_auth=mac_trigger, plan=plan, venue=venue,
+                         client_address_check=client_address_check)
     otp = OtpService(redis, settings.otp, settings.otp.hmac_key.encode(),
                      policy=build_number_policy(settings.number_policy, redis), blocklist=Blocklist(redis))
     journey = PhoneJourney(redis, settings, otp=otp, signer=Signer(settings.web.secret_key.encode()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,7 +101,14 @@ def test_reopened_window_resumes_the_pending_code(stack: Stack) -> None:
     stack.journey.request_code(ctx, phone(4))
     again = stack.journey.context(stack.query(4))      # window closed, AC redirects again
     landing = stack.journey.landing(again)
-    assert landing.phone == phone(4) and 50 <= landing.resend_in <= 60 and landing.ad is None
+    # The code field comes back, but a redirect only claims the device: no number is shown ...
+    assert landing.code_pending and landing.phone == "" and 50 <= landing.resend_in <= 60
+    assert landing.ad is None
+    # ... unless this browser proved it typed that number for this device, and then masked.
+    proven = dataclasses.replace(again, phone_proof=stack.journey.phone_proof(again, phone(4)))
+    assert stack.journey.landing(proven).phone == "189****0004"
+    assert stack.journey.posted_phone(proven, "189****0004") == phone(4)
+    assert stack.journey.posted_phone(again, "189****0004") == ""          # not proven: no number
     ok = stack.journey.login_with_code(again, phone(4), stack.last_code(phone(4)))
     assert ok.phone == phone(4)
 
@@ -175,13 +183,24 @@ def test_ac_timeout_then_retry_without_a_new_code(stack: Stack) -> None:
     good = registry.get(AC_NAME)
     registry.put(dataclasses.replace(good, secret="wrong-secret-xyz"))   # AC drops our packets
     stack.journey._ac_cache.clear()
+    page = stack.journey.sign_context(ctx)           # the login page's context token
     with pytest.raises(LoginError) as err:
-        stack.journey.login_with_code(ctx, phone(11), code)
+        stack.journey.login_with_code(ctx, phone(11), code, page=page)
     assert err.value.code == "ac_timeout"
     registry.put(good)
     stack.journey._ac_cache.clear()
-    ok = stack.journey.login_with_code(ctx, phone(11), code)     # same code, same device
+    # The used code is not accepted from another page of the same device, nor with another code;
+    # a wrong code does not use the ticket up.
+    other_page = stack.journey.sign_context(dataclasses.replace(ctx, first_url="http://x.cn/"))
+    for wrong_page, wrong_code in ((other_page, code), (page, "000000" if code != "000000" else "111111")):
+        with pytest.raises(LoginError) as err:
+            stack.journey.login_with_code(ctx, phone(11), wrong_code, page=wrong_page)
+        assert err.value.code in ("used", "wrong_code")
+    ok = stack.journey.login_with_code(ctx, phone(11), code, page=page)     # same code, device, page
     assert ok.phone == phone(11)
+    with pytest.raises(LoginError) as err:                   # the ticket was single use
+        stack.journey.login_with_code(ctx, phone(11), code, page=page)
+    assert err.value.code == "used"
 
 
 def test_ac_rejected_carries_the_reply_message(stack: Stack) -> None:

@@ -62,8 +62,9 @@ def test_failed_record_logs_the_user_out_on_the_ac_again(stack: Stack,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     ctx, code = _code_for(stack, 31)
     failing = _break_reallog(stack)
+    page = stack.journey.sign_context(ctx)
     with caplog.at_level("ERROR", logger="citywifi.login"), pytest.raises(LoginError) as err:
-        stack.journey.login_with_code(ctx, phone(31), code)
+        stack.journey.login_with_code(ctx, phone(31), code, page=page)
     assert err.value.code == "state_unavailable"
     assert failing.refused == 1
     # The AC had accepted the login (RADIUS saw it); now the simulator shows the user offline.
@@ -83,7 +84,7 @@ def test_failed_record_logs_the_user_out_on_the_ac_again(stack: Stack,
 
     # Redis healthy again: the same code on the same device logs in (no second SMS), with a record.
     stack.journey.reallog = RealNameLog(stack.redis)
-    ok = stack.journey.login_with_code(ctx, phone(31), code)
+    ok = stack.journey.login_with_code(ctx, phone(31), code, page=page)     # its retry ticket
     assert ok.phone == phone(31) and ctx.user_ip in stack.ac.online()
     assert RealNameLog(stack.redis).recent(1)[0].ip == ctx.user_ip
 

@@ -392,3 +392,88 @@ def test_different_key_cannot_verify(redis_client: Any) -> None:
     other = OtpService(redis_client, LOOSE, b"z" * 32, clock=Clock())
     with pytest.raises(OtpRejected):
         other.verify(PHONE, issued.code, MAC, IP)
+
+
+# --- exactly once, retry tickets, observed source (issue 13) --------------------------------
+
+def test_one_code_verified_by_fifty_threads_wins_once(redis_client: Any) -> None:
+    svc = service(redis_client, max_attempts=100)
+    issued = svc.request_code(PHONE, MAC, IP)
+    start = threading.Barrier(50)
+    wins: list[str] = []
+    refusals: list[str] = []
+
+    def verify() -> None:
+        start.wait(timeout=10)
+        try:
+            wins.append(svc.verify(PHONE, issued.code, MAC, IP, page="p").phone)
+        except OtpRejected as exc:
+            refusals.append(exc.code)
+
+    threads = [threading.Thread(target=verify) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins == [PHONE] and set(refusals) == {"used"} and len(refusals) == 49
+
+
+def test_retry_ticket_is_single_use_and_bound_to_device_page_and_code(redis_client: Any) -> None:
+    clock = Clock()
+    svc = service(redis_client, clock)
+    issued = svc.request_code(PHONE, MAC, IP)
+    verified = svc.verify(PHONE, issued.code, MAC, IP, page="page-1")
+    assert rejected(svc, issued.code).code == "used"                  # no ticket yet: used
+    assert svc.grant_retry(verified, "page-1")
+    blob = b"".join(k + v for k, v in redis_client.hgetall(keys.otp_retry(PHONE)).items())
+    assert b"page-1" not in blob and issued.code.encode() not in blob   # hashes only
+
+    def retry(code: str = issued.code, mac: str = MAC, page: str = "page-1") -> OtpRejected:
+        with pytest.raises(OtpRejected) as info:
+            svc.verify(PHONE, code, mac, "10.9.9.9", page=page)
+        return info.value
+
+    assert retry(page="page-2").code == "used"                        # another page
+    assert retry(mac="AA-BB-CC-DD-EE-02").code == "used"              # another device
+    assert retry(code=wrong(issued.code)).code == "wrong_code"        # another code
+    again = svc.verify(PHONE, issued.code, MAC, IP, page="page-1")
+    assert again.phone == PHONE and again.retry_until == verified.retry_until
+    assert retry().code == "used"                                     # the ticket was used up
+    # A ticket does not outlive the code's lifetime from its verification ...
+    assert svc.grant_retry(again, "page-1")
+    clock.now += 301
+    assert retry().code in ("used", "expired")
+    assert not svc.grant_retry(again, "page-1")
+    # ... and a new code for the phone voids any ticket.
+    clock.now += 100
+    fresh = svc.request_code(PHONE, MAC, IP)
+    v = svc.verify(PHONE, fresh.code, MAC, IP, page="p")
+    assert svc.grant_retry(v, "p")
+    clock.now += 61
+    svc.request_code(PHONE, MAC, IP)
+    assert not redis_client.exists(keys.otp_retry(PHONE))
+
+
+def test_wrong_codes_on_a_retry_ticket_count_and_end_it(redis_client: Any) -> None:
+    svc = service(redis_client, max_attempts=3)
+    issued = svc.request_code(PHONE, MAC, IP)
+    svc.grant_retry(svc.verify(PHONE, issued.code, MAC, IP, page="p"), "p")
+    codes = []
+    for _ in range(3):
+        with pytest.raises(OtpRejected) as info:
+            svc.verify(PHONE, wrong(issued.code), MAC, IP, page="p")
+        codes.append((info.value.code, info.value.attempts_left))
+    assert codes == [("wrong_code", 2), ("wrong_code", 1), ("too_many_attempts", 0)]
+    with pytest.raises(OtpRejected) as info:
+        svc.verify(PHONE, issued.code, MAC, IP, page="p")
+    assert info.value.code == "used"
+
+
+def test_codes_count_against_the_observed_source_whatever_device_is_claimed(redis_client: Any) -> None:
+    svc = service(redis_client, per_source_hour=2)
+    for i in range(2):
+        svc.request_code(f"1890000000{i}", f"aa:bb:cc:dd:ee:0{i}", f"10.0.0.{i + 2}", source="192.0.2.7")
+    err = refused(svc.request_code, "18900000009", "aa:bb:cc:dd:ee:09", "10.0.0.9", source="192.0.2.7")
+    assert err.code == "ip_hourly_cap" and err.retry_after > 0
+    # Refused requests reserved nothing; another observed address has its own budget.
+    svc.request_code("18900000009", "aa:bb:cc:dd:ee:09", "10.0.0.9", source="192.0.2.8")

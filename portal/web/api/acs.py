@@ -32,7 +32,10 @@ _FIELDS: dict[str, Any] = {
     "timeout": {"type": "number", "minimum": 0, "maximum": 60},
     "retries": {"type": "integer", "minimum": 0, "maximum": 10},
     "description": {"type": "string", "maxLength": 200},
+    "client_address_check": {"type": "boolean"},
 }
+# The AC's DES key for encrypted MACs in its redirect: write-only ("" clears it), like secrets.
+_REDIRECT_KEY = {"type": "string", "pattern": "^([\\x21-\\x7e]{8})?$"}
 LIVE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["state", "online_users", "last_seen", "radius_bad_authenticator",
                                    "portal_bad_authenticator"],
@@ -55,17 +58,19 @@ LIVE_SCHEMA: dict[str, Any] = {
 }
 AC_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["name", "addresses", "vendor", "enabled", "separate_radius_secret"],
-    "not": {"anyOf": [{"required": ["secret"]}, {"required": ["radius_secret"]}]},
+    "not": {"anyOf": [{"required": ["secret"]}, {"required": ["radius_secret"]},
+                      {"required": ["redirect_key"]}]},
     "properties": {"name": {"type": "string"}, **_FIELDS,
-                   "separate_radius_secret": {"type": "boolean"}, "live": LIVE_SCHEMA},
+                   "separate_radius_secret": {"type": "boolean"}, "redirect_key_set": {"type": "boolean"},
+                   "live": LIVE_SCHEMA},
 }
 NEW_AC: dict[str, Any] = {
     "type": "object", "required": ["name", "addresses"], "additionalProperties": False,
     "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"}, **_FIELDS,
-                   "secret": _SECRET, "radius_secret": _SECRET},
+                   "secret": _SECRET, "radius_secret": _SECRET, "redirect_key": _REDIRECT_KEY},
 }
 AC_PATCH: dict[str, Any] = {"type": "object", "additionalProperties": False, "minProperties": 1,
-                            "properties": _FIELDS}
+                            "properties": {**_FIELDS, "redirect_key": _REDIRECT_KEY}}
 SECRETS_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["name"],
     "properties": {"name": {"type": "string"}, "portal_secret": {"type": "string"},

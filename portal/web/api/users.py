@@ -47,7 +47,8 @@ PROFILE_SCHEMA: dict[str, Any] = {
             "properties": {"at": {"type": "number"}, "mac": {"type": "string"}, "ip": {"type": "string"},
                            "ac": {"type": "string"}, "ap": {"type": "string"},
                            "ssid": {"type": "string"}, "venue": {"type": "string"},
-                           "kind": {"type": "string"}, "plan": {"type": "string"}}}},
+                           "kind": {"type": "string"}, "plan": {"type": "string"},
+                           "observed_ip": {"type": "string"}}}},
     },
 }
 PLAN_BODY: dict[str, Any] = {

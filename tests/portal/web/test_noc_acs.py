@@ -105,6 +105,45 @@ def test_edit_keeps_secrets_disable_enable(app: Flask, redis_client: Any) -> Non
     assert noc.get("/noc/acs/ghost").status_code == 404
 
 
+def test_address_check_and_redirect_key_console_and_api(app: Flask, redis_client: Any) -> None:
+    registry = AcRegistry(redis_client)
+    noc = signed_in(app, redis_client)
+    page = noc.get("/noc/acs/new").get_data(as_text=True)
+    assert re.search(r'name="client_address_check" value="1" checked', page)     # on by default
+    assert post(noc, "/noc/acs/new", {**FORM, "name": "nat1", "redirect_key": "EAGkey01"}).status_code == 201
+    record = registry.get("nat1")
+    assert not record.client_address_check and record.redirect_key == "EAGkey01"   # box left unticked
+    edit = noc.get("/noc/acs/nat1").get_data(as_text=True)
+    assert "EAGkey01" not in edit and 'name="clear_redirect_key"' in edit           # write-only
+    post(noc, "/noc/acs/nat1", {**FORM, "client_address_check": "1"})              # empty key: kept
+    record = registry.get("nat1")
+    assert record.client_address_check and record.redirect_key == "EAGkey01"
+    resp = post(noc, "/noc/acs/nat1", {**FORM, "redirect_key": "short"})
+    assert resp.status_code == 400 and "8 个字符" in resp.get_data(as_text=True)
+    post(noc, "/noc/acs/nat1", {**FORM, "clear_redirect_key": "1"})
+    assert registry.get("nat1").redirect_key == ""
+    # The API: the same fields, the key never read back (nor audited).
+    write = auth(token(redis_client, "write", "oss"))
+    client = app.test_client()
+    resp = client.patch("/api/v1/acs/nat1", json={"redirect_key": "EAGkey02", "client_address_check": False},
+                        headers=write)
+    assert resp.status_code == 200 and resp.get_json()["redirect_key_set"] is True
+    assert resp.get_json()["client_address_check"] is False and "redirect_key" not in resp.get_json()
+    assert_matches_openapi(app, "PATCH", "/acs/{ac_name}", resp)
+    assert registry.get("nat1").redirect_key == "EAGkey02"
+    assert "EAGkey02" not in audit_stream_text(redis_client)
+    assert client.patch("/api/v1/acs/nat1", json={"redirect_key": "abc"}, headers=write).status_code == 400
+    assert client.patch("/api/v1/acs/nat1", json={"redirect_key": ""}, headers=write).status_code == 200
+    assert registry.get("nat1").redirect_key == ""
+    # Seeded from [[acs]] like the other per-AC settings.
+    from portal.settings import AcSeed
+    seeded = AcRecord.from_seed(AcSeed(name="s1", addresses=("10.3.3.3",), secret="seed-secret-1",
+                                       client_address_check=False, redirect_key="EAGkey03"))
+    assert not seeded.client_address_check and seeded.redirect_key == "EAGkey03"
+    default = AcRecord.from_seed(AcSeed(name="s2", addresses=("10.3.3.4",), secret="seed-secret-2"))
+    assert default.client_address_check and not default.redirect_key
+
+
 AC_ERRORS = [
     ({"addresses": "not-an-ip"}, "not an IP address"), ({"addresses": ""}, "at least one source address"),
     ({"port": "70000"}, "1-65535"), ({"vendor": "acme"}, "vendor profile"),

@@ -126,6 +126,7 @@ def test_error_messages_on_the_page(app: Flask, stack: Stack) -> None:
     assert client.get("/portal/login").status_code == 405
     # Daily time used: refused before the AC, with the plan's message.
     UsageBook(stack.redis).add(phone(3), 4 * 3600, 0, time.time())
+    client = app.test_client()          # another phone is another browser (see tests/security)
     html3, _ = land(client, stack, 3)
     c3 = field(html3, "c")
     client.post("/portal/code", data={"c": c3, "phone": phone(3)})

@@ -260,6 +260,7 @@ def test_html_creative_in_a_sandboxed_iframe_and_success_page(phone_app: Flask, 
     venue = stack.venues.get("library")
     wants = {**json.loads(venue.to_json()), "ads_on_success": True, "redirect_url": ""}
     stack.venues.put(Venue.from_dict(wants))
+    client = phone_app.test_client()            # phone 3 is another browser than phone 2
     html = client.get("/portal?" + stack.query(3)).get_data(as_text=True)
     c = field(html, "c")
     client.post("/portal/code", data={"c": c, "phone": phone(3)})
