@@ -23,7 +23,7 @@ from portal.state import keys
 
 __all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "AcRecord", "AcRegistry"]
 
-# Reply dialects radius/dialects.py can render (vendor rate-limit attributes, spec radius.md §2.2).
+# Reply dialects radius/dialects.py can render (vendor rate-limit attributes, docs/protocols/radius.md §2.2).
 RADIUS_DIALECTS = ("huawei", "h3c", "wispr", "chillispot", "mikrotik", "zte")
 MAX_PORTAL_SOURCES = 16
 

@@ -11,7 +11,7 @@
 * :meth:`login_with_code`: code verified → plan and quota checked (``Authorizer``) → single-use
   RADIUS token minted → login on the AC (CHAP by default, per profile) → MAC bound for the
   plan's binding period → real-name record written → the portal's view of the login stored.
-  No one stays online without a real-name record (specs/sms.md, retention): when the record
+  No one stays online without a real-name record (docs/protocols/sms.md, retention): when the record
   cannot be written after the AC accepted the login, the portal logs the user out on the AC
   again (REQ_LOGOUT, same client and endpoint), counts ``login.realname_failed`` and answers
   ``state_unavailable``.

@@ -1,7 +1,7 @@
 """Real-name login records (实名制上网日志): who was online, from which device, where, when.
 
 Chinese law requires public Wi-Fi to keep, per login, the verified phone number, the device
-MAC, the IP it got, the AC/AP/SSID and the time (specs/sms.md, retention). Every successful
+MAC, the IP it got, the AC/AP/SSID and the time (docs/protocols/sms.md, retention). Every successful
 login appends one record to a Redis stream before the success page is returned — if the write
 fails the login is reported as failed to the caller (``RealNameLog.append`` raises), so no
 user is online without a record. The NOC issue archives and exports the stream.
