@@ -1,6 +1,6 @@
 """Pure codec of the carrier Portal protocol: bytes ⇄ ``PortalPacket``.
 
-No sockets, clocks or randomness here. Layout (``specs/portal-protocol.md`` §1.1):
+No sockets, clocks or randomness here. Layout (``docs/protocols/portal-protocol.md`` §1.1):
 
     Ver | Type | Pap/Chap | Rsv | SerialNo(2) | ReqID(2) | UserIP(4) | UserPort(2) | ErrCode | AttrNum
     [Authenticator(16)]          -- only in the 32-byte header form (§1.2)

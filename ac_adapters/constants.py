@@ -1,4 +1,4 @@
-"""Wire constants of the carrier Portal protocol (``specs/portal-protocol.md`` §1)."""
+"""Wire constants of the carrier Portal protocol (``docs/protocols/portal-protocol.md`` §1)."""
 
 from __future__ import annotations
 

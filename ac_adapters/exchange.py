@@ -12,7 +12,7 @@ Every machine has a ``TABLE``: ``(State, Event) → (handler, allowed next state
 is not in the table raises ``ExchangeError`` (h11/h2 style), so a reply in the wrong state can
 never be mistaken for progress.
 
-Protocol rules implemented here (``specs/portal-protocol.md``):
+Protocol rules implemented here (``docs/protocols/portal-protocol.md``):
 §1.10 sequences; §1.6 one SerialNo for REQ_CHALLENGE / REQ_AUTH / AFF_ACK_AUTH, the REQ_LOGOUT
 timeout notice reuses the SerialNo of the request that timed out (ReqID 0 after a challenge
 timeout, the REQ_AUTH ReqID after an auth timeout), PAP REQ_AUTH ReqID 0 and AFF_ACK_AUTH with

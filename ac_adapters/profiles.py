@@ -1,6 +1,6 @@
 """Vendor profiles as data: how one AC family speaks the Portal protocol and builds redirects.
 
-Facts from ``specs/portal-protocol.md`` §2, §3, §7. Adding a vendor is one ``VendorProfile``
+Facts from ``docs/protocols/portal-protocol.md`` §2, §3, §7. Adding a vendor is one ``VendorProfile``
 entry here plus, at most, a few small functions referenced by name (e.g. a MAC decoder).
 Behaviour that only one source confirms is a field, so an integrator can flip it per AC.
 """

@@ -1,4 +1,4 @@
-"""AC redirect query → one normalised login context (``specs/portal-protocol.md`` §3).
+"""AC redirect query → one normalised login context (``docs/protocols/portal-protocol.md`` §3).
 
 An AC sends the phone to the portal with a query such as
 ``wlanuserip=10.0.0.5&wlanacname=ac1&ssid=CityWiFi&wlanusermac=AA-BB-…&wlanuserfirsturl=…``.

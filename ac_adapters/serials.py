@@ -1,4 +1,4 @@
-"""SerialNo allocation for one portal-client socket (``specs/portal-protocol.md`` §1.6).
+"""SerialNo allocation for one portal-client socket (``docs/protocols/portal-protocol.md`` §1.6).
 
 The AC echoes our SerialNo in its reply, and the client matches replies by (AC address,
 SerialNo, reply type, user IP). A SerialNo therefore only has to be unique among the requests

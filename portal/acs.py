@@ -23,7 +23,7 @@ from portal.state import keys
 
 __all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord", "AcRegistry"]
 
-# Reply dialects radius/dialects.py can render (vendor rate-limit attributes, spec radius.md §2.2).
+# Reply dialects radius/dialects.py can render (vendor rate-limit attributes, docs/protocols/radius.md §2.2).
 RADIUS_DIALECTS = ("huawei", "h3c", "wispr", "chillispot", "mikrotik", "zte")
 MAX_PORTAL_SOURCES = 16
 REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)

@@ -1,6 +1,6 @@
 """The daily log archive: real-name, accounting and audit streams → compressed day files.
 
-The law keeps network logs at least 180 days (specs/sms.md §4.6); Redis keeps only the last
+The law keeps network logs at least 180 days (docs/protocols/sms.md §4.6); Redis keeps only the last
 ``archive.keep_in_redis_days`` local days. Older entries move to one gzip'd JSON Lines file per
 stream and local day, ``<dir>/<stream>/<YYYY-MM-DD>.jsonl.gz``, and files older than
 ``archive.retention_days`` are deleted. A day is the local (``archive.timezone``) calendar day of

@@ -1,4 +1,4 @@
-"""SMS one-time codes: issue, limit, verify (specs/sms.md §4).
+"""SMS one-time codes: issue, limit, verify (docs/protocols/sms.md §4).
 
 ``OtpService.request_code`` checks the number policy and the NOC blocklist, reserves every abuse
 limit, and returns the clear code **to the caller only** (the web layer enqueues the SMS through

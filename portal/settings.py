@@ -154,7 +154,7 @@ class QuotaSettings:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveSettings:
-    """Real-name, accounting and audit log archive (portal/archive.py; specs/sms.md §4.6)."""
+    """Real-name, accounting and audit log archive (portal/archive.py; docs/protocols/sms.md §4.6)."""
 
     enabled: bool = True                # `citywifi up` runs the daily job (one box per archive dir)
     keep_in_redis_days: int = 7         # records of the last N local days stay in Redis
@@ -227,7 +227,7 @@ class SmsSettings:
 
 @dataclass(frozen=True, slots=True)
 class OtpSettings:
-    """SMS one-time codes and SMS-abuse limits (specs/sms.md §4). A limit of 0 means no limit."""
+    """SMS one-time codes and SMS-abuse limits (docs/protocols/sms.md §4). A limit of 0 means no limit."""
 
     digits: int = 6                    # code length (NIST: ≥ 20 bits wanted → 7 digits)
     lifetime: int = 300                # seconds a code stays valid (NIST maximum 600)
@@ -257,7 +257,7 @@ class OtpSettings:
 
 @dataclass(frozen=True, slots=True)
 class NumberPolicySettings:
-    """Which phone numbers may get a code (specs/sms.md §3.6); see sms_gateway.policy."""
+    """Which phone numbers may get a code (docs/protocols/sms.md §3.6); see sms_gateway.policy."""
 
     allowed_carriers: tuple[str, ...] = ("telecom",)   # telecom, mobile, unicom, broadnet, satnet, other
     allowed_kinds: tuple[str, ...] = ("regular", "data")   # + virtual, iot, satellite

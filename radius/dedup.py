@@ -2,7 +2,7 @@
 
 Key: (source IP, source port, Identifier, Request Authenticator, receiving socket). Linux
 SO_REUSEPORT hashes UDP by 4-tuple, so an AC's retransmissions reach the worker that saw the
-original (specs/radius.md §1.5) and an in-process cache is enough.
+original (docs/protocols/radius.md §1.5) and an in-process cache is enough.
 
 * A retransmission whose bytes equal the cached request gets the cached reply, unprocessed.
 * A retransmission whose original is still being processed is dropped (RFC 5080 MUST).

@@ -1,6 +1,6 @@
 """Render a Grant (portal/grants.py) into Access-Accept attributes in the AC vendor's dialect.
 
-Facts from specs/radius.md §2: rate-limit attributes differ by vendor in numbering AND units.
+Facts from docs/protocols/radius.md §2: rate-limit attributes differ by vendor in numbering AND units.
 
 | dialect    | upload / download attributes                                   | unit      |
 |------------|----------------------------------------------------------------|-----------|
@@ -37,7 +37,7 @@ Attrs = list[tuple[int, bytes]]
 
 
 class Vendor(IntEnum):
-    """SMI enterprise numbers (specs/radius.md §2.2)."""
+    """SMI enterprise numbers (docs/protocols/radius.md §2.2)."""
 
     HUAWEI = 2011
     ZTE = 3902

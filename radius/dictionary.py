@@ -1,6 +1,6 @@
 """Loading the RADIUS dictionary: the small FreeRADIUS-format set shipped in ``dictionaries/``.
 
-pyrad cannot load Debian's full FreeRADIUS dictionary (specs/radius.md §1.3), and we need only
+pyrad cannot load Debian's full FreeRADIUS dictionary (docs/protocols/radius.md §1.3), and we need only
 the RFC attributes plus the rate-limit vendors, so we ship our own files.
 """
 

@@ -3,7 +3,7 @@
 Used when an Interim-Update shows a quota ran out (radius.accounting), and by the NOC (kick a
 phone, change its plan). To an AC with RFC 5176 support we send Disconnect-Request / CoA-Request
 to ``AcRecord.coa_port`` with its RADIUS secret, Event-Timestamp and Message-Authenticator,
-retransmitting identical bytes (same Identifier and Event-Timestamp, specs/radius.md §5) every
+retransmitting identical bytes (same Identifier and Event-Timestamp, docs/protocols/radius.md §5) every
 ``timeout`` seconds, ``retries`` sends in total. A Disconnect-NAK with Error-Cause 503 (Session
 Context Not Found) means the user is already gone: success.
 

@@ -1,7 +1,7 @@
 """The reaper: close sessions that stopped reporting (lost Stop, AC gone, NAS rebooted quietly).
 
 A session with no accounting for 2 × its interim interval + ``radius.reaper_grace`` is closed
-(specs/radius.md §5, "Lost Stops": design practice, not an RFC rule), so it stops counting
+(docs/protocols/radius.md §5, "Lost Stops": design practice, not an RFC rule), so it stops counting
 against the concurrency limit and disappears from the NOC's list. Closing leaves a tombstone: if
 the session was in fact alive and reports again, its next Interim-Update re-opens it and only
 the usage beyond the last known counters is booked.

@@ -1,7 +1,7 @@
 """A lean RADIUS codec for the server's hot path: pure functions over bytes.
 
 pyrad's ``Packet`` decodes every attribute through its dictionary and builds replies through
-several layers; that costs most of the ~100 µs per request measured in specs/radius.md §4.4.
+several layers; that costs most of the ~100 µs per request measured in docs/protocols/radius.md §4.4.
 The server only needs a handful of attributes per Access-Request, so it splits the packet into
 raw ``(type, value)`` pairs once, checks lengths strictly, and encodes replies directly.
 Accounting requests are still handed to the processor as pyrad ``AcctPacket`` objects.
@@ -259,7 +259,7 @@ def encode_reply(
 ) -> bytes:
     """Encode and sign a reply.
 
-    Message-Authenticator goes first (BlastRADIUS, CVE-2024-3596; specs/radius.md §5) and is
+    Message-Authenticator goes first (BlastRADIUS, CVE-2024-3596; docs/protocols/radius.md §5) and is
     computed with the Request Authenticator (RFC 3579 §3.2, RFC 5997 §3). Proxy-State is copied
     last, in order (RFC 2865 §5.33). The Response Authenticator is
     MD5(Code+ID+Length+RequestAuth+Attributes+Secret) (RFC 2865 §3).

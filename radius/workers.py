@@ -1,7 +1,7 @@
 """Worker processes sharing the RADIUS ports with SO_REUSEPORT.
 
 The parent checks the ports are really free (a stale server holding them with SO_REUSEPORT
-would otherwise silently share the traffic, specs/radius.md §1.5), forks N children, restarts
+would otherwise silently share the traffic, docs/protocols/radius.md §1.5), forks N children, restarts
 any that die, and on SIGTERM/SIGINT stops them all (SIGTERM, then SIGKILL after a grace period).
 Each child binds its own sockets and builds its own Redis client after the fork. Which child
 gets a datagram is decided by a classic BPF program attached to the SO_REUSEPORT group

@@ -1,4 +1,5 @@
-"""China Mobile CMPP 3.0 / 2.0 backend (spec sms.md §1.4) on :class:`~sms_gateway.session.Session`."""
+"""China Mobile CMPP 3.0 / 2.0 backend (docs/protocols/sms.md §1.4)
+on :class:`~sms_gateway.session.Session`."""
 
 from __future__ import annotations
 

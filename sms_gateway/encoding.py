@@ -1,6 +1,6 @@
 """Text → SMS payload bytes, and splitting long texts into concatenated segments.
 
-Spec sms.md §1.7: one SMS carries 140 octets; UCS2 gives 70 characters (67 per segment
+docs/protocols/sms.md §1.7: one SMS carries 140 octets; UCS2 gives 70 characters (67 per segment
 behind a 6-byte UDH ``05 00 03 ref total seq``); GB18030 140 bytes. The codings' numbers
 are the SMGP MsgFormat / CMPP Msg_Fmt values (§1.3, §1.4). Pure functions; the
 concatenation reference is passed in by the caller (a per-session counter), never random.

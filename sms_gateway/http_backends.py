@@ -1,5 +1,5 @@
 """HTTP SMS backends: a generic configurable one, Alibaba Cloud SendSms (RPC signature V1,
-HMAC-SHA1) and Tencent Cloud SendSms (TC3-HMAC-SHA256) — spec sms.md §2.1, §2.2.
+HMAC-SHA1) and Tencent Cloud SendSms (TC3-HMAC-SHA256) — docs/protocols/sms.md §2.1, §2.2.
 
 The transport is injectable (``transport(method, url, headers, body, timeout) -> (status,
 body)``); the default runs urllib in a thread. Clock and nonce are injectable too, so the

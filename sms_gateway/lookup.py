@@ -1,4 +1,5 @@
-"""Subscriber-lookup hook: ask the operator which carrier serves a number now (specs/sms.md §3.5–3.6).
+"""Subscriber-lookup hook: ask the operator which carrier serves a number now
+(docs/protocols/sms.md §3.5–3.6).
 
 A prefix says who was *allocated* a number; after number portability (携号转网, §3.2) the serving
 carrier may differ. An operator endpoint that knows its subscribers fixes that. Contract of the

@@ -1,6 +1,6 @@
 """Message templates per language with the operator's signature, kept within one SMS.
 
-Spec sms.md §1.7: signature plus text must fit in 70 UCS2 characters so nothing is
+docs/protocols/sms.md §1.7: signature plus text must fit in 70 UCS2 characters so nothing is
 concatenated and each send is billed once. A catalogue refuses, at construction, any template
 that cannot fit with its parameters at their declared maximum length; rendering checks again
 and raises :class:`MessageTooLong` (never silently sends a 2-part OTP).

@@ -1,4 +1,4 @@
-"""Parse and normalise mainland-China mobile numbers (specs/sms.md §3.3, §3.6).
+"""Parse and normalise mainland-China mobile numbers (docs/protocols/sms.md §3.3, §3.6).
 
 ``parse_number("+86 133-1234-5678")`` → ``MobileNumber(national="13312345678", …)``. Anything that
 is not a mainland mobile number raises ``InvalidNumber`` — never another exception, whatever the

@@ -3,7 +3,7 @@
 ``NumberPolicy.check(text)`` returns ``Allowed`` or raises ``InvalidNumber`` / ``NumberRefused``;
 every refusal carries a ``code`` and a message in Chinese and English that tells the user what
 *is* allowed ("仅限四川中国电信号码使用本 Wi-Fi" / "Only China Telecom numbers of Sichuan can use
-this Wi-Fi."). Rules, in order (specs/sms.md §3.6):
+this Wi-Fi."). Rules, in order (docs/protocols/sms.md §3.6):
 
 1. deny list → ``denied``;  2. allow list → allowed (no further checks);
 3. subscriber lookup, if configured: its carrier overrides the prefix (number portability); when

@@ -1,7 +1,7 @@
-"""Home region (province, city) of a mobile number from its first 7 digits (specs/sms.md §3.1).
+"""Home region (province, city) of a mobile number from its first 7 digits (docs/protocols/sms.md §3.1).
 
 The 7-digit ``1 + network code + H0H1H2H3`` segment identifies the home city. The table comes from
-the operator (question 3 of specs/sms.md §5) as a CSV file; it is optional — without it, numbers
+the operator (question 3 of docs/protocols/sms.md §5) as a CSV file; it is optional — without it, numbers
 simply have no region, and a policy that restricts regions refuses them (or not, per setting).
 
 CSV format (UTF-8, BOM tolerated)::

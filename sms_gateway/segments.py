@@ -1,4 +1,4 @@
-"""The carrier number-segment table: 3–5 digit prefix → carrier and kind (specs/sms.md §3.1).
+"""The carrier number-segment table: 3–5 digit prefix → carrier and kind (docs/protocols/sms.md §3.1).
 
 The table is data (``sms_gateway/data/segments.toml``, versioned), not code, so an operator can
 ship a newer MIIT allocation without a release: ``SegmentTable.load(path)`` reads any file of the

@@ -1,7 +1,7 @@
 """A long-lived TCP session to an SMS gateway: login, sliding window, keep-alive, reconnect.
 
 Protocol-neutral: the wire details come from a :class:`WireProtocol` adapter (SMGP, CMPP,
-SMPP supply one each). The behaviour follows spec sms.md §1.2:
+SMPP supply one each). The behaviour follows docs/protocols/sms.md §1.2:
 
 * **window** — at most ``window`` (16) requests outstanding; further senders wait;
 * **keep-alive** — when nothing was received for ``heartbeat`` seconds, send an active test;

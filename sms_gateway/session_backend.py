@@ -46,7 +46,8 @@ class SessionConfig(Protocol):
 
 class Header12Wire:
     """Framing shared by CMPP and SMGP: a 12-byte header (length, command, sequence) and the
-    response bit in the command id (sms.md §1.2). Subclasses add login, keep-alive and reports."""
+    response bit in the command id (docs/protocols/sms.md §1.2). Subclasses add login, keep-alive and
+    reports."""
 
     header_size = HEADER12.size
 

@@ -1,4 +1,5 @@
-"""China Telecom SMGP 3.0 backend (spec sms.md §1.3) on top of :class:`~sms_gateway.session.Session`."""
+"""China Telecom SMGP 3.0 backend (docs/protocols/sms.md §1.3)
+on top of :class:`~sms_gateway.session.Session`."""
 
 from __future__ import annotations
 

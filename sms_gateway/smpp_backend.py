@@ -1,4 +1,4 @@
-"""SMPP 3.4 backend (spec sms.md §1.6): bind_transceiver, submit_sm, receipts, enquire_link.
+"""SMPP 3.4 backend (docs/protocols/sms.md §1.6): bind_transceiver, submit_sm, receipts, enquire_link.
 
 Uses our own codec (:mod:`sms_gateway.pdu.smpp`) and the shared windowed session. Text goes
 as UCS2 (data_coding 8); long texts use esm_class 0x40 with the UDH inside short_message.

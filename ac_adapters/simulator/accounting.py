@@ -2,7 +2,7 @@
 
 Counters grow with the time a user is "active" at ``traffic_rate`` bytes/s down and a fifth of
 it up, so Interim-Updates are cumulative and plausible (RFC 2869 §2.1), and wrap into
-Gigawords above 2**32 (``specs/radius.md`` §2.1, §5). Pure: the clock value is passed in.
+Gigawords above 2**32 (``docs/protocols/radius.md`` §2.1, §5). Pure: the clock value is passed in.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from ac_adapters.simulator.accounting import radius_mac
 
 __all__ = ["RATE_ATTRIBUTES", "AuthResult", "called_station_id", "fill_access_request", "local_check"]
 
-# Rate attributes the simulator applies and prints (specs/radius.md §2.2, all bit/s).
+# Rate attributes the simulator applies and prints (docs/protocols/radius.md §2.2, all bit/s).
 RATE_ATTRIBUTES = (
     "Huawei-Input-Average-Rate", "Huawei-Input-Peak-Rate",
     "Huawei-Output-Average-Rate", "Huawei-Output-Peak-Rate",

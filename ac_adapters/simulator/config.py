@@ -18,7 +18,7 @@ def _empty() -> Mapping[str, Any]:
 class SimConfig:
     """Everything a simulated AC needs. Defaults mimic a Huawei AC on loopback.
 
-    Timers follow the EAG defaults of ``specs/portal-protocol.md`` §1.9 unless noted.
+    Timers follow the EAG defaults of ``docs/protocols/portal-protocol.md`` §1.9 unless noted.
     """
 
     host: str = "127.0.0.1"

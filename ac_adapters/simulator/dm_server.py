@@ -4,7 +4,7 @@ Requests whose Request Authenticator (or Message-Authenticator, when present) do
 with the RADIUS secret are dropped silently, as RFC 5176 §3.5 / RFC 5080 §2.3.3 require.
 A session is identified by every identifier present among Acct-Session-Id, User-Name,
 Framed-IP-Address and Calling-Station-Id; none present → NAK 402, NAS-IP-Address or
-NAS-Identifier of another NAS → NAK 403, no match → NAK 503 (``specs/radius.md`` §5).
+NAS-Identifier of another NAS → NAK 403, no match → NAK 503 (``docs/protocols/radius.md`` §5).
 """
 
 from __future__ import annotations

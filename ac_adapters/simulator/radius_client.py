@@ -4,7 +4,7 @@ The portal loop must never wait for RADIUS, so ``send`` only queues: a receiver 
 replies (by socket + Identifier, then pyrad's ``VerifyReply``: Response Authenticator,
 Message-Authenticator, Proxy-State) and calls the callback with the reply, or with None after
 ``retries`` sends of ``timeout`` seconds each. pyrad's Identifier is 8 bits, so one socket holds
-at most 256 outstanding requests (``specs/radius.md`` §1.5); more sockets are opened on demand,
+at most 256 outstanding requests (``docs/protocols/radius.md`` §1.5); more sockets are opened on demand,
 which is how a real AC with thousands of users behaves too.
 
 Several servers (a real AC's RADIUS server group): a retransmission goes to the next server

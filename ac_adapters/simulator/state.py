@@ -2,7 +2,7 @@
 
 One row per (state, event). ``transition`` looks it up; a pair that is not in the table gets
 the answer a real AC gives to a request it cannot honour (ErrCode 1, state unchanged) or, for
-internal events, nothing at all (a stale timer). Facts: ``specs/portal-protocol.md`` §1.5,
+internal events, nothing at all (a stale timer). Facts: ``docs/protocols/portal-protocol.md`` §1.5,
 §1.6, §1.9 and §2 (EAG is the only AC-side source, so its behaviour is the model).
 """
 

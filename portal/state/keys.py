@@ -379,7 +379,7 @@ def ad_ticket(nonce: str) -> str:
 
 def real_name_log() -> str:
     """Stream: real-name login records (phone, MAC, IP, AC, AP, SSID, time, kind). No MAXLEN:
-    retention and export are the NOC's job (specs/sms.md, log retention law)."""
+    retention and export are the NOC's job (docs/protocols/sms.md, log retention law)."""
     return f"{PREFIX}:{{reallog}}:stream"
 
 

@@ -101,7 +101,7 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
 
     @app.after_request
     def _no_store(response: Response) -> Response:
-        # Portal pages and probe answers must never be cached (captive-clients §2.6).
+        # Portal pages and probe answers must never be cached (docs/protocols/captive-clients.md §2.6).
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if request.path.startswith("/portal"):

@@ -1,4 +1,4 @@
-"""Captive-portal detection done right (specs/captive-clients.md §2.2, §2.6).
+"""Captive-portal detection done right (docs/protocols/captive-clients.md §2.2, §2.6).
 
 * ``/api/captive`` — the RFC 8908 API: ``application/captive+json``, ``captive`` from the
   portal's live view of the login, ``seconds-remaining`` / ``bytes-remaining`` from live quota,

@@ -1,4 +1,4 @@
-"""CMPP 3.0 / 2.0 (China Mobile) PDU codec — spec sms.md §1.4.
+"""CMPP 3.0 / 2.0 (China Mobile) PDU codec — docs/protocols/sms.md §1.4.
 
 The two versions differ in field widths (terminal ids 32 vs 21 bytes, Result/Status 4 vs 1
 byte) and in the trailing LinkID (3.0) vs Reserve (2.0); every function takes ``version``

@@ -1,4 +1,4 @@
-"""Building blocks shared by the SMGP, CMPP and SMPP codecs (spec sms.md §1.2).
+"""Building blocks shared by the SMGP, CMPP and SMPP codecs (docs/protocols/sms.md §1.2).
 
 Pure functions over bytes: no sockets, clocks or randomness. Every decoder raises
 :class:`~sms_gateway.errors.PduError` on malformed input, never ``struct.error``/``IndexError``.

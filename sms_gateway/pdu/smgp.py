@@ -1,4 +1,4 @@
-"""SMGP 3.0 (China Telecom) PDU codec — spec sms.md §1.3.
+"""SMGP 3.0 (China Telecom) PDU codec — docs/protocols/sms.md §1.3.
 
 ``encode(pdu, seq) -> bytes`` and ``decode(bytes) -> (seq, pdu)`` over one complete PDU
 (12-byte header included). Framing a TCP stream is the session's job.

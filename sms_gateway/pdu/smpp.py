@@ -1,4 +1,4 @@
-"""SMPP 3.4 PDU codec, the subset an ESME needs — spec sms.md §1.6.
+"""SMPP 3.4 PDU codec, the subset an ESME needs — docs/protocols/sms.md §1.6.
 
 16-byte header (command_length, command_id, command_status, sequence_number); C-octet
 strings; optional parameters as TLVs. ``encode(pdu, seq, status=0)`` and

@@ -1,4 +1,4 @@
-"""Hand-derived vectors for the codec (rules of specs/portal-protocol.md §1.1, §1.2, §1.8)."""
+"""Hand-derived vectors for the codec (rules of docs/protocols/portal-protocol.md §1.1, §1.2, §1.8)."""
 
 import hashlib
 

@@ -1,4 +1,4 @@
-"""Hypothesis properties of the portal codec (specs/portal-protocol.md §1) plus hand-derived
+"""Hypothesis properties of the portal codec (docs/protocols/portal-protocol.md §1) plus hand-derived
 vectors for the packets the issue names. Vectors are written byte by byte from the rules of
 §1.1 (header), §1.2 (authenticator), §1.7 (attributes) and §1.8 (CHAP); only MD5 is computed."""
 

@@ -1,4 +1,5 @@
-"""State-table tests of the portal-side exchanges (specs/portal-protocol.md §1.5, §1.6, §1.8, §1.10)."""
+"""State-table tests of the portal-side exchanges
+(docs/protocols/portal-protocol.md §1.5, §1.6, §1.8, §1.10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vendor profiles are complete, self-consistent data (specs/portal-protocol.md §2, §3, §7)."""
+"""Vendor profiles are complete, self-consistent data (docs/protocols/portal-protocol.md §2, §3, §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Redirect parsing (specs/portal-protocol.md §3): every profile's own redirect parses back to
+"""Redirect parsing (docs/protocols/portal-protocol.md §3): every profile's own redirect parses back to
 the same record; the quirks of §3 (duplicated ssid, MAC spellings, missing AP MAC, encoded
 values, many first-URL names); EAG's DES-ECB MAC checked against OpenSSL; bilingual errors."""
 

@@ -1,4 +1,4 @@
-"""A fake China Mobile ISMG speaking CMPP 3.0 or 2.0 (spec sms.md §1.4).
+"""A fake China Mobile ISMG speaking CMPP 3.0 or 2.0 (docs/protocols/sms.md §1.4).
 
 Checks the CONNECT authenticator (status 3 on failure), answers SUBMIT with a 64-bit Msg_Id
 (§1.4 bit layout), pushes status reports (DELIVER with Registered_Delivery = 1, first an

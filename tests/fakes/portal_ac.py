@@ -1,6 +1,6 @@
 """A scriptable, fault-injecting fake AC on a real UDP socket, for portal-client tests.
 
-Behaves like the AC side of EAG (``specs/portal-protocol.md`` §1.2, §1.5, §1.6):
+Behaves like the AC side of EAG (``docs/protocols/portal-protocol.md`` §1.2, §1.5, §1.6):
 
 * requests whose authenticator does not verify (32-byte form) are dropped silently;
 * ReqIDs are allocated per challenged user, never 0, unique among pending users; a repeated

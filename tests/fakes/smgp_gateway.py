@@ -1,4 +1,4 @@
-"""A fake China Telecom SMGW speaking SMGP 3.0 (spec sms.md §1.3, §1.8 recommendation).
+"""A fake China Telecom SMGW speaking SMGP 3.0 (docs/protocols/sms.md §1.3, §1.8 recommendation).
 
 Checks the MD5 login authenticator, answers Submit with a BCD MsgID, pushes IsReport
 Delivers, answers Active_Test and Exit, enforces the window, injects faults (see

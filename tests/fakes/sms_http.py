@@ -1,5 +1,5 @@
 """A local HTTP server standing in for Alibaba Cloud SendSms, Tencent Cloud SendSms and a
-generic SMS HTTP API. It recomputes each request's signature from the spec rules (sms.md §2.1,
+generic SMS HTTP API. It recomputes each request's signature from the spec rules (docs/protocols/sms.md §2.1,
 §2.2) with its own code — it deliberately does not import the backend's signer — and answers
 like the cloud does (error codes included). Never a real cloud call in tests.
 """

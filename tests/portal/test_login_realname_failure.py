@@ -1,4 +1,4 @@
-"""No user stays online without a real-name record (specs/sms.md, retention).
+"""No user stays online without a real-name record (docs/protocols/sms.md, retention).
 
 Real Redis, the real RADIUS server and the AC simulator (tests/e2e/stack.py). Only the append to
 the real-name stream fails: the journey's ``RealNameLog`` talks to a thin wrapper around the real

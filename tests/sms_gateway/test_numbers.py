@@ -1,4 +1,4 @@
-"""Number normalisation, validity and the shipped segment table (specs/sms.md §3.1, §3.3)."""
+"""Number normalisation, validity and the shipped segment table (docs/protocols/sms.md §3.1, §3.3)."""
 
 from __future__ import annotations
 
