@@ -289,7 +289,9 @@ def realname(redis: Any) -> list[dict[str, str]]:
 
 @pytest.fixture
 def acct(redis_client: Any) -> Iterator[AccountingProcessor]:
-    proc = AccountingProcessor(redis_client, settings=QuotaSettings(plan_cache_ttl=0), grace=60)
+    # These ACs send no Class: trust their User-Name (the test is about logout records).
+    proc = AccountingProcessor(redis_client, grace=60,
+                               settings=QuotaSettings(plan_cache_ttl=0, acct_trust_user_name=True))
     yield proc
     proc.close()
 
