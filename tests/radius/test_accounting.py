@@ -358,3 +358,39 @@ def test_venue_index_repair_puts_lost_and_stale_entries_right(redis_client: Any,
     assert repair_venue_index(reg) is True
     assert sorted(redis_client.hkeys(keys.venue_sessions("mall"))) == [b"ac1|S1", b"ac1|S2"]
     assert repair_venue_index(reg) is False                                  # someone just did
+
+
+def test_script_is_all_or_nothing(redis_client: Any, proc: AccountingProcessor) -> None:
+    """The script checks before its first write: a record it refuses changes nothing (before,
+    an overflow in the middle left the daily time booked and the total not)."""
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    redis_client.hset(keys.usage(PHONE), mapping={"tv": 2**53 - 10})
+    before = (redis_client.hgetall(keys.usage(PHONE)), redis_client.hgetall(keys.phone_sessions(PHONE)))
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=60, i=100), T0 + 60)
+    assert (redis_client.hgetall(keys.usage(PHONE)),
+            redis_client.hgetall(keys.phone_sessions(PHONE))) == before
+    last = redis_client.xrevrange(keys.acct_log(), count=1)[0][1]
+    assert (last[b"k"], last[b"why"]) == (b"rejected", b"usage_overflow")
+
+
+def test_a_failing_record_does_not_disturb_its_batch(redis_client: Any,
+                                                     proc: AccountingProcessor) -> None:
+    """A record the script fails on (here: a corrupt session record) fails alone; the others of
+    the drained batch are stored once and reported stored (the server answers them)."""
+    from radius import wire
+
+    def datagram(status: int, sid: str, t: int) -> Any:
+        attrs = [(40, struct.pack("!I", status)), (44, sid.encode()), (1, PHONE.encode()),
+                 (25, class_for(sid=sid)), (46, struct.pack("!I", t))]
+        body = b"".join(bytes((a, len(v) + 2)) + v for a, v in attrs)
+        return wire.decode(struct.pack("!BBH", 4, 1, 20 + len(body)) + bytes(16) + body)
+
+    redis_client.hset(keys.phone_sessions(PHONE), "ac1|BAD", "{not json")
+    items = [(datagram(2, "A", 30), AC, b"s"), (datagram(3, "BAD", 30), AC, b"s"),
+             (datagram(2, "B", 40), AC, b"s")]
+    out = proc.handle_acct_batch(items, T0 + 60)
+    assert out[0] is None and out[2] is None
+    assert isinstance(out[1], Exception)
+    assert _usage(redis_client, T0 + 60) == (70, 0, 70, 0)
+    logouts = [f for _, f in redis_client.xrange(keys.real_name_log())]
+    assert sorted(f[b"sid"] for f in logouts) == [b"A", b"B"]
