@@ -156,10 +156,15 @@ class ClassSigner:
     nor replay one it saw (its name is in the MAC). The nonce names the login; the accounting
     script lets one login back one session (radius/accounting.py)."""
 
+    _CACHE_MAX = 65536
+
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("the Class key must be at least 16 bytes")
         self._key = key
+        # A session repeats its Class in every Interim-Update: remember what verified (exact
+        # bytes and AC), so the HMAC runs about once per session and worker.
+        self._verified: dict[tuple[bytes, str], ClassInfo] = {}
 
     def _tag(self, ac: str, body: bytes) -> bytes:
         return hmac.digest(self._key, ac.encode() + b"|" + body, "sha256")[:16].hex().encode()
@@ -174,13 +179,20 @@ class ClassSigner:
         if not is_signed_class(value):
             return None
         assert value is not None
+        known = self._verified.get((value, ac))
+        if known is not None:
+            return known
         body, sep, tag = value.rpartition(b"|")
         if not sep or not hmac.compare_digest(tag, self._tag(ac, body)):
             return None
         info = parse_class(value)
         if info is None:
             return None
-        return ClassInfo(info.phone, info.plan, info.issued, info.login, signed=True)
+        verified = ClassInfo(info.phone, info.plan, info.issued, info.login, signed=True)
+        if len(self._verified) >= self._CACHE_MAX:
+            self._verified.clear()
+        self._verified[(value, ac)] = verified
+        return verified
 
 
 # --- evaluation (pure) -----------------------------------------------------------------------

@@ -171,6 +171,7 @@ class AccountingProcessor:
         self.clock = clock
         self.settings = settings or QuotaSettings()
         self.limits = Limits.from_settings(self.settings)
+        self._line_rate = int(self.limits.bytes_per_second(None))
         # Verifies the signed Class (the key the RADIUS server signs Access-Accepts with); without
         # one no Class is trusted and only sessions this AC already has are accepted.
         self.class_signer = class_signer
@@ -336,8 +337,8 @@ class AccountingProcessor:
                 mac or "", record.framed_ip or "",
                 interim, plan_name, record.user_name if record.user_name != phone else "",
                 self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
-                int(event_time), self.limits.clock_skew, rate_in, rate_out,
-                self.limits.bytes_per_second(None), BURST_SECONDS,
+                int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
+                self._line_rate, BURST_SECONDS,
             ],
         )
         return _Queued(ac, record, phone, plan_name, kind, received_at, started, len(pipe) - 1, index)
@@ -364,7 +365,7 @@ class AccountingProcessor:
             verdict = reply[0].decode()
             if verdict == "dup":
                 continue
-            if follow is None:
+            if follow is None and verdict in ("refused", "closed", "new"):
                 follow = self.redis.pipeline(transaction=False)
             if verdict == "refused":
                 self._refuse(follow, q.ac, q.record, q.received_at, q.phone, reply[3].decode())

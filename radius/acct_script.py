@@ -74,11 +74,6 @@ else
   if ARGV[17] ~= '' then rec['ss'] = ARGV[17] end
   if ARGV[18] ~= '' then rec['v'] = ARGV[18] end
 end
--- The session's owner: one login (signed Class) backs one session, on the AC it was issued to.
-if ARGV[19] ~= '' then
-  local owner = redis.call('GET', KEYS[4])
-  if owner and owner ~= ARGV[1] then return refuse('login_reused') end
-end
 local adv = nt > bt
 ni = unwrap(ni, bi, tonumber(ARGV[8]), adv)
 no = unwrap(no, bo, tonumber(ARGV[9]), adv)
@@ -86,6 +81,12 @@ local grew = nt > bt or ni > bi or no > bo
 if not grew and (raw or tomb) and not (raw and kind == 'stop') then
   -- a replay or an older update arriving late: nothing to book, nothing to change
   return {'dup', raw or false, usage_now()}
+end
+-- The session's owner: one login (signed Class) backs one session, on the AC it was issued to.
+-- (A session that already holds this login's claim, 'lg', needs no lookup.)
+if ARGV[19] ~= '' and rec['lg'] ~= ARGV[19] then
+  local owner = redis.call('GET', KEYS[4])
+  if owner and owner ~= ARGV[1] then return refuse('login_reused') end
 end
 -- Plausibility against the session: its time cannot run ahead of our clock since it started,
 -- its counters cannot exceed its plan's rate (× margin) over its time.
@@ -102,33 +103,46 @@ if ni > MAX or ni > rin * span then return refuse('rate_in') end
 if no > MAX or no > rout * span then return refuse('rate_out') end
 local dt = math.max(0, nt - bt)
 local dv = math.max(0, ni - bi) + math.max(0, no - bo)
-local u = redis.call('HMGET', KEYS[2], 'dt', 'dv', 'tt', 'tv')
-for i = 1, 4 do
-  local add = dt
-  if i % 2 == 0 then add = dv end
+local u = redis.call('HMGET', KEYS[2], 'd', 'dt', 'dv', 'tt', 'tv', 'f')
+for i = 2, 5 do
+  local add = dv
+  if i % 2 == 0 then add = dt end
   if (tonumber(u[i]) or 0) + add > MAX then return refuse('usage_overflow') end
 end
--- Every check passed: write.
-if dt > 0 or dv > 0 then add_usage(KEYS[2], ARGV[4], dt, dv) end
-redis.call('HSETNX', KEYS[2], 'f', ARGV[3])
+-- Every check passed: write. The usage returned is built from what was read and booked (the
+-- same values usage_now() would read back, one HMGET fewer on the hot path).
+if dt > 0 or dv > 0 then
+  local r = add_usage(KEYS[2], ARGV[4], dt, dv)
+  u = {ARGV[4], r[1], r[2], r[3], r[4], u[6]}
+end
+if not u[6] then
+  redis.call('HSET', KEYS[2], 'f', ARGV[3])
+  u[6] = ARGV[3]
+end
 rec['t'] = math.max(nt, bt)
 rec['i'] = math.max(ni, bi)
 rec['o'] = math.max(no, bo)
 rec['u'] = now
 if ARGV[11] ~= '' then rec['ip'] = ARGV[11] end
-local out = cjson.encode(rec)
 if ARGV[19] ~= '' then
-  -- the claim outlives the session by the tombstone's lifetime (late records of it still match)
-  redis.call('SET', KEYS[4], ARGV[1], 'EX', tonumber(ARGV[15]) + 3 * tonumber(ARGV[12]))
+  -- The claim must outlive the session by the tombstone's lifetime (late records of it still
+  -- match). Renewed when half its life is gone and at the Stop, not on every update.
+  local life = tonumber(ARGV[15]) + 3 * tonumber(ARGV[12])
+  if kind == 'stop' or rec['lg'] ~= ARGV[19] or not rec['ce'] or now + life / 2 > rec['ce'] then
+    redis.call('SET', KEYS[4], ARGV[1], 'EX', life)
+    rec['lg'] = ARGV[19]
+    rec['ce'] = now + life
+  end
 end
+local out = cjson.encode(rec)
 if kind == 'stop' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('SET', KEYS[3], string.format('%.0f,%.0f,%.0f', rec['t'], rec['i'], rec['o']),
              'EX', tonumber(ARGV[15]))
-  return {'closed', out, usage_now()}
+  return {'closed', out, u}
 end
 redis.call('HSET', KEYS[1], ARGV[1], out)
 local verdict = 'new'
 if raw then verdict = 'updated' end
-return {verdict, out, usage_now()}
+return {verdict, out, u}
 """
