@@ -293,9 +293,12 @@ class AccountingProcessor:
         pipe.hincrby(stats, f"acct_rejected:{reason}", 1)
         pipe.hset(stats, mapping={"acct_last_rejected": reason,
                                   "acct_last_rejected_at": f"{received_at:.3f}"})
-        self.metrics.inc(f"acct_rejected.{reason}.{ac.name}")
-        log.warning("accounting record from %s refused (%s): session %r phone %s", ac.name, reason,
-                    record.session_id, phone or "-")
+        counter = f"acct_rejected.{reason}.{ac.name}"
+        self.metrics.inc(counter)
+        n = self.metrics.get(counter)
+        if n & (n - 1) == 0:    # the 1st, 2nd, 4th, 8th …: an AC sending garbage cannot flood the log
+            log.warning("accounting record from %s refused (%s): session %r phone %s [%d so far in "
+                        "this worker]", ac.name, reason, record.session_id, phone or "-", n)
 
     def _queue_session(self, pipe: Any, ac: AcRecord, record: AcctRecord, received_at: float,
                        index: int) -> _Queued | None:
