@@ -20,6 +20,10 @@ entries up to the checkpoint in Redis; the next run trims them first. Readers (p
 take ids up to the checkpoint from files and ids after it from Redis, so an export during a crash
 window also sees every entry exactly once. Leftover temp files of a killed run are removed.
 
+Each day file is sealed as it is written (portal/archive_seal.py: hash, chained to the previous
+day, HMAC with the archive key), so editing or deleting records, days or seals is detected by
+``citywifi archive status`` and before every export.
+
 One run at a time: a Redis lock ``<host>:<pid>:<nonce>`` (TTL renewed per day); a lock whose
 holder process on this host is gone is taken over, so a rerun after ``kill -9`` works at once.
 """
@@ -43,7 +47,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from portal.archive_seal import ArchiveSealer
 from portal.errors import CitywifiError
+from portal.keyfiles import load_key
 from portal.settings import Settings
 from portal.state import keys
 
@@ -56,6 +62,7 @@ __all__ = [
     "DayArchived",
     "Entry",
     "archive_directory",
+    "archive_key",
     "archive_timezone",
     "as_text",
     "day_bounds_ms",
@@ -216,6 +223,12 @@ def archive_timezone(settings: Settings) -> str:
     return settings.archive.timezone or settings.quota.timezone
 
 
+def archive_key(settings: Settings, *, create: bool) -> bytes | None:
+    """The key that seals archive days: ``archive.hmac_key``, else ``data_dir/archive-hmac.key``
+    (made by the job when ``create``; readers never invent one)."""
+    return load_key(settings.data_dir, "archive-hmac.key", settings.archive.hmac_key, create=create)
+
+
 # --- the job ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -243,18 +256,22 @@ class ArchiveJob:
     """Moves old stream entries to day files and deletes expired files; see the module doc.
 
     ``hook(point, stream, day)`` is called at "writing" (after the first line of a temp file),
-    "file_written" (renamed, before the checkpoint), "checkpointed" (before the trim) and
-    "trimmed" — tests raise from it to simulate a crash at that point.
+    "file_written" (renamed, before the seal and the checkpoint), "checkpointed" (before the
+    trim) and "trimmed" — tests raise from it to simulate a crash at that point.
+
+    With ``key`` every day file is sealed (portal/archive_seal.py); ``from_settings`` always
+    passes the configured key.
     """
 
     def __init__(
         self, redis: Any, directory: Path, *, keep_in_redis_days: int = 7,
         retention_days: int = 180, timezone: str = "Asia/Shanghai",
         clock: Callable[[], float] = time.time, hook: Hook | None = None, page: int = 1000,
-        streams: dict[str, Callable[[], str]] | None = None,
+        streams: dict[str, Callable[[], str]] | None = None, key: bytes | None = None,
     ) -> None:
         self.redis = redis
         self.directory = Path(directory)
+        self.sealer = ArchiveSealer(self.directory, key, redis) if key is not None else None
         self.keep_in_redis_days = keep_in_redis_days
         self.retention_days = retention_days
         self.tz = ZoneInfo(timezone)
@@ -267,6 +284,7 @@ class ArchiveJob:
     @classmethod
     def from_settings(cls, redis: Any, settings: Settings, **kwargs: Any) -> ArchiveJob:
         a = settings.archive
+        kwargs.setdefault("key", archive_key(settings, create=True))
         return cls(redis, archive_directory(settings), keep_in_redis_days=a.keep_in_redis_days,
                    retention_days=a.retention_days, timezone=archive_timezone(settings), **kwargs)
 
@@ -332,6 +350,11 @@ class ArchiveJob:
         sources: list[Iterable[Entry]] = [
             xrange_pages(self.redis, key, f"{start_ms}-0", str(end_ms - 1), self.page)]
         if path.exists():
+            if self.sealer is not None and self.sealer.seal_matches(stream, day, path) is False:
+                # Only a day past the checkpoint is ever rewritten: a run died between the file
+                # and its seal, or Redis lost the checkpoint. `archive status` flagged it if not.
+                log.warning("archive %s %s: the existing file does not match its seal; "
+                            "rebuilding it from Redis and the file", stream, day)
             sources.append(read_day_file(path))   # union with what an earlier run archived
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         count, last_id = 0, "0-0"
@@ -348,6 +371,8 @@ class ArchiveJob:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         self._point("file_written", stream, day)
+        if self.sealer is not None:
+            self.sealer.seal_day(stream, day, path, count, last_id)
         return DayArchived(stream, day, path, count, last_id)
 
     def _trim(self, key: str, cp: str) -> int:
@@ -358,10 +383,15 @@ class ArchiveJob:
     def _purge(self, oldest_kept: dt.date) -> list[Path]:
         deleted = []
         for stream in self.streams:
-            for day, path in day_files(self.directory, stream):
-                if day >= oldest_kept:
-                    break
+            expired = [(day, path) for day, path in day_files(self.directory, stream)
+                       if day < oldest_kept]
+            if expired and self.sealer is not None:
+                # The chain's new start is signed before its old days go.
+                self.sealer.mark_purged(stream, [day for day, _ in expired])
+            for day, path in expired:
                 path.unlink(missing_ok=True)
+                if self.sealer is not None:
+                    self.sealer.unseal_purged(stream, day)
                 deleted.append(path)
         return deleted
 
@@ -369,7 +399,7 @@ class ArchiveJob:
         for stream in self.streams:
             folder = self.directory / stream
             if folder.is_dir():
-                for path in folder.glob(f".*{_SUFFIX}.tmp-*"):
+                for path in folder.glob(".*.tmp-*"):     # day files, seals, the chain base
                     path.unlink(missing_ok=True)
 
     def _point(self, point: str, stream: str, day: dt.date) -> None:

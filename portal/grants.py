@@ -12,6 +12,7 @@ The radius package renders a ``Grant`` into vendor attributes; the portal shows 
 
 from __future__ import annotations
 
+import hmac
 import random
 import threading
 from dataclasses import dataclass
@@ -32,18 +33,21 @@ __all__ = [
     "REFUSAL_MESSAGES",
     "Authorizer",
     "ClassInfo",
+    "ClassSigner",
     "Grant",
     "QuotaRefusal",
     "authorize",
     "check_quota",
     "evaluate",
+    "is_signed_class",
     "make_class",
     "parse_class",
     "remaining_time",
     "terminate_at",
 ]
 
-CLASS_MAGIC = b"cw1"
+CLASS_MAGIC = b"cw1"          # unsigned (older releases; tests of the codec)
+SIGNED_CLASS_MAGIC = b"cw2"   # signed for one AC and login: see ClassSigner
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,30 +108,91 @@ class ClassInfo:
     phone: str
     plan: str
     issued: int
+    login: str = ""          # the login's nonce (hex); signed Classes only
+    signed: bool = False     # verified against the AC it came from (ClassSigner.verify)
+
+
+def _nonce(nonce: bytes | None) -> bytes:
+    # The nonce keeps two logins of one phone in one second apart and names the login; it is no
+    # secret (the AC echoes Class in clear). random's global generator, not os.urandom: no
+    # syscall per Access-Request, and it is reseeded in every forked worker.
+    return b"%08x" % random.getrandbits(32) if nonce is None else nonce.hex().encode()
 
 
 def make_class(phone: str, plan: str, issued: float, nonce: bytes | None = None) -> bytes:
-    """``cw1|<phone>|<plan>|<issued epoch>|<nonce hex>``: the NAS echoes it in accounting
-    (RFC 2865 §5.25), which ties accounting to this login without a lookup."""
-    # The nonce only keeps two logins of one phone in one second apart; it is no secret (the AC
-    # echoes Class in accounting signed with its own secret). random's global generator, not
-    # os.urandom: no syscall per Access-Request, and it is reseeded in every forked worker.
-    tail = b"%08x" % random.getrandbits(32) if nonce is None else nonce.hex().encode()
-    value = b"|".join((CLASS_MAGIC, phone.encode(), plan.encode(), b"%d" % int(issued), tail))
+    """``cw1|<phone>|<plan>|<issued epoch>|<nonce hex>``, unsigned. Accounting does NOT trust it
+    (anyone can write it); the server issues ClassSigner's signed form."""
+    value = b"|".join((CLASS_MAGIC, phone.encode(), plan.encode(), b"%d" % int(issued), _nonce(nonce)))
     return value[:253]
 
 
 def parse_class(value: bytes | None) -> ClassInfo | None:
-    """The ClassInfo of a Class we issued, or None for anything else."""
-    if not value or not value.startswith(CLASS_MAGIC + b"|"):
+    """The fields of a Class in our format (signed or not), unverified; None for anything else."""
+    if not value or not (value.startswith(CLASS_MAGIC + b"|")
+                         or value.startswith(SIGNED_CLASS_MAGIC + b"|")):
         return None
     parts = value.split(b"|")
-    if len(parts) != 5 or not parts[1].isdigit() or not parts[3].isdigit():
+    signed = parts[0] == SIGNED_CLASS_MAGIC
+    if len(parts) != (6 if signed else 5) or not parts[1].isdigit() or not parts[3].isdigit():
         return None
     try:
-        return ClassInfo(parts[1].decode(), parts[2].decode(), int(parts[3]))
-    except UnicodeDecodeError:
+        return ClassInfo(parts[1].decode(), parts[2].decode(), int(parts[3]), parts[4].decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
         return None
+
+
+def is_signed_class(value: bytes | None) -> bool:
+    """True when ``value`` claims to be a signed Class of ours (whether or not it verifies)."""
+    return bool(value) and value.startswith(SIGNED_CLASS_MAGIC + b"|")  # type: ignore[union-attr]
+
+
+class ClassSigner:
+    """Signs the Class of an Access-Accept for the AC it goes to, and checks it in accounting.
+
+    ``cw2|<phone>|<plan>|<issued>|<nonce>|<tag>``, tag = the first 128 bits of
+    HMAC-SHA256(key, ``<ac>|cw2|…|<nonce>``). The AC echoes Class unchanged in every accounting
+    record of the session (RFC 2865 §5.25, RFC 2866 §5.5), so a record is booked to the phone only
+    when its Class verifies for the AC that sent it: another registered AC can neither forge one
+    nor replay one it saw (its name is in the MAC). The nonce names the login; the accounting
+    script lets one login back one session (radius/accounting.py)."""
+
+    _CACHE_MAX = 65536
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the Class key must be at least 16 bytes")
+        self._key = key
+        # A session repeats its Class in every Interim-Update: remember what verified (exact
+        # bytes and AC), so the HMAC runs about once per session and worker.
+        self._verified: dict[tuple[bytes, str], ClassInfo] = {}
+
+    def _tag(self, ac: str, body: bytes) -> bytes:
+        return hmac.digest(self._key, ac.encode() + b"|" + body, "sha256")[:16].hex().encode()
+
+    def make(self, phone: str, plan: str, issued: float, ac: str, nonce: bytes | None = None) -> bytes:
+        body = b"|".join((SIGNED_CLASS_MAGIC, phone.encode(), plan.encode(), b"%d" % int(issued),
+                          _nonce(nonce)))
+        return body + b"|" + self._tag(ac, body)    # ≤ 3+21+64+11+9+33 bytes: fits in 253
+
+    def verify(self, value: bytes | None, ac: str) -> ClassInfo | None:
+        """The ClassInfo of a Class we signed for ``ac``; None for anything else."""
+        if not is_signed_class(value):
+            return None
+        assert value is not None
+        known = self._verified.get((value, ac))
+        if known is not None:
+            return known
+        body, sep, tag = value.rpartition(b"|")
+        if not sep or not hmac.compare_digest(tag, self._tag(ac, body)):
+            return None
+        info = parse_class(value)
+        if info is None:
+            return None
+        verified = ClassInfo(info.phone, info.plan, info.issued, info.login, signed=True)
+        if len(self._verified) >= self._CACHE_MAX:
+            self._verified.clear()
+        self._verified[(value, ac)] = verified
+        return verified
 
 
 # --- evaluation (pure) -----------------------------------------------------------------------
@@ -197,8 +262,10 @@ def remaining_time(plan: Plan, usage: Usage, now: float, tz: ZoneInfo) -> int | 
 def evaluate(
     plan: Plan, usage: Usage, sessions: list[OnlineSession], *, phone: str, mac: str | None,
     now: float, tz: ZoneInfo, default_interim: int, grace: float,
+    signer: ClassSigner | None = None, ac: str = "",
 ) -> Grant:
-    """Pure decision: the Grant, or QuotaRefusal."""
+    """Pure decision: the Grant, or QuotaRefusal. With ``signer`` the Class is signed for ``ac``
+    (what the RADIUS server sends); without, it is the unsigned form accounting will not trust."""
     refusal = check_quota(plan, usage, now)
     if refusal is not None:
         raise QuotaRefusal(refusal, f"{phone} plan {plan.name}")
@@ -218,7 +285,8 @@ def evaluate(
         up_kbps=plan.up_kbps,
         down_kbps=plan.down_kbps,
         terminate_at=terminate_at(plan, usage, now),
-        class_=make_class(phone, plan.name, now),
+        class_=(signer.make(phone, plan.name, now, ac) if signer is not None and ac
+                else make_class(phone, plan.name, now)),
     )
 
 
@@ -229,9 +297,10 @@ class Authorizer:
 
     def __init__(
         self, redis: Any, settings: QuotaSettings | None = None, *, reaper_grace: float = 60.0,
-        plans: PlanStore | None = None,
+        plans: PlanStore | None = None, class_signer: ClassSigner | None = None,
     ) -> None:
         self.redis = redis
+        self.class_signer = class_signer   # signs the Class of every Grant (the RADIUS server's)
         self.settings = settings or QuotaSettings()
         self.plans = plans or PlanStore(
             redis, default_plan=self.settings.default_plan, cache_ttl=self.settings.plan_cache_ttl
@@ -257,7 +326,7 @@ class Authorizer:
         grant = evaluate(
             plan, usage, sessions, phone=phone, mac=mac, now=now,
             tz=self.usage.tz, default_interim=self.settings.default_interim,
-            grace=self.reaper_grace,
+            grace=self.reaper_grace, signer=self.class_signer, ac=ac.name,
         )
         if usage.first_login is None and plan.validity_days is not None:
             # Validity counts from the first login: remember it (once per phone ever).

@@ -11,6 +11,12 @@ past the export's position while a Redis page is read (and might trim what the p
 held), the page is dropped and that span is read from the files instead — correct because the job
 writes the checkpoint only after the file is durable and trims only after the checkpoint.
 
+Integrity: before the first row, the archive days the export will read are checked against
+their seals and the day chain (portal/archive_seal.py); a failed check refuses the export and
+names the day (``ExportIntegrityError``). Days the archive job writes while the export runs are
+checked as they are read. Every value is written with control characters escaped
+(portal/logtext.py): an AC-supplied SSID cannot drive the operator's terminal or split a row.
+
 CSV is what the public-security bureau's staff open in Excel on Chinese Windows: UTF-8 **with a
 BOM** (without it Excel decodes the file as GBK and the Chinese becomes mojibake), CRLF line ends,
 a header row; cells that Excel would run as a formula (starting ``= + - @``, tab, CR) get a
@@ -39,6 +45,7 @@ from portal.archive import (
     STREAMS,
     Entry,
     archive_directory,
+    archive_key,
     archive_timezone,
     as_text,
     day_bounds_ms,
@@ -48,7 +55,9 @@ from portal.archive import (
     parse_id,
     read_day_file,
 )
+from portal.archive_seal import ArchiveSealer, ArchiveTampered, DayProblem
 from portal.errors import ValidationError
+from portal.logtext import printable
 from portal.sessions import normalise_mac_or_none
 from portal.settings import Settings
 from portal.state import keys
@@ -57,6 +66,7 @@ __all__ = [
     "COLUMNS",
     "FORMATS",
     "ExportFilters",
+    "ExportIntegrityError",
     "ExportRequestError",
     "LogExporter",
     "day_range",
@@ -97,6 +107,15 @@ class ExportRequestError(ValidationError):
         self.message_zh = zh
 
 
+class ExportIntegrityError(ExportRequestError):
+    """Archive days the export would read failed their integrity check (tampered)."""
+
+    def __init__(self, problems: list[DayProblem]) -> None:
+        tampered = ArchiveTampered(problems)
+        super().__init__("archive_tampered", str(tampered), tampered.message_zh)
+        self.problems = problems
+
+
 @dataclass(frozen=True, slots=True)
 class ExportFilters:
     """Exact-match filters ("" = any). ``mac`` in any common notation. ``venue``: real-name
@@ -126,15 +145,17 @@ def day_range(first: dt.date, last: dt.date, timezone: str) -> tuple[float, floa
 
 class LogExporter:
     """Exports one archived stream; build once per process. ``venue_acs(venue_id)`` gives the
-    AC names of a venue (for venue filters on logout/accounting rows)."""
+    AC names of a venue (for venue filters on logout/accounting rows). With ``sealer`` (what
+    ``log_exporter`` always passes) every export checks the archive days it reads first."""
 
     def __init__(
         self, redis: Any, directory: Path, *, timezone: str = "Asia/Shanghai",
         venue_acs: Callable[[str], Iterable[str]] | None = None, page: int = 1000,
-        chunk_rows: int = 500,
+        chunk_rows: int = 500, sealer: ArchiveSealer | None = None,
     ) -> None:
         self.redis = redis
         self.directory = Path(directory)
+        self.sealer = sealer
         self.tz = ZoneInfo(timezone)
         self.venue_acs = venue_acs
         self.page = page
@@ -156,14 +177,37 @@ class LogExporter:
         """
         filters = filters or ExportFilters()
         start_ms, end_ms = self._check(stream, start, end, filters, fmt)
-        rows = (self._row(stream, e) for e in self.entries(stream, start_ms, end_ms))
+        verified = self.verify(stream, start_ms, end_ms)
+        rows = (self._row(stream, e) for e in self.entries(stream, start_ms, end_ms, verified))
         return self._render(stream, (r for r in rows if self._match(stream, r, filters)), fmt)
 
-    def entries(self, stream: str, start_ms: int, end_ms: int) -> Iterator[Entry]:
-        """Raw ``(id, fields)`` in ``[start_ms, end_ms)``, id order, files then Redis."""
+    def verify(self, stream: str, start_ms: int, end_ms: int) -> set[str]:
+        """Check the archive days an export of ``[start_ms, end_ms)`` reads (their seals, their
+        content) and the day chain up to the checkpoint; raise ExportIntegrityError naming the
+        days that fail. Returns the days whose content was checked."""
+        if self.sealer is None:
+            return set()
+        cp = self._checkpoint(stream)
+        if cp == "0-0":
+            return set()                       # nothing is read from files
+        upto = day_of_ms(id_ms(cp), self.tz).isoformat()
+        first = day_of_ms(start_ms, self.tz).isoformat()
+        last = day_of_ms(end_ms - 1, self.tz).isoformat()
+        files = {day.isoformat(): path for day, path in day_files(self.directory, stream)}
+        content = {day for day in files if first <= day <= last and day <= upto}
+        check = self.sealer.verify(stream, files, upto=upto, content=content)
+        if check.problems:
+            raise ExportIntegrityError(check.problems)
+        return content
+
+    def entries(self, stream: str, start_ms: int, end_ms: int,
+                verified: set[str] | None = None) -> Iterator[Entry]:
+        """Raw ``(id, fields)`` in ``[start_ms, end_ms)``, id order, files then Redis. A day file
+        not in ``verified`` is checked against its seal before it is read."""
         key = STREAMS[stream]()
         cp = self._checkpoint(stream)
-        yield from self._from_files(stream, "0-0", cp, start_ms, end_ms)
+        verified = set() if verified is None else verified
+        yield from self._from_files(stream, "0-0", cp, start_ms, end_ms, verified)
         after = cp
         while True:
             lower = ("(" + after) if parse_id(after) >= (start_ms, 0) else f"{start_ms}-0"
@@ -171,7 +215,7 @@ class LogExporter:
             moved = self._checkpoint(stream)
             if parse_id(moved) > parse_id(after):
                 # The archive job passed us (and may have trimmed this span): read it from files.
-                yield from self._from_files(stream, after, moved, start_ms, end_ms)
+                yield from self._from_files(stream, after, moved, start_ms, end_ms, verified)
                 after = moved
                 continue
             for entry_id, raw in batch:
@@ -213,7 +257,7 @@ class LogExporter:
         return "0-0" if raw is None else as_text(raw)
 
     def _from_files(self, stream: str, after: str, upto: str, start_ms: int,
-                    end_ms: int) -> Iterator[Entry]:
+                    end_ms: int, verified: set[str]) -> Iterator[Entry]:
         """File entries with ``after < id <= upto`` inside ``[start_ms, end_ms)``."""
         lo, hi = parse_id(after), parse_id(upto)
         if hi <= lo:
@@ -225,6 +269,13 @@ class LogExporter:
                 continue
             if day > last_day:
                 return
+            if self.sealer is not None and day.isoformat() not in verified:
+                # archived while this export ran: check it before reading it
+                if self.sealer.seal_matches(stream, day, path) is False:
+                    raise ExportIntegrityError([DayProblem(
+                        stream, day.isoformat(), "the content does not match its seal",
+                        "内容与封签不符")])
+                verified.add(day.isoformat())
             for entry_id, fields in read_day_file(path):
                 key = parse_id(entry_id)
                 if key <= lo or key[0] < start_ms:
@@ -316,10 +367,10 @@ class LogExporter:
         for n, row in enumerate(rows, 1):
             if fmt == "csv":
                 writer.writerow([("'" + v) if v[:1] in _FORMULA_START else v
-                                 for v in map(row.__getitem__, columns)])
+                                 for v in map(printable, map(row.__getitem__, columns))])
             else:
                 obj: dict[str, Any] = {c: (int(row[c]) if c in _NUMERIC and row[c].isdigit()
-                                           else row[c]) for c in columns}
+                                           else printable(row[c])) for c in columns}
                 buf.write(json.dumps(obj, ensure_ascii=False))
                 buf.write("\n")
             if n % self.chunk_rows == 0:
@@ -341,5 +392,6 @@ def log_exporter(redis: Any, settings: Settings, **kwargs: Any) -> LogExporter:
         return tuple(venue.acs) if venue is not None else ()
 
     kwargs.setdefault("venue_acs", venue_acs)
-    return LogExporter(redis, archive_directory(settings), timezone=archive_timezone(settings),
-                       **kwargs)
+    directory = archive_directory(settings)
+    kwargs.setdefault("sealer", ArchiveSealer(directory, archive_key(settings, create=False), redis))
+    return LogExporter(redis, directory, timezone=archive_timezone(settings), **kwargs)

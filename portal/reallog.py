@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from portal.logtext import escape_fields
 from portal.state import keys
 
 if TYPE_CHECKING:
@@ -55,13 +56,14 @@ def logout_fields(
     bytes_in: int, bytes_out: int, cause: str, mac: str | None = None, ip: str | None = None,
     plan: str = "",
 ) -> dict[str, str]:
-    """Stream fields of one logout record (``at`` is the stop time)."""
-    return {
+    """Stream fields of one logout record (``at`` is the stop time); text from the AC (session
+    id, …) with control characters escaped (portal/logtext.py)."""
+    return escape_fields({
         "kind": LOGOUT, "phone": phone, "mac": mac or "", "ip": ip or "", "ac": ac,
         "sid": session_id, "start": f"{start:.0f}", "stop": f"{stop:.3f}", "t": str(int(session_time)),
         "in": str(int(bytes_in)), "out": str(int(bytes_out)), "cause": cause, "plan": plan,
         "at": f"{stop:.3f}",
-    }
+    })
 
 
 def session_logout_fields(session: OnlineSession, stop: float, cause: str) -> dict[str, str]:
@@ -91,7 +93,10 @@ class LoginRecord:
     observed_ip: str = ""
 
     def fields(self) -> dict[str, str]:
-        return {k: (f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in asdict(self).items()}
+        """Stream fields; SSID, AP and the rest with control characters escaped (the AC and the
+        phone supply them: portal/logtext.py)."""
+        return escape_fields({k: (f"{v:.3f}" if isinstance(v, float) else str(v))
+                              for k, v in asdict(self).items()})
 
 
 class RealNameLog:

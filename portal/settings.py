@@ -129,6 +129,9 @@ class RadiusSettings:
     batch_max: int = 64                 # Access-Requests a worker drains and decides per Redis round trip
     batch_wait: float = 0.0             # seconds a worker waits for more requests to join a batch
     metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
+    # Key that signs the Class attribute of every Access-Accept (binds accounting to the AC and
+    # login). Empty = generated once into data_dir/radius-class.key; several hosts must share it.
+    class_key: str = ""
 
     def __post_init__(self) -> None:
         # One HMGET per batch carries every phone of the batch: keep batches (and waits) sane.
@@ -150,6 +153,23 @@ class QuotaSettings:
     reaper_interval: float = 30.0       # seconds between reaper sweeps
     acct_wait_replicas: int = 0         # >0: WAIT for this many replicas before acking accounting
     acct_wait_timeout_ms: int = 200     # WAIT timeout; a timeout is logged, not fatal
+    # Accounting plausibility (radius/acct_checks.py): a record outside these is refused (kept in
+    # the log for the NOC, counted per AC, answered, not applied).
+    # A record with no Class we signed, for a session unknown on its AC: file it under User-Name.
+    # Only for ACs that never echo Class; any registered AC can then charge any number.
+    acct_trust_user_name: bool = False
+    acct_clock_skew: int = 300          # seconds of leeway between the AC's times and ours
+    acct_max_delay: int = 604800        # Acct-Delay-Time above this (seconds) cannot be true
+    acct_max_session_time: int = 2592000  # Acct-Session-Time above this (30 days) cannot be true
+    acct_rate_margin: float = 2.0       # octets may exceed the plan's rate × session time by this factor
+    acct_line_kbps: int = 1000000       # rate assumed when the plan sets none or is unknown (1 Gbit/s)
+
+    def __post_init__(self) -> None:
+        for name in ("acct_clock_skew", "acct_max_delay", "acct_max_session_time", "acct_line_kbps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
+        if not 1.0 <= self.acct_rate_margin <= 100.0:
+            raise ValueError(f"acct_rate_margin: expected 1 to 100, got {self.acct_rate_margin}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +182,9 @@ class ArchiveSettings:
     run_at: str = "03:30"               # local time (HH:MM) of the daily run
     directory: str = ""                 # archive files; empty = data_dir/archive
     timezone: str = ""                  # day boundaries of the files; empty = quota.timezone
+    # Key that seals each archived day (tamper evidence). Empty = generated once into
+    # data_dir/archive-hmac.key; every host that exports the archive must share it.
+    hmac_key: str = ""
 
     def __post_init__(self) -> None:
         if self.retention_days < 180:

@@ -13,23 +13,36 @@ packet-level dedup is not enough): each session's hash record keeps its last-see
 counters; one Lua script compares the incoming counters with them and books only the positive
 delta into the phone's usage, atomically. A replay books nothing; a Stop leaves a tombstone with
 the final counters so a late/replayed Stop or Interim books nothing either.
+
+Trust (an AC's word is checked before it is booked):
+
+* whose session: a record is booked to the phone named by a Class we signed for THE AC that
+  sends it (``portal.grants.ClassSigner``), or to the phone this AC's own session index names;
+  one login (signed Class) backs one session, checked in the script against the login's owner
+  (``keys.login_claim``). Nothing else is booked unless ``quota.acct_trust_user_name``;
+* plausibility: ``radius/acct_checks.py`` (values that cannot be true);
+* all or nothing: the script (``radius/acct_script.py``) checks everything before it writes, and
+  a record the script fails on fails alone: the rest of the batch is stored and answered.
+
+A refused record is kept in the log (``k=rejected``, ``why``), counted per AC (``/metrics``
+``citywifi_radius_accounting_refused_total`` and the AC's ``keys.ac_stats`` for the NOC) and
+answered: retransmitting it would not make it true.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import ipaddress
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import redis
 
-from portal.grants import check_quota, parse_class
+from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
+from portal.logtext import escape_fields
 from portal.plans import PlanStore
 from portal.reallog import logout_fields, session_logout_fields, stop_cause
 from portal.sessions import (
@@ -42,211 +55,31 @@ from portal.sessions import (
 from portal.settings import QuotaSettings
 from portal.state import StateUnavailable, keys
 from portal.state.scripts import queue_script
-from portal.usage import ADD_USAGE_LUA, UsageBook
+from portal.usage import UsageBook
 from portal.venues import VenueResolver, VenueStore
+from radius.acct_checks import BURST_SECONDS, Limits, check_record
+from radius.acct_record import AcctRecord, AcctStatus
+from radius.acct_script import ACCT_LUA
 from radius.called_station import split_called_station_id
+from radius.errors import RadiusError
+from radius.metrics import Metrics
 
 if TYPE_CHECKING:
     from portal.acs import AcRecord
     from radius.enforcement import Enforcer
 
-__all__ = ["AccountingProcessor", "AcctRecord", "AcctStatus", "log_close"]
+__all__ = ["AccountingProcessor", "AccountingScriptError", "AcctRecord", "AcctStatus", "log_close"]
 
 log = logging.getLogger(__name__)
 
-
-class AcctStatus(IntEnum):
-    """Acct-Status-Type values (RFC 2866 §5.1)."""
-
-    START = 1
-    STOP = 2
-    INTERIM_UPDATE = 3
-    ACCOUNTING_ON = 7
-    ACCOUNTING_OFF = 8
-
-
-# Attribute types read from an Accounting-Request (RFC 2865 §5, RFC 2866 §5, RFC 2869 §5).
-_A = {
-    "User-Name": 1, "NAS-IP-Address": 4, "Framed-IP-Address": 8, "Class": 25,
-    "Called-Station-Id": 30, "Calling-Station-Id": 31, "NAS-Identifier": 32,
-    "Acct-Status-Type": 40, "Acct-Delay-Time": 41, "Acct-Input-Octets": 42,
-    "Acct-Output-Octets": 43, "Acct-Session-Id": 44, "Acct-Session-Time": 46,
-    "Acct-Input-Packets": 47, "Acct-Output-Packets": 48, "Acct-Terminate-Cause": 49,
-    "Acct-Input-Gigawords": 52, "Acct-Output-Gigawords": 53, "Event-Timestamp": 55,
-}
-
-
-def _int(v: bytes | None) -> int | None:
-    return int.from_bytes(v, "big") if v is not None and len(v) == 4 else None
-
-
-def _text(v: bytes | None) -> str | None:
-    return None if v is None else v.decode("utf-8", "replace")
-
-
-def _ip(v: bytes | None) -> str | None:
-    return str(ipaddress.IPv4Address(v)) if v is not None and len(v) == 4 else None
-
-
-@dataclass(frozen=True, slots=True)
-class AcctRecord:
-    """The fields of one Accounting-Request we use. Every field may be missing (NAS input)."""
-
-    status: int | None
-    session_id: str | None = None
-    user_name: str | None = None
-    calling_station_id: str | None = None
-    called_station_id: str | None = None
-    framed_ip: str | None = None
-    nas_ip: str | None = None
-    nas_identifier: str | None = None
-    session_time: int | None = None
-    input_octets: int | None = None
-    output_octets: int | None = None
-    input_gigawords: int | None = None
-    output_gigawords: int | None = None
-    input_packets: int | None = None
-    output_packets: int | None = None
-    terminate_cause: int | None = None
-    class_: bytes | None = None
-    event_timestamp: int | None = None
-    delay_time: int | None = None
-
-    @property
-    def input_total(self) -> int:
-        """Input octets with Acct-Input-Gigawords folded in (RFC 2869 §5.1)."""
-        return ((self.input_gigawords or 0) << 32) + (self.input_octets or 0)
-
-    @property
-    def output_total(self) -> int:
-        return ((self.output_gigawords or 0) << 32) + (self.output_octets or 0)
-
-    def event_time(self, received_at: float) -> float:
-        """When the event happened: receipt time minus Acct-Delay-Time (RFC 2866 §5.2)."""
-        return received_at - (self.delay_time or 0)
-
-    @classmethod
-    def from_first(cls, first: Callable[[int], bytes | None]) -> AcctRecord:
-        """Build from a "first value of attribute type N" accessor."""
-        g = first
-        return cls(
-            status=_int(g(40)), session_id=_text(g(44)), user_name=_text(g(1)),
-            calling_station_id=_text(g(31)), called_station_id=_text(g(30)),
-            framed_ip=_ip(g(8)), nas_ip=_ip(g(4)), nas_identifier=_text(g(32)),
-            session_time=_int(g(46)), input_octets=_int(g(42)), output_octets=_int(g(43)),
-            input_gigawords=_int(g(52)), output_gigawords=_int(g(53)),
-            input_packets=_int(g(47)), output_packets=_int(g(48)),
-            terminate_cause=_int(g(49)), class_=g(25), event_timestamp=_int(g(55)),
-            delay_time=_int(g(41)),
-        )
-
-    @classmethod
-    def from_packet(cls, pkt: Any) -> AcctRecord:
-        """From a pyrad ``AcctPacket`` (raw values by attribute code, codes looked up by name in
-        the packet's dictionary when it has one) or from a ``radius.wire.Request``."""
-        if hasattr(pkt, "first") and isinstance(pkt.first, dict):  # radius.wire.Request
-            return cls.from_first(pkt.first.get)
-        codes = {}
-        dictionary = getattr(pkt, "dict", None)
-        for name, code in _A.items():
-            try:
-                codes[code] = dictionary.attributes[name].code if dictionary is not None else code
-            except (KeyError, AttributeError):
-                codes[code] = code
-
-        def first(code: int) -> bytes | None:
-            values = pkt.get(codes.get(code, code))
-            if not values:
-                return None
-            value = values[0]
-            return value if isinstance(value, bytes) else None
-
-        return cls.from_first(first)
-
-
-# The accounting script. All keys in the phone's slot.
-# KEYS: phone_sessions, usage, tombstone
-# ARGV: 1 field, 2 kind (start|interim|stop), 3 now, 4 today, 5 t, 6 in, 7 out,
-#       8 in has gigawords, 9 out has gigawords, 10 mac, 11 ip, 12 interim, 13 plan,
-#       14 user name, 15 tombstone ttl, 16 started, 17 SSID, 18 venue (17/18 kept from the
-#       record that creates the session: a session belongs to the venue it started in)
-# Returns {verdict, record json or false, {d, dt, dv, tt, tv, f}}; verdict is one of
-# new | updated | closed | dup.
-_ACCT_LUA = ADD_USAGE_LUA + """
-local TWO32 = 4294967296
-local function unwrap(raw, base, has_gw, advanced)
-  -- A NAS that sends no Gigawords wraps its 32-bit octet counters; when time moved on but the
-  -- counter went down, assume whole wraps (less than 4 GiB per interim).
-  if has_gw == 1 or raw >= base or not advanced then return raw end
-  local v = raw + math.floor(base / TWO32) * TWO32
-  if v < base then v = v + TWO32 end
-  return v
-end
-local function usage_now()
-  return redis.call('HMGET', KEYS[2], 'd', 'dt', 'dv', 'tt', 'tv', 'f')
-end
-local kind = ARGV[2]
-local now = tonumber(ARGV[3])
-local nt, ni, no = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-local tomb = false
-local rec
-local bt, bi, bo = 0, 0, 0
-if raw then
-  if kind == 'start' then return {'dup', raw, usage_now()} end
-  rec = cjson.decode(raw)
-  bt, bi, bo = rec['t'], rec['i'], rec['o']
-else
-  tomb = redis.call('GET', KEYS[3])
-  if tomb then
-    -- closed recently: a Start is a replay; Interim/Stop count only beyond the final counters
-    if kind == 'start' then return {'dup', false, usage_now()} end
-    local a, b, c = string.match(tomb, '^(%d+),(%d+),(%d+)$')
-    bt, bi, bo = tonumber(a) or 0, tonumber(b) or 0, tonumber(c) or 0
-  end
-  rec = {s = tonumber(ARGV[16]), ii = tonumber(ARGV[12])}
-  if ARGV[10] ~= '' then rec['m'] = ARGV[10] end
-  if ARGV[13] ~= '' then rec['pl'] = ARGV[13] end
-  if ARGV[14] ~= '' then rec['un'] = ARGV[14] end
-  if ARGV[17] ~= '' then rec['ss'] = ARGV[17] end
-  if ARGV[18] ~= '' then rec['v'] = ARGV[18] end
-end
-local adv = nt > bt
-ni = unwrap(ni, bi, tonumber(ARGV[8]), adv)
-no = unwrap(no, bo, tonumber(ARGV[9]), adv)
-local grew = nt > bt or ni > bi or no > bo
-if not grew and (raw or tomb) and not (raw and kind == 'stop') then
-  -- a replay or an older update arriving late: nothing to book, nothing to change
-  return {'dup', raw or false, usage_now()}
-end
-local verdict = 'new'
-if raw then verdict = 'updated' end
-local dt = math.max(0, nt - bt)
-local dv = math.max(0, ni - bi) + math.max(0, no - bo)
-if dt > 0 or dv > 0 then add_usage(KEYS[2], ARGV[4], dt, dv) end
-redis.call('HSETNX', KEYS[2], 'f', ARGV[3])
-rec['t'] = math.max(nt, bt)
-rec['i'] = math.max(ni, bi)
-rec['o'] = math.max(no, bo)
-rec['u'] = now
-if ARGV[11] ~= '' then rec['ip'] = ARGV[11] end
-local out = cjson.encode(rec)
-if kind == 'stop' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('SET', KEYS[3], string.format('%.0f,%.0f,%.0f', rec['t'], rec['i'], rec['o']),
-             'EX', tonumber(ARGV[15]))
-  return {'closed', out, usage_now()}
-end
-redis.call('HSET', KEYS[1], ARGV[1], out)
-return {verdict, out, usage_now()}
-"""
 
 _KIND = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim", AcctStatus.STOP: "stop"}
 
 
 def _log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None = None,
                 phone: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """Stream entry: short names, only present fields, all strings."""
+    """Stream entry: short names, only present fields, all strings; text the AC sent with its
+    control characters escaped (portal/logtext.py)."""
     fields: dict[str, Any] = {"k": kind, "ac": ac, "at": f"{received_at:.3f}"}
     if phone:
         fields["ph"] = phone
@@ -264,7 +97,7 @@ def _log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | Non
         if record.output_octets is not None or record.output_gigawords is not None:
             fields["out"] = record.output_total
     fields.update(extra or {})
-    return {k: str(v) for k, v in fields.items() if v is not None and v != ""}
+    return escape_fields({k: str(v) for k, v in fields.items() if v is not None and v != ""})
 
 
 def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
@@ -278,17 +111,42 @@ def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
 _STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
 
 
+class AccountingScriptError(RadiusError):
+    """The accounting script failed on one record (a bug, not an outage): that record alone is
+    not answered; the rest of its batch is."""
+
+    code = "accounting_script_error"
+
+
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    """Whose session a record is: the phone, the plan and login of a verified signed Class."""
+
+    phone: str
+    plan: str = ""
+    login: str = ""
+    issued: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Queued:
     """A session record whose writes are queued on a pipeline; ``result`` indexes its script's
-    reply in the pipeline's results."""
+    reply in the pipeline's results, ``index`` its place in the batch."""
 
     ac: AcRecord
+    record: AcctRecord
     phone: str
-    sid: str
+    plan: str
     kind: str
     received_at: float
+    started: int
     result: int
+    index: int
+
+    @property
+    def sid(self) -> str:
+        assert self.record.session_id is not None
+        return self.record.session_id
 
 
 class AccountingProcessor:
@@ -305,11 +163,19 @@ class AccountingProcessor:
         plans: PlanStore | None = None,
         enforce_async: bool = True,
         venues: VenueResolver | None = None,
+        class_signer: ClassSigner | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.redis = redis
         self.enforcer = enforcer
         self.clock = clock
         self.settings = settings or QuotaSettings()
+        self.limits = Limits.from_settings(self.settings)
+        self._line_rate = int(self.limits.bytes_per_second(None))
+        # Verifies the signed Class (the key the RADIUS server signs Access-Accepts with); without
+        # one no Class is trusted and only sessions this AC already has are accepted.
+        self.class_signer = class_signer
+        self.metrics = metrics or Metrics()
         self.grace = grace
         self.plans = plans or PlanStore(redis, default_plan=self.settings.default_plan,
                                         cache_ttl=self.settings.plan_cache_ttl)
@@ -318,7 +184,7 @@ class AccountingProcessor:
         self.usage = UsageBook(redis, self.settings.timezone)
         # Where a session starts: SSID and venue go into its record and the per-venue index.
         self.venues = venues or VenueResolver(VenueStore(redis, cache_ttl=self.settings.plan_cache_ttl))
-        self._acct = redis.register_script(_ACCT_LUA)
+        self._acct = redis.register_script(ACCT_LUA)
         self._close = redis.register_script(CLOSE_SESSION_LUA)
         self.enforce_async = enforce_async
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -337,7 +203,8 @@ class AccountingProcessor:
         """``radius.server.BatchAcctHandler``: the session records (Start/Interim/Stop) of a
         drained batch go out as ONE pipeline, in arrival order; Accounting-On/Off and records
         without a session run one by one at their place in the order. Returns only when all of
-        it is stored; Redis errors propagate (nothing of the batch is acknowledged)."""
+        it is stored; Redis errors propagate (nothing of the batch is acknowledged). A record the
+        accounting script fails on is reported in its own slot: its neighbours are answered."""
         out: list[BaseException | None] = [None] * len(items)
         pipe: Any = None
         queued: list[_Queued] = []
@@ -347,10 +214,12 @@ class AccountingProcessor:
                 if record.status in _KIND and record.session_id:
                     if pipe is None:
                         pipe = self.redis.pipeline(transaction=False)
-                    queued.append(self._queue_session(pipe, ac, record, now))
+                    q = self._queue_session(pipe, ac, record, now, i)
+                    if q is not None:
+                        queued.append(q)
                     continue
                 if pipe is not None:   # what was queued before this record goes first
-                    self._finish_sessions(pipe.execute(), queued)
+                    self._run(pipe, queued, out)
                     pipe, queued = None, []
                 self.process(ac, record, now)
             except _STATE_ERRORS:
@@ -358,7 +227,7 @@ class AccountingProcessor:
             except Exception as exc:
                 out[i] = exc
         if pipe is not None:
-            self._finish_sessions(pipe.execute(), queued)
+            self._run(pipe, queued, out)
             self._wait_replicas()
         return out
 
@@ -372,96 +241,158 @@ class AccountingProcessor:
             self.close_ac(ac, record.event_time(received_at), received_at,
                           "nas-on" if status == AcctStatus.ACCOUNTING_ON else "nas-off")
         elif status in _KIND and record.session_id:
-            self._session_record(ac, record, received_at)
+            pipe = self.redis.pipeline(transaction=False)
+            q = self._queue_session(pipe, ac, record, received_at, 0)
+            out: list[BaseException | None] = [None]
+            self._run(pipe, [q] if q is not None else [], out)
+            if out[0] is not None:
+                raise out[0]
         else:
             # Unknown status or no Acct-Session-Id: keep it in the log (it was sent and we
             # acknowledge it), but it cannot touch session state.
             self.redis.xadd(keys.acct_log(), _log_fields("other", ac.name, received_at, record))
         self._wait_replicas()
 
-    def _phone_for(self, ac: AcRecord, record: AcctRecord) -> tuple[str, str]:
-        """(phone, plan from Class or ""): Class we issued, else the per-AC index, else
-        User-Name."""
-        info = parse_class(record.class_)
-        if info is not None:
-            return info.phone, info.plan
+    def _bind(self, ac: AcRecord, record: AcctRecord) -> _Binding | str:
+        """Whose session this is, or why the record cannot be booked to anyone.
+
+        A signed Class that verifies for THIS AC names the phone, plan and login. Otherwise the
+        session must already be known on this AC (per-AC index: its Start carried a valid Class,
+        or the Class key changed since); a Class that claims to be ours but does not verify, or
+        names another phone than the index, is refused. A session nobody vouches for is filed
+        under its User-Name only with ``quota.acct_trust_user_name`` (any registered AC could
+        then charge any number)."""
         assert record.session_id is not None
-        phone = self.registry.locate(ac.name, record.session_id)
-        if phone is not None:
-            return phone, ""
-        return (record.user_name or "unknown").strip() or "unknown", ""
+        value = record.class_
+        if self.class_signer is not None:
+            info = self.class_signer.verify(value, ac.name)
+            if info is not None:
+                return _Binding(info.phone, info.plan, info.login, info.issued)
+        located = self.registry.locate(ac.name, record.session_id)
+        claimed = parse_class(value) if is_signed_class(value) else None
+        if located is not None:
+            if claimed is not None and claimed.phone != located:
+                return "class_invalid"
+            return _Binding(located)
+        if claimed is not None:
+            return "class_invalid"
+        if not self.settings.acct_trust_user_name:
+            return "unbound"
+        legacy = parse_class(value)     # an unsigned Class of older releases, trusted like User-Name
+        if legacy is not None:
+            return _Binding(legacy.phone, legacy.plan)
+        return _Binding((record.user_name or "unknown").strip() or "unknown")
 
-    def _session_record(self, ac: AcRecord, record: AcctRecord, received_at: float) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        queued = self._queue_session(pipe, ac, record, received_at)
-        self._finish_sessions(pipe.execute(), [queued])
+    def _refuse(self, pipe: Any, ac: AcRecord, record: AcctRecord, received_at: float,
+                phone: str | None, reason: str) -> None:
+        """Queue what a refused record leaves: its raw fields in the log (``k=rejected``) and a
+        per-AC count for the NOC (``keys.ac_stats``); bump the worker's metrics."""
+        pipe.xadd(keys.acct_log(), _log_fields("rejected", ac.name, received_at, record, phone,
+                                               {"why": reason}))
+        stats = keys.ac_stats(ac.name)
+        pipe.hincrby(stats, f"acct_rejected:{reason}", 1)
+        pipe.hset(stats, mapping={"acct_last_rejected": reason,
+                                  "acct_last_rejected_at": f"{received_at:.3f}"})
+        counter = f"acct_rejected.{reason}.{ac.name}"
+        self.metrics.inc(counter)
+        n = self.metrics.get(counter)
+        if n & (n - 1) == 0:    # the 1st, 2nd, 4th, 8th …: an AC sending garbage cannot flood the log
+            log.warning("accounting record from %s refused (%s): session %r phone %s [%d so far in "
+                        "this worker]", ac.name, reason, record.session_id, phone or "-", n)
 
-    def _queue_session(self, pipe: Any, ac: AcRecord, record: AcctRecord,
-                       received_at: float) -> _Queued:
-        """Queue one session record's writes on ``pipe``; _finish_sessions reads the outcome."""
+    def _queue_session(self, pipe: Any, ac: AcRecord, record: AcctRecord, received_at: float,
+                       index: int) -> _Queued | None:
+        """Queue one session record's writes on ``pipe`` (_finish_sessions reads the outcome);
+        None when it was refused before the script (its refusal is queued instead)."""
         assert record.status is not None and record.session_id is not None
         kind = _KIND[AcctStatus(record.status)]
-        phone, plan_name = self._phone_for(ac, record)
-        sid = record.session_id
+        bound = self._bind(ac, record)
+        if isinstance(bound, str):
+            self._refuse(pipe, ac, record, received_at, None, bound)
+            return None
+        phone, plan_name, sid = bound.phone, bound.plan, record.session_id
+        reason = check_record(record, received_at, self.limits, bound.issued)
+        if reason is not None:
+            self._refuse(pipe, ac, record, received_at, phone, reason)
+            return None
         plan = self.plans.plan_named(plan_name) if plan_name else None
         interim = (plan.interim_interval if plan and plan.interim_interval
                    else self.settings.default_interim)
         session_time = record.session_time or 0
-        started = int(record.event_time(received_at) - session_time)
+        event_time = record.event_time(received_at)
+        started = int(event_time - session_time)
         pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
         mac = normalise_mac_or_none(record.calling_station_id)
-        if kind == "stop":
-            # Real-name logout record (portal/reallog.py) in the same round trip, before we answer.
-            pipe.xadd(keys.real_name_log(), logout_fields(
-                phone=phone, ac=ac.name, session_id=sid, start=started,
-                stop=record.event_time(received_at), session_time=session_time,
-                bytes_in=record.input_total, bytes_out=record.output_total,
-                cause=stop_cause(record.terminate_cause), mac=mac, ip=record.framed_ip,
-                plan=plan_name))
-            self.registry.unindex_in(pipe, phone, ac.name, sid)   # venue index: _finish_sessions
-        else:
+        if kind != "stop":   # a Stop's index and logout writes follow the script (_finish_sessions)
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
         ap_mac, ssid = split_called_station_id(record.called_station_id)
         venue = self.venues.venue_id(ac.name, ssid, ap_mac)
+        rate_in, rate_out = self.limits.plan_rates(plan)
         queue_script(
             pipe, self._acct,
             [keys.phone_sessions(phone), keys.usage(phone),
-             keys.session_tombstone(phone, ac.name, sid)],
+             keys.session_tombstone(phone, ac.name, sid),
+             keys.login_claim(phone, bound.login or "-")],
             [
                 f"{ac.name}|{sid}", kind, int(received_at), self.usage.today(received_at),
                 session_time, record.input_total, record.output_total,
                 int(record.input_gigawords is not None), int(record.output_gigawords is not None),
                 mac or "", record.framed_ip or "",
                 interim, plan_name, record.user_name if record.user_name != phone else "",
-                self.settings.tombstone_ttl, started, ssid or "", venue,
+                self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
+                int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
+                self._line_rate, BURST_SECONDS,
             ],
         )
-        return _Queued(ac, phone, sid, kind, received_at, len(pipe) - 1)
+        return _Queued(ac, record, phone, plan_name, kind, received_at, started, len(pipe) - 1, index)
 
-    def _finish_sessions(self, results: list[Any], queued: list[_Queued]) -> None:
-        """After the pipeline ran: the per-venue index of sessions opened or closed (the record
-        names the venue), then the quota check of each Interim-Update (maybe a disconnect)."""
-        venue_pipe: Any = None
+    def _run(self, pipe: Any, queued: list[_Queued], out: list[BaseException | None]) -> None:
+        """Execute ``pipe`` and finish its records. A command that failed for one record (an
+        error reply, not a dead connection: that raises) fails that record alone."""
+        results = pipe.execute(raise_on_error=False)
+        self._finish_sessions(results, queued, out)
+
+    def _finish_sessions(self, results: list[Any], queued: list[_Queued],
+                         out: list[BaseException | None]) -> None:
+        """After the pipeline ran: a closed session's logout record and index removal, the
+        per-venue index of sessions opened or closed (the record names the venue), refusals
+        found by the script, then the quota check of each Interim-Update (maybe a disconnect)."""
+        follow: Any = None
         checks: list[tuple[_Queued, OnlineSession, Any]] = []
         for q in queued:
-            verdict_raw, rec_raw, usage_raw = results[q.result]
-            verdict = verdict_raw.decode()
-            if rec_raw is None or verdict == "dup":
+            reply = results[q.result]
+            if isinstance(reply, Exception):
+                log.error("accounting script failed on %s|%s: %s", q.ac.name, q.sid, reply)
+                out[q.index] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
                 continue
-            session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", rec_raw)
+            verdict = reply[0].decode()
+            if verdict == "dup":
+                continue
+            if follow is None and verdict in ("refused", "closed", "new"):
+                follow = self.redis.pipeline(transaction=False)
+            if verdict == "refused":
+                self._refuse(follow, q.ac, q.record, q.received_at, q.phone, reply[3].decode())
+                continue
+            session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", reply[1])
             if session is None:
                 continue
-            if session.venue and verdict in ("new", "closed"):
-                if venue_pipe is None:
-                    venue_pipe = self.redis.pipeline(transaction=False)
-                if verdict == "new":
-                    self.registry.venue_index_in(venue_pipe, session.venue, q.phone, session.field)
-                else:
-                    venue_pipe.hdel(keys.venue_sessions(session.venue), session.field)
+            if verdict == "closed":
+                record = q.record
+                # Real-name logout record (portal/reallog.py), before we answer.
+                follow.xadd(keys.real_name_log(), logout_fields(
+                    phone=q.phone, ac=q.ac.name, session_id=q.sid, start=q.started,
+                    stop=record.event_time(q.received_at), session_time=record.session_time or 0,
+                    bytes_in=record.input_total, bytes_out=record.output_total,
+                    cause=stop_cause(record.terminate_cause),
+                    mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
+                    plan=q.plan))
+                self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session.venue)
+            elif verdict == "new" and session.venue:
+                self.registry.venue_index_in(follow, session.venue, q.phone, session.field)
             if q.kind == "interim" and self.enforcer is not None:
-                checks.append((q, session, usage_raw))
-        if venue_pipe is not None:
-            venue_pipe.execute()
+                checks.append((q, session, reply[2]))
+        if follow is not None and len(follow):
+            follow.execute()
         for q, session, usage_raw in checks:
             self._check_quota(q.ac, session, usage_raw, q.received_at)
 

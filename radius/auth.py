@@ -354,6 +354,7 @@ class AuthPolicy:
             grant = evaluate(
                 plan, usage, sessions, phone=identity.phone, mac=identity.mac, now=now,
                 tz=a.usage.tz, default_interim=a.settings.default_interim, grace=a.reaper_grace,
+                signer=a.class_signer, ac=ac.name,
             )
         except QuotaRefusal as refusal:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
@@ -508,6 +509,7 @@ class AuthPolicy:
         grant = evaluate(
             plan, usage, sessions, phone=identity.phone, mac=identity.mac, now=now,
             tz=a.usage.tz, default_interim=a.settings.default_interim, grace=a.reaper_grace,
+            signer=a.class_signer, ac=ac.name,
         )
         if usage.first_login is None and plan.validity_days is not None:
             a.usage.mark_first_login(identity.phone, now)

@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from portal.acs import AcRegistry
-from portal.grants import Authorizer
+from portal.grants import Authorizer, ClassSigner
+from portal.keyfiles import load_key
 from portal.livestats import LiveStats, RejectFlusher
 from portal.metrics_http import (
     RADIUS_RULES,
@@ -37,12 +38,13 @@ from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
 from radius.dictionary import known_attributes
 from radius.enforcement import Enforcer
+from radius.metrics import Metrics
 from radius.reaper import run_reaper
 from radius.resp import RespClient, supports_url
 from radius.server import AcCache, RadiusServer, ServerOptions
 from radius.workers import Listen, PortInUse, run_in_process, run_workers
 
-__all__ = ["HealthCheck", "add_arguments", "build_server", "run"]
+__all__ = ["HealthCheck", "add_arguments", "build_server", "class_signer", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,15 @@ class HealthCheck:
             return self._problem
 
 
+def class_signer(settings: Settings) -> ClassSigner:
+    """The signer of the RADIUS Class: ``radius.class_key``, else ``data_dir/radius-class.key``
+    (made once). Every RADIUS node must use the same key: an AC's accounting may reach another
+    node than its Access-Request did."""
+    key = load_key(settings.data_dir, "radius-class.key", settings.radius.class_key)
+    assert key is not None
+    return ClassSigner(key)
+
+
 def build_server(
     settings: Settings, redis_url: str | None = None, *, reaper: bool = True,
     metrics_dir: str | None = None,
@@ -102,7 +113,11 @@ def build_server(
     """
     cfg = settings.radius
     client = redis_from_settings(settings.redis, redis_url)
-    authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace)
+    # Every Access-Accept's Class is signed for its AC; accounting books a session only under a
+    # Class that verifies for the AC sending it (portal.grants.ClassSigner).
+    signer = class_signer(settings)
+    authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace,
+                            class_signer=signer)
     venues = VenueResolver(VenueStore(client, cache_ttl=settings.quota.plan_cache_ttl))
 
     def venue_of(ac_name: str, ssid: str | None) -> str | None:
@@ -120,8 +135,9 @@ def build_server(
     # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows
     # a quota used up, so an exhausted user is cut within one interim interval.
     enforcer = Enforcer.from_settings(client, settings)
+    metrics = Metrics()    # shared: accounting counts refused records per AC here
     acct = AccountingProcessor(client, enforcer, settings=settings.quota, grace=cfg.reaper_grace,
-                               venues=venues)
+                               venues=venues, class_signer=signer, metrics=metrics)
     options = ServerOptions(
         require_message_authenticator=cfg.require_message_authenticator,
         drop_unknown_attributes=cfg.drop_unknown_attributes,
@@ -133,7 +149,7 @@ def build_server(
     )
     server = RadiusServer(
         policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),
-        options=options, health=HealthCheck(client),
+        options=options, metrics=metrics, health=HealthCheck(client),
     )
     server.on_close(acct.close)
     # Once a second, off the hot path: reject counts → live figures (NOC dashboard), and this

@@ -5,7 +5,10 @@
   (``citywifi up`` supervises this as the ``archive`` service).
 * ``citywifi archive export --from DATE --to DATE [--stream S] [--phone P --mac M --ac A
   --venue V --kind K] [--format csv|jsonl]`` — streamed to standard output.
-* ``citywifi archive status`` — checkpoints, last run, files on disk.
+* ``citywifi archive status`` — checkpoints, last run, files on disk, and the integrity check
+  of every archived day (exit status 1 when a day fails it; portal/archive_seal.py).
+
+Exports check the days they read first and refuse, naming the day, when one fails.
 """
 
 from __future__ import annotations
@@ -24,12 +27,23 @@ from portal.archive import (
     ArchiveError,
     ArchiveJob,
     archive_directory,
+    archive_key,
     archive_timezone,
     as_text,
     day_files,
     run_daily,
 )
-from portal.logexport import FORMATS, ExportFilters, ExportRequestError, day_range, log_exporter
+from portal.archive_seal import ArchiveSealer
+from portal.keyfiles import KeyFileError
+from portal.logexport import (
+    FORMATS,
+    ExportFilters,
+    ExportIntegrityError,
+    ExportRequestError,
+    day_range,
+    log_exporter,
+)
+from portal.logtext import printable
 from portal.readiness import notify_ready
 from portal.settings import Settings, SettingsError
 from portal.state import StateUnavailable, connect
@@ -90,7 +104,7 @@ def _run_once(redis: Any, settings: Settings, now_text: str | None) -> int:
         now = when.timestamp()
     try:
         report = ArchiveJob.from_settings(redis, settings).run(now)
-    except ArchiveError as exc:
+    except (ArchiveError, KeyFileError) as exc:
         print(f"citywifi archive: {exc}", file=sys.stderr)
         return 1
     for day in report.days:
@@ -121,14 +135,27 @@ def _status(redis: Any, settings: Settings) -> int:
     checkpoints = {as_text(k): as_text(v)
                    for k, v in redis.hgetall(state_keys.archive_checkpoints()).items()}
     last = {as_text(k): as_text(v) for k, v in redis.hgetall(state_keys.archive_last_run()).items()}
+    try:
+        sealer = ArchiveSealer(directory, archive_key(settings, create=False), redis)
+    except KeyFileError as exc:
+        print(f"citywifi archive status: {exc}", file=sys.stderr)
+        return 1
     print(f"archive directory: {directory}")
-    print(f"last run: {last or 'never'}")
+    print(f"last run: {printable(str(last or 'never'))}")
+    failed = False
     for stream, key in STREAMS.items():
         files = day_files(directory, stream)
         span = f"{files[0][0]} … {files[-1][0]}" if files else "none"
         print(f"{stream:<10} in Redis: {int(redis.xlen(key())):>8}  checkpoint: "
               f"{checkpoints.get(stream, '-'):<20} files: {len(files)} ({span})")
-    return 0
+        check = sealer.verify(stream, {day.isoformat(): path for day, path in files})
+        verdict = "FAILED" if check.problems else "ok"
+        unsealed = f", {len(check.unsealed)} unsealed (archived before sealing)" if check.unsealed else ""
+        print(f"{'':<10} integrity: {verdict} — {check.sealed} sealed day(s){unsealed}")
+        for problem in check.problems:
+            failed = True
+            print(f"{'':<10}   {problem.day}: {problem.what} / {problem.what_zh}")
+    return 1 if failed else 0
 
 
 def _export(redis: Any, settings: Settings, args: argparse.Namespace) -> int:
@@ -145,12 +172,15 @@ def _export(redis: Any, settings: Settings, args: argparse.Namespace) -> int:
         for chunk in chunks:
             out.write(chunk.encode("utf-8"))
         out.flush()
+    except ExportIntegrityError as exc:
+        print(f"citywifi archive export: refused: {exc}\n{exc.message_zh}", file=sys.stderr)
+        return 1
     except (ValueError, ExportRequestError) as exc:
         print(f"citywifi archive export: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head`: the reader is gone, that is fine
         return 0
-    except ArchiveError as exc:
+    except (ArchiveError, KeyFileError) as exc:
         print(f"citywifi archive export: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -203,6 +203,13 @@ def session_tombstone(phone: str, ac: str, session_id: str) -> str:
     return f"{PREFIX}:{{p:{phone}}}:sx:{ac}|{session_id}"
 
 
+def login_claim(phone: str, login: str) -> str:
+    """String (TTL): ``<ac>|<acct-session-id>`` of the accounting session that a login (the nonce
+    of the signed Class its Access-Accept carried) backs. One login backs one session; the
+    accounting script refuses the same Class on any other session."""
+    return f"{PREFIX}:{{p:{phone}}}:lc:{login}"
+
+
 def ac_sessions(ac: str) -> str:
     """Hash: acct-session-id → phone, for every online session on one AC."""
     return f"{PREFIX}:{{sac:{ac}}}"
@@ -240,6 +247,13 @@ def archive_checkpoints() -> str:
     that is durably in an archive file. Written only after the file is fsynced and renamed;
     entries up to it may then be trimmed from Redis. Export reads files up to it, Redis after."""
     return f"{PREFIX}:{{archive}}:checkpoints"
+
+
+def archive_seals() -> str:
+    """Hash: stream name → ``<day> <mac>`` of the newest sealed archive day (portal/archive_seal.py).
+    The head of each day chain lives apart from the files, so deleting the newest day file and
+    its seal is detected too."""
+    return f"{PREFIX}:{{archive}}:seals"
 
 
 def archive_lock() -> str:

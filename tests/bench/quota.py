@@ -17,10 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import redis
 
 from portal.acs import AcRecord
-from portal.grants import Authorizer, make_class
+from portal.grants import Authorizer, ClassSigner
 from portal.plans import Plan, PlanStore
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.settings import QuotaSettings
+from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus
 
@@ -60,20 +61,26 @@ def main() -> None:
         rate = count / (time.perf_counter() - t0)
         print(f"authorize(): {rate:,.0f}/s (one thread, 5,000 phones)")
 
-        proc = AccountingProcessor(r, settings=QuotaSettings(plan_cache_ttl=60))
+        signer = ClassSigner(b"bench-class-key-0123456789abcdef")
+        proc = AccountingProcessor(r, settings=QuotaSettings(plan_cache_ttl=60), class_signer=signer)
         phones = [f"137{i:08d}" for i in range(2000)]
+        classes = {p: signer.make(p, "basic", now, ac.name) for p in phones}   # as the Accept carried
         for p in phones:
             proc.process(ac, AcctRecord(status=int(AcctStatus.START), session_id=p, user_name=p,
-                                        class_=make_class(p, "basic", now)), time.time())
+                                        class_=classes[p]), now)
         count = 20_000
         t0 = time.perf_counter()
         for i in range(count):
-            p = phones[i % len(phones)]
+            # One Interim-Update per session and simulated minute (the plausibility checks
+            # compare the session time with the time since the session started).
+            p, minute = phones[i % len(phones)], i // len(phones) + 1
             proc.process(ac, AcctRecord(
                 status=int(AcctStatus.INTERIM_UPDATE), session_id=p, user_name=p,
-                class_=make_class(p, "basic", now, b"\0\0\0\0"), session_time=60 * (i + 1),
-                input_octets=1000 * (i + 1), output_octets=5000 * (i + 1)), time.time())
+                class_=classes[p], session_time=60 * minute,
+                input_octets=1000 * minute, output_octets=5000 * minute), now + 60 * minute)
         rate = count / (time.perf_counter() - t0)
+        refused = sum(1 for _, f in r.xrange(keys.acct_log()) if f.get(b"k") == b"rejected")
+        assert refused == 0, f"{refused} records refused: the figure would measure refusals"
         print(f"accounting Interim-Update: {rate:,.0f}/s (one thread, durable log + Lua)")
     finally:
         server.stop()

@@ -40,11 +40,14 @@ import redis  # noqa: E402
 
 from portal.acs import AcRecord, AcRegistry  # noqa: E402
 from portal.credentials import CredentialStore  # noqa: E402
+from portal.grants import ClassSigner  # noqa: E402
 from portal.plans import Plan, PlanStore  # noqa: E402
 from portal.sessions import OnlineSession, SessionRegistry  # noqa: E402
+from portal.state import keys  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
 
 SECRET = "testing123"          # FreeRADIUS's stock localhost client secret; same for both
+CLASS_KEY = "bench-class-key-0123456789abcdef"   # radius.class_key: accounting carries signed Class
 FR_USER, FR_PASS = "13800138000", "pass1234"
 LOADGEN_CPU = [0.0]            # CPU seconds of the last radclient run
 
@@ -223,6 +226,7 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=100_000, help="sessions for the memory figure")
     ap.add_argument("--skip-freeradius", action="store_true")
     ap.add_argument("--auth-only", action="store_true", help="stop after the auth figures")
+    ap.add_argument("--acct-only", action="store_true", help="only the accounting figures")
     ap.add_argument("--redis-tcp", action="store_true", help="Redis on loopback TCP, not a unix socket")
     args = ap.parse_args()
 
@@ -234,6 +238,7 @@ def main() -> int:
         r = redis.Redis.from_url(emb.url)
         seed_policy(r)
         creds = CredentialStore(r)
+        signer = ClassSigner(CLASS_KEY.encode())
         cw_auth, fr_auth, cw_acct, fr_acct = [], [], [], []
         probe_cred = None
         for i in range(100):
@@ -247,7 +252,10 @@ def main() -> int:
             fr_auth.append(f'User-Name="{FR_USER}", User-Password="{FR_PASS}", {common}')
             acct = (f'User-Name="{phone}", Acct-Session-Id="bench-{i}", NAS-IP-Address=127.0.0.1, '
                     f'NAS-Port={i}, Calling-Station-Id="{mac}", Framed-IP-Address=10.1.{i // 256}.{i % 256}')
-            cw_acct.append(acct)
+            # The Class the login's Access-Accept carried (signed for the bench AC): what real
+            # ACs echo, and what citywifi books accounting by.
+            cls = signer.make(phone, "basic", time.time() - 3600, "bench-ac", i.to_bytes(4, "big"))
+            cw_acct.append(acct + f", Class=0x{cls.hex()}")
             fr_acct.append(acct)
         files = {
             "cw_auth": write_packets(base / "cw_auth.txt", cw_auth),
@@ -257,11 +265,18 @@ def main() -> int:
                 a + f", Acct-Status-Type=Interim-Update, Acct-Session-Time={60 + i}, "
                     f"Acct-Input-Octets={1000 * i}, Acct-Output-Octets={5000 * i}"
                 for i, a in enumerate(cw_acct)]),
+            "fr_start": write_packets(base / "fr_start.txt",
+                                      [a + ", Acct-Status-Type=Start" for a in fr_acct]),
+            "fr_interim": write_packets(base / "fr_interim.txt", [
+                a + f", Acct-Status-Type=Interim-Update, Acct-Session-Time={60 + i}, "
+                    f"Acct-Input-Octets={1000 * i}, Acct-Output-Octets={5000 * i}"
+                for i, a in enumerate(fr_acct)]),
         }
 
         cw_ports = (free_udp_port(), free_udp_port())
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYWIFI_")}
-        env.update(CITYWIFI_REDIS_URL=emb.url, PYTHONPATH=str(ROOT), CITYWIFI_LOG_LEVEL="WARNING")
+        env.update(CITYWIFI_REDIS_URL=emb.url, PYTHONPATH=str(ROOT), CITYWIFI_LOG_LEVEL="WARNING",
+                   CITYWIFI_RADIUS_CLASS_KEY=CLASS_KEY, CITYWIFI_DATA_DIR=str(base / "data"))
         cw = subprocess.Popen(
             [sys.executable, "-m", "portal.cli", "radius", "--workers", str(args.workers),
              "--host", "127.0.0.1", "--auth-port", str(cw_ports[0]), "--acct-port", str(cw_ports[1])],
@@ -279,80 +294,89 @@ def main() -> int:
         wait_udp(cw_ports[0], files["cw_auth"], "citywifi radius")
 
         per_trial = max(1, args.requests // 100)
-        print(f"# {args.trials} trials × {per_trial * 100} Access-Requests, radclient -p {args.parallel}, "
-              f"citywifi workers={args.workers}, cores={os.cpu_count()}, Redis {emb.url.split(':')[0]}")
-        fr_rates, cw_rates = [], []
-        redis_pid = emb.process.pid if emb.process is not None else 0
-        n_req = per_trial * 100
-        for t in range(args.trials):
-            if fr is not None:
-                c0 = cpu_seconds([fr.pid])
-                el, s = radclient(fr_ports[0], "auth", files["fr_auth"], per_trial, args.parallel)
-                fr_rates.append(n_req / el)
-                print(f"trial {t + 1}: FreeRADIUS {fr_rates[-1]:8.0f} req/s  {s}  "
-                      f"server CPU {(cpu_seconds([fr.pid]) - c0) / n_req * 1e6:.0f} us/req, "
+        if not args.acct_only:
+            print(f"# {args.trials} trials × {per_trial * 100} Access-Requests, "
+                  f"radclient -p {args.parallel}, citywifi workers={args.workers}, "
+                  f"cores={os.cpu_count()}, Redis {emb.url.split(':')[0]}")
+            fr_rates, cw_rates = [], []
+            redis_pid = emb.process.pid if emb.process is not None else 0
+            n_req = per_trial * 100
+            for t in range(args.trials):
+                if fr is not None:
+                    c0 = cpu_seconds([fr.pid])
+                    el, s = radclient(fr_ports[0], "auth", files["fr_auth"], per_trial, args.parallel)
+                    fr_rates.append(n_req / el)
+                    print(f"trial {t + 1}: FreeRADIUS {fr_rates[-1]:8.0f} req/s  {s}  "
+                          f"server CPU {(cpu_seconds([fr.pid]) - c0) / n_req * 1e6:.0f} us/req, "
+                          f"radclient {LOADGEN_CPU[0] / n_req * 1e6:.0f} us/req")
+                c0, r0 = cpu_seconds([cw.pid]), cpu_seconds([redis_pid])
+                el, s = radclient(cw_ports[0], "auth", files["cw_auth"], per_trial, args.parallel)
+                cw_rates.append(n_req / el)
+                print(f"trial {t + 1}: citywifi   {cw_rates[-1]:8.0f} req/s  {s}  "
+                      f"server CPU {(cpu_seconds([cw.pid]) - c0) / n_req * 1e6:.0f} us/req "
+                      f"+ Redis {(cpu_seconds([redis_pid]) - r0) / n_req * 1e6:.0f} us/req, "
                       f"radclient {LOADGEN_CPU[0] / n_req * 1e6:.0f} us/req")
-            c0, r0 = cpu_seconds([cw.pid]), cpu_seconds([redis_pid])
-            el, s = radclient(cw_ports[0], "auth", files["cw_auth"], per_trial, args.parallel)
-            cw_rates.append(n_req / el)
-            print(f"trial {t + 1}: citywifi   {cw_rates[-1]:8.0f} req/s  {s}  "
-                  f"server CPU {(cpu_seconds([cw.pid]) - c0) / n_req * 1e6:.0f} us/req "
-                  f"+ Redis {(cpu_seconds([redis_pid]) - r0) / n_req * 1e6:.0f} us/req, "
-                  f"radclient {LOADGEN_CPU[0] / n_req * 1e6:.0f} us/req")
-        cw_med = statistics.median(cw_rates)
-        print(f"AUTH citywifi median {cw_med:.0f} req/s", end="")
-        if fr_rates:
-            fr_med = statistics.median(fr_rates)
-            # Each trial runs both servers back to back, so a trial's own ratio is the figure
-            # least disturbed by other load on a shared machine.
-            pairs = [c / f for c, f in zip(cw_rates, fr_rates, strict=True)]
-            trial_ratios = ", ".join(f"{x:.2f}" for x in pairs)
-            print(f" | FreeRADIUS median {fr_med:.0f} req/s | ratio {cw_med / fr_med:.2f} "
-                  f"(per trial {trial_ratios}; median {statistics.median(pairs):.2f})")
-        else:
-            print()
+            cw_med = statistics.median(cw_rates)
+            print(f"AUTH citywifi median {cw_med:.0f} req/s", end="")
+            if fr_rates:
+                fr_med = statistics.median(fr_rates)
+                # Each trial runs both servers back to back, so a trial's own ratio is the figure
+                # least disturbed by other load on a shared machine.
+                pairs = [c / f for c, f in zip(cw_rates, fr_rates, strict=True)]
+                trial_ratios = ", ".join(f"{x:.2f}" for x in pairs)
+                print(f" | FreeRADIUS median {fr_med:.0f} req/s | ratio {cw_med / fr_med:.2f} "
+                      f"(per trial {trial_ratios}; median {statistics.median(pairs):.2f})")
+            else:
+                print()
 
-        if args.auth_only:
-            return 0
+            if args.auth_only:
+                return 0
 
-        # Latency at half of citywifi's measured rate (background radclient + probe).
-        half = int(cw_med / 2)
-        probe_rate = 200
-        bg_rate = max(1, half - probe_rate)
-        seconds = 10.0
-        bg_count = max(1, int(bg_rate * (seconds + 2) / 100))
-        result: dict[str, Any] = {}
+            # Latency at half of citywifi's measured rate (background radclient + probe).
+            half = int(cw_med / 2)
+            probe_rate = 200
+            bg_rate = max(1, half - probe_rate)
+            seconds = 10.0
+            bg_count = max(1, int(bg_rate * (seconds + 2) / 100))
+            result: dict[str, Any] = {}
 
-        def background() -> None:
-            result["bg"] = radclient(cw_ports[0], "auth", files["cw_auth"], bg_count, args.parallel,
-                                     rate=bg_rate)
+            def background() -> None:
+                result["bg"] = radclient(cw_ports[0], "auth", files["cw_auth"], bg_count, args.parallel,
+                                         rate=bg_rate)
 
-        th = threading.Thread(target=background)
-        th.start()
-        time.sleep(1.0)
-        assert probe_cred is not None
-        lat = probe_latency(cw_ports[0], *probe_cred, rate=probe_rate, seconds=seconds)
-        th.join()
-        print(f"LATENCY at ~{half} req/s total: p50 {pct(lat, 0.5) * 1000:.2f} ms, "
-              f"p99 {pct(lat, 0.99) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms "
-              f"({len(lat)} probes; background radclient: {bg_count * 100} requests in "
-              f"{result['bg'][0]:.1f} s, {result['bg'][1]})")
+            th = threading.Thread(target=background)
+            th.start()
+            time.sleep(1.0)
+            assert probe_cred is not None
+            lat = probe_latency(cw_ports[0], *probe_cred, rate=probe_rate, seconds=seconds)
+            th.join()
+            print(f"LATENCY at ~{half} req/s total: p50 {pct(lat, 0.5) * 1000:.2f} ms, "
+                  f"p99 {pct(lat, 0.99) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms "
+                  f"({len(lat)} probes; background radclient: {bg_count * 100} requests in "
+                  f"{result['bg'][0]:.1f} s, {result['bg'][1]})")
 
         # Accounting: Start once, then Interim-Updates.
         per_acct = max(1, args.acct_requests // 100)
         radclient(cw_ports[1], "acct", files["start"], 1, 10)
         if fr is not None:
-            radclient(fr_ports[1], "acct", files["start"], 1, 10)
+            radclient(fr_ports[1], "acct", files["fr_start"], 1, 10)
         fr_acct_rates, cw_acct_rates = [], []
         for t in range(args.trials):
             if fr is not None:
-                el, s = radclient(fr_ports[1], "acct", files["interim"], per_acct, args.parallel)
+                el, s = radclient(fr_ports[1], "acct", files["fr_interim"], per_acct, args.parallel)
                 fr_acct_rates.append(per_acct * 100 / el)
                 print(f"acct trial {t + 1}: FreeRADIUS {fr_acct_rates[-1]:8.0f} interim/s")
+            redis_pid = emb.process.pid if emb.process is not None else 0
+            c0, r0 = cpu_seconds([cw.pid]), cpu_seconds([redis_pid])
             el, s = radclient(cw_ports[1], "acct", files["interim"], per_acct, args.parallel)
             cw_acct_rates.append(per_acct * 100 / el)
-            print(f"acct trial {t + 1}: citywifi   {cw_acct_rates[-1]:8.0f} interim/s")
+            n_acct = per_acct * 100
+            print(f"acct trial {t + 1}: citywifi   {cw_acct_rates[-1]:8.0f} interim/s  {s}  "
+                  f"server CPU {(cpu_seconds([cw.pid]) - c0) / n_acct * 1e6:.0f} us/req "
+                  f"+ Redis {(cpu_seconds([redis_pid]) - r0) / n_acct * 1e6:.0f} us/req")
         cw_acct_med = statistics.median(cw_acct_rates)
+        refused = sum(1 for _, f in r.xrange(keys.acct_log()) if f.get(b"k") == b"rejected")
+        assert refused == 0, f"{refused} accounting records refused: the bench would measure refusals"
         print(f"ACCT citywifi median {cw_acct_med:.0f} interim/s", end="")
         if fr_acct_rates:
             fr_acct_med = statistics.median(fr_acct_rates)
@@ -381,6 +405,9 @@ def main() -> int:
                 interim=300, plan="basic", session_time=600, input_octets=123456, output_octets=7654321,
                 ssid="CityWiFi-Free", venue=f"venue-{i % 200}",   # as accounting records them
             ))
+            # the login claim the accounting script keeps per session (one login, one session)
+            pipe.set(keys.login_claim(f"13{i:09d}", f"{i:08x}"), f"ac-{i % 50}|{i:08x}-{now:x}",
+                     ex=21600 + 900)
             if i % 2000 == 1999:
                 pipe.execute()
         pipe.execute()

@@ -13,8 +13,10 @@ from portal.acs import AcRecord
 from portal.grants import (
     REFUSAL_MESSAGES,
     Authorizer,
+    ClassSigner,
     QuotaRefusal,
     authorize,
+    is_signed_class,
     make_class,
     parse_class,
 )
@@ -170,6 +172,21 @@ def test_class_parsing_rejects_foreign_values() -> None:
     assert parse_class(b"foreign-class") is None
     assert parse_class(b"cw1|notdigits|p|1|aa") is None
     assert parse_class(make_class("1380", "p", 5, b"\x01\x02")) is not None
+
+
+def test_signed_class_verifies_only_for_its_ac_and_unchanged() -> None:
+    signer = ClassSigner(b"k" * 32)
+    value = signer.make("13800138000", "basic", 1_700_000_000, "ac1", b"\x01\x02\x03\x04")
+    assert value.startswith(b"cw2|13800138000|basic|1700000000|01020304|") and len(value) <= 253
+    info = signer.verify(value, "ac1")
+    assert info is not None and (info.phone, info.plan, info.issued, info.login, info.signed) == (
+        "13800138000", "basic", 1_700_000_000, "01020304", True)
+    assert signer.verify(value, "ac1") == info                         # cached, same answer
+    assert signer.verify(value, "ac2") is None                         # another AC
+    assert ClassSigner(b"x" * 32).verify(value, "ac1") is None         # another key
+    assert signer.verify(value.replace(b"13800138000", b"13900139000"), "ac1") is None
+    assert signer.verify(make_class("13800138000", "basic", 1_700_000_000), "ac1") is None
+    assert is_signed_class(value) and not is_signed_class(make_class("1", "p", 1))
 
 
 def _class_in_child(out: Any) -> None:

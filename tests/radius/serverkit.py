@@ -19,6 +19,7 @@ from radius.server import ACCT, AUTH, RadiusServer, bind_udp
 from tests.conftest import free_udp_port
 
 SECRET = "s3cret-for-tests-16"
+CLASS_KEY = "serverkit-class-key-0123456789abcdef"   # radius.class_key of every server here
 PHONE = "13800138000"
 MAC = "11-22-33-44-55-66"
 HAVE_RADCLIENT = shutil.which("radclient") is not None and shutil.which("radtest") is not None
@@ -51,6 +52,7 @@ class RunningServer:
 @contextmanager
 def running_server(redis_url: str, **radius_fields: Any) -> Iterator[RunningServer]:
     """The full server (build_server) in a thread; stopped and sockets closed on exit."""
+    radius_fields.setdefault("class_key", CLASS_KEY)
     settings = Settings(redis=RedisSettings(url=redis_url),
                         radius=dataclasses.replace(RadiusSettings(), ac_cache_ttl=0.0, **radius_fields))
     server = build_server(settings)
@@ -66,6 +68,17 @@ def running_server(redis_url: str, **radius_fields: Any) -> Iterator[RunningServ
         stop.set()
         thread.join(5)
         server.close()
+
+
+def signed_class(phone: str = PHONE, plan: str = "basic", *, ac: str = "ac1",
+                 issued: float | None = None, nonce: bytes | None = None) -> bytes:
+    """The Class a server of this kit puts in an Access-Accept to ``ac`` (signed with CLASS_KEY)."""
+    import time
+
+    from portal.grants import ClassSigner
+
+    return ClassSigner(CLASS_KEY.encode()).make(phone, plan, time.time() if issued is None else issued,
+                                                ac, nonce)
 
 
 def radclient(port: int, kind: str, attrs: str, *, secret: str = SECRET, timeout: float = 1.0,

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from portal.acs import AcRecord
-from portal.grants import make_class
+from portal.grants import ClassSigner
 from portal.plans import Plan, PlanStore
 from portal.sessions import SessionRegistry
 from portal.settings import QuotaSettings
@@ -26,15 +26,24 @@ AC = AcRecord(name="ac1", addresses=("127.0.0.1",), secret="s")
 AC2 = AcRecord(name="ac2", addresses=("127.0.0.2",), secret="s")
 PHONE = "13800138000"
 T0 = 1_800_000_000.0
-CLS = make_class(PHONE, "basic", T0, b"\x00\x01\x02\x03")
+SIGNER = ClassSigner(b"k" * 32)
+
+
+def class_for(ac: AcRecord = AC, sid: str = "S1") -> bytes:
+    """The signed Class the server would have put in the Access-Accept of this session's login
+    (one login per session: the session id doubles as the login's nonce)."""
+    return SIGNER.make(PHONE, "basic", T0, ac.name, sid.encode())
+
+
+CLS = class_for()
 
 
 def _rec(status: AcctStatus, sid: str = "S1", t: int = 0, i: int = 0, o: int = 0,
-         **kw: Any) -> AcctRecord:
+         *, ac: AcRecord = AC, **kw: Any) -> AcctRecord:
     base: dict[str, Any] = dict(status=int(status), session_id=sid, user_name=PHONE,
                                 calling_station_id="AA-BB-CC-DD-EE-01", framed_ip="10.0.0.5",
                                 nas_ip="127.0.0.1", session_time=t, input_octets=i,
-                                output_octets=o, class_=CLS)
+                                output_octets=o, class_=class_for(ac, sid))
     base.update(kw)
     return AcctRecord(**base)
 
@@ -42,7 +51,8 @@ def _rec(status: AcctStatus, sid: str = "S1", t: int = 0, i: int = 0, o: int = 0
 @pytest.fixture
 def proc(redis_client: Any) -> AccountingProcessor:
     PlanStore(redis_client, cache_ttl=0).put(Plan("basic", interim_interval=300))
-    return AccountingProcessor(redis_client, settings=QuotaSettings(plan_cache_ttl=0), grace=60)
+    return AccountingProcessor(redis_client, settings=QuotaSettings(plan_cache_ttl=0), grace=60,
+                               class_signer=SIGNER)
 
 
 def _usage(redis_client: Any, now: float = T0) -> tuple[int, int, int, int]:
@@ -126,8 +136,18 @@ def test_phone_found_without_class(redis_client: Any, proc: AccountingProcessor)
     proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=60, i=1, o=1, class_=None,
                           user_name="tok-123"), T0 + 60)
     assert _usage(redis_client)[0] == 60
-    # an unknown session without Class is filed under User-Name
+    # An unknown session without a Class we signed is nobody's: logged as refused, not booked
+    # (any AC could otherwise charge any number by naming it) ...
     proc.process(AC, _rec(AcctStatus.START, sid="Z", class_=None, user_name="13900139000"), T0)
+    assert SessionRegistry(redis_client).get("ac1", "Z", phone="13900139000") is None
+    last = redis_client.xrevrange(keys.acct_log(), count=1)[0][1]
+    assert (last[b"k"], last[b"why"], last[b"sid"]) == (b"rejected", b"unbound", b"Z")
+    assert redis_client.hget(keys.ac_stats("ac1"), "acct_rejected:unbound") == b"1"
+    assert proc.metrics.get("acct_rejected.unbound.ac1") == 1
+    # ... unless the operator trusts User-Name (ACs that never echo Class).
+    trusting = AccountingProcessor(
+        redis_client, settings=QuotaSettings(plan_cache_ttl=0, acct_trust_user_name=True))
+    trusting.process(AC, _rec(AcctStatus.START, sid="Z", class_=None, user_name="13900139000"), T0)
     assert SessionRegistry(redis_client).get("ac1", "Z", phone="13900139000") is not None
 
 
@@ -137,7 +157,7 @@ def test_accounting_on_closes_only_that_acs_older_sessions(
     reg = SessionRegistry(redis_client)
     proc.process(AC, _rec(AcctStatus.START, sid="A"), T0)
     proc.process(AC, _rec(AcctStatus.START, sid="B"), T0 + 10)
-    proc.process(AC2, _rec(AcctStatus.START, sid="C"), T0)
+    proc.process(AC2, _rec(AcctStatus.START, sid="C", ac=AC2), T0)
     on = AcctRecord(status=int(AcctStatus.ACCOUNTING_ON), nas_ip="127.0.0.1", delay_time=0)
     proc.process(AC, on, T0 + 100)
     assert reg.by_ac("ac1") == [] and [s.session_id for s in reg.by_ac("ac2")] == ["C"]
@@ -209,9 +229,9 @@ def test_accepted_records_survive_a_redis_crash(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path / "r", port=0).start()
     try:
         client = redis.Redis.from_url(server.url)
-        p = AccountingProcessor(client, settings=QuotaSettings())
+        p = AccountingProcessor(client, settings=QuotaSettings(), class_signer=SIGNER)
         for n in range(20):
-            p.process(AC, _rec(AcctStatus.START, sid=f"S{n}", class_=None), T0)
+            p.process(AC, _rec(AcctStatus.START, sid=f"S{n}"), T0)
         time.sleep(1.5)  # appendfsync everysec
         server.kill()    # SIGKILL: no shutdown save
         client.close()
@@ -255,7 +275,7 @@ def test_from_packet_pyrad_and_wire(redis_client: Any) -> None:
 def test_handle_acct_is_the_server_hook(redis_client: Any, proc: AccountingProcessor) -> None:
     from radius import wire
 
-    attrs = [(40, struct.pack("!I", 1)), (44, b"W1"), (1, PHONE.encode()), (25, CLS)]
+    attrs = [(40, struct.pack("!I", 1)), (44, b"W1"), (1, PHONE.encode()), (25, class_for(sid="W1"))]
     body = b"".join(bytes((t, len(v) + 2)) + v for t, v in attrs)
     raw = struct.pack("!BBH", 4, 1, 20 + len(body)) + bytes(16) + body
     proc.handle_acct(wire.decode(raw), AC, b"s", T0)
@@ -338,3 +358,39 @@ def test_venue_index_repair_puts_lost_and_stale_entries_right(redis_client: Any,
     assert repair_venue_index(reg) is True
     assert sorted(redis_client.hkeys(keys.venue_sessions("mall"))) == [b"ac1|S1", b"ac1|S2"]
     assert repair_venue_index(reg) is False                                  # someone just did
+
+
+def test_script_is_all_or_nothing(redis_client: Any, proc: AccountingProcessor) -> None:
+    """The script checks before its first write: a record it refuses changes nothing (before,
+    an overflow in the middle left the daily time booked and the total not)."""
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    redis_client.hset(keys.usage(PHONE), mapping={"tv": 2**53 - 10})
+    before = (redis_client.hgetall(keys.usage(PHONE)), redis_client.hgetall(keys.phone_sessions(PHONE)))
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=60, i=100), T0 + 60)
+    assert (redis_client.hgetall(keys.usage(PHONE)),
+            redis_client.hgetall(keys.phone_sessions(PHONE))) == before
+    last = redis_client.xrevrange(keys.acct_log(), count=1)[0][1]
+    assert (last[b"k"], last[b"why"]) == (b"rejected", b"usage_overflow")
+
+
+def test_a_failing_record_does_not_disturb_its_batch(redis_client: Any,
+                                                     proc: AccountingProcessor) -> None:
+    """A record the script fails on (here: a corrupt session record) fails alone; the others of
+    the drained batch are stored once and reported stored (the server answers them)."""
+    from radius import wire
+
+    def datagram(status: int, sid: str, t: int) -> Any:
+        attrs = [(40, struct.pack("!I", status)), (44, sid.encode()), (1, PHONE.encode()),
+                 (25, class_for(sid=sid)), (46, struct.pack("!I", t))]
+        body = b"".join(bytes((a, len(v) + 2)) + v for a, v in attrs)
+        return wire.decode(struct.pack("!BBH", 4, 1, 20 + len(body)) + bytes(16) + body)
+
+    redis_client.hset(keys.phone_sessions(PHONE), "ac1|BAD", "{not json")
+    items = [(datagram(2, "A", 30), AC, b"s"), (datagram(3, "BAD", 30), AC, b"s"),
+             (datagram(2, "B", 40), AC, b"s")]
+    out = proc.handle_acct_batch(items, T0 + 60)
+    assert out[0] is None and out[2] is None
+    assert isinstance(out[1], Exception)
+    assert _usage(redis_client, T0 + 60) == (70, 0, 70, 0)
+    logouts = [f for _, f in redis_client.xrange(keys.real_name_log())]
+    assert sorted(f[b"sid"] for f in logouts) == [b"A", b"B"]

@@ -36,7 +36,7 @@ def test_mac_authentication_only_when_ac_allows(redis_client: Any, redis_url: st
         reply = ask(srv.auth_port, access_request(User_Name="112233445566", password="112233445566",
                                                   Calling_Station_Id=MAC))
         assert reply.code == AccessAccept
-        assert reply["Class"][0].startswith(b"cw1|" + PHONE.encode())
+        assert reply["Class"][0].startswith(b"cw2|" + PHONE.encode())   # signed for ac1
         unbound = ask(srv.auth_port, access_request(User_Name="aa:bb:cc:00:00:01", password="x"))
         assert unbound.code == AccessReject
         # User-Name MAC must match Calling-Station-Id when both are present.

@@ -16,7 +16,7 @@ from ac_adapters.codec import PortalPacket, decode, encode
 from ac_adapters.constants import PacketType
 from ac_adapters.profiles import PROFILES
 from portal.acs import AcRecord, AcRegistry
-from portal.grants import Grant, make_class
+from portal.grants import ClassSigner, Grant, make_class
 from portal.plans import Plan, PlanStore
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.settings import QuotaSettings
@@ -212,9 +212,11 @@ def test_quota_exhausted_on_interim_disconnects(redis_client: Any, dm: FakeDmSer
     AcRegistry(redis_client).put(ac)
     PlanStore(redis_client, cache_ttl=0).put(Plan("basic", total_volume=10_000))
     enf, _ = _enforcer(redis_client)
-    proc = AccountingProcessor(redis_client, enf, settings=QuotaSettings(plan_cache_ttl=0))
+    signer = ClassSigner(b"k" * 32)
+    proc = AccountingProcessor(redis_client, enf, settings=QuotaSettings(plan_cache_ttl=0),
+                               class_signer=signer)
     now = time.time()
-    cls = make_class(PHONE, "basic", now)
+    cls = signer.make(PHONE, "basic", now, ac.name)
 
     def rec(status: AcctStatus, t: int, octets: int) -> AcctRecord:
         return AcctRecord(status=int(status), session_id="Q1", user_name=PHONE, class_=cls,
@@ -223,11 +225,11 @@ def test_quota_exhausted_on_interim_disconnects(redis_client: Any, dm: FakeDmSer
 
     try:
         proc.process(ac, rec(AcctStatus.START, 0, 0), now)
-        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 300, 5_000), now + 1)
+        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 300, 5_000), now + 300)
         proc.drain()
         assert dm.received == []  # still within quota
-        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 600, 12_000), now + 2)
-        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 600, 12_000), now + 3)  # retransmission
+        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 600, 12_000), now + 600)
+        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 600, 12_000), now + 601)  # retransmission
         proc.drain()
     finally:
         proc.close()

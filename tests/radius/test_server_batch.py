@@ -37,6 +37,7 @@ from radius.command import build_server
 from radius.server import AUTH, RadiusServer
 from tests.conftest import free_tcp_port, free_udp_port
 from tests.radius.serverkit import (
+    CLASS_KEY,
     MAC,
     PHONE,
     SECRET,
@@ -46,6 +47,7 @@ from tests.radius.serverkit import (
     exchange,
     register,
     running_server,
+    signed_class,
 )
 from tests.radius.test_server_workers import start, wait_alive
 
@@ -57,7 +59,7 @@ PHONE2, MAC2 = "13900139000", "aa-bb-cc-dd-ee-02"
 def server(redis_client: Any, redis_url: str) -> Iterator[RadiusServer]:
     register(redis_client, mac_auth=True)
     settings = Settings(redis=RedisSettings(url=redis_url),
-                        radius=RadiusSettings(ac_cache_ttl=0.0))
+                        radius=RadiusSettings(ac_cache_ttl=0.0, class_key=CLASS_KEY))
     srv = build_server(settings, reaper=False)
     assert isinstance(srv.auth_handler, AuthPolicy) and srv.auth_handler.fast is not None
     try:
@@ -125,7 +127,7 @@ def test_mixed_batch_is_decided_like_single_requests(server: RadiusServer, redis
         raw = replies[list(reqs).index(name)]
         assert raw is not None
         reply = decode_reply(reqs[name], raw)
-        assert reply["Class"][0].startswith(b"cw1|" + phone.encode() + b"|")
+        assert reply["Class"][0].startswith(b"cw2|" + phone.encode() + b"|")
     # The CHAP token was consumed; a later retransmission of the batch is answered from the cache.
     assert redis_client.hlen(keys.login_tokens(PHONE)) == 0
     again = server.handle_batch(datagrams[:3], AUTH)
@@ -359,11 +361,10 @@ def test_accounting_batch_is_stored_in_order_once(server: RadiusServer, redis_cl
     booked once, the session ends closed; a forged request in the batch is dropped."""
     from pyrad.packet import AccountingResponse
 
-    from portal.grants import make_class
     from portal.sessions import SessionRegistry
     from radius.server import ACCT
 
-    cls = make_class(PHONE, "basic", time.time())
+    cls = signed_class(PHONE, "basic", issued=time.time() - 60)
     base: dict[str, Any] = {"Acct_Session_Id": "b-1", "User_Name": PHONE, "Calling_Station_Id": MAC,
             "NAS_IP_Address": "127.0.0.1", "Class": cls}
     reqs = [

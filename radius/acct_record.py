@@ -1,0 +1,124 @@
+"""One Accounting-Request's fields, as the accounting processor reads them (pure codec).
+
+Built from a pyrad packet or a ``radius.wire.Request``; every field may be missing or malformed
+(NAS input) and decoding never raises.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+__all__ = ["AcctRecord", "AcctStatus"]
+
+
+class AcctStatus(IntEnum):
+    """Acct-Status-Type values (RFC 2866 §5.1)."""
+
+    START = 1
+    STOP = 2
+    INTERIM_UPDATE = 3
+    ACCOUNTING_ON = 7
+    ACCOUNTING_OFF = 8
+
+
+# Attribute types read from an Accounting-Request (RFC 2865 §5, RFC 2866 §5, RFC 2869 §5).
+_A = {
+    "User-Name": 1, "NAS-IP-Address": 4, "Framed-IP-Address": 8, "Class": 25,
+    "Called-Station-Id": 30, "Calling-Station-Id": 31, "NAS-Identifier": 32,
+    "Acct-Status-Type": 40, "Acct-Delay-Time": 41, "Acct-Input-Octets": 42,
+    "Acct-Output-Octets": 43, "Acct-Session-Id": 44, "Acct-Session-Time": 46,
+    "Acct-Input-Packets": 47, "Acct-Output-Packets": 48, "Acct-Terminate-Cause": 49,
+    "Acct-Input-Gigawords": 52, "Acct-Output-Gigawords": 53, "Event-Timestamp": 55,
+}
+
+
+def _int(v: bytes | None) -> int | None:
+    return int.from_bytes(v, "big") if v is not None and len(v) == 4 else None
+
+
+def _text(v: bytes | None) -> str | None:
+    return None if v is None else v.decode("utf-8", "replace")
+
+
+def _ip(v: bytes | None) -> str | None:
+    return str(ipaddress.IPv4Address(v)) if v is not None and len(v) == 4 else None
+
+
+@dataclass(frozen=True, slots=True)
+class AcctRecord:
+    """The fields of one Accounting-Request we use. Every field may be missing (NAS input)."""
+
+    status: int | None
+    session_id: str | None = None
+    user_name: str | None = None
+    calling_station_id: str | None = None
+    called_station_id: str | None = None
+    framed_ip: str | None = None
+    nas_ip: str | None = None
+    nas_identifier: str | None = None
+    session_time: int | None = None
+    input_octets: int | None = None
+    output_octets: int | None = None
+    input_gigawords: int | None = None
+    output_gigawords: int | None = None
+    input_packets: int | None = None
+    output_packets: int | None = None
+    terminate_cause: int | None = None
+    class_: bytes | None = None
+    event_timestamp: int | None = None
+    delay_time: int | None = None
+
+    @property
+    def input_total(self) -> int:
+        """Input octets with Acct-Input-Gigawords folded in (RFC 2869 §5.1)."""
+        return ((self.input_gigawords or 0) << 32) + (self.input_octets or 0)
+
+    @property
+    def output_total(self) -> int:
+        return ((self.output_gigawords or 0) << 32) + (self.output_octets or 0)
+
+    def event_time(self, received_at: float) -> float:
+        """When the event happened: receipt time minus Acct-Delay-Time (RFC 2866 §5.2)."""
+        return received_at - (self.delay_time or 0)
+
+    @classmethod
+    def from_first(cls, first: Callable[[int], bytes | None]) -> AcctRecord:
+        """Build from a "first value of attribute type N" accessor."""
+        g = first
+        return cls(
+            status=_int(g(40)), session_id=_text(g(44)), user_name=_text(g(1)),
+            calling_station_id=_text(g(31)), called_station_id=_text(g(30)),
+            framed_ip=_ip(g(8)), nas_ip=_ip(g(4)), nas_identifier=_text(g(32)),
+            session_time=_int(g(46)), input_octets=_int(g(42)), output_octets=_int(g(43)),
+            input_gigawords=_int(g(52)), output_gigawords=_int(g(53)),
+            input_packets=_int(g(47)), output_packets=_int(g(48)),
+            terminate_cause=_int(g(49)), class_=g(25), event_timestamp=_int(g(55)),
+            delay_time=_int(g(41)),
+        )
+
+    @classmethod
+    def from_packet(cls, pkt: Any) -> AcctRecord:
+        """From a pyrad ``AcctPacket`` (raw values by attribute code, codes looked up by name in
+        the packet's dictionary when it has one) or from a ``radius.wire.Request``."""
+        if hasattr(pkt, "first") and isinstance(pkt.first, dict):  # radius.wire.Request
+            return cls.from_first(pkt.first.get)
+        codes = {}
+        dictionary = getattr(pkt, "dict", None)
+        for name, code in _A.items():
+            try:
+                codes[code] = dictionary.attributes[name].code if dictionary is not None else code
+            except (KeyError, AttributeError):
+                codes[code] = code
+
+        def first(code: int) -> bytes | None:
+            values = pkt.get(codes.get(code, code))
+            if not values:
+                return None
+            value = values[0]
+            return value if isinstance(value, bytes) else None
+
+        return cls.from_first(first)

@@ -1,0 +1,28 @@
+"""portal/logtext.py: what the legal logs store and print has no control characters."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portal.logtext import escape_fields, escape_raw, printable, unescape_raw
+
+
+def test_examples() -> None:
+    assert escape_raw("城市WiFi 🎉") == "城市WiFi 🎉"                 # ordinary text unchanged
+    assert escape_raw("\x00\x1b[31m\r\n") == r"\x00\x1b[31m\x0d\x0a"
+    assert escape_raw("a\\x1b") == r"a\\x1b"                         # a literal backslash
+    assert escape_raw("\x85\u202e\u2028\x7f") == r"\u0085\u202e\u2028\x7f"
+    assert printable("a\\b\x1b") == r"a\b\x1b"                      # backslashes kept
+    assert escape_fields({"a": "x", "b": "\n"}) == {"a": "x", "b": r"\x0a"}
+
+
+@given(st.text())
+def test_escape_is_reversible_and_printable(text: str) -> None:
+    stored = escape_raw(text)
+    assert unescape_raw(stored) == text
+    assert not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in stored)
+    assert printable(stored) == stored                               # an export prints it as is
+    assert not any(unicodedata.category(c) == "Cc" for c in printable(text))
