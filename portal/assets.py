@@ -40,7 +40,8 @@ from portal.state import keys
 
 __all__ = ["ASSET_CSP", "KINDS", "Asset", "AssetError", "AssetStore", "detect_kind", "safe_name"]
 
-ASSET_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; font-src 'self'; sandbox"
+ASSET_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; font-src 'self'; sandbox; "
+             "frame-ancestors 'none'")
 """Content-Security-Policy sent with every asset (SVG scripts never run, even opened directly)."""
 
 # extension → (category, content type)
