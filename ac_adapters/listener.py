@@ -432,8 +432,11 @@ class PortalListener:
     def _refresh_peers(self) -> None:
         try:
             peers = list(self.handler.peers_wanting_heartbeat())
-        except Exception:
-            log.exception("ac-listener: reading the AC list failed; keeping the last one")
+        except Exception as exc:
+            # Usually the store restarting: one line, not a traceback per tick (DEBUG keeps it).
+            log.warning("ac-listener: reading the AC list failed (%s: %s); keeping the last one",
+                        type(exc).__name__, exc)
+            log.debug("AC list refresh failure", exc_info=True)
             return
         names = {p.name for p in peers}
         self._due = {k: v for k, v in self._due.items() if k[0] in names}
