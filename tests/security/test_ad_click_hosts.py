@@ -72,17 +72,16 @@ def test_console_refuses_a_click_url_off_the_venues_allow_list(app: Flask, redis
 def test_api_refuses_a_click_url_off_the_allow_list(app: Flask, redis_client: Any) -> None:
     api = app.test_client()
     write = auth(token(redis_client, "write"))
-    body = {"name": "x", "venues": ["lib"],
-            "creative": {"kind": "image", "image": "/assets/lib/a.png", "click_url": EVIL}}
+    creative: dict[str, Any] = {"kind": "image", "image": "/assets/lib/a.png", "click_url": EVIL}
+    body: dict[str, Any] = {"name": "x", "venues": ["lib"], "creative": creative}
     bad = api.post("/api/v1/campaigns", json=body, headers=write)
     assert bad.status_code == 400 and "click_url" in bad.get_json()["error"]["message"]
     assert "允许列表" in bad.get_json()["error"]["message_zh"]
     # A campaign for every venue runs at venues created later: only the operator's list counts.
-    everywhere = {**body, "venues": [], "creative": {**body["creative"], "click_url": "https://lib.example.cn/"}}
+    lib_link = {**creative, "click_url": "https://lib.example.cn/"}
+    everywhere = {**body, "venues": [], "creative": lib_link}
     assert api.post("/api/v1/campaigns", json=everywhere, headers=write).status_code == 400
-    good = api.post("/api/v1/campaigns", json={**body, "creative": {**body["creative"],
-                                                                    "click_url": "https://lib.example.cn/"}},
-                    headers=write)
+    good = api.post("/api/v1/campaigns", json={**body, "creative": lib_link}, headers=write)
     assert good.status_code == 201
     cid = good.get_json()["id"]
     patched = api.patch(f"/api/v1/campaigns/{cid}", json={"creative": {"click_url": EVIL}}, headers=write)
