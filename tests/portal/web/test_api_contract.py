@@ -131,7 +131,8 @@ def seed(redis: Any, app: Flask) -> dict[str, str]:
     AcRegistry(redis).put(AcRecord(name="ac1", addresses=("127.0.0.1",), secret="portal-secret-1",
                                    radius_secret="radius-secret-1", port=free_udp_port(),
                                    coa_port=free_udp_port(), timeout=0.1, retries=0))
-    venue = Venue("v1", name_zh="图书馆", acs=("ac1",), default_plan="basic")
+    venue = Venue("v1", name_zh="图书馆", acs=("ac1",), default_plan="basic",
+                  redirect_hosts=("www.example.com",))      # campaign click-throughs go there
     VenueStore(redis, cache_ttl=0.0).put(venue)
     svc.journey.venues.invalidate()
     svc.pages.publish(venue, "login", "tests", source="<p>version one</p>")

@@ -29,7 +29,7 @@ from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=("lib-ac",), ssids=("LibWiFi",),
-            redirect_hosts=("lib.example.cn",))
+            redirect_hosts=("lib.example.cn", "shop.example.cn"))
 MALL = Venue(id="mall", name_zh="商场", name_en="Mall", acs=("mall-ac",))
 SCRIPT = '<script>alert("x6")</script>'
 IMG = "/assets/lib/logo.png?v=1"
@@ -84,7 +84,8 @@ def test_every_console_change_handler_writes_an_audit_entry(app: Flask, redis_cl
                                                                       "name_zh": "公园"}), "venue.create"),
         "venue_console.settings": (lambda c: c.post("/venue/lib/settings", data={
             "csrf_token": tok, "name_zh": "新馆", "lang_zh": "on", "ad_seconds": "5", "redirect_delay": "1",
-            "acs": "lib-ac", "ssids": "LibWiFi", "redirect_hosts": "lib.example.cn"}), "venue.update"),
+            "acs": "lib-ac", "ssids": "LibWiFi", "redirect_hosts": "lib.example.cn, shop.example.cn"}),
+            "venue.update"),
         "venue_console.page_save": (lambda c: c.post("/venue/lib/pages/login", data={
             "csrf_token": tok, "source": "<p>v2</p>", "action": "publish"}), "page.publish"),
         "venue_console.page_rollback": (lambda c: c.post("/venue/lib/pages/login/rollback", data={
