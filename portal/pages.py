@@ -25,10 +25,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from ad_pages import PAGES, PageRenderer, TemplateProblem, select_ad, texts
+from ad_pages.loader import shipped_source
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 from portal.venues import Venue
@@ -112,7 +112,7 @@ def _check_page(page: str) -> None:
 def default_source(page: str) -> str:
     """The shipped default template of ``page`` (a starting point for a venue's own page)."""
     _check_page(page)
-    return resources.files("ad_pages").joinpath("templates", "default", f"{page}.html").read_text("utf-8")
+    return shipped_source(f"default/{page}.html")
 
 
 def build_context(venue: Venue, lang: str, *, urls: Mapping[str, str] | None = None, lang_url: str = "",
