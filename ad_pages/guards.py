@@ -1,4 +1,5 @@
-"""What every filter, test, method and operator a venue template can use may cost.
+"""What every filter and test a venue template can use may cost (methods and operators:
+:mod:`ad_pages.calls`).
 
 Each guard predicts the size of the result from its inputs and charges it to the render's
 :class:`ad_pages.budget.Budget` *before* doing the work, so a template cannot make one call
@@ -7,15 +8,15 @@ Where an exact prediction is cheap it is exact (``replace`` counts the occurrenc
 adds up its items); otherwise it is a safe upper bound (case changes at most triple a string,
 HTML escaping multiplies it by at most five).
 
-The tables are allow-lists: a filter, test or method that is not listed is not available to
-venue templates at all (a newer Jinja2 or Python adding one does not widen the sandbox).
+The tables are allow-lists: a filter or test that is not listed is not available to venue
+templates at all (a newer Jinja2 adding one does not widen the sandbox).
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from jinja2.filters import make_attrgetter
@@ -27,15 +28,17 @@ from markupsafe import Markup, escape
 from ad_pages.budget import Budget, RenderLimitExceeded, measure, str_bytes, width
 
 __all__ = [
+    "ALLOWED_TESTS",
     "FILTER_GUARDS",
     "REFUSED_FILTERS",
-    "binop_bytes",
+    "SMALL",
+    "check_expanded",
     "escaped_len",
     "materialize",
-    "method_allowed",
-    "method_bytes",
     "output_bytes",
     "run",
+    "test_guard",
+    "text_size",
 ]
 
 SMALL = 64     # a number, a bool, a view, an iterator
@@ -61,7 +64,7 @@ def escaped_len(text: str) -> int:
             + 3 * (text.count("<") + text.count(">")))
 
 
-def _chars(budget: Budget, value: Any, what: str) -> tuple[int, int]:
+def text_size(budget: Budget, value: Any, what: str) -> tuple[int, int]:
     """``(characters, bytes per character)`` of ``str(value)``, refusing a value whose text
     would be over the single-value limit."""
     if isinstance(value, str):
@@ -76,7 +79,7 @@ def output_bytes(budget: Budget, value: Any, autoescape: bool, what: str) -> int
     """Memory of ``value`` printed into the page (escaped when ``autoescape``)."""
     if isinstance(value, str):
         return str_bytes(escaped_len(value) if autoescape else len(value), width(value))
-    chars, w = _chars(budget, value, what)
+    chars, w = text_size(budget, value, what)
     return str_bytes(5 * chars if autoescape else chars, w)
 
 
@@ -95,6 +98,14 @@ def materialize(budget: Budget, value: Any, what: str) -> Any:
         items.append(item)
     budget.charge(56 + 8 * len(items), what)
     return items
+
+
+def check_expanded(budget: Budget, nbytes: int, what: str) -> None:
+    """Refuse a new list whose references, followed, add up to more than one value may hold
+    (it costs little memory, but printing, serialising or comparing it walks all of it)."""
+    if nbytes > budget.value_cap():
+        raise RenderLimitExceeded(f"{what} would build a value of {nbytes} bytes "
+                                  f"(limit {budget.value_cap()})")
 
 
 def _int_arg(value: Any, what: str, lo: int, hi: int) -> int:
@@ -124,8 +135,8 @@ def _scalar(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, *a:
 def _textual(factor: int) -> FilterGuard:
     """Filters whose text result is at most ``factor`` times the text of their input."""
     def guard(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, *a: Any, **kw: Any) -> Any:
-        chars, w = _chars(budget, value, "filter")
-        extra = sum(_chars(budget, x, "filter")[0] for x in (*a, *kw.values()) if isinstance(x, str))
+        chars, w = text_size(budget, value, "filter")
+        extra = sum(text_size(budget, x, "filter")[0] for x in (*a, *kw.values()) if isinstance(x, str))
         budget.charge(str_bytes(factor * chars + extra, w), "filter")
         return run(f, ctx, value, *a, **kw)
     return guard
@@ -139,7 +150,7 @@ def _escape(force: bool) -> FilterGuard:
         elif isinstance(value, str):
             budget.charge(str_bytes(escaped_len(str(value)), width(value)), "escape")
         else:
-            chars, w = _chars(budget, value, "escape")
+            chars, w = text_size(budget, value, "escape")
             budget.charge(str_bytes(5 * chars, w), "escape")
         return run(f, ctx, value, *a, **kw)
     return guard
@@ -160,7 +171,7 @@ def _replace(budget: Budget, ctx: Context, f: Callable[..., Any], s: Any, old: A
     # the replacement will use (escaping can create occurrences: "&" → "&amp;" holds an "a").
     if count is None:
         count = -1
-    _chars(budget, s, "replace")      # refuses a value whose text is too large
+    text_size(budget, s, "replace")      # refuses a value whose text is too large
     if not ctx.eval_ctx.autoescape:
         s, old, new = str(s), str(old), str(new)
     else:
@@ -190,19 +201,19 @@ def _join(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, d: An
     for i, item in enumerate(items):
         if i % 256 == 0:
             budget.check()
-        n, iw = _chars(budget, item, "join")
+        n, iw = text_size(budget, item, "join")
         chars += 5 * n if autoescape and not isinstance(item, Markup) else n
         w = max(w, iw)
         if chars > budget.value_cap():
             break
-    dn, dw = _chars(budget, d, "join")
+    dn, dw = text_size(budget, d, "join")
     chars += max(0, len(items) - 1) * (5 * dn if autoescape else dn)
     budget.charge(str_bytes(chars, max(w, dw)), "join")
     return run(f, ctx, items, d)
 
 
 def _center(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, width_: Any = 80) -> Any:
-    chars, w = _chars(budget, value, "center")
+    chars, w = text_size(budget, value, "center")
     n = _int_arg(width_, "center width", -sys.maxsize, budget.value_cap())
     budget.charge(str_bytes(max(chars, n), w), "center")
     return run(f, ctx, value, width_)
@@ -210,7 +221,7 @@ def _center(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, wid
 
 def _indent(budget: Budget, ctx: Context, f: Callable[..., Any], s: Any, width_: Any = 4,
             first: bool = False, blank: bool = False) -> Any:
-    chars, w = _chars(budget, s, "indent")
+    chars, w = text_size(budget, s, "indent")
     if isinstance(width_, str):
         pad = len(width_)
     else:
@@ -222,28 +233,28 @@ def _indent(budget: Budget, ctx: Context, f: Callable[..., Any], s: Any, width_:
 
 def _wordwrap(budget: Budget, ctx: Context, f: Callable[..., Any], s: Any, width_: Any = 79,
               break_long_words: bool = True, wrapstring: Any = None, break_on_hyphens: bool = True) -> Any:
-    chars, w = _chars(budget, s, "wordwrap")
+    chars, w = text_size(budget, s, "wordwrap")
     if chars > budget.limits.max_text_filter:     # textwrap is quadratic on long words
         raise RenderLimitExceeded(f"wordwrap input longer than {budget.limits.max_text_filter} characters")
     _int_arg(width_, "wordwrap width", 1, budget.value_cap())
     wrap = ctx.environment.newline_sequence if wrapstring is None else wrapstring
-    wn, ww = _chars(budget, wrap, "wordwrap")
+    wn, ww = text_size(budget, wrap, "wordwrap")
     budget.charge(str_bytes(chars * (1 + wn) + wn, max(w, ww)), "wordwrap")
     return run(f, ctx, s, width_, break_long_words, wrapstring, break_on_hyphens)
 
 
 def _truncate(budget: Budget, ctx: Context, f: Callable[..., Any], s: Any, *a: Any, **kw: Any) -> Any:
-    chars, w = _chars(budget, s, "truncate")
+    chars, w = text_size(budget, s, "truncate")
     end = kw.get("end", a[2] if len(a) > 2 else "...")
-    budget.charge(str_bytes(chars + _chars(budget, end, "truncate")[0], w), "truncate")
+    budget.charge(str_bytes(chars + text_size(budget, end, "truncate")[0], w), "truncate")
     return run(f, ctx, s, *a, **kw)
 
 
 def _urlize(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, *a: Any, **kw: Any) -> Any:
-    chars, w = _chars(budget, value, "urlize")
+    chars, w = text_size(budget, value, "urlize")
     if chars > budget.limits.max_text_filter:
         raise RenderLimitExceeded(f"urlize input longer than {budget.limits.max_text_filter} characters")
-    extra = sum(_chars(budget, x, "urlize")[0] for x in (*a, *kw.values()) if isinstance(x, str))
+    extra = sum(text_size(budget, x, "urlize")[0] for x in (*a, *kw.values()) if isinstance(x, str))
     # Every word may become <a href="…" rel="…" target="…">…</a>, escaped.
     budget.charge(str_bytes(10 * chars + (chars // 2 + 1) * (extra + 64), w), "urlize")
     return run(f, ctx, value, *a, **kw)
@@ -280,7 +291,7 @@ def _sum(budget: Budget, ctx: Context, f: Callable[..., Any], iterable: Any, att
     cap, expanded = budget.value_cap(), 0
     for part in (start, *items):
         expanded += measure(part, cap).nbytes
-        _check_expanded(budget, expanded, "sum")
+        check_expanded(budget, expanded, "sum")
     budget.charge(56 + 8 * total, "sum")
     return kind(itertools.chain(start, *items))
 
@@ -290,7 +301,7 @@ def _batch(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, line
     n = _int_arg(linecount, "batch size", 1, budget.limits.max_sequence)
     value = materialize(budget, value, "batch")
     if fill_with is not None:       # the last batch is padded with up to n references to it
-        _check_expanded(budget, n * measure(fill_with, budget.value_cap()).nbytes, "batch")
+        check_expanded(budget, n * measure(fill_with, budget.value_cap()).nbytes, "batch")
     budget.charge(8 * (len(value) + n) + 64 * (len(value) // n + 2), "batch")
     return run(f, ctx, value, linecount, fill_with)
 
@@ -300,7 +311,7 @@ def _slice(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, slic
     n = _int_arg(slices, "slice count", 1, budget.limits.max_sequence)
     value = materialize(budget, value, "slice")
     if fill_with is not None:       # every slice may be padded with a reference to it
-        _check_expanded(budget, n * measure(fill_with, budget.value_cap()).nbytes, "slice")
+        check_expanded(budget, n * measure(fill_with, budget.value_cap()).nbytes, "slice")
     budget.charge(8 * (len(value) + n) + 64 * n, "slice")
     return run(f, ctx, value, slices, fill_with)
 
@@ -340,192 +351,6 @@ FILTER_GUARDS: dict[str, FilterGuard] = {
 """Every filter venue templates get, with its guard."""
 
 
-# --- methods of plain data --------------------------------------------------------------------------
-
-_CASE = frozenset({"capitalize", "casefold", "lower", "upper", "swapcase", "title"})
-_SHRINK = frozenset({"strip", "lstrip", "rstrip", "removeprefix", "removesuffix", "striptags", "unescape"})
-_STR_SCALAR = frozenset({
-    "count", "find", "rfind", "index", "rindex", "startswith", "endswith", "isalnum", "isalpha",
-    "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable",
-    "isspace", "istitle", "isupper"})
-_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-_OTHER_METHODS: dict[type, frozenset[str]] = {
-    list: frozenset({"count", "index", "copy"}),
-    tuple: frozenset({"count", "index"}),
-    dict: frozenset({"get", "items", "keys", "values", "copy"}),
-    int: frozenset({"bit_length", "bit_count", "conjugate", "as_integer_ratio"}),
-    float: frozenset({"is_integer", "as_integer_ratio", "hex", "conjugate"}),
-}
-_STR_METHODS = _CASE | _SHRINK | _STR_SCALAR | frozenset({
-    "split", "rsplit", "splitlines", "partition", "rpartition", "replace", "join", "center", "ljust",
-    "rjust", "zfill", "expandtabs"})
-PLAIN_TYPES = (str, list, tuple, dict, int, float)
-
-
-def method_allowed(receiver: Any, name: str) -> bool:
-    """Whether venue templates may call method ``name`` of plain value ``receiver``."""
-    if isinstance(receiver, str):
-        return name in _STR_METHODS
-    kind = next((t for t in (bool, int, float, list, tuple, dict) if isinstance(receiver, t)), None)
-    return kind is not None and name in _OTHER_METHODS.get(int if kind is bool else kind, frozenset())
-
-
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
-    return args[i] if len(args) > i else kwargs.get(name, default)
-
-
-def _str_method_bytes(budget: Budget, s: str, name: str, args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> tuple[int, tuple[Any, ...]]:
-    markup = isinstance(s, Markup)     # Markup's methods escape their string arguments
-    w = width(s)
-    if name in _STR_SCALAR:
-        return SMALL, args
-    if name in _SHRINK:
-        return str_bytes(len(s), w), args
-    if name in _CASE:
-        return str_bytes(3 * len(s), w), args
-    if name in ("split", "rsplit"):
-        sep, maxsplit = _arg(args, kwargs, 0, "sep", None), _arg(args, kwargs, 1, "maxsplit", -1)
-        pieces = len(s) // 2 + 1 if sep is None else (s.count(sep) + 1 if isinstance(sep, str) and sep else 1)
-        if isinstance(maxsplit, int) and maxsplit >= 0:
-            pieces = min(pieces, maxsplit + 1)
-        return 56 + 72 * pieces + len(s) * w, args
-    if name == "splitlines":
-        pieces = sum(s.count(ch) for ch in _LINE_BREAKS) + 1
-        return 56 + 72 * pieces + len(s) * w, args
-    if name in ("partition", "rpartition"):
-        return 3 * 72 + len(s) * w, args
-    if name == "replace":
-        old, new = _arg(args, kwargs, 0, "old", None), _arg(args, kwargs, 1, "new", None)
-        count = _arg(args, kwargs, 2, "count", -1)
-        if markup:
-            old, new = escape(old), escape(new)
-        if not (isinstance(old, str) and isinstance(new, str)):
-            return SMALL, args          # str.replace raises TypeError
-        n = len(s) + 1 if old == "" else s.count(old)
-        if isinstance(count, int) and count >= 0:
-            n = min(n, count)
-        return str_bytes(len(s) + n * (len(new) - len(old)), width(s, new)), args
-    if name == "join":
-        if not args:
-            return SMALL, args
-        items = materialize(budget, args[0], "join")
-        chars, iw = 0, w
-        for i, item in enumerate(items):
-            if i % 256 == 0:
-                budget.check()
-            if markup:
-                n, item_w = _chars(budget, item, "join")
-                chars += 5 * n
-            elif isinstance(item, str):
-                n, item_w = len(item), width(item)
-                chars += n
-            else:
-                return SMALL, (items,)  # str.join raises TypeError
-            iw = max(iw, item_w)
-            if chars > budget.value_cap():
-                break
-        chars += max(0, len(items) - 1) * len(s)
-        return str_bytes(chars, iw), (items, *args[1:])
-    if name in ("center", "ljust", "rjust", "zfill"):
-        n = _arg(args, kwargs, 0, "width", 0)
-        if isinstance(n, bool) or not isinstance(n, int):
-            return SMALL, args
-        return str_bytes(max(len(s), n), w), args
-    if name == "expandtabs":
-        size = _arg(args, kwargs, 0, "tabsize", 8)
-        if isinstance(size, bool) or not isinstance(size, int):
-            return SMALL, args
-        return str_bytes(len(s) + s.count("\t") * max(0, size), w), args
-    raise SecurityError(f"the string method {name!r} is not allowed")
-
-
-def method_bytes(budget: Budget, receiver: Any, name: str, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> tuple[int, tuple[Any, ...]]:
-    """The predicted size of ``receiver.name(*args, **kwargs)`` (and the arguments to call it
-    with: an iterator argument is read into a list first); SecurityError for a method venue
-    templates may not call (``format``, ``translate``, ``encode``, ``to_bytes``…)."""
-    if not method_allowed(receiver, name):
-        raise SecurityError(f"the method {name!r} of a {type(receiver).__name__} is not allowed")
-    if isinstance(receiver, str):
-        return _str_method_bytes(budget, receiver, name, args, kwargs)
-    if name == "copy":
-        return sys.getsizeof(receiver), args
-    return SMALL, args
-
-
-# --- operators ----------------------------------------------------------------------------------------
-
-def _bits(value: int | float) -> int:
-    return value.bit_length() if isinstance(value, int) else 64
-
-
-def binop_bytes(budget: Budget | None, operator: str, left: Any, right: Any) -> int:
-    """The predicted size of ``left <operator> right``; refuses %-formatting always, and with a
-    budget any result over the limits (repetition, concatenation, big integers)."""
-    if operator == "%" and isinstance(left, str | bytes):
-        raise SecurityError("string formatting with % is not allowed")
-    if budget is None:
-        return 0
-    limits = budget.limits
-    numbers = (int, float)
-    if isinstance(left, numbers) and isinstance(right, numbers):
-        if isinstance(left, int) and isinstance(right, int):
-            if operator == "**":
-                if abs(right) > 64:
-                    raise RenderLimitExceeded("exponent too large")
-                bits = _bits(left) * max(0, right)
-            elif operator == "*":
-                bits = _bits(left) + _bits(right)
-            else:
-                bits = max(_bits(left), _bits(right)) + 1
-            if bits > limits.max_int_bits:
-                raise RenderLimitExceeded(f"integer result over {limits.max_int_bits} bits")
-            return 32 + bits // 8
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
-            raise RenderLimitExceeded("exponent too large")
-        return 32
-    sequences = (str, list, tuple)
-    if operator == "*":
-        for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, sequences) and isinstance(n, int):
-                count = len(seq) * max(0, n)
-                if count > limits.max_sequence:
-                    raise RenderLimitExceeded("repetition too large")
-                if isinstance(seq, str):
-                    return str_bytes(count, width(seq))
-                # [big] * n holds n references to one value: as large as printing or comparing it.
-                _check_expanded(budget, measure(seq, budget.value_cap()).nbytes * max(0, n), "'*'")
-                return 56 + 8 * count
-    if operator == "+" and isinstance(left, sequences) and isinstance(right, sequences):
-        if len(left) + len(right) > limits.max_sequence * 4:
-            raise RenderLimitExceeded("concatenation too large")
-        if isinstance(left, str) and isinstance(right, str):
-            lm, rm = isinstance(left, Markup), isinstance(right, Markup)
-            chars = (len(left) if lm or not rm else escaped_len(left)) + (
-                escaped_len(right) if lm else len(right))
-            return str_bytes(chars, width(left, right))
-        cap = budget.value_cap()
-        _check_expanded(budget, measure(left, cap).nbytes + measure(right, cap).nbytes, "'+'")
-        return 56 + 8 * (len(left) + len(right))
-    return SMALL
-
-
-def _check_expanded(budget: Budget, nbytes: int, what: str) -> None:
-    """Refuse a new list whose references, followed, add up to more than one value may hold
-    (it costs little memory, but printing, serialising or comparing it walks all of it)."""
-    if nbytes > budget.value_cap():
-        raise RenderLimitExceeded(f"{what} would build a value of {nbytes} bytes "
-                                  f"(limit {budget.value_cap()})")
-
-
-def iter_checked(budget: Budget, iterable: Iterable[Any]) -> Iterable[Any]:
-    """``iterable`` with the deadline checked before every item (a loop body may be empty)."""
-    for item in iterable:
-        budget.check()
-        yield item
-
-
 # --- tests --------------------------------------------------------------------------------------------
 
 ALLOWED_TESTS = frozenset({
@@ -546,4 +371,4 @@ def test_guard(budget: Budget | None, name: str, value: Any) -> None:
     if budget is not None:
         budget.check()
         if name in _TEXT_TESTS:
-            _chars(budget, value, f"test {name}")
+            text_size(budget, value, f"test {name}")

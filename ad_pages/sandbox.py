@@ -41,20 +41,8 @@ from jinja2.visitor import NodeTransformer
 
 from ad_pages import budget as budgets
 from ad_pages.budget import RenderLimitExceeded, RenderLimits, measure, str_bytes, width
-from ad_pages.guards import (
-    ALLOWED_TESTS,
-    FILTER_GUARDS,
-    PLAIN_TYPES,
-    SMALL,
-    FilterGuard,
-    binop_bytes,
-    iter_checked,
-    method_allowed,
-    method_bytes,
-    output_bytes,
-    run,
-    test_guard,
-)
+from ad_pages.calls import PLAIN_TYPES, binop_bytes, iter_checked, method_allowed, method_bytes
+from ad_pages.guards import ALLOWED_TESTS, FILTER_GUARDS, SMALL, FilterGuard, output_bytes, run, test_guard
 from ad_pages.loader import PAGES, THEMES, ShippedLoader
 
 __all__ = [
