@@ -293,8 +293,11 @@ return n
         return self._store(venue.id, page, source, author, note[:200])
 
     def rollback(self, venue: Venue, page: str, version: int, author: str) -> PageVersion:
-        """Publish a copy of ``version`` as a new version (history stays append-only)."""
+        """Publish a copy of ``version`` as a new version (history stays append-only), after the
+        same check as a publish: a version kept from before a rule existed (the sandbox's limits,
+        the forms phones need) must meet today's rules to go live again."""
         old = self.version(venue.id, page, version)
+        self.check(venue, page, old.source)
         return self._store(venue.id, page, old.source, author, f"rollback to v{old.version}")
 
     def unpublish(self, venue_id: str, page: str) -> None:

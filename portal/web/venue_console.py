@@ -239,6 +239,9 @@ def page_rollback(venue_id: str, page: str) -> BaseResponse:
         version = svc.pages.rollback(venue, page, target, _actor())
     except (ValueError, NotFound):
         abort(404)
+    except PageError as exc:           # an old version that today's rules refuse
+        flash(exc.message(_lang()), "error")
+        return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
     audit("venue", "page.rollback", f"{venue.id}/{page}", {"version": before},
           {**version.summary(), "from_version": target})
     flash(tr(f"已回滚到 v{target}（新版本 v{version.version}）",

@@ -337,3 +337,21 @@ def test_a_page_phones_cannot_use_is_refused_and_the_preview_says_why(app: Flask
     assert 'id="preview-problem"' not in preview.get_data(as_text=True)
     ok = alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": good, "action": "publish"})
     assert ok.status_code == 302 and PageStore(redis_client).published_source("lib", "login") == good
+
+
+def test_rollback_to_a_version_todays_rules_refuse_is_refused(app: Flask, redis_client: Any) -> None:
+    pages = PageStore(redis_client)
+    pages._store("lib", "login", "<p>kept from an older release, no forms</p>", "old", "")   # v1
+    pages.publish(LIB, "login", "bob", source=login_page("<p>v2</p>"))
+    alice, token = signed_in(app, redis_client, "alice")
+    resp = alice.post("/venue/lib/pages/login/rollback", data={"csrf_token": token, "version": "1"})
+    assert resp.status_code == 302
+    assert "缺少必需的表单" in alice.get(resp.headers["Location"]).get_data(as_text=True)
+    from tests.portal.web.apikit import auth
+    from tests.portal.web.apikit import token as api_token
+
+    api = app.test_client().post("/api/v1/venues/lib/pages/login/rollback", json={"version": 1},
+                                 headers=auth(api_token(redis_client, "write")))
+    assert api.status_code == 400 and api.get_json()["error"]["code"] == "page_refused"
+    assert pages.published_source("lib", "login") == login_page("<p>v2</p>")
+    assert [v.version for v in pages.history("lib", "login")] == [2, 1]
