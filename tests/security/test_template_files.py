@@ -188,7 +188,8 @@ def test_asset_names_never_become_paths(app: Flask, redis_client: Any, secret_fi
     for url in ("/assets/lib/..%2F..%2Fweb-secret.key", "/assets/..%2F..%2F/web-secret.key",
                 "/assets/lib/%2e%2e%2f%2e%2e%2fweb-secret.key", "/assets/lib/..%5C..%5Cweb-secret.key",
                 f"/assets/lib/{'..%2F' * 12}{str(path).lstrip('/')}", "/static/..%2F..%2Fweb-secret.key",
-                f"/static/{'..%2F' * 12}{str(path).lstrip('/')}"):
+                f"/static/{'..%2F' * 12}{str(path).lstrip('/')}", "/assets/lib/a%00.png",
+                "/assets/lib/..png", "/assets/lib/%E2%80%AEgnp.png", "/assets/lib%7D:asset:x/logo.png"):
         resp = phone.get(url)
         assert resp.status_code == 404 and marker not in resp.get_data(as_text=True), url
 
