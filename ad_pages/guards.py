@@ -75,9 +75,14 @@ def text_size(budget: Budget, value: Any, what: str) -> tuple[int, int]:
     return size.text, 4
 
 
+_SHORT = 256      # characters: below this, an upper bound is cheaper than an exact count
+
+
 def output_bytes(budget: Budget, value: Any, autoescape: bool, what: str) -> int:
     """Memory of ``value`` printed into the page (escaped when ``autoescape``)."""
     if isinstance(value, str):
+        if len(value) <= _SHORT:        # the common case: at most 5x, 4 bytes a character
+            return str_bytes(5 * len(value), 4)
         return str_bytes(escaped_len(value) if autoescape else len(value), width(value))
     chars, w = text_size(budget, value, what)
     return str_bytes(5 * chars if autoescape else chars, w)

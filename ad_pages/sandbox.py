@@ -270,7 +270,8 @@ class _GuardedEnvironment(ImmutableSandboxedEnvironment):
             budget.check()
             parts = list(parts)
             chars = sum(map(len, parts))
-            budget.charge(str_bytes(chars, width(*parts) if chars <= budget.value_cap() else 1), "block")
+            w = 4 if chars <= 4096 else width(*parts) if chars <= budget.value_cap() else 1
+            budget.charge(str_bytes(chars, w), "block")
         return "".join(parts)
 
     # sandbox hooks ----------------------------------------------------------------------------------
@@ -437,16 +438,15 @@ class PageRenderer:
         return self._collect(self.env.get_template(name).generate(ctx))
 
     def _collect(self, chunks: Iterator[str]) -> str:
+        budget = budgets.current()
         out: list[str] = []
         size = 0
         for chunk in chunks:
             size += len(chunk)
             if size > self.limits.max_output:
                 raise RenderLimitExceeded("page too large")
-            self.check_time()
+            if budget is not None:
+                budget.check()
             out.append(chunk)
         return "".join(out)
-
-    def check_time(self) -> None:
-        self.env.check()
 
