@@ -136,13 +136,20 @@ def day_bounds_ms(day: dt.date, tz: ZoneInfo) -> tuple[int, int]:
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
+def _stream_folder(directory: Path, stream: str) -> Path:
+    # Stream names reach here from export requests: only the fixed names become a folder.
+    if stream not in STREAMS:
+        raise ArchiveError(f"unknown log stream {stream[:40]!r}")
+    return directory / stream
+
+
 def day_path(directory: Path, stream: str, day: dt.date) -> Path:
-    return directory / stream / f"{day.isoformat()}{_SUFFIX}"
+    return _stream_folder(directory, stream) / f"{day.isoformat()}{_SUFFIX}"
 
 
 def day_files(directory: Path, stream: str) -> list[tuple[dt.date, Path]]:
     """The stream's archive files, oldest day first (temp files and strangers ignored)."""
-    folder = directory / stream
+    folder = _stream_folder(directory, stream)
     if not folder.is_dir():
         return []
     out = []

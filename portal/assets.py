@@ -38,7 +38,8 @@ from portal.errors import NotFound, ValidationError
 from portal.settings import PagesSettings
 from portal.state import keys
 
-__all__ = ["ASSET_CSP", "KINDS", "Asset", "AssetError", "AssetStore", "detect_kind", "safe_name"]
+__all__ = ["ASSET_CSP", "KINDS", "Asset", "AssetError", "AssetStore", "detect_kind", "is_stored_name",
+           "safe_name"]
 
 ASSET_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; font-src 'self'; sandbox; "
              "frame-ancestors 'none'")
@@ -96,6 +97,11 @@ class Asset:
         data = asdict(self)
         data["url"] = self.url
         return data
+
+
+def is_stored_name(name: str) -> bool:
+    """Whether ``name`` can be the name of a stored asset (what :func:`safe_name` produces)."""
+    return bool(_NAME.match(name)) and ".." not in name
 
 
 def safe_name(raw: str) -> str:

@@ -20,7 +20,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,8 +31,10 @@ from ad_pages.campaigns import Campaign, CampaignInvalid, campaign_to_dict, pars
 from ad_pages.sandbox import PageRenderer, TemplateProblem
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
+from portal.venues import Venue, allowed_redirect
 
-__all__ = ["CLICK_PATH", "EVENTS", "CampaignStore", "StatsRow", "daily_totals", "day_range"]
+__all__ = ["CLICK_PATH", "EVENTS", "CampaignStore", "StatsRow", "click_allowed_at", "click_url_refusal",
+           "daily_totals", "day_range"]
 
 CLICK_PATH = "/portal/ad/click/"
 """The counting click-through redirect: ``CLICK_PATH + <campaign id>?t=<signed token>``."""
@@ -48,6 +50,39 @@ def _renderer() -> PageRenderer:
     if _RENDERER is None:
         _RENDERER = PageRenderer()
     return _RENDERER
+
+
+def click_allowed_at(url: str, venue: Venue | None, operator_hosts: tuple[str, ...]) -> bool:
+    """Whether a click-through may lead to ``url`` at ``venue``: the same allow-list as the
+    post-login redirect (the venue's ``redirect_hosts`` plus the operator's ``web.redirect_hosts``;
+    ``None`` = a venue that no longer exists, so only the operator's)."""
+    hosts = venue.redirect_hosts if venue is not None else ()
+    return allowed_redirect(url, (*hosts, *operator_hosts))
+
+
+def click_url_refusal(campaign: Campaign, venues: Mapping[str, Venue],
+                      operator_hosts: tuple[str, ...]) -> tuple[str, str] | None:
+    """Why ``campaign``'s click-through URL may not be stored (zh, en), or None. It must be
+    allowed at every venue the campaign can run at; a campaign for every venue (no targets)
+    also runs at venues created later, so only the operator's own list can allow it."""
+    url = campaign.creative.click_url
+    if not url:
+        return None
+    if not campaign.venues:
+        if click_allowed_at(url, None, operator_hosts):
+            return None
+        listed = ", ".join(operator_hosts) or "—"
+        return (f"面向所有场所的广告，点击地址的主机须在运营商允许列表中（{listed}）",
+                f"a campaign for every venue may only link to the operator's allowed hosts ({listed})")
+    refused = [v for v in campaign.venues if not click_allowed_at(url, venues.get(v), operator_hosts)]
+    if not refused:
+        return None
+    hosts = sorted({h for v in refused for h in (venues[v].redirect_hosts if v in venues else ())}
+                   | set(operator_hosts))
+    listed = ", ".join(hosts) or "—"
+    return (f"点击地址的主机不在场所 {', '.join(refused)} 的允许列表中（允许：{listed}）",
+            f"the click-through host is not on the allow-list of venue {', '.join(refused)} "
+            f"(allowed: {listed})")
 
 
 _STATS_TTL = 400 * 86400      # a year of daily figures plus the month being compared

@@ -10,6 +10,7 @@ elapsed, then logs the phone in with its MAC credential. Clicks go through
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,11 +26,12 @@ if TYPE_CHECKING:
     from portal.credentials import Credential, CredentialStore
     from portal.grants import Grant
     from portal.plans import Plan
-    from portal.venues import Venue
+    from portal.venues import Venue, VenueStore
 
 __all__ = ["CLICK_TOKEN_TTL", "ReturningPhones"]
 
 CLICK_TOKEN_TTL = 86400.0   # seconds an ad's click-through link counts (and its nonce is kept)
+log = logging.getLogger("citywifi.campaigns")
 
 
 class ReturningPhones:
@@ -38,6 +40,9 @@ class ReturningPhones:
 
     if TYPE_CHECKING:
         redis: Any
+        web: Any                    # portal.settings.WebSettings
+        counters: Any               # portal.metrics ProcessCounters
+        venues: VenueStore
         signer: Signer
         clock: Callable[[], float]
         campaigns: CampaignStore
@@ -90,18 +95,35 @@ class ReturningPhones:
     def ad_click(self, campaign_id: str, token: str) -> str:
         """The stored click-through URL of a campaign (never one from the request: no open
         redirect); counts the click when ``token`` is a valid click token for it. NotFound
-        when the campaign is gone or has no click-through URL."""
+        when the campaign is gone or has no click-through URL; LoginError "link_not_allowed"
+        when the URL's host is not allowed where the ad was shown (checked again here, not only
+        when the campaign was saved: a stored campaign outlives a venue's allow-list, and
+        campaigns saved before the check existed were never checked)."""
+        from portal.campaigns import click_allowed_at, click_url_refusal
+
         campaign = self.campaigns.get(campaign_id)
-        if not campaign.creative.click_url:
+        url = campaign.creative.click_url
+        if not url:
             raise NotFound(f"campaign {campaign_id} has no click-through URL")
         try:
             data = self.signer.verify("adclick", token)
         except LoginError:
             data = {}
-        if data.get("c") == campaign.id and data.get("v") and data.get("n") and self.redis.set(
+        valid = data.get("c") == campaign.id and bool(data.get("v"))
+        operator_hosts = tuple(self.web.redirect_hosts)
+        if valid:       # shown at this venue (our signature): that venue's allow-list
+            allowed = click_allowed_at(url, self.venues.all().get(str(data["v"])), operator_hosts)
+        else:           # no proof where it was shown: allowed at every venue it can run at
+            allowed = click_url_refusal(campaign, self.venues.all(), operator_hosts) is None
+        if not allowed:
+            self.counters.inc("ad.click_refused")
+            log.warning("campaign %s: click-through to %s refused (host not on the allow-list of %s)",
+                        campaign.id, url, data.get("v") or "its venues")
+            raise LoginError("link_not_allowed", detail=f"campaign {campaign.id}")
+        if valid and data.get("n") and self.redis.set(
                 keys.ad_click_nonce(str(data["n"])), 1, nx=True, ex=int(CLICK_TOKEN_TTL)):
             self.campaigns.record_click(campaign.id, str(data["v"]))
-        return campaign.creative.click_url
+        return url
 
     def redeem_ad(self, ctx: PhoneContext, ticket: str, *, observed: str = "") -> LoginSuccess:
         """Log a returning phone in once its ad countdown has really elapsed (single use).

@@ -10,9 +10,10 @@ For each venue and page (login, success, ad, status, error) Redis holds (``{vp:<
   edited. A rollback publishes a copy of the old version as a new one, so history reads as
   what phones saw, in order.
 
-Publishing is checked: the source must compile, and a trial render with sample data (both
-languages) must finish inside the sandbox limits (:class:`ad_pages.PageRenderer.check`); a
-refusal names the line and Jinja2's reason (:class:`PageError`, zh + en).
+Publishing is checked: the source must compile, a trial render with sample data (both
+languages) must finish inside the sandbox limits (:class:`ad_pages.PageRenderer.check`), and
+the login and ad pages must keep the forms phones need (:mod:`ad_pages.forms`); a refusal names
+the line and Jinja2's reason, or the missing form (:class:`PageError`, zh + en).
 
 ``Venue.templates`` (the TOML/JSON seed) stays the fallback: a page with nothing published
 uses the venue's seeded source, else the shipped default page (:meth:`PageStore.source_for`).
@@ -25,10 +26,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from ad_pages import PAGES, PageRenderer, TemplateProblem, select_ad, texts
+from ad_pages.forms import describe_missing, missing_forms
+from ad_pages.loader import shipped_source
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 from portal.venues import Venue
@@ -56,18 +58,19 @@ class PageError(ValidationError):
 
     code = "page_refused"
 
-    def __init__(self, kind: str, reason: str, line: int | None = None) -> None:
+    def __init__(self, kind: str, reason: str, line: int | None = None, reason_zh: str | None = None) -> None:
         where_en = f" on line {line}" if line else ""
         where_zh = f"第 {line} 行" if line else ""
         kinds = {"syntax": ("语法错误", "syntax error"), "security": ("不允许的操作", "not allowed"),
                  "limit": ("超出限制", "over the limits"), "runtime": ("运行错误", "runtime error"),
-                 "empty": ("内容为空", "empty")}
+                 "empty": ("内容为空", "empty"),
+                 "incomplete": ("缺少必需的表单", "a required form is missing")}
         zh_kind, en_kind = kinds.get(kind, (kind, kind))
         self.kind = kind
         self.line = line
         self.reason = reason
         self.message_en = f"Template refused ({en_kind}{where_en}): {reason}"
-        self.message_zh = f"模板未发布（{where_zh}{zh_kind}）：{reason}"
+        self.message_zh = f"模板未发布（{where_zh}{zh_kind}）：{reason_zh or reason}"
         super().__init__(self.message_en)
 
     def message(self, lang: str) -> str:
@@ -112,7 +115,7 @@ def _check_page(page: str) -> None:
 def default_source(page: str) -> str:
     """The shipped default template of ``page`` (a starting point for a venue's own page)."""
     _check_page(page)
-    return resources.files("ad_pages").joinpath("templates", "default", f"{page}.html").read_text("utf-8")
+    return shipped_source(f"default/{page}.html")
 
 
 def build_context(venue: Venue, lang: str, *, urls: Mapping[str, str] | None = None, lang_url: str = "",
@@ -264,15 +267,22 @@ return n
 
     def check(self, venue: Venue, page: str, source: str) -> None:
         """Raise :class:`PageError` unless ``source`` compiles and renders (both languages,
-        sample data) inside the sandbox limits."""
+        sample data) inside the sandbox limits, keeping the forms phones need
+        (:func:`ad_pages.forms.missing_forms`: the login page's code and login forms, the ad
+        page's continue form)."""
         _check_page(page)
         if not source.strip():
             raise PageError("empty", "the template is empty / 模板为空")
         for lang in ("zh", "en"):
+            context = sample_context(page, venue, lang)
             try:
-                self.renderer.check(source, sample_context(page, venue, lang))
+                html = self.renderer.check(source, context)
             except TemplateProblem as exc:
                 raise PageError(exc.kind, exc.reason, exc.line) from None
+            missing = missing_forms(page, html, context)
+            if missing:     # phones at the venue could not log in or continue
+                zh, en = describe_missing(page, missing, context["urls"])
+                raise PageError("incomplete", en, reason_zh=zh)
 
     def publish(self, venue: Venue, page: str, author: str, note: str = "",
                 source: str | None = None) -> PageVersion:
@@ -283,8 +293,11 @@ return n
         return self._store(venue.id, page, source, author, note[:200])
 
     def rollback(self, venue: Venue, page: str, version: int, author: str) -> PageVersion:
-        """Publish a copy of ``version`` as a new version (history stays append-only)."""
+        """Publish a copy of ``version`` as a new version (history stays append-only), after the
+        same check as a publish: a version kept from before a rule existed (the sandbox's limits,
+        the forms phones need) must meet today's rules to go live again."""
         old = self.version(venue.id, page, version)
+        self.check(venue, page, old.source)
         return self._store(venue.id, page, old.source, author, f"rollback to v{old.version}")
 
     def unpublish(self, venue_id: str, page: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
 
-from portal.assets import ASSET_CSP, KINDS
+from portal.assets import ASSET_CSP, KINDS, is_stored_name
 from portal.errors import NotFound
 from portal.web import services
 
@@ -17,7 +17,9 @@ bp = Blueprint("assets", __name__)
 
 @bp.get("/assets/<venue_id>/<name>")
 def asset(venue_id: str, name: str) -> Response:
-    if "." not in name or name.rsplit(".", 1)[1] not in KINDS:
+    # Names are Redis keys here, never paths; anything an upload could not have been stored
+    # under is refused before it reaches Redis.
+    if not is_stored_name(name) or name.rsplit(".", 1)[1] not in KINDS:
         abort(404)
     try:
         meta, data = services().assets.get(venue_id, name)

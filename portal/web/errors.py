@@ -108,6 +108,8 @@ ERRORS: dict[str, tuple[str, str, int]] = {
     "not_bound": ("请使用短信验证码登录。", "Please log in with an SMS code.", 403),
     "not_online": ("您当前未登录。", "You are not logged in.", 403),
     "not_found": ("页面不存在。", "Page not found.", 404),
+    "link_not_allowed": ("该链接指向的网站不在本场所的允许列表中，无法打开。",
+                         "This link leads to a site that is not allowed at this venue.", 403),
     "method": ("请从登录页面操作。", "Please use the login page.", 405),
     "internal": ("系统出现问题，请稍后重试。", "Something went wrong on our side; please try again.", 500),
 }

@@ -333,13 +333,16 @@ def ad_continue() -> BaseResponse:
 @bp.get("/portal/ad/click/<campaign_id>")
 def ad_click(campaign_id: str) -> BaseResponse:
     """Count a click (signed token ``t``) and 302 to the campaign's STORED URL — nothing in
-    the request can choose the target, so this is no open redirect."""
+    the request can choose the target, so this is no open redirect — and only if its host is on
+    the allow-list of the venue the ad was shown at (else an error page)."""
     from portal.errors import NotFound
 
     try:
         target = services().journey.ad_click(campaign_id[:64], request.args.get("t", "")[:2000])
     except NotFound:
         return _error_page("not_found", _lang())
+    except LoginError as exc:       # the stored URL's host is not allowed (any more)
+        return _error_page(exc.code, _lang())
     return redirect(target, 302)
 
 

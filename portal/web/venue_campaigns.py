@@ -29,7 +29,7 @@ from ad_pages.campaigns import (
 )
 from ad_pages.sandbox import TemplateProblem
 from portal.accounts import Account
-from portal.campaigns import MAX_STATS_DAYS, CampaignStore, StatsRow, daily_totals
+from portal.campaigns import MAX_STATS_DAYS, CampaignStore, StatsRow, click_url_refusal, daily_totals
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, tr
 
@@ -133,7 +133,8 @@ def _form_data(campaign_id: str, existing: Campaign | None) -> dict[str, Any]:
 
 
 def _validate(data: dict[str, Any]) -> tuple[Campaign | None, dict[str, tuple[str, str]]]:
-    """Parse + the checks that need the world: targets the account may use, HTML that compiles."""
+    """Parse + the checks that need the world: targets the account may use, a click-through host
+    allowed at every targeted venue, HTML that compiles."""
     errors: dict[str, tuple[str, str]] = {}
     campaign: Campaign | None = None
     try:
@@ -142,9 +143,14 @@ def _validate(data: dict[str, Any]) -> tuple[Campaign | None, dict[str, tuple[st
         errors.update(exc.errors)
     account = _account()
     venues = tuple(str(v).strip() for v in data.get("venues") or () if str(v).strip())
-    problem = check_targets(venues, account, set(services().journey.venues.all()))
+    known = services().journey.venues.all()
+    problem = check_targets(venues, account, set(known))
     if problem:
         errors["venues"] = problem
+    elif campaign is not None and "click_url" not in errors:
+        refusal = click_url_refusal(campaign, known, services().settings.web.redirect_hosts)
+        if refusal:
+            errors["click_url"] = refusal
     owner = asset_venue(campaign.creative.image) if campaign is not None else None
     if owner is not None and not account.can_see_venue(owner):
         errors["image"] = ("只能使用您管理的场所的素材", "use assets of the venues you manage")

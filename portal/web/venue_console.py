@@ -14,9 +14,11 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from markupsafe import escape
 from werkzeug.wrappers import Response as BaseResponse
 
 from ad_pages import PAGES
+from ad_pages.forms import describe_missing, missing_forms
 from portal.accounts import Role
 from portal.assets import AssetError
 from portal.errors import NotFound, ValidationError
@@ -237,6 +239,9 @@ def page_rollback(venue_id: str, page: str) -> BaseResponse:
         version = svc.pages.rollback(venue, page, target, _actor())
     except (ValueError, NotFound):
         abort(404)
+    except PageError as exc:           # an old version that today's rules refuse
+        flash(exc.message(_lang()), "error")
+        return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
     audit("venue", "page.rollback", f"{venue.id}/{page}", {"version": before},
           {**version.summary(), "from_version": target})
     flash(tr(f"已回滚到 v{target}（新版本 v{version.version}）",
@@ -260,7 +265,8 @@ def page_version(venue_id: str, page: str, version: int) -> str:
 @login_required()
 def page_preview(venue_id: str, page: str) -> Response:
     """The draft (or ``?version=N``, or ``?live=1`` for what phones get now) rendered exactly
-    as the phone views render it: same context builder, same sandboxed renderer, same fallback."""
+    as the phone views render it: same context builder, same sandboxed renderer, same fallback;
+    a page missing a form phones need carries a banner saying what is missing."""
     venue, page = _venue(venue_id), _page(page)
     svc = services()
     # As the phone view picks it: only the venue's languages (a venue offering only English
@@ -282,11 +288,29 @@ def page_preview(venue_id: str, page: str) -> Response:
                             assets=svc.assets.urls(venue.id, cache_seconds=0),
                             **sample_values(page, venue, lang))
     result = svc.renderer.render(page, context, source)
-    response = Response(result.html, mimetype="text/html")
+    html = result.html
+    missing = missing_forms(page, html, context) if result.source == "venue" else []
+    if missing:         # publishing would be refused: say so on the page itself
+        html = _with_banner(html, *describe_missing(page, missing, context["urls"]))
+    response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Preview-Source"] = result.source            # "venue" or "default" (fallback)
+    if missing:
+        response.headers["X-Preview-Problem"] = "missing-forms:" + ",".join(m.key for m in missing)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _with_banner(html: str, zh: str, en: str) -> str:
+    """``html`` with a warning at the top of its body (the preview of a page that would be
+    refused). Found with str.find, not a regex: the HTML is the venue's."""
+    banner = ('<div id="preview-problem" role="alert" style="position:sticky;top:0;z-index:2147483647;'
+              'background:#fdecea;color:#7a1c12;border:2px solid #c0392b;padding:8px 10px;'
+              'font:14px/1.4 sans-serif">'
+              f"<strong>无法发布 / Cannot be published</strong><br>{escape(zh)}<br>{escape(en)}</div>")
+    start = html.lower().find("<body")
+    end = html.find(">", start) if start >= 0 else -1
+    return html[:end + 1] + banner + html[end + 1:] if end >= 0 else banner + html
 
 
 # --- assets ---------------------------------------------------------------------------------------

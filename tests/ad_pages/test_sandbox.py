@@ -155,3 +155,40 @@ def test_default_page_has_no_time_budget_but_venue_pages_do() -> None:
     result = renderer.render("login", ctx("en"), venue_source="<p>{{ venue.name }}</p>")
     assert result.source == "default" and result.fallback_reason.startswith("limit")
     assert "<form" in result.html
+
+
+def test_filters_and_tests_are_an_allow_list(renderer: PageRenderer) -> None:
+    from ad_pages.guards import ALLOWED_TESTS, FILTER_GUARDS, REFUSED_FILTERS
+
+    internal = {"_guard_value", "_guard_iter", "_guard_concat"}
+    assert set(renderer.env.filters) == set(FILTER_GUARDS) | internal
+    assert not set(REFUSED_FILTERS) & set(renderer.env.filters)
+    assert set(renderer.env.tests) <= ALLOWED_TESTS
+    assert set(renderer.env.globals) == {"range"}
+
+
+def test_growing_filters_work_within_the_budget(renderer: PageRenderer) -> None:
+    src = ("[{{ 'ab'|center(6) }}][{{ 'a\\nb'|indent(2, first=true) }}][{{ 'aaa bbb'|wordwrap(3) }}]"
+           "[{{ 'xyx'|replace('x', 'zz') }}][{{ [1, 2]|join('-') }}][{{ ([[1], [2]])|sum(start=[]) }}]"
+           "[{{ 'a b'.split() }}][{{ 'ab'.zfill(4) }}][{{ 'a\\tb'.expandtabs(2) }}]")
+    result = renderer.render("login", ctx(), src)
+    assert result.source == "venue", result.fallback_reason
+    assert result.html == ("[  ab  ][  a\n  b][aaa\nbbb][zzyzz][1-2][[1, 2]]"
+                           "[[&#39;a&#39;, &#39;b&#39;]][00ab][a b]")
+
+
+@pytest.mark.parametrize("name", [
+    "default//etc/passwd", "/etc/passwd", "default/../../../../etc/passwd", "default\\..\\login.html",
+    "default/login.html\x00", "default/login.html/", "./default/login.html", "default/./login.html",
+    "DEFAULT/login.html", "default/login", "mall/login.html", "default/", "", "default",
+])
+def test_only_shipped_templates_load_by_exact_name(name: str) -> None:
+    from jinja2 import TemplateNotFound
+
+    from ad_pages.loader import ShippedLoader
+
+    renderer = PageRenderer()
+    with pytest.raises(TemplateNotFound):
+        ShippedLoader().get_source(renderer.env, name)
+    result = renderer.render("login", ctx(), "{% include " + repr(name) + " %}")
+    assert result.source == "default" and "TemplateNotFound" in result.fallback_reason

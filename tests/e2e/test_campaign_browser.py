@@ -7,6 +7,7 @@ range in the past) the phone gets the operator's default ad; the figures reach t
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from portal.accounts import Role
 from portal.assets import AssetStore
 from portal.settings import ConsoleSettings
+from portal.venues import Venue
 from portal.web import create_app
 from tests.conftest import free_tcp_port
 from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, user, wait_for
@@ -51,6 +53,9 @@ def browser() -> Iterator[Any]:
 def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
     with running_stack(redis_client, redis_url, data_dir) as s:
         s.journey.campaigns.cache_ttl = 0.0
+        # The NOC allows the advertiser's host at this venue (click-throughs go only there).
+        library = json.loads(s.venues.get("library").to_json())
+        s.venues.put(Venue.from_dict({**library, "redirect_hosts": ["shop.example.cn"]}))
         yield s
 
 

@@ -12,6 +12,7 @@ from portal.errors import NotFound
 from portal.pages import PageError, PageStore, build_context, default_source, sample_context
 from portal.state import keys
 from portal.venues import Venue
+from tests.portal.pagekit import ad_page, login_page
 
 VENUE = Venue(id="lib", name_zh="图书馆", name_en="Library", redirect_url="https://www.example.cn/")
 
@@ -32,13 +33,13 @@ def store(redis_client: Any) -> PageStore:
 def test_draft_publish_history(store: PageStore) -> None:
     assert store.state("lib", "login").published is None
     assert store.draft(VENUE, "login") == default_source("login")      # editor starts from the default
-    store.save_draft("lib", "login", "<h1>{{ venue.name }} v1</h1>", "alice")
+    store.save_draft("lib", "login", login_page("<h1>{{ venue.name }} v1</h1>"), "alice")
     assert store.state("lib", "login").draft_author == "alice"
     assert store.published_source("lib", "login") is None              # a draft is not live
     v1 = store.publish(VENUE, "login", "alice", note="first")
-    assert v1.version == 1 and v1.source == "<h1>{{ venue.name }} v1</h1>" and v1.note == "first"
+    assert v1.version == 1 and v1.source == login_page("<h1>{{ venue.name }} v1</h1>") and v1.note == "first"
     assert store.published_source("lib", "login") == v1.source
-    v2 = store.publish(VENUE, "login", "bob", source="<h1>v2</h1>")
+    v2 = store.publish(VENUE, "login", "bob", source=login_page("<h1>v2</h1>"))
     assert v2.version == 2
     hist = store.history("lib", "login")
     assert [v.version for v in hist] == [2, 1] and hist[0].author == "bob"
@@ -59,7 +60,7 @@ def test_rollback_publishes_a_copy_and_keeps_history(store: PageStore) -> None:
 
 
 def test_publish_refuses_syntax_error_with_line_and_keeps_published(store: PageStore) -> None:
-    store.publish(VENUE, "login", "a", source="<p>good</p>")
+    store.publish(VENUE, "login", "a", source=login_page("<p>good</p>"))
     bad = "<h1>ok</h1>\n<p>fine</p>\n{% if venue.name %}\n<p>never closed</p>\n"
     with pytest.raises(PageError) as err:
         store.publish(VENUE, "login", "a", source=bad)
@@ -69,7 +70,7 @@ def test_publish_refuses_syntax_error_with_line_and_keeps_published(store: PageS
     with pytest.raises(PageError) as err2:
         store.publish(VENUE, "login", "a", source=bad2)
     assert err2.value.line == 2 and "第 2 行" in err2.value.message_zh and "line 2" in err2.value.message_en
-    assert store.published_source("lib", "login") == "<p>good</p>"
+    assert store.published_source("lib", "login") == login_page("<p>good</p>")
     assert [v.version for v in store.history("lib", "login")] == [1]
 
 
@@ -125,8 +126,8 @@ def test_every_default_page_publishes_as_is(store: PageStore) -> None:
 
 
 def test_templates_may_extend_the_default_base(store: PageStore) -> None:
-    src = '{% extends "default/base.html" %}{% block body %}<h1 id="mine">{{ venue.name }}</h1>{% endblock %}'
-    store.publish(VENUE, "login", "a", source=src)
+    src = login_page('{% extends "default/base.html" %}{% block body %}<h1 id="mine">{{ venue.name }}</h1>')
+    store.publish(VENUE, "login", "a", source=src + "{% endblock %}")
     live = store.published_source("lib", "login")
     html = PageRenderer().render("login", sample_context("login", VENUE, "en"), live)
     assert html.source == "venue" and '<h1 id="mine">Library</h1>' in html.html
@@ -137,20 +138,20 @@ def test_published_source_is_cached_per_process(redis_client: Any) -> None:
     reader = PageStore(redis_client, cache_seconds=2.0, monotonic=ticks)
     writer = PageStore(redis_client, cache_seconds=2.0)
     assert reader.published_source("lib", "login") is None
-    writer.publish(VENUE, "login", "a", source="<p>new</p>")
+    writer.publish(VENUE, "login", "a", source=login_page("<p>new</p>"))
     assert reader.published_source("lib", "login") is None              # still cached (other process)
     ticks.now += 2.5
-    assert reader.published_source("lib", "login") == "<p>new</p>"
-    reader.publish(VENUE, "login", "a", source="<p>mine</p>")
-    assert reader.published_source("lib", "login") == "<p>mine</p>"      # own publish seen at once
+    assert reader.published_source("lib", "login") == login_page("<p>new</p>")
+    reader.publish(VENUE, "login", "a", source=login_page("<p>mine</p>"))
+    assert reader.published_source("lib", "login") == login_page("<p>mine</p>")     # own publish: at once
 
 
 def test_venue_seed_is_the_fallback(store: PageStore) -> None:
     seeded = Venue(id="lib", templates={"login": "<p>seed</p>"})
     assert store.source_for(seeded, "login") == "<p>seed</p>"
     assert store.source_for(seeded, "success") is None
-    store.publish(seeded, "login", "a", source="<p>published</p>")
-    assert store.source_for(seeded, "login") == "<p>published</p>"
+    store.publish(seeded, "login", "a", source=login_page("<p>published</p>"))
+    assert store.source_for(seeded, "login") == login_page("<p>published</p>")
     store.unpublish("lib", "login")
     assert store.source_for(seeded, "login") == "<p>seed</p>"
 
@@ -163,7 +164,7 @@ def test_history_is_pruned_to_max_versions(redis_client: Any) -> None:
 
 
 def test_keys_share_the_venue_slot(redis_client: Any, store: PageStore) -> None:
-    store.publish(VENUE, "login", "a", source="<p>x</p>")
+    store.publish(VENUE, "login", "a", source=login_page("<p>x</p>"))
     assert keys.page_meta("lib", "login").split("}")[0] == keys.page_versions("lib", "login").split("}")[0]
     assert redis_client.exists(keys.page_meta("lib", "login"), keys.page_versions("lib", "login")) == 2
     store.delete_venue("lib")
@@ -216,3 +217,43 @@ def test_venue_templates_are_compiled_once_and_the_cache_is_bounded() -> None:
     slow = "{% for i in range(20000) %}{% for j in range(20000) %}{% endfor %}{% endfor %}"
     for _ in range(2):
         assert renderer.render("login", ctx, slow).source == "default"
+
+
+# --- the forms phones need (issue 14: a login page without a login form stranded the venue) -------
+
+@pytest.mark.parametrize(("page", "source", "missing_zh", "missing_en"), [
+    ("login", "<p>{{ venue.name }}</p>", "登录表单", "the login form"),
+    ("login", "<p>x</p>", "获取验证码的表单", "the form that asks for a code"),
+    # A code form but no login: the phone gets a code it cannot use.
+    ("login", '<form method="post" action="{{ urls.code }}"><input type="hidden" name="c" value="{{ c }}">'
+              '<input name="phone"></form>', "登录表单", "the login form"),
+    # The right fields, but a GET (the portal takes POSTs only), another host, or a made-up c.
+    ("login", login_page("").replace('method="post"', 'method="get"'), "登录表单", "the login form"),
+    ("login", login_page("").replace("{{ urls.login }}", "https://evil.example{{ urls.login }}"),
+     "登录表单", "the login form"),
+    ("login", login_page("").replace('value="{{ c }}"', 'value="x"'), "登录表单", "the login form"),
+    ("login", login_page("").replace('name="code"', 'name="code" disabled'), "登录表单", "the login form"),
+    ("ad", "<p>{{ ad.title }}</p>", "继续上网的表单", "the continue form"),
+    ("ad", '<form method="post" action="{{ urls.next }}"><input name="c" value="{{ c }}"></form>',
+     "继续上网的表单", "the continue form"),
+])
+def test_publish_refuses_a_page_without_the_forms_phones_need(store: PageStore, page: str, source: str,
+                                                              missing_zh: str, missing_en: str) -> None:
+    with pytest.raises(PageError) as err:
+        store.publish(VENUE, page, "alice", source=source)
+    assert err.value.kind == "incomplete"
+    assert missing_zh in err.value.message("zh") and "缺少必需的表单" in err.value.message("zh")
+    assert missing_en in err.value.message("en") and "a required form is missing" in err.value.message("en")
+    assert store.published_source("lib", page) is None
+
+
+def test_forms_may_be_laid_out_freely(store: PageStore) -> None:
+    # Two forms instead of formaction buttons, fields linked with form="…", another language's text.
+    c = '<input type="hidden" name="c" value="{{ c }}">'
+    split = (f'<form id="get" method="POST" action="{{{{ urls.code }}}}">{c}</form>'
+             '<input form="get" name="phone"><button form="get">{{ t.get_code }}</button>'
+             f'<form method="post" action="{{{{ urls.login }}}}?x=1">{c}'
+             '<input name="phone"><select name="code"></select><input type="submit"></form>')
+    assert store.publish(VENUE, "login", "a", source=split).version == 1
+    assert store.publish(VENUE, "ad", "a", source=ad_page("<p>{{ ad.title }}</p>")).version == 1
+    assert store.publish(VENUE, "success", "a", source="<p>no form needed</p>").version == 1

@@ -14,7 +14,7 @@ from flask import request
 
 from ad_pages.campaigns import Campaign, CampaignInvalid, campaign_to_dict, parse_campaign
 from ad_pages.sandbox import TemplateProblem
-from portal.campaigns import MAX_STATS_DAYS, CampaignStore
+from portal.campaigns import MAX_STATS_DAYS, CampaignStore, click_url_refusal
 from portal.errors import ValidationError
 from portal.web import services
 from portal.web.api.base import ApiError, api_audit, api_token, json_body, operation, query
@@ -77,7 +77,8 @@ def _get(campaign_id: str) -> Campaign:
 
 
 def _checked(data: dict[str, Any]) -> Campaign:
-    """parse_campaign + existing venues + HTML that renders; 400 listing every bad field."""
+    """parse_campaign + existing venues + a click-through host allowed at every targeted venue +
+    HTML that renders; 400 listing every bad field."""
     errors: dict[str, tuple[str, str]] = {}
     campaign: Campaign | None = None
     try:
@@ -88,6 +89,9 @@ def _checked(data: dict[str, Any]) -> Campaign:
     unknown = [v for v in data.get("venues") or () if v not in known]
     if unknown:
         errors["venues"] = (f"场所不存在：{', '.join(unknown)}", f"no such venue: {', '.join(unknown)}")
+    refusal = campaign and click_url_refusal(campaign, known, services().settings.web.redirect_hosts)
+    if refusal:
+        errors["click_url"] = refusal
     if campaign is not None and campaign.creative.kind == "html":
         try:
             services().renderer.check(campaign.creative.html, {"lang": "zh", "venue": {"id": "", "name": ""}})

@@ -242,8 +242,8 @@ def page_history(venue_id: str, page: str) -> Any:
 
 
 @operation("/venues/{venue_id}/pages/{page}/rollback", "POST", scope="write", tag="venues",
-           summary="Publish a copy of an earlier version", request=ROLLBACK_BODY, response=VERSION_SCHEMA,
-           status=201, errors=(404,))
+           summary="Publish a copy of an earlier version (checked like a publish)", request=ROLLBACK_BODY,
+           response=VERSION_SCHEMA, status=201, errors=(400, 404))
 def rollback_page(venue_id: str, page: str) -> Any:
     body = json_body(ROLLBACK_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -254,6 +254,8 @@ def rollback_page(venue_id: str, page: str) -> Any:
     except NotFound:
         raise ApiError(404, "not_found", f"No version {body['version']}.",
                        f"版本 {body['version']} 不存在。") from None
+    except PageError as exc:           # an old version that today's rules refuse
+        raise ApiError(400, "page_refused", exc.message_en, exc.message_zh) from None
     api_audit("page.rollback", f"{venue.id}/{page}", {"version": before},
               {**version.summary(), "from_version": body["version"]})
     return version.summary(), 201

@@ -44,6 +44,7 @@ from portal.venues import Venue, VenueStore
 from portal.web import create_app, services
 from portal.web.api import RESOURCE_MODULES
 from tests.conftest import free_udp_port
+from tests.portal.pagekit import login_page
 from tests.portal.web.apikit import _rebase, auth
 from tests.portal.web.consolekit import make_settings
 
@@ -74,7 +75,7 @@ GOOD_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/accounts/{username}"): {"display_name": "改名", "disabled": False},
     ("PATCH", "/venues/{venue_id}"): {"name_en": "Library", "redirect_delay": 5},
     ("PUT", "/venues/{venue_id}/pages/{page}/draft"): {"source": "<p>{{ venue.name }}</p>"},
-    ("POST", "/venues/{venue_id}/pages/{page}/publish"): {"source": "<p>hello</p>", "note": "n"},
+    ("POST", "/venues/{venue_id}/pages/{page}/publish"): {"source": login_page("<p>hello</p>"), "note": "n"},
     ("POST", "/venues/{venue_id}/pages/{page}/rollback"): {"version": 1},
     ("POST", "/venues/{venue_id}/assets"): {"name": "dot.png",
                                             "content_base64": base64.b64encode(_png()).decode()},
@@ -131,10 +132,11 @@ def seed(redis: Any, app: Flask) -> dict[str, str]:
     AcRegistry(redis).put(AcRecord(name="ac1", addresses=("127.0.0.1",), secret="portal-secret-1",
                                    radius_secret="radius-secret-1", port=free_udp_port(),
                                    coa_port=free_udp_port(), timeout=0.1, retries=0))
-    venue = Venue("v1", name_zh="图书馆", acs=("ac1",), default_plan="basic")
+    venue = Venue("v1", name_zh="图书馆", acs=("ac1",), default_plan="basic",
+                  redirect_hosts=("www.example.com",))      # campaign click-throughs go there
     VenueStore(redis, cache_ttl=0.0).put(venue)
     svc.journey.venues.invalidate()
-    svc.pages.publish(venue, "login", "tests", source="<p>version one</p>")
+    svc.pages.publish(venue, "login", "tests", source=login_page("<p>version one</p>"))
     svc.assets.put("v1", "logo.png", _png(), "tests")
     CredentialStore(redis).bind_mac(MAC, PHONE, 30)
     AccountStore(redis).create("acct1", "Lantern-river-4711", "venue", ("v1",))

@@ -24,12 +24,13 @@ from portal.campaigns import CampaignStore
 from portal.page_help import VARIABLES, variables_for
 from portal.pages import PAGES, PageStore, build_context, sample_values
 from portal.venues import Venue, VenueStore
+from tests.portal.pagekit import login_page
 from tests.portal.test_assets import GOOD
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=("lib-ac",), ssids=("LibWiFi",),
-            redirect_hosts=("lib.example.cn",))
+            redirect_hosts=("lib.example.cn", "shop.example.cn"))
 MALL = Venue(id="mall", name_zh="商场", name_en="Mall", acs=("mall-ac",))
 SCRIPT = '<script>alert("x6")</script>'
 IMG = "/assets/lib/logo.png?v=1"
@@ -66,7 +67,7 @@ def campaign_form(token: str, **kw: Any) -> dict[str, Any]:
 def test_every_console_change_handler_writes_an_audit_entry(app: Flask, redis_client: Any) -> None:
     admin, tok, admin_pw = signed_in(app, redis_client, "root", Role.ADMIN, ())
     campaigns = CampaignStore(redis_client)
-    PageStore(redis_client).publish(LIB, "login", "seed", source="<p>v1</p>")
+    PageStore(redis_client).publish(LIB, "login", "seed", source=login_page("<p>v1</p>"))
 
     def upload(c: FlaskClient) -> Any:
         return c.post("/venue/lib/assets", content_type="multipart/form-data",
@@ -84,9 +85,10 @@ def test_every_console_change_handler_writes_an_audit_entry(app: Flask, redis_cl
                                                                       "name_zh": "公园"}), "venue.create"),
         "venue_console.settings": (lambda c: c.post("/venue/lib/settings", data={
             "csrf_token": tok, "name_zh": "新馆", "lang_zh": "on", "ad_seconds": "5", "redirect_delay": "1",
-            "acs": "lib-ac", "ssids": "LibWiFi", "redirect_hosts": "lib.example.cn"}), "venue.update"),
+            "acs": "lib-ac", "ssids": "LibWiFi", "redirect_hosts": "lib.example.cn, shop.example.cn"}),
+            "venue.update"),
         "venue_console.page_save": (lambda c: c.post("/venue/lib/pages/login", data={
-            "csrf_token": tok, "source": "<p>v2</p>", "action": "publish"}), "page.publish"),
+            "csrf_token": tok, "source": login_page("<p>v2</p>"), "action": "publish"}), "page.publish"),
         "venue_console.page_rollback": (lambda c: c.post("/venue/lib/pages/login/rollback", data={
             "csrf_token": tok, "version": "1"}), "page.rollback"),
         "venue_console.assets": (upload, "asset.upload"),
@@ -299,7 +301,7 @@ def test_locked_account_refuses_even_the_right_password_until_an_admin_resets_it
 
 def test_preview_picks_the_language_as_a_phone_would(app: Flask, redis_client: Any) -> None:
     alice, tok, _ = signed_in(app, redis_client, "alice")
-    src = '<p id="l">{{ lang }}|{{ venue.name }}</p><a id="sw" href="{{ lang_url }}">x</a>'
+    src = login_page('<p id="l">{{ lang }}|{{ venue.name }}</p><a id="sw" href="{{ lang_url }}">x</a>')
     alice.post("/venue/lib/pages/login", data={"csrf_token": tok, "source": src, "action": "publish"})
     zh = alice.get("/venue/lib/pages/login/preview?lang=zh&live=1").get_data(as_text=True)
     assert '<p id="l">zh|图书馆</p>' in zh

@@ -27,7 +27,9 @@ from portal.web import create_app
 from tests.e2e.stack import AC_NAME, SSID, VENUE_URL, Stack, phone, running_stack, seed, wait_for
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
-LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=(AC_NAME,), ssids=(SSID,))
+# Click-through links must lead to a host on the venue's allow-list (issue 13).
+LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=(AC_NAME,), ssids=(SSID,),
+            redirect_hosts=("shop.example.cn",))
 MALL = Venue(id="mall", name_zh="商场", name_en="Mall", acs=("mall-ac",))
 IMG = Creative("image", "/assets/lib/banner.png?v=1", "https://shop.example.cn/spring?a=1&b=2",
                title="春季特惠")
@@ -97,7 +99,8 @@ def test_operator_may_only_target_own_venues(app: Flask, redis_client: Any) -> N
     assert foreign.status_code == 400 and 'id="err-image"' in foreign.get_data(as_text=True)
     assert CampaignStore(redis_client).all() == []
     noc, ntoken = signed_in(app, redis_client, "noc", Role.NOC, ())
-    assert noc.post("/venue/campaigns/new", data=form(ntoken, venues=[])).status_code == 302  # all venues
+    all_venues = form(ntoken, venues=[], click_url="")       # no link: see tests/security/test_ad_click_hosts
+    assert noc.post("/venue/campaigns/new", data=all_venues).status_code == 302
     assert noc.post("/venue/campaigns/new", data=form(ntoken, venues=["nosuch"])).status_code == 400
     [everywhere] = CampaignStore(redis_client).all()
     assert everywhere.venues == ()
@@ -212,6 +215,8 @@ def returning(client: FlaskClient, stack: Stack, i: int) -> str:
 
 def test_returning_phone_sees_campaign_counts_and_click(phone_app: Flask, stack: Stack) -> None:
     store = stack.journey.campaigns
+    library = json.loads(stack.venues.get("library").to_json())
+    stack.venues.put(Venue.from_dict({**library, "redirect_hosts": ["shop.example.cn"]}))
     store.create(Campaign("spring", "Spring", IMG, venues=("library",), frequency_cap=1))
     store.create(Campaign("past", "Past", Creative("image", "/assets/library/old.png"), priority=9,
                           schedule=Schedule(end=store.today().replace(year=2020))))

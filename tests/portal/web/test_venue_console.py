@@ -18,6 +18,7 @@ from portal.venues import Venue, VenueStore
 from portal.web.phone import VENUE_PAGE_CSP
 from portal.web.venue_console import PREVIEW_CSP
 from tests.e2e.stack import AC_NAME, SSID, seed
+from tests.portal.pagekit import LOGIN_FORMS, login_page
 from tests.portal.test_assets import GOOD
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
@@ -66,7 +67,7 @@ OTHER_POSTS: list[tuple[str, dict[str, Any]]] = [
 
 
 def test_another_operators_venue_is_404_on_every_raw_endpoint(app: Flask, redis_client: Any) -> None:
-    PageStore(redis_client).publish(MALL, "login", "bob", source="<p>mall v1</p>")
+    PageStore(redis_client).publish(MALL, "login", "bob", source=login_page("<p>mall v1</p>"))
     from portal.assets import AssetStore
 
     AssetStore(redis_client).put("mall", "logo.png", GOOD["logo.png"], "bob")
@@ -78,7 +79,7 @@ def test_another_operators_venue_is_404_on_every_raw_endpoint(app: Flask, redis_
         assert resp.status_code == 404, path
         assert "商场" not in resp.get_data(as_text=True)
     assert VenueStore(redis_client).get("mall").name_zh == "商场"
-    assert PageStore(redis_client).published_source("mall", "login") == "<p>mall v1</p>"
+    assert PageStore(redis_client).published_source("mall", "login") == login_page("<p>mall v1</p>")
     assert AssetStore(redis_client).get_meta("mall", "logo.png") is not None
     # An operator with no venues, and a wrong-role check on the NOC-only create page.
     assert alice.get("/venue/new").status_code == 403
@@ -134,8 +135,7 @@ def test_edit_preview_publish_history_rollback_and_phone_sees_it(app: Flask, red
     editor = alice.get("/venue/lib/pages/login")
     assert editor.status_code == 200 and "{{ venue.name" in editor.get_data(as_text=True)   # default source
     source = ('{% extends "default/base.html" %}{% block body %}<h1 id="v1">欢迎 {{ venue.name }}</h1>'
-              '<form method="post" action="{{ urls.code }}"><input type="hidden" name="c" value="{{ c }}">'
-              '</form>{% endblock %}')
+              + LOGIN_FORMS + '{% endblock %}')
     assert alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": source,
                                                       "action": "preview"}).status_code == 302
     preview = alice.get("/venue/lib/pages/login/preview?lang=zh")
@@ -231,7 +231,7 @@ def test_script_injection_in_every_text_field_is_escaped(app: Flask, redis_clien
             "default_plan": "", "redirect_hosts": "lib.example.cn",
             "redirect_url": 'https://lib.example.cn/?q="><script>alert(1)</script>'}
     assert noc.post("/venue/lib/settings", data=form).status_code == 302
-    src = f"</textarea>{SCRIPT}<p>{{{{ venue.name }}}}</p>"
+    src = login_page(f"</textarea>{SCRIPT}<p>{{{{ venue.name }}}}</p>")
     noc.post("/venue/lib/pages/login", data={"csrf_token": token, "source": src, "action": "publish",
                                              "note": SCRIPT})
     noc.post("/venue/lib/pages/success", data={"csrf_token": token, "source": "{% if %}" + SCRIPT,
@@ -295,11 +295,65 @@ def test_published_page_uses_assets(app: Flask, redis_client: Any) -> None:
     alice, token = signed_in(app, redis_client, "alice")
     alice.post("/venue/lib/assets", content_type="multipart/form-data",
                data={"csrf_token": token, "file": (BytesIO(GOOD["logo.png"]), "logo.png")})
-    src = ('<img id="logo" src="{{ assets["logo.png"] }}">'
-           '<link rel="stylesheet" href="{{ asset_base }}site.css">')
+    src = login_page('<img id="logo" src="{{ assets["logo.png"] }}">'
+                     '<link rel="stylesheet" href="{{ asset_base }}site.css">')
     assert alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": src,
                                                       "action": "publish"}).status_code == 302
     page = phone_login_page(app)
     url = re.search(r'id="logo" src="([^"]+)"', page)
     assert url and url.group(1).startswith("/assets/lib/logo.png?v=")
     assert app.test_client().get(url.group(1).replace("&amp;", "&")).status_code == 200
+
+
+def test_a_page_phones_cannot_use_is_refused_and_the_preview_says_why(app: Flask, redis_client: Any) -> None:
+    alice, token = signed_in(app, redis_client, "alice")
+    bare = "<h1 id=mine>{{ venue.name }}</h1>"
+    alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": bare, "action": "save"})
+    preview = alice.get("/venue/lib/pages/login/preview")
+    html = preview.get_data(as_text=True)
+    assert preview.headers["X-Preview-Source"] == "venue" and "<h1 id=mine>" in html
+    assert preview.headers["X-Preview-Problem"] == "missing-forms:code,login"
+    banner = html[html.index('id="preview-problem"'):]
+    assert "获取验证码的表单" in banner and "登录表单" in banner and "the login form" in banner
+    assert "/portal/login" in banner
+    editor = alice.get("/venue/lib/pages/login").get_data(as_text=True)
+    assert 'id="problem"' in editor and "缺少必需的表单" in editor
+    publish = {"csrf_token": token, "source": bare, "action": "publish"}
+    refused = alice.post("/venue/lib/pages/login", data=publish)
+    assert refused.status_code == 400 and "登录表单" in refused.get_data(as_text=True)
+    alice.set_cookie("cw_lang", "en")
+    refused = alice.post("/venue/lib/pages/login", data=publish)
+    assert "a required form is missing" in refused.get_data(as_text=True)
+    assert "phones at this venue cannot get online" in refused.get_data(as_text=True)
+    assert PageStore(redis_client).published_source("lib", "login") is None
+    # The ad page needs its continue form.
+    ad = "<p>{{ ad.title }}</p>"
+    resp = alice.post("/venue/lib/pages/ad", data={"csrf_token": token, "source": ad, "action": "publish"})
+    assert resp.status_code == 400 and "the continue form" in resp.get_data(as_text=True)
+    assert alice.get("/venue/lib/pages/ad/preview").headers["X-Preview-Problem"] == "missing-forms:continue"
+    # With the forms: no banner, and it publishes.
+    good = login_page(bare)
+    alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": good, "action": "save"})
+    preview = alice.get("/venue/lib/pages/login/preview")
+    assert "X-Preview-Problem" not in preview.headers
+    assert 'id="preview-problem"' not in preview.get_data(as_text=True)
+    ok = alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": good, "action": "publish"})
+    assert ok.status_code == 302 and PageStore(redis_client).published_source("lib", "login") == good
+
+
+def test_rollback_to_a_version_todays_rules_refuse_is_refused(app: Flask, redis_client: Any) -> None:
+    pages = PageStore(redis_client)
+    pages._store("lib", "login", "<p>kept from an older release, no forms</p>", "old", "")   # v1
+    pages.publish(LIB, "login", "bob", source=login_page("<p>v2</p>"))
+    alice, token = signed_in(app, redis_client, "alice")
+    resp = alice.post("/venue/lib/pages/login/rollback", data={"csrf_token": token, "version": "1"})
+    assert resp.status_code == 302
+    assert "缺少必需的表单" in alice.get(resp.headers["Location"]).get_data(as_text=True)
+    from tests.portal.web.apikit import auth
+    from tests.portal.web.apikit import token as api_token
+
+    api = app.test_client().post("/api/v1/venues/lib/pages/login/rollback", json={"version": 1},
+                                 headers=auth(api_token(redis_client, "write")))
+    assert api.status_code == 400 and api.get_json()["error"]["code"] == "page_refused"
+    assert pages.published_source("lib", "login") == login_page("<p>v2</p>")
+    assert [v.version for v in pages.history("lib", "login")] == [2, 1]

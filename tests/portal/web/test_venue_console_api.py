@@ -12,6 +12,7 @@ from flask import Flask
 from portal.audit import AuditLog
 from portal.pages import PageStore
 from portal.venues import Venue, VenueStore
+from tests.portal.pagekit import login_page
 from tests.portal.test_assets import GOOD
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import make_app
@@ -59,14 +60,15 @@ def test_venues_read_and_patch(app: Flask, redis_client: Any) -> None:
 
 def test_pages_draft_publish_history_rollback(app: Flask, redis_client: Any) -> None:
     client, write = app.test_client(), auth(token(redis_client, "write"))
-    resp = client.put("/api/v1/venues/lib/pages/login/draft", json={"source": "<p>{{ venue.name }}</p>"},
-                      headers=write)
+    first = login_page("<p>{{ venue.name }}</p>")
+    resp = client.put("/api/v1/venues/lib/pages/login/draft", json={"source": first}, headers=write)
     assert resp.status_code == 200 and resp.get_json()["published"] is None
     assert_matches_openapi(app, "PUT", "/venues/{venue_id}/pages/{page}/draft", resp)
     resp = client.post("/api/v1/venues/lib/pages/login/publish", json={"note": "first"}, headers=write)
     assert resp.status_code == 201 and resp.get_json()["version"] == 1
     assert_matches_openapi(app, "POST", "/venues/{venue_id}/pages/{page}/publish", resp)
-    client.post("/api/v1/venues/lib/pages/login/publish", json={"source": "<p>two</p>"}, headers=write)
+    client.post("/api/v1/venues/lib/pages/login/publish", json={"source": login_page("<p>two</p>")},
+                headers=write)
     bad = client.post("/api/v1/venues/lib/pages/login/publish", json={"source": "<p>\n{% for %}</p>"},
                       headers=write)
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "page_refused"
@@ -79,7 +81,7 @@ def test_pages_draft_publish_history_rollback(app: Flask, redis_client: Any) -> 
     back = client.post("/api/v1/venues/lib/pages/login/rollback", json={"version": 1}, headers=write)
     assert back.status_code == 201 and back.get_json()["version"] == 3
     assert_matches_openapi(app, "POST", "/venues/{venue_id}/pages/{page}/rollback", back)
-    assert PageStore(redis_client).published_source("lib", "login") == "<p>{{ venue.name }}</p>"
+    assert PageStore(redis_client).published_source("lib", "login") == first
     page = client.get("/api/v1/venues/lib/pages/login", headers=write)
     assert page.get_json()["published"] == 3
     assert_matches_openapi(app, "GET", "/venues/{venue_id}/pages/{page}", page)
