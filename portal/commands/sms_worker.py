@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from portal.gateway_settings import resolve_dest_prefix
 from portal.livestats import LiveStats
 from portal.metrics_http import (
     SMS_RULES,
@@ -43,6 +44,7 @@ from sms_gateway.encoding import coding_from_name
 from sms_gateway.errors import GatewayUncertainError, SmsError
 from sms_gateway.failover import FailoverBackend
 from sms_gateway.messages import DEFAULT_TEMPLATES, MessageCatalog
+from sms_gateway.session import TlsOptions
 
 __all__ = ["SmsWorker", "add_arguments", "build_backend", "build_backends", "build_catalog", "run"]
 
@@ -69,13 +71,25 @@ def build_catalog(sms: SmsSettings) -> MessageCatalog:
     return MessageCatalog(sms.signature, {**DEFAULT_TEMPLATES, "otp": otp})
 
 
+def _tls(g: SmsGatewaySettings) -> TlsOptions | None:
+    if not g.tls:
+        return None
+    return TlsOptions(ca_file=g.tls_ca_file, server_name=g.tls_server_name, cert_file=g.tls_cert_file,
+                      key_file=g.tls_key_file)
+
+
 def build_backend(g: SmsGatewaySettings, settings: Settings) -> SmsBackend:
-    """One backend from its settings table (libraries never read settings themselves)."""
+    """One backend from its settings table (libraries never read settings themselves). The
+    options were validated when the settings were loaded (portal/gateway_settings.py)."""
     port = g.port or _DEFAULT_PORTS.get(g.kind, 0)
     common: dict[str, Any] = dict(
         window=g.window, response_timeout=g.response_timeout, connect_timeout=g.connect_timeout,
-        heartbeat=g.heartbeat, backoff_max=g.backoff_max,
+        heartbeat=g.heartbeat, backoff_max=g.backoff_max, tls=_tls(g),
+        dest_prefix=resolve_dest_prefix(g.kind, g.dest_prefix),
+        not_subscriber_codes=g.not_subscriber_codes,
     )
+    coding = coding_from_name("ucs2" if g.encoding == "auto" else g.encoding) \
+        if g.kind in ("smgp", "cmpp") else None
     if g.kind == "file":
         from sms_gateway.file_backend import FileBackend
 
@@ -84,23 +98,31 @@ def build_backend(g: SmsGatewaySettings, settings: Settings) -> SmsBackend:
     if g.kind == "smgp":
         from sms_gateway.smgp_backend import SmgpBackend, SmgpConfig
 
-        return SmgpBackend(SmgpConfig(g.name, g.host, port, client_id=g.account, secret=g.password,
-                                      src_term_id=g.src_number, service_id=g.service_id,
-                                      coding=coding_from_name(g.encoding), **common))
+        assert coding is not None
+        return SmgpBackend(SmgpConfig(
+            g.name, g.host, port, client_id=g.account, secret=g.password, src_term_id=g.src_number,
+            service_id=g.service_id, coding=coding, need_report=g.registered_delivery,
+            fee_type=g.fee_type or "00", fee_code=g.fee_code, fixed_fee=g.fixed_fee,
+            charge_term_id=g.charge_number, tp_pid=g.tp_pid, msg_src=g.msg_src, bind=g.bind, **common))
     if g.kind == "cmpp":
         from sms_gateway.cmpp_backend import CmppBackend, CmppConfig
 
-        version = {"3.0": 0x30, "2.0": 0x20}.get(g.version)
-        if version is None:
-            raise SmsError(f"sms.gateways {g.name}: version must be 3.0 or 2.0", code="bad_setting")
-        return CmppBackend(CmppConfig(g.name, g.host, port, sp_id=g.account, secret=g.password,
-                                      src_id=g.src_number, service_id=g.service_id, version=version,
-                                      coding=coding_from_name(g.encoding), **common))
+        assert coding is not None
+        return CmppBackend(CmppConfig(
+            g.name, g.host, port, sp_id=g.account, secret=g.password, src_id=g.src_number,
+            service_id=g.service_id, version=0x30 if g.version == "3.0" else 0x20, coding=coding,
+            msg_src=g.msg_src, fee_user_type=g.fee_user_type, fee_terminal_id=g.charge_number,
+            fee_type=g.fee_type or "01", fee_code=g.fee_code, tp_pid=g.tp_pid,
+            registered_delivery=g.registered_delivery, **common))
     if g.kind == "smpp":
         from sms_gateway.smpp_backend import SmppBackend, SmppConfig
 
-        return SmppBackend(SmppConfig(g.name, g.host, port, system_id=g.account, password=g.password,
-                                      source_addr=g.src_number, **common))
+        return SmppBackend(SmppConfig(
+            g.name, g.host, port, system_id=g.account, password=g.password, system_type=g.system_type,
+            source_addr=g.src_number, source_ton=g.source_ton, source_npi=g.source_npi,
+            dest_ton=g.dest_ton, dest_npi=g.dest_npi, service_type=g.service_type,
+            protocol_id=g.tp_pid, registered_delivery=g.registered_delivery,
+            use_gsm7=g.encoding == "auto", bind=g.bind, **common))
     if g.kind in ("http", "aliyun", "tencent"):
         from sms_gateway import http_backends
 
