@@ -1,6 +1,10 @@
 """`citywifi sms-worker`: hold the SMS gateway sessions, send queued jobs, record outcomes and
 delivery reports.
 
+Delivery reports that say a number is not a subscriber (sms_gateway.reports) also refuse that
+number for ``number_policy.not_subscriber_ttl`` (portal.phone_policy.remember_not_subscriber), so
+the next code request for it is answered without sending.
+
 Threads: the main thread talks to Redis (read / claim / begin / finish, all synchronous);
 one background thread runs the asyncio loop that owns the gateway sessions (SMGP/CMPP/SMPP
 long connections, window, keep-alive). A batch of up to ``sms.batch`` jobs is sent
@@ -36,14 +40,16 @@ from portal.metrics_http import (
     redis_ready,
     registry_of,
 )
+from portal.phone_policy import remember_not_subscriber
 from portal.settings import Settings, SmsGatewaySettings, SmsSettings
 from portal.sms_queue import SmsQueue, StreamEntry
 from portal.state import StateUnavailable, connect
 from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
 from sms_gateway.encoding import coding_from_name
-from sms_gateway.errors import GatewayUncertainError, SmsError
+from sms_gateway.errors import GatewayUncertainError, InvalidNumber, SmsError
 from sms_gateway.failover import FailoverBackend
 from sms_gateway.messages import DEFAULT_TEMPLATES, MessageCatalog
+from sms_gateway.numbers import normalise
 from sms_gateway.session import TlsOptions
 
 __all__ = ["SmsWorker", "add_arguments", "build_backend", "build_backends", "build_catalog", "run"]
@@ -148,7 +154,7 @@ class SmsWorker:
 
     def __init__(self, queue: SmsQueue, backend: SmsBackend, catalog: MessageCatalog, *,
                  consumer: str, batch: int = 16, claim_idle: float = 60.0, block_ms: int = 1000,
-                 livestats: LiveStats | None = None) -> None:
+                 livestats: LiveStats | None = None, not_subscriber_ttl: int = 0) -> None:
         self.queue = queue
         self.backend = backend
         self.catalog = catalog
@@ -164,6 +170,7 @@ class SmsWorker:
         # figures (codes sent/failed/delivered, SMS spend) for the NOC dashboard.
         self.counts = ProcessCounters()
         self.livestats = livestats
+        self.not_subscriber_ttl = not_subscriber_ttl   # 0: reports never refuse numbers
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -178,7 +185,10 @@ class SmsWorker:
         delay = _REDIS_BACKOFF_MIN
         for attempt in range(_REPORT_TRIES):
             try:
-                self.queue.record_report(report.gateway, report.message_id, report.stat, report.err)
+                job_id = self.queue.record_report(report.gateway, report.message_id, report.stat,
+                                                  report.err)
+                if report.number_fault and self.not_subscriber_ttl > 0:
+                    self._refuse_number(report, job_id)
                 break
             except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
                 if attempt == _REPORT_TRIES - 1 or self.stopping.is_set():
@@ -191,8 +201,23 @@ class SmsWorker:
                 log.exception("recording delivery report %s/%s failed", report.gateway, report.message_id)
                 return
         outcome = "delivered" if report.stat == "DELIVRD" else "undelivered"
-        self.counts.inc(f"report.{outcome}")
+        self.counts.inc(f"report.{'not_subscriber' if report.number_fault else outcome}")
         self._live(outcome, 1)
+
+    def _refuse_number(self, report: DeliveryReport, job_id: str | None) -> None:
+        """Remember "not a subscriber" for the number the report is about. The job's own number
+        is the authority (the report matched our message id); the report's address, normalised
+        (it may carry 86), only serves when the report came before the send was recorded."""
+        job = self.queue.job(job_id) if job_id else None
+        try:
+            phone = normalise(job.phone if job is not None else report.phone)
+        except InvalidNumber:
+            log.warning("report %s/%s says %s but names no usable number", report.gateway,
+                        report.message_id, report.number_fault)
+            return
+        remember_not_subscriber(self.queue.redis, phone, report.number_fault, self.not_subscriber_ttl)
+        log.info("%s****%s refused for %d s: %s reported %s (%s/%s)", phone[:3], phone[-4:],
+                 self.not_subscriber_ttl, report.gateway, report.number_fault, report.stat, report.err)
 
     def run(self) -> None:
         self._thread.start()
@@ -305,7 +330,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     worker = SmsWorker(SmsQueue(client, ttl=settings.sms.job_ttl), backend, catalog,
                        consumer=args.consumer or f"{socket.gethostname()}-{os.getpid()}",
                        batch=settings.sms.batch, claim_idle=settings.sms.claim_idle,
-                       livestats=LiveStats.from_settings(client, settings))
+                       livestats=LiveStats.from_settings(client, settings),
+                       not_subscriber_ttl=settings.number_policy.not_subscriber_ttl)
     metrics = None
     if settings.sms.metrics_port:
         try:

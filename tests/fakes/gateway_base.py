@@ -77,6 +77,7 @@ class FakeGatewayBase:
         self.report_stats: dict[str, Any] = {}
         self.refusals: list[tuple[str, int]] = []
         self.report_conns: list[int] = []         # connection id each report went out on
+        self.submits_seen = 0                     # every Submit that arrived, accepted or not
         self.service_ids: set[str] | None = None
         self.src_prefix = ""
         self.dest_form = "bare"
@@ -178,6 +179,7 @@ class FakeGatewayBase:
 
     def count_submit(self, conn: ConnState) -> bool:
         """Track outstanding submits; False when the client broke the window (§1.2)."""
+        self.submits_seen += 1
         conn.outstanding += 1
         self.max_outstanding = max(self.max_outstanding, conn.outstanding)
         if conn.outstanding > self.window:

@@ -76,6 +76,10 @@ async def with_smsc(body: Callable[[Smsc], Awaitable[None]]) -> None:
         await body(smsc)
     finally:
         task.cancel()
+        # Let receipts in flight settle first: the SMSC's core would otherwise resolve them on
+        # a loop asyncio.run has already closed (a stray "Event loop is closed" on stderr).
+        if smsc._pending:
+            await asyncio.wait(set(smsc._pending), timeout=2)
         await server.stop()
 
 
