@@ -9,7 +9,8 @@ endpoint (HTTP GET, documented for the operator's integrators)::
 
     200 {"carrier": "telecom", "ported": true, "province": "四川", "city": "成都"}
         carrier: telecom | mobile | unicom | broadnet | satnet | other | null (= don't know);
-        ported, province, city optional.
+        ported, province, city optional; not_subscriber (optional, "unknown_subscriber" or
+        "no_sms_service") refuses the number like a delivery report saying so.
     404 the endpoint does not know the number (cached as a negative answer)
     anything else, a timeout, or an unparsable body → ``LookupFailed`` (never cached)
 
