@@ -264,9 +264,12 @@ class SmsSettings:
             if g.name in names:
                 raise SettingsError(f"gateways[{i}].name", f"gateway {g.name!r} is defined twice")
             names.add(g.name)
-        if self.batch < 1 or self.claim_idle <= 0 or self.job_ttl < 60:
-            raise SettingsError("batch" if self.batch < 1 else "claim_idle" if self.claim_idle <= 0
-                                else "job_ttl", "must be positive (job_ttl at least 60 seconds)")
+        if not 1 <= self.batch <= 1024:
+            raise SettingsError("batch", f"1 to 1024 jobs, got {self.batch}")
+        if self.claim_idle <= 0:
+            raise SettingsError("claim_idle", f"more than 0 seconds, got {self.claim_idle}")
+        if self.job_ttl < 60:
+            raise SettingsError("job_ttl", f"at least 60 seconds, got {self.job_ttl}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,8 @@ def gateway(kind: str, extra: str = "", host: str = "gw.example") -> str:
     (gateway("http", "", host=""), "sms.gateways[0].url", "http://"),
     (gateway("aliyun", 'templates = ["otp"]', host=""), "sms.gateways[0].templates[0]", "template=CODE"),
     ("[number_policy]\nnot_subscriber_ttl = -5\n", "number_policy.not_subscriber_ttl", "0 to"),
+    ("[sms]\nbatch = 0\n", "sms.batch", "1 to 1024"),
+    ("[sms]\njob_ttl = 5\n", "sms.job_ttl", "at least 60"),
 ])
 def test_bad_gateway_options_name_the_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
     with pytest.raises(SettingsError) as caught:
