@@ -1,5 +1,10 @@
 """Portal-side wiring of the number policy: build ``NumberPolicy`` from settings, with a Redis cache
-for the subscriber-lookup hook (the sms_gateway library stays free of portal imports)."""
+for the subscriber-lookup hook (the sms_gateway library stays free of portal imports).
+
+The sms-worker writes into the same cache when a delivery report says a number is not a
+subscriber (:func:`remember_not_subscriber`); the policy then refuses that number without
+sending until the entry expires (``number_policy.not_subscriber_ttl``). The hook is wired even
+without a lookup endpoint, reading only those cached verdicts."""
 
 from __future__ import annotations
 
@@ -7,12 +12,12 @@ from typing import Any
 
 from portal.settings import NumberPolicySettings
 from portal.state import keys
-from sms_gateway.lookup import HttpSession, SubscriberLookup
+from sms_gateway.lookup import CachedAnswers, HttpSession, SubscriberInfo, SubscriberLookup, encode_answer
 from sms_gateway.policy import NumberPolicy
 from sms_gateway.regions import RegionTable
 from sms_gateway.segments import SegmentTable
 
-__all__ = ["RedisLookupCache", "build_number_policy"]
+__all__ = ["RedisLookupCache", "build_number_policy", "remember_not_subscriber"]
 
 
 class RedisLookupCache:
@@ -31,11 +36,20 @@ class RedisLookupCache:
         self.redis.set(keys.carrier_lookup(msisdn), value.encode(), ex=ttl)
 
 
+def remember_not_subscriber(redis: Any, msisdn: str, fault: str, ttl: int) -> None:
+    """Record that a delivery report said ``msisdn`` (11 digits) is not a subscriber we can reach
+    (``fault``: a ``sms_gateway.reports.NumberFault`` value), for ``ttl`` seconds. It replaces a
+    cached endpoint answer: the report is the newer evidence."""
+    if ttl <= 0:
+        return
+    RedisLookupCache(redis).set(msisdn, encode_answer(SubscriberInfo(None, not_subscriber=fault)), ttl)
+
+
 def build_number_policy(
     cfg: NumberPolicySettings, redis: Any, *, session: HttpSession | None = None
 ) -> NumberPolicy:
     """The policy the settings describe. The region CSV is watched for changes (hot swap)."""
-    lookup = None
+    lookup: SubscriberLookup | CachedAnswers = CachedAnswers(RedisLookupCache(redis))
     if cfg.lookup_url:
         lookup = SubscriberLookup(
             cfg.lookup_url,

@@ -200,7 +200,8 @@ class ArchiveSettings:
 
 @dataclass(frozen=True, slots=True)
 class SmsGatewaySettings:
-    """One SMS gateway (`[[sms.gateways]]` in TOML); sms-worker tries them by priority."""
+    """One SMS gateway (`[[sms.gateways]]` in TOML); sms-worker tries them by priority.
+    Every option is validated at load time (portal/gateway_settings.py)."""
 
     name: str = ""
     kind: str = "file"             # file, http, aliyun, tencent, smgp, cmpp, smpp
@@ -209,15 +210,37 @@ class SmsGatewaySettings:
     port: int = 0                  # 0 = protocol default (smgp 8890, cmpp 7890, smpp 2775)
     account: str = ""              # SMGP ClientID / CMPP SP_Id / SMPP system_id / cloud AccessKeyId/SecretId
     password: str = ""             # shared secret / AccessKeySecret / SecretKey
-    src_number: str = ""           # SP access number (106…) sent as the source
+    src_number: str = ""           # SP access number (106…) sent as the source; smpp: or a sender name
     service_id: str = ""           # SMGP/CMPP ServiceID
     version: str = "3.0"           # CMPP protocol version: 3.0 or 2.0
-    encoding: str = "ucs2"         # smgp/cmpp text coding: ucs2 or gb18030
+    encoding: str = "auto"         # auto (smpp GSM 7-bit when the text fits, else UCS2), ucs2, gb18030
     window: int = 16               # requests outstanding before waiting (spec §1.2)
     response_timeout: float = 10.0  # seconds for a response; then "may have been sent"
     connect_timeout: float = 5.0
     heartbeat: float = 30.0        # idle seconds before an active test / enquire_link
     backoff_max: float = 30.0      # reconnect back-off cap (starts at 0.5 s, doubles)
+    dest_prefix: str = "auto"      # destination: auto (smpp 86…, smgp/cmpp 11 digits), none, 86, +86
+    registered_delivery: bool = True  # ask for delivery reports (smpp/cmpp flag, smgp NeedReport)
+    tp_pid: int = 0                # TP-PID: cmpp TP_pId, smgp TP_pid TLV (0 = none), smpp protocol_id
+    fee_type: str = ""             # smgp/cmpp FeeType; empty = free (cmpp "01", smgp "00")
+    fee_code: str = "000000"       # smgp/cmpp FeeCode in fen
+    fixed_fee: str = "000000"      # smgp FixedFee in fen (monthly / capped fees)
+    fee_user_type: int = 0         # cmpp Fee_UserType: 0 destination, 1 source, 2 SP, 3 charge_number
+    charge_number: str = ""        # cmpp Fee_terminal_Id / smgp ChargeTermID; empty = none
+    msg_src: str = ""              # cmpp Msg_src (empty = account) / smgp MsgSrc TLV (empty = not sent)
+    system_type: str = ""          # smpp bind system_type (up to 12 characters, as the SMSC assigned)
+    service_type: str = ""         # smpp submit_sm service_type (up to 5 characters)
+    source_ton: int = 0            # smpp source_addr_ton: 0 unknown, 1 international, 5 alphanumeric sender
+    source_npi: int = 0            # smpp source_addr_npi: 0 unknown, 1 ISDN (E.164)
+    dest_ton: int = 1              # smpp dest_addr_ton: 1 international (86…), 2 national (dest_prefix none)
+    dest_npi: int = 1              # smpp dest_addr_npi: 1 ISDN (E.164)
+    bind: str = "transceiver"      # smpp/smgp: transceiver, or separate (tx + rx binds / LoginMode 0 + 1)
+    tls: bool = False              # smgp/cmpp/smpp over TLS (the certificate is always verified)
+    tls_ca_file: str = ""          # PEM CA bundle to verify the gateway with; empty = the system's CAs
+    tls_server_name: str = ""      # name the gateway's certificate must carry; empty = host
+    tls_cert_file: str = ""        # our client certificate (PEM) when the gateway wants mutual TLS
+    tls_key_file: str = ""         # its private key (PEM); empty = inside tls_cert_file
+    not_subscriber_codes: tuple[str, ...] = ()  # more report codes meaning "not a subscriber" (STAT[/ERR])
     url: str = ""                  # http: endpoint; aliyun/tencent: override (tests)
     method: str = "POST"           # http: GET or POST
     body_template: str = ""        # http: body with {phone} {text} {request_id} (JSON-escaped)
@@ -230,6 +253,11 @@ class SmsGatewaySettings:
     sign_name: str = ""            # aliyun/tencent approved signature name (without 【】)
     templates: tuple[str, ...] = ()  # aliyun/tencent: "otp=SMS_123456" template-code mapping
     outbox_dir: str = ""           # file: directory; empty = data_dir/sms-outbox
+
+    def __post_init__(self) -> None:
+        from portal.gateway_settings import check_gateway  # (it imports this module)
+
+        check_gateway(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +274,27 @@ class SmsSettings:
     price_fen: int = 4             # cost of one SMS in fen (0.01 CNY), for the dashboard's spend figure
     budget_fen_per_month: int = 0  # monthly SMS budget in fen shown against the spend; 0 = no budget
     metrics_port: int = 0          # sms-worker /metrics, /healthz, /readyz HTTP port; 0 = off
+
+    def __post_init__(self) -> None:
+        if not self.gateways:   # `backend` alone stands for a gateway of that kind with defaults
+            try:
+                SmsGatewaySettings(name=self.backend, kind=self.backend)
+            except SettingsError as exc:
+                raise SettingsError("backend", f"{exc.problem} (a {self.backend!r} gateway needs its "
+                                               "[[sms.gateways]] table)") from None
+        names: set[str] = set()
+        for i, g in enumerate(self.gateways):
+            if not g.name:
+                raise SettingsError(f"gateways[{i}].name", "every gateway needs a name (reports, logs)")
+            if g.name in names:
+                raise SettingsError(f"gateways[{i}].name", f"gateway {g.name!r} is defined twice")
+            names.add(g.name)
+        if not 1 <= self.batch <= 1024:
+            raise SettingsError("batch", f"1 to 1024 jobs, got {self.batch}")
+        if self.claim_idle <= 0:
+            raise SettingsError("claim_idle", f"more than 0 seconds, got {self.claim_idle}")
+        if self.job_ttl < 60:
+            raise SettingsError("job_ttl", f"at least 60 seconds, got {self.job_ttl}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +346,11 @@ class NumberPolicySettings:
     lookup_timeout: float = 2.0
     lookup_cache_ttl: int = 86400              # seconds an answer is cached in Redis
     lookup_negative_ttl: int = 3600            # seconds a "don't know this number" (404) is cached
+    not_subscriber_ttl: int = 86400            # seconds a "not a subscriber" report refuses a number; 0 = off
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.not_subscriber_ttl <= 30 * 86400:
+            raise SettingsError("not_subscriber_ttl", f"0 to 2592000 seconds, got {self.not_subscriber_ttl}")
 
 
 def cidr_list(key: str, values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -19,7 +19,8 @@ from sms_gateway.errors import (
 )
 from sms_gateway.pdu import cmpp
 from sms_gateway.pdu.common import timestamp_str
-from sms_gateway.session import ConnectFn
+from sms_gateway.reports import classify_report, parse_extra_codes
+from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import Header12Wire, SessionBackend
 
 __all__ = ["CmppBackend", "CmppConfig", "CmppWire", "classify_cmpp_result"]
@@ -48,6 +49,16 @@ class CmppConfig:
     service_id: str = ""
     version: int = cmpp.V30          # 0x30 or 0x20
     coding: Coding = Coding.UCS2
+    msg_src: str = ""                # Msg_src; empty = sp_id (the usual rule)
+    fee_user_type: int = 0           # Fee_UserType: 0 destination, 1 source, 2 SP, 3 fee_terminal_id
+    fee_terminal_id: str = ""        # Fee_terminal_Id (the charged number when fee_user_type = 3)
+    fee_type: str = "01"             # FeeType: 01 free, 02 per message, 03 monthly, 04 capped, 05 SP
+    fee_code: str = "000000"         # FeeCode in fen
+    tp_pid: int = 0                  # TP_pId (GSM 03.40 TP-PID)
+    registered_delivery: bool = True  # Registered_Delivery: ask for a status report
+    dest_prefix: str = ""            # Dest_terminal_Id form: "" bare 11 digits, "86", "+86"
+    not_subscriber_codes: tuple[str, ...] = ()   # extra report Stat codes (sms_gateway.reports)
+    tls: TlsOptions | None = None
     window: int = 16
     response_timeout: float = 10.0
     connect_timeout: float = 5.0
@@ -62,6 +73,11 @@ class CmppWire(Header12Wire):
     """CMPP login, keep-alive and delivery reports for the session."""
 
     cfg: CmppConfig
+
+    def __init__(self, cfg: CmppConfig, on_report: Callable[[DeliveryReport], None],
+                 now: Callable[[], dt.datetime]) -> None:
+        super().__init__(cfg, on_report, now)
+        self._extra = parse_extra_codes(cfg.not_subscriber_codes)
 
     def login(self, seq: int) -> bytes:
         t = self._now()
@@ -102,8 +118,10 @@ class CmppWire(Header12Wire):
                     log.warning("%s: unparsable report: %s", self.cfg.name, exc)
                 else:
                     if rep.stat != "ACCEPTD":  # §1.4: intermediate state, ignore
+                        fault = classify_report("cmpp", rep.stat, extra=self._extra)
                         self._on_report(DeliveryReport(self.cfg.name, str(rep.msg_id), rep.stat,
-                                                       "", rep.dest_terminal_id))
+                                                       "", rep.dest_terminal_id,
+                                                       fault.value if fault else ""))
             return cmpp.encode(cmpp.DeliverResp(pdu.msg_id, 0), seq, v), False
         return None, False
 
@@ -117,10 +135,14 @@ class CmppBackend(SessionBackend):
         self.coding = cfg.coding
 
     def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
+        cfg = self.cfg
         pdu = cmpp.Submit(
-            dest_terminal_ids=(phone,), content=seg.payload, msg_fmt=self.cfg.coding,
-            src_id=self.cfg.src_id, service_id=self.cfg.service_id, msg_src=self.cfg.sp_id,
+            dest_terminal_ids=(self._destination(phone),), content=seg.payload, msg_fmt=cfg.coding,
+            src_id=cfg.src_id, service_id=cfg.service_id, msg_src=cfg.msg_src or cfg.sp_id,
             pk_total=seg.total, pk_number=seg.number, tp_udhi=1 if seg.udhi else 0,
+            registered_delivery=1 if cfg.registered_delivery else 0, tp_pid=cfg.tp_pid,
+            fee_user_type=cfg.fee_user_type, fee_terminal_id=cfg.fee_terminal_id,
+            fee_type=cfg.fee_type, fee_code=cfg.fee_code,
         )
         return lambda seq: cmpp.encode(pdu, seq, self.cfg.version)
 

@@ -75,6 +75,7 @@ class Segment:
     udhi: bool
     total: int
     number: int
+    gsm7: bool = False    # payload is unpacked GSM 7-bit septets (SMPP data_coding 0), see gsm7.py
 
 
 def _chunks(text: str, coding: Coding, limit: int) -> list[bytes]:

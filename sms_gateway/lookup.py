@@ -10,12 +10,18 @@ endpoint (HTTP GET, documented for the operator's integrators)::
 
     200 {"carrier": "telecom", "ported": true, "province": "四川", "city": "成都"}
         carrier: telecom | mobile | unicom | broadnet | satnet | other | null (= don't know);
-        ported, province, city optional.
+        ported, province, city optional; not_subscriber (optional, "unknown_subscriber" or
+        "no_sms_service") refuses the number like a delivery report saying so.
     404 the endpoint does not know the number (cached as a negative answer)
     anything else, a timeout, or an unparsable body → ``LookupFailed`` (never cached)
 
 Answers are cached through a small ``LookupCache`` interface (the portal passes a Redis-backed
 one; this library never imports the portal). Porting takes days, so a day-long TTL is fine.
+
+Delivery reports feed the same cache: when a gateway reports that a number is not a subscriber
+(vacant, ported out, no SMS service — :mod:`sms_gateway.reports`), the portal stores an answer
+with ``not_subscriber`` set (:func:`encode_answer`), and the number is refused until it expires.
+Without an endpoint, :class:`CachedAnswers` reads those stored answers alone.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from sms_gateway.errors import LookupFailed
 from sms_gateway.regions import canonical_province
 from sms_gateway.segments import Carrier
 
-__all__ = ["LookupCache", "SubscriberInfo", "SubscriberLookup"]
+__all__ = ["CachedAnswers", "LookupCache", "SubscriberInfo", "SubscriberLookup", "encode_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +62,48 @@ class SubscriberInfo:
     ported: bool = False
     province: str | None = None
     city: str | None = None
+    # A NumberFault value when a delivery report said the number cannot get our SMS; "" = none.
+    not_subscriber: str = ""
 
 
 _NEGATIVE = "null"
+
+
+def encode_answer(info: SubscriberInfo) -> str:
+    """The cached form of an answer (JSON), as :class:`SubscriberLookup` reads it back."""
+    payload = asdict(info)
+    payload["carrier"] = info.carrier.value if info.carrier else None
+    if not info.not_subscriber:
+        payload.pop("not_subscriber")
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def _read_cached(cache: LookupCache | None, msisdn: str) -> str | None:
+    if cache is None:
+        return None
+    try:
+        return cache.get(msisdn)
+    except Exception:  # a broken cache costs a lookup, never the request
+        log.warning("subscriber-lookup cache read failed", exc_info=True)
+        return None
+
+
+class CachedAnswers:
+    """The lookup hook without an endpoint: only what is cached (delivery-report verdicts).
+    Unknown numbers and unreadable entries give None, so the prefix table decides."""
+
+    def __init__(self, cache: LookupCache) -> None:
+        self.cache = cache
+
+    def lookup(self, msisdn: str) -> SubscriberInfo | None:
+        cached = _read_cached(self.cache, msisdn)
+        if cached is None or cached == _NEGATIVE:
+            return None
+        try:
+            return _decode(json.loads(cached))
+        except (ValueError, TypeError, KeyError):
+            log.warning("unreadable cached subscriber answer for a number; ignored")
+            return None
 
 
 class SubscriberLookup:
@@ -88,16 +133,19 @@ class SubscriberLookup:
 
         Raises ``LookupFailed`` when the endpoint cannot answer; callers fall back to the table.
         """
-        cached = self._cache_get(msisdn)
+        cached = _read_cached(self.cache, msisdn)
         if cached is not None:
-            return None if cached == _NEGATIVE else _decode(json.loads(cached))
+            if cached == _NEGATIVE:
+                return None
+            try:
+                return _decode(json.loads(cached))
+            except (ValueError, TypeError, KeyError):
+                log.warning("unreadable cached subscriber answer; asking the endpoint again")
         info = self._fetch(msisdn)
         if info is None:
             self._cache_set(msisdn, _NEGATIVE, self.negative_ttl)
         else:
-            payload = asdict(info)
-            payload["carrier"] = info.carrier.value if info.carrier else None
-            self._cache_set(msisdn, json.dumps(payload, ensure_ascii=False), self.cache_ttl)
+            self._cache_set(msisdn, encode_answer(info), self.cache_ttl)
         return info
 
     def _fetch(self, msisdn: str) -> SubscriberInfo | None:
@@ -128,15 +176,6 @@ class SubscriberLookup:
                 f"subscriber lookup sent an unusable body: {exc}", code="lookup_bad_body"
             ) from exc
 
-    def _cache_get(self, msisdn: str) -> str | None:
-        if self.cache is None:
-            return None
-        try:
-            return self.cache.get(msisdn)
-        except Exception:  # a broken cache costs a lookup, never the request
-            log.warning("subscriber-lookup cache read failed", exc_info=True)
-            return None
-
     def _cache_set(self, msisdn: str, value: str, ttl: int) -> None:
         if self.cache is None or ttl <= 0:
             return
@@ -164,4 +203,5 @@ def _decode(body: Any) -> SubscriberInfo:
         ported=bool(body.get("ported", False)),
         province=canonical_province(str(province)) if province else None,
         city=str(city) if city else None,
+        not_subscriber=str(body.get("not_subscriber") or ""),
     )

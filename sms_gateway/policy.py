@@ -6,7 +6,9 @@ every refusal carries a ``code`` and a message in Chinese and English that tells
 this Wi-Fi."). Rules, in order (docs/protocols/sms.md §3.6):
 
 1. deny list → ``denied``;  2. allow list → allowed (no further checks);
-3. subscriber lookup, if configured: its carrier overrides the prefix (number portability); when
+3. subscriber lookup, if configured: an answer recorded from a delivery report that the number
+   is not a subscriber (vacant, ported out, no SMS service) → ``not_subscriber``, without
+   sending anything; otherwise its carrier overrides the prefix (number portability); when
    the endpoint fails, fall back to the prefix and say so in ``Allowed.lookup_error`` (audit);
 4. carrier in ``allowed_carriers`` → else ``carrier_not_allowed`` (``carrier_unknown`` for an
    unallocated segment);  5. kind in ``allowed_kinds`` → else ``kind_not_allowed``;
@@ -112,6 +114,8 @@ class NumberPolicy:
             except LookupFailed as exc:
                 lookup_error = f"{exc.code}: {exc}"
                 info = None
+            if info is not None and info.not_subscriber:
+                raise self._not_subscriber(num, info.not_subscriber)
             if info is not None and info.carrier is not None:
                 carrier, source, ported = info.carrier, "lookup", info.ported or info.carrier != num.carrier
             if info is not None and info.province:
@@ -144,6 +148,18 @@ class NumberPolicy:
         if self.allowed_provinces or self.allowed_cities:
             self._check_region(num, province, city)
         return Allowed(num, carrier, source, ported, lookup_error)
+
+    def _not_subscriber(self, num: MobileNumber, fault: str) -> NumberRefused:
+        if fault == "no_sms_service":
+            zh = "该号码无法接收短信，不能获取验证码，请使用其他号码。"
+            en = "This number cannot receive SMS, so no code can be sent to it; please use another number."
+        else:
+            zh = (f"最近发往该号码的短信无法送达（空号或已携号转网），暂不能获取验证码。"
+                  f"仅限{self._scope_zh()}使用本 Wi-Fi。")
+            en = ("Recent SMS to this number could not be delivered (unknown or ported-out number), "
+                  f"so no code can be sent to it for now. Only {self._scope_en()} can use this Wi-Fi.")
+        return NumberRefused(f"{num.national}: a delivery report said {fault}", code="not_subscriber",
+                             message_zh=zh, message_en=en)
 
     def _check_region(self, num: MobileNumber, province: str | None, city: str | None) -> None:
         if province is None and city is None:

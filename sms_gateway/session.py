@@ -20,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from sms_gateway.errors import GatewayTransientError, GatewayUncertainError, SmsError
 
-__all__ = ["ConnectFn", "Session", "WireProtocol"]
+__all__ = ["ConnectFn", "Session", "TlsOptions", "WireProtocol", "tls_connector"]
 
 log = logging.getLogger(__name__)
 
@@ -286,3 +288,32 @@ class Session:
 
 async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection(host, port)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """TLS towards the gateway. The certificate is always verified (CA bundle, name); there is
+    no "insecure" switch: a gateway that cannot be verified could read every OTP we send."""
+
+    ca_file: str = ""          # PEM bundle of the CAs to trust; empty = the system's
+    server_name: str = ""      # name the certificate must carry; empty = the host we connect to
+    cert_file: str = ""        # our client certificate (mutual TLS), PEM; empty = none
+    key_file: str = ""         # its private key; empty = inside cert_file
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file or None)
+        return ctx
+
+
+def tls_connector(options: TlsOptions) -> ConnectFn:
+    """A connect function opening TLS (context built once, so a bad CA file fails early)."""
+    ctx = options.context()
+
+    async def connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(host, port, ssl=ctx,
+                                             server_hostname=options.server_name or host)
+
+    return connect

@@ -16,14 +16,21 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
 from sms_gateway.encoding import Coding, Segment, split_message
-from sms_gateway.errors import GatewayError, GatewayTransientError, GatewayUncertainError, PduError
+from sms_gateway.errors import (
+    GatewayError,
+    GatewayTransientError,
+    GatewayUncertainError,
+    PduError,
+    SmsError,
+)
 from sms_gateway.pdu.common import HEADER12, RESP_BIT
-from sms_gateway.session import ConnectFn, Session, WireProtocol
+from sms_gateway.session import ConnectFn, Session, TlsOptions, WireProtocol, tls_connector
 
 __all__ = ["Header12Wire", "SessionBackend", "SessionConfig"]
 
@@ -42,6 +49,8 @@ class SessionConfig(Protocol):
     backoff_min: float
     backoff_max: float
     wait_connected: float
+    tls: TlsOptions | None
+    dest_prefix: str
 
 
 class Header12Wire:
@@ -67,28 +76,56 @@ class Header12Wire:
 
 
 class SessionBackend(SmsBackend):
-    """Base of the protocol backends; subclasses implement ``_submit`` and ``_read_submit_resp``."""
+    """Base of the protocol backends; subclasses implement ``_submit`` and ``_read_submit_resp``.
+
+    ``wire`` is the session that submits; each of ``receive_wires`` gets a session of its own
+    that only listens (a receiver bind / receive-mode login for reports, when the gateway wants
+    sending and receiving on separate connections)."""
 
     coding: Coding = Coding.UCS2
 
-    def __init__(self, cfg: Any, wire: WireProtocol, *, connect: ConnectFn | None = None) -> None:
+    def __init__(self, cfg: Any, wire: WireProtocol, *, connect: ConnectFn | None = None,
+                 receive_wires: Sequence[WireProtocol] = ()) -> None:
         super().__init__(cfg.name)
         self.cfg = cfg
         self.wire = wire
-        self.session = Session(
-            wire, cfg.host, cfg.port, name=cfg.name, window=cfg.window,
+        if connect is None and cfg.tls is not None:
+            try:
+                connect = tls_connector(cfg.tls)
+            except (OSError, ssl.SSLError) as exc:
+                raise SmsError(f"{cfg.name}: TLS setup failed: {exc}", code="bad_setting") from exc
+        self.session = self._session(wire, cfg.name, connect)
+        self.receivers = [self._session(w, f"{cfg.name}-rx{i or ''}", connect)
+                          for i, w in enumerate(receive_wires)]
+        self._refs = itertools.count(1)
+
+    def _session(self, wire: WireProtocol, name: str, connect: ConnectFn | None) -> Session:
+        cfg = self.cfg
+        return Session(
+            wire, cfg.host, cfg.port, name=name, window=cfg.window,
             response_timeout=cfg.response_timeout, connect_timeout=cfg.connect_timeout,
             heartbeat=cfg.heartbeat, heartbeat_misses=cfg.heartbeat_misses,
             backoff_min=cfg.backoff_min, backoff_max=cfg.backoff_max,
             wait_connected=cfg.wait_connected, connect=connect,
         )
-        self._refs = itertools.count(1)
 
     async def start(self) -> None:
         await self.session.start()
+        for rx in self.receivers:
+            await rx.start()
 
     async def close(self) -> None:
         await self.session.close()
+        for rx in self.receivers:
+            await rx.close()
+
+    def _segments(self, text: str, ref: int) -> tuple[Segment, ...]:
+        """How a text becomes SMS segments (SMPP overrides it to pick GSM 7-bit)."""
+        return split_message(text, self.coding, ref)
+
+    def _destination(self, phone: str) -> str:
+        """The destination number as the gateway wants it (bare 11 digits, 86…, +86…)."""
+        return self.cfg.dest_prefix + phone
 
     def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
         """The Submit PDU of one segment, as a function of the sequence number."""
@@ -100,7 +137,7 @@ class SessionBackend(SmsBackend):
         raise NotImplementedError
 
     async def send(self, message: SmsMessage) -> SendResult:
-        segments = split_message(message.text, self.coding, next(self._refs))
+        segments = self._segments(message.text, next(self._refs))
         ids: list[str] = []
         for seg in segments:
             try:

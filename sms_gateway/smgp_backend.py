@@ -19,10 +19,11 @@ from sms_gateway.errors import (
 )
 from sms_gateway.pdu import smgp
 from sms_gateway.pdu.common import Tlv, timestamp_str
-from sms_gateway.session import ConnectFn
+from sms_gateway.reports import classify_report, parse_extra_codes
+from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import Header12Wire, SessionBackend
 
-__all__ = ["SmgpBackend", "SmgpConfig", "SmgpWire", "classify_smgp_status"]
+__all__ = ["LOGIN_MODES", "SmgpBackend", "SmgpConfig", "SmgpWire", "classify_smgp_status"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 _PERMANENT = {
     smgp.Status.BAD_DEST_TERM_ID: ("号码无效或不是电信号码。", "The number is invalid for this gateway."),
 }
+
+
+# §1.3 Login LoginMode: 0 send (MT only), 1 receive (MO and reports only), 2 transmit (both).
+LOGIN_SEND, LOGIN_RECEIVE, LOGIN_TRANSMIT = 0, 1, 2
+LOGIN_MODES = ("transceiver", "separate")
 
 
 def classify_smgp_status(status: int) -> GatewayPermanentError | GatewayTransientError:
@@ -59,7 +65,17 @@ class SmgpConfig:
     backoff_min: float = 0.5
     backoff_max: float = 30.0
     wait_connected: float = 2.0
-    need_report: bool = True
+    need_report: bool = True         # NeedReport: ask for a status report
+    fee_type: str = "00"             # FeeType: 00 free, 01 per message, 02 monthly, 03 capped
+    fee_code: str = "000000"         # FeeCode in fen
+    fixed_fee: str = "000000"        # FixedFee in fen (monthly / capped)
+    charge_term_id: str = ""         # ChargeTermID; empty = the destination pays (if anyone)
+    tp_pid: int = 0                  # TP_pid TLV (GSM 03.40 TP-PID); 0 = not sent
+    msg_src: str = ""                # MsgSrc TLV (SP code, 8); empty = not sent
+    dest_prefix: str = ""            # DestTermID form: "" bare 11 digits, "86", "+86"
+    bind: str = "transceiver"        # "transceiver" (LoginMode 2) or "separate" (0 send + 1 receive)
+    not_subscriber_codes: tuple[str, ...] = ()   # extra report stat/err codes (sms_gateway.reports)
+    tls: TlsOptions | None = None
 
 
 class SmgpWire(Header12Wire):
@@ -67,11 +83,17 @@ class SmgpWire(Header12Wire):
 
     cfg: SmgpConfig
 
+    def __init__(self, cfg: SmgpConfig, on_report: Callable[[DeliveryReport], None],
+                 now: Callable[[], dt.datetime], login_mode: int = LOGIN_TRANSMIT) -> None:
+        super().__init__(cfg, on_report, now)
+        self.login_mode = login_mode
+        self._extra = parse_extra_codes(cfg.not_subscriber_codes)
+
     def login(self, seq: int) -> bytes:
         t = self._now()
         ts = timestamp_str(t.month, t.day, t.hour, t.minute, t.second)
         self._auth = smgp.client_authenticator(self.cfg.client_id, self.cfg.secret, ts)
-        return smgp.encode(smgp.Login(self.cfg.client_id, self._auth, 2, int(ts)), seq)
+        return smgp.encode(smgp.Login(self.cfg.client_id, self._auth, self.login_mode, int(ts)), seq)
 
     def check_login(self, frame: bytes) -> None:
         _, resp = smgp.decode(frame)
@@ -105,8 +127,10 @@ class SmgpWire(Header12Wire):
                 except PduError as exc:
                     log.warning("%s: unparsable report: %s", self.cfg.name, exc)
                 else:
+                    fault = classify_report("smgp", rep.stat, rep.err, extra=self._extra)
                     self._on_report(DeliveryReport(self.cfg.name, rep.msg_id.hex(), rep.stat,
-                                                   rep.err, pdu.src_term_id))
+                                                   rep.err, pdu.src_term_id,
+                                                   fault.value if fault else ""))
             # MO messages are acknowledged but not used (the portal does not take SMS replies).
             return smgp.encode(smgp.DeliverResp(pdu.msg_id, 0), seq), False
         return None, False
@@ -117,18 +141,30 @@ class SmgpBackend(SessionBackend):
 
     def __init__(self, cfg: SmgpConfig, *, connect: ConnectFn | None = None,
                  now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
-        super().__init__(cfg, SmgpWire(cfg, self._emit_report, now), connect=connect)
+        if cfg.bind not in LOGIN_MODES:
+            raise ValueError(f"bind must be one of {LOGIN_MODES}, got {cfg.bind!r}")
+        if cfg.bind == "separate":
+            super().__init__(cfg, SmgpWire(cfg, self._emit_report, now, LOGIN_SEND), connect=connect,
+                             receive_wires=[SmgpWire(cfg, self._emit_report, now, LOGIN_RECEIVE)])
+        else:
+            super().__init__(cfg, SmgpWire(cfg, self._emit_report, now), connect=connect)
         self.coding = cfg.coding
 
     def _submit(self, phone: str, seg: Segment) -> Callable[[int], bytes]:
-        tlvs: tuple[Tlv, ...] = ()
+        cfg = self.cfg
+        tlvs: list[Tlv] = []
+        if cfg.tp_pid:
+            tlvs.append(Tlv(smgp.TlvTag.TP_PID, bytes([cfg.tp_pid])))
         if seg.udhi:  # §1.7: SMGP carries UDHI and the part numbers as TLVs
-            tlvs = (Tlv(smgp.TlvTag.TP_UDHI, b"\x01"), Tlv(smgp.TlvTag.PK_TOTAL, bytes([seg.total])),
-                    Tlv(smgp.TlvTag.PK_NUMBER, bytes([seg.number])))
+            tlvs += [Tlv(smgp.TlvTag.TP_UDHI, b"\x01"), Tlv(smgp.TlvTag.PK_TOTAL, bytes([seg.total])),
+                     Tlv(smgp.TlvTag.PK_NUMBER, bytes([seg.number]))]
+        if cfg.msg_src:
+            tlvs.append(Tlv(smgp.TlvTag.MSG_SRC, cfg.msg_src.encode("ascii").ljust(8, b"\0")))
         pdu = smgp.Submit(
-            dest_term_ids=(phone,), content=seg.payload, msg_format=self.cfg.coding,
-            src_term_id=self.cfg.src_term_id, service_id=self.cfg.service_id,
-            need_report=1 if self.cfg.need_report else 0, tlvs=tlvs,
+            dest_term_ids=(self._destination(phone),), content=seg.payload, msg_format=cfg.coding,
+            src_term_id=cfg.src_term_id, service_id=cfg.service_id,
+            need_report=1 if cfg.need_report else 0, fee_type=cfg.fee_type, fee_code=cfg.fee_code,
+            fixed_fee=cfg.fixed_fee, charge_term_id=cfg.charge_term_id, tlvs=tuple(tlvs),
         )
         return lambda seq: smgp.encode(pdu, seq)
 

@@ -1,6 +1,10 @@
 """`citywifi sms-worker`: hold the SMS gateway sessions, send queued jobs, record outcomes and
 delivery reports.
 
+Delivery reports that say a number is not a subscriber (sms_gateway.reports) also refuse that
+number for ``number_policy.not_subscriber_ttl`` (portal.phone_policy.remember_not_subscriber), so
+the next code request for it is answered without sending.
+
 Threads: the main thread talks to Redis (read / claim / begin / finish, all synchronous);
 one background thread runs the asyncio loop that owns the gateway sessions (SMGP/CMPP/SMPP
 long connections, window, keep-alive). A batch of up to ``sms.batch`` jobs is sent
@@ -26,6 +30,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from portal.gateway_settings import resolve_dest_prefix
 from portal.livestats import LiveStats
 from portal.metrics_http import (
     SMS_RULES,
@@ -35,6 +40,7 @@ from portal.metrics_http import (
     redis_ready,
     registry_of,
 )
+from portal.phone_policy import remember_not_subscriber
 from portal.readiness import notify_ready
 from portal.settings import Settings, SmsGatewaySettings, SmsSettings
 from portal.sms_queue import SmsQueue, StreamEntry
@@ -42,9 +48,11 @@ from portal.state import StateUnavailable, connect
 from portal.state.instance import instance_redis_url
 from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
 from sms_gateway.encoding import coding_from_name
-from sms_gateway.errors import GatewayUncertainError, SmsError
+from sms_gateway.errors import GatewayUncertainError, InvalidNumber, SmsError
 from sms_gateway.failover import FailoverBackend
 from sms_gateway.messages import DEFAULT_TEMPLATES, MessageCatalog
+from sms_gateway.numbers import normalise
+from sms_gateway.session import TlsOptions
 
 __all__ = ["SmsWorker", "add_arguments", "build_backend", "build_backends", "build_catalog", "run"]
 
@@ -71,13 +79,25 @@ def build_catalog(sms: SmsSettings) -> MessageCatalog:
     return MessageCatalog(sms.signature, {**DEFAULT_TEMPLATES, "otp": otp})
 
 
+def _tls(g: SmsGatewaySettings) -> TlsOptions | None:
+    if not g.tls:
+        return None
+    return TlsOptions(ca_file=g.tls_ca_file, server_name=g.tls_server_name, cert_file=g.tls_cert_file,
+                      key_file=g.tls_key_file)
+
+
 def build_backend(g: SmsGatewaySettings, settings: Settings) -> SmsBackend:
-    """One backend from its settings table (libraries never read settings themselves)."""
+    """One backend from its settings table (libraries never read settings themselves). The
+    options were validated when the settings were loaded (portal/gateway_settings.py)."""
     port = g.port or _DEFAULT_PORTS.get(g.kind, 0)
     common: dict[str, Any] = dict(
         window=g.window, response_timeout=g.response_timeout, connect_timeout=g.connect_timeout,
-        heartbeat=g.heartbeat, backoff_max=g.backoff_max,
+        heartbeat=g.heartbeat, backoff_max=g.backoff_max, tls=_tls(g),
+        dest_prefix=resolve_dest_prefix(g.kind, g.dest_prefix),
+        not_subscriber_codes=g.not_subscriber_codes,
     )
+    coding = coding_from_name("ucs2" if g.encoding == "auto" else g.encoding) \
+        if g.kind in ("smgp", "cmpp") else None
     if g.kind == "file":
         from sms_gateway.file_backend import FileBackend
 
@@ -86,23 +106,31 @@ def build_backend(g: SmsGatewaySettings, settings: Settings) -> SmsBackend:
     if g.kind == "smgp":
         from sms_gateway.smgp_backend import SmgpBackend, SmgpConfig
 
-        return SmgpBackend(SmgpConfig(g.name, g.host, port, client_id=g.account, secret=g.password,
-                                      src_term_id=g.src_number, service_id=g.service_id,
-                                      coding=coding_from_name(g.encoding), **common))
+        assert coding is not None
+        return SmgpBackend(SmgpConfig(
+            g.name, g.host, port, client_id=g.account, secret=g.password, src_term_id=g.src_number,
+            service_id=g.service_id, coding=coding, need_report=g.registered_delivery,
+            fee_type=g.fee_type or "00", fee_code=g.fee_code, fixed_fee=g.fixed_fee,
+            charge_term_id=g.charge_number, tp_pid=g.tp_pid, msg_src=g.msg_src, bind=g.bind, **common))
     if g.kind == "cmpp":
         from sms_gateway.cmpp_backend import CmppBackend, CmppConfig
 
-        version = {"3.0": 0x30, "2.0": 0x20}.get(g.version)
-        if version is None:
-            raise SmsError(f"sms.gateways {g.name}: version must be 3.0 or 2.0", code="bad_setting")
-        return CmppBackend(CmppConfig(g.name, g.host, port, sp_id=g.account, secret=g.password,
-                                      src_id=g.src_number, service_id=g.service_id, version=version,
-                                      coding=coding_from_name(g.encoding), **common))
+        assert coding is not None
+        return CmppBackend(CmppConfig(
+            g.name, g.host, port, sp_id=g.account, secret=g.password, src_id=g.src_number,
+            service_id=g.service_id, version=0x30 if g.version == "3.0" else 0x20, coding=coding,
+            msg_src=g.msg_src, fee_user_type=g.fee_user_type, fee_terminal_id=g.charge_number,
+            fee_type=g.fee_type or "01", fee_code=g.fee_code, tp_pid=g.tp_pid,
+            registered_delivery=g.registered_delivery, **common))
     if g.kind == "smpp":
         from sms_gateway.smpp_backend import SmppBackend, SmppConfig
 
-        return SmppBackend(SmppConfig(g.name, g.host, port, system_id=g.account, password=g.password,
-                                      source_addr=g.src_number, **common))
+        return SmppBackend(SmppConfig(
+            g.name, g.host, port, system_id=g.account, password=g.password, system_type=g.system_type,
+            source_addr=g.src_number, source_ton=g.source_ton, source_npi=g.source_npi,
+            dest_ton=g.dest_ton, dest_npi=g.dest_npi, service_type=g.service_type,
+            protocol_id=g.tp_pid, registered_delivery=g.registered_delivery,
+            use_gsm7=g.encoding == "auto", bind=g.bind, **common))
     if g.kind in ("http", "aliyun", "tencent"):
         from sms_gateway import http_backends
 
@@ -128,7 +156,7 @@ class SmsWorker:
 
     def __init__(self, queue: SmsQueue, backend: SmsBackend, catalog: MessageCatalog, *,
                  consumer: str, batch: int = 16, claim_idle: float = 60.0, block_ms: int = 1000,
-                 livestats: LiveStats | None = None) -> None:
+                 livestats: LiveStats | None = None, not_subscriber_ttl: int = 0) -> None:
         self.queue = queue
         self.backend = backend
         self.catalog = catalog
@@ -144,6 +172,7 @@ class SmsWorker:
         # figures (codes sent/failed/delivered, SMS spend) for the NOC dashboard.
         self.counts = ProcessCounters()
         self.livestats = livestats
+        self.not_subscriber_ttl = not_subscriber_ttl   # 0: reports never refuse numbers
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -158,7 +187,10 @@ class SmsWorker:
         delay = _REDIS_BACKOFF_MIN
         for attempt in range(_REPORT_TRIES):
             try:
-                self.queue.record_report(report.gateway, report.message_id, report.stat, report.err)
+                job_id = self.queue.record_report(report.gateway, report.message_id, report.stat,
+                                                  report.err)
+                if report.number_fault and self.not_subscriber_ttl > 0:
+                    self._refuse_number(report, job_id)
                 break
             except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
                 if attempt == _REPORT_TRIES - 1 or self.stopping.is_set():
@@ -171,8 +203,23 @@ class SmsWorker:
                 log.exception("recording delivery report %s/%s failed", report.gateway, report.message_id)
                 return
         outcome = "delivered" if report.stat == "DELIVRD" else "undelivered"
-        self.counts.inc(f"report.{outcome}")
+        self.counts.inc(f"report.{'not_subscriber' if report.number_fault else outcome}")
         self._live(outcome, 1)
+
+    def _refuse_number(self, report: DeliveryReport, job_id: str | None) -> None:
+        """Remember "not a subscriber" for the number the report is about. The job's own number
+        is the authority (the report matched our message id); the report's address, normalised
+        (it may carry 86), only serves when the report came before the send was recorded."""
+        job = self.queue.job(job_id) if job_id else None
+        try:
+            phone = normalise(job.phone if job is not None else report.phone)
+        except InvalidNumber:
+            log.warning("report %s/%s says %s but names no usable number", report.gateway,
+                        report.message_id, report.number_fault)
+            return
+        remember_not_subscriber(self.queue.redis, phone, report.number_fault, self.not_subscriber_ttl)
+        log.info("%s****%s refused for %d s: %s reported %s (%s/%s)", phone[:3], phone[-4:],
+                 self.not_subscriber_ttl, report.gateway, report.number_fault, report.stat, report.err)
 
     def run(self) -> None:
         self._thread.start()
@@ -287,7 +334,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     worker = SmsWorker(SmsQueue(client, ttl=settings.sms.job_ttl), backend, catalog,
                        consumer=args.consumer or f"{socket.gethostname()}-{os.getpid()}",
                        batch=settings.sms.batch, claim_idle=settings.sms.claim_idle,
-                       livestats=LiveStats.from_settings(client, settings))
+                       livestats=LiveStats.from_settings(client, settings),
+                       not_subscriber_ttl=settings.number_policy.not_subscriber_ttl)
     metrics = None
     if settings.sms.metrics_port:
         try:

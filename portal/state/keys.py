@@ -322,7 +322,8 @@ def otp_global_counter(window: str, bucket: int) -> str:
 
 
 def carrier_lookup(phone: str) -> str:
-    """String (TTL): cached subscriber-lookup answer for the phone (JSON, or "null")."""
+    """String (TTL): cached subscriber-lookup answer for the phone (JSON, or "null"); the sms-worker
+    also writes a delivery report's "not a subscriber" verdict here (portal/phone_policy.py)."""
     return f"{PREFIX}:{{p:{phone}}}:carrier"
 
 

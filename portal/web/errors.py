@@ -66,6 +66,8 @@ ERRORS: dict[str, tuple[str, str, int]] = {
                        "The home region of this number is unknown; it cannot be used here.", 403),
     "region_not_allowed": ("本热点仅限本地号码使用。", "This hotspot is for local numbers only.", 403),
     "lookup_failed": ("号码校验暂不可用，请稍后再试。", "Number check is unavailable; please try again later.", 503),
+    "not_subscriber": ("最近发往该号码的短信无法送达（空号、已携号转网或不能接收短信），暂不能获取验证码，请使用其他号码。",
+                       "Recent SMS to this number could not be delivered (unknown or ported-out number, or no SMS service); no code can be sent to it for now. Please use another number.", 403),
     # plan and quota
     "plan_expired": ("您的套餐已过期。", "Your plan has expired.", 403),
     "daily_time_used": ("今日上网时长已用完，请明天再来。",

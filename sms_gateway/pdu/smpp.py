@@ -16,8 +16,12 @@ from sms_gateway.pdu.common import RESP_BIT, Reader, Tlv, decode_tlvs, encode_tl
 
 __all__ = [
     "HEADER16",
+    "BindReceiver",
+    "BindReceiverResp",
     "BindTransceiver",
     "BindTransceiverResp",
+    "BindTransmitter",
+    "BindTransmitterResp",
     "Command",
     "DeliverSm",
     "DeliverSmResp",
@@ -40,12 +44,16 @@ HEADER16 = struct.Struct(">IIII")  # §1.6 header
 class Command(IntEnum):
     """command_id values (§1.6)."""
 
+    BIND_RECEIVER = 0x00000001
+    BIND_TRANSMITTER = 0x00000002
     BIND_TRANSCEIVER = 0x00000009
     SUBMIT_SM = 0x00000004
     DELIVER_SM = 0x00000005
     UNBIND = 0x00000006
     ENQUIRE_LINK = 0x00000015
     GENERIC_NACK = RESP_BIT
+    BIND_RECEIVER_RESP = RESP_BIT | 0x01
+    BIND_TRANSMITTER_RESP = RESP_BIT | 0x02
     BIND_TRANSCEIVER_RESP = RESP_BIT | 0x09
     SUBMIT_SM_RESP = RESP_BIT | 0x04
     DELIVER_SM_RESP = RESP_BIT | 0x05
@@ -78,8 +86,28 @@ class BindTransceiver:
 
 
 @dataclass(frozen=True, slots=True)
+class BindTransmitter(BindTransceiver):
+    """bind_transmitter (SMPP 3.4 §4.1.1): submits only; same body as bind_transceiver."""
+
+
+@dataclass(frozen=True, slots=True)
+class BindReceiver(BindTransceiver):
+    """bind_receiver (SMPP 3.4 §4.1.3): receives deliver_sm (receipts) only."""
+
+
+@dataclass(frozen=True, slots=True)
 class BindTransceiverResp:
     system_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BindTransmitterResp(BindTransceiverResp):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BindReceiverResp(BindTransceiverResp):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +175,9 @@ class GenericNack:
 
 
 Pdu = (
-    BindTransceiver | BindTransceiverResp | SubmitSm | DeliverSm | SubmitSmResp | DeliverSmResp
+    BindTransceiver | BindTransmitter | BindReceiver
+    | BindTransceiverResp | BindTransmitterResp | BindReceiverResp
+    | SubmitSm | DeliverSm | SubmitSmResp | DeliverSmResp
     | EnquireLink | EnquireLinkResp | Unbind | UnbindResp | GenericNack
 )
 
@@ -159,6 +189,20 @@ _EMPTY: dict[type, Command] = {
     GenericNack: Command.GENERIC_NACK,
 }
 _EMPTY_BY_ID: dict[int, type] = {int(v): k for k, v in _EMPTY.items()}
+
+# The three binds share one body layout (SMPP 3.4 §4.1), as do their responses.
+_BINDS: dict[type, Command] = {
+    BindTransceiver: Command.BIND_TRANSCEIVER,
+    BindTransmitter: Command.BIND_TRANSMITTER,
+    BindReceiver: Command.BIND_RECEIVER,
+}
+_BIND_RESPS: dict[type, Command] = {
+    BindTransceiverResp: Command.BIND_TRANSCEIVER_RESP,
+    BindTransmitterResp: Command.BIND_TRANSMITTER_RESP,
+    BindReceiverResp: Command.BIND_RECEIVER_RESP,
+}
+_BINDS_BY_ID: dict[int, type[BindTransceiver]] = {int(v): k for k, v in _BINDS.items()}
+_BIND_RESPS_BY_ID: dict[int, type[BindTransceiverResp]] = {int(v): k for k, v in _BIND_RESPS.items()}
 
 
 def _c(value: str, maxlen: int, what: str) -> bytes:
@@ -189,16 +233,18 @@ def encode(pdu: Pdu, seq: int, status: int = 0) -> bytes:
     """One complete SMPP PDU with its 16-byte header."""
     if type(pdu) in _EMPTY:
         command, body = _EMPTY[type(pdu)], b""
-    elif isinstance(pdu, BindTransceiver):
-        command = Command.BIND_TRANSCEIVER
+    elif type(pdu) in _BINDS:
+        assert isinstance(pdu, BindTransceiver)
+        command = _BINDS[type(pdu)]
         body = (
             _c(pdu.system_id, 16, "system_id") + _c(pdu.password, 9, "password")
             + _c(pdu.system_type, 13, "system_type")
             + bytes([pdu.interface_version, pdu.addr_ton, pdu.addr_npi])
             + _c(pdu.address_range, 41, "address_range")
         )
-    elif isinstance(pdu, BindTransceiverResp):
-        command, body = Command.BIND_TRANSCEIVER_RESP, _c(pdu.system_id, 16, "system_id")
+    elif type(pdu) in _BIND_RESPS:
+        assert isinstance(pdu, BindTransceiverResp)
+        command, body = _BIND_RESPS[type(pdu)], _c(pdu.system_id, 16, "system_id")
     elif isinstance(pdu, DeliverSm):
         command, body = Command.DELIVER_SM, _sm_body(pdu)
     elif isinstance(pdu, SubmitSm):
@@ -243,15 +289,15 @@ def decode(data: bytes) -> tuple[int, int, Pdu]:
     pdu: Pdu
     if command in _EMPTY_BY_ID:
         pdu = _EMPTY_BY_ID[command]()
-    elif command == Command.BIND_TRANSCEIVER:
-        pdu = BindTransceiver(
+    elif command in _BINDS_BY_ID:
+        pdu = _BINDS_BY_ID[command](
             r.cstring(16, "system_id"), r.cstring(9, "password"), r.cstring(13, "system_type"),
             r.u8("interface_version"), r.u8("addr_ton"), r.u8("addr_npi"),
             r.cstring(41, "address_range"),
         )
-    elif command == Command.BIND_TRANSCEIVER_RESP:
+    elif command in _BIND_RESPS_BY_ID:
         # An error response may carry no body at all (SMPP 3.4 §4.1.6).
-        pdu = BindTransceiverResp(r.cstring(16, "system_id") if r.remaining else "")
+        pdu = _BIND_RESPS_BY_ID[command](r.cstring(16, "system_id") if r.remaining else "")
         r.rest()  # optional sc_interface_version TLV
     elif command == Command.SUBMIT_SM:
         pdu = _sm_decode(r, SubmitSm)

@@ -7,7 +7,13 @@ Fault injection (set attributes at any time, from any thread):
 ``flow_control`` (refuse every submit with the operator's flow-control/volume code),
 ``reply_delay`` (seconds before each submit response), ``drop_on_submit`` (close the
 connection instead of answering the next N submits), ``silent`` (never answer anything
-after login, including active tests), ``report_delay`` (None = push no reports).
+after login, including active tests), ``report_delay`` (None = push no reports),
+``report_stats`` (phone → the final report's status instead of DELIVRD, e.g. an
+unknown-subscriber code), ``refusals`` (every submit refused, with the field it broke).
+
+Field checks, as a real gateway makes them: ``service_ids`` (accepted service codes; None =
+any), ``src_prefix`` (the SP access number every source must start with), ``dest_form``
+("bare" 11 digits or "86" + 11 digits). Subclasses check their protocol's other fields.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class Received:
     message_id: str
     udhi: bool = False
     conn: int = 0
+    pdu: Any = None          # the decoded Submit, for field checks in tests
 
 
 @dataclass
@@ -67,6 +74,13 @@ class FakeGatewayBase:
         self.drop_on_submit = 0
         self.silent = False
         self.report_delay = report_delay
+        self.report_stats: dict[str, Any] = {}
+        self.refusals: list[tuple[str, int]] = []
+        self.report_conns: list[int] = []         # connection id each report went out on
+        self.submits_seen = 0                     # every Submit that arrived, accepted or not
+        self.service_ids: set[str] | None = None
+        self.src_prefix = ""
+        self.dest_form = "bare"
         self._serial = 0
         self._conns: dict[int, ConnState] = {}
         self._next_conn = 0
@@ -158,16 +172,46 @@ class FakeGatewayBase:
             conn.outstanding -= 1
         if report is not None and self.report_delay is not None:
             await asyncio.sleep(self.report_delay)
-            self.write(conn, report)
+            target = self.report_target(conn)
+            if target is not None:
+                self.report_conns.append(target.conn_id)
+                self.write(target, report)
 
     def count_submit(self, conn: ConnState) -> bool:
         """Track outstanding submits; False when the client broke the window (§1.2)."""
+        self.submits_seen += 1
         conn.outstanding += 1
         self.max_outstanding = max(self.max_outstanding, conn.outstanding)
         if conn.outstanding > self.window:
             self.window_violations += 1
             return False
         return True
+
+    def refuse(self, field_name: str, code: int) -> int:
+        with self.lock:
+            self.refusals.append((field_name, code))
+        return code
+
+    def dest_ok(self, dest: str) -> bool:
+        """The destination in the form this gateway wants (bare or 86-prefixed 11 digits)."""
+        number = dest[2:] if self.dest_form == "86" and dest.startswith("86") else dest
+        if self.dest_form == "86" and number == dest:
+            return False
+        return len(number) == 11 and number.isdigit() and number[0] == "1"
+
+    @staticmethod
+    def udh_ok(content: bytes, udhi: bool, total: int, number: int) -> bool:
+        """TP_udhi set exactly when the content starts with a concatenation UDH whose total and
+        number match the protocol's own part fields (GSM 03.40 §9.2.3.24.1)."""
+        if not udhi:
+            return total == 1 and number == 1
+        return (len(content) > 6 and content[:3] == b"\x05\x00\x03" and content[4] == total
+                and content[5] == number and 1 <= number <= total)
+
+    def report_target(self, conn: ConnState) -> ConnState | None:
+        """The connection a status report goes out on (protocols with receive-only logins
+        override it)."""
+        return conn
 
     def next_seq(self, conn: ConnState) -> int:
         conn.seq += 1

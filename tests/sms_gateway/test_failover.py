@@ -28,9 +28,10 @@ async def wait_down(backend: object) -> None:
 
 def build(ct: FakeSmgpGateway, cm: FakeCmppGateway, outbox: Path) -> FailoverBackend:
     smgp_b = SmgpBackend(SmgpConfig("ct", "127.0.0.1", ct.port, client_id="10001", secret="s3cret",
-                                    wait_connected=0.5, backoff_min=0.05, response_timeout=0.5))
+                                    src_term_id="10690001", wait_connected=0.5, backoff_min=0.05,
+                                    response_timeout=0.5))
     cmpp_b = CmppBackend(CmppConfig("cm", "127.0.0.1", cm.port, sp_id="901234", secret="s3cret",
-                                    wait_connected=0.5, backoff_min=0.05))
+                                    src_id="1065001", wait_connected=0.5, backoff_min=0.05))
     # Deliberately listed out of order: priority decides.
     return FailoverBackend([(30, FileBackend("file", outbox)), (10, smgp_b), (20, cmpp_b)])
 
