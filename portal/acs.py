@@ -16,7 +16,7 @@ from typing import Any
 
 from ac_adapters.profiles import PROFILES
 from portal.errors import NotFound, ValidationError
-from portal.settings import AcSeed
+from portal.settings import MA_MODES, AcSeed
 from portal.state import keys
 
 __all__ = ["RADIUS_DIALECTS", "AcRecord", "AcRegistry"]
@@ -40,7 +40,11 @@ class AcRecord:
     coa_port: int = 3799
     heartbeat: bool = False             # wants NTF_HEARTBEAT (0x0F) from us
     user_sync: bool = False             # wants NTF_USER_HEARTBEAT (0x10) user lists
-    require_message_authenticator: bool = True   # False only for old hardware
+    # Access-Requests without Message-Authenticator: "yes" drop, "no" accept, "auto" accept until
+    # it once sent one; "" = radius.require_message_authenticator (radius/ma_policy.py)
+    require_message_authenticator: str = ""
+    limit_proxy_state: str = ""         # Proxy-State without Message-Authenticator; same values
+    strip_realm: bool = True            # RADIUS User-Name "phone@domain" → "phone"
     mac_auth: bool = False              # answers RADIUS MAC authentication from bindings
     radius_dialect: str = ""            # rate-limit attributes; "" = from vendor (RADIUS_DIALECTS)
     enabled: bool = True
@@ -70,6 +74,11 @@ class AcRecord:
                 f"AC {self.name}: unknown RADIUS dialect {self.radius_dialect!r} "
                 f"(known: {', '.join(RADIUS_DIALECTS)})"
             )
+        for label in ("require_message_authenticator", "limit_proxy_state"):
+            value = getattr(self, label)
+            if value not in ("", *MA_MODES):
+                raise ValidationError(f"AC {self.name}: {label} must be yes, no, auto or empty "
+                                      f"(the global setting), got {value!r}")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
             if not 1 <= port <= 65535:
                 raise ValidationError(f"AC {self.name}: {label} {port} is out of range")
@@ -101,6 +110,11 @@ class AcRecord:
         if unknown:
             raise ValidationError(f"unknown AC field(s): {', '.join(sorted(unknown))}")
         values = dict(data)
+        # Records written before these became yes/no/auto hold a boolean: every AC was stored
+        # with true (the old default, so no operator's choice) and false meant "not required".
+        for label in ("require_message_authenticator", "limit_proxy_state"):
+            if isinstance(values.get(label), bool):
+                values[label] = "" if values[label] else "no"
         if "addresses" in values:
             values["addresses"] = tuple(values["addresses"])
         return cls(**values)
@@ -133,6 +147,9 @@ class AcRegistry:
         if old is not None:
             stale = {*old.addresses, old.effective_bas_ip} - mine
         pipe = self.redis.pipeline(transaction=True)
+        if old is None or _policy_of(old) != _policy_of(record):
+            # Another device or other rules: what RADIUS learned about the old one no longer holds.
+            pipe.delete(keys.ac_radius_learned(record.name))
         pipe.hset(keys.ac(record.name), mapping={"json": record.to_json(), "updated": time.time()})
         pipe.sadd(keys.ac_names(), record.name)
         if stale:
@@ -164,7 +181,7 @@ class AcRegistry:
     def delete(self, name: str) -> None:
         record = self.get(name)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.ac(name))
+        pipe.delete(keys.ac(name), keys.ac_radius_learned(name))
         pipe.srem(keys.ac_names(), name)
         pipe.hdel(keys.ac_address_index(), *{*record.addresses, record.effective_bas_ip})
         pipe.execute()
@@ -190,3 +207,8 @@ class AcRegistry:
             elif exists and record.name not in seeded:
                 self.redis.sadd(keys.ac_seeds(), record.name)   # created elsewhere: it counts
         return written
+
+
+def _policy_of(record: AcRecord) -> tuple[Any, ...]:
+    """What the RADIUS servers' learned Message-Authenticator state depends on."""
+    return (record.addresses, record.require_message_authenticator, record.limit_proxy_state)

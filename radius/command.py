@@ -105,7 +105,6 @@ def build_server(
     acct = AccountingProcessor(client, enforcer, settings=settings.quota, grace=cfg.reaper_grace,
                                venues=venues)
     options = ServerOptions(
-        require_message_authenticator=cfg.require_message_authenticator,
         drop_unknown_attributes=cfg.drop_unknown_attributes,
         dedup_ttl=cfg.dedup_ttl,
         dedup_max_entries=cfg.dedup_max_entries,
@@ -113,10 +112,14 @@ def build_server(
         batch_max=cfg.batch_max,
         batch_wait=cfg.batch_wait,
     )
-    server = RadiusServer(
-        policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),
-        options=options, health=HealthCheck(client),
-    )
+    acs = AcCache(AcRegistry(client), cfg.ac_cache_ttl,
+                  require_message_authenticator=str(cfg.require_message_authenticator),
+                  limit_proxy_state=str(cfg.limit_proxy_state))
+    known = known_attributes(cfg.dictionary_dir)
+    log.debug("RADIUS dictionary: %s (%d standard attributes, %d vendors)", known.source,
+              len(known.standard), len(known.vendors))
+    server = RadiusServer(policy, acct, acs, known, options=options, health=HealthCheck(client))
+    enforcer.drops = server.drops   # DM/CoA replies dropped: in this process's /metrics
     server.on_close(acct.close)
     # Once a second, off the hot path: reject counts → live figures (NOC dashboard), and this
     # worker's counters → the run's snapshot directory the parent's /metrics sums.

@@ -20,6 +20,7 @@ __all__ = [
     "ac",
     "ac_address_index",
     "ac_names",
+    "ac_radius_learned",
     "ac_seeds",
     "ac_sessions",
     "ac_stats",
@@ -84,6 +85,15 @@ def ac_address_index() -> str:
 def ac_stats(name: str) -> str:
     """Hash: live counters of one AC (last packet seen, bad authenticators, …)."""
     return f"{PREFIX}:{{acstat:{name}}}"
+
+
+def ac_radius_learned(name: str) -> str:
+    """Hash: what the RADIUS servers learned about one AC under ``auto`` Message-Authenticator
+    policies (radius/ma_policy.py): ``ma`` = epoch of its first Access-Request with a valid
+    Message-Authenticator, ``first`` = "proxy" or "nas" (whether its first Access-Request carried
+    Proxy-State without one). Shared by every worker and node; cleared when the AC's addresses
+    or policies are edited (portal/acs.py)."""
+    return f"{PREFIX}:{{acs}}:learned:{name}"
 
 
 def listener_stats() -> str:

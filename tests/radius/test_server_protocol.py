@@ -104,7 +104,7 @@ def test_disabled_ac_is_dropped(server: RunningServer, redis_client: Any) -> Non
 def test_missing_ma_allowed_for_old_hardware_but_not_with_proxy_state(
     redis_client: Any, redis_url: str
 ) -> None:
-    register(redis_client, require_message_authenticator=False)
+    register(redis_client, require_message_authenticator="no")
     cred = CredentialStore(redis_client).bind_mac(MAC, PHONE, days=1)
     with running_server(redis_url) as srv:
         req = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id=MAC, ma=False)
