@@ -143,6 +143,8 @@ RADIUS_RULES: tuple[Rule, ...] = (
     Rule("unknown_attr.", "citywifi_radius_unknown_attributes_total",
          "Attributes the dictionary lacks in accepted packets, by attribute and AC "
          "(250, 241:9, 26:<vendor>, 26:<vendor>:<type>)", "attribute,ac"),
+    Rule("token_replay", "citywifi_radius_token_replays_total",
+         "A login token's Access-Accept repeated for the same AC, device and token"),
     Rule("auth.", "citywifi_radius_auth_total", "Access-Requests answered, by result", "result"),
     Rule("reject.", "citywifi_radius_rejects_total", "Access-Rejects sent, by reason", "reason"),
     Rule("acct.ok", "citywifi_radius_accounting_total", "Accounting-Requests stored and answered"),

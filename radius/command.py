@@ -96,7 +96,7 @@ def build_server(
     if url and supports_url(url) and not settings.redis.cluster and not settings.redis.sentinels:
         fast = RespClient(url, timeout=settings.redis.socket_timeout)
     policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password,
-                        venue_of=venue_of, fast=fast)
+                        venue_of=venue_of, fast=fast, token_replay_window=cfg.token_replay_window)
     # R2's processor is itself an AcctHandler: it reads the lean wire.Request directly (no
     # pyrad decode on the hot path) and returns only once the record is durable in Redis.
     # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows
@@ -120,6 +120,7 @@ def build_server(
               len(known.standard), len(known.vendors))
     server = RadiusServer(policy, acct, acs, known, options=options, health=HealthCheck(client))
     enforcer.drops = server.drops   # DM/CoA replies dropped: in this process's /metrics
+    policy.metrics = server.metrics
     server.on_close(acct.close)
     # Once a second, off the hot path: reject counts → live figures (NOC dashboard), and this
     # worker's counters → the run's snapshot directory the parent's /metrics sums.

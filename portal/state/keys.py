@@ -53,6 +53,7 @@ __all__ = [
     "plan_seeds",
     "session_deadlines",
     "session_tombstone",
+    "token_grant",
     "usage",
     "venue_index_repair_lock",
     "venue_sessions",
@@ -122,6 +123,15 @@ def login_tokens(phone: str) -> str:
     The key's TTL covers the newest token; each field carries its own expiry.
     """
     return f"{PREFIX}:{{p:{phone}}}:login-tokens"
+
+
+def token_grant(phone: str, token_digest: str) -> str:
+    """String: the Access-Accept a login token earned (JSON {ac, mac, attrs, at}), kept for the
+    short replay window (``radius.token_replay_window``): the same AC asking again for the same
+    device and token — a retransmission from a new source port, or a failover to another node
+    after a lost Accept — gets the same Accept (radius/token_grants.py). ``token_digest`` is a
+    hash of the token, never the token itself."""
+    return f"{PREFIX}:{{p:{phone}}}:token-grant:{token_digest}"
 
 
 def login_tokens_used(phone: str) -> str:

@@ -48,10 +48,16 @@ def test_retransmitted_token_request_gets_cached_accept_and_is_consumed_once(
     assert decode_reply(req, first).code == AccessAccept
     assert server.metrics.get("duplicate.replayed") == 1
     assert server.metrics.get("auth.accept") == 1            # processed once
-    # A *new* request (new authenticator) with the same token is a reuse.
+    # A *new* request (new authenticator) with the same token from another device is a reuse;
+    # from the same device it gets the first Accept again (the token replay window, issue 15).
+    other = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id="66-55-44-33-22-11")
+    reply = exchange(server.auth_port, other.RequestPacket())
+    assert reply is not None and decode_reply(other, reply).code == AccessReject
     again = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id=MAC)
     reply = exchange(server.auth_port, again.RequestPacket())
-    assert reply is not None and decode_reply(again, reply).code == AccessReject
+    assert reply is not None and decode_reply(again, reply).code == AccessAccept
+    assert decode_reply(again, reply)["Class"] == decode_reply(req, first)["Class"]
+    assert server.metrics.get("token_replay") == 1
 
 
 def test_same_key_different_bytes_is_not_answered_from_cache(
