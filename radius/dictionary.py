@@ -120,8 +120,11 @@ def unknown_attributes(attrs: tuple[tuple[int, bytes], ...], known: KnownAttribu
             if not value:
                 label = f"{atype}:?"
             elif value[0] == 26 and (atype, 26) in known.extended:    # RFC 6929 EVS
-                vendor = int.from_bytes(value[1:5], "big") if len(value) >= 5 else -1
-                label = "" if vendor in known.vendors else f"{atype}:26:{vendor}"
+                if len(value) < 5:
+                    label = f"{atype}:26:?"
+                else:
+                    vendor = int.from_bytes(value[1:5], "big")
+                    label = "" if vendor in known.vendors else f"{atype}:26:{vendor}"
             elif (atype, value[0]) not in known.extended:
                 label = f"{atype}:{value[0]}"
         elif atype not in known.standard:

@@ -162,3 +162,19 @@ def test_strict_mode_drops_them_and_says_so(redis_client: Any, redis_url: str,
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("AC ac1: Access-Request dropped (attribute not in the RADIUS dictionary): 21, 26:99999"
                in r.getMessage() for r in warned)
+
+
+def test_unknown_attribute_labels_never_raise_and_stay_metric_safe() -> None:
+    """Hostile but authenticated values (an AC with a bug): a label, never an exception; no "."
+    in a label (the counter name splits on it), and a bounded set of shapes."""
+    import random
+    import re
+
+    known = known_attributes()
+    rng = random.Random(15)
+    shape = re.compile(r"^\d+(:\d+|:\?)?(:\d+|:\?)?$")
+    for _ in range(3000):
+        attrs = tuple((rng.choice((21, 26, 26, 241, 245, 250, 1)), rng.randbytes(rng.randint(0, 12)))
+                      for _ in range(rng.randint(1, 4)))
+        for label in unknown_attributes(attrs, known):
+            assert "." not in label and shape.match(label), label
