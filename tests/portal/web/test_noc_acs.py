@@ -105,6 +105,36 @@ def test_edit_keeps_secrets_disable_enable(app: Flask, redis_client: Any) -> Non
     assert noc.get("/noc/acs/ghost").status_code == 404
 
 
+def test_message_authenticator_policies_and_realm_in_console_and_api(app: Flask, redis_client: Any) -> None:
+    """Issue 15: yes/no/auto or the global setting per AC (true/false from older clients read as
+    yes/no), and the realm rule for RADIUS user names."""
+    AcRegistry(redis_client).put(AcRecord(name="ac1", addresses=("10.0.0.1",), secret="old-secret-123"))
+    noc = signed_in(app, redis_client)
+    page = noc.get("/noc/acs/ac1").get_data(as_text=True)
+    assert 'name="require_message_authenticator"' in page and 'name="limit_proxy_state"' in page
+    form = {**FORM, "addresses": "10.0.0.1", "require_message_authenticator": "auto",
+            "limit_proxy_state": "no"}
+    form.pop("strip_realm", None)
+    assert post(noc, "/noc/acs/ac1", form).status_code == 302
+    record = AcRegistry(redis_client).get("ac1")
+    assert (record.require_message_authenticator, record.limit_proxy_state, record.strip_realm) == (
+        "auto", "no", False)
+    bad = post(noc, "/noc/acs/ac1", {**form, "limit_proxy_state": "sometimes"})
+    assert bad.status_code == 400 and "Message-Authenticator 设置须为" in bad.get_data(as_text=True)
+    write = auth(token(redis_client, "write"))
+    resp = app.test_client().patch("/api/v1/acs/ac1", json={"require_message_authenticator": True,
+                                                            "limit_proxy_state": "", "strip_realm": True},
+                                   headers=write)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["require_message_authenticator"] == "yes"
+    assert_matches_openapi(app, "PATCH", "/acs/{ac_name}", resp)
+    record = AcRegistry(redis_client).get("ac1")
+    assert (record.require_message_authenticator, record.limit_proxy_state, record.strip_realm) == (
+        "yes", "", True)
+    resp = app.test_client().patch("/api/v1/acs/ac1", json={"limit_proxy_state": "maybe"}, headers=write)
+    assert resp.status_code == 400
+
+
 AC_ERRORS = [
     ({"addresses": "not-an-ip"}, "not an IP address"), ({"addresses": ""}, "at least one source address"),
     ({"port": "70000"}, "1-65535"), ({"vendor": "acme"}, "vendor profile"),
