@@ -63,6 +63,9 @@ class KnownAttributes:
     vendors: frozenset[int]
     simple_vendors: frozenset[int]          # vendors whose VSAs use the RFC 2865 §5.26 layout
     vendor_attrs: frozenset[tuple[int, int]]
+    # The first 5 octets (vendor id, type) of every single-sub-attribute VSA of a simple-format
+    # vendor we know: the per-VSA check is one slice and one set lookup.
+    vsa_heads: frozenset[bytes] = frozenset()
     source: str = ""                        # where the facts came from (start-up log)
 
     @classmethod
@@ -75,6 +78,9 @@ class KnownAttributes:
             vendors=frozenset(facts.vendors),
             simple_vendors=frozenset(facts.simple_vendors),
             vendor_attrs=frozenset(facts.vendor_attrs),
+            vsa_heads=frozenset(vendor.to_bytes(4, "big") + bytes((vtype,))
+                                for vendor, vtype in facts.vendor_attrs
+                                if vendor in facts.simple_vendors and 0 <= vtype <= 255),
             source=source,
         )
 
@@ -109,29 +115,31 @@ def unknown_attributes(attrs: tuple[tuple[int, bytes], ...], known: KnownAttribu
     A VSA not in the RFC 2865 §5.26 layout of a simple-format vendor counts as that vendor's
     ``"26:<vendor>:?"``. Pure; malformed values are labelled, never raised on."""
     out: list[str] = []
-    plain = known.plain
-    for atype, value in attrs:
-        if atype in plain:
+    plain, heads = known.plain, known.vsa_heads
+    # The usual packet of an AC with VSAs: one known sub-attribute per VSA, so one set lookup
+    # each; only the rest takes the closer look of _label.
+    for atype, value in [a for a in attrs if a[0] not in plain]:
+        if atype == 26 and len(value) > 5 and value[5] + 4 == len(value) and value[:5] in heads:
             continue
-        label = ""
-        if atype == 26:
-            label = _vsa_label(value, known)
-        elif atype in EXTENDED_TYPES:
-            if not value:
-                label = f"{atype}:?"
-            elif value[0] == 26 and (atype, 26) in known.extended:    # RFC 6929 EVS
-                if len(value) < 5:
-                    label = f"{atype}:26:?"
-                else:
-                    vendor = int.from_bytes(value[1:5], "big")
-                    label = "" if vendor in known.vendors else f"{atype}:26:{vendor}"
-            elif (atype, value[0]) not in known.extended:
-                label = f"{atype}:{value[0]}"
-        elif atype not in known.standard:
-            label = str(atype)
+        label = _label(atype, value, known)
         if label and label not in out:
             out.append(label)
     return out
+
+
+def _label(atype: int, value: bytes, known: KnownAttributes) -> str:
+    if atype == 26:
+        return _vsa_label(value, known)
+    if atype in EXTENDED_TYPES:
+        if not value:
+            return f"{atype}:?"
+        if value[0] == 26 and (atype, 26) in known.extended:    # RFC 6929 EVS
+            if len(value) < 5:
+                return f"{atype}:26:?"
+            vendor = int.from_bytes(value[1:5], "big")
+            return "" if vendor in known.vendors else f"{atype}:26:{vendor}"
+        return "" if (atype, value[0]) in known.extended else f"{atype}:{value[0]}"
+    return "" if atype in known.standard else str(atype)
 
 
 def _vsa_label(value: bytes, known: KnownAttributes) -> str:
