@@ -2,10 +2,13 @@
 
 One ``RadiusServer`` per worker process owns an auth and an accounting UDP socket (both
 SO_REUSEPORT, see ``radius.workers``). For every datagram it: decodes (``radius.wire``), finds
-the AC by source address (short-TTL in-process cache of the registry), verifies the
-authenticators, consults the RFC 5080 duplicate cache, hands the request to the policy handler,
-and sends back what the handler decided. Anything wrong is logged, counted and dropped; the
-loop never dies on input.
+the AC by source address (short-TTL in-process cache of the registry, ``radius.ac_cache``),
+verifies the authenticators and applies the AC's Message-Authenticator / Proxy-State policy
+(``radius.ma_policy``), notes attributes the dictionary lacks (counted, never a reason to drop
+unless ``drop_unknown_attributes``), consults the RFC 5080 duplicate cache, hands the request
+to the policy handler, and sends back what the handler decided. Anything wrong is dropped,
+counted by reason and AC and logged rate-limited (``radius.drops``); the loop never dies on
+input.
 
 Policy plugs in through a handler object (``AuthHandler`` / ``AcctHandler``), not by
 subclassing. A handler that raises ``StateUnavailable`` or a Redis error makes the server stay
