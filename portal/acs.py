@@ -18,7 +18,7 @@ from typing import Any
 
 from ac_adapters.profiles import PROFILES
 from portal.errors import NotFound, ValidationError
-from portal.settings import AcSeed
+from portal.settings import MA_MODES, AcSeed
 from portal.state import keys
 
 __all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord", "AcRegistry"]
@@ -47,7 +47,11 @@ class AcRecord:
     coa_port: int = 3799
     heartbeat: bool = False             # wants NTF_HEARTBEAT (0x0F) from us
     user_sync: bool = False             # wants NTF_USER_HEARTBEAT (0x10) user lists
-    require_message_authenticator: bool = True   # False only for old hardware
+    # Access-Requests without Message-Authenticator: "yes" drop, "no" accept, "auto" accept until
+    # it once sent one; "" = radius.require_message_authenticator (radius/ma_policy.py)
+    require_message_authenticator: str = ""
+    limit_proxy_state: str = ""         # Proxy-State without Message-Authenticator; same values
+    strip_realm: bool = True            # RADIUS User-Name "phone@domain" → "phone"
     mac_auth: bool = False              # answers RADIUS MAC authentication from bindings
     radius_dialect: str = ""            # rate-limit attributes; "" = from vendor (RADIUS_DIALECTS)
     enabled: bool = True
@@ -91,6 +95,11 @@ class AcRecord:
                                       and all("\x21" <= c <= "\x7e" for c in self.redirect_key)):
             raise ValidationError(f"AC {self.name}: the redirect key is {REDIRECT_KEY_LENGTH} visible "
                                   "ASCII characters (the AC's DES key)")
+        for label in ("require_message_authenticator", "limit_proxy_state"):
+            value = getattr(self, label)
+            if value not in ("", *MA_MODES):
+                raise ValidationError(f"AC {self.name}: {label} must be yes, no, auto or empty "
+                                      f"(the global setting), got {value!r}")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
             if not 1 <= port <= 65535:
                 raise ValidationError(f"AC {self.name}: {label} {port} is out of range")
@@ -127,6 +136,11 @@ class AcRecord:
         if unknown:
             raise ValidationError(f"unknown AC field(s): {', '.join(sorted(unknown))}")
         values = dict(data)
+        # Records written before these became yes/no/auto hold a boolean: every AC was stored
+        # with true (the old default, so no operator's choice) and false meant "not required".
+        for label in ("require_message_authenticator", "limit_proxy_state"):
+            if isinstance(values.get(label), bool):
+                values[label] = "" if values[label] else "no"
         for key in ("addresses", "portal_sources"):
             if key in values:
                 values[key] = tuple(values[key])
@@ -162,6 +176,9 @@ class AcRegistry:
             stale = {*old.addresses, old.effective_bas_ip} - mine
             stale_sources = set(old.portal_sources) - set(record.portal_sources)
         pipe = self.redis.pipeline(transaction=True)
+        if old is None or _policy_of(old) != _policy_of(record):
+            # Another device or other rules: what RADIUS learned about the old one no longer holds.
+            pipe.delete(keys.ac_radius_learned(record.name))
         pipe.hset(keys.ac(record.name), mapping={"json": record.to_json(), "updated": time.time()})
         pipe.sadd(keys.ac_names(), record.name)
         if stale:
@@ -216,7 +233,7 @@ class AcRegistry:
     def delete(self, name: str) -> None:
         record = self.get(name)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.ac(name))
+        pipe.delete(keys.ac(name), keys.ac_radius_learned(name))
         pipe.srem(keys.ac_names(), name)
         pipe.hdel(keys.ac_address_index(), *{*record.addresses, record.effective_bas_ip})
         for addr in set(record.portal_sources):
@@ -244,3 +261,8 @@ class AcRegistry:
             elif exists and record.name not in seeded:
                 self.redis.sadd(keys.ac_seeds(), record.name)   # created elsewhere: it counts
         return written
+
+
+def _policy_of(record: AcRecord) -> tuple[Any, ...]:
+    """What the RADIUS servers' learned Message-Authenticator state depends on."""
+    return (record.addresses, record.require_message_authenticator, record.limit_proxy_state)

@@ -64,9 +64,14 @@ class InvalidCredential(CredentialError):
 
 
 class ReusedCredential(CredentialError):
-    """A single-use login token that was already consumed."""
+    """A single-use login token that was already consumed; ``token`` names it (the RADIUS side
+    may repeat that token's first Accept to the same AC and device, radius/token_grants.py)."""
 
     code = "reused_credential"
+
+    def __init__(self, message: str = "login token already used", token: str = "") -> None:
+        super().__init__(message)
+        self.token = token
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +267,7 @@ class CredentialStore:
                 binding[1].encode(), plan.password.encode()
             ):
                 return Identity(plan.phone, plan.mac, "mac_credential")
-        raise self._failure(status)
+        raise self._failure(status, plan.password)
 
     def plan_chap(self, username: str, chap_password: bytes, challenge: bytes,
                   calling_station_id: str | None) -> CheckPlan:
@@ -294,16 +299,18 @@ class CredentialStore:
         for token in live or ():
             if matches(token):
                 return self.consume_command(plan.phone, token.decode(), plan.mac)
-        if any(matches(token) for token in used or ()):
-            raise ReusedCredential("login token already used")
+        for token in used or ():
+            if matches(token):
+                raise ReusedCredential(token=token.decode("utf-8", "replace"))
         raise InvalidCredential("no credential matches the CHAP response")
 
-    def decide_consume(self, plan: CheckPlan, reply: Any) -> Identity:
-        """Outcome of a CONSUME command returned by ``decide_chap``."""
+    def decide_consume(self, plan: CheckPlan, reply: Any, token: str = "") -> Identity:
+        """Outcome of a CONSUME command returned by ``decide_chap`` (``token``: the token it
+        spends, i.e. the command's fourth element)."""
         status = reply[0]
         if status == b"ok":
             return Identity(plan.phone, plan.mac, "token")
-        raise self._failure(status)
+        raise self._failure(status, token)
 
     def check_pap(self, username: str, password: str, calling_station_id: str | None) -> Identity:
         """Check a PAP User-Name/User-Password; consume the token if it was one."""
@@ -317,7 +324,7 @@ class CredentialStore:
         outcome = self.decide_chap(plan, self.run(plan.commands))
         if isinstance(outcome, Identity):
             return outcome
-        return self.decide_consume(plan, self.run((outcome,))[0])
+        return self.decide_consume(plan, self.run((outcome,))[0], outcome[3])
 
     def run(self, commands: tuple[Command, ...] | list[Command]) -> list[Any]:
         """Execute plan commands with redis-py (one pipeline)."""
@@ -364,9 +371,9 @@ class CredentialStore:
         return data if expires > self.clock() else None
 
     @staticmethod
-    def _failure(status: bytes) -> CredentialError:
+    def _failure(status: bytes, token: str = "") -> CredentialError:
         if status == b"reused":
-            return ReusedCredential("login token already used")
+            return ReusedCredential(token=token)
         if status == b"expired":
             return InvalidCredential("login token expired")
         if status == b"mac_mismatch":

@@ -138,6 +138,13 @@ class Rule:
 RADIUS_RULES: tuple[Rule, ...] = (
     Rule("rx.", "citywifi_radius_requests_total", "RADIUS datagrams received, by port", "port"),
     Rule("drop.", "citywifi_radius_dropped_total", "RADIUS datagrams dropped, by reason", "reason"),
+    Rule("ac_drop.", "citywifi_radius_ac_dropped_total",
+         "RADIUS datagrams dropped, by reason and AC ('-' = not a registered AC)", "reason,ac"),
+    Rule("unknown_attr.", "citywifi_radius_unknown_attributes_total",
+         "Attributes the dictionary lacks in accepted packets, by attribute and AC "
+         "(250, 241:9, 26:<vendor>, 26:<vendor>:<type>)", "attribute,ac"),
+    Rule("token_replay", "citywifi_radius_token_replays_total",
+         "A login token's Access-Accept repeated for the same AC, device and token"),
     Rule("auth.", "citywifi_radius_auth_total", "Access-Requests answered, by result", "result"),
     Rule("reject.", "citywifi_radius_rejects_total", "Access-Rejects sent, by reason", "reason"),
     Rule("acct.ok", "citywifi_radius_accounting_total", "Accounting-Requests stored and answered"),
@@ -147,7 +154,6 @@ RADIUS_RULES: tuple[Rule, ...] = (
     Rule("duplicate.replayed", "citywifi_radius_duplicates_replayed_total",
          "Retransmissions answered from the RFC 5080 duplicate cache"),
     Rule("status_server", "citywifi_radius_status_server_total", "Status-Server requests answered"),
-    Rule("unknown_vsa", "citywifi_radius_unknown_vsa_total", "VSAs of vendors not in the dictionary"),
     Rule("socket.", "citywifi_radius_socket_errors_total", "Socket send/receive errors", "kind"),
 )
 

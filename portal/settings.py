@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union
 
 __all__ = [
+    "MA_MODES",
     "AcSeed",
     "AcSimSettings",
     "ArchiveSettings",
@@ -47,6 +48,7 @@ __all__ = [
     "SmsSettings",
     "WebSettings",
     "load_settings",
+    "ma_mode",
 ]
 
 ENV_PREFIX = "CITYWIFI_"
@@ -107,25 +109,55 @@ class ListenerSettings:
             raise ValueError(f"silent_login_queue: expected 1 to 10000, got {self.silent_login_queue}")
 
 
+MA_MODES = ("yes", "no", "auto")   # require_message_authenticator / limit_proxy_state values
+
+
+def ma_mode(value: str | bool, key: str, *, inherit: bool = False) -> str:
+    """A Message-Authenticator policy value as "yes", "no" or "auto" ("" = use the global one,
+    where ``inherit``). true/false (the boolean these settings once were) mean yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value).strip().lower()
+    text = {"true": "yes", "on": "yes", "1": "yes", "false": "no", "off": "no", "0": "no"}.get(text, text)
+    if text in MA_MODES or (inherit and text == ""):
+        return text
+    allowed = 'yes, no or auto' + (' (or "" for the global setting)' if inherit else "")
+    raise SettingsError(key, f"expected {allowed}, got {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class RadiusSettings:
     host: str = "0.0.0.0"
     auth_port: int = 1812
     acct_port: int = 1813
     workers: int = 2
-    # Access-Request without Message-Authenticator is rejected unless the AC allows it.
-    require_message_authenticator: bool = True
-    dictionary_dir: str = ""    # empty = the dictionaries shipped in radius/dictionaries
+    # Access-Request without Message-Authenticator (BlastRADIUS, as FreeRADIUS 3.2.5+): "yes" = dropped;
+    # "no" = accepted; "auto" = accepted until the AC has once sent a valid Message-Authenticator, dropped
+    # from then on (learned per AC in Redis, shared by every worker and node). A drop is counted and logged
+    # at WARNING (rate-limited). An AC's own setting overrides this.
+    require_message_authenticator: str | bool = "auto"
+    # Access-Request with Proxy-State but without Message-Authenticator: "yes" = dropped; "no" = accepted;
+    # "auto" = dropped unless the AC's first Access-Request had Proxy-State (a proxy; logged). An AC's own
+    # setting overrides this.
+    limit_proxy_state: str | bool = "auto"
+    # empty = /usr/share/freeradius/dictionary (FreeRADIUS's full set) if installed, else the shipped
+    # standard list; a directory = its `dictionary` file (FreeRADIUS format). The shipped vendor files are
+    # always added.
+    dictionary_dir: str = ""
     coa_timeout: float = 2.0
     coa_retries: int = 3
     reaper_grace: float = 60.0  # seconds added to 2 × interim before a silent session is closed
-    # Strict input: a packet with a standard attribute our dictionary lacks is dropped (VSAs of
-    # unknown vendors are tolerated and counted, since ACs send many).
-    drop_unknown_attributes: bool = True
+    # false: an attribute the dictionary lacks is ignored; the packet is answered, the attribute counted per
+    # AC (citywifi_radius_unknown_attributes_total) and logged once at INFO. true: such a packet is dropped
+    # (counted and logged as a drop).
+    drop_unknown_attributes: bool = False
     dedup_ttl: float = 30.0             # RFC 5080 duplicate cache lifetime, seconds (5–30)
     dedup_max_entries: int = 65536      # per worker
     ac_cache_ttl: float = 5.0           # seconds a worker caches an AC lookup (new ACs take this long)
     mac_auth_check_password: bool = False  # MAC auth: also require User-Password == the MAC
+    # seconds a login token's first Access-Accept is repeated to the same AC for the same device (MAC) and
+    # token: the AC retrying from a new port, or on another RADIUS node after a lost Accept; 0 = never
+    token_replay_window: float = 60.0
     batch_max: int = 64                 # Access-Requests a worker drains and decides per Redis round trip
     batch_wait: float = 0.0             # seconds a worker waits for more requests to join a batch
     metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
@@ -134,11 +166,15 @@ class RadiusSettings:
     class_key: str = ""
 
     def __post_init__(self) -> None:
+        for key in ("require_message_authenticator", "limit_proxy_state"):
+            object.__setattr__(self, key, ma_mode(getattr(self, key), key))
         # One HMGET per batch carries every phone of the batch: keep batches (and waits) sane.
         if not 1 <= self.batch_max <= 1024:
             raise ValueError(f"batch_max: expected 1 to 1024, got {self.batch_max}")
         if not 0 <= self.batch_wait <= 0.01:
             raise ValueError(f"batch_wait: expected 0 to 0.01 seconds, got {self.batch_wait}")
+        if not 0 <= self.token_replay_window <= 600:
+            raise SettingsError("token_replay_window", "expected 0 to 600 seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,11 +533,19 @@ class AcSeed:
     coa_port: int = 3799
     heartbeat: bool = False
     user_sync: bool = False
-    require_message_authenticator: bool = True
+    # yes, no or auto (see radius.require_message_authenticator); empty = the global setting
+    require_message_authenticator: str | bool = ""
+    limit_proxy_state: str | bool = ""   # yes, no or auto; empty = radius.limit_proxy_state
+    # RADIUS User-Name "18900000015@domain" (Huawei/H3C domain formats) is read as "18900000015"
+    strip_realm: bool = True
     mac_auth: bool = False
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
     client_address_check: bool = True  # phone requests must come from the redirect's user IP (off: NAT)
     redirect_key: str = ""             # the AC's 8-char DES key for encrypted MACs (EAG wlanparameter)
+
+    def __post_init__(self) -> None:
+        for key in ("require_message_authenticator", "limit_proxy_state"):
+            object.__setattr__(self, key, ma_mode(getattr(self, key), key, inherit=True))
 
 
 _PLAN_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -690,6 +734,12 @@ def _coerce(tp: Any, value: Any, key: str, env: Mapping[str, str]) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
+        # The member the TOML value is (e.g. str | bool: "auto" or true), else the first's error.
+        for arg in args[1:]:
+            try:
+                return _coerce(arg, value, key, env)
+            except SettingsError:
+                continue
         return _coerce(args[0], value, key, env)
     if origin is tuple:
         item_tp = typing.get_args(tp)[0]

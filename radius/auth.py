@@ -18,6 +18,7 @@ run through redis-py, one pipeline each.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +35,7 @@ from portal.credentials import (
     CredentialStore,
     Identity,
     InvalidCredential,
-    normalise_phone,
+    ReusedCredential,
 )
 from portal.errors import ValidationError
 from portal.grants import Authorizer, Grant, QuotaRefusal, evaluate
@@ -49,9 +50,13 @@ from radius.dialects import render
 from radius.errors import MalformedPacket
 from radius.resp import RespClient
 from radius.server import AuthReply
+from radius.token_grants import TokenReplay, fetch_command
+from radius.user_name import phone_of_user_name
 from radius.wire import Attr, Code
 
 __all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
+
+log = logging.getLogger(__name__)
 
 # Reject reasons decided here (quota reasons come with their text from portal.grants).
 REJECT_MESSAGES: dict[str, tuple[str, str]] = {
@@ -113,11 +118,16 @@ def _mac_or_none(value: str | None) -> str | None:
         return None
 
 
-def _phone_or_none(username: str) -> str | None:
-    try:
-        return normalise_phone(username)
-    except ValidationError:
-        return None
+def _phone_strip(username: str) -> str | None:
+    return phone_of_user_name(username, strip_realm=True)
+
+
+def _phone_keep(username: str) -> str | None:
+    return phone_of_user_name(username, strip_realm=False)
+
+
+def _without_realm(username: str, ac: AcRecord) -> str:
+    return username.partition("@")[0] if ac.strip_realm and "@" in username else username
 
 
 class _Job:
@@ -146,8 +156,12 @@ class AuthPolicy:
         fast: RespClient | None = None,
         tz: ZoneInfo | None = None,
         clock: Callable[[], float] = time.time,
+        token_replay_window: float = 60.0,
     ) -> None:
         self.redis = redis
+        # A token's first Accept is repeated for a while to its AC and device.
+        self.replay = TokenReplay(token_replay_window)
+        self.metrics: Any = None   # the server's counters (token_replay), set by build_server
         self.authorizer = authorizer
         self.credentials = credentials or CredentialStore(redis, clock=clock)
         self.mac_auth_check_password = mac_auth_check_password
@@ -160,7 +174,8 @@ class AuthPolicy:
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
         # Memos of pure functions of request text (bounded, see _memo) and of per-phone keys.
         self._macs: dict[str, str | None] = {}
-        self._phones: dict[str, str | None] = {}
+        # User-Name → phone, one memo per realm rule (a str key is cheaper than a tuple here)
+        self._phones: tuple[dict[str, str | None], dict[str, str | None]] = ({}, {})
         self._ssids: dict[str | None, str | None] = {}
         self._day: tuple[float, float, str, bytes] = (0.0, 0.0, "", b"")   # [from, to) → local day
         self._resolved: dict[tuple[str | None, str, str | None, str | None], Plan | None] = {}
@@ -175,7 +190,9 @@ class AuthPolicy:
                 raise result
             return result
         try:
-            identity = self._identify(req, ac, secret)
+            identity, token = self._identify(req, ac, secret)
+        except ReusedCredential as exc:
+            return self._replay_one(req, ac, exc, now)
         except CredentialError as exc:
             return self._reject(exc.code)
         except MalformedPacket:
@@ -188,7 +205,11 @@ class AuthPolicy:
             grant = self.authorizer.authorize(identity.phone, identity.mac, ac, ssid, now, venue=venue)
         except QuotaRefusal as refusal:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
-        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
+        reply = AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
+        store = self.replay.store(identity, token, ac.name, reply, now)
+        if store is not None:
+            self.replay.run_stores([store], lambda cmds: [self.redis.execute_command(*c) for c in cmds])
+        return reply
 
     def handle_auth_batch(
         self, items: list[tuple[wire.Request, AcRecord, bytes]], now: float
@@ -236,21 +257,27 @@ class AuthPolicy:
                 results[i] = exc
         return [r if r is not None else RuntimeError("undecided") for r in results]
 
+    def _phone(self, username: str, ac: AcRecord) -> str:
+        """The phone a User-Name names under the AC's rules (radius.user_name), memoised."""
+        phone = _memo(self._phones[ac.strip_realm], _phone_strip if ac.strip_realm else _phone_keep,
+                      username)
+        if phone is None:
+            raise InvalidCredential("User-Name is not a phone number")
+        return phone
+
     def _check_plan(self, req: wire.Request, ac: AcRecord, secret: bytes) -> CheckPlan | None:
         """The credential check a request asks for (what CredentialStore.plan_pap/plan_chap
         check, without building per-request commands); None for MAC authentication."""
         username = req.text(Attr.USER_NAME)
         if not username:
             raise CredentialError("no User-Name")
-        if ac.mac_auth and _memo(self._macs, _mac_or_none, username) is not None:
+        if ac.mac_auth and _memo(self._macs, _mac_or_none, _without_realm(username, ac)) is not None:
             return None
         password = req.get(Attr.USER_PASSWORD)
         chap = req.get(Attr.CHAP_PASSWORD)
         if password is None and chap is None:
             raise _Unsupported("neither User-Password nor CHAP-Password")
-        phone = _memo(self._phones, _phone_or_none, username)
-        if phone is None:
-            raise InvalidCredential("User-Name is not a phone number")
+        phone = self._phones[ac.strip_realm].get(username) or self._phone(username, ac)
         mac = _memo(self._macs, _mac_or_none, req.text(Attr.CALLING_STATION_ID))
         if password is not None:
             clear = wire.decrypt_password(password, secret, req.authenticator).decode("utf-8", "replace")
@@ -274,6 +301,8 @@ class AuthPolicy:
         # (job, identity, its six reads, (blocked phone entry, blocked MAC entry))
         decided: list[tuple[_Job, Identity, list[Any], tuple[Any, Any]]] = []
         consumes: list[tuple[_Job, tuple[Any, ...], list[Any], tuple[Any, Any]]] = []
+        replays: list[tuple[_Job, str, tuple[Any, Any]]] = []   # spent tokens asked for again
+        spent_by: list[tuple[_Job, Identity, str]] = []           # tokens this batch spent
         for i, job in enumerate(jobs):
             plan = job.plan
             start = 2 + READS_PER_REQUEST * i
@@ -299,6 +328,8 @@ class AuthPolicy:
                         continue
                     identity = outcome
                 decided.append((job, identity, reads, blocked))
+            except ReusedCredential as exc:
+                self._reused(job, exc, blocked, replays, results)
             except CredentialError as exc:
                 results[job.index] = self._reject(exc.code)
             except Exception as exc:
@@ -307,7 +338,7 @@ class AuthPolicy:
             # An error reply stays in its request's slot: the other tokens of the pipeline are
             # spent by then, and their requests must be answered (a retry would say "reused").
             spent = self._run([c for _, c, _, _ in consumes], raise_errors=False)
-            for (job, _, reads, blocked), consumed in zip(consumes, spent, strict=True):
+            for (job, command, reads, blocked), consumed in zip(consumes, spent, strict=True):
                 if isinstance(consumed, Exception):
                     results[job.index] = consumed
                     continue
@@ -315,10 +346,16 @@ class AuthPolicy:
                     if job.plan.method == "pap":   # a failed PAP token may still be the binding's
                         identity = self.credentials.decide_pap(job.plan, [flat_pairs(reads[0]), consumed])
                     else:
-                        identity = self.credentials.decide_consume(job.plan, consumed)
+                        identity = self.credentials.decide_consume(job.plan, consumed, command[3])
                     decided.append((job, identity, reads, blocked))
+                    if identity.kind == "token":
+                        spent_by.append((job, identity, command[3]))
+                except ReusedCredential as exc:   # spent meanwhile (another node, another port)
+                    self._reused(job, exc, blocked, replays, results)
                 except CredentialError as exc:
                     results[job.index] = self._reject(exc.code)
+        if replays:
+            self._replay_batch(replays, results, now)
         self._refresh_resolved()
         venues: dict[tuple[str, str | None], str | None] = {}   # this batch's venue lookups
         for job, identity, reads, blocked in decided:
@@ -328,6 +365,51 @@ class AuthPolicy:
                 raise
             except Exception as exc:
                 results[job.index] = exc
+        stores = [store for job, identity, token in spent_by
+                  if isinstance(reply := results[job.index], AuthReply)
+                  and (store := self.replay.store(identity, token, job.ac.name, reply, now))]
+        if stores:   # before any of these Accepts is sent (a lost one must be repeatable)
+            self.replay.run_stores(stores, lambda cmds: self._run(cmds, raise_errors=False))
+
+    # --- a spent token asked for again (radius.token_grants) ----------------------------------
+
+    def _reused(self, job: _Job, exc: ReusedCredential, blocked: tuple[Any, Any],
+                replays: list[tuple[_Job, str, tuple[Any, Any]]], results: list[Any]) -> None:
+        if self.replay.window > 0 and exc.token and job.plan.mac:
+            replays.append((job, exc.token, blocked))
+        else:
+            results[job.index] = self._reject(exc.code)
+
+    def _replay_batch(self, replays: list[tuple[_Job, str, tuple[Any, Any]]], results: list[Any],
+                      now: float) -> None:
+        fetched = self._run([fetch_command(job.plan.phone, token) for job, token, _ in replays],
+                            raise_errors=False)
+        for (job, _, blocked), raw in zip(replays, fetched, strict=True):
+            if isinstance(raw, Exception):
+                results[job.index] = raw
+            elif (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
+                results[job.index] = self._reject("blocked")
+            else:
+                results[job.index] = self._replayed(raw, job.ac.name, job.plan.mac)
+
+    def _replay_one(self, req: wire.Request, ac: AcRecord, exc: ReusedCredential, now: float) -> AuthReply:
+        """The redis-py path's :meth:`_replay_batch` for one request."""
+        mac = _mac_or_none(req.text(Attr.CALLING_STATION_ID))
+        username = req.text(Attr.USER_NAME) or ""
+        phone = self._phone(username, ac)
+        if self.replay.window <= 0 or not exc.token or mac is None:
+            return self._reject(exc.code)
+        if self._blocked(Identity(phone, mac, "token"), now):
+            return self._reject("blocked")
+        return self._replayed(self.redis.execute_command(*fetch_command(phone, exc.token)), ac.name, mac)
+
+    def _replayed(self, raw: Any, ac_name: str, mac: str | None) -> AuthReply:
+        attrs = self.replay.accept_attrs(raw, ac_name, mac)
+        if attrs is None:
+            return self._reject("reused_credential")
+        if self.metrics is not None:
+            self.metrics.inc("token_replay")
+        return AuthReply(Code.ACCESS_ACCEPT, attrs)
 
     def _grant_reply(self, job: _Job, identity: Identity, reads: list[Any], blocked: tuple[Any, Any],
                      now: float, venues: dict[tuple[str, str | None], str | None]) -> AuthReply:
@@ -412,7 +494,7 @@ class AuthPolicy:
         try:
             plan = self._plan(req, ac, secret)
             if plan is None:   # MAC authentication: the binding names the phone first
-                identity = self._identify(req, ac, secret)
+                identity = self._identify(req, ac, secret)[0]
                 raw = self._run(self._policy_cmds(identity.phone, identity.mac))
             else:
                 n = len(plan.commands)
@@ -436,17 +518,17 @@ class AuthPolicy:
         username = req.text(Attr.USER_NAME)
         if not username:
             raise CredentialError("no User-Name")
-        if ac.mac_auth and is_mac(username):
+        if ac.mac_auth and is_mac(_without_realm(username, ac)):
             return None
         calling = req.text(Attr.CALLING_STATION_ID)
         password = req.get(Attr.USER_PASSWORD)
         if password is not None:
             clear = wire.decrypt_password(password, secret, req.authenticator).decode("utf-8", "replace")
-            return self.credentials.plan_pap(username, clear, calling)
+            return self.credentials.plan_pap(self._phone(username, ac), clear, calling)
         chap = req.get(Attr.CHAP_PASSWORD)
         if chap is not None:
             challenge = req.get(Attr.CHAP_CHALLENGE) or req.authenticator
-            return self.credentials.plan_chap(username, chap, challenge, calling)
+            return self.credentials.plan_chap(self._phone(username, ac), chap, challenge, calling)
         raise _Unsupported("neither User-Password nor CHAP-Password")
 
     def _decide(self, plan: CheckPlan, raw: list[Any]) -> Identity:
@@ -455,7 +537,7 @@ class AuthPolicy:
         outcome = self.credentials.decide_chap(plan, raw)
         if isinstance(outcome, Identity):
             return outcome
-        return self.credentials.decide_consume(plan, self._run([outcome])[0])
+        return self.credentials.decide_consume(plan, self._run([outcome])[0], outcome[3])
 
     def _run(self, commands: list[Any], *, raise_errors: bool = True) -> list[Any]:
         """Run commands (``CONSUME`` ones as EVALSHA of CONSUME_LUA) in one pipeline; an error
@@ -522,26 +604,34 @@ class AuthPolicy:
         zh, en = REJECT_MESSAGES[reason]
         return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(f"{zh} / {en}"), reason)
 
-    def _identify(self, req: wire.Request, ac: AcRecord, secret: bytes) -> Identity:
+    def _identify(self, req: wire.Request, ac: AcRecord, secret: bytes) -> tuple[Identity, str]:
+        """Who the request proves, and the login token it spent ("" if none)."""
         username = req.text(Attr.USER_NAME)
         if not username:
             raise CredentialError("no User-Name")
         calling = req.text(Attr.CALLING_STATION_ID)
         password = req.get(Attr.USER_PASSWORD)
         chap = req.get(Attr.CHAP_PASSWORD)
-        if ac.mac_auth and is_mac(username):
+        if ac.mac_auth and is_mac(_without_realm(username, ac)):
+            username = _without_realm(username, ac)
             # MAC authentication (Huawei MAC-priority portal): User-Name is the device MAC.
             if calling and is_mac(calling) and normalise_mac(calling) != normalise_mac(username):
                 raise CredentialError("User-Name MAC differs from Calling-Station-Id")
             if self.mac_auth_check_password and not self._mac_password_ok(req, username, secret):
                 raise CredentialError("MAC authentication password mismatch")
-            return self.credentials.check_mac_auth(username)
+            return self.credentials.check_mac_auth(username), ""
+        creds = self.credentials
         if password is not None:
-            clear = wire.decrypt_password(password, secret, req.authenticator)
-            return self.credentials.check_pap(username, clear.decode("utf-8", "replace"), calling)
-        if chap is not None:
+            clear = wire.decrypt_password(password, secret, req.authenticator).decode("utf-8", "replace")
+            identity = creds.check_pap(self._phone(username, ac), clear, calling)
+            return identity, clear if identity.kind == "token" else ""
+        if chap is not None:   # check_chap's steps, keeping the token a response matched
             challenge = req.get(Attr.CHAP_CHALLENGE) or req.authenticator
-            return self.credentials.check_chap(username, chap, challenge, calling)
+            plan = creds.plan_chap(self._phone(username, ac), chap, challenge, calling)
+            outcome = creds.decide_chap(plan, creds.run(plan.commands))
+            if isinstance(outcome, Identity):
+                return outcome, ""
+            return creds.decide_consume(plan, creds.run((outcome,))[0], outcome[3]), outcome[3]
         raise _Unsupported("neither User-Password nor CHAP-Password")
 
     @staticmethod

@@ -129,7 +129,7 @@ def build_server(
     if url and supports_url(url) and not settings.redis.cluster and not settings.redis.sentinels:
         fast = RespClient(url, timeout=settings.redis.socket_timeout)
     policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password,
-                        venue_of=venue_of, fast=fast)
+                        venue_of=venue_of, fast=fast, token_replay_window=cfg.token_replay_window)
     # R2's processor is itself an AcctHandler: it reads the lean wire.Request directly (no
     # pyrad decode on the hot path) and returns only once the record is durable in Redis.
     # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows
@@ -139,7 +139,6 @@ def build_server(
     acct = AccountingProcessor(client, enforcer, settings=settings.quota, grace=cfg.reaper_grace,
                                venues=venues, class_signer=signer, metrics=metrics)
     options = ServerOptions(
-        require_message_authenticator=cfg.require_message_authenticator,
         drop_unknown_attributes=cfg.drop_unknown_attributes,
         dedup_ttl=cfg.dedup_ttl,
         dedup_max_entries=cfg.dedup_max_entries,
@@ -147,10 +146,16 @@ def build_server(
         batch_max=cfg.batch_max,
         batch_wait=cfg.batch_wait,
     )
-    server = RadiusServer(
-        policy, acct, AcCache(AcRegistry(client), cfg.ac_cache_ttl), known_attributes(cfg.dictionary_dir),
-        options=options, metrics=metrics, health=HealthCheck(client),
-    )
+    acs = AcCache(AcRegistry(client), cfg.ac_cache_ttl,
+                  require_message_authenticator=str(cfg.require_message_authenticator),
+                  limit_proxy_state=str(cfg.limit_proxy_state))
+    known = known_attributes(cfg.dictionary_dir)
+    log.debug("RADIUS dictionary: %s (%d standard attributes, %d vendors)", known.source,
+              len(known.standard), len(known.vendors))
+    server = RadiusServer(policy, acct, acs, known, options=options, metrics=metrics,
+                          health=HealthCheck(client))
+    enforcer.drops = server.drops   # DM/CoA replies dropped: in this process's /metrics
+    policy.metrics = server.metrics
     server.on_close(acct.close)
     # Once a second, off the hot path: reject counts → live figures (NOC dashboard), and this
     # worker's counters → the run's snapshot directory the parent's /metrics sums.

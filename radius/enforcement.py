@@ -24,7 +24,9 @@ from typing import Any
 from portal.acs import AcRecord, AcRegistry
 from portal.grants import Grant
 from portal.sessions import OnlineSession, SessionRegistry
+from radius.drops import DropReporter
 from radius.errors import MalformedPacket
+from radius.metrics import Metrics
 from radius.rfc5176 import DynCode, ErrorCause, Reply, decode_reply, encode_request, request_attrs
 
 __all__ = ["DynAuthClient", "DynResult", "EnforcementResult", "Enforcer", "default_portal_logout"]
@@ -58,7 +60,9 @@ class DynAuthClient:
         self.timeout = timeout
         self.retries = max(1, retries)
 
-    def exchange(self, host: str, port: int, secret: bytes, request: bytes) -> DynResult:
+    def exchange(self, host: str, port: int, secret: bytes, request: bytes,
+                 on_drop: Callable[[MalformedPacket], None] | None = None) -> DynResult:
+        """``on_drop`` hears of every reply that was no valid answer (else each is logged)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.connect((host, port))
@@ -80,7 +84,10 @@ class DynAuthClient:
                     try:
                         return DynResult(decode_reply(data, request, secret), attempt)
                     except MalformedPacket as exc:
-                        log.warning("DM/CoA reply from %s:%d dropped: %s", host, port, exc)
+                        if on_drop is None:
+                            log.warning("DM/CoA reply from %s:%d dropped: %s", host, port, exc)
+                        else:
+                            on_drop(exc)
             return DynResult(None, self.retries)
 
 
@@ -122,8 +129,12 @@ class Enforcer:
         clock: Callable[[], float] = time.time,
         grace: float = 60.0,
         render: Callable[[Grant, AcRecord], tuple[tuple[int, bytes], ...]] | None = None,
+        drops: DropReporter | None = None,
     ) -> None:
         self.redis = redis
+        # Replies that are no valid answer: counted by reason and AC, logged rate-limited (the
+        # RADIUS process passes its server's reporter, so they reach its /metrics).
+        self.drops = drops or DropReporter(Metrics())
         self.client = DynAuthClient(timeout=timeout, retries=retries)
         self.portal_logout: PortalLogout = portal_logout or default_portal_logout
         self.clock = clock
@@ -149,7 +160,13 @@ class Enforcer:
     def _send(self, code: DynCode, ac: AcRecord, attrs: list[tuple[int, bytes]]) -> DynResult:
         secret = ac.effective_radius_secret.encode()
         request = encode_request(code, int.from_bytes(os.urandom(1), "big"), secret, attrs)
-        return self.client.exchange(ac.addresses[0], ac.coa_port, secret, request)
+        host = ac.addresses[0]
+
+        def dropped(exc: MalformedPacket) -> None:
+            reason = exc.code if exc.code.startswith("dm_reply_") else "dm_reply_malformed"
+            self.drops.drop(reason, "Disconnect/CoA reply", ac.name, host, exc)
+
+        return self.client.exchange(host, ac.coa_port, secret, request, on_drop=dropped)
 
     def _ac(self, session: OnlineSession, ac: AcRecord | None) -> AcRecord | None:
         return ac if ac is not None else self.acs.get_or_none(session.ac)

@@ -6,7 +6,9 @@ from portal.errors import CitywifiError
 
 __all__ = [
     "BadAuthenticator",
+    "BadReplyAuthenticator",
     "MalformedPacket",
+    "MismatchedReply",
     "MissingMessageAuthenticator",
     "OversizedPacket",
     "RadiusError",
@@ -30,6 +32,19 @@ class OversizedPacket(MalformedPacket):
     """Longer than the 4096 octets RFC 2865 §3 allows."""
 
     code = "oversized"
+
+
+class MismatchedReply(MalformedPacket):
+    """A Disconnect/CoA reply whose Identifier or code answers no request we have out."""
+
+    code = "dm_reply_mismatch"
+
+
+class BadReplyAuthenticator(MalformedPacket):
+    """A Disconnect/CoA reply whose Response Authenticator or Message-Authenticator does not
+    verify (wrong secret, or forged)."""
+
+    code = "dm_reply_bad_authenticator"
 
 
 class UnknownAttribute(MalformedPacket):

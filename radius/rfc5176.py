@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from radius import wire
-from radius.errors import MalformedPacket
+from radius.errors import BadReplyAuthenticator, MismatchedReply
 
 __all__ = [
     "DynCode",
@@ -126,27 +126,28 @@ class Reply:
 
 def decode_reply(data: bytes, request: bytes, secret: bytes) -> Reply:
     """Decode and verify a reply to ``request`` (the bytes we sent). Raises MalformedPacket when
-    it is not a valid, correctly signed ACK/NAK for that request."""
+    it is not a valid, correctly signed ACK/NAK for that request (``code`` says why: malformed,
+    dm_reply_mismatch, dm_reply_bad_authenticator)."""
     req = wire.decode(data)
     if req.ident != request[1]:
-        raise MalformedPacket(f"reply identifier {req.ident} does not match {request[1]}")
+        raise MismatchedReply(f"reply identifier {req.ident} does not match {request[1]}")
     expected_codes = {
         DynCode.DISCONNECT_REQUEST: (DynCode.DISCONNECT_ACK, DynCode.DISCONNECT_NAK),
         DynCode.COA_REQUEST: (DynCode.COA_ACK, DynCode.COA_NAK),
     }.get(DynCode(request[0]), ())
     if req.code not in expected_codes:
-        raise MalformedPacket(f"reply code {req.code} does not answer request code {request[0]}")
+        raise MismatchedReply(f"reply code {req.code} does not answer request code {request[0]}")
     raw = req.raw
     request_auth = request[4:20]
     expected = hashlib.md5(raw[:4] + request_auth + raw[20:] + secret).digest()
     if not hmac.compare_digest(expected, req.authenticator):
-        raise MalformedPacket("bad Response Authenticator (wrong secret or forged reply)")
+        raise BadReplyAuthenticator("bad Response Authenticator (wrong secret or forged reply)")
     if req.ma_offset >= 0:
         off = req.ma_offset
         signed = raw[:4] + request_auth + raw[20:off] + _ZERO16 + raw[off + 16:]
         if not hmac.compare_digest(hmac.new(secret, signed, hashlib.md5).digest(),
                                    raw[off:off + 16]):
-            raise MalformedPacket("bad Message-Authenticator in reply")
+            raise BadReplyAuthenticator("bad Message-Authenticator in reply")
     cause = req.get(101)
     return Reply(
         code=req.code, ident=req.ident,

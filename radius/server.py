@@ -2,10 +2,13 @@
 
 One ``RadiusServer`` per worker process owns an auth and an accounting UDP socket (both
 SO_REUSEPORT, see ``radius.workers``). For every datagram it: decodes (``radius.wire``), finds
-the AC by source address (short-TTL in-process cache of the registry), verifies the
-authenticators, consults the RFC 5080 duplicate cache, hands the request to the policy handler,
-and sends back what the handler decided. Anything wrong is logged, counted and dropped; the
-loop never dies on input.
+the AC by source address (short-TTL in-process cache of the registry, ``radius.ac_cache``),
+verifies the authenticators and applies the AC's Message-Authenticator / Proxy-State policy
+(``radius.ma_policy``), notes attributes the dictionary lacks (counted, never a reason to drop
+unless ``drop_unknown_attributes``), consults the RFC 5080 duplicate cache, hands the request
+to the policy handler, and sends back what the handler decided. Anything wrong is dropped,
+counted by reason and AC and logged rate-limited (``radius.drops``); the loop never dies on
+input.
 
 Policy plugs in through a handler object (``AuthHandler`` / ``AcctHandler``), not by
 subclassing. A handler that raises ``StateUnavailable`` or a Redis error makes the server stay
@@ -25,13 +28,16 @@ from typing import Any, Protocol
 
 import redis
 
-from portal.acs import AcRecord, AcRegistry
+from portal.acs import AcRecord
 from portal.state import StateUnavailable
 from radius import wire
 from radius.ac_activity import AcActivity
+from radius.ac_cache import AcCache
 from radius.dedup import DedupCache, DedupKey, Lookup
-from radius.dictionary import KnownAttributes
+from radius.dictionary import KnownAttributes, unknown_attributes
+from radius.drops import DropReporter
 from radius.errors import MalformedPacket
+from radius.ma_policy import MaGate
 from radius.metrics import Metrics
 from radius.wire import Attr, Code
 
@@ -53,6 +59,9 @@ log = logging.getLogger(__name__)
 
 AUTH = 0      # socket kinds, part of the dedup key (RFC 5080: "the receiving socket")
 ACCT = 1
+_WHAT = {AUTH: "Access-Request", ACCT: "Accounting-Request"}
+# Drops the NOC's per-AC live state leaves out: normal retransmissions and our own troubles.
+_NOC_QUIET = frozenset({"duplicate_in_progress", "state_unavailable", "handler_error"})
 
 _STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
 _BUFSIZE = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
@@ -105,8 +114,8 @@ class BatchAcctHandler(AcctHandler, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
-    require_message_authenticator: bool = True   # global switch; ANDed with the AC's flag
-    drop_unknown_attributes: bool = True         # strict: unknown standard attribute → drop
+    # (the Message-Authenticator policies are the AcCache's: they are resolved per AC)
+    drop_unknown_attributes: bool = False        # strict: an attribute the dictionary lacks → drop
     dedup_ttl: float = 30.0                      # RFC 5080 §2.2.2: 5–30 s
     dedup_max_entries: int = 65536
     ac_cache_ttl: float = 5.0
@@ -130,30 +139,6 @@ def bind_udp(host: str, port: int, *, reuseport: bool = True, rcvbuf: int = 4 <<
         sock.close()
         raise
     return sock
-
-
-class AcCache:
-    """AC lookups by source address with a short TTL, including negative answers, so a flood
-    from an unknown address costs no Redis round trip per packet."""
-
-    def __init__(self, registry: AcRegistry, ttl: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.registry = registry
-        self.ttl = ttl
-        self.clock = clock
-        self._cache: dict[str, tuple[float, AcRecord | None, bytes]] = {}
-
-    def lookup(self, address: str) -> tuple[AcRecord, bytes] | None:
-        now = self.clock()
-        hit = self._cache.get(address)
-        if hit is not None and hit[0] > now:
-            return None if hit[1] is None else (hit[1], hit[2])
-        if len(self._cache) > 100_000:   # bounded against spoofed-source floods
-            self._cache.clear()
-        record = self.registry.by_address(address)
-        secret = record.effective_radius_secret.encode() if record is not None else b""
-        self._cache[address] = (now + self.ttl, record, secret)
-        return None if record is None else (record, secret)
 
 
 class _Alarm:
@@ -200,6 +185,9 @@ class RadiusServer:
         self.health = health
         self.clock = clock
         self.dedup = DedupCache(self.options.dedup_ttl, self.options.dedup_max_entries)
+        self.drops = DropReporter(self.metrics)
+        self.ma_gate = MaGate(acs.registry.redis)
+        self._plain = known.plain
         self._alarm = _Alarm()
         self._sockets: list[tuple[socket.socket, int]] = []
         self._closers: list[Callable[[], None]] = []
@@ -218,6 +206,7 @@ class RadiusServer:
 
     def tick(self) -> None:
         self.activity.flush()
+        self.drops.tick()
         for fn in self._tickers:
             try:
                 fn()
@@ -311,88 +300,84 @@ class RadiusServer:
 
     # --- protocol --------------------------------------------------------------------------
 
-    def _drop(self, reason: str, addr: Any, detail: object = "") -> None:
-        self.metrics.inc("drop." + reason)
-        log.debug("dropped packet from %s: %s %s", addr, reason, detail)
-
-    def _drop_ac(self, reason: str, addr: Any, ac_name: str) -> None:
-        """A drop from a known AC: also counted in the AC's live state for the NOC."""
-        self._drop(reason, addr, ac_name)
-        self.activity.dropped(ac_name, reason)
+    def _drop(self, reason: str, addr: Any, what: str, ac_name: str | None = None,
+              detail: object = "") -> None:
+        """Count and report a drop (``radius.drops``); a known AC's also goes to the NOC."""
+        self.drops.drop(reason, what, ac_name, addr[0], detail)
+        if ac_name is not None and reason not in _NOC_QUIET:
+            self.activity.dropped(ac_name, reason)
 
     def _admit(self, data: bytes, addr: Any, kind: int) -> _Admitted | bytes | None:
         """Everything before policy: decode, client, authenticators, RFC 5080 dedup. Returns the
         admitted request (its dedup entry begun), an immediate answer (a cached reply or a
         Status-Server answer), or None (dropped and counted). The caller counts it received."""
-        m = self.metrics
+        what = _WHAT[kind]
         try:
             req = wire.decode(data)
         except MalformedPacket as exc:
-            self._drop(exc.code, addr, exc)
+            sender = self.acs.peek(addr[0])   # unauthenticated: named by source, if cached
+            self._drop(exc.code, addr, what, sender.record.name if sender else None, exc)
             return None
         ip, port = addr[0], addr[1]
         try:
             found = self.acs.lookup(ip)
         except _STATE_ERRORS as exc:
             self._alarm.fire("AC lookup", exc)
-            self._drop("state_unavailable", addr)
+            self._drop("state_unavailable", addr, what)
             return None
         if found is None:
-            self._drop("unknown_client", addr)
+            self._drop("unknown_client", addr, what)
             return None
-        ac, secret = found
-        self.activity.seen(ac.name)
+        ac, secret = found.record, found.secret
+        name = ac.name
+        self.activity.seen(name)
         if not ac.enabled:
-            self._drop_ac("ac_disabled", addr, ac.name)
+            self._drop("ac_disabled", addr, what, name)
             return None
         code = req.code
-        if self.options.drop_unknown_attributes:
-            first = req.first
-            # One set comparison in C for the usual packet; the loop only to name the culprit.
-            if not first.keys() <= self.known.standard:
-                unknown = min(first.keys() - self.known.standard)
-                self._drop("unknown_attribute", addr, unknown)
-                return None
-            if 26 in first:
-                vendors = self.known.vendors
-                for atype, value in req.attrs:
-                    if atype == 26 and int.from_bytes(value[:4], "big") not in vendors:
-                        # Tolerated: ACs send many VSAs we have no use for; counted for the NOC.
-                        m.inc("unknown_vsa")
         if code == Code.STATUS_SERVER:
             return self._status_server(req, ac, secret, addr, kind)
         if kind == AUTH:
             if code != Code.ACCESS_REQUEST:
-                self._drop("unexpected_code", addr, code)
+                self._drop("unexpected_code", addr, what, name, f"code {code}")
                 return None
             if req.ma_offset >= 0:
                 if not wire.verify_message_authenticator(req, secret):
-                    self._drop_ac("bad_message_authenticator", addr, ac.name)
+                    self._drop("bad_message_authenticator", addr, what, name)
                     return None
-            elif self.options.require_message_authenticator and ac.require_message_authenticator:
-                self._drop_ac("missing_message_authenticator", addr, ac.name)
-                return None
-            elif Attr.PROXY_STATE in req.first:
-                # BlastRADIUS: Proxy-State without Message-Authenticator is the attack's shape.
-                self._drop_ac("proxy_state_without_ma", addr, ac.name)
-                return None
+                if found.ma.pending:   # require_message_authenticator / limit_proxy_state = auto
+                    self.ma_gate.signed(name, found.ma)
+            else:
+                reason = self.ma_gate.unsigned(name, found.ma, Attr.PROXY_STATE in req.first)
+                if reason is not None:
+                    self._drop(reason, addr, what, name)
+                    return None
         else:
             if code != Code.ACCOUNTING_REQUEST:
-                self._drop("unexpected_code", addr, code)
+                self._drop("unexpected_code", addr, what, name, f"code {code}")
                 return None
             if not wire.verify_accounting_authenticator(req, secret):
-                self._drop_ac("bad_authenticator", addr, ac.name)
+                self._drop("bad_authenticator", addr, what, name)
                 return None
             if req.ma_offset >= 0 and not _verify_acct_ma(req, secret):
-                self._drop_ac("bad_message_authenticator", addr, ac.name)
+                self._drop("bad_message_authenticator", addr, what, name)
                 return None
+        # Only an authenticated packet gets here: one C-level subset test in the usual case;
+        # VSAs, RFC 6929 types and anything unknown take the closer look.
+        if not req.first.keys() <= self._plain:
+            unknown = unknown_attributes(req.attrs, self.known)
+            if unknown:
+                if self.options.drop_unknown_attributes:
+                    self._drop("unknown_attribute", addr, what, name, ", ".join(unknown))
+                    return None
+                self.drops.unknown_attributes(name, what, unknown)
         key = (ip, port, req.ident, req.authenticator, kind)
         state, cached = self.dedup.lookup(key, req.raw)
         if state is Lookup.REPLAY:
-            m.inc("duplicate.replayed")
+            self.metrics.inc("duplicate.replayed")
             return cached
         if state is Lookup.IN_PROGRESS:
-            self._drop("duplicate_in_progress", addr)
+            self._drop("duplicate_in_progress", addr, what, name)
             return None
         self.dedup.begin(key, req.raw)
         return req, ac, secret, key
@@ -408,13 +393,13 @@ class RadiusServer:
             reply = (self._auth(req, ac, secret) if kind == AUTH else self._acct(req, ac, secret))
         except _STATE_ERRORS as exc:
             self.dedup.abort(key)
-            self._alarm.fire("Access-Request" if kind == AUTH else "Accounting-Request", exc)
-            self._drop("state_unavailable", addr)
+            self._alarm.fire(_WHAT[kind], exc)
+            self._drop("state_unavailable", addr, _WHAT[kind], ac.name)
             return None
         except Exception:
             self.dedup.abort(key)
             log.exception("handler failed on a packet from %s (%s); not answering", addr, ac.name)
-            self._drop("handler_error", addr)
+            self._drop("handler_error", addr, _WHAT[kind], ac.name)
             return None
         self.dedup.finish(key, reply)
         return reply
@@ -425,12 +410,11 @@ class RadiusServer:
         (``handle_auth_batch`` / ``handle_acct_batch``: one Redis round trip for the batch); if
         Redis fails, none of them is answered. A retransmission of a request in the same batch
         is dropped as in progress (RFC 5080)."""
+        what = _WHAT[kind]
         if kind == AUTH:
             batch_fn = getattr(self.auth_handler, "handle_auth_batch", None)
-            what = "Access-Request"
         else:
             batch_fn = getattr(self.acct_handler, "handle_acct_batch", None)
-            what = "Accounting-Request"
         if batch_fn is None or len(datagrams) == 1:
             return [self.handle_datagram(data, addr, kind) for data, addr in datagrams]
         self.metrics.inc("rx.auth" if kind == AUTH else "rx.acct", len(datagrams))
@@ -450,26 +434,26 @@ class RadiusServer:
                 raise RuntimeError(f"{len(decisions)} decisions for {len(pending)} requests")
         except _STATE_ERRORS as exc:
             self._alarm.fire(what, exc)
-            for _, addr, (_, _, _, key) in pending:
+            for _, addr, (_, ac, _, key) in pending:
                 self.dedup.abort(key)
-                self._drop("state_unavailable", addr)
+                self._drop("state_unavailable", addr, what, ac.name)
             return out
         except Exception:
             log.exception("handler failed on a batch of %d; not answering", len(pending))
-            for _, addr, (_, _, _, key) in pending:
+            for _, addr, (_, ac, _, key) in pending:
                 self.dedup.abort(key)
-                self._drop("handler_error", addr)
+                self._drop("handler_error", addr, what, ac.name)
             return out
         for (i, addr, (req, ac, secret, key)), decision in zip(pending, decisions, strict=True):
             if isinstance(decision, BaseException):
                 self.dedup.abort(key)
                 if isinstance(decision, _STATE_ERRORS):
                     self._alarm.fire(what, decision)
-                    self._drop("state_unavailable", addr)
+                    self._drop("state_unavailable", addr, what, ac.name)
                 else:
                     log.error("handler failed on a packet from %s (%s): %r; not answering",
                               addr, ac.name, decision)
-                    self._drop("handler_error", addr)
+                    self._drop("handler_error", addr, what, ac.name)
                 continue
             try:
                 reply = (self._auth_reply(req, secret, decision) if kind == AUTH
@@ -477,7 +461,7 @@ class RadiusServer:
             except Exception:
                 self.dedup.abort(key)
                 log.exception("could not encode the reply to %s (%s); not answering", addr, ac.name)
-                self._drop("handler_error", addr)
+                self._drop("handler_error", addr, what, ac.name)
                 continue
             self.dedup.finish(key, reply)
             out[i] = reply
@@ -511,7 +495,7 @@ class RadiusServer:
                        kind: int) -> bytes | None:
         # RFC 5997 §3: Status-Server MUST carry a valid Message-Authenticator.
         if req.ma_offset < 0 or not wire.verify_message_authenticator(req, secret):
-            self._drop_ac("bad_message_authenticator", addr, ac.name)
+            self._drop("bad_message_authenticator", addr, "Status-Server", ac.name)
             return None
         # Only claim to be alive if we could actually apply policy: an AC uses Status-Server to
         # pick a live server, so answering without Redis would attract traffic we must drop.
@@ -522,7 +506,7 @@ class RadiusServer:
                 healthy = False
             if not healthy:
                 self._alarm.fire("Status-Server", StateUnavailable("health check failed"))
-                self._drop("state_unavailable", addr)
+                self._drop("state_unavailable", addr, "Status-Server", ac.name)
                 return None
         self.metrics.inc("status_server")
         code = Code.ACCESS_ACCEPT if kind == AUTH else Code.ACCOUNTING_RESPONSE

@@ -81,7 +81,6 @@ FALLBACK_COMMENTS: dict[str, str] = {
     "AcSeed.coa_port": "its RFC 5176 port",
     "AcSeed.heartbeat": "send NTF_HEARTBEAT to this AC",
     "AcSeed.user_sync": "send NTF_USER_HEARTBEAT (online user sync) to this AC",
-    "AcSeed.require_message_authenticator": "reject its Access-Requests without Message-Authenticator",
     "AcSeed.mac_auth": "MAC-trigger / MAC authentication for returning phones",
 }
 

@@ -21,6 +21,7 @@ __all__ = [
     "ac_address_index",
     "ac_names",
     "ac_portal_source",
+    "ac_radius_learned",
     "ac_seeds",
     "ac_sessions",
     "ac_stats",
@@ -53,6 +54,7 @@ __all__ = [
     "plan_seeds",
     "session_deadlines",
     "session_tombstone",
+    "token_grant",
     "usage",
     "venue_index_repair_lock",
     "venue_sessions",
@@ -93,6 +95,15 @@ def ac_stats(name: str) -> str:
     return f"{PREFIX}:{{acstat:{name}}}"
 
 
+def ac_radius_learned(name: str) -> str:
+    """Hash: what the RADIUS servers learned about one AC under ``auto`` Message-Authenticator
+    policies (radius/ma_policy.py): ``ma`` = epoch of its first Access-Request with a valid
+    Message-Authenticator, ``first`` = "proxy" or "nas" (whether its first Access-Request carried
+    Proxy-State without one). Shared by every worker and node; cleared when the AC's addresses
+    or policies are edited (portal/acs.py)."""
+    return f"{PREFIX}:{{acs}}:learned:{name}"
+
+
 def listener_stats() -> str:
     """Hash: ac-listener counters not tied to a known AC (``unknown_ac``, ``ambiguous_ac``,
     ``last_unknown_source``, ``last_unknown_at``, ``state_unavailable``)."""
@@ -119,6 +130,15 @@ def login_tokens(phone: str) -> str:
     The key's TTL covers the newest token; each field carries its own expiry.
     """
     return f"{PREFIX}:{{p:{phone}}}:login-tokens"
+
+
+def token_grant(phone: str, token_digest: str) -> str:
+    """String: the Access-Accept a login token earned (JSON {ac, mac, attrs, at}), kept for the
+    short replay window (``radius.token_replay_window``): the same AC asking again for the same
+    device and token — a retransmission from a new source port, or a failover to another node
+    after a lost Accept — gets the same Accept (radius/token_grants.py). ``token_digest`` is a
+    hash of the token, never the token itself."""
+    return f"{PREFIX}:{{p:{phone}}}:token-grant:{token_digest}"
 
 
 def login_tokens_used(phone: str) -> str:

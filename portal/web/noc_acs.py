@@ -30,6 +30,7 @@ from ac_adapters.profiles import PROFILES
 from portal.accounts import Role
 from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, REDIRECT_KEY_LENGTH, AcRecord, AcRegistry
 from portal.errors import ValidationError
+from portal.settings import SettingsError, ma_mode
 from portal.state import keys
 from portal.web.console import audit, login_required, tr
 from portal.web.noc_forms import FormError, core, flash_error, form_bool, form_number, form_text, new_secret
@@ -41,8 +42,9 @@ bp = Blueprint("noc_acs", __name__, url_prefix="/noc/acs")
 ROTATE = ("portal", "radius", "both")
 _SECRET_OK = re.compile(r"^[\x21-\x7e]{8,64}$")
 SILENT_AFTER = 900.0      # seconds without any packet before an AC shows as "silent"
-_FLAGS = ("rfc5176", "heartbeat", "user_sync", "require_message_authenticator", "mac_auth", "enabled",
+_FLAGS = ("rfc5176", "heartbeat", "user_sync", "strip_realm", "mac_auth", "enabled",
           "client_address_check")
+_MA_FIELDS = ("require_message_authenticator", "limit_proxy_state")   # "", yes, no or auto
 
 
 def registry() -> AcRegistry:
@@ -170,6 +172,11 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     dialect = str(form.get("radius_dialect", ""))
     if dialect and dialect not in RADIUS_DIALECTS:
         raise FormError("请选择 RADIUS 限速属性类型。", "Choose a RADIUS dialect.")
+    try:   # a select; "1" (the checkbox this once was) still means yes
+        ma_modes = {f: ma_mode(str(form.get(f, "")), f, inherit=True) for f in _MA_FIELDS}
+    except SettingsError:
+        raise FormError("Message-Authenticator 设置须为 自动/是/否 或按全局设置。",
+                        "Message-Authenticator settings are auto, yes, no or the global setting.") from None
     port = form_number(form, "port", ("Portal 端口", "Portal port"), integer=True)
     coa_port = form_number(form, "coa_port", ("CoA 端口", "CoA port"), integer=True)
     for value, label in ((port, ("Portal 端口", "Portal port")), (coa_port, ("CoA 端口", "CoA port"))):
@@ -192,6 +199,7 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
         "timeout": timeout_s, "retries": retries,
         "description": form_text(form, "description", ("备注", "Description"), max_len=200),
         **{flag: form_bool(form, flag) for flag in _FLAGS},
+        **ma_modes,
     }
     typed_key = str(form.get("redirect_key", "")).strip()
     if typed_key and len(typed_key) != REDIRECT_KEY_LENGTH:
@@ -213,7 +221,7 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
 def _form_values(record: AcRecord | None) -> dict[str, Any]:
     if record is None:
         return {"vendor": "huawei-v2", "port": "2000", "coa_port": "3799", "rfc5176": True,
-                "require_message_authenticator": True, "enabled": True, "client_address_check": True}
+                "strip_realm": True, "enabled": True, "client_address_check": True}
     data = ac_public(record)
     data["addresses"] = ", ".join(record.addresses)
     data["portal_sources"] = ", ".join(record.portal_sources)

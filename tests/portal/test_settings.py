@@ -39,7 +39,7 @@ vendor = "h3c"
     assert settings.radius.auth_port == 21812          # env wins over the file
     assert settings.radius.workers == 4                # file wins over the default
     assert settings.portal_client.timeout == 1.5
-    assert settings.radius.require_message_authenticator is False
+    assert settings.radius.require_message_authenticator == "no"   # the old boolean words still work
     assert settings.redis.sentinels == ("10.0.0.1:26379", "10.0.0.2:26379")
     assert settings.acs[0].name == "ac1" and settings.acs[0].addresses == ("192.0.2.1",)
 
@@ -78,3 +78,30 @@ def test_broken_toml_is_reported(tmp_path: Path) -> None:
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_message_authenticator_policies_take_yes_no_auto_and_old_booleans(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[radius]
+require_message_authenticator = true
+limit_proxy_state = "AUTO"
+[[acs]]
+name = "old"
+addresses = ["192.0.2.1"]
+secret = "s3cret"
+require_message_authenticator = false
+[[acs]]
+name = "new"
+addresses = ["192.0.2.2"]
+secret = "s3cret"
+""")
+    settings = load_settings(path, environ={})
+    assert settings.radius.require_message_authenticator == "yes"
+    assert settings.radius.limit_proxy_state == "auto"
+    assert settings.acs[0].require_message_authenticator == "no"
+    assert settings.acs[1].require_message_authenticator == ""      # the global setting
+    assert settings.acs[1].strip_realm is True
+    assert load_settings(None, environ={}).radius.require_message_authenticator == "auto"
+    bad = write(tmp_path, "[radius]\nlimit_proxy_state = \"sometimes\"\n")
+    with pytest.raises(SettingsError, match=r"radius\.limit_proxy_state: expected yes, no or auto"):
+        load_settings(bad, environ={})

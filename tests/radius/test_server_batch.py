@@ -154,9 +154,14 @@ def test_token_checks_in_a_batch_spend_only_what_they_accept(server: RadiusServe
     assert [code_of(right, replies[0]), code_of(binding, replies[1])] == [AccessAccept, AccessAccept]
     assert not redis_client.hexists(keys.login_tokens(PHONE2), token.password)
     assert redis_client.hexists(keys.login_tokens_used(PHONE2), token.password)
-    again = access_request(User_Name=PHONE2, password=token.password, Calling_Station_Id=MAC2)
-    assert code_of(again, server.handle_batch([(again.RequestPacket(), ADDR)], AUTH)[0]) == AccessReject
+    # Spent: another device is told "reused"; its own device (the AC asking again, e.g. after
+    # a lost Accept) gets the first Accept repeated within radius.token_replay_window.
+    other = access_request(User_Name=PHONE2, password=token.password, Calling_Station_Id=MAC)
+    assert code_of(other, server.handle_batch([(other.RequestPacket(), ADDR)], AUTH)[0]) == AccessReject
     assert server.metrics.get("reject.reused_credential") == 1
+    again = access_request(User_Name=PHONE2, password=token.password, Calling_Station_Id=MAC2)
+    assert code_of(again, server.handle_batch([(again.RequestPacket(), ADDR)], AUTH)[0]) == AccessAccept
+    assert server.metrics.get("token_replay") == 1
 
 
 def test_one_unreadable_phone_does_not_silence_the_batch(server: RadiusServer, redis_client: Any) -> None:

@@ -48,10 +48,16 @@ def test_retransmitted_token_request_gets_cached_accept_and_is_consumed_once(
     assert decode_reply(req, first).code == AccessAccept
     assert server.metrics.get("duplicate.replayed") == 1
     assert server.metrics.get("auth.accept") == 1            # processed once
-    # A *new* request (new authenticator) with the same token is a reuse.
+    # A *new* request (new authenticator) with the same token from another device is a reuse;
+    # from the same device it gets the first Accept again (the token replay window, issue 15).
+    other = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id="66-55-44-33-22-11")
+    reply = exchange(server.auth_port, other.RequestPacket())
+    assert reply is not None and decode_reply(other, reply).code == AccessReject
     again = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id=MAC)
     reply = exchange(server.auth_port, again.RequestPacket())
-    assert reply is not None and decode_reply(again, reply).code == AccessReject
+    assert reply is not None and decode_reply(again, reply).code == AccessAccept
+    assert decode_reply(again, reply)["Class"] == decode_reply(req, first)["Class"]
+    assert server.metrics.get("token_replay") == 1
 
 
 def test_same_key_different_bytes_is_not_answered_from_cache(
@@ -104,7 +110,7 @@ def test_disabled_ac_is_dropped(server: RunningServer, redis_client: Any) -> Non
 def test_missing_ma_allowed_for_old_hardware_but_not_with_proxy_state(
     redis_client: Any, redis_url: str
 ) -> None:
-    register(redis_client, require_message_authenticator=False)
+    register(redis_client, require_message_authenticator="no")
     cred = CredentialStore(redis_client).bind_mac(MAC, PHONE, days=1)
     with running_server(redis_url) as srv:
         req = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id=MAC, ma=False)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ac_adapters.profiles import PROFILES
 from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord
+from portal.settings import MA_MODES, ma_mode
 from portal.web.api.base import ApiError, api_audit, body_error, json_body, operation
 from portal.web.noc_acs import ROTATE, ac_public, live_state, registry, rotate
 from portal.web.noc_forms import FormError, new_secret
@@ -26,7 +27,10 @@ _FIELDS: dict[str, Any] = {
     "rfc5176": {"type": "boolean"},
     "coa_port": {"type": "integer", "minimum": 1, "maximum": 65535},
     "heartbeat": {"type": "boolean"}, "user_sync": {"type": "boolean"},
-    "require_message_authenticator": {"type": "boolean"}, "mac_auth": {"type": "boolean"},
+    # "" = the global radius setting; true/false (the old boolean form) are read as yes/no
+    "require_message_authenticator": {"enum": ["", *MA_MODES, True, False]},
+    "limit_proxy_state": {"enum": ["", *MA_MODES, True, False]},
+    "strip_realm": {"type": "boolean"}, "mac_auth": {"type": "boolean"},
     "radius_dialect": {"enum": ["", *RADIUS_DIALECTS]},
     "enabled": {"type": "boolean"},
     "timeout": {"type": "number", "minimum": 0, "maximum": 60},
@@ -82,6 +86,14 @@ ROTATE_BODY: dict[str, Any] = {
 }
 
 
+def _ma_modes(body: dict[str, Any]) -> dict[str, Any]:
+    """An API caller's true/false for the Message-Authenticator policies means yes/no."""
+    for key in ("require_message_authenticator", "limit_proxy_state"):
+        if key in body:
+            body[key] = ma_mode(body[key], key, inherit=True)
+    return body
+
+
 def _with_live(records: list[AcRecord]) -> list[dict[str, Any]]:
     live = live_state(records)
     return [{**ac_public(r), "live": live[r.name]} for r in records]
@@ -110,7 +122,7 @@ def create_ac() -> Any:
         raise ApiError(409, "exists", f"an AC named {body['name']!r} already exists",
                        f"AC {body['name']} 已存在")
     body.setdefault("secret", new_secret())
-    record = AcRecord.from_dict(body)
+    record = AcRecord.from_dict(_ma_modes(body))
     reg.put(record)
     api_audit("ac.create", record.name, None, ac_public(record))
     shown = {"name": record.name, "portal_secret": record.secret}
@@ -129,7 +141,7 @@ def patch_ac(ac_name: str) -> Any:
     for key in ("addresses", "portal_sources"):
         if key in body:
             body[key] = tuple(body[key])
-    after = dataclasses.replace(before, **body)
+    after = dataclasses.replace(before, **_ma_modes(body))
     reg.put(after)
     action = ("ac.disable" if body.get("enabled") is False and before.enabled else
               "ac.enable" if body.get("enabled") is True and not before.enabled else "ac.update")
