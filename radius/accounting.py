@@ -37,6 +37,7 @@ from portal.sessions import (
     OnlineSession,
     SessionRegistry,
     decode_record,
+    encode_nas_ids,
     normalise_mac_or_none,
 )
 from portal.settings import QuotaSettings
@@ -169,7 +170,9 @@ class AcctRecord:
 # ARGV: 1 field, 2 kind (start|interim|stop), 3 now, 4 today, 5 t, 6 in, 7 out,
 #       8 in has gigawords, 9 out has gigawords, 10 mac, 11 ip, 12 interim, 13 plan,
 #       14 user name, 15 tombstone ttl, 16 started, 17 SSID, 18 venue (17/18 kept from the
-#       record that creates the session: a session belongs to the venue it started in)
+#       record that creates the session: a session belongs to the venue it started in),
+#       19 the NAS's raw identifiers as a JSON object or '' (portal.sessions.encode_nas_ids;
+#       kept from the creating record too: DM/CoA repeat them as the NAS sent them)
 # Returns {verdict, record json or false, {d, dt, dv, tt, tv, f}}; verdict is one of
 # new | updated | closed | dup.
 _ACCT_LUA = ADD_USAGE_LUA + """
@@ -210,6 +213,7 @@ else
   if ARGV[14] ~= '' then rec['un'] = ARGV[14] end
   if ARGV[17] ~= '' then rec['ss'] = ARGV[17] end
   if ARGV[18] ~= '' then rec['v'] = ARGV[18] end
+  if ARGV[19] ~= '' then rec['id'] = cjson.decode(ARGV[19]) end
 end
 local adv = nt > bt
 ni = unwrap(ni, bi, tonumber(ARGV[8]), adv)
@@ -434,6 +438,8 @@ class AccountingProcessor:
                 mac or "", record.framed_ip or "",
                 interim, plan_name, record.user_name if record.user_name != phone else "",
                 self.settings.tombstone_ttl, started, ssid or "", venue,
+                encode_nas_ids(calling_station_id=record.calling_station_id, nas_ip=record.nas_ip,
+                               nas_identifier=record.nas_identifier, mac=mac),
             ],
         )
         return _Queued(ac, phone, sid, kind, received_at, len(pipe) - 1)
