@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ac_adapters.radius_dialects import DIALECTS
+
 __all__ = [
     "DEFAULT_PROFILE",
     "PROFILES",
@@ -252,6 +254,13 @@ class VendorProfile:
     # "RESERVED33/35" packets): off = hand them to the handler without a reply.
     ack_mac_trigger_notices: bool = False
     redirect: RedirectParams = field(default_factory=RedirectParams)
+    # The RADIUS reply dialect such ACs speak (``ac_adapters.radius_dialects``): the one place
+    # the vendor → dialect choice is made; an AC's ``radius_dialect`` may override it.
+    radius_dialect: str = "wispr"
+
+    def __post_init__(self) -> None:
+        if self.radius_dialect not in DIALECTS:
+            raise ValueError(f"profile {self.name}: unknown RADIUS dialect {self.radius_dialect!r}")
 
     @property
     def has_authenticator(self) -> bool:
@@ -264,19 +273,20 @@ _PROFILE_LIST = (
         description="Huawei AC/AirEngine/S-switch, Portal v2 (32-byte header, default)",
         version=2, header=HeaderForm.LONG, ntf_logout_reply=0x0E,
         mac_attr=MacAttr.SESSION_ID, send_bas_ip=True, redirect=HUAWEI_REDIRECT,
+        radius_dialect="huawei",
     ),
     VendorProfile(
         name="huawei-v1",
         description="Huawei in Portal v1 mode (16-byte header, no authenticator)",
         version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x0E,
-        mac_attr=MacAttr.SESSION_ID, redirect=HUAWEI_REDIRECT,
+        mac_attr=MacAttr.SESSION_ID, redirect=HUAWEI_REDIRECT, radius_dialect="huawei",
     ),
     VendorProfile(
         name="h3c",
         description="H3C/HPE Comware Portal 2.0 (32-byte header, MAC-trigger, user-sync)",
         version=2, header=HeaderForm.LONG, ntf_logout_reply=0x0E,
         mac_attr=MacAttr.SESSION_ID, send_bas_ip=True, heartbeat=True, mac_trigger=True,
-        redirect=H3C_REDIRECT,
+        redirect=H3C_REDIRECT, radius_dialect="h3c",
     ),
     VendorProfile(
         name="cmcc",
@@ -287,7 +297,7 @@ _PROFILE_LIST = (
         name="ruijie",
         description="Ruijie RG-WS in CMCC mode (16-byte header, Ver 1)",
         version=1, header=HeaderForm.SHORT, ntf_logout_reply=0x06,
-        redirect=RUIJIE_REDIRECT,
+        redirect=RUIJIE_REDIRECT, radius_dialect="ruijie",
     ),
     VendorProfile(
         name="hanming",

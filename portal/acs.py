@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ac_adapters.profiles import PROFILES
+from ac_adapters.radius_dialects import DIALECTS
 from portal.errors import NotFound, ValidationError
 from portal.settings import MA_MODES, AcSeed
 from portal.state import keys
 
 __all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord", "AcRegistry"]
 
-# Reply dialects radius/dialects.py can render (vendor rate-limit attributes, docs/protocols/radius.md §2.2).
-RADIUS_DIALECTS = ("huawei", "h3c", "wispr", "chillispot", "mikrotik", "zte")
+# Reply dialects radius/dialects.py renders: the names of the one table in ac_adapters.radius_dialects.
+RADIUS_DIALECTS = tuple(DIALECTS)
 MAX_PORTAL_SOURCES = 16
 REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)
 
@@ -53,7 +54,7 @@ class AcRecord:
     limit_proxy_state: str = ""         # Proxy-State without Message-Authenticator; same values
     strip_realm: bool = True            # RADIUS User-Name "phone@domain" → "phone"
     mac_auth: bool = False              # answers RADIUS MAC authentication from bindings
-    radius_dialect: str = ""            # rate-limit attributes; "" = from vendor (RADIUS_DIALECTS)
+    radius_dialect: str = ""            # reply dialect (RADIUS_DIALECTS); "" = the vendor profile's
     enabled: bool = True
     timeout: float = 0.0                # per-try portal timeout; 0 = settings default
     retries: int = 0                    # portal tries; 0 = settings default
@@ -119,12 +120,8 @@ class AcRecord:
 
     @property
     def effective_radius_dialect(self) -> str:
-        """The dialect to answer in: explicit, else huawei-* → huawei, h3c → h3c, others → wispr."""
-        if self.radius_dialect:
-            return self.radius_dialect
-        if self.vendor.startswith("huawei"):
-            return "huawei"
-        return "h3c" if self.vendor == "h3c" else "wispr"
+        """The dialect to answer in: explicit, else the one the vendor profile names."""
+        return self.radius_dialect or PROFILES[self.vendor].radius_dialect
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -58,11 +58,16 @@ class KickOutcome:
 
     @property
     def outcome(self) -> str:
-        """dm | portal | gone | refused | no_answer | unknown_ac"""
+        """dm | portal | gone | refused | not_found | no_answer | unknown_ac
+
+        "gone" only when the enforcer confirmed the session is closed (a NAK 503 alone is not
+        proof: a NAS answers it too when our identifiers do not match its session)."""
         if self.ok:
-            return "gone" if self.error_cause == 503 else self.method
+            return "gone" if self.method == "dm" and self.error_cause == 503 else self.method
         if self.detail.startswith("unknown AC"):
             return "unknown_ac"
+        if self.method == "dm" and self.error_cause == 503:
+            return "not_found"
         if self.method == "dm" and self.error_cause is not None:
             return "refused"
         return "no_answer"
@@ -74,6 +79,8 @@ class KickOutcome:
             "portal": "已通过 Portal 协议下线请求（REQ_LOGOUT）下线",
             "gone": "AC 报告该会话已不存在（用户已下线）",
             "refused": f"AC 拒绝断开（Error-Cause {self.error_cause}），用户仍在线",
+            "not_found": "AC 报告找不到该会话（Error-Cause 503），但计费显示用户仍在线，可能未下线；"
+                         "请核对 AC 的 RFC 5176 会话标识",
             "no_answer": "AC 未响应，用户可能仍在线",
             "unknown_ac": "未知的 AC，无法下线",
         }[self.outcome]
@@ -85,6 +92,8 @@ class KickOutcome:
             "portal": "Logged out via Portal REQ_LOGOUT",
             "gone": "The AC reports the session no longer exists (already offline)",
             "refused": f"The AC refused the disconnect (Error-Cause {self.error_cause}); still online",
+            "not_found": "The AC reports no such session (Error-Cause 503) but accounting shows it "
+                         "online; the user may still be online: check the AC's RFC 5176 identifiers",
             "no_answer": "The AC did not answer; the user may still be online",
             "unknown_ac": "Unknown AC; cannot disconnect",
         }[self.outcome]

@@ -33,6 +33,7 @@ __all__ = [
     "deadline_member",
     "decode_record",
     "decode_records",
+    "encode_nas_ids",
     "encode_record",
     "normalise_mac_or_none",
 ]
@@ -41,7 +42,28 @@ __all__ = [
 RECORD_FIELDS = {
     "m": "mac", "ip": "ip", "s": "started", "u": "updated", "ii": "interim", "pl": "plan",
     "t": "session_time", "i": "input_octets", "o": "output_octets", "un": "user_name",
+    "id": "nas_ids",
 }
+
+# Identifiers exactly as the NAS sent them in accounting, which a Disconnect/CoA must repeat
+# byte for byte (a NAS compares strings: "AA-BB-CC-00-00-41" is not "aa:bb:cc:00:00:41" to it,
+# RFC 5176 §3). Record key "id" → {short key: value}; absent when nothing differs from the
+# normalised fields (the common case costs no memory).
+NAS_ID_KEYS = {"cs": "Calling-Station-Id", "na": "NAS-IP-Address", "ni": "NAS-Identifier"}
+
+
+def encode_nas_ids(*, calling_station_id: str | None, nas_ip: str | None,
+                   nas_identifier: str | None, mac: str | None) -> str:
+    """The record's "id" object as JSON ("" when empty), from one accounting record. The raw
+    Calling-Station-Id is kept only when it differs from the normalised ``mac``."""
+    ids: dict[str, str] = {}
+    if calling_station_id and calling_station_id != mac:
+        ids["cs"] = calling_station_id[:253]
+    if nas_ip:
+        ids["na"] = nas_ip
+    if nas_identifier:
+        ids["ni"] = nas_identifier[:253]
+    return json.dumps(ids, separators=(",", ":"), ensure_ascii=False) if ids else ""
 
 
 def normalise_mac_or_none(mac: str | None) -> str | None:
@@ -77,6 +99,8 @@ class OnlineSession:
     user_name: str = ""       # User-Name the NAS uses (DM/CoA must repeat it); "" = phone
     ssid: str = ""            # from Called-Station-Id at the start; "" = unknown
     venue: str = ""           # venue the session started in (portal.venues); "" = not recorded
+    # Identifiers as the NAS sent them (NAS_ID_KEYS short key, value), for DM/CoA.
+    nas_ids: tuple[tuple[str, str], ...] = ()
 
     @property
     def field(self) -> str:
@@ -86,6 +110,15 @@ class OnlineSession:
     def nas_user_name(self) -> str:
         """User-Name to repeat in DM/CoA: what the NAS used, else the phone."""
         return self.user_name or self.phone
+
+    def nas_id(self, key: str) -> str | None:
+        """A raw identifier (NAS_ID_KEYS key) as the NAS sent it, or None."""
+        return next((v for k, v in self.nas_ids if k == key), None)
+
+    @property
+    def calling_station_id(self) -> str | None:
+        """Calling-Station-Id to repeat in DM/CoA: the NAS's own spelling, else the MAC."""
+        return self.nas_id("cs") or self.mac
 
     @property
     def octets(self) -> int:
@@ -114,6 +147,8 @@ def encode_record(session: OnlineSession) -> str:
         rec["ss"] = session.ssid
     if session.venue:
         rec["v"] = session.venue
+    if session.nas_ids:
+        rec["id"] = dict(session.nas_ids)
     return json.dumps(rec, separators=(",", ":"))
 
 
@@ -133,9 +168,16 @@ def decode_record(phone: str, field: str | bytes, raw: str | bytes) -> OnlineSes
             session_time=int(rec.get("t", 0)), input_octets=int(rec.get("i", 0)),
             output_octets=int(rec.get("o", 0)), user_name=rec.get("un", ""),
             ssid=str(rec.get("ss", "")), venue=str(rec.get("v", "")),
+            nas_ids=_nas_ids(rec.get("id")),
         )
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+def _nas_ids(raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict):       # absent, or an empty Lua table encoded as []
+        return ()
+    return tuple(sorted((k, v) for k, v in raw.items() if k in NAS_ID_KEYS and isinstance(v, str)))
 
 
 def decode_records(phone: str, raw: dict[bytes, bytes]) -> list[OnlineSession]:

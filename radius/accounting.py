@@ -50,6 +50,7 @@ from portal.sessions import (
     OnlineSession,
     SessionRegistry,
     decode_record,
+    encode_nas_ids,
     normalise_mac_or_none,
 )
 from portal.settings import QuotaSettings
@@ -342,6 +343,8 @@ class AccountingProcessor:
                 self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
                 int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
                 self._line_rate, BURST_SECONDS,
+                encode_nas_ids(calling_station_id=record.calling_station_id, nas_ip=record.nas_ip,
+                               nas_identifier=record.nas_identifier, mac=mac),
             ],
         )
         return _Queued(ac, record, phone, plan_name, kind, received_at, started, len(pipe) - 1, index)

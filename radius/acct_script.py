@@ -13,7 +13,9 @@ ARGV:  1 field ``<ac>|<sid>``, 2 kind (start|interim|stop), 3 now, 4 today, 5 se
        the session: a session belongs to the venue it started in), 19 login ("" = none),
        20 event time (now - Acct-Delay-Time), 21 clock skew, 22/23 in/out octets per second
        allowed under plan 13 (0 = no rate in the plan), 24 octets per second allowed otherwise
-       (line rate × margin), 25 burst seconds.
+       (line rate × margin), 25 burst seconds, 26 the NAS's raw identifiers as a JSON object
+       or '' (``portal.sessions.encode_nas_ids``; kept from the creating record too: DM/CoA
+       repeat them exactly as the NAS sent them).
 
 Returns ``{verdict, record json or false, {d, dt, dv, tt, tv, f}, reason}``; verdict is
 new | updated | closed | dup | refused (reason set only for refused).
@@ -73,6 +75,7 @@ else
   if ARGV[14] ~= '' then rec['un'] = ARGV[14] end
   if ARGV[17] ~= '' then rec['ss'] = ARGV[17] end
   if ARGV[18] ~= '' then rec['v'] = ARGV[18] end
+  if ARGV[26] ~= '' then rec['id'] = cjson.decode(ARGV[26]) end
 end
 local adv = nt > bt
 ni = unwrap(ni, bi, tonumber(ARGV[8]), adv)

@@ -4,8 +4,14 @@ Used when an Interim-Update shows a quota ran out (radius.accounting), and by th
 phone, change its plan). To an AC with RFC 5176 support we send Disconnect-Request / CoA-Request
 to ``AcRecord.coa_port`` with its RADIUS secret, Event-Timestamp and Message-Authenticator,
 retransmitting identical bytes (same Identifier and Event-Timestamp, docs/protocols/radius.md §5) every
-``timeout`` seconds, ``retries`` sends in total. A Disconnect-NAK with Error-Cause 503 (Session
-Context Not Found) means the user is already gone: success.
+``timeout`` seconds, ``retries`` sends in total. The session is named by the identifiers the
+AC's dialect lists (``ac_adapters.radius_dialects``), each exactly as the NAS sent it in
+accounting (``OnlineSession.nas_ids``): a NAS compares strings.
+
+A kick is done only when the NAS acknowledged it, or the Portal REQ_LOGOUT fallback confirmed
+it. A Disconnect-NAK with Error-Cause 503 (Session Context Not Found) is success only if the
+session is really gone (its Accounting Stop closed it meanwhile); otherwise the NAS did not
+recognise our identifiers, the user may well be online, and the Portal fallback is tried.
 
 An AC without RFC 5176 (``rfc5176`` False), or one that does not answer the Disconnect, gets the
 carrier Portal protocol's REQ_LOGOUT through the injectable ``portal_logout`` callable.
@@ -21,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ac_adapters.radius_dialects import DIALECTS
 from portal.acs import AcRecord, AcRegistry
 from portal.grants import Grant
 from portal.sessions import OnlineSession, SessionRegistry
@@ -151,9 +158,19 @@ class Enforcer:
     # --- packets ------------------------------------------------------------------------------
 
     def _ident_attrs(self, session: OnlineSession, ac: AcRecord) -> list[tuple[int, bytes]]:
+        """The identifiers the AC's dialect matches sessions on, as the NAS sent them."""
+        wanted = DIALECTS[ac.effective_radius_dialect].disconnect_ids
+
+        def pick(name: str, value: str | None) -> str | None:
+            return value if name in wanted else None
+
         return request_attrs(
-            user_name=session.nas_user_name, session_id=session.session_id, framed_ip=session.ip,
-            calling_station_id=session.mac, nas_ip=ac.effective_bas_ip,
+            user_name=pick("User-Name", session.nas_user_name),
+            session_id=pick("Acct-Session-Id", session.session_id),
+            framed_ip=pick("Framed-IP-Address", session.ip),
+            calling_station_id=pick("Calling-Station-Id", session.calling_station_id),
+            nas_ip=pick("NAS-IP-Address", session.nas_id("na") or ac.effective_bas_ip),
+            nas_identifier=pick("NAS-Identifier", session.nas_id("ni")),
             event_timestamp=int(self.clock()),
         )
 
@@ -189,25 +206,42 @@ class Enforcer:
 
     def _disconnect(self, session: OnlineSession, ac: AcRecord, reason: str) -> EnforcementResult:
         attempts, cause, detail = 0, None, ""
+        not_found = False
         if ac.rfc5176:
             res = self._send(DynCode.DISCONNECT_REQUEST, ac, self._ident_attrs(session, ac))
             attempts, cause = res.attempts, res.error_cause
-            if res.acked or cause == ErrorCause.SESSION_CONTEXT_NOT_FOUND:
+            if res.acked:
                 return EnforcementResult(True, "dm", reason, attempts, cause)
-            if res.reply is not None:  # a NAK is an answer: the portal path will not do better
+            if cause == ErrorCause.SESSION_CONTEXT_NOT_FOUND:
+                if self._gone(session):
+                    return EnforcementResult(True, "dm", reason, attempts, cause,
+                                             "session context not found: accounting closed it too")
+                # The NAS knows no session by these identifiers, yet accounting says it is up:
+                # not a success. The Portal REQ_LOGOUT names the user by IP instead.
+                not_found = True
+                detail = ("Disconnect-NAK 503 (session context not found) while accounting still "
+                          "shows the session; ")
+            elif res.reply is not None:  # a NAK is an answer: the portal path will not do better
                 return EnforcementResult(False, "dm", reason, attempts, cause,
                                          f"Disconnect-NAK, Error-Cause {cause}")
-            detail = "no answer to Disconnect-Request; "
+            else:
+                detail = "no answer to Disconnect-Request; "
+        # After a 503 the result keeps method "dm" unless the Portal fallback confirms.
+        failed_method = "dm" if not_found else "portal"
         if not session.ip:
-            return EnforcementResult(False, "none", reason, attempts, cause,
+            return EnforcementResult(False, "dm" if not_found else "none", reason, attempts, cause,
                                      detail + "no user IP for a portal REQ_LOGOUT")
         try:
             ok = self.portal_logout(ac, session.ip, session.mac)
         except Exception as exc:
-            return EnforcementResult(False, "portal", reason, attempts, cause,
+            return EnforcementResult(False, failed_method, reason, attempts, cause,
                                      detail + f"REQ_LOGOUT failed: {exc}")
-        return EnforcementResult(ok, "portal", reason, attempts, cause,
+        return EnforcementResult(ok, "portal" if ok else failed_method, reason, attempts, cause,
                                  detail + ("" if ok else "REQ_LOGOUT not acknowledged"))
+
+    def _gone(self, session: OnlineSession) -> bool:
+        """Whether the session is no longer online in accounting (its Stop arrived)."""
+        return self.registry.get(session.ac, session.session_id, session.phone) is None
 
     def render(self, grant: Grant, ac: AcRecord) -> tuple[tuple[int, bytes], ...]:
         if self._render is not None:

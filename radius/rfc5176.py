@@ -69,8 +69,10 @@ def request_attrs(
     calling_station_id: str | None,
     nas_ip: str | None,
     event_timestamp: int,
+    nas_identifier: str | None = None,
 ) -> list[tuple[int, bytes]]:
-    """Session identification attributes (RFC 5176 §3) + Event-Timestamp (§3, SHOULD)."""
+    """Session identification attributes (RFC 5176 §3) + Event-Timestamp (§3, SHOULD). Each
+    value goes out as given: the caller passes what the NAS itself sent in accounting."""
     out: list[tuple[int, bytes]] = []
     if user_name:
         out.append((1, user_name.encode()[:253]))
@@ -82,6 +84,8 @@ def request_attrs(
         out.append((31, calling_station_id.encode()[:253]))
     if nas_ip and ":" not in nas_ip:  # an IPv6 AC: the session ids above suffice
         out.append((4, ipaddress.IPv4Address(nas_ip).packed))
+    if nas_identifier:
+        out.append((32, nas_identifier.encode()[:253]))
     out.append((55, struct.pack("!I", event_timestamp & 0xFFFFFFFF)))
     return out
 

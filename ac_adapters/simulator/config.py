@@ -58,6 +58,8 @@ class SimConfig:
     traffic_rate: float = 40_000.0         # simulated download bytes/s per active user (upload = 1/5)
     counters_start: int = 0                # initial octet counters (set > 2**32 to exercise gigawords)
     first_url: str = "http://www.example.com/"   # the page the phone first asked for (redirect URL)
+    redirect_key: str = ""                 # 8-char DES key for encrypted redirect MACs (EAG); "" = none
+    vlan: str = ""                         # user VLAN in redirects of vendors that send one; "" = none
     tick: float = 0.05                     # timer thread granularity, real seconds
 
     def __post_init__(self) -> None:

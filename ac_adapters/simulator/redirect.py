@@ -1,43 +1,17 @@
-"""The HTTP redirect a real AC gives an unauthenticated phone, per flavour (spec §3).
+"""The HTTP redirect a real AC gives an unauthenticated phone (``docs/protocols/portal-protocol.md`` §3).
 
-A browser pointed at this URL starts the portal flow exactly as a phone behind the AC would.
-Parameter names are the ones the spec confirms with ≥ 2 sources for each family.
+Built from the same vendor profile the portal parses it with (``VendorProfile.redirect.emit``:
+parameter names, order and MAC encodings), so every profile runs end to end. A browser pointed
+at this URL starts the portal flow exactly as a phone behind the AC would. An unknown flavour is
+an error, not a silent fallback to another vendor's parameters.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from ac_adapters.profiles import get_profile
+from ac_adapters.redirect import build_redirect_url as _build_from_params
 
-__all__ = ["STYLES", "build_redirect_url", "style_for"]
-
-# flavour → parameter style
-STYLES = {
-    "huawei-v2": "huawei",
-    "huawei-v1": "huawei",
-    "h3c": "h3c",
-    "cmcc": "cmcc",
-    "ruijie": "cmcc",
-    "autelan": "cmcc",
-    "hanming": "hanming",
-}
-
-
-def style_for(flavour: str) -> str:
-    return STYLES.get(flavour, "cmcc")
-
-
-def _digits(mac: str) -> str:
-    return "".join(ch for ch in mac if ch not in ":-. ").lower()
-
-
-def _colon(mac: str) -> str:
-    d = _digits(mac)
-    return ":".join(d[i : i + 2] for i in range(0, 12, 2))
-
-
-def _dash_upper(mac: str) -> str:
-    d = _digits(mac).upper()
-    return "-".join(d[i : i + 2] for i in range(0, 12, 2))
+__all__ = ["build_redirect_url"]
 
 
 def build_redirect_url(
@@ -51,34 +25,17 @@ def build_redirect_url(
     ssid: str,
     ap_mac: str,
     first_url: str,
+    vlan: str | None = None,
+    des_key: str | bytes | None = None,
 ) -> str:
-    """``portal_url`` with the query an AC of ``flavour`` appends (existing query kept)."""
-    style = style_for(flavour)
-    params: list[tuple[str, str]]
-    if style == "huawei":
-        # Huawei url-template/url-parameter with the admin-chosen keys of the doc example (§3).
-        params = [
-            ("ac-ip", ac_ip), ("ac-name", ac_name), ("user-ipaddress", user_ip),
-            ("user-mac", _colon(user_mac)), ("ap-mac", _colon(ap_mac)), ("ssid", ssid),
-            ("redirect-url", first_url),
-        ]
-    elif style == "h3c":
-        # Comware 7 url-parameter doc example names (userip, userurl) + common siblings.
-        params = [
-            ("userip", user_ip), ("usermac", _colon(user_mac)), ("nasip", ac_ip), ("nasid", ac_name),
-            ("ssid", ssid), ("apmac", _colon(ap_mac)), ("userurl", first_url),
-        ]
-    else:
-        # CMCC style (EAG, Ruijie cmcc formats): wlanapmac = 12 upper-hex digits (EAG).
-        params = [
-            ("wlanuserip", user_ip), ("wlanacname", ac_name), ("wlanacip", ac_ip), ("ssid", ssid),
-            ("wlanusermac", _dash_upper(user_mac)), ("wlanapmac", _digits(ap_mac).upper()),
-        ]
-        if style == "hanming":
-            params.append(("wlanstamac", _dash_upper(user_mac)))
-        params.append(("wlanuserfirsturl", first_url))
-    parts = urlsplit(portal_url)
-    query = urlencode(params)
-    if parts.query:
-        query = f"{parts.query}&{query}"
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, parts.fragment))
+    """``portal_url`` with the query an AC of ``flavour`` appends (existing query kept).
+
+    ``des_key``: the AC's 8-character redirect key, for vendors that encrypt the user MAC
+    (EAG ``wlanparameter``); without it those parameters are left out, as such an AC does when
+    no key is configured. KeyError names the known flavours."""
+    profile = get_profile(flavour)
+    values = {
+        "user_ip": user_ip, "user_mac": user_mac, "ac_ip": ac_ip, "ac_name": ac_name,
+        "ssid": ssid, "ap_mac": ap_mac, "original_url": first_url, "vlan": vlan,
+    }
+    return _build_from_params(portal_url, profile.redirect, values, des_key=des_key)

@@ -261,11 +261,12 @@ def test_user_sync_and_status_notify(sim: tuple[SimulatedAc, MiniPortal]) -> Non
 
 
 @pytest.mark.parametrize(("flavour", "keys"), [
-    ("huawei-v2", {"user-ipaddress": "10.0.0.50", "ac-ip": "127.0.0.1", "user-mac": "aa:bb:cc:dd:ee:50"}),
+    # Each vendor's own MAC spelling, from its profile (docs/protocols/portal-protocol.md §3).
+    ("huawei-v2", {"user-ipaddress": "10.0.0.50", "ac-ip": "127.0.0.1", "user-mac": "aabb-ccdd-ee50"}),
     ("cmcc", {"wlanuserip": "10.0.0.50", "wlanacip": "127.0.0.1", "wlanacname": "citywifi-ac-sim",
               "wlanusermac": "AA-BB-CC-DD-EE-50", "wlanapmac": "001122334455", "ssid": "CityWiFi"}),
-    ("h3c", {"userip": "10.0.0.50", "nasip": "127.0.0.1", "usermac": "aa:bb:cc:dd:ee:50"}),
-    ("hanming", {"wlanstamac": "AA-BB-CC-DD-EE-50"}),
+    ("h3c", {"userip": "10.0.0.50", "nasip": "127.0.0.1", "usermac": "aa-bb-cc-dd-ee-50"}),
+    ("hanming", {"wlanstamac": "AA:BB:CC:DD:EE:50"}),
 ])
 def test_redirect_url(flavour: str, keys: dict[str, str]) -> None:
     ac = make(flavour)

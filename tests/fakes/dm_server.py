@@ -5,6 +5,13 @@ when present (or required), Event-Timestamp within ``window`` seconds (§3.5) �
 Disconnect-/CoA-ACK or NAK (with Error-Cause). ``drop_first`` silently ignores the first N valid
 requests to exercise retransmission. Every valid request is kept in ``received``; invalid ones
 are counted in ``bad`` and never answered.
+
+With ``sessions`` it behaves like a NAS that looks sessions up by comparing strings: each entry
+is one live session, attribute name → value exactly as the NAS holds it (and sent it in
+accounting). A request whose NAS-IP-Address is not ``nas_ip`` gets NAK 403 (NAS Identification
+Mismatch); otherwise every session identifier the request carries must equal the entry's value
+character for character, else NAK 503 (Session Context Not Found). A matched Disconnect removes
+the entry.
 """
 
 from __future__ import annotations
@@ -20,14 +27,21 @@ from pyrad.packet import CoANAK, CoAPacket, DisconnectNAK, DisconnectRequest
 
 from radius.dictionary import load_dictionary
 
-__all__ = ["FakeDmServer"]
+__all__ = ["SESSION_IDENTIFIERS", "FakeDmServer"]
+
+# RFC 5176 §3 session identification attributes the fake NAS matches on.
+SESSION_IDENTIFIERS = ("User-Name", "Acct-Session-Id", "Framed-IP-Address", "Calling-Station-Id",
+                       "NAS-Identifier")
 
 
 class FakeDmServer:
     def __init__(self, secret: bytes = b"testing123", *, host: str = "127.0.0.1",
                  nak_cause: int | None = None, drop_first: int = 0,
-                 require_message_authenticator: bool = True, window: float = 300.0) -> None:
+                 require_message_authenticator: bool = True, window: float = 300.0,
+                 sessions: list[dict[str, str]] | None = None, nas_ip: str | None = None) -> None:
         self.secret = secret
+        self.sessions = sessions
+        self.nas_ip = nas_ip
         self.nak_cause = nak_cause
         self.drop_first = drop_first
         self.require_ma = require_message_authenticator
@@ -75,6 +89,21 @@ class FakeDmServer:
         ts = pkt.get(55)
         return not (ts is None or abs(struct.unpack("!I", ts[0])[0] - time.time()) > self.window)
 
+    def _lookup(self, pkt: CoAPacket) -> int | None:
+        """None = found (ACK); else the Error-Cause. Without a session table: always found."""
+        if self.sessions is None:
+            return None
+        nas_ip = pkt.get("NAS-IP-Address")
+        if nas_ip and self.nas_ip is not None and str(nas_ip[0]) != self.nas_ip:
+            return 403
+        given = {name: str(pkt[name][0]) for name in SESSION_IDENTIFIERS if pkt.get(name)}
+        for i, session in enumerate(self.sessions):
+            if all(session.get(name) == value for name, value in given.items()):
+                if pkt.code == DisconnectRequest:
+                    del self.sessions[i]
+                return None
+        return 503
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -95,9 +124,10 @@ class FakeDmServer:
                 self.dropped += 1
                 continue
             reply = pkt.CreateReply()
-            if self.nak_cause is not None:
+            cause = self.nak_cause if self.nak_cause is not None else self._lookup(pkt)
+            if cause is not None:
                 reply.code = DisconnectNAK if pkt.code == DisconnectRequest else CoANAK
-                reply["Error-Cause"] = self.nak_cause
+                reply["Error-Cause"] = cause
             reply.add_message_authenticator()
             with contextlib.suppress(OSError):
                 self._sock.sendto(reply.ReplyPacket(), addr)

@@ -90,9 +90,11 @@ def test_dialect_derived_from_vendor_and_validated() -> None:
 
     assert ac(vendor="huawei-v1").effective_radius_dialect == "huawei"
     assert ac(vendor="h3c").effective_radius_dialect == "h3c"
-    assert ac(vendor="ruijie").effective_radius_dialect == "wispr"
+    assert ac(vendor="ruijie").effective_radius_dialect == "ruijie"
+    assert ac(vendor="cmcc").effective_radius_dialect == "wispr"
     assert ac(vendor="h3c", radius_dialect="mikrotik").effective_radius_dialect == "mikrotik"
+    assert ac(radius_dialect="aruba").effective_radius_dialect == "aruba"
     with pytest.raises(ValidationError):
-        ac(radius_dialect="cisco")
+        ac(radius_dialect="nokia")
     with pytest.raises(ValueError):
-        render(GRANT, "cisco")
+        render(GRANT, "nokia")

@@ -104,7 +104,9 @@ def test_wrong_secret_times_out_then_portal_fallback(redis_client: Any) -> None:
     assert calls == [("ac1", "10.0.0.5", "aa:bb:cc:dd:ee:01")]
 
 
-def test_nak_session_not_found_is_success_other_naks_are_not(redis_client: Any) -> None:
+def test_nak_503_for_a_session_accounting_closed_is_success_other_naks_are_not(redis_client: Any) -> None:
+    """(The session was never opened in the registry: really gone. With the session still online
+    a 503 is not a success: tests/security/test_kick_identifiers.py.)"""
     enf, calls = _enforcer(redis_client)
     with FakeDmServer(SECRET.encode(), nak_cause=ErrorCause.SESSION_CONTEXT_NOT_FOUND) as dm:
         res = enf.disconnect(_session(), ac=_ac(dm.port))

@@ -44,7 +44,7 @@ KICK_SCHEMA: dict[str, Any] = {
     "properties": {
         "ac": {"type": "string"}, "session_id": {"type": "string"}, "phone": {"type": "string"},
         "ok": {"type": "boolean"}, "method": {"enum": ["dm", "portal", "none"]},
-        "outcome": {"enum": ["dm", "portal", "gone", "refused", "no_answer", "unknown_ac"]},
+        "outcome": {"enum": ["dm", "portal", "gone", "refused", "not_found", "no_answer", "unknown_ac"]},
         "error_cause": _OPT_NUM, "detail": {"type": "string"}, "message": {"type": "string"},
         "message_zh": {"type": "string"},
     },
