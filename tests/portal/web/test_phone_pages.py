@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -13,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.acs import AcRegistry
 from portal.usage import UsageBook
 from portal.web import create_app
 from portal.web.errors import ERRORS, user_error
@@ -119,8 +121,15 @@ def test_error_messages_on_the_page(app: Flask, stack: Stack) -> None:
     assert resp.status_code == 400 and "no longer valid" in resp.get_data(as_text=True)
     resp = client.get("/portal?wlanuserip=10.1.1.1&wlanacname=ghost")
     assert resp.status_code == 400 and 'data-code="unknown_ac"' in resp.get_data(as_text=True)
+    # /portal alone: this browser's remembered redirect (phone 2) lands on its login page; a
+    # browser the portal knows nothing about gets a page that explains the way on — not an error.
     resp = client.get("/portal", headers={"Accept-Language": "en"})
-    assert resp.status_code == 400 and "open any web page" in resp.get_data(as_text=True)
+    assert resp.status_code == 200 and field(resp.get_data(as_text=True), "c")
+    assert stack.journey.open_context(field(resp.get_data(as_text=True), "c")).user_ip == stack.journey.open_context(c).user_ip
+    resp = app.test_client().get("/portal", headers={"Accept-Language": "en"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="error"' not in text
+    assert "Make sure you are connected to this Wi-Fi" in text and 'href="http://captive.apple.com/"' in text
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
     assert client.get("/nope").status_code == 404
     assert client.get("/portal/login").status_code == 405
@@ -170,6 +179,15 @@ def test_probes_and_captive_api_by_source_address(app: Flask, stack: Stack) -> N
     stack.journey.request_code(ctx, phone(5))
     stack.journey.login_with_code(ctx, phone(5), stack.last_code(phone(5)))
     env = {"REMOTE_ADDR": ctx.user_ip}
+    # The stack's AC has no client-address check (phones behind NAT): a request's address is then
+    # not the phone's, and identifies nobody — whoever holds 10.x elsewhere is not this phone.
+    assert client.get("/generate_204", environ_base=env).status_code == 302
+    assert json.loads(client.get("/api/captive", environ_base=env).data)["captive"] is True
+    assert "189****0005" not in client.get("/portal/status", environ_base=env).get_data(as_text=True)
+    # With the AC's check on, the observed address is the phone's own: online.
+    record = AcRegistry(stack.redis).get(AC_NAME)
+    AcRegistry(stack.redis).put(dataclasses.replace(record, client_address_check=True))
+    stack.journey._ac_cache.clear()
     assert client.get("/generate_204", environ_base=env).status_code == 204
     apple = client.get("/hotspot-detect.html", environ_base=env)
     assert apple.status_code == 200 and b"<TITLE>Success</TITLE>" in apple.data
