@@ -151,7 +151,8 @@ VENUE_PAGE_CSP = ("sandbox allow-scripts allow-forms allow-top-navigation allow-
 
 def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
     err = user_error(exc.code, lang, retry_after=exc.retry_after, attempts_left=exc.attempts_left,
-                     reply_message=exc.reply_message)
+                     reply_message=exc.reply_message,
+                     carriers=services().settings.number_policy.allowed_carriers)
     log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, client_address(),
              exc.detail[:300])
     return {"error": err.message, "error_code": err.code}, err.status

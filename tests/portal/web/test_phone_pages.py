@@ -124,8 +124,9 @@ def test_error_messages_on_the_page(app: Flask, stack: Stack) -> None:
     # /portal alone: this browser's remembered redirect (phone 2) lands on its login page; a
     # browser the portal knows nothing about gets a page that explains the way on — not an error.
     resp = client.get("/portal", headers={"Accept-Language": "en"})
-    assert resp.status_code == 200 and field(resp.get_data(as_text=True), "c")
-    assert stack.journey.open_context(field(resp.get_data(as_text=True), "c")).user_ip == stack.journey.open_context(c).user_ip
+    recalled = field(resp.get_data(as_text=True), "c")
+    assert resp.status_code == 200
+    assert stack.journey.open_context(recalled).user_ip == stack.journey.open_context(c).user_ip
     resp = app.test_client().get("/portal", headers={"Accept-Language": "en"})
     text = resp.get_data(as_text=True)
     assert resp.status_code == 200 and 'id="error"' not in text
@@ -220,3 +221,42 @@ def test_demo_outbox_only_in_demo_mode(app: Flask, stack: Stack, data_dir: Path)
     demo_app = create_app(demo_settings, stack.redis)
     page = demo_app.test_client().get("/demo/outbox").get_data(as_text=True)
     assert "18900000001" in page and "&lt;123456&gt;" in page
+
+
+def test_phone_number_field(app: Flask, stack: Stack) -> None:
+    """Issue 14 item 5: autofill formats are neither cut nor refused, full-width digits work,
+    refusals say which numbers are served, and "1 try left" reads right."""
+    def fresh(i: int, lang: str = "en-US") -> tuple[FlaskClient, str]:
+        client = app.test_client()                  # every phone its own browser
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = lang
+        html, _ = land(client, stack, i, lang)
+        return client, html
+
+    client, html = fresh(20)
+    maxlength = int(re.search(r'id="phone"[^>]*maxlength="(\d+)"', html).group(1))
+    assert maxlength >= 64 > len("+86 189-0000-0020")          # as long as the server accepts
+    for i, typed in ((20, "+86 189-0000-0020"), (21, "+86 18900000021"),
+                     (22, "".join(chr(ord(d) + 0xFEE0) for d in phone(22)))):   # full-width digits
+        client, html = fresh(i)
+        resp = client.post("/portal/code", data={"c": field(html, "c"), "phone": typed})
+        assert resp.status_code == 200 and f"189****00{i}" in resp.get_data(as_text=True), typed
+        assert stack.last_code(phone(i))
+    client, html = fresh(23)
+    resp = client.post("/portal/code", data={"c": field(html, "c"), "phone": "+1 415 555 0100"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and 'data-code="not_mainland"' in text
+    assert "only serves China Telecom mobile numbers from mainland China" in text
+    assert "not a valid" not in text
+    client, html = fresh(24, "zh-CN")
+    resp = client.post("/portal/code", data={"c": field(html, "c"), "phone": "13800138000"})   # China Mobile
+    assert resp.status_code == 403 and "本 Wi-Fi 仅服务中国电信手机号码" in resp.get_data(as_text=True)
+    # Wrong codes: 4 tries left … 1 try left (not "1 tries").
+    client, html = fresh(25)
+    c = field(html, "c")
+    client.post("/portal/code", data={"c": c, "phone": phone(25)})
+    wrong = "000000" if stack.last_code(phone(25)) != "000000" else "111111"
+    texts_seen = [client.post("/portal/login", data={"c": c, "phone": phone(25), "code": wrong})
+                  .get_data(as_text=True) for _ in range(4)]
+    assert "Wrong code; 4 tries left" in texts_seen[0] and "Wrong code; 1 try left" in texts_seen[3]
+    assert not any("1 tries" in t for t in texts_seen)
+    assert "还可以再试 1 次" in user_error("wrong_code", "zh", attempts_left=1).message
