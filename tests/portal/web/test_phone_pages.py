@@ -19,7 +19,7 @@ from portal.usage import UsageBook
 from portal.web import create_app
 from portal.web.errors import ERRORS, user_error
 from portal.web.i18n import pick_language
-from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, wait_for
+from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, user, wait_for
 
 
 @pytest.fixture
@@ -260,3 +260,38 @@ def test_phone_number_field(app: Flask, stack: Stack) -> None:
     assert "Wrong code; 4 tries left" in texts_seen[0] and "Wrong code; 1 try left" in texts_seen[3]
     assert not any("1 tries" in t for t in texts_seen)
     assert "还可以再试 1 次" in user_error("wrong_code", "zh", attempts_left=1).message
+
+
+def test_english_status_and_the_way_back_after_logout(app: Flask, stack: Stack) -> None:
+    """Issue 14 item 8: the plan in the page's language; after logout a way to log in again and
+    a language link (it was a bare "您已下线。未在线")."""
+    from portal.plans import Plan
+
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-US,en;q=0.9"
+    html, _ = land(client, stack, 26, "en-US,en;q=0.9")
+    c = field(html, "c")
+    client.post("/portal/code", data={"c": c, "phone": phone(26)})
+    done = client.post("/portal/login", data={"c": c, "phone": phone(26), "code": stack.last_code(phone(26))})
+    page = done.get_data(as_text=True)
+    assert "Plan: basic" in page and "基础套餐" not in page        # no English title: its name
+    status_url = re.search(r'id="status" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert wait_for(lambda: stack.journey.sessions.by_phone(phone(26)))
+    stack.plans.put(Plan(name="basic", title_zh="基础套餐", title_en="Basic plan", up_kbps=2000,
+                         down_kbps=8000, daily_time=4 * 3600, max_sessions=2, mac_binding_days=7))
+    english = client.get(status_url).get_data(as_text=True)
+    assert "<dd>Basic plan</dd>" in english and "基础套餐" not in english
+    assert "<dd>基础套餐</dd>" in client.get(status_url.replace("lang=en", "lang=zh")).get_data(as_text=True)
+
+    token = re.search(r"s=([^&]+)", status_url).group(1)
+    out = client.post("/portal/logout", data={"s": token, "lang": "en"})
+    page = out.get_data(as_text=True)
+    assert out.status_code == 200 and "You are logged out." in page and 'id="state">Offline' in page
+    login_url = re.search(r'id="login" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    lang_url = re.search(r'id="lang" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert login_url == "/portal?lang=en" and lang_url == "/portal/status?lang=zh"
+    assert wait_for(lambda: user(26)[0] not in stack.ac.online())
+    again = client.get(login_url).get_data(as_text=True)       # the returning phone's ad page
+    assert 'id="ad"' in again and 'name="ticket"' in again
+    chinese = client.get(lang_url).get_data(as_text=True)
+    assert 'id="state">未在线' in chinese and 'id="login"' in chinese and "重新登录" in chinese
