@@ -20,7 +20,7 @@ from portal.phone_memory import MAX_QUERY, REDIRECT_COOKIE, RedirectMemory, deco
 from portal.web import services
 from portal.web.client_address import canonical_address, client_address
 
-__all__ = ["address_login", "memory", "recalled_context", "remember", "remembered_query"]
+__all__ = ["address_login", "forget", "memory", "recalled_context", "remember", "remembered_query"]
 
 
 def memory() -> RedirectMemory:
