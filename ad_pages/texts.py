@@ -44,6 +44,14 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "unlimited": ("不限", "Unlimited"),
     "logout": ("下线", "Log out"),
     "logged_out": ("您已下线。", "You are logged out."),
+    "login_again": ("登录上网", "Log in"),
+    "offline_help": ("如需继续上网，请点击下方按钮重新登录。",
+                     "To go online again, tap the button below to log in."),
+    "offline_unknown": ("本页面无法识别您的 Wi-Fi 连接。请确认已连接本 Wi-Fi，然后点击下方按钮"
+                        "（或打开任意以 http:// 开头的网址），网络会自动带您进入登录页面。",
+                        "This page cannot tell which Wi-Fi connection you are on. Make sure you are "
+                        "connected to this Wi-Fi, then tap the button below (or open any http:// web "
+                        "address): the network will take you to the login page."),
     "error_title": ("出错了", "Something went wrong"),
     "retry": ("返回重试", "Try again"),
     "lang_switch": ("English", "中文"),

@@ -60,6 +60,7 @@ from portal.login_types import (
     PhoneContext,
     Signer,
     StatusView,
+    plan_title,
 )
 from portal.login_types import mask_phone as _mask
 from portal.metrics_http import ProcessCounters
@@ -387,9 +388,9 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         used_now = sum(s.octets for s in mine)
         bytes_left = max(0, min(left_bytes) - used_now) if left_bytes else None
         live = [s for s in sessions if s.deadline(self.sessions.grace) > now]
-        return StatusView(True, rec["phone"], plan.title_zh or plan.name, seconds, bytes_left,
+        return StatusView(True, rec["phone"], plan_title(plan, "zh"), seconds, bytes_left,
                           plan.up_kbps, plan.down_kbps, max(len(live), 1), plan.max_sessions,
-                          rec.get("venue", "none"))
+                          rec.get("venue", "none"), plan_en=plan_title(plan, "en"))
 
     def logout(self, ac: str, user_ip: str) -> bool:
         """REQ_LOGOUT on the AC, then forget the portal login. False when the AC did not answer."""

@@ -103,6 +103,13 @@ class PhoneContexts:
 
         return self.venues.all().get(venue_id, FALLBACK)
 
+    def checks_addresses(self, ac_name: str) -> bool:
+        """Whether requests' observed addresses identify phones of this AC (its
+        ``client_address_check``; an AC no longer registered counts as the default, on).
+        Cached like every AC lookup here (5 s): probes ask this on every request."""
+        record = self._ac_by_name(ac_name)
+        return record is None or bool(record.client_address_check)
+
     def _ac_by_address(self, address: str) -> AcRecord | None:
         return self._cached_ac("a:" + address, lambda: self.acs.by_address(address))
 

@@ -25,7 +25,7 @@ from portal.plans import Plan
 
 __all__ = [
     "AdOffer", "CodeSent", "Landing", "LoginError", "LoginSuccess", "PhoneContext", "Signer",
-    "StatusView", "mask_phone",
+    "StatusView", "mask_phone", "plan_title",
 ]
 
 
@@ -113,6 +113,16 @@ class StatusView:
     devices: int = 0
     max_devices: int | None = None
     venue: str = "none"
+    plan_en: str = ""         # the plan's English title (``plan`` is the Chinese one)
+
+    def plan_in(self, lang: str) -> str:
+        return self.plan_en if lang == "en" and self.plan_en else self.plan
+
+
+def plan_title(plan: Plan, lang: str) -> str:
+    """What a phone page calls ``plan`` in ``lang``: its title in that language, else its name
+    (an identifier, readable in both) — never the other language's title."""
+    return (plan.title_en if lang == "en" else plan.title_zh) or plan.name
 
 
 _SEALED_VERSION = b"\x01"

@@ -96,6 +96,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("max_devices", "int", "最多设备数", "devices allowed", ("status",)),
     Variable("s", "str", "会话凭证 —— 下线表单必须带回",
              "the session token — the logout form must send it back", ("status",)),
+    Variable("help", "str", "未在线时：如何重新上网", "when offline: how to get online again", ("status",)),
+    Variable("login_url", "str", "未在线时：“登录上网”按钮的地址",
+             "when offline: where the \"log in\" button leads", ("status",)),
     Variable("retry_url", "str", "重试地址", "where to try again", ("error",)),
 )
 """Every documented variable (docs/templates.md, "Variables every page gets" and the page table)."""

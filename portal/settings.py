@@ -424,8 +424,17 @@ class WebSettings:
     # Addresses/CIDRs the proxies connect from (nginx on this box: ["127.0.0.1/32", "::1/128"]):
     # forwarding headers are believed only from these peers. Required when proxy_hops > 0.
     trusted_proxies: tuple[str, ...] = ()
+    # A plain-http address the ACs intercept (never walled-garden): when the portal knows nothing
+    # about a phone, its page offers this link, and the AC's redirect then brings the login page.
+    intercepted_url: str = "http://captive.apple.com/"
 
     def __post_init__(self) -> None:
+        if self.intercepted_url:
+            target = urllib.parse.urlsplit(self.intercepted_url)
+            if target.scheme != "http" or not target.hostname:
+                raise SettingsError("intercepted_url", "expected a plain http://host/… address the ACs "
+                                    "redirect (https cannot be intercepted without a certificate "
+                                    f"error), got {self.intercepted_url!r}")
         networks = cidr_list("trusted_proxies", self.trusted_proxies)
         if any(n.prefixlen == 0 for n in networks):
             raise SettingsError("trusted_proxies", "an entry covers every address: any client could "

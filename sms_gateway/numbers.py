@@ -8,8 +8,10 @@ Validity: the 11-digit form ``1[3-9]xxxxxxxxx`` and either a segment from our sh
 or ``phonenumbers`` judging it a valid CN mobile number. Both are needed because phonenumbers'
 metadata lags the allocation (it rejects real Telecom 149 data cards and the 1749 satellite
 segment), while our table does not know every future segment that phonenumbers may learn first.
-phonenumbers also does the input clean-up: +86 / 0086 / 86 prefixes, spaces, dashes, brackets,
-full-width digits. Carrier and region never come from phonenumbers (wrong for 173, 16x, 19x).
+phonenumbers also does the input clean-up: +86 / 0086 / 86 prefixes, spaces (also the ideographic
+one), dashes, brackets, dots, full-width digits and plus (as Chinese input methods type them). A
+number of another country is refused with its own code (``not_mainland``), not as a typo.
+Carrier and region never come from phonenumbers (wrong for 173, 16x, 19x).
 """
 
 from __future__ import annotations
@@ -57,7 +59,12 @@ def normalise(text: str) -> str:
         raise InvalidNumber(f"not a phone number: {stripped!r}") from exc
     except Exception as exc:  # phonenumbers on hostile input: keep the typed-error promise
         raise InvalidNumber(f"not a phone number: {stripped!r}") from exc
-    if parsed.country_code != 86 or parsed.italian_leading_zero:
+    if parsed.country_code != 86:
+        # Another country's number (+1 415…, +852…): not mistyped, just not one we serve.
+        raise InvalidNumber(f"not a mainland China number: {stripped!r}", code="not_mainland",
+                            message_zh="仅支持中国大陆手机号码。",
+                            message_en="Only mainland China mobile numbers can be used.")
+    if parsed.italian_leading_zero:
         raise InvalidNumber(f"not a mainland China number: {stripped!r}")
     national = str(parsed.national_number)
     if not _NATIONAL.fullmatch(national):

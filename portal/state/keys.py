@@ -47,6 +47,7 @@ __all__ = [
     "otp_mac_counter",
     "otp_phone_counter",
     "phone_macs",
+    "phone_redirect",
     "phone_sessions",
     "plan_defs",
     "plan_override",
@@ -400,6 +401,13 @@ def device_pending_phone(device: str) -> str:
     """String (TTL = code lifetime): the phone a device (``mac:…``/``ip:…``) asked a code for,
     so a closed and reopened login window can finish without a new code."""
     return f"{PREFIX}:{{dev:{device}}}:pending-phone"
+
+
+def phone_redirect(address: str) -> str:
+    """String (TTL = web.context_ttl): the query of the last AC redirect a phone at this observed
+    address brought (ACs with client_address_check only), so ``/portal`` alone, the OS probes'
+    redirect and the RFC 8908 ``user-portal-url`` reach its login page (portal.phone_memory)."""
+    return f"{PREFIX}:{{pr:{address}}}:redirect"
 
 
 def ad_click_nonce(nonce: str) -> str:

@@ -125,7 +125,7 @@ def console_services() -> ConsoleServices:
 # -- helpers for every console view ---------------------------------------------------------------
 
 def tr(zh: str, en: str) -> str:
-    """The text in the console language (cookie ``cw_lang``; Chinese by default)."""
+    """The text in the console language (cookie ``cw_lang``, else Accept-Language; Chinese by default)."""
     return en if getattr(g, "console_lang", "zh") == "en" else zh
 
 
@@ -183,8 +183,14 @@ def console_nav() -> list[tuple[str, str, bool]]:
             continue
         if (who == "noc" and not account.is_noc) or (who == "admin" and not account.is_admin):
             continue
-        url = url_for(endpoint)
-        out.append((tr(zh, en), url, request.path == url or request.path.startswith(url + "/")))
+        out.append((tr(zh, en), url_for(endpoint), False))
+    # One item is current: the one whose URL is the longest prefix of this page's path (the
+    # dashboard is /noc, so a bare prefix test also lit it on /noc/sessions).
+    matches = [i for i, (_, url, _) in enumerate(out)
+               if request.path == url or request.path.startswith(url.rstrip("/") + "/")]
+    if matches:
+        best = max(matches, key=lambda i: len(out[i][1]))
+        out[best] = (out[best][0], out[best][1], True)
     return out
 
 
@@ -236,8 +242,10 @@ def _home_for(account: Account) -> str:
 # -- request hooks ----------------------------------------------------------------------------------
 
 def _before_request() -> Response | None:
-    lang = request.cookies.get("cw_lang")
-    g.console_lang = lang if lang in ("zh", "en") else "zh"
+    # The language chosen with the toggle (cookie), else the browser's (Accept-Language), else Chinese.
+    from portal.web.i18n import pick_language
+
+    g.console_lang = pick_language(request.headers.get("Accept-Language"), request.cookies.get("cw_lang"))
     g.account = None
     if not is_console_request():
         return None

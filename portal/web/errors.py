@@ -23,16 +23,42 @@ def _wait(seconds: int, lang: str) -> str:
     return f"{hours} 小时" if lang == "zh" else f"{hours} hours"
 
 
+def _tries(left: int, lang: str) -> str:
+    if lang == "zh":
+        return f"{left} 次"
+    return "1 try" if left == 1 else f"{left} tries"
+
+
+def _operator(carriers: tuple[str, ...], lang: str) -> str:
+    """"中国电信" / "China Telecom or China Unicom": the operators whose numbers are served
+    (``number_policy.allowed_carriers``), for refusals that should say which number would work."""
+    from sms_gateway.segments import CARRIER_NAMES, Carrier
+
+    names = []
+    for value in carriers:
+        try:
+            names.append(CARRIER_NAMES[Carrier(value)][0 if lang == "zh" else 1])
+        except (ValueError, KeyError):
+            continue
+    if not names:
+        return "本运营商" if lang == "zh" else "this operator's"
+    return "或".join(names) if lang == "zh" else " or ".join(names)
+
+
 _RATE = ("请{wait}后再试。", "Please try again in {wait}.")
 _NOT_OPERATOR = ("该号码不是本运营商的手机号码，无法获取验证码。",
                  "This is not a mobile number of this operator; no code can be sent to it.")
 
-# code → (zh, en, HTTP status). Placeholders: {wait}, {left}, {reply}.
+# code → (zh, en, HTTP status). Placeholders: {wait}, {tries} ("4 tries"), {reply}, {operator}
+# (the operators whose numbers are served).
 ERRORS: dict[str, tuple[str, str, int]] = {
     # SMS code
     "phone_missing": ("请输入手机号码。", "Please enter your mobile number.", 400),
-    "invalid_number": ("手机号码格式不正确。", "That is not a valid mobile number.", 400),
-    "wrong_code": ("验证码错误，还可以再试 {left} 次。", "Wrong code; {left} tries left.", 400),
+    "invalid_number": ("手机号码格式不正确，请输入 11 位中国大陆手机号码。",
+                       "That is not a valid mobile number: please enter an 11-digit mainland China mobile number.", 400),
+    "not_mainland": ("本 Wi-Fi 仅服务中国大陆的{operator}手机号码，无法向该号码发送验证码。",
+                     "This Wi-Fi only serves {operator} mobile numbers from mainland China; no code can be sent to this number.", 403),
+    "wrong_code": ("验证码错误，还可以再试 {tries}。", "Wrong code; {tries} left.", 400),
     "expired": ("验证码已过期，请重新获取。", "The code has expired; please ask for a new one.", 400),
     "used": ("验证码已使用，请重新获取。", "This code was already used; please ask for a new one.", 400),
     "too_many_attempts": ("验证码错误次数过多，请重新获取。",
@@ -58,8 +84,10 @@ ERRORS: dict[str, tuple[str, str, int]] = {
     "global_budget": ("短信发送繁忙，" + _RATE[0], "The SMS service is busy. " + _RATE[1], 429),
     # number policy (not an operator number)
     "denied": (*_NOT_OPERATOR, 403),
-    "carrier_unknown": (*_NOT_OPERATOR, 403),
-    "carrier_not_allowed": (*_NOT_OPERATOR, 403),
+    "carrier_unknown": ("无法确认该号码的运营商。本 Wi-Fi 仅服务{operator}手机号码。",
+                        "The operator of this number could not be confirmed; this Wi-Fi only serves {operator} mobile numbers.", 403),
+    "carrier_not_allowed": ("该号码不是本运营商的手机号码，无法获取验证码。本 Wi-Fi 仅服务{operator}手机号码。",
+                            "This is not a mobile number of this operator; no code can be sent to it. This Wi-Fi only serves {operator} mobile numbers.", 403),
     "kind_not_allowed": ("该类号码（如物联网卡）不能用于上网认证。",
                          "This kind of number (e.g. IoT) cannot be used to log in.", 403),
     "region_unknown": ("无法确认该号码的归属地，暂不能使用。",
@@ -125,11 +153,14 @@ class UserError:
 
 
 def user_error(code: str, lang: str, *, retry_after: int = 0, attempts_left: int | None = None,
-               reply_message: str = "") -> UserError:
+               reply_message: str = "", carriers: tuple[str, ...] = ()) -> UserError:
     """The message for ``code`` in ``lang`` ("zh"/"en") and its HTTP status. Unknown codes read
-    as "internal" (the code itself still goes to the log)."""
+    as "internal" (the code itself still goes to the log). ``carriers``: the number policy's
+    ``allowed_carriers``, named in refusals of other numbers."""
     zh, en, status = ERRORS.get(code, ERRORS["internal"])
+    lang = "en" if lang == "en" else "zh"
     template = en if lang == "en" else zh
     reply = reply_message.strip() or ("接入设备拒绝" if lang == "zh" else "rejected by the access controller")
-    message = template.format(wait=_wait(max(1, retry_after), lang), left=attempts_left or 0, reply=reply)
+    message = template.format(wait=_wait(max(1, retry_after), lang), tries=_tries(attempts_left or 0, lang),
+                              reply=reply, operator=_operator(carriers, lang))
     return UserError(code if code in ERRORS else "internal", message, status)

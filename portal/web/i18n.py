@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["pick_language"]
+__all__ = ["other_language", "pick_language"]
 
 
 def pick_language(accept_language: str | None, override: str | None = None,
@@ -34,3 +34,8 @@ def pick_language(accept_language: str | None, override: str | None = None,
     if best is not None:
         return best[2]
     return allowed[0] if allowed else "zh"
+
+
+def other_language(lang: str) -> str:
+    """The language a page's language link switches to."""
+    return "zh" if lang == "en" else "en"

@@ -27,13 +27,15 @@ from werkzeug.wrappers import Response as BaseResponse
 from ad_pages import texts
 from portal.device_guard import BINDING_COOKIE, PROOF_COOKIE, DeviceGuard
 from portal.login import LoginError, LoginSuccess, PhoneContext
-from portal.login_types import mask_phone
+from portal.login_types import mask_phone, plan_title
 from portal.pages import build_context
+from portal.phone_memory import decode_query
 from portal.venues import Venue
-from portal.web import public_base_url, services
+from portal.web import phone_lookup, services
+from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
-from portal.web.i18n import pick_language
+from portal.web.i18n import other_language, pick_language
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
@@ -42,6 +44,9 @@ log = logging.getLogger("citywifi.web.phone")
 bp = Blueprint("phone", __name__)
 
 _STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
+PHONE_INPUT_MAX = 65
+"""Characters of a posted phone number passed on: one more than ``sms_gateway.numbers`` accepts,
+so an overlong value is refused as a whole, never cut into a valid-looking number."""
 
 
 def observed_address() -> str:
@@ -94,7 +99,7 @@ def _lang(venue: Venue | None = None) -> str:
 
 def _other_lang_url(lang: str) -> str:
     args = request.args.to_dict()
-    args["lang"] = "zh" if lang == "en" else "en"
+    args["lang"] = other_language(lang)
     if request.method != "GET":
         return ""
     return f"{request.path}?{urlencode(args)}"
@@ -114,7 +119,8 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any
     except _STATE_ERRORS:
         log.warning("venue %s page %s: published source unreadable; default page", venue.id, page)
         source, assets = None, {}
-    context = build_context(venue, lang, urls=_urls(), lang_url=_other_lang_url(lang),
+    lang_url = values.pop("lang_url", "") or _other_lang_url(lang)
+    context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
                             digits=svc.settings.otp.digits, assets=assets, **values)
     try:
         result = svc.renderer.render(page, context, source)
@@ -145,7 +151,8 @@ VENUE_PAGE_CSP = ("sandbox allow-scripts allow-forms allow-top-navigation allow-
 
 def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
     err = user_error(exc.code, lang, retry_after=exc.retry_after, attempts_left=exc.attempts_left,
-                     reply_message=exc.reply_message)
+                     reply_message=exc.reply_message,
+                     carriers=services().settings.number_policy.allowed_carriers)
     log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, client_address(),
              exc.detail[:300])
     return {"error": err.message, "error_code": err.code}, err.status
@@ -158,13 +165,6 @@ def _error_page(code: str, lang: str, venue: Venue | None = None, **kw: Any) -> 
     return _render("error", venue or FALLBACK, lang, status, retry_url="", **values)
 
 
-def _wispr(c: str, venue: Venue, ctx: PhoneContext) -> dict[str, str]:
-    base = public_base_url()
-    return {"location_id": f"ac={ctx.ac},ssid={ctx.ssid}", "location_name": venue.name("en") or venue.id,
-            "login_url": f"{base}{url_for('phone.wispr')}?{urlencode({'c': c})}",
-            "abort_url": f"{base}{url_for('phone.landing')}"}
-
-
 def _context() -> tuple[PhoneContext, str]:
     journey = services().journey
     c = request.values.get("c", "")
@@ -173,19 +173,35 @@ def _context() -> tuple[PhoneContext, str]:
 
 def _login_page(ctx: PhoneContext, c: str, lang: str, status: int = 200, **values: Any) -> Response:
     venue = services().journey.venue(ctx)
-    return _render("login", venue, lang, status, c=c, wispr=_wispr(c, venue, ctx), **values)
+    from portal.web.wispr import redirect_block
+
+    return _render("login", venue, lang, status, c=c, wispr=redirect_block(c, venue, ctx), **values)
 
 
 # --- landing -----------------------------------------------------------------------------------
 
 @bp.get("/")
 @bp.get("/portal")
-def landing() -> Response:
+def landing() -> BaseResponse:
+    """The AC's redirect lands here. Without its parameters (a probe's redirect, the RFC 8908
+    ``user-portal-url``, a typed ``/portal``, "log in again") the phone's remembered redirect
+    is replayed through the same checks (``portal.web.phone_lookup``); with nothing known, a
+    page that explains how to get to the login page."""
     journey = services().journey
     query = {k: v for k, v in request.args.lists() if k not in ("lang",)}
     lang = _lang()
-    if not query:
-        return _error_page("missing_user_ip", lang)
+    recalled = not query
+    if recalled:
+        probe = probe_for_host()             # a probe host whose check URL is "/" (Ubuntu)
+        if probe is not None:
+            return probe
+        found = phone_lookup.address_login()
+        if found is not None and journey.status(*found).online:
+            return redirect(url_for("phone.status", lang=request.args.get("lang") or None), 303)
+        remembered = phone_lookup.remembered_query()
+        if not remembered:
+            return _offline_page(lang, known=False)
+        query = decode_query(remembered)
     guard = _guard()
     binding = None
     try:
@@ -201,6 +217,13 @@ def landing() -> Response:
         lang = _lang(venue)
         land = journey.landing(ctx, lang)
     except LoginError as exc:
+        if recalled:
+            # What was remembered no longer lands (AC removed, another device in this browser…):
+            # forget it and explain the way to a fresh redirect instead of an error.
+            log.info("remembered redirect for %s no longer lands: %s", observed_address(), exc)
+            response = _offline_page(lang, known=False)
+            phone_lookup.forget(response)
+            return response
         err_values, err_status = _error_values(exc, lang)
         return _render("error", journey.venue("none"), lang, err_status, retry_url="", **err_values)
     if land.ad is not None:
@@ -214,7 +237,26 @@ def landing() -> Response:
                                resend_in=land.resend_in, **values)
     if binding is not None:
         _set_cookie(response, BINDING_COOKIE, binding, guard.binding_ttl)
+    if not recalled:
+        phone_lookup.remember(response, ctx, mode, query)
     return response
+
+
+def _offline_page(lang: str, venue: Venue | None = None, status: int = 200, *, known: bool | None = None,
+                  **values: Any) -> Response:
+    """The status page of a phone that is not online, with the way (back) to the login page:
+    "log in" replays its remembered redirect (``known``; None = look it up); with nothing
+    remembered, the page explains that the Wi-Fi's own redirect is needed and links to a
+    plain-http address the AC intercepts (``web.intercepted_url``)."""
+    t = texts(lang)
+    if known if known is not None else bool(phone_lookup.remembered_query()):
+        login_url, help_text = url_for("phone.landing", lang=lang), t["offline_help"]
+    else:
+        login_url, help_text = services().settings.web.intercepted_url, t["offline_unknown"]
+    # After a POST (logout) the language link leads to this same status, in the other language.
+    lang_url = "" if request.method == "GET" else url_for("phone.status", lang=other_language(lang))
+    return _render("status", venue or services().journey.venue("none"), lang, status, online=False,
+                   login_url=login_url, help=help_text, lang_url=lang_url, **values)
 
 
 def _ad_page(ctx: PhoneContext, c: str, venue: Venue, lang: str, ticket: str, seconds: int,
@@ -242,7 +284,8 @@ def _posted_form() -> tuple[PhoneContext, str, str, str] | Response:
         ctx, c = _checked_context()
     except LoginError as exc:
         return _error_page(exc.code, lang)
-    return ctx, c, _lang(services().journey.venue(ctx)), request.form.get("phone", "").strip()[:20]
+    phone = request.form.get("phone", "").strip()[:PHONE_INPUT_MAX]
+    return ctx, c, _lang(services().journey.venue(ctx)), phone
 
 
 @bp.post("/portal/code")
@@ -298,8 +341,7 @@ def _success_page(ctx: PhoneContext, ok: LoginSuccess, lang: str) -> Response:
     ad = services().journey.campaign_ad(ctx, ok.phone, lang) if venue.ads_on_success else None
     return _render("success", venue, lang, redirect_url=ok.redirect_url, delay=ok.delay, ad=ad,
                    redirect_host=urlsplit(ok.redirect_url).hostname or "" if ok.redirect_url else "",
-                   status_url=status_url, plan=ok.plan.title_en if lang == "en" and ok.plan.title_en
-                   else (ok.plan.title_zh or ok.plan.name))
+                   status_url=status_url, plan=plan_title(ok.plan, lang))
 
 
 # --- returning phone ------------------------------------------------------------------------------
@@ -354,13 +396,16 @@ def _redirect_query(ctx: PhoneContext) -> dict[str, str]:
 # --- status and logout ------------------------------------------------------------------------------
 
 def _session() -> tuple[str, str, str] | None:
+    """(AC, user IP, phone or "") from the page's session token, else the login at the
+    request's own address where the AC's address check makes that address the phone's."""
+    from portal.web.phone_lookup import address_login
+
     journey = services().journey
     token = request.values.get("s", "")
     if token:
         return journey.open_session_token(token)
-    ip = observed_address()
-    ac = journey.ac_for_ip(ip)
-    return (ac, ip, "") if ac else None
+    found = address_login()
+    return (*found, "") if found else None
 
 
 @bp.get("/portal/status")
@@ -372,16 +417,19 @@ def status() -> Response:
     except LoginError as exc:
         return _error_page(exc.code, lang)
     if found is None:
-        return _render("status", journey.venue("none"), lang, online=False)
+        return _offline_page(lang)
     ac, ip, phone = found
     view = journey.status(ac, ip, phone or None)
+    if not view.online:
+        return _offline_page(lang)
     venue = journey.venue(view.venue)
     token = request.values.get("s", "")
-    if view.online and not token:
+    if not token:
         # Found by the request's own address: the logout form still needs our token.
         token = journey.session_token(ac, ip, view.phone)
-    return _render("status", venue, lang, online=view.online, s=token,
-                   phone=view.phone[:3] + "****" + view.phone[-4:] if view.phone else "", plan=view.plan,
+    return _render("status", venue, lang, online=True, s=token,
+                   phone=view.phone[:3] + "****" + view.phone[-4:] if view.phone else "",
+                   plan=view.plan_in(lang),
                    time_left=_duration(view.seconds_remaining), data_left=_octets(view.bytes_remaining),
                    rate=_rate(view.down_kbps, view.up_kbps), devices=view.devices,
                    max_devices=view.max_devices or 0)
@@ -411,7 +459,7 @@ def logout() -> Response:
         return _error_page("not_online", lang)
     if not journey.logout(ac, ip):
         return _error_page("ac_timeout", lang, journey.venue(view.venue))
-    return _render("status", journey.venue(view.venue), lang, online=False, notice=texts(lang)["logged_out"])
+    return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])
 
 
 def _duration(seconds: int | None) -> str:
@@ -433,41 +481,6 @@ def _rate(down: int | None, up: int | None) -> str:
     def mbps(k: int | None) -> str:
         return "-" if k is None else f"{k / 1000:g} Mbit/s"
     return f"↓ {mbps(down)} ↑ {mbps(up)}"
-
-
-# --- WISPr 1.0 smart clients --------------------------------------------------------------------
-
-_WISPR_REPLY = """<?xml version="1.0" encoding="UTF-8"?>
-<WISPAccessGatewayParam xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<AuthenticationReply>
-<MessageType>120</MessageType>
-<ResponseCode>{code}</ResponseCode>{extra}
-</AuthenticationReply>
-</WISPAccessGatewayParam>
-"""
-
-
-@bp.post("/portal/wispr")
-def wispr() -> Response:
-    """WISPr 1.0 login: UserName = phone, Password = SMS code (120 reply: 50 ok / 100 failed)."""
-    from xml.sax.saxutils import escape
-
-    journey = services().journey
-    try:
-        ctx, c = _checked_context()
-        ok = journey.login_with_code(ctx, request.form.get("UserName", "")[:20],
-                                     request.form.get("Password", "")[:12], page=c,
-                                     observed=observed_address())
-    except LoginError as exc:
-        log.info("WISPr login refused: %s", exc.code)
-        code = 255 if exc.code in ("ac_timeout", "busy", "state_unavailable") else 100
-        body = _WISPR_REPLY.format(code=code, extra=f"\n<ReplyMessage>{escape(exc.code)}</ReplyMessage>")
-        return Response(body, mimetype="text/xml")
-    logoff = public_base_url() + url_for("phone.status", s=ok.session_token)
-    extra = f"\n<LogoffURL>{escape(logoff)}</LogoffURL>"
-    if ok.redirect_url:
-        extra += f"\n<RedirectionURL>{escape(ok.redirect_url)}</RedirectionURL>"
-    return Response(_WISPR_REPLY.format(code=50, extra=extra), mimetype="text/xml")
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -492,3 +505,6 @@ def internal_error(exc: Exception) -> Response:
         return _error_page("state_unavailable", _lang())
     log.exception("unexpected error serving %s", request.path)
     return _error_page("internal", _lang())
+
+
+from portal.web import wispr as _wispr_views  # noqa: E402,F401  (adds /portal/wispr to bp)

@@ -102,6 +102,7 @@ def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     tls = tmp_path / "tls"
     tls.mkdir()
     _self_signed(tls / "console.crt", tls / "console.key")
+    _self_signed(tls / "portal.crt", tls / "portal.key")
     proxy = tmp_path / "citywifi-proxy.conf"
     shutil.copy(DEPLOY / "nginx" / "citywifi-proxy.conf", proxy)
     site = (DEPLOY / "nginx" / "citywifi.conf").read_text(encoding="utf-8")

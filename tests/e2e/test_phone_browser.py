@@ -292,3 +292,24 @@ def test_error_messages(browser: Any, stack: Stack, portal: str) -> None:
     assert "busy" in seen["busy"]
     for text in seen.values():
         assert "Traceback" not in text and "Internal Server Error" not in text
+
+
+def test_number_field_autofill_format_and_a_corrected_number(browser: Any, stack: Stack, portal: str) -> None:
+    """Issue 14 item 5: an autofill-formatted number is typed in full (no maxlength cut), and
+    after a code went to a mistyped number, correcting it enables "Get code" at once."""
+    page = new_page(browser, "en-US")
+    page.goto(stack.redirect(12, portal))
+    page.type("#phone", "+86 189-0000-0099")             # one digit wrong
+    assert page.input_value("#phone") == "+86 189-0000-0099"
+    page.click("#send")
+    page.wait_for_selector("#notice")
+    assert page.is_disabled("#send")                     # the resend countdown for that number
+    page.fill("#phone", "")
+    page.type("#phone", "+86 189-0000-0012")
+    assert page.is_enabled("#send") and page.inner_text("#send") == "Get code"
+    page.click("#send")
+    assert "189****0012" in page.wait_for_selector("#notice").inner_text()
+    page.fill("#code", stack.last_code(phone(12)))
+    page.click("#go")
+    page.wait_for_selector("#success")
+    page.context.close()

@@ -15,10 +15,13 @@ changed; 127.0.0.3 is the portal address, phones connect from 127.0.0.5-127.0.0.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -43,12 +46,15 @@ def _self_signed(tls: Path) -> None:
     from tests.deploy.test_deploy_files import _self_signed as make
 
     make(tls / "console.crt", tls / "console.key")
+    make(tls / "portal.crt", tls / "portal.key")
 
 
 @contextlib.contextmanager
-def shipped_nginx(tmp: Path, upstream_port: int) -> Iterator[int]:
-    """deploy/nginx as shipped, on 127.0.0.3:<port> in front of gunicorn on 127.0.0.1:<upstream>."""
+def shipped_nginx(tmp: Path, upstream_port: int) -> Iterator[tuple[int, int]]:
+    """deploy/nginx as shipped, on 127.0.0.3:<port> in front of gunicorn on 127.0.0.1:<upstream>:
+    (portal http port, portal TLS port)."""
     portal_port, http_port, tls_port = free_tcp_port(PORTAL), free_tcp_port(PORTAL), free_tcp_port(PORTAL)
+    portal_tls_port = free_tcp_port(PORTAL)
     tls = tmp / "tls"
     tls.mkdir()
     _self_signed(tls)
@@ -59,6 +65,8 @@ def shipped_nginx(tmp: Path, upstream_port: int) -> Iterator[int]:
     site = site.replace("server 127.0.0.1:8080", f"server 127.0.0.1:{upstream_port}")
     site = site.replace("listen 10.0.0.1:80 default_server;",
                         f"listen {PORTAL}:{portal_port} default_server;")
+    site = site.replace("listen 10.0.0.1:443 ssl default_server;",
+                        f"listen {PORTAL}:{portal_tls_port} ssl default_server;")
     site = re.sub(r"(?m)^\s*listen \[::\]:\d+.*$", "", site)
     site = site.replace("listen 80;", f"listen {PORTAL}:{http_port};")
     site = site.replace("listen 443 ssl http2;", f"listen {PORTAL}:{tls_port} ssl http2;")
@@ -83,7 +91,7 @@ def shipped_nginx(tmp: Path, upstream_port: int) -> Iterator[int]:
                     raise AssertionError("nginx did not start: " + (proc.stderr.read() if proc.stderr else "")
                                          + (tmp / "error.log").read_text()) from None
                 time.sleep(0.05)
-        yield portal_port
+        yield portal_port, portal_tls_port
     finally:
         proc.terminate()
         try:
@@ -103,8 +111,43 @@ def stack(redis_url: str, redis_client: Any, tmp_path: Path) -> Iterator[tuple[i
            "CITYWIFI_LOG_LEVEL": "WARNING"}
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir()
-    with running_web(env, port=web_port), shipped_nginx(nginx_dir, web_port) as portal_port:
+    with running_web(env, port=web_port), shipped_nginx(nginx_dir, web_port) as (portal_port, _):
         yield portal_port, web_port
+
+
+def test_the_portal_and_the_captive_api_are_served_over_tls(
+        redis_url: str, redis_client: Any, tmp_path: Path) -> None:
+    """RFC 8908: the API and the user-portal-url it names must be https (issue 14 item 4). The
+    shipped nginx serves the portal over TLS too, and the app sees the scheme nginx saw."""
+    web_port = free_tcp_port()
+    env = {"CITYWIFI_REDIS_URL": redis_url, "CITYWIFI_DATA_DIR": str(tmp_path / "data"),
+           "CITYWIFI_WEB_SECRET_KEY": "n" * 32, "CITYWIFI_WEB_PUBLIC_URL": "https://portal.citywifi.example.cn",
+           "CITYWIFI_WEB_PROXY_HOPS": "1", "CITYWIFI_WEB_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
+           "CITYWIFI_LOG_LEVEL": "WARNING"}
+    nginx_dir = tmp_path / "nginx"
+    nginx_dir.mkdir()
+    with running_web(env, port=web_port), shipped_nginx(nginx_dir, web_port) as (_, tls_port):
+        def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+            context = ssl.create_default_context(cafile=str(nginx_dir / "tls" / "portal.crt"))
+            context.check_hostname = False      # the throwaway certificate names the console host
+            conn = http.client.HTTPSConnection(PORTAL, tls_port, timeout=10, context=context,
+                                               source_address=(PHONE, 0))
+            try:
+                conn.request("GET", path, headers={"Host": "portal.citywifi.example.cn", **(headers or {})})
+                resp = conn.getresponse()
+                return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
+            finally:
+                conn.close()
+
+        status, headers, body = get("/api/captive", {"Accept": "application/captive+json"})
+        assert status == 200 and headers["content-type"] == "application/captive+json"
+        assert json.loads(body) == {"captive": True, "user-portal-url": "https://portal.citywifi.example.cn/portal"}
+        status, headers, body = get("/generate_204")
+        assert status == 302 and headers["location"] == "https://portal.citywifi.example.cn/portal"
+        status, _, body = get("/portal")
+        assert status == 200 and 'id="help"' in body        # nothing known about this phone yet
+        # The consoles stay off the phones' side, over TLS as over http.
+        assert get("/noc")[0] == 404 and get("/metrics")[0] == 404
 
 
 def _online(redis_client: Any, ip: str, phone: str) -> None:

@@ -29,7 +29,7 @@ def test_formats_normalise_to_11_digits(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "", "   ", "hello", "1331234567", "133123456789", "+85261234567", "+1 415 555 0100",
+        "", "   ", "hello", "1331234567", "133123456789",
         "02112345678",            # Shanghai landline
         "12312345678",            # 12x is not mobile
         "14112345678",            # unallocated, phonenumbers also rejects
@@ -42,6 +42,21 @@ def test_invalid_inputs_raise_invalid_number(text: str) -> None:
         parse_number(text)
     assert info.value.code == "invalid_number"
     assert info.value.message_zh and info.value.message_en
+
+
+@pytest.mark.parametrize("text", ["+85261234567", "+1 415 555 0100", "+886 912 345 678", "001 415 555 0100"])
+def test_another_countrys_number_is_refused_as_not_mainland(text: str) -> None:
+    # Not a typo: the user gets "only mainland China numbers", not "not a valid number".
+    with pytest.raises(InvalidNumber) as info:
+        parse_number(text)
+    assert info.value.code == "not_mainland"
+    assert "中国大陆" in info.value.message_zh and "mainland China" in info.value.message_en
+
+
+@pytest.mark.parametrize("text", ["+86 189-0000-0001", "+86 18900000001", "１８９" + "０" * 7 + "１",
+                                  "＋８６ １８９－００００－０００１", "189\u30000000\u30000001"])
+def test_autofill_and_input_method_formats(text: str) -> None:
+    assert normalise(text) == "18900000001"
 
 
 @pytest.mark.parametrize(

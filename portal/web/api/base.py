@@ -234,7 +234,9 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
             raise too_deep from None
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-            raise body_error(f"{where}: {error.message}", f"字段 {where} 无效：{error.message}")
+            from portal.web.api.schema_zh import schema_reason_zh
+
+            raise body_error(f"{where}: {error.message}", f"字段 {where} 无效：{schema_reason_zh(error)}")
     return data
 
 

@@ -206,3 +206,33 @@ def test_admin_cli_creates_user_and_token(redis_url: str, redis_client: Any, dat
     from portal.apitokens import ApiTokenStore
 
     assert ApiTokenStore(redis_client).verify(secret).scope == "read"  # type: ignore[union-attr]
+
+
+def test_the_console_follows_the_browsers_language_until_the_toggle_says_otherwise(
+        app: Flask, redis_client: Any) -> None:
+    """Issue 14 item 8: an English browser got the Chinese console."""
+    english = app.test_client()
+    english.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-US,en;q=0.9"
+    page = english.get("/login").get_data(as_text=True)
+    assert '<html lang="en">' in page and 'id="lang-toggle">中文' in page
+    chinese = app.test_client()
+    chinese.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN,zh;q=0.9,en;q=0.8"
+    assert '<html lang="zh-CN">' in chinese.get("/login").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in app.test_client().get("/login").get_data(as_text=True)   # none: zh
+    # The toggle (cookie) wins over the browser.
+    english.get("/console/lang/zh")
+    assert '<html lang="zh-CN">' in english.get("/login").get_data(as_text=True)
+
+
+def test_one_nav_item_is_current_on_each_noc_page(app: Flask, redis_client: Any) -> None:
+    """Issue 14 item 8: on /noc/sessions both "Dashboard" (/noc) and "Online" were highlighted."""
+    import re
+
+    _, password = create_account(redis_client, "nav", Role.ADMIN)
+    client = app.test_client()
+    login(client, "nav", password)
+    for path in ("/noc", "/noc/sessions", "/noc/plans", "/admin/users"):
+        html = client.get(path).get_data(as_text=True)
+        nav = html.split("<nav>", 1)[1].split("</nav>", 1)[0]
+        current = re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', nav)
+        assert current == [path], (path, current)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -13,11 +14,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.acs import AcRegistry
 from portal.usage import UsageBook
 from portal.web import create_app
 from portal.web.errors import ERRORS, user_error
 from portal.web.i18n import pick_language
-from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, wait_for
+from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, user, wait_for
 
 
 @pytest.fixture
@@ -119,8 +121,16 @@ def test_error_messages_on_the_page(app: Flask, stack: Stack) -> None:
     assert resp.status_code == 400 and "no longer valid" in resp.get_data(as_text=True)
     resp = client.get("/portal?wlanuserip=10.1.1.1&wlanacname=ghost")
     assert resp.status_code == 400 and 'data-code="unknown_ac"' in resp.get_data(as_text=True)
+    # /portal alone: this browser's remembered redirect (phone 2) lands on its login page; a
+    # browser the portal knows nothing about gets a page that explains the way on — not an error.
     resp = client.get("/portal", headers={"Accept-Language": "en"})
-    assert resp.status_code == 400 and "open any web page" in resp.get_data(as_text=True)
+    recalled = field(resp.get_data(as_text=True), "c")
+    assert resp.status_code == 200
+    assert stack.journey.open_context(recalled).user_ip == stack.journey.open_context(c).user_ip
+    resp = app.test_client().get("/portal", headers={"Accept-Language": "en"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="error"' not in text
+    assert "Make sure you are connected to this Wi-Fi" in text and 'href="http://captive.apple.com/"' in text
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
     assert client.get("/nope").status_code == 404
     assert client.get("/portal/login").status_code == 405
@@ -170,6 +180,15 @@ def test_probes_and_captive_api_by_source_address(app: Flask, stack: Stack) -> N
     stack.journey.request_code(ctx, phone(5))
     stack.journey.login_with_code(ctx, phone(5), stack.last_code(phone(5)))
     env = {"REMOTE_ADDR": ctx.user_ip}
+    # The stack's AC has no client-address check (phones behind NAT): a request's address is then
+    # not the phone's, and identifies nobody — whoever holds 10.x elsewhere is not this phone.
+    assert client.get("/generate_204", environ_base=env).status_code == 302
+    assert json.loads(client.get("/api/captive", environ_base=env).data)["captive"] is True
+    assert "189****0005" not in client.get("/portal/status", environ_base=env).get_data(as_text=True)
+    # With the AC's check on, the observed address is the phone's own: online.
+    record = AcRegistry(stack.redis).get(AC_NAME)
+    AcRegistry(stack.redis).put(dataclasses.replace(record, client_address_check=True))
+    stack.journey._ac_cache.clear()
     assert client.get("/generate_204", environ_base=env).status_code == 204
     apple = client.get("/hotspot-detect.html", environ_base=env)
     assert apple.status_code == 200 and b"<TITLE>Success</TITLE>" in apple.data
@@ -202,3 +221,77 @@ def test_demo_outbox_only_in_demo_mode(app: Flask, stack: Stack, data_dir: Path)
     demo_app = create_app(demo_settings, stack.redis)
     page = demo_app.test_client().get("/demo/outbox").get_data(as_text=True)
     assert "18900000001" in page and "&lt;123456&gt;" in page
+
+
+def test_phone_number_field(app: Flask, stack: Stack) -> None:
+    """Issue 14 item 5: autofill formats are neither cut nor refused, full-width digits work,
+    refusals say which numbers are served, and "1 try left" reads right."""
+    def fresh(i: int, lang: str = "en-US") -> tuple[FlaskClient, str]:
+        client = app.test_client()                  # every phone its own browser
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = lang
+        html, _ = land(client, stack, i, lang)
+        return client, html
+
+    client, html = fresh(20)
+    maxlength = int(re.search(r'id="phone"[^>]*maxlength="(\d+)"', html).group(1))
+    assert maxlength >= 64 > len("+86 189-0000-0020")          # as long as the server accepts
+    for i, typed in ((20, "+86 189-0000-0020"), (21, "+86 18900000021"),
+                     (22, "".join(chr(ord(d) + 0xFEE0) for d in phone(22)))):   # full-width digits
+        client, html = fresh(i)
+        resp = client.post("/portal/code", data={"c": field(html, "c"), "phone": typed})
+        assert resp.status_code == 200 and f"189****00{i}" in resp.get_data(as_text=True), typed
+        assert stack.last_code(phone(i))
+    client, html = fresh(23)
+    resp = client.post("/portal/code", data={"c": field(html, "c"), "phone": "+1 415 555 0100"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and 'data-code="not_mainland"' in text
+    assert "only serves China Telecom mobile numbers from mainland China" in text
+    assert "not a valid" not in text
+    client, html = fresh(24, "zh-CN")
+    resp = client.post("/portal/code", data={"c": field(html, "c"), "phone": "13800138000"})   # China Mobile
+    assert resp.status_code == 403 and "本 Wi-Fi 仅服务中国电信手机号码" in resp.get_data(as_text=True)
+    # Wrong codes: 4 tries left … 1 try left (not "1 tries").
+    client, html = fresh(25)
+    c = field(html, "c")
+    client.post("/portal/code", data={"c": c, "phone": phone(25)})
+    wrong = "000000" if stack.last_code(phone(25)) != "000000" else "111111"
+    texts_seen = [client.post("/portal/login", data={"c": c, "phone": phone(25), "code": wrong})
+                  .get_data(as_text=True) for _ in range(4)]
+    assert "Wrong code; 4 tries left" in texts_seen[0] and "Wrong code; 1 try left" in texts_seen[3]
+    assert not any("1 tries" in t for t in texts_seen)
+    assert "还可以再试 1 次" in user_error("wrong_code", "zh", attempts_left=1).message
+
+
+def test_english_status_and_the_way_back_after_logout(app: Flask, stack: Stack) -> None:
+    """Issue 14 item 8: the plan in the page's language; after logout a way to log in again and
+    a language link (it was a bare "您已下线。未在线")."""
+    from portal.plans import Plan
+
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-US,en;q=0.9"
+    html, _ = land(client, stack, 26, "en-US,en;q=0.9")
+    c = field(html, "c")
+    client.post("/portal/code", data={"c": c, "phone": phone(26)})
+    done = client.post("/portal/login", data={"c": c, "phone": phone(26), "code": stack.last_code(phone(26))})
+    page = done.get_data(as_text=True)
+    assert "Plan: basic" in page and "基础套餐" not in page        # no English title: its name
+    status_url = re.search(r'id="status" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert wait_for(lambda: stack.journey.sessions.by_phone(phone(26)))
+    stack.plans.put(Plan(name="basic", title_zh="基础套餐", title_en="Basic plan", up_kbps=2000,
+                         down_kbps=8000, daily_time=4 * 3600, max_sessions=2, mac_binding_days=7))
+    english = client.get(status_url).get_data(as_text=True)
+    assert "<dd>Basic plan</dd>" in english and "基础套餐" not in english
+    assert "<dd>基础套餐</dd>" in client.get(status_url.replace("lang=en", "lang=zh")).get_data(as_text=True)
+
+    token = re.search(r"s=([^&]+)", status_url).group(1)
+    out = client.post("/portal/logout", data={"s": token, "lang": "en"})
+    page = out.get_data(as_text=True)
+    assert out.status_code == 200 and "You are logged out." in page and 'id="state">Offline' in page
+    login_url = re.search(r'id="login" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    lang_url = re.search(r'id="lang" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert login_url == "/portal?lang=en" and lang_url == "/portal/status?lang=zh"
+    assert wait_for(lambda: user(26)[0] not in stack.ac.online())
+    again = client.get(login_url).get_data(as_text=True)       # the returning phone's ad page
+    assert 'id="ad"' in again and 'name="ticket"' in again
+    chinese = client.get(lang_url).get_data(as_text=True)
+    assert 'id="state">未在线' in chinese and 'id="login"' in chinese and "重新登录" in chinese
