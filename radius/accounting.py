@@ -418,7 +418,7 @@ class AccountingProcessor:
                 bytes_in=record.input_total, bytes_out=record.output_total,
                 cause=stop_cause(record.terminate_cause), mac=mac, ip=record.framed_ip,
                 plan=plan_name))
-            self.registry.unindex_in(pipe, phone, ac.name, sid)   # venue index: _finish_sessions
+            self.registry.unindex_in(pipe, phone, ac.name, sid)   # venue, plan: _finish_sessions
         else:
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
         ap_mac, ssid = split_called_station_id(record.called_station_id)
@@ -439,8 +439,9 @@ class AccountingProcessor:
         return _Queued(ac, phone, sid, kind, received_at, len(pipe) - 1)
 
     def _finish_sessions(self, results: list[Any], queued: list[_Queued]) -> None:
-        """After the pipeline ran: the per-venue index of sessions opened or closed (the record
-        names the venue), then the quota check of each Interim-Update (maybe a disconnect)."""
+        """After the pipeline ran: the per-venue and per-plan indexes of sessions opened or
+        closed (the record names both), then the quota check of each Interim-Update (maybe a
+        disconnect)."""
         venue_pipe: Any = None
         checks: list[tuple[_Queued, OnlineSession, Any]] = []
         for q in queued:
@@ -451,13 +452,13 @@ class AccountingProcessor:
             session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", rec_raw)
             if session is None:
                 continue
-            if session.venue and verdict in ("new", "closed"):
+            if verdict in ("new", "closed"):
                 if venue_pipe is None:
                     venue_pipe = self.redis.pipeline(transaction=False)
                 if verdict == "new":
-                    self.registry.venue_index_in(venue_pipe, session.venue, q.phone, session.field)
+                    self.registry.side_index_in(venue_pipe, session)
                 else:
-                    venue_pipe.hdel(keys.venue_sessions(session.venue), session.field)
+                    self.registry.side_unindex_in(venue_pipe, session)
             if q.kind == "interim" and self.enforcer is not None:
                 checks.append((q, session, usage_raw))
         if venue_pipe is not None:
@@ -530,7 +531,7 @@ class AccountingProcessor:
             results = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
             for s, res in zip(chunk, results, strict=True):
-                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s.venue)
+                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s.venue, s.plan)
                 if res:
                     closed += 1
                     log_close(pipe, how, s, at)
