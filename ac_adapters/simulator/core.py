@@ -227,6 +227,7 @@ class SimulatedAc:
         return build_redirect_url(
             portal_url, flavour=cfg.flavour, user_ip=ip, user_mac=mac, ac_ip=cfg.nas_ip,
             ac_name=cfg.nas_identifier, ssid=cfg.ssid, ap_mac=cfg.ap_mac, first_url=cfg.first_url,
+            ap_group=cfg.ap_group,
         )
 
     def users(self) -> list[str]:

@@ -51,8 +51,10 @@ def build_redirect_url(
     ssid: str,
     ap_mac: str,
     first_url: str,
+    ap_group: str = "",
 ) -> str:
-    """``portal_url`` with the query an AC of ``flavour`` appends (existing query kept)."""
+    """``portal_url`` with the query an AC of ``flavour`` appends (existing query kept); a
+    Huawei AC also names the AP's group (``ap-group-name``) when ``ap_group`` is set."""
     style = style_for(flavour)
     params: list[tuple[str, str]]
     if style == "huawei":
@@ -62,6 +64,8 @@ def build_redirect_url(
             ("user-mac", _colon(user_mac)), ("ap-mac", _colon(ap_mac)), ("ssid", ssid),
             ("redirect-url", first_url),
         ]
+        if ap_group:
+            params.append(("ap-group-name", ap_group))
     elif style == "h3c":
         # Comware 7 url-parameter doc example names (userip, userurl) + common siblings.
         params = [
