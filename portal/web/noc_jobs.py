@@ -65,8 +65,12 @@ def job_runner() -> JobRunner:
 def _audit_when_done(redis: Any, actor: str, area: str, ip: str, action: str,
                      target: str) -> Callable[[Job], None]:
     def record(job: Job) -> None:
+        result = job.result
+        if isinstance(result, dict) and "details" in result:
+            # A plan change over many sessions: the counts and the message, not every session.
+            result = {k: v for k, v in result.items() if k != "details"}
         AuditLog(redis).record(actor, area, f"{action}.done", target, {"job": job.id},
-                               {"state": job.state, "result": job.result, "error": job.error}, ip)
+                               {"state": job.state, "result": result, "error": job.error}, ip)
     return record
 
 

@@ -166,6 +166,8 @@ def test_an_ac_without_coa_keeps_and_shows_the_previous_limits(redis_client: Any
         assert _status(app, status_url)["剩余流量"] == "不限"
         revision = PlanStore(redis_client, cache_ttl=0).plan_named(session["plan"])
         assert revision is not None and revision.down_kbps == 8000
+        listed = _noc(app, redis_client).get(f"/noc/sessions?phone={number}").get_data(as_text=True)
+        assert "原限制，AC 未接受 CoA" in listed
         # A new login gets the new plan, and its views show the new limits.
         other, other_ip, other_status = _phone_login(app, stack, 3)
         assert stack.ac.online()[other_ip].rates[HUAWEI_DOWN] == 1000 * 1000
