@@ -68,7 +68,7 @@ class MacEncoding(Enum):
 class RedirectField:
     """One parameter an AC puts in its redirect: which value (``kind``), under which name, and
     for MACs in which encoding. ``kind`` is one of user_ip, ac_name, ac_ip, user_mac, ap_mac,
-    ssid, original_url, vlan."""
+    ssid, original_url, vlan, ap_group, ap_location, ap_name."""
 
     kind: str
     name: str
@@ -111,6 +111,12 @@ class RedirectParams:
     # Parameters whose value is DES-ECB(hex) of the MAC "AA-BB-CC-DD-EE-FF" (EAG, §3).
     des_mac: tuple[str, ...] = ("wlanparameter",)
     vlan: tuple[str, ...] = ("vlan", "user-vlan", "vid")
+    # Where the AP is, by the AC's own grouping: Huawei's url-parameter kinds ap-group-name,
+    # ap-location and ap-name (§3; the kind names are the default keys). No other family
+    # documents such a field; a venue can be matched by AP group (portal/venues.py).
+    ap_group: tuple[str, ...] = ("ap-group-name",)
+    ap_location: tuple[str, ...] = ("ap-location",)
+    ap_name: tuple[str, ...] = ("ap-name",)
     emit: tuple[RedirectField, ...] = _CMCC_EMIT
 
 
@@ -132,6 +138,9 @@ HUAWEI_REDIRECT = RedirectParams(
         RedirectField("ap_mac", "ap-mac", MacEncoding.DASH4_LOWER),
         RedirectField("ac_name", "sysname"),
         RedirectField("original_url", "redirect-url"),
+        RedirectField("ap_group", "ap-group-name"),
+        RedirectField("ap_location", "ap-location"),
+        RedirectField("ap_name", "ap-name"),
     ),
 )
 

@@ -139,6 +139,9 @@ class RedirectContext:
     ac_ip: str | None = None                # as sent by the AC
     ac_name: str | None = None
     vlan: str | None = None
+    ap_group: str | None = None             # the AC's AP group (Huawei ap-group-name)
+    ap_location: str | None = None          # free text the AC keeps for the AP (Huawei ap-location)
+    ap_name: str | None = None              # the AP's name on the AC (Huawei ap-name)
     raw: tuple[tuple[str, str], ...] = field(default=())   # every (name, value), for logs
     mac_vouched: bool = False               # the MAC came from a parameter encrypted with the AC's key
 
@@ -306,6 +309,17 @@ def _vouched_mac(
     return vouched.pop()
 
 
+_LABEL_MAX = 64     # Huawei: AP group names up to 35 characters, AP names and locations up to 64
+
+
+def _label(value: str | None) -> str | None:
+    """An AP group / name / location as sent, or None when it cannot be one (too long, control
+    characters): informational, so an odd value is dropped, not an error."""
+    if not value or len(value) > _LABEL_MAX or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return None
+    return value
+
+
 def _original_url(value: str | None) -> str | None:
     if not value:
         return None
@@ -369,6 +383,9 @@ def parse_redirect(
         ac_ip=ac_ip,
         ac_name=ac_name,
         vlan=_first(params, _names(names, "vlan")),
+        ap_group=_label(_first(params, _names(names, "ap_group"))),
+        ap_location=_label(_first(params, _names(names, "ap_location"))),
+        ap_name=_label(_first(params, _names(names, "ap_name"))),
         raw=tuple((k, v) for k, vals in params.items() for v in vals),
         mac_vouched=vouched,
     )
@@ -383,8 +400,9 @@ def build_redirect_query(
     des_key: str | bytes | None = None,
 ) -> str:
     """The query string an AC of this family sends, from ``values`` keyed by field kind
-    (user_ip, ac_name, ac_ip, user_mac, ap_mac, ssid, original_url, vlan). Fields whose value
-    is None are left out; MACs are written in each parameter's encoding."""
+    (user_ip, ac_name, ac_ip, user_mac, ap_mac, ssid, original_url, vlan, ap_group,
+    ap_location, ap_name). Fields whose value is None are left out; MACs are written in each
+    parameter's encoding."""
     pairs: list[tuple[str, str]] = []
     for spec in params.emit:
         value = values.get(spec.kind)

@@ -9,10 +9,20 @@ The web layer builds the enforcer (``portal/web/noc_sessions.py``, ``enforcer()`
 Outcomes carry what happened in words an operator understands, in Chinese and English:
 disconnected via RFC 5176 DM, via Portal logout, AC did not answer, plan applied via CoA, AC
 without RFC 5176 (new plan at next login).
+
+A changed plan (:meth:`NocActions.apply_plan_change`) reaches every online session under it,
+raised or lowered alike: a CoA with the new limits, or a Disconnect when the session is already
+past them (allowance used up, or longer online than the new per-session cap). A session whose
+AC cannot take the CoA keeps the limits it was granted — the AC still enforces them — and its
+record is pointed at the archived previous definition (``<plan>@<revision>``, see
+``portal/plans.py``), so every view of it shows what is really enforced until it ends. The web
+layer runs these as background jobs (``portal/jobs.py``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,11 +31,13 @@ from typing import Any, Protocol
 from portal.acs import AcRecord, AcRegistry
 from portal.errors import NotFound, ValidationError
 from portal.grants import Grant, QuotaRefusal, evaluate
-from portal.plans import Plan, PlanStore
+from portal.plans import Plan, PlanStore, base_name
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.usage import UsageBook
 
-__all__ = ["Enforcement", "KickOutcome", "NocActions", "PlanChange", "PlanOutcome"]
+__all__ = ["Enforcement", "KickOutcome", "NocActions", "PlanApplication", "PlanChange", "PlanOutcome"]
+
+Progress = Callable[[int, int], None]
 
 
 class _Result(Protocol):
@@ -107,7 +119,8 @@ class KickOutcome:
 @dataclass(frozen=True, slots=True)
 class PlanOutcome:
     """How a plan change reached one live session. ``outcome``: coa | next_login | coa_failed |
-    disconnected (the new plan's quota is already used up) | disconnect_failed."""
+    disconnected (the new plan's quota is already used up) | disconnect_failed | superseded (a
+    newer change of the plan took over)."""
 
     ac: str
     session_id: str
@@ -116,6 +129,7 @@ class PlanOutcome:
     up_kbps: int | None = None
     down_kbps: int | None = None
     detail: str = ""
+    phone: str = ""
 
     @property
     def ok(self) -> bool:
@@ -129,6 +143,7 @@ class PlanOutcome:
             "coa_failed": "AC 未确认 CoA，新套餐将在下次登录时生效",
             "disconnected": "新套餐的额度已用完，会话已下线",
             "disconnect_failed": "新套餐的额度已用完，但 AC 未确认下线",
+            "superseded": "套餐又被修改，由新的修改任务处理",
         }[self.outcome]
 
     @property
@@ -140,10 +155,12 @@ class PlanOutcome:
             "disconnected": "The new plan's allowance is used up; the session was disconnected",
             "disconnect_failed": "The new plan's allowance is used up, but the AC did not confirm "
                                  "the disconnect",
+            "superseded": "The plan was changed again; the newer change takes over",
         }[self.outcome]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ac": self.ac, "session_id": self.session_id, "ok": self.ok, "outcome": self.outcome,
+        return {"ac": self.ac, "session_id": self.session_id, "phone": self.phone, "ok": self.ok,
+                "outcome": self.outcome,
                 "session_timeout": self.session_timeout, "up_kbps": self.up_kbps,
                 "down_kbps": self.down_kbps, "detail": self.detail, "message": self.message_en,
                 "message_zh": self.message_zh}
@@ -161,12 +178,61 @@ class PlanChange:
                 "sessions": [o.as_dict() for o in self.sessions]}
 
 
+PLAN_OUTCOMES = ("coa", "disconnected", "next_login", "coa_failed", "disconnect_failed", "superseded")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanApplication:
+    """How a changed plan reached its online sessions (one job)."""
+
+    plan: str
+    outcomes: tuple[PlanOutcome, ...]
+
+    def counts(self) -> dict[str, int]:
+        return {o: sum(1 for x in self.outcomes if x.outcome == o) for o in PLAN_OUTCOMES}
+
+    @property
+    def message_zh(self) -> str:
+        c = self.counts()
+        kept = c["next_login"] + c["coa_failed"]
+        text = (f"套餐 {self.plan}：{len(self.outcomes)} 个在线会话，{c['coa']} 个已通过 CoA 应用新限制，"
+                f"{c['disconnected']} 个已超出新限制并下线")
+        if kept:
+            text += f"，{kept} 个的 AC 未接受 CoA，保持原限制直到下线（新限制在下次登录时生效）"
+        if c["disconnect_failed"]:
+            text += f"，{c['disconnect_failed']} 个已超出新限制但 AC 未确认下线"
+        return text + "。"
+
+    @property
+    def message_en(self) -> str:
+        c = self.counts()
+        kept = c["next_login"] + c["coa_failed"]
+        text = (f"Plan {self.plan}: {len(self.outcomes)} online sessions; {c['coa']} got the new "
+                f"limits by CoA, {c['disconnected']} were past them and were disconnected")
+        if kept:
+            text += (f"; {kept} on ACs that took no CoA keep their previous limits until they end "
+                     f"(the new ones apply at the next login)")
+        if c["disconnect_failed"]:
+            text += (f"; {c['disconnect_failed']} are past the new limits but the AC did not "
+                     f"confirm the disconnect")
+        return text + "."
+
+    def as_dict(self, limit: int = 500) -> dict[str, Any]:
+        """Counts for all; per-session details for at most ``limit`` (those not applied first)."""
+        ordered = sorted(self.outcomes, key=lambda o: (o.outcome in ("coa", "disconnected"), o.ac,
+                                                       o.session_id))
+        return {"plan": self.plan, "sessions": len(self.outcomes), "counts": self.counts(),
+                "message": self.message_en, "message_zh": self.message_zh,
+                "details": [o.as_dict() for o in ordered[:limit]]}
+
+
 class NocActions:
     """Kick and re-plan live sessions through ``enforcer`` (see module doc)."""
 
     def __init__(self, redis: Any, enforcer: Enforcement, *, plans: PlanStore, usage: UsageBook,
                  default_interim: int = 300, grace: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, parallel: int = 8,
+                 settle: float = 7.0) -> None:
         self.redis = redis
         self.enforcer = enforcer
         self.plans = plans
@@ -176,6 +242,11 @@ class NocActions:
         self.clock = clock
         self.registry = SessionRegistry(redis, grace=grace)
         self.acs = AcRegistry(redis)
+        # CoA/DM exchanges of one plan change in flight at once (each waits on its AC).
+        self.parallel = max(1, parallel)
+        # How long after a change a RADIUS process may still grant from its cached definition
+        # (quota.plan_cache_ttl plus a margin): sessions that appear meanwhile get a second pass.
+        self.settle = settle
 
     # --- kick ---------------------------------------------------------------------------------
 
@@ -215,6 +286,13 @@ class NocActions:
             outcomes = [self._apply(s, plan) for s in self.registry.by_phone(phone)]
         return PlanChange(phone, before, plan_name, tuple(outcomes))
 
+    @staticmethod
+    def elapsed(session: OnlineSession, now: float) -> int:
+        """Seconds the session has been online: by the clock since its start, or what its AC
+        last reported, whichever is more."""
+        by_clock = int(now - session.started) if session.started > 0 else 0
+        return max(session.session_time, by_clock)
+
     def grant_for(self, session: OnlineSession, plan: Plan) -> Grant:
         """What the live session gets under ``plan`` now (QuotaRefusal when nothing is left).
         Concurrency is not re-checked: the session is already online."""
@@ -224,28 +302,128 @@ class NocActions:
                          tz=self.usage.tz, default_interim=self.default_interim, grace=self.grace)
         if plan.session_timeout is not None:
             # A CoA Session-Timeout counts from the CoA: only what is left of the per-session cap.
-            cap = max(1, plan.session_timeout - session.session_time)
+            cap = max(1, plan.session_timeout - self.elapsed(session, now))
             timeout = cap if grant.session_timeout is None else min(grant.session_timeout, cap)
             grant = replace(grant, session_timeout=timeout)
         return grant
 
-    def _apply(self, session: OnlineSession, plan: Plan) -> PlanOutcome:
-        ref = (session.ac, session.session_id)
+    def _over_limit(self, session: OnlineSession, plan: Plan) -> tuple[str, Grant | None]:
+        """("", the grant) when the session may go on under ``plan``, else (why, None)."""
         try:
             grant = self.grant_for(session, plan)
         except QuotaRefusal as exc:
+            return exc.code, None
+        if plan.session_timeout is not None and self.elapsed(session, self.clock()) >= plan.session_timeout:
+            return "session_timeout_reached", None
+        return "", grant
+
+    def _apply(self, session: OnlineSession, plan: Plan, *, pin: str = "") -> PlanOutcome:
+        """Send ``plan`` to one live session (CoA, or Disconnect when it is past the limits).
+        ``pin``: where the AC takes no CoA, the session's record is pointed at this archived
+        revision (the definition the AC still enforces); "" leaves the record as it is."""
+        ref = (session.ac, session.session_id)
+        why, grant = self._over_limit(session, plan)
+        if grant is None:
             kicked = self._kick(session, "plan_changed")
             return PlanOutcome(*ref, "disconnected" if kicked.ok else "disconnect_failed",
-                               detail=f"{exc.code}; {kicked.message_en}")
+                               detail=f"{why}; {kicked.message_en}", phone=session.phone)
         limits: dict[str, Any] = dict(session_timeout=grant.session_timeout,
-                                      up_kbps=grant.up_kbps, down_kbps=grant.down_kbps)
+                                      up_kbps=grant.up_kbps, down_kbps=grant.down_kbps,
+                                      phone=session.phone)
         ac = self.acs.get_or_none(session.ac)
         if ac is None or not ac.rfc5176:
+            self._pin(session, pin)
             return PlanOutcome(*ref, "next_login", **limits,
                                detail="unknown AC" if ac is None else "AC without RFC 5176")
         res: _Result = self.enforcer.coa(session, grant, ac=ac)
         if not res.ok:
+            self._pin(session, pin)
             detail = res.detail + (f" (Error-Cause {res.error_cause})" if res.error_cause else "")
             return PlanOutcome(*ref, "coa_failed", **limits, detail=detail)
         self.registry.with_plan(session, plan.name)
         return PlanOutcome(*ref, "coa", **limits)
+
+    def _pin(self, session: OnlineSession, revision: str) -> None:
+        # Only a session still on the plan itself: one already pinned runs under an older
+        # revision, which is what its AC enforces.
+        if revision and session.plan == base_name(revision):
+            self.registry.with_plan(session, revision)
+
+    # --- a changed plan -----------------------------------------------------------------------
+
+    def sessions_under(self, plan_name: str) -> list[OnlineSession]:
+        """Online sessions whose record names the plan or one of its revisions: from the
+        per-plan indexes once every online session is in one, else by a chunked scan."""
+        names = [plan_name, *self.plans.revisions_of(plan_name)]
+        if self._plans_indexed():
+            return [s for name in names for s in self.registry.by_plan(name)]
+        seen: dict[str, OnlineSession] = {}
+        for chunk in self.registry.scan():
+            for s in chunk:
+                if base_name(s.plan) == plan_name:
+                    seen[f"{s.phone}|{s.field}"] = s
+        return list(seen.values())
+
+    def online_under(self, plan_name: str) -> int:
+        """About how many online sessions run under the plan or its revisions (index sizes)."""
+        names = [plan_name, *self.plans.revisions_of(plan_name)]
+        return sum(self.registry.count_by_plan(names).values())
+
+    def _plans_indexed(self) -> bool:
+        """Whether every online session is in a per-plan index (true once the sessions recorded
+        before the index existed have ended, and after each index repair)."""
+        names = [p.name for p in self.plans.all()]
+        revisions = [r for p in names for r in self.plans.revisions_of(p)]
+        indexed = sum(self.registry.count_by_plan([*names, *revisions, ""]).values())
+        return indexed >= self.registry.count()
+
+    def apply_plan_change(self, before: Plan, after: Plan,
+                          progress: Progress | None = None) -> PlanApplication:
+        """Send the changed plan ``after`` (it was ``before``) to every online session under it,
+        in parallel (``parallel`` exchanges at a time). A second pass ``settle`` seconds later
+        reaches sessions that started meanwhile with limits a RADIUS process granted from its
+        cached copy of ``before``. Stops early (outcome ``superseded``) when the plan was changed
+        again: the job of that change takes over."""
+        revision = ""
+        outcomes: dict[str, PlanOutcome] = {}
+        lock = threading.Lock()
+        total = [0]
+
+        def current() -> bool:
+            return self.plans.get_or_none(after.name) == after
+
+        def one(session: OnlineSession) -> PlanOutcome:
+            if not current():
+                return PlanOutcome(session.ac, session.session_id, "superseded", phone=session.phone)
+            return self._apply(session, after, pin=revision)
+
+        def run(sessions: list[OnlineSession]) -> None:
+            todo = [s for s in sessions if s.field not in outcomes]
+            with lock:
+                total[0] += len(todo)
+            with concurrent.futures.ThreadPoolExecutor(min(self.parallel, max(1, len(todo))),
+                                                       "plan-apply") as pool:
+                for session, outcome in zip(todo, pool.map(one, todo), strict=True):
+                    with lock:
+                        outcomes[session.field] = outcome
+                        if progress is not None:
+                            progress(len(outcomes), total[0])
+
+        first = self.sessions_under(after.name)
+        if any(s.plan == after.name for s in first):
+            revision = self.plans.archive(before)
+        run(first)
+        if self.settle > 0 and current():
+            time.sleep(self.settle)
+            later = [s for s in self.sessions_under(after.name) if s.plan == after.name]
+            if not revision and any(s.field not in outcomes for s in later):
+                revision = self.plans.archive(before)
+            run(later)
+        self._prune_revisions(after.name)
+        if progress is not None:
+            progress(len(outcomes), len(outcomes))
+        return PlanApplication(after.name, tuple(outcomes.values()))
+
+    def _prune_revisions(self, plan_name: str) -> None:
+        unused = [r for r in self.plans.revisions_of(plan_name) if not self.registry.by_plan(r)]
+        self.plans.drop_revisions(unused)

@@ -376,7 +376,10 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
             # Accounting closed it (Stop) or never opened it: the login is over.
             self.redis.delete(keys.portal_login(ac, user_ip))
             return StatusView(False)
-        plan = self.plans.plan_named(rec.get("plan", "")) or Plan(name=rec.get("plan") or "unknown")
+        # The plan the session runs under now (a NOC change applied by CoA, or the revision its AC
+        # still enforces), else the one of the login.
+        plan_name = next((s.plan for s in mine if s.plan), "") or rec.get("plan", "")
+        plan = self.plans.plan_named(plan_name) or Plan(name=rec.get("plan") or "unknown")
         usage = self.usage.get(rec["phone"], now)
         from portal.grants import remaining_time
 

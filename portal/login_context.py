@@ -61,7 +61,7 @@ class PhoneContexts:
             parsed = parse_redirect(query, resolve_ac=resolve)
         except RedirectError as exc:
             raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
-        venue = self.venues.resolve(parsed.ac.name, parsed.ssid, parsed.ap_mac)
+        venue = self.venues.resolve(parsed.ac.name, parsed.ssid, parsed.ap_mac, parsed.ap_group)
         return PhoneContext(ac=parsed.ac.name, user_ip=parsed.user_ip, mac=parsed.user_mac or "",
                             ssid=parsed.ssid or "", ap=parsed.ap_mac or "", venue=venue.id,
                             first_url=parsed.original_url or "",

@@ -104,7 +104,9 @@ class UserDirectory:
         sessions = tuple(sorted(self.registry.by_phone(phone), key=lambda s: -s.started))
         recent = tuple(self.recent_logins(phone, logins))
         effective, source = self._effective(override, sessions, recent)
-        plan = self.plans.get_or_none(effective) if effective else None
+        plan = None
+        if effective:   # "<plan>@<revision>": a session still under a plan's previous definition
+            plan = self.plans.plan_named(effective) if "@" in effective else self.plans.get_or_none(effective)
         return UserProfile(
             phone=phone, override=override, effective=effective, effective_source=source,
             plan=plan, usage=usage, expires=terminate_at(plan, usage, now) if plan else None,

@@ -12,6 +12,13 @@ A retired plan is never handed out: a rule that points at it (or at an unknown n
 and the next rule applies. Definitions and rules are read-mostly, so each process caches them for
 ``plan_cache_ttl`` seconds: the RADIUS hot path does not spend a Redis round trip on them.
 
+A changed plan applies to its online sessions at once (``portal/kick.py``: CoA, or Disconnect
+when the new limits are already used up). A session whose AC cannot take the CoA keeps running
+under the definition it was granted: that definition is kept as a *revision*
+(``<plan>@<revision>``, :meth:`PlanStore.archive`) and the session's record names it, so the
+NOC's session list, the phone's status page and the quota checks read the limits the AC still
+enforces. Revision names cannot clash with plan names ("@" is not allowed in a plan name).
+
 Plans and rules live in Redis and are edited in the NOC console and API; ``[[plans]]`` and
 ``[[plan_rules]]`` in the TOML file can seed them (:func:`seed_plans`, run where ``[[acs]]`` are
 seeded). The seed remembers a hash of what it wrote (``keys.plan_seeds``), so a TOML change reaches
@@ -38,7 +45,8 @@ from portal.state import keys
 if TYPE_CHECKING:
     from portal.settings import PlanRuleSeed, PlanSeed
 
-__all__ = ["RULE_SCOPES", "Plan", "PlanStore", "plan_from_seed", "seed_plans"]
+__all__ = ["ENFORCED_FIELDS", "RULE_SCOPES", "Plan", "PlanStore", "base_name", "plan_from_seed",
+           "seed_plans"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,19 @@ _LIMITS = (
     "daily_volume", "total_volume", "validity_days", "max_sessions", "interim_interval",
     "mac_binding_days",
 )
+
+# The fields that decide what an online session gets (its Session-Timeout, rates, idle timeout,
+# interim interval, or whether its allowance is used up): a change of any of them is sent to the
+# plan's online sessions. Titles, retirement, concurrency and device binding apply at login.
+ENFORCED_FIELDS = (
+    "up_kbps", "down_kbps", "session_timeout", "idle_timeout", "daily_time", "total_time",
+    "daily_volume", "total_volume", "validity_days", "valid_until", "interim_interval",
+)
+
+
+def base_name(plan: str) -> str:
+    """The plan a session's plan field belongs to: ``basic`` for ``basic@1f2e3d4c5b``."""
+    return plan.partition("@")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +119,15 @@ class Plan:
         for fname in ("title_zh", "title_en"):
             if len(getattr(self, fname)) > 100:
                 raise ValidationError(f"plan {self.name}: {fname} is longer than 100 characters")
+
+    def enforced_differs(self, other: Plan) -> bool:
+        """Whether ``other`` gives online sessions different limits (see ENFORCED_FIELDS)."""
+        return any(getattr(self, f) != getattr(other, f) for f in ENFORCED_FIELDS)
+
+    @property
+    def revision(self) -> str:
+        """A short content hash of the definition: the ``@<revision>`` of an archived copy."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:10]
 
     @property
     def has_daily_limit(self) -> bool:
@@ -147,6 +177,7 @@ class PlanStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[dict[str, Plan], dict[str, str]] | None = None
+        self._revisions: dict[str, Plan] = {}
         self._cached_at = 0.0
 
     # --- definitions --------------------------------------------------------------------------
@@ -169,6 +200,26 @@ class PlanStore:
     def all(self) -> list[Plan]:
         raw = self.redis.hgetall(keys.plan_defs())
         return sorted((Plan.from_json(v) for v in raw.values()), key=lambda p: p.name)
+
+    def archive(self, plan: Plan) -> str:
+        """Keep ``plan`` (a definition about to be replaced) as a revision; returns its name
+        ``<plan>@<revision>`` for the records of sessions that still run under it."""
+        name = f"{plan.name}@{plan.revision}"
+        self.redis.hset(keys.plan_revisions(), name, plan.to_json())
+        self.invalidate()
+        return name
+
+    def revisions_of(self, name: str) -> list[str]:
+        """Names of the archived revisions of plan ``name``."""
+        prefix = f"{name}@"
+        return sorted(k.decode() for k in self.redis.hkeys(keys.plan_revisions())
+                      if k.decode().startswith(prefix))
+
+    def drop_revisions(self, names: Sequence[str]) -> None:
+        """Forget revisions no online session runs under any more."""
+        if names:
+            self.redis.hdel(keys.plan_revisions(), *names)
+            self.invalidate()
 
     def retire(self, name: str) -> Plan:
         """Stop handing a plan out. Online sessions keep it until they end; rules pointing at it
@@ -223,7 +274,14 @@ class PlanStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.plan_defs())
         pipe.hgetall(keys.plan_rules())
-        raw_defs, raw_rules = pipe.execute()
+        pipe.hgetall(keys.plan_revisions())
+        raw_defs, raw_rules, raw_revisions = pipe.execute()
+        revisions = {}
+        for rev_name, value in raw_revisions.items():
+            try:
+                revisions[rev_name.decode()] = Plan.from_json(value)
+            except (ValidationError, ValueError, TypeError):
+                continue
         defs = {}
         for value in raw_defs.values():
             try:
@@ -234,12 +292,21 @@ class PlanStore:
         rules = {k.decode(): v.decode() for k, v in raw_rules.items()}
         with self._lock:
             self._cached = (defs, rules)
+            self._revisions = revisions
             self._cached_at = now
         return defs, rules
 
     def plan_named(self, name: str) -> Plan | None:
-        """A (cached) definition by name, retired or not — for sessions that already hold it."""
-        return self.snapshot()[0].get(name)
+        """A (cached) definition by name, retired or not — for sessions that already hold it;
+        ``<plan>@<revision>`` is the archived definition a session still runs under."""
+        defs = self.snapshot()[0]
+        if "@" in name:
+            with self._lock:
+                found = self._revisions.get(name)
+            # A revision pruned while a session was being pinned to it (two changes of one plan
+            # racing): the plan itself is the closest answer, not "no plan".
+            return found if found is not None else defs.get(base_name(name))
+        return defs.get(name)
 
     def resolve_with(
         self, override: str | None, ac_name: str, ssid: str | None, venue: str | None = None

@@ -8,6 +8,8 @@ Storage (reasoning in ``portal/state/keys.py``, "Sessions"):
 * ``keys.venue_sessions(venue)`` — ``<ac>|<acct-session-id>`` → phone, for the venue the session
   started in (its record says which, with the SSID): per-venue online counts and the NOC's
   venue filter.
+* ``keys.plan_sessions(plan)`` — the same, per plan the record names ("" when none is known):
+  a plan the NOC changes reaches its online sessions without a scan (``portal/kick.py``).
 * ``keys.session_deadlines()`` — ``<phone>|<ac>|<sid>`` scored by the silence deadline (reaper).
 
 Budget: ≤ 1 KB of Redis memory per online session at 100k sessions (measured by R1's bench).
@@ -235,13 +237,15 @@ redis.call('HSET', KEYS[1], ARGV[1], out)
 return out
 """
 
+# Set a session's plan; returns the plan it had ("" = none) or false when it is not online.
 _SET_PLAN_LUA = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
+if not raw then return false end
 local rec = cjson.decode(raw)
+local before = rec['pl'] or ''
 rec['pl'] = ARGV[2]
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
-return 1
+return before
 """
 
 
@@ -268,8 +272,7 @@ class SessionRegistry:
         """Queue ``open`` on someone's pipeline (bulk loads, benchmarks)."""
         pipe.hset(keys.phone_sessions(session.phone), session.field, encode_record(session))
         self.index_in(pipe, session.phone, session.ac, session.session_id, session.deadline(self.grace))
-        if session.venue:
-            self.venue_index_in(pipe, session.venue, session.phone, session.field)
+        self.side_index_in(pipe, session)
 
     def index_in(self, pipe: Any, phone: str, ac: str, session_id: str, deadline: float) -> None:
         """Queue the secondary-index writes for a live session (the venue index apart: see
@@ -277,15 +280,34 @@ class SessionRegistry:
         pipe.hset(keys.ac_sessions(ac), session_id, phone)
         pipe.zadd(keys.session_deadlines(), {deadline_member(phone, ac, session_id): deadline})
 
-    def unindex_in(self, pipe: Any, phone: str, ac: str, session_id: str, venue: str = "") -> None:
+    def unindex_in(self, pipe: Any, phone: str, ac: str, session_id: str, venue: str = "",
+                   plan: str | None = None) -> None:
+        """Queue the removal of a session's index entries (``plan`` None: its plan index entry
+        is left to the caller, who does not know the plan yet)."""
         pipe.hdel(keys.ac_sessions(ac), session_id)
         pipe.zrem(keys.session_deadlines(), deadline_member(phone, ac, session_id))
         if venue:
             pipe.hdel(keys.venue_sessions(venue), f"{ac}|{session_id}")
+        if plan is not None:
+            pipe.hdel(keys.plan_sessions(plan), f"{ac}|{session_id}")
 
     @staticmethod
     def venue_index_in(pipe: Any, venue: str, phone: str, field: str) -> None:
         pipe.hset(keys.venue_sessions(venue), field, phone)
+
+    @classmethod
+    def side_index_in(cls, pipe: Any, session: OnlineSession) -> None:
+        """Queue the index entries that need the record's content: its venue and its plan
+        (written once the accounting script says what the record holds)."""
+        if session.venue:
+            cls.venue_index_in(pipe, session.venue, session.phone, session.field)
+        pipe.hset(keys.plan_sessions(session.plan), session.field, session.phone)
+
+    @staticmethod
+    def side_unindex_in(pipe: Any, session: OnlineSession) -> None:
+        if session.venue:
+            pipe.hdel(keys.venue_sessions(session.venue), session.field)
+        pipe.hdel(keys.plan_sessions(session.plan), session.field)
 
     def update(
         self, ac: str, session_id: str, phone: str, *, now: float, session_time: int,
@@ -331,7 +353,10 @@ class SessionRegistry:
         session = decode_record(phone, field, raw)
         if verdict == "closed":
             pipe = self.redis.pipeline(transaction=False)
-            self.unindex_in(pipe, phone, ac, session_id, session.venue if session is not None else "")
+            if session is None:
+                self.unindex_in(pipe, phone, ac, session_id)
+            else:
+                self.unindex_in(pipe, phone, ac, session_id, session.venue, session.plan)
             if session is not None:
                 reaped = silent_before > 0
                 pipe.xadd(keys.real_name_log(), session_logout_fields(
@@ -400,35 +425,69 @@ class SessionRegistry:
             self.redis.hdel(keys.venue_sessions(venue), *gone)
         return found
 
+    def by_plan(self, plan: str) -> list[OnlineSession]:
+        """Sessions whose record names ``plan`` (from its index, re-checked against the records;
+        dangling entries are dropped and removed, like :meth:`by_venue`)."""
+        index = keys.plan_sessions(plan)
+        refs = []
+        for field, phone in self.redis.hgetall(index).items():
+            ac, sep, sid = field.decode().partition("|")
+            if sep:
+                refs.append((phone.decode(), ac, sid))
+        found = [s for s in self._fetch(refs) if s.plan == plan]
+        if len(found) < len(refs):
+            live = {s.field for s in found}
+            gone = [f"{ac}|{sid}" for _, ac, sid in refs if f"{ac}|{sid}" not in live]
+            self.redis.hdel(index, *gone)
+        return found
+
+    def count_by_plan(self, plans: Iterable[str]) -> dict[str, int]:
+        """Index sizes per plan name (one pipeline)."""
+        names = list(plans)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hlen(keys.plan_sessions(name))
+        return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
+
     def repair_venue_index(self, venues: Iterable[str]) -> tuple[int, int]:
-        """Make the per-venue indexes match the records: add every live session to its venue's
-        index, remove entries whose session is gone or started elsewhere. The index is written
-        after the accounting script (the record says which venue), so a crash, a Redis blip or
-        a Stop racing its own Start on another worker can leave it one entry off; this puts it
-        right. Reads every session (chunked): run it rarely. Returns (added, removed)."""
+        """Make the per-venue and per-plan indexes match the records: add every live session to
+        its venue's and plan's index, remove entries whose session is gone or moved. These
+        indexes are written after the accounting script (the record says which venue and
+        plan), so a crash, a Redis blip or a Stop racing its own Start on another worker can
+        leave them one entry off; this puts them right. Reads every session (chunked): run it
+        rarely. Returns (added, removed) over both families."""
         added = removed = 0
         live: dict[str, set[str]] = defaultdict(set)
+        live_plans: dict[str, set[str]] = defaultdict(set)
         for chunk in self.scan():
             pipe = self.redis.pipeline(transaction=False)
             for s in chunk:
                 if s.venue:
                     live[s.venue].add(s.field)
                     pipe.hsetnx(keys.venue_sessions(s.venue), s.field, s.phone)
+                live_plans[s.plan].add(s.field)
+                pipe.hsetnx(keys.plan_sessions(s.plan), s.field, s.phone)
             added += sum(1 for r in pipe.execute() if r)
         for venue in {*venues, *live}:
-            index = keys.venue_sessions(venue)
-            stale = [f for f in (k.decode() for k in self.redis.hkeys(index)) if f not in live[venue]]
-            # Re-check each candidate against its record: it may have started since the scan.
-            gone = []
-            for field in stale:
-                phone = self.redis.hget(index, field)
-                record = phone and self.redis.hget(keys.phone_sessions(phone.decode()), field)
-                session = record and decode_record(phone.decode(), field, record)
-                if not session or session.venue != venue:
-                    gone.append(field)
-            if gone:
-                removed += int(self.redis.hdel(index, *gone))
+            removed += self._prune(keys.venue_sessions(venue), live[venue], lambda s, v=venue: s.venue == v)
+        known = [k.decode() for k in self.redis.hkeys(keys.plan_defs())]
+        known += [k.decode() for k in self.redis.hkeys(keys.plan_revisions())]
+        for plan in {*known, *live_plans, ""}:
+            removed += self._prune(keys.plan_sessions(plan), live_plans[plan], lambda s, p=plan: s.plan == p)
         return added, removed
+
+    def _prune(self, index: str, live: set[str], belongs: Any) -> int:
+        """Remove the entries of ``index`` not in ``live`` whose record (re-read: it may have
+        started since the scan) is gone or does not ``belong``."""
+        stale = [f for f in (k.decode() for k in self.redis.hkeys(index)) if f not in live]
+        gone = []
+        for field in stale:
+            phone = self.redis.hget(index, field)
+            record = phone and self.redis.hget(keys.phone_sessions(phone.decode()), field)
+            session = record and decode_record(phone.decode(), field, record)
+            if not session or not belongs(session):
+                gone.append(field)
+        return int(self.redis.hdel(index, *gone)) if gone else 0
 
     def count_by_venue(self, venues: Iterable[str]) -> dict[str, int]:
         """Online sessions per venue (index sizes: one pipeline)."""
@@ -500,7 +559,15 @@ class SessionRegistry:
         return out
 
     def with_plan(self, session: OnlineSession, plan: str) -> OnlineSession:
-        """Record that a session now runs under another plan (after a CoA). Only the plan field
-        changes, atomically, so a concurrent Interim-Update's counters are kept."""
-        self._set_plan(keys=[keys.phone_sessions(session.phone)], args=[session.field, plan])
+        """Record that a session now runs under another plan (after a CoA, or pinned to the
+        revision its AC still enforces). Only the plan field changes, atomically, so a
+        concurrent Interim-Update's counters are kept; the plan index follows."""
+        before = self._set_plan(keys=[keys.phone_sessions(session.phone)], args=[session.field, plan])
+        if before is not None:
+            old = before.decode() if isinstance(before, bytes) else str(before)
+            pipe = self.redis.pipeline(transaction=False)
+            if old != plan:
+                pipe.hdel(keys.plan_sessions(old), session.field)
+            pipe.hset(keys.plan_sessions(plan), session.field, session.phone)
+            pipe.execute()
         return replace(session, plan=plan)

@@ -477,12 +477,17 @@ class ConsoleSettings:
     max_failures_per_account: int = 50   # from all addresses: then the account is locked for everyone
     max_failures_per_address: int = 20   # one address, over all accounts (password spraying)
     lockout_seconds: int = 900     # how long a lockout lasts (counted from the last failure)
+    job_workers: int = 4           # threads per web process running NOC jobs (kicks, plan changes)
+    job_queue: int = 64            # NOC jobs waiting per web process; more are refused as "busy"
+    job_ttl: int = 3600            # seconds a NOC job's record (state, outcome) is kept
 
     def __post_init__(self) -> None:
         for name in ("max_failures", "max_failures_per_account", "max_failures_per_address",
-                     "lockout_seconds"):
+                     "lockout_seconds", "job_workers", "job_queue"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
+        if not 60 <= self.job_ttl <= 7 * 86400:
+            raise ValueError(f"job_ttl: expected 60-604800 seconds, got {self.job_ttl}")
 
 
 @dataclass(frozen=True, slots=True)

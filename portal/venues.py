@@ -1,14 +1,21 @@
 """Venues: the physical places (library, station, mall) whose pages and rules phones meet.
 
-A venue is found from what the AC's redirect says: AC name, SSID and, when the AC sends one,
-the AP's MAC. Resolution, most specific first (``VenueStore.resolve``):
+A venue is found from what the AC's redirect says: AC name, SSID and, when the AC sends them,
+the AP's MAC and the AC's AP group (Huawei ``ap-group-name``). Resolution, most specific first
+(``VenueStore.resolve``):
 
 1. a venue listing the AP MAC (and, if it lists ACs, this AC);
-2. a venue listing both this AC and this SSID;
-3. a venue listing this SSID and no ACs (a brand that spans ACs);
-4. a venue listing this AC and no SSIDs (or listing this AC at all, when the SSID is unknown,
-   as in a MAC-trigger query);
-5. the venue marked ``default``; else the built-in :data:`FALLBACK` (no pages, no ads).
+2. a venue listing the AP group (and, if it lists ACs, this AC): an AC's AP group names one
+   building or floor, and new APs join it without anyone editing the venue;
+3. a venue listing both this AC and this SSID;
+4. a venue listing this SSID and no ACs (a brand that spans ACs);
+5. a venue listing this AC and no SSIDs, AP MACs or AP groups (or listing this AC at all, when
+   the SSID is unknown, as in a MAC-trigger query);
+6. the venue marked ``default``; else the built-in :data:`FALLBACK` (no pages, no ads).
+
+Only the redirect carries the AP group: RADIUS accounting (Called-Station-Id) knows AP MAC and
+SSID, so a venue matched by AP group alone is counted per venue from its logins, while the
+per-venue index of online sessions falls back to the AC/SSID tiers.
 
 Post-login URLs are chosen server-side from the venue record, and only if their host is on
 the allow-list (the venue's ``redirect_hosts`` plus the operator's); nothing a phone sends
@@ -53,7 +60,8 @@ class Venue:
     name_en: str = ""
     acs: tuple[str, ...] = ()              # AC names whose phones belong here
     ssids: tuple[str, ...] = ()
-    ap_macs: tuple[str, ...] = ()          # AP group: normalised AP MACs
+    ap_macs: tuple[str, ...] = ()          # normalised AP MACs
+    ap_groups: tuple[str, ...] = ()        # AP group names as the AC sends them (exact match)
     default: bool = False                  # used when nothing more specific matches
     default_plan: str = ""                 # plan rule ``venue:<id>`` (PlanStore)
     redirect_url: str = ""                 # post-login page; "" = the operator's
@@ -75,6 +83,13 @@ class Venue:
                 f"(/venue/{self.id.lower()} is a console page); choose another")
         for mac in self.ap_macs:
             normalise_mac(mac)
+        for group in self.ap_groups:
+            if (not isinstance(group, str) or not 0 < len(group) <= 64 or "," in group
+                    or group != group.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in group)):
+                raise ValidationError(
+                    f"场所 {self.id}：AP 组名 {str(group)[:70]!r} 无效（1-64 个字符，不含逗号和控制字符）/ "
+                    f"venue {self.id}: ap_groups: AP group {str(group)[:70]!r} must be 1-64 "
+                    "characters without commas or control characters")
         for page in self.templates:
             if page not in _PAGES:
                 raise ValidationError(f"venue {self.id}: unknown page {page!r} ({', '.join(_PAGES)})")
@@ -104,7 +119,7 @@ class Venue:
         if unknown:
             raise ValidationError(f"unknown venue field(s): {', '.join(sorted(unknown))}")
         values = dict(data)
-        for name in ("acs", "ssids", "redirect_hosts", "languages", "ads"):
+        for name in ("acs", "ssids", "ap_groups", "redirect_hosts", "languages", "ads"):
             if name in values:
                 values[name] = tuple(values[name])
         if "ap_macs" in values:
@@ -222,8 +237,10 @@ class VenueStore:
             self._cached, self._cached_at = out, now
         return out
 
-    def resolve(self, ac_name: str, ssid: str | None, ap_mac: str | None = None) -> Venue:
-        """The venue of a phone behind ``ac_name`` on ``ssid`` (and AP ``ap_mac``)."""
+    def resolve(self, ac_name: str, ssid: str | None, ap_mac: str | None = None,
+                ap_group: str | None = None) -> Venue:
+        """The venue of a phone behind ``ac_name`` on ``ssid`` (AP ``ap_mac``, in the AC's AP
+        group ``ap_group``)."""
         venues = sorted(self.all().values(), key=lambda v: v.id)
         ap = None
         if ap_mac:
@@ -231,21 +248,23 @@ class VenueStore:
                 ap = normalise_mac(ap_mac)
             except ValidationError:
                 ap = None
-        tiers: list[list[Venue]] = [[], [], [], [], []]
+        tiers: list[list[Venue]] = [[], [], [], [], [], []]
         for v in venues:
             ac_ok = ac_name in v.acs
             ssid_ok = ssid is not None and ssid in v.ssids
             if ap is not None and ap in v.ap_macs and (not v.acs or ac_ok):
                 tiers[0].append(v)
-            elif v.acs and v.ssids and ac_ok and ssid_ok:
+            elif ap_group and ap_group in v.ap_groups and (not v.acs or ac_ok):
                 tiers[1].append(v)
-            elif not v.acs and v.ssids and ssid_ok:
+            elif v.acs and v.ssids and ac_ok and ssid_ok:
                 tiers[2].append(v)
-            elif v.acs and ac_ok and (not v.ssids or ssid is None) and not v.ap_macs:
-                # An AC-only venue, or any venue of this AC when the SSID is unknown (MAC-trigger).
+            elif not v.acs and v.ssids and ssid_ok:
                 tiers[3].append(v)
-            elif v.default:
+            elif v.acs and ac_ok and (not v.ssids or ssid is None) and not v.ap_macs and not v.ap_groups:
+                # An AC-only venue, or any venue of this AC when the SSID is unknown (MAC-trigger).
                 tiers[4].append(v)
+            elif v.default:
+                tiers[5].append(v)
         for tier in tiers:
             if tier:
                 return tier[0]
@@ -299,7 +318,7 @@ OPERATOR_FIELDS = ("name_zh", "name_en", "redirect_url", "redirect_delay", "ad_s
                    "languages", "ads_on_success")
 """What a venue operator may change on their own venue."""
 
-NETWORK_FIELDS = ("acs", "ssids", "ap_macs", "default_plan", "redirect_hosts", "default")
+NETWORK_FIELDS = ("acs", "ssids", "ap_macs", "ap_groups", "default_plan", "redirect_hosts", "default")
 """NOC-only fields: which phones belong to a venue (an operator claiming another venue's AC or
 SSID would capture its phones), the plan they get, and the venue's own redirect allow-list
 (an operator adding hosts to it would make the allow-list meaningless)."""

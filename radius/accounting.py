@@ -389,9 +389,10 @@ class AccountingProcessor:
                     cause=stop_cause(record.terminate_cause),
                     mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
                     plan=q.plan))
-                self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session.venue)
-            elif verdict == "new" and session.venue:
-                self.registry.venue_index_in(follow, session.venue, q.phone, session.field)
+                self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid)
+                self.registry.side_unindex_in(follow, session)   # venue and plan indexes
+            elif verdict == "new":
+                self.registry.side_index_in(follow, session)     # venue and plan indexes
             if q.kind == "interim" and self.enforcer is not None:
                 checks.append((q, session, reply[2]))
         if follow is not None and len(follow):
@@ -464,7 +465,7 @@ class AccountingProcessor:
             results = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
             for s, res in zip(chunk, results, strict=True):
-                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s.venue)
+                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s.venue, s.plan)
                 if res:
                     closed += 1
                     log_close(pipe, how, s, at)

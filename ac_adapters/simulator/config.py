@@ -45,6 +45,7 @@ class SimConfig:
     nas_identifier: str = "citywifi-ac-sim"
     ssid: str = "CityWiFi"
     ap_mac: str = "00:11:22:33:44:55"
+    ap_group: str = ""                     # Huawei: AP group sent as ap-group-name ("" = not sent)
     challenge_ttl: float = 15.0            # EAG: a challenge stays valid 15 s
     ntf_retry_interval: float = 2.0        # NTF_LOGOUT / 0x30 re-sent every 2 s …
     ntf_retries: int = 3                   # … up to this many sends in total

@@ -228,6 +228,7 @@ class SimulatedAc:
             portal_url, flavour=cfg.flavour, user_ip=ip, user_mac=mac, ac_ip=cfg.nas_ip,
             ac_name=cfg.nas_identifier, ssid=cfg.ssid, ap_mac=cfg.ap_mac, first_url=cfg.first_url,
             vlan=cfg.vlan or None, des_key=cfg.redirect_key or None,
+            ap_group=cfg.ap_group,
         )
 
     def users(self) -> list[str]:

@@ -27,15 +27,18 @@ def build_redirect_url(
     first_url: str,
     vlan: str | None = None,
     des_key: str | bytes | None = None,
+    ap_group: str = "",
 ) -> str:
     """``portal_url`` with the query an AC of ``flavour`` appends (existing query kept).
 
     ``des_key``: the AC's 8-character redirect key, for vendors that encrypt the user MAC
     (EAG ``wlanparameter``); without it those parameters are left out, as such an AC does when
-    no key is configured. KeyError names the known flavours."""
+    no key is configured. ``ap_group``: the AP's group, for profiles whose redirect names it
+    (Huawei ``ap-group-name``). KeyError names the known flavours."""
     profile = get_profile(flavour)
     values = {
         "user_ip": user_ip, "user_mac": user_mac, "ac_ip": ac_ip, "ac_name": ac_name,
         "ssid": ssid, "ap_mac": ap_mac, "original_url": first_url, "vlan": vlan,
+        "ap_group": ap_group or None,
     }
     return _build_from_params(portal_url, profile.redirect, values, des_key=des_key)

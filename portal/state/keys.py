@@ -39,6 +39,7 @@ __all__ = [
     "login_tokens",
     "login_tokens_used",
     "mac_binding",
+    "noc_job",
     "otp_ac_counter",
     "otp_code",
     "otp_global_counter",
@@ -51,8 +52,10 @@ __all__ = [
     "phone_sessions",
     "plan_defs",
     "plan_override",
+    "plan_revisions",
     "plan_rules",
     "plan_seeds",
+    "plan_sessions",
     "session_deadlines",
     "session_tombstone",
     "token_grant",
@@ -182,6 +185,13 @@ def plan_seeds() -> str:
     return f"{PREFIX}:{{plans}}:seeded"
 
 
+def plan_revisions() -> str:
+    """Hash: ``<plan>@<revision>`` → JSON of a plan definition as it was before a change, kept
+    while online sessions still run under it (the AC took no CoA for the change; their record's
+    plan names the revision). Pruned when no session refers to a revision any more."""
+    return f"{PREFIX}:{{plans}}:revisions"
+
+
 def plan_override(phone: str) -> str:
     """String: the plan name assigned to one phone, overriding every rule. Lives in the phone's
     slot so authorize() reads it in the same round trip as usage and sessions."""
@@ -240,6 +250,13 @@ def venue_sessions(venue: str) -> str:
     """Hash: ``<ac>|<acct-session-id>`` → phone, for every online session that started in one
     venue (per-venue online counts and the NOC's venue filter without a scan)."""
     return f"{PREFIX}:{{sven:{venue}}}"
+
+
+def plan_sessions(plan: str) -> str:
+    """Hash: ``<ac>|<acct-session-id>`` → phone, for every online session whose record names
+    ``plan`` (a plan name, a ``<plan>@<revision>``, or "" for sessions without a known plan):
+    a changed plan reaches its online sessions without a scan."""
+    return f"{PREFIX}:{{spl:{plan}}}"
 
 
 def venue_index_repair_lock() -> str:
@@ -431,6 +448,15 @@ def login_by_ip(user_ip: str) -> str:
     and OS probes asked without a per-client token (ACs with overlapping private ranges:
     the newest login wins — hand out per-client API URLs there)."""
     return f"{PREFIX}:{{uip:{user_ip}}}"
+
+
+# --- NOC background jobs (portal/jobs.py) ------------------------------------------------------
+
+def noc_job(job_id: str) -> str:
+    """Hash (TTL ``console.job_ttl``): one background job of the NOC (a kick, a changed plan
+    applied to online sessions) — kind, target, actor, state, created, updated, heartbeat,
+    owner, total, done, result (JSON), error."""
+    return f"{PREFIX}:{{job:{job_id}}}"
 
 
 # --- consoles: accounts, API tokens, audit ---------------------------------------------------

@@ -1,14 +1,21 @@
 """NOC console: plans (``/noc/plans``) — create, edit, retire/restore, and the assignment rules.
 
+Changing a plan's limits applies at once to the online sessions under it, raised or lowered
+alike (``portal/kick.py``, run as a background job whose page the NOC is sent to): a CoA with
+the new limits, a Disconnect for a session already past them, and where an AC takes no CoA the
+session keeps — and every view shows — the limits it was granted until it ends. Titles,
+concurrency and device binding apply at the next login.
+
 Retiring (decided here, implemented by ``PlanStore.resolve_with``): a retired plan is never
 handed out again — rules and per-phone overrides pointing at it fall through to the next rule
 at the next login — but sessions already online keep it until they end (their grant was made
 at login) and the definition stays so their accounting and the logs still resolve. A retired
 plan cannot be chosen for a rule here or in the API; restoring it makes its rules apply again.
 
-Form units (converted to the store's units): rates kbit/s, times in minutes, volumes in MB
-(1 MB = 1,048,576 octets), validity/binding in days, interim interval in seconds; empty = no
-limit. The JSON API (``portal/web/api/plans.py``) uses the store's units directly.
+Form units (converted to the store's units): rates kbit/s, times in minutes, volumes in decimal
+MB (1 MB = 1,000,000 octets, the one convention of ``portal/units.py``), validity/binding in
+days, interim interval in seconds; empty = no limit. The JSON API (``portal/web/api/plans.py``)
+uses the store's units directly.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal.accounts import Role
 from portal.errors import NotFound, ValidationError
+from portal.jobs import JobBusy
 from portal.plans import RULE_SCOPES, Plan, PlanStore
+from portal.units import MB, format_octets
 from portal.venues import assign_plan_rule
-from portal.web.console import audit, login_required, tr
+from portal.web.console import audit, client_ip, login_required, tr
 from portal.web.noc_forms import (
     FormError,
     core,
@@ -40,7 +49,6 @@ __all__ = ["FIELDS", "bp", "plan_store", "rule_field_of"]
 
 bp = Blueprint("noc_plans", __name__, url_prefix="/noc/plans")
 
-MB = 1024 * 1024
 # (field, zh, en, unit, scale from the form's unit to the store's, minimum in the form's unit)
 FIELDS: tuple[tuple[str, str, str, str, int, float], ...] = (
     ("up_kbps", "上行速率", "Upload rate", "kbit/s", 1, 0),
@@ -119,7 +127,11 @@ def describe(plan: Plan) -> list[str]:
     parts = []
     for fname, zh, en, unit, scale, _minimum in FIELDS:
         value = getattr(plan, fname)
-        if value is not None:
+        if value is None:
+            continue
+        if scale == MB:     # volumes: the same figure the phone's status page shows
+            parts.append(f"{tr(zh, en)} {format_octets(value)}")
+        else:
             parts.append(f"{tr(zh, en)} {value / scale:.6g}{(' ' + unit) if unit else ''}")
     return parts
 
@@ -187,11 +199,50 @@ def edit(name: str) -> str | tuple[str, int] | BaseResponse:
     except (FormError, ValidationError) as exc:
         flash_error(exc)
         return _render_form(plan, values, 400)
+    applies = plan.enforced_differs(new)
+    if applies and _jobs_full():
+        flash(tr("后台任务过多，套餐未保存，请稍后重试。",
+                 "Too many background jobs are waiting; the plan was not saved. Try again shortly."),
+              "error")
+        return _render_form(plan, values, 503)
     store.put(new)
     audit("noc", "plan.update", name, dataclasses.asdict(plan), dataclasses.asdict(new))
-    flash(tr(f"套餐 {name} 已保存（新登录生效；在线会话保持登录时的限制）。",
-             f"Plan {name} saved (applies to new logins; online sessions keep their limits)."), "ok")
-    return redirect(url_for("noc_plans.index"))
+    if not applies:
+        flash(tr(f"套餐 {name} 已保存（名称、同时在线设备数和免短信天数在下次登录时生效）。",
+                 f"Plan {name} saved (titles, concurrent devices and device memory apply at the "
+                 f"next login)."), "ok")
+        return redirect(url_for("noc_plans.index"))
+    return _apply_to_online(plan, new)
+
+
+def _jobs_full() -> bool:
+    from portal.web.noc_jobs import job_runner
+
+    return job_runner().full()
+
+
+def _apply_to_online(before: Plan, after: Plan) -> BaseResponse:
+    """Start the job that sends the changed limits to the plan's online sessions."""
+    from portal.web.noc_jobs import start_plan_change
+    from portal.web.noc_sessions import actor, noc_actions
+
+    actions = noc_actions()
+    online = actions.online_under(after.name)
+    try:
+        job = start_plan_change(actions, before, after, actor=actor(), area="noc", ip=client_ip())
+    except JobBusy:
+        flash(tr(f"套餐 {after.name} 已保存，但后台任务过多，未能应用到在线会话：在线会话仍按原限制运行，"
+                 f"请稍后在“在线用户”中处理。",
+                 f"Plan {after.name} saved, but too many background jobs are waiting: online "
+                 f"sessions still run with their previous limits."), "error")
+        return redirect(url_for("noc_plans.index"))
+    flash(tr(f"套餐 {after.name} 已保存，正在应用到约 {online} 个在线会话：AC 支持 CoA 的立即获得新限制，"
+             f"已超出新限制的将下线，AC 不支持 CoA 的保持原限制直到下线。",
+             f"Plan {after.name} saved and being applied to about {online} online sessions: "
+             f"those whose AC takes a CoA get the new limits now, those already past them are "
+             f"disconnected, and those whose AC takes no CoA keep their previous limits until "
+             f"they end."), "ok")
+    return redirect(url_for("noc_jobs.job", job_id=job.id, back=url_for("noc_plans.index")))
 
 
 @bp.post("/<name>/retire")

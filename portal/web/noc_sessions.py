@@ -1,9 +1,11 @@
 """NOC console: online sessions (``/noc/sessions``) — search, and kick a session or a phone.
 
 Filters are query arguments (phone, mac, ip, ac, venue, ssid, offset, limit), so a search is a
-link the NOC can share. Kicks are form POSTs (CSRF-checked by the console hook) that redirect
-back to the same search with the outcome as a flash message: disconnected via RFC 5176 DM, via
-Portal REQ_LOGOUT, or the AC did not answer. Every kick is audited (area "noc").
+link the NOC can share. Kicks are form POSTs (CSRF-checked by the console hook) that start a
+background job (``portal/web/noc_jobs.py``: a kick waits on the AC, a web thread must not) and
+redirect to its page, which shows the outcome once the AC answered — disconnected via RFC 5176
+DM, via Portal REQ_LOGOUT, or the AC did not answer — with a link back to the same search.
+Every kick is audited (area "noc"), when asked for and when done.
 
 The services behind the pages are shared with the JSON API (``portal/web/api/sessions.py``,
 ``users.py``): :func:`session_query`, :func:`noc_actions`, :func:`user_directory`. The enforcer
@@ -20,15 +22,17 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.accounts import Role
-from portal.errors import NotFound, ValidationError
-from portal.kick import KickOutcome, NocActions
+from portal.errors import ValidationError
+from portal.jobs import JobBusy
+from portal.kick import NocActions
 from portal.noc_sessions import SessionFilter, SessionQuery
 from portal.noc_users import UserDirectory
 from portal.plans import PlanStore
+from portal.units import format_octets
 from portal.usage import UsageBook
-from portal.web.console import audit, login_required, tr
+from portal.web.console import client_ip, current_account, login_required, tr
 
-__all__ = ["bp", "enforcer", "fmt_bytes", "fmt_seconds", "kick_flash", "noc_actions",
+__all__ = ["bp", "enforcer", "fmt_bytes", "fmt_seconds", "noc_actions",
            "session_query", "user_directory"]
 
 bp = Blueprint("noc_sessions", __name__, url_prefix="/noc/sessions")
@@ -72,7 +76,9 @@ def noc_actions() -> NocActions:
             core.redis, enforcer(),
             plans=PlanStore(core.redis, default_plan=quota.default_plan, cache_ttl=0.0),
             usage=UsageBook(core.redis, quota.timezone), default_interim=quota.default_interim,
-            grace=core.settings.radius.reaper_grace)
+            grace=core.settings.radius.reaper_grace,
+            # RADIUS processes may grant from a cached plan this long after a change.
+            settle=quota.plan_cache_ttl + 1.0 if quota.plan_cache_ttl > 0 else 0.0)
     actions: NocActions = ext["citywifi_noc_actions"]
     return actions
 
@@ -92,14 +98,8 @@ def user_directory() -> UserDirectory:
 # -- formatting helpers for the templates ----------------------------------------------------
 
 def fmt_bytes(n: int | None) -> str:
-    if n is None:
-        return "∞"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
+    """Octets in the decimal units of ``portal/units.py`` (what the phone shows); ∞ = no limit."""
+    return format_octets(n, unlimited="∞")
 
 
 def fmt_seconds(n: int | None) -> str:
@@ -108,12 +108,6 @@ def fmt_seconds(n: int | None) -> str:
     h, rest = divmod(int(n), 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}"
-
-
-def kick_flash(outcome: KickOutcome) -> None:
-    """One flash line per kicked session."""
-    where = f"{outcome.phone} @ {outcome.ac}"
-    flash(f"{where}: " + tr(outcome.message_zh, outcome.message_en), "ok" if outcome.ok else "error")
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -149,6 +143,25 @@ def index() -> str | tuple[str, int]:
                            query=urlencode({k: v for k, v in raw.items() if v}))
 
 
+def actor() -> str:
+    account = current_account()
+    return f"user:{account.username}" if account else "anonymous"
+
+
+def _start(sessions: list[Any], kind: str, target: str, before: Any, back: str) -> BaseResponse:
+    """Start a kick job and show its page (or say why not)."""
+    from portal.web.noc_jobs import start_kick
+
+    try:
+        job = start_kick(noc_actions(), sessions, kind=kind, target=target, actor=actor(),
+                         area="noc", ip=client_ip(), before=before)
+    except JobBusy:
+        flash(tr("后台任务过多，请稍后重试。", "Too many background jobs are waiting; try again shortly."),
+              "error")
+        return redirect(back)
+    return redirect(url_for("noc_jobs.job", job_id=job.id, back=back))
+
+
 @bp.post("/kick")
 @login_required(Role.ADMIN, Role.NOC)
 def kick() -> BaseResponse:
@@ -157,14 +170,7 @@ def kick() -> BaseResponse:
     if view is None:
         flash(tr("该会话已不在线。", "That session is no longer online."), "error")
         return redirect(_back(request.form))
-    try:
-        outcome = noc_actions().kick_session(ac, sid)
-    except NotFound:
-        flash(tr("该会话已不在线。", "That session is no longer online."), "error")
-        return redirect(_back(request.form))
-    audit("noc", "session.kick", f"{ac}|{sid}", view.as_dict(), outcome.as_dict())
-    kick_flash(outcome)
-    return redirect(_back(request.form))
+    return _start([view.session], "kick_session", f"{ac}|{sid}", view.as_dict(), _back(request.form))
 
 
 @bp.post("/kick-phone")
@@ -177,15 +183,10 @@ def kick_phone() -> BaseResponse:
     except ValidationError:
         flash(tr("手机号无效。", "Not a phone number."), "error")
         return redirect(_back(request.form))
-    outcomes = noc_actions().kick_phone(phone)
-    if not outcomes:
+    back = (url_for("noc_users.user", phone=phone) if request.form.get("back", "") == "user"
+            else _back(request.form))
+    sessions = noc_actions().registry.by_phone(phone)
+    if not sessions:
         flash(tr(f"{phone} 当前没有在线会话。", f"{phone} has no online session."), "error")
-    else:
-        audit("noc", "session.kick_phone", phone, {"sessions": len(outcomes)},
-              {"outcomes": [o.as_dict() for o in outcomes]})
-    for outcome in outcomes:
-        kick_flash(outcome)
-    target = request.form.get("back", "")
-    if target == "user":
-        return redirect(url_for("noc_users.user", phone=phone))
-    return redirect(_back(request.form))
+        return redirect(back)
+    return _start(sessions, "kick_phone", phone, {"sessions": len(sessions)}, back)

@@ -470,9 +470,9 @@ def _duration(seconds: int | None) -> str:
 
 
 def _octets(n: int | None) -> str:
-    if n is None:
-        return ""
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+    from portal.units import format_octets  # decimal units, as the NOC enters and sees them
+
+    return format_octets(n)
 
 
 def _rate(down: int | None, up: int | None) -> str:

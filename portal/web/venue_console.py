@@ -136,7 +136,7 @@ def _form_changes(network: bool) -> dict[str, Any]:
     changes["ads_on_success"] = form.get("ads_on_success") == "on"
     changes["languages"] = [lang for lang in ("zh", "en") if form.get(f"lang_{lang}") == "on"]
     if network:
-        for name in ("acs", "ssids", "ap_macs", "redirect_hosts"):
+        for name in ("acs", "ssids", "ap_macs", "ap_groups", "redirect_hosts"):
             changes[name] = form.get(name, "")
         changes["default_plan"] = form.get("default_plan", "")
         changes["default"] = form.get("default") == "on"

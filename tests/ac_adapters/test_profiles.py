@@ -18,7 +18,8 @@ from ac_adapters.profiles import (
 )
 
 REQUIRED = ("huawei-v2", "huawei-v1", "h3c", "cmcc", "ruijie", "hanming", "autelan", "sangfor")
-KINDS = {"user_ip", "ac_name", "ac_ip", "user_mac", "ap_mac", "ssid", "original_url", "vlan"}
+KINDS = {"user_ip", "ac_name", "ac_ip", "user_mac", "ap_mac", "ssid", "original_url", "vlan", "ap_group",
+         "ap_location", "ap_name"}
 ALL = list(PROFILES.values())
 
 

@@ -311,3 +311,34 @@ def test_format_mac_des_and_errors() -> None:
     query = build_redirect_query(PROFILES["autelan"].redirect,
                                  {"user_ip": "10.0.0.1", "user_mac": "aa:bb:cc:dd:ee:ff"})
     assert "wlanparameter" not in query and "usermac=AA%3ABB" in query
+
+
+# --- AP group / location / name (issue 19 item 7) ------------------------------------------
+
+def test_huawei_ap_group_location_and_name_are_parsed() -> None:
+    """Huawei url-parameter kinds ap-group-name, ap-location, ap-name (kind names as keys),
+    percent-encoded UTF-8 as Huawei sends Chinese names; other families leave them None."""
+    query = ("ac-ip=10.0.0.1&user-ipaddress=10.1.2.3&user-mac=aabb-ccdd-eeff&ssid=CityWiFi"
+             f"&ap-mac=0011-2233-4455&ap-group-name={quote('图书馆-2F')}&ap-location={quote('二楼 东侧')}"
+             "&ap-name=AP-LIB-2F-07&redirect-url=http%3A%2F%2Fexample.com%2F")
+    ctx = _parse(query, "huawei-v2")
+    assert (ctx.ap_group, ctx.ap_location, ctx.ap_name) == ("图书馆-2F", "二楼 东侧", "AP-LIB-2F-07")
+    assert ctx.ap_mac == "00:11:22:33:44:55"
+    # Any profile falls back to these names (a mis-set profile still finds the group).
+    assert _parse("wlanuserip=10.1.2.3&wlanacname=ac1&ap-group-name=lobby").ap_group == "lobby"
+    assert _parse("wlanuserip=10.1.2.3&wlanacname=ac1").ap_group is None
+
+
+@pytest.mark.parametrize("value", ["", "x" * 65, "bad\x00group", "tab\there", "del\x7f"])
+def test_an_odd_ap_group_is_dropped_not_an_error(value: str) -> None:
+    ctx = _parse(f"wlanuserip=10.1.2.3&wlanacname=ac1&ap-group-name={quote(value)}")
+    assert ctx.ap_group is None and ctx.user_ip == "10.1.2.3"
+
+
+def test_a_huawei_ac_emits_its_ap_group() -> None:
+    values = {"user_ip": "10.1.2.3", "ac_ip": "10.0.0.1", "ac_name": "AC-1", "user_mac": "aa:bb:cc:dd:ee:ff",
+              "ap_group": "F2 east", "ap_location": "Floor 2", "ap_name": "ap-7"}
+    full = build_redirect_url("https://portal.example/portal", PROFILES["huawei-v2"].redirect, values)
+    assert "ap-group-name=F2+east" in full
+    ctx = parse_redirect(full, resolve_ac=_resolver(AcHint("AC-1", PROFILES["huawei-v2"])))
+    assert (ctx.ap_group, ctx.ap_location, ctx.ap_name) == ("F2 east", "Floor 2", "ap-7")

@@ -83,9 +83,12 @@ def test_noc_kicks_a_session_from_the_online_page(stack: Stack, site: str) -> No
             assert ip in row.inner_text()
 
             row.locator(".kick-button").click()
-            page.wait_for_selector(".flash.ok", timeout=15000)
-            flash = page.inner_text(".flash.ok")
-            assert number in flash and "RFC 5176" in flash, flash
+            # The kick runs as a job: its page reloads itself until the AC has answered.
+            page.wait_for_selector('#job-outcomes [data-outcome="dm"]', timeout=15000)
+            outcome = page.inner_text('#job-outcomes [data-outcome="dm"]')
+            assert number in outcome and "RFC 5176" in outcome, outcome
+            page.click("#job-back")
+            page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
             assert page.locator(f'tr.session[data-phone="{number}"]').count() == 0
             assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
         finally:

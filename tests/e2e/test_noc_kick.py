@@ -29,6 +29,7 @@ from portal.web import create_app
 from tests.e2e.stack import AC_NAME, SECRET, Stack, phone, running_stack, user, wait_for
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login
+from tests.portal.web.jobkit import console_job
 
 GOLD = Plan(name="gold", up_kbps=5000, down_kbps=20000, session_timeout=1800)
 
@@ -86,12 +87,14 @@ def test_console_kick_takes_the_phone_offline_on_the_ac(
         resp = noc.post("/noc/sessions/kick", data={
             "ac": AC_NAME, "session_id": session["session_id"], "csrf_token": csrf(noc, "/noc/sessions")})
         assert resp.status_code == 302
+        job_page = console_job(noc, resp.headers["Location"])
+        assert "RFC 5176" in job_page and 'data-outcome="dm"' in job_page
         # Really offline on the AC, through an RFC 5176 Disconnect it acknowledged.
         assert ip not in stack.ac.online()
         assert stack.ac.state_of(ip) is not UserState.ONLINE
         assert stack.ac.stats["dm_disconnect_ack"] == 1
-        after = noc.get(resp.headers["Location"]).get_data(as_text=True)
-        assert "RFC 5176" in after and number not in after.split('id="sessions"')[1]
+        after = noc.get("/noc/sessions").get_data(as_text=True)
+        assert number not in after.split('id="sessions"')[1]
         # The AC's Stop arrives; nothing of the phone is left online anywhere.
         assert wait_for(lambda: any(a.get("Framed-IP-Address") == ip and a["Acct-Status-Type"] == 2
                                     for a in stack.ac.accounting_log), 5)
@@ -140,6 +143,6 @@ def test_ac_without_rfc5176_portal_logout_and_next_login(
         noc = _noc_client(app, redis_client)
         resp = noc.post("/noc/sessions/kick-phone",
                         data={"phone": number, "csrf_token": csrf(noc, "/noc/sessions")})
-        assert "REQ_LOGOUT" in noc.get(resp.headers["Location"]).get_data(as_text=True)
+        assert "REQ_LOGOUT" in console_job(noc, resp.headers["Location"])
         assert wait_for(lambda: ip not in stack.ac.online(), 5)
         assert stack.ac.stats["dm_received"] == 0

@@ -99,3 +99,36 @@ def test_with_plan(redis_client: Any) -> None:
     reg.with_plan(s, "gold")
     got = reg.get("ac1", "s1")
     assert got is not None and got.plan == "gold"
+
+
+def test_plan_index_follows_open_plan_change_and_close(redis_client: Any) -> None:
+    """Issue 19 item 3: a changed plan finds its online sessions in the per-plan index."""
+    reg = SessionRegistry(redis_client)
+    a = OnlineSession("ac1", "a", "18900000001", plan="basic", started=1, updated=2)
+    b = OnlineSession("ac1", "b", "18900000002", plan="basic", started=1, updated=2)
+    c = OnlineSession("ac2", "c", "18900000003", plan="", started=1, updated=2)   # Class-less
+    for s in (a, b, c):
+        reg.open(s)
+    assert sorted(s.session_id for s in reg.by_plan("basic")) == ["a", "b"]
+    assert [s.session_id for s in reg.by_plan("")] == ["c"]
+    assert reg.count_by_plan(["basic", "", "gold"]) == {"basic": 2, "": 1, "gold": 0}
+    reg.with_plan(b, "basic@0123456789")                 # pinned to a revision: moves over
+    assert [s.session_id for s in reg.by_plan("basic")] == ["a"]
+    assert [s.session_id for s in reg.by_plan("basic@0123456789")] == ["b"]
+    reg.close("ac1", "a", a.phone)
+    assert reg.by_plan("basic") == [] and reg.count_by_plan(["basic"]) == {"basic": 0}
+    # A dangling entry (record gone, index write lost) is dropped by the reader.
+    redis_client.hset(keys.plan_sessions("basic"), "ac9|ghost", "18900000009")
+    assert reg.by_plan("basic") == [] and not redis_client.hexists(keys.plan_sessions("basic"), "ac9|ghost")
+
+
+def test_repair_puts_the_plan_index_right(redis_client: Any) -> None:
+    reg = SessionRegistry(redis_client)
+    s = OnlineSession("ac1", "a", "18900000001", plan="basic", started=1, updated=2)
+    reg.open(s)
+    redis_client.delete(keys.plan_sessions("basic"))                     # a lost write
+    redis_client.hset(keys.plan_sessions("gold"), "ac1|a", s.phone)       # a stale one
+    redis_client.hset(keys.plan_defs(), "gold", '{"name": "gold"}')
+    assert reg.repair_venue_index([]) == (1, 1)
+    assert [x.session_id for x in reg.by_plan("basic")] == ["a"]
+    assert redis_client.hlen(keys.plan_sessions("gold")) == 0

@@ -46,6 +46,33 @@ def test_resolution_order(redis_client: Any) -> None:
     assert store.resolve("ac9", "X") is FALLBACK
 
 
+def test_resolution_by_ap_group(redis_client: Any) -> None:
+    """Issue 19 item 7: a venue claims the AC's AP group (Huawei ap-group-name); more specific
+    than AC + SSID, less than an AP MAC; a venue restricted to AP groups does not catch the rest
+    of its AC."""
+    store = VenueStore(redis_client, cache_ttl=0.0)
+    store.put(Venue(id="lib2f", acs=("ac1",), ap_groups=("图书馆-2F", "lib-3F")))
+    store.put(Venue(id="anyac", ap_groups=("lobby",)))                     # any AC
+    store.put(Venue(id="acssid", acs=("ac1",), ssids=("S",)))
+    store.put(Venue(id="one-ap", ap_macs=("00:00:00:00:00:01",)))
+    store.put(Venue(id="groups-only", acs=("ac2",), ap_groups=("g",)))
+    assert store.resolve("ac1", "S", None, "图书馆-2F").id == "lib2f"
+    assert store.resolve("ac1", "S", "00:00:00:00:00:09", "lib-3F").id == "lib2f"
+    assert store.resolve("ac1", "S", "00:00:00:00:00:01", "lib-3F").id == "one-ap"   # AP MAC first
+    assert store.resolve("ac9", "S", None, "图书馆-2F").id != "lib2f"             # not its AC
+    assert store.resolve("ac9", "X", None, "lobby").id == "anyac"
+    assert store.resolve("ac1", "S", None, "other").id == "acssid"
+    assert store.resolve("ac1", "S").id == "acssid"
+    assert store.resolve("ac2", "X", None, "other") is FALLBACK                  # not by AC alone
+    assert store.resolve("ac2", "X", None, "g").id == "groups-only"
+
+
+@pytest.mark.parametrize("group", ["", " lead", "a,b", "x" * 65, "ctl\x01"])
+def test_bad_ap_group_names_are_refused(group: str) -> None:
+    with pytest.raises(ValidationError, match="ap_groups"):
+        Venue(id="v", ap_groups=(group,))
+
+
 def test_allowed_redirect() -> None:
     hosts = ("library.example.cn", ".operator.cn")
     assert allowed_redirect("https://library.example.cn/a?b", hosts)

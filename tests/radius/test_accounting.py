@@ -339,6 +339,22 @@ def test_session_records_where_it_started_and_venue_index_follows(redis_client: 
     assert reg.count() == 0
 
 
+def test_plan_index_follows_start_stop_and_accounting_on(redis_client: Any,
+                                                        proc: AccountingProcessor) -> None:
+    """Issue 19 item 3: the per-plan index (a changed plan reaches its online sessions without a
+    scan) is written with the venue index for every way a session starts and ends."""
+    reg = SessionRegistry(redis_client, grace=60)
+    proc.process(AC, _rec(AcctStatus.START, "S1"), T0)
+    proc.process(AC, _rec(AcctStatus.START, "S2", calling_station_id="AA-BB-CC-DD-EE-02"), T0)
+    assert sorted(s.session_id for s in reg.by_plan("basic")) == ["S1", "S2"]     # from Class
+    proc.process(AC, _rec(AcctStatus.STOP, "S1", t=10), T0 + 10)
+    assert [s.session_id for s in reg.by_plan("basic")] == ["S2"]
+    assert redis_client.hkeys(keys.plan_sessions("basic")) == [b"ac1|S2"]
+    proc.process(AC, _rec(AcctStatus.ACCOUNTING_ON, ""), T0 + 20)
+    assert redis_client.hlen(keys.plan_sessions("basic")) == 0
+    assert redis_client.hlen(keys.plan_sessions("")) == 0
+
+
 def test_venue_index_repair_puts_lost_and_stale_entries_right(redis_client: Any,
                                                                proc: AccountingProcessor) -> None:
     """The venue index is written after the accounting script: a crash or a Stop racing its own

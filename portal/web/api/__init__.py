@@ -21,6 +21,7 @@ RESOURCE_MODULES: tuple[str, ...] = (
     "stats",
     "venues",
     "sessions",
+    "jobs",
     "users",
     "plans",
     "acs",

@@ -1,4 +1,5 @@
-"""API: plans and their assignment rules (units as stored: kbit/s, seconds, octets, days).
+"""API: plans and their assignment rules (units as stored: kbit/s, seconds, octets, days;
+people see volumes in decimal MB, 1 MB = 1,000,000 octets).
 
 Retiring is ``PATCH /plans/{plan_name}`` with ``{"retired": true}`` (see portal/web/noc_plans.py
 for what retiring means). A rule is named like the store names it: ``default`` (the global
@@ -11,21 +12,35 @@ import dataclasses
 from typing import Any
 
 from portal.errors import NotFound
+from portal.jobs import JobBusy
 from portal.plans import Plan
 from portal.venues import assign_plan_rule
-from portal.web.api.base import ApiError, api_audit, body_error, json_body, operation
+from portal.web.api.base import ApiError, api_audit, api_token, body_error, json_body, operation
+from portal.web.api.jobs import JOB_SCHEMA, busy, job_body
+from portal.web.client_address import client_address
+from portal.web.noc_jobs import job_runner, start_plan_change
 from portal.web.noc_plans import plan_store
+from portal.web.noc_sessions import noc_actions
 
 __all__: list[str] = []
 
 _LIMIT = {"type": ["integer", "null"], "minimum": 1}
-_LIMIT_FIELDS = ("up_kbps", "down_kbps", "session_timeout", "idle_timeout", "daily_time", "total_time",
-                 "daily_volume", "total_volume", "validity_days", "max_sessions", "interim_interval",
-                 "mac_binding_days")
+# What each limit counts in (null = no limit). Volumes are octets; where a person reads them
+# (console, phone) they are shown in decimal MB/GB: 1 MB = 1,000,000 octets (portal/units.py).
+_LIMIT_UNITS = {
+    "up_kbps": "kbit/s, user to network", "down_kbps": "kbit/s, network to user",
+    "session_timeout": "seconds per session", "idle_timeout": "seconds",
+    "daily_time": "online seconds per local day", "total_time": "online seconds ever",
+    "daily_volume": "octets per local day, both directions (1 MB = 1,000,000 octets)",
+    "total_volume": "octets ever, both directions (1 MB = 1,000,000 octets)",
+    "validity_days": "days from the first login", "max_sessions": "devices online at once",
+    "interim_interval": "seconds (at least 60)", "mac_binding_days": "days",
+}
+_LIMIT_FIELDS = tuple(_LIMIT_UNITS)
 _PLAN_PROPS: dict[str, Any] = {
     "name": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"},
     "title_zh": {"type": "string", "maxLength": 100}, "title_en": {"type": "string", "maxLength": 100},
-    **{f: _LIMIT for f in _LIMIT_FIELDS},
+    **{f: {**_LIMIT, "description": f"{unit}; null = no limit"} for f, unit in _LIMIT_UNITS.items()},
     "valid_until": {"type": ["number", "null"], "exclusiveMinimum": 0},
     "retired": {"type": "boolean"},
 }
@@ -33,6 +48,13 @@ PLAN_SCHEMA: dict[str, Any] = {"type": "object", "required": ["name", "retired"]
                                "properties": _PLAN_PROPS}
 NEW_PLAN: dict[str, Any] = {"type": "object", "required": ["name"], "additionalProperties": False,
                             "properties": _PLAN_PROPS}
+PATCHED_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": [*PLAN_SCHEMA["required"], "applying"],
+    "properties": {**_PLAN_PROPS, "applying": {
+        "oneOf": [{"type": "null"}, JOB_SCHEMA],
+        "description": "the job applying changed limits to online sessions; null when no limit "
+                       "an online session runs with changed"}},
+}
 PLAN_PATCH: dict[str, Any] = {"type": "object", "additionalProperties": False, "minProperties": 1,
                               "properties": {k: v for k, v in _PLAN_PROPS.items() if k != "name"}}
 RULES_SCHEMA: dict[str, Any] = {
@@ -91,18 +113,39 @@ def get_plan(plan_name: str) -> Any:
 
 @operation("/plans/{plan_name}", "PATCH", scope="write", tag="plans",
            summary="Change a plan's limits or titles, retire it (retired: true) or restore it",
-           description="Applies to new logins; online sessions keep the limits they were granted.",
-           request=PLAN_PATCH, response=PLAN_SCHEMA, errors=(404,))
+           description="Changed limits (rates, times, volumes, validity, interim interval) apply "
+                       "at once to the plan's online sessions, raised or lowered alike: a "
+                       "background job ('applying', poll its status_url) sends each a CoA with "
+                       "the new limits, or a Disconnect when it is already past them; a session "
+                       "whose AC takes no CoA keeps its previous limits until it ends (its plan "
+                       "then reads '<plan>@<revision>'). Titles, max_sessions, "
+                       "mac_binding_days and retiring apply at the next login. 503 'busy' (and "
+                       "nothing changed) when too many jobs are waiting.",
+           request=PLAN_PATCH, response=PATCHED_SCHEMA, errors=(404, 503))
 def patch_plan(plan_name: str) -> Any:
     body = json_body(PLAN_PATCH)
     store = plan_store()
     before = store.get(plan_name)
     after = Plan.from_dict({**_plan(before), **body})
+    applies = before.enforced_differs(after)
+    if applies and job_runner().full():
+        raise busy(JobBusy("queue full"))
     store.put(after)
     action = ("plan.retire" if body.get("retired") is True and not before.retired else
               "plan.restore" if body.get("retired") is False and before.retired else "plan.update")
     api_audit(action, plan_name, _plan(before), _plan(after))
-    return _plan(after)
+    applying = None
+    if applies:
+        try:
+            job = start_plan_change(noc_actions(), before, after, actor=f"token:{api_token().name}",
+                                    area="api", ip=client_address())
+        except JobBusy as exc:
+            raise ApiError(503, "busy",
+                           "The plan was saved, but too many jobs are waiting to apply it to "
+                           "online sessions; they keep their previous limits.",
+                           "套餐已保存，但后台任务过多，未能应用到在线会话（仍按原限制运行）。") from exc
+        applying = job_body(job)
+    return {**_plan(after), "applying": applying}
 
 
 @operation("/plan-rules", "GET", scope="read", tag="plans", summary="Plan assignment rules",

@@ -1,8 +1,9 @@
 """API: online sessions — search, one session, kick (RFC 5176 Disconnect, Portal logout fallback).
 
 The same services as the console page ``/noc/sessions`` (``portal/web/noc_sessions.py``). A kick
-answers 200 with its outcome also when the AC did not answer (``ok`` false, ``outcome``
-``no_answer``): the request was valid, the network was not.
+waits on the AC, so it runs as a background job: the request answers ``202`` at once with the
+job (``portal/web/api/jobs.py``), whose result is the outcome — also when the AC did not answer
+(``ok`` false, ``outcome`` ``no_answer``): the request was valid, the network was not.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from typing import Any
 from flask import request
 
 from portal.errors import NotFound
+from portal.jobs import JobBusy
 from portal.noc_sessions import MAX_PAGE, SessionFilter
-from portal.web.api.base import api_audit, body_error, operation, query
+from portal.web.api.base import api_token, body_error, operation, query
+from portal.web.api.jobs import JOB_SCHEMA, busy, job_body
+from portal.web.client_address import client_address
+from portal.web.noc_jobs import start_kick
 from portal.web.noc_sessions import noc_actions, session_query
 
-__all__ = ["KICK_SCHEMA", "SESSION_SCHEMA"]
+__all__ = ["SESSION_SCHEMA"]
 
 _NUM = {"type": "integer"}
 _OPT_NUM = {"type": ["integer", "null"]}
@@ -34,19 +39,9 @@ SESSION_SCHEMA: dict[str, Any] = {
         "started": _NUM, "updated": _NUM, "plan": {"type": "string"}, "session_time": _NUM,
         "input_octets": _NUM, "output_octets": _NUM, "octets": _NUM,
         "time_left": {**_OPT_NUM, "description": "seconds; null = no time limit"},
-        "data_left": {**_OPT_NUM, "description": "octets; null = no volume limit"},
+        "data_left": {**_OPT_NUM, "description": "octets (1 MB = 1,000,000 octets); null = no volume "
+                                               "limit"},
         "used_today": _USED, "used_total": _USED,
-    },
-}
-KICK_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["ac", "session_id", "phone", "ok", "method", "outcome", "message",
-                                   "message_zh"],
-    "properties": {
-        "ac": {"type": "string"}, "session_id": {"type": "string"}, "phone": {"type": "string"},
-        "ok": {"type": "boolean"}, "method": {"enum": ["dm", "portal", "none"]},
-        "outcome": {"enum": ["dm", "portal", "gone", "refused", "not_found", "no_answer", "unknown_ac"]},
-        "error_cause": _OPT_NUM, "detail": {"type": "string"}, "message": {"type": "string"},
-        "message_zh": {"type": "string"},
     },
 }
 PAGE_SCHEMA: dict[str, Any] = {
@@ -96,11 +91,18 @@ def get_session(ac: str, session_id: str) -> Any:
 
 @operation("/sessions/{ac}/{session_id}/kick", "POST", scope="write", tag="sessions",
            summary="Take one session offline (RFC 5176 Disconnect, else Portal REQ_LOGOUT)",
-           response=KICK_SCHEMA, errors=(404,))
+           description="Runs as a background job and answers 202 at once; poll the job's "
+                       "status_url (GET /jobs/{job_id}) until 'finished': result.kicks holds the "
+                       "outcome. 503 'busy' when too many jobs are waiting.",
+           response=JOB_SCHEMA, status=202, errors=(404, 503))
 def kick_session(ac: str, session_id: str) -> Any:
     view = session_query().one(ac, session_id)
     if view is None:
         raise NotFound(f"no online session {session_id!r} on AC {ac!r}")
-    outcome = noc_actions().kick_session(ac, session_id)
-    api_audit("session.kick", f"{ac}|{session_id}", view.as_dict(), outcome.as_dict())
-    return outcome.as_dict()
+    try:
+        job = start_kick(noc_actions(), [view.session], kind="kick_session", target=f"{ac}|{session_id}",
+                         actor=f"token:{api_token().name}", area="api", ip=client_address(),
+                         before=view.as_dict())
+    except JobBusy as exc:
+        raise busy(exc) from None
+    return job_body(job), 202

@@ -8,9 +8,12 @@ from typing import Any
 
 from portal.credentials import normalise_phone
 from portal.errors import NotFound, ValidationError
+from portal.jobs import JobBusy
 from portal.sessions import normalise_mac_or_none
-from portal.web.api.base import api_audit, body_error, json_body, operation
-from portal.web.api.sessions import KICK_SCHEMA
+from portal.web.api.base import api_audit, api_token, body_error, json_body, operation
+from portal.web.api.jobs import JOB_SCHEMA, busy, job_body
+from portal.web.client_address import client_address
+from portal.web.noc_jobs import start_kick
 from portal.web.noc_sessions import noc_actions, user_directory
 
 __all__: list[str] = []
@@ -89,16 +92,20 @@ def get_user(phone: str) -> Any:
 
 @operation("/users/{phone}/kick", "POST", scope="write", tag="users",
            summary="Take every online session of a phone offline",
-           response={"type": "object", "required": ["phone", "outcomes"],
-                     "properties": {"phone": {"type": "string"},
-                                    "outcomes": {"type": "array", "items": KICK_SCHEMA}}})
+           description="Runs as a background job and answers 202 at once; poll the job's "
+                       "status_url (GET /jobs/{job_id}) until 'finished': result.kicks has one "
+                       "outcome per session (none when nothing was online).",
+           response=JOB_SCHEMA, status=202, errors=(503,))
 def kick_user(phone: str) -> Any:
     phone = _phone(phone)
-    outcomes = noc_actions().kick_phone(phone)
-    if outcomes:
-        api_audit("session.kick_phone", phone, {"sessions": len(outcomes)},
-                  {"outcomes": [o.as_dict() for o in outcomes]})
-    return {"phone": phone, "outcomes": [o.as_dict() for o in outcomes]}
+    sessions = noc_actions().registry.by_phone(phone)
+    try:
+        job = start_kick(noc_actions(), sessions, kind="kick_phone", target=phone,
+                         actor=f"token:{api_token().name}", area="api", ip=client_address(),
+                         before={"sessions": len(sessions)})
+    except JobBusy as exc:
+        raise busy(exc) from None
+    return job_body(job), 202
 
 
 @operation("/users/{phone}/plan", "PUT", scope="write", tag="users",

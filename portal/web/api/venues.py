@@ -26,11 +26,14 @@ from portal.web.api.base import ApiError, api_audit, api_token, json_body, opera
 __all__: list[str] = []
 
 _LIST = {"type": "array", "items": {"type": "string"}}
+_AP_GROUPS = {**_LIST, "description": "AP group names as the AC sends them in its redirect (Huawei "
+                                      "ap-group-name): phones in these groups belong to the venue"}
 VENUE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["id", "name_zh", "name_en", "acs", "ssids", "redirect_url", "languages"],
     "properties": {
         "id": {"type": "string"}, "name_zh": {"type": "string"}, "name_en": {"type": "string"},
-        "acs": _LIST, "ssids": _LIST, "ap_macs": _LIST, "default": {"type": "boolean"},
+        "acs": _LIST, "ssids": _LIST, "ap_macs": _LIST, "ap_groups": _AP_GROUPS,
+        "default": {"type": "boolean"},
         "default_plan": {"type": "string"}, "redirect_url": {"type": "string"}, "redirect_hosts": _LIST,
         "redirect_delay": {"type": "integer"}, "ad_seconds": {"type": "integer"},
         "silent_mac_login": {"type": "boolean"}, "languages": _LIST, "ads_on_success": {"type": "boolean"},
@@ -45,7 +48,7 @@ VENUE_PATCH: dict[str, Any] = {
         "ad_seconds": {"type": "integer", "minimum": 0, "maximum": 120},
         "silent_mac_login": {"type": "boolean"}, "ads_on_success": {"type": "boolean"},
         "languages": {"type": "array", "items": {"enum": ["zh", "en"]}, "minItems": 1, "uniqueItems": True},
-        "acs": _LIST, "ssids": _LIST, "ap_macs": _LIST, "redirect_hosts": _LIST,
+        "acs": _LIST, "ssids": _LIST, "ap_macs": _LIST, "ap_groups": _AP_GROUPS, "redirect_hosts": _LIST,
         "default_plan": {"type": "string", "maxLength": 64}, "default": {"type": "boolean"},
     },
 }

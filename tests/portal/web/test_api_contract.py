@@ -38,6 +38,7 @@ from portal.audit import AuditLog
 from portal.blocklist import Blocklist
 from portal.campaigns import CampaignStore
 from portal.credentials import CredentialStore
+from portal.jobs import JobStore
 from portal.plans import Plan, PlanStore
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.venues import Venue, VenueStore
@@ -64,7 +65,7 @@ PATH_VALUES: dict[str, str] = {
     "username": "acct1", "venue_id": "v1", "page": "login", "name": "logo.png", "ac": "ac1",
     "session_id": "S1", "phone": PHONE, "mac": MAC, "plan_name": "basic", "rule": "venue:v1",
     "ac_name": "ac1", "kind": "phone", "value": "13900000000", "stream": "realname", "campaign_id": "c1",
-    "token_id": "(seeded)",
+    "token_id": "(seeded)", "job_id": "(seeded)",
 }
 # Required query parameters (known good).
 QUERY_VALUES: dict[str, str] = {"from": "2026-05-01", "to": "2026-05-02"}
@@ -150,6 +151,9 @@ def seed(redis: Any, app: Flask) -> dict[str, str]:
     tokens = ApiTokenStore(redis)
     out = {scope: tokens.create(f"t-{scope}", scope, "tests")[1] for scope in ("read", "write", "admin")}
     out["token_id"] = tokens.create("victim", "read", "tests")[0].id
+    job = JobStore(redis).create("kick_session", "ac1|S1", "tests", "tests")
+    JobStore(redis).update(job.id, state="done", result={"kicks": [], "message": "m", "message_zh": "m"})
+    out["job_id"] = job.id
     return out
 
 
@@ -170,7 +174,9 @@ def restore(redis: Any, world: dict[bytes, bytes]) -> None:
 def app(redis_client: Any, data_dir: Path) -> Flask:
     settings = make_settings(data_dir)
     settings = dataclasses.replace(settings, radius=dataclasses.replace(
-        settings.radius, coa_timeout=0.1, coa_retries=1))
+        settings.radius, coa_timeout=0.1, coa_retries=1),
+        # No RADIUS process caches plans here: a plan change's job needs no second pass.
+        quota=dataclasses.replace(settings.quota, plan_cache_ttl=0.0))
     flask_app = create_app(settings, redis_client)
     flask_app.config["TESTING"] = True
     return flask_app

@@ -5,6 +5,7 @@ outcomes, audit, authorisation and CSRF."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.conftest import free_udp_port
 from tests.fakes.dm_server import FakeDmServer
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_settings
+from tests.portal.web.jobkit import console_job, finished_job
 
 SECRET = "radius-secret-1234"
 P1, P2 = "18900000001", "18900000002"
@@ -174,24 +176,28 @@ def test_kick_needs_a_write_token(world: dict[str, Any], redis_client: Any) -> N
 def test_kick_via_dm(world: dict[str, Any], redis_client: Any, dm: FakeDmServer) -> None:
     resp = world["app"].test_client().post("/api/v1/sessions/ac1/S1/kick",
                                            headers=auth(token(redis_client, "write", "ops")))
-    assert resp.status_code == 200
+    assert resp.status_code == 202
     assert_matches_openapi(world["app"], "POST", "/sessions/{ac}/{session_id}/kick", resp)
-    body = resp.get_json()
+    job = finished_job(world["app"], redis_client, resp.get_json()["status_url"])
+    assert (job["kind"], job["target"], job["state"]) == ("kick_session", "ac1|S1", "done")
+    (body,) = job["result"]["kicks"]
     assert (body["ok"], body["method"], body["outcome"]) == (True, "dm", "dm")
     assert "RFC 5176" in body["message"] and body["message_zh"]
     assert dm.attr(0, "Acct-Session-Id") == "S1" and dm.attr(0, "User-Name") == P1
     assert SessionRegistry(redis_client).get("ac1", "S1") is None
-    entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor, entry.action, entry.target) == ("token:ops", "session.kick", "ac1|S1")
-    assert entry.before["phone"] == P1 and entry.after["outcome"] == "dm"
+    done, asked = AuditLog(redis_client).recent(2, area="api")
+    assert (asked.actor, asked.action, asked.target) == ("token:ops", "session.kick", "ac1|S1")
+    assert asked.before["phone"] == P1 and asked.after["job"] == job["id"]
+    assert (done.actor, done.action) == ("token:ops", "session.kick.done")
+    assert done.after["result"]["kicks"][0]["outcome"] == "dm"
 
 
 def test_kick_when_the_ac_does_not_answer(world: dict[str, Any], redis_client: Any) -> None:
     resp = world["app"].test_client().post("/api/v1/sessions/ac2/S3/kick",
                                            headers=auth(token(redis_client, "write")))
-    assert resp.status_code == 200
+    assert resp.status_code == 202
     assert_matches_openapi(world["app"], "POST", "/sessions/{ac}/{session_id}/kick", resp)
-    body = resp.get_json()
+    (body,) = finished_job(world["app"], redis_client, resp.get_json()["status_url"])["result"]["kicks"]
     assert body["ok"] is False and body["outcome"] == "no_answer"
     assert "did not answer" in body["message"] and "未响应" in body["message_zh"]
     assert SessionRegistry(redis_client).get("ac2", "S3") is not None    # still online
@@ -244,24 +250,29 @@ def test_console_kick_with_csrf_flash_and_audit(world: dict[str, Any], redis_cli
     assert SessionRegistry(redis_client).get("ac1", "S2") is not None
     form["csrf_token"] = csrf(noc, "/noc/sessions")
     resp = noc.post("/noc/sessions/kick", data=form)
-    assert resp.status_code == 302 and resp.headers["Location"].endswith("/noc/sessions?ssid=Mall")
-    page = noc.get(resp.headers["Location"]).get_data(as_text=True)
-    assert "RFC 5176" in page and 'data-session="S2"' not in page
+    assert resp.status_code == 302
+    job_page = console_job(noc, resp.headers["Location"])
+    assert "RFC 5176" in job_page and 'data-outcome="dm"' in job_page
+    back = re.search(r'href="([^"]+)" id="job-back"', job_page).group(1).replace("&amp;", "&")
+    assert back == "/noc/sessions?ssid=Mall"                       # the same search
+    assert 'data-session="S2"' not in noc.get(back).get_data(as_text=True)
     assert SessionRegistry(redis_client).get("ac1", "S2") is None
-    entry = AuditLog(redis_client).recent(1, area="noc")[0]
-    assert (entry.actor, entry.action, entry.target) == ("user:u-noc", "session.kick", "ac1|S2")
-    assert entry.after["outcome"] == "dm"
+    done, asked = AuditLog(redis_client).recent(2, area="noc")
+    assert (asked.actor, asked.action, asked.target) == ("user:u-noc", "session.kick", "ac1|S2")
+    assert (done.actor, done.action, done.target) == ("user:u-noc", "session.kick.done", "ac1|S2")
+    assert done.after["result"]["kicks"][0]["outcome"] == "dm"
 
 
 def test_console_kick_phone_reports_each_session(world: dict[str, Any], redis_client: Any) -> None:
     noc = _signed_in(world["app"], redis_client)
     resp = noc.post("/noc/sessions/kick-phone",
                     data={"phone": P2, "csrf_token": csrf(noc, "/noc/sessions")})
-    page = noc.get(resp.headers["Location"]).get_data(as_text=True)
+    page = console_job(noc, resp.headers["Location"])
     assert "已通过 RFC 5176" in page            # S2 on ac1 (console default language: zh)
     assert "AC 未响应" in page                   # S3 on the silent ac2
     assert [s.session_id for s in SessionRegistry(redis_client).by_phone(P2)] == ["S3"]
-    assert AuditLog(redis_client).recent(1, area="noc")[0].action == "session.kick_phone"
+    assert [e.action for e in AuditLog(redis_client).recent(2, area="noc")] == \
+        ["session.kick_phone.done", "session.kick_phone"]
 
 
 def test_ssid_filter_over_many_sessions_reads_the_stream_once(redis_client: Any) -> None:
