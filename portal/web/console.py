@@ -45,6 +45,7 @@ from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.settings import Settings
 from portal.state import keys
+from portal.text import first_problem
 
 __all__ = [
     "ConsoleServices",
@@ -258,7 +259,25 @@ def _before_request() -> Response | None:
             return Response("请求已过期或来源不明，请刷新页面后重试。\n"
                             "The form expired or did not come from this site; reload the page and "
                             "try again.\n", status=400, mimetype="text/plain")
+        refused = _form_text_problem()
+        if refused is not None:
+            return refused
     return None
+
+
+def _form_text_problem() -> Response | None:
+    """400 if a submitted field (name, value or file name) is not text (portal/text.py): the
+    same rule as the JSON API, applied where the form is decoded, before any view stores it."""
+    fields = [(k, v) for k, values in request.form.lists() for v in values]
+    fields += [(k, f.filename or "") for k, files in request.files.lists() for f in files]
+    problem = next((p for k, v in fields if (p := first_problem({k: v})) is not None), None)
+    if problem is None:
+        return None
+    log.warning("form refused: %s %s field %s %s, from %s", request.method, request.path, problem.where,
+                problem.en, client_ip())
+    return Response(f"表单字段 {problem.where} {problem.zh}，请修改后重试。\n"
+                    f"The form field {problem.where} {problem.en}; correct it and try again.\n",
+                    status=400, mimetype="text/plain")
 
 
 def is_console_request() -> bool:

@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from portal.apitokens import ApiToken, ApiTokenStore
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
+from portal.text import first_problem
 
 __all__ = [
     "ApiError",
@@ -225,6 +226,12 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
         raise too_deep from None
     if not isinstance(data, dict):
         raise body_error("The body must be a JSON object.", "请求内容必须是 JSON 对象。")
+    # Before anything looks at the values: a lone surrogate ("\ud800" is valid JSON) cannot be
+    # encoded to store or answer, and control characters are never text (portal/text.py).
+    problem = first_problem(data)
+    if problem is not None:
+        raise body_error(f"{problem.where}: {problem.en}", f"字段 {problem.where} {problem.zh}",
+                         "invalid_text")
     if schema is not None:
         try:
             error = jsonschema.exceptions.best_match(
@@ -232,8 +239,10 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
         except RecursionError:
             raise too_deep from None
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-            raise body_error(f"{where}: {error.message}", f"字段 {where} 无效：{error.message}")
+            where = "/".join(str(p) for p in error.absolute_path)[:80] or "(body)"
+            # The message quotes the offending value: keep an echo of a 60 KB field short.
+            message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+            raise body_error(f"{where}: {message}", f"字段 {where} 无效：{message}")
     return data
 
 
