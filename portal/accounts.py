@@ -62,9 +62,12 @@ class BadCredentials(AccountError):
 class AccountLocked(AccountError):
     code = "account_locked"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, *, counted: bool = True) -> None:
         super().__init__(f"account locked for {retry_after} s")
         self.retry_after = retry_after
+        # False: a lockout already covered the attempt, which was refused unexamined and left
+        # nothing behind (callers must not store anything about it either, audit included).
+        self.counted = counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ def _address_key(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return address
+        return keys.bounded_part(address) if address else ""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
@@ -236,8 +239,14 @@ class AccountStore:
         (deliberately slow) hash check runs."""
         username = str(username).strip().lower()
         address = _address_key(address)
-        counts, waits = self._count_attempt(username, address)
         limits = (self.max_failures, self.max_failures_per_account, self.max_failures_per_address)
+        locked = self._locked_for(username, address, limits)
+        if locked:
+            # Already locked out: refused without counting, so a stranger's burst (any username,
+            # any length) stores nothing but this one counter (issue: 64 tries stored 18 MB).
+            self.redis.incr(keys.console_locked_refusals())
+            raise AccountLocked(locked, counted=False)
+        counts, waits = self._count_attempt(username, address)
         over = [w for c, limit, w in zip(counts, limits, waits, strict=True) if c is not None and c > limit]
         if over:
             raise AccountLocked(max(over))
@@ -267,6 +276,20 @@ class AccountStore:
         if self._hasher.check_needs_rehash(stored):
             self.redis.hset(keys.console_account(username), "hash", self._hasher.hash(str(password)))
         return account
+
+    def _locked_for(self, username: str, address: str, limits: tuple[int, int, int]) -> int:
+        """Seconds left on a lockout that already covers this attempt (0 = none); reads only."""
+        names = [keys.console_failures_from(username, address), keys.console_failures(username)]
+        if address:
+            names.append(keys.console_address_failures(address))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+            pipe.ttl(name)
+        replies = pipe.execute()
+        waits = [int(replies[2 * i + 1]) for i, limit in enumerate(limits[:len(names)])
+                 if replies[2 * i] is not None and int(replies[2 * i]) >= limit]
+        return max((max(w, 1) for w in waits), default=0)
 
     def _count_attempt(self, username: str, address: str) -> tuple[list[int | None], list[int]]:
         """Count an attempt on (account, address), the account and the address; returns the

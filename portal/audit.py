@@ -4,11 +4,13 @@ One Redis stream entry per action: who (``user:<name>`` or ``token:<name>``), wh
 (``venue``, ``noc``, ``api``, ``account``), what (``plan.update``…), the target, and the state
 before and after as JSON. Secrets never reach it: values under keys that look secret are
 replaced by ``"***"`` before writing. The archive job moves old entries to files with the
-real-name logs, so the audit trail is kept as long as they are.
+real-name logs, so the audit trail is kept as long as they are. Every field is capped
+(:data:`MAX_TEXT`, :data:`MAX_STATE`): an entry's size never depends on what a request carried.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +23,33 @@ __all__ = ["AuditEntry", "AuditLog", "redact"]
 
 _SECRET_WORDS = ("secret", "password", "hash", "token")
 _BATCH = 500
+MAX_TEXT = 200
+"""Characters kept of ``actor``, ``area``, ``action``, ``target`` and ``ip`` (longer: cut, with a digest)."""
+MAX_STATE = 8 * 1024
+"""Bytes of JSON kept for ``before`` / ``after``; a larger state is replaced by its size and digest.
+Together these cap one entry at about 17 KB, whatever a request carried."""
+
+
+def _utf8(text: str) -> str:
+    """``text`` as Redis can store it (a stray surrogate becomes "?" rather than an error)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _capped_text(value: str) -> str:
+    value = _utf8(str(value))
+    if len(value) <= MAX_TEXT:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+    return f"{value[:MAX_TEXT - 40]}…({len(value)} chars, sha256 {digest})"
+
+
+def _capped_state(value: Any) -> str:
+    text = _utf8(json.dumps(redact(value), ensure_ascii=False, default=str))
+    data = text.encode("utf-8")
+    if len(data) <= MAX_STATE:
+        return text
+    return json.dumps({"truncated": True, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                       "start": text[:200]}, ensure_ascii=False)
 
 
 def redact(value: Any) -> Any:
@@ -75,10 +104,9 @@ class AuditLog:
 
     def record(self, actor: str, area: str, action: str, target: str, before: Any = None,
                after: Any = None, ip: str = "") -> str:
-        fields = {"at": f"{self.clock():.3f}", "actor": actor, "area": area, "action": action,
-                  "target": target, "ip": ip,
-                  "before": json.dumps(redact(before), ensure_ascii=False, default=str),
-                  "after": json.dumps(redact(after), ensure_ascii=False, default=str)}
+        fields = {"at": f"{self.clock():.3f}", "actor": _capped_text(actor), "area": _capped_text(area),
+                  "action": _capped_text(action), "target": _capped_text(target), "ip": _capped_text(ip),
+                  "before": _capped_state(before), "after": _capped_state(after)}
         entry_id = self.redis.xadd(keys.audit_log(), fields)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

@@ -340,21 +340,23 @@ def login() -> BaseResponse | str | tuple[str, int]:
         return render_template("console/login.html", next=next_url or "")
     services = console_services()
     username = request.form.get("username", "").strip().lower()
+    # What a stranger typed is only ever stored (audit) or logged cut to a username's length.
+    shown = username if len(username) <= 64 else f"{username[:48]}…({len(username)} chars)"
     try:
         account = services.accounts.authenticate(username, request.form.get("password", ""), client_ip())
     except AccountLocked as exc:
-        log.warning("console sign-in refused: %s locked (%s s) from %s", username, exc.retry_after,
-                    client_ip())
-        services.audit.record(f"user:{username}", "account", "login.locked", username, ip=client_ip())
+        if exc.counted:       # this attempt reached the limit: once per lockout, not per attempt
+            log.warning("console sign-in: %r locked (%s s) from %s", shown, exc.retry_after, client_ip())
+            services.audit.record(f"user:{shown}", "account", "login.locked", shown, ip=client_ip())
         minutes = -(-exc.retry_after // 60)
         flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。",
                  f"Too many failed sign-ins; the account is locked for {minutes} minutes."), "error")
-        return render_template("console/login.html", next=next_url or "", username=username), 429
+        return render_template("console/login.html", next=next_url or "", username=shown), 429
     except BadCredentials:
-        log.info("console sign-in failed for %r from %s", username, client_ip())
-        services.audit.record(f"user:{username}", "account", "login.failed", username, ip=client_ip())
+        log.info("console sign-in failed for %r from %s", shown, client_ip())
+        services.audit.record(f"user:{shown}", "account", "login.failed", shown, ip=client_ip())
         flash(tr("用户名或密码错误。", "Wrong username or password."), "error")
-        return render_template("console/login.html", next=next_url or "", username=username), 401
+        return render_template("console/login.html", next=next_url or "", username=shown), 401
     session.clear()       # a fresh session (and CSRF token) after sign-in: no fixation
     session.permanent = True
     session["sid"] = services.open_session(account.username)
