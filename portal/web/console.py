@@ -44,7 +44,6 @@ from portal.accounts import Account, AccountLocked, AccountStore, BadCredentials
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.settings import Settings
-from portal.state import keys
 from portal.text import first_problem
 
 __all__ = [
@@ -83,39 +82,24 @@ class ConsoleServices:
         self.accounts = AccountStore(redis, max_failures=console.max_failures,
                                      max_failures_per_account=console.max_failures_per_account,
                                      max_failures_per_address=console.max_failures_per_address,
-                                     lockout_seconds=console.lockout_seconds)
+                                     lockout_seconds=console.lockout_seconds,
+                                     session_seconds=console.session_hours * 3600)
         self.audit = AuditLog(redis)
         self.session_seconds = settings.console.session_hours * 3600
 
-    # -- server-side sign-in sessions -----------------------------------------------------------
+    # -- server-side sign-in sessions (kept by the account store: portal/accounts.py) ----------
     def open_session(self, username: str) -> str:
-        session_id = secrets.token_urlsafe(24)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(keys.console_session(session_id), username, ex=self.session_seconds)
-        pipe.sadd(keys.console_user_sessions(username), session_id)
-        pipe.expire(keys.console_user_sessions(username), self.session_seconds)
-        pipe.execute()
-        return session_id
+        return self.accounts.open_session(username)
 
     def session_user(self, session_id: str) -> str | None:
-        value = self.redis.get(keys.console_session(session_id))
-        return value.decode() if value else None
+        return self.accounts.session_user(session_id)
 
     def close_session(self, session_id: str, username: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.console_session(session_id))
-        pipe.srem(keys.console_user_sessions(username), session_id)
-        pipe.execute()
+        self.accounts.close_session(session_id, username)
 
     def close_all_sessions(self, username: str, keep: str | None = None) -> None:
-        """End every sign-in of ``username`` (but ``keep``): password change, disabled, deleted."""
-        ids = [i.decode() for i in self.redis.smembers(keys.console_user_sessions(username))]
-        doomed = [i for i in ids if i != keep]
-        if doomed:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(*(keys.console_session(i) for i in doomed))
-            pipe.srem(keys.console_user_sessions(username), *doomed)
-            pipe.execute()
+        """End every sign-in of ``username`` (but ``keep``)."""
+        self.accounts.end_sessions(username, keep)
 
 
 def console_services() -> ConsoleServices:
@@ -398,7 +382,7 @@ def password() -> str | tuple[str, int]:
         services = console_services()
         try:
             services.accounts.change_password(account.username, request.form.get("old_password", ""), new,
-                                              client_ip())
+                                              client_ip(), keep_session=str(session.get("sid")))
         except (BadCredentials, AccountLocked):
             flash(tr("当前密码错误。", "The current password is wrong."), "error")
             return render_template("console/password.html"), 400
@@ -407,7 +391,6 @@ def password() -> str | tuple[str, int]:
                      "The new password is too weak: at least 10 characters, not containing the "
                      "username, not repetitive.") + f" ({exc})", "error")
             return render_template("console/password.html"), 400
-        services.close_all_sessions(account.username, keep=str(session.get("sid")))
         audit("account", "password.change", account.username)
         flash(tr("密码已修改，其他设备上的登录已退出。",
                  "Password changed; sign-ins on other devices were ended."), "ok")
@@ -456,14 +439,12 @@ def user_edit(username: str) -> BaseResponse | str | tuple[str, int]:
             if action == "delete":
                 if me is not None and me.username == username:
                     raise ValidationError("you cannot delete your own account")
-                services.accounts.delete(username)
-                services.close_all_sessions(username)
+                services.accounts.delete(username)       # ends its sign-ins too
                 audit("account", "account.delete", username, account.public(), None)
                 flash(tr(f"账号 {username} 已删除。", f"Account {username} deleted."), "ok")
                 return redirect(url_for("console.users"))
             if action == "reset_password":
-                services.accounts.set_password(username, request.form.get("password", ""))
-                services.close_all_sessions(username)
+                services.accounts.set_password(username, request.form.get("password", ""))  # ends sign-ins
                 audit("account", "account.password_reset", username)
                 flash(tr("密码已重置。", "Password reset."), "ok")
             else:
@@ -473,8 +454,6 @@ def user_edit(username: str) -> BaseResponse | str | tuple[str, int]:
                     raise ValidationError("you cannot disable or demote your own account")
                 changed = services.accounts.update(username, role=form["role"], venues=form["venues"],
                                                    display_name=form["display_name"], disabled=disabled)
-                if changed.disabled:
-                    services.close_all_sessions(username)
                 audit("account", "account.update", username, account.public(), changed.public())
                 account = changed
                 flash(tr("已保存。", "Saved."), "ok")

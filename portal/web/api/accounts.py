@@ -54,12 +54,6 @@ def _accounts() -> AccountStore:
     return AccountStore(current_app.extensions["citywifi"].redis)
 
 
-def _end_console_sign_ins(username: str) -> None:
-    from portal.web.console import console_services
-
-    console_services().close_all_sessions(username)
-
-
 @operation("/whoami", "GET", scope="read", tag="accounts", summary="The token making this request",
            response=TOKEN_SCHEMA)
 def whoami() -> Any:
@@ -99,9 +93,8 @@ def patch_account(username: str) -> Any:
     new_password = "password" in body
     if new_password:
         store.set_password(username, body.pop("password"))
+    # The store ends the account's console sign-ins on a new password or when disabled.
     after = store.update(username, **body) if body else store.require(username)
-    if new_password or after.disabled:
-        _end_console_sign_ins(username)     # as the console does: a copied cookie dies too
     api_audit("account.update", username, before.public(), after.public())
     return after.public()
 
@@ -113,8 +106,7 @@ def patch_account(username: str) -> Any:
 def delete_account(username: str) -> Any:
     store = _accounts()
     before = store.require(username)
-    store.delete(username)
-    _end_console_sign_ins(username)
+    store.delete(username)                  # its console sign-ins end with it
     api_audit("account.delete", username, before.public(), None)
     return {"deleted": username}
 
