@@ -211,6 +211,8 @@ class AccountStore:
         self.redis.hset(keys.console_account(username), mapping=self._fields(changed))
         if changed.disabled:
             self.end_sessions(username)
+        if changed.disabled or changed.role is not current.role:
+            self._retire_tokens(username, None if changed.disabled else changed.role)
         return changed
 
     def set_password(self, username: str, new: str, *, keep_session: str | None = None) -> None:
@@ -241,6 +243,14 @@ class AccountStore:
         pipe.execute()
         self._clear_failures(username)
         self.end_sessions(username)
+        self._retire_tokens(username, None)
+
+    def _retire_tokens(self, username: str, role: Role | None) -> None:
+        """API tokens die with their creator (deleted, disabled) or shrink with a demotion:
+        revoke those the account may no longer hold (the token store also checks on every use)."""
+        from portal.apitokens import ApiTokenStore  # here: that module imports this one
+
+        ApiTokenStore(self.redis, clock=self.clock).retire_for(username, None if role is None else str(role))
 
     # -- console sign-in sessions ---------------------------------------------------------------
     # Server-side: the console cookie carries only the random id; the record names the account.

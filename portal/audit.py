@@ -1,6 +1,7 @@
 """The audit log: every change a person (console) or a program (API token) makes.
 
-One Redis stream entry per action: who (``user:<name>`` or ``token:<name>``), when, the area
+One Redis stream entry per action: who (``user:<name>``, ``token:<id>`` with the token's name
+and creator in ``actor_name``, or ``cli:<os user>``), when, the area
 (``venue``, ``noc``, ``api``, ``account``), what (``plan.update``…), the target, and the state
 before and after as JSON. Secrets never reach it: values under keys that look secret are
 replaced by ``"***"`` before writing. The archive job moves old entries to files with the
@@ -73,11 +74,12 @@ class AuditEntry:
     before: Any
     after: Any
     ip: str
+    actor_name: str = ""     # a token's name (the actor is its id) and its creator, for people
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "at": self.at, "actor": self.actor, "area": self.area,
                 "action": self.action, "target": self.target, "before": self.before,
-                "after": self.after, "ip": self.ip}
+                "after": self.after, "ip": self.ip, "actor_name": self.actor_name}
 
 
 def _entry(entry_id: Any, raw: dict[bytes, bytes]) -> AuditEntry:
@@ -92,7 +94,7 @@ def _entry(entry_id: Any, raw: dict[bytes, bytes]) -> AuditEntry:
     return AuditEntry(entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id),
                       float(data.get("at") or 0), data.get("actor", ""), data.get("area", ""),
                       data.get("action", ""), data.get("target", ""), load("before"), load("after"),
-                      data.get("ip", ""))
+                      data.get("ip", ""), data.get("actor_name", ""))
 
 
 class AuditLog:
@@ -103,10 +105,12 @@ class AuditLog:
         self.clock = clock
 
     def record(self, actor: str, area: str, action: str, target: str, before: Any = None,
-               after: Any = None, ip: str = "") -> str:
+               after: Any = None, ip: str = "", *, actor_name: str = "") -> str:
         fields = {"at": f"{self.clock():.3f}", "actor": _capped_text(actor), "area": _capped_text(area),
                   "action": _capped_text(action), "target": _capped_text(target), "ip": _capped_text(ip),
                   "before": _capped_state(before), "after": _capped_state(after)}
+        if actor_name:
+            fields["actor_name"] = _capped_text(actor_name)
         entry_id = self.redis.xadd(keys.audit_log(), fields)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

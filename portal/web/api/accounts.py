@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, request
 
 from portal.accounts import AccountStore, Role
+from portal.apitokens import SCOPES
 from portal.audit import AuditLog
 from portal.web.api.base import api_audit, api_token, json_body, operation, query
 
@@ -15,9 +16,13 @@ __all__: list[str] = []
 TOKEN_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["id", "name", "scope"],
     "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                   "scope": {"enum": ["read", "write", "admin"]}, "created_by": {"type": "string"},
+                   "scope": {"enum": list(SCOPES)}, "created_by": {"type": "string"},
                    "created_at": {"type": "number"}, "expires_at": {"type": ["number", "null"]},
-                   "last_used": {"type": ["number", "null"]}, "revoked": {"type": "boolean"}},
+                   "last_used": {"type": ["number", "null"]}, "revoked": {"type": "boolean"},
+                   "revoked_reason": {"type": "string"},
+                   "grants": {"type": "array", "items": {"enum": list(SCOPES)},
+                              "description": "what the token may do now (its scope, cut down to "
+                                             "its creator's current role)"}},
 }
 ACCOUNT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["username", "role", "venues", "disabled"],
@@ -46,7 +51,8 @@ AUDIT_SCHEMA: dict[str, Any] = {
         "type": "object", "required": ["id", "at", "actor", "area", "action", "target"],
         "properties": {"id": {"type": "string"}, "at": {"type": "number"}, "actor": {"type": "string"},
                        "area": {"type": "string"}, "action": {"type": "string"},
-                       "target": {"type": "string"}, "before": {}, "after": {}, "ip": {"type": "string"}}}}},
+                       "target": {"type": "string"}, "before": {}, "after": {}, "ip": {"type": "string"},
+                       "actor_name": {"type": "string"}}}}},
 }
 
 

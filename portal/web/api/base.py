@@ -29,7 +29,7 @@ import jsonschema
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from portal.apitokens import ApiToken, ApiTokenStore
+from portal.apitokens import SCOPES, ApiToken, ApiTokenStore
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.text import first_problem
@@ -147,8 +147,8 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
 
     Path parameters are added to ``parameters`` automatically. A view returns a JSON-able
     value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV)."""
-    if scope not in ("read", "write", "admin"):
-        raise ValueError("scope is 'read', 'write' or 'admin'")
+    if scope not in SCOPES:
+        raise ValueError(f"scope is one of {', '.join(SCOPES)}")
     params = list(parameters)
     named = {p["name"] for p in params}
     for name in re.findall(r"\{(\w+)\}", path):
@@ -205,8 +205,10 @@ def api_token() -> ApiToken:
 def api_audit(action: str, target: str, before: Any = None, after: Any = None) -> None:
     """Record a change made through the API (after it succeeded)."""
     token = api_token()
+    # By id: names need not be unique. The name and the creator are kept for people reading it.
     AuditLog(current_app.extensions["citywifi_api"].redis).record(
-        f"token:{token.name}", "api", action, target, before, after, request.remote_addr or "")
+        token.actor, "api", action, target, before, after, request.remote_addr or "",
+        actor_name=f"{token.name} ({token.created_by})")
 
 
 def body_error(message: str, message_zh: str, code: str = "invalid") -> ApiError:
@@ -275,7 +277,13 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "citywifi NOC API", "version": "1",
-                 "description": "Tokens: `Authorization: Bearer cw_…`; scope `read` or `write`."},
+                 "description": (
+                     "Tokens: `Authorization: Bearer cw_…`. Each operation names the scope it needs "
+                     "in `x-scope`: `read` (queries), `write` (read + changes), `admin` (write + "
+                     "console accounts and tokens) or `export` (read + the legal-log exports of "
+                     "`/logs/{stream}`, i.e. personal data; no other scope includes it). A token "
+                     "never grants more than its creator's current console role and stops working "
+                     "when its creator is deleted or disabled. Audit entries name tokens by id.")},
         "servers": [{"url": PREFIX}],
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": {"Error": ERROR_SCHEMA},

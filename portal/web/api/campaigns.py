@@ -131,7 +131,7 @@ def create_campaign() -> Any:
     body = json_body(CREATE_BODY)
     store = _store()
     data = {"enabled": True, **body, "id": body.get("id") or store.new_id(),
-            "created_by": f"token:{api_token().name}"}
+            "created_by": api_token().actor}
     campaign = _checked(data)
     try:
         saved = store.create(campaign)

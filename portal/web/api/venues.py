@@ -109,7 +109,7 @@ def _digest(text: str) -> dict[str, Any]:
 
 
 def _author() -> str:
-    return f"token:{api_token().name}"
+    return api_token().actor
 
 
 def _page_view(venue: Venue, page: str) -> dict[str, Any]:

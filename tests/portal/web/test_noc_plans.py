@@ -177,7 +177,7 @@ def test_api_plan_lifecycle(app: Flask, redis_client: Any) -> None:
     assert resp.status_code == 200 and resp.get_json()["retired"] and resp.get_json()["up_kbps"] is None
     assert_matches_openapi(app, "PATCH", "/plans/{plan_name}", resp)
     entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor, entry.action, entry.target) == ("token:oss", "plan.retire", "day")
+    assert (entry.actor_name.split(" ")[0], entry.action, entry.target) == ("oss", "plan.retire", "day")
     resp = client.put("/api/v1/plan-rules/ssid:CityWiFi", json={"plan": "day"}, headers=write)
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "retired"
     assert_matches_openapi(app, "PUT", "/plan-rules/{rule}", resp)

@@ -182,7 +182,7 @@ def test_kick_via_dm(world: dict[str, Any], redis_client: Any, dm: FakeDmServer)
     assert dm.attr(0, "Acct-Session-Id") == "S1" and dm.attr(0, "User-Name") == P1
     assert SessionRegistry(redis_client).get("ac1", "S1") is None
     entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor, entry.action, entry.target) == ("token:ops", "session.kick", "ac1|S1")
+    assert (entry.actor_name.split(" ")[0], entry.action, entry.target) == ("ops", "session.kick", "ac1|S1")
     assert entry.before["phone"] == P1 and entry.after["outcome"] == "dm"
 
 
