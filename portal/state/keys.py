@@ -512,6 +512,12 @@ def campaign_defs() -> str:
     return f"{PREFIX}:{{campaigns}}:defs"
 
 
+def campaign_owners() -> str:
+    """Hash: campaign id → JSON {o: owning account, v: targeted venues, b: stored bytes} — the
+    quota index (portal/campaigns.py), rebuilt from ``campaign_defs`` when they disagree."""
+    return f"{PREFIX}:{{campaigns}}:owners"
+
+
 def campaign_stats(campaign: str, day: str) -> str:
     """Hash (TTL ~400 days): one campaign's counters for one local day (``day`` = YYYYMMDD),
     fields ``<venue>|imp``, ``<venue>|view``, ``<venue>|click``. One hash tag per campaign, so a

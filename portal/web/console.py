@@ -43,6 +43,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.accounts import Account, AccountLocked, AccountStore, BadCredentials, Role
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
+from portal.quotas import ContentRefused
 from portal.settings import Settings
 from portal.text import first_problem
 
@@ -59,6 +60,7 @@ __all__ = [
     "init_console",
     "is_console_request",
     "login_required",
+    "refusal_page",
     "require_venue",
     "tr",
 ]
@@ -281,6 +283,15 @@ def error_page(status: int) -> tuple[str, int]:
     }
     zh, en = messages.get(status, ("服务器内部错误，已记录。", "Internal error; it has been logged."))
     return render_template("console/error.html", status=status, message=tr(zh, en)), status
+
+
+def refusal_page(exc: ContentRefused) -> tuple[str, int]:
+    """Venue content refused by a quota (409) or the storage watermark (507): why, in the
+    console language (deleting is never refused, so the way out is always open)."""
+    log.warning("venue content refused for %s on %s: %s", getattr(current_account(), "username", "?"),
+                request.path, exc.message_en)
+    return render_template("console/error.html", status=exc.status,
+                           message=exc.message(getattr(g, "console_lang", "zh"))), exc.status
 
 
 def _console_headers(response: Response) -> Response:

@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from portal.apitokens import SCOPES, ApiToken, ApiTokenStore
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
+from portal.quotas import ContentRefused
 from portal.text import first_problem
 
 __all__ = [
@@ -76,6 +77,8 @@ _STATUS_TEXT = {
     429: ("rate_limited", "Too many requests.", "请求过于频繁。"),
     503: ("unavailable", "A backing service is unavailable; try again shortly.",
           "后端服务暂不可用，请稍后重试。"),
+    507: ("storage_full", "Storage is nearly full: new venue content is refused for now.",
+          "存储空间即将用尽，暂不接受新的场所内容。"),
 }
 
 
@@ -155,7 +158,7 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
         if name not in named:
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
-                   tuple(sorted(set(errors) | {400, 401} | ({403} if scope != "read" else set())
+                   tuple(sorted(set(errors) | {400, 401, 503} | ({403} if scope != "read" else set())
                                 | ({415} if request is not None else set()))),
                    status, description, response_media)
     OPERATIONS.append(op)
@@ -305,6 +308,8 @@ def http_error(exc: HTTPException) -> Response:
 def internal_error(exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return exc.response()
+    if isinstance(exc, ContentRefused):     # a quota (409) or the storage watermark (507)
+        return ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
     if isinstance(exc, NotFound):
         return ApiError(404, "not_found", str(exc), "资源不存在。").response()
     if isinstance(exc, ValidationError):

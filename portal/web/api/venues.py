@@ -26,6 +26,8 @@ from portal.web.api.base import ApiError, api_audit, api_token, json_body, opera
 __all__: list[str] = []
 
 _LIST = {"type": "array", "items": {"type": "string"}}
+REFUSALS = (409, 507)
+"""A quota (409 ``quota_exceeded``) or the storage watermark (507 ``storage_full``): portal/quotas.py."""
 VENUE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["id", "name_zh", "name_en", "acs", "ssids", "redirect_url", "languages"],
     "properties": {
@@ -198,7 +200,7 @@ def get_page(venue_id: str, page: str) -> Any:
 
 @operation("/venues/{venue_id}/pages/{page}/draft", "PUT", scope="write", tag="venues",
            summary="Save a page draft (not checked, not live)", request=DRAFT_BODY, response=PAGE_SCHEMA,
-           errors=(404,))
+           errors=(404, *REFUSALS))
 def put_draft(venue_id: str, page: str) -> Any:
     body = json_body(DRAFT_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -217,7 +219,7 @@ def put_draft(venue_id: str, page: str) -> Any:
 @operation("/venues/{venue_id}/pages/{page}/publish", "POST", scope="write", tag="venues",
            summary="Publish the draft (or the given source) after a compile and trial-render check",
            description="Refused with 400 `page_refused` naming the line and the reason.",
-           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404,))
+           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404, *REFUSALS))
 def publish_page(venue_id: str, page: str) -> Any:
     body = json_body(PUBLISH_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -243,7 +245,7 @@ def page_history(venue_id: str, page: str) -> Any:
 
 @operation("/venues/{venue_id}/pages/{page}/rollback", "POST", scope="write", tag="venues",
            summary="Publish a copy of an earlier version", request=ROLLBACK_BODY, response=VERSION_SCHEMA,
-           status=201, errors=(404,))
+           status=201, errors=(404, *REFUSALS))
 def rollback_page(venue_id: str, page: str) -> Any:
     body = json_body(ROLLBACK_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -271,7 +273,7 @@ def list_assets(venue_id: str) -> Any:
 
 @operation("/venues/{venue_id}/assets", "POST", scope="write", tag="venues",
            summary="Upload an asset (png, jpeg, gif, webp, svg, css, woff2, woff, ttf, otf) as base64",
-           request=UPLOAD_BODY, response=ASSET_SCHEMA, status=201, errors=(404, 413))
+           request=UPLOAD_BODY, response=ASSET_SCHEMA, status=201, errors=(404, 413, *REFUSALS))
 def upload_asset(venue_id: str) -> Any:
     body = json_body(UPLOAD_BODY)
     venue = _venue(venue_id)
