@@ -298,10 +298,11 @@ class ConsoleSettings:
     max_failures_per_account: int = 50   # from all addresses: then the account is locked for everyone
     max_failures_per_address: int = 20   # one address, over all accounts (password spraying)
     lockout_seconds: int = 900     # how long a lockout lasts (counted from the last failure)
+    failed_sign_in_audit_per_minute: int = 60   # failed sign-ins audited per minute (fleet); more: counted
 
     def __post_init__(self) -> None:
         for name in ("max_failures", "max_failures_per_account", "max_failures_per_address",
-                     "lockout_seconds"):
+                     "lockout_seconds", "failed_sign_in_audit_per_minute"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
 

@@ -432,6 +432,18 @@ def console_locked_refusals() -> str:
     return f"{PREFIX}:{{accounts}}:locked-refusals"
 
 
+def console_failure_audit_minute(minute: int) -> str:
+    """String (TTL 2 minutes): failed sign-ins audited in this minute (``epoch // 60``), fleet-wide;
+    past ``console.failed_sign_in_audit_per_minute`` they are only counted in
+    ``console_unaudited_failures``, so a distributed guess cannot grow the audit log at will."""
+    return f"{PREFIX}:{{accounts}}:failure-audit:{minute}"
+
+
+def console_unaudited_failures() -> str:
+    """String (no TTL): failed sign-ins not audited because of the per-minute cap."""
+    return f"{PREFIX}:{{accounts}}:unaudited-failures"
+
+
 def api_token(token_id: str) -> str:
     """Hash: one API token — name, scope, created_by, created_at, expires_at, last_used,
     revoked, sha256 of the secret (the secret itself is never stored)."""

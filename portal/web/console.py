@@ -19,6 +19,7 @@ import functools
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.quotas import ContentRefused
 from portal.settings import Settings
+from portal.state import keys
 from portal.text import first_problem
 
 __all__ = [
@@ -88,6 +90,19 @@ class ConsoleServices:
                                      session_seconds=console.session_hours * 3600)
         self.audit = AuditLog(redis)
         self.session_seconds = settings.console.session_hours * 3600
+
+    def audit_failed_sign_in(self, actor: str, action: str, target: str, ip: str) -> None:
+        """Audit a failed or locked-out sign-in, at most ``failed_sign_in_audit_per_minute``
+        fleet-wide: strangers must not be able to grow the 7-day audit trail without bound
+        (the rest is counted, and logged)."""
+        minute = keys.console_failure_audit_minute(int(time.time()) // 60)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(minute)
+        pipe.expire(minute, 120)
+        if int(pipe.execute()[0]) > self.settings.console.failed_sign_in_audit_per_minute:
+            self.redis.incr(keys.console_unaudited_failures())
+            return
+        self.audit.record(actor, "account", action, target, ip=ip)
 
     # -- server-side sign-in sessions (kept by the account store: portal/accounts.py) ----------
     def open_session(self, username: str) -> str:
@@ -342,14 +357,14 @@ def login() -> BaseResponse | str | tuple[str, int]:
     except AccountLocked as exc:
         if exc.counted:       # this attempt reached the limit: once per lockout, not per attempt
             log.warning("console sign-in: %r locked (%s s) from %s", shown, exc.retry_after, client_ip())
-            services.audit.record(f"user:{shown}", "account", "login.locked", shown, ip=client_ip())
+            services.audit_failed_sign_in(f"user:{shown}", "login.locked", shown, client_ip())
         minutes = -(-exc.retry_after // 60)
         flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。",
                  f"Too many failed sign-ins; the account is locked for {minutes} minutes."), "error")
         return render_template("console/login.html", next=next_url or "", username=shown), 429
     except BadCredentials:
         log.info("console sign-in failed for %r from %s", shown, client_ip())
-        services.audit.record(f"user:{shown}", "account", "login.failed", shown, ip=client_ip())
+        services.audit_failed_sign_in(f"user:{shown}", "login.failed", shown, client_ip())
         flash(tr("用户名或密码错误。", "Wrong username or password."), "error")
         return render_template("console/login.html", next=next_url or "", username=shown), 401
     session.clear()       # a fresh session (and CSRF token) after sign-in: no fixation

@@ -107,3 +107,27 @@ def test_the_owner_still_signs_in_from_elsewhere(app: Flask, redis_client: Any) 
     token = csrf(desk, "/login")
     resp = desk.post("/login", data={"username": "admin", "password": password, "csrf_token": token})
     assert resp.status_code == 302
+
+
+def test_a_distributed_guess_cannot_grow_the_audit_log_at_will(redis_client: Any, data_dir: Path) -> None:
+    """Many addresses, each under its own lockout limit: failed sign-ins are audited up to the
+    fleet-wide per-minute cap, the rest only counted."""
+    import dataclasses
+
+    from portal.state import keys
+    from portal.web import create_app
+    from tests.portal.web.consolekit import make_settings
+
+    settings = make_settings(data_dir)
+    settings = dataclasses.replace(settings, console=dataclasses.replace(
+        settings.console, failed_sign_in_audit_per_minute=10))
+    app = create_app(settings, redis_client)
+    for i in range(30):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
+        token = csrf(client, "/login")
+        resp = client.post("/login", data={"username": f"guess{i}", "password": "x", "csrf_token": token})
+        assert resp.status_code == 401
+    audited = [e for e in AuditLog(redis_client).recent(100, area="account") if e.action == "login.failed"]
+    assert len(audited) <= 2 * 10          # the minute may turn once during the burst
+    assert len(audited) + int(redis_client.get(keys.console_unaudited_failures()) or 0) == 30
