@@ -1,8 +1,12 @@
 """What the venue and NOC consoles share: sign-in sessions, roles, CSRF, language, audit.
 
 Sign-in sessions are server-side: the signed cookie carries only a random session id whose
-Redis record (TTL = ``console.session_hours``) names the account. Logout, a password change
-or disabling the account deletes the records, so a copied cookie dies with them.
+Redis record (TTL = ``console.session_hours``) names the account. Logout deletes it; a password
+change or reset, disabling or deleting the account delete them all — done by the account store
+(portal/accounts.py), so the API and ``citywifi admin`` end them too and a copied cookie dies.
+
+Form fields are checked as text where they are decoded (portal/text.py): no control
+characters, no invalid Unicode reach a view.
 
 CSRF: every state-changing request (POST/PUT/PATCH/DELETE) outside the phone pages, the
 captive API and the bearer-token JSON API must carry the session's token — as the form field
@@ -89,7 +93,6 @@ class ConsoleServices:
                                      lockout_seconds=console.lockout_seconds,
                                      session_seconds=console.session_hours * 3600)
         self.audit = AuditLog(redis)
-        self.session_seconds = settings.console.session_hours * 3600
 
     def audit_failed_sign_in(self, actor: str, action: str, target: str, ip: str) -> None:
         """Audit a failed or locked-out sign-in, at most ``failed_sign_in_audit_per_minute``
