@@ -12,6 +12,10 @@ lock the real administrator out from their own desk. Two wider limits catch what
 locks the account for everyone, and ``max_failures_per_address`` over all accounts (password
 spraying) locks the address out of every account. The counters live in Redis so every web node
 shares them; each expires ``lockout_seconds`` after its last failure.
+
+Console sign-in sessions live here too (server-side records named by a random id): whatever
+changes a password, disables or deletes an account — console, API or ``citywifi admin`` —
+ends its sessions in the same call.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -62,9 +67,12 @@ class BadCredentials(AccountError):
 class AccountLocked(AccountError):
     code = "account_locked"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, *, counted: bool = True) -> None:
         super().__init__(f"account locked for {retry_after} s")
         self.retry_after = retry_after
+        # False: a lockout already covered the attempt, which was refused unexamined and left
+        # nothing behind (callers must not store anything about it either, audit included).
+        self.counted = counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +138,7 @@ def _address_key(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return address
+        return keys.bounded_part(address) if address else ""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
@@ -143,9 +151,10 @@ class AccountStore:
 
     def __init__(self, redis: Any, *, clock: Callable[[], float] = time.time, max_failures: int = 5,
                  lockout_seconds: int = 900, max_failures_per_account: int = 50,
-                 max_failures_per_address: int = 20) -> None:
+                 max_failures_per_address: int = 20, session_seconds: int = 12 * 3600) -> None:
         self.redis = redis
         self.clock = clock
+        self.session_seconds = session_seconds
         self.max_failures = max_failures
         self.max_failures_per_account = max_failures_per_account
         self.max_failures_per_address = max_failures_per_address
@@ -200,29 +209,82 @@ class AccountStore:
             current.created_at, current.password_changed_at,
         )
         self.redis.hset(keys.console_account(username), mapping=self._fields(changed))
+        if changed.disabled:
+            self.end_sessions(username)
+        if changed.disabled or changed.role is not current.role:
+            self._retire_tokens(username, None if changed.disabled else changed.role)
         return changed
 
-    def set_password(self, username: str, new: str) -> None:
-        """An administrator's reset (no old password); also clears a lockout."""
+    def set_password(self, username: str, new: str, *, keep_session: str | None = None) -> None:
+        """A reset (no old password: an administrator, the CLI, the API); also clears a lockout
+        and ends every console sign-in of the account but ``keep_session`` — here, so no path
+        that sets a password can forget to."""
         self.require(username)
         check_password_strength(new, username)
         self.redis.hset(keys.console_account(username),
                         mapping={"hash": self._hasher.hash(new), "password_changed_at": repr(self.clock())})
         self._clear_failures(username)
+        self.end_sessions(username, keep=keep_session)
 
-    def change_password(self, username: str, old: str, new: str, address: str = "") -> None:
-        """The account holder's own change: the old password must be right."""
+    def change_password(self, username: str, old: str, new: str, address: str = "", *,
+                        keep_session: str | None = None) -> None:
+        """The account holder's own change: the old password must be right. Their other
+        sign-ins end; ``keep_session`` (the one making the change) stays."""
         self.authenticate(username, old, address)
         if old == new:
             raise ValidationError("password: the new password must differ from the old one")
-        self.set_password(username, new)
+        self.set_password(username, new, keep_session=keep_session)
 
     def delete(self, username: str) -> None:
+        """Remove the account; its sign-ins end with it."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(keys.console_account(username))
         pipe.srem(keys.console_accounts(), username)
         pipe.execute()
         self._clear_failures(username)
+        self.end_sessions(username)
+        self._retire_tokens(username, None)
+
+    def _retire_tokens(self, username: str, role: Role | None) -> None:
+        """API tokens die with their creator (deleted, disabled) or shrink with a demotion:
+        revoke those the account may no longer hold (the token store also checks on every use)."""
+        from portal.apitokens import ApiTokenStore  # here: that module imports this one
+
+        ApiTokenStore(self.redis, clock=self.clock).retire_for(username, None if role is None else str(role))
+
+    # -- console sign-in sessions ---------------------------------------------------------------
+    # Server-side: the console cookie carries only the random id; the record names the account.
+    def open_session(self, username: str) -> str:
+        session_id = secrets.token_urlsafe(24)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(keys.console_session(session_id), username, ex=self.session_seconds)
+        pipe.sadd(keys.console_user_sessions(username), session_id)
+        pipe.expire(keys.console_user_sessions(username), self.session_seconds)
+        pipe.execute()
+        return session_id
+
+    def session_user(self, session_id: str) -> str | None:
+        if not session_id or len(session_id) > 64:
+            return None
+        value = self.redis.get(keys.console_session(session_id))
+        return value.decode() if value else None
+
+    def close_session(self, session_id: str, username: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.console_session(session_id))
+        pipe.srem(keys.console_user_sessions(username), session_id)
+        pipe.execute()
+
+    def end_sessions(self, username: str, keep: str | None = None) -> int:
+        """End every sign-in of ``username`` but ``keep``; returns how many ended."""
+        ids = [i.decode() for i in self.redis.smembers(keys.console_user_sessions(username))]
+        doomed = [i for i in ids if i != keep]
+        if doomed:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.delete(*(keys.console_session(i) for i in doomed))
+            pipe.srem(keys.console_user_sessions(username), *doomed)
+            pipe.execute()
+        return len(doomed)
 
     # -- signing in ----------------------------------------------------------------------------
     def authenticate(self, username: str, password: str, address: str = "") -> Account:
@@ -236,8 +298,14 @@ class AccountStore:
         (deliberately slow) hash check runs."""
         username = str(username).strip().lower()
         address = _address_key(address)
-        counts, waits = self._count_attempt(username, address)
         limits = (self.max_failures, self.max_failures_per_account, self.max_failures_per_address)
+        locked = self._locked_for(username, address, limits)
+        if locked:
+            # Already locked out: refused without counting, so a stranger's burst (any username,
+            # any length) stores nothing but this one counter (issue: 64 tries stored 18 MB).
+            self.redis.incr(keys.console_locked_refusals())
+            raise AccountLocked(locked, counted=False)
+        counts, waits = self._count_attempt(username, address)
         over = [w for c, limit, w in zip(counts, limits, waits, strict=True) if c is not None and c > limit]
         if over:
             raise AccountLocked(max(over))
@@ -267,6 +335,20 @@ class AccountStore:
         if self._hasher.check_needs_rehash(stored):
             self.redis.hset(keys.console_account(username), "hash", self._hasher.hash(str(password)))
         return account
+
+    def _locked_for(self, username: str, address: str, limits: tuple[int, int, int]) -> int:
+        """Seconds left on a lockout that already covers this attempt (0 = none); reads only."""
+        names = [keys.console_failures_from(username, address), keys.console_failures(username)]
+        if address:
+            names.append(keys.console_address_failures(address))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+            pipe.ttl(name)
+        replies = pipe.execute()
+        waits = [int(replies[2 * i + 1]) for i, limit in enumerate(limits[:len(names)])
+                 if replies[2 * i] is not None and int(replies[2 * i]) >= limit]
+        return max((max(w, 1) for w in waits), default=0)
 
     def _count_attempt(self, username: str, address: str) -> tuple[list[int | None], list[int]]:
         """Count an attempt on (account, address), the account and the address; returns the

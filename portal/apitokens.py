@@ -1,9 +1,26 @@
 """API tokens: how programs (OSS/BSS, scripts, monitoring) use ``/api/v1``.
 
-Administrators create a token with a name and a scope — ``read`` or ``write`` (``write``
-implies ``read``) — and an optional expiry. The secret (``cw_<id>_<random>``) is shown once;
-Redis keeps only its SHA-256, so a leaked database does not leak working tokens. The id inside
-the secret finds the record without a scan; the hash comparison is constant-time.
+Administrators create a token with a name and a scope, and an optional expiry. Scopes:
+
+* ``read`` — query everything but the personal-data exports;
+* ``write`` — ``read`` plus changes;
+* ``admin`` — ``write`` plus console accounts and tokens;
+* ``export`` — ``read`` plus the legal-log exports (``GET /logs/{stream}``: every phone number
+  and device of the real-name log). Deliberately no other scope includes it, so a monitoring or
+  provisioning token cannot walk off with the real-name log.
+
+The secret (``cw_<id>_<random>``) is shown once; Redis keeps only its SHA-256, so a leaked
+database does not leak working tokens. The id inside the secret finds the record without a
+scan; the hash comparison is constant-time.
+
+A token acts for the console account that created it (``created_by = "user:<name>"``) and dies
+with it: every use checks that the account still exists (the same one: created before the
+token), is enabled, and grants at least what is asked — a token never grants more than its
+creator's *current* role (:data:`ROLE_GRANTS`), so demoting an administrator demotes their
+tokens. :meth:`ApiTokenStore.retire_for` also revokes them for good when the account is deleted,
+disabled or demoted (the account store calls it). Tokens minted with ``citywifi admin
+create-token`` (``cli:<user>``) belong to the server's operator, who holds the Redis password
+anyway; they live until revoked or expired.
 """
 
 from __future__ import annotations
@@ -14,20 +31,35 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from portal.accounts import AccountStore
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 
-__all__ = ["SCOPES", "ApiToken", "ApiTokenStore"]
+__all__ = ["ROLE_GRANTS", "SCOPES", "ApiToken", "ApiTokenStore", "grants_of"]
 
-SCOPES = ("read", "write", "admin")
-# Each scope includes the ones before it. ``admin`` is for console accounts and tokens: a
-# ``write`` token must not be able to make itself a console administrator.
-_RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
+SCOPES = ("read", "write", "admin", "export")
+_GRANTS: dict[str, frozenset[str]] = {
+    "read": frozenset({"read"}),
+    "write": frozenset({"read", "write"}),
+    "admin": frozenset({"read", "write", "admin"}),
+    "export": frozenset({"read", "export"}),
+}
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"read", "write", "admin", "export"}),
+    "noc": frozenset({"read", "write", "export"}),     # the NOC console exports logs too
+    "venue": frozenset(),                              # the API is the NOC's: venue accounts hold no token
+}
+"""The most a token may grant while its creator holds this console role."""
 _SECRET = re.compile(r"^cw_([0-9a-f]{12})_([A-Za-z0-9_\-]{20,64})$")
-_NAME = re.compile(r"^[^\x00-\x1f]{1,64}$")
+_NAME = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,64}$")
+
+
+def grants_of(scope: str) -> frozenset[str]:
+    """What a token of ``scope`` may do (empty for an unknown scope)."""
+    return _GRANTS.get(scope, frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +72,25 @@ class ApiToken:
     expires_at: float | None = None
     last_used: float | None = None
     revoked: bool = False
+    revoked_reason: str = ""
+    # What this token may do now: its scope, cut down to its creator's current role (set by
+    # ApiTokenStore.verify; a token read with get() shows what its scope alone would allow).
+    grants: frozenset[str] = field(default=frozenset())
 
     def allows(self, scope: str) -> bool:
-        return _RANK.get(self.scope, -1) >= _RANK[scope]
+        return scope in (self.grants if self.grants else grants_of(self.scope))
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this token: by its id (names need not be unique)."""
+        return f"token:{self.id}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "scope": self.scope, "created_by": self.created_by,
                 "created_at": self.created_at, "expires_at": self.expires_at,
-                "last_used": self.last_used, "revoked": self.revoked}
+                "last_used": self.last_used, "revoked": self.revoked,
+                "revoked_reason": self.revoked_reason,
+                "grants": sorted(self.grants if self.grants else grants_of(self.scope))}
 
 
 def _digest(secret: str) -> str:
@@ -63,16 +106,42 @@ class ApiTokenStore:
         self.redis = redis
         self.clock = clock
 
+    # -- the creator ------------------------------------------------------------------------------
+    def _creator_grants(self, created_by: str, minted_at: float | None) -> tuple[frozenset[str], str]:
+        """What the creator may hand out now, and why nothing ("" when something). ``minted_at``
+        None: minting now."""
+        kind, _, name = created_by.partition(":")
+        if kind == "cli" and name:
+            return ROLE_GRANTS["admin"], ""
+        if kind != "user" or not name:
+            return frozenset(), "no known creator"
+        account = AccountStore(self.redis).get(name)
+        if account is None:
+            return frozenset(), "creator deleted"
+        # An account deleted and created again under the same name is someone else.
+        if minted_at is not None and account.created_at > minted_at:
+            return frozenset(), "creator deleted"
+        if account.disabled:
+            return frozenset(), "creator disabled"
+        allowed = ROLE_GRANTS.get(str(account.role), frozenset())
+        return allowed, "" if allowed else "creator demoted"
+
+    # -- tokens -------------------------------------------------------------------------------------
     def create(self, name: str, scope: str, created_by: str,
                expires_at: float | None = None) -> tuple[ApiToken, str]:
-        """A new token and its secret (the only time the secret exists outside the caller)."""
+        """A new token and its secret (the only time the secret exists outside the caller).
+        ``created_by`` is ``user:<account>`` (an enabled account whose role grants the scope) or
+        ``cli:<operator>``."""
         name = str(name).strip()
         if not _NAME.match(name):
             raise ValidationError("name: 1-64 printable characters")
         if scope not in SCOPES:
-            raise ValidationError("scope must be 'read', 'write' or 'admin'")
+            raise ValidationError(f"scope must be one of {', '.join(SCOPES)}")
         if expires_at is not None and expires_at <= self.clock():
             raise ValidationError("expires_at must be in the future")
+        allowed, why = self._creator_grants(created_by, None)
+        if not grants_of(scope) <= allowed:
+            raise ValidationError(f"{created_by} may not create a {scope!r} token ({why or 'role too low'})")
         token_id = secrets.token_hex(6)
         secret = f"cw_{token_id}_{secrets.token_urlsafe(32)}"
         token = ApiToken(token_id, name, scope, created_by, self.clock(), expires_at)
@@ -93,14 +162,15 @@ class ApiTokenStore:
         return ApiToken(token_id, raw[b"name"].decode(), raw[b"scope"].decode(),
                         raw.get(b"created_by", b"").decode(), float(raw.get(b"created_at") or 0),
                         _opt_float(raw.get(b"expires_at")), _opt_float(raw.get(b"last_used")),
-                        raw.get(b"revoked") == b"1")
+                        raw.get(b"revoked") == b"1", raw.get(b"revoked_reason", b"").decode())
 
     def all(self) -> list[ApiToken]:
         ids = sorted(i.decode() for i in self.redis.smembers(keys.api_tokens()))
         return sorted((t for t in (self.get(i) for i in ids) if t is not None), key=lambda t: t.created_at)
 
     def verify(self, secret: str) -> ApiToken | None:
-        """The live token this secret belongs to, else None (unknown, revoked, expired)."""
+        """The live token this secret belongs to, with what it may do now (``grants``), else None
+        (unknown, revoked, expired, or its creator gone, disabled or without API standing)."""
         match = _SECRET.match(secret or "")
         if not match:
             return None
@@ -112,15 +182,31 @@ class ApiTokenStore:
         now = self.clock()
         if token is None or token.revoked or (token.expires_at is not None and token.expires_at <= now):
             return None
+        allowed, _why = self._creator_grants(token.created_by, token.created_at)
+        grants = grants_of(token.scope) & allowed
+        if not grants:
+            return None
         # last_used is informative: written at most once a minute per token.
         if token.last_used is None or now - token.last_used > 60:
             self.redis.hset(keys.api_token(token_id), "last_used", repr(now))
-        return token
+        return replace(token, grants=grants)
 
-    def revoke(self, token_id: str) -> ApiToken:
+    def revoke(self, token_id: str, reason: str = "") -> ApiToken:
         if self.get(token_id) is None:
             raise NotFound(f"no API token {token_id!r}")
-        self.redis.hset(keys.api_token(token_id), "revoked", "1")
+        self.redis.hset(keys.api_token(token_id), mapping={"revoked": "1", "revoked_reason": reason[:80]})
         token = self.get(token_id)
         assert token is not None
         return token
+
+    def retire_for(self, username: str, role: str | None) -> list[ApiToken]:
+        """Revoke the live tokens of ``user:<username>`` that its role no longer allows (``role``
+        None: the account was deleted or disabled — all of them). Returns what was revoked."""
+        allowed = frozenset() if role is None else ROLE_GRANTS.get(role, frozenset())
+        reason = "creator deleted or disabled" if role is None else f"creator is now {role}"
+        out = []
+        for token in self.all():
+            if (token.created_by == f"user:{username}" and not token.revoked
+                    and not grants_of(token.scope) <= allowed):
+                out.append(self.revoke(token.id, reason))
+        return out

@@ -1,14 +1,17 @@
 """The audit log: every change a person (console) or a program (API token) makes.
 
-One Redis stream entry per action: who (``user:<name>`` or ``token:<name>``), when, the area
+One Redis stream entry per action: who (``user:<name>``, ``token:<id>`` with the token's name
+and creator in ``actor_name``, or ``cli:<os user>``), when, the area
 (``venue``, ``noc``, ``api``, ``account``), what (``plan.update``…), the target, and the state
 before and after as JSON. Secrets never reach it: values under keys that look secret are
 replaced by ``"***"`` before writing. The archive job moves old entries to files with the
-real-name logs, so the audit trail is kept as long as they are.
+real-name logs, so the audit trail is kept as long as they are. Every field is capped
+(:data:`MAX_TEXT`, :data:`MAX_STATE`): an entry's size never depends on what a request carried.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +24,33 @@ __all__ = ["AuditEntry", "AuditLog", "redact"]
 
 _SECRET_WORDS = ("secret", "password", "hash", "token")
 _BATCH = 500
+MAX_TEXT = 200
+"""Characters kept of ``actor``, ``area``, ``action``, ``target`` and ``ip`` (longer: cut, with a digest)."""
+MAX_STATE = 8 * 1024
+"""Bytes of JSON kept for ``before`` / ``after``; a larger state is replaced by its size and digest.
+Together these cap one entry at about 17 KB, whatever a request carried."""
+
+
+def _utf8(text: str) -> str:
+    """``text`` as Redis can store it (a stray surrogate becomes "?" rather than an error)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _capped_text(value: str) -> str:
+    value = _utf8(str(value))
+    if len(value) <= MAX_TEXT:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+    return f"{value[:MAX_TEXT - 40]}…({len(value)} chars, sha256 {digest})"
+
+
+def _capped_state(value: Any) -> str:
+    text = _utf8(json.dumps(redact(value), ensure_ascii=False, default=str))
+    data = text.encode("utf-8")
+    if len(data) <= MAX_STATE:
+        return text
+    return json.dumps({"truncated": True, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                       "start": text[:200]}, ensure_ascii=False)
 
 
 def redact(value: Any) -> Any:
@@ -44,11 +74,12 @@ class AuditEntry:
     before: Any
     after: Any
     ip: str
+    actor_name: str = ""     # a token's name (the actor is its id) and its creator, for people
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "at": self.at, "actor": self.actor, "area": self.area,
                 "action": self.action, "target": self.target, "before": self.before,
-                "after": self.after, "ip": self.ip}
+                "after": self.after, "ip": self.ip, "actor_name": self.actor_name}
 
 
 def _entry(entry_id: Any, raw: dict[bytes, bytes]) -> AuditEntry:
@@ -63,7 +94,7 @@ def _entry(entry_id: Any, raw: dict[bytes, bytes]) -> AuditEntry:
     return AuditEntry(entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id),
                       float(data.get("at") or 0), data.get("actor", ""), data.get("area", ""),
                       data.get("action", ""), data.get("target", ""), load("before"), load("after"),
-                      data.get("ip", ""))
+                      data.get("ip", ""), data.get("actor_name", ""))
 
 
 class AuditLog:
@@ -74,11 +105,12 @@ class AuditLog:
         self.clock = clock
 
     def record(self, actor: str, area: str, action: str, target: str, before: Any = None,
-               after: Any = None, ip: str = "") -> str:
-        fields = {"at": f"{self.clock():.3f}", "actor": actor, "area": area, "action": action,
-                  "target": target, "ip": ip,
-                  "before": json.dumps(redact(before), ensure_ascii=False, default=str),
-                  "after": json.dumps(redact(after), ensure_ascii=False, default=str)}
+               after: Any = None, ip: str = "", *, actor_name: str = "") -> str:
+        fields = {"at": f"{self.clock():.3f}", "actor": _capped_text(actor), "area": _capped_text(area),
+                  "action": _capped_text(action), "target": _capped_text(target), "ip": _capped_text(ip),
+                  "before": _capped_state(before), "after": _capped_state(after)}
+        if actor_name:
+            fields["actor_name"] = _capped_text(actor_name)
         entry_id = self.redis.xadd(keys.audit_log(), fields)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

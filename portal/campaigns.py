@@ -30,6 +30,8 @@ from ad_pages.ads import campaign_ad
 from ad_pages.campaigns import Campaign, CampaignInvalid, campaign_to_dict, parse_campaign, select_campaign
 from ad_pages.sandbox import PageRenderer, TemplateProblem
 from portal.errors import NotFound, ValidationError
+from portal.quotas import MemoryWatermark, QuotaExceeded, mib
+from portal.settings import ContentSettings
 from portal.state import keys
 from portal.venues import Venue, allowed_redirect
 
@@ -120,13 +122,84 @@ def daily_totals(rows: list[StatsRow], start: date, end: date) -> list[StatsRow]
     return [StatsRow(d, "", *v) for d, v in sums.items()]
 
 
+# Quotas and the write in one step (a check before a separate write lets parallel requests all
+# pass). The owner index (``keys.campaign_owners``: id → {o: owner, v: venues, b: bytes}) keeps
+# the script from decoding every campaign; it is rebuilt from the definitions when the two
+# disagree (campaigns stored before it existed). KEYS: defs, index. ARGV: id, JSON, owner,
+# venues JSON, "create"|"put", max per account, max bytes per account, max per venue.
+# An edit is refused only for what it adds (a venue, bytes), so pausing or trimming a campaign
+# always works, even over lowered quotas.
+_SAVE = """
+local id, doc, mode = ARGV[1], ARGV[2], ARGV[5]
+local exists = redis.call('HEXISTS', KEYS[1], id) == 1
+if mode == 'create' and exists then return {'exists'} end
+if redis.call('HLEN', KEYS[1]) ~= redis.call('HLEN', KEYS[2]) then
+  redis.call('DEL', KEYS[2])
+  local defs = redis.call('HGETALL', KEYS[1])
+  for i = 1, #defs, 2 do
+    local ok, c = pcall(cjson.decode, defs[i + 1])
+    local owner, venues = '', {}
+    if ok and type(c) == 'table' then
+      owner = tostring(c.created_by or '')
+      if type(c.venues) == 'table' then venues = c.venues end
+    end
+    redis.call('HSET', KEYS[2], defs[i], cjson.encode({o = owner, v = venues, b = string.len(defs[i + 1])}))
+  end
+end
+local owner, old = ARGV[3], nil
+local old_raw = redis.call('HGET', KEYS[2], id)
+if exists and old_raw then
+  old = cjson.decode(old_raw)
+  owner = old.o
+end
+local wanted = {}
+local venues = cjson.decode(ARGV[4])
+for _, v in ipairs(venues) do wanted[v] = 0 end
+local n_owner, bytes_owner = 0, 0
+local index = redis.call('HGETALL', KEYS[2])
+for i = 1, #index, 2 do
+  if index[i] ~= id then
+    local e = cjson.decode(index[i + 1])
+    if e.o == owner then
+      n_owner = n_owner + 1
+      bytes_owner = bytes_owner + (tonumber(e.b) or 0)
+    end
+    if type(e.v) == 'table' then
+      for _, v in ipairs(e.v) do
+        if wanted[v] ~= nil then wanted[v] = wanted[v] + 1 end
+      end
+    end
+  end
+end
+if not exists and n_owner + 1 > tonumber(ARGV[6]) then return {'account_count', n_owner} end
+local size = string.len(doc)
+local old_size = (old and tonumber(old.b)) or 0
+if size > old_size and bytes_owner + size > tonumber(ARGV[7]) then return {'account_bytes', bytes_owner} end
+local had = {}
+if old and type(old.v) == 'table' then for _, v in ipairs(old.v) do had[v] = true end end
+for v, n in pairs(wanted) do
+  if not had[v] and n + 1 > tonumber(ARGV[8]) then return {'venue_count', n, v} end
+end
+redis.call('HSET', KEYS[1], id, doc)
+redis.call('HSET', KEYS[2], id, cjson.encode({o = owner, v = venues, b = size}))
+return {'ok'}
+"""
+
+
 class CampaignStore:
-    """Campaign records and counters. Thread-safe; build once per process."""
+    """Campaign records and counters. Thread-safe; build once per process.
+
+    Writes meet the ``[content]`` quotas (campaigns and bytes per owning account, campaigns per
+    targeted venue) and the Redis memory watermark (:mod:`portal.quotas`). The owner is the
+    console account that created a campaign (for an API token: the token's creator)."""
 
     def __init__(self, redis: Any, *, timezone: str = "Asia/Shanghai",
                  clock: Callable[[], float] = time.time, cache_ttl: float = 5.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, content: ContentSettings | None = None) -> None:
         self.redis = redis
+        self.content = content or ContentSettings()
+        self.watermark = MemoryWatermark(redis, self.content)
+        self._save = redis.register_script(_SAVE)
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.cache_ttl = cache_ttl
@@ -154,22 +227,44 @@ class CampaignStore:
     def new_id() -> str:
         return "c" + secrets.token_hex(5)
 
-    def _write(self, campaign: Campaign) -> Campaign:
+    def _write(self, campaign: Campaign, mode: str, owner: str | None) -> Campaign:
+        self.watermark.check()
         stamped = replace(campaign, updated_at=self.clock())
-        self.redis.hset(keys.campaign_defs(), stamped.id,
-                        json.dumps(campaign_to_dict(stamped), ensure_ascii=False, sort_keys=True))
+        doc = json.dumps(campaign_to_dict(stamped), ensure_ascii=False, sort_keys=True)
+        q = self.content
+        outcome, *rest = self._save(
+            keys=[keys.campaign_defs(), keys.campaign_owners()],
+            args=[stamped.id, doc, owner if owner is not None else campaign.created_by,
+                  json.dumps(list(stamped.venues), ensure_ascii=False), mode, q.campaigns_per_account,
+                  q.campaign_bytes_per_account, q.campaigns_per_venue])
+        outcome = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+        if outcome == "exists":
+            raise ValidationError(f"campaign {campaign.id!r} exists")
+        if outcome == "account_count":
+            raise QuotaExceeded(f"广告活动数量已达账号上限 {q.campaigns_per_account} 个，请先删除旧的活动。",
+                                f"This account already has {q.campaigns_per_account} campaigns (its limit); "
+                                "delete old ones first.")
+        if outcome == "account_bytes":
+            raise QuotaExceeded(f"该账号的广告活动总大小将超出上限 {mib(q.campaign_bytes_per_account)}。",
+                                f"This account's campaigns would exceed their size limit of "
+                                f"{mib(q.campaign_bytes_per_account)}.")
+        if outcome == "venue_count":
+            venue = rest[1].decode() if isinstance(rest[1], bytes) else str(rest[1])
+            raise QuotaExceeded(f"场所 {venue} 的广告活动已达上限 {q.campaigns_per_venue} 个。",
+                                f"Venue {venue} already has {q.campaigns_per_venue} campaigns (its limit).")
         self.invalidate()
         return stamped
 
-    def create(self, campaign: Campaign) -> Campaign:
-        """Store a new campaign; ValidationError if the id is taken."""
-        if self.redis.hexists(keys.campaign_defs(), campaign.id):
-            raise ValidationError(f"campaign {campaign.id!r} exists")
-        return self._write(campaign)
+    def create(self, campaign: Campaign, *, owner: str | None = None) -> Campaign:
+        """Store a new campaign; ValidationError if the id is taken, QuotaExceeded/StorageFull
+        (portal.quotas) over a quota or the watermark. ``owner``: the account it counts against
+        (default ``campaign.created_by``)."""
+        return self._write(campaign, "create", owner)
 
-    def put(self, campaign: Campaign) -> Campaign:
-        """Create or replace (the stored copy carries ``updated_at`` = now)."""
-        return self._write(campaign)
+    def put(self, campaign: Campaign, *, owner: str | None = None) -> Campaign:
+        """Create or replace (the stored copy carries ``updated_at`` = now). A replaced campaign
+        keeps counting against the account that created it."""
+        return self._write(campaign, "put", owner)
 
     def get_or_none(self, campaign_id: str) -> Campaign | None:
         raw = self.redis.hget(keys.campaign_defs(), campaign_id)
@@ -187,11 +282,15 @@ class CampaignStore:
         return found
 
     def set_enabled(self, campaign_id: str, enabled: bool) -> Campaign:
-        return self._write(replace(self.get(campaign_id), enabled=enabled))
+        return self._write(replace(self.get(campaign_id), enabled=enabled), "put", None)
 
     def delete(self, campaign_id: str) -> bool:
-        """Remove the definition (its daily counters stay until they expire)."""
-        gone = bool(self.redis.hdel(keys.campaign_defs(), campaign_id))
+        """Remove the definition (its daily counters stay until they expire). Never refused:
+        deleting is how room is made."""
+        pipe = self.redis.pipeline(transaction=True)      # one slot: {campaigns}
+        pipe.hdel(keys.campaign_defs(), campaign_id)
+        pipe.hdel(keys.campaign_owners(), campaign_id)
+        gone = bool(pipe.execute()[0])
         self.invalidate()
         return gone
 

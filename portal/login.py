@@ -113,7 +113,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         self.clock = clock
         self.acs = AcRegistry(redis)
         self.venues = VenueStore(redis)
-        self.campaigns = CampaignStore(redis, timezone=settings.quota.timezone, clock=clock)
+        self.campaigns = CampaignStore(redis, timezone=settings.quota.timezone, clock=clock,
+                                       content=settings.content)
         self.credentials = CredentialStore(redis)
         self.authorizer = Authorizer(redis, settings.quota, reaper_grace=settings.radius.reaper_grace)
         self.plans = self.authorizer.plans

@@ -8,7 +8,10 @@ For each venue and page (login, success, ad, status, error) Redis holds (``{vp:<
   process: :meth:`PageStore.published_source`);
 * ``page_versions`` — version number → JSON {source, author, at, note}; versions are never
   edited. A rollback publishes a copy of the old version as a new one, so history reads as
-  what phones saw, in order.
+  what phones saw, in order. Kept versions are bounded by count per page (``pages.max_versions``)
+  and by bytes per venue and per venue operator (``[content]``, oldest pruned to fit; the
+  publish script checks and writes in one step), and new content is refused near the Redis
+  memory limit (:mod:`portal.quotas`).
 
 Publishing is checked: the source must compile, a trial render with sample data (both
 languages) must finish inside the sandbox limits (:class:`ad_pages.PageRenderer.check`), and
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,8 @@ from ad_pages import PAGES, PageRenderer, TemplateProblem, select_ad, texts
 from ad_pages.forms import describe_missing, missing_forms
 from ad_pages.loader import shipped_source
 from portal.errors import NotFound, ValidationError
+from portal.quotas import MemoryWatermark, QuotaExceeded, venue_usage
+from portal.settings import ContentSettings
 from portal.state import keys
 from portal.venues import Venue
 
@@ -175,19 +180,61 @@ def sample_context(page: str, venue: Venue, lang: str) -> dict[str, Any]:
 class PageStore:
     """Page drafts, versions and the published pointer of every venue page."""
 
+    # KEYS[1], KEYS[2]: this page's meta and versions; KEYS[3..]: (meta, versions) of every page of
+    # the venue (same slot). ARGV: record, source, versions kept per page, byte budget of all the
+    # venue's versions (0 = none). Versions beyond the budget are pruned oldest first, this
+    # page's before the others', never a page's published one; if even that cannot make room,
+    # nothing is written and {-1, bytes} says so. Version numbers are per page, so this page's
+    # own history goes first and the others follow by age within each page.
     _PUBLISH = """
-local n = redis.call('HINCRBY', KEYS[1], 'last_version', 1)
+local n = tonumber(redis.call('HGET', KEYS[1], 'last_version') or '0') + 1
+local keep, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local doomed = {}
+if n > keep then table.insert(doomed, {KEYS[2], tostring(n - keep)}) end
+if budget > 0 then
+  local total = string.len(ARGV[1])
+  local mine, others = {}, {}
+  for i = 3, #KEYS, 2 do
+    local published = redis.call('HGET', KEYS[i], 'published')
+    for _, f in ipairs(redis.call('HKEYS', KEYS[i + 1])) do
+      local size = redis.call('HSTRLEN', KEYS[i + 1], f)
+      local gone = KEYS[i + 1] == KEYS[2] and n > keep and tonumber(f) == n - keep
+      if not gone then
+        total = total + size
+        if KEYS[i + 1] == KEYS[2] then
+          table.insert(mine, {KEYS[i + 1], f, size})
+        elseif f ~= published then
+          table.insert(others, {KEYS[i + 1], f, size})
+        end
+      end
+    end
+  end
+  local by_age = function(a, b) return tonumber(a[2]) < tonumber(b[2]) end
+  table.sort(mine, by_age)
+  table.sort(others, by_age)
+  for _, list in ipairs({mine, others}) do
+    for _, v in ipairs(list) do
+      if total <= budget then break end
+      table.insert(doomed, v)
+      total = total - v[3]
+    end
+  end
+  if total > budget then return {-1, total} end
+end
+redis.call('HSET', KEYS[1], 'last_version', n)
 redis.call('HSET', KEYS[2], n, ARGV[1])
 redis.call('HSET', KEYS[1], 'published', n, 'published_source', ARGV[2])
-local keep = tonumber(ARGV[3])
-if n > keep then redis.call('HDEL', KEYS[2], tostring(n - keep)) end
-return n
+for _, v in ipairs(doomed) do redis.call('HDEL', v[1], v[2]) end
+return {n, 0}
 """
 
     def __init__(self, redis: Any, *, renderer: PageRenderer | None = None, cache_seconds: float = 2.0,
                  max_versions: int = 50, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 content: ContentSettings | None = None) -> None:
         self.redis = redis
+        self.content = content or ContentSettings()
+        self.watermark = MemoryWatermark(redis, self.content, monotonic=monotonic)
         self.renderer = renderer or PageRenderer()
         self.cache_seconds = cache_seconds
         self.max_versions = max(1, max_versions)
@@ -262,6 +309,7 @@ return n
         limit = self.renderer.limits.max_source
         if len(source) > limit:
             raise PageError("limit", f"template source longer than {limit} characters")
+        self.watermark.check()
         self.redis.hset(keys.page_meta(venue_id, page),
                         mapping={"draft": source, "draft_author": author, "draft_at": repr(self._clock())})
 
@@ -285,20 +333,23 @@ return n
                 raise PageError("incomplete", en, reason_zh=zh)
 
     def publish(self, venue: Venue, page: str, author: str, note: str = "",
-                source: str | None = None) -> PageVersion:
-        """Check and publish ``source`` (default: the saved draft) as a new version."""
+                source: str | None = None, *, account_venues: Iterable[str] | None = None) -> PageVersion:
+        """Check and publish ``source`` (default: the saved draft) as a new version.
+        ``account_venues``: the venues of the venue operator publishing (their versions together
+        stay within ``content.page_bytes_per_account``; None: not a venue operator)."""
         if source is None:
             source = self.draft(venue, page)
         self.check(venue, page, source)
-        return self._store(venue.id, page, source, author, note[:200])
+        return self._store(venue.id, page, source, author, note[:200], account_venues)
 
-    def rollback(self, venue: Venue, page: str, version: int, author: str) -> PageVersion:
+    def rollback(self, venue: Venue, page: str, version: int, author: str, *,
+                 account_venues: Iterable[str] | None = None) -> PageVersion:
         """Publish a copy of ``version`` as a new version (history stays append-only), after the
         same check as a publish: a version kept from before a rule existed (the sandbox's limits,
         the forms phones need) must meet today's rules to go live again."""
         old = self.version(venue.id, page, version)
         self.check(venue, page, old.source)
-        return self._store(venue.id, page, old.source, author, f"rollback to v{old.version}")
+        return self._store(venue.id, page, old.source, author, f"rollback to v{old.version}", account_venues)
 
     def unpublish(self, venue_id: str, page: str) -> None:
         """Phones get the seed/default page again (history is kept)."""
@@ -335,11 +386,25 @@ return n
         return out
 
     # -- internals ----------------------------------------------------------------------------
-    def _store(self, venue_id: str, page: str, source: str, author: str, note: str) -> PageVersion:
+    def _store(self, venue_id: str, page: str, source: str, author: str, note: str,
+               account_venues: Iterable[str] | None = None) -> PageVersion:
+        self.watermark.check()
+        budget = self.content.page_bytes_per_venue
+        if account_venues is not None:       # what the operator's other venues leave of their quota
+            others = venue_usage(self.redis, [v for v in account_venues if v != venue_id])
+            budget = min(budget, self.content.page_bytes_per_account
+                         - sum(u.version_bytes for u in others.values()))
         at = self._clock()
         record = json.dumps({"source": source, "author": author, "at": at, "note": note}, ensure_ascii=False)
-        n = int(self._publish(keys=[keys.page_meta(venue_id, page), keys.page_versions(venue_id, page)],
-                              args=[record, source, self.max_versions]))
+        every_page = [k for p in PAGES
+                      for k in (keys.page_meta(venue_id, p), keys.page_versions(venue_id, p))]
+        n, _size = (int(x) for x in self._publish(
+            keys=[keys.page_meta(venue_id, page), keys.page_versions(venue_id, page), *every_page],
+            args=[record, source, self.max_versions, max(1, budget)]))
+        if n < 0:
+            raise QuotaExceeded("页面历史版本占用的空间已达上限，无法发布。请联系运维人员。",
+                                "The page history has no room left for this version (quota); "
+                                "contact the NOC.")
         self._forget(venue_id, page)
         return PageVersion(venue_id, page, n, source, author, at, note)
 

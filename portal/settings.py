@@ -31,6 +31,7 @@ __all__ = [
     "AcSeed",
     "AcSimSettings",
     "ArchiveSettings",
+    "ContentSettings",
     "ListenerSettings",
     "MetricsSettings",
     "NumberPolicySettings",
@@ -481,9 +482,12 @@ class ConsoleSettings:
     job_queue: int = 64            # NOC jobs waiting per web process; more are refused as "busy"
     job_ttl: int = 3600            # seconds a NOC job's record (state, outcome) is kept
 
+    failed_sign_in_audit_per_minute: int = 60   # failed sign-ins audited per minute (fleet); more: counted
+
+
     def __post_init__(self) -> None:
         for name in ("max_failures", "max_failures_per_account", "max_failures_per_address",
-                     "lockout_seconds", "job_workers", "job_queue"):
+                     "lockout_seconds", "job_workers", "job_queue", "failed_sign_in_audit_per_minute"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
         if not 60 <= self.job_ttl <= 7 * 86400:
@@ -529,6 +533,38 @@ class AcSimSettings:
     local_users: tuple[str, ...] = ()  # "user:password" checked locally instead of asking RADIUS
     challenge_ttl: float = 15.0        # seconds a challenge stays valid
     interim_interval: float = 0.0      # seconds between Interim-Updates; 0 = Acct-Interim-Interval
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSettings:
+    """Quotas on what venue operators, NOC staff and API tokens may store (campaigns, page
+    versions, assets — per venue and per account), and the Redis memory watermark above which
+    new venue content is refused, so sign-ins, phones and deletions keep working."""
+
+    campaigns_per_venue: int = 20          # campaigns targeting one venue
+    campaigns_per_account: int = 100       # campaigns one account created (its API tokens' count for it)
+    campaign_bytes_per_account: int = 4 * 1024 * 1024   # their stored size together
+    page_bytes_per_venue: int = 4 * 1024 * 1024     # kept page versions of one venue (oldest pruned to fit)
+    page_bytes_per_account: int = 16 * 1024 * 1024  # kept page versions over a venue operator's venues
+    asset_bytes_per_account: int = 32 * 1024 * 1024  # assets over a venue operator's venues
+    memory_watermark: float = 0.85         # refuse new venue content above this share of the Redis limit
+    memory_limit_bytes: int = 0            # the limit when Redis has no maxmemory (0 = use maxmemory only)
+    memory_check_seconds: float = 2.0      # a reading of Redis INFO memory is reused this long
+
+    def __post_init__(self) -> None:
+        for name in ("campaigns_per_venue", "campaigns_per_account"):
+            if getattr(self, name) < 1:
+                raise SettingsError(name, f"expected at least 1, got {getattr(self, name)}")
+        for name in ("campaign_bytes_per_account", "page_bytes_per_venue", "page_bytes_per_account",
+                     "asset_bytes_per_account"):
+            if getattr(self, name) < 256 * 1024:
+                raise SettingsError(name, f"expected at least 262144 (256 KiB), got {getattr(self, name)}")
+        if not 0.1 <= self.memory_watermark <= 0.99:
+            raise SettingsError("memory_watermark",
+                                f"a share between 0.1 and 0.99, got {self.memory_watermark}")
+        for name in ("memory_limit_bytes", "memory_check_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(name, "must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,6 +673,7 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     pages: PagesSettings = field(default_factory=PagesSettings)
+    content: ContentSettings = field(default_factory=ContentSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     acs: tuple[AcSeed, ...] = ()

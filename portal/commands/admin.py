@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from portal.accounts import AccountStore, Role
-from portal.apitokens import ApiTokenStore
+from portal.apitokens import SCOPES, ApiTokenStore
 from portal.audit import AuditLog
 from portal.errors import CitywifiError
 from portal.settings import Settings
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("list-users", help="list console accounts as JSON")
     token = sub.add_parser("create-token", help="create an API token (the secret is printed once)")
     token.add_argument("name")
-    token.add_argument("--scope", choices=["read", "write", "admin"], default="read")
+    token.add_argument("--scope", choices=list(SCOPES), default="read")
     revoke = sub.add_parser("revoke-token", help="revoke an API token by id")
     revoke.add_argument("token_id")
 

@@ -4,7 +4,8 @@
 * ``citywifi archive schedule`` — run now, then daily at ``archive.run_at`` until SIGTERM
   (``citywifi up`` supervises this as the ``archive`` service).
 * ``citywifi archive export --from DATE --to DATE [--stream S] [--phone P --mac M --ac A
-  --venue V --kind K] [--format csv|jsonl]`` — streamed to standard output.
+  --venue V --kind K] [--format csv|jsonl]`` — streamed to standard output; audited (actor
+  ``cli:<os user>``) like the consoles' exports.
 * ``citywifi archive status`` — checkpoints, last run, files on disk, and the integrity check
   of every archived day (exit status 1 when a day fails it; portal/archive_seal.py).
 
@@ -15,12 +16,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from redis.exceptions import RedisError
 
 from portal.archive import (
     STREAMS,
@@ -34,6 +39,7 @@ from portal.archive import (
     run_daily,
 )
 from portal.archive_seal import ArchiveSealer
+from portal.audit import AuditLog
 from portal.keyfiles import KeyFileError
 from portal.logexport import (
     FORMATS,
@@ -158,16 +164,27 @@ def _status(redis: Any, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):      # no passwd entry (containers): the uid still names someone
+        return f"uid{os.getuid()}"
+
+
 def _export(redis: Any, settings: Settings, args: argparse.Namespace) -> int:
     try:
         first = dt.date.fromisoformat(args.date_from)
         last = dt.date.fromisoformat(args.date_to)
         start, end = day_range(first, last, archive_timezone(settings))
-        chunks = log_exporter(redis, settings).export(
-            args.stream, start, end,
-            ExportFilters(phone=args.phone, mac=args.mac, ac=args.ac, venue=args.venue,
-                          kind=args.kind),
-            args.format)
+        filters = ExportFilters(phone=args.phone, mac=args.mac, ac=args.ac, venue=args.venue,
+                                kind=args.kind)
+        chunks = log_exporter(redis, settings).export(args.stream, start, end, filters, args.format)
+        # Audited like the console's and the API's exports, before the first record leaves (an
+        # export that cannot be recorded does not run).
+        AuditLog(redis).record(f"cli:{_os_user()}", "noc", "log.export", args.stream, None,
+                               {"from": str(first), "to": str(last), "format": args.format,
+                                "filters": filters.active(), "via": "citywifi archive export"},
+                               "local")
         out = sys.stdout.buffer
         for chunk in chunks:
             out.write(chunk.encode("utf-8"))
@@ -180,7 +197,7 @@ def _export(redis: Any, settings: Settings, args: argparse.Namespace) -> int:
         return 2
     except BrokenPipeError:  # `| head`: the reader is gone, that is fine
         return 0
-    except (ArchiveError, KeyFileError) as exc:
+    except (ArchiveError, KeyFileError, RedisError) as exc:
         print(f"citywifi archive export: {exc}", file=sys.stderr)
         return 1
     return 0

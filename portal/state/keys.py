@@ -13,6 +13,8 @@ Add new key builders here, next to their siblings, with a line saying what the k
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "cw"
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "archive_lock",
     "blocked_macs",
     "blocked_phones",
+    "bounded_part",
     "carrier_lookup",
     "console_failure_addresses",
     "console_failures_from",
@@ -460,6 +463,19 @@ def noc_job(job_id: str) -> str:
 
 
 # --- consoles: accounts, API tokens, audit ---------------------------------------------------
+# Sign-in counters are keyed by what a stranger typed: such a part goes into the key as itself
+# only when short and plain, else as a digest, so no request can make a key name long.
+
+_PLAIN_PART = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.@-:/")
+
+
+def bounded_part(value: str, limit: int = 64) -> str:
+    """``value`` as a key part: itself if at most ``limit`` plain characters, else ``h:<sha256/128>``
+    (a collision needs 2^64 tries; it would only share a failure counter)."""
+    if len(value) <= limit and value and all(ch in _PLAIN_PART for ch in value):
+        return value
+    return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
 
 def console_account(username: str) -> str:
     """Hash: one console account — role, venues (JSON list), display_name, disabled,
@@ -474,24 +490,42 @@ def console_accounts() -> str:
 
 def console_failures(username: str) -> str:
     """String (TTL = lockout period): wrong passwords for this username from any address."""
-    return f"{PREFIX}:{{accounts}}:failures:{username}"
+    return f"{PREFIX}:{{accounts}}:failures:{bounded_part(username)}"
 
 
 def console_failures_from(username: str, address: str) -> str:
     """String (TTL = lockout period from its last failure): sign-in attempts on this username
     from this address that did not succeed."""
-    return f"{PREFIX}:{{accounts}}:failures:{username}:from:{address}"
+    return f"{PREFIX}:{{accounts}}:failures:{bounded_part(username)}:from:{bounded_part(address)}"
 
 
 def console_failure_addresses(username: str) -> str:
     """Set: addresses with a ``console_failures_from`` counter on this username (so a password
     reset or an account deletion can clear them all)."""
-    return f"{PREFIX}:{{accounts}}:failure-addresses:{username}"
+    return f"{PREFIX}:{{accounts}}:failure-addresses:{bounded_part(username)}"
 
 
 def console_address_failures(address: str) -> str:
     """String (TTL = lockout period): wrong passwords from this address over all usernames."""
-    return f"{PREFIX}:{{accounts}}:address-failures:{address}"
+    return f"{PREFIX}:{{accounts}}:address-failures:{bounded_part(address)}"
+
+
+def console_locked_refusals() -> str:
+    """String (no TTL): sign-in attempts refused because a lockout already covered them. Such an
+    attempt is only counted here: nothing it sent is stored."""
+    return f"{PREFIX}:{{accounts}}:locked-refusals"
+
+
+def console_failure_audit_minute(minute: int) -> str:
+    """String (TTL 2 minutes): failed sign-ins audited in this minute (``epoch // 60``), fleet-wide;
+    past ``console.failed_sign_in_audit_per_minute`` they are only counted in
+    ``console_unaudited_failures``, so a distributed guess cannot grow the audit log at will."""
+    return f"{PREFIX}:{{accounts}}:failure-audit:{minute}"
+
+
+def console_unaudited_failures() -> str:
+    """String (no TTL): failed sign-ins not audited because of the per-minute cap."""
+    return f"{PREFIX}:{{accounts}}:unaudited-failures"
 
 
 def api_token(token_id: str) -> str:
@@ -572,6 +606,12 @@ def stats_totals() -> str:
 def campaign_defs() -> str:
     """Hash: campaign id → JSON of the campaign (ad_pages.campaigns.campaign_to_dict)."""
     return f"{PREFIX}:{{campaigns}}:defs"
+
+
+def campaign_owners() -> str:
+    """Hash: campaign id → JSON {o: owning account, v: targeted venues, b: stored bytes} — the
+    quota index (portal/campaigns.py), rebuilt from ``campaign_defs`` when they disagree."""
+    return f"{PREFIX}:{{campaigns}}:owners"
 
 
 def campaign_stats(campaign: str, day: str) -> str:

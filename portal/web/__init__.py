@@ -68,8 +68,8 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     app.extensions["citywifi"] = Services(
         settings, redis, build_journey(settings, redis), renderer,
         PageStore(redis, renderer=renderer, cache_seconds=settings.pages.cache_seconds,
-                  max_versions=settings.pages.max_versions),
-        AssetStore(redis, settings.pages))
+                  max_versions=settings.pages.max_versions, content=settings.content),
+        AssetStore(redis, settings.pages, content=settings.content))
     app.register_blueprint(phone.bp)
     app.register_blueprint(captive.bp)
     from portal.web import assets as venue_assets
@@ -132,6 +132,7 @@ def _dispatch_errors(app: Flask) -> None:
     from werkzeug.exceptions import HTTPException
 
     from portal.login import LoginError
+    from portal.quotas import ContentRefused
     from portal.web import console, phone
     from portal.web.api import base as api
 
@@ -151,6 +152,8 @@ def _dispatch_errors(app: Flask) -> None:
     def _any(exc: Exception) -> Any:
         if request.path.startswith("/api/"):
             return api.internal_error(exc)
+        if isinstance(exc, ContentRefused) and console.is_console_request():
+            return console.refusal_page(exc)       # a quota or the storage watermark, in zh/en
         if console.is_console_request():
             import redis as redis_lib
 

@@ -1,8 +1,12 @@
 """What the venue and NOC consoles share: sign-in sessions, roles, CSRF, language, audit.
 
 Sign-in sessions are server-side: the signed cookie carries only a random session id whose
-Redis record (TTL = ``console.session_hours``) names the account. Logout, a password change
-or disabling the account deletes the records, so a copied cookie dies with them.
+Redis record (TTL = ``console.session_hours``) names the account. Logout deletes it; a password
+change or reset, disabling or deleting the account delete them all — done by the account store
+(portal/accounts.py), so the API and ``citywifi admin`` end them too and a copied cookie dies.
+
+Form fields are checked as text where they are decoded (portal/text.py): no control
+characters, no invalid Unicode reach a view.
 
 CSRF: every state-changing request (POST/PUT/PATCH/DELETE) outside the phone pages, the
 captive API and the bearer-token JSON API must carry the session's token — as the form field
@@ -19,6 +23,7 @@ import functools
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -43,8 +48,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.accounts import Account, AccountLocked, AccountStore, BadCredentials, Role
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
+from portal.quotas import ContentRefused
 from portal.settings import Settings
 from portal.state import keys
+from portal.text import first_problem
 from portal.web.client_address import client_address
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "init_console",
     "is_console_request",
     "login_required",
+    "refusal_page",
     "require_venue",
     "tr",
 ]
@@ -83,39 +91,36 @@ class ConsoleServices:
         self.accounts = AccountStore(redis, max_failures=console.max_failures,
                                      max_failures_per_account=console.max_failures_per_account,
                                      max_failures_per_address=console.max_failures_per_address,
-                                     lockout_seconds=console.lockout_seconds)
+                                     lockout_seconds=console.lockout_seconds,
+                                     session_seconds=console.session_hours * 3600)
         self.audit = AuditLog(redis)
-        self.session_seconds = settings.console.session_hours * 3600
 
-    # -- server-side sign-in sessions -----------------------------------------------------------
+    def audit_failed_sign_in(self, actor: str, action: str, target: str, ip: str) -> None:
+        """Audit a failed or locked-out sign-in, at most ``failed_sign_in_audit_per_minute``
+        fleet-wide: strangers must not be able to grow the 7-day audit trail without bound
+        (the rest is counted, and logged)."""
+        minute = keys.console_failure_audit_minute(int(time.time()) // 60)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(minute)
+        pipe.expire(minute, 120)
+        if int(pipe.execute()[0]) > self.settings.console.failed_sign_in_audit_per_minute:
+            self.redis.incr(keys.console_unaudited_failures())
+            return
+        self.audit.record(actor, "account", action, target, ip=ip)
+
+    # -- server-side sign-in sessions (kept by the account store: portal/accounts.py) ----------
     def open_session(self, username: str) -> str:
-        session_id = secrets.token_urlsafe(24)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(keys.console_session(session_id), username, ex=self.session_seconds)
-        pipe.sadd(keys.console_user_sessions(username), session_id)
-        pipe.expire(keys.console_user_sessions(username), self.session_seconds)
-        pipe.execute()
-        return session_id
+        return self.accounts.open_session(username)
 
     def session_user(self, session_id: str) -> str | None:
-        value = self.redis.get(keys.console_session(session_id))
-        return value.decode() if value else None
+        return self.accounts.session_user(session_id)
 
     def close_session(self, session_id: str, username: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.console_session(session_id))
-        pipe.srem(keys.console_user_sessions(username), session_id)
-        pipe.execute()
+        self.accounts.close_session(session_id, username)
 
     def close_all_sessions(self, username: str, keep: str | None = None) -> None:
-        """End every sign-in of ``username`` (but ``keep``): password change, disabled, deleted."""
-        ids = [i.decode() for i in self.redis.smembers(keys.console_user_sessions(username))]
-        doomed = [i for i in ids if i != keep]
-        if doomed:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(*(keys.console_session(i) for i in doomed))
-            pipe.srem(keys.console_user_sessions(username), *doomed)
-            pipe.execute()
+        """End every sign-in of ``username`` (but ``keep``)."""
+        self.accounts.end_sessions(username, keep)
 
 
 def console_services() -> ConsoleServices:
@@ -267,7 +272,25 @@ def _before_request() -> Response | None:
             return Response("请求已过期或来源不明，请刷新页面后重试。\n"
                             "The form expired or did not come from this site; reload the page and "
                             "try again.\n", status=400, mimetype="text/plain")
+        refused = _form_text_problem()
+        if refused is not None:
+            return refused
     return None
+
+
+def _form_text_problem() -> Response | None:
+    """400 if a submitted field (name, value or file name) is not text (portal/text.py): the
+    same rule as the JSON API, applied where the form is decoded, before any view stores it."""
+    fields = [(k, v) for k, values in request.form.lists() for v in values]
+    fields += [(k, f.filename or "") for k, files in request.files.lists() for f in files]
+    problem = next((p for k, v in fields if (p := first_problem({k: v})) is not None), None)
+    if problem is None:
+        return None
+    log.warning("form refused: %s %s field %s %s, from %s", request.method, request.path, problem.where,
+                problem.en, client_ip())
+    return Response(f"表单字段 {problem.where} {problem.zh}，请修改后重试。\n"
+                    f"The form field {problem.where} {problem.en}; correct it and try again.\n",
+                    status=400, mimetype="text/plain")
 
 
 def is_console_request() -> bool:
@@ -287,6 +310,15 @@ def error_page(status: int) -> tuple[str, int]:
     }
     zh, en = messages.get(status, ("服务器内部错误，已记录。", "Internal error; it has been logged."))
     return render_template("console/error.html", status=status, message=tr(zh, en)), status
+
+
+def refusal_page(exc: ContentRefused) -> tuple[str, int]:
+    """Venue content refused by a quota (409) or the storage watermark (507): why, in the
+    console language (deleting is never refused, so the way out is always open)."""
+    log.warning("venue content refused for %s on %s: %s", getattr(current_account(), "username", "?"),
+                request.path, exc.message_en)
+    return render_template("console/error.html", status=exc.status,
+                           message=exc.message(getattr(g, "console_lang", "zh"))), exc.status
 
 
 def _console_headers(response: Response) -> Response:
@@ -330,21 +362,23 @@ def login() -> BaseResponse | str | tuple[str, int]:
         return render_template("console/login.html", next=next_url or "")
     services = console_services()
     username = request.form.get("username", "").strip().lower()
+    # What a stranger typed is only ever stored (audit) or logged cut to a username's length.
+    shown = username if len(username) <= 64 else f"{username[:48]}…({len(username)} chars)"
     try:
         account = services.accounts.authenticate(username, request.form.get("password", ""), client_ip())
     except AccountLocked as exc:
-        log.warning("console sign-in refused: %s locked (%s s) from %s", username, exc.retry_after,
-                    client_ip())
-        services.audit.record(f"user:{username}", "account", "login.locked", username, ip=client_ip())
+        if exc.counted:       # this attempt reached the limit: once per lockout, not per attempt
+            log.warning("console sign-in: %r locked (%s s) from %s", shown, exc.retry_after, client_ip())
+            services.audit_failed_sign_in(f"user:{shown}", "login.locked", shown, client_ip())
         minutes = -(-exc.retry_after // 60)
         flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。",
                  f"Too many failed sign-ins; the account is locked for {minutes} minutes."), "error")
-        return render_template("console/login.html", next=next_url or "", username=username), 429
+        return render_template("console/login.html", next=next_url or "", username=shown), 429
     except BadCredentials:
-        log.info("console sign-in failed for %r from %s", username, client_ip())
-        services.audit.record(f"user:{username}", "account", "login.failed", username, ip=client_ip())
+        log.info("console sign-in failed for %r from %s", shown, client_ip())
+        services.audit_failed_sign_in(f"user:{shown}", "login.failed", shown, client_ip())
         flash(tr("用户名或密码错误。", "Wrong username or password."), "error")
-        return render_template("console/login.html", next=next_url or "", username=username), 401
+        return render_template("console/login.html", next=next_url or "", username=shown), 401
     session.clear()       # a fresh session (and CSRF token) after sign-in: no fixation
     session.permanent = True
     session["sid"] = services.open_session(account.username)
@@ -386,7 +420,7 @@ def password() -> str | tuple[str, int]:
         services = console_services()
         try:
             services.accounts.change_password(account.username, request.form.get("old_password", ""), new,
-                                              client_ip())
+                                              client_ip(), keep_session=str(session.get("sid")))
         except (BadCredentials, AccountLocked):
             flash(tr("当前密码错误。", "The current password is wrong."), "error")
             return render_template("console/password.html"), 400
@@ -395,7 +429,6 @@ def password() -> str | tuple[str, int]:
                      "The new password is too weak: at least 10 characters, not containing the "
                      "username, not repetitive.") + f" ({exc})", "error")
             return render_template("console/password.html"), 400
-        services.close_all_sessions(account.username, keep=str(session.get("sid")))
         audit("account", "password.change", account.username)
         flash(tr("密码已修改，其他设备上的登录已退出。",
                  "Password changed; sign-ins on other devices were ended."), "ok")
@@ -444,14 +477,12 @@ def user_edit(username: str) -> BaseResponse | str | tuple[str, int]:
             if action == "delete":
                 if me is not None and me.username == username:
                     raise ValidationError("you cannot delete your own account")
-                services.accounts.delete(username)
-                services.close_all_sessions(username)
+                services.accounts.delete(username)       # ends its sign-ins too
                 audit("account", "account.delete", username, account.public(), None)
                 flash(tr(f"账号 {username} 已删除。", f"Account {username} deleted."), "ok")
                 return redirect(url_for("console.users"))
             if action == "reset_password":
-                services.accounts.set_password(username, request.form.get("password", ""))
-                services.close_all_sessions(username)
+                services.accounts.set_password(username, request.form.get("password", ""))  # ends sign-ins
                 audit("account", "account.password_reset", username)
                 flash(tr("密码已重置。", "Password reset."), "ok")
             else:
@@ -461,8 +492,6 @@ def user_edit(username: str) -> BaseResponse | str | tuple[str, int]:
                     raise ValidationError("you cannot disable or demote your own account")
                 changed = services.accounts.update(username, role=form["role"], venues=form["venues"],
                                                    display_name=form["display_name"], disabled=disabled)
-                if changed.disabled:
-                    services.close_all_sessions(username)
                 audit("account", "account.update", username, account.public(), changed.public())
                 account = changed
                 flash(tr("已保存。", "Saved."), "ok")

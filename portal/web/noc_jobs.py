@@ -63,19 +63,20 @@ def job_runner() -> JobRunner:
 
 
 def _audit_when_done(redis: Any, actor: str, area: str, ip: str, action: str,
-                     target: str) -> Callable[[Job], None]:
+                     target: str, actor_name: str = "") -> Callable[[Job], None]:
     def record(job: Job) -> None:
         result = job.result
         if isinstance(result, dict) and "details" in result:
             # A plan change over many sessions: the counts and the message, not every session.
             result = {k: v for k, v in result.items() if k != "details"}
         AuditLog(redis).record(actor, area, f"{action}.done", target, {"job": job.id},
-                               {"state": job.state, "result": result, "error": job.error}, ip)
+                               {"state": job.state, "result": result, "error": job.error}, ip,
+                               actor_name=actor_name)
     return record
 
 
 def start_kick(actions: NocActions, sessions: list[OnlineSession], *, kind: str, target: str,
-               actor: str, area: str, ip: str, before: Any) -> Job:
+               actor: str, area: str, ip: str, before: Any, actor_name: str = "") -> Job:
     """Kick ``sessions`` in a job; audits the request now and the outcome when done.
     Raises ``portal.jobs.JobBusy``."""
     refs = [(s.ac, s.session_id) for s in sessions]
@@ -91,8 +92,10 @@ def start_kick(actions: NocActions, sessions: list[OnlineSession], *, kind: str,
     action = "session.kick" if kind == "kick_session" else "session.kick_phone"
     redis = actions.redis
     job = job_runner().submit(kind, target, actor, work, total=len(refs),
-                              on_done=_audit_when_done(redis, actor, area, ip, action, target))
-    AuditLog(redis).record(actor, area, action, target, before, {"job": job.id}, ip)
+                              on_done=_audit_when_done(redis, actor, area, ip, action, target,
+                                                       actor_name))
+    AuditLog(redis).record(actor, area, action, target, before, {"job": job.id}, ip,
+                           actor_name=actor_name)
     return job
 
 
@@ -107,14 +110,14 @@ def kick_result(outcomes: list[KickOutcome]) -> dict[str, Any]:
 
 
 def start_plan_change(actions: NocActions, before: Plan, after: Plan, *, actor: str, area: str,
-                      ip: str) -> Job:
+                      ip: str, actor_name: str = "") -> Job:
     """Apply a changed plan to its online sessions in a job (see ``NocActions``)."""
     def work(progress: Progress) -> dict[str, Any]:
         return actions.apply_plan_change(before, after, progress).as_dict()
 
     return job_runner().submit(PLAN_KIND, after.name, actor, work,
                                on_done=_audit_when_done(actions.redis, actor, area, ip,
-                                                        "plan.apply", after.name))
+                                                        "plan.apply", after.name, actor_name))
 
 
 def safe_back(url: str | None, default: str) -> str:

@@ -3,7 +3,8 @@ the secret is shown once), revoke, list with last use.
 
 Tokens are created only here, by a signed-in administrator: no API operation creates or revokes
 a token, so a leaked token cannot mint itself successors. ``GET /api/v1/tokens`` (write scope)
-lists them read-only for audit scripts.
+lists them read-only for audit scripts. A token acts for the administrator who created it and
+dies with that account (portal/apitokens.py).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def create() -> tuple[str, int]:
         name = form_text(form, "name", ("名称", "Name"), required=True, max_len=64)
         scope = form.get("scope", "")
         if scope not in SCOPES:
-            raise FormError("请选择权限（只读、读写或管理）。", "Choose a scope (read, write or admin).")
+            raise FormError("请选择权限（只读、读写、管理或导出）。",
+                            "Choose a scope (read, write, admin or export).")
         until = form_date(form.get("expires", ""), ("到期日期", "Expires"))
         expires_at = end_of_day(until, str(core().settings.quota.timezone)) if until else None
         account = current_account()

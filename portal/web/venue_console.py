@@ -24,6 +24,7 @@ from portal.assets import AssetError
 from portal.errors import NotFound, ValidationError
 from portal.page_help import variables_for
 from portal.pages import PageError, build_context, sample_values
+from portal.quotas import ContentRefused
 from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
@@ -65,6 +66,13 @@ def _page(page: str) -> str:
 def _actor() -> str:
     account = current_account()
     return account.username if account else ""
+
+
+def _operator_venues() -> tuple[str, ...] | None:
+    """A venue operator's venues, whose content shares the account's quotas (NOC and admin
+    accounts: None — the per-venue quotas apply)."""
+    account = current_account()
+    return account.venues if account is not None and account.role is Role.VENUE else None
 
 
 def _network() -> bool:
@@ -215,7 +223,7 @@ def page_save(venue_id: str, page: str) -> BaseResponse | tuple[str, int]:
     if action == "publish":
         try:
             version = svc.pages.publish(venue, page, _actor(), note=request.form.get("note", "").strip(),
-                                        source=source)
+                                        source=source, account_venues=_operator_venues())
         except PageError as exc:
             return _editor(venue, page, source=source, problem=exc, status=400)
         audit("venue", "page.publish", f"{venue.id}/{page}",
@@ -236,7 +244,7 @@ def page_rollback(venue_id: str, page: str) -> BaseResponse:
     try:
         target = int(request.form.get("version", ""))
         before = svc.pages.state(venue.id, page).published
-        version = svc.pages.rollback(venue, page, target, _actor())
+        version = svc.pages.rollback(venue, page, target, _actor(), account_venues=_operator_venues())
     except (ValueError, NotFound):
         abort(404)
     except PageError as exc:           # an old version that today's rules refuse
@@ -327,9 +335,12 @@ def assets(venue_id: str) -> BaseResponse | tuple[str, int]:
             if upload is None or not upload.filename:
                 raise AssetError("请选择文件", "choose a file")
             data = upload.read(svc.settings.pages.max_font_bytes + svc.settings.pages.max_image_bytes + 1)
-            asset = svc.assets.put(venue.id, upload.filename, data, _actor())
+            asset = svc.assets.put(venue.id, upload.filename, data, _actor(),
+                                   account_venues=_operator_venues())
         except AssetError as exc:
             error, status = exc.message(_lang()), 400
+        except ContentRefused as exc:           # the storage watermark
+            error, status = exc.message(_lang()), exc.status
         else:
             audit("venue", "asset.upload", f"{venue.id}/{asset.name}", None,
                   {k: v for k, v in asset.to_dict().items() if k != "url"})

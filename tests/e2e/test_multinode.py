@@ -132,7 +132,7 @@ def _kick_through_the_api_of_the_other_web_node(system: MultiNode) -> None:
     assert opened.ok, opened
     registry = SessionRegistry(system.redis)
     assert wait_for(lambda: len(registry.by_phone(number)) == 1)
-    _token, secret = ApiTokenStore(system.redis).create("multinode-test", "write", "test")
+    _token, secret = ApiTokenStore(system.redis).create("multinode-test", "write", "cli:test")
     answer = requests.post(f"http://127.0.0.1:{system.web_ports[1]}/api/v1/users/{number}/kick",
                            headers={"Authorization": f"Bearer {secret}"}, timeout=15)
     assert answer.status_code == 202, answer.text

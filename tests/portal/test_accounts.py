@@ -141,6 +141,7 @@ def test_change_and_reset_password(redis_client: Any) -> None:
 
 def test_api_tokens(redis_client: Any) -> None:
     clock = Clock()
+    AccountStore(redis_client, clock=clock).create("alice", "Token-owner-pass-1x", Role.ADMIN)
     store = ApiTokenStore(redis_client, clock=clock)
     token, secret = store.create("billing", "read", "user:alice", expires_at=clock.t + 100)
     assert secret.startswith(f"cw_{token.id}_")

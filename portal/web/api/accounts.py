@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, request
 
 from portal.accounts import AccountStore, Role
+from portal.apitokens import SCOPES
 from portal.audit import AuditLog
 from portal.web.api.base import api_audit, api_token, json_body, operation, query
 
@@ -15,9 +16,13 @@ __all__: list[str] = []
 TOKEN_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["id", "name", "scope"],
     "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                   "scope": {"enum": ["read", "write", "admin"]}, "created_by": {"type": "string"},
+                   "scope": {"enum": list(SCOPES)}, "created_by": {"type": "string"},
                    "created_at": {"type": "number"}, "expires_at": {"type": ["number", "null"]},
-                   "last_used": {"type": ["number", "null"]}, "revoked": {"type": "boolean"}},
+                   "last_used": {"type": ["number", "null"]}, "revoked": {"type": "boolean"},
+                   "revoked_reason": {"type": "string"},
+                   "grants": {"type": "array", "items": {"enum": list(SCOPES)},
+                              "description": "what the token may do now (its scope, cut down to "
+                                             "its creator's current role)"}},
 }
 ACCOUNT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["username", "role", "venues", "disabled"],
@@ -46,18 +51,13 @@ AUDIT_SCHEMA: dict[str, Any] = {
         "type": "object", "required": ["id", "at", "actor", "area", "action", "target"],
         "properties": {"id": {"type": "string"}, "at": {"type": "number"}, "actor": {"type": "string"},
                        "area": {"type": "string"}, "action": {"type": "string"},
-                       "target": {"type": "string"}, "before": {}, "after": {}, "ip": {"type": "string"}}}}},
+                       "target": {"type": "string"}, "before": {}, "after": {}, "ip": {"type": "string"},
+                       "actor_name": {"type": "string"}}}}},
 }
 
 
 def _accounts() -> AccountStore:
     return AccountStore(current_app.extensions["citywifi"].redis)
-
-
-def _end_console_sign_ins(username: str) -> None:
-    from portal.web.console import console_services
-
-    console_services().close_all_sessions(username)
 
 
 @operation("/whoami", "GET", scope="read", tag="accounts", summary="The token making this request",
@@ -99,9 +99,8 @@ def patch_account(username: str) -> Any:
     new_password = "password" in body
     if new_password:
         store.set_password(username, body.pop("password"))
+    # The store ends the account's console sign-ins on a new password or when disabled.
     after = store.update(username, **body) if body else store.require(username)
-    if new_password or after.disabled:
-        _end_console_sign_ins(username)     # as the console does: a copied cookie dies too
     api_audit("account.update", username, before.public(), after.public())
     return after.public()
 
@@ -113,8 +112,7 @@ def patch_account(username: str) -> Any:
 def delete_account(username: str) -> Any:
     store = _accounts()
     before = store.require(username)
-    store.delete(username)
-    _end_console_sign_ins(username)
+    store.delete(username)                  # its console sign-ins end with it
     api_audit("account.delete", username, before.public(), None)
     return {"deleted": username}
 

@@ -29,9 +29,11 @@ import jsonschema
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from portal.apitokens import ApiToken, ApiTokenStore
+from portal.apitokens import SCOPES, ApiToken, ApiTokenStore
 from portal.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
+from portal.quotas import ContentRefused
+from portal.text import first_problem
 from portal.web.client_address import client_address
 
 __all__ = [
@@ -76,6 +78,8 @@ _STATUS_TEXT = {
     429: ("rate_limited", "Too many requests.", "请求过于频繁。"),
     503: ("unavailable", "A backing service is unavailable; try again shortly.",
           "后端服务暂不可用，请稍后重试。"),
+    507: ("storage_full", "Storage is nearly full: new venue content is refused for now.",
+          "存储空间即将用尽，暂不接受新的场所内容。"),
 }
 
 
@@ -147,15 +151,15 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
 
     Path parameters are added to ``parameters`` automatically. A view returns a JSON-able
     value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV)."""
-    if scope not in ("read", "write", "admin"):
-        raise ValueError("scope is 'read', 'write' or 'admin'")
+    if scope not in SCOPES:
+        raise ValueError(f"scope is one of {', '.join(SCOPES)}")
     params = list(parameters)
     named = {p["name"] for p in params}
     for name in re.findall(r"\{(\w+)\}", path):
         if name not in named:
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
-                   tuple(sorted(set(errors) | {400, 401} | ({403} if scope != "read" else set())
+                   tuple(sorted(set(errors) | {400, 401, 503} | ({403} if scope != "read" else set())
                                 | ({415} if request is not None else set()))),
                    status, description, response_media)
     OPERATIONS.append(op)
@@ -202,11 +206,18 @@ def api_token() -> ApiToken:
     return g.api_token
 
 
+def api_actor() -> tuple[str, str]:
+    """How the audit log names the current token: by id (names need not be unique), with its
+    name and creator kept for people reading the log."""
+    token = api_token()
+    return token.actor, f"{token.name} ({token.created_by})"
+
+
 def api_audit(action: str, target: str, before: Any = None, after: Any = None) -> None:
     """Record a change made through the API (after it succeeded)."""
-    token = api_token()
+    actor, actor_name = api_actor()
     AuditLog(current_app.extensions["citywifi_api"].redis).record(
-        f"token:{token.name}", "api", action, target, before, after, client_address())
+        actor, "api", action, target, before, after, client_address(), actor_name=actor_name)
 
 
 def body_error(message: str, message_zh: str, code: str = "invalid") -> ApiError:
@@ -226,6 +237,12 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
         raise too_deep from None
     if not isinstance(data, dict):
         raise body_error("The body must be a JSON object.", "请求内容必须是 JSON 对象。")
+    # Before anything looks at the values: a lone surrogate ("\ud800" is valid JSON) cannot be
+    # encoded to store or answer, and control characters are never text (portal/text.py).
+    problem = first_problem(data)
+    if problem is not None:
+        raise body_error(f"{problem.where}: {problem.en}", f"字段 {problem.where} {problem.zh}",
+                         "invalid_text")
     if schema is not None:
         try:
             error = jsonschema.exceptions.best_match(
@@ -233,10 +250,14 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
         except RecursionError:
             raise too_deep from None
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+            where = "/".join(str(p) for p in error.absolute_path)[:80] or "(body)"
+            # The message quotes the offending value: keep an echo of a 60 KB field short.
+            message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
             from portal.web.api.schema_zh import schema_reason_zh
 
-            raise body_error(f"{where}: {error.message}", f"字段 {where} 无效：{schema_reason_zh(error)}")
+            reason_zh = schema_reason_zh(error)
+            reason_zh = reason_zh if len(reason_zh) <= 300 else reason_zh[:300] + "…"
+            raise body_error(f"{where}: {message}", f"字段 {where} 无效：{reason_zh}")
     return data
 
 
@@ -269,7 +290,13 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "citywifi NOC API", "version": "1",
-                 "description": "Tokens: `Authorization: Bearer cw_…`; scope `read` or `write`."},
+                 "description": (
+                     "Tokens: `Authorization: Bearer cw_…`. Each operation names the scope it needs "
+                     "in `x-scope`: `read` (queries), `write` (read + changes), `admin` (write + "
+                     "console accounts and tokens) or `export` (read + the legal-log exports of "
+                     "`/logs/{stream}`, i.e. personal data; no other scope includes it). A token "
+                     "never grants more than its creator's current console role and stops working "
+                     "when its creator is deleted or disabled. Audit entries name tokens by id.")},
         "servers": [{"url": PREFIX}],
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": {"Error": ERROR_SCHEMA},
@@ -291,6 +318,8 @@ def http_error(exc: HTTPException) -> Response:
 def internal_error(exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return exc.response()
+    if isinstance(exc, ContentRefused):     # a quota (409) or the storage watermark (507)
+        return ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
     if isinstance(exc, NotFound):
         return ApiError(404, "not_found", str(exc), "资源不存在。").response()
     if isinstance(exc, ValidationError):

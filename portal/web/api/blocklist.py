@@ -47,7 +47,7 @@ def block() -> Any:
     if not body["reason"].strip():
         raise body_error("reason: required", "请填写原因")
     entry = blocklist().block(body["kind"], body["value"], body["reason"].strip(),
-                              ttl=body.get("ttl_seconds") or 0, by=f"token:{api_token().name}")
+                              ttl=body.get("ttl_seconds") or 0, by=api_token().actor)
     out = entry_dict(body["kind"], entry)
     api_audit("blocklist.add", f"{body['kind']}:{entry.value}", None, out)
     return out, 201

@@ -18,6 +18,7 @@ from portal.campaigns import MAX_STATS_DAYS, CampaignStore, click_url_refusal
 from portal.errors import ValidationError
 from portal.web import services
 from portal.web.api.base import ApiError, api_audit, api_token, json_body, operation, query
+from portal.web.api.venues import REFUSALS
 
 __all__: list[str] = []
 
@@ -130,15 +131,16 @@ def get_campaign(campaign_id: str) -> Any:
            description="Image creatives use our own assets (/assets/<venue>/<name>) or data:image URIs; "
                        "hours are local 'HH:MM-HH:MM' windows in the operator's timezone; empty venues/"
                        "ssids = every venue/SSID; frequency_cap 0 = no cap.",
-           request=CREATE_BODY, response=CAMPAIGN_SCHEMA, status=201, errors=(409,))
+           request=CREATE_BODY, response=CAMPAIGN_SCHEMA, status=201, errors=REFUSALS)
 def create_campaign() -> Any:
     body = json_body(CREATE_BODY)
     store = _store()
     data = {"enabled": True, **body, "id": body.get("id") or store.new_id(),
-            "created_by": f"token:{api_token().name}"}
+            "created_by": api_token().actor}
     campaign = _checked(data)
     try:
-        saved = store.create(campaign)
+        # Counts against the account that created the token (its quota, not the token's).
+        saved = store.create(campaign, owner=api_token().created_by.removeprefix("user:"))
     except ValidationError:
         raise ApiError(409, "exists", f"Campaign {campaign.id!r} exists.",
                        f"广告活动 {campaign.id} 已存在。") from None
@@ -148,7 +150,7 @@ def create_campaign() -> Any:
 
 @operation("/campaigns/{campaign_id}", "PATCH", scope="write", tag="campaigns",
            summary="Change an ad campaign (creative and schedule objects merge field by field)",
-           request=PATCH_BODY, response=CAMPAIGN_SCHEMA, errors=(404,))
+           request=PATCH_BODY, response=CAMPAIGN_SCHEMA, errors=(404, *REFUSALS))
 def patch_campaign(campaign_id: str) -> Any:
     existing = _get(campaign_id)
     body = json_body(PATCH_BODY)

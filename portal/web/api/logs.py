@@ -3,7 +3,8 @@
 ``from``/``to``: a date ``YYYY-MM-DD`` (local days of the archive time zone; ``to`` inclusive),
 an ISO 8601 date-time or epoch seconds (``[from, to)``). Filters: phone, mac, ac, venue, kind.
 The body is CSV (UTF-8 with BOM, CRLF, for Excel) or JSON Lines, sent as it is read: memory
-does not grow with the range. Every export is audited.
+does not grow with the range. Every export is audited. The real-name log is personal data:
+the operation needs the ``export`` scope, which ``read`` and ``write`` tokens do not have.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def _bound(name: str, raw: str, is_end: bool) -> float:
                          f"{name} 不是有效的日期或时间") from None
 
 
-@operation("/logs/{stream}", "GET", scope="read", tag="logs",
+@operation("/logs/{stream}", "GET", scope="export", tag="logs",
            summary="Export a legal log (realname, accounting, audit) as CSV or JSON Lines, streamed",
            description="from/to: YYYY-MM-DD (local days, to inclusive), ISO 8601 date-time or epoch "
                        "seconds ([from, to)). Content-Type text/csv (UTF-8 BOM, CRLF) or "
-                       "application/x-ndjson. Audited.",
+                       "application/x-ndjson. Personal data: needs an `export` token (no other "
+                       "scope includes it). Audited with the token's id.",
            parameters=[query("from", description="start", required=True),
                        query("to", description="end", required=True),
                        query("format", description="csv (default) or jsonl", enum=FORMATS),

@@ -15,7 +15,7 @@ from portal.errors import NotFound
 from portal.jobs import JobBusy
 from portal.plans import Plan
 from portal.venues import assign_plan_rule
-from portal.web.api.base import ApiError, api_audit, api_token, body_error, json_body, operation
+from portal.web.api.base import ApiError, api_actor, api_audit, body_error, json_body, operation
 from portal.web.api.jobs import JOB_SCHEMA, busy, job_body
 from portal.web.client_address import client_address
 from portal.web.noc_jobs import job_runner, start_plan_change
@@ -137,8 +137,8 @@ def patch_plan(plan_name: str) -> Any:
     applying = None
     if applies:
         try:
-            job = start_plan_change(noc_actions(), before, after, actor=f"token:{api_token().name}",
-                                    area="api", ip=client_address())
+            job = start_plan_change(noc_actions(), before, after, actor=api_actor()[0],
+                                    actor_name=api_actor()[1], area="api", ip=client_address())
         except JobBusy as exc:
             raise ApiError(503, "busy",
                            "The plan was saved, but too many jobs are waiting to apply it to "

@@ -15,7 +15,7 @@ from flask import request
 from portal.errors import NotFound
 from portal.jobs import JobBusy
 from portal.noc_sessions import MAX_PAGE, SessionFilter
-from portal.web.api.base import api_token, body_error, operation, query
+from portal.web.api.base import api_actor, body_error, operation, query
 from portal.web.api.jobs import JOB_SCHEMA, busy, job_body
 from portal.web.client_address import client_address
 from portal.web.noc_jobs import start_kick
@@ -101,7 +101,8 @@ def kick_session(ac: str, session_id: str) -> Any:
         raise NotFound(f"no online session {session_id!r} on AC {ac!r}")
     try:
         job = start_kick(noc_actions(), [view.session], kind="kick_session", target=f"{ac}|{session_id}",
-                         actor=f"token:{api_token().name}", area="api", ip=client_address(),
+                         actor=api_actor()[0], actor_name=api_actor()[1], area="api",
+                         ip=client_address(),
                          before=view.as_dict())
     except JobBusy as exc:
         raise busy(exc) from None

@@ -10,7 +10,7 @@ from portal.credentials import normalise_phone
 from portal.errors import NotFound, ValidationError
 from portal.jobs import JobBusy
 from portal.sessions import normalise_mac_or_none
-from portal.web.api.base import api_audit, api_token, body_error, json_body, operation
+from portal.web.api.base import api_actor, api_audit, body_error, json_body, operation
 from portal.web.api.jobs import JOB_SCHEMA, busy, job_body
 from portal.web.client_address import client_address
 from portal.web.noc_jobs import start_kick
@@ -101,7 +101,8 @@ def kick_user(phone: str) -> Any:
     sessions = noc_actions().registry.by_phone(phone)
     try:
         job = start_kick(noc_actions(), sessions, kind="kick_phone", target=phone,
-                         actor=f"token:{api_token().name}", area="api", ip=client_address(),
+                         actor=api_actor()[0], actor_name=api_actor()[1], area="api",
+                         ip=client_address(),
                          before={"sessions": len(sessions)})
     except JobBusy as exc:
         raise busy(exc) from None

@@ -28,6 +28,8 @@ __all__: list[str] = []
 _LIST = {"type": "array", "items": {"type": "string"}}
 _AP_GROUPS = {**_LIST, "description": "AP group names as the AC sends them in its redirect (Huawei "
                                       "ap-group-name): phones in these groups belong to the venue"}
+REFUSALS = (409, 507)
+"""A quota (409 ``quota_exceeded``) or the storage watermark (507 ``storage_full``): portal/quotas.py."""
 VENUE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["id", "name_zh", "name_en", "acs", "ssids", "redirect_url", "languages"],
     "properties": {
@@ -112,7 +114,7 @@ def _digest(text: str) -> dict[str, Any]:
 
 
 def _author() -> str:
-    return f"token:{api_token().name}"
+    return api_token().actor
 
 
 def _page_view(venue: Venue, page: str) -> dict[str, Any]:
@@ -201,7 +203,7 @@ def get_page(venue_id: str, page: str) -> Any:
 
 @operation("/venues/{venue_id}/pages/{page}/draft", "PUT", scope="write", tag="venues",
            summary="Save a page draft (not checked, not live)", request=DRAFT_BODY, response=PAGE_SCHEMA,
-           errors=(404,))
+           errors=(404, *REFUSALS))
 def put_draft(venue_id: str, page: str) -> Any:
     body = json_body(DRAFT_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -220,7 +222,7 @@ def put_draft(venue_id: str, page: str) -> Any:
 @operation("/venues/{venue_id}/pages/{page}/publish", "POST", scope="write", tag="venues",
            summary="Publish the draft (or the given source) after a compile and trial-render check",
            description="Refused with 400 `page_refused` naming the line and the reason.",
-           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404,))
+           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404, *REFUSALS))
 def publish_page(venue_id: str, page: str) -> Any:
     body = json_body(PUBLISH_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -246,7 +248,7 @@ def page_history(venue_id: str, page: str) -> Any:
 
 @operation("/venues/{venue_id}/pages/{page}/rollback", "POST", scope="write", tag="venues",
            summary="Publish a copy of an earlier version (checked like a publish)", request=ROLLBACK_BODY,
-           response=VERSION_SCHEMA, status=201, errors=(400, 404))
+           response=VERSION_SCHEMA, status=201, errors=(400, 404, *REFUSALS))
 def rollback_page(venue_id: str, page: str) -> Any:
     body = json_body(ROLLBACK_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -276,7 +278,7 @@ def list_assets(venue_id: str) -> Any:
 
 @operation("/venues/{venue_id}/assets", "POST", scope="write", tag="venues",
            summary="Upload an asset (png, jpeg, gif, webp, svg, css, woff2, woff, ttf, otf) as base64",
-           request=UPLOAD_BODY, response=ASSET_SCHEMA, status=201, errors=(404, 413))
+           request=UPLOAD_BODY, response=ASSET_SCHEMA, status=201, errors=(404, 413, *REFUSALS))
 def upload_asset(venue_id: str) -> Any:
     body = json_body(UPLOAD_BODY)
     venue = _venue(venue_id)

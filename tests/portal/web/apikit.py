@@ -7,14 +7,25 @@ from typing import Any
 import jsonschema
 from flask import Flask
 
+from portal.accounts import AccountStore, Role
 from portal.apitokens import ApiTokenStore
 
-__all__ = ["assert_matches_openapi", "auth", "token"]
+__all__ = ["OWNER", "assert_matches_openapi", "auth", "owner", "token"]
+
+OWNER = "api-owner"
+
+
+def owner(redis: Any) -> str:
+    """``created_by`` of test tokens: an administrator account (created if missing), since a
+    token lives only as long as the account that made it."""
+    if AccountStore(redis).get(OWNER) is None:
+        AccountStore(redis).create(OWNER, "Provisioning-key-4242", Role.ADMIN)
+    return f"user:{OWNER}"
 
 
 def token(redis: Any, scope: str = "read", name: str | None = None) -> str:
-    """A fresh API token secret with ``scope``."""
-    _token, secret = ApiTokenStore(redis).create(name or f"test-{scope}", scope, "tests")
+    """A fresh API token secret with ``scope``, created by the :func:`owner` administrator."""
+    _token, secret = ApiTokenStore(redis).create(name or f"test-{scope}", scope, owner(redis))
     return secret
 
 

@@ -33,7 +33,7 @@ from flask.testing import FlaskClient
 from ad_pages.campaigns import Campaign, Creative
 from portal.accounts import AccountStore
 from portal.acs import AcRecord, AcRegistry
-from portal.apitokens import ApiTokenStore
+from portal.apitokens import SCOPES, ApiTokenStore
 from portal.audit import AuditLog
 from portal.blocklist import Blocklist
 from portal.campaigns import CampaignStore
@@ -46,7 +46,7 @@ from portal.web import create_app, services
 from portal.web.api import RESOURCE_MODULES
 from tests.conftest import free_udp_port
 from tests.portal.pagekit import login_page
-from tests.portal.web.apikit import _rebase, auth
+from tests.portal.web.apikit import _rebase, auth, owner
 from tests.portal.web.consolekit import make_settings
 
 PHONE = "13800138000"
@@ -149,9 +149,10 @@ def seed(redis: Any, app: Flask) -> dict[str, str]:
                                                                 "https://www.example.com/"),
                                          venues=("v1",)))
     tokens = ApiTokenStore(redis)
-    out = {scope: tokens.create(f"t-{scope}", scope, "tests")[1] for scope in ("read", "write", "admin")}
-    out["token_id"] = tokens.create("victim", "read", "tests")[0].id
-    job = JobStore(redis).create("kick_session", "ac1|S1", "tests", "tests")
+    creator = owner(redis)
+    out = {scope: tokens.create(f"t-{scope}", scope, creator)[1] for scope in SCOPES}
+    out["token_id"] = tokens.create("victim", "read", creator)[0].id
+    job = JobStore(redis).create("kick_session", "ac1|S1", creator, creator)
     JobStore(redis).update(job.id, state="done", result={"kicks": [], "message": "m", "message_zh": "m"})
     out["job_id"] = job.id
     return out
@@ -274,13 +275,15 @@ def test_operation_contract(app: Flask, redis_client: Any, method: str, path: st
         return len(audit.recent(10_000, area="api"))
 
     # -- authentication and scope -------------------------------------------------------------
-    revoked = ApiTokenStore(redis_client).create("gone", "write", "tests")
+    revoked = ApiTokenStore(redis_client).create("gone", "write", owner(redis_client))
     ApiTokenStore(redis_client).revoke(revoked[0].id)
     for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": f"Basic {tokens['write']}"},
                     auth("cw_000000000000_" + "x" * 40), auth(revoked[1])):
         resp = check.send(url, headers, good_body, what=f"auth {headers}")
         assert resp.status_code == 401, (headers, resp.status_code)
-    weaker = {"read": (), "write": ("read",), "admin": ("read", "write")}[op["x-scope"]]
+    # Scopes that must NOT be let in: export is included by no other scope, nor includes write.
+    weaker = {"read": (), "write": ("read", "export"), "admin": ("read", "write", "export"),
+              "export": ("read", "write", "admin")}[op["x-scope"]]
     for scope in weaker:
         before = api_entries()
         resp = check.send(url, auth(tokens[scope]), good_body, what=f"{scope} token")
@@ -291,7 +294,8 @@ def test_operation_contract(app: Flask, redis_client: Any, method: str, path: st
         assert resp.status_code not in (401, 403), resp.get_data(as_text=True)[:300]
 
     # -- the known-good request succeeds (and a write is audited) ---------------------------------
-    write = auth(tokens["admin"])      # the strongest token: the operation itself must work
+    # The strongest token for the operation (export is its own): the operation itself must work.
+    write = auth(tokens["export" if op["x-scope"] == "export" else "admin"])
     before = api_entries()
     resp = check.send(url, write, good_body, what="good request")
     assert resp.status_code < 300, (resp.status_code, resp.get_data(as_text=True)[:300])

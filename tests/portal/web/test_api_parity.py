@@ -13,7 +13,7 @@ from portal.apitokens import ApiTokenStore
 from portal.audit import AuditLog
 from portal.plans import Plan, PlanStore
 from portal.venues import VenueStore
-from tests.portal.web.apikit import assert_matches_openapi, auth, token
+from tests.portal.web.apikit import assert_matches_openapi, auth, owner, token
 from tests.portal.web.consolekit import create_account, login, make_app
 
 
@@ -38,7 +38,8 @@ def test_create_venue(app: Flask, redis_client: Any) -> None:
     assert venue.acs == ("ac1",) and venue.default_plan == "basic"
     assert PlanStore(redis_client).rules() == {"venue:station-1": "basic"}
     entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor, entry.action, entry.target) == ("token:oss", "venue.create", "station-1")
+    assert (entry.actor_name.split(" ")[0], entry.action, entry.target) == (
+        "oss", "venue.create", "station-1")
     assert client.get("/api/v1/venues/station-1", headers=read).status_code == 200
     for bad, status, words in (
             (body, 409, "exists"),
@@ -56,7 +57,7 @@ def test_create_venue(app: Flask, redis_client: Any) -> None:
 def test_revoke_token(app: Flask, redis_client: Any) -> None:
     client = app.test_client()
     store = ApiTokenStore(redis_client)
-    leaked, leaked_secret = store.create("leaked", "write", "tests")
+    leaked, leaked_secret = store.create("leaked", "write", owner(redis_client))
     writer, reader = auth(token(redis_client, "admin", "incident")), auth(token(redis_client, "read"))
     peer = auth(token(redis_client, "write", "peer"))
     assert client.get("/api/v1/whoami", headers=auth(leaked_secret)).status_code == 200
@@ -69,7 +70,8 @@ def test_revoke_token(app: Flask, redis_client: Any) -> None:
     assert_matches_openapi(app, "POST", "/tokens/{token_id}/revoke", resp)
     assert client.get("/api/v1/whoami", headers=auth(leaked_secret)).status_code == 401
     entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor, entry.action, entry.target) == ("token:incident", "token.revoke", leaked.id)
+    assert (entry.actor_name.split(" ")[0], entry.action, entry.target) == (
+        "incident", "token.revoke", leaked.id)
     resp = client.post("/api/v1/tokens/000000000000/revoke", headers=writer)
     assert resp.status_code == 404
     assert_matches_openapi(app, "POST", "/tokens/{token_id}/revoke", resp)

@@ -136,15 +136,22 @@ def test_api_auth_and_documented(app: Flask, redis_client: Any) -> None:
     resp = client.get("/api/v1/logs/realname?from=2026-05-01&to=2026-05-01")
     assert resp.status_code == 401
     assert_matches_openapi(app, "GET", "/logs/{stream}", resp)
+    # Personal data: read and write tokens are refused (issue 21 item 10), export tokens let in.
+    for scope in ("read", "write"):
+        resp = client.get("/api/v1/logs/realname?from=2026-05-01&to=2026-05-01",
+                          headers=auth(token(redis_client, scope)))
+        assert resp.status_code == 403
+        assert_matches_openapi(app, "GET", "/logs/{stream}", resp)
     resp = client.get("/api/v1/logs/realname?from=2026-05-01&to=2026-05-01",
-                      headers=auth(token(redis_client, "read")))
+                      headers=auth(token(redis_client, "export")))
     assert resp.status_code == 200
     assert_matches_openapi(app, "GET", "/logs/{stream}", resp)
 
 
 def test_api_jsonl_with_epoch_and_iso_bounds(app: Flask, redis_client: Any) -> None:
     fill(redis_client, 20)
-    read = auth(token(redis_client, "read", "bureau"))
+    secret = token(redis_client, "export", "bureau")
+    read = auth(secret)
     start = BASE_MS / 1000 + DAY_MS / 1000          # 2026-05-02 00:00 local
     resp = app.test_client().get(f"/api/v1/logs/realname?from={start}&to={start + 10}&format=jsonl",
                                  headers=read)
@@ -157,7 +164,9 @@ def test_api_jsonl_with_epoch_and_iso_bounds(app: Flask, redis_client: Any) -> N
     lines = resp.get_data(as_text=True).splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["phone"] == "18900000003"
     entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor, entry.action, entry.target) == ("token:bureau", "log.export", "realname")
+    token_id = secret.split("_")[1]
+    assert (entry.actor, entry.action, entry.target) == (f"token:{token_id}", "log.export", "realname")
+    assert entry.actor_name.startswith("bureau (")
     assert entry.after["filters"] == {"phone": "18900000003"}
 
 
@@ -172,7 +181,7 @@ def test_api_jsonl_with_epoch_and_iso_bounds(app: Flask, redis_client: Any) -> N
     ("/api/v1/logs/realname?from=2026-99-01&to=2026-05-01", 400, "invalid"),
 ])
 def test_api_bad_requests(app: Flask, redis_client: Any, path: str, status: int, code: str) -> None:
-    resp = app.test_client().get(path, headers=auth(token(redis_client, "read")))
+    resp = app.test_client().get(path, headers=auth(token(redis_client, "export")))
     assert resp.status_code == status
     error = resp.get_json()["error"]
     assert error["code"] == code and error["message"] and error["message_zh"]
@@ -203,7 +212,7 @@ def _stream_peak(client: FlaskClient, headers: dict[str, str], last_day: str) ->
 def test_api_export_is_streamed_in_flat_memory(app: Flask, redis_client: Any) -> None:
     fill(redis_client, 5_000)
     client = app.test_client()
-    read = auth(token(redis_client, "read"))
+    read = auth(token(redis_client, "export"))
     _stream_peak(client, read, "2026-05-01")                 # warm-up: imports, caches, schemas
     one_day, rows1, peak1 = _stream_peak(client, read, "2026-05-01")
     three_days, rows3, peak3 = _stream_peak(client, read, "2026-05-03")

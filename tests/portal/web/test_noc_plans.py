@@ -180,7 +180,7 @@ def test_api_plan_lifecycle(app: Flask, redis_client: Any) -> None:
     assert_matches_openapi(app, "PATCH", "/plans/{plan_name}", resp)
     assert resp.get_json()["applying"]["kind"] == "plan_apply"          # up_kbps changed
     entry = next(e for e in AuditLog(redis_client).recent(5, area="api") if not e.action.endswith(".done"))
-    assert (entry.actor, entry.action, entry.target) == ("token:oss", "plan.retire", "day")
+    assert (entry.actor_name.split(" ")[0], entry.action, entry.target) == ("oss", "plan.retire", "day")
     resp = client.put("/api/v1/plan-rules/ssid:CityWiFi", json={"plan": "day"}, headers=write)
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "retired"
     assert_matches_openapi(app, "PUT", "/plan-rules/{rule}", resp)

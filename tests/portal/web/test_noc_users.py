@@ -137,7 +137,7 @@ def test_plan_change_reaches_the_live_session_by_coa(app: Flask, redis_client: A
     session = SessionRegistry(redis_client).get("ac1", "S7")
     assert session is not None and session.plan == "gold"
     entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor, entry.action, entry.target) == ("token:ops", "user.plan", PHONE)
+    assert (entry.actor_name.split(" ")[0], entry.action, entry.target) == ("ops", "user.plan", PHONE)
     assert entry.before == {"override": None} and entry.after["after"] == "gold"
     # Removing the override: rules decide again, live sessions are left alone.
     resp = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": None}, headers=headers)
