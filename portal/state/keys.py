@@ -34,10 +34,12 @@ __all__ = [
     "carrier_lookup",
     "console_failure_addresses",
     "console_failures_from",
+    "ip_session_bucket",
     "listener_stats",
     "login_tokens",
     "login_tokens_used",
     "mac_binding",
+    "mac_session_bucket",
     "otp_ac_counter",
     "otp_code",
     "otp_global_counter",
@@ -52,9 +54,12 @@ __all__ = [
     "plan_rules",
     "plan_seeds",
     "session_deadlines",
+    "session_index_repair_lock",
     "session_tombstone",
+    "ssid_index_names",
+    "ssid_sessions",
+    "ssid_unknown_sessions",
     "usage",
-    "venue_index_repair_lock",
     "venue_sessions",
 ]
 
@@ -191,6 +196,10 @@ def usage(phone: str) -> str:
 # * one global deadline zset (slot ``{ses}``) for the reaper and the NOC's list. It is a single
 #   key (one node in a cluster) but only sees one write per interim per session (~350/s at 100k
 #   sessions with a 300 s interval).
+# * per-venue and per-SSID hashes and bucketed MAC / IP hashes (portal/session_index.py) for the
+#   NOC's searches; written after the accounting script from the record it returned (the record
+#   says which venue, SSID, MAC and IP), removed with the record; the maintenance process
+#   (radius/reaper.py) repairs what a crash between the two left.
 
 def phone_sessions(phone: str) -> str:
     """Hash: a phone's online sessions, ``<ac>|<acct-session-id>`` → compact JSON record."""
@@ -221,9 +230,38 @@ def venue_sessions(venue: str) -> str:
     return f"{PREFIX}:{{sven:{venue}}}"
 
 
-def venue_index_repair_lock() -> str:
-    """String (TTL = repair interval): one process of the fleet repairs the venue indexes."""
-    return f"{PREFIX}:{{sven}}:repair-lock"
+def ssid_sessions(ssid: str) -> str:
+    """Hash: ``<ac>|<acct-session-id>`` → phone, for every online session that started on one
+    SSID (the NOC's SSID filter and its count without a scan)."""
+    return f"{PREFIX}:{{sssid:{ssid}}}"
+
+
+def ssid_unknown_sessions() -> str:
+    """Hash: ``<ac>|<acct-session-id>`` → phone, for online sessions whose record names no SSID
+    (the AC sent no Called-Station-Id, or a record older than SSID recording): an SSID search
+    matches them by their real-name login record."""
+    return f"{PREFIX}:{{sssid}}:unknown"
+
+
+def ssid_index_names() -> str:
+    """Set: every SSID that has an index hash (the repair finds stale ones through it)."""
+    return f"{PREFIX}:{{sssid}}:names"
+
+
+def mac_session_bucket(bucket: int) -> str:
+    """Hash: ``<mac>|<ac>|<acct-session-id>`` → phone, for online sessions whose MAC falls in one
+    of a fixed number of buckets (portal/session_index.py: small hashes stay listpacks)."""
+    return f"{PREFIX}:{{smac:{bucket}}}"
+
+
+def ip_session_bucket(bucket: int) -> str:
+    """Hash: ``<ip>|<ac>|<acct-session-id>`` → phone, like :func:`mac_session_bucket` for IPs."""
+    return f"{PREFIX}:{{sip:{bucket}}}"
+
+
+def session_index_repair_lock() -> str:
+    """String (TTL = repair interval): one process of the fleet repairs the session indexes."""
+    return f"{PREFIX}:{{sven}}:index-repair-lock"
 
 
 def session_deadlines() -> str:
