@@ -44,7 +44,7 @@ from radius.resp import RespClient, supports_url
 from radius.server import AcCache, RadiusServer, ServerOptions
 from radius.workers import Listen, PortInUse, run_in_process, run_workers
 
-__all__ = ["HealthCheck", "add_arguments", "build_server", "class_signer", "run"]
+__all__ = ["HealthCheck", "add_arguments", "build_server", "class_signer", "maintain", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,9 @@ def build_server(
 ) -> RadiusServer:
     """A RadiusServer with the full policy, for one worker (call after fork).
 
-    Each worker also runs the reaper in a daemon thread: sweeps are idempotent Lua closes (see
-    radius/reaper.py), so several workers and several nodes sweeping at once is harmless, and
-    no single process has to stay up for silent sessions to be closed.
+    With ``reaper`` the server also runs the maintenance (:func:`maintain`) in a daemon thread:
+    only in the single-process mode (``--workers 1``); with more workers the maintenance runs
+    in its own child process, so the index repair never takes a worker's interpreter.
     """
     cfg = settings.radius
     client = redis_from_settings(settings.redis, redis_url)
@@ -160,14 +160,21 @@ def build_server(
         server.on_tick(lambda: snapshots.write(server.metrics.snapshot()))
     if reaper:
         stop = threading.Event()
-        thread = threading.Thread(
-            target=run_reaper, name="reaper", daemon=True, args=(client,),
-            kwargs={"interval": settings.quota.reaper_interval, "grace": cfg.reaper_grace,
-                    "tombstone_ttl": settings.quota.tombstone_ttl, "stop": stop},
-        )
+        thread = threading.Thread(target=maintain, name="reaper", daemon=True,
+                                  args=(settings, redis_url, stop))
         thread.start()
         server.on_close(stop.set)
     return server
+
+
+def maintain(settings: Settings, redis_url: str | None, stop: threading.Event) -> None:
+    """The RADIUS maintenance until ``stop`` is set: close silent sessions every
+    ``quota.reaper_interval`` and, one process of the fleet per interval, repair the session
+    indexes (radius/reaper.py). Every node runs it: sweeps are idempotent Lua closes and the
+    repair takes a Redis lock, so no single process has to stay up for either to happen."""
+    client = redis_from_settings(settings.redis, redis_url)
+    run_reaper(client, interval=settings.quota.reaper_interval, grace=settings.radius.reaper_grace,
+               tombstone_ttl=settings.quota.tombstone_ttl, stop=stop)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,12 +219,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     def make() -> RadiusServer:
         if metrics is not None and os.getpid() != parent:
             metrics.close_in_child()   # a worker must not hold the parent's metrics socket
-        return build_server(settings, redis_url, metrics_dir=metrics_dir)
+        return build_server(settings, redis_url, metrics_dir=metrics_dir, reaper=workers <= 1)
+
+    def maintenance(stop: threading.Event) -> None:
+        if metrics is not None:
+            metrics.close_in_child()
+        maintain(settings, redis_url, stop)
 
     try:
         if workers <= 1:
             return run_in_process(make, listen)
-        return run_workers(make, listen, workers)
+        return run_workers(make, listen, workers, maintenance)
     except PortInUse as exc:
         print(f"citywifi radius: {exc} / 端口已被占用", file=sys.stderr)
         return 1
