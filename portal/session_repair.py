@@ -7,9 +7,10 @@ off). The repair makes two passes, each with bounded memory whatever the number 
 
 1. every online session (the deadline index, a chunk at a time): its entries are added where
    missing (``HSETNX``: an entry written meanwhile is left alone);
-2. every index hash (``HSCAN``, a chunk at a time): an entry whose record is gone, or no longer
-   says that venue / SSID / MAC / IP, is removed. The record is read after the entry, so a
-   session that started during the repair keeps its entries.
+2. every index hash (MAC / IP buckets a batch at a time, venue / SSID hashes by ``HSCAN``): an
+   entry whose record is gone, or no longer says that venue / SSID / MAC / IP, is removed. The
+   record is read after the entry, so a session that started during the repair keeps its
+   entries.
 
 It reads every session once and every entry once (≈ seconds at 100,000 sessions): it runs in
 the maintenance process (``radius/reaper.py``), one process of the fleet per interval, never in
@@ -18,7 +19,7 @@ a process that answers requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from portal.session_index import BUCKETS, index_entries
@@ -28,6 +29,7 @@ from portal.state import keys
 __all__ = ["RepairReport", "repair_indexes"]
 
 _CHUNK = 1000
+_BUCKET_BATCH = 256     # MAC / IP buckets read per round trip (≈ 25 entries each at 100k sessions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +39,18 @@ class RepairReport:
     sessions: int
 
 
-def repair_indexes(registry: SessionRegistry, venues: Iterable[str]) -> RepairReport:
+def repair_indexes(registry: SessionRegistry, venues: Iterable[str],
+                   should_stop: Callable[[], bool] = lambda: False) -> RepairReport:
     """Repair every venue, SSID, MAC and IP index; ``venues`` are the configured venue ids
-    (their indexes are checked even when no live session names them)."""
+    (their indexes are checked even when no live session names them). ``should_stop`` is
+    asked between chunks (a stopping process leaves the rest to the next repair)."""
     redis = registry.redis
     added = sessions = 0
     live_venues: set[str] = set()
     live_ssids: set[str] = set()
     for chunk in registry.scan(_CHUNK):
+        if should_stop():
+            return RepairReport(added, 0, sessions)
         pipe = redis.pipeline(transaction=False)
         for s in chunk:
             sessions += 1
@@ -58,45 +64,51 @@ def repair_indexes(registry: SessionRegistry, venues: Iterable[str]) -> RepairRe
     if live_ssids:
         redis.sadd(keys.ssid_index_names(), *live_ssids)
     known_ssids = {m.decode() for m in redis.smembers(keys.ssid_index_names())}
-    index_keys = [
-        *(keys.venue_sessions(v) for v in sorted({*venues, *live_venues})),
-        *(keys.ssid_sessions(s) for s in sorted(known_ssids | live_ssids)),
-        keys.ssid_unknown_sessions(),
-        *(keys.mac_session_bucket(b) for b in range(BUCKETS)),
-        *(keys.ip_session_bucket(b) for b in range(BUCKETS)),
-    ]
     removed = 0
-    for key in index_keys:
-        removed += _remove_stale(registry, key)
+    # Buckets are small by design: read a batch of them per round trip.
+    buckets = [*(keys.mac_session_bucket(b) for b in range(BUCKETS)),
+               *(keys.ip_session_bucket(b) for b in range(BUCKETS))]
+    for start in range(0, len(buckets), _BUCKET_BATCH):
+        if should_stop():
+            return RepairReport(added, removed, sessions)
+        batch = buckets[start:start + _BUCKET_BATCH]
+        pipe = redis.pipeline(transaction=False)
+        for key in batch:
+            pipe.hgetall(key)
+        removed += _remove_stale(registry, [(key, page) for key, page in
+                                            zip(batch, pipe.execute(), strict=True) if page], True)
+    # Venue and SSID hashes may be large: a chunk at a time.
+    for key in [*(keys.venue_sessions(v) for v in sorted({*venues, *live_venues})),
+                *(keys.ssid_sessions(s) for s in sorted(known_ssids | live_ssids)),
+                keys.ssid_unknown_sessions()]:
+        cursor = 0
+        while not should_stop():
+            cursor, page = redis.hscan(key, cursor, count=_CHUNK)
+            if page:
+                removed += _remove_stale(registry, [(key, page)], False)
+            if not cursor:
+                break
     empty = [s for s in known_ssids - live_ssids if not redis.exists(keys.ssid_sessions(s))]
     if empty:
         redis.srem(keys.ssid_index_names(), *empty)
     return RepairReport(added, removed, sessions)
 
 
-def _remove_stale(registry: SessionRegistry, key: str) -> int:
-    """Remove the entries of ``key`` whose record is gone or no longer puts it there."""
-    redis = registry.redis
-    removed, cursor = 0, 0
-    while True:
-        cursor, page = redis.hscan(key, cursor, count=_CHUNK)
-        if page:
-            removed += _check(registry, key, page)
-        if not cursor:
-            return removed
-
-
-def _check(registry: SessionRegistry, key: str, page: dict[bytes, bytes]) -> int:
-    bucket = key.startswith((f"{keys.PREFIX}:{{smac:", f"{keys.PREFIX}:{{sip:"))
-    refs: dict[str, tuple[str, str, str]] = {}
-    for raw_field, raw_phone in page.items():
-        field = raw_field.decode()
-        # MAC / IP buckets prefix the session's "<ac>|<sid>" with the value.
-        session_field = field.partition("|")[2] if bucket else field
-        ac, sep, sid = session_field.partition("|")
-        if sep:
-            refs[field] = (raw_phone.decode(), ac, sid)
-    belongs = {entry_field for s in registry.fetch(refs.values())
-               for entry_key, entry_field in index_entries(s) if entry_key == key}
-    gone = [field for field in (f.decode() for f in page) if field not in belongs]
-    return int(registry.redis.hdel(key, *gone)) if gone else 0
+def _remove_stale(registry: SessionRegistry, pages: list[tuple[str, dict[bytes, bytes]]],
+                  bucket: bool) -> int:
+    """Remove the entries of these index pages whose record is gone or no longer puts them
+    there (MAC / IP ``bucket`` fields prefix the session's ``<ac>|<sid>`` with the value)."""
+    refs: list[tuple[str, str, str]] = []
+    for _key, page in pages:
+        for raw_field, raw_phone in page.items():
+            field = raw_field.decode()
+            ac, sep, sid = (field.partition("|")[2] if bucket else field).partition("|")
+            if sep:
+                refs.append((raw_phone.decode(), ac, sid))
+    belongs = {entry for s in registry.fetch(refs) for entry in index_entries(s)}
+    pipe = registry.redis.pipeline(transaction=False)
+    for key, page in pages:
+        gone = [f for f in (raw.decode() for raw in page) if (key, f) not in belongs]
+        if gone:
+            pipe.hdel(key, *gone)
+    return sum(int(n) for n in pipe.execute()) if len(pipe) else 0

@@ -50,15 +50,18 @@ def reap(registry: SessionRegistry, now: float, *, limit: int = 1000) -> list[On
     return closed
 
 
-def repair_indexes(registry: SessionRegistry, interval: float = INDEX_REPAIR_INTERVAL) -> bool:
-    """Repair the session indexes unless another process did within ``interval``; True if run."""
+def repair_indexes(registry: SessionRegistry, interval: float = INDEX_REPAIR_INTERVAL,
+                   stop: threading.Event | None = None) -> bool:
+    """Repair the session indexes unless another process did within ``interval``; True if run
+    (``stop`` set meanwhile cuts the repair short)."""
     from portal.session_repair import repair_indexes as repair
     from portal.venues import FALLBACK, VenueStore
 
     if not registry.redis.set(keys.session_index_repair_lock(), "1", nx=True, ex=max(1, int(interval))):
         return False
     started = time.monotonic()
-    report = repair(registry, [*VenueStore(registry.redis).all(), FALLBACK.id])
+    report = repair(registry, [*VenueStore(registry.redis).all(), FALLBACK.id],
+                    stop.is_set if stop is not None else (lambda: False))
     took = time.monotonic() - started
     if report.added or report.removed:
         log.warning("session indexes repaired: %d entries added, %d removed (%d sessions, %.1f s)",
@@ -88,7 +91,7 @@ def run_reaper(
             while len(reap(registry, clock())) >= 1000 and not stop.is_set():
                 pass  # backlog (e.g. after an outage): keep sweeping
             if repair_interval > 0:
-                repair_indexes(registry, repair_interval)
+                repair_indexes(registry, repair_interval, stop)
         except Exception:
             log.exception("reaper sweep failed; retrying in %.0f s", interval)
         stop.wait(interval)
