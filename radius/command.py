@@ -17,9 +17,11 @@ import threading
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from portal.acs import AcRegistry
 from portal.grants import Authorizer, ClassSigner
-from portal.keyfiles import load_key
+from portal.keyfiles import shared_key
 from portal.livestats import LiveStats, RejectFlusher
 from portal.metrics_http import (
     RADIUS_RULES,
@@ -92,13 +94,27 @@ class HealthCheck:
             return self._problem
 
 
-def class_signer(settings: Settings) -> ClassSigner:
-    """The signer of the RADIUS Class: ``radius.class_key``, else ``data_dir/radius-class.key``
-    (made once). Every RADIUS node must use the same key: an AC's accounting may reach another
-    node than its Access-Request did."""
-    key = load_key(settings.data_dir, "radius-class.key", settings.radius.class_key)
-    assert key is not None
-    return ClassSigner(key)
+CLASS_KEY_WAIT = 60.0     # seconds a worker waits for Redis to learn the shared Class key
+
+
+def class_signer(settings: Settings, redis: Any, wait: float = CLASS_KEY_WAIT) -> ClassSigner:
+    """The signer of the RADIUS Class: ``radius.class_key``, else the key every node shares
+    through Redis (``portal.keyfiles.shared_key``: made once, from ``data_dir/radius-class.key``
+    if this node has one). Every RADIUS node must use the same key: an AC's accounting may reach
+    another node than its Access-Request did. Waits up to ``wait`` seconds for Redis (nothing
+    is served without it anyway), then raises."""
+    deadline = time.monotonic() + wait
+    delay = 0.2
+    while True:
+        try:
+            return ClassSigner(shared_key(redis, settings.data_dir, "radius-class.key",
+                                          settings.radius.class_key))
+        except (RedisError, OSError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise StateUnavailable(f"cannot read the shared RADIUS Class key: {exc}") from exc
+            log.warning("waiting for Redis to read the shared RADIUS Class key: %s", exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def build_server(
@@ -115,7 +131,7 @@ def build_server(
     client = redis_from_settings(settings.redis, redis_url)
     # Every Access-Accept's Class is signed for its AC; accounting books a session only under a
     # Class that verifies for the AC sending it (portal.grants.ClassSigner).
-    signer = class_signer(settings)
+    signer = class_signer(settings, client)
     authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace,
                             class_signer=signer)
     venues = VenueResolver(VenueStore(client, cache_ttl=settings.quota.plan_cache_ttl))

@@ -56,6 +56,7 @@ __all__ = [
     "session_deadlines",
     "session_index_repair_lock",
     "session_tombstone",
+    "shared_key",
     "ssid_index_names",
     "ssid_sessions",
     "ssid_unknown_sessions",
@@ -576,3 +577,11 @@ def health_probe(service: str) -> str:
     """String (expires after a minute): written by ``service``'s health check to prove Redis
     takes writes (a PING is answered even by a Redis that refuses them)."""
     return f"{PREFIX}:{{health}}:{service}"
+
+
+# --- Keys shared by every node of the fleet (portal/keyfiles.py) -------------------------------
+
+def shared_key(name: str) -> str:
+    """String: a server key every node must use alike (hex), created once with SET NX by the
+    first node that needs it — for ``radius-class.key``, the key that signs the RADIUS Class."""
+    return f"{PREFIX}:{{keys}}:{name}"
