@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from portal.reallog import session_logout_fields
-from portal.session_index import Ref, SessionIndex
+from portal.session_index import Ref, SessionIndex, ip_bucket, mac_bucket
 from portal.state import keys
 
 __all__ = [
@@ -367,15 +367,11 @@ class SessionRegistry:
 
     def by_mac(self, mac: str) -> list[OnlineSession]:
         """Sessions of a (normalised) MAC, from the MAC index (re-checked)."""
-        from portal.session_index import mac_bucket
-
         key = mac_bucket(mac)
         return self._resolve(key, self.index.value_refs(key, mac), lambda s: s.mac == mac)
 
     def by_ip(self, ip: str) -> list[OnlineSession]:
         """Sessions with user IP ``ip``, from the IP index (re-checked)."""
-        from portal.session_index import ip_bucket
-
         key = ip_bucket(ip)
         return self._resolve(key, self.index.value_refs(key, ip), lambda s: s.ip == ip)
 
@@ -389,10 +385,6 @@ class SessionRegistry:
         if gone:
             self.redis.hdel(key, *gone)
         return list(found.values())
-
-    def count_of(self, key: str) -> int:
-        """Entries of one index hash (may briefly count a dangling entry)."""
-        return int(self.redis.hlen(key))
 
     def count_by_venue(self, venues: Iterable[str]) -> dict[str, int]:
         """Online sessions per venue (index sizes: one pipeline)."""
