@@ -8,10 +8,13 @@ session's start; so do SSID and venue of sessions recorded before accounting wro
 part of the stream since the oldest candidate session started is read, at most
 :data:`CONTEXT_SCAN_LIMIT` entries; a session whose login is not found there shows no AP.
 
-Search paths, cheapest first: phone (the phone's own hash), AC (the per-AC index), venue (the
-per-venue index, once every online session is in one), MAC (the MAC's binding names its phone;
-unbound MACs fall back to a scan), otherwise a chunked scan of every session. Without any filter
-the page is read straight from the deadline index (no scan).
+Search paths (no filter reads every session; ``portal/session_index.py``): phone (the phone's
+own hash), MAC and IP (their indexes: a handful of entries), otherwise the smallest of the AC,
+venue (once every online session is in a venue index) and SSID indexes. A single large filter
+(one SSID or venue holding a large share of all sessions) is paged like the unfiltered list,
+from the deadline index newest first, keeping the sessions that match until the page is full:
+it reads about (offset + limit) / share sessions instead of every match, and the total is the
+index's size. Without any filter the page is read straight from the deadline index.
 """
 
 from __future__ import annotations
@@ -196,7 +199,13 @@ class SessionQuery:
         if flt.empty:
             page = self.registry.recent(offset, limit)
             return SessionPage(self.registry.count(), offset, limit, self.enrich(page))
-        matched = [s for s in self._candidates(flt) if self._basic_match(s, flt)]
+        sources = self._sources(flt)
+        walk = self._walk(flt, sources, offset + limit)
+        if walk is not None:
+            total, share, belongs = walk
+            page = self.registry.walk_recent(belongs, offset, limit, share)
+            return SessionPage(total, offset, limit, self.enrich(page))
+        matched = [s for s in self._candidates(flt, sources) if self._basic_match(s, flt)]
         contexts: dict[str, LoginContext] = {}
         if flt.venue or flt.ssid:
             # Only sessions whose record lacks SSID/venue (recorded before accounting wrote
@@ -215,19 +224,67 @@ class SessionQuery:
         session = self.registry.get(ac, session_id)
         return None if session is None else self.enrich([session])[0]
 
-    def _candidates(self, flt: SessionFilter) -> Iterable[OnlineSession]:
+    def _sources(self, flt: SessionFilter) -> dict[str, int]:
+        """Size of each index that could answer ``flt`` on its own ("ac", "venue", "ssid"); SSID
+        counts the sessions of unknown SSID too (they are matched by their login record)."""
+        names = [n for n in ("ac", "venue", "ssid") if getattr(flt, n)]
+        if flt.phone or flt.mac or flt.ip or not names:
+            return {}
+        if "venue" in names and not self._venues_indexed():
+            names.remove("venue")
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            if name == "ac":
+                pipe.hlen(keys.ac_sessions(flt.ac))
+            elif name == "venue":
+                pipe.hlen(keys.venue_sessions(flt.venue))
+            else:
+                pipe.hlen(keys.ssid_sessions(flt.ssid))
+                pipe.hlen(keys.ssid_unknown_sessions())
+        counts = iter(pipe.execute())
+        sizes = {}
+        for name in names:
+            sizes[name] = int(next(counts))
+            if name == "ssid":
+                unknown = int(next(counts))
+                sizes["ssid"] += unknown
+                sizes["ssid_unknown"] = unknown
+        return sizes
+
+    def _walk(self, flt: SessionFilter, sources: dict[str, int],
+              want: int) -> tuple[int, float, Callable[[OnlineSession], bool]] | None:
+        """(total, share of all sessions, predicate) when one filter alone matches so large a
+        share of all sessions that walking the newest sessions fills the page sooner than
+        reading every match (≈ want / share sessions read instead of total)."""
+        active = [n for n in ("phone", "mac", "ip", "ac", "venue", "ssid") if getattr(flt, n)]
+        if len(active) != 1 or active[0] not in sources or sources.get("ssid_unknown"):
+            return None
+        name = active[0]
+        size, everyone = sources[name], self.registry.count()
+        if size == 0 or want * everyone >= size * size:
+            return None
+        value, share = getattr(flt, name), size / max(size, everyone)
+        if name == "ac":
+            return size, share, lambda s: s.ac == value
+        if name == "venue":
+            return size, share, lambda s: s.venue == value
+        return size, share, lambda s: s.ssid == value
+
+    def _candidates(self, flt: SessionFilter, sources: dict[str, int]) -> Iterable[OnlineSession]:
         if flt.phone:
             return self.registry.by_phone(flt.phone)
-        if flt.ac:
-            return self.registry.by_ac(flt.ac)
-        if flt.venue and self._venues_indexed():
-            return self.registry.by_venue(flt.venue)
         if flt.mac:
-            bound = self.redis.hget(keys.mac_binding(flt.mac), "phone")
-            if bound is not None:
-                found = [s for s in self.registry.by_phone(bound.decode()) if s.mac == flt.mac]
-                if found:
-                    return found
+            return self.registry.by_mac(flt.mac)
+        if flt.ip:
+            return self.registry.by_ip(flt.ip)
+        sizes = {n: v for n, v in sources.items() if n in ("ac", "venue", "ssid")}
+        smallest = min(sizes, key=lambda n: sizes[n]) if sizes else None
+        if smallest == "ac":
+            return self.registry.by_ac(flt.ac)
+        if smallest == "venue":
+            return self.registry.by_venue(flt.venue)
+        if smallest == "ssid":
+            return [*self.registry.by_ssid(flt.ssid), *self.registry.without_ssid()]
         return self._all()
 
     def _all(self) -> Iterable[OnlineSession]:

@@ -5,12 +5,12 @@ Storage (reasoning in ``portal/state/keys.py``, "Sessions"):
 * ``keys.phone_sessions(phone)`` — one hash per phone, field ``<ac>|<acct-session-id>`` → compact
   JSON with one-letter keys (``RECORD_FIELDS``). Lives in the phone's slot with its usage.
 * ``keys.ac_sessions(ac)`` — acct-session-id → phone (Accounting-On/Off, Class-less accounting).
-* ``keys.venue_sessions(venue)`` — ``<ac>|<acct-session-id>`` → phone, for the venue the session
-  started in (its record says which, with the SSID): per-venue online counts and the NOC's
-  venue filter.
-* ``keys.plan_sessions(plan)`` — the same, per plan the record names ("" when none is known):
-  a plan the NOC changes reaches its online sessions without a scan (``portal/kick.py``).
+* ``keys.plan_sessions(plan)`` — ``<ac>|<acct-session-id>`` → phone, per plan the record names
+  ("" when none is known): a plan the NOC changes reaches its online sessions without a scan
+  (``portal/kick.py``); written and repaired with the other indexes (``portal/session_index.py``).
 * ``keys.session_deadlines()`` — ``<phone>|<ac>|<sid>`` scored by the silence deadline (reaper).
+* by venue, SSID, MAC and IP (``portal/session_index.py``): what the record says, for per-venue
+  online counts and the NOC's searches without a scan.
 
 Budget: ≤ 1 KB of Redis memory per online session at 100k sessions (measured by R1's bench).
 The indexes are secondary: readers re-check the record and drop dangling index entries.
@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from portal.reallog import session_logout_fields
+from portal.session_index import Ref, SessionIndex, ip_bucket, mac_bucket
 from portal.state import keys
 
 __all__ = [
@@ -222,11 +223,13 @@ redis.call('SET', KEYS[2], string.format('%.0f,%.0f,%.0f', rec['t'], rec['i'], r
 return {'closed', raw}
 """
 
-# Set absolute counters of an existing session. KEYS: phone_sessions. ARGV: field, now, t, i, o, ip.
+# Set absolute counters of an existing session; returns the record and its IP before.
+# KEYS: phone_sessions. ARGV: field, now, t, i, o, ip.
 _UPDATE_LUA = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return false end
 local rec = cjson.decode(raw)
+local old_ip = rec['ip'] or ''
 rec['u'] = tonumber(ARGV[2])
 rec['t'] = tonumber(ARGV[3])
 rec['i'] = tonumber(ARGV[4])
@@ -234,7 +237,7 @@ rec['o'] = tonumber(ARGV[5])
 if ARGV[6] ~= '' then rec['ip'] = ARGV[6] end
 local out = cjson.encode(rec)
 redis.call('HSET', KEYS[1], ARGV[1], out)
-return out
+return {out, old_ip}
 """
 
 # Set a session's plan; returns the plan it had ("" = none) or false when it is not online.
@@ -256,6 +259,7 @@ class SessionRegistry:
         self.redis = redis
         self.grace = grace
         self.tombstone_ttl = tombstone_ttl
+        self.index = SessionIndex(redis)
         self._close = redis.register_script(CLOSE_SESSION_LUA)
         self._update = redis.register_script(_UPDATE_LUA)
         self._set_plan = redis.register_script(_SET_PLAN_LUA)
@@ -272,42 +276,26 @@ class SessionRegistry:
         """Queue ``open`` on someone's pipeline (bulk loads, benchmarks)."""
         pipe.hset(keys.phone_sessions(session.phone), session.field, encode_record(session))
         self.index_in(pipe, session.phone, session.ac, session.session_id, session.deadline(self.grace))
-        self.side_index_in(pipe, session)
+        self.attributes_index_in(pipe, session)
 
     def index_in(self, pipe: Any, phone: str, ac: str, session_id: str, deadline: float) -> None:
-        """Queue the secondary-index writes for a live session (the venue index apart: see
-        :meth:`venue_index_in`, written once the record says which venue)."""
+        """Queue the per-AC and deadline index writes for a live session (those by venue, SSID,
+        MAC and IP apart: :meth:`attributes_index_in`, once the record says what they are)."""
         pipe.hset(keys.ac_sessions(ac), session_id, phone)
         pipe.zadd(keys.session_deadlines(), {deadline_member(phone, ac, session_id): deadline})
 
-    def unindex_in(self, pipe: Any, phone: str, ac: str, session_id: str, venue: str = "",
-                   plan: str | None = None) -> None:
-        """Queue the removal of a session's index entries (``plan`` None: its plan index entry
-        is left to the caller, who does not know the plan yet)."""
+    def attributes_index_in(self, pipe: Any, session: OnlineSession) -> None:
+        """Queue the venue, plan, SSID, MAC and IP index entries of a session as its record says."""
+        self.index.add_in(pipe, session)
+
+    def unindex_in(self, pipe: Any, phone: str, ac: str, session_id: str,
+                   session: OnlineSession | None = None) -> None:
+        """Queue the removal of a closed session from every index (from the venue, SSID, MAC and
+        IP ones only when its last ``session`` record is known)."""
         pipe.hdel(keys.ac_sessions(ac), session_id)
         pipe.zrem(keys.session_deadlines(), deadline_member(phone, ac, session_id))
-        if venue:
-            pipe.hdel(keys.venue_sessions(venue), f"{ac}|{session_id}")
-        if plan is not None:
-            pipe.hdel(keys.plan_sessions(plan), f"{ac}|{session_id}")
-
-    @staticmethod
-    def venue_index_in(pipe: Any, venue: str, phone: str, field: str) -> None:
-        pipe.hset(keys.venue_sessions(venue), field, phone)
-
-    @classmethod
-    def side_index_in(cls, pipe: Any, session: OnlineSession) -> None:
-        """Queue the index entries that need the record's content: its venue and its plan
-        (written once the accounting script says what the record holds)."""
-        if session.venue:
-            cls.venue_index_in(pipe, session.venue, session.phone, session.field)
-        pipe.hset(keys.plan_sessions(session.plan), session.field, session.phone)
-
-    @staticmethod
-    def side_unindex_in(pipe: Any, session: OnlineSession) -> None:
-        if session.venue:
-            pipe.hdel(keys.venue_sessions(session.venue), session.field)
-        pipe.hdel(keys.plan_sessions(session.plan), session.field)
+        if session is not None:
+            self.index.remove_in(pipe, session)
 
     def update(
         self, ac: str, session_id: str, phone: str, *, now: float, session_time: int,
@@ -321,12 +309,15 @@ class SessionRegistry:
         )
         if raw is None:
             return None
-        session = decode_record(phone, field, raw)
+        session = decode_record(phone, field, raw[0])
         if session is not None:
-            self.redis.zadd(
-                keys.session_deadlines(),
-                {deadline_member(phone, ac, session_id): session.deadline(self.grace)},
-            )
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(keys.session_deadlines(),
+                      {deadline_member(phone, ac, session_id): session.deadline(self.grace)})
+            old_ip = raw[1].decode()
+            if old_ip != (session.ip or ""):
+                self.index.moved_ip_in(pipe, session, old_ip)
+            pipe.execute()
         return session
 
     def close(
@@ -353,10 +344,7 @@ class SessionRegistry:
         session = decode_record(phone, field, raw)
         if verdict == "closed":
             pipe = self.redis.pipeline(transaction=False)
-            if session is None:
-                self.unindex_in(pipe, phone, ac, session_id)
-            else:
-                self.unindex_in(pipe, phone, ac, session_id, session.venue, session.plan)
+            self.unindex_in(pipe, phone, ac, session_id, session)
             if session is not None:
                 reaped = silent_before > 0
                 pipe.xadd(keys.real_name_log(), session_logout_fields(
@@ -407,23 +395,12 @@ class SessionRegistry:
 
     def by_ac(self, ac: str) -> list[OnlineSession]:
         raw = self.redis.hgetall(keys.ac_sessions(ac))
-        return self._fetch((v.decode(), ac, k.decode()) for k, v in raw.items())
+        return self.fetch((v.decode(), ac, k.decode()) for k, v in raw.items())
 
     def by_venue(self, venue: str) -> list[OnlineSession]:
-        """Sessions that started in ``venue`` (from its index, re-checked against the records;
-        dangling entries — a record gone without its index entry — are dropped and removed)."""
-        raw = self.redis.hgetall(keys.venue_sessions(venue))
-        refs = []
-        for field, phone in raw.items():
-            ac, sep, sid = field.decode().partition("|")
-            if sep:
-                refs.append((phone.decode(), ac, sid))
-        found = [s for s in self._fetch(refs) if s.venue == venue]
-        if len(found) < len(refs):
-            live = {s.field for s in found}
-            gone = [f"{ac}|{sid}" for _, ac, sid in refs if f"{ac}|{sid}" not in live]
-            self.redis.hdel(keys.venue_sessions(venue), *gone)
-        return found
+        """Sessions that started in ``venue`` (from its index, re-checked against the records)."""
+        key = keys.venue_sessions(venue)
+        return self._resolve(key, self.index.refs(key), lambda s: s.venue == venue)
 
     def by_plan(self, plan: str) -> list[OnlineSession]:
         """Sessions whose record names ``plan`` (from its index, re-checked against the records;
@@ -434,7 +411,7 @@ class SessionRegistry:
             ac, sep, sid = field.decode().partition("|")
             if sep:
                 refs.append((phone.decode(), ac, sid))
-        found = [s for s in self._fetch(refs) if s.plan == plan]
+        found = [s for s in self.fetch(refs) if s.plan == plan]
         if len(found) < len(refs):
             live = {s.field for s in found}
             gone = [f"{ac}|{sid}" for _, ac, sid in refs if f"{ac}|{sid}" not in live]
@@ -449,32 +426,36 @@ class SessionRegistry:
             pipe.hlen(keys.plan_sessions(name))
         return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
 
-    def repair_venue_index(self, venues: Iterable[str]) -> tuple[int, int]:
-        """Make the per-venue and per-plan indexes match the records: add every live session to
-        its venue's and plan's index, remove entries whose session is gone or moved. These
-        indexes are written after the accounting script (the record says which venue and
-        plan), so a crash, a Redis blip or a Stop racing its own Start on another worker can
-        leave them one entry off; this puts them right. Reads every session (chunked): run it
-        rarely. Returns (added, removed) over both families."""
-        added = removed = 0
-        live: dict[str, set[str]] = defaultdict(set)
-        live_plans: dict[str, set[str]] = defaultdict(set)
-        for chunk in self.scan():
-            pipe = self.redis.pipeline(transaction=False)
-            for s in chunk:
-                if s.venue:
-                    live[s.venue].add(s.field)
-                    pipe.hsetnx(keys.venue_sessions(s.venue), s.field, s.phone)
-                live_plans[s.plan].add(s.field)
-                pipe.hsetnx(keys.plan_sessions(s.plan), s.field, s.phone)
-            added += sum(1 for r in pipe.execute() if r)
-        for venue in {*venues, *live}:
-            removed += self._prune(keys.venue_sessions(venue), live[venue], lambda s, v=venue: s.venue == v)
-        known = [k.decode() for k in self.redis.hkeys(keys.plan_defs())]
-        known += [k.decode() for k in self.redis.hkeys(keys.plan_revisions())]
-        for plan in {*known, *live_plans, ""}:
-            removed += self._prune(keys.plan_sessions(plan), live_plans[plan], lambda s, p=plan: s.plan == p)
-        return added, removed
+    def by_ssid(self, ssid: str) -> list[OnlineSession]:
+        """Sessions whose record names ``ssid`` (from its index, re-checked)."""
+        key = keys.ssid_sessions(ssid)
+        return self._resolve(key, self.index.refs(key), lambda s: s.ssid == ssid)
+
+    def without_ssid(self) -> list[OnlineSession]:
+        """Sessions whose record names no SSID (their login record may)."""
+        key = keys.ssid_unknown_sessions()
+        return self._resolve(key, self.index.refs(key), lambda s: not s.ssid)
+
+    def by_mac(self, mac: str) -> list[OnlineSession]:
+        """Sessions of a (normalised) MAC, from the MAC index (re-checked)."""
+        key = mac_bucket(mac)
+        return self._resolve(key, self.index.value_refs(key, mac), lambda s: s.mac == mac)
+
+    def by_ip(self, ip: str) -> list[OnlineSession]:
+        """Sessions with user IP ``ip``, from the IP index (re-checked)."""
+        key = ip_bucket(ip)
+        return self._resolve(key, self.index.value_refs(key, ip), lambda s: s.ip == ip)
+
+    def _resolve(self, key: str, refs: dict[str, Ref],
+                 belongs: Callable[[OnlineSession], bool]) -> list[OnlineSession]:
+        """The sessions index ``key`` points at (field → ref) that still ``belong`` there; the
+        entries of sessions gone or changed since (a crash between the record and its index
+        write) are removed."""
+        found = {s.field: s for s in self.fetch(refs.values()) if belongs(s)}
+        gone = [field for field, (_, ac, sid) in refs.items() if f"{ac}|{sid}" not in found]
+        if gone:
+            self.redis.hdel(key, *gone)
+        return list(found.values())
 
     def _prune(self, index: str, live: set[str], belongs: Any) -> int:
         """Remove the entries of ``index`` not in ``live`` whose record (re-read: it may have
@@ -501,7 +482,7 @@ class SessionRegistry:
         """Every online session (oldest deadline first); ``limit`` caps the number read."""
         end = -1 if limit is None else max(limit - 1, 0)
         members = self.redis.zrange(keys.session_deadlines(), 0, end)
-        return self._fetch(m for m in map(_split_member, members) if m is not None)
+        return self.fetch(m for m in map(_split_member, members) if m is not None)
 
     def recent(self, offset: int = 0, count: int = 50) -> list[OnlineSession]:
         """One page of online sessions, most recently reported first (deadline index read
@@ -510,9 +491,37 @@ class SessionRegistry:
             return []
         members = self.redis.zrevrange(keys.session_deadlines(), max(offset, 0),
                                        max(offset, 0) + count - 1)
-        sessions = self._fetch(m for m in map(_split_member, members) if m is not None)
+        sessions = self.fetch(m for m in map(_split_member, members) if m is not None)
         sessions.sort(key=lambda s: (-s.updated, s.field))
         return sessions
+
+    def walk_recent(self, belongs: Callable[[OnlineSession], bool], offset: int, count: int,
+                    share: float = 1.0) -> list[OnlineSession]:
+        """One page (``offset``, ``count``) of the sessions that ``belong``, in the order of
+        :meth:`recent`: the deadline index is read backwards a chunk at a time until the page is
+        full. Reads ≈ (offset + count) / ``share`` entries (the expected share of sessions that
+        belong sizes the chunks), so for filters that match a large share of all sessions (one
+        SSID, one big venue) it beats reading every match."""
+        matched: list[OnlineSession] = []
+        seen: set[str] = set()
+        start, want = 0, max(offset, 0) + count
+        chunk = min(2000, int(want / max(share, 0.001) * 1.2) + 20)
+        while len(matched) < want:
+            members = self.redis.zrevrange(keys.session_deadlines(), start, start + chunk - 1)
+            rank = {(m.decode() if isinstance(m, bytes) else m): i for i, m in enumerate(members)}
+            fetched = self.fetch(m for m in map(_split_member, members) if m is not None)
+            fetched.sort(key=lambda s: rank.get(f"{s.phone}|{s.field}", 0))     # index order
+            for s in fetched:
+                key = s.phone + "|" + s.field
+                if key not in seen and belongs(s):     # a session re-ranked mid-walk comes twice
+                    seen.add(key)
+                    matched.append(s)
+            if len(members) < chunk:
+                break
+            start += chunk
+        page = matched[max(offset, 0):want]
+        page.sort(key=lambda s: (-s.updated, s.field))
+        return page
 
     def scan(self, chunk: int = 2000) -> Iterable[list[OnlineSession]]:
         """Every online session, ``chunk`` index entries at a time (NOC searches by MAC/IP:
@@ -522,7 +531,7 @@ class SessionRegistry:
             members = self.redis.zrange(keys.session_deadlines(), start, start + chunk - 1)
             if not members:
                 return
-            yield self._fetch(m for m in map(_split_member, members) if m is not None)
+            yield self.fetch(m for m in map(_split_member, members) if m is not None)
             if len(members) < chunk:
                 return
             start += chunk
@@ -536,10 +545,11 @@ class SessionRegistry:
         members = self.redis.zrangebyscore(
             keys.session_deadlines(), "-inf", now, start=0, num=limit
         )
-        sessions = self._fetch(m for m in map(_split_member, members) if m is not None)
+        sessions = self.fetch(m for m in map(_split_member, members) if m is not None)
         return [s for s in sessions if s.deadline(self.grace) <= now]
 
-    def _fetch(self, refs: Iterable[tuple[str, str, str]]) -> list[OnlineSession]:
+    def fetch(self, refs: Iterable[tuple[str, str, str]]) -> list[OnlineSession]:
+        """The records of (phone, ac, sid) refs that exist (one pipeline per 500 phones)."""
         by_phone: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for phone, ac, sid in refs:
             by_phone[phone].append((ac, sid))

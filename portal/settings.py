@@ -163,7 +163,7 @@ class RadiusSettings:
     batch_wait: float = 0.0             # seconds a worker waits for more requests to join a batch
     metrics_port: int = 0       # /metrics, /healthz, /readyz HTTP port (served by the parent); 0 = off
     # Key that signs the Class attribute of every Access-Accept (binds accounting to the AC and
-    # login). Empty = generated once into data_dir/radius-class.key; several hosts must share it.
+    # login). Empty = one key for every node, made once in Redis (from data_dir/radius-class.key if present).
     class_key: str = ""
 
     def __post_init__(self) -> None:

@@ -357,10 +357,18 @@ class AccountingProcessor:
 
     def _finish_sessions(self, results: list[Any], queued: list[_Queued],
                          out: list[BaseException | None]) -> None:
-        """After the pipeline ran: a closed session's logout record and index removal, the
-        per-venue index of sessions opened or closed (the record names the venue), refusals
-        found by the script, then the quota check of each Interim-Update (maybe a disconnect)."""
+        """After the pipeline ran: a closed session's logout record and index removal, the venue,
+        SSID, MAC and IP index entries of sessions opened, closed or given a new IP (the record
+        names them), refusals found by the script, then the quota check of each Interim-Update
+        (maybe a disconnect)."""
         follow: Any = None
+
+        def later() -> Any:
+            nonlocal follow
+            if follow is None:
+                follow = self.redis.pipeline(transaction=False)
+            return follow
+
         checks: list[tuple[_Queued, OnlineSession, Any]] = []
         for q in queued:
             reply = results[q.result]
@@ -369,31 +377,34 @@ class AccountingProcessor:
                 out[q.index] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
                 continue
             verdict = reply[0].decode()
-            if verdict == "dup":
-                continue
-            if follow is None and verdict in ("refused", "closed", "new"):
-                follow = self.redis.pipeline(transaction=False)
             if verdict == "refused":
-                self._refuse(follow, q.ac, q.record, q.received_at, q.phone, reply[3].decode())
+                self._refuse(later(), q.ac, q.record, q.received_at, q.phone, reply[3].decode())
+                continue
+            if verdict == "dup" and not (q.kind == "start" and reply[1]):
                 continue
             session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", reply[1])
             if session is None:
                 continue
-            if verdict == "closed":
+            if verdict == "dup":
+                # A retransmitted Start: its first copy's index writes may have been lost with
+                # the connection (the AC retransmits because it got no answer). Idempotent.
+                self.registry.attributes_index_in(later(), session)
+            elif verdict == "closed":
                 record = q.record
                 # Real-name logout record (portal/reallog.py), before we answer.
-                follow.xadd(keys.real_name_log(), logout_fields(
+                later().xadd(keys.real_name_log(), logout_fields(
                     phone=q.phone, ac=q.ac.name, session_id=q.sid, start=q.started,
                     stop=record.event_time(q.received_at), session_time=record.session_time or 0,
                     bytes_in=record.input_total, bytes_out=record.output_total,
                     cause=stop_cause(record.terminate_cause),
                     mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
                     plan=q.plan))
-                self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid)
-                self.registry.side_unindex_in(follow, session)   # venue and plan indexes
+                self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session)
             elif verdict == "new":
-                self.registry.side_index_in(follow, session)     # venue and plan indexes
-            if q.kind == "interim" and self.enforcer is not None:
+                self.registry.attributes_index_in(later(), session)
+            elif len(reply) > 4 and reply[4] is not None and reply[4].decode() != (session.ip or ""):
+                self.registry.index.moved_ip_in(later(), session, reply[4].decode())   # new IP
+            if q.kind == "interim" and verdict != "dup" and self.enforcer is not None:
                 checks.append((q, session, reply[2]))
         if follow is not None and len(follow):
             follow.execute()
@@ -465,7 +476,7 @@ class AccountingProcessor:
             results = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
             for s, res in zip(chunk, results, strict=True):
-                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s.venue, s.plan)
+                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s)
                 if res:
                     closed += 1
                     log_close(pipe, how, s, at)

@@ -17,8 +17,9 @@ ARGV:  1 field ``<ac>|<sid>``, 2 kind (start|interim|stop), 3 now, 4 today, 5 se
        or '' (``portal.sessions.encode_nas_ids``; kept from the creating record too: DM/CoA
        repeat them exactly as the NAS sent them).
 
-Returns ``{verdict, record json or false, {d, dt, dv, tt, tv, f}, reason}``; verdict is
-new | updated | closed | dup | refused (reason set only for refused).
+Returns ``{verdict, record json or false, {d, dt, dv, tt, tv, f}, reason, previous IP}``;
+verdict is new | updated | closed | dup | refused (reason set only for refused; the IP the
+record had before, "" if none, only for updated: the IP index follows a changed IP).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ rec['t'] = math.max(nt, bt)
 rec['i'] = math.max(ni, bi)
 rec['o'] = math.max(no, bo)
 rec['u'] = now
+local prev_ip = rec['ip'] or ''
 if ARGV[11] ~= '' then rec['ip'] = ARGV[11] end
 if ARGV[19] ~= '' then
   -- The claim must outlive the session by the tombstone's lifetime (late records of it still
@@ -145,7 +147,6 @@ if kind == 'stop' then
   return {'closed', out, u}
 end
 redis.call('HSET', KEYS[1], ARGV[1], out)
-local verdict = 'new'
-if raw then verdict = 'updated' end
-return {verdict, out, u}
+if raw then return {'updated', out, u, false, prev_ip} end
+return {'new', out, u}
 """

@@ -17,9 +17,11 @@ import threading
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from portal.acs import AcRegistry
 from portal.grants import Authorizer, ClassSigner
-from portal.keyfiles import load_key
+from portal.keyfiles import shared_key
 from portal.livestats import LiveStats, RejectFlusher
 from portal.metrics_http import (
     RADIUS_RULES,
@@ -44,7 +46,7 @@ from radius.resp import RespClient, supports_url
 from radius.server import AcCache, RadiusServer, ServerOptions
 from radius.workers import Listen, PortInUse, run_in_process, run_workers
 
-__all__ = ["HealthCheck", "add_arguments", "build_server", "class_signer", "run"]
+__all__ = ["HealthCheck", "add_arguments", "build_server", "class_signer", "maintain", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +94,27 @@ class HealthCheck:
             return self._problem
 
 
-def class_signer(settings: Settings) -> ClassSigner:
-    """The signer of the RADIUS Class: ``radius.class_key``, else ``data_dir/radius-class.key``
-    (made once). Every RADIUS node must use the same key: an AC's accounting may reach another
-    node than its Access-Request did."""
-    key = load_key(settings.data_dir, "radius-class.key", settings.radius.class_key)
-    assert key is not None
-    return ClassSigner(key)
+CLASS_KEY_WAIT = 60.0     # seconds a worker waits for Redis to learn the shared Class key
+
+
+def class_signer(settings: Settings, redis: Any, wait: float = CLASS_KEY_WAIT) -> ClassSigner:
+    """The signer of the RADIUS Class: ``radius.class_key``, else the key every node shares
+    through Redis (``portal.keyfiles.shared_key``: made once, from ``data_dir/radius-class.key``
+    if this node has one). Every RADIUS node must use the same key: an AC's accounting may reach
+    another node than its Access-Request did. Waits up to ``wait`` seconds for Redis (nothing
+    is served without it anyway), then raises."""
+    deadline = time.monotonic() + wait
+    delay = 0.2
+    while True:
+        try:
+            return ClassSigner(shared_key(redis, settings.data_dir, "radius-class.key",
+                                          settings.radius.class_key))
+        except (RedisError, OSError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise StateUnavailable(f"cannot read the shared RADIUS Class key: {exc}") from exc
+            log.warning("waiting for Redis to read the shared RADIUS Class key: %s", exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def build_server(
@@ -107,15 +123,15 @@ def build_server(
 ) -> RadiusServer:
     """A RadiusServer with the full policy, for one worker (call after fork).
 
-    Each worker also runs the reaper in a daemon thread: sweeps are idempotent Lua closes (see
-    radius/reaper.py), so several workers and several nodes sweeping at once is harmless, and
-    no single process has to stay up for silent sessions to be closed.
+    With ``reaper`` the server also runs the maintenance (:func:`maintain`) in a daemon thread:
+    only in the single-process mode (``--workers 1``); with more workers the maintenance runs
+    in its own child process, so the index repair never takes a worker's interpreter.
     """
     cfg = settings.radius
     client = redis_from_settings(settings.redis, redis_url)
     # Every Access-Accept's Class is signed for its AC; accounting books a session only under a
     # Class that verifies for the AC sending it (portal.grants.ClassSigner).
-    signer = class_signer(settings)
+    signer = class_signer(settings, client)
     authorizer = Authorizer(client, settings.quota, reaper_grace=cfg.reaper_grace,
                             class_signer=signer)
     venues = VenueResolver(VenueStore(client, cache_ttl=settings.quota.plan_cache_ttl))
@@ -165,14 +181,21 @@ def build_server(
         server.on_tick(lambda: snapshots.write(server.metrics.snapshot()))
     if reaper:
         stop = threading.Event()
-        thread = threading.Thread(
-            target=run_reaper, name="reaper", daemon=True, args=(client,),
-            kwargs={"interval": settings.quota.reaper_interval, "grace": cfg.reaper_grace,
-                    "tombstone_ttl": settings.quota.tombstone_ttl, "stop": stop},
-        )
+        thread = threading.Thread(target=maintain, name="reaper", daemon=True,
+                                  args=(settings, redis_url, stop))
         thread.start()
         server.on_close(stop.set)
     return server
+
+
+def maintain(settings: Settings, redis_url: str | None, stop: threading.Event) -> None:
+    """The RADIUS maintenance until ``stop`` is set: close silent sessions every
+    ``quota.reaper_interval`` and, one process of the fleet per interval, repair the session
+    indexes (radius/reaper.py). Every node runs it: sweeps are idempotent Lua closes and the
+    repair takes a Redis lock, so no single process has to stay up for either to happen."""
+    client = redis_from_settings(settings.redis, redis_url)
+    run_reaper(client, interval=settings.quota.reaper_interval, grace=settings.radius.reaper_grace,
+               tombstone_ttl=settings.quota.tombstone_ttl, stop=stop)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -217,12 +240,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     def make() -> RadiusServer:
         if metrics is not None and os.getpid() != parent:
             metrics.close_in_child()   # a worker must not hold the parent's metrics socket
-        return build_server(settings, redis_url, metrics_dir=metrics_dir)
+        return build_server(settings, redis_url, metrics_dir=metrics_dir, reaper=workers <= 1)
+
+    def maintenance(stop: threading.Event) -> None:
+        if metrics is not None:
+            metrics.close_in_child()
+        maintain(settings, redis_url, stop)
 
     try:
         if workers <= 1:
             return run_in_process(make, listen)
-        return run_workers(make, listen, workers)
+        return run_workers(make, listen, workers, maintenance)
     except PortInUse as exc:
         print(f"citywifi radius: {exc} / 端口已被占用", file=sys.stderr)
         return 1

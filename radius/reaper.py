@@ -9,8 +9,10 @@ the usage beyond the last known counters is booked.
 Safe to run in several processes at once: each close is a Lua script that re-checks the
 session's own deadline, so a concurrent Interim-Update wins and a double close is a no-op.
 
-Every ``VENUE_REPAIR_INTERVAL`` one process of the fleet (a Redis lock decides which) also puts
-the per-venue session indexes right (``SessionRegistry.repair_venue_index``).
+Every ``INDEX_REPAIR_INTERVAL`` one process of the fleet (a Redis lock decides which) also puts
+the venue, SSID, MAC and IP session indexes right (``portal/session_repair.py``); that reads
+every session, so :func:`run_reaper` runs in the RADIUS maintenance process
+(``radius/command.py``), never in a worker answering requests.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
 from radius.accounting import log_close
 
-__all__ = ["VENUE_REPAIR_INTERVAL", "reap", "repair_venue_index", "run_reaper"]
+__all__ = ["INDEX_REPAIR_INTERVAL", "reap", "repair_indexes", "run_reaper"]
 
-VENUE_REPAIR_INTERVAL = 900.0   # seconds; the repair reads every session once (≈ 2 s at 100k)
+INDEX_REPAIR_INTERVAL = 900.0   # seconds; the repair reads every session and index entry once
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +50,24 @@ def reap(registry: SessionRegistry, now: float, *, limit: int = 1000) -> list[On
     return closed
 
 
-def repair_venue_index(registry: SessionRegistry, interval: float = VENUE_REPAIR_INTERVAL) -> bool:
-    """Repair the venue indexes unless another process did within ``interval``; True if run."""
+def repair_indexes(registry: SessionRegistry, interval: float = INDEX_REPAIR_INTERVAL,
+                   stop: threading.Event | None = None) -> bool:
+    """Repair the session indexes unless another process did within ``interval``; True if run
+    (``stop`` set meanwhile cuts the repair short)."""
+    from portal.session_repair import repair_indexes as repair
     from portal.venues import FALLBACK, VenueStore
 
-    if not registry.redis.set(keys.venue_index_repair_lock(), "1", nx=True, ex=max(1, int(interval))):
+    if not registry.redis.set(keys.session_index_repair_lock(), "1", nx=True, ex=max(1, int(interval))):
         return False
-    added, removed = registry.repair_venue_index([*VenueStore(registry.redis).all(), FALLBACK.id])
-    if added or removed:
-        log.warning("venue index repaired: %d entries added, %d removed", added, removed)
+    started = time.monotonic()
+    report = repair(registry, [*VenueStore(registry.redis).all(), FALLBACK.id],
+                    stop.is_set if stop is not None else (lambda: False))
+    took = time.monotonic() - started
+    if report.added or report.removed:
+        log.warning("session indexes repaired: %d entries added, %d removed (%d sessions, %.1f s)",
+                    report.added, report.removed, report.sessions, took)
+    else:
+        log.info("session indexes checked: %d sessions, nothing to repair (%.1f s)", report.sessions, took)
     return True
 
 
@@ -68,16 +79,19 @@ def run_reaper(
     tombstone_ttl: int = 21600,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.time,
+    repair_interval: float = INDEX_REPAIR_INTERVAL,
 ) -> None:
-    """Sweep every ``interval`` seconds until ``stop`` is set (run it in one worker). Redis
-    errors are logged and retried on the next tick: the reaper must never crash its process."""
+    """Sweep every ``interval`` seconds until ``stop`` is set, and repair the indexes every
+    ``repair_interval`` (fleet-wide; 0 = never). Redis errors are logged and retried on the next
+    tick: the reaper must never crash its process."""
     registry = SessionRegistry(redis, grace=grace, tombstone_ttl=tombstone_ttl)
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
             while len(reap(registry, clock())) >= 1000 and not stop.is_set():
                 pass  # backlog (e.g. after an outage): keep sweeping
-            repair_venue_index(registry)
+            if repair_interval > 0:
+                repair_indexes(registry, repair_interval, stop)
         except Exception:
             log.exception("reaper sweep failed; retrying in %.0f s", interval)
         stop.wait(interval)

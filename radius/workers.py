@@ -9,6 +9,11 @@ gets a datagram is decided by a classic BPF program attached to the SO_REUSEPORT
 kernel's default, a hash of the 4-tuple, would send all of one AC's traffic (one source port) to
 one child and leave the other cores idle; the authenticator is random per request and identical
 in its retransmissions (RFC 5080 §2.2.2), so the duplicate cache can still live in-process.
+
+Work that is not answering requests — closing silent sessions, repairing the session indexes
+(radius/reaper.py) — runs in one more child, the maintenance process (named
+``citywifi-maint``), supervised like the workers: a repair that reads every session then never
+competes with a worker's requests for its interpreter.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +39,7 @@ __all__ = [
     "Listen",
     "PortInUse",
     "check_ports_free",
+    "name_process",
     "run_in_process",
     "run_workers",
     "spread_by_authenticator",
@@ -168,8 +175,43 @@ def _child(make_server: Callable[[], RadiusServer], listen: Listen, workers: int
         os._exit(code)
 
 
-def run_workers(make_server: Callable[[], RadiusServer], listen: Listen, workers: int) -> int:
-    """Fork ``workers`` children serving ``listen``; supervise until SIGTERM/SIGINT."""
+MAINTENANCE_NAME = b"citywifi-maint"
+
+
+def name_process(name: bytes) -> None:
+    """Set this process's name as ``ps`` and ``/proc/<pid>/comm`` show it (Linux; best effort)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(name[:15]), 0, 0, 0)      # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+def _maintenance_child(maintenance: Callable[[threading.Event], None]) -> None:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    name_process(MAINTENANCE_NAME)
+    code = 0
+    try:
+        log.info("RADIUS maintenance process %d running", os.getpid())
+        maintenance(stop)
+    except BaseException:
+        log.exception("RADIUS maintenance process %d crashed", os.getpid())
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def run_workers(make_server: Callable[[], RadiusServer], listen: Listen, workers: int,
+                maintenance: Callable[[threading.Event], None] | None = None) -> int:
+    """Fork ``workers`` children serving ``listen`` and, given ``maintenance`` (run until the
+    event is set), the maintenance child; supervise until SIGTERM/SIGINT."""
     if workers < 1:
         raise ValueError("workers must be ≥ 1")
     check_ports_free(listen)
@@ -183,17 +225,26 @@ def run_workers(make_server: Callable[[], RadiusServer], listen: Listen, workers
     signal.signal(signal.SIGINT, on_signal)
 
     children: dict[int, float] = {}   # pid → start time
+    maintainer: list[int] = []        # pid of the maintenance child, while it runs
 
-    def spawn() -> None:
+    def spawn(role: str = "worker") -> None:
         pid = os.fork()
         if pid == 0:
+            if role == "maintenance":
+                assert maintenance is not None
+                _maintenance_child(maintenance)        # never returns
             _child(make_server, listen, workers)   # never returns
         children[pid] = time.monotonic()
+        if role == "maintenance":
+            maintainer[:] = [pid]
 
     for _ in range(workers):
         spawn()
-    log.info("RADIUS serving with %d worker(s): %s", workers, sorted(children))
-    restart_at: list[float] = []
+    if maintenance is not None:
+        spawn("maintenance")    # last: the workers are the first children
+    log.info("RADIUS serving with %d worker(s): %s", workers,
+             sorted(pid for pid in children if pid not in maintainer))
+    restart_at: list[tuple[float, str]] = []
     while not stopping:
         time.sleep(0.2)
         while children:
@@ -206,15 +257,16 @@ def run_workers(make_server: Callable[[], RadiusServer], listen: Listen, workers
             started = children.pop(pid, None)
             if started is None:
                 continue
-            log.error("RADIUS worker %d exited (status %d); restarting", pid, status)
+            role = "maintenance" if pid in maintainer else "worker"
+            log.error("RADIUS %s %d exited (status %d); restarting", role, pid, status)
             # Back off if a worker dies right after start (bad config, Redis gone at boot …).
             delay = 1.0 if time.monotonic() - started < 5.0 else 0.0
-            restart_at.append(time.monotonic() + delay)
-        due = [t for t in restart_at if t <= time.monotonic()]
-        for t in due:
-            restart_at.remove(t)
+            restart_at.append((time.monotonic() + delay, role))
+        due = [entry for entry in restart_at if entry[0] <= time.monotonic()]
+        for entry in due:
+            restart_at.remove(entry)
             if not stopping:
-                spawn()
+                spawn(entry[1])
     _stop_children(children)
     return 0
 

@@ -38,10 +38,12 @@ __all__ = [
     "carrier_lookup",
     "console_failure_addresses",
     "console_failures_from",
+    "ip_session_bucket",
     "listener_stats",
     "login_tokens",
     "login_tokens_used",
     "mac_binding",
+    "mac_session_bucket",
     "noc_job",
     "otp_ac_counter",
     "otp_code",
@@ -60,10 +62,14 @@ __all__ = [
     "plan_seeds",
     "plan_sessions",
     "session_deadlines",
+    "session_index_repair_lock",
     "session_tombstone",
+    "shared_key",
+    "ssid_index_names",
+    "ssid_sessions",
+    "ssid_unknown_sessions",
     "token_grant",
     "usage",
-    "venue_index_repair_lock",
     "venue_sessions",
 ]
 
@@ -225,6 +231,10 @@ def usage(phone: str) -> str:
 # * one global deadline zset (slot ``{ses}``) for the reaper and the NOC's list. It is a single
 #   key (one node in a cluster) but only sees one write per interim per session (~350/s at 100k
 #   sessions with a 300 s interval).
+# * per-venue and per-SSID hashes and bucketed MAC / IP hashes (portal/session_index.py) for the
+#   NOC's searches; written after the accounting script from the record it returned (the record
+#   says which venue, SSID, MAC and IP), removed with the record; the maintenance process
+#   (radius/reaper.py) repairs what a crash between the two left.
 
 def phone_sessions(phone: str) -> str:
     """Hash: a phone's online sessions, ``<ac>|<acct-session-id>`` → compact JSON record."""
@@ -262,9 +272,39 @@ def plan_sessions(plan: str) -> str:
     return f"{PREFIX}:{{spl:{plan}}}"
 
 
-def venue_index_repair_lock() -> str:
-    """String (TTL = repair interval): one process of the fleet repairs the venue indexes."""
-    return f"{PREFIX}:{{sven}}:repair-lock"
+
+def ssid_sessions(ssid: str) -> str:
+    """Hash: ``<ac>|<acct-session-id>`` → phone, for every online session that started on one
+    SSID (the NOC's SSID filter and its count without a scan)."""
+    return f"{PREFIX}:{{sssid:{ssid}}}"
+
+
+def ssid_unknown_sessions() -> str:
+    """Hash: ``<ac>|<acct-session-id>`` → phone, for online sessions whose record names no SSID
+    (the AC sent no Called-Station-Id, or a record older than SSID recording): an SSID search
+    matches them by their real-name login record."""
+    return f"{PREFIX}:{{sssid}}:unknown"
+
+
+def ssid_index_names() -> str:
+    """Set: every SSID that has an index hash (the repair finds stale ones through it)."""
+    return f"{PREFIX}:{{sssid}}:names"
+
+
+def mac_session_bucket(bucket: int) -> str:
+    """Hash: ``<mac>|<ac>|<acct-session-id>`` → phone, for online sessions whose MAC falls in one
+    of a fixed number of buckets (portal/session_index.py: small hashes stay listpacks)."""
+    return f"{PREFIX}:{{smac:{bucket}}}"
+
+
+def ip_session_bucket(bucket: int) -> str:
+    """Hash: ``<ip>|<ac>|<acct-session-id>`` → phone, like :func:`mac_session_bucket` for IPs."""
+    return f"{PREFIX}:{{sip:{bucket}}}"
+
+
+def session_index_repair_lock() -> str:
+    """String (TTL = repair interval): one process of the fleet repairs the session indexes."""
+    return f"{PREFIX}:{{sven}}:index-repair-lock"
 
 
 def session_deadlines() -> str:
@@ -633,3 +673,11 @@ def health_probe(service: str) -> str:
     """String (expires after a minute): written by ``service``'s health check to prove Redis
     takes writes (a PING is answered even by a Redis that refuses them)."""
     return f"{PREFIX}:{{health}}:{service}"
+
+
+# --- Keys shared by every node of the fleet (portal/keyfiles.py) -------------------------------
+
+def shared_key(name: str) -> str:
+    """String: a server key every node must use alike (hex), created once with SET NX by the
+    first node that needs it — for ``radius-class.key``, the key that signs the RADIUS Class."""
+    return f"{PREFIX}:{{keys}}:{name}"

@@ -1,13 +1,16 @@
 """No user stays online without a real-name record (docs/protocols/sms.md, retention).
 
 Real Redis, the real RADIUS server and the AC simulator (tests/e2e/stack.py). Only the append to
-the real-name stream fails: the journey's ``RealNameLog`` talks to a thin wrapper around the real
-client whose ``xadd`` to that one key raises a Redis error, exactly as a full/read-only/failed-over
-Redis would answer. Everything else (OTP, plans, sessions, the AC's RADIUS) uses real Redis.
+the real-name stream fails. The first tests have the journey's ``RealNameLog`` talk to a thin
+wrapper around the real client whose ``xadd`` to that one key raises a Redis error;
+``test_redis_refusing_the_record_through_the_app`` has no wrapper at all: the web app's own Redis
+user is refused that key by the server's ACL (``NOPERM``), the whole journey runs through the
+app's HTTP routes, and the server's ACL log shows the refused write.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,3 +120,82 @@ def test_phone_sees_the_state_unavailable_page(stack: Stack) -> None:
                        headers={"Accept-Language": "en"})
     assert resp.status_code == 503 and "The portal is busy" in resp.get_data(as_text=True)
     assert ctx.user_ip not in stack.ac.online()
+
+
+WEB_USER, WEB_PASSWORD = "web-node", "web-node-password-0123"
+
+
+def _all_keys_but(prefix: str) -> list[str]:
+    """ACL key patterns (Redis 6.2 globs, which cannot exclude) that match every key except
+    those starting with ``prefix``: for each position, "the same start, then another char"."""
+    assert not set(prefix) & set("*?[]\\^-"), "prefix would need glob escaping"
+    patterns = [f"~{prefix[:i]}[^{prefix[i]}]*" for i in range(len(prefix))]
+    return patterns + [f"~{prefix[:i]}" for i in range(1, len(prefix))]
+
+
+@pytest.fixture
+def web_redis(redis_client: Any, redis_url: str) -> Iterator[Any]:
+    """A real connection as the web node's Redis user, whom the server's ACL refuses the
+    real-name stream (and nothing else)."""
+    redis_client.execute_command("ACL", "SETUSER", WEB_USER, "reset", "on", f">{WEB_PASSWORD}",
+                                 "+@all", *_all_keys_but(keys.real_name_log()))
+    redis_client.execute_command("ACL", "LOG", "RESET")
+    client = redis_lib.Redis.from_url(redis_url, username=WEB_USER, password=WEB_PASSWORD)
+    try:
+        yield client
+    finally:
+        client.close()
+        redis_client.execute_command("ACL", "DELUSER", WEB_USER)
+
+
+def test_redis_refusing_the_record_through_the_app(stack: Stack, web_redis: Any) -> None:
+    """The AC accepts the login (RADIUS, accounting Start), then Redis refuses the real-name
+    record: the phone gets the clear "busy, try again" page in its language, the AC logs it
+    out again (accounting Stop), and no accounting session stays online without its record.
+    Once Redis takes the record again, the same code from the same page logs the phone in."""
+    app = create_app(stack.settings, web_redis)                  # the app's own journey
+    journey = app.extensions["citywifi"].journey
+    client = app.test_client()
+    try:
+        html = client.get("/portal?" + stack.query(34)).get_data(as_text=True)
+        c = re.search(r'name="c" value="([^"]*)"', html).group(1)            # type: ignore[union-attr]
+        assert client.post("/portal/code", data={"c": c, "phone": phone(34)}).status_code == 200
+        code = stack.last_code(phone(34))
+
+        resp = client.post("/portal/login", data={"c": c, "phone": phone(34), "code": code},
+                           headers={"Accept-Language": "zh-CN"})
+        assert resp.status_code == 503, resp.get_data(as_text=True)[:500]
+        assert "系统繁忙，请稍后重试。" in resp.get_data(as_text=True)
+        refused = [e for e in web_redis.execute_command("ACL", "LOG")
+                   if _field(e, "username") == WEB_USER]
+        assert refused and _field(refused[0], "object") == keys.real_name_log()
+        assert _field(refused[0], "reason") == "key"
+        # The AC had the phone online (accounting Start) and logged it out again (Stop).
+        assert stack.ac.stats["acct_start"] == 1
+        assert wait_for(lambda: stack.ac.stats["acct_stop"] == 1)
+        assert not stack.ac.online()
+        assert wait_for(lambda: not stack.journey.sessions.by_phone(phone(34)))
+        assert RealNameLog(stack.redis).recent(5) == []      # no login record (Stop's logout only)
+        assert journey.counters.snapshot()["login.realname_failed"] == 1
+
+        # Redis takes the record again: the retry ticket lets the same code in, with a record.
+        stack.redis.execute_command("ACL", "SETUSER", WEB_USER, "~*")
+        resp = client.post("/portal/login", data={"c": c, "phone": phone(34), "code": code},
+                           headers={"Accept-Language": "en"})
+        assert resp.status_code == 200 and 'id="success"' in resp.get_data(as_text=True)
+        (record,) = RealNameLog(stack.redis).recent(5)
+        assert record.phone == phone(34) and list(stack.ac.online()) == [record.ip]
+        assert wait_for(lambda: stack.journey.sessions.by_phone(phone(34)))
+    finally:
+        if journey._client is not None:
+            journey._client.close()
+
+
+def _field(entry: Any, name: str) -> str:
+    """One field of an ACL LOG entry (a dict, or a flat list on older clients)."""
+    if isinstance(entry, dict):
+        value = entry.get(name, entry.get(name.encode()))
+    else:
+        pairs = dict(zip(entry[::2], entry[1::2], strict=True))
+        value = pairs.get(name.encode(), pairs.get(name))
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.session_repair import repair_indexes
 from portal.sessions import OnlineSession, SessionRegistry, decode_record, encode_record
 from portal.state import keys
 
@@ -129,6 +130,7 @@ def test_repair_puts_the_plan_index_right(redis_client: Any) -> None:
     redis_client.delete(keys.plan_sessions("basic"))                     # a lost write
     redis_client.hset(keys.plan_sessions("gold"), "ac1|a", s.phone)       # a stale one
     redis_client.hset(keys.plan_defs(), "gold", '{"name": "gold"}')
-    assert reg.repair_venue_index([]) == (1, 1)
+    report = repair_indexes(reg, [])
+    assert (report.added, report.removed) == (1, 1)
     assert [x.session_id for x in reg.by_plan("basic")] == ["a"]
     assert redis_client.hlen(keys.plan_sessions("gold")) == 0

@@ -355,25 +355,39 @@ def test_plan_index_follows_start_stop_and_accounting_on(redis_client: Any,
     assert redis_client.hlen(keys.plan_sessions("")) == 0
 
 
-def test_venue_index_repair_puts_lost_and_stale_entries_right(redis_client: Any,
-                                                               proc: AccountingProcessor) -> None:
-    """The venue index is written after the accounting script: a crash or a Stop racing its own
-    Start on another worker can leave an entry missing or stale. The reaper's repair (one
-    process of the fleet per interval) puts both right."""
+
+def test_index_repair_puts_lost_and_stale_entries_right(redis_client: Any,
+                                                         proc: AccountingProcessor) -> None:
+    """The venue, SSID, MAC and IP indexes are written after the accounting script: a crash or a
+    Stop racing its own Start on another worker can leave an entry missing or stale. The
+    maintenance process's repair (one process of the fleet per interval) puts both right."""
+    from portal.session_index import index_entries, ip_bucket, mac_bucket
     from portal.venues import Venue, VenueStore
-    from radius.reaper import repair_venue_index
+    from radius.reaper import repair_indexes
 
     VenueStore(redis_client, cache_ttl=0).put(Venue(id="mall", acs=("ac1",), ssids=("Mall",)))
     reg = SessionRegistry(redis_client, grace=60)
     for sid, mac in (("S1", "AA-BB-CC-DD-EE-01"), ("S2", "AA-BB-CC-DD-EE-02")):
         proc.process(AC, _rec(AcctStatus.START, sid, calling_station_id=mac,
                               called_station_id="00-11-22-33-44-55:Mall"), T0)
-    redis_client.hdel(keys.venue_sessions("mall"), "ac1|S1")                 # a lost write
-    redis_client.hset(keys.venue_sessions("mall"), "ac1|GONE", PHONE)         # a late one
+    s1 = reg.get("ac1", "S1")
+    assert s1 is not None
+    right = {key: sorted(redis_client.hgetall(key).items()) for key, _ in index_entries(s1)}
+    for key, field in index_entries(s1):                                       # lost writes
+        redis_client.hdel(key, field)
+    redis_client.hset(keys.venue_sessions("mall"), "ac1|GONE", PHONE)         # late ones
+    redis_client.hset(keys.ssid_sessions("Old"), "ac1|GONE", PHONE)
+    redis_client.sadd(keys.ssid_index_names(), "Old")
+    redis_client.hset(mac_bucket("aa:bb:cc:dd:ee:09"), "aa:bb:cc:dd:ee:09|ac1|GONE", PHONE)
+    redis_client.hset(ip_bucket("10.9.9.9"), "10.9.9.9|ac1|S2", PHONE)        # S2's IP is .5
     assert reg.count_by_venue(["mall"]) == {"mall": 2}                       # right by accident
-    assert repair_venue_index(reg) is True
+    assert repair_indexes(reg) is True
+    assert {key: sorted(redis_client.hgetall(key).items()) for key in right} == right
     assert sorted(redis_client.hkeys(keys.venue_sessions("mall"))) == [b"ac1|S1", b"ac1|S2"]
-    assert repair_venue_index(reg) is False                                  # someone just did
+    assert not redis_client.exists(keys.ssid_sessions("Old"), mac_bucket("aa:bb:cc:dd:ee:09"))
+    assert redis_client.hget(ip_bucket("10.9.9.9"), "10.9.9.9|ac1|S2") is None
+    assert redis_client.smembers(keys.ssid_index_names()) == {b"Mall"}
+    assert repair_indexes(reg) is False                                      # someone just did
 
 
 def test_script_is_all_or_nothing(redis_client: Any, proc: AccountingProcessor) -> None:
