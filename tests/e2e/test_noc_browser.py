@@ -6,7 +6,6 @@ simulator."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +22,6 @@ from tests.e2e.stack import AC_NAME, Stack, running_stack, wait_for
 from tests.e2e.test_noc_kick import _login
 
 pytestmark = [pytest.mark.needs_chromium]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if shutil.which(CHROMIUM) is None:
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 
 @pytest.fixture
@@ -59,37 +50,32 @@ def site(stack: Stack) -> Iterator[str]:
         thread.join(5)
 
 
-def test_noc_kicks_a_session_from_the_online_page(stack: Stack, site: str) -> None:
+def test_noc_kicks_a_session_from_the_online_page(browser: Any, stack: Stack, site: str) -> None:
     AccountStore(stack.redis).create("noc1", "noc-password-123", Role.NOC)
     kept, _kept_ip, _ = _login(stack, 11)           # stays online: the list is not just emptied
     number, ip, _mac = _login(stack, 12)
     errors: list[str] = []
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_context(locale="en-US").new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: dialog.accept())          # "Disconnect this session?"
-            page.goto(f"{site}/noc/sessions")                          # → the sign-in form
-            page.fill("#username", "noc1")
-            page.fill("#password", "noc-password-123")
-            page.click("#signin")
-            page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
-            # Online, from the nav bar as a user would.
-            page.click("header nav >> text=在线用户")
-            row = page.locator(f'tr.session[data-phone="{number}"]')
-            row.wait_for(timeout=10000)
-            assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
-            assert ip in row.inner_text()
+    page = browser.new_context(locale="en-US").new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: dialog.accept())          # "Disconnect this session?"
+    page.goto(f"{site}/noc/sessions")                          # → the sign-in form
+    page.fill("#username", "noc1")
+    page.fill("#password", "noc-password-123")
+    page.click("#signin")
+    page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
+    # Online, from the nav bar as a user would.
+    page.click("header nav >> text=在线用户")
+    row = page.locator(f'tr.session[data-phone="{number}"]')
+    row.wait_for(timeout=10000)
+    assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
+    assert ip in row.inner_text()
 
-            row.locator(".kick-button").click()
-            page.wait_for_selector(".flash.ok", timeout=15000)
-            flash = page.inner_text(".flash.ok")
-            assert number in flash and "RFC 5176" in flash, flash
-            assert page.locator(f'tr.session[data-phone="{number}"]').count() == 0
-            assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
-        finally:
-            browser.close()
+    row.locator(".kick-button").click()
+    page.wait_for_selector(".flash.ok", timeout=15000)
+    flash = page.inner_text(".flash.ok")
+    assert number in flash and "RFC 5176" in flash, flash
+    assert page.locator(f'tr.session[data-phone="{number}"]').count() == 0
+    assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
     assert errors == []
     assert wait_for(lambda: ip not in stack.ac.online(), 5)
     assert stack.ac.stats["dm_disconnect_ack"] == 1
