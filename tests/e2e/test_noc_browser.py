@@ -14,12 +14,10 @@ from typing import Any
 import pytest
 
 from portal.accounts import AccountStore, Role
-from portal.acs import AcRegistry
 from portal.settings import ConsoleSettings
 from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import AC_NAME, Stack, running_stack, wait_for
-from tests.e2e.test_noc_kick import _login
+from tests.e2e.stack import Stack, enable_rfc5176, login_through_ac, running_stack, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
 
@@ -27,9 +25,7 @@ pytestmark = [pytest.mark.needs_chromium]
 @pytest.fixture
 def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
     with running_stack(redis_client, redis_url, data_dir, sim={"coa_port": 0}) as s:
-        registry = AcRegistry(redis_client)
-        assert s.ac.coa_port is not None
-        registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=s.ac.coa_port))
+        enable_rfc5176(s)
         yield s
 
 
@@ -52,8 +48,8 @@ def site(stack: Stack) -> Iterator[str]:
 
 def test_noc_kicks_a_session_from_the_online_page(browser: Any, stack: Stack, site: str) -> None:
     AccountStore(stack.redis).create("noc1", "noc-password-123", Role.NOC)
-    kept, _kept_ip, _ = _login(stack, 11)           # stays online: the list is not just emptied
-    number, ip, _mac = _login(stack, 12)
+    kept, _kept_ip, _ = login_through_ac(stack, 11)           # stays online: the list is not just emptied
+    number, ip, _mac = login_through_ac(stack, 12)
     errors: list[str] = []
     page = browser.new_context(locale="en-US").new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
