@@ -10,7 +10,7 @@ Storage (reasoning in ``portal/state/keys.py``, "Sessions"):
   venue filter.
 * ``keys.session_deadlines()`` — ``<phone>|<ac>|<sid>`` scored by the silence deadline (reaper).
 
-Budget: ≤ 1 KB of Redis memory per online session at 100k sessions (measured by R1's bench).
+Budget: ≤ 1 KB of Redis memory per online session at 100k sessions (measured by tests/bench/radius_auth.py).
 The indexes are secondary: readers re-check the record and drop dangling index entries.
 """
 
