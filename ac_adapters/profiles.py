@@ -93,8 +93,9 @@ class RedirectParams:
 
     Each field lists accepted names in order of preference; the first one present wins (the
     parser falls back to the names of every profile, so a mis-set profile still works).
-    Names are matched case-insensitively. ``emit`` is what such an AC sends, in order — the
-    simulator builds its redirect from it.
+    Names are matched case-insensitively. ``emit`` is what such an AC sends, in order
+    (``ac_adapters.redirect.build_redirect_url``; the simulator keeps its own table in
+    ``ac_adapters/simulator/redirect.py``).
     """
 
     user_ip: tuple[str, ...] = ("wlanuserip", "userip", "user-ipaddress", "ip")

@@ -391,7 +391,7 @@ def parse_redirect(
     )
 
 
-# --- building (simulator side) -----------------------------------------------------------
+# --- building (what an AC sends) ---------------------------------------------------------
 
 def build_redirect_query(
     params: RedirectParams,

@@ -20,7 +20,7 @@ depends on what it can check, per AC (``PhoneJourney.device_check``):
 
 A second cookie proves which number this browser typed for this device (set by a successful
 code request), so a reopened login page may offer that number back — masked — and nobody else
-ever sees it (issue: "never show a number the requester has not proven").
+ever sees it (never show a number the requester has not proven to own).
 
 Framework-free: the web layer passes cookie values in and sets the returned ones.
 """

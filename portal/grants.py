@@ -1,6 +1,6 @@
 """Authorization against plans and quotas: what an Access-Accept grants, or why it is refused.
 
-``authorize`` is on the RADIUS hot path (R1 targets ~15k auth/s across workers), so it costs ONE
+``authorize`` is on the RADIUS hot path (the target is ~15k auth/s across workers), so it costs ONE
 Redis round trip: a pipeline of reads that all live in the phone's ``{p:<phone>}`` slot (plan
 override, usage counters, online sessions), with plan definitions and rules cached in-process.
 It writes nothing except, once per phone ever, the first-login time that starts a validity

@@ -1,4 +1,4 @@
-"""The phone user's journey as use cases, free of any web framework (issue 5).
+"""The phone user's journey as use cases, free of any web framework (the web layer calls them).
 
     AC redirect → context → [returning? ad ticket → auto login] | code → login on the AC
 

@@ -7,7 +7,7 @@ the sms-worker queue; this module never sends or logs a code). Redis keeps only
 
 A code is bound to the phone and the device that asked: its MAC, or its IP when the AC gave no
 MAC. Verification from that device works within the lifetime across page reloads and a closed and
-reopened login window (issue 5): nothing is tied to a browser session. ``pending`` tells a
+reopened login window: nothing is tied to a browser session. ``pending`` tells a
 reloaded page that a code is outstanding.
 
 A code verifies exactly once: the comparison's result is committed by one script that marks the

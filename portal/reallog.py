@@ -6,7 +6,8 @@ claimed; ``observed_ip`` is the address the login request really came from, so a
 from a forged redirect still shows who made it. Every successful
 login appends one record to a Redis stream before the success page is returned — if the write
 fails the login is reported as failed to the caller (``RealNameLog.append`` raises), so no
-user is online without a record. The NOC issue archives and exports the stream.
+user is online without a record. The daily archive job (``portal.archive``) and the NOC's
+log export (``portal.logexport``) read the stream.
 
 Logouts land in the same stream as ``kind="logout"`` records (``logout_fields``): phone, MAC,
 IP, AC, acct session id, start, stop, duration, bytes in/out and the cause. They are written by

@@ -12,7 +12,7 @@ Storage (reasoning in ``portal/state/keys.py``, "Sessions"):
 * by venue, SSID, MAC and IP (``portal/session_index.py``): what the record says, for per-venue
   online counts and the NOC's searches without a scan.
 
-Budget: ≤ 1 KB of Redis memory per online session at 100k sessions (measured by R1's bench).
+Budget: ≤ 1 KB of Redis memory per online session at 100k sessions (measured by tests/bench/radius_auth.py).
 The indexes are secondary: readers re-check the record and drop dangling index entries.
 """
 

@@ -1,6 +1,6 @@
 """One Accounting-Request's fields, as the accounting processor reads them (pure codec).
 
-Built from a pyrad packet or a ``radius.wire.Request``; every field may be missing or malformed
+Built from a ``radius.wire.Request``; every field may be missing or malformed
 (NAS input) and decoding never raises.
 """
 
@@ -10,7 +10,8 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+
+from radius.wire import Request
 
 __all__ = ["AcctRecord", "AcctStatus"]
 
@@ -23,17 +24,6 @@ class AcctStatus(IntEnum):
     INTERIM_UPDATE = 3
     ACCOUNTING_ON = 7
     ACCOUNTING_OFF = 8
-
-
-# Attribute types read from an Accounting-Request (RFC 2865 §5, RFC 2866 §5, RFC 2869 §5).
-_A = {
-    "User-Name": 1, "NAS-IP-Address": 4, "Framed-IP-Address": 8, "Class": 25,
-    "Called-Station-Id": 30, "Calling-Station-Id": 31, "NAS-Identifier": 32,
-    "Acct-Status-Type": 40, "Acct-Delay-Time": 41, "Acct-Input-Octets": 42,
-    "Acct-Output-Octets": 43, "Acct-Session-Id": 44, "Acct-Session-Time": 46,
-    "Acct-Input-Packets": 47, "Acct-Output-Packets": 48, "Acct-Terminate-Cause": 49,
-    "Acct-Input-Gigawords": 52, "Acct-Output-Gigawords": 53, "Event-Timestamp": 55,
-}
 
 
 def _int(v: bytes | None) -> int | None:
@@ -87,7 +77,12 @@ class AcctRecord:
 
     @classmethod
     def from_first(cls, first: Callable[[int], bytes | None]) -> AcctRecord:
-        """Build from a "first value of attribute type N" accessor."""
+        """Build from a "first value of attribute type N" accessor. The types (RFC 2865 §5, RFC 2866
+        §5, RFC 2869 §5): 1 User-Name, 4 NAS-IP-Address, 8 Framed-IP-Address, 25 Class,
+        30 Called-Station-Id, 31 Calling-Station-Id, 32 NAS-Identifier, 40 Acct-Status-Type,
+        41 Acct-Delay-Time, 42/43 Acct-Input/Output-Octets, 44 Acct-Session-Id, 46 Acct-Session-Time,
+        47/48 Acct-Input/Output-Packets, 49 Acct-Terminate-Cause, 52/53 Acct-Input/Output-Gigawords,
+        55 Event-Timestamp."""
         g = first
         return cls(
             status=_int(g(40)), session_id=_text(g(44)), user_name=_text(g(1)),
@@ -101,24 +96,6 @@ class AcctRecord:
         )
 
     @classmethod
-    def from_packet(cls, pkt: Any) -> AcctRecord:
-        """From a pyrad ``AcctPacket`` (raw values by attribute code, codes looked up by name in
-        the packet's dictionary when it has one) or from a ``radius.wire.Request``."""
-        if hasattr(pkt, "first") and isinstance(pkt.first, dict):  # radius.wire.Request
-            return cls.from_first(pkt.first.get)
-        codes = {}
-        dictionary = getattr(pkt, "dict", None)
-        for name, code in _A.items():
-            try:
-                codes[code] = dictionary.attributes[name].code if dictionary is not None else code
-            except (KeyError, AttributeError):
-                codes[code] = code
-
-        def first(code: int) -> bytes | None:
-            values = pkt.get(codes.get(code, code))
-            if not values:
-                return None
-            value = values[0]
-            return value if isinstance(value, bytes) else None
-
-        return cls.from_first(first)
+    def from_packet(cls, req: Request) -> AcctRecord:
+        """From a decoded Accounting-Request (what the server hands its accounting handler)."""
+        return cls.from_first(req.first.get)

@@ -1,4 +1,4 @@
-"""The Access-Request policy: credential → blocklist → plan/quota (R2's Authorizer) → dialect.
+"""The Access-Request policy: credential → blocklist → plan/quota (``portal.grants``) → dialect.
 
 Plugs into ``radius.server.RadiusServer`` as its auth handler. Each step either passes or ends in
 an Access-Reject whose Reply-Message (Chinese / English) the portal can show, and whose reason
@@ -579,7 +579,7 @@ class AuthPolicy:
     def _authorize_raw(self, identity: Identity, ac: AcRecord, ssid: str | None,
                        venue: str | None, now: float, raw: list[Any]) -> Grant:
         # Mirrors portal.grants.Authorizer.authorize over already-fetched replies (a test checks
-        # both give the same Grant); the decision itself is R2's pure ``evaluate``.
+        # both give the same Grant); the decision itself is the pure ``portal.grants.evaluate``.
         a = self.authorizer
         raw_override, raw_usage, raw_sessions = raw
         override = None if raw_override is None else raw_override.decode()

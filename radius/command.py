@@ -146,7 +146,7 @@ def build_server(
         fast = RespClient(url, timeout=settings.redis.socket_timeout)
     policy = AuthPolicy(client, authorizer, mac_auth_check_password=cfg.mac_auth_check_password,
                         venue_of=venue_of, fast=fast, token_replay_window=cfg.token_replay_window)
-    # R2's processor is itself an AcctHandler: it reads the lean wire.Request directly (no
+    # The accounting processor is itself an AcctHandler: it reads the lean wire.Request directly (no
     # pyrad decode on the hot path) and returns only once the record is durable in Redis.
     # The enforcer sends RFC 5176 Disconnect (or Portal REQ_LOGOUT) when an Interim-Update shows
     # a quota used up, so an exhausted user is cut within one interim interval.

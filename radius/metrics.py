@@ -1,6 +1,8 @@
 """Per-process counters: packets in/out, drops by reason, rejects by reason.
 
-A later issue exports these to Prometheus; for now ``snapshot()`` is logged and used by tests.
+Each worker writes its ``snapshot()`` to the run's snapshot directory and the parent process
+serves their sum on /metrics (``portal.metrics_http``); the reject counts also feed the NOC's live
+figures (``portal.livestats``).
 Counter names are dotted: ``drop.<reason>``, ``reject.<reason>``, ``auth.accept`` …
 """
 

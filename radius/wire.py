@@ -4,7 +4,9 @@ pyrad's ``Packet`` decodes every attribute through its dictionary and builds rep
 several layers; that costs most of the ~100 µs per request measured in docs/protocols/radius.md §4.4.
 The server only needs a handful of attributes per Access-Request, so it splits the packet into
 raw ``(type, value)`` pairs once, checks lengths strictly, and encodes replies directly.
-Accounting requests are still handed to the processor as pyrad ``AcctPacket`` objects.
+Accounting-Requests take the same path: the accounting processor reads the decoded ``Request``
+(``radius.acct_record.AcctRecord.from_packet``). Of pyrad the server uses only the dictionary parser,
+to learn which attributes the shipped dictionaries define (``radius.dictionary``).
 
 No sockets, clocks or randomness in here.
 """

@@ -17,15 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ac_adapters.client import AcEndpoint, PortalClient
 from ac_adapters.listener import PortalListener
+from ac_adapters.profiles import PROFILES
 from ac_adapters.simulator import SimConfig, SimulatedAc
 from portal.acs import AcRecord, AcRegistry
 from portal.blocklist import Blocklist
+from portal.credentials import CredentialStore
 from portal.listener_handler import PortalListenerHandler
 from portal.login import PhoneJourney, Signer
 from portal.otp import OtpService
 from portal.phone_policy import build_number_policy
 from portal.plans import Plan, PlanStore
+from portal.sessions import SessionRegistry
 from portal.settings import (
     OtpSettings,
     PortalClientSettings,
@@ -182,3 +186,27 @@ def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bo
         server.close()
         if journey._client is not None:
             journey._client.close()
+
+
+def login_through_ac(stack: Stack, i: int) -> tuple[str, str, str]:
+    """Phone ``i`` logs in through the simulator with a minted login token (Portal protocol, then
+    our RADIUS server); returns (number, ip, mac) once accounting has opened its session."""
+    number = phone(i)
+    ip, mac = user(i)
+    stack.ac.add_user(ip, mac)
+    cred = CredentialStore(stack.redis).mint_login_token(number, mac)
+    endpoint = AcEndpoint(host="127.0.0.1", port=stack.ac.port, profile=PROFILES["huawei-v2"],
+                          secret=SECRET.encode(), timeout=1.0, retries=2)
+    with PortalClient(source_host="127.0.0.1") as client:
+        assert client.login(endpoint, ip, cred.username, cred.password, mac=mac).ok
+    # Our RADIUS server opened the session from the simulator's Accounting-Start.
+    assert wait_for(lambda: SessionRegistry(stack.redis).by_phone(number), 5)
+    return number, ip, mac
+
+
+def enable_rfc5176(stack: Stack) -> None:
+    """Register the simulator as an RFC 5176 AC (DM/CoA to its port); start the stack with
+    ``sim={"coa_port": 0}``."""
+    registry = AcRegistry(stack.redis)
+    assert stack.ac.coa_port is not None
+    registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=stack.ac.coa_port))

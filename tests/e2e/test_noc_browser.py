@@ -6,7 +6,6 @@ simulator."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,30 +14,18 @@ from typing import Any
 import pytest
 
 from portal.accounts import AccountStore, Role
-from portal.acs import AcRegistry
 from portal.settings import ConsoleSettings
 from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import AC_NAME, Stack, running_stack, wait_for
-from tests.e2e.test_noc_kick import _login
+from tests.e2e.stack import Stack, enable_rfc5176, login_through_ac, running_stack, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if shutil.which(CHROMIUM) is None:
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 
 @pytest.fixture
 def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
     with running_stack(redis_client, redis_url, data_dir, sim={"coa_port": 0}) as s:
-        registry = AcRegistry(redis_client)
-        assert s.ac.coa_port is not None
-        registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=s.ac.coa_port))
+        enable_rfc5176(s)
         yield s
 
 
@@ -59,40 +46,35 @@ def site(stack: Stack) -> Iterator[str]:
         thread.join(5)
 
 
-def test_noc_kicks_a_session_from_the_online_page(stack: Stack, site: str) -> None:
+def test_noc_kicks_a_session_from_the_online_page(browser: Any, stack: Stack, site: str) -> None:
     AccountStore(stack.redis).create("noc1", "noc-password-123", Role.NOC)
-    kept, _kept_ip, _ = _login(stack, 11)           # stays online: the list is not just emptied
-    number, ip, _mac = _login(stack, 12)
+    kept, _kept_ip, _ = login_through_ac(stack, 11)           # stays online: the list is not just emptied
+    number, ip, _mac = login_through_ac(stack, 12)
     errors: list[str] = []
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_context(locale="en-US").new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: dialog.accept())          # "Disconnect this session?"
-            page.goto(f"{site}/noc/sessions")                          # → the sign-in form
-            page.fill("#username", "noc1")
-            page.fill("#password", "noc-password-123")
-            page.click("#signin")
-            page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
-            # Online, from the nav bar as a user would.
-            page.click('header nav a[href="/noc/sessions"]')   # en-US browser: the nav reads "Online"
-            row = page.locator(f'tr.session[data-phone="{number}"]')
-            row.wait_for(timeout=10000)
-            assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
-            assert ip in row.inner_text()
+    page = browser.new_context(locale="en-US").new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: dialog.accept())          # "Disconnect this session?"
+    page.goto(f"{site}/noc/sessions")                          # → the sign-in form
+    page.fill("#username", "noc1")
+    page.fill("#password", "noc-password-123")
+    page.click("#signin")
+    page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
+    # Online, from the nav bar as a user would.
+    page.click('header nav a[href="/noc/sessions"]')   # en-US browser: the nav reads "Online"
+    row = page.locator(f'tr.session[data-phone="{number}"]')
+    row.wait_for(timeout=10000)
+    assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
+    assert ip in row.inner_text()
 
-            row.locator(".kick-button").click()
-            # The kick runs as a job: its page reloads itself until the AC has answered.
-            page.wait_for_selector('#job-outcomes [data-outcome="dm"]', timeout=15000)
-            outcome = page.inner_text('#job-outcomes [data-outcome="dm"]')
-            assert number in outcome and "RFC 5176" in outcome, outcome
-            page.click("#job-back")
-            page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
-            assert page.locator(f'tr.session[data-phone="{number}"]').count() == 0
-            assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
-        finally:
-            browser.close()
+    row.locator(".kick-button").click()
+    # The kick runs as a job: its page reloads itself until the AC has answered.
+    page.wait_for_selector('#job-outcomes [data-outcome="dm"]', timeout=15000)
+    outcome = page.inner_text('#job-outcomes [data-outcome="dm"]')
+    assert number in outcome and "RFC 5176" in outcome, outcome
+    page.click("#job-back")
+    page.wait_for_url(f"{site}/noc/sessions", timeout=10000)
+    assert page.locator(f'tr.session[data-phone="{number}"]').count() == 0
+    assert page.locator(f'tr.session[data-phone="{kept}"]').count() == 1
     assert errors == []
     assert wait_for(lambda: ip not in stack.ac.online(), 5)
     assert stack.ac.stats["dm_disconnect_ack"] == 1

@@ -16,36 +16,18 @@ from typing import Any
 
 from flask import Flask
 
-from ac_adapters.client import AcEndpoint, PortalClient
-from ac_adapters.profiles import PROFILES
 from ac_adapters.simulator.state import UserState
-from portal.accounts import Role
-from portal.acs import AcRegistry
-from portal.credentials import CredentialStore
 from portal.plans import Plan
 from portal.sessions import SessionRegistry
 from portal.settings import ConsoleSettings
 from portal.web import create_app
-from tests.e2e.stack import AC_NAME, SECRET, Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import AC_NAME, Stack, enable_rfc5176, login_through_ac, running_stack, wait_for
 from tests.portal.web.apikit import auth, token
-from tests.portal.web.consolekit import create_account, csrf, login
+from tests.portal.web.consolekit import csrf
 from tests.portal.web.jobkit import console_job
+from tests.portal.web.nockit import signed_in
 
 GOLD = Plan(name="gold", up_kbps=5000, down_kbps=20000, session_timeout=1800)
-
-
-def _login(stack: Stack, i: int) -> tuple[str, str, str]:
-    number = phone(i)
-    ip, mac = user(i)
-    stack.ac.add_user(ip, mac)
-    cred = CredentialStore(stack.redis).mint_login_token(number, mac)
-    endpoint = AcEndpoint(host="127.0.0.1", port=stack.ac.port, profile=PROFILES["huawei-v2"],
-                          secret=SECRET.encode(), timeout=1.0, retries=2)
-    with PortalClient(source_host="127.0.0.1") as client:
-        assert client.login(endpoint, ip, cred.username, cred.password, mac=mac).ok
-    # Our RADIUS server opened the session from the simulator's Accounting-Start.
-    assert wait_for(lambda: SessionRegistry(stack.redis).by_phone(number), 5)
-    return number, ip, mac
 
 
 def _app(stack: Stack) -> Flask:
@@ -55,25 +37,12 @@ def _app(stack: Stack) -> Flask:
     return app
 
 
-def _noc_client(app: Flask, redis: Any) -> Any:
-    _account, password = create_account(redis, "noc-e2e", Role.NOC)
-    client = app.test_client()
-    assert login(client, "noc-e2e", password).status_code == 302
-    return client
-
-
-def _with_rfc5176(stack: Stack) -> None:
-    registry = AcRegistry(stack.redis)
-    assert stack.ac.coa_port is not None
-    registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=stack.ac.coa_port))
-
-
 def test_console_kick_takes_the_phone_offline_on_the_ac(
     redis_client: Any, redis_url: str, data_dir: Path
 ) -> None:
     with running_stack(redis_client, redis_url, data_dir, sim={"coa_port": 0}) as stack:
-        _with_rfc5176(stack)
-        number, ip, _mac = _login(stack, 1)
+        enable_rfc5176(stack)
+        number, ip, _mac = login_through_ac(stack, 1)
         app = _app(stack)
         # In the API …
         listed = app.test_client().get(f"/api/v1/sessions?ip={ip}",
@@ -81,7 +50,7 @@ def test_console_kick_takes_the_phone_offline_on_the_ac(
         (session,) = listed["sessions"]
         assert (session["phone"], session["ac"], session["plan"]) == (number, AC_NAME, "basic")
         # … and on the console page, with its kick button.
-        noc = _noc_client(app, redis_client)
+        noc = signed_in(app, redis_client)
         page = noc.get("/noc/sessions").get_data(as_text=True)
         assert number in page and f'data-session="{session["session_id"]}"' in page
         resp = noc.post("/noc/sessions/kick", data={
@@ -107,9 +76,9 @@ def test_plan_change_reaches_the_live_session_by_coa(
     redis_client: Any, redis_url: str, data_dir: Path
 ) -> None:
     with running_stack(redis_client, redis_url, data_dir, sim={"coa_port": 0}) as stack:
-        _with_rfc5176(stack)
+        enable_rfc5176(stack)
         stack.plans.put(GOLD)
-        number, ip, _mac = _login(stack, 2)
+        number, ip, _mac = login_through_ac(stack, 2)
         before = stack.ac.online()[ip]
         assert before.rates.get("Huawei-Input-Average-Rate") == 2000 * 1000      # "basic"
         resp = _app(stack).test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
@@ -132,7 +101,7 @@ def test_ac_without_rfc5176_portal_logout_and_next_login(
 ) -> None:
     with running_stack(redis_client, redis_url, data_dir) as stack:   # seeded AC: no RFC 5176
         stack.plans.put(GOLD)
-        number, ip, _mac = _login(stack, 3)
+        number, ip, _mac = login_through_ac(stack, 3)
         app = _app(stack)
         write = auth(token(redis_client, "write"))
         change = app.test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
@@ -140,7 +109,7 @@ def test_ac_without_rfc5176_portal_logout_and_next_login(
         assert [o["outcome"] for o in change["sessions"]] == ["next_login"]
         assert "next login" in change["sessions"][0]["message"]
         assert stack.ac.online()[ip].rates.get("Huawei-Input-Average-Rate") == 2000 * 1000
-        noc = _noc_client(app, redis_client)
+        noc = signed_in(app, redis_client)
         resp = noc.post("/noc/sessions/kick-phone",
                         data={"phone": number, "csrf_token": csrf(noc, "/noc/sessions")})
         assert "REQ_LOGOUT" in console_job(noc, resp.headers["Location"])

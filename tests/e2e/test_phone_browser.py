@@ -6,7 +6,6 @@ NTF_LOGOUT, and the error messages a user can meet."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -26,24 +25,6 @@ from tests.conftest import free_tcp_port
 from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, user, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if shutil.which(CHROMIUM) is None:   # scripts/test.sh installs it in CI
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

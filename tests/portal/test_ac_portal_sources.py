@@ -16,7 +16,8 @@ from portal.settings import load_settings
 from portal.state import keys
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import make_app
-from tests.portal.web.test_noc_acs import FORM, post, signed_in
+from tests.portal.web.nockit import post, signed_in
+from tests.portal.web.test_noc_acs import FORM
 
 
 def names(records: list[AcRecord]) -> list[str]:

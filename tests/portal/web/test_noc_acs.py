@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from portal.accounts import Role
 from portal.acs import AcRecord, AcRegistry
@@ -21,7 +20,8 @@ from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
 from radius.ac_activity import AcActivity
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
-from tests.portal.web.consolekit import create_account, csrf, login, make_app
+from tests.portal.web.consolekit import make_app
+from tests.portal.web.nockit import post, signed_in
 from tests.radius.serverkit import HAVE_RADCLIENT, SECRET, radclient, register, running_server
 
 XSS = '<script>alert("x")</script>'
@@ -32,21 +32,6 @@ FORM = {"addresses": "10.0.0.1, 10.0.0.2", "vendor": "h3c", "port": "2000", "coa
 @pytest.fixture
 def app(redis_client: Any, data_dir: Path) -> Flask:
     return make_app(redis_client, data_dir)
-
-
-def signed_in(app: Flask, redis: Any, role: Role = Role.NOC, name: str = "noc1") -> FlaskClient:
-    client = app.test_client()
-    _account, password = create_account(redis, name, role, ("v1",) if role == Role.VENUE else ())
-    assert login(client, name, password).status_code == 302
-    return client
-
-
-def post(client: FlaskClient, path: str, data: dict[str, str]) -> Any:
-    """A form POST with the session's CSRF token (read once from a page, like a browser)."""
-    token_value = getattr(client, "cw_csrf", None)
-    if token_value is None:
-        token_value = client.cw_csrf = csrf(client, "/account/password")  # type: ignore[attr-defined]
-    return client.post(path, data={**data, "csrf_token": token_value})
 
 
 def shown_secret(html: str, element_id: str) -> str:

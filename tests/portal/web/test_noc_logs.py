@@ -21,7 +21,8 @@ from portal.accounts import Role
 from portal.audit import AuditLog
 from portal.state import keys
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
-from tests.portal.web.consolekit import create_account, csrf, login, make_app
+from tests.portal.web.consolekit import csrf, make_app
+from tests.portal.web.nockit import signed_in
 
 TZ = ZoneInfo("Asia/Shanghai")
 BASE_MS = int(dt.datetime(2026, 5, 1, tzinfo=TZ).timestamp() * 1000)
@@ -31,13 +32,6 @@ DAY_MS = 86_400_000
 @pytest.fixture
 def app(redis_client: Any, data_dir: Path) -> Flask:
     return make_app(redis_client, data_dir)
-
-
-def signed_in(app: Flask, redis: Any, role: Role = Role.NOC, name: str = "noc1") -> FlaskClient:
-    client = app.test_client()
-    _account, password = create_account(redis, name, role, ("v1",) if role == Role.VENUE else ())
-    assert login(client, name, password).status_code == 302
-    return client
 
 
 def post_export(client: FlaskClient, query: str, token: str | None = None) -> Any:

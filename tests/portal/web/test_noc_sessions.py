@@ -4,7 +4,6 @@ outcomes, audit, authorisation and CSRF."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -15,54 +14,18 @@ import pytest
 from flask import Flask
 
 from portal.accounts import Role
-from portal.acs import AcRecord, AcRegistry
 from portal.audit import AuditLog
 from portal.plans import Plan, PlanStore
-from portal.reallog import LoginRecord, RealNameLog
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.usage import UsageBook
-from portal.web import create_app
 from tests.conftest import free_udp_port
 from tests.fakes.dm_server import FakeDmServer
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
-from tests.portal.web.consolekit import create_account, csrf, login, make_settings
+from tests.portal.web.consolekit import csrf
 from tests.portal.web.jobkit import console_job, finished_job
+from tests.portal.web.nockit import SECRET, make_noc_app, open_session, put_ac, signed_in
 
-SECRET = "radius-secret-1234"
 P1, P2 = "18900000001", "18900000002"
-
-
-def make_noc_app(redis: Any, data_dir: Path) -> Flask:
-    """The app with short DM/CoA timeouts (an AC that does not answer costs ~0.4 s)."""
-    settings = make_settings(data_dir)
-    settings = dataclasses.replace(settings, radius=dataclasses.replace(
-        settings.radius, coa_timeout=0.2, coa_retries=2))
-    app = create_app(settings, redis)
-    app.config["TESTING"] = True
-    return app
-
-
-def put_ac(redis: Any, name: str, coa_port: int, *, rfc5176: bool = True,
-           address: str = "127.0.0.1") -> AcRecord:
-    ac = AcRecord(name=name, addresses=(address,), secret="portal-secret", radius_secret=SECRET,
-                  coa_port=coa_port, port=free_udp_port(), rfc5176=rfc5176, timeout=0.2, retries=1)
-    AcRegistry(redis).put(ac)
-    return ac
-
-
-def open_session(redis: Any, phone: str, ac: str, sid: str, i: int, *, plan: str = "basic",
-                 ssid: str = "CityWiFi", venue: str = "library", started: int | None = None,
-                 octets: int = 5000) -> OnlineSession:
-    now = int(time.time())
-    started = started or now - 20
-    mac, ip = f"02:00:00:00:00:{i:02x}", f"10.0.0.{i}"
-    session = OnlineSession(ac, sid, phone, mac=mac, ip=ip, started=started, updated=now,
-                            interim=300, plan=plan, session_time=now - started,
-                            input_octets=octets // 5, output_octets=octets - octets // 5)
-    SessionRegistry(redis).open(session)
-    RealNameLog(redis).append(LoginRecord(phone=phone, mac=mac, ip=ip, ac=ac, ap="ap-1", ssid=ssid,
-                                          venue=venue, kind="sms", plan=plan, at=started - 1.0))
-    return session
 
 
 @pytest.fixture
@@ -212,18 +175,11 @@ def test_kick_unknown_session_is_404(world: dict[str, Any], redis_client: Any) -
 
 # -- console ----------------------------------------------------------------------------------
 
-def _signed_in(app: Flask, redis: Any, role: Role = Role.NOC, venues: tuple[str, ...] = ()) -> Any:
-    _account, password = create_account(redis, f"u-{role}", role, venues)
-    client = app.test_client()
-    assert login(client, f"u-{role}", password).status_code == 302
-    return client
-
-
 def test_console_roles(world: dict[str, Any], redis_client: Any) -> None:
     app = world["app"]
     anonymous = app.test_client().get("/noc/sessions")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
-    venue_op = _signed_in(app, redis_client, Role.VENUE, ("library",))
+    venue_op = signed_in(app, redis_client, Role.VENUE, "op1", ("library",))
     assert venue_op.get("/noc/sessions").status_code == 403
     token_ = csrf(venue_op, "/account/password")
     assert venue_op.post("/noc/sessions/kick", data={"ac": "ac1", "session_id": "S1",
@@ -232,7 +188,7 @@ def test_console_roles(world: dict[str, Any], redis_client: Any) -> None:
 
 
 def test_console_lists_and_filters(world: dict[str, Any], redis_client: Any) -> None:
-    noc = _signed_in(world["app"], redis_client)
+    noc = signed_in(world["app"], redis_client)
     html = noc.get("/noc/sessions").get_data(as_text=True)
     for text in (P1, P2, "ac2", "Mall", "10.0.0.3", "1:50:00"):     # 6600 s left for P1
         assert text in html, text
@@ -244,7 +200,7 @@ def test_console_lists_and_filters(world: dict[str, Any], redis_client: Any) -> 
 
 def test_console_kick_with_csrf_flash_and_audit(world: dict[str, Any], redis_client: Any,
                                                 dm: FakeDmServer) -> None:
-    noc = _signed_in(world["app"], redis_client)
+    noc = signed_in(world["app"], redis_client)
     form = {"ac": "ac1", "session_id": "S2", "f_ssid": "Mall"}
     assert noc.post("/noc/sessions/kick", data=form).status_code == 400        # no CSRF token
     assert SessionRegistry(redis_client).get("ac1", "S2") is not None
@@ -258,13 +214,13 @@ def test_console_kick_with_csrf_flash_and_audit(world: dict[str, Any], redis_cli
     assert 'data-session="S2"' not in noc.get(back).get_data(as_text=True)
     assert SessionRegistry(redis_client).get("ac1", "S2") is None
     done, asked = AuditLog(redis_client).recent(2, area="noc")
-    assert (asked.actor, asked.action, asked.target) == ("user:u-noc", "session.kick", "ac1|S2")
-    assert (done.actor, done.action, done.target) == ("user:u-noc", "session.kick.done", "ac1|S2")
+    assert (asked.actor, asked.action, asked.target) == ("user:noc1", "session.kick", "ac1|S2")
+    assert (done.actor, done.action, done.target) == ("user:noc1", "session.kick.done", "ac1|S2")
     assert done.after["result"]["kicks"][0]["outcome"] == "dm"
 
 
 def test_console_kick_phone_reports_each_session(world: dict[str, Any], redis_client: Any) -> None:
-    noc = _signed_in(world["app"], redis_client)
+    noc = signed_in(world["app"], redis_client)
     resp = noc.post("/noc/sessions/kick-phone",
                     data={"phone": P2, "csrf_token": csrf(noc, "/noc/sessions")})
     page = console_job(noc, resp.headers["Location"])

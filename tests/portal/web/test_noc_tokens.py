@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from portal.accounts import Role
 from portal.apitokens import ApiTokenStore
 from portal.audit import AuditLog
 from portal.state import keys
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
-from tests.portal.web.consolekit import create_account, csrf, login, make_app
+from tests.portal.web.consolekit import csrf, make_app
+from tests.portal.web.nockit import post, signed_in
 
 XSS = '<script>alert("x")</script>'
 
@@ -26,21 +26,6 @@ XSS = '<script>alert("x")</script>'
 @pytest.fixture
 def app(redis_client: Any, data_dir: Path) -> Flask:
     return make_app(redis_client, data_dir)
-
-
-def signed_in(app: Flask, redis: Any, role: Role = Role.ADMIN, name: str = "root") -> FlaskClient:
-    client = app.test_client()
-    _account, password = create_account(redis, name, role, ("v1",) if role == Role.VENUE else ())
-    assert login(client, name, password).status_code == 302
-    return client
-
-
-def post(client: FlaskClient, path: str, data: dict[str, str]) -> Any:
-    """A form POST with the session's CSRF token (read once from a page, like a browser)."""
-    token_value = getattr(client, "cw_csrf", None)
-    if token_value is None:
-        token_value = client.cw_csrf = csrf(client, "/account/password")  # type: ignore[attr-defined]
-    return client.post(path, data={**data, "csrf_token": token_value})
 
 
 def test_admin_only_and_csrf(app: Flask, redis_client: Any) -> None:
@@ -51,13 +36,13 @@ def test_admin_only_and_csrf(app: Flask, redis_client: Any) -> None:
         token_value = csrf(client, "/account/password")
         resp = client.post("/noc/tokens/new", data={"name": "x", "scope": "write", "csrf_token": token_value})
         assert resp.status_code == 403
-    admin = signed_in(app, redis_client)
+    admin = signed_in(app, redis_client, Role.ADMIN, "root")
     assert admin.post("/noc/tokens/new", data={"name": "x", "scope": "read"}).status_code == 400
     assert ApiTokenStore(redis_client).all() == []
 
 
 def test_create_use_revoke(app: Flask, redis_client: Any) -> None:
-    admin = signed_in(app, redis_client)
+    admin = signed_in(app, redis_client, Role.ADMIN, "root")
     resp = post(admin, "/noc/tokens/new", {"name": "oss", "scope": "read", "expires": "2099-12-31"})
     assert resp.status_code == 201
     match = re.search(r'id="token-secret">([^<]+)<', resp.get_data(as_text=True))
@@ -90,7 +75,7 @@ TOKEN_ERRORS = [
 
 
 def test_validation(app: Flask, redis_client: Any) -> None:
-    admin = signed_in(app, redis_client)
+    admin = signed_in(app, redis_client, Role.ADMIN, "root")
     admin.set_cookie("cw_lang", "en")
     for data, en in TOKEN_ERRORS:
         resp = post(admin, "/noc/tokens/new", data)
@@ -99,7 +84,7 @@ def test_validation(app: Flask, redis_client: Any) -> None:
 
 
 def test_name_escaped(app: Flask, redis_client: Any) -> None:
-    admin = signed_in(app, redis_client)
+    admin = signed_in(app, redis_client, Role.ADMIN, "root")
     assert post(admin, "/noc/tokens/new", {"name": XSS, "scope": "read"}).status_code == 201
     html = admin.get("/noc/tokens").get_data(as_text=True)
     assert XSS not in html and "&lt;script&gt;" in html

@@ -22,9 +22,9 @@ from radius.rfc5176 import DynCode
 from tests.conftest import free_udp_port
 from tests.fakes.dm_server import FakeDmServer
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
-from tests.portal.web.consolekit import create_account, csrf, login
+from tests.portal.web.consolekit import csrf
 from tests.portal.web.jobkit import finished_job
-from tests.portal.web.test_noc_sessions import SECRET, make_noc_app, open_session, put_ac
+from tests.portal.web.nockit import SECRET, make_noc_app, open_session, put_ac, signed_in
 
 PHONE = "18900000007"
 MAC = "02:00:00:00:00:07"
@@ -207,18 +207,11 @@ def test_unbind(app: Flask, redis_client: Any) -> None:
 
 # -- console ----------------------------------------------------------------------------------
 
-def _noc(app: Flask, redis: Any, role: Role = Role.NOC) -> Any:
-    _a, password = create_account(redis, f"c-{role}", role, ("library",) if role == Role.VENUE else ())
-    client = app.test_client()
-    assert login(client, f"c-{role}", password).status_code == 302
-    return client
-
-
 def test_console_roles_and_search(app: Flask, redis_client: Any) -> None:
-    venue_op = _noc(app, redis_client, Role.VENUE)
+    venue_op = signed_in(app, redis_client, Role.VENUE, "op1", ("library",))
     assert venue_op.get("/noc/users").status_code == 403
     assert venue_op.get(f"/noc/users/{PHONE}").status_code == 403
-    noc = _noc(app, redis_client)
+    noc = signed_in(app, redis_client)
     found = noc.get("/noc/users?phone=%2B86+189-0000-0007")
     assert found.status_code == 302 and found.headers["Location"].endswith(f"/noc/users/{PHONE}")
     assert noc.get("/noc/users?phone=abc").status_code == 400
@@ -229,7 +222,7 @@ def test_console_roles_and_search(app: Flask, redis_client: Any) -> None:
 
 
 def test_console_plan_change_and_unbind(app: Flask, redis_client: Any, dm: FakeDmServer) -> None:
-    noc = _noc(app, redis_client)
+    noc = signed_in(app, redis_client)
     url = f"/noc/users/{PHONE}"
     assert noc.post(f"{url}/plan", data={"plan": "gold"}).status_code == 400     # no CSRF
     assert PlanStore(redis_client).user_plan(PHONE) is None
@@ -240,7 +233,7 @@ def test_console_plan_change_and_unbind(app: Flask, redis_client: Any, dm: FakeD
     assert "CoA" in page and PlanStore(redis_client).user_plan(PHONE) == "gold"
     assert dm.received[0].code == DynCode.COA_REQUEST
     entry = AuditLog(redis_client).recent(1, area="noc")[0]
-    assert (entry.actor, entry.action, entry.before) == ("user:c-noc", "user.plan", {"override": None})
+    assert (entry.actor, entry.action, entry.before) == ("user:noc1", "user.plan", {"override": None})
     noc.post(f"{url}/plan", data={"plan": "old", "csrf_token": token_})
     assert "retired" in noc.get(url).get_data(as_text=True)
     noc.post(f"{url}/unbind", data={"mac": MAC, "csrf_token": token_})

@@ -1,0 +1,34 @@
+"""Fixtures shared by the end-to-end tests: Debian's headless Chromium, driven by Playwright.
+
+Playwright drives the system browser (``/usr/bin/chromium``); ``playwright install`` is never run,
+because it downloads a browser build of its own. scripts/test.sh installs the Debian package.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless in a container: no sandbox (no user namespaces), no GPU, and nothing that phones home
+# (updates, sync, QUIC probes), so a page only talks to the servers a test starts.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module; each test opens its own contexts (cookies, locale).
+    Skips when Playwright or Debian's chromium is missing."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is not installed")
+    with playwright_api.sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
