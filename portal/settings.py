@@ -547,6 +547,9 @@ class AcSeed:
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
     client_address_check: bool = True  # phone requests must come from the redirect's user IP (off: NAT)
     redirect_key: str = ""             # the AC's 8-char DES key for encrypted MACs (EAG wlanparameter)
+    # A RADIUS proxy's record: its requests name the real AC by NAS-IP-Address / NAS-Identifier
+    radius_proxy: bool = False
+    radius_via: str = ""               # on a real AC: the proxy record that may speak for it
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):
