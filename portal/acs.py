@@ -70,6 +70,9 @@ class AcRecord:
     radius_proxy: bool = False
     # On a real AC: the name of the proxy record allowed to speak for it ("" = no proxy may).
     radius_via: str = ""
+    # Behind a proxy: send Disconnect/CoA through it (its address, coa_port and secret) instead
+    # of straight to this AC; the request still carries this AC's own identifiers.
+    dm_via_proxy: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):

@@ -550,6 +550,7 @@ class AcSeed:
     # A RADIUS proxy's record: its requests name the real AC by NAS-IP-Address / NAS-Identifier
     radius_proxy: bool = False
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
+    dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):

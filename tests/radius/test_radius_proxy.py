@@ -78,3 +78,31 @@ def test_requests_from_a_proxy_are_the_named_acs(redis_url: str, redis_client: A
                     {"NAS_Identifier": "ac-c"}, {}):
             assert login(srv.auth_port, redis_client, **nas) is None, nas
         assert srv.metrics.get("ac_drop.unknown_nas_behind_proxy.proxy1") == 4
+
+
+def test_disconnect_through_the_proxy_names_the_real_nas(redis_client: Any) -> None:
+    """dm_via_proxy: the Disconnect goes to the proxy (its address, coa_port, secret) and carries
+    the real AC's identifiers, for the proxy to relay to that NAS."""
+    from portal.sessions import OnlineSession, SessionRegistry
+    from radius.enforcement import Enforcer
+    from tests.fakes.dm_server import FakeDmServer
+
+    proxy_secret = "proxy-dm-secret-12345"
+    with FakeDmServer(proxy_secret.encode()) as dm:
+        registry = AcRegistry(redis_client)
+        registry.put(AcRecord(name="proxy1", addresses=("127.0.0.1",), secret=proxy_secret,
+                              radius_proxy=True, coa_port=dm.port))
+        real = AcRecord(name="ac-a", addresses=("127.0.0.21",), secret="secret-of-ac-a-1234",
+                        radius_via="proxy1", dm_via_proxy=True, coa_port=9)
+        registry.put(real)
+        now = int(__import__("time").time())
+        session = OnlineSession("ac-a", "px-9", PHONE, mac="02:11:22:33:44:55", ip="10.0.0.9",
+                                started=now, updated=now, interim=300,
+                                nas_ids=(("na", "127.0.0.21"), ("ni", "ac-a")))
+        SessionRegistry(redis_client).open(session)
+        result = Enforcer(redis_client, timeout=0.3, retries=2,
+                          portal_logout=lambda *a: False).disconnect(session, "admin")
+    assert result.ok and result.method == "dm", result
+    assert dm.bad == 0 and len(dm.received) == 1
+    assert dm.attr(0, "NAS-IP-Address") == "127.0.0.21"
+    assert dm.attr(0, "Acct-Session-Id") == "px-9"
