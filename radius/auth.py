@@ -7,10 +7,13 @@ the server counts (``reject.<reason>``). Redis errors propagate: the server stay
 With a ``RespClient`` (plain redis:// or unix:// URL) the server hands over every Access-Request
 it drained from its socket in one pass, and the whole batch costs ONE Redis round trip: one
 pre-encoded pipeline of plain reads (``radius.batch_reads``: credentials, blocklists, plan
-override, usage, sessions) whose replies hiredis parses in C. A PAP password that names a live
-login token, or a CHAP response that matches one, is then consumed atomically by
+override, usage) whose replies hiredis parses in C. A PAP password that names a live login
+token, or a CHAP response that matches one, is then consumed atomically by
 ``portal.credentials.CONSUME_LUA`` (+1 trip for those requests only; MAC authentication takes two
-trips per request). The decisions are made in Python by the same code as the per-step path.
+trips per request), which also reserves the device slot of a plan with ``max_sessions``
+(``portal.device_slots``). An Accept that spent no token (a bound device's credential) reserves
+its slot with ``RESERVE_LUA`` in one more pipelined trip, only when its plan has a device limit.
+The decisions are made in Python by the same code as the per-step path.
 Without a ``RespClient`` (Sentinel, Cluster: a batch touches keys of many slots) the same steps
 run through redis-py, one pipeline each.
 """
@@ -304,7 +307,7 @@ class AuthPolicy:
         for value in (blocked_phones, blocked_macs):
             if isinstance(value, Exception):
                 raise value   # the blocklist is unreadable: no answer is better than a wrong one
-        # (job, identity, its six reads, (blocked phone entry, blocked MAC entry), the login nonce
+        # (job, identity, its five reads, (blocked phone entry, blocked MAC entry), the login nonce
         # of the device slot its token's consume step reserved or None)
         decided: list[tuple[_Job, Identity, list[Any], tuple[Any, Any], bytes | None]] = []
         consumes: list[tuple[_Job, tuple[Any, ...], list[Any], tuple[Any, Any]]] = []
@@ -492,11 +495,11 @@ class AuthPolicy:
             refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
             return _refusal_reply(refusal), None
         usage = self._usage(reads[4], now)
-        sessions = (decode_records(identity.phone, flat_pairs(reads[5]))
-                    if reads[5] and nonce is None else [])
         try:
+            # No sessions: max_sessions is the device-slot reservation's (the consume step's, or
+            # _reserve_slots after this), atomic where a read of the sessions would be stale.
             grant = evaluate(
-                plan, usage, sessions, phone=identity.phone, mac=identity.mac, now=now,
+                plan, usage, [], phone=identity.phone, mac=identity.mac, now=now,
                 tz=a.usage.tz, default_interim=a.settings.default_interim, grace=a.reaper_grace,
                 signer=a.class_signer, ac=ac.name, nonce=nonce,
             )
