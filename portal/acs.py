@@ -65,6 +65,14 @@ class AcRecord:
     # 8-character key the AC encrypts the user MAC with in its redirect (EAG ``wlanparameter``,
     # DES-ECB). Set: only MACs encrypted with it are accepted. A secret: never shown again.
     redirect_key: str = ""
+    # This record is a RADIUS proxy (e.g. FreeRADIUS) in front of real ACs: its requests name the
+    # AC by NAS-IP-Address (an address or BAS-IP of that AC) or NAS-Identifier (the AC's name).
+    radius_proxy: bool = False
+    # On a real AC: the name of the proxy record allowed to speak for it ("" = no proxy may).
+    radius_via: str = ""
+    # Behind a proxy: send Disconnect/CoA through it (its address, coa_port and secret) instead
+    # of straight to this AC; the request still carries this AC's own identifiers.
+    dm_via_proxy: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -101,6 +109,10 @@ class AcRecord:
             if value not in ("", *MA_MODES):
                 raise ValidationError(f"AC {self.name}: {label} must be yes, no, auto or empty "
                                       f"(the global setting), got {value!r}")
+        if self.radius_proxy and self.radius_via:
+            raise ValidationError(f"AC {self.name}: a RADIUS proxy cannot itself sit behind one")
+        if self.radius_via and not all(c.isalnum() or c in "-_." for c in self.radius_via):
+            raise ValidationError(f"AC {self.name}: radius_via {self.radius_via!r} is not an AC name")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
             if not 1 <= port <= 65535:
                 raise ValidationError(f"AC {self.name}: {label} {port} is out of range")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from portal.blocklist import normalise_mac
+from portal.device_slots import RESERVE_FUNCTION_LUA
 from portal.errors import CitywifiError, ValidationError
 from portal.state import keys
 from portal.state.scripts import queue_script
@@ -40,6 +41,7 @@ __all__ = [
     "Credential",
     "CredentialError",
     "CredentialStore",
+    "DevicesFull",
     "Identity",
     "InvalidCredential",
     "ReusedCredential",
@@ -72,6 +74,13 @@ class ReusedCredential(CredentialError):
     def __init__(self, message: str = "login token already used", token: str = "") -> None:
         super().__init__(message)
         self.token = token
+
+
+class DevicesFull(CredentialError):
+    """The token is good, but the plan's device slots are all taken (portal/device_slots.py);
+    the token was not spent."""
+
+    code = "too_many_devices"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +146,11 @@ def _mac_or_none(value: str | None) -> str | None:
 # ARGV[1] token, ARGV[2] now, ARGV[3] used-memory seconds, ARGV[4] caller MAC ("" = unknown).
 # Returns {status, mac}: ok | expired | reused | invalid | mac_mismatch. Checks happen before the
 # HDEL so a token presented from the wrong device is not burnt by that attempt.
-CONSUME_LUA = """
+# With four KEYS (+ phone_sessions, device_slots) and ARGV 5-9 (max_sessions, slot field, hold,
+# grace, login) the step that spends the token also reserves the device's slot
+# (portal/device_slots.py); when the plan is full it returns {'full', mac, count} and spends
+# nothing, so a refused login changes nothing.
+CONSUME_LUA = RESERVE_FUNCTION_LUA + """
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then
   if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'reused', ''} end
@@ -151,6 +164,11 @@ if expires < tonumber(ARGV[2]) then
   return {'expired', mac}
 end
 if mac ~= '' and mac ~= ARGV[4] then return {'mac_mismatch', mac} end
+if #KEYS >= 4 then
+  local n = reserve_slot(KEYS[3], KEYS[4], tonumber(ARGV[5]), ARGV[6], ARGV[4], tonumber(ARGV[2]),
+                         tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9])
+  if n then return {'full', mac, n} end
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
@@ -331,7 +349,7 @@ class CredentialStore:
         pipe = self.redis.pipeline(transaction=False)
         for cmd in commands:
             if cmd[0] == "CONSUME":
-                queue_script(pipe, self._consume, cmd[1:3], cmd[3:])
+                queue_script(pipe, self._consume, *consume_keys_args(cmd))
             else:
                 pipe.execute_command(*cmd)
         return list(pipe.execute())
@@ -340,6 +358,14 @@ class CredentialStore:
         """The CONSUME_LUA command (as a ("CONSUME", ...) tuple) that spends ``token`` atomically."""
         return ("CONSUME", keys.login_tokens(phone), keys.login_tokens_used(phone), token,
                 f"{self.clock():.3f}", int(USED_TOKEN_MEMORY), mac or "")
+
+    @staticmethod
+    def with_reservation(command: Command, phone: str, max_sessions: int, field: str, hold: float,
+                         grace: float, login: str) -> Command:
+        """A CONSUME command that also reserves a device slot (portal/device_slots.py) when the
+        token is good; the token stays at index 3 and the device MAC at 6."""
+        return (*command[:7], keys.phone_sessions(phone), keys.device_slots(phone),
+                max_sessions, field, f"{hold:.3f}", f"{grace:.3f}", login)
 
     def check_mac_auth(self, mac: str) -> Identity:
         """MAC authentication (User-Name = MAC): accepted iff the device has a live binding."""
@@ -378,4 +404,13 @@ class CredentialStore:
             return InvalidCredential("login token expired")
         if status == b"mac_mismatch":
             return InvalidCredential("login token was issued for another device")
+        if status == b"full":
+            return DevicesFull("every device slot of the plan is taken")
         return InvalidCredential("unknown credential")
+
+
+def consume_keys_args(command: Command) -> tuple[list[Any], list[Any]]:
+    """KEYS and ARGV of a ("CONSUME", ...) command, with or without a reservation."""
+    if len(command) > 7:
+        return [command[1], command[2], command[7], command[8]], [*command[3:7], *command[9:]]
+    return [command[1], command[2]], list(command[3:])

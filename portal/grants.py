@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from portal.device_slots import RESERVE_LUA, reserve_command
 from portal.errors import CitywifiError
 from portal.plans import Plan, PlanStore
 from portal.sessions import OnlineSession, decode_records, normalise_mac_or_none
 from portal.settings import QuotaSettings
 from portal.state import keys
+from portal.state.scripts import queue_script
 from portal.usage import Usage, UsageBook, next_midnight
 
 if TYPE_CHECKING:
@@ -262,10 +264,13 @@ def remaining_time(plan: Plan, usage: Usage, now: float, tz: ZoneInfo) -> int | 
 def evaluate(
     plan: Plan, usage: Usage, sessions: list[OnlineSession], *, phone: str, mac: str | None,
     now: float, tz: ZoneInfo, default_interim: int, grace: float,
-    signer: ClassSigner | None = None, ac: str = "",
+    signer: ClassSigner | None = None, ac: str = "", nonce: bytes | None = None,
 ) -> Grant:
     """Pure decision: the Grant, or QuotaRefusal. With ``signer`` the Class is signed for ``ac``
-    (what the RADIUS server sends); without, it is the unsigned form accounting will not trust."""
+    (what the RADIUS server sends); without, it is the unsigned form accounting will not trust.
+    ``sessions`` only pre-checks ``max_sessions`` (they were read before): the binding check is
+    the device slot an Accept reserves (portal/device_slots.py); ``nonce`` names the login (the
+    reservation's), random when None."""
     refusal = check_quota(plan, usage, now)
     if refusal is not None:
         raise QuotaRefusal(refusal, f"{phone} plan {plan.name}")
@@ -285,8 +290,8 @@ def evaluate(
         up_kbps=plan.up_kbps,
         down_kbps=plan.down_kbps,
         terminate_at=terminate_at(plan, usage, now),
-        class_=(signer.make(phone, plan.name, now, ac) if signer is not None and ac
-                else make_class(phone, plan.name, now)),
+        class_=(signer.make(phone, plan.name, now, ac, nonce) if signer is not None and ac
+                else make_class(phone, plan.name, now, nonce)),
     )
 
 
@@ -307,6 +312,7 @@ class Authorizer:
         )
         self.usage = UsageBook(redis, self.settings.timezone)
         self.reaper_grace = reaper_grace
+        self._reserve = redis.register_script(RESERVE_LUA)
 
     def authorize(
         self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
@@ -332,6 +338,29 @@ class Authorizer:
             # Validity counts from the first login: remember it (once per phone ever).
             self.usage.mark_first_login(phone, now)
         return grant
+
+    def slot_command(self, phone: str, mac: str | None, grant: Grant, now: float) -> tuple[Any, ...] | None:
+        """The ("RESERVE", ...) command that binds ``grant``'s device slot, or None when its plan
+        has no ``max_sessions`` (portal/device_slots.py)."""
+        plan = self.plans.plan_named(grant.plan_name)
+        info = parse_class(grant.class_)
+        if plan is None or plan.max_sessions is None or info is None:
+            return None
+        return reserve_command(phone, normalise_mac_or_none(mac), plan.max_sessions, now,
+                               self.settings.slot_hold, self.reaper_grace, info.login)
+
+    def reserve(self, phone: str, mac: str | None, grant: Grant, now: float) -> None:
+        """Bind the device slot an Access-Accept of ``grant`` takes, atomically against every
+        other node; raise QuotaRefusal("too_many_devices") when the plan's slots are all taken.
+        (The RADIUS fast path reserves inside the token's consume step instead.)"""
+        command = self.slot_command(phone, mac, grant, now)
+        if command is None:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        queue_script(pipe, self._reserve, command[1:3], command[3:])
+        reply = pipe.execute()[0]
+        if reply[0] == b"full":
+            raise QuotaRefusal("too_many_devices", f"{phone}: {reply[1]} devices hold slots")
 
 
 _authorizers: dict[int, tuple[Any, Authorizer]] = {}

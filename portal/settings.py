@@ -200,11 +200,16 @@ class QuotaSettings:
     acct_max_session_time: int = 2592000  # Acct-Session-Time above this (30 days) cannot be true
     acct_rate_margin: float = 2.0       # octets may exceed the plan's rate × session time by this factor
     acct_line_kbps: int = 1000000       # rate assumed when the plan sets none or is unknown (1 Gbit/s)
+    # A plan's max_sessions is enforced at Access-Accept: the Accept reserves a device slot that
+    # the device's Accounting-Start takes over; with no accounting it is freed after this long.
+    slot_hold: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("acct_clock_skew", "acct_max_delay", "acct_max_session_time", "acct_line_kbps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
+        if not 1.0 <= self.slot_hold <= 3600.0:
+            raise ValueError(f"slot_hold: expected 1 to 3600 seconds, got {self.slot_hold}")
         if not 1.0 <= self.acct_rate_margin <= 100.0:
             raise ValueError(f"acct_rate_margin: expected 1 to 100, got {self.acct_rate_margin}")
 
@@ -592,6 +597,10 @@ class AcSeed:
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
     client_address_check: bool = True  # phone requests must come from the redirect's user IP (off: NAT)
     redirect_key: str = ""             # the AC's 8-char DES key for encrypted MACs (EAG wlanparameter)
+    # A RADIUS proxy's record: its requests name the real AC by NAS-IP-Address / NAS-Identifier
+    radius_proxy: bool = False
+    radius_via: str = ""               # on a real AC: the proxy record that may speak for it
+    dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):

@@ -39,6 +39,7 @@ class AcCache:
         self.require_message_authenticator = require_message_authenticator   # global defaults
         self.limit_proxy_state = limit_proxy_state
         self._cache: dict[str, tuple[float, CachedAc | None]] = {}
+        self._behind: dict[str, tuple[float, AcRecord | None]] = {}
 
     def lookup(self, address: str) -> CachedAc | None:
         """The AC owning ``address``, or None. Redis errors propagate (the caller stays silent)."""
@@ -52,6 +53,25 @@ class AcCache:
         entry = None if record is None else self._entry(record)
         self._cache[address] = (now + self.ttl, entry)
         return entry
+
+    def behind(self, proxy: AcRecord, nas_ip: str | None, nas_id: str | None) -> AcRecord | None:
+        """The real AC a trusted proxy's request names: the AC owning NAS-IP-Address, else the
+        AC named by NAS-Identifier, provided that AC lists this proxy in ``radius_via`` (a proxy
+        cannot speak for ACs that did not choose it). Cached like ``lookup``."""
+        key = f"{proxy.name}|{nas_ip or ''}|{nas_id or ''}"
+        now = self.clock()
+        hit = self._behind.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        if len(self._behind) > 100_000:
+            self._behind.clear()
+        record = self.registry.by_address(nas_ip) if nas_ip else None
+        if record is None and nas_id:
+            record = self.registry.get_or_none(nas_id)
+        if record is not None and (record.radius_via != proxy.name or not record.enabled):
+            record = None
+        self._behind[key] = (now + self.ttl, record)
+        return record
 
     def peek(self, address: str) -> CachedAc | None:
         """The cached AC for ``address`` without asking Redis (for naming a malformed packet's

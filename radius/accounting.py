@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from portal.device_slots import RELEASE_LUA, release_args
 from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
 from portal.logtext import escape_fields
 from portal.plans import PlanStore
@@ -187,6 +188,7 @@ class AccountingProcessor:
         self.venues = venues or VenueResolver(VenueStore(redis, cache_ttl=self.settings.plan_cache_ttl))
         self._acct = redis.register_script(ACCT_LUA)
         self._close = redis.register_script(CLOSE_SESSION_LUA)
+        self._release = redis.register_script(RELEASE_LUA)
         self.enforce_async = enforce_async
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: list[concurrent.futures.Future[Any]] = []
@@ -347,7 +349,21 @@ class AccountingProcessor:
                                nas_identifier=record.nas_identifier, mac=mac),
             ],
         )
-        return _Queued(ac, record, phone, plan_name, kind, received_at, started, len(pipe) - 1, index)
+        result = len(pipe) - 1
+        self._release_slot(pipe, phone, mac, bound.login, f"{ac.name}|{sid}", kind)
+        return _Queued(ac, record, phone, plan_name, kind, received_at, started, result, index)
+
+    def _release_slot(self, pipe: Any, phone: str, mac: str | None, login: str, field: str,
+                      kind: str) -> None:
+        """The device slot its Access-Accept reserved (portal/device_slots.py) ends when the
+        Start's session takes it over, or at a Stop of the same login. A separate script right
+        after the accounting script in the same pipeline: it frees the slot only if that script
+        stored the session, and leaves the accounting script's KEYS/ARGV alone."""
+        if kind == "interim":
+            return   # a live session already counts instead of its device's reservation
+        release = release_args(phone, mac, login, field, kind)
+        if release is not None:
+            queue_script(pipe, self._release, *release)
 
     def _run(self, pipe: Any, queued: list[_Queued], out: list[BaseException | None]) -> None:
         """Execute ``pipe`` and finish its records. A command that failed for one record (an

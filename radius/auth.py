@@ -7,10 +7,13 @@ the server counts (``reject.<reason>``). Redis errors propagate: the server stay
 With a ``RespClient`` (plain redis:// or unix:// URL) the server hands over every Access-Request
 it drained from its socket in one pass, and the whole batch costs ONE Redis round trip: one
 pre-encoded pipeline of plain reads (``radius.batch_reads``: credentials, blocklists, plan
-override, usage, sessions) whose replies hiredis parses in C. A PAP password that names a live
-login token, or a CHAP response that matches one, is then consumed atomically by
+override, usage) whose replies hiredis parses in C. A PAP password that names a live login
+token, or a CHAP response that matches one, is then consumed atomically by
 ``portal.credentials.CONSUME_LUA`` (+1 trip for those requests only; MAC authentication takes two
-trips per request). The decisions are made in Python by the same code as the per-step path.
+trips per request), which also reserves the device slot of a plan with ``max_sessions``
+(``portal.device_slots``). An Accept that spent no token (a bound device's credential) reserves
+its slot with ``RESERVE_LUA`` in one more pipelined trip, only when its plan has a device limit.
+The decisions are made in Python by the same code as the per-step path.
 Without a ``RespClient`` (Sentinel, Cluster: a batch touches keys of many slots) the same steps
 run through redis-py, one pipeline each.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,12 +37,15 @@ from portal.credentials import (
     CheckPlan,
     CredentialError,
     CredentialStore,
+    DevicesFull,
     Identity,
     InvalidCredential,
     ReusedCredential,
+    consume_keys_args,
 )
+from portal.device_slots import RESERVE_LUA, slot_field
 from portal.errors import ValidationError
-from portal.grants import Authorizer, Grant, QuotaRefusal, evaluate
+from portal.grants import Authorizer, Grant, QuotaRefusal, check_quota, evaluate
 from portal.plans import Plan
 from portal.sessions import decode_records
 from portal.state import StateUnavailable, keys
@@ -170,6 +177,7 @@ class AuthPolicy:
         # One-round-trip path (see module docstring); None = redis-py, one pipeline per step.
         self.fast = fast
         self._consume_sha = fast.script(CONSUME_LUA) if fast is not None else b""
+        self._reserve_sha = fast.script(RESERVE_LUA) if fast is not None else b""
         self._reads = BatchReads()
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
         # Memos of pure functions of request text (bounded, see _memo) and of per-phone keys.
@@ -203,6 +211,7 @@ class AuthPolicy:
         venue = self.venue_of(ac.name, ssid) if self.venue_of is not None else None
         try:
             grant = self.authorizer.authorize(identity.phone, identity.mac, ac, ssid, now, venue=venue)
+            self.authorizer.reserve(identity.phone, identity.mac, grant, now)   # one more trip
         except QuotaRefusal as refusal:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
         reply = AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
@@ -298,8 +307,9 @@ class AuthPolicy:
         for value in (blocked_phones, blocked_macs):
             if isinstance(value, Exception):
                 raise value   # the blocklist is unreadable: no answer is better than a wrong one
-        # (job, identity, its six reads, (blocked phone entry, blocked MAC entry))
-        decided: list[tuple[_Job, Identity, list[Any], tuple[Any, Any]]] = []
+        # (job, identity, its five reads, (blocked phone entry, blocked MAC entry), the login nonce
+        # of the device slot its token's consume step reserved or None)
+        decided: list[tuple[_Job, Identity, list[Any], tuple[Any, Any], bytes | None]] = []
         consumes: list[tuple[_Job, tuple[Any, ...], list[Any], tuple[Any, Any]]] = []
         replays: list[tuple[_Job, str, tuple[Any, Any]]] = []   # spent tokens asked for again
         spent_by: list[tuple[_Job, Identity, str]] = []           # tokens this batch spent
@@ -327,18 +337,33 @@ class AuthPolicy:
                         consumes.append((job, outcome, reads, blocked))
                         continue
                     identity = outcome
-                decided.append((job, identity, reads, blocked))
+                decided.append((job, identity, reads, blocked, None))
             except ReusedCredential as exc:
                 self._reused(job, exc, blocked, replays, results)
             except CredentialError as exc:
                 results[job.index] = self._reject(exc.code)
             except Exception as exc:
                 results[job.index] = exc
+        self._refresh_resolved()
+        venues: dict[tuple[str, str | None], str | None] = {}   # this batch's venue lookups
         if consumes:   # tokens to spend, all in one more round trip
+            # A token whose Accept takes a device slot reserves it in the same step (atomic on
+            # every node: portal/device_slots.py); a full plan leaves the token unspent.
+            nonces: list[bytes | None] = []
+            commands = []
+            for job, command, reads, blocked in consumes:
+                slot = self._slot_to_reserve(job, reads, blocked, now, venues)
+                nonces.append(None if slot is None else slot[1])
+                if slot is not None:
+                    login = slot[1].hex()
+                    command = self.credentials.with_reservation(
+                        command, job.plan.phone, slot[0], slot_field(job.plan.mac, login),
+                        self.authorizer.settings.slot_hold, self.authorizer.reaper_grace, login)
+                commands.append(command)
             # An error reply stays in its request's slot: the other tokens of the pipeline are
             # spent by then, and their requests must be answered (a retry would say "reused").
-            spent = self._run([c for _, c, _, _ in consumes], raise_errors=False)
-            for (job, command, reads, blocked), consumed in zip(consumes, spent, strict=True):
+            spent = self._run(commands, raise_errors=False)
+            for (job, command, reads, blocked), consumed, nonce in zip(consumes, spent, nonces, strict=True):
                 if isinstance(consumed, Exception):
                     results[job.index] = consumed
                     continue
@@ -347,24 +372,33 @@ class AuthPolicy:
                         identity = self.credentials.decide_pap(job.plan, [flat_pairs(reads[0]), consumed])
                     else:
                         identity = self.credentials.decide_consume(job.plan, consumed, command[3])
-                    decided.append((job, identity, reads, blocked))
+                    reserved = nonce if identity.kind == "token" else None
+                    decided.append((job, identity, reads, blocked, reserved))
                     if identity.kind == "token":
                         spent_by.append((job, identity, command[3]))
+                except DevicesFull:
+                    results[job.index] = _too_many_devices()
                 except ReusedCredential as exc:   # spent meanwhile (another node, another port)
                     self._reused(job, exc, blocked, replays, results)
                 except CredentialError as exc:
                     results[job.index] = self._reject(exc.code)
         if replays:
             self._replay_batch(replays, results, now)
-        self._refresh_resolved()
-        venues: dict[tuple[str, str | None], str | None] = {}   # this batch's venue lookups
-        for job, identity, reads, blocked in decided:
+        unreserved: list[tuple[int, tuple[Any, ...]]] = []   # Accepts still to reserve a slot for
+        for job, identity, reads, blocked, nonce in decided:
             try:
-                results[job.index] = self._grant_reply(job, identity, reads, blocked, now, venues)
+                reply, grant = self._grant_reply(job, identity, reads, blocked, now, venues, nonce)
+                results[job.index] = reply
+                if grant is not None and nonce is None:
+                    reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
+                    if reserve is not None:
+                        unreserved.append((job.index, reserve))
             except _STATE_ERRORS:
                 raise
             except Exception as exc:
                 results[job.index] = exc
+        if unreserved:   # a bound device's credential spends no token: one more trip, when needed
+            self._reserve_slots(unreserved, results)
         stores = [store for job, identity, token in spent_by
                   if isinstance(reply := results[job.index], AuthReply)
                   and (store := self.replay.store(identity, token, job.ac.name, reply, now))]
@@ -411,38 +445,69 @@ class AuthPolicy:
             self.metrics.inc("token_replay")
         return AuthReply(Code.ACCESS_ACCEPT, attrs)
 
-    def _grant_reply(self, job: _Job, identity: Identity, reads: list[Any], blocked: tuple[Any, Any],
-                     now: float, venues: dict[tuple[str, str | None], str | None]) -> AuthReply:
+    def _venue(self, job: _Job, venues: dict[tuple[str, str | None], str | None]) -> str | None:
+        if self.venue_of is None:
+            return None
+        where = (job.ac.name, job.ssid)
+        try:
+            return venues[where]
+        except KeyError:
+            venue = venues[where] = self.venue_of(job.ac.name, job.ssid)
+            return venue
+
+    def _slot_to_reserve(self, job: _Job, reads: list[Any], blocked: tuple[Any, Any], now: float,
+                         venues: dict[tuple[str, str | None], str | None]) -> tuple[int, bytes] | None:
+        """(max_sessions, login nonce) when spending this job's token leads to an Accept that
+        must hold a device slot; None when the plan has no limit or the request will be refused
+        anyway (blocked, no plan, quota used up: _grant_reply says which, no slot is taken)."""
         if (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
-            return self._reject("blocked")
+            return None
+        override = None if reads[3] is None else reads[3].decode()
+        plan = self._resolve(override, job.ac.name, job.ssid, self._venue(job, venues))
+        if plan is None or plan.max_sessions is None:
+            return None
+        if check_quota(plan, self._usage(reads[4], now), now) is not None:
+            return None
+        return plan.max_sessions, random.getrandbits(32).to_bytes(4, "big")
+
+    def _reserve_slots(self, unreserved: list[tuple[int, tuple[Any, ...]]], results: list[Any]) -> None:
+        replies = self._run([command for _, command in unreserved], raise_errors=False)
+        for (index, _), reply in zip(unreserved, replies, strict=True):
+            if isinstance(reply, Exception):
+                results[index] = reply
+            elif reply[0] == b"full":
+                results[index] = _too_many_devices()
+
+    def _grant_reply(self, job: _Job, identity: Identity, reads: list[Any], blocked: tuple[Any, Any],
+                     now: float, venues: dict[tuple[str, str | None], str | None],
+                     nonce: bytes | None = None) -> tuple[AuthReply, Grant | None]:
+        """The reply and, for an Accept, its Grant. ``nonce``: the login whose device slot the
+        consume step already reserved (the concurrency check was done there, atomically)."""
+        if (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
+            return self._reject("blocked"), None
         ac = job.ac
-        venue = None
-        if self.venue_of is not None:
-            where = (ac.name, job.ssid)
-            try:
-                venue = venues[where]
-            except KeyError:
-                venue = venues[where] = self.venue_of(ac.name, job.ssid)
+        venue = self._venue(job, venues)
         a = self.authorizer
         # Mirrors portal.grants.Authorizer.authorize over the fetched values (tests compare).
         override = None if reads[3] is None else reads[3].decode()
         plan = self._resolve(override, ac.name, job.ssid, venue)
         if plan is None:
             refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
-            return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+            return _refusal_reply(refusal), None
         usage = self._usage(reads[4], now)
-        sessions = decode_records(identity.phone, flat_pairs(reads[5])) if reads[5] else []
         try:
+            # No sessions: max_sessions is the device-slot reservation's (the consume step's, or
+            # _reserve_slots after this), atomic where a read of the sessions would be stale.
             grant = evaluate(
-                plan, usage, sessions, phone=identity.phone, mac=identity.mac, now=now,
+                plan, usage, [], phone=identity.phone, mac=identity.mac, now=now,
                 tz=a.usage.tz, default_interim=a.settings.default_interim, grace=a.reaper_grace,
-                signer=a.class_signer, ac=ac.name,
+                signer=a.class_signer, ac=ac.name, nonce=nonce,
             )
         except QuotaRefusal as refusal:
-            return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+            return _refusal_reply(refusal), None
         if usage.first_login is None and plan.validity_days is not None:
             a.usage.mark_first_login(identity.phone, now)
-        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
+        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), grant
 
     def _refresh_resolved(self) -> None:
         """Forget remembered resolutions when the plan store's snapshot changed."""
@@ -512,6 +577,9 @@ class AuthPolicy:
             grant = self._authorize_raw(identity, ac, ssid, venue, now, raw[2:])
         except QuotaRefusal as refusal:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+        reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
+        if reserve is not None and self._run([reserve])[0][0] == b"full":
+            return _too_many_devices()
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
 
     def _plan(self, req: wire.Request, ac: AcRecord, secret: bytes) -> CheckPlan | None:
@@ -543,16 +611,22 @@ class AuthPolicy:
         """Run commands (``CONSUME`` ones as EVALSHA of CONSUME_LUA) in one pipeline; an error
         reply raises unless ``raise_errors`` is false (then it is returned in its slot)."""
         assert self.fast is not None
-        wire_cmds = [
-            ("EVALSHA", self._consume_sha, 2, *c[1:]) if isinstance(c, tuple) and c[0] == "CONSUME"
-            else c for c in commands
-        ]
+        wire_cmds = [self._wire(c) for c in commands]
         replies = self.fast.pipeline(wire_cmds)
         if raise_errors:
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
+
+    def _wire(self, command: Any) -> Any:
+        if isinstance(command, tuple):
+            if command[0] == "CONSUME":
+                keys_, args = consume_keys_args(command)
+                return ("EVALSHA", self._consume_sha, len(keys_), *keys_, *args)
+            if command[0] == "RESERVE":
+                return ("EVALSHA", self._reserve_sha, 2, *command[1:])
+        return command
 
     @staticmethod
     def _policy_cmds(phone: str, mac: str | None) -> list[tuple[Any, ...]]:
@@ -669,6 +743,14 @@ def _pairs(raw: Any) -> dict[bytes, bytes]:
     if isinstance(raw, dict):
         return raw
     return dict(zip(raw[::2], raw[1::2], strict=True))
+
+
+def _refusal_reply(refusal: QuotaRefusal) -> AuthReply:
+    return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+
+
+def _too_many_devices() -> AuthReply:
+    return _refusal_reply(QuotaRefusal("too_many_devices", "every device slot of the plan is taken"))
 
 
 _STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)

@@ -8,14 +8,16 @@ PAP password that is a live token, or a CHAP response that matches one, is consu
 by ``portal.credentials.CONSUME_LUA`` (atomic), so reads need no transaction.
 
 Per batch: ``HMGET`` of the blocked phones and of the blocked MACs (one each for all requests).
-Per request, six commands in this order (``READS_PER_REQUEST``):
+Per request, five commands in this order (``READS_PER_REQUEST``):
 
     HGETALL  MAC binding (of "-" when the caller has no MAC)
     PAP:  HGET login-tokens <password>   HEXISTS used-login-tokens <password>
     CHAP: HKEYS login-tokens             HKEYS used-login-tokens
     GET      plan override
     HGETALL  usage
-    HGETALL  phone sessions
+
+The phone's sessions are not read: a plan's ``max_sessions`` is decided by the device-slot
+reservation in Lua, atomically (portal/device_slots.py), not from a read that may be stale.
 
 Pure encoding: no sockets here (``radius.resp.RespClient.send_encoded`` sends the payload).
 """
@@ -30,7 +32,7 @@ from radius.resp import bulk
 
 __all__ = ["READS_PER_REQUEST", "BatchReads", "PhoneReads", "flat_pairs"]
 
-READS_PER_REQUEST = 6
+READS_PER_REQUEST = 5
 _MEMO_MAX = 50_000
 
 
@@ -60,8 +62,7 @@ class PhoneReads:
         self.hexists = b"*3\r\n" + bulk(("HEXISTS", used))
         self.chap = _command("HKEYS", tokens) + _command("HKEYS", used)
         self.policy = (_command("GET", keys.plan_override(phone))
-                       + _command("HGETALL", keys.usage(phone))
-                       + _command("HGETALL", keys.phone_sessions(phone)))
+                       + _command("HGETALL", keys.usage(phone)))
 
     def pap(self, password: bytes) -> bytes:
         pw = b"$%d\r\n%s\r\n" % (len(password), password)

@@ -53,6 +53,11 @@ REASONS: dict[str, tuple[str, str, int]] = {
         "source address is not a registered AC",
         "add the address to the AC's addresses (NOC console) or check NAT between AC and server",
         logging.WARNING),
+    "unknown_nas_behind_proxy": (
+        "a RADIUS proxy named an AC that is not registered behind it",
+        "register the AC with its NAS-IP-Address (or name = NAS-Identifier) and radius_via = the "
+        "proxy's record name",
+        logging.WARNING),
     "ac_disabled": ("the AC is disabled", "enable it in the NOC console", logging.WARNING),
     "malformed": ("malformed packet", "attribute lengths do not add up (RFC 2865 §3)", logging.WARNING),
     "oversized": ("packet longer than 4096 octets", "RFC 2865 §3 limit", logging.WARNING),

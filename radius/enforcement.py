@@ -174,16 +174,27 @@ class Enforcer:
             event_timestamp=int(self.clock()),
         )
 
+    def _dm_target(self, ac: AcRecord) -> AcRecord:
+        """Where a Disconnect/CoA for ``ac``'s sessions goes: the AC itself, or the RADIUS proxy
+        it sits behind when ``dm_via_proxy`` (the proxy relays it to the NAS: FreeRADIUS with
+        Home-Server-Pool set in recv-coa)."""
+        if ac.dm_via_proxy and ac.radius_via:
+            proxy = self.acs.get_or_none(ac.radius_via)
+            if proxy is not None and proxy.radius_proxy:
+                return proxy
+        return ac
+
     def _send(self, code: DynCode, ac: AcRecord, attrs: list[tuple[int, bytes]]) -> DynResult:
-        secret = ac.effective_radius_secret.encode()
+        target = self._dm_target(ac)
+        secret = target.effective_radius_secret.encode()
         request = encode_request(code, int.from_bytes(os.urandom(1), "big"), secret, attrs)
-        host = ac.addresses[0]
+        host = target.addresses[0]
 
         def dropped(exc: MalformedPacket) -> None:
             reason = exc.code if exc.code.startswith("dm_reply_") else "dm_reply_malformed"
             self.drops.drop(reason, "Disconnect/CoA reply", ac.name, host, exc)
 
-        return self.client.exchange(host, ac.coa_port, secret, request, on_drop=dropped)
+        return self.client.exchange(host, target.coa_port, secret, request, on_drop=dropped)
 
     def _ac(self, session: OnlineSession, ac: AcRecord | None) -> AcRecord | None:
         return ac if ac is not None else self.acs.get_or_none(session.ac)

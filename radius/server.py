@@ -371,6 +371,20 @@ class RadiusServer:
                     self._drop("unknown_attribute", addr, what, name, ", ".join(unknown))
                     return None
                 self.drops.unknown_attributes(name, what, unknown)
+        if ac.radius_proxy:
+            # A trusted proxy: the packet is authenticated with its secret (replies are signed
+            # with it too), but the AC is the one its NAS-IP-Address / NAS-Identifier names.
+            try:
+                real = self.acs.behind(ac, _nas_ip(req), req.text(Attr.NAS_IDENTIFIER))
+            except _STATE_ERRORS as exc:
+                self._alarm.fire("AC lookup", exc)
+                self._drop("state_unavailable", addr, what, name)
+                return None
+            if real is None:
+                self._drop("unknown_nas_behind_proxy", addr, what, name)
+                return None
+            ac = real
+            self.activity.seen(ac.name)
         key = (ip, port, req.ident, req.authenticator, kind)
         state, cached = self.dedup.lookup(key, req.raw)
         if state is Lookup.REPLAY:
@@ -520,3 +534,8 @@ def _verify_acct_ma(req: wire.Request, secret: bytes) -> bool:
     zeroed = wire.Request(req.code, req.ident, bytes(16), raw[:4] + bytes(16) + raw[20:],
                           req.attrs, req.first, req.ma_offset)
     return wire.verify_message_authenticator(zeroed, secret)
+
+
+def _nas_ip(req: wire.Request) -> str | None:
+    raw = req.get(Attr.NAS_IP_ADDRESS)
+    return ".".join(str(b) for b in raw) if raw is not None and len(raw) == 4 else None

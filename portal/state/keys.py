@@ -38,6 +38,7 @@ __all__ = [
     "carrier_lookup",
     "console_failure_addresses",
     "console_failures_from",
+    "device_slots",
     "ip_session_bucket",
     "listener_stats",
     "login_tokens",
@@ -252,6 +253,13 @@ def login_claim(phone: str, login: str) -> str:
     of the signed Class its Access-Accept carried) backs. One login backs one session; the
     accounting script refuses the same Class on any other session."""
     return f"{PREFIX}:{{p:{phone}}}:lc:{login}"
+
+
+def device_slots(phone: str) -> str:
+    """Hash (TTL = the longest hold): device slots an Access-Accept reserved for a plan with
+    ``max_sessions`` until the device's accounting opens its session (portal/device_slots.py);
+    field = device MAC or ``lg:<login>`` → ``<expiry epoch>|<login>``."""
+    return f"{PREFIX}:{{p:{phone}}}:slots"
 
 
 def ac_sessions(ac: str) -> str:

@@ -210,6 +210,9 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
                               typed_key or (old.redirect_key if old is not None else ""))
     if old is not None:
         values["secret"], values["radius_secret"] = old.secret, old.radius_secret
+        # RADIUS proxy settings are not on the form yet (TOML [[acs]] only): an edit keeps them.
+        values.update(radius_proxy=old.radius_proxy, radius_via=old.radius_via,
+                      dm_via_proxy=old.dm_via_proxy)
     else:
         typed = str(form.get("secret", "")).strip()
         typed_radius = str(form.get("radius_secret", "")).strip()

@@ -229,3 +229,33 @@ def test_module_function_reuses_authorizer(redis_client: Any) -> None:
     assert authorize(redis_client, PHONE, MAC, AC, "x", NOON).plan_name == "p"
     assert authorize(redis_client, PHONE, MAC, AC, "x", NOON,
                      settings=QuotaSettings(default_interim=600)).interim_interval == 600
+
+
+def test_accepts_reserve_device_slots_atomically(redis_client: Any) -> None:
+    """Issue 19 item 1 on the generic path (also run on Redis Cluster by tests/scale): each grant
+    reserves its device's slot; the third device is refused though no session ever started, the
+    token consume step reserves too and leaves a refused token unspent."""
+    from portal.credentials import CredentialStore, DevicesFull
+    from portal.device_slots import slot_field
+    from portal.state import keys
+
+    auth = _setup(redis_client, Plan("p", max_sessions=2))
+    for mac in ("aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02"):
+        auth.reserve(PHONE, mac, _grant(auth, mac=mac), NOON)
+    auth.reserve(PHONE, MAC, _grant(auth, mac=MAC), NOON)    # the same device again: its own slot
+    third = _grant(auth, mac="aa:bb:cc:dd:ee:03")             # the stale pre-check lets it pass …
+    with pytest.raises(QuotaRefusal) as exc:
+        auth.reserve(PHONE, "aa:bb:cc:dd:ee:03", third, NOON)  # … the reservation does not
+    assert exc.value.code == "too_many_devices"
+    creds = CredentialStore(redis_client, clock=lambda: NOON)
+    token = creds.mint_login_token(PHONE, mac="aa:bb:cc:dd:ee:03")
+    consume = creds.with_reservation(creds.consume_command(PHONE, token.password, "aa:bb:cc:dd:ee:03"),
+                                     PHONE, 2, slot_field("aa:bb:cc:dd:ee:03", "0a0b"), 30, 60, "0a0b")
+    plan = creds.plan_pap(PHONE, token.password, "aa:bb:cc:dd:ee:03")
+    with pytest.raises(DevicesFull):
+        creds.decide_pap(plan, creds.run([("HGETALL", keys.mac_binding("aa:bb:cc:dd:ee:03")), consume]))
+    assert redis_client.hexists(keys.login_tokens(PHONE), token.password)
+    # Past the hold the two reservations lapse: the token is spent and its device holds a slot.
+    consume = (*consume[:4], f"{NOON + 31:.3f}", *consume[5:])
+    creds.decide_pap(plan, creds.run([("HGETALL", keys.mac_binding("aa:bb:cc:dd:ee:03")), consume]))
+    assert list(redis_client.hgetall(keys.device_slots(PHONE))) == [b"aa:bb:cc:dd:ee:03"]

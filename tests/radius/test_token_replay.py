@@ -45,12 +45,14 @@ WINDOW = 4.0      # radius.token_replay_window of the nodes (seconds)
 class Node:
     """One ``citywifi radius`` process (one worker) on loopback."""
 
-    def __init__(self, redis_url: str, data: Path) -> None:
+    def __init__(self, redis_url: str, data: Path, **settings: str) -> None:
+        """``settings``: more CITYWIFI_* variables (e.g. CITYWIFI_RADIUS_WORKERS="2")."""
         self.auth_port, self.acct_port = free_udp_port(), free_udp_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYWIFI_")}
         env.update(PYTHONPATH=str(ROOT), CITYWIFI_DATA_DIR=str(data), CITYWIFI_REDIS_URL=redis_url,
                    CITYWIFI_RADIUS_WORKERS="1", CITYWIFI_RADIUS_AC_CACHE_TTL="0",
                    CITYWIFI_QUOTA_PLAN_CACHE_TTL="0", CITYWIFI_RADIUS_TOKEN_REPLAY_WINDOW=str(WINDOW))
+        env.update(settings)
         data.mkdir(parents=True, exist_ok=True)
         self.log = data / "radius.log"
         with open(self.log, "wb") as out:
