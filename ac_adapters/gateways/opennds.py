@@ -26,7 +26,6 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, unquote, urlencode
 
@@ -164,9 +163,8 @@ def grant_url(state: Mapping[str, str], faskey: str, limits: GatewayLimits, land
     return f"http://{address}/{authdir}/?{query}"
 
 
-@dataclass(frozen=True, slots=True)
 class OpenNdsAdapter:
-    """openNDS FAS level 1 as a :class:`ac_adapters.gateways.base.GatewayAdapter`."""
+    """openNDS FAS level 1 as a :class:`ac_adapters.gateways.base.GatewayAdapter` (stateless)."""
 
     kind: str = "opennds"
     grant_mode: Literal["redirect", "exchange"] = "redirect"
