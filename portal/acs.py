@@ -16,17 +16,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ac_adapters.gateways.opennds import faskey_ok
 from ac_adapters.profiles import PROFILES
 from portal.errors import NotFound, ValidationError
 from portal.settings import AcSeed
 from portal.state import keys
 
-__all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord", "AcRegistry"]
+__all__ = ["GATEWAY_KINDS", "MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord",
+           "AcRegistry"]
 
 # Reply dialects radius/dialects.py can render (vendor rate-limit attributes, docs/protocols/radius.md §2.2).
 RADIUS_DIALECTS = ("huawei", "h3c", "wispr", "chillispot", "mikrotik", "zte")
 MAX_PORTAL_SOURCES = 16
 REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)
+# What the gateway speaks: "portal" = the carrier Portal protocol (ac_adapters.client); the others
+# have an adapter in ac_adapters.gateways (issue 17).
+GATEWAY_KINDS = ("portal", "opennds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,10 @@ class AcRecord:
     # 8-character key the AC encrypts the user MAC with in its redirect (EAG ``wlanparameter``,
     # DES-ECB). Set: only MACs encrypted with it are accepted. A secret: never shown again.
     redirect_key: str = ""
+    kind: str = "portal"                # GATEWAY_KINDS
+    # openNDS: the shared `faskey` (rhid = sha256(hid + faskey), signed limits). A secret: never
+    # shown again. Letters and digits only: openNDS passes it through a shell printf.
+    faskey: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -91,6 +100,13 @@ class AcRecord:
                                       and all("\x21" <= c <= "\x7e" for c in self.redirect_key)):
             raise ValidationError(f"AC {self.name}: the redirect key is {REDIRECT_KEY_LENGTH} visible "
                                   "ASCII characters (the AC's DES key)")
+        if self.kind not in GATEWAY_KINDS:
+            raise ValidationError(f"AC {self.name}: unknown kind {self.kind!r} "
+                                  f"(known: {', '.join(GATEWAY_KINDS)})")
+        if self.faskey and not faskey_ok(self.faskey):
+            raise ValidationError(f"AC {self.name}: the faskey is 8-128 letters and digits")
+        if self.kind == "opennds" and not self.faskey:
+            raise ValidationError(f"AC {self.name}: an openNDS gateway needs its faskey")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
             if not 1 <= port <= 65535:
                 raise ValidationError(f"AC {self.name}: {label} {port} is out of range")

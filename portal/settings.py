@@ -502,6 +502,8 @@ class AcSeed:
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
     client_address_check: bool = True  # phone requests must come from the redirect's user IP (off: NAT)
     redirect_key: str = ""             # the AC's 8-char DES key for encrypted MACs (EAG wlanparameter)
+    kind: str = "portal"               # gateway kind: portal (carrier Portal protocol) or opennds
+    faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
 
 
 _PLAN_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
