@@ -16,18 +16,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ac_adapters.gateways.opennds import faskey_ok
 from ac_adapters.profiles import PROFILES
 from ac_adapters.radius_dialects import DIALECTS
 from portal.errors import NotFound, ValidationError
 from portal.settings import MA_MODES, AcSeed
 from portal.state import keys
 
-__all__ = ["MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord", "AcRegistry"]
+__all__ = ["GATEWAY_KINDS", "MAX_PORTAL_SOURCES", "RADIUS_DIALECTS", "REDIRECT_KEY_LENGTH", "AcRecord",
+           "AcRegistry"]
 
 # Reply dialects radius/dialects.py renders: the names of the one table in ac_adapters.radius_dialects.
 RADIUS_DIALECTS = tuple(DIALECTS)
 MAX_PORTAL_SOURCES = 16
 REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)
+# What the gateway speaks: "portal" = the carrier Portal protocol (ac_adapters.client); the others
+# have an adapter in ac_adapters.gateways (issue 17).
+GATEWAY_KINDS = ("portal", "opennds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,10 @@ class AcRecord:
     # Behind a proxy: send Disconnect/CoA through it (its address, coa_port and secret) instead
     # of straight to this AC; the request still carries this AC's own identifiers.
     dm_via_proxy: bool = False
+    kind: str = "portal"                # GATEWAY_KINDS
+    # openNDS: the shared `faskey` (rhid = sha256(hid + faskey), signed limits). A secret: never
+    # shown again. Letters and digits only: openNDS passes it through a shell printf.
+    faskey: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -113,6 +122,13 @@ class AcRecord:
             raise ValidationError(f"AC {self.name}: a RADIUS proxy cannot itself sit behind one")
         if self.radius_via and not all(c.isalnum() or c in "-_." for c in self.radius_via):
             raise ValidationError(f"AC {self.name}: radius_via {self.radius_via!r} is not an AC name")
+        if self.kind not in GATEWAY_KINDS:
+            raise ValidationError(f"AC {self.name}: unknown kind {self.kind!r} "
+                                  f"(known: {', '.join(GATEWAY_KINDS)})")
+        if self.faskey and not faskey_ok(self.faskey):
+            raise ValidationError(f"AC {self.name}: the faskey is 8-128 letters and digits")
+        if self.kind == "opennds" and not self.faskey:
+            raise ValidationError(f"AC {self.name}: an openNDS gateway needs its faskey")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
             if not 1 <= port <= 65535:
                 raise ValidationError(f"AC {self.name}: {label} {port} is out of range")

@@ -47,6 +47,7 @@ from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
 from portal.credentials import Credential, CredentialStore
+from portal.gateway_login import grants_by_redirect, handoff
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
 from portal.login_ads import ReturningPhones
@@ -265,8 +266,10 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
                 self._client_pid = os.getpid()
             return self._client
 
-    def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult:
+    def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult | None:
         record = self._ac(ctx.ac)
+        if grants_by_redirect(record):    # openNDS: the phone's browser carries the grant (handoff)
+            return None
         if not self._slots.acquire(timeout=self.web.busy_wait):
             raise LoginError("busy", retry_after=5, detail="no free AC login slot")
         try:
@@ -314,13 +317,18 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         pipe.execute()
         log.info("login %s: %s MAC %s IP %s on %s (venue %s, plan %s)", kind, _mask(phone),
                  ctx.mac or "-", ctx.user_ip, ctx.ac, venue.id, plan.name)
-        return LoginSuccess(phone, plan, self.redirect_target(venue), venue.redirect_delay, kind,
-                            self.session_token(ctx.ac, ctx.user_ip, phone))
+        return handoff(self, ctx, self._ac(ctx.ac), plan, grant,
+                       LoginSuccess(phone, plan, self.redirect_target(venue), venue.redirect_delay, kind,
+                                    self.session_token(ctx.ac, ctx.user_ip, phone)))
 
     def _undo_ac_login(self, ctx: PhoneContext, phone: str, cause: BaseException) -> None:
         """The AC accepted a login whose real-name record could not be written: log the user out
         on the AC again (the law allows no one online without a record) and say so loudly."""
         self.counters.inc("login.realname_failed")
+        if grants_by_redirect(self._ac(ctx.ac)):   # not sent to the gateway yet: nothing granted
+            log.error("real-name record for %s on %s NOT written (%s): no grant URL given",
+                      _mask(phone), ctx.ac, cause)
+            return
         try:
             result = self._client_now().logout(endpoint_for(self._ac(ctx.ac), self.settings),
                                                ctx.user_ip, mac=ctx.mac or None)
@@ -400,6 +408,11 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         """REQ_LOGOUT on the AC, then forget the portal login. False when the AC did not answer."""
         rec = self.redis.hgetall(keys.portal_login(ac, user_ip))
         mac = (rec.get(b"mac") or b"").decode() or None
+        if grants_by_redirect(self._ac(ac)):
+            # openNDS 9.10 cannot be told to drop a client from outside: the session lasts
+            # until the limits given at grant time (or the gateway's idle timeout) end it.
+            log.warning("logout of %s on %s: the gateway has no remote logout", user_ip, ac)
+            return False
         result = self._client_now().logout(endpoint_for(self._ac(ac), self.settings), user_ip, mac=mac)
         self.close(ac, user_ip, mac, "logout")
         if not result.ok:

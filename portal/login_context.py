@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ac_adapters.errors import RedirectError
 from ac_adapters.profiles import PROFILES
 from ac_adapters.redirect import AcHint, encode_des_mac, parse_redirect
+from portal.gateway_login import gateway_context, is_gateway_redirect
 from portal.login_types import LoginError, PhoneContext, Signer, mask_phone
 from portal.state import keys
 
@@ -43,6 +44,8 @@ class PhoneContexts:
 
     def context(self, query: Any) -> PhoneContext:
         """Parse an AC redirect (query string or ``parse_qs`` mapping) and resolve the venue."""
+        if is_gateway_redirect(query):           # openNDS and other non-Portal gateways
+            return gateway_context(self, query)
         records: dict[str, AcRecord] = {}
 
         def resolve(ac_ip: str | None, ac_name: str | None) -> AcHint | None:
@@ -83,6 +86,8 @@ class PhoneContexts:
         "vendor" (the AC vouched for the MAC with its redirect key), else "cookie" (NAT hides
         addresses: the first redirect is bound to the browser)."""
         record = self._ac(ctx.ac)
+        if record.kind != "portal" and not ctx.vouched:
+            return "cookie"      # the gateway NATs its phones: we see its address, not theirs
         if record.client_address_check:
             return "address"
         return "vendor" if ctx.vouched == "vendor" else "cookie"

@@ -59,6 +59,9 @@ class PhoneContext:
     # the page may then offer that number back, masked, and post the masked value. The number
     # itself is never put in the token (tokens are signed, not encrypted).
     phone_proof: str = ""
+    # Non-Portal gateways (portal.gateway_login): the adapter's grant state as JSON, e.g. the
+    # openNDS client's hid and the gateway's address. "" for carrier ACs.
+    gateway: str = ""
 
     @property
     def device(self) -> str:
@@ -99,6 +102,8 @@ class LoginSuccess:
     delay: int
     kind: str
     session_token: str       # per-client token for the status page and the RFC 8908 API
+    # True: redirect_url is the gateway's grant URL (openNDS) and the phone MUST be sent there.
+    handoff: bool = False
 
 
 @dataclass(frozen=True, slots=True)

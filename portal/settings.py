@@ -602,6 +602,9 @@ class AcSeed:
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
     dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
 
+    kind: str = "portal"               # gateway kind: portal (carrier Portal protocol) or opennds
+    faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
+
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):
             object.__setattr__(self, key, ma_mode(getattr(self, key), key, inherit=True))

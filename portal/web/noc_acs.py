@@ -26,9 +26,17 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from ac_adapters.gateways.opennds import faskey_ok
 from ac_adapters.profiles import PROFILES
 from portal.accounts import Role
-from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, REDIRECT_KEY_LENGTH, AcRecord, AcRegistry
+from portal.acs import (
+    GATEWAY_KINDS,
+    MAX_PORTAL_SOURCES,
+    RADIUS_DIALECTS,
+    REDIRECT_KEY_LENGTH,
+    AcRecord,
+    AcRegistry,
+)
 from portal.errors import ValidationError
 from portal.settings import SettingsError, ma_mode
 from portal.state import keys
@@ -57,10 +65,12 @@ def ac_public(record: AcRecord) -> dict[str, Any]:
     data.pop("secret")
     data.pop("radius_secret")
     data.pop("redirect_key")
+    data.pop("faskey")
     data["addresses"] = list(record.addresses)
     data["portal_sources"] = list(record.portal_sources)
     data["separate_radius_secret"] = bool(record.radius_secret)
     data["redirect_key_set"] = bool(record.redirect_key)
+    data["faskey_set"] = bool(record.faskey)
     return data
 
 
@@ -208,6 +218,15 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     # Like the secrets, the key is never shown again: empty keeps it, the box clears it.
     values["redirect_key"] = ("" if form_bool(form, "clear_redirect_key") else
                               typed_key or (old.redirect_key if old is not None else ""))
+    values["kind"] = str(form.get("kind", "portal"))
+    if values["kind"] not in GATEWAY_KINDS:
+        raise FormError("请选择网关类型。", "Choose a gateway kind.")
+    typed_faskey = str(form.get("faskey", "")).strip()   # write-only like the redirect key
+    if typed_faskey and not faskey_ok(typed_faskey):
+        raise FormError("FAS 密钥须为 8–128 个字母或数字。", "The faskey is 8-128 letters and digits.")
+    values["faskey"] = typed_faskey or (old.faskey if old is not None else "")
+    if values["kind"] == "opennds" and not values["faskey"]:
+        raise FormError("openNDS 网关须填写 FAS 密钥（faskey）。", "An openNDS gateway needs its faskey.")
     if old is not None:
         values["secret"], values["radius_secret"] = old.secret, old.radius_secret
         # RADIUS proxy settings are not on the form yet (TOML [[acs]] only): an edit keeps them.
@@ -236,7 +255,7 @@ def _form_values(record: AcRecord | None) -> dict[str, Any]:
 def _typed(form: Any) -> dict[str, Any]:
     """What was typed, for re-showing a refused form (secrets are not echoed back)."""
     data: dict[str, Any] = {k: str(v) for k, v in form.items()
-                            if k not in ("csrf_token", "secret", "radius_secret", "redirect_key")}
+                            if k not in ("csrf_token", "secret", "radius_secret", "redirect_key", "faskey")}
     for flag in _FLAGS:
         data[flag] = form_bool(form, flag)
     return data
@@ -245,7 +264,7 @@ def _typed(form: Any) -> dict[str, Any]:
 def _render(record: AcRecord | None, values: dict[str, Any], status: int = 200) -> tuple[str, int]:
     live = live_state([record])[record.name] if record is not None else None
     return render_template("noc/ac_edit.html", ac=record, values=values, live=live,
-                           profiles=PROFILES, dialects=RADIUS_DIALECTS), status
+                           profiles=PROFILES, dialects=RADIUS_DIALECTS, kinds=GATEWAY_KINDS), status
 
 
 def _not_found() -> tuple[str, int]:

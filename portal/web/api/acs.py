@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from ac_adapters.profiles import PROFILES
-from portal.acs import MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord
+from portal.acs import GATEWAY_KINDS, MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord
 from portal.settings import MA_MODES, ma_mode
 from portal.web.api.base import ApiError, api_audit, body_error, json_body, operation
 from portal.web.noc_acs import ROTATE, ac_public, live_state, registry, rotate
@@ -37,9 +37,12 @@ _FIELDS: dict[str, Any] = {
     "retries": {"type": "integer", "minimum": 0, "maximum": 10},
     "description": {"type": "string", "maxLength": 200},
     "client_address_check": {"type": "boolean"},
+    "kind": {"enum": list(GATEWAY_KINDS)},
 }
 # The AC's DES key for encrypted MACs in its redirect: write-only ("" clears it), like secrets.
 _REDIRECT_KEY = {"type": "string", "pattern": "^([\\x21-\\x7e]{8})?$"}
+# An openNDS gateway's faskey: write-only too.
+_FASKEY = {"type": "string", "pattern": "^[A-Za-z0-9]{8,128}$"}
 LIVE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["state", "online_users", "last_seen", "radius_bad_authenticator",
                                    "portal_bad_authenticator"],
@@ -63,18 +66,19 @@ LIVE_SCHEMA: dict[str, Any] = {
 AC_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["name", "addresses", "vendor", "enabled", "separate_radius_secret"],
     "not": {"anyOf": [{"required": ["secret"]}, {"required": ["radius_secret"]},
-                      {"required": ["redirect_key"]}]},
+                      {"required": ["redirect_key"]}, {"required": ["faskey"]}]},
     "properties": {"name": {"type": "string"}, **_FIELDS,
                    "separate_radius_secret": {"type": "boolean"}, "redirect_key_set": {"type": "boolean"},
-                   "live": LIVE_SCHEMA},
+                   "faskey_set": {"type": "boolean"}, "live": LIVE_SCHEMA},
 }
 NEW_AC: dict[str, Any] = {
     "type": "object", "required": ["name", "addresses"], "additionalProperties": False,
     "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"}, **_FIELDS,
-                   "secret": _SECRET, "radius_secret": _SECRET, "redirect_key": _REDIRECT_KEY},
+                   "secret": _SECRET, "radius_secret": _SECRET, "redirect_key": _REDIRECT_KEY,
+                   "faskey": _FASKEY},
 }
 AC_PATCH: dict[str, Any] = {"type": "object", "additionalProperties": False, "minProperties": 1,
-                            "properties": {**_FIELDS, "redirect_key": _REDIRECT_KEY}}
+                            "properties": {**_FIELDS, "redirect_key": _REDIRECT_KEY, "faskey": _FASKEY}}
 SECRETS_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["name"],
     "properties": {"name": {"type": "string"}, "portal_secret": {"type": "string"},

@@ -1,0 +1,26 @@
+"""Gateways that are not carrier-Portal-protocol ACs (issue 17): one adapter per ``kind``.
+
+An AC record's ``kind`` (``portal.acs.AcRecord.kind``) chooses the adapter; ``"portal"`` (the
+carrier Portal protocol, ``ac_adapters.client``) has none here. :func:`adapter_for` is the one
+lookup the portal uses.
+"""
+
+from __future__ import annotations
+
+from ac_adapters.gateways.base import (
+    GatewayAdapter,
+    GatewayLimits,
+    GatewayRedirect,
+    GatewayRedirectError,
+)
+from ac_adapters.gateways.opennds import OPENNDS
+
+__all__ = ["ADAPTERS", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError",
+           "adapter_for"]
+
+ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS}
+
+
+def adapter_for(kind: str) -> GatewayAdapter | None:
+    """The adapter of a gateway kind; None for ``"portal"`` (and any kind without one)."""
+    return ADAPTERS.get(kind)
