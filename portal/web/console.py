@@ -301,11 +301,14 @@ def is_console_request() -> bool:
 
 
 def error_page(status: int) -> tuple[str, int]:
-    """The console's page for 403/404/405/500/503."""
+    """The console's page for an error status (a status without its own words: 500's)."""
     messages = {
+        400: ("请求无效，请检查后重试。", "The request is not valid; check it and try again."),
         403: ("您没有权限访问此页面。", "You may not open this page."),
         404: ("页面不存在。", "There is no such page."),
         405: ("不支持该操作。", "This action is not allowed here."),
+        413: ("提交的内容太大。", "What you sent is too large."),
+        429: ("操作太频繁，请稍后再试。", "Too many requests; try again shortly."),
         503: ("数据服务暂不可用，请稍后重试。", "The data service is unavailable; try again shortly."),
     }
     zh, en = messages.get(status, ("服务器内部错误，已记录。", "Internal error; it has been logged."))

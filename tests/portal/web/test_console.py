@@ -236,3 +236,16 @@ def test_one_nav_item_is_current_on_each_noc_page(app: Flask, redis_client: Any)
         nav = html.split("<nav>", 1)[1].split("</nav>", 1)[0]
         current = re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', nav)
         assert current == [path], (path, current)
+
+
+def test_an_oversized_post_is_called_too_large_not_an_internal_error(app: Flask, redis_client: Any) -> None:
+    """A body over the request limit (64 KB) is a 413 whose page says so in both languages, not
+    the "internal error, logged" page of a 500."""
+    client = app.test_client()
+    resp = client.post("/login", data={"username": "x" * 70_000, "password": "p"},
+                       headers={"Accept-Language": "en-US"})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 413 and "too large" in page and "Internal error" not in page
+    resp = client.post("/login", data={"username": "x" * 70_000, "password": "p"},
+                       headers={"Accept-Language": "zh-CN"})
+    assert resp.status_code == 413 and "太大" in resp.get_data(as_text=True)
