@@ -22,7 +22,6 @@ import pytest
 from portal.web import create_app
 from tests.conftest import free_tcp_port
 from tests.e2e.stack import Stack, phone, running_stack, user, wait_for
-from tests.e2e.test_phone_browser import ARGS, CHROMIUM, playwright_api
 
 pytestmark = [pytest.mark.needs_chromium]
 
@@ -32,16 +31,6 @@ IOS_PROBE = "CaptiveNetworkSupport-481.100.3 wispr"
 ANDROID_WEBVIEW = ("Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240805.005; wv) AppleWebKit/537.36 "
                    "(KHTML, like Gecko) Version/4.0 Chrome/127.0.6533.103 Mobile Safari/537.36")
 SUCCESS = "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @contextmanager
