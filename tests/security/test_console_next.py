@@ -16,7 +16,8 @@ from portal.web.safe_next import safe_next
 from tests.portal.web.consolekit import create_account, csrf, make_app
 
 HOSTILE = ["/\n", "/venue/\n", "/\r\nSet-Cookie: x=1", "/\t/evil.example", "/\x00", "/\x7f", "/\u2028",
-           "/\u200b", " /admin", "//evil.example", "/\\evil.example", "https://evil.example/", "/" + "a" * 5000]
+           "/\u200b", " /admin", "//evil.example", "/\\evil.example", "https://evil.example/",
+           "/" + "a" * 5000]
 
 
 @pytest.fixture
@@ -44,7 +45,8 @@ def test_language_toggle_with_control_characters_redirects_home(app: Flask, quer
 
 
 @pytest.mark.parametrize("target", ["/venue/\n", "/\r\n", "/venue/\t/x"])
-def test_sign_in_with_control_characters_in_next_lands_home(app: Flask, redis_client: Any, target: str) -> None:
+def test_sign_in_with_control_characters_in_next_lands_home(app: Flask, redis_client: Any,
+                                                            target: str) -> None:
     _, password = create_account(redis_client, "venue-op", Role.VENUE, ("mall-1",))
     client = app.test_client()
     token = csrf(client)
