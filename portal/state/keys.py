@@ -689,3 +689,9 @@ def shared_key(name: str) -> str:
     """String: a server key every node must use alike (hex), created once with SET NX by the
     first node that needs it — for ``radius-class.key``, the key that signs the RADIUS Class."""
     return f"{PREFIX}:{{keys}}:{name}"
+
+
+def render_breaker(venue: str, page: str, source_digest: str) -> str:
+    """String (TTL = the cool-down): this published source of a venue page blew its render budget
+    at runtime; every web process serves the default page instead until it expires (value: reason)."""
+    return f"{PREFIX}:{{vp:{venue}}}:breaker:{page}:{source_digest}"
