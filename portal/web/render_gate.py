@@ -19,7 +19,7 @@ from portal.state import keys
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT = 2
-MAX_PER_MINUTE = 60
+MAX_PER_MINUTE = 300        # the concurrency cap is the CPU guard; this bounds a scripted flood
 SLOT_TTL = 30            # seconds: a worker killed mid-render frees its slot by then
 _REDIS_ERRORS = (redis_lib.RedisError, OSError)
 
