@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ac_adapters.errors import RedirectError
 from ac_adapters.profiles import PROFILES
 from ac_adapters.redirect import AcHint, encode_des_mac, parse_redirect
-from portal.gateway_login import gateway_context, is_gateway_redirect
+from portal.gateway_login import gateway_context, grants_by_redirect, is_gateway_redirect
 from portal.login_types import LoginError, PhoneContext, Signer, mask_phone
 from portal.state import keys
 
@@ -114,6 +114,12 @@ class PhoneContexts:
         Cached like every AC lookup here (5 s): probes ask this on every request."""
         record = self._ac_by_name(ac_name)
         return record is None or bool(record.client_address_check)
+
+    def hands_off_to_gateway(self, ctx: PhoneContext) -> bool:
+        """True when the phone's own browser carries the grant to this AC (openNDS): after a form
+        post it is redirected to the gateway, an address a page's ``form-action`` cannot list."""
+        record = self._ac_by_name(ctx.ac)
+        return record is not None and grants_by_redirect(record)
 
     def _ac_by_address(self, address: str) -> AcRecord | None:
         return self._cached_ac("a:" + address, lambda: self.acs.by_address(address))

@@ -25,6 +25,7 @@ uses the venue's seeded source, else the shipped default page (:meth:`PageStore.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -143,17 +144,25 @@ def build_context(venue: Venue, lang: str, *, urls: Mapping[str, str] | None = N
     return context
 
 
+def _phone_like_token() -> str:
+    """A random value in the shape of a signed phone context / ticket / status token."""
+    return secrets.token_urlsafe(48) + "." + secrets.token_urlsafe(24)
+
+
 def sample_values(page: str, venue: Venue, lang: str) -> dict[str, Any]:
     """Page-specific sample values, as a phone would get them (preview and publish check)."""
     _check_page(page)
+    # Tokens are fresh random values shaped like a phone's, never a marker such as "preview": a
+    # template must not be able to tell the publish check from a real phone and behave only there.
+    c, ticket, s = _phone_like_token(), _phone_like_token(), _phone_like_token()
     if page == "login":
-        return {"c": "preview", "wispr": {"location_id": "ac=AC-1,ssid=CityWiFi",
-                                          "location_name": venue.name("en") or venue.id,
-                                          "login_url": "/portal/wispr?c=preview", "abort_url": "/portal"}}
+        return {"c": c, "wispr": {"location_id": "ac=AC-1,ssid=CityWiFi",
+                                  "location_name": venue.name("en") or venue.id,
+                                  "login_url": f"/portal/wispr?c={c}", "abort_url": "/portal"}}
     if page == "ad":
         # The operator's default ad in the very shape a phone's ``ad`` has (select_ad), so the
         # preview and the publish check see every key a live page gets (click, html, campaign).
-        return {"c": "preview", "ticket": "preview", "seconds": venue.ad_seconds,
+        return {"c": c, "ticket": ticket, "seconds": venue.ad_seconds,
                 "ad": select_ad([], 0, lang)}
     if page == "success":
         from urllib.parse import urlsplit
@@ -162,10 +171,10 @@ def sample_values(page: str, venue: Venue, lang: str) -> dict[str, Any]:
         return {"redirect_url": url, "delay": venue.redirect_delay,
                 "ad": select_ad([], 0, lang) if venue.ads_on_success else None,   # as the phone view
                 "redirect_host": (urlsplit(url).hostname or "") if url else "",
-                "status_url": "/portal/status?s=preview",
+                "status_url": f"/portal/status?s={s}",
                 "plan": "免费体验" if lang == "zh" else "Free trial"}
     if page == "status":
-        return {"online": True, "s": "preview", "phone": "138****0000",
+        return {"online": True, "s": s, "phone": "138****0000",
                 "plan": "免费体验" if lang == "zh" else "Free trial", "time_left": "3:59:00",
                 "data_left": "1.2 GB", "rate": "↓ 8 Mbit/s ↑ 2 Mbit/s", "devices": 1, "max_devices": 3}
     return {"error": "验证码错误，请重新输入。" if lang == "zh" else "Wrong code, please try again.",

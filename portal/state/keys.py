@@ -689,3 +689,15 @@ def shared_key(name: str) -> str:
     """String: a server key every node must use alike (hex), created once with SET NX by the
     first node that needs it — for ``radius-class.key``, the key that signs the RADIUS Class."""
     return f"{PREFIX}:{{keys}}:{name}"
+
+
+def render_breaker(venue: str, page: str, source_digest: str) -> str:
+    """String (TTL = the cool-down): this published source of a venue page blew its render budget
+    at runtime; every web process serves the default page instead until it expires (value: reason)."""
+    return f"{PREFIX}:{{vp:{venue}}}:breaker:{page}:{source_digest}"
+
+
+def render_slots(account: str) -> str:
+    """String counter (TTL 30 s): template renders (preview, publish check) running for one console
+    account right now; ``render_slots(account) + ":rate"`` counts them per minute (TTL 60 s)."""
+    return f"{PREFIX}:{{accounts}}:renders:{account}"

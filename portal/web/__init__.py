@@ -28,6 +28,7 @@ class Services:
     renderer: Any         # ad_pages.PageRenderer
     pages: Any = None     # portal.pages.PageStore (published venue pages, cached per process)
     assets: Any = None    # portal.assets.AssetStore (venue images, CSS, fonts)
+    breaker: Any = None   # portal.render_breaker.RenderBreaker (venue pages that blew their budget)
 
 
 def services(app: Flask | None = None) -> Services:
@@ -63,13 +64,14 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
                       JSON_AS_ASCII=False)
     from portal.assets import AssetStore
     from portal.pages import PageStore
+    from portal.render_breaker import RenderBreaker
 
     renderer = PageRenderer()
     app.extensions["citywifi"] = Services(
         settings, redis, build_journey(settings, redis), renderer,
         PageStore(redis, renderer=renderer, cache_seconds=settings.pages.cache_seconds,
                   max_versions=settings.pages.max_versions, content=settings.content),
-        AssetStore(redis, settings.pages, content=settings.content))
+        AssetStore(redis, settings.pages, content=settings.content), RenderBreaker(redis))
     app.register_blueprint(phone.bp)
     app.register_blueprint(captive.bp)
     from portal.web import assets as venue_assets

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -53,6 +52,7 @@ from portal.settings import Settings
 from portal.state import keys
 from portal.text import first_problem
 from portal.web.client_address import client_address
+from portal.web.safe_next import safe_next
 
 __all__ = [
     "ConsoleServices",
@@ -228,14 +228,6 @@ def require_venue(venue_id: str) -> None:
         abort(404)
 
 
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths: ``/noc/...`` yes, ``//evil.example`` or ``https://…`` no."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc else None
-
-
 def _home_for(account: Account) -> str:
     endpoint = "noc_dashboard.dashboard" if account.is_noc else "venue_console.index"
     try:
@@ -360,7 +352,7 @@ def init_console(app: Flask, settings: Settings, redis: Any) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> BaseResponse | str | tuple[str, int]:
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("console/login.html", next=next_url or "")
     services = console_services()
@@ -403,7 +395,7 @@ def logout() -> BaseResponse:
 
 @bp.get("/console/lang/<lang>")
 def set_language(lang: str) -> BaseResponse:
-    back = _safe_next(request.args.get("next")) or url_for("console.login")
+    back = safe_next(request.args.get("next")) or url_for("console.login")
     response = redirect(back)
     if lang in ("zh", "en"):
         response.set_cookie("cw_lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)

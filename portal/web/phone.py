@@ -36,6 +36,7 @@ from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
+from portal.web.venue_csp import VENUE_PAGE_CSP, venue_page_csp
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
@@ -110,7 +111,8 @@ def _urls() -> dict[str, str]:
             "next": url_for("phone.ad_continue"), "logout": url_for("phone.logout")}
 
 
-def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any) -> Response:
+def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: PhoneContext | None = None,
+            **values: Any) -> Response:
     svc = services()
     # One context builder for phones and the console preview (portal.pages, docs/templates.md).
     try:
@@ -119,6 +121,8 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any
     except _STATE_ERRORS:
         log.warning("venue %s page %s: published source unreadable; default page", venue.id, page)
         source, assets = None, {}
+    if source and svc.breaker.is_open(venue.id, page, source):
+        source = None           # this version blew its budget on a phone moments ago: default page
     lang_url = values.pop("lang_url", "") or _other_lang_url(lang)
     context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
                             digits=svc.settings.otp.digits, assets=assets, **values)
@@ -132,21 +136,17 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, **values: Any
         return Response(f"<!doctype html><meta charset=utf-8><p>{message}</p>",
                         status=500 if status < 400 else status, mimetype="text/html")
     if result.fallback_reason:
+        svc.breaker.observe(venue.id, page, source or "", result.fallback_reason)   # budget: cool-down
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
         with contextlib.suppress(*_STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
     response = Response(result.html, status=status, mimetype="text/html")
     if result.source == "venue":
-        # Venue-authored HTML/JS is untrusted and shares the host with the consoles: run it in an
-        # opaque origin so its scripts cannot read console pages or ride a signed-in console
-        # session (forms, navigation and the venue's own scripts still work).
-        response.headers["Content-Security-Policy"] = VENUE_PAGE_CSP
+        # Untrusted HTML seeing the phone's tokens: no scripts, foreign resources or form targets.
+        handoff = ctx is not None and svc.journey.hands_off_to_gateway(ctx)
+        response.headers["Content-Security-Policy"] = venue_page_csp(
+            (*venue.redirect_hosts, *svc.settings.web.redirect_hosts), any_form_target=handoff)
     return response
-
-
-VENUE_PAGE_CSP = ("sandbox allow-scripts allow-forms allow-top-navigation allow-popups "
-                  "allow-popups-to-escape-sandbox allow-modals; frame-ancestors 'none'")
-"""Sent with every phone page rendered from a venue's own template (never framed: clickjacking)."""
 
 
 def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
@@ -175,7 +175,7 @@ def _login_page(ctx: PhoneContext, c: str, lang: str, status: int = 200, **value
     venue = services().journey.venue(ctx)
     from portal.web.wispr import redirect_block
 
-    return _render("login", venue, lang, status, c=c, wispr=redirect_block(c, venue, ctx), **values)
+    return _render("login", venue, lang, status, ctx=ctx, c=c, wispr=redirect_block(c, venue, ctx), **values)
 
 
 # --- landing -----------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def _offline_page(lang: str, venue: Venue | None = None, status: int = 200, *, k
 
 def _ad_page(ctx: PhoneContext, c: str, venue: Venue, lang: str, ticket: str, seconds: int,
              ad: dict[str, str], status: int = 200, **values: Any) -> Response:
-    return _render("ad", venue, lang, status, c=c, ticket=ticket, seconds=seconds, ad=ad, **values)
+    return _render("ad", venue, lang, status, ctx=ctx, c=c, ticket=ticket, seconds=seconds, ad=ad, **values)
 
 
 # --- SMS code and login -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsE
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
 from portal.web.i18n import pick_language
+from portal.web.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
 
 __all__ = ["PREVIEW_CSP", "bp"]
 
@@ -222,8 +223,11 @@ def page_save(venue_id: str, page: str) -> BaseResponse | tuple[str, int]:
           _digest(before.draft) if before.draft is not None else None, _digest(source))
     if action == "publish":
         try:
-            version = svc.pages.publish(venue, page, _actor(), note=request.form.get("note", "").strip(),
-                                        source=source, account_venues=_operator_venues())
+            with render_slot(svc.redis, _actor()):
+                version = svc.pages.publish(venue, page, _actor(), note=request.form.get("note", "").strip(),
+                                            source=source, account_venues=_operator_venues())
+        except RenderBusy as exc:
+            return _busy(exc)
         except PageError as exc:
             return _editor(venue, page, source=source, problem=exc, status=400)
         audit("venue", "page.publish", f"{venue.id}/{page}",
@@ -295,7 +299,11 @@ def page_preview(venue_id: str, page: str) -> Response:
     context = build_context(venue, lang, lang_url=lang_url, digits=svc.settings.otp.digits,
                             assets=svc.assets.urls(venue.id, cache_seconds=0),
                             **sample_values(page, venue, lang))
-    result = svc.renderer.render(page, context, source)
+    try:
+        with render_slot(svc.redis, _actor()):
+            result = svc.renderer.render(page, context, source)
+    except RenderBusy as exc:
+        return _busy(exc)
     html = result.html
     missing = missing_forms(page, html, context) if result.source == "venue" else []
     if missing:         # publishing would be refused: say so on the page itself
@@ -305,6 +313,14 @@ def page_preview(venue_id: str, page: str) -> Response:
     response.headers["X-Preview-Source"] = result.source            # "venue" or "default" (fallback)
     if missing:
         response.headers["X-Preview-Problem"] = "missing-forms:" + ",".join(m.key for m in missing)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _busy(exc: RenderBusy) -> Response:
+    """429 for an account over its render share (both languages: also shown inside the preview frame)."""
+    response = Response(f"{BUSY_ZH}\n{BUSY_EN}\n", status=429, mimetype="text/plain")
+    response.headers["Retry-After"] = str(exc.retry_after)
     response.headers["Cache-Control"] = "no-store"
     return response
 

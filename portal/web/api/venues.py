@@ -22,6 +22,7 @@ from portal.pages import PageError
 from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue
 from portal.web import services
 from portal.web.api.base import ApiError, api_audit, api_token, json_body, operation
+from portal.web.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
 
 __all__: list[str] = []
 
@@ -222,14 +223,18 @@ def put_draft(venue_id: str, page: str) -> Any:
 @operation("/venues/{venue_id}/pages/{page}/publish", "POST", scope="write", tag="venues",
            summary="Publish the draft (or the given source) after a compile and trial-render check",
            description="Refused with 400 `page_refused` naming the line and the reason.",
-           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404, *REFUSALS))
+           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404, 429, *REFUSALS))
 def publish_page(venue_id: str, page: str) -> Any:
     body = json_body(PUBLISH_BODY)
     venue, page = _venue(venue_id), _page(page)
     pages = services().pages
     before = pages.state(venue.id, page).published
     try:
-        version = pages.publish(venue, page, _author(), note=body.get("note", ""), source=body.get("source"))
+        with render_slot(services().redis, _author()):     # trial renders share the phones' CPU
+            version = pages.publish(venue, page, _author(), note=body.get("note", ""),
+                                    source=body.get("source"))
+    except RenderBusy:
+        raise ApiError(429, "rate_limited", BUSY_EN, BUSY_ZH) from None
     except PageError as exc:
         raise ApiError(400, "page_refused", exc.message_en, exc.message_zh) from None
     api_audit("page.publish", f"{venue.id}/{page}", {"version": before}, version.summary())
