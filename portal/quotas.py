@@ -11,7 +11,7 @@ defences, both in the stores so every path (console, API, seeds) meets them:
   venues cross Redis Cluster slots: they are read first, then the venue's own script enforces
   what is left (two racing uploads to two venues can overrun an account by at most one file).
 * **Watermark**: above ``memory_watermark`` of Redis's ``maxmemory`` (or of
-  ``memory_limit_bytes``) new venue content is refused (:class:`StorageFull`) while Redis
+  ``memory_limit_bytes``, else half the machine's memory) new venue content is refused (:class:`StorageFull`) while Redis
   still has room for what must keep working — phone codes and logins, console sign-ins,
   deletions. ``INFO memory`` is read at most once per ``memory_check_seconds`` per store.
 
@@ -96,7 +96,10 @@ class MemoryWatermark:
         used, limit, fullest = 0, 0, -1.0
         for node in nodes:      # a cluster answers per node: the fullest one decides
             node_used = int(node.get("used_memory", 0))
-            node_limit = int(node.get("maxmemory", 0)) or self.content.memory_limit_bytes
+            # A Redis with no maxmemory (the embedded one of `citywifi up`) is limited by the
+            # machine: then half its memory, so venue content cannot take the whole box.
+            node_limit = (int(node.get("maxmemory", 0)) or self.content.memory_limit_bytes
+                          or int(node.get("total_system_memory", 0)) // 2)
             share = node_used / node_limit if node_limit else -0.5     # unknown limit ranks last
             if share > fullest:
                 used, limit, fullest = node_used, node_limit, share

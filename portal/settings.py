@@ -553,7 +553,7 @@ class ContentSettings:
     page_bytes_per_account: int = 16 * 1024 * 1024  # kept page versions over a venue operator's venues
     asset_bytes_per_account: int = 32 * 1024 * 1024  # assets over a venue operator's venues
     memory_watermark: float = 0.85         # refuse new venue content above this share of the Redis limit
-    memory_limit_bytes: int = 0            # the limit when Redis has no maxmemory (0 = use maxmemory only)
+    memory_limit_bytes: int = 0            # the limit when Redis has no maxmemory (0: half the machine)
     memory_check_seconds: float = 2.0      # a reading of Redis INFO memory is reused this long
 
     def __post_init__(self) -> None:

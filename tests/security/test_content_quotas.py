@@ -270,3 +270,18 @@ def test_phones_still_get_codes_when_venue_content_is_refused(tight_redis: tuple
         resp = browser.post("/portal/code", data={"c": c, "phone": phone(1)})
         assert resp.status_code == 200 and 'id="notice"' in resp.get_data(as_text=True)
         assert stack.last_code(phone(1))
+
+
+def test_a_redis_without_maxmemory_is_limited_by_half_the_machine(redis_client: Any) -> None:
+    """The embedded Redis of `citywifi up` has no maxmemory: the watermark still has a limit
+    (half the machine's memory, as Redis reports it), so venue content cannot fill the box."""
+    from portal.quotas import MemoryWatermark
+
+    redis_client.config_set("maxmemory", 0)
+    system = int(redis_client.info("memory")["total_system_memory"])
+    used, limit = MemoryWatermark(redis_client, ContentSettings(memory_check_seconds=0.0)).reading()
+    assert system > 0 and limit == system // 2 and 0 < used < limit
+    # An explicit limit still wins over the machine's.
+    _, limit = MemoryWatermark(redis_client, ContentSettings(memory_limit_bytes=64 << 20,
+                                                             memory_check_seconds=0.0)).reading()
+    assert limit == 64 << 20
