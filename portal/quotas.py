@@ -11,9 +11,10 @@ defences, both in the stores so every path (console, API, seeds) meets them:
   venues cross Redis Cluster slots: they are read first, then the venue's own script enforces
   what is left (two racing uploads to two venues can overrun an account by at most one file).
 * **Watermark**: above ``memory_watermark`` of Redis's ``maxmemory`` (or of
-  ``memory_limit_bytes``, else half the machine's memory) new venue content is refused (:class:`StorageFull`) while Redis
-  still has room for what must keep working — phone codes and logins, console sign-ins,
-  deletions. ``INFO memory`` is read at most once per ``memory_check_seconds`` per store.
+  ``memory_limit_bytes``, else half the machine's memory) new venue content is refused
+  (:class:`StorageFull`) while Redis still has room for what must keep working — phone codes
+  and logins, console sign-ins, deletions. ``INFO memory`` is read at most once per
+  ``memory_check_seconds`` per store.
 
 Refusals carry their message in Chinese and English (:meth:`ContentRefused.message`).
 """
