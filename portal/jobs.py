@@ -52,6 +52,15 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'heartbea
 return 0
 """
 
+# queued → running only: a job recorded as interrupted (its process is stopping) is not revived
+# by a worker that had already taken it off the queue.
+_START_LUA = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'running', 'updated', ARGV[1], 'heartbeat', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: what a job's work reports as it goes (also its heartbeat)."""
 
@@ -124,6 +133,11 @@ class JobStore:
         pipe.hset(keys.noc_job(job_id), mapping=mapping)
         pipe.expire(keys.noc_job(job_id), self.ttl)
         pipe.execute()
+
+    def start(self, job_id: str) -> bool:
+        """Mark a queued job running; False when it is no longer queued (interrupted meanwhile)."""
+        now = f"{self.clock():.3f}"
+        return bool(self.redis.eval(_START_LUA, 1, keys.noc_job(job_id), now, self.ttl))
 
     def heartbeat(self, job_ids: list[str]) -> None:
         """Refresh the heartbeat of records that still exist (an expired one stays gone)."""
@@ -245,7 +259,8 @@ class JobRunner:
                 log.warning("job %s: progress not recorded", job.id, exc_info=True)
 
         try:
-            self.store.update(job.id, state="running")
+            if not self.store.start(job.id):
+                return                          # interrupted while it waited: not run
             result = work(progress)
             self.store.update(job.id, state="done", result=result)
         except Exception as exc:
