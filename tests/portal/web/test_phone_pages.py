@@ -19,7 +19,7 @@ from portal.usage import UsageBook
 from portal.web import create_app
 from portal.web.errors import ERRORS, user_error
 from portal.web.i18n import pick_language
-from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, stack_app, user, wait_for
 
 
 @pytest.fixture
@@ -30,10 +30,7 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def app(stack: Stack) -> Flask:
-    app = create_app(stack.settings, stack.redis)
-    # Share the stack's journey (its caches are off, its client closed by the stack).
-    app.extensions["citywifi"].journey = stack.journey
-    return app
+    return stack_app(stack)
 
 
 def field(html: str, name: str) -> str:
