@@ -199,12 +199,17 @@ class JobRunner:
         _RUNNERS.add(self)
 
     def submit(self, kind: str, target: str, actor: str, work: Work, *, total: int = 0,
-               on_done: OnDone | None = None) -> Job:
-        """Record a queued job and hand it to a job thread; returns at once."""
+               on_done: OnDone | None = None, on_queued: OnDone | None = None) -> Job:
+        """Record a queued job and hand it to a job thread; returns at once.
+
+        ``on_queued`` runs with the recorded job before a job thread can pick it up, so what it
+        writes (the request's audit entry) always comes before anything ``on_done`` writes."""
         self._start()
         if self._queue.full():
             raise JobBusy(f"{self._queue.maxsize} jobs waiting")
         job = self.store.create(kind, target, actor, self.owner, total)
+        if on_queued is not None:
+            on_queued(job)
         with self._lock:
             self._live.add(job.id)
         try:

@@ -91,12 +91,14 @@ def start_kick(actions: NocActions, sessions: list[OnlineSession], *, kind: str,
 
     action = "session.kick" if kind == "kick_session" else "session.kick_phone"
     redis = actions.redis
-    job = job_runner().submit(kind, target, actor, work, total=len(refs),
-                              on_done=_audit_when_done(redis, actor, area, ip, action, target,
-                                                       actor_name))
-    AuditLog(redis).record(actor, area, action, target, before, {"job": job.id}, ip,
-                           actor_name=actor_name)
-    return job
+
+    def audit_request(job: Job) -> None:
+        AuditLog(redis).record(actor, area, action, target, before, {"job": job.id}, ip,
+                               actor_name=actor_name)
+
+    return job_runner().submit(kind, target, actor, work, total=len(refs), on_queued=audit_request,
+                               on_done=_audit_when_done(redis, actor, area, ip, action, target,
+                                                        actor_name))
 
 
 def kick_result(outcomes: list[KickOutcome]) -> dict[str, Any]:

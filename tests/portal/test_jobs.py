@@ -69,6 +69,27 @@ def test_a_failing_job_is_recorded_and_the_hook_runs(redis_client: Any) -> None:
     runner.close()
 
 
+def test_what_on_queued_writes_comes_before_what_on_done_writes(redis_client: Any) -> None:
+    """The request's audit entry is written by ``on_queued``: a job that finishes at once must
+    not overtake it (CI saw the ``.done`` entry first when the request was audited after submit)."""
+    store = JobStore(redis_client)
+    runner = JobRunner(store, workers=1)
+    order: list[str] = []
+
+    def slow_request_audit(job: Any) -> None:
+        time.sleep(0.2)                                  # a slow Redis write of the request's entry
+        order.append(f"asked {job.id}")
+
+    job = runner.submit("kick_session", "ac1|S1", "token:x", lambda progress: {"kicks": []},
+                        on_queued=slow_request_audit, on_done=lambda j: order.append(f"done {j.id}"))
+    _wait(store, job.id)
+    deadline = time.monotonic() + 2
+    while len(order) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert order == [f"asked {job.id}", f"done {job.id}"]
+    runner.close()
+
+
 def test_the_pool_and_the_queue_are_bounded(redis_client: Any) -> None:
     store = JobStore(redis_client)
     runner = JobRunner(store, workers=2, queue_size=3)
