@@ -1,4 +1,4 @@
-"""Issue 7 end to end: a phone logs in through the AC simulator (real Portal protocol, our RADIUS
+"""End to end: a phone logs in through the AC simulator (real Portal protocol, our RADIUS
 server, real accounting), appears in ``/api/v1/sessions`` and on ``/noc/sessions``, is kicked
 from the console and is really offline on the simulator; a plan change reaches the live session
 as a CoA the simulator applies. And for an AC without RFC 5176: the kick goes out as a Portal

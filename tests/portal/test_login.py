@@ -127,7 +127,7 @@ def test_returning_phone_ad_ticket_cannot_be_redeemed_early_or_twice(stack: Stac
     with pytest.raises(LoginError) as err:
         stack.journey.redeem_ad(other, landing.ad.ticket)     # someone else's ticket
     assert err.value.code == "bad_link"
-    time.sleep(2.0)
+    stack.clock.advance(2.0)                              # the venue's 2-second ad countdown
     ok = stack.journey.redeem_ad(again, landing.ad.ticket)
     assert ok.kind == "returning" and ok.redirect_url == VENUE_URL
     assert again.user_ip in stack.ac.online()

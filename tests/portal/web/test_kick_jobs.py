@@ -1,4 +1,4 @@
-"""Issue 19 item 5: a kick must not hold a web thread while the AC makes it wait.
+"""A kick must not hold a web thread while the AC makes it wait.
 
 Ten NOC users kick ten sessions at once on an AC that never answers (RFC 5176 timeouts × retries,
 then the Portal REQ_LOGOUT fallback, also unanswered): every request answers at once with a job,
