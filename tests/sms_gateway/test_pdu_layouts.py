@@ -55,24 +55,26 @@ def test_every_cmpp_table_round_trips(version: int) -> None:
 
 
 def test_cmpp_submit_matches_hand_written_bytes_in_both_versions() -> None:
-    pdu = cmpp.Submit(("13800138000",), b"hi", msg_fmt=0, src_id="1065", service_id="OTP",
-                      msg_src="901234", fee_terminal_id="", link_id="L1", msg_id=5)
-    for version, tid, extra in ((cmpp.V30, 32, True), (cmpp.V20, 21, False)):
-        body = (
-            "0000000000000005" "01" "01" "01" "01" + pad("OTP", 10) + "00" + pad("", tid)
-            + ("00" if extra else "") + "00" "00" "00" + pad("901234", 6) + pad("01", 2)
-            + pad("000000", 6) + pad("", 17) + pad("", 17) + pad("1065", 21) + "01"
-            + pad("13800138000", tid) + ("00" if extra else "") + "02" + b"hi".hex()
-            + (pad("L1", 20) if extra else "00" * 8)
+    # Every field a different value, so two fields swapped in the table cannot go unnoticed.
+    for version, tid, v30 in ((cmpp.V30, 32, True), (cmpp.V20, 21, False)):
+        pdu = cmpp.Submit(
+            ("13800138000", "13900139000"), b"hi", msg_fmt=15, src_id="1065", service_id="OTP",
+            msg_src="901234", pk_total=3, pk_number=2, registered_delivery=1, msg_level=4,
+            fee_user_type=5, fee_terminal_id="13700137000", fee_terminal_type=6 if v30 else 0,
+            tp_pid=7, tp_udhi=8, fee_type="02", fee_code="000010", valid_time="V", at_time="A",
+            dest_terminal_type=9 if v30 else 0, link_id="L1" if v30 else "", msg_id=5,
         )
-        data = cmpp.encode(pdu if extra else _without_link(pdu), 9, version)
+        body = (
+            "0000000000000005" "03" "02" "01" "04" + pad("OTP", 10) + "05" + pad("13700137000", tid)
+            + ("06" if v30 else "") + "07" "08" "0f" + pad("901234", 6) + pad("02", 2)
+            + pad("000010", 6) + pad("V", 17) + pad("A", 17) + pad("1065", 21) + "02"
+            + pad("13800138000", tid) + pad("13900139000", tid) + ("09" if v30 else "")
+            + "02" + b"hi".hex() + (pad("L1", 20) if v30 else "00" * 8)
+        )
+        data = cmpp.encode(pdu, 9, version)
         assert data[12:].hex() == body
         assert data[:12].hex() == f"{12 + len(body) // 2:08x}" "00000004" "00000009"
-
-
-def _without_link(pdu: cmpp.Submit) -> cmpp.Submit:
-    return cmpp.Submit(pdu.dest_terminal_ids, pdu.content, msg_fmt=pdu.msg_fmt, src_id=pdu.src_id,
-                       service_id=pdu.service_id, msg_src=pdu.msg_src, msg_id=pdu.msg_id)
+        assert cmpp.decode(data, version) == (9, pdu)
 
 
 def test_cmpp_deliver_and_report_match_hand_written_bytes() -> None:
@@ -82,10 +84,11 @@ def test_cmpp_deliver_and_report_match_hand_written_bytes() -> None:
         "000000000000002a" + pad("DELIVRD", 7) + pad("2403011200", 10) + pad("2403011201", 10)
         + pad("13800138000", 32) + "00000007"
     )
-    deliver = cmpp.Deliver(99, "1065", "OTP", 0, "13800138000", 1, content, src_terminal_type=1)
+    deliver = cmpp.Deliver(99, "1065", "OTP", 8, "13800138000", 1, content, tp_pid=2, tp_udhi=3,
+                           src_terminal_type=4, link_id="L5")
     assert cmpp.encode(deliver, 3)[12:].hex() == (
-        "0000000000000063" + pad("1065", 21) + pad("OTP", 10) + "00" "00" "00"
-        + pad("13800138000", 32) + "01" "01" + f"{len(content):02x}" + content.hex() + pad("", 20)
+        "0000000000000063" + pad("1065", 21) + pad("OTP", 10) + "02" "03" "08"
+        + pad("13800138000", 32) + "04" "01" + f"{len(content):02x}" + content.hex() + pad("L5", 20)
     )
 
 
@@ -136,17 +139,20 @@ def test_every_smgp_table_round_trips() -> None:
 
 
 def test_smgp_submit_and_deliver_match_hand_written_bytes() -> None:
-    pdu = smgp.Submit(("13300000000",), b"hi", msg_format=0, src_term_id="1069", service_id="OTP",
+    # Every field a different value, so two fields swapped in the table cannot go unnoticed.
+    pdu = smgp.Submit(("13300000000",), b"hi", msg_format=15, src_term_id="1069", service_id="OTP",
+                      msg_type=6, need_report=1, priority=2, fee_type="03", fee_code="000010",
+                      fixed_fee="000005", valid_time="V", at_time="A", charge_term_id="13300000001",
                       tlvs=(Tlv(smgp.TlvTag.TP_UDHI, b"\x01"),))
     assert smgp.encode(pdu, 3)[12:].hex() == (
-        "06" "01" "01" + pad("OTP", 10) + pad("00", 2) + pad("000000", 6) + pad("000000", 6)
-        + "00" + pad("", 17) + pad("", 17) + pad("1069", 21) + pad("", 21) + "01"
+        "06" "01" "02" + pad("OTP", 10) + pad("03", 2) + pad("000010", 6) + pad("000005", 6)
+        + "0f" + pad("V", 17) + pad("A", 17) + pad("1069", 21) + pad("13300000001", 21) + "01"
         + pad("13300000000", 21) + "02" + b"hi".hex() + "00" * 8 + "0002" "0001" "01"
     )
     msg_id = bytes.fromhex("07550603011200000123")
-    deliver = smgp.Deliver(msg_id, 0, 8, "20240301120100", "13300000000", "1069", b"\x00A")
+    deliver = smgp.Deliver(msg_id, 1, 8, "20240301120100", "13300000000", "1069", b"\x00A")
     assert smgp.encode(deliver, 4)[12:].hex() == (
-        msg_id.hex() + "00" "08" + pad("20240301120100", 14) + pad("13300000000", 21)
+        msg_id.hex() + "01" "08" + pad("20240301120100", 14) + pad("13300000000", 21)
         + pad("1069", 21) + "02" "0041" + "00" * 8
     )
     assert smgp.encode(smgp.SubmitResp(msg_id, 47), 5)[12:].hex() == msg_id.hex() + "0000002f"
