@@ -8,7 +8,9 @@ so an encoder and a decoder can no longer disagree about an offset (dnslib keeps
 
 A field's width may depend on the protocol version (CMPP 3.0 terminal ids are 32 bytes, 2.0's
 21), and a field may exist in one version only (CMPP 3.0's ``*_terminal_type``, 2.0's Reserve).
-Pure functions over bytes; every failure is a :class:`~sms_gateway.errors.PduError`.
+Pure functions over bytes; malformed input and values that do not fit raise
+:class:`~sms_gateway.errors.PduError` (a non-ASCII text field raises UnicodeEncodeError, as
+``common.octets`` always did).
 """
 
 from __future__ import annotations
