@@ -128,10 +128,16 @@ class Reply:
         return self.code in (DynCode.DISCONNECT_ACK, DynCode.COA_ACK)
 
 
-def decode_reply(data: bytes, request: bytes, secret: bytes) -> Reply:
+def decode_reply(data: bytes, request: bytes, secret: bytes, *, zero_vector_ma: bool = False) -> Reply:
     """Decode and verify a reply to ``request`` (the bytes we sent). Raises MalformedPacket when
     it is not a valid, correctly signed ACK/NAK for that request (``code`` says why: malformed,
-    dm_reply_mismatch, dm_reply_bad_authenticator)."""
+    dm_reply_mismatch, dm_reply_bad_authenticator).
+
+    ``zero_vector_ma``: also accept a Message-Authenticator computed over sixteen zero octets
+    instead of the request's authenticator. FreeRADIUS before 3.2.4 signs the ACK/NAKs it
+    relays that way (its issue #5212, fixed in 3.2.4), so a Debian 12 proxy's every answer
+    would otherwise be dropped. The Response Authenticator, which binds the reply to this
+    request and the secret, is checked either way."""
     req = wire.decode(data)
     if req.ident != request[1]:
         raise MismatchedReply(f"reply identifier {req.ident} does not match {request[1]}")
@@ -148,9 +154,10 @@ def decode_reply(data: bytes, request: bytes, secret: bytes) -> Reply:
         raise BadReplyAuthenticator("bad Response Authenticator (wrong secret or forged reply)")
     if req.ma_offset >= 0:
         off = req.ma_offset
-        signed = raw[:4] + request_auth + raw[20:off] + _ZERO16 + raw[off + 16:]
-        if not hmac.compare_digest(hmac.new(secret, signed, hashlib.md5).digest(),
-                                   raw[off:off + 16]):
+        vectors = (request_auth, _ZERO16) if zero_vector_ma else (request_auth,)
+        if not any(hmac.compare_digest(
+                hmac.new(secret, raw[:4] + vector + raw[20:off] + _ZERO16 + raw[off + 16:],
+                         hashlib.md5).digest(), raw[off:off + 16]) for vector in vectors):
             raise BadReplyAuthenticator("bad Message-Authenticator in reply")
     cause = req.get(101)
     return Reply(
