@@ -108,9 +108,10 @@ class Proxy:
                 self.process.wait(timeout=5)
 
 
-def start_proxy(tmp: Path, citywifi_auth: int, citywifi_acct: int, nas_coa: dict[str, int]) -> Proxy:
+def start_proxy(tmp: Path, citywifi_auth: int, citywifi_acct: int, nas_coa: dict[str, int],
+                site_edit: tuple[str, str] | None = None) -> Proxy:
     """A stock FreeRADIUS copy with the page's three files, in debug mode (its log shows
-    where each packet went)."""
+    where each packet went). ``site_edit``: (old, new) text replaced once in the site."""
     directory = tmp / "raddb"
     shutil.copytree(SOURCE, directory, symlinks=True)
     conf = directory / "radiusd.conf"
@@ -131,6 +132,9 @@ def start_proxy(tmp: Path, citywifi_auth: int, citywifi_acct: int, nas_coa: dict
              "citywifi-auth": citywifi_auth, "citywifi-acct": citywifi_acct,
              **{f"coa-{name}": port for name, port in nas_coa.items()}}
     for name, block in doc_blocks().items():
+        if site_edit is not None and name.startswith("sites-enabled/"):
+            assert site_edit[0] in block
+            block = block.replace(site_edit[0], site_edit[1], 1)
         (directory / name).write_text(localise(block, ports))
     log = open(directory / "stdout.log", "wb")   # noqa: SIM115 - kept open for the child's lifetime
     process = subprocess.Popen([BINARY, "-X", "-d", str(directory)], stdout=log,
@@ -191,13 +195,19 @@ IDENT_A = ["NAS-IP-Address = 127.0.0.21"]
 IDENT_B = ["NAS-Identifier = ac-b"]
 
 
+# What the page warns against: choosing the route in recv-coa with Proxy-To-Realm.
+PROXY_TO_REALM_IN_RECV_COA = ('&Home-Server-Pool := "coa-ac-a"', '&Proxy-To-Realm := "citywifi"')
+
+
 @pytest.fixture
-def stack(redis_client: Any, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, redis_client: Any, redis_url: str,
+          tmp_path: Path) -> Iterator[Stack]:
     with (FakeDmServer(NAS_SECRET["ac-a"].encode(), host="127.0.0.21") as nas_a,
           FakeDmServer(NAS_SECRET["ac-b"].encode(), host="127.0.0.22") as nas_b,
           running_server(redis_url) as server):
         proxy = start_proxy(tmp_path, server.auth_port, server.acct_port,
-                            {"ac-a": nas_a.port, "ac-b": nas_b.port})
+                            {"ac-a": nas_a.port, "ac-b": nas_b.port},
+                            getattr(request, "param", None))
         try:
             reg = AcRegistry(redis_client)
             reg.put(AcRecord(name="proxy1", addresses=("127.0.0.1",), secret=PROXY_SECRET,
@@ -291,3 +301,18 @@ def test_a_dropped_request_makes_freeradius_check_status_server_which_citywifi_a
     # The proxy still works for the ACs citywifi knows.
     out = stack.login("ac-a", PHONE_A, MAC_A, IDENT_A)
     assert "Received Access-Accept" in out, out
+
+
+@pytest.mark.parametrize("stack", [PROXY_TO_REALM_IN_RECV_COA], indirect=True)
+def test_proxy_to_realm_in_recv_coa_acks_the_disconnect_itself(stack: Stack) -> None:
+    """Why the page says Home-Server-Pool: with Proxy-To-Realm in recv-coa, FreeRADIUS 3.2
+    answers Disconnect-ACK itself and the NAS never hears of it. citywifi cannot tell that ACK
+    from the NAS's own, so the kick would be reported done while the phone stays online."""
+    klass = class_of(stack.login("ac-a", PHONE_A, MAC_A, IDENT_A))
+    out = stack.acct("ac-a", "Start", PHONE_A, MAC_A, "a-9", klass, IDENT_A)
+    assert "Received Accounting-Response" in out, out
+    kicked = stack.kick("ac-a", "a-9")
+    assert (kicked.ok, kicked.outcome) == (True, "dm"), kicked          # an ACK came back...
+    time.sleep(0.2)
+    assert stack.nas["ac-a"].received == []                              # ...but not from the NAS
+    assert "Sent Disconnect-Request" not in stack.proxy.log()
