@@ -151,6 +151,7 @@ class Enforcer:
         self.registry = SessionRegistry(redis, grace=grace)
         self.acs = AcRegistry(redis)
         self._render = render
+        self._old_proxies: set[str] = set()     # proxies already logged as pre-3.2.4 FreeRADIUS
 
     @classmethod
     def from_settings(cls, redis: Any, settings: Any, **kw: Any) -> Enforcer:
@@ -199,8 +200,14 @@ class Enforcer:
 
         # A relaying proxy may be a FreeRADIUS older than 3.2.4, which signs the
         # Message-Authenticator of the ACK/NAK it passes back over a zero vector.
-        return self.client.exchange(host, target.coa_port, secret, request, on_drop=dropped,
-                                    zero_vector_ma=target.radius_proxy)
+        result = self.client.exchange(host, target.coa_port, secret, request, on_drop=dropped,
+                                      zero_vector_ma=target.radius_proxy)
+        if result.reply is not None and result.reply.zero_vector_ma and target.name not in self._old_proxies:
+            self._old_proxies.add(target.name)
+            log.info("RADIUS proxy %s signs the Message-Authenticator of relayed Disconnect/CoA "
+                     "answers over a zero vector (FreeRADIUS before 3.2.4); accepted from a proxy",
+                     target.name)
+        return result
 
     def _ac(self, session: OnlineSession, ac: AcRecord | None) -> AcRecord | None:
         return ac if ac is not None else self.acs.get_or_none(session.ac)

@@ -122,6 +122,7 @@ class Reply:
     ident: int
     error_cause: int | None
     attrs: tuple[tuple[int, bytes], ...]
+    zero_vector_ma: bool = False     # its Message-Authenticator used the pre-3.2.4 FreeRADIUS form
 
     @property
     def acked(self) -> bool:
@@ -155,13 +156,17 @@ def decode_reply(data: bytes, request: bytes, secret: bytes, *, zero_vector_ma: 
     if req.ma_offset >= 0:
         off = req.ma_offset
         vectors = (request_auth, _ZERO16) if zero_vector_ma else (request_auth,)
-        if not any(hmac.compare_digest(
-                hmac.new(secret, raw[:4] + vector + raw[20:off] + _ZERO16 + raw[off + 16:],
-                         hashlib.md5).digest(), raw[off:off + 16]) for vector in vectors):
+        matched = [v for v in vectors if hmac.compare_digest(
+            hmac.new(secret, raw[:4] + v + raw[20:off] + _ZERO16 + raw[off + 16:], hashlib.md5).digest(),
+            raw[off:off + 16])]
+        if not matched:
             raise BadReplyAuthenticator("bad Message-Authenticator in reply")
+        legacy = matched[0] is _ZERO16
+    else:
+        legacy = False
     cause = req.get(101)
     return Reply(
         code=req.code, ident=req.ident,
         error_cause=int.from_bytes(cause, "big") if cause is not None and len(cause) == 4 else None,
-        attrs=req.attrs,
+        attrs=req.attrs, zero_vector_ma=legacy,
     )

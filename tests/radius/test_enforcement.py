@@ -296,6 +296,7 @@ def test_a_zero_vector_message_authenticator_is_accepted_only_when_asked() -> No
     legacy = ack(bytes(16))
     with pytest.raises(MalformedPacket):
         decode_reply(legacy, request, secret)
-    assert decode_reply(legacy, request, secret, zero_vector_ma=True).acked
+    assert decode_reply(legacy, request, secret, zero_vector_ma=True).zero_vector_ma
+    assert not decode_reply(ack(request[4:20]), request, secret, zero_vector_ma=True).zero_vector_ma
     with pytest.raises(MalformedPacket):                                   # another key: still no
         decode_reply(ack(bytes(16), b"other"), request, secret, zero_vector_ma=True)

@@ -15,6 +15,7 @@ every packet reaches citywifi from the proxy's address. The ACs' Disconnect serv
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import shutil
 import subprocess
@@ -225,7 +226,9 @@ def stack(request: pytest.FixtureRequest, redis_client: Any, redis_url: str,
             proxy.stop()
 
 
-def test_each_ac_behind_freeradius_keeps_its_dialect_accounting_and_disconnect(stack: Stack) -> None:
+def test_each_ac_behind_freeradius_keeps_its_dialect_accounting_and_disconnect(
+        stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="radius.enforcement")
     # -- authentication: each AC gets its own reply dialect through the proxy
     out_a = stack.login("ac-a", PHONE_A, MAC_A, IDENT_A)
     assert "Received Access-Accept" in out_a, out_a + stack.proxy.log()[-3000:]
@@ -265,6 +268,8 @@ def test_each_ac_behind_freeradius_keeps_its_dialect_accounting_and_disconnect(s
     assert nas_a.attr(0, "Acct-Session-Id") == "a-1"
     assert nas_a.attr(0, "Calling-Station-Id") == MAC_A          # as the AC sent it
     assert nas_a.received[0].get("Proxy-State"), "not relayed by the proxy"
+    # Debian's FreeRADIUS 3.2.1 signs the relayed ACK's Message-Authenticator the pre-3.2.4 way.
+    assert "RADIUS proxy proxy1 signs the Message-Authenticator" in caplog.text
     # ac-b sent no NAS-IP-Address: the h3c dialect's Disconnect names the AC by its record's
     # address, which is what the proxy routes on.
     kicked = stack.kick("ac-b", "b-2")
