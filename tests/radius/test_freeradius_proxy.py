@@ -299,7 +299,7 @@ def test_a_dropped_request_makes_freeradius_check_status_server_which_citywifi_a
     out = stack.login("ac-a", PHONE_A, MAC_A, ["NAS-IP-Address = 127.0.0.99"])
     assert "Received Access-Accept" not in out
     assert stack.server.metrics.get("ac_drop.unknown_nas_behind_proxy.proxy1") >= 1
-    assert wait_for(lambda: stack.server.metrics.get("status_server") >= 1, timeout=15), \
+    assert wait_for(lambda: stack.server.metrics.get("status_server") >= 1, timeout=25), \
         stack.proxy.log()[-3000:]
     assert wait_for(lambda: "Received response to status check" in stack.proxy.log(), timeout=5), \
         stack.proxy.log()[-3000:]
