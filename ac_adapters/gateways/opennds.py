@@ -33,7 +33,7 @@ from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRed
 from ac_adapters.redirect import normalise_mac
 
 __all__ = ["CUSTOM_VERSION", "MAX_FAS_LENGTH", "OPENNDS", "OpenNdsAdapter", "decode_fas", "faskey_ok",
-           "grant_url", "parse_fas_query", "rhid", "signed_limits", "verify_limits"]
+           "grant_url", "logout_url", "parse_fas_query", "rhid", "signed_limits", "verify_limits"]
 
 MAX_FAS_LENGTH = 4096             # a real fas query is ~400 characters; more is not from openNDS
 CUSTOM_VERSION = "cw1"
@@ -163,6 +163,13 @@ def grant_url(state: Mapping[str, str], faskey: str, limits: GatewayLimits, land
     return f"http://{address}/{authdir}/?{query}"
 
 
+def logout_url(state: Mapping[str, str]) -> str:
+    """``http://<gatewayaddress>/opennds_deny/``: an authenticated client that opens it is
+    deauthenticated by openNDS itself (BinAuth ``client_deauth``), then sent to the gateway's
+    own address. The client's browser must open it: nothing outside the gateway can (9.10)."""
+    return f"http://{_gateway_address(state.get('gatewayaddress', ''))}/opennds_deny/"
+
+
 class OpenNdsAdapter:
     """openNDS FAS level 1 as a :class:`ac_adapters.gateways.base.GatewayAdapter` (stateless)."""
 
@@ -178,6 +185,9 @@ class OpenNdsAdapter:
     def grant_url(self, state: Mapping[str, str], secret: str, limits: GatewayLimits,
                   landing_url: str) -> str:
         return grant_url(state, secret, limits, landing_url)
+
+    def logout_url(self, state: Mapping[str, str]) -> str:
+        return logout_url(state)
 
 
 OPENNDS = OpenNdsAdapter()
