@@ -24,8 +24,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -114,7 +114,8 @@ echo "$(( $(date +%s) + 86400 )) $MAC 192.168.77.10 phone *" >$D/gw/tmp/dhcp.lea
 # pgrep/kill host-wide; the systemctl shim keeps it from restarting any dnsmasq.
 exec ip netns exec ${{P}}gw unshare --mount --pid --fork --kill-child --mount-proc --propagation private \
   env PATH=$D/bin:$PATH CITYWIFI_BINAUTH_LOG=/mnt/binauth.log \
-    CITYWIFI_EVENT_URL=http://10.77.0.2:2080/api/gateway/opennds/events CITYWIFI_EVENT_SECRET={SECRET} sh -c "exec >$D/gw/opennds.log 2>&1
+    CITYWIFI_EVENT_URL=http://10.77.0.2:2080/api/gateway/opennds/events \
+    CITYWIFI_EVENT_SECRET={SECRET} sh -c "exec >$D/gw/opennds.log 2>&1
     mount --bind $D/gw /mnt
     mount --bind /mnt/opennds.conf /etc/opennds/opennds.conf
     mount --bind /mnt/tmp /tmp
