@@ -157,3 +157,23 @@ def test_malformed_or_oversized_bodies_are_clear_4xx(app: Flask, raw: bytes, sta
     resp = post(client(app), raw)
     assert resp.status_code == status, resp.get_data()[:200]
     assert resp.get_json()["ok"] is False
+
+
+def test_two_gateways_with_one_client_subnet_keep_their_phones_apart(app: Flask, redis_client: Any) -> None:
+    AcRegistry(redis_client).put(AcRecord(name="cafe-gw2", addresses=("10.88.0.1",), secret="gw2-hook-secret",
+                                          kind="opennds", faskey=FASKEY))
+    other = "18900000088"
+    hid1, hid2 = granted(redis_client), hashlib.sha256(b"other-client").hexdigest()
+    GatewaySessions(redis_client).remember_grant("cafe-gw2", hid2, phone=other, plan="default", mac=MAC,
+                                                 ip=IP, venue="", ssid="", session_seconds=600)
+    assert post(client(app), body("client_auth", hid1)).status_code == 200
+    # gw2's event names gw1's client: not gw1's grant, so unknown there (keyed by gateway).
+    assert post(client(app, "10.88.0.1"), body("client_auth", hid1, gw="cafe-gw2"),
+                secret="gw2-hook-secret").status_code == 404
+    assert post(client(app, "10.88.0.1"), body("client_auth", hid2, gw="cafe-gw2"),
+                secret="gw2-hook-secret").status_code == 200
+    journey = app.extensions["citywifi"].journey
+    for gw, phone in ((GW, PHONE), ("cafe-gw2", other)):
+        redis_client.hset(keys.portal_login(gw, IP), mapping={"phone": phone, "mac": MAC, "at": "1"})
+        [session] = SessionRegistry(redis_client).by_ac(gw)
+        assert session.phone == phone and journey.status(gw, IP).phone == phone
