@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ac_adapters.errors import RedirectError
-from ac_adapters.gateways import GatewayLimits, adapter_for
-from portal.gateway_sessions import GatewaySessions
+from ac_adapters.gateways import GatewayLimits, GatewayRedirect, GatewayRedirectError, adapter_for
+from ac_adapters.gateways.opennds_l3 import authmon_entry, parse_encrypted
+from portal.gateway_sessions import AuthmonQueue, GatewaySessions
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
 from portal.state import keys
 
@@ -71,7 +72,8 @@ def gateway_context(journey: PhoneContexts, query: Mapping[str, Any]) -> PhoneCo
     adapter = adapter_for(kind)
     assert adapter is not None
     try:
-        parsed = adapter.parse_redirect(flat)
+        level3 = kind == "opennds" and "iv" in flat
+        parsed = _level3(journey, flat) if level3 else adapter.parse_redirect(flat)
     except RedirectError as exc:
         raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
     record = journey._ac_by_name(parsed.gateway_name)
@@ -83,6 +85,19 @@ def gateway_context(journey: PhoneContexts, query: Mapping[str, Any]) -> PhoneCo
                         first_url=parsed.original_url,
                         vouched="vendor" if parsed.vouched else "",
                         gateway=json.dumps(dict(parsed.state), sort_keys=True))
+
+
+def _level3(journey: PhoneContexts, flat: Mapping[str, str]) -> GatewayRedirect:
+    """An encrypted openNDS redirect (``fas`` + ``iv``): the gateway name is inside, so each
+    enabled openNDS gateway's faskey is tried (one AES decryption each) until one opens it to
+    an item list naming that gateway."""
+    for record in journey.acs.all():
+        if record.kind == "opennds" and record.enabled and record.faskey:
+            parsed = parse_encrypted(flat.get("fas", ""), flat.get("iv", ""), record.faskey)
+            if parsed is not None and parsed.gateway_name == record.name:
+                return parsed
+    raise GatewayRedirectError("unknown_ac", "encrypted fas query opens with no registered gateway's "
+                               "faskey (or names another gateway)")
 
 
 def grants_by_redirect(record: AcRecord) -> bool:
@@ -148,8 +163,16 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
     try:
         state = json.loads(ctx.gateway or "{}")
         limits = plan_limits(journey, success.phone, plan, grant)
+        if state.get("level") == "3":
+            # Level 3: the gateway's authmon fetches the grant (with the limits, in minutes)
+            # within its poll interval; the phone sees the usual success page meanwhile.
+            entry = authmon_entry(state["hid"], record.faskey, limits)
+            _remember(journey, ctx, success, plan, state, limits)
+            AuthmonQueue(journey.redis).push(record.name, entry.split(" ", 1)[0], entry)
+            log.info("openNDS level-3 grant for %s on %s queued for authmon", ctx.user_ip, ctx.ac)
+            return success
         url = adapter.grant_url(state, record.faskey, limits, landing)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise LoginError("bad_link", detail=f"gateway grant for {ctx.ac}: {exc}") from None
     _remember(journey, ctx, success, plan, state, limits)
     log.info("%s grant for %s on %s: the phone is sent to the gateway", record.kind, ctx.user_ip, ctx.ac)

@@ -30,7 +30,7 @@ from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys, keys_gateway
 from portal.usage import UsageBook
 
-__all__ = ["GRANT_TTL", "GatewaySessions", "interim_for", "session_id_for"]
+__all__ = ["GRANT_TTL", "AuthmonQueue", "GatewaySessions", "interim_for", "session_id_for"]
 
 log = logging.getLogger("citywifi.gateway.sessions")
 
@@ -148,3 +148,28 @@ class GatewaySessions:
             "sid": session.session_id, "ev": event.event, "mac": event.mac,
             "in": str(event.upload), "out": str(event.download),
             "t": str(max(0, event.end - event.start) if event.end else 0)})
+
+
+class AuthmonQueue:
+    """Grants waiting for an openNDS level-3 gateway's authmon (``ac_adapters/gateways/
+    opennds_l3.py``): queued at the login, handed out on every poll until authmon acknowledges
+    them (it applied them with ``ndsctl auth``), dropped after :data:`GRANT_TTL`."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    def push(self, ac: str, rhid: str, entry: str) -> None:
+        key = keys_gateway.gateway_authmon(ac)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, rhid, entry)
+        pipe.expire(key, GRANT_TTL)
+        pipe.execute()
+
+    def pending(self, ac: str) -> list[str]:
+        return sorted(v.decode() for v in self.redis.hvals(keys_gateway.gateway_authmon(ac)))
+
+    def ack(self, ac: str, rhids: list[str]) -> int:
+        return int(self.redis.hdel(keys_gateway.gateway_authmon(ac), *rhids)) if rhids else 0
+
+    def clear(self, ac: str) -> None:
+        self.redis.delete(keys_gateway.gateway_authmon(ac))

@@ -86,8 +86,8 @@ class PhoneContexts:
         "vendor" (the AC vouched for the MAC with its redirect key), else "cookie" (NAT hides
         addresses: the first redirect is bound to the browser)."""
         record = self._ac(ctx.ac)
-        if record.kind != "portal" and not ctx.vouched:
-            return "cookie"      # the gateway NATs its phones: we see its address, not theirs
+        if record.kind != "portal":   # the gateway NATs its phones: we see its address, not theirs
+            return "vendor" if ctx.vouched else "cookie"
         if record.client_address_check:
             return "address"
         return "vendor" if ctx.vouched == "vendor" else "cookie"

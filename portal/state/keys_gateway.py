@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from portal.state.keys import PREFIX
 
-__all__ = ["gateway_client", "gateway_event_seen"]
+__all__ = ["gateway_authmon", "gateway_client", "gateway_event_seen"]
 
 
 def gateway_client(ac: str, hid: str) -> str:
@@ -19,3 +19,9 @@ def gateway_event_seen(ac: str, digest: str) -> str:
     """String (TTL = twice the replay window): a signed gateway event we have applied, by the
     SHA-256 of its body; a second copy is a replay."""
     return f"{PREFIX}:{{gw:{ac}}}:seen:{digest}"
+
+
+def gateway_authmon(ac: str) -> str:
+    """Hash (TTL): grants waiting for the gateway's authmon (openNDS level 3): rhid → its
+    ``ndsctl auth`` entry. Emptied by authmon's ``clear``, entries by its acknowledgements."""
+    return f"{PREFIX}:{{gw:{ac}}}:authmon"

@@ -102,6 +102,7 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     from portal.web import gateway_hook
 
     app.register_blueprint(gateway_hook.bp)     # /api/gateway: what gateways post (openNDS events)
+    app.register_blueprint(gateway_hook.authmon_bp)     # POST /portal: openNDS level-3 authmon polls
     _dispatch_errors(app)
 
     @app.after_request

@@ -1,5 +1,10 @@
 """Gateway-facing endpoints: what gateways (not phones, not operators) call (issue 17).
 
+``POST /portal`` (the FAS URL, ``faspath /portal``): an openNDS level-3 gateway's authmon polls
+for the grants queued for it (``ac_adapters/gateways/opennds_l3.py``: clear, view, ack). authmon
+signs nothing, so the gateway is known by the request's source address (its registered
+addresses; anything else is answered 403) and must name itself with its ``gatewayhash``.
+
 ``POST /api/gateway/opennds/events``: our BinAuth hook on an openNDS gateway posts each client
 event here (``deploy/opennds/binauth.sh``; body and signature in
 ``ac_adapters/gateways/opennds_events.py``); ``portal.gateway_sessions`` turns it into session
@@ -15,6 +20,8 @@ Nothing a caller sends produces a 500. The answers are JSON for machines (no zh/
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 from typing import Any
@@ -30,15 +37,18 @@ from ac_adapters.gateways.opennds_events import (
     parse_event,
     verify_signature,
 )
+from ac_adapters.gateways.opennds_l3 import AUTHMON_ACTIONS, authmon_answer, gateway_hash, parse_ack
 from portal.acs import AcRecord
-from portal.gateway_sessions import GatewaySessions
+from portal.gateway_sessions import AuthmonQueue, GatewaySessions
 from portal.web import services
 from portal.web.client_address import canonical_address, client_address
 
-__all__ = ["bp", "gateway_source_ok"]
+__all__ = ["authmon_bp", "bp", "gateway_source_ok"]
 
 log = logging.getLogger("citywifi.gateway.hook")
 bp = Blueprint("gateway", __name__, url_prefix="/api/gateway")
+authmon_bp = Blueprint("gateway_authmon", __name__)
+MAX_AUTHMON_BODY = 4096
 
 _STATUS = {"too_large": 413, "bad_event": 400, "unknown_gateway": 404, "wrong_source": 403,
            "bad_signature": 401, "stale": 401, "replay": 409, "unknown_client": 404}
@@ -106,3 +116,48 @@ def opennds_event() -> Any:
         log.error("openNDS event for %s not applied, Redis unavailable: %s", event.gateway, exc)
         return _answer("state_unavailable", "try again", 503)
     return jsonify({"ok": True, **result})
+
+
+def _text(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+@authmon_bp.post("/portal")
+def opennds_authmon() -> Response:
+    """authmon's poll. Its ``ERROR:`` answers are what authmon writes to the gateway's syslog."""
+    if (request.content_length or 0) > MAX_AUTHMON_BODY:
+        return _text("ERROR: request too large", 413)
+    form = request.form
+    action, hashed = form.get("auth_get", ""), form.get("gatewayhash", "")
+    if action not in AUTHMON_ACTIONS:
+        return _text("ERROR: not an authmon request", 400)
+    seen = client_address()
+    try:
+        record = services().journey.acs.by_address(canonical_address(seen) or seen)
+        if record is None or record.kind != "opennds" or not record.enabled or not gateway_source_ok(record):
+            log.warning("authmon poll from %s: not an enabled openNDS gateway's address", seen)
+            return _text("ERROR: not a registered openNDS gateway address", 403)
+        if hashed != gateway_hash(record.name):
+            log.warning("authmon poll from %s (%s): gatewayhash names another gateway", seen, record.name)
+            return _text(f"ERROR: gatewayhash is not that of {record.name}", 403)
+        try:
+            payload = base64.b64decode(form.get("payload", ""), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return _text("ERROR: payload is not base64 text", 400)
+        queue = AuthmonQueue(services().redis)
+        if action == "clear":
+            queue.clear(record.name)
+            return _text("ack")
+        if action in ("deauthed", "custom"):
+            return _text("ack")
+        acked = parse_ack(payload)
+        if acked is not None:
+            queue.ack(record.name, acked)
+            return _text("ack")
+        answer = authmon_answer(queue.pending(record.name))
+        if action == "list":
+            queue.clear(record.name)
+        return _text(answer)
+    except (redis_lib.RedisError, ConnectionError, TimeoutError) as exc:
+        log.error("authmon poll from %s not answered, Redis unavailable: %s", seen, exc)
+        return _text("ERROR: portal state unavailable", 503)
