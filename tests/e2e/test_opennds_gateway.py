@@ -32,6 +32,7 @@ import redis
 
 from portal.acs import AcRecord, AcRegistry
 from portal.apitokens import ApiTokenStore
+from portal.login_types import Signer
 from portal.reallog import RealNameLog
 from portal.state import keys
 from portal.usage import UsageBook
@@ -289,7 +290,32 @@ def test_phone_behind_opennds_logs_in_by_sms_and_reaches_the_internet(testbed: N
     # Seconds as the gateway counts them: from its session start to the deauth.
     assert int(logout[0][b"start"]) == int(client["session_start"]), (logout, client)
     assert usage.daily_time == int(logout[0][b"t"]) <= time.time() - int(client["session_start"]) + 1
-    # Captive again: the gateway sends the phone to our landing.
+    # 9. Captive again: the gateway sends the phone to our landing; a returning phone (MAC bound)
+    # gets the ad, then continues straight through the gateway's grant to the venue page.
+    again = bed.curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://10.77.0.3/")
+    assert again.startswith("307 http://10.77.0.2:2080/portal?fas="), again
+    ad = bed.curl(again.split(" ", 1)[1])
+    fields = dict(re.findall(r'name="(c|ticket)" value="([^"]*)"', ad))
+    wait = re.search(r'<span id="n">(\d+)</span>', ad)
+    assert set(fields) == {"c", "ticket"} and wait, ad[:2000]
+    time.sleep(int(wait.group(1)) + 0.5)
+    back = bed.curl("-L", "-w", "\n%{url_effective}", "--data-urlencode", f"c={fields['c']}",
+                    "--data-urlencode", f"ticket={fields['ticket']}", "http://10.77.0.2:2080/portal/continue")
+    assert back.endswith("\nhttp://10.77.0.3/") and back.startswith("INTERNET-PAGE-OK"), back[-1500:]
+    assert wait_for(lambda: len(noc_sessions()) == 1, 30), (bed.d / "gw" / "binauth.log").read_text()
+    # 10. The phone's own logout (the status link it is given): our page sends its browser to the
+    # gateway's deny URL, openNDS deauthenticates it there, its client_deauth event closes ours.
+    signer = Signer((data / "web-secret.key").read_bytes())
+    status_token = signer.seal("ses", {"ac": GW_NAME, "ip": "192.168.77.10", "p": PHONE_NUMBER}, 3600)
+    assert "在线" in bed.curl(f"http://10.77.0.2:2080/portal/status?s={status_token}")
+    page = bed.curl("--data-urlencode", f"s={status_token}", "http://10.77.0.2:2080/portal/logout")
+    deny = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', page)
+    assert deny and deny.group(1) == "http://192.168.77.1:2050/opennds_deny/", page[:1500]
+    bed.curl("-o", "/dev/null", deny.group(1))
+    assert wait_for(lambda: noc_sessions() == [], 30), (bed.d / "gw" / "binauth.log").read_text()
+    causes = [f[b"cause"] for _, f in state.xrange(keys.real_name_log()) if f[b"kind"] == b"logout"]
+    assert causes == [b"opennds:ndsctl_deauth", b"opennds:client_deauth"], causes
+    assert json.loads(bed.ndsctl("json", "192.168.77.10")).get("state") != "Authenticated"
     assert bed.curl("-o", "/dev/null", "-w", "%{http_code}", "http://10.77.0.3/") == "307"
     print(f"login → online through openNDS in {took:.2f} s; custom {client['custom'][:40]}…; "
           f"session {int(client['session_end']) - int(client['session_start'])} s; "
