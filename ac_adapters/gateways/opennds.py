@@ -58,6 +58,8 @@ def decode_fas(value: str) -> dict[str, str]:
     appends ``(null)(null)…`` when no custom parameters are configured) are skipped."""
     if not value or len(value) > MAX_FAS_LENGTH:
         raise GatewayRedirectError("bad_redirect", f"fas parameter of {len(value)} characters")
+    # openNDS puts the base64 into the URL as it is: a query parser has turned its '+' into ' '.
+    value = value.replace(" ", "+")
     try:
         raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError) as exc:

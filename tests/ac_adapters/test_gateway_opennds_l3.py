@@ -79,3 +79,4 @@ def test_authmon_entries_in_minutes_and_the_answer_window() -> None:
     assert parse_ack("* ;rm -rf /") == []
     assert gateway_hash("cafe-gw1") == hashlib.sha256(b"cafe-gw1").hexdigest()
     assert gateway_hash("Bill's WiFi") == hashlib.sha256(b"Bill%27s+WiFi").hexdigest()    # PHP urlencode
+
