@@ -146,8 +146,7 @@ class GatewaySessions:
         self.redis.xadd(keys.acct_log(), {
             "k": "gw-" + event.kind, "ac": ac, "at": f"{now:.3f}", "ph": session.phone,
             "sid": session.session_id, "ev": event.event, "mac": event.mac,
-            "in": str(event.upload), "out": str(event.download),
-            "t": str(max(0, event.end - event.start) if event.end else 0)})
+            "in": str(event.upload), "out": str(event.download), "t": str(session.session_time)})
 
 
 class AuthmonQueue:
