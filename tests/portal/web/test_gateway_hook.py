@@ -177,3 +177,29 @@ def test_two_gateways_with_one_client_subnet_keep_their_phones_apart(app: Flask,
         redis_client.hset(keys.portal_login(gw, IP), mapping={"phone": phone, "mac": MAC, "at": "1"})
         [session] = SessionRegistry(redis_client).by_ac(gw)
         assert session.phone == phone and journey.status(gw, IP).phone == phone
+
+
+def test_a_plan_change_or_kick_on_an_opennds_session_sends_nothing(app: Flask, redis_client: Any) -> None:
+    """openNDS takes neither a Disconnect nor a CoA: the enforcer is never called; the plan
+    applies at the next login and the kick says it cannot."""
+    from portal.kick import NocActions
+    from portal.plans import Plan, PlanStore
+
+    calls: list[str] = []
+
+    class Enforcer:
+        def disconnect(self, *args: Any, **kw: Any) -> Any:
+            calls.append("disconnect")
+
+        def coa(self, *args: Any, **kw: Any) -> Any:
+            calls.append("coa")
+
+    PlanStore(redis_client).put(Plan("gold", up_kbps=4000, down_kbps=16000))
+    assert post(client(app), body("client_auth", granted(redis_client))).status_code == 200
+    actions = NocActions(redis_client, Enforcer(), plans=PlanStore(redis_client),
+                         usage=UsageBook(redis_client))
+    change = actions.change_plan(PHONE, "gold")
+    assert [o.outcome for o in change.sessions] == ["next_login"]
+    [kick] = actions.kick_phone(PHONE)
+    assert (kick.ok, kick.outcome) == (False, "no_remote_logout") and "ndsctl deauth" in kick.message_en
+    assert calls == [] and SessionRegistry(redis_client).by_ac(GW)
