@@ -307,7 +307,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
             "phone": phone, "mac": ctx.mac, "plan": plan.name, "venue": venue.id, "ssid": ctx.ssid,
             "ap": ctx.ap, "at": f"{now:.3f}", "kind": kind})
         pipe.expire(keys.portal_login(ctx.ac, ctx.user_ip), ttl)
-        pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
+        if self._ac(ctx.ac).kind == "portal":   # a gateway NATs: the address names no phone
+            pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
         pipe.hincrby(keys.venue_stats(venue.id), {"sms": "logins", "returning": "returning_logins"}
                      .get(kind, "silent_logins"), 1)
         self.livestats.login_in(pipe, kind, venue.id)

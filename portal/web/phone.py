@@ -31,7 +31,7 @@ from portal.pages import build_context
 from portal.phone_memory import decode_query
 from portal.state import STATE_ERRORS
 from portal.venues import Venue
-from portal.web import phone_lookup, services
+from portal.web import gateway_phone, phone_lookup, services
 from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
@@ -63,8 +63,7 @@ def _guard() -> DeviceGuard:
     if guard is None:
         svc = services()
         web, otp = svc.settings.web, svc.settings.otp
-        guard = DeviceGuard(svc.journey.signer,
-                            binding_ttl=min(86400, max(60, web.device_binding_ttl)),
+        guard = DeviceGuard(svc.journey.signer, binding_ttl=min(86400, max(60, web.device_binding_ttl)),
                             proof_ttl=otp.lifetime + otp.record_grace)
         current_app.extensions["citywifi_device_guard"] = guard
     return guard
@@ -450,16 +449,16 @@ def logout() -> Response:
         return _error_page("foreign_request", lang)
     try:
         ac, ip, phone = journey.open_session_token(token)
-        record = journey.acs.get_or_none(ac)
-        if record is not None and record.client_address_check:
+        if journey.acs.get_or_none(ac) is not None and journey.checks_addresses(ac):
             _guard().check_address("address", ip, observed_address())
     except LoginError as exc:
         return _error_page(exc.code, lang)
     view = journey.status(ac, ip, phone or None)
     if not view.online:
         return _error_page("not_online", lang)
-    if not journey.logout(ac, ip):
-        return _error_page("ac_timeout", lang, journey.venue(view.venue))
+    away = gateway_phone.logout_page(ac, ip, lang)      # openNDS: the gateway ends it (its deny URL)
+    if away is not None or not journey.logout(ac, ip):
+        return away if away is not None else _error_page("ac_timeout", lang, journey.venue(view.venue))
     return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])
 
 
