@@ -55,7 +55,7 @@ from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
 from radius.called_station import is_mac, parse_ssid
 from radius.dialects import render
 from radius.errors import MalformedPacket
-from radius.resp import RespClient
+from radius.resp import Encoded, RespClient, bulk
 from radius.server import AuthReply
 from radius.token_grants import TokenReplay, fetch_command
 from radius.user_name import phone_of_user_name
@@ -179,6 +179,8 @@ class AuthPolicy:
         self._consume_sha = fast.script(CONSUME_LUA) if fast is not None else b""
         self._reserve_sha = fast.script(RESERVE_LUA) if fast is not None else b""
         self._reads = BatchReads()
+        settings = authorizer.settings   # RESERVE_LUA's hold and grace, encoded once
+        self._reserve_tail = bulk((f"{settings.slot_hold:.3f}", f"{authorizer.reaper_grace:.3f}"))
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
         # Memos of pure functions of request text (bounded, see _memo) and of per-phone keys.
         self._macs: dict[str, str | None] = {}
@@ -384,15 +386,17 @@ class AuthPolicy:
                     results[job.index] = self._reject(exc.code)
         if replays:
             self._replay_batch(replays, results, now)
-        unreserved: list[tuple[int, tuple[Any, ...]]] = []   # Accepts still to reserve a slot for
+        unreserved: list[tuple[int, bytes]] = []   # Accepts still to reserve a slot for (EVALSHA)
+        now_bulk = b""
         for job, identity, reads, blocked, nonce in decided:
             try:
-                reply, grant = self._grant_reply(job, identity, reads, blocked, now, venues, nonce)
+                reply, slot = self._grant_reply(job, identity, reads, blocked, now, venues, nonce)
                 results[job.index] = reply
-                if grant is not None and nonce is None:
-                    reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
-                    if reserve is not None:
-                        unreserved.append((job.index, reserve))
+                if slot is not None:
+                    if not now_bulk:
+                        now_bulk = bulk((f"{now:.3f}",))
+                    unreserved.append((job.index, self._reads.reads_of(job.plan.phone, job.plan.mac).reserve(
+                        self._reserve_sha, slot[0], now_bulk, self._reserve_tail, slot[1].hex().encode())))
             except _STATE_ERRORS:
                 raise
             except Exception as exc:
@@ -470,8 +474,10 @@ class AuthPolicy:
             return None
         return plan.max_sessions, random.getrandbits(32).to_bytes(4, "big")
 
-    def _reserve_slots(self, unreserved: list[tuple[int, tuple[Any, ...]]], results: list[Any]) -> None:
-        replies = self._run([command for _, command in unreserved], raise_errors=False)
+    def _reserve_slots(self, unreserved: list[tuple[int, bytes]], results: list[Any]) -> None:
+        assert self.fast is not None
+        sha = self._reserve_sha
+        replies = self.fast.pipeline([Encoded(payload, sha) for _, payload in unreserved])
         for (index, _), reply in zip(unreserved, replies, strict=True):
             if isinstance(reply, Exception):
                 results[index] = reply
@@ -480,9 +486,11 @@ class AuthPolicy:
 
     def _grant_reply(self, job: _Job, identity: Identity, reads: list[Any], blocked: tuple[Any, Any],
                      now: float, venues: dict[tuple[str, str | None], str | None],
-                     nonce: bytes | None = None) -> tuple[AuthReply, Grant | None]:
-        """The reply and, for an Accept, its Grant. ``nonce``: the login whose device slot the
-        consume step already reserved (the concurrency check was done there, atomically)."""
+                     nonce: bytes | None = None
+                     ) -> tuple[AuthReply, tuple[int, bytes] | None]:
+        """The reply and, when it is an Accept that still has to reserve a device slot,
+        (max_sessions, login nonce). ``nonce``: the login whose device slot the consume
+        step already reserved (the concurrency check was done there, atomically)."""
         if (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
             return self._reject("blocked"), None
         ac = job.ac
@@ -495,6 +503,12 @@ class AuthPolicy:
             refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
             return _refusal_reply(refusal), None
         usage = self._usage(reads[4], now)
+        slot = None
+        if nonce is None and plan.max_sessions is not None:
+            # The login nonce is drawn here (as evaluate would) so that the reservation names
+            # the same login as the Class, without parsing the Class back.
+            nonce = random.getrandbits(32).to_bytes(4, "big")
+            slot = (plan.max_sessions, nonce)
         try:
             # No sessions: max_sessions is the device-slot reservation's (the consume step's, or
             # _reserve_slots after this), atomic where a read of the sessions would be stale.
@@ -507,7 +521,7 @@ class AuthPolicy:
             return _refusal_reply(refusal), None
         if usage.first_login is None and plan.validity_days is not None:
             a.usage.mark_first_login(identity.phone, now)
-        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), grant
+        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), slot
 
     def _refresh_resolved(self) -> None:
         """Forget remembered resolutions when the plan store's snapshot changed."""
