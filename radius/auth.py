@@ -51,6 +51,7 @@ from portal.sessions import decode_records
 from portal.state import StateUnavailable, keys
 from portal.usage import Usage, day_of, next_midnight
 from radius import wire
+from radius.auth_replies import REJECT_MESSAGES, refusal_reply, reply_message_attrs, too_many_devices
 from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
 from radius.called_station import is_mac, parse_ssid
 from radius.dialects import render
@@ -64,43 +65,6 @@ from radius.wire import Attr, Code
 __all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
 
 log = logging.getLogger(__name__)
-
-# Reject reasons decided here (quota reasons come with their text from portal.grants).
-REJECT_MESSAGES: dict[str, tuple[str, str]] = {
-    "invalid_credential": (
-        "登录凭证无效或已过期，请重新获取验证码",
-        "Invalid or expired login credential. Please request a new code.",
-    ),
-    "reused_credential": (
-        "登录凭证已使用，请重新获取验证码",
-        "This login credential was already used. Please request a new code.",
-    ),
-    "blocked": (
-        "该号码或设备已被停止上网服务，请联系客服",
-        "This number or device is blocked. Please contact customer service.",
-    ),
-    "unsupported_method": (
-        "不支持的认证方式",
-        "Unsupported authentication method.",
-    ),
-}
-
-
-def reply_message_attrs(text: str) -> tuple[tuple[int, bytes], ...]:
-    """Reply-Message attribute(s): split on UTF-8 character boundaries into ≤ 253-octet pieces
-    (RFC 2865 §5.18: multiple Reply-Messages are concatenated by the NAS)."""
-    out = []
-    chunk = b""
-    for ch in text:
-        enc = ch.encode()
-        if len(chunk) + len(enc) > 253:
-            out.append((int(Attr.REPLY_MESSAGE), chunk))
-            chunk = b""
-        chunk += enc
-    if chunk:
-        out.append((int(Attr.REPLY_MESSAGE), chunk))
-    return tuple(out)
-
 
 _CACHE_MAX = 50_000   # entries per pure-function memo below (cleared when full)
 
@@ -379,7 +343,7 @@ class AuthPolicy:
                     if identity.kind == "token":
                         spent_by.append((job, identity, command[3]))
                 except DevicesFull:
-                    results[job.index] = _too_many_devices()
+                    results[job.index] = too_many_devices()
                 except ReusedCredential as exc:   # spent meanwhile (another node, another port)
                     self._reused(job, exc, blocked, replays, results)
                 except CredentialError as exc:
@@ -482,7 +446,7 @@ class AuthPolicy:
             if isinstance(reply, Exception):
                 results[index] = reply
             elif reply[0] == b"full":
-                results[index] = _too_many_devices()
+                results[index] = too_many_devices()
 
     def _grant_reply(self, job: _Job, identity: Identity, reads: list[Any], blocked: tuple[Any, Any],
                      now: float, venues: dict[tuple[str, str | None], str | None],
@@ -501,7 +465,7 @@ class AuthPolicy:
         plan = self._resolve(override, ac.name, job.ssid, venue)
         if plan is None:
             refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
-            return _refusal_reply(refusal), None
+            return refusal_reply(refusal), None
         usage = self._usage(reads[4], now)
         slot = None
         if nonce is None and plan.max_sessions is not None:
@@ -518,7 +482,7 @@ class AuthPolicy:
                 signer=a.class_signer, ac=ac.name, nonce=nonce,
             )
         except QuotaRefusal as refusal:
-            return _refusal_reply(refusal), None
+            return refusal_reply(refusal), None
         if usage.first_login is None and plan.validity_days is not None:
             a.usage.mark_first_login(identity.phone, now)
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), slot
@@ -593,7 +557,7 @@ class AuthPolicy:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
         reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
         if reserve is not None and self._run([reserve])[0][0] == b"full":
-            return _too_many_devices()
+            return too_many_devices()
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
 
     def _plan(self, req: wire.Request, ac: AcRecord, secret: bytes) -> CheckPlan | None:
@@ -757,14 +721,6 @@ def _pairs(raw: Any) -> dict[bytes, bytes]:
     if isinstance(raw, dict):
         return raw
     return dict(zip(raw[::2], raw[1::2], strict=True))
-
-
-def _refusal_reply(refusal: QuotaRefusal) -> AuthReply:
-    return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
-
-
-def _too_many_devices() -> AuthReply:
-    return _refusal_reply(QuotaRefusal("too_many_devices", "every device slot of the plan is taken"))
 
 
 _STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
