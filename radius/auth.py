@@ -56,7 +56,7 @@ from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
 from radius.called_station import is_mac, parse_ssid
 from radius.dialects import render
 from radius.errors import MalformedPacket
-from radius.resp import Encoded, RespClient, bulk
+from radius.resp import RespClient, bulk
 from radius.server import AuthReply
 from radius.token_grants import TokenReplay, fetch_command
 from radius.user_name import phone_of_user_name
@@ -440,8 +440,7 @@ class AuthPolicy:
 
     def _reserve_slots(self, unreserved: list[tuple[int, bytes]], results: list[Any]) -> None:
         assert self.fast is not None
-        sha = self._reserve_sha
-        replies = self.fast.pipeline([Encoded(payload, sha) for _, payload in unreserved])
+        replies = self.fast.evalsha_many([payload for _, payload in unreserved], self._reserve_sha)
         for (index, _), reply in zip(unreserved, replies, strict=True):
             if isinstance(reply, Exception):
                 results[index] = reply

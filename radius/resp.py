@@ -166,6 +166,19 @@ class RespClient:
                 replies[i] = rep
         return replies
 
+    def evalsha_many(self, payloads: list[bytes], sha: bytes) -> list[Any]:
+        """EVALSHAs of one registered script, each already encoded, in one round trip; after a
+        NOSCRIPT the script is loaded and only the commands that failed are sent again."""
+        replies = self._roundtrip_raw(b"".join(payloads), len(payloads))
+        again = [i for i, rep in enumerate(replies)
+                 if isinstance(rep, redis.ResponseError) and str(rep).startswith("NOSCRIPT")]
+        if again:
+            self._roundtrip([("SCRIPT", "LOAD", self._scripts[sha])])
+            retried = self._roundtrip_raw(b"".join(payloads[i] for i in again), len(again))
+            for i, rep in zip(again, retried, strict=True):
+                replies[i] = rep
+        return replies
+
     @staticmethod
     def _new_reader() -> hiredis.Reader:
         # Error replies become ResponseError instances in the reply list (also inside arrays);

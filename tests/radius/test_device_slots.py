@@ -193,6 +193,7 @@ def test_twenty_bound_devices_at_once_get_exactly_two_accepts(nodes: list[Node],
     separate EVALSHA the worker encodes itself (radius/batch_reads.py). The same limit holds,
     across both nodes, and each reservation names its Accept's login (the Class nonce)."""
     limit_plan(redis_client)
+    redis_client.script_flush()   # the workers' first reservations meet NOSCRIPT and reload
     store = CredentialStore(redis_client)
     macs = [mac_of(400 + i) for i in range(DEVICES)]
     secrets = [store.bind_mac(m, PHONE, days=30).password for m in macs]
