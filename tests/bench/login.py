@@ -252,7 +252,8 @@ def main() -> int:
         if args.profile:
             spy_bin = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen([spy_bin, "record", "--pid", str(roles[args.profile]), "--subprocesses",
-                                    "--nonblocking", "--gil", "--function", "--rate", "250", "--format", "raw",
+                                    "--nonblocking", "--gil", "--function", "--rate", "250",
+                                    "--format", "raw",
                                     "-o", str(tmp / "profile.txt")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
