@@ -535,6 +535,9 @@ class AcSimSettings:
     users: int = 3                     # simulated phones associated at start (redirect URLs printed)
     user_network: str = "10.10.0.0/16"  # their IPs (MACs are derived from the IPs)
     mac_trigger: bool = False          # send 0x30 REQ_MACBINDING_INFO for each simulated phone
+    # Report each phone's own MAC (as learnt at layer 2 for its IP) to RADIUS, whatever MAC the
+    # phone's URL claims, as hardware ACs do; false = echo the MAC the portal names (old ACs).
+    learned_macs: bool = True
     local_users: tuple[str, ...] = ()  # "user:password" checked locally instead of asking RADIUS
     challenge_ttl: float = 15.0        # seconds a challenge stays valid
     interim_interval: float = 0.0      # seconds between Interim-Updates; 0 = Acct-Interim-Interval

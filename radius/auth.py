@@ -34,6 +34,7 @@ from portal.acs import AcRecord
 from portal.blocklist import BlockEntry, normalise_mac
 from portal.credentials import (
     CONSUME_LUA,
+    DEVICE_MISMATCH_MESSAGE,
     CheckPlan,
     CredentialError,
     CredentialStore,
@@ -79,6 +80,8 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
         "该号码或设备已被停止上网服务，请联系客服",
         "This number or device is blocked. Please contact customer service.",
     ),
+    # A token minted for the MAC the phone's page named, from an AC reporting another MAC.
+    "device_mismatch": DEVICE_MISMATCH_MESSAGE,
     "unsupported_method": (
         "不支持的认证方式",
         "Unsupported authentication method.",
