@@ -80,12 +80,8 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
         "该号码或设备已被停止上网服务，请联系客服",
         "This number or device is blocked. Please contact customer service.",
     ),
-    # A token minted for the MAC the phone's page named, from an AC reporting another MAC.
-    "device_mismatch": DEVICE_MISMATCH_MESSAGE,
-    "unsupported_method": (
-        "不支持的认证方式",
-        "Unsupported authentication method.",
-    ),
+    "device_mismatch": DEVICE_MISMATCH_MESSAGE,    # the AC reports another MAC than the token's
+    "unsupported_method": ("不支持的认证方式", "Unsupported authentication method."),
 }
 
 
