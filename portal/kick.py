@@ -173,9 +173,24 @@ class PlanChange:
     after: str | None
     sessions: tuple[PlanOutcome, ...]
 
+    @property
+    def message_zh(self) -> str:
+        if self.after is None:
+            return "已取消指定套餐（按规则分配）；在线会话保持不变。"
+        ok = sum(1 for o in self.sessions if o.ok)
+        return f"套餐已改为 {self.after}；{len(self.sessions)} 个在线会话中 {ok} 个已应用。"
+
+    @property
+    def message_en(self) -> str:
+        if self.after is None:
+            return "Plan override removed (rules decide); online sessions are left as they are."
+        ok = sum(1 for o in self.sessions if o.ok)
+        return f"Plan set to {self.after}; applied to {ok} of {len(self.sessions)} online sessions."
+
     def as_dict(self) -> dict[str, Any]:
         return {"phone": self.phone, "before": self.before, "after": self.after,
-                "sessions": [o.as_dict() for o in self.sessions]}
+                "sessions": [o.as_dict() for o in self.sessions], "message": self.message_en,
+                "message_zh": self.message_zh}
 
 
 PLAN_OUTCOMES = ("coa", "disconnected", "next_login", "coa_failed", "disconnect_failed", "superseded")
@@ -268,17 +283,23 @@ class NocActions:
 
     # --- plan ---------------------------------------------------------------------------------
 
+    def assignable(self, plan_name: str | None) -> Plan | None:
+        """The plan a phone may be given (None for "remove the override"); NotFound when there
+        is no such plan, ValidationError when it is retired."""
+        if plan_name is None:
+            return None
+        plan = self.plans.get_or_none(plan_name)
+        if plan is None:
+            raise NotFound(f"no plan named {plan_name!r}")
+        if plan.retired:
+            raise ValidationError(f"plan {plan_name!r} is retired and cannot be assigned")
+        return plan
+
     def change_plan(self, phone: str, plan_name: str | None) -> PlanChange:
         """Set (or with None remove) the phone's plan override and apply it to its live
         sessions: CoA with the new Session-Timeout and rates where the AC takes RFC 5176; the
         next login otherwise. Removing the override leaves live sessions as they are."""
-        plan: Plan | None = None
-        if plan_name is not None:
-            plan = self.plans.get_or_none(plan_name)
-            if plan is None:
-                raise NotFound(f"no plan named {plan_name!r}")
-            if plan.retired:
-                raise ValidationError(f"plan {plan_name!r} is retired and cannot be assigned")
+        plan = self.assignable(plan_name)
         before = self.plans.user_plan(phone)
         self.plans.assign_user(phone, plan_name)
         outcomes: list[PlanOutcome] = []

@@ -39,8 +39,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis as redis_lib
-
 from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.profiles import PROFILES
 from portal.ac_outcomes import AcOutcomes
@@ -71,7 +69,7 @@ from portal.reallog import LoginRecord, RealNameLog
 from portal.sessions import SessionRegistry
 from portal.settings import Settings
 from portal.sms_queue import SmsJob, SmsQueue
-from portal.state import keys
+from portal.state import STATE_ERRORS, keys
 from portal.usage import UsageBook
 from portal.venues import Venue, VenueStore, allowed_redirect
 
@@ -85,7 +83,6 @@ __all__ = [
 
 log = logging.getLogger("citywifi.login")
 
-_STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
 _START_GRACE = 30.0   # seconds a fresh login counts as online before accounting has reported it
 
 
@@ -208,7 +205,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         except LoginError:
             self._allow_retry(verified, page)
             raise
-        except _STATE_ERRORS:
+        except STATE_ERRORS:
             self._allow_retry(verified, page)
             raise
         self.redis.delete(keys.device_pending_phone(ctx.device))
@@ -217,7 +214,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
     def _allow_retry(self, verified: Any, page: str) -> None:
         try:
             self.otp.grant_retry(verified, page)
-        except _STATE_ERRORS as exc:      # Redis is what failed: the user asks for a new code
+        except STATE_ERRORS as exc:      # Redis is what failed: the user asks for a new code
             log.warning("no retry ticket for %s: %s", _mask(verified.phone), exc)
 
     # --- silent MAC login (MAC-trigger ACs) ------------------------------------------------------
@@ -306,7 +303,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
                              observed_ip=observed)
         try:
             self.reallog.append(record)
-        except _STATE_ERRORS as exc:
+        except STATE_ERRORS as exc:
             self._undo_ac_login(ctx, phone, exc)
             raise LoginError("state_unavailable", retry_after=5,
                              detail=f"real-name record not written: {exc}") from None

@@ -39,8 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import redis
-
 from portal.device_slots import RELEASE_LUA, release_args
 from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
 from portal.logtext import escape_fields
@@ -55,7 +53,7 @@ from portal.sessions import (
     normalise_mac_or_none,
 )
 from portal.settings import QuotaSettings
-from portal.state import StateUnavailable, keys
+from portal.state import STATE_ERRORS, keys
 from portal.state.scripts import queue_script
 from portal.usage import UsageBook
 from portal.venues import VenueResolver, VenueStore
@@ -110,7 +108,6 @@ def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
     }))
 
 
-_STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
 
 
 class AccountingScriptError(RadiusError):
@@ -225,7 +222,7 @@ class AccountingProcessor:
                     self._run(pipe, queued, out)
                     pipe, queued = None, []
                 self.process(ac, record, now)
-            except _STATE_ERRORS:
+            except STATE_ERRORS:
                 raise
             except Exception as exc:
                 out[i] = exc

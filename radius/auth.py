@@ -28,8 +28,6 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import redis
-
 from portal.acs import AcRecord
 from portal.blocklist import BlockEntry, normalise_mac
 from portal.credentials import (
@@ -49,7 +47,7 @@ from portal.errors import ValidationError
 from portal.grants import Authorizer, Grant, QuotaRefusal, check_quota, evaluate
 from portal.plans import Plan
 from portal.sessions import decode_records
-from portal.state import StateUnavailable, keys
+from portal.state import STATE_ERRORS, keys
 from portal.usage import Usage, day_of, next_midnight
 from radius import wire
 from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
@@ -231,7 +229,7 @@ class AuthPolicy:
             for req, ac, secret in items:
                 try:
                     out.append(self.handle_auth(req, ac, secret, now))
-                except _STATE_ERRORS:
+                except STATE_ERRORS:
                     raise
                 except Exception as exc:
                     out.append(exc)
@@ -259,7 +257,7 @@ class AuthPolicy:
             req, ac, secret = items[i]
             try:
                 results[i] = self._handle_one(req, ac, secret, now)
-            except _STATE_ERRORS:
+            except STATE_ERRORS:
                 raise
             except Exception as exc:
                 results[i] = exc
@@ -392,7 +390,7 @@ class AuthPolicy:
                     reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
                     if reserve is not None:
                         unreserved.append((job.index, reserve))
-            except _STATE_ERRORS:
+            except STATE_ERRORS:
                 raise
             except Exception as exc:
                 results[job.index] = exc
@@ -752,7 +750,6 @@ def _too_many_devices() -> AuthReply:
     return _refusal_reply(QuotaRefusal("too_many_devices", "every device slot of the plan is taken"))
 
 
-_STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
 
 
 class _Unsupported(CredentialError):

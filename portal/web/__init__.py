@@ -157,9 +157,9 @@ def _dispatch_errors(app: Flask) -> None:
         if isinstance(exc, ContentRefused) and console.is_console_request():
             return console.refusal_page(exc)       # a quota or the storage watermark, in zh/en
         if console.is_console_request():
-            import redis as redis_lib
+            from portal.state import STATE_ERRORS
 
-            if isinstance(exc, (redis_lib.RedisError, ConnectionError, TimeoutError)):
+            if isinstance(exc, STATE_ERRORS):
                 log.error("Redis unavailable serving %s: %s", request.path, exc)
                 return console.error_page(503)
             log.exception("unexpected error serving %s", request.path)

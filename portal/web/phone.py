@@ -20,7 +20,6 @@ import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import redis as redis_lib
 from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -31,6 +30,7 @@ from portal.login import LoginError, LoginSuccess, PhoneContext
 from portal.login_types import mask_phone, plan_title
 from portal.pages import build_context
 from portal.phone_memory import decode_query
+from portal.state import STATE_ERRORS
 from portal.venues import Venue
 from portal.web import phone_lookup, services
 from portal.web.captive import probe_for_host
@@ -45,7 +45,6 @@ log = logging.getLogger("citywifi.web.phone")
 
 bp = Blueprint("phone", __name__)
 
-_STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
 PHONE_INPUT_MAX = 65
 """Characters of a posted phone number passed on: one more than ``sms_gateway.numbers`` accepts,
 so an overlong value is refused as a whole, never cut into a valid-looking number."""
@@ -119,7 +118,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     try:
         source = svc.pages.source_for(venue, page)
         assets = svc.assets.urls(venue.id) if source else {}
-    except _STATE_ERRORS:
+    except STATE_ERRORS:
         log.warning("venue %s page %s: published source unreadable; default page", venue.id, page)
         source, assets = None, {}
     if source and svc.breaker.is_open(venue.id, page, source):
@@ -138,7 +137,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     if result.fallback_reason:
         svc.breaker.observe(venue.id, page, source or "", result.fallback_reason)   # budget: cool-down
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
-        with contextlib.suppress(*_STATE_ERRORS):
+        with contextlib.suppress(*STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
     response = Response(result.html, status=status, mimetype="text/html")
     if result.source == "venue":
@@ -502,7 +501,7 @@ def login_error(exc: LoginError) -> Response:
 
 def internal_error(exc: Exception) -> Response:
     """Anything unexpected while serving a phone: a calm page, the details in the log."""
-    if isinstance(exc, _STATE_ERRORS):
+    if isinstance(exc, STATE_ERRORS):
         log.error("Redis unavailable serving %s: %s", request.path, exc)
         return _error_page("state_unavailable", _lang())
     log.exception("unexpected error serving %s", request.path)

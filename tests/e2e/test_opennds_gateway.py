@@ -1,4 +1,5 @@
-"""openNDS 9.10 (Debian's package) as a real gateway in front of citywifi, FAS level 1 (issue 17).
+"""openNDS 9.10 (Debian's package) as a real gateway in front of citywifi, FAS level 1: a phone
+behind it logs in through the portal and openNDS opens its way out.
 
 Three network namespaces of our own (private addresses only, nothing leaves them):
 

@@ -1,4 +1,4 @@
-"""Issue 19 item 1: a plan's ``max_sessions`` holds when devices authorise at the same instant.
+"""A plan's ``max_sessions`` holds when devices authorise at the same instant.
 
 The slot is reserved atomically at Access-Accept (portal/device_slots.py), in the Lua step that
 spends the login token; the device's Accounting-Start takes it over, a Stop of that login frees
