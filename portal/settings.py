@@ -348,7 +348,7 @@ class OtpSettings:
     resend_cooldown: int = 60          # seconds between two codes to one number
     per_phone_hour: int = 5            # codes per number per clock hour
     per_phone_day: int = 10            # codes per number per day (day boundary: day_utc_offset)
-    per_mac_hour: int = 5              # codes asked by one device MAC per hour
+    per_mac_hour: int = 5              # codes asked for one device MAC from one address per hour
     per_mac_day: int = 10
     per_ip_hour: int = 30              # codes asked from one client IP per hour
     per_ip_day: int = 100

@@ -11,6 +11,7 @@ exchange with the simulated AC, real RADIUS over loopback, real Redis.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from ac_adapters.profiles import RedirectParams, get_profile
 from ac_adapters.simulator import build_redirect_url
 from portal.acs import AcRegistry
+from portal.otp import OtpService
 from portal.reallog import RealNameLog
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, wait_for
 from tests.security.phone_http import Client, Page, field_value, serve
@@ -179,3 +181,19 @@ def test_an_ac_that_echoes_the_claimed_mac_gives_no_such_check(
         assert done.status == 303                       # logged in: sent to the venue's page
         assert wait_for(lambda: ATTACKER_IP in stack.ac.online())
         assert stack.ac.online()[ATTACKER_IP].mac == VICTIM_MAC
+
+
+def test_naming_the_victims_mac_does_not_use_up_its_sms_limits(l3: tuple[Stack, str]) -> None:
+    """The per-device SMS limits count the claimed MAC together with the observed address: an
+    attacker typing the victim's MAC exhausts only its own share, the victim still gets a code."""
+    stack, base = l3
+    cfg = dataclasses.replace(stack.journey.otp.cfg, per_mac_hour=2, per_mac_day=2)
+    stack.journey.otp = OtpService(stack.redis, cfg, cfg.hmac_key.encode())
+    attacker = Client(base, ATTACKER_IP)
+    c = field_value(attacker.get(url_for(stack, base, ATTACKER_IP, VICTIM_MAC)).text, "c")
+    pages = [attacker.post("/portal/code", {"c": c, "phone": phone(70 + n)}) for n in range(3)]
+    assert [p.status for p in pages[:2]] == [200, 200]
+    assert (pages[2].status, pages[2].error_code) == (429, "device_hourly_cap")
+    victim = Client(base, VICTIM_IP)
+    c = field_value(victim.get(url_for(stack, base, VICTIM_IP, VICTIM_MAC)).text, "c")
+    assert victim.post("/portal/code", {"c": c, "phone": VICTIM}).status == 200
