@@ -17,9 +17,8 @@ from portal.accounts import Role
 from portal.pages import PageStore
 from portal.settings import ConsoleSettings
 from portal.venues import VenueStore, update_venue
-from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, running_stack
+from tests.e2e.stack import Stack, running_stack, stack_app
 from tests.portal.pagekit import login_page
 from tests.portal.web.consolekit import create_account
 
@@ -55,8 +54,7 @@ def base_url(stack: Stack) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-    app = create_app(settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack, settings)
     port = free_tcp_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
