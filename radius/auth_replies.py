@@ -3,6 +3,7 @@ Simplified Chinese and English, split into Reply-Message attributes the NAS conc
 
 from __future__ import annotations
 
+from portal.credentials import DEVICE_MISMATCH_MESSAGE
 from portal.grants import QuotaRefusal
 from radius.server import AuthReply
 from radius.wire import Attr, Code
@@ -23,6 +24,7 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
         "该号码或设备已被停止上网服务，请联系客服",
         "This number or device is blocked. Please contact customer service.",
     ),
+    "device_mismatch": DEVICE_MISMATCH_MESSAGE,    # the AC reports another MAC than the token's
     "unsupported_method": (
         "不支持的认证方式",
         "Unsupported authentication method.",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import html
 import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -36,7 +37,7 @@ from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
-from portal.web.venue_csp import VENUE_PAGE_CSP, venue_page_csp
+from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, venue_page_csp
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
@@ -122,15 +123,14 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     if source and svc.breaker.is_open(venue.id, page, source):
         source = None           # this version blew its budget on a phone moments ago: default page
     lang_url = values.pop("lang_url", "") or _other_lang_url(lang)
+    nonce = new_nonce() if source and venue.scripts_allowed else ""   # NOC opt-in: venue_csp.py
     context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
-                            digits=svc.settings.otp.digits, assets=assets, **values)
+                            digits=svc.settings.otp.digits, assets=assets, **values, csp_nonce=nonce)
     try:
         result = svc.renderer.render(page, context, source)
     except Exception:     # the default template itself failed: still never a bare 500
         log.exception("default page %s failed to render", page)
-        from html import escape
-
-        message = escape(str(context.get("error") or "Error"))
+        message = html.escape(str(context.get("error") or "Error"))
         return Response(f"<!doctype html><meta charset=utf-8><p>{message}</p>",
                         status=500 if status < 400 else status, mimetype="text/html")
     if result.fallback_reason:
@@ -140,10 +140,10 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
     response = Response(result.html, status=status, mimetype="text/html")
     if result.source == "venue":
-        # Untrusted HTML seeing the phone's tokens: no scripts, foreign resources or form targets.
-        handoff = ctx is not None and svc.journey.hands_off_to_gateway(ctx)
+        # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
         response.headers["Content-Security-Policy"] = venue_page_csp(
-            (*venue.redirect_hosts, *svc.settings.web.redirect_hosts), any_form_target=handoff)
+            (*venue.redirect_hosts, *svc.settings.web.redirect_hosts), script_nonce=nonce,
+            any_form_target=ctx is not None and svc.journey.hands_off_to_gateway(ctx))
     return response
 
 
