@@ -358,6 +358,11 @@ def test_phone_behind_opennds_logs_in_by_sms_and_reaches_the_internet(testbed: N
         page = bed.curl("-H", f"Accept-Language: {lang}", again)
         assert text in page and 'name="ticket"' not in page, page[-2000:]
     assert bed.curl("-o", "/dev/null", "-w", "%{http_code}", "http://10.77.0.3/") == "307"
+    # Every event went through the hook's spool on the gateway (its /tmp), and none is left.
+    spool = bed.d / "gw" / "tmp" / "citywifi-binauth-spool"
+    # (3 logins and 3 deauths: client_auth ×3, ndsctl_deauth, client_deauth, downquota_deauth)
+    left = [p.name for p in spool.iterdir() if not p.name.startswith(".")]
+    assert int((spool / ".seq").read_text()) == 6 and left == [], (left, (spool / ".seq").read_text())
     print(f"login → online through openNDS in {took:.2f} s; custom {client['custom'][:40]}…; "
           f"session {int(client['session_end']) - int(client['session_start'])} s; "
           f"booked {usage.daily_volume} bytes, {usage.daily_time} s; quota cut-off "
