@@ -9,7 +9,11 @@ Three network namespaces of our own (private addresses only, nothing leaves them
 The phone, driven by curl, opens a page → openNDS redirects it to our landing (``fas=``) →
 code request → code from the file outbox → login → 303 to the gateway's ``/opennds_auth/?tok=…``
 → openNDS runs our BinAuth script (deploy/opennds/binauth.sh: signed limits) and lets it in →
-our status page and a page behind the gateway answer. openNDS runs in private mount and PID
+our success page (its status link) and a page behind the gateway answer. Then the NOC list,
+``ndsctl deauth`` with the bytes, the returning phone, its own logout, an SMS login in headless
+Chromium running inside the phone's namespace, and openNDS cutting the phone off when its
+plan's data (``downquota_deauth``) and then its time (``timeout_deauth``) run out, each booked
+and refused at the next landing; all on one gateway start. openNDS runs in private mount and PID
 namespaces with the workarounds of its Debian 12 build (chain priorities, a fake DHCP lease,
 a systemctl shim). Needs root; runs wherever network namespaces can be made (CI).
 """
@@ -46,7 +50,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GW_NAME = "cafe-gw1"
 FASKEY = "s3cr3tkey123"
 PHONE_NUMBER = "18900000077"
-PHONE_2 = "18900000078"              # the same phone, another number (no wait for the resend cooldown)
+PHONE_2 = "18900000078"              # the same phone, other numbers (no wait for the resend cooldown)
+PHONE_3 = "18900000079"
 HOOK_SECRET = "gw-hook-secret-1"     # the gateway's event-hook secret (its record's `secret`)
 
 
@@ -358,16 +363,45 @@ def test_phone_behind_opennds_logs_in_by_sms_and_reaches_the_internet(testbed: N
         page = bed.curl("-H", f"Accept-Language: {lang}", again)
         assert text in page and 'name="ticket"' not in page, page[-2000:]
     assert bed.curl("-o", "/dev/null", "-w", "%{http_code}", "http://10.77.0.3/") == "307"
+    # 13. Cut off when the plan's time runs out: a third number with 12 s of online time a day
+    # (level 1 grants seconds) logs in by SMS (curl); openNDS ends the session at its next check
+    # after the 12 s, the seconds are booked and the next landing is refused.
+    plans.put(Plan(name="short", daily_time=12))
+    plans.assign_user(PHONE_3, "short")
+    plan_set = time.monotonic()
+    CredentialStore(state).unbind_mac(mac)
+    landing = bed.curl("-o", "/dev/null", "-w", "%{redirect_url}", "http://10.77.0.3/")
+    ctx = re.search(r'name="c" value="([^"]*)"', bed.curl(landing))
+    assert ctx, landing
+    sent = _outbox(data)
+    bed.curl("-o", "/dev/null", "--data-urlencode", f"c={ctx.group(1)}", "-d", f"phone={PHONE_3}",
+             "http://10.77.0.2:2080/portal/code")
+    code = _next_code(data, sent, PHONE_3)
+    time.sleep(max(0.0, plan_set + 5.5 - time.monotonic()))           # the portal's plan cache
+    bed.curl("-L", "-o", "/dev/null", "--data-urlencode", f"c={ctx.group(1)}", "-d", f"phone={PHONE_3}",
+             "-d", f"code={code}", "http://10.77.0.2:2080/portal/login")
+    timed = json.loads(bed.ndsctl("json", "192.168.77.10"))
+    assert timed["state"] == "Authenticated", timed
+    assert int(timed["session_end"]) - int(timed["session_start"]) == 12, timed
+    assert wait_for(lambda: len(noc_sessions()) == 1, 30), (bed.d / "gw" / "binauth.log").read_text()
+    assert wait_for(lambda: noc_sessions() == [], 45), (bed.d / "gw" / "binauth.log").read_text()
+    ended = [f for _, f in state.xrange(keys.real_name_log()) if f[b"kind"] == b"logout"][-1]
+    assert (ended[b"cause"], ended[b"phone"]) == (b"opennds:timeout_deauth", PHONE_3.encode()), ended
+    assert UsageBook(state).get(PHONE_3, time.time()).daily_time >= 12
+    assert bed.curl("-o", "/dev/null", "-w", "%{http_code}", "http://10.77.0.3/") == "307"
+    again = bed.curl("-o", "/dev/null", "-w", "%{redirect_url}", "http://10.77.0.3/")
+    assert "今日上网时长已用完" in bed.curl(again)
     # Every event went through the hook's spool on the gateway (its /tmp), and none is left.
     spool = bed.d / "gw" / "tmp" / "citywifi-binauth-spool"
-    # (3 logins and 3 deauths: client_auth ×3, ndsctl_deauth, client_deauth, downquota_deauth)
+    # (4 logins, 4 deauths: client_auth ×4, ndsctl_, client_, downquota_ and timeout_deauth)
     left = [p.name for p in spool.iterdir() if not p.name.startswith(".")]
-    assert int((spool / ".seq").read_text()) == 6 and left == [], (left, (spool / ".seq").read_text())
+    assert int((spool / ".seq").read_text()) == 8 and left == [], (left, (spool / ".seq").read_text())
     print(f"login → online through openNDS in {took:.2f} s; custom {client['custom'][:40]}…; "
           f"session {int(client['session_end']) - int(client['session_start'])} s; "
           f"booked {usage.daily_volume} bytes, {usage.daily_time} s; quota cut-off "
-          f"{last[b'cause'].decode()} at {int(last[b'out'])} bytes; Chromium login, cut-off and "
-          f"refusals took {time.monotonic() - t_cut:.1f} s")
+          f"{last[b'cause'].decode()} at {int(last[b'out'])} bytes; time cut-off after "
+          f"{int(ended[b't'])} s; Chromium login, cut-off and "
+          f"refusals (quota, then time) took {time.monotonic() - t_cut:.1f} s")
     state.close()
 
 
@@ -375,13 +409,13 @@ def _outbox(data: Path) -> set[str]:
     return {p.name for p in (data / "sms-outbox").glob("*.json")}
 
 
-def _next_code(data: Path, before: set[str]) -> str:
-    """The code of the first SMS to the second number that was not in the outbox ``before``."""
+def _next_code(data: Path, before: set[str], phone: str = PHONE_2) -> str:
+    """The code of the first SMS to ``phone`` that was not in the outbox ``before``."""
     def fresh() -> str | None:
         for path in sorted((data / "sms-outbox").glob("*.json")):
             msg = json.loads(path.read_text(encoding="utf-8"))
             found = re.search(r"(\d{6})", msg.get("text", ""))
-            if path.name not in before and msg.get("phone") == PHONE_2 and found:
+            if path.name not in before and msg.get("phone") == phone and found:
                 return found.group(1)
         return None
     assert wait_for(lambda: fresh() is not None, 60), "no new SMS"
