@@ -47,6 +47,7 @@ log = logging.getLogger("citywifi.login.gateway")
 # query parameter → gateway kind whose redirect carries it
 _MARKERS = {"fas": "opennds"}
 _STATUS_PATH = "/portal/status"
+_WELCOME_PATH = "/portal/welcome"
 
 
 def _first(query: Mapping[str, Any]) -> dict[str, str]:
@@ -150,14 +151,18 @@ def logout_url(journey: PhoneJourney, record: AcRecord, user_ip: str) -> str | N
 def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Plan, grant: Grant,
             success: LoginSuccess) -> LoginSuccess:
     """For a redirect-grant gateway: the success whose ``redirect_url`` is the gateway's grant
-    URL (``handoff`` set); after the gateway lets the phone in, it sends it on to the venue's
-    post-login page, else our status page."""
+    URL (``handoff`` set); after the gateway lets the phone in, it sends it on to our success
+    page (which forwards to the venue's post-login page), else our status page."""
     adapter = adapter_for(record.kind)
     if adapter is None or adapter.grant_mode != "redirect":
         return success
     landing = success.redirect_url
-    if not landing and journey.web.public_url:
-        landing = (journey.web.public_url.rstrip("/") + _STATUS_PATH + "?"
+    if journey.web.public_url:
+        # Back to our page first: the success page (status link, then the venue's post-login
+        # page) or, with no post-login page, the status page itself. A phone sent straight to
+        # the venue's page would never get its status link (portal/web/gateway_welcome.py).
+        path = _WELCOME_PATH if landing else _STATUS_PATH
+        landing = (journey.web.public_url.rstrip("/") + path + "?"
                    + urlencode({"s": success.session_token}))
     landing = landing or ctx.first_url or "/"
     try:

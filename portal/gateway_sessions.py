@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ac_adapters.gateways.opennds_events import REPLAY_WINDOW, EventError, GatewayEvent
+from ac_adapters.gateways.opennds_events import REPLAY_WINDOW, RESEND_WINDOW, EventError, GatewayEvent
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys, keys_gateway
 from portal.usage import UsageBook
@@ -85,10 +85,11 @@ class GatewaySessions:
 
     # --- events -------------------------------------------------------------------------------
 
-    def first_sight(self, ac: str, digest: str) -> bool:
-        """True the first time a signed event body (by its digest) is seen; False for a replay."""
-        return bool(self.redis.set(keys_gateway.gateway_event_seen(ac, digest), "1", nx=True,
-                                   ex=2 * REPLAY_WINDOW))
+    def first_sight(self, ac: str, nonce: str) -> bool:
+        """True the first time an event (by its nonce) is seen; False for a replay or a resent
+        copy of an applied one. Kept as long as the hook may resend an event, plus the window."""
+        return bool(self.redis.set(keys_gateway.gateway_event_seen(ac, nonce), "1", nx=True,
+                                   ex=RESEND_WINDOW + 2 * REPLAY_WINDOW))
 
     def apply(self, ac: str, event: GatewayEvent) -> dict[str, Any]:
         """Apply one authenticated event; the answer's ``result`` says what happened.

@@ -12,8 +12,14 @@ through phones' browsers):
 
     X-Citywifi-Signature: v1=<hex HMAC-SHA256(secret, body)>
 
-The body carries the gateway's clock (``ts``) and a random ``nonce``: the portal refuses a
-body older or newer than :data:`REPLAY_WINDOW` seconds and a body it has already seen.
+The body carries the gateway's clock at sending (``ts``) and the event's random ``nonce``: the
+portal refuses a body whose ``ts`` is more than :data:`REPLAY_WINDOW` seconds from its clock, and
+an event (by its ``nonce``) it has already applied. An event the hook could not deliver is kept
+on the gateway and sent again later with the same ``nonce`` and a fresh ``ts`` (and signature):
+a resend of an event that never arrived is applied, a copy of one that did is answered 409 (the
+hook then drops it), and a captured body is stale once its ``ts`` leaves the window. The hook
+gives up on an event after :data:`RESEND_WINDOW` seconds; the portal remembers nonces at least
+that long, so no event is ever applied twice.
 
 The client is named by ``hid = sha256hex(token)`` — what the FAS saw in the redirect, so the
 portal finds the login it granted — and never by the token itself (at FAS level 0 the token is
@@ -30,11 +36,12 @@ from urllib.parse import parse_qsl
 
 from ac_adapters.redirect import normalise_mac
 
-__all__ = ["EVENTS", "FIELDS", "MAX_BODY", "REPLAY_WINDOW", "START_EVENTS", "STOP_EVENTS",
-           "EventError", "GatewayEvent", "parse_event", "sign_event", "verify_signature"]
+__all__ = ["EVENTS", "FIELDS", "MAX_BODY", "REPLAY_WINDOW", "RESEND_WINDOW", "START_EVENTS",
+           "STOP_EVENTS", "EventError", "GatewayEvent", "parse_event", "sign_event", "verify_signature"]
 
 MAX_BODY = 2048            # a real event is ~300 bytes
 REPLAY_WINDOW = 300        # seconds either side of our clock
+RESEND_WINDOW = 86400      # seconds the hook keeps resending an undelivered event (its spool)
 SIGNATURE_HEADER = "X-Citywifi-Signature"
 
 # What each openNDS method means for our session record (stop events: why the session ended).

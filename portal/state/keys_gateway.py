@@ -15,10 +15,10 @@ def gateway_client(ac: str, hid: str) -> str:
     return f"{PREFIX}:{{gw:{ac}}}:client:{hid}"
 
 
-def gateway_event_seen(ac: str, digest: str) -> str:
-    """String (TTL = twice the replay window): a signed gateway event we have applied, by the
-    SHA-256 of its body; a second copy is a replay."""
-    return f"{PREFIX}:{{gw:{ac}}}:seen:{digest}"
+def gateway_event_seen(ac: str, nonce: str) -> str:
+    """String (TTL = the hook's resend window plus twice the replay window): a signed gateway
+    event we have applied, by its nonce; a second copy (replayed or resent) is not applied."""
+    return f"{PREFIX}:{{gw:{ac}}}:seen:{nonce}"
 
 
 def gateway_authmon(ac: str) -> str:

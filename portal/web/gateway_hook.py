@@ -13,8 +13,8 @@ start/stop, bytes, seconds and the real-name logout record.
 Checks, cheapest first, each with its own 4xx so a gateway operator can tell them apart (the
 hook logs our answer): size (413), form (400), gateway registered as openNDS and enabled (404),
 the request comes from one of the gateway's registered addresses (403), the signature with the
-gateway's hook secret (401), the gateway's clock within the replay window of ours (401), a body
-not seen before (409). A client no grant of ours backs answers 404; Redis down answers 503.
+gateway's hook secret (401), the gateway's clock within the replay window of ours (401), an event
+(nonce) not applied before (409). A client no grant of ours backs answers 404; Redis down answers 503.
 Nothing a caller sends produces a 500. The answers are JSON for machines (no zh/en pages).
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 from typing import Any
 
@@ -106,7 +105,8 @@ def opennds_event() -> Any:
         if abs(skew) > REPLAY_WINDOW:
             return _answer("stale", f"gateway clock {skew:+.0f} s from ours (window ±{REPLAY_WINDOW} s)")
         sessions = _sessions()
-        if not sessions.first_sight(record.name, hashlib.sha256(body).hexdigest()):
+        # By the event's nonce, not the body: a resend from the hook's spool has a fresh ts.
+        if not sessions.first_sight(record.name, event.nonce):
             return _answer("replay", "this event was already applied")
         result = sessions.apply(record.name, event)
     except EventError as exc:

@@ -507,4 +507,5 @@ def internal_error(exc: Exception) -> Response:
     return _error_page("internal", _lang())
 
 
+from portal.web import gateway_welcome as _welcome  # noqa: E402,F401  (adds /portal/welcome to bp)
 from portal.web import wispr as _wispr_views  # noqa: E402,F401  (adds /portal/wispr to bp)

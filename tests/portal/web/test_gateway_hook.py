@@ -125,6 +125,21 @@ def test_replay_and_a_stale_clock_are_refused(app: Flask, redis_client: Any) -> 
     assert resp.status_code == 409 and resp.get_json()["error"] == "replay"
 
 
+def test_a_resent_event_is_applied_once_by_its_nonce(app: Flask, redis_client: Any) -> None:
+    """The hook's spool resends an undelivered event later with the same nonce and a fresh ts
+    (new signature): applied if it never arrived; a copy of one that did is 409, booked once."""
+    c, hid = client(app), granted(redis_client)
+    assert post(c, body("client_auth", hid)).status_code == 200
+    stop = {"end": int(time.time()), "in": 50_000, "out": 5_000, "nonce": "spooled0001"}
+    # First sent an hour ago: that body is stale now, so the hook sends it again with a fresh ts.
+    assert post(c, body("client_deauth", hid, ts=int(time.time()) - 3600, **stop)).status_code == 401
+    resent = post(c, body("client_deauth", hid, **stop))
+    assert resent.status_code == 200 and resent.get_json()["bytes"] == 55_000, resent.get_json()
+    again = post(c, body("client_deauth", hid, ts=int(time.time()) + 1, **stop))
+    assert again.status_code == 409 and again.get_json()["error"] == "replay"
+    assert UsageBook(redis_client).get(PHONE, time.time()).daily_volume == 55_000
+
+
 def test_unknown_gateway_wrong_kind_and_wrong_source(app: Flask, redis_client: Any) -> None:
     hid = granted(redis_client)
     AcRegistry(redis_client).put(AcRecord(name="carrier-ac", addresses=("10.9.9.9",), secret=HOOK_SECRET))

@@ -34,7 +34,8 @@ PHONE, MAC, IP = "18900000077", "6a:1f:0e:9c:22:41", "192.168.77.10"
 
 @pytest.fixture
 def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
-    with running_stack(redis_client, redis_url, data_dir) as s:
+    # A public URL, as a gateway deployment has: the gateway sends its phones back to our pages.
+    with running_stack(redis_client, redis_url, data_dir, web={"public_url": "http://portal.example"}) as s:
         yield s
 
 
@@ -139,3 +140,31 @@ def test_a_carrier_ac_logout_is_unchanged_by_the_gateway_path(app: Flask, stack:
 
     with app.test_request_context():
         assert gateway_phone.logout_page(AC_NAME, "10.0.0.1", "zh") is None
+
+
+def test_a_gateway_phone_whose_venue_has_a_post_login_page_keeps_its_status_link(
+        app: Flask, stack: Stack, redis_client: Any) -> None:
+    """openNDS sends the phone on to the grant's ``redir``: with a venue post-login page that is
+    our success page (status link, then the venue's page), not the venue's page straight."""
+    from portal.venues import Venue, VenueStore
+
+    VenueStore(redis_client).put(Venue(id="cafe", name_zh="咖啡馆", name_en="Cafe", acs=(GW,),
+                                       redirect_url="http://shop.example/", redirect_hosts=("shop.example",)))
+    hid = hashlib.sha256(secrets.token_hex(4).encode()).hexdigest()
+    phone_ = app.test_client()
+    page = phone_.get("/portal?" + fas_query(hid)).get_data(as_text=True)
+    c = re.search(r'name="c" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+    phone_.post("/portal/code", data={"c": c, "phone": PHONE})
+    resp = phone_.post("/portal/login", data={"c": c, "phone": PHONE, "code": stack.last_code(PHONE)})
+    landing = urlsplit(parse_qs(urlsplit(resp.headers["Location"]).query)["redir"][0])
+    assert landing.path == "/portal/welcome", landing
+    assert event(app, "client_auth", hid).status_code == 200
+    # The venue page is chosen from the session's venue: a next= in the request changes nothing.
+    html = phone_.get(f"{landing.path}?{landing.query}&next=http://evil.example/").get_data(as_text=True)
+    assert 'content="3;url=http://shop.example/"' in html and "//evil.example/\"" not in html, html[:1500]
+    status = re.search(r'id="status" href="([^"]+)"', html)
+    assert status, html[:1500]
+    assert 'id="state">在线' in phone_.get(status.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    # Without a valid sealed token: no success page, no redirect.
+    forged = phone_.get("/portal/welcome?s=" + "A" * 60).get_data(as_text=True)
+    assert "shop.example" not in forged and 'id="status"' not in forged
