@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ac_adapters.gateways import ADAPTERS
 from ac_adapters.gateways.opennds import faskey_ok
 from ac_adapters.profiles import PROFILES
 from ac_adapters.radius_dialects import DIALECTS
@@ -32,7 +33,7 @@ MAX_PORTAL_SOURCES = 16
 REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)
 # What the gateway speaks: "portal" = the carrier Portal protocol (ac_adapters.client); the others
 # have an adapter in ac_adapters.gateways (issue 17).
-GATEWAY_KINDS = ("portal", "opennds")
+GATEWAY_KINDS = ("portal", *ADAPTERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class AcRecord:
 
     name: str
     addresses: tuple[str, ...]          # source IPs it sends portal/RADIUS packets from
-    secret: str                         # portal protocol shared secret
+    secret: str                         # portal protocol shared secret; chilli: its uamsecret
     vendor: str = "huawei-v2"           # vendor profile name (ac_adapters.profiles)
     bas_ip: str = ""                    # BAS-IP in its packets; "" = first address
     # Addresses its portal-protocol packets (NTF_LOGOUT, MAC-trigger) may come from; () = its
@@ -149,7 +150,8 @@ class AcRecord:
     @property
     def effective_radius_dialect(self) -> str:
         """The dialect to answer in: explicit, else the one the vendor profile names."""
-        return self.radius_dialect or PROFILES[self.vendor].radius_dialect
+        return (self.radius_dialect or getattr(ADAPTERS.get(self.kind), "default_dialect", "")
+                or PROFILES[self.vendor].radius_dialect)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -14,6 +14,13 @@ The journey itself (``portal.login``) does not change per gateway; it calls thes
 A level-1 openNDS redirect is the phone's claim (plain base64): the client IP and MAC it names
 are recorded as claimed, and requests are checked with the browser binding cookie (the portal
 sees the gateway's NAT address, not the phone's).
+
+A gateway that signs its redirect (CoovaChilli ``md``, ``SignedRedirects``) is verified with the
+registry's secret over the URL it addressed the phone to (``web.public_url`` + ``/portal`` or
+``/``, either scheme); one that does not verify is refused. Its challenge is spent once
+(:func:`claim_redirect`), so a replayed redirect cannot carry a second grant. Gateways that ask
+our RADIUS (``radius_login``) get a fresh single-use login token in the grant URL; their
+``res=…`` landings (how a logon ended) are read by :func:`gateway_result`.
 """
 
 from __future__ import annotations
@@ -26,8 +33,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ac_adapters.errors import RedirectError
-from ac_adapters.gateways import GatewayLimits, adapter_for
+from ac_adapters.gateways import GatewayLimits, SignedRedirects, adapter_for
+from ac_adapters.gateways.chilli import parse_result
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
+from portal.state import keys
+from portal.venues import allowed_redirect
 
 if TYPE_CHECKING:
     from portal.acs import AcRecord
@@ -36,13 +46,15 @@ if TYPE_CHECKING:
     from portal.login_context import PhoneContexts
     from portal.plans import Plan
 
-__all__ = ["gateway_context", "grants_by_redirect", "handoff", "is_gateway_redirect", "plan_limits"]
+__all__ = ["GatewayResult", "claim_redirect", "gateway_context", "gateway_result", "grants_by_redirect",
+           "handoff", "is_gateway_redirect", "plan_limits", "portal_urls"]
 
 log = logging.getLogger("citywifi.login.gateway")
 
 # query parameter → gateway kind whose redirect carries it
-_MARKERS = {"fas": "opennds"}
+_MARKERS = {"fas": "opennds", "uamip": "chilli"}
 _STATUS_PATH = "/portal/status"
+_NONCE_TTL = 86400            # a spent gateway challenge is remembered this long
 
 
 def _first(query: Mapping[str, Any]) -> dict[str, str]:
@@ -71,15 +83,101 @@ def gateway_context(journey: PhoneContexts, query: Mapping[str, Any]) -> PhoneCo
         parsed = adapter.parse_redirect(flat)
     except RedirectError as exc:
         raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
-    record = journey._ac_by_name(parsed.gateway_name)
-    if record is None or not record.enabled or record.kind != kind:
-        raise LoginError("unknown_ac", detail=f"{kind} gateway {parsed.gateway_name!r} not registered "
-                         "(or disabled, or registered with another kind)")
+    record = _registered(journey, kind, parsed.gateway_name)
+    vouched = parsed.vouched or _verified(journey, adapter, record, flat)
     venue = journey.venues.resolve(record.name, None, None)
     return PhoneContext(ac=record.name, user_ip=parsed.user_ip, mac=parsed.user_mac, venue=venue.id,
                         first_url=parsed.original_url,
-                        vouched="vendor" if parsed.vouched else "",
+                        vouched="vendor" if vouched else "",
                         gateway=json.dumps(dict(parsed.state), sort_keys=True))
+
+
+def _registered(journey: PhoneContexts, kind: str, name: str) -> AcRecord:
+    record = journey._ac_by_name(name)
+    if record is None or not record.enabled or record.kind != kind:
+        raise LoginError("unknown_ac", detail=f"{kind} gateway {name!r} not registered "
+                         "(or disabled, or registered with another kind)")
+    return record
+
+
+def portal_urls(public_url: str) -> list[str]:
+    """The URLs a gateway may send phones to (its configured portal URL): ``/portal`` and
+    ``/`` under ``web.public_url``, in either scheme (walled-garden http or TLS)."""
+    if "://" not in public_url:
+        return []
+    scheme, _, rest = public_url.rstrip("/").partition("://")
+    other = "http" if scheme == "https" else "https"
+    return [f"{s}://{rest}{path}" for s in (scheme, other) for path in ("/portal", "/")]
+
+
+def _verified(journey: PhoneContexts, adapter: Any, record: AcRecord, flat: dict[str, str]) -> bool:
+    """A signing gateway's redirect must verify with the registry's secret (never trusted
+    otherwise); False for gateways that do not sign."""
+    if not isinstance(adapter, SignedRedirects):
+        return False
+    if not adapter.verify_redirect(flat.items(), record.secret, portal_urls(journey.web.public_url)):
+        log.warning("%s redirect naming %s: signature does not verify (secret, or the gateway's "
+                    "portal URL is not web.public_url/portal)", record.kind, record.name)
+        raise LoginError("bad_redirect", detail=f"{record.kind} redirect signature (md) does not verify")
+    return True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GatewayResult:
+    """A gateway's ``res=`` landing, signature verified: ``res`` success | already | failed |
+    logoff; ``next_url`` an allow-listed place to continue to ("" = none); ``session_token``
+    of the portal login at that address ("" = none known)."""
+
+    res: str
+    ac: str
+    user_ip: str
+    mac: str
+    reply: str = ""
+    next_url: str = ""
+    session_token: str = ""
+    retry_url: str = ""      # failed: the gateway's /prelogin (a fresh challenge and login)
+
+
+def gateway_result(journey: PhoneJourney, query: Mapping[str, Any]) -> GatewayResult | None:
+    """A CoovaChilli ``res=success|already|failed|logoff`` landing → what to show; None for any
+    other landing (``res=notyet`` is a login redirect: :func:`gateway_context`)."""
+    flat = _first(query)
+    if "uamip" not in flat or flat.get("res", "notyet") == "notyet":
+        return None
+    try:
+        parsed = parse_result(flat)
+    except RedirectError as exc:
+        raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
+    if parsed is None:
+        return None
+    record = _registered(journey, "chilli", parsed.gateway_name)
+    _verified(journey, adapter_for("chilli"), record, flat)
+    rec = journey.redis.hgetall(keys.portal_login(record.name, parsed.user_ip))
+    phone = (rec.get(b"phone") or b"").decode()
+    token = journey.session_token(record.name, parsed.user_ip, phone) if phone else ""
+    return GatewayResult(parsed.res, record.name, parsed.user_ip, parsed.user_mac, parsed.reply,
+                         _safe_next(journey, record.name, parsed.userurl), token,
+                         f"http://{parsed.uamip}:{parsed.uamport}/prelogin")
+
+
+def _safe_next(journey: PhoneJourney, ac: str, url: str) -> str:
+    # userurl passed through the phone's browser (the logon URL): only our own pages or an
+    # allow-listed host, never an open redirect.
+    public = journey.web.public_url.rstrip("/")
+    if not url or (public and url.startswith(public + "/")):
+        return url
+    venue = journey.venues.resolve(ac, None, None)
+    return url if allowed_redirect(url, (*venue.redirect_hosts, *journey.web.redirect_hosts)) else ""
+
+
+def claim_redirect(journey: PhoneJourney, ctx: PhoneContext) -> None:
+    """Spend the redirect's challenge (CoovaChilli) before a grant: a replayed redirect, whose
+    challenge already carried one grant, is refused."""
+    state = json.loads(ctx.gateway or "{}")
+    challenge = state.get("challenge", "") if isinstance(state, dict) else ""
+    if challenge and not journey.redis.set(keys.gateway_nonce(ctx.ac, challenge), "1", nx=True,
+                                           ex=_NONCE_TTL):
+        raise LoginError("bad_link", detail=f"gateway challenge on {ctx.ac} already used (replayed redirect)")
 
 
 def grants_by_redirect(record: AcRecord) -> bool:
@@ -115,7 +213,14 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
     landing = landing or ctx.first_url or "/"
     try:
         state = json.loads(ctx.gateway or "{}")
-        url = adapter.grant_url(state, record.faskey, plan_limits(journey, success.phone, plan, grant),
+        secret = record.faskey
+        if getattr(adapter, "radius_login", False):
+            # The gateway asks our RADIUS with this token (User-Name = phone), as a carrier AC would.
+            token = journey.credentials.mint_login_token(success.phone, ctx.mac or None,
+                                                         ttl=journey.web.login_token_ttl)
+            state = {**state, "username": token.username, "password": token.password}
+            secret = record.secret
+        url = adapter.grant_url(state, secret, plan_limits(journey, success.phone, plan, grant),
                                 landing)
     except (ValueError, TypeError) as exc:
         raise LoginError("bad_link", detail=f"gateway grant for {ctx.ac}: {exc}") from None

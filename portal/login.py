@@ -47,7 +47,7 @@ from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
 from portal.credentials import Credential, CredentialStore
-from portal.gateway_login import grants_by_redirect, handoff
+from portal.gateway_login import claim_redirect, grants_by_redirect, handoff
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
 from portal.login_ads import ReturningPhones
@@ -269,6 +269,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
     def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult | None:
         record = self._ac(ctx.ac)
         if grants_by_redirect(record):    # openNDS: the phone's browser carries the grant (handoff)
+            claim_redirect(self, ctx)     # Chilli: a redirect's challenge carries one grant
             return None
         if not self._slots.acquire(timeout=self.web.busy_wait):
             raise LoginError("busy", retry_after=5, detail="no free AC login slot")

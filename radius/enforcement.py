@@ -239,6 +239,9 @@ class Enforcer:
                 detail = "no answer to Disconnect-Request; "
         # After a 503 the result keeps method "dm" unless the Portal fallback confirms.
         failed_method = "dm" if not_found else "portal"
+        if ac.kind != "portal":       # CoovaChilli, openNDS …: no Portal protocol to fall back on
+            return EnforcementResult(False, "dm" if not_found else "none", reason, attempts, cause,
+                                     detail + f"a {ac.kind} gateway has no Portal REQ_LOGOUT")
         if not session.ip:
             return EnforcementResult(False, "dm" if not_found else "none", reason, attempts, cause,
                                      detail + "no user IP for a portal REQ_LOGOUT")

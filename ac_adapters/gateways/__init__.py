@@ -12,13 +12,15 @@ from ac_adapters.gateways.base import (
     GatewayLimits,
     GatewayRedirect,
     GatewayRedirectError,
+    SignedRedirects,
 )
+from ac_adapters.gateways.chilli import CHILLI
 from ac_adapters.gateways.opennds import OPENNDS
 
 __all__ = ["ADAPTERS", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError",
-           "adapter_for"]
+           "SignedRedirects", "adapter_for"]
 
-ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS}
+ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS, CHILLI.kind: CHILLI}
 
 
 def adapter_for(kind: str) -> GatewayAdapter | None:

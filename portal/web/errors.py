@@ -110,6 +110,8 @@ ERRORS: dict[str, tuple[str, str, int]] = {
     # the AC
     "ac_timeout": ("接入设备无响应，请稍后重试。", "The access controller did not answer; please try again.", 504),
     "ac_rejected": ("登录被拒绝：{reply}", "Login refused: {reply}", 403),
+    "gateway_online": ("网关显示您已在线，可直接上网。", "The gateway says you are already online; just browse.",
+                       409),
     "busy": ("登录人数较多，请{wait}后重试。", "The portal is busy; please try again in {wait}.", 503),
     "state_unavailable": ("系统繁忙，请稍后重试。", "The portal is busy; please try again shortly.", 503),
     # links, redirects, tickets

@@ -30,8 +30,9 @@ from portal.login import LoginError, LoginSuccess, PhoneContext
 from portal.login_types import mask_phone, plan_title
 from portal.pages import build_context
 from portal.phone_memory import decode_query
+from portal.units import format_octets
 from portal.venues import Venue
-from portal.web import phone_lookup, services
+from portal.web import gateway_pages, phone_lookup, services
 from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
@@ -183,13 +184,14 @@ def _login_page(ctx: PhoneContext, c: str, lang: str, status: int = 200, **value
 @bp.get("/")
 @bp.get("/portal")
 def landing() -> BaseResponse:
-    """The AC's redirect lands here. Without its parameters (a probe's redirect, the RFC 8908
-    ``user-portal-url``, a typed ``/portal``, "log in again") the phone's remembered redirect
-    is replayed through the same checks (``portal.web.phone_lookup``); with nothing known, a
-    page that explains how to get to the login page."""
+    """The AC's redirect (or a gateway's "how the logon ended", ``gateway_pages``) lands here.
+    Without parameters (probe, RFC 8908 ``user-portal-url``, typed ``/portal``) the remembered
+    redirect is replayed through the same checks (``phone_lookup``), else a how-to page."""
     journey = services().journey
     query = {k: v for k, v in request.args.lists() if k not in ("lang",)}
     lang = _lang()
+    if query and (page := gateway_pages.result_page(query, lang)) is not None:
+        return page
     recalled = not query
     if recalled:
         probe = probe_for_host()             # a probe host whose check URL is "/" (Ubuntu)
@@ -472,9 +474,7 @@ def _duration(seconds: int | None) -> str:
 
 
 def _octets(n: int | None) -> str:
-    from portal.units import format_octets  # decimal units, as the NOC enters and sees them
-
-    return format_octets(n)
+    return format_octets(n)          # decimal units, as the NOC enters and sees them
 
 
 def _rate(down: int | None, up: int | None) -> str:
