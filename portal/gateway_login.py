@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 from ac_adapters.errors import RedirectError
 from ac_adapters.gateways import GatewayLimits, SignedRedirects, adapter_for
 from ac_adapters.gateways.chilli import parse_result
+from ac_adapters.gateways.mikrotik import parse_login_form
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
 from portal.state import keys
 from portal.venues import allowed_redirect
@@ -46,13 +47,13 @@ if TYPE_CHECKING:
     from portal.login_context import PhoneContexts
     from portal.plans import Plan
 
-__all__ = ["GatewayResult", "claim_redirect", "gateway_context", "gateway_result", "grants_by_redirect",
-           "handoff", "is_gateway_redirect", "plan_limits", "portal_urls"]
+__all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context", "gateway_result",
+           "grants_by_redirect", "handoff", "is_gateway_redirect", "plan_limits", "portal_urls"]
 
 log = logging.getLogger("citywifi.login.gateway")
 
 # query parameter → gateway kind whose redirect carries it
-_MARKERS = {"fas": "opennds", "uamip": "chilli"}
+_MARKERS = {"fas": "opennds", "uamip": "chilli", "link-login-only": "mikrotik"}
 _STATUS_PATH = "/portal/status"
 _NONCE_TTL = 86400            # a spent gateway challenge is remembered this long
 
@@ -138,10 +139,32 @@ class GatewayResult:
     retry_url: str = ""      # failed: the gateway's /prelogin (a fresh challenge and login)
 
 
-def gateway_result(journey: PhoneJourney, query: Mapping[str, Any]) -> GatewayResult | None:
-    """A CoovaChilli ``res=success|already|failed|logoff`` landing → what to show; None for any
-    other landing (``res=notyet`` is a login redirect: :func:`gateway_context`)."""
+def check_source(journey: PhoneContexts, query: Mapping[str, Any], observed: str) -> None:
+    """For a gateway whose landing nothing signs (MikroTik, ``source_checked``): it must come
+    from the gateway's own addresses (the router NATs its clients) or from the client IP it
+    names (no NAT), so a landing forged elsewhere on the Internet is refused."""
     flat = _first(query)
+    kind = next((k for m, k in _MARKERS.items() if m in flat), "")
+    adapter = adapter_for(kind)
+    if adapter is None or not getattr(adapter, "source_checked", False):
+        return
+    try:
+        parsed = adapter.parse_redirect(flat)
+    except RedirectError as exc:
+        raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
+    record = _registered(journey, kind, parsed.gateway_name)
+    if observed not in (*record.addresses, *record.portal_sources, parsed.user_ip):
+        raise LoginError("unknown_ac", detail=f"{kind} landing naming {record.name} came from {observed}, "
+                         "neither the gateway's addresses nor the client it names")
+
+
+def gateway_result(journey: PhoneJourney, query: Mapping[str, Any]) -> GatewayResult | None:
+    """A CoovaChilli ``res=success|already|failed|logoff`` landing, or a MikroTik login page
+    that reports an ``error``, → what to show; None for any other landing (a login redirect:
+    :func:`gateway_context`)."""
+    flat = _first(query)
+    if "link-login-only" in flat and flat.get("error", "").strip():
+        return _mikrotik_failed(journey, flat)
     if "uamip" not in flat or flat.get("res", "notyet") == "notyet":
         return None
     try:
@@ -158,6 +181,18 @@ def gateway_result(journey: PhoneJourney, query: Mapping[str, Any]) -> GatewayRe
     return GatewayResult(parsed.res, record.name, parsed.user_ip, parsed.user_mac, parsed.reply,
                          _safe_next(journey, record.name, parsed.userurl), token,
                          f"http://{parsed.uamip}:{parsed.uamport}/prelogin")
+
+
+def _mikrotik_failed(journey: PhoneJourney, flat: dict[str, str]) -> GatewayResult:
+    # RouterOS shows its login page again with $(error) (and a fresh challenge) when RADIUS
+    # refused: the reason, and the router's login page as the way to a fresh attempt.
+    try:
+        parsed = parse_login_form(flat)
+    except RedirectError as exc:
+        raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
+    record = _registered(journey, "mikrotik", parsed.gateway_name)
+    return GatewayResult("failed", record.name, parsed.user_ip, parsed.user_mac,
+                         flat.get("error", "")[:200], retry_url=parsed.state["login"])
 
 
 def _safe_next(journey: PhoneJourney, ac: str, url: str) -> str:

@@ -602,7 +602,7 @@ class AcSeed:
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
     dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
 
-    kind: str = "portal"               # gateway kind: portal (carrier Portal protocol), opennds, chilli
+    kind: str = "portal"               # portal (carrier Portal protocol), opennds, chilli, mikrotik
     faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
 
     def __post_init__(self) -> None:

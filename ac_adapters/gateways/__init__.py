@@ -15,12 +15,13 @@ from ac_adapters.gateways.base import (
     SignedRedirects,
 )
 from ac_adapters.gateways.chilli import CHILLI
+from ac_adapters.gateways.mikrotik import MIKROTIK
 from ac_adapters.gateways.opennds import OPENNDS
 
 __all__ = ["ADAPTERS", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError",
            "SignedRedirects", "adapter_for"]
 
-ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS, CHILLI.kind: CHILLI}
+ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS, CHILLI.kind: CHILLI, MIKROTIK.kind: MIKROTIK}
 
 
 def adapter_for(kind: str) -> GatewayAdapter | None:

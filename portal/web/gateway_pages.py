@@ -1,4 +1,6 @@
-"""Pages for a gateway telling how a logon ended (CoovaChilli ``res=success|already|failed|logoff``).
+"""Gateway landings that are not a login redirect: how a logon ended (CoovaChilli ``res=success|
+already|failed|logoff``, a MikroTik login page with ``error``), and the form a gateway's own
+login page posts (``POST /portal/gateway``: MikroTik's ``login.html`` trampoline).
 
 Chilli sends the phone back to our portal URL after it asked our RADIUS; the landing hands such
 queries here before any login context is built (``portal.gateway_login.gateway_result``, which
@@ -11,18 +13,32 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Response, redirect, url_for
+from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ad_pages import texts
-from portal.gateway_login import gateway_result
+from portal.gateway_login import check_source, gateway_result
 from portal.login_types import LoginError
 from portal.web import services
 
-__all__ = ["result_page"]
+__all__ = ["bp", "result_page"]
 
 log = logging.getLogger("citywifi.web.gateway")
+
+bp = Blueprint("gateway", __name__)
+_MAX_FIELDS = 40
+
+
+@bp.post("/portal/gateway")
+def posted_landing() -> BaseResponse:
+    """A gateway's login page (RouterOS ``deploy/mikrotik/login.html``) posts its variables
+    here from the phone's browser: the same landing as a redirect, so 303 to ``/portal`` with
+    them as the query (every check happens there). No page token can exist yet: this is the
+    first request; an Origin of another site is expected (the router's page)."""
+    fields = [(k, v[:2000]) for k, v in list(request.form.items(multi=False))[:_MAX_FIELDS]]
+    return redirect(url_for("phone.landing") + "?" + urlencode(fields), 303)
 
 
 def result_page(query: dict[str, Any], lang: str) -> BaseResponse | None:
@@ -31,6 +47,7 @@ def result_page(query: dict[str, Any], lang: str) -> BaseResponse | None:
 
     journey = services().journey
     try:
+        check_source(journey, query, phone.observed_address())
         result = gateway_result(journey, query)
     except LoginError as exc:
         values, status = phone._error_values(exc, lang)
