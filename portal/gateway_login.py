@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     from portal.login_context import PhoneContexts
     from portal.plans import Plan
 
-__all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context", "gateway_result",
-           "grants_by_redirect", "handoff", "is_gateway_redirect", "plan_limits", "portal_urls"]
+__all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context", "gateway_logout_url",
+           "gateway_result", "grants_by_redirect", "handoff", "is_gateway_redirect", "plan_limits",
+           "portal_urls"]
 
 log = logging.getLogger("citywifi.login.gateway")
 
@@ -215,6 +216,12 @@ def claim_redirect(journey: PhoneJourney, ctx: PhoneContext) -> None:
         raise LoginError("bad_link", detail=f"gateway challenge on {ctx.ac} already used (replayed redirect)")
 
 
+def gateway_logout_url(journey: PhoneJourney, ac: str, user_ip: str) -> str:
+    """The gateway's own logout page for this login ("" = none: a Portal-protocol AC)."""
+    raw = journey.redis.hget(keys.portal_login(ac, user_ip), "gateway_logout")
+    return raw.decode() if raw else ""
+
+
 def grants_by_redirect(record: AcRecord) -> bool:
     """No login exchange with this AC: the phone's browser carries the grant (:func:`handoff`)."""
     adapter = adapter_for(record.kind)
@@ -257,6 +264,9 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
             secret = record.secret
         url = adapter.grant_url(state, secret, plan_limits(journey, success.phone, plan, grant),
                                 landing)
+        logout = getattr(adapter, "logout_url", None)
+        if logout is not None:        # for the status page's logout button
+            journey.redis.hset(keys.portal_login(ctx.ac, ctx.user_ip), "gateway_logout", logout(state))
     except (ValueError, TypeError) as exc:
         raise LoginError("bad_link", detail=f"gateway grant for {ctx.ac}: {exc}") from None
     log.info("%s grant for %s on %s: the phone is sent to the gateway", record.kind, ctx.user_ip, ctx.ac)

@@ -88,8 +88,10 @@ class SignedRedirects(Protocol):
     The portal refuses a redirect that does not verify. Other optional attributes an adapter
     may have: ``radius_login`` (True: the gateway asks our RADIUS with a one-time login token
     that the portal puts in ``state`` as ``username``/``password`` before :meth:`grant_url`),
-    ``default_dialect`` (the RADIUS reply dialect of the kind) and ``marker`` (the query
-    parameter that tells its redirect apart)."""
+    ``default_dialect`` (the RADIUS reply dialect of the kind), ``marker`` (the query
+    parameter that tells its redirect apart), ``source_checked`` (unsigned landings must come
+    from the gateway's addresses or the client they name) and ``logout_url(state)`` (the
+    gateway's own logout page, for the status page's logout button)."""
 
     def verify_redirect(self, items: Iterable[tuple[str, str]], secret: str,
                         base_urls: Iterable[str]) -> bool:

@@ -217,6 +217,11 @@ class ChilliAdapter:
                         base_urls: Iterable[str]) -> bool:
         return verify_md(items, secret, base_urls)
 
+    def logout_url(self, state: Mapping[str, str]) -> str:
+        """Chilli's own logoff page (it ends the session and lands on ``res=logoff``)."""
+        uamip, uamport = _uam_address(state.get("uamip", ""), state.get("uamport", ""))
+        return f"http://{uamip}:{uamport}/logoff"
+
     def grant_url(self, state: Mapping[str, str], secret: str, limits: GatewayLimits,
                   landing_url: str) -> str:
         # Limits travel in the Access-Accept, not in the URL (Chilli ignores them there).

@@ -134,6 +134,10 @@ class MikrotikAdapter:
     def parse_redirect(self, query: Mapping[str, str]) -> GatewayRedirect:
         return parse_login_form(query)
 
+    def logout_url(self, state: Mapping[str, str]) -> str:
+        """The router's ``/logout`` servlet, beside its ``/login``."""
+        return _login_servlet(state.get("login", ""))[: -len("login")] + "logout"
+
     def grant_url(self, state: Mapping[str, str], secret: str, limits: GatewayLimits,
                   landing_url: str) -> str:
         # The secret is unused: RouterOS's login servlet checks CHAP against RADIUS only.

@@ -369,7 +369,7 @@ def ad_continue() -> BaseResponse:
             # Same ticket, the countdown resumes with what is really left.
             return _ad_page(ctx, c, venue, lang, ticket, exc.retry_after,
                             journey.ticket_ad(ctx, ticket, lang), status, **values)
-        retry = url_for("phone.landing") + "?" + urlencode(_redirect_query(ctx))
+        retry = url_for("phone.landing") + "?" + urlencode(journey.redirect_query(ctx))  # same context
         return _render("error", venue, lang, status, retry_url=retry, **values)
     if ok.redirect_url:
         return redirect(ok.redirect_url, 303)    # allow-listed by PhoneJourney.redirect_target
@@ -390,11 +390,6 @@ def ad_click(campaign_id: str) -> BaseResponse:
     except LoginError as exc:       # the stored URL's host is not allowed (any more)
         return _error_page(exc.code, _lang())
     return redirect(target, 302)
-
-
-def _redirect_query(ctx: PhoneContext) -> dict[str, str]:
-    """A minimal AC-style query that resolves to the same context (retry links)."""
-    return services().journey.redirect_query(ctx)
 
 
 # --- status and logout ------------------------------------------------------------------------------
@@ -440,7 +435,7 @@ def status() -> Response:
 
 
 @bp.post("/portal/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Logout needs the session token of our status page (``s``): a third-party page can make
     a phone's browser POST here, but cannot know the token. Where the AC's address check is on,
     it must also come from the phone's own address."""
@@ -461,6 +456,8 @@ def logout() -> Response:
     view = journey.status(ac, ip, phone or None)
     if not view.online:
         return _error_page("not_online", lang)
+    if (at_gateway := gateway_pages.logout_redirect(ac, ip)) is not None:
+        return at_gateway            # Chilli, MikroTik: the phone logs off at the gateway itself
     if not journey.logout(ac, ip):
         return _error_page("ac_timeout", lang, journey.venue(view.venue))
     return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])

@@ -154,8 +154,13 @@ def test_sms_login_returning_phone_and_noc_kick(rig: Rig) -> None:
     assert cont.status_code == 303 and "/logon?" in cont.headers["Location"]
     assert "res=success" in browse(rig.chilli, ip, cont.headers["Location"]).headers["Location"]
     assert len(rig.chilli.requests) == 2 and rig.chilli.clients[ip].authenticated
-    # A logoff at the gateway lands on our offline page with the notice.
-    off = browse(rig.chilli, ip, f"http://{rig.chilli.uamip}:{rig.chilli.uamport}/logoff").headers["Location"]
+    # Our status page's logout sends the phone to Chilli's /logoff, which lands on our offline page.
+    token = rig.stack.journey.session_token(GW, ip, number)
+    out = client.post("/portal/logout", data={"s": token})
+    assert out.status_code == 303
+    assert out.headers["Location"] == f"http://{rig.chilli.uamip}:{rig.chilli.uamport}/logoff"
+    off = browse(rig.chilli, ip, out.headers["Location"]).headers["Location"]
+    assert not rig.chilli.clients[ip].authenticated
     page = portal_get(client, off + "&lang=en")
     assert page.status_code == 200 and "logged out" in page.get_data(as_text=True).lower()
     assert not rig.stack.redis.exists(keys.portal_login(GW, ip))

@@ -151,6 +151,12 @@ def test_sms_login_returning_phone_and_noc_kick(rig: Rig) -> None:
     assert cont.status_code == 303 and cont.headers["Location"].startswith(rig.router.link_login_only + "?")
     assert browse(rig.router, ip, cont.headers["Location"])[0] == 302
     assert rig.router.clients[ip].authenticated and len(rig.router.requests) == 2
+    # Our status page's logout sends the phone to the router's /logout servlet.
+    out = client.post("/portal/logout", data={"s": rig.stack.journey.session_token(GW, ip, number)})
+    assert out.status_code == 303 and out.headers["Location"] == rig.router.link_login_only[:-5] + "logout"
+    assert browse(rig.router, ip, out.headers["Location"])[0] == 200
+    assert not rig.router.clients[ip].authenticated
+    assert wait_for(lambda: not SessionRegistry(rig.stack.redis).by_phone(number), 5)
 
 
 def test_refusals_and_replays(rig: Rig) -> None:
