@@ -128,6 +128,8 @@ class AcRecord:
                                   f"(known: {', '.join(GATEWAY_KINDS)})")
         if self.faskey and not faskey_ok(self.faskey):
             raise ValidationError(f"AC {self.name}: the faskey is 8-128 letters and digits")
+        if self.kind == "chilli" and len(self.secret) < 8:     # md and the logon hang on it
+            raise ValidationError(f"AC {self.name}: a CoovaChilli secret (its uamsecret) is 8+ characters")
         if self.kind == "opennds" and not self.faskey:
             raise ValidationError(f"AC {self.name}: an openNDS gateway needs its faskey")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
