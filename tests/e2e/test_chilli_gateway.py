@@ -30,8 +30,9 @@ from portal.venues import Venue, VenueStore
 from portal.web import create_app
 from tests.e2e.stack import OPERATOR_URL, Stack, phone, running_stack, wait_for
 from tests.fakes.chilli import FakeChilli
+from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import console_job
+from tests.portal.web.jobkit import console_job, finished_job
 from tests.portal.web.nockit import signed_in
 
 GW = "chilli-cafe"
@@ -204,6 +205,31 @@ def test_radius_reject_lands_as_failed(rig: Rig) -> None:
     page = portal_get(client, failed + "&lang=en")
     assert page.status_code == 403 and "Login refused" in page.get_data(as_text=True)
     assert not SessionRegistry(rig.stack.redis).by_phone(number)
+
+
+def test_plan_change_by_coa_and_quota_cut_by_disconnect(rig: Rig, redis_client: Any) -> None:
+    ip, mac, number = "127.0.0.14", "02:c0:00:00:00:0e", phone(73)
+    rig.chilli.add_client(ip, mac)
+    client = rig.app.test_client()
+    assert "res=success" in browse(rig.chilli, ip, sms_login(rig, client, ip, number)).headers["Location"]
+    assert wait_for(lambda: SessionRegistry(rig.stack.redis).by_phone(number), 5)
+    # The NOC lowers the plan's rates and caps the day's data: a CoA reaches Chilli at once.
+    write = auth(token(redis_client, "write", "oss-chilli"))
+    resp = client.patch("/api/v1/plans/basic", json={"up_kbps": 500, "down_kbps": 1000,
+                                                    "daily_volume": 100_000}, headers=write)
+    assert resp.status_code == 200, resp.get_json()
+    job = finished_job(rig.app, redis_client, resp.get_json()["applying"]["status_url"], timeout=30)
+    assert job["result"]["counts"]["coa"] == 1, job
+    accept = rig.chilli.clients[ip].accept
+    assert (accept["ChilliSpot-Bandwidth-Max-Up"], accept["ChilliSpot-Bandwidth-Max-Down"]) == ([500], [1000])
+    # Chilli's meter reports the day's data used up: our accounting disconnects the phone.
+    rig.chilli.interim(rig.chilli.clients[ip], 60_000, 50_000, 60)
+    assert wait_for(lambda: not rig.chilli.clients[ip].authenticated, 10)
+    assert wait_for(lambda: not SessionRegistry(rig.stack.redis).by_phone(number), 5)
+    # … and the next login is refused before Chilli is even asked.
+    redirect = browse(rig.chilli, ip, "http://example.org/").headers["Location"]
+    page = portal_get(client, redirect + "&lang=en").get_data(as_text=True)
+    assert "data allowance is used up" in page, page[:600]
 
 
 def test_unsigned_or_wrongly_signed_redirect_is_refused(redis_client: Any, redis_url: str,

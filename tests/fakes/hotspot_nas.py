@@ -3,9 +3,11 @@
 Clients are known by their source address (tests give each phone its own 127.0.0.x). The NAS
 sends real Access-Requests (Message-Authenticator, NAS-IP-Address, NAS-Identifier,
 Calling-Station-Id, Framed-IP-Address, Acct-Session-Id) and accounting from ``nas_ip``; it answers
-RFC 5176 Disconnect-Requests on ``coa_port``: authenticator checked, the session matched on
-User-Name / Acct-Session-Id / Framed-IP-Address / Calling-Station-Id → ACK + Accounting-Stop,
-else NAK 503. Subclasses serve the gateway's HTTP side (``_handle``).
+RFC 5176 requests on ``coa_port``: authenticator checked, the session matched on User-Name /
+Acct-Session-Id / Framed-IP-Address / Calling-Station-Id; a Disconnect-Request → ACK +
+Accounting-Stop, a CoA-Request → ACK and its limits applied (``accept`` updated); no match →
+NAK 503. :meth:`HotspotNas.interim` books usage (Interim-Update) as the gateway's meter would.
+Subclasses serve the gateway's HTTP side (``_handle``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from pyrad.packet import AccessAccept, AcctPacket, AuthPacket, CoAPacket, DisconnectACK, DisconnectNAK
+from pyrad.packet import (
+    AccessAccept,
+    AcctPacket,
+    AuthPacket,
+    CoAACK,
+    CoANAK,
+    CoAPacket,
+    CoARequest,
+    DisconnectACK,
+    DisconnectNAK,
+)
 
 from radius.dictionary import load_dictionary
 
@@ -152,6 +164,19 @@ class HotspotNas:
         self.accounting.append(pkt)
         self._send(pkt, self.radius[1])
 
+    def interim(self, client: HotspotClient, input_octets: int, output_octets: int, seconds: int) -> None:
+        """An Interim-Update with the session's totals so far."""
+        pkt = AcctPacket(secret=self.radius_secret, dict=self.dictionary)
+        pkt["Acct-Status-Type"] = "Interim-Update"
+        pkt["User-Name"] = client.username
+        self._common(pkt, client)
+        for cls in client.accept.get("Class", []):
+            pkt.AddAttribute("Class", cls)
+        pkt["Acct-Input-Octets"], pkt["Acct-Output-Octets"] = input_octets, output_octets
+        pkt["Acct-Session-Time"] = seconds
+        self.accounting.append(pkt)
+        self._send(pkt, self.radius[1])
+
     def _send(self, pkt: Any, dest: tuple[str, int]) -> Any:
         raw = pkt.RequestPacket()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -202,9 +227,13 @@ class HotspotNas:
             self.disconnects.append(pkt)
             client = self._match(pkt)
             answer = pkt.CreateReply()
+            coa = pkt.code == CoARequest
             if client is None:
-                answer.code = DisconnectNAK
+                answer.code = CoANAK if coa else DisconnectNAK
                 answer["Error-Cause"] = 503
+            elif coa:
+                answer.code = CoAACK
+                client.accept.update({n: pkt[n] for n in _ACCEPT_NAMES if n != "Class" and pkt.has_key(n)})
             else:
                 answer.code = DisconnectACK
                 self.account(client, "Stop")
