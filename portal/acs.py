@@ -18,6 +18,7 @@ from typing import Any
 
 from ac_adapters.gateways import ADAPTERS
 from ac_adapters.gateways.opennds import faskey_ok
+from ac_adapters.gateways.unifi import controller_url_problem
 from ac_adapters.profiles import PROFILES
 from ac_adapters.radius_dialects import DIALECTS
 from portal.errors import NotFound, ValidationError
@@ -34,6 +35,12 @@ REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characte
 # What the gateway speaks: "portal" = the carrier Portal protocol (ac_adapters.client); the others
 # have an adapter in ac_adapters.gateways (issue 17).
 GATEWAY_KINDS = ("portal", *ADAPTERS)
+
+
+def controller_url_check(name: str, url: str) -> None:
+    problem = controller_url_problem(url)
+    if problem:
+        raise ValidationError(f"AC {name}: controller_url {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,9 @@ class AcRecord:
     # openNDS: the shared `faskey` (rhid = sha256(hid + faskey), signed limits). A secret: never
     # shown again. Letters and digits only: openNDS passes it through a shell printf.
     faskey: str = ""
+    # UniFi: the controller's API, https://<user>@<host>[:port][/proxy/network]; the password is
+    # `secret`, the site is the record's name (the <site> of UniFi's /guest/s/<site>/ redirect).
+    controller_url: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -130,6 +140,11 @@ class AcRecord:
             raise ValidationError(f"AC {self.name}: the faskey is 8-128 letters and digits")
         if self.kind == "chilli" and len(self.secret) < 8:     # md and the logon hang on it
             raise ValidationError(f"AC {self.name}: a CoovaChilli secret (its uamsecret) is 8+ characters")
+        if self.kind == "unifi" or self.controller_url:
+            controller_url_check(self.name, self.controller_url)
+        if self.kind == "unifi" and self.rfc5176:      # the controller is asked, not a NAS
+            raise ValidationError(f"AC {self.name}: a UniFi gateway takes no RADIUS Disconnect/CoA: "
+                                  "set rfc5176 = false (kicks go to the controller)")
         if self.kind == "opennds" and not self.faskey:
             raise ValidationError(f"AC {self.name}: an openNDS gateway needs its faskey")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):

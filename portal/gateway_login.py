@@ -36,7 +36,10 @@ from ac_adapters.errors import RedirectError
 from ac_adapters.gateways import GatewayLimits, SignedRedirects, adapter_for
 from ac_adapters.gateways.chilli import parse_result
 from ac_adapters.gateways.mikrotik import parse_login_form
+from ac_adapters.gateways.unifi import authorize_payload
+from ac_adapters.gateways.unifi_api import UnifiError, controller_for
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
+from portal.sessions import OnlineSession
 from portal.state import keys
 from portal.venues import allowed_redirect
 
@@ -47,14 +50,14 @@ if TYPE_CHECKING:
     from portal.login_context import PhoneContexts
     from portal.plans import Plan
 
-__all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context", "gateway_logout_url",
-           "gateway_result", "grants_by_redirect", "handoff", "is_gateway_redirect", "plan_limits",
-           "portal_urls"]
+__all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context", "gateway_logout",
+           "gateway_logout_url", "gateway_result", "grants_by_redirect", "handoff", "is_gateway_redirect",
+           "plan_limits", "portal_urls"]
 
 log = logging.getLogger("citywifi.login.gateway")
 
 # query parameter → gateway kind whose redirect carries it
-_MARKERS = {"fas": "opennds", "uamip": "chilli", "link-login-only": "mikrotik"}
+_MARKERS = {"fas": "opennds", "uamip": "chilli", "link-login-only": "mikrotik", "unifi_site": "unifi"}
 _STATUS_PATH = "/portal/status"
 _NONCE_TTL = 86400            # a spent gateway challenge is remembered this long
 
@@ -223,9 +226,55 @@ def gateway_logout_url(journey: PhoneJourney, ac: str, user_ip: str) -> str:
 
 
 def grants_by_redirect(record: AcRecord) -> bool:
-    """No login exchange with this AC: the phone's browser carries the grant (:func:`handoff`)."""
+    """No Portal-protocol login with this AC: a gateway kind, whose grant :func:`handoff`
+    makes (the phone's browser carries it, or the controller is asked)."""
+    return adapter_for(record.kind) is not None
+
+
+def gateway_logout(journey: PhoneJourney, record: AcRecord, user_ip: str) -> bool:
+    """The portal's logout on a gateway: a controller kind (UniFi) unauthorises the guest and
+    the session ends here too; the others cannot be reached from here (False)."""
     adapter = adapter_for(record.kind)
-    return adapter is not None and adapter.grant_mode == "redirect"
+    if adapter is None or adapter.grant_mode != "exchange":
+        log.warning("logout of %s on %s: the gateway has no remote logout", user_ip, record.name)
+        return False
+    rec = journey.redis.hgetall(keys.portal_login(record.name, user_ip))
+    mac, phone = (rec.get(b"mac") or b"").decode(), (rec.get(b"phone") or b"").decode()
+    try:
+        controller_for(record.controller_url, record.secret).unauthorize(record.name, mac)
+    except UnifiError as exc:
+        log.warning("unauthorize-guest %s on %s: %s", mac, record.name, exc)
+        return False
+    for session in journey.sessions.by_phone(phone) if phone else []:
+        if session.ac == record.name and session.mac == mac:
+            journey.sessions.close(record.name, session.session_id, phone, logout_cause="logout")
+    journey.close(record.name, user_ip, mac or None, "logout")
+    return True
+
+
+def _exchange(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Plan, grant: Grant,
+              success: LoginSuccess) -> LoginSuccess:
+    """A controller kind (UniFi): authorise the guest with the plan's limits, and record the
+    session (no accounting comes from the controller) so the NOC lists and can kick it."""
+    state = json.loads(ctx.gateway or "{}")
+    limits = plan_limits(journey, success.phone, plan, grant)
+    try:
+        payload = authorize_payload(state, limits)
+        controller_for(record.controller_url, record.secret).authorize(state.get("site", ""), payload)
+    except UnifiError as exc:
+        log.warning("authorize-guest %s on %s: %s", ctx.mac, record.name, exc)
+        raise LoginError("ac_timeout" if exc.timed_out else "ac_rejected", reply_message="",
+                         detail=f"UniFi controller of {record.name}: {exc}") from None
+    except ValueError as exc:
+        raise LoginError("bad_link", detail=f"UniFi grant for {ctx.ac}: {exc}") from None
+    now = int(journey.clock())
+    seconds = int(payload["minutes"]) * 60
+    journey.sessions.open(OnlineSession(
+        ac=record.name, session_id=f"unifi-{ctx.mac.replace(':', '')}-{now}", phone=success.phone,
+        mac=ctx.mac, ip=ctx.user_ip, started=now, updated=now, interim=seconds // 2 + 1, plan=plan.name,
+        ssid=ctx.ssid, venue=ctx.venue))
+    log.info("unifi guest %s authorised on %s for %d min", ctx.mac, record.name, payload["minutes"])
+    return success
 
 
 def plan_limits(journey: PhoneJourney, phone: str, plan: Plan, grant: Grant) -> GatewayLimits:
@@ -246,7 +295,9 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
     URL (``handoff`` set); after the gateway lets the phone in, it sends it on to the venue's
     post-login page, else our status page."""
     adapter = adapter_for(record.kind)
-    if adapter is None or adapter.grant_mode != "redirect":
+    if adapter is not None and adapter.grant_mode == "exchange":
+        return _exchange(journey, ctx, record, plan, grant, success)
+    if adapter is None:
         return success
     landing = success.redirect_url
     if not landing and journey.web.public_url:

@@ -58,7 +58,7 @@ class Enforcement(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class KickOutcome:
-    """How one session's kick went. ``method``: dm | portal | none."""
+    """How one session's kick went. ``method``: dm | portal | controller | none."""
 
     ac: str
     session_id: str
@@ -70,7 +70,7 @@ class KickOutcome:
 
     @property
     def outcome(self) -> str:
-        """dm | portal | gone | refused | not_found | no_answer | unknown_ac
+        """dm | portal | controller | gone | refused | not_found | no_answer | unknown_ac
 
         "gone" only when the enforcer confirmed the session is closed (a NAK 503 alone is not
         proof: a NAS answers it too when our identifiers do not match its session)."""
@@ -89,6 +89,7 @@ class KickOutcome:
         return {
             "dm": "已通过 RFC 5176 断开请求（DM）下线",
             "portal": "已通过 Portal 协议下线请求（REQ_LOGOUT）下线",
+            "controller": "已在网关控制器上取消授权（unauthorize-guest）",
             "gone": "AC 报告该会话已不存在（用户已下线）",
             "refused": f"AC 拒绝断开（Error-Cause {self.error_cause}），用户仍在线",
             "not_found": "AC 报告找不到该会话（Error-Cause 503），但计费显示用户仍在线，可能未下线；"
@@ -102,6 +103,7 @@ class KickOutcome:
         return {
             "dm": "Disconnected via RFC 5176 Disconnect-Request (DM)",
             "portal": "Logged out via Portal REQ_LOGOUT",
+            "controller": "Unauthorised on the gateway's controller (unauthorize-guest)",
             "gone": "The AC reports the session no longer exists (already offline)",
             "refused": f"The AC refused the disconnect (Error-Cause {self.error_cause}); still online",
             "not_found": "The AC reports no such session (Error-Cause 503) but accounting shows it "

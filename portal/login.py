@@ -47,7 +47,7 @@ from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
 from portal.credentials import Credential, CredentialStore
-from portal.gateway_login import claim_redirect, grants_by_redirect, handoff
+from portal.gateway_login import claim_redirect, gateway_logout, grants_by_redirect, handoff
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
 from portal.login_ads import ReturningPhones
@@ -410,10 +410,9 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         rec = self.redis.hgetall(keys.portal_login(ac, user_ip))
         mac = (rec.get(b"mac") or b"").decode() or None
         if grants_by_redirect(self._ac(ac)):
-            # openNDS 9.10 cannot be told to drop a client from outside: the session lasts
-            # until the limits given at grant time (or the gateway's idle timeout) end it.
-            log.warning("logout of %s on %s: the gateway has no remote logout", user_ip, ac)
-            return False
+            # openNDS 9.10 cannot be told to drop a client from outside (the limits given at
+            # grant time end it); a UniFi controller unauthorises the guest.
+            return gateway_logout(self, self._ac(ac), user_ip)
         result = self._client_now().logout(endpoint_for(self._ac(ac), self.settings), user_ip, mac=mac)
         self.close(ac, user_ip, mac, "logout")
         if not result.ok:

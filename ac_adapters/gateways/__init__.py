@@ -17,11 +17,13 @@ from ac_adapters.gateways.base import (
 from ac_adapters.gateways.chilli import CHILLI
 from ac_adapters.gateways.mikrotik import MIKROTIK
 from ac_adapters.gateways.opennds import OPENNDS
+from ac_adapters.gateways.unifi import UNIFI
 
 __all__ = ["ADAPTERS", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError",
            "SignedRedirects", "adapter_for"]
 
-ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS, CHILLI.kind: CHILLI, MIKROTIK.kind: MIKROTIK}
+ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS, CHILLI.kind: CHILLI, MIKROTIK.kind: MIKROTIK,
+                                       UNIFI.kind: UNIFI}
 
 
 def adapter_for(kind: str) -> GatewayAdapter | None:

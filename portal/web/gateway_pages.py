@@ -41,6 +41,15 @@ def posted_landing() -> BaseResponse:
     return redirect(url_for("phone.landing") + "?" + urlencode(fields), 303)
 
 
+@bp.get("/guest/s/<site>/")
+def unifi_landing(site: str) -> BaseResponse:
+    """UniFi's external-portal redirect (``/guest/s/<site>/?id=…&ap=…&url=…&ssid=…``): the
+    usual landing, with the site that names the registry entry."""
+    given = [(k, v[:2000]) for k, v in list(request.args.items())[:_MAX_FIELDS] if k != "unifi_site"]
+    fields = [("unifi_site", site[:64]), *given]
+    return redirect(url_for("phone.landing") + "?" + urlencode(fields), 303)
+
+
 def result_page(query: dict[str, Any], lang: str) -> BaseResponse | None:
     """The page for a gateway result landing; None when ``query`` is no such landing."""
     from portal.web import phone  # phone imports this module

@@ -227,6 +227,7 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     values["faskey"] = typed_faskey or (old.faskey if old is not None else "")
     if values["kind"] == "opennds" and not values["faskey"]:
         raise FormError("openNDS 网关须填写 FAS 密钥（faskey）。", "An openNDS gateway needs its faskey.")
+    values["controller_url"] = str(form.get("controller_url", "")).strip()[:300]
     if old is not None:
         values["secret"], values["radius_secret"] = old.secret, old.radius_secret
         # RADIUS proxy settings are not on the form yet (TOML [[acs]] only): an edit keeps them.

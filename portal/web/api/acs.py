@@ -38,6 +38,7 @@ _FIELDS: dict[str, Any] = {
     "description": {"type": "string", "maxLength": 200},
     "client_address_check": {"type": "boolean"},
     "kind": {"enum": list(GATEWAY_KINDS)},
+    "controller_url": {"type": "string", "maxLength": 300},
 }
 # The AC's DES key for encrypted MACs in its redirect: write-only ("" clears it), like secrets.
 _REDIRECT_KEY = {"type": "string", "pattern": "^([\\x21-\\x7e]{8})?$"}
