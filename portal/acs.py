@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ac_adapters.gateways import ADAPTERS
+from ac_adapters.gateways.omada import omada_url_problem
 from ac_adapters.gateways.opennds import faskey_ok
 from ac_adapters.gateways.unifi import controller_url_problem
 from ac_adapters.profiles import PROFILES
@@ -37,8 +38,12 @@ REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characte
 GATEWAY_KINDS = ("portal", *ADAPTERS)
 
 
-def controller_url_check(name: str, url: str) -> None:
-    problem = controller_url_problem(url)
+CONTROLLER_KINDS = ("unifi", "omada")       # asked through a controller's API, no RADIUS
+
+
+def controller_url_check(name: str, kind: str, url: str) -> None:
+    problem = (omada_url_problem(url) if url else "is required for an Omada gateway") if kind == "omada" \
+        else controller_url_problem(url)
     if problem:
         raise ValidationError(f"AC {name}: controller_url {problem}")
 
@@ -90,8 +95,9 @@ class AcRecord:
     # openNDS: the shared `faskey` (rhid = sha256(hid + faskey), signed limits). A secret: never
     # shown again. Letters and digits only: openNDS passes it through a shell printf.
     faskey: str = ""
-    # UniFi: the controller's API, https://<user>@<host>[:port][/proxy/network]; the password is
-    # `secret`, the site is the record's name (the <site> of UniFi's /guest/s/<site>/ redirect).
+    # UniFi: the controller's API, https://<user>@<host>[:port][/proxy/network]; Omada:
+    # https://<operator>@<host>:8043/<omadacId>. The password is `secret`, the site the record's
+    # name (the <site> of UniFi's /guest/s/<site>/ redirect, Omada's site parameter).
     controller_url: str = ""
 
     def __post_init__(self) -> None:
@@ -140,11 +146,11 @@ class AcRecord:
             raise ValidationError(f"AC {self.name}: the faskey is 8-128 letters and digits")
         if self.kind == "chilli" and len(self.secret) < 8:     # md and the logon hang on it
             raise ValidationError(f"AC {self.name}: a CoovaChilli secret (its uamsecret) is 8+ characters")
-        if self.kind == "unifi" or self.controller_url:
-            controller_url_check(self.name, self.controller_url)
-        if self.kind == "unifi" and self.rfc5176:      # the controller is asked, not a NAS
-            raise ValidationError(f"AC {self.name}: a UniFi gateway takes no RADIUS Disconnect/CoA: "
-                                  "set rfc5176 = false (kicks go to the controller)")
+        if self.kind in CONTROLLER_KINDS or self.controller_url:
+            controller_url_check(self.name, self.kind, self.controller_url)
+        if self.kind in CONTROLLER_KINDS and self.rfc5176:   # the controller is asked, not a NAS
+            raise ValidationError(f"AC {self.name}: a {self.kind} gateway takes no RADIUS Disconnect/CoA: "
+                                  "set rfc5176 = false")
         if self.kind == "opennds" and not self.faskey:
             raise ValidationError(f"AC {self.name}: an openNDS gateway needs its faskey")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):

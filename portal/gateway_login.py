@@ -35,9 +35,12 @@ from urllib.parse import urlencode
 from ac_adapters.errors import RedirectError
 from ac_adapters.gateways import GatewayLimits, SignedRedirects, adapter_for
 from ac_adapters.gateways.chilli import parse_result
+from ac_adapters.gateways.controller import ControllerError
 from ac_adapters.gateways.mikrotik import parse_login_form
+from ac_adapters.gateways.omada import auth_payload
+from ac_adapters.gateways.omada_api import omada_for
 from ac_adapters.gateways.unifi import authorize_payload
-from ac_adapters.gateways.unifi_api import UnifiError, controller_for
+from ac_adapters.gateways.unifi_api import controller_for
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
 from portal.sessions import OnlineSession
 from portal.state import keys
@@ -57,7 +60,8 @@ __all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context",
 log = logging.getLogger("citywifi.login.gateway")
 
 # query parameter → gateway kind whose redirect carries it
-_MARKERS = {"fas": "opennds", "uamip": "chilli", "link-login-only": "mikrotik", "unifi_site": "unifi"}
+_MARKERS = {"fas": "opennds", "uamip": "chilli", "link-login-only": "mikrotik", "unifi_site": "unifi",
+            "clientMac": "omada"}
 _STATUS_PATH = "/portal/status"
 _NONCE_TTL = 86400            # a spent gateway challenge is remembered this long
 
@@ -235,14 +239,14 @@ def gateway_logout(journey: PhoneJourney, record: AcRecord, user_ip: str) -> boo
     """The portal's logout on a gateway: a controller kind (UniFi) unauthorises the guest and
     the session ends here too; the others cannot be reached from here (False)."""
     adapter = adapter_for(record.kind)
-    if adapter is None or adapter.grant_mode != "exchange":
+    if adapter is None or adapter.grant_mode != "exchange" or not adapter.can_logout:
         log.warning("logout of %s on %s: the gateway has no remote logout", user_ip, record.name)
         return False
     rec = journey.redis.hgetall(keys.portal_login(record.name, user_ip))
     mac, phone = (rec.get(b"mac") or b"").decode(), (rec.get(b"phone") or b"").decode()
     try:
         controller_for(record.controller_url, record.secret).unauthorize(record.name, mac)
-    except UnifiError as exc:
+    except ControllerError as exc:
         log.warning("unauthorize-guest %s on %s: %s", mac, record.name, exc)
         return False
     for session in journey.sessions.by_phone(phone) if phone else []:
@@ -254,26 +258,31 @@ def gateway_logout(journey: PhoneJourney, record: AcRecord, user_ip: str) -> boo
 
 def _exchange(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Plan, grant: Grant,
               success: LoginSuccess) -> LoginSuccess:
-    """A controller kind (UniFi): authorise the guest with the plan's limits, and record the
-    session (no accounting comes from the controller) so the NOC lists and can kick it."""
+    """A controller kind (UniFi, Omada): authorise the client with the plan's limits, and record
+    the session (no accounting comes from the controller) so the NOC lists (and kicks) it."""
     state = json.loads(ctx.gateway or "{}")
     limits = plan_limits(journey, success.phone, plan, grant)
     try:
-        payload = authorize_payload(state, limits)
-        controller_for(record.controller_url, record.secret).authorize(state.get("site", ""), payload)
-    except UnifiError as exc:
-        log.warning("authorize-guest %s on %s: %s", ctx.mac, record.name, exc)
+        if record.kind == "omada":
+            body = auth_payload(state, limits)
+            omada_for(record.controller_url, record.secret).authorize(body)
+            seconds = int(body["time"]) // 1_000_000
+        else:
+            payload = authorize_payload(state, limits)
+            controller_for(record.controller_url, record.secret).authorize(state.get("site", ""), payload)
+            seconds = int(payload["minutes"]) * 60
+    except ControllerError as exc:
+        log.warning("authorising %s on %s: %s", ctx.mac, record.name, exc)
         raise LoginError("ac_timeout" if exc.timed_out else "ac_rejected", reply_message="",
-                         detail=f"UniFi controller of {record.name}: {exc}") from None
+                         detail=f"{record.kind} controller of {record.name}: {exc}") from None
     except ValueError as exc:
-        raise LoginError("bad_link", detail=f"UniFi grant for {ctx.ac}: {exc}") from None
+        raise LoginError("bad_link", detail=f"{record.kind} grant for {ctx.ac}: {exc}") from None
     now = int(journey.clock())
-    seconds = int(payload["minutes"]) * 60
     journey.sessions.open(OnlineSession(
-        ac=record.name, session_id=f"unifi-{ctx.mac.replace(':', '')}-{now}", phone=success.phone,
+        ac=record.name, session_id=f"{record.kind}-{ctx.mac.replace(':', '')}-{now}", phone=success.phone,
         mac=ctx.mac, ip=ctx.user_ip, started=now, updated=now, interim=seconds // 2 + 1, plan=plan.name,
         ssid=ctx.ssid, venue=ctx.venue))
-    log.info("unifi guest %s authorised on %s for %d min", ctx.mac, record.name, payload["minutes"])
+    log.info("%s client %s authorised on %s for %d s", record.kind, ctx.mac, record.name, seconds)
     return success
 
 

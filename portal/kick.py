@@ -70,7 +70,7 @@ class KickOutcome:
 
     @property
     def outcome(self) -> str:
-        """dm | portal | controller | gone | refused | not_found | no_answer | unknown_ac
+        """dm | portal | controller | gone | refused | not_found | no_answer | unknown_ac | unsupported
 
         "gone" only when the enforcer confirmed the session is closed (a NAK 503 alone is not
         proof: a NAS answers it too when our identifiers do not match its session)."""
@@ -78,6 +78,8 @@ class KickOutcome:
             return "gone" if self.method == "dm" and self.error_cause == 503 else self.method
         if self.detail.startswith("unknown AC"):
             return "unknown_ac"
+        if self.method == "none" and "cannot be told" in self.detail:
+            return "unsupported"
         if self.method == "dm" and self.error_cause == 503:
             return "not_found"
         if self.method == "dm" and self.error_cause is not None:
@@ -96,6 +98,7 @@ class KickOutcome:
                          "请核对 AC 的 RFC 5176 会话标识",
             "no_answer": "AC 未响应，用户可能仍在线",
             "unknown_ac": "未知的 AC，无法下线",
+            "unsupported": "该网关不支持远程下线：会话在授权时长结束时终止",
         }[self.outcome]
 
     @property
@@ -110,6 +113,8 @@ class KickOutcome:
                          "online; the user may still be online: check the AC's RFC 5176 identifiers",
             "no_answer": "The AC did not answer; the user may still be online",
             "unknown_ac": "Unknown AC; cannot disconnect",
+            "unsupported": "This gateway cannot be told to end a session; it ends when its authorised "
+                           "time runs out",
         }[self.outcome]
 
     def as_dict(self) -> dict[str, Any]:

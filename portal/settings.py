@@ -601,9 +601,9 @@ class AcSeed:
     radius_proxy: bool = False
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
     dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
-    kind: str = "portal"               # portal (carrier Portal protocol), opennds, chilli, mikrotik, unifi
+    kind: str = "portal"               # portal (Portal protocol), opennds, chilli, mikrotik, unifi, omada
     faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
-    controller_url: str = ""           # unifi: https://<user>@<controller>:8443 (password = secret)
+    controller_url: str = ""           # unifi/omada controller API URL with its user (password = secret)
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):

@@ -250,6 +250,9 @@ class Enforcer:
         failed_method = "dm" if not_found else "portal"
         if ac.kind == "unifi":        # the controller unauthorises the guest (portal_logout)
             failed_method = "controller"
+        elif ac.kind == "omada":      # its external-portal API cannot end an authorisation
+            return EnforcementResult(False, "none", reason, attempts, cause, detail + "an Omada gateway "
+                                     "cannot be told to end a session: it ends at its authorised time")
         elif ac.kind != "portal":     # CoovaChilli, openNDS …: no Portal protocol to fall back on
             return EnforcementResult(False, "dm" if not_found else "none", reason, attempts, cause,
                                      detail + f"a {ac.kind} gateway has no Portal REQ_LOGOUT")

@@ -16,6 +16,7 @@ from ac_adapters.gateways.base import (
 )
 from ac_adapters.gateways.chilli import CHILLI
 from ac_adapters.gateways.mikrotik import MIKROTIK
+from ac_adapters.gateways.omada import OMADA
 from ac_adapters.gateways.opennds import OPENNDS
 from ac_adapters.gateways.unifi import UNIFI
 
@@ -23,7 +24,7 @@ __all__ = ["ADAPTERS", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "Ga
            "SignedRedirects", "adapter_for"]
 
 ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS, CHILLI.kind: CHILLI, MIKROTIK.kind: MIKROTIK,
-                                       UNIFI.kind: UNIFI}
+                                       UNIFI.kind: UNIFI, OMADA.kind: OMADA}
 
 
 def adapter_for(kind: str) -> GatewayAdapter | None:

@@ -14,17 +14,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ac_adapters.errors import PortalError
+from ac_adapters.gateways.controller import ControllerError
 
 __all__ = ["UnifiController", "UnifiError", "controller_for"]
 
 
-class UnifiError(PortalError):
-    """The controller refused or could not be reached."""
-
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
+class UnifiError(ControllerError):
+    """The UniFi controller refused or could not be reached."""
 
 
 class UnifiController:

@@ -29,9 +29,10 @@ KICK_OUTCOME: dict[str, Any] = {
         "ac": {"type": "string"}, "session_id": {"type": "string"}, "phone": {"type": "string"},
         "ok": {"type": "boolean"}, "method": {"enum": ["dm", "portal", "controller", "none"]},
         "outcome": {"enum": ["dm", "portal", "controller", "gone", "refused", "not_found", "no_answer",
-                             "unknown_ac"],
+                             "unknown_ac", "unsupported"],
                     "description": "dm/portal: offline by RFC 5176 Disconnect / Portal REQ_LOGOUT; "
                                    "controller: unauthorised on the gateway's controller (UniFi); "
+                                   "unsupported: the gateway cannot end sessions from outside (Omada); "
                                    "gone: the AC no longer knew it; refused: Disconnect-NAK; "
                                    "no_answer: the AC answered neither (may still be online)"},
         "error_cause": {"type": ["integer", "null"]}, "detail": {"type": "string"},

@@ -46,6 +46,17 @@ def test_unifi_needs_its_controller_and_no_dm() -> None:
                  controller_url="https://u@unifi.example")
 
 
+def test_omada_needs_its_controller_id() -> None:
+    ok = AcRecord(name="site1", addresses=("10.0.1.6",), secret="op-pass-0123", kind="omada",
+                  controller_url="https://op@omada.example:8043/5f3c9e0a", rfc5176=False)
+    assert ok.kind == "omada"
+    with pytest.raises(ValidationError, match="required for an Omada"):
+        AcRecord(name="site2", addresses=("10.0.1.7",), secret="op-pass-0123", kind="omada", rfc5176=False)
+    with pytest.raises(ValidationError, match="controller id"):
+        AcRecord(name="site3", addresses=("10.0.1.8",), secret="op-pass-0123", kind="omada", rfc5176=False,
+                 controller_url="https://op@omada.example:8043")
+
+
 def test_console_lists_the_kinds_and_the_api_creates_them(app: Flask, redis_client: Any) -> None:
     page = signed_in(app, redis_client).get("/noc/acs/new").get_data(as_text=True)
     assert 'value="chilli"' in page and "CoovaChilli (UAM)" in page and 'value="mikrotik"' in page
