@@ -20,7 +20,11 @@ registry's secret over the URL it addressed the phone to (``web.public_url`` + `
 ``/``, either scheme); one that does not verify is refused. Its challenge is spent once
 (:func:`claim_redirect`), so a replayed redirect cannot carry a second grant. Gateways that ask
 our RADIUS (``radius_login``) get a fresh single-use login token in the grant URL; their
-``res=…`` landings (how a logon ended) are read by :func:`gateway_result`.
+``res=…`` landings (how a logon ended) are read by :func:`gateway_result`. A landing nothing
+signs (MikroTik) must come from the gateway or the client it names (:func:`check_source`).
+Controller kinds (UniFi, Omada: ``grant_mode = "exchange"``) are authorised over the
+controller's API instead of a browser redirect, and their sessions recorded here
+(:func:`_exchange`), since no accounting comes back.
 """
 
 from __future__ import annotations
@@ -77,7 +81,9 @@ def _first(query: Mapping[str, Any]) -> dict[str, str]:
 
 
 def is_gateway_redirect(query: Any) -> bool:
-    """True when the landing query is a non-Portal gateway's redirect (openNDS ``fas``)."""
+    """True when the landing query is a non-Portal gateway's redirect (``_MARKERS``: openNDS
+    ``fas``, Chilli ``uamip``, MikroTik ``link-login-only``, UniFi ``unifi_site``, Omada
+    ``clientMac``)."""
     return isinstance(query, Mapping) and any(m in query for m in _MARKERS)
 
 
