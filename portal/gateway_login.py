@@ -37,17 +37,26 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ac_adapters.errors import RedirectError
-from ac_adapters.gateways import GatewayLimits, SignedRedirects, adapter_for
+from ac_adapters.gateways import (
+    GatewayLimits,
+    GatewayRedirect,
+    GatewayRedirectError,
+    SignedRedirects,
+    adapter_for,
+)
 from ac_adapters.gateways.chilli import parse_result
 from ac_adapters.gateways.controller import ControllerError
 from ac_adapters.gateways.mikrotik import parse_login_form
 from ac_adapters.gateways.omada import auth_payload
 from ac_adapters.gateways.omada_api import omada_for
+from ac_adapters.gateways.opennds_l3 import authmon_entry, parse_encrypted
 from ac_adapters.gateways.unifi import authorize_payload
 from ac_adapters.gateways.unifi_api import controller_for
+from portal.gateway_sessions import AuthmonQueue, GatewaySessions
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
 from portal.sessions import OnlineSession
 from portal.state import keys
+from portal.state.keys_gateway import gateway_nonce
 from portal.venues import allowed_redirect
 
 if TYPE_CHECKING:
@@ -58,8 +67,8 @@ if TYPE_CHECKING:
     from portal.plans import Plan
 
 __all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context", "gateway_logout",
-           "gateway_logout_url", "gateway_result", "grants_by_redirect", "handoff", "is_gateway_redirect",
-           "plan_limits", "portal_urls"]
+           "gateway_result", "grants_by_redirect", "handoff", "is_gateway_redirect", "logout_url",
+           "no_portal_login", "plan_limits", "portal_urls"]
 
 log = logging.getLogger("citywifi.login.gateway")
 
@@ -95,7 +104,8 @@ def gateway_context(journey: PhoneContexts, query: Mapping[str, Any]) -> PhoneCo
     adapter = adapter_for(kind)
     assert adapter is not None
     try:
-        parsed = adapter.parse_redirect(flat)
+        level3 = kind == "opennds" and "iv" in flat
+        parsed = _level3(journey, flat) if level3 else adapter.parse_redirect(flat)
     except RedirectError as exc:
         raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
     record = _registered(journey, kind, parsed.gateway_name)
@@ -105,6 +115,19 @@ def gateway_context(journey: PhoneContexts, query: Mapping[str, Any]) -> PhoneCo
                         first_url=parsed.original_url,
                         vouched="vendor" if vouched else "",
                         gateway=json.dumps(dict(parsed.state), sort_keys=True))
+
+
+def _level3(journey: PhoneContexts, flat: Mapping[str, str]) -> GatewayRedirect:
+    """An encrypted openNDS redirect (``fas`` + ``iv``): the gateway name is inside, so each
+    enabled openNDS gateway's faskey is tried (one AES decryption each) until one opens it to
+    an item list naming that gateway."""
+    for record in journey.acs.all():
+        if record.kind == "opennds" and record.enabled and record.faskey:
+            parsed = parse_encrypted(flat.get("fas", ""), flat.get("iv", ""), record.faskey)
+            if parsed is not None and parsed.gateway_name == record.name:
+                return parsed
+    raise GatewayRedirectError("unknown_ac", "encrypted fas query opens with no registered gateway's "
+                               "faskey (or names another gateway)")
 
 
 def _registered(journey: PhoneContexts, kind: str, name: str) -> AcRecord:
@@ -224,20 +247,21 @@ def claim_redirect(journey: PhoneJourney, ctx: PhoneContext) -> None:
     challenge already carried one grant, is refused."""
     state = json.loads(ctx.gateway or "{}")
     challenge = state.get("challenge", "") if isinstance(state, dict) else ""
-    if challenge and not journey.redis.set(keys.gateway_nonce(ctx.ac, challenge), "1", nx=True,
+    if challenge and not journey.redis.set(gateway_nonce(ctx.ac, challenge), "1", nx=True,
                                            ex=_NONCE_TTL):
         raise LoginError("bad_link", detail=f"gateway challenge on {ctx.ac} already used (replayed redirect)")
 
 
-def gateway_logout_url(journey: PhoneJourney, ac: str, user_ip: str) -> str:
-    """The gateway's own logout page for this login ("" = none: a Portal-protocol AC)."""
-    raw = journey.redis.hget(keys.portal_login(ac, user_ip), "gateway_logout")
-    return raw.decode() if raw else ""
-
-
 def grants_by_redirect(record: AcRecord) -> bool:
-    """No Portal-protocol login with this AC: a gateway kind, whose grant :func:`handoff`
-    makes (the phone's browser carries it, or the controller is asked)."""
+    """The phone's own browser carries the grant to this AC (:func:`handoff`; openNDS, Chilli,
+    MikroTik): after a form post it is sent to the gateway."""
+    adapter = adapter_for(record.kind)
+    return adapter is not None and adapter.grant_mode == "redirect"
+
+
+def no_portal_login(record: AcRecord) -> bool:
+    """No Portal-protocol login with this AC: a gateway kind, whose grant :func:`handoff` makes
+    (the phone's browser carries it, or the controller is asked)."""
     return adapter_for(record.kind) is not None
 
 
@@ -304,11 +328,41 @@ def plan_limits(journey: PhoneJourney, phone: str, plan: Plan, grant: Grant) -> 
                          down_kbps=grant.down_kbps, up_kbytes=kbytes, down_kbytes=kbytes)
 
 
+def _remember(journey: PhoneJourney, ctx: PhoneContext, success: LoginSuccess, plan: Plan,
+              state: Mapping[str, str], limits: GatewayLimits, adapter: Any) -> None:
+    """Before the phone goes to the gateway: whose client ``hid`` is (its session events name
+    only that, ``portal.gateway_sessions``), and the gateway's address on the portal login (the
+    status page's logout sends the phone to the gateway's deny URL)."""
+    if state.get("hid"):
+        GatewaySessions(journey.redis, clock=journey.clock).remember_grant(
+            ctx.ac, state["hid"], phone=success.phone, plan=plan.name, mac=ctx.mac, ip=ctx.user_ip,
+            venue=ctx.venue, ssid=ctx.ssid, session_seconds=limits.session_seconds or 0)
+    if hasattr(adapter, "logout_url"):       # openNDS deny URL, Chilli /logoff, RouterOS /logout
+        journey.redis.hset(keys.portal_login(ctx.ac, ctx.user_ip), "gw",
+                           json.dumps({k: v for k, v in state.items() if k != "hid"}, sort_keys=True))
+
+
+def logout_url(journey: PhoneJourney, record: AcRecord, user_ip: str) -> str | None:
+    """Where the phone's browser ends its session on a redirect-grant gateway (openNDS: its
+    deny URL, Chilli's /logoff, RouterOS's /logout), from the state kept at the grant; None when
+    there is none."""
+    adapter = adapter_for(record.kind)
+    make = getattr(adapter, "logout_url", None)
+    raw = journey.redis.hget(keys.portal_login(record.name, user_ip), "gw")
+    if make is None or raw is None:
+        return None
+    try:
+        url = make(json.loads(raw))
+    except (ValueError, TypeError, RedirectError):
+        return None
+    return str(url) if url else None
+
+
 def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Plan, grant: Grant,
             success: LoginSuccess) -> LoginSuccess:
     """For a redirect-grant gateway: the success whose ``redirect_url`` is the gateway's grant
     URL (``handoff`` set); after the gateway lets the phone in, it sends it on to the venue's
-    post-login page, else our status page."""
+    post-login page, else our status page. A controller kind is authorised over its API."""
     adapter = adapter_for(record.kind)
     if adapter is not None and adapter.grant_mode == "exchange":
         return _exchange(journey, ctx, record, plan, grant, success)
@@ -321,19 +375,25 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
     landing = landing or ctx.first_url or "/"
     try:
         state = json.loads(ctx.gateway or "{}")
-        secret = record.faskey
+        limits = plan_limits(journey, success.phone, plan, grant)
+        if state.get("level") == "3":
+            # Level 3: the gateway's authmon fetches the grant (with the limits, in minutes)
+            # within its poll interval; the phone sees the usual success page meanwhile.
+            entry = authmon_entry(state["hid"], record.faskey, limits)
+            _remember(journey, ctx, success, plan, state, limits, adapter)
+            AuthmonQueue(journey.redis).push(record.name, entry.split(" ", 1)[0], entry)
+            log.info("openNDS level-3 grant for %s on %s queued for authmon", ctx.user_ip, ctx.ac)
+            return success
+        grant_state, secret = state, record.faskey
         if getattr(adapter, "radius_login", False):
             # The gateway asks our RADIUS with this token (User-Name = phone), as a carrier AC would.
             token = journey.credentials.mint_login_token(success.phone, ctx.mac or None,
                                                          ttl=journey.web.login_token_ttl)
-            state = {**state, "username": token.username, "password": token.password}
+            grant_state = {**state, "username": token.username, "password": token.password}
             secret = record.secret
-        url = adapter.grant_url(state, secret, plan_limits(journey, success.phone, plan, grant),
-                                landing)
-        logout = getattr(adapter, "logout_url", None)
-        if logout is not None:        # for the status page's logout button
-            journey.redis.hset(keys.portal_login(ctx.ac, ctx.user_ip), "gateway_logout", logout(state))
-    except (ValueError, TypeError) as exc:
+        url = adapter.grant_url(grant_state, secret, limits, landing)
+    except (ValueError, TypeError, KeyError) as exc:
         raise LoginError("bad_link", detail=f"gateway grant for {ctx.ac}: {exc}") from None
+    _remember(journey, ctx, success, plan, state, limits, adapter)
     log.info("%s grant for %s on %s: the phone is sent to the gateway", record.kind, ctx.user_ip, ctx.ac)
     return dataclasses.replace(success, redirect_url=url, handoff=True)

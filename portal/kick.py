@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from ac_adapters.gateways import adapter_for
 from portal.acs import AcRecord, AcRegistry
 from portal.errors import NotFound, ValidationError
 from portal.grants import Grant, QuotaRefusal, evaluate
@@ -70,7 +71,7 @@ class KickOutcome:
 
     @property
     def outcome(self) -> str:
-        """dm | portal | controller | gone | refused | not_found | no_answer | unknown_ac | unsupported
+        """dm | portal | controller | gone | refused | not_found | no_answer | unknown_ac | no_remote_logout
 
         "gone" only when the enforcer confirmed the session is closed (a NAK 503 alone is not
         proof: a NAS answers it too when our identifiers do not match its session)."""
@@ -78,8 +79,8 @@ class KickOutcome:
             return "gone" if self.method == "dm" and self.error_cause == 503 else self.method
         if self.detail.startswith("unknown AC"):
             return "unknown_ac"
-        if self.method == "none" and "cannot be told" in self.detail:
-            return "unsupported"
+        if self.method == "unsupported":
+            return "no_remote_logout"
         if self.method == "dm" and self.error_cause == 503:
             return "not_found"
         if self.method == "dm" and self.error_cause is not None:
@@ -98,7 +99,11 @@ class KickOutcome:
                          "请核对 AC 的 RFC 5176 会话标识",
             "no_answer": "AC 未响应，用户可能仍在线",
             "unknown_ac": "未知的 AC，无法下线",
-            "unsupported": "该网关不支持远程下线：会话在授权时长结束时终止",
+            "no_remote_logout": "该网关（Omada 外部门户 API）不支持从外部下线用户，用户仍在线："
+                                "会话将在授权时长结束时终止" if self.detail.startswith("omada") else
+                                "该网关（openNDS 9.10）不支持从外部下线用户，用户仍在线："
+                                "会话将在登录时下发的时长或流量限额用完时结束；"
+                                "如需立即下线，请在网关上执行 ndsctl deauth <用户 IP>",
         }[self.outcome]
 
     @property
@@ -113,8 +118,13 @@ class KickOutcome:
                          "online; the user may still be online: check the AC's RFC 5176 identifiers",
             "no_answer": "The AC did not answer; the user may still be online",
             "unknown_ac": "Unknown AC; cannot disconnect",
-            "unsupported": "This gateway cannot be told to end a session; it ends when its authorised "
-                           "time runs out",
+            "no_remote_logout": "This gateway (Omada's external-portal API) cannot be told to drop a "
+                                "client from outside; the user is still online until the authorised "
+                                "time runs out" if self.detail.startswith("omada") else
+                                "This gateway (openNDS 9.10) cannot be told to drop a client from "
+                                "outside; the user is still online until the session length or data "
+                                "quota given at login runs out. To end it now, run `ndsctl deauth "
+                                "<client IP>` on the gateway",
         }[self.outcome]
 
     def as_dict(self) -> dict[str, Any]:
@@ -180,9 +190,24 @@ class PlanChange:
     after: str | None
     sessions: tuple[PlanOutcome, ...]
 
+    @property
+    def message_zh(self) -> str:
+        if self.after is None:
+            return "已取消指定套餐（按规则分配）；在线会话保持不变。"
+        ok = sum(1 for o in self.sessions if o.ok)
+        return f"套餐已改为 {self.after}；{len(self.sessions)} 个在线会话中 {ok} 个已应用。"
+
+    @property
+    def message_en(self) -> str:
+        if self.after is None:
+            return "Plan override removed (rules decide); online sessions are left as they are."
+        ok = sum(1 for o in self.sessions if o.ok)
+        return f"Plan set to {self.after}; applied to {ok} of {len(self.sessions)} online sessions."
+
     def as_dict(self) -> dict[str, Any]:
         return {"phone": self.phone, "before": self.before, "after": self.after,
-                "sessions": [o.as_dict() for o in self.sessions]}
+                "sessions": [o.as_dict() for o in self.sessions], "message": self.message_en,
+                "message_zh": self.message_zh}
 
 
 PLAN_OUTCOMES = ("coa", "disconnected", "next_login", "coa_failed", "disconnect_failed", "superseded")
@@ -233,6 +258,13 @@ class PlanApplication:
                 "details": [o.as_dict() for o in ordered[:limit]]}
 
 
+def _remote_control(ac: AcRecord) -> bool:
+    """Whether anything outside the gateway can end or change its sessions: a gateway kind whose
+    adapter says it cannot (openNDS 9.10) gets neither a Disconnect nor a CoA sent to it."""
+    adapter = adapter_for(ac.kind)
+    return adapter is None or adapter.can_logout
+
+
 class NocActions:
     """Kick and re-plan live sessions through ``enforcer`` (see module doc)."""
 
@@ -269,23 +301,33 @@ class NocActions:
         return [self._kick(s, reason) for s in self.registry.by_phone(phone)]
 
     def _kick(self, session: OnlineSession, reason: str) -> KickOutcome:
+        ac = self.acs.get_or_none(session.ac)
+        if ac is not None and not _remote_control(ac):
+            return KickOutcome(session.ac, session.session_id, session.phone, False, "unsupported",
+                               detail=f"{ac.kind} gateway: no remote logout (client {session.ip or '-'})")
         res: _Result = self.enforcer.disconnect(session, reason)
         return KickOutcome(session.ac, session.session_id, session.phone, bool(res.ok), res.method,
                            res.error_cause, res.detail)
 
     # --- plan ---------------------------------------------------------------------------------
 
+    def assignable(self, plan_name: str | None) -> Plan | None:
+        """The plan a phone may be given (None for "remove the override"); NotFound when there
+        is no such plan, ValidationError when it is retired."""
+        if plan_name is None:
+            return None
+        plan = self.plans.get_or_none(plan_name)
+        if plan is None:
+            raise NotFound(f"no plan named {plan_name!r}")
+        if plan.retired:
+            raise ValidationError(f"plan {plan_name!r} is retired and cannot be assigned")
+        return plan
+
     def change_plan(self, phone: str, plan_name: str | None) -> PlanChange:
         """Set (or with None remove) the phone's plan override and apply it to its live
         sessions: CoA with the new Session-Timeout and rates where the AC takes RFC 5176; the
         next login otherwise. Removing the override leaves live sessions as they are."""
-        plan: Plan | None = None
-        if plan_name is not None:
-            plan = self.plans.get_or_none(plan_name)
-            if plan is None:
-                raise NotFound(f"no plan named {plan_name!r}")
-            if plan.retired:
-                raise ValidationError(f"plan {plan_name!r} is retired and cannot be assigned")
+        plan = self.assignable(plan_name)
         before = self.plans.user_plan(phone)
         self.plans.assign_user(phone, plan_name)
         outcomes: list[PlanOutcome] = []
@@ -338,7 +380,7 @@ class NocActions:
                                       up_kbps=grant.up_kbps, down_kbps=grant.down_kbps,
                                       phone=session.phone)
         ac = self.acs.get_or_none(session.ac)
-        if ac is None or not ac.rfc5176:
+        if ac is None or not ac.rfc5176 or not _remote_control(ac):
             self._pin(session, pin)
             return PlanOutcome(*ref, "next_login", **limits,
                                detail="unknown AC" if ac is None else "AC without RFC 5176")

@@ -39,15 +39,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis as redis_lib
-
 from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.profiles import PROFILES
 from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
 from portal.credentials import Credential, CredentialStore
-from portal.gateway_login import claim_redirect, gateway_logout, grants_by_redirect, handoff
+from portal.gateway_login import claim_redirect, gateway_logout, handoff, no_portal_login
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
 from portal.login_ads import ReturningPhones
@@ -71,7 +69,7 @@ from portal.reallog import LoginRecord, RealNameLog
 from portal.sessions import SessionRegistry
 from portal.settings import Settings
 from portal.sms_queue import SmsJob, SmsQueue
-from portal.state import keys
+from portal.state import STATE_ERRORS, keys
 from portal.usage import UsageBook
 from portal.venues import Venue, VenueStore, allowed_redirect
 
@@ -85,7 +83,6 @@ __all__ = [
 
 log = logging.getLogger("citywifi.login")
 
-_STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
 _START_GRACE = 30.0   # seconds a fresh login counts as online before accounting has reported it
 
 
@@ -208,7 +205,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         except LoginError:
             self._allow_retry(verified, page)
             raise
-        except _STATE_ERRORS:
+        except STATE_ERRORS:
             self._allow_retry(verified, page)
             raise
         self.redis.delete(keys.device_pending_phone(ctx.device))
@@ -217,7 +214,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
     def _allow_retry(self, verified: Any, page: str) -> None:
         try:
             self.otp.grant_retry(verified, page)
-        except _STATE_ERRORS as exc:      # Redis is what failed: the user asks for a new code
+        except STATE_ERRORS as exc:      # Redis is what failed: the user asks for a new code
             log.warning("no retry ticket for %s: %s", _mask(verified.phone), exc)
 
     # --- silent MAC login (MAC-trigger ACs) ------------------------------------------------------
@@ -268,7 +265,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
 
     def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult | None:
         record = self._ac(ctx.ac)
-        if grants_by_redirect(record):    # openNDS: the phone's browser carries the grant (handoff)
+        if no_portal_login(record):       # a gateway kind: handoff grants (browser or controller)
             claim_redirect(self, ctx)     # Chilli: a redirect's challenge carries one grant
             return None
         if not self._slots.acquire(timeout=self.web.busy_wait):
@@ -301,7 +298,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
                              observed_ip=observed)
         try:
             self.reallog.append(record)
-        except _STATE_ERRORS as exc:
+        except STATE_ERRORS as exc:
             self._undo_ac_login(ctx, phone, exc)
             raise LoginError("state_unavailable", retry_after=5,
                              detail=f"real-name record not written: {exc}") from None
@@ -311,7 +308,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
             "phone": phone, "mac": ctx.mac, "plan": plan.name, "venue": venue.id, "ssid": ctx.ssid,
             "ap": ctx.ap, "at": f"{now:.3f}", "kind": kind})
         pipe.expire(keys.portal_login(ctx.ac, ctx.user_ip), ttl)
-        pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
+        if self._ac(ctx.ac).kind == "portal":   # a gateway NATs: the address names no phone
+            pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
         pipe.hincrby(keys.venue_stats(venue.id), {"sms": "logins", "returning": "returning_logins"}
                      .get(kind, "silent_logins"), 1)
         self.livestats.login_in(pipe, kind, venue.id)
@@ -326,7 +324,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         """The AC accepted a login whose real-name record could not be written: log the user out
         on the AC again (the law allows no one online without a record) and say so loudly."""
         self.counters.inc("login.realname_failed")
-        if grants_by_redirect(self._ac(ctx.ac)):   # not sent to the gateway yet: nothing granted
+        if no_portal_login(self._ac(ctx.ac)):      # not sent to the gateway yet: nothing granted
             log.error("real-name record for %s on %s NOT written (%s): no grant URL given",
                       _mask(phone), ctx.ac, cause)
             return
@@ -409,7 +407,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         """REQ_LOGOUT on the AC, then forget the portal login. False when the AC did not answer."""
         rec = self.redis.hgetall(keys.portal_login(ac, user_ip))
         mac = (rec.get(b"mac") or b"").decode() or None
-        if grants_by_redirect(self._ac(ac)):
+        if no_portal_login(self._ac(ac)):
             # openNDS 9.10 cannot be told to drop a client from outside (the limits given at
             # grant time end it); a UniFi controller unauthorises the guest.
             return gateway_logout(self, self._ac(ac), user_ip)

@@ -68,8 +68,10 @@ class DynAuthClient:
         self.retries = max(1, retries)
 
     def exchange(self, host: str, port: int, secret: bytes, request: bytes,
-                 on_drop: Callable[[MalformedPacket], None] | None = None) -> DynResult:
-        """``on_drop`` hears of every reply that was no valid answer (else each is logged)."""
+                 on_drop: Callable[[MalformedPacket], None] | None = None, *,
+                 zero_vector_ma: bool = False) -> DynResult:
+        """``on_drop`` hears of every reply that was no valid answer (else each is logged).
+        ``zero_vector_ma``: see ``radius.rfc5176.decode_reply`` (replies relayed by a proxy)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.connect((host, port))
@@ -89,7 +91,8 @@ class DynAuthClient:
                         time.sleep(min(left, 0.05))
                         continue
                     try:
-                        return DynResult(decode_reply(data, request, secret), attempt)
+                        return DynResult(decode_reply(data, request, secret,
+                                                      zero_vector_ma=zero_vector_ma), attempt)
                     except MalformedPacket as exc:
                         if on_drop is None:
                             log.warning("DM/CoA reply from %s:%d dropped: %s", host, port, exc)
@@ -157,6 +160,7 @@ class Enforcer:
         self.registry = SessionRegistry(redis, grace=grace)
         self.acs = AcRegistry(redis)
         self._render = render
+        self._old_proxies: set[str] = set()     # proxies already logged as pre-3.2.4 FreeRADIUS
 
     @classmethod
     def from_settings(cls, redis: Any, settings: Any, **kw: Any) -> Enforcer:
@@ -203,7 +207,16 @@ class Enforcer:
             reason = exc.code if exc.code.startswith("dm_reply_") else "dm_reply_malformed"
             self.drops.drop(reason, "Disconnect/CoA reply", ac.name, host, exc)
 
-        return self.client.exchange(host, target.coa_port, secret, request, on_drop=dropped)
+        # A relaying proxy may be a FreeRADIUS older than 3.2.4, which signs the
+        # Message-Authenticator of the ACK/NAK it passes back over a zero vector.
+        result = self.client.exchange(host, target.coa_port, secret, request, on_drop=dropped,
+                                      zero_vector_ma=target.radius_proxy)
+        if result.reply is not None and result.reply.zero_vector_ma and target.name not in self._old_proxies:
+            self._old_proxies.add(target.name)
+            log.info("RADIUS proxy %s signs the Message-Authenticator of relayed Disconnect/CoA "
+                     "answers over a zero vector (FreeRADIUS before 3.2.4); accepted from a proxy",
+                     target.name)
+        return result
 
     def _ac(self, session: OnlineSession, ac: AcRecord | None) -> AcRecord | None:
         return ac if ac is not None else self.acs.get_or_none(session.ac)

@@ -122,16 +122,23 @@ class Reply:
     ident: int
     error_cause: int | None
     attrs: tuple[tuple[int, bytes], ...]
+    zero_vector_ma: bool = False     # its Message-Authenticator used the pre-3.2.4 FreeRADIUS form
 
     @property
     def acked(self) -> bool:
         return self.code in (DynCode.DISCONNECT_ACK, DynCode.COA_ACK)
 
 
-def decode_reply(data: bytes, request: bytes, secret: bytes) -> Reply:
+def decode_reply(data: bytes, request: bytes, secret: bytes, *, zero_vector_ma: bool = False) -> Reply:
     """Decode and verify a reply to ``request`` (the bytes we sent). Raises MalformedPacket when
     it is not a valid, correctly signed ACK/NAK for that request (``code`` says why: malformed,
-    dm_reply_mismatch, dm_reply_bad_authenticator)."""
+    dm_reply_mismatch, dm_reply_bad_authenticator).
+
+    ``zero_vector_ma``: also accept a Message-Authenticator computed over sixteen zero octets
+    instead of the request's authenticator. FreeRADIUS before 3.2.4 signs the ACK/NAKs it
+    relays that way (its issue #5212, fixed in 3.2.4), so a Debian 12 proxy's every answer
+    would otherwise be dropped. The Response Authenticator, which binds the reply to this
+    request and the secret, is checked either way."""
     req = wire.decode(data)
     if req.ident != request[1]:
         raise MismatchedReply(f"reply identifier {req.ident} does not match {request[1]}")
@@ -148,13 +155,18 @@ def decode_reply(data: bytes, request: bytes, secret: bytes) -> Reply:
         raise BadReplyAuthenticator("bad Response Authenticator (wrong secret or forged reply)")
     if req.ma_offset >= 0:
         off = req.ma_offset
-        signed = raw[:4] + request_auth + raw[20:off] + _ZERO16 + raw[off + 16:]
-        if not hmac.compare_digest(hmac.new(secret, signed, hashlib.md5).digest(),
-                                   raw[off:off + 16]):
+        vectors = (request_auth, _ZERO16) if zero_vector_ma else (request_auth,)
+        matched = [v for v in vectors if hmac.compare_digest(
+            hmac.new(secret, raw[:4] + v + raw[20:off] + _ZERO16 + raw[off + 16:], hashlib.md5).digest(),
+            raw[off:off + 16])]
+        if not matched:
             raise BadReplyAuthenticator("bad Message-Authenticator in reply")
+        legacy = matched[0] is _ZERO16
+    else:
+        legacy = False
     cause = req.get(101)
     return Reply(
         code=req.code, ident=req.ident,
         error_cause=int.from_bytes(cause, "big") if cause is not None and len(cause) == 4 else None,
-        attrs=req.attrs,
+        attrs=req.attrs, zero_vector_ma=legacy,
     )

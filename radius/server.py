@@ -26,10 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis
-
 from portal.acs import AcRecord
-from portal.state import StateUnavailable
+from portal.state import STATE_ERRORS, StateUnavailable
 from radius import wire
 from radius.ac_activity import AcActivity
 from radius.ac_cache import AcCache
@@ -63,7 +61,6 @@ _WHAT = {AUTH: "Access-Request", ACCT: "Accounting-Request"}
 # Drops the NOC's per-AC live state leaves out: normal retransmissions and our own troubles.
 _NOC_QUIET = frozenset({"duplicate_in_progress", "state_unavailable", "handler_error"})
 
-_STATE_ERRORS = (StateUnavailable, redis.RedisError, ConnectionError, TimeoutError)
 _BUFSIZE = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
 
 # (request, AC, secret, dedup key) of a request that passed every check before policy.
@@ -321,7 +318,7 @@ class RadiusServer:
         ip, port = addr[0], addr[1]
         try:
             found = self.acs.lookup(ip)
-        except _STATE_ERRORS as exc:
+        except STATE_ERRORS as exc:
             self._alarm.fire("AC lookup", exc)
             self._drop("state_unavailable", addr, what)
             return None
@@ -376,7 +373,7 @@ class RadiusServer:
             # with it too), but the AC is the one its NAS-IP-Address / NAS-Identifier names.
             try:
                 real = self.acs.behind(ac, _nas_ip(req), req.text(Attr.NAS_IDENTIFIER))
-            except _STATE_ERRORS as exc:
+            except STATE_ERRORS as exc:
                 self._alarm.fire("AC lookup", exc)
                 self._drop("state_unavailable", addr, what, name)
                 return None
@@ -405,7 +402,7 @@ class RadiusServer:
         req, ac, secret, key = admitted
         try:
             reply = (self._auth(req, ac, secret) if kind == AUTH else self._acct(req, ac, secret))
-        except _STATE_ERRORS as exc:
+        except STATE_ERRORS as exc:
             self.dedup.abort(key)
             self._alarm.fire(_WHAT[kind], exc)
             self._drop("state_unavailable", addr, _WHAT[kind], ac.name)
@@ -446,7 +443,7 @@ class RadiusServer:
             decisions = batch_fn([(a[0], a[1], a[2]) for _, _, a in pending], self.clock())
             if len(decisions) != len(pending):
                 raise RuntimeError(f"{len(decisions)} decisions for {len(pending)} requests")
-        except _STATE_ERRORS as exc:
+        except STATE_ERRORS as exc:
             self._alarm.fire(what, exc)
             for _, addr, (_, ac, _, key) in pending:
                 self.dedup.abort(key)
@@ -461,7 +458,7 @@ class RadiusServer:
         for (i, addr, (req, ac, secret, key)), decision in zip(pending, decisions, strict=True):
             if isinstance(decision, BaseException):
                 self.dedup.abort(key)
-                if isinstance(decision, _STATE_ERRORS):
+                if isinstance(decision, STATE_ERRORS):
                     self._alarm.fire(what, decision)
                     self._drop("state_unavailable", addr, what, ac.name)
                 else:
@@ -516,7 +513,7 @@ class RadiusServer:
         if self.health is not None:
             try:
                 healthy = self.health()
-            except _STATE_ERRORS:
+            except STATE_ERRORS:
                 healthy = False
             if not healthy:
                 self._alarm.fire("Status-Server", StateUnavailable("health check failed"))

@@ -18,10 +18,9 @@ from sms_gateway.errors import (
     PduError,
 )
 from sms_gateway.pdu import cmpp
-from sms_gateway.pdu.common import timestamp_str
 from sms_gateway.reports import classify_report, parse_extra_codes
 from sms_gateway.session import ConnectFn, TlsOptions
-from sms_gateway.session_backend import Header12Wire, SessionBackend
+from sms_gateway.session_backend import Header12Wire, LoginReply, SessionBackend
 
 __all__ = ["CmppBackend", "CmppConfig", "CmppWire", "classify_cmpp_result"]
 
@@ -69,6 +68,9 @@ class CmppConfig:
     wait_connected: float = 2.0
 
 
+_LOGIN_REPLY = LoginReply("cmpp", cmpp.ConnectResp, "CONNECT_RESP", "CONNECT", "AuthenticatorISMG")
+
+
 class CmppWire(Header12Wire):
     """CMPP login, keep-alive and delivery reports for the session."""
 
@@ -80,22 +82,15 @@ class CmppWire(Header12Wire):
         self._extra = parse_extra_codes(cfg.not_subscriber_codes)
 
     def login(self, seq: int) -> bytes:
-        t = self._now()
-        ts = timestamp_str(t.month, t.day, t.hour, t.minute, t.second)
+        ts = self.login_timestamp()
         self._auth = cmpp.connect_authenticator(self.cfg.sp_id, self.cfg.secret, ts)
         pdu = cmpp.Connect(self.cfg.sp_id, self._auth, self.cfg.version, int(ts))
         return cmpp.encode(pdu, seq, self.cfg.version)
 
     def check_login(self, frame: bytes) -> None:
         _, resp = cmpp.decode(frame, self.cfg.version)
-        if not isinstance(resp, cmpp.ConnectResp):
-            raise GatewayTransientError(f"{self.cfg.name}: expected CONNECT_RESP", code="gateway_protocol")
-        if resp.status != 0:
-            raise GatewayTransientError(f"{self.cfg.name}: CONNECT refused, status {resp.status}",
-                                        code=f"cmpp_login_{resp.status}")
         expected = cmpp.ismg_authenticator(0, self._auth, self.cfg.secret, self.cfg.version)
-        if resp.authenticator != expected:
-            raise GatewayTransientError(f"{self.cfg.name}: bad AuthenticatorISMG", code="cmpp_server_auth")
+        self.check_login_reply(resp, _LOGIN_REPLY, expected)
 
     def active_test(self, seq: int) -> bytes:
         return cmpp.encode(cmpp.ActiveTest(), seq, self.cfg.version)

@@ -12,7 +12,8 @@ SMPP supply one each). The behaviour follows docs/protocols/sms.md §1.2:
   link) fails with :class:`GatewayUncertainError`, because the gateway may have taken it and a
   resend could deliver the same SMS twice.
 
-Socket factory, clock and sleep are injectable (ARCHITECTURE style 9).
+Socket factory, clock and sleep are injectable, so tests drive reconnects and keep-alives
+without waiting them out.
 """
 
 from __future__ import annotations
@@ -28,11 +29,18 @@ from typing import Protocol
 
 from sms_gateway.errors import GatewayTransientError, GatewayUncertainError, SmsError
 
-__all__ = ["ConnectFn", "Session", "TlsOptions", "WireProtocol", "tls_connector"]
+__all__ = ["ConnectFn", "Session", "TlsOptions", "WireProtocol", "next_sequence", "tls_connector"]
 
 log = logging.getLogger(__name__)
 
 ConnectFn = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+
+
+def next_sequence(previous: int) -> int:
+    """The sequence id after ``previous``: the sender counts up by one and wraps around
+    (docs/protocols/sms.md §1.2); 0 is skipped, and ids stay below 2**31 because some gateways
+    read the field as a signed integer."""
+    return previous % 0x7FFFFFFF + 1
 
 
 class WireProtocol(Protocol):
@@ -179,8 +187,7 @@ class Session:
     # --- internals --------------------------------------------------------------------------
 
     def _next_seq(self) -> int:
-        # §1.2: the sender allocates sequence ids counting up by one and wrapping; 0 is skipped.
-        self._seq = self._seq % 0x7FFFFFFF + 1
+        self._seq = next_sequence(self._seq)
         return self._seq
 
     async def _supervise(self) -> None:

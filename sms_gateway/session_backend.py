@@ -18,6 +18,7 @@ import datetime as dt
 import itertools
 import ssl
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
@@ -29,10 +30,10 @@ from sms_gateway.errors import (
     PduError,
     SmsError,
 )
-from sms_gateway.pdu.common import HEADER12, RESP_BIT
+from sms_gateway.pdu.common import HEADER12, RESP_BIT, timestamp_str
 from sms_gateway.session import ConnectFn, Session, TlsOptions, WireProtocol, tls_connector
 
-__all__ = ["Header12Wire", "SessionBackend", "SessionConfig"]
+__all__ = ["Header12Wire", "LoginReply", "SessionBackend", "SessionConfig"]
 
 
 class SessionConfig(Protocol):
@@ -53,6 +54,20 @@ class SessionConfig(Protocol):
     dest_prefix: str
 
 
+@dataclass(frozen=True, slots=True)
+class LoginReply:
+    """How one protocol names the answer to its login, for checking it and for the errors.
+
+    CMPP's CONNECT_RESP and SMGP's Login_Resp carry the same three things (Status, the server's
+    authenticator, its version); only the names differ (docs/protocols/sms.md §1.3, §1.4)."""
+
+    protocol: str            # error code prefix: "cmpp", "smgp"
+    reply_type: type[Any]    # the codec's response class (status, authenticator attributes)
+    reply: str               # its name in the specification
+    request: str             # the login request's name
+    server_auth: str         # the name of the server's authenticator field
+
+
 class Header12Wire:
     """Framing shared by CMPP and SMGP: a 12-byte header (length, command, sequence) and the
     response bit in the command id (docs/protocols/sms.md §1.2). Subclasses add login, keep-alive and
@@ -66,6 +81,24 @@ class Header12Wire:
         self._on_report = on_report
         self._now = now
         self._auth = b""
+
+    def login_timestamp(self) -> str:
+        """Now as ``MMDDHHMMSS``: the login's Timestamp and the last input of its MD5."""
+        t = self._now()
+        return timestamp_str(t.month, t.day, t.hour, t.minute, t.second)
+
+    def check_login_reply(self, resp: Any, names: LoginReply, expected_auth: bytes) -> None:
+        """Accept the login answer only when it says success and proves the gateway knows the
+        secret; every refusal is transient (the session retries with back-off)."""
+        if not isinstance(resp, names.reply_type):
+            raise GatewayTransientError(f"{self.cfg.name}: expected {names.reply}", code="gateway_protocol")
+        if resp.status != 0:
+            raise GatewayTransientError(f"{self.cfg.name}: {names.request} refused, status {resp.status}",
+                                        code=f"{names.protocol}_login_{resp.status}")
+        if resp.authenticator != expected_auth:
+            # A gateway that cannot prove it knows the secret is not the operator's.
+            raise GatewayTransientError(f"{self.cfg.name}: bad {names.server_auth}",
+                                        code=f"{names.protocol}_server_auth")
 
     def frame_info(self, header: bytes) -> tuple[int, int, int]:
         length, command, seq = HEADER12.unpack_from(header)

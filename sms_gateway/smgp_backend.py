@@ -18,10 +18,10 @@ from sms_gateway.errors import (
     PduError,
 )
 from sms_gateway.pdu import smgp
-from sms_gateway.pdu.common import Tlv, timestamp_str
+from sms_gateway.pdu.common import Tlv
 from sms_gateway.reports import classify_report, parse_extra_codes
 from sms_gateway.session import ConnectFn, TlsOptions
-from sms_gateway.session_backend import Header12Wire, SessionBackend
+from sms_gateway.session_backend import Header12Wire, LoginReply, SessionBackend
 
 __all__ = ["LOGIN_MODES", "SmgpBackend", "SmgpConfig", "SmgpWire", "classify_smgp_status"]
 
@@ -78,6 +78,9 @@ class SmgpConfig:
     tls: TlsOptions | None = None
 
 
+_LOGIN_REPLY = LoginReply("smgp", smgp.LoginResp, "Login_Resp", "Login", "AuthenticatorServer")
+
+
 class SmgpWire(Header12Wire):
     """SMGP login, keep-alive and delivery reports for the session."""
 
@@ -90,23 +93,13 @@ class SmgpWire(Header12Wire):
         self._extra = parse_extra_codes(cfg.not_subscriber_codes)
 
     def login(self, seq: int) -> bytes:
-        t = self._now()
-        ts = timestamp_str(t.month, t.day, t.hour, t.minute, t.second)
+        ts = self.login_timestamp()
         self._auth = smgp.client_authenticator(self.cfg.client_id, self.cfg.secret, ts)
         return smgp.encode(smgp.Login(self.cfg.client_id, self._auth, self.login_mode, int(ts)), seq)
 
     def check_login(self, frame: bytes) -> None:
         _, resp = smgp.decode(frame)
-        if not isinstance(resp, smgp.LoginResp):
-            raise GatewayTransientError(f"{self.cfg.name}: expected Login_Resp", code="gateway_protocol")
-        if resp.status != 0:
-            raise GatewayTransientError(f"{self.cfg.name}: login refused, status {resp.status}",
-                                        code=f"smgp_login_{resp.status}")
-        expected = smgp.server_authenticator(0, self._auth, self.cfg.secret)
-        if resp.authenticator != expected:
-            # A gateway that cannot prove it knows the secret is not the operator's.
-            raise GatewayTransientError(f"{self.cfg.name}: bad AuthenticatorServer",
-                                        code="smgp_server_auth")
+        self.check_login_reply(resp, _LOGIN_REPLY, smgp.server_authenticator(0, self._auth, self.cfg.secret))
 
     def active_test(self, seq: int) -> bytes:
         return smgp.encode(smgp.ActiveTest(), seq)

@@ -18,14 +18,12 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-import redis
-
 from ac_adapters.listener import PortalListener
 from portal.listener_handler import PortalListenerHandler, SessionClosedHook
 from portal.metrics_http import LISTENER_RULES, CounterFamilies, MetricsServer, redis_ready, registry_of
 from portal.readiness import notify_ready
 from portal.settings import Settings
-from portal.state import StateUnavailable, connect
+from portal.state import STATE_ERRORS, StateUnavailable, connect
 from portal.state.instance import NoInstance, instance_redis_url
 
 __all__ = ["add_arguments", "build_listener", "run"]
@@ -70,7 +68,7 @@ def session_closer(journey: Any) -> SessionClosedHook:
     def closed(ac: str, user_ip: str, mac: str | None, cause: str) -> None:
         try:
             journey.close(ac, user_ip, mac, cause)
-        except (redis.RedisError, StateUnavailable, ConnectionError, TimeoutError) as exc:
+        except STATE_ERRORS as exc:
             log.error("could not close the portal login of %s on %s: %s", user_ip, ac, exc)
 
     return closed

@@ -3,10 +3,11 @@
 ``keys`` is the only module that knows key names; everything else asks it.
 """
 
-from portal.state.connection import StateUnavailable, connect, redis_from_settings
+from portal.state.connection import STATE_ERRORS, StateUnavailable, connect, redis_from_settings
 from portal.state.embedded import EmbeddedRedis, find_redis_server
 
 __all__ = [
+    "STATE_ERRORS",
     "EmbeddedRedis",
     "StateUnavailable",
     "connect",

@@ -13,7 +13,7 @@ import redis.sentinel
 from portal.errors import CitywifiError
 from portal.settings import RedisSettings, SettingsError
 
-__all__ = ["StateUnavailable", "connect", "redis_from_settings"]
+__all__ = ["STATE_ERRORS", "StateUnavailable", "connect", "redis_from_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,13 @@ class StateUnavailable(CitywifiError):
     """Redis cannot be reached; callers must fail closed (never grant access without policy)."""
 
     code = "state_unavailable"
+
+
+STATE_ERRORS: tuple[type[BaseException], ...] = (
+    StateUnavailable, redis.RedisError, ConnectionError, TimeoutError,
+)
+"""What a failed shared-state read or write raises: our own verdict, a Redis client error, or
+the socket error redis-py lets through. Every caller that must fail closed catches this tuple."""
 
 
 def redis_from_settings(cfg: RedisSettings, url: str | None = None) -> Any:

@@ -39,7 +39,6 @@ __all__ = [
     "console_failure_addresses",
     "console_failures_from",
     "device_slots",
-    "gateway_nonce",
     "ip_session_bucket",
     "listener_stats",
     "login_tokens",
@@ -477,11 +476,6 @@ def phone_redirect(address: str) -> str:
     address brought (ACs with client_address_check only), so ``/portal`` alone, the OS probes'
     redirect and the RFC 8908 ``user-portal-url`` reach its login page (portal.phone_memory)."""
     return f"{PREFIX}:{{pr:{address}}}:redirect"
-
-
-def gateway_nonce(ac: str, challenge: str) -> str:
-    """String (TTL one day): this gateway challenge (CoovaChilli) already carried a grant."""
-    return f"{PREFIX}:{{gwn:{ac}}}:{bounded_part(challenge)}"
 
 
 def ad_click_nonce(nonce: str) -> str:

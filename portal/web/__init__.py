@@ -100,6 +100,10 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs):
         app.register_blueprint(module.bp)       # /noc/plans, /noc/acs, /noc/blocklist, /noc/tokens, /noc/logs
     init_api(app, redis)
+    from portal.web import gateway_hook
+
+    app.register_blueprint(gateway_hook.bp)     # /api/gateway: what gateways post (openNDS events)
+    app.register_blueprint(gateway_hook.authmon_bp)     # POST /portal: openNDS level-3 authmon polls
     _dispatch_errors(app)
 
     @app.after_request
@@ -158,9 +162,9 @@ def _dispatch_errors(app: Flask) -> None:
         if isinstance(exc, ContentRefused) and console.is_console_request():
             return console.refusal_page(exc)       # a quota or the storage watermark, in zh/en
         if console.is_console_request():
-            import redis as redis_lib
+            from portal.state import STATE_ERRORS
 
-            if isinstance(exc, (redis_lib.RedisError, ConnectionError, TimeoutError)):
+            if isinstance(exc, STATE_ERRORS):
                 log.error("Redis unavailable serving %s: %s", request.path, exc)
                 return console.error_page(503)
             log.exception("unexpected error serving %s", request.path)

@@ -19,15 +19,15 @@ from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ad_pages import texts
-from portal.gateway_login import check_source, gateway_logout_url, gateway_result
+from portal.gateway_login import check_source, gateway_result
 from portal.login_types import LoginError
 from portal.web import services
 
-__all__ = ["bp", "logout_redirect", "result_page"]
+__all__ = ["bp", "result_page"]
 
 log = logging.getLogger("citywifi.web.gateway")
 
-bp = Blueprint("gateway", __name__)
+bp = Blueprint("gateway_pages", __name__)
 _MAX_FIELDS = 40
 
 
@@ -82,10 +82,3 @@ def result_page(query: dict[str, Any], lang: str) -> BaseResponse | None:
     response: Response = phone._render("error", venue, lang, status, retry_url=result.retry_url, **values)
     return response
 
-
-def logout_redirect(ac: str, user_ip: str) -> BaseResponse | None:
-    """The status page's logout for a gateway the portal cannot reach but through RADIUS: the
-    phone is sent to the gateway's own logout page (Chilli ``/logoff``, RouterOS ``/logout``),
-    which ends the session there (and accounting closes it here). None for other ACs."""
-    url = gateway_logout_url(services().journey, ac, user_ip)
-    return redirect(url, 303) if url else None

@@ -43,7 +43,8 @@ from portal.state import keys
 from portal.web.console import audit, login_required, tr
 from portal.web.noc_forms import FormError, core, flash_error, form_bool, form_number, form_text, new_secret
 
-__all__ = ["ROTATE", "ac_public", "bp", "check_secret", "live_state", "registry", "rotate"]
+__all__ = ["ROTATE", "ac_public", "bp", "check_proxy_links", "check_secret", "live_state", "registry",
+           "rotate"]
 
 bp = Blueprint("noc_acs", __name__, url_prefix="/noc/acs")
 
@@ -51,7 +52,7 @@ ROTATE = ("portal", "radius", "both")
 _SECRET_OK = re.compile(r"^[\x21-\x7e]{8,64}$")
 SILENT_AFTER = 900.0      # seconds without any packet before an AC shows as "silent"
 _FLAGS = ("rfc5176", "heartbeat", "user_sync", "strip_realm", "mac_auth", "enabled",
-          "client_address_check")
+          "client_address_check", "radius_proxy", "dm_via_proxy")
 _MA_FIELDS = ("require_message_authenticator", "limit_proxy_state")   # "", yes, no or auto
 
 
@@ -79,6 +80,28 @@ def check_secret(value: str) -> str:
         raise FormError("密钥须为 8–64 个可见 ASCII 字符（不含空格）。",
                         "A secret is 8-64 visible ASCII characters (no spaces).")
     return value
+
+
+def check_proxy_links(reg: AcRegistry, record: AcRecord) -> None:
+    """The RADIUS proxy fields of ``record`` against the other records (FormError if wrong):
+    ``radius_via`` names an existing proxy record, ``dm_via_proxy`` has a proxy to go through,
+    and a record stops being a proxy only once no AC names it any more."""
+    via = record.radius_via
+    if via:
+        proxy = reg.get_or_none(via)
+        if via == record.name or proxy is None or not proxy.radius_proxy:
+            raise FormError(f"“经由 RADIUS 代理”须为已登记为 RADIUS 代理的另一条记录，{via} 不是。",
+                            f"radius_via must name another record registered as a RADIUS proxy; "
+                            f"{via} is not one.")
+    if record.dm_via_proxy and not via:
+        raise FormError("经代理下发 DM/CoA 须先选择所经由的 RADIUS 代理。",
+                        "Disconnect/CoA through the proxy needs radius_via (the proxy to go through).")
+    if not record.radius_proxy:
+        behind = sorted(r.name for r in reg.all() if r.radius_via == record.name)
+        if behind:
+            names = ", ".join(behind)
+            raise FormError(f"以下 AC 仍经由此代理，不能取消其代理身份：{names}",
+                            f"These ACs still sit behind this proxy, so it must stay one: {names}")
 
 
 def rotate(record: AcRecord, which: str, portal_secret: str = "",
@@ -228,11 +251,12 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     if values["kind"] == "opennds" and not values["faskey"]:
         raise FormError("openNDS 网关须填写 FAS 密钥（faskey）。", "An openNDS gateway needs its faskey.")
     values["controller_url"] = str(form.get("controller_url", "")).strip()[:300]
+    values["radius_via"] = str(form.get("radius_via", "")).strip()
+    if values["radius_proxy"] and values["radius_via"]:
+        raise FormError("RADIUS 代理本身不能再经由另一个代理。",
+                        "A RADIUS proxy cannot itself sit behind another proxy.")
     if old is not None:
         values["secret"], values["radius_secret"] = old.secret, old.radius_secret
-        # RADIUS proxy settings are not on the form yet (TOML [[acs]] only): an edit keeps them.
-        values.update(radius_proxy=old.radius_proxy, radius_via=old.radius_via,
-                      dm_via_proxy=old.dm_via_proxy)
     else:
         typed = str(form.get("secret", "")).strip()
         typed_radius = str(form.get("radius_secret", "")).strip()
@@ -264,8 +288,11 @@ def _typed(form: Any) -> dict[str, Any]:
 
 def _render(record: AcRecord | None, values: dict[str, Any], status: int = 200) -> tuple[str, int]:
     live = live_state([record])[record.name] if record is not None else None
+    proxies = [r.name for r in registry().all()
+               if r.radius_proxy and (record is None or r.name != record.name)]
     return render_template("noc/ac_edit.html", ac=record, values=values, live=live,
-                           profiles=PROFILES, dialects=RADIUS_DIALECTS, kinds=GATEWAY_KINDS), status
+                           profiles=PROFILES, dialects=RADIUS_DIALECTS, kinds=GATEWAY_KINDS,
+                           proxies=proxies), status
 
 
 def _not_found() -> tuple[str, int]:
@@ -293,6 +320,7 @@ def create() -> str | tuple[str, int]:
         if reg.get_or_none(name) is not None:
             raise FormError(f"AC {name} 已存在。", f"An AC named {name} already exists.")
         record = _record_from_form(request.form, name, None)
+        check_proxy_links(reg, record)
         reg.put(record)
     except (FormError, ValidationError) as exc:
         flash_error(exc)
@@ -315,6 +343,7 @@ def edit(name: str) -> str | tuple[str, int] | BaseResponse:
         return _render(old, _form_values(old))
     try:
         record = _record_from_form(request.form, name, old)
+        check_proxy_links(reg, record)
         reg.put(record)
     except (FormError, ValidationError) as exc:
         flash_error(exc)

@@ -1,11 +1,12 @@
 """NOC console: background jobs (``/noc/jobs/<id>``), and how the consoles and the API start them.
 
-A kick (one session, or every session of a phone) and a changed plan applied to its online
-sessions wait on ACs (RFC 5176 timeouts × retries, the Portal REQ_LOGOUT fallback): they run
-as jobs (``portal/jobs.py``) so the request answers at once. The console then shows the job's
-page, which reloads itself (``Refresh`` header) until the job has finished and then lists what
-happened to each session; the API answers ``202`` with the job and its ``status_url``
-(``GET /api/v1/jobs/{job_id}``, ``portal/web/api/jobs.py``).
+A kick (one session, or every session of a phone), a changed plan applied to its online
+sessions and a phone's new plan applied to its sessions wait on ACs (RFC 5176 timeouts ×
+retries, the Portal REQ_LOGOUT fallback): they run as jobs (``portal/jobs.py``) so the
+request answers at once. The console then shows the job's page, which reloads itself
+(``Refresh`` header) until the job has finished and then lists what happened to each session;
+the API answers ``202`` with the job and its ``status_url`` (``GET /api/v1/jobs/{job_id}``,
+``portal/web/api/jobs.py``).
 
 Every job is audited twice (area ``noc`` or ``api``): when it is asked for (the request, with
 the job id) and when it has finished (``….done``, with the outcome).
@@ -30,12 +31,14 @@ from portal.plans import Plan
 from portal.sessions import OnlineSession
 from portal.web.console import login_required, tr
 
-__all__ = ["bp", "job_runner", "job_store", "safe_back", "start_kick", "start_plan_change"]
+__all__ = ["bp", "job_runner", "job_store", "safe_back", "start_kick", "start_plan_change",
+           "start_user_plan"]
 
 bp = Blueprint("noc_jobs", __name__, url_prefix="/noc/jobs")
 
 KICK_KINDS = ("kick_session", "kick_phone")
 PLAN_KIND = "plan_apply"
+USER_PLAN_KIND = "user_plan"
 
 
 def _core() -> Any:
@@ -120,6 +123,30 @@ def start_plan_change(actions: NocActions, before: Plan, after: Plan, *, actor: 
     return job_runner().submit(PLAN_KIND, after.name, actor, work,
                                on_done=_audit_when_done(actions.redis, actor, area, ip,
                                                         "plan.apply", after.name, actor_name))
+
+
+def start_user_plan(actions: NocActions, phone: str, plan_name: str | None, *, actor: str, area: str,
+                    ip: str, actor_name: str = "") -> Job:
+    """Set (or with None remove) a phone's plan override and apply it to its online sessions
+    (CoA/Disconnect, each waiting on its AC) in a job. The plan is checked now, so an unknown
+    or retired one is refused by the request (NotFound / ValidationError), not by the job;
+    the override itself is set by the job, so a refused job (JobBusy) changes nothing."""
+    actions.assignable(plan_name)
+    before = {"override": actions.plans.user_plan(phone)}
+    redis = actions.redis
+
+    def work(progress: Progress) -> dict[str, Any]:
+        change = actions.change_plan(phone, plan_name)
+        progress(len(change.sessions), len(change.sessions))
+        return change.as_dict()
+
+    def audit_request(job: Job) -> None:
+        AuditLog(redis).record(actor, area, "user.plan", phone, before,
+                               {"plan": plan_name, "job": job.id}, ip, actor_name=actor_name)
+
+    return job_runner().submit(USER_PLAN_KIND, phone, actor, work, on_queued=audit_request,
+                               on_done=_audit_when_done(redis, actor, area, ip, "user.plan", phone,
+                                                        actor_name))
 
 
 def safe_back(url: str | None, default: str) -> str:

@@ -1,6 +1,6 @@
 """NOC console: users (``/noc/users``) — find a phone, see its plan, usage, validity, bound
-devices and recent logins; change its plan (CoA to live sessions where the AC supports it),
-unbind a device, kick its sessions. Every change is audited with before/after (area "noc")."""
+devices and recent logins; change its plan (a job: CoA to live sessions where the AC supports
+it), unbind a device, kick its sessions. Every change is audited with before/after (area "noc")."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.accounts import Role
 from portal.credentials import normalise_phone
 from portal.errors import NotFound, ValidationError
+from portal.jobs import JobBusy
 from portal.sessions import normalise_mac_or_none
-from portal.web.console import audit, login_required, tr
-from portal.web.noc_sessions import fmt_bytes, fmt_seconds, noc_actions, user_directory
+from portal.web.console import audit, client_ip, login_required, tr
+from portal.web.noc_jobs import start_user_plan
+from portal.web.noc_sessions import actor, fmt_bytes, fmt_seconds, noc_actions, user_directory
 
 __all__ = ["bp"]
 
@@ -53,19 +55,21 @@ def user(phone: str) -> str:
 @bp.post("/<phone>/plan")
 @login_required(Role.ADMIN, Role.NOC)
 def change_plan(phone: str) -> BaseResponse:
+    """Set the phone's plan in a job (CoA to each online session waits on its AC) and show the
+    job's page, which comes back here when it has finished."""
     phone = _phone_or_404(phone)
     name = request.form.get("plan", "").strip() or None
+    back = url_for("noc_users.user", phone=phone)
     try:
-        change = noc_actions().change_plan(phone, name)
+        job = start_user_plan(noc_actions(), phone, name, actor=actor(), area="noc", ip=client_ip())
     except (NotFound, ValidationError) as exc:
         flash(tr("无法更改套餐：", "Cannot change the plan: ") + str(exc), "error")
-        return redirect(url_for("noc_users.user", phone=phone))
-    audit("noc", "user.plan", phone, {"override": change.before}, change.as_dict())
-    flash(tr(f"套餐已改为 {name}", f"Plan set to {name}") if name else
-          tr("已取消指定套餐（按规则分配）", "Plan override removed (rules decide)"), "ok")
-    for o in change.sessions:
-        flash(f"{o.ac} {o.session_id}: " + tr(o.message_zh, o.message_en), "ok" if o.ok else "error")
-    return redirect(url_for("noc_users.user", phone=phone))
+        return redirect(back)
+    except JobBusy:
+        flash(tr("后台任务过多，请稍后重试。", "Too many background jobs are waiting; try again shortly."),
+              "error")
+        return redirect(back)
+    return redirect(url_for("noc_jobs.job", job_id=job.id, back=back))
 
 
 @bp.post("/<phone>/unbind")

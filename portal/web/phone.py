@@ -19,7 +19,6 @@ import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import redis as redis_lib
 from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -30,9 +29,10 @@ from portal.login import LoginError, LoginSuccess, PhoneContext
 from portal.login_types import mask_phone, plan_title
 from portal.pages import build_context
 from portal.phone_memory import decode_query
+from portal.state import STATE_ERRORS
 from portal.units import format_octets
 from portal.venues import Venue
-from portal.web import gateway_pages, phone_lookup, services
+from portal.web import gateway_pages, gateway_phone, phone_lookup, services
 from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
@@ -45,7 +45,6 @@ log = logging.getLogger("citywifi.web.phone")
 
 bp = Blueprint("phone", __name__)
 
-_STATE_ERRORS = (redis_lib.RedisError, ConnectionError, TimeoutError)
 PHONE_INPUT_MAX = 65
 """Characters of a posted phone number passed on: one more than ``sms_gateway.numbers`` accepts,
 so an overlong value is refused as a whole, never cut into a valid-looking number."""
@@ -65,8 +64,7 @@ def _guard() -> DeviceGuard:
     if guard is None:
         svc = services()
         web, otp = svc.settings.web, svc.settings.otp
-        guard = DeviceGuard(svc.journey.signer,
-                            binding_ttl=min(86400, max(60, web.device_binding_ttl)),
+        guard = DeviceGuard(svc.journey.signer, binding_ttl=min(86400, max(60, web.device_binding_ttl)),
                             proof_ttl=otp.lifetime + otp.record_grace)
         current_app.extensions["citywifi_device_guard"] = guard
     return guard
@@ -119,7 +117,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     try:
         source = svc.pages.source_for(venue, page)
         assets = svc.assets.urls(venue.id) if source else {}
-    except _STATE_ERRORS:
+    except STATE_ERRORS:
         log.warning("venue %s page %s: published source unreadable; default page", venue.id, page)
         source, assets = None, {}
     if source and svc.breaker.is_open(venue.id, page, source):
@@ -139,7 +137,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     if result.fallback_reason:
         svc.breaker.observe(venue.id, page, source or "", result.fallback_reason)   # budget: cool-down
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
-        with contextlib.suppress(*_STATE_ERRORS):
+        with contextlib.suppress(*STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
     response = Response(result.html, status=status, mimetype="text/html")
     if result.source == "venue":
@@ -448,18 +446,16 @@ def logout() -> BaseResponse:
         return _error_page("foreign_request", lang)
     try:
         ac, ip, phone = journey.open_session_token(token)
-        record = journey.acs.get_or_none(ac)
-        if record is not None and record.client_address_check:
+        if journey.acs.get_or_none(ac) is not None and journey.checks_addresses(ac):
             _guard().check_address("address", ip, observed_address())
     except LoginError as exc:
         return _error_page(exc.code, lang)
     view = journey.status(ac, ip, phone or None)
     if not view.online:
         return _error_page("not_online", lang)
-    if (at_gateway := gateway_pages.logout_redirect(ac, ip)) is not None:
-        return at_gateway            # Chilli, MikroTik: the phone logs off at the gateway itself
-    if not journey.logout(ac, ip):
-        return _error_page("ac_timeout", lang, journey.venue(view.venue))
+    away = gateway_phone.logout_page(ac, ip, lang)      # openNDS, Chilli, MikroTik: the gateway ends it
+    if away is not None or not journey.logout(ac, ip):
+        return away if away is not None else _error_page("ac_timeout", lang, journey.venue(view.venue))
     return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])
 
 
@@ -499,7 +495,7 @@ def login_error(exc: LoginError) -> Response:
 
 def internal_error(exc: Exception) -> Response:
     """Anything unexpected while serving a phone: a calm page, the details in the log."""
-    if isinstance(exc, _STATE_ERRORS):
+    if isinstance(exc, STATE_ERRORS):
         log.error("Redis unavailable serving %s: %s", request.path, exc)
         return _error_page("state_unavailable", _lang())
     log.exception("unexpected error serving %s", request.path)

@@ -7,12 +7,12 @@ byte) and in the trailing LinkID (3.0) vs Reserve (2.0); every function takes ``
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
 from sms_gateway.errors import PduError
-from sms_gateway.pdu.common import HEADER12, RESP_BIT, Reader, md5, octets, split_header12
+from sms_gateway.pdu.common import HEADER12, RESP_BIT, LoginProof, Reader, split_header12
+from sms_gateway.pdu.layout import Field, Kind, Layout, fixed_size, pack, parse, uint
 
 __all__ = [
     "V20",
@@ -79,35 +79,101 @@ class Result(IntEnum):
 
 CONNECT_AUTH_ERROR = 3  # §1.4 CONNECT_RESP Status
 
+# --- field tables --------------------------------------------------------------------------
+# Each body below is the field table of China Mobile's "CMPP V3.0.0" (QB-GF-028-2003, the
+# message definitions of CMPP_CONNECT, CMPP_SUBMIT, CMPP_DELIVER and their responses), with the
+# CMPP 2.0 differences (terminal ids 21 bytes, no *_terminal_type, Reserve 8 instead of LinkID,
+# a 1-byte Status/Result); docs/protocols/sms.md §1.4 lists them side by side. ``encode`` and
+# ``decode`` both walk these tables (sms_gateway.pdu.layout).
+
+TID: dict[int, int] = {V30: 32, V20: 21}     # Fee/Dest/Src_terminal_Id
+STATUS: dict[int, int] = {V30: 4, V20: 1}    # CONNECT_RESP Status, SUBMIT/DELIVER_RESP Result
+
+_LINK_OR_RESERVE = (
+    Field("LinkID", "link_id", Kind.TEXT, 20, only=V30),
+    Field("Reserve", "", Kind.RESERVED, 8, only=V20),
+)
+
+CONNECT: Layout = (
+    Field("Source_Addr", "source_addr", Kind.TEXT, 6),
+    Field("AuthenticatorSource", "authenticator", Kind.EXACT, 16),
+    Field("Version", "version", Kind.UINT, 1),
+    Field("Timestamp", "timestamp", Kind.UINT, 4),
+)
+CONNECT_RESP: Layout = (
+    Field("Status", "status", Kind.UINT, STATUS),
+    Field("AuthenticatorISMG", "authenticator", Kind.OCTETS, 16),
+    Field("Version", "version", Kind.UINT, 1),
+)
+SUBMIT: Layout = (
+    Field("Msg_Id", "msg_id", Kind.UINT, 8),
+    Field("Pk_total", "pk_total", Kind.UINT, 1),
+    Field("Pk_number", "pk_number", Kind.UINT, 1),
+    Field("Registered_Delivery", "registered_delivery", Kind.UINT, 1),
+    Field("Msg_level", "msg_level", Kind.UINT, 1),
+    Field("Service_Id", "service_id", Kind.TEXT, 10),
+    Field("Fee_UserType", "fee_user_type", Kind.UINT, 1),
+    Field("Fee_terminal_Id", "fee_terminal_id", Kind.TEXT, TID),
+    Field("Fee_terminal_type", "fee_terminal_type", Kind.UINT, 1, only=V30),
+    Field("TP_pId", "tp_pid", Kind.UINT, 1),
+    Field("TP_udhi", "tp_udhi", Kind.UINT, 1),
+    Field("Msg_Fmt", "msg_fmt", Kind.UINT, 1),
+    Field("Msg_src", "msg_src", Kind.TEXT, 6),
+    Field("FeeType", "fee_type", Kind.TEXT, 2),
+    Field("FeeCode", "fee_code", Kind.TEXT, 6),
+    Field("ValId_Time", "valid_time", Kind.TEXT, 17),
+    Field("At_Time", "at_time", Kind.TEXT, 17),
+    Field("Src_Id", "src_id", Kind.TEXT, 21),
+    Field("DestUsr_tl", "dest_terminal_ids", Kind.TEXT_LIST, TID, bounds=(1, 99)),
+    Field("Dest_terminal_type", "dest_terminal_type", Kind.UINT, 1, only=V30),
+    Field("Msg_Length", "content", Kind.BYTES8),
+    *_LINK_OR_RESERVE,
+)
+SUBMIT_RESP: Layout = (
+    Field("Msg_Id", "msg_id", Kind.UINT, 8),
+    Field("Result", "result", Kind.UINT, STATUS),
+)
+DELIVER: Layout = (
+    Field("Msg_Id", "msg_id", Kind.UINT, 8),
+    Field("Dest_Id", "dest_id", Kind.TEXT, 21),
+    Field("Service_Id", "service_id", Kind.TEXT, 10),
+    Field("TP_pid", "tp_pid", Kind.UINT, 1),
+    Field("TP_udhi", "tp_udhi", Kind.UINT, 1),
+    Field("Msg_Fmt", "msg_fmt", Kind.UINT, 1),
+    Field("Src_terminal_Id", "src_terminal_id", Kind.TEXT, TID),
+    Field("Src_terminal_type", "src_terminal_type", Kind.UINT, 1, only=V30),
+    Field("Registered_Delivery", "registered_delivery", Kind.UINT, 1),
+    Field("Msg_Length", "content", Kind.BYTES8),
+    *_LINK_OR_RESERVE,
+)
+DELIVER_RESP: Layout = SUBMIT_RESP
+ACTIVE_TEST_RESP: Layout = (Field("Reserved", "", Kind.TRAILER, 1),)
+REPORT: Layout = (   # the Msg_Content of a DELIVER with Registered_Delivery = 1
+    Field("Msg_Id", "msg_id", Kind.UINT, 8),
+    Field("Stat", "stat", Kind.TEXT, 7),
+    Field("Submit_time", "submit_time", Kind.TEXT, 10),
+    Field("Done_time", "done_time", Kind.TEXT, 10),
+    Field("Dest_terminal_Id", "dest_terminal_id", Kind.TEXT, TID),
+    Field("SMSC_sequence", "smsc_sequence", Kind.UINT, 4),
+)
+
+LOGIN_PROOF = LoginProof(id_zeros=9)  # Source_Addr 6 + 9 zeros
+
+
+def _gen(version: int) -> int:
+    """The field-table generation of a Version byte: anything from 0x30 up is laid out as 3.0."""
+    return V30 if version >= V30 else V20
+
 
 def connect_authenticator(source_addr: str, secret: str, timestamp: str) -> bytes:
-    """MD5(Source_Addr + 9×0x00 + secret + "MMDDHHMMSS") (§1.4 CONNECT)."""
-    return md5(source_addr.encode(), b"\0" * 9, secret.encode(), timestamp.encode())
+    """AuthenticatorSource: MD5(Source_Addr + 9×0x00 + secret + "MMDDHHMMSS") (§1.4 CONNECT)."""
+    return LOGIN_PROOF.client(source_addr, secret, timestamp)
 
 
 def ismg_authenticator(status: int, source_auth: bytes, secret: str, version: int) -> bytes:
-    """MD5(Status + AuthenticatorSource + secret); Status is 4 bytes in 3.0, 1 in 2.0."""
-    return md5(_status(status, version), source_auth, secret.encode())
-
-
-def _status(value: int, version: int) -> bytes:
-    return struct.pack(">I", value) if version >= V30 else bytes([value & 0xFF])
-
-
-def _read_status(r: Reader, version: int, what: str) -> int:
-    return r.u32(what) if version >= V30 else r.u8(what)
-
-
-def _link_or_reserve(r: Reader, version: int) -> str:
-    """LinkID 20 in 3.0; Reserve 8 (ignored) in 2.0."""
-    if version >= V30:
-        return r.text(20, "LinkID")
-    r.take(8, "Reserve")
-    return ""
-
-
-def _tid(version: int) -> int:
-    return 32 if version >= V30 else 21
+    """AuthenticatorISMG: MD5(Status + AuthenticatorSource + secret), Status as sent (4 or 1 bytes)."""
+    width = STATUS[_gen(version)]
+    return LOGIN_PROOF.server(uint(status, width, "Status"), source_auth, secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,139 +270,42 @@ Pdu = (
 )
 
 
-def _body(pdu: Pdu, v: int) -> tuple[Command, bytes]:
-    tid = _tid(v)
-    if isinstance(pdu, ActiveTest):
-        return Command.ACTIVE_TEST, b""
-    if isinstance(pdu, ActiveTestResp):
-        return Command.ACTIVE_TEST_RESP, b"\0"  # §1.4: 1-byte Reserved
-    if isinstance(pdu, Terminate):
-        return Command.TERMINATE, b""
-    if isinstance(pdu, TerminateResp):
-        return Command.TERMINATE_RESP, b""
-    if isinstance(pdu, Connect):
-        if len(pdu.authenticator) != 16:
-            raise PduError("AuthenticatorSource must be 16 bytes")
-        return Command.CONNECT, (
-            octets(pdu.source_addr, 6) + pdu.authenticator
-            + struct.pack(">BI", pdu.version, pdu.timestamp)
-        )
-    if isinstance(pdu, ConnectResp):
-        return Command.CONNECT_RESP, (
-            _status(pdu.status, v) + octets(pdu.authenticator, 16) + bytes([pdu.version])
-        )
-    if isinstance(pdu, Submit):
-        if not 1 <= len(pdu.dest_terminal_ids) < 100:
-            raise PduError("DestUsr_tl must be 1..99")
-        if len(pdu.content) > 255:
-            raise PduError("Msg_Content longer than 255 bytes")
-        out = bytearray(struct.pack(">Q", pdu.msg_id))
-        out += bytes([pdu.pk_total, pdu.pk_number, pdu.registered_delivery, pdu.msg_level])
-        out += octets(pdu.service_id, 10) + bytes([pdu.fee_user_type])
-        out += octets(pdu.fee_terminal_id, tid)
-        if v >= V30:
-            out += bytes([pdu.fee_terminal_type])
-        out += bytes([pdu.tp_pid, pdu.tp_udhi, pdu.msg_fmt]) + octets(pdu.msg_src, 6)
-        out += octets(pdu.fee_type, 2) + octets(pdu.fee_code, 6)
-        out += octets(pdu.valid_time, 17) + octets(pdu.at_time, 17) + octets(pdu.src_id, 21)
-        out += bytes([len(pdu.dest_terminal_ids)])
-        for dest in pdu.dest_terminal_ids:
-            out += octets(dest, tid)
-        if v >= V30:
-            out += bytes([pdu.dest_terminal_type])
-        out += bytes([len(pdu.content)]) + pdu.content
-        out += octets(pdu.link_id, 20) if v >= V30 else b"\0" * 8
-        return Command.SUBMIT, bytes(out)
-    if isinstance(pdu, SubmitResp):
-        return Command.SUBMIT_RESP, struct.pack(">Q", pdu.msg_id) + _status(pdu.result, v)
-    if isinstance(pdu, Deliver):
-        if len(pdu.content) > 255:
-            raise PduError("Msg_Content longer than 255 bytes")
-        out = bytearray(struct.pack(">Q", pdu.msg_id))
-        out += octets(pdu.dest_id, 21) + octets(pdu.service_id, 10)
-        out += bytes([pdu.tp_pid, pdu.tp_udhi, pdu.msg_fmt]) + octets(pdu.src_terminal_id, tid)
-        if v >= V30:
-            out += bytes([pdu.src_terminal_type])
-        out += bytes([pdu.registered_delivery, len(pdu.content)]) + pdu.content
-        out += octets(pdu.link_id, 20) if v >= V30 else b"\0" * 8
-        return Command.DELIVER, bytes(out)
-    if isinstance(pdu, DeliverResp):
-        return Command.DELIVER_RESP, struct.pack(">Q", pdu.msg_id) + _status(pdu.result, v)
-    raise PduError(f"not a CMPP PDU: {pdu!r}")
+# Command id → message class and body table; a message without a table has an empty body.
+_MESSAGES: tuple[tuple[Command, type, Layout], ...] = (
+    (Command.CONNECT, Connect, CONNECT),
+    (Command.CONNECT_RESP, ConnectResp, CONNECT_RESP),
+    (Command.SUBMIT, Submit, SUBMIT),
+    (Command.SUBMIT_RESP, SubmitResp, SUBMIT_RESP),
+    (Command.DELIVER, Deliver, DELIVER),
+    (Command.DELIVER_RESP, DeliverResp, DELIVER_RESP),
+    (Command.ACTIVE_TEST, ActiveTest, ()),
+    (Command.ACTIVE_TEST_RESP, ActiveTestResp, ACTIVE_TEST_RESP),
+    (Command.TERMINATE, Terminate, ()),
+    (Command.TERMINATE_RESP, TerminateResp, ()),
+)
+_BY_CLASS = {cls: (command, layout) for command, cls, layout in _MESSAGES}
+_BY_COMMAND = {int(command): (cls, layout) for command, cls, layout in _MESSAGES}
 
 
 def encode(pdu: Pdu, seq: int, version: int = V30) -> bytes:
     """One complete CMPP PDU with its 12-byte header (§1.2, §1.4)."""
-    command, body = _body(pdu, version)
+    entry = _BY_CLASS.get(type(pdu))
+    if entry is None:
+        raise PduError(f"not a CMPP PDU: {pdu!r}")
+    command, layout = entry
+    body = pack(layout, pdu, _gen(version))
     return HEADER12.pack(HEADER12.size + len(body), command, seq & 0xFFFFFFFF) + body
 
 
 def decode(data: bytes, version: int = V30) -> tuple[int, Pdu]:
     """Parse one complete CMPP PDU; returns (sequence id, message)."""
     _, command, seq, body = split_header12(data)
-    r = Reader(body)
-    tid = _tid(version)
-    pdu: Pdu
-    if command == Command.ACTIVE_TEST:
-        pdu = ActiveTest()
-    elif command == Command.ACTIVE_TEST_RESP:
-        r.rest()  # 1 reserved byte (some gateways send none)
-        pdu = ActiveTestResp()
-    elif command == Command.TERMINATE:
-        pdu = Terminate()
-    elif command == Command.TERMINATE_RESP:
-        pdu = TerminateResp()
-    elif command == Command.CONNECT:
-        pdu = Connect(
-            r.text(6, "Source_Addr"), r.take(16, "AuthenticatorSource"), r.u8("Version"),
-            r.u32("Timestamp"),
-        )
-    elif command == Command.CONNECT_RESP:
-        pdu = ConnectResp(
-            _read_status(r, version, "Status"), r.take(16, "AuthenticatorISMG"), r.u8("Version")
-        )
-    elif command == Command.SUBMIT:
-        msg_id = int.from_bytes(r.take(8, "Msg_Id"), "big")
-        pk_total, pk_number = r.u8("Pk_total"), r.u8("Pk_number")
-        reg, level = r.u8("Registered_Delivery"), r.u8("Msg_level")
-        service_id, fee_user_type = r.text(10, "Service_Id"), r.u8("Fee_UserType")
-        fee_tid = r.text(tid, "Fee_terminal_Id")
-        fee_tt = r.u8("Fee_terminal_type") if version >= V30 else 0
-        tp_pid, tp_udhi, fmt = r.u8("TP_pId"), r.u8("TP_udhi"), r.u8("Msg_Fmt")
-        msg_src, fee_type, fee_code = r.text(6, "Msg_src"), r.text(2, "FeeType"), r.text(6, "FeeCode")
-        valid, at, src = r.text(17, "ValId_Time"), r.text(17, "At_Time"), r.text(21, "Src_Id")
-        count = r.u8("DestUsr_tl")
-        if not 1 <= count < 100:
-            raise PduError(f"DestUsr_tl {count} outside 1..99")
-        dests = tuple(r.text(tid, "Dest_terminal_Id") for _ in range(count))
-        dest_tt = r.u8("Dest_terminal_type") if version >= V30 else 0
-        content = r.take(r.u8("Msg_Length"), "Msg_Content")
-        link_id = _link_or_reserve(r, version)
-        pdu = Submit(
-            dest_terminal_ids=dests, content=content, msg_fmt=fmt, src_id=src,
-            service_id=service_id, msg_src=msg_src, pk_total=pk_total, pk_number=pk_number,
-            registered_delivery=reg, msg_level=level, fee_user_type=fee_user_type,
-            fee_terminal_id=fee_tid, fee_terminal_type=fee_tt, tp_pid=tp_pid, tp_udhi=tp_udhi,
-            fee_type=fee_type, fee_code=fee_code, valid_time=valid, at_time=at,
-            dest_terminal_type=dest_tt, link_id=link_id, msg_id=msg_id,
-        )
-    elif command == Command.SUBMIT_RESP:
-        pdu = SubmitResp(int.from_bytes(r.take(8, "Msg_Id"), "big"), _read_status(r, version, "Result"))
-    elif command == Command.DELIVER:
-        msg_id = int.from_bytes(r.take(8, "Msg_Id"), "big")
-        dest_id, service_id = r.text(21, "Dest_Id"), r.text(10, "Service_Id")
-        tp_pid, tp_udhi, fmt = r.u8("TP_pid"), r.u8("TP_udhi"), r.u8("Msg_Fmt")
-        src = r.text(tid, "Src_terminal_Id")
-        src_tt = r.u8("Src_terminal_type") if version >= V30 else 0
-        reg = r.u8("Registered_Delivery")
-        content = r.take(r.u8("Msg_Length"), "Msg_Content")
-        link_id = _link_or_reserve(r, version)
-        pdu = Deliver(msg_id, dest_id, service_id, fmt, src, reg, content, tp_pid, tp_udhi,
-                      src_tt, link_id)
-    elif command == Command.DELIVER_RESP:
-        pdu = DeliverResp(int.from_bytes(r.take(8, "Msg_Id"), "big"), _read_status(r, version, "Result"))
-    else:
+    entry = _BY_COMMAND.get(command)
+    if entry is None:
         raise PduError(f"unknown CMPP Command_Id 0x{command:08x}")
+    cls, layout = entry
+    r = Reader(body)
+    pdu: Pdu = cls(**parse(layout, r, _gen(version)))
     if r.remaining:
         raise PduError(f"{r.remaining} unexpected trailing bytes in 0x{command:08x}")
     return seq, pdu
@@ -355,20 +324,12 @@ class Report:
 
 
 def encode_report(report: Report, version: int = V30) -> bytes:
-    return (
-        struct.pack(">Q", report.msg_id) + octets(report.stat, 7) + octets(report.submit_time, 10)
-        + octets(report.done_time, 10) + octets(report.dest_terminal_id, _tid(version))
-        + struct.pack(">I", report.smsc_sequence)
-    )
+    return pack(REPORT, report, _gen(version))
 
 
 def parse_report(content: bytes, version: int = V30) -> Report:
     """71 bytes in 3.0, 60 in 2.0 (§1.4)."""
-    expected = 71 if version >= V30 else 60
+    expected = fixed_size(REPORT, _gen(version))
     if len(content) != expected:
         raise PduError(f"CMPP report must be {expected} bytes, got {len(content)}")
-    r = Reader(content)
-    return Report(
-        int.from_bytes(r.take(8, "Msg_Id"), "big"), r.text(7, "Stat"), r.text(10, "Submit_time"),
-        r.text(10, "Done_time"), r.text(_tid(version), "Dest_terminal_Id"), r.u32("SMSC_sequence"),
-    )
+    return Report(**parse(REPORT, Reader(content), _gen(version)))

@@ -15,6 +15,7 @@ from sms_gateway.errors import PduError
 __all__ = [
     "HEADER12",
     "RESP_BIT",
+    "LoginProof",
     "Reader",
     "Tlv",
     "decode_tlvs",
@@ -44,6 +45,28 @@ def octets(value: str | bytes, size: int, encoding: str = "ascii") -> bytes:
 
 def md5(*parts: bytes) -> bytes:
     return hashlib.md5(b"".join(parts)).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class LoginProof:
+    """How a CMPP CONNECT or an SMGP Login proves both ends know the shared secret.
+
+    The two protocols use one recipe (China Mobile CMPP V3.0.0, CMPP_CONNECT and
+    CMPP_CONNECT_RESP; China Telecom SMGP V3.0.3, Login and Login_Resp):
+
+    * the client's authenticator is MD5(account id + ``id_zeros`` bytes 0x00 + secret +
+      ``"MMDDHHMMSS"``); the zeros pad the account id to 15 bytes (CMPP: 6 + 9, SMGP: 8 + 7);
+    * the server's is MD5(Status as sent in the response + client authenticator + secret).
+    """
+
+    id_zeros: int
+
+    def client(self, account: str, secret: str, timestamp: str) -> bytes:
+        return md5(account.encode(), bytes(self.id_zeros), secret.encode(), timestamp.encode())
+
+    def server(self, status: bytes, client_auth: bytes, secret: str) -> bytes:
+        """``status`` is the Status field's wire bytes (its width differs between versions)."""
+        return md5(status, client_auth, secret.encode())
 
 
 def timestamp_str(month: int, day: int, hour: int, minute: int, second: int) -> str:

@@ -7,22 +7,12 @@
 from __future__ import annotations
 
 import re
-import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
 from sms_gateway.errors import PduError
-from sms_gateway.pdu.common import (
-    HEADER12,
-    RESP_BIT,
-    Reader,
-    Tlv,
-    decode_tlvs,
-    encode_tlvs,
-    md5,
-    octets,
-    split_header12,
-)
+from sms_gateway.pdu.common import HEADER12, RESP_BIT, LoginProof, Reader, Tlv, split_header12
+from sms_gateway.pdu.layout import Field, Kind, Layout, pack, parse, uint
 
 __all__ = [
     "ActiveTest",
@@ -105,14 +95,69 @@ class TlvTag(IntEnum):
     MSG_SRC = 0x0010
 
 
+# --- field tables --------------------------------------------------------------------------
+# Each body below is the field table of China Telecom's "SMGP V3.0.3" (CT/T SN RC1, the
+# Login, Submit and Deliver message definitions and their responses; docs/protocols/sms.md
+# §1.3). ``encode`` and ``decode`` both walk these tables (sms_gateway.pdu.layout).
+
+LOGIN: Layout = (
+    Field("ClientID", "client_id", Kind.TEXT, 8),
+    Field("AuthenticatorClient", "authenticator", Kind.EXACT, 16),
+    Field("LoginMode", "login_mode", Kind.UINT, 1),
+    Field("TimeStamp", "timestamp", Kind.UINT, 4),
+    Field("ClientVersion", "version", Kind.UINT, 1),
+)
+LOGIN_RESP: Layout = (
+    Field("Status", "status", Kind.UINT, 4),
+    Field("AuthenticatorServer", "authenticator", Kind.OCTETS, 16),
+    Field("ServerVersion", "version", Kind.UINT, 1),
+)
+SUBMIT: Layout = (
+    Field("MsgType", "msg_type", Kind.UINT, 1),
+    Field("NeedReport", "need_report", Kind.UINT, 1),
+    Field("Priority", "priority", Kind.UINT, 1),
+    Field("ServiceID", "service_id", Kind.TEXT, 10),
+    Field("FeeType", "fee_type", Kind.TEXT, 2),
+    Field("FeeCode", "fee_code", Kind.TEXT, 6),
+    Field("FixedFee", "fixed_fee", Kind.TEXT, 6),
+    Field("MsgFormat", "msg_format", Kind.UINT, 1),
+    Field("ValidTime", "valid_time", Kind.TEXT, 17),
+    Field("AtTime", "at_time", Kind.TEXT, 17),
+    Field("SrcTermID", "src_term_id", Kind.TEXT, 21),
+    Field("ChargeTermID", "charge_term_id", Kind.TEXT, 21),
+    Field("DestTermIDCount", "dest_term_ids", Kind.TEXT_LIST, 21, bounds=(1, 100)),
+    Field("MsgLength", "content", Kind.BYTES8),
+    Field("Reserve", "", Kind.RESERVED, 8),
+    Field("TLVs", "tlvs", Kind.TLVS),
+)
+SUBMIT_RESP: Layout = (
+    Field("MsgID", "msg_id", Kind.EXACT, 10),
+    Field("Status", "status", Kind.UINT, 4),
+)
+DELIVER: Layout = (
+    Field("MsgID", "msg_id", Kind.EXACT, 10),
+    Field("IsReport", "is_report", Kind.UINT, 1),
+    Field("MsgFormat", "msg_format", Kind.UINT, 1),
+    Field("RecvTime", "recv_time", Kind.TEXT, 14),
+    Field("SrcTermID", "src_term_id", Kind.TEXT, 21),
+    Field("DestTermID", "dest_term_id", Kind.TEXT, 21),
+    Field("MsgLength", "content", Kind.BYTES8),
+    Field("Reserve", "", Kind.RESERVED, 8),
+    Field("TLVs", "tlvs", Kind.TLVS),
+)
+DELIVER_RESP: Layout = SUBMIT_RESP
+
+LOGIN_PROOF = LoginProof(id_zeros=7)  # ClientID 8 + 7 zeros
+
+
 def client_authenticator(client_id: str, secret: str, timestamp: str) -> bytes:
-    """MD5(ClientID + 7×0x00 + secret + "MMDDHHMMSS") (§1.3 Login)."""
-    return md5(client_id.encode(), b"\0" * 7, secret.encode(), timestamp.encode())
+    """AuthenticatorClient: MD5(ClientID + 7×0x00 + secret + "MMDDHHMMSS") (§1.3 Login)."""
+    return LOGIN_PROOF.client(client_id, secret, timestamp)
 
 
 def server_authenticator(status: int, client_auth: bytes, secret: str) -> bytes:
-    """MD5(Status as 4-byte integer + AuthenticatorClient + secret) (§1.3 Login_Resp)."""
-    return md5(struct.pack(">I", status), client_auth, secret.encode())
+    """AuthenticatorServer: MD5(Status as 4-byte integer + AuthenticatorClient + secret)."""
+    return LOGIN_PROOF.server(uint(status, 4, "Status"), client_auth, secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +244,21 @@ Pdu = (
     | ActiveTest | ActiveTestResp | Exit | ExitResp
 )
 
-_EMPTY: dict[type, Command] = {
-    ActiveTest: Command.ACTIVE_TEST,
-    ActiveTestResp: Command.ACTIVE_TEST_RESP,
-    Exit: Command.EXIT,
-    ExitResp: Command.EXIT_RESP,
-}
-_EMPTY_BY_ID: dict[int, type] = {int(v): k for k, v in _EMPTY.items()}
+# RequestID → message class and body table; a message without a table has an empty body.
+_MESSAGES: tuple[tuple[Command, type, Layout], ...] = (
+    (Command.LOGIN, Login, LOGIN),
+    (Command.LOGIN_RESP, LoginResp, LOGIN_RESP),
+    (Command.SUBMIT, Submit, SUBMIT),
+    (Command.SUBMIT_RESP, SubmitResp, SUBMIT_RESP),
+    (Command.DELIVER, Deliver, DELIVER),
+    (Command.DELIVER_RESP, DeliverResp, DELIVER_RESP),
+    (Command.ACTIVE_TEST, ActiveTest, ()),
+    (Command.ACTIVE_TEST_RESP, ActiveTestResp, ()),
+    (Command.EXIT, Exit, ()),
+    (Command.EXIT_RESP, ExitResp, ()),
+)
+_BY_CLASS = {cls: (command, layout) for command, cls, layout in _MESSAGES}
+_BY_COMMAND = {int(command): (cls, layout) for command, cls, layout in _MESSAGES}
 
 
 def _msg_id(value: bytes) -> bytes:
@@ -214,109 +267,27 @@ def _msg_id(value: bytes) -> bytes:
     return value
 
 
-def _body(pdu: Pdu) -> tuple[Command, bytes]:
-    if type(pdu) in _EMPTY:
-        return _EMPTY[type(pdu)], b""
-    if isinstance(pdu, Login):
-        if len(pdu.authenticator) != 16:
-            raise PduError("AuthenticatorClient must be 16 bytes")
-        return Command.LOGIN, (
-            octets(pdu.client_id, 8) + pdu.authenticator
-            + struct.pack(">BIB", pdu.login_mode, pdu.timestamp, pdu.version)
-        )
-    if isinstance(pdu, LoginResp):
-        return Command.LOGIN_RESP, (
-            struct.pack(">I", pdu.status) + octets(pdu.authenticator, 16) + bytes([pdu.version])
-        )
-    if isinstance(pdu, Submit):
-        if not 1 <= len(pdu.dest_term_ids) <= 100:
-            raise PduError("DestTermIDCount must be 1..100")
-        if len(pdu.content) > 255:
-            raise PduError("MsgContent longer than 255 bytes")
-        out = bytearray()
-        out += bytes([pdu.msg_type, pdu.need_report, pdu.priority])
-        out += octets(pdu.service_id, 10) + octets(pdu.fee_type, 2)
-        out += octets(pdu.fee_code, 6) + octets(pdu.fixed_fee, 6)
-        out += bytes([pdu.msg_format])
-        out += octets(pdu.valid_time, 17) + octets(pdu.at_time, 17)
-        out += octets(pdu.src_term_id, 21) + octets(pdu.charge_term_id, 21)
-        out += bytes([len(pdu.dest_term_ids)])
-        for dest in pdu.dest_term_ids:
-            out += octets(dest, 21)
-        out += bytes([len(pdu.content)]) + pdu.content + b"\0" * 8
-        out += encode_tlvs(pdu.tlvs)
-        return Command.SUBMIT, bytes(out)
-    if isinstance(pdu, SubmitResp):
-        return Command.SUBMIT_RESP, _msg_id(pdu.msg_id) + struct.pack(">I", pdu.status)
-    if isinstance(pdu, Deliver):
-        if len(pdu.content) > 255:
-            raise PduError("MsgContent longer than 255 bytes")
-        return Command.DELIVER, (
-            _msg_id(pdu.msg_id) + bytes([pdu.is_report, pdu.msg_format])
-            + octets(pdu.recv_time, 14) + octets(pdu.src_term_id, 21)
-            + octets(pdu.dest_term_id, 21) + bytes([len(pdu.content)]) + pdu.content
-            + b"\0" * 8 + encode_tlvs(pdu.tlvs)
-        )
-    if isinstance(pdu, DeliverResp):
-        return Command.DELIVER_RESP, _msg_id(pdu.msg_id) + struct.pack(">I", pdu.status)
-    raise PduError(f"not an SMGP PDU: {pdu!r}")
-
-
 def encode(pdu: Pdu, seq: int) -> bytes:
     """One complete SMGP PDU with header (§1.2 header, §1.3 bodies)."""
-    command, body = _body(pdu)
+    entry = _BY_CLASS.get(type(pdu))
+    if entry is None:
+        raise PduError(f"not an SMGP PDU: {pdu!r}")
+    command, layout = entry
+    body = pack(layout, pdu)
     return HEADER12.pack(HEADER12.size + len(body), command, seq & 0xFFFFFFFF) + body
 
 
 def decode(data: bytes) -> tuple[int, Pdu]:
     """Parse one complete SMGP PDU; returns (sequence id, message)."""
     _, command, seq, body = split_header12(data)
-    r = Reader(body)
-    pdu: Pdu
-    if command in _EMPTY_BY_ID:
-        pdu = _EMPTY_BY_ID[command]()
-    elif command == Command.LOGIN:
-        pdu = Login(
-            client_id=r.text(8, "ClientID"), authenticator=r.take(16, "AuthenticatorClient"),
-            login_mode=r.u8("LoginMode"), timestamp=r.u32("TimeStamp"),
-            version=r.u8("ClientVersion"),
-        )
-    elif command == Command.LOGIN_RESP:
-        pdu = LoginResp(r.u32("Status"), r.take(16, "AuthenticatorServer"), r.u8("ServerVersion"))
-    elif command == Command.SUBMIT:
-        msg_type, need_report, priority = r.u8("MsgType"), r.u8("NeedReport"), r.u8("Priority")
-        service_id, fee_type = r.text(10, "ServiceID"), r.text(2, "FeeType")
-        fee_code, fixed_fee = r.text(6, "FeeCode"), r.text(6, "FixedFee")
-        msg_format = r.u8("MsgFormat")
-        valid_time, at_time = r.text(17, "ValidTime"), r.text(17, "AtTime")
-        src, charge = r.text(21, "SrcTermID"), r.text(21, "ChargeTermID")
-        count = r.u8("DestTermIDCount")
-        if not 1 <= count <= 100:
-            raise PduError(f"DestTermIDCount {count} outside 1..100")
-        dests = tuple(r.text(21, "DestTermID") for _ in range(count))
-        content = r.take(r.u8("MsgLength"), "MsgContent")
-        r.take(8, "Reserve")
-        pdu = Submit(
-            dest_term_ids=dests, content=content, msg_format=msg_format, src_term_id=src,
-            service_id=service_id, msg_type=msg_type, need_report=need_report,
-            priority=priority, fee_type=fee_type, fee_code=fee_code, fixed_fee=fixed_fee,
-            valid_time=valid_time, at_time=at_time, charge_term_id=charge,
-            tlvs=decode_tlvs(r.rest()),
-        )
-    elif command == Command.SUBMIT_RESP:
-        pdu = SubmitResp(r.take(10, "MsgID"), r.u32("Status"))
-    elif command == Command.DELIVER:
-        msg_id, is_report, fmt = r.take(10, "MsgID"), r.u8("IsReport"), r.u8("MsgFormat")
-        recv, src, dest = r.text(14, "RecvTime"), r.text(21, "SrcTermID"), r.text(21, "DestTermID")
-        content = r.take(r.u8("MsgLength"), "MsgContent")
-        r.take(8, "Reserve")
-        pdu = Deliver(msg_id, is_report, fmt, recv, src, dest, content, decode_tlvs(r.rest()))
-    elif command == Command.DELIVER_RESP:
-        pdu = DeliverResp(r.take(10, "MsgID"), r.u32("Status"))
-    else:
+    entry = _BY_COMMAND.get(command)
+    if entry is None:
         raise PduError(f"unknown SMGP RequestID 0x{command:08x}")
-    if r.remaining and not isinstance(pdu, Submit | Deliver):
-        raise PduError(f"{len(body) - r.pos} unexpected trailing bytes")
+    cls, layout = entry
+    r = Reader(body)
+    pdu: Pdu = cls(**parse(layout, r))
+    if r.remaining:  # Submit and Deliver end in TLVs, which take the rest
+        raise PduError(f"{r.remaining} unexpected trailing bytes")
     return seq, pdu
 
 

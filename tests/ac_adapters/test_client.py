@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -269,6 +270,17 @@ def test_serial_allocator_exhaustion_and_reuse() -> None:
 
 
 def test_client_refuses_use_in_another_process(client: PortalClient) -> None:
-    client._pid = -1          # what a forked child would see: the parent's client
-    with pytest.raises(PortalError, match="after fork"):
-        client.login(AcEndpoint("127.0.0.1", 9), "10.0.0.1", "u", "p")
+    # A real fork: the child inherits the parent's client (sockets, serials, receiver state)
+    # and must refuse to use it. The child reports by exit status: 0 refused as expected.
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        status = 3
+        try:
+            client.login(AcEndpoint("127.0.0.1", 9), "10.0.0.1", "u", "p")
+            status = 1
+        except PortalError as exc:
+            status = 0 if "after fork" in str(exc) else 2
+        finally:
+            os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0

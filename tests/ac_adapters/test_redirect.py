@@ -313,7 +313,7 @@ def test_format_mac_des_and_errors() -> None:
     assert "wlanparameter" not in query and "usermac=AA%3ABB" in query
 
 
-# --- AP group / location / name (issue 19 item 7) ------------------------------------------
+# --- AP group / location / name ---------------------------------------------------------------
 
 def test_huawei_ap_group_location_and_name_are_parsed() -> None:
     """Huawei url-parameter kinds ap-group-name, ap-location, ap-name (kind names as keys),

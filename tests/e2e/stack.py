@@ -72,6 +72,21 @@ def wait_for(pred: Callable[[], object], timeout: float = 5.0, step: float = 0.0
     return bool(pred())
 
 
+class StackClock:
+    """The journey's clock: real time plus whatever a test skipped with :meth:`advance`, so a
+    test waits out an ad countdown without sleeping through it (the AC, RADIUS and Redis TTLs
+    keep real time; a skip of a few seconds is within every grace period they allow)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @dataclass
 class Stack:
     redis: Any
@@ -83,6 +98,7 @@ class Stack:
     plans: PlanStore
     venues: VenueStore
     extras: dict[str, Any] = field(default_factory=dict)
+    clock: StackClock = field(default_factory=StackClock)
 
     def redirect(self, i: int, portal_url: str = "http://portal.test/portal") -> str:
         ip, mac = user(i)
@@ -172,12 +188,14 @@ def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bo
                          client_address_check=client_address_check)
     otp = OtpService(redis, settings.otp, settings.otp.hmac_key.encode(),
                      policy=build_number_policy(settings.number_policy, redis), blocklist=Blocklist(redis))
-    journey = PhoneJourney(redis, settings, otp=otp, signer=Signer(settings.web.secret_key.encode()))
+    clock = StackClock()
+    journey = PhoneJourney(redis, settings, otp=otp, signer=Signer(settings.web.secret_key.encode()),
+                           clock=clock)
     journey.venues.cache_ttl = 0.0
     journey.plans.cache_ttl = 0.0
     journey_box.append(journey)
     try:
-        yield Stack(redis, settings, journey, ac, listener, auth_port, plans, venues,
+        yield Stack(redis, settings, journey, ac, listener, auth_port, plans, venues, clock=clock,
                     extras={"acct_port": acct_port})
     finally:
         ac.stop(wait=1.0)
@@ -213,11 +231,12 @@ def enable_rfc5176(stack: Stack) -> None:
     registry.put(dataclasses.replace(registry.get(AC_NAME), rfc5176=True, coa_port=stack.ac.coa_port))
 
 
-def stack_app(stack: Stack) -> Any:
-    """The Flask app on ``stack``'s settings and Redis, sharing its phone journey (whose caches
-    are off and whose client the stack closes): what phone-page tests drive over HTTP."""
+def stack_app(stack: Stack, settings: Settings | None = None) -> Any:
+    """The Flask app on ``stack``'s settings (or ``settings``, a variant of them) and Redis,
+    sharing its phone journey (whose caches are off and whose client the stack closes): what
+    phone-page and console tests drive over HTTP."""
     from portal.web import create_app
 
-    app = create_app(stack.settings, stack.redis)
+    app = create_app(settings if settings is not None else stack.settings, stack.redis)
     app.extensions["citywifi"].journey = stack.journey
     return app

@@ -1,4 +1,4 @@
-"""Phones that find the portal by themselves (issue 14 item 4), in headless Chromium with iOS and
+"""Phones that find the portal by themselves, in headless Chromium with iOS and
 Android user agents, through the real RADIUS server and the AC simulator: the OS probe (or the
 RFC 8908 API) → the portal → login → the probe says online.
 
@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import Stack, phone, running_stack, stack_app, user, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
 
@@ -38,8 +37,7 @@ def serving(stack: Stack) -> Iterator[str]:
     """The app on a real HTTP server: its base URL (http://127.0.0.1:port)."""
     from werkzeug.serving import make_server
 
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack)
     server = make_server("127.0.0.1", free_tcp_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

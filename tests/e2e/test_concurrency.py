@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from portal.reallog import RealNameLog
-from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import Stack, phone, running_stack, stack_app, user, wait_for
 
 N = 100
 
@@ -31,8 +30,7 @@ def served(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[tuple[
     # AC timeout at the production default: on 2 busy cores, CPU contention is not an AC timeout.
     with running_stack(redis_client, redis_url, data_dir, web={"max_ac_logins": N},
                        ac_timeout=3.0) as stack:
-        app = create_app(stack.settings, stack.redis)
-        app.extensions["citywifi"].journey = stack.journey
+        app = stack_app(stack)
         server = make_server("127.0.0.1", free_tcp_port(), app, threaded=True)
         server.socket.listen(256)
         thread = threading.Thread(target=server.serve_forever, daemon=True)

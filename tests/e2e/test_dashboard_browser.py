@@ -14,9 +14,8 @@ import pytest
 
 from portal.accounts import AccountStore, Role
 from portal.settings import ConsoleSettings
-from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, user, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
 
@@ -32,8 +31,7 @@ def site(stack: Stack) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-    app = create_app(settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack, settings)
     port = free_tcp_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,4 +1,4 @@
-"""Issue 7 end to end: a phone logs in through the AC simulator (real Portal protocol, our RADIUS
+"""End to end: a phone logs in through the AC simulator (real Portal protocol, our RADIUS
 server, real accounting), appears in ``/api/v1/sessions`` and on ``/noc/sessions``, is kicked
 from the console and is really offline on the simulator; a plan change reaches the live session
 as a CoA the simulator applies. And for an AC without RFC 5176: the kick goes out as a Portal
@@ -24,7 +24,7 @@ from portal.web import create_app
 from tests.e2e.stack import AC_NAME, Stack, enable_rfc5176, login_through_ac, running_stack, wait_for
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import console_job
+from tests.portal.web.jobkit import console_job, finished_job
 from tests.portal.web.nockit import signed_in
 
 GOLD = Plan(name="gold", up_kbps=5000, down_kbps=20000, session_timeout=1800)
@@ -81,10 +81,12 @@ def test_plan_change_reaches_the_live_session_by_coa(
         number, ip, _mac = login_through_ac(stack, 2)
         before = stack.ac.online()[ip]
         assert before.rates.get("Huawei-Input-Average-Rate") == 2000 * 1000      # "basic"
-        resp = _app(stack).test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
-                                             headers=auth(token(redis_client, "write")))
-        assert resp.status_code == 200, resp.get_json()
-        (outcome,) = resp.get_json()["sessions"]
+        app = _app(stack)
+        resp = app.test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
+                                     headers=auth(token(redis_client, "write")))
+        assert resp.status_code == 202, resp.get_json()              # a job; the AC answers later
+        job = finished_job(app, redis_client, resp.get_json()["status_url"])
+        (outcome,) = job["result"]["sessions"]
         assert outcome["outcome"] == "coa", outcome
         live = stack.ac.online()[ip]                         # still online, new limits applied
         assert stack.ac.stats["coa_applied"] == 1
@@ -104,8 +106,10 @@ def test_ac_without_rfc5176_portal_logout_and_next_login(
         number, ip, _mac = login_through_ac(stack, 3)
         app = _app(stack)
         write = auth(token(redis_client, "write"))
-        change = app.test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
-                                       headers=write).get_json()
+        resp = app.test_client().put(f"/api/v1/users/{number}/plan", json={"plan": "gold"},
+                                     headers=write)
+        assert resp.status_code == 202, resp.get_json()
+        change = finished_job(app, redis_client, resp.get_json()["status_url"])["result"]
         assert [o["outcome"] for o in change["sessions"]] == ["next_login"]
         assert "next login" in change["sessions"][0]["message"]
         assert stack.ac.online()[ip].rates.get("Huawei-Input-Average-Rate") == 2000 * 1000

@@ -93,7 +93,7 @@ def test_client_authorised_recorded_and_kick_explained(rig: Rig) -> None:
     resp = noc.post("/noc/sessions/kick", data={"ac": SITE, "session_id": session.session_id,
                                                 "csrf_token": csrf(noc, "/noc/sessions")})
     job = console_job(noc, resp.headers["Location"])
-    assert 'data-outcome="unsupported"' in job and "不支持远程下线" in job, job[:800]
+    assert 'data-outcome="no_remote_logout"' in job and "Omada" in job, job[:800]
     # The operator session expired: the next authorisation logs in again by itself.
     rig.controller.expire_sessions()
     wired = code_login(rig, rig.app.test_client(), "02-F0-00-00-00-02", phone(96), apMac="",

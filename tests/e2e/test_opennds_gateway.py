@@ -1,4 +1,5 @@
-"""openNDS 9.10 (Debian's package) as a real gateway in front of citywifi, FAS level 1 (issue 17).
+"""openNDS 9.10 (Debian's package) as a real gateway in front of citywifi, FAS level 1: a phone
+behind it logs in through the portal and openNDS opens its way out.
 
 Three network namespaces of our own (private addresses only, nothing leaves them):
 
@@ -25,12 +26,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from portal.acs import AcRecord, AcRegistry
+from portal.apitokens import ApiTokenStore
+from portal.login_types import Signer
 from portal.reallog import RealNameLog
+from portal.state import keys
+from portal.usage import UsageBook
 from portal.venues import Venue, VenueStore
 from tests.e2e.stack import wait_for
 from tests.e2e.test_up_demo import _code_from_outbox, _pump, _wait_printed
@@ -39,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GW_NAME = "cafe-gw1"
 FASKEY = "s3cr3tkey123"
 PHONE_NUMBER = "18900000077"
+HOOK_SECRET = "gw-hook-secret-1"     # the gateway's event-hook secret (its record's `secret`)
 
 
 def _netns_usable() -> bool:
@@ -108,7 +115,9 @@ echo "$(( $(date +%s) + 86400 )) $MAC 192.168.77.10 phone *" >$D/gw/tmp/dhcp.lea
 # Private mount+pid namespaces: its helpers hard-code /etc/opennds/opennds.conf and /tmp, and
 # pgrep/kill host-wide; the systemctl shim keeps it from restarting any dnsmasq.
 exec ip netns exec ${{P}}gw unshare --mount --pid --fork --kill-child --mount-proc --propagation private \
-  env PATH=$D/bin:$PATH CITYWIFI_BINAUTH_LOG=/mnt/binauth.log sh -c "exec >$D/gw/opennds.log 2>&1
+  env PATH=$D/bin:$PATH CITYWIFI_BINAUTH_LOG=/mnt/binauth.log \
+    CITYWIFI_EVENT_URL=http://10.77.0.2:2080/api/gateway/opennds/events \
+    CITYWIFI_EVENT_SECRET={SECRET} sh -c "exec >$D/gw/opennds.log 2>&1
     mount --bind $D/gw /mnt
     mount --bind /mnt/opennds.conf /etc/opennds/opennds.conf
     mount --bind /mnt/tmp /tmp
@@ -201,7 +210,7 @@ def test_phone_behind_opennds_logs_in_by_sms_and_reaches_the_internet(testbed: N
     bed.procs.append(www)
     _wait_printed(portal, r"citywifi is running", 180, seen)
     state = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"))
-    AcRegistry(state).put(AcRecord(name=GW_NAME, addresses=("10.77.0.1",), secret="gw-hook-secret-1",
+    AcRegistry(state).put(AcRecord(name=GW_NAME, addresses=("10.77.0.1",), secret=HOOK_SECRET,
                                    kind="opennds", faskey=FASKEY))
     # Its venue's post-login page is behind the gateway: only a granted phone reaches it.
     VenueStore(state).put(Venue(id="cafe", name_zh="咖啡馆", name_en="Cafe", acs=(GW_NAME,),
@@ -209,7 +218,7 @@ def test_phone_behind_opennds_logs_in_by_sms_and_reaches_the_internet(testbed: N
     # The gateway last: it must see the portal (its upstream neighbour) when it starts.
     assert wait_for(lambda: bed.run("gw", "curl", "-so", "/dev/null", "-m1", "http://10.77.0.2:2080/portal/status")
                     .returncode == 0, 10)
-    gw = subprocess.Popen(["bash", "-c", GW_START.format(P=bed.p, D=bed.d)], text=True)
+    gw = subprocess.Popen(["bash", "-c", GW_START.format(P=bed.p, D=bed.d, SECRET=HOOK_SECRET)], text=True)
     bed.procs.append(gw)
     bed.gw = gw
     log = bed.d / "gw" / "opennds.log"
@@ -253,6 +262,63 @@ def test_phone_behind_opennds_logs_in_by_sms_and_reaches_the_internet(testbed: N
     mac = bed.run("phone", "cat", "/sys/class/net/eth0/address").stdout.strip()
     records = RealNameLog(state).recent(5)
     assert [(r.phone, r.mac, r.ac, r.ip) for r in records] == [(PHONE_NUMBER, mac, GW_NAME, "192.168.77.10")]
+    # 7. BinAuth's client_auth event reached us: the NOC session list (the API's) shows it.
+    _, api_key = ApiTokenStore(state).create("e2e-noc", "read", "cli:e2e")
+
+    def noc_sessions() -> list[dict[str, Any]]:
+        out = bed.run("fas", "curl", "-s", "-m", "10", "-H", f"Authorization: Bearer {api_key}",
+                      f"http://10.77.0.2:2080/api/v1/sessions?ac={GW_NAME}").stdout
+        return list(json.loads(out)["sessions"])
+
+    assert wait_for(lambda: len(noc_sessions()) == 1, 30), (bed.d / "gw" / "binauth.log").read_text()
+    [online] = noc_sessions()
+    assert (online["phone"], online["mac"], online["ip"], online["venue"]) == \
+        (PHONE_NUMBER, mac, "192.168.77.10", "cafe")
+    # 8. Some traffic through the gateway, then its operator drops the client (openNDS 9.10 has
+    # no remote deauth): the deauth event closes our session with the client's bytes.
+    (bed.d / "www" / "big.bin").write_bytes(os.urandom(300_000))
+    assert bed.curl("-o", "/dev/null", "-w", "%{size_download}", "http://10.77.0.3/big.bin") == "300000"
+    # openNDS reads its byte counters every checkinterval (10 s): deauth once they show it.
+    def counted() -> bool:
+        return int(json.loads(bed.ndsctl("json", "192.168.77.10"))["download_this_session"]) >= 290
+    assert wait_for(counted, 40), bed.ndsctl("json", "192.168.77.10")
+    assert "deauthenticated" in bed.ndsctl("deauth", "192.168.77.10")
+    assert wait_for(lambda: noc_sessions() == [], 30), (bed.d / "gw" / "binauth.log").read_text()
+    logout = [f for _, f in state.xrange(keys.real_name_log()) if f[b"kind"] == b"logout"]
+    assert len(logout) == 1 and logout[0][b"cause"] == b"opennds:ndsctl_deauth", logout
+    usage = UsageBook(state).get(PHONE_NUMBER, time.time())
+    assert usage.daily_volume >= 300_000 and int(logout[0][b"out"]) >= 300_000, (usage, logout)
+    # Seconds as the gateway counts them: from its session start to the deauth.
+    assert int(logout[0][b"start"]) == int(client["session_start"]), (logout, client)
+    assert usage.daily_time == int(logout[0][b"t"]) <= time.time() - int(client["session_start"]) + 1
+    # 9. Captive again: the gateway sends the phone to our landing; a returning phone (MAC bound)
+    # gets the ad, then continues straight through the gateway's grant to the venue page.
+    again = bed.curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://10.77.0.3/")
+    assert again.startswith("307 http://10.77.0.2:2080/portal?fas="), again
+    ad = bed.curl(again.split(" ", 1)[1])
+    fields = dict(re.findall(r'name="(c|ticket)" value="([^"]*)"', ad))
+    wait = re.search(r'<span id="n">(\d+)</span>', ad)
+    assert set(fields) == {"c", "ticket"} and wait, ad[:2000]
+    time.sleep(int(wait.group(1)) + 0.5)
+    back = bed.curl("-L", "-w", "\n%{url_effective}", "--data-urlencode", f"c={fields['c']}",
+                    "--data-urlencode", f"ticket={fields['ticket']}", "http://10.77.0.2:2080/portal/continue")
+    assert back.endswith("\nhttp://10.77.0.3/") and back.startswith("INTERNET-PAGE-OK"), back[-1500:]
+    assert wait_for(lambda: len(noc_sessions()) == 1, 30), (bed.d / "gw" / "binauth.log").read_text()
+    # 10. The phone's own logout (the status link it is given): our page sends its browser to the
+    # gateway's deny URL, openNDS deauthenticates it there, its client_deauth event closes ours.
+    signer = Signer((data / "web-secret.key").read_bytes())
+    status_token = signer.seal("ses", {"ac": GW_NAME, "ip": "192.168.77.10", "p": PHONE_NUMBER}, 3600)
+    assert "在线" in bed.curl(f"http://10.77.0.2:2080/portal/status?s={status_token}")
+    page = bed.curl("--data-urlencode", f"s={status_token}", "http://10.77.0.2:2080/portal/logout")
+    deny = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', page)
+    assert deny and deny.group(1) == "http://192.168.77.1:2050/opennds_deny/", page[:1500]
+    bed.curl("-o", "/dev/null", deny.group(1))
+    assert wait_for(lambda: noc_sessions() == [], 30), (bed.d / "gw" / "binauth.log").read_text()
+    causes = [f[b"cause"] for _, f in state.xrange(keys.real_name_log()) if f[b"kind"] == b"logout"]
+    assert causes == [b"opennds:ndsctl_deauth", b"opennds:client_deauth"], causes
+    assert json.loads(bed.ndsctl("json", "192.168.77.10")).get("state") != "Authenticated"
+    assert bed.curl("-o", "/dev/null", "-w", "%{http_code}", "http://10.77.0.3/") == "307"
     print(f"login → online through openNDS in {took:.2f} s; custom {client['custom'][:40]}…; "
-          f"session {int(client['session_end']) - int(client['session_start'])} s")
+          f"session {int(client['session_end']) - int(client['session_start'])} s; "
+          f"booked {usage.daily_volume} bytes, {usage.daily_time} s")
     state.close()

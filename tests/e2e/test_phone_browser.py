@@ -20,9 +20,8 @@ from portal.plans import Plan
 from portal.sessions import OnlineSession
 from portal.state import keys
 from portal.usage import UsageBook
-from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, stack_app, user, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
 
@@ -37,8 +36,7 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 def portal(stack: Stack) -> Iterator[str]:
     from werkzeug.serving import make_server
 
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack)
     port = free_tcp_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -276,7 +274,7 @@ def test_error_messages(browser: Any, stack: Stack, portal: str) -> None:
 
 
 def test_number_field_autofill_format_and_a_corrected_number(browser: Any, stack: Stack, portal: str) -> None:
-    """Issue 14 item 5: an autofill-formatted number is typed in full (no maxlength cut), and
+    """An autofill-formatted number is typed in full (no maxlength cut), and
     after a code went to a mistyped number, correcting it enables "Get code" at once."""
     page = new_page(browser, "en-US")
     page.goto(stack.redirect(12, portal))

@@ -1,4 +1,4 @@
-"""Issue 19 item 3 / issue 14 item 7: a plan the NOC changes reaches the sessions already online
+"""A plan the NOC changes reaches the sessions already online
 under it, raised or lowered alike, and every view agrees with what the AC enforces.
 
 Real parts only: Redis, our RADIUS server (thread), the AC simulator (Portal protocol, RADIUS
@@ -31,8 +31,7 @@ from portal.acs import AcRegistry
 from portal.plans import PlanStore
 from portal.sessions import SessionRegistry
 from portal.settings import ConsoleSettings
-from portal.web import create_app
-from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, user, wait_for
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login
 from tests.portal.web.jobkit import console_job, finished_job
@@ -42,9 +41,8 @@ HUAWEI_UP, HUAWEI_DOWN = "Huawei-Input-Average-Rate", "Huawei-Output-Average-Rat
 
 def _app(stack: Stack) -> Flask:
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-    app = create_app(settings, stack.redis)
+    app = stack_app(stack, settings)
     app.config["TESTING"] = True
-    app.extensions["citywifi"].journey = stack.journey      # the stack's journey, caches off
     return app
 
 

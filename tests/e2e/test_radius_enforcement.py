@@ -1,4 +1,4 @@
-"""Issue 3 end to end: a login through the AC simulator is authorised by our RADIUS server, the
+"""End to end: a login through the AC simulator is authorised by our RADIUS server, the
 simulator reports usage with Interim-Updates, and when the plan's volume quota is used up our
 server sends an RFC 5176 Disconnect-Request that the simulator obeys — within one interim
 interval. Also the Portal-protocol fallback (REQ_LOGOUT) for an AC without RFC 5176.

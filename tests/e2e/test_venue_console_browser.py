@@ -18,9 +18,8 @@ from portal.assets import AssetStore
 from portal.pages import default_source
 from portal.settings import ConsoleSettings
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, phone, running_stack, user, wait_for
+from tests.e2e.stack import Stack, phone, running_stack, stack_app, user, wait_for
 from tests.portal.test_assets import GOOD
 from tests.portal.web.consolekit import create_account
 
@@ -38,8 +37,7 @@ def base_url(stack: Stack) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-    app = create_app(settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack, settings)
     port = free_tcp_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

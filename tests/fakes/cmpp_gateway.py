@@ -51,7 +51,8 @@ class FakeCmppGateway(FakeGatewayBase):
         if isinstance(pdu, cmpp.Connect):
             ts = f"{pdu.timestamp:010d}"
             expected = cmpp.connect_authenticator(self.sp_id, self.secret, ts)
-            if self.auth_fail or pdu.source_addr != self.sp_id or pdu.authenticator != expected:
+            refused = self.auth_fail or pdu.source_addr != self.sp_id or pdu.authenticator != expected
+            if refused and not self.impostor:   # an impostor cannot check, so it takes any login
                 self.login_failures += 1
                 self.write(conn, cmpp.encode(cmpp.ConnectResp(3, b"", v), seq, v))
                 conn.writer.close()
@@ -63,7 +64,8 @@ class FakeCmppGateway(FakeGatewayBase):
                 return
             self.logins += 1
             conn.logged_in = True
-            auth = cmpp.ismg_authenticator(0, pdu.authenticator, self.secret, v)
+            secret = "not-the-secret" if self.impostor else self.secret
+            auth = cmpp.ismg_authenticator(0, pdu.authenticator, secret, v)
             self.write(conn, cmpp.encode(cmpp.ConnectResp(0, auth, v), seq, v))
             return
         if not conn.logged_in:

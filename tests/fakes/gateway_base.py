@@ -3,7 +3,9 @@
 talk to it. Subclasses supply the protocol (login check, submit answer, report PDU).
 
 Fault injection (set attributes at any time, from any thread):
-``auth_fail`` (refuse every login), ``illegal_numbers`` (refuse those destinations),
+``auth_fail`` (refuse every login), ``impostor`` (accept every login but sign the answer
+without knowing the secret, as a host that is not the operator's would), ``illegal_numbers``
+(refuse those destinations),
 ``flow_control`` (refuse every submit with the operator's flow-control/volume code),
 ``reply_delay`` (seconds before each submit response), ``drop_on_submit`` (close the
 connection instead of answering the next N submits), ``silent`` (never answer anything
@@ -68,6 +70,7 @@ class FakeGatewayBase:
         self.max_outstanding = 0
         self.reports_acked: list[Any] = []
         self.auth_fail = False
+        self.impostor = False
         self.illegal_numbers: set[str] = set()
         self.flow_control = False
         self.reply_delay = 0.0

@@ -53,7 +53,8 @@ class FakeSmgpGateway(FakeGatewayBase):
         if isinstance(pdu, smgp.Login):
             ts = f"{pdu.timestamp:010d}"
             expected = smgp.client_authenticator(self.client_id, self.secret, ts)
-            if self.auth_fail or pdu.client_id != self.client_id or pdu.authenticator != expected:
+            refused = self.auth_fail or pdu.client_id != self.client_id or pdu.authenticator != expected
+            if refused and not self.impostor:   # an impostor cannot check, so it takes any login
                 self.login_failures += 1
                 self.write(conn, smgp.encode(smgp.LoginResp(21, b"", 0x30), seq))
                 conn.writer.close()
@@ -67,7 +68,8 @@ class FakeSmgpGateway(FakeGatewayBase):
             self.login_modes[conn.conn_id] = pdu.login_mode
             conn.logged_in = True
             conn.extra["mode"] = pdu.login_mode
-            auth = smgp.server_authenticator(0, pdu.authenticator, self.secret)
+            secret = "not-the-secret" if self.impostor else self.secret
+            auth = smgp.server_authenticator(0, pdu.authenticator, secret)
             self.write(conn, smgp.encode(smgp.LoginResp(0, auth, 0x30), seq))
             return
         if not conn.logged_in:

@@ -1,4 +1,4 @@
-"""`[[sms.gateways]]` options are validated when settings load (issue 15 item 8): a typo in
+"""`[[sms.gateways]]` options are validated when settings load: a typo in
 `kind` or any bad option fails `citywifi config check` with the key named; good options reach
 the backends with today's defaults."""
 

@@ -232,7 +232,7 @@ def test_module_function_reuses_authorizer(redis_client: Any) -> None:
 
 
 def test_accepts_reserve_device_slots_atomically(redis_client: Any) -> None:
-    """Issue 19 item 1 on the generic path (also run on Redis Cluster by tests/scale): each grant
+    """A plan's device limit on the generic path (also run on Redis Cluster by tests/scale): each grant
     reserves its device's slot; the third device is refused though no session ever started, the
     token consume step reserves too and leaves a refused token unspent."""
     from portal.credentials import CredentialStore, DevicesFull

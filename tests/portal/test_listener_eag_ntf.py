@@ -1,4 +1,4 @@
-"""Issue 19 item 4: an EAG-style AC sends every NTF_LOGOUT with SerialNo 0 and ReqID 0 (spec §1.6),
+"""An EAG-style AC sends every NTF_LOGOUT with SerialNo 0 and ReqID 0 (spec §1.6),
 so kick → re-login → kick of one phone within the retransmission window gives byte-identical
 datagrams. Both kicks must end their login; a real retransmission must still be handled once.
 Real Redis, the real RADIUS server, the AC simulator and the listener on loopback UDP."""

@@ -127,7 +127,7 @@ def test_returning_phone_ad_ticket_cannot_be_redeemed_early_or_twice(stack: Stac
     with pytest.raises(LoginError) as err:
         stack.journey.redeem_ad(other, landing.ad.ticket)     # someone else's ticket
     assert err.value.code == "bad_link"
-    time.sleep(2.0)
+    stack.clock.advance(2.0)                              # the venue's 2-second ad countdown
     ok = stack.journey.redeem_ad(again, landing.ad.ticket)
     assert ok.kind == "returning" and ok.redirect_url == VENUE_URL
     assert again.user_ip in stack.ac.online()
@@ -210,14 +210,22 @@ def test_ac_rejected_carries_the_reply_message(stack: Stack) -> None:
     # Block the MAC only at RADIUS time (after the portal's own checks): RADIUS rejects.
     from portal.blocklist import Blocklist
 
-    real = stack.journey._grant
+    class BlockAfterPortalCheck:
+        """The journey's authorizer, which blocks the MAC right after the portal's own check."""
 
-    def grant_then_block(number: str, c: PhoneContext) -> Any:
-        result = real(number, c)
-        Blocklist(stack.redis).block("mac", c.mac, reason="test", by="test")
-        return result
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
 
-    stack.journey._grant = grant_then_block  # type: ignore[method-assign]
+        def authorize(self, number: str, mac: str | None, *args: Any, **kwargs: Any) -> Any:
+            grant = self.inner.authorize(number, mac, *args, **kwargs)
+            assert mac is not None
+            Blocklist(stack.redis).block("mac", mac, reason="test", by="test")
+            return grant
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    stack.journey.authorizer = BlockAfterPortalCheck(stack.journey.authorizer)  # type: ignore[assignment]
     with pytest.raises(LoginError) as err:
         stack.journey.login_with_code(ctx, phone(12), code)
     assert err.value.code == "ac_rejected"

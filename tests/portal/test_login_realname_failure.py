@@ -23,7 +23,7 @@ from portal.login import LoginError, PhoneContext
 from portal.reallog import RealNameLog
 from portal.state import keys
 from portal.web import create_app
-from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, wait_for
+from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, wait_for
 
 
 class RealNameWriteFails:
@@ -105,8 +105,7 @@ def test_returning_and_silent_logins_are_undone_too(stack: Stack) -> None:
 
 
 def test_phone_sees_the_state_unavailable_page(stack: Stack) -> None:
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack)
     _break_reallog(stack)
     ctx, code = _code_for(stack, 33)
     c = stack.journey.sign_context(ctx)

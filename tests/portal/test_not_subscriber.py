@@ -1,4 +1,4 @@
-"""Delivery-report verdicts in the number policy's lookup cache (issue 19 item 8): a number a
+"""Delivery-report verdicts in the number policy's lookup cache: a number a
 report called "not a subscriber" is refused without sending until the entry expires — with or
 without an operator lookup endpoint, over the real Redis."""
 

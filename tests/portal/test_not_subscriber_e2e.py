@@ -1,4 +1,4 @@
-"""End to end (issue 19 item 8): a gateway reports "not a subscriber" for a number → the next code
+"""End to end: a gateway reports "not a subscriber" for a number → the next code
 request for it is refused with a clear zh/en message and NO Submit reaches the gateway; after
 ``number_policy.not_subscriber_ttl`` it is allowed again.
 
@@ -29,8 +29,7 @@ from portal.phone_policy import build_number_policy
 from portal.settings import NumberPolicySettings, OtpSettings, SmsGatewaySettings, SmsSettings
 from portal.sms_queue import SmsJob, SmsQueue
 from portal.state import keys
-from portal.web import create_app
-from tests.e2e.stack import Stack, phone, running_stack
+from tests.e2e.stack import Stack, phone, running_stack, stack_app
 from tests.fakes.cmpp_gateway import FakeCmppGateway
 from tests.fakes.smgp_gateway import FakeSmgpGateway
 from tests.portal.web.test_phone_pages import field, land
@@ -75,8 +74,7 @@ def test_phone_flow_refuses_a_number_the_gateway_called_unknown(
                        build_catalog(settings.sms), consumer="e2e", block_ms=100, not_subscriber_ttl=TTL)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    app: Flask = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app: Flask = stack_app(stack)
     client = app.test_client()
     try:
         html, _ = land(client, stack, 7)

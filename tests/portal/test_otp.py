@@ -184,7 +184,7 @@ def test_bound_to_ip_when_no_mac(redis_client: Any) -> None:
 
 
 def test_reload_resumes_within_validity(redis_client: Any) -> None:
-    """Issue 5: the login window closes and reopens; the same device finishes with the same code."""
+    """The login window closes and reopens; the same device finishes with the same code."""
     clock = Clock()
     svc = service(redis_client, clock)
     issued = svc.request_code(PHONE, MAC, IP)
@@ -394,7 +394,7 @@ def test_different_key_cannot_verify(redis_client: Any) -> None:
         other.verify(PHONE, issued.code, MAC, IP)
 
 
-# --- exactly once, retry tickets, observed source (issue 13) --------------------------------
+# --- exactly once, retry tickets, observed source ---------------------------------------------
 
 def test_one_code_verified_by_fifty_threads_wins_once(redis_client: Any) -> None:
     svc = service(redis_client, max_attempts=100)

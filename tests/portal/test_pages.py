@@ -219,7 +219,7 @@ def test_venue_templates_are_compiled_once_and_the_cache_is_bounded() -> None:
         assert renderer.render("login", ctx, slow).source == "default"
 
 
-# --- the forms phones need (issue 14: a login page without a login form stranded the venue) -------
+# --- the forms phones need (a login page without a login form would strand the venue) -----------
 
 @pytest.mark.parametrize(("page", "source", "missing_zh", "missing_en"), [
     ("login", "<p>{{ venue.name }}</p>", "登录表单", "the login form"),

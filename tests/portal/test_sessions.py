@@ -103,7 +103,7 @@ def test_with_plan(redis_client: Any) -> None:
 
 
 def test_plan_index_follows_open_plan_change_and_close(redis_client: Any) -> None:
-    """Issue 19 item 3: a changed plan finds its online sessions in the per-plan index."""
+    """A changed plan finds its online sessions in the per-plan index."""
     reg = SessionRegistry(redis_client)
     a = OnlineSession("ac1", "a", "18900000001", plan="basic", started=1, updated=2)
     b = OnlineSession("ac1", "b", "18900000002", plan="basic", started=1, updated=2)

@@ -47,7 +47,7 @@ def test_resolution_order(redis_client: Any) -> None:
 
 
 def test_resolution_by_ap_group(redis_client: Any) -> None:
-    """Issue 19 item 7: a venue claims the AC's AP group (Huawei ap-group-name); more specific
+    """A venue claims the AC's AP group (Huawei ap-group-name); more specific
     than AC + SSID, less than an AP MAC; a venue restricted to AP groups does not catch the rest
     of its AC."""
     store = VenueStore(redis_client, cache_ttl=0.0)

@@ -341,7 +341,7 @@ def test_session_records_where_it_started_and_venue_index_follows(redis_client: 
 
 def test_plan_index_follows_start_stop_and_accounting_on(redis_client: Any,
                                                         proc: AccountingProcessor) -> None:
-    """Issue 19 item 3: the per-plan index (a changed plan reaches its online sessions without a
+    """The per-plan index (a changed plan reaches its online sessions without a
     scan) is written with the venue index for every way a session starts and ends."""
     reg = SessionRegistry(redis_client, grace=60)
     proc.process(AC, _rec(AcctStatus.START, "S1"), T0)

@@ -1,4 +1,4 @@
-"""The RADIUS Class key is the same on every node without any setting (issue 19 follow-up).
+"""The RADIUS Class key is the same on every node without any setting.
 
 The Class of an Access-Accept is signed, and accounting books a session only under a Class that
 verifies; an AC's accounting may reach another RADIUS node than its login did. With

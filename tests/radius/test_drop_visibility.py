@@ -1,4 +1,4 @@
-"""Issue 15 item 9: every dropped packet — Access-Request, Accounting-Request, a Disconnect/CoA
+"""Every dropped packet — Access-Request, Accounting-Request, a Disconnect/CoA
 reply — is counted by reason and AC and told to the operator at INFO/WARNING, rate-limited."""
 
 from __future__ import annotations

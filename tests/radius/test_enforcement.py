@@ -276,3 +276,35 @@ def test_reply_codec_rejects_forged_or_mismatched_replies() -> None:
         decode_reply(reply(b"k", code=DynCode.COA_ACK), request, b"k")  # answers another code
     with _pytest.raises(MalformedPacket):
         decode_reply(reply(b"k"), request[:1] + b"\x08" + request[2:], b"k")  # other ident
+
+
+def test_a_zero_vector_message_authenticator_is_accepted_only_when_asked() -> None:
+    """FreeRADIUS < 3.2.4 (Debian 12 ships 3.2.1) signs the Message-Authenticator of a
+    Disconnect-ACK it relays over sixteen zero octets instead of the request's authenticator
+    (its issue #5212). ``zero_vector_ma`` accepts that, and nothing else that is wrong."""
+    import hashlib
+    import hmac
+    import struct
+
+    from radius.errors import MalformedPacket
+    from radius.rfc5176 import decode_reply, encode_request, request_attrs
+
+    secret = b"proxy-secret"
+    attrs = request_attrs(user_name=PHONE, session_id="S", framed_ip=None,
+                          calling_station_id=None, nas_ip="127.0.0.1", event_timestamp=1)
+    request = encode_request(DynCode.DISCONNECT_REQUEST, 9, secret, attrs)
+
+    def ack(vector: bytes, key: bytes = secret) -> bytes:
+        head = struct.pack("!BBH", DynCode.DISCONNECT_ACK, 9, 20 + 18)
+        mac = hmac.new(key, head + vector + b"\x50\x12" + bytes(16), hashlib.md5).digest()
+        body = b"\x50\x12" + mac
+        return head + hashlib.md5(head + request[4:20] + body + secret).digest() + body
+
+    assert decode_reply(ack(request[4:20]), request, secret).acked          # RFC 5176 form
+    legacy = ack(bytes(16))
+    with pytest.raises(MalformedPacket):
+        decode_reply(legacy, request, secret)
+    assert decode_reply(legacy, request, secret, zero_vector_ma=True).zero_vector_ma
+    assert not decode_reply(ack(request[4:20]), request, secret, zero_vector_ma=True).zero_vector_ma
+    with pytest.raises(MalformedPacket):                                   # another key: still no
+        decode_reply(ack(bytes(16), b"other"), request, secret, zero_vector_ma=True)

@@ -1,4 +1,4 @@
-"""Issue 15 item 2: Message-Authenticator and Proxy-State policies as FreeRADIUS 3.2.5+ has
+"""Message-Authenticator and Proxy-State policies as FreeRADIUS 3.2.5+ has
 them (``yes`` / ``no`` / ``auto``, global and per AC), Message-Authenticator first in every
 reply, and (item 9) a drop for it counted per AC and logged at WARNING without DEBUG — with
 Debian's radclient/radtest as the AC."""

@@ -1,4 +1,4 @@
-"""Issue 15 item 6 (first step): ACs behind a trusted RADIUS proxy keep their own identity.
+"""ACs behind a trusted RADIUS proxy keep their own identity.
 
 A record with ``radius_proxy = true`` (the proxy's address and secret) makes the server read the
 real AC from NAS-IP-Address / NAS-Identifier; that AC must name the proxy in ``radius_via``.

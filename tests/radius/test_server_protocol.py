@@ -49,7 +49,7 @@ def test_retransmitted_token_request_gets_cached_accept_and_is_consumed_once(
     assert server.metrics.get("duplicate.replayed") == 1
     assert server.metrics.get("auth.accept") == 1            # processed once
     # A *new* request (new authenticator) with the same token from another device is a reuse;
-    # from the same device it gets the first Accept again (the token replay window, issue 15).
+    # from the same device it gets the first Accept again (the token replay window).
     other = access_request(User_Name=PHONE, password=cred.password, Calling_Station_Id="66-55-44-33-22-11")
     reply = exchange(server.auth_port, other.RequestPacket())
     assert reply is not None and decode_reply(other, reply).code == AccessReject

@@ -1,4 +1,4 @@
-"""Issue 15 item 5: a login token's first Accept is repeatable for the same AC, device and token
+"""A login token's first Accept is repeatable for the same AC, device and token
 for a short while, on any node — so an AC that lost the Accept and fails over to the second
 RADIUS node, or retries from a new source port, gets the same Accept instead of "reused".
 

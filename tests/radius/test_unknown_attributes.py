@@ -1,4 +1,4 @@
-"""Issue 15 item 1: standard attributes FreeRADIUS knows are known here too, and an attribute our
+"""Standard attributes FreeRADIUS knows are known here too, and an attribute our
 dictionary lacks never costs a well-formed, authenticated packet its answer — auth or
 accounting — against Debian's radclient."""
 

@@ -1,4 +1,4 @@
-"""Issue 15 item 3: User-Names with a realm or a country prefix, as Huawei/H3C "domain included"
+"""User-Names with a realm or a country prefix, as Huawei/H3C "domain included"
 formats and international-format ACs send them, reach the phone's credentials — with Debian's
 radtest/radclient as the AC."""
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from portal.web import create_app
 from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, stack_app
 
 __all__ = ["Client", "Page", "field_value", "serve"]
 
@@ -99,8 +98,7 @@ def serve(stack: Stack) -> Iterator[str]:
     """The portal app on a real threaded HTTP server bound to 127.0.0.1 (all of 127/8 reaches it)."""
     from werkzeug.serving import make_server
 
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack)
     server = make_server("127.0.0.1", free_tcp_port(), app, threaded=True)
     server.socket.listen(256)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,4 +1,4 @@
-"""Issue 21 item 3 — accounting believed anything an AC said.
+"""Accounting believes an AC only about its own sessions, and only what verifies.
 
 The real server (``radius.command.build_server``, what ``citywifi radius`` runs) on loopback
 sockets, real Redis, and Debian's ``radclient`` as the hostile AC. ``ac1`` is 127.0.0.1 (where

@@ -1,5 +1,5 @@
-"""Issue 13 item 11 (first sentence): ``/portal/ad/click/<id>`` redirected to any URL a venue
-stored. The click-through host must be on the allow-list of the venue the ad runs at (the same
+"""``/portal/ad/click/<id>`` must not redirect to any URL a
+venue stored. The click-through host must be on the allow-list of the venue the ad runs at (the same
 list as the post-login redirect: the venue's ``redirect_hosts`` plus the operator's
 ``web.redirect_hosts``), checked when the campaign is saved (console and API) and again when
 a phone follows the link (campaigns stored earlier, allow-lists that shrank since)."""

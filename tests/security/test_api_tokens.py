@@ -1,4 +1,4 @@
-"""Issue 21 items 4 and 10: API tokens and what they may do.
+"""API tokens and what they may do.
 
 Item 4 — a token minted by an administrator who was then deleted still created a new admin.
 A token now acts for its creator and dies with them (deleted, disabled, demoted), and never

@@ -1,4 +1,4 @@
-"""Issue 21 item 5 — the legal archive could be edited undetected.
+"""An edit to the legal archive is detected.
 
 Changing a phone number in a day's ``.jsonl.gz`` or deleting a record went unnoticed by the
 export and by ``citywifi archive status``. The archive is now sealed day by day (hash, chained to

@@ -1,5 +1,5 @@
-"""Issue 13 item 11 (all but ad clicks) and issue 21 item 11 (frame protection): what the web
-process and the shipped Redis configs expose by default.
+"""What the web process and the shipped Redis configs expose by default (ad clicks are
+tested elsewhere), and that no page can be framed by another site.
 
 * ``/metrics`` on the phone-facing web answered anyone without a token: now only a client on
   this machine (not forwarded by a proxy) without a token, else the token is required.

@@ -1,4 +1,4 @@
-"""Issue 21 item 11 / issue 13 item 7: the shipped nginx config in front of a real ``citywifi web``
+"""The shipped nginx config in front of a real ``citywifi web``
 is the set-up the README requires — and it holds.
 
 * A phone's own X-Forwarded-For is overwritten by nginx; the app believes nginx (a trusted proxy)
@@ -117,7 +117,7 @@ def stack(redis_url: str, redis_client: Any, tmp_path: Path) -> Iterator[tuple[i
 
 def test_the_portal_and_the_captive_api_are_served_over_tls(
         redis_url: str, redis_client: Any, tmp_path: Path) -> None:
-    """RFC 8908: the API and the user-portal-url it names must be https (issue 14 item 4). The
+    """RFC 8908: the API and the user-portal-url it names must be https. The
     shipped nginx serves the portal over TLS too, and the app sees the scheme nginx saw."""
     web_port = free_tcp_port()
     env = {"CITYWIFI_REDIS_URL": redis_url, "CITYWIFI_DATA_DIR": str(tmp_path / "data"),

@@ -1,4 +1,4 @@
-"""Issue 13 item 9: invalid Unicode, control characters and oversized fields never give a 500.
+"""Invalid Unicode, control characters and oversized fields never give a 500.
 
 ``PATCH /api/v1/venues/demo`` with ``{"name_zh": "\\ud800"}`` (a lone UTF-16 surrogate: legal in
 JSON text, impossible to encode as UTF-8) answered 500. These tests send that, and its

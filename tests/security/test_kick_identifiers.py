@@ -1,4 +1,4 @@
-"""Issue 15 item 4: a kick is reported done only when it happened.
+"""A kick is reported done only when it happened.
 
 The AC's Accounting-Start (sent by Debian's radclient to our RADIUS server) carries
 ``Calling-Station-Id = AA-BB-CC-00-00-41`` and a realm-qualified User-Name. A NAS that looks

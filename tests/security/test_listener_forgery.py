@@ -1,4 +1,4 @@
-"""Issue 13 item 8: forged AC packets against the running ``citywifi ac-listener`` process.
+"""Forged AC packets against the running ``citywifi ac-listener`` process.
 
 A spoofing neighbour on the AC's network (here: another loopback address) sends what an AC would
 send. The AC must be recognised by the address a datagram comes from, never by the BAS-IP it

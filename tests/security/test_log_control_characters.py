@@ -1,4 +1,4 @@
-"""Issue 21 item 8 — control characters from the AC reached the legal log.
+"""Control characters from the AC never reach the legal log, its exports or a terminal raw.
 
 An SSID of ``\\x00\\x1b[31m…`` or one with CR/LF was stored raw, exported raw in CSV (rows split
 in line-based tools) and printed raw to the operator's terminal by ``citywifi archive export``.

@@ -1,5 +1,6 @@
 """Attacks on the phone login flow, over real HTTP against the app, through the real RADIUS
-server and the AC simulator (issue 13 items 3-6).
+server and the AC simulator: code requests, code checks, retries and logins
+that an attacker replays, races or sends for another phone.
 
 Phones and attackers connect from their own loopback addresses (``phone_http.Client``), so the
 portal sees a peer address exactly as a Layer-3 portal sees a phone. What an attacker sends is

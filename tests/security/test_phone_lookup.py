@@ -1,5 +1,5 @@
 """Requests without the AC's redirect (status page without token, OS probes, RFC 8908 API, a bare
-/portal) identify a phone only by what the portal can verify (issue 14 item 4).
+/portal) identify a phone only by what the portal can verify.
 
 Before, the status page, the probes and the API took the request's address for the phone's
 wherever the phone's AC was. Behind NAT (an AC with ``client_address_check`` off) the portal sees

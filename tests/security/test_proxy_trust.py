@@ -1,4 +1,4 @@
-"""Issue 13 item 7 / issue 21 item 11: a phone cannot claim another phone's address.
+"""A phone cannot claim another phone's address.
 
 Attack: gunicorn reached directly (``web.host`` was 0.0.0.0) while ``proxy_hops = 1`` trusted
 X-Forwarded-For from anyone; a phone sending ``X-Forwarded-For: <victim>`` read the victim's

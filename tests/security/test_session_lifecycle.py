@@ -1,4 +1,4 @@
-"""Issue 21 item 6: any password change or reset, from anywhere, ends the account's other console
+"""Any password change or reset, from anywhere, ends the account's other console
 sign-ins. ``citywifi admin set-password`` used to leave them signed in (only the console's reset
 ended them): the sessions now live in the account store, which ends them itself.
 """

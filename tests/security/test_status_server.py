@@ -1,4 +1,4 @@
-"""Issue 21 item 11: Status-Server is answered only when the server can actually serve.
+"""Status-Server is answered only when the server can actually serve.
 
 Attack/fault: Redis answers PING but refuses every write (full under ``noeviction``,
 ``min-replicas-to-write`` unmet, a replica left read-only). The old health check only pinged, so

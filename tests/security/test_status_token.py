@@ -1,4 +1,4 @@
-"""Issue 21 item 7: the phone number must not be readable inside the ``?s=`` status token.
+"""The phone number must not be readable inside the ``?s=`` status token.
 
 The token is the per-client status link (success page, RFC 8908 ``user-portal-url``, WISPr
 LogoffURL): it travels in GET URLs for 30 days and lands in access logs and browser history.

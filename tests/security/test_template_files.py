@@ -1,6 +1,6 @@
-"""Issue 13 item 1: a venue's page template (and an ad campaign's HTML creative) read any file
-on the server — ``{% include "default//etc/passwd" %}`` in the login page's preview showed
-``/etc/passwd``, and the same read ``web-secret.key``. Templates now load only by exact name
+"""A venue's page template (or an ad campaign's HTML creative) cannot read a file on the
+server (before, ``{% include "default//etc/passwd" %}`` in the login page's preview showed
+``/etc/passwd``, and the same read ``web-secret.key``). Templates now load only by exact name
 from the shipped list. Driven over HTTP as a venue operator (editor, preview, publish,
 campaigns) and as a returning phone (ad page); plus every other place where a name from
 outside becomes a path: assets, the log export's stream name (archive files), the theme and
@@ -27,10 +27,9 @@ from portal.accounts import Role
 from portal.archive import ArchiveError, day_files, day_path
 from portal.pages import PageStore
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
 from sms_gateway.backend import SmsMessage
 from sms_gateway.file_backend import FileBackend
-from tests.e2e.stack import AC_NAME, SSID, Stack, running_stack, seed
+from tests.e2e.stack import AC_NAME, SSID, Stack, running_stack, seed, stack_app
 from tests.portal.test_assets import GOOD
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
@@ -163,8 +162,7 @@ def test_stored_html_creative_cannot_read_files_on_the_phones_ad_page(
     # Saved before the fix (or straight into Redis): every returning phone rendered it.
     stack.journey.campaigns.create(Campaign("leak", "Leak", Creative(
         "html", html=f'<pre>{{% include "default/{path}" %}}</pre>')))
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack)
     html = returning(app.test_client(), stack, 1)
     assert 'id="ad"' in html and marker not in html
     assert 'data-ad="leak"' not in html          # the creative failed in the sandbox: not shown

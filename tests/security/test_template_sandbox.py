@@ -1,4 +1,4 @@
-"""Issue 13 item 2: template time and memory limits were bypassed by filters — one preview of
+"""Template time and memory limits hold against filters. Before they were sized, one preview of
 ``{{ (('a'*20000)|replace('a','a'*20000)|replace('a','aa'))|length }}`` ran 6 s against the
 0.25 s budget and grew the web worker to 1.2 GB. Every filter, test, method and operator that
 can grow a string or list is now sized before it runs, and a render over time or memory is

@@ -1,4 +1,4 @@
-"""Issue 21 item 1: a stranger must not be able to fill Redis through the console sign-in.
+"""A stranger must not be able to fill Redis through the console sign-in.
 
 ``/login`` accepted a username of any length (up to the 64 KB body limit) and stored it in the
 failure-counter key names and in the audit entry, even once the address was locked out:

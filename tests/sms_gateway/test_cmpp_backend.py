@@ -53,12 +53,30 @@ def test_version_mismatch_and_bad_secret_fail_login() -> None:
         async def run() -> None:
             for kw in ({"secret": "nope"}, {"version": cmpp.V20}):
                 backend = CmppBackend(cfg(gw, wait_connected=0.3, **kw))
-                with pytest.raises(GatewayTransientError):
+                with pytest.raises(GatewayTransientError) as err:
                     await backend.send(SmsMessage("13800138000", OTP))
+                if kw == {"secret": "nope"}:
+                    assert err.value.code == "cmpp_login_3"      # CONNECT_RESP Status 3
                 await backend.close()
 
         asyncio.run(run())
         assert gw.logins == 0 and gw.login_failures >= 2
+
+
+@pytest.mark.parametrize("version", [cmpp.V30, cmpp.V20])
+def test_a_gateway_that_cannot_prove_the_secret_is_not_used(version: int) -> None:
+    with FakeCmppGateway(version=version) as gw:
+        gw.impostor = True
+
+        async def run() -> None:
+            backend = CmppBackend(cfg(gw, wait_connected=0.3))
+            with pytest.raises(GatewayTransientError) as err:
+                await backend.send(SmsMessage("13800138000", OTP))
+            assert err.value.code == "cmpp_server_auth"
+            await backend.close()
+
+        asyncio.run(run())
+        assert gw.logins >= 1 and gw.received == []
 
 
 def test_illegal_number_flow_control_and_long_message() -> None:

@@ -1,6 +1,6 @@
-"""CMPP and SMGP Submit options (issue 15 item 8) against the fake gateways, which check each
+"""CMPP and SMGP Submit options against the fake gateways, which check each
 field the way the operator's gateway does and refuse wrong values with the spec's codes; plus
-reports that say "not a subscriber" (issue 19 item 8), separate SMGP logins and TLS."""
+reports that say "not a subscriber", separate SMGP logins and TLS."""
 
 from __future__ import annotations
 

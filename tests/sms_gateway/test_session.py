@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sms_gateway.errors import GatewayTransientError
-from sms_gateway.session import Session
+from sms_gateway.session import Session, next_sequence
 from sms_gateway.smgp_backend import SmgpConfig, SmgpWire
 
 
@@ -44,8 +44,6 @@ def test_reconnect_backoff_doubles_up_to_the_cap() -> None:
 
 
 def test_sequence_ids_count_up_and_wrap() -> None:
-    wire = SmgpWire(SmgpConfig("ct", "127.0.0.1"), lambda r: None, __import__("datetime").datetime.now)
-    session = Session(wire, "127.0.0.1", 1)
-    assert [session._next_seq() for _ in range(3)] == [1, 2, 3]
-    session._seq = 0x7FFFFFFF
-    assert session._next_seq() == 1
+    assert [next_sequence(n) for n in range(3)] == [1, 2, 3]
+    assert next_sequence(0x7FFFFFFE) == 0x7FFFFFFF
+    assert next_sequence(0x7FFFFFFF) == 1          # wraps past 2**31 - 1, skipping 0

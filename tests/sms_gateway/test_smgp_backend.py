@@ -214,3 +214,17 @@ def test_unanswered_active_tests_drop_the_link(gw: FakeSmgpGateway) -> None:
 
     asyncio.run(run())
     assert gw.logins >= 2  # dropped and logged in again
+
+
+def test_a_gateway_that_cannot_prove_the_secret_is_not_used(gw: FakeSmgpGateway) -> None:
+    gw.impostor = True
+
+    async def run() -> None:
+        backend = SmgpBackend(cfg(gw, wait_connected=0.3))
+        with pytest.raises(GatewayTransientError) as err:
+            await backend.send(SmsMessage("13300000001", OTP))
+        assert err.value.code == "smgp_server_auth"
+        await backend.close()
+
+    asyncio.run(run())
+    assert gw.logins >= 1 and gw.received == []

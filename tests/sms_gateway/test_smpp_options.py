@@ -1,4 +1,4 @@
-"""SMPP options real aggregators need (issue 15 item 8), against the independent `smpp34` SMSC:
+"""SMPP options real aggregators need, against the independent `smpp34` SMSC:
 GSM 7-bit coding, system_type / service_type / TON / NPI / alphanumeric sender / 86 prefix,
 separate transmitter + receiver binds, TLS, and receipts that say "not a subscriber"."""
 

@@ -11,7 +11,7 @@ from ac_adapters.profiles import PROFILES
 from portal.acs import GATEWAY_KINDS, MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord
 from portal.settings import MA_MODES, ma_mode
 from portal.web.api.base import ApiError, api_audit, body_error, json_body, operation
-from portal.web.noc_acs import ROTATE, ac_public, live_state, registry, rotate
+from portal.web.noc_acs import ROTATE, ac_public, check_proxy_links, live_state, registry, rotate
 from portal.web.noc_forms import FormError, new_secret
 
 __all__: list[str] = []
@@ -39,6 +39,14 @@ _FIELDS: dict[str, Any] = {
     "client_address_check": {"type": "boolean"},
     "kind": {"enum": list(GATEWAY_KINDS)},
     "controller_url": {"type": "string", "maxLength": 300},
+    # RADIUS proxies (docs/integration/radius-proxy.md)
+    "radius_proxy": {"type": "boolean",
+                     "description": "a trusted RADIUS proxy: the AC behind it is read from "
+                                    "NAS-IP-Address / NAS-Identifier"},
+    "radius_via": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{0,64}$",
+                   "description": "the proxy record allowed to speak for this AC; \"\" = none"},
+    "dm_via_proxy": {"type": "boolean",
+                     "description": "send Disconnect/CoA through radius_via instead of to the AC"},
 }
 # The AC's DES key for encrypted MACs in its redirect: write-only ("" clears it), like secrets.
 _REDIRECT_KEY = {"type": "string", "pattern": "^([\\x21-\\x7e]{8})?$"}
@@ -99,6 +107,13 @@ def _ma_modes(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _check_links(reg: Any, record: AcRecord) -> None:
+    try:
+        check_proxy_links(reg, record)
+    except FormError as exc:
+        raise body_error(exc.en, exc.zh) from None
+
+
 def _with_live(records: list[AcRecord]) -> list[dict[str, Any]]:
     live = live_state(records)
     return [{**ac_public(r), "live": live[r.name]} for r in records]
@@ -128,6 +143,7 @@ def create_ac() -> Any:
                        f"AC {body['name']} 已存在")
     body.setdefault("secret", new_secret())
     record = AcRecord.from_dict(_ma_modes(body))
+    _check_links(reg, record)
     reg.put(record)
     api_audit("ac.create", record.name, None, ac_public(record))
     shown = {"name": record.name, "portal_secret": record.secret}
@@ -147,6 +163,7 @@ def patch_ac(ac_name: str) -> Any:
         if key in body:
             body[key] = tuple(body[key])
     after = dataclasses.replace(before, **_ma_modes(body))
+    _check_links(reg, after)
     reg.put(after)
     action = ("ac.disable" if body.get("enabled") is False and before.enabled else
               "ac.enable" if body.get("enabled") is True and not before.enabled else "ac.update")

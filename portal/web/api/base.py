@@ -326,9 +326,9 @@ def internal_error(exc: Exception) -> Response:
         return ApiError(400, "invalid", str(exc), f"输入无效：{exc}").response()
     if isinstance(exc, CitywifiError):
         return ApiError(409, exc.code, str(exc), f"操作无法完成：{exc}").response()
-    import redis as redis_lib
+    from portal.state import STATE_ERRORS
 
-    if isinstance(exc, (redis_lib.RedisError, ConnectionError, TimeoutError)):
+    if isinstance(exc, STATE_ERRORS):
         log.error("Redis unavailable serving %s: %s", request.path, exc)
         return _standard(503).response()
     log.exception("unexpected error serving %s", request.path)

@@ -1,10 +1,11 @@
 """API: background jobs — what a kick or a plan change started (``portal/jobs.py``).
 
-``POST /sessions/{ac}/{session_id}/kick``, ``POST /users/{phone}/kick`` and a ``PATCH
-/plans/{plan_name}`` that changes limits answer ``202`` (the patch: ``200`` with the plan and
-its ``applying`` job) at once; ``GET /jobs/{job_id}`` (``status_url`` in those answers) says
-how far the job is and, once ``finished``, its ``result``. Poll it about once a second; a job
-record expires ``console.job_ttl`` seconds after its last change.
+``POST /sessions/{ac}/{session_id}/kick``, ``POST /users/{phone}/kick``, ``PUT
+/users/{phone}/plan`` and a ``PATCH /plans/{plan_name}`` that changes limits answer ``202``
+(the patch: ``200`` with the plan and its ``applying`` job) at once; ``GET /jobs/{job_id}``
+(``status_url`` in those answers) says how far the job is and, once ``finished``, its
+``result``. Poll it about once a second; a job record expires ``console.job_ttl`` seconds
+after its last change.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ KICK_OUTCOME: dict[str, Any] = {
                                    "message_zh"],
     "properties": {
         "ac": {"type": "string"}, "session_id": {"type": "string"}, "phone": {"type": "string"},
-        "ok": {"type": "boolean"}, "method": {"enum": ["dm", "portal", "controller", "none"]},
+        "ok": {"type": "boolean"},
+        "method": {"enum": ["dm", "portal", "controller", "none", "unsupported"]},
         "outcome": {"enum": ["dm", "portal", "controller", "gone", "refused", "not_found", "no_answer",
-                             "unknown_ac", "unsupported"],
+                             "unknown_ac", "no_remote_logout"],
                     "description": "dm/portal: offline by RFC 5176 Disconnect / Portal REQ_LOGOUT; "
                                    "controller: unauthorised on the gateway's controller (UniFi); "
-                                   "unsupported: the gateway cannot end sessions from outside (Omada); "
                                    "gone: the AC no longer knew it; refused: Disconnect-NAK; "
-                                   "no_answer: the AC answered neither (may still be online)"},
+                                   "no_answer: the AC answered neither (may still be online); "
+                                   "no_remote_logout: the gateway (openNDS, Omada) cannot be told to drop a "
+                                   "client, nothing was sent (still online)"},
         "error_cause": {"type": ["integer", "null"]}, "detail": {"type": "string"},
         "message": {"type": "string"}, "message_zh": {"type": "string"},
     },
@@ -70,21 +73,33 @@ PLAN_RESULT: dict[str, Any] = {
         "message": {"type": "string"}, "message_zh": {"type": "string"},
     },
 }
+USER_PLAN_RESULT: dict[str, Any] = {
+    "type": "object", "required": ["phone", "before", "after", "sessions", "message", "message_zh"],
+    "properties": {
+        "phone": {"type": "string"}, "before": {"type": ["string", "null"]},
+        "after": {"type": ["string", "null"], "description": "null: the override was removed"},
+        "sessions": {"type": "array", "items": PLAN_OUTCOME,
+                     "description": "one outcome per online session (none when the override was "
+                                    "removed: sessions keep their limits)"},
+        "message": {"type": "string"}, "message_zh": {"type": "string"},
+    },
+}
 JOB_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["id", "kind", "target", "state", "finished", "created", "updated", "total", "done",
                  "result", "error", "status_url"],
     "properties": {
         "id": {"type": "string"},
-        "kind": {"enum": ["kick_session", "kick_phone", "plan_apply"]},
-        "target": {"type": "string", "description": "'<ac>|<session id>', a phone, or a plan"},
+        "kind": {"enum": ["kick_session", "kick_phone", "plan_apply", "user_plan"]},
+        "target": {"type": "string",
+                   "description": "'<ac>|<session id>', a phone (kick_phone, user_plan), or a plan"},
         "actor": {"type": "string"},
         "state": {"enum": ["queued", "running", "done", "failed", "interrupted"],
                   "description": "interrupted: the web process running it stopped; the outcome "
                                  "is unknown (check the sessions)"},
         "finished": {"type": "boolean"}, "created": {"type": "number"}, "updated": {"type": "number"},
         "total": _NUM, "done": _NUM,
-        "result": {"oneOf": [{"type": "null"}, KICK_RESULT, PLAN_RESULT],
+        "result": {"oneOf": [{"type": "null"}, KICK_RESULT, PLAN_RESULT, USER_PLAN_RESULT],
                    "description": "null until the job is done"},
         "error": {"type": "string"},
         "status_url": {"type": "string", "description": "where to poll this job"},

@@ -1,5 +1,5 @@
-"""API: one phone (用户) — profile, kick its sessions, change its plan (CoA to live sessions),
-unbind a device. Same services as the console pages ``/noc/users``; every change is audited
+"""API: one phone (用户) — profile, kick its sessions, change its plan (a job: CoA to live
+sessions), unbind a device. Same services as the console pages ``/noc/users``; every change is audited
 with before/after."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from portal.sessions import normalise_mac_or_none
 from portal.web.api.base import api_actor, api_audit, body_error, json_body, operation
 from portal.web.api.jobs import JOB_SCHEMA, busy, job_body
 from portal.web.client_address import client_address
-from portal.web.noc_jobs import start_kick
+from portal.web.noc_jobs import start_kick, start_user_plan
 from portal.web.noc_sessions import noc_actions, user_directory
 
 __all__: list[str] = []
@@ -59,23 +59,6 @@ PLAN_BODY: dict[str, Any] = {
     "properties": {"plan": {"type": ["string", "null"], "maxLength": 64,
                             "description": "plan name; null removes the override"}},
 }
-PLAN_OUTCOME: dict[str, Any] = {
-    "type": "object", "required": ["ac", "session_id", "ok", "outcome", "message", "message_zh"],
-    "properties": {"ac": {"type": "string"}, "session_id": {"type": "string"}, "ok": {"type": "boolean"},
-                   "outcome": {"enum": ["coa", "next_login", "coa_failed", "disconnected",
-                                        "disconnect_failed"]},
-                   "session_timeout": _OPT_NUM, "up_kbps": _OPT_NUM, "down_kbps": _OPT_NUM,
-                   "detail": {"type": "string"}, "message": {"type": "string"},
-                   "message_zh": {"type": "string"}},
-}
-PLAN_CHANGE_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["phone", "before", "after", "sessions"],
-    "properties": {"phone": {"type": "string"}, "before": {"type": ["string", "null"]},
-                   "after": {"type": ["string", "null"]},
-                   "sessions": {"type": "array", "items": PLAN_OUTCOME}},
-}
-
-
 def _phone(phone: str) -> str:
     try:
         return normalise_phone(phone)
@@ -110,16 +93,23 @@ def kick_user(phone: str) -> Any:
 
 
 @operation("/users/{phone}/plan", "PUT", scope="write", tag="users",
-           summary="Set or remove a phone's plan override; applied to live sessions by CoA",
-           description="Where the AC has no RFC 5176 the outcome says so and the new plan "
-                       "applies at the next login.",
-           request=PLAN_BODY, response=PLAN_CHANGE_SCHEMA, errors=(404,))
+           summary="Set or remove a phone's plan override; applied to its online sessions by CoA",
+           description="Runs as a background job and answers 202 at once (an unknown plan: 404, "
+                       "a retired one: 400, before anything changes). Poll the job's status_url "
+                       "(GET /jobs/{job_id}) until 'finished': result.sessions has one outcome per "
+                       "online session. Where the AC has no RFC 5176 the outcome says so and the "
+                       "new plan applies at the next login; removing the override (plan: null) "
+                       "leaves online sessions as they are.",
+           request=PLAN_BODY, response=JOB_SCHEMA, status=202, errors=(404, 503))
 def put_plan(phone: str) -> Any:
     phone = _phone(phone)
     body = json_body(PLAN_BODY)
-    change = noc_actions().change_plan(phone, body["plan"])
-    api_audit("user.plan", phone, {"override": change.before}, change.as_dict())
-    return change.as_dict()
+    try:
+        job = start_user_plan(noc_actions(), phone, body["plan"], actor=api_actor()[0],
+                              actor_name=api_actor()[1], area="api", ip=client_address())
+    except JobBusy as exc:
+        raise busy(exc) from None
+    return job_body(job), 202
 
 
 @operation("/users/{phone}/macs/{mac}", "DELETE", scope="write", tag="users",

@@ -1,4 +1,4 @@
-"""Issue 19 item 7 end to end: a Huawei AC names the AP's group in its redirect
+"""End to end: a Huawei AC names the AP's group in its redirect
 (``ap-group-name``); the NOC gives a venue that AP group (API, and the venue settings form);
 the phone's landing page is that venue's, the login is recorded under it, and a phone in
 another group of the same AC and SSID lands on the AC/SSID venue.
@@ -20,8 +20,7 @@ from flask import Flask
 from portal.accounts import Role
 from portal.reallog import RealNameLog
 from portal.settings import ConsoleSettings
-from portal.web import create_app
-from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, wait_for
+from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, wait_for
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import create_account, csrf, login
 
@@ -30,8 +29,7 @@ GROUP = "图书馆-2F"
 
 def _app(stack: Stack) -> Flask:
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-    app = create_app(settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack, settings)
     return app
 
 

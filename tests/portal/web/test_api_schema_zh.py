@@ -1,5 +1,5 @@
 """API ``message_zh`` for a body that fails its JSON schema is Chinese, not jsonschema's English
-(issue 14 item 8: ``'fast' is not of type 'integer'``)."""
+(``'fast' is not of type 'integer'`` must not reach a Chinese-speaking operator)."""
 
 from __future__ import annotations
 

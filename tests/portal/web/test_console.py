@@ -210,7 +210,7 @@ def test_admin_cli_creates_user_and_token(redis_url: str, redis_client: Any, dat
 
 def test_the_console_follows_the_browsers_language_until_the_toggle_says_otherwise(
         app: Flask, redis_client: Any) -> None:
-    """Issue 14 item 8: an English browser got the Chinese console."""
+    """An English browser gets the English console."""
     english = app.test_client()
     english.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-US,en;q=0.9"
     page = english.get("/login").get_data(as_text=True)
@@ -225,7 +225,7 @@ def test_the_console_follows_the_browsers_language_until_the_toggle_says_otherwi
 
 
 def test_one_nav_item_is_current_on_each_noc_page(app: Flask, redis_client: Any) -> None:
-    """Issue 14 item 8: on /noc/sessions both "Dashboard" (/noc) and "Online" were highlighted."""
+    """On /noc/sessions only "Online" is highlighted, not "Dashboard" (/noc) as well."""
     import re
 
     _, password = create_account(redis_client, "nav", Role.ADMIN)

@@ -1,4 +1,4 @@
-"""Issue 19 item 5: a kick must not hold a web thread while the AC makes it wait.
+"""A kick must not hold a web thread while the AC makes it wait.
 
 Ten NOC users kick ten sessions at once on an AC that never answers (RFC 5176 timeouts × retries,
 then the Portal REQ_LOGOUT fallback, also unanswered): every request answers at once with a job,
@@ -22,6 +22,7 @@ from flask import Flask
 
 from portal.accounts import Role
 from portal.acs import AcRecord, AcRegistry
+from portal.audit import AuditLog
 from portal.plans import Plan, PlanStore
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.web import create_app
@@ -173,3 +174,35 @@ def test_a_full_queue_is_refused_clearly(redis_client: Any, data_dir: Path,
     body = codes[2].get_json()["error"]
     assert body["code"] == "busy" and body["message_zh"] and "try again" in body["message"]
     assert_matches_openapi(flask_app, "POST", "/sessions/{ac}/{session_id}/kick", codes[2])
+
+
+def test_a_phone_plan_change_when_the_queue_is_full_is_503_and_changes_nothing(
+        redis_client: Any, data_dir: Path, silent_nas: tuple[int, int]) -> None:
+    """PUT /users/{phone}/plan runs as a job too: with the job thread and its queue slot taken
+    it answers 503 'busy', and the phone keeps its plan (the override is set by the job)."""
+    coa_port, portal_port = silent_nas
+    AcRegistry(redis_client).put(AcRecord(
+        name="mute", addresses=("127.0.0.1",), secret="portal-secret", radius_secret="radius-secret",
+        coa_port=coa_port, port=portal_port, rfc5176=True, timeout=0.2, retries=1))
+    PlanStore(redis_client).put(Plan(name="gold", up_kbps=5000))
+    now = int(time.time())
+    for i in range(2):
+        SessionRegistry(redis_client).open(OnlineSession("mute", f"S{i}", f"1890000{i:04d}",
+                                                         ip=f"10.1.0.{i + 1}", started=now, updated=now))
+    settings = make_settings(data_dir)
+    settings = dataclasses.replace(
+        settings, radius=dataclasses.replace(settings.radius, coa_timeout=1.0, coa_retries=2),
+        console=dataclasses.replace(settings.console, job_workers=1, job_queue=1))
+    flask_app = create_app(settings, redis_client)
+    write = auth(token(redis_client, "write"))
+    for i in range(2):
+        assert flask_app.test_client().post(f"/api/v1/sessions/mute/S{i}/kick",
+                                            headers=write).status_code == 202
+        time.sleep(0.1)
+    resp = flask_app.test_client().put("/api/v1/users/18900000000/plan", json={"plan": "gold"},
+                                       headers=write)
+    assert resp.status_code == 503, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "busy"
+    assert_matches_openapi(flask_app, "PUT", "/users/{phone}/plan", resp)
+    assert PlanStore(redis_client).user_plan("18900000000") is None
+    assert "user.plan" not in {e.action for e in AuditLog(redis_client).recent(20, area="api")}

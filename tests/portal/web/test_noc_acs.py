@@ -130,7 +130,7 @@ def test_address_check_and_redirect_key_console_and_api(app: Flask, redis_client
 
 
 def test_message_authenticator_policies_and_realm_in_console_and_api(app: Flask, redis_client: Any) -> None:
-    """Issue 15: yes/no/auto or the global setting per AC (true/false from older clients read as
+    """Yes/no/auto or the global setting per AC (true/false from older clients read as
     yes/no), and the realm rule for RADIUS user names."""
     AcRegistry(redis_client).put(AcRecord(name="ac1", addresses=("10.0.0.1",), secret="old-secret-123"))
     noc = signed_in(app, redis_client)

@@ -1,4 +1,4 @@
-"""Gateway kinds in the AC registry (issue 17): ``kind`` and the openNDS ``faskey`` — seeded from
+"""Gateway kinds in the AC registry: ``kind`` and the openNDS ``faskey`` — seeded from
 [[acs]], edited in the console and the API, the faskey write-only like every AC secret."""
 
 from __future__ import annotations

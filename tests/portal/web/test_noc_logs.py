@@ -130,7 +130,7 @@ def test_api_auth_and_documented(app: Flask, redis_client: Any) -> None:
     resp = client.get("/api/v1/logs/realname?from=2026-05-01&to=2026-05-01")
     assert resp.status_code == 401
     assert_matches_openapi(app, "GET", "/logs/{stream}", resp)
-    # Personal data: read and write tokens are refused (issue 21 item 10), export tokens let in.
+    # Personal data: read and write tokens are refused, export tokens let in.
     for scope in ("read", "write"):
         resp = client.get("/api/v1/logs/realname?from=2026-05-01&to=2026-05-01",
                           headers=auth(token(redis_client, scope)))

@@ -23,7 +23,7 @@ from tests.conftest import free_udp_port
 from tests.fakes.dm_server import FakeDmServer
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import finished_job
+from tests.portal.web.jobkit import console_job, finished_job
 from tests.portal.web.nockit import SECRET, make_noc_app, open_session, put_ac, signed_in
 
 PHONE = "18900000007"
@@ -114,17 +114,27 @@ def test_plan_change_needs_write_and_valid_body(app: Flask, redis_client: Any) -
     assert PlanStore(redis_client).user_plan(PHONE) is None
 
 
+def _plan_job(app: Flask, redis: Any, client: Any, headers: dict[str, str],
+              plan: str | None) -> dict[str, Any]:
+    """PUT the plan (202 with a job at once) and wait for the job; returns its result."""
+    resp = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": plan}, headers=headers)
+    assert resp.status_code == 202, resp.get_json()
+    assert_matches_openapi(app, "PUT", "/users/{phone}/plan", resp)
+    job = finished_job(app, redis, resp.get_json()["status_url"])
+    assert (job["kind"], job["target"], job["state"]) == ("user_plan", PHONE, "done"), job
+    result: dict[str, Any] = job["result"]
+    return result
+
+
 def test_plan_change_reaches_the_live_session_by_coa(app: Flask, redis_client: Any,
                                                     dm: FakeDmServer) -> None:
     client, headers = _client(app, redis_client, "write", "ops")
-    resp = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": "gold"}, headers=headers)
-    assert resp.status_code == 200, resp.get_json()
-    assert_matches_openapi(app, "PUT", "/users/{phone}/plan", resp)
-    body = resp.get_json()
+    body = _plan_job(app, redis_client, client, headers, "gold")
     assert (body["before"], body["after"]) == (None, "gold")
     (outcome,) = body["sessions"]
     assert (outcome["outcome"], outcome["ok"], outcome["up_kbps"]) == ("coa", True, 5000)
     assert "CoA" in outcome["message"] and outcome["message_zh"]
+    assert body["message"] == "Plan set to gold; applied to 1 of 1 online sessions."
     (coa,) = dm.received
     assert coa.code == DynCode.COA_REQUEST
     assert dm.attr(0, "Acct-Session-Id") == "S7"
@@ -136,20 +146,44 @@ def test_plan_change_reaches_the_live_session_by_coa(app: Flask, redis_client: A
     assert PlanStore(redis_client).user_plan(PHONE) == "gold"
     session = SessionRegistry(redis_client).get("ac1", "S7")
     assert session is not None and session.plan == "gold"
-    entry = AuditLog(redis_client).recent(1, area="api")[0]
-    assert (entry.actor_name.split(" ")[0], entry.action, entry.target) == ("ops", "user.plan", PHONE)
-    assert entry.before == {"override": None} and entry.after["after"] == "gold"
+    # Audited when asked for (with the job) and when done (with the outcome), in that order.
+    done, asked = AuditLog(redis_client).recent(2, area="api")
+    assert (asked.actor_name.split(" ")[0], asked.action, asked.target) == ("ops", "user.plan", PHONE)
+    assert asked.before == {"override": None} and asked.after["plan"] == "gold" and asked.after["job"]
+    assert (done.action, done.after["result"]["after"]) == ("user.plan.done", "gold")
     # Removing the override: rules decide again, live sessions are left alone.
-    resp = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": None}, headers=headers)
-    assert resp.get_json() == {"phone": PHONE, "before": "gold", "after": None, "sessions": []}
+    body = _plan_job(app, redis_client, client, headers, None)
+    assert (body["before"], body["after"], body["sessions"]) == ("gold", None, [])
     assert PlanStore(redis_client).user_plan(PHONE) is None and len(dm.received) == 1
+
+
+def test_plan_change_answers_before_a_slow_ac_does(app: Flask, redis_client: Any) -> None:
+    """The request no longer waits on the ACs: an AC that never answers (CoA timeouts ×
+    retries) holds up the job, not the PUT."""
+    silent = FakeDmServer(SECRET.encode(), host="127.0.0.4", drop_first=1000)
+    with silent:
+        put_ac(redis_client, "slow", silent.port, address="127.0.0.4")
+        open_session(redis_client, PHONE, "slow", "Z1", 9, plan="basic")
+        client, headers = _client(app, redis_client, "write")
+        started = time.monotonic()
+        resp = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": "gold"}, headers=headers)
+        answered = time.monotonic() - started
+        assert resp.status_code == 202 and resp.get_json()["state"] in ("queued", "running", "done")
+        job = finished_job(app, redis_client, resp.get_json()["status_url"])
+        took = time.monotonic() - started
+    by_ac = {o["ac"]: o["outcome"] for o in job["result"]["sessions"]}
+    assert by_ac == {"ac1": "coa", "slow": "coa_failed"}, by_ac
+    assert len(silent.received) >= 2                  # retransmitted while the request was long done
+    # The job waits at least coa_timeout × coa_retries (0.2 s × 2 here) on the silent AC after
+    # it was queued; a synchronous PUT would have answered only after that wait.
+    assert took - answered >= 0.3, (answered, took)
 
 
 def test_plan_change_on_an_ac_without_rfc5176_says_next_login(app: Flask, redis_client: Any,
                                                              dm: FakeDmServer) -> None:
     open_session(redis_client, PHONE, "legacy", "L1", 8, plan="basic")
     client, headers = _client(app, redis_client, "write")
-    body = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": "gold"}, headers=headers).get_json()
+    body = _plan_job(app, redis_client, client, headers, "gold")
     by_ac = {o["ac"]: o for o in body["sessions"]}
     assert by_ac["ac1"]["outcome"] == "coa"
     assert by_ac["legacy"]["outcome"] == "next_login" and by_ac["legacy"]["ok"] is False
@@ -162,7 +196,7 @@ def test_plan_change_on_an_ac_without_rfc5176_says_next_login(app: Flask, redis_
 def test_plan_with_its_allowance_used_up_disconnects(app: Flask, redis_client: Any,
                                                      dm: FakeDmServer) -> None:
     client, headers = _client(app, redis_client, "write")
-    body = client.put(f"/api/v1/users/{PHONE}/plan", json={"plan": "tiny"}, headers=headers).get_json()
+    body = _plan_job(app, redis_client, client, headers, "tiny")
     assert body["sessions"][0]["outcome"] == "disconnected"
     assert dm.received[0].code == DynCode.DISCONNECT_REQUEST
     assert SessionRegistry(redis_client).by_phone(PHONE) == []
@@ -229,13 +263,16 @@ def test_console_plan_change_and_unbind(app: Flask, redis_client: Any, dm: FakeD
     token_ = csrf(noc, url)
     resp = noc.post(f"{url}/plan", data={"plan": "gold", "csrf_token": token_})
     assert resp.status_code == 302
-    page = noc.get(url).get_data(as_text=True)
-    assert "CoA" in page and PlanStore(redis_client).user_plan(PHONE) == "gold"
+    page = console_job(noc, resp.headers["Location"])      # the job's page, until it finished
+    assert "CoA" in page and 'data-outcome="coa"' in page and f'href="{url}"' in page
+    assert PlanStore(redis_client).user_plan(PHONE) == "gold"
     assert dm.received[0].code == DynCode.COA_REQUEST
-    entry = AuditLog(redis_client).recent(1, area="noc")[0]
+    entry = AuditLog(redis_client).recent(2, area="noc")[1]
     assert (entry.actor, entry.action, entry.before) == ("user:noc1", "user.plan", {"override": None})
-    noc.post(f"{url}/plan", data={"plan": "old", "csrf_token": token_})
+    resp = noc.post(f"{url}/plan", data={"plan": "old", "csrf_token": token_})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(url)   # refused at once
     assert "retired" in noc.get(url).get_data(as_text=True)
+    assert PlanStore(redis_client).user_plan(PHONE) == "gold"
     noc.post(f"{url}/unbind", data={"mac": MAC, "csrf_token": token_})
     assert CredentialStore(redis_client).mac_credential(MAC) is None
     assert AuditLog(redis_client).recent(1, area="noc")[0].action == "user.unbind_mac"

@@ -156,7 +156,7 @@ def test_returning_phone_over_http(app: Flask, stack: Stack) -> None:
     early = client.post("/portal/continue", data={"c": c, "ticket": ticket})
     assert early.status_code == 429 and 'data-code="too_early"' in early.get_data(as_text=True)
     assert ip not in stack.ac.online()
-    time.sleep(2.0)
+    stack.clock.advance(2.0)                              # the venue's 2-second ad countdown
     resp = client.post("/portal/continue", data={"c": c, "ticket": ticket})
     assert resp.status_code == 303 and resp.headers["Location"] == VENUE_URL
     assert ip in stack.ac.online()
@@ -221,7 +221,7 @@ def test_demo_outbox_only_in_demo_mode(app: Flask, stack: Stack, data_dir: Path)
 
 
 def test_phone_number_field(app: Flask, stack: Stack) -> None:
-    """Issue 14 item 5: autofill formats are neither cut nor refused, full-width digits work,
+    """Autofill formats are neither cut nor refused, full-width digits work,
     refusals say which numbers are served, and "1 try left" reads right."""
     def fresh(i: int, lang: str = "en-US") -> tuple[FlaskClient, str]:
         client = app.test_client()                  # every phone its own browser
@@ -260,7 +260,7 @@ def test_phone_number_field(app: Flask, stack: Stack) -> None:
 
 
 def test_english_status_and_the_way_back_after_logout(app: Flask, stack: Stack) -> None:
-    """Issue 14 item 8: the plan in the page's language; after logout a way to log in again and
+    """The plan in the page's language; after logout a way to log in again and
     a language link (it was a bare "您已下线。未在线")."""
     from portal.plans import Plan
 

@@ -1,4 +1,4 @@
-"""Issue 14 item 7: one unit convention for data, labelled, everywhere.
+"""One unit convention for data, labelled, everywhere.
 
 The NOC types 500 "MB" into the plan form; it is stored as 500,000,000 octets (decimal MB), the
 plan list and the edit form show 500, the NOC's session list and the phone's status page both
@@ -19,8 +19,7 @@ from portal.accounts import Role
 from portal.plans import PlanStore
 from portal.settings import ConsoleSettings
 from portal.units import format_octets
-from portal.web import create_app
-from tests.e2e.stack import phone, running_stack, wait_for
+from tests.e2e.stack import phone, running_stack, stack_app, wait_for
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login
 
@@ -37,8 +36,7 @@ def test_format_octets_is_decimal(octets: int | None, shown: str) -> None:
 def test_what_the_noc_types_is_what_the_phone_sees(redis_client: Any, redis_url: str, data_dir: Path) -> None:
     with running_stack(redis_client, redis_url, data_dir) as stack:
         settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-        app = create_app(settings, stack.redis)
-        app.extensions["citywifi"].journey = stack.journey
+        app = stack_app(stack, settings)
         _account, password = create_account(redis_client, "noc-units", Role.NOC)
         noc = app.test_client()
         assert login(noc, "noc-units", password).status_code == 302

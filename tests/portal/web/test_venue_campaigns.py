@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,10 @@ from portal.accounts import Role
 from portal.audit import AuditLog
 from portal.campaigns import CampaignStore
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
-from tests.e2e.stack import AC_NAME, SSID, VENUE_URL, Stack, phone, running_stack, seed, wait_for
+from tests.e2e.stack import AC_NAME, SSID, VENUE_URL, Stack, phone, running_stack, seed, stack_app, wait_for
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
-# Click-through links must lead to a host on the venue's allow-list (issue 13).
+# Click-through links must lead to a host on the venue's allow-list.
 LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=(AC_NAME,), ssids=(SSID,),
             redirect_hosts=("shop.example.cn",))
 MALL = Venue(id="mall", name_zh="商场", name_en="Mall", acs=("mall-ac",))
@@ -190,8 +188,7 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def phone_app(stack: Stack) -> Flask:
-    app = create_app(stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
+    app = stack_app(stack)
     return app
 
 
@@ -239,7 +236,7 @@ def test_returning_phone_sees_campaign_counts_and_click(phone_app: Flask, stack:
     c, ticket = field(html, "c"), field(html, "ticket")
     early = client.post("/portal/continue", data={"c": c, "ticket": ticket})
     assert early.status_code == 429 and 'data-ad="spring"' in early.get_data(as_text=True)
-    time.sleep(2.0)
+    stack.clock.advance(2.0)                              # the venue's 2-second ad countdown
     done = client.post("/portal/continue", data={"c": c, "ticket": ticket})
     assert done.status_code == 303 and done.headers["Location"] == VENUE_URL
     [row] = store.stats("spring", store.today(), store.today())

@@ -1,4 +1,4 @@
-"""Acceptance checks of issue #6 (venue operator console) that the feature suites left open:
+"""Venue operator console checks that the feature suites leave open:
 every console change handler writes an audit entry (a new handler without a case here fails),
 the API's page drafts record before/after, operator fields (silent MAC login, languages) are
 editable, script injection in campaign fields / accounts / the audit log is escaped, a console

@@ -1,0 +1,32 @@
+"""Redis keys of the non-Portal-protocol gateways (issue 17): the sibling of ``keys.py``, which
+is at its size ceiling (tests/test_architecture.py). Same prefix, same hash-tag rules."""
+
+from __future__ import annotations
+
+from portal.state.keys import PREFIX, bounded_part
+
+__all__ = ["gateway_authmon", "gateway_client", "gateway_event_seen", "gateway_nonce"]
+
+
+def gateway_client(ac: str, hid: str) -> str:
+    """Hash (TTL): a grant we sent a phone to a gateway with, by the gateway's client id
+    (openNDS ``hid``): phone, plan, mac, ip, venue, ssid, secs (session seconds granted), at.
+    Taken (deleted) by the session start it backs: one login, one session."""
+    return f"{PREFIX}:{{gw:{ac}}}:client:{hid}"
+
+
+def gateway_event_seen(ac: str, digest: str) -> str:
+    """String (TTL = twice the replay window): a signed gateway event we have applied, by the
+    SHA-256 of its body; a second copy is a replay."""
+    return f"{PREFIX}:{{gw:{ac}}}:seen:{digest}"
+
+
+def gateway_authmon(ac: str) -> str:
+    """Hash (TTL): grants waiting for the gateway's authmon (openNDS level 3): rhid → its
+    ``ndsctl auth`` entry. Emptied by authmon's ``clear``, entries by its acknowledgements."""
+    return f"{PREFIX}:{{gw:{ac}}}:authmon"
+
+
+def gateway_nonce(ac: str, challenge: str) -> str:
+    """String (TTL one day): this gateway challenge (CoovaChilli) already carried a grant."""
+    return f"{PREFIX}:{{gw:{ac}}}:nonce:{bounded_part(challenge)}"
