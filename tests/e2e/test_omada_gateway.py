@@ -94,6 +94,10 @@ def test_client_authorised_recorded_and_kick_explained(rig: Rig) -> None:
                                                 "csrf_token": csrf(noc, "/noc/sessions")})
     job = console_job(noc, resp.headers["Location"])
     assert 'data-outcome="no_remote_logout"' in job and "Omada" in job, job[:800]
+    # The status page's logout cannot reach it either, and says so.
+    token = rig.stack.journey.session_token(SITE, session.ip or "", number)
+    out = rig.app.test_client().post("/portal/logout", data={"s": token, "lang": "en"})
+    assert out.status_code == 200 and "cannot be logged out from the portal" in out.get_data(as_text=True)
     # The operator session expired: the next authorisation logs in again by itself.
     rig.controller.expire_sessions()
     wired = code_login(rig, rig.app.test_client(), "02-F0-00-00-00-02", phone(96), apMac="",
