@@ -45,7 +45,7 @@ from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
 from portal.campaigns import CampaignStore
 from portal.credentials import DEVICE_MISMATCH_MESSAGE, Credential, CredentialStore
-from portal.gateway_login import grants_by_redirect, handoff
+from portal.gateway_login import claim_redirect, gateway_logout, handoff, no_portal_login
 from portal.grants import Authorizer, Grant, QuotaRefusal
 from portal.livestats import LiveStats
 from portal.login_ads import ReturningPhones
@@ -265,7 +265,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
 
     def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult | None:
         record = self._ac(ctx.ac)
-        if grants_by_redirect(record):    # openNDS: the phone's browser carries the grant (handoff)
+        if no_portal_login(record):       # a gateway kind: handoff grants (browser or controller)
+            claim_redirect(self, ctx)     # Chilli: a redirect's challenge carries one grant
             return None
         if not self._slots.acquire(timeout=self.web.busy_wait):
             raise LoginError("busy", retry_after=5, detail="no free AC login slot")
@@ -329,7 +330,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         """The AC accepted a login whose real-name record could not be written: log the user out
         on the AC again (the law allows no one online without a record) and say so loudly."""
         self.counters.inc("login.realname_failed")
-        if grants_by_redirect(self._ac(ctx.ac)):   # not sent to the gateway yet: nothing granted
+        if no_portal_login(self._ac(ctx.ac)):      # not sent to the gateway yet: nothing granted
             log.error("real-name record for %s on %s NOT written (%s): no grant URL given",
                       _mask(phone), ctx.ac, cause)
             return
@@ -412,11 +413,10 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         """REQ_LOGOUT on the AC, then forget the portal login. False when the AC did not answer."""
         rec = self.redis.hgetall(keys.portal_login(ac, user_ip))
         mac = (rec.get(b"mac") or b"").decode() or None
-        if grants_by_redirect(self._ac(ac)):
-            # openNDS 9.10 cannot be told to drop a client from outside: the session lasts
-            # until the limits given at grant time (or the gateway's idle timeout) end it.
-            log.warning("logout of %s on %s: the gateway has no remote logout", user_ip, ac)
-            return False
+        if no_portal_login(self._ac(ac)):
+            # openNDS 9.10 cannot be told to drop a client from outside (the limits given at
+            # grant time end it); a UniFi controller unauthorises the guest.
+            return gateway_logout(self, self._ac(ac), user_ip)
         result = self._client_now().logout(endpoint_for(self._ac(ac), self.settings), user_ip, mac=mac)
         self.close(ac, user_ip, mac, "logout")
         if not result.ok:

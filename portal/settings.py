@@ -581,7 +581,7 @@ class AcSeed:
     bas_ip: str = ""                   # BAS-IP it puts in its packets; empty = first address
     portal_sources: tuple[str, ...] = ()  # where its NTF_LOGOUT/MAC-trigger come from; empty = addresses
     vendor: str = "huawei-v2"          # vendor profile (ac_adapters.profiles)
-    secret: str = ""                   # portal protocol shared secret
+    secret: str = ""                   # portal protocol secret (chilli: uamsecret; unifi: API password)
     radius_secret: str = ""            # RADIUS shared secret; empty = same as `secret`
     port: int = 2000
     rfc5176: bool = True
@@ -601,9 +601,9 @@ class AcSeed:
     radius_proxy: bool = False
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
     dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
-
-    kind: str = "portal"               # gateway kind: portal (carrier Portal protocol) or opennds
+    kind: str = "portal"               # portal (Portal protocol), opennds, chilli, mikrotik, unifi, omada
     faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
+    controller_url: str = ""           # unifi/omada controller API URL with its user (password = secret)
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):

@@ -49,7 +49,7 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     from ad_pages import PageRenderer
     from portal.login import build_journey, web_secret
     from portal.state import redis_from_settings
-    from portal.web import captive, phone
+    from portal.web import captive, gateway_pages, phone
     from portal.web.api import init_api
     from portal.web.console import init_console
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
                   max_versions=settings.pages.max_versions, content=settings.content),
         AssetStore(redis, settings.pages, content=settings.content), RenderBreaker(redis))
     app.register_blueprint(phone.bp)
+    app.register_blueprint(gateway_pages.bp)    # POST /portal/gateway: a gateway's login-page form
     app.register_blueprint(captive.bp)
     from portal.web import assets as venue_assets
 

@@ -31,8 +31,9 @@ from portal.login_types import mask_phone, plan_title
 from portal.pages import build_context
 from portal.phone_memory import decode_query
 from portal.state import STATE_ERRORS
+from portal.units import format_octets
 from portal.venues import Venue
-from portal.web import gateway_phone, phone_lookup, services
+from portal.web import gateway_pages, gateway_phone, phone_lookup, services
 from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
@@ -181,13 +182,14 @@ def _login_page(ctx: PhoneContext, c: str, lang: str, status: int = 200, **value
 @bp.get("/")
 @bp.get("/portal")
 def landing() -> BaseResponse:
-    """The AC's redirect lands here. Without its parameters (a probe's redirect, the RFC 8908
-    ``user-portal-url``, a typed ``/portal``, "log in again") the phone's remembered redirect
-    is replayed through the same checks (``portal.web.phone_lookup``); with nothing known, a
-    page that explains how to get to the login page."""
+    """The AC's redirect (or a gateway's "how the logon ended", ``gateway_pages``) lands here.
+    Without parameters (probe, RFC 8908 ``user-portal-url``, typed ``/portal``) the remembered
+    redirect is replayed through the same checks (``phone_lookup``), else a how-to page."""
     journey = services().journey
     query = {k: v for k, v in request.args.lists() if k not in ("lang",)}
     lang = _lang()
+    if query and (page := gateway_pages.result_page(query, lang)) is not None:
+        return page
     recalled = not query
     if recalled:
         probe = probe_for_host()             # a probe host whose check URL is "/" (Ubuntu)
@@ -365,7 +367,7 @@ def ad_continue() -> BaseResponse:
             # Same ticket, the countdown resumes with what is really left.
             return _ad_page(ctx, c, venue, lang, ticket, exc.retry_after,
                             journey.ticket_ad(ctx, ticket, lang), status, **values)
-        retry = url_for("phone.landing") + "?" + urlencode(_redirect_query(ctx))
+        retry = url_for("phone.landing") + "?" + urlencode(journey.redirect_query(ctx))  # same context
         return _render("error", venue, lang, status, retry_url=retry, **values)
     if ok.redirect_url:
         return redirect(ok.redirect_url, 303)    # allow-listed by PhoneJourney.redirect_target
@@ -386,11 +388,6 @@ def ad_click(campaign_id: str) -> BaseResponse:
     except LoginError as exc:       # the stored URL's host is not allowed (any more)
         return _error_page(exc.code, _lang())
     return redirect(target, 302)
-
-
-def _redirect_query(ctx: PhoneContext) -> dict[str, str]:
-    """A minimal AC-style query that resolves to the same context (retry links)."""
-    return services().journey.redirect_query(ctx)
 
 
 # --- status and logout ------------------------------------------------------------------------------
@@ -436,7 +433,7 @@ def status() -> Response:
 
 
 @bp.post("/portal/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Logout needs the session token of our status page (``s``): a third-party page can make
     a phone's browser POST here, but cannot know the token. Where the AC's address check is on,
     it must also come from the phone's own address."""
@@ -456,7 +453,7 @@ def logout() -> Response:
     view = journey.status(ac, ip, phone or None)
     if not view.online:
         return _error_page("not_online", lang)
-    away = gateway_phone.logout_page(ac, ip, lang)      # openNDS: the gateway ends it (its deny URL)
+    away = gateway_phone.logout_page(ac, ip, lang)      # openNDS, Chilli, MikroTik: the gateway ends it
     if away is not None or not journey.logout(ac, ip):
         return away if away is not None else _error_page("ac_timeout", lang, journey.venue(view.venue))
     return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])
@@ -470,9 +467,7 @@ def _duration(seconds: int | None) -> str:
 
 
 def _octets(n: int | None) -> str:
-    from portal.units import format_octets  # decimal units, as the NOC enters and sees them
-
-    return format_octets(n)
+    return format_octets(n)          # decimal units, as the NOC enters and sees them
 
 
 def _rate(down: int | None, up: int | None) -> str:
