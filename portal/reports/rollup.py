@@ -1,0 +1,218 @@
+"""The pure part of a day's roll-up: real-name records in, one figure table per scope out.
+
+No Redis here (portal/reports/store.py reads and writes): the same function serves the nightly
+job, the back-fill from archive files and the reconciliation test.
+
+Sources and what each figure means (for one local day ``[lo, hi)``):
+
+* login records (``portal/reallog.py``, ``kind`` sms/returning/silent) with ``at`` in the day:
+  ``logins_<kind>``, ``logins``; ``phones`` = distinct phones that logged in; ``new_phones`` =
+  those whose first login anywhere in the network (``first_seen``) is this day — at a venue, AC
+  or SSID: such phones that logged in there that day.
+* logout records (written by the accounting Stop, a kick, the reaper or Accounting-On/Off, with
+  the session's final counters): one session per (AC, acct session id), the record with the
+  largest counters wins (a kick then the AC's final Stop give two). ``sessions`` counts the
+  sessions that *started* in the day, so a month's sum is its real number of sessions.
+  ``seconds`` (Acct-Session-Time), ``bytes_up`` (Acct-Input-Octets: from the phone) and
+  ``bytes_down`` are split over the days a session spans in proportion to its wall time in each
+  (integer shares of the cumulative total, so the days of one session add up exactly).
+  ``peak_sessions`` = most sessions open at one instant in the day.
+  A session still open when the day is rolled up is not counted yet; the job rolls each day
+  again once ``reports.session_span_hours`` have passed (portal/reports/job.py).
+* a session's venue and SSID are those of its logout record (written since reports existed);
+  older records take them from the login of the same phone at the same AC that came last before
+  the session started; ``-`` when neither is known.
+
+Counter figures that no stream holds (SMS, RADIUS refusals, ad counters) are added by the store
+(``merge_counters``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+__all__ = ["DIMS", "LOGIN_KINDS", "UNKNOWN", "Login", "Session", "add_docs", "day_number",
+           "parse_entries", "rollup_day", "share"]
+
+LOGIN_KINDS = ("sms", "returning", "silent")
+DIMS = ("t", "v", "a", "s")        # total, venue, AC, SSID
+UNKNOWN = "-"
+ATTRIBUTION_SLACK_MS = 5_000       # a login is written a moment after the AC's Start
+# Figures that do not add up over days or scopes: the combined value is the largest.
+MAX_FIGURES = frozenset({"peak_sessions"})
+
+Doc = dict[str, int]
+Scope = tuple[str, str]            # (dim, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    phone: str
+    ac: str
+    venue: str
+    ssid: str
+    kind: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    ac: str
+    sid: str
+    phone: str
+    venue: str
+    ssid: str
+    start_ms: int
+    stop_ms: int
+    seconds: int
+    up: int
+    down: int
+
+
+def day_number(day: dt.date) -> int:
+    """``YYYYMMDD`` as an integer (the first-seen table's value)."""
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _ms(text: str) -> int:
+    return round(float(text) * 1000)
+
+
+def parse_entries(entries: Iterable[tuple[str, Mapping[str, str]]]) -> tuple[list[Login], list[Session]]:
+    """Real-name stream entries → logins and sessions (deduplicated); malformed entries are
+    skipped (the archive keeps them; they cannot be counted)."""
+    logins: list[Login] = []
+    best: dict[tuple[str, str], Session] = {}
+    for _entry_id, f in entries:
+        kind = f.get("kind", "")
+        try:
+            if kind == "logout":
+                s = Session(f["ac"], f["sid"], f.get("phone", ""), f.get("venue", ""),
+                            f.get("ssid", ""), int(float(f["start"]) * 1000), _ms(f["stop"]),
+                            int(f.get("t") or 0), int(f.get("in") or 0), int(f.get("out") or 0))
+                old = best.get((s.ac, s.sid))
+                if old is None or (s.up + s.down, s.seconds, s.stop_ms) > (
+                        old.up + old.down, old.seconds, old.stop_ms):
+                    best[(s.ac, s.sid)] = s
+            elif kind in LOGIN_KINDS:
+                logins.append(Login(f["phone"], f["ac"], f.get("venue", ""), f.get("ssid", ""),
+                                    kind, _ms(f["at"])))
+        except (KeyError, ValueError):
+            continue
+    return logins, list(best.values())
+
+
+def _attribute(sessions: list[Session], logins: list[Login]) -> list[Session]:
+    """Fill a session's missing venue/SSID from the last login of its phone at its AC."""
+    by_key: dict[tuple[str, str], list[Login]] = defaultdict(list)
+    for login in logins:
+        by_key[(login.ac, login.phone)].append(login)
+    for found in by_key.values():
+        found.sort(key=lambda x: x.at_ms)
+    out = []
+    for s in sessions:
+        if not (s.venue and s.ssid):
+            match = None
+            for login in by_key.get((s.ac, s.phone), ()):
+                if login.at_ms > s.start_ms + ATTRIBUTION_SLACK_MS:
+                    break
+                match = login
+            if match is not None:
+                s = replace(s, venue=s.venue or match.venue, ssid=s.ssid or match.ssid)
+        out.append(s)
+    return out
+
+
+def share(total: int, start_ms: int, stop_ms: int, lo: int, hi: int) -> int:
+    """The part of ``total`` that falls in ``[lo, hi)`` when spread evenly over
+    ``[start_ms, stop_ms)``: the difference of floored cumulative shares, so the parts of
+    adjacent days always add up to ``total``. A session of no length counts where it starts."""
+    if stop_ms <= start_ms:
+        return total if lo <= start_ms < hi else 0
+    span = stop_ms - start_ms
+
+    def upto(bound: int) -> int:
+        return total * (min(max(bound, start_ms), stop_ms) - start_ms) // span
+
+    return upto(hi) - upto(lo)
+
+
+def _scopes(venue: str, ac: str, ssid: str) -> tuple[Scope, ...]:
+    return (("t", ""), ("v", venue or UNKNOWN), ("a", ac or UNKNOWN), ("s", ssid or UNKNOWN))
+
+
+def _overlaps(s: Session, lo: int, hi: int) -> bool:
+    if s.stop_ms <= s.start_ms:
+        return lo <= s.start_ms < hi
+    return s.start_ms < hi and s.stop_ms > lo
+
+
+def _peak(intervals: list[tuple[int, int]]) -> int:
+    events: list[tuple[int, int]] = []
+    for a, b in intervals:
+        events.append((a, 1))
+        events.append((max(b, a + 1), -1))    # a session of no length is open for a moment
+    events.sort()             # at one instant, ends (-1) before starts (+1): back-to-back ≠ 2
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def rollup_day(
+    day: dt.date, lo: int, hi: int, logins: list[Login], sessions: list[Session],
+    first_seen: Mapping[str, int],
+) -> dict[Scope, Doc]:
+    """Figures of local ``day`` (``[lo, hi)`` in epoch ms) for every scope that had any.
+    ``first_seen`` maps at least this day's phones to their first ``day_number``."""
+    docs: dict[Scope, Doc] = defaultdict(lambda: defaultdict(int))
+    phones: dict[Scope, set[str]] = defaultdict(set)
+    today = day_number(day)
+    for login in logins:
+        if not lo <= login.at_ms < hi:
+            continue
+        for scope in _scopes(login.venue, login.ac, login.ssid):
+            doc = docs[scope]
+            doc["logins"] += 1
+            doc["logins_" + login.kind] += 1
+            phones[scope].add(login.phone)
+    for scope, seen in phones.items():
+        docs[scope]["phones"] = len(seen)
+        new = sum(1 for p in seen if first_seen.get(p) == today)
+        if new:
+            docs[scope]["new_phones"] = new
+    open_spans: dict[Scope, list[tuple[int, int]]] = defaultdict(list)
+    for s in _attribute(sessions, logins):
+        if not _overlaps(s, lo, hi):
+            continue
+        span = (max(s.start_ms, lo), min(s.stop_ms, hi))
+        seconds = share(s.seconds, s.start_ms, s.stop_ms, lo, hi)
+        up = share(s.up, s.start_ms, s.stop_ms, lo, hi)
+        down = share(s.down, s.start_ms, s.stop_ms, lo, hi)
+        for scope in _scopes(s.venue, s.ac, s.ssid):
+            doc = docs[scope]
+            if lo <= s.start_ms < hi:
+                doc["sessions"] += 1
+            doc["seconds"] += seconds
+            doc["bytes_up"] += up
+            doc["bytes_down"] += down
+            open_spans[scope].append(span)
+    for scope, spans in open_spans.items():
+        docs[scope]["peak_sessions"] = _peak(spans)
+    return {scope: {k: v for k, v in doc.items() if v} for scope, doc in docs.items()}
+
+
+def add_docs(docs: Iterable[Mapping[str, int]]) -> Doc:
+    """Figures of several days or scopes combined: sums, except the peak (the largest)."""
+    out: Doc = defaultdict(int)
+    for doc in docs:
+        for name, value in doc.items():
+            if name in MAX_FIGURES:
+                out[name] = max(out[name], value)
+            else:
+                out[name] += value
+    return dict(out)
