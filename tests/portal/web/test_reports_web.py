@@ -1,0 +1,141 @@
+"""The reports page and ``GET /api/v1/reports``: periods, scopes, venue accounts, CSV and .xlsx.
+
+Days are rolled up by the real job from real-name records in the real Redis stream."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from openpyxl import load_workbook
+
+from portal.accounts import Role
+from portal.archive import day_bounds_ms
+from portal.reallog import LoginRecord, logout_fields
+from portal.reports.job import report_job
+from portal.state import keys
+from tests.portal.web.apikit import assert_matches_openapi, auth, token
+from tests.portal.web.consolekit import create_account, login, make_app
+
+TZ = "Asia/Shanghai"
+FIRST = dt.date(2026, 11, 1)
+VENUES = {"ac-1": "mall", "ac-2": "mall", "ac-3": "park"}
+
+
+def seed(redis: Any, settings: Any) -> dict[str, dict[str, int]]:
+    """Three days of logins and sessions, rolled up; returns what each venue should show."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(TZ)
+    expect: dict[str, dict[str, int]] = {"mall": {"logins": 0, "sessions": 0}, "park": {"logins": 0, "sessions": 0}}
+    n = 0
+    pipe = redis.pipeline(transaction=False)
+    for d in range(3):
+        lo, _ = day_bounds_ms(FIRST + dt.timedelta(days=d), tz)
+        for i, ac in enumerate(["ac-1", "ac-2", "ac-3", "ac-1", "=cmd|ac"]):
+            n += 1
+            at = lo + 3_600_000 * (i + 1) + d
+            venue = VENUES.get(ac, "mall")
+            rec = LoginRecord(phone=f"1380000{i:04d}", mac="aa:bb:cc:00:00:01", ip="10.0.0.9", ac=ac,
+                              ap="", ssid="CityWiFi", venue=venue, kind="sms", plan="free", at=at / 1000)
+            pipe.xadd(keys.real_name_log(), rec.fields(), id=f"{at}-0")
+            stop = at + 1_800_000
+            pipe.xadd(keys.real_name_log(), logout_fields(
+                phone=rec.phone, ac=ac, session_id=f"s{n}", start=at // 1000, stop=stop / 1000,
+                session_time=1800, bytes_in=1000, bytes_out=9000, cause="stop", venue=venue,
+                ssid="CityWiFi"), id=f"{stop}-0")
+            expect[venue]["logins"] += 1
+            expect[venue]["sessions"] += 1
+    pipe.execute()
+    now = dt.datetime.combine(FIRST + dt.timedelta(days=5), dt.time(), tz).timestamp()
+    job = report_job(redis, settings)
+    while job.run(now).more:
+        pass
+    return expect
+
+
+@pytest.fixture
+def app(redis_client: Any, data_dir: Path) -> Flask:
+    return make_app(redis_client, data_dir)
+
+
+@pytest.fixture
+def expect(app: Flask, redis_client: Any) -> dict[str, dict[str, int]]:
+    return seed(redis_client, app.extensions["citywifi"].settings)
+
+
+def test_api_month_venue_ac_and_errors(app: Flask, redis_client: Any,
+                                       expect: dict[str, dict[str, int]]) -> None:
+    client = app.test_client()
+    headers = auth(token(redis_client, "read"))
+    resp = client.get("/api/v1/reports?period=month&day=2026-11-15", headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    assert_matches_openapi(app, "GET", "/reports", resp)
+    body = resp.get_json()
+    assert body["period"] == {"from": "2026-11-01", "to": "2026-11-30", "days": 30}
+    assert [p["logins"] for p in body["series"][:4]] == [5, 5, 5, 0]
+    assert body["totals"]["logins"] == 15 and body["totals"]["sessions"] == 15
+    assert body["totals"]["minutes"] == 15 * 30 and body["totals"]["bytes_down"] == 15 * 9000
+    assert {v: d["logins"] for v, d in body["breakdown"]["venue"].items()} == {
+        v: e["logins"] for v, e in expect.items()}
+    assert body["breakdown"]["ac"]["ac-1"]["logins"] == 6
+    resp = client.get("/api/v1/reports?period=week&day=2026-11-02&scope=venue&name=park", headers=headers)
+    assert_matches_openapi(app, "GET", "/reports", resp)
+    week = resp.get_json()
+    assert week["period"]["from"] == "2026-11-02" and week["totals"]["logins"] == 2   # Mon–Sun
+    resp = client.get("/api/v1/reports?period=custom&from=2026-11-01&to=2026-11-03&scope=ac&name=ac-1",
+                      headers=headers)
+    assert resp.get_json()["totals"]["logins"] == 6 and resp.get_json()["breakdown"] == {}
+    for bad in ("period=year", "period=custom&from=2026-11-05&to=2026-11-01", "day=11/01/2026",
+                "scope=venue", "scope=planet&name=x"):
+        resp = client.get(f"/api/v1/reports?{bad}", headers=headers)
+        assert resp.status_code == 400, bad
+        assert_matches_openapi(app, "GET", "/reports", resp)
+        assert resp.get_json()["error"]["message_zh"]
+    resp = client.get("/api/v1/reports")
+    assert resp.status_code == 401
+    assert_matches_openapi(app, "GET", "/reports", resp)
+
+
+def test_noc_page_charts_table_and_exports(app: Flask, redis_client: Any,
+                                           expect: dict[str, dict[str, int]]) -> None:
+    _, password = create_account(redis_client, "noc1", Role.NOC)
+    client = app.test_client()
+    assert login(client, "noc1", password).status_code == 302
+    html = client.get("/reports?period=month&day=2026-11-01").get_data(as_text=True)
+    assert html.count("<svg") >= 5 and 'id="report-table"' in html and "reports.css" in html
+    assert 'id="total-logins">15<' in html and "统计报表" in html
+    assert "=cmd|ac" in html and "<script>" not in html.split("<main>")[1].split("</main>")[0]
+    resp = client.get("/reports?period=month&day=2026-11-01&format=csv")
+    assert resp.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[1][0] == "2026-11-01" and rows[1][1] == "5"
+    assert rows[31][1] == "15"                                   # the totals row after 30 days
+    assert any(r[:2] == ["ac", "'=cmd|ac"] for r in rows)        # a formula is shown as text
+    resp = client.get("/reports?period=month&day=2026-11-01&format=xlsx")
+    wb = load_workbook(io.BytesIO(resp.get_data()))
+    sheet = wb.worksheets[0]
+    assert sheet.cell(2, 1).value == "2026-11-01" and sheet.cell(2, 2).value == 5
+    assert sheet.cell(32, 2).value == 15
+    page = client.get("/reports?period=custom&from=2026-11-05&to=2026-11-01")
+    assert page.status_code == 400 and "report-error" in page.get_data(as_text=True)
+
+
+def test_venue_account_sees_only_its_venues(app: Flask, redis_client: Any,
+                                            expect: dict[str, dict[str, int]]) -> None:
+    _, password = create_account(redis_client, "parkowner", Role.VENUE, ("park",))
+    client = app.test_client()
+    assert login(client, "parkowner", password).status_code == 302
+    html = client.get("/reports?period=month&day=2026-11-01").get_data(as_text=True)
+    assert f'id="total-logins">{expect["park"]["logins"]}<' in html
+    assert "mall" not in html and "ac-1" not in html and "breakdown-ac" not in html
+    assert client.get("/reports?scope=venue&name=mall").status_code == 400
+    assert client.get("/reports?scope=ac&name=ac-3").status_code == 400
+    ok = client.get("/reports?period=month&day=2026-11-01&scope=venue&name=park&format=csv")
+    rows = list(csv.reader(io.StringIO(ok.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[31][1] == str(expect["park"]["logins"]) and "mall" not in ok.get_data(as_text=True)
