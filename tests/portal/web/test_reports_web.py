@@ -9,6 +9,7 @@ import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -29,10 +30,8 @@ VENUES = {"ac-1": "mall", "ac-2": "mall", "ac-3": "park"}
 
 def seed(redis: Any, settings: Any) -> dict[str, dict[str, int]]:
     """Three days of logins and sessions, rolled up; returns what each venue should show."""
-    from zoneinfo import ZoneInfo
-
     tz = ZoneInfo(TZ)
-    expect: dict[str, dict[str, int]] = {"mall": {"logins": 0, "sessions": 0}, "park": {"logins": 0, "sessions": 0}}
+    expect: dict[str, dict[str, int]] = {v: {"logins": 0, "sessions": 0} for v in ("mall", "park")}
     n = 0
     pipe = redis.pipeline(transaction=False)
     for d in range(3):
