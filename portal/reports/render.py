@@ -28,7 +28,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def series_chart(points: Sequence[tuple[str, float]], *, title: str, width: int = 720,
+def series_chart(points: Sequence[tuple[str, float]], *, title: str, width: int = 600,
                  height: int = 220) -> str:
     """Columns over days (label, value), with the largest value marked on the axis."""
     pad_l, pad_b, pad_t = 48, 28, 24
@@ -46,7 +46,7 @@ def series_chart(points: Sequence[tuple[str, float]], *, title: str, width: int 
             bars.append(f'<text x="{x + step / 2:.1f}" y="{height - 8}" class="tick" '
                         f'text-anchor="middle">{escape(label[5:])}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-            f'class="chart" role="img" aria-label="{escape(title, {chr(34): "&quot;"})}">'
+            f'class="report-chart" role="img" aria-label="{escape(title, {chr(34): "&quot;"})}">'
             f'<text x="{pad_l}" y="16" class="title">{escape(title)}</text>'
             f'<line x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - 8}" '
             f'y2="{pad_t + inner_h}" class="axis"/>'
@@ -55,7 +55,7 @@ def series_chart(points: Sequence[tuple[str, float]], *, title: str, width: int 
             + "".join(bars) + "</svg>")
 
 
-def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 720,
+def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 600,
               limit: int = 12) -> str:
     """Horizontal bars, largest first (the first ``limit``)."""
     items = sorted(items, key=lambda kv: -kv[1])[:limit]
@@ -71,7 +71,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 72
                    f'height="{row - 6}" class="bar"/><text x="{pad_l + w + 4:.1f}" y="{y + 15}" '
                    f'class="tick">{value:g}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-            f'class="chart" role="img" aria-label="{escape(title, {chr(34): "&quot;"})}">'
+            f'class="report-chart" role="img" aria-label="{escape(title, {chr(34): "&quot;"})}">'
             f'<text x="8" y="16" class="title">{escape(title)}</text>' + "".join(out) + "</svg>")
 
 
