@@ -139,7 +139,8 @@ class ReportJob:
     def roll_day(self, day: dt.date, now: float, final: bool) -> int:
         """Roll up one day from its records and store it; returns its number of logins."""
         lo, hi = self.store.bounds(day)
-        logins, sessions = parse_entries(self.store.entries(lo - READ_BEFORE_MS, hi + self.span_ms))
+        logins, sessions = parse_entries(self.store.entries(lo - READ_BEFORE_MS, hi + self.span_ms),
+                                         (lo - READ_BEFORE_MS, hi))
         if any(not (s.venue and s.ssid) and s.start_ms < lo and s.stop_ms > lo for s in sessions):
             # Logout records written before they carried venue and SSID: find the logins of
             # sessions that began before the day (only the back-fill of old days needs this).

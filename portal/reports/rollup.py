@@ -30,9 +30,10 @@ Counter figures that no stream holds (SMS, RADIUS refusals, ad counters) are add
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 __all__ = ["DIMS", "LOGIN_KINDS", "UNKNOWN", "Login", "Session", "add_docs", "day_number",
            "parse_entries", "rollup_day", "share"]
@@ -81,11 +82,15 @@ def _ms(text: str) -> int:
     return round(float(text) * 1000)
 
 
-def parse_entries(entries: Iterable[tuple[str, Mapping[str, str]]]) -> tuple[list[Login], list[Session]]:
+def parse_entries(entries: Iterable[tuple[str, Mapping[str, str]]],
+                  login_window: tuple[int, int] | None = None) -> tuple[list[Login], list[Session]]:
     """Real-name stream entries → logins and sessions (deduplicated); malformed entries are
-    skipped (the archive keeps them; they cannot be counted)."""
+    skipped (the archive keeps them; they cannot be counted). Logins outside ``login_window``
+    (``[start, end)`` ms) are dropped at once: the job reads a day past the one it rolls up
+    for the logout records of sessions spanning midnight, not for that day's logins."""
     logins: list[Login] = []
     best: dict[tuple[str, str], Session] = {}
+    w_lo, w_hi = login_window or (-(2**63), 2**63)
     for _entry_id, f in entries:
         kind = f.get("kind", "")
         try:
@@ -98,8 +103,10 @@ def parse_entries(entries: Iterable[tuple[str, Mapping[str, str]]]) -> tuple[lis
                         old.up + old.down, old.seconds, old.stop_ms):
                     best[(s.ac, s.sid)] = s
             elif kind in LOGIN_KINDS:
-                logins.append(Login(f["phone"], f["ac"], f.get("venue", ""), f.get("ssid", ""),
-                                    kind, _ms(f["at"])))
+                at = _ms(f["at"])
+                if w_lo <= at < w_hi:
+                    logins.append(Login(f["phone"], f["ac"], f.get("venue", ""), f.get("ssid", ""),
+                                        kind, at))
         except (KeyError, ValueError):
             continue
     return logins, list(best.values())
@@ -150,17 +157,14 @@ def _overlaps(s: Session, lo: int, hi: int) -> bool:
     return s.start_ms < hi and s.stop_ms > lo
 
 
-def _peak(intervals: list[tuple[int, int]]) -> int:
-    events: list[tuple[int, int]] = []
-    for a, b in intervals:
-        events.append((a, 1))
-        events.append((max(b, a + 1), -1))    # a session of no length is open for a moment
-    events.sort()             # at one instant, ends (-1) before starts (+1): back-to-back ≠ 2
-    peak = now = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
+def _peak(spans: list[tuple[int, int]]) -> int:
+    """Most spans open at one instant. Events are plain integers (an end sorts before a start
+    at the same millisecond, so back-to-back sessions are not concurrent): a city's day is
+    millions of them, and sorting ints and ``accumulate`` run in C."""
+    events = [a * 2 + 1 for a, _ in spans]
+    events += [max(b, a + 1) * 2 for a, b in spans]     # a session of no length: a moment
+    events.sort()
+    return max(accumulate((e & 1) * 2 - 1 for e in events), default=0)
 
 
 def rollup_day(
@@ -168,41 +172,50 @@ def rollup_day(
     first_seen: Mapping[str, int],
 ) -> dict[Scope, Doc]:
     """Figures of local ``day`` (``[lo, hi)`` in epoch ms) for every scope that had any.
-    ``first_seen`` maps at least this day's phones to their first ``day_number``."""
+    ``first_seen`` maps at least this day's phones to their first ``day_number``.
+
+    Records are first grouped by (venue, AC, SSID) with C-speed counters, then each group is
+    added to its four scopes: a day of a million logins is a few thousand groups."""
     docs: dict[Scope, Doc] = defaultdict(lambda: defaultdict(int))
-    phones: dict[Scope, set[str]] = defaultdict(set)
     today = day_number(day)
-    for login in logins:
-        if not lo <= login.at_ms < hi:
-            continue
-        for scope in _scopes(login.venue, login.ac, login.ssid):
+    in_day = [x for x in logins if lo <= x.at_ms < hi]
+    for (venue, ac, ssid, kind), n in Counter(
+            (x.venue, x.ac, x.ssid, x.kind) for x in in_day).items():
+        for scope in _scopes(venue, ac, ssid):
             doc = docs[scope]
-            doc["logins"] += 1
-            doc["logins_" + login.kind] += 1
-            phones[scope].add(login.phone)
-    for scope, seen in phones.items():
-        docs[scope]["phones"] = len(seen)
-        new = sum(1 for p in seen if first_seen.get(p) == today)
-        if new:
-            docs[scope]["new_phones"] = new
-    open_spans: dict[Scope, list[tuple[int, int]]] = defaultdict(list)
+            doc["logins"] += n
+            doc["logins_" + kind] += n
+    new = {p for p in {x.phone for x in in_day} if first_seen.get(p) == today}
+    for dim, pairs in (("t", {("", x.phone) for x in in_day}),
+                       ("v", {(x.venue or UNKNOWN, x.phone) for x in in_day}),
+                       ("a", {(x.ac or UNKNOWN, x.phone) for x in in_day}),
+                       ("s", {(x.ssid or UNKNOWN, x.phone) for x in in_day})):
+        for name, n in Counter(name for name, _ in pairs).items():
+            docs[(dim, name)]["phones"] = n
+        for name, n in Counter(name for name, p in pairs if p in new).items():
+            docs[(dim, name)]["new_phones"] = n
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    spans: dict[Scope, list[tuple[int, int]]] = defaultdict(list)
     for s in _attribute(sessions, logins):
         if not _overlaps(s, lo, hi):
             continue
+        g = groups[(s.venue, s.ac, s.ssid)]
+        g[0] += lo <= s.start_ms < hi
+        g[1] += share(s.seconds, s.start_ms, s.stop_ms, lo, hi)
+        g[2] += share(s.up, s.start_ms, s.stop_ms, lo, hi)
+        g[3] += share(s.down, s.start_ms, s.stop_ms, lo, hi)
         span = (max(s.start_ms, lo), min(s.stop_ms, hi))
-        seconds = share(s.seconds, s.start_ms, s.stop_ms, lo, hi)
-        up = share(s.up, s.start_ms, s.stop_ms, lo, hi)
-        down = share(s.down, s.start_ms, s.stop_ms, lo, hi)
         for scope in _scopes(s.venue, s.ac, s.ssid):
+            spans[scope].append(span)
+    for (venue, ac, ssid), (started, seconds, up, down) in groups.items():
+        for scope in _scopes(venue, ac, ssid):
             doc = docs[scope]
-            if lo <= s.start_ms < hi:
-                doc["sessions"] += 1
+            doc["sessions"] += started
             doc["seconds"] += seconds
             doc["bytes_up"] += up
             doc["bytes_down"] += down
-            open_spans[scope].append(span)
-    for scope, spans in open_spans.items():
-        docs[scope]["peak_sessions"] = _peak(spans)
+    for scope, found in spans.items():
+        docs[scope]["peak_sessions"] = _peak(found)
     return {scope: {k: v for k, v in doc.items() if v} for scope, doc in docs.items()}
 
 

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from portal.archive import as_text, day_bounds_ms
 from portal.livestats import MINUTE_TTL
-from portal.reports.rollup import DIMS, UNKNOWN, day_number
+from portal.reports.rollup import DIMS, UNKNOWN, add_docs, day_number
 from portal.state import keys
 from portal.state import keys_reports as rk
 
@@ -148,6 +148,31 @@ class ReportStore:
                 pipe.hset(rk.report_day(iso, dim), mapping=by_dim[dim])
         pipe.execute()
         self.redis.hset(rk.report_days(), iso, f"{rolled_at:.0f} {int(final)}")
+        self.refresh_month(day)
+
+    def refresh_month(self, day: dt.date) -> None:
+        """Rewrite the summary of ``day``'s calendar month from the month's stored days."""
+        first = day.replace(day=1)
+        days = [first + dt.timedelta(days=i) for i in range(31)
+                if (first + dt.timedelta(days=i)).month == first.month]
+        month = first.strftime("%Y-%m")
+        pipe = self.redis.pipeline(transaction=True)
+        for dim in DIMS:
+            combined: dict[str, list[Doc]] = defaultdict(list)
+            for docs in self.load(days, dim):
+                for name, doc in docs.items():
+                    combined[name].append(doc)
+            pipe.delete(rk.report_month(month, dim))
+            if combined:
+                pipe.hset(rk.report_month(month, dim), mapping={
+                    name: json.dumps(add_docs(docs), separators=(",", ":"), sort_keys=True)
+                    for name, docs in combined.items()})
+        pipe.execute()
+
+    def load_month(self, month: dt.date, dim: str) -> dict[str, Doc]:
+        """The stored summary of ``month``'s calendar month: scope name → figures."""
+        raw = self.redis.hgetall(rk.report_month(month.strftime("%Y-%m"), dim))
+        return {as_text(k): json.loads(v) for k, v in raw.items()}
 
     def stored_counters(self, day: dt.date) -> dict[Scope, Doc]:
         """The counter figures (``COUNTER_PREFIXES``) of the day as stored now."""
@@ -183,6 +208,9 @@ class ReportStore:
             pipe.delete(*(rk.report_day(iso, dim) for dim in DIMS))
         pipe.hdel(rk.report_days(), *days)
         pipe.execute()
+        for month in sorted({iso[:7] for iso in days}):
+            # Months with days left keep a summary of those; emptied months lose it.
+            self.refresh_month(dt.date.fromisoformat(month + "-01"))
         return len(days)
 
     def load(self, days: list[dt.date], dim: str, names: list[str] | None = None,

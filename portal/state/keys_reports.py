@@ -4,6 +4,8 @@
 sibling; the same rules hold: every name is built here, with a hash tag for Redis Cluster.
 
 * ``{rep:<day>}`` — one local day's roll-up: one hash per dimension, written together.
+* ``{repm:<month>}`` — a calendar month's figures per scope, summed from its days, so a month
+  report over hundreds of venues reads one hash per dimension instead of thirty.
 * ``{repfs:<bucket>}`` — the first-seen day of phones, spread over buckets so no single hash
   (or Cluster slot) holds every phone of a city.
 * ``{reports}`` — the job's own state: which days are rolled up, its lock.
@@ -16,7 +18,7 @@ import zlib
 from portal.state.keys import PREFIX
 
 __all__ = ["FIRST_SEEN_BUCKETS", "first_seen", "first_seen_bucket", "report_day", "report_days",
-           "report_last_run", "report_lock"]
+           "report_last_run", "report_lock", "report_month"]
 
 FIRST_SEEN_BUCKETS = 256
 
@@ -26,6 +28,13 @@ def report_day(day: str, dim: str) -> str:
     ``s`` SSID) — scope name (``""`` for the total) → JSON object of that scope's figures
     (portal/reports/rollup.py names them). Rewritten whole when the day is rolled up again."""
     return f"{PREFIX}:{{rep:{day}}}:{dim}"
+
+
+def report_month(month: str, dim: str) -> str:
+    """Hash: one local calendar month (``YYYY-MM``) of one dimension — scope name → JSON of the
+    figures of the month's stored days combined (portal/reports/store.py rewrites it whenever a
+    day of the month is written)."""
+    return f"{PREFIX}:{{repm:{month}}}:{dim}"
 
 
 def first_seen_bucket(phone: str) -> int:

@@ -25,6 +25,7 @@ from portal.archive import ArchiveJob, day_bounds_ms
 from portal.logexport import LogExporter
 from portal.reallog import LoginRecord, logout_fields
 from portal.reports.job import ReportBusy, ReportJob
+from portal.reports.query import ReportQuery, build_report
 from portal.reports.rollup import UNKNOWN, Login, Session, rollup_day, share
 from portal.reports.store import ReportStore
 from portal.state import keys
@@ -271,3 +272,33 @@ def test_two_nodes_do_not_roll_up_at_once(redis_client: Any) -> None:
         job.run()
     redis_client.delete(rk.report_lock())
     assert job.run().days == ()
+
+
+def test_month_summaries_agree_with_the_days(redis_client: Any) -> None:
+    store = ReportStore(redis_client, "Asia/Shanghai", lambda lo, hi: iter(()))
+    rnd = random.Random(7)
+    days = [dt.date(2027, 1, 20) + dt.timedelta(days=i) for i in range(45)]     # Jan 20 – Mar 5
+    for day in days:
+        store.write_day(day, {("t", ""): {"logins": 3},
+                              **{("v", f"v{i}"): {"logins": rnd.randint(0, 9) + 1,
+                                                  "peak_sessions": rnd.randint(1, 50)}
+                                 for i in range(4)}}, 0.0, True)
+    for first, last in ((days[0], days[-1]), (dt.date(2027, 2, 1), dt.date(2027, 2, 28)),
+                        (dt.date(2027, 2, 2), dt.date(2027, 3, 1))):
+        report = build_report(store, ReportQuery(first, last))
+        chosen = [d for d in days if first <= d <= last]
+        want: dict[str, dict[str, int]] = {}
+        for day in chosen:
+            for (_, name), doc in store.day_docs(day, ("v",)).items():
+                w = want.setdefault(name, {"logins": 0, "peak_sessions": 0})
+                w["logins"] += doc["logins"]
+                w["peak_sessions"] = max(w["peak_sessions"], doc["peak_sessions"])
+        got = {n: {k: d[k] for k in ("logins", "peak_sessions")}
+               for n, d in report["breakdown"]["venue"].items()}
+        assert got == want, (first, last)
+        assert report["totals"]["logins"] == 3 * len(chosen)
+    assert store.load_month(dt.date(2027, 2, 1), "v")          # February is summarised
+    store.forget(d.isoformat() for d in days if d.month == 2)
+    assert store.load_month(dt.date(2027, 2, 1), "v") == {}    # …and gone with its days
+    february = ReportQuery(dt.date(2027, 2, 1), dt.date(2027, 2, 28))
+    assert build_report(store, february)["totals"]["logins"] == 0
