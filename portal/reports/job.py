@@ -139,8 +139,8 @@ class ReportJob:
     def roll_day(self, day: dt.date, now: float, final: bool) -> int:
         """Roll up one day from its records and store it; returns its number of logins."""
         lo, hi = self.store.bounds(day)
-        logins, sessions = parse_entries(self.store.entries(lo - READ_BEFORE_MS, hi + self.span_ms),
-                                         (lo - READ_BEFORE_MS, hi))
+        logins, sessions = self.store.records(lo - READ_BEFORE_MS, hi + self.span_ms,
+                                              (lo - READ_BEFORE_MS, hi))
         if any(not (s.venue and s.ssid) and s.start_ms < lo and s.stop_ms > lo for s in sessions):
             # Logout records written before they carried venue and SSID: find the logins of
             # sessions that began before the day (only the back-fill of old days needs this).
@@ -208,7 +208,7 @@ def report_store(redis: Any, settings: Settings) -> ReportStore:
     """The store over this deployment's real-name records: sealed archive files, then Redis."""
     exporter = log_exporter(redis, settings, page=5000)
     return ReportStore(redis, archive_timezone(settings),
-                       lambda lo, hi: exporter.entries("realname", lo, hi))
+                       lambda lo, hi: exporter.entries("realname", lo, hi), fast=True)
 
 
 def report_job(redis: Any, settings: Settings, **kwargs: Any) -> ReportJob:

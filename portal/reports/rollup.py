@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from itertools import accumulate
 
 __all__ = ["DIMS", "LOGIN_KINDS", "UNKNOWN", "Login", "Session", "add_docs", "day_number",
-           "parse_entries", "rollup_day", "share"]
+           "parse_entries", "parse_rows", "rollup_day", "share"]
 
 LOGIN_KINDS = ("sms", "returning", "silent")
 DIMS = ("t", "v", "a", "s")        # total, venue, AC, SSID
@@ -112,8 +112,32 @@ def parse_entries(entries: Iterable[tuple[str, Mapping[str, str]]],
     return logins, list(best.values())
 
 
+def parse_rows(rows: Iterable[str]) -> tuple[list[Login], list[Session]]:
+    """Tab-separated lines of portal/reports/reader.py → logins and sessions, like
+    ``parse_entries`` (the lines hold only logins already inside the day)."""
+    logins: list[Login] = []
+    best: dict[tuple[str, str], Session] = {}
+    for row in rows:
+        f = row.split("\t")
+        try:
+            if f[0] == "logout":
+                s = Session(f[1], f[2], f[3], f[4], f[5], int(float(f[6]) * 1000), _ms(f[7]),
+                            int(f[8] or 0), int(f[9] or 0), int(f[10] or 0))
+                old = best.get((s.ac, s.sid))
+                if old is None or (s.up + s.down, s.seconds, s.stop_ms) > (
+                        old.up + old.down, old.seconds, old.stop_ms):
+                    best[(s.ac, s.sid)] = s
+            else:
+                logins.append(Login(f[1], f[2], f[3], f[4], f[0], _ms(f[5])))
+        except (IndexError, ValueError):
+            continue
+    return logins, list(best.values())
+
+
 def _attribute(sessions: list[Session], logins: list[Login]) -> list[Session]:
     """Fill a session's missing venue/SSID from the last login of its phone at its AC."""
+    if all(s.venue and s.ssid for s in sessions):
+        return sessions            # every record written since logouts carry them
     by_key: dict[tuple[str, str], list[Login]] = defaultdict(list)
     for login in logins:
         by_key[(login.ac, login.phone)].append(login)
@@ -151,20 +175,16 @@ def _scopes(venue: str, ac: str, ssid: str) -> tuple[Scope, ...]:
     return (("t", ""), ("v", venue or UNKNOWN), ("a", ac or UNKNOWN), ("s", ssid or UNKNOWN))
 
 
-def _overlaps(s: Session, lo: int, hi: int) -> bool:
-    if s.stop_ms <= s.start_ms:
-        return lo <= s.start_ms < hi
-    return s.start_ms < hi and s.stop_ms > lo
-
-
-def _peak(spans: list[tuple[int, int]]) -> int:
-    """Most spans open at one instant. Events are plain integers (an end sorts before a start
-    at the same millisecond, so back-to-back sessions are not concurrent): a city's day is
-    millions of them, and sorting ints and ``accumulate`` run in C."""
-    events = [a * 2 + 1 for a, _ in spans]
-    events += [max(b, a + 1) * 2 for a, b in spans]     # a session of no length: a moment
+def _peak(events: list[int]) -> int:
+    """Most sessions open at one instant, from events ``2 * ms + 1`` (a start) and ``2 * ms``
+    (an end): sorted, an end comes before a start at the same millisecond, so back-to-back
+    sessions are not concurrent. A city's day is millions of events: the sort, the maps and
+    ``accumulate`` all run in C."""
     events.sort()
-    return max(accumulate((e & 1) * 2 - 1 for e in events), default=0)
+    return max(accumulate(map(_STEP.__getitem__, map((1).__and__, events))), default=0)
+
+
+_STEP = (-1, 1)
 
 
 def rollup_day(
@@ -194,19 +214,34 @@ def rollup_day(
             docs[(dim, name)]["phones"] = n
         for name, n in Counter(name for name, p in pairs if p in new).items():
             docs[(dim, name)]["new_phones"] = n
-    groups: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    spans: dict[Scope, list[tuple[int, int]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    events: dict[tuple[str, str, str], list[int]] = {}
     for s in _attribute(sessions, logins):
-        if not _overlaps(s, lo, hi):
+        a, b = s.start_ms, s.stop_ms
+        if b > a:
+            if a >= hi or b <= lo:
+                continue
+            # share() inlined: the cumulative parts at the day's two edges
+            span, x0, x1 = b - a, max(lo, a) - a, min(hi, b) - a
+            seconds = s.seconds * x1 // span - s.seconds * x0 // span
+            up = s.up * x1 // span - s.up * x0 // span
+            down = s.down * x1 // span - s.down * x0 // span
+        elif lo <= a < hi:
+            seconds, up, down = s.seconds, s.up, s.down
+        else:
             continue
-        g = groups[(s.venue, s.ac, s.ssid)]
-        g[0] += lo <= s.start_ms < hi
-        g[1] += share(s.seconds, s.start_ms, s.stop_ms, lo, hi)
-        g[2] += share(s.up, s.start_ms, s.stop_ms, lo, hi)
-        g[3] += share(s.down, s.start_ms, s.stop_ms, lo, hi)
-        span = (max(s.start_ms, lo), min(s.stop_ms, hi))
-        for scope in _scopes(s.venue, s.ac, s.ssid):
-            spans[scope].append(span)
+        key = (s.venue, s.ac, s.ssid)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [0, 0, 0, 0]
+            events[key] = []
+        g[0] += lo <= a < hi
+        g[1] += seconds
+        g[2] += up
+        g[3] += down
+        first = max(a, lo)
+        events[key] += (first * 2 + 1, max(min(b, hi), first + 1) * 2)  # no length: a moment
+    per_scope: dict[Scope, list[int]] = defaultdict(list)
     for (venue, ac, ssid), (started, seconds, up, down) in groups.items():
         for scope in _scopes(venue, ac, ssid):
             doc = docs[scope]
@@ -214,7 +249,8 @@ def rollup_day(
             doc["seconds"] += seconds
             doc["bytes_up"] += up
             doc["bytes_down"] += down
-    for scope, found in spans.items():
+            per_scope[scope] += events[(venue, ac, ssid)]
+    for scope, found in per_scope.items():
         docs[scope]["peak_sessions"] = _peak(found)
     return {scope: {k: v for k, v in doc.items() if v} for scope, doc in docs.items()}
 

@@ -27,9 +27,19 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.archive import as_text, day_bounds_ms
+from portal.archive import as_text, day_bounds_ms, id_ms
 from portal.livestats import MINUTE_TTL
-from portal.reports.rollup import DIMS, UNKNOWN, add_docs, day_number
+from portal.reports.reader import read_rows
+from portal.reports.rollup import (
+    DIMS,
+    UNKNOWN,
+    Login,
+    Session,
+    add_docs,
+    day_number,
+    parse_entries,
+    parse_rows,
+)
 from portal.state import keys
 from portal.state import keys_reports as rk
 
@@ -48,10 +58,11 @@ _SMS_FIELDS = {"code:sent": "sms_sent", "code:delivered": "sms_delivered",
 
 
 class ReportStore:
-    def __init__(self, redis: Any, timezone: str, source: Source) -> None:
+    def __init__(self, redis: Any, timezone: str, source: Source, *, fast: bool = False) -> None:
         self.redis = redis
         self.tz = ZoneInfo(timezone)
         self.source = source
+        self.fast = fast           # read the part still in Redis with portal/reports/reader.py
 
     def bounds(self, day: dt.date) -> tuple[int, int]:
         return day_bounds_ms(day, self.tz)
@@ -63,6 +74,21 @@ class ReportStore:
 
     def entries(self, start_ms: int, end_ms: int) -> Iterable[Entry]:
         return self.source(start_ms, end_ms)
+
+    def records(self, start_ms: int, end_ms: int,
+                login_window: tuple[int, int]) -> tuple[list[Login], list[Session]]:
+        """Logins (inside ``login_window``) and sessions of the records with ids in
+        ``[start_ms, end_ms)``: with the server-side reader when the archive job has moved
+        none of them out (the nightly case), else from files and Redis."""
+        if self.fast and self._archived_before(start_ms):
+            rows = read_rows(self.redis, start_ms, end_ms, *login_window)
+            if self._archived_before(start_ms):     # the archive job did not pass us meanwhile
+                return parse_rows(rows)
+        return parse_entries(self.source(start_ms, end_ms), login_window)
+
+    def _archived_before(self, start_ms: int) -> bool:
+        raw = self.redis.hget(keys.archive_checkpoints(), "realname")
+        return raw is None or id_ms(as_text(raw)) < start_ms
 
     def update_first_seen(self, phones: Iterable[str], day: dt.date) -> dict[str, int]:
         """Record ``day`` as the first day of each phone not seen earlier; return every phone's

@@ -155,7 +155,7 @@ def main() -> None:
         try:
             r = redis.Redis.from_url(server.url)
             exporter = LogExporter(r, Path(tmp) / "archive", timezone=TZ, page=5000)
-            store = ReportStore(r, TZ, lambda lo, hi: exporter.entries("realname", lo, hi))
+            store = ReportStore(r, TZ, lambda lo, hi: exporter.entries("realname", lo, hi), fast=True)
             month_report(r, store, tmp)
             day_rollup(r, store, n)
         finally:

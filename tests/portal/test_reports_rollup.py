@@ -146,7 +146,9 @@ def direct(sim: Sim, day: dt.date) -> dict[tuple[str, str], dict[str, Any]]:
 
 def run_month(redis: Any, directory: Path, sim: Sim) -> tuple[ReportJob, ReportStore]:
     exporter = LogExporter(redis, directory, timezone=str(sim.tz.key), page=50)
-    store = ReportStore(redis, str(sim.tz.key), lambda lo, hi: exporter.entries("realname", lo, hi))
+    # fast: days still in Redis go through the server-side reader, archived days through files.
+    store = ReportStore(redis, str(sim.tz.key), lambda lo, hi: exporter.entries("realname", lo, hi),
+                        fast=True)
     clock = [0.0]
     job = ReportJob(store, earliest=lambda: sim.first, span_hours=24, delay_minutes=15,
                     retention_days=800, max_days_per_run=5, clock=lambda: clock[0])
@@ -302,3 +304,24 @@ def test_month_summaries_agree_with_the_days(redis_client: Any) -> None:
     assert store.load_month(dt.date(2027, 2, 1), "v") == {}    # …and gone with its days
     february = ReportQuery(dt.date(2027, 2, 1), dt.date(2027, 2, 28))
     assert build_report(store, february)["totals"]["logins"] == 0
+
+
+def test_server_side_reader_gives_what_the_generic_reader_gives(redis_client: Any) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    sim = simulate(tz, dt.date(2027, 5, 1), seed=3)
+    pipe = redis_client.pipeline(transaction=False)
+    for j, (ms, fields) in enumerate(sim.events):
+        pipe.xadd(keys.real_name_log(), {**fields, "ap": "a\\tb"}, id=f"{ms}-{j}")
+    pipe.execute()
+    redis_client.xadd(keys.real_name_log(), {"kind": "logout", "ac": "x"}, id=f"{ms + 1}-0")  # malformed
+    exporter = LogExporter(redis_client, Path("/nonexistent"), timezone="Asia/Shanghai")
+    source = lambda lo, hi: exporter.entries("realname", lo, hi)  # noqa: E731
+    fast = ReportStore(redis_client, "Asia/Shanghai", source, fast=True)
+    slow = ReportStore(redis_client, "Asia/Shanghai", source)
+    for d in (0, 5, 30):
+        lo, hi = day_bounds_ms(dt.date(2027, 5, 1) + dt.timedelta(days=d), tz)
+        window = (lo - 60_000, hi)
+        a, b = fast.records(lo - 60_000, hi + 86_400_000, window), slow.records(
+            lo - 60_000, hi + 86_400_000, window)
+        assert sorted(a[0], key=repr) == sorted(b[0], key=repr) and a[0]
+        assert sorted(a[1], key=repr) == sorted(b[1], key=repr) and a[1]
