@@ -32,8 +32,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from itertools import accumulate
+from typing import NamedTuple
 
 __all__ = ["DIMS", "LOGIN_KINDS", "UNKNOWN", "Login", "Session", "add_docs", "day_number",
            "parse_entries", "parse_rows", "rollup_day", "share"]
@@ -49,8 +49,7 @@ Doc = dict[str, int]
 Scope = tuple[str, str]            # (dim, name)
 
 
-@dataclass(frozen=True, slots=True)
-class Login:
+class Login(NamedTuple):     # tuples: a day builds millions of these
     phone: str
     ac: str
     venue: str
@@ -59,8 +58,7 @@ class Login:
     at_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
+class Session(NamedTuple):
     ac: str
     sid: str
     phone: str
@@ -152,7 +150,7 @@ def _attribute(sessions: list[Session], logins: list[Login]) -> list[Session]:
                     break
                 match = login
             if match is not None:
-                s = replace(s, venue=s.venue or match.venue, ssid=s.ssid or match.ssid)
+                s = s._replace(venue=s.venue or match.venue, ssid=s.ssid or match.ssid)
         out.append(s)
     return out
 

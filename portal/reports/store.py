@@ -42,6 +42,7 @@ from portal.reports.rollup import (
 )
 from portal.state import keys
 from portal.state import keys_reports as rk
+from portal.state.scripts import queue_script
 
 __all__ = ["COUNTER_PREFIXES", "ReportStore", "Source"]
 
@@ -55,6 +56,23 @@ _AD_FIELDS = {"imp": "imp", "view": "view", "click": "click"}
 AD_COUNTER_DAYS = 390          # campaign day counters live ~400 days (keys.campaign_stats)
 _SMS_FIELDS = {"code:sent": "sms_sent", "code:delivered": "sms_delivered",
                "code:failed": "sms_failed", "code:undelivered": "sms_failed", "fen": "sms_fen"}
+
+
+# KEYS[1] a first-seen bucket; ARGV[1] the day (YYYYMMDD), ARGV[2] phones, one per line (phones
+# are digits). Returns each phone's first day, one per line, after keeping the minimum.
+_FIRST_SEEN_LUA = """
+local today = tonumber(ARGV[1])
+local out = {}
+for phone in string.gmatch(ARGV[2], '[^\\n]+') do
+  local known = redis.call('HGET', KEYS[1], phone)
+  if (not known) or tonumber(known) > today then
+    redis.call('HSET', KEYS[1], phone, ARGV[1])
+    known = ARGV[1]
+  end
+  out[#out + 1] = known
+end
+return table.concat(out, '\\n')
+"""
 
 
 class ReportStore:
@@ -92,30 +110,21 @@ class ReportStore:
 
     def update_first_seen(self, phones: Iterable[str], day: dt.date) -> dict[str, int]:
         """Record ``day`` as the first day of each phone not seen earlier; return every phone's
-        first day. Keeps the minimum, so rolling a day up again changes nothing."""
+        first day. Keeps the minimum, so rolling a day up again changes nothing. One script call
+        per bucket with the phones in one argument: packing a million arguments one by one
+        costs more than the work."""
         today = day_number(day)
         buckets: dict[int, list[str]] = defaultdict(list)
         for phone in phones:
             buckets[rk.first_seen_bucket(phone)].append(phone)
+        script = self.redis.register_script(_FIRST_SEEN_LUA)
         order = sorted(buckets)
         pipe = self.redis.pipeline(transaction=False)
         for b in order:
-            pipe.hmget(rk.first_seen(b), buckets[b])
-        replies = pipe.execute()
+            queue_script(pipe, script, [rk.first_seen(b)], [today, "\n".join(buckets[b])])
         out: dict[str, int] = {}
-        pipe = self.redis.pipeline(transaction=False)
-        for b, values in zip(order, replies, strict=True):
-            earlier: dict[str, int] = {}
-            for phone, raw in zip(buckets[b], values, strict=True):
-                known = int(raw) if raw is not None else None
-                if known is None or known > today:
-                    earlier[phone] = today
-                    out[phone] = today
-                else:
-                    out[phone] = known
-            if earlier:
-                pipe.hset(rk.first_seen(b), mapping=earlier)
-        pipe.execute()
+        for b, reply in zip(order, pipe.execute(), strict=True):
+            out.update(zip(buckets[b], map(int, as_text(reply).split("\n")), strict=True))
         return out
 
     def counters(self, day: dt.date, now: float) -> dict[Scope, Doc] | None:
