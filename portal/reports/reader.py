@@ -16,6 +16,8 @@ the archive job has moved out.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from portal.archive import as_text
@@ -64,20 +66,31 @@ LOGIN_SLACK_MS = 60_000    # a login record is appended a moment after its ``at`
 
 
 def read_rows(redis: Any, start_ms: int, end_ms: int, login_lo: int, login_hi: int,
-              page: int = PAGE) -> list[str]:
+              page: int = PAGE) -> Iterator[str]:
     """Compact lines of the records with ids in ``[start_ms, end_ms)``; logins only when their
     ``at`` is in ``[login_lo, login_hi)``. Past ``login_hi`` (and a minute's slack) only logout
-    records are looked at, which makes the next day's logins nearly free to skip."""
+    records are looked at, which makes the next day's logins nearly free to skip.
+
+    The next page is fetched on a helper thread while the caller works through this one, so
+    redis-server's share of the work and ours overlap (the wait on the socket frees the GIL)."""
+    pages = _pages(redis, start_ms, end_ms, login_lo, login_hi, page)
+    with ThreadPoolExecutor(1, thread_name_prefix="report-read") as pool:
+        ahead = pool.submit(next, pages, None)
+        while (rows := ahead.result()) is not None:
+            ahead = pool.submit(next, pages, None)
+            yield from rows
+
+
+def _pages(redis: Any, start_ms: int, end_ms: int, login_lo: int, login_hi: int,
+           page: int) -> Iterator[list[str]]:
     script = redis.register_script(_LUA)
-    out: list[str] = []
     split = max(start_ms, min(end_ms, login_hi + LOGIN_SLACK_MS))
     for lower_ms, upper_ms, logouts_only in ((start_ms, split, "0"), (split, end_ms, "1")):
         lower = f"{lower_ms}-0"
         while upper_ms > lower_ms:
             last, count, rows = script(keys=[keys.real_name_log()], args=[
                 lower, str(upper_ms - 1), page, login_lo, login_hi, logouts_only])
-            out.extend(map(bytes.decode, rows) if rows and isinstance(rows[0], bytes) else rows)
+            yield list(map(bytes.decode, rows)) if rows and isinstance(rows[0], bytes) else rows
             if int(count) < page:
                 break
             lower = "(" + as_text(last)
-    return out

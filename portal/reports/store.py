@@ -99,9 +99,9 @@ class ReportStore:
         ``[start_ms, end_ms)``: with the server-side reader when the archive job has moved
         none of them out (the nightly case), else from files and Redis."""
         if self.fast and self._archived_before(start_ms):
-            rows = read_rows(self.redis, start_ms, end_ms, *login_window)
+            found = parse_rows(read_rows(self.redis, start_ms, end_ms, *login_window))
             if self._archived_before(start_ms):     # the archive job did not pass us meanwhile
-                return parse_rows(rows)
+                return found
         return parse_entries(self.source(start_ms, end_ms), login_window)
 
     def _archived_before(self, start_ms: int) -> bool:

@@ -26,6 +26,7 @@ from portal.logexport import LogExporter
 from portal.reallog import LoginRecord, logout_fields
 from portal.reports.job import ReportBusy, ReportJob
 from portal.reports.query import ReportQuery, build_report
+from portal.reports.reader import read_rows
 from portal.reports.rollup import UNKNOWN, Login, Session, rollup_day, share
 from portal.reports.store import ReportStore
 from portal.state import keys
@@ -325,3 +326,7 @@ def test_server_side_reader_gives_what_the_generic_reader_gives(redis_client: An
             lo - 60_000, hi + 86_400_000, window)
         assert sorted(a[0], key=repr) == sorted(b[0], key=repr) and a[0]
         assert sorted(a[1], key=repr) == sorted(b[1], key=repr) and a[1]
+        # Small pages (many script calls, both halves of the range) read the same lines.
+        rows = list(read_rows(redis_client, lo - 60_000, hi + 86_400_000, *window))
+        assert list(read_rows(redis_client, lo - 60_000, hi + 86_400_000, *window, page=7)) == rows
+        assert len(rows) == len(a[0]) + sum(1 for r in rows if r.startswith("logout\t"))
