@@ -114,9 +114,12 @@ class ReportJob:
             due = self.due(now)
             todo = due[: self.max_days_per_run]
             logins: dict[str, int] = {}
-            for day, final in todo:
-                logins[day.isoformat()] = self.roll_day(day, now, final)
-                self._renew()
+            try:
+                for day, final in todo:
+                    logins[day.isoformat()] = self.roll_day(day, now, final, refresh=False)
+                    self._renew()
+            finally:
+                self.store.refresh_stale_months()   # also a dead run's, left marked stale
             oldest = (self.store.today(now) - dt.timedelta(days=self.retention_days)).isoformat()
             deleted = self.store.forget(d for d in self.store.done() if d < oldest)
             report = RunReport(now, tuple(todo), deleted, time.monotonic() - began,
@@ -136,8 +139,9 @@ class ReportJob:
         finally:
             self._release()
 
-    def roll_day(self, day: dt.date, now: float, final: bool) -> int:
-        """Roll up one day from its records and store it; returns its number of logins."""
+    def roll_day(self, day: dt.date, now: float, final: bool, *, refresh: bool = True) -> int:
+        """Roll up one day from its records and store it; returns its number of logins.
+        ``refresh=False`` leaves its month's summary to ``store.refresh_stale_months``."""
         lo, hi = self.store.bounds(day)
         logins, sessions = self.store.records(lo - READ_BEFORE_MS, hi + self.span_ms,
                                               (lo - READ_BEFORE_MS, hi))
@@ -153,7 +157,7 @@ class ReportJob:
         previous = self.store.stored_counters(day) if sms is None or ads is None else None
         self._merge(docs, sms, previous, ("sms_", "refused:"))
         self._merge(docs, ads, previous, ("ad:",))
-        self.store.write_day(day, docs, now, final)
+        self.store.write_day(day, docs, now, final, refresh=refresh)
         return docs.get(("t", ""), {}).get("logins", 0)
 
     @staticmethod

@@ -169,9 +169,11 @@ class ReportStore:
     # --- stored days ------------------------------------------------------------------------------
 
     def write_day(self, day: dt.date, docs: Mapping[Scope, Doc], rolled_at: float,
-                  final: bool) -> None:
+                  final: bool, *, refresh: bool = True) -> None:
         """Replace the day's stored figures with ``docs`` (one MULTI: readers see the old day or
-        the new one, never a mix) and mark it done."""
+        the new one, never a mix) and mark it done. Its month's summary is rewritten now, or
+        with ``refresh=False`` by ``refresh_stale_months`` (a back-fill writes many days of a
+        month: summing the month once is enough)."""
         iso = day.isoformat()
         by_dim: dict[str, dict[str, str]] = defaultdict(dict)
         for (dim, name), doc in docs.items():
@@ -182,8 +184,17 @@ class ReportStore:
             if by_dim.get(dim):
                 pipe.hset(rk.report_day(iso, dim), mapping=by_dim[dim])
         pipe.execute()
+        self.redis.sadd(rk.report_months_stale(), iso[:7])
         self.redis.hset(rk.report_days(), iso, f"{rolled_at:.0f} {int(final)}")
-        self.refresh_month(day)
+        if refresh:
+            self.refresh_month(day)
+
+    def refresh_stale_months(self) -> int:
+        """Rewrite the summaries of the months marked stale; returns how many."""
+        months = sorted(as_text(m) for m in self.redis.smembers(rk.report_months_stale()))
+        for month in months:
+            self.refresh_month(dt.date.fromisoformat(month + "-01"))
+        return len(months)
 
     def refresh_month(self, day: dt.date) -> None:
         """Rewrite the summary of ``day``'s calendar month from the month's stored days."""
@@ -202,6 +213,7 @@ class ReportStore:
                 pipe.hset(rk.report_month(month, dim), mapping={
                     name: json.dumps(add_docs(docs), separators=(",", ":"), sort_keys=True)
                     for name, docs in combined.items()})
+        pipe.srem(rk.report_months_stale(), month)
         pipe.execute()
 
     def load_month(self, month: dt.date, dim: str) -> dict[str, Doc]:

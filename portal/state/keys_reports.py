@@ -18,7 +18,7 @@ import zlib
 from portal.state.keys import PREFIX
 
 __all__ = ["FIRST_SEEN_BUCKETS", "first_seen", "first_seen_bucket", "report_day", "report_days",
-           "report_last_run", "report_lock", "report_month"]
+           "report_last_run", "report_lock", "report_month", "report_months_stale"]
 
 FIRST_SEEN_BUCKETS = 256
 
@@ -51,6 +51,13 @@ def report_days() -> str:
     """Hash: ``YYYY-MM-DD`` → ``<rolled-up at> <final 0|1>`` — which days the roll-up job has
     done, and whether it did them again after the session span (then they are final)."""
     return f"{PREFIX}:{{reports}}:days"
+
+
+def report_months_stale() -> str:
+    """Set: ``YYYY-MM`` of months whose summary misses a day written since (added with the day,
+    in its MULTI; removed when the summary is rewritten), so a run that dies between writing
+    days and summing their month leaves a note for the next one."""
+    return f"{PREFIX}:{{reports}}:months-stale"
 
 
 def report_lock() -> str:

@@ -301,6 +301,12 @@ def test_month_summaries_agree_with_the_days(redis_client: Any) -> None:
         assert got == want, (first, last)
         assert report["totals"]["logins"] == 3 * len(chosen)
     assert store.load_month(dt.date(2027, 2, 1), "v")          # February is summarised
+    # A run that dies after writing a day, before summing its month, leaves the month marked.
+    store.write_day(dt.date(2027, 3, 6), {("v", "v9"): {"logins": 5}}, 0.0, True, refresh=False)
+    assert "v9" not in store.load_month(dt.date(2027, 3, 1), "v")
+    assert store.refresh_stale_months() == 1
+    assert store.load_month(dt.date(2027, 3, 1), "v")["v9"] == {"logins": 5}
+    assert store.refresh_stale_months() == 0
     store.forget(d.isoformat() for d in days if d.month == 2)
     assert store.load_month(dt.date(2027, 2, 1), "v") == {}    # …and gone with its days
     february = ReportQuery(dt.date(2027, 2, 1), dt.date(2027, 2, 28))
