@@ -26,19 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+from portal.reports.settings import ReportSettings
+
 __all__ = [
     "MA_MODES",
     "AcSeed",
     "AcSimSettings",
-    "ArchiveSettings",
-    "ContentSettings",
+    "ArchiveSettings", "ContentSettings",
     "ListenerSettings",
     "MetricsSettings",
     "NumberPolicySettings",
     "OtpSettings",
     "PagesSettings",
-    "PlanRuleSeed",
-    "PlanSeed",
+    "PlanRuleSeed", "PlanSeed",
     "PortalClientSettings",
     "QuotaSettings",
     "RadiusSettings",
@@ -48,8 +48,7 @@ __all__ = [
     "SmsGatewaySettings",
     "SmsSettings",
     "WebSettings",
-    "load_settings",
-    "ma_mode",
+    "load_settings", "ma_mode",
 ]
 
 ENV_PREFIX = "CITYWIFI_"
@@ -688,6 +687,7 @@ class Settings:
     content: ContentSettings = field(default_factory=ContentSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
     acs: tuple[AcSeed, ...] = ()
     plans: tuple[PlanSeed, ...] = ()   # plans copied into Redis at start-up (NOC edits are never overwritten)
     plan_rules: tuple[PlanRuleSeed, ...] = ()   # which plan applies where, seeded like plans

@@ -394,7 +394,7 @@ class AccountingProcessor:
                     bytes_in=record.input_total, bytes_out=record.output_total,
                     cause=stop_cause(record.terminate_cause),
                     mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
-                    plan=q.plan))
+                    plan=q.plan, venue=session.venue, ssid=session.ssid))
                 self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session)
             elif verdict == "new":
                 self.registry.attributes_index_in(later(), session)

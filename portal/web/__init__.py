@@ -95,9 +95,8 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
 
     app.register_blueprint(noc_sessions.bp)     # /noc/sessions: online sessions, kick
     app.register_blueprint(noc_users.bp)        # /noc/users: a phone's plan, usage, devices
-    from portal.web import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens
-
-    for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs):
+    from portal.web import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens, reports
+    for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs, reports):
         app.register_blueprint(module.bp)       # /noc/plans, /noc/acs, /noc/blocklist, /noc/tokens, /noc/logs
     init_api(app, redis)
     from portal.web import gateway_hook

@@ -29,6 +29,7 @@ RESOURCE_MODULES: tuple[str, ...] = (
     "logs",
     "tokens",
     "campaigns",
+    "reports",
 )
 
 
