@@ -29,7 +29,7 @@ from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsE
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
 from portal.web.i18n import pick_language
-from portal.web.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
+from portal.web.render_gate import RenderBusy, busy_response, render_slot
 
 __all__ = ["PREVIEW_CSP", "bp"]
 
@@ -189,10 +189,15 @@ def _editor(venue: Venue, page: str, *, source: str | None = None, problem: Page
     state = svc.pages.state(venue.id, page)
     draft = source if source is not None else svc.pages.draft(venue, page)
     if problem is None and source is None and state.draft is not None:
+        # The trial render of the draft is a venue-template render like a preview: same budget,
+        # same per-account gate (a hostile draft must not make opening the editor a weapon).
         try:
-            svc.pages.check(venue, page, draft)
+            with render_slot(svc.redis, _actor()):
+                svc.pages.check(venue, page, draft)
         except PageError as exc:
             problem = exc
+        except RenderBusy:
+            pass        # the page still opens; the check runs on the next visit, save or preview
     return render_template(
         "venue/page.html", venue=venue, page=page, page_title=tr(*PAGE_TITLES[page]), pages=PAGES,
         page_titles={p: tr(*PAGE_TITLES[p]) for p in PAGES}, state=state, draft=draft,
@@ -318,11 +323,7 @@ def page_preview(venue_id: str, page: str) -> Response:
 
 
 def _busy(exc: RenderBusy) -> Response:
-    """429 for an account over its render share (both languages: also shown inside the preview frame)."""
-    response = Response(f"{BUSY_ZH}\n{BUSY_EN}\n", status=429, mimetype="text/plain")
-    response.headers["Retry-After"] = str(exc.retry_after)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return busy_response(exc)
 
 
 def _with_banner(html: str, zh: str, en: str) -> str:
