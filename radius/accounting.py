@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from portal.device_slots import RELEASE_LUA, release_args
 from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
 from portal.logtext import escape_fields
+from portal.ntf_replay import confirm_in
 from portal.plans import PlanStore
 from portal.reallog import logout_fields, session_logout_fields, stop_cause
 from portal.sessions import (
@@ -413,6 +414,7 @@ class AccountingProcessor:
                     mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
                     plan=q.plan))
                 self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session)
+                confirm_in(self.redis, follow, q.ac.name, session.ip or record.framed_ip)
             elif verdict == "new":
                 self.registry.attributes_index_in(later(), session)
             elif len(reply) > 4 and reply[4] is not None and reply[4].decode() != (session.ip or ""):
