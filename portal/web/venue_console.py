@@ -278,6 +278,9 @@ def page_version(venue_id: str, page: str, version: int) -> str:
                            page_title=tr(*PAGE_TITLES[page]))
 
 
+PREVIEW_PARAMS = ("version", "live")
+
+
 @bp.get("/<venue_id>/pages/<page>/preview")
 @login_required()
 def page_preview(venue_id: str, page: str) -> Response:
@@ -299,8 +302,10 @@ def page_preview(venue_id: str, page: str) -> Response:
         source = svc.pages.source_for(venue, page, cached=False)
     else:
         source = svc.pages.draft(venue, page)
-    args: dict[str, Any] = {**request.args.to_dict(), "lang": other}
-    lang_url = url_for("venue_console.page_preview", venue_id=venue.id, page=page, **args)
+    # Only the preview's own parameters: anything else would reach url_for as a keyword
+    # (?page=, ?venue_id= → TypeError; ?_external=, ?_anchor= → a different link).
+    args: dict[str, Any] = {k: request.args[k] for k in PREVIEW_PARAMS if request.args.get(k)}
+    lang_url = url_for("venue_console.page_preview", venue_id=venue.id, page=page, **args, lang=other)
     context = build_context(venue, lang, lang_url=lang_url, digits=svc.settings.otp.digits,
                             assets=svc.assets.urls(venue.id, cache_seconds=0),
                             **sample_values(page, venue, lang))
