@@ -36,6 +36,7 @@ from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
+from portal.web.late_tokens import hide_tokens
 from portal.web.phone_origin import LogLimiter, foreign_origin, form_or_query
 from portal.web.venue_csp import VENUE_PAGE_CSP, venue_page_csp
 
@@ -116,6 +117,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     lang_url = values.pop("lang_url", "") or _other_lang_url(lang)
     context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
                             digits=svc.settings.otp.digits, assets=assets, **values)
+    context, late = hide_tokens(context)       # venue code never sees the phone's tokens
     try:
         result = svc.renderer.render(page, context, source)
     except Exception:     # the default template itself failed: still never a bare 500
@@ -130,7 +132,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
         with contextlib.suppress(*STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
-    response = Response(result.html, status=status, mimetype="text/html")
+    response = Response(late.bind(result.html), status=status, mimetype="text/html")
     if result.source == "venue":
         # Untrusted HTML seeing the phone's tokens: no scripts, foreign resources or form targets.
         handoff = ctx is not None and svc.journey.hands_off_to_gateway(ctx)
