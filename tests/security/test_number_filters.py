@@ -41,7 +41,14 @@ BATTERY = [
 ]
 
 
-@pytest.mark.parametrize("source", BATTERY)
+AUDITED = [     # the other filters and methods whose work a small argument chooses: refused too
+    "{{ 'a'|center(10**9) }}", "{{ 'a'|indent(10**9) }}", "{{ 'a b'|wordwrap(10**9) }}",
+    "{{ range(0, 10**9, 1)|list|length }}", "{{ 'a'.zfill(10**9) }}", "{{ 'a'.ljust(10**9) }}",
+    "{{ (2**64) ** 64 }}", "{{ 'x' * 10**9 }}",
+]
+
+
+@pytest.mark.parametrize("source", BATTERY + AUDITED)
 def test_number_blow_ups_are_refused_before_they_run(source: str) -> None:
     renderer = PageRenderer()
     timings = []
