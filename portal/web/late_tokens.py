@@ -8,8 +8,8 @@ template gets a random sentinel in their place — in ``c``/``s``/``ticket`` and
 appears inside another value (``lang_url``, ``status_url``, the WISPr ``login_url``) — and the
 real token is written into the rendered HTML afterwards, only where it is ours to put:
 
-* as the whole ``value`` of an ``<input name="c|s|ticket">`` (no ``form=`` attribute, so it
-  belongs to the form around it, whose target the page's ``form-action`` policy holds to us);
+* as the whole ``value`` of an ``<input name="c|s|ticket">`` whose form (the one around it, or
+  the one its ``form=`` names) posts to one of the page's own ``urls`` (or to the page itself);
 * as an ``href``/``action`` that is, character for character, one of the links we handed out
   with a token in it (the language link, the status link);
 * inside the WISPr XML comment, as an exact copy of the WISPr login URL we handed out.
@@ -41,6 +41,7 @@ class LateTokens:
         self.fields: dict[str, str] = {}            # sentinel → field name
         self.real: dict[str, str] = {}              # sentinel → token
         self.links: set[str] = set()                # handed-out values with a sentinel inside
+        self.actions: set[str] = {""}               # form actions that are ours (the page's urls)
 
     def sentinel_for(self, field: str, token: str) -> str:
         for sentinel, known in self.real.items():
@@ -124,7 +125,12 @@ def hide_tokens(context: Mapping[str, Any]) -> tuple[dict[str, Any], LateTokens]
             return {k: walk(v) for k, v in value.items()}
         return value
 
-    return {k: walk(v) for k, v in context.items()}, late
+    hidden = {k: walk(v) for k, v in context.items()}
+    urls = hidden.get("urls")
+    if isinstance(urls, Mapping):
+        late.actions.update(v for v in urls.values() if isinstance(v, str) and v)
+    late.actions.update(late.links)
+    return hidden, late
 
 
 class _Finder(HTMLParser):
@@ -135,6 +141,9 @@ class _Finder(HTMLParser):
         self.late = late
         self.edits: list[tuple[int, int, str]] = []
         self._lines: list[int] = []
+        self._forms: list[str] = []                 # actions of the open <form>s
+        self._form_ids: dict[str, str] = {}         # id → action, for inputs naming a form=
+        self._inputs: list[tuple[int, str, list[tuple[str, str | None]], str | None]] = []
 
     def feed(self, data: str) -> None:
         self._lines = [0]
@@ -143,26 +152,49 @@ class _Finder(HTMLParser):
                 self._lines.append(i + 1)
         super().feed(data)
 
+    def close(self) -> None:
+        super().close()
+        for start, raw, attrs, enclosing in self._inputs:   # forms may follow their inputs
+            named = dict(attrs).get("form")
+            owner = self._form_ids.get(named) if named is not None else enclosing
+            ours = owner is not None and owner in self.late.actions
+            self.edits.append((start, start + len(raw), self._restore_tag("input", attrs, raw, ours)))
+
     def _offset(self) -> int:
         line, col = self.getpos()
         return self._lines[line - 1] + col
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         raw = self.get_starttag_text() or ""
+        if tag == "form":
+            action = dict(attrs).get("action") or ""
+            self._forms.append(action)
+            form_id = dict(attrs).get("id")
+            if form_id:
+                self._form_ids.setdefault(form_id, action)
         if not any(s in raw for s in self.late.fields):
             return
         start = self._offset()
-        self.edits.append((start, start + len(raw), self._restore_tag(tag, attrs, raw)))
+        if tag == "input":
+            self._inputs.append((start, raw, attrs, self._forms[-1] if self._forms else None))
+            return
+        self.edits.append((start, start + len(raw), self._restore_tag(tag, attrs, raw, False)))
 
-    handle_startendtag = handle_starttag
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag == "form" and self._forms:
+            self._forms.pop()
 
-    def _restore_tag(self, tag: str, attrs: list[tuple[str, str | None]], raw: str) -> str:
-        names = {k for k, _ in attrs}
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self._forms:
+            self._forms.pop()
+
+    def _restore_tag(self, tag: str, attrs: list[tuple[str, str | None]], raw: str, our_form: bool) -> str:
         field = dict(attrs).get("name")
         for key, value in attrs:
             if not value or not any(s in value for s in self.late.fields):
                 continue
-            allowed = (tag == "input" and key == "value" and "form" not in names
+            allowed = (tag == "input" and key == "value" and our_form
                        and self.late.fields.get(value) == field) or (
                 key in _LINK_ATTRS and value in self.late.links and tag in ("a", "form"))
             if not allowed:

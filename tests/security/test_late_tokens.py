@@ -105,13 +105,20 @@ def test_origin_null_is_refused_on_scripted_requests(nat: tuple[Stack, str]) -> 
 
 def test_hidden_tokens_are_bound_only_where_they_are_ours() -> None:
     token = "T" * 48
-    context, late = hide_tokens({"s": token, "lang_url": f"/portal/status?s={token}&lang=en"})
+    context, late = hide_tokens({"s": token, "lang_url": f"/portal/status?s={token}&lang=en",
+                                 "urls": {"logout": "/portal/logout"}})
     sentinel = context["s"]
     assert token not in repr(context)
     html = (f'<form action="/portal/logout"><input type="hidden" name="s" value="{sentinel}"></form>'
             f'<a href="/portal/status?s={sentinel}&amp;lang=en">zh</a>'
+            f'<input name="s" value="{sentinel}" form="ours"><form id="ours" action="/portal/logout"></form>'
+            f'<form action="https://evil/"><input name="s" value="{sentinel}"></form>'
+            f'<input name="s" value="{sentinel}" form="evil"><form id="evil" action="https://evil/"></form>'
+            f'<input name="s" value="{sentinel}">'
             f'<a href="https://evil/?s={sentinel}">x</a><a href="/portal/status?s={sentinel}&amp;lang=en" '
             f'ping="{sentinel}">y</a><input name="c" value="{sentinel}"><!-- {sentinel} --><p>{sentinel}</p>')
     bound = late.bind(html)
-    assert bound.count(token) == 2 and "cwlate" not in bound
-    assert f'value="{token}"' in bound and f'href="/portal/status?s={token}&amp;lang=en">zh' in bound
+    assert bound.count(token) == 3 and "cwlate" not in bound, bound
+    assert f'action="/portal/logout"><input type="hidden" name="s" value="{token}">' in bound
+    assert f'href="/portal/status?s={token}&amp;lang=en">zh' in bound
+    assert f'value="{token}" form="ours"' in bound
