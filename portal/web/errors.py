@@ -145,6 +145,7 @@ ERRORS: dict[str, tuple[str, str, int]] = {
     "link_not_allowed": ("该链接指向的网站不在本场所的允许列表中，无法打开。",
                          "This link leads to a site that is not allowed at this venue.", 403),
     "method": ("请从登录页面操作。", "Please use the login page.", 405),
+    "too_large": ("提交的内容太大，请返回登录页面重试。", "What was sent is too large; please go back to the login page.", 413),
     "internal": ("系统出现问题，请稍后重试。", "Something went wrong on our side; please try again.", 500),
 }
 

@@ -38,11 +38,14 @@ from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
+from portal.web.late_tokens import hide_tokens
+from portal.web.phone_origin import LogLimiter, foreign_origin, form_or_query
 from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, venue_page_csp
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
 log = logging.getLogger("citywifi.web.phone")
+_errors_log = LogLimiter(log, burst=20, window=10.0)   # per error code: bad links are free to send
 
 bp = Blueprint("phone", __name__)
 
@@ -79,23 +82,12 @@ def _set_cookie(response: BaseResponse, name: str, value: str, ttl: int) -> None
 
 
 def _foreign_origin() -> bool:
-    """A POST whose Origin header names another site (a third-party page submitting to us).
-    ``null`` is allowed: our venue pages run sandboxed, in an opaque origin; they still need
-    the page's token like everyone else."""
-    origin = request.headers.get("Origin", "").strip()
-    if not origin or origin == "null":
-        return False
-    host = (urlsplit(origin).hostname or "").lower()
-    ours = {(urlsplit("//" + request.host).hostname or "").lower()}
-    public = services().settings.web.public_url
-    if public:
-        ours.add((urlsplit(public).hostname or "").lower())
-    return host not in ours
+    return foreign_origin(services().settings.web.public_url)
 
 
 def _lang(venue: Venue | None = None) -> str:
     allowed = venue.languages if venue is not None and venue.languages else ("zh", "en")
-    return pick_language(request.headers.get("Accept-Language"), request.values.get("lang"), allowed)
+    return pick_language(request.headers.get("Accept-Language"), form_or_query("lang"), allowed)
 
 
 def _other_lang_url(lang: str) -> str:
@@ -127,6 +119,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     nonce = new_nonce() if source and venue.scripts_allowed else ""   # NOC opt-in: venue_csp.py
     context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
                             digits=svc.settings.otp.digits, assets=assets, **values, csp_nonce=nonce)
+    context, late = hide_tokens(context)       # venue code never sees the phone's tokens
     try:
         result = svc.renderer.render(page, context, source)
     except Exception:     # the default template itself failed: still never a bare 500
@@ -139,7 +132,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
         with contextlib.suppress(*STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
-    response = Response(result.html, status=status, mimetype="text/html")
+    response = Response(late.bind(result.html), status=status, mimetype="text/html")
     if result.source == "venue":
         # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
         response.headers["Content-Security-Policy"] = venue_page_csp(
@@ -152,8 +145,8 @@ def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
     err = user_error(exc.code, lang, retry_after=exc.retry_after, attempts_left=exc.attempts_left,
                      reply_message=exc.reply_message,
                      carriers=services().settings.number_policy.allowed_carriers)
-    log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, client_address(),
-             exc.detail[:300])
+    _errors_log.log(exc.code, logging.INFO, "phone error code=%s status=%s ip=%s detail=%r", exc.code,
+                    err.status, client_address(), exc.detail[:120])
     return {"error": err.message, "error_code": err.code}, err.status
 
 
@@ -482,7 +475,7 @@ def _rate(down: int | None, up: int | None) -> str:
 
 def http_error(exc: HTTPException) -> Response:
     """A phone-facing page for an HTTP error (404, 405, a bad link)."""
-    code = {404: "not_found", 405: "method"}.get(exc.code or 0, "bad_link")
+    code = {404: "not_found", 405: "method", 413: "too_large"}.get(exc.code or 0, "bad_link")
     return _error_page(code, _lang())
 
 
