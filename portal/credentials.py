@@ -248,7 +248,12 @@ class CredentialStore:
 
     def binding_for_mac(self, mac: str) -> tuple[str, float] | None:
         """(phone, expires epoch) of a live binding, or None."""
-        data = self._binding(normalise_mac(mac), self.redis.hgetall(keys.mac_binding(normalise_mac(mac))))
+        return self.binding_from_reply(mac, self.redis.hgetall(keys.mac_binding(normalise_mac(mac))))
+
+    def binding_from_reply(self, mac: str, raw: dict[bytes, bytes] | None) -> tuple[str, float] | None:
+        """``binding_for_mac`` from an HGETALL of ``keys.mac_binding(mac)`` the caller already
+        made (batched with its other reads, in one round trip)."""
+        data = self._binding(normalise_mac(mac), raw)
         return None if data is None else (data[0], data[2])
 
     def mac_credential(self, mac: str) -> Credential | None:

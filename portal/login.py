@@ -43,6 +43,7 @@ from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.profiles import PROFILES
 from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRecord, AcRegistry
+from portal.blocklist import normalise_mac
 from portal.campaigns import CampaignStore
 from portal.credentials import DEVICE_MISMATCH_MESSAGE, Credential, CredentialStore
 from portal.gateway_login import grants_by_redirect, handoff
@@ -140,8 +141,15 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         A redirect only CLAIMS a device, so the page never shows a number from the state: only
         the number this browser itself proved for this device (``ctx.proven_phone``), and that
         masked."""
+        # The two independent reads — the MAC's binding and the device's pending number — go
+        # out in one round trip: a new phone needs both, a returning one wastes only the GET.
+        pipe = self.redis.pipeline(transaction=False)
         if ctx.mac:
-            binding = self.credentials.binding_for_mac(ctx.mac)
+            pipe.hgetall(keys.mac_binding(normalise_mac(ctx.mac)))
+        pipe.get(keys.device_pending_phone(ctx.device))
+        *found, raw = pipe.execute()
+        if ctx.mac:
+            binding = self.credentials.binding_from_reply(ctx.mac, found[0])
             if binding is not None:
                 phone = binding[0]
                 try:
@@ -149,7 +157,6 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
                 except LoginError as refusal:
                     return Landing(phone=self._shown(ctx, phone), refusal=refusal)
                 return Landing(ad=self._offer_ad(ctx, phone, lang))
-        raw = self.redis.get(keys.device_pending_phone(ctx.device))
         if raw is not None:
             phone = raw.decode()
             pending = self.otp.pending(phone, ctx.mac, ctx.user_ip)
