@@ -208,14 +208,16 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
             days = plan.mac_binding_days or self.web.binding_days
             if ctx.mac and days > 0:
                 self.credentials.bind_mac(ctx.mac, national, days)
-            success = self._logged_in(ctx, national, plan, grant, "sms", observed=observed)
+            # The device's pending number is dead once its code is used (``landing`` resumes
+            # only an unused code): forgotten in the login's own pipeline, no round trip of its own.
+            success = self._logged_in(ctx, national, plan, grant, "sms", observed=observed,
+                                      forget=keys.device_pending_phone(ctx.device))
         except LoginError:
             self._allow_retry(verified, page)
             raise
         except STATE_ERRORS:
             self._allow_retry(verified, page)
             raise
-        self.redis.delete(keys.device_pending_phone(ctx.device))
         return success
 
     def _allow_retry(self, verified: Any, page: str) -> None:
@@ -300,7 +302,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         raise LoginError("ac_rejected", reply_message=result.text, detail=result.diagnostic)
 
     def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant, kind: str, *,
-                   observed: str = "") -> LoginSuccess:
+                   observed: str = "", forget: str = "") -> LoginSuccess:
         venue = self.venue(ctx)
         now = self.clock()
         # The record is written before the success page: no one is online without it. It keeps
@@ -325,6 +327,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         pipe.hincrby(keys.venue_stats(venue.id), {"sms": "logins", "returning": "returning_logins"}
                      .get(kind, "silent_logins"), 1)
         self.livestats.login_in(pipe, kind, venue.id)
+        if forget:
+            pipe.delete(forget)
         pipe.execute()
         log.info("login %s: %s MAC %s IP %s on %s (venue %s, plan %s)", kind, _mask(phone),
                  ctx.mac or "-", ctx.user_ip, ctx.ac, venue.id, plan.name)
