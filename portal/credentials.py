@@ -33,7 +33,7 @@ from portal.blocklist import normalise_mac
 from portal.device_slots import RESERVE_FUNCTION_LUA
 from portal.errors import CitywifiError, ValidationError
 from portal.state import keys
-from portal.state.scripts import queue_script
+from portal.state.scripts import execute_scripted, queue_evalsha, queue_script
 
 __all__ = [
     "CONSUME_LUA",
@@ -249,10 +249,11 @@ class CredentialStore:
         # another slot, so its SADD is a separate command (best effort) — in the same pipelined
         # round trip. Only a MAC moving to another phone costs a second one (the old index).
         pipe = self.redis.pipeline(transaction=False)
-        queue_script(pipe, self._bind, [keys.mac_binding(mac)],
-                     [phone, secrets.token_urlsafe(12), f"{expires:.3f}", int(expires) + 1])
+        bind = (self._bind, [keys.mac_binding(mac)],
+                [phone, secrets.token_urlsafe(12), f"{expires:.3f}", int(expires) + 1])
+        queue_evalsha(pipe, *bind)
         pipe.sadd(keys.phone_macs(phone), mac)
-        (old, secret), _added = pipe.execute()
+        (old, secret), _added = execute_scripted(pipe, {0: bind})
         old_phone = old.decode() if isinstance(old, bytes) else str(old)
         if old_phone and old_phone != phone:
             self.redis.srem(keys.phone_macs(old_phone), mac)

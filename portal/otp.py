@@ -55,7 +55,7 @@ from portal.otp_errors import OtpError, OtpRefused, OtpRejected
 from portal.otp_retry import RetryTickets
 from portal.settings import OtpSettings
 from portal.state import keys
-from portal.state.scripts import queue_script
+from portal.state.scripts import execute_scripted, queue_evalsha, queue_script
 from sms_gateway.errors import InvalidNumber, NumberRefused
 from sms_gateway.numbers import normalise
 from sms_gateway.policy import NumberPolicy
@@ -345,13 +345,15 @@ class OtpService:
         ran one by one, where the earlier families had reserved before a later one refused."""
         stamp = repr(now)
         pipe = self.redis.pipeline(transaction=False)
-        for family in families:
+        queued: dict[int, tuple[Any, list[str], list[Any]]] = {}
+        for i, family in enumerate(families):
             cooldown = self.cfg.resend_cooldown if family.cooldown_key else 0
             args: list[Any] = [stamp, cooldown, max(1, cooldown)]
             for _key, limit, ttl, _code, _end in family.counters:
                 args += [limit, ttl]
-            queue_script(pipe, self._reserve, family.keys, args)
-        replies = pipe.execute()
+            queue_evalsha(pipe, self._reserve, family.keys, args)
+            queued[i] = (self._reserve, family.keys, args)
+        replies = execute_scripted(pipe, queued)
         refusal: OtpRefused | None = None
         reserved: list[tuple[_Family, str]] = []
         for family, (status, prev) in zip(families, replies, strict=True):
