@@ -31,6 +31,7 @@ codes to the user's message. The value types and :class:`Signer` live in :mod:`p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -71,6 +72,7 @@ from portal.sessions import SessionRegistry
 from portal.settings import Settings
 from portal.sms_queue import SmsJob, SmsQueue
 from portal.state import STATE_ERRORS, keys
+from portal.state.scripts import execute_scripted, queue_evalsha
 from portal.usage import UsageBook
 from portal.venues import Venue, VenueStore, allowed_redirect
 
@@ -177,9 +179,21 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         except OtpRefused as exc:
             raise LoginError(exc.code, retry_after=exc.retry_after, detail=str(exc)) from None
         minutes = max(1, issued.valid_for // 60)
-        self.sms.enqueue(SmsJob(issued.phone, "otp", {"code": issued.code, "minutes": str(minutes)},
-                                "en" if lang == "en" else "zh", secrets.token_hex(12)))
-        self.redis.set(keys.device_pending_phone(ctx.device), issued.phone, ex=issued.valid_for)
+        enqueue = self.sms.enqueue_call(SmsJob(issued.phone, "otp", {"code": issued.code,
+                                                                     "minutes": str(minutes)},
+                                               "en" if lang == "en" else "zh", secrets.token_hex(12)))
+        # The SMS job and the device's pending number in one round trip; a number is remembered
+        # only for a code whose SMS was queued, so a failed queueing takes it back.
+        pending = keys.device_pending_phone(ctx.device)
+        pipe = self.redis.pipeline(transaction=False)
+        queue_evalsha(pipe, *enqueue)
+        pipe.set(pending, issued.phone, ex=issued.valid_for)
+        try:
+            execute_scripted(pipe, {0: enqueue})
+        except STATE_ERRORS:
+            with contextlib.suppress(*STATE_ERRORS):
+                self.redis.delete(pending)
+            raise
         now = self.clock()
         log.info("code queued for %s (device %s, AC %s)", _mask(issued.phone), ctx.device, ctx.ac)
         return CodeSent(issued.phone, max(0, int(issued.resend_after - now)),

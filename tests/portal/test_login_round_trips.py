@@ -9,7 +9,10 @@ work: the pipelined EVALSHA is redone through the script object, which loads it.
 from __future__ import annotations
 
 import dataclasses
+import re
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +20,11 @@ import redis.connection
 
 from portal.blocklist import Blocklist
 from portal.credentials import CredentialStore
+from portal.login import LoginError
 from portal.otp import OtpRefused, OtpService
 from portal.settings import OtpSettings
 from portal.state import keys
+from tests.e2e.stack import Stack, phone, running_stack
 
 PHONE = "18912345678"
 MAC = "aa:bb:cc:dd:ee:01"
@@ -36,8 +41,11 @@ def sends(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     seen: list[bytes] = []
     original = redis.connection.AbstractConnection.send_packed_command
 
+    me = threading.get_ident()      # this test's calls only, not the stack's server threads
+
     def counting(self: Any, command: Any, check_health: bool = True) -> None:
-        seen.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        if threading.get_ident() == me:
+            seen.append(b"".join(command) if isinstance(command, list) else bytes(command))
         original(self, command, check_health)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
@@ -113,3 +121,40 @@ def test_binding_a_mac_is_one_round_trip_and_moving_it_two(redis_client: Any, se
     assert trips == 2 and moved.password != first.password                  # + the old index's SREM
     assert not redis_client.sismember(keys.phone_macs(PHONE), MAC)
     assert redis_client.sismember(keys.phone_macs("18900000002"), MAC)
+
+
+@pytest.fixture
+def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
+    with running_stack(redis_client, redis_url, data_dir) as s:
+        yield s
+
+
+def test_a_phone_journey_in_round_trips(stack: Stack, sends: list[bytes]) -> None:
+    journey = stack.journey
+    # Plans and venues cached as in production (5 s); the stack re-reads them on every use.
+    journey.plans.cache_ttl = journey.venues.cache_ttl = 600.0
+    ctx = journey.context(stack.query(1))
+    journey.request_code(ctx, phone(1))
+    journey.login_with_code(ctx, phone(1), stack.last_code(phone(1)))       # scripts loaded
+    ctx = journey.context(stack.query(2))
+    _, landing = counted(sends, lambda: journey.landing(ctx))
+    assert landing == 1                              # binding and pending number together
+    _, code = counted(sends, lambda: journey.request_code(ctx, phone(2)))
+    # number lookup · blocklist · the limit families · the code record · SMS job + pending number
+    assert code == 5
+    code_2 = stack.last_code(phone(2))
+    _, login = counted(sends, lambda: journey.login_with_code(ctx, phone(2), code_2))
+    # attempt · consume · plan and quota · token · MAC binding · real-name record · the login's view
+    assert login == 7, [re.findall(rb"\r\n([A-Za-z:{}0-9.-]+)\r\n", p)[:3] for p in sends]
+    assert stack.redis.get(keys.device_pending_phone(ctx.device)) is None
+
+
+def test_a_code_whose_sms_was_not_queued_leaves_no_pending_number(stack: Stack) -> None:
+    ctx = stack.journey.context(stack.query(3))
+    stack.redis.delete(keys.sms_stream())
+    stack.redis.set(keys.sms_stream(), "not a stream")          # XADD fails: WRONGTYPE
+    with pytest.raises(Exception) as info:
+        stack.journey.request_code(ctx, phone(3))
+    assert not isinstance(info.value, LoginError) and "WRONGTYPE" in str(info.value)
+    assert stack.redis.get(keys.device_pending_phone(ctx.device)) is None
+    assert stack.journey.landing(ctx).code_pending is False
