@@ -271,8 +271,11 @@ class CredentialStore:
 
     def mac_credential(self, mac: str) -> Credential | None:
         """The credential the portal uses to log a returning device in, or None if unbound."""
-        mac = normalise_mac(mac)
-        data = self._binding(mac, self.redis.hgetall(keys.mac_binding(mac)))
+        return self.credential_from_reply(mac, self.redis.hgetall(keys.mac_binding(normalise_mac(mac))))
+
+    def credential_from_reply(self, mac: str, raw: dict[bytes, bytes] | None) -> Credential | None:
+        """``mac_credential`` from an HGETALL of ``keys.mac_binding(mac)`` the caller made."""
+        data = self._binding(normalise_mac(mac), raw)
         return None if data is None else Credential(data[0], data[1])
 
     def unbind_mac(self, mac: str) -> bool:
