@@ -70,7 +70,17 @@ class Blocklist:
 
     def get(self, kind: str, value: str) -> BlockEntry | None:
         """The active entry for a phone/MAC, or None."""
-        raw = self.redis.hget(self._key(kind), self._normalise(kind, value))
+        return self._active(self.redis.hget(self._key(kind), self._normalise(kind, value)))
+
+    def get_many(self, *items: tuple[str, str]) -> list[BlockEntry | None]:
+        """``get`` for several (kind, value) pairs in one round trip (the code request asks for
+        the phone and the MAC on every SMS)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, value in items:
+            pipe.hget(self._key(kind), self._normalise(kind, value))
+        return [self._active(raw) for raw in pipe.execute()]
+
+    def _active(self, raw: bytes | str | None) -> BlockEntry | None:
         if raw is None:
             return None
         entry = BlockEntry(**json.loads(raw))
