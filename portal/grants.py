@@ -325,8 +325,17 @@ class Authorizer:
         pipe.hgetall(keys.usage(phone))
         pipe.hgetall(keys.phone_sessions(phone))
         raw = pipe.execute()
-        blocked_phone, blocked_mac = (raw[0], raw[1]) if blocklist else (None, None)
-        raw_override, raw_usage, raw_sessions = raw[-3:]
+        return self.decide_replies(phone, mac, ac, ssid, now, venue,
+                                   (raw[0], raw[1], *raw[2:]) if blocklist else (None, None, *raw))
+
+    def decide_replies(
+        self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
+        venue: str | None, replies: tuple[Any, ...] | list[Any],
+    ) -> Grant | Refusal:
+        """:meth:`decide` over replies someone else fetched, in its order: blocked phone entry,
+        blocked MAC entry, plan override, usage hash, sessions hash (hashes as dicts). The
+        RADIUS fast path's MAC authentication reads them through its own client."""
+        blocked_phone, blocked_mac, raw_override, raw_usage, raw_sessions = replies
         override = None if raw_override is None else raw_override.decode()
         plan = self.plans.resolve_with(override, ac.name, ssid, venue)
         usage = self.usage.from_raw(raw_usage, now)

@@ -44,9 +44,8 @@ from portal.credentials import (
 from portal.decision import AuthReads, Refusal, decide, screen, starts_validity
 from portal.device_slots import RESERVE_LUA, slot_field
 from portal.errors import ValidationError
-from portal.grants import Authorizer, Grant, QuotaRefusal
+from portal.grants import Authorizer, QuotaRefusal
 from portal.plans import Plan
-from portal.sessions import decode_records
 from portal.state import STATE_ERRORS, keys
 from portal.usage import Usage, day_of, next_midnight, parse_usage
 from radius import wire
@@ -525,7 +524,10 @@ class AuthPolicy:
         except MalformedPacket:
             return self._reject("invalid_credential")
         venue = self.venue_of(ac.name, ssid) if self.venue_of is not None else None
-        grant = self._decide_raw(identity, ac, ssid, venue, now, raw)
+        blocked_phone, blocked_mac, override, usage, sessions = raw
+        grant = self.authorizer.decide_replies(identity.phone, identity.mac, ac, ssid, now, venue,
+                                               (blocked_phone, blocked_mac, override, _pairs(usage),
+                                                _pairs(sessions)))
         if isinstance(grant, Refusal):
             return self._refused(grant)
         reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
@@ -581,7 +583,8 @@ class AuthPolicy:
 
     @staticmethod
     def _policy_cmds(phone: str, mac: str | None) -> list[tuple[Any, ...]]:
-        # The reads of portal.grants.Authorizer.decide with the blocklist, in its order.
+        # The reads of portal.grants.Authorizer.decide with the blocklist, in its order
+        # (what Authorizer.decide_replies takes).
         return [
             ("HGET", keys.blocked_phones(), phone),
             ("HGET", keys.blocked_macs(), mac or "-"),
@@ -589,21 +592,6 @@ class AuthPolicy:
             ("HGETALL", keys.usage(phone)),
             ("HGETALL", keys.phone_sessions(phone)),
         ]
-
-    def _decide_raw(self, identity: Identity, ac: AcRecord, ssid: str | None, venue: str | None,
-                    now: float, raw: list[Any]) -> Grant | Refusal:
-        """``portal.decision.decide`` over the replies of :meth:`_policy_cmds` (the reads
-        ``Authorizer.decide`` makes through redis-py)."""
-        blocked_phone, blocked_mac, raw_override, raw_usage, raw_sessions = raw
-        override = None if raw_override is None else raw_override.decode()
-        plan = self.authorizer.plans.resolve_with(override, ac.name, ssid, venue)
-        usage = self.authorizer.usage.from_raw(_pairs(raw_usage), now)
-        reads = AuthReads(identity.phone, identity.mac, blocked_phone, blocked_mac, usage,
-                          decode_records(identity.phone, _pairs(raw_sessions)))
-        grant = decide(reads, plan, self.authorizer.rules, ac.name, now)
-        if plan is not None and isinstance(grant, Grant) and starts_validity(plan, usage):
-            self.authorizer.usage.mark_first_login(identity.phone, now)
-        return grant
 
     # --- steps ---------------------------------------------------------------------------------
 
