@@ -10,7 +10,7 @@ from typing import Any
 from portal.errors import ValidationError
 from portal.state import keys
 
-__all__ = ["BlockEntry", "Blocklist", "normalise_mac"]
+__all__ = ["BlockEntry", "Blocklist", "blocks", "normalise_mac"]
 
 _HEX = set("0123456789abcdef")
 
@@ -33,6 +33,20 @@ class BlockEntry:
 
     def active(self, now: float) -> bool:
         return self.expires == 0 or now < self.expires
+
+
+def blocks(phone_entry: bytes | None, mac_entry: bytes | None, now: float) -> bool:
+    """The blocklist check over raw entries as read (``HGET`` of the blocked phones / MACs; None
+    = not listed): True when either is active. An unreadable entry blocks (fail closed: someone
+    meant to block). Every login path checks through here (portal.decision.screen)."""
+    for raw in (phone_entry, mac_entry):
+        if raw is not None:
+            try:
+                if BlockEntry(**json.loads(raw)).active(now):
+                    return True
+            except (TypeError, ValueError):
+                return True
+    return False
 
 
 class Blocklist:
@@ -87,10 +101,12 @@ class Blocklist:
         return entry if entry.active(self.clock()) else None
 
     def is_blocked_phone(self, phone: str) -> bool:
-        return self.get("phone", phone) is not None
+        raw = self.redis.hget(keys.blocked_phones(), self._normalise("phone", phone))
+        return blocks(raw, None, self.clock())
 
     def is_blocked_mac(self, mac: str) -> bool:
-        return self.get("mac", mac) is not None
+        raw = self.redis.hget(keys.blocked_macs(), self._normalise("mac", mac))
+        return blocks(None, raw, self.clock())
 
     def entries(self, kind: str) -> list[BlockEntry]:
         now = self.clock()

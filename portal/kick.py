@@ -30,8 +30,9 @@ from typing import Any, Protocol
 
 from ac_adapters.gateways import adapter_for
 from portal.acs import AcRecord, AcRegistry
+from portal.decision import AuthReads, DecisionRules, Refusal, decide
 from portal.errors import NotFound, ValidationError
-from portal.grants import Grant, QuotaRefusal, evaluate
+from portal.grants import Grant, QuotaRefusal
 from portal.plans import Plan, PlanStore, base_name
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.usage import UsageBook
@@ -347,8 +348,10 @@ class NocActions:
         Concurrency is not re-checked: the session is already online."""
         now = self.clock()
         usage = self.usage.get(session.phone, now)
-        grant = evaluate(plan, usage, [], phone=session.phone, mac=session.mac, now=now,
-                         tz=self.usage.tz, default_interim=self.default_interim, grace=self.grace)
+        reads = AuthReads(session.phone, session.mac, None, None, usage)   # not the blocklist
+        grant = decide(reads, plan, DecisionRules(self.usage.tz, self.default_interim, self.grace), "", now)
+        if isinstance(grant, Refusal):
+            raise QuotaRefusal(grant.code, grant.detail)
         if plan.session_timeout is not None:
             # A CoA Session-Timeout counts from the CoA: only what is left of the per-session cap.
             cap = max(1, plan.session_timeout - self.elapsed(session, now))
