@@ -21,6 +21,7 @@ from typing import Any
 
 from portal.sessions import SessionRegistry
 from portal.state import keys
+from portal.state.scripts import queue_script
 
 __all__ = ["CONFIRM_LUA", "PENDING_SECONDS", "confirm_in", "held_key", "logout_corroborated",
            "note_unconfirmed"]
@@ -61,7 +62,7 @@ def note_unconfirmed(redis: Any, ac: str, user_ip: str, marker: str | None) -> N
 
 def confirm_in(redis: Any, pipe: Any, ac: str, user_ip: str | None) -> None:
     """Queue on ``pipe`` (an Accounting-Stop at (``ac``, ``user_ip``)): end the login a suspected
-    replay named, if it is still there."""
+    replay named, if it is still there (EVAL on a cluster pipeline, which refuses EVALSHA)."""
     if user_ip:
-        redis.register_script(CONFIRM_LUA)(
-            keys=[held_key(ac, user_ip), keys.portal_login(ac, user_ip)], client=pipe)
+        queue_script(pipe, redis.register_script(CONFIRM_LUA),
+                     [held_key(ac, user_ip), keys.portal_login(ac, user_ip)], [])

@@ -101,9 +101,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 # --- comments --------------------------------------------------------------------------------
 
 def field_comments() -> dict[str, str]:
-    """``"Class.field"`` → its one-line comment in settings.py (inline, else the comment lines
-    right above it), completed from ``FALLBACK_COMMENTS``."""
-    source = inspect.getsource(settings_module)
+    """``"Class.field"`` → its one-line comment in settings.py or the module of a settings
+    class kept apart from it (``portal/reports/settings.py``): inline, else the comment lines
+    right above it; completed from ``FALLBACK_COMMENTS``."""
+    found: dict[str, str] = {}
+    for module in _settings_modules():
+        found.update(_comments_in(inspect.getsource(module)))
+    return {**FALLBACK_COMMENTS, **found}
+
+
+def _settings_modules() -> list[Any]:
+    """settings.py first, then every other module that defines a class reachable from Settings."""
+    modules = [settings_module]
+    todo: list[Any] = [Settings]
+    seen: set[Any] = set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        module = inspect.getmodule(cls)
+        if module is not None and module not in modules:
+            modules.append(module)
+        for tp in typing.get_type_hints(cls).values():
+            inner = typing.get_args(tp)[0] if typing.get_origin(tp) is tuple and typing.get_args(tp) else tp
+            if dataclasses.is_dataclass(inner) and isinstance(inner, type):
+                todo.append(inner)
+    return modules
+
+
+def _comments_in(source: str) -> dict[str, str]:
     lines = source.splitlines()
     found: dict[str, str] = {}
     for node in ast.parse(source).body:
@@ -123,7 +150,7 @@ def field_comments() -> dict[str, str]:
                 comment = " ".join(above)
             if comment:
                 found[f"{node.name}.{stmt.target.id}"] = comment
-    return {**FALLBACK_COMMENTS, **found}
+    return found
 
 
 def _inline_comment(line: str) -> str:
