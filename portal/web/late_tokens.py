@@ -18,9 +18,19 @@ Anywhere else — another attribute of such a tag, a link the template built, te
 a ``<style>`` — the sentinel is removed, and so is every sentinel of a tag that holds one in a
 place it may not. The sentinels are fresh per render, so a template cannot prepare for one; it
 can transform the sentinel (reverse it, slice it), which reveals nothing.
+
+Which form an input belongs to is decided here by Python's ``HTMLParser``, which is not a browser's
+HTML5 tree builder: a fourth attack run made the two disagree (two ``action`` attributes — the
+browser keeps the first, a dict the last; ``/``-separated attributes; a nested ``<form>``, which a
+browser ignores; a button's ``formaction`` to another host), so the browser posted a token the server had
+placed for its own form to another host. Such markup has no honest use in a phone page, so a page
+holding any of it (or markup inside elements whose content a browser reads as text or as SVG/MathML,
+where the two parsers differ again) gets no input token at all: ``ambiguity`` names the reason,
+and the page's forms fail closed.
 """
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from html import escape
@@ -32,6 +42,31 @@ __all__ = ["SECRET_FIELDS", "LateTokens", "hide_tokens"]
 
 SECRET_FIELDS = ("c", "s", "ticket")
 _LINK_ATTRS = frozenset({"href", "action"})
+# Elements whose content a browser does not parse as HTML tags (text, script data, inert
+# template content, foreign SVG/MathML) while HTMLParser does: a form or input tag inside one is
+# seen by the two differently. Greedy: from the first start tag to the last end tag.
+_OPAQUE = re.compile(
+    r"<(title|textarea|xmp|iframe|noembed|noframes|noscript|script|style|template|svg|math)\b"
+    r"(.*)</\1", re.IGNORECASE | re.DOTALL)
+_FORM_MARKUP = re.compile(r"</?(form|input|button|select|textarea|plaintext)\b", re.IGNORECASE)
+# A '/' right after a quoted value, not closing the tag: both parsers read it as a separator
+# today, but it only ever appears to smuggle a second attribute past a reader (an attack run).
+_QUOTED = re.compile(r""""[^"]*"|'[^']*'""")
+_SLASH_AFTER_VALUE = re.compile(r"""''\s*/(?!\s*>)""")
+
+
+def _slash_between_attrs(raw: str) -> bool:
+    return bool(_SLASH_AFTER_VALUE.search(_QUOTED.sub("''", raw)))
+
+
+def ambiguity(html: str) -> str:
+    """Why a browser might see this page's forms otherwise than HTMLParser does ("" = no reason)."""
+    if re.search(r"<plaintext\b", html, re.IGNORECASE):
+        return "plaintext"
+    for m in _OPAQUE.finditer(html):
+        if _FORM_MARKUP.search(m.group(2)):
+            return f"form markup inside <{m.group(1).lower()}>"
+    return ""
 
 
 class LateTokens:
@@ -42,6 +77,7 @@ class LateTokens:
         self.real: dict[str, str] = {}              # sentinel → token
         self.links: set[str] = set()                # handed-out values with a sentinel inside
         self.actions: set[str] = {""}               # form actions that are ours (the page's urls)
+        self.ambiguous = ""                         # why the last bind placed no input token
 
     def sentinel_for(self, field: str, token: str) -> str:
         for sentinel, known in self.real.items():
@@ -61,9 +97,10 @@ class LateTokens:
         """``html`` with each sentinel replaced by its token where allowed, removed elsewhere."""
         if not any(s in html for s in self.fields):
             return html
-        finder = _Finder(self)
+        finder = _Finder(self, ambiguity(html))
         finder.feed(html)
         finder.close()
+        self.ambiguous = finder.ambiguous
         out, last = [], 0
         for start, end, text in sorted(finder.edits):
             if start < last:
@@ -136,9 +173,10 @@ def hide_tokens(context: Mapping[str, Any]) -> tuple[dict[str, Any], LateTokens]
 class _Finder(HTMLParser):
     """Collects (start, end, replacement) for tags and comments holding a sentinel."""
 
-    def __init__(self, late: LateTokens) -> None:
+    def __init__(self, late: LateTokens, ambiguous: str = "") -> None:
         super().__init__(convert_charrefs=True)
         self.late = late
+        self.ambiguous = ambiguous
         self.edits: list[tuple[int, int, str]] = []
         self._lines: list[int] = []
         self._forms: list[str] = []                 # actions of the open <form>s
@@ -157,7 +195,7 @@ class _Finder(HTMLParser):
         for start, raw, attrs, enclosing in self._inputs:   # forms may follow their inputs
             named = dict(attrs).get("form")
             owner = self._form_ids.get(named) if named is not None else enclosing
-            ours = owner is not None and owner in self.late.actions
+            ours = owner is not None and owner in self.late.actions and not self.ambiguous
             self.edits.append((start, start + len(raw), self._restore_tag("input", attrs, raw, ours)))
 
     def _offset(self) -> int:
@@ -166,6 +204,7 @@ class _Finder(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         raw = self.get_starttag_text() or ""
+        self._check(tag, attrs, raw)
         if tag == "form":
             action = dict(attrs).get("action") or ""
             self._forms.append(action)
@@ -179,6 +218,20 @@ class _Finder(HTMLParser):
             self._inputs.append((start, raw, attrs, self._forms[-1] if self._forms else None))
             return
         self.edits.append((start, start + len(raw), self._restore_tag(tag, attrs, raw, False)))
+
+    def _check(self, tag: str, attrs: list[tuple[str, str | None]], raw: str) -> None:
+        """Note the first markup a browser would read otherwise than this parser."""
+        if self.ambiguous:
+            return
+        names = [name for name, _ in attrs]
+        if len(set(names)) != len(names):
+            self.ambiguous = f"<{tag}> repeats an attribute"
+        elif "formaction" in names and dict(attrs)["formaction"] not in self.late.actions:
+            self.ambiguous = f"<{tag} formaction> to somewhere not ours"
+        elif tag == "form" and self._forms:
+            self.ambiguous = "a <form> inside a <form>"
+        elif _slash_between_attrs(raw):
+            self.ambiguous = f"<{tag}> with '/' between attributes"
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)

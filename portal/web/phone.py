@@ -133,6 +133,8 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
         with contextlib.suppress(*STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
     response = Response(late.bind(result.html), status=status, mimetype="text/html")
+    if late.ambiguous:      # the venue's forms get no token (portal/web/late_tokens.py)
+        log.warning("venue %s page %s: no token bound (%s)", venue.id, page, late.ambiguous)
     if result.source == "venue":
         # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
         response.headers["Content-Security-Policy"] = venue_page_csp(

