@@ -234,8 +234,7 @@ def stack_app(stack: Stack, settings: Settings | None = None) -> Any:
     """The Flask app on ``stack``'s settings (or ``settings``, a variant of them) and Redis,
     sharing its phone journey (whose caches are off and whose client the stack closes): what
     phone-page and console tests drive over HTTP."""
-    from portal.web import create_app
+    from portal.web import build_services, create_app
 
-    app = create_app(settings if settings is not None else stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
-    return app
+    return create_app(build_services(settings if settings is not None else stack.settings,
+                                     stack.redis, journey=stack.journey))
