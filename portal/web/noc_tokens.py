@@ -25,7 +25,7 @@ bp = Blueprint("noc_tokens", __name__, url_prefix="/noc/tokens")
 
 
 def token_store() -> ApiTokenStore:
-    return ApiTokenStore(services().redis)
+    return services().api_tokens
 
 
 def _page(values: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
