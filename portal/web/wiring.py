@@ -160,7 +160,8 @@ def build_services(settings: Settings, redis: Any = None, *,
         ops=WebOps(redis, livestats),
         plans=plans,
         usage=usage,
-        session_query=SessionQuery.from_settings(redis, settings),
+        # The journey's PlanStore: cached plan_cache_ttl seconds, as the grant decision reads them.
+        session_query=SessionQuery(redis, plans=journey.plans, usage=usage, grace=grace),
         enforcer=enforcer,
         noc_actions=NocActions(
             redis, enforcer, plans=plans, usage=usage, default_interim=quota.default_interim,

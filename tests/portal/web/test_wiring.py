@@ -62,13 +62,15 @@ def test_pages_add_no_extension_keys_of_their_own(redis_client: Any, data_dir: P
     assert [k for k in app.extensions if k.startswith("citywifi")] == ["citywifi"]
 
 
-def test_console_pages_and_noc_actions_share_one_uncached_plan_store(redis_client: Any,
+def test_plan_stores_are_shared_uncached_by_the_console_cached_by_the_search(redis_client: Any,
                                                                      data_dir: Path) -> None:
     wired = build_services(make_settings(data_dir), redis_client)
     assert wired.noc_actions.plans is wired.plans
     assert wired.users.plans is wired.plans
     assert wired.noc_actions.usage is wired.users.usage is wired.usage
     assert wired.plans.cache_ttl == 0.0          # the console reads what it just wrote
+    # The session search reads plans as the grant decision does (the journey's cached store).
+    assert wired.session_query.plans is wired.journey.plans
     with create_app(wired).app_context():
         assert plan_store() is wired.plans
 
