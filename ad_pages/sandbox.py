@@ -44,6 +44,7 @@ from ad_pages.budget import RenderLimitExceeded, RenderLimits, measure, str_byte
 from ad_pages.calls import PLAIN_TYPES, binop_bytes, iter_checked, method_allowed, method_bytes
 from ad_pages.guards import ALLOWED_TESTS, FILTER_GUARDS, SMALL, FilterGuard, output_bytes, run, test_guard
 from ad_pages.loader import PAGES, THEMES, ShippedLoader
+from ad_pages.script_nonce import NonceInlineScripts
 
 __all__ = [
     "PAGES",
@@ -239,6 +240,7 @@ class _GuardedEnvironment(ImmutableSandboxedEnvironment):
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
+        tree = NonceInlineScripts().visit(tree)     # before the guards: they see the whole tree
         tree = _InsertGuards().visit(tree)
         tree.set_environment(self)
         return tree

@@ -37,10 +37,12 @@ from portal.state.scripts import queue_script
 
 __all__ = [
     "CONSUME_LUA",
+    "DEVICE_MISMATCH_MESSAGE",
     "CheckPlan",
     "Credential",
     "CredentialError",
     "CredentialStore",
+    "DeviceMismatch",
     "DevicesFull",
     "Identity",
     "InvalidCredential",
@@ -63,6 +65,23 @@ class InvalidCredential(CredentialError):
     """Unknown, expired or mismatched credential (wrong MAC, wrong password, no binding)."""
 
     code = "invalid_credential"
+
+
+class DeviceMismatch(InvalidCredential):
+    """A login token minted for one device (the MAC the phone's page named) presented by the
+    AC for another (its Calling-Station-Id): someone claimed a MAC that is not theirs. The
+    token is not spent."""
+
+    code = "device_mismatch"
+
+
+# What the RADIUS server says in its Reply-Message for a DeviceMismatch and the portal
+# recognises in the AC's TextInfo, so the phone reads why (zh, en).
+DEVICE_MISMATCH_MESSAGE = (
+    "接入控制器报告的设备地址（MAC）与登录页面所写的不一致，不能用另一台设备的身份上网",
+    "The access controller reports another device address (MAC) than the login page named: "
+    "you cannot go online as another device",
+)
 
 
 class ReusedCredential(CredentialError):
@@ -403,7 +422,7 @@ class CredentialStore:
         if status == b"expired":
             return InvalidCredential("login token expired")
         if status == b"mac_mismatch":
-            return InvalidCredential("login token was issued for another device")
+            return DeviceMismatch("login token was issued for another device")
         if status == b"full":
             return DevicesFull("every device slot of the plan is taken")
         return InvalidCredential("unknown credential")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from ac_adapters.gateways import adapter_for
 from portal.acs import AcRecord, AcRegistry
 from portal.errors import NotFound, ValidationError
 from portal.grants import Grant, QuotaRefusal, evaluate
@@ -70,7 +71,7 @@ class KickOutcome:
 
     @property
     def outcome(self) -> str:
-        """dm | portal | gone | refused | not_found | no_answer | unknown_ac
+        """dm | portal | gone | refused | not_found | no_answer | unknown_ac | no_remote_logout
 
         "gone" only when the enforcer confirmed the session is closed (a NAK 503 alone is not
         proof: a NAS answers it too when our identifiers do not match its session)."""
@@ -78,6 +79,8 @@ class KickOutcome:
             return "gone" if self.method == "dm" and self.error_cause == 503 else self.method
         if self.detail.startswith("unknown AC"):
             return "unknown_ac"
+        if self.method == "unsupported":
+            return "no_remote_logout"
         if self.method == "dm" and self.error_cause == 503:
             return "not_found"
         if self.method == "dm" and self.error_cause is not None:
@@ -95,6 +98,9 @@ class KickOutcome:
                          "请核对 AC 的 RFC 5176 会话标识",
             "no_answer": "AC 未响应，用户可能仍在线",
             "unknown_ac": "未知的 AC，无法下线",
+            "no_remote_logout": "该网关（openNDS 9.10）不支持从外部下线用户，用户仍在线："
+                                "会话将在登录时下发的时长或流量限额用完时结束；"
+                                "如需立即下线，请在网关上执行 ndsctl deauth <用户 IP>",
         }[self.outcome]
 
     @property
@@ -108,6 +114,10 @@ class KickOutcome:
                          "online; the user may still be online: check the AC's RFC 5176 identifiers",
             "no_answer": "The AC did not answer; the user may still be online",
             "unknown_ac": "Unknown AC; cannot disconnect",
+            "no_remote_logout": "This gateway (openNDS 9.10) cannot be told to drop a client from "
+                                "outside; the user is still online until the session length or data "
+                                "quota given at login runs out. To end it now, run `ndsctl deauth "
+                                "<client IP>` on the gateway",
         }[self.outcome]
 
     def as_dict(self) -> dict[str, Any]:
@@ -241,6 +251,13 @@ class PlanApplication:
                 "details": [o.as_dict() for o in ordered[:limit]]}
 
 
+def _remote_control(ac: AcRecord) -> bool:
+    """Whether anything outside the gateway can end or change its sessions: a gateway kind whose
+    adapter says it cannot (openNDS 9.10) gets neither a Disconnect nor a CoA sent to it."""
+    adapter = adapter_for(ac.kind)
+    return adapter is None or adapter.can_logout
+
+
 class NocActions:
     """Kick and re-plan live sessions through ``enforcer`` (see module doc)."""
 
@@ -277,6 +294,10 @@ class NocActions:
         return [self._kick(s, reason) for s in self.registry.by_phone(phone)]
 
     def _kick(self, session: OnlineSession, reason: str) -> KickOutcome:
+        ac = self.acs.get_or_none(session.ac)
+        if ac is not None and not _remote_control(ac):
+            return KickOutcome(session.ac, session.session_id, session.phone, False, "unsupported",
+                               detail=f"{ac.kind} gateway: no remote logout (client {session.ip or '-'})")
         res: _Result = self.enforcer.disconnect(session, reason)
         return KickOutcome(session.ac, session.session_id, session.phone, bool(res.ok), res.method,
                            res.error_cause, res.detail)
@@ -352,7 +373,7 @@ class NocActions:
                                       up_kbps=grant.up_kbps, down_kbps=grant.down_kbps,
                                       phone=session.phone)
         ac = self.acs.get_or_none(session.ac)
-        if ac is None or not ac.rfc5176:
+        if ac is None or not ac.rfc5176 or not _remote_control(ac):
             self._pin(session, pin)
             return PlanOutcome(*ref, "next_login", **limits,
                                detail="unknown AC" if ac is None else "AC without RFC 5176")

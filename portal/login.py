@@ -41,7 +41,7 @@ from typing import Any
 from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.profiles import PROFILES
 from portal.acs import AcRecord
-from portal.credentials import Credential
+from portal.credentials import DEVICE_MISMATCH_MESSAGE, Credential
 from portal.gateway_login import grants_by_redirect, handoff
 from portal.grants import Grant, QuotaRefusal
 from portal.login_ads import ReturningPhones
@@ -271,6 +271,12 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
             raise LoginError("ac_timeout", detail=result.diagnostic)
         log.info("AC %s rejected %s (ErrCode %s, %s): %s", ctx.ac, ctx.user_ip, result.err_code,
                  result.stage, result.text)
+        if _names_device_mismatch(result.text):
+            # RADIUS saw the AC report another MAC than the page claimed (someone naming a
+            # device that is not theirs): say so plainly rather than "refused: <text>".
+            log.warning("AC %s reports another MAC for %s than the claimed %s: refused", ctx.ac,
+                        ctx.user_ip, ctx.mac or "-")
+            raise LoginError("mac_mismatch", detail=result.diagnostic)
         raise LoginError("ac_rejected", reply_message=result.text, detail=result.diagnostic)
 
     def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant, kind: str, *,
@@ -294,7 +300,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
             "phone": phone, "mac": ctx.mac, "plan": plan.name, "venue": venue.id, "ssid": ctx.ssid,
             "ap": ctx.ap, "at": f"{now:.3f}", "kind": kind})
         pipe.expire(keys.portal_login(ctx.ac, ctx.user_ip), ttl)
-        pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
+        if self._ac(ctx.ac).kind == "portal":   # a gateway NATs: the address names no phone
+            pipe.set(keys.login_by_ip(ctx.user_ip), ctx.ac, ex=ttl)
         pipe.hincrby(keys.venue_stats(venue.id), {"sms": "logins", "returning": "returning_logins"}
                      .get(kind, "silent_logins"), 1)
         self.livestats.login_in(pipe, kind, venue.id)
@@ -409,6 +416,13 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         pipe.delete(keys.portal_login(ac, user_ip))
         pipe.execute()
         log.info("portal login of %s on %s closed (%s)", user_ip, ac, cause)
+
+
+def _names_device_mismatch(text: str) -> bool:
+    """Whether an AC's TextInfo carries our RADIUS server's device-mismatch Reply-Message (an
+    AC may cut or re-join it, so a distinctive prefix of either language is enough)."""
+    zh, en = DEVICE_MISMATCH_MESSAGE
+    return bool(text) and (zh[:16] in text or en[:48] in text)
 
 
 def build_journey(settings: Settings, redis: Any) -> PhoneJourney:

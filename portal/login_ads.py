@@ -142,7 +142,12 @@ class ReturningPhones:
         if credential is None:
             raise LoginError("not_bound")
         grant, plan = self._grant(credential.username, ctx)
-        self._ac_login(ctx, credential)
+        # The AC gets a single-use token bound to the MAC the page named, not the binding's own
+        # secret: RADIUS spends it only if the AC reports that MAC in Calling-Station-Id, so a
+        # phone that merely CLAIMS a bound MAC in its URL is refused as "device_mismatch".
+        token = self.credentials.mint_login_token(credential.username, ctx.mac,
+                                                  ttl=self.web.login_token_ttl)
+        self._ac_login(ctx, token)
         venue_id = self.venue(ctx).id
         pipe = self.redis.pipeline(transaction=False)
         pipe.hincrby(keys.venue_stats(venue_id), "ad_views", 1)

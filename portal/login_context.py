@@ -86,8 +86,8 @@ class PhoneContexts:
         "vendor" (the AC vouched for the MAC with its redirect key), else "cookie" (NAT hides
         addresses: the first redirect is bound to the browser)."""
         record = self._ac(ctx.ac)
-        if record.kind != "portal" and not ctx.vouched:
-            return "cookie"      # the gateway NATs its phones: we see its address, not theirs
+        if record.kind != "portal":   # the gateway NATs its phones: we see its address, not theirs
+            return "vendor" if ctx.vouched else "cookie"
         if record.client_address_check:
             return "address"
         return "vendor" if ctx.vouched == "vendor" else "cookie"
@@ -110,10 +110,12 @@ class PhoneContexts:
 
     def checks_addresses(self, ac_name: str) -> bool:
         """Whether requests' observed addresses identify phones of this AC (its
-        ``client_address_check``; an AC no longer registered counts as the default, on).
-        Cached like every AC lookup here (5 s): probes ask this on every request."""
+        ``client_address_check``; an AC no longer registered counts as the default, on). Never
+        for a gateway kind (openNDS …): it NATs its phones, and two gateways may well hand out
+        the same private addresses. Cached like every AC lookup here (5 s): probes ask this on
+        every request."""
         record = self._ac_by_name(ac_name)
-        return record is None or bool(record.client_address_check)
+        return record is None or (record.kind == "portal" and bool(record.client_address_check))
 
     def hands_off_to_gateway(self, ctx: PhoneContext) -> bool:
         """True when the phone's own browser carries the grant to this AC (openNDS): after a form

@@ -317,9 +317,12 @@ class OtpService:
             ),
         )]
         if mac:
+            # A redirect's MAC is only a claim: counted per claimed MAC *and* observed address, so
+            # a guest naming a neighbour's MAC cannot use up that neighbour's device limits.
+            device = f"{mac}@{source}" if source else mac
             families.append(_Family(None, _counters(
-                (keys.otp_mac_counter(mac, "h", hour), c.per_mac_hour, h_ttl, "device_hourly_cap", h_end),
-                (keys.otp_mac_counter(mac, "d", day), c.per_mac_day, d_ttl, "device_daily_cap", d_end),
+                (keys.otp_mac_counter(device, "h", hour), c.per_mac_hour, h_ttl, "device_hourly_cap", h_end),
+                (keys.otp_mac_counter(device, "d", day), c.per_mac_day, d_ttl, "device_daily_cap", d_end),
             )))
         if ip:
             families.append(_Family(None, _counters(

@@ -67,6 +67,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("digits", "int", "验证码位数", "length of the SMS code"),
     Variable("wispr", "dict", "WISPr 智能客户端数据（登录页；其他页为空）",
              "WISPr smart-client data (login page; None elsewhere)"),
+    Variable("csp_nonce", "str", "本次响应的脚本 nonce（仅在网络运营中心允许本场所脚本时非空；"
+             "模板中的内联 <script> 会自动带上它）",
+             "this response's script nonce (non-empty only when the NOC allows this venue's scripts; "
+             "inline <script> tags in your template carry it automatically)"),
     # -- one page -----------------------------------------------------------------------------
     # success: ``ad`` is None unless the venue shows campaigns there (ads_on_success).
     Variable("ad.id", "str", "广告编号", "the ad's id", ("ad", "success")),

@@ -139,6 +139,7 @@ def build_context(venue: Venue, lang: str, *, urls: Mapping[str, str] | None = N
         "assets": dict(assets or {}),
         "error": "", "error_code": "", "notice": "", "urls": dict(urls or PHONE_URLS), "lang_url": lang_url,
         "c": "", "phone": "", "code_sent": False, "resend_in": 0, "digits": digits, "wispr": None,
+        "csp_nonce": "",     # set per response where the venue may run scripts (ad_pages/script_nonce.py)
     }
     context.update(values)
     return context

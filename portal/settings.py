@@ -141,9 +141,8 @@ class RadiusSettings:
     # "auto" = dropped unless the AC's first Access-Request had Proxy-State (a proxy; logged). An AC's own
     # setting overrides this.
     limit_proxy_state: str | bool = "auto"
-    # empty = /usr/share/freeradius/dictionary (FreeRADIUS's full set) if installed, else the shipped
-    # standard list; a directory = its `dictionary` file (FreeRADIUS format). The shipped vendor files are
-    # always added.
+    # empty = /usr/share/freeradius/dictionary (FreeRADIUS's full set) if installed, else the shipped list;
+    # a directory = its `dictionary` file (FreeRADIUS format). The shipped vendor files are always added.
     dictionary_dir: str = ""
     coa_timeout: float = 2.0
     coa_retries: int = 3
@@ -349,7 +348,7 @@ class OtpSettings:
     resend_cooldown: int = 60          # seconds between two codes to one number
     per_phone_hour: int = 5            # codes per number per clock hour
     per_phone_day: int = 10            # codes per number per day (day boundary: day_utc_offset)
-    per_mac_hour: int = 5              # codes asked by one device MAC per hour
+    per_mac_hour: int = 5              # codes asked for one device MAC from one address per hour
     per_mac_day: int = 10
     per_ip_hour: int = 30              # codes asked from one client IP per hour
     per_ip_day: int = 100
@@ -535,6 +534,7 @@ class AcSimSettings:
     users: int = 3                     # simulated phones associated at start (redirect URLs printed)
     user_network: str = "10.10.0.0/16"  # their IPs (MACs are derived from the IPs)
     mac_trigger: bool = False          # send 0x30 REQ_MACBINDING_INFO for each simulated phone
+    learned_macs: bool = True          # report each phone's layer-2 MAC, not the URL's (false: echo it)
     local_users: tuple[str, ...] = ()  # "user:password" checked locally instead of asking RADIUS
     challenge_ttl: float = 15.0        # seconds a challenge stays valid
     interim_interval: float = 0.0      # seconds between Interim-Updates; 0 = Acct-Interim-Interval

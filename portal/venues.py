@@ -73,6 +73,9 @@ class Venue:
     templates: Mapping[str, str] = field(default_factory=dict)   # page → Jinja2 source (sandboxed)
     ads: tuple[Mapping[str, Any], ...] = ()  # inline ads when no campaign runs (ad_pages.select_ad)
     ads_on_success: bool = False           # also show a campaign on the success page
+    # NOC-only: the venue's own inline scripts run on its phone pages (a per-response nonce,
+    # ad_pages/script_nonce.py, portal/web/venue_csp.py). Off: venue pages run no script.
+    scripts_allowed: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
@@ -318,10 +321,12 @@ OPERATOR_FIELDS = ("name_zh", "name_en", "redirect_url", "redirect_delay", "ad_s
                    "languages", "ads_on_success")
 """What a venue operator may change on their own venue."""
 
-NETWORK_FIELDS = ("acs", "ssids", "ap_macs", "ap_groups", "default_plan", "redirect_hosts", "default")
+NETWORK_FIELDS = ("acs", "ssids", "ap_macs", "ap_groups", "default_plan", "redirect_hosts", "default",
+                  "scripts_allowed")
 """NOC-only fields: which phones belong to a venue (an operator claiming another venue's AC or
-SSID would capture its phones), the plan they get, and the venue's own redirect allow-list
-(an operator adding hosts to it would make the allow-list meaningless)."""
+SSID would capture its phones), the plan they get, the venue's own redirect allow-list
+(an operator adding hosts to it would make the allow-list meaningless), and whether the
+venue's scripts run on phones (a venue turning it on itself would make the policy its own)."""
 
 
 class VenueSettingsError(ValidationError):
@@ -362,7 +367,7 @@ def update_venue(venue: Venue, changes: Mapping[str, Any], *, operator_hosts: tu
                 data[name] = int(value)
             except (TypeError, ValueError):
                 raise VenueSettingsError(name, "请输入整数", "a whole number is required") from None
-        elif name in ("silent_mac_login", "default", "ads_on_success"):
+        elif name in ("silent_mac_login", "default", "ads_on_success", "scripts_allowed"):
             data[name] = bool(value)
         else:                                           # lists
             items = value.split(",") if isinstance(value, str) else list(value or ())

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 
 from portal.device_slots import RELEASE_LUA, release_args
 from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
-from portal.logtext import escape_fields
 from portal.plans import PlanStore
 from portal.reallog import logout_fields, session_logout_fields, stop_cause
 from portal.sessions import (
@@ -58,11 +57,14 @@ from portal.state.scripts import queue_script
 from portal.usage import UsageBook
 from portal.venues import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
+from radius.acct_log import log_close
+from radius.acct_log import log_fields as _log_fields
 from radius.acct_record import AcctRecord, AcctStatus
 from radius.acct_script import ACCT_LUA
 from radius.called_station import split_called_station_id
 from radius.errors import RadiusError
 from radius.metrics import Metrics
+from radius.resp import RespClient, RespPipeline
 
 if TYPE_CHECKING:
     from portal.acs import AcRecord
@@ -74,38 +76,6 @@ log = logging.getLogger(__name__)
 
 
 _KIND = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim", AcctStatus.STOP: "stop"}
-
-
-def _log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None = None,
-                phone: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """Stream entry: short names, only present fields, all strings; text the AC sent with its
-    control characters escaped (portal/logtext.py)."""
-    fields: dict[str, Any] = {"k": kind, "ac": ac, "at": f"{received_at:.3f}"}
-    if phone:
-        fields["ph"] = phone
-    if record is not None:
-        fields.update({
-            "st": record.status, "sid": record.session_id, "un": record.user_name,
-            "mac": record.calling_station_id, "called": record.called_station_id,
-            "ip": record.framed_ip, "nas": record.nas_ip, "nasid": record.nas_identifier,
-            "t": record.session_time, "ipk": record.input_packets, "opk": record.output_packets,
-            "tc": record.terminate_cause, "ets": record.event_timestamp, "dly": record.delay_time,
-            "cls": record.class_.hex() if record.class_ else None,
-        })
-        if record.input_octets is not None or record.input_gigawords is not None:
-            fields["in"] = record.input_total
-        if record.output_octets is not None or record.output_gigawords is not None:
-            fields["out"] = record.output_total
-    fields.update(extra or {})
-    return escape_fields({k: str(v) for k, v in fields.items() if v is not None and v != ""})
-
-
-def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
-    """Queue a durable-log entry for a session we closed ourselves (reaper, NAS reboot)."""
-    pipe.xadd(keys.acct_log(), _log_fields(how, session.ac, at, phone=session.phone, extra={
-        "sid": session.session_id, "mac": session.mac, "ip": session.ip,
-        "t": session.session_time, "in": session.input_octets, "out": session.output_octets,
-    }))
 
 
 
@@ -164,6 +134,7 @@ class AccountingProcessor:
         venues: VenueResolver | None = None,
         class_signer: ClassSigner | None = None,
         metrics: Metrics | None = None,
+        fast: RespClient | None = None,
     ) -> None:
         self.redis = redis
         self.enforcer = enforcer
@@ -186,6 +157,13 @@ class AccountingProcessor:
         self._acct = redis.register_script(ACCT_LUA)
         self._close = redis.register_script(CLOSE_SESSION_LUA)
         self._release = redis.register_script(RELEASE_LUA)
+        # The batch pipelines go through a RespClient when one is given (radius.resp.RespPipeline:
+        # no redis-py encoding, no SCRIPT EXISTS per batch). Not with acct_wait_replicas: WAIT
+        # counts the writes of its own connection, which is redis-py's.
+        self.fast = fast if self.settings.acct_wait_replicas <= 0 else None
+        if self.fast is not None:
+            self.fast.script(ACCT_LUA)
+            self.fast.script(RELEASE_LUA)
         self.enforce_async = enforce_async
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: list[concurrent.futures.Future[Any]] = []
@@ -213,7 +191,7 @@ class AccountingProcessor:
                 record = AcctRecord.from_packet(req)
                 if record.status in _KIND and record.session_id:
                     if pipe is None:
-                        pipe = self.redis.pipeline(transaction=False)
+                        pipe = self._pipeline()
                     q = self._queue_session(pipe, ac, record, now, i)
                     if q is not None:
                         queued.append(q)
@@ -233,6 +211,11 @@ class AccountingProcessor:
 
     # --- processing ---------------------------------------------------------------------------
 
+    def _pipeline(self) -> Any:
+        if self.fast is not None:
+            return RespPipeline(self.fast)
+        return self.redis.pipeline(transaction=False)
+
     def process(self, ac: AcRecord, record: AcctRecord, received_at: float) -> None:
         """Store one record durably and apply it. Raises on Redis failure (do not answer)."""
         status = record.status
@@ -241,7 +224,7 @@ class AccountingProcessor:
             self.close_ac(ac, record.event_time(received_at), received_at,
                           "nas-on" if status == AcctStatus.ACCOUNTING_ON else "nas-off")
         elif status in _KIND and record.session_id:
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = self._pipeline()
             q = self._queue_session(pipe, ac, record, received_at, 0)
             out: list[BaseException | None] = [None]
             self._run(pipe, [q] if q is not None else [], out)
@@ -379,7 +362,7 @@ class AccountingProcessor:
         def later() -> Any:
             nonlocal follow
             if follow is None:
-                follow = self.redis.pipeline(transaction=False)
+                follow = self._pipeline()
             return follow
 
         checks: list[tuple[_Queued, OnlineSession, Any]] = []

@@ -49,11 +49,12 @@ from portal.sessions import decode_records
 from portal.state import STATE_ERRORS, keys
 from portal.usage import Usage, day_of, next_midnight
 from radius import wire
+from radius.auth_replies import REJECT_MESSAGES, refusal_reply, reply_message_attrs, too_many_devices
 from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
 from radius.called_station import is_mac, parse_ssid
 from radius.dialects import render
 from radius.errors import MalformedPacket
-from radius.resp import RespClient
+from radius.resp import RespClient, bulk
 from radius.server import AuthReply
 from radius.token_grants import TokenReplay, fetch_command
 from radius.user_name import phone_of_user_name
@@ -62,43 +63,6 @@ from radius.wire import Attr, Code
 __all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
 
 log = logging.getLogger(__name__)
-
-# Reject reasons decided here (quota reasons come with their text from portal.grants).
-REJECT_MESSAGES: dict[str, tuple[str, str]] = {
-    "invalid_credential": (
-        "登录凭证无效或已过期，请重新获取验证码",
-        "Invalid or expired login credential. Please request a new code.",
-    ),
-    "reused_credential": (
-        "登录凭证已使用，请重新获取验证码",
-        "This login credential was already used. Please request a new code.",
-    ),
-    "blocked": (
-        "该号码或设备已被停止上网服务，请联系客服",
-        "This number or device is blocked. Please contact customer service.",
-    ),
-    "unsupported_method": (
-        "不支持的认证方式",
-        "Unsupported authentication method.",
-    ),
-}
-
-
-def reply_message_attrs(text: str) -> tuple[tuple[int, bytes], ...]:
-    """Reply-Message attribute(s): split on UTF-8 character boundaries into ≤ 253-octet pieces
-    (RFC 2865 §5.18: multiple Reply-Messages are concatenated by the NAS)."""
-    out = []
-    chunk = b""
-    for ch in text:
-        enc = ch.encode()
-        if len(chunk) + len(enc) > 253:
-            out.append((int(Attr.REPLY_MESSAGE), chunk))
-            chunk = b""
-        chunk += enc
-    if chunk:
-        out.append((int(Attr.REPLY_MESSAGE), chunk))
-    return tuple(out)
-
 
 _CACHE_MAX = 50_000   # entries per pure-function memo below (cleared when full)
 
@@ -177,6 +141,8 @@ class AuthPolicy:
         self._consume_sha = fast.script(CONSUME_LUA) if fast is not None else b""
         self._reserve_sha = fast.script(RESERVE_LUA) if fast is not None else b""
         self._reads = BatchReads()
+        settings = authorizer.settings   # RESERVE_LUA's hold and grace, encoded once
+        self._reserve_tail = bulk((f"{settings.slot_hold:.3f}", f"{authorizer.reaper_grace:.3f}"))
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
         # Memos of pure functions of request text (bounded, see _memo) and of per-phone keys.
         self._macs: dict[str, str | None] = {}
@@ -375,22 +341,24 @@ class AuthPolicy:
                     if identity.kind == "token":
                         spent_by.append((job, identity, command[3]))
                 except DevicesFull:
-                    results[job.index] = _too_many_devices()
+                    results[job.index] = too_many_devices()
                 except ReusedCredential as exc:   # spent meanwhile (another node, another port)
                     self._reused(job, exc, blocked, replays, results)
                 except CredentialError as exc:
                     results[job.index] = self._reject(exc.code)
         if replays:
             self._replay_batch(replays, results, now)
-        unreserved: list[tuple[int, tuple[Any, ...]]] = []   # Accepts still to reserve a slot for
+        unreserved: list[tuple[int, bytes]] = []   # Accepts still to reserve a slot for (EVALSHA)
+        now_bulk = b""
         for job, identity, reads, blocked, nonce in decided:
             try:
-                reply, grant = self._grant_reply(job, identity, reads, blocked, now, venues, nonce)
+                reply, slot = self._grant_reply(job, identity, reads, blocked, now, venues, nonce)
                 results[job.index] = reply
-                if grant is not None and nonce is None:
-                    reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
-                    if reserve is not None:
-                        unreserved.append((job.index, reserve))
+                if slot is not None:
+                    if not now_bulk:
+                        now_bulk = bulk((f"{now:.3f}",))
+                    unreserved.append((job.index, self._reads.reads_of(job.plan.phone, job.plan.mac).reserve(
+                        self._reserve_sha, slot[0], now_bulk, self._reserve_tail, slot[1].hex().encode())))
             except STATE_ERRORS:
                 raise
             except Exception as exc:
@@ -468,19 +436,22 @@ class AuthPolicy:
             return None
         return plan.max_sessions, random.getrandbits(32).to_bytes(4, "big")
 
-    def _reserve_slots(self, unreserved: list[tuple[int, tuple[Any, ...]]], results: list[Any]) -> None:
-        replies = self._run([command for _, command in unreserved], raise_errors=False)
+    def _reserve_slots(self, unreserved: list[tuple[int, bytes]], results: list[Any]) -> None:
+        assert self.fast is not None
+        replies = self.fast.evalsha_many([payload for _, payload in unreserved], self._reserve_sha)
         for (index, _), reply in zip(unreserved, replies, strict=True):
             if isinstance(reply, Exception):
                 results[index] = reply
             elif reply[0] == b"full":
-                results[index] = _too_many_devices()
+                results[index] = too_many_devices()
 
     def _grant_reply(self, job: _Job, identity: Identity, reads: list[Any], blocked: tuple[Any, Any],
                      now: float, venues: dict[tuple[str, str | None], str | None],
-                     nonce: bytes | None = None) -> tuple[AuthReply, Grant | None]:
-        """The reply and, for an Accept, its Grant. ``nonce``: the login whose device slot the
-        consume step already reserved (the concurrency check was done there, atomically)."""
+                     nonce: bytes | None = None
+                     ) -> tuple[AuthReply, tuple[int, bytes] | None]:
+        """The reply and, when it is an Accept that still has to reserve a device slot,
+        (max_sessions, login nonce). ``nonce``: the login whose device slot the consume
+        step already reserved (the concurrency check was done there, atomically)."""
         if (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
             return self._reject("blocked"), None
         ac = job.ac
@@ -491,8 +462,14 @@ class AuthPolicy:
         plan = self._resolve(override, ac.name, job.ssid, venue)
         if plan is None:
             refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
-            return _refusal_reply(refusal), None
+            return refusal_reply(refusal), None
         usage = self._usage(reads[4], now)
+        slot = None
+        if nonce is None and plan.max_sessions is not None:
+            # The login nonce is drawn here (as evaluate would) so that the reservation names
+            # the same login as the Class, without parsing the Class back.
+            nonce = random.getrandbits(32).to_bytes(4, "big")
+            slot = (plan.max_sessions, nonce)
         try:
             # No sessions: max_sessions is the device-slot reservation's (the consume step's, or
             # _reserve_slots after this), atomic where a read of the sessions would be stale.
@@ -502,10 +479,10 @@ class AuthPolicy:
                 signer=a.class_signer, ac=ac.name, nonce=nonce,
             )
         except QuotaRefusal as refusal:
-            return _refusal_reply(refusal), None
+            return refusal_reply(refusal), None
         if usage.first_login is None and plan.validity_days is not None:
             a.usage.mark_first_login(identity.phone, now)
-        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), grant
+        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), slot
 
     def _refresh_resolved(self) -> None:
         """Forget remembered resolutions when the plan store's snapshot changed."""
@@ -577,7 +554,7 @@ class AuthPolicy:
             return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
         reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
         if reserve is not None and self._run([reserve])[0][0] == b"full":
-            return _too_many_devices()
+            return too_many_devices()
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
 
     def _plan(self, req: wire.Request, ac: AcRecord, secret: bytes) -> CheckPlan | None:
@@ -741,14 +718,6 @@ def _pairs(raw: Any) -> dict[bytes, bytes]:
     if isinstance(raw, dict):
         return raw
     return dict(zip(raw[::2], raw[1::2], strict=True))
-
-
-def _refusal_reply(refusal: QuotaRefusal) -> AuthReply:
-    return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
-
-
-def _too_many_devices() -> AuthReply:
-    return _refusal_reply(QuotaRefusal("too_many_devices", "every device slot of the plan is taken"))
 
 
 

@@ -18,6 +18,10 @@ Per request, five commands in this order (``READS_PER_REQUEST``):
 
 The phone's sessions are not read: a plan's ``max_sessions`` is decided by the device-slot
 reservation in Lua, atomically (portal/device_slots.py), not from a read that may be stale.
+An Accept that spent no token (a bound device) reserves its slot with ``RESERVE_LUA`` in one
+more trip; that EVALSHA is encoded here too, from per-(phone, MAC) parts (``PhoneReads.reserve``):
+building it as a tuple per request (``portal.device_slots.reserve_command``, then RESP-encoding
+twelve arguments) was ~15 % of the Python instructions per Access-Request.
 
 Pure encoding: no sockets here (``radius.resp.RespClient.send_encoded`` sends the payload).
 """
@@ -52,9 +56,13 @@ class PhoneReads:
     """The encoded commands of one (phone, MAC): everything but a PAP password repeats, so it is
     encoded once and remembered (encoding per request was a measurable CPU share)."""
 
-    __slots__ = ("binding", "chap", "hexists", "hget", "policy")
+    __slots__ = ("_reserve_head", "_reserve_own", "binding", "chap", "hexists", "hget", "phone", "policy")
 
     def __init__(self, phone: str, mac: str | None) -> None:
+        self.phone = phone
+        self._reserve_head = b""   # built on first use (most phones' plans have no device limit)
+        # RESERVE_LUA's field and own-MAC arguments: static for a device with a MAC.
+        self._reserve_own = bulk((mac, mac)) if mac else b""
         tokens, used = keys.login_tokens(phone), keys.login_tokens_used(phone)
         self.binding = _command("HGETALL", keys.mac_binding(mac or "-"))
         # PAP: the password is appended per request (a bulk string completes each command).
@@ -70,6 +78,19 @@ class PhoneReads:
 
     def chap_reads(self) -> bytes:
         return self.binding + self.chap + self.policy
+
+    def reserve(self, sha: bytes, max_sessions: int, now: bytes, tail: bytes, login: bytes) -> bytes:
+        """EVALSHA of ``portal.device_slots.RESERVE_LUA`` for this device: the same arguments as
+        ``reserve_command`` builds. ``now``: the batch's clock, already a bulk string; ``tail``:
+        hold and grace as bulk strings (per process); ``login``: the nonce in hex."""
+        head = self._reserve_head
+        if not head:
+            head = self._reserve_head = b"*12\r\n" + bulk(
+                ("EVALSHA", sha, 2, keys.phone_sessions(self.phone), keys.device_slots(self.phone)))
+        count = b"%d" % max_sessions
+        own = self._reserve_own or bulk((b"lg:" + login, b""))   # no MAC: the login is the field
+        return b"%s$%d\r\n%s\r\n%s%s%s$%d\r\n%s\r\n" % (
+            head, len(count), count, own, now, tail, len(login), login)
 
 
 class BatchReads:

@@ -153,7 +153,9 @@ def build_server(
     enforcer = Enforcer.from_settings(client, settings)
     metrics = Metrics()    # shared: accounting counts refused records per AC here
     acct = AccountingProcessor(client, enforcer, settings=settings.quota, grace=cfg.reaper_grace,
-                               venues=venues, class_signer=signer, metrics=metrics)
+                               venues=venues, class_signer=signer, metrics=metrics,
+                               fast=(RespClient(url, timeout=settings.redis.socket_timeout)
+                                     if fast is not None else None))   # its own connection
     options = ServerOptions(
         drop_unknown_attributes=cfg.drop_unknown_attributes,
         dedup_ttl=cfg.dedup_ttl,

@@ -25,7 +25,7 @@ from typing import Any
 
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
-from radius.accounting import log_close
+from radius.acct_log import log_close
 
 __all__ = ["INDEX_REPAIR_INTERVAL", "reap", "repair_indexes", "run_reaper"]
 

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "integration"
 GUIDES = ("huawei", "h3c", "ruijie", "cmcc", "radius-only")
 PORTAL_GUIDES = ("huawei", "h3c", "ruijie", "cmcc")
+GATEWAY_GUIDES = ("opennds",)     # gateways with their own captive portal (issue 17)
 
 TOML_BLOCK = re.compile(r"^```toml\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # A backticked RADIUS attribute name: capitalised words joined by '-' (not a MAC address).
@@ -120,7 +121,7 @@ def test_every_toml_block_is_a_valid_ac_entry(doc: str, index: int, block: str, 
 
 def test_the_guides_have_toml_blocks_for_every_family() -> None:
     docs = {doc for doc, _, _ in _toml_blocks()}
-    assert docs == {f"{g}.md" for g in (*GUIDES, "radius-proxy")}
+    assert docs == {f"{g}.md" for g in (*GUIDES, *GATEWAY_GUIDES, "radius-proxy")}
     vendors = {AcRecord.from_seed(seed).vendor for doc, _, block in _toml_blocks()
                for seed in _seeds(block)}
     assert {"huawei-v2", "h3c", "ruijie", "cmcc", "autelan-mobile", "hanming"} <= vendors
@@ -161,3 +162,12 @@ def test_readme_family_table_names_every_profile() -> None:
     families = _section(_text("README"), "# Integrating an AC with citywifi")
     named = set(re.findall(r"`([a-z0-9-]+)`", families.split("\n## ")[0]))
     assert set(PROFILES) <= named
+
+
+@pytest.mark.parametrize("guide", GATEWAY_GUIDES)
+def test_every_gateway_guide_says_what_is_enforced_where(guide: str) -> None:
+    text = _text(guide).lower()
+    for what in ("## 2. on the gateway", "## 3. the `[[acs]]` entry", "## 4. what is enforced where",
+                 "## 6. troubleshooting", "access device does not exist"):
+        assert what in text, f"{guide}.md: {what}"
+    assert f"]({guide}.md)" in _text("README")

@@ -32,8 +32,9 @@ from urllib.parse import quote, unquote, urlencode
 from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError
 from ac_adapters.redirect import normalise_mac
 
-__all__ = ["CUSTOM_VERSION", "MAX_FAS_LENGTH", "OPENNDS", "OpenNdsAdapter", "decode_fas", "faskey_ok",
-           "grant_url", "parse_fas_query", "rhid", "signed_limits", "verify_limits"]
+__all__ = ["CUSTOM_VERSION", "MAX_FAS_LENGTH", "OPENNDS", "OpenNdsAdapter", "decode_fas", "fas_items",
+           "faskey_ok", "grant_url", "logout_url", "parse_fas_query", "redirect_from_items", "rhid",
+           "signed_limits", "verify_limits"]
 
 MAX_FAS_LENGTH = 4096             # a real fas query is ~400 characters; more is not from openNDS
 CUSTOM_VERSION = "cw1"
@@ -57,10 +58,17 @@ def decode_fas(value: str) -> dict[str, str]:
     appends ``(null)(null)…`` when no custom parameters are configured) are skipped."""
     if not value or len(value) > MAX_FAS_LENGTH:
         raise GatewayRedirectError("bad_redirect", f"fas parameter of {len(value)} characters")
+    # openNDS puts the base64 into the URL as it is: a query parser has turned its '+' into ' '.
+    value = value.replace(" ", "+")
     try:
         raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError) as exc:
         raise GatewayRedirectError("bad_redirect", f"fas parameter is not base64 text: {exc}") from None
+    return fas_items(raw)
+
+
+def fas_items(raw: str) -> dict[str, str]:
+    """``name=value, name=value…`` (values URL-encoded) → the items; the first of a name wins."""
     items: dict[str, str] = {}
     for item in raw.split(", "):
         name, sep, text = item.partition("=")
@@ -84,10 +92,16 @@ def _gateway_address(text: str) -> str:
 
 def parse_fas_query(query: Mapping[str, str]) -> GatewayRedirect:
     """An openNDS level-1 redirect (``fas=…``) → the phone's context. ``state`` keeps ``hid``,
-    ``gatewayaddress`` and ``authdir`` for :func:`grant_url`."""
+    ``gatewayaddress`` and ``authdir`` for :func:`grant_url`. (Level 3, ``fas`` + ``iv``:
+    ``ac_adapters/gateways/opennds_l3.py``, which needs the gateway's faskey first.)"""
     if "iv" in query:
-        raise GatewayRedirectError("bad_redirect", "encrypted fas query (level 2/3) is not supported yet")
-    items = decode_fas(query.get("fas", ""))
+        raise GatewayRedirectError("bad_redirect", "encrypted fas query: decrypt it with the faskey first")
+    return redirect_from_items(decode_fas(query.get("fas", "")))
+
+
+def redirect_from_items(items: Mapping[str, str], *, vouched: bool = False) -> GatewayRedirect:
+    """The decoded ``fas`` items (level 1: plain; level 3: decrypted, ``vouched``) → the
+    phone's context."""
     hid = items.get("hid", "").lower()
     if not _HID.match(hid):
         raise GatewayRedirectError("bad_redirect", "fas: hid is not 64 hex digits")
@@ -108,7 +122,7 @@ def parse_fas_query(query: Mapping[str, str]) -> GatewayRedirect:
     state = {"hid": hid, "gatewayaddress": _gateway_address(items.get("gatewayaddress", "")),
              "authdir": authdir}
     return GatewayRedirect(gateway_name=name[:64], user_ip=user_ip, user_mac=mac,
-                           original_url=items.get("originurl", "")[:2000], state=state)
+                           original_url=items.get("originurl", "")[:2000], state=state, vouched=vouched)
 
 
 def _kbit(value: int | None) -> int:
@@ -163,6 +177,13 @@ def grant_url(state: Mapping[str, str], faskey: str, limits: GatewayLimits, land
     return f"http://{address}/{authdir}/?{query}"
 
 
+def logout_url(state: Mapping[str, str]) -> str:
+    """``http://<gatewayaddress>/opennds_deny/``: an authenticated client that opens it is
+    deauthenticated by openNDS itself (BinAuth ``client_deauth``), then sent to the gateway's
+    own address. The client's browser must open it: nothing outside the gateway can (9.10)."""
+    return f"http://{_gateway_address(state.get('gatewayaddress', ''))}/opennds_deny/"
+
+
 class OpenNdsAdapter:
     """openNDS FAS level 1 as a :class:`ac_adapters.gateways.base.GatewayAdapter` (stateless)."""
 
@@ -178,6 +199,9 @@ class OpenNdsAdapter:
     def grant_url(self, state: Mapping[str, str], secret: str, limits: GatewayLimits,
                   landing_url: str) -> str:
         return grant_url(state, secret, limits, landing_url)
+
+    def logout_url(self, state: Mapping[str, str]) -> str:
+        return logout_url(state)
 
 
 OPENNDS = OpenNdsAdapter()

@@ -52,6 +52,12 @@ class SimConfig:
     ntf_zero_ids: bool = False             # EAG: every NTF_LOGOUT has SerialNo 0 and ReqID 0 (§1.6)
     interim_interval: float | None = None  # None = Acct-Interim-Interval from RADIUS (else no interims)
     require_lease: bool = False            # True: REQ_CHALLENGE for an IP never add_user()-ed → ErrCode 1
+    # True: the AC knows each client's MAC from layer 2 (DHCP / ARP for the user IP), as hardware
+    # does, and reports that MAC (Calling-Station-Id, accounting, NTF) whatever MAC the portal's
+    # packet or the phone's URL names; an IP never add_user()-ed gets a MAC derived from it.
+    # False: a lease first seen in a portal request takes the MAC that request carries (what an
+    # AC that echoes the redirect's MAC does) — kept for tests that drive the portal by IP only.
+    learned_macs: bool = False
     mac_trigger: bool = False              # send 0x30 REQ_MACBINDING_INFO when a known MAC appears
     mac_login_wait: float = 5.0            # EAG: after 0x31 "bound" wait 5 s for the server's login
     ack_auth_retries: int = 0              # EAG retry_times: re-send ACK_AUTH every 2 s until AFF_ACK_AUTH

@@ -405,11 +405,16 @@ class SimulatedAc:
     def _lease(self, ip: str, packet: PortalPacket) -> User | None:
         """The user of ``ip``; unknown IPs get a lease unless ``require_lease``."""
         user = self._users.get(ip)
+        kind = self.profile.mac_attr
+        raw = packet.get(kind.value) if kind is not MacAttr.NONE else None
+        claimed = mac_from_attr(raw) if raw else None
         if user is None and not self.config.require_lease and ip != "0.0.0.0":
-            kind = self.profile.mac_attr
-            raw = packet.get(kind.value) if kind is not MacAttr.NONE else None
-            mac = (mac_from_attr(raw) if raw else None) or _mac_for_ip(ip)
-            user = self._users[ip] = User(ip, mac)
+            learned = self.config.learned_macs or not claimed
+            user = self._users[ip] = User(ip, _mac_for_ip(ip) if learned else str(claimed))
+        if user is not None and claimed and _norm_mac(claimed) != _norm_mac(user.mac):
+            # The portal names another device than the one holding this IP: the AC goes on
+            # reporting the MAC it knows (counted so tests can see the claim was ignored).
+            self.stats["portal_mac_ignored"] += 1
         return user
 
     # --- timers ---------------------------------------------------------------------------
@@ -436,6 +441,10 @@ class SimulatedAc:
             auth=user.auth, started=now, rate=self.config.traffic_rate,
             start_octets=self.config.counters_start,
         )
+
+
+def _norm_mac(mac: str) -> str:
+    return "".join(c for c in mac.lower() if c in "0123456789abcdef")
 
 
 def _mac_for_ip(ip: str) -> str:

@@ -98,6 +98,7 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
         challenge_ttl=s.challenge_ttl,
         interim_interval=s.interim_interval or None,
         mac_trigger=bool(args.mac_trigger) or s.mac_trigger,
+        learned_macs=s.learned_macs,
     )
 
 

@@ -78,6 +78,10 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
     for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs):
         app.register_blueprint(module.bp)       # /noc/plans, /noc/acs, /noc/blocklist, /noc/tokens, /noc/logs
     init_api(app)
+    from portal.web import gateway_hook
+
+    app.register_blueprint(gateway_hook.bp)     # /api/gateway: what gateways post (openNDS events)
+    app.register_blueprint(gateway_hook.authmon_bp)     # POST /portal: openNDS level-3 authmon polls
     _dispatch_errors(app)
 
     @app.after_request

@@ -110,6 +110,8 @@ ERRORS: dict[str, tuple[str, str, int]] = {
     # the AC
     "ac_timeout": ("接入设备无响应，请稍后重试。", "The access controller did not answer; please try again.", 504),
     "ac_rejected": ("登录被拒绝：{reply}", "Login refused: {reply}", 403),
+    "mac_mismatch": ("登录被拒绝：接入控制器报告的设备地址（MAC）与此页面所写的不一致，不能以另一台设备的身份上网。请在您自己的设备上打开任意网页重新登录。",
+                     "Login refused: the access controller reports another device address (MAC) than this page named, and no one can go online as another device. Open any web page on your own device to log in.", 403),
     "busy": ("登录人数较多，请{wait}后重试。", "The portal is busy; please try again in {wait}.", 503),
     "state_unavailable": ("系统繁忙，请稍后重试。", "The portal is busy; please try again shortly.", 503),
     # links, redirects, tickets

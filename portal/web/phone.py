@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import html
 import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -31,12 +32,12 @@ from portal.pages import build_context
 from portal.phone_memory import decode_query
 from portal.state import STATE_ERRORS
 from portal.venues import Venue
-from portal.web import phone_lookup, services
+from portal.web import gateway_phone, phone_lookup, services
 from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
-from portal.web.venue_csp import VENUE_PAGE_CSP, venue_page_csp
+from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, venue_page_csp
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
@@ -113,15 +114,14 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     if source and svc.breaker.is_open(venue.id, page, source):
         source = None           # this version blew its budget on a phone moments ago: default page
     lang_url = values.pop("lang_url", "") or _other_lang_url(lang)
+    nonce = new_nonce() if source and venue.scripts_allowed else ""   # NOC opt-in: venue_csp.py
     context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
-                            digits=svc.settings.otp.digits, assets=assets, **values)
+                            digits=svc.settings.otp.digits, assets=assets, **values, csp_nonce=nonce)
     try:
         result = svc.renderer.render(page, context, source)
     except Exception:     # the default template itself failed: still never a bare 500
         log.exception("default page %s failed to render", page)
-        from html import escape
-
-        message = escape(str(context.get("error") or "Error"))
+        message = html.escape(str(context.get("error") or "Error"))
         return Response(f"<!doctype html><meta charset=utf-8><p>{message}</p>",
                         status=500 if status < 400 else status, mimetype="text/html")
     if result.fallback_reason:
@@ -131,10 +131,10 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
     response = Response(result.html, status=status, mimetype="text/html")
     if result.source == "venue":
-        # Untrusted HTML seeing the phone's tokens: no scripts, foreign resources or form targets.
-        handoff = ctx is not None and svc.journey.hands_off_to_gateway(ctx)
+        # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
         response.headers["Content-Security-Policy"] = venue_page_csp(
-            (*venue.redirect_hosts, *svc.settings.web.redirect_hosts), any_form_target=handoff)
+            (*venue.redirect_hosts, *svc.settings.web.redirect_hosts), script_nonce=nonce,
+            any_form_target=ctx is not None and svc.journey.hands_off_to_gateway(ctx))
     return response
 
 
@@ -440,16 +440,16 @@ def logout() -> Response:
         return _error_page("foreign_request", lang)
     try:
         ac, ip, phone = journey.open_session_token(token)
-        record = journey.acs.get_or_none(ac)
-        if record is not None and record.client_address_check:
+        if journey.acs.get_or_none(ac) is not None and journey.checks_addresses(ac):
             _guard().check_address("address", ip, observed_address())
     except LoginError as exc:
         return _error_page(exc.code, lang)
     view = journey.status(ac, ip, phone or None)
     if not view.online:
         return _error_page("not_online", lang)
-    if not journey.logout(ac, ip):
-        return _error_page("ac_timeout", lang, journey.venue(view.venue))
+    away = gateway_phone.logout_page(ac, ip, lang)      # openNDS: the gateway ends it (its deny URL)
+    if away is not None or not journey.logout(ac, ip):
+        return away if away is not None else _error_page("ac_timeout", lang, journey.venue(view.venue))
     return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])
 
 
@@ -498,4 +498,5 @@ def internal_error(exc: Exception) -> Response:
     return _error_page("internal", _lang())
 
 
+from portal.web import gateway_welcome as _welcome  # noqa: E402,F401  (adds /portal/welcome to bp)
 from portal.web import wispr as _wispr_views  # noqa: E402,F401  (adds /portal/wispr to bp)

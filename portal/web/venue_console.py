@@ -3,8 +3,9 @@ rollback, and assets. Venue operators see only their venues (404 for the rest); 
 accounts see all and may also change the network fields (ACs, SSIDs, APs, plan, allow-list).
 
 Venue-authored HTML never runs in the console's origin: the preview is served with
-``Content-Security-Policy: sandbox allow-scripts`` (an opaque origin even when opened on its
-own, no forms, no top navigation) and shown in an ``<iframe sandbox="allow-scripts">``.
+``Content-Security-Policy: sandbox`` (an opaque origin even when opened on its own, no forms, no
+top navigation; ``allow-scripts`` and a nonce only for a venue the NOC lets run scripts, as on
+phones) and shown in an ``<iframe sandbox="allow-scripts">``.
 """
 
 from __future__ import annotations
@@ -30,15 +31,25 @@ from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
 from portal.web.i18n import pick_language
 from portal.web.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
+from portal.web.venue_csp import new_nonce
 
-__all__ = ["PREVIEW_CSP", "bp"]
+__all__ = ["PREVIEW_CSP", "bp", "preview_csp"]
 
 bp = Blueprint("venue_console", __name__, url_prefix="/venue")
 
-PREVIEW_CSP = ("sandbox allow-scripts; default-src 'none'; img-src 'self' data:; "
-               "style-src 'self' 'unsafe-inline'; font-src 'self' data:; script-src 'unsafe-inline'; "
-               "form-action 'none'; base-uri 'none'; frame-ancestors 'self'")
-"""The preview's policy: an opaque origin (no console cookies/DOM), no form posts."""
+def preview_csp(script_nonce: str = "") -> str:
+    """The preview's policy: an opaque origin (no console cookies/DOM), no form posts, and
+    scripts exactly as phones get them: none, or (a venue the NOC opted in) only the inline
+    scripts of the venue's template, by this response's nonce."""
+    scripts = f"sandbox allow-scripts; script-src 'nonce-{script_nonce}'" if script_nonce else (
+        "sandbox; script-src 'none'")
+    return (f"{scripts}; default-src 'none'; img-src 'self' data:; "
+            "style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+            "form-action 'none'; base-uri 'none'; frame-ancestors 'self'")
+
+
+PREVIEW_CSP = preview_csp()
+"""The preview's policy for a venue without scripts."""
 
 PAGE_TITLES = {"login": ("登录页", "Login page"), "success": ("登录成功页", "Success page"),
                "ad": ("广告页", "Ad page"), "status": ("状态页", "Status page"),
@@ -149,6 +160,7 @@ def _form_changes(network: bool) -> dict[str, Any]:
             changes[name] = form.get(name, "")
         changes["default_plan"] = form.get("default_plan", "")
         changes["default"] = form.get("default") == "on"
+        changes["scripts_allowed"] = form.get("scripts_allowed") == "on"
     return changes
 
 
@@ -296,9 +308,10 @@ def page_preview(venue_id: str, page: str) -> Response:
         source = svc.pages.draft(venue, page)
     args: dict[str, Any] = {**request.args.to_dict(), "lang": other}
     lang_url = url_for("venue_console.page_preview", venue_id=venue.id, page=page, **args)
+    nonce = new_nonce() if venue.scripts_allowed else ""
     context = build_context(venue, lang, lang_url=lang_url, digits=svc.settings.otp.digits,
                             assets=svc.assets.urls(venue.id, cache_seconds=0),
-                            **sample_values(page, venue, lang))
+                            **sample_values(page, venue, lang), csp_nonce=nonce)
     try:
         with render_slot(svc.redis, _actor()):
             result = svc.renderer.render(page, context, source)
@@ -309,7 +322,7 @@ def page_preview(venue_id: str, page: str) -> Response:
     if missing:         # publishing would be refused: say so on the page itself
         html = _with_banner(html, *describe_missing(page, missing, context["urls"]))
     response = Response(html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    response.headers["Content-Security-Policy"] = preview_csp(nonce if result.source == "venue" else "")
     response.headers["X-Preview-Source"] = result.source            # "venue" or "default" (fallback)
     if missing:
         response.headers["X-Preview-Problem"] = "missing-forms:" + ",".join(m.key for m in missing)

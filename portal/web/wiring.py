@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from portal.apitokens import ApiTokenStore
     from portal.assets import AssetStore
     from portal.device_guard import DeviceGuard
+    from portal.gateway_sessions import GatewaySessions
     from portal.jobs import JobRunner, JobStore
     from portal.kick import NocActions
     from portal.livestats import LiveStats
@@ -83,6 +84,7 @@ class Services:
     journey: PhoneJourney               # the login use cases (OTP, grants, AC logins)
     device_guard: DeviceGuard           # device-binding and proof cookies (signed by the journey)
     redirect_memory: RedirectMemory     # the AC's redirect, remembered across the login
+    gateway_sessions: GatewaySessions   # sessions that gateways (openNDS) report to /api/gateway
     # -- venue pages and assets --
     renderer: PageRenderer
     pages: PageStore                    # published venue pages, cached per process
@@ -113,6 +115,7 @@ def build_services(settings: Settings, redis: Any = None, *,
     from portal.apitokens import ApiTokenStore
     from portal.assets import AssetStore
     from portal.device_guard import DeviceGuard
+    from portal.gateway_sessions import GatewaySessions
     from portal.jobs import JobRunner, JobStore
     from portal.kick import NocActions
     from portal.livestats import LiveStats
@@ -149,6 +152,8 @@ def build_services(settings: Settings, redis: Any = None, *,
         device_guard=DeviceGuard(journey.signer, binding_ttl=min(86400, max(60, web.device_binding_ttl)),
                                  proof_ttl=otp.lifetime + otp.record_grace),
         redirect_memory=RedirectMemory(redis, journey.signer, ttl=web.context_ttl),
+        gateway_sessions=GatewaySessions(redis, grace=grace, timezone=quota.timezone,
+                                         tombstone_ttl=quota.tombstone_ttl),
         renderer=renderer,
         pages=PageStore(redis, renderer=renderer, cache_seconds=settings.pages.cache_seconds,
                         max_versions=settings.pages.max_versions, content=settings.content),

@@ -121,3 +121,17 @@ def test_faskey_rules_and_adapter_registry() -> None:
     assert faskey_ok("s3cr3tkey123") and not faskey_ok("short") and not faskey_ok("has space 123")
     assert adapter_for("opennds") is OPENNDS and adapter_for("portal") is None
     assert OPENNDS.grant_mode == "redirect" and not OPENNDS.can_logout
+
+
+def test_a_plus_the_query_parser_turned_into_a_space_still_decodes() -> None:
+    """openNDS writes the base64 into its redirect unescaped: a '+' arrives as ' ' after any
+    form decoding (Flask's request.args). In ASCII text a '~' or '>' in the third byte of a
+    group makes one; without the repair such a page could not log in."""
+    for n in range(3):
+        value = fas(originurl="http%3a%2f%2fexample.com%2f" + "a" * n + "~~~")
+        if "+" in value:
+            break
+    assert "+" in value
+    arrived = parse_qs("fas=" + value)["fas"][0]
+    assert " " in arrived
+    assert parse_fas_query({"fas": arrived}).original_url.startswith("http://example.com/")

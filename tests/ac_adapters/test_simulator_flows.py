@@ -300,3 +300,23 @@ def test_unknown_response_type_is_dropped(sim: tuple[SimulatedAc, MiniPortal]) -
                        portal.ac)
     assert wait_for(lambda: ac.stats["dropped"] == 2)
     assert ac.stats["dropped_unexpected"] == 1 and ac.stats["dropped_unmatched"] == 1
+
+
+@pytest.mark.parametrize("learned", [True, False])
+def test_learned_macs_report_the_layer2_mac_whatever_the_portal_names(learned: bool) -> None:
+    """``learned_macs``: the AC reports the MAC it knows for the IP (add_user, else one derived
+    from the IP), never the one in the portal's packet; without it a lease first seen in a
+    portal request takes that request's MAC (an AC echoing the redirect's MAC)."""
+    with make(learned_macs=learned) as ac:
+        portal = MiniPortal(ac.port)
+        try:
+            ac.add_user("10.1.0.7", "02:00:00:00:00:07")
+            for ip in ("10.1.0.7", "10.1.0.8"):             # associated / first seen in the request
+                ack = portal.login_chap(ip, PHONE, OTP, mac="aa:bb:cc:dd:ee:ff")
+                assert ack is not None and ack.err_code == 0
+            online = ac.online()
+            assert online["10.1.0.7"].mac == "02:00:00:00:00:07"      # known at layer 2: always
+            assert online["10.1.0.8"].mac == ("02:00:0a:01:00:08" if learned else "aa:bb:cc:dd:ee:ff")
+            assert ac.stats["portal_mac_ignored"] >= (2 if learned else 1)
+        finally:
+            portal.close()

@@ -8,7 +8,10 @@ Each simulated phone then does what a real one does: GET the AC's redirect URL (
 POST its number (code request), waits for the SMS in the outbox, POST the code (login: OTP
 verify → plan → minted token → REQ_CHALLENGE/REQ_AUTH on the simulator → RADIUS CHAP → MAC
 binding → real-name record). Prints logins/s and latency percentiles for the whole journey
-and for the login POST alone. Every process is stopped at the end.
+and for the login POST alone, and the CPU each process (with its children) used per login
+during the measured phase (``tests/bench/cpu_meter.py``): on a shared box the wall-clock rate
+moves with everyone else's load, the server's CPU per login much less. Every process is stopped
+at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,6 +33,7 @@ import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -39,8 +44,11 @@ from portal.demo import seed_demo_venue  # noqa: E402
 from portal.settings import RedisSettings  # noqa: E402
 from portal.state.connection import connect  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
+from tests.bench.cpu_meter import CpuMeter  # noqa: E402
 
 SECRET = "bench-secret-0123456789"
+ROLES = ("radius", "sms-worker", "ac-listener", "ac-sim", "web")   # the processes started
+SERVER = ("web", "radius", "sms-worker", "ac-listener", "redis")    # what a deployment runs
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -69,7 +77,11 @@ class Outbox(threading.Thread):
             found = {}
             for name in fresh:
                 self.seen.add(name)
-                msg = json.loads((self.folder / name).read_text(encoding="utf-8"))
+                path = self.folder / name
+                msg = json.loads(path.read_text(encoding="utf-8"))
+                # Read once, then gone: rescanning every message so far each 5 ms made this
+                # thread the load generator's biggest CPU cost on long runs.
+                path.unlink()
                 m = re.search(r"(\d{6})", msg["text"])
                 if m:
                     found[msg["phone"]] = m.group(1)
@@ -101,6 +113,37 @@ def http_call(port: int, method: str, path: str, body: dict[str, str] | None = N
         conn.close()
 
 
+def redis_calls(client: Any) -> dict[str, int]:
+    """Calls per command since start (INFO commandstats), this benchmark's own INFO excluded."""
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()
+            if name not in ("cmdstat_info",)}
+
+
+def top_functions(raw: Path, n: int = 40) -> list[str]:
+    """py-spy's raw (collapsed-stack) samples → the functions most often on the stack (inclusive)
+    and on top of it (self), as shares of all samples."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        k = int(count)
+        total += k
+        frames = [f.split(" (")[0] + " " + f.rpartition("/")[2].rstrip(")") for f in stack.split(";")[1:]]
+        for f in set(frames):
+            inclusive[f] = inclusive.get(f, 0) + k
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + k
+    out = [f"  py-spy: {total} samples; inclusive share, self share, function"]
+    for f, k in sorted(inclusive.items(), key=lambda x: -x[1])[:n]:
+        out.append(f"    {k / total:6.1%} {own.get(f, 0) / total:6.1%}  {f}")
+    out.append("  top self:")
+    for f, k in sorted(own.items(), key=lambda x: -x[1])[:n // 2]:
+        out.append(f"    {k / total:6.1%}  {f}")
+    return out
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -113,6 +156,9 @@ def main() -> int:
     ap.add_argument("--web-workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=32)
     ap.add_argument("--radius-workers", type=int, default=1)
+    ap.add_argument("--profile", metavar="ROLE", choices=ROLES,
+                    help="sample that process and its children with py-spy during the measured "
+                         "phase and print the top functions (pip install py-spy)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="cw-bench-login-"))
@@ -144,7 +190,7 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     logs = tmp / "logs"
     logs.mkdir()
-    for name in ("radius", "sms-worker", "ac-listener", "ac-sim", "web"):
+    for name in ROLES:
         out = open(logs / f"{name}.log", "wb")  # noqa: SIM115
         procs.append(subprocess.Popen([sys.executable, "-m", "portal.cli", name], env=env, stdout=out,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
@@ -198,10 +244,30 @@ def main() -> int:
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(one, phones[:min(50, len(phones) // 10)]))
         measured = phones[min(50, len(phones) // 10):]
+        assert redis.process is not None
+        roles = {name: proc.pid for name, proc in zip(ROLES, procs, strict=True)}
+        meter = CpuMeter({**roles, "redis": redis.process.pid, "load generator": os.getpid()})
+        load0 = os.getloadavg()[0]
+        spy = None
+        if args.profile:
+            spy_bin = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            spy = subprocess.Popen([spy_bin, "record", "--pid", str(roles[args.profile]), "--subprocesses",
+                                    "--nonblocking", "--gil", "--function", "--rate", "250",
+                                    "--format", "raw",
+                                    "-o", str(tmp / "profile.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        calls0 = redis_calls(client)
+        meter.start()
         started = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             results = list(pool.map(one, measured))
         elapsed = time.perf_counter() - started
+        used = meter.stop()
+        calls = {k: v - calls0.get(k, 0) for k, v in redis_calls(client).items()}
+        if spy is not None:
+            spy.send_signal(2)   # py-spy writes its samples on SIGINT
+            spy.wait(30)
         errors = [r[2] for r in results if r[2]]
         journeys = [r[0] * 1000 for r in results if not r[2]]
         logins = [r[1] * 1000 for r in results if not r[2]]
@@ -217,6 +283,14 @@ def main() -> int:
                   f"p99 {percentile(logins, 99):.1f} ms")
             print(f"  whole journey:      p50 {statistics.median(journeys):.1f} ms, "
                   f"p99 {percentile(journeys, 99):.1f} ms")
+        print(f"  load average at start {load0:.2f}, at end {os.getloadavg()[0]:.2f}")
+        print("\n".join(CpuMeter.report(used, len(results), "login", SERVER)))
+        n = len(results)
+        busiest = sorted(calls.items(), key=lambda kv: -kv[1])[:12]
+        print(f"  Redis commands per login: {sum(calls.values()) / n:.1f} ("
+              + ", ".join(f"{k} {v / n:.1f}" for k, v in busiest if v) + ")")
+        if spy is not None:
+            print("\n".join(top_functions(tmp / "profile.txt")))
         return 0 if not errors else 1
     finally:
         outbox.stop.set()

@@ -15,6 +15,9 @@ records and a venue filter scans.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -42,6 +45,8 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5, help="searches per kind (median shown)")
     ap.add_argument("--legacy", action="store_true", help="sessions without recorded SSID/venue")
+    ap.add_argument("--profile", metavar="CASE", default="",
+                    help="cProfile the searches of the case whose name starts with CASE (e.g. SSID)")
     args = ap.parse_args()
     n = args.sessions
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,14 +101,22 @@ def main() -> int:
                 ("venue (half of all)", SessionFilter(venue="mall")),
                 ("AC + venue", SessionFilter(ac="ac3", venue="mall")),
             ]
-            print(f"{n} sessions; Redis memory per session {per_session:.0f} bytes (records + indexes)")
+            print(f"{n} sessions; Redis memory per session {per_session:.0f} bytes (records + indexes); "
+                  f"load average {os.getloadavg()[0]:.2f}")
             for name, flt in cases:
                 page = query.search(flt, 0, 50)     # warm-up (connection, script and plan caches)
                 took = []
+                profile = cProfile.Profile() if args.profile and name.startswith(args.profile) else None
                 for _ in range(max(1, args.repeat)):
+                    if profile is not None:
+                        profile.enable()
                     t0 = time.perf_counter()
                     page = query.search(flt, 0, 50)
                     took.append((time.perf_counter() - t0) * 1000)
+                    if profile is not None:
+                        profile.disable()
+                if profile is not None:
+                    pstats.Stats(profile).sort_stats("cumtime").print_stats(25)
                 print(f"  {name:30s} {statistics.median(took):8.1f} ms  (min {min(took):.1f}, "
                       f"max {max(took):.1f})  total={page.total}")
         finally:

@@ -4,7 +4,8 @@ pre-built Interim-Updates (signed Class, every update books new counters: nothin
 against a real Redis on a unix socket. Prints µs of CPU per record in this process and in Redis
 (``INFO cpu``): on a shared machine these move far less than wall-clock rates.
 
-    python3 tests/bench/radius_acct_batch.py [--sessions 500] [--rounds 20] [--batch 25]
+    python3 tests/bench/radius_acct_batch.py [--sessions 500] [--rounds 10] [--batch 25]
+    python3 tests/bench/radius_handle_batch.py --acct --callgrind   # instructions per record
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10, help="Interim-Updates per session (≤ 14)")
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the measured loop")
+    ap.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="cw-acctbench-"))
     emb = EmbeddedRedis(base / "redis", port=None).start()
@@ -84,6 +86,9 @@ def main() -> int:
         work = [[(record(i, 3, 3000 + 20 * (n + 1)), (addr[0], addr[1] + n))
                  for i in range(args.sessions)] for n in range(args.rounds)]
         profile = cProfile.Profile() if args.profile else None
+        if args.in_callgrind:   # radius_handle_batch.py --acct --callgrind counts from here
+            from tests.bench.radius_handle_batch import _callgrind_instrumentation
+            _callgrind_instrumentation(True)
         c0, r0, w0 = time.process_time(), redis_cpu(r), time.perf_counter()
         if profile is not None:
             profile.enable()
@@ -94,13 +99,16 @@ def main() -> int:
         if profile is not None:
             profile.disable()
         c1, r1, w1 = time.process_time(), redis_cpu(r), time.perf_counter()
+        if args.in_callgrind:
+            _callgrind_instrumentation(False)
         if profile is not None:
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         n = args.sessions * args.rounds
         assert answered == n, f"{answered} of {n} answered"
         refused = sum(1 for _, f in r.xrange(keys.acct_log(), count=1_000_000) if f.get(b"k") == b"rejected")
-        print(f"{n} Interim-Updates in batches of {args.batch}: server CPU {(c1 - c0) / n * 1e6:.1f} "
-              f"us/record, Redis CPU {(r1 - r0) / n * 1e6:.1f} us/record, {n / (w1 - w0):.0f}/s wall "
+        print(f"REQUESTS {n}: Interim-Updates in batches of {args.batch}: server CPU "
+              f"{(c1 - c0) / n * 1e6:.1f} us/record, Redis CPU {(r1 - r0) / n * 1e6:.1f} us/record, "
+              f"{n / (w1 - w0):.0f}/s wall "
               f"(refused: {refused})")
         server.close()
     finally:

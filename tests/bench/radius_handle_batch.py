@@ -8,6 +8,10 @@ under callgrind does not, so small changes to the Python hot path can be judged 
     python3 tests/bench/radius_handle_batch.py                 # µs of CPU per request
     python3 tests/bench/radius_handle_batch.py --callgrind     # instructions per request
     python3 tests/bench/radius_handle_batch.py --profile       # cProfile, top functions
+    python3 tests/bench/radius_handle_batch.py --acct --callgrind   # per Interim-Update instead
+
+``--acct`` counts the accounting path: tests/bench/radius_acct_batch.py's Interim-Updates
+(signed Class, new counters each, batches of 25) under the same callgrind switch.
 
 ``--callgrind`` re-runs this script under ``valgrind --tool=callgrind`` with collection switched
 on only around the measured loop (``callgrind_control -i on/off``); Debian package: valgrind.
@@ -68,10 +72,15 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=12, help="requests per batch (radclient -p 25 gives ~12)")
     ap.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the measured loop")
+    ap.add_argument("--acct", action="store_true",
+                    help="with --callgrind: count Interim-Updates (tests/bench/radius_acct_batch.py)")
     ap.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.callgrind:
         return run_under_callgrind(args)
+    if args.acct:
+        ap.error("--acct counts instructions only (add --callgrind); for CPU per record run "
+                 "tests/bench/radius_acct_batch.py")
 
     base = Path(tempfile.mkdtemp(prefix="cw-handle-batch-"))
     emb = EmbeddedRedis(base / "redis", port=None).start()
@@ -129,9 +138,12 @@ def _callgrind_instrumentation(on: bool) -> None:
 
 def run_under_callgrind(args: argparse.Namespace) -> int:
     out = Path(tempfile.mkdtemp(prefix="cw-callgrind-"))
+    if args.acct:
+        bench = [str(Path(__file__).with_name("radius_acct_batch.py")), "--in-callgrind"]
+    else:
+        bench = [__file__, "--in-callgrind", "--requests", str(args.requests), "--batch", str(args.batch)]
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.out",
-           sys.executable, __file__, "--in-callgrind", "--requests", str(args.requests),
-           "--batch", str(args.batch)]
+           sys.executable, *bench]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     found = re.search(r"Collected : (\d+)", proc.stderr)
     measured = re.search(r"REQUESTS (\d+)", proc.stdout)
@@ -139,7 +151,8 @@ def run_under_callgrind(args: argparse.Namespace) -> int:
         print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)
         return 1
     print(proc.stdout.strip())
-    print(f"INSTRUCTIONS {int(found.group(1)) / int(measured.group(1)):,.0f} per Access-Request "
+    what = "Interim-Update" if args.acct else "Access-Request"
+    print(f"INSTRUCTIONS {int(found.group(1)) / int(measured.group(1)):,.0f} per {what} "
           f"(callgrind, measured loop only)")
     return 0
 

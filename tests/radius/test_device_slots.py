@@ -187,6 +187,38 @@ def test_twenty_simultaneous_logins_across_two_nodes_and_expiry(nodes: list[Node
     assert len(accepted(later)) == 2
 
 
+def test_twenty_bound_devices_at_once_get_exactly_two_accepts(nodes: list[Node],
+                                                                redis_client: Any) -> None:
+    """Bound devices (per-MAC credentials) spend no token: their Accepts reserve the slot in a
+    separate EVALSHA the worker encodes itself (radius/batch_reads.py). The same limit holds,
+    across both nodes, and each reservation names its Accept's login (the Class nonce)."""
+    limit_plan(redis_client)
+    redis_client.script_flush()   # the workers' first reservations meet NOSCRIPT and reload
+    store = CredentialStore(redis_client)
+    macs = [mac_of(400 + i) for i in range(DEVICES)]
+    secrets = [store.bind_mac(m, PHONE, days=30).password for m in macs]
+    before = time.time()
+    replies = burst([nodes[0].auth_port, nodes[1].auth_port],
+                    [login_request(p, m) for p, m in zip(secrets, macs, strict=True)])
+    winners = accepted(replies)
+    assert len(winners) == 2, [r[0] if r else None for r in replies]
+    refused = [r for r in replies if r is not None and r[0] == Code.ACCESS_REJECT]
+    assert len(refused) == DEVICES - 2
+    assert all("同时在线设备已达上限".encode() in r for r in refused)
+    held = redis_client.hgetall(keys.device_slots(PHONE))
+    assert sorted(held) == sorted(normalise_mac(macs[i]).encode() for i in winners), held
+    for i in winners:
+        info = parse_class(class_of(replies[i]))  # type: ignore[arg-type]
+        assert info is not None
+        expiry, _, login = held[normalise_mac(macs[i]).encode()].decode().partition("|")
+        assert login == info.login
+        assert before + HOLD - 1 <= float(expiry) <= time.time() + HOLD + 1
+    # A winner asking again keeps its own slot (it does not count itself): still accepted.
+    again = burst([nodes[1].auth_port], [login_request(secrets[winners[0]], macs[winners[0]])])[0]
+    assert again is not None and again[0] == Code.ACCESS_ACCEPT
+    assert len(redis_client.hgetall(keys.device_slots(PHONE))) == 2
+
+
 @pytest.mark.needs_radclient
 @pytest.mark.skipif(not HAVE_RADCLIENT, reason="radclient not installed")
 def test_radclient_twenty_in_parallel_gets_exactly_two_accepts(nodes: list[Node], redis_client: Any,

@@ -32,8 +32,10 @@ from portal.plans import Plan, PlanStore
 from portal.settings import RadiusSettings, RedisSettings, Settings
 from portal.state import keys
 from portal.usage import UsageBook, next_midnight
+from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
 from radius.command import build_server
+from radius.resp import RespClient
 from radius.server import AUTH, RadiusServer
 from tests.conftest import free_tcp_port, free_udp_port
 from tests.radius.serverkit import (
@@ -62,11 +64,14 @@ def server(redis_client: Any, redis_url: str) -> Iterator[RadiusServer]:
                         radius=RadiusSettings(ac_cache_ttl=0.0, class_key=CLASS_KEY))
     srv = build_server(settings, reaper=False)
     assert isinstance(srv.auth_handler, AuthPolicy) and srv.auth_handler.fast is not None
+    # Accounting batches go through their own RespClient (radius.resp.RespPipeline).
+    assert isinstance(srv.acct_handler, AccountingProcessor) and srv.acct_handler.fast is not None
     try:
         yield srv
     finally:
         srv.close()
         srv.auth_handler.fast.close()
+        srv.acct_handler.fast.close()
 
 
 def chap_request(user: str, secret: bytes, calling: str | None = None) -> Any:
@@ -399,13 +404,17 @@ def test_accounting_batch_is_stored_in_order_once(server: RadiusServer, redis_cl
     again = [acct_request(Acct_Status_Type=1, **{**base, "Acct_Session_Id": f"c-{i}"}) for i in range(3)]
     datagrams = [(r.RequestPacket(), ADDR) for r in again]
     acct = server.acct_handler
-    real = acct.redis  # type: ignore[union-attr]
-    dead = type(real)(host="127.0.0.1", port=free_tcp_port(), socket_connect_timeout=0.5)
-    acct.redis = dead  # type: ignore[union-attr]
+    assert isinstance(acct, AccountingProcessor)
+    real, real_fast = acct.redis, acct.fast
+    port = free_tcp_port()
+    dead = type(real)(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    acct.redis = dead
+    if real_fast is not None:   # the batch's own connection (radius.resp.RespPipeline) too
+        acct.fast = RespClient(f"redis://127.0.0.1:{port}", timeout=0.5)
     try:
         assert server.handle_batch(datagrams, ACCT) == [None, None, None]
     finally:
-        acct.redis = real  # type: ignore[union-attr]
+        acct.redis, acct.fast = real, real_fast
         dead.close()
     assert server.metrics.get("drop.state_unavailable") == 3
     assert all(r is not None for r in server.handle_batch(datagrams, ACCT))
@@ -442,3 +451,24 @@ def test_remembered_midnight_equals_computed(start: float, steps: list[float], z
     for step in steps:
         now += step
         assert _next_midnight(now, tz) == next_midnight(now, tz)
+
+
+def test_accounting_batch_after_script_flush_writes_each_record_once(
+        server: RadiusServer, redis_client: Any) -> None:
+    """The accounting pipeline writes (log entry, indexes) before its script; when Redis lost
+    the scripts (restart, SCRIPT FLUSH) only the scripts are sent again, so nothing is written
+    twice and every session is still stored."""
+    from radius.server import ACCT
+
+    cls = signed_class(PHONE, "basic", issued=time.time() - 60)
+    reqs = [acct_request(Acct_Status_Type=1, Acct_Session_Id=f"f-{i}", User_Name=PHONE,
+                         Calling_Station_Id=f"02:00:00:00:01:{i:02x}", NAS_IP_Address="127.0.0.1",
+                         Class=cls if i == 0 else signed_class(PHONE, "basic", issued=time.time() - 60))
+            for i in range(4)]
+    redis_client.script_flush()
+    replies = server.handle_batch([(r.RequestPacket(), ADDR) for r in reqs], ACCT)
+    assert all(r is not None for r in replies)
+    kinds = [e[1][b"k"] for e in redis_client.xrange(keys.acct_log())]
+    assert kinds == [b"acct"] * 4, kinds
+    assert redis_client.hlen(keys.ac_sessions("ac1")) == 4
+    assert len(redis_client.hgetall(keys.phone_sessions(PHONE))) == 4

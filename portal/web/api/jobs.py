@@ -28,11 +28,14 @@ KICK_OUTCOME: dict[str, Any] = {
                                    "message_zh"],
     "properties": {
         "ac": {"type": "string"}, "session_id": {"type": "string"}, "phone": {"type": "string"},
-        "ok": {"type": "boolean"}, "method": {"enum": ["dm", "portal", "none"]},
-        "outcome": {"enum": ["dm", "portal", "gone", "refused", "not_found", "no_answer", "unknown_ac"],
+        "ok": {"type": "boolean"}, "method": {"enum": ["dm", "portal", "none", "unsupported"]},
+        "outcome": {"enum": ["dm", "portal", "gone", "refused", "not_found", "no_answer", "unknown_ac",
+                             "no_remote_logout"],
                     "description": "dm/portal: offline by RFC 5176 Disconnect / Portal REQ_LOGOUT; "
                                    "gone: the AC no longer knew it; refused: Disconnect-NAK; "
-                                   "no_answer: the AC answered neither (may still be online)"},
+                                   "no_answer: the AC answered neither (may still be online); "
+                                   "no_remote_logout: the gateway (openNDS) cannot be told to drop a "
+                                   "client, nothing was sent (still online)"},
         "error_cause": {"type": ["integer", "null"]}, "detail": {"type": "string"},
         "message": {"type": "string"}, "message_zh": {"type": "string"},
     },

@@ -29,6 +29,8 @@ __all__: list[str] = []
 _LIST = {"type": "array", "items": {"type": "string"}}
 _AP_GROUPS = {**_LIST, "description": "AP group names as the AC sends them in its redirect (Huawei "
                                       "ap-group-name): phones in these groups belong to the venue"}
+_SCRIPTS = {"type": "boolean", "description": "NOC only: the venue's own inline scripts run on its "
+                                             "phone pages (per-response nonce); default false"}
 REFUSALS = (409, 507)
 """A quota (409 ``quota_exceeded``) or the storage watermark (507 ``storage_full``): portal/quotas.py."""
 VENUE_SCHEMA: dict[str, Any] = {
@@ -40,6 +42,7 @@ VENUE_SCHEMA: dict[str, Any] = {
         "default_plan": {"type": "string"}, "redirect_url": {"type": "string"}, "redirect_hosts": _LIST,
         "redirect_delay": {"type": "integer"}, "ad_seconds": {"type": "integer"},
         "silent_mac_login": {"type": "boolean"}, "languages": _LIST, "ads_on_success": {"type": "boolean"},
+        "scripts_allowed": _SCRIPTS,
     },
 }
 VENUE_PATCH: dict[str, Any] = {
@@ -53,6 +56,7 @@ VENUE_PATCH: dict[str, Any] = {
         "languages": {"type": "array", "items": {"enum": ["zh", "en"]}, "minItems": 1, "uniqueItems": True},
         "acs": _LIST, "ssids": _LIST, "ap_macs": _LIST, "ap_groups": _AP_GROUPS, "redirect_hosts": _LIST,
         "default_plan": {"type": "string", "maxLength": 64}, "default": {"type": "boolean"},
+        "scripts_allowed": _SCRIPTS,
     },
 }
 VERSION_SCHEMA: dict[str, Any] = {

@@ -1,0 +1,175 @@
+"""Sessions on gateways that report by event instead of RADIUS accounting (openNDS, issue 17).
+
+A carrier AC tells us about a session with Accounting-Start / Interim / Stop
+(``radius/accounting.py``). openNDS has no RADIUS; our BinAuth hook posts its events instead
+(``ac_adapters/gateways/opennds_events.py``), and this module turns them into the same state:
+
+* at the grant (:meth:`GatewaySessions.remember_grant`, called when the phone is sent to the
+  gateway) we keep who the gateway's client id (``hid``) belongs to, for a while;
+* ``client_auth`` / ``ndsctl_auth`` → an online session in ``portal.sessions.SessionRegistry``
+  (the NOC list, the status page, per-venue counts, the concurrency limit), taking that grant:
+  one login backs one session;
+* a ``*_deauth`` → the session's final bytes and seconds, the session closed with a real-name
+  logout record (``opennds:<method>``), and the usage booked once (daily and total quotas).
+
+openNDS sends nothing while a session runs (no interim), so a session's silence deadline is its
+granted length plus a margin (:func:`interim_for`): a lost stop event is reaped then, not at
+the usual 2 × interim. The web layer (``portal/web/gateway_hook.py``) authenticates the event
+before it gets here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ac_adapters.gateways.opennds_events import REPLAY_WINDOW, RESEND_WINDOW, EventError, GatewayEvent
+from portal.sessions import OnlineSession, SessionRegistry
+from portal.state import keys, keys_gateway
+from portal.usage import UsageBook
+
+__all__ = ["GRANT_TTL", "AuthmonQueue", "GatewaySessions", "interim_for", "session_id_for"]
+
+log = logging.getLogger("citywifi.gateway.sessions")
+
+GRANT_TTL = 3600            # the phone follows the grant URL within seconds; a margin for retries
+_UNLIMITED_INTERIM = 43200  # no session length: reaped a day after the start if no stop comes
+
+
+def session_id_for(hid: str) -> str:
+    """Our session id for a gateway client: the first half of its hid (unique per gateway)."""
+    return hid[:32]
+
+
+def interim_for(session_seconds: int) -> int:
+    """The ``interim`` a session is recorded with, so that its silence deadline
+    (``updated + 2 × interim + grace``) falls a minute or two after the gateway must have ended
+    it — openNDS checks its limits every ``checkinterval`` (15 s by default)."""
+    if session_seconds <= 0:
+        return _UNLIMITED_INTERIM
+    return session_seconds // 2 + 60
+
+
+class GatewaySessions:
+    """Grant memory and event application for event-reporting gateways."""
+
+    def __init__(self, redis: Any, *, grace: float = 60.0, timezone: str = "Asia/Shanghai",
+                 tombstone_ttl: int = 21600, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.clock = clock
+        self.registry = SessionRegistry(redis, grace=grace, tombstone_ttl=tombstone_ttl)
+        self.usage = UsageBook(redis, timezone)
+
+    # --- at the grant -------------------------------------------------------------------------
+
+    def remember_grant(self, ac: str, hid: str, *, phone: str, plan: str, mac: str, ip: str,
+                       venue: str, ssid: str, session_seconds: int) -> None:
+        """Keep whose client ``hid`` is until its start event takes it (:data:`GRANT_TTL`)."""
+        key = keys_gateway.gateway_client(ac, hid)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping={"phone": phone, "plan": plan, "mac": mac, "ip": ip, "venue": venue,
+                                "ssid": ssid, "secs": int(session_seconds), "at": f"{self.clock():.3f}"})
+        pipe.expire(key, GRANT_TTL)
+        pipe.execute()
+
+    def _take_grant(self, ac: str, hid: str) -> dict[str, str] | None:
+        key = keys_gateway.gateway_client(ac, hid)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.delete(key)
+        raw, _ = pipe.execute()
+        return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
+
+    # --- events -------------------------------------------------------------------------------
+
+    def first_sight(self, ac: str, nonce: str) -> bool:
+        """True the first time an event (by its nonce) is seen; False for a replay or a resent
+        copy of an applied one. Kept as long as the hook may resend an event, plus the window."""
+        return bool(self.redis.set(keys_gateway.gateway_event_seen(ac, nonce), "1", nx=True,
+                                   ex=RESEND_WINDOW + 2 * REPLAY_WINDOW))
+
+    def apply(self, ac: str, event: GatewayEvent) -> dict[str, Any]:
+        """Apply one authenticated event; the answer's ``result`` says what happened.
+        :class:`EventError` ``unknown_client`` when no grant or session backs the client."""
+        now = self.clock()
+        if event.kind == "start":
+            session = self._start(ac, event, now)
+            self._log(ac, event, now, session)
+            return {"result": "started", "session_id": session.session_id}
+        # Its start event was lost (or arrives after the stop): the grant still says whose.
+        session = self.registry.get(ac, session_id_for(event.hid)) or self._start(ac, event, now)
+        closed = self._stop(session, event, now)
+        self._log(ac, event, now, closed or session)
+        if closed is None:
+            return {"result": "already_closed", "session_id": session.session_id}
+        return {"result": "stopped", "session_id": closed.session_id,
+                "seconds": closed.session_time, "bytes": closed.octets}
+
+    def _start(self, ac: str, event: GatewayEvent, now: float) -> OnlineSession:
+        grant = self._take_grant(ac, event.hid)
+        if grant is None:
+            raise EventError("unknown_client", f"no grant for client {event.hid[:12]}… on {ac}")
+        if grant["mac"] and grant["mac"] != event.mac:
+            # The redirect's MAC was the phone's claim; the gateway's word wins.
+            log.warning("gateway %s reports MAC %s for a client granted as %s", ac, event.mac,
+                        grant["mac"])
+        started = event.start if 0 < event.start <= now + REPLAY_WINDOW else int(now)
+        session = OnlineSession(
+            ac=ac, session_id=session_id_for(event.hid), phone=grant["phone"], mac=event.mac,
+            ip=grant["ip"] or None, started=started, updated=int(now),
+            interim=interim_for(int(grant.get("secs") or 0)), plan=grant["plan"],
+            ssid=grant.get("ssid", ""), venue=grant.get("venue", ""))
+        self.registry.open(session)
+        log.info("gateway session %s on %s started (%s)", session.session_id, ac, event.event)
+        return session
+
+    def _stop(self, session: OnlineSession, event: GatewayEvent, now: float) -> OnlineSession | None:
+        """Final counters, close (real-name logout record), and book the usage once: only the
+        caller whose close removed the record books it."""
+        start = event.start or session.started
+        seconds = max(0, (event.end or int(now)) - start)
+        self.registry.update(session.ac, session.session_id, session.phone, now=now,
+                             session_time=seconds, input_octets=event.upload,
+                             output_octets=event.download)
+        closed = self.registry.close(session.ac, session.session_id, session.phone,
+                                     logout_cause=event.cause)
+        if closed is not None:
+            self.usage.add(closed.phone, closed.session_time, closed.octets, now)
+            log.info("gateway session %s on %s ended (%s): %d s, %d bytes", closed.session_id,
+                     closed.ac, event.event, closed.session_time, closed.octets)
+        return closed
+
+    def _log(self, ac: str, event: GatewayEvent, now: float, session: OnlineSession) -> None:
+        # The durable accounting stream gets gateway events too: one place to audit usage.
+        self.redis.xadd(keys.acct_log(), {
+            "k": "gw-" + event.kind, "ac": ac, "at": f"{now:.3f}", "ph": session.phone,
+            "sid": session.session_id, "ev": event.event, "mac": event.mac,
+            "in": str(event.upload), "out": str(event.download), "t": str(session.session_time)})
+
+
+class AuthmonQueue:
+    """Grants waiting for an openNDS level-3 gateway's authmon (``ac_adapters/gateways/
+    opennds_l3.py``): queued at the login, handed out on every poll until authmon acknowledges
+    them (it applied them with ``ndsctl auth``), dropped after :data:`GRANT_TTL`."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    def push(self, ac: str, rhid: str, entry: str) -> None:
+        key = keys_gateway.gateway_authmon(ac)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, rhid, entry)
+        pipe.expire(key, GRANT_TTL)
+        pipe.execute()
+
+    def pending(self, ac: str) -> list[str]:
+        return sorted(v.decode() for v in self.redis.hvals(keys_gateway.gateway_authmon(ac)))
+
+    def ack(self, ac: str, rhids: list[str]) -> int:
+        return int(self.redis.hdel(keys_gateway.gateway_authmon(ac), *rhids)) if rhids else 0
+
+    def clear(self, ac: str) -> None:
+        self.redis.delete(keys_gateway.gateway_authmon(ac))

@@ -1,0 +1,27 @@
+"""Redis keys of the non-Portal-protocol gateways (issue 17): the sibling of ``keys.py``, which
+is at its size ceiling (tests/test_architecture.py). Same prefix, same hash-tag rules."""
+
+from __future__ import annotations
+
+from portal.state.keys import PREFIX
+
+__all__ = ["gateway_authmon", "gateway_client", "gateway_event_seen"]
+
+
+def gateway_client(ac: str, hid: str) -> str:
+    """Hash (TTL): a grant we sent a phone to a gateway with, by the gateway's client id
+    (openNDS ``hid``): phone, plan, mac, ip, venue, ssid, secs (session seconds granted), at.
+    Taken (deleted) by the session start it backs: one login, one session."""
+    return f"{PREFIX}:{{gw:{ac}}}:client:{hid}"
+
+
+def gateway_event_seen(ac: str, nonce: str) -> str:
+    """String (TTL = the hook's resend window plus twice the replay window): a signed gateway
+    event we have applied, by its nonce; a second copy (replayed or resent) is not applied."""
+    return f"{PREFIX}:{{gw:{ac}}}:seen:{nonce}"
+
+
+def gateway_authmon(ac: str) -> str:
+    """Hash (TTL): grants waiting for the gateway's authmon (openNDS level 3): rhid → its
+    ``ndsctl auth`` entry. Emptied by authmon's ``clear``, entries by its acknowledgements."""
+    return f"{PREFIX}:{{gw:{ac}}}:authmon"

@@ -1,0 +1,95 @@
+"""CPU seconds per process (and its descendants) between two moments, from /proc.
+
+Benchmarks that run the whole stack on one machine share the cores between the servers under
+test and the simulated phones, AC and load generator; wall-clock rates then say little about
+what the server itself costs. Reading ``utime + stime`` (proc(5): fields 14 and 15 of
+``/proc/<pid>/stat``, in clock ticks) of every process before and after the measured phase
+gives each role's CPU, whatever else the box is doing.
+
+A role is a root pid and all its descendants found at each reading (gunicorn workers, RADIUS
+workers and their maintenance child): a descendant that appears during the phase counts in
+full; one that exits during it loses what it used since the first reading (the benchmarks'
+processes live for the whole run).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["CpuMeter", "cpu_of_tree"]
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, utime + stime in seconds) of a live process, None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state): ppid is field 4, utime/stime fields 14/15.
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _table() -> dict[int, tuple[int, float]]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            found = _stat(int(entry))
+            if found is not None:
+                out[int(entry)] = found
+    return out
+
+
+def cpu_of_tree(root: int, table: dict[int, tuple[int, float]] | None = None) -> dict[int, float]:
+    """CPU seconds of ``root`` and each descendant, by pid."""
+    table = table if table is not None else _table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[int, float] = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            out[pid] = table[pid][1]
+            todo.extend(children.get(pid, ()))
+    return out
+
+
+class CpuMeter:
+    """``start()`` then ``stop()``: CPU seconds each named role used in between."""
+
+    def __init__(self, roles: dict[str, int]) -> None:
+        self.roles = roles   # name → root pid
+        self._before: dict[str, dict[int, float]] = {}
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        table = _table()
+        return {name: cpu_of_tree(pid, table) for name, pid in self.roles.items()}
+
+    def start(self) -> None:
+        self._before = self._read()
+
+    def stop(self) -> dict[str, float]:
+        after = self._read()
+        used = {}
+        for name, pids in after.items():
+            before = self._before.get(name, {})
+            used[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in pids.items())
+        return used
+
+    @staticmethod
+    def report(used: dict[str, float], count: int, what: str = "login",
+               server: tuple[str, ...] = ()) -> list[str]:
+        """Lines: CPU ms per ``what`` for each role, and the server roles' total."""
+        lines = [f"  CPU per {what} (ms, utime+stime from /proc, each process and its children):"]
+        for name, seconds in used.items():
+            lines.append(f"    {name:<16} {seconds / count * 1000:8.3f}")
+        if server:
+            total = sum(used[name] for name in server if name in used)
+            lines.append(f"    {'server total':<16} {total / count * 1000:8.3f}   ({' + '.join(server)})")
+        return lines
