@@ -30,14 +30,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from ac_adapters.codec import (
     Attribute,
     PortalPacket,
     decode,
     encode,
-    ip_attr,
     mac_from_attr,
     verify_authenticator,
 )
@@ -47,8 +46,10 @@ from ac_adapters.listener_peers import AcPeer, BaseListenerHandler, ListenerHand
 from ac_adapters.log_limit import LogLimiter
 from ac_adapters.profiles import HeaderForm, MacAttr, VendorProfile
 from ac_adapters.retransmits import RetransmitCache, same_event
+from ac_adapters.user_sync import IPS_PER_USER_LIST, bas_ip_attrs, user_sync_packets
 
 __all__ = [
+    "IPS_PER_USER_LIST",
     "AcPeer",
     "BaseListenerHandler",
     "ListenerHandler",
@@ -67,7 +68,6 @@ _ACCEPTED_TYPES = frozenset({
 })
 # Messages that end a login: a byte-identical repeat may be a new event (``retransmits``).
 _SESSION_ENDING = frozenset({PacketType.NTF_LOGOUT, PacketType.NTF_USER_LOGOUT})
-IPS_PER_USER_LIST = 63          # §1.7 attr 0x0D: ≤ 63 IPv4s (252 bytes) per attribute
 # Drop reasons that suggest forgery or misconfiguration (WARNING); the rest are logged at INFO.
 _SUSPICIOUS = frozenset({"unknown_ac", "ambiguous_ac", "bad_authenticator", "unsolicited_reply"})
 
@@ -79,35 +79,6 @@ class _Drop(Exception):
         super().__init__(detail)
         self.reason = reason
         self.ac = ac
-
-
-def user_sync_packets(
-    peer: AcPeer, ips: Iterable[str], serials: Callable[[], int], *, max_packet: int = 1024
-) -> list[PortalPacket]:
-    """NTF_USER_HEARTBEAT packets listing ``ips`` (§1.9): ≤ 63 IPs per 0x0D attribute, as many
-    attributes per packet as fit in ``max_packet`` bytes (EAG caps packets at 1024), as many
-    packets as needed. An empty list still yields one packet: "nobody is online" is news too."""
-    packed = [ipaddress.IPv4Address(ip).packed for ip in ips]
-    fixed = peer.header.value + (6 if peer.profile.send_bas_ip and peer.bas_ip else 0)
-    per_packet = max(1, (max_packet - fixed) // (2 + 4 * IPS_PER_USER_LIST))
-    lists = [
-        Attribute(AttrType.USER_LIST, b"".join(packed[i:i + IPS_PER_USER_LIST]))
-        for i in range(0, len(packed), IPS_PER_USER_LIST)
-    ]
-    groups = [lists[i:i + per_packet] for i in range(0, len(lists), per_packet)] or [[]]
-    return [
-        PortalPacket(
-            type=PacketType.NTF_USER_HEARTBEAT, version=peer.profile.version,
-            serial_no=serials(), attrs=(*_bas_ip_attrs(peer), *group),
-        )
-        for group in groups
-    ]
-
-
-def _bas_ip_attrs(peer: AcPeer) -> tuple[Attribute, ...]:
-    if peer.profile.send_bas_ip and peer.bas_ip:
-        return (ip_attr(AttrType.BAS_IP, peer.bas_ip),)
-    return ()
 
 
 def _find_mac(packet: PortalPacket, profile: VendorProfile) -> Attribute | None:
@@ -143,6 +114,7 @@ class PortalListener:
         user_sync_interval: float = 60.0,
         peer_refresh_interval: float = 10.0,
         dedup_ttl: float = 8.0,         # the ACs' retransmission window (every 2 s × retry_times)
+        replay_memory: float = 86_400.0,    # how long a handled NTF_LOGOUT's bytes are remembered
         pending_sync_ttl: float = 30.0,
         user_sync_max_packet: int = 1024,
         clock: Callable[[], float] = time.monotonic,
@@ -166,6 +138,7 @@ class PortalListener:
         self._drops: Counter[str] = Counter()
         self._drops_by_ac: Counter[tuple[str, str]] = Counter()
         self._seen = RetransmitCache(dedup_ttl, clock=clock)
+        self._handled = RetransmitCache(replay_memory, max_entries=50_000, clock=clock)
         self._pending_sync: dict[tuple[str, int], tuple[float, bytes | None]] = {}
         self._serial = random.randrange(0x10000)
         self._peers: list[AcPeer] = []
@@ -297,16 +270,50 @@ class PortalListener:
         key = (peer.name, hashlib.sha256(data).digest())
         seen = self._seen.get(key)
         ends_session = packet.type in _SESSION_ENDING
-        if seen is not None:
-            if not ends_session or same_event(seen, self._marker(peer, packet, seen.marker)):
-                # An AC retransmission (it resends NTF_LOGOUT every 2 s until answered, §1.9):
-                # answer again, but the handler has already seen it.
-                self._count("duplicates")
-                return seen.reply
-            self._count("repeated_events")      # same bytes, but a newer login has ended
+        marker_now = self._marker(peer, packet, seen.marker) if seen is not None and ends_session else None
+        if seen is not None and (not ends_session or same_event(seen, marker_now)):
+            # An AC retransmission (it resends NTF_LOGOUT every 2 s until answered, §1.9):
+            # answer again, but the handler has already seen it.
+            self._count("duplicates")
+            return seen.reply
+        if ends_session and (seen is not None or self._handled.get(key) is not None):
+            # Byte-identical to one we handled for an earlier login: a new event (EAG's zero
+            # SerialNo, kick → re-login → kick) or a replay of a captured datagram. Acted upon
+            # only when the handler corroborates it (the user's accounting session has ended).
+            self._count("repeated_events")
+            if not self._corroborated(peer, packet):
+                return self._suspected_replay(key, peer, packet)
         marker = self._marker(peer, packet, None) if ends_session else None
         reply = self._dispatch(peer, packet)
         self._seen.put(key, reply, marker)
+        if ends_session:
+            self._handled.put(key, None, None)
+        return reply
+
+    def _corroborated(self, peer: AcPeer, packet: PortalPacket) -> bool:
+        try:
+            return bool(self.handler.logout_corroborated(peer, packet))
+        except Exception as exc:        # cannot tell: never end a login on a guess
+            self._log_limit.log("ac-listener corroboration", logging.WARNING,
+                                "ac-listener: checking %s on AC %s failed: %r", packet.user_ip, peer.name,
+                                exc)
+            return False
+
+    def _suspected_replay(self, key: tuple[str, bytes], peer: AcPeer, packet: PortalPacket) -> bytes | None:
+        """Answer as for the real thing (an AC that did send it stops retransmitting), end nothing
+        now; the handler may end the login later, when accounting confirms it ended."""
+        self._count("suspected_replays")
+        self._log_limit.log(f"ac-listener replay {peer.name}", logging.WARNING,
+                            "ac-listener: %s for %s from AC %s repeats one already handled while the "
+                            "user's accounting session is open: ignored as a suspected replay",
+                            packet.type_name, packet.user_ip, peer.name)
+        self._call(peer, "unconfirmed_logout", self.handler.on_unconfirmed_logout, peer, packet)
+        if packet.type == PacketType.NTF_LOGOUT:
+            reply: bytes | None = self._reply(peer, packet, peer.profile.ntf_logout_reply, 0)
+        else:
+            acked = peer.profile.ack_mac_trigger_notices
+            reply = self._reply(peer, packet, packet.type + 1, 0) if acked else None
+        self._seen.put(key, reply, self._marker(peer, packet, None))
         return reply
 
     def _marker(self, peer: AcPeer, packet: PortalPacket, fallback: str | None) -> str | None:
@@ -458,7 +465,7 @@ class PortalListener:
     def send_heartbeat(self, peer: AcPeer) -> None:
         """One NTF_HEARTBEAT (0x0F) to ``peer`` (no reply expected)."""
         packet = PortalPacket(type=PacketType.NTF_HEARTBEAT, version=peer.profile.version,
-                              serial_no=self._next_serial(), attrs=_bas_ip_attrs(peer))
+                              serial_no=self._next_serial(), attrs=bas_ip_attrs(peer))
         self._send(peer, packet)
         self._count("sent.heartbeat")
 

@@ -69,6 +69,15 @@ class ListenerHandler(Protocol):
         An NTF_LOGOUT identical to an earlier one is a retransmission only while this is still
         what it was when the first one arrived (or None); otherwise it ends a newer login."""
 
+    def logout_corroborated(self, ac: AcPeer, packet: PortalPacket) -> bool:
+        """Asked for a session-ending datagram byte-identical to one already handled for an
+        earlier login: True if something other than the datagram says the user is off (their
+        accounting session has ended); False = a suspected replay, not acted upon."""
+
+    def on_unconfirmed_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
+        """A suspected replay was ignored; the handler may end the login once accounting
+        confirms (a real EAG kick whose Accounting-Stop is still on its way)."""
+
     def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
         """The AC logged a user off (once per NTF, retransmissions are filtered)."""
 
@@ -100,6 +109,12 @@ class BaseListenerHandler:
         return ()
 
     def session_marker(self, ac: AcPeer, packet: PortalPacket) -> str | None:
+        return None
+
+    def logout_corroborated(self, ac: AcPeer, packet: PortalPacket) -> bool:
+        return False        # nothing to corroborate with: a repeat for an earlier login is ignored
+
+    def on_unconfirmed_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
         return None
 
     def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:

@@ -8,8 +8,9 @@ reachable from a template (:func:`method_allowed`, asked by the sandbox on attri
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from jinja2.sandbox import SecurityError
@@ -197,3 +198,41 @@ def iter_checked(budget: Budget, iterable: Iterable[Any]) -> Iterable[Any]:
     for item in iterable:
         budget.check()
         yield item
+
+
+# --- how functions look in a page -----------------------------------------------------------------
+
+class TemplateFunction:
+    """A function handed to templates (a global, or a method of a plain value) that prints as
+    ``<function NAME>``: the default repr of a bound method names our classes and shows a
+    memory address (``{{ range }}``, ``{{ ''.upper }}``), which a page has no business seeing."""
+
+    __slots__ = ("func", "name")
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self.func = func
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self.name}>"
+
+    __str__ = __repr__
+
+
+def wrap_method(obj: Any, value: Any) -> Any:
+    """``value`` (an attribute of ``obj`` a template read), a method of plain data wrapped."""
+    if isinstance(obj, PLAIN_TYPES) and callable(value) and getattr(value, "__self__", None) is obj:
+        return TemplateFunction(value, str(getattr(value, "__name__", "method")))
+    return value
+
+
+_ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` (the printed form of something that is not plain data) with memory addresses
+    removed (``<jinja2.runtime.BlockReference object at 0x7f…>``)."""
+    return _ADDRESS.sub("", text) if " at 0x" in text else text

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from random import Random
 from typing import Any
-from urllib.parse import urlsplit
+
+from ad_pages.web_url import web_url_problem
 
 __all__ = [
     "KINDS",
@@ -223,15 +224,8 @@ def valid_image(ref: str) -> bool:
 
 
 def valid_click_url(url: str) -> bool:
-    """http(s) with a host, no userinfo, backslashes or control characters (browsers and
-    Python disagree about those)."""
-    if len(url) > MAX_URL or not _safe_url_chars(url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
+    """A usable http(s) address (:func:`ad_pages.web_url.web_url_problem`) of at most MAX_URL."""
+    return len(url) <= MAX_URL and web_url_problem(url) is None
 
 
 def _int(data: Mapping[str, Any], name: str, default: int, lo: int, hi: int,

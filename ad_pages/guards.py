@@ -131,10 +131,52 @@ REFUSED_FILTERS = ("attr", "format", "map", "pprint", "xmlattr")
 ``format`` is %-formatting (widths a template chooses), ``pprint``/``xmlattr`` are not needed."""
 
 
+def _check_numbers(budget: Budget, what: str, *values: Any) -> None:
+    """Refuse an integer larger than arithmetic may build: a filter's work on a number grows with
+    its size (``round`` of an int, ``abs``, ``sum``), so no filter gets a bigger one."""
+    for value in values:
+        if isinstance(value, int) and value.bit_length() > budget.limits.max_int_bits:
+            raise RenderLimitExceeded(f"{what}: integer over {budget.limits.max_int_bits} bits")
+
+
 def _scalar(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, *a: Any, **kw: Any) -> Any:
     """Results that are a number, one of the items, or a lazy iterator over the items."""
+    _check_numbers(budget, "filter", value, *a, *kw.values())
     budget.charge(SMALL, "filter")
     return run(f, ctx, value, *a, **kw)
+
+
+MAX_ROUND_DIGITS = 330
+"""``round``'s precision bound: past a float's range (1e±308, denormals to 1e-324) rounding
+changes nothing, while ``round(10, -N)`` and the ``ceil``/``floor`` methods build ``10**N`` — one
+uninterrupted big-integer computation (N = 3e7 held a worker for minutes)."""
+
+
+def _round(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, precision: Any = 0,
+           method: Any = "common") -> Any:
+    _int_arg(precision, "round precision", -MAX_ROUND_DIGITS, MAX_ROUND_DIGITS)
+    _check_numbers(budget, "round", value)
+    budget.charge(SMALL + MAX_ROUND_DIGITS // 2, "round")
+    return run(f, ctx, value, precision, method)
+
+
+_DIGIT_BITS = {2: 1, 4: 2, 8: 3, 16: 4, 32: 5}
+
+
+def _int(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any, default: Any = 0,
+         base: Any = 10) -> Any:
+    """``int`` of text builds a number of up to ~5 bits a character (base 2 to 36: CPython's
+    digit limit does not apply to power-of-two bases); of a float, at most 1024 bits."""
+    if isinstance(value, str):
+        if not (isinstance(base, int) and not isinstance(base, bool)):
+            raise SecurityError("int base needs a whole number")
+        bits = len(value) * _DIGIT_BITS.get(base, 4 if base == 0 else 6)
+        if bits > budget.limits.max_int_bits:
+            raise RenderLimitExceeded(f"int: text of {len(value)} characters would build an integer "
+                                      f"over {budget.limits.max_int_bits} bits")
+    _check_numbers(budget, "int", value, default)
+    budget.charge(SMALL + budget.limits.max_int_bits // 8, "int")
+    return run(f, ctx, value, default, base)
 
 
 def _textual(factor: int) -> FilterGuard:
@@ -281,6 +323,7 @@ def _sum(budget: Budget, ctx: Context, f: Callable[..., Any], iterable: Any, att
         getter = make_attrgetter(ctx.environment, attribute)
         items = [getter(item) for item in items]
     if not isinstance(start, list | tuple) and not any(isinstance(i, list | tuple) for i in items):
+        _check_numbers(budget, "sum", start, *items)
         budget.charge(SMALL, "sum")
         return sum(items, start)
     # Adding up lists: Python's sum copies the growing list for every item (quadratic time);
@@ -339,8 +382,8 @@ def _reverse(budget: Budget, ctx: Context, f: Callable[..., Any], value: Any) ->
 
 FILTER_GUARDS: dict[str, FilterGuard] = {
     **{name: _scalar for name in (
-        "abs", "count", "d", "default", "filesizeformat", "first", "float", "int", "items", "last",
-        "length", "max", "min", "random", "reject", "rejectattr", "round", "select", "selectattr",
+        "abs", "count", "d", "default", "filesizeformat", "first", "float", "items", "last",
+        "length", "max", "min", "random", "reject", "rejectattr", "select", "selectattr",
         "unique")},
     "string": _textual(1), "safe": _textual(1), "trim": _textual(1), "striptags": _textual(1),
     "wordcount": _textual(0),
@@ -351,7 +394,7 @@ FILTER_GUARDS: dict[str, FilterGuard] = {
     "reverse": _reverse, "list": _list,
     "replace": _replace, "join": _join, "center": _center, "indent": _indent, "wordwrap": _wordwrap,
     "truncate": _truncate, "urlize": _urlize, "tojson": _tojson, "sum": _sum, "batch": _batch,
-    "slice": _slice,
+    "slice": _slice, "round": _round, "int": _int,
 }
 """Every filter venue templates get, with its guard."""
 
@@ -375,5 +418,6 @@ def test_guard(budget: Budget | None, name: str, value: Any) -> None:
         raise SecurityError("string formatting with % is not allowed")
     if budget is not None:
         budget.check()
+        _check_numbers(budget, f"test {name}", value)
         if name in _TEXT_TESTS:
             text_size(budget, value, f"test {name}")

@@ -34,14 +34,23 @@ from typing import Any
 
 from jinja2 import TemplateError, nodes
 from jinja2.nodes import EvalContext
-from jinja2.runtime import Context, markup_join, str_join
+from jinja2.runtime import Context, Undefined, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import pass_context, pass_eval_context
 from jinja2.visitor import NodeTransformer
 
 from ad_pages import budget as budgets
 from ad_pages.budget import RenderLimitExceeded, RenderLimits, measure, str_bytes, width
-from ad_pages.calls import PLAIN_TYPES, binop_bytes, iter_checked, method_allowed, method_bytes
+from ad_pages.calls import (
+    PLAIN_TYPES,
+    TemplateFunction,
+    binop_bytes,
+    iter_checked,
+    method_allowed,
+    method_bytes,
+    without_addresses,
+    wrap_method,
+)
 from ad_pages.guards import ALLOWED_TESTS, FILTER_GUARDS, SMALL, FilterGuard, output_bytes, run, test_guard
 from ad_pages.loader import PAGES, THEMES, ShippedLoader
 from ad_pages.script_nonce import NonceInlineScripts
@@ -153,7 +162,12 @@ def _finalize(eval_ctx: EvalContext, value: Any) -> Any:
     if budget is not None:
         budget.check()
         budget.charge(output_bytes(budget, value, eval_ctx.autoescape, "output"), "output")
+    if not isinstance(value, _PRINTABLE) and not hasattr(value, "__html__"):
+        return without_addresses(str(value))    # a function, a block reference, a list of them
     return value
+
+
+_PRINTABLE = (str, int, float, bool, type(None), Undefined)
 
 
 class _InsertGuards(NodeTransformer):
@@ -236,7 +250,7 @@ class _GuardedEnvironment(ImmutableSandboxedEnvironment):
         self.tests = {name: _guarded_test(name, test) for name, test in tests.items()
                       if name in ALLOWED_TESTS}
         self.globals.clear()
-        self.globals["range"] = self._range
+        self.globals["range"] = TemplateFunction(self._range, "range")
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -295,9 +309,18 @@ class _GuardedEnvironment(ImmutableSandboxedEnvironment):
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.check()
-        return super().getitem(obj, argument)
+        if isinstance(obj, TemplateFunction):       # nothing to read on a function
+            raise SecurityError(f"access to {argument!r} of a function is not allowed")
+        return wrap_method(obj, super().getitem(obj, argument))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, TemplateFunction):
+            raise SecurityError(f"access to attribute {attribute!r} of a function is not allowed")
+        return wrap_method(obj, super().getattr(obj, attribute))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, TemplateFunction):
+            __obj = __obj.func
         receiver = getattr(__obj, "__self__", None)
         if isinstance(receiver, type):
             raise SecurityError(f"calling {getattr(__obj, '__name__', 'a class method')!r} is not allowed")

@@ -16,7 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ac_adapters.gateways import ADAPTERS
+from ac_adapters.gateways.omada import omada_url_problem
 from ac_adapters.gateways.opennds import faskey_ok
+from ac_adapters.gateways.unifi import controller_url_problem
 from ac_adapters.profiles import PROFILES
 from ac_adapters.radius_dialects import DIALECTS
 from portal.errors import NotFound, ValidationError
@@ -32,7 +35,17 @@ MAX_PORTAL_SOURCES = 16
 REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)
 # What the gateway speaks: "portal" = the carrier Portal protocol (ac_adapters.client); the others
 # have an adapter in ac_adapters.gateways (issue 17).
-GATEWAY_KINDS = ("portal", "opennds")
+GATEWAY_KINDS = ("portal", *ADAPTERS)
+
+
+CONTROLLER_KINDS = ("unifi", "omada")       # asked through a controller's API, no RADIUS
+
+
+def controller_url_check(name: str, kind: str, url: str) -> None:
+    problem = (omada_url_problem(url) if url else "is required for an Omada gateway") if kind == "omada" \
+        else controller_url_problem(url)
+    if problem:
+        raise ValidationError(f"AC {name}: controller_url {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +54,7 @@ class AcRecord:
 
     name: str
     addresses: tuple[str, ...]          # source IPs it sends portal/RADIUS packets from
-    secret: str                         # portal protocol shared secret
+    secret: str                         # portal protocol shared secret; chilli: its uamsecret
     vendor: str = "huawei-v2"           # vendor profile name (ac_adapters.profiles)
     bas_ip: str = ""                    # BAS-IP in its packets; "" = first address
     # Addresses its portal-protocol packets (NTF_LOGOUT, MAC-trigger) may come from; () = its
@@ -82,6 +95,10 @@ class AcRecord:
     # openNDS: the shared `faskey` (rhid = sha256(hid + faskey), signed limits). A secret: never
     # shown again. Letters and digits only: openNDS passes it through a shell printf.
     faskey: str = ""
+    # UniFi: the controller's API, https://<user>@<host>[:port][/proxy/network]; Omada:
+    # https://<operator>@<host>:8043/<omadacId>. The password is `secret`, the site the record's
+    # name (the <site> of UniFi's /guest/s/<site>/ redirect, Omada's site parameter).
+    controller_url: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -127,6 +144,13 @@ class AcRecord:
                                   f"(known: {', '.join(GATEWAY_KINDS)})")
         if self.faskey and not faskey_ok(self.faskey):
             raise ValidationError(f"AC {self.name}: the faskey is 8-128 letters and digits")
+        if self.kind == "chilli" and len(self.secret) < 8:     # md and the logon hang on it
+            raise ValidationError(f"AC {self.name}: a CoovaChilli secret (its uamsecret) is 8+ characters")
+        if self.kind in CONTROLLER_KINDS or self.controller_url:
+            controller_url_check(self.name, self.kind, self.controller_url)
+        if self.kind in CONTROLLER_KINDS and self.rfc5176:   # the controller is asked, not a NAS
+            raise ValidationError(f"AC {self.name}: a {self.kind} gateway takes no RADIUS Disconnect/CoA: "
+                                  "set rfc5176 = false")
         if self.kind == "opennds" and not self.faskey:
             raise ValidationError(f"AC {self.name}: an openNDS gateway needs its faskey")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):
@@ -149,7 +173,8 @@ class AcRecord:
     @property
     def effective_radius_dialect(self) -> str:
         """The dialect to answer in: explicit, else the one the vendor profile names."""
-        return self.radius_dialect or PROFILES[self.vendor].radius_dialect
+        return (self.radius_dialect or getattr(ADAPTERS.get(self.kind), "default_dialect", "")
+                or PROFILES[self.vendor].radius_dialect)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -33,7 +33,7 @@ from portal.blocklist import normalise_mac
 from portal.device_slots import RESERVE_FUNCTION_LUA
 from portal.errors import CitywifiError, ValidationError
 from portal.state import keys
-from portal.state.scripts import queue_script
+from portal.state.scripts import execute_scripted, queue_evalsha, queue_script
 
 __all__ = [
     "CONSUME_LUA",
@@ -195,6 +195,19 @@ return {'ok', mac}
 """
 
 
+# Bind a MAC to a phone in one atomic step: the same phone keeps its secret (devices already
+# logged in keep working), another phone gets the fresh one. KEYS: binding. ARGV: phone, fresh
+# secret, expires (text), EXPIREAT epoch. Returns {previous phone or '', secret in force}.
+_BIND_LUA = """
+local old = redis.call('HMGET', KEYS[1], 'phone', 'secret')
+local secret = ARGV[2]
+if old[1] == ARGV[1] and old[2] then secret = old[2] end
+redis.call('HSET', KEYS[1], 'phone', ARGV[1], 'secret', secret, 'expires', ARGV[3])
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+return {old[1] or '', secret}
+"""
+
+
 class CredentialStore:
     """Mint and check RADIUS credentials in Redis (keys under ``{p:<phone>}`` / ``{m:<mac>}``)."""
 
@@ -202,6 +215,7 @@ class CredentialStore:
         self.redis = redis
         self.clock = clock
         self._consume = redis.register_script(CONSUME_LUA)
+        self._bind = redis.register_script(_BIND_LUA)
 
     # --- minting (portal side) ---------------------------------------------------------------
 
@@ -230,31 +244,38 @@ class CredentialStore:
             raise ValidationError("binding period must be positive")
         mac = normalise_mac(mac)
         phone = normalise_phone(phone)
-        key = keys.mac_binding(mac)
-        old = self.redis.hgetall(key)
         expires = self.clock() + days * 86400
-        old_phone = old.get(b"phone", b"").decode()
-        keep = bool(old) and old_phone == phone
-        secret = old[b"secret"].decode() if keep else secrets.token_urlsafe(12)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={"phone": phone, "secret": secret, "expires": f"{expires:.3f}"})
-        pipe.expireat(key, int(expires) + 1)
-        pipe.execute()
-        # Index writes live in other hash slots, so they are separate calls (best effort).
+        # The binding's read-modify-write is one script in its slot; the phone's index lives in
+        # another slot, so its SADD is a separate command (best effort) — in the same pipelined
+        # round trip. Only a MAC moving to another phone costs a second one (the old index).
+        pipe = self.redis.pipeline(transaction=False)
+        bind = (self._bind, [keys.mac_binding(mac)],
+                [phone, secrets.token_urlsafe(12), f"{expires:.3f}", int(expires) + 1])
+        queue_evalsha(pipe, *bind)
+        pipe.sadd(keys.phone_macs(phone), mac)
+        (old, secret), _added = execute_scripted(pipe, {0: bind})
+        old_phone = old.decode() if isinstance(old, bytes) else str(old)
         if old_phone and old_phone != phone:
             self.redis.srem(keys.phone_macs(old_phone), mac)
-        self.redis.sadd(keys.phone_macs(phone), mac)
-        return Credential(phone, secret)
+        return Credential(phone, secret.decode() if isinstance(secret, bytes) else str(secret))
 
     def binding_for_mac(self, mac: str) -> tuple[str, float] | None:
         """(phone, expires epoch) of a live binding, or None."""
-        data = self._binding(normalise_mac(mac), self.redis.hgetall(keys.mac_binding(normalise_mac(mac))))
+        return self.binding_from_reply(mac, self.redis.hgetall(keys.mac_binding(normalise_mac(mac))))
+
+    def binding_from_reply(self, mac: str, raw: dict[bytes, bytes] | None) -> tuple[str, float] | None:
+        """``binding_for_mac`` from an HGETALL of ``keys.mac_binding(mac)`` the caller already
+        made (batched with its other reads, in one round trip)."""
+        data = self._binding(normalise_mac(mac), raw)
         return None if data is None else (data[0], data[2])
 
     def mac_credential(self, mac: str) -> Credential | None:
         """The credential the portal uses to log a returning device in, or None if unbound."""
-        mac = normalise_mac(mac)
-        data = self._binding(mac, self.redis.hgetall(keys.mac_binding(mac)))
+        return self.credential_from_reply(mac, self.redis.hgetall(keys.mac_binding(normalise_mac(mac))))
+
+    def credential_from_reply(self, mac: str, raw: dict[bytes, bytes] | None) -> Credential | None:
+        """``mac_credential`` from an HGETALL of ``keys.mac_binding(mac)`` the caller made."""
+        data = self._binding(normalise_mac(mac), raw)
         return None if data is None else Credential(data[0], data[1])
 
     def unbind_mac(self, mac: str) -> bool:

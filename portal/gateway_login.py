@@ -14,6 +14,17 @@ The journey itself (``portal.login``) does not change per gateway; it calls thes
 A level-1 openNDS redirect is the phone's claim (plain base64): the client IP and MAC it names
 are recorded as claimed, and requests are checked with the browser binding cookie (the portal
 sees the gateway's NAT address, not the phone's).
+
+A gateway that signs its redirect (CoovaChilli ``md``, ``SignedRedirects``) is verified with the
+registry's secret over the URL it addressed the phone to (``web.public_url`` + ``/portal`` or
+``/``, either scheme); one that does not verify is refused. Its challenge is spent once
+(:func:`claim_redirect`), so a replayed redirect cannot carry a second grant. Gateways that ask
+our RADIUS (``radius_login``) get a fresh single-use login token in the grant URL; their
+``res=…`` landings (how a logon ended) are read by :func:`gateway_result`. A landing nothing
+signs (MikroTik) must come from the gateway or the client it names (:func:`check_source`).
+Controller kinds (UniFi, Omada: ``grant_mode = "exchange"``) are authorised over the
+controller's API instead of a browser redirect, and their sessions recorded here
+(:func:`_exchange`), since no accounting comes back.
 """
 
 from __future__ import annotations
@@ -26,11 +37,27 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ac_adapters.errors import RedirectError
-from ac_adapters.gateways import GatewayLimits, GatewayRedirect, GatewayRedirectError, adapter_for
+from ac_adapters.gateways import (
+    GatewayLimits,
+    GatewayRedirect,
+    GatewayRedirectError,
+    SignedRedirects,
+    adapter_for,
+)
+from ac_adapters.gateways.chilli import parse_result
+from ac_adapters.gateways.controller import ControllerError
+from ac_adapters.gateways.mikrotik import parse_login_form
+from ac_adapters.gateways.omada import auth_payload
+from ac_adapters.gateways.omada_api import omada_for
 from ac_adapters.gateways.opennds_l3 import authmon_entry, parse_encrypted
+from ac_adapters.gateways.unifi import authorize_payload
+from ac_adapters.gateways.unifi_api import controller_for
 from portal.gateway_sessions import AuthmonQueue, GatewaySessions
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
+from portal.sessions import OnlineSession
 from portal.state import keys
+from portal.state.keys_gateway import gateway_nonce
+from portal.venues import allowed_redirect
 
 if TYPE_CHECKING:
     from portal.acs import AcRecord
@@ -39,15 +66,18 @@ if TYPE_CHECKING:
     from portal.login_context import PhoneContexts
     from portal.plans import Plan
 
-__all__ = ["gateway_context", "grants_by_redirect", "handoff", "is_gateway_redirect", "logout_url",
-           "plan_limits"]
+__all__ = ["GatewayResult", "check_source", "claim_redirect", "gateway_context", "gateway_logout",
+           "gateway_result", "grants_by_redirect", "handoff", "is_gateway_redirect", "logout_url",
+           "no_portal_login", "plan_limits", "portal_urls"]
 
 log = logging.getLogger("citywifi.login.gateway")
 
 # query parameter → gateway kind whose redirect carries it
-_MARKERS = {"fas": "opennds"}
+_MARKERS = {"fas": "opennds", "uamip": "chilli", "link-login-only": "mikrotik", "unifi_site": "unifi",
+            "clientMac": "omada"}
 _STATUS_PATH = "/portal/status"
 _WELCOME_PATH = "/portal/welcome"
+_NONCE_TTL = 86400            # a spent gateway challenge is remembered this long
 
 
 def _first(query: Mapping[str, Any]) -> dict[str, str]:
@@ -61,7 +91,9 @@ def _first(query: Mapping[str, Any]) -> dict[str, str]:
 
 
 def is_gateway_redirect(query: Any) -> bool:
-    """True when the landing query is a non-Portal gateway's redirect (openNDS ``fas``)."""
+    """True when the landing query is a non-Portal gateway's redirect (``_MARKERS``: openNDS
+    ``fas``, Chilli ``uamip``, MikroTik ``link-login-only``, UniFi ``unifi_site``, Omada
+    ``clientMac``)."""
     return isinstance(query, Mapping) and any(m in query for m in _MARKERS)
 
 
@@ -77,14 +109,12 @@ def gateway_context(journey: PhoneContexts, query: Mapping[str, Any]) -> PhoneCo
         parsed = _level3(journey, flat) if level3 else adapter.parse_redirect(flat)
     except RedirectError as exc:
         raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
-    record = journey._ac_by_name(parsed.gateway_name)
-    if record is None or not record.enabled or record.kind != kind:
-        raise LoginError("unknown_ac", detail=f"{kind} gateway {parsed.gateway_name!r} not registered "
-                         "(or disabled, or registered with another kind)")
+    record = _registered(journey, kind, parsed.gateway_name)
+    vouched = parsed.vouched or _verified(journey, adapter, record, flat)
     venue = journey.venues.resolve(record.name, None, None)
     return PhoneContext(ac=record.name, user_ip=parsed.user_ip, mac=parsed.user_mac, venue=venue.id,
                         first_url=parsed.original_url,
-                        vouched="vendor" if parsed.vouched else "",
+                        vouched="vendor" if vouched else "",
                         gateway=json.dumps(dict(parsed.state), sort_keys=True))
 
 
@@ -101,10 +131,190 @@ def _level3(journey: PhoneContexts, flat: Mapping[str, str]) -> GatewayRedirect:
                                "faskey (or names another gateway)")
 
 
+def _registered(journey: PhoneContexts, kind: str, name: str) -> AcRecord:
+    record = journey._ac_by_name(name)
+    if record is None or not record.enabled or record.kind != kind:
+        raise LoginError("unknown_ac", detail=f"{kind} gateway {name!r} not registered "
+                         "(or disabled, or registered with another kind)")
+    return record
+
+
+def portal_urls(public_url: str) -> list[str]:
+    """The URLs a gateway may send phones to (its configured portal URL): ``/portal`` and
+    ``/`` under ``web.public_url``, in either scheme (walled-garden http or TLS)."""
+    if "://" not in public_url:
+        return []
+    scheme, _, rest = public_url.rstrip("/").partition("://")
+    other = "http" if scheme == "https" else "https"
+    return [f"{s}://{rest}{path}" for s in (scheme, other) for path in ("/portal", "/")]
+
+
+def _verified(journey: PhoneContexts, adapter: Any, record: AcRecord, flat: dict[str, str]) -> bool:
+    """A signing gateway's redirect must verify with the registry's secret (never trusted
+    otherwise); False for gateways that do not sign."""
+    if not isinstance(adapter, SignedRedirects):
+        return False
+    if not adapter.verify_redirect(flat.items(), record.secret, portal_urls(journey.web.public_url)):
+        log.warning("%s redirect naming %s: signature does not verify (secret, or the gateway's "
+                    "portal URL is not web.public_url/portal)", record.kind, record.name)
+        raise LoginError("bad_redirect", detail=f"{record.kind} redirect signature (md) does not verify")
+    return True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GatewayResult:
+    """A gateway's ``res=`` landing, signature verified: ``res`` success | already | failed |
+    logoff; ``next_url`` an allow-listed place to continue to ("" = none); ``session_token``
+    of the portal login at that address ("" = none known)."""
+
+    res: str
+    ac: str
+    user_ip: str
+    mac: str
+    reply: str = ""
+    next_url: str = ""
+    session_token: str = ""
+    retry_url: str = ""      # failed: the gateway's /prelogin (a fresh challenge and login)
+
+
+def check_source(journey: PhoneContexts, query: Mapping[str, Any], observed: str) -> None:
+    """For a gateway whose landing nothing signs (MikroTik, ``source_checked``): it must come
+    from the gateway's own addresses (the router NATs its clients) or from the client IP it
+    names (no NAT), so a landing forged elsewhere on the Internet is refused."""
+    flat = _first(query)
+    kind = next((k for m, k in _MARKERS.items() if m in flat), "")
+    adapter = adapter_for(kind)
+    if adapter is None or not getattr(adapter, "source_checked", False):
+        return
+    try:
+        parsed = adapter.parse_redirect(flat)
+    except RedirectError as exc:
+        raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
+    record = _registered(journey, kind, parsed.gateway_name)
+    if observed not in (*record.addresses, *record.portal_sources, parsed.user_ip):
+        raise LoginError("unknown_ac", detail=f"{kind} landing naming {record.name} came from {observed}, "
+                         "neither the gateway's addresses nor the client it names")
+
+
+def gateway_result(journey: PhoneJourney, query: Mapping[str, Any]) -> GatewayResult | None:
+    """A CoovaChilli ``res=success|already|failed|logoff`` landing, or a MikroTik login page
+    that reports an ``error``, → what to show; None for any other landing (a login redirect:
+    :func:`gateway_context`)."""
+    flat = _first(query)
+    if "link-login-only" in flat and flat.get("error", "").strip():
+        return _mikrotik_failed(journey, flat)
+    if "uamip" not in flat or flat.get("res", "notyet") == "notyet":
+        return None
+    try:
+        parsed = parse_result(flat)
+    except RedirectError as exc:
+        raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
+    if parsed is None:
+        return None
+    record = _registered(journey, "chilli", parsed.gateway_name)
+    _verified(journey, adapter_for("chilli"), record, flat)
+    rec = journey.redis.hgetall(keys.portal_login(record.name, parsed.user_ip))
+    phone = (rec.get(b"phone") or b"").decode()
+    token = journey.session_token(record.name, parsed.user_ip, phone) if phone else ""
+    return GatewayResult(parsed.res, record.name, parsed.user_ip, parsed.user_mac, parsed.reply,
+                         _safe_next(journey, record.name, parsed.userurl), token,
+                         f"http://{parsed.uamip}:{parsed.uamport}/prelogin")
+
+
+def _mikrotik_failed(journey: PhoneJourney, flat: dict[str, str]) -> GatewayResult:
+    # RouterOS shows its login page again with $(error) (and a fresh challenge) when RADIUS
+    # refused: the reason, and the router's login page as the way to a fresh attempt.
+    try:
+        parsed = parse_login_form(flat)
+    except RedirectError as exc:
+        raise LoginError(getattr(exc, "code", "bad_redirect"), detail=str(exc)) from None
+    record = _registered(journey, "mikrotik", parsed.gateway_name)
+    return GatewayResult("failed", record.name, parsed.user_ip, parsed.user_mac,
+                         flat.get("error", "")[:200], retry_url=parsed.state["login"])
+
+
+def _safe_next(journey: PhoneJourney, ac: str, url: str) -> str:
+    # userurl passed through the phone's browser (the logon URL): only our own pages or an
+    # allow-listed host, never an open redirect.
+    public = journey.web.public_url.rstrip("/")
+    if not url or (public and url.startswith(public + "/")):
+        return url
+    venue = journey.venues.resolve(ac, None, None)
+    return url if allowed_redirect(url, (*venue.redirect_hosts, *journey.web.redirect_hosts)) else ""
+
+
+def claim_redirect(journey: PhoneJourney, ctx: PhoneContext) -> None:
+    """Spend the redirect's challenge (CoovaChilli) before a grant: a replayed redirect, whose
+    challenge already carried one grant, is refused."""
+    state = json.loads(ctx.gateway or "{}")
+    challenge = state.get("challenge", "") if isinstance(state, dict) else ""
+    if challenge and not journey.redis.set(gateway_nonce(ctx.ac, challenge), "1", nx=True,
+                                           ex=_NONCE_TTL):
+        raise LoginError("bad_link", detail=f"gateway challenge on {ctx.ac} already used (replayed redirect)")
+
+
 def grants_by_redirect(record: AcRecord) -> bool:
-    """No login exchange with this AC: the phone's browser carries the grant (:func:`handoff`)."""
+    """The phone's own browser carries the grant to this AC (:func:`handoff`; openNDS, Chilli,
+    MikroTik): after a form post it is sent to the gateway."""
     adapter = adapter_for(record.kind)
     return adapter is not None and adapter.grant_mode == "redirect"
+
+
+def no_portal_login(record: AcRecord) -> bool:
+    """No Portal-protocol login with this AC: a gateway kind, whose grant :func:`handoff` makes
+    (the phone's browser carries it, or the controller is asked)."""
+    return adapter_for(record.kind) is not None
+
+
+def gateway_logout(journey: PhoneJourney, record: AcRecord, user_ip: str) -> bool:
+    """The portal's logout on a gateway: a controller kind (UniFi) unauthorises the guest and
+    the session ends here too; the others cannot be reached from here (False)."""
+    adapter = adapter_for(record.kind)
+    if adapter is None or adapter.grant_mode != "exchange" or not adapter.can_logout:
+        log.warning("logout of %s on %s: the gateway has no remote logout", user_ip, record.name)
+        return False
+    rec = journey.redis.hgetall(keys.portal_login(record.name, user_ip))
+    mac, phone = (rec.get(b"mac") or b"").decode(), (rec.get(b"phone") or b"").decode()
+    try:
+        controller_for(record.controller_url, record.secret).unauthorize(record.name, mac)
+    except ControllerError as exc:
+        log.warning("unauthorize-guest %s on %s: %s", mac, record.name, exc)
+        return False
+    for session in journey.sessions.by_phone(phone) if phone else []:
+        if session.ac == record.name and session.mac == mac:
+            journey.sessions.close(record.name, session.session_id, phone, logout_cause="logout")
+    journey.close(record.name, user_ip, mac or None, "logout")
+    return True
+
+
+def _exchange(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Plan, grant: Grant,
+              success: LoginSuccess) -> LoginSuccess:
+    """A controller kind (UniFi, Omada): authorise the client with the plan's limits, and record
+    the session (no accounting comes from the controller) so the NOC lists (and kicks) it."""
+    state = json.loads(ctx.gateway or "{}")
+    limits = plan_limits(journey, success.phone, plan, grant)
+    try:
+        if record.kind == "omada":
+            body = auth_payload(state, limits)
+            omada_for(record.controller_url, record.secret).authorize(body)
+            seconds = int(body["time"]) // 1_000_000
+        else:
+            payload = authorize_payload(state, limits)
+            controller_for(record.controller_url, record.secret).authorize(state.get("site", ""), payload)
+            seconds = int(payload["minutes"]) * 60
+    except ControllerError as exc:
+        log.warning("authorising %s on %s: %s", ctx.mac, record.name, exc)
+        raise LoginError("ac_timeout" if exc.timed_out else "ac_rejected", reply_message="",
+                         detail=f"{record.kind} controller of {record.name}: {exc}") from None
+    except ValueError as exc:
+        raise LoginError("bad_link", detail=f"{record.kind} grant for {ctx.ac}: {exc}") from None
+    now = int(journey.clock())
+    journey.sessions.open(OnlineSession(
+        ac=record.name, session_id=f"{record.kind}-{ctx.mac.replace(':', '')}-{now}", phone=success.phone,
+        mac=ctx.mac, ip=ctx.user_ip, started=now, updated=now, interim=seconds // 2 + 1, plan=plan.name,
+        ssid=ctx.ssid, venue=ctx.venue))
+    log.info("%s client %s authorised on %s for %d s", record.kind, ctx.mac, record.name, seconds)
+    return success
 
 
 def plan_limits(journey: PhoneJourney, phone: str, plan: Plan, grant: Grant) -> GatewayLimits:
@@ -120,7 +330,7 @@ def plan_limits(journey: PhoneJourney, phone: str, plan: Plan, grant: Grant) -> 
 
 
 def _remember(journey: PhoneJourney, ctx: PhoneContext, success: LoginSuccess, plan: Plan,
-              state: Mapping[str, str], limits: GatewayLimits) -> None:
+              state: Mapping[str, str], limits: GatewayLimits, adapter: Any) -> None:
     """Before the phone goes to the gateway: whose client ``hid`` is (its session events name
     only that, ``portal.gateway_sessions``), and the gateway's address on the portal login (the
     status page's logout sends the phone to the gateway's deny URL)."""
@@ -128,14 +338,15 @@ def _remember(journey: PhoneJourney, ctx: PhoneContext, success: LoginSuccess, p
         GatewaySessions(journey.redis, clock=journey.clock).remember_grant(
             ctx.ac, state["hid"], phone=success.phone, plan=plan.name, mac=ctx.mac, ip=ctx.user_ip,
             venue=ctx.venue, ssid=ctx.ssid, session_seconds=limits.session_seconds or 0)
-    if state.get("gatewayaddress"):
+    if hasattr(adapter, "logout_url"):       # openNDS deny URL, Chilli /logoff, RouterOS /logout
         journey.redis.hset(keys.portal_login(ctx.ac, ctx.user_ip), "gw",
                            json.dumps({k: v for k, v in state.items() if k != "hid"}, sort_keys=True))
 
 
 def logout_url(journey: PhoneJourney, record: AcRecord, user_ip: str) -> str | None:
     """Where the phone's browser ends its session on a redirect-grant gateway (openNDS: its
-    deny URL), from the gateway address kept at the grant; None when there is none."""
+    deny URL, Chilli's /logoff, RouterOS's /logout), from the state kept at the grant; None when
+    there is none."""
     adapter = adapter_for(record.kind)
     make = getattr(adapter, "logout_url", None)
     raw = journey.redis.hget(keys.portal_login(record.name, user_ip), "gw")
@@ -152,9 +363,12 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
             success: LoginSuccess) -> LoginSuccess:
     """For a redirect-grant gateway: the success whose ``redirect_url`` is the gateway's grant
     URL (``handoff`` set); after the gateway lets the phone in, it sends it on to our success
-    page (which forwards to the venue's post-login page), else our status page."""
+    page (which forwards to the venue's post-login page), else our status page. A controller
+    kind is authorised over its API."""
     adapter = adapter_for(record.kind)
-    if adapter is None or adapter.grant_mode != "redirect":
+    if adapter is not None and adapter.grant_mode == "exchange":
+        return _exchange(journey, ctx, record, plan, grant, success)
+    if adapter is None:
         return success
     landing = success.redirect_url
     if journey.web.public_url:
@@ -172,13 +386,20 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
             # Level 3: the gateway's authmon fetches the grant (with the limits, in minutes)
             # within its poll interval; the phone sees the usual success page meanwhile.
             entry = authmon_entry(state["hid"], record.faskey, limits)
-            _remember(journey, ctx, success, plan, state, limits)
+            _remember(journey, ctx, success, plan, state, limits, adapter)
             AuthmonQueue(journey.redis).push(record.name, entry.split(" ", 1)[0], entry)
             log.info("openNDS level-3 grant for %s on %s queued for authmon", ctx.user_ip, ctx.ac)
             return success
-        url = adapter.grant_url(state, record.faskey, limits, landing)
+        grant_state, secret = state, record.faskey
+        if getattr(adapter, "radius_login", False):
+            # The gateway asks our RADIUS with this token (User-Name = phone), as a carrier AC would.
+            token = journey.credentials.mint_login_token(success.phone, ctx.mac or None,
+                                                         ttl=journey.web.login_token_ttl)
+            grant_state = {**state, "username": token.username, "password": token.password}
+            secret = record.secret
+        url = adapter.grant_url(grant_state, secret, limits, landing)
     except (ValueError, TypeError, KeyError) as exc:
         raise LoginError("bad_link", detail=f"gateway grant for {ctx.ac}: {exc}") from None
-    _remember(journey, ctx, success, plan, state, limits)
+    _remember(journey, ctx, success, plan, state, limits, adapter)
     log.info("%s grant for %s on %s: the phone is sent to the gateway", record.kind, ctx.user_ip, ctx.ac)
     return dataclasses.replace(success, redirect_url=url, handoff=True)

@@ -30,6 +30,7 @@ from portal.usage import Usage, UsageBook, next_midnight
 
 if TYPE_CHECKING:
     from portal.acs import AcRecord
+    from portal.decision import DecisionRules, Refusal
 
 __all__ = [
     "REFUSAL_MESSAGES",
@@ -40,12 +41,13 @@ __all__ = [
     "QuotaRefusal",
     "authorize",
     "check_quota",
-    "evaluate",
+    "grant_of",
     "is_signed_class",
     "make_class",
     "parse_class",
     "remaining_time",
     "terminate_at",
+    "too_many_online",
 ]
 
 CLASS_MAGIC = b"cw1"          # unsigned (older releases; tests of the codec)
@@ -197,7 +199,7 @@ class ClassSigner:
         return verified
 
 
-# --- evaluation (pure) -----------------------------------------------------------------------
+# --- the pure parts of a decision (portal.decision.decide puts them in order) -----------------
 
 def terminate_at(plan: Plan, usage: Usage, now: float) -> float | None:
     """Epoch when the plan's validity ends for this phone (None = never)."""
@@ -261,27 +263,19 @@ def remaining_time(plan: Plan, usage: Usage, now: float, tz: ZoneInfo) -> int | 
     return max(1, int(min(limits)))  # floor: never grant a second beyond a limit
 
 
-def evaluate(
-    plan: Plan, usage: Usage, sessions: list[OnlineSession], *, phone: str, mac: str | None,
-    now: float, tz: ZoneInfo, default_interim: int, grace: float,
-    signer: ClassSigner | None = None, ac: str = "", nonce: bytes | None = None,
-) -> Grant:
-    """Pure decision: the Grant, or QuotaRefusal. With ``signer`` the Class is signed for ``ac``
-    (what the RADIUS server sends); without, it is the unsigned form accounting will not trust.
-    ``sessions`` only pre-checks ``max_sessions`` (they were read before): the binding check is
-    the device slot an Accept reserves (portal/device_slots.py); ``nonce`` names the login (the
-    reservation's), random when None."""
-    refusal = check_quota(plan, usage, now)
-    if refusal is not None:
-        raise QuotaRefusal(refusal, f"{phone} plan {plan.name}")
-    if plan.max_sessions is not None and sessions:
-        device = normalise_mac_or_none(mac)
-        live = [
-            s for s in sessions
-            if s.deadline(grace) > now and not (device is not None and s.mac == device)
-        ]
-        if len(live) >= plan.max_sessions:
-            raise QuotaRefusal("too_many_devices", f"{phone}: {len(live)} online")
+def too_many_online(max_sessions: int, sessions: list[OnlineSession], mac: str | None, now: float,
+                    grace: float) -> int | None:
+    """How many sessions (read before) hold the plan's ``max_sessions`` places against a login
+    from ``mac`` (its own device's session does not count), or None when there is room."""
+    device = normalise_mac_or_none(mac)
+    live = sum(1 for s in sessions
+               if s.deadline(grace) > now and not (device is not None and s.mac == device))
+    return live if live >= max_sessions else None
+
+
+def grant_of(plan: Plan, usage: Usage, phone: str, now: float, tz: ZoneInfo, default_interim: int,
+             signer: ClassSigner | None, ac: str, nonce: bytes | None) -> Grant:
+    """The Grant of a login the checks let through (portal.decision.decide made them)."""
     return Grant(
         plan_name=plan.name,
         session_timeout=remaining_time(plan, usage, now, tz),
@@ -312,32 +306,55 @@ class Authorizer:
         )
         self.usage = UsageBook(redis, self.settings.timezone)
         self.reaper_grace = reaper_grace
+        self.rules: DecisionRules = _decision.DecisionRules(
+            self.usage.tz, self.settings.default_interim, reaper_grace, class_signer)
         self._reserve = redis.register_script(RESERVE_LUA)
+
+    def decide(
+        self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
+        venue: str | None = None, *, blocklist: bool = False,
+    ) -> Grant | Refusal:
+        """``portal.decision.decide`` over one pipeline of reads in the phone's slot (plan
+        override, usage, online sessions) and, with ``blocklist``, its blocklist entries (the
+        RADIUS server's; the web login checks the blocklist before it sends a code)."""
+        pipe = self.redis.pipeline(transaction=False)
+        if blocklist:
+            pipe.hget(keys.blocked_phones(), phone)
+            pipe.hget(keys.blocked_macs(), mac or "-")
+        pipe.get(keys.plan_override(phone))
+        pipe.hgetall(keys.usage(phone))
+        pipe.hgetall(keys.phone_sessions(phone))
+        raw = pipe.execute()
+        return self.decide_replies(phone, mac, ac, ssid, now, venue,
+                                   (raw[0], raw[1], *raw[2:]) if blocklist else (None, None, *raw))
+
+    def decide_replies(
+        self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
+        venue: str | None, replies: tuple[Any, ...] | list[Any],
+    ) -> Grant | Refusal:
+        """:meth:`decide` over replies someone else fetched, in its order: blocked phone entry,
+        blocked MAC entry, plan override, usage hash, sessions hash (hashes as dicts). The
+        RADIUS fast path's MAC authentication reads them through its own client."""
+        blocked_phone, blocked_mac, raw_override, raw_usage, raw_sessions = replies
+        override = None if raw_override is None else raw_override.decode()
+        plan = self.plans.resolve_with(override, ac.name, ssid, venue)
+        usage = self.usage.from_raw(raw_usage, now)
+        reads = _decision.AuthReads(phone, mac, blocked_phone, blocked_mac, usage,
+                                    decode_records(phone, raw_sessions))
+        decided = _decision.decide(reads, plan, self.rules, ac.name, now)
+        if plan is not None and isinstance(decided, Grant) and _decision.starts_validity(plan, usage):
+            self.usage.mark_first_login(phone, now)   # once per phone ever
+        return decided
 
     def authorize(
         self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
         venue: str | None = None,
     ) -> Grant:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(keys.plan_override(phone))
-        pipe.hgetall(keys.usage(phone))
-        pipe.hgetall(keys.phone_sessions(phone))
-        raw_override, raw_usage, raw_sessions = pipe.execute()
-        override = None if raw_override is None else raw_override.decode()
-        plan = self.plans.resolve_with(override, ac.name, ssid, venue)
-        if plan is None:
-            raise QuotaRefusal("no_plan", f"{phone} on {ac.name}/{ssid}")
-        usage = self.usage.from_raw(raw_usage, now)
-        sessions = decode_records(phone, raw_sessions)
-        grant = evaluate(
-            plan, usage, sessions, phone=phone, mac=mac, now=now,
-            tz=self.usage.tz, default_interim=self.settings.default_interim,
-            grace=self.reaper_grace, signer=self.class_signer, ac=ac.name,
-        )
-        if usage.first_login is None and plan.validity_days is not None:
-            # Validity counts from the first login: remember it (once per phone ever).
-            self.usage.mark_first_login(phone, now)
-        return grant
+        """:meth:`decide` without the blocklist, raising QuotaRefusal instead of returning it."""
+        decided = self.decide(phone, mac, ac, ssid, now, venue)
+        if isinstance(decided, _decision.Refusal):
+            raise QuotaRefusal(decided.code, decided.detail)
+        return decided
 
     def slot_command(self, phone: str, mac: str | None, grant: Grant, now: float) -> tuple[Any, ...] | None:
         """The ("RESERVE", ...) command that binds ``grant``'s device slot, or None when its plan
@@ -382,3 +399,8 @@ def authorize(
             entry = (redis, Authorizer(redis, settings))
             _authorizers[key] = entry
     return entry[1].authorize(phone, mac, ac, ssid, now, venue=venue)
+
+
+# portal.decision puts this module's pure parts in order, and the Authorizer above calls it: the
+# import comes last so that either module can be imported first.
+import portal.decision as _decision  # noqa: E402

@@ -30,8 +30,9 @@ from typing import Any, Protocol
 
 from ac_adapters.gateways import adapter_for
 from portal.acs import AcRecord, AcRegistry
+from portal.decision import AuthReads, DecisionRules, Refusal, decide
 from portal.errors import NotFound, ValidationError
-from portal.grants import Grant, QuotaRefusal, evaluate
+from portal.grants import Grant, QuotaRefusal
 from portal.plans import Plan, PlanStore, base_name
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.usage import UsageBook
@@ -59,7 +60,7 @@ class Enforcement(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class KickOutcome:
-    """How one session's kick went. ``method``: dm | portal | none."""
+    """How one session's kick went. ``method``: dm | portal | controller | none."""
 
     ac: str
     session_id: str
@@ -71,7 +72,7 @@ class KickOutcome:
 
     @property
     def outcome(self) -> str:
-        """dm | portal | gone | refused | not_found | no_answer | unknown_ac | no_remote_logout
+        """dm | portal | controller | gone | refused | not_found | no_answer | unknown_ac | no_remote_logout
 
         "gone" only when the enforcer confirmed the session is closed (a NAK 503 alone is not
         proof: a NAS answers it too when our identifiers do not match its session)."""
@@ -92,13 +93,16 @@ class KickOutcome:
         return {
             "dm": "已通过 RFC 5176 断开请求（DM）下线",
             "portal": "已通过 Portal 协议下线请求（REQ_LOGOUT）下线",
+            "controller": "已在网关控制器上取消授权（unauthorize-guest）",
             "gone": "AC 报告该会话已不存在（用户已下线）",
             "refused": f"AC 拒绝断开（Error-Cause {self.error_cause}），用户仍在线",
             "not_found": "AC 报告找不到该会话（Error-Cause 503），但计费显示用户仍在线，可能未下线；"
                          "请核对 AC 的 RFC 5176 会话标识",
             "no_answer": "AC 未响应，用户可能仍在线",
             "unknown_ac": "未知的 AC，无法下线",
-            "no_remote_logout": "该网关（openNDS 9.10）不支持从外部下线用户，用户仍在线："
+            "no_remote_logout": "该网关（Omada 外部门户 API）不支持从外部下线用户，用户仍在线："
+                                "会话将在授权时长结束时终止" if self.detail.startswith("omada") else
+                                "该网关（openNDS 9.10）不支持从外部下线用户，用户仍在线："
                                 "会话将在登录时下发的时长或流量限额用完时结束；"
                                 "如需立即下线，请在网关上执行 ndsctl deauth <用户 IP>",
         }[self.outcome]
@@ -108,13 +112,17 @@ class KickOutcome:
         return {
             "dm": "Disconnected via RFC 5176 Disconnect-Request (DM)",
             "portal": "Logged out via Portal REQ_LOGOUT",
+            "controller": "Unauthorised on the gateway's controller (unauthorize-guest)",
             "gone": "The AC reports the session no longer exists (already offline)",
             "refused": f"The AC refused the disconnect (Error-Cause {self.error_cause}); still online",
             "not_found": "The AC reports no such session (Error-Cause 503) but accounting shows it "
                          "online; the user may still be online: check the AC's RFC 5176 identifiers",
             "no_answer": "The AC did not answer; the user may still be online",
             "unknown_ac": "Unknown AC; cannot disconnect",
-            "no_remote_logout": "This gateway (openNDS 9.10) cannot be told to drop a client from "
+            "no_remote_logout": "This gateway (Omada's external-portal API) cannot be told to drop a "
+                                "client from outside; the user is still online until the authorised "
+                                "time runs out" if self.detail.startswith("omada") else
+                                "This gateway (openNDS 9.10) cannot be told to drop a client from "
                                 "outside; the user is still online until the session length or data "
                                 "quota given at login runs out. To end it now, run `ndsctl deauth "
                                 "<client IP>` on the gateway",
@@ -340,8 +348,10 @@ class NocActions:
         Concurrency is not re-checked: the session is already online."""
         now = self.clock()
         usage = self.usage.get(session.phone, now)
-        grant = evaluate(plan, usage, [], phone=session.phone, mac=session.mac, now=now,
-                         tz=self.usage.tz, default_interim=self.default_interim, grace=self.grace)
+        reads = AuthReads(session.phone, session.mac, None, None, usage)   # not the blocklist
+        grant = decide(reads, plan, DecisionRules(self.usage.tz, self.default_interim, self.grace), "", now)
+        if isinstance(grant, Refusal):
+            raise QuotaRefusal(grant.code, grant.detail)
         if plan.session_timeout is not None:
             # A CoA Session-Timeout counts from the CoA: only what is left of the per-session cap.
             cap = max(1, plan.session_timeout - self.elapsed(session, now))

@@ -36,6 +36,7 @@ from ac_adapters.codec import PortalPacket, mac_from_attr
 from ac_adapters.constants import AttrType
 from ac_adapters.listener import AcPeer, BaseListenerHandler
 from ac_adapters.profiles import PROFILES
+from portal import ntf_replay
 from portal.acs import AcRecord, AcRegistry
 from portal.state import keys
 from portal.state.connection import StateUnavailable
@@ -172,6 +173,14 @@ class PortalListenerHandler(BaseListenerHandler):
         if at is None:
             return None
         return f"{(phone or b'').decode()}@{at.decode()}"
+
+    def logout_corroborated(self, ac: AcPeer, packet: PortalPacket) -> bool:
+        return ntf_replay.logout_corroborated(self.redis, ac.name, packet.user_ip)
+
+    def on_unconfirmed_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
+        self._note(ac.name, "ntf_suspected_replay", last_packet_at=f"{self.wall():.3f}")
+        ntf_replay.note_unconfirmed(self.redis, ac.name, packet.user_ip, self.session_marker(ac, packet))
+        self._maybe_flush()
 
     def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
         now = f"{self.wall():.3f}"

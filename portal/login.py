@@ -31,6 +31,7 @@ codes to the user's message. The value types and :class:`Signer` live in :mod:`p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -41,8 +42,9 @@ from typing import Any
 from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.profiles import PROFILES
 from portal.acs import AcRecord
+from portal.blocklist import normalise_mac
 from portal.credentials import DEVICE_MISMATCH_MESSAGE, Credential
-from portal.gateway_login import grants_by_redirect, handoff
+from portal.gateway_login import claim_redirect, gateway_logout, handoff, no_portal_login
 from portal.grants import Grant, QuotaRefusal
 from portal.login_ads import ReturningPhones
 from portal.login_context import PhoneContexts
@@ -66,6 +68,7 @@ from portal.reallog import LoginRecord
 from portal.settings import Settings
 from portal.sms_queue import SmsJob
 from portal.state import STATE_ERRORS, keys
+from portal.state.scripts import execute_scripted, queue_evalsha
 from portal.venues import Venue, allowed_redirect
 
 # The value types live in portal.login_types and the ad-page flow in portal.login_ads; both are
@@ -127,8 +130,15 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         A redirect only CLAIMS a device, so the page never shows a number from the state: only
         the number this browser itself proved for this device (``ctx.proven_phone``), and that
         masked."""
+        # The two independent reads — the MAC's binding and the device's pending number — go
+        # out in one round trip: a new phone needs both, a returning one wastes only the GET.
+        pipe = self.redis.pipeline(transaction=False)
         if ctx.mac:
-            binding = self.credentials.binding_for_mac(ctx.mac)
+            pipe.hgetall(keys.mac_binding(normalise_mac(ctx.mac)))
+        pipe.get(keys.device_pending_phone(ctx.device))
+        *found, raw = pipe.execute()
+        if ctx.mac:
+            binding = self.credentials.binding_from_reply(ctx.mac, found[0])
             if binding is not None:
                 phone = binding[0]
                 try:
@@ -136,7 +146,6 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
                 except LoginError as refusal:
                     return Landing(phone=self._shown(ctx, phone), refusal=refusal)
                 return Landing(ad=self._offer_ad(ctx, phone, lang))
-        raw = self.redis.get(keys.device_pending_phone(ctx.device))
         if raw is not None:
             phone = raw.decode()
             pending = self.otp.pending(phone, ctx.mac, ctx.user_ip)
@@ -157,9 +166,21 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         except OtpRefused as exc:
             raise LoginError(exc.code, retry_after=exc.retry_after, detail=str(exc)) from None
         minutes = max(1, issued.valid_for // 60)
-        self.sms.enqueue(SmsJob(issued.phone, "otp", {"code": issued.code, "minutes": str(minutes)},
-                                "en" if lang == "en" else "zh", secrets.token_hex(12)))
-        self.redis.set(keys.device_pending_phone(ctx.device), issued.phone, ex=issued.valid_for)
+        enqueue = self.sms.enqueue_call(SmsJob(issued.phone, "otp", {"code": issued.code,
+                                                                     "minutes": str(minutes)},
+                                               "en" if lang == "en" else "zh", secrets.token_hex(12)))
+        # The SMS job and the device's pending number in one round trip; a number is remembered
+        # only for a code whose SMS was queued, so a failed queueing takes it back.
+        pending = keys.device_pending_phone(ctx.device)
+        pipe = self.redis.pipeline(transaction=False)
+        queue_evalsha(pipe, *enqueue)
+        pipe.set(pending, issued.phone, ex=issued.valid_for)
+        try:
+            execute_scripted(pipe, {0: enqueue})
+        except STATE_ERRORS:
+            with contextlib.suppress(*STATE_ERRORS):
+                self.redis.delete(pending)
+            raise
         now = self.clock()
         log.info("code queued for %s (device %s, AC %s)", _mask(issued.phone), ctx.device, ctx.ac)
         return CodeSent(issued.phone, max(0, int(issued.resend_after - now)),
@@ -188,14 +209,16 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
             days = plan.mac_binding_days or self.web.binding_days
             if ctx.mac and days > 0:
                 self.credentials.bind_mac(ctx.mac, national, days)
-            success = self._logged_in(ctx, national, plan, grant, "sms", observed=observed)
+            # The device's pending number is dead once its code is used (``landing`` resumes
+            # only an unused code): forgotten in the login's own pipeline, no round trip of its own.
+            success = self._logged_in(ctx, national, plan, grant, "sms", observed=observed,
+                                      forget=keys.device_pending_phone(ctx.device))
         except LoginError:
             self._allow_retry(verified, page)
             raise
         except STATE_ERRORS:
             self._allow_retry(verified, page)
             raise
-        self.redis.delete(keys.device_pending_phone(ctx.device))
         return success
 
     def _allow_retry(self, verified: Any, page: str) -> None:
@@ -252,7 +275,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
 
     def _ac_login(self, ctx: PhoneContext, credential: Credential) -> LoginResult | None:
         record = self._ac(ctx.ac)
-        if grants_by_redirect(record):    # openNDS: the phone's browser carries the grant (handoff)
+        if no_portal_login(record):       # a gateway kind: handoff grants (browser or controller)
+            claim_redirect(self, ctx)     # Chilli: a redirect's challenge carries one grant
             return None
         if not self._slots.acquire(timeout=self.web.busy_wait):
             raise LoginError("busy", retry_after=5, detail="no free AC login slot")
@@ -280,7 +304,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         raise LoginError("ac_rejected", reply_message=result.text, detail=result.diagnostic)
 
     def _logged_in(self, ctx: PhoneContext, phone: str, plan: Plan, grant: Grant, kind: str, *,
-                   observed: str = "") -> LoginSuccess:
+                   observed: str = "", forget: str = "") -> LoginSuccess:
         venue = self.venue(ctx)
         now = self.clock()
         # The record is written before the success page: no one is online without it. It keeps
@@ -305,6 +329,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         pipe.hincrby(keys.venue_stats(venue.id), {"sms": "logins", "returning": "returning_logins"}
                      .get(kind, "silent_logins"), 1)
         self.livestats.login_in(pipe, kind, venue.id)
+        if forget:
+            pipe.delete(forget)
         pipe.execute()
         log.info("login %s: %s MAC %s IP %s on %s (venue %s, plan %s)", kind, _mask(phone),
                  ctx.mac or "-", ctx.user_ip, ctx.ac, venue.id, plan.name)
@@ -316,7 +342,7 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         """The AC accepted a login whose real-name record could not be written: log the user out
         on the AC again (the law allows no one online without a record) and say so loudly."""
         self.counters.inc("login.realname_failed")
-        if grants_by_redirect(self._ac(ctx.ac)):   # not sent to the gateway yet: nothing granted
+        if no_portal_login(self._ac(ctx.ac)):      # not sent to the gateway yet: nothing granted
             log.error("real-name record for %s on %s NOT written (%s): no grant URL given",
                       _mask(phone), ctx.ac, cause)
             return
@@ -399,11 +425,10 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         """REQ_LOGOUT on the AC, then forget the portal login. False when the AC did not answer."""
         rec = self.redis.hgetall(keys.portal_login(ac, user_ip))
         mac = (rec.get(b"mac") or b"").decode() or None
-        if grants_by_redirect(self._ac(ac)):
-            # openNDS 9.10 cannot be told to drop a client from outside: the session lasts
-            # until the limits given at grant time (or the gateway's idle timeout) end it.
-            log.warning("logout of %s on %s: the gateway has no remote logout", user_ip, ac)
-            return False
+        if no_portal_login(self._ac(ac)):
+            # openNDS 9.10 cannot be told to drop a client from outside (the limits given at
+            # grant time end it); a UniFi controller unauthorises the guest.
+            return gateway_logout(self, self._ac(ac), user_ip)
         result = self._client_now().logout(endpoint_for(self._ac(ac), self.settings), user_ip, mac=mac)
         self.close(ac, user_ip, mac, "logout")
         if not result.ok:

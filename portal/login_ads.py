@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ad_pages import select_ad
+from portal.blocklist import normalise_mac
 from portal.errors import NotFound
 from portal.login_types import AdOffer, LoginError, LoginSuccess, PhoneContext, Signer
 from portal.state import keys
@@ -61,8 +62,10 @@ class ReturningPhones:
         seconds = venue.ad_seconds
         shown = int(self.redis.hincrby(keys.venue_stats(venue.id), "ad_impressions", 1))
         ad = self.campaign_ad(ctx, phone, lang) or select_ad(list(venue.ads), shown, lang)
-        self.redis.hincrby(keys.venue_stats(venue.id), f"ad:{ad['id']}:impressions", 1)
-        self.redis.set(keys.ad_ticket(nonce), ad["id"], ex=seconds + 600)
+        pipe = self.redis.pipeline(transaction=False)      # two independent writes, one round trip
+        pipe.hincrby(keys.venue_stats(venue.id), f"ad:{ad['id']}:impressions", 1)
+        pipe.set(keys.ad_ticket(nonce), ad["id"], ex=seconds + 600)
+        pipe.execute()
         ticket = self.signer.sign("ad", {"n": nonce, "t": issued, "ac": ctx.ac, "ip": ctx.user_ip,
                                          "m": ctx.mac, "s": seconds, "ad": ad["id"], "cp": ad["campaign"]},
                                  seconds + 600)
@@ -136,9 +139,16 @@ class ReturningPhones:
         if wait > 0.2:    # a little slack for clock granularity, never a second early
             raise LoginError("too_early", retry_after=max(1, int(wait + 0.999)),
                              detail=f"{elapsed:.1f}s of {data['s']}s")
-        if not self.redis.delete(keys.ad_ticket(str(data["n"]))):
+        # Spending the ticket and reading the MAC's binding (a read: harmless if the ticket
+        # turns out spent) in one round trip.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.ad_ticket(str(data["n"])))
+        if ctx.mac:
+            pipe.hgetall(keys.mac_binding(normalise_mac(ctx.mac)))
+        spent, *binding = pipe.execute()
+        if not spent:
             raise LoginError("ticket_used")
-        credential = self.credentials.mac_credential(ctx.mac) if ctx.mac else None
+        credential = self.credentials.credential_from_reply(ctx.mac, binding[0]) if ctx.mac else None
         if credential is None:
             raise LoginError("not_bound")
         grant, plan = self._grant(credential.username, ctx)

@@ -165,7 +165,9 @@ LISTENER_RULES: tuple[Rule, ...] = (
     Rule("dropped_ac.", "citywifi_listener_ac_dropped_total",
          "Datagrams from a registered AC's address dropped, by reason and AC", "reason,ac"),
     Rule("repeated_events", "citywifi_listener_repeated_events_total",
-         "Byte-identical datagrams handled again because a newer login had ended"),
+         "Session-ending datagrams byte-identical to one handled for an earlier login"),
+    Rule("suspected_replays", "citywifi_listener_suspected_replays_total",
+         "Such repeats not corroborated by accounting: answered, held, not acted upon (SECURITY.md)"),
     Rule("silent_login.", "citywifi_listener_silent_logins_total",
          "MAC-trigger silent logins, by outcome (queued, succeeded, failed, error, expired, "
          "queue_full, in_flight, stopped) and AC", "outcome,ac"),

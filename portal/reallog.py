@@ -10,7 +10,8 @@ user is online without a record. The daily archive job (``portal.archive``) and 
 log export (``portal.logexport``) read the stream.
 
 Logouts land in the same stream as ``kind="logout"`` records (``logout_fields``): phone, MAC,
-IP, AC, acct session id, start, stop, duration, bytes in/out and the cause. They are written by
+IP, AC, acct session id, start, stop, duration, bytes in/out, the cause and (when the session
+knows them) the venue and SSID it started in, which the reports use (portal/reports/). They are written by
 whoever removes the accounting session record, in the same round trip: the accounting Stop
 (radius/accounting.py — so portal logout, NTF_LOGOUT and user-requested logouts arrive through
 the AC's Stop), ``SessionRegistry.close`` (DM kick, reaper) and Accounting-On/Off. A logout joins
@@ -55,7 +56,7 @@ def stop_cause(terminate_cause: int | None) -> str:
 def logout_fields(
     *, phone: str, ac: str, session_id: str, start: float, stop: float, session_time: int,
     bytes_in: int, bytes_out: int, cause: str, mac: str | None = None, ip: str | None = None,
-    plan: str = "",
+    plan: str = "", venue: str = "", ssid: str = "",
 ) -> dict[str, str]:
     """Stream fields of one logout record (``at`` is the stop time); text from the AC (session
     id, …) with control characters escaped (portal/logtext.py)."""
@@ -63,7 +64,7 @@ def logout_fields(
         "kind": LOGOUT, "phone": phone, "mac": mac or "", "ip": ip or "", "ac": ac,
         "sid": session_id, "start": f"{start:.0f}", "stop": f"{stop:.3f}", "t": str(int(session_time)),
         "in": str(int(bytes_in)), "out": str(int(bytes_out)), "cause": cause, "plan": plan,
-        "at": f"{stop:.3f}",
+        "at": f"{stop:.3f}", **({"venue": venue} if venue else {}), **({"ssid": ssid} if ssid else {}),
     })
 
 
@@ -73,7 +74,7 @@ def session_logout_fields(session: OnlineSession, stop: float, cause: str) -> di
         phone=session.phone, ac=session.ac, session_id=session.session_id, start=session.started,
         stop=stop, session_time=session.session_time, bytes_in=session.input_octets,
         bytes_out=session.output_octets, cause=cause, mac=session.mac, ip=session.ip,
-        plan=session.plan,
+        plan=session.plan, venue=session.venue, ssid=session.ssid,
     )
 
 

@@ -26,19 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+from portal.reports.settings import ReportSettings
+
 __all__ = [
     "MA_MODES",
     "AcSeed",
     "AcSimSettings",
-    "ArchiveSettings",
-    "ContentSettings",
+    "ArchiveSettings", "ContentSettings",
     "ListenerSettings",
     "MetricsSettings",
     "NumberPolicySettings",
     "OtpSettings",
     "PagesSettings",
-    "PlanRuleSeed",
-    "PlanSeed",
+    "PlanRuleSeed", "PlanSeed",
     "PortalClientSettings",
     "QuotaSettings",
     "RadiusSettings",
@@ -48,8 +48,7 @@ __all__ = [
     "SmsGatewaySettings",
     "SmsSettings",
     "WebSettings",
-    "load_settings",
-    "ma_mode",
+    "load_settings", "ma_mode",
 ]
 
 ENV_PREFIX = "CITYWIFI_"
@@ -581,7 +580,7 @@ class AcSeed:
     bas_ip: str = ""                   # BAS-IP it puts in its packets; empty = first address
     portal_sources: tuple[str, ...] = ()  # where its NTF_LOGOUT/MAC-trigger come from; empty = addresses
     vendor: str = "huawei-v2"          # vendor profile (ac_adapters.profiles)
-    secret: str = ""                   # portal protocol shared secret
+    secret: str = ""                   # portal protocol secret (chilli: uamsecret; unifi: API password)
     radius_secret: str = ""            # RADIUS shared secret; empty = same as `secret`
     port: int = 2000
     rfc5176: bool = True
@@ -601,9 +600,9 @@ class AcSeed:
     radius_proxy: bool = False
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
     dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
-
-    kind: str = "portal"               # gateway kind: portal (carrier Portal protocol) or opennds
+    kind: str = "portal"               # portal (Portal protocol), opennds, chilli, mikrotik, unifi, omada
     faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
+    controller_url: str = ""           # unifi/omada controller API URL with its user (password = secret)
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):
@@ -688,6 +687,7 @@ class Settings:
     content: ContentSettings = field(default_factory=ContentSettings)
     ac_sim: AcSimSettings = field(default_factory=AcSimSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
     acs: tuple[AcSeed, ...] = ()
     plans: tuple[PlanSeed, ...] = ()   # plans copied into Redis at start-up (NOC edits are never overwritten)
     plan_rules: tuple[PlanRuleSeed, ...] = ()   # which plan applies where, seeded like plans

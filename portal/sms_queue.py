@@ -121,13 +121,18 @@ class SmsQueue:
 
     def enqueue(self, job: SmsJob) -> str:
         """Queue the job once per ``request_id`` and return its id (= the request id)."""
+        script, script_keys, args = self.enqueue_call(job)
+        script(keys=script_keys, args=args)
+        return str(args[0])
+
+    def enqueue_call(self, job: SmsJob) -> tuple[Any, list[str], list[Any]]:
+        """``enqueue`` as (script, keys, args), for a caller that sends it in its own pipeline
+        (``portal.state.scripts.queue_evalsha``); the job id is ``args[0]``."""
         job_id = job.request_id or uuid.uuid4().hex
         if job_id != job.request_id:
             job = SmsJob(job.phone, job.template, dict(job.params), job.lang, job_id)
-        self._enqueue(keys=[keys.sms_job(job_id), keys.sms_stream()],
-                      args=[job_id, job.to_json(), f"{time.time():.3f}", self.ttl, self.maxlen,
-                            self.queued_ttl])
-        return job_id
+        return (self._enqueue, [keys.sms_job(job_id), keys.sms_stream()],
+                [job_id, job.to_json(), f"{time.time():.3f}", self.ttl, self.maxlen, self.queued_ttl])
 
     def outcome(self, job_id: str) -> dict[str, str] | None:
         """The job's record: status (queued/sending/sent/failed/delivered/undelivered), gateway,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from portal.state import keys
 
-__all__ = ["ADD_USAGE_LUA", "Usage", "UsageBook", "day_of", "next_midnight"]
+__all__ = ["ADD_USAGE_LUA", "Usage", "UsageBook", "day_of", "next_midnight", "parse_usage"]
 
 
 def day_of(now: float, tz: ZoneInfo) -> str:
@@ -42,6 +42,22 @@ class Usage:
     total_time: int = 0
     total_volume: int = 0
     first_login: float | None = None
+
+
+def parse_usage(raw: dict[bytes, bytes], today: str, today_raw: bytes) -> Usage:
+    """A phone's Usage from an HGETALL of ``keys.usage`` (as read in anyone's pipeline), on the
+    local day ``today`` (``today_raw``: the same, encoded; callers on the RADIUS hot path keep
+    both until midnight). The one parser of the hash: every reader comes through here."""
+    first = raw.get(b"f")
+    same_day = raw.get(b"d") == today_raw
+    return Usage(
+        day=today,
+        daily_time=int(raw.get(b"dt", 0)) if same_day else 0,
+        daily_volume=int(raw.get(b"dv", 0)) if same_day else 0,
+        total_time=int(raw.get(b"tt", 0)),
+        total_volume=int(raw.get(b"tv", 0)),
+        first_login=float(first) if first is not None else None,
+    )
 
 
 # Lua helper shared by every script that books usage. Numbers are formatted with %.0f because
@@ -81,16 +97,7 @@ class UsageBook:
     def from_raw(self, raw: dict[bytes, bytes], now: float) -> Usage:
         """Decode an HGETALL of ``keys.usage`` (as read in someone's pipeline)."""
         today = self.today(now)
-        first = raw.get(b"f")
-        same_day = raw.get(b"d", b"").decode() == today
-        return Usage(
-            day=today,
-            daily_time=int(raw.get(b"dt", 0)) if same_day else 0,
-            daily_volume=int(raw.get(b"dv", 0)) if same_day else 0,
-            total_time=int(raw.get(b"tt", 0)),
-            total_volume=int(raw.get(b"tv", 0)),
-            first_login=float(first) if first is not None else None,
-        )
+        return parse_usage(raw, today, today.encode())
 
     def get(self, phone: str, now: float) -> Usage:
         return self.from_raw(self.redis.hgetall(keys.usage(phone)), now)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ad_pages.web_url import web_url_problem
 from portal.blocklist import normalise_mac
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
@@ -150,10 +151,7 @@ def _host(url: str) -> str:
 def allowed_redirect(url: str, allowed_hosts: tuple[str, ...]) -> bool:
     """True when ``url`` is http(s) and its host is one of ``allowed_hosts`` (exact, or a
     subdomain of an entry written ``.example.cn``)."""
-    if not url or urlsplit(url).scheme not in ("http", "https"):
-        return False
-    # Browsers read "\\" as "/" and userinfo ("a@b") differently from Python: refuse them.
-    if "\\" in url or any(ord(ch) <= 32 or ord(ch) == 127 for ch in url) or "@" in urlsplit(url).netloc:
+    if web_url_problem(url) is not None:        # ad_pages.web_url: every parser must agree on it
         return False
     host = _host(url)
     if not host:

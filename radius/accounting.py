@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from portal.device_slots import RELEASE_LUA, release_args
 from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
+from portal.ntf_replay import CONFIRM_LUA, confirm_in
 from portal.plans import PlanStore
 from portal.reallog import logout_fields, session_logout_fields, stop_cause
 from portal.sessions import (
@@ -164,6 +165,7 @@ class AccountingProcessor:
         if self.fast is not None:
             self.fast.script(ACCT_LUA)
             self.fast.script(RELEASE_LUA)
+            self.fast.script(CONFIRM_LUA)     # queued on the follow-up pipeline by confirm_in
         self.enforce_async = enforce_async
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: list[concurrent.futures.Future[Any]] = []
@@ -394,8 +396,9 @@ class AccountingProcessor:
                     bytes_in=record.input_total, bytes_out=record.output_total,
                     cause=stop_cause(record.terminate_cause),
                     mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
-                    plan=q.plan))
+                    plan=q.plan, venue=session.venue, ssid=session.ssid))
                 self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session)
+                confirm_in(self.redis, follow, q.ac.name, session.ip or record.framed_ip)
             elif verdict == "new":
                 self.registry.attributes_index_in(later(), session)
             elif len(reply) > 4 and reply[4] is not None and reply[4].decode() != (session.ip or ""):

@@ -1,4 +1,4 @@
-"""The Access-Request policy: credential → blocklist → plan/quota (``portal.grants``) → dialect.
+"""The Access-Request policy: credential → the decision (``portal.decision``) → dialect.
 
 Plugs into ``radius.server.RadiusServer`` as its auth handler. Each step either passes or ends in
 an Access-Reject whose Reply-Message (Chinese / English) the portal can show, and whose reason
@@ -13,14 +13,14 @@ token, or a CHAP response that matches one, is then consumed atomically by
 trips per request), which also reserves the device slot of a plan with ``max_sessions``
 (``portal.device_slots``). An Accept that spent no token (a bound device's credential) reserves
 its slot with ``RESERVE_LUA`` in one more pipelined trip, only when its plan has a device limit.
-The decisions are made in Python by the same code as the per-step path.
+Every path ends in the one decision, ``portal.decision.decide``, over the replies it fetched.
 Without a ``RespClient`` (Sentinel, Cluster: a batch touches keys of many slots) the same steps
-run through redis-py, one pipeline each.
+run through redis-py: the credential check, then the blocklist and policy reads in one pipeline
+(``portal.grants.Authorizer.decide``), then the device slot.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.acs import AcRecord
-from portal.blocklist import BlockEntry, normalise_mac
+from portal.blocklist import blocks, normalise_mac
 from portal.credentials import (
     CONSUME_LUA,
     CheckPlan,
@@ -41,13 +41,13 @@ from portal.credentials import (
     ReusedCredential,
     consume_keys_args,
 )
+from portal.decision import AuthReads, Refusal, decide, screen, starts_validity
 from portal.device_slots import RESERVE_LUA, slot_field
 from portal.errors import ValidationError
-from portal.grants import Authorizer, Grant, QuotaRefusal, check_quota, evaluate
+from portal.grants import Authorizer, QuotaRefusal
 from portal.plans import Plan
-from portal.sessions import decode_records
 from portal.state import STATE_ERRORS, keys
-from portal.usage import Usage, day_of, next_midnight
+from portal.usage import Usage, day_of, next_midnight, parse_usage
 from radius import wire
 from radius.auth_replies import REJECT_MESSAGES, refusal_reply, reply_message_attrs, too_many_devices
 from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
@@ -169,15 +169,15 @@ class AuthPolicy:
             return self._reject(exc.code)
         except MalformedPacket:
             return self._reject("invalid_credential")
-        if self._blocked(identity, now):
-            return self._reject("blocked")
         ssid = parse_ssid(req.text(Attr.CALLED_STATION_ID))
         venue = self.venue_of(ac.name, ssid) if self.venue_of is not None else None
+        grant = self.authorizer.decide(identity.phone, identity.mac, ac, ssid, now, venue, blocklist=True)
+        if isinstance(grant, Refusal):
+            return self._refused(grant)
         try:
-            grant = self.authorizer.authorize(identity.phone, identity.mac, ac, ssid, now, venue=venue)
             self.authorizer.reserve(identity.phone, identity.mac, grant, now)   # one more trip
         except QuotaRefusal as refusal:
-            return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+            return refusal_reply(refusal)
         reply = AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz))
         store = self.replay.store(identity, token, ac.name, reply, now)
         if store is not None:
@@ -387,7 +387,7 @@ class AuthPolicy:
         for (job, _, blocked), raw in zip(replays, fetched, strict=True):
             if isinstance(raw, Exception):
                 results[job.index] = raw
-            elif (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
+            elif (blocked[0] is not None or blocked[1] is not None) and blocks(blocked[0], blocked[1], now):
                 results[job.index] = self._reject("blocked")
             else:
                 results[job.index] = self._replayed(raw, job.ac.name, job.plan.mac)
@@ -425,14 +425,13 @@ class AuthPolicy:
                          venues: dict[tuple[str, str | None], str | None]) -> tuple[int, bytes] | None:
         """(max_sessions, login nonce) when spending this job's token leads to an Accept that
         must hold a device slot; None when the plan has no limit or the request will be refused
-        anyway (blocked, no plan, quota used up: _grant_reply says which, no slot is taken)."""
-        if (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
-            return None
+        anyway (``portal.decision.screen``: blocked, no plan, quota used up; no slot is taken)."""
         override = None if reads[3] is None else reads[3].decode()
         plan = self._resolve(override, job.ac.name, job.ssid, self._venue(job, venues))
         if plan is None or plan.max_sessions is None:
             return None
-        if check_quota(plan, self._usage(reads[4], now), now) is not None:
+        facts = AuthReads(job.plan.phone, job.plan.mac, blocked[0], blocked[1], self._usage(reads[4], now))
+        if screen(facts, plan, now) is not None:
             return None
         return plan.max_sessions, random.getrandbits(32).to_bytes(4, "big")
 
@@ -452,36 +451,25 @@ class AuthPolicy:
         """The reply and, when it is an Accept that still has to reserve a device slot,
         (max_sessions, login nonce). ``nonce``: the login whose device slot the consume
         step already reserved (the concurrency check was done there, atomically)."""
-        if (blocked[0] is not None or blocked[1] is not None) and self._blocked_raw(list(blocked), now):
-            return self._reject("blocked"), None
         ac = job.ac
-        venue = self._venue(job, venues)
-        a = self.authorizer
-        # Mirrors portal.grants.Authorizer.authorize over the fetched values (tests compare).
         override = None if reads[3] is None else reads[3].decode()
-        plan = self._resolve(override, ac.name, job.ssid, venue)
-        if plan is None:
-            refusal = QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{job.ssid}")
-            return refusal_reply(refusal), None
-        usage = self._usage(reads[4], now)
+        plan = self._resolve(override, ac.name, job.ssid, self._venue(job, venues))
         slot = None
-        if nonce is None and plan.max_sessions is not None:
-            # The login nonce is drawn here (as evaluate would) so that the reservation names
-            # the same login as the Class, without parsing the Class back.
+        if nonce is None and plan is not None and plan.max_sessions is not None:
+            # The login nonce is drawn here so that the reservation names the same login as
+            # the Class, without parsing the Class back.
             nonce = random.getrandbits(32).to_bytes(4, "big")
             slot = (plan.max_sessions, nonce)
-        try:
-            # No sessions: max_sessions is the device-slot reservation's (the consume step's, or
-            # _reserve_slots after this), atomic where a read of the sessions would be stale.
-            grant = evaluate(
-                plan, usage, [], phone=identity.phone, mac=identity.mac, now=now,
-                tz=a.usage.tz, default_interim=a.settings.default_interim, grace=a.reaper_grace,
-                signer=a.class_signer, ac=ac.name, nonce=nonce,
-            )
-        except QuotaRefusal as refusal:
-            return refusal_reply(refusal), None
-        if usage.first_login is None and plan.validity_days is not None:
-            a.usage.mark_first_login(identity.phone, now)
+        # No sessions: max_sessions is the device-slot reservation's (the consume step's, or
+        # _reserve_slots after this), atomic where a read of the sessions would be stale.
+        usage = self._usage(reads[4], now)
+        grant = decide(AuthReads(identity.phone, identity.mac, blocked[0], blocked[1], usage),
+                       plan, self.authorizer.rules, ac.name, now, nonce)
+        if isinstance(grant, Refusal):
+            return self._refused(grant), None
+        assert plan is not None
+        if starts_validity(plan, usage):
+            self.authorizer.usage.mark_first_login(identity.phone, now)
         return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), slot
 
     def _refresh_resolved(self) -> None:
@@ -508,7 +496,7 @@ class AuthPolicy:
         return plan
 
     def _usage(self, flat: list[bytes] | None, now: float) -> Usage:
-        """portal.usage.UsageBook.from_raw over the flat HGETALL reply, with the local day cached
+        """portal.usage.parse_usage over the flat HGETALL reply, with the local day cached
         until the next local midnight (strftime per request was a measurable cost)."""
         lo, hi, today, today_raw = self._day
         if not lo <= now < hi:
@@ -516,17 +504,7 @@ class AuthPolicy:
             today = day_of(now, tz)
             today_raw = today.encode()
             self._day = (now, next_midnight(now, tz), today, today_raw)
-        raw = flat_pairs(flat)
-        first = raw.get(b"f")
-        same_day = raw.get(b"d") == today_raw
-        return Usage(
-            day=today,
-            daily_time=int(raw.get(b"dt", 0)) if same_day else 0,
-            daily_volume=int(raw.get(b"dv", 0)) if same_day else 0,
-            total_time=int(raw.get(b"tt", 0)),
-            total_volume=int(raw.get(b"tv", 0)),
-            first_login=float(first) if first is not None else None,
-        )
+        return parse_usage(flat_pairs(flat), today, today_raw)
 
     def _handle_one(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> AuthReply:
         assert self.fast is not None
@@ -545,13 +523,13 @@ class AuthPolicy:
             return self._reject(exc.code)
         except MalformedPacket:
             return self._reject("invalid_credential")
-        if self._blocked_raw(raw[:2], now):
-            return self._reject("blocked")
         venue = self.venue_of(ac.name, ssid) if self.venue_of is not None else None
-        try:
-            grant = self._authorize_raw(identity, ac, ssid, venue, now, raw[2:])
-        except QuotaRefusal as refusal:
-            return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(refusal.reply_message), refusal.code)
+        blocked_phone, blocked_mac, override, usage, sessions = raw
+        grant = self.authorizer.decide_replies(identity.phone, identity.mac, ac, ssid, now, venue,
+                                               (blocked_phone, blocked_mac, override, _pairs(usage),
+                                                _pairs(sessions)))
+        if isinstance(grant, Refusal):
+            return self._refused(grant)
         reserve = self.authorizer.slot_command(identity.phone, identity.mac, grant, now)
         if reserve is not None and self._run([reserve])[0][0] == b"full":
             return too_many_devices()
@@ -605,7 +583,8 @@ class AuthPolicy:
 
     @staticmethod
     def _policy_cmds(phone: str, mac: str | None) -> list[tuple[Any, ...]]:
-        # Blocklist (portal.blocklist) and the reads of portal.grants.Authorizer.authorize.
+        # The reads of portal.grants.Authorizer.decide with the blocklist, in its order
+        # (what Authorizer.decide_replies takes).
         return [
             ("HGET", keys.blocked_phones(), phone),
             ("HGET", keys.blocked_macs(), mac or "-"),
@@ -614,44 +593,19 @@ class AuthPolicy:
             ("HGETALL", keys.phone_sessions(phone)),
         ]
 
-    @staticmethod
-    def _blocked_raw(raw: list[Any], now: float) -> bool:
-        for value in raw:
-            if value is not None:
-                try:
-                    if BlockEntry(**json.loads(value)).active(now):
-                        return True
-                except (TypeError, ValueError):
-                    return True   # unreadable entry: fail closed, someone meant to block
-        return False
-
-    def _authorize_raw(self, identity: Identity, ac: AcRecord, ssid: str | None,
-                       venue: str | None, now: float, raw: list[Any]) -> Grant:
-        # Mirrors portal.grants.Authorizer.authorize over already-fetched replies (a test checks
-        # both give the same Grant); the decision itself is the pure ``portal.grants.evaluate``.
-        a = self.authorizer
-        raw_override, raw_usage, raw_sessions = raw
-        override = None if raw_override is None else raw_override.decode()
-        plan = a.plans.resolve_with(override, ac.name, ssid, venue)
-        if plan is None:
-            raise QuotaRefusal("no_plan", f"{identity.phone} on {ac.name}/{ssid}")
-        usage = a.usage.from_raw(_pairs(raw_usage), now)
-        sessions = decode_records(identity.phone, _pairs(raw_sessions))
-        grant = evaluate(
-            plan, usage, sessions, phone=identity.phone, mac=identity.mac, now=now,
-            tz=a.usage.tz, default_interim=a.settings.default_interim, grace=a.reaper_grace,
-            signer=a.class_signer, ac=ac.name,
-        )
-        if usage.first_login is None and plan.validity_days is not None:
-            a.usage.mark_first_login(identity.phone, now)
-        return grant
-
     # --- steps ---------------------------------------------------------------------------------
 
     @staticmethod
     def _reject(reason: str) -> AuthReply:
         zh, en = REJECT_MESSAGES[reason]
         return AuthReply(Code.ACCESS_REJECT, reply_message_attrs(f"{zh} / {en}"), reason)
+
+    @classmethod
+    def _refused(cls, refusal: Refusal) -> AuthReply:
+        """The Access-Reject of a decision's Refusal: the blocklist's, or a plan/quota one."""
+        if refusal.code == "blocked":
+            return cls._reject("blocked")
+        return refusal_reply(QuotaRefusal(refusal.code, refusal.detail))
 
     def _identify(self, req: wire.Request, ac: AcRecord, secret: bytes) -> tuple[Identity, str]:
         """Who the request proves, and the login token it spent ("" if none)."""
@@ -698,18 +652,12 @@ class AuthPolicy:
         return False
 
     def _blocked(self, identity: Identity, now: float) -> bool:
-        # One pipeline for both lookups (portal.blocklist stores JSON BlockEntry per value).
+        # One pipeline for both entries; portal.blocklist.blocks decides.
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(keys.blocked_phones(), identity.phone)
         pipe.hget(keys.blocked_macs(), identity.mac or "-")
-        for raw in pipe.execute():
-            if raw is not None:
-                try:
-                    if BlockEntry(**json.loads(raw)).active(now):
-                        return True
-                except (TypeError, ValueError):
-                    return True   # unreadable entry: fail closed, someone meant to block
-        return False
+        phone_entry, mac_entry = pipe.execute()
+        return blocks(phone_entry, mac_entry, now)
 
 
 def _pairs(raw: Any) -> dict[bytes, bytes]:

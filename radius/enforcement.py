@@ -114,6 +114,15 @@ class EnforcementResult:
 def default_portal_logout(ac: AcRecord, user_ip: str, mac: str | None) -> bool:
     """REQ_LOGOUT through ``ac_adapters.client`` (imported lazily: the radius process needs it
     only for ACs without RFC 5176)."""
+    if ac.kind == "unifi":        # a controller kind: unauthorise the guest there
+        from ac_adapters.gateways.unifi_api import UnifiError, controller_for
+
+        try:
+            controller_for(ac.controller_url, ac.secret).unauthorize(ac.name, mac or "")
+        except UnifiError as exc:
+            log.warning("unauthorize-guest %s on %s: %s", mac, ac.name, exc)
+            return False
+        return True
     from ac_adapters.client import PortalClient
     from ac_adapters.exchange import AcEndpoint
     from ac_adapters.profiles import PROFILES
@@ -252,6 +261,14 @@ class Enforcer:
                 detail = "no answer to Disconnect-Request; "
         # After a 503 the result keeps method "dm" unless the Portal fallback confirms.
         failed_method = "dm" if not_found else "portal"
+        if ac.kind == "unifi":        # the controller unauthorises the guest (portal_logout)
+            failed_method = "controller"
+        elif ac.kind == "omada":      # its external-portal API cannot end an authorisation
+            return EnforcementResult(False, "none", reason, attempts, cause, detail + "an Omada gateway "
+                                     "cannot be told to end a session: it ends at its authorised time")
+        elif ac.kind != "portal":     # CoovaChilli, openNDS …: no Portal protocol to fall back on
+            return EnforcementResult(False, "dm" if not_found else "none", reason, attempts, cause,
+                                     detail + f"a {ac.kind} gateway has no Portal REQ_LOGOUT")
         if not session.ip:
             return EnforcementResult(False, "dm" if not_found else "none", reason, attempts, cause,
                                      detail + "no user IP for a portal REQ_LOGOUT")
@@ -260,8 +277,9 @@ class Enforcer:
         except Exception as exc:
             return EnforcementResult(False, failed_method, reason, attempts, cause,
                                      detail + f"REQ_LOGOUT failed: {exc}")
-        return EnforcementResult(ok, "portal" if ok else failed_method, reason, attempts, cause,
-                                 detail + ("" if ok else "REQ_LOGOUT not acknowledged"))
+        done, what = ("controller", "unauthorize-guest") if ac.kind == "unifi" else ("portal", "REQ_LOGOUT")
+        return EnforcementResult(ok, done if ok else failed_method, reason, attempts, cause,
+                                 detail + ("" if ok else f"{what} not acknowledged"))
 
     def _gone(self, session: OnlineSession) -> bool:
         """Whether the session is no longer online in accounting (its Stop arrived)."""

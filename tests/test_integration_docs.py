@@ -25,7 +25,7 @@ from radius.dictionary import load_dictionary
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "integration"
-GUIDES = ("huawei", "h3c", "ruijie", "cmcc", "radius-only")
+GUIDES = ("huawei", "h3c", "ruijie", "cmcc", "radius-only", "coovachilli", "mikrotik", "unifi", "omada")
 PORTAL_GUIDES = ("huawei", "h3c", "ruijie", "cmcc")
 GATEWAY_GUIDES = ("opennds",)     # gateways with their own captive portal (issue 17)
 

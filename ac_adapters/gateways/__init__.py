@@ -12,13 +12,19 @@ from ac_adapters.gateways.base import (
     GatewayLimits,
     GatewayRedirect,
     GatewayRedirectError,
+    SignedRedirects,
 )
+from ac_adapters.gateways.chilli import CHILLI
+from ac_adapters.gateways.mikrotik import MIKROTIK
+from ac_adapters.gateways.omada import OMADA
 from ac_adapters.gateways.opennds import OPENNDS
+from ac_adapters.gateways.unifi import UNIFI
 
 __all__ = ["ADAPTERS", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError",
-           "adapter_for"]
+           "SignedRedirects", "adapter_for"]
 
-ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS}
+ADAPTERS: dict[str, GatewayAdapter] = {OPENNDS.kind: OPENNDS, CHILLI.kind: CHILLI, MIKROTIK.kind: MIKROTIK,
+                                       UNIFI.kind: UNIFI, OMADA.kind: OMADA}
 
 
 def adapter_for(kind: str) -> GatewayAdapter | None:

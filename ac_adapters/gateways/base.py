@@ -18,13 +18,14 @@ only :class:`GatewayRedirectError` (a :class:`ac_adapters.errors.RedirectError`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from ac_adapters.errors import RedirectError
 
-__all__ = ["LIMIT_NAMES", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError"]
+__all__ = ["LIMIT_NAMES", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError",
+           "SignedRedirects"]
 
 # Every limit a plan can put on one session; adapters name the subset their gateway enforces.
 LIMIT_NAMES = frozenset({"session_seconds", "up_kbps", "down_kbps", "up_kbytes", "down_kbytes"})
@@ -78,4 +79,22 @@ class GatewayAdapter(Protocol):
     def grant_url(self, state: Mapping[str, str], secret: str, limits: GatewayLimits,
                   landing_url: str) -> str:
         """Where to send the phone's browser so the gateway lets it in ("redirect" mode)."""
+        ...
+
+
+@runtime_checkable
+class SignedRedirects(Protocol):
+    """An adapter whose gateway signs its redirect with the shared secret (CoovaChilli ``md``).
+    The portal refuses a redirect that does not verify. Other optional attributes an adapter
+    may have: ``radius_login`` (True: the gateway asks our RADIUS with a one-time login token
+    that the portal puts in ``state`` as ``username``/``password`` before :meth:`grant_url`),
+    ``default_dialect`` (the RADIUS reply dialect of the kind), ``marker`` (the query
+    parameter that tells its redirect apart), ``source_checked`` (unsigned landings must come
+    from the gateway's addresses or the client they name) and ``logout_url(state)`` (the
+    gateway's own logout page, for the status page's logout button)."""
+
+    def verify_redirect(self, items: Iterable[tuple[str, str]], secret: str,
+                        base_urls: Iterable[str]) -> bool:
+        """``items``: the query in the order received; ``base_urls``: the URLs the gateway may
+        have addressed the phone to (its configured portal URL)."""
         ...

@@ -2,7 +2,8 @@
 
 * ``citywifi archive run [--now ISO]`` — one archive run (what the daily job does), then exit.
 * ``citywifi archive schedule`` — run now, then daily at ``archive.run_at`` until SIGTERM
-  (``citywifi up`` supervises this as the ``archive`` service).
+  (``citywifi up`` supervises this as the ``archive`` service); with ``reports.enabled`` it
+  also runs the report roll-up every ``reports.interval_seconds`` (portal/reports/job.py).
 * ``citywifi archive export --from DATE --to DATE [--stream S] [--phone P --mac M --ac A
   --venue V --kind K] [--format csv|jsonl]`` — streamed to standard output; audited (actor
   ``cli:<os user>``) like the consoles' exports.
@@ -131,8 +132,19 @@ def _schedule(redis: Any, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     job = ArchiveJob.from_settings(redis, settings)
+    reports = None
+    if settings.reports.enabled:
+        # The report roll-up rides in this long-running process (portal/reports/job.py); its
+        # own Redis lock keeps two nodes from rolling up at once.
+        from portal.reports.job import report_job, run_periodically
+        reports = threading.Thread(target=run_periodically, name="reports", daemon=True, kwargs={
+            "job": report_job(redis, settings), "stop": stop,
+            "interval": float(settings.reports.interval_seconds)})
+        reports.start()
     notify_ready(f"archive job scheduled daily at {settings.archive.run_at}")
     run_daily(job, settings.archive.run_at, stop=stop)
+    if reports is not None:
+        reports.join(timeout=30)
     return 0
 
 

@@ -461,7 +461,7 @@ def venue_stats(venue: str) -> str:
 def portal_login(ac: str, user_ip: str) -> str:
     """Hash (TTL): the portal's view of who is logged in at (AC, user IP): phone, mac, plan,
     venue, ssid, ap, at, kind. Deleted by logout and NTF_LOGOUT; RADIUS Stop ends it too
-    (readers check the accounting session registry)."""
+    (readers check the accounting session registry). ``+ ":held"``: ``portal.ntf_replay``."""
     return f"{PREFIX}:{{u:{ac}|{user_ip}}}:login"
 
 

@@ -3,9 +3,9 @@ is at its size ceiling (tests/test_architecture.py). Same prefix, same hash-tag 
 
 from __future__ import annotations
 
-from portal.state.keys import PREFIX
+from portal.state.keys import PREFIX, bounded_part
 
-__all__ = ["gateway_authmon", "gateway_client", "gateway_event_seen"]
+__all__ = ["gateway_authmon", "gateway_client", "gateway_event_seen", "gateway_nonce"]
 
 
 def gateway_client(ac: str, hid: str) -> str:
@@ -25,3 +25,8 @@ def gateway_authmon(ac: str) -> str:
     """Hash (TTL): grants waiting for the gateway's authmon (openNDS level 3): rhid → its
     ``ndsctl auth`` entry. Emptied by authmon's ``clear``, entries by its acknowledgements."""
     return f"{PREFIX}:{{gw:{ac}}}:authmon"
+
+
+def gateway_nonce(ac: str, challenge: str) -> str:
+    """String (TTL one day): this gateway challenge (CoovaChilli) already carried a grant."""
+    return f"{PREFIX}:{{gw:{ac}}}:nonce:{bounded_part(challenge)}"

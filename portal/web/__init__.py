@@ -33,7 +33,7 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
     """The WSGI app. ``config``: the settings (the services are wired from them and ``redis``;
     None = connect with ``settings.redis``, lazily, per process) or a :class:`Services` set."""
     from portal.login import web_secret
-    from portal.web import captive, phone
+    from portal.web import captive, gateway_pages, phone
     from portal.web.api import init_api
     from portal.web.client_address import ForwardedHeaders, ProxyTrust
     from portal.web.console import init_console
@@ -52,6 +52,7 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
                       JSON_AS_ASCII=False)
     app.extensions[EXTENSION] = wired
     app.register_blueprint(phone.bp)
+    app.register_blueprint(gateway_pages.bp)    # POST /portal/gateway: a gateway's login-page form
     app.register_blueprint(captive.bp)
     from portal.web import assets as venue_assets
 
@@ -73,9 +74,8 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
 
     app.register_blueprint(noc_sessions.bp)     # /noc/sessions: online sessions, kick
     app.register_blueprint(noc_users.bp)        # /noc/users: a phone's plan, usage, devices
-    from portal.web import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens
-
-    for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs):
+    from portal.web import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens, reports
+    for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs, reports):
         app.register_blueprint(module.bp)       # /noc/plans, /noc/acs, /noc/blocklist, /noc/tokens, /noc/logs
     init_api(app)
     from portal.web import gateway_hook

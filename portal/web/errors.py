@@ -112,6 +112,8 @@ ERRORS: dict[str, tuple[str, str, int]] = {
     "ac_rejected": ("登录被拒绝：{reply}", "Login refused: {reply}", 403),
     "mac_mismatch": ("登录被拒绝：接入控制器报告的设备地址（MAC）与此页面所写的不一致，不能以另一台设备的身份上网。请在您自己的设备上打开任意网页重新登录。",
                      "Login refused: the access controller reports another device address (MAC) than this page named, and no one can go online as another device. Open any web page on your own device to log in.", 403),
+    "gateway_online": ("网关显示您已在线，可直接上网。", "The gateway says you are already online; just browse.",
+                       409),
     "busy": ("登录人数较多，请{wait}后重试。", "The portal is busy; please try again in {wait}.", 503),
     "state_unavailable": ("系统繁忙，请稍后重试。", "The portal is busy; please try again shortly.", 503),
     # links, redirects, tickets
@@ -143,6 +145,7 @@ ERRORS: dict[str, tuple[str, str, int]] = {
     "link_not_allowed": ("该链接指向的网站不在本场所的允许列表中，无法打开。",
                          "This link leads to a site that is not allowed at this venue.", 403),
     "method": ("请从登录页面操作。", "Please use the login page.", 405),
+    "too_large": ("提交的内容太大，请返回登录页面重试。", "What was sent is too large; please go back to the login page.", 413),
     "internal": ("系统出现问题，请稍后重试。", "Something went wrong on our side; please try again.", 500),
 }
 

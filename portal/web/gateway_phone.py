@@ -1,4 +1,4 @@
-"""The phone's logout on a gateway that grants by redirect (openNDS): only the gateway can end
+"""The phone's logout on a gateway kind (openNDS, Chilli, MikroTik; Omada): only the gateway can end
 the session, and only when the phone's own browser asks it to (openNDS 9.10 has no remote
 deauth). ``POST /portal/logout`` (``portal/web/phone.py``) answers with a short page that sends
 the browser to the gateway's deny URL (``/opennds_deny/``); openNDS deauthenticates the client
@@ -12,7 +12,8 @@ from __future__ import annotations
 from flask import Response
 from markupsafe import escape
 
-from portal.gateway_login import grants_by_redirect, logout_url
+from ac_adapters.gateways import adapter_for
+from portal.gateway_login import logout_url, no_portal_login
 from portal.web import services
 
 __all__ = ["logout_page"]
@@ -27,8 +28,11 @@ def logout_page(ac: str, user_ip: str, lang: str) -> Response | None:
     protocol logs out from here)."""
     journey = services().journey
     record = journey.acs.get_or_none(ac)
-    if record is None or not grants_by_redirect(record):
+    if record is None or not no_portal_login(record):
         return None
+    adapter = adapter_for(record.kind)
+    if adapter is not None and adapter.grant_mode == "exchange" and adapter.can_logout:
+        return None             # UniFi: the portal unauthorises the guest itself (PhoneJourney.logout)
     url = logout_url(journey, record, user_ip)
     if url is None:
         zh = "该 Wi-Fi 网关无法从门户下线：会话将在登录时设定的时长或流量用完时结束。"

@@ -251,6 +251,7 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     values["faskey"] = typed_faskey or (old.faskey if old is not None else "")
     if values["kind"] == "opennds" and not values["faskey"]:
         raise FormError("openNDS 网关须填写 FAS 密钥（faskey）。", "An openNDS gateway needs its faskey.")
+    values["controller_url"] = str(form.get("controller_url", "")).strip()[:300]
     values["radius_via"] = str(form.get("radius_via", "")).strip()
     if values["radius_proxy"] and values["radius_via"]:
         raise FormError("RADIUS 代理本身不能再经由另一个代理。",

@@ -31,17 +31,21 @@ from portal.login_types import mask_phone, plan_title
 from portal.pages import build_context
 from portal.phone_memory import decode_query
 from portal.state import STATE_ERRORS
+from portal.units import format_octets
 from portal.venues import Venue
-from portal.web import gateway_phone, phone_lookup, services
+from portal.web import gateway_pages, gateway_phone, phone_lookup, services
 from portal.web.captive import probe_for_host
 from portal.web.client_address import client_address
 from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
+from portal.web.late_tokens import hide_tokens
+from portal.web.phone_origin import LogLimiter, foreign_origin, form_or_query
 from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, venue_page_csp
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
 log = logging.getLogger("citywifi.web.phone")
+_errors_log = LogLimiter(log, burst=20, window=10.0)   # per error code: bad links are free to send
 
 bp = Blueprint("phone", __name__)
 
@@ -69,23 +73,12 @@ def _set_cookie(response: BaseResponse, name: str, value: str, ttl: int) -> None
 
 
 def _foreign_origin() -> bool:
-    """A POST whose Origin header names another site (a third-party page submitting to us).
-    ``null`` is allowed: our venue pages run sandboxed, in an opaque origin; they still need
-    the page's token like everyone else."""
-    origin = request.headers.get("Origin", "").strip()
-    if not origin or origin == "null":
-        return False
-    host = (urlsplit(origin).hostname or "").lower()
-    ours = {(urlsplit("//" + request.host).hostname or "").lower()}
-    public = services().settings.web.public_url
-    if public:
-        ours.add((urlsplit(public).hostname or "").lower())
-    return host not in ours
+    return foreign_origin(services().settings.web.public_url)
 
 
 def _lang(venue: Venue | None = None) -> str:
     allowed = venue.languages if venue is not None and venue.languages else ("zh", "en")
-    return pick_language(request.headers.get("Accept-Language"), request.values.get("lang"), allowed)
+    return pick_language(request.headers.get("Accept-Language"), form_or_query("lang"), allowed)
 
 
 def _other_lang_url(lang: str) -> str:
@@ -117,6 +110,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     nonce = new_nonce() if source and venue.scripts_allowed else ""   # NOC opt-in: venue_csp.py
     context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
                             digits=svc.settings.otp.digits, assets=assets, **values, csp_nonce=nonce)
+    context, late = hide_tokens(context)       # venue code never sees the phone's tokens
     try:
         result = svc.renderer.render(page, context, source)
     except Exception:     # the default template itself failed: still never a bare 500
@@ -129,7 +123,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
         with contextlib.suppress(*STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
-    response = Response(result.html, status=status, mimetype="text/html")
+    response = Response(late.bind(result.html), status=status, mimetype="text/html")
     if result.source == "venue":
         # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
         response.headers["Content-Security-Policy"] = venue_page_csp(
@@ -142,8 +136,8 @@ def _error_values(exc: LoginError, lang: str) -> tuple[dict[str, Any], int]:
     err = user_error(exc.code, lang, retry_after=exc.retry_after, attempts_left=exc.attempts_left,
                      reply_message=exc.reply_message,
                      carriers=services().settings.number_policy.allowed_carriers)
-    log.info("phone error code=%s status=%s ip=%s detail=%s", exc.code, err.status, client_address(),
-             exc.detail[:300])
+    _errors_log.log(exc.code, logging.INFO, "phone error code=%s status=%s ip=%s detail=%r", exc.code,
+                    err.status, client_address(), exc.detail[:120])
     return {"error": err.message, "error_code": err.code}, err.status
 
 
@@ -172,13 +166,14 @@ def _login_page(ctx: PhoneContext, c: str, lang: str, status: int = 200, **value
 @bp.get("/")
 @bp.get("/portal")
 def landing() -> BaseResponse:
-    """The AC's redirect lands here. Without its parameters (a probe's redirect, the RFC 8908
-    ``user-portal-url``, a typed ``/portal``, "log in again") the phone's remembered redirect
-    is replayed through the same checks (``portal.web.phone_lookup``); with nothing known, a
-    page that explains how to get to the login page."""
+    """The AC's redirect (or a gateway's "how the logon ended", ``gateway_pages``) lands here.
+    Without parameters (probe, RFC 8908 ``user-portal-url``, typed ``/portal``) the remembered
+    redirect is replayed through the same checks (``phone_lookup``), else a how-to page."""
     journey = services().journey
     query = {k: v for k, v in request.args.lists() if k not in ("lang",)}
     lang = _lang()
+    if query and (page := gateway_pages.result_page(query, lang)) is not None:
+        return page
     recalled = not query
     if recalled:
         probe = probe_for_host()             # a probe host whose check URL is "/" (Ubuntu)
@@ -356,7 +351,7 @@ def ad_continue() -> BaseResponse:
             # Same ticket, the countdown resumes with what is really left.
             return _ad_page(ctx, c, venue, lang, ticket, exc.retry_after,
                             journey.ticket_ad(ctx, ticket, lang), status, **values)
-        retry = url_for("phone.landing") + "?" + urlencode(_redirect_query(ctx))
+        retry = url_for("phone.landing") + "?" + urlencode(journey.redirect_query(ctx))  # same context
         return _render("error", venue, lang, status, retry_url=retry, **values)
     if ok.redirect_url:
         return redirect(ok.redirect_url, 303)    # allow-listed by PhoneJourney.redirect_target
@@ -377,11 +372,6 @@ def ad_click(campaign_id: str) -> BaseResponse:
     except LoginError as exc:       # the stored URL's host is not allowed (any more)
         return _error_page(exc.code, _lang())
     return redirect(target, 302)
-
-
-def _redirect_query(ctx: PhoneContext) -> dict[str, str]:
-    """A minimal AC-style query that resolves to the same context (retry links)."""
-    return services().journey.redirect_query(ctx)
 
 
 # --- status and logout ------------------------------------------------------------------------------
@@ -427,7 +417,7 @@ def status() -> Response:
 
 
 @bp.post("/portal/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """Logout needs the session token of our status page (``s``): a third-party page can make
     a phone's browser POST here, but cannot know the token. Where the AC's address check is on,
     it must also come from the phone's own address."""
@@ -447,7 +437,7 @@ def logout() -> Response:
     view = journey.status(ac, ip, phone or None)
     if not view.online:
         return _error_page("not_online", lang)
-    away = gateway_phone.logout_page(ac, ip, lang)      # openNDS: the gateway ends it (its deny URL)
+    away = gateway_phone.logout_page(ac, ip, lang)      # openNDS, Chilli, MikroTik: the gateway ends it
     if away is not None or not journey.logout(ac, ip):
         return away if away is not None else _error_page("ac_timeout", lang, journey.venue(view.venue))
     return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])
@@ -461,9 +451,7 @@ def _duration(seconds: int | None) -> str:
 
 
 def _octets(n: int | None) -> str:
-    from portal.units import format_octets  # decimal units, as the NOC enters and sees them
-
-    return format_octets(n)
+    return format_octets(n)          # decimal units, as the NOC enters and sees them
 
 
 def _rate(down: int | None, up: int | None) -> str:
@@ -478,7 +466,7 @@ def _rate(down: int | None, up: int | None) -> str:
 
 def http_error(exc: HTTPException) -> Response:
     """A phone-facing page for an HTTP error (404, 405, a bad link)."""
-    code = {404: "not_found", 405: "method"}.get(exc.code or 0, "bad_link")
+    code = {404: "not_found", 405: "method", 413: "too_large"}.get(exc.code or 0, "bad_link")
     return _error_page(code, _lang())
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis as redis_lib
+from flask import Response
 
 from portal.state import keys
 
@@ -62,3 +63,11 @@ def render_slot(redis: Any, account: str) -> Iterator[None]:
     finally:
         with contextlib.suppress(*_REDIS_ERRORS):
             redis.decr(key)
+
+
+def busy_response(exc: RenderBusy) -> Response:
+    """429 for an account over its render share (both languages: also shown inside the preview frame)."""
+    response = Response(f"{BUSY_ZH}\n{BUSY_EN}\n", status=429, mimetype="text/plain")
+    response.headers["Retry-After"] = str(exc.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response

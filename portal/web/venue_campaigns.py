@@ -32,6 +32,7 @@ from portal.accounts import Account
 from portal.campaigns import MAX_STATS_DAYS, CampaignStore, StatsRow, click_url_refusal, daily_totals
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, tr
+from portal.web.render_gate import RenderBusy, busy_response, render_slot
 
 __all__ = ["bp", "campaign_visible", "check_targets"]
 
@@ -155,8 +156,10 @@ def _validate(data: dict[str, Any]) -> tuple[Campaign | None, dict[str, tuple[st
     if owner is not None and not account.can_see_venue(owner):
         errors["image"] = ("只能使用您管理的场所的素材", "use assets of the venues you manage")
     if campaign is not None and campaign.creative.kind == "html":
-        try:
-            services().renderer.check(campaign.creative.html, {"lang": "zh", "venue": {"id": "", "name": ""}})
+        try:     # a trial render of venue HTML: gated like a preview (RenderBusy → 429)
+            with render_slot(services().redis, account.username):
+                services().renderer.check(campaign.creative.html,
+                                          {"lang": "zh", "venue": {"id": "", "name": ""}})
         except TemplateProblem as exc:
             line = f"（第 {exc.line} 行）" if exc.line else ""
             line_en = f" (line {exc.line})" if exc.line else ""
@@ -186,7 +189,10 @@ def _form_page(campaign: Campaign | None, errors: dict[str, tuple[str, str]], st
 def create() -> BaseResponse | tuple[str, int]:
     if request.method == "POST":
         store = _store()
-        campaign, errors = _validate(_form_data(store.new_id(), None))
+        try:
+            campaign, errors = _validate(_form_data(store.new_id(), None))
+        except RenderBusy as exc:
+            return busy_response(exc)
         if campaign is not None:
             saved = store.create(campaign)
             audit("venue", "campaign.create", saved.id, None, _audit_view(saved))
@@ -201,7 +207,10 @@ def create() -> BaseResponse | tuple[str, int]:
 def edit(campaign_id: str) -> BaseResponse | tuple[str, int]:
     existing = _campaign(campaign_id)
     if request.method == "POST":
-        campaign, errors = _validate(_form_data(existing.id, existing))
+        try:
+            campaign, errors = _validate(_form_data(existing.id, existing))
+        except RenderBusy as exc:
+            return busy_response(exc)
         if campaign is not None:
             saved = _store().put(campaign)
             audit("venue", "campaign.update", saved.id, _audit_view(existing), _audit_view(saved))

@@ -30,7 +30,7 @@ from portal.venues import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsE
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
 from portal.web.i18n import pick_language
-from portal.web.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
+from portal.web.render_gate import RenderBusy, busy_response, render_slot
 from portal.web.venue_csp import new_nonce
 
 __all__ = ["PREVIEW_CSP", "bp", "preview_csp"]
@@ -201,10 +201,15 @@ def _editor(venue: Venue, page: str, *, source: str | None = None, problem: Page
     state = svc.pages.state(venue.id, page)
     draft = source if source is not None else svc.pages.draft(venue, page)
     if problem is None and source is None and state.draft is not None:
+        # The trial render of the draft is a venue-template render like a preview: same budget,
+        # same per-account gate (a hostile draft must not make opening the editor a weapon).
         try:
-            svc.pages.check(venue, page, draft)
+            with render_slot(svc.redis, _actor()):
+                svc.pages.check(venue, page, draft)
         except PageError as exc:
             problem = exc
+        except RenderBusy:
+            pass        # the page still opens; the check runs on the next visit, save or preview
     return render_template(
         "venue/page.html", venue=venue, page=page, page_title=tr(*PAGE_TITLES[page]), pages=PAGES,
         page_titles={p: tr(*PAGE_TITLES[p]) for p in PAGES}, state=state, draft=draft,
@@ -285,6 +290,9 @@ def page_version(venue_id: str, page: str, version: int) -> str:
                            page_title=tr(*PAGE_TITLES[page]))
 
 
+PREVIEW_PARAMS = ("version", "live")
+
+
 @bp.get("/<venue_id>/pages/<page>/preview")
 @login_required()
 def page_preview(venue_id: str, page: str) -> Response:
@@ -306,8 +314,10 @@ def page_preview(venue_id: str, page: str) -> Response:
         source = svc.pages.source_for(venue, page, cached=False)
     else:
         source = svc.pages.draft(venue, page)
-    args: dict[str, Any] = {**request.args.to_dict(), "lang": other}
-    lang_url = url_for("venue_console.page_preview", venue_id=venue.id, page=page, **args)
+    # Only the preview's own parameters: anything else would reach url_for as a keyword
+    # (?page=, ?venue_id= → TypeError; ?_external=, ?_anchor= → a different link).
+    args: dict[str, Any] = {k: request.args[k] for k in PREVIEW_PARAMS if request.args.get(k)}
+    lang_url = url_for("venue_console.page_preview", venue_id=venue.id, page=page, **args, lang=other)
     nonce = new_nonce() if venue.scripts_allowed else ""
     context = build_context(venue, lang, lang_url=lang_url, digits=svc.settings.otp.digits,
                             assets=svc.assets.urls(venue.id, cache_seconds=0),
@@ -331,11 +341,7 @@ def page_preview(venue_id: str, page: str) -> Response:
 
 
 def _busy(exc: RenderBusy) -> Response:
-    """429 for an account over its render share (both languages: also shown inside the preview frame)."""
-    response = Response(f"{BUSY_ZH}\n{BUSY_EN}\n", status=429, mimetype="text/plain")
-    response.headers["Retry-After"] = str(exc.retry_after)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return busy_response(exc)
 
 
 def _with_banner(html: str, zh: str, en: str) -> str:

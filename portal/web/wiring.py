@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from portal.phone_memory import RedirectMemory
     from portal.plans import PlanStore
     from portal.render_breaker import RenderBreaker
+    from portal.reports.store import ReportStore
     from portal.settings import Settings
     from portal.usage import UsageBook
     from portal.web.console import ConsoleServices
@@ -104,6 +105,7 @@ class Services:
     job_store: JobStore
     job_runner: PerProcess[JobRunner]   # threads: one runner per process
     log_exporter: PerProcess[LogExporter]   # reads the archive key when first used
+    reports: PerProcess[ReportStore]        # over the sealed archive: reads its key when first used
 
 
 def build_services(settings: Settings, redis: Any = None, *,
@@ -127,6 +129,7 @@ def build_services(settings: Settings, redis: Any = None, *,
     from portal.phone_memory import RedirectMemory
     from portal.plans import PlanStore
     from portal.render_breaker import RenderBreaker
+    from portal.reports.job import report_store
     from portal.state import redis_from_settings
     from portal.usage import UsageBook
     from portal.web.console import ConsoleServices
@@ -178,6 +181,7 @@ def build_services(settings: Settings, redis: Any = None, *,
         job_runner=PerProcess(lambda: JobRunner(job_store, workers=console.job_workers,
                                                 queue_size=console.job_queue)),
         log_exporter=PerProcess(lambda: log_exporter(redis, settings)),
+        reports=PerProcess(lambda: report_store(redis, settings)),
     )
 
 

@@ -39,6 +39,7 @@ class RecordingHandler(BaseListenerHandler):
         self.fail_on: set[str] = set()
         self.drops: list[tuple[str | None, str, str]] = []
         self.markers: dict[str, str] = {}       # user IP → the login online there
+        self.ended: set[str] = set()            # user IPs whose accounting session has ended
         self.event = threading.Event()
 
     def acs_at(self, source_ip: str) -> list[AcPeer]:
@@ -52,6 +53,12 @@ class RecordingHandler(BaseListenerHandler):
 
     def session_marker(self, ac: AcPeer, packet: PortalPacket) -> str | None:
         return self.markers.get(packet.user_ip)
+
+    def logout_corroborated(self, ac: AcPeer, packet: PortalPacket) -> bool:
+        return packet.user_ip in self.ended
+
+    def on_unconfirmed_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
+        self._record("unconfirmed_logout", ac, packet.user_ip)
 
     def on_ntf_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
         self._record("ntf_logout", ac, packet.user_ip)
@@ -271,6 +278,7 @@ def test_identical_ntf_ending_a_newer_login_is_a_new_event(ac_sock: socket.socke
         send()                                  # a retransmission of it: answered, not handled
         assert handler.kinds("ntf_logout") == ["10.0.0.7"]
         handler.markers["10.0.0.7"] = "login-2"  # the phone logged in again
+        handler.ended.add("10.0.0.7")            # … and its accounting session has ended
         send()                                  # kick 2: same bytes, a new event
         assert handler.kinds("ntf_logout") == ["10.0.0.7", "10.0.0.7"]
         send()                                  # kick 2 retransmitted
@@ -306,6 +314,14 @@ def test_dedup_expires_after_ttl(ac_sock: socket.socket) -> None:
         data = ntf("cmcc")
         ac_sock.sendto(data, ("127.0.0.1", listener.port))
         ac_sock.recvfrom(4096)
+        now[0] += 9.0
+        ac_sock.sendto(data, ("127.0.0.1", listener.port))
+        ac_sock.recvfrom(4096)
+        # Past the window the same bytes are no retransmission: a new event if accounting agrees
+        # (else a suspected replay: tests/security/test_ntf_replay.py).
+        assert handler.kinds("ntf_logout") == ["10.0.0.7"]
+        assert handler.kinds("unconfirmed_logout") == ["10.0.0.7"]
+        handler.ended.add("10.0.0.7")
         now[0] += 9.0
         ac_sock.sendto(data, ("127.0.0.1", listener.port))
         ac_sock.recvfrom(4096)

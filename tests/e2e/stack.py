@@ -196,7 +196,8 @@ def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bo
     journey.plans.cache_ttl = 0.0
     journey_box.append(journey)
     try:
-        yield Stack(redis, settings, journey, ac, listener, auth_port, plans, venues, clock=clock)
+        yield Stack(redis, settings, journey, ac, listener, auth_port, plans, venues, clock=clock,
+                    extras={"acct_port": acct_port})
     finally:
         ac.stop(wait=1.0)
         listener.stop()

@@ -20,6 +20,12 @@ from portal.state import keys
 from tests.portal.test_listener_handler import SECRET, ntf, wait_for
 
 
+def _pool_threads() -> int:
+    """This pool's threads alive now (counting every thread of the process failed when an earlier
+    test's daemon thread ended in the middle)."""
+    return sum(1 for t in threading.enumerate() if t.name.startswith("silent-login-"))
+
+
 def test_pool_bounds_threads_queue_and_duplicates() -> None:
     release = threading.Event()
     ran: list[tuple[str, str, str]] = []
@@ -29,14 +35,14 @@ def test_pool_bounds_threads_queue_and_duplicates() -> None:
         release.wait(5)
         return mac != "bad"
 
-    before = threading.active_count()
+    before = _pool_threads()
     with SilentLoginQueue(login, workers=2, capacity=3, delay=0.0) as pool:
-        assert threading.active_count() == before + 2
+        assert _pool_threads() == before + 2
         assert pool.offer("ac1", "m0", "10.0.0.0") and pool.offer("ac1", "m1", "10.0.0.1")
         assert wait_for(lambda: len(ran) == 2)             # both workers busy
         offers = [pool.offer("ac1", f"m{i}", f"10.0.0.{i}") for i in range(2, 8)]
         # Three queued; the rest refused at once (no thread, no wait).
-        assert offers == [True] * 3 + [False] * 3 and threading.active_count() == before + 2
+        assert offers == [True] * 3 + [False] * 3 and _pool_threads() == before + 2
         assert not pool.offer("ac1", "m0", "10.0.0.99")        # already running
         assert not pool.offer("ac1", "m4", "10.0.0.99")        # already queued
         assert pool.offer("ac2", "m0", "10.0.0.99") is False   # queue still full
@@ -49,7 +55,7 @@ def test_pool_bounds_threads_queue_and_duplicates() -> None:
         "silent_login.queue_full.ac1": 3, "silent_login.in_flight.ac1": 2,
         "silent_login.queue_full.ac2": 1,
     }
-    assert threading.active_count() == before
+    assert _pool_threads() == before
     assert not pool.offer("ac1", "late", "10.0.0.51")          # stopped
     assert pool.stats["silent_login.stopped.ac1"] == 1
 

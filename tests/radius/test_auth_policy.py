@@ -111,7 +111,7 @@ def test_reply_message_split_on_character_boundaries() -> None:
 
 
 def test_batched_and_redis_py_paths_decide_alike(redis_client: Any, redis_url: str) -> None:
-    """The one-round-trip path (RespClient) mirrors portal.grants.Authorizer.authorize."""
+    """The one-round-trip path (RespClient) and redis-py fetch differently and decide alike."""
     import dataclasses
 
     from portal.acs import AcRegistry

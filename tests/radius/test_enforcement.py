@@ -104,6 +104,14 @@ def test_wrong_secret_times_out_then_portal_fallback(redis_client: Any) -> None:
     assert calls == [("ac1", "10.0.0.5", "aa:bb:cc:dd:ee:01")]
 
 
+def test_gateways_without_portal_protocol_get_no_req_logout_fallback(redis_client: Any) -> None:
+    with FakeDmServer(b"another-secret") as dm:
+        enf, calls = _enforcer(redis_client)
+        res = enf.disconnect(_session(), ac=_ac(dm.port, kind="chilli"))
+    assert dm.bad == 3 and calls == []            # never a Portal packet to a Chilli
+    assert (res.ok, res.method) == (False, "none") and "no Portal REQ_LOGOUT" in res.detail
+
+
 def test_nak_503_for_a_session_accounting_closed_is_success_other_naks_are_not(redis_client: Any) -> None:
     """(The session was never opened in the registry: really gone. With the session still online
     a 503 is not a success: tests/security/test_kick_identifiers.py.)"""

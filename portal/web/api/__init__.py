@@ -26,6 +26,7 @@ RESOURCE_MODULES: tuple[str, ...] = (
     "logs",
     "tokens",
     "campaigns",
+    "reports",
 )
 
 

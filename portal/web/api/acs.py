@@ -38,6 +38,7 @@ _FIELDS: dict[str, Any] = {
     "description": {"type": "string", "maxLength": 200},
     "client_address_check": {"type": "boolean"},
     "kind": {"enum": list(GATEWAY_KINDS)},
+    "controller_url": {"type": "string", "maxLength": 300},
     # RADIUS proxies (docs/integration/radius-proxy.md)
     "radius_proxy": {"type": "boolean",
                      "description": "a trusted RADIUS proxy: the AC behind it is read from "

@@ -19,6 +19,7 @@ from portal.errors import ValidationError
 from portal.web import services
 from portal.web.api.base import ApiError, api_audit, api_token, json_body, operation, query
 from portal.web.api.venues import REFUSALS
+from portal.web.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
 
 __all__: list[str] = []
 
@@ -94,10 +95,14 @@ def _checked(data: dict[str, Any]) -> Campaign:
     if refusal:
         errors["click_url"] = refusal
     if campaign is not None and campaign.creative.kind == "html":
-        try:
-            services().renderer.check(campaign.creative.html, {"lang": "zh", "venue": {"id": "", "name": ""}})
+        try:     # a trial render of venue HTML: gated like a preview
+            with render_slot(services().redis, api_token().actor):
+                services().renderer.check(campaign.creative.html,
+                                          {"lang": "zh", "venue": {"id": "", "name": ""}})
         except TemplateProblem as exc:
             errors["html"] = (f"HTML 无法渲染：{exc}", f"the HTML does not render: {exc}")
+        except RenderBusy:
+            raise ApiError(429, "rate_limited", BUSY_EN, BUSY_ZH) from None
     if errors or campaign is None:
         raise ApiError(400, "invalid", "; ".join(f"{k}: {en}" for k, (_zh, en) in errors.items()),
                        "；".join(f"{k}：{zh}" for k, (zh, _en) in errors.items()))

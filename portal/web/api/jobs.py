@@ -28,13 +28,15 @@ KICK_OUTCOME: dict[str, Any] = {
                                    "message_zh"],
     "properties": {
         "ac": {"type": "string"}, "session_id": {"type": "string"}, "phone": {"type": "string"},
-        "ok": {"type": "boolean"}, "method": {"enum": ["dm", "portal", "none", "unsupported"]},
-        "outcome": {"enum": ["dm", "portal", "gone", "refused", "not_found", "no_answer", "unknown_ac",
-                             "no_remote_logout"],
+        "ok": {"type": "boolean"},
+        "method": {"enum": ["dm", "portal", "controller", "none", "unsupported"]},
+        "outcome": {"enum": ["dm", "portal", "controller", "gone", "refused", "not_found", "no_answer",
+                             "unknown_ac", "no_remote_logout"],
                     "description": "dm/portal: offline by RFC 5176 Disconnect / Portal REQ_LOGOUT; "
+                                   "controller: unauthorised on the gateway's controller (UniFi); "
                                    "gone: the AC no longer knew it; refused: Disconnect-NAK; "
                                    "no_answer: the AC answered neither (may still be online); "
-                                   "no_remote_logout: the gateway (openNDS) cannot be told to drop a "
+                                   "no_remote_logout: the gateway (openNDS, Omada) cannot be told to drop a "
                                    "client, nothing was sent (still online)"},
         "error_cause": {"type": ["integer", "null"]}, "detail": {"type": "string"},
         "message": {"type": "string"}, "message_zh": {"type": "string"},

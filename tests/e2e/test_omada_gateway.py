@@ -1,0 +1,114 @@
+"""Omada external portal, end to end (issue 17): the phone pages, real Redis, and a fake of the
+Omada controller's external-portal API (``tests/fakes/omada_controller.py``: operator login,
+CSRF token, ``extPortal/auth``, expiring sessions)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.acs import AcRecord, AcRegistry
+from portal.sessions import SessionRegistry
+from portal.settings import ConsoleSettings
+from portal.venues import Venue, VenueStore
+from portal.web import build_services, create_app
+from tests.e2e.stack import Stack, phone, running_stack
+from tests.fakes.omada_controller import FakeOmadaController
+from tests.portal.web.consolekit import csrf
+from tests.portal.web.jobkit import console_job
+from tests.portal.web.nockit import signed_in
+
+SITE = "6578a1b2c3d4e5f6a7b8c9d0"
+CID = "5f3c9e0a1b2c3d4e5f607182"
+USER, PASSWORD = "portal-op", "omada-operator-pass-1"
+AP = "AC-84-C6-00-00-01"
+
+
+@dataclasses.dataclass
+class Rig:
+    stack: Stack
+    controller: FakeOmadaController
+    app: Flask
+
+    def register(self, password: str = PASSWORD) -> None:
+        AcRegistry(self.stack.redis).put(AcRecord(
+            name=SITE, kind="omada", addresses=("127.0.0.5",), secret=password,
+            controller_url=self.controller.url(), rfc5176=False, client_address_check=False))
+        self.stack.journey._ac_cache.clear()
+
+
+@pytest.fixture
+def rig(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Rig]:
+    with running_stack(redis_client, redis_url, data_dir, web={"public_url": "http://portal.test"}) as stack:
+        controller = FakeOmadaController(user=USER, password=PASSWORD, cid=CID, sites=(SITE,)).start()
+        VenueStore(stack.redis, cache_ttl=0.0).put(Venue(id="hotel", name_zh="酒店", name_en="Hotel",
+                                                         acs=(SITE,), ad_seconds=1))
+        settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
+        app = create_app(build_services(settings, stack.redis, journey=stack.journey))
+        app.config["TESTING"] = True
+        rig = Rig(stack, controller, app)
+        rig.register()
+        try:
+            yield rig
+        finally:
+            controller.stop()
+
+
+def land(client: FlaskClient, mac: str, **extra: str) -> Any:
+    fields = {"clientMac": mac, "apMac": AP, "ssidName": "Hotel-Guest", "t": str(int(time.time() * 1000)),
+              "radioId": "1", "site": SITE, "redirectUrl": "http://example.org/", **extra}
+    return client.get("/portal?" + urlencode({k: v for k, v in fields.items() if v}))
+
+
+def code_login(rig: Rig, client: FlaskClient, mac: str, number: str, **extra: str) -> Any:
+    page = land(client, mac, **extra)
+    assert page.status_code == 200, page.get_data(as_text=True)[:800]
+    c = re.search(r'name="c" value="([^"]*)"', page.get_data(as_text=True))
+    assert c
+    client.post("/portal/code", data={"c": c.group(1), "phone": number})
+    code = rig.stack.last_code(number)
+    return client.post("/portal/login", data={"c": c.group(1), "phone": number, "code": code})
+
+
+def test_client_authorised_recorded_and_kick_explained(rig: Rig) -> None:
+    mac, number = "02-F0-00-00-00-01", phone(95)
+    done = code_login(rig, rig.app.test_client(), mac, number)
+    assert done.status_code == 200, done.get_data(as_text=True)[:800]
+    client = rig.controller.clients[SITE][mac]
+    assert client == {"apMac": AP, "ssidName": "Hotel-Guest", "radioId": 1, "time": 4 * 3600 * 1_000_000,
+                      "authType": 4}
+    (session,) = SessionRegistry(rig.stack.redis).by_phone(number)
+    assert (session.ac, session.mac) == (SITE, "02:f0:00:00:00:01")
+    noc = signed_in(rig.app, rig.stack.redis)
+    resp = noc.post("/noc/sessions/kick", data={"ac": SITE, "session_id": session.session_id,
+                                                "csrf_token": csrf(noc, "/noc/sessions")})
+    job = console_job(noc, resp.headers["Location"])
+    assert 'data-outcome="no_remote_logout"' in job and "Omada" in job, job[:800]
+    # The status page's logout cannot reach it either, and says so.
+    token = rig.stack.journey.session_token(SITE, session.ip or "", number)
+    out = rig.app.test_client().post("/portal/logout", data={"s": token, "lang": "en"})
+    assert out.status_code == 200 and "cannot be logged out from the portal" in out.get_data(as_text=True)
+    # The operator session expired: the next authorisation logs in again by itself.
+    rig.controller.expire_sessions()
+    wired = code_login(rig, rig.app.test_client(), "02-F0-00-00-00-02", phone(96), apMac="",
+                       gatewayMac="AC-84-C6-00-00-FE", vid="20")
+    assert wired.status_code == 200 and rig.controller.logins == 2
+    assert rig.controller.clients[SITE]["02-F0-00-00-00-02"]["gatewayMac"] == "AC-84-C6-00-00-FE"
+
+
+def test_refusals(rig: Rig) -> None:
+    rig.register(password="wrong-operator-password")
+    refused = code_login(rig, rig.app.test_client(), "02-F0-00-00-00-03", phone(97))
+    assert refused.status_code == 403 and 'data-code="ac_rejected"' in refused.get_data(as_text=True)
+    assert not SessionRegistry(rig.stack.redis).by_phone(phone(97))
+    unknown = land(rig.app.test_client(), "02-F0-00-00-00-04", site="nosuchsite")
+    assert unknown.status_code == 400

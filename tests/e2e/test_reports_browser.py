@@ -1,0 +1,110 @@
+"""The reports page in headless Chromium: a NOC operator and a venue owner, zh and en, the CSV
+download, the print layout; screenshots go to the test artefacts folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from portal.accounts import Role
+from portal.web import services
+from tests.conftest import free_tcp_port
+from tests.portal.web.consolekit import create_account, make_app
+from tests.portal.web.reportkit import seed
+
+pytestmark = [pytest.mark.needs_chromium]
+
+REPORT = "/reports?period=month&day=2026-11-01"
+
+
+@pytest.fixture
+def app(redis_client: Any, data_dir: Path) -> Flask:
+    app = make_app(redis_client, data_dir)
+    seed(redis_client, services(app).settings)
+    return app
+
+
+@pytest.fixture
+def site(app: Flask) -> Iterator[str]:
+    from werkzeug.serving import make_server
+
+    port = free_tcp_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def sign_in(browser: Any, site: str, username: str, password: str, locale: str) -> Any:
+    page = browser.new_context(locale=locale, accept_downloads=True).new_page()
+    page.goto(f"{site}{REPORT}")                     # → the sign-in form, then back here
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#signin")
+    page.wait_for_selector("#report-table")
+    return page
+
+
+def test_noc_reads_prints_and_downloads_a_month(browser: Any, site: str, redis_client: Any,
+                                                artefacts: Path) -> None:
+    _, password = create_account(redis_client, "noc1", Role.NOC)
+    page = sign_in(browser, site, "noc1", password, "zh-CN")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    assert page.locator("h1").inner_text() == "统计报表"
+    assert page.locator("#total-logins").inner_text() == "15"
+    assert page.locator("svg.report-chart").count() >= 6           # 3 series + venue, AC, SSID
+    box = page.locator("figure.chart-logins svg").bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 80
+    assert page.locator("figure.chart-logins rect.bar").count() == 30
+    assert page.locator("#report-table tbody tr").count() == 31   # 30 days + the total
+    assert page.locator("#breakdown-venue tbody tr").count() == 2
+    page.screenshot(path=str(artefacts / "reports-noc-zh.png"), full_page=True)
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text("utf-8-sig"))))
+    assert rows[0][0] == "日期" and rows[31][1] == "15"
+    # Another period through the form: a custom range of two days.
+    page.select_option("select[name=period]", "custom")
+    page.fill("input[name=from]", "2026-11-02")
+    page.fill("input[name=to]", "2026-11-03")
+    page.click("#show-report")
+    page.wait_for_selector("#report-table")
+    assert page.locator("#total-logins").inner_text() == "10"
+    # English, then the print layout: no navigation, no form, the charts and tables stay.
+    page.click("#lang-toggle")
+    page.wait_for_selector("#report-table")
+    assert page.locator("h1").inner_text() == "Reports"
+    assert page.locator("#total-logins").inner_text() == "10"
+    page.emulate_media(media="print")
+    assert not page.locator("#report-form").is_visible()
+    assert not page.locator("header.top").is_visible()
+    assert page.locator("#report-table").is_visible() and page.locator("svg.report-chart").first.is_visible()
+    page.screenshot(path=str(artefacts / "reports-noc-en-print.png"), full_page=True)
+    assert page.pdf(format="A4")[:4] == b"%PDF"
+    assert errors == []
+
+
+def test_venue_owner_sees_only_their_venue(browser: Any, site: str, redis_client: Any,
+                                           artefacts: Path) -> None:
+    _, password = create_account(redis_client, "parkowner", Role.VENUE, ("park",))
+    page = sign_in(browser, site, "parkowner", password, "en-US")
+    assert page.locator("#total-logins").inner_text() == "3"
+    text = page.locator("main").inner_text()
+    assert "mall" not in text and "ac-1" not in text
+    assert page.locator("select[name=scope] option[value=ac]").count() == 0
+    assert page.locator("nav a[href='/reports']").count() == 1
+    page.screenshot(path=str(artefacts / "reports-venue-en.png"), full_page=True)
+    page.goto(f"{site}/reports?scope=venue&name=mall")
+    assert page.locator("#report-error").is_visible()

