@@ -24,7 +24,7 @@ leading ``'``. JSON Lines is exact (no BOM, one object per line, UTF-8).
 
 Use::
 
-    exporter = log_exporter(redis, settings)          # once (app.extensions)
+    exporter = log_exporter(redis, settings)          # once (portal.web.wiring)
     for chunk in exporter.export("realname", start, end, ExportFilters(phone="189…"), "csv"):
         ...                                             # str chunks; encode as UTF-8
 """

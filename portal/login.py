@@ -36,22 +36,19 @@ import logging
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from ac_adapters.client import AcEndpoint, LoginResult, PortalClient
 from ac_adapters.profiles import PROFILES
-from portal.ac_outcomes import AcOutcomes
-from portal.acs import AcRecord, AcRegistry
+from portal.acs import AcRecord
 from portal.blocklist import normalise_mac
-from portal.campaigns import CampaignStore
-from portal.credentials import DEVICE_MISMATCH_MESSAGE, Credential, CredentialStore
+from portal.credentials import DEVICE_MISMATCH_MESSAGE, Credential
 from portal.gateway_login import claim_redirect, gateway_logout, handoff, no_portal_login
-from portal.grants import Authorizer, Grant, QuotaRefusal
-from portal.livestats import LiveStats
+from portal.grants import Grant, QuotaRefusal
 from portal.login_ads import ReturningPhones
 from portal.login_context import PhoneContexts
+from portal.login_parts import JourneyParts, journey_parts
 from portal.login_types import (
     AdOffer,
     CodeSent,
@@ -67,14 +64,12 @@ from portal.login_types import mask_phone as _mask
 from portal.metrics_http import ProcessCounters
 from portal.otp import OtpRefused, OtpRejected, OtpService
 from portal.plans import Plan
-from portal.reallog import LoginRecord, RealNameLog
-from portal.sessions import SessionRegistry
+from portal.reallog import LoginRecord
 from portal.settings import Settings
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.sms_queue import SmsJob
 from portal.state import STATE_ERRORS, keys
 from portal.state.scripts import execute_scripted, queue_evalsha
-from portal.usage import UsageBook
-from portal.venues import Venue, VenueStore, allowed_redirect
+from portal.venues import Venue, allowed_redirect
 
 # The value types live in portal.login_types and the ad-page flow in portal.login_ads; both are
 # re-exported here so ``from portal.login import …`` keeps working everywhere.
@@ -102,31 +97,23 @@ def endpoint_for(record: AcRecord, settings: Settings) -> AcEndpoint:
 class PhoneJourney(PhoneContexts, ReturningPhones):
     """The use cases. Build once per process (after fork); thread-safe."""
 
-    def __init__(self, redis: Any, settings: Settings, *, otp: OtpService, signer: Signer,
-                 sms: SmsQueue | None = None, client_factory: Callable[[], PortalClient] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: Any, settings: Settings, parts: JourneyParts, *,
+                 client_factory: Callable[[], PortalClient] | None = None) -> None:
+        """``parts``: the stores and services it calls, made by :func:`portal.login_parts.
+        journey_parts` (or :func:`build_journey`, which makes the OTP service and signer too)."""
         self.redis = redis
         self.settings = settings
         self.web = settings.web
-        self.otp = otp
-        self.signer = signer
-        self.sms = sms or SmsQueue(redis, ttl=settings.sms.job_ttl)
-        self.clock = clock
-        self.acs = AcRegistry(redis)
-        self.venues = VenueStore(redis)
-        self.campaigns = CampaignStore(redis, timezone=settings.quota.timezone, clock=clock,
-                                       content=settings.content)
-        self.credentials = CredentialStore(redis)
-        self.authorizer = Authorizer(redis, settings.quota, reaper_grace=settings.radius.reaper_grace)
-        self.plans = self.authorizer.plans
-        self.usage = UsageBook(redis, settings.quota.timezone)
-        self.sessions = SessionRegistry(redis, grace=settings.radius.reaper_grace)
-        self.livestats = LiveStats.from_settings(redis, settings, clock)   # NOC dashboard figures
-        self.ac_outcomes = AcOutcomes(redis, clock=clock)    # per-AC login outcomes (NOC AC page)
+        self.parts = parts
+        self.otp, self.signer, self.sms, self.clock = parts.otp, parts.signer, parts.sms, parts.clock
+        self.acs, self.venues, self.campaigns = parts.acs, parts.venues, parts.campaigns
+        self.credentials, self.authorizer = parts.credentials, parts.authorizer
+        self.plans = parts.authorizer.plans
+        self.usage, self.sessions = parts.usage, parts.sessions
+        self.livestats, self.ac_outcomes = parts.livestats, parts.ac_outcomes
+        self.reallog = parts.reallog
         # In-process: these events happen when Redis fails, so they cannot be counted there.
         self.counters = ProcessCounters()
-        self.reallog = RealNameLog(redis, wait_replicas=settings.quota.acct_wait_replicas,
-                                   wait_timeout_ms=settings.quota.acct_wait_timeout_ms)
         self._client_factory = client_factory or (
             lambda: PortalClient(source_host=settings.portal_client.source_host))
         self._client: PortalClient | None = None
@@ -464,14 +451,15 @@ def _names_device_mismatch(text: str) -> bool:
 
 
 def build_journey(settings: Settings, redis: Any) -> PhoneJourney:
-    """The journey with every service built from settings (web workers, the listener)."""
+    """The journey with every part built from settings (web workers, the listener)."""
     from portal.blocklist import Blocklist
     from portal.otp import load_hmac_key
     from portal.phone_policy import build_number_policy
 
     otp = OtpService(redis, settings.otp, load_hmac_key(settings.otp, settings.data_dir),
                      policy=build_number_policy(settings.number_policy, redis), blocklist=Blocklist(redis))
-    return PhoneJourney(redis, settings, otp=otp, signer=Signer(web_secret(settings)))
+    parts = journey_parts(settings, redis, otp=otp, signer=Signer(web_secret(settings)))
+    return PhoneJourney(redis, settings, parts)
 
 
 def web_secret(settings: Settings) -> bytes:

@@ -186,13 +186,6 @@ class SessionQuery:
         self.registry = SessionRegistry(redis, grace=grace)
         self.clock = clock
 
-    @classmethod
-    def from_settings(cls, redis: Any, settings: Any) -> SessionQuery:
-        quota = settings.quota
-        return cls(redis, plans=PlanStore(redis, default_plan=quota.default_plan,
-                                          cache_ttl=quota.plan_cache_ttl),
-                   usage=UsageBook(redis, quota.timezone), grace=settings.radius.reaper_grace)
-
     # --- search -------------------------------------------------------------------------------
 
     def search(self, flt: SessionFilter, offset: int = 0, limit: int = 50) -> SessionPage:

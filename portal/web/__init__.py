@@ -1,40 +1,25 @@
 """The portal web application: Flask app factory, one blueprint per audience.
 
-``create_app(settings, redis=None)`` builds the services once (``app.extensions["citywifi"]``)
-and registers ``phone`` (landing, code, login, ad, status, logout), ``captive`` (RFC 8908 API
-and OS probe URLs) and, in demo mode, ``demo`` (the SMS outbox page).
+``create_app(settings, redis=None)`` wires the services once (:func:`portal.web.wiring.
+build_services`, kept in ``app.extensions["citywifi"]``); ``create_app(services)`` takes a set
+already wired (tests, with the pieces they replace). It registers ``phone`` (landing, code,
+login, ad, status, logout), ``captive`` (RFC 8908 API and OS probe URLs), the venue and NOC
+consoles, ``/api/v1`` and, in demo mode, ``demo`` (the SMS outbox page).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, request
 
 from portal.settings import Settings
+from portal.web.wiring import EXTENSION, Services, build_services, services
 
-__all__ = ["Services", "create_app", "public_base_url", "services"]
+__all__ = ["Services", "build_services", "create_app", "public_base_url", "services"]
 
 log = logging.getLogger("citywifi.web")
-
-
-@dataclass
-class Services:
-    settings: Settings
-    redis: Any
-    journey: Any          # portal.login.PhoneJourney
-    renderer: Any         # ad_pages.PageRenderer
-    pages: Any = None     # portal.pages.PageStore (published venue pages, cached per process)
-    assets: Any = None    # portal.assets.AssetStore (venue images, CSS, fonts)
-    breaker: Any = None   # portal.render_breaker.RenderBreaker (venue pages that blew their budget)
-
-
-def services(app: Flask | None = None) -> Services:
-    from flask import current_app
-
-    return (app or current_app).extensions["citywifi"]
 
 
 def public_base_url() -> str:
@@ -44,34 +29,28 @@ def public_base_url() -> str:
     return services().settings.web.public_url.rstrip("/") or request.host_url.rstrip("/")
 
 
-def create_app(settings: Settings, redis: Any = None) -> Flask:
-    """The WSGI app. ``redis`` None = connect with ``settings.redis`` (lazily, per process)."""
-    from ad_pages import PageRenderer
-    from portal.login import build_journey, web_secret
-    from portal.state import redis_from_settings
+def create_app(config: Settings | Services, redis: Any = None) -> Flask:
+    """The WSGI app. ``config``: the settings (the services are wired from them and ``redis``;
+    None = connect with ``settings.redis``, lazily, per process) or a :class:`Services` set."""
+    from portal.login import web_secret
     from portal.web import captive, gateway_pages, phone
     from portal.web.api import init_api
+    from portal.web.client_address import ForwardedHeaders, ProxyTrust
     from portal.web.console import init_console
 
-    if redis is None:
-        redis = redis_from_settings(settings.redis)
+    if isinstance(config, Services):
+        if redis is not None:
+            raise TypeError("create_app(services): the services carry their own Redis client")
+        wired = config
+    else:
+        wired = build_services(config, redis)
+    settings = wired.settings
     app = Flask(__name__)
-    from portal.web.client_address import ForwardedHeaders, ProxyTrust
-
     # Before anything reads the request: who the client is (web.trusted_proxies, web.proxy_hops).
     app.wsgi_app = ForwardedHeaders(app.wsgi_app, ProxyTrust.from_settings(settings.web))  # type: ignore[method-assign]
     app.config.update(SECRET_KEY=web_secret(settings), MAX_CONTENT_LENGTH=64 * 1024,
                       JSON_AS_ASCII=False)
-    from portal.assets import AssetStore
-    from portal.pages import PageStore
-    from portal.render_breaker import RenderBreaker
-
-    renderer = PageRenderer()
-    app.extensions["citywifi"] = Services(
-        settings, redis, build_journey(settings, redis), renderer,
-        PageStore(redis, renderer=renderer, cache_seconds=settings.pages.cache_seconds,
-                  max_versions=settings.pages.max_versions, content=settings.content),
-        AssetStore(redis, settings.pages, content=settings.content), RenderBreaker(redis))
+    app.extensions[EXTENSION] = wired
     app.register_blueprint(phone.bp)
     app.register_blueprint(gateway_pages.bp)    # POST /portal/gateway: a gateway's login-page form
     app.register_blueprint(captive.bp)
@@ -82,14 +61,14 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
         from portal.web import demo
 
         app.register_blueprint(demo.bp)
-    init_console(app, settings, redis)
+    init_console(app, settings)
     from portal.web import venue_campaigns, venue_console
 
     app.register_blueprint(venue_console.bp)
     app.register_blueprint(venue_campaigns.bp)  # /venue/campaigns: ad campaigns and their figures
     from portal.web import noc_dashboard, ops
 
-    ops.init_ops(app, settings, redis)          # /metrics, /healthz, /readyz
+    ops.init_ops(app)                           # /metrics, /healthz, /readyz
     app.register_blueprint(noc_dashboard.bp)    # /noc live dashboard
     from portal.web import noc_sessions, noc_users
 
@@ -98,7 +77,7 @@ def create_app(settings: Settings, redis: Any = None) -> Flask:
     from portal.web import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens, reports
     for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs, reports):
         app.register_blueprint(module.bp)       # /noc/plans, /noc/acs, /noc/blocklist, /noc/tokens, /noc/logs
-    init_api(app, redis)
+    init_api(app)
     from portal.web import gateway_hook
 
     app.register_blueprint(gateway_hook.bp)     # /api/gateway: what gateways post (openNDS events)

@@ -53,6 +53,7 @@ from portal.state import keys
 from portal.text import first_problem
 from portal.web.client_address import client_address
 from portal.web.safe_next import safe_next
+from portal.web.wiring import services
 
 __all__ = [
     "ConsoleServices",
@@ -82,7 +83,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class ConsoleServices:
-    """Built once per app, kept in ``app.extensions["citywifi_console"]``."""
+    """The consoles' accounts and audit (``services().console``: ``portal/web/wiring.py``)."""
 
     def __init__(self, settings: Settings, redis: Any) -> None:
         self.settings = settings
@@ -124,7 +125,7 @@ class ConsoleServices:
 
 
 def console_services() -> ConsoleServices:
-    return current_app.extensions["citywifi_console"]
+    return services().console
 
 
 # -- helpers for every console view ---------------------------------------------------------------
@@ -330,9 +331,8 @@ def _console_headers(response: Response) -> Response:
     return response
 
 
-def init_console(app: Flask, settings: Settings, redis: Any) -> None:
+def init_console(app: Flask, settings: Settings) -> None:
     """Install the console's session settings, hooks, template helpers and routes."""
-    app.extensions["citywifi_console"] = ConsoleServices(settings, redis)
     app.config.update(
         SESSION_COOKIE_NAME="cw_console",
         SESSION_COOKIE_HTTPONLY=True,

@@ -65,17 +65,7 @@ def gateway_source_ok(record: AcRecord) -> bool:
 
 
 def _sessions() -> GatewaySessions:
-    from flask import current_app
-
-    found = current_app.extensions.get("citywifi_gateway_sessions")
-    if found is None:
-        svc = services()
-        found = GatewaySessions(svc.redis, grace=svc.settings.radius.reaper_grace,
-                                timezone=svc.settings.quota.timezone,
-                                tombstone_ttl=svc.settings.quota.tombstone_ttl)
-        current_app.extensions["citywifi_gateway_sessions"] = found
-    assert isinstance(found, GatewaySessions)
-    return found
+    return services().gateway_sessions
 
 
 @bp.post("/opennds/events")

@@ -41,7 +41,8 @@ from portal.errors import ValidationError
 from portal.settings import SettingsError, ma_mode
 from portal.state import keys
 from portal.web.console import audit, login_required, tr
-from portal.web.noc_forms import FormError, core, flash_error, form_bool, form_number, form_text, new_secret
+from portal.web.noc_forms import FormError, flash_error, form_bool, form_number, form_text, new_secret
+from portal.web.wiring import services
 
 __all__ = ["ROTATE", "ac_public", "bp", "check_proxy_links", "check_secret", "live_state", "registry",
            "rotate"]
@@ -57,7 +58,7 @@ _MA_FIELDS = ("require_message_authenticator", "limit_proxy_state")   # "", yes,
 
 
 def registry() -> AcRegistry:
-    return AcRegistry(core().redis)
+    return AcRegistry(services().redis)
 
 
 def ac_public(record: AcRecord) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def live_state(records: list[AcRecord], now: float | None = None) -> dict[str, d
     """Per AC: last RADIUS / portal packet, online users, drop counters, a summary ``state``
     ("never", "ok", "silent", "disabled"). One pipelined round trip for all ACs."""
     now = time.time() if now is None else now
-    redis = core().redis
+    redis = services().redis
     pipe = redis.pipeline(transaction=False)
     for r in records:
         pipe.hgetall(keys.ac_stats(r.name))

@@ -16,7 +16,8 @@ from portal.accounts import Role
 from portal.blocklist import Blocklist
 from portal.errors import ValidationError
 from portal.web.console import audit, current_account, login_required, tr
-from portal.web.noc_forms import FormError, core, flash_error, form_number, form_text
+from portal.web.noc_forms import FormError, flash_error, form_number, form_text
+from portal.web.wiring import services
 
 __all__ = ["KINDS", "MAX_TTL", "blocklist", "bp", "entry_dict"]
 
@@ -28,7 +29,7 @@ _UNITS = {"hours": 3600, "days": 86400}
 
 
 def blocklist() -> Blocklist:
-    return Blocklist(core().redis)
+    return Blocklist(services().redis)
 
 
 def entry_dict(kind: str, entry: Any) -> dict[str, Any]:

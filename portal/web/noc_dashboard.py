@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from portal.accounts import Role
 from portal.livestats import LiveStats
 from portal.web.console import login_required
+from portal.web.wiring import services
 
 __all__ = ["bp", "livestats", "window_minutes"]
 
@@ -24,14 +25,8 @@ WINDOWS = (15, 60, 180, 720, 1440)     # minutes the page offers
 
 
 def livestats() -> LiveStats:
-    """The app's LiveStats (built once per app, on first use)."""
-    ext = current_app.extensions
-    stats = ext.get("citywifi_livestats")
-    if stats is None:
-        services = ext["citywifi"]
-        stats = ext["citywifi_livestats"] = LiveStats.from_settings(services.redis, services.settings)
-    assert isinstance(stats, LiveStats)
-    return stats
+    """The app's LiveStats (shared with /metrics)."""
+    return services().livestats
 
 
 def window_minutes(raw: Any, default: int = 60) -> int:

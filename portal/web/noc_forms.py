@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Mapping
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash
+from flask import flash
 
 from portal.web.console import tr
 
-__all__ = ["FormError", "core", "end_of_day", "flash_error", "form_bool", "form_date", "form_number",
+__all__ = ["FormError", "end_of_day", "flash_error", "form_bool", "form_date", "form_number",
            "form_text", "new_secret"]
 
 
@@ -26,11 +25,6 @@ class FormError(Exception):
     def __init__(self, zh: str, en: str) -> None:
         super().__init__(en)
         self.zh, self.en = zh, en
-
-
-def core() -> Any:
-    """The app's core services (``portal.web.Services``)."""
-    return current_app.extensions["citywifi"]
 
 
 def flash_error(exc: Exception) -> None:

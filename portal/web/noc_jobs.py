@@ -15,7 +15,6 @@ the job id) and when it has finished (``….done``, with the outcome).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from portal.kick import KickOutcome, NocActions
 from portal.plans import Plan
 from portal.sessions import OnlineSession
 from portal.web.console import login_required, tr
+from portal.web.wiring import services
 
 __all__ = ["bp", "job_runner", "job_store", "safe_back", "start_kick", "start_plan_change",
            "start_user_plan"]
@@ -41,28 +41,13 @@ PLAN_KIND = "plan_apply"
 USER_PLAN_KIND = "user_plan"
 
 
-def _core() -> Any:
-    return current_app.extensions["citywifi"]
-
-
 def job_store() -> JobStore:
-    ext = current_app.extensions
-    if "citywifi_job_store" not in ext:
-        core = _core()
-        ext["citywifi_job_store"] = JobStore(core.redis, ttl=core.settings.console.job_ttl)
-    store: JobStore = ext["citywifi_job_store"]
-    return store
+    return services().job_store
 
 
 def job_runner() -> JobRunner:
     """This process's runner (built after a fork in the process that uses it)."""
-    ext = current_app.extensions
-    runner: JobRunner | None = ext.get("citywifi_job_runner")
-    if runner is None or runner.pid != os.getpid():
-        console = _core().settings.console
-        runner = JobRunner(job_store(), workers=console.job_workers, queue_size=console.job_queue)
-        ext["citywifi_job_runner"] = runner
-    return runner
+    return services().job_runner.get()
 
 
 def _audit_when_done(redis: Any, actor: str, area: str, ip: str, action: str,

@@ -19,14 +19,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, render_template, request
+from flask import Blueprint, Response, flash, render_template, request
 
 from portal.accounts import Role
 from portal.archive import STREAMS, archive_timezone
-from portal.logexport import FORMATS, ExportFilters, ExportRequestError, LogExporter, day_range, log_exporter
+from portal.logexport import FORMATS, ExportFilters, ExportRequestError, LogExporter, day_range
 from portal.state import keys
 from portal.web.console import audit, login_required, tr
-from portal.web.noc_forms import FormError, core, form_date
+from portal.web.noc_forms import FormError, form_date
+from portal.web.wiring import services
 
 __all__ = ["CONTENT_TYPES", "FILTERS", "bp", "export_response", "export_timezone", "exporter"]
 
@@ -39,17 +40,12 @@ STREAM_LABELS = {"realname": ("实名上网日志", "Real-name log"), "accountin
 
 
 def exporter() -> LogExporter:
-    """The app's LogExporter (built once, on first use)."""
-    ext = current_app.extensions
-    if "citywifi_logexport" not in ext:
-        services = core()
-        ext["citywifi_logexport"] = log_exporter(services.redis, services.settings)
-    found: LogExporter = ext["citywifi_logexport"]
-    return found
+    """The app's LogExporter (built on first use: it reads the archive key)."""
+    return services().log_exporter.get()
 
 
 def export_timezone() -> str:
-    return archive_timezone(core().settings)
+    return archive_timezone(services().settings)
 
 
 def export_response(stream: str, start: float, end: float, filters: ExportFilters, fmt: str,
@@ -73,7 +69,7 @@ def export_response(stream: str, start: float, end: float, filters: ExportFilter
 
 
 def _archive_status() -> dict[str, str]:
-    raw = core().redis.hgetall(keys.archive_last_run())
+    raw = services().redis.hgetall(keys.archive_last_run())
     return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in raw.items()}
 

@@ -37,13 +37,13 @@ from portal.venues import assign_plan_rule
 from portal.web.console import audit, client_ip, login_required, tr
 from portal.web.noc_forms import (
     FormError,
-    core,
     end_of_day,
     flash_error,
     form_date,
     form_number,
     form_text,
 )
+from portal.web.wiring import services
 
 __all__ = ["FIELDS", "bp", "plan_store", "rule_field_of"]
 
@@ -72,12 +72,11 @@ SCOPE_LABELS = {"venue": ("场所", "Venue"), "ssid": ("SSID", "SSID"), "ac": ("
 
 def plan_store() -> PlanStore:
     """A store without the per-process cache: the console must read what it just wrote."""
-    services = core()
-    return PlanStore(services.redis, default_plan=services.settings.quota.default_plan, cache_ttl=0.0)
+    return services().plans
 
 
 def _tz() -> str:
-    return str(core().settings.quota.timezone)
+    return str(services().settings.quota.timezone)
 
 
 def rule_field_of(scope: str, key: str) -> tuple[str, str]:
@@ -158,7 +157,7 @@ def index() -> str:
                      "state": "missing" if target is None else ("retired" if target.retired else "ok")})
     used = {p: sum(1 for r in rules.values() if r == p) for p in by_name}
     return render_template("noc/plans.html", plans=plans, rules=rows, used=used, describe=describe,
-                           scopes=SCOPE_LABELS, default_plan=core().settings.quota.default_plan)
+                           scopes=SCOPE_LABELS, default_plan=services().settings.quota.default_plan)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -15,10 +15,10 @@ that wires it to the portal's use cases, see ``portal/kick.py``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.accounts import Role
@@ -27,10 +27,12 @@ from portal.jobs import JobBusy
 from portal.kick import NocActions
 from portal.noc_sessions import SessionFilter, SessionQuery
 from portal.noc_users import UserDirectory
-from portal.plans import PlanStore
 from portal.units import format_octets
-from portal.usage import UsageBook
 from portal.web.console import client_ip, current_account, login_required, tr
+from portal.web.wiring import services
+
+if TYPE_CHECKING:
+    from radius.enforcement import Enforcer
 
 __all__ = ["bp", "enforcer", "fmt_bytes", "fmt_seconds", "noc_actions",
            "session_query", "user_directory"]
@@ -41,61 +43,24 @@ _FILTERS = ("phone", "mac", "ip", "ac", "venue", "ssid")
 PAGE = 50
 
 
-# -- services (built once per app, on first use) ---------------------------------------------
-
-def _core() -> Any:
-    return current_app.extensions["citywifi"]
-
+# -- services (wired once per process: portal/web/wiring.py) --------------------------------
 
 def session_query() -> SessionQuery:
-    ext = current_app.extensions
-    if "citywifi_noc_sessions" not in ext:
-        core = _core()
-        ext["citywifi_noc_sessions"] = SessionQuery.from_settings(core.redis, core.settings)
-    query: SessionQuery = ext["citywifi_noc_sessions"]
-    return query
+    return services().session_query
 
 
-def enforcer() -> Any:
+def enforcer() -> Enforcer:
     """The app's ``radius.enforcement.Enforcer`` (DM/CoA with the Portal-logout fallback)."""
-    ext = current_app.extensions
-    if "citywifi_enforcer" not in ext:
-        from radius.enforcement import Enforcer
-
-        core = _core()
-        ext["citywifi_enforcer"] = Enforcer.from_settings(core.redis, core.settings)
-    return ext["citywifi_enforcer"]
+    return services().enforcer
 
 
 def noc_actions() -> NocActions:
-    ext = current_app.extensions
-    if "citywifi_noc_actions" not in ext:
-        core = _core()
-        quota = core.settings.quota
-        ext["citywifi_noc_actions"] = NocActions(
-            core.redis, enforcer(),
-            plans=PlanStore(core.redis, default_plan=quota.default_plan, cache_ttl=0.0),
-            usage=UsageBook(core.redis, quota.timezone), default_interim=quota.default_interim,
-            grace=core.settings.radius.reaper_grace,
-            # RADIUS processes may grant from a cached plan this long after a change.
-            settle=quota.plan_cache_ttl + 1.0 if quota.plan_cache_ttl > 0 else 0.0)
-    actions: NocActions = ext["citywifi_noc_actions"]
-    return actions
+    return services().noc_actions
 
 
 def user_directory() -> UserDirectory:
-    ext = current_app.extensions
-    if "citywifi_noc_users" not in ext:
-        core = _core()
-        quota = core.settings.quota
-        ext["citywifi_noc_users"] = UserDirectory(
-            core.redis, plans=PlanStore(core.redis, default_plan=quota.default_plan, cache_ttl=0.0),
-            usage=UsageBook(core.redis, quota.timezone), grace=core.settings.radius.reaper_grace)
-    directory: UserDirectory = ext["citywifi_noc_users"]
-    return directory
+    return services().users
 
-
-# -- formatting helpers for the templates ----------------------------------------------------
 
 def fmt_bytes(n: int | None) -> str:
     """Octets in the decimal units of ``portal/units.py`` (what the phone shows); ∞ = no limit."""

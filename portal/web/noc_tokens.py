@@ -16,7 +16,8 @@ from portal.accounts import Role
 from portal.apitokens import SCOPES, ApiTokenStore
 from portal.errors import NotFound, ValidationError
 from portal.web.console import audit, current_account, login_required, tr
-from portal.web.noc_forms import FormError, core, end_of_day, flash_error, form_date, form_text
+from portal.web.noc_forms import FormError, end_of_day, flash_error, form_date, form_text
+from portal.web.wiring import services
 
 __all__ = ["bp", "token_store"]
 
@@ -24,7 +25,7 @@ bp = Blueprint("noc_tokens", __name__, url_prefix="/noc/tokens")
 
 
 def token_store() -> ApiTokenStore:
-    return ApiTokenStore(core().redis)
+    return services().api_tokens
 
 
 def _page(values: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
@@ -49,7 +50,7 @@ def create() -> tuple[str, int]:
             raise FormError("请选择权限（只读、读写、管理或导出）。",
                             "Choose a scope (read, write, admin or export).")
         until = form_date(form.get("expires", ""), ("到期日期", "Expires"))
-        expires_at = end_of_day(until, str(core().settings.quota.timezone)) if until else None
+        expires_at = end_of_day(until, str(services().settings.quota.timezone)) if until else None
         account = current_account()
         assert account is not None
         token, secret = token_store().create(name, scope, f"user:{account.username}", expires_at)

@@ -38,21 +38,21 @@ from portal.metrics_http import (
     registry_of,
     snapshot_run_dir,
 )
-from portal.settings import Settings
 from portal.web.client_address import canonical_address, client_address, forwarded_by_untrusted_peer
+from portal.web.wiring import services
 
-__all__ = ["METRICS_DIR", "bp", "init_ops", "worker_snapshots"]
+__all__ = ["METRICS_DIR", "WebOps", "bp", "init_ops", "worker_snapshots"]
 
 bp = Blueprint("ops", __name__)
 METRICS_DIR = "CITYWIFI_METRICS_DIR"
 FLUSH_INTERVAL = 1.0
 
 
-class _Ops:
-    """Per-app state: counters, the scrape registry and the per-process snapshot writer."""
+class WebOps:
+    """The process's counters, the scrape registry and the per-process snapshot writer (one of
+    the web services: ``portal.web.wiring``)."""
 
-    def __init__(self, app: Flask, redis: Any, livestats: LiveStats) -> None:
-        self.app = app
+    def __init__(self, redis: Any, livestats: LiveStats) -> None:
         self.counters = ProcessCounters()
         self.ready = redis_ready(redis)
         self._pid = 0
@@ -64,8 +64,11 @@ class _Ops:
 
         self.registry = registry_of(CounterFamilies("web", WEB_RULES, source), FleetCollector(livestats))
 
-    def run_dir(self) -> str | None:
-        return self.app.config.get(METRICS_DIR) or _run_dir
+    @staticmethod
+    def run_dir() -> str | None:
+        """The snapshot directory: the app's ``CITYWIFI_METRICS_DIR``, else this run's (read in
+        a request or response hook: the app is the one serving)."""
+        return current_app.config.get(METRICS_DIR) or _run_dir
 
     def ensure_writer(self) -> None:
         """Start this process's snapshot thread (once per process: gunicorn forks after load)."""
@@ -106,21 +109,17 @@ def worker_snapshots(data_dir: str | os.PathLike[str]) -> Iterator[str]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _ops() -> _Ops:
-    ops: _Ops = current_app.extensions["citywifi_ops"]
-    return ops
+def _ops() -> WebOps:
+    return services().ops
 
 
-def init_ops(app: Flask, settings: Settings, redis: Any) -> None:
-    """Register the blueprint, build the app's :class:`LiveStats` (``extensions
-    ["citywifi_livestats"]``) and count every response by blueprint and status class."""
-    livestats = app.extensions["citywifi_livestats"] = LiveStats.from_settings(redis, settings)
-    ops = _Ops(app, redis, livestats)
-    app.extensions["citywifi_ops"] = ops
+def init_ops(app: Flask) -> None:
+    """Register the blueprint and count every response by blueprint and status class."""
 
     @app.after_request
     def _count(response: Response) -> Response:
         # Blueprint names and status classes only: bounded label values.
+        ops = _ops()
         ops.counters.inc(f"http.{request.blueprint or 'other'}.{response.status_code // 100}xx")
         ops.ensure_writer()
         return response
@@ -148,7 +147,7 @@ def _local_client() -> bool:
 
 @bp.route("/metrics")
 def metrics() -> Response:
-    token = current_app.extensions["citywifi"].settings.metrics.web_token
+    token = services().settings.metrics.web_token
     if token:
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):

@@ -61,17 +61,8 @@ def observed_address() -> str:
 
 
 def _guard() -> DeviceGuard:
-    """The process's guard (built on first use, with the journey's signer)."""
-    from flask import current_app
-
-    guard = current_app.extensions.get("citywifi_device_guard")
-    if guard is None:
-        svc = services()
-        web, otp = svc.settings.web, svc.settings.otp
-        guard = DeviceGuard(svc.journey.signer, binding_ttl=min(86400, max(60, web.device_binding_ttl)),
-                            proof_ttl=otp.lifetime + otp.record_grace)
-        current_app.extensions["citywifi_device_guard"] = guard
-    return guard
+    """The app's guard (signed with the journey's key)."""
+    return services().device_guard
 
 
 def _set_cookie(response: BaseResponse, name: str, value: str, ttl: int) -> None:

@@ -12,7 +12,7 @@ Two things can identify it, and each only where the portal can verify it:
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.login import LoginError, PhoneContext
@@ -24,14 +24,8 @@ __all__ = ["address_login", "forget", "memory", "recalled_context", "remember", 
 
 
 def memory() -> RedirectMemory:
-    """The process's redirect memory (built on first use)."""
-    found = current_app.extensions.get("citywifi_redirect_memory")
-    if found is None:
-        svc = services()
-        found = RedirectMemory(svc.redis, svc.journey.signer, ttl=svc.settings.web.context_ttl)
-        current_app.extensions["citywifi_redirect_memory"] = found
-    assert isinstance(found, RedirectMemory)
-    return found
+    """The app's redirect memory (signed with the journey's key)."""
+    return services().redirect_memory
 
 
 def _observed() -> str:

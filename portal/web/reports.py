@@ -16,10 +16,9 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from portal.accounts import Role
-from portal.reports.job import report_store
 from portal.reports.query import (
     FIGURES,
     PERIODS,
@@ -32,7 +31,7 @@ from portal.reports.render import bar_chart, csv_text, series_chart, table_rows,
 from portal.reports.store import ReportStore
 from portal.state import keys_reports as rk
 from portal.web.console import current_account, login_required, tr
-from portal.web.noc_forms import core
+from portal.web.wiring import services
 
 __all__ = ["bp", "report_from_args", "store"]
 
@@ -42,13 +41,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def store() -> ReportStore:
-    """The app's ReportStore (built once, on first use)."""
-    ext = current_app.extensions
-    if "citywifi_reports" not in ext:
-        services = core()
-        ext["citywifi_reports"] = report_store(services.redis, services.settings)
-    found: ReportStore = ext["citywifi_reports"]
-    return found
+    """The app's ReportStore (built on first use: it reads the archive key)."""
+    return services().reports.get()
 
 
 def _date(args: Mapping[str, str], name: str) -> dt.date | None:
@@ -105,9 +99,9 @@ def index() -> Any:
         return Response(xlsx_bytes(report, tr), content_type=XLSX,
                         headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'})
     if venues is None:
-        venue_choices = sorted(core().journey.venues.all())
+        venue_choices = sorted(services().journey.venues.all())
         from portal.acs import AcRegistry
-        ac_choices = sorted(AcRegistry(core().redis).names())
+        ac_choices = sorted(AcRegistry(services().redis).names())
     else:
         venue_choices, ac_choices = sorted(venues), []
     charts: dict[str, str] = {}
@@ -128,7 +122,7 @@ def index() -> Any:
                 title=tr({"venue": "各场所登录", "ac": "各 AC 登录", "ssid": "各 SSID 登录"}[label],
                          {"venue": "Logins by venue", "ac": "Logins by AC", "ssid": "Logins by SSID"}[label]))
         header, rows = table_rows(report, tr)
-    last_run = {k.decode(): v.decode() for k, v in core().redis.hgetall(rk.report_last_run()).items()}
+    last_run = {k.decode(): v.decode() for k, v in services().redis.hgetall(rk.report_last_run()).items()}
     return render_template("console/reports.html", report=report, values=values, error=error,
                            charts=charts, header=header, rows=rows, figures=FIGURES,
                            venue_choices=venue_choices, ac_choices=ac_choices,

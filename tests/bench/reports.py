@@ -16,6 +16,7 @@ Prints the load average next to each figure: the machine may be shared.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import random
@@ -87,11 +88,12 @@ def month_report(r: redis.Redis, store: ReportStore, tmp: str) -> None:
         print(f"month report, 500 venues, {label:<30}: {best * 1000:7.0f} ms wall, {cpu * 1000:5.0f} ms CPU "
               f"({len(report['breakdown'].get('venue', {}))} venues; {load()})")
     from portal.settings import Settings
-    from portal.web import create_app
+    from portal.web import build_services, create_app
+    from portal.web.wiring import PerProcess
     from tests.portal.web.apikit import auth, token
 
-    app = create_app(Settings(data_dir=Path(tmp)), r)
-    app.extensions["citywifi_reports"] = store
+    wired = build_services(Settings(data_dir=Path(tmp)), r)
+    app = create_app(dataclasses.replace(wired, reports=PerProcess(lambda: store)))
     client = app.test_client()
     headers = auth(token(r, "read"))
     best = cpu = float("inf")

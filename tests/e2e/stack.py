@@ -26,6 +26,7 @@ from portal.blocklist import Blocklist
 from portal.credentials import CredentialStore
 from portal.listener_handler import PortalListenerHandler
 from portal.login import PhoneJourney, Signer
+from portal.login_parts import journey_parts
 from portal.otp import OtpService
 from portal.phone_policy import build_number_policy
 from portal.plans import Plan, PlanStore
@@ -189,8 +190,8 @@ def running_stack(redis: Any, redis_url: str, data_dir: Path, *, mac_trigger: bo
     otp = OtpService(redis, settings.otp, settings.otp.hmac_key.encode(),
                      policy=build_number_policy(settings.number_policy, redis), blocklist=Blocklist(redis))
     clock = StackClock()
-    journey = PhoneJourney(redis, settings, otp=otp, signer=Signer(settings.web.secret_key.encode()),
-                           clock=clock)
+    journey = PhoneJourney(redis, settings, journey_parts(
+        settings, redis, otp=otp, signer=Signer(settings.web.secret_key.encode()), clock=clock))
     journey.venues.cache_ttl = 0.0
     journey.plans.cache_ttl = 0.0
     journey_box.append(journey)
@@ -235,8 +236,7 @@ def stack_app(stack: Stack, settings: Settings | None = None) -> Any:
     """The Flask app on ``stack``'s settings (or ``settings``, a variant of them) and Redis,
     sharing its phone journey (whose caches are off and whose client the stack closes): what
     phone-page and console tests drive over HTTP."""
-    from portal.web import create_app
+    from portal.web import build_services, create_app
 
-    app = create_app(settings if settings is not None else stack.settings, stack.redis)
-    app.extensions["citywifi"].journey = stack.journey
-    return app
+    return create_app(build_services(settings if settings is not None else stack.settings,
+                                     stack.redis, journey=stack.journey))

@@ -27,7 +27,7 @@ from portal.sessions import SessionRegistry
 from portal.settings import ConsoleSettings
 from portal.state import keys
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
+from portal.web import build_services, create_app
 from tests.e2e.stack import OPERATOR_URL, Stack, phone, running_stack, wait_for
 from tests.fakes.chilli import FakeChilli
 from tests.portal.web.apikit import auth, token
@@ -58,9 +58,8 @@ def _rig(stack: Stack, **fake: Any) -> tuple[FakeChilli, Flask]:
     VenueStore(stack.redis, cache_ttl=0.0).put(Venue(id="cafe", name_zh="咖啡馆", name_en="Cafe", acs=(GW,),
                                                      ad_seconds=1))
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-    app = create_app(settings, stack.redis)
+    app = create_app(build_services(settings, stack.redis, journey=stack.journey))
     app.config["TESTING"] = True
-    app.extensions["citywifi"].journey = stack.journey
     return chilli, app
 
 

@@ -26,7 +26,7 @@ from portal.sessions import SessionRegistry
 from portal.settings import ConsoleSettings
 from portal.state import keys
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
+from portal.web import build_services, create_app
 from tests.e2e.stack import OPERATOR_URL, Stack, phone, running_stack, wait_for
 from tests.fakes.mikrotik import FakeMikrotik
 from tests.portal.web.consolekit import csrf
@@ -64,9 +64,8 @@ def rig(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Rig]:
         VenueStore(stack.redis, cache_ttl=0.0).put(Venue(id="shop", name_zh="小店", name_en="Shop", acs=(GW,),
                                                          ad_seconds=1))
         settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-        app = create_app(settings, stack.redis)
+        app = create_app(build_services(settings, stack.redis, journey=stack.journey))
         app.config["TESTING"] = True
-        app.extensions["citywifi"].journey = stack.journey
         try:
             yield Rig(stack, router, app)
         finally:

@@ -20,7 +20,7 @@ from portal.acs import AcRecord, AcRegistry
 from portal.sessions import SessionRegistry
 from portal.settings import ConsoleSettings
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
+from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
 from tests.fakes.omada_controller import FakeOmadaController
 from tests.portal.web.consolekit import csrf
@@ -53,9 +53,8 @@ def rig(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Rig]:
         VenueStore(stack.redis, cache_ttl=0.0).put(Venue(id="hotel", name_zh="酒店", name_en="Hotel",
                                                          acs=(SITE,), ad_seconds=1))
         settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-        app = create_app(settings, stack.redis)
+        app = create_app(build_services(settings, stack.redis, journey=stack.journey))
         app.config["TESTING"] = True
-        app.extensions["citywifi"].journey = stack.journey
         rig = Rig(stack, controller, app)
         rig.register()
         try:

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 
 from portal.accounts import Role
+from portal.web import services
 from tests.conftest import free_tcp_port
 from tests.portal.web.consolekit import create_account, make_app
 from tests.portal.web.reportkit import seed
@@ -26,7 +27,7 @@ REPORT = "/reports?period=month&day=2026-11-01"
 @pytest.fixture
 def app(redis_client: Any, data_dir: Path) -> Flask:
     app = make_app(redis_client, data_dir)
-    seed(redis_client, app.extensions["citywifi"].settings)
+    seed(redis_client, services(app).settings)
     return app
 
 

@@ -23,7 +23,7 @@ from portal.reallog import RealNameLog
 from portal.sessions import SessionRegistry
 from portal.settings import ConsoleSettings
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
+from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
 from tests.fakes.unifi_controller import FakeUnifiController
 from tests.portal.web.apikit import auth, token
@@ -57,9 +57,8 @@ def rig(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Rig]:
         VenueStore(stack.redis, cache_ttl=0.0).put(Venue(id="cafe-u", name_zh="咖啡馆", name_en="Cafe",
                                                          acs=(SITE,), ad_seconds=1))
         settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
-        app = create_app(settings, stack.redis)
+        app = create_app(build_services(settings, stack.redis, journey=stack.journey))
         app.config["TESTING"] = True
-        app.extensions["citywifi"].journey = stack.journey
         rig = Rig(stack, controller, app)
         rig.register()
         try:

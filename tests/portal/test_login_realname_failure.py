@@ -22,7 +22,7 @@ from ac_adapters.simulator.state import UserState
 from portal.login import LoginError, PhoneContext
 from portal.reallog import RealNameLog
 from portal.state import keys
-from portal.web import create_app
+from portal.web import create_app, services
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, wait_for
 
 
@@ -153,7 +153,7 @@ def test_redis_refusing_the_record_through_the_app(stack: Stack, web_redis: Any)
     out again (accounting Stop), and no accounting session stays online without its record.
     Once Redis takes the record again, the same code from the same page logs the phone in."""
     app = create_app(stack.settings, web_redis)                  # the app's own journey
-    journey = app.extensions["citywifi"].journey
+    journey = services(app).journey
     client = app.test_client()
     try:
         html = client.get("/portal?" + stack.query(34)).get_data(as_text=True)

@@ -18,6 +18,7 @@ from ad_pages.campaigns import Campaign, Creative
 from portal.accounts import Role
 from portal.campaigns import CampaignStore
 from portal.venues import Venue, VenueStore
+from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, seed
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
@@ -32,8 +33,8 @@ OPERATOR_HOSTS = (".operator.example.cn",)
 def app(redis_client: Any, data_dir: Path) -> Flask:
     seed(redis_client, sim_port=1, venue=LIB)
     app = make_app(redis_client, data_dir, redirect_hosts=OPERATOR_HOSTS)
-    app.extensions["citywifi"].journey.venues.cache_ttl = 0.0
-    app.extensions["citywifi"].journey.campaigns.cache_ttl = 0.0
+    services(app).journey.venues.cache_ttl = 0.0
+    services(app).journey.campaigns.cache_ttl = 0.0
     return app
 
 
@@ -91,7 +92,7 @@ def test_api_refuses_a_click_url_off_the_allow_list(app: Flask, redis_client: An
 
 def click_link(app: Flask, campaign: Campaign, venue: str = "lib") -> str:
     """The click link an ad page at ``venue`` carries (signed by the app, as a phone gets it)."""
-    journey = app.extensions["citywifi"].journey
+    journey = services(app).journey
     ad = journey.campaigns.ad_for(campaign, venue, "zh", sign_click=journey._sign_click)
     assert ad is not None and ad["click"]
     return str(ad["click"])

@@ -29,7 +29,7 @@ from portal.campaigns import CampaignStore
 from portal.settings import ContentSettings, PagesSettings, Settings
 from portal.state import keys
 from portal.venues import Venue, VenueStore
-from portal.web import create_app
+from portal.web import create_app, services
 from tests.conftest import free_tcp_port
 from tests.portal.pagekit import login_page
 from tests.portal.web.consolekit import create_account, csrf, login, make_settings
@@ -253,7 +253,7 @@ def test_phones_still_get_codes_when_venue_content_is_refused(tight_redis: tuple
                                                                campaign_bytes_per_account=1 << 30,
                                                                memory_check_seconds=0.0))
         app = _app(redis, settings)
-        app.extensions["citywifi"].journey.campaigns = CampaignStore(redis, content=settings.content)
+        services(app).journey.campaigns = CampaignStore(redis, content=settings.content)
         venues = VenueStore(redis, cache_ttl=0.0)
         venue = next(iter(venues.all()))
         venues.put(dataclasses.replace(venues.get(venue), redirect_hosts=("www.example.com",)))

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from portal.pages import default_source
+from portal.web import services
 from portal.web.late_tokens import hide_tokens
 from tests.e2e.stack import Stack, phone, running_stack, stack_app, wait_for
 from tests.security.phone_http import Client, serve
@@ -43,7 +44,7 @@ def nat(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[tuple[Sta
             serve(stack) as base:
         app = stack_app(stack)
         for page in ("login", "success", "status"):
-            app.extensions["citywifi"].pages.publish(stack.venues.get("library"), page, "mallory",
+            services(app).pages.publish(stack.venues.get("library"), page, "mallory",
                                                      source=with_leaks(page))
         yield stack, base
 

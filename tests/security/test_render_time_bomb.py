@@ -17,6 +17,7 @@ from flask import Flask
 from portal.pages import PageError, default_source
 from portal.render_breaker import RenderBreaker
 from portal.state import keys
+from portal.web import services
 from tests.e2e.stack import Stack, running_stack, stack_app
 
 BOMB = ("{% macro r(n) %}{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"
@@ -43,13 +44,13 @@ def app(stack: Stack) -> Flask:
 
 
 def test_publish_check_cannot_be_told_from_a_phone(app: Flask, stack: Stack) -> None:
-    pages = app.extensions["citywifi"].pages
+    pages = services(app).pages
     with pytest.raises(PageError):
         pages.publish(stack.venues.get("library"), "login", "mallory", source=bomb_behind("c != 'preview'"))
 
 
 def test_second_landing_gets_the_default_page_at_once(app: Flask, stack: Stack, redis_client: Any) -> None:
-    svc = app.extensions["citywifi"]
+    svc = services(app)
     venue = stack.venues.get("library")
     # Any condition the trial render may still miss (sample data is not every phone's data): stored
     # directly, as if it had slipped through the publish check.

@@ -22,6 +22,7 @@ from ad_pages.web_url import web_url_problem
 from portal.accounts import Role
 from portal.campaigns import CampaignStore
 from portal.venues import Venue, VenueStore
+from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, seed
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
@@ -36,8 +37,8 @@ def app(redis_client: Any, data_dir: Path) -> Flask:
     seed(redis_client, sim_port=1, venue=LIB)
     app = make_app(redis_client, data_dir, redirect_hosts=(".operator.example.cn",),
                    operator_url="https://www.operator.example.cn/")
-    app.extensions["citywifi"].journey.venues.cache_ttl = 0.0
-    app.extensions["citywifi"].journey.campaigns.cache_ttl = 0.0
+    services(app).journey.venues.cache_ttl = 0.0
+    services(app).journey.campaigns.cache_ttl = 0.0
     return app
 
 
@@ -75,7 +76,7 @@ def test_a_bad_stored_url_never_gives_a_phone_a_500(app: Flask, redis_client: An
     """Stored by an earlier version (or straight into Redis): the phone gets the fallback."""
     data = json.loads(VenueStore(redis_client).get("lib").to_json())
     VenueStore(redis_client).put(Venue.from_dict({**data, "redirect_url": "https://lib.example.cn:99999/"}))
-    journey = app.extensions["citywifi"].journey
+    journey = services(app).journey
     assert journey.redirect_target(VenueStore(redis_client).get("lib")) == "https://www.operator.example.cn/"
     store = CampaignStore(redis_client)
     bad = store.put(Campaign("bad", "Bad", Creative("image", "/assets/lib/a.png", "https://lib.example.cn:99999/"),

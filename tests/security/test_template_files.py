@@ -27,6 +27,7 @@ from portal.accounts import Role
 from portal.archive import ArchiveError, day_files, day_path
 from portal.pages import PageStore
 from portal.venues import Venue, VenueStore
+from portal.web import services
 from sms_gateway.backend import SmsMessage
 from sms_gateway.file_backend import FileBackend
 from tests.e2e.stack import AC_NAME, SSID, Stack, running_stack, seed, stack_app
@@ -54,7 +55,7 @@ def app(redis_client: Any, data_dir: Path) -> Flask:
     VenueStore(redis_client).put(MALL)
     PageStore(redis_client).publish(MALL, "error", "bob", source=MALL_PAGE)
     app = make_app(redis_client, data_dir)
-    app.extensions["citywifi"].journey.venues.cache_ttl = 0.0
+    services(app).journey.venues.cache_ttl = 0.0
     return app
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from portal.web import services
 from portal.web.venue_csp import venue_page_csp
 from tests.e2e.stack import Stack, phone, running_stack, stack_app
 
@@ -54,7 +55,7 @@ def assert_contained(policy: str, allowed_form_hosts: set[str]) -> None:
 
 
 def test_served_success_page_of_a_venue_cannot_leak_the_status_token(app: Flask, stack: Stack) -> None:
-    svc = app.extensions["citywifi"]
+    svc = services(app)
     venue = stack.venues.get("library")
     svc.pages.publish(venue, "success", "mallory", source=EVIL_SUCCESS)
     client = app.test_client()

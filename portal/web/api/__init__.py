@@ -7,11 +7,8 @@ module in :data:`RESOURCE_MODULES` is what makes it part of the app.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from flask import Flask
-
-from portal.apitokens import ApiTokenStore
 
 __all__ = ["RESOURCE_MODULES", "init_api"]
 
@@ -33,10 +30,9 @@ RESOURCE_MODULES: tuple[str, ...] = (
 )
 
 
-def init_api(app: Flask, redis: Any) -> None:
+def init_api(app: Flask) -> None:
     from portal.web.api import base
 
     for name in RESOURCE_MODULES:
         importlib.import_module(f"portal.web.api.{name}")
-    app.extensions["citywifi_api"] = ApiTokenStore(redis)
     app.register_blueprint(base.bp)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 
 from portal.accounts import AccountStore, Role
 from portal.apitokens import SCOPES
 from portal.audit import AuditLog
 from portal.web.api.base import api_audit, api_token, json_body, operation, query
+from portal.web.wiring import services
 
 __all__: list[str] = []
 
@@ -57,7 +58,7 @@ AUDIT_SCHEMA: dict[str, Any] = {
 
 
 def _accounts() -> AccountStore:
-    return AccountStore(current_app.extensions["citywifi"].redis)
+    return AccountStore(services().redis)
 
 
 @operation("/whoami", "GET", scope="read", tag="accounts", summary="The token making this request",
@@ -128,7 +129,7 @@ def audit_entries() -> Any:
         from portal.web.api.base import body_error
 
         raise body_error("limit: an integer is required", "limit 必须是整数") from None
-    entries = AuditLog(current_app.extensions["citywifi"].redis).recent(
+    entries = AuditLog(services().redis).recent(
         limit, area=request.args.get("area") or None, actor=request.args.get("actor") or None,
         target=request.args.get("target") or None)
     return {"entries": [e.as_dict() for e in entries]}

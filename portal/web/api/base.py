@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import jsonschema
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from portal.apitokens import SCOPES, ApiToken, ApiTokenStore
@@ -35,6 +35,7 @@ from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.quotas import ContentRefused
 from portal.text import first_problem
 from portal.web.client_address import client_address
+from portal.web.wiring import services
 
 __all__ = [
     "ApiError",
@@ -198,7 +199,7 @@ def _authenticate() -> ApiToken:
 
 
 def api_tokens() -> ApiTokenStore:
-    return current_app.extensions["citywifi_api"]
+    return services().api_tokens
 
 
 def api_token() -> ApiToken:
@@ -216,7 +217,7 @@ def api_actor() -> tuple[str, str]:
 def api_audit(action: str, target: str, before: Any = None, after: Any = None) -> None:
     """Record a change made through the API (after it succeeded)."""
     actor, actor_name = api_actor()
-    AuditLog(current_app.extensions["citywifi_api"].redis).record(
+    AuditLog(services().redis).record(
         actor, "api", action, target, before, after, client_address(), actor_name=actor_name)
 
 

@@ -20,6 +20,7 @@ from portal.gateway_sessions import GatewaySessions, session_id_for
 from portal.sessions import SessionRegistry
 from portal.state import keys
 from portal.usage import UsageBook
+from portal.web import services
 from tests.portal.web.consolekit import make_app
 
 GW, GW_IP, HOOK_SECRET, FASKEY = "cafe-gw1", "10.77.0.1", "gw-hook-secret-1", "s3cr3tkey123"
@@ -63,7 +64,7 @@ def granted(redis_client: Any, seconds: int = 3600) -> str:
 def test_start_then_deauth_opens_and_closes_the_session_with_bytes_seconds_and_usage(
         app: Flask, redis_client: Any) -> None:
     c, hid = client(app), granted(redis_client)
-    journey = app.extensions["citywifi"].journey
+    journey = services(app).journey
     # The portal login as _logged_in writes it, older than the 30 s start grace.
     redis_client.hset(keys.portal_login(GW, IP), mapping={"phone": PHONE, "mac": MAC, "plan": "default",
                                                           "venue": "cafe", "at": f"{time.time() - 120:.3f}"})
@@ -187,7 +188,7 @@ def test_two_gateways_with_one_client_subnet_keep_their_phones_apart(app: Flask,
                 secret="gw2-hook-secret").status_code == 404
     assert post(client(app, "10.88.0.1"), body("client_auth", hid2, gw="cafe-gw2"),
                 secret="gw2-hook-secret").status_code == 200
-    journey = app.extensions["citywifi"].journey
+    journey = services(app).journey
     for gw, phone in ((GW, PHONE), ("cafe-gw2", other)):
         redis_client.hset(keys.portal_login(gw, IP), mapping={"phone": phone, "mac": MAC, "at": "1"})
         [session] = SessionRegistry(redis_client).by_ac(gw)

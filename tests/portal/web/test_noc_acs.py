@@ -18,6 +18,7 @@ from portal.acs import AcRecord, AcRegistry
 from portal.audit import AuditLog
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
+from portal.web import services
 from radius.ac_activity import AcActivity
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import make_app
@@ -276,7 +277,7 @@ def test_rotation_then_portal_exchange_uses_new_secret(app: Flask, redis_client:
     resp = app.test_client().post("/api/v1/acs/ac1/rotate-secret", headers=auth(token(redis_client, "write")),
                                   json={"which": "portal", "portal_secret": "new-portal-secret-1"})
     assert resp.status_code == 200
-    settings = app.extensions["citywifi"].settings
+    settings = services(app).settings
     with PortalClient(source_host="127.0.0.1") as client:
         for secret, ok in ((b"new-portal-secret-1", True), (b"old-secret-123", False)):
             config = SimConfig(flavour="huawei-v2", secret=secret, radius_host=None, local_users=users,

@@ -14,6 +14,7 @@ from flask import Flask
 from openpyxl import load_workbook
 
 from portal.accounts import Role
+from portal.web import services
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import create_account, login, make_app
 from tests.portal.web.reportkit import seed
@@ -26,7 +27,7 @@ def app(redis_client: Any, data_dir: Path) -> Flask:
 
 @pytest.fixture
 def expect(app: Flask, redis_client: Any) -> dict[str, dict[str, int]]:
-    return seed(redis_client, app.extensions["citywifi"].settings)
+    return seed(redis_client, services(app).settings)
 
 
 def test_api_month_venue_ac_and_errors(app: Flask, redis_client: Any,

@@ -22,6 +22,7 @@ from portal.accounts import Role
 from portal.audit import AuditLog
 from portal.campaigns import CampaignStore
 from portal.venues import Venue, VenueStore
+from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, VENUE_URL, Stack, phone, running_stack, seed, stack_app, wait_for
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
@@ -38,7 +39,7 @@ def app(redis_client: Any, data_dir: Path) -> Flask:
     seed(redis_client, sim_port=1, venue=LIB)
     VenueStore(redis_client).put(MALL)
     app = make_app(redis_client, data_dir)
-    app.extensions["citywifi"].journey.venues.cache_ttl = 0.0
+    services(app).journey.venues.cache_ttl = 0.0
     return app
 
 

@@ -15,6 +15,7 @@ from portal.accounts import Role
 from portal.audit import AuditLog
 from portal.pages import PageStore
 from portal.venues import Venue, VenueStore
+from portal.web import services
 from portal.web.phone import VENUE_PAGE_CSP
 from portal.web.venue_console import PREVIEW_CSP
 from tests.e2e.stack import AC_NAME, SSID, seed
@@ -32,7 +33,7 @@ def app(redis_client: Any, data_dir: Path) -> Flask:
     seed(redis_client, sim_port=1, venue=LIB)
     VenueStore(redis_client).put(MALL)
     app = make_app(redis_client, data_dir, redirect_hosts=(".operator.example.cn",))
-    app.extensions["citywifi"].journey.venues.cache_ttl = 0.0
+    services(app).journey.venues.cache_ttl = 0.0
     return app
 
 
@@ -281,7 +282,7 @@ def test_assets_upload_list_delete_and_refusals(app: Flask, redis_client: Any) -
                        ("big.png", GOOD["logo.png"] + b"\x00" * (600 * 1024))):
         resp = upload(name, data)
         assert resp.status_code in (400, 413), name
-    assert [a.name for a in app.extensions["citywifi"].assets.all("lib")] == ["logo.png", "site.css"]
+    assert [a.name for a in services(app).assets.all("lib")] == ["logo.png", "site.css"]
     assert alice.post("/venue/lib/assets/logo.png/delete", data={"csrf_token": token}).status_code == 302
     assert app.test_client().get("/assets/lib/logo.png").status_code == 404
     assert alice.post("/venue/lib/assets/nope.png/delete", data={"csrf_token": token}).status_code == 404

@@ -12,6 +12,7 @@ from flask import Flask
 from portal.audit import AuditLog
 from portal.pages import PageStore
 from portal.venues import Venue, VenueStore
+from portal.web import services
 from tests.portal.pagekit import login_page
 from tests.portal.test_assets import GOOD
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
@@ -24,7 +25,7 @@ LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", redirect_hosts=("l
 def app(redis_client: Any, data_dir: Path) -> Flask:
     VenueStore(redis_client).put(LIB)
     app = make_app(redis_client, data_dir)
-    app.extensions["citywifi"].journey.venues.cache_ttl = 0.0
+    services(app).journey.venues.cache_ttl = 0.0
     return app
 
 

@@ -24,6 +24,7 @@ from portal.campaigns import CampaignStore
 from portal.page_help import VARIABLES, variables_for
 from portal.pages import PAGES, PageStore, build_context, sample_values
 from portal.venues import Venue, VenueStore
+from portal.web import services
 from tests.portal.pagekit import login_page
 from tests.portal.test_assets import GOOD
 from tests.portal.web.apikit import auth, token
@@ -41,7 +42,7 @@ def app(redis_client: Any, data_dir: Path) -> Flask:
     VenueStore(redis_client).put(LIB)
     VenueStore(redis_client).put(MALL)
     app = make_app(redis_client, data_dir)
-    app.extensions["citywifi"].journey.venues.cache_ttl = 0.0
+    services(app).journey.venues.cache_ttl = 0.0
     return app
 
 
