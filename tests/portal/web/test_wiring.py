@@ -57,7 +57,8 @@ def test_pages_add_no_extension_keys_of_their_own(redis_client: Any, data_dir: P
     app.config["TESTING"] = True
     client = signed_in(app, redis_client)
     for path in ("/noc", "/noc/sessions", "/noc/users?phone=13800138000", "/noc/logs", "/noc/plans",
-                 "/noc/tokens", "/reports", "/portal?userip=10.0.0.9&usermac=00:11:22:33:44:55&nasip=10.0.0.1"):
+                 "/noc/tokens", "/reports",
+                 "/portal?userip=10.0.0.9&usermac=00:11:22:33:44:55&nasip=10.0.0.1"):
         assert client.get(path).status_code < 500, path
     assert [k for k in app.extensions if k.startswith("citywifi")] == ["citywifi"]
 
