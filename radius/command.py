@@ -197,7 +197,7 @@ def maintain(settings: Settings, redis_url: str | None, stop: threading.Event) -
     repair takes a Redis lock, so no single process has to stay up for either to happen."""
     client = redis_from_settings(settings.redis, redis_url)
     run_reaper(client, interval=settings.quota.reaper_interval, grace=settings.radius.reaper_grace,
-               tombstone_ttl=settings.quota.tombstone_ttl, stop=stop)
+               tombstone_ttl=settings.quota.tombstone_ttl, stop=stop, timezone=settings.quota.timezone)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
