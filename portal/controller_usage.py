@@ -13,6 +13,8 @@ authorised, not expired, ``end`` in the future   counters and seconds updated (N
 ``expired`` or ``end`` passed                    closed with the final counters, ``unifi:expired``
 absent, or older than our session (unauthorised  closed with the last counters polled,
 elsewhere, forgotten by the controller)          ``unifi:unauthorized``
+(any: a later session of ours has the MAC, its   closed with its own record's counters (never
+authorize-guest replaced this authorisation)     the newer login's), ``unifi:replaced``
 ==============================================  ==========================================
 
 Closing goes through :meth:`portal.gateway_sessions.GatewaySessions.finish`, as openNDS stop
@@ -139,13 +141,35 @@ class UnifiUsagePoller:
                 continue
             self.failures.pop(record.name, None)
             now = self.clock()
+            latest: dict[str, int] = {}
+            for session in sessions:
+                if session.mac is not None:
+                    latest[session.mac] = max(latest.get(session.mac, 0), session.started)
             for session in sessions:
                 if session.mac is None:
+                    continue
+                if session.started < latest[session.mac]:
+                    # A later login of the same MAC: authorize-guest replaced this authorisation.
+                    self._replaced(session, guests, now)
+                    report.closed += 1
                     continue
                 closed = self._apply(session, pick_guest(guests, session.mac, session.started), now)
                 report.closed += closed
                 report.updated += not closed
         return report
+
+    def _replaced(self, session: OnlineSession, guests: Sequence[Mapping[str, Any]], now: float) -> None:
+        """Close a session whose MAC logged in again: its own (older) record's counters if the
+        controller still lists it, else the last ones polled; never the newer login's."""
+        mac = session.mac or ""
+        mine = [g for g in guests if str(g.get("mac", "")).lower() == mac]
+        newest = max((_int(g.get("start")) for g in mine), default=0)
+        own = pick_guest([g for g in mine if _int(g.get("start")) < newest], mac, session.started) or {}
+        end = _int(own.get("end")) or int(now)
+        self.gateway.finish(session, seconds=max(session.session_time, min(end, int(now)) - session.started),
+                            upload=_int(own.get("rx_bytes")) or session.input_octets,
+                            download=_int(own.get("tx_bytes")) or session.output_octets,
+                            cause="unifi:replaced", now=now)
 
     def _apply(self, session: OnlineSession, guest: Mapping[str, Any] | None, now: float) -> bool:
         """Update or close one session from its guest record; True when it was closed."""

@@ -41,13 +41,14 @@ def poller(redis_client: Any, controller: FakeUnifiController) -> UnifiUsagePoll
 
 
 def grant(redis: Any, controller: FakeUnifiController, mac: str, phone: str, *, minutes: int = 60,
-          cap_mb: int = 0) -> OnlineSession:
+          cap_mb: int = 0, ago: int = 0) -> OnlineSession:
     """What the portal's login does: authorise-guest on the controller, then our session."""
     payload: dict[str, Any] = {"cmd": "authorize-guest", "mac": mac, "minutes": minutes}
     if cap_mb:
         payload["bytes"] = cap_mb
     controller_for(controller.url(), PASSWORD).authorize(SITE, payload)
-    now = int(time.time())
+    now = int(time.time()) - ago
+    controller.guests[SITE][mac]["start"] -= ago
     session = OnlineSession(ac=SITE, session_id=f"unifi-{mac.replace(':', '')}-{now}", phone=phone,
                             mac=mac, ip="fe80::1", started=now, updated=now, interim=minutes * 30 + 1,
                             plan="basic")
@@ -173,3 +174,20 @@ def test_the_maintenance_loop_polls(redis_client: Any, controller: FakeUnifiCont
         worker.join(5)
     assert not worker.is_alive() and SessionRegistry(redis_client).by_phone(phone) == []
     assert UsageBook(redis_client).get(phone, time.time()).daily_volume == 7 * MB
+
+
+def test_a_later_login_of_the_mac_replaces_the_session(
+        redis_client: Any, controller: FakeUnifiController, poller: UnifiUsagePoller) -> None:
+    """Logged in again before a poll saw the first authorisation end: the first session is
+    booked with its own counters, the second keeps the new authorisation's."""
+    phone, mac = "13800000008", "02:e0:00:00:00:71"
+    grant(redis_client, controller, mac, phone, ago=600)      # the first login, ten minutes ago
+    controller.use(SITE, mac, tx=3 * MB)
+    second = grant(redis_client, controller, mac, phone)   # authorize-guest replaces the first
+    controller.use(SITE, mac, tx=1 * MB)
+    report = poller.poll()
+    assert (report.closed, report.updated) == (1, 1)
+    (live,) = SessionRegistry(redis_client).by_phone(phone)
+    assert live.session_id == second.session_id and live.output_octets == 1 * MB
+    assert UsageBook(redis_client).get(phone, time.time()).daily_volume == 3 * MB
+    assert [r["cause"] for r in logouts(redis_client)] == ["unifi:replaced"]
