@@ -141,6 +141,9 @@ class UnifiUsagePoller:
                 continue
             self.failures.pop(record.name, None)
             now = self.clock()
+            by_mac: dict[str, list[Mapping[str, Any]]] = {}     # one pass: sites have thousands
+            for guest in guests:
+                by_mac.setdefault(str(guest.get("mac", "")).lower(), []).append(guest)
             latest: dict[str, int] = {}
             for session in sessions:
                 if session.mac is not None:
@@ -150,10 +153,11 @@ class UnifiUsagePoller:
                     continue
                 if session.started < latest[session.mac]:
                     # A later login of the same MAC: authorize-guest replaced this authorisation.
-                    self._replaced(session, guests, now)
+                    self._replaced(session, by_mac.get(session.mac, []), now)
                     report.closed += 1
                     continue
-                closed = self._apply(session, pick_guest(guests, session.mac, session.started), now)
+                closed = self._apply(session, pick_guest(by_mac.get(session.mac, []), session.mac,
+                                                         session.started), now)
                 report.closed += closed
                 report.updated += not closed
         return report
