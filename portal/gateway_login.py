@@ -52,6 +52,7 @@ from ac_adapters.gateways.omada_api import omada_for
 from ac_adapters.gateways.opennds_l3 import authmon_entry, parse_encrypted
 from ac_adapters.gateways.unifi import authorize_payload
 from ac_adapters.gateways.unifi_api import controller_for
+from portal.controller_usage import close_unauthorised
 from portal.gateway_sessions import AuthmonQueue, GatewaySessions
 from portal.login_types import LoginError, LoginSuccess, PhoneContext
 from portal.sessions import OnlineSession
@@ -275,14 +276,18 @@ def gateway_logout(journey: PhoneJourney, record: AcRecord, user_ip: str) -> boo
         return False
     rec = journey.redis.hgetall(keys.portal_login(record.name, user_ip))
     mac, phone = (rec.get(b"mac") or b"").decode(), (rec.get(b"phone") or b"").decode()
+    client = controller_for(record.controller_url, record.secret)
     try:
-        controller_for(record.controller_url, record.secret).unauthorize(record.name, mac)
+        client.unauthorize(record.name, mac)
     except ControllerError as exc:
         log.warning("unauthorize-guest %s on %s: %s", mac, record.name, exc)
         return False
-    for session in journey.sessions.by_phone(phone) if phone else []:
-        if session.ac == record.name and session.mac == mac:
-            journey.sessions.close(record.name, session.session_id, phone, logout_cause="logout")
+    mine = [s for s in (journey.sessions.by_phone(phone) if phone else [])
+            if s.ac == record.name and s.mac == mac]
+    # Booked to the phone's day with the ended authorisation's counters (controller_usage).
+    close_unauthorised(GatewaySessions(journey.redis, grace=journey.sessions.grace,
+                                       timezone=str(journey.usage.tz), clock=journey.clock),
+                       client, record.name, mine, "logout")
     journey.close(record.name, user_ip, mac or None, "logout")
     return True
 

@@ -127,19 +127,24 @@ class GatewaySessions:
         return session
 
     def _stop(self, session: OnlineSession, event: GatewayEvent, now: float) -> OnlineSession | None:
-        """Final counters, close (real-name logout record), and book the usage once: only the
-        caller whose close removed the record books it."""
         start = event.start or session.started
         seconds = max(0, (event.end or int(now)) - start)
+        return self.finish(session, seconds=seconds, upload=event.upload, download=event.download,
+                           cause=event.cause, now=now)
+
+    def finish(self, session: OnlineSession, *, seconds: int, upload: int, download: int, cause: str,
+               now: float) -> OnlineSession | None:
+        """Final counters, close (real-name logout record with ``cause``), and book the usage
+        once: only the caller whose close removed the record books it. The openNDS stop event
+        and the controller usage poller (``portal/controller_usage.py``) both end sessions here."""
         self.registry.update(session.ac, session.session_id, session.phone, now=now,
-                             session_time=seconds, input_octets=event.upload,
-                             output_octets=event.download)
+                             session_time=seconds, input_octets=upload, output_octets=download)
         closed = self.registry.close(session.ac, session.session_id, session.phone,
-                                     logout_cause=event.cause)
+                                     logout_cause=cause)
         if closed is not None:
             self.usage.add(closed.phone, closed.session_time, closed.octets, now)
             log.info("gateway session %s on %s ended (%s): %d s, %d bytes", closed.session_id,
-                     closed.ac, event.event, closed.session_time, closed.octets)
+                     closed.ac, cause, closed.session_time, closed.octets)
         return closed
 
     def _log(self, ac: str, event: GatewayEvent, now: float, session: OnlineSession) -> None:

@@ -101,7 +101,8 @@ class KickOutcome:
             "no_answer": "AC 未响应，用户可能仍在线",
             "unknown_ac": "未知的 AC，无法下线",
             "no_remote_logout": "该网关（Omada 外部门户 API）不支持从外部下线用户，用户仍在线："
-                                "会话将在授权时长结束时终止" if self.detail.startswith("omada") else
+                                "会话将在授权时长结束时终止；该 API 也不回报用户流量，"
+                                "其用量不计入每日配额" if self.detail.startswith("omada") else
                                 "该网关（openNDS 9.10）不支持从外部下线用户，用户仍在线："
                                 "会话将在登录时下发的时长或流量限额用完时结束；"
                                 "如需立即下线，请在网关上执行 ndsctl deauth <用户 IP>",
@@ -121,7 +122,9 @@ class KickOutcome:
             "unknown_ac": "Unknown AC; cannot disconnect",
             "no_remote_logout": "This gateway (Omada's external-portal API) cannot be told to drop a "
                                 "client from outside; the user is still online until the authorised "
-                                "time runs out" if self.detail.startswith("omada") else
+                                "time runs out. That API reports no usage either: this client's "
+                                "traffic is not booked to the daily quota"
+                                if self.detail.startswith("omada") else
                                 "This gateway (openNDS 9.10) cannot be told to drop a client from "
                                 "outside; the user is still online until the session length or data "
                                 "quota given at login runs out. To end it now, run `ndsctl deauth "

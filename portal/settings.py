@@ -186,6 +186,7 @@ class QuotaSettings:
     plan_cache_ttl: float = 5.0         # seconds a process keeps plan definitions and rules cached
     tombstone_ttl: int = 21600          # seconds a closed session's final counters stay (late Stop dedup)
     reaper_interval: float = 30.0       # seconds between reaper sweeps
+    controller_poll_interval: float = 60.0  # seconds between UniFi guest-usage polls (fleet-wide); 0 = off
     acct_wait_replicas: int = 0         # >0: WAIT for this many replicas before acking accounting
     acct_wait_timeout_ms: int = 200     # WAIT timeout; a timeout is logged, not fatal
     # Accounting plausibility (radius/acct_checks.py): a record outside these is refused (kept in

@@ -193,11 +193,14 @@ def build_server(
 def maintain(settings: Settings, redis_url: str | None, stop: threading.Event) -> None:
     """The RADIUS maintenance until ``stop`` is set: close silent sessions every
     ``quota.reaper_interval`` and, one process of the fleet per interval, repair the session
-    indexes (radius/reaper.py). Every node runs it: sweeps are idempotent Lua closes and the
-    repair takes a Redis lock, so no single process has to stay up for either to happen."""
+    indexes (radius/reaper.py) and poll the UniFi controllers' guest usage
+    (``quota.controller_poll_interval``, portal/controller_usage.py). Every node runs it: sweeps
+    are idempotent Lua closes and the repair and the poll take a Redis lock, so no single process
+    has to stay up for any of them to happen."""
     client = redis_from_settings(settings.redis, redis_url)
     run_reaper(client, interval=settings.quota.reaper_interval, grace=settings.radius.reaper_grace,
-               tombstone_ttl=settings.quota.tombstone_ttl, stop=stop)
+               tombstone_ttl=settings.quota.tombstone_ttl, stop=stop, timezone=settings.quota.timezone,
+               poll_interval=settings.quota.controller_poll_interval)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

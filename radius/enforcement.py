@@ -149,8 +149,10 @@ class Enforcer:
         grace: float = 60.0,
         render: Callable[[Grant, AcRecord], tuple[tuple[int, bytes], ...]] | None = None,
         drops: DropReporter | None = None,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         self.redis = redis
+        self.timezone = timezone            # the usage book's day, for controller kicks
         # Replies that are no valid answer: counted by reason and AC, logged rate-limited (the
         # RADIUS process passes its server's reporter, so they reach its /metrics).
         self.drops = drops or DropReporter(Metrics())
@@ -166,7 +168,7 @@ class Enforcer:
     def from_settings(cls, redis: Any, settings: Any, **kw: Any) -> Enforcer:
         """Build from ``portal.settings.Settings`` (radius.coa_timeout / coa_retries)."""
         return cls(redis, timeout=settings.radius.coa_timeout, retries=settings.radius.coa_retries,
-                   grace=settings.radius.reaper_grace, **kw)
+                   grace=settings.radius.reaper_grace, timezone=settings.quota.timezone, **kw)
 
     # --- packets ------------------------------------------------------------------------------
 
@@ -233,9 +235,23 @@ class Enforcer:
         result = self._disconnect(session, record, reason)
         log.info("disconnect %s on %s (%s): %s via %s", session.phone, record.name, reason,
                  "ok" if result.ok else "FAILED", result.method)
-        if result.ok:
+        if result.ok and record.kind == "unifi":
+            self._book_unifi(session, record)
+        elif result.ok:
             self.registry.close(session.ac, session.session_id, session.phone)
         return result
+
+    def _book_unifi(self, session: OnlineSession, ac: AcRecord) -> None:
+        """A UniFi guest sends no accounting Stop: close with the controller's final counters
+        and book them (portal/controller_usage.py), as its usage poller would."""
+        from ac_adapters.gateways.unifi_api import controller_for
+        from portal.controller_usage import close_unauthorised
+        from portal.gateway_sessions import GatewaySessions
+
+        gateway = GatewaySessions(self.redis, grace=self.registry.grace, timezone=self.timezone,
+                                  clock=self.clock)
+        close_unauthorised(gateway, controller_for(ac.controller_url, ac.secret), ac.name, [session],
+                           "disconnect")
 
     def _disconnect(self, session: OnlineSession, ac: AcRecord, reason: str) -> EnforcementResult:
         attempts, cause, detail = 0, None, ""

@@ -80,11 +80,18 @@ def run_reaper(
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.time,
     repair_interval: float = INDEX_REPAIR_INTERVAL,
+    timezone: str = "Asia/Shanghai",
+    poll_interval: float = 60.0,
 ) -> None:
     """Sweep every ``interval`` seconds until ``stop`` is set, and repair the indexes every
-    ``repair_interval`` (fleet-wide; 0 = never). Redis errors are logged and retried on the next
-    tick: the reaper must never crash its process."""
+    ``repair_interval`` (fleet-wide; 0 = never), and poll the UniFi controllers' guest usage every
+    ``poll_interval`` (fleet-wide, ``portal/controller_usage.py``; 0 = never). Redis errors are
+    logged and retried on the next tick: the reaper must never crash its process."""
+    from portal.controller_usage import UnifiUsagePoller
+
     registry = SessionRegistry(redis, grace=grace, tombstone_ttl=tombstone_ttl)
+    poller = UnifiUsagePoller(redis, timezone=timezone, grace=grace, tombstone_ttl=tombstone_ttl,
+                              clock=clock) if poll_interval > 0 else None
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
@@ -94,4 +101,9 @@ def run_reaper(
                 repair_indexes(registry, repair_interval, stop)
         except Exception:
             log.exception("reaper sweep failed; retrying in %.0f s", interval)
+        try:
+            if poller is not None:
+                poller.poll_if_due(poll_interval)
+        except Exception:
+            log.exception("controller usage poll failed; retrying in %.0f s", interval)
         stop.wait(interval)

@@ -1,4 +1,5 @@
-"""A small client of the UniFi controller's API: log in, authorise / unauthorise a guest.
+"""A small client of the UniFi controller's API: log in, authorise / unauthorise a guest, and
+list the authorised guests with their usage (``portal/controller_usage.py`` polls it).
 
 One :class:`UnifiController` per controller URL and user, shared by the threads of a process
 (:func:`controller_for`): it logs in on first use, keeps the session cookie and CSRF token, and
@@ -59,7 +60,17 @@ class UnifiController:
 
     def command(self, site: str, payload: dict[str, Any]) -> list[Any]:
         """``POST /api/s/<site>/cmd/stamgr``; the ``data`` of an ``ok`` answer."""
-        url = f"{self.api_base}/api/s/{site}/cmd/stamgr"
+        return self._call(f"/api/s/{site}/cmd/stamgr", payload, str(payload.get("cmd")))
+
+    def guests(self, site: str, within_hours: int = 24) -> list[dict[str, Any]]:
+        """``POST /api/s/<site>/stat/guest`` ``{"within": hours}``: the guests authorised within
+        that many hours, each with ``mac``, ``start`` / ``end`` (epoch seconds), ``expired`` and
+        the controller's byte counters ``tx_bytes`` / ``rx_bytes`` for the authorisation."""
+        data = self._call(f"/api/s/{site}/stat/guest", {"within": int(within_hours)}, "stat/guest")
+        return [g for g in data if isinstance(g, dict)]
+
+    def _call(self, path: str, payload: dict[str, Any], what: str) -> list[Any]:
+        url = self.api_base + path
         with self._lock:
             if not self._logged_in:
                 self._login()
@@ -76,7 +87,7 @@ class UnifiController:
                 if resp.status_code == 401:
                     self._logged_in = False
                 why = meta.get("msg", "") or _msg(resp)
-                raise UnifiError(f"{payload.get('cmd')}: {resp.status_code} {why}")
+                raise UnifiError(f"{what}: {resp.status_code} {why}")
             data = body.get("data", [])
             return data if isinstance(data, list) else []
 

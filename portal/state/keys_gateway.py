@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from portal.state.keys import PREFIX, bounded_part
 
-__all__ = ["gateway_authmon", "gateway_client", "gateway_event_seen", "gateway_nonce"]
+__all__ = ["controller_poll_lock", "gateway_authmon", "gateway_client", "gateway_event_seen", "gateway_nonce"]
 
 
 def gateway_client(ac: str, hid: str) -> str:
@@ -30,3 +30,9 @@ def gateway_authmon(ac: str) -> str:
 def gateway_nonce(ac: str, challenge: str) -> str:
     """String (TTL one day): this gateway challenge (CoovaChilli) already carried a grant."""
     return f"{PREFIX}:{{gw:{ac}}}:nonce:{bounded_part(challenge)}"
+
+
+def controller_poll_lock() -> str:
+    """String (TTL = the poll interval): a process of the fleet polls the UniFi controllers'
+    guest usage this round (``portal/controller_usage.py``); the others skip it."""
+    return f"{PREFIX}:gw:controller-poll"

@@ -93,6 +93,7 @@ def test_client_authorised_recorded_and_kick_explained(rig: Rig) -> None:
                                                 "csrf_token": csrf(noc, "/noc/sessions")})
     job = console_job(noc, resp.headers["Location"])
     assert 'data-outcome="no_remote_logout"' in job and "Omada" in job, job[:800]
+    assert "不计入每日配额" in job, job[:1500]            # the console speaks Chinese by default
     # The status page's logout cannot reach it either, and says so.
     token = rig.stack.journey.session_token(SITE, session.ip or "", number)
     out = rig.app.test_client().post("/portal/logout", data={"s": token, "lang": "en"})

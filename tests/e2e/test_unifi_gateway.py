@@ -1,6 +1,7 @@
 """UniFi external portal, end to end (issue 17): the phone pages, real Redis, and a fake of the
 controller's API (``tests/fakes/unifi_controller.py``: login cookie and CSRF token, stamgr guest
-commands, expiring sessions) that the portal authorises and unauthorises guests through.
+commands, expiring sessions, guests' byte counters) that the portal authorises and unauthorises
+guests through, and whose usage the maintenance poller books (``portal/controller_usage.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.acs import AcRecord, AcRegistry
+from portal.controller_usage import UnifiUsagePoller
 from portal.plans import Plan
 from portal.reallog import RealNameLog
 from portal.sessions import SessionRegistry
 from portal.settings import ConsoleSettings
+from portal.state import keys
+from portal.usage import UsageBook
 from portal.venues import Venue, VenueStore
 from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
@@ -105,13 +109,17 @@ def test_guest_authorised_kicked_and_returning(rig: Rig, redis_client: Any) -> N
     assert any(r.phone == number and r.mac == mac and r.ac == SITE for r in records)
     listed = client.get(f"/api/v1/sessions?phone={number}", headers=auth(token(redis_client))).get_json()
     assert [s["ac"] for s in listed["sessions"]] == [SITE]
-    # NOC kick → unauthorize-guest on the controller.
+    # NOC kick → unauthorize-guest on the controller; the ended authorisation's counters are
+    # read back and booked to the phone's day.
+    rig.controller.use(SITE, mac, rx=1_000_000, tx=4_000_000)
     noc = signed_in(rig.app, rig.stack.redis)
     resp = noc.post("/noc/sessions/kick", data={"ac": SITE, "session_id": session.session_id,
                                                 "csrf_token": csrf(noc, "/noc/sessions")})
     job = console_job(noc, resp.headers["Location"])
     assert 'data-outcome="controller"' in job, job[:800]
     assert mac not in rig.controller.guests[SITE] and not SessionRegistry(rig.stack.redis).by_phone(number)
+    book = UsageBook(rig.stack.redis, rig.stack.settings.quota.timezone)
+    assert book.get(number, time.time()).daily_volume == 5_000_000
     # Returning phone: ad, then authorised again without a code; the controller session is reused.
     html = land(client, mac).get_data(as_text=True)
     assert 'name="ticket"' in html, html[:800]
@@ -154,6 +162,45 @@ def test_quota_maps_to_a_data_cap_and_unknown_sites_are_refused(rig: Rig) -> Non
     _c, done = code_login(rig, rig.app.test_client(), mac, number)
     assert done.status_code == 200
     guest = rig.controller.guests[SITE][mac]
-    assert (guest["minutes"], guest["bytes"]) == (30, 299)      # 300 MB left, rounded down: never more
+    assert (guest["minutes"], guest["qos_usage_quota"]) == (30, 299)  # 300 MB left, rounded down
     page = land(rig.app.test_client(), "02:e0:00:00:00:05", site="nosuchsite")
     assert page.status_code == 400 and 'name="c"' not in page.get_data(as_text=True)
+
+
+def test_polled_usage_books_into_the_daily_quota(rig: Rig) -> None:
+    """Usage read from the controller ends up in the phone's day: a second login the same day
+    gets only what is left, and once that is used too the phone is refused in both languages."""
+    rig.stack.plans.put(Plan(name="basic", up_kbps=1000, down_kbps=4000, session_timeout=1800,
+                             daily_volume=300_000_000, max_sessions=2))
+    mac, number = "02:e0:00:00:00:06", phone(94)
+    client = rig.app.test_client()
+    _c, done = code_login(rig, client, mac, number)
+    assert done.status_code == 200 and rig.controller.guests[SITE][mac]["qos_usage_quota"] == 299
+    poller = UnifiUsagePoller(rig.stack.redis, timezone=rig.stack.settings.quota.timezone, timeout=2.0)
+    rig.controller.use(SITE, mac, rx=10_000_000, tx=240_000_000)
+    assert poller.poll().updated == 1
+    (session,) = SessionRegistry(rig.stack.redis).by_phone(number)
+    assert session.octets == 250_000_000                # the NOC sees the controller's counters
+    rig.controller.expire_guest(SITE, mac)               # its minutes ran out
+    assert poller.poll().closed == 1 and not SessionRegistry(rig.stack.redis).by_phone(number)
+    book = UsageBook(rig.stack.redis, rig.stack.settings.quota.timezone)
+    assert book.get(number, time.time()).daily_volume == 250_000_000
+    # Returning the same day: ad, then authorised with only the 50 MB left (rounded down).
+    html = land(client, mac).get_data(as_text=True)
+    assert 'name="ticket"' in html, html[:800]
+    time.sleep(1.2)
+    cont = client.post("/portal/continue", data={"c": _field(html, "c"), "ticket": _field(html, "ticket")})
+    assert cont.status_code in (200, 303), cont.get_data(as_text=True)[:800]
+    assert rig.controller.guests[SITE][mac]["qos_usage_quota"] == 49
+    rig.controller.use(SITE, mac, tx=50_000_000)         # over its cap: the controller cuts it off
+    assert mac not in rig.controller.guests[SITE]
+    assert poller.poll().closed == 1
+    assert book.get(number, time.time()).daily_volume == 300_000_000
+    causes = [f[b"cause"] for _, f in rig.stack.redis.xrange(keys.real_name_log()) if f[b"kind"] == b"logout"]
+    assert causes == [b"unifi:expired", b"unifi:expired"]
+    # The day's allowance is used up: refused at the landing, in Chinese and in English.
+    for lang, text in (("zh", "今日流量已用完"), ("en", "data allowance is used up")):
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = lang
+        page = land(client, mac).get_data(as_text=True)
+        assert text in page and 'name="ticket"' not in page, page[:1500]
+    assert mac not in rig.controller.guests[SITE]
