@@ -189,8 +189,7 @@ class QuotaSettings:
     controller_poll_interval: float = 60.0  # seconds between UniFi guest-usage polls (fleet-wide); 0 = off
     acct_wait_replicas: int = 0         # >0: WAIT for this many replicas before acking accounting
     acct_wait_timeout_ms: int = 200     # WAIT timeout; a timeout is logged, not fatal
-    # Accounting plausibility (radius/acct_checks.py): a record outside these is refused (kept in
-    # the log for the NOC, counted per AC, answered, not applied).
+    # Accounting plausibility (radius/acct_checks.py): a record outside these is logged, not applied.
     # A record with no Class we signed, for a session unknown on its AC: file it under User-Name.
     # Only for ACs that never echo Class; any registered AC can then charge any number.
     acct_trust_user_name: bool = False
