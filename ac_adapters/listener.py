@@ -282,7 +282,12 @@ class PortalListener:
             # only when the handler corroborates it (the user's accounting session has ended).
             self._count("repeated_events")
             if not self._corroborated(peer, packet):
-                return self._suspected_replay(key, peer, packet)
+                # Hold first, then look again: an Accounting-Stop landing after the hold confirms
+                # it; one that landed between the two looks makes the second look corroborate.
+                # (Looking once and holding after lost the login when the Stop came in between.)
+                self._call(peer, "unconfirmed_logout", self.handler.on_unconfirmed_logout, peer, packet)
+                if not self._corroborated(peer, packet):
+                    return self._suspected_replay(key, peer, packet)
         marker = self._marker(peer, packet, None) if ends_session else None
         reply = self._dispatch(peer, packet)
         self._seen.put(key, reply, marker)
@@ -301,13 +306,12 @@ class PortalListener:
 
     def _suspected_replay(self, key: tuple[str, bytes], peer: AcPeer, packet: PortalPacket) -> bytes | None:
         """Answer as for the real thing (an AC that did send it stops retransmitting), end nothing
-        now; the handler may end the login later, when accounting confirms it ended."""
+        now; the handler (which has held it) may end the login later, when accounting confirms."""
         self._count("suspected_replays")
         self._log_limit.log(f"ac-listener replay {peer.name}", logging.WARNING,
                             "ac-listener: %s for %s from AC %s repeats one already handled while the "
                             "user's accounting session is open: ignored as a suspected replay",
                             packet.type_name, packet.user_ip, peer.name)
-        self._call(peer, "unconfirmed_logout", self.handler.on_unconfirmed_logout, peer, packet)
         if packet.type == PacketType.NTF_LOGOUT:
             reply: bytes | None = self._reply(peer, packet, peer.profile.ntf_logout_reply, 0)
         else:

@@ -190,6 +190,7 @@ class PortalListenerHandler(BaseListenerHandler):
                  packet.serial_no)
         if self.on_session_closed is not None:
             self.on_session_closed(ac.name, packet.user_ip, mac, "ntf_logout")
+        self.redis.delete(ntf_replay.held_key(ac.name, packet.user_ip))   # acted on: nothing held
         self._maybe_flush()
 
     def on_user_logout(self, ac: AcPeer, packet: PortalPacket) -> None:

@@ -98,3 +98,32 @@ def test_a_held_repeat_does_not_end_a_login_that_came_after_it(
         assert wait_for(lambda: not online_at(stack, ip))
         assert wait_for(lambda: not redis_client.exists(held_key(AC_NAME, ip)))
         assert redis_client.exists(login), "the Stop ended a login the held repeat did not name"
+
+
+def test_a_stop_landing_between_the_listeners_looks_still_ends_the_login(
+    redis_client: Any, redis_url: str, data_dir: Path
+) -> None:
+    """The EAG repeat and its Stop racing: the listener looked (session online), the Stop closed
+    the session before the listener held the repeat. Holding first and looking again catches it
+    (CI lost this login once when the listener looked only once)."""
+    with running_stack(redis_client, redis_url, data_dir, sim={"ntf_zero_ids": True}) as stack:
+        sent = record_ntf(stack)
+        ip, login, captured = kick_and_relogin(stack, 54, sent)
+        handler = stack.listener.handler
+        look = handler.logout_corroborated
+        looks: list[bool] = []
+
+        def stop_lands_after_the_first_look(ac: Any, packet: Any) -> bool:
+            seen = look(ac, packet)
+            if not looks:
+                stack.ac._ntf._send = lambda raw: None      # only the Accounting-Stop gets through
+                assert stack.ac.kick(ip)
+                assert wait_for(lambda: not online_at(stack, ip))
+            looks.append(seen)
+            return seen
+
+        handler.logout_corroborated = stop_lands_after_the_first_look
+        stack.ac._send_to_portal(captured)           # the AC's identical second NTF_LOGOUT
+        assert wait_for(lambda: not redis_client.exists(login)), "the login outlived its Stop"
+        assert looks == [False, True]
+        assert not redis_client.exists(held_key(AC_NAME, ip))
