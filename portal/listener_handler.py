@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -38,7 +39,7 @@ from ac_adapters.listener import AcPeer, BaseListenerHandler
 from ac_adapters.profiles import PROFILES
 from portal import ntf_replay
 from portal.acs import AcRecord, AcRegistry
-from portal.state import keys
+from portal.state import STATE_ERRORS, keys
 from portal.state.connection import StateUnavailable
 
 __all__ = ["PortalListenerHandler", "SessionClosedHook", "peer_from_record"]
@@ -190,7 +191,10 @@ class PortalListenerHandler(BaseListenerHandler):
                  packet.serial_no)
         if self.on_session_closed is not None:
             self.on_session_closed(ac.name, packet.user_ip, mac, "ntf_logout")
-        self.redis.delete(ntf_replay.held_key(ac.name, packet.user_ip))   # acted on: nothing held
+        # Acted on: nothing is held any more. Best effort: with the store down the hold expires
+        # by itself, and the login it names is gone already.
+        with contextlib.suppress(*STATE_ERRORS):
+            self.redis.delete(ntf_replay.held_key(ac.name, packet.user_ip))
         self._maybe_flush()
 
     def on_user_logout(self, ac: AcPeer, packet: PortalPacket) -> None:
