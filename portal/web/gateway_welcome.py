@@ -17,9 +17,8 @@ from urllib.parse import urlsplit
 
 from flask import Response, url_for
 
-from portal.login import LoginError
 from portal.web import services
-from portal.web.phone import _error_page, _lang, _offline_page, _render, _session, bp
+from portal.web.phone import _lang, _online_status, _render, bp
 
 __all__ = ["welcome"]
 
@@ -27,17 +26,10 @@ __all__ = ["welcome"]
 @bp.get("/portal/welcome")
 def welcome() -> Response:
     journey = services().journey
-    lang = _lang()
-    try:
-        found = _session()
-    except LoginError as exc:
-        return _error_page(exc.code, lang)
-    if found is None:
-        return _offline_page(lang)
-    ac, ip, phone = found
-    view = journey.status(ac, ip, phone or None)
-    if not view.online:
-        return _offline_page(lang)
+    online = _online_status(_lang())
+    if isinstance(online, Response):
+        return online
+    ac, ip, view = online
     venue = journey.venue(view.venue)
     lang = _lang(venue)
     target = journey.redirect_target(venue)

@@ -391,10 +391,9 @@ def _session() -> tuple[str, str, str] | None:
     return (*found, "") if found else None
 
 
-@bp.get("/portal/status")
-def status() -> Response:
-    journey = services().journey
-    lang = _lang()
+def _online_status(lang: str) -> tuple[str, str, Any] | Response:
+    """(AC, user IP, status view) of the phone's online session, or the page to show instead
+    (an error, or "offline"); for the status page and a gateway phone's welcome page."""
     try:
         found = _session()
     except LoginError as exc:
@@ -402,9 +401,18 @@ def status() -> Response:
     if found is None:
         return _offline_page(lang)
     ac, ip, phone = found
-    view = journey.status(ac, ip, phone or None)
-    if not view.online:
-        return _offline_page(lang)
+    view = services().journey.status(ac, ip, phone or None)
+    return (ac, ip, view) if view.online else _offline_page(lang)
+
+
+@bp.get("/portal/status")
+def status() -> Response:
+    journey = services().journey
+    lang = _lang()
+    online = _online_status(lang)
+    if isinstance(online, Response):
+        return online
+    ac, ip, view = online
     venue = journey.venue(view.venue)
     token = request.values.get("s", "")
     if not token:

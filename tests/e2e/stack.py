@@ -240,3 +240,19 @@ def stack_app(stack: Stack, settings: Settings | None = None) -> Any:
 
     return create_app(build_services(settings if settings is not None else stack.settings,
                                      stack.redis, journey=stack.journey))
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """``app`` on a real threaded HTTP server on 127.0.0.1 (all of 127/8 reaches it); its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server.socket.listen(256)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)

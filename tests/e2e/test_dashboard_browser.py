@@ -5,7 +5,6 @@ change without a reload (the page fetches /noc/live.json every 5 s)."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,7 @@ import pytest
 
 from portal.accounts import AccountStore, Role
 from portal.settings import ConsoleSettings
-from tests.conftest import free_tcp_port
-from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, user, wait_for
+from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, serve_app, stack_app, user, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
 
@@ -28,19 +26,10 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def site(stack: Stack) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
     app = stack_app(stack, settings)
-    port = free_tcp_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(app) as url:
+        yield url
 
 
 def test_dashboard_updates_without_reload_when_a_phone_logs_in(browser: Any, stack: Stack,

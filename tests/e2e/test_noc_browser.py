@@ -6,7 +6,6 @@ simulator."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ import pytest
 from portal.accounts import AccountStore, Role
 from portal.settings import ConsoleSettings
 from portal.web import create_app
-from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, enable_rfc5176, login_through_ac, running_stack, wait_for
+from tests.e2e.stack import Stack, enable_rfc5176, login_through_ac, running_stack, serve_app, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]
 
@@ -31,19 +29,10 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def site(stack: Stack) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
     app = create_app(settings, stack.redis)
-    port = free_tcp_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(app) as url:
+        yield url
 
 
 def test_noc_kicks_a_session_from_the_online_page(browser: Any, stack: Stack, site: str) -> None:

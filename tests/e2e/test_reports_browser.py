@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from flask import Flask
 
 from portal.accounts import Role
 from portal.web import services
-from tests.conftest import free_tcp_port
+from tests.e2e.stack import serve_app
 from tests.portal.web.consolekit import create_account, make_app
 from tests.portal.web.reportkit import seed
 
@@ -33,17 +32,8 @@ def app(redis_client: Any, data_dir: Path) -> Flask:
 
 @pytest.fixture
 def site(app: Flask) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    port = free_tcp_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(app) as url:
+        yield url
 
 
 def sign_in(browser: Any, site: str, username: str, password: str, locale: str) -> Any:

@@ -6,7 +6,6 @@ a second operator neither sees nor opens the first one's venue."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ from portal.assets import AssetStore
 from portal.pages import default_source
 from portal.settings import ConsoleSettings
 from portal.venues import Venue, VenueStore
-from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, phone, running_stack, stack_app, user, wait_for
+from tests.e2e.stack import Stack, phone, running_stack, serve_app, stack_app, user, wait_for
 from tests.portal.test_assets import GOOD
 from tests.portal.web.consolekit import create_account
 
@@ -34,19 +32,10 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def base_url(stack: Stack) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
     app = stack_app(stack, settings)
-    port = free_tcp_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(app) as url:
+        yield url
 
 
 def sign_in(browser: Any, base_url: str, username: str, password: str) -> Any:

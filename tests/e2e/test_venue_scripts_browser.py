@@ -6,7 +6,6 @@ preview runs a venue's script only in a sandboxed, opaque origin, away from the 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ from portal.accounts import Role
 from portal.pages import PageStore
 from portal.settings import ConsoleSettings
 from portal.venues import VenueStore, update_venue
-from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, running_stack, stack_app
+from tests.e2e.stack import Stack, running_stack, serve_app, stack_app
 from tests.portal.pagekit import login_page
 from tests.portal.web.consolekit import create_account
 
@@ -51,19 +49,10 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def base_url(stack: Stack) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     settings = dataclasses.replace(stack.settings, console=ConsoleSettings(cookie_secure=False))
     app = stack_app(stack, settings)
-    port = free_tcp_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(app) as url:
+        yield url
 
 
 def probe(base_url: str) -> str:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import http.client
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from tests.conftest import free_tcp_port
-from tests.e2e.stack import Stack, stack_app
+from tests.e2e.stack import Stack, serve_app, stack_app
 
 __all__ = ["Client", "Page", "field_value", "serve"]
 
@@ -96,15 +94,5 @@ class Client:
 @contextmanager
 def serve(stack: Stack) -> Iterator[str]:
     """The portal app on a real threaded HTTP server bound to 127.0.0.1 (all of 127/8 reaches it)."""
-    from werkzeug.serving import make_server
-
-    app = stack_app(stack)
-    server = make_server("127.0.0.1", free_tcp_port(), app, threaded=True)
-    server.socket.listen(256)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serve_app(stack_app(stack)) as url:
+        yield url
