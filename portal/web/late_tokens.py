@@ -42,12 +42,14 @@ __all__ = ["SECRET_FIELDS", "LateTokens", "hide_tokens"]
 
 SECRET_FIELDS = ("c", "s", "ticket")
 _LINK_ATTRS = frozenset({"href", "action"})
-# Elements whose content a browser does not parse as HTML tags (text, script data, inert
-# template content, foreign SVG/MathML) while HTMLParser does: a form or input tag inside one is
-# seen by the two differently. Greedy: from the first start tag to the last end tag.
-_OPAQUE = re.compile(
-    r"<(title|textarea|xmp|iframe|noembed|noframes|noscript|script|style|template|svg|math)\b"
-    r"(.*)</\1", re.IGNORECASE | re.DOTALL)
+# Elements whose content a browser does not parse as HTML tags while HTMLParser does: a form or
+# input tag inside one is seen by the two differently. Raw text ends at the first matching end
+# tag (a script holding "<!--" may run on: up to its last one); inert template content and
+# foreign SVG/MathML nest, so for those: from the first start tag to the last end tag. Every
+# region is found with str.find/rfind, so a page of many unclosed openers stays linear.
+_RAW_TEXT = ("title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript", "script", "style")
+_NESTING = ("template", "svg", "math")
+_OPENER = re.compile(r"<(" + "|".join(_RAW_TEXT) + r")\b", re.IGNORECASE)
 _FORM_MARKUP = re.compile(r"</?(form|input|button|select|textarea|plaintext)\b", re.IGNORECASE)
 # A '/' right after a quoted value, not closing the tag: both parsers read it as a separator
 # today, but it only ever appears to smuggle a second attribute past a reader (an attack run).
@@ -61,11 +63,26 @@ def _slash_between_attrs(raw: str) -> bool:
 
 def ambiguity(html: str) -> str:
     """Why a browser might see this page's forms otherwise than HTMLParser does ("" = no reason)."""
-    if re.search(r"<plaintext\b", html, re.IGNORECASE):
+    lower = html.lower()
+    if re.search(r"<plaintext\b", lower):
         return "plaintext"
-    for m in _OPAQUE.finditer(html):
-        if _FORM_MARKUP.search(m.group(2)):
-            return f"form markup inside <{m.group(1).lower()}>"
+    for name in _NESTING:
+        start = lower.find("<" + name)
+        if start >= 0:
+            end = lower.rfind("</" + name)
+            if _FORM_MARKUP.search(html, start + 1 + len(name), end if end > start else len(html)):
+                return f"form markup inside <{name}>"
+    pos = 0
+    while (m := _OPENER.search(html, pos)) is not None:
+        name = m.group(1).lower()
+        end = lower.find("</" + name, m.end())
+        if name == "script" and "<!--" in lower[m.end():end if end >= 0 else len(html)]:
+            end = lower.rfind("</script")
+        if _FORM_MARKUP.search(html, m.end(), end if end >= m.end() else len(html)):
+            return f"form markup inside <{name}>"
+        if end < m.end():
+            break
+        pos = end + 2 + len(name)
     return ""
 
 

@@ -11,6 +11,7 @@ simulator, RADIUS and Redis; the pages are published through the page store's pu
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,19 @@ def test_forms_a_browser_may_read_otherwise_get_no_token(form: str) -> None:
     # The same input in a plain form of ours still gets it.
     plain = late.bind(f'<form action="/portal/logout"><input name="s" value="{context["s"]}"></form>')
     assert token in plain and not late.ambiguous
+
+
+def test_telling_form_layouts_apart_stays_linear_and_spares_honest_pages() -> None:
+    token = "T" * 48
+    context, late = hide_tokens({"s": token, "urls": {"logout": "/portal/logout"}})
+    ours = f'<form action="/portal/logout"><input type="hidden" name="s" value="{context["s"]}"></form>'
+    # Styles and scripts around the form, an SVG icon before it: the token is bound.
+    honest = (f'<style>a{{color:red}}</style><svg><path d="M0 0"/></svg><script></script>{ours}'
+              '<style>b{}</style><title>x</title>')
+    assert token in late.bind(honest) and not late.ambiguous
+    # 50,000 unclosed openers (a venue loop can print them): decided at once, not per opener.
+    for opener in ("<script>", "<title>", "<svg>"):
+        started = time.monotonic()
+        bound = late.bind(ours + opener * 50_000)
+        assert time.monotonic() - started < 2.0, opener
+        assert token in bound and not late.ambiguous, opener
