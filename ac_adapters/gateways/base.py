@@ -18,14 +18,16 @@ only :class:`GatewayRedirectError` (a :class:`ac_adapters.errors.RedirectError`)
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from ac_adapters.errors import RedirectError
+from ac_adapters.redirect import normalise_mac
 
 __all__ = ["LIMIT_NAMES", "GatewayAdapter", "GatewayLimits", "GatewayRedirect", "GatewayRedirectError",
-           "SignedRedirects"]
+           "SignedRedirects", "client_address"]
 
 # Every limit a plan can put on one session; adapters name the subset their gateway enforces.
 LIMIT_NAMES = frozenset({"session_seconds", "up_kbps", "down_kbps", "up_kbytes", "down_kbytes"})
@@ -98,3 +100,18 @@ class SignedRedirects(Protocol):
         """``items``: the query in the order received; ``base_urls``: the URLs the gateway may
         have addressed the phone to (its configured portal URL)."""
         ...
+
+
+def client_address(query: Mapping[str, str], ip_field: str, mac_field: str, where: str, *,
+                   ipv4_only: bool = False) -> tuple[str, str]:
+    """(user IP, MAC) a redirect names for the phone, checked and normalised; ``where`` prefixes
+    the error detail (``bad_user_ip`` / ``bad_mac``)."""
+    claimed_ip = query.get(ip_field, "")
+    try:
+        parsed = ipaddress.IPv4Address(claimed_ip) if ipv4_only else ipaddress.ip_address(claimed_ip)
+    except ValueError:
+        raise GatewayRedirectError("bad_user_ip", f"{where}: {ip_field} {claimed_ip[:40]!r}") from None
+    mac = normalise_mac(query.get(mac_field, ""))
+    if mac is None:
+        raise GatewayRedirectError("bad_mac", f"{where}: {mac_field} {query.get(mac_field, '')[:40]!r}")
+    return str(parsed), mac

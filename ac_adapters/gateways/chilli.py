@@ -38,8 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urlencode
 
-from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError
-from ac_adapters.redirect import normalise_mac
+from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError, client_address
 
 __all__ = ["CHILLI", "RESULTS", "ChilliAdapter", "ChilliResult", "chap_response", "chilli_quote",
            "logon_url", "new_challenge", "pap_password", "parse_result", "parse_uam_query",
@@ -138,13 +137,7 @@ def _common(query: Mapping[str, str]) -> tuple[str, str, str, str, int]:
     if len(query) > MAX_QUERY_ITEMS:
         raise GatewayRedirectError("bad_redirect", f"{len(query)} query items")
     uamip, uamport = _uam_address(query.get("uamip", ""), query.get("uamport", ""))
-    try:
-        user_ip = str(ipaddress.IPv4Address(query.get("ip", "")))
-    except ValueError:
-        raise GatewayRedirectError("bad_user_ip", f"chilli: ip {query.get('ip', '')[:40]!r}") from None
-    mac = normalise_mac(query.get("mac", ""))
-    if mac is None:
-        raise GatewayRedirectError("bad_mac", f"chilli: mac {query.get('mac', '')[:40]!r}")
+    user_ip, mac = client_address(query, "ip", "mac", "chilli", ipv4_only=True)
     name = query.get("nasid", "").strip()
     if not name:
         raise GatewayRedirectError("unknown_ac", "chilli: no nasid (set radiusnasid on the gateway)")

@@ -34,8 +34,7 @@ from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit
 
-from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError
-from ac_adapters.redirect import normalise_mac
+from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError, client_address
 
 __all__ = ["MIKROTIK", "MikrotikAdapter", "chap_password", "decode_octal", "encode_octal",
            "login_url", "parse_login_form"]
@@ -86,13 +85,7 @@ def parse_login_form(query: Mapping[str, str]) -> GatewayRedirect:
     challenge = decode_octal(query.get("chap-challenge", ""))
     if len(chap_id) != 1 or not 1 <= len(challenge) <= 64:
         raise GatewayRedirectError("bad_redirect", "mikrotik: chap-id is one byte, chap-challenge 1-64")
-    try:
-        user_ip = str(ipaddress.ip_address(query.get("ip", "")))
-    except ValueError:
-        raise GatewayRedirectError("bad_user_ip", f"mikrotik: ip {query.get('ip', '')[:40]!r}") from None
-    mac = normalise_mac(query.get("mac", ""))
-    if mac is None:
-        raise GatewayRedirectError("bad_mac", f"mikrotik: mac {query.get('mac', '')[:40]!r}")
+    user_ip, mac = client_address(query, "ip", "mac", "mikrotik")
     name = query.get("identity", "").strip()
     if not _IDENTITY.match(name):
         raise GatewayRedirectError("unknown_ac", "mikrotik: no router identity ($(identity) in the form)")

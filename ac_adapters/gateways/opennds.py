@@ -29,8 +29,7 @@ from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import quote, unquote, urlencode
 
-from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError
-from ac_adapters.redirect import normalise_mac
+from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError, client_address
 
 __all__ = ["CUSTOM_VERSION", "MAX_FAS_LENGTH", "OPENNDS", "OpenNdsAdapter", "decode_fas", "fas_items",
            "faskey_ok", "grant_url", "logout_url", "parse_fas_query", "redirect_from_items", "rhid",
@@ -105,14 +104,7 @@ def redirect_from_items(items: Mapping[str, str], *, vouched: bool = False) -> G
     hid = items.get("hid", "").lower()
     if not _HID.match(hid):
         raise GatewayRedirectError("bad_redirect", "fas: hid is not 64 hex digits")
-    try:
-        user_ip = str(ipaddress.ip_address(items.get("clientip", "")))
-    except ValueError:
-        claimed = items.get("clientip", "")[:60]
-        raise GatewayRedirectError("bad_user_ip", f"fas: clientip {claimed!r}") from None
-    mac = normalise_mac(items.get("clientmac", ""))
-    if mac is None:
-        raise GatewayRedirectError("bad_mac", f"fas: clientmac {items.get('clientmac', '')[:40]!r}")
+    user_ip, mac = client_address(items, "clientip", "clientmac", "fas")
     name = items.get("gatewayname", "").strip()
     if not name:
         raise GatewayRedirectError("unknown_ac", "fas: no gatewayname")
