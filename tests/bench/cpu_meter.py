@@ -9,7 +9,9 @@ gives each role's CPU, whatever else the box is doing.
 A role is a root pid and all its descendants found at each reading (gunicorn workers, RADIUS
 workers and their maintenance child): a descendant that appears during the phase counts in
 full; one that exits during it loses what it used since the first reading (the benchmarks'
-processes live for the whole run).
+processes live for the whole run). A role's tree stops at another role's root: the load
+generator starts every server, so its own tree holds them all, and until 2026-12-07 its
+"CPU per login" was the whole box's (servers and simulator counted twice).
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def _table() -> dict[int, tuple[int, float]]:
     return out
 
 
-def cpu_of_tree(root: int, table: dict[int, tuple[int, float]] | None = None) -> dict[int, float]:
-    """CPU seconds of ``root`` and each descendant, by pid."""
+def cpu_of_tree(root: int, table: dict[int, tuple[int, float]] | None = None,
+                stop: frozenset[int] = frozenset()) -> dict[int, float]:
+    """CPU seconds of ``root`` and each descendant, by pid; the subtrees of ``stop`` left out."""
     table = table if table is not None else _table()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in table.items():
@@ -56,7 +59,7 @@ def cpu_of_tree(root: int, table: dict[int, tuple[int, float]] | None = None) ->
         pid = todo.pop()
         if pid in table:
             out[pid] = table[pid][1]
-            todo.extend(children.get(pid, ()))
+            todo.extend(c for c in children.get(pid, ()) if c not in stop)
     return out
 
 
@@ -69,7 +72,8 @@ class CpuMeter:
 
     def _read(self) -> dict[str, dict[int, float]]:
         table = _table()
-        return {name: cpu_of_tree(pid, table) for name, pid in self.roles.items()}
+        roots = frozenset(self.roles.values())
+        return {name: cpu_of_tree(pid, table, roots - {pid}) for name, pid in self.roles.items()}
 
     def start(self) -> None:
         self._before = self._read()
