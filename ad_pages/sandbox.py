@@ -475,7 +475,10 @@ class PageRenderer:
         # Our own templates are trusted and are the fallback: no budget (on a saturated CPU the
         # first render, with compiling, can take longer than a venue's budget) and no sandbox.
         self.env.disarm()
-        return self._collect(self.trusted.get_template(name).generate(ctx))
+        html = str(self.trusted.get_template(name).render(ctx))   # one join, not a check per chunk
+        if len(html) > self.limits.max_output:
+            raise RenderLimitExceeded("page too large")
+        return html
 
     def _collect(self, chunks: Iterator[str]) -> str:
         budget = budgets.current()
