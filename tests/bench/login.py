@@ -296,7 +296,7 @@ def main() -> int:
             print(f"  whole journey:      p50 {statistics.median(journeys):.1f} ms, "
                   f"p99 {percentile(journeys, 99):.1f} ms")
         print(f"  load average at start {load0:.2f}, at end {os.getloadavg()[0]:.2f}")
-        print("\n".join(CpuMeter.report(used, len(results), "login", SERVER)))
+        print("\n".join(CpuMeter.report(used, len(results), "login", SERVER, meter.kernel)))
         n = len(results)
         busiest = sorted(calls.items(), key=lambda kv: -kv[1])[:12]
         print(f"  Redis commands per login: {sum(calls.values()) / n:.1f} ("
