@@ -276,7 +276,7 @@ class SmsWorker:
             if not entry.job_id:
                 self.queue.ack(entry.entry_id)
                 continue
-            found = self.queue.begin_send(entry.job_id, self.consumer)
+            found, job = self.queue.begin_send_job(entry.job_id, self.consumer)
             if found == "sending":
                 # A worker died between "sending" and recording: it may have sent. Never twice.
                 err = GatewayUncertainError("worker crashed during send", code="sms_uncertain")
@@ -289,7 +289,6 @@ class SmsWorker:
             if found != "queued":  # already done (or expired): just ack
                 self.queue.ack(entry.entry_id)
                 continue
-            job = self.queue.job(entry.job_id)
             try:
                 assert job is not None
                 text = self.catalog.render(job.template, job.params, job.lang)
