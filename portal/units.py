@@ -11,7 +11,7 @@ Stored values (Redis, the API, ``[[plans]]`` in the TOML file) are always octets
 
 from __future__ import annotations
 
-__all__ = ["GB", "KB", "MB", "MB_NOTE_EN", "MB_NOTE_ZH", "format_octets"]
+__all__ = ["GB", "KB", "MB", "MB_NOTE_EN", "MB_NOTE_ZH", "format_duration", "format_octets", "format_rate"]
 
 KB = 1_000
 MB = 1_000_000
@@ -34,3 +34,21 @@ def format_octets(n: int | float | None, unlimited: str = "") -> str:
     if abs(value) < GB:
         return f"{value / MB:.1f} MB"
     return f"{value / GB:.2f} GB"
+
+
+def format_duration(seconds: int | None) -> str:
+    """``h:mm:ss`` of a time left ("" for None: no limit)."""
+    if seconds is None:
+        return ""
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+def format_rate(down: int | None, up: int | None) -> str:
+    """A plan's rates in kbit/s as the status page shows them ("" when neither is limited)."""
+    if down is None and up is None:
+        return ""
+
+    def mbps(k: int | None) -> str:
+        return "-" if k is None else f"{k / 1000:g} Mbit/s"
+    return f"↓ {mbps(down)} ↑ {mbps(up)}"

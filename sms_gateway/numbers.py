@@ -16,6 +16,7 @@ Carrier and region never come from phonenumbers (wrong for 173, 16x, 19x).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -50,6 +51,14 @@ def normalise(text: str) -> str:
     """The 11-digit national form of a mainland mobile number; ``InvalidNumber`` otherwise."""
     if not isinstance(text, str) or len(text) > _MAX_INPUT:
         raise InvalidNumber(f"not a phone number: {str(text)[:_MAX_INPUT]!r}")
+    return _normalise(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalise(text: str) -> str:
+    # A login normalises its number several times (code request, policy, verify), and
+    # phonenumbers.parse is the costly part: the last few thousand answers are kept (a pure
+    # function of the text; a refusal raises and is not kept).
     stripped = text.strip()
     if not stripped:
         raise InvalidNumber("empty phone number")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from portal.settings import Settings
 from portal.web.wiring import EXTENSION, Services, build_services, services
@@ -51,6 +52,7 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
     app.config.update(SECRET_KEY=web_secret(settings), MAX_CONTENT_LENGTH=64 * 1024,
                       JSON_AS_ASCII=False)
     app.extensions[EXTENSION] = wired
+    app.session_interface = _CookieFirstSessions()
     app.register_blueprint(phone.bp)
     app.register_blueprint(gateway_pages.bp)    # POST /portal/gateway: a gateway's login-page form
     app.register_blueprint(captive.bp)
@@ -98,6 +100,17 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
         return response
 
     return app
+
+
+class _CookieFirstSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions (the consoles'), looking for the cookie before building
+    the signing serializer: phones and probes never send one, and Flask built a serializer (key
+    derivation set-up included) for each of their requests only to find no cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _forbid_framing(response: Response) -> None:

@@ -201,10 +201,12 @@ class _Finder(HTMLParser):
         self._inputs: list[tuple[int, str, list[tuple[str, str | None]], str | None]] = []
 
     def feed(self, data: str) -> None:
+        # Where each line starts (getpos() counts lines): str.find, not a Python loop per character.
         self._lines = [0]
-        for i, ch in enumerate(data):
-            if ch == "\n":
-                self._lines.append(i + 1)
+        i = data.find("\n")
+        while i >= 0:
+            self._lines.append(i + 1)
+            i = data.find("\n", i + 1)
         super().feed(data)
 
     def close(self) -> None:

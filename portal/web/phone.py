@@ -31,7 +31,7 @@ from portal.login_types import mask_phone, plan_title
 from portal.pages import build_context
 from portal.phone_memory import decode_query
 from portal.state import STATE_ERRORS
-from portal.units import format_octets
+from portal.units import format_duration, format_octets, format_rate
 from portal.venues import Venue
 from portal.web import gateway_pages, gateway_phone, phone_lookup, services
 from portal.web.captive import probe_for_host
@@ -89,9 +89,15 @@ def _other_lang_url(lang: str) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
-def _urls() -> dict[str, str]:
-    return {"code": url_for("phone.code"), "login": url_for("phone.login"),
-            "next": url_for("phone.ad_continue"), "logout": url_for("phone.logout")}
+def _urls() -> dict[str, str]:      # the same on every page: built once per script root
+    if (found := _URLS.get(request.script_root)) is None:
+        found = _URLS[request.script_root] = {"code": url_for("phone.code"), "login": url_for("phone.login"),
+                                              "next": url_for("phone.ad_continue"),
+                                              "logout": url_for("phone.logout")}
+    return dict(found)
+
+
+_URLS: dict[str, dict[str, str]] = {}
 
 
 def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: PhoneContext | None = None,
@@ -110,7 +116,9 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
     nonce = new_nonce() if source and venue.scripts_allowed else ""   # NOC opt-in: venue_csp.py
     context = build_context(venue, lang, urls=_urls(), lang_url=lang_url,
                             digits=svc.settings.otp.digits, assets=assets, **values, csp_nonce=nonce)
-    context, late = hide_tokens(context)       # venue code never sees the phone's tokens
+    # Venue code never sees the phone's tokens (late_tokens.py); our default pages place them
+    # where binding would (test_late_tokens.py renders both ways), so they skip hide and re-parse.
+    context, late = hide_tokens(context) if source else (context, None)
     try:
         result = svc.renderer.render(page, context, source)
     except Exception:     # the default template itself failed: still never a bare 500
@@ -123,8 +131,8 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
         log.warning("venue %s page %s: fallback to default (%s)", venue.id, page, result.fallback_reason)
         with contextlib.suppress(*STATE_ERRORS):
             svc.pages.record_fallback(venue.id, page, result.fallback_reason)
-    response = Response(late.bind(result.html), status=status, mimetype="text/html")
-    if late.ambiguous:      # the venue's forms get no token (portal/web/late_tokens.py)
+    response = Response(late.bind(result.html) if late else result.html, status=status, mimetype="text/html")
+    if late and late.ambiguous:     # the venue's forms get no token (portal/web/late_tokens.py)
         log.warning("venue %s page %s: no token bound (%s)", venue.id, page, late.ambiguous)
     if result.source == "venue":
         # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
@@ -421,8 +429,9 @@ def status() -> Response:
     return _render("status", venue, lang, online=True, s=token,
                    phone=view.phone[:3] + "****" + view.phone[-4:] if view.phone else "",
                    plan=view.plan_in(lang),
-                   time_left=_duration(view.seconds_remaining), data_left=_octets(view.bytes_remaining),
-                   rate=_rate(view.down_kbps, view.up_kbps), devices=view.devices,
+                   time_left=format_duration(view.seconds_remaining),
+                   data_left=format_octets(view.bytes_remaining),   # decimal units, as the NOC's
+                   rate=format_rate(view.down_kbps, view.up_kbps), devices=view.devices,
                    max_devices=view.max_devices or 0)
 
 
@@ -451,25 +460,6 @@ def logout() -> BaseResponse:
     if away is not None or not journey.logout(ac, ip):
         return away if away is not None else _error_page("ac_timeout", lang, journey.venue(view.venue))
     return _offline_page(lang, journey.venue(view.venue), notice=texts(lang)["logged_out"])
-
-
-def _duration(seconds: int | None) -> str:
-    if seconds is None:
-        return ""
-    h, rem = divmod(int(seconds), 3600)
-    return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
-
-
-def _octets(n: int | None) -> str:
-    return format_octets(n)          # decimal units, as the NOC enters and sees them
-
-
-def _rate(down: int | None, up: int | None) -> str:
-    if down is None and up is None:
-        return ""
-    def mbps(k: int | None) -> str:
-        return "-" if k is None else f"{k / 1000:g} Mbit/s"
-    return f"↓ {mbps(down)} ↑ {mbps(up)}"
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -192,3 +192,22 @@ def test_only_shipped_templates_load_by_exact_name(name: str) -> None:
         ShippedLoader().get_source(renderer.env, name)
     result = renderer.render("login", ctx(), "{% include " + repr(name) + " %}")
     assert result.source == "default" and "TemplateNotFound" in result.fallback_reason
+
+
+@pytest.mark.parametrize("nonce", ["", "n0nce-1"])
+@pytest.mark.parametrize("page", ["login", "success", "ad", "status", "error"])
+def test_default_pages_render_alike_outside_the_sandbox(renderer: PageRenderer, page: str,
+                                                        nonce: str) -> None:
+    """Our own pages skip the sandbox (PageRenderer._render_template); they must come out byte for
+    byte as the sandbox renders them, script nonces included."""
+    from portal.pages import sample_context
+    from portal.venues import Venue
+
+    venue = Venue(id="v1", name_zh="图书馆", name_en="Library", redirect_url="https://www.example.com/",
+                  ads_on_success=page == "success")
+    for lang in ("zh", "en"):
+        context = plain({**sample_context(page, venue, lang), "csp_nonce": nonce})
+        sandboxed = renderer.env.get_template(f"default/{page}.html").render(context)
+        trusted = renderer.render(page, context)
+        assert trusted.source == "default" and trusted.html == sandboxed
+        assert ("nonce=" in trusted.html) == bool(nonce) or "<script" not in trusted.html

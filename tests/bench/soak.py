@@ -55,6 +55,7 @@ from portal.settings import RedisSettings  # noqa: E402
 from portal.state import keys  # noqa: E402
 from portal.state.connection import connect  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
+from tests.bench.phone_http import PhoneConnection, form_body, get_request, post_request  # noqa: E402
 
 SECRET = "soak-secret-0123456789"
 NET = ipaddress.IPv4Network("10.64.0.0/12")
@@ -278,27 +279,35 @@ def main() -> int:
         return i, f"189{i:08d}", url
 
     def login() -> None:
+        # One keep-alive connection per phone through its journey, as a browser keeps one
+        # (tests/bench/phone_http.py): the generator shares the cores it measures.
         i, number, url = new_phone()
+        host = f"127.0.0.1:{web_port}"
+        conn = PhoneConnection(web_port)
         t0 = time.perf_counter()
         try:
-            status, page = http_call(web_port, "GET", url)
-            m = re.search(r'name="c" value="([^"]+)"', page)
-            if status != 200 or not m:
+            status, _, raw = conn.request(get_request(url, host))
+            at = raw.find(b'name="c" value="')
+            if status != 200 or at < 0:
                 rec.error("login", f"landing {status}")
                 return
-            c = m.group(1)
-            status, _ = http_call(web_port, "POST", "/portal/code", {"c": c, "phone": number})
+            c = raw[at + 16:raw.find(b'"', at + 16)].decode()
+            body = form_body({"c": c, "phone": number})
+            status, _, _ = conn.request(post_request("/portal/code", body, host))
             if status != 200:
                 rec.error("login", f"code {status}")
                 return
             code = outbox.wait_code(number)
             t1 = time.perf_counter()
-            form = {"c": c, "phone": number, "code": code}
-            status, page = http_call(web_port, "POST", "/portal/login", form)
+            form = form_body({"c": c, "phone": number, "code": code})
+            status, _, raw = conn.request(post_request("/portal/login", form, host))
             t2 = time.perf_counter()
         except (OSError, TimeoutError) as exc:
             rec.error("login", type(exc).__name__)
             return
+        finally:
+            conn.close()
+        page = raw.decode()
         s = re.search(r"/portal/status\?s=([^&\"']+)", page)
         if status != 200 or 'id="success"' not in page or not s:
             rec.error("login", f"login {status} {re.findall(r'data-code=.([a-z_]+)', page)[:1]}")

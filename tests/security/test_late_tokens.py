@@ -164,3 +164,36 @@ def test_telling_form_layouts_apart_stays_linear_and_spares_honest_pages() -> No
         bound = late.bind(ours + opener * 50_000)
         assert time.monotonic() - started < 2.0, opener
         assert token in bound and not late.ambiguous, opener
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("page", ["login", "ad", "success", "status", "error"])
+def test_default_pages_place_the_tokens_exactly_where_binding_would(page: str, lang: str) -> None:
+    """Phone views render our own default pages with the real tokens, skipping the sentinels
+    and the re-parse (portal.web.phone._render): that is only the same page if ours put every
+    token where binding would have put it, and nowhere else."""
+    from ad_pages.ads import select_ad
+    from ad_pages.sandbox import PageRenderer
+    from portal.pages import build_context, sample_values
+    from portal.venues import Venue
+
+    venue = Venue(id="v1", name_zh="图书馆", name_en="Library", redirect_url="https://www.example.com/")
+    c, s, ticket = (f"Ab-_{n}" * 20 + "." + "z9" * 12 for n in range(3))
+    urls = {"code": "/portal/code", "login": "/portal/login", "next": "/portal/continue",
+            "logout": "/portal/logout"}
+    values = sample_values(page, venue, lang)
+    values.update({"login": {"c": c, "phone": "138****0000", "code_sent": True, "resend_in": 40,
+                             "wispr": {"location_id": "ac=AC-1,ssid=CityWiFi", "location_name": "Library",
+                                       "login_url": f"http://127.0.0.1:8080/portal/wispr?c={c}",
+                                       "abort_url": "http://127.0.0.1:8080/portal"}},
+                   "ad": {"c": c, "ticket": ticket, "ad": select_ad([], 0, lang)},
+                   "success": {"status_url": f"/portal/status?s={s}&lang={lang}"},
+                   "status": {"s": s, "lang_url": f"/portal/status?s={s}&lang=en"},
+                   "error": {"retry_url": "/portal?ac=AC-1&ip=10.0.0.2"}}[page])
+    context = build_context(venue, lang, urls=urls, digits=6, **values)
+    renderer = PageRenderer()
+    direct = renderer.render(page, context).html
+    hidden, late = hide_tokens(context)
+    assert direct == late.bind(renderer.render(page, hidden).html)
+    assert not late.ambiguous
+    assert any(token in direct for token in (c, s, ticket)) or page == "error"
