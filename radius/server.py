@@ -11,8 +11,9 @@ counted by reason and AC and logged rate-limited (``radius.drops``); the loop ne
 input.
 
 Policy plugs in through a handler object (``AuthHandler`` / ``AcctHandler``, defined in
-``radius.handlers`` and re-exported here), not by subclassing. A handler that raises ``StateUnavailable`` or a Redis error makes the server stay
-silent — the AC retries or fails over — and the log says so loudly: no policy, no answer.
+``radius.handlers`` and re-exported here), not by subclassing. A handler that raises
+``StateUnavailable`` or a Redis error makes the server stay silent — the AC retries or fails
+over — and the log says so loudly: no policy, no answer.
 """
 
 from __future__ import annotations
