@@ -10,9 +10,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from portal.sessions import normalise_mac_or_none
 from radius.wire import Request
 
-__all__ = ["AcctRecord", "AcctStatus"]
+__all__ = ["AcctRecord", "AcctStatus", "mac_of"]
+
+_MACS: dict[str, str | None] = {}   # Calling-Station-Id → normalised MAC (bounded memo)
+
+
+def mac_of(calling_station_id: str | None) -> str | None:
+    """``portal.sessions.normalise_mac_or_none``, remembered per worker: a session's records
+    repeat the same Calling-Station-Id, and normalising it was a measurable share per record."""
+    if calling_station_id is None:
+        return None
+    try:
+        return _MACS[calling_station_id]
+    except KeyError:
+        pass
+    if len(_MACS) >= 65536:
+        _MACS.clear()
+    mac = _MACS[calling_station_id] = normalise_mac_or_none(calling_station_id)
+    return mac
 
 
 class AcctStatus(IntEnum):
