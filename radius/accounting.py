@@ -49,7 +49,6 @@ from portal.sessions import (
     OnlineSession,
     SessionRegistry,
     decode_record,
-    encode_nas_ids,
 )
 from portal.settings import QuotaSettings
 from portal.state import STATE_ERRORS, keys
@@ -59,7 +58,7 @@ from portal.venues import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
 from radius.acct_log import log_close
 from radius.acct_log import log_fields as _log_fields
-from radius.acct_record import AcctRecord, AcctStatus, mac_of
+from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
 from radius.acct_script import ACCT_LUA
 from radius.called_station import split_called_station_id
 from radius.errors import RadiusError
@@ -326,8 +325,7 @@ class AccountingProcessor:
                 self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
                 int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
                 self._line_rate, BURST_SECONDS,
-                encode_nas_ids(calling_station_id=record.calling_station_id, nas_ip=record.nas_ip,
-                               nas_identifier=record.nas_identifier, mac=mac),
+                nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac),
             ],
         )
         result = len(pipe) - 1

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from portal.sessions import normalise_mac_or_none
+from portal.sessions import encode_nas_ids, normalise_mac_or_none
 from radius.wire import Request
 
-__all__ = ["AcctRecord", "AcctStatus", "mac_of"]
+__all__ = ["AcctRecord", "AcctStatus", "mac_of", "nas_ids_of"]
 
 _MACS: dict[str, str | None] = {}   # Calling-Station-Id → normalised MAC (bounded memo)
 
@@ -31,6 +31,25 @@ def mac_of(calling_station_id: str | None) -> str | None:
         _MACS.clear()
     mac = _MACS[calling_station_id] = normalise_mac_or_none(calling_station_id)
     return mac
+
+
+_NAS_IDS: dict[tuple[str | None, str | None, str | None, str | None], str] = {}
+
+
+def nas_ids_of(calling_station_id: str | None, nas_ip: str | None, nas_identifier: str | None,
+               mac: str | None) -> str:
+    """``portal.sessions.encode_nas_ids`` (a JSON dump per record), remembered per worker: the
+    same NAS and device repeat them in every record of a session."""
+    key = (calling_station_id, nas_ip, nas_identifier, mac)
+    try:
+        return _NAS_IDS[key]
+    except KeyError:
+        pass
+    if len(_NAS_IDS) >= 65536:
+        _NAS_IDS.clear()
+    ids = _NAS_IDS[key] = encode_nas_ids(calling_station_id=calling_station_id, nas_ip=nas_ip,
+                                         nas_identifier=nas_identifier, mac=mac)
+    return ids
 
 
 class AcctStatus(IntEnum):
