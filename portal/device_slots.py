@@ -32,7 +32,8 @@ __all__ = ["EARLY_RESERVE_LUA", "RELEASE_LUA", "RESERVE_FUNCTION_LUA", "RESERVE_
            "release_args", "reserve_command", "slot_field"]
 
 # reserve_slot(sessions key, slots key, max, field, own MAC or '', now, hold seconds, grace, login)
-# → nil when the slot was reserved, else the number of devices counted (the plan is full).
+# → nil when the slot was reserved, else the number of devices counted (the plan is full); and,
+# second, the value ``field`` had before ('' if none: EARLY_RESERVE_LUA's undo information).
 RESERVE_FUNCTION_LUA = """
 local function reserve_slot(ses_key, slot_key, max, field, own, now, hold, grace, login)
   local n = 0
@@ -50,8 +51,10 @@ local function reserve_slot(ses_key, slot_key, max, field, own, now, hold, grace
     end
   end
   local held = redis.call('HGETALL', slot_key)
+  local before = ''
   for i = 1, #held, 2 do
     local f = held[i]
+    if f == field then before = held[i + 1] end
     local expiry = tonumber(string.match(held[i + 1], '^[^|]*')) or 0
     if expiry <= now then
       redis.call('HDEL', slot_key, f)
@@ -59,10 +62,10 @@ local function reserve_slot(ses_key, slot_key, max, field, own, now, hold, grace
       n = n + 1
     end
   end
-  if n >= max then return n end
+  if n >= max then return n, before end
   redis.call('HSET', slot_key, field, string.format('%.3f', now + hold) .. '|' .. login)
   redis.call('PEXPIRE', slot_key, math.ceil(hold * 1000) + 1000)
-  return nil
+  return nil, before
 end
 """
 
@@ -82,8 +85,7 @@ return {'ok'}
 # if the decision then does not take this slot (a refusal, another limit), UNDO_RESERVE_LUA
 # puts the field back as it was.
 EARLY_RESERVE_LUA = RESERVE_FUNCTION_LUA + """
-local before = redis.call('HGET', KEYS[2], ARGV[2]) or ''
-local n = reserve_slot(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4]),
+local n, before = reserve_slot(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4]),
                        tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
 if n then return {'full', n} end
 return {'ok', before}
