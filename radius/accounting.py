@@ -49,8 +49,6 @@ from portal.sessions import (
     OnlineSession,
     SessionRegistry,
     decode_record,
-    encode_nas_ids,
-    normalise_mac_or_none,
 )
 from portal.settings import QuotaSettings
 from portal.state import STATE_ERRORS, keys
@@ -60,7 +58,7 @@ from portal.venues import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
 from radius.acct_log import log_close
 from radius.acct_log import log_fields as _log_fields
-from radius.acct_record import AcctRecord, AcctStatus
+from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
 from radius.acct_script import ACCT_LUA
 from radius.called_station import split_called_station_id
 from radius.errors import RadiusError
@@ -307,7 +305,7 @@ class AccountingProcessor:
         event_time = record.event_time(received_at)
         started = int(event_time - session_time)
         pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
-        mac = normalise_mac_or_none(record.calling_station_id)
+        mac = mac_of(record.calling_station_id)
         if kind != "stop":   # a Stop's index and logout writes follow the script (_finish_sessions)
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
         ap_mac, ssid = split_called_station_id(record.called_station_id)
@@ -327,8 +325,7 @@ class AccountingProcessor:
                 self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
                 int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
                 self._line_rate, BURST_SECONDS,
-                encode_nas_ids(calling_station_id=record.calling_station_id, nas_ip=record.nas_ip,
-                               nas_identifier=record.nas_identifier, mac=mac),
+                nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac),
             ],
         )
         result = len(pipe) - 1
@@ -395,7 +392,7 @@ class AccountingProcessor:
                     stop=record.event_time(q.received_at), session_time=record.session_time or 0,
                     bytes_in=record.input_total, bytes_out=record.output_total,
                     cause=stop_cause(record.terminate_cause),
-                    mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
+                    mac=mac_of(record.calling_station_id), ip=record.framed_ip,
                     plan=q.plan, venue=session.venue, ssid=session.ssid))
                 self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session)
                 confirm_in(self.redis, follow, q.ac.name, session.ip or record.framed_ip)

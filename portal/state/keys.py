@@ -223,7 +223,7 @@ def usage(phone: str) -> str:
 # replayed Interim-Update harmless), and authorize() must read usage + sessions in one trip, so
 # the session records live in the PHONE's slot: one hash per phone, field "<ac>|<acct-session-id>"
 # → compact JSON. (One hash per phone rather than one key per session also saves the ~70 bytes of
-# per-key overhead; with 1–3 sessions per phone the hash stays a listpack.)
+# per-key overhead; 1–3 sessions per phone stay a listpack with hash-max-ziplist-value 256.)
 # The two secondary indexes are in other slots and are updated in the same pipeline but not the
 # same script; they may briefly point at a session that no longer exists, so every reader of an
 # index re-checks the record and drops dangling entries:
