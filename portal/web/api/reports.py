@@ -37,8 +37,10 @@ REPORT_SCHEMA: dict[str, Any] = {
                    "items": {"allOf": [_FIGURES, {"type": "object", "required": ["day"], "properties": {
                        "day": {"type": "string", "format": "date"}}}]}},
         "totals": _FIGURES,
-        "refusals": {**_COUNTS, "description": "RADIUS refusals by reason (fleet-wide counters: "
-                                               "the total scope only)"},
+        "refusals": {**_COUNTS, "description": "RADIUS authentication refusals by reason in the "
+                                               "scope (by venue, AC and SSID since the refusing "
+                                               "worker records them by place; earlier days: "
+                                               "fleet-wide, in the total only)"},
         "campaigns": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["imp", "view", "click"],
             "properties": {"imp": _NUM, "view": _NUM, "click": _NUM}}},
