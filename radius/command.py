@@ -15,6 +15,8 @@ import shutil
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -38,6 +40,7 @@ from portal.state.instance import NoInstance, instance_redis_url
 from portal.venues import FALLBACK, VenueResolver, VenueStore
 from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
+from radius.called_station import parse_ssid
 from radius.dictionary import known_attributes
 from radius.enforcement import Enforcer
 from radius.metrics import Metrics
@@ -117,6 +120,18 @@ def class_signer(settings: Settings, redis: Any, wait: float = CLASS_KEY_WAIT) -
             delay = min(delay * 2, 5.0)
 
 
+def refusal_places(metrics: Metrics, venue_of: Callable[[str, str | None], str | None],
+                   ) -> Counter[tuple[str, tuple[str, str, str]]]:
+    """The worker's refusals since the last call by (reason, (venue, AC, SSID)): the SSID from
+    the Called-Station-Id, the venue as the auth policy resolves it (once a second, off the
+    packet path)."""
+    out: Counter[tuple[str, tuple[str, str, str]]] = Counter()
+    for (reason, ac, called), n in metrics.drain_refusals().items():
+        ssid = parse_ssid(called) if called else None
+        out[(reason, (venue_of(ac, ssid) or "", ac, ssid or ""))] += n
+    return out
+
+
 def build_server(
     settings: Settings, redis_url: str | None = None, *, reaper: bool = True,
     metrics_dir: str | None = None,
@@ -177,7 +192,8 @@ def build_server(
     server.on_close(acct.close)
     # Once a second, off the hot path: reject counts → live figures (NOC dashboard), and this
     # worker's counters → the run's snapshot directory the parent's /metrics sums.
-    server.on_tick(RejectFlusher(LiveStats.from_settings(client, settings), server.metrics.snapshot).tick)
+    server.on_tick(RejectFlusher(LiveStats.from_settings(client, settings), server.metrics.snapshot,
+                                 places=lambda: refusal_places(server.metrics, venue_of)).tick)
     if metrics_dir is not None:
         snapshots = SnapshotDir(metrics_dir)
         server.on_tick(lambda: snapshots.write(server.metrics.snapshot()))

@@ -422,7 +422,7 @@ class RadiusServer:
                     self._drop("handler_error", addr, what, ac.name)
                 continue
             try:
-                reply = (self._auth_reply(req, secret, decision) if kind == AUTH
+                reply = (self._auth_reply(req, secret, decision, ac.name) if kind == AUTH
                          else self._acct_reply(req, secret))
             except Exception:
                 self.dedup.abort(key)
@@ -434,14 +434,15 @@ class RadiusServer:
         return out
 
     def _auth(self, req: wire.Request, ac: AcRecord, secret: bytes) -> bytes:
-        return self._auth_reply(req, secret, self.auth_handler.handle_auth(req, ac, secret, self.clock()))
+        return self._auth_reply(req, secret, self.auth_handler.handle_auth(req, ac, secret, self.clock()),
+                                ac.name)
 
-    def _auth_reply(self, req: wire.Request, secret: bytes, decision: AuthReply) -> bytes:
+    def _auth_reply(self, req: wire.Request, secret: bytes, decision: AuthReply, ac: str) -> bytes:
         if decision.code == Code.ACCESS_ACCEPT:
             self.metrics.inc("auth.accept")
         else:
             self.metrics.inc("auth.reject")
-            self.metrics.inc("reject." + (decision.reason or "unspecified"))
+            self.metrics.refused(decision.reason or "unspecified", ac, req.text(Attr.CALLED_STATION_ID))
         return wire.encode_reply(decision.code, req.ident, req.authenticator, secret,
                                  decision.attrs, req.all(Attr.PROXY_STATE))
 

@@ -174,6 +174,7 @@ _NAV = (
     ("reports.index", "统计报表", "Reports", "any"),
     ("console.users", "账号", "Accounts", "admin"),
     ("noc_tokens.index", "API 令牌", "API tokens", "admin"),
+    ("venue_tokens.index", "API 令牌", "API tokens", "venue"),
     ("console.audit_log", "审计日志", "Audit log", "noc"),
 )
 
@@ -187,7 +188,8 @@ def console_nav() -> list[tuple[str, str, bool]]:
     for endpoint, zh, en, who in _NAV:
         if endpoint not in current_app.view_functions:
             continue
-        if (who == "noc" and not account.is_noc) or (who == "admin" and not account.is_admin):
+        if ((who == "noc" and not account.is_noc) or (who == "admin" and not account.is_admin)
+                or (who == "venue" and account.role is not Role.VENUE)):
             continue
         out.append((tr(zh, en), url_for(endpoint), False))
     # One item is current: the one whose URL is the longest prefix of this page's path (the

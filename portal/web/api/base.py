@@ -122,6 +122,7 @@ class Operation:
     description: str = ""
     response_media: str = "application/json"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    venue_scoped: bool = False     # a venue account's token may call it (for its own venues)
 
 
 OPERATIONS: list[Operation] = []
@@ -147,8 +148,12 @@ def _flask_rule(path: str) -> str:
 def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
               response: Mapping[str, Any], request: Mapping[str, Any] | None = None,
               parameters: Iterable[Mapping[str, Any]] = (), errors: Iterable[int] = (), status: int = 200,
-              description: str = "", response_media: str = "application/json") -> Callable[[_F], _F]:
+              description: str = "", response_media: str = "application/json",
+              venue_scoped: bool = False) -> Callable[[_F], _F]:
     """Declare, route, guard and document one API operation (see module doc).
+
+    ``venue_scoped``: tokens of venue accounts may call it too; the view must confine what it
+    returns to ``api_token().venues`` (every other operation answers such a token 403).
 
     Path parameters are added to ``parameters`` automatically. A view returns a JSON-able
     value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV)."""
@@ -160,9 +165,9 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
         if name not in named:
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
-                   tuple(sorted(set(errors) | {400, 401, 503} | ({403} if scope != "read" else set())
+                   tuple(sorted(set(errors) | {400, 401, 403, 503}
                                 | ({415} if request is not None else set()))),
-                   status, description, response_media)
+                   status, description, response_media, venue_scoped=venue_scoped)
     OPERATIONS.append(op)
 
     def decorate(view: _F) -> _F:
@@ -171,6 +176,8 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
             token = _authenticate()
             if not token.allows(op.scope):
                 raise _standard(403)
+            if token.venues is not None and not op.venue_scoped:
+                raise _standard(403, VENUE_TOKEN_EN, VENUE_TOKEN_ZH)
             g.api_token = token
             result = view(*args, **kwargs)
             if isinstance(result, Response):
@@ -184,6 +191,10 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
         bp.add_url_rule(_flask_rule(path), endpoint=endpoint, view_func=wrapper, methods=[op.method])
         return view
     return decorate
+
+
+VENUE_TOKEN_EN = "A venue account's token reads only its own venues' reports."
+VENUE_TOKEN_ZH = "场所账号的令牌只能读取其自己场所的报表。"
 
 
 def _authenticate() -> ApiToken:
@@ -282,6 +293,8 @@ def document() -> dict[str, Any]:
             "summary": op.summary, "tags": [op.tag], "parameters": [dict(p) for p in op.parameters],
             "responses": responses, "security": [{"bearer": []}], "x-scope": op.scope,
         }
+        if op.venue_scoped:
+            entry["x-venue-scoped"] = True
         if op.description:
             entry["description"] = op.description
         if op.request is not None:
@@ -297,7 +310,10 @@ def document() -> dict[str, Any]:
                      "console accounts and tokens) or `export` (read + the legal-log exports of "
                      "`/logs/{stream}`, i.e. personal data; no other scope includes it). A token "
                      "never grants more than its creator's current console role and stops working "
-                     "when its creator is deleted or disabled. Audit entries name tokens by id.")},
+                     "when its creator is deleted or disabled. A venue account's token (`read`, "
+                     "made in the venue console) calls only the operations marked "
+                     "`x-venue-scoped`, for that account's venues (anything else: 403). Audit "
+                     "entries name tokens by id.")},
         "servers": [{"url": PREFIX}],
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": {"Error": ERROR_SCHEMA},
