@@ -99,6 +99,9 @@ class AcRecord:
     # https://<operator>@<host>:8043/<omadacId>. The password is `secret`, the site the record's
     # name (the <site> of UniFi's /guest/s/<site>/ redirect, Omada's site parameter).
     controller_url: str = ""
+    # CoovaChilli: the login page logs in through Chilli's JSON interface (/json/status,
+    # /json/logon, JSONP) and shows the outcome itself, instead of sending the browser to /logon.
+    json_login: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):

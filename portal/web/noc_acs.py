@@ -53,7 +53,7 @@ ROTATE = ("portal", "radius", "both")
 _SECRET_OK = re.compile(r"^[\x21-\x7e]{8,64}$")
 SILENT_AFTER = 900.0      # seconds without any packet before an AC shows as "silent"
 _FLAGS = ("rfc5176", "heartbeat", "user_sync", "strip_realm", "mac_auth", "enabled",
-          "client_address_check", "radius_proxy", "dm_via_proxy")
+          "client_address_check", "radius_proxy", "dm_via_proxy", "json_login")
 _MA_FIELDS = ("require_message_authenticator", "limit_proxy_state")   # "", yes, no or auto
 
 

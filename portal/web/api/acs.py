@@ -39,6 +39,8 @@ _FIELDS: dict[str, Any] = {
     "client_address_check": {"type": "boolean"},
     "kind": {"enum": list(GATEWAY_KINDS)},
     "controller_url": {"type": "string", "maxLength": 300},
+    "json_login": {"type": "boolean",
+                   "description": "chilli: the login page uses Chilli's JSON interface (/json/logon)"},
     # RADIUS proxies (docs/integration/radius-proxy.md)
     "radius_proxy": {"type": "boolean",
                      "description": "a trusted RADIUS proxy: the AC behind it is read from "
