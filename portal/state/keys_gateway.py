@@ -21,6 +21,12 @@ def gateway_event_seen(ac: str, nonce: str) -> str:
     return f"{PREFIX}:{{gw:{ac}}}:seen:{nonce}"
 
 
+def gateway_event_booked(ac: str, nonce: str) -> str:
+    """String (same TTL): the usage of this stop event is booked (set in the booking's own
+    transaction, so a repeated apply after a failure part way never books it twice)."""
+    return f"{PREFIX}:{{gw:{ac}}}:booked:{nonce}"
+
+
 def gateway_authmon(ac: str) -> str:
     """Hash (TTL): grants waiting for the gateway's authmon (openNDS level 3): rhid → its
     ``ndsctl auth`` entry. Emptied by authmon's ``clear``, entries by its acknowledgements."""
