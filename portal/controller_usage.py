@@ -43,7 +43,7 @@ from portal.sessions import OnlineSession
 from portal.state import keys_gateway
 
 __all__ = ["LOG_EVERY", "POLL_INTERVAL", "PollReport", "UnifiUsagePoller", "close_unauthorised",
-           "pick_guest"]
+           "guest_octets", "pick_guest"]
 
 log = logging.getLogger("citywifi.gateway.usage")
 
@@ -70,6 +70,18 @@ def pick_guest(guests: Sequence[Mapping[str, Any]], mac: str, started: int) -> M
     return newest if _int(newest.get("start")) >= started - START_SLACK else None
 
 
+def guest_octets(guest: Mapping[str, Any]) -> tuple[int, int]:
+    """(upload, download) of a UniFi guest record: ``rx_bytes`` is what the client sent, ``tx_bytes``
+    what it received. UniFi counts a client's bytes from the access point's side: ``rx_bytes``
+    received by the AP from the client, ``tx_bytes`` transmitted by the AP to it. Source: the
+    field descriptions of mdlayher/unifi_exporter's station collector ("received by the AP for
+    stations (client upload)", "transmitted by the AP to stations (client download)"), settled by
+    a download test in its pull request #13 (github.com/mdlayher/unifi_exporter/pull/13); the
+    guest record (``stat/guest``) carries the same counters for the authorisation. Upload is our
+    ``input_octets`` (RADIUS Acct-Input-Octets: from the client), download ``output_octets``."""
+    return _int(guest.get("rx_bytes")), _int(guest.get("tx_bytes"))
+
+
 def close_unauthorised(gateway: GatewaySessions, client: UnifiController, site: str,
                        sessions: Sequence[OnlineSession], cause: str) -> list[OnlineSession]:
     """After ``unauthorize-guest`` (NOC kick, status-page logout): close these sessions with the
@@ -85,11 +97,10 @@ def close_unauthorised(gateway: GatewaySessions, client: UnifiController, site: 
     now = gateway.clock()
     closed = []
     for session in sessions:
-        guest = pick_guest(guests, session.mac or "", session.started) or {}
+        upload, download = guest_octets(pick_guest(guests, session.mac or "", session.started) or {})
         done = gateway.finish(session, seconds=max(session.session_time, int(now) - session.started),
-                              upload=_int(guest.get("rx_bytes")) or session.input_octets,
-                              download=_int(guest.get("tx_bytes")) or session.output_octets,
-                              cause=cause, now=now)
+                              upload=upload or session.input_octets,
+                              download=download or session.output_octets, cause=cause, now=now)
         if done is not None:
             closed.append(done)
     return closed
@@ -170,9 +181,9 @@ class UnifiUsagePoller:
         newest = max((_int(g.get("start")) for g in mine), default=0)
         own = pick_guest([g for g in mine if _int(g.get("start")) < newest], mac, session.started) or {}
         end = _int(own.get("end")) or int(now)
+        upload, download = guest_octets(own)
         self.gateway.finish(session, seconds=max(session.session_time, min(end, int(now)) - session.started),
-                            upload=_int(own.get("rx_bytes")) or session.input_octets,
-                            download=_int(own.get("tx_bytes")) or session.output_octets,
+                            upload=upload or session.input_octets, download=download or session.output_octets,
                             cause="unifi:replaced", now=now)
 
     def _apply(self, session: OnlineSession, guest: Mapping[str, Any] | None, now: float) -> bool:
@@ -182,9 +193,9 @@ class UnifiUsagePoller:
                                 upload=session.input_octets, download=session.output_octets,
                                 cause="unifi:unauthorized", now=now)
             return True
-        # The controller's counters: rx from the client (its upload), tx to it. Plans count
-        # both directions together, so only the NOC's split depends on this reading.
-        upload, download = _int(guest.get("rx_bytes")), _int(guest.get("tx_bytes"))
+        # Plans count both directions together, so only the NOC's split (and the rate
+        # plans' up/down) depends on this reading (guest_octets says where it comes from).
+        upload, download = guest_octets(guest)
         end = _int(guest.get("end"))
         start = _int(guest.get("start")) or session.started
         if guest.get("expired") is True or (end and end <= now):
