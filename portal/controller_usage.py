@@ -1,4 +1,5 @@
-"""Usage from UniFi controllers: poll the guests, book what they used (issue 17).
+"""Usage from UniFi controllers: poll the guests, book what they used (issue 17). Omada entries
+with an Open API application are polled in the same round (``portal/omada_usage.py``).
 
 A UniFi guest is authorised through the controller's API (``portal/gateway_login.py``) and no
 accounting comes back by itself, so the maintenance process asks: every ``interval`` one process
@@ -36,9 +37,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ac_adapters.gateways.controller import ControllerError
+from ac_adapters.gateways.omada_openapi import openapi_for
 from ac_adapters.gateways.unifi_api import UnifiController, controller_for
-from portal.acs import AcRegistry
+from portal.acs import AcRecord, AcRegistry
 from portal.gateway_sessions import GatewaySessions
+from portal.omada_usage import poll_site
 from portal.sessions import OnlineSession
 from portal.state import keys_gateway
 
@@ -137,6 +140,9 @@ class UnifiUsagePoller:
     def poll(self) -> PollReport:
         report = PollReport()
         for record in self.acs.all():
+            if record.kind == "omada" and record.enabled and record.openapi_client:
+                self._poll_omada(record, report)
+                continue
             if record.kind != "unifi" or not record.enabled:
                 continue
             sessions = self.gateway.registry.by_ac(record.name)
@@ -173,6 +179,23 @@ class UnifiUsagePoller:
                 report.updated += not closed
         return report
 
+    def _poll_omada(self, record: AcRecord, report: PollReport) -> None:
+        """An Omada entry with an Open API application (``portal/omada_usage.py``)."""
+        sessions = self.gateway.registry.by_ac(record.name)
+        if not sessions:
+            return
+        report.gateways += 1
+        try:
+            client = openapi_for(record.controller_url, record.openapi_client, timeout=self.timeout)
+            updated, closed = poll_site(self.gateway, client, record.name, sessions, self.clock())
+        except ControllerError as exc:
+            report.failed += 1
+            self._failed(record.name, exc, "Omada")
+            return
+        self.failures.pop(record.name, None)
+        report.updated += updated
+        report.closed += closed
+
     def _replaced(self, session: OnlineSession, guests: Sequence[Mapping[str, Any]], now: float) -> None:
         """Close a session whose MAC logged in again: its own (older) record's counters if the
         controller still lists it, else the last ones polled; never the newer login's."""
@@ -208,10 +231,10 @@ class UnifiUsagePoller:
                                      output_octets=download)
         return False
 
-    def _failed(self, gateway: str, exc: ControllerError) -> None:
+    def _failed(self, gateway: str, exc: ControllerError, kind: str = "UniFi") -> None:
         self.failures[gateway] = self.failures.get(gateway, 0) + 1
         now = time.monotonic()
         if now - self._logged.get(gateway, -LOG_EVERY) >= LOG_EVERY:
             self._logged[gateway] = now
-            log.warning("usage of UniFi gateway %s not polled (%d round(s) failed, retrying): %s",
-                        gateway, self.failures[gateway], exc)
+            log.warning("usage of %s gateway %s not polled (%d round(s) failed, retrying): %s",
+                        kind, gateway, self.failures[gateway], exc)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from portal.state.keys import PREFIX, bounded_part
 
-__all__ = ["controller_poll_lock", "gateway_authmon", "gateway_client", "gateway_event_seen", "gateway_nonce"]
+__all__ = ["controller_counters", "controller_poll_lock", "gateway_authmon", "gateway_client",
+           "gateway_event_booked", "gateway_event_seen", "gateway_nonce"]
 
 
 def gateway_client(ac: str, hid: str) -> str:
@@ -42,3 +43,10 @@ def controller_poll_lock() -> str:
     """String (TTL = the poll interval): a process of the fleet polls the UniFi controllers'
     guest usage this round (``portal/controller_usage.py``); the others skip it."""
     return f"{PREFIX}:gw:controller-poll"
+
+
+def controller_counters(ac: str) -> str:
+    """Hash (TTL two days, renewed by each poll): session id → the controller's raw byte counters
+    ("<up> <down>") seen at the last poll, for controllers whose counters restart with each
+    connection (Omada's client list, ``portal/omada_usage.py``)."""
+    return f"{PREFIX}:{{gw:{ac}}}:counters"
