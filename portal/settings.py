@@ -590,19 +590,19 @@ class AcSeed:
     # yes, no or auto (see radius.require_message_authenticator); empty = the global setting
     require_message_authenticator: str | bool = ""
     limit_proxy_state: str | bool = ""   # yes, no or auto; empty = radius.limit_proxy_state
-    # RADIUS User-Name "18900000015@domain" (Huawei/H3C domain formats) is read as "18900000015"
-    strip_realm: bool = True
+    strip_realm: bool = True           # RADIUS User-Name "189…@domain" (Huawei/H3C formats) → "189…"
     mac_auth: bool = False
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
     client_address_check: bool = True  # phone requests must come from the redirect's user IP (off: NAT)
     redirect_key: str = ""             # the AC's 8-char DES key for encrypted MACs (EAG wlanparameter)
-    # A RADIUS proxy's record: its requests name the real AC by NAS-IP-Address / NAS-Identifier
-    radius_proxy: bool = False
+    radius_proxy: bool = False         # a RADIUS proxy: the AC is read from NAS-IP-Address/-Identifier
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
     dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
     kind: str = "portal"               # portal (Portal protocol), opennds, chilli, mikrotik, unifi, omada
     faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
     controller_url: str = ""           # unifi/omada controller API URL with its user (password = secret)
+    json_login: bool = False           # chilli: log in through Chilli's JSON interface from the page
+    openapi_client: str = ""           # omada: Open API <client_id>:<client_secret> (usage polling)
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):

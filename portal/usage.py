@@ -115,6 +115,11 @@ class UsageBook:
         self._add(keys=[keys.usage(phone)], args=[self.today(now), int(seconds), int(octets), now])
         return self.get(phone, now)
 
+    def add_in(self, pipe: Any, phone: str, seconds: int, octets: int, now: float) -> None:
+        """Queue :meth:`add` on someone's pipeline (a transaction that books with a marker)."""
+        self._add(keys=[keys.usage(phone)], args=[self.today(now), int(seconds), int(octets), now],
+                  client=pipe)
+
     def mark_first_login(self, phone: str, now: float) -> bool:
         """Start the validity clock if it has not started; True when this call started it."""
         return bool(self.redis.hsetnx(keys.usage(phone), "f", repr(float(now))))
