@@ -338,3 +338,39 @@ def test_https_portal_keeps_the_logon_redirect_for_an_http_json_interface(
             assert "/logon?" in done.headers["Location"]
         finally:
             chilli.stop()
+
+
+def test_a_redirect_naming_chillis_https_listener_gets_the_json_login_under_https(
+        redis_client: Any, redis_url: str, data_dir: Path) -> None:
+    # uamuissl: the signed redirect names Chilli's HTTPS listener (ssl=), so the page uses the
+    # JSON interface there, even without json_login on the entry, and under an https portal.
+    ssl = "https://hotspot.cafe.example:4990/"
+    with running_stack(redis_client, redis_url, data_dir, web={"public_url": "https://portal.test"}) as stack:
+        chilli = FakeChilli(uamsecret=UAMSECRET, radius_secret=RADIUS_SECRET, ssl=ssl,
+                            uamserver="https://portal.test/portal", auth_port=stack.radius_auth_port,
+                            acct_port=stack.extras["acct_port"], nasid=GW).start()
+        try:
+            AcRegistry(stack.redis).put(AcRecord(
+                name=GW, kind="chilli", addresses=(chilli.nas_ip,), secret=UAMSECRET,
+                radius_secret=RADIUS_SECRET, rfc5176=True, coa_port=chilli.coa_port,
+                client_address_check=False))
+            app = create_app(build_services(stack.settings, stack.redis, journey=stack.journey))
+            ip, number = "127.0.0.17", phone(76)
+            chilli.add_client(ip, "02:c0:00:00:00:11")
+            client = app.test_client()
+            redirect = browse(chilli, ip, "http://example.org/").headers["Location"]
+            assert "&ssl=https%3a%2f%2fhotspot.cafe.example%3a4990%2f&" in redirect
+            c = _field(client.get(redirect[len("https://portal.test"):]).get_data(as_text=True), "c")
+            client.post("/portal/code", data={"c": c, "phone": number})
+            page = client.post("/portal/login",
+                               data={"c": c, "phone": number, "code": stack.last_code(number)})
+            assert page.status_code == 200, page.get_data(as_text=True)[:400]
+            found = re.search(r'id="cw-chilli">(.*?)</script>', page.get_data(as_text=True))
+            assert found
+            config = json.loads(found.group(1))
+            assert config["status"] == ssl + "json/status" and config["logon"].startswith(ssl + "json/logon?")
+            assert config["plain"].startswith(f"http://{chilli.uamip}:{chilli.uamport}/logon?")
+            policy = page.headers["Content-Security-Policy"]
+            assert "script-src 'nonce-" in policy and "https://hotspot.cafe.example:4990;" in policy
+        finally:
+            chilli.stop()

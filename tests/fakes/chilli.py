@@ -22,6 +22,8 @@ What it does like the real daemon (``chilli.conf(5)``, ``doc/hotspotlogin.cgi``)
   ``REDIR_FAILED_TIMEOUT``); ``/json/logon`` without ``username`` answers ``clientState`` 0
   only (a protocol error). A status never spends the challenge.
 
+``ssl`` is Chilli's ``uamuissl`` listener as its redirects name it (``ssl=https://…:4990/``).
+
 Faults: ``md_secret`` signs redirects with another secret (a misconfigured or forged gateway);
 ``json = False`` is a Chilli built without the JSON interface (``/json/…`` is then an ordinary
 unauthenticated request: a 302 ``notyet``, which a JSONP script cannot load).
@@ -45,9 +47,9 @@ __all__ = ["FakeChilli"]
 
 class FakeChilli(HotspotNas):
     def __init__(self, *, uamsecret: str, uamserver: str, md_secret: str | None = None, json: bool = True,
-                 **nas: Any) -> None:
+                 ssl: str = "", **nas: Any) -> None:
         super().__init__(**nas)
-        self.json = json
+        self.json, self.ssl = json, ssl
         self.json_requests: list[str] = []
         self.uamsecret, self.md_secret = uamsecret, md_secret if md_secret is not None else uamsecret
         self.uamserver = uamserver
@@ -65,6 +67,8 @@ class FakeChilli(HotspotNas):
             items.append(("reply", reply))
         session = client.session_id or f"{int(time.time()):08x}00000001"
         items += [("nasid", self.nasid), ("sessionid", session)]
+        if self.ssl:           # uamuissl: Chilli names its HTTPS listener (after sessionid, signed)
+            items.append(("ssl", self.ssl))
         if userurl:
             items.append(("userurl", userurl))
         text = self.uamserver + "?" + "&".join(f"{n}={chilli_quote(v)}" for n, v in items)
