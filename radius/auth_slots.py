@@ -20,7 +20,10 @@ reservation made afterwards:
   reservation follows in the second trip. The device is then no longer expected.
 
 Reservations are atomic either way; an early one only runs at the reads' moment instead of a
-round trip later. A device without a MAC is never reserved early (its field is per login).
+round trip later. One difference remains, on failure only: when Redis fails later in the batch
+(the server then answers none of it), an early reservation is not taken back; it names the
+device's own MAC and lapses after ``quota.slot_hold``, and the AC's retry reuses it. A device
+without a MAC is never reserved early (its field is per login).
 All keys of each script are in the phone's ``{p:<phone>}`` slot, as everywhere else.
 """
 

@@ -62,11 +62,13 @@ class PhoneReads:
     encoded once and remembered (encoding per request was a measurable CPU share)."""
 
     __slots__ = ("_reserve_keys", "_reserve_own", "binding", "chap", "expect", "hexists", "hget", "mac",
-                 "phone", "policy")
+                 "mac_arg", "phone", "phone_arg", "policy")
 
     def __init__(self, phone: str, mac: str | None) -> None:
         self.phone = phone
         self.mac = mac
+        # This request's argument of the batch's blocklist HMGETs (of "-" without a MAC).
+        self.phone_arg, self.mac_arg = bulk((phone,)), bulk((mac or "-",))
         # max_sessions of this device's last Accept that took a device slot, 0 if none: its
         # next reservation is sent with the reads (radius.auth_slots).
         self.expect = 0
@@ -127,13 +129,12 @@ class BatchReads:
         number of replies it produces (two blocklist replies, then ``READS_PER_REQUEST`` each),
         and each request's ``PhoneReads``."""
         n = len(requests)
-        phones = b"".join(bulk((phone,)) for phone, _, _ in requests)
-        macs = b"".join(bulk((mac or "-",)) for _, mac, _ in requests)
-        parts = [b"*%d\r\n" % (2 + n), self._blocked_phones, phones,
-                 b"*%d\r\n" % (2 + n), self._blocked_macs, macs]
         of = []
+        parts = [b""] * 6   # the two blocklist HMGETs, filled in below
         for phone, mac, password in requests:
             reads = self.reads_of(phone, mac)
             of.append(reads)
             parts.append(reads.chap_reads() if password is None else reads.pap(password))
+        parts[:6] = (b"*%d\r\n" % (2 + n), self._blocked_phones, b"".join([r.phone_arg for r in of]),
+                     b"*%d\r\n" % (2 + n), self._blocked_macs, b"".join([r.mac_arg for r in of]))
         return b"".join(parts), 2 + READS_PER_REQUEST * n, of
