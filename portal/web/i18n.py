@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["other_language", "pick_language"]
+__all__ = ["count_en", "other_language", "pick_language"]
 
 
 def pick_language(accept_language: str | None, override: str | None = None,
@@ -39,3 +39,9 @@ def pick_language(accept_language: str | None, override: str | None = None,
 def other_language(lang: str) -> str:
     """The language a page's language link switches to."""
     return "zh" if lang == "en" else "en"
+
+
+def count_en(n: int, one: str, many: str | None = None) -> str:
+    """"1 session" / "2 sessions": an English count with the noun agreeing (Chinese needs no
+    plural: its strings put a measure word before the noun instead)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
