@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["count_en", "other_language", "pick_language"]
+__all__ = ["ROLE_NAMES", "SCOPE_NAMES", "count_en", "other_language", "pick_language"]
 
 
 def pick_language(accept_language: str | None, override: str | None = None,
@@ -45,3 +45,10 @@ def count_en(n: int, one: str, many: str | None = None) -> str:
     """"1 session" / "2 sessions": an English count with the noun agreeing (Chinese needs no
     plural: its strings put a measure word before the noun instead)."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+# What the consoles show for stored identifiers (zh, en): an operator reads "场所运营者", not "venue".
+ROLE_NAMES = {"admin": ("管理员", "Administrator"), "noc": ("网络运维（NOC）", "NOC operator"),
+              "venue": ("场所运营者", "Venue operator")}
+SCOPE_NAMES = {"read": ("只读", "read"), "write": ("读写", "write"), "admin": ("管理", "admin"),
+               "export": ("导出", "export")}

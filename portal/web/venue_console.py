@@ -51,9 +51,15 @@ def preview_csp(script_nonce: str = "") -> str:
 PREVIEW_CSP = preview_csp()
 """The preview's policy for a venue without scripts."""
 
-PAGE_TITLES = {"login": ("登录页", "Login page"), "success": ("登录成功页", "Success page"),
+PAGE_TITLES = {"login": ("登录页", "Login page"), "success": ("成功页", "Success page"),
                "ad": ("广告页", "Ad page"), "status": ("状态页", "Status page"),
                "error": ("错误页", "Error page")}
+
+
+@bp.context_processor
+def _page_tabs() -> dict[str, Any]:
+    """The page tabs (venue/_tabs.html) by their names in the console language, not their ids."""
+    return {"page_tabs": [(p, tr(*PAGE_TITLES[p])) for p in PAGES]}
 
 
 def _lang() -> str:
