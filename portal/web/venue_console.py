@@ -284,6 +284,20 @@ def page_rollback(venue_id: str, page: str) -> BaseResponse:
     return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
 
 
+@bp.post("/<venue_id>/pages/<page>/restore-default")
+@login_required()
+def page_restore_default(venue_id: str, page: str) -> BaseResponse:
+    """Back to the default page (no version of its own: the history stays for rollbacks)."""
+    venue, page = _venue(venue_id), _page(page)
+    svc = services()
+    had_draft = svc.pages.state(venue.id, page).draft is not None
+    before = svc.pages.restore_default(venue.id, page)
+    audit("venue", "page.restore_default", f"{venue.id}/{page}",
+          {"version": before, "draft": had_draft}, {"version": None, "draft": False})
+    flash(tr("已恢复默认页，手机现在看到的是默认页。", "The default page is back; phones now get it."), "ok")
+    return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
+
+
 @bp.get("/<venue_id>/pages/<page>/versions/<int:version>")
 @login_required()
 def page_version(venue_id: str, page: str, version: int) -> str:
