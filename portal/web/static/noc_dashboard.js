@@ -37,7 +37,7 @@
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
       .then(function (s) {
         draw(s);
-        status.textContent = status.getAttribute("data-updated") + " " + new Date().toLocaleTimeString();
+        status.textContent = status.getAttribute("data-updated") + " " + CityConsole.when(Date.now(), false);
         status.removeAttribute("data-error");
       })
       .catch(function () {
