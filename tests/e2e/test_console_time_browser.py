@@ -52,3 +52,22 @@ def test_script_times_use_the_configured_zone_not_the_browsers(browser: Any, red
         CityConsole.stamp(document); return el.textContent; }""", NOON_UTC)
     assert text == "2026-12-07 20:00:00 UTC+8"
     assert errors == []
+
+
+def test_the_reject_chart_names_its_reasons(browser: Any, redis_client: Any, site: str) -> None:
+    """Reasons are ids in the figures ("blocked"); the chart shows their names in the console
+    language."""
+    from portal.livestats import LiveStats
+    LiveStats(redis_client).record_rejects({"blocked": 2, "something_new": 1})
+    AccountStore(redis_client).create("noc2", "noc-password-123", Role.NOC)
+    noc = browser.new_context(locale="en-US").new_page()
+    noc.goto(f"{site}/noc")
+    noc.fill("#username", "noc2")
+    noc.fill("#password", "noc-password-123")
+    noc.click("#signin")
+    noc.wait_for_url(f"{site}/noc", timeout=10000)
+    noc.wait_for_selector("#chart-rejects svg", timeout=10000)
+    assert wait_for(lambda: "Blocked" in noc.inner_text("#chart-rejects"), 10, 0.2), \
+        noc.inner_text("#chart-rejects")
+    chart = noc.inner_text("#chart-rejects")
+    assert "blocked" not in chart and "something_new" in chart       # an unknown reason keeps its id

@@ -71,3 +71,21 @@ def test_token_scopes_are_named(app: Flask, redis_client: Any) -> None:
     token(redis_client, "export")
     html = admin.get("/noc/tokens").get_data(as_text=True)
     assert '<td data-scope="export">导出</td>' in html
+
+
+def test_every_reject_reason_has_a_name_on_the_dashboard(app: Flask, redis_client: Any) -> None:
+    """The reject chart labels reasons by name (黑名单, not "blocked"): every reason RADIUS can
+    count has one."""
+    import json
+
+    from portal.grants import REFUSAL_MESSAGES
+    from portal.web.noc_dashboard import REJECT_REASONS
+    from radius.auth_replies import REJECT_MESSAGES
+    assert set(REJECT_MESSAGES) | set(REFUSAL_MESSAGES) | {"unspecified"} <= set(REJECT_REASONS)
+    noc = _signed_in(app, redis_client, "noc1", Role.NOC, "zh")
+    page = noc.get("/noc").get_data(as_text=True)
+    match = re.search(r'data-reasons="([^"]*)"', page)
+    assert match is not None
+    import html
+    names = json.loads(html.unescape(match.group(1)))
+    assert names["blocked"] == "黑名单" and names["too_many_devices"] == "设备数已满"
