@@ -53,7 +53,7 @@ from portal.state import keys
 from portal.text import first_problem
 from portal.web.client_address import client_address
 from portal.web.console_time import install_console_time
-from portal.web.i18n import ROLE_NAMES, SCOPE_NAMES, count_en
+from portal.web.i18n import LOGIN_KIND_NAMES, ROLE_NAMES, SCOPE_NAMES, count_en
 from portal.web.safe_next import safe_next
 from portal.web.wiring import services
 
@@ -345,7 +345,8 @@ def init_console(app: Flask, settings: Settings) -> None:
     app.before_request(_before_request)
     app.jinja_env.globals.update(tr=tr, csrf_token=csrf_token, current_account=current_account,
                                  csp_nonce=csp_nonce, console_nav=console_nav, count_en=count_en,
-                                 role_names=ROLE_NAMES, scope_names=SCOPE_NAMES)
+                                 role_names=ROLE_NAMES, scope_names=SCOPE_NAMES,
+                                 login_kind_names=LOGIN_KIND_NAMES)
     install_console_time(app, settings.quota.timezone)   # one zone for every console time
     app.after_request(_console_headers)
     app.register_blueprint(bp)

@@ -89,3 +89,12 @@ def test_every_reject_reason_has_a_name_on_the_dashboard(app: Flask, redis_clien
     import html
     names = json.loads(html.unescape(match.group(1)))
     assert names["blocked"] == "黑名单" and names["too_many_devices"] == "设备数已满"
+
+
+@pytest.mark.parametrize(("lang", "shown"), [("zh", "短信登录"), ("en", "SMS code")])
+def test_a_phones_logins_name_their_kind(app: Flask, redis_client: Any, lang: str, shown: str) -> None:
+    from tests.portal.web.nockit import open_session
+    open_session(redis_client, "18900000001", "ac1", "S1", 1)          # logged in by SMS code
+    noc = _signed_in(app, redis_client, "noc1", Role.NOC, lang)
+    page = noc.get("/noc/users/18900000001").get_data(as_text=True)
+    assert f'<td data-kind="sms">{shown}</td>' in page
