@@ -52,6 +52,8 @@ from portal.settings import Settings
 from portal.state import keys
 from portal.text import first_problem
 from portal.web.client_address import client_address
+from portal.web.console_time import install_console_time
+from portal.web.i18n import LOGIN_KIND_NAMES, ROLE_NAMES, SCOPE_NAMES, count_en
 from portal.web.safe_next import safe_next
 from portal.web.wiring import services
 
@@ -344,7 +346,10 @@ def init_console(app: Flask, settings: Settings) -> None:
     )
     app.before_request(_before_request)
     app.jinja_env.globals.update(tr=tr, csrf_token=csrf_token, current_account=current_account,
-                                 csp_nonce=csp_nonce, console_nav=console_nav)
+                                 csp_nonce=csp_nonce, console_nav=console_nav, count_en=count_en,
+                                 role_names=ROLE_NAMES, scope_names=SCOPE_NAMES,
+                                 login_kind_names=LOGIN_KIND_NAMES)
+    install_console_time(app, settings.quota.timezone)   # one zone for every console time
     app.after_request(_console_headers)
     app.register_blueprint(bp)
 
@@ -368,8 +373,8 @@ def login() -> BaseResponse | str | tuple[str, int]:
             log.warning("console sign-in: %r locked (%s s) from %s", shown, exc.retry_after, client_ip())
             services.audit_failed_sign_in(f"user:{shown}", "login.locked", shown, client_ip())
         minutes = -(-exc.retry_after // 60)
-        flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。",
-                 f"Too many failed sign-ins; the account is locked for {minutes} minutes."), "error")
+        flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。", "Too many failed sign-ins; "
+                 f"the account is locked for {count_en(minutes, 'minute')}."), "error")
         return render_template("console/login.html", next=next_url or "", username=shown), 429
     except BadCredentials:
         log.info("console sign-in failed for %r from %s", shown, client_ip())

@@ -51,9 +51,15 @@ def preview_csp(script_nonce: str = "") -> str:
 PREVIEW_CSP = preview_csp()
 """The preview's policy for a venue without scripts."""
 
-PAGE_TITLES = {"login": ("登录页", "Login page"), "success": ("登录成功页", "Success page"),
+PAGE_TITLES = {"login": ("登录页", "Login page"), "success": ("成功页", "Success page"),
                "ad": ("广告页", "Ad page"), "status": ("状态页", "Status page"),
                "error": ("错误页", "Error page")}
+
+
+@bp.context_processor
+def _page_tabs() -> dict[str, Any]:
+    """The page tabs (venue/_tabs.html) by their names in the console language, not their ids."""
+    return {"page_tabs": [(p, tr(*PAGE_TITLES[p])) for p in PAGES]}
 
 
 def _lang() -> str:
@@ -275,6 +281,20 @@ def page_rollback(venue_id: str, page: str) -> BaseResponse:
           {**version.summary(), "from_version": target})
     flash(tr(f"已回滚到 v{target}（新版本 v{version.version}）",
              f"Rolled back to v{target} (new version v{version.version})"), "ok")
+    return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
+
+
+@bp.post("/<venue_id>/pages/<page>/restore-default")
+@login_required()
+def page_restore_default(venue_id: str, page: str) -> BaseResponse:
+    """Back to the default page (no version of its own: the history stays for rollbacks)."""
+    venue, page = _venue(venue_id), _page(page)
+    svc = services()
+    had_draft = svc.pages.state(venue.id, page).draft is not None
+    before = svc.pages.restore_default(venue.id, page)
+    audit("venue", "page.restore_default", f"{venue.id}/{page}",
+          {"version": before, "draft": had_draft}, {"version": None, "draft": False})
+    flash(tr("已恢复默认页，手机现在看到的是默认页。", "The default page is back; phones now get it."), "ok")
     return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
 
 

@@ -253,7 +253,9 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     # encoded to store or answer, and control characters are never text (portal/text.py).
     problem = first_problem(data)
     if problem is not None:
-        raise body_error(f"{problem.where}: {problem.en}", f"字段 {problem.where} {problem.zh}",
+        # portal/text.py names an unprintable key "(a field name)": say so in Chinese too.
+        where_zh = "某个字段名" if problem.where == "(a field name)" else f"字段 {problem.where}"
+        raise body_error(f"{problem.where}: {problem.en}", f"{where_zh} {problem.zh}",
                          "invalid_text")
     if schema is not None:
         try:
@@ -262,14 +264,16 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
         except RecursionError:
             raise too_deep from None
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path)[:80] or "(body)"
+            path = "/".join(str(p) for p in error.absolute_path)[:80]
+            where = path or "(body)"
+            where_zh = f"字段 {path} " if path else "请求体"   # the whole body failed, not a field
             # The message quotes the offending value: keep an echo of a 60 KB field short.
             message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
             from portal.web.api.schema_zh import schema_reason_zh
 
             reason_zh = schema_reason_zh(error)
             reason_zh = reason_zh if len(reason_zh) <= 300 else reason_zh[:300] + "…"
-            raise body_error(f"{where}: {message}", f"字段 {where} 无效：{reason_zh}")
+            raise body_error(f"{where}: {message}", f"{where_zh}无效：{reason_zh}")
     return data
 
 

@@ -275,6 +275,22 @@ def rollback_page(venue_id: str, page: str) -> Any:
     return version.summary(), 201
 
 
+@operation("/venues/{venue_id}/pages/{page}/restore-default", "POST", scope="write", tag="venues",
+           summary="Make the page the default page again (drops the published source and the draft)",
+           description="Phones get the default page at once (the venue's seed from the NOC if it has "
+                       "one, else the shipped default); the history is kept, so a rollback can bring "
+                       "any version back. Answers the page as `GET` does (`published` null).",
+           response=PAGE_SCHEMA, errors=(404,))
+def restore_default_page(venue_id: str, page: str) -> Any:
+    venue, page = _venue(venue_id), _page(page)
+    pages = services().pages
+    had_draft = pages.state(venue.id, page).draft is not None
+    before = pages.restore_default(venue.id, page)
+    api_audit("page.restore_default", f"{venue.id}/{page}", {"version": before, "draft": had_draft},
+              {"version": None, "draft": False})
+    return _page_view(venue, page)
+
+
 # --- assets ---------------------------------------------------------------------------------------
 
 @operation("/venues/{venue_id}/assets", "GET", scope="read", tag="venues", summary="A venue's assets",

@@ -92,6 +92,9 @@ def test_every_console_change_handler_writes_an_audit_entry(app: Flask, redis_cl
             "csrf_token": tok, "source": login_page("<p>v2</p>"), "action": "publish"}), "page.publish"),
         "venue_console.page_rollback": (lambda c: c.post("/venue/lib/pages/login/rollback", data={
             "csrf_token": tok, "version": "1"}), "page.rollback"),
+        "venue_console.page_restore_default": (
+            lambda c: c.post("/venue/lib/pages/login/restore-default", data={"csrf_token": tok}),
+            "page.restore_default"),
         "venue_console.assets": (upload, "asset.upload"),
         "venue_console.asset_delete": (lambda c: c.post("/venue/lib/assets/logo.png/delete",
                                                         data={"csrf_token": tok}), "asset.delete"),
