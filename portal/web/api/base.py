@@ -147,11 +147,15 @@ def _flask_rule(path: str) -> str:
 def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
               response: Mapping[str, Any], request: Mapping[str, Any] | None = None,
               parameters: Iterable[Mapping[str, Any]] = (), errors: Iterable[int] = (), status: int = 200,
-              description: str = "", response_media: str = "application/json") -> Callable[[_F], _F]:
+              description: str = "", response_media: str = "application/json",
+              content_write: bool = False) -> Callable[[_F], _F]:
     """Declare, route, guard and document one API operation (see module doc).
 
     Path parameters are added to ``parameters`` automatically. A view returns a JSON-able
-    value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV)."""
+    value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV).
+    ``content_write``: the operation saves venue content; it counts against the write rate of
+    the account that created the token (``[content] writes_per_*``, 429 beyond it), shared
+    with that account's console saves."""
     if scope not in SCOPES:
         raise ValueError(f"scope is one of {', '.join(SCOPES)}")
     params = list(parameters)
@@ -161,6 +165,7 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
                    tuple(sorted(set(errors) | {400, 401, 503} | ({403} if scope != "read" else set())
+                                | ({429} if content_write else set())
                                 | ({415} if request is not None else set()))),
                    status, description, response_media)
     OPERATIONS.append(op)
@@ -172,6 +177,8 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
             if not token.allows(op.scope):
                 raise _standard(403)
             g.api_token = token
+            if content_write:
+                services().content_writes.take(token.created_by.removeprefix("user:"))
             result = view(*args, **kwargs)
             if isinstance(result, Response):
                 return result
@@ -319,8 +326,11 @@ def http_error(exc: HTTPException) -> Response:
 def internal_error(exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return exc.response()
-    if isinstance(exc, ContentRefused):     # a quota (409) or the storage watermark (507)
-        return ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
+    if isinstance(exc, ContentRefused):     # a quota (409), the write rate (429), the watermark (507)
+        response = ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, NotFound):
         return ApiError(404, "not_found", str(exc), "资源不存在。").response()
     if isinstance(exc, ValidationError):
