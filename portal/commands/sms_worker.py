@@ -371,7 +371,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             metrics = MetricsServer(registry_of(CounterFamilies("sms", SMS_RULES, worker.counts.snapshot)),
                                     settings.metrics.host, settings.sms.metrics_port,
-                                    ready=redis_ready(client)).start()
+                                    ready=redis_ready(client, "sms-worker")).start()
         except OSError as exc:
             log.error("metrics port %d: %s", settings.sms.metrics_port, exc)
             return 1
