@@ -11,6 +11,7 @@ in Chinese and English beyond it. Deleting is never limited. Real app, real Redi
 from __future__ import annotations
 
 import dataclasses
+import time
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ def _app(redis: Any, data_dir: Path, **content: Any) -> Flask:
     app.config["TESTING"] = True
     VenueStore(redis).put(LIB)
     services(app).journey.venues.cache_ttl = 0.0
+    # The limits count per calendar minute and hour: a test run crossing a minute boundary
+    # would start a new window halfway, so the tests' writes all fall in one fixed second.
+    frozen = (time.time() // 3600) * 3600 + 1800.0
+    services(app).content_writes.clock = lambda: frozen
     return app
 
 
