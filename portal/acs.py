@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ GATEWAY_KINDS = ("portal", *ADAPTERS)
 
 
 CONTROLLER_KINDS = ("unifi", "omada")       # asked through a controller's API, no RADIUS
+OPENAPI_CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{8,128}:[A-Za-z0-9_-]{8,128}$")
 
 
 def controller_url_check(name: str, kind: str, url: str) -> None:
@@ -99,6 +101,12 @@ class AcRecord:
     # https://<operator>@<host>:8043/<omadacId>. The password is `secret`, the site the record's
     # name (the <site> of UniFi's /guest/s/<site>/ redirect, Omada's site parameter).
     controller_url: str = ""
+    # CoovaChilli: the login page logs in through Chilli's JSON interface (/json/status,
+    # /json/logon, JSONP) and shows the outcome itself, instead of sending the browser to /logon.
+    json_login: bool = False
+    # Omada: the Open API application (client mode) that reads the site's clients' traffic for
+    # usage, as <client_id>:<client_secret> (portal/omada_usage.py). A secret: never shown again.
+    openapi_client: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -151,6 +159,10 @@ class AcRecord:
         if self.kind in CONTROLLER_KINDS and self.rfc5176:   # the controller is asked, not a NAS
             raise ValidationError(f"AC {self.name}: a {self.kind} gateway takes no RADIUS Disconnect/CoA: "
                                   "set rfc5176 = false")
+        if self.openapi_client and (self.kind != "omada"
+                                    or not OPENAPI_CREDENTIAL.match(self.openapi_client)):
+            raise ValidationError(f"AC {self.name}: openapi_client is an Omada entry's Open API "
+                                  "<client_id>:<client_secret> (letters and digits)")
         if self.kind == "opennds" and not self.faskey:
             raise ValidationError(f"AC {self.name}: an openNDS gateway needs its faskey")
         for label, port in (("port", self.port), ("coa_port", self.coa_port)):

@@ -46,6 +46,11 @@ log = logging.getLogger("citywifi.campaigns")
 _RENDERER: PageRenderer | None = None
 
 
+def _campaigns(n: int) -> str:
+    """"1 campaign" / "3 campaigns" for the English quota refusals."""
+    return f"{n} campaign" if n == 1 else f"{n} campaigns"
+
+
 def _renderer() -> PageRenderer:
     """One sandbox for HTML creatives per process (same limits as venue pages)."""
     global _RENDERER
@@ -242,7 +247,8 @@ class CampaignStore:
             raise ValidationError(f"campaign {campaign.id!r} exists")
         if outcome == "account_count":
             raise QuotaExceeded(f"广告活动数量已达账号上限 {q.campaigns_per_account} 个，请先删除旧的活动。",
-                                f"This account already has {q.campaigns_per_account} campaigns (its limit); "
+                                "This account already has "
+                                f"{_campaigns(q.campaigns_per_account)} (its limit); "
                                 "delete old ones first.")
         if outcome == "account_bytes":
             raise QuotaExceeded(f"该账号的广告活动总大小将超出上限 {mib(q.campaign_bytes_per_account)}。",
@@ -251,7 +257,7 @@ class CampaignStore:
         if outcome == "venue_count":
             venue = rest[1].decode() if isinstance(rest[1], bytes) else str(rest[1])
             raise QuotaExceeded(f"场所 {venue} 的广告活动已达上限 {q.campaigns_per_venue} 个。",
-                                f"Venue {venue} already has {q.campaigns_per_venue} campaigns (its limit).")
+                                f"Venue {venue} already has {_campaigns(q.campaigns_per_venue)} (its limit).")
         self.invalidate()
         return stamped
 

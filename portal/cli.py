@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -62,7 +64,32 @@ def _build_parser() -> argparse.ArgumentParser:
 _requested: set[str] = set()
 
 
+# What a shell reports for a writer killed by SIGPIPE (`set -o pipefail`), as for `yes | head`.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand. A reader that leaves early (``citywifi admin list-users | head -3``)
+    ends the command quietly with status 141, as for any Unix filter. SIGPIPE itself stays
+    ignored (Python's default): restoring its default action would also kill the servers when a
+    peer closes a socket, so the closed pipe is handled here, once, for every command."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Surface a closed stdout here rather than in the interpreter's exit-time flush,
+            # which would print "Exception ignored … BrokenPipeError" and exit 120.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Whatever is still buffered can never be delivered: point stdout at /dev/null so the
+        # exit-time flush has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Import only the requested subcommand's module (argument parsing needs its options).
     _requested.clear()

@@ -1,4 +1,5 @@
-"""Usage from UniFi controllers: poll the guests, book what they used (issue 17).
+"""Usage from UniFi controllers: poll the guests, book what they used (issue 17). Omada entries
+with an Open API application are polled in the same round (``portal/omada_usage.py``).
 
 A UniFi guest is authorised through the controller's API (``portal/gateway_login.py``) and no
 accounting comes back by itself, so the maintenance process asks: every ``interval`` one process
@@ -36,14 +37,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ac_adapters.gateways.controller import ControllerError
+from ac_adapters.gateways.omada_openapi import openapi_for
 from ac_adapters.gateways.unifi_api import UnifiController, controller_for
-from portal.acs import AcRegistry
+from portal.acs import AcRecord, AcRegistry
 from portal.gateway_sessions import GatewaySessions
+from portal.omada_usage import poll_site
 from portal.sessions import OnlineSession
 from portal.state import keys_gateway
 
 __all__ = ["LOG_EVERY", "POLL_INTERVAL", "PollReport", "UnifiUsagePoller", "close_unauthorised",
-           "pick_guest"]
+           "guest_octets", "pick_guest"]
 
 log = logging.getLogger("citywifi.gateway.usage")
 
@@ -70,6 +73,18 @@ def pick_guest(guests: Sequence[Mapping[str, Any]], mac: str, started: int) -> M
     return newest if _int(newest.get("start")) >= started - START_SLACK else None
 
 
+def guest_octets(guest: Mapping[str, Any]) -> tuple[int, int]:
+    """(upload, download) of a UniFi guest record: ``rx_bytes`` is what the client sent, ``tx_bytes``
+    what it received. UniFi counts a client's bytes from the access point's side: ``rx_bytes``
+    received by the AP from the client, ``tx_bytes`` transmitted by the AP to it. Source: the
+    field descriptions of mdlayher/unifi_exporter's station collector ("received by the AP for
+    stations (client upload)", "transmitted by the AP to stations (client download)"), settled by
+    a download test in its pull request #13 (github.com/mdlayher/unifi_exporter/pull/13); the
+    guest record (``stat/guest``) carries the same counters for the authorisation. Upload is our
+    ``input_octets`` (RADIUS Acct-Input-Octets: from the client), download ``output_octets``."""
+    return _int(guest.get("rx_bytes")), _int(guest.get("tx_bytes"))
+
+
 def close_unauthorised(gateway: GatewaySessions, client: UnifiController, site: str,
                        sessions: Sequence[OnlineSession], cause: str) -> list[OnlineSession]:
     """After ``unauthorize-guest`` (NOC kick, status-page logout): close these sessions with the
@@ -85,11 +100,10 @@ def close_unauthorised(gateway: GatewaySessions, client: UnifiController, site: 
     now = gateway.clock()
     closed = []
     for session in sessions:
-        guest = pick_guest(guests, session.mac or "", session.started) or {}
+        upload, download = guest_octets(pick_guest(guests, session.mac or "", session.started) or {})
         done = gateway.finish(session, seconds=max(session.session_time, int(now) - session.started),
-                              upload=_int(guest.get("rx_bytes")) or session.input_octets,
-                              download=_int(guest.get("tx_bytes")) or session.output_octets,
-                              cause=cause, now=now)
+                              upload=upload or session.input_octets,
+                              download=download or session.output_octets, cause=cause, now=now)
         if done is not None:
             closed.append(done)
     return closed
@@ -126,6 +140,9 @@ class UnifiUsagePoller:
     def poll(self) -> PollReport:
         report = PollReport()
         for record in self.acs.all():
+            if record.kind == "omada" and record.enabled and record.openapi_client:
+                self._poll_omada(record, report)
+                continue
             if record.kind != "unifi" or not record.enabled:
                 continue
             sessions = self.gateway.registry.by_ac(record.name)
@@ -162,6 +179,23 @@ class UnifiUsagePoller:
                 report.updated += not closed
         return report
 
+    def _poll_omada(self, record: AcRecord, report: PollReport) -> None:
+        """An Omada entry with an Open API application (``portal/omada_usage.py``)."""
+        sessions = self.gateway.registry.by_ac(record.name)
+        if not sessions:
+            return
+        report.gateways += 1
+        try:
+            client = openapi_for(record.controller_url, record.openapi_client, timeout=self.timeout)
+            updated, closed = poll_site(self.gateway, client, record.name, sessions, self.clock())
+        except ControllerError as exc:
+            report.failed += 1
+            self._failed(record.name, exc, "Omada")
+            return
+        self.failures.pop(record.name, None)
+        report.updated += updated
+        report.closed += closed
+
     def _replaced(self, session: OnlineSession, guests: Sequence[Mapping[str, Any]], now: float) -> None:
         """Close a session whose MAC logged in again: its own (older) record's counters if the
         controller still lists it, else the last ones polled; never the newer login's."""
@@ -170,9 +204,9 @@ class UnifiUsagePoller:
         newest = max((_int(g.get("start")) for g in mine), default=0)
         own = pick_guest([g for g in mine if _int(g.get("start")) < newest], mac, session.started) or {}
         end = _int(own.get("end")) or int(now)
+        upload, download = guest_octets(own)
         self.gateway.finish(session, seconds=max(session.session_time, min(end, int(now)) - session.started),
-                            upload=_int(own.get("rx_bytes")) or session.input_octets,
-                            download=_int(own.get("tx_bytes")) or session.output_octets,
+                            upload=upload or session.input_octets, download=download or session.output_octets,
                             cause="unifi:replaced", now=now)
 
     def _apply(self, session: OnlineSession, guest: Mapping[str, Any] | None, now: float) -> bool:
@@ -182,9 +216,9 @@ class UnifiUsagePoller:
                                 upload=session.input_octets, download=session.output_octets,
                                 cause="unifi:unauthorized", now=now)
             return True
-        # The controller's counters: rx from the client (its upload), tx to it. Plans count
-        # both directions together, so only the NOC's split depends on this reading.
-        upload, download = _int(guest.get("rx_bytes")), _int(guest.get("tx_bytes"))
+        # Plans count both directions together, so only the NOC's split (and the rate
+        # plans' up/down) depends on this reading (guest_octets says where it comes from).
+        upload, download = guest_octets(guest)
         end = _int(guest.get("end"))
         start = _int(guest.get("start")) or session.started
         if guest.get("expired") is True or (end and end <= now):
@@ -197,10 +231,10 @@ class UnifiUsagePoller:
                                      output_octets=download)
         return False
 
-    def _failed(self, gateway: str, exc: ControllerError) -> None:
+    def _failed(self, gateway: str, exc: ControllerError, kind: str = "UniFi") -> None:
         self.failures[gateway] = self.failures.get(gateway, 0) + 1
         now = time.monotonic()
         if now - self._logged.get(gateway, -LOG_EVERY) >= LOG_EVERY:
             self._logged[gateway] = now
-            log.warning("usage of UniFi gateway %s not polled (%d round(s) failed, retrying): %s",
-                        gateway, self.failures[gateway], exc)
+            log.warning("usage of %s gateway %s not polled (%d round(s) failed, retrying): %s",
+                        kind, gateway, self.failures[gateway], exc)

@@ -28,11 +28,12 @@ from typing import Any
 
 from portal.state import keys
 
-__all__ = ["RELEASE_LUA", "RESERVE_FUNCTION_LUA", "RESERVE_LUA", "release_args", "reserve_command",
-           "slot_field"]
+__all__ = ["EARLY_RESERVE_LUA", "RELEASE_LUA", "RESERVE_FUNCTION_LUA", "RESERVE_LUA", "UNDO_RESERVE_LUA",
+           "release_args", "reserve_command", "slot_field"]
 
 # reserve_slot(sessions key, slots key, max, field, own MAC or '', now, hold seconds, grace, login)
-# → nil when the slot was reserved, else the number of devices counted (the plan is full).
+# → nil when the slot was reserved, else the number of devices counted (the plan is full); and,
+# second, the value ``field`` had before ('' if none: EARLY_RESERVE_LUA's undo information).
 RESERVE_FUNCTION_LUA = """
 local function reserve_slot(ses_key, slot_key, max, field, own, now, hold, grace, login)
   local n = 0
@@ -50,8 +51,10 @@ local function reserve_slot(ses_key, slot_key, max, field, own, now, hold, grace
     end
   end
   local held = redis.call('HGETALL', slot_key)
+  local before = ''
   for i = 1, #held, 2 do
     local f = held[i]
+    if f == field then before = held[i + 1] end
     local expiry = tonumber(string.match(held[i + 1], '^[^|]*')) or 0
     if expiry <= now then
       redis.call('HDEL', slot_key, f)
@@ -59,10 +62,10 @@ local function reserve_slot(ses_key, slot_key, max, field, own, now, hold, grace
       n = n + 1
     end
   end
-  if n >= max then return n end
+  if n >= max then return n, before end
   redis.call('HSET', slot_key, field, string.format('%.3f', now + hold) .. '|' .. login)
   redis.call('PEXPIRE', slot_key, math.ceil(hold * 1000) + 1000)
-  return nil
+  return nil, before
 end
 """
 
@@ -74,6 +77,29 @@ local n = reserve_slot(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3], to
                        tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
 if n then return {'full', n} end
 return {'ok'}
+"""
+
+# RESERVE_LUA sent before the decision, in the same round trip as the reads (the RADIUS fast
+# path, radius/auth_slots.py), for a device whose last Access-Request was accepted on a limited
+# plan. Same KEYS and ARGV; returns {'ok', value the field had before or ''} or {'full', count}:
+# if the decision then does not take this slot (a refusal, another limit), UNDO_RESERVE_LUA
+# puts the field back as it was.
+EARLY_RESERVE_LUA = RESERVE_FUNCTION_LUA + """
+local n, before = reserve_slot(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4]),
+                       tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
+if n then return {'full', n} end
+return {'ok', before}
+"""
+
+# Take back an early reservation the decision did not use. KEYS: device_slots.
+# ARGV: field, its login, the value before ('' = none). Only while the field still holds that
+# login: a later reservation of the same device (another worker, a token's consume) stays.
+UNDO_RESERVE_LUA = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v or string.match(v, '|(.*)$') ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
 """
 
 # After an accounting record was applied. KEYS: device_slots, phone_sessions.

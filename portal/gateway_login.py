@@ -403,8 +403,27 @@ def handoff(journey: PhoneJourney, ctx: PhoneContext, record: AcRecord, plan: Pl
             grant_state = {**state, "username": token.username, "password": token.password}
             secret = record.secret
         url = adapter.grant_url(grant_state, secret, limits, landing)
+        json_url = _json_logon(journey, record, adapter, grant_state, secret, landing)
     except (ValueError, TypeError, KeyError) as exc:
         raise LoginError("bad_link", detail=f"gateway grant for {ctx.ac}: {exc}") from None
     _remember(journey, ctx, success, plan, state, limits, adapter)
-    log.info("%s grant for %s on %s: the phone is sent to the gateway", record.kind, ctx.user_ip, ctx.ac)
-    return dataclasses.replace(success, redirect_url=url, handoff=True)
+    log.info("%s grant for %s on %s: the phone is sent to the gateway%s", record.kind, ctx.user_ip, ctx.ac,
+             " (JSON interface)" if json_url else "")
+    return dataclasses.replace(success, redirect_url=url, handoff=True, gateway_json=json_url)
+
+
+def _json_logon(journey: PhoneJourney, record: AcRecord, adapter: Any, state: Mapping[str, str],
+                secret: str, landing: str) -> str:
+    """The CoovaChilli JSON logon the page calls, when the entry asks for it (``json_login``) or
+    the redirect named Chilli's HTTPS listener (``ssl=``); "" otherwise, and when an https page
+    could not load it (an ``http://`` script is blocked as mixed content: the plain redirect
+    works there)."""
+    make = getattr(adapter, "json_logon_url", None)
+    if make is None or not (record.json_login or state.get("ssl")):
+        return ""
+    url = str(make(state, secret, landing))
+    if url.startswith("http://") and journey.web.public_url.startswith("https://"):
+        log.warning("%s: JSON login needs Chilli's HTTPS listener (uamuissl) under an https portal; "
+                    "using the /logon redirect", record.name)
+        return ""
+    return url

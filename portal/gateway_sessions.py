@@ -12,6 +12,14 @@ A carrier AC tells us about a session with Accounting-Start / Interim / Stop
 * a ``*_deauth`` → the session's final bytes and seconds, the session closed with a real-name
   logout record (``opennds:<method>``), and the usage booked once (daily and total quotas).
 
+An event id (nonce) is recorded as applied only after its apply succeeded (:meth:`claim`,
+:meth:`mark_applied`): Redis failing in the middle answers 503, and the hook's resend of the
+same event is applied then, not refused as a replay. A resend may find the first attempt half
+done, so each step is safe to repeat: a start opens the session before it spends the grant (a
+repeat finds the session); a stop books its usage together with a per-event marker in one
+transaction before it closes the session (a repeat books nothing twice, and a session already
+closed by the first attempt is reported closed).
+
 openNDS sends nothing while a session runs (no interim), so a session's silence deadline is its
 granted length plus a margin (:func:`interim_for`): a lost stop event is reaped then, not at
 the usual 2 × interim. The web layer (``portal/web/gateway_hook.py``) authenticates the event
@@ -20,22 +28,26 @@ before it gets here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
+
+import redis as redis_lib
 
 from ac_adapters.gateways.opennds_events import REPLAY_WINDOW, RESEND_WINDOW, EventError, GatewayEvent
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys, keys_gateway
 from portal.usage import UsageBook
 
-__all__ = ["GRANT_TTL", "AuthmonQueue", "GatewaySessions", "interim_for", "session_id_for"]
+__all__ = ["CLAIM_LEASE", "GRANT_TTL", "AuthmonQueue", "GatewaySessions", "interim_for", "session_id_for"]
 
 log = logging.getLogger("citywifi.gateway.sessions")
 
 GRANT_TTL = 3600            # the phone follows the grant URL within seconds; a margin for retries
 _UNLIMITED_INTERIM = 43200  # no session length: reaped a day after the start if no stop comes
+CLAIM_LEASE = 30            # s an applying request holds an event id (longer than one apply takes)
 
 
 def session_id_for(hid: str) -> str:
@@ -75,32 +87,43 @@ class GatewaySessions:
         pipe.expire(key, GRANT_TTL)
         pipe.execute()
 
-    def _take_grant(self, ac: str, hid: str) -> dict[str, str] | None:
-        key = keys_gateway.gateway_client(ac, hid)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hgetall(key)
-        pipe.delete(key)
-        raw, _ = pipe.execute()
-        return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
-
     # --- events -------------------------------------------------------------------------------
 
-    def first_sight(self, ac: str, nonce: str) -> bool:
-        """True the first time an event (by its nonce) is seen; False for a replay or a resent
-        copy of an applied one. Kept as long as the hook may resend an event, plus the window."""
-        return bool(self.redis.set(keys_gateway.gateway_event_seen(ac, nonce), "1", nx=True,
-                                   ex=RESEND_WINDOW + 2 * REPLAY_WINDOW))
+    def claim(self, ac: str, nonce: str) -> str:
+        """``"new"``: this request may apply the event (a short lease, :data:`CLAIM_LEASE`, so a
+        request that dies mid-apply does not hold it); ``"applied"``: a replay or a resent copy
+        of an applied one; ``"busy"``: another copy is being applied right now."""
+        key = keys_gateway.gateway_event_seen(ac, nonce)
+        if self.redis.set(key, "pending", nx=True, ex=CLAIM_LEASE):
+            return "new"
+        return "busy" if self.redis.get(key) == b"pending" else "applied"
+
+    def mark_applied(self, ac: str, nonce: str) -> None:
+        """After a successful apply: refuse copies as long as the hook may resend, plus the window."""
+        self.redis.set(keys_gateway.gateway_event_seen(ac, nonce), "1", ex=RESEND_WINDOW + 2 * REPLAY_WINDOW)
+
+    def release(self, ac: str, nonce: str) -> None:
+        """The apply failed: the next copy may try at once (best effort; else the lease ends)."""
+        key = keys_gateway.gateway_event_seen(ac, nonce)
+        with contextlib.suppress(redis_lib.RedisError, OSError):
+            if self.redis.get(key) == b"pending":
+                self.redis.delete(key)
 
     def apply(self, ac: str, event: GatewayEvent) -> dict[str, Any]:
         """Apply one authenticated event; the answer's ``result`` says what happened.
-        :class:`EventError` ``unknown_client`` when no grant or session backs the client."""
+        :class:`EventError` ``unknown_client`` when no grant or session backs the client.
+        Safe to repeat after a failure part way (module docstring)."""
         now = self.clock()
         if event.kind == "start":
             session = self._start(ac, event, now)
             self._log(ac, event, now, session)
             return {"result": "started", "session_id": session.session_id}
+        found = self.registry.get(ac, session_id_for(event.hid))
+        if found is None and self.redis.exists(keys_gateway.gateway_event_booked(ac, event.nonce)):
+            # A first attempt booked this stop and closed the session, then failed.
+            return {"result": "already_closed", "session_id": session_id_for(event.hid)}
         # Its start event was lost (or arrives after the stop): the grant still says whose.
-        session = self.registry.get(ac, session_id_for(event.hid)) or self._start(ac, event, now)
+        session = found or self._start(ac, event, now)
         closed = self._stop(session, event, now)
         self._log(ac, event, now, closed or session)
         if closed is None:
@@ -109,8 +132,13 @@ class GatewaySessions:
                 "seconds": closed.session_time, "bytes": closed.octets}
 
     def _start(self, ac: str, event: GatewayEvent, now: float) -> OnlineSession:
-        grant = self._take_grant(ac, event.hid)
+        key = keys_gateway.gateway_client(ac, event.hid)
+        raw = self.redis.hgetall(key)
+        grant = {k.decode(): v.decode() for k, v in raw.items()} if raw else None
         if grant is None:
+            known = self.registry.get(ac, session_id_for(event.hid))
+            if known is not None and event.kind == "start":
+                return known            # a repeat: the first attempt opened it and spent the grant
             raise EventError("unknown_client", f"no grant for client {event.hid[:12]}… on {ac}")
         if grant["mac"] and grant["mac"] != event.mac:
             # The redirect's MAC was the phone's claim; the gateway's word wins.
@@ -123,17 +151,35 @@ class GatewaySessions:
             interim=interim_for(int(grant.get("secs") or 0)), plan=grant["plan"],
             ssid=grant.get("ssid", ""), venue=grant.get("venue", ""))
         self.registry.open(session)
+        self.redis.delete(key)          # spent only once the session is open: a repeat still has it
         log.info("gateway session %s on %s started (%s)", session.session_id, ac, event.event)
         return session
 
     def _stop(self, session: OnlineSession, event: GatewayEvent, now: float) -> OnlineSession | None:
         start = event.start or session.started
         seconds = max(0, (event.end or int(now)) - start)
+        self._book_once(session.ac, event.nonce, session.phone, seconds, event.upload + event.download, now)
         return self.finish(session, seconds=seconds, upload=event.upload, download=event.download,
-                           cause=event.cause, now=now)
+                           cause=event.cause, now=now, book=False)
+
+    def _book_once(self, ac: str, nonce: str, phone: str, seconds: int, octets: int, now: float) -> None:
+        """This stop event's usage and its marker in one transaction: booked exactly once however
+        often the event is applied (WATCH: a concurrent copy that booked first wins)."""
+        marker = keys_gateway.gateway_event_booked(ac, nonce)
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(marker)
+                if pipe.exists(marker):
+                    return
+                pipe.multi()
+                self.usage.add_in(pipe, phone, seconds, octets, now)
+                pipe.set(marker, "1", ex=RESEND_WINDOW + 2 * REPLAY_WINDOW)
+                pipe.execute()
+            except redis_lib.WatchError:
+                return
 
     def finish(self, session: OnlineSession, *, seconds: int, upload: int, download: int, cause: str,
-               now: float) -> OnlineSession | None:
+               now: float, book: bool = True) -> OnlineSession | None:
         """Final counters, close (real-name logout record with ``cause``), and book the usage
         once: only the caller whose close removed the record books it. The openNDS stop event
         and the controller usage poller (``portal/controller_usage.py``) both end sessions here."""
@@ -141,7 +187,7 @@ class GatewaySessions:
                              session_time=seconds, input_octets=upload, output_octets=download)
         closed = self.registry.close(session.ac, session.session_id, session.phone,
                                      logout_cause=cause)
-        if closed is not None:
+        if closed is not None and book:
             self.usage.add(closed.phone, closed.session_time, closed.octets, now)
             log.info("gateway session %s on %s ended (%s): %d s, %d bytes", closed.session_id,
                      closed.ac, cause, closed.session_time, closed.octets)

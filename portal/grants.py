@@ -12,6 +12,7 @@ The radius package renders a ``Grant`` into vendor attributes; the portal shows 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import random
 import threading
@@ -169,9 +170,28 @@ class ClassSigner:
         # A session repeats its Class in every Interim-Update: remember what verified (exact
         # bytes and AC), so the HMAC runs about once per session and worker.
         self._verified: dict[tuple[bytes, str], ClassInfo] = {}
+        self._states: dict[str, tuple[Any, Any]] = {}   # AC → HMAC states (see _tag)
 
     def _tag(self, ac: str, body: bytes) -> bytes:
-        return hmac.digest(self._key, ac.encode() + b"|" + body, "sha256")[:16].hex().encode()
+        """hmac.digest(key, ``<ac>|`` + body, "sha256"), first 128 bits in hex. The SHA-256
+        states after the padded key's inner block plus ``<ac>|`` and after its outer block are
+        kept per AC and copied per Class (RFC 2104's construction, as ``radius.wire.hmac_md5``):
+        ``hmac.digest`` rebuilds both for every Access-Accept."""
+        states = self._states.get(ac)
+        if states is None:
+            key = hashlib.sha256(self._key).digest() if len(self._key) > 64 else self._key
+            block = key.ljust(64, b"\0")
+            inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+            inner.update(ac.encode() + b"|")
+            states = (inner, hashlib.sha256(bytes(b ^ 0x5C for b in block)))
+            if len(self._states) >= 4096:   # bounded: one entry per AC in practice
+                self._states.clear()
+            self._states[ac] = states
+        inner = states[0].copy()
+        inner.update(body)
+        outer = states[1].copy()
+        outer.update(inner.digest())
+        return outer.digest()[:16].hex().encode()
 
     def make(self, phone: str, plan: str, issued: float, ac: str, nonce: bytes | None = None) -> bytes:
         body = b"|".join((SIGNED_CLASS_MAGIC, phone.encode(), plan.encode(), b"%d" % int(issued),

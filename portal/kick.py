@@ -101,8 +101,12 @@ class KickOutcome:
             "no_answer": "AC 未响应，用户可能仍在线",
             "unknown_ac": "未知的 AC，无法下线",
             "no_remote_logout": "该网关（Omada 外部门户 API）不支持从外部下线用户，用户仍在线："
+                                "会话将在授权时长结束时终止；其用量由 Open API 读取，"
+                                "在授权结束时计入每日配额" if self.detail.startswith("omada+openapi") else
+                                "该网关（Omada 外部门户 API）不支持从外部下线用户，用户仍在线："
                                 "会话将在授权时长结束时终止；该 API 也不回报用户流量，"
-                                "其用量不计入每日配额" if self.detail.startswith("omada") else
+                                "其用量不计入每日配额（可为该网关配置 Open API 应用）"
+                                if self.detail.startswith("omada") else
                                 "该网关（openNDS 9.10）不支持从外部下线用户，用户仍在线："
                                 "会话将在登录时下发的时长或流量限额用完时结束；"
                                 "如需立即下线，请在网关上执行 ndsctl deauth <用户 IP>",
@@ -122,8 +126,14 @@ class KickOutcome:
             "unknown_ac": "Unknown AC; cannot disconnect",
             "no_remote_logout": "This gateway (Omada's external-portal API) cannot be told to drop a "
                                 "client from outside; the user is still online until the authorised "
+                                "time runs out. Its usage is read through the Open API and booked to "
+                                "the daily quota when the authorisation ends"
+                                if self.detail.startswith("omada+openapi") else
+                                "This gateway (Omada's external-portal API) cannot be told to drop a "
+                                "client from outside; the user is still online until the authorised "
                                 "time runs out. That API reports no usage either: this client's "
-                                "traffic is not booked to the daily quota"
+                                "traffic is not booked to the daily quota (give the entry an Open "
+                                "API application)"
                                 if self.detail.startswith("omada") else
                                 "This gateway (openNDS 9.10) cannot be told to drop a client from "
                                 "outside; the user is still online until the session length or data "
@@ -308,7 +318,8 @@ class NocActions:
         ac = self.acs.get_or_none(session.ac)
         if ac is not None and not _remote_control(ac):
             return KickOutcome(session.ac, session.session_id, session.phone, False, "unsupported",
-                               detail=f"{ac.kind} gateway: no remote logout (client {session.ip or '-'})")
+                               detail=f"{ac.kind}{'+openapi' if ac.openapi_client else ''} gateway: "
+                                      f"no remote logout (client {session.ip or '-'})")
         res: _Result = self.enforcer.disconnect(session, reason)
         return KickOutcome(session.ac, session.session_id, session.phone, bool(res.ok), res.method,
                            res.error_cause, res.detail)

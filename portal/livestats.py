@@ -8,7 +8,9 @@ Every process writes where things happen, with cheap pipelined HINCRBYs on one h
   (``code:sent|failed|delivered|undelivered``), SMS spend (``fen``) and RADIUS rejects by reason
   (``reject:<reason>``);
 * ``stats_month("YYYY-MM")`` — SMS messages and spend of one local month (the budget figure);
-* ``stats_totals()`` — lifetime fleet counters (same fields, no venues) for Prometheus.
+* ``stats_totals()`` — lifetime fleet counters (same fields, no venues) for Prometheus;
+* ``keys_reports.report_counts(quarter)`` — SMS and refusal figures by venue, AC and SSID for the
+  daily reports (portal/reports/counts.py), when the writer knows the place.
 
 Label values are bounded: login kinds and code outcomes are fixed sets, reject reasons come from
 the RADIUS policy's own table, venues are created by administrators. Phones and MACs never
@@ -23,12 +25,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from portal.reports.counts import COUNTS_TTL, QUARTER_MS, Place, field, sms_figures
 from portal.state import keys
+from portal.state import keys_reports as rk
 
 __all__ = [
     "CODE_OUTCOMES",
@@ -97,13 +102,28 @@ class LiveStats:
         self.login_in(pipe, kind, venue)
         pipe.execute()
 
-    def record_codes(self, outcome: str, n: int = 1) -> None:
+    def _places_in(self, pipe: Any, now: float, counts: Mapping[tuple[str, Place], int]) -> None:
+        """Queue report counts by place: (figure, (venue, AC, SSID)) → n."""
+        fields = {field(figure, place): n for (figure, place), n in counts.items() if n > 0}
+        if fields:
+            bucket = rk.report_counts(int(now * 1000) // QUARTER_MS)
+            for name, n in fields.items():
+                pipe.hincrby(bucket, name, n)
+            pipe.expire(bucket, COUNTS_TTL)
+
+    def record_codes(self, outcome: str, n: int = 1, place: Place | None = None) -> None:
         """SMS codes: ``sent`` (accepted by a gateway; adds ``price_fen`` each to the spend),
-        ``failed``, ``delivered`` or ``undelivered`` (delivery reports)."""
+        ``failed``, ``delivered`` or ``undelivered`` (delivery reports). ``place``: the venue,
+        AC and SSID of the login the code was for (the daily reports split by them)."""
         if outcome not in CODE_OUTCOMES or n <= 0:
             return
         now = self.clock()
         pipe = self.redis.pipeline(transaction=False)
+        # Every code counts in the reports; one whose login is not known (a delivery report
+        # for a job already gone) under an unknown place, so the day's total stays whole.
+        where = place or ("", "", "")
+        self._places_in(pipe, now, {(figure, where): k for figure, k in
+                                    sms_figures(outcome, n, self.price_fen).items()})
         fields = {f"code:{outcome}": n}
         if outcome == "sent":
             fields["fen"] = n * self.price_fen
@@ -114,13 +134,19 @@ class LiveStats:
         self._bump_in(pipe, now, fields)
         pipe.execute()
 
-    def record_rejects(self, counts: Mapping[str, int]) -> None:
-        """RADIUS rejects by reason (deltas), one pipeline."""
+    def record_rejects(self, counts: Mapping[str, int],
+                       places: Mapping[tuple[str, Place], int] | None = None) -> None:
+        """RADIUS rejects by reason (deltas), and by reason and place (reason, (venue, AC,
+        SSID)) → n for the daily reports, one pipeline."""
         fields = {f"reject:{reason}": n for reason, n in counts.items() if n > 0}
-        if not fields:
+        placed = {(f"refused:{reason}", place): n for (reason, place), n in (places or {}).items()}
+        if not fields and not placed:
             return
+        now = self.clock()
         pipe = self.redis.pipeline(transaction=False)
-        self._bump_in(pipe, self.clock(), fields)
+        if fields:
+            self._bump_in(pipe, now, fields)
+        self._places_in(pipe, now, placed)
         pipe.execute()
 
     # --- readers -----------------------------------------------------------------------------
@@ -214,9 +240,14 @@ class RejectFlusher:
     serving loop; it writes at most once per ``interval`` and keeps the deltas if Redis fails."""
 
     def __init__(self, stats: LiveStats, counters: Callable[[], Mapping[str, int]], *,
-                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 places: Callable[[], Mapping[tuple[str, Place], int]] | None = None) -> None:
         self.stats = stats
         self.counters = counters
+        # Drains the worker's refusals by (reason, place) since the last call; kept here
+        # until written (radius.command wires it to radius.metrics.Metrics.drain_refusals).
+        self.places = places
+        self._placed: Counter[tuple[str, Place]] = Counter()
         self.interval = interval
         self.clock = clock
         self._sent: dict[str, int] = {}
@@ -229,12 +260,15 @@ class RejectFlusher:
         self._next = now + self.interval
         current = {k[7:]: v for k, v in self.counters().items() if k.startswith("reject.")}
         deltas = {r: n - self._sent.get(r, 0) for r, n in current.items() if n != self._sent.get(r, 0)}
-        if not deltas:
+        if self.places is not None:
+            self._placed.update(self.places())
+        if not deltas and not self._placed:
             return
         try:
-            self.stats.record_rejects(deltas)
+            self.stats.record_rejects(deltas, self._placed)
         except Exception as exc:   # Redis down: the deltas go out with the next tick
             log.debug("reject figures not written: %s", exc)
             return
         self._sent.update(current)
+        self._placed.clear()
 

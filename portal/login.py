@@ -168,7 +168,8 @@ class PhoneJourney(PhoneContexts, ReturningPhones):
         minutes = max(1, issued.valid_for // 60)
         enqueue = self.sms.enqueue_call(SmsJob(issued.phone, "otp", {"code": issued.code,
                                                                      "minutes": str(minutes)},
-                                               "en" if lang == "en" else "zh", secrets.token_hex(12)))
+                                               "en" if lang == "en" else "zh", secrets.token_hex(12),
+                                               self.venue(ctx).id, ctx.ac, ctx.ssid))
         # The SMS job and the device's pending number in one round trip; a number is remembered
         # only for a code whose SMS was queued, so a failed queueing takes it back.
         pending = keys.device_pending_phone(ctx.device)

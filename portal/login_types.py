@@ -104,6 +104,9 @@ class LoginSuccess:
     session_token: str       # per-client token for the status page and the RFC 8908 API
     # True: redirect_url is the gateway's grant URL (openNDS) and the phone MUST be sent there.
     handoff: bool = False
+    # CoovaChilli JSON interface: the logon URL under /json/ that the page calls (JSONP) instead
+    # of sending the browser to redirect_url (which stays the no-script fallback); "" = none.
+    gateway_json: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,11 @@ script. Each family is one atomic check-and-increment script in its own slot, ru
 
   phone (cooldown, hour, day) → MAC (hour, day) → IP (hour, day) → AC (minute) → global (minute)
 
-and when a family refuses, the families already reserved are released (decremented; the cooldown
-stamp restored if still ours). Cheapest and most specific first means a request refused for its
-own number or device never touches shared budgets, and the scarce global SMS budget, reserved
-last, is consumed only by requests that pass everything else. Between a reservation and its
+and when a family refuses, the families already reserved are released (decremented, and deleted
+when back at 0; the cooldown stamp restored if still ours), so a refused request stores nothing.
+Cheapest and most specific first means a request refused for its own number or device never
+touches shared budgets, and the scarce global SMS budget, reserved last, is consumed only by
+requests that pass everything else. Between a reservation and its
 release a concurrent request may see a counter one too high and be refused — the error is always
 towards refusing, never towards sending more SMS than a limit allows.
 """
@@ -137,6 +138,9 @@ return {0, prev or ''}
 """
 
 # Undo a reservation. ARGV: our stamp, cooldown flag, previous stamp ('' = none), cooldown ttl.
+# A counter back at 0 is deleted, not kept: the reservation may be what created it (a new phone,
+# MAC or IP), and a refused request must leave no key behind (a 0 with a day's TTL per refused
+# request let one address grow Redis by ~6 keys a request). GET of a missing counter reads 0.
 _RELEASE = """
 local first = 1
 if tonumber(ARGV[2]) > 0 then
@@ -147,7 +151,8 @@ if tonumber(ARGV[2]) > 0 then
   end
 end
 for i = first, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n > 1 then redis.call('DECR', KEYS[i]) elseif n == 1 then redis.call('DEL', KEYS[i]) end
 end
 return 0
 """

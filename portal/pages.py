@@ -367,6 +367,21 @@ return {n, 0}
         self.redis.hdel(keys.page_meta(venue_id, page), "published", "published_source")
         self._forget(venue_id, page)
 
+    def restore_default(self, venue_id: str, page: str) -> int | None:
+        """Phones get the default page again — the venue's seed if the NOC gave it one, else the
+        shipped default — and the editor opens on that source (the draft is dropped with the
+        published source: a draft left behind would reopen the page the operator just undid).
+        The history is kept, so a rollback can bring any version back. Returns the version
+        that was live (None: the default already was)."""
+        _check_page(page)
+        meta = keys.page_meta(venue_id, page)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(meta, "published")
+        pipe.hdel(meta, "published", "published_source", "draft", "draft_author", "draft_at")
+        before, _ = pipe.execute()
+        self._forget(venue_id, page)
+        return None if before is None else int(before)
+
     def delete_venue(self, venue_id: str) -> None:
         """Drop every page, draft and version of a deleted venue."""
         # Same hash tag: one multi-key DEL is cluster-safe.

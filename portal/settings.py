@@ -487,7 +487,6 @@ class ConsoleSettings:
 
     failed_sign_in_audit_per_minute: int = 60   # failed sign-ins audited per minute (fleet); more: counted
 
-
     def __post_init__(self) -> None:
         for name in ("max_failures", "max_failures_per_account", "max_failures_per_address",
                      "lockout_seconds", "job_workers", "job_queue", "failed_sign_in_audit_per_minute"):
@@ -554,21 +553,20 @@ class ContentSettings:
     memory_watermark: float = 0.85         # refuse new venue content above this share of the Redis limit
     memory_limit_bytes: int = 0            # the limit when Redis has no maxmemory (0: half the machine)
     memory_check_seconds: float = 2.0      # a reading of Redis INFO memory is reused this long
+    writes_per_minute: int = 30            # venue content saves per account and its API tokens (0: no limit)
+    writes_per_hour: int = 300             # the same per hour: each save may add an audit entry (0: no limit)
 
     def __post_init__(self) -> None:
-        for name in ("campaigns_per_venue", "campaigns_per_account"):
-            if getattr(self, name) < 1:
-                raise SettingsError(name, f"expected at least 1, got {getattr(self, name)}")
-        for name in ("campaign_bytes_per_account", "page_bytes_per_venue", "page_bytes_per_account",
-                     "asset_bytes_per_account"):
-            if getattr(self, name) < 256 * 1024:
-                raise SettingsError(name, f"expected at least 262144 (256 KiB), got {getattr(self, name)}")
+        least = {"campaigns_per_venue": 1, "campaigns_per_account": 1, "campaign_bytes_per_account": 262144,
+                 "page_bytes_per_venue": 262144, "page_bytes_per_account": 262144,
+                 "asset_bytes_per_account": 262144, "memory_limit_bytes": 0, "memory_check_seconds": 0,
+                 "writes_per_minute": 0, "writes_per_hour": 0}
+        for name, low in least.items():
+            if getattr(self, name) < low:
+                raise SettingsError(name, f"expected at least {low}, got {getattr(self, name)}")
         if not 0.1 <= self.memory_watermark <= 0.99:
             raise SettingsError("memory_watermark",
                                 f"a share between 0.1 and 0.99, got {self.memory_watermark}")
-        for name in ("memory_limit_bytes", "memory_check_seconds"):
-            if getattr(self, name) < 0:
-                raise SettingsError(name, "must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,19 +588,19 @@ class AcSeed:
     # yes, no or auto (see radius.require_message_authenticator); empty = the global setting
     require_message_authenticator: str | bool = ""
     limit_proxy_state: str | bool = ""   # yes, no or auto; empty = radius.limit_proxy_state
-    # RADIUS User-Name "18900000015@domain" (Huawei/H3C domain formats) is read as "18900000015"
-    strip_realm: bool = True
+    strip_realm: bool = True           # RADIUS User-Name "189…@domain" (Huawei/H3C formats) → "189…"
     mac_auth: bool = False
     radius_dialect: str = ""           # RADIUS reply dialect; empty = derived from the vendor profile
     client_address_check: bool = True  # phone requests must come from the redirect's user IP (off: NAT)
     redirect_key: str = ""             # the AC's 8-char DES key for encrypted MACs (EAG wlanparameter)
-    # A RADIUS proxy's record: its requests name the real AC by NAS-IP-Address / NAS-Identifier
-    radius_proxy: bool = False
+    radius_proxy: bool = False         # a RADIUS proxy: the AC is read from NAS-IP-Address/-Identifier
     radius_via: str = ""               # on a real AC: the proxy record that may speak for it
     dm_via_proxy: bool = False         # Disconnect/CoA through that proxy instead of straight to the AC
     kind: str = "portal"               # portal (Portal protocol), opennds, chilli, mikrotik, unifi, omada
     faskey: str = ""                   # openNDS: its faskey (8-128 letters/digits)
     controller_url: str = ""           # unifi/omada controller API URL with its user (password = secret)
+    json_login: bool = False           # chilli: log in through Chilli's JSON interface from the page
+    openapi_client: str = ""           # omada: Open API <client_id>:<client_secret> (usage polling)
 
     def __post_init__(self) -> None:
         for key in ("require_message_authenticator", "limit_proxy_state"):

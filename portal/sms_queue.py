@@ -46,6 +46,14 @@ class SmsJob:
     params: dict[str, str] = field(default_factory=dict)
     lang: str = "zh"
     request_id: str = ""
+    # Where the phone asked for it (its login context): the daily reports count SMS by place.
+    venue: str = ""
+    ac: str = ""
+    ssid: str = ""
+
+    @property
+    def place(self) -> tuple[str, str, str]:
+        return (self.venue, self.ac, self.ssid)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -55,7 +63,9 @@ class SmsJob:
         data = json.loads(raw)
         return cls(phone=str(data["phone"]), template=str(data["template"]),
                    params={str(k): str(v) for k, v in dict(data.get("params") or {}).items()},
-                   lang=str(data.get("lang") or "zh"), request_id=str(data.get("request_id") or ""))
+                   lang=str(data.get("lang") or "zh"), request_id=str(data.get("request_id") or ""),
+                   venue=str(data.get("venue") or ""), ac=str(data.get("ac") or ""),
+                   ssid=str(data.get("ssid") or ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,21 +96,24 @@ return {status, false}
 
 # Record the outcome, drop the job's text (the code), index the gateway message id, apply a
 # parked early report, ack: one step, so a report arriving concurrently is either parked before
-# (and applied here) or sees the index after (and applied by record_report).
+# (and applied here) or sees the index after (and applied by record_report). Returns the status
+# of the early report it applied ('' when none), so exactly one side counts each report.
 _FINISH = """
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('HDEL', KEYS[1], 'job')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+local applied = ''
 if ARGV[5] ~= '' then
   redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
   local early = redis.call('HGETALL', KEYS[3])
   if #early > 0 then
     redis.call('HSET', KEYS[1], unpack(early))
     redis.call('DEL', KEYS[3])
+    for j = 1, #early, 2 do if early[j] == 'status' then applied = early[j + 1] end end
   end
 end
 if ARGV[1] ~= '' then redis.call('XACK', KEYS[4], ARGV[2], ARGV[1]) end
-return 1
+return applied
 """
 
 
@@ -132,7 +145,8 @@ class SmsQueue:
         (``portal.state.scripts.queue_evalsha``); the job id is ``args[0]``."""
         job_id = job.request_id or uuid.uuid4().hex
         if job_id != job.request_id:
-            job = SmsJob(job.phone, job.template, dict(job.params), job.lang, job_id)
+            job = SmsJob(job.phone, job.template, dict(job.params), job.lang, job_id, job.venue,
+                         job.ac, job.ssid)
         return (self._enqueue, [keys.sms_job(job_id), keys.sms_stream()],
                 [job_id, job.to_json(), f"{time.time():.3f}", self.ttl, self.maxlen, self.queued_ttl])
 
@@ -183,17 +197,26 @@ class SmsQueue:
 
     def finish(self, entry_id: str, job_id: str, status: str, *, gateway: str = "",
                message_id: str = "", error_code: str = "", message_zh: str = "",
-               message_en: str = "") -> None:
-        """Record the outcome, index the gateway message id for reports, and ack (one script)."""
+               message_en: str = "", place: tuple[str, str, str] = ("", "", "")) -> str:
+        """Record the outcome, index the gateway message id for reports, and ack (one script).
+        ``place``: the job's venue, AC and SSID, kept with the outcome (the job's own text is
+        dropped) for the figures of its delivery report. Returns the status of a delivery
+        report that had arrived first and is applied now ("" when none)."""
         fields = {"status": status, "gateway": gateway, "message_id": message_id,
                   "error_code": error_code, "message_zh": message_zh, "message_en": message_en,
-                  "finished_at": f"{time.time():.3f}"}
+                  "finished_at": f"{time.time():.3f}", "venue": place[0], "ac": place[1],
+                  "ssid": place[2]}
         flat = [x for kv in fields.items() for x in kv]
-        self._finish(
+        return _s(self._finish(
             keys=[keys.sms_job(job_id), keys.sms_dlr(gateway, message_id),
                   keys.sms_dlr_early(gateway, message_id), keys.sms_stream()],
             args=[entry_id, self.group, job_id, self.ttl, message_id, *flat],
-        )
+        ) or "")
+
+    def place(self, job_id: str) -> tuple[str, str, str]:
+        """The venue, AC and SSID a finished job was for (``("", "", "")`` when unknown)."""
+        venue, ac, ssid = self.redis.hmget(keys.sms_job(job_id), ["venue", "ac", "ssid"])
+        return (_s(venue or b""), _s(ac or b""), _s(ssid or b""))
 
     def ack(self, entry_id: str) -> None:
         self.redis.xack(keys.sms_stream(), self.group, entry_id)

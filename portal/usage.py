@@ -90,9 +90,17 @@ class UsageBook:
         self.redis = redis
         self.tz = ZoneInfo(timezone)
         self._add = redis.register_script(_ADD_SCRIPT)
+        self._day: tuple[float, float, str] = (0.0, 0.0, "")   # [from, to) → local day
 
     def today(self, now: float) -> str:
-        return day_of(now, self.tz)
+        """The local day of ``now``, kept until the next local midnight (strftime per call was
+        two per accounting record). One tuple, replaced whole: safe across threads."""
+        lo, hi, day = self._day
+        if lo <= now < hi:
+            return day
+        day = day_of(now, self.tz)
+        self._day = (now, next_midnight(now, self.tz), day)
+        return day
 
     def from_raw(self, raw: dict[bytes, bytes], now: float) -> Usage:
         """Decode an HGETALL of ``keys.usage`` (as read in someone's pipeline)."""
@@ -106,6 +114,11 @@ class UsageBook:
         """Book usage outside accounting (imports, corrections). Also sets the first login."""
         self._add(keys=[keys.usage(phone)], args=[self.today(now), int(seconds), int(octets), now])
         return self.get(phone, now)
+
+    def add_in(self, pipe: Any, phone: str, seconds: int, octets: int, now: float) -> None:
+        """Queue :meth:`add` on someone's pipeline (a transaction that books with a marker)."""
+        self._add(keys=[keys.usage(phone)], args=[self.today(now), int(seconds), int(octets), now],
+                  client=pipe)
 
     def mark_first_login(self, phone: str, now: float) -> bool:
         """Start the validity clock if it has not started; True when this call started it."""

@@ -49,6 +49,11 @@ _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # with such an id would have its console at /venue/<id> shadowed by, or shadowing, that page. "."
 # and ".." are removed from URLs by browsers. Compared case-insensitively to avoid look-alikes.
 RESERVED_IDS = frozenset({"new", "campaigns", ".", ".."})
+# A redirect allow-list entry: a host name (RFC 1123 labels) or an IPv4 address, optionally with
+# a leading "." for "this domain's subdomains". allowed_redirect compares hosts only, so an entry
+# with a port, a path or a wildcard could never match: it is refused instead of stored unused.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_ENTRY = re.compile(rf"^\.?(?:{_LABEL}\.)*{_LABEL}$")
 _PAGES = ("login", "success", "ad", "status", "error")
 
 
@@ -372,6 +377,16 @@ def update_venue(venue: Venue, changes: Mapping[str, Any], *, operator_hosts: tu
             items = [str(i).strip() for i in items if str(i).strip()]
             if len(items) > 500 or any(len(i) > 253 for i in items):
                 raise VenueSettingsError(name, "列表过长", "list too long")
+            if name == "redirect_hosts":
+                items = [i.lower() for i in items]
+                bad = next((i for i in items if not _HOST_ENTRY.match(i)), None)
+                if bad is not None:
+                    bad = bad[:60].encode("unicode_escape").decode("ascii")
+                    raise VenueSettingsError(
+                        name, f"“{bad}”不是主机名（例如 www.example.cn，或 .example.cn 表示其子域名；"
+                              "不含端口、路径或 *）",
+                        f"'{bad}' is not a host name (e.g. www.example.cn, or .example.cn for its "
+                        "subdomains; no port, path or *)")
             data[name] = items
     url = data.get("redirect_url", "")
     if url and not allowed_redirect(url, (*data.get("redirect_hosts", ()), *operator_hosts)):

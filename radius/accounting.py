@@ -12,7 +12,9 @@ Idempotency (RFC 2866 §4.1: retransmissions may carry a new Identifier and Acct
 packet-level dedup is not enough): each session's hash record keeps its last-seen cumulative
 counters; one Lua script compares the incoming counters with them and books only the positive
 delta into the phone's usage, atomically. A replay books nothing; a Stop leaves a tombstone with
-the final counters so a late/replayed Stop or Interim books nothing either.
+the final counters so a late/replayed Stop or Interim books nothing either. A Stop's entry in
+the accounting log follows the script's answer (written with its real-name logout, in the same
+round trip, before the answer), so a retransmitted Stop leaves no second entry.
 
 Trust (an AC's word is checked before it is booked):
 
@@ -49,8 +51,6 @@ from portal.sessions import (
     OnlineSession,
     SessionRegistry,
     decode_record,
-    encode_nas_ids,
-    normalise_mac_or_none,
 )
 from portal.settings import QuotaSettings
 from portal.state import STATE_ERRORS, keys
@@ -60,7 +60,7 @@ from portal.venues import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
 from radius.acct_log import log_close
 from radius.acct_log import log_fields as _log_fields
-from radius.acct_record import AcctRecord, AcctStatus
+from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
 from radius.acct_script import ACCT_LUA
 from radius.called_station import split_called_station_id
 from radius.errors import RadiusError
@@ -77,8 +77,6 @@ log = logging.getLogger(__name__)
 
 
 _KIND = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim", AcctStatus.STOP: "stop"}
-
-
 
 
 class AccountingScriptError(RadiusError):
@@ -306,8 +304,9 @@ class AccountingProcessor:
         session_time = record.session_time or 0
         event_time = record.event_time(received_at)
         started = int(event_time - session_time)
-        pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
-        mac = normalise_mac_or_none(record.calling_station_id)
+        if kind != "stop":   # a Stop is logged by the script's answer (_finish_sessions)
+            pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
+        mac = mac_of(record.calling_station_id)
         if kind != "stop":   # a Stop's index and logout writes follow the script (_finish_sessions)
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
         ap_mac, ssid = split_called_station_id(record.called_station_id)
@@ -327,8 +326,7 @@ class AccountingProcessor:
                 self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
                 int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
                 self._line_rate, BURST_SECONDS,
-                encode_nas_ids(calling_station_id=record.calling_station_id, nas_ip=record.nas_ip,
-                               nas_identifier=record.nas_identifier, mac=mac),
+                nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac),
             ],
         )
         result = len(pipe) - 1
@@ -370,7 +368,13 @@ class AccountingProcessor:
         checks: list[tuple[_Queued, OnlineSession, Any]] = []
         for q in queued:
             reply = results[q.result]
-            if isinstance(reply, Exception):
+            failed = isinstance(reply, Exception)
+            if q.kind == "stop" and (failed or reply[0] == b"closed"):
+                # Logged by the script's answer: an AC retransmits a Stop with a new Acct-Delay-Time
+                # (new Identifier, unknown to the packet cache); 'dup' — already stopped — is not.
+                entry = _log_fields("acct", q.ac.name, q.received_at, q.record, q.phone)
+                later().xadd(keys.acct_log(), entry)
+            if failed:
                 log.error("accounting script failed on %s|%s: %s", q.ac.name, q.sid, reply)
                 out[q.index] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
                 continue
@@ -395,7 +399,7 @@ class AccountingProcessor:
                     stop=record.event_time(q.received_at), session_time=record.session_time or 0,
                     bytes_in=record.input_total, bytes_out=record.output_total,
                     cause=stop_cause(record.terminate_cause),
-                    mac=normalise_mac_or_none(record.calling_station_id), ip=record.framed_ip,
+                    mac=mac_of(record.calling_station_id), ip=record.framed_ip,
                     plan=q.plan, venue=session.venue, ssid=session.ssid))
                 self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session)
                 confirm_in(self.redis, follow, q.ac.name, session.ip or record.framed_ip)

@@ -6,14 +6,50 @@ Built from a ``radius.wire.Request``; every field may be missing or malformed
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from portal.sessions import encode_nas_ids, normalise_mac_or_none
 from radius.wire import Request
 
-__all__ = ["AcctRecord", "AcctStatus"]
+__all__ = ["AcctRecord", "AcctStatus", "mac_of", "nas_ids_of"]
+
+_MACS: dict[str, str | None] = {}   # Calling-Station-Id → normalised MAC (bounded memo)
+
+
+def mac_of(calling_station_id: str | None) -> str | None:
+    """``portal.sessions.normalise_mac_or_none``, remembered per worker: a session's records
+    repeat the same Calling-Station-Id, and normalising it was a measurable share per record."""
+    if calling_station_id is None:
+        return None
+    try:
+        return _MACS[calling_station_id]
+    except KeyError:
+        pass
+    if len(_MACS) >= 65536:
+        _MACS.clear()
+    mac = _MACS[calling_station_id] = normalise_mac_or_none(calling_station_id)
+    return mac
+
+
+_NAS_IDS: dict[tuple[str | None, str | None, str | None, str | None], str] = {}
+
+
+def nas_ids_of(calling_station_id: str | None, nas_ip: str | None, nas_identifier: str | None,
+               mac: str | None) -> str:
+    """``portal.sessions.encode_nas_ids`` (a JSON dump per record), remembered per worker: the
+    same NAS and device repeat them in every record of a session."""
+    key = (calling_station_id, nas_ip, nas_identifier, mac)
+    try:
+        return _NAS_IDS[key]
+    except KeyError:
+        pass
+    if len(_NAS_IDS) >= 65536:
+        _NAS_IDS.clear()
+    ids = _NAS_IDS[key] = encode_nas_ids(calling_station_id=calling_station_id, nas_ip=nas_ip,
+                                         nas_identifier=nas_identifier, mac=mac)
+    return ids
 
 
 class AcctStatus(IntEnum):
@@ -35,7 +71,8 @@ def _text(v: bytes | None) -> str | None:
 
 
 def _ip(v: bytes | None) -> str | None:
-    return str(ipaddress.IPv4Address(v)) if v is not None and len(v) == 4 else None
+    # str(ipaddress.IPv4Address(v)), without building the object (two per record)
+    return f"{v[0]}.{v[1]}.{v[2]}.{v[3]}" if v is not None and len(v) == 4 else None
 
 
 @dataclass(frozen=True, slots=True)

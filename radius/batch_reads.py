@@ -34,7 +34,7 @@ from typing import Any
 from portal.state import keys
 from radius.resp import bulk
 
-__all__ = ["READS_PER_REQUEST", "BatchReads", "PhoneReads", "flat_pairs"]
+__all__ = ["READS_PER_REQUEST", "BatchReads", "PhoneReads", "flat_pairs", "reserve_command_head"]
 
 READS_PER_REQUEST = 5
 _MEMO_MAX = 50_000
@@ -48,6 +48,11 @@ def flat_pairs(flat: list[bytes] | None) -> dict[bytes, bytes]:
     return dict(zip(it, it, strict=True))
 
 
+def reserve_command_head(sha: bytes) -> bytes:
+    """The start of a reservation's EVALSHA (``PhoneReads.reserve``), per script."""
+    return b"*12\r\n" + bulk(("EVALSHA", sha))
+
+
 def _command(*args: Any) -> bytes:
     return b"*%d\r\n" % len(args) + bulk(args)
 
@@ -56,11 +61,18 @@ class PhoneReads:
     """The encoded commands of one (phone, MAC): everything but a PAP password repeats, so it is
     encoded once and remembered (encoding per request was a measurable CPU share)."""
 
-    __slots__ = ("_reserve_head", "_reserve_own", "binding", "chap", "hexists", "hget", "phone", "policy")
+    __slots__ = ("_reserve_keys", "_reserve_own", "binding", "chap", "expect", "hexists", "hget", "mac",
+                 "mac_arg", "phone", "phone_arg", "policy")
 
     def __init__(self, phone: str, mac: str | None) -> None:
         self.phone = phone
-        self._reserve_head = b""   # built on first use (most phones' plans have no device limit)
+        self.mac = mac
+        # This request's argument of the batch's blocklist HMGETs (of "-" without a MAC).
+        self.phone_arg, self.mac_arg = bulk((phone,)), bulk((mac or "-",))
+        # max_sessions of this device's last Accept that took a device slot, 0 if none: its
+        # next reservation is sent with the reads (radius.auth_slots).
+        self.expect = 0
+        self._reserve_keys = b""   # built on first use (most phones' plans have no device limit)
         # RESERVE_LUA's field and own-MAC arguments: static for a device with a MAC.
         self._reserve_own = bulk((mac, mac)) if mac else b""
         tokens, used = keys.login_tokens(phone), keys.login_tokens_used(phone)
@@ -79,18 +91,20 @@ class PhoneReads:
     def chap_reads(self) -> bytes:
         return self.binding + self.chap + self.policy
 
-    def reserve(self, sha: bytes, max_sessions: int, now: bytes, tail: bytes, login: bytes) -> bytes:
-        """EVALSHA of ``portal.device_slots.RESERVE_LUA`` for this device: the same arguments as
-        ``reserve_command`` builds. ``now``: the batch's clock, already a bulk string; ``tail``:
-        hold and grace as bulk strings (per process); ``login``: the nonce in hex."""
-        head = self._reserve_head
-        if not head:
-            head = self._reserve_head = b"*12\r\n" + bulk(
-                ("EVALSHA", sha, 2, keys.phone_sessions(self.phone), keys.device_slots(self.phone)))
+    def reserve(self, command: bytes, max_sessions: int, now: bytes, tail: bytes, login: bytes) -> bytes:
+        """EVALSHA of ``portal.device_slots.RESERVE_LUA`` (or of a script with its arguments) for
+        this device: the same arguments as ``reserve_command`` builds. ``command``: the array
+        header, EVALSHA and the SHA, encoded (``reserve_command_head``); ``now``: the batch's
+        clock, already a bulk string; ``tail``: hold and grace as bulk strings (per process);
+        ``login``: the nonce in hex."""
+        keys_part = self._reserve_keys
+        if not keys_part:
+            keys_part = self._reserve_keys = bulk(
+                (2, keys.phone_sessions(self.phone), keys.device_slots(self.phone)))
         count = b"%d" % max_sessions
         own = self._reserve_own or bulk((b"lg:" + login, b""))   # no MAC: the login is the field
-        return b"%s$%d\r\n%s\r\n%s%s%s$%d\r\n%s\r\n" % (
-            head, len(count), count, own, now, tail, len(login), login)
+        return b"%s%s$%d\r\n%s\r\n%s%s%s$%d\r\n%s\r\n" % (
+            command, keys_part, len(count), count, own, now, tail, len(login), login)
 
 
 class BatchReads:
@@ -109,15 +123,18 @@ class BatchReads:
             found = self._phones[(phone, mac)] = PhoneReads(phone, mac)
         return found
 
-    def payload(self, requests: Sequence[tuple[str, str | None, bytes | None]]) -> tuple[bytes, int]:
-        """The pipeline for ``(phone, MAC, PAP password or None for CHAP)`` per request, and the
-        number of replies it produces: two blocklist replies, then ``READS_PER_REQUEST`` each."""
+    def payload(self, requests: Sequence[tuple[str, str | None, bytes | None]]
+                ) -> tuple[bytes, int, list[PhoneReads]]:
+        """The pipeline for ``(phone, MAC, PAP password or None for CHAP)`` per request, the
+        number of replies it produces (two blocklist replies, then ``READS_PER_REQUEST`` each),
+        and each request's ``PhoneReads``."""
         n = len(requests)
-        phones = b"".join(bulk((phone,)) for phone, _, _ in requests)
-        macs = b"".join(bulk((mac or "-",)) for _, mac, _ in requests)
-        parts = [b"*%d\r\n" % (2 + n), self._blocked_phones, phones,
-                 b"*%d\r\n" % (2 + n), self._blocked_macs, macs]
+        of = []
+        parts = [b""] * 6   # the two blocklist HMGETs, filled in below
         for phone, mac, password in requests:
             reads = self.reads_of(phone, mac)
+            of.append(reads)
             parts.append(reads.chap_reads() if password is None else reads.pap(password))
-        return b"".join(parts), 2 + READS_PER_REQUEST * n
+        parts[:6] = (b"*%d\r\n" % (2 + n), self._blocked_phones, b"".join([r.phone_arg for r in of]),
+                     b"*%d\r\n" % (2 + n), self._blocked_macs, b"".join([r.mac_arg for r in of]))
+        return b"".join(parts), 2 + READS_PER_REQUEST * n, of

@@ -4,6 +4,10 @@ Each worker writes its ``snapshot()`` to the run's snapshot directory and the pa
 serves their sum on /metrics (``portal.metrics_http``); the reject counts also feed the NOC's live
 figures (``portal.livestats``).
 Counter names are dotted: ``drop.<reason>``, ``reject.<reason>``, ``auth.accept`` …
+
+Refusals are also tallied by (reason, AC, Called-Station-Id) in ``refusals``, apart from the
+counters (no per-AC or per-SSID label on /metrics): the tick drains them into the daily report
+figures per venue, AC and SSID (``radius.command``, ``portal.livestats.RejectFlusher``).
 """
 
 from __future__ import annotations
@@ -16,13 +20,24 @@ __all__ = ["Metrics"]
 class Metrics:
     """A dict of monotonically increasing counters (one instance per worker process)."""
 
-    __slots__ = ("_counts",)
+    __slots__ = ("_counts", "refusals")
 
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
+        self.refusals: Counter[tuple[str, str, str]] = Counter()
 
     def inc(self, name: str, n: int = 1) -> None:
         self._counts[name] += n
+
+    def refused(self, reason: str, ac: str, called_station: str | None) -> None:
+        """An Access-Reject for ``reason`` to a request from ``ac`` (its Called-Station-Id)."""
+        self._counts["reject." + reason] += 1
+        self.refusals[(reason, ac, called_station or "")] += 1
+
+    def drain_refusals(self) -> Counter[tuple[str, str, str]]:
+        """The refusals tallied since the last call (and a fresh tally)."""
+        out, self.refusals = self.refusals, Counter()
+        return out
 
     def get(self, name: str) -> int:
         return self._counts.get(name, 0)

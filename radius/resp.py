@@ -234,6 +234,10 @@ class RespPipeline:
     a script asks ``SCRIPT EXISTS`` first, one more round trip per batch. Replies are the raw
     RESP replies (no redis-py response callbacks: callers read only script replies)."""
 
+    # portal.state.scripts.queue_script queues a Script as a bare EVALSHA here: the client
+    # knows the script (RespClient.script) and reloads it after a NOSCRIPT.
+    queues_bare_evalsha = True
+
     def __init__(self, client: RespClient) -> None:
         self._client = client
         self._commands: list[Command] = []   # each encoded when queued

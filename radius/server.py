@@ -10,9 +10,10 @@ to the policy handler, and sends back what the handler decided. Anything wrong i
 counted by reason and AC and logged rate-limited (``radius.drops``); the loop never dies on
 input.
 
-Policy plugs in through a handler object (``AuthHandler`` / ``AcctHandler``), not by
-subclassing. A handler that raises ``StateUnavailable`` or a Redis error makes the server stay
-silent — the AC retries or fails over — and the log says so loudly: no policy, no answer.
+Policy plugs in through a handler object (``AuthHandler`` / ``AcctHandler``, defined in
+``radius.handlers`` and re-exported here), not by subclassing. A handler that raises
+``StateUnavailable`` or a Redis error makes the server stay silent — the AC retries or fails
+over — and the log says so loudly: no policy, no answer.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ import select
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from portal.acs import AcRecord
 from portal.state import STATE_ERRORS, StateUnavailable
@@ -35,6 +35,14 @@ from radius.dedup import DedupCache, DedupKey, Lookup
 from radius.dictionary import KnownAttributes, unknown_attributes
 from radius.drops import DropReporter
 from radius.errors import MalformedPacket
+from radius.handlers import (
+    AcctHandler,
+    AuthHandler,
+    AuthReply,
+    BatchAcctHandler,
+    BatchAuthHandler,
+    ServerOptions,
+)
 from radius.ma_policy import MaGate
 from radius.metrics import Metrics
 from radius.wire import Attr, Code
@@ -65,59 +73,6 @@ _BUFSIZE = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detecta
 
 # (request, AC, secret, dedup key) of a request that passed every check before policy.
 _Admitted = tuple[wire.Request, AcRecord, bytes, DedupKey]
-
-
-@dataclass(frozen=True, slots=True)
-class AuthReply:
-    """What the auth handler decided: Access-Accept/Reject plus attributes (MA added by us)."""
-
-    code: int
-    attrs: tuple[tuple[int, bytes], ...] = ()
-    reason: str = ""          # reject reason, for logs and counters
-
-
-class AuthHandler(Protocol):
-    def handle_auth(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> AuthReply:
-        """Decide on a verified Access-Request. Raise StateUnavailable/RedisError to stay silent."""
-        ...
-
-
-class BatchAuthHandler(AuthHandler, Protocol):
-    def handle_auth_batch(
-        self, items: list[tuple[wire.Request, AcRecord, bytes]], now: float
-    ) -> list[AuthReply | BaseException]:
-        """Decide on several verified Access-Requests at once (one Redis round trip).
-
-        Raise StateUnavailable/RedisError to stay silent for the whole batch; an exception in the
-        returned list makes the server stay silent for that request only.
-        """
-        ...
-
-
-class AcctHandler(Protocol):
-    def handle_acct(self, req: wire.Request, ac: AcRecord, secret: bytes, now: float) -> None:
-        """Store a verified Accounting-Request durably; return only when done (then we answer)."""
-        ...
-
-
-class BatchAcctHandler(AcctHandler, Protocol):
-    def handle_acct_batch(
-        self, items: list[tuple[wire.Request, AcRecord, bytes]], now: float
-    ) -> list[BaseException | None]:
-        """Store several verified Accounting-Requests durably (None = stored, answer it); raise
-        StateUnavailable/RedisError to stay silent for the whole batch."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ServerOptions:
-    # (the Message-Authenticator policies are the AcCache's: they are resolved per AC)
-    drop_unknown_attributes: bool = False        # strict: an attribute the dictionary lacks → drop
-    dedup_ttl: float = 30.0                      # RFC 5080 §2.2.2: 5–30 s
-    dedup_max_entries: int = 65536
-    ac_cache_ttl: float = 5.0
-    batch_max: int = 64              # datagrams drained per pass and decided in one Redis trip
-    batch_wait: float = 0.0          # seconds to wait for more datagrams once a pass found some
 
 
 def bind_udp(host: str, port: int, *, reuseport: bool = True, rcvbuf: int = 4 << 20) -> socket.socket:
@@ -467,7 +422,7 @@ class RadiusServer:
                     self._drop("handler_error", addr, what, ac.name)
                 continue
             try:
-                reply = (self._auth_reply(req, secret, decision) if kind == AUTH
+                reply = (self._auth_reply(req, secret, decision, ac.name) if kind == AUTH
                          else self._acct_reply(req, secret))
             except Exception:
                 self.dedup.abort(key)
@@ -479,14 +434,15 @@ class RadiusServer:
         return out
 
     def _auth(self, req: wire.Request, ac: AcRecord, secret: bytes) -> bytes:
-        return self._auth_reply(req, secret, self.auth_handler.handle_auth(req, ac, secret, self.clock()))
+        return self._auth_reply(req, secret, self.auth_handler.handle_auth(req, ac, secret, self.clock()),
+                                ac.name)
 
-    def _auth_reply(self, req: wire.Request, secret: bytes, decision: AuthReply) -> bytes:
+    def _auth_reply(self, req: wire.Request, secret: bytes, decision: AuthReply, ac: str) -> bytes:
         if decision.code == Code.ACCESS_ACCEPT:
             self.metrics.inc("auth.accept")
         else:
             self.metrics.inc("auth.reject")
-            self.metrics.inc("reject." + (decision.reason or "unspecified"))
+            self.metrics.refused(decision.reason or "unspecified", ac, req.text(Attr.CALLED_STATION_ID))
         return wire.encode_reply(decision.code, req.ident, req.authenticator, secret,
                                  decision.attrs, req.all(Attr.PROXY_STATE))
 

@@ -22,6 +22,21 @@ Facts from CoovaChilli's documentation and its shipped example portal (``doc/hot
 * Chilli then asks RADIUS (our server, dialect ``chillispot``) and answers the browser with a
   302 to ``uamserver?res=success…`` or ``res=failed…``; it accepts RFC 5176 Disconnect/CoA on
   ``coaport``.
+* JSON interface (built with ``--enable-json``; ``www/ChilliLibrary.js`` is Chilli's own client):
+  the same paths under ``json/`` (``/json/status``, ``/json/logon?username&password|response``)
+  answer 200 with one JSON object instead of a 302, wrapped as ``<callback>(…)`` (JSONP) when
+  the query has ``callback=``. Fields: ``version`` "1.0"; ``clientState`` 0 not authenticated,
+  1 authenticated, 3 authenticated but splash pending (2 is the client library's own "pending");
+  ``nasid``; ``message`` (the RADIUS Reply-Message, on a failed logon); ``challenge`` (32 hex:
+  the client's current challenge, on a not-authenticated status, a logoff and a failed logon,
+  which draws a fresh one); ``location.name``; ``redir`` (``originalURL``, ``redirectionURL``,
+  ``logoutURL``, ``ipAddress``, ``macAddress``); ``session`` and ``accounting`` once
+  authenticated. There is no ``res`` field: ``res`` names the outcome only in the 302 form.
+  A status does not spend the challenge; a logon does.
+* With ``uamuissl`` Chilli serves the same paths over HTTPS on ``uamuiport`` and its redirect
+  names that listener as ``ssl=https://<host>:<uamuiport>/`` (signed by ``md`` like the rest):
+  the only JSON address an https portal page may load a script from (an ``http://`` one is
+  blocked as mixed content).
 
 ``md`` makes the redirect the gateway's word (client MAC/IP, challenge): a redirect whose ``md``
 does not verify is refused, never trusted.
@@ -36,12 +51,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ac_adapters.gateways.base import GatewayLimits, GatewayRedirect, GatewayRedirectError, client_address
 
 __all__ = ["CHILLI", "RESULTS", "ChilliAdapter", "ChilliResult", "chap_response", "chilli_quote",
-           "logon_url", "new_challenge", "pap_password", "parse_result", "parse_uam_query",
+           "json_base", "logon_url", "new_challenge", "pap_password", "parse_result", "parse_uam_query",
            "redirect_md", "signed_text", "verify_md"]
 
 RESULTS = ("notyet", "success", "failed", "logoff", "already")
@@ -119,6 +134,29 @@ def _uam_address(uamip: str, uamport: str) -> tuple[str, int]:
     return str(ip), int(uamport)
 
 
+def _ssl_base(value: str) -> str:
+    """The redirect's ``ssl=`` (Chilli's HTTPS listener) checked: ``https://host[:port]/``, or ""."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username or parts.password:
+        return ""
+    return f"https://{parts.hostname}{f':{port}' if port else ''}/"
+
+
+def json_base(state: Mapping[str, str]) -> str:
+    """Where the phone's browser reaches Chilli's JSON interface: its HTTPS listener when the
+    redirect named one (``ssl=``), else ``http://uamip:uamport/``; ``json/`` appended."""
+    base = _ssl_base(state.get("ssl", ""))
+    if not base:
+        uamip, uamport = _uam_address(state.get("uamip", ""), state.get("uamport", ""))
+        base = f"http://{uamip}:{uamport}/"
+    return base + "json/"
+
+
 @dataclass(frozen=True, slots=True)
 class ChilliResult:
     """A ``res=`` redirect other than ``notyet``: how a logon or logoff ended."""
@@ -156,6 +194,8 @@ def parse_uam_query(query: Mapping[str, str]) -> GatewayRedirect:
     if not _HEX32.match(challenge):
         raise GatewayRedirectError("bad_redirect", "chilli: challenge is not 32 hex digits")
     state = {"uamip": uamip, "uamport": str(uamport), "challenge": challenge.lower()}
+    if _ssl_base(query.get("ssl", "")):
+        state["ssl"] = _ssl_base(query["ssl"])
     return GatewayRedirect(gateway_name=name, user_ip=user_ip, user_mac=mac,
                            original_url=query.get("userurl", "")[:2000], state=state)
 
@@ -174,8 +214,10 @@ def parse_result(query: Mapping[str, str]) -> ChilliResult | None:
 
 
 def logon_url(state: Mapping[str, str], uamsecret: str, username: str, password: str,
-              landing_url: str, *, method: Literal["pap", "chap"] = "pap") -> str:
-    """``http://<uamip>:<uamport>/logon?username=…&password=…&userurl=…`` (or ``response=``)."""
+              landing_url: str, *, method: Literal["pap", "chap"] = "pap", json: bool = False) -> str:
+    """``http://<uamip>:<uamport>/logon?username=…&password=…&userurl=…`` (or ``response=``);
+    ``json``: the same logon on the JSON interface (:func:`json_base`), whose answer the page
+    reads (add ``&callback=``) instead of following a 302."""
     uamip, uamport = _uam_address(state.get("uamip", ""), state.get("uamport", ""))
     challenge = state.get("challenge", "")
     if not username or not password:
@@ -183,7 +225,8 @@ def logon_url(state: Mapping[str, str], uamsecret: str, username: str, password:
     secret_field = ("password", pap_password(password, challenge, uamsecret)) if method == "pap" else \
         ("response", chap_response(password, challenge, uamsecret))
     query = urlencode([("username", username), secret_field, ("userurl", landing_url)], quote_via=quote)
-    return f"http://{uamip}:{uamport}/logon?{query}"
+    base = json_base(state) if json else f"http://{uamip}:{uamport}/"
+    return f"{base}logon?{query}"
 
 
 class ChilliAdapter:
@@ -220,6 +263,11 @@ class ChilliAdapter:
         # Limits travel in the Access-Accept, not in the URL (Chilli ignores them there).
         return logon_url(state, secret, state.get("username", ""), state.get("password", ""),
                          landing_url, method="chap" if state.get("method") == "chap" else "pap")
+
+    def json_logon_url(self, state: Mapping[str, str], secret: str, landing_url: str) -> str:
+        """The grant on Chilli's JSON interface (the page adds ``callback=``)."""
+        return logon_url(state, secret, state.get("username", ""), state.get("password", ""),
+                         landing_url, method="chap" if state.get("method") == "chap" else "pap", json=True)
 
 
 CHILLI = ChilliAdapter()

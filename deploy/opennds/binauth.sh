@@ -26,10 +26,14 @@
 # (malformed: sending it again cannot help) ends them.
 #
 # 3. The spool. Each event is first written to a file in $CITYWIFI_SPOOL_DIR (default
-# /tmp/citywifi-binauth-spool: RAM on OpenWrt, so a reboot empties it) before the script returns,
-# and removed once delivered; one sender at a time sends the spool oldest first and stops at the first event that
-# fails its three tries, so an outage of the portal loses nothing: whatever is left goes with the
-# next event, or with `binauth.sh flush` (run it from cron, e.g. every 5 minutes). A resent event
+# /etc/citywifi/binauth-spool: on OpenWrt /etc is the flash overlay, so the spool survives a
+# reboot or power cut; each event costs a few small flash writes, see the guide for the
+# trade-off and a RAM path such as /tmp/citywifi-binauth-spool) before the script returns, and
+# removed once delivered; one sender at a time (its lock in RAM, $CITYWIFI_SPOOL_LOCK, default
+# under /tmp, so a reboot never leaves a dead sender's lock behind) sends the spool oldest
+# first and stops at the first event that fails its three tries, so an outage of the portal
+# loses nothing: whatever is left goes with the next event, or with `binauth.sh flush` (run it
+# from cron, e.g. every 5 minutes; that also sends what a reboot left). A resent event
 # keeps its nonce and gets a fresh ts, so the portal applies it if it never arrived and answers
 # 409 if it did. Bounded: at most $CITYWIFI_SPOOL_MAX events (default 500, ~300 bytes each; the
 # oldest goes first) and none older than 86400 s (the portal remembers nonces that long).
@@ -115,7 +119,13 @@ post_event() {  # $1 url $2 secret $3 body without ts: 0 = delivered (or never d
     return 1
 }
 
-spool_dir() { d=$(setting CITYWIFI_SPOOL_DIR); printf '%s' "${d:-/tmp/citywifi-binauth-spool}"; }
+spool_dir() { d=$(setting CITYWIFI_SPOOL_DIR); printf '%s' "${d:-/etc/citywifi/binauth-spool}"; }
+
+# The sender's lock: in RAM (a reboot clears it), one per spool directory.
+lock_dir() {
+    l=$(setting CITYWIFI_SPOOL_LOCK)
+    printf '%s' "${l:-/tmp/citywifi-binauth-$(sha256hex "$(spool_dir)" | cut -c1-16).lock}"
+}
 
 # Keep one event as <epoch>.<sequence>.<nonce>: openNDS runs this script for one event at a time,
 # and the spooling is done before it returns, so the sequence keeps the gateway's order.
@@ -141,23 +151,24 @@ oldest_first() { ls "$1" | sort -t. -k1,1n -k2,2n; }
 # One sender at a time (a lock directory; one older than 300 s is a dead sender's).
 flush() {       # $1 url $2 secret
     dir=$(spool_dir); [ -d "$dir" ] || return 0
+    lock=$(lock_dir)
     while :; do
-        if ! mkdir "$dir.lock" 2>/dev/null; then
-            at=$(cat "$dir.lock/at" 2>/dev/null || echo 0)
+        if ! mkdir "$lock" 2>/dev/null; then
+            at=$(cat "$lock/at" 2>/dev/null || echo 0)
             [ $(( $(date +%s) - ${at:-0} )) -gt 300 ] || return 0        # another sender has it
-            rm -rf "$dir.lock"; mkdir "$dir.lock" 2>/dev/null || return 0
+            rm -rf "$lock"; mkdir "$lock" 2>/dev/null || return 0
         fi
-        date +%s >"$dir.lock/at"
+        date +%s >"$lock/at"
         ok=1
         for f in $(oldest_first "$dir"); do
             [ -f "$dir/$f" ] || continue
             if [ $(( $(date +%s) - ${f%%.*} )) -gt 86400 ]; then
                 log "event undelivered for a day, dropped: $(cat "$dir/$f")"; rm -f "$dir/$f"; continue
             fi
-            date +%s >"$dir.lock/at"
+            date +%s >"$lock/at"
             if post_event "$1" "$2" "$(cat "$dir/$f")"; then rm -f "$dir/$f"; else ok=0; break; fi
         done
-        rm -rf "$dir.lock"
+        rm -rf "$lock"
         [ $ok = 1 ] || return 1
         # An event spooled while we were sending (its own sender found the lock): go again.
         [ -n "$(ls "$dir")" ] || return 0

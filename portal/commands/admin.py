@@ -5,6 +5,7 @@
     citywifi admin set-password alice                        # reset (also clears a lockout)
     citywifi admin list-users
     citywifi admin create-token monitoring --scope read      # prints the secret once
+    citywifi admin create-token hotel-bi --owner hotel1      # acts for (and dies with) hotel1
 
 With no ``redis.url`` configured it uses the embedded Redis of the running ``citywifi up`` in
 ``data_dir`` (default ``./citywifi-data``: run it where ``up`` was started, or set
@@ -45,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     token = sub.add_parser("create-token", help="create an API token (the secret is printed once)")
     token.add_argument("name")
     token.add_argument("--scope", choices=list(SCOPES), default="read")
+    token.add_argument("--owner", metavar="USER", default="",
+                       help="the console account the token acts for (it dies with that account and "
+                            "never grants more than its current role; a venue account's token "
+                            "reads only its venues' reports); default: the operator (cli:<user>)")
     revoke = sub.add_parser("revoke-token", help="revoke an API token by id")
     revoke.add_argument("token_id")
 
@@ -129,7 +134,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             elif args.admin_command == "list-users":
                 print(json.dumps([a.public() for a in accounts.all()], ensure_ascii=False, indent=1))
             elif args.admin_command == "create-token":
-                token, secret = ApiTokenStore(redis).create(args.name, args.scope, actor)
+                if args.owner:
+                    token, secret = ApiTokenStore(redis).create(
+                        args.name, args.scope, f"user:{args.owner}", issued_by=actor)
+                else:
+                    token, secret = ApiTokenStore(redis).create(args.name, args.scope, actor)
                 audit.record(actor, "account", "token.create", token.id, None, token.as_dict())
                 print(json.dumps({**token.as_dict(), "secret": secret}, ensure_ascii=False))
             elif args.admin_command == "revoke-token":

@@ -207,8 +207,6 @@ def _export(redis: Any, settings: Settings, args: argparse.Namespace) -> int:
     except (ValueError, ExportRequestError) as exc:
         print(f"citywifi archive export: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `| head`: the reader is gone, that is fine
-        return 0
     except (ArchiveError, KeyFileError, RedisError) as exc:
         print(f"citywifi archive export: {exc}", file=sys.stderr)
         return 1

@@ -23,6 +23,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
 from types import FrameType
@@ -205,7 +206,13 @@ class SmsWorker:
                 return
         outcome = "delivered" if report.stat == "DELIVRD" else "undelivered"
         self.counts.inc(f"report.{'not_subscriber' if report.number_fault else outcome}")
-        self._live(outcome, 1)
+        if job_id is None:         # parked: counted when the send is recorded (finish applies it)
+            return
+        try:
+            place = self.queue.place(job_id)
+        except Exception:          # figures only: the report itself is recorded
+            place = ("", "", "")
+        self._live(outcome, 1, place)
 
     def _refuse_number(self, report: DeliveryReport, job_id: str | None) -> None:
         """Remember "not a subscriber" for the number the report is about. The job's own number
@@ -272,6 +279,7 @@ class SmsWorker:
     def process(self, entries: list[StreamEntry]) -> None:
         """Decide, send concurrently, record. Never sends a job whose state is not ``queued``."""
         to_send: list[tuple[StreamEntry, SmsMessage]] = []
+        places: dict[str, tuple[str, str, str]] = {}
         for entry in entries:
             if not entry.job_id:
                 self.queue.ack(entry.entry_id)
@@ -283,7 +291,8 @@ class SmsWorker:
                 self.queue.finish(entry.entry_id, entry.job_id, "failed", error_code=err.code,
                                   message_zh=err.message_zh, message_en=err.message_en)
                 self.counts.inc(f"failed.{err.code}")
-                self._live("failed", 1)
+                lost = self.queue.job(entry.job_id)
+                self._live("failed", 1, lost.place if lost is not None else None)
                 log.warning("job %s was in flight in a crashed worker: marked uncertain", entry.job_id)
                 continue
             if found != "queued":  # already done (or expired): just ack
@@ -300,30 +309,37 @@ class SmsWorker:
                 continue
             to_send.append((entry, SmsMessage(job.phone, text, entry.job_id, job.template,
                                               tuple(sorted(job.params.items())))))
+            places[entry.job_id] = job.place
         if not to_send:
             return
         results = self._call(self._send_all([m for _, m in to_send]))
         sent = sum(1 for r in results if isinstance(r, SendResult))
         self.counts.inc("sent", sent)
-        self._live("sent", sent)
-        self._live("failed", len(results) - sent)
+        # Live and report figures: one write per outcome and place (the login's venue/AC/SSID).
+        outcomes = Counter(("sent" if isinstance(r, SendResult) else "failed", places[e.job_id])
+                           for (e, _), r in zip(to_send, results, strict=True))
+        for (outcome, place), n in sorted(outcomes.items()):
+            self._live(outcome, n, place)
         for (entry, _), result in zip(to_send, results, strict=True):
             if isinstance(result, SendResult):
                 self.sent += 1
-                self.queue.finish(entry.entry_id, entry.job_id, "sent", gateway=result.gateway,
-                                  message_id=result.message_id)
+                early = self.queue.finish(entry.entry_id, entry.job_id, "sent", gateway=result.gateway,
+                                          message_id=result.message_id, place=places[entry.job_id])
+                if early:          # its delivery report came first and was parked
+                    self._live(early, 1, places[entry.job_id])
             else:
                 failure = result if isinstance(result, SmsError) else SmsError(str(result))
                 log.warning("job %s failed: %s (%s)", entry.job_id, failure, failure.code)
                 self.counts.inc(f"failed.{failure.code}")
                 self.queue.finish(entry.entry_id, entry.job_id, "failed", error_code=failure.code,
-                                  message_zh=failure.message_zh, message_en=failure.message_en)
+                                  message_zh=failure.message_zh, message_en=failure.message_en,
+                                  place=places[entry.job_id])
 
-    def _live(self, outcome: str, n: int) -> None:
+    def _live(self, outcome: str, n: int, place: tuple[str, str, str] | None = None) -> None:
         if self.livestats is None or n <= 0:
             return
         try:
-            self.livestats.record_codes(outcome, n)
+            self.livestats.record_codes(outcome, n, place)
         except Exception as exc:   # figures only: never fail a send over them
             log.warning("live SMS figures not written: %s", exc)
 
@@ -354,7 +370,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             metrics = MetricsServer(registry_of(CounterFamilies("sms", SMS_RULES, worker.counts.snapshot)),
                                     settings.metrics.host, settings.sms.metrics_port,
-                                    ready=redis_ready(client)).start()
+                                    ready=redis_ready(client, "sms-worker")).start()
         except OSError as exc:
             log.error("metrics port %d: %s", settings.sms.metrics_port, exc)
             return 1

@@ -33,6 +33,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from itertools import accumulate
+from operator import itemgetter
 from typing import NamedTuple
 
 __all__ = ["DIMS", "LOGIN_KINDS", "UNKNOWN", "Login", "Session", "add_docs", "day_number",
@@ -112,22 +113,29 @@ def parse_entries(entries: Iterable[tuple[str, Mapping[str, str]]],
 
 def parse_rows(rows: Iterable[str]) -> tuple[list[Login], list[Session]]:
     """Tab-separated lines of portal/reports/reader.py → logins and sessions, like
-    ``parse_entries`` (the lines hold only logins already inside the day)."""
+    ``parse_entries`` (the lines hold only logins already inside the day).
+
+    A million-login day is two million lines: names are bound to locals and a session with one
+    logout record (nearly all) is stored without a comparison."""
     logins: list[Login] = []
+    add_login = logins.append
     best: dict[tuple[str, str], Session] = {}
+    get = best.get
+    new_login, new_session = Login._make, Session._make
     for row in rows:
         f = row.split("\t")
         try:
             if f[0] == "logout":
-                s = Session(f[1], f[2], f[3], f[4], f[5], int(float(f[6]) * 1000), _ms(f[7]),
-                            int(f[8] or 0), int(f[9] or 0), int(f[10] or 0))
-                old = best.get((s.ac, s.sid))
-                if old is None or (s.up + s.down, s.seconds, s.stop_ms) > (
-                        old.up + old.down, old.seconds, old.stop_ms):
-                    best[(s.ac, s.sid)] = s
+                s = new_session((f[1], f[2], f[3], f[4], f[5], int(float(f[6]) * 1000),
+                                 round(float(f[7]) * 1000), int(f[8] or 0), int(f[9] or 0),
+                                 int(f[10] or 0)))
+                key = (s[0], s[1])
+                old = get(key)
+                if old is None or (s[8] + s[9], s[7], s[6]) > (old[8] + old[9], old[7], old[6]):
+                    best[key] = s
             else:
-                logins.append(Login(f[1], f[2], f[3], f[4], f[0], _ms(f[5])))
-        except (IndexError, ValueError):
+                add_login(new_login((f[1], f[2], f[3], f[4], f[0], round(float(f[5]) * 1000))))
+        except (IndexError, ValueError, TypeError):
             continue
     return logins, list(best.values())
 
@@ -173,6 +181,18 @@ def _scopes(venue: str, ac: str, ssid: str) -> tuple[Scope, ...]:
     return (("t", ""), ("v", venue or UNKNOWN), ("a", ac or UNKNOWN), ("s", ssid or UNKNOWN))
 
 
+def _distinct_phones(logins: list[Login], column: int) -> dict[str, int]:
+    """Distinct phones per value of ``column`` (an empty name counts as ``UNKNOWN``)."""
+    pairs = set(map(itemgetter(column, 0), logins))
+    counts = Counter(map(itemgetter(0), pairs))
+    if "" in counts:
+        blank = counts.pop("")
+        if UNKNOWN in counts:     # a scope really named "-": the same phone counts once
+            blank = len({p for name, p in pairs if name in ("", UNKNOWN)})
+        counts[UNKNOWN] = blank
+    return counts
+
+
 def _peak(events: list[int]) -> int:
     """Most sessions open at one instant, from events ``2 * ms + 1`` (a start) and ``2 * ms``
     (an end): sorted, an end comes before a start at the same millisecond, so back-to-back
@@ -196,60 +216,71 @@ def rollup_day(
     added to its four scopes: a day of a million logins is a few thousand groups."""
     docs: dict[Scope, Doc] = defaultdict(lambda: defaultdict(int))
     today = day_number(day)
-    in_day = [x for x in logins if lo <= x.at_ms < hi]
-    for (venue, ac, ssid, kind), n in Counter(
-            (x.venue, x.ac, x.ssid, x.kind) for x in in_day).items():
+    in_day = [x for x in logins if lo <= x[5] < hi]
+    # Logins are tuples (phone, ac, venue, ssid, kind, at_ms): itemgetter, set and Counter
+    # walk a million of them in C.
+    for (venue, ac, ssid, kind), n in Counter(map(itemgetter(2, 1, 3, 4), in_day)).items():
         for scope in _scopes(venue, ac, ssid):
             doc = docs[scope]
             doc["logins"] += n
             doc["logins_" + kind] += n
-    new = {p for p in {x.phone for x in in_day} if first_seen.get(p) == today}
-    for dim, pairs in (("t", {("", x.phone) for x in in_day}),
-                       ("v", {(x.venue or UNKNOWN, x.phone) for x in in_day}),
-                       ("a", {(x.ac or UNKNOWN, x.phone) for x in in_day}),
-                       ("s", {(x.ssid or UNKNOWN, x.phone) for x in in_day})):
-        for name, n in Counter(name for name, _ in pairs).items():
-            docs[(dim, name)]["phones"] = n
-        for name, n in Counter(name for name, p in pairs if p in new).items():
-            docs[(dim, name)]["new_phones"] = n
+    phones = set(map(itemgetter(0), in_day))
+    get_first = first_seen.get
+    new = {p for p in phones if get_first(p) == today}
+    new_logins = [x for x in in_day if x[0] in new]
+    for figure, found in (("phones", in_day), ("new_phones", new_logins)):
+        if found:
+            docs[("t", "")][figure] = len(set(map(itemgetter(0), found)))
+        for dim, column in (("v", 2), ("a", 1), ("s", 3)):
+            for name, n in _distinct_phones(found, column).items():
+                docs[(dim, name)][figure] = n
     groups: dict[tuple[str, str, str], list[int]] = {}
     events: dict[tuple[str, str, str], list[int]] = {}
-    for s in _attribute(sessions, logins):
-        a, b = s.start_ms, s.stop_ms
+    for _ac, _sid, _phone, venue, ssid, a, b, t, u, d in _attribute(sessions, logins):
         if b > a:
             if a >= hi or b <= lo:
                 continue
             # share() inlined: the cumulative parts at the day's two edges
-            span, x0, x1 = b - a, max(lo, a) - a, min(hi, b) - a
-            seconds = s.seconds * x1 // span - s.seconds * x0 // span
-            up = s.up * x1 // span - s.up * x0 // span
-            down = s.down * x1 // span - s.down * x0 // span
+            span = b - a
+            x0 = lo - a if lo > a else 0
+            x1 = hi - a if hi < b else span
+            seconds = t * x1 // span - t * x0 // span
+            up = u * x1 // span - u * x0 // span
+            down = d * x1 // span - d * x0 // span
         elif lo <= a < hi:
-            seconds, up, down = s.seconds, s.up, s.down
+            seconds, up, down = t, u, d
         else:
             continue
-        key = (s.venue, s.ac, s.ssid)
+        key = (venue, _ac, ssid)
         g = groups.get(key)
         if g is None:
             g = groups[key] = [0, 0, 0, 0]
             events[key] = []
-        g[0] += lo <= a < hi
+        if a >= lo:
+            g[0] += 1
+            first = a
+        else:
+            first = lo
         g[1] += seconds
         g[2] += up
         g[3] += down
-        first = max(a, lo)
-        events[key] += (first * 2 + 1, max(min(b, hi), first + 1) * 2)  # no length: a moment
+        end = b if b < hi else hi
+        if end <= first:
+            end = first + 1                                   # no length: a moment
+        events[key] += (first * 2 + 1, end * 2)
     per_scope: dict[Scope, list[int]] = defaultdict(list)
     for (venue, ac, ssid), (started, seconds, up, down) in groups.items():
+        moments = events[(venue, ac, ssid)]
+        moments.sort()        # each scope then merges sorted runs: cheaper than sorting anew
         for scope in _scopes(venue, ac, ssid):
             doc = docs[scope]
             doc["sessions"] += started
             doc["seconds"] += seconds
             doc["bytes_up"] += up
             doc["bytes_down"] += down
-            per_scope[scope] += events[(venue, ac, ssid)]
-    for scope, found in per_scope.items():
-        docs[scope]["peak_sessions"] = _peak(found)
+            per_scope[scope] += moments
+    for scope, merged in per_scope.items():
+        docs[scope]["peak_sessions"] = _peak(merged)
     return {scope: {k: v for k, v in doc.items() if v} for scope, doc in docs.items()}
 
 

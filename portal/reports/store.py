@@ -7,9 +7,13 @@ existed reads exactly what an export would.
 
 Figures no stream holds come from counters that expire:
 
-* SMS sent / delivered / failed and their cost, RADIUS refusals by reason: the per-minute
-  counters of the live dashboard (portal/livestats.py, kept ``MINUTE_TTL``), fleet-wide only —
-  so they appear in the total, never per venue;
+* SMS sent / delivered / failed and their cost, RADIUS refusals by reason: the quarter-hour
+  counters by venue, AC and SSID that the SMS worker and the RADIUS workers write where the fact
+  happens (portal/reports/counts.py, kept ``COUNTS_TTL``), so they split by scope like the
+  rest. Days before those counters existed fall back to the per-minute counters of the live
+  dashboard (portal/livestats.py, kept ``MINUTE_TTL``), fleet-wide: the total only. Neither is
+  in the archive (it holds the real-name, accounting and audit logs; no SMS and no
+  Access-Reject is logged there), so a back-fill of older days has no SMS or refusal figures;
 * ad impressions / completed views / clicks: the per-campaign day counters (portal/campaigns.py,
   kept ~400 days), per venue and in the total.
 
@@ -29,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from portal.archive import as_text, day_bounds_ms, id_ms
 from portal.livestats import MINUTE_TTL
+from portal.reports.counts import COUNTS_TTL, parse_field, quarters
 from portal.reports.reader import read_rows
 from portal.reports.rollup import (
     DIMS,
@@ -128,9 +133,31 @@ class ReportStore:
         return out
 
     def counters(self, day: dt.date, now: float) -> dict[Scope, Doc] | None:
-        """SMS and refusal figures of ``day`` from the live per-minute counters, in the total;
-        None when some of the day's minutes may have expired already."""
+        """SMS and refusal figures of ``day`` per scope from the counters by place; for a day
+        without any, the live per-minute counters' in the total. None when the counters may
+        have expired (then the figures an earlier roll-up stored are kept)."""
         lo, hi = self.bounds(day)
+        if now * 1000 > lo + (COUNTS_TTL - 86400) * 1000:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        for quarter in quarters(lo, hi):
+            pipe.hgetall(rk.report_counts(quarter))
+        docs: dict[Scope, Doc] = defaultdict(lambda: defaultdict(int))
+        for raw in pipe.execute():
+            for k, v in raw.items():
+                found = parse_field(as_text(k))
+                if found is None or not int(v):
+                    continue
+                figure, (venue, ac, ssid) = found
+                for scope in (("t", ""), ("v", venue or UNKNOWN), ("a", ac or UNKNOWN),
+                              ("s", ssid or UNKNOWN)):
+                    docs[scope][figure] += int(v)
+        if docs:
+            return {scope: dict(doc) for scope, doc in docs.items()}
+        return self._fleet_counters(lo, hi, now)
+
+    def _fleet_counters(self, lo: int, hi: int, now: float) -> dict[Scope, Doc] | None:
+        """The day's SMS and refusal figures from the live per-minute counters (fleet-wide)."""
         if now * 1000 > lo + (MINUTE_TTL - 600) * 1000:     # its first minute is about to go
             return None
         pipe = self.redis.pipeline(transaction=False)
@@ -224,7 +251,7 @@ class ReportStore:
     def stored_counters(self, day: dt.date) -> dict[Scope, Doc]:
         """The counter figures (``COUNTER_PREFIXES``) of the day as stored now."""
         out: dict[Scope, Doc] = {}
-        for (dim, name), doc in self.day_docs(day, ("t", "v")).items():
+        for (dim, name), doc in self.day_docs(day).items():
             kept = {k: v for k, v in doc.items() if k.startswith(COUNTER_PREFIXES)}
             if kept:
                 out[(dim, name)] = kept

@@ -89,6 +89,9 @@ class EmbeddedRedis:
             "--appendfsync", "everysec",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            # As deploy/redis/redis.conf: a phone's session hash (records of ~160–250 bytes) stays
+            # a listpack; with Redis's default of 64 each was a hashtable (docs/benchmarks.md).
+            "--hash-max-ziplist-value", "256",
         ]
         if self.port is None:
             with contextlib.suppress(FileNotFoundError):

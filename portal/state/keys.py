@@ -223,7 +223,7 @@ def usage(phone: str) -> str:
 # replayed Interim-Update harmless), and authorize() must read usage + sessions in one trip, so
 # the session records live in the PHONE's slot: one hash per phone, field "<ac>|<acct-session-id>"
 # → compact JSON. (One hash per phone rather than one key per session also saves the ~70 bytes of
-# per-key overhead; with 1–3 sessions per phone the hash stays a listpack.)
+# per-key overhead; 1–3 sessions per phone stay a listpack with hash-max-ziplist-value 256.)
 # The two secondary indexes are in other slots and are updated in the same pipeline but not the
 # same script; they may briefly point at a session that no longer exists, so every reader of an
 # index re-checks the record and drops dangling entries:
@@ -542,8 +542,7 @@ def console_failures(username: str) -> str:
 
 
 def console_failures_from(username: str, address: str) -> str:
-    """String (TTL = lockout period from its last failure): sign-in attempts on this username
-    from this address that did not succeed."""
+    """String (TTL = lockout period from its last failure): failed sign-ins on it from this address."""
     return f"{PREFIX}:{{accounts}}:failures:{bounded_part(username)}:from:{bounded_part(address)}"
 
 
@@ -559,15 +558,13 @@ def console_address_failures(address: str) -> str:
 
 
 def console_locked_refusals() -> str:
-    """String (no TTL): sign-in attempts refused because a lockout already covered them. Such an
-    attempt is only counted here: nothing it sent is stored."""
+    """String (no TTL): attempts refused under a lockout, only counted (nothing they sent is stored)."""
     return f"{PREFIX}:{{accounts}}:locked-refusals"
 
 
 def console_failure_audit_minute(minute: int) -> str:
-    """String (TTL 2 minutes): failed sign-ins audited in this minute (``epoch // 60``), fleet-wide;
-    past ``console.failed_sign_in_audit_per_minute`` they are only counted in
-    ``console_unaudited_failures``, so a distributed guess cannot grow the audit log at will."""
+    """String (TTL 2 min): failed sign-ins audited in this minute (``epoch // 60``), fleet-wide; past
+    ``console.failed_sign_in_audit_per_minute`` only counted (``console_unaudited_failures``)."""
     return f"{PREFIX}:{{accounts}}:failure-audit:{minute}"
 
 
@@ -588,8 +585,7 @@ def api_tokens() -> str:
 
 
 def audit_log() -> str:
-    """Stream: the audit log of console and API actions (who, when, what, before/after).
-    Archived with the real-name logs; no MAXLEN here."""
+    """Stream: console and API actions (who, when, what, before/after); archived, no MAXLEN."""
     return f"{PREFIX}:{{audit}}:log"
 
 
@@ -644,8 +640,7 @@ def stats_month(month: str) -> str:
 
 
 def stats_totals() -> str:
-    """Hash (no TTL): fleet-wide lifetime counters (same fields as a minute, no ``lv:``), the
-    source of the fleet counters on the web's /metrics."""
+    """Hash (no TTL): fleet-wide lifetime counters (a minute's fields but ``lv:``) for /metrics."""
     return f"{PREFIX}:{{stats}}:total"
 
 
@@ -701,3 +696,8 @@ def render_slots(account: str) -> str:
     """String counter (TTL 30 s): template renders (preview, publish check) running for one console
     account right now; ``render_slots(account) + ":rate"`` counts them per minute (TTL 60 s)."""
     return f"{PREFIX}:{{accounts}}:renders:{account}"
+
+
+def content_writes(account: str, window: str, bucket: int) -> str:
+    """String counter (TTL): venue content writes of one account and its API tokens in one window."""
+    return f"{PREFIX}:{{accounts}}:content-writes:{bounded_part(account)}:{window}:{bucket}"

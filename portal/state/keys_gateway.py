@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from portal.state.keys import PREFIX, bounded_part
 
-__all__ = ["controller_poll_lock", "gateway_authmon", "gateway_client", "gateway_event_seen", "gateway_nonce"]
+__all__ = ["controller_counters", "controller_poll_lock", "gateway_authmon", "gateway_client",
+           "gateway_event_booked", "gateway_event_seen", "gateway_nonce"]
 
 
 def gateway_client(ac: str, hid: str) -> str:
@@ -19,6 +20,12 @@ def gateway_event_seen(ac: str, nonce: str) -> str:
     """String (TTL = the hook's resend window plus twice the replay window): a signed gateway
     event we have applied, by its nonce; a second copy (replayed or resent) is not applied."""
     return f"{PREFIX}:{{gw:{ac}}}:seen:{nonce}"
+
+
+def gateway_event_booked(ac: str, nonce: str) -> str:
+    """String (same TTL): the usage of this stop event is booked (set in the booking's own
+    transaction, so a repeated apply after a failure part way never books it twice)."""
+    return f"{PREFIX}:{{gw:{ac}}}:booked:{nonce}"
 
 
 def gateway_authmon(ac: str) -> str:
@@ -36,3 +43,10 @@ def controller_poll_lock() -> str:
     """String (TTL = the poll interval): a process of the fleet polls the UniFi controllers'
     guest usage this round (``portal/controller_usage.py``); the others skip it."""
     return f"{PREFIX}:gw:controller-poll"
+
+
+def controller_counters(ac: str) -> str:
+    """Hash (TTL two days, renewed by each poll): session id → the controller's raw byte counters
+    ("<up> <down>") seen at the last poll, for controllers whose counters restart with each
+    connection (Omada's client list, ``portal/omada_usage.py``)."""
+    return f"{PREFIX}:{{gw:{ac}}}:counters"

@@ -9,6 +9,8 @@ sibling; the same rules hold: every name is built here, with a hash tag for Redi
 * ``{repfs:<bucket>}`` — the first-seen day of phones, spread over buckets so no single hash
   (or Cluster slot) holds every phone of a city.
 * ``{reports}`` — the job's own state: which days are rolled up, its lock.
+* ``{stats}:rq:<quarter>`` — SMS and refusal counts by place of one quarter hour, written with
+  the live figures (same hash tag, same pipeline: portal/livestats.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import zlib
 
 from portal.state.keys import PREFIX
 
-__all__ = ["FIRST_SEEN_BUCKETS", "first_seen", "first_seen_bucket", "report_day", "report_days",
+__all__ = ["FIRST_SEEN_BUCKETS", "first_seen", "first_seen_bucket", "report_counts", "report_day",
+           "report_days",
            "report_last_run", "report_lock", "report_month", "report_months_stale"]
 
 FIRST_SEEN_BUCKETS = 256
@@ -35,6 +38,12 @@ def report_month(month: str, dim: str) -> str:
     figures of the month's stored days combined (portal/reports/store.py rewrites it whenever a
     day of the month is written)."""
     return f"{PREFIX}:{{repm:{month}}}:{dim}"
+
+
+def report_counts(quarter: int) -> str:
+    """Hash (TTL ``COUNTS_TTL``): SMS and refusal counts of one quarter hour (``quarter`` = epoch
+    ms // 900,000) — ``<figure>\\t<venue>\\t<AC>\\t<SSID>`` → count (portal/reports/counts.py)."""
+    return f"{PREFIX}:{{stats}}:rq:{quarter}"
 
 
 def first_seen_bucket(phone: str) -> int:

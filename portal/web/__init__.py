@@ -64,10 +64,11 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
 
         app.register_blueprint(demo.bp)
     init_console(app, settings)
-    from portal.web import venue_campaigns, venue_console
+    from portal.web import venue_campaigns, venue_console, venue_tokens
 
     app.register_blueprint(venue_console.bp)
     app.register_blueprint(venue_campaigns.bp)  # /venue/campaigns: ad campaigns and their figures
+    app.register_blueprint(venue_tokens.bp)     # /venue/tokens: a venue account's own API tokens
     from portal.web import noc_dashboard, ops
 
     ops.init_ops(app)                           # /metrics, /healthz, /readyz

@@ -52,6 +52,8 @@ from portal.settings import Settings
 from portal.state import keys
 from portal.text import first_problem
 from portal.web.client_address import client_address
+from portal.web.console_time import install_console_time
+from portal.web.i18n import LOGIN_KIND_NAMES, ROLE_NAMES, SCOPE_NAMES, count_en
 from portal.web.safe_next import safe_next
 from portal.web.wiring import services
 
@@ -174,6 +176,7 @@ _NAV = (
     ("reports.index", "统计报表", "Reports", "any"),
     ("console.users", "账号", "Accounts", "admin"),
     ("noc_tokens.index", "API 令牌", "API tokens", "admin"),
+    ("venue_tokens.index", "API 令牌", "API tokens", "venue"),
     ("console.audit_log", "审计日志", "Audit log", "noc"),
 )
 
@@ -187,7 +190,8 @@ def console_nav() -> list[tuple[str, str, bool]]:
     for endpoint, zh, en, who in _NAV:
         if endpoint not in current_app.view_functions:
             continue
-        if (who == "noc" and not account.is_noc) or (who == "admin" and not account.is_admin):
+        if ((who == "noc" and not account.is_noc) or (who == "admin" and not account.is_admin)
+                or (who == "venue" and account.role is not Role.VENUE)):
             continue
         out.append((tr(zh, en), url_for(endpoint), False))
     # One item is current: the one whose URL is the longest prefix of this page's path (the
@@ -308,13 +312,14 @@ def error_page(status: int) -> tuple[str, int]:
     return render_template("console/error.html", status=status, message=tr(zh, en)), status
 
 
-def refusal_page(exc: ContentRefused) -> tuple[str, int]:
-    """Venue content refused by a quota (409) or the storage watermark (507): why, in the
-    console language (deleting is never refused, so the way out is always open)."""
+def refusal_page(exc: ContentRefused) -> tuple[str, int, dict[str, str]]:
+    """Venue content refused by a quota (409), the write rate (429) or the storage watermark
+    (507): why, in the console language (deleting is never refused: the way out stays open)."""
     log.warning("venue content refused for %s on %s: %s", getattr(current_account(), "username", "?"),
                 request.path, exc.message_en)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
     return render_template("console/error.html", status=exc.status,
-                           message=exc.message(getattr(g, "console_lang", "zh"))), exc.status
+                           message=exc.message(getattr(g, "console_lang", "zh"))), exc.status, headers
 
 
 def _console_headers(response: Response) -> Response:
@@ -342,10 +347,12 @@ def init_console(app: Flask, settings: Settings) -> None:
     )
     app.before_request(_before_request)
     app.jinja_env.globals.update(tr=tr, csrf_token=csrf_token, current_account=current_account,
-                                 csp_nonce=csp_nonce, console_nav=console_nav)
+                                 csp_nonce=csp_nonce, console_nav=console_nav, count_en=count_en,
+                                 role_names=ROLE_NAMES, scope_names=SCOPE_NAMES,
+                                 login_kind_names=LOGIN_KIND_NAMES)
+    install_console_time(app, settings.quota.timezone)   # one zone for every console time
     app.after_request(_console_headers)
     app.register_blueprint(bp)
-
 
 
 # -- sign in, sign out, own password --------------------------------------------------------------
@@ -366,8 +373,8 @@ def login() -> BaseResponse | str | tuple[str, int]:
             log.warning("console sign-in: %r locked (%s s) from %s", shown, exc.retry_after, client_ip())
             services.audit_failed_sign_in(f"user:{shown}", "login.locked", shown, client_ip())
         minutes = -(-exc.retry_after // 60)
-        flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。",
-                 f"Too many failed sign-ins; the account is locked for {minutes} minutes."), "error")
+        flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。", "Too many failed sign-ins; "
+                 f"the account is locked for {count_en(minutes, 'minute')}."), "error")
         return render_template("console/login.html", next=next_url or "", username=shown), 429
     except BadCredentials:
         log.info("console sign-in failed for %r from %s", shown, client_ip())

@@ -96,9 +96,19 @@ def opennds_event() -> Any:
             return _answer("stale", f"gateway clock {skew:+.0f} s from ours (window ±{REPLAY_WINDOW} s)")
         sessions = _sessions()
         # By the event's nonce, not the body: a resend from the hook's spool has a fresh ts.
-        if not sessions.first_sight(record.name, event.nonce):
+        # Recorded as applied only after the apply succeeded: a failure part way leaves it to the
+        # hook's resend (GatewaySessions.claim).
+        claim = sessions.claim(record.name, event.nonce)
+        if claim == "applied":
             return _answer("replay", "this event was already applied")
-        result = sessions.apply(record.name, event)
+        if claim == "busy":
+            return _answer("state_unavailable", "another copy of this event is being applied; try again", 503)
+        try:
+            result = sessions.apply(record.name, event)
+        except BaseException:
+            sessions.release(record.name, event.nonce)
+            raise
+        sessions.mark_applied(record.name, event.nonce)
     except EventError as exc:
         log.info("openNDS event %s for %s: %s", event.event, event.gateway, exc.detail)
         return _answer(exc.code, exc.detail)

@@ -53,7 +53,7 @@ ROTATE = ("portal", "radius", "both")
 _SECRET_OK = re.compile(r"^[\x21-\x7e]{8,64}$")
 SILENT_AFTER = 900.0      # seconds without any packet before an AC shows as "silent"
 _FLAGS = ("rfc5176", "heartbeat", "user_sync", "strip_realm", "mac_auth", "enabled",
-          "client_address_check", "radius_proxy", "dm_via_proxy")
+          "client_address_check", "radius_proxy", "dm_via_proxy", "json_login")
 _MA_FIELDS = ("require_message_authenticator", "limit_proxy_state")   # "", yes, no or auto
 
 
@@ -68,11 +68,13 @@ def ac_public(record: AcRecord) -> dict[str, Any]:
     data.pop("radius_secret")
     data.pop("redirect_key")
     data.pop("faskey")
+    data.pop("openapi_client")
     data["addresses"] = list(record.addresses)
     data["portal_sources"] = list(record.portal_sources)
     data["separate_radius_secret"] = bool(record.radius_secret)
     data["redirect_key_set"] = bool(record.redirect_key)
     data["faskey_set"] = bool(record.faskey)
+    data["openapi_client_set"] = bool(record.openapi_client)
     return data
 
 
@@ -252,6 +254,8 @@ def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     if values["kind"] == "opennds" and not values["faskey"]:
         raise FormError("openNDS 网关须填写 FAS 密钥（faskey）。", "An openNDS gateway needs its faskey.")
     values["controller_url"] = str(form.get("controller_url", "")).strip()[:300]
+    typed_openapi = str(form.get("openapi_client", "")).strip()[:260]     # write-only as well
+    values["openapi_client"] = typed_openapi or (old.openapi_client if old is not None else "")
     values["radius_via"] = str(form.get("radius_via", "")).strip()
     if values["radius_proxy"] and values["radius_via"]:
         raise FormError("RADIUS 代理本身不能再经由另一个代理。",
@@ -281,7 +285,8 @@ def _form_values(record: AcRecord | None) -> dict[str, Any]:
 def _typed(form: Any) -> dict[str, Any]:
     """What was typed, for re-showing a refused form (secrets are not echoed back)."""
     data: dict[str, Any] = {k: str(v) for k, v in form.items()
-                            if k not in ("csrf_token", "secret", "radius_secret", "redirect_key", "faskey")}
+                            if k not in ("csrf_token", "secret", "radius_secret", "redirect_key", "faskey",
+                                         "openapi_client")}
     for flag in _FLAGS:
         data[flag] = form_bool(form, flag)
     return data

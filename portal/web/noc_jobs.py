@@ -29,6 +29,7 @@ from portal.kick import KickOutcome, NocActions
 from portal.plans import Plan
 from portal.sessions import OnlineSession
 from portal.web.console import login_required, tr
+from portal.web.i18n import count_en
 from portal.web.wiring import services
 
 __all__ = ["bp", "job_runner", "job_store", "safe_back", "start_kick", "start_plan_change",
@@ -95,7 +96,7 @@ def kick_result(outcomes: list[KickOutcome]) -> dict[str, Any]:
         zh, en = "会话已不在线，无需下线。", "The session was no longer online; nothing to do."
     else:
         zh = f"{len(outcomes)} 个会话中 {ok} 个已下线。"
-        en = f"{ok} of {len(outcomes)} sessions taken offline."
+        en = f"{ok} of {count_en(len(outcomes), 'session')} taken offline."
     return {"kicks": [o.as_dict() for o in outcomes], "message": en, "message_zh": zh}
 
 

@@ -329,8 +329,8 @@ def login() -> Response:
 
 
 def _success_page(ctx: PhoneContext, ok: LoginSuccess, lang: str) -> Response:
-    if ok.handoff:      # openNDS: the gateway lets the phone in when it follows this (gateway_login)
-        return Response(status=303, headers={"Location": ok.redirect_url})
+    if ok.handoff:      # the gateway lets the phone in when it follows this (gateway_login)
+        return gateway_phone.handoff_page(ctx, ok, lang)
     venue = services().journey.venue(ctx)
     status_url = url_for("phone.status", s=ok.session_token, lang=lang)
     # A venue may also show a campaign on the success page (impression counted, no countdown).

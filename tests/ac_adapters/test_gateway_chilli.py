@@ -12,6 +12,7 @@ from ac_adapters.gateways.chilli import (
     CHILLI,
     chap_response,
     chilli_quote,
+    json_base,
     logon_url,
     pap_password,
     parse_result,
@@ -101,3 +102,21 @@ def test_logon_url_goes_to_the_gateway_literal_address_only() -> None:
         CHILLI.grant_url({**state, "uamip": "gw.example"}, SECRET, GatewayLimits(), "/")
     with pytest.raises(ValueError):
         CHILLI.grant_url({**state, "password": ""}, SECRET, GatewayLimits(), "/")
+
+
+def test_json_interface_address_and_the_ssl_listener() -> None:
+    state = {"uamip": "10.1.0.1", "uamport": "3990", "challenge": CHALLENGE,
+             "username": "18900000001", "password": "tok"}
+    assert json_base(state) == "http://10.1.0.1:3990/json/"
+    url = CHILLI.json_logon_url(state, SECRET, "/portal/welcome?s=1")
+    plain = CHILLI.grant_url(state, SECRET, GatewayLimits(), "/portal/welcome?s=1")
+    assert url == plain.replace("http://10.1.0.1:3990/logon?", "http://10.1.0.1:3990/json/logon?")
+    # uamuissl: the redirect names Chilli's HTTPS listener (signed with the rest); JSON goes there.
+    signed = parse_uam_query({**dict(ITEMS), "ssl": "https://hotspot.cafe.example:4990/"})
+    assert signed.state["ssl"] == "https://hotspot.cafe.example:4990/"
+    assert json_base(signed.state) == "https://hotspot.cafe.example:4990/json/"
+    for bad in ("http://10.1.0.1:4990/", "https://h.example/x", "https://u:p@h.example/", "https://h:99999/",
+                "https://h.example/?q", "javascript:alert(1)"):
+        parsed = parse_uam_query({**dict(ITEMS), "ssl": bad})
+        assert "ssl" not in parsed.state, bad
+        assert json_base(parsed.state) == "http://10.1.0.1:3990/json/"

@@ -89,6 +89,7 @@ def main() -> int:
         if args.in_callgrind:   # radius_handle_batch.py --acct --callgrind counts from here
             from tests.bench.radius_handle_batch import _callgrind_instrumentation
             _callgrind_instrumentation(True)
+        r.config_resetstat()
         c0, r0, w0 = time.process_time(), redis_cpu(r), time.perf_counter()
         if profile is not None:
             profile.enable()
@@ -101,6 +102,8 @@ def main() -> int:
         c1, r1, w1 = time.process_time(), redis_cpu(r), time.perf_counter()
         if args.in_callgrind:
             _callgrind_instrumentation(False)
+        from tests.bench.radius_handle_batch import redis_command_usec
+        redis_stats = redis_command_usec(r, args.sessions * args.rounds)
         if profile is not None:
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         n = args.sessions * args.rounds
@@ -110,6 +113,7 @@ def main() -> int:
               f"{(c1 - c0) / n * 1e6:.1f} us/record, Redis CPU {(r1 - r0) / n * 1e6:.1f} us/record, "
               f"{n / (w1 - w0):.0f}/s wall "
               f"(refused: {refused})")
+        print(redis_stats)
         server.close()
     finally:
         emb.stop()

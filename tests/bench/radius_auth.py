@@ -42,9 +42,9 @@ from portal.acs import AcRecord, AcRegistry  # noqa: E402
 from portal.credentials import CredentialStore  # noqa: E402
 from portal.grants import ClassSigner  # noqa: E402
 from portal.plans import Plan, PlanStore  # noqa: E402
-from portal.sessions import OnlineSession, SessionRegistry  # noqa: E402
 from portal.state import keys  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
+from tests.bench.session_memory import write_sessions  # noqa: E402
 
 SECRET = "testing123"          # FreeRADIUS's stock localhost client secret; same for both
 CLASS_KEY = "bench-class-key-0123456789abcdef"   # radius.class_key: accounting carries signed Class
@@ -394,23 +394,8 @@ def main() -> int:
         r.flushall()
         time.sleep(0.2)
         before = int(r.info("memory")["used_memory"])
-        registry = SessionRegistry(r)
-        now = int(time.time())
-        pipe = r.pipeline(transaction=False)
-        for i in range(args.sessions):
-            registry.open_in(pipe, OnlineSession(
-                ac=f"ac-{i % 50}", session_id=f"{i:08x}-{now:x}", phone=f"13{i:09d}",
-                mac=f"02:00:{(i >> 24) & 255:02x}:{(i >> 16) & 255:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}",
-                ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", started=now, updated=now,
-                interim=300, plan="basic", session_time=600, input_octets=123456, output_octets=7654321,
-                ssid="CityWiFi-Free", venue=f"venue-{i % 200}",   # as accounting records them
-            ))
-            # the login claim the accounting script keeps per session (one login, one session)
-            pipe.set(keys.login_claim(f"13{i:09d}", f"{i:08x}"), f"ac-{i % 50}|{i:08x}-{now:x}",
-                     ex=21600 + 900)
-            if i % 2000 == 1999:
-                pipe.execute()
-        pipe.execute()
+        # tests/bench/session_memory.py writes the same sessions and breaks the figure down by key
+        write_sessions(r, args.sessions)
         after = int(r.info("memory")["used_memory"])
         per = (after - before) / args.sessions
         print(f"MEMORY {args.sessions} sessions: {(after - before) / 1e6:.1f} MB in Redis, "

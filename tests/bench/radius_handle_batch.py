@@ -10,6 +10,11 @@ under callgrind does not, so small changes to the Python hot path can be judged 
     python3 tests/bench/radius_handle_batch.py --profile       # cProfile, top functions
     python3 tests/bench/radius_handle_batch.py --acct --callgrind   # per Interim-Update instead
 
+Both print Redis's own time per request from ``INFO commandstats`` (``usec`` summed over the
+measured loop's commands, per command too): it is what Redis spends executing them, which
+stays put when other processes load the machine (``INFO cpu`` includes the event loop and
+moves with scheduling).
+
 ``--acct`` counts the accounting path: tests/bench/radius_acct_batch.py's Interim-Updates
 (signed Class, new counters each, batches of 25) under the same callgrind switch.
 
@@ -118,6 +123,7 @@ def main() -> int:
         assert accepted == n, f"{accepted} of {n} accepted: the benchmark is not measuring the accept path"
         print(f"REQUESTS {n} in batches of {b}: {cpu / n * 1e6:.1f} us CPU per request in the worker, "
               f"Redis {(_redis_cpu(r) - redis_cpu0) / n * 1e6:.1f} us per request")
+        print(redis_command_usec(r, n))
         if profiler is not None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         server.close()
@@ -129,6 +135,16 @@ def main() -> int:
 def _redis_cpu(r: redis.Redis) -> float:
     info = r.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def redis_command_usec(r: redis.Redis, n: int) -> str:
+    """Redis's execution time per request by command since the last CONFIG RESETSTAT."""
+    stats = {name.removeprefix("cmdstat_"): v for name, v in r.info("commandstats").items()
+             if name.removeprefix("cmdstat_") not in ("info", "config|resetstat", "config")}
+    total = sum(float(v["usec"]) for v in stats.values())
+    parts = ", ".join(f"{name} {float(v['usec']) / n:.2f} ({int(v['calls']) / n:.2f} calls)"
+                      for name, v in sorted(stats.items(), key=lambda kv: -float(kv[1]["usec"])))
+    return f"REDIS {total / n:.2f} usec per request (INFO commandstats): {parts}"
 
 
 def _callgrind_instrumentation(on: bool) -> None:

@@ -155,6 +155,8 @@ def test_redis_configs_start_with_aof_and_noeviction(conf: str, tmp_path: Path) 
         cfg = client.config_get("*")
         assert cfg["appendonly"] == "yes" and cfg["appendfsync"] == "everysec"
         assert cfg["maxmemory-policy"] == "noeviction"
+        # A phone's session hash (JSON records of 160-250 bytes) stays a listpack (memory budget).
+        assert int(cfg.get("hash-max-listpack-value") or cfg["hash-max-ziplist-value"]) >= 256
         if conf.startswith("cluster/"):
             assert client.info("cluster")["cluster_enabled"] == 1
     finally:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import io
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -176,7 +177,8 @@ def hook(tmp: Path, url: str, *args: str, **env: str) -> subprocess.CompletedPro
     return subprocess.run(["/bin/sh", str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "CITYWIFI_FASKEY": KEY, "CITYWIFI_BINAUTH_CONF": str(conf),
                                "CITYWIFI_BINAUTH_LOG": str(tmp / "ba.log"), "CITYWIFI_RETRY_SECONDS": "0",
-                               "CITYWIFI_SPOOL_DIR": str(tmp / "spool"), **env})
+                               "CITYWIFI_SPOOL_DIR": str(tmp / "spool"),
+                               "CITYWIFI_SPOOL_LOCK": str(tmp / "spool.lock"), **env})
 
 
 def settled(tmp: Path, count: Any) -> None:
@@ -255,3 +257,57 @@ def test_the_spool_is_bounded_and_flush_reports_what_is_left(tmp_path: Path) -> 
     assert "spool full (3), oldest event dropped" in (tmp_path / "ba.log").read_text()
     assert hook(tmp_path, url, "flush", CITYWIFI_SPOOL_MAX="3").returncode == 1
     assert len(spooled(tmp_path)) == 3
+
+
+def test_the_default_spool_is_on_flash_and_the_senders_lock_in_ram(tmp_path: Path) -> None:
+    """OpenWrt: /etc is the flash overlay (kept across reboots), /tmp is RAM (cleared)."""
+    done = subprocess.run(["/bin/sh", "-c", '. "$0"; spool_dir; echo; lock_dir', str(SCRIPT)],
+                          env={**os.environ, "CITYWIFI_BINAUTH_SOURCE": "1",
+                               "CITYWIFI_BINAUTH_CONF": str(tmp_path / "none.conf")},
+                          capture_output=True, text=True, timeout=10)
+    spool, lock = done.stdout.split()
+    assert spool == "/etc/citywifi/binauth-spool"
+    assert lock.startswith("/tmp/citywifi-binauth-") and lock.endswith(".lock")
+
+
+def test_a_spooled_event_is_sent_after_a_reboot(portal: tuple[Gate, str], tmp_path: Path,
+                                                 redis_client: Any) -> None:
+    """The portal is down when a client leaves; the gateway loses power while its sender waits
+    between tries. The spool on flash keeps the event; RAM (the sender and its lock) does not.
+    After the reboot, cron's flush sends it with its first nonce, and it is applied once."""
+    gate, url = portal
+    GatewaySessions(redis_client).remember_grant(
+        "cafe-gw1", HID, phone="18900000077", plan="default", mac="6a:1f:0e:9c:22:41", ip="192.168.77.10",
+        venue="cafe", ssid="", session_seconds=3600)
+    flash, ram = tmp_path / "overlay", tmp_path / "ram"
+    flash.mkdir()
+    ram.mkdir()
+    env = {"CITYWIFI_SPOOL_DIR": str(flash / "binauth-spool"), "CITYWIFI_SPOOL_LOCK": str(ram / "lock")}
+    now = int(time.time())
+    stop = ("client_deauth", "6a:1f:0e:9c:22:41", "400000", "20000", str(now - 60), str(now), TOKEN, "none")
+    conf = tmp_path / "binauth.conf"
+    conf.write_text(f"CITYWIFI_EVENT_URL={url}\nCITYWIFI_EVENT_SECRET=gw-hook-secret-1\n"
+                    "CITYWIFI_GATEWAY=cafe-gw1\n")
+    script = subprocess.Popen(
+        ["/bin/sh", str(SCRIPT), *stop], start_new_session=True,
+        env={**os.environ, "CITYWIFI_FASKEY": KEY, "CITYWIFI_BINAUTH_CONF": str(conf),
+             "CITYWIFI_BINAUTH_LOG": str(tmp_path / "ba.log"), "CITYWIFI_RETRY_SECONDS": "60", **env})
+    assert script.wait(timeout=10) == 0
+    deadline = time.monotonic() + 15
+    while not gate.seen and time.monotonic() < deadline:       # its first try met the 503
+        time.sleep(0.05)
+    assert gate.seen and (ram / "lock").is_dir()                 # the sender now sleeps 60 s
+    # Power cut: every process of the gateway dies and RAM is gone; the flash overlay stays.
+    os.killpg(script.pid, signal.SIGKILL)
+    for path in sorted(ram.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    kept = sorted(p.name for p in (flash / "binauth-spool").glob("*") if not p.name.startswith("."))
+    assert len(kept) == 1 and kept[0].endswith("." + parse_event(gate.seen[0][0]).nonce)
+    assert SessionRegistry(redis_client).by_ac("cafe-gw1") == []
+    # Back up, the portal too: cron's flush sends what the spool kept.
+    gate.refusing = False
+    assert hook(tmp_path, url, "flush", **env).returncode == 0
+    assert not list((flash / "binauth-spool").glob("[0-9]*"))
+    body, _, status = gate.seen[-1]
+    assert status == 200 and parse_event(body).nonce == parse_event(gate.seen[0][0]).nonce
+    assert UsageBook(redis_client).get("18900000077", time.time()).daily_volume == 420_000

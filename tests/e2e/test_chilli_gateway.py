@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -249,5 +250,127 @@ def test_unsigned_or_wrongly_signed_redirect_is_refused(redis_client: Any, redis
             # A forged success landing is refused too (no redirect, no status page).
             forged = portal_get(client, redirect.replace("res=notyet", "res=success"))
             assert forged.status_code == 400
+        finally:
+            chilli.stop()
+
+
+def json_get(chilli: FakeChilli, source: str, path: str) -> tuple[str, dict[str, Any]]:
+    """The phone at ``source`` asks Chilli's JSON interface with callback=cb: (content type, object)."""
+    conn = http.client.HTTPConnection(chilli.uamip, chilli.uamport, timeout=10, source_address=(source, 0))
+    conn.request("GET", path + ("&" if "?" in path else "?") + "callback=cb")
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    conn.close()
+    assert resp.status == 200 and body.startswith("cb(") and body.endswith(")"), body[:200]
+    return str(resp.headers["Content-Type"]), json.loads(body[3:-1])
+
+
+def _json_login_page(rig: Rig, client: FlaskClient, ip: str, number: str) -> tuple[str, dict[str, Any], Any]:
+    redirect = browse(rig.chilli, ip, "http://example.org/news").headers["Location"]
+    c = _field(portal_get(client, redirect).get_data(as_text=True), "c")
+    client.post("/portal/code", data={"c": c, "phone": number})
+    page = client.post("/portal/login", data={"c": c, "phone": number, "code": rig.stack.last_code(number)})
+    m = re.search(r'<script type="application/json" id="cw-chilli">(.*?)</script>',
+                  page.get_data(as_text=True))
+    return redirect, json.loads(m.group(1)) if m else {}, page
+
+
+def test_json_interface_handoff_page_and_the_fakes_answers(rig: Rig) -> None:
+    record = AcRegistry(rig.stack.redis).get(GW)
+    AcRegistry(rig.stack.redis).put(dataclasses.replace(record, json_login=True))
+    ip, mac, number = "127.0.0.15", "02:c0:00:00:00:0f", phone(74)
+    rig.chilli.add_client(ip, mac)
+    client = rig.app.test_client()
+    redirect, config, page = _json_login_page(rig, client, ip, number)
+    # The page, not a 303: its script may load Chilli's address and nothing else.
+    assert page.status_code == 200 and config, page.get_data(as_text=True)[:600]
+    root = f"http://{rig.chilli.uamip}:{rig.chilli.uamport}"
+    assert "script-src 'nonce-" in page.headers["Content-Security-Policy"]
+    assert page.headers["Content-Security-Policy"].split("script-src ")[1].split(";")[0].endswith(root)
+    challenge = parse_qs(urlsplit(redirect).query)["challenge"][0]
+    assert config["challenge"] == challenge and config["status"] == root + "/json/status"
+    assert config["logon"].startswith(root + "/json/logon?username=" + number + "&password=")
+    assert config["plain"].startswith(root + "/logon?")
+    assert config["landing"].startswith(PORTAL + "/portal/welcome?s=")
+    # Chilli's answers, as its JSON interface shapes them (JSONP, clientState, challenge …).
+    ctype, status = json_get(rig.chilli, ip, "/json/status")
+    assert ctype == "text/javascript"
+    assert (status["version"], status["clientState"], status["nasid"]) == ("1.0", 0, GW)
+    assert status["challenge"] == challenge and status["redir"]["ipAddress"] == ip and "session" not in status
+    assert json_get(rig.chilli, ip, "/json/status")[1]["challenge"] == challenge     # status spends nothing
+    assert json_get(rig.chilli, ip, "/json/logon?password=00")[1] == {"version": "1.0", "clientState": 0,
+                                                                       "nasid": GW}   # no username
+    _, logon = json_get(rig.chilli, ip, config["logon"][len(root):])
+    assert logon["clientState"] == 1 and logon["session"]["userName"] == number and "challenge" not in logon
+    assert wait_for(lambda: SessionRegistry(rig.stack.redis).by_phone(number), 5)
+    _, already = json_get(rig.chilli, ip, config["logon"][len(root):])
+    assert already["clientState"] == 1 and len(rig.chilli.requests) == 1
+    _, off = json_get(rig.chilli, ip, "/json/logoff")
+    assert off["clientState"] == 0 and len(off["challenge"]) == 32
+    # A reject: clientState 0, the Reply-Message, and a fresh challenge for the next try.
+    _, refused = json_get(rig.chilli, ip, f"/json/logon?username={number}&password={'00' * 16}")
+    assert refused["clientState"] == 0 and refused["message"] and refused["challenge"] != off["challenge"]
+
+
+def test_https_portal_keeps_the_logon_redirect_for_an_http_json_interface(
+        redis_client: Any, redis_url: str, data_dir: Path) -> None:
+    # An https page cannot load an http:// script (mixed content): without Chilli's HTTPS
+    # listener (ssl=) the handoff stays the /logon redirect, even with json_login on.
+    with running_stack(redis_client, redis_url, data_dir, web={"public_url": "https://portal.test"}) as stack:
+        chilli = FakeChilli(uamsecret=UAMSECRET, radius_secret=RADIUS_SECRET,
+                            uamserver="https://portal.test/portal", auth_port=stack.radius_auth_port,
+                            acct_port=stack.extras["acct_port"], nasid=GW).start()
+        try:
+            AcRegistry(stack.redis).put(AcRecord(
+                name=GW, kind="chilli", addresses=(chilli.nas_ip,), secret=UAMSECRET,
+                radius_secret=RADIUS_SECRET, rfc5176=True, coa_port=chilli.coa_port,
+                client_address_check=False, json_login=True))
+            app = create_app(build_services(stack.settings, stack.redis, journey=stack.journey))
+            ip, number = "127.0.0.16", phone(75)
+            chilli.add_client(ip, "02:c0:00:00:00:10")
+            client = app.test_client()
+            redirect = browse(chilli, ip, "http://example.org/").headers["Location"]
+            c = _field(client.get(redirect[len("https://portal.test"):]).get_data(as_text=True), "c")
+            client.post("/portal/code", data={"c": c, "phone": number})
+            done = client.post("/portal/login",
+                               data={"c": c, "phone": number, "code": stack.last_code(number)})
+            assert done.status_code == 303, done.get_data(as_text=True)[:400]
+            assert "/logon?" in done.headers["Location"]
+        finally:
+            chilli.stop()
+
+
+def test_a_redirect_naming_chillis_https_listener_gets_the_json_login_under_https(
+        redis_client: Any, redis_url: str, data_dir: Path) -> None:
+    # uamuissl: the signed redirect names Chilli's HTTPS listener (ssl=), so the page uses the
+    # JSON interface there, even without json_login on the entry, and under an https portal.
+    ssl = "https://hotspot.cafe.example:4990/"
+    with running_stack(redis_client, redis_url, data_dir, web={"public_url": "https://portal.test"}) as stack:
+        chilli = FakeChilli(uamsecret=UAMSECRET, radius_secret=RADIUS_SECRET, ssl=ssl,
+                            uamserver="https://portal.test/portal", auth_port=stack.radius_auth_port,
+                            acct_port=stack.extras["acct_port"], nasid=GW).start()
+        try:
+            AcRegistry(stack.redis).put(AcRecord(
+                name=GW, kind="chilli", addresses=(chilli.nas_ip,), secret=UAMSECRET,
+                radius_secret=RADIUS_SECRET, rfc5176=True, coa_port=chilli.coa_port,
+                client_address_check=False))
+            app = create_app(build_services(stack.settings, stack.redis, journey=stack.journey))
+            ip, number = "127.0.0.17", phone(76)
+            chilli.add_client(ip, "02:c0:00:00:00:11")
+            client = app.test_client()
+            redirect = browse(chilli, ip, "http://example.org/").headers["Location"]
+            assert "&ssl=https%3a%2f%2fhotspot.cafe.example%3a4990%2f&" in redirect
+            c = _field(client.get(redirect[len("https://portal.test"):]).get_data(as_text=True), "c")
+            client.post("/portal/code", data={"c": c, "phone": number})
+            page = client.post("/portal/login",
+                               data={"c": c, "phone": number, "code": stack.last_code(number)})
+            assert page.status_code == 200, page.get_data(as_text=True)[:400]
+            found = re.search(r'id="cw-chilli">(.*?)</script>', page.get_data(as_text=True))
+            assert found
+            config = json.loads(found.group(1))
+            assert config["status"] == ssl + "json/status" and config["logon"].startswith(ssl + "json/logon?")
+            assert config["plain"].startswith(f"http://{chilli.uamip}:{chilli.uamport}/logon?")
+            policy = page.headers["Content-Security-Policy"]
+            assert "script-src 'nonce-" in policy and "https://hotspot.cafe.example:4990;" in policy
         finally:
             chilli.stop()

@@ -113,3 +113,39 @@ def test_refusals(rig: Rig) -> None:
     assert not SessionRegistry(rig.stack.redis).by_phone(phone(97))
     unknown = land(rig.app.test_client(), "02-F0-00-00-00-04", site="nosuchsite")
     assert unknown.status_code == 400
+
+
+def test_open_api_usage_reaches_the_noc_and_the_daily_quota(rig: Rig) -> None:
+    """With an Open API application on the entry, the controller usage round reads the client's
+    traffic: the NOC session list shows it, the authorisation's end books it, and the next login
+    of the day is refused once the day's data is used up."""
+    from portal.controller_usage import UnifiUsagePoller
+    from portal.omada_usage import granted_seconds
+    from portal.plans import PlanStore
+    from portal.units import format_octets
+
+    app_id, app_secret = "a1b2c3d4e5f60718", "f0e1d2c3b4a5968778695a4b"
+    rig.controller.openapi = (app_id, app_secret)
+    record = AcRegistry(rig.stack.redis).get(SITE)
+    AcRegistry(rig.stack.redis).put(dataclasses.replace(record, openapi_client=f"{app_id}:{app_secret}"))
+    plans = PlanStore(rig.stack.redis)
+    plans.put(dataclasses.replace(plans.get("basic"), daily_volume=50_000_000, daily_time=None,
+                                  session_timeout=900))
+    mac, number = "02-F0-00-00-00-09", phone(98)
+    assert code_login(rig, rig.app.test_client(), mac, number).status_code == 200
+    rig.controller.use(SITE, mac, up=3_000_000, down=48_000_000)
+    now = [time.time()]
+    poller = UnifiUsagePoller(rig.stack.redis, timeout=2.0, clock=lambda: now[0])
+    assert poller.poll().updated == 1
+    noc = signed_in(rig.app, rig.stack.redis)
+    listed = noc.get("/noc/sessions").get_data(as_text=True)
+    assert f"<td>{format_octets(51_000_000)}</td>" in listed, listed[:3000]
+    # The authorisation ends: the session closes and the day's 51 MB are booked.
+    (session,) = SessionRegistry(rig.stack.redis).by_phone(number)
+    now[0] = session.started + granted_seconds(session) + 1
+    assert poller.poll().closed == 1
+    assert not SessionRegistry(rig.stack.redis).by_phone(number)
+    # The returning phone is refused at the landing, before the controller is asked.
+    landed = land(rig.app.test_client(), mac, lang="en")
+    assert landed.status_code == 403 and 'data-code="daily_volume_used"' in landed.get_data(as_text=True)
+    assert len(rig.controller.clients[SITE]) == 1

@@ -122,7 +122,7 @@ echo "$(( $(date +%s) + 86400 )) $MAC 192.168.77.10 phone *" >$D/gw/tmp/dhcp.lea
 # Private mount+pid namespaces: its helpers hard-code /etc/opennds/opennds.conf and /tmp, and
 # pgrep/kill host-wide; the systemctl shim keeps it from restarting any dnsmasq.
 exec ip netns exec ${{P}}gw unshare --mount --pid --fork --kill-child --mount-proc --propagation private \
-  env PATH=$D/bin:$PATH CITYWIFI_BINAUTH_LOG=/mnt/binauth.log \
+  env PATH=$D/bin:$PATH CITYWIFI_BINAUTH_LOG=/mnt/binauth.log CITYWIFI_SPOOL_DIR=/mnt/spool \
     CITYWIFI_EVENT_URL=http://10.77.0.2:2080/api/gateway/opennds/events \
     CITYWIFI_EVENT_SECRET={SECRET} sh -c "exec >$D/gw/opennds.log 2>&1
     mount --bind $D/gw /mnt
@@ -391,8 +391,8 @@ def test_phone_behind_opennds_logs_in_by_sms_and_reaches_the_internet(testbed: N
     assert bed.curl("-o", "/dev/null", "-w", "%{http_code}", "http://10.77.0.3/") == "307"
     again = bed.curl("-o", "/dev/null", "-w", "%{redirect_url}", "http://10.77.0.3/")
     assert "今日上网时长已用完" in bed.curl(again)
-    # Every event went through the hook's spool on the gateway (its /tmp), and none is left.
-    spool = bed.d / "gw" / "tmp" / "citywifi-binauth-spool"
+    # Every event went through the hook's spool on the gateway (CITYWIFI_SPOOL_DIR), and none is left.
+    spool = bed.d / "gw" / "spool"
     # (4 logins, 4 deauths: client_auth ×4, ndsctl_, client_, downquota_ and timeout_deauth)
     left = [p.name for p in spool.iterdir() if not p.name.startswith(".")]
     assert int((spool / ".seq").read_text()) == 8 and left == [], (left, (spool / ".seq").read_text())

@@ -46,6 +46,36 @@ def sign_in(browser: Any, site: str, username: str, password: str, locale: str) 
     return page
 
 
+# Draws each character in the heading's font on a canvas and returns its pixels as text: without a
+# font that has the glyph, Chromium draws the same "tofu" box for every character.
+_GLYPHS_JS = """(chars) => {
+  const font = getComputedStyle(document.querySelector('h1')).font;
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 64;
+  const c = canvas.getContext('2d');
+  return chars.map((ch) => {
+    c.clearRect(0, 0, 64, 64);
+    c.font = font.replace(/\\d+(\\.\\d+)?px/, '40px');
+    c.fillStyle = '#000';
+    c.fillText(ch, 4, 48);
+    const data = c.getImageData(0, 0, 64, 64).data;
+    let ink = 0, out = '';
+    for (let i = 3; i < data.length; i += 4) { if (data[i] > 0) ink++; out += data[i] > 127 ? '1' : '0'; }
+    return [Math.round(c.measureText(ch).width * 10) / 10, ink, out];
+  });
+}"""
+
+
+def assert_chinese_glyphs(page: Any) -> None:
+    """The zh page's characters are drawn as glyphs, not boxes: each has ink, no two of 统计报表
+    look alike, and none looks like a private-use code point no font has (U+E000, U+F8FE)."""
+    drawn = page.evaluate(_GLYPHS_JS, ["统", "计", "报", "表", "\ue000", "\uf8fe"])
+    chinese, tofu = drawn[:4], drawn[4:]
+    assert all(ink > 50 for _, ink, _ in chinese), drawn
+    assert len({bits for _, _, bits in chinese}) == 4, "CJK characters drawn as identical boxes"
+    assert not {bits for _, _, bits in chinese} & {bits for _, _, bits in tofu}, "drawn as tofu"
+
+
 def test_noc_reads_prints_and_downloads_a_month(browser: Any, site: str, redis_client: Any,
                                                 artefacts: Path) -> None:
     _, password = create_account(redis_client, "noc1", Role.NOC)
@@ -60,6 +90,7 @@ def test_noc_reads_prints_and_downloads_a_month(browser: Any, site: str, redis_c
     assert page.locator("figure.chart-logins rect.bar").count() == 30
     assert page.locator("#report-table tbody tr").count() == 31   # 30 days + the total
     assert page.locator("#breakdown-venue tbody tr").count() == 2
+    assert_chinese_glyphs(page)
     page.screenshot(path=str(artefacts / "reports-noc-zh.png"), full_page=True)
     with page.expect_download() as info:
         page.click("#export-csv")

@@ -104,3 +104,33 @@ def test_commands_say_no_instance_runs_and_start_no_redis(tmp_path: Path) -> Non
         assert "Traceback" not in proc.stderr, proc.stderr
     # Nothing was started: no Redis wrote a log or an AOF there.
     assert sorted(p.name for p in redis_dir.iterdir()) == ["redis.sock"]
+
+
+def _into_closed_head(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with stdout on a real pipe to ``head -3`` that has already read its three
+    lines and exited, as in ``citywifi admin list-users | head -3`` once head is done. Waiting
+    for head first makes the closed pipe certain rather than a race with the writer."""
+    read_end, write_end = os.pipe()
+    head = subprocess.Popen(["head", "-3"], stdin=read_end, stdout=subprocess.PIPE)
+    os.close(read_end)
+    try:
+        os.write(write_end, b"one\ntwo\nthree\n")
+        out, _ = head.communicate(timeout=30)
+        assert out == b"one\ntwo\nthree\n" and head.returncode == 0
+        return subprocess.run([sys.executable, "-m", "portal.cli", *args], env=_env(), cwd=cwd,
+                              stdin=subprocess.DEVNULL, stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=60, start_new_session=True)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("args", [
+    ("admin", "list-users"),
+    ("config", "example"),
+    ("portal-packet", "decode", "0101"),   # the error report goes to stdout too
+    ("archive", "status"),
+])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(demo_dir: Path, args: tuple[str, ...]) -> None:
+    proc = _into_closed_head(demo_dir, *args)
+    assert proc.stderr == ""                      # no BrokenPipeError traceback, no "Exception ignored"
+    assert proc.returncode == 141                 # what a shell reports for `yes | head` (128 + SIGPIPE)

@@ -13,7 +13,7 @@ import pytest
 
 from ac_adapters.gateways.unifi_api import controller_for
 from portal.acs import AcRecord, AcRegistry
-from portal.controller_usage import UnifiUsagePoller, pick_guest
+from portal.controller_usage import UnifiUsagePoller, guest_octets, pick_guest
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
 from portal.usage import UsageBook
@@ -191,3 +191,21 @@ def test_a_later_login_of_the_mac_replaces_the_session(
     assert live.session_id == second.session_id and live.output_octets == 1 * MB
     assert UsageBook(redis_client).get(phone, time.time()).daily_volume == 3 * MB
     assert [r["cause"] for r in logouts(redis_client)] == ["unifi:replaced"]
+
+
+def test_rx_is_the_guests_upload_and_tx_its_download(
+        redis_client: Any, controller: FakeUnifiController, poller: UnifiUsagePoller) -> None:
+    """UniFi counts from the access point's side (controller_usage.guest_octets cites where this
+    is established): a guest that downloads a lot shows it in tx_bytes, which must become the
+    session's output octets (download), the NOC's and the real-name log's "out"."""
+    assert guest_octets({"rx_bytes": 7, "tx_bytes": 900}) == (7, 900)
+    phone, mac = "13800000009", "02:e0:00:00:00:99"
+    grant(redis_client, controller, mac, phone)
+    controller.use(SITE, mac, rx=1 * MB, tx=40 * MB)           # a video: little up, much down
+    poller.poll()
+    (live,) = SessionRegistry(redis_client).by_phone(phone)
+    assert (live.input_octets, live.output_octets) == (1 * MB, 40 * MB)
+    controller.expire_guest(SITE, mac, ago=1)
+    poller.poll()
+    (record,) = logouts(redis_client)
+    assert (record["in"], record["out"]) == (str(1 * MB), str(40 * MB))

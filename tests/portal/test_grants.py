@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import multiprocessing
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -187,6 +188,17 @@ def test_signed_class_verifies_only_for_its_ac_and_unchanged() -> None:
     assert signer.verify(value.replace(b"13800138000", b"13900139000"), "ac1") is None
     assert signer.verify(make_class("13800138000", "basic", 1_700_000_000), "ac1") is None
     assert is_signed_class(value) and not is_signed_class(make_class("1", "p", 1))
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"k" * 64, b"long-key-" * 10])
+def test_class_tag_is_hmac_sha256_of_the_ac_and_body(key: bytes) -> None:
+    """The tag is RFC 2104 HMAC-SHA256 (kept key states must not change a single bit), for keys
+    shorter than, equal to and longer than the 64-byte block, and for several ACs in turn."""
+    signer = ClassSigner(key)
+    for ac in ("ac1", "ac2", "ac1", "校园-AC"):
+        value = signer.make("13800138000", "basic", 1_700_000_000, ac, b"\x01\x02\x03\x04")
+        body, _, tag = value.rpartition(b"|")
+        assert tag == hmac.digest(key, ac.encode() + b"|" + body, "sha256")[:16].hex().encode()
 
 
 def _class_in_child(out: Any) -> None:

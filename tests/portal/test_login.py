@@ -13,6 +13,7 @@ import pytest
 from portal.login import LoginError, PhoneContext
 from portal.plans import Plan
 from portal.reallog import RealNameLog
+from portal.sms_queue import SmsQueue
 from portal.state import keys
 from portal.usage import UsageBook
 from tests.e2e.stack import AC_NAME, OPERATOR_URL, VENUE_URL, Stack, phone, running_stack, user, wait_for
@@ -29,6 +30,17 @@ def first_login(stack: Stack, i: int) -> tuple[PhoneContext, Any]:
     sent = stack.journey.request_code(ctx, phone(i))
     assert sent.phone == phone(i) and sent.resend_in > 0
     return ctx, stack.journey.login_with_code(ctx, phone(i), stack.last_code(phone(i)))
+
+
+def test_a_code_request_queues_its_sms_with_the_login_place(stack: Stack) -> None:
+    """The SMS job carries the venue, AC and SSID of the login context: the worker counts the
+    SMS there for the daily reports (portal/reports/counts.py)."""
+    ctx = stack.journey.context(stack.query(7))
+    stack.journey.request_code(ctx, phone(7))
+    _id, fields = stack.redis.xrange(keys.sms_stream())[-1]
+    job = SmsQueue(stack.redis).job(fields[b"job_id"].decode())
+    assert job is not None and job.phone == phone(7)
+    assert job.place == ("library", AC_NAME, "CityWiFi")
 
 
 def test_context_from_the_simulator_redirect(stack: Stack) -> None:

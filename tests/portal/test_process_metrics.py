@@ -79,6 +79,15 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def report_counts(client: Any) -> dict[str, int]:
+    """Every quarter-hour report counter (portal/reports/counts.py), summed by field."""
+    out: dict[str, int] = {}
+    for key in client.scan_iter(match="*{stats}:rq:*"):
+        for k, v in client.hgetall(key).items():
+            out[k.decode()] = out.get(k.decode(), 0) + int(v)
+    return out
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(tmp_path / "redis", port=0).start()
@@ -101,7 +110,8 @@ def test_radius_workers_metrics_reject_counter_and_readiness(own_redis: Embedded
     try:
         wait_for(lambda: get(mport, "/healthz")[0] == 200, 20, "metrics port")
         assert json.loads(get(mport, "/readyz")[1]) == {"status": "ready"}
-        attrs = f'User-Name="{PHONE}", User-Password="not-a-token", Message-Authenticator=0x00'
+        attrs = (f'User-Name="{PHONE}", User-Password="not-a-token", Message-Authenticator=0x00, '
+                 'Called-Station-Id="AA-BB-CC-DD-EE-FF:CityWiFi"')
         # The workers may still be loading the dictionary on a busy box: the first request may
         # be retransmitted (same packet: the duplicate cache answers it, counted once).
         assert "Received Access-Reject" in radclient(auth, "auth", attrs, timeout=3, retries=5)
@@ -116,6 +126,9 @@ def test_radius_workers_metrics_reject_counter_and_readiness(own_redis: Embedded
         # …and the fleet's live figures (RejectFlusher, once a second, no work per reject).
         wait_for(lambda: LiveStats(client).totals().get("reject:invalid_credential") == 3, 10,
                  "live reject figures")
+        # …and the daily reports' refusals by place: no venue claims ac1, the SSID is CityWiFi.
+        wait_for(lambda: report_counts(client) == {"refused:invalid_credential\t\tac1\tCityWiFi": 3},
+                 10, "refusals by place")
 
         own_redis.stop()
         _, body = wait_for(lambda: (r := get(mport, "/readyz"))[0] == 503 and r, 10, "503")
@@ -156,7 +169,8 @@ src_number = "10690001"
             before = scrape(mport)
             assert before[("citywifi_sms_sent_total", ())] == 0
             q = SmsQueue(redis_client)
-            job = q.enqueue(SmsJob("13300000001", "otp", {"code": "123456"}))
+            job = q.enqueue(SmsJob("13300000001", "otp", {"code": "123456"}, venue="mall",
+                                   ac="ac-1", ssid="CityWiFi"))
             wait_for(lambda: (q.outcome(job) or {}).get("status") == "delivered", 20, "delivery")
             wait_for(lambda: scrape(mport).get(("citywifi_sms_reports_total", (("outcome", "delivered"),)))
                      == 1, 10, "report counted")
@@ -167,6 +181,10 @@ src_number = "10690001"
     snap = LiveStats(redis_client).snapshot(5)
     assert snap["codes_window"]["sent"] == 1 and snap["codes_window"]["delivered"] == 1
     assert snap["sms"]["spent_fen"] == 5 and snap["sms"]["sent"] == 1   # the worker's price_fen
+    # The daily reports' SMS figures by the place of the login the code was for.
+    place = "\tmall\tac-1\tCityWiFi"
+    assert report_counts(redis_client) == {f"sms_sent{place}": 1, f"sms_fen{place}": 5,
+                                           f"sms_delivered{place}": 1}
 
 
 def test_ac_listener_metrics_count_drops(redis_client: Any, redis_url: str) -> None:

@@ -438,7 +438,7 @@ def test_usage_mirror_matches_usage_book(redis_client: Any) -> None:
                  ["d", "19990101", "dt", "50", "tt", "90"]):
         as_bytes = [v.encode() for v in flat]
         as_dict = dict(zip(as_bytes[::2], as_bytes[1::2], strict=True))
-        assert policy._usage(as_bytes, now) == book.from_raw(as_dict, now)
+        assert policy.lookups.usage(as_bytes, now) == book.from_raw(as_dict, now)
 
 
 @settings(max_examples=60, deadline=None)

@@ -21,7 +21,7 @@ from ad_pages.campaigns import Campaign, Creative
 from ad_pages.web_url import web_url_problem
 from portal.accounts import Role
 from portal.campaigns import CampaignStore
-from portal.venues import Venue, VenueStore
+from portal.venues import Venue, VenueSettingsError, VenueStore, update_venue
 from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, seed
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
@@ -97,3 +97,19 @@ def test_preview_links_carry_only_their_own_parameters(app: Flask, redis_client:
     html = resp.get_data(as_text=True)
     for leaked in ("frag", "_external", "http://localhost", "javascript", "venue_id", "_method", "page=x"):
         assert leaked not in html, leaked
+
+
+@pytest.mark.parametrize("entry", ["*", "*.example.cn", "bad:99999", "lib.example.cn/path", ".", "a..b",
+                                   "-lib.example.cn", "lib example.cn", "lib.example.cn\x00"])
+def test_redirect_allow_list_entries_that_could_never_match_are_refused(entry: str) -> None:
+    with pytest.raises(VenueSettingsError) as refused:
+        update_venue(LIB, {"redirect_hosts": f"lib.example.cn,{entry}"}, operator_hosts=(), network=True)
+    assert refused.value.field == "redirect_hosts"
+    assert "host name" in refused.value.message_en and "主机名" in refused.value.message_zh
+    assert "\x00" not in refused.value.message_zh
+
+
+def test_redirect_allow_list_keeps_hosts_addresses_and_subdomain_entries_lowercased() -> None:
+    venue = update_venue(LIB, {"redirect_hosts": "Lib.Example.cn, .shop.example.cn, 10.77.0.3"},
+                         operator_hosts=(), network=True)
+    assert venue.redirect_hosts == ("lib.example.cn", ".shop.example.cn", "10.77.0.3")

@@ -21,6 +21,11 @@ TOKEN_SCHEMA: dict[str, Any] = {
                    "created_at": {"type": "number"}, "expires_at": {"type": ["number", "null"]},
                    "last_used": {"type": ["number", "null"]}, "revoked": {"type": "boolean"},
                    "revoked_reason": {"type": "string"},
+                   "issued_by": {"type": "string", "description": "who minted it for its account "
+                                 "(citywifi admin create-token --owner); empty when the account did"},
+                   "venues": {"type": ["array", "null"], "items": {"type": "string"},
+                              "description": "a venue account's token: the venues it reads "
+                                             "(shown to the token itself, GET /whoami)"},
                    "grants": {"type": "array", "items": {"enum": list(SCOPES)},
                               "description": "what the token may do now (its scope, cut down to "
                                              "its creator's current role)"}},
@@ -62,7 +67,7 @@ def _accounts() -> AccountStore:
 
 
 @operation("/whoami", "GET", scope="read", tag="accounts", summary="The token making this request",
-           response=TOKEN_SCHEMA)
+           response=TOKEN_SCHEMA, venue_scoped=True)
 def whoami() -> Any:
     return api_token().as_dict()
 

@@ -39,6 +39,8 @@ _FIELDS: dict[str, Any] = {
     "client_address_check": {"type": "boolean"},
     "kind": {"enum": list(GATEWAY_KINDS)},
     "controller_url": {"type": "string", "maxLength": 300},
+    "json_login": {"type": "boolean",
+                   "description": "chilli: the login page uses Chilli's JSON interface (/json/logon)"},
     # RADIUS proxies (docs/integration/radius-proxy.md)
     "radius_proxy": {"type": "boolean",
                      "description": "a trusted RADIUS proxy: the AC behind it is read from "
@@ -52,6 +54,8 @@ _FIELDS: dict[str, Any] = {
 _REDIRECT_KEY = {"type": "string", "pattern": "^([\\x21-\\x7e]{8})?$"}
 # An openNDS gateway's faskey: write-only too.
 _FASKEY = {"type": "string", "pattern": "^[A-Za-z0-9]{8,128}$"}
+# An Omada entry's Open API application, <client_id>:<client_secret>: write-only too.
+_OPENAPI = {"type": "string", "pattern": "^([A-Za-z0-9_-]{8,128}:[A-Za-z0-9_-]{8,128})?$"}
 LIVE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["state", "online_users", "last_seen", "radius_bad_authenticator",
                                    "portal_bad_authenticator"],
@@ -75,19 +79,22 @@ LIVE_SCHEMA: dict[str, Any] = {
 AC_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["name", "addresses", "vendor", "enabled", "separate_radius_secret"],
     "not": {"anyOf": [{"required": ["secret"]}, {"required": ["radius_secret"]},
-                      {"required": ["redirect_key"]}, {"required": ["faskey"]}]},
+                      {"required": ["redirect_key"]}, {"required": ["faskey"]},
+                      {"required": ["openapi_client"]}]},
     "properties": {"name": {"type": "string"}, **_FIELDS,
                    "separate_radius_secret": {"type": "boolean"}, "redirect_key_set": {"type": "boolean"},
-                   "faskey_set": {"type": "boolean"}, "live": LIVE_SCHEMA},
+                   "faskey_set": {"type": "boolean"}, "openapi_client_set": {"type": "boolean"},
+                   "live": LIVE_SCHEMA},
 }
 NEW_AC: dict[str, Any] = {
     "type": "object", "required": ["name", "addresses"], "additionalProperties": False,
     "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"}, **_FIELDS,
                    "secret": _SECRET, "radius_secret": _SECRET, "redirect_key": _REDIRECT_KEY,
-                   "faskey": _FASKEY},
+                   "faskey": _FASKEY, "openapi_client": _OPENAPI},
 }
 AC_PATCH: dict[str, Any] = {"type": "object", "additionalProperties": False, "minProperties": 1,
-                            "properties": {**_FIELDS, "redirect_key": _REDIRECT_KEY, "faskey": _FASKEY}}
+                            "properties": {**_FIELDS, "redirect_key": _REDIRECT_KEY, "faskey": _FASKEY,
+                                           "openapi_client": _OPENAPI}}
 SECRETS_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["name"],
     "properties": {"name": {"type": "string"}, "portal_secret": {"type": "string"},

@@ -122,6 +122,7 @@ class Operation:
     description: str = ""
     response_media: str = "application/json"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    venue_scoped: bool = False     # a venue account's token may call it (for its own venues)
 
 
 OPERATIONS: list[Operation] = []
@@ -147,11 +148,18 @@ def _flask_rule(path: str) -> str:
 def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
               response: Mapping[str, Any], request: Mapping[str, Any] | None = None,
               parameters: Iterable[Mapping[str, Any]] = (), errors: Iterable[int] = (), status: int = 200,
-              description: str = "", response_media: str = "application/json") -> Callable[[_F], _F]:
+              description: str = "", response_media: str = "application/json",
+              venue_scoped: bool = False, content_write: bool = False) -> Callable[[_F], _F]:
     """Declare, route, guard and document one API operation (see module doc).
 
+    ``venue_scoped``: tokens of venue accounts may call it too; the view must confine what it
+    returns to ``api_token().venues`` (every other operation answers such a token 403).
+
     Path parameters are added to ``parameters`` automatically. A view returns a JSON-able
-    value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV)."""
+    value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV).
+    ``content_write``: the operation saves venue content; it counts against the write rate of
+    the account that created the token (``[content] writes_per_*``, 429 beyond it), shared
+    with that account's console saves."""
     if scope not in SCOPES:
         raise ValueError(f"scope is one of {', '.join(SCOPES)}")
     params = list(parameters)
@@ -160,9 +168,10 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
         if name not in named:
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
-                   tuple(sorted(set(errors) | {400, 401, 503} | ({403} if scope != "read" else set())
+                   tuple(sorted(set(errors) | {400, 401, 403, 503}
+                                | ({429} if content_write else set())
                                 | ({415} if request is not None else set()))),
-                   status, description, response_media)
+                   status, description, response_media, venue_scoped=venue_scoped)
     OPERATIONS.append(op)
 
     def decorate(view: _F) -> _F:
@@ -171,7 +180,11 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
             token = _authenticate()
             if not token.allows(op.scope):
                 raise _standard(403)
+            if token.venues is not None and not op.venue_scoped:
+                raise _standard(403, VENUE_TOKEN_EN, VENUE_TOKEN_ZH)
             g.api_token = token
+            if content_write:
+                services().content_writes.take(token.created_by.removeprefix("user:"))
             result = view(*args, **kwargs)
             if isinstance(result, Response):
                 return result
@@ -184,6 +197,10 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
         bp.add_url_rule(_flask_rule(path), endpoint=endpoint, view_func=wrapper, methods=[op.method])
         return view
     return decorate
+
+
+VENUE_TOKEN_EN = "A venue account's token reads only its own venues' reports."
+VENUE_TOKEN_ZH = "场所账号的令牌只能读取其自己场所的报表。"
 
 
 def _authenticate() -> ApiToken:
@@ -242,7 +259,9 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     # encoded to store or answer, and control characters are never text (portal/text.py).
     problem = first_problem(data)
     if problem is not None:
-        raise body_error(f"{problem.where}: {problem.en}", f"字段 {problem.where} {problem.zh}",
+        # portal/text.py names an unprintable key "(a field name)": say so in Chinese too.
+        where_zh = "某个字段名" if problem.where == "(a field name)" else f"字段 {problem.where}"
+        raise body_error(f"{problem.where}: {problem.en}", f"{where_zh} {problem.zh}",
                          "invalid_text")
     if schema is not None:
         try:
@@ -251,14 +270,16 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
         except RecursionError:
             raise too_deep from None
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path)[:80] or "(body)"
+            path = "/".join(str(p) for p in error.absolute_path)[:80]
+            where = path or "(body)"
+            where_zh = f"字段 {path} " if path else "请求体"   # the whole body failed, not a field
             # The message quotes the offending value: keep an echo of a 60 KB field short.
             message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
             from portal.web.api.schema_zh import schema_reason_zh
 
             reason_zh = schema_reason_zh(error)
             reason_zh = reason_zh if len(reason_zh) <= 300 else reason_zh[:300] + "…"
-            raise body_error(f"{where}: {message}", f"字段 {where} 无效：{reason_zh}")
+            raise body_error(f"{where}: {message}", f"{where_zh}无效：{reason_zh}")
     return data
 
 
@@ -282,6 +303,8 @@ def document() -> dict[str, Any]:
             "summary": op.summary, "tags": [op.tag], "parameters": [dict(p) for p in op.parameters],
             "responses": responses, "security": [{"bearer": []}], "x-scope": op.scope,
         }
+        if op.venue_scoped:
+            entry["x-venue-scoped"] = True
         if op.description:
             entry["description"] = op.description
         if op.request is not None:
@@ -297,7 +320,10 @@ def document() -> dict[str, Any]:
                      "console accounts and tokens) or `export` (read + the legal-log exports of "
                      "`/logs/{stream}`, i.e. personal data; no other scope includes it). A token "
                      "never grants more than its creator's current console role and stops working "
-                     "when its creator is deleted or disabled. Audit entries name tokens by id.")},
+                     "when its creator is deleted or disabled. A venue account's token (`read`, "
+                     "made in the venue console) calls only the operations marked "
+                     "`x-venue-scoped`, for that account's venues (anything else: 403). Audit "
+                     "entries name tokens by id.")},
         "servers": [{"url": PREFIX}],
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": {"Error": ERROR_SCHEMA},
@@ -319,8 +345,11 @@ def http_error(exc: HTTPException) -> Response:
 def internal_error(exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return exc.response()
-    if isinstance(exc, ContentRefused):     # a quota (409) or the storage watermark (507)
-        return ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
+    if isinstance(exc, ContentRefused):     # a quota (409), the write rate (429), the watermark (507)
+        response = ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, NotFound):
         return ApiError(404, "not_found", str(exc), "资源不存在。").response()
     if isinstance(exc, ValidationError):

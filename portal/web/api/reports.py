@@ -1,7 +1,8 @@
 """API: the reports of the console's reports page (``GET /api/v1/reports``).
 
-Same period and scope arguments as ``/reports`` (portal/web/reports.py). API tokens belong to
-NOC accounts (portal/apitokens.py: venue accounts hold none), so a token sees every venue."""
+Same period and scope arguments as ``/reports`` (portal/web/reports.py). A NOC token sees every
+venue; a venue account's token (portal/apitokens.py) sees its account's venues only, as the
+account does on the page, and is refused (403) another venue or an AC."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from flask import request
 
 from portal.reports.query import FIGURES, PERIODS, SCOPES, ReportRequestError
-from portal.web.api.base import ApiError, operation, query
+from portal.web.api.base import VENUE_TOKEN_EN, VENUE_TOKEN_ZH, ApiError, api_token, operation, query
 
 __all__ = ["REPORT_SCHEMA"]
 
@@ -36,8 +37,10 @@ REPORT_SCHEMA: dict[str, Any] = {
                    "items": {"allOf": [_FIGURES, {"type": "object", "required": ["day"], "properties": {
                        "day": {"type": "string", "format": "date"}}}]}},
         "totals": _FIGURES,
-        "refusals": {**_COUNTS, "description": "RADIUS refusals by reason (fleet-wide counters: "
-                                               "the total scope only)"},
+        "refusals": {**_COUNTS, "description": "RADIUS authentication refusals by reason in the "
+                                               "scope (by venue, AC and SSID since the refusing "
+                                               "worker records them by place; earlier days: "
+                                               "fleet-wide, in the total only)"},
         "campaigns": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["imp", "view", "click"],
             "properties": {"imp": _NUM, "view": _NUM, "click": _NUM}}},
@@ -50,7 +53,9 @@ REPORT_SCHEMA: dict[str, Any] = {
 @operation("/reports", "GET", scope="read", tag="reports",
            summary="Daily roll-ups over a period: logins, phones, sessions, traffic, SMS, ads",
            description="Days are local days of the archive's time zone. phones and new_phones count "
-                       "per day; peak_sessions over several days or venues is the largest single one.",
+                       "per day; peak_sessions over several days or venues is the largest single one. "
+                       "A venue account's token: scope all adds up its own venues; another venue or "
+                       "an AC is refused (403).",
            parameters=[query("period", "string", "day, week (Mon-Sun), month (default) or custom",
                              enum=PERIODS),
                        query("day", "string", "a day in the period, YYYY-MM-DD (default: yesterday)"),
@@ -58,12 +63,17 @@ REPORT_SCHEMA: dict[str, Any] = {
                        query("to", "string", "custom: last day (inclusive), YYYY-MM-DD"),
                        query("scope", "string", "all (default), venue or ac", enum=SCOPES),
                        query("name", "string", "the venue id or AC name of scope venue/ac")],
-           response=REPORT_SCHEMA, errors=(400,))
+           response=REPORT_SCHEMA, errors=(400, 403), venue_scoped=True)
 def get_report() -> Any:
     from portal.web.reports import report_from_args
 
+    venues = api_token().venues
+    scope = request.args.get("scope", "all")
+    if venues is not None and (scope not in ("all", "venue") or (
+            scope == "venue" and request.args.get("name", "") not in venues)):
+        raise ApiError(403, "forbidden", VENUE_TOKEN_EN, VENUE_TOKEN_ZH)
     try:
-        report, _ = report_from_args(request.args, None)
+        report, _ = report_from_args(request.args, venues)
     except ReportRequestError as exc:
         raise ApiError(400, exc.code, str(exc), exc.message_zh) from None
     return report

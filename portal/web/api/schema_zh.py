@@ -14,11 +14,13 @@ from typing import Any
 __all__ = ["schema_reason_zh"]
 
 _TYPES = {"integer": "整数", "number": "数字", "string": "字符串", "boolean": "布尔值（true 或 false）",
-          "object": "JSON 对象", "array": "数组", "null": "null"}
+          "object": "JSON 对象", "array": "数组", "null": "空值"}
 
 
 def _value(value: Any, limit: int = 40) -> str:
-    """A short rendering of a value the client sent (JSON, cut)."""
+    """A short rendering of a value the client sent (JSON, cut); JSON null reads as 空值."""
+    if value is None:
+        return "空值"
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):

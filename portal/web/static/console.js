@@ -6,11 +6,26 @@
     var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
   });
-  // Epoch seconds in <... class="ts" data-epoch="..."> become local date-times.
+  // Every console time is shown in the operator's configured zone (<body data-tz>, the zone of
+  // the charts and reports), never the browser's, and says which: "2026-12-07 20:15:03 UTC+8".
+  var tz = document.body.getAttribute("data-tz") || "UTC";
+  var tzLabel = document.body.getAttribute("data-tz-label") || "";
+  function when(ms, withDate) {
+    var p = {};
+    var opts = {timeZone: tz, hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit",
+                timeZoneName: "shortOffset"};
+    if (withDate) { opts.year = "numeric"; opts.month = "2-digit"; opts.day = "2-digit"; }
+    new Intl.DateTimeFormat("en-GB", opts).formatToParts(new Date(ms)).forEach(function (x) { p[x.type] = x.value; });
+    // "GMT+8" for that instant (DST-aware); the server's label if the browser lacks shortOffset.
+    var label = p.timeZoneName ? p.timeZoneName.replace(/^GMT/, "UTC") : tzLabel;
+    var time = p.hour + ":" + p.minute + ":" + p.second + " " + label;
+    return withDate ? p.year + "-" + p.month + "-" + p.day + " " + time : time;
+  }
+  // Epoch seconds in <... data-epoch="..."> (filled in by scripts) become date-times in that zone.
   function stamp(root) {
     (root || document).querySelectorAll("[data-epoch]").forEach(function (el) {
       var t = parseFloat(el.getAttribute("data-epoch"));
-      if (t > 0) { el.textContent = new Date(t * 1000).toLocaleString(); el.title = String(t); }
+      if (t > 0) { el.textContent = when(t * 1000, true); el.title = tz; }
     });
   }
   window.CityConsole = {
@@ -26,7 +41,8 @@
         body: body === undefined ? undefined : JSON.stringify(body)
       }).then(function (r) { return r.json().then(function (j) { return {status: r.status, body: j}; }); });
     },
-    stamp: stamp
+    stamp: stamp,
+    when: when          /* when(ms, withDate): a time in the console's zone, labelled */
   };
   document.addEventListener("DOMContentLoaded", function () { stamp(document); });
 })();

@@ -8,9 +8,11 @@
   var names = document.getElementById("series-names").dataset;
   function set(id, text) { var el = document.getElementById(id); if (el) { el.textContent = String(text); } }
   function sum(obj) { return Object.keys(obj).reduce(function (a, k) { return a + obj[k]; }, 0); }
-  function keyed(obj, label) {
+  var reasons = JSON.parse(names.reasons || "{}");    // reject reason id → its name
+  function keyed(obj, label, shown) {
     var keys = Object.keys(obj).sort();
-    return {labels: keys, series: [{name: label, values: keys.map(function (k) { return obj[k]; })}]};
+    return {labels: keys.map(function (k) { return (shown && shown[k]) || k; }),
+            series: [{name: label, values: keys.map(function (k) { return obj[k]; })}]};
   }
   function draw(s) {
     set("online-total", s.online.total);
@@ -28,7 +30,7 @@
     CityCharts.line(document.getElementById("chart-codes"), {labels: s.labels, series: [
       {name: names.sent, values: s.codes.sent}, {name: names.delivered, values: s.codes.delivered},
       {name: names.failed, values: s.codes.failed}, {name: names.undelivered, values: s.codes.undelivered}]});
-    CityCharts.bars(document.getElementById("chart-rejects"), keyed(s.rejects_window, names.rejects));
+    CityCharts.bars(document.getElementById("chart-rejects"), keyed(s.rejects_window, names.rejects, reasons));
     CityCharts.bars(document.getElementById("chart-acs"), keyed(s.online.by_ac, names.online));
     CityCharts.bars(document.getElementById("chart-venues"), keyed(s.online.by_venue, names.online));
   }
@@ -37,7 +39,7 @@
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
       .then(function (s) {
         draw(s);
-        status.textContent = status.getAttribute("data-updated") + " " + new Date().toLocaleTimeString();
+        status.textContent = status.getAttribute("data-updated") + " " + CityConsole.when(Date.now(), false);
         status.removeAttribute("data-error");
       })
       .catch(function () {

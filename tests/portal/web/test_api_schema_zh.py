@@ -27,11 +27,12 @@ SCHEMA: dict[str, Any] = {
     },
 }
 ENGLISH = re.compile(r"is not|of type|required property|too (long|short|many|few)|does not match|"
-                     r"Additional properties|valid under|less than|greater than|non-unique")
+                     r"Additional properties|valid under|less than|greater than|non-unique|null|\(body\)")
 
 
 @pytest.mark.parametrize(("body", "expected"), [
-    ({"name": "ab", "speed": "fast"}, "应为整数或null，收到 \"fast\""),
+    ({"name": "ab", "speed": "fast"}, "应为整数或空值，收到 \"fast\""),
+    ({"name": "ab", "ratio": None}, "应为数字，收到 空值"),
     ({"speed": 5}, "缺少必填字段：name"),
     ({"name": "ab", "colour": "red"}, "不允许的字段：colour"),
     ({"name": "ab", "role": "boss"}, "应为以下值之一"),
@@ -77,4 +78,26 @@ def test_the_api_error_carries_the_chinese_reason(app: Flask, redis_client: Any)
     error = resp.get_json()["error"]
     assert resp.status_code == 400 and error["code"] == "invalid"
     assert error["message"] == "up_kbps: 'fast' is not of type 'integer', 'null'"
-    assert error["message_zh"] == '字段 up_kbps 无效：应为整数或null，收到 "fast"'
+    assert error["message_zh"] == '字段 up_kbps 无效：应为整数或空值，收到 "fast"'
+
+
+def test_a_body_level_error_names_the_body_in_chinese(app: Flask, redis_client: Any) -> None:
+    """An error about the whole body (a missing field) has no field path: English says
+    "(body)", Chinese says 请求体 — no English word in message_zh."""
+    resp = app.test_client().post("/api/v1/plans", json={"up_kbps": 5},
+                                  headers=auth(token(redis_client, "write")))
+    error = resp.get_json()["error"]
+    assert resp.status_code == 400
+    assert error["message"] == "(body): 'name' is a required property"
+    assert error["message_zh"] == "请求体无效：缺少必填字段：name"
+    assert not ENGLISH.search(error["message_zh"])
+
+
+def test_a_bad_field_name_is_named_in_chinese(app: Flask, redis_client: Any) -> None:
+    """A key that is not text (a control character) is not echoed; message_zh says 某个字段名
+    where the English says "(a field name)"."""
+    resp = app.test_client().post("/api/v1/plans", json={"name": "ok", "bad\u0007key": 1},
+                                  headers=auth(token(redis_client, "write")))
+    error = resp.get_json()["error"]
+    assert resp.status_code == 400 and error["message"].startswith("(a field name): ")
+    assert error["message_zh"].startswith("某个字段名 ") and "field" not in error["message_zh"]

@@ -51,6 +51,7 @@ def test_wrong_password_then_lockout_is_shown_in_both_languages(app: Flask, redi
     client.set_cookie("cw_lang", "en")
     resp = login(client, "bob", "wrong-password")
     assert resp.status_code == 429 and "locked" in resp.get_data(as_text=True)
+    assert "the account is locked for 1 minute." in resp.get_data(as_text=True)   # 60 s: not "1 minutes"
     # The lockout belongs to the guessing address: bob at his own desk still signs in.
     desk = app.test_client()
     desk.environ_base["REMOTE_ADDR"] = "10.20.30.40"

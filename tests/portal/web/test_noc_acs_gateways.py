@@ -65,3 +65,26 @@ def test_console_and_api_edit_kind_and_faskey_write_only(app: Flask, redis_clien
     assert created.status_code == 201 and registry.get("gw2").kind == "opennds"
     text = audit_stream_text(redis_client)
     assert FASKEY not in text and "Other0Key99" not in text
+
+
+def test_omada_open_api_credential_is_write_only(app: Flask, redis_client: Any) -> None:
+    registry = AcRegistry(redis_client)
+    write = auth(token(redis_client, "write", "oss"))
+    client = app.test_client()
+    credential = "a1b2c3d4e5f60718:f0e1d2c3b4a5968778695a4b"
+    body = {"name": "hotel1", "addresses": ["10.6.6.6"], "kind": "omada", "rfc5176": False,
+            "controller_url": "https://op@10.6.6.6:8043/5f3c9e0a1b2c3d4e5f607182",
+            "openapi_client": credential}
+    created = client.post("/api/v1/acs", json=body, headers=write)
+    assert created.status_code == 201, created.get_json()
+    shown = client.get("/api/v1/acs/hotel1", headers=write).get_json()
+    assert shown["openapi_client_set"] is True and "openapi_client" not in shown
+    assert registry.get("hotel1").openapi_client == credential
+    assert client.patch("/api/v1/acs/hotel1", json={"openapi_client": "no colon"},
+                        headers=write).status_code == 400
+    noc = signed_in(app, redis_client)
+    page = noc.get("/noc/acs/hotel1").get_data(as_text=True)
+    assert 'name="openapi_client"' in page and credential not in page
+    cleared = client.patch("/api/v1/acs/hotel1", json={"openapi_client": ""}, headers=write)
+    assert cleared.status_code == 200 and cleared.get_json()["openapi_client_set"] is False
+    assert credential.split(":")[1] not in audit_stream_text(redis_client)

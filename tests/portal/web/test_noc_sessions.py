@@ -272,3 +272,27 @@ def test_recorded_venue_and_ssid_are_used_without_login_records(redis_client: An
     assert not query._venues_indexed()
     assert sorted(v.session.session_id
                   for v in query.search(SessionFilter(venue="library"), 0, 10).items) == ["OLD", "V0", "V2"]
+
+
+def test_the_session_count_agrees_with_its_number_in_english(world: dict[str, Any],
+                                                             redis_client: Any) -> None:
+    """"1 sessions" was on the page: the English count takes the singular for one."""
+    noc = signed_in(world["app"], redis_client)
+    noc.set_cookie("cw_lang", "en")
+    one = noc.get(f"/noc/sessions?phone={P1}").get_data(as_text=True)
+    assert re.search(r'id="session-total">\s*1 session\b(?!s)', one), one
+    two = noc.get(f"/noc/sessions?phone={P2}").get_data(as_text=True)
+    assert re.search(r'id="session-total">\s*2 sessions\b', two)
+    noc.set_cookie("cw_lang", "zh")
+    zh = noc.get(f"/noc/sessions?phone={P1}").get_data(as_text=True)
+    assert re.search(r'id="session-total">\s*共 1 个会话', zh)
+
+
+@pytest.mark.parametrize(("n", "expected"), [(1, "1 of 1 session taken offline."),
+                                             (2, "1 of 2 sessions taken offline.")])
+def test_a_kick_result_counts_sessions_in_good_english(n: int, expected: str) -> None:
+    from portal.kick import KickOutcome
+    from portal.web.noc_jobs import kick_result
+    outcomes = [KickOutcome(ac="ac1", session_id=f"S{i}", phone=P1, ok=i == 0,
+                            method="dm" if i == 0 else "none") for i in range(n)]
+    assert kick_result(outcomes)["message"] == expected

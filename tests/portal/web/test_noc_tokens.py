@@ -54,8 +54,8 @@ def test_create_use_revoke(app: Flask, redis_client: Any) -> None:
     assert stored.scope == "read" and stored.created_by == "user:root"
     assert (stored.expires_at or 0) > 4_000_000_000
     page = admin.get("/noc/tokens").get_data(as_text=True)
-    assert secret not in page and stored.id in page and 'data-epoch="' in page
-    assert stored.last_used is None or f'data-epoch="{stored.last_used}' in page
+    assert secret not in page and stored.id in page and '<time datetime="' in page
+    assert stored.last_used is None or f'data-at="{stored.last_used:.3f}"' in page
     assert post(admin, f"/noc/tokens/{stored.id}/revoke", {}).status_code == 302
     assert api.get("/api/v1/whoami", headers=auth(secret)).status_code == 401
     actions = [e.action for e in AuditLog(redis_client).recent(5, area="noc")]

@@ -1,0 +1,113 @@
+"""Per-worker memos of the auth policy (``radius.auth``): pure functions of request text
+(User-Name → phone, MAC spellings, SSIDs) and the plan resolution and local day, which change
+only when the plan store's snapshot or the date does. Computing them per request was a
+measurable share of the CPU per Access-Request (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from portal.acs import AcRecord
+from portal.blocklist import normalise_mac
+from portal.errors import ValidationError
+from portal.grants import Authorizer
+from portal.plans import Plan
+from portal.usage import Usage, day_of, next_midnight, parse_usage
+from radius.batch_reads import flat_pairs
+from radius.user_name import phone_of_user_name
+
+__all__ = ["PlanCache", "mac_or_none", "memo", "phone_keep", "phone_strip", "without_realm"]
+
+_CACHE_MAX = 50_000   # entries per pure-function memo (cleared when full)
+
+
+def memo(cache: dict[Any, Any], fn: Callable[[Any], Any], arg: Any) -> Any:
+    """``fn(arg)``, remembered in ``cache`` (bounded: cleared when full)."""
+    try:
+        return cache[arg]
+    except KeyError:
+        pass
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    value = cache[arg] = fn(arg)
+    return value
+
+
+def mac_or_none(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return normalise_mac(value)
+    except ValidationError:
+        return None
+
+
+def phone_strip(username: str) -> str | None:
+    return phone_of_user_name(username, strip_realm=True)
+
+
+def phone_keep(username: str) -> str | None:
+    return phone_of_user_name(username, strip_realm=False)
+
+
+def without_realm(username: str, ac: AcRecord) -> str:
+    return username.partition("@")[0] if ac.strip_realm and "@" in username else username
+
+
+class PlanCache:
+    """Plan resolution, venue lookups and the local day, remembered while they hold."""
+
+    def __init__(self, authorizer: Authorizer,
+                 venue_of: Callable[[str, str | None], str | None] | None) -> None:
+        self.authorizer = authorizer
+        self.venue_of = venue_of
+        self._day: tuple[float, float, str, bytes] = (0.0, 0.0, "", b"")   # [from, to) → local day
+        self._resolved: dict[tuple[str | None, str, str | None, str | None], Plan | None] = {}
+        self._resolved_of: object = None
+
+    def refresh(self) -> None:
+        """Forget remembered resolutions when the plan store's snapshot changed (once a batch)."""
+        snap = self.authorizer.plans.snapshot()
+        if snap is not self._resolved_of:
+            self._resolved.clear()
+            self._resolved_of = snap
+
+    def resolve(self, override: str | None, ac_name: str, ssid: str | None,
+                venue: str | None) -> Plan | None:
+        """PlanStore.resolve_with, remembered for as long as the store's cached snapshot (the
+        same definitions and rules, refreshed every plan_cache_ttl) stays in use. Callers check
+        the snapshot first (:meth:`refresh`, once per batch)."""
+        key = (override, ac_name, ssid, venue)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        if len(self._resolved) > 10_000:
+            self._resolved.clear()
+        plan = self._resolved[key] = self.authorizer.plans.resolve_with(override, ac_name, ssid, venue)
+        return plan
+
+    def venue(self, ac_name: str, ssid: str | None,
+              venues: dict[tuple[str, str | None], str | None]) -> str | None:
+        """The venue of (AC, SSID), looked up once per batch (``venues``: the batch's)."""
+        if self.venue_of is None:
+            return None
+        where = (ac_name, ssid)
+        try:
+            return venues[where]
+        except KeyError:
+            venue = venues[where] = self.venue_of(ac_name, ssid)
+            return venue
+
+    def usage(self, flat: list[bytes] | None, now: float) -> Usage:
+        """portal.usage.parse_usage over the flat HGETALL reply, with the local day cached
+        until the next local midnight (strftime per request was a measurable cost)."""
+        lo, hi, today, today_raw = self._day
+        if not lo <= now < hi:
+            tz = self.authorizer.usage.tz
+            today = day_of(now, tz)
+            today_raw = today.encode()
+            self._day = (now, next_midnight(now, tz), today, today_raw)
+        return parse_usage(flat_pairs(flat), today, today_raw)
