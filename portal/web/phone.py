@@ -40,7 +40,7 @@ from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
 from portal.web.late_tokens import hide_tokens
 from portal.web.phone_origin import LogLimiter, foreign_origin, form_or_query
-from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, venue_page_csp
+from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, shipped_script_sources, venue_page_csp
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
@@ -130,6 +130,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
         # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
         response.headers["Content-Security-Policy"] = venue_page_csp(
             (*venue.redirect_hosts, *svc.settings.web.redirect_hosts), script_nonce=nonce,
+            script_hashes=shipped_script_sources(result.html),      # our own scripts, unchanged
             any_form_target=ctx is not None and svc.journey.hands_off_to_gateway(ctx))
     return response
 
