@@ -158,12 +158,16 @@ return 0
 """
 
 # Count one verification attempt. ARGV: now, max attempts, device as mac:…, device as ip:….
+# No record (never sent, or gone record_grace after its lifetime): 'no_code'. A used or expired
+# code says so only to the device that asked for it; to any other it is 'no_code' as well, so an
+# attempt tells nobody whether someone else asked for a code for that number (or used one).
 _ATTEMPT = """
 local r = redis.call('HMGET', KEYS[1], 'h', 'n', 'dev', 'exp', 'tries', 'used')
-if not r[1] then return {'expired'} end
-if r[6] == '1' then return {'used'} end
-if tonumber(ARGV[1]) >= tonumber(r[4]) then return {'expired'} end
-if r[3] ~= ARGV[3] and r[3] ~= ARGV[4] then return {'wrong_device'} end
+if not r[1] then return {'no_code'} end
+local mine = r[3] == ARGV[3] or r[3] == ARGV[4]
+if r[6] == '1' then return {mine and 'used' or 'no_code'} end
+if tonumber(ARGV[1]) >= tonumber(r[4]) then return {mine and 'expired' or 'no_code'} end
+if not mine then return {'wrong_device'} end
 if tonumber(r[5]) >= tonumber(ARGV[2]) then return {'too_many_attempts'} end
 local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
 return {'ok', r[1], r[2], r[3], tostring(tries)}
@@ -395,7 +399,7 @@ class OtpService:
             national = normalise(phone)
             mac, ip = self._device(mac, ip)
         except (InvalidNumber, OtpRefused):
-            raise OtpRejected("expired") from None   # no code can exist for that number/device
+            raise OtpRejected("no_code") from None   # no code can exist for that number/device
         rkey = keys.otp_code(national)
         dev_args = [f"mac:{mac}" if mac else "-", f"ip:{ip}" if ip else "-"]
         result = self._attempt(keys=[rkey], args=[repr(self.clock()), self.cfg.max_attempts, *dev_args])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
@@ -31,18 +32,19 @@ from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
 from portal.web.i18n import pick_language
 from portal.web.render_gate import RenderBusy, busy_response, render_slot
-from portal.web.venue_csp import new_nonce
+from portal.web.venue_csp import new_nonce, script_src, shipped_script_sources
 
 __all__ = ["PREVIEW_CSP", "bp", "limit_content_writes", "preview_csp"]
 
 bp = Blueprint("venue_console", __name__, url_prefix="/venue")
 
-def preview_csp(script_nonce: str = "") -> str:
+def preview_csp(script_nonce: str = "", script_hashes: Iterable[str] = ()) -> str:
     """The preview's policy: an opaque origin (no console cookies/DOM), no form posts, and
-    scripts exactly as phones get them: none, or (a venue the NOC opted in) only the inline
-    scripts of the venue's template, by this response's nonce."""
-    scripts = f"sandbox allow-scripts; script-src 'nonce-{script_nonce}'" if script_nonce else (
-        "sandbox; script-src 'none'")
+    scripts exactly as phones get them: the shipped scripts the page holds unchanged (by hash),
+    and (a venue the NOC opted in) the inline scripts of the venue's template, by this
+    response's nonce; nothing else."""
+    sources = script_src(script_nonce, script_hashes)
+    scripts = f"sandbox allow-scripts; script-src {sources}" if sources else "sandbox; script-src 'none'"
     return (f"{scripts}; default-src 'none'; img-src 'self' data:; "
             "style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
             "form-action 'none'; base-uri 'none'; frame-ancestors 'self'")
@@ -354,7 +356,9 @@ def page_preview(venue_id: str, page: str) -> Response:
     if missing:         # publishing would be refused: say so on the page itself
         html = _with_banner(html, *describe_missing(page, missing, context["urls"]))
     response = Response(html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = preview_csp(nonce if result.source == "venue" else "")
+    ours = result.source == "venue"     # a default page runs its scripts on phones without any policy
+    response.headers["Content-Security-Policy"] = preview_csp(
+        nonce if ours else "", shipped_script_sources(result.html) if ours else ())
     response.headers["X-Preview-Source"] = result.source            # "venue" or "default" (fallback)
     if missing:
         response.headers["X-Preview-Problem"] = "missing-forms:" + ",".join(m.key for m in missing)
