@@ -224,3 +224,23 @@ def test_optional_parameters_are_one_table_for_building_and_reading() -> None:
         smpp.option_values((Tlv(smpp.Tag.MESSAGE_STATE, b"\x00\x02"),))
     with pytest.raises(PduError):  # receipted_message_id without its NUL
         smpp.option_values((Tlv(smpp.Tag.RECEIPTED_MESSAGE_ID, b"ab12"),))
+
+
+def test_tables_agree_with_the_independent_smpp34_codec() -> None:
+    import smpp34  # the Rust SMPP codec the backend tests run their SMSC on
+
+    assert {t.name: t.value for t in smpp.Tag} == {
+        t.name: getattr(smpp34, f"TLV_{t.name}") for t in smpp.Tag}
+    fields = dict(
+        service_type="OTP", source_addr_ton=1, source_addr_npi=2, dest_addr_ton=3, dest_addr_npi=4,
+        esm_class=0x44, protocol_id=5, priority_flag=6, schedule_delivery_time="240301120000000+",
+        validity_period="000001000000000R", registered_delivery=7, replace_if_present_flag=8,
+        data_coding=9, sm_default_msg_id=10,
+    )
+    for theirs, ours in ((smpp34.SubmitSm, smpp.SubmitSm), (smpp34.DeliverSm, smpp.DeliverSm)):
+        wire = theirs("8613300000000", "1065", b"hi", sequence_number=77, tlvs=[
+            smpp34.Tlv(0x001E, b"ab12\0"), smpp34.Tlv(0x0427, b"\x02")], **fields).encode()
+        pdu = ours("1065", b"hi", source_addr="8613300000000",
+                   tlvs=smpp.options(receipted_message_id="ab12", message_state=2), **fields)
+        assert smpp.encode(pdu, 77) == wire
+        assert smpp.decode(wire) == (77, 0, pdu)
