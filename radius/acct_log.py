@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from portal.logtext import escape_fields
-from portal.sessions import OnlineSession
+from portal.reallog import session_logout_fields
+from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
+from portal.state.scripts import queue_script
 from radius.acct_record import AcctRecord
 
-__all__ = ["log_close", "log_fields"]
+__all__ = ["close_ac_sessions", "log_close", "log_fields"]
 
 
 def log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None = None,
@@ -44,3 +46,32 @@ def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
         "sid": session.session_id, "mac": session.mac, "ip": session.ip,
         "t": session.session_time, "in": session.input_octets, "out": session.output_octets,
     }))
+
+
+def close_ac_sessions(redis: Any, registry: SessionRegistry, close_script: Any, ac: str,
+                      before: float, at: float, how: str, tombstone_ttl: int, grace: float) -> int:
+    """Close every session of ``ac`` that started no later than ``before`` (the NAS rebooted: its
+    sessions are gone), with their log entries and real-name logouts. A late retransmitted
+    Accounting-On must not close sessions that started after the reboot, hence ``before``.
+    ``close_script``: ``portal.sessions.CLOSE_SESSION_LUA`` registered. Returns the number closed."""
+    closed = 0
+    sessions = [s for s in registry.by_ac(ac) if s.started <= before]
+    for start in range(0, len(sessions), 200):
+        chunk = sessions[start:start + 200]
+        pipe = redis.pipeline(transaction=False)
+        for s in chunk:
+            queue_script(
+                pipe, close_script,
+                [keys.phone_sessions(s.phone), keys.session_tombstone(s.phone, s.ac, s.session_id)],
+                [s.field, tombstone_ttl, 0, grace],
+            )
+        results = pipe.execute()
+        pipe = redis.pipeline(transaction=False)
+        for s, res in zip(chunk, results, strict=True):
+            registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s)
+            if res:
+                closed += 1
+                log_close(pipe, how, s, at)
+                pipe.xadd(keys.real_name_log(), session_logout_fields(s, s.updated, how))
+        pipe.execute()
+    return closed
