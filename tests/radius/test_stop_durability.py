@@ -10,6 +10,8 @@ afterwards there is exactly one stop entry, one logout, and the usage is booked 
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ from portal.settings import QuotaSettings
 from portal.state import keys, keys_outbox
 from portal.state.embedded import EmbeddedRedis
 from portal.usage import UsageBook
+from radius import accounting
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus, StopInProgress
 from radius.acct_script import STOP_LEASE
+from tests.radius.serverkit import HAVE_RADCLIENT, radclient, register, running_server, signed_class
 
 AC = AcRecord(name="ac1", addresses=("127.0.0.1",), secret="s")
 PHONE = "13800138011"
@@ -114,4 +118,54 @@ def test_a_stop_that_went_through_leaves_no_marker(server: EmbeddedRedis) -> Non
     proc.process(AC, _rec(AcctStatus.STOP, session_time=60, input_octets=10, output_octets=20), T0 + 60)
     assert not client.exists(keys_outbox.session_logout_pending(PHONE, AC.name, "D1"))
     assert len(_entries(client, keys.acct_log())) == 2
+    client.close()
+
+
+@pytest.mark.skipif(not HAVE_RADCLIENT, reason="radclient (freeradius-utils) not installed")
+def test_radclient_retransmission_after_a_redis_restart_writes_the_records(
+        server: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end: the real server on UDP, radclient as the AC. Redis is killed (``appendfsync
+    always``: what it acknowledged survives) right after the accounting script closed the
+    session, while the Stop's records are being queued; no Accounting-Response goes out.
+    Redis comes back; radclient's own retransmission is answered and the records exist once."""
+    admin = redis.Redis(host="127.0.0.1", port=server.port)
+    admin.config_set("appendfsync", "always")
+    register(admin)
+    admin.close()
+    cls = signed_class(PHONE, issued=time.time() - 600, nonce=b"D1")
+    killed = threading.Event()
+    original = accounting.confirm_in
+
+    def dies_first(*args: Any, **kw: Any) -> Any:   # queued after the close, before the writes
+        if not killed.is_set():
+            killed.set()
+            server.kill()
+        return original(*args, **kw)
+
+    monkeypatch.setattr(accounting, "confirm_in", dies_first)
+    lines = "\n".join(['Acct-Session-Id = "D1"', f'User-Name = "{PHONE}"',
+                       'Calling-Station-Id = "aa-bb-cc-dd-ee-11"', "Framed-IP-Address = 10.0.0.11",
+                       f"Class = 0x{cls.hex()}"])
+    with running_server(server.url, batch_wait=0.01) as srv:
+        out = radclient(srv.acct_port, "acct", f"Acct-Status-Type = Start\n{lines}\n", timeout=2.0, retries=3)
+        assert "Received Accounting-Response" in out, out
+        answer: list[str] = []
+        stop = (f"Acct-Status-Type = Stop\n{lines}\nAcct-Session-Time = 300\nAcct-Input-Octets = 1000\n"
+                "Acct-Output-Octets = 5000\nAcct-Terminate-Cause = User-Request\n")
+        ac = threading.Thread(target=lambda: answer.append(
+            radclient(srv.acct_port, "acct", stop, timeout=2.0, retries=8)))
+        ac.start()
+        assert killed.wait(10), "the Stop never reached the close"
+        time.sleep(0.5)
+        server.start()
+        ac.join(40)
+        assert answer and "Received Accounting-Response" in answer[0], answer
+    client = redis.Redis(host="127.0.0.1", port=server.port)
+    acct = _entries(client, keys.acct_log())
+    assert [f[b"st"] for f in acct] == [b"1", b"2"], acct
+    logouts = [f for f in _entries(client, keys.real_name_log()) if f[b"kind"] == b"logout"]
+    assert len(logouts) == 1, logouts
+    u = UsageBook(client).get(PHONE, time.time())
+    assert (u.daily_time, u.daily_volume) == (300, 6000)
+    assert not client.exists(keys_outbox.session_logout_pending(PHONE, "ac1", "D1"))
     client.close()
