@@ -382,7 +382,7 @@ class AccountingProcessor:
         for q in queued:
             reply = results[q.result]
             failed = isinstance(reply, Exception)
-            if not failed and reply[0] == b"busy":
+            if q.kind == "stop" and not failed and reply[0] == b"busy":
                 out[q.index] = StopInProgress(f"{q.ac.name}|{q.sid}")
                 continue
             if q.kind == "stop" and (failed or reply[0] == b"closed"):
