@@ -18,6 +18,7 @@ the repeat then writes them a second time (at least once, never lost).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,9 +26,11 @@ from typing import Any
 from portal.errors import CitywifiError
 from portal.reallog import session_logout_fields
 from portal.sessions import OnlineSession, SessionRegistry, decode_record
-from portal.state import keys, keys_outbox
+from portal.state import STATE_ERRORS, keys, keys_outbox
 
 __all__ = ["CLOSE_LOGGED_LUA", "LEASE", "CloseInProgress", "LoggedClose"]
+
+log = logging.getLogger(__name__)
 
 LEASE = 3   # s the closer (or a repeat that took over) writes the records alone
 
@@ -109,5 +112,9 @@ class LoggedClose:
         if also is not None:
             also(pipe, session)
         pipe.execute()
-        self.redis.delete(keys_outbox.session_logout_pending(session.phone, session.ac,
-                                                              session.session_id))
+        try:   # stored: a marker left behind only makes a later repeat write them again
+            self.redis.delete(keys_outbox.session_logout_pending(session.phone, session.ac,
+                                                                  session.session_id))
+        except STATE_ERRORS as exc:
+            log.warning("logout-pending marker of %s|%s not cleared: %s", session.ac,
+                        session.session_id, exc)

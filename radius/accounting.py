@@ -62,7 +62,7 @@ from portal.state.scripts import queue_script
 from portal.usage import UsageBook
 from portal.venues import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
-from radius.acct_log import close_ac_sessions, log_close
+from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
 from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
 from radius.acct_script import ACCT_LUA
@@ -429,12 +429,7 @@ class AccountingProcessor:
         if follow is not None and len(follow):
             follow.execute()
         if logged:
-            # Only after the records are stored (a round trip of its own: a Cluster pipeline
-            # does not keep the order of commands across nodes).
-            clear = self._pipeline()
-            for marker in logged:
-                clear.execute_command("DEL", marker)
-            clear.execute()
+            clear_pending(self._pipeline(), logged)
         for q, session, usage_raw in checks:
             self._check_quota(q.ac, session, usage_raw, q.received_at)
 

@@ -4,16 +4,17 @@ strings; text the AC sent has its control characters escaped (portal/logtext.py)
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from portal.logtext import escape_fields
 from portal.reallog import session_logout_fields
 from portal.sessions import OnlineSession, SessionRegistry
-from portal.state import keys
+from portal.state import STATE_ERRORS, keys
 from portal.state.scripts import queue_script
 from radius.acct_record import AcctRecord
 
-__all__ = ["close_ac_sessions", "log_close", "log_fields"]
+__all__ = ["clear_pending", "close_ac_sessions", "log_close", "log_fields"]
 
 
 def log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None = None,
@@ -38,6 +39,21 @@ def log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None
             fields["out"] = record.output_total
     fields.update(extra or {})
     return escape_fields({k: str(v) for k, v in fields.items() if v is not None and v != ""})
+
+log = logging.getLogger(__name__)
+
+
+def clear_pending(pipe: Any, markers: list[str]) -> None:
+    """Delete logout-pending markers (``keys_outbox.session_logout_pending``) once their Stops'
+    records are stored: a round trip of its own, as a Cluster pipeline does not keep the order of
+    commands across nodes. The records are stored, so a failure here does not stop the answer
+    (a lingering marker only matters to a later copy of the Stop, which then logs it again)."""
+    for marker in markers:
+        pipe.execute_command("DEL", marker)
+    try:
+        pipe.execute()
+    except STATE_ERRORS as exc:
+        log.warning("%d logout-pending marker(s) not cleared: %s", len(markers), exc)
 
 
 def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:

@@ -195,3 +195,26 @@ def test_records_lost_with_the_connection_are_written_by_the_retransmission(
     assert len([f for f in _entries(redis_client, keys.real_name_log()) if f[b"kind"] == b"logout"]) == 1
     u = UsageBook(redis_client).get(PHONE, T0 + 300)
     assert (u.daily_time, u.daily_volume) == (300, 6000)
+
+
+def test_a_marker_not_cleared_does_not_hold_the_answer(
+        redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The records are stored; only the marker's deletion fails: the Stop is answered (no
+    retransmission to write them twice) and the marker expires with the tombstone."""
+    PlanStore(redis_client, cache_ttl=0).put(Plan("basic", interim_interval=300))
+    proc = _processor(redis_client)
+    proc.process(AC, _rec(AcctStatus.START), T0)
+
+    class _Lost:
+        def execute_command(self, *args: Any) -> None:
+            pass
+
+        def execute(self) -> None:
+            raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+    original = accounting.clear_pending
+    monkeypatch.setattr(accounting, "clear_pending", lambda pipe, markers: original(_Lost(), markers))
+    proc.process(AC, _rec(AcctStatus.STOP, session_time=60, input_octets=1, output_octets=2), T0 + 60)
+    assert [f[b"st"] for f in _entries(redis_client, keys.acct_log())] == [b"1", b"2"]
+    marker = keys_outbox.session_logout_pending(PHONE, AC.name, "D1")
+    assert 0 < redis_client.ttl(marker) <= QuotaSettings().tombstone_ttl
