@@ -17,8 +17,10 @@ An event id (nonce) is recorded as applied only after its apply succeeded (:meth
 same event is applied then, not refused as a replay. A resend may find the first attempt half
 done, so each step is safe to repeat: a start opens the session before it spends the grant (a
 repeat finds the session); a stop books its usage together with a per-event marker in one
-transaction before it closes the session (a repeat books nothing twice, and a session already
-closed by the first attempt is reported closed).
+transaction before it closes the session (a repeat books nothing twice), and the close leaves a
+logout-pending marker until its real-name logout and accounting-log entry are stored
+(``portal/session_close.py``): a repeat that finds the session closed but the marker still there
+writes them, so Redis failing between the close and those records loses neither.
 
 openNDS sends nothing while a session runs (no interim), so a session's silence deadline is its
 granted length plus a margin (:func:`interim_for`): a lost stop event is reaped then, not at
@@ -37,6 +39,7 @@ from typing import Any
 import redis as redis_lib
 
 from ac_adapters.gateways.opennds_events import REPLAY_WINDOW, RESEND_WINDOW, EventError, GatewayEvent
+from portal.session_close import CloseInProgress, LoggedClose
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.state import keys, keys_gateway
 from portal.usage import UsageBook
@@ -72,6 +75,7 @@ class GatewaySessions:
         self.redis = redis
         self.clock = clock
         self.registry = SessionRegistry(redis, grace=grace, tombstone_ttl=tombstone_ttl)
+        self.closer = LoggedClose(self.registry, clock)
         self.usage = UsageBook(redis, timezone)
 
     # --- at the grant -------------------------------------------------------------------------
@@ -119,15 +123,28 @@ class GatewaySessions:
             self._log(ac, event, now, session)
             return {"result": "started", "session_id": session.session_id}
         found = self.registry.get(ac, session_id_for(event.hid))
-        if found is None and self.redis.exists(keys_gateway.gateway_event_booked(ac, event.nonce)):
-            # A first attempt booked this stop and closed the session, then failed.
+        booked = None if found else self.redis.get(keys_gateway.gateway_event_booked(ac, event.nonce))
+        if booked is not None:
+            # A first attempt booked this stop and closed the session, then failed: maybe before
+            # the session's logout records were stored (the booking names the phone).
+            if booked != b"1":
+                verdict, closed = self.closer.close(ac, session_id_for(event.hid), booked.decode(),
+                                                    cause=event.cause, also=self._log_in(ac, event, now))
+                if verdict == "busy":     # the first attempt is still writing them: resend later
+                    raise CloseInProgress(f"session {session_id_for(event.hid)} on {ac} closing")
+                if verdict == "pending" and closed is not None:
+                    return self._stopped(closed)
             return {"result": "already_closed", "session_id": session_id_for(event.hid)}
         # Its start event was lost (or arrives after the stop): the grant still says whose.
         session = found or self._start(ac, event, now)
         closed = self._stop(session, event, now)
-        self._log(ac, event, now, closed or session)
         if closed is None:
+            self._log(ac, event, now, session)
             return {"result": "already_closed", "session_id": session.session_id}
+        return self._stopped(closed)
+
+    @staticmethod
+    def _stopped(closed: OnlineSession) -> dict[str, Any]:
         return {"result": "stopped", "session_id": closed.session_id,
                 "seconds": closed.session_time, "bytes": closed.octets}
 
@@ -160,7 +177,7 @@ class GatewaySessions:
         seconds = max(0, (event.end or int(now)) - start)
         self._book_once(session.ac, event.nonce, session.phone, seconds, event.upload + event.download, now)
         return self.finish(session, seconds=seconds, upload=event.upload, download=event.download,
-                           cause=event.cause, now=now, book=False)
+                           cause=event.cause, now=now, book=False, also=self._log_in(session.ac, event, now))
 
     def _book_once(self, ac: str, nonce: str, phone: str, seconds: int, octets: int, now: float) -> None:
         """This stop event's usage and its marker in one transaction: booked exactly once however
@@ -173,29 +190,37 @@ class GatewaySessions:
                     return
                 pipe.multi()
                 self.usage.add_in(pipe, phone, seconds, octets, now)
-                pipe.set(marker, "1", ex=RESEND_WINDOW + 2 * REPLAY_WINDOW)
+                pipe.set(marker, phone, ex=RESEND_WINDOW + 2 * REPLAY_WINDOW)   # whose: a repeat's close
                 pipe.execute()
             except redis_lib.WatchError:
                 return
 
     def finish(self, session: OnlineSession, *, seconds: int, upload: int, download: int, cause: str,
-               now: float, book: bool = True) -> OnlineSession | None:
+               now: float, book: bool = True,
+               also: Callable[[Any, OnlineSession], None] | None = None) -> OnlineSession | None:
         """Final counters, close (real-name logout record with ``cause``), and book the usage
         once: only the caller whose close removed the record books it. The openNDS stop event
-        and the controller usage poller (``portal/controller_usage.py``) both end sessions here."""
+        and the controller usage poller (``portal/controller_usage.py``) both end sessions here.
+        ``also`` queues entries to store with the logout (``portal.session_close``)."""
         self.registry.update(session.ac, session.session_id, session.phone, now=now,
                              session_time=seconds, input_octets=upload, output_octets=download)
-        closed = self.registry.close(session.ac, session.session_id, session.phone,
-                                     logout_cause=cause)
-        if closed is not None and book:
+        verdict, closed = self.closer.close(session.ac, session.session_id, session.phone,
+                                            cause=cause, also=also)
+        if verdict not in ("closed", "pending"):
+            return None
+        if closed is not None and book and verdict == "closed":
             self.usage.add(closed.phone, closed.session_time, closed.octets, now)
             log.info("gateway session %s on %s ended (%s): %d s, %d bytes", closed.session_id,
                      closed.ac, cause, closed.session_time, closed.octets)
         return closed
 
     def _log(self, ac: str, event: GatewayEvent, now: float, session: OnlineSession) -> None:
+        self._log_in(ac, event, now)(self.redis, session)
+
+    @staticmethod
+    def _log_in(ac: str, event: GatewayEvent, now: float) -> Callable[[Any, OnlineSession], None]:
         # The durable accounting stream gets gateway events too: one place to audit usage.
-        self.redis.xadd(keys.acct_log(), {
+        return lambda pipe, session: pipe.xadd(keys.acct_log(), {
             "k": "gw-" + event.kind, "ac": ac, "at": f"{now:.3f}", "ph": session.phone,
             "sid": session.session_id, "ev": event.event, "mac": event.mac,
             "in": str(event.upload), "out": str(event.download), "t": str(session.session_time)})

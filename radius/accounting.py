@@ -14,7 +14,11 @@ counters; one Lua script compares the incoming counters with them and books only
 delta into the phone's usage, atomically. A replay books nothing; a Stop leaves a tombstone with
 the final counters so a late/replayed Stop or Interim books nothing either. A Stop's entry in
 the accounting log follows the script's answer (written with its real-name logout, in the same
-round trip, before the answer), so a retransmitted Stop leaves no second entry.
+round trip, before the answer), so a retransmitted Stop leaves no second entry. Those streams are
+in other hash slots (Redis Cluster) than the session, so the script that closes it leaves a
+marker (``keys_outbox.session_logout_pending``) deleted only once both entries are stored: if
+Redis fails in between, nothing is answered, and the AC's retransmitted Stop finds the marker and
+writes the missing entries (radius/acct_script.py).
 
 Trust (an AC's word is checked before it is booked):
 
@@ -45,7 +49,7 @@ from portal.device_slots import RELEASE_LUA, release_args
 from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
 from portal.ntf_replay import CONFIRM_LUA, confirm_in
 from portal.plans import PlanStore
-from portal.reallog import logout_fields, session_logout_fields, stop_cause
+from portal.reallog import logout_fields, stop_cause
 from portal.sessions import (
     CLOSE_SESSION_LUA,
     OnlineSession,
@@ -53,17 +57,17 @@ from portal.sessions import (
     decode_record,
 )
 from portal.settings import QuotaSettings
-from portal.state import STATE_ERRORS, keys
+from portal.state import STATE_ERRORS, keys, keys_outbox
 from portal.state.scripts import queue_script
 from portal.usage import UsageBook
 from portal.venues import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
-from radius.acct_log import log_close
+from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
 from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
 from radius.acct_script import ACCT_LUA
 from radius.called_station import split_called_station_id
-from radius.errors import RadiusError
+from radius.errors import InProgress, RadiusError
 from radius.metrics import Metrics
 from radius.resp import RespClient, RespPipeline
 
@@ -71,12 +75,18 @@ if TYPE_CHECKING:
     from portal.acs import AcRecord
     from radius.enforcement import Enforcer
 
-__all__ = ["AccountingProcessor", "AccountingScriptError", "AcctRecord", "AcctStatus", "log_close"]
+__all__ = ["AccountingProcessor", "AccountingScriptError", "AcctRecord", "AcctStatus", "StopInProgress",
+           "log_close"]
 
 log = logging.getLogger(__name__)
 
 
 _KIND = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim", AcctStatus.STOP: "stop"}
+
+
+class StopInProgress(InProgress):
+    """Another copy of this Stop is writing the session's log records right now: this copy is not
+    answered (the AC retransmits it; by then the records are stored and it is a plain repeat)."""
 
 
 class AccountingScriptError(RadiusError):
@@ -312,11 +322,13 @@ class AccountingProcessor:
         ap_mac, ssid = split_called_station_id(record.called_station_id)
         venue = self.venues.venue_id(ac.name, ssid, ap_mac)
         rate_in, rate_out = self.limits.plan_rates(plan)
+        script_keys = [keys.phone_sessions(phone), keys.usage(phone),
+                       keys.session_tombstone(phone, ac.name, sid),
+                       keys.login_claim(phone, bound.login or "-")]
+        if kind == "stop":
+            script_keys.append(keys_outbox.session_logout_pending(phone, ac.name, sid))
         queue_script(
-            pipe, self._acct,
-            [keys.phone_sessions(phone), keys.usage(phone),
-             keys.session_tombstone(phone, ac.name, sid),
-             keys.login_claim(phone, bound.login or "-")],
+            pipe, self._acct, script_keys,
             [
                 f"{ac.name}|{sid}", kind, int(received_at), self.usage.today(received_at),
                 session_time, record.input_total, record.output_total,
@@ -366,9 +378,13 @@ class AccountingProcessor:
             return follow
 
         checks: list[tuple[_Queued, OnlineSession, Any]] = []
+        logged: list[str] = []    # logout-pending markers to clear once the records are stored
         for q in queued:
             reply = results[q.result]
             failed = isinstance(reply, Exception)
+            if q.kind == "stop" and not failed and reply[0] == b"busy":
+                out[q.index] = StopInProgress(f"{q.ac.name}|{q.sid}")
+                continue
             if q.kind == "stop" and (failed or reply[0] == b"closed"):
                 # Logged by the script's answer: an AC retransmits a Stop with a new Acct-Delay-Time
                 # (new Identifier, unknown to the packet cache); 'dup' — already stopped — is not.
@@ -403,6 +419,7 @@ class AccountingProcessor:
                     plan=q.plan, venue=session.venue, ssid=session.ssid))
                 self.registry.unindex_in(follow, q.phone, q.ac.name, q.sid, session)
                 confirm_in(self.redis, follow, q.ac.name, session.ip or record.framed_ip)
+                logged.append(keys_outbox.session_logout_pending(q.phone, q.ac.name, q.sid))
             elif verdict == "new":
                 self.registry.attributes_index_in(later(), session)
             elif len(reply) > 4 and reply[4] is not None and reply[4].decode() != (session.ip or ""):
@@ -411,6 +428,8 @@ class AccountingProcessor:
                 checks.append((q, session, reply[2]))
         if follow is not None and len(follow):
             follow.execute()
+        if logged:
+            clear_pending(self._pipeline(), logged)
         for q, session, usage_raw in checks:
             self._check_quota(q.ac, session, usage_raw, q.received_at)
 
@@ -463,29 +482,9 @@ class AccountingProcessor:
 
     def close_ac(self, ac: AcRecord, before: float, at: float, how: str) -> int:
         """Close every session of ``ac`` that started no later than ``before`` (the NAS
-        rebooted: its sessions are gone). A late retransmitted Accounting-On must not close
-        sessions that started after the reboot, hence ``before``. Returns the number closed."""
-        closed = 0
-        sessions = [s for s in self.registry.by_ac(ac.name) if s.started <= before]
-        for start in range(0, len(sessions), 200):
-            chunk = sessions[start:start + 200]
-            pipe = self.redis.pipeline(transaction=False)
-            for s in chunk:
-                queue_script(
-                    pipe, self._close,
-                    [keys.phone_sessions(s.phone), keys.session_tombstone(s.phone, s.ac, s.session_id)],
-                    [s.field, self.settings.tombstone_ttl, 0, self.grace],
-                )
-            results = pipe.execute()
-            pipe = self.redis.pipeline(transaction=False)
-            for s, res in zip(chunk, results, strict=True):
-                self.registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s)
-                if res:
-                    closed += 1
-                    log_close(pipe, how, s, at)
-                    pipe.xadd(keys.real_name_log(), session_logout_fields(s, s.updated, how))
-            pipe.execute()
-        return closed
+        rebooted): ``radius.acct_log.close_ac_sessions``. Returns the number closed."""
+        return close_ac_sessions(self.redis, self.registry, self._close, ac.name, before, at, how,
+                                 self.settings.tombstone_ttl, self.grace)
 
     def _wait_replicas(self) -> None:
         n = self.settings.acct_wait_replicas

@@ -4,14 +4,17 @@ strings; text the AC sent has its control characters escaped (portal/logtext.py)
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from portal.logtext import escape_fields
-from portal.sessions import OnlineSession
-from portal.state import keys
+from portal.reallog import session_logout_fields
+from portal.sessions import OnlineSession, SessionRegistry
+from portal.state import STATE_ERRORS, keys
+from portal.state.scripts import queue_script
 from radius.acct_record import AcctRecord
 
-__all__ = ["log_close", "log_fields"]
+__all__ = ["clear_pending", "close_ac_sessions", "log_close", "log_fields"]
 
 
 def log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None = None,
@@ -37,6 +40,21 @@ def log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None
     fields.update(extra or {})
     return escape_fields({k: str(v) for k, v in fields.items() if v is not None and v != ""})
 
+log = logging.getLogger(__name__)
+
+
+def clear_pending(pipe: Any, markers: list[str]) -> None:
+    """Delete logout-pending markers (``keys_outbox.session_logout_pending``) once their Stops'
+    records are stored: a round trip of its own, as a Cluster pipeline does not keep the order of
+    commands across nodes. The records are stored, so a failure here does not stop the answer
+    (a lingering marker only matters to a later copy of the Stop, which then logs it again)."""
+    for marker in markers:
+        pipe.execute_command("DEL", marker)
+    try:
+        pipe.execute()
+    except STATE_ERRORS as exc:
+        log.warning("%d logout-pending marker(s) not cleared: %s", len(markers), exc)
+
 
 def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
     """Queue a durable-log entry for a session we closed ourselves (reaper, NAS reboot)."""
@@ -44,3 +62,32 @@ def log_close(pipe: Any, how: str, session: OnlineSession, at: float) -> None:
         "sid": session.session_id, "mac": session.mac, "ip": session.ip,
         "t": session.session_time, "in": session.input_octets, "out": session.output_octets,
     }))
+
+
+def close_ac_sessions(redis: Any, registry: SessionRegistry, close_script: Any, ac: str,
+                      before: float, at: float, how: str, tombstone_ttl: int, grace: float) -> int:
+    """Close every session of ``ac`` that started no later than ``before`` (the NAS rebooted: its
+    sessions are gone), with their log entries and real-name logouts. A late retransmitted
+    Accounting-On must not close sessions that started after the reboot, hence ``before``.
+    ``close_script``: ``portal.sessions.CLOSE_SESSION_LUA`` registered. Returns the number closed."""
+    closed = 0
+    sessions = [s for s in registry.by_ac(ac) if s.started <= before]
+    for start in range(0, len(sessions), 200):
+        chunk = sessions[start:start + 200]
+        pipe = redis.pipeline(transaction=False)
+        for s in chunk:
+            queue_script(
+                pipe, close_script,
+                [keys.phone_sessions(s.phone), keys.session_tombstone(s.phone, s.ac, s.session_id)],
+                [s.field, tombstone_ttl, 0, grace],
+            )
+        results = pipe.execute()
+        pipe = redis.pipeline(transaction=False)
+        for s, res in zip(chunk, results, strict=True):
+            registry.unindex_in(pipe, s.phone, s.ac, s.session_id, s)
+            if res:
+                closed += 1
+                log_close(pipe, how, s, at)
+                pipe.xadd(keys.real_name_log(), session_logout_fields(s, s.updated, how))
+        pipe.execute()
+    return closed

@@ -4,7 +4,8 @@ All keys are in the phone's ``{p:<phone>}`` slot (Redis Cluster). Redis does not
 back when a command inside it fails, so the script first reads, computes and checks everything,
 and writes only when every check passed: a record it refuses (or that errors) changes nothing.
 
-KEYS: 1 phone_sessions, 2 usage, 3 tombstone, 4 login claim (``keys.login_claim``)
+KEYS: 1 phone_sessions, 2 usage, 3 tombstone, 4 login claim (``keys.login_claim``),
+      5 (Stop only) logout-pending marker (``keys.session_logout_pending``)
 
 ARGV:  1 field ``<ac>|<sid>``, 2 kind (start|interim|stop), 3 now, 4 today, 5 session time,
        6 in octets, 7 out octets, 8 in has gigawords, 9 out has gigawords, 10 mac, 11 ip,
@@ -18,17 +19,27 @@ ARGV:  1 field ``<ac>|<sid>``, 2 kind (start|interim|stop), 3 now, 4 today, 5 se
        repeat them exactly as the NAS sent them).
 
 Returns ``{verdict, record json or false, {d, dt, dv, tt, tv, f}, reason, previous IP}``;
-verdict is new | updated | closed | dup | refused (reason set only for refused; the IP the
-record had before, "" if none, only for updated: the IP index follows a changed IP).
+verdict is new | updated | closed | dup | refused | busy (reason set only for refused; the IP
+the record had before, "" if none, only for updated: the IP index follows a changed IP).
+
+A Stop that closes the session also sets KEYS[5] (``<lease until>|<record json>``): the Stop's
+accounting-log entry and real-name logout go to streams in other hash slots, so they are written
+after this script, and the marker is deleted after them. Should Redis fail in between, the AC's
+retransmitted Stop finds the tombstone AND the marker: it is answered 'closed' again (nothing
+booked twice) and its caller writes the missing records. The lease (``STOP_LEASE`` seconds) keeps
+a copy that arrives while the first is still writing from writing them too: it gets 'busy' and
+is not answered (the AC retransmits it later).
 """
 
 from __future__ import annotations
 
 from portal.usage import ADD_USAGE_LUA
 
-__all__ = ["ACCT_LUA"]
+__all__ = ["ACCT_LUA", "STOP_LEASE"]
 
-ACCT_LUA = ADD_USAGE_LUA + """
+STOP_LEASE = 3   # s a closing Stop's copy writes its log records alone (longer than one round trip)
+
+ACCT_LUA = ADD_USAGE_LUA + f"local STOP_LEASE = {STOP_LEASE}\n" + """
 local TWO32 = 4294967296
 local MAX = 9007199254740991
 local function unwrap(raw, base, has_gw, advanced)
@@ -67,6 +78,16 @@ else
   if tomb then
     -- closed recently: a Start is a replay; Interim/Stop count only beyond the final counters
     if kind == 'start' then return {'dup', false, usage_now()} end
+    if kind == 'stop' then
+      -- the closing Stop again: its log records may not have been written (KEYS[5])
+      local p = redis.call('GET', KEYS[5])
+      if p then
+        local lease, prec = string.match(p, '^(%d+)|(.*)$')
+        if now < (tonumber(lease) or 0) then return {'busy', false, usage_now()} end
+        redis.call('SET', KEYS[5], string.format('%.0f|', now + STOP_LEASE) .. prec, 'KEEPTTL')
+        return {'closed', prec, usage_now()}
+      end
+    end
     local a, b, c = string.match(tomb, '^(%d+),(%d+),(%d+)$')
     bt, bi, bo = tonumber(a) or 0, tonumber(b) or 0, tonumber(c) or 0
   end
@@ -144,6 +165,7 @@ if kind == 'stop' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('SET', KEYS[3], string.format('%.0f,%.0f,%.0f', rec['t'], rec['i'], rec['o']),
              'EX', tonumber(ARGV[15]))
+  redis.call('SET', KEYS[5], string.format('%.0f|', now + STOP_LEASE) .. out, 'EX', tonumber(ARGV[15]))
   return {'closed', out, u}
 end
 redis.call('HSET', KEYS[1], ARGV[1], out)

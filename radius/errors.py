@@ -22,6 +22,13 @@ class RadiusError(CitywifiError):
     code = "radius_error"
 
 
+class InProgress(RadiusError):
+    """Another copy of this request is being applied right now: this copy is not answered (the
+    client retransmits it and is answered then, RFC 5080 §2.2.2)."""
+
+    code = "duplicate_in_progress"
+
+
 class MalformedPacket(RadiusError):
     """Header or attribute lengths do not add up (RFC 2865 §3, §5): silently discarded."""
 

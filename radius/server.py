@@ -34,7 +34,7 @@ from radius.ac_cache import AcCache
 from radius.dedup import DedupCache, DedupKey, Lookup
 from radius.dictionary import KnownAttributes, unknown_attributes
 from radius.drops import DropReporter
-from radius.errors import MalformedPacket
+from radius.errors import InProgress, MalformedPacket
 from radius.handlers import (
     AcctHandler,
     AuthHandler,
@@ -362,6 +362,10 @@ class RadiusServer:
             self._alarm.fire(_WHAT[kind], exc)
             self._drop("state_unavailable", addr, _WHAT[kind], ac.name)
             return None
+        except InProgress:
+            self.dedup.abort(key)
+            self._drop("duplicate_in_progress", addr, _WHAT[kind], ac.name)
+            return None
         except Exception:
             self.dedup.abort(key)
             log.exception("handler failed on a packet from %s (%s); not answering", addr, ac.name)
@@ -416,6 +420,8 @@ class RadiusServer:
                 if isinstance(decision, STATE_ERRORS):
                     self._alarm.fire(what, decision)
                     self._drop("state_unavailable", addr, what, ac.name)
+                elif isinstance(decision, InProgress):
+                    self._drop("duplicate_in_progress", addr, what, ac.name)
                 else:
                     log.error("handler failed on a packet from %s (%s): %r; not answering",
                               addr, ac.name, decision)

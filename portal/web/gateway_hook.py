@@ -39,6 +39,7 @@ from ac_adapters.gateways.opennds_events import (
 from ac_adapters.gateways.opennds_l3 import AUTHMON_ACTIONS, authmon_answer, gateway_hash, parse_ack
 from portal.acs import AcRecord
 from portal.gateway_sessions import AuthmonQueue, GatewaySessions
+from portal.session_close import CloseInProgress
 from portal.web import services
 from portal.web.client_address import canonical_address, client_address
 
@@ -112,6 +113,8 @@ def opennds_event() -> Any:
     except EventError as exc:
         log.info("openNDS event %s for %s: %s", event.event, event.gateway, exc.detail)
         return _answer(exc.code, exc.detail)
+    except CloseInProgress:
+        return _answer("state_unavailable", "this session's close is being recorded; try again", 503)
     except (redis_lib.RedisError, ConnectionError, TimeoutError) as exc:
         log.error("openNDS event for %s not applied, Redis unavailable: %s", event.gateway, exc)
         return _answer("state_unavailable", "try again", 503)

@@ -19,6 +19,7 @@ import redis as redislib
 import portal.gateway_sessions as gateway_sessions
 from portal.acs import AcRecord, AcRegistry
 from portal.gateway_sessions import GatewaySessions
+from portal.session_close import LEASE, LoggedClose
 from portal.sessions import SessionRegistry
 from portal.state.embedded import EmbeddedRedis
 from portal.usage import UsageBook
@@ -127,7 +128,7 @@ def test_redis_dies_in_the_middle_of_a_stop(store: EmbeddedRedis, rig: tuple[Any
     assert post(c, body("client_auth", hid)).status_code == 200
     stop = {"end": int(time.time()), "in": 70_000, "out": 7_000, "nonce": "stop0001"}
     if where == "before_close":        # usage booked, the session still open
-        undo = kill_after(store, monkeypatch, SessionRegistry, "close", before=True)
+        undo = kill_after(store, monkeypatch, LoggedClose, "close", before=True)
     else:                              # booked and closed, the event not yet recorded as applied
         undo = kill_after(store, monkeypatch, GatewaySessions, "mark_applied", before=True)
     assert post(c, body("client_deauth", hid, **stop)).status_code == 503
@@ -141,3 +142,59 @@ def test_redis_dies_in_the_middle_of_a_stop(store: EmbeddedRedis, rig: tuple[Any
     assert SessionRegistry(r).by_ac(GW) == []
     assert usage_volume(r) == 77_000            # booked once, not again by the resend
     assert post(c, body("client_deauth", hid, **stop)).get_json()["error"] == "replay"
+
+
+def test_redis_dies_between_the_close_and_its_logout_records(
+        store: EmbeddedRedis, rig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session closed (its script ran), then Redis died before the real-name logout and the
+    accounting-log entry were written: the resend writes them, once, and books nothing again."""
+    app, r = rig
+    c, hid = client(app), granted(r)
+    assert post(c, body("client_auth", hid)).status_code == 200
+    stop = {"end": int(time.time()), "in": 70_000, "out": 7_000, "nonce": "stop0002"}
+    undo = kill_after(store, monkeypatch, LoggedClose, "write_records", before=True)
+    assert post(c, body("client_deauth", hid, **stop)).status_code == 503
+    undo()
+    restart(store)
+    assert SessionRegistry(r).get(GW, hid[:32]) is None  # the close was stored …
+    assert _logouts(r) == [] and _gw_stops(r) == []      # … its records were not
+    time.sleep(LEASE + 1)                                # the dead attempt's lease runs out
+    resent = resend(c, body("client_deauth", hid, **stop))
+    assert resent.status_code == 200, resent.get_json()
+    assert resent.get_json()["result"] == "stopped", resent.get_json()
+    logouts = _logouts(r)                                # the resend wrote them, once
+    assert len(logouts) == 1 and logouts[0][b"phone"] == PHONE.encode(), logouts
+    assert (logouts[0][b"in"], logouts[0][b"out"]) == (b"7000", b"70000"), logouts   # upload, download
+    assert len(_gw_stops(r)) == 1
+    assert usage_volume(r) == 77_000
+    assert post(c, body("client_deauth", hid, **stop)).get_json()["error"] == "replay"
+    assert len(_logouts(r)) == 1 and len(_gw_stops(r)) == 1
+
+
+def test_a_resend_within_the_lease_is_answered_503(
+        store: EmbeddedRedis, rig: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    app, r = rig
+    c, hid = client(app), granted(r)
+    assert post(c, body("client_auth", hid)).status_code == 200
+    stop = {"end": int(time.time()), "in": 1_000, "out": 1_000, "nonce": "stop0003"}
+    undo = kill_after(store, monkeypatch, LoggedClose, "write_records", before=True)
+    assert post(c, body("client_deauth", hid, **stop)).status_code == 503
+    undo()
+    restart(store)
+    for key in r.keys("*:seen:*"):                # the dead request's claim, gone at once
+        r.delete(key)
+    answer = post(c, body("client_deauth", hid, **stop))
+    assert answer.status_code == 503, answer.get_json()   # the first attempt's lease still holds
+    assert _logouts(r) == []
+    assert resend(c, body("client_deauth", hid, **stop)).status_code == 200
+    assert len(_logouts(r)) == 1
+
+
+def _logouts(r: Any) -> list[dict[bytes, bytes]]:
+    from portal.state import keys
+    return [f for _, f in r.xrange(keys.real_name_log()) if f.get(b"kind") == b"logout"]
+
+
+def _gw_stops(r: Any) -> list[dict[bytes, bytes]]:
+    from portal.state import keys
+    return [f for _, f in r.xrange(keys.acct_log()) if f.get(b"k") == b"gw-stop"]
