@@ -180,20 +180,13 @@ class GatewaySessions:
                            cause=event.cause, now=now, book=False, also=self._log_in(session.ac, event, now))
 
     def _book_once(self, ac: str, nonce: str, phone: str, seconds: int, octets: int, now: float) -> None:
-        """This stop event's usage and its marker in one transaction: booked exactly once however
-        often the event is applied (WATCH: a concurrent copy that booked first wins)."""
-        marker = keys_gateway.gateway_event_booked(ac, nonce)
-        with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(marker)
-                if pipe.exists(marker):
-                    return
-                pipe.multi()
-                self.usage.add_in(pipe, phone, seconds, octets, now)
-                pipe.set(marker, phone, ex=RESEND_WINDOW + 2 * REPLAY_WINDOW)   # whose: a repeat's close
-                pipe.execute()
-            except redis_lib.WatchError:
-                return
+        """This stop event's usage, booked exactly once however often the event is applied: the
+        booking script takes a marker in the phone's slot. First, whose event it is goes in the
+        gateway's slot (a repeat whose session is already closed finds the phone there)."""
+        ttl = RESEND_WINDOW + 2 * REPLAY_WINDOW
+        self.redis.set(keys_gateway.gateway_event_booked(ac, nonce), phone, ex=ttl)
+        marker = keys_gateway.gateway_stop_booked(phone, ac, nonce)
+        self.usage.add_once(phone, marker, ttl, seconds, octets, now)
 
     def finish(self, session: OnlineSession, *, seconds: int, upload: int, download: int, cause: str,
                now: float, book: bool = True,

@@ -82,6 +82,16 @@ redis.call('HSETNX', KEYS[1], 'f', ARGV[4])
 return r
 """
 
+# The same booking guarded by a marker in the phone's own slot, so "exactly once" needs no
+# transaction across slots (Redis Cluster refuses one): the marker is taken (SET NX) in the
+# same script that books.
+_ADD_ONCE_SCRIPT = ADD_USAGE_LUA + """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then return 0 end
+add_usage(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+redis.call('HSETNX', KEYS[1], 'f', ARGV[4])
+return 1
+"""
+
 
 class UsageBook:
     """Reads and books usage for phones; day boundaries in ``timezone``."""
@@ -90,6 +100,7 @@ class UsageBook:
         self.redis = redis
         self.tz = ZoneInfo(timezone)
         self._add = redis.register_script(_ADD_SCRIPT)
+        self._add_once = redis.register_script(_ADD_ONCE_SCRIPT)
         self._day: tuple[float, float, str] = (0.0, 0.0, "")   # [from, to) → local day
 
     def today(self, now: float) -> str:
@@ -115,10 +126,12 @@ class UsageBook:
         self._add(keys=[keys.usage(phone)], args=[self.today(now), int(seconds), int(octets), now])
         return self.get(phone, now)
 
-    def add_in(self, pipe: Any, phone: str, seconds: int, octets: int, now: float) -> None:
-        """Queue :meth:`add` on someone's pipeline (a transaction that books with a marker)."""
-        self._add(keys=[keys.usage(phone)], args=[self.today(now), int(seconds), int(octets), now],
-                  client=pipe)
+    def add_once(self, phone: str, marker: str, marker_ttl: int, seconds: int, octets: int,
+                 now: float) -> bool:
+        """:meth:`add`, unless ``marker`` (a key in the phone's slot) says it was booked already;
+        True when this call booked. For events a sender may repeat (an openNDS stop)."""
+        return bool(self._add_once(keys=[keys.usage(phone), marker],
+                                   args=[self.today(now), int(seconds), int(octets), now, int(marker_ttl)]))
 
     def mark_first_login(self, phone: str, now: float) -> bool:
         """Start the validity clock if it has not started; True when this call started it."""

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from portal.state.keys import PREFIX, bounded_part
 
-__all__ = ["controller_counters", "controller_poll_lock", "gateway_authmon", "gateway_client",
-           "gateway_event_booked", "gateway_event_seen", "gateway_nonce"]
+__all__ = [
+    "controller_counters",
+    "controller_poll_lock",
+    "gateway_authmon",
+    "gateway_client",
+    "gateway_event_booked",
+    "gateway_event_seen",
+    "gateway_nonce",
+    "gateway_stop_booked",
+]
 
 
 def gateway_client(ac: str, hid: str) -> str:
@@ -23,9 +31,15 @@ def gateway_event_seen(ac: str, nonce: str) -> str:
 
 
 def gateway_event_booked(ac: str, nonce: str) -> str:
-    """String (same TTL): the usage of this stop event is booked (set in the booking's own
-    transaction, so a repeated apply after a failure part way never books it twice)."""
+    """String (same TTL): whose stop event this is (the phone), written before its usage is
+    booked, so a repeated apply after a failure part way can find and close the session."""
     return f"{PREFIX}:{{gw:{ac}}}:booked:{nonce}"
+
+
+def gateway_stop_booked(phone: str, ac: str, nonce: str) -> str:
+    """String (same TTL), in the phone's slot: this stop event's usage is booked (taken by the
+    booking script itself, so a repeated apply never books it twice, on Cluster too)."""
+    return f"{PREFIX}:{{p:{phone}}}:gw-booked:{bounded_part(ac)}:{bounded_part(nonce)}"
 
 
 def gateway_authmon(ac: str) -> str:
