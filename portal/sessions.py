@@ -1,6 +1,6 @@
 """The online-session registry: who is online where, read by the NOC and the concurrency limit.
 
-Storage (reasoning in ``portal/state/keys.py``, "Sessions"):
+Storage (reasoning in ``portal/state/keys_sessions.py``, "Sessions"):
 
 * ``keys.phone_sessions(phone)`` — one hash per phone, field ``<ac>|<acct-session-id>`` → compact
   JSON with one-letter keys (``RECORD_FIELDS``). Lives in the phone's slot with its usage.
