@@ -26,7 +26,6 @@ MAX_LINES = 500
 # Oversize when the limit was introduced (2026-12-07, after that day's merges): path → line count
 # then (the ceiling). Split, don't raise; remove a module from here once it is at 500 or fewer.
 OVERSIZE_CEILINGS = {
-    "portal/web/console.py": 513,
 }
 
 CONTRACT_IDS = {"libraries", "flask-at-the-edge", "portal-without-radius", "radius-without-web"}
