@@ -10,13 +10,16 @@ backslash, a NUL, another venue's page or anything not on the list is simply not
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 from jinja2 import BaseLoader, TemplateNotFound
 
-__all__ = ["PAGES", "SHIPPED_TEMPLATES", "THEMES", "ShippedLoader", "shipped_source"]
+__all__ = ["PAGES", "SHIPPED_TEMPLATES", "THEMES", "ShippedLoader", "shipped_scripts", "shipped_source"]
 
 PAGES = ("login", "success", "ad", "status", "error")
 """The pages a venue can write (one template each)."""
@@ -41,6 +44,26 @@ def _sources() -> dict[str, str]:
         _SOURCES.update({f"{theme}/{name}.html": _read(theme, name)
                          for theme in THEMES for name in SHIPPED_TEMPLATES})
     return _SOURCES
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_SCRIPTS: dict[str, str] = {}
+
+
+def shipped_scripts() -> dict[str, str]:
+    """The inline scripts of the shipped templates, each → its CSP hash source ``'sha256-…'``
+    (computed once per process). Each is constant text — the values it needs come from data
+    attributes of the page — so its hash is the hash of the script every phone gets, and a venue
+    page holding one unchanged may run it (``portal/web/venue_csp.py``). A shipped script with
+    template syntax in it would hash differently on every page: refused here, at start-up."""
+    if not _SCRIPTS:
+        for name, source in _sources().items():
+            for body in _INLINE_SCRIPT.findall(source):
+                if "{{" in body or "{%" in body or "{#" in body:
+                    raise ValueError(f"shipped {name}: an inline script must be constant text")
+                digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+                _SCRIPTS[body] = f"'sha256-{digest}'"
+    return _SCRIPTS
 
 
 def shipped_source(name: str) -> str:

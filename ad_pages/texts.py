@@ -52,6 +52,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
                         "This page cannot tell which Wi-Fi connection you are on. Make sure you are "
                         "connected to this Wi-Fi, then tap the button below (or open any http:// web "
                         "address): the network will take you to the login page."),
+    "online_elsewhere": ("此设备已在线。为保护隐私，套餐和剩余额度只在登录时使用的浏览器中显示"
+                         "（登录成功页上的“上网状态”链接）。",
+                         "This device is online. For privacy, its plan and what is left are shown "
+                         "only in the browser you logged in with (the Connection status link on the "
+                         "success page)."),
     "error_title": ("出错了", "Something went wrong"),
     "retry": ("返回重试", "Try again"),
     "lang_switch": ("English", "中文"),

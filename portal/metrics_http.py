@@ -16,7 +16,8 @@ snapshot lag of at most one flush interval.
 
 :class:`MetricsServer` is a small threaded HTTP server (``metrics_port`` of a process section,
 0 = off): ``/metrics`` (text exposition), ``/healthz`` (the process is alive: 200) and
-``/readyz`` (Redis answers PING: 200, else 503 with a JSON reason) for load balancers.
+``/readyz`` (Redis takes a write, :class:`WriteProbe`: 200, else 503 with a JSON reason) for
+load balancers.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from portal.state import keys
+
 __all__ = [
     "FLEET_RULES",
     "LISTENER_RULES",
@@ -52,6 +55,7 @@ __all__ = [
     "ProcessCounters",
     "Rule",
     "SnapshotDir",
+    "WriteProbe",
     "merge_counts",
     "readiness",
     "redis_ready",
@@ -286,22 +290,45 @@ class FleetCollector(Collector):
 
 # --- health / readiness -----------------------------------------------------------------------
 
-def redis_ready(redis: Any, *, cache: float = 1.0) -> Ready:
-    """A readiness check: Redis answers PING (cached ``cache`` seconds when healthy)."""
-    ok_until = [0.0]
+class WriteProbe:
+    """Can this process serve? Every process's ``/readyz`` (and RADIUS's Status-Server) asks.
 
-    def check() -> str | None:
-        now = time.monotonic()
-        if now < ok_until[0]:
-            return None
-        try:
-            redis.ping()
-        except Exception as exc:
-            return f"redis unavailable: {type(exc).__name__}: {exc}"[:300]
-        ok_until[0] = now + cache
-        return None
+    A PING is not enough: a Redis that refuses every write still answers it — full under
+    ``noeviction`` (console sign-ins and code requests then fail with 503), ``min-replicas-to-write``
+    unmet, a replica left read-only by a fail-over — and every citywifi process needs writes.
+    So the probe is one tiny write (``keys.health_probe(service)``, expires in a minute), at
+    most once per ``interval`` seconds; the answer, good or bad, is kept that long, so a
+    burst of probes costs one write.
+    """
 
-    return check
+    def __init__(self, redis: Any, service: str, interval: float = 1.0) -> None:
+        self.redis = redis
+        self.interval = interval
+        self.key = keys.health_probe(service)
+        self._checked_until = 0.0
+        self._problem: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        return self.problem() is None
+
+    def problem(self) -> str | None:
+        """None when Redis takes writes, else why not (the ``/readyz`` reason)."""
+        with self._lock:
+            if time.monotonic() >= self._checked_until:
+                try:
+                    self.redis.set(self.key, str(os.getpid()), px=60_000)
+                    self._problem = None
+                except Exception as exc:     # any failure means: do not claim to serve
+                    self._problem = f"redis refuses writes: {type(exc).__name__}: {exc}"[:300]
+                self._checked_until = time.monotonic() + self.interval
+            return self._problem
+
+
+def redis_ready(redis: Any, service: str, *, cache: float = 1.0) -> Ready:
+    """The readiness check of ``service``: Redis takes a write (:class:`WriteProbe`, its
+    answer kept ``cache`` seconds)."""
+    return WriteProbe(redis, service, cache).problem
 
 
 def readiness(ready: Ready | None) -> tuple[int, dict[str, Any]]:

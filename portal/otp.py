@@ -28,10 +28,11 @@ script. Each family is one atomic check-and-increment script in its own slot, ru
 
   phone (cooldown, hour, day) → MAC (hour, day) → IP (hour, day) → AC (minute) → global (minute)
 
-and when a family refuses, the families already reserved are released (decremented; the cooldown
-stamp restored if still ours). Cheapest and most specific first means a request refused for its
-own number or device never touches shared budgets, and the scarce global SMS budget, reserved
-last, is consumed only by requests that pass everything else. Between a reservation and its
+and when a family refuses, the families already reserved are released (decremented, and deleted
+when back at 0; the cooldown stamp restored if still ours), so a refused request stores nothing.
+Cheapest and most specific first means a request refused for its own number or device never
+touches shared budgets, and the scarce global SMS budget, reserved last, is consumed only by
+requests that pass everything else. Between a reservation and its
 release a concurrent request may see a counter one too high and be refused — the error is always
 towards refusing, never towards sending more SMS than a limit allows.
 """
@@ -137,6 +138,9 @@ return {0, prev or ''}
 """
 
 # Undo a reservation. ARGV: our stamp, cooldown flag, previous stamp ('' = none), cooldown ttl.
+# A counter back at 0 is deleted, not kept: the reservation may be what created it (a new phone,
+# MAC or IP), and a refused request must leave no key behind (a 0 with a day's TTL per refused
+# request let one address grow Redis by ~6 keys a request). GET of a missing counter reads 0.
 _RELEASE = """
 local first = 1
 if tonumber(ARGV[2]) > 0 then
@@ -147,18 +151,23 @@ if tonumber(ARGV[2]) > 0 then
   end
 end
 for i = first, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n > 1 then redis.call('DECR', KEYS[i]) elseif n == 1 then redis.call('DEL', KEYS[i]) end
 end
 return 0
 """
 
 # Count one verification attempt. ARGV: now, max attempts, device as mac:…, device as ip:….
+# No record (never sent, or gone record_grace after its lifetime): 'no_code'. A used or expired
+# code says so only to the device that asked for it; to any other it is 'no_code' as well, so an
+# attempt tells nobody whether someone else asked for a code for that number (or used one).
 _ATTEMPT = """
 local r = redis.call('HMGET', KEYS[1], 'h', 'n', 'dev', 'exp', 'tries', 'used')
-if not r[1] then return {'expired'} end
-if r[6] == '1' then return {'used'} end
-if tonumber(ARGV[1]) >= tonumber(r[4]) then return {'expired'} end
-if r[3] ~= ARGV[3] and r[3] ~= ARGV[4] then return {'wrong_device'} end
+if not r[1] then return {'no_code'} end
+local mine = r[3] == ARGV[3] or r[3] == ARGV[4]
+if r[6] == '1' then return {mine and 'used' or 'no_code'} end
+if tonumber(ARGV[1]) >= tonumber(r[4]) then return {mine and 'expired' or 'no_code'} end
+if not mine then return {'wrong_device'} end
 if tonumber(r[5]) >= tonumber(ARGV[2]) then return {'too_many_attempts'} end
 local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
 return {'ok', r[1], r[2], r[3], tostring(tries)}
@@ -390,7 +399,7 @@ class OtpService:
             national = normalise(phone)
             mac, ip = self._device(mac, ip)
         except (InvalidNumber, OtpRefused):
-            raise OtpRejected("expired") from None   # no code can exist for that number/device
+            raise OtpRejected("no_code") from None   # no code can exist for that number/device
         rkey = keys.otp_code(national)
         dev_args = [f"mac:{mac}" if mac else "-", f"ip:{ip}" if ip else "-"]
         result = self._attempt(keys=[rkey], args=[repr(self.clock()), self.cfg.max_attempts, *dev_args])

@@ -33,6 +33,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                       "The SMS service is busy; try again in {wait_en}."),
     "wrong_code": ("验证码错误，还可以再试 {left} 次。", "Wrong code; {left} tries left."),
     "expired": ("验证码已过期，请重新获取。", "The code has expired; please ask for a new one."),
+    "no_code": ("此号码尚未获取验证码，请先点击“获取验证码”。",
+                "No code was sent to this number yet: tap Get code first."),
     "used": ("验证码已使用，请重新获取。", "The code has already been used; please ask for a new one."),
     "too_many_attempts": ("验证码错误次数过多，请重新获取。",
                           "Too many wrong tries; please ask for a new code."),
@@ -79,7 +81,7 @@ class OtpRefused(OtpError):
 
 
 class OtpRejected(OtpError):
-    """A code was not accepted: wrong_code, expired, used, too_many_attempts or wrong_device."""
+    """A code was not accepted: wrong_code, expired, no_code, used, too_many_attempts or wrong_device."""
 
     def __init__(self, code: str, attempts_left: int = 0) -> None:
         zh, en = MESSAGES[code]

@@ -103,6 +103,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("help", "str", "未在线时：如何重新上网", "when offline: how to get online again", ("status",)),
     Variable("login_url", "str", "未在线时：“登录上网”按钮的地址",
              "when offline: where the \"log in\" button leads", ("status",)),
+    Variable("online_elsewhere", "bool", "本浏览器只知此设备在线：显示状态，不显示额度与下线",
+             "this browser only knows the device is online: show the state, no figures, no logout",
+             ("status",)),
     Variable("retry_url", "str", "重试地址", "where to try again", ("error",)),
 )
 """Every documented variable (docs/templates.md, "Variables every page gets" and the page table)."""

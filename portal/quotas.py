@@ -16,6 +16,13 @@ defences, both in the stores so every path (console, API, seeds) meets them:
   and logins, console sign-ins, deletions. ``INFO memory`` is read at most once per
   ``memory_check_seconds`` per store.
 
+* **Write rate** (``writes_per_minute``, ``writes_per_hour``): saves of venue content by one
+  account (its API tokens count for it) — drafts, publishes, rollbacks, campaigns, uploads,
+  venue settings. Quotas bound what is kept; each save may also add an audit entry (kept 7 days
+  in Redis, then archived), so without a rate one account could grow the audit log at will
+  (2,820 draft saves in 15 s once added 504 KB). Refused (429) before anything is stored;
+  deletions are never limited (:class:`WriteRate`).
+
 Refusals carry their message in Chinese and English (:meth:`ContentRefused.message`).
 """
 
@@ -34,7 +41,7 @@ from portal.state import keys
 from portal.state.scripts import queue_script
 
 __all__ = ["ContentRefused", "MemoryWatermark", "QuotaExceeded", "StorageFull", "VenueUsage",
-           "mib", "venue_usage"]
+           "WriteRate", "WriteRateLimited", "mib", "venue_usage"]
 
 
 
@@ -47,6 +54,7 @@ class ContentRefused(CitywifiError):
 
     code = "content_refused"
     status = 409
+    retry_after = 0        # seconds, for a refusal that passes (the write rate); 0: none
 
     def __init__(self, zh: str, en: str) -> None:
         super().__init__(en)
@@ -113,6 +121,62 @@ class MemoryWatermark:
         used, limit = self.reading()
         if limit and used >= limit * self.content.memory_watermark:
             raise StorageFull(used, limit)
+
+
+class WriteRateLimited(ContentRefused):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, limit: int, per: str, retry_after: int) -> None:
+        zh_per, en_per = ("分钟", "minute") if per == "m" else ("小时", "hour")
+        super().__init__(
+            f"保存过于频繁：每个账号每{zh_per}最多保存 {limit} 次场所内容（页面、广告活动、素材、设置），"
+            f"请 {retry_after} 秒后再试。删除不受此限制。",
+            f"Too many saves: one account may save venue content (pages, campaigns, assets, settings) "
+            f"at most {limit} times per {en_per}; try again in {retry_after} s. Deleting is not limited.")
+        self.retry_after = retry_after
+
+
+# KEYS: minute counter, hour counter; ARGV: their limits (0 = none), then their TTLs. Counts
+# only a write that every window allows: a refused one changes (and creates) nothing.
+_TAKE = """
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[i])
+  if limit > 0 and tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then return i end
+end
+for i = 1, #KEYS do
+  if tonumber(ARGV[i]) > 0 then
+    redis.call('INCR', KEYS[i])
+    redis.call('EXPIRE', KEYS[i], ARGV[#KEYS + i])
+  end
+end
+return 0
+"""
+
+
+class WriteRate:
+    """Fixed-window limits on one account's venue content saves, across every web process."""
+
+    def __init__(self, redis: Any, content: ContentSettings | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.content = content or ContentSettings()
+        self.clock = clock
+        self._take = redis.register_script(_TAKE)
+
+    def take(self, account: str) -> None:
+        """Count one save by ``account``, or raise :class:`WriteRateLimited` (nothing counted)."""
+        c = self.content
+        if not c.writes_per_minute and not c.writes_per_hour:
+            return
+        now = self.clock()
+        minute, hour = int(now // 60), int(now // 3600)
+        refused = int(self._take(
+            keys=[keys.content_writes(account, "m", minute), keys.content_writes(account, "h", hour)],
+            args=[c.writes_per_minute, c.writes_per_hour, 120, 3660]))
+        if refused == 1:
+            raise WriteRateLimited(c.writes_per_minute, "m", max(1, int((minute + 1) * 60 - now + 0.999)))
+        if refused == 2:
+            raise WriteRateLimited(c.writes_per_hour, "h", max(1, int((hour + 1) * 3600 - now + 0.999)))
 
 
 @dataclass(frozen=True, slots=True)

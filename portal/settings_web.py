@@ -110,7 +110,6 @@ class ConsoleSettings:
 
     failed_sign_in_audit_per_minute: int = 60   # failed sign-ins audited per minute (fleet); more: counted
 
-
     def __post_init__(self) -> None:
         for name in ("max_failures", "max_failures_per_account", "max_failures_per_address",
                      "lockout_seconds", "job_workers", "job_queue", "failed_sign_in_audit_per_minute"):
@@ -148,18 +147,17 @@ class ContentSettings:
     memory_watermark: float = 0.85         # refuse new venue content above this share of the Redis limit
     memory_limit_bytes: int = 0            # the limit when Redis has no maxmemory (0: half the machine)
     memory_check_seconds: float = 2.0      # a reading of Redis INFO memory is reused this long
+    writes_per_minute: int = 30            # venue content saves per account and its API tokens (0: no limit)
+    writes_per_hour: int = 300             # the same per hour: each save may add an audit entry (0: no limit)
 
     def __post_init__(self) -> None:
-        for name in ("campaigns_per_venue", "campaigns_per_account"):
-            if getattr(self, name) < 1:
-                raise SettingsError(name, f"expected at least 1, got {getattr(self, name)}")
-        for name in ("campaign_bytes_per_account", "page_bytes_per_venue", "page_bytes_per_account",
-                     "asset_bytes_per_account"):
-            if getattr(self, name) < 256 * 1024:
-                raise SettingsError(name, f"expected at least 262144 (256 KiB), got {getattr(self, name)}")
+        least = {"campaigns_per_venue": 1, "campaigns_per_account": 1, "campaign_bytes_per_account": 262144,
+                 "page_bytes_per_venue": 262144, "page_bytes_per_account": 262144,
+                 "asset_bytes_per_account": 262144, "memory_limit_bytes": 0, "memory_check_seconds": 0,
+                 "writes_per_minute": 0, "writes_per_hour": 0}
+        for name, low in least.items():
+            if getattr(self, name) < low:
+                raise SettingsError(name, f"expected at least {low}, got {getattr(self, name)}")
         if not 0.1 <= self.memory_watermark <= 0.99:
             raise SettingsError("memory_watermark",
                                 f"a share between 0.1 and 0.99, got {self.memory_watermark}")
-        for name in ("memory_limit_bytes", "memory_check_seconds"):
-            if getattr(self, name) < 0:
-                raise SettingsError(name, "must not be negative")

@@ -82,14 +82,16 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'job_id', ARGV[1])
 return 1
 """
 
-# queued → sending, atomically; returns the status found (only 'queued' means "send it").
+# queued → sending, atomically; returns the status found (only 'queued' means "send it") and,
+# for 'queued', the job itself: the worker needs it next (one round trip, not two, per SMS).
 _BEGIN = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
+if not status then return {'missing', false} end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'sending', 'worker', ARGV[1], 'sending_at', ARGV[2])
+  return {status, redis.call('HGET', KEYS[1], 'job')}
 end
-return status
+return {status, false}
 """
 
 # Record the outcome, drop the job's text (the code), index the gateway message id, apply a
@@ -186,7 +188,12 @@ class SmsQueue:
     def begin_send(self, job_id: str, worker: str) -> str:
         """Atomically ``queued → sending``. Returns the status found before: ``queued`` means
         this worker must send; ``sending`` means a crashed worker may have sent it."""
-        return _s(self._begin(keys=[keys.sms_job(job_id)], args=[worker, f"{time.time():.3f}"]))
+        return self.begin_send_job(job_id, worker)[0]
+
+    def begin_send_job(self, job_id: str, worker: str) -> tuple[str, SmsJob | None]:
+        """:meth:`begin_send`, and the job to send when the status found was ``queued``."""
+        status, raw = self._begin(keys=[keys.sms_job(job_id)], args=[worker, f"{time.time():.3f}"])
+        return _s(status), SmsJob.from_json(raw) if raw else None
 
     def finish(self, entry_id: str, job_id: str, status: str, *, gateway: str = "",
                message_id: str = "", error_code: str = "", message_zh: str = "",

@@ -48,7 +48,7 @@ _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # Fixed path segments right under /venue/ (portal/web/venue_console.py, venue_campaigns.py): a venue
 # with such an id would have its console at /venue/<id> shadowed by, or shadowing, that page. "."
 # and ".." are removed from URLs by browsers. Compared case-insensitively to avoid look-alikes.
-RESERVED_IDS = frozenset({"new", "campaigns", ".", ".."})
+RESERVED_IDS = frozenset({"new", "campaigns", "tokens", ".", ".."})
 # A redirect allow-list entry: a host name (RFC 1123 labels) or an IPv4 address, optionally with
 # a leading "." for "this domain's subdomains". allowed_redirect compares hosts only, so an entry
 # with a port, a path or a wildcard could never match: it is refused instead of stored unused.

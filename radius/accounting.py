@@ -12,7 +12,9 @@ Idempotency (RFC 2866 §4.1: retransmissions may carry a new Identifier and Acct
 packet-level dedup is not enough): each session's hash record keeps its last-seen cumulative
 counters; one Lua script compares the incoming counters with them and books only the positive
 delta into the phone's usage, atomically. A replay books nothing; a Stop leaves a tombstone with
-the final counters so a late/replayed Stop or Interim books nothing either.
+the final counters so a late/replayed Stop or Interim books nothing either. A Stop's entry in
+the accounting log follows the script's answer (written with its real-name logout, in the same
+round trip, before the answer), so a retransmitted Stop leaves no second entry.
 
 Trust (an AC's word is checked before it is booked):
 
@@ -75,8 +77,6 @@ log = logging.getLogger(__name__)
 
 
 _KIND = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim", AcctStatus.STOP: "stop"}
-
-
 
 
 class AccountingScriptError(RadiusError):
@@ -304,7 +304,8 @@ class AccountingProcessor:
         session_time = record.session_time or 0
         event_time = record.event_time(received_at)
         started = int(event_time - session_time)
-        pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
+        if kind != "stop":   # a Stop is logged by the script's answer (_finish_sessions)
+            pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
         mac = mac_of(record.calling_station_id)
         if kind != "stop":   # a Stop's index and logout writes follow the script (_finish_sessions)
             self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
@@ -367,7 +368,13 @@ class AccountingProcessor:
         checks: list[tuple[_Queued, OnlineSession, Any]] = []
         for q in queued:
             reply = results[q.result]
-            if isinstance(reply, Exception):
+            failed = isinstance(reply, Exception)
+            if q.kind == "stop" and (failed or reply[0] == b"closed"):
+                # Logged by the script's answer: an AC retransmits a Stop with a new Acct-Delay-Time
+                # (new Identifier, unknown to the packet cache); 'dup' — already stopped — is not.
+                entry = _log_fields("acct", q.ac.name, q.received_at, q.record, q.phone)
+                later().xadd(keys.acct_log(), entry)
+            if failed:
                 log.error("accounting script failed on %s|%s: %s", q.ac.name, q.sid, reply)
                 out[q.index] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
                 continue

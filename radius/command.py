@@ -31,12 +31,13 @@ from portal.metrics_http import (
     CounterFamilies,
     MetricsServer,
     SnapshotDir,
+    WriteProbe,
     registry_of,
     snapshot_run_dir,
 )
 from portal.seeding import seed_from_settings
 from portal.settings import Settings
-from portal.state import StateUnavailable, keys, redis_from_settings
+from portal.state import StateUnavailable, redis_from_settings
 from portal.state.instance import NoInstance, instance_redis_url
 from portal.venues import FALLBACK, VenueResolver, VenueStore
 from radius.accounting import AccountingProcessor
@@ -63,39 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", default=None, help="override redis.url (used by `citywifi up`)")
 
 
-class HealthCheck:
-    """Can this server serve? Status-Server is answered (and ``/readyz`` says ready) only if so.
-
-    A PING is not enough: a Redis that refuses every write still answers it — full under
-    ``noeviction``, ``min-replicas-to-write`` unmet, a replica left read-only by a fail-over —
-    and RADIUS needs writes (a login token is used once, sessions and accounting are recorded).
-    So the probe is one tiny write (a key that expires), at most once per ``interval`` seconds;
-    the answer, good or bad, is kept that long, so a burst of Status-Server costs one write.
-    """
+class HealthCheck(WriteProbe):
+    """Can this server serve? Status-Server is answered (and ``/readyz`` says ready) only if
+    Redis takes a write: the probe every process's readiness shares (portal.metrics_http)."""
 
     def __init__(self, redis: Any, interval: float = 1.0, service: str = "radius") -> None:
-        self.redis = redis
-        self.interval = interval
-        self.key = keys.health_probe(service)
-        self._checked_until = 0.0
-        self._problem: str | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> bool:
-        return self.problem() is None
-
-    def problem(self) -> str | None:
-        """None when Redis takes writes, else why not (the ``/readyz`` reason)."""
-        with self._lock:
-            now = time.monotonic()
-            if now >= self._checked_until:
-                try:
-                    self.redis.set(self.key, str(os.getpid()), px=60_000)
-                    self._problem = None
-                except Exception as exc:     # any failure means: do not claim to serve
-                    self._problem = f"redis refuses writes: {type(exc).__name__}: {exc}"[:300]
-                self._checked_until = time.monotonic() + self.interval
-            return self._problem
+        super().__init__(redis, service, interval)
 
 
 CLASS_KEY_WAIT = 60.0     # seconds a worker waits for Redis to learn the shared Class key

@@ -42,8 +42,6 @@ RECEIPT_ESM = 0x04     # §1.6: a delivery receipt is a deliver_sm with esm_clas
 UDHI_ESM = 0x40
 DATA_CODING_GSM7 = 0x00   # SMSC default alphabet (SMPP 3.4 §5.2.19)
 DATA_CODING_UCS2 = 0x08
-TLV_RECEIPTED_MESSAGE_ID = 0x001E
-TLV_NETWORK_ERROR_CODE = 0x0423   # SMPP 3.4 §5.3.2.31: network type (1) + error code (2)
 BIND_MODES = ("transceiver", "separate")
 
 _BIND_PDUS: dict[str, tuple[type[smpp.BindTransceiver], type[smpp.BindTransceiverResp]]] = {
@@ -147,9 +145,11 @@ class SmppWire:
         msg_id = fields["id"]
         network_error: tuple[int, int] | None = None
         for tlv in pdu.tlvs:
-            if tlv.tag == TLV_RECEIPTED_MESSAGE_ID:  # wins over the text's id when present
+            # Read leniently rather than by smpp.option_values: an SMSC that leaves out the
+            # receipted_message_id's NUL, or sends a short network_error_code, still reports.
+            if tlv.tag == smpp.Tag.RECEIPTED_MESSAGE_ID:  # wins over the text's id when present
                 msg_id = tlv.value.rstrip(b"\0").decode("ascii", "replace")
-            elif tlv.tag == TLV_NETWORK_ERROR_CODE and len(tlv.value) == 3:
+            elif tlv.tag == smpp.Tag.NETWORK_ERROR_CODE and len(tlv.value) == 3:
                 network_error = (tlv.value[0], int.from_bytes(tlv.value[1:], "big"))
         stat, err = fields["stat"], fields.get("err", "")
         fault = classify_report("smpp", stat, err, network_error=network_error, extra=self._extra)

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             metrics = MetricsServer(
                 registry_of(CounterFamilies("listener", LISTENER_RULES,
                                             lambda: listener.stats | handler.stats | silent.stats)),
-                settings.metrics.host, settings.listener.metrics_port, ready=redis_ready(client))
+                settings.metrics.host, settings.listener.metrics_port,
+                ready=redis_ready(client, "ac-listener"))
         except OSError as exc:
             print(f"citywifi ac-listener: 监控端口不可用 / metrics port: {exc}", file=sys.stderr)
             return 1

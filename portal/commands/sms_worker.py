@@ -284,7 +284,7 @@ class SmsWorker:
             if not entry.job_id:
                 self.queue.ack(entry.entry_id)
                 continue
-            found = self.queue.begin_send(entry.job_id, self.consumer)
+            found, job = self.queue.begin_send_job(entry.job_id, self.consumer)
             if found == "sending":
                 # A worker died between "sending" and recording: it may have sent. Never twice.
                 err = GatewayUncertainError("worker crashed during send", code="sms_uncertain")
@@ -298,7 +298,6 @@ class SmsWorker:
             if found != "queued":  # already done (or expired): just ack
                 self.queue.ack(entry.entry_id)
                 continue
-            job = self.queue.job(entry.job_id)
             try:
                 assert job is not None
                 text = self.catalog.render(job.template, job.params, job.lang)
@@ -371,7 +370,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             metrics = MetricsServer(registry_of(CounterFamilies("sms", SMS_RULES, worker.counts.snapshot)),
                                     settings.metrics.host, settings.sms.metrics_port,
-                                    ready=redis_ready(client)).start()
+                                    ready=redis_ready(client, "sms-worker")).start()
         except OSError as exc:
             log.error("metrics port %d: %s", settings.sms.metrics_port, exc)
             return 1

@@ -181,18 +181,6 @@ def _scopes(venue: str, ac: str, ssid: str) -> tuple[Scope, ...]:
     return (("t", ""), ("v", venue or UNKNOWN), ("a", ac or UNKNOWN), ("s", ssid or UNKNOWN))
 
 
-def _distinct_phones(logins: list[Login], column: int) -> dict[str, int]:
-    """Distinct phones per value of ``column`` (an empty name counts as ``UNKNOWN``)."""
-    pairs = set(map(itemgetter(column, 0), logins))
-    counts = Counter(map(itemgetter(0), pairs))
-    if "" in counts:
-        blank = counts.pop("")
-        if UNKNOWN in counts:     # a scope really named "-": the same phone counts once
-            blank = len({p for name, p in pairs if name in ("", UNKNOWN)})
-        counts[UNKNOWN] = blank
-    return counts
-
-
 def _peak(events: list[int]) -> int:
     """Most sessions open at one instant, from events ``2 * ms + 1`` (a start) and ``2 * ms``
     (an end): sorted, an end comes before a start at the same millisecond, so back-to-back
@@ -224,16 +212,27 @@ def rollup_day(
             doc = docs[scope]
             doc["logins"] += n
             doc["logins_" + kind] += n
+    # Distinct phones: one set per place (venue, AC, SSID), then each scope is the union of its
+    # places' sets — set unions run in C, and a city has thousands of places, not millions.
+    by_place: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for phone, ac, venue, ssid, _kind, _at in in_day:
+        by_place[(venue, ac, ssid)].add(phone)
     phones = set(map(itemgetter(0), in_day))
     get_first = first_seen.get
     new = {p for p in phones if get_first(p) == today}
-    new_logins = [x for x in in_day if x[0] in new]
-    for figure, found in (("phones", in_day), ("new_phones", new_logins)):
-        if found:
-            docs[("t", "")][figure] = len(set(map(itemgetter(0), found)))
-        for dim, column in (("v", 2), ("a", 1), ("s", 3)):
-            for name, n in _distinct_phones(found, column).items():
-                docs[(dim, name)][figure] = n
+    for figure, places in (("phones", by_place), ("new_phones", {
+            place: found & new for place, found in by_place.items()})):
+        per_scope_phones: dict[Scope, set[str]] = defaultdict(set)
+        for (venue, ac, ssid), found in places.items():
+            if found:
+                for scope in _scopes(venue, ac, ssid)[1:]:
+                    per_scope_phones[scope] |= found
+        for scope, found in per_scope_phones.items():
+            docs[scope][figure] = len(found)
+    if phones:
+        docs[("t", "")]["phones"] = len(phones)
+    if new:
+        docs[("t", "")]["new_phones"] = len(new)
     groups: dict[tuple[str, str, str], list[int]] = {}
     events: dict[tuple[str, str, str], list[int]] = {}
     for _ac, _sid, _phone, venue, ssid, a, b, t, u, d in _attribute(sessions, logins):

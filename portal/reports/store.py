@@ -64,17 +64,29 @@ _SMS_FIELDS = {"code:sent": "sms_sent", "code:delivered": "sms_delivered",
 
 
 # KEYS[1] a first-seen bucket; ARGV[1] the day (YYYYMMDD), ARGV[2] phones, one per line (phones
-# are digits). Returns each phone's first day, one per line, after keeping the minimum.
+# are digits), ARGV[3] the chunk size. Returns each phone's first day, one per line, after keeping
+# the minimum. One HMGET and at most one HSET per chunk of phones: a command per phone cost more
+# than the comparison (chunks keep unpack() within Lua's stack limit).
 _FIRST_SEEN_LUA = """
 local today = tonumber(ARGV[1])
+local phones = {}
+for phone in string.gmatch(ARGV[2], '[^\\n]+') do phones[#phones + 1] = phone end
 local out = {}
-for phone in string.gmatch(ARGV[2], '[^\\n]+') do
-  local known = redis.call('HGET', KEYS[1], phone)
-  if (not known) or tonumber(known) > today then
-    redis.call('HSET', KEYS[1], phone, ARGV[1])
-    known = ARGV[1]
+local chunk = tonumber(ARGV[3])
+for i = 1, #phones, chunk do
+  local j = math.min(i + chunk - 1, #phones)
+  local known = redis.call('HMGET', KEYS[1], unpack(phones, i, j))
+  local set = {}
+  for k = 1, #known do
+    local v = known[k]
+    if (not v) or tonumber(v) > today then
+      set[#set + 1] = phones[i + k - 1]
+      set[#set + 1] = ARGV[1]
+      v = ARGV[1]
+    end
+    out[#out + 1] = v
   end
-  out[#out + 1] = known
+  if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
 end
 return table.concat(out, '\\n')
 """
@@ -86,6 +98,7 @@ class ReportStore:
         self.tz = ZoneInfo(timezone)
         self.source = source
         self.fast = fast           # read the part still in Redis with portal/reports/reader.py
+        self.first_seen_chunk = 2000   # phones per HMGET/HSET in the first-seen script
 
     def bounds(self, day: dt.date) -> tuple[int, int]:
         return day_bounds_ms(day, self.tz)
@@ -126,7 +139,8 @@ class ReportStore:
         order = sorted(buckets)
         pipe = self.redis.pipeline(transaction=False)
         for b in order:
-            queue_script(pipe, script, [rk.first_seen(b)], [today, "\n".join(buckets[b])])
+            queue_script(pipe, script, [rk.first_seen(b)], [today, "\n".join(buckets[b]),
+                                                             self.first_seen_chunk])
         out: dict[str, int] = {}
         for b, reply in zip(order, pipe.execute(), strict=True):
             out.update(zip(buckets[b], map(int, as_text(reply).split("\n")), strict=True))

@@ -74,8 +74,7 @@ def console_failures(username: str) -> str:
 
 
 def console_failures_from(username: str, address: str) -> str:
-    """String (TTL = lockout period from its last failure): sign-in attempts on this username
-    from this address that did not succeed."""
+    """String (TTL = lockout period from its last failure): failed sign-ins on it from this address."""
     return f"{PREFIX}:{{accounts}}:failures:{bounded_part(username)}:from:{bounded_part(address)}"
 
 
@@ -91,15 +90,13 @@ def console_address_failures(address: str) -> str:
 
 
 def console_locked_refusals() -> str:
-    """String (no TTL): sign-in attempts refused because a lockout already covered them. Such an
-    attempt is only counted here: nothing it sent is stored."""
+    """String (no TTL): attempts refused under a lockout, only counted (nothing they sent is stored)."""
     return f"{PREFIX}:{{accounts}}:locked-refusals"
 
 
 def console_failure_audit_minute(minute: int) -> str:
-    """String (TTL 2 minutes): failed sign-ins audited in this minute (``epoch // 60``), fleet-wide;
-    past ``console.failed_sign_in_audit_per_minute`` they are only counted in
-    ``console_unaudited_failures``, so a distributed guess cannot grow the audit log at will."""
+    """String (TTL 2 min): failed sign-ins audited in this minute (``epoch // 60``), fleet-wide; past
+    ``console.failed_sign_in_audit_per_minute`` only counted (``console_unaudited_failures``)."""
     return f"{PREFIX}:{{accounts}}:failure-audit:{minute}"
 
 
@@ -120,8 +117,7 @@ def api_tokens() -> str:
 
 
 def audit_log() -> str:
-    """Stream: the audit log of console and API actions (who, when, what, before/after).
-    Archived with the real-name logs; no MAXLEN here."""
+    """Stream: console and API actions (who, when, what, before/after); archived, no MAXLEN."""
     return f"{PREFIX}:{{audit}}:log"
 
 
@@ -151,6 +147,5 @@ def stats_month(month: str) -> str:
 
 
 def stats_totals() -> str:
-    """Hash (no TTL): fleet-wide lifetime counters (same fields as a minute, no ``lv:``), the
-    source of the fleet counters on the web's /metrics."""
+    """Hash (no TTL): fleet-wide lifetime counters (a minute's fields but ``lv:``) for /metrics."""
     return f"{PREFIX}:{{stats}}:total"

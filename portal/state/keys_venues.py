@@ -7,12 +7,14 @@ Re-exported by :mod:`portal.state.keys`; callers use ``keys.<name>(...)``.
 from __future__ import annotations
 
 from portal.state.keys_aaa import PREFIX
+from portal.state.keys_consoles import bounded_part
 
 __all__ = [
     "campaign_defs",
     "campaign_owners",
     "campaign_phone_day",
     "campaign_stats",
+    "content_writes",
     "page_meta",
     "page_versions",
     "render_breaker",
@@ -84,3 +86,8 @@ def render_slots(account: str) -> str:
     """String counter (TTL 30 s): template renders (preview, publish check) running for one console
     account right now; ``render_slots(account) + ":rate"`` counts them per minute (TTL 60 s)."""
     return f"{PREFIX}:{{accounts}}:renders:{account}"
+
+
+def content_writes(account: str, window: str, bucket: int) -> str:
+    """String counter (TTL): venue content writes of one account and its API tokens in one window."""
+    return f"{PREFIX}:{{accounts}}:content-writes:{bounded_part(account)}:{window}:{bucket}"

@@ -57,25 +57,18 @@ PROBE_HOSTS: dict[str, tuple[int, str, str]] = {
 def _view() -> tuple[StatusView, str]:
     """The caller's login view and its per-client token ("" when identified otherwise).
 
-    Quota figures only with the token or the checked address: a browser known only by its
-    remembered redirect learns just whether it is online (that redirect is a claim the browser
-    brought, not proof of whose device it is)."""
-    journey = services().journey
+    Quota figures only for the caller's own login (``phone_lookup.own_login``: the token, the
+    browser's session cookie or the checked address); a browser known only by its remembered
+    redirect learns just whether it is online (that redirect is a claim the browser brought,
+    not proof of whose device it is)."""
     token = request.args.get("s", "")
-    if token:
-        try:
-            ac, ip, phone = journey.open_session_token(token)
-        except LoginError:
-            return StatusView(False), ""
-        return journey.status(ac, ip, phone), token
-    found = phone_lookup.address_login()
-    if found is not None:
-        return journey.status(*found), ""
-    ctx = phone_lookup.recalled_context()
-    if ctx is None:
+    try:
+        found = phone_lookup.own_login(token)
+    except LoginError:
         return StatusView(False), ""
-    view = journey.status(ctx.ac, ctx.user_ip)
-    return StatusView(view.online), ""
+    if found is not None:
+        return found[2], token
+    return StatusView(not token and phone_lookup.remembered_online()), ""
 
 
 def _portal_url() -> str:

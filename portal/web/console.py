@@ -169,13 +169,14 @@ def error_page(status: int) -> tuple[str, int]:
     return render_template("console/error.html", status=status, message=tr(zh, en)), status
 
 
-def refusal_page(exc: ContentRefused) -> tuple[str, int]:
-    """Venue content refused by a quota (409) or the storage watermark (507): why, in the
-    console language (deleting is never refused, so the way out is always open)."""
+def refusal_page(exc: ContentRefused) -> tuple[str, int, dict[str, str]]:
+    """Venue content refused by a quota (409), the write rate (429) or the storage watermark
+    (507): why, in the console language (deleting is never refused: the way out stays open)."""
     log.warning("venue content refused for %s on %s: %s", getattr(current_account(), "username", "?"),
                 request.path, exc.message_en)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
     return render_template("console/error.html", status=exc.status,
-                           message=exc.message(getattr(g, "console_lang", "zh"))), exc.status
+                           message=exc.message(getattr(g, "console_lang", "zh"))), exc.status, headers
 
 
 def _console_headers(response: Response) -> Response:
@@ -209,7 +210,6 @@ def init_console(app: Flask, settings: Settings) -> None:
     install_console_time(app, settings.quota.timezone)   # one zone for every console time
     app.after_request(_console_headers)
     app.register_blueprint(bp)
-
 
 
 # -- sign in, sign out, own password --------------------------------------------------------------

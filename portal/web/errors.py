@@ -60,6 +60,8 @@ ERRORS: dict[str, tuple[str, str, int]] = {
                      "This Wi-Fi only serves {operator} mobile numbers from mainland China; no code can be sent to this number.", 403),
     "wrong_code": ("验证码错误，还可以再试 {tries}。", "Wrong code; {tries} left.", 400),
     "expired": ("验证码已过期，请重新获取。", "The code has expired; please ask for a new one.", 400),
+    "no_code": ("此号码尚未获取验证码，请先点击“获取验证码”。",
+                "No code was sent to this number yet: tap Get code first.", 400),
     "used": ("验证码已使用，请重新获取。", "This code was already used; please ask for a new one.", 400),
     "too_many_attempts": ("验证码错误次数过多，请重新获取。",
                           "Too many wrong tries; please ask for a new code.", 429),

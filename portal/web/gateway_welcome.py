@@ -19,6 +19,7 @@ from flask import Response, url_for
 
 from portal.web import services
 from portal.web.phone import _lang, _online_status, _render, bp
+from portal.web.phone_lookup import keep_session
 
 __all__ = ["welcome"]
 
@@ -34,6 +35,7 @@ def welcome() -> Response:
     lang = _lang(venue)
     target = journey.redirect_target(venue)
     token = journey.session_token(ac, ip, view.phone)
-    return _render("success", venue, lang, redirect_url=target, delay=venue.redirect_delay, ad=None,
-                   redirect_host=urlsplit(target).hostname or "" if target else "",
-                   status_url=url_for("phone.status", s=token, lang=lang), plan=view.plan_in(lang))
+    return keep_session(_render(  # this browser finds its status without the link too (phone_lookup)
+        "success", venue, lang, redirect_url=target, delay=venue.redirect_delay, ad=None,
+        redirect_host=urlsplit(target).hostname or "" if target else "",
+        status_url=url_for("phone.status", s=token, lang=lang), plan=view.plan_in(lang)), token)

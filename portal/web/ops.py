@@ -1,7 +1,8 @@
 """Operations endpoints of the web process: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``.
 
 * ``/healthz`` — the process answers: always 200 (no Redis call), for liveness probes.
-* ``/readyz`` — 200 when Redis answers PING, else 503 with a JSON reason, for load balancers.
+* ``/readyz`` — 200 when Redis takes a write (``portal.metrics_http.WriteProbe``: a Redis that
+  refuses writes still answers PING), else 503 with a JSON reason, for load balancers.
 * ``/metrics`` — this node's HTTP counters (``citywifi_web_requests_total{area,status}``; with
   gunicorn, summed over the workers of this run through :class:`portal.metrics_http.SnapshotDir`,
   directory made by ``citywifi web`` with :func:`worker_snapshots`, or given in
@@ -54,7 +55,7 @@ class WebOps:
 
     def __init__(self, redis: Any, livestats: LiveStats) -> None:
         self.counters = ProcessCounters()
-        self.ready = redis_ready(redis)
+        self.ready = redis_ready(redis, "web")
         self._pid = 0
         self._lock = threading.Lock()
 

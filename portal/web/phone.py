@@ -40,7 +40,7 @@ from portal.web.errors import user_error
 from portal.web.i18n import other_language, pick_language
 from portal.web.late_tokens import hide_tokens
 from portal.web.phone_origin import LogLimiter, foreign_origin, form_or_query
-from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, venue_page_csp
+from portal.web.venue_csp import VENUE_PAGE_CSP, new_nonce, shipped_script_sources, venue_page_csp
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
@@ -138,6 +138,7 @@ def _render(page: str, venue: Venue, lang: str, status: int = 200, *, ctx: Phone
         # Untrusted HTML seeing the phone's tokens: nothing foreign; scripts only by NOC opt-in.
         response.headers["Content-Security-Policy"] = venue_page_csp(
             (*venue.redirect_hosts, *svc.settings.web.redirect_hosts), script_nonce=nonce,
+            script_hashes=shipped_script_sources(result.html),      # our own scripts, unchanged
             any_form_target=ctx is not None and svc.journey.hands_off_to_gateway(ctx))
     return response
 
@@ -189,8 +190,7 @@ def landing() -> BaseResponse:
         probe = probe_for_host()             # a probe host whose check URL is "/" (Ubuntu)
         if probe is not None:
             return probe
-        found = phone_lookup.address_login()
-        if found is not None and journey.status(*found).online:
+        if phone_lookup.own_login() is not None:
             return redirect(url_for("phone.status", lang=request.args.get("lang") or None), 303)
         remembered = phone_lookup.remembered_query()
         if not remembered:
@@ -243,14 +243,17 @@ def _offline_page(lang: str, venue: Venue | None = None, status: int = 200, *, k
     remembered, the page explains that the Wi-Fi's own redirect is needed and links to a
     plain-http address the AC intercepts (``web.intercepted_url``)."""
     t = texts(lang)
-    if known if known is not None else bool(phone_lookup.remembered_query()):
+    if online_elsewhere := values.pop("online_elsewhere", False):   # known by its redirect alone:
+        login_url, help_text = "", t["online_elsewhere"]             # the state, never the figures
+    elif known if known is not None else bool(phone_lookup.remembered_query()):
         login_url, help_text = url_for("phone.landing", lang=lang), t["offline_help"]
     else:
         login_url, help_text = services().settings.web.intercepted_url, t["offline_unknown"]
     # After a POST (logout) the language link leads to this same status, in the other language.
     lang_url = "" if request.method == "GET" else url_for("phone.status", lang=other_language(lang))
     return _render("status", venue or services().journey.venue("none"), lang, status, online=False,
-                   login_url=login_url, help=help_text, lang_url=lang_url, **values)
+                   login_url=login_url, help=help_text, lang_url=lang_url, online_elsewhere=online_elsewhere,
+                   **values)
 
 
 def _ad_page(ctx: PhoneContext, c: str, venue: Venue, lang: str, ticket: str, seconds: int,
@@ -335,9 +338,10 @@ def _success_page(ctx: PhoneContext, ok: LoginSuccess, lang: str) -> Response:
     status_url = url_for("phone.status", s=ok.session_token, lang=lang)
     # A venue may also show a campaign on the success page (impression counted, no countdown).
     ad = services().journey.campaign_ad(ctx, ok.phone, lang) if venue.ads_on_success else None
-    return _render("success", venue, lang, redirect_url=ok.redirect_url, delay=ok.delay, ad=ad,
-                   redirect_host=urlsplit(ok.redirect_url).hostname or "" if ok.redirect_url else "",
-                   status_url=status_url, plan=plan_title(ok.plan, lang))
+    return phone_lookup.keep_session(_render(
+        "success", venue, lang, redirect_url=ok.redirect_url, delay=ok.delay, ad=ad, status_url=status_url,
+        redirect_host=urlsplit(ok.redirect_url).hostname or "" if ok.redirect_url else "",
+        plan=plan_title(ok.plan, lang)), ok.session_token)
 
 
 # --- returning phone ------------------------------------------------------------------------------
@@ -364,7 +368,8 @@ def ad_continue() -> BaseResponse:
         retry = url_for("phone.landing") + "?" + urlencode(journey.redirect_query(ctx))  # same context
         return _render("error", venue, lang, status, retry_url=retry, **values)
     if ok.redirect_url:
-        return redirect(ok.redirect_url, 303)    # allow-listed by PhoneJourney.redirect_target
+        # Allow-listed by PhoneJourney.redirect_target.
+        return phone_lookup.keep_session(redirect(ok.redirect_url, 303), ok.session_token)
     return _success_page(ctx, ok, lang)
 
 
@@ -386,31 +391,15 @@ def ad_click(campaign_id: str) -> BaseResponse:
 
 # --- status and logout ------------------------------------------------------------------------------
 
-def _session() -> tuple[str, str, str] | None:
-    """(AC, user IP, phone or "") from the page's session token, else the login at the
-    request's own address where the AC's address check makes that address the phone's."""
-    from portal.web.phone_lookup import address_login
-
-    journey = services().journey
-    token = request.values.get("s", "")
-    if token:
-        return journey.open_session_token(token)
-    found = address_login()
-    return (*found, "") if found else None
-
-
 def _online_status(lang: str) -> tuple[str, str, Any] | Response:
     """(AC, user IP, status view) of the phone's online session, or the page to show instead
     (an error, or "offline"); for the status page and a gateway phone's welcome page."""
+    token = request.values.get("s", "")
     try:
-        found = _session()
+        found = phone_lookup.own_login(token)     # the link's token, the session cookie, the address
     except LoginError as exc:
         return _error_page(exc.code, lang)
-    if found is None:
-        return _offline_page(lang)
-    ac, ip, phone = found
-    view = services().journey.status(ac, ip, phone or None)
-    return (ac, ip, view) if view.online else _offline_page(lang)
+    return found or _offline_page(lang, online_elsewhere=not token and phone_lookup.remembered_online())
 
 
 @bp.get("/portal/status")

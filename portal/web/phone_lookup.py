@@ -8,19 +8,35 @@ Two things can identify it, and each only where the portal can verify it:
   whichever phone happens to hold that address on some AC, not the requester);
 * the last AC redirect it brought (``portal.phone_memory``): by observed address under the same
   rule, else the signed cookie of the browser that brought it.
+
+Its own login (:func:`own_login`: the status page, the RFC 8908 API's figures) is the first, or
+the session cookie the browser that logged in got with its success page — the same sealed token
+as the status link, so the browser that logged in finds its status without the link, where
+nothing else can be verified (NAT). A remembered redirect only says whether its login is online
+(:func:`remembered_online`): it is a claim the browser brought, which anybody can forge for
+another device, so it never shows that login's figures or its logout.
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import TypeVar
+
 from flask import request
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal.login import LoginError, PhoneContext
+from portal.login import LoginError, PhoneContext, StatusView
 from portal.phone_memory import MAX_QUERY, REDIRECT_COOKIE, RedirectMemory, decode_query, encode_query
 from portal.web import services
 from portal.web.client_address import canonical_address, client_address
 
-__all__ = ["address_login", "forget", "memory", "recalled_context", "remember", "remembered_query"]
+__all__ = ["SESSION_COOKIE", "address_login", "forget", "keep_session", "memory", "own_login",
+           "recalled_context", "remember", "remembered_online", "remembered_query"]
+
+R = TypeVar("R", bound=BaseResponse)
+SESSION_COOKIE = "cw_ses"
+SESSION_COOKIE_TTL = 86400
+"""A day: quotas are daily, and a stale cookie only ever names a login that is over."""
 
 
 def memory() -> RedirectMemory:
@@ -44,6 +60,42 @@ def address_login() -> tuple[str, str] | None:
     if not ac or not journey.checks_addresses(ac):
         return None
     return ac, ip
+
+
+def own_login(token: str = "") -> tuple[str, str, StatusView] | None:
+    """(AC, user IP, view) of the requester's online login: the one ``token`` (a status link's)
+    names — LoginError when it is forged or expired — else the one of this browser's session
+    cookie, else the one at its observed address where the AC checks addresses. None: offline
+    or unknown."""
+    journey = services().journey
+    found: list[tuple[str, str, str]] = []
+    if token:
+        found.append(journey.open_session_token(token))
+    else:
+        with contextlib.suppress(LoginError):
+            if cookie := request.cookies.get(SESSION_COOKIE, ""):
+                found.append(journey.open_session_token(cookie))
+        if (login := address_login()) is not None:
+            found.append((*login, ""))
+    for ac, ip, phone in found:
+        view = journey.status(ac, ip, phone or None)
+        if view.online:
+            return ac, ip, view
+    return None
+
+
+def keep_session(response: R, token: str) -> R:
+    """``response``, giving the browser that just logged in its session token (:func:`own_login`)."""
+    if token:
+        response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_COOKIE_TTL, path="/", httponly=True,
+                            samesite="Lax", secure=request.is_secure)
+    return response
+
+
+def remembered_online() -> bool:
+    """Whether the login of this requester's remembered redirect is online: all it learns."""
+    ctx = recalled_context()
+    return ctx is not None and services().journey.status(ctx.ac, ctx.user_ip).online
 
 
 def remembered_query() -> str | None:

@@ -33,10 +33,12 @@ from portal.campaigns import MAX_STATS_DAYS, CampaignStore, StatsRow, click_url_
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, tr
 from portal.web.render_gate import RenderBusy, busy_response, render_slot
+from portal.web.venue_console import limit_content_writes
 
 __all__ = ["bp", "campaign_visible", "check_targets"]
 
 bp = Blueprint("venue_campaigns", __name__, url_prefix="/venue/campaigns")
+bp.before_request(limit_content_writes)        # saves count against the account's write rate
 
 
 def _store() -> CampaignStore:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from portal.pages import PageStore
     from portal.phone_memory import RedirectMemory
     from portal.plans import PlanStore
+    from portal.quotas import WriteRate
     from portal.render_breaker import RenderBreaker
     from portal.reports.store import ReportStore
     from portal.settings import Settings
@@ -91,6 +92,7 @@ class Services:
     pages: PageStore                    # published venue pages, cached per process
     assets: AssetStore                  # venue images, CSS, fonts
     breaker: RenderBreaker              # venue pages that blew their render budget
+    content_writes: WriteRate           # saves of venue content per account ([content] writes_per_*)
     # -- consoles and API --
     console: ConsoleServices            # accounts, sign-in sessions, audit
     api_tokens: ApiTokenStore
@@ -128,6 +130,7 @@ def build_services(settings: Settings, redis: Any = None, *,
     from portal.pages import PageStore
     from portal.phone_memory import RedirectMemory
     from portal.plans import PlanStore
+    from portal.quotas import WriteRate
     from portal.render_breaker import RenderBreaker
     from portal.reports.job import report_store
     from portal.state import redis_from_settings
@@ -162,6 +165,7 @@ def build_services(settings: Settings, redis: Any = None, *,
                         max_versions=settings.pages.max_versions, content=settings.content),
         assets=AssetStore(redis, settings.pages, content=settings.content),
         breaker=RenderBreaker(redis),
+        content_writes=WriteRate(redis, settings.content),
         console=ConsoleServices(settings, redis),
         api_tokens=ApiTokenStore(redis),
         livestats=livestats,

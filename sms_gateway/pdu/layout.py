@@ -2,7 +2,8 @@
 
 A layout is the operator specification's field table in code: a tuple of :class:`Field` in wire
 order, each with the specification's field name, the message attribute it carries and how it is
-encoded. ``pack`` and ``parse`` below are the only code that reads or writes a CMPP/SMGP body,
+encoded. ``pack`` and ``parse`` below are the only code that reads or writes a CMPP, SMGP or
+SMPP body (and an SMPP optional parameter's value),
 so an encoder and a decoder can no longer disagree about an offset (dnslib keeps each record's
 ``parse`` and ``pack`` side by side for the same reason).
 
@@ -11,6 +12,10 @@ A field's width may depend on the protocol version (CMPP 3.0 terminal ids are 32
 Pure functions over bytes; malformed input and values that do not fit raise
 :class:`~sms_gateway.errors.PduError` (a non-ASCII text field raises UnicodeEncodeError, as
 ``common.octets`` always did).
+
+SMPP 3.4 adds C-Octet Strings (``CSTRING``: the text and a NUL, at most ``width`` octets with the
+NUL), fields an error response may leave out (``optional``: absent when the body has ended) and a
+length-prefixed short_message shorter than 255 octets (``bounds`` of a ``BYTES8``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class Kind(Enum):
     TEXT_LIST = "text_list"  # a 1-byte count within ``bounds``, then count × TEXT(width)
     BYTES8 = "bytes8"        # a 1-byte length, then that many bytes (Msg_Length + Msg_Content)
     TLVS = "tlvs"            # Tag/Length/Value parameters to the end of the body
+    CSTRING = "cstring"      # SMPP C-Octet String: ASCII + NUL, at most ``width`` octets with the NUL
+    REST = "rest"            # raw bytes to the end (an SMPP message_payload TLV's value)
 
 
 Width = int | Mapping[int, int]
@@ -51,7 +58,8 @@ class Field:
     kind: Kind
     width: Width = 0
     only: int | None = None          # present in this protocol version only
-    bounds: tuple[int, int] = (0, 255)  # TEXT_LIST: allowed count
+    bounds: tuple[int, int] = (0, 255)  # TEXT_LIST: allowed count; BYTES8: longest value sent
+    optional: bool = False           # absent when the body ends before it (SMPP error responses)
 
     def size(self, version: int) -> int:
         return self.width if isinstance(self.width, int) else self.width[version]
@@ -96,9 +104,16 @@ def pack(layout: Layout, msg: Any, version: int = 0) -> bytes:
             for item in value:
                 out += octets(item, width)
         elif f.kind is Kind.BYTES8:
-            if len(value) > 255:
-                raise PduError(f"{f.name} longer than 255 bytes")
+            if len(value) > f.bounds[1]:
+                raise PduError(f"{f.name} longer than {f.bounds[1]} bytes")
             out.append(len(value))
+            out += value
+        elif f.kind is Kind.CSTRING:
+            raw = value.encode("ascii")
+            if len(raw) >= width:
+                raise PduError(f"{f.name} longer than {width - 1} characters")
+            out += raw + b"\0"
+        elif f.kind is Kind.REST:
             out += value
         else:  # Kind.TLVS
             out += encode_tlvs(value)
@@ -110,7 +125,7 @@ def parse(layout: Layout, r: Reader, version: int = 0) -> dict[str, Any]:
     the message class's defaults apply)."""
     values: dict[str, Any] = {}
     for f in layout:
-        if not f.present(version):
+        if not f.present(version) or (f.optional and not r.remaining):
             continue
         width = f.size(version)
         value: Any
@@ -134,6 +149,10 @@ def parse(layout: Layout, r: Reader, version: int = 0) -> dict[str, Any]:
             value = tuple(r.text(width, f.name) for _ in range(count))
         elif f.kind is Kind.BYTES8:
             value = r.take(r.u8(f.name), f.name)
+        elif f.kind is Kind.CSTRING:
+            value = r.cstring(width, f.name)
+        elif f.kind is Kind.REST:
+            value = r.rest()
         else:  # Kind.TLVS
             value = decode_tlvs(r.rest())
         values[f.attr] = value

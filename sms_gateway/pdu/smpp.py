@@ -10,12 +10,20 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from types import SimpleNamespace
+from typing import Any
 
 from sms_gateway.errors import PduError
-from sms_gateway.pdu.common import RESP_BIT, Reader, Tlv, decode_tlvs, encode_tlvs
+from sms_gateway.pdu.common import RESP_BIT, Reader, Tlv
+from sms_gateway.pdu.layout import Field, Kind, Layout, pack, parse
 
 __all__ = [
+    "BIND",
+    "BIND_RESP",
     "HEADER16",
+    "OPTIONS",
+    "SM",
+    "SM_RESP",
     "BindReceiver",
     "BindReceiverResp",
     "BindTransceiver",
@@ -31,10 +39,13 @@ __all__ = [
     "Pdu",
     "SubmitSm",
     "SubmitSmResp",
+    "Tag",
     "Unbind",
     "UnbindResp",
     "decode",
     "encode",
+    "option_values",
+    "options",
     "parse_receipt",
 ]
 
@@ -72,6 +83,72 @@ class Status(IntEnum):
     RINVPASWD = 0x0E
     RMSGQFUL = 0x14
     RTHROTTLED = 0x58
+
+
+class Tag(IntEnum):
+    """Optional parameter tags an ESME sends or reads (SMPP 3.4 §5.3.2)."""
+
+    PAYLOAD_TYPE = 0x0019
+    RECEIPTED_MESSAGE_ID = 0x001E
+    USER_MESSAGE_REFERENCE = 0x0204
+    SOURCE_PORT = 0x020A
+    DESTINATION_PORT = 0x020B
+    SAR_MSG_REF_NUM = 0x020C
+    SAR_TOTAL_SEGMENTS = 0x020E
+    SAR_SEGMENT_SEQNUM = 0x020F
+    SC_INTERFACE_VERSION = 0x0210
+    NETWORK_ERROR_CODE = 0x0423
+    MESSAGE_PAYLOAD = 0x0424
+    DELIVERY_FAILURE_REASON = 0x0425
+    MORE_MESSAGES_TO_SEND = 0x0426
+    MESSAGE_STATE = 0x0427
+
+
+# Each optional parameter's value as a one-field table (§5.3.2), walked by the same pack and
+# parse as the bodies: ``options`` builds TLVs from names, ``option_values`` reads them back.
+OPTIONS: dict[int, Field] = {
+    Tag.PAYLOAD_TYPE: Field("payload_type", "payload_type", Kind.UINT, 1),
+    Tag.RECEIPTED_MESSAGE_ID: Field("receipted_message_id", "receipted_message_id", Kind.CSTRING, 65),
+    Tag.USER_MESSAGE_REFERENCE: Field("user_message_reference", "user_message_reference", Kind.UINT, 2),
+    Tag.SOURCE_PORT: Field("source_port", "source_port", Kind.UINT, 2),
+    Tag.DESTINATION_PORT: Field("destination_port", "destination_port", Kind.UINT, 2),
+    Tag.SAR_MSG_REF_NUM: Field("sar_msg_ref_num", "sar_msg_ref_num", Kind.UINT, 2),
+    Tag.SAR_TOTAL_SEGMENTS: Field("sar_total_segments", "sar_total_segments", Kind.UINT, 1),
+    Tag.SAR_SEGMENT_SEQNUM: Field("sar_segment_seqnum", "sar_segment_seqnum", Kind.UINT, 1),
+    Tag.SC_INTERFACE_VERSION: Field("sc_interface_version", "sc_interface_version", Kind.UINT, 1),
+    # network type (1 octet) + error code (2 octets)
+    Tag.NETWORK_ERROR_CODE: Field("network_error_code", "network_error_code", Kind.EXACT, 3),
+    Tag.MESSAGE_PAYLOAD: Field("message_payload", "message_payload", Kind.REST),
+    Tag.DELIVERY_FAILURE_REASON: Field("delivery_failure_reason", "delivery_failure_reason", Kind.UINT, 1),
+    Tag.MORE_MESSAGES_TO_SEND: Field("more_messages_to_send", "more_messages_to_send", Kind.UINT, 1),
+    Tag.MESSAGE_STATE: Field("message_state", "message_state", Kind.UINT, 1),
+}
+_TAG_BY_NAME = {f.attr: tag for tag, f in OPTIONS.items()}
+
+
+def options(**values: Any) -> tuple[Tlv, ...]:
+    """TLVs for the named optional parameters, in the order given; raises PduError for a value
+    that does not fit its table entry (KeyError for a name not in the table)."""
+    return tuple(
+        Tlv(_TAG_BY_NAME[name], pack((OPTIONS[_TAG_BY_NAME[name]],), SimpleNamespace(**{name: value})))
+        for name, value in values.items()
+    )
+
+
+def option_values(tlvs: tuple[Tlv, ...]) -> dict[str, Any]:
+    """The optional parameters by name; a tag outside the table keeps its raw bytes under its
+    number ("0x1403"). A value that does not match its table entry raises PduError."""
+    out: dict[str, Any] = {}
+    for tlv in tlvs:
+        f = OPTIONS.get(tlv.tag)
+        if f is None:
+            out[f"0x{tlv.tag:04x}"] = tlv.value
+            continue
+        r = Reader(tlv.value)
+        out[f.attr] = parse((f,), r)[f.attr]
+        if r.remaining:
+            raise PduError(f"{f.name}: {r.remaining} octets more than its value")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,101 +258,83 @@ Pdu = (
     | EnquireLink | EnquireLinkResp | Unbind | UnbindResp | GenericNack
 )
 
-_EMPTY: dict[type, Command] = {
-    EnquireLink: Command.ENQUIRE_LINK,
-    EnquireLinkResp: Command.ENQUIRE_LINK_RESP,
-    Unbind: Command.UNBIND,
-    UnbindResp: Command.UNBIND_RESP,
-    GenericNack: Command.GENERIC_NACK,
-}
-_EMPTY_BY_ID: dict[int, type] = {int(v): k for k, v in _EMPTY.items()}
+# --- field tables --------------------------------------------------------------------------
+# Each body below is the field table of the SMPP 3.4 specification (SMPP Developers Forum,
+# issue 1.2: §4.1 bind_*, §4.4 submit_sm, §4.6 deliver_sm and their responses); a C-Octet
+# String's width is the specification's maximum size, NUL included. ``encode`` and ``decode``
+# both walk these tables (sms_gateway.pdu.layout); docs/protocols/sms.md §1.6.
 
-# The three binds share one body layout (SMPP 3.4 §4.1), as do their responses.
-_BINDS: dict[type, Command] = {
-    BindTransceiver: Command.BIND_TRANSCEIVER,
-    BindTransmitter: Command.BIND_TRANSMITTER,
-    BindReceiver: Command.BIND_RECEIVER,
-}
-_BIND_RESPS: dict[type, Command] = {
-    BindTransceiverResp: Command.BIND_TRANSCEIVER_RESP,
-    BindTransmitterResp: Command.BIND_TRANSMITTER_RESP,
-    BindReceiverResp: Command.BIND_RECEIVER_RESP,
-}
-_BINDS_BY_ID: dict[int, type[BindTransceiver]] = {int(v): k for k, v in _BINDS.items()}
-_BIND_RESPS_BY_ID: dict[int, type[BindTransceiverResp]] = {int(v): k for k, v in _BIND_RESPS.items()}
+# The three binds share one body (§4.1.1, §4.1.3, §4.1.5), as do their responses.
+BIND: Layout = (
+    Field("system_id", "system_id", Kind.CSTRING, 16),
+    Field("password", "password", Kind.CSTRING, 9),
+    Field("system_type", "system_type", Kind.CSTRING, 13),
+    Field("interface_version", "interface_version", Kind.UINT, 1),
+    Field("addr_ton", "addr_ton", Kind.UINT, 1),
+    Field("addr_npi", "addr_npi", Kind.UINT, 1),
+    Field("address_range", "address_range", Kind.CSTRING, 41),
+)
+BIND_RESP: Layout = (
+    # An error response may carry no body at all (§4.1.6).
+    Field("system_id", "system_id", Kind.CSTRING, 16, optional=True),
+    # The optional sc_interface_version TLV (§4.1.2) is read past, not parsed.
+    Field("optional parameters", "", Kind.TRAILER, 0),
+)
+# deliver_sm (§4.6.1) has the submit_sm (§4.4.1) body, field for field.
+SM: Layout = (
+    Field("service_type", "service_type", Kind.CSTRING, 6),
+    Field("source_addr_ton", "source_addr_ton", Kind.UINT, 1),
+    Field("source_addr_npi", "source_addr_npi", Kind.UINT, 1),
+    Field("source_addr", "source_addr", Kind.CSTRING, 21),
+    Field("dest_addr_ton", "dest_addr_ton", Kind.UINT, 1),
+    Field("dest_addr_npi", "dest_addr_npi", Kind.UINT, 1),
+    Field("destination_addr", "destination_addr", Kind.CSTRING, 21),
+    Field("esm_class", "esm_class", Kind.UINT, 1),
+    Field("protocol_id", "protocol_id", Kind.UINT, 1),
+    Field("priority_flag", "priority_flag", Kind.UINT, 1),
+    Field("schedule_delivery_time", "schedule_delivery_time", Kind.CSTRING, 17),
+    Field("validity_period", "validity_period", Kind.CSTRING, 17),
+    Field("registered_delivery", "registered_delivery", Kind.UINT, 1),
+    Field("replace_if_present_flag", "replace_if_present_flag", Kind.UINT, 1),
+    Field("data_coding", "data_coding", Kind.UINT, 1),
+    Field("sm_default_msg_id", "sm_default_msg_id", Kind.UINT, 1),
+    Field("sm_length", "short_message", Kind.BYTES8, bounds=(0, 254)),
+    Field("optional parameters", "tlvs", Kind.TLVS),
+)
+# submit_sm_resp's message_id is at most 65 octets (§4.4.2); deliver_sm_resp's is "unused, set
+# to NULL" (§4.6.2), read and written with the same width so an SMSC that fills it is not refused.
+SM_RESP: Layout = (Field("message_id", "message_id", Kind.CSTRING, 65, optional=True),)
 
-
-def _c(value: str, maxlen: int, what: str) -> bytes:
-    raw = value.encode("ascii")
-    if len(raw) >= maxlen:
-        raise PduError(f"{what} longer than {maxlen - 1} characters")
-    return raw + b"\0"
-
-
-def _sm_body(pdu: SubmitSm) -> bytes:
-    if len(pdu.short_message) > 254:
-        raise PduError("short_message longer than 254 bytes")
-    return (
-        _c(pdu.service_type, 6, "service_type")
-        + bytes([pdu.source_addr_ton, pdu.source_addr_npi]) + _c(pdu.source_addr, 21, "source_addr")
-        + bytes([pdu.dest_addr_ton, pdu.dest_addr_npi])
-        + _c(pdu.destination_addr, 21, "destination_addr")
-        + bytes([pdu.esm_class, pdu.protocol_id, pdu.priority_flag])
-        + _c(pdu.schedule_delivery_time, 17, "schedule_delivery_time")
-        + _c(pdu.validity_period, 17, "validity_period")
-        + bytes([pdu.registered_delivery, pdu.replace_if_present_flag, pdu.data_coding,
-                 pdu.sm_default_msg_id, len(pdu.short_message)])
-        + pdu.short_message + encode_tlvs(pdu.tlvs)
-    )
+# command_id → message class and body table; a message without a table has an empty body.
+_MESSAGES: tuple[tuple[Command, type, Layout], ...] = (
+    (Command.BIND_TRANSMITTER, BindTransmitter, BIND),
+    (Command.BIND_RECEIVER, BindReceiver, BIND),
+    (Command.BIND_TRANSCEIVER, BindTransceiver, BIND),
+    (Command.BIND_TRANSMITTER_RESP, BindTransmitterResp, BIND_RESP),
+    (Command.BIND_RECEIVER_RESP, BindReceiverResp, BIND_RESP),
+    (Command.BIND_TRANSCEIVER_RESP, BindTransceiverResp, BIND_RESP),
+    (Command.SUBMIT_SM, SubmitSm, SM),
+    (Command.SUBMIT_SM_RESP, SubmitSmResp, SM_RESP),
+    (Command.DELIVER_SM, DeliverSm, SM),
+    (Command.DELIVER_SM_RESP, DeliverSmResp, SM_RESP),
+    (Command.ENQUIRE_LINK, EnquireLink, ()),
+    (Command.ENQUIRE_LINK_RESP, EnquireLinkResp, ()),
+    (Command.UNBIND, Unbind, ()),
+    (Command.UNBIND_RESP, UnbindResp, ()),
+    (Command.GENERIC_NACK, GenericNack, ()),
+)
+_BY_CLASS = {cls: (command, layout) for command, cls, layout in _MESSAGES}
+_BY_COMMAND = {int(command): (cls, layout) for command, cls, layout in _MESSAGES}
 
 
 def encode(pdu: Pdu, seq: int, status: int = 0) -> bytes:
     """One complete SMPP PDU with its 16-byte header."""
-    if type(pdu) in _EMPTY:
-        command, body = _EMPTY[type(pdu)], b""
-    elif type(pdu) in _BINDS:
-        assert isinstance(pdu, BindTransceiver)
-        command = _BINDS[type(pdu)]
-        body = (
-            _c(pdu.system_id, 16, "system_id") + _c(pdu.password, 9, "password")
-            + _c(pdu.system_type, 13, "system_type")
-            + bytes([pdu.interface_version, pdu.addr_ton, pdu.addr_npi])
-            + _c(pdu.address_range, 41, "address_range")
-        )
-    elif type(pdu) in _BIND_RESPS:
-        assert isinstance(pdu, BindTransceiverResp)
-        command, body = _BIND_RESPS[type(pdu)], _c(pdu.system_id, 16, "system_id")
-    elif isinstance(pdu, DeliverSm):
-        command, body = Command.DELIVER_SM, _sm_body(pdu)
-    elif isinstance(pdu, SubmitSm):
-        command, body = Command.SUBMIT_SM, _sm_body(pdu)
-    elif isinstance(pdu, SubmitSmResp):
-        command, body = Command.SUBMIT_SM_RESP, _c(pdu.message_id, 65, "message_id")
-    elif isinstance(pdu, DeliverSmResp):
-        command, body = Command.DELIVER_SM_RESP, _c(pdu.message_id, 65, "message_id")
-    else:
+    entry = _BY_CLASS.get(type(pdu))
+    if entry is None:
         raise PduError(f"not an SMPP PDU: {pdu!r}")
+    command, layout = entry
+    body = pack(layout, pdu)
     return HEADER16.pack(HEADER16.size + len(body), command, status, seq & 0xFFFFFFFF) + body
-
-
-def _sm_decode(r: Reader, cls: type[SubmitSm]) -> SubmitSm:
-    service_type = r.cstring(6, "service_type")
-    s_ton, s_npi = r.u8("source_addr_ton"), r.u8("source_addr_npi")
-    source = r.cstring(21, "source_addr")
-    d_ton, d_npi = r.u8("dest_addr_ton"), r.u8("dest_addr_npi")
-    dest = r.cstring(21, "destination_addr")
-    esm, pid, prio = r.u8("esm_class"), r.u8("protocol_id"), r.u8("priority_flag")
-    sched, validity = r.cstring(17, "schedule_delivery_time"), r.cstring(17, "validity_period")
-    reg, replace, coding = r.u8("registered_delivery"), r.u8("replace_if_present"), r.u8("data_coding")
-    default_id = r.u8("sm_default_msg_id")
-    sm = r.take(r.u8("sm_length"), "short_message")
-    return cls(
-        destination_addr=dest, short_message=sm, source_addr=source, service_type=service_type,
-        source_addr_ton=s_ton, source_addr_npi=s_npi, dest_addr_ton=d_ton, dest_addr_npi=d_npi,
-        esm_class=esm, protocol_id=pid, priority_flag=prio, schedule_delivery_time=sched,
-        validity_period=validity, registered_delivery=reg, replace_if_present_flag=replace,
-        data_coding=coding, sm_default_msg_id=default_id, tlvs=decode_tlvs(r.rest()),
-    )
 
 
 def decode(data: bytes) -> tuple[int, int, Pdu]:
@@ -285,30 +344,12 @@ def decode(data: bytes) -> tuple[int, int, Pdu]:
     length, command, status, seq = HEADER16.unpack_from(data)
     if length != len(data):
         raise PduError(f"command_length {length} != {len(data)} bytes received")
-    r = Reader(data, HEADER16.size)
-    pdu: Pdu
-    if command in _EMPTY_BY_ID:
-        pdu = _EMPTY_BY_ID[command]()
-    elif command in _BINDS_BY_ID:
-        pdu = _BINDS_BY_ID[command](
-            r.cstring(16, "system_id"), r.cstring(9, "password"), r.cstring(13, "system_type"),
-            r.u8("interface_version"), r.u8("addr_ton"), r.u8("addr_npi"),
-            r.cstring(41, "address_range"),
-        )
-    elif command in _BIND_RESPS_BY_ID:
-        # An error response may carry no body at all (SMPP 3.4 §4.1.6).
-        pdu = _BIND_RESPS_BY_ID[command](r.cstring(16, "system_id") if r.remaining else "")
-        r.rest()  # optional sc_interface_version TLV
-    elif command == Command.SUBMIT_SM:
-        pdu = _sm_decode(r, SubmitSm)
-    elif command == Command.DELIVER_SM:
-        pdu = _sm_decode(r, DeliverSm)
-    elif command == Command.SUBMIT_SM_RESP:
-        pdu = SubmitSmResp(r.cstring(65, "message_id") if r.remaining else "")
-    elif command == Command.DELIVER_SM_RESP:
-        pdu = DeliverSmResp(r.cstring(65, "message_id") if r.remaining else "")
-    else:
+    entry = _BY_COMMAND.get(command)
+    if entry is None:
         raise PduError(f"unsupported SMPP command_id 0x{command:08x}")
+    cls, layout = entry
+    r = Reader(data, HEADER16.size)
+    pdu: Pdu = cls(**parse(layout, r))
     if r.remaining:
         raise PduError(f"{r.remaining} unexpected trailing bytes in 0x{command:08x}")
     return seq, status, pdu

@@ -59,6 +59,20 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
+def free_udp_ports(n: int) -> list[int]:
+    """``n`` distinct free UDP ports: all held open until each is chosen (one at a time, the
+    kernel may hand out a port it just gave: RADIUS once found its accounting port taken by
+    the AC simulator and every login failed with ac_rejected)."""
+    held = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
 class Outbox(threading.Thread):
     """Watches the file backend's outbox: phone → newest code."""
 
@@ -165,8 +179,8 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="cw-bench-login-"))
     redis = EmbeddedRedis(tmp / "redis").start()
-    web_port, auth, acct = free_port(socket.SOCK_STREAM), free_port(), free_port()
-    listener_port, sim_port = free_port(), free_port()
+    web_port = free_port(socket.SOCK_STREAM)
+    auth, acct, listener_port, sim_port = free_udp_ports(4)
     env = dict(os.environ, PYTHONPATH=str(ROOT), CITYWIFI_DATA_DIR=str(tmp), CITYWIFI_REDIS_URL=redis.url,
                CITYWIFI_LOG_LEVEL="WARNING",
                CITYWIFI_RADIUS_HOST="127.0.0.1", CITYWIFI_RADIUS_AUTH_PORT=str(auth),

@@ -32,6 +32,7 @@ from portal.phone_policy import build_number_policy
 from portal.plans import Plan, PlanStore
 from portal.sessions import SessionRegistry
 from portal.settings import (
+    ContentSettings,
     OtpSettings,
     PortalClientSettings,
     RadiusSettings,
@@ -134,6 +135,7 @@ def make_settings(redis_url: str, data_dir: Path, ac_timeout: float = 0.5, **web
             per_mac_hour=1000, per_mac_day=1000, per_phone_hour=1000, per_phone_day=1000,
             hmac_key="h" * 32),
         web=web_cfg,
+        content=ContentSettings(writes_per_minute=0, writes_per_hour=0),   # tested on its own
     )
 
 

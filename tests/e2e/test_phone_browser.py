@@ -292,3 +292,25 @@ def test_number_field_autofill_format_and_a_corrected_number(browser: Any, stack
     page.click("#go")
     page.wait_for_selector("#success")
     page.context.close()
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("zh-CN", "此号码尚未获取验证码，请先点击“获取验证码”"),
+    ("en-US", "No code was sent to this number yet: tap Get code first"),
+])
+def test_a_code_for_a_number_that_was_never_sent_one(browser: Any, stack: Stack, portal: str,
+                                                     lang: str, words: str) -> None:
+    """The tester's walk: a code to one number, the number corrected, any code, Connect."""
+    i = 41 if lang == "zh-CN" else 43
+    page = new_page(browser, lang)
+    page.goto(stack.redirect(i, portal))
+    page.fill("#phone", phone(i))
+    page.click("#send")
+    page.wait_for_selector("#notice")
+    page.fill("#phone", phone(i + 1))
+    page.fill("#code", "123456")
+    page.click("#go")
+    code, text = error_of(page)
+    assert code == "no_code" and words in text
+    assert "过期" not in text and "expired" not in text
+    page.context.close()

@@ -122,9 +122,24 @@ def test_expiry_with_controlled_clock(redis_client: Any) -> None:
     assert svc.pending(PHONE, MAC, IP) is None
 
 
-def test_no_code_reads_as_expired(redis_client: Any) -> None:
-    assert rejected(service(redis_client), "123456").code == "expired"
-    assert rejected(service(redis_client), "123456", phone="garbage").code == "expired"
+def test_a_number_without_a_code_is_told_so_and_learns_nothing_of_other_devices(redis_client: Any) -> None:
+    clock = Clock()
+    svc = service(redis_client, clock)
+    err = rejected(svc, "123456")
+    assert err.code == "no_code" and "Get code" in err.message("en") and "获取验证码" in err.message("zh")
+    assert rejected(svc, "123456", phone="garbage").code == "no_code"
+    # Another device's code, expired or used, reads exactly like no code at all; its own device
+    # is told what happened to it.
+    other = "aa:bb:cc:dd:ee:02"
+    issued = svc.request_code(PHONE, MAC, IP)
+    clock.now = issued.expires_at
+    assert rejected(svc, issued.code, mac=other, ip="10.9.9.9").code == "no_code"
+    assert rejected(svc, issued.code).code == "expired"
+    clock.now += 61
+    issued = svc.request_code(PHONE, MAC, IP)
+    svc.verify(PHONE, issued.code, MAC, IP)
+    assert rejected(svc, issued.code, mac=other, ip="10.9.9.9").code == "no_code"
+    assert rejected(svc, issued.code).code == "used"
 
 
 def test_five_wrong_tries_kill_the_code(redis_client: Any) -> None:
@@ -434,7 +449,7 @@ def test_retry_ticket_is_single_use_and_bound_to_device_page_and_code(redis_clie
         return info.value
 
     assert retry(page="page-2").code == "used"                        # another page
-    assert retry(mac="AA-BB-CC-DD-EE-02").code == "used"              # another device
+    assert retry(mac="AA-BB-CC-DD-EE-02").code == "no_code"           # another device: told nothing
     assert retry(code=wrong(issued.code)).code == "wrong_code"        # another code
     again = svc.verify(PHONE, issued.code, MAC, IP, page="page-1")
     assert again.phone == PHONE and again.retry_until == verified.retry_until

@@ -315,6 +315,19 @@ def test_attribution_split_and_peak_of_one_day() -> None:
     assert share(10, 0, 3, 0, 1) + share(10, 0, 3, 1, 2) + share(10, 0, 3, 2, 3) == 10
 
 
+def test_first_seen_keeps_the_earliest_day_in_chunks(redis_client: Any) -> None:
+    store = ReportStore(redis_client, "Asia/Shanghai", lambda lo, hi: iter(()))
+    store.first_seen_chunk = 3            # many HMGET/HSET rounds per bucket
+    phones = [f"1390000{n:04d}" for n in range(40)]
+    assert set(store.update_first_seen(phones[:20], dt.date(2027, 1, 10)).values()) == {20270110}
+    later = store.update_first_seen(phones, dt.date(2027, 1, 12))
+    assert [later[p] for p in phones] == [20270110] * 20 + [20270112] * 20
+    earlier = store.update_first_seen(phones[10:30], dt.date(2027, 1, 11))   # a back-filled day
+    assert [earlier[p] for p in phones[10:30]] == [20270110] * 10 + [20270111] * 10
+    again = store.update_first_seen(phones, dt.date(2027, 1, 12))
+    assert [again[p] for p in phones] == [20270110] * 20 + [20270111] * 10 + [20270112] * 10
+
+
 def test_two_nodes_do_not_roll_up_at_once(redis_client: Any) -> None:
     store = ReportStore(redis_client, "Asia/Shanghai", lambda lo, hi: iter(()))
     job = ReportJob(store, earliest=lambda: None)

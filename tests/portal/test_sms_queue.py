@@ -29,8 +29,11 @@ def test_begin_send_only_once_then_finish_and_report(redis_client: Any) -> None:
     job_id = q.enqueue(SmsJob("13300000001", "otp", {"code": "123456"}))
     (entry,) = q.read("w1", 10, 100)
     assert entry.job_id == job_id
-    assert q.begin_send(job_id, "w1") == "queued"     # this worker sends
-    assert q.begin_send(job_id, "w2") == "sending"    # nobody else may
+    job = SmsJob("13300000001", "otp", {"code": "123456"}, request_id=job_id)
+    assert q.begin_send_job(job_id, "w1") == ("queued", job)     # this worker sends (it gets the job)
+    assert q.begin_send_job(job_id, "w2") == ("sending", None)   # nobody else may
+    assert q.begin_send(job_id, "w2") == "sending"
+    assert q.begin_send_job("no-such-job", "w2") == ("missing", None)
     q.finish(entry.entry_id, job_id, "sent", gateway="ct", message_id="0755")
     out = q.outcome(job_id)
     assert out is not None and out["status"] == "sent" and out["gateway"] == "ct"

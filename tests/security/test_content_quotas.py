@@ -251,7 +251,8 @@ def test_phones_still_get_codes_when_venue_content_is_refused(tight_redis: tuple
                                        content=ContentSettings(campaigns_per_venue=100_000,
                                                                campaigns_per_account=100_000,
                                                                campaign_bytes_per_account=1 << 30,
-                                                               memory_check_seconds=0.0))
+                                                               memory_check_seconds=0.0,
+                                                               writes_per_minute=0, writes_per_hour=0))
         app = _app(redis, settings)
         services(app).journey.campaigns = CampaignStore(redis, content=settings.content)
         venues = VenueStore(redis, cache_ttl=0.0)

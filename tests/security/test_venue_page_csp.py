@@ -72,3 +72,27 @@ def test_policy_never_carries_a_hostile_allow_list_entry() -> None:
     policy = venue_page_csp(["ok.example.cn", "x; script-src *", "evil.example 'unsafe-inline'", ".sub.cn"])
     assert directives(policy)["form-action"] == ["'self'", "ok.example.cn", "*.sub.cn"]
     assert_contained(policy, {"ok.example.cn", "*.sub.cn"})
+
+
+def test_only_our_unchanged_shipped_scripts_are_allowed_by_hash() -> None:
+    import base64
+    import hashlib
+
+    from ad_pages.loader import shipped_scripts
+    from portal.pages import default_source
+    from portal.web.venue_csp import shipped_script_sources
+
+    scripts = shipped_scripts()
+    assert len(scripts) == 3           # login resend, ad and success countdowns
+    for body, source in scripts.items():
+        assert "{{" not in body and source == \
+            "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+    login = default_source("login")
+    [ours] = shipped_script_sources(login)
+    assert venue_page_csp(script_hashes=[ours]).count("sha256-") == 1
+    assert "allow-scripts" in venue_page_csp(script_hashes=[ours])
+    assert shipped_script_sources(login.replace("1000", "999")) == ()
+    assert shipped_script_sources("<script>alert(1)</script>") == ()
+    # A source that is not a well-formed hash never reaches the policy (no injected directive).
+    policy = venue_page_csp(script_hashes=["'sha256-x'; script-src *", "'unsafe-inline'"])
+    assert directives(policy)["script-src"] == ["'none'"] and "allow-scripts" not in policy

@@ -149,14 +149,17 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
               response: Mapping[str, Any], request: Mapping[str, Any] | None = None,
               parameters: Iterable[Mapping[str, Any]] = (), errors: Iterable[int] = (), status: int = 200,
               description: str = "", response_media: str = "application/json",
-              venue_scoped: bool = False) -> Callable[[_F], _F]:
+              venue_scoped: bool = False, content_write: bool = False) -> Callable[[_F], _F]:
     """Declare, route, guard and document one API operation (see module doc).
 
     ``venue_scoped``: tokens of venue accounts may call it too; the view must confine what it
     returns to ``api_token().venues`` (every other operation answers such a token 403).
 
     Path parameters are added to ``parameters`` automatically. A view returns a JSON-able
-    value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV)."""
+    value (→ ``status``), a ``(value, status)`` tuple, or a ``Response`` (streams, CSV).
+    ``content_write``: the operation saves venue content; it counts against the write rate of
+    the account that created the token (``[content] writes_per_*``, 429 beyond it), shared
+    with that account's console saves."""
     if scope not in SCOPES:
         raise ValueError(f"scope is one of {', '.join(SCOPES)}")
     params = list(parameters)
@@ -166,6 +169,7 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
             params.append(path_param(name))
     op = Operation(path, method.upper(), scope, tag, summary, response, request, tuple(params),
                    tuple(sorted(set(errors) | {400, 401, 403, 503}
+                                | ({429} if content_write else set())
                                 | ({415} if request is not None else set()))),
                    status, description, response_media, venue_scoped=venue_scoped)
     OPERATIONS.append(op)
@@ -179,6 +183,8 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
             if token.venues is not None and not op.venue_scoped:
                 raise _standard(403, VENUE_TOKEN_EN, VENUE_TOKEN_ZH)
             g.api_token = token
+            if content_write:
+                services().content_writes.take(token.created_by.removeprefix("user:"))
             result = view(*args, **kwargs)
             if isinstance(result, Response):
                 return result
@@ -339,8 +345,11 @@ def http_error(exc: HTTPException) -> Response:
 def internal_error(exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return exc.response()
-    if isinstance(exc, ContentRefused):     # a quota (409) or the storage watermark (507)
-        return ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
+    if isinstance(exc, ContentRefused):     # a quota (409), the write rate (429), the watermark (507)
+        response = ApiError(exc.status, exc.code, exc.message_en, exc.message_zh).response()
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, NotFound):
         return ApiError(404, "not_found", str(exc), "资源不存在。").response()
     if isinstance(exc, ValidationError):

@@ -136,7 +136,7 @@ def get_campaign(campaign_id: str) -> Any:
            description="Image creatives use our own assets (/assets/<venue>/<name>) or data:image URIs; "
                        "hours are local 'HH:MM-HH:MM' windows in the operator's timezone; empty venues/"
                        "ssids = every venue/SSID; frequency_cap 0 = no cap.",
-           request=CREATE_BODY, response=CAMPAIGN_SCHEMA, status=201, errors=REFUSALS)
+           request=CREATE_BODY, response=CAMPAIGN_SCHEMA, status=201, errors=REFUSALS, content_write=True)
 def create_campaign() -> Any:
     body = json_body(CREATE_BODY)
     store = _store()
@@ -155,7 +155,7 @@ def create_campaign() -> Any:
 
 @operation("/campaigns/{campaign_id}", "PATCH", scope="write", tag="campaigns",
            summary="Change an ad campaign (creative and schedule objects merge field by field)",
-           request=PATCH_BODY, response=CAMPAIGN_SCHEMA, errors=(404, *REFUSALS))
+           request=PATCH_BODY, response=CAMPAIGN_SCHEMA, errors=(404, *REFUSALS), content_write=True)
 def patch_campaign(campaign_id: str) -> Any:
     existing = _get(campaign_id)
     body = json_body(PATCH_BODY)

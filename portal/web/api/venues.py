@@ -155,7 +155,7 @@ NEW_VENUE: dict[str, Any] = {
 
 @operation("/venues", "POST", scope="write", tag="venues",
            summary="Create a venue (id: 1-64 letters, digits, '_', '.', '-'; other fields as PATCH)",
-           request=NEW_VENUE, response=VENUE_SCHEMA, status=201, errors=(409,))
+           request=NEW_VENUE, response=VENUE_SCHEMA, status=201, errors=(409,), content_write=True)
 def create_venue() -> Any:
     body = json_body(NEW_VENUE)
     svc = services()
@@ -181,7 +181,7 @@ def create_venue() -> Any:
            summary="Change a venue's settings (the post-login URL must be on the allow-list)",
            description=f"Operator fields: {', '.join(OPERATOR_FIELDS)}; network fields: "
                        f"{', '.join(NETWORK_FIELDS)}.",
-           request=VENUE_PATCH, response=VENUE_SCHEMA, errors=(404,))
+           request=VENUE_PATCH, response=VENUE_SCHEMA, errors=(404,), content_write=True)
 def patch_venue(venue_id: str) -> Any:
     body = json_body(VENUE_PATCH)
     venue = _venue(venue_id)
@@ -208,26 +208,25 @@ def get_page(venue_id: str, page: str) -> Any:
 
 @operation("/venues/{venue_id}/pages/{page}/draft", "PUT", scope="write", tag="venues",
            summary="Save a page draft (not checked, not live)", request=DRAFT_BODY, response=PAGE_SCHEMA,
-           errors=(404, *REFUSALS))
+           errors=(404, *REFUSALS), content_write=True)
 def put_draft(venue_id: str, page: str) -> Any:
     body = json_body(DRAFT_BODY)
     venue, page = _venue(venue_id), _page(page)
     pages = services().pages
-    before = pages.state(venue.id, page).draft
     try:
         pages.save_draft(venue.id, page, body["source"], _author())
     except PageError as exc:           # longer than the source limit
         raise ApiError(400, "page_refused", exc.message_en, exc.message_zh) from None
-    # The same before/after record as the console's (size + digest; sources live in the history).
-    api_audit("page.draft", f"{venue.id}/{page}", None if before is None else _digest(before),
-              _digest(body["source"]))
+    # Not audited, as in the console (portal/web/venue_console.py, DRAFT_NOT_AUDITED): only
+    # what phones can get — publish, rollback — is; the draft keeps its author and time.
     return _page_view(venue, page)
 
 
 @operation("/venues/{venue_id}/pages/{page}/publish", "POST", scope="write", tag="venues",
            summary="Publish the draft (or the given source) after a compile and trial-render check",
            description="Refused with 400 `page_refused` naming the line and the reason.",
-           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404, 429, *REFUSALS))
+           request=PUBLISH_BODY, response=VERSION_SCHEMA, status=201, errors=(404, 429, *REFUSALS),
+           content_write=True)
 def publish_page(venue_id: str, page: str) -> Any:
     body = json_body(PUBLISH_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -257,7 +256,7 @@ def page_history(venue_id: str, page: str) -> Any:
 
 @operation("/venues/{venue_id}/pages/{page}/rollback", "POST", scope="write", tag="venues",
            summary="Publish a copy of an earlier version (checked like a publish)", request=ROLLBACK_BODY,
-           response=VERSION_SCHEMA, status=201, errors=(400, 404, *REFUSALS))
+           response=VERSION_SCHEMA, status=201, errors=(400, 404, *REFUSALS), content_write=True)
 def rollback_page(venue_id: str, page: str) -> Any:
     body = json_body(ROLLBACK_BODY)
     venue, page = _venue(venue_id), _page(page)
@@ -303,7 +302,8 @@ def list_assets(venue_id: str) -> Any:
 
 @operation("/venues/{venue_id}/assets", "POST", scope="write", tag="venues",
            summary="Upload an asset (png, jpeg, gif, webp, svg, css, woff2, woff, ttf, otf) as base64",
-           request=UPLOAD_BODY, response=ASSET_SCHEMA, status=201, errors=(404, 413, *REFUSALS))
+           request=UPLOAD_BODY, response=ASSET_SCHEMA, status=201, errors=(404, 413, *REFUSALS),
+           content_write=True)
 def upload_asset(venue_id: str) -> Any:
     body = json_body(UPLOAD_BODY)
     venue = _venue(venue_id)

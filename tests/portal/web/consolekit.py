@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.accounts import Account, AccountStore, Role
-from portal.settings import ConsoleSettings, Settings
+from portal.settings import ConsoleSettings, ContentSettings, Settings
 from portal.web import create_app
 
 __all__ = ["create_account", "csrf", "login", "make_app", "make_settings"]
@@ -24,6 +24,9 @@ def make_settings(data_dir: Path, **web: Any) -> Settings:
         base,
         web=dataclasses.replace(base.web, secret_key="console-test-secret", **web),
         console=ConsoleSettings(cookie_secure=False, session_hours=1, max_failures=5, lockout_seconds=60),
+        # Tests save faster than any person: the write rate is tested on its own
+        # (tests/security/test_venue_write_rate.py), which turns it on.
+        content=ContentSettings(writes_per_minute=0, writes_per_hour=0),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.archive import day_bounds_ms
+from portal.livestats import LiveStats
 from portal.reallog import LoginRecord, logout_fields
 from portal.reports.job import report_job
 from portal.state import keys
@@ -19,7 +20,8 @@ VENUES = {"ac-1": "mall", "ac-2": "mall", "ac-3": "park"}
 
 
 def seed(redis: Any, settings: Any) -> dict[str, dict[str, int]]:
-    """Three days of logins and sessions, rolled up; returns what each venue should show."""
+    """Three days of logins and sessions (and on the first day 3 SMS sent, 1 delivered, 1
+    refusal, by place), rolled up; returns what each venue should show."""
     tz = ZoneInfo(TZ)
     expect: dict[str, dict[str, int]] = {v: {"logins": 0, "sessions": 0} for v in ("mall", "park")}
     n = 0
@@ -41,6 +43,13 @@ def seed(redis: Any, settings: Any) -> dict[str, dict[str, int]]:
             expect[venue]["logins"] += 1
             expect[venue]["sessions"] += 1
     pipe.execute()
+    # SMS and refusals by place on the first day, through the real writers at that time.
+    lo, _ = day_bounds_ms(FIRST, tz)
+    stats = LiveStats(redis, lambda: lo / 1000 + 7200, price_fen=4, tz=TZ)
+    stats.record_codes("sent", 2, ("mall", "ac-1", "CityWiFi"))
+    stats.record_codes("delivered", 1, ("mall", "ac-1", "CityWiFi"))
+    stats.record_codes("sent", 1, ("park", "ac-3", "CityWiFi"))
+    stats.record_rejects({"blocked": 1}, {("blocked", ("park", "ac-3", "CityWiFi")): 1})
     now = dt.datetime.combine(FIRST + dt.timedelta(days=5), dt.time(), tz).timestamp()
     job = report_job(redis, settings)
     while job.run(now).more:

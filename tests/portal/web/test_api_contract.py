@@ -70,6 +70,9 @@ PATH_VALUES: dict[str, str] = {
 # Required query parameters (known good).
 QUERY_VALUES: dict[str, str] = {"from": "2026-05-01", "to": "2026-05-02"}
 # A body each operation with a request body accepts in the seeded world.
+# Writes that leave no audit entry on purpose: a page draft is never served (its publish is
+# audited; portal/web/venue_console.py, DRAFT_NOT_AUDITED).
+UNAUDITED = {("PUT", "/venues/{venue_id}/pages/{page}/draft")}
 GOOD_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/accounts"): {"username": "newacct", "password": "Another-long-pw-42", "role": "venue",
                             "venues": ["v1"], "display_name": "新账号"},
@@ -299,7 +302,7 @@ def test_operation_contract(app: Flask, redis_client: Any, method: str, path: st
     before = api_entries()
     resp = check.send(url, write, good_body, what="good request")
     assert resp.status_code < 300, (resp.status_code, resp.get_data(as_text=True)[:300])
-    if method != "GET":
+    if method != "GET" and (method, path) not in UNAUDITED:
         assert api_entries() > before, f"{method} {path} succeeded without an audit entry"
 
     # -- hostile input: never 5xx, always a documented, explained status --------------------------

@@ -52,6 +52,15 @@ def test_api_month_venue_ac_and_errors(app: Flask, redis_client: Any,
     resp = client.get("/api/v1/reports?period=custom&from=2026-11-01&to=2026-11-03&scope=ac&name=ac-1",
                       headers=headers)
     assert resp.get_json()["totals"]["logins"] == 6 and resp.get_json()["breakdown"] == {}
+    # SMS and refusals split by place: mall sent 2 (8 fen) and delivered 1; park sent 1, refused 1.
+    mall, park = (client.get(f"/api/v1/reports?period=month&day=2026-11-01&scope=venue&name={v}",
+                             headers=headers).get_json() for v in ("mall", "park"))
+    assert (mall["totals"]["sms_sent"], mall["totals"]["sms_delivered"], mall["totals"]["sms_yuan"],
+            mall["refusals"]) == (2, 1, 0.08, {})
+    assert (park["totals"]["sms_sent"], park["refusals"]) == (1, {"blocked": 1})
+    assert body["totals"]["sms_sent"] == 3 and body["refusals"] == {"blocked": 1}
+    assert body["breakdown"]["ac"]["ac-3"]["sms_sent"] == 1
+    assert body["breakdown"]["ssid"]["CityWiFi"]["sms_sent"] == 3
     for bad in ("period=year", "period=custom&from=2026-11-05&to=2026-11-01", "day=11/01/2026",
                 "scope=venue", "scope=planet&name=x"):
         resp = client.get(f"/api/v1/reports?{bad}", headers=headers)

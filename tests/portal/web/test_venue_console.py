@@ -4,6 +4,7 @@ rollback), assets, audit — and another operator's venue answering 404 on every
 from __future__ import annotations
 
 import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,8 @@ def test_edit_preview_publish_history_rollback_and_phone_sees_it(app: Flask, red
     assert alice.get("/venue/lib/pages/login/versions/2").status_code == 200
     assert alice.get("/venue/lib/pages/login/versions/9").status_code == 404
     actions = [e.action for e in AuditLog(redis_client).recent(20, area="venue", actor="user:alice")]
-    assert actions.count("page.publish") == 2 and "page.rollback" in actions and "page.draft" in actions
+    assert actions.count("page.publish") == 2 and "page.rollback" in actions
+    assert "page.draft" not in actions      # drafts are never served: not audited (DRAFT_NOT_AUDITED)
 
 
 PHONE_QUERY = f"wlanacname={AC_NAME}&wlanuserip=10.0.0.9&wlanusermac=02-00-00-00-00-09&ssid={SSID}"
@@ -340,6 +342,59 @@ def test_a_page_phones_cannot_use_is_refused_and_the_preview_says_why(app: Flask
     assert 'id="preview-problem"' not in preview.get_data(as_text=True)
     ok = alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": good, "action": "publish"})
     assert ok.status_code == 302 and PageStore(redis_client).published_source("lib", "login") == good
+
+
+@pytest.mark.parametrize(("wrap", "why"), [
+    ("<div hidden>{}</div>", "<div hidden>"),
+    ('<section class="x" style="color:red; display: none !important">{}</section>',
+     '<section style="display:none">'),
+    ('<div style="visibility:hidden"><p>{}</p></div>', '<div style="visibility:hidden">'),
+    ("<template>{}</template>", "<template>"),
+    ("<noscript>{}</noscript>", "<noscript>"),
+    ("{}", '<form style="display:none">'),
+    ("{}", "<input hidden>"),
+])
+def test_a_page_whose_forms_phones_cannot_see_is_refused_with_the_reason(
+        app: Flask, redis_client: Any, wrap: str, why: str) -> None:
+    from tests.portal.pagekit import LOGIN_FORMS
+
+    forms = LOGIN_FORMS
+    if why.startswith("<form"):
+        forms = forms.replace("<form ", '<form style="display:none" ', 1)
+    elif why == "<input hidden>":
+        forms = forms.replace('<input name="code">', '<input name="code" hidden>')
+    source = "<h1>{{ venue.name }}</h1>" + wrap.format(forms)
+    alice, token = signed_in(app, redis_client, "alice")
+    alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": source, "action": "save"})
+    preview = alice.get("/venue/lib/pages/login/preview")
+    banner = unescape(preview.get_data(as_text=True).split('id="preview-problem"', 1)[1])
+    assert preview.headers["X-Preview-Problem"].startswith("missing-forms:")
+    assert "登录表单" in banner and why in banner and "隐藏" in banner
+    assert "where phones can see it" in banner
+    refused = alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": source,
+                                                         "action": "publish"})
+    text = unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 400 and why in text and "隐藏" in text
+    assert PageStore(redis_client).published_source("lib", "login") is None
+    # Shown again, the same forms publish.
+    visible = "<h1>{{ venue.name }}</h1>" + LOGIN_FORMS
+    ok = alice.post("/venue/lib/pages/login",
+                    data={"csrf_token": token, "source": visible, "action": "publish"})
+    assert ok.status_code == 302
+
+
+def test_forms_that_only_look_hidden_still_publish(app: Flask, redis_client: Any) -> None:
+    from tests.portal.pagekit import LOGIN_FORMS
+
+    alice, token = signed_in(app, redis_client, "alice")
+    for source in ('<div hidden style="display:block">' + LOGIN_FORMS + "</div>",     # style beats [hidden]
+                   '<div style="visibility:hidden"><div style="visibility:visible">'
+                   + LOGIN_FORMS + "</div></div>",
+                   "<p hidden>promo</p><template><b>x</b></template>" + LOGIN_FORMS,   # hidden siblings
+                   '<img hidden src="data:,"><br hidden/>' + LOGIN_FORMS):
+        resp = alice.post("/venue/lib/pages/login", data={"csrf_token": token, "source": source,
+                                                          "action": "publish"})
+        assert resp.status_code == 302, (source, resp.get_data(as_text=True)[:3000])
 
 
 def test_rollback_to_a_version_todays_rules_refuse_is_refused(app: Flask, redis_client: Any) -> None:
