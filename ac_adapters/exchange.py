@@ -17,14 +17,15 @@ Protocol rules implemented here (``docs/protocols/portal-protocol.md``):
 timeout notice reuses the SerialNo of the request that timed out (ReqID 0 after a challenge
 timeout, the REQ_AUTH ReqID after an auth timeout), PAP REQ_AUTH ReqID 0 and AFF_ACK_AUTH with
 the ACK_AUTH ReqID; §1.5 ErrCode 2 ("already online") is success; §1.8 CHAP digest.
+
+The endpoint, results, actions, states and events are in ``ac_adapters/exchange_types.py``
+(re-exported here).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import Enum
 from typing import ClassVar
 
 from ac_adapters.codec import Attribute, PortalPacket, chap_password, ip_attr, mac_attr
@@ -39,7 +40,21 @@ from ac_adapters.constants import (
     err_text,
 )
 from ac_adapters.errors import ExchangeError
-from ac_adapters.profiles import DEFAULT_PROFILE, PROFILES, AuthMethod, MacAttr, VendorProfile
+from ac_adapters.exchange_types import (
+    EVENT_OF_TYPE,
+    AcEndpoint,
+    Action,
+    Event,
+    Finish,
+    InfoResult,
+    LoginResult,
+    LogoutResult,
+    Outcome,
+    Send,
+    State,
+    Wait,
+)
+from ac_adapters.profiles import AuthMethod, MacAttr
 
 __all__ = [
     "AcEndpoint",
@@ -59,125 +74,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class AcEndpoint:
-    """What the library needs to talk to one AC (the portal converts its AcRecord into this)."""
-
-    host: str
-    port: int = 2000
-    profile: VendorProfile = PROFILES[DEFAULT_PROFILE]
-    secret: bytes = b""
-    bas_ip: str = ""            # put in attr 0x0A when profile.send_bas_ip
-    timeout: float = 3.0        # seconds per try (§1.9: 3 s × 3 is typical)
-    retries: int = 3            # tries in total
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be > 0, not {self.timeout}")
-        if self.retries < 1:
-            raise ValueError(f"retries (tries in total) must be >= 1, not {self.retries}")
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port {self.port} out of range")
-
-    @property
-    def label(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-# --- results ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class LoginResult:
-    ok: bool                    # True on ErrCode 0 or 2 (already online)
-    err_code: int | None        # ACK_AUTH / ACK_CHALLENGE ErrCode, None on timeout
-    text: str                   # TextInfo attrs (RADIUS Reply-Message) or our short diagnostic
-    req_id: int
-    stage: str                  # where it ended: "challenge" | "auth" | "done" (success)
-    already_online: bool
-    timed_out: bool
-    timings: dict[str, float]   # seconds: challenge, auth, total
-    diagnostic: str             # integrator-facing English explanation
-    message_zh: str = ""        # short user-facing text (phone screen)
-    message_en: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LogoutResult:
-    ok: bool                    # True on ACK_LOGOUT ErrCode 0 or 3 (already offline)
-    err_code: int | None
-    text: str
-    timed_out: bool
-    timings: dict[str, float]
-    diagnostic: str
-    already_offline: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class InfoResult:
-    ok: bool
-    err_code: int | None
-    text: str
-    timed_out: bool
-    timings: dict[str, float]
-    diagnostic: str
-    port: str | None = None           # attr 0x08, vendor string (§1.7)
-    up_kbytes: int | None = None      # attr 0x06, uint64 BE
-    down_kbytes: int | None = None    # attr 0x07
-
-
-Result = LoginResult | LogoutResult | InfoResult
-
-
-# --- actions and the table vocabulary ---------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    packet: PortalPacket
-    retransmission: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    reply_type: PacketType
-    serial_no: int
-    user_ip: str
-    deadline: float
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    result: Result
-
-
-Action = Send | Wait | Finish
-
-
-class State(Enum):
-    IDLE = "idle"
-    CHALLENGING = "challenging"          # REQ_CHALLENGE sent, waiting for ACK_CHALLENGE
-    AUTHENTICATING = "authenticating"    # REQ_AUTH sent, waiting for ACK_AUTH
-    LOGGING_OUT = "logging_out"          # REQ_LOGOUT sent, waiting for ACK_LOGOUT
-    QUERYING = "querying"                # REQ_INFO sent, waiting for ACK_INFO
-    DONE = "done"
-
-
-class Event(Enum):
-    START = "start"
-    ACK_CHALLENGE = "ack_challenge"
-    ACK_AUTH = "ack_auth"
-    ACK_LOGOUT = "ack_logout"
-    ACK_INFO = "ack_info"
-    TIMEOUT = "timeout"
-
-
-EVENT_OF_TYPE: Mapping[int, Event] = {
-    PacketType.ACK_CHALLENGE: Event.ACK_CHALLENGE,
-    PacketType.ACK_AUTH: Event.ACK_AUTH,
-    PacketType.ACK_LOGOUT: Event.ACK_LOGOUT,
-    PacketType.ACK_INFO: Event.ACK_INFO,
-}
-
-Outcome = tuple[State, list[Action]]
 _Handler = Callable[..., Outcome]
 
 _USER_MESSAGES: dict[str, tuple[str, str]] = {

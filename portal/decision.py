@@ -1,7 +1,7 @@
 """The authorisation decision, written once: blocklist → plan → quota → concurrency → Grant.
 
 Pure (no I/O): every path that lets a phone online fetches its reads its own way and calls
-:func:`decide` on them — ``portal.grants.Authorizer`` (redis-py: the web login, and the RADIUS
+:func:`decide` on them — ``portal.authorizer.Authorizer`` (redis-py: the web login, and the RADIUS
 server under Sentinel or Cluster), the RADIUS fast path (``radius.auth``: one pre-encoded
 pipeline per batch, ``radius.batch_reads``) and RADIUS MAC authentication. So which backend runs
 changes how the reads travel, never what is decided (tests/portal/test_decision_backends.py runs

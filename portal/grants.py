@@ -1,10 +1,10 @@
 """Authorization against plans and quotas: what an Access-Accept grants, or why it is refused.
 
-``authorize`` is on the RADIUS hot path (the target is ~15k auth/s across workers), so it costs ONE
-Redis round trip: a pipeline of reads that all live in the phone's ``{p:<phone>}`` slot (plan
-override, usage counters, online sessions), with plan definitions and rules cached in-process.
-It writes nothing except, once per phone ever, the first-login time that starts a validity
-period counted "from first login".
+Authorising (``portal/authorizer.py``: ``Authorizer``, ``authorize``) is on the RADIUS hot path
+(the target is ~15k auth/s across workers), so it costs ONE Redis round trip: a pipeline of reads
+that all live in the phone's ``{p:<phone>}`` slot (plan override, usage counters, online
+sessions), with plan definitions and rules cached in-process. It writes nothing except, once per
+phone ever, the first-login time that starts a validity period counted "from first login".
 
 The radius package renders a ``Grant`` into vendor attributes; the portal shows a refusal's
 ``message_zh`` / ``message_en`` and the RADIUS reply carries ``reply_message``.
@@ -15,32 +15,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.device_slots import RESERVE_LUA, reserve_command
 from portal.errors import CitywifiError
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, decode_records, normalise_mac_or_none
-from portal.settings import QuotaSettings
-from portal.state import keys
-from portal.state.scripts import queue_script
-from portal.usage import Usage, UsageBook, next_midnight
-
-if TYPE_CHECKING:
-    from portal.acs import AcRecord
-    from portal.decision import DecisionRules, Refusal
+from portal.plans import Plan
+from portal.sessions import OnlineSession, normalise_mac_or_none
+from portal.usage import Usage, next_midnight
 
 __all__ = [
     "REFUSAL_MESSAGES",
-    "Authorizer",
     "ClassInfo",
     "ClassSigner",
     "Grant",
     "QuotaRefusal",
-    "authorize",
     "check_quota",
     "grant_of",
     "is_signed_class",
@@ -307,120 +296,3 @@ def grant_of(plan: Plan, usage: Usage, phone: str, now: float, tz: ZoneInfo, def
         class_=(signer.make(phone, plan.name, now, ac, nonce) if signer is not None and ac
                 else make_class(phone, plan.name, now, nonce)),
     )
-
-
-# --- authorize -------------------------------------------------------------------------------
-
-class Authorizer:
-    """Holds the plan cache and quota settings; ``authorize`` is the function form."""
-
-    def __init__(
-        self, redis: Any, settings: QuotaSettings | None = None, *, reaper_grace: float = 60.0,
-        plans: PlanStore | None = None, class_signer: ClassSigner | None = None,
-    ) -> None:
-        self.redis = redis
-        self.class_signer = class_signer   # signs the Class of every Grant (the RADIUS server's)
-        self.settings = settings or QuotaSettings()
-        self.plans = plans or PlanStore(
-            redis, default_plan=self.settings.default_plan, cache_ttl=self.settings.plan_cache_ttl
-        )
-        self.usage = UsageBook(redis, self.settings.timezone)
-        self.reaper_grace = reaper_grace
-        self.rules: DecisionRules = _decision.DecisionRules(
-            self.usage.tz, self.settings.default_interim, reaper_grace, class_signer)
-        self._reserve = redis.register_script(RESERVE_LUA)
-
-    def decide(
-        self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
-        venue: str | None = None, *, blocklist: bool = False,
-    ) -> Grant | Refusal:
-        """``portal.decision.decide`` over one pipeline of reads in the phone's slot (plan
-        override, usage, online sessions) and, with ``blocklist``, its blocklist entries (the
-        RADIUS server's; the web login checks the blocklist before it sends a code)."""
-        pipe = self.redis.pipeline(transaction=False)
-        if blocklist:
-            pipe.hget(keys.blocked_phones(), phone)
-            pipe.hget(keys.blocked_macs(), mac or "-")
-        pipe.get(keys.plan_override(phone))
-        pipe.hgetall(keys.usage(phone))
-        pipe.hgetall(keys.phone_sessions(phone))
-        raw = pipe.execute()
-        return self.decide_replies(phone, mac, ac, ssid, now, venue,
-                                   (raw[0], raw[1], *raw[2:]) if blocklist else (None, None, *raw))
-
-    def decide_replies(
-        self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
-        venue: str | None, replies: tuple[Any, ...] | list[Any],
-    ) -> Grant | Refusal:
-        """:meth:`decide` over replies someone else fetched, in its order: blocked phone entry,
-        blocked MAC entry, plan override, usage hash, sessions hash (hashes as dicts). The
-        RADIUS fast path's MAC authentication reads them through its own client."""
-        blocked_phone, blocked_mac, raw_override, raw_usage, raw_sessions = replies
-        override = None if raw_override is None else raw_override.decode()
-        plan = self.plans.resolve_with(override, ac.name, ssid, venue)
-        usage = self.usage.from_raw(raw_usage, now)
-        reads = _decision.AuthReads(phone, mac, blocked_phone, blocked_mac, usage,
-                                    decode_records(phone, raw_sessions))
-        decided = _decision.decide(reads, plan, self.rules, ac.name, now)
-        if plan is not None and isinstance(decided, Grant) and _decision.starts_validity(plan, usage):
-            self.usage.mark_first_login(phone, now)   # once per phone ever
-        return decided
-
-    def authorize(
-        self, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
-        venue: str | None = None,
-    ) -> Grant:
-        """:meth:`decide` without the blocklist, raising QuotaRefusal instead of returning it."""
-        decided = self.decide(phone, mac, ac, ssid, now, venue)
-        if isinstance(decided, _decision.Refusal):
-            raise QuotaRefusal(decided.code, decided.detail)
-        return decided
-
-    def slot_command(self, phone: str, mac: str | None, grant: Grant, now: float) -> tuple[Any, ...] | None:
-        """The ("RESERVE", ...) command that binds ``grant``'s device slot, or None when its plan
-        has no ``max_sessions`` (portal/device_slots.py)."""
-        plan = self.plans.plan_named(grant.plan_name)
-        info = parse_class(grant.class_)
-        if plan is None or plan.max_sessions is None or info is None:
-            return None
-        return reserve_command(phone, normalise_mac_or_none(mac), plan.max_sessions, now,
-                               self.settings.slot_hold, self.reaper_grace, info.login)
-
-    def reserve(self, phone: str, mac: str | None, grant: Grant, now: float) -> None:
-        """Bind the device slot an Access-Accept of ``grant`` takes, atomically against every
-        other node; raise QuotaRefusal("too_many_devices") when the plan's slots are all taken.
-        (The RADIUS fast path reserves inside the token's consume step instead.)"""
-        command = self.slot_command(phone, mac, grant, now)
-        if command is None:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        queue_script(pipe, self._reserve, command[1:3], command[3:])
-        reply = pipe.execute()[0]
-        if reply[0] == b"full":
-            raise QuotaRefusal("too_many_devices", f"{phone}: {reply[1]} devices hold slots")
-
-
-_authorizers: dict[int, tuple[Any, Authorizer]] = {}
-_authorizers_lock = threading.Lock()
-
-
-def authorize(
-    redis: Any, phone: str, mac: str | None, ac: AcRecord, ssid: str | None, now: float,
-    *, settings: QuotaSettings | None = None, venue: str | None = None,
-) -> Grant:
-    """Resolve the plan, check validity, quotas and concurrency; return the Grant or raise
-    QuotaRefusal. One Redis round trip; the Authorizer (plan cache) is kept per client."""
-    key = id(redis)
-    with _authorizers_lock:
-        entry = _authorizers.get(key)
-        if entry is None or entry[0] is not redis or (
-            settings is not None and entry[1].settings != settings
-        ):
-            entry = (redis, Authorizer(redis, settings))
-            _authorizers[key] = entry
-    return entry[1].authorize(phone, mac, ac, ssid, now, venue=venue)
-
-
-# portal.decision puts this module's pure parts in order, and the Authorizer above calls it: the
-# import comes last so that either module can be imported first.
-import portal.decision as _decision  # noqa: E402

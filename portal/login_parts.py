@@ -16,9 +16,9 @@ from typing import Any
 
 from portal.ac_outcomes import AcOutcomes
 from portal.acs import AcRegistry
+from portal.authorizer import Authorizer
 from portal.campaigns import CampaignStore
 from portal.credentials import CredentialStore
-from portal.grants import Authorizer
 from portal.livestats import LiveStats
 from portal.login_types import Signer
 from portal.otp import OtpService

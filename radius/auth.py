@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.acs import AcRecord
+from portal.authorizer import Authorizer
 from portal.blocklist import blocks
 from portal.credentials import (
     CONSUME_LUA,
@@ -41,7 +42,6 @@ from portal.credentials import (
 )
 from portal.decision import AuthReads, Refusal, decide, screen, starts_validity
 from portal.device_slots import slot_field
-from portal.grants import Authorizer
 from portal.state import STATE_ERRORS
 from radius import wire
 from radius.auth_lookups import PlanCache, mac_or_none, memo, without_realm

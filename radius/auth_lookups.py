@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from portal.acs import AcRecord
+from portal.authorizer import Authorizer
 from portal.blocklist import normalise_mac
 from portal.errors import ValidationError
-from portal.grants import Authorizer
 from portal.plans import Plan
 from portal.usage import Usage, day_of, next_midnight, parse_usage
 from radius.batch_reads import flat_pairs

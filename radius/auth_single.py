@@ -2,7 +2,7 @@
 
 * Without a ``RespClient`` (Sentinel, Cluster: a batch touches keys of many slots) every
   Access-Request runs through redis-py: the credential check, then the blocklist and policy
-  reads in one pipeline (``portal.grants.Authorizer.decide``), then the device slot.
+  reads in one pipeline (``portal.authorizer.Authorizer.decide``), then the device slot.
 * With one, MAC authentication still goes one request at a time (the binding names the phone
   first): two trips, through the same ``RespClient``.
 
@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.acs import AcRecord
+from portal.authorizer import Authorizer
 from portal.blocklist import blocks, normalise_mac
 from portal.credentials import (
     CheckPlan,
@@ -29,7 +30,7 @@ from portal.credentials import (
     consume_keys_args,
 )
 from portal.decision import Refusal
-from portal.grants import Authorizer, QuotaRefusal
+from portal.grants import QuotaRefusal
 from portal.state import keys
 from radius import wire
 from radius.auth_lookups import mac_or_none, memo, phone_keep, phone_strip, without_realm
@@ -193,7 +194,7 @@ class SingleRequests:
 
     @staticmethod
     def _policy_cmds(phone: str, mac: str | None) -> list[tuple[Any, ...]]:
-        # The reads of portal.grants.Authorizer.decide with the blocklist, in its order
+        # The reads of portal.authorizer.Authorizer.decide with the blocklist, in its order
         # (what Authorizer.decide_replies takes).
         return [
             ("HGET", keys.blocked_phones(), phone),

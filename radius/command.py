@@ -22,7 +22,8 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from portal.acs import AcRegistry
-from portal.grants import Authorizer, ClassSigner
+from portal.authorizer import Authorizer
+from portal.grants import ClassSigner
 from portal.keyfiles import shared_key
 from portal.livestats import LiveStats, RejectFlusher
 from portal.metrics_http import (

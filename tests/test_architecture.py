@@ -6,9 +6,8 @@ it), keep the libraries free of the application, and keep the RADIUS server free
 A new import that breaks one fails here with import-linter's report: the chain of imports, file and
 line. Run ``.venv/bin/lint-imports`` for the same report by hand.
 
-Modules that were already longer than 500 lines when the limit was set are listed with their length
-then as a ceiling: they may shrink, never grow, and leave the list once they are back under the
-limit. Every other module stays at or under 500 lines.
+Every module stays at or under 500 lines: a longer one is split by concept into siblings (see
+``portal/settings_*.py`` or ``portal/state/keys_*.py``), never given a higher limit.
 """
 
 from __future__ import annotations
@@ -22,16 +21,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("portal", "radius", "ac_adapters", "sms_gateway", "ad_pages")
 MAX_LINES = 500
-
-# Oversize when the limit was introduced (2026-12-07, after that day's merges): path → line count
-# then (the ceiling). Split, don't raise; remove a module from here once it is at 500 or fewer.
-OVERSIZE_CEILINGS = {
-    "portal/settings.py": 871,
-    "portal/state/keys.py": 703,
-    "portal/sessions.py": 583,
-    "ac_adapters/exchange.py": 525,
-    "portal/web/console.py": 513,
-}
 
 CONTRACT_IDS = {"libraries", "flask-at-the-edge", "portal-without-radius", "radius-without-web"}
 
@@ -68,16 +57,8 @@ def _source_line_counts() -> dict[str, int]:
 def test_no_source_module_grows_past_its_line_limit() -> None:
     too_long = []
     for module, lines in _source_line_counts().items():
-        ceiling = OVERSIZE_CEILINGS.get(module, MAX_LINES)
-        if lines > ceiling:
-            too_long.append(f"{module}: {lines} lines (limit {ceiling})")
+        if lines > MAX_LINES:
+            too_long.append(f"{module}: {lines} lines (limit {MAX_LINES})")
     assert not too_long, ("split these modules by concept instead of raising the limit:\n"
                           + "\n".join(too_long))
 
-
-def test_the_oversize_list_names_only_modules_still_over_the_limit() -> None:
-    counts = _source_line_counts()
-    stale = [f"{module}: {counts.get(module, 'gone')}" for module in OVERSIZE_CEILINGS
-             if counts.get(module, 0) <= MAX_LINES]
-    assert not stale, ("back under the limit (or moved): remove from OVERSIZE_CEILINGS so the "
-                       "500-line limit applies again:\n" + "\n".join(stale))

@@ -1,7 +1,8 @@
 """``citywifi config example|check``: the settings file, generated from the settings themselves.
 
 ``example`` prints a ``citywifi.toml`` that lists every setting of :mod:`portal.settings` with
-its default and a one-line comment (the comment written next to the field in settings.py), so
+its default and a one-line comment (the comment written next to the field in settings.py or
+the ``settings_*`` module holding its section), so
 ``deploy/citywifi.example.toml`` cannot drift from the code: ``tests/deploy`` regenerates it
 and compares. Tables of tables (``[[acs]]``, ``[[sms.gateways]]``) are shown as a commented-out
 block listing every key of one entry.
@@ -102,8 +103,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def field_comments() -> dict[str, str]:
     """``"Class.field"`` → its one-line comment in settings.py or the module of a settings
-    class kept apart from it (``portal/reports/settings.py``): inline, else the comment lines
-    right above it; completed from ``FALLBACK_COMMENTS``."""
+    class kept apart from it (``portal/settings_*.py``, ``portal/reports/settings.py``): inline,
+    else the comment lines right above it; completed from ``FALLBACK_COMMENTS``."""
     found: dict[str, str] = {}
     for module in _settings_modules():
         found.update(_comments_in(inspect.getsource(module)))

@@ -1,6 +1,6 @@
-"""``[reports]`` settings (portal/reports/): kept apart from ``portal/settings.py``, which is at
-its size ceiling; that module holds it as ``Settings.reports``. Only the standard library here:
-the settings module imports this one."""
+"""``[reports]`` settings (portal/reports/): kept beside the report code, as the other sections
+sit in ``portal/settings_*.py``; ``portal/settings.py`` holds it as ``Settings.reports``. Only the
+standard library here: the settings module imports this one."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Redis keys of the non-Portal-protocol gateways (issue 17): the sibling of ``keys.py``, which
-is at its size ceiling (tests/test_architecture.py). Same prefix, same hash-tag rules."""
+"""Redis keys of the non-Portal-protocol gateways (issue 17): a sibling of ``keys.py`` like the
+other ``keys_*`` modules (imported directly, not re-exported). Same prefix, same hash-tag rules."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Redis key names of the daily report roll-ups (portal/reports/), next to ``keys.py``.
 
-``keys.py`` is at its size ceiling (tests/test_architecture.py), so the report keys live in this
-sibling; the same rules hold: every name is built here, with a hash tag for Redis Cluster.
+A sibling of ``keys.py`` like the other ``keys_*`` modules (imported directly, not re-exported);
+the same rules hold: every name is built here, with a hash tag for Redis Cluster.
 
 * ``{rep:<day>}`` — one local day's roll-up: one hash per dimension, written together.
 * ``{repm:<month>}`` — a calendar month's figures per scope, summed from its days, so a month

@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import redis
 
 from portal.acs import AcRecord
-from portal.grants import Authorizer, ClassSigner
+from portal.authorizer import Authorizer
+from portal.grants import ClassSigner
 from portal.plans import Plan, PlanStore
 from portal.sessions import OnlineSession, SessionRegistry
 from portal.settings import QuotaSettings

@@ -11,12 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portal.acs import AcRecord
+from portal.authorizer import Authorizer, authorize
 from portal.grants import (
     REFUSAL_MESSAGES,
-    Authorizer,
     ClassSigner,
     QuotaRefusal,
-    authorize,
     is_signed_class,
     make_class,
     parse_class,

@@ -115,8 +115,8 @@ def test_batched_and_redis_py_paths_decide_alike(redis_client: Any, redis_url: s
     import dataclasses
 
     from portal.acs import AcRegistry
+    from portal.authorizer import Authorizer
     from portal.blocklist import Blocklist
-    from portal.grants import Authorizer
     from radius import wire
     from radius.auth import AuthPolicy
     from radius.resp import RespClient

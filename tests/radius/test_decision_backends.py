@@ -2,7 +2,7 @@
 
 The decision is written once (``portal.decision.decide``), but how its reads travel depends on
 the deployment: plain Redis takes the one-round-trip batch path (``radius.batch_reads`` through
-a ``RespClient``), Sentinel and Cluster take redis-py (``portal.grants.Authorizer.decide``), and
+a ``RespClient``), Sentinel and Cluster take redis-py (``portal.authorizer.Authorizer.decide``), and
 MAC authentication has its own reads. Each test here starts the real server the way the
 deployment would (``radius.command.build_server`` picks the path), sends a real Access-Request
 over loopback UDP and checks the reply, on a plain redis-server, a Sentinel group (master,

@@ -431,7 +431,7 @@ def bound_sockets(port: int) -> int:
 def test_usage_mirror_matches_usage_book(redis_client: Any) -> None:
     book = UsageBook(redis_client)
     now = time.time()
-    from portal.grants import Authorizer
+    from portal.authorizer import Authorizer
 
     policy = AuthPolicy(redis_client, Authorizer(redis_client))
     for flat in ([], ["d", book.today(now), "dt", "50", "dv", "7", "tt", "90", "tv", "12", "f", "1.5"],

@@ -221,7 +221,7 @@ def test_redis_py_path_repeats_the_accept_too(redis_client: Any) -> None:
     """Without the one-round-trip client (Sentinel, Cluster) the policy takes the redis-py path:
     same rule — same AC and device within the window get the first Accept, nothing else does."""
     from portal.acs import AcRegistry
-    from portal.grants import Authorizer
+    from portal.authorizer import Authorizer
     from portal.settings import QuotaSettings
     from radius import wire
 
