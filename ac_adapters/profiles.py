@@ -95,7 +95,7 @@ class RedirectParams:
     parser falls back to the names of every profile, so a mis-set profile still works).
     Names are matched case-insensitively. ``emit`` is what such an AC sends, in order
     (``ac_adapters.redirect.build_redirect_url``; the simulator keeps its own table in
-    ``ac_adapters/simulator/redirect.py``).
+    ``ac_adapters/simulator/sim_redirect.py``).
     """
 
     user_ip: tuple[str, ...] = ("wlanuserip", "userip", "user-ipaddress", "ip")
@@ -114,7 +114,7 @@ class RedirectParams:
     vlan: tuple[str, ...] = ("vlan", "user-vlan", "vid")
     # Where the AP is, by the AC's own grouping: Huawei's url-parameter kinds ap-group-name,
     # ap-location and ap-name (§3; the kind names are the default keys). No other family
-    # documents such a field; a venue can be matched by AP group (portal/venues.py).
+    # documents such a field; a venue can be matched by AP group (portal/venues/venue_store.py).
     ap_group: tuple[str, ...] = ("ap-group-name",)
     ap_location: tuple[str, ...] = ("ap-location",)
     ap_name: tuple[str, ...] = ("ap-name",)

@@ -2,7 +2,7 @@
 and which identifiers a NAS of that family matches a Disconnect/CoA on.
 
 This is the one table of RADIUS vendor facts. ``ac_adapters.profiles`` names a dialect per Portal
-vendor, ``portal.acs`` validates an AC's explicit choice against ``DIALECTS``, ``radius.dialects``
+vendor, ``portal.aaa.acs`` validates an AC's explicit choice against ``DIALECTS``, ``radius.dialects``
 renders Access-Accepts and CoAs from it, ``radius.enforcement`` picks Disconnect identifiers from
 it, and a test checks every attribute against Debian's FreeRADIUS dictionaries (names and
 numbers). Facts and their sources: ``docs/protocols/radius.md`` §2.2 and

@@ -54,7 +54,7 @@ def shipped_scripts() -> dict[str, str]:
     """The inline scripts of the shipped templates, each → its CSP hash source ``'sha256-…'``
     (computed once per process). Each is constant text — the values it needs come from data
     attributes of the page — so its hash is the hash of the script every phone gets, and a venue
-    page holding one unchanged may run it (``portal/web/venue_csp.py``). A shipped script with
+    page holding one unchanged may run it (``portal/web/phone/venue_csp.py``). A shipped script with
     template syntax in it would hash differently on every page: refused here, at start-up."""
     if not _SCRIPTS:
         for name, source in _sources().items():

@@ -12,7 +12,7 @@ them (``$CITYWIFI_CONFIG`` + ``CITYWIFI_*``). The systemd unit ``citywifi-web.se
 import argparse
 
 from portal.commands.web import StartupRefused, check_exposure, gunicorn_options
-from portal.settings import load_settings
+from portal.runtime.settings import load_settings
 
 _settings = load_settings()
 try:

@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from portal.settings import SettingsError, load_settings
+from portal.runtime.settings import SettingsError, load_settings
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -27,7 +27,7 @@ __all__ = ["SUBCOMMANDS", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("portal.commands.up", "run the whole system on this box (embedded Redis if none configured)"),
     "web": ("portal.commands.web", "serve the portal, consoles and API under gunicorn"),
-    "radius": ("radius.command", "serve RADIUS authentication and accounting"),
+    "radius": ("portal.commands.radius", "serve RADIUS authentication and accounting"),
     "ac-listener": ("portal.commands.ac_listener", "answer NTF_LOGOUT / MAC-trigger from ACs (UDP 50100)"),
     "sms-worker": ("portal.commands.sms_worker", "send queued SMS through the configured gateways"),
     "ac-sim": ("portal.commands.ac_sim", "run a simulated AC (portal protocol + RADIUS client)"),

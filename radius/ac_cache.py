@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from portal.acs import AcRecord, AcRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
 from radius.ma_policy import AUTO, MaPolicy, read_learned
 
 __all__ = ["AcCache", "CachedAc"]

@@ -23,7 +23,7 @@ writes the missing entries (radius/acct_script.py).
 Trust (an AC's word is checked before it is booked):
 
 * whose session: a record is booked to the phone named by a Class we signed for THE AC that
-  sends it (``portal.grants.ClassSigner``), or to the phone this AC's own session index names;
+  sends it (``portal.aaa.grants.ClassSigner``), or to the phone this AC's own session index names;
   one login (signed Class) backs one session, checked in the script against the login's owner
   (``keys.login_claim``). Nothing else is booked unless ``quota.acct_trust_user_name``;
 * plausibility: ``radius/acct_checks.py`` (values that cannot be true);
@@ -45,22 +45,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from portal.device_slots import RELEASE_LUA, release_args
-from portal.grants import ClassSigner, check_quota, is_signed_class, parse_class
-from portal.ntf_replay import CONFIRM_LUA, confirm_in
-from portal.plans import PlanStore
-from portal.reallog import logout_fields, stop_cause
-from portal.sessions import (
+from portal.aaa.device_slots import RELEASE_LUA, release_args
+from portal.aaa.grants import ClassSigner, check_quota, is_signed_class, parse_class
+from portal.aaa.ntf_replay import CONFIRM_LUA, confirm_in
+from portal.aaa.plans import PlanStore
+from portal.aaa.sessions import (
     CLOSE_SESSION_LUA,
     OnlineSession,
     SessionRegistry,
     decode_record,
 )
-from portal.settings import QuotaSettings
+from portal.aaa.usage import UsageBook
+from portal.legal.reallog import logout_fields, stop_cause
+from portal.runtime.settings import QuotaSettings
 from portal.state import STATE_ERRORS, keys, keys_outbox
 from portal.state.scripts import queue_script
-from portal.usage import UsageBook
-from portal.venues import VenueResolver, VenueStore
+from portal.venues.venue_store import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
 from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
@@ -72,7 +72,7 @@ from radius.metrics import Metrics
 from radius.resp import RespClient, RespPipeline
 
 if TYPE_CHECKING:
-    from portal.acs import AcRecord
+    from portal.aaa.acs import AcRecord
     from radius.enforcement import Enforcer
 
 __all__ = ["AccountingProcessor", "AccountingScriptError", "AcctRecord", "AcctStatus", "StopInProgress",
@@ -347,7 +347,7 @@ class AccountingProcessor:
 
     def _release_slot(self, pipe: Any, phone: str, mac: str | None, login: str, field: str,
                       kind: str) -> None:
-        """The device slot its Access-Accept reserved (portal/device_slots.py) ends when the
+        """The device slot its Access-Accept reserved (portal/aaa/device_slots.py) ends when the
         Start's session takes it over, or at a Stop of the same login. A separate script right
         after the accounting script in the same pipeline: it frees the slot only if that script
         stored the session, and leaves the accounting script's KEYS/ARGV alone."""
@@ -409,7 +409,7 @@ class AccountingProcessor:
                 self.registry.attributes_index_in(later(), session)
             elif verdict == "closed":
                 record = q.record
-                # Real-name logout record (portal/reallog.py), before we answer.
+                # Real-name logout record (portal/legal/reallog.py), before we answer.
                 later().xadd(keys.real_name_log(), logout_fields(
                     phone=q.phone, ac=q.ac.name, session_id=q.sid, start=q.started,
                     stop=record.event_time(q.received_at), session_time=record.session_time or 0,

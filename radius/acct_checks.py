@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from portal.settings import QuotaSettings
+from portal.runtime.settings import QuotaSettings
 
 if TYPE_CHECKING:
-    from portal.plans import Plan
+    from portal.aaa.plans import Plan
     from radius.accounting import AcctRecord
 
 __all__ = ["BURST_SECONDS", "MAX_COUNTER", "Limits", "check_record"]

@@ -1,15 +1,15 @@
 """The accounting stream's entries (``keys.acct_log``): what a record, a refusal or a session we
 closed ourselves leaves in the durable log. Short field names, only present fields, all
-strings; text the AC sent has its control characters escaped (portal/logtext.py)."""
+strings; text the AC sent has its control characters escaped (portal/legal/logtext.py)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from portal.logtext import escape_fields
-from portal.reallog import session_logout_fields
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.legal.logtext import escape_fields
+from portal.legal.reallog import session_logout_fields
 from portal.state import STATE_ERRORS, keys
 from portal.state.scripts import queue_script
 from radius.acct_record import AcctRecord
@@ -20,7 +20,7 @@ __all__ = ["clear_pending", "close_ac_sessions", "log_close", "log_fields"]
 def log_fields(kind: str, ac: str, received_at: float, record: AcctRecord | None = None,
                phone: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, str]:
     """Stream entry: short names, only present fields, all strings; text the AC sent with its
-    control characters escaped (portal/logtext.py)."""
+    control characters escaped (portal/legal/logtext.py)."""
     fields: dict[str, Any] = {"k": kind, "ac": ac, "at": f"{received_at:.3f}"}
     if phone:
         fields["ph"] = phone
@@ -69,7 +69,7 @@ def close_ac_sessions(redis: Any, registry: SessionRegistry, close_script: Any, 
     """Close every session of ``ac`` that started no later than ``before`` (the NAS rebooted: its
     sessions are gone), with their log entries and real-name logouts. A late retransmitted
     Accounting-On must not close sessions that started after the reboot, hence ``before``.
-    ``close_script``: ``portal.sessions.CLOSE_SESSION_LUA`` registered. Returns the number closed."""
+    ``close_script``: ``portal.aaa.sessions.CLOSE_SESSION_LUA`` registered. Returns the number closed."""
     closed = 0
     sessions = [s for s in registry.by_ac(ac) if s.started <= before]
     for start in range(0, len(sessions), 200):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from portal.sessions import encode_nas_ids, normalise_mac_or_none
+from portal.aaa.sessions import encode_nas_ids, normalise_mac_or_none
 from radius.wire import Request
 
 __all__ = ["AcctRecord", "AcctStatus", "mac_of", "nas_ids_of"]
@@ -19,7 +19,7 @@ _MACS: dict[str, str | None] = {}   # Calling-Station-Id → normalised MAC (bou
 
 
 def mac_of(calling_station_id: str | None) -> str | None:
-    """``portal.sessions.normalise_mac_or_none``, remembered per worker: a session's records
+    """``portal.aaa.sessions.normalise_mac_or_none``, remembered per worker: a session's records
     repeat the same Calling-Station-Id, and normalising it was a measurable share per record."""
     if calling_station_id is None:
         return None
@@ -38,7 +38,7 @@ _NAS_IDS: dict[tuple[str | None, str | None, str | None, str | None], str] = {}
 
 def nas_ids_of(calling_station_id: str | None, nas_ip: str | None, nas_identifier: str | None,
                mac: str | None) -> str:
-    """``portal.sessions.encode_nas_ids`` (a JSON dump per record), remembered per worker: the
+    """``portal.aaa.sessions.encode_nas_ids`` (a JSON dump per record), remembered per worker: the
     same NAS and device repeat them in every record of a session."""
     key = (calling_station_id, nas_ip, nas_identifier, mac)
     try:

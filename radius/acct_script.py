@@ -15,7 +15,7 @@ ARGV:  1 field ``<ac>|<sid>``, 2 kind (start|interim|stop), 3 now, 4 today, 5 se
        20 event time (now - Acct-Delay-Time), 21 clock skew, 22/23 in/out octets per second
        allowed under plan 13 (0 = no rate in the plan), 24 octets per second allowed otherwise
        (line rate × margin), 25 burst seconds, 26 the NAS's raw identifiers as a JSON object
-       or '' (``portal.sessions.encode_nas_ids``; kept from the creating record too: DM/CoA
+       or '' (``portal.aaa.sessions.encode_nas_ids``; kept from the creating record too: DM/CoA
        repeat them exactly as the NAS sent them).
 
 Returns ``{verdict, record json or false, {d, dt, dv, tt, tv, f}, reason, previous IP}``;
@@ -33,7 +33,7 @@ is not answered (the AC retransmits it later).
 
 from __future__ import annotations
 
-from portal.usage import ADD_USAGE_LUA
+from portal.aaa.usage import ADD_USAGE_LUA
 
 __all__ = ["ACCT_LUA", "STOP_LEASE"]
 

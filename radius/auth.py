@@ -1,4 +1,4 @@
-"""The Access-Request policy: credential → the decision (``portal.decision``) → dialect.
+"""The Access-Request policy: credential → the decision (``portal.aaa.decision``) → dialect.
 
 Plugs into ``radius.server.RadiusServer`` as its auth handler. Each step either passes or ends in
 an Access-Reject whose Reply-Message (Chinese / English) the portal can show, and whose reason
@@ -10,11 +10,11 @@ pre-encoded pipeline of plain reads (``radius.batch_reads``: credentials, blockl
 override, usage) whose replies hiredis parses in C, followed in the same pipeline by the
 device-slot reservations of the devices whose Accept can be foreseen (``radius.auth_slots``).
 A PAP password that names a live login token, or a CHAP response that matches one, is then
-consumed atomically by ``portal.credentials.CONSUME_LUA`` (+1 trip for those requests only; MAC
+consumed atomically by ``portal.aaa.credentials.CONSUME_LUA`` (+1 trip for those requests only; MAC
 authentication takes two trips per request), which also reserves the device slot of a plan
-with ``max_sessions`` (``portal.device_slots``). An Accept that spent no token and was not
+with ``max_sessions`` (``portal.aaa.device_slots``). An Accept that spent no token and was not
 reserved early reserves its slot with ``RESERVE_LUA`` in one more pipelined trip, only when its
-plan has a device limit. Every path ends in the one decision, ``portal.decision.decide``, over
+plan has a device limit. Every path ends in the one decision, ``portal.aaa.decision.decide``, over
 the replies it fetched. Without a ``RespClient`` (Sentinel, Cluster) the same steps run one
 request at a time through redis-py (``radius.auth_single``).
 """
@@ -27,10 +27,10 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.acs import AcRecord
-from portal.authorizer import Authorizer
-from portal.blocklist import blocks
-from portal.credentials import (
+from portal.aaa.acs import AcRecord
+from portal.aaa.authorizer import Authorizer
+from portal.aaa.blocklist import blocks
+from portal.aaa.credentials import (
     CONSUME_LUA,
     CheckPlan,
     CredentialError,
@@ -40,8 +40,8 @@ from portal.credentials import (
     InvalidCredential,
     ReusedCredential,
 )
-from portal.decision import AuthReads, Refusal, decide, screen, starts_validity
-from portal.device_slots import slot_field
+from portal.aaa.decision import AuthReads, Refusal, decide, screen, starts_validity
+from portal.aaa.device_slots import slot_field
 from portal.state import STATE_ERRORS
 from radius import wire
 from radius.auth_lookups import PlanCache, mac_or_none, memo, without_realm
@@ -97,7 +97,7 @@ class AuthPolicy(SingleRequests):
         self.authorizer = authorizer
         self.credentials = credentials or CredentialStore(redis, clock=clock)
         self.mac_auth_check_password = mac_auth_check_password
-        # (AC name, SSID) → venue id, so a venue's own plan rule applies (portal.venues).
+        # (AC name, SSID) → venue id, so a venue's own plan rule applies (portal.venues.venue_store).
         self.venue_of = venue_of
         self.lookups = PlanCache(authorizer, venue_of)
         # One-round-trip path (see module docstring); None = redis-py, one pipeline per step.
@@ -259,7 +259,7 @@ class AuthPolicy(SingleRequests):
         venues: dict[tuple[str, str | None], str | None] = {}   # this batch's venue lookups
         if consumes:   # tokens to spend, all in one more round trip
             # A token whose Accept takes a device slot reserves it in the same step (atomic on
-            # every node: portal/device_slots.py); a full plan leaves the token unspent.
+            # every node: portal/aaa/device_slots.py); a full plan leaves the token unspent.
             nonces: list[bytes | None] = []
             commands = []
             for job, command, reads, blocked in consumes:
@@ -343,7 +343,7 @@ class AuthPolicy(SingleRequests):
                          venues: dict[tuple[str, str | None], str | None]) -> tuple[int, bytes] | None:
         """(max_sessions, login nonce) when spending this job's token leads to an Accept that
         must hold a device slot; None when the plan has no limit or the request will be refused
-        anyway (``portal.decision.screen``: blocked, no plan, quota used up; no slot is taken)."""
+        anyway (``portal.aaa.decision.screen``: blocked, no plan, quota used up; no slot is taken)."""
         override = None if reads[3] is None else reads[3].decode()
         lookups = self.lookups
         plan = lookups.resolve(override, job.ac.name, job.ssid, lookups.venue(job.ac.name, job.ssid, venues))

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from portal.acs import AcRecord
-from portal.authorizer import Authorizer
-from portal.blocklist import normalise_mac
+from portal.aaa.acs import AcRecord
+from portal.aaa.authorizer import Authorizer
+from portal.aaa.blocklist import normalise_mac
+from portal.aaa.plans import Plan
+from portal.aaa.usage import Usage, day_of, next_midnight, parse_usage
 from portal.errors import ValidationError
-from portal.plans import Plan
-from portal.usage import Usage, day_of, next_midnight, parse_usage
 from radius.batch_reads import flat_pairs
 from radius.user_name import phone_of_user_name
 
@@ -102,7 +102,7 @@ class PlanCache:
             return venue
 
     def usage(self, flat: list[bytes] | None, now: float) -> Usage:
-        """portal.usage.parse_usage over the flat HGETALL reply, with the local day cached
+        """portal.aaa.usage.parse_usage over the flat HGETALL reply, with the local day cached
         until the next local midnight (strftime per request was a measurable cost)."""
         lo, hi, today, today_raw = self._day
         if not lo <= now < hi:

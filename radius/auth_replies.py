@@ -3,14 +3,14 @@ Simplified Chinese and English, split into Reply-Message attributes the NAS conc
 
 from __future__ import annotations
 
-from portal.credentials import DEVICE_MISMATCH_MESSAGE
-from portal.grants import QuotaRefusal
+from portal.aaa.credentials import DEVICE_MISMATCH_MESSAGE
+from portal.aaa.grants import QuotaRefusal
 from radius.server import AuthReply
 from radius.wire import Attr, Code
 
 __all__ = ["REJECT_MESSAGES", "refusal_reply", "reply_message_attrs", "too_many_devices"]
 
-# Reject reasons radius.auth decides (quota reasons come with their text from portal.grants).
+# Reject reasons radius.auth decides (quota reasons come with their text from portal.aaa.grants).
 REJECT_MESSAGES: dict[str, tuple[str, str]] = {
     "invalid_credential": (
         "登录凭证无效或已过期，请重新获取验证码",

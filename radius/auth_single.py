@@ -2,12 +2,12 @@
 
 * Without a ``RespClient`` (Sentinel, Cluster: a batch touches keys of many slots) every
   Access-Request runs through redis-py: the credential check, then the blocklist and policy
-  reads in one pipeline (``portal.authorizer.Authorizer.decide``), then the device slot.
+  reads in one pipeline (``portal.aaa.authorizer.Authorizer.decide``), then the device slot.
 * With one, MAC authentication still goes one request at a time (the binding names the phone
   first): two trips, through the same ``RespClient``.
 
 A spent login token asked for again within the replay window gets its first Accept again
-(``radius.token_grants``); everything ends in ``portal.decision.decide``.
+(``radius.token_grants``); everything ends in ``portal.aaa.decision.decide``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.acs import AcRecord
-from portal.authorizer import Authorizer
-from portal.blocklist import blocks, normalise_mac
-from portal.credentials import (
+from portal.aaa.acs import AcRecord
+from portal.aaa.authorizer import Authorizer
+from portal.aaa.blocklist import blocks, normalise_mac
+from portal.aaa.credentials import (
     CheckPlan,
     CredentialError,
     CredentialStore,
@@ -29,8 +29,8 @@ from portal.credentials import (
     ReusedCredential,
     consume_keys_args,
 )
-from portal.decision import Refusal
-from portal.grants import QuotaRefusal
+from portal.aaa.decision import Refusal
+from portal.aaa.grants import QuotaRefusal
 from portal.state import keys
 from radius import wire
 from radius.auth_lookups import mac_or_none, memo, phone_keep, phone_strip, without_realm
@@ -194,7 +194,7 @@ class SingleRequests:
 
     @staticmethod
     def _policy_cmds(phone: str, mac: str | None) -> list[tuple[Any, ...]]:
-        # The reads of portal.authorizer.Authorizer.decide with the blocklist, in its order
+        # The reads of portal.aaa.authorizer.Authorizer.decide with the blocklist, in its order
         # (what Authorizer.decide_replies takes).
         return [
             ("HGET", keys.blocked_phones(), phone),
@@ -262,7 +262,7 @@ class SingleRequests:
         return False
 
     def _blocked(self, identity: Identity, now: float) -> bool:
-        # One pipeline for both entries; portal.blocklist.blocks decides.
+        # One pipeline for both entries; portal.aaa.blocklist.blocks decides.
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(keys.blocked_phones(), identity.phone)
         pipe.hget(keys.blocked_macs(), identity.mac or "-")

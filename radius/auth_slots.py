@@ -2,7 +2,7 @@
 the outcome can be foreseen.
 
 An Access-Accept on a plan with ``max_sessions`` reserves a device slot atomically
-(``portal.device_slots``). The reservation can only follow the decision, and the decision
+(``portal.aaa.device_slots``). The reservation can only follow the decision, and the decision
 follows the batch's reads: done in that order it costs every batch a second Redis round trip,
 and on a busy box each trip waits for two processes to be scheduled (docs/benchmarks.md).
 
@@ -36,7 +36,7 @@ from typing import Any
 
 import redis
 
-from portal.device_slots import EARLY_RESERVE_LUA, RESERVE_LUA, UNDO_RESERVE_LUA
+from portal.aaa.device_slots import EARLY_RESERVE_LUA, RESERVE_LUA, UNDO_RESERVE_LUA
 from portal.state import keys
 from radius.auth_replies import too_many_devices
 from radius.batch_reads import PhoneReads, reserve_command_head

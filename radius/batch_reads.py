@@ -5,7 +5,7 @@ same reads cost Redis about 10 µs per request, 85 % of it Lua overhead (``redis
 and reply conversion, cjson); sent as plain pipelined commands they cost a fraction of that, and
 hiredis hands the replies to Python as bytes with no JSON in between. Nothing here writes: a
 PAP password that is a live token, or a CHAP response that matches one, is consumed afterwards
-by ``portal.credentials.CONSUME_LUA`` (atomic), so reads need no transaction.
+by ``portal.aaa.credentials.CONSUME_LUA`` (atomic), so reads need no transaction.
 
 Per batch: ``HMGET`` of the blocked phones and of the blocked MACs (one each for all requests).
 Per request, five commands in this order (``READS_PER_REQUEST``):
@@ -17,10 +17,10 @@ Per request, five commands in this order (``READS_PER_REQUEST``):
     HGETALL  usage
 
 The phone's sessions are not read: a plan's ``max_sessions`` is decided by the device-slot
-reservation in Lua, atomically (portal/device_slots.py), not from a read that may be stale.
+reservation in Lua, atomically (portal/aaa/device_slots.py), not from a read that may be stale.
 An Accept that spent no token (a bound device) reserves its slot with ``RESERVE_LUA`` in one
 more trip; that EVALSHA is encoded here too, from per-(phone, MAC) parts (``PhoneReads.reserve``):
-building it as a tuple per request (``portal.device_slots.reserve_command``, then RESP-encoding
+building it as a tuple per request (``portal.aaa.device_slots.reserve_command``, then RESP-encoding
 twelve arguments) was ~15 % of the Python instructions per Access-Request.
 
 Pure encoding: no sockets here (``radius.resp.RespClient.send_encoded`` sends the payload).
@@ -92,7 +92,7 @@ class PhoneReads:
         return self.binding + self.chap + self.policy
 
     def reserve(self, command: bytes, max_sessions: int, now: bytes, tail: bytes, login: bytes) -> bytes:
-        """EVALSHA of ``portal.device_slots.RESERVE_LUA`` (or of a script with its arguments) for
+        """EVALSHA of ``portal.aaa.device_slots.RESERVE_LUA`` (or of a script with its arguments) for
         this device: the same arguments as ``reserve_command`` builds. ``command``: the array
         header, EVALSHA and the SHA, encoded (``reserve_command_head``); ``now``: the batch's
         clock, already a bulk string; ``tail``: hold and grace as bulk strings (per process);

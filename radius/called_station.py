@@ -4,7 +4,7 @@ Pure functions over text."""
 
 from __future__ import annotations
 
-from portal.blocklist import normalise_mac
+from portal.aaa.blocklist import normalise_mac
 from portal.errors import ValidationError
 
 __all__ = ["is_mac", "parse_ssid", "split_called_station_id"]

@@ -1,4 +1,4 @@
-"""Render a Grant (portal/grants.py) into Access-Accept attributes in the AC vendor's dialect.
+"""Render a Grant (portal/aaa/grants.py) into Access-Accept attributes in the AC vendor's dialect.
 
 Which attributes, numbers and units each dialect uses is data: ``ac_adapters.radius_dialects``
 (facts from docs/protocols/radius.md §2.2). Rate-limit attributes differ by vendor in numbering
@@ -27,7 +27,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ac_adapters.radius_dialects import DIALECTS, RadiusDialect, RateFormat
-from portal.grants import Grant
+from portal.aaa.grants import Grant
 from radius.wire import Attr, integer, vsa
 
 __all__ = ["DIALECTS", "PEAK_FACTOR", "render", "wispr_time"]

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ac_adapters.radius_dialects import DIALECTS
-from portal.acs import AcRecord, AcRegistry
-from portal.grants import Grant
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.grants import Grant
+from portal.aaa.sessions import OnlineSession, SessionRegistry
 from radius.drops import DropReporter
 from radius.errors import MalformedPacket
 from radius.metrics import Metrics
@@ -166,7 +166,7 @@ class Enforcer:
 
     @classmethod
     def from_settings(cls, redis: Any, settings: Any, **kw: Any) -> Enforcer:
-        """Build from ``portal.settings.Settings`` (radius.coa_timeout / coa_retries)."""
+        """Build from ``portal.runtime.settings.Settings`` (radius.coa_timeout / coa_retries)."""
         return cls(redis, timeout=settings.radius.coa_timeout, retries=settings.radius.coa_retries,
                    grace=settings.radius.reaper_grace, timezone=settings.quota.timezone, **kw)
 
@@ -243,10 +243,10 @@ class Enforcer:
 
     def _book_unifi(self, session: OnlineSession, ac: AcRecord) -> None:
         """A UniFi guest sends no accounting Stop: close with the controller's final counters
-        and book them (portal/controller_usage.py), as its usage poller would."""
+        and book them (portal/aaa/controller_usage.py), as its usage poller would."""
         from ac_adapters.gateways.unifi_api import controller_for
-        from portal.controller_usage import close_unauthorised
-        from portal.gateway_sessions import GatewaySessions
+        from portal.aaa.controller_usage import close_unauthorised
+        from portal.aaa.gateway_sessions import GatewaySessions
 
         gateway = GatewaySessions(self.redis, grace=self.registry.grace, timezone=self.timezone,
                                   clock=self.clock)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from portal.acs import AcRecord
+from portal.aaa.acs import AcRecord
 from radius import wire
 
 __all__ = ["AcctHandler", "AuthHandler", "AuthReply", "BatchAcctHandler", "BatchAuthHandler", "ServerOptions"]

@@ -19,7 +19,7 @@ FreeRADIUS: every worker of every node enforces it (a request retried on the oth
 judged the same), and a restart does not reopen the window in which an attacker's forged
 unsigned request is accepted again. Each process also caches it with the AC record
 (``radius.ac_cache_ttl``), so the hot path reads no Redis; learning writes once per AC. Editing
-the AC's addresses or these settings clears what was learned (``portal.acs``).
+the AC's addresses or these settings clears what was learned (``portal.aaa.acs``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Per-process counters: packets in/out, drops by reason, rejects by reason.
 
 Each worker writes its ``snapshot()`` to the run's snapshot directory and the parent process
-serves their sum on /metrics (``portal.metrics_http``); the reject counts also feed the NOC's live
-figures (``portal.livestats``).
+serves their sum on /metrics (``portal.runtime.metrics_http``); the reject counts also feed the NOC's live
+figures (``portal.noc.livestats``).
 Counter names are dotted: ``drop.<reason>``, ``reject.<reason>``, ``auth.accept`` …
 
 Refusals are also tallied by (reason, AC, Called-Station-Id) in ``refusals``, apart from the
 counters (no per-AC or per-SSID label on /metrics): the tick drains them into the daily report
-figures per venue, AC and SSID (``radius.command``, ``portal.livestats.RejectFlusher``).
+figures per venue, AC and SSID (``portal.commands.radius``, ``portal.noc.livestats.RejectFlusher``).
 """
 
 from __future__ import annotations

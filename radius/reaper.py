@@ -10,9 +10,9 @@ Safe to run in several processes at once: each close is a Lua script that re-che
 session's own deadline, so a concurrent Interim-Update wins and a double close is a no-op.
 
 Every ``INDEX_REPAIR_INTERVAL`` one process of the fleet (a Redis lock decides which) also puts
-the venue, SSID, MAC and IP session indexes right (``portal/session_repair.py``); that reads
+the venue, SSID, MAC and IP session indexes right (``portal/aaa/session_repair.py``); that reads
 every session, so :func:`run_reaper` runs in the RADIUS maintenance process
-(``radius/command.py``), never in a worker answering requests.
+(``portal/commands/radius.py``), never in a worker answering requests.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
 from radius.acct_log import log_close
 
@@ -54,8 +54,8 @@ def repair_indexes(registry: SessionRegistry, interval: float = INDEX_REPAIR_INT
                    stop: threading.Event | None = None) -> bool:
     """Repair the session indexes unless another process did within ``interval``; True if run
     (``stop`` set meanwhile cuts the repair short)."""
-    from portal.session_repair import repair_indexes as repair
-    from portal.venues import FALLBACK, VenueStore
+    from portal.aaa.session_repair import repair_indexes as repair
+    from portal.venues.venue_store import FALLBACK, VenueStore
 
     if not registry.redis.set(keys.session_index_repair_lock(), "1", nx=True, ex=max(1, int(interval))):
         return False
@@ -85,9 +85,9 @@ def run_reaper(
 ) -> None:
     """Sweep every ``interval`` seconds until ``stop`` is set, and repair the indexes every
     ``repair_interval`` (fleet-wide; 0 = never), and poll the UniFi controllers' guest usage every
-    ``poll_interval`` (fleet-wide, ``portal/controller_usage.py``; 0 = never). Redis errors are
+    ``poll_interval`` (fleet-wide, ``portal/aaa/controller_usage.py``; 0 = never). Redis errors are
     logged and retried on the next tick: the reaper must never crash its process."""
-    from portal.controller_usage import UnifiUsagePoller
+    from portal.aaa.controller_usage import UnifiUsagePoller
 
     registry = SessionRegistry(redis, grace=grace, tombstone_ttl=tombstone_ttl)
     poller = UnifiUsagePoller(redis, timezone=timezone, grace=grace, tombstone_ttl=tombstone_ttl,

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from portal.acs import AcRecord
+from portal.aaa.acs import AcRecord
 from portal.state import STATE_ERRORS, StateUnavailable
 from radius import wire
 from radius.ac_activity import AcActivity

@@ -1,6 +1,6 @@
 """A login token's first Access-Accept, repeatable for a short while on any node.
 
-A login token is single-use (``portal.credentials``): the first Access-Request that presents it
+A login token is single-use (``portal.aaa.credentials``): the first Access-Request that presents it
 consumes it. But an Accept can be lost, and the AC then asks again with the same request — from
 a new source port (the RFC 5080 duplicate cache keys on the port, so it does not recognise it)
 or on its second RADIUS server — and would be told "reused credential": the phone that just
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from portal.credentials import Identity
+from portal.aaa.credentials import Identity
 from portal.state import keys
 
 __all__ = ["TokenGrant", "TokenReplay", "decode_grant", "encode_grant", "fetch_command", "store_command"]

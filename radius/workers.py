@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from portal.readiness import notify_ready
+from portal.runtime.readiness import notify_ready
 from radius.errors import RadiusError
 from radius.server import ACCT, AUTH, RadiusServer, bind_udp
 

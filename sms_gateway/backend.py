@@ -57,7 +57,7 @@ class DeliveryReport:
     stat: str
     err: str = ""
     phone: str = ""
-    # Non-empty (a sms_gateway.reports.NumberFault value) when the report says the number itself
+    # Non-empty (a sms_gateway.delivery_reports.NumberFault value) when the report says the number itself
     # cannot get SMS through this gateway: vacant, ported out, no SMS service.
     number_fault: str = ""
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sms_gateway.backend import DeliveryReport
+from sms_gateway.delivery_reports import classify_report, parse_extra_codes
 from sms_gateway.encoding import Coding, Segment
 from sms_gateway.errors import (
     GatewayError,
@@ -18,7 +19,6 @@ from sms_gateway.errors import (
     PduError,
 )
 from sms_gateway.pdu import cmpp
-from sms_gateway.reports import classify_report, parse_extra_codes
 from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import Header12Wire, LoginReply, SessionBackend
 
@@ -56,7 +56,7 @@ class CmppConfig:
     tp_pid: int = 0                  # TP_pId (GSM 03.40 TP-PID)
     registered_delivery: bool = True  # Registered_Delivery: ask for a status report
     dest_prefix: str = ""            # Dest_terminal_Id form: "" bare 11 digits, "86", "+86"
-    not_subscriber_codes: tuple[str, ...] = ()   # extra report Stat codes (sms_gateway.reports)
+    not_subscriber_codes: tuple[str, ...] = ()   # extra report Stat codes (sms_gateway.delivery_reports)
     tls: TlsOptions | None = None
     window: int = 16
     response_timeout: float = 10.0

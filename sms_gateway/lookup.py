@@ -19,7 +19,7 @@ Answers are cached through a small ``LookupCache`` interface (the portal passes 
 one; this library never imports the portal). Porting takes days, so a day-long TTL is fine.
 
 Delivery reports feed the same cache: when a gateway reports that a number is not a subscriber
-(vacant, ported out, no SMS service — :mod:`sms_gateway.reports`), the portal stores an answer
+(vacant, ported out, no SMS service — :mod:`sms_gateway.delivery_reports`), the portal stores an answer
 with ``not_subscriber`` set (:func:`encode_answer`), and the number is refused until it expires.
 Without an endpoint, :class:`CachedAnswers` reads those stored answers alone.
 """

@@ -4,7 +4,7 @@ reconnect), a message split into segments, one Submit per segment, message ids c
 A protocol backend supplies its wire (login, heartbeat, reports), how a segment becomes a
 Submit PDU, and how a Submit response reads (message id, or the gateway's refusal).
 
-Failure rules, the same for every protocol (see ``portal/sms_queue.py`` for why):
+Failure rules, the same for every protocol (see ``portal/phone/sms_queue.py`` for why):
 * a transport failure or a refusal on the FIRST segment raises as it is, so a transient one may
   fail over to the next gateway;
 * once a segment went out, any later failure is ``GatewayUncertainError``: part of the message

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sms_gateway.backend import DeliveryReport
+from sms_gateway.delivery_reports import classify_report, parse_extra_codes
 from sms_gateway.encoding import Coding, Segment
 from sms_gateway.errors import (
     GatewayError,
@@ -19,7 +20,6 @@ from sms_gateway.errors import (
 )
 from sms_gateway.pdu import smgp
 from sms_gateway.pdu.common import Tlv
-from sms_gateway.reports import classify_report, parse_extra_codes
 from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import Header12Wire, LoginReply, SessionBackend
 
@@ -74,7 +74,7 @@ class SmgpConfig:
     msg_src: str = ""                # MsgSrc TLV (SP code, 8); empty = not sent
     dest_prefix: str = ""            # DestTermID form: "" bare 11 digits, "86", "+86"
     bind: str = "transceiver"        # "transceiver" (LoginMode 2) or "separate" (0 send + 1 receive)
-    not_subscriber_codes: tuple[str, ...] = ()   # extra report stat/err codes (sms_gateway.reports)
+    not_subscriber_codes: tuple[str, ...] = ()   # extra report stat/err codes (sms_gateway.delivery_reports)
     tls: TlsOptions | None = None
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sms_gateway.backend import DeliveryReport
+from sms_gateway.delivery_reports import classify_report, parse_extra_codes
 from sms_gateway.encoding import Coding, Segment, split_message
 from sms_gateway.errors import (
     GatewayError,
@@ -29,7 +30,6 @@ from sms_gateway.errors import (
 from sms_gateway.gsm7 import fits_gsm7, split_gsm7
 from sms_gateway.pdu import smpp
 from sms_gateway.pdu.common import RESP_BIT
-from sms_gateway.reports import classify_report, parse_extra_codes
 from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import SessionBackend
 
@@ -78,7 +78,7 @@ class SmppConfig:
     registered_delivery: bool = True  # ask for a delivery receipt
     use_gsm7: bool = True            # GSM 7-bit when the text fits; False = always UCS2
     bind: str = "transceiver"        # "transceiver" or "separate" (transmitter + receiver)
-    not_subscriber_codes: tuple[str, ...] = ()   # extra receipt codes (sms_gateway.reports)
+    not_subscriber_codes: tuple[str, ...] = ()   # extra receipt codes (sms_gateway.delivery_reports)
     tls: TlsOptions | None = None
     window: int = 16
     response_timeout: float = 10.0

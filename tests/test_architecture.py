@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("portal", "radius", "ac_adapters", "sms_gateway", "ad_pages")
 MAX_LINES = 500
 
-CONTRACT_IDS = {"libraries", "flask-at-the-edge", "portal-without-radius", "radius-without-web"}
+CONTRACT_IDS = {"libraries", "flask-at-the-edge", "portal-without-radius", "radius-without-web",
+                "radius-on-aaa", "aaa-stands-alone"}
 
 
 def _lint_imports() -> str:
@@ -62,3 +63,51 @@ def test_no_source_module_grows_past_its_line_limit() -> None:
     assert not too_long, ("split these modules by concept instead of raising the limit:\n"
                           + "\n".join(too_long))
 
+
+# Modules that may share a basename because they are one concept: each package's error tree.
+SHARED_BASENAMES = {"__init__.py", "errors.py"}
+
+
+def test_no_two_source_modules_share_a_name() -> None:
+    """A name tells one concept: ``sessions.py`` is the online-session registry, and the API's
+    routes over it are ``api_sessions.py``, so a grep or a traceback names one room."""
+    seen: dict[str, list[str]] = {}
+    for module in _source_line_counts():
+        name = module.rsplit("/", 1)[-1]
+        if name not in SHARED_BASENAMES:
+            seen.setdefault(name, []).append(module)
+    shared = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not shared, f"rename one of each (or make them one module): {shared}"
+
+
+def test_the_radius_contract_names_every_portal_area() -> None:
+    """A new portal area is forbidden to radius until someone decides otherwise (add it to
+    ``radius-on-aaa``'s forbidden_modules, or to ALLOWED_TO_RADIUS with a reason)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "radius-on-aaa")
+    forbidden = {name.split(".")[1] for name in contract["forbidden_modules"] if name.startswith("portal.")}
+    areas = {p.stem if p.is_file() else p.name for p in (ROOT / "portal").iterdir()
+             if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.stem != "__init__")}
+    unsorted = areas - forbidden - ALLOWED_TO_RADIUS
+    assert not unsorted, f"portal areas neither allowed to nor forbidden for radius: {sorted(unsorted)}"
+
+
+def test_every_portal_module_is_on_the_map() -> None:
+    """docs/architecture.md lists every module under portal/ with one line, so a newcomer finds the
+    room of a behaviour in one step; a new module adds its line there."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    index = text.split("## Every portal module in one line", 1)[-1].split("\n## ", 1)[0]
+    listed, area = set(), ""
+    for line in index.splitlines():
+        if line.startswith("`portal/") and line.endswith("/`"):
+            area = line.strip("`")
+        elif line.startswith("- `") and area:
+            listed.add(area + line[3:].split("`", 1)[0])
+    modules = {m for m in _source_line_counts() if m.startswith("portal/") and not m.endswith("__init__.py")}
+    assert not modules - listed, f"add to docs/architecture.md's module index: {sorted(modules - listed)}"
+    assert not listed - modules, f"gone, remove from the index: {sorted(listed - modules)}"
+
+
+# What radius may import from portal (pyproject.toml, contract radius-on-aaa): the AAA core and
+# Redis state; the shared leaves (error tree, text, units); runtime settings, metrics, readiness.
+ALLOWED_TO_RADIUS = {"aaa", "state", "errors", "text", "units", "runtime"}

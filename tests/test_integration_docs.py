@@ -1,6 +1,6 @@
 """docs/integration/: what can be checked in the integration guides is checked.
 
-* every ```toml block loads through ``portal.settings`` and each ``[[acs]]`` entry is a valid AC
+* every ```toml block loads through ``portal.runtime.settings`` and each ``[[acs]]`` entry is a valid AC
   record (vendor profile, dialect, addresses, redirect key) that the registry accepts;
 * every attribute name written in backticks exists in citywifi's RADIUS dictionary;
 * the README's dialect tables say what ``ac_adapters.radius_dialects`` does;
@@ -19,8 +19,8 @@ import pytest
 
 from ac_adapters.profiles import PROFILES
 from ac_adapters.radius_dialects import DIALECTS
-from portal.acs import AcRecord, AcRegistry
-from portal.settings import load_settings
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.runtime.settings import load_settings
 from radius.dictionary import load_dictionary
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """A small client of the Omada controller's Open API (client-credentials mode): the site's
-clients with their traffic, for usage polling (``portal/omada_usage.py``).
+clients with their traffic, for usage polling (``portal/aaa/omada_usage.py``).
 
 Facts from TP-Link's "Open API Access Guide" (Omada SDN Controller 5.x, Settings > Platform
 Integration > Open API):

@@ -1,5 +1,5 @@
 """A small client of the UniFi controller's API: log in, authorise / unauthorise a guest, and
-list the authorised guests with their usage (``portal/controller_usage.py`` polls it).
+list the authorised guests with their usage (``portal/aaa/controller_usage.py`` polls it).
 
 One :class:`UnifiController` per controller URL and user, shared by the threads of a process
 (:func:`controller_for`): it logs in on first use, keeps the session cookie and CSRF token, and

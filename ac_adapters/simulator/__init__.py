@@ -10,11 +10,11 @@ For demos, integrators and our own tests (``citywifi ac-sim``). A library: it ne
 
 from __future__ import annotations
 
-from ac_adapters.simulator.accounting import AcctStatus, OnlineUser, TerminateCause
-from ac_adapters.simulator.config import SimConfig
 from ac_adapters.simulator.core import SimulatedAc
-from ac_adapters.simulator.handlers import HANDLED_REQUESTS
-from ac_adapters.simulator.redirect import build_redirect_url
+from ac_adapters.simulator.sim_accounting import AcctStatus, OnlineUser, TerminateCause
+from ac_adapters.simulator.sim_config import SimConfig
+from ac_adapters.simulator.sim_handlers import HANDLED_REQUESTS
+from ac_adapters.simulator.sim_redirect import build_redirect_url
 from ac_adapters.simulator.state import UserState
 
 __all__ = [

@@ -26,8 +26,11 @@ from ac_adapters.codec import Attribute, PortalPacket, decode, encode, ip_attr, 
 from ac_adapters.constants import AttrType, PacketType
 from ac_adapters.errors import DecodeError
 from ac_adapters.profiles import MacAttr, get_profile
-from ac_adapters.simulator import handlers
-from ac_adapters.simulator.accounting import (
+from ac_adapters.simulator import sim_handlers as handlers
+from ac_adapters.simulator.ntf import Notifier
+from ac_adapters.simulator.portal_server import UdpServer
+from ac_adapters.simulator.radius_client import RadiusClient
+from ac_adapters.simulator.sim_accounting import (
     AcctStatus,
     OnlineUser,
     Session,
@@ -35,12 +38,9 @@ from ac_adapters.simulator.accounting import (
     accounting_attrs,
     new_session_id,
 )
-from ac_adapters.simulator.auth import AuthResult, called_station_id
-from ac_adapters.simulator.config import SimConfig
-from ac_adapters.simulator.ntf import Notifier
-from ac_adapters.simulator.portal_server import UdpServer
-from ac_adapters.simulator.radius_client import RadiusClient
-from ac_adapters.simulator.redirect import build_redirect_url
+from ac_adapters.simulator.sim_auth import AuthResult, called_station_id
+from ac_adapters.simulator.sim_config import SimConfig
+from ac_adapters.simulator.sim_redirect import build_redirect_url
 from ac_adapters.simulator.state import Event, UserState
 
 __all__ = ["SimulatedAc", "User"]

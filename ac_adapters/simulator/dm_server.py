@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from pyrad.packet import CoAPacket, PacketError
 
-from ac_adapters.simulator.accounting import TerminateCause
-from ac_adapters.simulator.auth import RATE_ATTRIBUTES
 from ac_adapters.simulator.portal_server import UdpServer
 from ac_adapters.simulator.radius_client import load_dictionary
+from ac_adapters.simulator.sim_accounting import TerminateCause
+from ac_adapters.simulator.sim_auth import RATE_ATTRIBUTES
 
 if TYPE_CHECKING:
     from ac_adapters.simulator.core import SimulatedAc

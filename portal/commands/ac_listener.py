@@ -3,7 +3,7 @@
 
 Needs a Redis URL (the AC registry and statistics live there); ``citywifi up`` runs the same
 listener next to an embedded Redis via ``build_listener``. NTF_LOGOUT closes the portal's view of
-a login; a MAC-trigger "bound" answer queues the silent login on ``portal.silent_logins`` (a
+a login; a MAC-trigger "bound" answer queues the silent login on ``portal.phone.silent_logins`` (a
 fixed worker pool), never a thread per datagram.
 """
 
@@ -19,10 +19,16 @@ from types import FrameType
 from typing import Any
 
 from ac_adapters.listener import PortalListener
-from portal.listener_handler import PortalListenerHandler, SessionClosedHook
-from portal.metrics_http import LISTENER_RULES, CounterFamilies, MetricsServer, redis_ready, registry_of
-from portal.readiness import notify_ready
-from portal.settings import Settings
+from portal.phone.listener_handler import PortalListenerHandler, SessionClosedHook
+from portal.runtime.metrics_http import (
+    LISTENER_RULES,
+    CounterFamilies,
+    MetricsServer,
+    redis_ready,
+    registry_of,
+)
+from portal.runtime.readiness import notify_ready
+from portal.runtime.settings import Settings
 from portal.state import STATE_ERRORS, StateUnavailable, connect
 from portal.state.instance import NoInstance, instance_redis_url
 
@@ -85,13 +91,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except StateUnavailable as exc:
         print(f"citywifi ac-listener: 无法连接 Redis / cannot reach Redis: {exc}", file=sys.stderr)
         return 1
-    from portal.seeding import seed_from_settings
+    from portal.runtime.seeding import seed_from_settings
 
     seeded = seed_from_settings(client, settings)
     if seeded:
         log.info("seeded from settings: %s", ", ".join(seeded))
-    from portal.login import build_journey
-    from portal.silent_logins import SilentLoginQueue
+    from portal.phone.login import build_journey
+    from portal.phone.silent_logins import SilentLoginQueue
 
     journey = build_journey(settings, client)
     cfg = settings.listener

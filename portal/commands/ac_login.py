@@ -25,7 +25,7 @@ from ac_adapters.client import AcEndpoint, PortalClient, TraceHook
 from ac_adapters.codec import PortalPacket
 from ac_adapters.errors import PortalError
 from ac_adapters.profiles import DEFAULT_PROFILE, PROFILES
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 
 __all__ = [
     "UsageError", "add_ac_arguments", "add_arguments", "endpoint_from_args", "make_client",

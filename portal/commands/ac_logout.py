@@ -13,7 +13,7 @@ from typing import Any
 
 from ac_adapters.errors import PortalError
 from portal.commands.ac_login import UsageError, add_ac_arguments, endpoint_from_args, make_client, print_json
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 
 __all__ = ["add_arguments", "run"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from ac_adapters.profiles import PROFILES
 from ac_adapters.simulator import SimConfig, SimulatedAc
-from portal.readiness import notify_ready
-from portal.settings import Settings
+from portal.runtime.readiness import notify_ready
+from portal.runtime.settings import Settings
 
 __all__ = ["add_arguments", "build_config", "run"]
 
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"citywifi ac-sim: {exc}", file=sys.stderr)
         return 2
-    from portal.demo import local_portal_url
+    from portal.runtime.demo import local_portal_url
 
     portal_url = args.portal_url or local_portal_url(settings)
     count = settings.ac_sim.users if args.users is None else args.users

@@ -22,11 +22,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from portal.accounts import AccountStore, Role
-from portal.apitokens import SCOPES, ApiTokenStore
-from portal.audit import AuditLog
+from portal.admin.accounts import AccountStore, Role
+from portal.admin.apitokens import SCOPES, ApiTokenStore
+from portal.admin.audit import AuditLog
 from portal.errors import CitywifiError
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 
 __all__ = ["add_arguments", "run"]
 
@@ -70,7 +70,7 @@ def admin_redis(settings: Settings) -> Iterator[Any]:
 
 def _check_venues(redis: Any, role: str, venues: list[str]) -> None:
     """A venue operator needs at least one venue, and every venue named must exist."""
-    from portal.venues import VenueStore
+    from portal.venues.venue_store import VenueStore
 
     if role != Role.VENUE.value:
         if venues:

@@ -8,7 +8,7 @@
   --venue V --kind K] [--format csv|jsonl]`` — streamed to standard output; audited (actor
   ``cli:<os user>``) like the consoles' exports.
 * ``citywifi archive status`` — checkpoints, last run, files on disk, and the integrity check
-  of every archived day (exit status 1 when a day fails it; portal/archive_seal.py).
+  of every archived day (exit status 1 when a day fails it; portal/legal/archive_seal.py).
 
 Exports check the days they read first and refuse, naming the day, when one fails.
 """
@@ -28,7 +28,9 @@ from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
-from portal.archive import (
+from portal.admin.audit import AuditLog
+from portal.legal.archive_seal import ArchiveSealer
+from portal.legal.log_archive import (
     STREAMS,
     ArchiveError,
     ArchiveJob,
@@ -39,10 +41,7 @@ from portal.archive import (
     day_files,
     run_daily,
 )
-from portal.archive_seal import ArchiveSealer
-from portal.audit import AuditLog
-from portal.keyfiles import KeyFileError
-from portal.logexport import (
+from portal.legal.logexport import (
     FORMATS,
     ExportFilters,
     ExportIntegrityError,
@@ -50,9 +49,10 @@ from portal.logexport import (
     day_range,
     log_exporter,
 )
-from portal.logtext import printable
-from portal.readiness import notify_ready
-from portal.settings import Settings, SettingsError
+from portal.legal.logtext import printable
+from portal.runtime.keyfiles import KeyFileError
+from portal.runtime.readiness import notify_ready
+from portal.runtime.settings import Settings, SettingsError
 from portal.state import StateUnavailable, connect
 from portal.state import keys as state_keys
 from portal.state.instance import instance_redis_url

@@ -26,7 +26,7 @@ from ac_adapters.codec import (
 from ac_adapters.constants import RESPONSE_TYPES, AttrType, err_text
 from ac_adapters.errors import DecodeError
 from ac_adapters.profiles import PROFILES, VendorProfile
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 
 __all__ = ["add_arguments", "describe", "run"]
 

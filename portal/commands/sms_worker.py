@@ -1,15 +1,15 @@
 """`citywifi sms-worker`: hold the SMS gateway sessions, send queued jobs, record outcomes and
 delivery reports.
 
-Delivery reports that say a number is not a subscriber (sms_gateway.reports) also refuse that
-number for ``number_policy.not_subscriber_ttl`` (portal.phone_policy.remember_not_subscriber), so
+Delivery reports that say a number is not a subscriber (sms_gateway.delivery_reports) also refuse that
+number for ``number_policy.not_subscriber_ttl`` (portal.phone.phone_policy.remember_not_subscriber), so
 the next code request for it is answered without sending.
 
 Threads: the main thread talks to Redis (read / claim / begin / finish, all synchronous);
 one background thread runs the asyncio loop that owns the gateway sessions (SMGP/CMPP/SMPP
 long connections, window, keep-alive). A batch of up to ``sms.batch`` jobs is sent
 concurrently (so the window is used); SIGTERM lets the in-flight batch finish, then the
-sessions log out and the process exits 0. See :mod:`portal.sms_queue` for the at-most-once
+sessions log out and the process exits 0. See :mod:`portal.phone.sms_queue` for the at-most-once
 rule and why.
 """
 
@@ -31,9 +31,10 @@ from typing import Any, TypeVar
 
 import redis
 
-from portal.gateway_settings import resolve_dest_prefix
-from portal.livestats import LiveStats
-from portal.metrics_http import (
+from portal.noc.livestats import LiveStats
+from portal.phone.phone_policy import remember_not_subscriber
+from portal.phone.sms_queue import SmsQueue, StreamEntry
+from portal.runtime.metrics_http import (
     SMS_RULES,
     CounterFamilies,
     MetricsServer,
@@ -41,10 +42,9 @@ from portal.metrics_http import (
     redis_ready,
     registry_of,
 )
-from portal.phone_policy import remember_not_subscriber
-from portal.readiness import notify_ready
-from portal.settings import Settings, SmsGatewaySettings, SmsSettings
-from portal.sms_queue import SmsQueue, StreamEntry
+from portal.runtime.readiness import notify_ready
+from portal.runtime.settings import Settings, SmsGatewaySettings, SmsSettings
+from portal.runtime.sms_gateway_settings import resolve_dest_prefix
 from portal.state import StateUnavailable, connect
 from portal.state.instance import instance_redis_url
 from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
@@ -89,7 +89,7 @@ def _tls(g: SmsGatewaySettings) -> TlsOptions | None:
 
 def build_backend(g: SmsGatewaySettings, settings: Settings) -> SmsBackend:
     """One backend from its settings table (libraries never read settings themselves). The
-    options were validated when the settings were loaded (portal/gateway_settings.py)."""
+    options were validated when the settings were loaded (portal/runtime/sms_gateway_settings.py)."""
     port = g.port or _DEFAULT_PORTS.get(g.kind, 0)
     common: dict[str, Any] = dict(
         window=g.window, response_timeout=g.response_timeout, connect_timeout=g.connect_timeout,

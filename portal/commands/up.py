@@ -6,7 +6,7 @@ Starts an embedded Redis when ``redis.url`` is empty, then one child process per
 the ordinary ``citywifi`` subcommand, so what runs here is exactly what runs in production.
 
 "citywifi is running" is printed only once every service has reported that it serves
-(:mod:`portal.supervisor`); a service that cannot start is named with the end of its log and
+(:mod:`portal.runtime.supervisor`); a service that cannot start is named with the end of its log and
 ``up`` stops everything and exits 1. Children that die later are restarted with back-off.
 Ctrl-C (SIGINT, which a terminal sends to the whole process group) or SIGTERM reaches only this
 process — children and Redis run in their own sessions — and stops the services in order
@@ -31,11 +31,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from portal.cli import SUBCOMMANDS
-from portal.readiness import notify_ready
-from portal.settings import Settings
+from portal.runtime.readiness import notify_ready
+from portal.runtime.settings import Settings
+from portal.runtime.supervisor import Child, Supervisor, log_tail
 from portal.state.embedded import EmbeddedRedis
 from portal.state.instance import embedded_redis_dir, embedded_socket_answers
-from portal.supervisor import Child, Supervisor, log_tail
 
 __all__ = ["Child", "Supervisor", "add_arguments", "private_data_dir", "run"]
 
@@ -193,8 +193,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _seed_demo(settings: Settings, redis_url: str) -> bool | None:
     """A demo AC matching the simulator's defaults, so ``--demo`` works with no settings file.
     Returns the demo AC's ``client_address_check`` (None when there is no ``demo-ac``)."""
-    from portal.acs import AcRecord, AcRegistry
-    from portal.seeding import seed_from_settings
+    from portal.aaa.acs import AcRecord, AcRegistry
+    from portal.runtime.seeding import seed_from_settings
     from portal.state import connect
 
     client = connect(settings.redis, redis_url)
@@ -210,7 +210,7 @@ def _seed_demo(settings: Settings, redis_url: str) -> bool | None:
             # this machine: the portal cannot see their addresses, as behind NAT. The banner says so.
             client_address_check=False,
         ))
-    from portal.demo import seed_demo_venue
+    from portal.runtime.demo import seed_demo_venue
 
     seed_demo_venue(client, "demo-ac")
     _seed_demo_admin(client, settings.data_dir)
@@ -223,7 +223,7 @@ def _seed_demo_admin(client: object, data_dir: Path) -> None:
     """A first console administrator for the demo, its password kept in the data dir (0600)."""
     import secrets
 
-    from portal.accounts import AccountStore
+    from portal.admin.accounts import AccountStore
 
     accounts = AccountStore(client)
     if accounts.all():
@@ -240,7 +240,7 @@ def _print_banner(
     settings: Settings, children: list[Child], redis_url: str, data_dir: Path, demo: bool,
     demo_check: bool | None = None,
 ) -> None:
-    from portal.demo import demo_phone_url, local_web_url
+    from portal.runtime.demo import demo_phone_url, local_web_url
 
     names = ", ".join(c.name for c in children) or "nothing"
     running = {c.name for c in children}

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 
 __all__ = ["StartupRefused", "add_arguments", "build_wsgi", "check_exposure", "graceful_timeout",
            "gunicorn_options", "run", "wsgi_from_environment"]
@@ -100,7 +100,7 @@ def _ready_hook(target: str) -> Any:
     """gunicorn ``post_worker_init``: runs in a worker that has loaded the app, so the web now
     answers requests (a worker that cannot import the app never gets here)."""
     def post_worker_init(worker: Any) -> None:
-        from portal.readiness import notify_ready
+        from portal.runtime.readiness import notify_ready
 
         notify_ready(f"web worker {worker.pid} serving", target)
 
@@ -124,7 +124,7 @@ def build_wsgi(settings: Settings) -> Any:
 def wsgi_from_environment() -> Any:
     """``portal.commands.web:wsgi_from_environment()``: for running gunicorn directly
     (``deploy/gunicorn.conf.py``); settings from ``$CITYWIFI_CONFIG`` and ``CITYWIFI_*``."""
-    from portal.settings import load_settings
+    from portal.runtime.settings import load_settings
 
     return build_wsgi(load_settings())
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = gunicorn_options(args, settings)
     # gunicorn's master sends READY=1 to $NOTIFY_SOCKET once it listens, before any worker has
     # imported the app (a web whose import fails would look ready): only our workers report.
-    from portal.readiness import NOTIFY_ENV
+    from portal.runtime.readiness import NOTIFY_ENV
 
     options["post_worker_init"] = _ready_hook(os.environ.pop(NOTIFY_ENV, ""))
 

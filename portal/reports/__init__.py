@@ -7,5 +7,5 @@
 * ``query.py`` — a period's report from the stored days (what the page and the API show);
 * ``render.py`` — server-side SVG charts, CSV and spreadsheet files.
 
-Nothing imports Flask; ``portal/web/noc_reports.py`` and ``portal/web/api/reports.py`` do.
+Nothing imports Flask; ``portal/web/noc_reports.py`` and ``portal/web/api/api_reports.py`` do.
 """

@@ -2,7 +2,7 @@
 
 The SMS worker knows, from the job the login page queued, the venue, AC and SSID of the phone's
 login context; a RADIUS worker knows the AC of a refused request, its Called-Station-Id (SSID) and
-so its venue. Each counts where the fact happens (``portal.livestats.LiveStats``), into one hash
+so its venue. Each counts where the fact happens (``portal.noc.livestats.LiveStats``), into one hash
 per quarter hour (``keys_reports.report_counts``) whose fields name the figure and the place:
 ``<figure>\\t<venue>\\t<AC>\\t<SSID>`` → count. Quarter hours, because every time zone's
 midnight falls on one, so the roll-up of a local day (portal/reports/store.py) adds up exactly

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.archive import archive_directory, archive_timezone, as_text, day_files, day_of_ms, id_ms
 from portal.errors import CitywifiError
-from portal.logexport import log_exporter
+from portal.legal.log_archive import archive_directory, archive_timezone, as_text, day_files, day_of_ms, id_ms
+from portal.legal.logexport import log_exporter
 from portal.reports.rollup import add_docs, parse_entries, rollup_day
 from portal.reports.store import ReportStore
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 from portal.state import keys
 from portal.state import keys_reports as rk
 

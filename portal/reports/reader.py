@@ -6,7 +6,7 @@ Python dict of a dozen decoded fields, most of which the roll-up never looks at.
 walks the same XRANGE page inside Redis and returns one tab-separated line per record with only
 the fields the roll-up uses, and nothing for the logins outside the day or the sessions that
 start after it (``parse_rows`` in portal/reports/rollup.py reads the lines). Field values never
-hold a raw tab or newline: the writers escape control characters (portal/logtext.py).
+hold a raw tab or newline: the writers escape control characters (portal/legal/logtext.py).
 
 Pages are small (``PAGE`` entries, about ten milliseconds of Redis time each), so RADIUS and the
 portal are not held up for long while a day is read. Only the part of the stream still in Redis can be
@@ -20,14 +20,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from portal.archive import as_text
+from portal.legal.log_archive import as_text
 from portal.state import keys
 
 __all__ = ["PAGE", "read_rows"]
 
 PAGE = 5000
 
-# Records are written with their fields in one order (portal/reallog.py: ``logout_fields`` puts
+# Records are written with their fields in one order (portal/legal/reallog.py: ``logout_fields`` puts
 # ``kind`` first, ``LoginRecord.fields`` has it eighth), so the script reads the fields it needs
 # by position after checking their names — comparing two interned Lua strings is a pointer
 # comparison — and builds no table per entry. Any other layout (older or future records) takes

@@ -3,7 +3,7 @@ for Excel and an .xlsx workbook (openpyxl).
 
 Labels come from administrators (venue ids, AC names, SSIDs, campaign ids): SVG text is escaped
 here; CSV and spreadsheet cells that start like a formula are prefixed with ``'`` so a
-spreadsheet shows them as text (the log export does the same, portal/logexport.py).
+spreadsheet shows them as text (the log export does the same, portal/legal/logexport.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ job, the back-fill from archive files and the reconciliation test.
 
 Sources and what each figure means (for one local day ``[lo, hi)``):
 
-* login records (``portal/reallog.py``, ``kind`` sms/returning/silent) with ``at`` in the day:
+* login records (``portal/legal/reallog.py``, ``kind`` sms/returning/silent) with ``at`` in the day:
   ``logins_<kind>``, ``logins``; ``phones`` = distinct phones that logged in; ``new_phones`` =
   those whose first login anywhere in the network (``first_seen``) is this day — at a venue, AC
   or SSID: such phones that logged in there that day.

@@ -1,7 +1,7 @@
 """Redis side of the report roll-ups: records in, first-seen phones, counters, stored days.
 
 Records are read through a ``source(start_ms, end_ms)`` that yields real-name stream entries in
-id order — in production :meth:`portal.logexport.LogExporter.entries`, which takes archived days
+id order — in production :meth:`portal.legal.logexport.LogExporter.entries`, which takes archived days
 from the sealed archive files and the rest from Redis, so the back-fill of days before reports
 existed reads exactly what an export would.
 
@@ -11,10 +11,10 @@ Figures no stream holds come from counters that expire:
   counters by venue, AC and SSID that the SMS worker and the RADIUS workers write where the fact
   happens (portal/reports/counts.py, kept ``COUNTS_TTL``), so they split by scope like the
   rest. Days before those counters existed fall back to the per-minute counters of the live
-  dashboard (portal/livestats.py, kept ``MINUTE_TTL``), fleet-wide: the total only. Neither is
+  dashboard (portal/noc/livestats.py, kept ``MINUTE_TTL``), fleet-wide: the total only. Neither is
   in the archive (it holds the real-name, accounting and audit logs; no SMS and no
   Access-Reject is logged there), so a back-fill of older days has no SMS or refusal figures;
-* ad impressions / completed views / clicks: the per-campaign day counters (portal/campaigns.py,
+* ad impressions / completed views / clicks: the per-campaign day counters (portal/venues/campaign_store.py,
   kept ~400 days), per venue and in the total.
 
 When a day is rolled up again after those counters are gone, the figures the earlier roll-up
@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.archive import as_text, day_bounds_ms, id_ms
-from portal.livestats import MINUTE_TTL
+from portal.legal.log_archive import as_text, day_bounds_ms, id_ms
+from portal.noc.livestats import MINUTE_TTL
 from portal.reports.counts import COUNTS_TTL, parse_field, quarters
 from portal.reports.reader import read_rows
 from portal.reports.rollup import (

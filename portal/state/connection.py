@@ -11,7 +11,7 @@ import redis.cluster
 import redis.sentinel
 
 from portal.errors import CitywifiError
-from portal.settings import RedisSettings, SettingsError
+from portal.runtime.settings import RedisSettings, SettingsError
 
 __all__ = ["STATE_ERRORS", "StateUnavailable", "connect", "redis_from_settings"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 from portal.state.connection import StateUnavailable
 
 __all__ = ["NoInstance", "embedded_redis_dir", "embedded_socket_answers", "instance_redis_url"]

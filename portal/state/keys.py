@@ -234,7 +234,7 @@ def health_probe(service: str) -> str:
     return f"{PREFIX}:{{health}}:{service}"
 
 
-# --- Keys shared by every node of the fleet (portal/keyfiles.py) -------------------------------
+# --- Keys shared by every node of the fleet (portal/runtime/keyfiles.py) -------------------------------
 
 def shared_key(name: str) -> str:
     """String: a server key every node must use alike (hex), created once with SET NX by the

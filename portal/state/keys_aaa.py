@@ -74,7 +74,7 @@ def ac_radius_learned(name: str) -> str:
     policies (radius/ma_policy.py): ``ma`` = epoch of its first Access-Request with a valid
     Message-Authenticator, ``first`` = "proxy" or "nas" (whether its first Access-Request carried
     Proxy-State without one). Shared by every worker and node; cleared when the AC's addresses
-    or policies are edited (portal/acs.py)."""
+    or policies are edited (portal/aaa/acs.py)."""
     return f"{PREFIX}:{{acs}}:learned:{name}"
 
 
@@ -96,7 +96,7 @@ def blocked_macs() -> str:
     return f"{PREFIX}:{{block}}:macs"
 
 
-# --- Credentials (RADIUS login tokens and per-MAC credentials; portal/credentials.py) ---------
+# --- Credentials (RADIUS login tokens and per-MAC credentials; portal/aaa/credentials.py) ---------
 
 def login_tokens(phone: str) -> str:
     """Hash: live single-use login tokens of a phone, token → "<expires epoch>|<mac or empty>".
@@ -133,7 +133,7 @@ def phone_macs(phone: str) -> str:
     return f"{PREFIX}:{{p:{phone}}}:macs"
 
 
-# --- Plans (portal/plans.py) -----------------------------------------------------------------
+# --- Plans (portal/aaa/plans.py) -----------------------------------------------------------------
 # Plan definitions and assignment rules are small, read-mostly and cached in-process; they share
 # the ``{plans}`` slot so a console edit of a plan and its rules can be one MULTI.
 
@@ -149,7 +149,7 @@ def plan_rules() -> str:
 
 
 def plan_seeds() -> str:
-    """Hash: what the TOML seed last wrote (``portal.plans.seed_plans``). ``plan:<name>`` → SHA-256
+    """Hash: what the TOML seed last wrote (``portal.aaa.plans.seed_plans``). ``plan:<name>`` → SHA-256
     of the plan JSON written; ``rule:<rule field>`` → the plan name written. A record that no
     longer matches was edited (or deleted) in the console/API since, and is left alone."""
     return f"{PREFIX}:{{plans}}:seeded"
@@ -168,7 +168,7 @@ def plan_override(phone: str) -> str:
     return f"{PREFIX}:{{p:{phone}}}:plan"
 
 
-# --- Usage (portal/usage.py) -----------------------------------------------------------------
+# --- Usage (portal/aaa/usage.py) -----------------------------------------------------------------
 
 def usage(phone: str) -> str:
     """Hash: one phone's counters. ``d`` day (YYYYMMDD, local) the daily counters belong to,

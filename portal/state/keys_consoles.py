@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-# --- NOC background jobs (portal/jobs.py) ------------------------------------------------------
+# --- NOC background jobs (portal/noc/jobs.py) ------------------------------------------------------
 
 def noc_job(job_id: str) -> str:
     """Hash (TTL ``console.job_ttl``): one background job of the NOC (a kick, a changed plan
@@ -132,7 +132,7 @@ def console_user_sessions(username: str) -> str:
     return f"{PREFIX}:{{accounts}}:sessions-of:{username}"
 
 
-# --- live figures for the NOC dashboard and /metrics (portal/livestats.py) ---------------------
+# --- live figures for the NOC dashboard and /metrics (portal/noc/livestats.py) ---------------------
 # One hash tag ``{stats}``: every write is a few HINCRBYs on one slot (pipelined, no MULTI).
 
 def stats_minute(minute: int) -> str:

@@ -55,12 +55,12 @@ def gateway_nonce(ac: str, challenge: str) -> str:
 
 def controller_poll_lock() -> str:
     """String (TTL = the poll interval): a process of the fleet polls the UniFi controllers'
-    guest usage this round (``portal/controller_usage.py``); the others skip it."""
+    guest usage this round (``portal/aaa/controller_usage.py``); the others skip it."""
     return f"{PREFIX}:gw:controller-poll"
 
 
 def controller_counters(ac: str) -> str:
     """Hash (TTL two days, renewed by each poll): session id → the controller's raw byte counters
     ("<up> <down>") seen at the last poll, for controllers whose counters restart with each
-    connection (Omada's client list, ``portal/omada_usage.py``)."""
+    connection (Omada's client list, ``portal/aaa/omada_usage.py``)."""
     return f"{PREFIX}:{{gw:{ac}}}:counters"

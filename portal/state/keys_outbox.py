@@ -13,5 +13,5 @@ def session_logout_pending(phone: str, ac: str, session_id: str) -> str:
     the session and deleted after those records were written: those streams live in other hash
     slots, so a repeat of the close (a retransmitted Stop, a resent gateway event, the reaper's
     next pass) that finds it writes them. Value ``<lease until>|<payload>`` (radius/acct_script.py,
-    portal/sessions.py)."""
+    portal/aaa/sessions.py)."""
     return f"{PREFIX}:{{p:{phone}}}:lp:{ac}|{session_id}"

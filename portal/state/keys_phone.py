@@ -36,9 +36,9 @@ __all__ = [
 ]
 
 
-# --- OTP and SMS abuse limits (portal/otp.py, portal/phone_policy.py) ---------------------------
+# --- OTP and SMS abuse limits (portal/phone/otp.py, portal/phone/phone_policy.py) ---------------------------
 # Redis Cluster forbids a script touching keys of several slots, so each limit family lives in its
-# own slot and portal/otp.py reserves them one script at a time (see the order explained there).
+# own slot and portal/phone/otp.py reserves them one script at a time (see the order explained there).
 # Counters are fixed windows: ``window`` is "h" (hour), "d" (day) or "m" (minute) and ``bucket``
 # the window's number (epoch // window length, days shifted to the operator's time zone).
 
@@ -93,7 +93,7 @@ def otp_global_counter(window: str, bucket: int) -> str:
 
 def carrier_lookup(phone: str) -> str:
     """String (TTL): cached subscriber-lookup answer for the phone (JSON, or "null"); the sms-worker
-    also writes a delivery report's "not a subscriber" verdict here (portal/phone_policy.py)."""
+    also writes a delivery report's "not a subscriber" verdict here (portal/phone/phone_policy.py)."""
     return f"{PREFIX}:{{p:{phone}}}:carrier"
 
 
@@ -126,7 +126,7 @@ def sms_dlr_early(gateway: str, message_id: str) -> str:
     return f"{PREFIX}:{{sms}}:dlr-early:{gateway}:{message_id}"
 
 
-# --- Phone journey (portal/venues.py, portal/login.py, portal/reallog.py) ----------------------
+# --- Phone journey (portal/venues/venue_store.py, portal/phone/login.py, portal/legal/reallog.py) -----------
 
 def venue_defs() -> str:
     """Hash: venue id → JSON of the Venue (name, ACs, SSIDs, APs, pages, redirect, ads…)."""
@@ -142,7 +142,7 @@ def venue_stats(venue: str) -> str:
 def portal_login(ac: str, user_ip: str) -> str:
     """Hash (TTL): the portal's view of who is logged in at (AC, user IP): phone, mac, plan,
     venue, ssid, ap, at, kind. Deleted by logout and NTF_LOGOUT; RADIUS Stop ends it too
-    (readers check the accounting session registry). ``+ ":held"``: ``portal.ntf_replay``."""
+    (readers check the accounting session registry). ``+ ":held"``: ``portal.aaa.ntf_replay``."""
     return f"{PREFIX}:{{u:{ac}|{user_ip}}}:login"
 
 
@@ -155,7 +155,7 @@ def device_pending_phone(device: str) -> str:
 def phone_redirect(address: str) -> str:
     """String (TTL = web.context_ttl): the query of the last AC redirect a phone at this observed
     address brought (ACs with client_address_check only), so ``/portal`` alone, the OS probes'
-    redirect and the RFC 8908 ``user-portal-url`` reach its login page (portal.phone_memory)."""
+    redirect and the RFC 8908 ``user-portal-url`` reach its login page (portal.phone.phone_memory)."""
     return f"{PREFIX}:{{pr:{address}}}:redirect"
 
 

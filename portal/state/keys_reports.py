@@ -10,7 +10,7 @@ the same rules hold: every name is built here, with a hash tag for Redis Cluster
   (or Cluster slot) holds every phone of a city.
 * ``{reports}`` — the job's own state: which days are rolled up, its lock.
 * ``{stats}:rq:<quarter>`` — SMS and refusal counts by place of one quarter hour, written with
-  the live figures (same hash tag, same pipeline: portal/livestats.py).
+  the live figures (same hash tag, same pipeline: portal/noc/livestats.py).
 """
 
 from __future__ import annotations

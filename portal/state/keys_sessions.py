@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-# --- Sessions (portal/sessions.py, radius/accounting.py, radius/reaper.py) ----------------------
+# --- Sessions (portal/aaa/sessions.py, radius/accounting.py, radius/reaper.py) ----------------------
 # Redis Cluster: a Lua script may only touch keys of one slot. The accounting script must update
 # a session's last-seen counters AND the phone's usage counters atomically (that is what makes a
 # replayed Interim-Update harmless), and authorize() must read usage + sessions in one trip, so
@@ -46,7 +46,7 @@ __all__ = [
 # * one global deadline zset (slot ``{ses}``) for the reaper and the NOC's list. It is a single
 #   key (one node in a cluster) but only sees one write per interim per session (~350/s at 100k
 #   sessions with a 300 s interval).
-# * per-venue and per-SSID hashes and bucketed MAC / IP hashes (portal/session_index.py) for the
+# * per-venue and per-SSID hashes and bucketed MAC / IP hashes (portal/aaa/session_index.py) for the
 #   NOC's searches; written after the accounting script from the record it returned (the record
 #   says which venue, SSID, MAC and IP), removed with the record; the maintenance process
 #   (radius/reaper.py) repairs what a crash between the two left.
@@ -71,7 +71,7 @@ def login_claim(phone: str, login: str) -> str:
 
 def device_slots(phone: str) -> str:
     """Hash (TTL = the longest hold): device slots an Access-Accept reserved for a plan with
-    ``max_sessions`` until the device's accounting opens its session (portal/device_slots.py);
+    ``max_sessions`` until the device's accounting opens its session (portal/aaa/device_slots.py);
     field = device MAC or ``lg:<login>`` → ``<expiry epoch>|<login>``."""
     return f"{PREFIX}:{{p:{phone}}}:slots"
 
@@ -115,7 +115,7 @@ def ssid_index_names() -> str:
 
 def mac_session_bucket(bucket: int) -> str:
     """Hash: ``<mac>|<ac>|<acct-session-id>`` → phone, for online sessions whose MAC falls in one
-    of a fixed number of buckets (portal/session_index.py: small hashes stay listpacks)."""
+    of a fixed number of buckets (portal/aaa/session_index.py: small hashes stay listpacks)."""
     return f"{PREFIX}:{{smac:{bucket}}}"
 
 
@@ -143,7 +143,7 @@ def acct_log() -> str:
     return f"{PREFIX}:{{acctlog}}:stream"
 
 
-# --- Log archive (portal/archive.py) ---------------------------------------------------------
+# --- Log archive (portal/legal/log_archive.py) ---------------------------------------------------------
 
 def archive_checkpoints() -> str:
     """Hash: archived stream name (``realname``, ``accounting``, ``audit``) → the last stream id
@@ -153,7 +153,7 @@ def archive_checkpoints() -> str:
 
 
 def archive_seals() -> str:
-    """Hash: stream name → ``<day> <mac>`` of the newest sealed archive day (portal/archive_seal.py).
+    """Hash: stream name → ``<day> <mac>`` of the newest sealed archive day (portal/legal/archive_seal.py).
     The head of each day chain lives apart from the files, so deleting the newest day file and
     its seal is detected too."""
     return f"{PREFIX}:{{archive}}:seals"

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-# --- venue pages and assets (portal/pages.py, portal/assets.py) --------------------------------
+# --- venue pages and assets (portal/venues/pages.py, portal/venues/venue_assets.py) -------------------------
 # One hash tag per venue (``{vp:<venue>}``) so a publish (new version + pointer) is one MULTI.
 
 def page_meta(venue: str, page: str) -> str:
@@ -49,7 +49,7 @@ def venue_asset_blob(venue: str, name: str) -> str:
     return f"{PREFIX}:{{vp:{venue}}}:asset:{name}"
 
 
-# --- ad campaigns (portal/campaigns.py) ----------------------------------------------------------
+# --- ad campaigns (portal/venues/campaign_store.py) ---------------------------------------------------------
 
 def campaign_defs() -> str:
     """Hash: campaign id → JSON of the campaign (ad_pages.campaigns.campaign_to_dict)."""
@@ -58,7 +58,7 @@ def campaign_defs() -> str:
 
 def campaign_owners() -> str:
     """Hash: campaign id → JSON {o: owning account, v: targeted venues, b: stored bytes} — the
-    quota index (portal/campaigns.py), rebuilt from ``campaign_defs`` when they disagree."""
+    quota index (portal/venues/campaign_store.py), rebuilt from ``campaign_defs`` when they disagree."""
     return f"{PREFIX}:{{campaigns}}:owners"
 
 

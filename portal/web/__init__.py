@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 from portal.web.wiring import EXTENSION, Services, build_services, services
 
 __all__ = ["Services", "build_services", "create_app", "public_base_url", "services"]
@@ -33,11 +33,12 @@ def public_base_url() -> str:
 def create_app(config: Settings | Services, redis: Any = None) -> Flask:
     """The WSGI app. ``config``: the settings (the services are wired from them and ``redis``;
     None = connect with ``settings.redis``, lazily, per process) or a :class:`Services` set."""
-    from portal.login import web_secret
-    from portal.web import captive, gateway_pages, phone
+    from portal.phone.login import web_secret
     from portal.web.api import init_api
     from portal.web.client_address import ForwardedHeaders, ProxyTrust
     from portal.web.console import init_console
+    from portal.web.phone import captive, gateway_pages
+    from portal.web.phone import phone_pages as phone
 
     if isinstance(config, Services):
         if redis is not None:
@@ -56,32 +57,34 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
     app.register_blueprint(phone.bp)
     app.register_blueprint(gateway_pages.bp)    # POST /portal/gateway: a gateway's login-page form
     app.register_blueprint(captive.bp)
-    from portal.web import assets as venue_assets
+    from portal.web.phone import asset_routes as venue_assets
 
     app.register_blueprint(venue_assets.bp)
     if settings.web.demo:
-        from portal.web import demo
+        from portal.web.phone import demo_outbox as demo
 
         app.register_blueprint(demo.bp)
     init_console(app, settings)
-    from portal.web import venue_campaigns, venue_console, venue_tokens
+    from portal.web.venue import venue_campaigns, venue_console, venue_tokens
 
     app.register_blueprint(venue_console.bp)
     app.register_blueprint(venue_campaigns.bp)  # /venue/campaigns: ad campaigns and their figures
     app.register_blueprint(venue_tokens.bp)     # /venue/tokens: a venue account's own API tokens
-    from portal.web import noc_dashboard, ops
+    from portal.web import ops
+    from portal.web.noc import noc_dashboard
 
     ops.init_ops(app)                           # /metrics, /healthz, /readyz
     app.register_blueprint(noc_dashboard.bp)    # /noc live dashboard
-    from portal.web import noc_sessions, noc_users
+    from portal.web.noc import noc_sessions, noc_users
 
     app.register_blueprint(noc_sessions.bp)     # /noc/sessions: online sessions, kick
     app.register_blueprint(noc_users.bp)        # /noc/users: a phone's plan, usage, devices
-    from portal.web import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens, reports
+    from portal.web import reports_page as reports
+    from portal.web.noc import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens
     for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs, reports):
         app.register_blueprint(module.bp)       # /noc/plans, /noc/acs, /noc/blocklist, /noc/tokens, /noc/logs
     init_api(app)
-    from portal.web import gateway_hook
+    from portal.web.gateway import gateway_hook
 
     app.register_blueprint(gateway_hook.bp)     # /api/gateway: what gateways post (openNDS events)
     app.register_blueprint(gateway_hook.authmon_bp)     # POST /portal: openNDS level-3 authmon polls
@@ -130,10 +133,11 @@ def _dispatch_errors(app: Flask) -> None:
     console's page for the consoles, the phone's page (zh/en, venue-neutral) for the rest."""
     from werkzeug.exceptions import HTTPException
 
-    from portal.login import LoginError
-    from portal.quotas import ContentRefused
-    from portal.web import console, phone
-    from portal.web.api import base as api
+    from portal.phone.login import LoginError
+    from portal.venues.content_quotas import ContentRefused
+    from portal.web import console
+    from portal.web.api import api_base as api
+    from portal.web.phone import phone_pages as phone
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

@@ -26,8 +26,8 @@ from typing import Any
 
 from flask import request
 
-from portal.settings import WebSettings
-from portal.settings_web import cidr_list
+from portal.runtime.settings import WebSettings
+from portal.runtime.settings_web import cidr_list
 
 __all__ = ["ForwardedHeaders", "ProxyTrust", "canonical_address", "client_address",
            "forwarded_by_untrusted_peer", "is_loopback_host"]

@@ -3,7 +3,7 @@
 Sign-in sessions are server-side: the signed cookie carries only a random session id whose
 Redis record (TTL = ``console.session_hours``) names the account. Logout deletes it; a password
 change or reset, disabling or deleting the account delete them all — done by the account store
-(portal/accounts.py), so the API and ``citywifi admin`` end them too and a copied cookie dies.
+(portal/admin/accounts.py), so the API and ``citywifi admin`` end them too and a copied cookie dies.
 
 Form fields are checked as text where they are decoded (portal/text.py): no control
 characters, no invalid Unicode reach a view.
@@ -42,11 +42,11 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal.accounts import Account, AccountLocked, BadCredentials, Role
+from portal.admin.accounts import Account, AccountLocked, BadCredentials, Role
 from portal.errors import CitywifiError, NotFound, ValidationError
-from portal.quotas import ContentRefused
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 from portal.text import first_problem
+from portal.venues.content_quotas import ContentRefused
 from portal.web.console_helpers import (
     ConsoleServices,
     audit,

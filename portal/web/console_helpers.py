@@ -24,9 +24,9 @@ from flask import (
     url_for,
 )
 
-from portal.accounts import Account, AccountStore, Role
-from portal.audit import AuditLog
-from portal.settings import Settings
+from portal.admin.accounts import Account, AccountStore, Role
+from portal.admin.audit import AuditLog
+from portal.runtime.settings import Settings
 from portal.state import keys
 from portal.web.client_address import client_address
 from portal.web.wiring import services
@@ -76,7 +76,7 @@ class ConsoleServices:
             return
         self.audit.record(actor, "account", action, target, ip=ip)
 
-    # -- server-side sign-in sessions (kept by the account store: portal/accounts.py) ----------
+    # -- server-side sign-in sessions (kept by the account store: portal/admin/accounts.py) ----------
     def open_session(self, username: str) -> str:
         return self.accounts.open_session(username)
 

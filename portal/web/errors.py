@@ -1,6 +1,6 @@
 """The ONE place mapping error codes to what the phone user reads (zh/en) and the HTTP status.
 
-Codes come from ``portal.login.LoginError`` (which wraps OTP refusals/rejections, number
+Codes come from ``portal.phone.login.LoginError`` (which wraps OTP refusals/rejections, number
 policy, quota refusals, AC outcomes and redirect problems). Every failure is logged with its
 code by the view that caught it; pages never show a stack trace.
 """

@@ -52,6 +52,6 @@ ROLE_NAMES = {"admin": ("管理员", "Administrator"), "noc": ("网络运维（N
               "venue": ("场所运营者", "Venue operator")}
 SCOPE_NAMES = {"read": ("只读", "read"), "write": ("读写", "write"), "admin": ("管理", "admin"),
                "export": ("导出", "export")}
-# How a phone logged in (portal.reallog LoginRecord.kind; the dashboard's series use the same words).
+# How a phone logged in (portal.legal.reallog LoginRecord.kind; the dashboard's series use the same words).
 LOGIN_KIND_NAMES = {"sms": ("短信登录", "SMS code"), "returning": ("回访登录", "Returning"),
                     "silent": ("无感登录", "Silent (MAC)")}

@@ -1,13 +1,13 @@
 """Operations endpoints of the web process: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``.
 
 * ``/healthz`` — the process answers: always 200 (no Redis call), for liveness probes.
-* ``/readyz`` — 200 when Redis takes a write (``portal.metrics_http.WriteProbe``: a Redis that
+* ``/readyz`` — 200 when Redis takes a write (``portal.runtime.metrics_http.WriteProbe``: a Redis that
   refuses writes still answers PING), else 503 with a JSON reason, for load balancers.
 * ``/metrics`` — this node's HTTP counters (``citywifi_web_requests_total{area,status}``; with
-  gunicorn, summed over the workers of this run through :class:`portal.metrics_http.SnapshotDir`,
+  gunicorn, summed over the workers of this run through :class:`portal.runtime.metrics_http.SnapshotDir`,
   directory made by ``citywifi web`` with :func:`worker_snapshots`, or given in
   ``app.config["CITYWIFI_METRICS_DIR"]``), the fleet-wide
-  figures from Redis (:class:`portal.metrics_http.FleetCollector`) and process figures. With
+  figures from Redis (:class:`portal.runtime.metrics_http.FleetCollector`) and process figures. With
   ``metrics.web_token`` set it wants ``Authorization: Bearer <token>``; without one only a client
   on this machine (loopback, not forwarded by a proxy) may read it — the web port faces phones.
 """
@@ -27,8 +27,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from portal.livestats import LiveStats
-from portal.metrics_http import (
+from portal.noc.livestats import LiveStats
+from portal.runtime.metrics_http import (
     WEB_RULES,
     CounterFamilies,
     FleetCollector,

@@ -28,25 +28,25 @@ from flask import Flask, current_app
 
 if TYPE_CHECKING:
     from ad_pages import PageRenderer
-    from portal.apitokens import ApiTokenStore
-    from portal.assets import AssetStore
-    from portal.device_guard import DeviceGuard
-    from portal.gateway_sessions import GatewaySessions
-    from portal.jobs import JobRunner, JobStore
-    from portal.kick import NocActions
-    from portal.livestats import LiveStats
-    from portal.logexport import LogExporter
-    from portal.login import PhoneJourney
-    from portal.noc_sessions import SessionQuery
-    from portal.noc_users import UserDirectory
-    from portal.pages import PageStore
-    from portal.phone_memory import RedirectMemory
-    from portal.plans import PlanStore
-    from portal.quotas import WriteRate
-    from portal.render_breaker import RenderBreaker
+    from portal.aaa.gateway_sessions import GatewaySessions
+    from portal.aaa.plans import PlanStore
+    from portal.aaa.usage import UsageBook
+    from portal.admin.apitokens import ApiTokenStore
+    from portal.legal.logexport import LogExporter
+    from portal.noc.jobs import JobRunner, JobStore
+    from portal.noc.kick import NocActions
+    from portal.noc.livestats import LiveStats
+    from portal.noc.phone_profile import UserDirectory
+    from portal.noc.session_search import SessionQuery
+    from portal.phone.device_guard import DeviceGuard
+    from portal.phone.login import PhoneJourney
+    from portal.phone.phone_memory import RedirectMemory
     from portal.reports.store import ReportStore
-    from portal.settings import Settings
-    from portal.usage import UsageBook
+    from portal.runtime.settings import Settings
+    from portal.venues.content_quotas import WriteRate
+    from portal.venues.pages import PageStore
+    from portal.venues.render_breaker import RenderBreaker
+    from portal.venues.venue_assets import AssetStore
     from portal.web.console import ConsoleServices
     from portal.web.ops import WebOps
     from radius.enforcement import Enforcer
@@ -116,25 +116,25 @@ def build_services(settings: Settings, redis: Any = None, *,
     ``settings.redis``). ``journey``: a ready journey (tests share the stack's, with its clock);
     everything built from it (device guard, redirect memory) uses that one."""
     from ad_pages import PageRenderer
-    from portal.apitokens import ApiTokenStore
-    from portal.assets import AssetStore
-    from portal.device_guard import DeviceGuard
-    from portal.gateway_sessions import GatewaySessions
-    from portal.jobs import JobRunner, JobStore
-    from portal.kick import NocActions
-    from portal.livestats import LiveStats
-    from portal.logexport import log_exporter
-    from portal.login import build_journey
-    from portal.noc_sessions import SessionQuery
-    from portal.noc_users import UserDirectory
-    from portal.pages import PageStore
-    from portal.phone_memory import RedirectMemory
-    from portal.plans import PlanStore
-    from portal.quotas import WriteRate
-    from portal.render_breaker import RenderBreaker
+    from portal.aaa.gateway_sessions import GatewaySessions
+    from portal.aaa.plans import PlanStore
+    from portal.aaa.usage import UsageBook
+    from portal.admin.apitokens import ApiTokenStore
+    from portal.legal.logexport import log_exporter
+    from portal.noc.jobs import JobRunner, JobStore
+    from portal.noc.kick import NocActions
+    from portal.noc.livestats import LiveStats
+    from portal.noc.phone_profile import UserDirectory
+    from portal.noc.session_search import SessionQuery
+    from portal.phone.device_guard import DeviceGuard
+    from portal.phone.login import build_journey
+    from portal.phone.phone_memory import RedirectMemory
     from portal.reports.job import report_store
     from portal.state import redis_from_settings
-    from portal.usage import UsageBook
+    from portal.venues.content_quotas import WriteRate
+    from portal.venues.pages import PageStore
+    from portal.venues.render_breaker import RenderBreaker
+    from portal.venues.venue_assets import AssetStore
     from portal.web.console import ConsoleServices
     from portal.web.ops import WebOps
     from radius.enforcement import Enforcer

@@ -68,7 +68,7 @@ def test_ac_sim_command_takes_a_radius_server_group() -> None:
     import argparse
 
     from portal.commands.ac_sim import add_arguments, build_config
-    from portal.settings import Settings
+    from portal.runtime.settings import Settings
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -12,10 +12,10 @@ import pytest
 
 from ac_adapters.profiles import PROFILES, MacEncoding, VendorProfile
 from ac_adapters.simulator import SimConfig, SimulatedAc, build_redirect_url
-from portal.acs import AcRecord, AcRegistry
-from portal.login_context import PhoneContexts
-from portal.login_types import LoginError
-from portal.venues import VenueStore
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.phone.login_context import PhoneContexts
+from portal.phone.login_types import LoginError
+from portal.venues.venue_store import VenueStore
 
 AC_IP = "192.0.2.10"
 USER_IP = "10.20.30.41"

@@ -200,8 +200,8 @@ def test_default_pages_render_alike_outside_the_sandbox(renderer: PageRenderer, 
                                                         nonce: str) -> None:
     """Our own pages skip the sandbox (PageRenderer._render_template); they must come out byte for
     byte as the sandbox renders them, script nonces included."""
-    from portal.pages import sample_context
-    from portal.venues import Venue
+    from portal.venues.pages import sample_context
+    from portal.venues.venue_store import Venue
 
     venue = Venue(id="v1", name_zh="图书馆", name_en="Library", redirect_url="https://www.example.com/",
                   ads_on_success=page == "success")

@@ -62,8 +62,8 @@ def main() -> None:
     print(f"do-nothing handler : {run(StaticHandler(), count):8.0f} NTF_LOGOUT/s ({count} round trips)")
     import redis
 
-    from portal.acs import AcRecord, AcRegistry
-    from portal.listener_handler import PortalListenerHandler
+    from portal.aaa.acs import AcRecord, AcRegistry
+    from portal.phone.listener_handler import PortalListenerHandler
     from portal.state.embedded import EmbeddedRedis
 
     with tempfile.TemporaryDirectory() as tmp:

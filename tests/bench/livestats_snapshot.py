@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import redis
 
-from portal.acs import AcRecord, AcRegistry
-from portal.livestats import LiveStats
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.noc.livestats import LiveStats
 from portal.state.embedded import EmbeddedRedis
 
 

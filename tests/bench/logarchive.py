@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import redis
 
-from portal.archive import ArchiveJob, day_files
-from portal.logexport import LogExporter
+from portal.legal.log_archive import ArchiveJob, day_files
+from portal.legal.logexport import LogExporter
 from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 

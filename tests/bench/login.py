@@ -40,9 +40,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from ac_adapters.simulator import build_redirect_url  # noqa: E402
-from portal.acs import AcRecord, AcRegistry  # noqa: E402
-from portal.demo import seed_demo_venue  # noqa: E402
-from portal.settings import RedisSettings  # noqa: E402
+from portal.aaa.acs import AcRecord, AcRegistry  # noqa: E402
+from portal.runtime.demo import seed_demo_venue  # noqa: E402
+from portal.runtime.settings import RedisSettings  # noqa: E402
 from portal.state.connection import connect  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
 from tests.bench.cpu_meter import CpuMeter  # noqa: E402

@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from portal.noc_sessions import SessionFilter, SessionQuery  # noqa: E402
-from portal.plans import Plan, PlanStore  # noqa: E402
-from portal.reallog import LoginRecord  # noqa: E402
-from portal.sessions import OnlineSession, SessionRegistry  # noqa: E402
+from portal.aaa.plans import Plan, PlanStore  # noqa: E402
+from portal.aaa.sessions import OnlineSession, SessionRegistry  # noqa: E402
+from portal.aaa.usage import UsageBook  # noqa: E402
+from portal.legal.reallog import LoginRecord  # noqa: E402
+from portal.noc.session_search import SessionFilter, SessionQuery  # noqa: E402
 from portal.state import keys  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
-from portal.usage import UsageBook  # noqa: E402
-from portal.venues import Venue, VenueStore  # noqa: E402
+from portal.venues.venue_store import Venue, VenueStore  # noqa: E402
 
 
 def main() -> int:

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import redis
 
-from portal.blocklist import Blocklist
-from portal.otp import OtpService
-from portal.phone_policy import build_number_policy
-from portal.settings import NumberPolicySettings, OtpSettings
+from portal.aaa.blocklist import Blocklist
+from portal.phone.otp import OtpService
+from portal.phone.phone_policy import build_number_policy
+from portal.runtime.settings import NumberPolicySettings, OtpSettings
 from portal.state.embedded import EmbeddedRedis
 
 BIG = 10**9

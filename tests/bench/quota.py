@@ -16,12 +16,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import redis
 
-from portal.acs import AcRecord
-from portal.authorizer import Authorizer
-from portal.grants import ClassSigner
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.settings import QuotaSettings
+from portal.aaa.acs import AcRecord
+from portal.aaa.authorizer import Authorizer
+from portal.aaa.grants import ClassSigner
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.runtime.settings import QuotaSettings
 from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus

@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from portal.grants import ClassSigner  # noqa: E402
-from portal.settings import RadiusSettings, RedisSettings, Settings  # noqa: E402
+from portal.aaa.grants import ClassSigner  # noqa: E402
+from portal.commands.radius import build_server  # noqa: E402
+from portal.runtime.settings import RadiusSettings, RedisSettings, Settings  # noqa: E402
 from portal.state import keys  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
-from radius.command import build_server  # noqa: E402
 from radius.server import ACCT  # noqa: E402
 from tests.bench.radius_auth import SECRET, seed_policy  # noqa: E402
 

@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from portal.acs import AcRecord, AcRegistry  # noqa: E402
-from portal.credentials import CredentialStore  # noqa: E402
-from portal.grants import ClassSigner  # noqa: E402
-from portal.plans import Plan, PlanStore  # noqa: E402
+from portal.aaa.acs import AcRecord, AcRegistry  # noqa: E402
+from portal.aaa.credentials import CredentialStore  # noqa: E402
+from portal.aaa.grants import ClassSigner  # noqa: E402
+from portal.aaa.plans import Plan, PlanStore  # noqa: E402
 from portal.state import keys  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
 from tests.bench.session_memory import write_sessions  # noqa: E402

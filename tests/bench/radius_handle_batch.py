@@ -43,11 +43,11 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from portal.credentials import CredentialStore  # noqa: E402
-from portal.settings import Settings  # noqa: E402
+from portal.aaa.credentials import CredentialStore  # noqa: E402
+from portal.commands.radius import build_server  # noqa: E402
+from portal.runtime.settings import Settings  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
 from radius import wire  # noqa: E402
-from radius.command import build_server  # noqa: E402
 from radius.server import AUTH  # noqa: E402
 from tests.bench.radius_auth import SECRET as BENCH_SECRET  # noqa: E402
 from tests.bench.radius_auth import seed_policy  # noqa: E402

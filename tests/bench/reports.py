@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import redis
 
-from portal.archive import day_bounds_ms
-from portal.logexport import LogExporter
-from portal.reallog import logout_fields
+from portal.legal.log_archive import day_bounds_ms
+from portal.legal.logexport import LogExporter
+from portal.legal.reallog import logout_fields
 from portal.reports.job import ReportJob
 from portal.reports.query import ReportQuery, build_report
 from portal.reports.store import ReportStore
@@ -96,7 +96,7 @@ def month_report(r: redis.Redis, store: ReportStore, tmp: str) -> None:
             best, cpu = min(best, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
         print(f"month report, 500 venues, {label:<30}: {best * 1000:7.0f} ms wall, {cpu * 1000:5.0f} ms CPU "
               f"({len(report['breakdown'].get('venue', {}))} venues; {load()})")
-    from portal.settings import Settings
+    from portal.runtime.settings import Settings
     from portal.web import build_services, create_app
     from portal.web.wiring import PerProcess
     from tests.portal.web.apikit import auth, token

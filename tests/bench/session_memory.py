@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from portal.sessions import OnlineSession, SessionRegistry  # noqa: E402
+from portal.aaa.sessions import OnlineSession, SessionRegistry  # noqa: E402
 from portal.state import keys  # noqa: E402
 from portal.state.embedded import EmbeddedRedis  # noqa: E402
 

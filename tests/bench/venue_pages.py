@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import redis
 
 from ad_pages import PageRenderer
-from portal.pages import PageStore, build_context, default_source, sample_values
 from portal.state.embedded import EmbeddedRedis
-from portal.venues import Venue
+from portal.venues.pages import PageStore, build_context, default_source, sample_values
+from portal.venues.venue_store import Venue
 
 VENUE = Venue(id="bench", name_zh="基准场所", name_en="Bench venue")
 CUSTOM = default_source("login").replace("{{ t.welcome }}", "春季特惠 {{ t.welcome }}")

@@ -69,7 +69,7 @@ def test_unit_has_the_required_keys(name: str) -> None:
 
 def test_web_stop_timeout_covers_gunicorn_graceful_timeout() -> None:
     from portal.commands.web import graceful_timeout
-    from portal.settings import Settings
+    from portal.runtime.settings import Settings
 
     unit = _parse_unit(DEPLOY / "systemd" / "citywifi-web.service")
     assert int(unit["Service"]["TimeoutStopSec"][-1]) > graceful_timeout(Settings()) + 5
@@ -178,7 +178,7 @@ def test_sentinel_config_monitors_the_citywifi_master(tmp_path: Path) -> None:
 
 def test_gunicorn_conf_gives_citywifi_web_options() -> None:
     from portal.commands.web import gunicorn_options
-    from portal.settings import Settings
+    from portal.runtime.settings import Settings
 
     env = {"CITYWIFI_WEB_PORT": "8123", "CITYWIFI_WEB_WORKERS": "3",
            "CITYWIFI_WEB_PUBLIC_URL": "http://10.0.0.1"}
@@ -227,7 +227,7 @@ def _free_port_block(count: int) -> int:
 
 @pytest.mark.slow
 def test_cluster_example_creates_three_masters_with_replicas(tmp_path: Path) -> None:
-    from portal.settings import RedisSettings
+    from portal.runtime.settings import RedisSettings
     from portal.state import connect
     from portal.state.embedded import find_redis_server
 

@@ -1,5 +1,5 @@
 """deploy/citywifi.example.toml lists every setting with its default and a comment, and is
-exactly what ``citywifi config example`` generates from portal/settings.py."""
+exactly what ``citywifi config example`` generates from portal/runtime/settings.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from portal.commands.config import field_comments, render_example
-from portal.settings import AcSeed, Settings, SmsGatewaySettings, load_settings
+from portal.runtime.settings import AcSeed, Settings, SmsGatewaySettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "citywifi.example.toml"
@@ -82,7 +82,7 @@ def test_commented_table_entries_list_every_key_with_its_default(header: str, cl
 def test_every_setting_has_a_one_line_comment() -> None:
     comments = field_comments()
     lacking = [qual for _, qual in _all_fields(Settings) if not comments.get(qual)]
-    assert not lacking, f"give these settings a comment in portal/settings.py: {lacking}"
+    assert not lacking, f"give these settings a comment in portal/runtime/settings.py: {lacking}"
     for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
         if " = " in line and not line.startswith("#"):
             assert "  # " in line, line

@@ -25,10 +25,10 @@ from werkzeug.serving import make_server
 from ac_adapters.gateways import GatewayLimits
 from ac_adapters.gateways.opennds import signed_limits
 from ac_adapters.gateways.opennds_events import SIGNATURE_HEADER, parse_event, verify_signature
-from portal.acs import AcRecord, AcRegistry
-from portal.gateway_sessions import GatewaySessions
-from portal.sessions import SessionRegistry
-from portal.usage import UsageBook
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.gateway_sessions import GatewaySessions
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
 from tests.portal.web.consolekit import make_app
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "opennds" / "binauth.sh"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.commands.web import build_wsgi
-from portal.settings import RedisSettings, Settings, WebSettings
+from portal.runtime.settings import RedisSettings, Settings, WebSettings
 
 
 def _seen_environ(settings: Settings, headers: dict[str, str], peer: str = "127.0.0.1") -> dict[str, Any]:

@@ -29,11 +29,11 @@ from typing import Any
 import requests
 
 from ac_adapters.simulator import SimConfig, SimulatedAc
-from portal.acs import AcRecord, AcRegistry
-from portal.plans import Plan, PlanStore
-from portal.settings import RedisSettings
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.plans import Plan, PlanStore
+from portal.runtime.settings import RedisSettings
 from portal.state import connect
-from portal.venues import Venue, VenueStore
+from portal.venues.venue_store import Venue, VenueStore
 from tests.conftest import free_tcp_port, free_udp_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """A whole phone-journey stack in one test process, on loopback with free ports:
 
-real Redis (the session fixture) · the real RADIUS server (radius.command.build_server, in a
+real Redis (the session fixture) · the real RADIUS server (portal.commands.radius.build_server, in a
 thread) · the AC simulator pointed at it · the portal listener (NTF_LOGOUT / MAC-trigger) with
 the journey's hooks · a ``PhoneJourney``. The web tests wrap it in the Flask app; the e2e tests
 additionally serve that app with a real HTTP server.
@@ -21,17 +21,19 @@ from ac_adapters.client import AcEndpoint, PortalClient
 from ac_adapters.listener import PortalListener
 from ac_adapters.profiles import PROFILES
 from ac_adapters.simulator import SimConfig, SimulatedAc
-from portal.acs import AcRecord, AcRegistry
-from portal.blocklist import Blocklist
-from portal.credentials import CredentialStore
-from portal.listener_handler import PortalListenerHandler
-from portal.login import PhoneJourney, Signer
-from portal.login_parts import journey_parts
-from portal.otp import OtpService
-from portal.phone_policy import build_number_policy
-from portal.plans import Plan, PlanStore
-from portal.sessions import SessionRegistry
-from portal.settings import (
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.blocklist import Blocklist
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import SessionRegistry
+from portal.commands.radius import build_server
+from portal.phone.listener_handler import PortalListenerHandler
+from portal.phone.login import PhoneJourney, Signer
+from portal.phone.login_parts import journey_parts
+from portal.phone.otp import OtpService
+from portal.phone.phone_policy import build_number_policy
+from portal.phone.sms_queue import SmsQueue
+from portal.runtime.settings import (
     ContentSettings,
     OtpSettings,
     PortalClientSettings,
@@ -40,10 +42,8 @@ from portal.settings import (
     Settings,
     WebSettings,
 )
-from portal.sms_queue import SmsQueue
 from portal.state import keys
-from portal.venues import Venue, VenueStore
-from radius.command import build_server
+from portal.venues.venue_store import Venue, VenueStore
 from radius.server import ACCT, AUTH, bind_udp
 from tests.conftest import free_udp_port
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import Role
-from portal.assets import AssetStore
-from portal.settings import ConsoleSettings
-from portal.venues import Venue
+from portal.admin.accounts import Role
+from portal.runtime.settings import ConsoleSettings
+from portal.venues.venue_assets import AssetStore
+from portal.venues.venue_store import Venue
 from tests.e2e.stack import (
     AC_NAME,
     VENUE_URL,

@@ -22,12 +22,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.acs import AcRecord, AcRegistry
-from portal.reallog import RealNameLog
-from portal.sessions import SessionRegistry
-from portal.settings import ConsoleSettings
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import SessionRegistry
+from portal.legal.reallog import RealNameLog
+from portal.runtime.settings import ConsoleSettings
 from portal.state import keys
-from portal.venues import Venue, VenueStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import build_services, create_app
 from tests.e2e.stack import OPERATOR_URL, Stack, phone, running_stack, wait_for
 from tests.fakes.chilli import FakeChilli

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRecord, AcRegistry
-from portal.sessions import SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import SessionRegistry
 from portal.state import keys
-from portal.venues import Venue, VenueStore
+from portal.venues.venue_store import Venue, VenueStore
 from tests.conftest import free_tcp_port
 from tests.e2e.stack import Stack, phone, running_stack, stack_app, wait_for
 from tests.fakes.chilli import FakeChilli

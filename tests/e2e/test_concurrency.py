@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from portal.reallog import RealNameLog
+from portal.legal.reallog import RealNameLog
 from tests.conftest import free_tcp_port
 from tests.e2e.stack import Stack, phone, running_stack, stack_app, user, wait_for
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.accounts import AccountStore, Role
+from portal.admin.accounts import AccountStore, Role
 from tests.e2e.stack import serve_app, wait_for
 from tests.portal.web.test_console_time import NOON_UTC, _app
 
@@ -57,7 +57,7 @@ def test_script_times_use_the_configured_zone_not_the_browsers(browser: Any, red
 def test_the_reject_chart_names_its_reasons(browser: Any, redis_client: Any, site: str) -> None:
     """Reasons are ids in the figures ("blocked"); the chart shows their names in the console
     language."""
-    from portal.livestats import LiveStats
+    from portal.noc.livestats import LiveStats
     LiveStats(redis_client).record_rejects({"blocked": 2, "something_new": 1})
     AccountStore(redis_client).create("noc2", "noc-password-123", Role.NOC)
     noc = browser.new_context(locale="en-US").new_page()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import AccountStore, Role
-from portal.settings import ConsoleSettings
+from portal.admin.accounts import AccountStore, Role
+from portal.runtime.settings import ConsoleSettings
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, serve_app, stack_app, user, wait_for
 
 pytestmark = [pytest.mark.needs_chromium]

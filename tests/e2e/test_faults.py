@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 import redis as redislib
 
-from portal.reallog import RealNameLog
-from portal.sessions import SessionRegistry
+from portal.aaa.sessions import SessionRegistry
+from portal.legal.reallog import RealNameLog
 from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 from tests.e2e.multinode import MultiNode, Outcome, phone, wait_for

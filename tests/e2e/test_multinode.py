@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import requests
 
-from portal.apitokens import ApiTokenStore
-from portal.plans import Plan, PlanStore
-from portal.reallog import RealNameLog
-from portal.sessions import SessionRegistry
-from portal.settings import load_settings
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import SessionRegistry
+from portal.admin.apitokens import ApiTokenStore
+from portal.legal.reallog import RealNameLog
+from portal.runtime.settings import load_settings
 from portal.state import connect
 from portal.state.embedded import EmbeddedRedis
 from radius.enforcement import Enforcer

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import AccountStore, Role
-from portal.settings import ConsoleSettings
+from portal.admin.accounts import AccountStore, Role
+from portal.runtime.settings import ConsoleSettings
 from portal.web import create_app
 from tests.e2e.stack import Stack, enable_rfc5176, login_through_ac, running_stack, serve_app, wait_for
 

@@ -17,9 +17,9 @@ from typing import Any
 from flask import Flask
 
 from ac_adapters.simulator.state import UserState
-from portal.plans import Plan
-from portal.sessions import SessionRegistry
-from portal.settings import ConsoleSettings
+from portal.aaa.plans import Plan
+from portal.aaa.sessions import SessionRegistry
+from portal.runtime.settings import ConsoleSettings
 from portal.web import create_app
 from tests.e2e.stack import AC_NAME, Stack, enable_rfc5176, login_through_ac, running_stack, wait_for
 from tests.portal.web.apikit import auth, token

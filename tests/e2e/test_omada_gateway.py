@@ -16,10 +16,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.acs import AcRecord, AcRegistry
-from portal.sessions import SessionRegistry
-from portal.settings import ConsoleSettings
-from portal.venues import Venue, VenueStore
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import SessionRegistry
+from portal.runtime.settings import ConsoleSettings
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
 from tests.fakes.omada_controller import FakeOmadaController
@@ -119,9 +119,9 @@ def test_open_api_usage_reaches_the_noc_and_the_daily_quota(rig: Rig) -> None:
     """With an Open API application on the entry, the controller usage round reads the client's
     traffic: the NOC session list shows it, the authorisation's end books it, and the next login
     of the day is refused once the day's data is used up."""
-    from portal.controller_usage import UnifiUsagePoller
-    from portal.omada_usage import granted_seconds
-    from portal.plans import PlanStore
+    from portal.aaa.controller_usage import UnifiUsagePoller
+    from portal.aaa.omada_usage import granted_seconds
+    from portal.aaa.plans import PlanStore
     from portal.units import format_octets
 
     app_id, app_secret = "a1b2c3d4e5f60718", "f0e1d2c3b4a5968778695a4b"

@@ -35,14 +35,14 @@ from typing import Any
 import pytest
 import redis
 
-from portal.acs import AcRecord, AcRegistry
-from portal.apitokens import ApiTokenStore
-from portal.credentials import CredentialStore
-from portal.plans import Plan, PlanStore
-from portal.reallog import RealNameLog
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.usage import UsageBook
+from portal.admin.apitokens import ApiTokenStore
+from portal.legal.reallog import RealNameLog
 from portal.state import keys
-from portal.usage import UsageBook
-from portal.venues import Venue, VenueStore
+from portal.venues.venue_store import Venue, VenueStore
 from tests.e2e.stack import wait_for
 from tests.e2e.test_up_demo import _code_from_outbox, _pump, _wait_printed
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import redis
 
-from portal.acs import AcRecord, AcRegistry
-from portal.apitokens import ApiTokenStore
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.admin.apitokens import ApiTokenStore
 from portal.state import keys_gateway
 from tests.e2e.stack import wait_for
 from tests.e2e.test_opennds_gateway import (  # noqa: F401 (testbed: the fixture)

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRegistry
-from portal.blocklist import Blocklist
-from portal.plans import Plan
-from portal.sessions import OnlineSession
+from portal.aaa.acs import AcRegistry
+from portal.aaa.blocklist import Blocklist
+from portal.aaa.plans import Plan
+from portal.aaa.sessions import OnlineSession
+from portal.aaa.usage import UsageBook
 from portal.state import keys
-from portal.usage import UsageBook
 from tests.conftest import free_tcp_port
 from tests.e2e.stack import AC_NAME, VENUE_URL, Stack, phone, running_stack, stack_app, user, wait_for
 

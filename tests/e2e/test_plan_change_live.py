@@ -26,11 +26,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
-from portal.acs import AcRegistry
-from portal.plans import PlanStore
-from portal.sessions import SessionRegistry
-from portal.settings import ConsoleSettings
+from portal.aaa.acs import AcRegistry
+from portal.aaa.plans import PlanStore
+from portal.aaa.sessions import SessionRegistry
+from portal.admin.accounts import Role
+from portal.runtime.settings import ConsoleSettings
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, user, wait_for
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login

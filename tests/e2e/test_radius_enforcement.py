@@ -18,10 +18,10 @@ import pytest
 
 from ac_adapters.client import AcEndpoint, PortalClient
 from ac_adapters.profiles import PROFILES
-from portal.acs import AcRegistry
-from portal.credentials import CredentialStore
-from portal.plans import Plan
-from portal.sessions import SessionRegistry
+from portal.aaa.acs import AcRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import Plan
+from portal.aaa.sessions import SessionRegistry
 from tests.e2e.stack import AC_NAME, SECRET, running_stack, user, wait_for
 
 INTERIM = 1.0            # the simulator's interim interval (seconds)
@@ -123,7 +123,7 @@ def test_exhausted_user_is_refused_on_the_next_login(
 
 def test_venue_plan_applies_on_the_ac(redis_client: Any, redis_url: str, data_dir: Path) -> None:
     """A venue's own plan (set by its operator) is what RADIUS sends to the AC, not the default."""
-    from portal.venues import VenueStore
+    from portal.venues.venue_store import VenueStore
 
     with running_stack(redis_client, redis_url, data_dir) as stack:
         stack.plans.put(Plan(name="venue-vip", up_kbps=3000, down_kbps=30000, session_timeout=1234))

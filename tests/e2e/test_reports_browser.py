@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
+from portal.admin.accounts import Role
 from portal.web import services
 from tests.e2e.stack import serve_app
 from tests.portal.web.consolekit import create_account, make_app

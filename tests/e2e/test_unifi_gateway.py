@@ -1,7 +1,7 @@
 """UniFi external portal, end to end (issue 17): the phone pages, real Redis, and a fake of the
 controller's API (``tests/fakes/unifi_controller.py``: login cookie and CSRF token, stamgr guest
 commands, expiring sessions, guests' byte counters) that the portal authorises and unauthorises
-guests through, and whose usage the maintenance poller books (``portal/controller_usage.py``).
+guests through, and whose usage the maintenance poller books (``portal/aaa/controller_usage.py``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.acs import AcRecord, AcRegistry
-from portal.controller_usage import UnifiUsagePoller
-from portal.plans import Plan
-from portal.reallog import RealNameLog
-from portal.sessions import SessionRegistry
-from portal.settings import ConsoleSettings
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.controller_usage import UnifiUsagePoller
+from portal.aaa.plans import Plan
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.legal.reallog import RealNameLog
+from portal.runtime.settings import ConsoleSettings
 from portal.state import keys
-from portal.usage import UsageBook
-from portal.venues import Venue, VenueStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
 from tests.fakes.unifi_controller import FakeUnifiController

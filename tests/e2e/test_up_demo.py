@@ -19,8 +19,8 @@ from pathlib import Path
 import redis
 import requests
 
-from portal.reallog import RealNameLog
-from portal.sessions import SessionRegistry
+from portal.aaa.sessions import SessionRegistry
+from portal.legal.reallog import RealNameLog
 from tests.conftest import free_tcp_port, free_udp_port
 from tests.e2e.stack import wait_for
 

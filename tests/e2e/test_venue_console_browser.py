@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import Role
-from portal.assets import AssetStore
-from portal.pages import default_source
-from portal.settings import ConsoleSettings
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.runtime.settings import ConsoleSettings
+from portal.venues.pages import default_source
+from portal.venues.venue_assets import AssetStore
+from portal.venues.venue_store import Venue, VenueStore
 from tests.e2e.stack import Stack, phone, running_stack, serve_app, stack_app, user, wait_for
 from tests.portal.test_assets import GOOD
 from tests.portal.web.consolekit import create_account

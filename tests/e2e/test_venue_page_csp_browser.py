@@ -1,6 +1,6 @@
 """In Chromium, a page under the venue-page CSP cannot navigate the phone away or leak to other hosts.
 
-The server here sends :func:`portal.web.venue_csp.venue_page_csp` exactly as the phone view does with
+The server here sends :func:`portal.web.phone.venue_csp.venue_page_csp` exactly as the phone view does with
 a hostile venue page: a script and a ``<meta refresh>`` that navigate away, an image on another
 origin. A ``srcdoc`` ad frame and same-site images must still load.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from portal.web.venue_csp import venue_page_csp
+from portal.web.phone.venue_csp import venue_page_csp
 
 HOSTILE = """<!doctype html><html><body><p id="venue">venue</p>
 <iframe sandbox srcdoc="&lt;img src='/from-ad-frame.png'&gt;"></iframe>

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import Role
-from portal.pages import PageStore
-from portal.settings import ConsoleSettings
-from portal.venues import VenueStore, update_venue
+from portal.admin.accounts import Role
+from portal.runtime.settings import ConsoleSettings
+from portal.venues.pages import PageStore
+from portal.venues.venue_store import VenueStore, update_venue
 from tests.e2e.stack import Stack, running_stack, serve_app, stack_app
 from tests.portal.pagekit import login_page
 from tests.portal.web.consolekit import create_account

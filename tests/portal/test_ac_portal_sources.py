@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.acs import AcRecord, AcRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
 from portal.errors import ValidationError
-from portal.seeding import seed_from_settings
-from portal.settings import load_settings
+from portal.runtime.seeding import seed_from_settings
+from portal.runtime.settings import load_settings
 from portal.state import keys
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import make_app

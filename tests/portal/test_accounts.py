@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import AccountLocked, AccountStore, BadCredentials, Role
-from portal.apitokens import ApiTokenStore
-from portal.audit import AuditLog, redact
+from portal.admin.accounts import AccountLocked, AccountStore, BadCredentials, Role
+from portal.admin.apitokens import ApiTokenStore
+from portal.admin.audit import AuditLog, redact
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.acs import AcRecord
-from portal.archive import (
+from portal.aaa.acs import AcRecord
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.legal.log_archive import (
     STREAMS,
     ArchiveBusy,
     ArchiveJob,
@@ -27,9 +28,8 @@ from portal.archive import (
     next_run_at,
     read_day_file,
 )
-from portal.logexport import LogExporter
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.settings import QuotaSettings, SettingsError, load_settings
+from portal.legal.logexport import LogExporter
+from portal.runtime.settings import QuotaSettings, SettingsError, load_settings
 from portal.state import keys
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus
 from radius.reaper import reap

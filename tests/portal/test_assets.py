@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.assets import ASSET_CSP, AssetError, AssetStore, detect_kind, safe_name
-from portal.settings import PagesSettings, Settings
+from portal.runtime.settings import PagesSettings, Settings
+from portal.venues.venue_assets import ASSET_CSP, AssetError, AssetStore, detect_kind, safe_name
 from portal.web import create_app
 
 

@@ -1,7 +1,7 @@
 import pytest
 import redis
 
-from portal.blocklist import Blocklist, normalise_mac
+from portal.aaa.blocklist import Blocklist, normalise_mac
 from portal.errors import ValidationError
 
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ad_pages.campaigns import Campaign, Creative, Schedule
-from portal.campaigns import CampaignStore, StatsRow, daily_totals
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
+from portal.venues.campaign_store import CampaignStore, StatsRow, daily_totals
 
 TZ = ZoneInfo("Asia/Shanghai")
 

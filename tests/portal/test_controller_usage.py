@@ -1,4 +1,4 @@
-"""The UniFi usage poller (portal/controller_usage.py) against the fake controller over loopback
+"""The UniFi usage poller (portal/aaa/controller_usage.py) against the fake controller over loopback
 HTTP, with real Redis: counters updated, expired and unauthorised guests closed with their usage
 booked once and a real-name logout record, controller faults survived."""
 
@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from ac_adapters.gateways.unifi_api import controller_for
-from portal.acs import AcRecord, AcRegistry
-from portal.controller_usage import UnifiUsagePoller, guest_octets, pick_guest
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.controller_usage import UnifiUsagePoller, guest_octets, pick_guest
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.aaa.usage import UsageBook
 from portal.state import keys
-from portal.usage import UsageBook
 from tests.fakes.unifi_controller import FakeUnifiController
 
 SITE = "cafe1x2y"

@@ -1,4 +1,4 @@
-"""portal.decision.decide on its own (no Redis): the order of the checks, the sessions
+"""portal.aaa.decision.decide on its own (no Redis): the order of the checks, the sessions
 pre-check, and what each refusal carries. The same decisions through every backend's whole
 RADIUS chain are in tests/radius/test_decision_backends.py."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from zoneinfo import ZoneInfo
 
-from portal.decision import AuthReads, DecisionRules, Refusal, decide, screen, starts_validity
-from portal.grants import ClassSigner, Grant, parse_class
-from portal.plans import Plan
-from portal.sessions import OnlineSession
-from portal.usage import Usage
+from portal.aaa.decision import AuthReads, DecisionRules, Refusal, decide, screen, starts_validity
+from portal.aaa.grants import ClassSigner, Grant, parse_class
+from portal.aaa.plans import Plan
+from portal.aaa.sessions import OnlineSession
+from portal.aaa.usage import Usage
 
 NOW = 1_900_000_000.0
 RULES = DecisionRules(ZoneInfo("Asia/Shanghai"), default_interim=300, grace=60.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from portal.commands.sms_worker import build_backend
-from portal.settings import Settings, SettingsError, load_settings
+from portal.runtime.settings import Settings, SettingsError, load_settings
 from sms_gateway.cmpp_backend import CmppBackend
 from sms_gateway.encoding import Coding
 from sms_gateway.errors import SmsError

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.acs import AcRecord
-from portal.authorizer import Authorizer, authorize
-from portal.grants import (
+from portal.aaa.acs import AcRecord
+from portal.aaa.authorizer import Authorizer, authorize
+from portal.aaa.grants import (
     REFUSAL_MESSAGES,
     ClassSigner,
     QuotaRefusal,
@@ -20,10 +20,10 @@ from portal.grants import (
     make_class,
     parse_class,
 )
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.settings import QuotaSettings
-from portal.usage import UsageBook
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.runtime.settings import QuotaSettings
 
 SH = ZoneInfo("Asia/Shanghai")
 PHONE = "13800138000"
@@ -246,8 +246,8 @@ def test_accepts_reserve_device_slots_atomically(redis_client: Any) -> None:
     """A plan's device limit on the generic path (also run on Redis Cluster by tests/scale): each grant
     reserves its device's slot; the third device is refused though no session ever started, the
     token consume step reserves too and leaves a refused token unspent."""
-    from portal.credentials import CredentialStore, DevicesFull
-    from portal.device_slots import slot_field
+    from portal.aaa.credentials import CredentialStore, DevicesFull
+    from portal.aaa.device_slots import slot_field
     from portal.state import keys
 
     auth = _setup(redis_client, Plan("p", max_sessions=2))

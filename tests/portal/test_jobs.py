@@ -1,4 +1,4 @@
-"""NOC background jobs (portal/jobs.py) on real Redis: submit answers at once, progress and
+"""NOC background jobs (portal/noc/jobs.py) on real Redis: submit answers at once, progress and
 results land in the record, failures are recorded, the pool and its queue are bounded, and a
 job whose process stopped reads as interrupted instead of running forever."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from portal.jobs import JobBusy, JobRunner, JobStore, Progress
+from portal.noc.jobs import JobBusy, JobRunner, JobStore, Progress
 from portal.state import keys
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from portal.ntf_replay import held_key
+from portal.aaa.ntf_replay import held_key
 from portal.state import keys
 from tests.e2e.stack import AC_NAME, running_stack, wait_for
 from tests.portal.test_login import first_login
@@ -40,7 +40,7 @@ def test_kick_relogin_kick_within_the_window_ends_both_logins(
         assert len(sent) == 2 and sent[0] == sent[1], "the simulator must send identical NTF_LOGOUTs"
         # The second NTF repeats the first's bytes for a newer login: it is acted upon when the
         # accounting Stop corroborates it — at once if the Stop came first, else when it comes
-        # (portal.ntf_replay); either way the login is gone (asserted above).
+        # (portal.aaa.ntf_replay); either way the login is gone (asserted above).
         handled = stack.listener.stats["handled.ntf_logout"]
         assert handled + stack.listener.stats.get("suspected_replays", 0) == 2, stack.listener.stats
         assert stack.listener.stats["repeated_events"] == 1

@@ -15,11 +15,11 @@ from ac_adapters.codec import Attribute, PortalPacket, decode, encode, ip_attr, 
 from ac_adapters.constants import AttrType, PacketType
 from ac_adapters.listener import PortalListener
 from ac_adapters.profiles import PROFILES
-from portal.acs import AcRecord, AcRegistry
-from portal.blocklist import Blocklist
-from portal.credentials import CredentialStore
-from portal.listener_handler import PortalListenerHandler
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.blocklist import Blocklist
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.phone.listener_handler import PortalListenerHandler
 from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ac_adapters.codec import PortalPacket, decode, encode
 from ac_adapters.constants import PacketType
-from portal.acs import AcRegistry
+from portal.aaa.acs import AcRegistry
 from tests.conftest import free_udp_port
 
 ROOT = Path(__file__).resolve().parents[2]

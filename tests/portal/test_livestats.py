@@ -9,11 +9,11 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.acs import AcRecord, AcRegistry
-from portal.livestats import MINUTE_TTL, LiveStats, RejectFlusher
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.noc.livestats import MINUTE_TTL, LiveStats, RejectFlusher
 from portal.state import keys
-from portal.venues import Venue, VenueStore
+from portal.venues.venue_store import Venue, VenueStore
 
 T0 = 1_763_700_000.0 - (1_763_700_000 % 60)   # a minute boundary (2025-11-21 04:40 UTC)
 

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.archive import ArchiveJob
-from portal.logexport import ExportFilters, ExportRequestError, LogExporter, day_range
-from portal.reallog import logout_fields
+from portal.legal.log_archive import ArchiveJob
+from portal.legal.logexport import ExportFilters, ExportRequestError, LogExporter, day_range
+from portal.legal.reallog import logout_fields
 from portal.state import keys
 
 TZ = ZoneInfo("Asia/Shanghai")

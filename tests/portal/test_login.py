@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from portal.login import LoginError, PhoneContext
-from portal.plans import Plan
-from portal.reallog import RealNameLog
-from portal.sms_queue import SmsQueue
+from portal.aaa.plans import Plan
+from portal.aaa.usage import UsageBook
+from portal.legal.reallog import RealNameLog
+from portal.phone.login import LoginError, PhoneContext
+from portal.phone.sms_queue import SmsQueue
 from portal.state import keys
-from portal.usage import UsageBook
 from tests.e2e.stack import AC_NAME, OPERATOR_URL, VENUE_URL, Stack, phone, running_stack, user, wait_for
 
 
@@ -189,7 +189,7 @@ def test_ac_timeout_then_retry_without_a_new_code(stack: Stack) -> None:
     code = stack.last_code(phone(11))
     import dataclasses
 
-    from portal.acs import AcRegistry
+    from portal.aaa.acs import AcRegistry
 
     registry = AcRegistry(stack.redis)
     good = registry.get(AC_NAME)
@@ -220,7 +220,7 @@ def test_ac_rejected_carries_the_reply_message(stack: Stack) -> None:
     stack.journey.request_code(ctx, phone(12))
     code = stack.last_code(phone(12))
     # Block the MAC only at RADIUS time (after the portal's own checks): RADIUS rejects.
-    from portal.blocklist import Blocklist
+    from portal.aaa.blocklist import Blocklist
 
     class BlockAfterPortalCheck:
         """The journey's authorizer, which blocks the MAC right after the portal's own check."""
@@ -245,7 +245,7 @@ def test_ac_rejected_carries_the_reply_message(stack: Stack) -> None:
 
 
 def test_post_login_redirect_is_allow_listed(stack: Stack) -> None:
-    from portal.venues import Venue
+    from portal.venues.venue_store import Venue
 
     venue = Venue(id="evil", redirect_url="https://evil.example.com/")
     assert stack.journey.redirect_target(venue) == OPERATOR_URL

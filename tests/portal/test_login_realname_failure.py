@@ -19,8 +19,8 @@ import pytest
 import redis as redis_lib
 
 from ac_adapters.simulator.state import UserState
-from portal.login import LoginError, PhoneContext
-from portal.reallog import RealNameLog
+from portal.legal.reallog import RealNameLog
+from portal.phone.login import LoginError, PhoneContext
 from portal.state import keys
 from portal.web import create_app, services
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, wait_for

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import redis.connection
 
-from portal.blocklist import Blocklist
-from portal.credentials import CredentialStore
-from portal.login import LoginError
-from portal.otp import OtpRefused, OtpService
-from portal.settings import OtpSettings
+from portal.aaa.blocklist import Blocklist
+from portal.aaa.credentials import CredentialStore
+from portal.phone.login import LoginError
+from portal.phone.otp import OtpRefused, OtpService
+from portal.runtime.settings import OtpSettings
 from portal.state import keys
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, wait_for
 
@@ -53,7 +53,7 @@ def sends(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
 
 
 def counted(sends: list[bytes], fn: Callable[[], Any]) -> tuple[Any, int]:
-    """``fn()`` and its round trips, without the AC outcome counters (``portal.ac_outcomes``
+    """``fn()`` and its round trips, without the AC outcome counters (``portal.noc.ac_outcomes``
     flushes them every few seconds, not per login)."""
     sends.clear()
     result = fn()

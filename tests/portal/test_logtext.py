@@ -1,4 +1,4 @@
-"""portal/logtext.py: what the legal logs store and print has no control characters."""
+"""portal/legal/logtext.py: what the legal logs store and print has no control characters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.logtext import escape_fields, escape_raw, printable, unescape_raw
+from portal.legal.logtext import escape_fields, escape_raw, printable, unescape_raw
 
 
 def test_examples() -> None:

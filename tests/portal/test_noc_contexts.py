@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from portal.noc_sessions import SessionQuery
-from portal.plans import PlanStore
-from portal.reallog import LoginRecord
-from portal.sessions import OnlineSession
+from portal.aaa.plans import PlanStore
+from portal.aaa.sessions import OnlineSession
+from portal.aaa.usage import UsageBook
+from portal.legal.reallog import LoginRecord
+from portal.noc.session_search import SessionQuery
 from portal.state import keys
-from portal.usage import UsageBook
 
 T0 = 1_700_000_000.0
 

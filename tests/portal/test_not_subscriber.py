@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from portal.phone_policy import build_number_policy, remember_not_subscriber
-from portal.settings import NumberPolicySettings
+from portal.phone.phone_policy import build_number_policy, remember_not_subscriber
+from portal.runtime.settings import NumberPolicySettings
 from portal.state import keys
 from sms_gateway.errors import NumberRefused
 from tests.sms_gateway.test_lookup import Operator, operator_url  # noqa: F401  (fixture)

@@ -24,10 +24,10 @@ import pytest
 from flask import Flask
 
 from portal.commands.sms_worker import SmsWorker, build_backend, build_catalog
-from portal.otp import OtpRefused, OtpService
-from portal.phone_policy import build_number_policy
-from portal.settings import NumberPolicySettings, OtpSettings, SmsGatewaySettings, SmsSettings
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.phone.otp import OtpRefused, OtpService
+from portal.phone.phone_policy import build_number_policy
+from portal.phone.sms_queue import SmsJob, SmsQueue
+from portal.runtime.settings import NumberPolicySettings, OtpSettings, SmsGatewaySettings, SmsSettings
 from portal.state import keys
 from tests.e2e.stack import Stack, phone, running_stack, stack_app
 from tests.fakes.cmpp_gateway import FakeCmppGateway

@@ -1,4 +1,4 @@
-"""Omada usage from the controller's Open API (portal/omada_usage.py, polled by the controller
+"""Omada usage from the controller's Open API (portal/aaa/omada_usage.py, polled by the controller
 usage round) against the fake controller over loopback HTTP, with real Redis: counters that
 restart per connection are added up, an offline client keeps its session, the authorisation's
 end closes it and books the usage once; token and credential faults are survived."""
@@ -16,11 +16,11 @@ from ac_adapters.gateways import GatewayLimits
 from ac_adapters.gateways.omada import auth_payload
 from ac_adapters.gateways.omada_api import omada_for
 from ac_adapters.gateways.omada_openapi import OmadaOpenApi, split_credential
-from portal.acs import AcRecord, AcRegistry, ValidationError
-from portal.controller_usage import UnifiUsagePoller
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry, ValidationError
+from portal.aaa.controller_usage import UnifiUsagePoller
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.aaa.usage import UsageBook
 from portal.state import keys
-from portal.usage import UsageBook
 from tests.fakes.omada_controller import FakeOmadaController
 
 SITE = "Hotel-Lobby"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from portal.blocklist import Blocklist
-from portal.otp import IssuedCode, OtpRefused, OtpRejected, OtpService, load_hmac_key
-from portal.phone_policy import RedisLookupCache, build_number_policy
-from portal.settings import NumberPolicySettings, OtpSettings
+from portal.aaa.blocklist import Blocklist
+from portal.phone.otp import IssuedCode, OtpRefused, OtpRejected, OtpService, load_hmac_key
+from portal.phone.phone_policy import RedisLookupCache, build_number_policy
+from portal.runtime.settings import NumberPolicySettings, OtpSettings
 from portal.state import keys
 
 PHONE = "18912345678"

@@ -9,9 +9,9 @@ import pytest
 
 from ad_pages import PAGES, PageRenderer, RenderLimits
 from portal.errors import NotFound
-from portal.pages import PageError, PageStore, build_context, default_source, sample_context
 from portal.state import keys
-from portal.venues import Venue
+from portal.venues.pages import PageError, PageStore, build_context, default_source, sample_context
+from portal.venues.venue_store import Venue
 from tests.portal.pagekit import ad_page, login_page
 
 VENUE = Venue(id="lib", name_zh="图书馆", name_en="Library", redirect_url="https://www.example.cn/")

@@ -1,4 +1,4 @@
-"""A changed plan applied to its online sessions (portal/kick.py ``NocActions.apply_plan_change``)
+"""A changed plan applied to its online sessions (portal/noc/kick.py ``NocActions.apply_plan_change``)
 with the real enforcer against a loopback RFC 5176 server, on real Redis: raised and lowered
 alike by CoA, Disconnect when already past the new limits, the previous definition kept (and
 later pruned) for sessions whose AC takes no CoA, a second pass for sessions that appeared
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRecord, AcRegistry
-from portal.kick import NocActions
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.noc.kick import NocActions
 from portal.state import keys
-from portal.usage import UsageBook
 from radius.enforcement import Enforcer
 from radius.rfc5176 import DynCode
 from tests.conftest import free_udp_port

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from portal.plans import Plan, PlanStore, plan_from_seed, seed_plans
-from portal.settings import PlanRuleSeed, PlanSeed, Settings, SettingsError, load_settings
+from portal.aaa.plans import Plan, PlanStore, plan_from_seed, seed_plans
+from portal.runtime.settings import PlanRuleSeed, PlanSeed, Settings, SettingsError, load_settings
 from portal.state import keys
 from tests.conftest import free_udp_port
 
@@ -126,7 +126,7 @@ def test_rules_may_name_redis_plans_and_unknown_plans_are_skipped(
     store = PlanStore(redis_client, cache_ttl=0.0)
     store.put(Plan(name="console-made"))
     rules = (PlanRuleSeed("ssid", "CityWiFi", "console-made"), PlanRuleSeed("ac", "ac9", "ghost"))
-    with caplog.at_level("WARNING", logger="portal.plans"):
+    with caplog.at_level("WARNING", logger="portal.aaa.plans"):
         assert seed_plans(store, (), rules) == ["rule:ssid:CityWiFi"]
     assert store.rules() == {"ssid:CityWiFi": "console-made"}
     assert any("ghost" in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from portal.aaa.plans import Plan, PlanStore
 from portal.errors import NotFound, ValidationError
-from portal.plans import Plan, PlanStore
 
 
 def _store(redis_client: Any, **kw: Any) -> PlanStore:

@@ -23,8 +23,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal.livestats import LiveStats
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.noc.livestats import LiveStats
+from portal.phone.sms_queue import SmsJob, SmsQueue
 from portal.state.embedded import EmbeddedRedis
 from tests.conftest import free_tcp_port, free_udp_port
 from tests.fakes.smgp_gateway import FakeSmgpGateway
@@ -230,7 +230,7 @@ def test_web_metrics_sum_over_gunicorn_workers(tmp_path: Path, redis_client: Any
 
 
 def test_snapshot_run_dirs_of_killed_runs_are_removed_at_the_next_start(tmp_path: Path) -> None:
-    from portal.metrics_http import snapshot_run_dir
+    from portal.runtime.metrics_http import snapshot_run_dir
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -8,7 +8,7 @@ every day and scope is compared with a direct count over the generated records â
 daylight-saving change (a 23-hour local day) and in Asia/Shanghai. SMS outcomes and RADIUS
 refusals go through their real writers when they happen (``LiveStats.record_codes`` with the
 login's place; a RADIUS worker's ``Metrics.refused`` drained by ``RejectFlusher`` through
-``radius.command.refusal_places``) and are counted directly from the generated events.
+``portal.commands.radius.refusal_places``) and are counted directly from the generated events.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.archive import ArchiveJob, day_bounds_ms
-from portal.livestats import LiveStats, RejectFlusher
-from portal.logexport import LogExporter
-from portal.reallog import LoginRecord, logout_fields
+from portal.commands.radius import refusal_places
+from portal.legal.log_archive import ArchiveJob, day_bounds_ms
+from portal.legal.logexport import LogExporter
+from portal.legal.reallog import LoginRecord, logout_fields
+from portal.noc.livestats import LiveStats, RejectFlusher
 from portal.reports.job import ReportBusy, ReportJob
 from portal.reports.query import ReportQuery, build_report
 from portal.reports.reader import read_rows
@@ -35,7 +36,6 @@ from portal.reports.rollup import UNKNOWN, Login, Session, rollup_day, share
 from portal.reports.store import ReportStore
 from portal.state import keys
 from portal.state import keys_reports as rk
-from radius.command import refusal_places
 from radius.metrics import Metrics
 
 VENUES = {"ac-a": "plaza", "ac-b": "plaza", "ac-c": "library", "ac-d": "station"}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.reallog import LoginRecord
+from portal.legal.reallog import LoginRecord
 from portal.state import keys
 from portal.state import keys_reports as rk
 

@@ -1,4 +1,4 @@
-"""portal/session_close.py: a session's close and its logout records, Redis failing in between.
+"""portal/aaa/session_close.py: a session's close and its logout records, Redis failing in between.
 
 The failure is injected exactly between the two steps (the records' write raises a connection
 error once, as redis-py does when Redis is gone); the real-Redis kill of the same point is in
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from portal.session_close import LEASE, LoggedClose
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.session_close import LEASE, LoggedClose
+from portal.aaa.sessions import OnlineSession, SessionRegistry
 from portal.state import keys, keys_outbox
 
 PHONE = "18900000123"

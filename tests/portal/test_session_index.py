@@ -1,4 +1,4 @@
-"""Session indexes by MAC, IP and SSID (portal/session_index.py): the NOC's searches find the
+"""Session indexes by MAC, IP and SSID (portal/aaa/session_index.py): the NOC's searches find the
 right sessions through every way a session starts, changes and ends — accounting Start,
 Interim-Update with a new IP or from another SSID, Stop, the reaper, Accounting-Off, a kick —
 and the indexes hold exactly the entries the live records call for (none dangling, none
@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRecord
-from portal.grants import ClassSigner
-from portal.noc_sessions import SessionFilter, SessionQuery
-from portal.plans import Plan, PlanStore
-from portal.session_index import BUCKETS, index_entries
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.settings import QuotaSettings
+from portal.aaa.acs import AcRecord
+from portal.aaa.grants import ClassSigner
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.session_index import BUCKETS, index_entries
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.noc.session_search import SessionFilter, SessionQuery
+from portal.runtime.settings import QuotaSettings
 from portal.state import keys
-from portal.usage import UsageBook
-from portal.venues import FALLBACK, Venue, VenueStore
+from portal.venues.venue_store import FALLBACK, Venue, VenueStore
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus
 from radius.reaper import reap
 

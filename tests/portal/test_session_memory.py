@@ -1,6 +1,6 @@
 """The online-session records stay compact in Redis (README budget: ≤ 1 KB per session).
 
-A phone's sessions are one hash of compact JSON records (portal/sessions.py); it must stay a
+A phone's sessions are one hash of compact JSON records (portal/aaa/sessions.py); it must stay a
 listpack (ziplist on Redis 6), which needs ``hash-max-ziplist-value 256`` (the embedded Redis
 and deploy/redis/*.conf set it): with Redis's default of 64 every phone's hash was a hashtable,
 157 bytes more per session. Real Redis (the embedded one the tests start).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
 from portal.state import keys
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.session_repair import repair_indexes
-from portal.sessions import OnlineSession, SessionRegistry, decode_record, encode_record
+from portal.aaa.session_repair import repair_indexes
+from portal.aaa.sessions import OnlineSession, SessionRegistry, decode_record, encode_record
 from portal.state import keys
 
 

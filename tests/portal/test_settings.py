@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.settings import Settings, SettingsError, load_settings
+from portal.runtime.settings import Settings, SettingsError, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

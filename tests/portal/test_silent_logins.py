@@ -12,10 +12,10 @@ from typing import Any
 from ac_adapters.codec import decode, mac_attr
 from ac_adapters.constants import AttrType, PacketType
 from ac_adapters.listener import PortalListener
-from portal.acs import AcRecord, AcRegistry
-from portal.credentials import CredentialStore
-from portal.listener_handler import PortalListenerHandler
-from portal.silent_logins import SilentLoginQueue
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.phone.listener_handler import PortalListenerHandler
+from portal.phone.silent_logins import SilentLoginQueue
 from portal.state import keys
 from tests.portal.test_listener_handler import SECRET, ntf, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.phone.sms_queue import SmsJob, SmsQueue
 from portal.state import keys
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from portal.settings import Settings, SmsGatewaySettings, SmsSettings
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.phone.sms_queue import SmsJob, SmsQueue
+from portal.runtime.settings import Settings, SmsGatewaySettings, SmsSettings
 from tests.fakes.smgp_gateway import FakeSmgpGateway
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from portal.commands.sms_worker import SmsWorker, build_catalog
-from portal.settings import RedisSettings, SmsSettings
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.phone.sms_queue import SmsJob, SmsQueue
+from portal.runtime.settings import RedisSettings, SmsSettings
 from portal.state import connect
 from portal.state.embedded import EmbeddedRedis
 from sms_gateway.backend import DeliveryReport

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.phone.sms_queue import SmsJob, SmsQueue
 from portal.state import keys
 
 pytestmark = pytest.mark.slow

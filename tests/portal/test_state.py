@@ -4,9 +4,9 @@ from typing import Any
 import pytest
 import redis
 
-from portal.acs import AcRecord, AcRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
 from portal.errors import NotFound, ValidationError
-from portal.settings import AcSeed, RedisSettings, SettingsError
+from portal.runtime.settings import AcSeed, RedisSettings, SettingsError
 from portal.state import StateUnavailable, connect
 from portal.state.embedded import EmbeddedRedis
 

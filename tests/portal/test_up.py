@@ -19,7 +19,7 @@ from portal.commands.up import Child, Supervisor
 from tests.conftest import free_tcp_port, free_udp_port
 
 ROOT = Path(__file__).resolve().parents[2]
-READY = "from portal.readiness import notify_ready; notify_ready(); "
+READY = "from portal.runtime.readiness import notify_ready; notify_ready(); "
 
 
 def _child(tmp_path: Path, name: str, code: str) -> Child:

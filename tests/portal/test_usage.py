@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.usage import UsageBook, day_of, next_midnight
+from portal.aaa.usage import UsageBook, day_of, next_midnight
 
 SH = ZoneInfo("Asia/Shanghai")
 

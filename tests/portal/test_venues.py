@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from portal.errors import ValidationError
-from portal.venues import FALLBACK, Venue, VenueStore, allowed_redirect
+from portal.venues.venue_store import FALLBACK, Venue, VenueStore, allowed_redirect
 
 
 def test_round_trip_and_validation(redis_client: Any) -> None:
@@ -95,7 +95,7 @@ def test_reserved_ids_are_refused_with_a_clear_message(venue_id: str) -> None:
 
 
 def test_the_fallback_venue_id_cannot_be_taken(redis_client: Any) -> None:
-    from portal.venues import FALLBACK
+    from portal.venues.venue_store import FALLBACK
 
     with pytest.raises(ValidationError, match="reserved"):
         VenueStore(redis_client).put(Venue(id=FALLBACK.id.upper()))
@@ -104,7 +104,7 @@ def test_the_fallback_venue_id_cannot_be_taken(redis_client: Any) -> None:
 
 def test_reserved_ids_cover_every_fixed_segment_under_venue(redis_client: Any, data_dir: Path) -> None:
     """A new fixed page under /venue/ (say /venue/reports) must be added to RESERVED_IDS."""
-    from portal.venues import RESERVED_IDS
+    from portal.venues.venue_store import RESERVED_IDS
     from tests.portal.web.consolekit import make_app
 
     app = make_app(redis_client, data_dir)
@@ -114,11 +114,12 @@ def test_reserved_ids_cover_every_fixed_segment_under_venue(redis_client: Any, d
         if len(parts) > 2 and parts[1] == "venue" and parts[2] and "<" not in parts[2]:
             fixed.add(parts[2])
     assert {"new", "campaigns"} <= fixed
-    assert fixed <= RESERVED_IDS, f"add {sorted(fixed - RESERVED_IDS)} to portal.venues.RESERVED_IDS"
+    assert fixed <= RESERVED_IDS, (f"add {sorted(fixed - RESERVED_IDS)} to "
+                                   "portal.venues.venue_store.RESERVED_IDS")
 
 
 def test_console_refuses_to_create_a_reserved_venue(redis_client: Any, data_dir: Path) -> None:
-    from portal.accounts import Role
+    from portal.admin.accounts import Role
     from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
     app = make_app(redis_client, data_dir)

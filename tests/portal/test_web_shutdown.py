@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from portal.commands.web import graceful_timeout
-from portal.settings import Settings
+from portal.runtime.settings import Settings
 from tests.conftest import free_tcp_port
 
 pytestmark = pytest.mark.slow

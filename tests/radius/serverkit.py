@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from portal.acs import AcRecord, AcRegistry
-from portal.plans import Plan, PlanStore
-from portal.settings import RadiusSettings, RedisSettings, Settings
-from radius.command import build_server
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.plans import Plan, PlanStore
+from portal.commands.radius import build_server
+from portal.runtime.settings import RadiusSettings, RedisSettings, Settings
 from radius.server import ACCT, AUTH, RadiusServer, bind_udp
 from tests.conftest import free_udp_port
 
@@ -75,7 +75,7 @@ def signed_class(phone: str = PHONE, plan: str = "basic", *, ac: str = "ac1",
     """The Class a server of this kit puts in an Access-Accept to ``ac`` (signed with CLASS_KEY)."""
     import time
 
-    from portal.grants import ClassSigner
+    from portal.aaa.grants import ClassSigner
 
     return ClassSigner(CLASS_KEY.encode()).make(phone, plan, time.time() if issued is None else issued,
                                                 ac, nonce)

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import redis
 
-from portal.acs import AcRecord
-from portal.grants import ClassSigner
-from portal.plans import Plan, PlanStore
-from portal.sessions import SessionRegistry
-from portal.settings import QuotaSettings
+from portal.aaa.acs import AcRecord
+from portal.aaa.grants import ClassSigner
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.runtime.settings import QuotaSettings
 from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
-from portal.usage import UsageBook
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus
 from radius.reaper import reap
 
@@ -313,7 +313,7 @@ def test_session_records_where_it_started_and_venue_index_follows(redis_client: 
     """One AC serves two venues by SSID: each session records the SSID and venue of its
     Accounting-Start, keeps them when the phone roams, and the per-venue index follows every
     way a session ends (Stop, Accounting-On)."""
-    from portal.venues import Venue, VenueStore
+    from portal.venues.venue_store import Venue, VenueStore
 
     venues = VenueStore(redis_client, cache_ttl=0)
     venues.put(Venue(id="library", acs=("ac1",), ssids=("Lib",)))
@@ -361,8 +361,8 @@ def test_index_repair_puts_lost_and_stale_entries_right(redis_client: Any,
     """The venue, SSID, MAC and IP indexes are written after the accounting script: a crash or a
     Stop racing its own Start on another worker can leave an entry missing or stale. The
     maintenance process's repair (one process of the fleet per interval) puts both right."""
-    from portal.session_index import index_entries, ip_bucket, mac_bucket
-    from portal.venues import Venue, VenueStore
+    from portal.aaa.session_index import index_entries, ip_bucket, mac_bucket
+    from portal.venues.venue_store import Venue, VenueStore
     from radius.reaper import repair_indexes
 
     VenueStore(redis_client, cache_ttl=0).put(Venue(id="mall", acs=("ac1",), ssids=("Mall",)))

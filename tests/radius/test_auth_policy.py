@@ -8,8 +8,8 @@ from typing import Any
 
 from pyrad.packet import AccessAccept, AccessReject
 
-from portal.credentials import CredentialStore
-from portal.plans import PlanStore
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import PlanStore
 from radius.auth import parse_ssid, reply_message_attrs
 from tests.radius.serverkit import (
     MAC,
@@ -114,9 +114,9 @@ def test_batched_and_redis_py_paths_decide_alike(redis_client: Any, redis_url: s
     """The one-round-trip path (RespClient) and redis-py fetch differently and decide alike."""
     import dataclasses
 
-    from portal.acs import AcRegistry
-    from portal.authorizer import Authorizer
-    from portal.blocklist import Blocklist
+    from portal.aaa.acs import AcRegistry
+    from portal.aaa.authorizer import Authorizer
+    from portal.aaa.blocklist import Blocklist
     from radius import wire
     from radius.auth import AuthPolicy
     from radius.resp import RespClient

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from pyrad.packet import AccessAccept, AccountingResponse
 
-from portal.credentials import CredentialStore
-from portal.keyfiles import shared_key
-from portal.sessions import SessionRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.sessions import SessionRegistry
+from portal.runtime.keyfiles import shared_key
 from portal.state import keys
 from tests.conftest import free_udp_port
 from tests.radius.serverkit import (
@@ -82,7 +82,7 @@ def test_shared_key_is_made_once_kept_from_a_local_file_and_overridden_by_settin
     other = tmp_path / "other"
     other.mkdir()
     (other / "radius-class.key").write_text("cd" * 32)
-    with caplog.at_level(logging.WARNING, logger="portal.keyfiles"):
+    with caplog.at_level(logging.WARNING, logger="portal.runtime.keyfiles"):
         assert shared_key(redis_client, other, "radius-class.key") == bytes.fromhex("ab" * 32)
     assert "differs from the key every node shares" in caplog.text
     # A configured key wins (and Redis is not consulted).

@@ -1,4 +1,4 @@
-"""portal.credentials: minting and checking login tokens and per-MAC credentials on real Redis."""
+"""portal.aaa.credentials: minting and checking login tokens and per-MAC credentials on real Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from portal.credentials import (
+from portal.aaa.credentials import (
     CredentialStore,
     Identity,
     InvalidCredential,

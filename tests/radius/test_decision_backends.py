@@ -1,10 +1,10 @@
 """One set of authorisation decisions, run through the whole RADIUS chain on every backend.
 
-The decision is written once (``portal.decision.decide``), but how its reads travel depends on
+The decision is written once (``portal.aaa.decision.decide``), but how its reads travel depends on
 the deployment: plain Redis takes the one-round-trip batch path (``radius.batch_reads`` through
-a ``RespClient``), Sentinel and Cluster take redis-py (``portal.authorizer.Authorizer.decide``), and
+a ``RespClient``), Sentinel and Cluster take redis-py (``portal.aaa.authorizer.Authorizer.decide``), and
 MAC authentication has its own reads. Each test here starts the real server the way the
-deployment would (``radius.command.build_server`` picks the path), sends a real Access-Request
+deployment would (``portal.commands.radius.build_server`` picks the path), sends a real Access-Request
 over loopback UDP and checks the reply, on a plain redis-server, a Sentinel group (master,
 replica, three sentinels) and a three-master Redis Cluster.
 """
@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from pyrad.packet import AccessAccept, AccessReject
 
-from portal.blocklist import Blocklist
-from portal.credentials import CredentialStore
-from portal.grants import REFUSAL_MESSAGES, parse_class
-from portal.plans import Plan, PlanStore
-from portal.settings import QuotaSettings, RadiusSettings, RedisSettings, Settings
+from portal.aaa.blocklist import Blocklist
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.grants import REFUSAL_MESSAGES, parse_class
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.usage import day_of
+from portal.commands.radius import build_server
+from portal.runtime.settings import QuotaSettings, RadiusSettings, RedisSettings, Settings
 from portal.state import connect, keys
-from portal.usage import day_of
-from radius.command import build_server
 from radius.server import AUTH, bind_udp
 from tests.conftest import free_udp_port
 from tests.radius.serverkit import CLASS_KEY, MAC, PHONE, access_request, decode_reply, exchange, register

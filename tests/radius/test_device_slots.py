@@ -1,6 +1,6 @@
 """A plan's ``max_sessions`` holds when devices authorise at the same instant.
 
-The slot is reserved atomically at Access-Accept (portal/device_slots.py), in the Lua step that
+The slot is reserved atomically at Access-Accept (portal/aaa/device_slots.py), in the Lua step that
 spends the login token; the device's Accounting-Start takes it over, a Stop of that login frees
 it, and with no accounting it expires after ``quota.slot_hold``.
 
@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from pyrad.packet import AccessAccept
 
-from portal.blocklist import normalise_mac
-from portal.credentials import CredentialStore
-from portal.device_slots import RELEASE_LUA, RESERVE_LUA
-from portal.grants import parse_class
-from portal.plans import Plan, PlanStore
+from portal.aaa.blocklist import normalise_mac
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.device_slots import RELEASE_LUA, RESERVE_LUA
+from portal.aaa.grants import parse_class
+from portal.aaa.plans import Plan, PlanStore
 from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 from radius.wire import Attr, Code

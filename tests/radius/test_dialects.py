@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pyrad.packet import AuthPacket
 
-from portal.acs import AcRecord
+from portal.aaa.acs import AcRecord
+from portal.aaa.grants import Grant
 from portal.errors import ValidationError
-from portal.grants import Grant
 from radius import wire
 from radius.dialects import render, wispr_time
 from radius.dictionary import load_dictionary

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRecord
-from portal.sessions import OnlineSession
+from portal.aaa.acs import AcRecord
+from portal.aaa.sessions import OnlineSession
 from radius.drops import DropReporter
 from radius.enforcement import Enforcer
 from radius.metrics import Metrics

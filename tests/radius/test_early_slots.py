@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from portal.blocklist import Blocklist, normalise_mac
-from portal.credentials import CredentialStore
-from portal.device_slots import EARLY_RESERVE_LUA, RESERVE_LUA, UNDO_RESERVE_LUA
-from portal.grants import parse_class
-from portal.plans import Plan, PlanStore
-from portal.settings import QuotaSettings, RadiusSettings, RedisSettings, Settings
+from portal.aaa.blocklist import Blocklist, normalise_mac
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.device_slots import EARLY_RESERVE_LUA, RESERVE_LUA, UNDO_RESERVE_LUA
+from portal.aaa.grants import parse_class
+from portal.aaa.plans import Plan, PlanStore
+from portal.commands.radius import build_server
+from portal.runtime.settings import QuotaSettings, RadiusSettings, RedisSettings, Settings
 from portal.state import keys
 from radius.auth import AuthPolicy
-from radius.command import build_server
 from radius.server import AUTH, RadiusServer
 from radius.wire import Attr, Code
 from tests.radius.serverkit import CLASS_KEY, MAC, PHONE, access_request, decode_reply, register

@@ -15,11 +15,11 @@ import pytest
 from ac_adapters.codec import PortalPacket, decode, encode
 from ac_adapters.constants import PacketType
 from ac_adapters.profiles import PROFILES
-from portal.acs import AcRecord, AcRegistry
-from portal.grants import ClassSigner, Grant, make_class
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.settings import QuotaSettings
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.grants import ClassSigner, Grant, make_class
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.runtime.settings import QuotaSettings
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus
 from radius.enforcement import Enforcer, default_portal_logout
 from radius.rfc5176 import DynCode, ErrorCause

@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRecord, AcRegistry
-from portal.credentials import CredentialStore
-from portal.kick import NocActions
-from portal.plans import Plan, PlanStore
-from portal.sessions import SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.noc.kick import NocActions
 from portal.state import keys
-from portal.usage import UsageBook
 from radius.enforcement import Enforcer
 from tests.ac_adapters.freeradius import BINARY, SOURCE, _wait_listening
 from tests.conftest import free_udp_port

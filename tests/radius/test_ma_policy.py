@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRegistry
-from portal.credentials import CredentialStore
+from portal.aaa.acs import AcRegistry
+from portal.aaa.credentials import CredentialStore
 from portal.state import keys
 from tests.radius.serverkit import (
     HAVE_RADCLIENT,

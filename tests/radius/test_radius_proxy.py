@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.acs import AcRecord, AcRegistry
-from portal.credentials import CredentialStore
-from portal.grants import ClassSigner
-from portal.plans import Plan, PlanStore
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.grants import ClassSigner
+from portal.aaa.plans import Plan, PlanStore
 from portal.state import keys
 from radius.wire import Attr, Code
 from tests.radius.serverkit import (
@@ -83,7 +83,7 @@ def test_requests_from_a_proxy_are_the_named_acs(redis_url: str, redis_client: A
 def test_disconnect_through_the_proxy_names_the_real_nas(redis_client: Any) -> None:
     """dm_via_proxy: the Disconnect goes to the proxy (its address, coa_port, secret) and carries
     the real AC's identifiers, for the proxy to relay to that NAS."""
-    from portal.sessions import OnlineSession, SessionRegistry
+    from portal.aaa.sessions import OnlineSession, SessionRegistry
     from radius.enforcement import Enforcer
     from tests.fakes.dm_server import FakeDmServer
 

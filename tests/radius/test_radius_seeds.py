@@ -12,9 +12,9 @@ from typing import Any
 
 from pyrad.packet import AccessAccept
 
-from portal.acs import AcRegistry
-from portal.credentials import CredentialStore
-from portal.plans import PlanStore
+from portal.aaa.acs import AcRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import PlanStore
 from tests.conftest import free_udp_port
 from tests.radius.serverkit import MAC, PHONE, SECRET, access_request, decode_reply, exchange
 from tests.radius.test_server_workers import wait_alive

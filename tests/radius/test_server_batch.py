@@ -24,17 +24,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyrad.packet import AccessAccept, AccessReject
 
-from portal.acs import AcRegistry
-from portal.blocklist import Blocklist
-from portal.credentials import CredentialStore
-from portal.grants import _next_midnight
-from portal.plans import Plan, PlanStore
-from portal.settings import RadiusSettings, RedisSettings, Settings
+from portal.aaa.acs import AcRegistry
+from portal.aaa.blocklist import Blocklist
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.grants import _next_midnight
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.usage import UsageBook, next_midnight
+from portal.commands.radius import build_server
+from portal.runtime.settings import RadiusSettings, RedisSettings, Settings
 from portal.state import keys
-from portal.usage import UsageBook, next_midnight
 from radius.accounting import AccountingProcessor
 from radius.auth import AuthPolicy
-from radius.command import build_server
 from radius.resp import RespClient
 from radius.server import AUTH, RadiusServer
 from tests.conftest import free_tcp_port, free_udp_port
@@ -371,7 +371,7 @@ def test_accounting_batch_is_stored_in_order_once(server: RadiusServer, redis_cl
     booked once, the session ends closed; a forged request in the batch is dropped."""
     from pyrad.packet import AccountingResponse
 
-    from portal.sessions import SessionRegistry
+    from portal.aaa.sessions import SessionRegistry
     from radius.server import ACCT
 
     cls = signed_class(PHONE, "basic", issued=time.time() - 60)
@@ -431,7 +431,7 @@ def bound_sockets(port: int) -> int:
 def test_usage_mirror_matches_usage_book(redis_client: Any) -> None:
     book = UsageBook(redis_client)
     now = time.time()
-    from portal.authorizer import Authorizer
+    from portal.aaa.authorizer import Authorizer
 
     policy = AuthPolicy(redis_client, Authorizer(redis_client))
     for flat in ([], ["d", book.today(now), "dt", "50", "dv", "7", "tt", "90", "tv", "12", "f", "1.5"],

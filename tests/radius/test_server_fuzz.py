@@ -11,7 +11,7 @@ from typing import Any
 
 from pyrad.packet import AccessAccept
 
-from portal.credentials import CredentialStore
+from portal.aaa.credentials import CredentialStore
 from tests.radius.serverkit import (
     MAC,
     PHONE,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pyrad.packet import AccessAccept, AccessReject, AccountingResponse
 
-from portal.acs import AcRegistry
-from portal.credentials import CredentialStore
+from portal.aaa.acs import AcRegistry
+from portal.aaa.credentials import CredentialStore
 from portal.state import keys
 from tests.radius.serverkit import (
     MAC,
@@ -138,7 +138,7 @@ def test_proxy_state_copied_in_order(server: RunningServer, redis_client: Any) -
 
 
 def test_blocked_phone_and_mac_are_rejected_with_message(server: RunningServer, redis_client: Any) -> None:
-    from portal.blocklist import Blocklist
+    from portal.aaa.blocklist import Blocklist
 
     cred = CredentialStore(redis_client).bind_mac(MAC, PHONE, days=1)
     Blocklist(redis_client).block("mac", MAC, "abuse", ttl=600)

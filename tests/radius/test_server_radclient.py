@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from portal.credentials import CredentialStore
+from portal.aaa.credentials import CredentialStore
 from tests.radius.serverkit import (
     HAVE_RADCLIENT,
     MAC,

@@ -14,9 +14,9 @@ from typing import Any
 
 from pyrad.packet import AccessAccept, AuthPacket, StatusServer
 
-from portal.credentials import CredentialStore
-from portal.session_index import index_entries
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.session_index import index_entries
+from portal.aaa.sessions import OnlineSession, SessionRegistry
 from tests.conftest import free_udp_port
 from tests.radius.serverkit import (
     MAC,

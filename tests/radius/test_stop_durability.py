@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 import redis
 
-from portal.acs import AcRecord
-from portal.grants import ClassSigner
-from portal.plans import Plan, PlanStore
-from portal.settings import QuotaSettings
+from portal.aaa.acs import AcRecord
+from portal.aaa.grants import ClassSigner
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.usage import UsageBook
+from portal.runtime.settings import QuotaSettings
 from portal.state import keys, keys_outbox
 from portal.state.embedded import EmbeddedRedis
-from portal.usage import UsageBook
 from radius import accounting
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus, StopInProgress
 from radius.acct_script import STOP_LEASE

@@ -28,7 +28,7 @@ import pytest
 from pyrad.packet import AccessAccept, AccessReject, AuthPacket
 
 from ac_adapters.simulator.radius_client import RadiusClient
-from portal.credentials import CredentialStore
+from portal.aaa.credentials import CredentialStore
 from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 from radius.auth import AuthPolicy
@@ -220,9 +220,9 @@ def test_simulated_ac_chap_retry_on_its_second_server_is_accepted(nodes: list[No
 def test_redis_py_path_repeats_the_accept_too(redis_client: Any) -> None:
     """Without the one-round-trip client (Sentinel, Cluster) the policy takes the redis-py path:
     same rule — same AC and device within the window get the first Accept, nothing else does."""
-    from portal.acs import AcRegistry
-    from portal.authorizer import Authorizer
-    from portal.settings import QuotaSettings
+    from portal.aaa.acs import AcRegistry
+    from portal.aaa.authorizer import Authorizer
+    from portal.runtime.settings import QuotaSettings
     from radius import wire
 
     register(redis_client)

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal.credentials import CredentialStore
-from portal.metrics_http import RADIUS_RULES, CounterFamilies, registry_of
+from portal.aaa.credentials import CredentialStore
+from portal.runtime.metrics_http import RADIUS_RULES, CounterFamilies, registry_of
 from radius import dictionary
 from radius.dictfile import read_dictionary
 from radius.dictgen import render_standard

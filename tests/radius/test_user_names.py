@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from portal.credentials import CredentialStore
+from portal.aaa.credentials import CredentialStore
 from radius.user_name import phone_of_user_name
 from tests.radius.serverkit import HAVE_RADCLIENT, radclient, radtest, register, running_server
 

@@ -13,7 +13,7 @@ from pyrad.packet import AuthPacket
 
 from ac_adapters.profiles import PROFILES
 from ac_adapters.radius_dialects import DIALECTS, IDENTIFIERS, RadiusDialect, RateFormat
-from portal.grants import Grant
+from portal.aaa.grants import Grant
 from radius import wire
 from radius.dialects import render
 from radius.dictionary import DICTIONARY_DIR, load_dictionary

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRecord, AcRegistry
-from portal.credentials import CredentialStore, ReusedCredential
-from portal.reallog import LoginRecord, RealNameLog
-from portal.settings import RedisSettings
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.credentials import CredentialStore, ReusedCredential
+from portal.legal.reallog import LoginRecord, RealNameLog
+from portal.runtime.settings import RedisSettings
 from portal.state import connect
 from portal.state.scripts import is_cluster, queue_script
 from tests.scale.cluster import RedisClusterProcs

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import redis
 
-from portal.otp import OtpService
-from portal.plans import Plan, PlanStore
-from portal.settings import OtpSettings, RedisSettings
+from portal.aaa.plans import Plan, PlanStore
+from portal.phone.otp import OtpService
+from portal.runtime.settings import OtpSettings, RedisSettings
 from portal.state import connect
 from radius.accounting import AccountingProcessor
 from tests.scale.cluster import SentinelGroup

@@ -66,8 +66,8 @@ def _limit_address_space() -> None:
 
 def run_direct(sources: list[str]) -> list[dict[str, Any]]:
     from ad_pages import PageRenderer
-    from portal.pages import sample_context
-    from portal.venues import Venue
+    from portal.venues.pages import sample_context
+    from portal.venues.venue_store import Venue
 
     renderer = PageRenderer()
     ctx = sample_context("login", Venue(id="lib", name_zh="图书馆", name_en="Library"), "zh")
@@ -85,8 +85,8 @@ def run_direct(sources: list[str]) -> list[dict[str, Any]]:
 def run_http(sources: list[str], redis_url: str, data_dir: Path) -> list[dict[str, Any]]:
     import redis as redis_lib
 
-    from portal.accounts import Role
-    from portal.venues import Venue, VenueStore
+    from portal.admin.accounts import Role
+    from portal.venues.venue_store import Venue, VenueStore
     from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
     client_redis = redis_lib.Redis.from_url(redis_url)

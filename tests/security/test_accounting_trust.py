@@ -1,6 +1,6 @@
 """Accounting believes an AC only about its own sessions, and only what verifies.
 
-The real server (``radius.command.build_server``, what ``citywifi radius`` runs) on loopback
+The real server (``portal.commands.radius.build_server``, what ``citywifi radius`` runs) on loopback
 sockets, real Redis, and Debian's ``radclient`` as the hostile AC. ``ac1`` is 127.0.0.1 (where
 radclient sends from); ``ac2`` is 127.0.0.2 (requests built by pyrad, sent from that address).
 
@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from portal.acs import AcRecord, AcRegistry
-from portal.grants import make_class
-from portal.sessions import SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.grants import make_class
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
 from portal.state import keys
-from portal.usage import UsageBook
 from tests.radius.serverkit import (
     HAVE_RADCLIENT,
     SECRET,

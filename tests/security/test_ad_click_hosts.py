@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ad_pages.campaigns import Campaign, Creative
-from portal.accounts import Role
-from portal.campaigns import CampaignStore
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.venues.campaign_store import CampaignStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, seed
 from tests.portal.web.apikit import auth, token

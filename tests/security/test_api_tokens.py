@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import AccountStore, Role
-from portal.apitokens import ApiTokenStore
-from portal.audit import AuditLog
+from portal.admin.accounts import AccountStore, Role
+from portal.admin.apitokens import ApiTokenStore
+from portal.admin.audit import AuditLog
 from portal.state import keys
 from tests.portal.web.apikit import auth
 from tests.portal.web.consolekit import create_account, csrf, login, make_app

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.archive import ArchiveJob
-from portal.logexport import ExportIntegrityError, log_exporter
-from portal.settings import ArchiveSettings, RedisSettings, Settings
+from portal.legal.log_archive import ArchiveJob
+from portal.legal.logexport import ExportIntegrityError, log_exporter
+from portal.runtime.settings import ArchiveSettings, RedisSettings, Settings
 from portal.state import keys
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -22,9 +22,9 @@ import pytest
 
 from ac_adapters.profiles import RedirectParams, get_profile
 from ac_adapters.simulator import build_redirect_url
-from portal.acs import AcRegistry
-from portal.otp import OtpService
-from portal.reallog import RealNameLog
+from portal.aaa.acs import AcRegistry
+from portal.legal.reallog import RealNameLog
+from portal.phone.otp import OtpService
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, wait_for
 from tests.security.phone_http import Client, Page, field_value, serve
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
+from portal.admin.accounts import Role
 from portal.web.safe_next import safe_next
 from tests.portal.web.consolekit import create_account, csrf, make_app
 

@@ -24,11 +24,11 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
-from portal.campaigns import CampaignStore
-from portal.settings import ContentSettings, PagesSettings, Settings
+from portal.admin.accounts import Role
+from portal.runtime.settings import ContentSettings, PagesSettings, Settings
 from portal.state import keys
-from portal.venues import Venue, VenueStore
+from portal.venues.campaign_store import CampaignStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import create_app, services
 from tests.conftest import free_tcp_port
 from tests.portal.pagekit import login_page
@@ -275,7 +275,7 @@ def test_phones_still_get_codes_when_venue_content_is_refused(tight_redis: tuple
 def test_a_redis_without_maxmemory_is_limited_by_half_the_machine(redis_client: Any) -> None:
     """The embedded Redis of `citywifi up` has no maxmemory: the watermark still has a limit
     (half the machine's memory, as Redis reports it), so venue content cannot fill the box."""
-    from portal.quotas import MemoryWatermark
+    from portal.venues.content_quotas import MemoryWatermark
 
     redis_client.config_set("maxmemory", 0)
     system = int(redis_client.info("memory")["total_system_memory"])

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from portal.sms_queue import SmsJob, SmsQueue
+from portal.phone.sms_queue import SmsJob, SmsQueue
 from portal.state import keys
 
 ROOT = Path(__file__).resolve().parents[2]

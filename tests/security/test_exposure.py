@@ -90,7 +90,7 @@ def test_phone_pages_may_not_be_framed(web: int, path: str) -> None:
 
 def test_the_venue_page_preview_still_frames_same_origin() -> None:
     # The venue editor shows its preview in a same-origin <iframe>: that policy is untouched.
-    from portal.web.venue_console import PREVIEW_CSP
+    from portal.web.venue.venue_console import PREVIEW_CSP
 
     assert "frame-ancestors 'self'" in PREVIEW_CSP
 
@@ -108,7 +108,7 @@ def test_probe_redirects_use_public_url_not_the_host_header(web: int) -> None:
 
 def test_wispr_urls_in_the_phone_page_use_public_url(web: int, redis_client: Any) -> None:
     # The WISPr block tells smart clients where to post the phone number and code.
-    from portal.acs import AcRecord, AcRegistry
+    from portal.aaa.acs import AcRecord, AcRegistry
 
     AcRegistry(redis_client).put(AcRecord(name="ac1", addresses=("10.1.0.1",), secret="s" * 16))
     query = "wlanacname=ac1&wlanuserip=10.20.0.8&wlanusermac=02-00-00-00-00-08&ssid=CityWiFi"
@@ -183,7 +183,7 @@ def test_shipped_configs_bind_private_addresses_and_require_a_password(name: str
 
 
 def test_sentinel_and_redis_refuse_unauthenticated_clients_and_citywifi_gets_through(tmp_path: Path) -> None:
-    from portal.settings import RedisSettings
+    from portal.runtime.settings import RedisSettings
     from portal.state import connect
 
     master_dir, sentinel_dir = tmp_path / "master", tmp_path / "sentinel"

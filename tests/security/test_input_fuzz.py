@@ -21,7 +21,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
+from portal.admin.accounts import Role
 from portal.web import create_app
 from tests.portal.web.consolekit import create_account, csrf, login, make_settings
 from tests.portal.web.test_api_contract import (
@@ -310,7 +310,7 @@ def test_control_characters_are_refused_not_stored(app: Flask, redis_client: Any
     resp = client.post("/venue/v1/settings", data={"csrf_token": token, "name_zh": "图书馆\x00",
                                                    "name_en": "Library"})
     assert resp.status_code == 400 and "name_zh" in resp.get_data(as_text=True)
-    from portal.venues import VenueStore
+    from portal.venues.venue_store import VenueStore
 
     stored = VenueStore(redis_client, cache_ttl=0.0).get_or_none("v1")
     assert stored is not None and stored.name_zh == "图书馆" and stored.name_en == ""

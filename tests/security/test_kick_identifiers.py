@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from ac_adapters.radius_dialects import DIALECTS
-from portal.acs import AcRegistry
-from portal.kick import NocActions
-from portal.plans import PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.usage import UsageBook
+from portal.aaa.acs import AcRegistry
+from portal.aaa.plans import PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.noc.kick import NocActions
 from radius.enforcement import Enforcer
 from tests.e2e.stack import wait_for
 from tests.fakes.dm_server import FakeDmServer

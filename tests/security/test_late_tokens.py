@@ -5,7 +5,7 @@ An attack run published a status page with
 the link carried the phone's real status token, and from another address with no cookies
 ``POST /portal/logout s=<token>`` logged the phone out (the AC's address check off). Now venue
 code gets per-render sentinels; the real token is put only into our hidden inputs and into exact
-copies of the links we hand out (``portal.web.late_tokens``). Real HTTP against the app, the AC
+copies of the links we hand out (``portal.web.phone.late_tokens``). Real HTTP against the app, the AC
 simulator, RADIUS and Redis; the pages are published through the page store's publish check.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from portal.pages import default_source
+from portal.venues.pages import default_source
 from portal.web import services
-from portal.web.late_tokens import hide_tokens
+from portal.web.phone.late_tokens import hide_tokens
 from tests.e2e.stack import Stack, phone, running_stack, stack_app, wait_for
 from tests.security.phone_http import Client, serve
 from tests.security.test_phone_flow import device, land, redirect
@@ -170,12 +170,12 @@ def test_telling_form_layouts_apart_stays_linear_and_spares_honest_pages() -> No
 @pytest.mark.parametrize("page", ["login", "ad", "success", "status", "error"])
 def test_default_pages_place_the_tokens_exactly_where_binding_would(page: str, lang: str) -> None:
     """Phone views render our own default pages with the real tokens, skipping the sentinels
-    and the re-parse (portal.web.phone._render): that is only the same page if ours put every
+    and the re-parse (portal.web.phone.phone_pages._render): that is only the same page if ours put every
     token where binding would have put it, and nowhere else."""
     from ad_pages.ads import select_ad
     from ad_pages.sandbox import PageRenderer
-    from portal.pages import build_context, sample_values
-    from portal.venues import Venue
+    from portal.venues.pages import build_context, sample_values
+    from portal.venues.venue_store import Venue
 
     venue = Venue(id="v1", name_zh="图书馆", name_en="Library", redirect_url="https://www.example.com/")
     c, s, ticket = (f"Ab-_{n}" * 20 + "." + "z9" * 12 for n in range(3))

@@ -29,10 +29,10 @@ import pytest
 from ac_adapters.codec import Attribute, PortalPacket, decode, encode, ip_attr, mac_attr
 from ac_adapters.constants import AttrType, PacketType
 from ac_adapters.profiles import PROFILES
-from portal.credentials import CredentialStore
-from portal.plans import Plan, PlanStore
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import Plan, PlanStore
 from portal.state import keys
-from portal.venues import Venue, VenueStore
+from portal.venues.venue_store import Venue, VenueStore
 from tests.conftest import free_tcp_port, free_udp_port
 
 ROOT = Path(__file__).resolve().parents[2]

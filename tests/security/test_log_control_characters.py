@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.archive import ArchiveJob
-from portal.logtext import unescape_raw
-from portal.reallog import LoginRecord, RealNameLog
-from portal.settings import ArchiveSettings, RedisSettings, Settings
+from portal.legal.log_archive import ArchiveJob
+from portal.legal.logtext import unescape_raw
+from portal.legal.reallog import LoginRecord, RealNameLog
+from portal.runtime.settings import ArchiveSettings, RedisSettings, Settings
 from portal.state import keys
 from tests.radius.serverkit import HAVE_RADCLIENT, radclient, register, running_server, signed_class
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ad_pages.sandbox import PageRenderer, TemplateProblem
-from portal.accounts import Role
-from portal.venues import Venue
+from portal.admin.accounts import Role
+from portal.venues.venue_store import Venue
 from tests.ad_pages.test_sandbox import ctx
 from tests.e2e.stack import Stack, running_stack
 from tests.portal.pagekit import login_page

@@ -24,10 +24,10 @@ import pytest
 
 from ac_adapters.redirect import encode_des_mac
 from ac_adapters.simulator import build_redirect_url
-from portal.acs import AcRegistry
-from portal.otp import OtpService
-from portal.plans import Plan
-from portal.reallog import RealNameLog
+from portal.aaa.acs import AcRegistry
+from portal.aaa.plans import Plan
+from portal.legal.reallog import RealNameLog
+from portal.phone.otp import OtpService
 from portal.state import keys
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, user, wait_for
 from tests.security.phone_http import Client, Page, field_value, serve
@@ -106,7 +106,7 @@ def test_a_redirect_naming_another_address_is_refused(l3: tuple[Stack, str]) -> 
         assert resp.status == 403 and resp.error_code == "address_mismatch", path
     assert sms_count(stack) == before
     # IPv4 seen through a dual-stack socket (::ffff:a.b.c.d) is the same address.
-    from portal.device_guard import same_address
+    from portal.phone.device_guard import same_address
     assert same_address(f"::ffff:{ip}", ip) and not same_address("unknown", ip)
 
 

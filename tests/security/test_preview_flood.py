@@ -2,7 +2,7 @@
 
 Before the fix 256 concurrent previews of a template that spins until the 0.25 s budget cut it
 all ran, and phone landings took 11 s. Now an account gets at most two concurrent renders
-(``portal.web.render_gate``) and 429 (zh + en) beyond that.
+(``portal.web.venue.render_gate``) and 429 (zh + en) beyond that.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from portal.accounts import Role
-from portal.venues import Venue, VenueStore
-from portal.web.render_gate import MAX_CONCURRENT
+from portal.admin.accounts import Role
+from portal.venues.venue_store import Venue, VenueStore
+from portal.web.venue.render_gate import MAX_CONCURRENT
 from tests.portal.pagekit import login_page
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 

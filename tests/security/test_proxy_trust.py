@@ -138,7 +138,7 @@ def test_with_a_trusted_proxy_a_non_loopback_address_is_allowed() -> None:
     import dataclasses
 
     from portal.commands.web import check_exposure
-    from portal.settings import Settings, WebSettings
+    from portal.runtime.settings import Settings, WebSettings
 
     settings = dataclasses.replace(Settings(), web=WebSettings(
         host="0.0.0.0", public_url="http://10.0.0.1", proxy_hops=1, trusted_proxies=("10.0.1.5/32",)))

@@ -4,7 +4,7 @@ Fault: Redis at its ``maxmemory`` under ``noeviction`` still answers PING but re
 (console sign-in and code requests answer 503). RADIUS's ``/readyz`` said so; the web's,
 the ac-listener's and the sms-worker's pinged, and said "ready", so a load balancer kept
 sending phones to a portal that could not serve them. Now all four share one probe, a tiny
-cached write (``portal.metrics_http.WriteProbe``). The real processes, a Redis of this test
+cached write (``portal.runtime.metrics_http.WriteProbe``). The real processes, a Redis of this test
 alone whose maxmemory is set below what it already uses.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis as redislib
 
-from portal.metrics_http import redis_ready
+from portal.runtime.metrics_http import redis_ready
 from portal.state.embedded import EmbeddedRedis
 from tests.conftest import free_tcp_port, free_udp_port
 from tests.portal.test_process_metrics import get, spawn, stop, wait_for

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ac_adapters.simulator import build_redirect_url
-from portal.otp import OtpRefused, OtpService
-from portal.settings import OtpSettings
+from portal.phone.otp import OtpRefused, OtpService
+from portal.runtime.settings import OtpSettings
 from tests.e2e.stack import Stack, phone, running_stack, user
 from tests.security.phone_http import Client, field_value, serve
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.pages import PageError, default_source
-from portal.render_breaker import RenderBreaker
 from portal.state import keys
+from portal.venues.pages import PageError, default_source
+from portal.venues.render_breaker import RenderBreaker
 from portal.web import services
 from tests.e2e.stack import Stack, running_stack, stack_app
 

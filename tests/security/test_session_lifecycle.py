@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import AccountStore, Role
+from portal.admin.accounts import AccountStore, Role
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import redis as redislib
 
+from portal.commands.radius import HealthCheck
 from portal.state.embedded import EmbeddedRedis
-from radius.command import HealthCheck
 from tests.radius.serverkit import HAVE_RADCLIENT, radclient, register, running_server
 
 pytestmark = [

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from portal.login import LoginError, build_journey
-from portal.settings import RedisSettings, Settings, WebSettings
+from portal.phone.login import LoginError, build_journey
+from portal.runtime.settings import RedisSettings, Settings, WebSettings
 from portal.state import keys
 from tests.conftest import free_tcp_port
 from tests.security.webproc import request, running_web

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from portal.aaa.usage import UsageBook
 from portal.state import keys
-from portal.usage import UsageBook
 from tests.radius.serverkit import (
     HAVE_RADCLIENT,
     RunningServer,

@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 
 from ad_pages.campaigns import Campaign, Creative
 from ad_pages.web_url import web_url_problem
-from portal.accounts import Role
-from portal.campaigns import CampaignStore
-from portal.venues import Venue, VenueSettingsError, VenueStore, update_venue
+from portal.admin.accounts import Role
+from portal.venues.campaign_store import CampaignStore
+from portal.venues.venue_store import Venue, VenueSettingsError, VenueStore, update_venue
 from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, seed
 from tests.portal.web.consolekit import create_account, csrf, login, make_app

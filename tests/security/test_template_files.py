@@ -23,10 +23,10 @@ from flask.testing import FlaskClient
 
 from ad_pages import PageRenderer
 from ad_pages.campaigns import Campaign, Creative
-from portal.accounts import Role
-from portal.archive import ArchiveError, day_files, day_path
-from portal.pages import PageStore
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.legal.log_archive import ArchiveError, day_files, day_path
+from portal.venues.pages import PageStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
 from sms_gateway.backend import SmsMessage
 from sms_gateway.file_backend import FileBackend
@@ -179,7 +179,7 @@ def test_asset_names_never_become_paths(app: Flask, redis_client: Any, secret_fi
         resp = alice.post("/venue/lib/assets", data={"csrf_token": tok, "file": (io.BytesIO(png), name)},
                           content_type="multipart/form-data")
         assert resp.status_code in (302, 400), name
-    from portal.assets import AssetStore
+    from portal.venues.venue_assets import AssetStore
 
     for asset in AssetStore(redis_client).all("lib"):
         assert "/" not in asset.name and "\\" not in asset.name and ".." not in asset.name

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from portal.pages import default_source
+from portal.venues.pages import default_source
 
 ROOT = Path(__file__).resolve().parents[2]
 S = "'a'*20000"            # the longest string one `*` may build
@@ -157,8 +157,8 @@ def test_blowups_in_the_sandbox_are_refused_in_time_and_memory() -> None:
     "{% for i in range(20000) %}{% for j in range(20000) %}{% endfor %}{% endfor %}",
 ])
 def test_publish_refuses_a_blowup_with_the_limit_named(source: str, redis_client: Any) -> None:
-    from portal.pages import PageError, PageStore
-    from portal.venues import Venue
+    from portal.venues.pages import PageError, PageStore
+    from portal.venues.venue_store import Venue
 
     with pytest.raises(PageError) as refused:
         PageStore(redis_client).publish(Venue(id="lib", name_zh="图书馆"), "login", "mallory", source=source)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.audit import AuditLog
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from tests.portal.web.consolekit import create_account, csrf, make_app
 
 BURST = 64

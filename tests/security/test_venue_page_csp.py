@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 
 from portal.web import services
-from portal.web.venue_csp import venue_page_csp
+from portal.web.phone.venue_csp import venue_page_csp
 from tests.e2e.stack import Stack, phone, running_stack, stack_app
 
 EVIL_SUCCESS = """<!doctype html><p id="success">ok</p>
@@ -79,8 +79,8 @@ def test_only_our_unchanged_shipped_scripts_are_allowed_by_hash() -> None:
     import hashlib
 
     from ad_pages.loader import shipped_scripts
-    from portal.pages import default_source
-    from portal.web.venue_csp import shipped_script_sources
+    from portal.venues.pages import default_source
+    from portal.web.phone.venue_csp import shipped_script_sources
 
     scripts = shipped_scripts()
     assert len(scripts) == 3           # login resend, ad and success countdowns

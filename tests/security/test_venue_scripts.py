@@ -18,12 +18,12 @@ import pytest
 from flask import Flask
 
 from ad_pages.sandbox import PageRenderer
-from portal.accounts import AccountStore, Role
-from portal.apitokens import ApiTokenStore
-from portal.audit import AuditLog
-from portal.pages import PageStore
-from portal.venues import VenueSettingsError, VenueStore, update_venue
-from portal.web.venue_console import PREVIEW_CSP
+from portal.admin.accounts import AccountStore, Role
+from portal.admin.apitokens import ApiTokenStore
+from portal.admin.audit import AuditLog
+from portal.venues.pages import PageStore
+from portal.venues.venue_store import VenueSettingsError, VenueStore, update_venue
+from portal.web.venue.venue_console import PREVIEW_CSP
 from tests.e2e.stack import Stack, running_stack, stack_app
 from tests.portal.pagekit import login_page
 from tests.portal.web.apikit import auth, token

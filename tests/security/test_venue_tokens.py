@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import AccountStore, Role
-from portal.apitokens import ApiTokenStore
+from portal.admin.accounts import AccountStore, Role
+from portal.admin.apitokens import ApiTokenStore
 from portal.web import services
 from tests.portal.web.apikit import assert_matches_openapi, auth
 from tests.portal.web.consolekit import create_account, csrf, login, make_app

@@ -20,11 +20,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
-from portal.assets import AssetStore
-from portal.audit import AuditLog
-from portal.pages import PageStore
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
+from portal.venues.pages import PageStore
+from portal.venues.venue_assets import AssetStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import create_app, services
 from tests.portal.test_assets import GOOD
 from tests.portal.web.apikit import OWNER, auth, token

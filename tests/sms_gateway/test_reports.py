@@ -1,10 +1,10 @@
-"""Delivery-report codes that mean "not a subscriber" (sms_gateway.reports table)."""
+"""Delivery-report codes that mean "not a subscriber" (sms_gateway.delivery_reports table)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sms_gateway.reports import NumberFault, classify_report, parse_extra_codes
+from sms_gateway.delivery_reports import NumberFault, classify_report, parse_extra_codes
 
 U, N = NumberFault.UNKNOWN_SUBSCRIBER, NumberFault.NO_SMS_SERVICE
 

@@ -7,8 +7,8 @@ from typing import Any
 import jsonschema
 from flask import Flask
 
-from portal.accounts import AccountStore, Role
-from portal.apitokens import ApiTokenStore
+from portal.admin.accounts import AccountStore, Role
+from portal.admin.apitokens import ApiTokenStore
 
 __all__ = ["OWNER", "assert_matches_openapi", "auth", "owner", "token"]
 

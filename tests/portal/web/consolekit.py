@@ -11,8 +11,8 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Account, AccountStore, Role
-from portal.settings import ConsoleSettings, ContentSettings, Settings
+from portal.admin.accounts import Account, AccountStore, Role
+from portal.runtime.settings import ConsoleSettings, ContentSettings, Settings
 from portal.web import create_app
 
 __all__ = ["create_account", "csrf", "login", "make_app", "make_settings"]

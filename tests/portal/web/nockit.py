@@ -12,10 +12,10 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
-from portal.acs import AcRecord, AcRegistry
-from portal.reallog import LoginRecord, RealNameLog
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.admin.accounts import Role
+from portal.legal.reallog import LoginRecord, RealNameLog
 from portal.web import create_app
 from tests.conftest import free_udp_port
 from tests.portal.web.consolekit import create_account, csrf, login, make_settings

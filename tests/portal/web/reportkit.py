@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.archive import day_bounds_ms
-from portal.livestats import LiveStats
-from portal.reallog import LoginRecord, logout_fields
+from portal.legal.log_archive import day_bounds_ms
+from portal.legal.reallog import LoginRecord, logout_fields
+from portal.noc.livestats import LiveStats
 from portal.reports.job import report_job
 from portal.state import keys
 

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 from flask import Flask
 
-from portal.accounts import Role
-from portal.reallog import RealNameLog
-from portal.settings import ConsoleSettings
+from portal.admin.accounts import Role
+from portal.legal.reallog import RealNameLog
+from portal.runtime.settings import ConsoleSettings
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, wait_for
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import create_account, csrf, login

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 
-from portal.apitokens import ApiTokenStore
-from portal.audit import AuditLog
+from portal.admin.apitokens import ApiTokenStore
+from portal.admin.audit import AuditLog
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import make_app
 

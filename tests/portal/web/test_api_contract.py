@@ -31,17 +31,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ad_pages.campaigns import Campaign, Creative
-from portal.accounts import AccountStore
-from portal.acs import AcRecord, AcRegistry
-from portal.apitokens import SCOPES, ApiTokenStore
-from portal.audit import AuditLog
-from portal.blocklist import Blocklist
-from portal.campaigns import CampaignStore
-from portal.credentials import CredentialStore
-from portal.jobs import JobStore
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.venues import Venue, VenueStore
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.blocklist import Blocklist
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.admin.accounts import AccountStore
+from portal.admin.apitokens import SCOPES, ApiTokenStore
+from portal.admin.audit import AuditLog
+from portal.noc.jobs import JobStore
+from portal.venues.campaign_store import CampaignStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import create_app, services
 from portal.web.api import RESOURCE_MODULES
 from tests.conftest import free_udp_port
@@ -71,7 +71,7 @@ PATH_VALUES: dict[str, str] = {
 QUERY_VALUES: dict[str, str] = {"from": "2026-05-01", "to": "2026-05-02"}
 # A body each operation with a request body accepts in the seeded world.
 # Writes that leave no audit entry on purpose: a page draft is never served (its publish is
-# audited; portal/web/venue_console.py, DRAFT_NOT_AUDITED).
+# audited; portal/web/venue/venue_console.py, DRAFT_NOT_AUDITED).
 UNAUDITED = {("PUT", "/venues/{venue_id}/pages/{page}/draft")}
 GOOD_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/accounts"): {"username": "newacct", "password": "Another-long-pw-42", "role": "venue",
@@ -117,7 +117,7 @@ RAW_BODIES: list[tuple[bytes, str]] = [
 def _operations() -> list[tuple[str, str]]:
     import importlib
 
-    from portal.web.api import base
+    from portal.web.api import api_base as base
 
     for name in RESOURCE_MODULES:
         importlib.import_module(f"portal.web.api.{name}")

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.apitokens import ApiTokenStore
-from portal.audit import AuditLog
-from portal.plans import Plan, PlanStore
-from portal.venues import VenueStore
+from portal.aaa.plans import Plan, PlanStore
+from portal.admin.apitokens import ApiTokenStore
+from portal.admin.audit import AuditLog
+from portal.venues.venue_store import VenueStore
 from tests.portal.web.apikit import assert_matches_openapi, auth, owner, token
 from tests.portal.web.consolekit import create_account, login, make_app
 

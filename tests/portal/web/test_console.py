@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import AccountStore, Role
-from portal.audit import AuditLog
+from portal.admin.accounts import AccountStore, Role
+from portal.admin.audit import AuditLog
 from portal.state import keys
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
@@ -204,7 +204,7 @@ def test_admin_cli_creates_user_and_token(redis_url: str, redis_client: Any, dat
                           env=env, capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     secret = json.loads(made.stdout)["secret"]
-    from portal.apitokens import ApiTokenStore
+    from portal.admin.apitokens import ApiTokenStore
 
     assert ApiTokenStore(redis_client).verify(secret).scope == "read"  # type: ignore[union-attr]
 

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.pages import PageStore
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.venues.pages import PageStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import create_app
 from portal.web.console_time import local_stamp, zone_label
 from tests.portal.pagekit import login_page

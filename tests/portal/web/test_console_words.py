@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.venues.venue_store import Venue, VenueStore
 from tests.portal.web.apikit import token
 from tests.portal.web.consolekit import create_account, login, make_app
 
@@ -78,8 +78,8 @@ def test_every_reject_reason_has_a_name_on_the_dashboard(app: Flask, redis_clien
     count has one."""
     import json
 
-    from portal.grants import REFUSAL_MESSAGES
-    from portal.web.noc_dashboard import REJECT_REASONS
+    from portal.aaa.grants import REFUSAL_MESSAGES
+    from portal.web.noc.noc_dashboard import REJECT_REASONS
     from radius.auth_replies import REJECT_MESSAGES
     assert set(REJECT_MESSAGES) | set(REFUSAL_MESSAGES) | {"unspecified"} <= set(REJECT_REASONS)
     noc = _signed_in(app, redis_client, "noc1", Role.NOC, "zh")

@@ -22,8 +22,8 @@ from flask import Flask
 from ac_adapters.gateways.opennds import rhid
 from ac_adapters.gateways.opennds_events import SIGNATURE_HEADER, sign_event
 from ac_adapters.gateways.opennds_l3 import encrypt_fas, gateway_hash
-from portal.acs import AcRecord, AcRegistry
-from portal.plans import Plan, PlanStore
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.plans import Plan, PlanStore
 from tests.e2e.stack import Stack, running_stack, stack_app
 
 GW, GW_IP, HOOK, FASKEY = "cafe-gw3", "127.0.0.3", "gw-hook-secret-3", "l3faskey12345"

@@ -15,11 +15,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ac_adapters.gateways.opennds_events import MAX_BODY, SIGNATURE_HEADER, sign_event
-from portal.acs import AcRecord, AcRegistry
-from portal.gateway_sessions import GatewaySessions, session_id_for
-from portal.sessions import SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.gateway_sessions import GatewaySessions, session_id_for
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
 from portal.state import keys
-from portal.usage import UsageBook
 from portal.web import services
 from tests.portal.web.consolekit import make_app
 
@@ -198,8 +198,8 @@ def test_two_gateways_with_one_client_subnet_keep_their_phones_apart(app: Flask,
 def test_a_plan_change_or_kick_on_an_opennds_session_sends_nothing(app: Flask, redis_client: Any) -> None:
     """openNDS takes neither a Disconnect nor a CoA: the enforcer is never called; the plan
     applies at the next login and the kick says it cannot."""
-    from portal.kick import NocActions
-    from portal.plans import Plan, PlanStore
+    from portal.aaa.plans import Plan, PlanStore
+    from portal.noc.kick import NocActions
 
     calls: list[str] = []
 

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import redis as redislib
 
-import portal.gateway_sessions as gateway_sessions
-from portal.acs import AcRecord, AcRegistry
-from portal.gateway_sessions import GatewaySessions
-from portal.session_close import LEASE, LoggedClose
-from portal.sessions import SessionRegistry
+import portal.aaa.gateway_sessions as gateway_sessions
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.gateway_sessions import GatewaySessions
+from portal.aaa.session_close import LEASE, LoggedClose
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
 from portal.state.embedded import EmbeddedRedis
-from portal.usage import UsageBook
 from tests.portal.web.consolekit import make_app
 from tests.portal.web.test_gateway_hook import (
     FASKEY,

@@ -20,8 +20,8 @@ import pytest
 from flask import Flask
 
 from ac_adapters.gateways.opennds_events import SIGNATURE_HEADER, sign_event
-from portal.accounts import Role
-from portal.acs import AcRecord, AcRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.admin.accounts import Role
 from portal.state import keys
 from tests.e2e.stack import AC_NAME, Stack, running_stack, stack_app
 from tests.portal.web.apikit import auth, token
@@ -136,7 +136,7 @@ def test_phone_login_session_status_logout_and_kick_on_opennds(app: Flask, stack
 
 def test_a_carrier_ac_logout_is_unchanged_by_the_gateway_path(app: Flask, stack: Stack) -> None:
     """A Portal-protocol AC still logs out from here (REQ_LOGOUT), never via a gateway page."""
-    from portal.web import gateway_phone
+    from portal.web.phone import gateway_phone
 
     with app.test_request_context():
         assert gateway_phone.logout_page(AC_NAME, "10.0.0.1", "zh") is None
@@ -146,7 +146,7 @@ def test_a_gateway_phone_whose_venue_has_a_post_login_page_keeps_its_status_link
         app: Flask, stack: Stack, redis_client: Any) -> None:
     """openNDS sends the phone on to the grant's ``redir``: with a venue post-login page that is
     our success page (status link, then the venue's page), not the venue's page straight."""
-    from portal.venues import Venue, VenueStore
+    from portal.venues.venue_store import Venue, VenueStore
 
     VenueStore(redis_client).put(Venue(id="cafe", name_zh="咖啡馆", name_en="Cafe", acs=(GW,),
                                        redirect_url="http://shop.example/", redirect_hosts=("shop.example",)))

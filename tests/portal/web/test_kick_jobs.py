@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.acs import AcRecord, AcRegistry
-from portal.audit import AuditLog
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from portal.web import create_app
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_settings

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.acs import AcRecord, AcRegistry
-from portal.audit import AuditLog
-from portal.sessions import OnlineSession, SessionRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from portal.state import keys
 from portal.web import services
 from radius.ac_activity import AcActivity
@@ -122,7 +122,7 @@ def test_address_check_and_redirect_key_console_and_api(app: Flask, redis_client
     assert client.patch("/api/v1/acs/nat1", json={"redirect_key": ""}, headers=write).status_code == 200
     assert registry.get("nat1").redirect_key == ""
     # Seeded from [[acs]] like the other per-AC settings.
-    from portal.settings import AcSeed
+    from portal.runtime.settings import AcSeed
     seeded = AcRecord.from_seed(AcSeed(name="s1", addresses=("10.3.3.3",), secret="seed-secret-1",
                                        client_address_check=False, redirect_key="EAGkey03"))
     assert not seeded.client_address_check and seeded.redirect_key == "EAGkey03"
@@ -267,7 +267,7 @@ def test_rotation_then_portal_exchange_uses_new_secret(app: Flask, redis_client:
     the new secret logs users in; one still on the old secret is refused (replies do not verify)."""
     from ac_adapters.client import PortalClient
     from ac_adapters.simulator import SimConfig, SimulatedAc
-    from portal.login import endpoint_for
+    from portal.phone.login import endpoint_for
     from tests.conftest import free_udp_port
 
     users = {"13800138000": "otp0000"}
@@ -292,7 +292,7 @@ def test_rotation_then_portal_exchange_uses_new_secret(app: Flask, redis_client:
 
 
 def test_portal_login_outcomes_written_at_most_once_a_second(app: Flask, redis_client: Any) -> None:
-    from portal.ac_outcomes import AcOutcomes
+    from portal.noc.ac_outcomes import AcOutcomes
 
     AcRegistry(redis_client).put(AcRecord(name="ac1", addresses=("10.0.0.1",), secret="old-secret-123"))
     now = [1_700_000_000.0]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.acs import AcRecord, AcRegistry
+from portal.aaa.acs import AcRecord, AcRegistry
 from portal.errors import ValidationError
-from portal.settings import AcSeed
+from portal.runtime.settings import AcSeed
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.test_noc_acs import FORM, app, audit_stream_text, post, signed_in
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.acs import AcRecord, AcRegistry
-from portal.audit import AuditLog
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.admin.audit import AuditLog
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import make_app
 from tests.portal.web.nockit import post, signed_in

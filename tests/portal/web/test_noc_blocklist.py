@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.audit import AuditLog
-from portal.blocklist import Blocklist
+from portal.aaa.blocklist import Blocklist
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import make_app
 from tests.portal.web.nockit import post, signed_in

@@ -12,11 +12,11 @@ import redis
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal.accounts import Role
-from portal.acs import AcRecord, AcRegistry
-from portal.livestats import LiveStats
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.settings import MetricsSettings
+from portal.aaa.acs import AcRecord, AcRegistry
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.admin.accounts import Role
+from portal.noc.livestats import LiveStats
+from portal.runtime.settings import MetricsSettings
 from portal.state.embedded import EmbeddedRedis
 from portal.web import create_app
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
@@ -172,7 +172,7 @@ def test_api_stats_live(app: Flask, redis_client: Any) -> None:
 def test_dashboard_shows_every_figure_the_issue_lists(redis_client: Any, data_dir: Path) -> None:
     """Online now, logins per minute, codes sent/delivered/failed, SMS spend against the budget,
     auth failures by reason, online per AC and per venue — on the page and in live.json."""
-    from portal.venues import Venue, VenueStore
+    from portal.venues.venue_store import Venue, VenueStore
 
     settings = make_settings(data_dir)
     settings = dataclasses.replace(settings, sms=dataclasses.replace(

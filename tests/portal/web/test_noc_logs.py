@@ -17,8 +17,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
-from portal.audit import AuditLog
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from portal.state import keys
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import csrf, make_app

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.audit import AuditLog
-from portal.plans import Plan, PlanStore
+from portal.aaa.plans import Plan, PlanStore
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import make_app
 from tests.portal.web.nockit import post, signed_in
@@ -211,7 +211,7 @@ def test_api_bad_input_is_4xx_with_message(app: Flask, redis_client: Any, method
 def test_venue_rule_and_venue_default_plan_are_one_truth(app: Flask, redis_client: Any) -> None:
     """A ``venue:<id>`` rule set on the plans page or through /plan-rules is the venue's
     default_plan: the venue record shows it, and a later save of the venue keeps it."""
-    from portal.venues import Venue, VenueStore
+    from portal.venues.venue_store import Venue, VenueStore
 
     store = PlanStore(redis_client, cache_ttl=0.0)
     for name in ("basic", "vip", "gold"):

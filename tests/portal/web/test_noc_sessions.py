@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.audit import AuditLog
-from portal.plans import Plan, PlanStore
-from portal.sessions import OnlineSession, SessionRegistry
-from portal.usage import UsageBook
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import OnlineSession, SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from tests.conftest import free_udp_port
 from tests.fakes.dm_server import FakeDmServer
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
@@ -233,7 +233,7 @@ def test_console_kick_phone_reports_each_session(world: dict[str, Any], redis_cl
 
 def test_ssid_filter_over_many_sessions_reads_the_stream_once(redis_client: Any) -> None:
     """Above the windowed limit the login records are found by one newest-first pass."""
-    from portal.noc_sessions import _WINDOWED_MAX, SessionFilter, SessionQuery
+    from portal.noc.session_search import _WINDOWED_MAX, SessionFilter, SessionQuery
 
     n = _WINDOWED_MAX + 20
     for i in range(n):
@@ -251,8 +251,8 @@ def test_recorded_venue_and_ssid_are_used_without_login_records(redis_client: An
     and once every online session is indexed, a venue filter reads the venue's index (a
     session opened later without a venue — recorded by an older version — switches back to the
     scan, so it is not missed)."""
-    from portal.noc_sessions import SessionFilter, SessionQuery
-    from portal.venues import Venue, VenueStore
+    from portal.noc.session_search import SessionFilter, SessionQuery
+    from portal.venues.venue_store import Venue, VenueStore
 
     for venue_id, ssid in (("library", "Lib"), ("mall", "Mall")):
         VenueStore(redis_client).put(Venue(id=venue_id, acs=("ac1",), ssids=(ssid,)))
@@ -291,8 +291,8 @@ def test_the_session_count_agrees_with_its_number_in_english(world: dict[str, An
 @pytest.mark.parametrize(("n", "expected"), [(1, "1 of 1 session taken offline."),
                                              (2, "1 of 2 sessions taken offline.")])
 def test_a_kick_result_counts_sessions_in_good_english(n: int, expected: str) -> None:
-    from portal.kick import KickOutcome
-    from portal.web.noc_jobs import kick_result
+    from portal.noc.kick import KickOutcome
+    from portal.web.noc.noc_jobs import kick_result
     outcomes = [KickOutcome(ac="ac1", session_id=f"S{i}", phone=P1, ok=i == 0,
                             method="dm" if i == 0 else "none") for i in range(n)]
     assert kick_result(outcomes)["message"] == expected

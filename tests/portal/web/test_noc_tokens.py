@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.apitokens import ApiTokenStore
-from portal.audit import AuditLog
+from portal.admin.accounts import Role
+from portal.admin.apitokens import ApiTokenStore
+from portal.admin.audit import AuditLog
 from portal.state import keys
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import csrf, make_app

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.accounts import Role
-from portal.audit import AuditLog
-from portal.credentials import CredentialStore
-from portal.plans import Plan, PlanStore
-from portal.sessions import SessionRegistry
-from portal.usage import UsageBook
+from portal.aaa.credentials import CredentialStore
+from portal.aaa.plans import Plan, PlanStore
+from portal.aaa.sessions import SessionRegistry
+from portal.aaa.usage import UsageBook
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
 from radius.rfc5176 import DynCode
 from tests.conftest import free_udp_port
 from tests.fakes.dm_server import FakeDmServer

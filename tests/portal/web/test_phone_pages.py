@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.acs import AcRegistry
-from portal.usage import UsageBook
+from portal.aaa.acs import AcRegistry
+from portal.aaa.usage import UsageBook
 from portal.web import create_app
 from portal.web.errors import ERRORS, user_error
 from portal.web.i18n import pick_language
@@ -262,7 +262,7 @@ def test_phone_number_field(app: Flask, stack: Stack) -> None:
 def test_english_status_and_the_way_back_after_logout(app: Flask, stack: Stack) -> None:
     """The plan in the page's language; after logout a way to log in again and
     a language link (it was a bare "您已下线。未在线")."""
-    from portal.plans import Plan
+    from portal.aaa.plans import Plan
 
     client = app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-US,en;q=0.9"

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from openpyxl import load_workbook
 
-from portal.accounts import Role
+from portal.admin.accounts import Role
 from portal.web import services
 from tests.portal.web.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import create_account, login, make_app

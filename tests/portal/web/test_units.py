@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from portal.accounts import Role
-from portal.plans import PlanStore
-from portal.settings import ConsoleSettings
+from portal.aaa.plans import PlanStore
+from portal.admin.accounts import Role
+from portal.runtime.settings import ConsoleSettings
 from portal.units import format_octets
 from tests.e2e.stack import phone, running_stack, stack_app, wait_for
 from tests.portal.web.apikit import auth, token

@@ -18,10 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ad_pages.campaigns import Campaign, Creative, Schedule
-from portal.accounts import Role
-from portal.audit import AuditLog
-from portal.campaigns import CampaignStore
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
+from portal.venues.campaign_store import CampaignStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, VENUE_URL, Stack, phone, running_stack, seed, stack_app, wait_for
 from tests.portal.web.consolekit import create_account, csrf, login, make_app

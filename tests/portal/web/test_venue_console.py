@@ -12,13 +12,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.accounts import Role
-from portal.audit import AuditLog
-from portal.pages import PageStore
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
+from portal.venues.pages import PageStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
-from portal.web.phone import VENUE_PAGE_CSP
-from portal.web.venue_console import PREVIEW_CSP
+from portal.web.phone.phone_pages import VENUE_PAGE_CSP
+from portal.web.venue.venue_console import PREVIEW_CSP
 from tests.e2e.stack import AC_NAME, SSID, seed
 from tests.portal.pagekit import LOGIN_FORMS, login_page
 from tests.portal.test_assets import GOOD
@@ -70,7 +70,7 @@ OTHER_POSTS: list[tuple[str, dict[str, Any]]] = [
 
 def test_another_operators_venue_is_404_on_every_raw_endpoint(app: Flask, redis_client: Any) -> None:
     PageStore(redis_client).publish(MALL, "login", "bob", source=login_page("<p>mall v1</p>"))
-    from portal.assets import AssetStore
+    from portal.venues.venue_assets import AssetStore
 
     AssetStore(redis_client).put("mall", "logo.png", GOOD["logo.png"], "bob")
     alice, token = signed_in(app, redis_client, "alice")

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.audit import AuditLog
-from portal.pages import PageStore
-from portal.venues import Venue, VenueStore
+from portal.admin.audit import AuditLog
+from portal.venues.pages import PageStore
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
 from tests.portal.pagekit import login_page
 from tests.portal.test_assets import GOOD

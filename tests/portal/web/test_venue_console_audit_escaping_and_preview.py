@@ -18,12 +18,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ad_pages.campaigns import Campaign, Creative
-from portal.accounts import Role
-from portal.audit import AuditLog
-from portal.campaigns import CampaignStore
-from portal.page_help import VARIABLES, variables_for
-from portal.pages import PAGES, PageStore, build_context, sample_values
-from portal.venues import Venue, VenueStore
+from portal.admin.accounts import Role
+from portal.admin.audit import AuditLog
+from portal.venues.campaign_store import CampaignStore
+from portal.venues.page_help import VARIABLES, variables_for
+from portal.venues.pages import PAGES, PageStore, build_context, sample_values
+from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
 from tests.portal.pagekit import login_page
 from tests.portal.test_assets import GOOD

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from portal.audit import AuditLog
-from portal.pages import PageStore, default_source
-from portal.venues import VenueStore
+from portal.admin.audit import AuditLog
+from portal.venues.pages import PageStore, default_source
+from portal.venues.venue_store import VenueStore
 from portal.web import services
 from tests.e2e.stack import seed
 from tests.portal.pagekit import login_page

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import redis
 
-from portal.login import LoginError, build_journey
+from portal.phone.login import LoginError, build_journey
 from portal.web import build_services, create_app, services
-from portal.web.noc_jobs import job_runner
-from portal.web.noc_plans import plan_store
+from portal.web.noc.noc_jobs import job_runner
+from portal.web.noc.noc_plans import plan_store
 from portal.web.ops import WebOps
 from tests.portal.web.consolekit import make_settings
 from tests.portal.web.nockit import signed_in

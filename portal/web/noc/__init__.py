@@ -1,0 +1,2 @@
+"""The NOC console (``/noc``): dashboard, sessions, users, plans, ACs, blocklist, jobs,
+logs, tokens."""

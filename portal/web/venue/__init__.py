@@ -1,0 +1,1 @@
+"""The venue console (``/venue``): settings, page editor, ad campaigns."""
