@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "integration"
 GUIDES = ("huawei", "h3c", "ruijie", "cmcc", "radius-only", "coovachilli", "mikrotik", "unifi", "omada")
 PORTAL_GUIDES = ("huawei", "h3c", "ruijie", "cmcc")
-GATEWAY_GUIDES = ("opennds",)     # gateways with their own captive portal (issue 17)
+GATEWAY_GUIDES = ("opennds",)     # gateways with their own captive portal
 
 TOML_BLOCK = re.compile(r"^```toml\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # A backticked RADIUS attribute name: capitalised words joined by '-' (not a MAC address).

@@ -1,4 +1,4 @@
-"""Gateways that are not carrier-Portal-protocol ACs (issue 17): one adapter per ``kind``.
+"""Gateways that are not carrier-Portal-protocol ACs: one adapter per ``kind``.
 
 An AC record's ``kind`` (``portal.aaa.acs.AcRecord.kind``) chooses the adapter; ``"portal"`` (the
 carrier Portal protocol, ``ac_adapters.client``) has none here. :func:`adapter_for` is the one

@@ -35,7 +35,7 @@ RADIUS_DIALECTS = tuple(DIALECTS)
 MAX_PORTAL_SOURCES = 16
 REDIRECT_KEY_LENGTH = 8   # a DES key, as EAG-style ACs configure it (8 characters)
 # What the gateway speaks: "portal" = the carrier Portal protocol (ac_adapters.client); the others
-# have an adapter in ac_adapters.gateways (issue 17).
+# have an adapter in ac_adapters.gateways.
 GATEWAY_KINDS = ("portal", *ADAPTERS)
 
 

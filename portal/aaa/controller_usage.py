@@ -1,4 +1,4 @@
-"""Usage from UniFi controllers: poll the guests, book what they used (issue 17). Omada entries
+"""Usage from UniFi controllers: poll the guests, book what they used. Omada entries
 with an Open API application are polled in the same round (``portal/aaa/omada_usage.py``).
 
 A UniFi guest is authorised through the controller's API (``portal/phone/gateway_login.py``) and no

@@ -1,4 +1,4 @@
-"""Sessions on gateways that report by event instead of RADIUS accounting (openNDS, issue 17).
+"""Sessions on gateways that report by event instead of RADIUS accounting (openNDS).
 
 A carrier AC tells us about a session with Accounting-Start / Interim / Stop
 (``radius/accounting.py``). openNDS has no RADIUS; our BinAuth hook posts its events instead

@@ -1,4 +1,4 @@
-"""Usage from Omada controllers' Open API (issue 17), polled with the UniFi guests
+"""Usage from Omada controllers' Open API, polled with the UniFi guests
 (``portal/aaa/controller_usage.py``: the same round, lock and failure handling).
 
 An Omada client is authorised through the external-portal API (``portal/phone/gateway_login.py``),

@@ -1,4 +1,4 @@
-"""The phone journey on gateways that are not carrier-Portal-protocol ACs (issue 17).
+"""The phone journey on gateways that are not carrier-Portal-protocol ACs.
 
 The journey itself (``portal.phone.login``) does not change per gateway; it calls these few hooks:
 

@@ -1,4 +1,4 @@
-"""Redis keys of the non-Portal-protocol gateways (issue 17): a sibling of ``keys.py`` like the
+"""Redis keys of the non-Portal-protocol gateways: a sibling of ``keys.py`` like the
 other ``keys_*`` modules (imported directly, not re-exported). Same prefix, same hash-tag rules."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CoovaChilli (UAM) in front of citywifi, end to end (issue 17).
+"""CoovaChilli (UAM) in front of citywifi, end to end.
 
 Real parts: Redis, our RADIUS server (a thread), the phone pages (the Flask app), the NOC console.
 The gateway is ``tests/fakes/chilli.py`` (written from Chilli's documentation: md-signed

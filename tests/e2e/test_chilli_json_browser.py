@@ -1,4 +1,4 @@
-"""CoovaChilli's JSON interface from the phone's browser (issue 17), in headless Chromium.
+"""CoovaChilli's JSON interface from the phone's browser, in headless Chromium.
 
 Real parts: Redis, our RADIUS server, the phone pages on a real HTTP server, Chromium running
 the login page's script. The gateway is ``tests/fakes/chilli.py`` with its JSON interface

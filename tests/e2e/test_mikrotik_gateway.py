@@ -1,4 +1,4 @@
-"""MikroTik RouterOS Hotspot with citywifi as its external login page, end to end (issue 17).
+"""MikroTik RouterOS Hotspot with citywifi as its external login page, end to end.
 
 Real parts: Redis, our RADIUS server (a thread), the phone pages, the NOC console, and the
 ``login.html`` trampoline we ship (``deploy/mikrotik/login.html``), which the fake router

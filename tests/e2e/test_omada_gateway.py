@@ -1,4 +1,4 @@
-"""Omada external portal, end to end (issue 17): the phone pages, real Redis, and a fake of the
+"""Omada external portal, end to end: the phone pages, real Redis, and a fake of the
 Omada controller's external-portal API (``tests/fakes/omada_controller.py``: operator login,
 CSRF token, ``extPortal/auth``, expiring sessions)."""
 

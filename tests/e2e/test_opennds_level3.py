@@ -1,4 +1,4 @@
-"""openNDS 9.10 at FAS security level 3 in front of citywifi, for real (issue 17).
+"""openNDS 9.10 at FAS security level 3 in front of citywifi, for real.
 
 The test bed of ``test_opennds_gateway.py`` (phone, gateway, portal in network namespaces), with
 ``fas_secure_enabled 3``: openNDS encrypts the redirect (AES-256-CBC with the faskey, made by PHP

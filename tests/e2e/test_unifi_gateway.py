@@ -1,4 +1,4 @@
-"""UniFi external portal, end to end (issue 17): the phone pages, real Redis, and a fake of the
+"""UniFi external portal, end to end: the phone pages, real Redis, and a fake of the
 controller's API (``tests/fakes/unifi_controller.py``: login cookie and CSRF token, stamgr guest
 commands, expiring sessions, guests' byte counters) that the portal authorises and unauthorises
 guests through, and whose usage the maintenance poller books (``portal/aaa/controller_usage.py``).

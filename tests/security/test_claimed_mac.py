@@ -1,7 +1,7 @@
 """A phone that claims another device's MAC in its portal URL, against an AC that reports the
 MAC it learnt at layer 2 (the simulator's ``learned_macs`` mode, as hardware ACs behave).
 
-The address check (issue 13 item 3) makes the request come from the redirect's user IP, but the
+The address check makes the request come from the redirect's user IP, but the
 MAC in the URL is still only a claim: an attacker on the Wi-Fi can type the victim's MAC next to
 its own IP. What stops it is the AC: it reports the attacker's real MAC in the Access-Request's
 Calling-Station-Id, and our RADIUS server spends a login token only for the MAC it was minted

@@ -1,4 +1,4 @@
-"""Gateway-facing endpoints: what gateways (not phones, not operators) call (issue 17).
+"""Gateway-facing endpoints: what gateways (not phones, not operators) call.
 
 ``POST /portal`` (the FAS URL, ``faspath /portal``): an openNDS level-3 gateway's authmon polls
 for the grants queued for it (``ac_adapters/gateways/opennds_l3.py``: clear, view, ack). authmon

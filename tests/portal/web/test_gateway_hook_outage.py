@@ -1,4 +1,4 @@
-"""openNDS events when Redis dies in the middle of applying one (issue 17).
+"""openNDS events when Redis dies in the middle of applying one.
 
 A real redis-server of this test's own (AOF, ``appendfsync always``: what it acknowledged
 survives ``kill -9``) is killed at chosen points inside the apply and restarted on its AOF.

@@ -1,5 +1,5 @@
 """The chilli and mikrotik gateway kinds in the AC registry: validation, their default RADIUS
-dialect, the console's kind list, and the API (issue 17)."""
+dialect, the console's kind list, and the API."""
 
 from __future__ import annotations
 
