@@ -25,7 +25,7 @@ from portal.aaa.sessions import SessionRegistry
 from portal.aaa.usage import UsageBook
 from portal.legal.reallog import RealNameLog
 from portal.runtime.settings import ConsoleSettings
-from portal.state import keys
+from portal.state import keys, keys_gateway
 from portal.venues.venue_store import Venue, VenueStore
 from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
@@ -56,6 +56,10 @@ class Rig:
 
 @pytest.fixture
 def rig(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Rig]:
+    # The tests poll the controller themselves, step by step: the stack's RADIUS maintenance
+    # thread must not run a round of its own in between (its first round may come late on a
+    # busy box and write back counters it read before the test's own round).
+    redis_client.set(keys_gateway.controller_poll_lock(), "1", ex=3600)
     with running_stack(redis_client, redis_url, data_dir, web={"public_url": PORTAL}) as stack:
         controller = FakeUnifiController(user=USER, password=PASSWORD, sites=(SITE,)).start()
         VenueStore(stack.redis, cache_ttl=0.0).put(Venue(id="cafe-u", name_zh="咖啡馆", name_en="Cafe",

@@ -20,8 +20,10 @@ from portal.venues.render_breaker import RenderBreaker
 from portal.web import services
 from tests.e2e.stack import Stack, running_stack, stack_app
 
-BOMB = ("{% macro r(n) %}{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"
-        "{% endmacro %}")     # spins until the 0.25 s time budget cuts it
+BOMB = ("{% macro r(n) %}{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}"
+        "{% endfor %}{% endfor %}{% endfor %}{% endmacro %}")
+# 10^9 steps: spins until the 0.25 s time budget cuts it, however fast the machine (10^6 steps
+# finished inside the budget on a quiet box once rendering got cheaper).
 MARKER = '<p id="venue-page">venue</p>'
 
 
