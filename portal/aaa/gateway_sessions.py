@@ -176,8 +176,12 @@ class GatewaySessions:
         start = event.start or session.started
         seconds = max(0, (event.end or int(now)) - start)
         self._book_once(session.ac, event.nonce, session.phone, seconds, event.upload + event.download, now)
+        # The gateway's session start is the one the real-name record keeps: a start event that
+        # named none was opened at our receive time, which may be a second later.
+        gateway_start = event.start if 0 < event.start <= now + REPLAY_WINDOW else 0
         return self.finish(session, seconds=seconds, upload=event.upload, download=event.download,
-                           cause=event.cause, now=now, book=False, also=self._log_in(session.ac, event, now))
+                           cause=event.cause, now=now, book=False, also=self._log_in(session.ac, event, now),
+                           started=gateway_start)
 
     def _book_once(self, ac: str, nonce: str, phone: str, seconds: int, octets: int, now: float) -> None:
         """This stop event's usage, booked exactly once however often the event is applied: the
@@ -190,13 +194,15 @@ class GatewaySessions:
 
     def finish(self, session: OnlineSession, *, seconds: int, upload: int, download: int, cause: str,
                now: float, book: bool = True,
-               also: Callable[[Any, OnlineSession], None] | None = None) -> OnlineSession | None:
+               also: Callable[[Any, OnlineSession], None] | None = None,
+               started: int = 0) -> OnlineSession | None:
         """Final counters, close (real-name logout record with ``cause``), and book the usage
         once: only the caller whose close removed the record books it. The openNDS stop event
         and the controller usage poller (``portal/aaa/controller_usage.py``) both end sessions here.
         ``also`` queues entries to store with the logout (``portal.aaa.session_close``)."""
         self.registry.update(session.ac, session.session_id, session.phone, now=now,
-                             session_time=seconds, input_octets=upload, output_octets=download)
+                             session_time=seconds, input_octets=upload, output_octets=download,
+                             started=started)
         verdict, closed = self.closer.close(session.ac, session.session_id, session.phone,
                                             cause=cause, also=also)
         if verdict not in ("closed", "pending"):

@@ -83,6 +83,7 @@ rec['t'] = tonumber(ARGV[3])
 rec['i'] = tonumber(ARGV[4])
 rec['o'] = tonumber(ARGV[5])
 if ARGV[6] ~= '' then rec['ip'] = ARGV[6] end
+if tonumber(ARGV[7]) > 0 then rec['s'] = tonumber(ARGV[7]) end
 local out = cjson.encode(rec)
 redis.call('HSET', KEYS[1], ARGV[1], out)
 return {out, old_ip}
@@ -147,13 +148,15 @@ class SessionRegistry:
 
     def update(
         self, ac: str, session_id: str, phone: str, *, now: float, session_time: int,
-        input_octets: int, output_octets: int, ip: str | None = None,
+        input_octets: int, output_octets: int, ip: str | None = None, started: int = 0,
     ) -> OnlineSession | None:
-        """Set a session's cumulative counters (no usage booking: accounting does that)."""
+        """Set a session's cumulative counters (no usage booking: accounting does that), and its
+        start when ``started`` is given (a gateway's own clock corrects ours)."""
         field = f"{ac}|{session_id}"
         raw = self._update(
             keys=[keys.phone_sessions(phone)],
-            args=[field, int(now), int(session_time), int(input_octets), int(output_octets), ip or ""],
+            args=[field, int(now), int(session_time), int(input_octets), int(output_octets), ip or "",
+                  int(started)],
         )
         if raw is None:
             return None

@@ -219,3 +219,16 @@ def test_a_plan_change_or_kick_on_an_opennds_session_sends_nothing(app: Flask, r
     [kick] = actions.kick_phone(PHONE)
     assert (kick.ok, kick.outcome) == (False, "no_remote_logout") and "ndsctl deauth" in kick.message_en
     assert calls == [] and SessionRegistry(redis_client).by_ac(GW)
+
+
+def test_the_real_name_record_keeps_the_gateways_session_start(app: Flask, redis_client: Any) -> None:
+    """A start event that names no start opens the session at our receive time; the stop event
+    carries the gateway's own session start, and the legal record keeps that one."""
+    c, hid = client(app), granted(redis_client)
+    assert post(c, body("client_auth", hid)).get_json()["result"] == "started"
+    [session] = SessionRegistry(redis_client).by_ac(GW)
+    gateway_start = session.started - 1          # the gateway's clock ticked before our receive
+    resp = post(c, body("client_deauth", hid, start=gateway_start, end=gateway_start + 30))
+    assert resp.get_json()["result"] == "stopped", resp.get_json()
+    [logout] = [f for _, f in redis_client.xrange(keys.real_name_log()) if f[b"kind"] == b"logout"]
+    assert int(logout[b"start"]) == gateway_start and int(logout[b"t"]) == 30, logout
