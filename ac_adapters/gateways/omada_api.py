@@ -13,11 +13,24 @@ import requests
 
 from ac_adapters.gateways.controller import ControllerError
 
-__all__ = ["OmadaController", "OmadaError", "omada_for"]
+__all__ = ["OmadaController", "OmadaError", "json_answer", "omada_for"]
 
 
 class OmadaError(ControllerError):
     """The Omada controller refused or could not be reached."""
+
+
+def json_answer(resp: requests.Response) -> dict[str, Any]:
+    """A controller answer as a dict that always has ``errorCode`` (both Omada APIs wrap every
+    answer so); a body that is not a JSON object, or an HTTP error, gets a negative code."""
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    answer.setdefault("errorCode", -resp.status_code if resp.status_code != 200 else -1)
+    return answer
 
 
 class OmadaController:
@@ -39,14 +52,7 @@ class OmadaController:
                                    verify=self.verify, allow_redirects=False)
         except requests.RequestException as exc:
             raise OmadaError(f"controller unreachable: {type(exc).__name__}", timed_out=True) from None
-        try:
-            answer = resp.json()
-        except ValueError:
-            answer = {}
-        if not isinstance(answer, dict):
-            answer = {}
-        answer.setdefault("errorCode", -resp.status_code if resp.status_code != 200 else -1)
-        return answer
+        return json_answer(resp)
 
     def _login(self) -> None:
         self._http.cookies.clear()

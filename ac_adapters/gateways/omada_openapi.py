@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ac_adapters.gateways.omada_api import OmadaError
+from ac_adapters.gateways.omada_api import OmadaError, json_answer
 from ac_adapters.redirect import normalise_mac
 
 __all__ = ["TOKEN_ERRORS", "OmadaOpenApi", "openapi_for", "split_credential"]
@@ -71,15 +71,9 @@ class OmadaOpenApi:
                                       timeout=self.timeout, verify=self.verify, allow_redirects=False)
         except requests.RequestException as exc:
             raise OmadaError(f"Open API unreachable: {type(exc).__name__}", timed_out=True) from None
-        try:
-            answer = resp.json()
-        except ValueError:
-            answer = {}
-        if not isinstance(answer, dict):
-            answer = {}
+        answer = json_answer(resp)
         if resp.status_code == 401:
             answer["errorCode"] = TOKEN_ERRORS[1]
-        answer.setdefault("errorCode", -resp.status_code if resp.status_code != 200 else -1)
         return answer
 
     def _new_token(self) -> None:

@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo
 from portal.errors import CitywifiError
 from portal.legal.archive_seal import ArchiveSealer
 from portal.runtime.keyfiles import load_key
+from portal.runtime.metrics_http import pid_alive
 from portal.runtime.settings import Settings
 from portal.state import keys
 
@@ -426,7 +427,7 @@ class ArchiveJob:
                 continue
             host, _, rest = as_text(holder).partition(":")
             pid = rest.partition(":")[0]
-            if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid)):
                 # The holder died (kill -9, power cut): take over at once.
                 self.redis.eval(_DEL_IF, 1, keys.archive_lock(), holder)
                 continue
@@ -449,16 +450,6 @@ _DEL_IF = ("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
            "end return 0")
 _RENEW_IF = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
              "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- scheduling ----------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ __all__ = [
     "SnapshotDir",
     "WriteProbe",
     "merge_counts",
+    "pid_alive",
     "readiness",
     "redis_ready",
     "registry_of",
@@ -437,7 +438,7 @@ def snapshot_run_dir(data_dir: str | os.PathLike[str], kind: str) -> str:
     prefix = f"{kind}-metrics-"
     for old in base.glob(prefix + "*"):
         pid = old.name.removeprefix(prefix)
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     path = base / f"{prefix}{os.getpid()}"
     shutil.rmtree(path, ignore_errors=True)
@@ -445,7 +446,8 @@ def snapshot_run_dir(data_dir: str | os.PathLike[str], kind: str) -> str:
     return str(path)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Is a process with this id running on this machine (one we may not signal counts)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
