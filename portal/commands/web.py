@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import logging
 import os
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 from portal.runtime.settings import Settings
 
 __all__ = ["StartupRefused", "add_arguments", "build_wsgi", "check_exposure", "graceful_timeout",
-           "gunicorn_options", "run", "wsgi_from_environment"]
+           "gunicorn_options", "run", "settle_heap", "worker_app", "wsgi_from_environment"]
 
 log = logging.getLogger("citywifi.web")
 
@@ -121,12 +122,34 @@ def build_wsgi(settings: Settings) -> Any:
     return create_app(settings)
 
 
+def settle_heap(app: Any) -> Any:
+    """Move everything the worker has built so far (modules, the app, its caches) out of the
+    garbage collector's sight, once, right after the app is built in the worker.
+
+    Those objects live as long as the process, yet every full collection walked them all
+    (≈ 87,000 objects per worker): objects of requests in flight on other threads get promoted
+    to the oldest generation at every young collection, so full collections kept coming while
+    nothing grew, and each stopped every thread of the worker for 80–140 ms — four per worker
+    in the soak's 10,000-phone ramp, the ramp's journey p99 (docs/benchmarks.md, "Soak").
+    Frozen objects are still freed by reference counting; garbage from the build is collected
+    first so none is kept for good."""
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def worker_app(settings: Settings) -> Any:
+    """The app as a gunicorn worker serves it (``citywifi web`` and ``deploy/gunicorn.conf.py``):
+    built after the fork, then its heap settled."""
+    return settle_heap(build_wsgi(settings))
+
+
 def wsgi_from_environment() -> Any:
     """``portal.commands.web:wsgi_from_environment()``: for running gunicorn directly
     (``deploy/gunicorn.conf.py``); settings from ``$CITYWIFI_CONFIG`` and ``CITYWIFI_*``."""
     from portal.runtime.settings import load_settings
 
-    return build_wsgi(load_settings())
+    return worker_app(load_settings())
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,7 +182,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return build_wsgi(settings)
+            return worker_app(settings)
 
     log.info("citywifi web on %s (%d workers × %d threads)", options["bind"], options["workers"],
              options["threads"])
