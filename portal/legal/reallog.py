@@ -22,7 +22,7 @@ a few more bytes, or a retransmitted Stop) the one with the largest counters is 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from portal.legal.logtext import escape_fields
@@ -97,8 +97,11 @@ class LoginRecord:
     def fields(self) -> dict[str, str]:
         """Stream fields; SSID, AP and the rest with control characters escaped (the AC and the
         phone supply them: portal/legal/logtext.py)."""
-        return escape_fields({k: (f"{v:.3f}" if isinstance(v, float) else str(v))
-                              for k, v in asdict(self).items()})
+        values = ((k, getattr(self, k)) for k in _RECORD_FIELDS)   # asdict() deep-copied each
+        return escape_fields({k: (f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in values})
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(LoginRecord))
 
 
 class RealNameLog:

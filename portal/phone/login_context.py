@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from ac_adapters.errors import RedirectError
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from portal.venues.venue_store import Venue, VenueStore
 
 __all__ = ["PhoneContexts"]
+
+_CONTEXT_FIELDS = tuple(f.name for f in fields(PhoneContext))
+"""What a context token carries, in field order: ``dataclasses.asdict`` gave the same dict of
+these str fields but deep-copied each one (a fifth of the signing's cost, twice per login)."""
 
 
 class PhoneContexts:
@@ -93,7 +97,8 @@ class PhoneContexts:
         return "vendor" if ctx.vouched == "vendor" else "cookie"
 
     def sign_context(self, ctx: PhoneContext) -> str:
-        return self.signer.sign("ctx", asdict(ctx), self.web.context_ttl)
+        return self.signer.sign("ctx", {name: getattr(ctx, name) for name in _CONTEXT_FIELDS},
+                                self.web.context_ttl)
 
     def open_context(self, token: str) -> PhoneContext:
         data = self.signer.verify("ctx", token)

@@ -144,6 +144,10 @@ class Signer:
     def __init__(self, key: bytes, clock: Callable[[], float] = time.time) -> None:
         self.key = key
         self.clock = clock
+        # HMAC-SHA256 keyed once; each token copies it. hmac.digest() looked the digest up in
+        # OpenSSL and released the GIL on every call (seven per login): with 32 request threads
+        # in a worker each release could hand the GIL away mid-request (docs/benchmarks.md).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         # A separate key for sealing, derived from the same secret (never the signing key itself).
         self._sealer = AESGCM(hmac.new(key, b"citywifi sealed token v1", hashlib.sha256).digest())
 
@@ -176,13 +180,18 @@ class Signer:
     def sign(self, purpose: str, data: dict[str, Any], ttl: float) -> str:
         body = dict(data, _p=purpose, _e=round(self.clock() + ttl, 3))
         raw = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).rstrip(b"=")
-        mac = hmac.digest(self.key, raw, "sha256")[:18]   # one-shot C HMAC: same bytes as hmac.new
+        mac = self._mac(raw)
         return f"{raw.decode()}.{base64.urlsafe_b64encode(mac).decode()}"
+
+    def _mac(self, raw: bytes) -> bytes:
+        mac = self._keyed.copy()
+        mac.update(raw)
+        return mac.digest()[:18]
 
     def verify(self, purpose: str, token: str) -> dict[str, Any]:
         try:
             raw, _, sig = token.strip().partition(".")
-            expected = hmac.digest(self.key, raw.encode(), "sha256")[:18]
+            expected = self._mac(raw.encode())
             if not hmac.compare_digest(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), expected):
                 raise ValueError("bad signature")
             body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))

@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from portal.state import keys
@@ -56,7 +57,9 @@ class SmsJob:
         return (self.venue, self.ac, self.ssid)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        # The fields as they are (asdict() deep-copied each first; json.dumps copies nothing).
+        return json.dumps({f.name: getattr(self, f.name) for f in dataclass_fields(self)}, ensure_ascii=False,
+                          sort_keys=True)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> SmsJob:
