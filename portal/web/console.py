@@ -104,7 +104,8 @@ def _before_request() -> Response | None:
     # The language chosen with the toggle (cookie), else the browser's (Accept-Language), else Chinese.
     from portal.web.i18n import pick_language
 
-    g.console_lang = pick_language(request.headers.get("Accept-Language"), request.cookies.get("cw_lang"))
+    chosen = request.cookies.get("cw_lang") if "cw_lang" in request.cookies else None   # no raised miss
+    g.console_lang = pick_language(request.headers.get("Accept-Language"), chosen)
     g.account = None
     if not is_console_request():
         return None

@@ -38,7 +38,10 @@ def foreign_origin(public_url: str) -> bool:
 
 def form_or_query(name: str) -> str:
     """``request.values[name]`` or "", with the query alone when the body is too large."""
+    # `in` before get(): werkzeug's get() raises and catches an HTTPException on a miss, and
+    # most requests carry no "lang" (asked twice per page).
     try:
-        return request.values.get(name, "")
+        values = request.values
+        return values.get(name, "") if name in values else ""
     except RequestEntityTooLarge:
-        return request.args.get(name, "")
+        return request.args.get(name, "") if name in request.args else ""
