@@ -101,6 +101,9 @@ class RenderResult:
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
+_EXACT_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any, _depth: int = 0) -> Any:
     """A deep copy of ``value`` made only of plain data; raises TypeError for anything else."""
     if _depth > 12:
@@ -111,10 +114,14 @@ def plain(value: Any, _depth: int = 0) -> Any:
         return [plain(v, _depth + 1) for v in value]
     if isinstance(value, Mapping):
         out = {}
+        # A page's context is mostly strings (its texts: ≈ 200 per page): values of exactly a
+        # scalar type are taken here, not through a call each. The same answer as the call:
+        # only where the call would not have refused the depth (a leaf one level too deep).
+        leaf_ok = _depth < 12
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"context key {k!r} is not a string")
-            out[k] = plain(v, _depth + 1)
+            out[k] = v if leaf_ok and type(v) in _EXACT_SCALARS else plain(v, _depth + 1)
         return out
     raise TypeError(f"context value of type {type(value).__name__} is not plain data")
 
