@@ -53,6 +53,7 @@ from ad_pages.calls import (
 )
 from ad_pages.guards import ALLOWED_TESTS, FILTER_GUARDS, SMALL, FilterGuard, output_bytes, run, test_guard
 from ad_pages.loader import PAGES, THEMES, ShippedLoader
+from ad_pages.plain_data import plain
 from ad_pages.script_nonce import NonceInlineScripts
 
 __all__ = [
@@ -96,34 +97,6 @@ class RenderResult:
     html: str
     source: str                      # "venue" or "default"
     fallback_reason: str = ""        # why the venue template was not used ("" = it was)
-
-
-_PLAIN_SCALARS = (str, int, float, bool, type(None))
-
-
-_EXACT_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def plain(value: Any, _depth: int = 0) -> Any:
-    """A deep copy of ``value`` made only of plain data; raises TypeError for anything else."""
-    if _depth > 12:
-        raise TypeError("context nested too deeply")
-    if isinstance(value, _PLAIN_SCALARS):
-        return value
-    if isinstance(value, list | tuple):
-        return [plain(v, _depth + 1) for v in value]
-    if isinstance(value, Mapping):
-        out = {}
-        # A page's context is mostly strings (its texts: ≈ 200 per page): values of exactly a
-        # scalar type are taken here, not through a call each. The same answer as the call:
-        # only where the call would not have refused the depth (a leaf one level too deep).
-        leaf_ok = _depth < 12
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"context key {k!r} is not a string")
-            out[k] = v if leaf_ok and type(v) in _EXACT_SCALARS else plain(v, _depth + 1)
-        return out
-    raise TypeError(f"context value of type {type(value).__name__} is not plain data")
 
 
 # --- guards the compiler inserts ---------------------------------------------------------------------

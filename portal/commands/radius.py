@@ -25,6 +25,7 @@ from portal.aaa.acs import AcRegistry
 from portal.aaa.authorizer import Authorizer
 from portal.aaa.grants import ClassSigner
 from portal.noc.livestats import LiveStats, RejectFlusher
+from portal.runtime.heap import freeze_start_up_heap
 from portal.runtime.keyfiles import shared_key
 from portal.runtime.metrics_http import (
     RADIUS_RULES,
@@ -236,7 +237,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     def make() -> RadiusServer:
         if metrics is not None and os.getpid() != parent:
             metrics.close_in_child()   # a worker must not hold the parent's metrics socket
-        return build_server(settings, redis_url, metrics_dir=metrics_dir, reaper=workers <= 1)
+        server = build_server(settings, redis_url, metrics_dir=metrics_dir, reaper=workers <= 1)
+        freeze_start_up_heap("radius worker")    # full collections stalled every request (heap.py)
+        return server
 
     def maintenance(stop: threading.Event) -> None:
         if metrics is not None:

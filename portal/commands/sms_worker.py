@@ -34,6 +34,7 @@ import redis
 from portal.noc.livestats import LiveStats
 from portal.phone.phone_policy import remember_not_subscriber
 from portal.phone.sms_queue import SmsQueue, StreamEntry
+from portal.runtime.heap import freeze_start_up_heap
 from portal.runtime.metrics_http import (
     SMS_RULES,
     CounterFamilies,
@@ -365,6 +366,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                        batch=settings.sms.batch, claim_idle=settings.sms.claim_idle,
                        livestats=LiveStats.from_settings(client, settings),
                        not_subscriber_ttl=settings.number_policy.not_subscriber_ttl)
+    freeze_start_up_heap("sms-worker")     # a full collection held every SMS (portal.runtime.heap)
     metrics = None
     if settings.sms.metrics_port:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import logging
 import os
 import sys
@@ -123,18 +122,12 @@ def build_wsgi(settings: Settings) -> Any:
 
 
 def settle_heap(app: Any) -> Any:
-    """Move everything the worker has built so far (modules, the app, its caches) out of the
-    garbage collector's sight, once, right after the app is built in the worker.
+    """Freeze what the worker built (portal.runtime.heap): each full collection walked ≈ 87,000
+    app objects with every thread of the worker stopped, 80–140 ms, four times per worker in
+    the soak's 10,000-phone ramp."""
+    from portal.runtime.heap import freeze_start_up_heap
 
-    Those objects live as long as the process, yet every full collection walked them all
-    (≈ 87,000 objects per worker): objects of requests in flight on other threads get promoted
-    to the oldest generation at every young collection, so full collections kept coming while
-    nothing grew, and each stopped every thread of the worker for 80–140 ms — four per worker
-    in the soak's 10,000-phone ramp, the ramp's journey p99 (docs/benchmarks.md, "Soak").
-    Frozen objects are still freed by reference counting; garbage from the build is collected
-    first so none is kept for good."""
-    gc.collect()
-    gc.freeze()
+    freeze_start_up_heap("web worker")
     return app
 
 

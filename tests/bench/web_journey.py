@@ -147,7 +147,8 @@ def run_under_callgrind(args: argparse.Namespace) -> int:
     out = Path(tempfile.mkdtemp(prefix="cw-web-callgrind-"))
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.out",
            sys.executable, __file__, "--in-callgrind", "--journeys", str(args.journeys)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # A fixed hash seed: set and dict layouts (and so their probing) the same in every run.
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONHASHSEED="0"))
     found = re.search(r"Collected : (\d+)", proc.stderr)
     measured = re.search(r"JOURNEYS (\d+)", proc.stdout)
     if proc.returncode != 0 or found is None or measured is None:
@@ -253,6 +254,8 @@ def main() -> int:
         if profiler is not None:
             text = io.StringIO()
             pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(40)
+            if os.environ.get("CW_PROFILE_OUT"):
+                profiler.dump_stats(os.environ["CW_PROFILE_OUT"])
             print(text.getvalue())
         return 0
     finally:
