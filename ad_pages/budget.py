@@ -88,13 +88,18 @@ class Budget:
         return self.limits.max_value_bytes
 
 
-_local = threading.local()
+class _Local(threading.local):
+    # None until a render on this thread arms a budget: read on every {{ … }} of every page,
+    # and getattr(…, None) on a thread that never armed one raised and caught an AttributeError.
+    budget: Budget | None = None
+
+
+_local = _Local()
 
 
 def current() -> Budget | None:
     """The budget of the render running on this thread (None = trusted, unlimited)."""
-    budget: Budget | None = getattr(_local, "budget", None)
-    return budget
+    return _local.budget
 
 
 def arm(limits: RenderLimits) -> Budget:
