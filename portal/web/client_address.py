@@ -143,7 +143,8 @@ class ForwardedHeaders:
 
 def client_address() -> str:
     """The address of the client of the current request — the phone's, behind a trusted proxy."""
-    return str(request.environ.get(CLIENT_KEY) or request.remote_addr or "")
+    environ = request.environ
+    return str(environ.get(CLIENT_KEY) or environ.get("REMOTE_ADDR") or "")
 
 
 def forwarded_by_untrusted_peer() -> bool:

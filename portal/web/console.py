@@ -63,6 +63,7 @@ from portal.web.console_helpers import (
 from portal.web.console_time import install_console_time
 from portal.web.i18n import LOGIN_KIND_NAMES, ROLE_NAMES, SCOPE_NAMES, count_en
 from portal.web.safe_next import safe_next
+from portal.web.wiring import this_request
 
 __all__ = [
     "ConsoleServices",
@@ -104,8 +105,9 @@ def _before_request() -> Response | None:
     # The language chosen with the toggle (cookie), else the browser's (Accept-Language), else Chinese.
     from portal.web.i18n import pick_language
 
-    chosen = request.cookies.get("cw_lang") if "cw_lang" in request.cookies else None   # no raised miss
-    g.console_lang = pick_language(request.headers.get("Accept-Language"), chosen)
+    req = this_request()                 # one proxy look-up, not one per attribute (wiring.py)
+    chosen = req.cookies.get("cw_lang") if "cw_lang" in req.cookies else None   # no raised miss
+    g.console_lang = pick_language(req.headers.get("Accept-Language"), chosen)
     g.account = None
     if not is_console_request():
         return None
@@ -150,7 +152,8 @@ def _form_text_problem() -> Response | None:
 
 def is_console_request() -> bool:
     """True for console pages (anything not phone, captive API, JSON API or demo)."""
-    return request.blueprint not in _CSRF_EXEMPT and not request.path.startswith(
+    req = this_request()
+    return req.blueprint not in _CSRF_EXEMPT and not req.path.startswith(
         ("/portal", "/api/", "/demo", "/assets/", "/generate_204", "/hotspot-detect", "/healthz", "/readyz",
          "/metrics"))
 

@@ -18,6 +18,7 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ac_adapters.log_limit import LogLimiter
+from portal.web.wiring import this_request
 
 __all__ = ["LogLimiter", "foreign_origin", "form_or_query"]
 
@@ -41,7 +42,8 @@ def form_or_query(name: str) -> str:
     # `in` before get(): werkzeug's get() raises and catches an HTTPException on a miss, and
     # most requests carry no "lang" (asked twice per page).
     try:
-        values = request.values
+        values = this_request().values
         return values.get(name, "") if name in values else ""
     except RequestEntityTooLarge:
-        return request.args.get(name, "") if name in request.args else ""
+        args = this_request().args
+        return args.get(name, "") if name in args else ""

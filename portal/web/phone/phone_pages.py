@@ -42,6 +42,7 @@ from portal.web.phone.captive import probe_for_host
 from portal.web.phone.late_tokens import hide_tokens
 from portal.web.phone.phone_origin import LogLimiter, foreign_origin, form_or_query
 from portal.web.phone.venue_csp import VENUE_PAGE_CSP, new_nonce, shipped_script_sources, venue_page_csp
+from portal.web.wiring import this_request
 
 __all__ = ["VENUE_PAGE_CSP", "bp", "http_error", "internal_error", "login_error", "observed_address"]
 
@@ -79,15 +80,16 @@ def _foreign_origin() -> bool:
 
 def _lang(venue: Venue | None = None) -> str:
     allowed = venue.languages if venue is not None and venue.languages else ("zh", "en")
-    return pick_language(request.headers.get("Accept-Language"), form_or_query("lang"), allowed)
+    return pick_language(this_request().headers.get("Accept-Language"), form_or_query("lang"), allowed)
 
 
 def _other_lang_url(lang: str) -> str:
-    args = request.args.to_dict()
-    args["lang"] = other_language(lang)
-    if request.method != "GET":
+    req = this_request()
+    if req.method != "GET":
         return ""
-    return f"{request.path}?{urlencode(args)}"
+    args = req.args.to_dict()
+    args["lang"] = other_language(lang)
+    return f"{req.path}?{urlencode(args)}"
 
 
 def _urls() -> dict[str, str]:      # the same on every page: built once per script root

@@ -53,3 +53,18 @@ def test_a_views_own_headers_are_kept_and_framing_is_added_to_its_policy(tmp_pat
         ("Cache-Control", "max-age=60"),
         ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"),
         ("Referrer-Policy", "origin"), ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY")]
+
+
+def test_hot_paths_read_the_request_and_services_themselves(tmp_path: Path) -> None:
+    # portal.web.wiring: this_request() and services() skip Flask's proxies (a failed attribute
+    # look-up each), and must be the very objects the proxies stand for.
+    from flask import request
+
+    from portal.web.client_address import client_address
+    from portal.web.wiring import EXTENSION, services, this_request
+
+    app = _app(tmp_path)
+    with app.test_request_context("/portal?lang=en", environ_base={"REMOTE_ADDR": "10.1.2.3"}):
+        assert this_request() is request._get_current_object()      # type: ignore[attr-defined]
+        assert services() is app.extensions[EXTENSION]               # type: ignore[attr-defined]
+        assert client_address() == "10.1.2.3"                        # REMOTE_ADDR when no proxy ran
