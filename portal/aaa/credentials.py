@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from portal.aaa.blocklist import normalise_mac
 from portal.aaa.device_slots import RESERVE_FUNCTION_LUA
+from portal.aaa.texts import DEVICE_MISMATCH_MESSAGE  # re-exported: the portal recognises it in TextInfo
 from portal.errors import CitywifiError, ValidationError
 from portal.state import keys
 from portal.state.scripts import execute_scripted, queue_evalsha, queue_script
@@ -73,15 +74,6 @@ class DeviceMismatch(InvalidCredential):
     token is not spent."""
 
     code = "device_mismatch"
-
-
-# What the RADIUS server says in its Reply-Message for a DeviceMismatch and the portal
-# recognises in the AC's TextInfo, so the phone reads why (zh, en).
-DEVICE_MISMATCH_MESSAGE = (
-    "接入控制器报告的设备地址（MAC）与登录页面所写的不一致，不能用另一台设备的身份上网",
-    "The access controller reports another device address (MAC) than the login page named: "
-    "you cannot go online as another device",
-)
 
 
 class ReusedCredential(CredentialError):

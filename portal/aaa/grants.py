@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from portal.aaa.plans import Plan
 from portal.aaa.sessions import OnlineSession, normalise_mac_or_none
+from portal.aaa.texts import REFUSAL_MESSAGES
 from portal.aaa.usage import Usage, next_midnight
 from portal.errors import CitywifiError
 
@@ -56,24 +57,6 @@ class Grant:
     down_kbps: int | None
     terminate_at: float | None       # epoch when validity ends (WISPr-Session-Terminate-Time)
     class_: bytes                    # opaque, goes into Class (≤ 253 bytes); see make_class
-
-
-# code → (Chinese, English). Shown by the portal and sent as Reply-Message.
-REFUSAL_MESSAGES: dict[str, tuple[str, str]] = {
-    "expired": ("您的套餐已过期", "Your plan has expired."),
-    "daily_time_used": (
-        "今日上网时长已用完，请明天再来", "Today's online time is used up. Please come back tomorrow."
-    ),
-    "total_time_used": ("套餐上网时长已用完", "Your plan's online time is used up."),
-    "daily_volume_used": (
-        "今日流量已用完，请明天再来", "Today's data allowance is used up. Please come back tomorrow."
-    ),
-    "total_volume_used": ("套餐流量已用完", "Your plan's data allowance is used up."),
-    "too_many_devices": (
-        "同时在线设备已达上限，请先下线其他设备", "Too many devices online. Log out another device first."
-    ),
-    "no_plan": ("当前网络暂无可用套餐", "No plan is available on this network."),
-}
 
 
 class QuotaRefusal(CitywifiError):

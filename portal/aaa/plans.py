@@ -1,4 +1,4 @@
-"""Plans (套餐): rate, time and volume quotas, validity, concurrency; and which plan applies.
+"""Plans: rate, time and volume quotas, validity, concurrency; and which plan applies.
 
 A plan is assigned by rules, most specific first (``resolve``):
 
