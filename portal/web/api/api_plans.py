@@ -17,6 +17,7 @@ from portal.noc.jobs import JobBusy
 from portal.venues.venue_store import assign_plan_rule
 from portal.web.api.api_base import ApiError, api_actor, api_audit, body_error, json_body, operation
 from portal.web.api.api_jobs import JOB_SCHEMA, busy, job_body
+from portal.web.api.texts import BAD_RULE, PLAN_EXISTS, PLAN_RETIRED, PLAN_SAVED_JOBS_FULL, en_zh
 from portal.web.client_address import client_address
 from portal.web.noc.noc_jobs import job_runner, start_plan_change
 from portal.web.noc.noc_plans import plan_store
@@ -79,8 +80,7 @@ def _rule(rule: str) -> tuple[str, str, str]:
         return "default", "", "*"
     scope, sep, key = rule.partition(":")
     if not sep or scope not in ("venue", "ssid", "ac") or not key or len(key) > 64:
-        raise body_error("rule: 'default', 'venue:<id>', 'ssid:<ssid>' or 'ac:<name>'",
-                         "规则应为 default、venue:<场所ID>、ssid:<SSID> 或 ac:<AC名称>", "bad_rule")
+        raise body_error(*en_zh(BAD_RULE), "bad_rule")
     return scope, key, rule
 
 
@@ -97,8 +97,7 @@ def create_plan() -> Any:
     body = json_body(NEW_PLAN)
     store = plan_store()
     if store.get_or_none(body["name"]) is not None:
-        raise ApiError(409, "exists", f"a plan named {body['name']!r} already exists",
-                       f"套餐 {body['name']} 已存在")
+        raise ApiError(409, "exists", *en_zh(PLAN_EXISTS, name=body["name"]))
     plan = Plan.from_dict(body)
     store.put(plan)
     api_audit("plan.create", plan.name, None, _plan(plan))
@@ -140,10 +139,7 @@ def patch_plan(plan_name: str) -> Any:
             job = start_plan_change(noc_actions(), before, after, actor=api_actor()[0],
                                     actor_name=api_actor()[1], area="api", ip=client_address())
         except JobBusy as exc:
-            raise ApiError(503, "busy",
-                           "The plan was saved, but too many jobs are waiting to apply it to "
-                           "online sessions; they keep their previous limits.",
-                           "套餐已保存，但后台任务过多，未能应用到在线会话（仍按原限制运行）。") from exc
+            raise ApiError(503, "busy", *en_zh(PLAN_SAVED_JOBS_FULL)) from exc
         applying = job_body(job)
     return {**_plan(after), "applying": applying}
 
@@ -169,8 +165,7 @@ def put_rule(rule: str) -> Any:
     if plan is None:
         raise NotFound(f"no plan named {body['plan']!r}")
     if plan.retired:
-        raise ApiError(400, "retired", f"plan {plan.name!r} is retired and cannot be assigned",
-                       f"套餐 {plan.name} 已停用，不能分配")
+        raise ApiError(400, "retired", *en_zh(PLAN_RETIRED, name=plan.name))
     before = store.rules().get(field)
     assign_plan_rule(store.redis, scope, key, plan.name)
     api_audit("plan.rule.assign", field, {"plan": before}, {"plan": plan.name})

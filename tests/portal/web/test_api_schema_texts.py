@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from flask import Flask
 
-from portal.web.api.api_schema_zh import schema_reason_zh
+from portal.web.api.api_schema_texts import schema_reason_zh
 from tests.portal.web.apikit import auth, token
 from tests.portal.web.consolekit import make_app
 

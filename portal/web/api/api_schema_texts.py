@@ -1,9 +1,12 @@
-"""The Chinese reason of a JSON-schema validation error, for the API's ``message_zh``.
+"""The Chinese reason of a JSON-schema validation error, for the API's ``message_zh``: the
+catalog of how an API client is told that a body fails its schema (zh, en).
 
-jsonschema words its errors in English (``'fast' is not of type 'integer'``); ``message_zh``
-used to embed that text. Here each keyword a request schema uses gets a Chinese sentence built
-from the error's parts (the keyword, its schema value, the offending value) — never from the
-English message.
+Audience: API clients. jsonschema words its errors in English (``'fast' is not of type
+'integer'``), which is the English ``message``; ``message_zh`` used to embed that text. Here
+each keyword a request schema uses gets a Chinese sentence built from the error's parts (the
+keyword, its schema value, the offending value) — never from the English message. The API's
+other messages are ``portal/web/api/texts.py``; the other areas keep their own ``texts.py`` /
+``*_texts.py`` catalogs (docs/architecture.md lists every module).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["schema_reason_zh"]
+__all__ = ["schema_problem", "schema_reason_zh"]
 
 _TYPES = {"integer": "整数", "number": "数字", "string": "字符串", "boolean": "布尔值（true 或 false）",
           "object": "JSON 对象", "array": "数组", "null": "空值"}
@@ -68,3 +71,11 @@ def schema_reason_zh(error: Any) -> str:
     if keyword == "not":
         return "该取值不允许"
     return "取值无效"
+
+
+def schema_problem(path: str, message: str, reason_zh: str) -> tuple[str, str]:
+    """(zh, en) of a body failing its schema at ``path`` ("" = the whole body, not a field):
+    jsonschema's ``message`` in English, :func:`schema_reason_zh` in Chinese."""
+    where = path or "(body)"
+    where_zh = f"字段 {path} " if path else "请求体"
+    return f"{where_zh}无效：{reason_zh}", f"{where}: {message}"
