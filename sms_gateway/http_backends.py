@@ -38,7 +38,6 @@ __all__ = [
     "TencentBackend",
     "Transport",
     "aliyun_sign",
-    "build",
     "percent_encode",
     "tc3_authorization",
 ]
@@ -272,11 +271,3 @@ class TencentBackend(_HttpBackend):
                                         message_en=perm[1])
         raise GatewayTransientError(f"{self.name}: {code or 'no Code'}", code=code or "tencent_error")
 
-
-def build(kind: str, cfg: HttpConfig, **kw: Any) -> SmsBackend:
-    """``kind`` http / aliyun / tencent → backend."""
-    if kind == "aliyun":
-        return AliyunBackend(cfg, **kw)
-    if kind == "tencent":
-        return TencentBackend(cfg, **kw)
-    return GenericHttpBackend(cfg, **kw)

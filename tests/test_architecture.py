@@ -7,7 +7,7 @@ A new import that breaks one fails here with import-linter's report: the chain o
 line. Run ``.venv/bin/lint-imports`` for the same report by hand.
 
 Every module stays at or under 500 lines: a longer one is split by concept into siblings (see
-``portal/settings_*.py`` or ``portal/state/keys_*.py``), never given a higher limit.
+``portal/runtime/settings_*.py`` or ``portal/state/keys_*.py``), never given a higher limit.
 """
 
 from __future__ import annotations
