@@ -5,7 +5,7 @@ renders them; an AC may show the text or hand it back to the portal), and the po
 quota refusal's ``message_zh`` / ``message_en`` (``portal.aaa.grants.QuotaRefusal``). They live
 here, in the lowest package both ``radius`` and the portal may import. What the login pages say
 for the same codes is ``portal/web/errors.py`` (the phone's error-code catalog); the other areas
-keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md lists every module).
+keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md, "Where words live").
 """
 
 from __future__ import annotations

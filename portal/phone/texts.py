@@ -5,7 +5,7 @@ Audience: the phone user. ``portal.phone.otp_errors`` fills these into its error
 / ``message_en``; ``portal.phone.otp.IssuedCode.sms_text`` writes the SMS. What the login pages
 show for an error code is ``portal/web/errors.py`` (the phone's error-code catalog), the page
 words are ``ad_pages/texts.py``, why AAA refused is ``portal/aaa/texts.py``; the other areas keep
-their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md lists every module).
+their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md, "Where words live").
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ policy, quota refusals, AC outcomes and redirect problems). Every failure is log
 code by the view that caught it; pages never show a stack trace. The other words of the phone
 pages are ``ad_pages/texts.py``; the texts behind some codes, as the services word them, are
 ``portal/phone/texts.py`` (SMS code) and ``portal/aaa/texts.py`` (refusals, Reply-Message); the
-other areas keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md lists
-every module).
+other areas keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md,
+"Where words live").
 """
 
 # ruff: noqa: E501  (a message table: one code per line reads best; CJK counts double)

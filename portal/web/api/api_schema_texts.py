@@ -6,7 +6,7 @@ Audience: API clients. jsonschema words its errors in English (``'fast' is not o
 each keyword a request schema uses gets a Chinese sentence built from the error's parts (the
 keyword, its schema value, the offending value) — never from the English message. The API's
 other messages are ``portal/web/api/texts.py``; the other areas keep their own ``texts.py`` /
-``*_texts.py`` catalogs (docs/architecture.md lists every module).
+``*_texts.py`` catalogs (docs/architecture.md, "Where words live").
 """
 
 from __future__ import annotations

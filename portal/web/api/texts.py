@@ -5,8 +5,8 @@ Audience: API clients (the NOC's scripts and whoever reads their logs). Entries 
 templates with named fields; :func:`en_zh` fills one in the order ``ApiError`` and ``body_error``
 take (English ``message`` first). Why a body fails its JSON schema is worded in
 ``portal/web/api/api_schema_texts.py``; the phone's error codes are ``portal/web/errors.py``; the
-other areas keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md lists
-every module).
+other areas keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md,
+"Where words live").
 """
 
 # ruff: noqa: E501  (a message table: one entry per line reads best; CJK counts double)

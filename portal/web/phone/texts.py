@@ -4,7 +4,7 @@ gateway handoff and logout pages, and the demo SMS outbox.
 Audience: the phone user (the outbox: whoever tries the demo). The templated phone pages take
 their words from ``ad_pages/texts.py``, error messages from ``portal/web/errors.py`` (the phone's
 error-code catalog); the other areas keep their own ``texts.py`` / ``*_texts.py`` catalogs
-(docs/architecture.md lists every module). Entries with markup stay markup: ``{link}`` is filled
+(docs/architecture.md, "Where words live"). Entries with markup stay markup: ``{link}`` is filled
 with an HTML-escaped URL.
 """
 
