@@ -117,11 +117,11 @@ RAW_BODIES: list[tuple[bytes, str]] = [
 def _operations() -> list[tuple[str, str]]:
     import importlib
 
-    from portal.web.api import api_base as base
+    from portal.web.api import api_base
 
     for name in RESOURCE_MODULES:
         importlib.import_module(f"portal.web.api.{name}")
-    return sorted({(op.method, op.path) for op in base.OPERATIONS}, key=lambda mp: (mp[1], mp[0]))
+    return sorted({(op.method, op.path) for op in api_base.OPERATIONS}, key=lambda mp: (mp[1], mp[0]))
 
 
 OPERATIONS = _operations()
