@@ -10,7 +10,7 @@ keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md, "Wh
 
 from __future__ import annotations
 
-__all__ = ["DEVICE_MISMATCH_MESSAGE", "REFUSAL_MESSAGES", "REJECT_MESSAGES"]
+__all__ = ["DEVICE_MISMATCH_MESSAGE", "PLAN_LIMIT_LABELS", "REFUSAL_MESSAGES", "REJECT_MESSAGES"]
 
 # code → (Chinese, English). Shown by the portal and sent as Reply-Message.
 REFUSAL_MESSAGES: dict[str, tuple[str, str]] = {
@@ -56,4 +56,22 @@ REJECT_MESSAGES: dict[str, tuple[str, str]] = {
         "不支持的认证方式",
         "Unsupported authentication method.",
     ),
+}
+
+
+# A plan's limits by name (``portal.aaa.plan_limits.PLAN_LIMITS``), as the NOC's plan form and
+# plan list name them.
+PLAN_LIMIT_LABELS: dict[str, tuple[str, str]] = {
+    "up_kbps": ("上行速率", "Upload rate"),
+    "down_kbps": ("下行速率", "Download rate"),
+    "session_timeout": ("单次在线上限", "Session limit"),
+    "idle_timeout": ("空闲下线", "Idle timeout"),
+    "daily_time": ("每日时长", "Time per day"),
+    "total_time": ("总时长", "Total time"),
+    "daily_volume": ("每日流量", "Data per day"),
+    "total_volume": ("总流量", "Total data"),
+    "validity_days": ("有效天数（自首次登录）", "Valid for (days from first login)"),
+    "max_sessions": ("同时在线设备数", "Concurrent devices"),
+    "interim_interval": ("计费更新间隔", "Interim interval"),
+    "mac_binding_days": ("免短信天数", "Device remembered for"),
 }

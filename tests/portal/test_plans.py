@@ -128,3 +128,34 @@ def test_broken_definition_is_skipped_not_fatal(redis_client: Any) -> None:
     store.assign("default", "", "good")
     redis_client.hset("cw:{plans}:defs", "bad", json.dumps({"name": "bad", "daily_time": -5}))
     assert store.resolve("1", "ac", None).name == "good"
+
+
+def test_every_limit_of_a_plan_is_declared_once_with_its_label_and_units() -> None:
+    """portal/aaa/plan_limits.py is the one table of limits: Plan, PlanSeed, the NOC form and the
+    API schema all follow it, so a limit added to one and not the table is caught here."""
+    import dataclasses
+
+    from portal.aaa.plan_limits import ENFORCED_FIELDS, LIMIT_NAMES, PLAN_LIMITS
+    from portal.aaa.texts import PLAN_LIMIT_LABELS
+    from portal.runtime.settings_seeds import PlanSeed
+    from portal.web.api.api_plans import NEW_PLAN
+    from portal.web.noc.noc_plans import FIELDS
+
+    not_limits = {"name", "title_zh", "title_en", "valid_until", "retired"}
+    plan_fields = {f.name for f in dataclasses.fields(Plan)} - not_limits
+    assert plan_fields == set(LIMIT_NAMES)
+    assert {f.name for f in dataclasses.fields(PlanSeed)} - not_limits == set(LIMIT_NAMES)
+    assert set(PLAN_LIMIT_LABELS) == set(LIMIT_NAMES)
+    assert all(zh and en for zh, en in PLAN_LIMIT_LABELS.values())
+    assert [field[0] for field in FIELDS] == list(LIMIT_NAMES)
+    assert set(LIMIT_NAMES) <= set(NEW_PLAN["properties"])
+    assert "max_sessions" not in ENFORCED_FIELDS and "valid_until" in ENFORCED_FIELDS
+    assert len(PLAN_LIMITS) == len(set(LIMIT_NAMES))
+
+
+def test_a_positive_limit_is_required_for_every_declared_limit() -> None:
+    from portal.aaa.plan_limits import LIMIT_NAMES
+
+    for name in LIMIT_NAMES:
+        with pytest.raises(ValidationError, match=name):
+            Plan(name="p", **{name: 0})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from portal.aaa.plan_limits import PLAN_LIMITS
 from portal.aaa.plans import Plan
 from portal.errors import NotFound
 from portal.noc.jobs import JobBusy
@@ -26,17 +27,9 @@ from portal.web.noc.noc_sessions import noc_actions
 __all__: list[str] = []
 
 _LIMIT = {"type": ["integer", "null"], "minimum": 1}
-# What each limit counts in (null = no limit). Volumes are octets; where a person reads them
-# (console, phone) they are shown in decimal MB/GB: 1 MB = 1,000,000 octets (portal/units.py).
-_LIMIT_UNITS = {
-    "up_kbps": "kbit/s, user to network", "down_kbps": "kbit/s, network to user",
-    "session_timeout": "seconds per session", "idle_timeout": "seconds",
-    "daily_time": "online seconds per local day", "total_time": "online seconds ever",
-    "daily_volume": "octets per local day, both directions (1 MB = 1,000,000 octets)",
-    "total_volume": "octets ever, both directions (1 MB = 1,000,000 octets)",
-    "validity_days": "days from the first login", "max_sessions": "devices online at once",
-    "interim_interval": "seconds (at least 60)", "mac_binding_days": "days",
-}
+# What each limit counts in (null = no limit), from portal/aaa/plan_limits.py. Volumes are
+# octets; where a person reads them (console, phone) they are shown in decimal MB/GB.
+_LIMIT_UNITS = {limit.name: limit.counts for limit in PLAN_LIMITS}
 _LIMIT_FIELDS = tuple(_LIMIT_UNITS)
 _PLAN_PROPS: dict[str, Any] = {
     "name": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"},

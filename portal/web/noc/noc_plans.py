@@ -28,7 +28,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.aaa.plan_limits import PLAN_LIMITS
 from portal.aaa.plans import RULE_SCOPES, Plan, PlanStore
+from portal.aaa.texts import PLAN_LIMIT_LABELS
 from portal.admin.accounts import Role
 from portal.errors import NotFound, ValidationError
 from portal.noc.jobs import JobBusy
@@ -50,26 +52,12 @@ __all__ = ["FIELDS", "bp", "plan_store", "rule_field_of"]
 
 bp = Blueprint("noc_plans", __name__, url_prefix="/noc/plans")
 
-# (field, unit, scale from the form's unit to the store's, minimum in the form's unit)
-_LIMITS: tuple[tuple[str, str, int, float], ...] = (
-    ("up_kbps", "kbit/s", 1, 0),
-    ("down_kbps", "kbit/s", 1, 0),
-    ("session_timeout", "min", 60, 0),
-    ("idle_timeout", "min", 60, 0),
-    ("daily_time", "min", 60, 0),
-    ("total_time", "min", 60, 0),
-    ("daily_volume", "MB", MB, 0),
-    ("total_volume", "MB", MB, 0),
-    ("validity_days", "d", 1, 0),
-    ("max_sessions", "", 1, 0),
-    ("interim_interval", "s", 1, 60),
-    ("mac_binding_days", "d", 1, 0),
-)
-# (field, zh, en, unit, scale, minimum): the limits with their names (T.PLAN_FIELD_LABELS)
+# (field, zh, en, unit, scale from the form's unit to the store's, minimum in the form's unit):
+# the plan's limits as the form shows them (portal/aaa/plan_limits.py, named in portal/aaa/texts.py)
 FIELDS: tuple[tuple[str, str, str, str, int, float], ...] = tuple(
-    (field, *T.PLAN_FIELD_LABELS[field], unit, scale, minimum) for field, unit, scale, minimum in _LIMITS)
-_INTEGER = {"up_kbps", "down_kbps", "validity_days", "max_sessions", "interim_interval",
-            "mac_binding_days"}
+    (limit.name, *PLAN_LIMIT_LABELS[limit.name], limit.form_unit, limit.form_scale, limit.form_minimum)
+    for limit in PLAN_LIMITS)
+_INTEGER = {limit.name for limit in PLAN_LIMITS if limit.whole}
 
 
 def plan_store() -> PlanStore:

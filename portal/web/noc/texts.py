@@ -21,7 +21,7 @@ __all__ = [
     "CHOOSE_TOKEN_SCOPE", "CHOOSE_VENDOR", "DM_VIA_PROXY_NEEDS_VIA", "DURATION_TOO_LONG", "FASKEY_FORMAT",
     "INVALID_INPUT", "INVALID_SEARCH", "JOBS_FULL", "KICK_NOTHING", "LOG_LABELS", "MAC_NOT_BOUND",
     "MA_MODE_INVALID", "NOT_A_PHONE", "NO_ADDRESS", "NO_SUCH_AC", "NO_SUCH_JOB", "NO_SUCH_PLAN",
-    "NO_SUCH_RULE", "OPENNDS_NEEDS_FASKEY", "PLAN_FIELD_LABELS", "PLAN_JOBS_FULL", "PLAN_LABELS",
+    "NO_SUCH_RULE", "OPENNDS_NEEDS_FASKEY", "PLAN_JOBS_FULL", "PLAN_LABELS",
     "PROXY_BEHIND_PROXY", "REJECT_REASONS", "RETRIES_TOO_MANY", "RULE_KEY_MISSING", "RULE_KEY_TOO_LONG",
     "SCOPE_LABELS", "SECRET_FORMAT", "SESSION_GONE", "STREAM_LABELS", "TIMEOUT_NOT_NUMBER", "TIMEOUT_RANGE",
     "ac_disabled", "ac_enabled", "ac_exists", "ac_saved", "bad_date", "blocked", "field_required",
@@ -123,21 +123,6 @@ def kicked(ok: int, total: int) -> tuple[str, str]:
 
 # -- plans and their rules (portal/web/noc/noc_plans.py) --------------------------------------------------
 
-# A plan's limits, by field (units and scales: noc_plans.FIELDS).
-PLAN_FIELD_LABELS = {
-    "up_kbps": ("上行速率", "Upload rate"),
-    "down_kbps": ("下行速率", "Download rate"),
-    "session_timeout": ("单次在线上限", "Session limit"),
-    "idle_timeout": ("空闲下线", "Idle timeout"),
-    "daily_time": ("每日时长", "Time per day"),
-    "total_time": ("总时长", "Total time"),
-    "daily_volume": ("每日流量", "Data per day"),
-    "total_volume": ("总流量", "Total data"),
-    "validity_days": ("有效天数（自首次登录）", "Valid for (days from first login)"),
-    "max_sessions": ("同时在线设备数", "Concurrent devices"),
-    "interim_interval": ("计费更新间隔", "Interim interval"),
-    "mac_binding_days": ("免短信天数", "Device remembered for"),
-}
 PLAN_LABELS = {"name": ("套餐代码", "Plan code"), "title_zh": ("中文名称", "Chinese title"),
                "title_en": ("英文名称", "English title"), "valid_until": ("截止日期", "Valid until")}
 # What a rule applies to (portal.aaa.plans.RULE_SCOPES).
