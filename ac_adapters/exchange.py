@@ -55,6 +55,7 @@ from ac_adapters.exchange_types import (
     Wait,
 )
 from ac_adapters.profiles import AuthMethod, MacAttr
+from ac_adapters.texts import LOGIN_RESULTS
 
 __all__ = [
     "AcEndpoint",
@@ -76,18 +77,7 @@ __all__ = [
 
 _Handler = Callable[..., Outcome]
 
-_USER_MESSAGES: dict[str, tuple[str, str]] = {
-    "ok": ("已连接，可以上网了。", "You are online."),
-    "rejected": ("认证失败，请重新获取验证码后再试。",
-                 "Login was rejected; request a new code and try again."),
-    "unknown_device": ("Wi-Fi设备未识别此终端，请重新连接Wi-Fi后再试。",
-                       "The Wi-Fi controller does not know this device; reconnect to the Wi-Fi and retry."),
-    "busy": ("正在认证中，请稍候再试。", "A login is already in progress; please retry in a moment."),
-    "failed": ("Wi-Fi设备暂时无法完成认证，请稍后再试。",
-               "The Wi-Fi controller could not log you in; please retry later."),
-    "timeout": ("Wi-Fi设备无响应，请稍后再试。",
-                "The Wi-Fi controller did not answer; please try again later."),
-}
+_USER_MESSAGES = LOGIN_RESULTS   # ac_adapters/texts.py
 
 
 class Exchange:

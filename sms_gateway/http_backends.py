@@ -30,6 +30,7 @@ from sms_gateway.errors import (
     GatewayTransientError,
     GatewayUncertainError,
 )
+from sms_gateway.texts import ERRORS
 
 __all__ = [
     "AliyunBackend",
@@ -47,9 +48,8 @@ Transport = Callable[[str, str, Mapping[str, str], bytes, float], tuple[int, byt
 ALIYUN_URL = "https://dysmsapi.aliyuncs.com/"
 TENCENT_URL = "https://sms.tencentcloudapi.com/"
 
-_RATE_ZH = "发送过于频繁，请稍后再试。"
-_RATE_EN = "Too many messages to this number; please wait and try again."
-_BAD_ZH, _BAD_EN = "号码无效，无法接收短信。", "The number is invalid and cannot receive SMS."
+_RATE_ZH, _RATE_EN = ERRORS["rate_limited"]
+_BAD_ZH, _BAD_EN = ERRORS["bad_number"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,7 @@ def aliyun_sign(params: Mapping[str, str], secret: str, method: str = "GET") -> 
 _ALIYUN_PERMANENT = {
     "isv.MOBILE_NUMBER_ILLEGAL": (_BAD_ZH, _BAD_EN),
     "isv.BUSINESS_LIMIT_CONTROL": (_RATE_ZH, _RATE_EN),   # per-number limits: failing over would dodge them
-    "isv.BLACK_KEY_CONTROL_LIMIT": ("短信内容被拦截。", "The message content was refused."),
+    "isv.BLACK_KEY_CONTROL_LIMIT": ERRORS["content_refused"],
 }
 
 

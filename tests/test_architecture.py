@@ -110,5 +110,6 @@ def test_every_portal_module_is_on_the_map() -> None:
 
 
 # What radius may import from portal (pyproject.toml, contract radius-on-aaa): the AAA core and
-# Redis state; the shared leaves (error tree, text, units); runtime settings, metrics, readiness.
-ALLOWED_TO_RADIUS = {"aaa", "state", "errors", "text", "units", "runtime"}
+# Redis state; the shared leaves (error tree, text, units, and texts: their zh/en words); runtime
+# settings, metrics, readiness.
+ALLOWED_TO_RADIUS = {"aaa", "state", "errors", "text", "texts", "units", "runtime"}

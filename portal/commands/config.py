@@ -27,6 +27,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from portal.commands import texts
 from portal.runtime import settings as settings_module
 from portal.runtime.settings import Settings
 
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "example":
         print(render_example(), end="")
         return 0
-    print("ok: settings are valid / 配置有效")   # load_settings already succeeded in the CLI
+    print(texts.CONFIG_OK)   # load_settings already succeeded in the CLI
     return 0
 
 
