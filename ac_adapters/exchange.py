@@ -77,7 +77,6 @@ __all__ = [
 
 _Handler = Callable[..., Outcome]
 
-_USER_MESSAGES = LOGIN_RESULTS   # ac_adapters/texts.py
 
 
 class Exchange:
@@ -315,7 +314,7 @@ class LoginExchange(Exchange):
     def _result(self, *, ok: bool, err_code: int | None, text: str, stage: str, now: float,
                 kind: str, diagnostic: str, already_online: bool = False,
                 timed_out: bool = False) -> LoginResult:
-        zh, en = _USER_MESSAGES[kind]
+        zh, en = LOGIN_RESULTS[kind]
         return LoginResult(
             ok=ok, err_code=err_code, text=text, req_id=self.req_id, stage=stage,
             already_online=already_online, timed_out=timed_out, timings=self._total(now),

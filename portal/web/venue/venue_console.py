@@ -24,7 +24,7 @@ from ad_pages.forms import describe_missing, missing_forms
 from portal.admin.accounts import Role
 from portal.errors import NotFound, ValidationError
 from portal.venues.content_quotas import ContentRefused
-from portal.venues.page_help import variables_for
+from portal.venues.page_help_texts import variables_for
 from portal.venues.pages import PageError, build_context, sample_values
 from portal.venues.venue_assets import AssetError
 from portal.venues.venue_store import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue

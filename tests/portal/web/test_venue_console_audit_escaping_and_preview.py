@@ -21,7 +21,7 @@ from ad_pages.campaigns import Campaign, Creative
 from portal.admin.accounts import Role
 from portal.admin.audit import AuditLog
 from portal.venues.campaign_store import CampaignStore
-from portal.venues.page_help import VARIABLES, variables_for
+from portal.venues.page_help_texts import VARIABLES, variables_for
 from portal.venues.pages import PAGES, PageStore, build_context, sample_values
 from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
