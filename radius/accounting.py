@@ -66,6 +66,7 @@ from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
 from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
 from radius.acct_script import ACCT_LUA
+from radius.acct_wire import AcctWire, script_call
 from radius.called_station import split_called_station_id
 from radius.errors import InProgress, RadiusError
 from radius.metrics import Metrics
@@ -170,6 +171,9 @@ class AccountingProcessor:
         # no redis-py encoding, no SCRIPT EXISTS per batch). Not with acct_wait_replicas: WAIT
         # counts the writes of its own connection, which is redis-py's.
         self.fast = fast if self.settings.acct_wait_replicas <= 0 else None
+        self._constants = (self.settings.tombstone_ttl, self.limits.clock_skew, self._line_rate,
+                           BURST_SECONDS)
+        self._wire = AcctWire(self._acct.sha.encode(), self._constants)
         if self.fast is not None:
             self.fast.script(ACCT_LUA)
             self.fast.script(RELEASE_LUA)
@@ -314,33 +318,34 @@ class AccountingProcessor:
         session_time = record.session_time or 0
         event_time = record.event_time(received_at)
         started = int(event_time - session_time)
-        if kind != "stop":   # a Stop is logged by the script's answer (_finish_sessions)
+        wire = self._wire if type(pipe) is RespPipeline else None
+        if kind != "stop" and wire is not None:   # a Stop is logged by the script's answer
+            pipe.queue(wire.log_entry(ac.name, received_at, record, phone))
+        elif kind != "stop":
             pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
         mac = mac_of(record.calling_station_id)
-        if kind != "stop":   # a Stop's index and logout writes follow the script (_finish_sessions)
-            self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
         ap_mac, ssid = split_called_station_id(record.called_station_id)
-        venue = self.venues.venue_id(ac.name, ssid, ap_mac)
         rate_in, rate_out = self.limits.plan_rates(plan)
-        script_keys = [keys.phone_sessions(phone), keys.usage(phone),
-                       keys.session_tombstone(phone, ac.name, sid),
-                       keys.login_claim(phone, bound.login or "-")]
-        if kind == "stop":
-            script_keys.append(keys_outbox.session_logout_pending(phone, ac.name, sid))
-        queue_script(
-            pipe, self._acct, script_keys,
-            [
-                f"{ac.name}|{sid}", kind, int(received_at), self.usage.today(received_at),
-                session_time, record.input_total, record.output_total,
-                int(record.input_gigawords is not None), int(record.output_gigawords is not None),
-                mac or "", record.framed_ip or "",
-                interim, plan_name, record.user_name if record.user_name != phone else "",
-                self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
-                int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
-                self._line_rate, BURST_SECONDS,
-                nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac),
-            ],
-        )
+        session = (ac.name, sid, phone, bound.login, kind, mac or "", record.framed_ip or "",
+                   interim, plan_name, record.user_name if record.user_name != phone else "",
+                   ssid or "", self.venues.venue_id(ac.name, ssid, ap_mac), int(rate_in),
+                   int(rate_out),
+                   nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac))
+        variable = (int(received_at), self.usage.today(received_at), session_time,
+                    record.input_total, record.output_total, int(record.input_gigawords is not None),
+                    int(record.output_gigawords is not None), started, int(event_time))
+        # A Stop's index writes follow the script. The deadline is the record's own ('u' is the
+        # whole second): a whole number stays an integer in a small zset's listpack, where a
+        # fraction was re-parsed by every ZADD's scan (docs/benchmarks.md).
+        deadline = int(received_at) + 2 * interim + self.grace
+        if kind != "stop" and wire is not None:
+            pipe.queue(*wire.index(ac.name, sid, phone, deadline))
+        elif kind != "stop":
+            self.registry.index_in(pipe, phone, ac.name, sid, deadline)
+        if wire is not None:   # the session's repeating arguments encoded once (radius/acct_wire.py)
+            pipe.queue(wire.script(session, variable))
+        else:
+            queue_script(pipe, self._acct, *script_call(session, variable, self._constants))
         result = len(pipe) - 1
         self._release_slot(pipe, phone, mac, bound.login, f"{ac.name}|{sid}", kind)
         return _Queued(ac, record, phone, plan_name, kind, received_at, started, result, index)

@@ -248,6 +248,10 @@ class RespPipeline:
     def execute_command(self, *args: Any) -> None:
         self._commands.append(_packed(args))
 
+    def queue(self, *commands: Encoded) -> None:
+        """Commands already in RESP form (radius/acct_wire.py); an EVALSHA names its script."""
+        self._commands.extend(commands)
+
     def hset(self, name: Any, key: Any = None, value: Any = None,
              mapping: dict[Any, Any] | None = None) -> None:
         args: list[Any] = ["HSET", name]

@@ -1,0 +1,125 @@
+"""radius/acct_wire.py: the pre-encoded accounting commands are byte for byte what hiredis's
+encoder sends for the same keys and arguments, so Redis sees the same commands as before."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import hiredis
+import pytest
+import redis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portal.aaa.sessions import deadline_member
+from portal.state import keys, keys_outbox
+from radius.acct_log import log_fields
+from radius.acct_record import AcctRecord
+from radius.acct_wire import FIXED, VARIABLE, AcctWire, bulk_values, script_call
+
+SHA = b"0123456789abcdef0123456789abcdef01234567"
+CONSTANTS = (21600, 300, 250_000_000, 60)
+TEXT = st.text(max_size=40)
+NUMBER = st.integers(min_value=0, max_value=2**53 - 1)
+SESSION = st.tuples(TEXT.filter(bool), TEXT.filter(bool), TEXT.filter(bool), TEXT,
+                    st.sampled_from(["start", "interim", "stop"]), TEXT, TEXT, NUMBER, TEXT, TEXT,
+                    TEXT, TEXT, NUMBER, NUMBER, TEXT)
+VARIABLES = st.tuples(NUMBER, TEXT, NUMBER, NUMBER, NUMBER, st.sampled_from([0, 1]),
+                      st.sampled_from([0, 1]), NUMBER, NUMBER)
+
+
+def test_the_argument_layout_is_the_scripts() -> None:
+    assert len(FIXED) + len(VARIABLE) == 26
+    session = ("ac", "s1", "13800138000", "lg", "stop", "m", "ip", 300, "basic", "u", "ss", "v", 1, 2,
+               "{}")
+    script_keys, args = script_call(session, tuple(range(len(VARIABLE))), CONSTANTS)
+    assert script_keys == [keys.phone_sessions("13800138000"), keys.usage("13800138000"),
+                           keys.session_tombstone("13800138000", "ac", "s1"),
+                           keys.login_claim("13800138000", "lg"),
+                           keys_outbox.session_logout_pending("13800138000", "ac", "s1")]
+    assert dict(zip(FIXED, args, strict=False)) == {
+        "field": "ac|s1", "kind": "stop", "mac": "m", "ip": "ip", "interim": 300, "plan": "basic",
+        "user name": "u", "tombstone ttl": 21600, "ssid": "ss", "venue": "v", "login": "lg",
+        "clock skew": 300, "rate in": 1, "rate out": 2, "line rate": 250_000_000, "burst": 60,
+        "nas ids": "{}"}
+    assert args[len(FIXED):] == list(range(len(VARIABLE)))
+    no_login, _ = script_call(("ac", "s1", "p", "", "interim", *session[5:]), (), CONSTANTS)
+    assert no_login[3] == keys.login_claim("p", "-") and len(no_login) == 4
+
+
+@given(SESSION, VARIABLES, VARIABLES)
+def test_script_bytes_are_pack_command(session: tuple, first: tuple, second: tuple) -> None:
+    wire = AcctWire(SHA, CONSTANTS)
+    for variable in (first, second, first):    # the second call of a session uses the memo
+        script_keys, args = script_call(session, variable, CONSTANTS)
+        encoded = wire.script(session, variable)
+        assert encoded.payload == hiredis.pack_command(("EVALSHA", SHA, len(script_keys), *script_keys,
+                                                        *args))
+        assert encoded.script == SHA      # a NOSCRIPT reply reloads this script
+
+
+@given(TEXT.filter(bool), TEXT.filter(bool), TEXT.filter(bool),
+       st.integers(min_value=0, max_value=2**40) | st.floats(min_value=0, max_value=2e12))
+def test_index_bytes_are_pack_command(ac: str, sid: str, phone: str, deadline: float) -> None:
+    wire = AcctWire(SHA, CONSTANTS)
+    for score in (deadline, deadline + 1, deadline):
+        hset, zadd = wire.index(ac, sid, phone, score)
+        assert hset.payload == hiredis.pack_command(("HSET", keys.ac_sessions(ac), sid, phone))
+        assert zadd.payload == hiredis.pack_command(
+            ("ZADD", keys.session_deadlines(), score, deadline_member(phone, ac, sid)))
+
+
+def test_bulk_values_examples() -> None:
+    assert bulk_values((0, "城", 1765147412.0, 2**53 - 1)) == hiredis.pack_command(
+        (0, "城", 1765147412.0, 2**53 - 1))[len(b"*4\r\n"):]
+
+
+def test_a_missing_argument_is_refused_as_before() -> None:
+    """None (a record without User-Name) fails as RespPipeline fails it: redis-py's DataError."""
+    wire = AcctWire(SHA, CONSTANTS)
+    session = ("ac", "s1", "p", "", "interim", "", "", 300, "", None, "", "", 0, 0, "")
+    with pytest.raises(redis.DataError):
+        wire.script(session, (1, "20261208", 1, 1, 1, 0, 0, 1, 1))   # type: ignore[arg-type]
+
+
+OPTIONAL_TEXT = st.none() | st.text(max_size=30)
+OPTIONAL_NUMBER = st.none() | st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> AcctRecord:
+    return AcctRecord(
+        status=draw(st.sampled_from([1, 2, 3])), session_id=draw(st.text(min_size=1, max_size=20)),
+        user_name=draw(OPTIONAL_TEXT), calling_station_id=draw(OPTIONAL_TEXT),
+        called_station_id=draw(OPTIONAL_TEXT), framed_ip=draw(st.none() | st.just("10.0.0.1")),
+        nas_ip=draw(st.none() | st.just("127.0.0.1")), nas_identifier=draw(OPTIONAL_TEXT),
+        session_time=draw(OPTIONAL_NUMBER), input_octets=draw(OPTIONAL_NUMBER),
+        output_octets=draw(OPTIONAL_NUMBER), input_gigawords=draw(OPTIONAL_NUMBER),
+        output_gigawords=draw(OPTIONAL_NUMBER), input_packets=draw(OPTIONAL_NUMBER),
+        output_packets=draw(OPTIONAL_NUMBER), terminate_cause=draw(OPTIONAL_NUMBER),
+        class_=draw(st.none() | st.binary(max_size=40)), event_timestamp=draw(OPTIONAL_NUMBER),
+        delay_time=draw(OPTIONAL_NUMBER))
+
+
+@given(records(), records(), st.text(max_size=12), st.text(max_size=15),
+       st.floats(min_value=0, max_value=2e9))
+def test_log_entry_bytes_are_log_fields(first: AcctRecord, second: AcctRecord, ac: str, phone: str,
+                                        at: float) -> None:
+    """The same fields, values (escaped alike: control characters, backslashes) and order as
+    radius.acct_log.log_fields, also when a session's next record reuses the memo."""
+    wire = AcctWire(SHA, CONSTANTS)
+    later = dataclasses.replace(first, session_time=second.session_time,
+                                input_octets=second.input_octets, delay_time=second.delay_time)
+    for record in (first, second, later, first):
+        expected = log_fields("acct", ac, at, record, phone)
+        assert wire.log_entry(ac, at, record, phone).payload == hiredis.pack_command(
+            ("XADD", keys.acct_log(), "*", *[x for pair in expected.items() for x in pair]))
+
+
+def test_log_entry_escapes_what_the_ac_sent() -> None:
+    record = AcctRecord(status=3, session_id="s\x1b[31m", user_name="a\\b", input_octets=5)
+    wire = AcctWire(SHA, CONSTANTS)
+    fields = [x for pair in log_fields("acct", "ac", 1.5, record, "p").items() for x in pair]
+    assert "s\\x1b[31m" in fields and "a\\\\b" in fields
+    assert wire.log_entry("ac", 1.5, record, "p").payload == hiredis.pack_command(
+        ("XADD", keys.acct_log(), "*", *fields))
