@@ -42,8 +42,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from portal.aaa.device_slots import RELEASE_LUA, release_args
 from portal.aaa.grants import ClassSigner, check_quota, is_signed_class, parse_class
@@ -97,9 +96,10 @@ class AccountingScriptError(RadiusError):
     code = "accounting_script_error"
 
 
-@dataclass(frozen=True, slots=True)
-class _Binding:
-    """Whose session a record is: the phone, the plan and login of a verified signed Class."""
+class _Binding(NamedTuple):
+    """Whose session a record is: the phone, the plan and login of a verified signed Class.
+    (This and _Queued are named tuples, not frozen dataclasses: built per record, and a frozen
+    dataclass sets each field through object.__setattr__.)"""
 
     phone: str
     plan: str = ""
@@ -107,10 +107,9 @@ class _Binding:
     issued: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Queued:
+class _Queued(NamedTuple):
     """A session record whose writes are queued on a pipeline; ``result`` indexes its script's
-    reply in the pipeline's results, ``index`` its place in the batch."""
+    reply in the pipeline's results, ``place`` its place in the batch."""
 
     ac: AcRecord
     record: AcctRecord
@@ -120,7 +119,7 @@ class _Queued:
     received_at: float
     started: int
     result: int
-    index: int
+    place: int
 
     @property
     def sid(self) -> str:
@@ -388,7 +387,7 @@ class AccountingProcessor:
             reply = results[q.result]
             failed = isinstance(reply, Exception)
             if q.kind == "stop" and not failed and reply[0] == b"busy":
-                out[q.index] = StopInProgress(f"{q.ac.name}|{q.sid}")
+                out[q.place] = StopInProgress(f"{q.ac.name}|{q.sid}")
                 continue
             if q.kind == "stop" and (failed or reply[0] == b"closed"):
                 # Logged by the script's answer: an AC retransmits a Stop with a new Acct-Delay-Time
@@ -397,7 +396,7 @@ class AccountingProcessor:
                 later().xadd(keys.acct_log(), entry)
             if failed:
                 log.error("accounting script failed on %s|%s: %s", q.ac.name, q.sid, reply)
-                out[q.index] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
+                out[q.place] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
                 continue
             verdict = reply[0].decode()
             if verdict == "refused":

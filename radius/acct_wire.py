@@ -62,12 +62,12 @@ def script_call(session: Session, variable: tuple[Any, ...], constants: tuple[in
 def bulk_values(values: tuple[Any, ...]) -> bytes:
     """RESP bulk strings of ints, floats and text, as ``hiredis.pack_command`` writes them (ints in
     decimal, floats by ``repr``, text as UTF-8), without the array header."""
-    out = []
-    for v in values:
-        t = type(v)
-        b = v.encode() if t is str else b"%d" % v if t is int else repr(v).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-    return b"".join(out)
+    parts = []
+    for v in values:     # one str built with f-strings, encoded once: the cheapest way measured
+        text = v if type(v) is str else str(v)     # str of a float is its repr
+        size = len(text) if text.isascii() else len(text.encode())
+        parts.append(f"${size}\r\n{text}\r\n")
+    return "".join(parts).encode()
 
 
 def _body(args: tuple[Any, ...]) -> bytes:
@@ -103,7 +103,7 @@ class AcctWire:
         assert len(variable) == len(VARIABLE)
         return Encoded(head + bulk_values(variable), self.sha)
 
-    def index(self, ac: str, sid: str, phone: str, deadline: float) -> tuple[Encoded, Encoded]:
+    def index(self, ac: str, sid: str, phone: str, deadline: float) -> tuple[bytes, bytes]:
         """``SessionRegistry.index_in``'s two commands: the per-AC index ``HSET`` and the deadline
         ``ZADD``."""
         memo = self._indexes.get((ac, sid, phone))
@@ -115,9 +115,9 @@ class AcctWire:
             member = _body((deadline_member(phone, ac, sid),))
             memo = self._indexes[(ac, sid, phone)] = (hset, zadd, member)
         hset, zadd, member = memo
-        return Encoded(hset), Encoded(zadd + bulk_values((deadline,)) + member)
+        return hset, zadd + bulk_values((deadline,)) + member
 
-    def log_entry(self, ac: str, received_at: float, record: AcctRecord, phone: str) -> Encoded:
+    def log_entry(self, ac: str, received_at: float, record: AcctRecord, phone: str) -> bytes:
         """The accounting log's ``XADD`` of a session record: ``radius.acct_log.log_fields("acct",
         ac, received_at, record, phone)``, the same fields in the same order, with the values a
         session repeats (AC, phone, ids, MAC, Class …) encoded once."""
@@ -130,25 +130,27 @@ class AcctWire:
                 self._logs.clear()
             memo = self._logs[memo_key] = self._log_parts(ac, phone, r)
         head, middle, tail, count = memo
-        # The values that change per record: numbers only (nothing to escape), present or not
-        # as log_fields has them (None is left out; so is "", which a number never is).
-        values: list[Any] = [("t", r.session_time), ("ipk", r.input_packets),
-                             ("opk", r.output_packets), ("tc", r.terminate_cause),
-                             ("ets", r.event_timestamp), ("dly", r.delay_time)]
-        out = [head, _field("at", f"{received_at:.3f}"), middle]
-        for name, value in values:
+        # The values that change per record: numbers only (ASCII, nothing to escape), present or
+        # not as log_fields has them (None is left out; so is "", which a number never is).
+        at = f"{received_at:.3f}"
+        numbers = [f"$2\r\nat\r\n${len(at)}\r\n{at}\r\n"]
+        for name, value in ((_T, r.session_time), (_IPK, r.input_packets), (_OPK, r.output_packets),
+                            (_TC, r.terminate_cause), (_ETS, r.event_timestamp),
+                            (_DLY, r.delay_time)):
             if value is not None:
-                out.append(_field(name, str(value)))
-                count += 1
-        out.append(tail)
+                text = str(value)
+                numbers.append(f"{name}${len(text)}\r\n{text}\r\n")
+        totals = []
         if r.input_octets is not None or r.input_gigawords is not None:
-            out.append(_field("in", str(r.input_total)))
-            count += 1
+            text = str(r.input_total)
+            totals.append(f"$2\r\nin\r\n${len(text)}\r\n{text}\r\n")
         if r.output_octets is not None or r.output_gigawords is not None:
-            out.append(_field("out", str(r.output_total)))
-            count += 1
-        return Encoded(b"*%d\r\n$4\r\nXADD\r\n%s$1\r\n*\r\n" % (3 + 2 * (count + 1), self._log_key)
-                       + b"".join(out))
+            text = str(r.output_total)
+            totals.append(f"$3\r\nout\r\n${len(text)}\r\n{text}\r\n")
+        count += len(numbers) + len(totals)
+        return b"".join((b"*%d\r\n$4\r\nXADD\r\n%s$1\r\n*\r\n" % (3 + 2 * count, self._log_key),
+                         head, numbers[0].encode(), middle, "".join(numbers[1:]).encode(), tail,
+                         "".join(totals).encode()))
 
     @staticmethod
     def _log_parts(ac: str, phone: str, r: AcctRecord) -> tuple[bytes, bytes, bytes, int]:
@@ -163,7 +165,10 @@ class AcctWire:
                           "mac": r.calling_station_id, "called": r.called_station_id,
                           "ip": r.framed_ip, "nas": r.nas_ip, "nasid": r.nas_identifier})
         tail, n3 = run({"cls": r.class_.hex() if r.class_ else None})
-        return head, middle, tail, n1 + n2 + n3     # "at" is counted by the caller (count + 1)
+        return head, middle, tail, n1 + n2 + n3
+
+
+_T, _IPK, _OPK, _TC, _ETS, _DLY = (f"${len(n)}\r\n{n}\r\n" for n in ("t", "ipk", "opk", "tc", "ets", "dly"))
 
 
 def _field(name: str, value: str) -> bytes:

@@ -64,8 +64,8 @@ def test_index_bytes_are_pack_command(ac: str, sid: str, phone: str, deadline: f
     wire = AcctWire(SHA, CONSTANTS)
     for score in (deadline, deadline + 1, deadline):
         hset, zadd = wire.index(ac, sid, phone, score)
-        assert hset.payload == hiredis.pack_command(("HSET", keys.ac_sessions(ac), sid, phone))
-        assert zadd.payload == hiredis.pack_command(
+        assert hset == hiredis.pack_command(("HSET", keys.ac_sessions(ac), sid, phone))
+        assert zadd == hiredis.pack_command(
             ("ZADD", keys.session_deadlines(), score, deadline_member(phone, ac, sid)))
 
 
@@ -112,7 +112,7 @@ def test_log_entry_bytes_are_log_fields(first: AcctRecord, second: AcctRecord, a
                                 input_octets=second.input_octets, delay_time=second.delay_time)
     for record in (first, second, later, first):
         expected = log_fields("acct", ac, at, record, phone)
-        assert wire.log_entry(ac, at, record, phone).payload == hiredis.pack_command(
+        assert wire.log_entry(ac, at, record, phone) == hiredis.pack_command(
             ("XADD", keys.acct_log(), "*", *[x for pair in expected.items() for x in pair]))
 
 
@@ -121,5 +121,26 @@ def test_log_entry_escapes_what_the_ac_sent() -> None:
     wire = AcctWire(SHA, CONSTANTS)
     fields = [x for pair in log_fields("acct", "ac", 1.5, record, "p").items() for x in pair]
     assert "s\\x1b[31m" in fields and "a\\\\b" in fields
-    assert wire.log_entry("ac", 1.5, record, "p").payload == hiredis.pack_command(
+    assert wire.log_entry("ac", 1.5, record, "p") == hiredis.pack_command(
         ("XADD", keys.acct_log(), "*", *fields))
+
+
+def test_from_first_puts_every_attribute_in_its_field() -> None:
+    """AcctRecord.from_first builds the record positionally: each attribute type lands in the
+    field of its name (RFC 2865/2866/2869 types)."""
+    import struct
+
+    ints = {40: "status", 46: "session_time", 42: "input_octets", 43: "output_octets",
+            52: "input_gigawords", 53: "output_gigawords", 47: "input_packets",
+            48: "output_packets", 49: "terminate_cause", 55: "event_timestamp", 41: "delay_time"}
+    texts = {44: "session_id", 1: "user_name", 31: "calling_station_id", 30: "called_station_id",
+             32: "nas_identifier"}
+    first: dict[int, bytes] = {t: struct.pack("!I", 1000 + t) for t in ints}
+    first.update({t: f"v{t}".encode() for t in texts})
+    first.update({8: bytes((10, 0, 0, 8)), 4: bytes((10, 0, 0, 4)), 25: b"class"})
+    record = AcctRecord.from_first(first.get)
+    assert {name: getattr(record, name) for name in ints.values()} == {
+        name: 1000 + t for t, name in ints.items()}
+    assert {name: getattr(record, name) for name in texts.values()} == {
+        name: f"v{t}" for t, name in texts.items()}
+    assert (record.framed_ip, record.nas_ip, record.class_) == ("10.0.0.8", "10.0.0.4", b"class")
