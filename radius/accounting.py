@@ -301,7 +301,7 @@ class AccountingProcessor:
         """Queue one session record's writes on ``pipe`` (_finish_sessions reads the outcome);
         None when it was refused before the script (its refusal is queued instead)."""
         assert record.status is not None and record.session_id is not None
-        kind = _KIND[AcctStatus(record.status)]
+        kind = _KIND[record.status]   # an int finds its IntEnum key (no AcctStatus() call)
         bound = self._bind(ac, record)
         if isinstance(bound, str):
             self._refuse(pipe, ac, record, received_at, None, bound)
