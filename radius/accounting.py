@@ -81,7 +81,8 @@ __all__ = ["AccountingProcessor", "AccountingScriptError", "AcctRecord", "AcctSt
 log = logging.getLogger(__name__)
 
 
-_KIND = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim", AcctStatus.STOP: "stop"}
+_KIND: dict[int, str] = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim",
+                         AcctStatus.STOP: "stop"}
 
 
 class StopInProgress(InProgress):
