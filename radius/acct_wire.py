@@ -62,12 +62,16 @@ def script_call(session: Session, variable: tuple[Any, ...], constants: tuple[in
 def bulk_values(values: tuple[Any, ...]) -> bytes:
     """RESP bulk strings of ints, floats and text, as ``hiredis.pack_command`` writes them (ints in
     decimal, floats by ``repr``, text as UTF-8), without the array header."""
+    # One str from f-strings, encoded once: the cheapest way measured. ``str`` of a float is its
+    # repr. The lengths are in characters, right only for ASCII: anything else takes the loop.
+    text = "".join([f"${len(t)}\r\n{t}\r\n" for t in map(str, values)])
+    if text.isascii():
+        return text.encode()
     parts = []
-    for v in values:     # one str built with f-strings, encoded once: the cheapest way measured
-        text = v if type(v) is str else str(v)     # str of a float is its repr
-        size = len(text) if text.isascii() else len(text.encode())
-        parts.append(f"${size}\r\n{text}\r\n")
-    return "".join(parts).encode()
+    for v in values:
+        b = str(v).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(parts)
 
 
 def _body(args: tuple[Any, ...]) -> bytes:
@@ -115,7 +119,8 @@ class AcctWire:
             member = _body((deadline_member(phone, ac, sid),))
             memo = self._indexes[(ac, sid, phone)] = (hset, zadd, member)
         hset, zadd, member = memo
-        return hset, zadd + bulk_values((deadline,)) + member
+        score = str(deadline)    # a float's str is its repr, as pack_command writes it
+        return hset, b"".join((zadd, f"${len(score)}\r\n{score}\r\n".encode(), member))
 
     def log_entry(self, ac: str, received_at: float, record: AcctRecord, phone: str) -> bytes:
         """The accounting log's ``XADD`` of a session record: ``radius.acct_log.log_fields("acct",
