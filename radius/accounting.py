@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from portal.aaa.device_slots import RELEASE_LUA, release_args
-from portal.aaa.grants import ClassSigner, check_quota, is_signed_class, parse_class
+from portal.aaa.grants import ClassSigner, is_signed_class, parse_class
 from portal.aaa.ntf_replay import CONFIRM_LUA, confirm_in
 from portal.aaa.plans import PlanStore
 from portal.aaa.sessions import (
@@ -61,6 +61,7 @@ from portal.state import STATE_ERRORS, keys, keys_outbox
 from portal.state.scripts import queue_script
 from portal.venues.venue_store import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
+from radius.acct_enforce import QuotaChecks
 from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
 from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
@@ -128,7 +129,7 @@ class _Queued(NamedTuple):
         return self.record.session_id
 
 
-class AccountingProcessor:
+class AccountingProcessor(QuotaChecks):
     """Turns accounting records into log entries, session state, usage and enforcement."""
 
     def __init__(
@@ -382,7 +383,7 @@ class AccountingProcessor:
                 follow = self._pipeline()
             return follow
 
-        checks: list[tuple[_Queued, OnlineSession, Any]] = []
+        checks: list[tuple[_Queued, OnlineSession | None, Any]] = []
         logged: list[str] = []    # logout-pending markers to clear once the records are stored
         for q in queued:
             reply = results[q.result]
@@ -404,6 +405,19 @@ class AccountingProcessor:
                 self._refuse(later(), q.ac, q.record, q.received_at, q.phone, reply[3].decode())
                 continue
             if verdict == "dup" and not (q.kind == "start" and reply[1]):
+                continue
+            if verdict == "updated" and len(reply) > 5 and isinstance(reply[5], bytes):
+                # The usual Interim-Update: its record (JSON → OnlineSession, a tenth of the
+                # worker's work per update) is decoded only if its IP moved or a quota ran out.
+                prev = reply[4].decode()
+                moved = (q.record.framed_ip or prev) != prev
+                session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", reply[1]) if moved else None
+                if moved and session is None:
+                    continue
+                if session is not None:
+                    self.registry.index.moved_ip_in(later(), session, prev)   # new IP
+                if q.kind == "interim" and self.enforcer is not None:
+                    checks.append((q, session, reply))
                 continue
             session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", reply[1])
             if session is None:
@@ -430,58 +444,13 @@ class AccountingProcessor:
             elif len(reply) > 4 and reply[4] is not None and reply[4].decode() != (session.ip or ""):
                 self.registry.index.moved_ip_in(later(), session, reply[4].decode())   # new IP
             if q.kind == "interim" and verdict != "dup" and self.enforcer is not None:
-                checks.append((q, session, reply[2]))
+                checks.append((q, session, reply))
         if follow is not None and len(follow):
             follow.execute()
         if logged:
             clear_pending(self._pipeline(), logged)
-        for q, session, usage_raw in checks:
-            self._check_quota(q.ac, session, usage_raw, q.received_at)
-
-    def _check_quota(self, ac: AcRecord, session: OnlineSession, usage_raw: list[Any],
-                     now: float) -> None:
-        """Interim-Update: if a quota ran out mid-session, disconnect (within one interval)."""
-        plan = self.plans.plan_named(session.plan) if session.plan else None
-        if plan is None:
-            return
-        names = (b"d", b"dt", b"dv", b"tt", b"tv", b"f")
-        usage = self.usage.from_raw(
-            {k: v for k, v in zip(names, usage_raw, strict=True) if v is not None}, now
-        )
-        reason = check_quota(plan, usage, now)
-        if reason is None:
-            return
-        with self._lock:
-            last = self._kicked.get(session.field)
-            if last is not None and now - last < session.interim / 2:
-                return  # a retransmitted Interim must not fire a second DM right away
-            self._kicked[session.field] = now
-            if len(self._kicked) > 10000:
-                self._kicked.clear()
-        log.info("quota %s exhausted for %s on %s; disconnecting", reason, session.phone, ac.name)
-        self._enforce(ac, session, reason)
-
-    def _enforce(self, ac: AcRecord, session: OnlineSession, reason: str) -> None:
-        assert self.enforcer is not None
-        enforcer = self.enforcer
-        if not self.enforce_async:
-            enforcer.disconnect(session, reason, ac=ac)
-            return
-        with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(4, "acct-enforce")
-            self._futures = [f for f in self._futures if not f.done()]
-            self._futures.append(self._pool.submit(enforcer.disconnect, session, reason, ac=ac))
-
-    def drain(self, timeout: float = 30.0) -> None:
-        """Wait for queued disconnects (tests, shutdown)."""
-        with self._lock:
-            futures = list(self._futures)
-        concurrent.futures.wait(futures, timeout=timeout)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        for q, session, reply in checks:
+            self._check_quota(q.ac, q.phone, f"{q.ac.name}|{q.sid}", session, reply, q.received_at)
 
     # --- Accounting-On / Off ------------------------------------------------------------------
 

@@ -21,9 +21,10 @@ the first run once per session):
        24 out has gigawords, 25 started, 26 event time (now - Acct-Delay-Time).
 
 Returns ``{verdict, record json or false, {d, dt, dv, tt, tv, f} (empty for dup), reason,
-previous IP}``;
+previous IP, plan}``;
 verdict is new | updated | closed | dup | refused | busy (reason set only for refused; the IP
-the record had before, "" if none, only for updated: the IP index follows a changed IP).
+the record had before, "" if none, and the record's plan, only for updated: the IP index follows
+a changed IP, the quota check needs the plan, and neither needs the record decoded).
 
 A Stop that closes the session also sets KEYS[5] (``<lease until>|<record json>``): the Stop's
 accounting-log entry and real-name logout go to streams in other hash slots, so they are written
@@ -215,6 +216,6 @@ if kind == 'stop' then
   return {'closed', out, u}
 end
 redis.call('HSET', KEYS[1], ARGV[1], out)
-if raw then return {'updated', out, u, false, prev_ip} end
+if raw then return {'updated', out, u, false, prev_ip, rec['pl'] or ''} end
 return {'new', out, u}
 """
