@@ -26,6 +26,7 @@ import cProfile
 import hashlib
 import pstats
 import re
+import shutil
 import stat
 import struct
 import subprocess
@@ -170,6 +171,7 @@ def main() -> int:
         server.close()
     finally:
         emb.stop()
+        shutil.rmtree(base, ignore_errors=True)   # Redis's files and, with --redis-callgrind, its dumps
     return 0
 
 
