@@ -64,10 +64,9 @@ from radius.acct_checks import BURST_SECONDS, Limits, check_record
 from radius.acct_enforce import QuotaChecks
 from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
-from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
+from radius.acct_record import AcctRecord, AcctStatus, called_station_of, mac_of, nas_ids_of
 from radius.acct_script import ACCT_LUA
 from radius.acct_wire import AcctWire, script_call
-from radius.called_station import split_called_station_id
 from radius.errors import InProgress, RadiusError
 from radius.metrics import Metrics
 from radius.resp import RespClient, RespPipeline
@@ -325,7 +324,7 @@ class AccountingProcessor(QuotaChecks):
         elif kind != "stop":
             pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
         mac = mac_of(record.calling_station_id)
-        ap_mac, ssid = split_called_station_id(record.called_station_id)
+        ap_mac, ssid = called_station_of(record.called_station_id)
         rate_in, rate_out = self.limits.plan_rates(plan)
         session = (ac.name, sid, phone, bound.login, kind, mac or "", record.framed_ip or "",
                    interim, plan_name, record.user_name if record.user_name != phone else "",

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from portal.aaa.sessions import encode_nas_ids, normalise_mac_or_none
+from radius.called_station import split_called_station_id
 from radius.wire import Request
 
-__all__ = ["AcctRecord", "AcctStatus", "mac_of", "nas_ids_of"]
+__all__ = ["AcctRecord", "AcctStatus", "called_station_of", "mac_of", "nas_ids_of"]
 
 _MACS: dict[str, str | None] = {}   # Calling-Station-Id → normalised MAC (bounded memo)
 
@@ -31,6 +32,24 @@ def mac_of(calling_station_id: str | None) -> str | None:
         _MACS.clear()
     mac = _MACS[calling_station_id] = normalise_mac_or_none(calling_station_id)
     return mac
+
+
+_CALLED: dict[str, tuple[str | None, str | None]] = {}
+
+
+def called_station_of(called_station_id: str | None) -> tuple[str | None, str | None]:
+    """``radius.called_station.split_called_station_id`` (AP MAC, SSID), remembered per worker like
+    ``mac_of``: a session's records repeat it, and splitting tries up to three MAC spellings."""
+    if not called_station_id:
+        return None, None
+    try:
+        return _CALLED[called_station_id]
+    except KeyError:
+        pass
+    if len(_CALLED) >= 65536:
+        _CALLED.clear()
+    split = _CALLED[called_station_id] = split_called_station_id(called_station_id)
+    return split
 
 
 _NAS_IDS: dict[tuple[str | None, str | None, str | None, str | None], str] = {}

@@ -149,3 +149,13 @@ def test_from_first_puts_every_attribute_in_its_field() -> None:
     assert {name: getattr(record, name) for name in texts.values()} == {
         name: f"v{t}" for t, name in texts.items()}
     assert (record.framed_ip, record.nas_ip, record.class_) == ("10.0.0.8", "10.0.0.4", b"class")
+
+
+@pytest.mark.parametrize("value", [None, "", "AA-BB-CC-DD-EE-FF:CityWiFi", "aa:bb:cc:dd:ee:ff:城市",
+                                   "aabbccddeeff:x:y", "AA-BB-CC-DD-EE-FF", "just-an-ssid", "a:b"])
+def test_called_station_of_is_split_called_station_id(value: str | None) -> None:
+    from radius.acct_record import called_station_of
+    from radius.called_station import split_called_station_id
+
+    assert called_station_of(value) == split_called_station_id(value)
+    assert called_station_of(value) == split_called_station_id(value)    # from the memo
