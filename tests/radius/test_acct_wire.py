@@ -159,3 +159,22 @@ def test_called_station_of_is_split_called_station_id(value: str | None) -> None
 
     assert called_station_of(value) == split_called_station_id(value)
     assert called_station_of(value) == split_called_station_id(value)    # from the memo
+
+
+def test_the_memos_stay_bounded_and_right_after_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    import radius.acct_wire as acct_wire
+
+    monkeypatch.setattr(acct_wire, "_MAX_ENTRIES", 4)
+    wire = AcctWire(SHA, CONSTANTS)
+    variable = (1, "20261208", 2, 3, 4, 0, 0, 5, 6)
+    for n in range(10):
+        session = ("ac", f"s{n}", "p", "", "interim", "", "", 300, "", "", "", "", 0, 0, "")
+        script_keys, args = script_call(session, variable, CONSTANTS)
+        assert wire.script(session, variable).payload == hiredis.pack_command(
+            ("EVALSHA", SHA, len(script_keys), *script_keys, *args))
+        record = AcctRecord(status=3, session_id=f"s{n}", input_octets=n)
+        assert wire.log_entry("ac", 1.0, record, "p") == hiredis.pack_command(
+            ("XADD", keys.acct_log(), "*",
+             *[x for pair in log_fields("acct", "ac", 1.0, record, "p").items() for x in pair]))
+        wire.index("ac", f"s{n}", "p", 1.0)
+        assert max(len(wire._scripts), len(wire._logs), len(wire._indexes)) <= 4
