@@ -65,7 +65,7 @@ from radius.acct_enforce import QuotaChecks
 from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
 from radius.acct_record import AcctRecord, AcctStatus, called_station_of, mac_of, nas_ids_of
-from radius.acct_script import ACCT_LUA
+from radius.acct_script import acct_lua
 from radius.acct_wire import AcctWire, script_call
 from radius.errors import InProgress, RadiusError
 from radius.metrics import Metrics
@@ -164,18 +164,19 @@ class AccountingProcessor(QuotaChecks):
         self.usage = UsageBook(redis, self.settings.timezone)
         # Where a session starts: SSID and venue go into its record and the per-venue index.
         self.venues = venues or VenueResolver(VenueStore(redis, cache_ttl=self.settings.plan_cache_ttl))
-        self._acct = redis.register_script(ACCT_LUA)
+        # The accounting script with these settings written into it (radius/acct_script.py).
+        self._acct_lua = acct_lua(self.settings.tombstone_ttl, self.limits.clock_skew,
+                                  self._line_rate, BURST_SECONDS)
+        self._acct = redis.register_script(self._acct_lua)
         self._close = redis.register_script(CLOSE_SESSION_LUA)
         self._release = redis.register_script(RELEASE_LUA)
         # The batch pipelines go through a RespClient when one is given (radius.resp.RespPipeline:
         # no redis-py encoding, no SCRIPT EXISTS per batch). Not with acct_wait_replicas: WAIT
         # counts the writes of its own connection, which is redis-py's.
         self.fast = fast if self.settings.acct_wait_replicas <= 0 else None
-        self._constants = (self.settings.tombstone_ttl, self.limits.clock_skew, self._line_rate,
-                           BURST_SECONDS)
-        self._wire = AcctWire(self._acct.sha.encode(), self._constants)
+        self._wire = AcctWire(self._acct.sha.encode())
         if self.fast is not None:
-            self.fast.script(ACCT_LUA)
+            self.fast.script(self._acct_lua)
             self.fast.script(RELEASE_LUA)
             self.fast.script(CONFIRM_LUA)     # queued on the follow-up pipeline by confirm_in
         self.enforce_async = enforce_async
@@ -345,7 +346,7 @@ class AccountingProcessor(QuotaChecks):
         if wire is not None:   # the session's repeating arguments encoded once (radius/acct_wire.py)
             pipe.queue(wire.script(session, variable))
         else:
-            queue_script(pipe, self._acct, *script_call(session, variable, self._constants))
+            queue_script(pipe, self._acct, *script_call(session, variable))
         result = len(pipe) - 1
         self._release_slot(pipe, phone, mac, bound.login, f"{ac.name}|{sid}", kind)
         return _Queued(ac, record, phone, plan_name, kind, received_at, started, result, index)

@@ -10,15 +10,16 @@ KEYS: 1 phone_sessions, 2 usage, 3 tombstone, 4 login claim (``keys.login_claim`
 ARGV (what a session repeats first, then what changes per record: radius/acct_wire.py encodes
 the first run once per session):
        1 field ``<ac>|<sid>``, 2 kind (start|interim|stop), 3 mac, 4 ip, 5 interim,
-       6 plan (from the signed Class; "" = unknown), 7 user name, 8 tombstone ttl, 9 SSID,
-       10 venue (9/10 kept from the record that creates the session: a session belongs to the
-       venue it started in), 11 login ("" = none), 12 clock skew, 13/14 in/out octets per second
-       allowed under plan 6 (0 = no rate in the plan), 15 octets per second allowed otherwise
-       (line rate × margin), 16 burst seconds, 17 the NAS's raw identifiers as a JSON object or
-       '' (``portal.aaa.sessions.encode_nas_ids``; kept from the creating record too: DM/CoA
-       repeat them exactly as the NAS sent them);
-       18 now, 19 today, 20 session time, 21 in octets, 22 out octets, 23 in has gigawords,
-       24 out has gigawords, 25 started, 26 event time (now - Acct-Delay-Time).
+       6 plan (from the signed Class; "" = unknown), 7 user name, 8 SSID, 9 venue (8/9 kept from
+       the record that creates the session: a session belongs to the venue it started in),
+       10 login ("" = none), 11/12 in/out octets per second allowed under plan 6 (0 = no rate in
+       the plan), 13 the NAS's raw identifiers as a JSON object or '' (``portal.aaa.sessions.
+       encode_nas_ids``; kept from the creating record too: DM/CoA repeat them exactly as the NAS
+       sent them);
+       14 now, 15 today, 16 session time, 17 in octets, 18 out octets, 19 in has gigawords,
+       20 out has gigawords, 21 started, 22 event time (now - Acct-Delay-Time).
+The tombstone lifetime, clock skew, octets per second allowed otherwise (line rate × margin) and
+burst seconds are the processor's settings, written into the script (``acct_lua``).
 
 Returns ``{verdict, record json or false, {d, dt, dv, tt, tv, f} (empty for dup), reason,
 previous IP, plan}``;
@@ -37,11 +38,11 @@ is not answered (the AC retransmits it later).
 
 from __future__ import annotations
 
-__all__ = ["ACCT_LUA", "STOP_LEASE"]
+__all__ = ["STOP_LEASE", "acct_lua"]
 
 STOP_LEASE = 3   # s a closing Stop's copy writes its log records alone (longer than one round trip)
 
-ACCT_LUA = f"local STOP_LEASE = {STOP_LEASE}\n" + """
+_ACCT_BODY = """
 local TWO32 = 4294967296
 local MAX = 9007199254740991
 local function unwrap(raw, base, has_gw, advanced)
@@ -61,8 +62,8 @@ local function number(i)
   return v
 end
 local kind = ARGV[2]
-local now, nt, ni, no = number(18), number(20), number(21), number(22)
-local started, evt = number(25), number(26)
+local now, nt, ni, no = number(14), number(16), number(17), number(18)
+local started, evt = number(21), number(22)
 if not (now and nt and ni and no and started and evt) then
   return {'refused', false, usage_now(), 'bad_number'}
 end
@@ -114,13 +115,13 @@ else
   if ARGV[3] ~= '' then rec['m'] = ARGV[3] end
   if ARGV[6] ~= '' then rec['pl'] = ARGV[6] end
   if ARGV[7] ~= '' then rec['un'] = ARGV[7] end
-  if ARGV[9] ~= '' then rec['ss'] = ARGV[9] end
-  if ARGV[10] ~= '' then rec['v'] = ARGV[10] end
-  if ARGV[17] ~= '' then rec['id'] = cjson.decode(ARGV[17]) end
+  if ARGV[8] ~= '' then rec['ss'] = ARGV[8] end
+  if ARGV[9] ~= '' then rec['v'] = ARGV[9] end
+  if ARGV[13] ~= '' then rec['id'] = cjson.decode(ARGV[13]) end
 end
 local adv = nt > bt
-ni = unwrap(ni, bi, tonumber(ARGV[23]), adv)
-no = unwrap(no, bo, tonumber(ARGV[24]), adv)
+ni = unwrap(ni, bi, tonumber(ARGV[19]), adv)
+no = unwrap(no, bo, tonumber(ARGV[20]), adv)
 local grew = nt > bt or ni > bi or no > bo
 if not grew and (raw or tomb) and not (raw and kind == 'stop') then
   -- a replay or an older update arriving late: nothing to book, nothing to change
@@ -128,22 +129,22 @@ if not grew and (raw or tomb) and not (raw and kind == 'stop') then
 end
 -- The session's owner: one login (signed Class) backs one session, on the AC it was issued to.
 -- (A session that already holds this login's claim, 'lg', needs no lookup.)
-if ARGV[11] ~= '' and rec['lg'] ~= ARGV[11] then
+if ARGV[10] ~= '' and rec['lg'] ~= ARGV[10] then
   local owner = redis.call('GET', KEYS[4])
   if owner and owner ~= ARGV[1] then return refuse('login_reused') end
 end
 -- Plausibility against the session: its time cannot run ahead of our clock since it started,
 -- its counters cannot exceed its plan's rate (× margin) over its time.
-if raw and rec['s'] and nt > evt - rec['s'] + tonumber(ARGV[12]) then
+if raw and rec['s'] and nt > evt - rec['s'] + SKEW then
   return refuse('time_ahead')
 end
-local line = tonumber(ARGV[15])
-local rin, rout = line, line
+local rin, rout = LINE, LINE
 if ARGV[6] ~= '' and rec['pl'] == ARGV[6] then
-  if tonumber(ARGV[13]) > 0 then rin = tonumber(ARGV[13]) end
-  if tonumber(ARGV[14]) > 0 then rout = tonumber(ARGV[14]) end
+  local pin, pout = tonumber(ARGV[11]), tonumber(ARGV[12])
+  if pin > 0 then rin = pin end
+  if pout > 0 then rout = pout end
 end
-local span = math.max(nt, bt) + tonumber(ARGV[16])
+local span = math.max(nt, bt) + BURST
 if ni > MAX or ni > rin * span then return refuse('rate_in') end
 if no > MAX or no > rout * span then return refuse('rate_out') end
 local dt = math.max(0, nt - bt)
@@ -163,7 +164,7 @@ if dt > 0 or dv > 0 then
   -- from the HMGET above: the same values, one command instead of five (each also copied to
   -- the AOF). The daily counters start again from 0 on a new local day; a counter that is not
   -- a whole number fails the record, as HINCRBY would have (before anything is written here).
-  local day = ARGV[19]
+  local day = ARGV[15]
   local c = {0, 0, 0, 0}
   for i = 2, 5 do
     if u[i] and (i > 3 or u[1] == day) then
@@ -180,7 +181,7 @@ if dt > 0 or dv > 0 then
                'dv', string.format('%.0f', c[2]), 'tt', string.format('%.0f', c[3]),
                'tv', string.format('%.0f', c[4]))
   else
-    first = ARGV[18]
+    first = ARGV[14]
     redis.call('HSET', KEYS[2], 'd', day, 'dt', string.format('%.0f', c[1]),
                'dv', string.format('%.0f', c[2]), 'tt', string.format('%.0f', c[3]),
                'tv', string.format('%.0f', c[4]), 'f', first)
@@ -188,8 +189,8 @@ if dt > 0 or dv > 0 then
   u = {day, c[1], c[2], c[3], c[4], first}
 end
 if not u[6] then
-  redis.call('HSET', KEYS[2], 'f', ARGV[18])
-  u[6] = ARGV[18]
+  redis.call('HSET', KEYS[2], 'f', ARGV[14])
+  u[6] = ARGV[14]
 end
 rec['t'] = math.max(nt, bt)
 rec['i'] = math.max(ni, bi)
@@ -197,13 +198,13 @@ rec['o'] = math.max(no, bo)
 rec['u'] = now
 local prev_ip = rec['ip'] or ''
 if ARGV[4] ~= '' then rec['ip'] = ARGV[4] end
-if ARGV[11] ~= '' then
+if ARGV[10] ~= '' then
   -- The claim must outlive the session by the tombstone's lifetime (late records of it still
   -- match). Renewed when half its life is gone and at the Stop, not on every update.
-  local life = tonumber(ARGV[8]) + 3 * tonumber(ARGV[5])
-  if kind == 'stop' or rec['lg'] ~= ARGV[11] or not rec['ce'] or now + life / 2 > rec['ce'] then
+  local life = TTL + 3 * tonumber(ARGV[5])
+  if kind == 'stop' or rec['lg'] ~= ARGV[10] or not rec['ce'] or now + life / 2 > rec['ce'] then
     redis.call('SET', KEYS[4], ARGV[1], 'EX', life)
-    rec['lg'] = ARGV[11]
+    rec['lg'] = ARGV[10]
     rec['ce'] = now + life
   end
 end
@@ -211,11 +212,19 @@ local out = cjson.encode(rec)
 if kind == 'stop' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('SET', KEYS[3], string.format('%.0f,%.0f,%.0f', rec['t'], rec['i'], rec['o']),
-             'EX', tonumber(ARGV[8]))
-  redis.call('SET', KEYS[5], string.format('%.0f|', now + STOP_LEASE) .. out, 'EX', tonumber(ARGV[8]))
+             'EX', TTL)
+  redis.call('SET', KEYS[5], string.format('%.0f|', now + STOP_LEASE) .. out, 'EX', TTL)
   return {'closed', out, u}
 end
 redis.call('HSET', KEYS[1], ARGV[1], out)
 if raw then return {'updated', out, u, false, prev_ip, rec['pl'] or ''} end
 return {'new', out, u}
 """
+
+
+def acct_lua(tombstone_ttl: int, clock_skew: int, line_rate: int, burst: int) -> str:
+    """The accounting script with the processor's settings written into it (tombstone and claim
+    lifetime, clock skew, octets per second allowed without a plan rate, burst seconds): four
+    arguments fewer per call, and no ``tonumber`` of them (Lua's goes through strtod)."""
+    return (f"local STOP_LEASE, TTL, SKEW, LINE, BURST = {STOP_LEASE}, {int(tombstone_ttl)}, "
+            f"{int(clock_skew)}, {int(line_rate)}, {int(burst)}\n" + _ACCT_BODY)

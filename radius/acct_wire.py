@@ -30,8 +30,8 @@ __all__ = ["FIXED", "VARIABLE", "AcctWire", "bulk_values", "script_call"]
 
 # The accounting script's ARGV (radius/acct_script.py) in two runs: what a session repeats, then
 # what changes per record. ``script_call`` and the script agree on this order.
-FIXED = ("field", "kind", "mac", "ip", "interim", "plan", "user name", "tombstone ttl", "ssid",
-         "venue", "login", "clock skew", "rate in", "rate out", "line rate", "burst", "nas ids")
+FIXED = ("field", "kind", "mac", "ip", "interim", "plan", "user name", "ssid", "venue", "login",
+         "rate in", "rate out", "nas ids")
 VARIABLE = ("now", "today", "session time", "in", "out", "in gigawords", "out gigawords",
             "started", "event time")
 
@@ -46,18 +46,15 @@ Session = tuple[str, str, str, str, str, str, str, int, str, str | None, str, st
 _MAX_ENTRIES = 16384
 
 
-def script_call(session: Session, variable: tuple[Any, ...], constants: tuple[int, int, int, int]
-                ) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of the accounting script for one record. ``constants``: tombstone ttl, clock
-    skew, line rate, burst seconds (the processor's settings)."""
+def script_call(session: Session, variable: tuple[Any, ...]) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of the accounting script for one record."""
     ac, sid, phone, login, kind, mac, ip, interim, plan, user, ssid, venue, rin, rout, ids = session
-    ttl, skew, line, burst = constants
     script_keys = [keys.phone_sessions(phone), keys.usage(phone),
                    keys.session_tombstone(phone, ac, sid), keys.login_claim(phone, login or "-")]
     if kind == "stop":
         script_keys.append(keys_outbox.session_logout_pending(phone, ac, sid))
-    args: list[Any] = [f"{ac}|{sid}", kind, mac, ip, interim, plan, user, ttl, ssid, venue, login,
-                       skew, rin, rout, line, burst, ids]
+    args: list[Any] = [f"{ac}|{sid}", kind, mac, ip, interim, plan, user, ssid, venue, login, rin,
+                       rout, ids]
     args.extend(variable)
     return script_keys, args
 
@@ -90,9 +87,8 @@ def _body(args: tuple[Any, ...]) -> bytes:
 class AcctWire:
     """Per-worker memo of the repeating RESP of accounting commands (one per processor)."""
 
-    def __init__(self, sha: bytes, constants: tuple[int, int, int, int]) -> None:
+    def __init__(self, sha: bytes) -> None:
         self.sha = sha
-        self.constants = constants
         self._scripts: dict[Session, bytes] = {}
         self._indexes: dict[tuple[str, str, str], tuple[bytes, bytes, bytes]] = {}
         self._logs: dict[tuple[Any, ...], tuple[bytes, bytes, bytes, int]] = {}
@@ -104,7 +100,7 @@ class AcctWire:
         if head is None:
             if len(self._scripts) >= _MAX_ENTRIES:
                 self._scripts.clear()
-            script_keys, args = script_call(session, (), self.constants)
+            script_keys, args = script_call(session, ())
             fixed = ("EVALSHA", self.sha, len(script_keys), *script_keys, *args)
             head = self._scripts[session] = (b"*%d\r\n" % (len(fixed) + len(VARIABLE))) + _body(fixed)
         assert len(variable) == len(VARIABLE)

@@ -482,3 +482,21 @@ def test_a_counter_that_is_not_a_number_fails_the_record_and_writes_nothing(
         proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=60, i=100), T0 + 60)
     assert (redis_client.hgetall(keys.usage(PHONE)),
             redis_client.hgetall(keys.phone_sessions(PHONE))) == before
+
+
+def test_the_settings_written_into_the_script_apply(redis_client: Any) -> None:
+    """acct_lua writes the tombstone lifetime and the clock skew into the script (no longer
+    arguments): a Stop's tombstone lives tombstone_ttl, and a session whose time runs ahead of
+    our clock by more than the skew is refused ('time_ahead')."""
+    PlanStore(redis_client, cache_ttl=0).put(Plan("basic", interim_interval=300))
+    proc = AccountingProcessor(redis_client, settings=QuotaSettings(
+        plan_cache_ttl=0, tombstone_ttl=1234, acct_clock_skew=30), grace=60, class_signer=SIGNER)
+    cls = SIGNER.make(PHONE, "basic", T0 - 3600, AC.name, b"K1")     # logged in an hour before
+    proc.process(AC, _rec(AcctStatus.START, sid="K1", class_=cls), T0)
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="K1", t=100, i=10, class_=cls), T0 + 60)
+    last = redis_client.xrevrange(keys.acct_log(), count=1)[0][1]           # 40 s ahead: refused
+    assert (last[b"k"], last[b"why"]) == (b"rejected", b"time_ahead")
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="K1", t=80, i=10, class_=cls), T0 + 60)
+    assert redis_client.xrevrange(keys.acct_log(), count=1)[0][1][b"k"] == b"acct"   # 20 s: booked
+    proc.process(AC, _rec(AcctStatus.STOP, sid="K1", t=90, i=20, class_=cls), T0 + 90)
+    assert 1200 < redis_client.ttl(keys.session_tombstone(PHONE, "ac1", "K1")) <= 1234

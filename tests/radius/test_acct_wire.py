@@ -18,7 +18,6 @@ from radius.acct_record import AcctRecord
 from radius.acct_wire import FIXED, VARIABLE, AcctWire, bulk_values, script_call
 
 SHA = b"0123456789abcdef0123456789abcdef01234567"
-CONSTANTS = (21600, 300, 250_000_000, 60)
 TEXT = st.text(max_size=40)
 NUMBER = st.integers(min_value=0, max_value=2**53 - 1)
 SESSION = st.tuples(TEXT.filter(bool), TEXT.filter(bool), TEXT.filter(bool), TEXT,
@@ -31,30 +30,29 @@ VARIABLES = st.tuples(NUMBER, TEXT, NUMBER, NUMBER, NUMBER, st.sampled_from([0, 
 
 
 def test_the_argument_layout_is_the_scripts() -> None:
-    assert len(FIXED) + len(VARIABLE) == 26
+    assert len(FIXED) + len(VARIABLE) == 22
     session = ("ac", "s1", "13800138000", "lg", "stop", "m", "ip", 300, "basic", "u", "ss", "v", 1, 2,
                "{}")
-    script_keys, args = script_call(session, tuple(range(len(VARIABLE))), CONSTANTS)
+    script_keys, args = script_call(session, tuple(range(len(VARIABLE))))
     assert script_keys == [keys.phone_sessions("13800138000"), keys.usage("13800138000"),
                            keys.session_tombstone("13800138000", "ac", "s1"),
                            keys.login_claim("13800138000", "lg"),
                            keys_outbox.session_logout_pending("13800138000", "ac", "s1")]
     assert dict(zip(FIXED, args, strict=False)) == {
         "field": "ac|s1", "kind": "stop", "mac": "m", "ip": "ip", "interim": 300, "plan": "basic",
-        "user name": "u", "tombstone ttl": 21600, "ssid": "ss", "venue": "v", "login": "lg",
-        "clock skew": 300, "rate in": 1, "rate out": 2, "line rate": 250_000_000, "burst": 60,
+        "user name": "u", "ssid": "ss", "venue": "v", "login": "lg", "rate in": 1, "rate out": 2,
         "nas ids": "{}"}
     assert args[len(FIXED):] == list(range(len(VARIABLE)))
-    no_login, _ = script_call(("ac", "s1", "p", "", "interim", *session[5:]), (), CONSTANTS)
+    no_login, _ = script_call(("ac", "s1", "p", "", "interim", *session[5:]), ())
     assert no_login[3] == keys.login_claim("p", "-") and len(no_login) == 4
 
 
 @RELAXED
 @given(SESSION, VARIABLES, VARIABLES)
 def test_script_bytes_are_pack_command(session: tuple, first: tuple, second: tuple) -> None:
-    wire = AcctWire(SHA, CONSTANTS)
+    wire = AcctWire(SHA)
     for variable in (first, second, first):    # the second call of a session uses the memo
-        script_keys, args = script_call(session, variable, CONSTANTS)
+        script_keys, args = script_call(session, variable)
         encoded = wire.script(session, variable)
         assert encoded.payload == hiredis.pack_command(("EVALSHA", SHA, len(script_keys), *script_keys,
                                                         *args))
@@ -65,7 +63,7 @@ def test_script_bytes_are_pack_command(session: tuple, first: tuple, second: tup
 @given(TEXT.filter(bool), TEXT.filter(bool), TEXT.filter(bool),
        st.integers(min_value=0, max_value=2**40) | st.floats(min_value=0, max_value=2e12))
 def test_index_bytes_are_pack_command(ac: str, sid: str, phone: str, deadline: float) -> None:
-    wire = AcctWire(SHA, CONSTANTS)
+    wire = AcctWire(SHA)
     for score in (deadline, deadline + 1, deadline):
         hset, zadd = wire.index(ac, sid, phone, score)
         assert hset == hiredis.pack_command(("HSET", keys.ac_sessions(ac), sid, phone))
@@ -80,7 +78,7 @@ def test_bulk_values_examples() -> None:
 
 def test_a_missing_argument_is_refused_as_before() -> None:
     """None (a record without User-Name) fails as RespPipeline fails it: redis-py's DataError."""
-    wire = AcctWire(SHA, CONSTANTS)
+    wire = AcctWire(SHA)
     session = ("ac", "s1", "p", "", "interim", "", "", 300, "", None, "", "", 0, 0, "")
     with pytest.raises(redis.DataError):
         wire.script(session, (1, "20261208", 1, 1, 1, 0, 0, 1, 1))   # type: ignore[arg-type]
@@ -112,7 +110,7 @@ def test_log_entry_bytes_are_log_fields(first: AcctRecord, second: AcctRecord, a
                                         at: float) -> None:
     """The same fields, values (escaped alike: control characters, backslashes) and order as
     radius.acct_log.log_fields, also when a session's next record reuses the memo."""
-    wire = AcctWire(SHA, CONSTANTS)
+    wire = AcctWire(SHA)
     later = dataclasses.replace(first, session_time=second.session_time,
                                 input_octets=second.input_octets, delay_time=second.delay_time)
     for record in (first, second, later, first):
@@ -123,7 +121,7 @@ def test_log_entry_bytes_are_log_fields(first: AcctRecord, second: AcctRecord, a
 
 def test_log_entry_escapes_what_the_ac_sent() -> None:
     record = AcctRecord(status=3, session_id="s\x1b[31m", user_name="a\\b", input_octets=5)
-    wire = AcctWire(SHA, CONSTANTS)
+    wire = AcctWire(SHA)
     fields = [x for pair in log_fields("acct", "ac", 1.5, record, "p").items() for x in pair]
     assert "s\\x1b[31m" in fields and "a\\\\b" in fields
     assert wire.log_entry("ac", 1.5, record, "p") == hiredis.pack_command(
@@ -165,11 +163,11 @@ def test_the_memos_stay_bounded_and_right_after_a_restart(monkeypatch: pytest.Mo
     import radius.acct_wire as acct_wire
 
     monkeypatch.setattr(acct_wire, "_MAX_ENTRIES", 4)
-    wire = AcctWire(SHA, CONSTANTS)
+    wire = AcctWire(SHA)
     variable = (1, "20261208", 2, 3, 4, 0, 0, 5, 6)
     for n in range(10):
         session = ("ac", f"s{n}", "p", "", "interim", "", "", 300, "", "", "", "", 0, 0, "")
-        script_keys, args = script_call(session, variable, CONSTANTS)
+        script_keys, args = script_call(session, variable)
         assert wire.script(session, variable).payload == hiredis.pack_command(
             ("EVALSHA", SHA, len(script_keys), *script_keys, *args))
         record = AcctRecord(status=3, session_id=f"s{n}", input_octets=n)
