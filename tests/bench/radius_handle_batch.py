@@ -9,6 +9,7 @@ under callgrind does not, so small changes to the Python hot path can be judged 
     python3 tests/bench/radius_handle_batch.py --callgrind     # instructions per request
     python3 tests/bench/radius_handle_batch.py --profile       # cProfile, top functions
     python3 tests/bench/radius_handle_batch.py --acct --callgrind   # per Interim-Update instead
+    python3 tests/bench/radius_handle_batch.py --acct --replay --callgrind   # radius_auth.py's replays
 
 Both print Redis's own time per request from ``INFO commandstats`` (``usec`` summed over the
 measured loop's commands, per command too): it is what Redis spends executing them, which
@@ -79,6 +80,8 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the measured loop")
     ap.add_argument("--acct", action="store_true",
                     help="with --callgrind: count Interim-Updates (tests/bench/radius_acct_batch.py)")
+    ap.add_argument("--replay", action="store_true",
+                    help="with --acct: radius_auth.py's Interim-Updates (100 sessions, counters again)")
     ap.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.callgrind:
@@ -156,6 +159,8 @@ def run_under_callgrind(args: argparse.Namespace) -> int:
     out = Path(tempfile.mkdtemp(prefix="cw-callgrind-"))
     if args.acct:
         bench = [str(Path(__file__).with_name("radius_acct_batch.py")), "--in-callgrind"]
+        if args.replay:
+            bench += ["--replay", "--sessions", "100", "--rounds", "5"]
     else:
         bench = [__file__, "--in-callgrind", "--requests", str(args.requests), "--batch", str(args.batch)]
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.out",

@@ -134,3 +134,14 @@ def test_repair_puts_the_plan_index_right(redis_client: Any) -> None:
     assert (report.added, report.removed) == (1, 1)
     assert [x.session_id for x in reg.by_plan("basic")] == ["a"]
     assert redis_client.hlen(keys.plan_sessions("gold")) == 0
+
+
+def test_the_deadline_index_is_a_skip_list_from_its_first_session(redis_client: Any) -> None:
+    """The embedded Redis (as deploy/redis/redis.conf) keeps the deadline index, which every
+    Interim-Update rescores, a skip list at every size: as a listpack (Redis's default up to 128
+    members) every update scanned all of it. Order and answers are the same either way."""
+    reg = SessionRegistry(redis_client, grace=60)
+    for n in range(3):
+        reg.open(_s(sid=f"s{n}", updated=1000 + n))
+    assert redis_client.object("encoding", keys.session_deadlines()) == b"skiplist"
+    assert [s.session_id for s in reg.all()] == ["s0", "s1", "s2"]
