@@ -328,7 +328,7 @@ class AccountingProcessor(QuotaChecks):
         ap_mac, ssid = called_station_of(record.called_station_id)
         rate_in, rate_out = self.limits.plan_rates(plan)
         session = (ac.name, sid, phone, bound.login, kind, mac or "", record.framed_ip or "",
-                   interim, plan_name, record.user_name if record.user_name != phone else "",
+                   interim, plan_name, (record.user_name or "") if record.user_name != phone else "",
                    ssid or "", self.venues.venue_id(ac.name, ssid, ap_mac), int(rate_in),
                    int(rate_out),
                    nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac))

@@ -500,3 +500,17 @@ def test_the_settings_written_into_the_script_apply(redis_client: Any) -> None:
     assert redis_client.xrevrange(keys.acct_log(), count=1)[0][1][b"k"] == b"acct"   # 20 s: booked
     proc.process(AC, _rec(AcctStatus.STOP, sid="K1", t=90, i=20, class_=cls), T0 + 90)
     assert 1200 < redis_client.ttl(keys.session_tombstone(PHONE, "ac1", "K1")) <= 1234
+
+
+def test_a_signed_session_without_user_name_is_booked(redis_client: Any, proc: AccountingProcessor) -> None:
+    """User-Name is optional in accounting (RFC 2866 §5.1 only says SHOULD): an AC that echoes the
+    signed Class but leaves User-Name out is a real session, booked like any other. The session
+    record's alias field once received None there, which redis-py refused as bad data and the
+    worker took for a Redis outage: the whole batch went unanswered."""
+    reg = SessionRegistry(redis_client, grace=60)
+    proc.process(AC, _rec(AcctStatus.START, sid="N1", user_name=None), T0)
+    s = reg.get("ac1", "N1")
+    assert s is not None and s.phone == PHONE
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="N1", t=60, i=10, o=20, user_name=None),
+                 T0 + 60)
+    assert _usage(redis_client) == (60, 30, 60, 30)
