@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from portal.aaa.plans import Plan
@@ -44,9 +44,10 @@ CLASS_MAGIC = b"cw1"          # unsigned (older releases; tests of the codec)
 SIGNED_CLASS_MAGIC = b"cw2"   # signed for one AC and login: see ClassSigner
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """What an Access-Accept grants. ``None`` = attribute not sent (no limit)."""
+class Grant(NamedTuple):
+    """What an Access-Accept grants. ``None`` = attribute not sent (no limit). A NamedTuple,
+    not a frozen dataclass: one is built per Access-Accept, and a frozen dataclass sets each
+    field through ``object.__setattr__`` (three times the instructions; docs/benchmarks.md)."""
 
     plan_name: str
     session_timeout: int | None      # Session-Timeout: the smallest remaining limit, seconds

@@ -11,8 +11,7 @@ the update arrives (accounting only knows cumulative counters at report times).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from portal.state import keys
@@ -32,9 +31,10 @@ def next_midnight(now: float, tz: ZoneInfo) -> float:
     return dt.datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=tz).timestamp()
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """A phone's counters as seen at one moment (daily ones already zero on a new day)."""
+class Usage(NamedTuple):
+    """A phone's counters as seen at one moment (daily ones already zero on a new day).
+    A NamedTuple, not a frozen dataclass: one is parsed per Access-Request, and a frozen
+    dataclass sets each field through ``object.__setattr__`` (three times the instructions)."""
 
     day: str
     daily_time: int = 0

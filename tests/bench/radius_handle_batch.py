@@ -77,6 +77,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=12, help="requests per batch (radclient -p 25 gives ~12)")
     ap.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the measured loop")
+    ap.add_argument("--profile-lines", type=int, default=30, help="functions the profile lists")
     ap.add_argument("--acct", action="store_true",
                     help="with --callgrind: count Interim-Updates (tests/bench/radius_acct_batch.py)")
     ap.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
@@ -125,7 +126,7 @@ def main() -> int:
               f"Redis {(_redis_cpu(r) - redis_cpu0) / n * 1e6:.1f} us per request")
         print(redis_command_usec(r, n))
         if profiler is not None:
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile_lines)
         server.close()
     finally:
         emb.stop()
