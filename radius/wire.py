@@ -227,6 +227,9 @@ def decrypt_password(value: bytes, secret: bytes, authenticator: bytes) -> bytes
     """Undo User-Password hiding (RFC 2865 §5.2); trailing NUL padding removed."""
     if not value or len(value) % 16 or len(value) > 128:
         raise MalformedPacket(f"User-Password of {len(value)} octets is not 16..128 in steps of 16")
+    if len(value) == 16:   # the usual case (a password of up to 16 octets): one block, no loop
+        key = _md5(secret + authenticator).digest()
+        return (int.from_bytes(key, "big") ^ int.from_bytes(value, "big")).to_bytes(16, "big").rstrip(b"\x00")
     out = bytearray()
     last = authenticator
     for i in range(0, len(value), 16):
