@@ -44,7 +44,7 @@ from portal.aaa.decision import AuthReads, Refusal, decide, screen, starts_valid
 from portal.aaa.device_slots import slot_field
 from portal.state import STATE_ERRORS
 from radius import wire
-from radius.auth_lookups import PlanCache, mac_or_none, memo, without_realm
+from radius.auth_lookups import PlanCache, mac_or_none, memo, pairs_memo, without_realm
 from radius.auth_replies import REJECT_MESSAGES, reply_message_attrs, too_many_devices
 from radius.auth_single import SingleRequests, Unsupported
 from radius.auth_slots import DeviceSlots, Early
@@ -113,6 +113,8 @@ class AuthPolicy(SingleRequests):
         # User-Name → phone, one memo per realm rule (a str key is cheaper than a tuple here)
         self._phones: tuple[dict[str, str | None], dict[str, str | None]] = ({}, {})
         self._ssids: dict[str | None, str | None] = {}
+        self._bindings: dict[tuple[bytes, ...], dict[bytes, bytes]] = {}   # MAC binding replies
+        self._dialects: dict[str, tuple[AcRecord, str]] = {}   # AC name → (its record, dialect)
 
     # --- the handler -------------------------------------------------------------------------
 
@@ -233,7 +235,7 @@ class AuthPolicy(SingleRequests):
                 for value in reads:
                     if isinstance(value, Exception):
                         raise value
-                binding = flat_pairs(reads[0])
+                binding = pairs_memo(self._bindings, reads[0])
                 if plan.method == "pap":
                     if reads[1] is not None:
                         # The password names a live token: spend it (atomic; checks MAC, expiry).
@@ -402,5 +404,10 @@ class AuthPolicy(SingleRequests):
             early.used = True
             if early.full():
                 return too_many_devices(), slot
-        return AuthReply(Code.ACCESS_ACCEPT, render(grant, ac.effective_radius_dialect, self.tz)), slot
+        dialect = self._dialects.get(ac.name)
+        if dialect is None or dialect[0] is not ac:   # the AC cache hands out a new record on refresh
+            if len(self._dialects) >= 4096:
+                self._dialects.clear()
+            dialect = self._dialects[ac.name] = (ac, ac.effective_radius_dialect)
+        return AuthReply(Code.ACCESS_ACCEPT, render(grant, dialect[1], self.tz)), slot
 

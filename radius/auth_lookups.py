@@ -18,7 +18,7 @@ from portal.errors import ValidationError
 from radius.batch_reads import flat_pairs
 from radius.user_name import phone_of_user_name
 
-__all__ = ["PlanCache", "mac_or_none", "memo", "phone_keep", "phone_strip", "without_realm"]
+__all__ = ["PlanCache", "mac_or_none", "memo", "pairs_memo", "phone_keep", "phone_strip", "without_realm"]
 
 _CACHE_MAX = 50_000   # entries per pure-function memo (cleared when full)
 _USAGE_MEMO_MAX = 10_000   # parsed usage hashes (a few hundred bytes each)
@@ -34,6 +34,21 @@ def memo(cache: dict[Any, Any], fn: Callable[[Any], Any], arg: Any) -> Any:
         cache.clear()
     value = cache[arg] = fn(arg)
     return value
+
+
+def pairs_memo(cache: dict[tuple[bytes, ...], dict[bytes, bytes]], flat: list[bytes] | None
+               ) -> dict[bytes, bytes]:
+    """``flat_pairs(flat)``, remembered by the reply's content (a MAC binding is read on every
+    Access-Request of its device and changes once a month). Callers only read the dict."""
+    if not flat:
+        return {}
+    key = tuple(flat)
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= _USAGE_MEMO_MAX:
+            cache.clear()
+        found = cache[key] = flat_pairs(flat)
+    return found
 
 
 def mac_or_none(value: str | None) -> str | None:

@@ -44,3 +44,41 @@ def test_usage_memo_follows_the_counters_and_the_local_day(redis_client: Any) ->
     after = cache.usage(_reply(redis_client), morning)
     assert after == book.get(PHONE, morning)
     assert (after.day, after.daily_time, after.daily_volume, after.total_time) == ("20261208", 0, 0, 660)
+
+
+def test_fast_path_memos_follow_the_binding_and_the_ac_record(redis_client: Any, redis_url: str) -> None:
+    # radius.auth remembers a MAC binding's parsed reply (by content) and each AC's dialect (by
+    # record identity): a rebound MAC or an AC edited to another dialect must show at once.
+    import dataclasses
+
+    from portal.aaa.credentials import CredentialStore
+    from radius import wire
+    from radius.auth import AuthPolicy
+    from radius.resp import RespClient
+    from tests.radius.serverkit import MAC, SECRET, access_request, register
+
+    ac = register(redis_client, vendor="huawei-v2")
+    store = CredentialStore(redis_client)
+    first = store.bind_mac(MAC, PHONE, days=3)
+    fast = RespClient(redis_url)
+    try:
+        policy = AuthPolicy(redis_client, Authorizer(redis_client), fast=fast)
+
+        def ask(password: str, record: Any) -> Any:
+            req = wire.decode(access_request(User_Name=PHONE, password=password,
+                                             Calling_Station_Id=MAC).RequestPacket())
+            return policy.handle_auth(req, record, SECRET.encode(), 1_900_000_000.0)
+
+        huawei = ask(first.password, ac)
+        assert huawei.code == 2 and ask(first.password, ac).code == 2
+        assert any(t == 26 and v[:4] == (2011).to_bytes(4, "big") for t, v in huawei.attrs)
+        assert store.unbind_mac(MAC)
+        second = store.bind_mac(MAC, PHONE, days=3)   # a new secret for the same device
+        assert second.password != first.password
+        assert ask(first.password, ac).reason == "invalid_credential"
+        assert ask(second.password, ac).code == 2
+        h3c = ask(second.password, dataclasses.replace(ac, radius_dialect="h3c"))
+        assert any(t == 26 and v[:4] == (25506).to_bytes(4, "big") for t, v in h3c.attrs)
+        assert not any(t == 26 and v[:4] == (2011).to_bytes(4, "big") for t, v in h3c.attrs)
+    finally:
+        fast.close()
