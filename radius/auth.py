@@ -59,6 +59,11 @@ from radius.wire import Attr, Code
 
 __all__ = ["REJECT_MESSAGES", "AuthPolicy", "parse_ssid", "reply_message_attrs"]
 
+# The enum members the per-request path reads, as module globals: on Python 3.11 reading
+# ``Attr.X`` costs ~650 instructions more than a global (callgrind), twelve times a request.
+_CALLED, _CALLING, _USER_NAME = Attr.CALLED_STATION_ID, Attr.CALLING_STATION_ID, Attr.USER_NAME
+_USER_PASSWORD, _CHAP_PASSWORD, _ACCEPT = Attr.USER_PASSWORD, Attr.CHAP_PASSWORD, Code.ACCESS_ACCEPT
+
 
 class _Job:
     """One PAP/CHAP Access-Request of a batch, between the batch's reads and the decision."""
@@ -152,7 +157,7 @@ class AuthPolicy(SingleRequests):
                 if plan is None:
                     single.append(i)   # MAC authentication: the binding names the phone first
                     continue
-                ssid = memo(self._ssids, parse_ssid, req.text(Attr.CALLED_STATION_ID))
+                ssid = memo(self._ssids, parse_ssid, req.text(_CALLED))
                 jobs.append(_Job(i, ac, plan, ssid))
             except CredentialError as exc:
                 results[i] = self._reject(exc.code)
@@ -175,17 +180,17 @@ class AuthPolicy(SingleRequests):
     def _check_plan(self, req: wire.Request, ac: AcRecord, secret: bytes) -> CheckPlan | None:
         """The credential check a request asks for (what CredentialStore.plan_pap/plan_chap
         check, without building per-request commands); None for MAC authentication."""
-        username = req.text(Attr.USER_NAME)
+        username = req.text(_USER_NAME)
         if not username:
             raise CredentialError("no User-Name")
         if ac.mac_auth and memo(self._macs, mac_or_none, without_realm(username, ac)) is not None:
             return None
-        password = req.get(Attr.USER_PASSWORD)
-        chap = req.get(Attr.CHAP_PASSWORD)
+        password = req.get(_USER_PASSWORD)
+        chap = req.get(_CHAP_PASSWORD)
         if password is None and chap is None:
             raise Unsupported("neither User-Password nor CHAP-Password")
         phone = self._phones[ac.strip_realm].get(username) or self._phone(username, ac)
-        mac = memo(self._macs, mac_or_none, req.text(Attr.CALLING_STATION_ID))
+        mac = memo(self._macs, mac_or_none, req.text(_CALLING))
         if password is not None:
             clear = wire.decrypt_password(password, secret, req.authenticator).decode("utf-8", "replace")
             return CheckPlan(phone, mac, "pap", (), clear)   # positional: cheaper (NamedTuple)
@@ -409,5 +414,5 @@ class AuthPolicy(SingleRequests):
             if len(self._dialects) >= 4096:
                 self._dialects.clear()
             dialect = self._dialects[ac.name] = (ac, ac.effective_radius_dialect)
-        return AuthReply(Code.ACCESS_ACCEPT, render(grant, dialect[1], self.tz)), slot
+        return AuthReply(_ACCEPT, render(grant, dialect[1], self.tz)), slot
 

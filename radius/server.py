@@ -70,6 +70,9 @@ _WHAT = {AUTH: "Access-Request", ACCT: "Accounting-Request"}
 _NOC_QUIET = frozenset({"duplicate_in_progress", "state_unavailable", "handler_error"})
 
 _BUFSIZE = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detectable
+# Enum members read per packet, as globals (``Code.X`` costs ~650 instructions more on 3.11).
+_STATUS_SERVER, _ACCESS_REQUEST, _ACCESS_ACCEPT = Code.STATUS_SERVER, Code.ACCESS_REQUEST, Code.ACCESS_ACCEPT
+_PROXY_STATE = Attr.PROXY_STATE
 
 # (request, AC, secret, dedup key) of a request that passed every check before policy.
 _Admitted = tuple[wire.Request, AcRecord, bytes, DedupKey]
@@ -287,10 +290,10 @@ class RadiusServer:
             self._drop("ac_disabled", addr, what, name)
             return None
         code = req.code
-        if code == Code.STATUS_SERVER:
+        if code == _STATUS_SERVER:
             return self._status_server(req, ac, secret, addr, kind)
         if kind == AUTH:
-            if code != Code.ACCESS_REQUEST:
+            if code != _ACCESS_REQUEST:
                 self._drop("unexpected_code", addr, what, name, f"code {code}")
                 return None
             if req.ma_offset >= 0:
@@ -444,13 +447,13 @@ class RadiusServer:
                                 ac.name)
 
     def _auth_reply(self, req: wire.Request, secret: bytes, decision: AuthReply, ac: str) -> bytes:
-        if decision.code == Code.ACCESS_ACCEPT:
+        if decision.code == _ACCESS_ACCEPT:
             self.metrics.inc("auth.accept")
         else:
             self.metrics.inc("auth.reject")
             self.metrics.refused(decision.reason or "unspecified", ac, req.text(Attr.CALLED_STATION_ID))
         return wire.encode_reply(decision.code, req.ident, req.authenticator, secret,
-                                 decision.attrs, req.all(Attr.PROXY_STATE))
+                                 decision.attrs, req.all(_PROXY_STATE))
 
     def _acct(self, req: wire.Request, ac: AcRecord, secret: bytes) -> bytes:
         if self.acct_handler is None:
