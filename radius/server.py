@@ -73,6 +73,7 @@ _BUFSIZE = wire.MAX_PACKET + 1   # one more, so an oversized datagram is detecta
 # Enum members read per packet, as globals (``Code.X`` costs ~650 instructions more on 3.11).
 _STATUS_SERVER, _ACCESS_REQUEST, _ACCESS_ACCEPT = Code.STATUS_SERVER, Code.ACCESS_REQUEST, Code.ACCESS_ACCEPT
 _PROXY_STATE = Attr.PROXY_STATE
+_REPLAY, _IN_PROGRESS = Lookup.REPLAY, Lookup.IN_PROGRESS
 
 # (request, AC, secret, dedup key) of a request that passed every check before policy.
 _Admitted = tuple[wire.Request, AcRecord, bytes, DedupKey]
@@ -342,10 +343,10 @@ class RadiusServer:
             self.activity.seen(ac.name)
         key = (ip, port, req.ident, req.authenticator, kind)
         state, cached = self.dedup.lookup(key, req.raw)
-        if state is Lookup.REPLAY:
+        if state is _REPLAY:
             self.metrics.inc("duplicate.replayed")
             return cached
-        if state is Lookup.IN_PROGRESS:
+        if state is _IN_PROGRESS:
             self._drop("duplicate_in_progress", addr, what, name)
             return None
         self.dedup.begin(key, req.raw)
