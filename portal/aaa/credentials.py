@@ -27,7 +27,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from portal.aaa.blocklist import normalise_mac
 from portal.aaa.device_slots import RESERVE_FUNCTION_LUA
@@ -102,9 +102,10 @@ class Credential:
     password: str
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a successful credential check proved: the phone, the device, and how."""
+class Identity(NamedTuple):
+    """Who a successful credential check proved: the phone, the device, and how. (A NamedTuple,
+    as CheckPlan: built per Access-Request. Tell it from a Command with ``isinstance(x,
+    Identity)``, never ``isinstance(x, tuple)``.)"""
 
     phone: str
     mac: str | None
@@ -122,9 +123,10 @@ def normalise_phone(phone: str) -> str:
 Command = tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CheckPlan:
-    """The Redis commands one credential check needs, plus what deciding on them requires."""
+class CheckPlan(NamedTuple):
+    """The Redis commands one credential check needs, plus what deciding on them requires.
+    A NamedTuple, not a frozen dataclass: one is built per Access-Request, and a frozen
+    dataclass sets each field through ``object.__setattr__`` (three times the instructions)."""
 
     phone: str
     mac: str | None

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from portal.aaa.plans import Plan
@@ -45,9 +45,10 @@ CLASS_MAGIC = b"cw1"          # unsigned (older releases; tests of the codec)
 SIGNED_CLASS_MAGIC = b"cw2"   # signed for one AC and login: see ClassSigner
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """What an Access-Accept grants. ``None`` = attribute not sent (no limit)."""
+class Grant(NamedTuple):
+    """What an Access-Accept grants. ``None`` = attribute not sent (no limit). A NamedTuple,
+    not a frozen dataclass: one is built per Access-Accept, and a frozen dataclass sets each
+    field through ``object.__setattr__`` (three times the instructions; docs/benchmarks.md)."""
 
     plan_name: str
     session_timeout: int | None      # Session-Timeout: the smallest remaining limit, seconds
@@ -268,14 +269,16 @@ def too_many_online(max_sessions: int, sessions: list[OnlineSession], mac: str |
 def grant_of(plan: Plan, usage: Usage, phone: str, now: float, tz: ZoneInfo, default_interim: int,
              signer: ClassSigner | None, ac: str, nonce: bytes | None) -> Grant:
     """The Grant of a login the checks let through (portal.aaa.decision.decide made them)."""
+    # Positional (plan_name, session_timeout, idle_timeout, interim_interval, up_kbps,
+    # down_kbps, terminate_at, class_): keywords cost twice the instructions (one per Accept).
     return Grant(
-        plan_name=plan.name,
-        session_timeout=remaining_time(plan, usage, now, tz),
-        idle_timeout=plan.idle_timeout,
-        interim_interval=plan.interim_interval or default_interim,
-        up_kbps=plan.up_kbps,
-        down_kbps=plan.down_kbps,
-        terminate_at=terminate_at(plan, usage, now),
-        class_=(signer.make(phone, plan.name, now, ac, nonce) if signer is not None and ac
-                else make_class(phone, plan.name, now, nonce)),
+        plan.name,
+        remaining_time(plan, usage, now, tz),
+        plan.idle_timeout,
+        plan.interim_interval or default_interim,
+        plan.up_kbps,
+        plan.down_kbps,
+        terminate_at(plan, usage, now),
+        (signer.make(phone, plan.name, now, ac, nonce) if signer is not None and ac
+         else make_class(phone, plan.name, now, nonce)),
     )

@@ -25,7 +25,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ac_adapters.gateways import adapter_for
@@ -313,7 +313,7 @@ class NocActions:
             # A CoA Session-Timeout counts from the CoA: only what is left of the per-session cap.
             cap = max(1, plan.session_timeout - self.elapsed(session, now))
             timeout = cap if grant.session_timeout is None else min(grant.session_timeout, cap)
-            grant = replace(grant, session_timeout=timeout)
+            grant = grant._replace(session_timeout=timeout)
         return grant
 
     def _over_limit(self, session: OnlineSession, plan: Plan) -> tuple[str, Grant | None]:
