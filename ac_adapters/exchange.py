@@ -55,6 +55,7 @@ from ac_adapters.exchange_types import (
     Wait,
 )
 from ac_adapters.profiles import AuthMethod, MacAttr
+from ac_adapters.texts import LOGIN_RESULTS
 
 __all__ = [
     "AcEndpoint",
@@ -76,18 +77,6 @@ __all__ = [
 
 _Handler = Callable[..., Outcome]
 
-_USER_MESSAGES: dict[str, tuple[str, str]] = {
-    "ok": ("已连接，可以上网了。", "You are online."),
-    "rejected": ("认证失败，请重新获取验证码后再试。",
-                 "Login was rejected; request a new code and try again."),
-    "unknown_device": ("Wi-Fi设备未识别此终端，请重新连接Wi-Fi后再试。",
-                       "The Wi-Fi controller does not know this device; reconnect to the Wi-Fi and retry."),
-    "busy": ("正在认证中，请稍候再试。", "A login is already in progress; please retry in a moment."),
-    "failed": ("Wi-Fi设备暂时无法完成认证，请稍后再试。",
-               "The Wi-Fi controller could not log you in; please retry later."),
-    "timeout": ("Wi-Fi设备无响应，请稍后再试。",
-                "The Wi-Fi controller did not answer; please try again later."),
-}
 
 
 class Exchange:
@@ -325,7 +314,7 @@ class LoginExchange(Exchange):
     def _result(self, *, ok: bool, err_code: int | None, text: str, stage: str, now: float,
                 kind: str, diagnostic: str, already_online: bool = False,
                 timed_out: bool = False) -> LoginResult:
-        zh, en = _USER_MESSAGES[kind]
+        zh, en = LOGIN_RESULTS[kind]
         return LoginResult(
             ok=ok, err_code=err_code, text=text, req_id=self.req_id, stage=stage,
             already_online=already_online, timed_out=timed_out, timings=self._total(now),

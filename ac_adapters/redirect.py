@@ -39,6 +39,7 @@ from ac_adapters.profiles import (
     RedirectParams,
     VendorProfile,
 )
+from ac_adapters.texts import REDIRECT_ERRORS
 
 __all__ = [
     "AcHint",
@@ -61,7 +62,8 @@ __all__ = [
 # --- errors ------------------------------------------------------------------------------
 
 class _UserFacingRedirectError(RedirectError):
-    """A redirect problem the phone user sees. ``str()`` is "中文 / English" + detail for logs."""
+    """A redirect problem the phone user sees. ``str()`` is "<zh> / <en>" + detail for logs
+    (the messages: ac_adapters/texts.py)."""
 
     message_zh = ""
     message_en = ""
@@ -77,27 +79,22 @@ class _UserFacingRedirectError(RedirectError):
 
 class UnknownAc(_UserFacingRedirectError):
     code = "unknown_ac"
-    message_zh = "无法识别接入设备（AC），请重新连接 Wi-Fi"
-    message_en = "We could not identify your access controller; please reconnect to the Wi-Fi"
+    message_zh, message_en = REDIRECT_ERRORS["unknown_ac"]
 
 
 class MissingUserIp(_UserFacingRedirectError):
     code = "missing_user_ip"
-    message_zh = "接入设备未提供您的 IP 地址，请重新连接 Wi-Fi 后再打开任意网页"
-    message_en = ("Your access controller did not send your IP address; please reconnect to "
-                  "the Wi-Fi and open any web page again")
+    message_zh, message_en = REDIRECT_ERRORS["missing_user_ip"]
 
 
 class BadUserIp(_UserFacingRedirectError):
     code = "bad_user_ip"
-    message_zh = "接入设备提供的 IP 地址无效，请重新连接 Wi-Fi"
-    message_en = "Your access controller sent an invalid IP address; please reconnect to the Wi-Fi"
+    message_zh, message_en = REDIRECT_ERRORS["bad_user_ip"]
 
 
 class BadMac(_UserFacingRedirectError):
     code = "bad_mac"
-    message_zh = "无法识别您设备的 MAC 地址，请重新连接 Wi-Fi"
-    message_en = "We could not read your device's MAC address; please reconnect to the Wi-Fi"
+    message_zh, message_en = REDIRECT_ERRORS["bad_mac"]
 
 
 class UnvouchedRedirect(_UserFacingRedirectError):
@@ -105,8 +102,7 @@ class UnvouchedRedirect(_UserFacingRedirectError):
     it was typed or edited by someone, not sent by the AC."""
 
     code = "unvouched_redirect"
-    message_zh = "无法验证接入设备的跳转参数，请重新连接 Wi-Fi"
-    message_en = "The access controller's redirect could not be verified; please reconnect to the Wi-Fi"
+    message_zh, message_en = REDIRECT_ERRORS["unvouched_redirect"]
 
 
 # --- records -----------------------------------------------------------------------------

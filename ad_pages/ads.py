@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ad_pages.campaigns import Campaign
+from ad_pages.texts import DEFAULT_AD_TEXT, DEFAULT_AD_TITLE, LANGUAGES
 
 __all__ = ["DEFAULT_AD", "campaign_ad", "select_ad"]
 
@@ -35,9 +36,8 @@ _SVG = (
 
 DEFAULT_AD: dict[str, Any] = {
     "id": "operator-default",
-    "title": {"zh": "无线城市 · 免费上网", "en": "Wireless City · free Wi-Fi"},
-    "text": {"zh": "办理宽带与 5G 套餐，享更多上网时长。",
-             "en": "Get broadband or a 5G plan for more online time."},
+    "title": dict(zip(LANGUAGES, DEFAULT_AD_TITLE, strict=True)),
+    "text": dict(zip(LANGUAGES, DEFAULT_AD_TEXT, strict=True)),
     "image": _SVG,
 }
 

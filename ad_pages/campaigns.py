@@ -24,6 +24,7 @@ from datetime import date, datetime
 from random import Random
 from typing import Any
 
+from ad_pages.editor_texts import CAMPAIGN_ERRORS
 from ad_pages.web_url import web_url_problem
 
 __all__ = [
@@ -228,6 +229,12 @@ def valid_click_url(url: str) -> bool:
     return len(url) <= MAX_URL and web_url_problem(url) is None
 
 
+def _error(key: str, **fields: object) -> tuple[str, str]:
+    """A campaign-form message (ad_pages/editor_texts.py) with its named fields filled in."""
+    zh, en = CAMPAIGN_ERRORS[key]
+    return zh.format(**fields), en.format(**fields)
+
+
 def _int(data: Mapping[str, Any], name: str, default: int, lo: int, hi: int,
          errors: dict[str, tuple[str, str]]) -> int:
     raw = data.get(name, default)
@@ -238,10 +245,10 @@ def _int(data: Mapping[str, Any], name: str, default: int, lo: int, hi: int,
             raise ValueError
         value = int(str(raw).strip()) if isinstance(raw, str) else int(raw)
     except (TypeError, ValueError):
-        errors[name] = (f"请输入 {lo}–{hi} 之间的整数", f"enter a whole number from {lo} to {hi}")
+        errors[name] = _error("whole_number", lo=lo, hi=hi)
         return default
     if not lo <= value <= hi:
-        errors[name] = (f"请输入 {lo}–{hi} 之间的整数", f"enter a whole number from {lo} to {hi}")
+        errors[name] = _error("whole_number", lo=lo, hi=hi)
     return value
 
 
@@ -253,7 +260,7 @@ def _date(raw: Any, name: str, errors: dict[str, tuple[str, str]]) -> date | Non
     try:
         return date.fromisoformat(str(raw).strip())
     except ValueError:
-        errors[name] = ("日期格式应为 YYYY-MM-DD", "dates are written YYYY-MM-DD")
+        errors[name] = CAMPAIGN_ERRORS["date"]
         return None
 
 
@@ -265,12 +272,12 @@ def _names(raw: Any, name: str, errors: dict[str, tuple[str, str]]) -> tuple[str
         if not text:
             continue
         if len(text) > 64 or any(ord(ch) < 32 for ch in text):
-            errors[name] = ("名称过长或含有控制字符", "a name is too long or has control characters")
+            errors[name] = CAMPAIGN_ERRORS["bad_name"]
             break
         if text not in out:
             out.append(text)
     if len(out) > 200:
-        errors[name] = ("最多 200 项", "at most 200 entries")
+        errors[name] = CAMPAIGN_ERRORS["too_many_names"]
     return tuple(out)
 
 
@@ -281,50 +288,47 @@ def parse_campaign(data: Mapping[str, Any]) -> Campaign:
     errors: dict[str, tuple[str, str]] = {}
     cid = str(data.get("id") or "")
     if not _ID.match(cid):
-        errors["id"] = ("编号须为 1–48 个字母、数字、'_' 或 '-'", "id: 1-48 letters, digits, '_' or '-'")
+        errors["id"] = CAMPAIGN_ERRORS["id"]
     name = str(data.get("name") or "").strip()
     if not name or len(name) > 100:
-        errors["name"] = ("请填写名称（最多 100 字）", "enter a name (at most 100 characters)")
+        errors["name"] = CAMPAIGN_ERRORS["name"]
     cr = data.get("creative") or {}
     if not isinstance(cr, Mapping):
         cr = {}
-        errors["kind"] = ("创意格式错误", "creative must be an object")
+        errors["kind"] = CAMPAIGN_ERRORS["creative_shape"]
     kind = str(cr.get("kind") or "image")
     image, click, html = (str(cr.get(k) or "").strip() for k in ("image", "click_url", "html"))
     title, text = (str(cr.get(k) or "").strip() for k in ("title", "text"))
     if kind not in KINDS:
-        errors["kind"] = ("创意类型须为图片或 HTML", "creative kind must be image or html")
+        errors["kind"] = CAMPAIGN_ERRORS["creative_kind"]
     elif kind == "image":
         if not image:
-            errors["image"] = ("请填写图片地址", "enter the image address")
+            errors["image"] = CAMPAIGN_ERRORS["image_missing"]
         elif not valid_image(image):
-            errors["image"] = ("图片须为本站地址（/assets/…）或 data:image URI",
-                               "the image must be on our host (/assets/…) or a data:image URI")
+            errors["image"] = CAMPAIGN_ERRORS["image_host"]
         html = ""
     else:
         if not html.strip():
-            errors["html"] = ("请填写 HTML 内容", "enter the HTML")
+            errors["html"] = CAMPAIGN_ERRORS["html_missing"]
         elif len(html) > MAX_HTML:
-            errors["html"] = (f"HTML 不能超过 {MAX_HTML} 字符", f"HTML is limited to {MAX_HTML} characters")
+            errors["html"] = _error("html_long", limit=MAX_HTML)
         image = ""
     if click and not valid_click_url(click):
-        errors["click_url"] = ("点击地址须为 http(s) 网址",
-                               "the click-through address must be an http(s) URL")
+        errors["click_url"] = CAMPAIGN_ERRORS["click_url"]
     if len(title) > 100 or len(text) > 300:
-        errors["title"] = ("标题最多 100 字，文字最多 300 字",
-                           "title at most 100, text at most 300 characters")
+        errors["title"] = CAMPAIGN_ERRORS["title_long"]
     sched = data.get("schedule") or {}
     if not isinstance(sched, Mapping):
         sched = {}
     start = _date(sched.get("start"), "start", errors)
     end = _date(sched.get("end"), "end", errors)
     if start and end and end < start:
-        errors["end"] = ("结束日期早于开始日期", "the end date is before the start date")
+        errors["end"] = CAMPAIGN_ERRORS["end_before_start"]
     try:
         hours = parse_hours(sched.get("hours") or ())
     except ValueError:
         hours = ()
-        errors["hours"] = ("时段格式如 09:00-12:00, 14:00-18:00", "hours look like 09:00-12:00, 14:00-18:00")
+        errors["hours"] = CAMPAIGN_ERRORS["hours"]
     venues = _names(data.get("venues"), "venues", errors)
     ssids = _names(data.get("ssids"), "ssids", errors)
     weight = _int(data, "weight", 1, 1, 10_000, errors)

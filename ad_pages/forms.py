@@ -27,6 +27,17 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from ad_pages.editor_texts import (
+    ECHO_FIELD,
+    FIELD_LIST,
+    FORM_NAMES,
+    MISSING,
+    MISSING_FORM,
+    MISSING_HIDDEN,
+    PAGE_NAMES,
+    PART_LIST,
+)
+
 __all__ = ["REQUIRED", "RequiredForm", "describe_missing", "missing_forms"]
 
 
@@ -46,13 +57,11 @@ class RequiredForm:
 
 REQUIRED: dict[str, tuple[RequiredForm, ...]] = {
     "login": (
-        RequiredForm("code", "code", ("c", "phone"), ("c",), "获取验证码的表单",
-                     "the form that asks for a code"),
-        RequiredForm("login", "login", ("c", "phone", "code"), ("c",), "登录表单", "the login form"),
+        RequiredForm("code", "code", ("c", "phone"), ("c",), *FORM_NAMES["code"]),
+        RequiredForm("login", "login", ("c", "phone", "code"), ("c",), *FORM_NAMES["login"]),
     ),
     "ad": (
-        RequiredForm("continue", "next", ("c", "ticket"), ("c", "ticket"), "继续上网的表单",
-                     "the continue form"),
+        RequiredForm("continue", "next", ("c", "ticket"), ("c", "ticket"), *FORM_NAMES["continue"]),
     ),
 }
 """Per page, the submissions it must keep (docs/templates.md, "Forms a page must keep")."""
@@ -202,26 +211,21 @@ def missing_forms(page: str, html: str, context: Mapping[str, Any]) -> list[Requ
     return missing
 
 
-_PAGE_NAMES = {"login": ("登录页", "login page"), "ad": ("广告页", "ad page")}
-
-
 def describe_missing(page: str, missing: list[RequiredForm], urls: Mapping[str, str]) -> tuple[str, str]:
     """``(zh, en)``: what the page lacks and what would satisfy it."""
-    page_zh, page_en = _PAGE_NAMES.get(page, (page, page))
+    page_zh, page_en = PAGE_NAMES.get(page, (page, page))
     zh_parts, en_parts = [], []
     for need in missing:
         if need.hidden:
-            zh_parts.append(f"手机上看得到的{need.zh}（页面中的该表单被 {need.hidden} 隐藏——作用于表单、"
-                            "其中的输入框或其外层元素，手机看不到也无法提交）")
-            en_parts.append(f"{need.en} where phones can see it (the page's one is hidden by {need.hidden} "
-                            "on the form, one of its fields or an element around it: phones can neither "
-                            "see nor submit it)")
+            zh_parts.append(MISSING_HIDDEN[0].format(form=need.zh, hidden=need.hidden))
+            en_parts.append(MISSING_HIDDEN[1].format(form=need.en, hidden=need.hidden))
             continue
         url = urls.get(need.url_key, "")
-        zh_fields = "、".join(f"{n}（值为 {{{{ {n} }}}}）" if n in need.echo else n for n in need.fields)
-        en_fields = ", ".join(f"{n} (set to {{{{ {n} }}}})" if n in need.echo else n for n in need.fields)
-        zh_parts.append(f"{need.zh}（以 POST 提交到 {url}，包含字段 {zh_fields}）")
-        en_parts.append(f"{need.en} (a POST to {url} with the fields {en_fields})")
-    return (f"{page_zh}缺少{'；'.join(zh_parts)}。缺少它，本场所的手机无法上网。",
-            f"the {page_en} is missing {' and '.join(en_parts)}; without it, phones at this venue "
-            "cannot get online.")
+        zh_fields = FIELD_LIST[0].join(ECHO_FIELD[0].format(name=n) if n in need.echo else n
+                                       for n in need.fields)
+        en_fields = FIELD_LIST[1].join(ECHO_FIELD[1].format(name=n) if n in need.echo else n
+                                       for n in need.fields)
+        zh_parts.append(MISSING_FORM[0].format(form=need.zh, url=url, fields=zh_fields))
+        en_parts.append(MISSING_FORM[1].format(form=need.en, url=url, fields=en_fields))
+    return (MISSING[0].format(page=page_zh, parts=PART_LIST[0].join(zh_parts)),
+            MISSING[1].format(page=page_en, parts=PART_LIST[1].join(en_parts)))

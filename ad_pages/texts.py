@@ -1,14 +1,22 @@
 """Words on the phone pages, in Simplified Chinese and English.
 
-Templates get the table of one language as ``t`` (plain strings only). Error messages are not
-here: ``portal/web/errors.py`` is the one place mapping error codes to messages.
+Audience: the phone user. Templates get the table of one language as ``t`` (plain strings only);
+the operator's default ad (``ad_pages.ads.DEFAULT_AD``) takes its words from here too. Error
+messages are not here: ``portal/web/errors.py`` maps the login page's error codes to messages.
+What the venue operator reads about campaigns and templates is in ``ad_pages/editor_texts.py``;
+the SMS library's words in ``sms_gateway/texts.py``, the AC adapters' in ``ac_adapters/texts.py``,
+each portal area's in its own ``texts.py``.
 """
 
 from __future__ import annotations
 
-__all__ = ["LANGUAGES", "texts"]
+__all__ = ["DEFAULT_AD_TEXT", "DEFAULT_AD_TITLE", "LANGUAGES", "texts"]
 
 LANGUAGES = ("zh", "en")
+
+# The operator's default ad (ad_pages.ads.DEFAULT_AD), shown when no campaign is eligible.
+DEFAULT_AD_TITLE = ("无线城市 · 免费上网", "Wireless City · free Wi-Fi")
+DEFAULT_AD_TEXT = ("办理宽带与 5G 套餐，享更多上网时长。", "Get broadband or a 5G plan for more online time.")
 
 _TEXTS: dict[str, tuple[str, str]] = {
     "title": ("免费无线上网", "Free Wi-Fi"),

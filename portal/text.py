@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from portal.texts import CONTROL_CHARACTER, LONE_SURROGATE, fill
+
 __all__ = ["TextProblem", "first_problem", "text_problem"]
 
 _BAD = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -37,9 +39,9 @@ def text_problem(value: str) -> tuple[str, str] | None:
         return None
     char = match.group()
     if "\ud800" <= char <= "\udfff":
-        return ("contains a lone UTF-16 surrogate (invalid Unicode)",
-                "含有无效的 Unicode 字符（单独的代理项）")
-    return (f"contains the control character U+{ord(char):04X}", f"含有控制字符 U+{ord(char):04X}")
+        return LONE_SURROGATE[1], LONE_SURROGATE[0]
+    zh, en = fill(CONTROL_CHARACTER, code=ord(char))
+    return en, zh
 
 
 def _walk(value: Any, where: str) -> Iterator[tuple[str, str]]:

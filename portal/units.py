@@ -11,14 +11,15 @@ Stored values (Redis, the API, ``[[plans]]`` in the TOML file) are always octets
 
 from __future__ import annotations
 
+from portal.texts import MB_NOTE
+
 __all__ = ["GB", "KB", "MB", "MB_NOTE_EN", "MB_NOTE_ZH", "format_duration", "format_octets", "format_rate"]
 
 KB = 1_000
 MB = 1_000_000
 GB = 1_000_000_000
 
-MB_NOTE_ZH = "1 MB = 1,000,000 字节"
-MB_NOTE_EN = "1 MB = 1,000,000 bytes"
+MB_NOTE_ZH, MB_NOTE_EN = MB_NOTE      # portal/texts.py
 
 
 def format_octets(n: int | float | None, unlimited: str = "") -> str:

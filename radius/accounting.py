@@ -42,11 +42,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from portal.aaa.device_slots import RELEASE_LUA, release_args
-from portal.aaa.grants import ClassSigner, check_quota, is_signed_class, parse_class
+from portal.aaa.grants import ClassSigner, is_signed_class, parse_class
 from portal.aaa.ntf_replay import CONFIRM_LUA, confirm_in
 from portal.aaa.plans import PlanStore
 from portal.aaa.sessions import (
@@ -62,11 +61,12 @@ from portal.state import STATE_ERRORS, keys, keys_outbox
 from portal.state.scripts import queue_script
 from portal.venues.venue_store import VenueResolver, VenueStore
 from radius.acct_checks import BURST_SECONDS, Limits, check_record
+from radius.acct_enforce import QuotaChecks
 from radius.acct_log import clear_pending, close_ac_sessions, log_close
 from radius.acct_log import log_fields as _log_fields
-from radius.acct_record import AcctRecord, AcctStatus, mac_of, nas_ids_of
-from radius.acct_script import ACCT_LUA
-from radius.called_station import split_called_station_id
+from radius.acct_record import AcctRecord, AcctStatus, called_station_of, mac_of, nas_ids_of
+from radius.acct_script import acct_lua
+from radius.acct_wire import AcctWire, script_call
 from radius.errors import InProgress, RadiusError
 from radius.metrics import Metrics
 from radius.resp import RespClient, RespPipeline
@@ -81,7 +81,8 @@ __all__ = ["AccountingProcessor", "AccountingScriptError", "AcctRecord", "AcctSt
 log = logging.getLogger(__name__)
 
 
-_KIND = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim", AcctStatus.STOP: "stop"}
+_KIND: dict[int, str] = {AcctStatus.START: "start", AcctStatus.INTERIM_UPDATE: "interim",
+                         AcctStatus.STOP: "stop"}
 
 
 class StopInProgress(InProgress):
@@ -96,9 +97,10 @@ class AccountingScriptError(RadiusError):
     code = "accounting_script_error"
 
 
-@dataclass(frozen=True, slots=True)
-class _Binding:
-    """Whose session a record is: the phone, the plan and login of a verified signed Class."""
+class _Binding(NamedTuple):
+    """Whose session a record is: the phone, the plan and login of a verified signed Class.
+    (This and _Queued are named tuples, not frozen dataclasses: built per record, and a frozen
+    dataclass sets each field through object.__setattr__.)"""
 
     phone: str
     plan: str = ""
@@ -106,10 +108,9 @@ class _Binding:
     issued: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Queued:
+class _Queued(NamedTuple):
     """A session record whose writes are queued on a pipeline; ``result`` indexes its script's
-    reply in the pipeline's results, ``index`` its place in the batch."""
+    reply in the pipeline's results, ``place`` its place in the batch."""
 
     ac: AcRecord
     record: AcctRecord
@@ -119,7 +120,7 @@ class _Queued:
     received_at: float
     started: int
     result: int
-    index: int
+    place: int
 
     @property
     def sid(self) -> str:
@@ -127,7 +128,7 @@ class _Queued:
         return self.record.session_id
 
 
-class AccountingProcessor:
+class AccountingProcessor(QuotaChecks):
     """Turns accounting records into log entries, session state, usage and enforcement."""
 
     def __init__(
@@ -163,15 +164,19 @@ class AccountingProcessor:
         self.usage = UsageBook(redis, self.settings.timezone)
         # Where a session starts: SSID and venue go into its record and the per-venue index.
         self.venues = venues or VenueResolver(VenueStore(redis, cache_ttl=self.settings.plan_cache_ttl))
-        self._acct = redis.register_script(ACCT_LUA)
+        # The accounting script with these settings written into it (radius/acct_script.py).
+        self._acct_lua = acct_lua(self.settings.tombstone_ttl, self.limits.clock_skew,
+                                  self._line_rate, BURST_SECONDS)
+        self._acct = redis.register_script(self._acct_lua)
         self._close = redis.register_script(CLOSE_SESSION_LUA)
         self._release = redis.register_script(RELEASE_LUA)
         # The batch pipelines go through a RespClient when one is given (radius.resp.RespPipeline:
         # no redis-py encoding, no SCRIPT EXISTS per batch). Not with acct_wait_replicas: WAIT
         # counts the writes of its own connection, which is redis-py's.
         self.fast = fast if self.settings.acct_wait_replicas <= 0 else None
+        self._wire = AcctWire(self._acct.sha.encode())
         if self.fast is not None:
-            self.fast.script(ACCT_LUA)
+            self.fast.script(self._acct_lua)
             self.fast.script(RELEASE_LUA)
             self.fast.script(CONFIRM_LUA)     # queued on the follow-up pipeline by confirm_in
         self.enforce_async = enforce_async
@@ -298,7 +303,7 @@ class AccountingProcessor:
         """Queue one session record's writes on ``pipe`` (_finish_sessions reads the outcome);
         None when it was refused before the script (its refusal is queued instead)."""
         assert record.status is not None and record.session_id is not None
-        kind = _KIND[AcctStatus(record.status)]
+        kind = _KIND[record.status]   # an int finds its IntEnum key (no AcctStatus() call)
         bound = self._bind(ac, record)
         if isinstance(bound, str):
             self._refuse(pipe, ac, record, received_at, None, bound)
@@ -314,33 +319,34 @@ class AccountingProcessor:
         session_time = record.session_time or 0
         event_time = record.event_time(received_at)
         started = int(event_time - session_time)
-        if kind != "stop":   # a Stop is logged by the script's answer (_finish_sessions)
+        wire = self._wire if type(pipe) is RespPipeline else None
+        if kind != "stop" and wire is not None:   # a Stop is logged by the script's answer
+            pipe.queue(wire.log_entry(ac.name, received_at, record, phone))
+        elif kind != "stop":
             pipe.xadd(keys.acct_log(), _log_fields("acct", ac.name, received_at, record, phone))
         mac = mac_of(record.calling_station_id)
-        if kind != "stop":   # a Stop's index and logout writes follow the script (_finish_sessions)
-            self.registry.index_in(pipe, phone, ac.name, sid, received_at + 2 * interim + self.grace)
-        ap_mac, ssid = split_called_station_id(record.called_station_id)
-        venue = self.venues.venue_id(ac.name, ssid, ap_mac)
+        ap_mac, ssid = called_station_of(record.called_station_id)
         rate_in, rate_out = self.limits.plan_rates(plan)
-        script_keys = [keys.phone_sessions(phone), keys.usage(phone),
-                       keys.session_tombstone(phone, ac.name, sid),
-                       keys.login_claim(phone, bound.login or "-")]
-        if kind == "stop":
-            script_keys.append(keys_outbox.session_logout_pending(phone, ac.name, sid))
-        queue_script(
-            pipe, self._acct, script_keys,
-            [
-                f"{ac.name}|{sid}", kind, int(received_at), self.usage.today(received_at),
-                session_time, record.input_total, record.output_total,
-                int(record.input_gigawords is not None), int(record.output_gigawords is not None),
-                mac or "", record.framed_ip or "",
-                interim, plan_name, record.user_name if record.user_name != phone else "",
-                self.settings.tombstone_ttl, started, ssid or "", venue, bound.login,
-                int(event_time), self.limits.clock_skew, int(rate_in), int(rate_out),
-                self._line_rate, BURST_SECONDS,
-                nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac),
-            ],
-        )
+        session = (ac.name, sid, phone, bound.login, kind, mac or "", record.framed_ip or "",
+                   interim, plan_name, (record.user_name or "") if record.user_name != phone else "",
+                   ssid or "", self.venues.venue_id(ac.name, ssid, ap_mac), int(rate_in),
+                   int(rate_out),
+                   nas_ids_of(record.calling_station_id, record.nas_ip, record.nas_identifier, mac))
+        variable = (int(received_at), self.usage.today(received_at), session_time,
+                    record.input_total, record.output_total, int(record.input_gigawords is not None),
+                    int(record.output_gigawords is not None), started, int(event_time))
+        # A Stop's index writes follow the script. The deadline is the record's own ('u' is the
+        # whole second): a whole number stays an integer in a small zset's listpack, where a
+        # fraction was re-parsed by every ZADD's scan (docs/benchmarks.md).
+        deadline = int(received_at) + 2 * interim + self.grace
+        if kind != "stop" and wire is not None:
+            pipe.queue(*wire.index(ac.name, sid, phone, deadline))
+        elif kind != "stop":
+            self.registry.index_in(pipe, phone, ac.name, sid, deadline)
+        if wire is not None:   # the session's repeating arguments encoded once (radius/acct_wire.py)
+            pipe.queue(wire.script(session, variable))
+        else:
+            queue_script(pipe, self._acct, *script_call(session, variable))
         result = len(pipe) - 1
         self._release_slot(pipe, phone, mac, bound.login, f"{ac.name}|{sid}", kind)
         return _Queued(ac, record, phone, plan_name, kind, received_at, started, result, index)
@@ -377,13 +383,13 @@ class AccountingProcessor:
                 follow = self._pipeline()
             return follow
 
-        checks: list[tuple[_Queued, OnlineSession, Any]] = []
+        checks: list[tuple[_Queued, OnlineSession | None, Any]] = []
         logged: list[str] = []    # logout-pending markers to clear once the records are stored
         for q in queued:
             reply = results[q.result]
             failed = isinstance(reply, Exception)
             if q.kind == "stop" and not failed and reply[0] == b"busy":
-                out[q.index] = StopInProgress(f"{q.ac.name}|{q.sid}")
+                out[q.place] = StopInProgress(f"{q.ac.name}|{q.sid}")
                 continue
             if q.kind == "stop" and (failed or reply[0] == b"closed"):
                 # Logged by the script's answer: an AC retransmits a Stop with a new Acct-Delay-Time
@@ -392,13 +398,26 @@ class AccountingProcessor:
                 later().xadd(keys.acct_log(), entry)
             if failed:
                 log.error("accounting script failed on %s|%s: %s", q.ac.name, q.sid, reply)
-                out[q.index] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
+                out[q.place] = AccountingScriptError(f"{q.ac.name}|{q.sid}: {reply}")
                 continue
             verdict = reply[0].decode()
             if verdict == "refused":
                 self._refuse(later(), q.ac, q.record, q.received_at, q.phone, reply[3].decode())
                 continue
             if verdict == "dup" and not (q.kind == "start" and reply[1]):
+                continue
+            if verdict == "updated" and len(reply) > 5 and isinstance(reply[5], bytes):
+                # The usual Interim-Update: its record (JSON → OnlineSession, a tenth of the
+                # worker's work per update) is decoded only if its IP moved or a quota ran out.
+                prev = reply[4].decode()
+                moved = (q.record.framed_ip or prev) != prev
+                session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", reply[1]) if moved else None
+                if moved and session is None:
+                    continue
+                if session is not None:
+                    self.registry.index.moved_ip_in(later(), session, prev)   # new IP
+                if q.kind == "interim" and self.enforcer is not None:
+                    checks.append((q, session, reply))
                 continue
             session = decode_record(q.phone, f"{q.ac.name}|{q.sid}", reply[1])
             if session is None:
@@ -425,58 +444,13 @@ class AccountingProcessor:
             elif len(reply) > 4 and reply[4] is not None and reply[4].decode() != (session.ip or ""):
                 self.registry.index.moved_ip_in(later(), session, reply[4].decode())   # new IP
             if q.kind == "interim" and verdict != "dup" and self.enforcer is not None:
-                checks.append((q, session, reply[2]))
+                checks.append((q, session, reply))
         if follow is not None and len(follow):
             follow.execute()
         if logged:
             clear_pending(self._pipeline(), logged)
-        for q, session, usage_raw in checks:
-            self._check_quota(q.ac, session, usage_raw, q.received_at)
-
-    def _check_quota(self, ac: AcRecord, session: OnlineSession, usage_raw: list[Any],
-                     now: float) -> None:
-        """Interim-Update: if a quota ran out mid-session, disconnect (within one interval)."""
-        plan = self.plans.plan_named(session.plan) if session.plan else None
-        if plan is None:
-            return
-        names = (b"d", b"dt", b"dv", b"tt", b"tv", b"f")
-        usage = self.usage.from_raw(
-            {k: v for k, v in zip(names, usage_raw, strict=True) if v is not None}, now
-        )
-        reason = check_quota(plan, usage, now)
-        if reason is None:
-            return
-        with self._lock:
-            last = self._kicked.get(session.field)
-            if last is not None and now - last < session.interim / 2:
-                return  # a retransmitted Interim must not fire a second DM right away
-            self._kicked[session.field] = now
-            if len(self._kicked) > 10000:
-                self._kicked.clear()
-        log.info("quota %s exhausted for %s on %s; disconnecting", reason, session.phone, ac.name)
-        self._enforce(ac, session, reason)
-
-    def _enforce(self, ac: AcRecord, session: OnlineSession, reason: str) -> None:
-        assert self.enforcer is not None
-        enforcer = self.enforcer
-        if not self.enforce_async:
-            enforcer.disconnect(session, reason, ac=ac)
-            return
-        with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(4, "acct-enforce")
-            self._futures = [f for f in self._futures if not f.done()]
-            self._futures.append(self._pool.submit(enforcer.disconnect, session, reason, ac=ac))
-
-    def drain(self, timeout: float = 30.0) -> None:
-        """Wait for queued disconnects (tests, shutdown)."""
-        with self._lock:
-            futures = list(self._futures)
-        concurrent.futures.wait(futures, timeout=timeout)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        for q, session, reply in checks:
+            self._check_quota(q.ac, q.phone, f"{q.ac.name}|{q.sid}", session, reply, q.received_at)
 
     # --- Accounting-On / Off ------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ PEAK_FACTOR = 1
 _CHINA = ZoneInfo("Asia/Shanghai")
 
 Attrs = list[tuple[int, bytes]]
+_SESSION_TIMEOUT, _CLASS = Attr.SESSION_TIMEOUT, Attr.CLASS   # globals: cheaper than Attr.X per Accept
 
 
 def wispr_time(epoch: float, tz: ZoneInfo = _CHINA) -> str:
@@ -76,7 +77,7 @@ def render(grant: Grant, dialect: str, tz: ZoneInfo = _CHINA) -> tuple[tuple[int
         raise ValueError(f"unknown RADIUS dialect {dialect!r}") from None
     out: Attrs = []
     if grant.session_timeout is not None:
-        out.append((Attr.SESSION_TIMEOUT, integer(grant.session_timeout)))
+        out.append((_SESSION_TIMEOUT, integer(grant.session_timeout)))
     # Every attribute but Session-Timeout, Class and a per-user Session-Terminate-Time depends
     # only on the plan (timeouts, rates, its name): encode those once per plan and dialect.
     key = (dialect, grant.plan_name if d.role is not None else "", grant.up_kbps, grant.down_kbps,
@@ -90,7 +91,7 @@ def render(grant: Grant, dialect: str, tz: ZoneInfo = _CHINA) -> tuple[tuple[int
     head, vendor_attrs = cached
     out.extend(head)
     if grant.class_:
-        out.append((Attr.CLASS, grant.class_[:253]))
+        out.append((_CLASS, grant.class_[:253]))
     out.extend(vendor_attrs)
     if d.terminate_time is not None and grant.terminate_at is not None:
         out.append(vsa(d.terminate_time.vendor, d.terminate_time.number,

@@ -9,7 +9,7 @@ over. The batch variants decide everything one socket drain read in one Redis ro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from portal.aaa.acs import AcRecord
 from radius import wire
@@ -17,9 +17,9 @@ from radius import wire
 __all__ = ["AcctHandler", "AuthHandler", "AuthReply", "BatchAcctHandler", "BatchAuthHandler", "ServerOptions"]
 
 
-@dataclass(frozen=True, slots=True)
-class AuthReply:
-    """What the auth handler decided: Access-Accept/Reject plus attributes (MA added by us)."""
+class AuthReply(NamedTuple):
+    """What the auth handler decided: Access-Accept/Reject plus attributes (MA added by us).
+    A NamedTuple: built per Access-Request (see ``radius.wire.Request``)."""
 
     code: int
     attrs: tuple[tuple[int, bytes], ...] = ()

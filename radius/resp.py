@@ -35,7 +35,7 @@ class Encoded:
     script: bytes = b""     # the SHA when the command is an EVALSHA (for NOSCRIPT reloads)
 
 
-Command = tuple[Any, ...] | Encoded
+Command = tuple[Any, ...] | Encoded | bytes    # bytes: one plain command already in RESP form
 
 
 def supports_url(url: str) -> bool:
@@ -57,11 +57,16 @@ def bulk(args: Iterable[Any]) -> bytes:
 
 
 def _script_of(command: Command) -> bytes:
-    """The SHA of an EVALSHA command (tuple or Encoded)."""
-    return command.script if isinstance(command, Encoded) else command[1]
+    """The SHA of an EVALSHA command (tuple or Encoded; never bytes: plain commands only)."""
+    if isinstance(command, Encoded):
+        return command.script
+    assert isinstance(command, tuple)
+    return bytes(command[1])
 
 
 def _encode(args: Command) -> bytes:
+    if isinstance(args, bytes):
+        return args
     if isinstance(args, Encoded):
         return args.payload
     # hiredis's C encoder: the same bytes as ``bulk`` (floats by repr), ~10x faster on the
@@ -247,6 +252,11 @@ class RespPipeline:
 
     def execute_command(self, *args: Any) -> None:
         self._commands.append(_packed(args))
+
+    def queue(self, *commands: Encoded | bytes) -> None:
+        """Commands already in RESP form (radius/acct_wire.py): an EVALSHA as Encoded (it names
+        its script), a plain command as its bytes (no object per command)."""
+        self._commands.extend(commands)
 
     def hset(self, name: Any, key: Any = None, value: Any = None,
              mapping: dict[Any, Any] | None = None) -> None:

@@ -21,6 +21,7 @@ from sms_gateway.errors import (
 from sms_gateway.pdu import cmpp
 from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import Header12Wire, LoginReply, SessionBackend
+from sms_gateway.texts import ERRORS
 
 __all__ = ["CmppBackend", "CmppConfig", "CmppWire", "classify_cmpp_result"]
 
@@ -32,8 +33,8 @@ def classify_cmpp_result(result: int) -> GatewayPermanentError | GatewayTransien
     control, 9 "not served by this gateway" and configuration errors → fail over."""
     if result == cmpp.Result.DEST_TERMINAL:
         return GatewayPermanentError(f"CMPP result {result}", code=f"cmpp_{result}",
-                                     message_zh="号码无效，无法接收短信。",
-                                     message_en="The number is invalid and cannot receive SMS.")
+                                     message_zh=ERRORS["bad_number"][0],
+                                     message_en=ERRORS["bad_number"][1])
     return GatewayTransientError(f"CMPP result {result}", code=f"cmpp_{result}")
 
 

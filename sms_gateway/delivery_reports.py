@@ -11,10 +11,10 @@ Mapping (first matching row wins; anything not listed is NOT a number fault):
 =========  ====================  ========  ===================  ===========================================
 protocol   stat                  err       fault                reference
 =========  ====================  ========  ===================  ===========================================
-smgp       UNDELIV, REJECTD      004       unknown_subscriber   SMGP 3.0.3 status report, err 004 "非法用户"
-                                                                (illegal user: not a subscriber of the SMGW)
-smgp       UNDELIV, REJECTD      008       no_sms_service       SMGP 3.0.3 err 008 "不是短消息终端"
-                                                                (not a short-message terminal)
+smgp       UNDELIV, REJECTD      004       unknown_subscriber   SMGP 3.0.3 status report, err 004 "illegal
+                                                                user" (not a subscriber of the SMGW)
+smgp       UNDELIV, REJECTD      008       no_sms_service       SMGP 3.0.3 err 008 "not a short-message
+                                                                terminal"
 cmpp       MI:/MK:/MN:0001       —         unknown_subscriber   CMPP 3.0 Stat "XX:xxxx" (element + code); in
                                                                 China Mobile's receipts xxxx is the GSM MAP
                                                                 error: 1 unknownSubscriber (3GPP TS 29.002

@@ -7,6 +7,8 @@ live at the top; gateway/transport errors are added below by the gateway backend
 
 from __future__ import annotations
 
+from sms_gateway.texts import ERRORS
+
 __all__ = [
     "GatewayError",
     "GatewayPermanentError",
@@ -26,8 +28,8 @@ class SmsError(Exception):
     """Base of every error the sms_gateway library raises on purpose."""
 
     code: str = "sms_error"
-    message_zh: str = "短信服务出错，请稍后再试。"
-    message_en: str = "The SMS service failed, please try again later."
+    message_zh: str = ERRORS["sms_error"][0]
+    message_en: str = ERRORS["sms_error"][1]
 
     def __init__(
         self,
@@ -53,16 +55,14 @@ class InvalidNumber(SmsError):
     """The text is not a valid mainland-China mobile number (wrong length, bad prefix, garbage)."""
 
     code = "invalid_number"
-    message_zh = "请输入有效的中国大陆手机号码。"
-    message_en = "Please enter a valid mainland China mobile number."
+    message_zh, message_en = ERRORS["invalid_number"]
 
 
 class NumberRefused(SmsError):
     """A valid number that the operator's policy does not serve; ``code`` says which rule."""
 
     code = "number_refused"
-    message_zh = "该号码不能使用本 Wi-Fi。"
-    message_en = "This number cannot use this Wi-Fi."
+    message_zh, message_en = ERRORS["number_refused"]
 
 
 class LookupFailed(SmsError):
@@ -90,8 +90,7 @@ class MessageTooLong(SmsError):
     """A rendered message (signature included) would not fit in one SMS (70 UCS2 units)."""
 
     code = "message_too_long"
-    message_zh = "短信内容过长，无法发送。"
-    message_en = "The message is too long to send as one SMS."
+    message_zh, message_en = ERRORS["message_too_long"]
 
 
 class GatewayError(SmsError):
@@ -105,8 +104,7 @@ class GatewayTransientError(GatewayError):
     may try the next gateway and the user may retry later."""
 
     code = "gateway_unavailable"
-    message_zh = "短信通道繁忙，请稍后再试。"
-    message_en = "The SMS service is busy, please try again later."
+    message_zh, message_en = ERRORS["gateway_unavailable"]
 
 
 class GatewayPermanentError(GatewayError):
@@ -114,8 +112,7 @@ class GatewayPermanentError(GatewayError):
     number, blacklisted, content refused): reported to the user, never failed over."""
 
     code = "gateway_refused"
-    message_zh = "该号码无法接收短信，请检查号码后重试。"
-    message_en = "This number cannot receive SMS; please check it and try again."
+    message_zh, message_en = ERRORS["gateway_refused"]
 
 
 class GatewayUncertainError(GatewayError):
@@ -123,5 +120,4 @@ class GatewayUncertainError(GatewayError):
     sent. Never retried or failed over, so no one gets the same SMS twice."""
 
     code = "gateway_uncertain"
-    message_zh = "短信可能已发出；如未收到，请稍后点击重新获取。"
-    message_en = "The SMS may have been sent; if it does not arrive, press resend later."
+    message_zh, message_en = ERRORS["gateway_uncertain"]

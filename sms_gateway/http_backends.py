@@ -30,6 +30,7 @@ from sms_gateway.errors import (
     GatewayTransientError,
     GatewayUncertainError,
 )
+from sms_gateway.texts import ERRORS
 
 __all__ = [
     "AliyunBackend",
@@ -38,7 +39,6 @@ __all__ = [
     "TencentBackend",
     "Transport",
     "aliyun_sign",
-    "build",
     "percent_encode",
     "tc3_authorization",
 ]
@@ -48,9 +48,8 @@ Transport = Callable[[str, str, Mapping[str, str], bytes, float], tuple[int, byt
 ALIYUN_URL = "https://dysmsapi.aliyuncs.com/"
 TENCENT_URL = "https://sms.tencentcloudapi.com/"
 
-_RATE_ZH = "发送过于频繁，请稍后再试。"
-_RATE_EN = "Too many messages to this number; please wait and try again."
-_BAD_ZH, _BAD_EN = "号码无效，无法接收短信。", "The number is invalid and cannot receive SMS."
+_RATE_ZH, _RATE_EN = ERRORS["rate_limited"]
+_BAD_ZH, _BAD_EN = ERRORS["bad_number"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +169,7 @@ def aliyun_sign(params: Mapping[str, str], secret: str, method: str = "GET") -> 
 _ALIYUN_PERMANENT = {
     "isv.MOBILE_NUMBER_ILLEGAL": (_BAD_ZH, _BAD_EN),
     "isv.BUSINESS_LIMIT_CONTROL": (_RATE_ZH, _RATE_EN),   # per-number limits: failing over would dodge them
-    "isv.BLACK_KEY_CONTROL_LIMIT": ("短信内容被拦截。", "The message content was refused."),
+    "isv.BLACK_KEY_CONTROL_LIMIT": ERRORS["content_refused"],
 }
 
 
@@ -272,11 +271,3 @@ class TencentBackend(_HttpBackend):
                                         message_en=perm[1])
         raise GatewayTransientError(f"{self.name}: {code or 'no Code'}", code=code or "tencent_error")
 
-
-def build(kind: str, cfg: HttpConfig, **kw: Any) -> SmsBackend:
-    """``kind`` http / aliyun / tencent → backend."""
-    if kind == "aliyun":
-        return AliyunBackend(cfg, **kw)
-    if kind == "tencent":
-        return TencentBackend(cfg, **kw)
-    return GenericHttpBackend(cfg, **kw)

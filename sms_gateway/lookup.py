@@ -1,15 +1,16 @@
 """Subscriber-lookup hook: ask the operator which carrier serves a number now
 (docs/protocols/sms.md §3.5–3.6).
 
-A prefix says who was *allocated* a number; after number portability (携号转网, §3.2) the serving
+A prefix says who was *allocated* a number; after number portability (§3.2) the serving
 carrier may differ. An operator endpoint that knows its subscribers fixes that. Contract of the
 endpoint (HTTP GET, documented for the operator's integrators)::
 
     GET <url>?msisdn=13312345678            (or a url containing "{msisdn}", substituted)
     Authorization: Bearer <token>           (only when a token is configured)
 
-    200 {"carrier": "telecom", "ported": true, "province": "四川", "city": "成都"}
+    200 {"carrier": "telecom", "ported": true, "province": "<province>", "city": "<city>"}
         carrier: telecom | mobile | unicom | broadnet | satnet | other | null (= don't know);
+        province, city: Chinese names, as in the region table (sms_gateway/regions.py);
         ported, province, city optional; not_subscriber (optional, "unknown_subscriber" or
         "no_sms_service") refuses the number like a delivery report saying so.
     404 the endpoint does not know the number (cached as a negative answer)

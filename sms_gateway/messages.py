@@ -14,18 +14,14 @@ from dataclasses import dataclass, field
 
 from sms_gateway.encoding import ucs2_units
 from sms_gateway.errors import MessageTooLong, SmsError
+from sms_gateway.texts import SMS_TEMPLATES
 
 __all__ = ["DEFAULT_TEMPLATES", "MAX_UNITS", "MessageCatalog", "TemplateError"]
 
 MAX_UNITS = 70  # §1.7: one UCS2 SMS
 
-# template name → language → text. ``{signature}`` is put in front automatically.
-DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
-    "otp": {
-        "zh": "您的上网验证码是 {code}，{minutes}分钟内有效。",
-        "en": "Your Wi-Fi code is {code}, valid for {minutes} min.",
-    },
-}
+# template name → language → text (sms_gateway/texts.py). ``{signature}`` is put in front automatically.
+DEFAULT_TEMPLATES: dict[str, dict[str, str]] = SMS_TEMPLATES
 # Parameters the default templates fill in when the caller leaves them out.
 DEFAULT_PARAMS: dict[str, str] = {"minutes": "5"}
 # Longest value each parameter may take (for the fit check at construction).

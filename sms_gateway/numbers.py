@@ -26,6 +26,7 @@ from phonenumbers import PhoneNumberType
 from sms_gateway.errors import InvalidNumber
 from sms_gateway.regions import RegionTable
 from sms_gateway.segments import Carrier, Kind, SegmentTable, default_segments
+from sms_gateway.texts import ERRORS
 
 __all__ = ["MobileNumber", "normalise", "parse_number"]
 
@@ -71,8 +72,7 @@ def _normalise(text: str) -> str:
     if parsed.country_code != 86:
         # Another country's number (+1 415…, +852…): not mistyped, just not one we serve.
         raise InvalidNumber(f"not a mainland China number: {stripped!r}", code="not_mainland",
-                            message_zh="仅支持中国大陆手机号码。",
-                            message_en="Only mainland China mobile numbers can be used.")
+                            message_zh=ERRORS["not_mainland"][0], message_en=ERRORS["not_mainland"][1])
     if parsed.italian_leading_zero:
         raise InvalidNumber(f"not a mainland China number: {stripped!r}")
     national = str(parsed.national_number)

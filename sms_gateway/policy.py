@@ -1,9 +1,9 @@
 """Which numbers may receive a login code: carrier, kind, region, allow/deny lists, lookup hook.
 
 ``NumberPolicy.check(text)`` returns ``Allowed`` or raises ``InvalidNumber`` / ``NumberRefused``;
-every refusal carries a ``code`` and a message in Chinese and English that tells the user what
-*is* allowed ("仅限四川中国电信号码使用本 Wi-Fi" / "Only China Telecom numbers of Sichuan can use
-this Wi-Fi."). Rules, in order (docs/protocols/sms.md §3.6):
+every refusal carries a ``code`` and a message in Chinese and English (sms_gateway/texts.py) that
+tells the user what *is* allowed ("Only China Telecom numbers of Sichuan can use this Wi-Fi.").
+Rules, in order (docs/protocols/sms.md §3.6):
 
 1. deny list → ``denied``;  2. allow list → allowed (no further checks);
 3. subscriber lookup, if configured: an answer recorded from a delivery report that the number
@@ -25,18 +25,20 @@ from typing import Protocol
 from sms_gateway.errors import LookupFailed, NumberRefused
 from sms_gateway.lookup import SubscriberInfo
 from sms_gateway.numbers import MobileNumber, normalise, parse_number
-from sms_gateway.regions import RegionTable, canonical_province, province_en
-from sms_gateway.segments import CARRIER_NAMES, Carrier, Kind, SegmentTable
+from sms_gateway.regions import CITY_SUFFIX, RegionTable, canonical_province, province_en
+from sms_gateway.segments import Carrier, Kind, SegmentTable
+from sms_gateway.texts import (
+    ANY_CARRIER,
+    CARRIER_NAMES,
+    CARRIER_OR,
+    KIND_NAMES,
+    PLACE_LIST,
+    REFUSALS,
+    SCOPE,
+    SCOPE_ANYWHERE,
+)
 
 __all__ = ["Allowed", "CarrierLookup", "NumberPolicy"]
-
-_KIND_NAMES: dict[Kind, tuple[str, str]] = {
-    Kind.REGULAR: ("普通", "Regular"),
-    Kind.DATA: ("上网卡", "Data-card"),
-    Kind.IOT: ("物联网", "IoT"),
-    Kind.VIRTUAL: ("虚拟运营商", "Virtual-operator"),
-    Kind.SATELLITE: ("卫星", "Satellite"),
-}
 
 
 class CarrierLookup(Protocol):
@@ -55,7 +57,7 @@ class Allowed:
 
 
 def _city_key(city: str) -> str:
-    return city.strip().removesuffix("市")
+    return city.strip().removesuffix(CITY_SUFFIX)
 
 
 class NumberPolicy:
@@ -100,8 +102,8 @@ class NumberPolicy:
             raise NumberRefused(
                 f"{num.national} is on the deny list",
                 code="denied",
-                message_zh="该号码不能使用本 Wi-Fi。",
-                message_en="This number cannot use this Wi-Fi.",
+                message_zh=REFUSALS["denied"][0],
+                message_en=REFUSALS["denied"][1],
             )
         if num.national in self.allow_list:
             return Allowed(num, num.carrier, "allow_list")
@@ -123,43 +125,31 @@ class NumberPolicy:
 
         if carrier not in self.allowed_carriers:
             zh, en = CARRIER_NAMES[carrier]
-            unknown = carrier is Carrier.UNKNOWN
+            code = "carrier_unknown" if carrier is Carrier.UNKNOWN else "carrier_not_allowed"
             raise NumberRefused(
                 f"{num.national}: carrier {carrier.value} not allowed",
-                code="carrier_unknown" if unknown else "carrier_not_allowed",
-                message_zh=(
-                    f"仅限{self._scope_zh()}使用本 Wi-Fi，"
-                    + ("无法确认该号码的运营商。" if unknown else f"该号码属于{zh}。")
-                ),
-                message_en=(
-                    f"Only {self._scope_en()} can use this Wi-Fi; "
-                    + ("the carrier of this number is unknown." if unknown
-                       else f"this number belongs to {en}.")
-                ),
+                code=code,
+                message_zh=REFUSALS[code][0].format(scope=self._scope_zh(), carrier=zh),
+                message_en=REFUSALS[code][1].format(scope=self._scope_en(), carrier=en),
             )
         if num.kind not in self.allowed_kinds:
-            kzh, ken = _KIND_NAMES[num.kind]
+            kzh, ken = KIND_NAMES[num.kind]
+            zh, en = REFUSALS["kind_not_allowed"]
             raise NumberRefused(
                 f"{num.national}: kind {num.kind.value} not allowed",
                 code="kind_not_allowed",
-                message_zh=f"{kzh}号码不能使用本 Wi-Fi，仅限{self._scope_zh()}使用。",
-                message_en=f"{ken} numbers cannot use this Wi-Fi. Only {self._scope_en()} can use it.",
+                message_zh=zh.format(kind=kzh, scope=self._scope_zh()),
+                message_en=en.format(kind=ken, scope=self._scope_en()),
             )
         if self.allowed_provinces or self.allowed_cities:
             self._check_region(num, province, city)
         return Allowed(num, carrier, source, ported, lookup_error)
 
     def _not_subscriber(self, num: MobileNumber, fault: str) -> NumberRefused:
-        if fault == "no_sms_service":
-            zh = "该号码无法接收短信，不能获取验证码，请使用其他号码。"
-            en = "This number cannot receive SMS, so no code can be sent to it; please use another number."
-        else:
-            zh = (f"最近发往该号码的短信无法送达（空号或已携号转网），暂不能获取验证码。"
-                  f"仅限{self._scope_zh()}使用本 Wi-Fi。")
-            en = ("Recent SMS to this number could not be delivered (unknown or ported-out number), "
-                  f"so no code can be sent to it for now. Only {self._scope_en()} can use this Wi-Fi.")
+        zh, en = REFUSALS["no_sms_service" if fault == "no_sms_service" else "not_subscriber"]
         return NumberRefused(f"{num.national}: a delivery report said {fault}", code="not_subscriber",
-                             message_zh=zh, message_en=en)
+                             message_zh=zh.format(scope=self._scope_zh()),
+                             message_en=en.format(scope=self._scope_en()))
 
     def _check_region(self, num: MobileNumber, province: str | None, city: str | None) -> None:
         if province is None and city is None:
@@ -168,10 +158,8 @@ class NumberPolicy:
             raise NumberRefused(
                 f"{num.national}: home region unknown",
                 code="region_unknown",
-                message_zh=f"无法确认该号码的归属地，仅限{self._scope_zh()}使用本 Wi-Fi。",
-                message_en=(
-                    f"The home region of this number is unknown. Only {self._scope_en()} can use this Wi-Fi."
-                ),
+                message_zh=REFUSALS["region_unknown"][0].format(scope=self._scope_zh()),
+                message_en=REFUSALS["region_unknown"][1].format(scope=self._scope_en()),
             )
         if province is not None and canonical_province(province) in self.allowed_provinces:
             return
@@ -183,25 +171,27 @@ class NumberPolicy:
         raise NumberRefused(
             f"{num.national}: region {province}/{city} not allowed",
             code="region_not_allowed",
-            message_zh=f"仅限{self._scope_zh()}使用本 Wi-Fi，该号码归属{where_zh}。",
-            message_en=f"Only {self._scope_en()} can use this Wi-Fi; this number is from {where_en}.",
+            message_zh=REFUSALS["region_not_allowed"][0].format(scope=self._scope_zh(), where=where_zh),
+            message_en=REFUSALS["region_not_allowed"][1].format(scope=self._scope_en(), where=where_en),
         )
 
     # --- messages ------------------------------------------------------------------------
 
     def _scope_zh(self) -> str:
-        """"四川、重庆的中国电信号码" — what the policy admits, for refusal messages."""
-        carriers = "或".join(CARRIER_NAMES[c][0] for c in self.allowed_carriers) or "指定运营商"
-        where = "、".join([*self.allowed_provinces, *self.allowed_cities])
-        return f"{where}{carriers}号码" if where else f"{carriers}号码"
+        """What the policy admits ("Sichuan and Chongqing China Telecom numbers"), for refusal messages."""
+        carriers = CARRIER_OR[0].join(CARRIER_NAMES[c][0] for c in self.allowed_carriers) or ANY_CARRIER[0]
+        where = PLACE_LIST[0].join([*self.allowed_provinces, *self.allowed_cities])
+        return SCOPE[0].format(where=where, carriers=carriers) if where else SCOPE_ANYWHERE[0].format(
+            carriers=carriers)
 
     def _scope_en(self) -> str:
-        carriers = " or ".join(CARRIER_NAMES[c][1] for c in self.allowed_carriers) or "selected carriers'"
-        where = ", ".join(
+        carriers = CARRIER_OR[1].join(CARRIER_NAMES[c][1] for c in self.allowed_carriers) or ANY_CARRIER[1]
+        where = PLACE_LIST[1].join(
             [*(province_en(p) for p in self.allowed_provinces),
              *(self._city_en(c) for c in self.allowed_cities)]
         )
-        return f"{carriers} numbers of {where}" if where else f"{carriers} numbers"
+        return SCOPE[1].format(where=where, carriers=carriers) if where else SCOPE_ANYWHERE[1].format(
+            carriers=carriers)
 
     def _city_en(self, city: str) -> str:
         """English city name from the region table when it has one, else the name as given."""

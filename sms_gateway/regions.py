@@ -38,7 +38,13 @@ from pathlib import Path
 
 from sms_gateway.errors import RegionTableError
 
-__all__ = ["PROVINCES", "Region", "RegionIndex", "RegionTable", "canonical_province", "province_en"]
+__all__ = [
+    "CITY_SUFFIX", "PROVINCES", "Region", "RegionIndex", "RegionTable", "canonical_province", "province_en",
+]
+
+# Dropped when comparing city names, so 成都 and 成都市 are one city (a naming fact, like the
+# province names below).
+CITY_SUFFIX = "市"
 
 # Province-level divisions: short Chinese name → (full Chinese name, English name).
 PROVINCES: dict[str, tuple[str, str]] = {

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sms_gateway import texts
 from sms_gateway.errors import SmsError
 
 __all__ = [
@@ -45,16 +46,9 @@ class Kind(StrEnum):
     SATELLITE = "satellite"
 
 
-# User-facing carrier names (zh, en), used in refusal messages.
-CARRIER_NAMES: dict[Carrier, tuple[str, str]] = {
-    Carrier.TELECOM: ("中国电信", "China Telecom"),
-    Carrier.MOBILE: ("中国移动", "China Mobile"),
-    Carrier.UNICOM: ("中国联通", "China Unicom"),
-    Carrier.BROADNET: ("中国广电", "China Broadnet"),
-    Carrier.SATNET: ("中国星网", "China Satnet"),
-    Carrier.OTHER: ("其他运营单位", "another operator"),
-    Carrier.UNKNOWN: ("未知运营商", "an unknown carrier"),
-}
+# User-facing carrier names (zh, en), used in refusal messages: sms_gateway/texts.py, keyed by
+# the Carrier value (a StrEnum member looks them up as its string); importable from here too.
+CARRIER_NAMES = texts.CARRIER_NAMES
 
 
 class SegmentTableError(SmsError):

@@ -22,6 +22,7 @@ from sms_gateway.pdu import smgp
 from sms_gateway.pdu.common import Tlv
 from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import Header12Wire, LoginReply, SessionBackend
+from sms_gateway.texts import ERRORS
 
 __all__ = ["LOGIN_MODES", "SmgpBackend", "SmgpConfig", "SmgpWire", "classify_smgp_status"]
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 # §1.3 status table: only a bad destination is the number's fault; everything else (busy,
 # volume, time window, our own configuration) may work on another gateway → fail over.
 _PERMANENT = {
-    smgp.Status.BAD_DEST_TERM_ID: ("号码无效或不是电信号码。", "The number is invalid for this gateway."),
+    smgp.Status.BAD_DEST_TERM_ID: ERRORS["bad_dest_telecom"],
 }
 
 

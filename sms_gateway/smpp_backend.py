@@ -32,6 +32,7 @@ from sms_gateway.pdu import smpp
 from sms_gateway.pdu.common import RESP_BIT
 from sms_gateway.session import ConnectFn, TlsOptions
 from sms_gateway.session_backend import SessionBackend
+from sms_gateway.texts import ERRORS
 
 __all__ = ["BIND_MODES", "SmppBackend", "SmppConfig", "SmppWire", "classify_smpp_status"]
 
@@ -54,8 +55,8 @@ _BIND_PDUS: dict[str, tuple[type[smpp.BindTransceiver], type[smpp.BindTransceive
 def classify_smpp_status(status: int) -> GatewayPermanentError | GatewayTransientError:
     if status in _PERMANENT:
         return GatewayPermanentError(f"SMPP status 0x{status:x}", code=f"smpp_{status}",
-                                     message_zh="号码无效，无法接收短信。",
-                                     message_en="The number is invalid and cannot receive SMS.")
+                                     message_zh=ERRORS["bad_number"][0],
+                                     message_en=ERRORS["bad_number"][1])
     return GatewayTransientError(f"SMPP status 0x{status:x}", code=f"smpp_{status}")
 
 

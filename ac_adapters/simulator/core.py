@@ -26,7 +26,7 @@ from ac_adapters.codec import Attribute, PortalPacket, decode, encode, ip_attr, 
 from ac_adapters.constants import AttrType, PacketType
 from ac_adapters.errors import DecodeError
 from ac_adapters.profiles import MacAttr, get_profile
-from ac_adapters.simulator import sim_handlers as handlers
+from ac_adapters.simulator import sim_handlers
 from ac_adapters.simulator.ntf import Notifier
 from ac_adapters.simulator.portal_server import UdpServer
 from ac_adapters.simulator.radius_client import RadiusClient
@@ -184,7 +184,7 @@ class SimulatedAc:
             else:
                 user.mac = mac
             if self.config.mac_trigger:
-                handlers.dispatch(self, user, Event.MAC_SEEN, None)
+                sim_handlers.dispatch(self, user, Event.MAC_SEEN, None)
 
     def online(self) -> dict[str, OnlineUser]:
         now = self.clock()
@@ -245,7 +245,7 @@ class SimulatedAc:
             user = self._users.get(ip)
             if user is None or user.state is not UserState.ONLINE:
                 return False
-            handlers.dispatch(self, user, Event.SESSION_END, None, cause=cause)
+            sim_handlers.dispatch(self, user, Event.SESSION_END, None, cause=cause)
             return True
 
     def find_session(self, criteria: dict[str, str]) -> str | None:
@@ -255,7 +255,7 @@ class SimulatedAc:
                 s = user.session
                 if user.state is not UserState.ONLINE or s is None:
                     continue
-                if handlers.session_matches(s, criteria):
+                if sim_handlers.session_matches(s, criteria):
                     return ip
         return None
 
@@ -265,7 +265,7 @@ class SimulatedAc:
             user = self._users.get(ip)
             if user is None or user.session is None:
                 return False
-            handlers.apply_authorization(self, user, AuthResult(True, attrs=attrs), now, coa=True)
+            sim_handlers.apply_authorization(self, user, AuthResult(True, attrs=attrs), now, coa=True)
             self.stats["coa_applied"] += 1
             return True
 
@@ -334,7 +334,7 @@ class SimulatedAc:
                 if current is None or current.gen != gen or current.state is not UserState.AUTHENTICATING:
                     self.stats["radius_answer_discarded"] += 1   # aborted meanwhile
                     return
-                handlers.auth_finished(self, current, AuthResult.from_reply(reply))
+                sim_handlers.auth_finished(self, current, AuthResult.from_reply(reply))
 
         self._radius.send(pkt, done)
 
@@ -382,11 +382,11 @@ class SimulatedAc:
             else:
                 self._drop("dropped_unmatched", None)
             return
-        handler = handlers.REQUEST_HANDLERS.get(packet.type)
+        handler = sim_handlers.REQUEST_HANDLERS.get(packet.type)
         if handler is None:
             self._drop("dropped_unexpected", None)
             return
-        if self.profile.has_authenticator and not handlers.request_signed(data, self.config.secret):
+        if self.profile.has_authenticator and not sim_handlers.request_signed(data, self.config.secret):
             # Real ACs drop these silently: a wrong secret looks like a timeout (§1.2, §6).
             self._drop("dropped_bad_auth", None)
             return
@@ -433,7 +433,7 @@ class SimulatedAc:
                 _when, _seq, kind, ip, gen = heapq.heappop(self._timers)
                 user = self._users.get(ip)
                 if user is not None:
-                    handlers.timer_fired(self, user, kind, gen, now)
+                    sim_handlers.timer_fired(self, user, kind, gen, now)
 
     def new_session(self, user: User, now: float) -> Session:
         return Session(

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyrad.packet import AccessAccept, Packet
 
+from ac_adapters.simulator import texts
 from ac_adapters.simulator.sim_accounting import radius_mac
 
 __all__ = ["RATE_ATTRIBUTES", "AuthResult", "called_station_id", "fill_access_request", "local_check"]
@@ -115,7 +116,7 @@ def local_check(
     """The RADIUS decision made locally (``local_users`` mode): CHAP per RFC 1994, PAP plain."""
     known = users.get(username)
     if known is None:
-        return AuthResult(False, reply_messages=("unknown user / 用户不存在",))
+        return AuthResult(False, reply_messages=(texts.UNKNOWN_USER,))
     secret = known.encode()
     if chap:
         expected = hashlib.md5(bytes((chap_id & 0xFF,)) + secret + challenge).digest()
@@ -123,5 +124,5 @@ def local_check(
     else:
         ok = hmac.compare_digest(secret, password)
     if not ok:
-        return AuthResult(False, reply_messages=("wrong password / 密码错误",))
+        return AuthResult(False, reply_messages=(texts.WRONG_PASSWORD,))
     return AuthResult(True, attrs=dict(reply))

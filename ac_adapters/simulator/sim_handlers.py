@@ -20,6 +20,7 @@ from ac_adapters.codec import (
     verify_authenticator,
 )
 from ac_adapters.constants import AttrType, PacketType
+from ac_adapters.simulator import texts
 from ac_adapters.simulator.sim_accounting import AcctStatus, TerminateCause, new_session_id, radius_mac
 from ac_adapters.simulator.sim_auth import AuthResult, fill_access_request, local_check
 from ac_adapters.simulator.state import Action, Event, Reply, UserState, transition
@@ -117,7 +118,7 @@ def _answer(
         ptype = PacketType.ACK_AUTH
         messages = list(result.reply_messages) if result is not None else []
         if err == 4 and not messages:
-            messages = ["AC201 RADIUS server timeout / RADIUS 服务器无响应"]
+            messages = [texts.RADIUS_TIMEOUT]
         if text:
             messages.append(text)
         attrs.extend(text_attr(AttrType.TEXT_INFO, _fit_text(m)) for m in messages if m)
@@ -152,7 +153,7 @@ def _start_auth(ac: SimulatedAc, user: User, packet: PortalPacket, ctx: RequestC
     digest = packet.get(AttrType.CHAP_PASSWORD) or b""
     challenge = user.challenge or b""
     if not user.username or (chap and len(digest) != 16) or (not chap and not password):
-        auth_finished(ac, user, AuthResult(False, reply_messages=("missing credentials / 缺少用户名或密码",)))
+        auth_finished(ac, user, AuthResult(False, reply_messages=(texts.MISSING_CREDENTIALS,)))
         return
     if cfg.radius_host is None:
         result = local_check(
@@ -341,7 +342,7 @@ def _refuse(ac: SimulatedAc, ptype: PacketType, pkt: PortalPacket, ctx: RequestC
     ), ctx)
 
 
-_NO_LEASE = "AC102 user IP not leased by this AC / 用户 IP 不在本 AC 地址池"
+_NO_LEASE = texts.NO_LEASE
 
 
 def on_req_challenge(ac: SimulatedAc, pkt: PortalPacket, ctx: RequestCtx) -> None:
@@ -368,7 +369,7 @@ def on_req_auth(ac: SimulatedAc, pkt: PortalPacket, ctx: RequestCtx) -> None:
             and (sent_challenge is None or sent_challenge == user.challenge)
         )
         event = Event.REQ_AUTH_CHAP if chap_ok else Event.REQ_AUTH_BAD_REQID
-    text = "no valid challenge for this ReqID / ReqID 无效或挑战已过期" if (
+    text = texts.BAD_REQID if (
         event is Event.REQ_AUTH_BAD_REQID and user.state is not UserState.ONLINE) else ""
     dispatch(ac, user, event, ctx, packet=pkt, text=text)
 

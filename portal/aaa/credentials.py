@@ -27,10 +27,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from portal.aaa.blocklist import normalise_mac
 from portal.aaa.device_slots import RESERVE_FUNCTION_LUA
+from portal.aaa.texts import DEVICE_MISMATCH_MESSAGE  # re-exported: the portal recognises it in TextInfo
 from portal.errors import CitywifiError, ValidationError
 from portal.state import keys
 from portal.state.scripts import execute_scripted, queue_evalsha, queue_script
@@ -75,15 +76,6 @@ class DeviceMismatch(InvalidCredential):
     code = "device_mismatch"
 
 
-# What the RADIUS server says in its Reply-Message for a DeviceMismatch and the portal
-# recognises in the AC's TextInfo, so the phone reads why (zh, en).
-DEVICE_MISMATCH_MESSAGE = (
-    "接入控制器报告的设备地址（MAC）与登录页面所写的不一致，不能用另一台设备的身份上网",
-    "The access controller reports another device address (MAC) than the login page named: "
-    "you cannot go online as another device",
-)
-
-
 class ReusedCredential(CredentialError):
     """A single-use login token that was already consumed; ``token`` names it (the RADIUS side
     may repeat that token's first Accept to the same AC and device, radius/token_grants.py)."""
@@ -110,9 +102,10 @@ class Credential:
     password: str
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a successful credential check proved: the phone, the device, and how."""
+class Identity(NamedTuple):
+    """Who a successful credential check proved: the phone, the device, and how. (A NamedTuple,
+    as CheckPlan: built per Access-Request. Tell it from a Command with ``isinstance(x,
+    Identity)``, never ``isinstance(x, tuple)``.)"""
 
     phone: str
     mac: str | None
@@ -130,9 +123,10 @@ def normalise_phone(phone: str) -> str:
 Command = tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CheckPlan:
-    """The Redis commands one credential check needs, plus what deciding on them requires."""
+class CheckPlan(NamedTuple):
+    """The Redis commands one credential check needs, plus what deciding on them requires.
+    A NamedTuple, not a frozen dataclass: one is built per Access-Request, and a frozen
+    dataclass sets each field through ``object.__setattr__`` (three times the instructions)."""
 
     phone: str
     mac: str | None

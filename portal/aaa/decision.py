@@ -4,7 +4,7 @@ Pure (no I/O): every path that lets a phone online fetches its reads its own way
 :func:`decide` on them — ``portal.aaa.authorizer.Authorizer`` (redis-py: the web login, and the RADIUS
 server under Sentinel or Cluster), the RADIUS fast path (``radius.auth``: one pre-encoded
 pipeline per batch, ``radius.batch_reads``) and RADIUS MAC authentication. So which backend runs
-changes how the reads travel, never what is decided (tests/portal/test_decision_backends.py runs
+changes how the reads travel, never what is decided (tests/radius/test_decision_backends.py runs
 one set of decisions on plain, Sentinel and Cluster Redis).
 
 The plan is resolved by the caller from the override it read (``PlanStore.resolve_with``: plan

@@ -16,11 +16,12 @@ import hashlib
 import hmac
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from portal.aaa.plans import Plan
 from portal.aaa.sessions import OnlineSession, normalise_mac_or_none
+from portal.aaa.texts import REFUSAL_MESSAGES
 from portal.aaa.usage import Usage, next_midnight
 from portal.errors import CitywifiError
 
@@ -44,9 +45,10 @@ CLASS_MAGIC = b"cw1"          # unsigned (older releases; tests of the codec)
 SIGNED_CLASS_MAGIC = b"cw2"   # signed for one AC and login: see ClassSigner
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """What an Access-Accept grants. ``None`` = attribute not sent (no limit)."""
+class Grant(NamedTuple):
+    """What an Access-Accept grants. ``None`` = attribute not sent (no limit). A NamedTuple,
+    not a frozen dataclass: one is built per Access-Accept, and a frozen dataclass sets each
+    field through ``object.__setattr__`` (three times the instructions; docs/benchmarks.md)."""
 
     plan_name: str
     session_timeout: int | None      # Session-Timeout: the smallest remaining limit, seconds
@@ -56,24 +58,6 @@ class Grant:
     down_kbps: int | None
     terminate_at: float | None       # epoch when validity ends (WISPr-Session-Terminate-Time)
     class_: bytes                    # opaque, goes into Class (≤ 253 bytes); see make_class
-
-
-# code → (Chinese, English). Shown by the portal and sent as Reply-Message.
-REFUSAL_MESSAGES: dict[str, tuple[str, str]] = {
-    "expired": ("您的套餐已过期", "Your plan has expired."),
-    "daily_time_used": (
-        "今日上网时长已用完，请明天再来", "Today's online time is used up. Please come back tomorrow."
-    ),
-    "total_time_used": ("套餐上网时长已用完", "Your plan's online time is used up."),
-    "daily_volume_used": (
-        "今日流量已用完，请明天再来", "Today's data allowance is used up. Please come back tomorrow."
-    ),
-    "total_volume_used": ("套餐流量已用完", "Your plan's data allowance is used up."),
-    "too_many_devices": (
-        "同时在线设备已达上限，请先下线其他设备", "Too many devices online. Log out another device first."
-    ),
-    "no_plan": ("当前网络暂无可用套餐", "No plan is available on this network."),
-}
 
 
 class QuotaRefusal(CitywifiError):
@@ -285,14 +269,16 @@ def too_many_online(max_sessions: int, sessions: list[OnlineSession], mac: str |
 def grant_of(plan: Plan, usage: Usage, phone: str, now: float, tz: ZoneInfo, default_interim: int,
              signer: ClassSigner | None, ac: str, nonce: bytes | None) -> Grant:
     """The Grant of a login the checks let through (portal.aaa.decision.decide made them)."""
+    # Positional (plan_name, session_timeout, idle_timeout, interim_interval, up_kbps,
+    # down_kbps, terminate_at, class_): keywords cost twice the instructions (one per Accept).
     return Grant(
-        plan_name=plan.name,
-        session_timeout=remaining_time(plan, usage, now, tz),
-        idle_timeout=plan.idle_timeout,
-        interim_interval=plan.interim_interval or default_interim,
-        up_kbps=plan.up_kbps,
-        down_kbps=plan.down_kbps,
-        terminate_at=terminate_at(plan, usage, now),
-        class_=(signer.make(phone, plan.name, now, ac, nonce) if signer is not None and ac
-                else make_class(phone, plan.name, now, nonce)),
+        plan.name,
+        remaining_time(plan, usage, now, tz),
+        plan.idle_timeout,
+        plan.interim_interval or default_interim,
+        plan.up_kbps,
+        plan.down_kbps,
+        terminate_at(plan, usage, now),
+        (signer.make(phone, plan.name, now, ac, nonce) if signer is not None and ac
+         else make_class(phone, plan.name, now, nonce)),
     )

@@ -1,4 +1,4 @@
-"""Plans (套餐): rate, time and volume quotas, validity, concurrency; and which plan applies.
+"""Plans: rate, time and volume quotas, validity, concurrency; and which plan applies.
 
 A plan is assigned by rules, most specific first (``resolve``):
 
@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from portal.aaa.plan_limits import ENFORCED_FIELDS, LIMIT_NAMES
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
 
@@ -52,22 +53,6 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 RULE_SCOPES = ("venue", "ssid", "ac", "default")
-
-# Optional positive integer fields (None = unlimited / not sent).
-_LIMITS = (
-    "up_kbps", "down_kbps", "session_timeout", "idle_timeout", "daily_time", "total_time",
-    "daily_volume", "total_volume", "validity_days", "max_sessions", "interim_interval",
-    "mac_binding_days",
-)
-
-# The fields that decide what an online session gets (its Session-Timeout, rates, idle timeout,
-# interim interval, or whether its allowance is used up): a change of any of them is sent to the
-# plan's online sessions. Titles, retirement, concurrency and device binding apply at login.
-ENFORCED_FIELDS = (
-    "up_kbps", "down_kbps", "session_timeout", "idle_timeout", "daily_time", "total_time",
-    "daily_volume", "total_volume", "validity_days", "valid_until", "interim_interval",
-)
-
 
 def base_name(plan: str) -> str:
     """The plan a session's plan field belongs to: ``basic`` for ``basic@1f2e3d4c5b``."""
@@ -102,7 +87,7 @@ class Plan:
             raise ValidationError(
                 f"plan name {self.name!r}: 1-64 letters, digits, '_', '.' or '-'"
             )
-        for fname in _LIMITS:
+        for fname in LIMIT_NAMES:
             value = getattr(self, fname)
             if value is None:
                 continue
@@ -344,7 +329,7 @@ class PlanStore:
 def plan_from_seed(seed: PlanSeed) -> Plan:
     """The :class:`Plan` of a ``[[plans]]`` entry (TOML has no null: 0 there means unset here)."""
     values = {f.name: getattr(seed, f.name) for f in dataclasses.fields(seed)}
-    for name in (*_LIMITS, "valid_until"):
+    for name in (*LIMIT_NAMES, "valid_until"):
         if not values[name]:
             values[name] = None
     return Plan.from_dict(values)

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from ac_adapters.listener import PortalListener
+from portal.commands import texts
 from portal.phone.listener_handler import PortalListenerHandler, SessionClosedHook
 from portal.runtime.metrics_http import (
     LISTENER_RULES,
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         client = connect(settings.redis, url)
     except StateUnavailable as exc:
-        print(f"citywifi ac-listener: 无法连接 Redis / cannot reach Redis: {exc}", file=sys.stderr)
+        print(texts.AC_LISTENER_NO_REDIS.format(error=exc), file=sys.stderr)
         return 1
     from portal.runtime.seeding import seed_from_settings
 
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             on_mac_bound=lambda ac, mac, user_ip, _binding: silent.offer(ac, mac, user_ip),
             silent_login_allowed=journey.silent_login_allowed)
     except OSError as exc:
-        print(f"citywifi ac-listener: 无法监听 UDP 端口 / cannot listen: {exc}", file=sys.stderr)
+        print(texts.AC_LISTENER_LISTEN.format(error=exc), file=sys.stderr)
         return 1
 
     stop = threading.Event()
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 settings.metrics.host, settings.listener.metrics_port,
                 ready=redis_ready(client, "ac-listener"))
         except OSError as exc:
-            print(f"citywifi ac-listener: 监控端口不可用 / metrics port: {exc}", file=sys.stderr)
+            print(texts.AC_LISTENER_METRICS.format(error=exc), file=sys.stderr)
             return 1
         metrics.start()
     silent.start()

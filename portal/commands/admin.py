@@ -25,6 +25,7 @@ from typing import Any
 from portal.admin.accounts import AccountStore, Role
 from portal.admin.apitokens import SCOPES, ApiTokenStore
 from portal.admin.audit import AuditLog
+from portal.commands import texts
 from portal.errors import CitywifiError
 from portal.runtime.settings import Settings
 
@@ -74,36 +75,33 @@ def _check_venues(redis: Any, role: str, venues: list[str]) -> None:
 
     if role != Role.VENUE.value:
         if venues:
-            raise CitywifiError(f"--venue 只适用于 venue 角色 / --venue is only for --role venue "
-                                f"(an {role} account sees every venue)")
+            raise CitywifiError(texts.ADMIN_VENUE_NOT_FOR_ROLE.format(role=role))
         return
     if not venues:
-        raise CitywifiError("venue 账号需要至少一个 --venue（场所编号）/ a venue account needs at least "
-                            "one --venue VENUE_ID (the venues it may edit)")
+        raise CitywifiError(texts.ADMIN_VENUE_NEEDED)
     known = VenueStore(redis).all()
     unknown = [v for v in venues if v not in known]
     if unknown:
         listed = ", ".join(sorted(known)) or "none yet"
-        raise CitywifiError(f"场所不存在 / unknown venue {', '.join(map(repr, unknown))} "
-                            f"(known venues: {listed})")
+        raise CitywifiError(texts.ADMIN_UNKNOWN_VENUE.format(unknown=", ".join(map(repr, unknown)),
+                                                             known=listed))
 
 
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         line = sys.stdin.readline()
         if not line.strip():
-            raise CitywifiError("标准输入中没有密码 / no password on standard input (--password-stdin)")
+            raise CitywifiError(texts.ADMIN_NO_PASSWORD_STDIN)
         return line.rstrip("\r\n")
     if not _have_terminal():
-        raise CitywifiError("没有终端可输入密码：请用 --password-stdin 从标准输入传入 / no terminal to ask "
-                            "for the password: pass it on standard input with --password-stdin")
+        raise CitywifiError(texts.ADMIN_NO_TERMINAL)
     try:
         first = getpass.getpass("Password: ")
         repeated = getpass.getpass("Repeat password: ")
     except EOFError:
-        raise CitywifiError("密码输入被中断 / password entry ended (EOF); use --password-stdin") from None
+        raise CitywifiError(texts.ADMIN_PASSWORD_EOF) from None
     if first != repeated:
-        raise CitywifiError("两次输入的密码不同 / the two passwords differ")
+        raise CitywifiError(texts.ADMIN_PASSWORDS_DIFFER)
     return first
 
 

@@ -27,6 +27,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from portal.commands import texts
 from portal.runtime import settings as settings_module
 from portal.runtime.settings import Settings
 
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "example":
         print(render_example(), end="")
         return 0
-    print("ok: settings are valid / 配置有效")   # load_settings already succeeded in the CLI
+    print(texts.CONFIG_OK)   # load_settings already succeeded in the CLI
     return 0
 
 
@@ -103,12 +104,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def field_comments() -> dict[str, str]:
     """``"Class.field"`` → its one-line comment in settings.py or the module of a settings
-    class kept apart from it (``portal/settings_*.py``, ``portal/runtime/report_settings.py``): inline,
-    else the comment lines right above it; completed from ``FALLBACK_COMMENTS``."""
+    class kept apart from it (``portal/runtime/settings_*.py``, ``portal/runtime/report_settings.py``):
+    inline, else the comment lines right above it; completed from ``FALLBACK_COMMENTS``; the
+    comments that list a table of the code are written from it (``_table_comments``)."""
     found: dict[str, str] = {}
     for module in _settings_modules():
         found.update(_comments_in(inspect.getsource(module)))
-    return {**FALLBACK_COMMENTS, **found}
+    return {**FALLBACK_COMMENTS, **found, **_table_comments()}
+
+
+def _table_comments() -> dict[str, str]:
+    """Comments that list a table of the code, written from the table, so that a new SMS
+    gateway kind reaches the example by regenerating it."""
+    from sms_gateway.kinds import KINDS
+
+    ports = ", ".join(f"{name} {kind.default_port}" for name, kind in KINDS.items() if kind.default_port)
+    return {"SmsGatewaySettings.kind": ", ".join(KINDS),
+            "SmsGatewaySettings.port": f"0 = protocol default ({ports})"}
 
 
 def _settings_modules() -> list[Any]:

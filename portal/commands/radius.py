@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from portal.aaa.acs import AcRegistry
 from portal.aaa.authorizer import Authorizer
 from portal.aaa.grants import ClassSigner
+from portal.commands import texts
 from portal.noc.livestats import LiveStats, RejectFlusher
 from portal.runtime.heap import freeze_start_up_heap
 from portal.runtime.keyfiles import shared_key
@@ -228,8 +229,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                                     ready=HealthCheck(redis_from_settings(settings.redis, redis_url)).problem)
         except OSError as exc:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-            print(f"citywifi radius: metrics port {cfg.metrics_port}: {exc} / 监控端口不可用",
-                  file=sys.stderr)
+            print(texts.RADIUS_METRICS.format(port=cfg.metrics_port, error=exc), file=sys.stderr)
             return 1
         metrics.start()
     parent = os.getpid()
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return run_in_process(make, listen)
         return run_workers(make, listen, workers, maintenance)
     except PortInUse as exc:
-        print(f"citywifi radius: {exc} / 端口已被占用", file=sys.stderr)
+        print(texts.RADIUS_PORT_IN_USE.format(error=exc), file=sys.stderr)
         return 1
     finally:
         if metrics is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -45,23 +46,20 @@ from portal.runtime.metrics_http import (
 )
 from portal.runtime.readiness import notify_ready
 from portal.runtime.settings import Settings, SmsGatewaySettings, SmsSettings
-from portal.runtime.sms_gateway_settings import resolve_dest_prefix
 from portal.state import StateUnavailable, connect
 from portal.state.instance import instance_redis_url
+from sms_gateway import kinds
 from sms_gateway.backend import DeliveryReport, SendResult, SmsBackend, SmsMessage
-from sms_gateway.encoding import coding_from_name
 from sms_gateway.errors import GatewayUncertainError, InvalidNumber, SmsError
 from sms_gateway.failover import FailoverBackend
 from sms_gateway.messages import DEFAULT_TEMPLATES, MessageCatalog
 from sms_gateway.numbers import normalise
-from sms_gateway.session import TlsOptions
 
 __all__ = ["SmsWorker", "add_arguments", "build_backend", "build_backends", "build_catalog", "run"]
 
 log = logging.getLogger("citywifi.sms_worker")
 _T = TypeVar("_T")
 
-_DEFAULT_PORTS = {"smgp": 8890, "cmpp": 7890, "smpp": 2775}
 _REDIS_BACKOFF_MIN = 0.2   # seconds before the first retry after a Redis connection error …
 _REDIS_BACKOFF_MAX = 5.0   # … doubling up to this
 _REPORT_TRIES = 7          # delivery-report writes: 0.2+0.4+…+3.2+5 s ≈ 11 s of Redis outage
@@ -81,70 +79,15 @@ def build_catalog(sms: SmsSettings) -> MessageCatalog:
     return MessageCatalog(sms.signature, {**DEFAULT_TEMPLATES, "otp": otp})
 
 
-def _tls(g: SmsGatewaySettings) -> TlsOptions | None:
-    if not g.tls:
-        return None
-    return TlsOptions(ca_file=g.tls_ca_file, server_name=g.tls_server_name, cert_file=g.tls_cert_file,
-                      key_file=g.tls_key_file)
-
-
 def build_backend(g: SmsGatewaySettings, settings: Settings) -> SmsBackend:
-    """One backend from its settings table (libraries never read settings themselves). The
-    options were validated when the settings were loaded (portal/runtime/sms_gateway_settings.py)."""
-    port = g.port or _DEFAULT_PORTS.get(g.kind, 0)
-    common: dict[str, Any] = dict(
-        window=g.window, response_timeout=g.response_timeout, connect_timeout=g.connect_timeout,
-        heartbeat=g.heartbeat, backoff_max=g.backoff_max, tls=_tls(g),
-        dest_prefix=resolve_dest_prefix(g.kind, g.dest_prefix),
-        not_subscriber_codes=g.not_subscriber_codes,
-    )
-    coding = coding_from_name("ucs2" if g.encoding == "auto" else g.encoding) \
-        if g.kind in ("smgp", "cmpp") else None
-    if g.kind == "file":
-        from sms_gateway.file_backend import FileBackend
-
-        outbox = g.outbox_dir or settings.sms.outbox_dir or str(Path(settings.data_dir) / "sms-outbox")
-        return FileBackend(g.name, outbox)
-    if g.kind == "smgp":
-        from sms_gateway.smgp_backend import SmgpBackend, SmgpConfig
-
-        assert coding is not None
-        return SmgpBackend(SmgpConfig(
-            g.name, g.host, port, client_id=g.account, secret=g.password, src_term_id=g.src_number,
-            service_id=g.service_id, coding=coding, need_report=g.registered_delivery,
-            fee_type=g.fee_type or "00", fee_code=g.fee_code, fixed_fee=g.fixed_fee,
-            charge_term_id=g.charge_number, tp_pid=g.tp_pid, msg_src=g.msg_src, bind=g.bind, **common))
-    if g.kind == "cmpp":
-        from sms_gateway.cmpp_backend import CmppBackend, CmppConfig
-
-        assert coding is not None
-        return CmppBackend(CmppConfig(
-            g.name, g.host, port, sp_id=g.account, secret=g.password, src_id=g.src_number,
-            service_id=g.service_id, version=0x30 if g.version == "3.0" else 0x20, coding=coding,
-            msg_src=g.msg_src, fee_user_type=g.fee_user_type, fee_terminal_id=g.charge_number,
-            fee_type=g.fee_type or "01", fee_code=g.fee_code, tp_pid=g.tp_pid,
-            registered_delivery=g.registered_delivery, **common))
-    if g.kind == "smpp":
-        from sms_gateway.smpp_backend import SmppBackend, SmppConfig
-
-        return SmppBackend(SmppConfig(
-            g.name, g.host, port, system_id=g.account, password=g.password, system_type=g.system_type,
-            source_addr=g.src_number, source_ton=g.source_ton, source_npi=g.source_npi,
-            dest_ton=g.dest_ton, dest_npi=g.dest_npi, service_type=g.service_type,
-            protocol_id=g.tp_pid, registered_delivery=g.registered_delivery,
-            use_gsm7=g.encoding == "auto", bind=g.bind, **common))
-    if g.kind in ("http", "aliyun", "tencent"):
-        from sms_gateway import http_backends
-
-        return http_backends.build(g.kind, http_backends.HttpConfig(
-            name=g.name, url=g.url, method=g.method, body_template=g.body_template,
-            content_type=g.content_type, success_field=g.success_field,
-            success_value=g.success_value, message_id_field=g.message_id_field,
-            access_key=g.account, secret=g.password, region=g.region, app_id=g.app_id,
-            sign_name=g.sign_name, templates=dict(t.split("=", 1) for t in g.templates if "=" in t),
-            timeout=g.response_timeout,
-        ))
-    raise SmsError(f"sms.gateways {g.name}: unknown kind {g.kind!r}", code="bad_setting")
+    """One backend from its settings table, built by its kind's entry in sms_gateway/kinds.py
+    (libraries never read settings themselves). The options were validated when the settings
+    were loaded (portal/runtime/sms_gateway_settings.py)."""
+    options = {f.name: getattr(g, f.name) for f in dataclasses.fields(g)}
+    # The file kind's outbox: its own, else [sms] outbox_dir, else under data_dir.
+    options["outbox_dir"] = (g.outbox_dir or settings.sms.outbox_dir
+                             or str(Path(settings.data_dir) / "sms-outbox"))
+    return kinds.build(options)
 
 
 def build_backends(settings: Settings) -> FailoverBackend:

@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from portal.cli import SUBCOMMANDS
+from portal.commands import texts
 from portal.runtime.readiness import notify_ready
 from portal.runtime.settings import Settings
 from portal.runtime.supervisor import Child, Supervisor, log_tail
@@ -107,8 +108,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         private_data_dir(data_dir)
         (data_dir / "logs").mkdir(exist_ok=True)
     except OSError as exc:
-        print(f"citywifi up: 数据目录不可用 / cannot use the data directory {data_dir}: {exc}",
-              file=sys.stderr)
+        print(texts.UP_BAD_DATA_DIR.format(data_dir=data_dir, error=exc), file=sys.stderr)
         return 1
 
     wanted = list(args.only) or [*SERVICES, *(DEMO_SERVICES if args.demo else ())]
@@ -116,8 +116,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         wanted.remove("archive")
     for name in wanted:
         if name not in SERVICES + DEMO_SERVICES:
-            print(f"citywifi up: 未知服务 / unknown service {name!r} "
-                  f"(services: {', '.join(SERVICES + DEMO_SERVICES)})", file=sys.stderr)
+            print(texts.UP_UNKNOWN_SERVICE.format(name=name, services=", ".join(SERVICES + DEMO_SERVICES)),
+                  file=sys.stderr)
             return 2
     env = dict(os.environ)
     if args.config:
@@ -131,15 +131,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         redis_dir = embedded_redis_dir(data_dir)
         if embedded_socket_answers(redis_dir / "redis.sock"):
             # A second Redis on the same AOF and socket would take the running one's place.
-            print(f"citywifi up: 已有实例在 {data_dir} 中运行 / an instance is already running in "
-                  f"{data_dir} (its Redis answers on {redis_dir / 'redis.sock'})", file=sys.stderr)
+            print(texts.UP_ALREADY_RUNNING.format(data_dir=data_dir, socket=redis_dir / "redis.sock"),
+                  file=sys.stderr)
             return 1
         try:
             embedded = EmbeddedRedis(redis_dir, binary=settings.redis.embedded_binary).start()
         except (OSError, RuntimeError) as exc:
-            print(f"citywifi up: 内置 Redis 无法启动 / the embedded Redis did not start: {exc}\n"
-                  f"last lines of {redis_dir / 'redis.log'}:\n{log_tail(redis_dir / 'redis.log')}",
-                  file=sys.stderr)
+            print(texts.UP_REDIS_FAILED.format(error=exc, log=redis_dir / "redis.log",
+                                               tail=log_tail(redis_dir / "redis.log")), file=sys.stderr)
             return 1
         env["CITYWIFI_REDIS_URL"] = embedded.url
         log.info("embedded Redis at %s (AOF in %s)", embedded.url, redis_dir)
@@ -184,8 +183,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             embedded.stop()
         log.info("stopped")
     if supervisor.failure is not None:
-        print(f"citywifi up: {supervisor.failure.describe()}\n"
-              "citywifi up: 已停止全部服务 / stopped everything", file=sys.stderr)
+        print(f"citywifi up: {supervisor.failure.describe()}\n" + texts.UP_STOPPED, file=sys.stderr)
         return 1
     return 0
 

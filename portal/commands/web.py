@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+from portal.commands import texts
 from portal.runtime.settings import Settings
 
 __all__ = ["StartupRefused", "add_arguments", "build_wsgi", "check_exposure", "graceful_timeout",
@@ -50,23 +51,9 @@ def check_exposure(settings: Settings, host: str | None = None) -> None:
     web = settings.web
     host = host or web.host
     if not is_loopback_host(host) and not web.trusted_proxies:
-        raise StartupRefused(
-            f"citywifi web: web.host = {host!r} 会让手机直接连接 gunicorn，但没有配置前置代理"
-            "（web.trusted_proxies 为空）。gunicorn 无法抵御慢速请求头等攻击：请在前面部署 nginx"
-            "（deploy/nginx/citywifi.conf），并设置 web.trusted_proxies 与 web.proxy_hops，"
-            "或让 web.host 监听 127.0.0.1。\n"
-            f"citywifi web: web.host = {host!r} lets phones reach gunicorn directly, but no fronting "
-            "proxy is configured (web.trusted_proxies is empty). gunicorn alone does not withstand "
-            "slow or oversized request headers: put nginx in front (deploy/nginx/citywifi.conf) and "
-            "set web.trusted_proxies and web.proxy_hops, or listen on 127.0.0.1 (web.host).")
+        raise StartupRefused(texts.WEB_NO_PROXY.format(host=host))
     if not web.public_url and not web.demo:
-        raise StartupRefused(
-            "citywifi web: web.public_url 为空：重定向和链接将取自客户端发送的 Host 头。"
-            "请设置手机访问门户的地址，例如 public_url = \"http://10.0.0.1\""
-            "（仅演示模式 web.demo 可留空）。\n"
-            "citywifi web: web.public_url is empty, so redirects and links would be built from the "
-            "Host header the client sends. Set it to the address phones reach the portal at, e.g. "
-            "public_url = \"http://10.0.0.1\" (only demo mode, web.demo, may leave it empty).")
+        raise StartupRefused(texts.WEB_NO_PUBLIC_URL)
 
 
 def gunicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:

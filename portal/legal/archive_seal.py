@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from portal.errors import CitywifiError
+from portal.legal.texts import DAY_PROBLEM, PROBLEM_LIST, SEAL_PROBLEMS, TAMPERED
 from portal.state import keys
+from portal.texts import fill
 
 __all__ = [
     "SEAL_SUFFIX",
@@ -58,9 +60,8 @@ class ArchiveTampered(CitywifiError):
 
     def __init__(self, problems: list[DayProblem]) -> None:
         self.problems = problems
-        super().__init__("archive integrity check failed: "
-                         + "; ".join(p.text() for p in problems))
-        self.message_zh = "日志归档完整性校验失败（可能被篡改）：" + "；".join(p.text_zh() for p in problems)
+        super().__init__(TAMPERED[1] + PROBLEM_LIST[1].join(p.text() for p in problems))
+        self.message_zh = TAMPERED[0] + PROBLEM_LIST[0].join(p.text_zh() for p in problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +72,10 @@ class DayProblem:
     what_zh: str
 
     def text(self) -> str:
-        return f"{self.stream} {self.day}: {self.what}"
+        return DAY_PROBLEM[1].format(stream=self.stream, day=self.day, what=self.what)
 
     def text_zh(self) -> str:
-        return f"{self.stream} {self.day}：{self.what_zh}"
+        return DAY_PROBLEM[0].format(stream=self.stream, day=self.day, what=self.what_zh)
 
 
 @dataclass(slots=True)
@@ -86,6 +87,12 @@ class StreamCheck:
 
     def problem(self, day: str, what: str, what_zh: str) -> None:
         self.problems.append(DayProblem(self.stream, day, what, what_zh))
+
+
+def _says(key: str, **fields: object) -> tuple[str, str]:
+    """(en, zh) of an integrity problem (portal/legal/texts.py), in :meth:`StreamCheck.problem`'s order."""
+    zh, en = fill(SEAL_PROBLEMS[key], **fields)
+    return en, zh
 
 
 def seal_path(directory: Path, stream: str, day: dt.date | str) -> Path:
@@ -235,8 +242,7 @@ class ArchiveSealer:
         raw_base = _read_json(self.directory / stream / BASE_NAME)
         base = self._base(stream)
         if raw_base is not None and base is None:
-            check.problem("-", "the chain base does not verify (edited, or written without the key)",
-                          "归档链起点校验失败（被修改，或非持有密钥者写入）")
+            check.problem("-", *_says("base_invalid"))
         expected: tuple[str, str] | None = (
             (str(base["day"]), str(base["mac"])) if base else ("", ""))
         sealed_before = base is not None
@@ -248,45 +254,39 @@ class ArchiveSealer:
                 continue                          # past retention, being purged
             seal = _read_json(seal_path(self.directory, stream, day))
             if day not in files:
-                check.problem(day, "the day file is missing (deleted?)", "当日归档文件缺失（被删除？）")
+                check.problem(day, *_says("day_missing"))
                 expected = (day, str(seal["mac"])) if self._valid(seal) else None   # type: ignore[index]
                 sealed_before = True
                 continue
             if seal is None:
                 if sealed_before:
-                    check.problem(day, "the day is not sealed (seal deleted?)",
-                                  "当日归档没有封签（被删除？）")
+                    check.problem(day, *_says("not_sealed"))
                     expected = None
                 else:
                     check.unsealed.append(day)
                 continue
             sealed_before = True
             if not self._valid(seal) or seal.get("day") != day or seal.get("stream") != stream:
-                check.problem(day, "the seal does not verify (re-sealed without the key, or edited)",
-                              "封签校验失败（无密钥重新签名，或被修改）")
+                check.problem(day, *_says("seal_invalid"))
                 expected = None
                 continue
             check.sealed += 1
             macs[day] = str(seal["mac"])
             if (content is None or day in content) and seal.get("sha256") != file_sha256(files[day]):
-                check.problem(day, "the content changed (a record was edited or deleted)",
-                              "内容已被改动（记录被修改或删除）")
+                check.problem(day, *_says("content_changed"))
             link = (str(seal.get("prev_day", "")), str(seal.get("prev", "")))
             if expected is not None and link != expected:
                 if link[0] and link[0] not in files:
-                    check.problem(day, f"the day before it in the chain ({link[0]}) is missing",
-                                  f"链上前一天（{link[0]}）的归档缺失")
+                    check.problem(day, *_says("previous_missing", day=link[0]))
                 else:
-                    check.problem(day, "the chain is broken: the day before it was replaced, "
-                                  "re-sealed or removed", "归档链断裂：前一天的归档被替换、重签或删除")
+                    check.problem(day, *_says("chain_broken"))
             expected = (day, str(seal["mac"]))
         head = self.redis.hget(keys.archive_seals(), stream)
         if head:
             head_day, _, head_mac = head.decode().partition(" ")
             if (upto is None or head_day <= upto) and (base is None or head_day > str(base["day"])):
                 if head_day not in files:
-                    check.problem(head_day, "the newest sealed day is missing (deleted?)",
-                                  "最近封存的一天缺失（被删除？）")
+                    check.problem(head_day, *_says("newest_missing"))
                 elif head_day in macs and macs[head_day] != head_mac:
-                    check.problem(head_day, "the newest sealed day was replaced", "最近封存的一天被替换")
+                    check.problem(head_day, *_says("newest_replaced"))
         return check

@@ -59,8 +59,10 @@ from portal.legal.log_archive import (
     read_day_file,
 )
 from portal.legal.logtext import printable
+from portal.legal.texts import EXPORT_ERRORS, SEAL_PROBLEMS
 from portal.runtime.settings import Settings
 from portal.state import keys
+from portal.texts import fill
 
 __all__ = [
     "COLUMNS",
@@ -107,6 +109,12 @@ class ExportRequestError(ValidationError):
         self.message_zh = zh
 
 
+def _refused(code: str, key: str, **fields: object) -> ExportRequestError:
+    """An :class:`ExportRequestError` saying EXPORT_ERRORS[key] (portal/legal/texts.py)."""
+    zh, en = fill(EXPORT_ERRORS[key], **fields)
+    return ExportRequestError(code, en, zh)
+
+
 class ExportIntegrityError(ExportRequestError):
     """Archive days the export would read failed their integrity check (tampered)."""
 
@@ -138,8 +146,7 @@ def day_range(first: dt.date, last: dt.date, timezone: str) -> tuple[float, floa
     """``(start, end)`` epoch seconds covering local days ``first`` … ``last`` inclusive."""
     tz = ZoneInfo(timezone)
     if last < first:
-        raise ExportRequestError("bad_range", f"'to' ({last}) is before 'from' ({first})",
-                                 f"结束日期（{last}）早于开始日期（{first}）")
+        raise _refused("bad_range", "to_before_from", last=last, first=first)
     return day_bounds_ms(first, tz)[0] / 1000, day_bounds_ms(last, tz)[1] / 1000
 
 
@@ -238,22 +245,17 @@ class LogExporter:
     def _check(self, stream: str, start: float | dt.datetime, end: float | dt.datetime,
                filters: ExportFilters, fmt: str) -> tuple[int, int]:
         if stream not in STREAMS:
-            raise ExportRequestError("bad_stream", f"unknown log {stream!r}; expected one of "
-                                     + ", ".join(STREAMS), f"没有名为 {stream!r} 的日志")
+            raise _refused("bad_stream", "bad_stream", stream=stream, streams=", ".join(STREAMS))
         if fmt not in FORMATS:
-            raise ExportRequestError("bad_format", f"unknown format {fmt!r}; expected csv or jsonl",
-                                     f"不支持的格式 {fmt!r}，请用 csv 或 jsonl")
+            raise _refused("bad_format", "bad_format", fmt=fmt)
         for name in filters.active():
             if name not in _FILTERS[stream]:
-                raise ExportRequestError("bad_filter", f"filter {name!r} does not apply to the "
-                                         f"{stream} log", f"{stream} 日志不支持按 {name} 筛选")
+                raise _refused("bad_filter", "bad_filter", name=name, stream=stream)
         if filters.mac and normalise_mac_or_none(filters.mac) is None:
-            raise ExportRequestError("bad_mac", f"not a MAC address: {filters.mac!r}",
-                                     f"MAC 地址格式不正确：{filters.mac!r}")
+            raise _refused("bad_mac", "bad_mac", mac=filters.mac)
         start_ms, end_ms = self._ms(start), self._ms(end)
         if end_ms <= start_ms:
-            raise ExportRequestError("bad_range", "the end of the range must be after its start",
-                                     "结束时间必须晚于开始时间")
+            raise _refused("bad_range", "bad_range")
         return start_ms, end_ms
 
     def _ms(self, t: float | dt.datetime) -> int:
@@ -281,9 +283,8 @@ class LogExporter:
             if self.sealer is not None and day.isoformat() not in verified:
                 # archived while this export ran: check it before reading it
                 if self.sealer.seal_matches(stream, day, path) is False:
-                    raise ExportIntegrityError([DayProblem(
-                        stream, day.isoformat(), "the content does not match its seal",
-                        "内容与封签不符")])
+                    zh, en = SEAL_PROBLEMS["seal_mismatch"]
+                    raise ExportIntegrityError([DayProblem(stream, day.isoformat(), en, zh)])
                 verified.add(day.isoformat())
             for entry_id, fields in read_day_file(path):
                 key = parse_id(entry_id)

@@ -1,4 +1,5 @@
-"""Real-name login records (实名制上网日志): who was online, from which device, where, when.
+"""Real-name login records (the access log the law requires): who was online, from which device,
+where, when.
 
 Chinese law requires public Wi-Fi to keep, per login, the verified phone number, the device
 MAC, the IP it got, the AC/AP/SSID and the time. The MAC and IP are what the AC's redirect

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal.errors import CitywifiError
+from portal.noc.texts import JOB_BUSY
 from portal.state import keys
 
 __all__ = ["FINISHED", "Job", "JobBusy", "JobRunner", "JobStore", "Progress"]
@@ -69,8 +70,7 @@ class JobBusy(CitywifiError):
     """Every job thread of this process is busy and the queue is full."""
 
     code = "busy"
-    message_zh = "后台任务过多，请稍后重试"
-    message_en = "Too many background jobs are waiting; try again shortly"
+    message_zh, message_en = JOB_BUSY
 
 
 @dataclass(frozen=True, slots=True)

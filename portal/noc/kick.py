@@ -25,7 +25,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ac_adapters.gateways import adapter_for
@@ -36,6 +36,8 @@ from portal.aaa.plans import Plan, PlanStore, base_name
 from portal.aaa.sessions import OnlineSession, SessionRegistry
 from portal.aaa.usage import UsageBook
 from portal.errors import NotFound, ValidationError
+from portal.noc.texts import KICK_OUTCOMES, PLAN_APPLICATION, PLAN_CHANGE, PLAN_SESSION_OUTCOMES
+from portal.texts import fill
 
 __all__ = ["Enforcement", "KickOutcome", "NocActions", "PlanApplication", "PlanChange", "PlanOutcome"]
 
@@ -88,58 +90,20 @@ class KickOutcome:
             return "refused"
         return "no_answer"
 
+    def _message(self) -> tuple[str, str]:
+        key = self.outcome
+        if key == "no_remote_logout":
+            key += ("/omada+openapi" if self.detail.startswith("omada+openapi") else
+                    "/omada" if self.detail.startswith("omada") else "/opennds")
+        return fill(KICK_OUTCOMES[key], error_cause=self.error_cause)
+
     @property
     def message_zh(self) -> str:
-        return {
-            "dm": "已通过 RFC 5176 断开请求（DM）下线",
-            "portal": "已通过 Portal 协议下线请求（REQ_LOGOUT）下线",
-            "controller": "已在网关控制器上取消授权（unauthorize-guest）",
-            "gone": "AC 报告该会话已不存在（用户已下线）",
-            "refused": f"AC 拒绝断开（Error-Cause {self.error_cause}），用户仍在线",
-            "not_found": "AC 报告找不到该会话（Error-Cause 503），但计费显示用户仍在线，可能未下线；"
-                         "请核对 AC 的 RFC 5176 会话标识",
-            "no_answer": "AC 未响应，用户可能仍在线",
-            "unknown_ac": "未知的 AC，无法下线",
-            "no_remote_logout": "该网关（Omada 外部门户 API）不支持从外部下线用户，用户仍在线："
-                                "会话将在授权时长结束时终止；其用量由 Open API 读取，"
-                                "在授权结束时计入每日配额" if self.detail.startswith("omada+openapi") else
-                                "该网关（Omada 外部门户 API）不支持从外部下线用户，用户仍在线："
-                                "会话将在授权时长结束时终止；该 API 也不回报用户流量，"
-                                "其用量不计入每日配额（可为该网关配置 Open API 应用）"
-                                if self.detail.startswith("omada") else
-                                "该网关（openNDS 9.10）不支持从外部下线用户，用户仍在线："
-                                "会话将在登录时下发的时长或流量限额用完时结束；"
-                                "如需立即下线，请在网关上执行 ndsctl deauth <用户 IP>",
-        }[self.outcome]
+        return self._message()[0]
 
     @property
     def message_en(self) -> str:
-        return {
-            "dm": "Disconnected via RFC 5176 Disconnect-Request (DM)",
-            "portal": "Logged out via Portal REQ_LOGOUT",
-            "controller": "Unauthorised on the gateway's controller (unauthorize-guest)",
-            "gone": "The AC reports the session no longer exists (already offline)",
-            "refused": f"The AC refused the disconnect (Error-Cause {self.error_cause}); still online",
-            "not_found": "The AC reports no such session (Error-Cause 503) but accounting shows it "
-                         "online; the user may still be online: check the AC's RFC 5176 identifiers",
-            "no_answer": "The AC did not answer; the user may still be online",
-            "unknown_ac": "Unknown AC; cannot disconnect",
-            "no_remote_logout": "This gateway (Omada's external-portal API) cannot be told to drop a "
-                                "client from outside; the user is still online until the authorised "
-                                "time runs out. Its usage is read through the Open API and booked to "
-                                "the daily quota when the authorisation ends"
-                                if self.detail.startswith("omada+openapi") else
-                                "This gateway (Omada's external-portal API) cannot be told to drop a "
-                                "client from outside; the user is still online until the authorised "
-                                "time runs out. That API reports no usage either: this client's "
-                                "traffic is not booked to the daily quota (give the entry an Open "
-                                "API application)"
-                                if self.detail.startswith("omada") else
-                                "This gateway (openNDS 9.10) cannot be told to drop a client from "
-                                "outside; the user is still online until the session length or data "
-                                "quota given at login runs out. To end it now, run `ndsctl deauth "
-                                "<client IP>` on the gateway",
-        }[self.outcome]
+        return self._message()[1]
 
     def as_dict(self) -> dict[str, Any]:
         return {"ac": self.ac, "session_id": self.session_id, "phone": self.phone, "ok": self.ok,
@@ -168,26 +132,11 @@ class PlanOutcome:
 
     @property
     def message_zh(self) -> str:
-        return {
-            "coa": "新套餐已通过 CoA 应用到在线会话",
-            "next_login": "该 AC 不支持 RFC 5176（CoA），新套餐将在下次登录时生效",
-            "coa_failed": "AC 未确认 CoA，新套餐将在下次登录时生效",
-            "disconnected": "新套餐的额度已用完，会话已下线",
-            "disconnect_failed": "新套餐的额度已用完，但 AC 未确认下线",
-            "superseded": "套餐又被修改，由新的修改任务处理",
-        }[self.outcome]
+        return PLAN_SESSION_OUTCOMES[self.outcome][0]
 
     @property
     def message_en(self) -> str:
-        return {
-            "coa": "The new plan was applied to the live session via CoA",
-            "next_login": "This AC has no RFC 5176 (CoA); the new plan applies at the next login",
-            "coa_failed": "The AC did not acknowledge the CoA; the new plan applies at the next login",
-            "disconnected": "The new plan's allowance is used up; the session was disconnected",
-            "disconnect_failed": "The new plan's allowance is used up, but the AC did not confirm "
-                                 "the disconnect",
-            "superseded": "The plan was changed again; the newer change takes over",
-        }[self.outcome]
+        return PLAN_SESSION_OUTCOMES[self.outcome][1]
 
     def as_dict(self) -> dict[str, Any]:
         return {"ac": self.ac, "session_id": self.session_id, "phone": self.phone, "ok": self.ok,
@@ -204,19 +153,19 @@ class PlanChange:
     after: str | None
     sessions: tuple[PlanOutcome, ...]
 
+    def _message(self) -> tuple[str, str]:
+        if self.after is None:
+            return PLAN_CHANGE["removed"]
+        ok = sum(1 for o in self.sessions if o.ok)
+        return fill(PLAN_CHANGE["set"], plan=self.after, total=len(self.sessions), ok=ok)
+
     @property
     def message_zh(self) -> str:
-        if self.after is None:
-            return "已取消指定套餐（按规则分配）；在线会话保持不变。"
-        ok = sum(1 for o in self.sessions if o.ok)
-        return f"套餐已改为 {self.after}；{len(self.sessions)} 个在线会话中 {ok} 个已应用。"
+        return self._message()[0]
 
     @property
     def message_en(self) -> str:
-        if self.after is None:
-            return "Plan override removed (rules decide); online sessions are left as they are."
-        ok = sum(1 for o in self.sessions if o.ok)
-        return f"Plan set to {self.after}; applied to {ok} of {len(self.sessions)} online sessions."
+        return self._message()[1]
 
     def as_dict(self) -> dict[str, Any]:
         return {"phone": self.phone, "before": self.before, "after": self.after,
@@ -237,31 +186,25 @@ class PlanApplication:
     def counts(self) -> dict[str, int]:
         return {o: sum(1 for x in self.outcomes if x.outcome == o) for o in PLAN_OUTCOMES}
 
-    @property
-    def message_zh(self) -> str:
+    def _message(self, lang: int) -> str:
+        """The summary in ``lang`` (0 zh, 1 en): PLAN_APPLICATION's parts that apply."""
         c = self.counts()
         kept = c["next_login"] + c["coa_failed"]
-        text = (f"套餐 {self.plan}：{len(self.outcomes)} 个在线会话，{c['coa']} 个已通过 CoA 应用新限制，"
-                f"{c['disconnected']} 个已超出新限制并下线")
+        text = PLAN_APPLICATION["summary"][lang].format(plan=self.plan, total=len(self.outcomes),
+                                                        coa=c["coa"], disconnected=c["disconnected"])
         if kept:
-            text += f"，{kept} 个的 AC 未接受 CoA，保持原限制直到下线（新限制在下次登录时生效）"
+            text += PLAN_APPLICATION["kept"][lang].format(kept=kept)
         if c["disconnect_failed"]:
-            text += f"，{c['disconnect_failed']} 个已超出新限制但 AC 未确认下线"
-        return text + "。"
+            text += PLAN_APPLICATION["disconnect_failed"][lang].format(failed=c["disconnect_failed"])
+        return text + PLAN_APPLICATION["end"][lang]
+
+    @property
+    def message_zh(self) -> str:
+        return self._message(0)
 
     @property
     def message_en(self) -> str:
-        c = self.counts()
-        kept = c["next_login"] + c["coa_failed"]
-        text = (f"Plan {self.plan}: {len(self.outcomes)} online sessions; {c['coa']} got the new "
-                f"limits by CoA, {c['disconnected']} were past them and were disconnected")
-        if kept:
-            text += (f"; {kept} on ACs that took no CoA keep their previous limits until they end "
-                     f"(the new ones apply at the next login)")
-        if c["disconnect_failed"]:
-            text += (f"; {c['disconnect_failed']} are past the new limits but the AC did not "
-                     f"confirm the disconnect")
-        return text + "."
+        return self._message(1)
 
     def as_dict(self, limit: int = 500) -> dict[str, Any]:
         """Counts for all; per-session details for at most ``limit`` (those not applied first)."""
@@ -370,7 +313,7 @@ class NocActions:
             # A CoA Session-Timeout counts from the CoA: only what is left of the per-session cap.
             cap = max(1, plan.session_timeout - self.elapsed(session, now))
             timeout = cap if grant.session_timeout is None else min(grant.session_timeout, cap)
-            grant = replace(grant, session_timeout=timeout)
+            grant = grant._replace(session_timeout=timeout)
         return grant
 
     def _over_limit(self, session: OnlineSession, plan: Plan) -> tuple[str, Grant | None]:

@@ -1,4 +1,4 @@
-"""The NOC's view of one phone (用户): plan, usage, validity, bound devices, recent logins.
+"""The NOC's view of one phone (the console's user page): plan, usage, validity, bound devices, recent logins.
 
 Read-only; changes (plan override, unbinding a device, kicks) go through
 ``portal.noc.kick.NocActions`` and ``portal.aaa.credentials.CredentialStore`` from the web layer, which

@@ -54,6 +54,7 @@ from portal.aaa.blocklist import Blocklist, normalise_mac
 from portal.errors import ValidationError
 from portal.phone.otp_errors import OtpError, OtpRefused, OtpRejected
 from portal.phone.otp_retry import RetryTickets
+from portal.phone.texts import SMS_CODE
 from portal.runtime.settings import OtpSettings
 from portal.state import keys
 from portal.state.scripts import execute_scripted, queue_evalsha, queue_script
@@ -83,10 +84,8 @@ class IssuedCode:
     def sms_text(self, signature: str, lang: str = "zh") -> str:
         """The SMS body (signature first, as Chinese gateways require)."""
         minutes = max(1, self.valid_for // 60)
-        if lang.startswith("en"):
-            return (f"{signature}Your Wi-Fi login code is {self.code}, valid for {minutes} minutes. "
-                    "Do not share it.")
-        return f"{signature}您的上网验证码是{self.code}，{minutes}分钟内有效，请勿泄露给他人。"
+        template = SMS_CODE[1] if lang.startswith("en") else SMS_CODE[0]
+        return template.format(signature=signature, code=self.code, minutes=minutes)
 
     def __repr__(self) -> str:   # keep the code out of logs and tracebacks
         return f"IssuedCode(phone={self.phone!r}, code='******', expires_at={self.expires_at})"

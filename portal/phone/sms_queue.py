@@ -39,8 +39,8 @@ __all__ = ["SmsJob", "SmsQueue", "StreamEntry"]
 
 @dataclass(frozen=True, slots=True)
 class SmsJob:
-    """One SMS to send. ``template`` "otp" with ``params`` {"code": "123456"} renders
-    "【signature】您的上网验证码是 123456，5分钟内有效。" (zh) or the English text (en)."""
+    """One SMS to send. ``template`` "otp" with ``params`` {"code": "123456"} renders the "otp"
+    text of ``sms_gateway.messages`` (the signature first) in ``lang``, zh or en."""
 
     phone: str
     template: str

@@ -1,4 +1,4 @@
-"""Reports (统计报表): daily roll-ups of logins, sessions, traffic, SMS, refusals and ads.
+"""Reports: daily roll-ups of logins, sessions, traffic, SMS, refusals and ads.
 
 * ``rollup.py`` — pure: real-name records of a day → figures per scope (total, venue, AC, SSID);
 * ``store.py`` — Redis: reading the records (archive files, then the stream), the first-seen

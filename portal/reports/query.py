@@ -21,6 +21,8 @@ from typing import Any
 from portal.errors import ValidationError
 from portal.reports.rollup import add_docs
 from portal.reports.store import ReportStore
+from portal.reports.texts import FIGURES, REQUEST_ERRORS
+from portal.texts import fill
 
 __all__ = ["FIGURES", "MAX_DAYS", "PERIODS", "SCOPES", "ReportQuery", "ReportRequestError",
            "build_report", "period_bounds"]
@@ -28,24 +30,8 @@ __all__ = ["FIGURES", "MAX_DAYS", "PERIODS", "SCOPES", "ReportQuery", "ReportReq
 PERIODS = ("day", "week", "month", "custom")
 SCOPES = ("all", "venue", "ac")
 MAX_DAYS = 400
-# Figures shown in tables and exports, in order: name, zh, en.
-FIGURES: tuple[tuple[str, str, str], ...] = (
-    ("logins", "登录次数", "Logins"),
-    ("logins_sms", "短信验证码登录", "SMS-code logins"),
-    ("logins_returning", "看广告后登录", "Returning (after the ad)"),
-    ("logins_silent", "无感知登录", "Silent (MAC) logins"),
-    ("phones", "用户数（按日）", "Phones (per day)"),
-    ("new_phones", "新用户", "First-time phones"),
-    ("sessions", "上网会话", "Sessions"),
-    ("minutes", "在线分钟", "Online minutes"),
-    ("bytes_up", "上行流量（字节）", "Traffic up (bytes)"),
-    ("bytes_down", "下行流量（字节）", "Traffic down (bytes)"),
-    ("peak_sessions", "最高同时在线", "Peak concurrent sessions"),
-    ("sms_sent", "短信发送", "SMS sent"),
-    ("sms_delivered", "短信送达", "SMS delivered"),
-    ("sms_failed", "短信失败", "SMS failed"),
-    ("sms_yuan", "短信费用（元）", "SMS cost (CNY)"),
-)
+# FIGURES (name, zh, en: what tables and exports show, in order) is portal/reports/texts.py's,
+# re-exported here.
 
 
 class ReportRequestError(ValidationError):
@@ -57,6 +43,11 @@ class ReportRequestError(ValidationError):
         super().__init__(en)
         self.code = code
         self.message_zh = zh
+
+
+def _refused(code: str, text: tuple[str, str]) -> ReportRequestError:
+    """A :class:`ReportRequestError` saying ``text`` (zh, en; portal/reports/texts.py)."""
+    return ReportRequestError(code, text[1], text[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +72,13 @@ def period_bounds(period: str, day: dt.date, first: dt.date | None = None,
         return start, end
     if period == "custom":
         if first is None or last is None:
-            raise ReportRequestError("bad_period", "a custom period needs from and to",
-                                     "自定义时段需要开始和结束日期")
+            raise _refused("bad_period", REQUEST_ERRORS["custom_needs_dates"])
         if last < first:
-            raise ReportRequestError("bad_period", "the period ends before it starts",
-                                     "结束日期早于开始日期")
+            raise _refused("bad_period", REQUEST_ERRORS["ends_before_start"])
         if (last - first).days >= MAX_DAYS:
-            raise ReportRequestError("bad_period", f"at most {MAX_DAYS} days at once",
-                                     f"一次最多 {MAX_DAYS} 天")
+            raise _refused("bad_period", fill(REQUEST_ERRORS["too_many_days"], days=MAX_DAYS))
         return first, last
-    raise ReportRequestError("bad_period", "period: expected day, week, month or custom",
-                             "时段应为 day、week、month 或 custom")
+    raise _refused("bad_period", REQUEST_ERRORS["bad_period"])
 
 
 def _view(doc: dict[str, int]) -> dict[str, Any]:
@@ -117,15 +104,13 @@ def build_report(store: ReportStore, query: ReportQuery,
                  venues: Collection[str] | None = None) -> dict[str, Any]:
     """The report of ``query``; ``venues`` restricts it to those venues (a venue account)."""
     if query.scope not in SCOPES:
-        raise ReportRequestError("bad_scope", "scope: expected all, venue or ac",
-                                 "范围应为 all、venue 或 ac")
+        raise _refused("bad_scope", REQUEST_ERRORS["bad_scope"])
     if query.scope != "all" and not query.name:
-        raise ReportRequestError("bad_scope", "name the venue or AC", "请指定场所或 AC")
+        raise _refused("bad_scope", REQUEST_ERRORS["needs_name"])
     if venues is not None and query.scope == "ac":
-        raise ReportRequestError("bad_scope", "venue accounts see reports by venue",
-                                 "场所账号只能按场所查看报表")
+        raise _refused("bad_scope", REQUEST_ERRORS["venue_account_scope"])
     if venues is not None and query.scope == "venue" and query.name not in venues:
-        raise ReportRequestError("no_such_venue", "no such venue", "没有这个场所")
+        raise _refused("no_such_venue", REQUEST_ERRORS["no_such_venue"])
     days = [query.first + dt.timedelta(days=i) for i in range((query.last - query.first).days + 1)]
     by: dict[str, dict[str, dict[str, int]]] = {}
     if query.scope == "venue":

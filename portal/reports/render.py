@@ -15,6 +15,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from portal.reports.query import FIGURES
+from portal.reports.texts import EXPORT_LABELS
 
 __all__ = ["bar_chart", "csv_text", "series_chart", "table_rows", "xlsx_bytes"]
 
@@ -77,9 +78,9 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 60
 
 def table_rows(report: dict[str, Any], tr: Tr) -> tuple[list[str], list[list[Any]]]:
     """Header and rows: one row per day, then the totals."""
-    header = [tr("日期", "Day")] + [tr(zh, en) for _, zh, en in FIGURES]
+    header = [tr(*EXPORT_LABELS["day"])] + [tr(zh, en) for _, zh, en in FIGURES]
     rows = [[point["day"]] + [point[name] for name, _, _ in FIGURES] for point in report["series"]]
-    rows.append([tr("合计", "Total")] + [report["totals"][name] for name, _, _ in FIGURES])
+    rows.append([tr(*EXPORT_LABELS["total"])] + [report["totals"][name] for name, _, _ in FIGURES])
     return header, rows
 
 
@@ -98,7 +99,7 @@ def csv_text(report: dict[str, Any], tr: Tr) -> str:
     w.writerows([[_cell(v) for v in row] for row in rows])
     if report["breakdown"]:
         w.writerow([])
-        w.writerow([tr("维度", "By"), tr("名称", "Name"), *header[1:]])
+        w.writerow([tr(*EXPORT_LABELS["by"]), tr(*EXPORT_LABELS["name"]), *header[1:]])
         w.writerows([[_cell(v) for v in row] for row in _breakdown_rows(report, tr)])
     return "\ufeff" + buf.getvalue()
 
@@ -109,24 +110,23 @@ def xlsx_bytes(report: dict[str, Any], tr: Tr) -> bytes:
 
     wb = Workbook()
     ws = wb.active
-    ws.title = tr("每日", "Daily")
+    ws.title = tr(*EXPORT_LABELS["daily"])
     header, rows = table_rows(report, tr)
     ws.append(header)
     for row in rows:
         ws.append([_cell(v) for v in row])
     ws.freeze_panes = "B2"
     if report["breakdown"]:
-        sheet = wb.create_sheet(tr("分类", "Breakdown"))
-        sheet.append([tr("维度", "By"), tr("名称", "Name"), *header[1:]])
+        sheet = wb.create_sheet(tr(*EXPORT_LABELS["breakdown"]))
+        sheet.append([tr(*EXPORT_LABELS["by"]), tr(*EXPORT_LABELS["name"]), *header[1:]])
         for row in _breakdown_rows(report, tr):
             sheet.append([_cell(v) for v in row])
-    sheet = wb.create_sheet(tr("拒绝与广告", "Refusals and ads"))
-    sheet.append([tr("拒绝原因", "Refusal reason"), tr("次数", "Count")])
+    sheet = wb.create_sheet(tr(*EXPORT_LABELS["refusals_and_ads"]))
+    sheet.append([tr(*EXPORT_LABELS["refusal_reason"]), tr(*EXPORT_LABELS["count"])])
     for reason, n in sorted(report["refusals"].items()):
         sheet.append([_cell(reason), n])
     sheet.append([])
-    sheet.append([tr("广告活动", "Campaign"), tr("展示", "Impressions"), tr("完整观看", "Completed views"),
-                  tr("点击", "Clicks")])
+    sheet.append([tr(*EXPORT_LABELS[k]) for k in ("campaign", "impressions", "completed_views", "clicks")])
     for campaign, c in sorted(report["campaigns"].items()):
         sheet.append([_cell(campaign), c["imp"], c["view"], c["click"]])
     out = io.BytesIO()

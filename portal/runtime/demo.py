@@ -8,6 +8,7 @@ from typing import Any
 
 from portal.aaa.plans import Plan, PlanStore
 from portal.runtime.settings import Settings
+from portal.runtime.texts import DEMO_PLAN_TITLE, DEMO_VENUE_NAME
 from portal.venues.venue_store import Venue, VenueStore
 
 __all__ = ["demo_phone_url", "local_portal_url", "local_web_url", "seed_demo_venue"]
@@ -17,13 +18,13 @@ def seed_demo_venue(redis: Any, ac_name: str) -> None:
     """``citywifi up --demo``: a demo plan and venue for the simulated AC (kept if they exist)."""
     plans = PlanStore(redis)
     if plans.get_or_none("demo") is None:
-        plans.put(Plan(name="demo", title_zh="免费体验", title_en="Free trial", up_kbps=2000, down_kbps=8000,
-                       daily_time=4 * 3600, max_sessions=3, mac_binding_days=7))
+        plans.put(Plan(name="demo", title_zh=DEMO_PLAN_TITLE[0], title_en=DEMO_PLAN_TITLE[1], up_kbps=2000,
+                       down_kbps=8000, daily_time=4 * 3600, max_sessions=3, mac_binding_days=7))
     if "*" not in plans.rules():
         plans.assign("default", "", "demo")
     venues = VenueStore(redis)
     if venues.get_or_none("demo") is None:
-        venues.put(Venue(id="demo", name_zh="无线城市演示点", name_en="Wireless City demo", acs=(ac_name,),
+        venues.put(Venue(id="demo", name_zh=DEMO_VENUE_NAME[0], name_en=DEMO_VENUE_NAME[1], acs=(ac_name,),
                          default=True, default_plan="demo", redirect_url="https://www.example.com/",
                          redirect_hosts=("www.example.com",), silent_mac_login=True))
 

@@ -1,5 +1,5 @@
-"""``[reports]`` settings (portal/reports/): kept beside the report code, as the other sections
-sit in ``portal/settings_*.py``; ``portal/runtime/settings.py`` holds it as ``Settings.reports``. Only the
+"""``[reports]`` settings (for portal/reports/): a module of its own, as the other sections sit in
+``portal/runtime/settings_*.py``; ``portal/runtime/settings.py`` holds it as ``Settings.reports``. Only the
 standard library here: the settings module imports this one."""
 
 from __future__ import annotations

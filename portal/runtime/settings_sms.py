@@ -19,10 +19,10 @@ class SmsGatewaySettings:
     Every option is validated at load time (portal/runtime/sms_gateway_settings.py)."""
 
     name: str = ""
-    kind: str = "file"             # file, http, aliyun, tencent, smgp, cmpp, smpp
+    kind: str = "file"             # a kind of sms_gateway/kinds.py (the example lists them)
     priority: int = 100            # lower is tried first; transient failures fail over
     host: str = ""                 # smgp/cmpp/smpp gateway address
-    port: int = 0                  # 0 = protocol default (smgp 8890, cmpp 7890, smpp 2775)
+    port: int = 0                  # 0 = the kind's default_port (sms_gateway/kinds.py)
     account: str = ""              # SMGP ClientID / CMPP SP_Id / SMPP system_id / cloud AccessKeyId/SecretId
     password: str = ""             # shared secret / AccessKeySecret / SecretKey
     src_number: str = ""           # SP access number (106…) sent as the source; smpp: or a sender name

@@ -7,6 +7,9 @@ field sizes and value sets (SMGP 3.0 and CMPP 3.0/2.0 Submit fields, SMPP 3.4 §
 An option set for a kind that does not use it is an error too: it is a misunderstanding.
 
 Kept out of settings.py so that file stays the list of settings; this module owns the rules.
+Which kinds exist and which options each reads is not written here: each kind declares it once
+in ``sms_gateway/kinds.py``, and the checks below follow (a kind that reads ``url`` gets its URL
+checked). The protocol field limits of SMGP, CMPP and SMPP stay here.
 """
 
 from __future__ import annotations
@@ -17,40 +20,13 @@ import os
 from typing import TYPE_CHECKING
 
 from portal.runtime.settings import SettingsError
+from sms_gateway.kinds import EVERY_KIND, KINDS, resolve_dest_prefix
 
 if TYPE_CHECKING:
     from portal.runtime.settings import SmsGatewaySettings
 
-__all__ = ["GATEWAY_KINDS", "SESSION_KINDS", "check_gateway", "resolve_dest_prefix"]
+__all__ = ["check_gateway", "resolve_dest_prefix", "used_by"]
 
-GATEWAY_KINDS = ("file", "http", "aliyun", "tencent", "smgp", "cmpp", "smpp")
-SESSION_KINDS = frozenset({"smgp", "cmpp", "smpp"})
-_CLOUD = frozenset({"aliyun", "tencent"})
-_ALL = frozenset(GATEWAY_KINDS)
-
-# option → the kinds that use it (a non-default value for any other kind is refused)
-USED_BY: dict[str, frozenset[str]] = {
-    "host": SESSION_KINDS, "port": SESSION_KINDS, "window": SESSION_KINDS,
-    "connect_timeout": SESSION_KINDS, "heartbeat": SESSION_KINDS, "backoff_max": SESSION_KINDS,
-    "account": SESSION_KINDS | _CLOUD, "password": SESSION_KINDS | _CLOUD,
-    "src_number": SESSION_KINDS, "service_id": frozenset({"smgp", "cmpp"}),
-    "version": frozenset({"cmpp"}), "encoding": SESSION_KINDS, "dest_prefix": SESSION_KINDS,
-    "registered_delivery": SESSION_KINDS, "tp_pid": SESSION_KINDS,
-    "fee_type": frozenset({"smgp", "cmpp"}), "fee_code": frozenset({"smgp", "cmpp"}),
-    "fixed_fee": frozenset({"smgp"}), "fee_user_type": frozenset({"cmpp"}),
-    "charge_number": frozenset({"smgp", "cmpp"}), "msg_src": frozenset({"smgp", "cmpp"}),
-    "system_type": frozenset({"smpp"}), "service_type": frozenset({"smpp"}),
-    "source_ton": frozenset({"smpp"}), "source_npi": frozenset({"smpp"}),
-    "dest_ton": frozenset({"smpp"}), "dest_npi": frozenset({"smpp"}),
-    "bind": frozenset({"smpp", "smgp"}), "not_subscriber_codes": SESSION_KINDS,
-    "tls": SESSION_KINDS, "tls_ca_file": SESSION_KINDS, "tls_server_name": SESSION_KINDS,
-    "tls_cert_file": SESSION_KINDS, "tls_key_file": SESSION_KINDS,
-    "url": frozenset({"http"}) | _CLOUD, "method": frozenset({"http"}),
-    "body_template": frozenset({"http"}), "content_type": frozenset({"http"}),
-    "success_field": frozenset({"http"}), "success_value": frozenset({"http"}),
-    "message_id_field": frozenset({"http"}), "region": _CLOUD, "app_id": frozenset({"tencent"}),
-    "sign_name": _CLOUD, "templates": _CLOUD, "outbox_dir": frozenset({"file"}),
-}
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _ENCODINGS = {"smgp": ("auto", "ucs2", "gb18030", "ascii"), "cmpp": ("auto", "ucs2", "gb18030", "ascii"),
               "smpp": ("auto", "ucs2")}
@@ -69,50 +45,57 @@ _MAX_LEN: dict[tuple[str, str], int] = {
 }
 
 
-def resolve_dest_prefix(kind: str, dest_prefix: str) -> str:
-    """What goes in front of the 11-digit number: "auto" is "86" for SMPP (international
-    format, TON 1) and nothing for SMGP/CMPP (today's deployments send bare numbers)."""
-    if dest_prefix == "auto":
-        return "86" if kind == "smpp" else ""
-    return "" if dest_prefix == "none" else dest_prefix
-
-
 def _printable(value: str) -> bool:
     return value.isascii() and value.isprintable()
 
 
+def used_by() -> dict[str, frozenset[str]]:
+    """Option → the kinds that read it, as each kind declares (sms_gateway/kinds.py)."""
+    readers: dict[str, set[str]] = {}
+    for name, kind in KINDS.items():
+        for option in kind.options:
+            readers.setdefault(option, set()).add(name)
+    return {option: frozenset(names) for option, names in readers.items()}
+
+
 def check_gateway(g: SmsGatewaySettings) -> None:
     """Raise ``SettingsError(option, problem)`` for the first bad option of ``g``."""
-    if g.kind not in GATEWAY_KINDS:
-        close = difflib.get_close_matches(g.kind, GATEWAY_KINDS, n=1)
+    kind = KINDS.get(g.kind)
+    if kind is None:
+        close = difflib.get_close_matches(g.kind, KINDS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SettingsError("kind", f"unknown gateway kind {g.kind!r}{hint}; "
-                                    f"one of {', '.join(GATEWAY_KINDS)}")
+                                    f"one of {', '.join(KINDS)}")
     if g.name and (len(g.name) > 32 or not set(g.name) <= _NAME_CHARS):
         raise SettingsError("name", f"1-32 letters, digits, '_', '.' or '-', got {g.name!r}")
-    defaults = {f.name: f.default for f in dataclasses.fields(g)}
-    for option, kinds in USED_BY.items():
-        if g.kind not in kinds and getattr(g, option) != defaults[option]:
-            raise SettingsError(option, f"not used by kind {g.kind!r} (only by {', '.join(sorted(kinds))})")
+    readers = used_by()
+    for f in dataclasses.fields(g):
+        if f.name in EVERY_KIND or f.name in kind.options or getattr(g, f.name) == f.default:
+            continue
+        raise SettingsError(f.name, f"not used by kind {g.kind!r} "
+                                    f"(only by {', '.join(sorted(readers.get(f.name, ())))})")
     _check_common(g)
-    if g.kind in SESSION_KINDS:
+    if kind.session:
         _check_session(g)
     if g.kind == "smpp":
         _check_smpp(g)
     elif g.kind in ("smgp", "cmpp"):
         _check_operator(g)
-    elif g.kind == "http":
-        if not g.url.startswith(("http://", "https://")):
-            raise SettingsError("url", f"an http:// or https:// endpoint is required, got {g.url!r}")
-        if g.method.upper() not in ("GET", "POST"):
-            raise SettingsError("method", f"GET or POST, got {g.method!r}")
-    elif g.kind in _CLOUD:
-        if g.url and not g.url.startswith(("http://", "https://")):
-            raise SettingsError("url", f"an http:// or https:// URL, got {g.url!r}")
+    # Options some HTTP kinds read, checked wherever a kind reads them.
+    if "url" in kind.options and (g.url or "url" in kind.required) \
+            and not g.url.startswith(("http://", "https://")):
+        raise SettingsError("url", f"an http:// or https:// endpoint is required, got {g.url!r}"
+                            if "url" in kind.required else f"an http:// or https:// URL, got {g.url!r}")
+    if "method" in kind.options and g.method.upper() not in ("GET", "POST"):
+        raise SettingsError("method", f"GET or POST, got {g.method!r}")
+    if "templates" in kind.options:
         for i, item in enumerate(g.templates):
             name, sep, code = item.partition("=")
             if not (sep and name.strip() and code.strip()):
                 raise SettingsError(f"templates[{i}]", f'expected "template=CODE", got {item!r}')
+    for option in sorted(kind.required):
+        if getattr(g, option) == "":
+            raise SettingsError(option, f"kind {g.kind!r} needs it")
 
 
 def _check_common(g: SmsGatewaySettings) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.runtime.readiness import NOTIFY_ENV, ReadinessSocket
+from portal.runtime.texts import FAILED_TO_START
 
 __all__ = ["Child", "Failure", "Supervisor", "log_tail"]
 
@@ -101,7 +102,7 @@ class Failure:
     tail: str
 
     def describe(self) -> str:
-        lines = [f"{self.name} 启动失败 / failed to start: {self.reason}"]
+        lines = [FAILED_TO_START.format(name=self.name, reason=self.reason)]
         if self.log_path is not None:
             lines.append(f"last lines of {self.log_path}:")
             lines.extend("    " + line for line in (self.tail or "(empty)").splitlines())

@@ -92,6 +92,9 @@ class EmbeddedRedis:
             # As deploy/redis/redis.conf: a phone's session hash (records of ~160–250 bytes) stays
             # a listpack; with Redis's default of 64 each was a hashtable (docs/benchmarks.md).
             "--hash-max-ziplist-value", "256",
+            # As deploy/redis/redis.conf: the session deadline index, the one sorted set, is a
+            # skip list at every size (a listpack's every update scanned it).
+            "--zset-max-ziplist-entries", "0",
         ]
         if self.port is None:
             with contextlib.suppress(FileNotFoundError):

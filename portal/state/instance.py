@@ -15,6 +15,7 @@ import redis
 
 from portal.runtime.settings import Settings
 from portal.state.connection import StateUnavailable
+from portal.state.texts import NO_INSTANCE
 
 __all__ = ["NoInstance", "embedded_redis_dir", "embedded_socket_answers", "instance_redis_url"]
 
@@ -57,10 +58,4 @@ def instance_redis_url(settings: Settings, override: str | None = None) -> str:
     if embedded_socket_answers(sock):
         return f"unix://{sock}"
     data_dir = Path(settings.data_dir).resolve()
-    raise NoInstance(
-        f"没有正在运行的 citywifi 实例：{data_dir} 中没有内置 Redis 在运行。请在该目录运行 `citywifi up`，"
-        f"或配置 Redis 地址（redis.url / CITYWIFI_REDIS_URL）或 CITYWIFI_DATA_DIR。\n"
-        f"no citywifi instance is running: no embedded Redis answers in {data_dir}. Start one with "
-        f"`citywifi up` (in that directory), or set a Redis URL (redis.url / CITYWIFI_REDIS_URL) "
-        f"or CITYWIFI_DATA_DIR."
-    )
+    raise NoInstance(NO_INSTANCE.format(data_dir=data_dir))

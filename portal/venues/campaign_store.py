@@ -32,7 +32,9 @@ from ad_pages.sandbox import PageRenderer, TemplateProblem
 from portal.errors import NotFound, ValidationError
 from portal.runtime.settings import ContentSettings
 from portal.state import keys
+from portal.texts import fill
 from portal.venues.content_quotas import MemoryWatermark, QuotaExceeded, mib
+from portal.venues.texts import CLICK_URL_ALL_VENUES, CLICK_URL_VENUES, QUOTAS
 from portal.venues.venue_store import Venue, allowed_redirect
 
 __all__ = ["CLICK_PATH", "EVENTS", "CampaignStore", "StatsRow", "click_allowed_at", "click_url_refusal",
@@ -79,17 +81,14 @@ def click_url_refusal(campaign: Campaign, venues: Mapping[str, Venue],
         if click_allowed_at(url, None, operator_hosts):
             return None
         listed = ", ".join(operator_hosts) or "—"
-        return (f"面向所有场所的广告，点击地址的主机须在运营商允许列表中（{listed}）",
-                f"a campaign for every venue may only link to the operator's allowed hosts ({listed})")
+        return fill(CLICK_URL_ALL_VENUES, listed=listed)
     refused = [v for v in campaign.venues if not click_allowed_at(url, venues.get(v), operator_hosts)]
     if not refused:
         return None
     hosts = sorted({h for v in refused for h in (venues[v].redirect_hosts if v in venues else ())}
                    | set(operator_hosts))
     listed = ", ".join(hosts) or "—"
-    return (f"点击地址的主机不在场所 {', '.join(refused)} 的允许列表中（允许：{listed}）",
-            f"the click-through host is not on the allow-list of venue {', '.join(refused)} "
-            f"(allowed: {listed})")
+    return fill(CLICK_URL_VENUES, venues=", ".join(refused), listed=listed)
 
 
 _STATS_TTL = 400 * 86400      # a year of daily figures plus the month being compared
@@ -246,18 +245,14 @@ class CampaignStore:
         if outcome == "exists":
             raise ValidationError(f"campaign {campaign.id!r} exists")
         if outcome == "account_count":
-            raise QuotaExceeded(f"广告活动数量已达账号上限 {q.campaigns_per_account} 个，请先删除旧的活动。",
-                                "This account already has "
-                                f"{_campaigns(q.campaigns_per_account)} (its limit); "
-                                "delete old ones first.")
+            raise QuotaExceeded(*fill(QUOTAS["account_count"], limit=q.campaigns_per_account,
+                                      campaigns=_campaigns(q.campaigns_per_account)))
         if outcome == "account_bytes":
-            raise QuotaExceeded(f"该账号的广告活动总大小将超出上限 {mib(q.campaign_bytes_per_account)}。",
-                                f"This account's campaigns would exceed their size limit of "
-                                f"{mib(q.campaign_bytes_per_account)}.")
+            raise QuotaExceeded(*fill(QUOTAS["account_bytes"], size=mib(q.campaign_bytes_per_account)))
         if outcome == "venue_count":
             venue = rest[1].decode() if isinstance(rest[1], bytes) else str(rest[1])
-            raise QuotaExceeded(f"场所 {venue} 的广告活动已达上限 {q.campaigns_per_venue} 个。",
-                                f"Venue {venue} already has {_campaigns(q.campaigns_per_venue)} (its limit).")
+            raise QuotaExceeded(*fill(QUOTAS["venue_count"], venue=venue, limit=q.campaigns_per_venue,
+                                      campaigns=_campaigns(q.campaigns_per_venue)))
         self.invalidate()
         return stamped
 

@@ -39,6 +39,8 @@ from portal.errors import CitywifiError
 from portal.runtime.settings import ContentSettings
 from portal.state import keys
 from portal.state.scripts import queue_script
+from portal.texts import fill
+from portal.venues.texts import PER_HOUR, PER_MINUTE, QUOTAS
 
 __all__ = ["ContentRefused", "MemoryWatermark", "QuotaExceeded", "StorageFull", "VenueUsage",
            "WriteRate", "WriteRateLimited", "mib", "venue_usage"]
@@ -74,11 +76,7 @@ class StorageFull(ContentRefused):
     status = 507       # Insufficient Storage (RFC 4918 §11.5)
 
     def __init__(self, used: int, limit: int) -> None:
-        super().__init__(
-            f"存储空间即将用尽（已用 {mib(used)}，上限 {mib(limit)}），暂不能保存新的场所内容。"
-            "删除旧的广告活动或素材，或联系运维人员。",
-            f"Storage is nearly full ({mib(used)} of {mib(limit)} used): new venue content cannot be "
-            "saved now. Delete old campaigns or assets, or contact the NOC.")
+        super().__init__(*fill(QUOTAS["storage_full"], used=mib(used), limit=mib(limit)))
         self.used, self.limit = used, limit
 
 
@@ -128,12 +126,10 @@ class WriteRateLimited(ContentRefused):
     status = 429
 
     def __init__(self, limit: int, per: str, retry_after: int) -> None:
-        zh_per, en_per = ("分钟", "minute") if per == "m" else ("小时", "hour")
-        super().__init__(
-            f"保存过于频繁：每个账号每{zh_per}最多保存 {limit} 次场所内容（页面、广告活动、素材、设置），"
-            f"请 {retry_after} 秒后再试。删除不受此限制。",
-            f"Too many saves: one account may save venue content (pages, campaigns, assets, settings) "
-            f"at most {limit} times per {en_per}; try again in {retry_after} s. Deleting is not limited.")
+        zh_per, en_per = PER_MINUTE if per == "m" else PER_HOUR
+        zh, en = QUOTAS["rate_limited"]
+        super().__init__(zh.format(per=zh_per, limit=limit, retry_after=retry_after),
+                         en.format(per=en_per, limit=limit, retry_after=retry_after))
         self.retry_after = retry_after
 
 

@@ -38,7 +38,17 @@ from ad_pages.loader import shipped_source
 from portal.errors import NotFound, ValidationError
 from portal.runtime.settings import ContentSettings
 from portal.state import keys
+from portal.texts import fill
 from portal.venues.content_quotas import MemoryWatermark, QuotaExceeded, venue_usage
+from portal.venues.texts import (
+    EMPTY_TEMPLATE,
+    PAGE_KINDS,
+    PAGE_LINE,
+    PAGE_REFUSED,
+    QUOTAS,
+    SAMPLE_ERROR,
+    SAMPLE_PLAN,
+)
 from portal.venues.venue_store import Venue
 
 __all__ = [
@@ -65,18 +75,13 @@ class PageError(ValidationError):
     code = "page_refused"
 
     def __init__(self, kind: str, reason: str, line: int | None = None, reason_zh: str | None = None) -> None:
-        where_en = f" on line {line}" if line else ""
-        where_zh = f"第 {line} 行" if line else ""
-        kinds = {"syntax": ("语法错误", "syntax error"), "security": ("不允许的操作", "not allowed"),
-                 "limit": ("超出限制", "over the limits"), "runtime": ("运行错误", "runtime error"),
-                 "empty": ("内容为空", "empty"),
-                 "incomplete": ("缺少必需的表单", "a required form is missing")}
-        zh_kind, en_kind = kinds.get(kind, (kind, kind))
+        where_zh, where_en = fill(PAGE_LINE, line=line) if line else ("", "")
+        zh_kind, en_kind = PAGE_KINDS.get(kind, (kind, kind))
         self.kind = kind
         self.line = line
         self.reason = reason
-        self.message_en = f"Template refused ({en_kind}{where_en}): {reason}"
-        self.message_zh = f"模板未发布（{where_zh}{zh_kind}）：{reason_zh or reason}"
+        self.message_en = PAGE_REFUSED[1].format(kind=en_kind, where=where_en, reason=reason)
+        self.message_zh = PAGE_REFUSED[0].format(where=where_zh, kind=zh_kind, reason=reason_zh or reason)
         super().__init__(self.message_en)
 
     def message(self, lang: str) -> str:
@@ -173,12 +178,12 @@ def sample_values(page: str, venue: Venue, lang: str) -> dict[str, Any]:
                 "ad": select_ad([], 0, lang) if venue.ads_on_success else None,   # as the phone view
                 "redirect_host": (urlsplit(url).hostname or "") if url else "",
                 "status_url": f"/portal/status?s={s}",
-                "plan": "免费体验" if lang == "zh" else "Free trial"}
+                "plan": SAMPLE_PLAN[0] if lang == "zh" else SAMPLE_PLAN[1]}
     if page == "status":
         return {"online": True, "s": s, "phone": "138****0000",
-                "plan": "免费体验" if lang == "zh" else "Free trial", "time_left": "3:59:00",
+                "plan": SAMPLE_PLAN[0] if lang == "zh" else SAMPLE_PLAN[1], "time_left": "3:59:00",
                 "data_left": "1.2 GB", "rate": "↓ 8 Mbit/s ↑ 2 Mbit/s", "devices": 1, "max_devices": 3}
-    return {"error": "验证码错误，请重新输入。" if lang == "zh" else "Wrong code, please try again.",
+    return {"error": SAMPLE_ERROR[0] if lang == "zh" else SAMPLE_ERROR[1],
             "error_code": "bad_code", "retry_url": "/portal"}
 
 
@@ -330,7 +335,7 @@ return {n, 0}
         page's continue form)."""
         _check_page(page)
         if not source.strip():
-            raise PageError("empty", "the template is empty / 模板为空")
+            raise PageError("empty", EMPTY_TEMPLATE)
         for lang in ("zh", "en"):
             context = sample_context(page, venue, lang)
             try:
@@ -427,9 +432,7 @@ return {n, 0}
             keys=[keys.page_meta(venue_id, page), keys.page_versions(venue_id, page), *every_page],
             args=[record, source, self.max_versions, max(1, budget)]))
         if n < 0:
-            raise QuotaExceeded("页面历史版本占用的空间已达上限，无法发布。请联系运维人员。",
-                                "The page history has no room left for this version (quota); "
-                                "contact the NOC.")
+            raise QuotaExceeded(*QUOTAS["page_history"])
         self._forget(venue_id, page)
         return PageVersion(venue_id, page, n, source, author, at, note)
 

@@ -39,7 +39,9 @@ from typing import Any
 from portal.errors import NotFound, ValidationError
 from portal.runtime.settings import ContentSettings, PagesSettings
 from portal.state import keys
+from portal.texts import fill
 from portal.venues.content_quotas import MemoryWatermark, venue_usage
+from portal.venues.texts import ASSET_ERRORS
 
 __all__ = ["ASSET_CSP", "KINDS", "Asset", "AssetError", "AssetStore", "detect_kind", "is_stored_name",
            "safe_name"]
@@ -110,26 +112,24 @@ def is_stored_name(name: str) -> bool:
 def safe_name(raw: str) -> str:
     """The stored name of an uploaded file name, or AssetError (traversal, NUL, bad type)."""
     if not isinstance(raw, str) or not raw or len(raw) > 128:
-        raise AssetError("文件名为空或过长", "file name empty or too long")
+        raise AssetError(*ASSET_ERRORS["name_length"])
     norm = unicodedata.normalize("NFKC", raw)
     for text in (raw, norm):
         if ("\x00" in text or "/" in text or "\\" in text or ".." in text or text.startswith((".", "~"))
                 or re.match(r"^[A-Za-z]:", text)
                 or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)):
-            raise AssetError("文件名不安全（路径、控制字符或不可见字符）",
-                             "unsafe file name (path, control or invisible characters)")
+            raise AssetError(*ASSET_ERRORS["name_unsafe_chars"])
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", norm).strip("-")
     name = re.sub(r"-{2,}", "-", name)
     if "." not in name:
-        raise AssetError("文件名缺少扩展名", "file name has no extension")
+        raise AssetError(*ASSET_ERRORS["no_extension"])
     base, ext = name.rsplit(".", 1)
     base, ext = base.strip("-.") or "file", ext.lower()
     if ext not in KINDS:
-        raise AssetError(f"不支持的文件类型 .{ext}（支持 {', '.join(KINDS)}）",
-                         f"file type .{ext} not allowed (allowed: {', '.join(KINDS)})")
+        raise AssetError(*fill(ASSET_ERRORS["bad_type"], ext=ext, kinds=", ".join(KINDS)))
     name = f"{base[:70]}.{ext}"
     if not _NAME.match(name):
-        raise AssetError("文件名不安全", "unsafe file name")
+        raise AssetError(*ASSET_ERRORS["name_unsafe"])
     return name
 
 
@@ -230,12 +230,11 @@ class AssetStore:
         category, content_type = KINDS[ext]
         limit = self.max_bytes(category)
         if not data:
-            raise AssetError("文件为空", "the file is empty")
+            raise AssetError(*ASSET_ERRORS["empty"])
         if len(data) > limit:
-            raise AssetError(f"文件过大：{len(data)} 字节，{category} 上限 {limit} 字节",
-                             f"file too large: {len(data)} bytes, {category} limit {limit} bytes")
+            raise AssetError(*fill(ASSET_ERRORS["too_large"], size=len(data), category=category, limit=limit))
         if not detect_kind(ext, data):
-            raise AssetError(f"文件内容与类型 .{ext} 不符", f"file content does not match its type .{ext}")
+            raise AssetError(*fill(ASSET_ERRORS["content_mismatch"], ext=ext))
         self.watermark.check()
         max_bytes = self.limits.max_venue_bytes
         account_limit = 0
@@ -252,16 +251,13 @@ class AssetStore:
                                    args=[name, data, meta, self.limits.max_assets, max(0, max_bytes)])
         outcome = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
         if outcome == "count":
-            raise AssetError(f"素材数量已达上限 {self.limits.max_assets}",
-                             f"asset count limit {self.limits.max_assets} reached")
+            raise AssetError(*fill(ASSET_ERRORS["count"], limit=self.limits.max_assets))
         if outcome == "bytes":
             if account_limit and max_bytes < self.limits.max_venue_bytes:
-                raise AssetError(f"您的场所素材总量将超出账号上限 {account_limit} 字节",
-                                 f"the assets of your venues would exceed your account's limit of "
-                                 f"{account_limit} bytes")
+                raise AssetError(*fill(ASSET_ERRORS["account_bytes"], limit=account_limit))
             total = int(rest[0]) + len(data)
-            raise AssetError(f"场所素材总量超出上限 {self.limits.max_venue_bytes} 字节",
-                             f"venue assets would total {total} bytes (limit {self.limits.max_venue_bytes})")
+            raise AssetError(*fill(ASSET_ERRORS["venue_bytes"], total=total,
+                                   limit=self.limits.max_venue_bytes))
         self._forget(venue_id)
         return asset
 

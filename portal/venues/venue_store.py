@@ -38,6 +38,8 @@ from ad_pages.web_url import web_url_problem
 from portal.aaa.blocklist import normalise_mac
 from portal.errors import NotFound, ValidationError
 from portal.state import keys
+from portal.texts import fill
+from portal.venues import texts
 
 __all__ = [
     "FALLBACK", "NETWORK_FIELDS", "OPERATOR_FIELDS", "Venue", "VenueResolver", "VenueSettingsError",
@@ -87,18 +89,13 @@ class Venue:
         if not isinstance(self.id, str) or not _ID.match(self.id):
             raise ValidationError(f"venue id {self.id!r}: 1-64 letters, digits, '_', '.' or '-'")
         if self.id.lower() in RESERVED_IDS:
-            raise ValidationError(
-                f"场所编号“{self.id}”为控制台保留路径，请换一个 / venue id {self.id!r} is reserved "
-                f"(/venue/{self.id.lower()} is a console page); choose another")
+            raise ValidationError(texts.VENUE_ID_CONSOLE.format(id=self.id, path=self.id.lower()))
         for mac in self.ap_macs:
             normalise_mac(mac)
         for group in self.ap_groups:
             if (not isinstance(group, str) or not 0 < len(group) <= 64 or "," in group
                     or group != group.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in group)):
-                raise ValidationError(
-                    f"场所 {self.id}：AP 组名 {str(group)[:70]!r} 无效（1-64 个字符，不含逗号和控制字符）/ "
-                    f"venue {self.id}: ap_groups: AP group {str(group)[:70]!r} must be 1-64 "
-                    "characters without commas or control characters")
+                raise ValidationError(texts.AP_GROUP_INVALID.format(venue=self.id, group=str(group)[:70]))
         for page in self.templates:
             if page not in _PAGES:
                 raise ValidationError(f"venue {self.id}: unknown page {page!r} ({', '.join(_PAGES)})")
@@ -189,8 +186,7 @@ class VenueStore:
 
         if venue.id.lower() == FALLBACK.id:
             # FALLBACK's id: phones no venue claims, counted in their own per-venue index.
-            raise ValidationError(f"场所编号“{venue.id}”为系统保留，请换一个 / venue id {venue.id!r} "
-                                  "is reserved for phones no venue claims; choose another")
+            raise ValidationError(texts.VENUE_ID_FALLBACK.format(id=venue.id))
         plans = PlanStore(self.redis)
         if venue.default_plan:
             plans.assign("venue", venue.id, venue.default_plan)
@@ -354,49 +350,43 @@ def update_venue(venue: Venue, changes: Mapping[str, Any], *, operator_hosts: tu
     for name in changes:
         if name not in allowed:
             if name in NETWORK_FIELDS:
-                raise VenueSettingsError(name, "该项只能由网络运营中心修改", "only the NOC may change this")
-            raise VenueSettingsError(name, "未知字段", "unknown field")
+                raise VenueSettingsError(name, *texts.SETTINGS_ERRORS["noc_only"])
+            raise VenueSettingsError(name, *texts.SETTINGS_ERRORS["unknown_field"])
     data = json.loads(venue.to_json())
     for name, value in changes.items():
         if name in ("name_zh", "name_en", "redirect_url", "default_plan"):
             text = str(value or "").strip()
             if len(text) > (500 if name == "redirect_url" else 80):
-                raise VenueSettingsError(name, "内容过长", "too long")
+                raise VenueSettingsError(name, *texts.SETTINGS_ERRORS["too_long"])
             if any(ord(ch) < 32 for ch in text):
-                raise VenueSettingsError(name, "包含控制字符", "contains control characters")
+                raise VenueSettingsError(name, *texts.SETTINGS_ERRORS["control_chars"])
             data[name] = text
         elif name in ("redirect_delay", "ad_seconds"):
             try:
                 data[name] = int(value)
             except (TypeError, ValueError):
-                raise VenueSettingsError(name, "请输入整数", "a whole number is required") from None
+                raise VenueSettingsError(name, *texts.SETTINGS_ERRORS["whole_number"]) from None
         elif name in ("silent_mac_login", "default", "ads_on_success", "scripts_allowed"):
             data[name] = bool(value)
         else:                                           # lists
             items = value.split(",") if isinstance(value, str) else list(value or ())
             items = [str(i).strip() for i in items if str(i).strip()]
             if len(items) > 500 or any(len(i) > 253 for i in items):
-                raise VenueSettingsError(name, "列表过长", "list too long")
+                raise VenueSettingsError(name, *texts.SETTINGS_ERRORS["list_too_long"])
             if name == "redirect_hosts":
                 items = [i.lower() for i in items]
                 bad = next((i for i in items if not _HOST_ENTRY.match(i)), None)
                 if bad is not None:
                     bad = bad[:60].encode("unicode_escape").decode("ascii")
-                    raise VenueSettingsError(
-                        name, f"“{bad}”不是主机名（例如 www.example.cn，或 .example.cn 表示其子域名；"
-                              "不含端口、路径或 *）",
-                        f"'{bad}' is not a host name (e.g. www.example.cn, or .example.cn for its "
-                        "subdomains; no port, path or *)")
+                    raise VenueSettingsError(name, *fill(texts.SETTINGS_ERRORS["bad_host"], bad=bad))
             data[name] = items
     url = data.get("redirect_url", "")
     if url and not allowed_redirect(url, (*data.get("redirect_hosts", ()), *operator_hosts)):
-        raise VenueSettingsError(
-            "redirect_url", "跳转地址不在允许列表中（须为 http/https，且主机在允许列表内）",
-            "the post-login URL is not on the allow-list (http/https to an allowed host)")
+        raise VenueSettingsError("redirect_url", *texts.SETTINGS_ERRORS["redirect_not_allowed"])
     if "languages" in changes and not data["languages"]:
-        raise VenueSettingsError("languages", "至少选择一种语言", "choose at least one language")
+        raise VenueSettingsError("languages", *texts.SETTINGS_ERRORS["no_language"])
     try:
         return Venue.from_dict(data)
     except ValidationError as exc:
         field_name = next((n for n in changes if n in str(exc)), "venue")
-        raise VenueSettingsError(field_name, f"无效：{exc}", str(exc)) from None
+        raise VenueSettingsError(field_name, *fill(texts.SETTINGS_ERRORS["invalid"], error=exc)) from None

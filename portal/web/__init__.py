@@ -37,8 +37,7 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
     from portal.web.api import init_api
     from portal.web.client_address import ForwardedHeaders, ProxyTrust
     from portal.web.console import init_console
-    from portal.web.phone import captive, gateway_pages
-    from portal.web.phone import phone_pages as phone
+    from portal.web.phone import captive, gateway_pages, phone_pages
 
     if isinstance(config, Services):
         if redis is not None:
@@ -54,16 +53,16 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
                       JSON_AS_ASCII=False)
     app.extensions[EXTENSION] = wired
     app.session_interface = _CookieFirstSessions()
-    app.register_blueprint(phone.bp)
+    app.register_blueprint(phone_pages.bp)
     app.register_blueprint(gateway_pages.bp)    # POST /portal/gateway: a gateway's login-page form
     app.register_blueprint(captive.bp)
-    from portal.web.phone import asset_routes as venue_assets
+    from portal.web.phone import asset_routes
 
-    app.register_blueprint(venue_assets.bp)
+    app.register_blueprint(asset_routes.bp)
     if settings.web.demo:
-        from portal.web.phone import demo_outbox as demo
+        from portal.web.phone import demo_outbox
 
-        app.register_blueprint(demo.bp)
+        app.register_blueprint(demo_outbox.bp)
     init_console(app, settings)
     from portal.web.venue import venue_campaigns, venue_console, venue_tokens
 
@@ -79,9 +78,9 @@ def create_app(config: Settings | Services, redis: Any = None) -> Flask:
 
     app.register_blueprint(noc_sessions.bp)     # /noc/sessions: online sessions, kick
     app.register_blueprint(noc_users.bp)        # /noc/users: a phone's plan, usage, devices
-    from portal.web import reports_page as reports
+    from portal.web import reports_page
     from portal.web.noc import noc_acs, noc_blocklist, noc_jobs, noc_logs, noc_plans, noc_tokens
-    for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs, reports):
+    for module in (noc_plans, noc_acs, noc_blocklist, noc_tokens, noc_logs, noc_jobs, reports_page):
         app.register_blueprint(module.bp)       # /noc/plans, /noc/acs, /noc/blocklist, /noc/tokens, /noc/logs
     init_api(app)
     from portal.web.gateway import gateway_hook
@@ -142,25 +141,25 @@ def _dispatch_errors(app: Flask) -> None:
     from portal.phone.login import LoginError
     from portal.venues.content_quotas import ContentRefused
     from portal.web import console
-    from portal.web.api import api_base as api
-    from portal.web.phone import phone_pages as phone
+    from portal.web.api import api_base
+    from portal.web.phone import phone_pages
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):
-            return api.http_error(exc)
+            return api_base.http_error(exc)
         if console.is_console_request():
             return console.error_page(exc.code or 500)
-        return phone.http_error(exc)
+        return phone_pages.http_error(exc)
 
     @app.errorhandler(LoginError)
     def _login_error(exc: LoginError) -> Any:
-        return phone.login_error(exc)
+        return phone_pages.login_error(exc)
 
     @app.errorhandler(Exception)
     def _any(exc: Exception) -> Any:
         if request.path.startswith("/api/"):
-            return api.internal_error(exc)
+            return api_base.internal_error(exc)
         if isinstance(exc, ContentRefused) and console.is_console_request():
             return console.refusal_page(exc)       # a quota or the storage watermark, in zh/en
         if console.is_console_request():
@@ -171,4 +170,4 @@ def _dispatch_errors(app: Flask) -> None:
                 return console.error_page(503)
             log.exception("unexpected error serving %s", request.path)
             return console.error_page(500)
-        return phone.internal_error(exc)
+        return phone_pages.internal_error(exc)

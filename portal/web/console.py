@@ -47,6 +47,7 @@ from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.runtime.settings import Settings
 from portal.text import first_problem
 from portal.venues.content_quotas import ContentRefused
+from portal.web import console_texts as T
 from portal.web.console_helpers import (
     ConsoleServices,
     audit,
@@ -61,7 +62,7 @@ from portal.web.console_helpers import (
     tr,
 )
 from portal.web.console_time import install_console_time
-from portal.web.i18n import LOGIN_KIND_NAMES, ROLE_NAMES, SCOPE_NAMES, count_en
+from portal.web.i18n import count_en
 from portal.web.safe_next import safe_next
 from portal.web.wiring import this_request
 
@@ -126,9 +127,8 @@ def _before_request() -> Response | None:
         if not expected or not hmac.compare_digest(str(sent), str(expected)):
             log.warning("CSRF token missing or wrong: %s %s from %s", request.method, request.path,
                         client_ip())
-            return Response("请求已过期或来源不明，请刷新页面后重试。\n"
-                            "The form expired or did not come from this site; reload the page and "
-                            "try again.\n", status=400, mimetype="text/plain")
+            zh, en = T.CSRF_REFUSED
+            return Response(f"{zh}\n{en}\n", status=400, mimetype="text/plain")
         refused = _form_text_problem()
         if refused is not None:
             return refused
@@ -145,9 +145,8 @@ def _form_text_problem() -> Response | None:
         return None
     log.warning("form refused: %s %s field %s %s, from %s", request.method, request.path, problem.where,
                 problem.en, client_ip())
-    return Response(f"表单字段 {problem.where} {problem.zh}，请修改后重试。\n"
-                    f"The form field {problem.where} {problem.en}; correct it and try again.\n",
-                    status=400, mimetype="text/plain")
+    zh, en = T.form_field_refused(problem.where, problem.zh, problem.en)
+    return Response(f"{zh}\n{en}\n", status=400, mimetype="text/plain")
 
 
 def is_console_request() -> bool:
@@ -160,16 +159,7 @@ def is_console_request() -> bool:
 
 def error_page(status: int) -> tuple[str, int]:
     """The console's page for an error status (a status without its own words: 500's)."""
-    messages = {
-        400: ("请求无效，请检查后重试。", "The request is not valid; check it and try again."),
-        403: ("您没有权限访问此页面。", "You may not open this page."),
-        404: ("页面不存在。", "There is no such page."),
-        405: ("不支持该操作。", "This action is not allowed here."),
-        413: ("提交的内容太大。", "What you sent is too large."),
-        429: ("操作太频繁，请稍后再试。", "Too many requests; try again shortly."),
-        503: ("数据服务暂不可用，请稍后重试。", "The data service is unavailable; try again shortly."),
-    }
-    zh, en = messages.get(status, ("服务器内部错误，已记录。", "Internal error; it has been logged."))
+    zh, en = T.ERROR_PAGES.get(status, T.INTERNAL_ERROR)
     return render_template("console/error.html", status=status, message=tr(zh, en)), status
 
 
@@ -209,8 +199,8 @@ def init_console(app: Flask, settings: Settings) -> None:
     app.before_request(_before_request)
     app.jinja_env.globals.update(tr=tr, csrf_token=csrf_token, current_account=current_account,
                                  csp_nonce=csp_nonce, console_nav=console_nav, count_en=count_en,
-                                 role_names=ROLE_NAMES, scope_names=SCOPE_NAMES,
-                                 login_kind_names=LOGIN_KIND_NAMES)
+                                 role_names=T.ROLE_NAMES, scope_names=T.SCOPE_NAMES,
+                                 login_kind_names=T.LOGIN_KIND_NAMES)
     install_console_time(app, settings.quota.timezone)   # one zone for every console time
     app.after_request(_console_headers)
     app.register_blueprint(bp)
@@ -234,13 +224,12 @@ def login() -> BaseResponse | str | tuple[str, int]:
             log.warning("console sign-in: %r locked (%s s) from %s", shown, exc.retry_after, client_ip())
             services.audit_failed_sign_in(f"user:{shown}", "login.locked", shown, client_ip())
         minutes = -(-exc.retry_after // 60)
-        flash(tr(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试。", "Too many failed sign-ins; "
-                 f"the account is locked for {count_en(minutes, 'minute')}."), "error")
+        flash(tr(*T.account_locked(minutes)), "error")
         return render_template("console/login.html", next=next_url or "", username=shown), 429
     except BadCredentials:
         log.info("console sign-in failed for %r from %s", shown, client_ip())
         services.audit_failed_sign_in(f"user:{shown}", "login.failed", shown, client_ip())
-        flash(tr("用户名或密码错误。", "Wrong username or password."), "error")
+        flash(tr(*T.BAD_CREDENTIALS), "error")
         return render_template("console/login.html", next=next_url or "", username=shown), 401
     session.clear()       # a fresh session (and CSRF token) after sign-in: no fixation
     session.permanent = True
@@ -278,23 +267,20 @@ def password() -> str | tuple[str, int]:
     if request.method == "POST":
         new = request.form.get("new_password", "")
         if new != request.form.get("confirm_password", ""):
-            flash(tr("两次输入的新密码不一致。", "The two new passwords differ."), "error")
+            flash(tr(*T.PASSWORDS_DIFFER), "error")
             return render_template("console/password.html"), 400
         services = console_services()
         try:
             services.accounts.change_password(account.username, request.form.get("old_password", ""), new,
                                               client_ip(), keep_session=str(session.get("sid")))
         except (BadCredentials, AccountLocked):
-            flash(tr("当前密码错误。", "The current password is wrong."), "error")
+            flash(tr(*T.WRONG_CURRENT_PASSWORD), "error")
             return render_template("console/password.html"), 400
         except ValidationError as exc:
-            flash(tr("新密码不符合要求：至少 10 个字符，不含用户名，不能过于简单。",
-                     "The new password is too weak: at least 10 characters, not containing the "
-                     "username, not repetitive.") + f" ({exc})", "error")
+            flash(tr(*T.WEAK_PASSWORD) + f" ({exc})", "error")
             return render_template("console/password.html"), 400
         audit("account", "password.change", account.username)
-        flash(tr("密码已修改，其他设备上的登录已退出。",
-                 "Password changed; sign-ins on other devices were ended."), "ok")
+        flash(tr(*T.PASSWORD_CHANGED), "ok")
     return render_template("console/password.html")
 
 
@@ -318,11 +304,11 @@ def users() -> str | tuple[str, int]:
             created = services.accounts.create(username, request.form.get("password", ""), form["role"],
                                                form["venues"], form["display_name"])
         except CitywifiError as exc:
-            flash(tr("无法创建账号：", "Account not created: ") + str(exc), "error")
+            flash(tr(*T.ACCOUNT_NOT_CREATED) + str(exc), "error")
             status = 400
         else:
             audit("account", "account.create", created.username, None, created.public())
-            flash(tr(f"账号 {created.username} 已创建。", f"Account {created.username} created."), "ok")
+            flash(tr(*T.account_created(created.username)), "ok")
     return render_template("console/users.html", accounts=services.accounts.all(), roles=list(Role)), status
 
 
@@ -342,12 +328,12 @@ def user_edit(username: str) -> BaseResponse | str | tuple[str, int]:
                     raise ValidationError("you cannot delete your own account")
                 services.accounts.delete(username)       # ends its sign-ins too
                 audit("account", "account.delete", username, account.public(), None)
-                flash(tr(f"账号 {username} 已删除。", f"Account {username} deleted."), "ok")
+                flash(tr(*T.account_deleted(username)), "ok")
                 return redirect(url_for("console.users"))
             if action == "reset_password":
                 services.accounts.set_password(username, request.form.get("password", ""))  # ends sign-ins
                 audit("account", "account.password_reset", username)
-                flash(tr("密码已重置。", "Password reset."), "ok")
+                flash(tr(*T.PASSWORD_RESET), "ok")
             else:
                 form = _account_form()
                 disabled = request.form.get("disabled") == "1"
@@ -357,9 +343,9 @@ def user_edit(username: str) -> BaseResponse | str | tuple[str, int]:
                                                    display_name=form["display_name"], disabled=disabled)
                 audit("account", "account.update", username, account.public(), changed.public())
                 account = changed
-                flash(tr("已保存。", "Saved."), "ok")
+                flash(tr(*T.SAVED), "ok")
         except (ValidationError, NotFound) as exc:
-            flash(tr("未保存：", "Not saved: ") + str(exc), "error")
+            flash(tr(*T.NOT_SAVED) + str(exc), "error")
             return render_template("console/user_edit.html", account=account, roles=list(Role)), 400
     return render_template("console/user_edit.html", account=account, roles=list(Role))
 

@@ -29,6 +29,7 @@ from portal.admin.audit import AuditLog
 from portal.runtime.settings import Settings
 from portal.state import keys
 from portal.web.client_address import client_address
+from portal.web.console_texts import NAV_LABELS
 from portal.web.wiring import services
 
 __all__ = [
@@ -128,21 +129,22 @@ def csp_nonce() -> str:
     return str(nonce)
 
 
-# (endpoint, zh, en, who sees it) — links whose endpoint is not in this build are left out.
+# (endpoint, who sees it) — links whose endpoint is not in this build are left out; their
+# labels are console_texts.NAV_LABELS.
 _NAV = (
-    ("noc_dashboard.dashboard", "运行监控", "Dashboard", "noc"),
-    ("noc_sessions.index", "在线用户", "Online", "noc"),
-    ("noc_users.index", "用户", "Users", "noc"),
-    ("noc_plans.index", "套餐", "Plans", "noc"), ("noc_acs.index", "AC 设备", "ACs", "noc"),
-    ("noc_blocklist.index", "黑名单", "Blocklist", "noc"),
-    ("noc_logs.index", "实名日志", "Logs", "noc"),
-    ("venue_console.index", "场所", "Venues", "any"),
-    ("venue_campaigns.index", "广告活动", "Campaigns", "any"),
-    ("reports.index", "统计报表", "Reports", "any"),
-    ("console.users", "账号", "Accounts", "admin"),
-    ("noc_tokens.index", "API 令牌", "API tokens", "admin"),
-    ("venue_tokens.index", "API 令牌", "API tokens", "venue"),
-    ("console.audit_log", "审计日志", "Audit log", "noc"),
+    ("noc_dashboard.dashboard", "noc"),
+    ("noc_sessions.index", "noc"),
+    ("noc_users.index", "noc"),
+    ("noc_plans.index", "noc"), ("noc_acs.index", "noc"),
+    ("noc_blocklist.index", "noc"),
+    ("noc_logs.index", "noc"),
+    ("venue_console.index", "any"),
+    ("venue_campaigns.index", "any"),
+    ("reports.index", "any"),
+    ("console.users", "admin"),
+    ("noc_tokens.index", "admin"),
+    ("venue_tokens.index", "venue"),
+    ("console.audit_log", "noc"),
 )
 
 
@@ -152,13 +154,13 @@ def console_nav() -> list[tuple[str, str, bool]]:
     if account is None:
         return []
     out = []
-    for endpoint, zh, en, who in _NAV:
+    for endpoint, who in _NAV:
         if endpoint not in current_app.view_functions:
             continue
         if ((who == "noc" and not account.is_noc) or (who == "admin" and not account.is_admin)
                 or (who == "venue" and account.role is not Role.VENUE)):
             continue
-        out.append((tr(zh, en), url_for(endpoint), False))
+        out.append((tr(*NAV_LABELS[endpoint]), url_for(endpoint), False))
     # One item is current: the one whose URL is the longest prefix of this page's path (the
     # dashboard is /noc, so a bare prefix test also lit it on /noc/sessions).
     matches = [i for i, (_, url, _) in enumerate(out)

@@ -1,8 +1,13 @@
-"""The ONE place mapping error codes to what the phone user reads (zh/en) and the HTTP status.
+"""The phone's error-code catalog: what the phone user reads (zh/en) for each error code a phone
+page or the phone's JSON answers can show, and its HTTP status.
 
 Codes come from ``portal.phone.login.LoginError`` (which wraps OTP refusals/rejections, number
 policy, quota refusals, AC outcomes and redirect problems). Every failure is logged with its
-code by the view that caught it; pages never show a stack trace.
+code by the view that caught it; pages never show a stack trace. The other words of the phone
+pages are ``ad_pages/texts.py``; the texts behind some codes, as the services word them, are
+``portal/phone/texts.py`` (SMS code) and ``portal/aaa/texts.py`` (refusals, Reply-Message); the
+other areas keep their own ``texts.py`` / ``*_texts.py`` catalogs (docs/architecture.md,
+"Where words live").
 """
 
 # ruff: noqa: E501  (a message table: one code per line reads best; CJK counts double)
@@ -10,17 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portal.phone.texts import wait_texts
+
 __all__ = ["ERRORS", "UserError", "user_error"]
 
 
 def _wait(seconds: int, lang: str) -> str:
-    if seconds < 120:
-        return f"{seconds} 秒" if lang == "zh" else f"{seconds} seconds"
-    if seconds < 7200:
-        minutes = -(-seconds // 60)
-        return f"{minutes} 分钟" if lang == "zh" else f"{minutes} minutes"
-    hours = -(-seconds // 3600)
-    return f"{hours} 小时" if lang == "zh" else f"{hours} hours"
+    return wait_texts(seconds)[0 if lang == "zh" else 1]
 
 
 def _tries(left: int, lang: str) -> str:

@@ -1,8 +1,12 @@
-"""Language of the phone pages: ``?lang=`` override, else Accept-Language (zh or en)."""
+"""Language of the phone pages: ``?lang=`` override, else Accept-Language (zh or en).
+
+The words themselves are in the catalogs: ``ad_pages/texts.py``, ``portal/web/errors.py``,
+``portal/web/console_texts.py`` and the consoles' ``texts.py``.
+"""
 
 from __future__ import annotations
 
-__all__ = ["LOGIN_KIND_NAMES", "ROLE_NAMES", "SCOPE_NAMES", "count_en", "other_language", "pick_language"]
+__all__ = ["count_en", "other_language", "pick_language"]
 
 
 def pick_language(accept_language: str | None, override: str | None = None,
@@ -46,12 +50,3 @@ def count_en(n: int, one: str, many: str | None = None) -> str:
     plural: its strings put a measure word before the noun instead)."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
-
-# What the consoles show for stored identifiers (zh, en): an operator reads "场所运营者", not "venue".
-ROLE_NAMES = {"admin": ("管理员", "Administrator"), "noc": ("网络运维（NOC）", "NOC operator"),
-              "venue": ("场所运营者", "Venue operator")}
-SCOPE_NAMES = {"read": ("只读", "read"), "write": ("读写", "write"), "admin": ("管理", "admin"),
-               "export": ("导出", "export")}
-# How a phone logged in (portal.legal.reallog LoginRecord.kind; the dashboard's series use the same words).
-LOGIN_KIND_NAMES = {"sms": ("短信登录", "SMS code"), "returning": ("回访登录", "Returning"),
-                    "silent": ("无感登录", "Silent (MAC)")}

@@ -40,6 +40,7 @@ from portal.runtime.metrics_http import (
     snapshot_run_dir,
 )
 from portal.web.client_address import canonical_address, client_address, forwarded_by_untrusted_peer
+from portal.web.console_texts import METRICS_LOCAL_ONLY, METRICS_TOKEN_REQUIRED
 from portal.web.wiring import services
 
 __all__ = ["METRICS_DIR", "WebOps", "bp", "init_ops", "worker_snapshots"]
@@ -152,9 +153,10 @@ def metrics() -> Response:
     if token:
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            return Response("metrics token required / 需要监控令牌\n", status=401, mimetype="text/plain",
+            zh, en = METRICS_TOKEN_REQUIRED
+            return Response(f"{en} / {zh}\n", status=401, mimetype="text/plain",
                             headers={"WWW-Authenticate": "Bearer"})
     elif not _local_client():
-        return Response("metrics: this machine only, or set metrics.web_token / "
-                        "监控数据仅限本机访问，或设置 metrics.web_token\n", status=403, mimetype="text/plain")
+        zh, en = METRICS_LOCAL_ONLY
+        return Response(f"{en} / {zh}\n", status=403, mimetype="text/plain")
     return Response(generate_latest(_ops().registry), content_type=CONTENT_TYPE_LATEST)

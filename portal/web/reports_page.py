@@ -30,6 +30,7 @@ from portal.reports.query import (
 from portal.reports.render import bar_chart, csv_text, series_chart, table_rows, xlsx_bytes
 from portal.reports.store import ReportStore
 from portal.state import keys_reports as rk
+from portal.web import console_texts as T
 from portal.web.console import current_account, login_required, tr
 from portal.web.wiring import services
 
@@ -52,8 +53,8 @@ def _date(args: Mapping[str, str], name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise ReportRequestError("bad_date", f"{name}: expected YYYY-MM-DD",
-                                 f"{name}：日期格式应为 YYYY-MM-DD") from None
+        zh, en = T.bad_report_date(name)
+        raise ReportRequestError("bad_date", en, zh) from None
 
 
 def report_from_args(args: Mapping[str, str], venues: Collection[str] | None,
@@ -110,17 +111,16 @@ def index() -> Any:
     if report is not None:
         series = report["series"]
         charts["logins"] = series_chart([(p["day"], p["logins"]) for p in series],
-                                        title=tr("每日登录次数", "Logins per day"))
+                                        title=tr(*T.REPORT_CHART_TITLES["logins"]))
         charts["traffic"] = series_chart(
             [(p["day"], round((p["bytes_up"] + p["bytes_down"]) / 1e9, 3)) for p in series],
-            title=tr("每日流量（GB）", "Traffic per day (GB)"))
+            title=tr(*T.REPORT_CHART_TITLES["traffic"]))
         charts["minutes"] = series_chart([(p["day"], p["minutes"]) for p in series],
-                                         title=tr("每日在线分钟", "Online minutes per day"))
+                                         title=tr(*T.REPORT_CHART_TITLES["minutes"]))
         for label, docs in report["breakdown"].items():
             charts["by_" + label] = bar_chart(
                 [(n, d["logins"]) for n, d in docs.items()],
-                title=tr({"venue": "各场所登录", "ac": "各 AC 登录", "ssid": "各 SSID 登录"}[label],
-                         {"venue": "Logins by venue", "ac": "Logins by AC", "ssid": "Logins by SSID"}[label]))
+                title=tr(*T.BREAKDOWN_TITLES[label]))
         header, rows = table_rows(report, tr)
     last_run = {k.decode(): v.decode() for k, v in services().redis.hgetall(rk.report_last_run()).items()}
     return render_template("console/reports.html", report=report, values=values, error=error,

@@ -8,7 +8,9 @@ under callgrind does not, so small changes to the Python hot path can be judged 
     python3 tests/bench/radius_handle_batch.py                 # µs of CPU per request
     python3 tests/bench/radius_handle_batch.py --callgrind     # instructions per request
     python3 tests/bench/radius_handle_batch.py --profile       # cProfile, top functions
+    python3 tests/bench/radius_handle_batch.py --callgrind --stages   # per stage: admit, decide, reply
     python3 tests/bench/radius_handle_batch.py --acct --callgrind   # per Interim-Update instead
+    python3 tests/bench/radius_handle_batch.py --acct --replay --callgrind   # radius_auth.py's replays
 
 Both print Redis's own time per request from ``INFO commandstats`` (``usec`` summed over the
 measured loop's commands, per command too): it is what Redis spends executing them, which
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -77,9 +80,17 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=12, help="requests per batch (radclient -p 25 gives ~12)")
     ap.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the measured loop")
+    ap.add_argument("--profile-lines", type=int, default=30, help="functions the profile lists")
     ap.add_argument("--acct", action="store_true",
                     help="with --callgrind: count Interim-Updates (tests/bench/radius_acct_batch.py)")
+    ap.add_argument("--replay", action="store_true",
+                    help="with --acct: radius_auth.py's Interim-Updates (100 sessions, counters again)")
+    ap.add_argument("--stages", action="store_true",
+                    help="with --callgrind: instructions per request of each stage apart (admit: "
+                         "decode, AC, authenticators, dedup; decide: the policy with its Redis trip; "
+                         "reply: encode and sign)")
     ap.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.callgrind:
         return run_under_callgrind(args)
@@ -104,6 +115,11 @@ def main() -> int:
             server.handle_batch(batch, AUTH)
         measured = batches[WARMUP_BATCHES:]
         n = len(measured) * b
+        if args.stage:
+            staged(server, measured, args.stage)
+            print(f"REQUESTS {n} in batches of {b}: stage {args.stage}")
+            server.close()
+            return 0
         r.config_resetstat()
         redis_cpu0 = _redis_cpu(r)
         profiler = cProfile.Profile() if args.profile else None
@@ -125,11 +141,33 @@ def main() -> int:
               f"Redis {(_redis_cpu(r) - redis_cpu0) / n * 1e6:.1f} us per request")
         print(redis_command_usec(r, n))
         if profiler is not None:
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile_lines)
         server.close()
     finally:
         emb.stop()
     return 0
+
+
+STAGES = ("admit", "decide", "reply")
+
+
+def staged(server: Any, measured: list[list[tuple[bytes, Any]]], stage: str) -> None:
+    """``RadiusServer.handle_batch``'s three steps over every measured batch, one step at a time,
+    with callgrind counting only ``stage`` (switching it per batch would cost a process each)."""
+    admitted = []
+    _callgrind_instrumentation(stage == "admit")
+    for batch in measured:
+        admitted.append([server._admit(data, addr, AUTH) for data, addr in batch])
+    _callgrind_instrumentation(stage == "decide")
+    now = server.clock()
+    decided = [server.auth_handler.handle_auth_batch([item[:3] for item in items], now) for items in admitted]
+    _callgrind_instrumentation(stage == "reply")
+    for items, decisions in zip(admitted, decided, strict=True):
+        for (req, ac, secret, key), decision in zip(items, decisions, strict=True):
+            server.dedup.finish(key, server._auth_reply(req, secret, decision, ac.name))
+    _callgrind_instrumentation(False)
+    accepted = sum(1 for decisions in decided for d in decisions if getattr(d, "code", 0) == 2)
+    assert accepted == sum(map(len, measured)), "the benchmark is not measuring the accept path"
 
 
 def _redis_cpu(r: redis.Redis) -> float:
@@ -153,11 +191,26 @@ def _callgrind_instrumentation(on: bool) -> None:
 
 
 def run_under_callgrind(args: argparse.Namespace) -> int:
+    if args.stages and not args.acct:
+        for stage in STAGES:
+            args.stage = stage
+            if _callgrind_once(args, f" [{stage}]"):
+                return 1
+        return 0
+    args.stage = None
+    return _callgrind_once(args, "")
+
+
+def _callgrind_once(args: argparse.Namespace, label: str) -> int:
     out = Path(tempfile.mkdtemp(prefix="cw-callgrind-"))
     if args.acct:
         bench = [str(Path(__file__).with_name("radius_acct_batch.py")), "--in-callgrind"]
+        if args.replay:
+            bench += ["--replay", "--sessions", "100", "--rounds", "5"]
     else:
         bench = [__file__, "--in-callgrind", "--requests", str(args.requests), "--batch", str(args.batch)]
+        if args.stage:
+            bench += ["--stage", args.stage]
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.out",
            sys.executable, *bench]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -168,7 +221,7 @@ def run_under_callgrind(args: argparse.Namespace) -> int:
         return 1
     print(proc.stdout.strip())
     what = "Interim-Update" if args.acct else "Access-Request"
-    print(f"INSTRUCTIONS {int(found.group(1)) / int(measured.group(1)):,.0f} per {what} "
+    print(f"INSTRUCTIONS {int(found.group(1)) / int(measured.group(1)):,.0f} per {what}{label} "
           f"(callgrind, measured loop only)")
     return 0
 

@@ -99,7 +99,7 @@ def month_report(r: redis.Redis, store: ReportStore, tmp: str) -> None:
     from portal.runtime.settings import Settings
     from portal.web import build_services, create_app
     from portal.web.wiring import PerProcess
-    from tests.portal.web.apikit import auth, token
+    from tests.portal.web.api.apikit import auth, token
 
     wired = build_services(Settings(data_dir=Path(tmp)), r)
     app = create_app(dataclasses.replace(wired, reports=PerProcess(lambda: store)))

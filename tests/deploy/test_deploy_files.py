@@ -157,6 +157,8 @@ def test_redis_configs_start_with_aof_and_noeviction(conf: str, tmp_path: Path) 
         assert cfg["maxmemory-policy"] == "noeviction"
         # A phone's session hash (JSON records of 160-250 bytes) stays a listpack (memory budget).
         assert int(cfg.get("hash-max-listpack-value") or cfg["hash-max-ziplist-value"]) >= 256
+        # The session deadline index is a skip list at every size (no listpack scan per update).
+        assert int(cfg.get("zset-max-listpack-entries") or cfg["zset-max-ziplist-entries"]) == 0
         if conf.startswith("cluster/"):
             assert client.info("cluster")["cluster_enabled"] == 1
     finally:

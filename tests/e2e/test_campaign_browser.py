@@ -30,7 +30,7 @@ from tests.e2e.stack import (
     user,
     wait_for,
 )
-from tests.portal.test_assets import GOOD
+from tests.portal.venues.test_assets import GOOD
 from tests.portal.web.consolekit import create_account
 
 pytestmark = [pytest.mark.needs_chromium]

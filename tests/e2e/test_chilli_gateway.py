@@ -31,10 +31,10 @@ from portal.venues.venue_store import Venue, VenueStore
 from portal.web import build_services, create_app
 from tests.e2e.stack import OPERATOR_URL, Stack, phone, running_stack, wait_for
 from tests.fakes.chilli import FakeChilli
-from tests.portal.web.apikit import auth, token
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import console_job, finished_job
-from tests.portal.web.nockit import signed_in
+from tests.portal.web.noc.jobkit import console_job, finished_job
+from tests.portal.web.noc.nockit import signed_in
 
 GW = "chilli-cafe"
 UAMSECRET = "uam-secret-0123456789"

@@ -30,8 +30,8 @@ from portal.web import build_services, create_app
 from tests.e2e.stack import OPERATOR_URL, Stack, phone, running_stack, wait_for
 from tests.fakes.mikrotik import FakeMikrotik
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import console_job
-from tests.portal.web.nockit import signed_in
+from tests.portal.web.noc.jobkit import console_job
+from tests.portal.web.noc.nockit import signed_in
 
 GW = "mt-cafe"
 ROUTER_IP = "127.0.0.3"          # its RADIUS source, and the address it NATs its clients to

@@ -22,10 +22,10 @@ from portal.aaa.sessions import SessionRegistry
 from portal.runtime.settings import ConsoleSettings
 from portal.web import create_app
 from tests.e2e.stack import AC_NAME, Stack, enable_rfc5176, login_through_ac, running_stack, wait_for
-from tests.portal.web.apikit import auth, token
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import console_job, finished_job
-from tests.portal.web.nockit import signed_in
+from tests.portal.web.noc.jobkit import console_job, finished_job
+from tests.portal.web.noc.nockit import signed_in
 
 GOLD = Plan(name="gold", up_kbps=5000, down_kbps=20000, session_timeout=1800)
 

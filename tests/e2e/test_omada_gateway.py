@@ -25,8 +25,8 @@ from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
 from tests.fakes.omada_controller import FakeOmadaController
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import console_job
-from tests.portal.web.nockit import signed_in
+from tests.portal.web.noc.jobkit import console_job
+from tests.portal.web.noc.nockit import signed_in
 
 SITE = "6578a1b2c3d4e5f6a7b8c9d0"
 CID = "5f3c9e0a1b2c3d4e5f607182"

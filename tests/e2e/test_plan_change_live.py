@@ -32,9 +32,9 @@ from portal.aaa.sessions import SessionRegistry
 from portal.admin.accounts import Role
 from portal.runtime.settings import ConsoleSettings
 from tests.e2e.stack import AC_NAME, Stack, phone, running_stack, stack_app, user, wait_for
-from tests.portal.web.apikit import auth, token
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login
-from tests.portal.web.jobkit import console_job, finished_job
+from tests.portal.web.noc.jobkit import console_job, finished_job
 
 HUAWEI_UP, HUAWEI_DOWN = "Huawei-Input-Average-Rate", "Huawei-Output-Average-Rate"
 

@@ -30,10 +30,10 @@ from portal.venues.venue_store import Venue, VenueStore
 from portal.web import build_services, create_app
 from tests.e2e.stack import Stack, phone, running_stack
 from tests.fakes.unifi_controller import FakeUnifiController
-from tests.portal.web.apikit import auth, token
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import csrf
-from tests.portal.web.jobkit import console_job
-from tests.portal.web.nockit import signed_in
+from tests.portal.web.noc.jobkit import console_job
+from tests.portal.web.noc.nockit import signed_in
 
 SITE = "cafe1x2y"
 USER, PASSWORD = "hotspot", "controller-pass-0123"

@@ -18,7 +18,7 @@ from portal.venues.pages import default_source
 from portal.venues.venue_assets import AssetStore
 from portal.venues.venue_store import Venue, VenueStore
 from tests.e2e.stack import Stack, phone, running_stack, serve_app, stack_app, user, wait_for
-from tests.portal.test_assets import GOOD
+from tests.portal.venues.test_assets import GOOD
 from tests.portal.web.consolekit import create_account
 
 pytestmark = [pytest.mark.needs_chromium]

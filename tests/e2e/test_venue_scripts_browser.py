@@ -17,7 +17,7 @@ from portal.runtime.settings import ConsoleSettings
 from portal.venues.pages import PageStore
 from portal.venues.venue_store import VenueStore, update_venue
 from tests.e2e.stack import Stack, running_stack, serve_app, stack_app
-from tests.portal.pagekit import login_page
+from tests.portal.venues.pagekit import login_page
 from tests.portal.web.consolekit import create_account
 
 pytestmark = [pytest.mark.needs_chromium]

@@ -22,7 +22,7 @@ from portal.admin.accounts import Role
 from portal.runtime.settings import ConsoleSettings, PagesSettings
 from portal.venues.pages import PageStore, default_source
 from tests.e2e.stack import VENUE_URL, Stack, phone, running_stack, serve_app, stack_app
-from tests.portal.pagekit import login_page
+from tests.portal.venues.pagekit import login_page
 from tests.portal.web.consolekit import create_account
 
 pytestmark = [pytest.mark.needs_chromium]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from portal.state import keys
 from portal.state.embedded import EmbeddedRedis
 from radius.accounting import AccountingProcessor, AcctRecord, AcctStatus
 from radius.reaper import reap
+from radius.resp import RespClient
 
 AC = AcRecord(name="ac1", addresses=("127.0.0.1",), secret="s")
 AC2 = AcRecord(name="ac2", addresses=("127.0.0.2",), secret="s")
@@ -48,11 +50,16 @@ def _rec(status: AcctStatus, sid: str = "S1", t: int = 0, i: int = 0, o: int = 0
     return AcctRecord(**base)
 
 
-@pytest.fixture
-def proc(redis_client: Any) -> AccountingProcessor:
+@pytest.fixture(params=["redis-py", "resp"])
+def proc(request: pytest.FixtureRequest, redis_client: Any, redis_url: str) -> Iterator[AccountingProcessor]:
+    """Both pipelines the processor queues on: redis-py's (Cluster, acct_wait_replicas) and the
+    worker's own RESP pipeline, whose commands are pre-encoded (radius/acct_wire.py)."""
     PlanStore(redis_client, cache_ttl=0).put(Plan("basic", interim_interval=300))
-    return AccountingProcessor(redis_client, settings=QuotaSettings(plan_cache_ttl=0), grace=60,
-                               class_signer=SIGNER)
+    fast = RespClient(redis_url) if request.param == "resp" else None
+    yield AccountingProcessor(redis_client, settings=QuotaSettings(plan_cache_ttl=0), grace=60,
+                              class_signer=SIGNER, fast=fast)
+    if fast is not None:
+        fast.close()
 
 
 def _usage(redis_client: Any, now: float = T0) -> tuple[int, int, int, int]:
@@ -424,3 +431,86 @@ def test_a_failing_record_does_not_disturb_its_batch(redis_client: Any,
     assert _usage(redis_client, T0 + 60) == (70, 0, 70, 0)
     logouts = [f for _, f in redis_client.xrange(keys.real_name_log())]
     assert sorted(f[b"sid"] for f in logouts) == [b"A", b"B"]
+
+
+def test_a_record_in_another_json_spelling_is_decoded(redis_client: Any,
+                                                      proc: AccountingProcessor) -> None:
+    """The script tells a replayed Interim-Update from the record's "t"/"i"/"o" without decoding
+    it; a record spelt otherwise (spaces, as Python's json.dumps writes by default) is decoded:
+    a replay still books nothing, a new update books its delta."""
+    import json
+
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    field = "ac1|S1"
+    rec = json.loads(redis_client.hget(keys.phone_sessions(PHONE), field))
+    rec.update(t=300, i=1000, o=5000)
+    redis_client.hset(keys.phone_sessions(PHONE), field, json.dumps(rec))   # '"t": 300'
+    before = _usage(redis_client)
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=300, i=1000, o=5000), T0 + 300)
+    assert _usage(redis_client) == before
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=360, i=1100, o=5200), T0 + 360)
+    assert _usage(redis_client) == (before[0] + 60, before[1] + 300, before[2] + 60, before[3] + 300)
+
+
+def test_usage_booking_new_day_and_first_login(redis_client: Any, proc: AccountingProcessor) -> None:
+    """One HSET of the sums books what add_usage's HINCRBYs booked: the daily counters start
+    again on a new local day (even over garbage, which the old day's reset overwrote), the
+    totals go on, the first login is set once and then kept."""
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    redis_client.delete(keys.usage(PHONE))
+    redis_client.hset(keys.usage(PHONE), mapping={"d": "19990101", "dt": "x", "dv": 500, "tt": 1000,
+                                                  "tv": 2000})
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=60, i=100, o=200), T0 + 60)
+    raw = redis_client.hgetall(keys.usage(PHONE))
+    today = UsageBook(redis_client).today(T0 + 60)
+    assert raw == {b"d": today.encode(), b"dt": b"60", b"dv": b"300", b"tt": b"1060",
+                   b"tv": b"2300", b"f": str(int(T0 + 60)).encode()}
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=90, i=150, o=200), T0 + 90)
+    raw = redis_client.hgetall(keys.usage(PHONE))
+    assert (raw[b"dt"], raw[b"dv"], raw[b"tt"], raw[b"tv"], raw[b"f"]) == (
+        b"90", b"350", b"1090", b"2350", str(int(T0 + 60)).encode())
+
+
+def test_a_counter_that_is_not_a_number_fails_the_record_and_writes_nothing(
+        redis_client: Any, proc: AccountingProcessor) -> None:
+    """HINCRBY refused a counter that is not an integer; the one HSET of the sums refuses it too,
+    before anything is written (the session's counters and the usage stay as they were)."""
+    proc.process(AC, _rec(AcctStatus.START), T0)
+    redis_client.hset(keys.usage(PHONE), mapping={"tt": "12.5"})
+    before = (redis_client.hgetall(keys.usage(PHONE)), redis_client.hgetall(keys.phone_sessions(PHONE)))
+    with pytest.raises(Exception, match="not an integer"):
+        proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, t=60, i=100), T0 + 60)
+    assert (redis_client.hgetall(keys.usage(PHONE)),
+            redis_client.hgetall(keys.phone_sessions(PHONE))) == before
+
+
+def test_the_settings_written_into_the_script_apply(redis_client: Any) -> None:
+    """acct_lua writes the tombstone lifetime and the clock skew into the script (no longer
+    arguments): a Stop's tombstone lives tombstone_ttl, and a session whose time runs ahead of
+    our clock by more than the skew is refused ('time_ahead')."""
+    PlanStore(redis_client, cache_ttl=0).put(Plan("basic", interim_interval=300))
+    proc = AccountingProcessor(redis_client, settings=QuotaSettings(
+        plan_cache_ttl=0, tombstone_ttl=1234, acct_clock_skew=30), grace=60, class_signer=SIGNER)
+    cls = SIGNER.make(PHONE, "basic", T0 - 3600, AC.name, b"K1")     # logged in an hour before
+    proc.process(AC, _rec(AcctStatus.START, sid="K1", class_=cls), T0)
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="K1", t=100, i=10, class_=cls), T0 + 60)
+    last = redis_client.xrevrange(keys.acct_log(), count=1)[0][1]           # 40 s ahead: refused
+    assert (last[b"k"], last[b"why"]) == (b"rejected", b"time_ahead")
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="K1", t=80, i=10, class_=cls), T0 + 60)
+    assert redis_client.xrevrange(keys.acct_log(), count=1)[0][1][b"k"] == b"acct"   # 20 s: booked
+    proc.process(AC, _rec(AcctStatus.STOP, sid="K1", t=90, i=20, class_=cls), T0 + 90)
+    assert 1200 < redis_client.ttl(keys.session_tombstone(PHONE, "ac1", "K1")) <= 1234
+
+
+def test_a_signed_session_without_user_name_is_booked(redis_client: Any, proc: AccountingProcessor) -> None:
+    """User-Name is optional in accounting (RFC 2866 §5.1 only says SHOULD): an AC that echoes the
+    signed Class but leaves User-Name out is a real session, booked like any other. The session
+    record's alias field once received None there, which redis-py refused as bad data and the
+    worker took for a Redis outage: the whole batch went unanswered."""
+    reg = SessionRegistry(redis_client, grace=60)
+    proc.process(AC, _rec(AcctStatus.START, sid="N1", user_name=None), T0)
+    s = reg.get("ac1", "N1")
+    assert s is not None and s.phone == PHONE
+    proc.process(AC, _rec(AcctStatus.INTERIM_UPDATE, sid="N1", t=60, i=10, o=20, user_name=None),
+                 T0 + 60)
+    assert _usage(redis_client) == (60, 30, 60, 30)

@@ -308,3 +308,41 @@ def test_a_zero_vector_message_authenticator_is_accepted_only_when_asked() -> No
     assert not decode_reply(ack(request[4:20]), request, secret, zero_vector_ma=True).zero_vector_ma
     with pytest.raises(MalformedPacket):                                   # another key: still no
         decode_reply(ack(bytes(16), b"other"), request, secret, zero_vector_ma=True)
+
+
+def test_the_quota_checked_is_the_plan_the_session_record_names(redis_client: Any,
+                                                               dm: FakeDmServer) -> None:
+    """The mid-session quota check reads the plan from the session's record (a NOC plan change
+    moves it), not from the Class: the script hands it back with the usage, and the record is
+    decoded only for the disconnect."""
+    ac = _ac(dm.port)
+    AcRegistry(redis_client).put(ac)
+    plans = PlanStore(redis_client, cache_ttl=0)
+    plans.put(Plan("basic", total_volume=10**12))
+    plans.put(Plan("tiny", total_volume=1_000))
+    enf, _ = _enforcer(redis_client)
+    signer = ClassSigner(b"k" * 32)
+    proc = AccountingProcessor(redis_client, enf, settings=QuotaSettings(plan_cache_ttl=0),
+                               class_signer=signer)
+    now = time.time()
+    cls = signer.make(PHONE, "basic", now, ac.name)
+
+    def rec(status: AcctStatus, t: int, octets: int) -> AcctRecord:
+        return AcctRecord(status=int(status), session_id="P1", user_name=PHONE, class_=cls,
+                          framed_ip="10.0.0.5", calling_station_id="aa:bb:cc:dd:ee:01",
+                          session_time=t, input_octets=octets, output_octets=0)
+
+    reg = SessionRegistry(redis_client)
+    try:
+        proc.process(ac, rec(AcctStatus.START, 0, 0), now)
+        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 300, 5_000), now + 300)
+        proc.drain()
+        assert dm.received == []            # 5 kB is nothing on "basic"
+        session = reg.get(ac.name, "P1")
+        assert session is not None
+        reg.with_plan(session, "tiny")
+        proc.process(ac, rec(AcctStatus.INTERIM_UPDATE, 600, 6_000), now + 600)
+        proc.drain()
+    finally:
+        proc.close()
+    assert len(dm.received) == 1 and dm.attr(0, "Acct-Session-Id") == "P1"

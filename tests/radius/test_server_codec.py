@@ -148,3 +148,26 @@ def test_dedup_states_and_expiry() -> None:
     for i in range(5):
         cache.begin(("ip", i, 0, b"", 0), b"r")
     assert len(cache) == 3
+
+
+def test_first_value_of_a_repeated_attribute_is_the_first_on_the_wire() -> None:
+    # decode builds ``first`` from the attribute list after its loop (reversed, in C): the first
+    # occurrence must win, as RFC 2865 readers expect for single-valued attributes.
+    body = b"\x01\x04ab" + b"\x1f\x04mm" + b"\x01\x04cd" + b"\x21\x04p1" + b"\x21\x04p2"
+    req = wire.decode(b"\x01\x07" + (20 + len(body)).to_bytes(2, "big") + bytes(16) + body)
+    assert req.get(1) == b"ab" and req.get(31) == b"mm" and req.all(33) == [b"p1", b"p2"]
+    assert req.attrs == ((1, b"ab"), (31, b"mm"), (1, b"cd"), (33, b"p1"), (33, b"p2"))
+
+
+def test_reply_attributes_encode_the_same_when_remembered() -> None:
+    # encode_reply remembers encoded attributes by (type, value); a second reply with the same
+    # attributes must be byte-identical, and an overlong value still refused every time.
+    attrs = [(27, wire.integer(60)), (85, wire.integer(300)), (25, b"cw2|x"), wire.vsa(2011, 2, b"\x00\x01")]
+    first = wire.encode_reply(2, 9, bytes(16), SECRET, attrs)
+    assert wire.encode_reply(2, 9, bytes(16), SECRET, attrs) == first
+    req = pyrad_request(User_Name="u")
+    raw = wire.encode_reply(2, req.id, req.authenticator, SECRET, attrs)
+    assert req.VerifyReply(req.CreateReply(packet=raw), raw, enforce_ma=True)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="too long"):
+            wire.encode_reply(2, 9, bytes(16), SECRET, [(18, b"x" * 254)])

@@ -1,3 +1,3 @@
-"""tests/portal/test_accounts.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/admin/test_accounts.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_accounts import *  # noqa: F403
+from tests.portal.admin.test_accounts import *  # noqa: F403

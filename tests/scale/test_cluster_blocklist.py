@@ -1,3 +1,3 @@
-"""tests/portal/test_blocklist.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/aaa/test_blocklist.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_blocklist import *  # noqa: F403
+from tests.portal.aaa.test_blocklist import *  # noqa: F403

@@ -1,3 +1,3 @@
-"""tests/portal/test_grants.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/aaa/test_grants.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_grants import *  # noqa: F403
+from tests.portal.aaa.test_grants import *  # noqa: F403

@@ -1,3 +1,4 @@
-"""tests/portal/test_listener_handler.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/phone/test_listener_handler.py re-run on a three-master Redis Cluster
+(tests/scale/conftest.py)."""
 
-from tests.portal.test_listener_handler import *  # noqa: F403
+from tests.portal.phone.test_listener_handler import *  # noqa: F403

@@ -1,3 +1,3 @@
-"""tests/portal/test_livestats.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/noc/test_livestats.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_livestats import *  # noqa: F403
+from tests.portal.noc.test_livestats import *  # noqa: F403

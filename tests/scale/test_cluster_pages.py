@@ -1,3 +1,3 @@
-"""tests/portal/test_pages.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/venues/test_pages.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_pages import *  # noqa: F403
+from tests.portal.venues.test_pages import *  # noqa: F403

@@ -1,3 +1,3 @@
-"""tests/portal/test_sms_queue.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/phone/test_sms_queue.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_sms_queue import *  # noqa: F403
+from tests.portal.phone.test_sms_queue import *  # noqa: F403

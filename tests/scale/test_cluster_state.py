@@ -1,6 +1,6 @@
-"""tests/portal/test_state.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/state/test_state.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_state import *  # noqa: F403
+from tests.portal.state.test_state import *  # noqa: F403
 
 # These start their own single-node servers or need no Redis: nothing to re-check on a cluster.
 globals().pop("test_embedded_redis_on_unix_socket_persists_across_restart", None)

@@ -1,3 +1,3 @@
-"""tests/portal/test_venues.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
+"""tests/portal/venues/test_venues.py re-run on a three-master Redis Cluster (tests/scale/conftest.py)."""
 
-from tests.portal.test_venues import *  # noqa: F403
+from tests.portal.venues.test_venues import *  # noqa: F403

@@ -20,7 +20,7 @@ from portal.venues.campaign_store import CampaignStore
 from portal.venues.venue_store import Venue, VenueStore
 from portal.web import services
 from tests.e2e.stack import AC_NAME, SSID, seed
-from tests.portal.web.apikit import auth, token
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=(AC_NAME,), ssids=(SSID,),

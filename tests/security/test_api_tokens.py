@@ -24,7 +24,7 @@ from portal.admin.accounts import AccountStore, Role
 from portal.admin.apitokens import ApiTokenStore
 from portal.admin.audit import AuditLog
 from portal.state import keys
-from tests.portal.web.apikit import auth
+from tests.portal.web.api.apikit import auth
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 REPO = Path(__file__).resolve().parents[2]

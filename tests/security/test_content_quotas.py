@@ -31,7 +31,7 @@ from portal.venues.campaign_store import CampaignStore
 from portal.venues.venue_store import Venue, VenueStore
 from portal.web import create_app, services
 from tests.conftest import free_tcp_port
-from tests.portal.pagekit import login_page
+from tests.portal.venues.pagekit import login_page
 from tests.portal.web.consolekit import create_account, csrf, login, make_settings
 
 KIB = 1024

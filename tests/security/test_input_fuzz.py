@@ -23,8 +23,7 @@ from flask.testing import FlaskClient
 
 from portal.admin.accounts import Role
 from portal.web import create_app
-from tests.portal.web.consolekit import create_account, csrf, login, make_settings
-from tests.portal.web.test_api_contract import (
+from tests.portal.web.api.test_api_contract import (
     GOOD_BODIES,
     OPERATIONS,
     PATH_VALUES,
@@ -33,6 +32,7 @@ from tests.portal.web.test_api_contract import (
     seed,
     snapshot,
 )
+from tests.portal.web.consolekit import create_account, csrf, login, make_settings
 
 # Strings an attacker puts in JSON (Python str after json.loads).
 BAD_STRINGS: list[str] = [

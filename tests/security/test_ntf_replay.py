@@ -3,7 +3,7 @@
 An attack run captured the AC's NTF_LOGOUT after a kick, let the phone log in again and resent
 the datagram from the AC's address: the listener ACKed it and ended the new login on the portal
 side while its RADIUS session went on. Identical bytes can also be a real new event (an EAG-style
-AC sends every NTF_LOGOUT with SerialNo 0, tests/portal/test_listener_eag_ntf.py), so a repeat
+AC sends every NTF_LOGOUT with SerialNo 0, tests/portal/phone/test_listener_eag_ntf.py), so a repeat
 for a newer login is acted upon only when accounting corroborates it (``portal.aaa.ntf_replay``).
 Real Redis, the real RADIUS server, the AC simulator and the listener on loopback UDP.
 """
@@ -16,7 +16,7 @@ from portal.aaa.ntf_replay import held_key
 from portal.aaa.sessions import SessionRegistry
 from portal.state import keys
 from tests.e2e.stack import AC_NAME, Stack, running_stack, wait_for
-from tests.portal.test_login import first_login
+from tests.portal.phone.test_login import first_login
 
 
 def record_ntf(stack: Stack) -> list[bytes]:

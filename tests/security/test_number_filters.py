@@ -23,7 +23,7 @@ from portal.admin.accounts import Role
 from portal.venues.venue_store import Venue
 from tests.ad_pages.test_sandbox import ctx
 from tests.e2e.stack import Stack, running_stack
-from tests.portal.pagekit import login_page
+from tests.portal.venues.pagekit import login_page
 from tests.portal.web.consolekit import create_account
 from tests.security.phone_http import Client, serve
 

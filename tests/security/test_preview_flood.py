@@ -13,7 +13,7 @@ from typing import Any
 from portal.admin.accounts import Role
 from portal.venues.venue_store import Venue, VenueStore
 from portal.web.venue.render_gate import MAX_CONCURRENT
-from tests.portal.pagekit import login_page
+from tests.portal.venues.pagekit import login_page
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 SPIN = "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"

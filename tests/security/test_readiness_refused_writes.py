@@ -22,7 +22,7 @@ import redis as redislib
 from portal.runtime.metrics_http import redis_ready
 from portal.state.embedded import EmbeddedRedis
 from tests.conftest import free_tcp_port, free_udp_port
-from tests.portal.test_process_metrics import get, spawn, stop, wait_for
+from tests.portal.runtime.test_process_metrics import get, spawn, stop, wait_for
 
 
 @pytest.fixture

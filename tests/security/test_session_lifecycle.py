@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.admin.accounts import AccountStore, Role
-from tests.portal.web.apikit import auth, token
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 REPO = Path(__file__).resolve().parents[2]

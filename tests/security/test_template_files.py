@@ -31,8 +31,8 @@ from portal.web import services
 from sms_gateway.backend import SmsMessage
 from sms_gateway.file_backend import FileBackend
 from tests.e2e.stack import AC_NAME, SSID, Stack, running_stack, seed, stack_app
-from tests.portal.test_assets import GOOD
-from tests.portal.web.apikit import auth, token
+from tests.portal.venues.test_assets import GOOD
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 
 LIB = Venue(id="lib", name_zh="图书馆", name_en="Library", acs=(AC_NAME,), ssids=(SSID,))
@@ -157,7 +157,7 @@ def stack(redis_client: Any, redis_url: str, data_dir: Path) -> Iterator[Stack]:
 
 def test_stored_html_creative_cannot_read_files_on_the_phones_ad_page(
         stack: Stack, secret_file: tuple[Path, str]) -> None:
-    from tests.portal.web.test_venue_campaigns import returning
+    from tests.portal.web.venue.test_venue_campaigns import returning
 
     path, marker = secret_file
     # Saved before the fix (or straight into Redis): every returning phone rendered it.

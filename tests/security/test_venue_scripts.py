@@ -25,8 +25,8 @@ from portal.venues.pages import PageStore
 from portal.venues.venue_store import VenueSettingsError, VenueStore, update_venue
 from portal.web.venue.venue_console import PREVIEW_CSP
 from tests.e2e.stack import Stack, running_stack, stack_app
-from tests.portal.pagekit import login_page
-from tests.portal.web.apikit import auth, token
+from tests.portal.venues.pagekit import login_page
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 from tests.security.test_venue_page_csp import assert_contained, directives
 

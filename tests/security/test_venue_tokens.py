@@ -18,7 +18,7 @@ from flask import Flask
 from portal.admin.accounts import AccountStore, Role
 from portal.admin.apitokens import ApiTokenStore
 from portal.web import services
-from tests.portal.web.apikit import assert_matches_openapi, auth
+from tests.portal.web.api.apikit import assert_matches_openapi, auth
 from tests.portal.web.consolekit import create_account, csrf, login, make_app
 from tests.portal.web.reportkit import seed
 

@@ -26,8 +26,8 @@ from portal.venues.pages import PageStore
 from portal.venues.venue_assets import AssetStore
 from portal.venues.venue_store import Venue, VenueStore
 from portal.web import create_app, services
-from tests.portal.test_assets import GOOD
-from tests.portal.web.apikit import OWNER, auth, token
+from tests.portal.venues.test_assets import GOOD
+from tests.portal.web.api.apikit import OWNER, auth, token
 from tests.portal.web.consolekit import create_account, csrf, login, make_settings
 
 PER_MINUTE = 12
@@ -143,7 +143,7 @@ def test_the_hourly_limit(redis_client: Any, data_dir: Path) -> None:
 
 
 def test_publishes_are_still_audited(app: Flask, redis_client: Any) -> None:
-    from tests.portal.pagekit import login_page
+    from tests.portal.venues.pagekit import login_page
 
     client, tok = _operator(app, redis_client)
     resp = client.post("/venue/lib/pages/login", data={"csrf_token": tok, "source": login_page("<p>v1</p>"),

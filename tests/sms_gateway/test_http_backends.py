@@ -10,7 +10,14 @@ import pytest
 
 from sms_gateway.backend import SmsMessage
 from sms_gateway.errors import GatewayPermanentError, GatewayTransientError
-from sms_gateway.http_backends import HttpConfig, aliyun_sign, build, percent_encode
+from sms_gateway.http_backends import (
+    AliyunBackend,
+    GenericHttpBackend,
+    HttpConfig,
+    TencentBackend,
+    aliyun_sign,
+    percent_encode,
+)
 from tests.fakes.sms_http import FakeSmsHttp
 
 MSG = SmsMessage("13300000001", "【无线城市】您的上网验证码是 123456，5分钟内有效。", "req-1",
@@ -42,7 +49,7 @@ def test_aliyun_signature_is_deterministic_given_inputs() -> None:
 
 
 def test_aliyun_send_signed_and_accepted(api: FakeSmsHttp) -> None:
-    result = asyncio.run(build("aliyun", cloud("aliyun", api)).send(MSG))
+    result = asyncio.run(AliyunBackend(cloud("aliyun", api)).send(MSG))
     assert result.message_id == "biz1" and api.bad_signatures == 0
     (got,) = api.received
     assert got["TemplateCode"] == "SMS_1" and got["TemplateParam"] == '{"code": "123456"}'
@@ -51,12 +58,12 @@ def test_aliyun_send_signed_and_accepted(api: FakeSmsHttp) -> None:
 
 def test_aliyun_wrong_secret_is_refused_by_the_verifier(api: FakeSmsHttp) -> None:
     with pytest.raises(GatewayTransientError) as err:
-        asyncio.run(build("aliyun", cloud("aliyun", api, secret="bad")).send(MSG))
+        asyncio.run(AliyunBackend(cloud("aliyun", api, secret="bad")).send(MSG))
     assert err.value.code == "SignatureDoesNotMatch" and api.bad_signatures == 1
 
 
 def test_aliyun_error_classes(api: FakeSmsHttp) -> None:
-    backend = build("aliyun", cloud("aliyun", api))
+    backend = AliyunBackend(cloud("aliyun", api))
     api.codes[MSG.phone] = "isv.MOBILE_NUMBER_ILLEGAL"
     with pytest.raises(GatewayPermanentError) as perm:
         asyncio.run(backend.send(MSG))
@@ -68,7 +75,7 @@ def test_aliyun_error_classes(api: FakeSmsHttp) -> None:
 
 def test_tencent_tc3_signed_and_accepted(api: FakeSmsHttp) -> None:
     now = dt.datetime(2026, 3, 1, 23, 59, 30, tzinfo=dt.UTC)
-    result = asyncio.run(build("tencent", cloud("tencent", api), now=lambda: now).send(MSG))
+    result = asyncio.run(TencentBackend(cloud("tencent", api), now=lambda: now).send(MSG))
     assert result.message_id == "sn1" and api.bad_signatures == 0
     (got,) = api.received
     assert got["PhoneNumberSet"] == ["+8613300000001"] and got["TemplateId"] == "1001"
@@ -77,9 +84,9 @@ def test_tencent_tc3_signed_and_accepted(api: FakeSmsHttp) -> None:
 
 def test_tencent_wrong_key_and_error_codes(api: FakeSmsHttp) -> None:
     with pytest.raises(GatewayTransientError) as err:
-        asyncio.run(build("tencent", cloud("tencent", api, secret="bad")).send(MSG))
+        asyncio.run(TencentBackend(cloud("tencent", api, secret="bad")).send(MSG))
     assert err.value.code == "AuthFailure.SignatureFailure"
-    backend = build("tencent", cloud("tencent", api))
+    backend = TencentBackend(cloud("tencent", api))
     api.codes[MSG.phone] = "LimitExceeded.PhoneNumberThirtySecondLimit"
     with pytest.raises(GatewayPermanentError) as perm:
         asyncio.run(backend.send(MSG))
@@ -90,7 +97,7 @@ def test_generic_http_template(api: FakeSmsHttp) -> None:
     body = '{{"to": "{phone}", "msg": "{text}", "id": "{request_id}"}}'
     cfg = HttpConfig("gen", url=api.url, body_template=body,
                      success_field="result", success_value="0", message_id_field="msgid")
-    backend = build("http", cfg)
+    backend = GenericHttpBackend(cfg)
     quoted = SmsMessage("13300000002", 'say "hi"\n', "r2")
     result = asyncio.run(backend.send(quoted))
     assert result.message_id == "g1"
@@ -105,5 +112,5 @@ def test_unreachable_endpoint_is_transient() -> None:
 
     cfg = HttpConfig("gen", url=f"http://127.0.0.1:{free_tcp_port()}/", body_template="{{}}")
     with pytest.raises(GatewayTransientError) as err:
-        asyncio.run(build("http", cfg).send(MSG))
+        asyncio.run(GenericHttpBackend(cfg).send(MSG))
     assert err.value.code == "http_unreachable"

@@ -31,8 +31,8 @@ RESOURCE_MODULES: tuple[str, ...] = (
 
 
 def init_api(app: Flask) -> None:
-    from portal.web.api import api_base as base
+    from portal.web.api import api_base
 
     for name in RESOURCE_MODULES:
         importlib.import_module(f"portal.web.api.{name}")
-    app.register_blueprint(base.bp)
+    app.register_blueprint(api_base.bp)

@@ -10,6 +10,7 @@ from portal.admin.accounts import AccountStore, Role
 from portal.admin.apitokens import SCOPES
 from portal.admin.audit import AuditLog
 from portal.web.api.api_base import api_audit, api_token, json_body, operation, query
+from portal.web.api.texts import NOT_AN_INTEGER, en_zh
 from portal.web.wiring import services
 
 __all__: list[str] = []
@@ -133,7 +134,7 @@ def audit_entries() -> Any:
     except ValueError:
         from portal.web.api.api_base import body_error
 
-        raise body_error("limit: an integer is required", "limit 必须是整数") from None
+        raise body_error(*en_zh(NOT_AN_INTEGER, name="limit")) from None
     entries = AuditLog(services().redis).recent(
         limit, area=request.args.get("area") or None, actor=request.args.get("actor") or None,
         target=request.args.get("target") or None)

@@ -11,6 +11,7 @@ from ac_adapters.profiles import PROFILES
 from portal.aaa.acs import GATEWAY_KINDS, MAX_PORTAL_SOURCES, RADIUS_DIALECTS, AcRecord
 from portal.runtime.settings import MA_MODES, ma_mode
 from portal.web.api.api_base import ApiError, api_audit, body_error, json_body, operation
+from portal.web.api.texts import AC_EXISTS, en_zh
 from portal.web.noc.noc_acs import ROTATE, ac_public, check_proxy_links, live_state, registry, rotate
 from portal.web.noc.noc_forms import FormError, new_secret
 
@@ -146,8 +147,7 @@ def create_ac() -> Any:
     body = json_body(NEW_AC)
     reg = registry()
     if reg.get_or_none(body["name"]) is not None:
-        raise ApiError(409, "exists", f"an AC named {body['name']!r} already exists",
-                       f"AC {body['name']} 已存在")
+        raise ApiError(409, "exists", *en_zh(AC_EXISTS, name=body["name"]))
     body.setdefault("secret", new_secret())
     record = AcRecord.from_dict(_ma_modes(body))
     _check_links(reg, record)

@@ -34,6 +34,21 @@ from portal.admin.audit import AuditLog
 from portal.errors import CitywifiError, NotFound, ValidationError
 from portal.text import first_problem
 from portal.venues.content_quotas import ContentRefused
+from portal.web.api.texts import (
+    BODY_NOT_JSON,
+    BODY_NOT_OBJECT,
+    BODY_TOO_DEEP,
+    CANNOT_DO,
+    INTERNAL,
+    INVALID_INPUT,
+    NOT_FOUND,
+    OTHER_STATUS,
+    STATUS_TEXTS,
+    TOKEN_INVALID,
+    VENUE_TOKEN,
+    en_zh,
+    text_problem,
+)
 from portal.web.client_address import client_address
 from portal.web.wiring import services
 
@@ -64,24 +79,6 @@ ERROR_SCHEMA: dict[str, Any] = {
                              "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                                             "message_zh": {"type": "string"}}}},
 }
-_STATUS_TEXT = {
-    400: ("bad_request", "The request is not valid.", "请求无效。"),
-    401: ("unauthorized", "A valid API token is required (Authorization: Bearer …).",
-          "需要有效的 API 令牌（Authorization: Bearer …）。"),
-    403: ("forbidden", "This token's scope does not allow this operation.", "该令牌的权限不允许此操作。"),
-    404: ("not_found", "No such resource.", "资源不存在。"),
-    405: ("method_not_allowed", "This method is not allowed here.", "不支持该请求方法。"),
-    409: ("conflict", "The resource is in a conflicting state.", "资源状态冲突。"),
-    413: ("too_large", "The request body is too large.", "请求内容过大。"),
-    415: ("unsupported_media_type", "Send JSON (Content-Type: application/json).",
-          "请以 JSON 格式发送（Content-Type: application/json）。"),
-    422: ("unprocessable", "The request could not be processed.", "请求无法处理。"),
-    429: ("rate_limited", "Too many requests.", "请求过于频繁。"),
-    503: ("unavailable", "A backing service is unavailable; try again shortly.",
-          "后端服务暂不可用，请稍后重试。"),
-    507: ("storage_full", "Storage is nearly full: new venue content is refused for now.",
-          "存储空间即将用尽，暂不接受新的场所内容。"),
-}
 
 
 class ApiError(Exception):
@@ -101,7 +98,7 @@ class ApiError(Exception):
 
 
 def _standard(status: int, message: str | None = None, message_zh: str | None = None) -> ApiError:
-    code, en, zh = _STATUS_TEXT.get(status, ("error", "Request failed.", "请求失败。"))
+    code, zh, en = STATUS_TEXTS.get(status, OTHER_STATUS)
     return ApiError(status, code, message or en, message_zh or zh)
 
 
@@ -181,7 +178,7 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
             if not token.allows(op.scope):
                 raise _standard(403)
             if token.venues is not None and not op.venue_scoped:
-                raise _standard(403, VENUE_TOKEN_EN, VENUE_TOKEN_ZH)
+                raise _standard(403, *en_zh(VENUE_TOKEN))
             g.api_token = token
             if content_write:
                 services().content_writes.take(token.created_by.removeprefix("user:"))
@@ -199,10 +196,6 @@ def operation(path: str, method: str, *, scope: str, tag: str, summary: str,
     return decorate
 
 
-VENUE_TOKEN_EN = "A venue account's token reads only its own venues' reports."
-VENUE_TOKEN_ZH = "场所账号的令牌只能读取其自己场所的报表。"
-
-
 def _authenticate() -> ApiToken:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
@@ -210,8 +203,7 @@ def _authenticate() -> ApiToken:
         raise _standard(401)
     token = api_tokens().verify(secret.strip())
     if token is None:
-        raise _standard(401, "The API token is unknown, revoked or expired.",
-                        "API 令牌无效、已吊销或已过期。")
+        raise _standard(401, *en_zh(TOKEN_INVALID))
     return token
 
 
@@ -246,23 +238,21 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The request's JSON object, validated against ``schema`` (400 naming the bad field)."""
     if not request.is_json:
         raise _standard(415)
-    too_deep = body_error("The body is nested too deeply.", "请求内容嵌套层级过深。")
+    too_deep = body_error(*en_zh(BODY_TOO_DEEP))
     try:
         data = json.loads(request.get_data(cache=True) or b"null")
     except (ValueError, UnicodeDecodeError):
-        raise body_error("The body is not valid JSON.", "请求内容不是有效的 JSON。") from None
+        raise body_error(*en_zh(BODY_NOT_JSON)) from None
     except RecursionError:      # "[[[[…" within the size limit: the parser's stack, not a 500
         raise too_deep from None
     if not isinstance(data, dict):
-        raise body_error("The body must be a JSON object.", "请求内容必须是 JSON 对象。")
+        raise body_error(*en_zh(BODY_NOT_OBJECT))
     # Before anything looks at the values: a lone surrogate ("\ud800" is valid JSON) cannot be
     # encoded to store or answer, and control characters are never text (portal/text.py).
     problem = first_problem(data)
     if problem is not None:
-        # portal/text.py names an unprintable key "(a field name)": say so in Chinese too.
-        where_zh = "某个字段名" if problem.where == "(a field name)" else f"字段 {problem.where}"
-        raise body_error(f"{problem.where}: {problem.en}", f"{where_zh} {problem.zh}",
-                         "invalid_text")
+        zh, en = text_problem(problem.where, problem.zh, problem.en)
+        raise body_error(en, zh, "invalid_text")
     if schema is not None:
         try:
             error = jsonschema.exceptions.best_match(
@@ -271,15 +261,14 @@ def json_body(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
             raise too_deep from None
         if error is not None:
             path = "/".join(str(p) for p in error.absolute_path)[:80]
-            where = path or "(body)"
-            where_zh = f"字段 {path} " if path else "请求体"   # the whole body failed, not a field
             # The message quotes the offending value: keep an echo of a 60 KB field short.
             message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
-            from portal.web.api.api_schema_zh import schema_reason_zh
+            from portal.web.api.api_schema_texts import schema_problem, schema_reason_zh
 
             reason_zh = schema_reason_zh(error)
             reason_zh = reason_zh if len(reason_zh) <= 300 else reason_zh[:300] + "…"
-            raise body_error(f"{where}: {message}", f"{where_zh}无效：{reason_zh}")
+            zh, en = schema_problem(path, message, reason_zh)
+            raise body_error(en, zh)
     return data
 
 
@@ -295,7 +284,7 @@ def document() -> dict[str, Any]:
         }
         error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         for code in op.errors:
-            responses[str(code)] = {"description": _STATUS_TEXT.get(code, ("", "Error", ""))[1],
+            responses[str(code)] = {"description": STATUS_TEXTS.get(code, ("", "", "Error"))[2],
                                     "content": error_content}
         slug = re.sub(r"[^a-z0-9]+", "_", op.path.lower()).strip("_")
         entry: dict[str, Any] = {
@@ -351,15 +340,15 @@ def internal_error(exc: Exception) -> Response:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     if isinstance(exc, NotFound):
-        return ApiError(404, "not_found", str(exc), "资源不存在。").response()
+        return ApiError(404, "not_found", *en_zh(NOT_FOUND, exc=exc)).response()
     if isinstance(exc, ValidationError):
-        return ApiError(400, "invalid", str(exc), f"输入无效：{exc}").response()
+        return ApiError(400, "invalid", *en_zh(INVALID_INPUT, exc=exc)).response()
     if isinstance(exc, CitywifiError):
-        return ApiError(409, exc.code, str(exc), f"操作无法完成：{exc}").response()
+        return ApiError(409, exc.code, *en_zh(CANNOT_DO, exc=exc)).response()
     from portal.state import STATE_ERRORS
 
     if isinstance(exc, STATE_ERRORS):
         log.error("Redis unavailable serving %s: %s", request.path, exc)
         return _standard(503).response()
     log.exception("unexpected error serving %s", request.path)
-    return ApiError(500, "internal", "Internal error; it has been logged.", "内部错误，已记录。").response()
+    return ApiError(500, "internal", *en_zh(INTERNAL)).response()

@@ -8,6 +8,7 @@ from flask import request
 
 from portal.errors import NotFound
 from portal.web.api.api_base import api_audit, api_token, body_error, json_body, operation, query
+from portal.web.api.texts import BAD_KIND, REASON_REQUIRED, en_zh
 from portal.web.noc.noc_blocklist import KINDS, MAX_TTL, blocklist, entry_dict
 
 __all__: list[str] = []
@@ -34,7 +35,7 @@ NEW_ENTRY: dict[str, Any] = {
 def list_blocked() -> Any:
     kind = request.args.get("kind", "")
     if kind and kind not in KINDS:
-        raise body_error("kind: phone or mac", "kind 应为 phone 或 mac")
+        raise body_error(*en_zh(BAD_KIND))
     store = blocklist()
     return {"entries": [entry_dict(k, e) for k in ((kind,) if kind else KINDS) for e in store.entries(k)]}
 
@@ -45,7 +46,7 @@ def list_blocked() -> Any:
 def block() -> Any:
     body = json_body(NEW_ENTRY)
     if not body["reason"].strip():
-        raise body_error("reason: required", "请填写原因")
+        raise body_error(*en_zh(REASON_REQUIRED))
     entry = blocklist().block(body["kind"], body["value"], body["reason"].strip(),
                               ttl=body.get("ttl_seconds") or 0, by=api_token().actor)
     out = entry_dict(body["kind"], entry)
@@ -59,7 +60,7 @@ def block() -> Any:
                      "properties": {"removed": {"type": "string"}}}, errors=(404,))
 def unblock(kind: str, value: str) -> Any:
     if kind not in KINDS:
-        raise body_error("kind: phone or mac", "kind 应为 phone 或 mac")
+        raise body_error(*en_zh(BAD_KIND))
     store = blocklist()
     before = store.get(kind, value)
     if not store.unblock(kind, value):

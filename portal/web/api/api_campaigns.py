@@ -19,6 +19,16 @@ from portal.venues.campaign_store import MAX_STATS_DAYS, CampaignStore, click_ur
 from portal.web import services
 from portal.web.api.api_base import ApiError, api_audit, api_token, json_body, operation, query
 from portal.web.api.api_venues import REFUSALS
+from portal.web.api.texts import (
+    BAD_STATS_RANGE,
+    CAMPAIGN_EXISTS,
+    HTML_NOT_RENDERING,
+    NO_CAMPAIGN,
+    UNKNOWN_VENUES,
+    en_zh,
+    field_problems,
+    fill,
+)
 from portal.web.venue.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
 
 __all__: list[str] = []
@@ -74,7 +84,7 @@ def _store() -> CampaignStore:
 def _get(campaign_id: str) -> Campaign:
     campaign = _store().get_or_none(campaign_id)
     if campaign is None:
-        raise ApiError(404, "not_found", f"No campaign {campaign_id!r}.", f"广告活动 {campaign_id} 不存在。")
+        raise ApiError(404, "not_found", *en_zh(NO_CAMPAIGN, campaign_id=campaign_id))
     return campaign
 
 
@@ -90,7 +100,7 @@ def _checked(data: dict[str, Any]) -> Campaign:
     known = services().journey.venues.all()
     unknown = [v for v in data.get("venues") or () if v not in known]
     if unknown:
-        errors["venues"] = (f"场所不存在：{', '.join(unknown)}", f"no such venue: {', '.join(unknown)}")
+        errors["venues"] = fill(UNKNOWN_VENUES, venues=", ".join(unknown))
     refusal = campaign and click_url_refusal(campaign, known, services().settings.web.redirect_hosts)
     if refusal:
         errors["click_url"] = refusal
@@ -100,12 +110,12 @@ def _checked(data: dict[str, Any]) -> Campaign:
                 services().renderer.check(campaign.creative.html,
                                           {"lang": "zh", "venue": {"id": "", "name": ""}})
         except TemplateProblem as exc:
-            errors["html"] = (f"HTML 无法渲染：{exc}", f"the HTML does not render: {exc}")
+            errors["html"] = fill(HTML_NOT_RENDERING, exc=exc)
         except RenderBusy:
             raise ApiError(429, "rate_limited", BUSY_EN, BUSY_ZH) from None
     if errors or campaign is None:
-        raise ApiError(400, "invalid", "; ".join(f"{k}: {en}" for k, (_zh, en) in errors.items()),
-                       "；".join(f"{k}：{zh}" for k, (zh, _en) in errors.items()))
+        zh, en = field_problems(errors)
+        raise ApiError(400, "invalid", en, zh)
     return campaign
 
 
@@ -147,8 +157,7 @@ def create_campaign() -> Any:
         # Counts against the account that created the token (its quota, not the token's).
         saved = store.create(campaign, owner=api_token().created_by.removeprefix("user:"))
     except ValidationError:
-        raise ApiError(409, "exists", f"Campaign {campaign.id!r} exists.",
-                       f"广告活动 {campaign.id} 已存在。") from None
+        raise ApiError(409, "exists", *en_zh(CAMPAIGN_EXISTS, campaign_id=campaign.id)) from None
     api_audit("campaign.create", saved.id, None, _audit_view(saved))
     return campaign_to_dict(saved), 201
 
@@ -194,8 +203,7 @@ def campaign_stats(campaign_id: str) -> Any:
         start = date.fromisoformat(request.args.get("start") or (end - timedelta(days=13)).isoformat())
         rows = store.stats(campaign.id, start, end)
     except (ValueError, ValidationError):
-        raise ApiError(400, "invalid", f"start/end: YYYY-MM-DD, start <= end, at most {MAX_STATS_DAYS} days.",
-                       f"start/end 格式为 YYYY-MM-DD，start 不晚于 end，最多 {MAX_STATS_DAYS} 天。") from None
+        raise ApiError(400, "invalid", *en_zh(BAD_STATS_RANGE, days=MAX_STATS_DAYS)) from None
     return {"campaign": campaign.id, "start": start.isoformat(), "end": end.isoformat(),
             "rows": [{"day": r.day.isoformat(), "venue": r.venue, "impressions": r.impressions,
                       "views": r.views, "clicks": r.clicks} for r in rows]}

@@ -18,6 +18,7 @@ from flask import Response, request
 from portal.legal.log_archive import STREAMS
 from portal.legal.logexport import FORMATS, ExportFilters, ExportRequestError, day_range
 from portal.web.api.api_base import ApiError, api_audit, body_error, operation, query
+from portal.web.api.texts import MOMENT_MISSING, NO_LOG, NOT_A_MOMENT, en_zh
 from portal.web.noc.noc_logs import FILTERS, export_response, export_timezone
 
 __all__: list[str] = []
@@ -28,8 +29,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def _bound(name: str, raw: str, is_end: bool) -> float:
     raw = raw.strip()
     if not raw:
-        raise body_error(f"{name}: required (YYYY-MM-DD, ISO date-time or epoch seconds)",
-                         f"缺少 {name}（YYYY-MM-DD、ISO 时间或 epoch 秒）")
+        raise body_error(*en_zh(MOMENT_MISSING, name=name))
     try:
         if _DATE.match(raw):
             day = dt.date.fromisoformat(raw)
@@ -43,8 +43,7 @@ def _bound(name: str, raw: str, is_end: bool) -> float:
             moment = moment.replace(tzinfo=ZoneInfo(export_timezone()))
         return moment.timestamp()
     except (ValueError, OverflowError):
-        raise body_error(f"{name}: not a date, date-time or epoch: {raw[:40]!r}",
-                         f"{name} 不是有效的日期或时间") from None
+        raise body_error(*en_zh(NOT_A_MOMENT, name=name, raw=raw[:40])) from None
 
 
 @operation("/logs/{stream}", "GET", scope="export", tag="logs",
@@ -61,8 +60,7 @@ def _bound(name: str, raw: str, is_end: bool) -> float:
            response_media="text/csv", errors=(404,))
 def export_log(stream: str) -> Any:
     if stream not in STREAMS:
-        raise ApiError(404, "bad_stream", f"unknown log {stream!r}; one of {', '.join(STREAMS)}",
-                       f"没有名为 {stream} 的日志")
+        raise ApiError(404, "bad_stream", *en_zh(NO_LOG, stream=stream, streams=", ".join(STREAMS)))
     args = request.args
     start = _bound("from", args.get("from", ""), False)
     end = _bound("to", args.get("to", ""), True)

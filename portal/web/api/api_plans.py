@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from portal.aaa.plan_limits import PLAN_LIMITS
 from portal.aaa.plans import Plan
 from portal.errors import NotFound
 from portal.noc.jobs import JobBusy
 from portal.venues.venue_store import assign_plan_rule
 from portal.web.api.api_base import ApiError, api_actor, api_audit, body_error, json_body, operation
 from portal.web.api.api_jobs import JOB_SCHEMA, busy, job_body
+from portal.web.api.texts import BAD_RULE, PLAN_EXISTS, PLAN_RETIRED, PLAN_SAVED_JOBS_FULL, en_zh
 from portal.web.client_address import client_address
 from portal.web.noc.noc_jobs import job_runner, start_plan_change
 from portal.web.noc.noc_plans import plan_store
@@ -25,17 +27,9 @@ from portal.web.noc.noc_sessions import noc_actions
 __all__: list[str] = []
 
 _LIMIT = {"type": ["integer", "null"], "minimum": 1}
-# What each limit counts in (null = no limit). Volumes are octets; where a person reads them
-# (console, phone) they are shown in decimal MB/GB: 1 MB = 1,000,000 octets (portal/units.py).
-_LIMIT_UNITS = {
-    "up_kbps": "kbit/s, user to network", "down_kbps": "kbit/s, network to user",
-    "session_timeout": "seconds per session", "idle_timeout": "seconds",
-    "daily_time": "online seconds per local day", "total_time": "online seconds ever",
-    "daily_volume": "octets per local day, both directions (1 MB = 1,000,000 octets)",
-    "total_volume": "octets ever, both directions (1 MB = 1,000,000 octets)",
-    "validity_days": "days from the first login", "max_sessions": "devices online at once",
-    "interim_interval": "seconds (at least 60)", "mac_binding_days": "days",
-}
+# What each limit counts in (null = no limit), from portal/aaa/plan_limits.py. Volumes are
+# octets; where a person reads them (console, phone) they are shown in decimal MB/GB.
+_LIMIT_UNITS = {limit.name: limit.counts for limit in PLAN_LIMITS}
 _LIMIT_FIELDS = tuple(_LIMIT_UNITS)
 _PLAN_PROPS: dict[str, Any] = {
     "name": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"},
@@ -79,8 +73,7 @@ def _rule(rule: str) -> tuple[str, str, str]:
         return "default", "", "*"
     scope, sep, key = rule.partition(":")
     if not sep or scope not in ("venue", "ssid", "ac") or not key or len(key) > 64:
-        raise body_error("rule: 'default', 'venue:<id>', 'ssid:<ssid>' or 'ac:<name>'",
-                         "规则应为 default、venue:<场所ID>、ssid:<SSID> 或 ac:<AC名称>", "bad_rule")
+        raise body_error(*en_zh(BAD_RULE), "bad_rule")
     return scope, key, rule
 
 
@@ -97,8 +90,7 @@ def create_plan() -> Any:
     body = json_body(NEW_PLAN)
     store = plan_store()
     if store.get_or_none(body["name"]) is not None:
-        raise ApiError(409, "exists", f"a plan named {body['name']!r} already exists",
-                       f"套餐 {body['name']} 已存在")
+        raise ApiError(409, "exists", *en_zh(PLAN_EXISTS, name=body["name"]))
     plan = Plan.from_dict(body)
     store.put(plan)
     api_audit("plan.create", plan.name, None, _plan(plan))
@@ -140,10 +132,7 @@ def patch_plan(plan_name: str) -> Any:
             job = start_plan_change(noc_actions(), before, after, actor=api_actor()[0],
                                     actor_name=api_actor()[1], area="api", ip=client_address())
         except JobBusy as exc:
-            raise ApiError(503, "busy",
-                           "The plan was saved, but too many jobs are waiting to apply it to "
-                           "online sessions; they keep their previous limits.",
-                           "套餐已保存，但后台任务过多，未能应用到在线会话（仍按原限制运行）。") from exc
+            raise ApiError(503, "busy", *en_zh(PLAN_SAVED_JOBS_FULL)) from exc
         applying = job_body(job)
     return {**_plan(after), "applying": applying}
 
@@ -169,8 +158,7 @@ def put_rule(rule: str) -> Any:
     if plan is None:
         raise NotFound(f"no plan named {body['plan']!r}")
     if plan.retired:
-        raise ApiError(400, "retired", f"plan {plan.name!r} is retired and cannot be assigned",
-                       f"套餐 {plan.name} 已停用，不能分配")
+        raise ApiError(400, "retired", *en_zh(PLAN_RETIRED, name=plan.name))
     before = store.rules().get(field)
     assign_plan_rule(store.redis, scope, key, plan.name)
     api_audit("plan.rule.assign", field, {"plan": before}, {"plan": plan.name})

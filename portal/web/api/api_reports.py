@@ -11,7 +11,8 @@ from typing import Any
 from flask import request
 
 from portal.reports.query import FIGURES, PERIODS, SCOPES, ReportRequestError
-from portal.web.api.api_base import VENUE_TOKEN_EN, VENUE_TOKEN_ZH, ApiError, api_token, operation, query
+from portal.web.api.api_base import ApiError, api_token, operation, query
+from portal.web.api.texts import VENUE_TOKEN, en_zh
 
 __all__ = ["REPORT_SCHEMA"]
 
@@ -71,7 +72,7 @@ def get_report() -> Any:
     scope = request.args.get("scope", "all")
     if venues is not None and (scope not in ("all", "venue") or (
             scope == "venue" and request.args.get("name", "") not in venues)):
-        raise ApiError(403, "forbidden", VENUE_TOKEN_EN, VENUE_TOKEN_ZH)
+        raise ApiError(403, "forbidden", *en_zh(VENUE_TOKEN))
     try:
         report, _ = report_from_args(request.args, venues)
     except ReportRequestError as exc:

@@ -17,6 +17,7 @@ from portal.noc.jobs import JobBusy
 from portal.noc.session_search import MAX_PAGE, SessionFilter
 from portal.web.api.api_base import api_actor, body_error, operation, query
 from portal.web.api.api_jobs import JOB_SCHEMA, busy, job_body
+from portal.web.api.texts import NOT_AN_INTEGER, OUT_OF_RANGE, en_zh
 from portal.web.client_address import client_address
 from portal.web.noc.noc_jobs import start_kick
 from portal.web.noc.noc_sessions import noc_actions, session_query
@@ -58,9 +59,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise body_error(f"{name}: an integer is required", f"{name} 必须是整数") from None
+        raise body_error(*en_zh(NOT_AN_INTEGER, name=name)) from None
     if not low <= value <= high:
-        raise body_error(f"{name}: expected {low}…{high}", f"{name} 应在 {low}…{high} 之间")
+        raise body_error(*en_zh(OUT_OF_RANGE, name=name, low=low, high=high))
     return value
 
 

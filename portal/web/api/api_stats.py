@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 
 from portal.web.api.api_base import ApiError, operation, query
+from portal.web.api.texts import BAD_MINUTES, en_zh
 
 __all__ = ["LIVE_SCHEMA"]
 
@@ -53,6 +54,5 @@ def live_stats() -> Any:
 
     raw = request.args.get("minutes", "60")
     if not raw.isdigit() or not 1 <= int(raw) <= 1440:
-        raise ApiError(400, "invalid_minutes", "minutes: expected an integer from 1 to 1440",
-                       "minutes：应为 1 到 1440 的整数")
+        raise ApiError(400, "invalid_minutes", *en_zh(BAD_MINUTES))
     return livestats().snapshot(int(raw))

@@ -1,4 +1,4 @@
-"""API: one phone (用户) — profile, kick its sessions, change its plan (a job: CoA to live
+"""API: one phone (a user) — profile, kick its sessions, change its plan (a job: CoA to live
 sessions), unbind a device. Same services as the console pages ``/noc/users``; every change is audited
 with before/after."""
 
@@ -12,6 +12,7 @@ from portal.errors import NotFound, ValidationError
 from portal.noc.jobs import JobBusy
 from portal.web.api.api_base import api_actor, api_audit, body_error, json_body, operation
 from portal.web.api.api_jobs import JOB_SCHEMA, busy, job_body
+from portal.web.api.texts import NOT_A_MAC, NOT_A_PHONE, en_zh
 from portal.web.client_address import client_address
 from portal.web.noc.noc_jobs import start_kick, start_user_plan
 from portal.web.noc.noc_sessions import noc_actions, user_directory
@@ -63,7 +64,7 @@ def _phone(phone: str) -> str:
     try:
         return normalise_phone(phone)
     except ValidationError:
-        raise body_error(f"{phone!r} is not a phone number", f"{phone!r} 不是有效的手机号") from None
+        raise body_error(*en_zh(NOT_A_PHONE, phone=phone)) from None
 
 
 @operation("/users/{phone}", "GET", scope="read", tag="users",
@@ -121,7 +122,7 @@ def unbind_mac(phone: str, mac: str) -> Any:
     phone = _phone(phone)
     norm = normalise_mac_or_none(mac)
     if norm is None:
-        raise body_error(f"{mac!r} is not a MAC address", f"{mac!r} 不是有效的 MAC 地址")
+        raise body_error(*en_zh(NOT_A_MAC, mac=mac))
     directory = user_directory()
     bound = {m.mac: m for m in directory.bound_macs(phone)}
     if norm not in bound:

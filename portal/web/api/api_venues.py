@@ -22,6 +22,17 @@ from portal.venues.venue_assets import AssetError
 from portal.venues.venue_store import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue
 from portal.web import services
 from portal.web.api.api_base import ApiError, api_audit, api_token, json_body, operation
+from portal.web.api.texts import (
+    NO_ASSET,
+    NO_DEFAULT_PLAN,
+    NO_PAGE,
+    NO_VENUE,
+    NO_VERSION,
+    NOT_BASE64,
+    VENUE_EXISTS,
+    en_zh,
+    field_problems,
+)
 from portal.web.venue.render_gate import BUSY_EN, BUSY_ZH, RenderBusy, render_slot
 
 __all__: list[str] = []
@@ -104,14 +115,13 @@ def _public(venue: Venue) -> dict[str, Any]:
 def _venue(venue_id: str) -> Venue:
     venue = services().journey.venues.get_or_none(venue_id)
     if venue is None:
-        raise ApiError(404, "not_found", f"No venue {venue_id!r}.", f"场所 {venue_id} 不存在。")
+        raise ApiError(404, "not_found", *en_zh(NO_VENUE, venue_id=venue_id))
     return venue
 
 
 def _page(page: str) -> str:
     if page not in PAGES:
-        raise ApiError(404, "not_found", f"No page {page!r} (pages: {', '.join(PAGES)}).",
-                       f"页面 {page} 不存在。")
+        raise ApiError(404, "not_found", *en_zh(NO_PAGE, page=page, pages=", ".join(PAGES)))
     return page
 
 
@@ -163,17 +173,17 @@ def create_venue() -> Any:
     store = svc.journey.venues
     venue_id = body.pop("id")
     if store.get_or_none(venue_id) is not None:
-        raise ApiError(409, "exists", f"A venue {venue_id!r} exists.", f"场所 {venue_id} 已存在。")
+        raise ApiError(409, "exists", *en_zh(VENUE_EXISTS, venue_id=venue_id))
     try:
         venue = Venue(id=venue_id)
         if body:
             venue = update_venue(venue, body, operator_hosts=svc.settings.web.redirect_hosts, network=True)
         store.put(venue)
     except VenueSettingsError as exc:
-        raise ApiError(400, "invalid", f"{exc.field}: {exc.message_en}",
-                       f"{exc.field}：{exc.message_zh}") from None
+        zh, en = field_problems({exc.field: (exc.message_zh, exc.message_en)})
+        raise ApiError(400, "invalid", en, zh) from None
     except NotFound as exc:
-        raise ApiError(400, "invalid", f"default_plan: {exc}", f"default_plan：套餐不存在（{exc}）") from None
+        raise ApiError(400, "invalid", *en_zh(NO_DEFAULT_PLAN, exc=exc)) from None
     api_audit("venue.create", venue.id, None, _public(venue))
     return _public(venue), 201
 
@@ -191,10 +201,10 @@ def patch_venue(venue_id: str) -> Any:
         updated = update_venue(venue, body, operator_hosts=svc.settings.web.redirect_hosts, network=True)
         svc.journey.venues.put(updated)
     except VenueSettingsError as exc:
-        raise ApiError(400, "invalid", f"{exc.field}: {exc.message_en}",
-                       f"{exc.field}：{exc.message_zh}") from None
+        zh, en = field_problems({exc.field: (exc.message_zh, exc.message_en)})
+        raise ApiError(400, "invalid", en, zh) from None
     except NotFound as exc:
-        raise ApiError(400, "invalid", f"default_plan: {exc}", f"default_plan：套餐不存在（{exc}）") from None
+        raise ApiError(400, "invalid", *en_zh(NO_DEFAULT_PLAN, exc=exc)) from None
     api_audit("venue.update", venue.id, _public(venue), _public(updated))
     return _public(updated)
 
@@ -266,8 +276,7 @@ def rollback_page(venue_id: str, page: str) -> Any:
     try:
         version = pages.rollback(venue, page, body["version"], _author())
     except NotFound:
-        raise ApiError(404, "not_found", f"No version {body['version']}.",
-                       f"版本 {body['version']} 不存在。") from None
+        raise ApiError(404, "not_found", *en_zh(NO_VERSION, version=body["version"])) from None
     except PageError as exc:           # an old version that today's rules refuse
         raise ApiError(400, "page_refused", exc.message_en, exc.message_zh) from None
     api_audit("page.rollback", f"{venue.id}/{page}", {"version": before},
@@ -311,8 +320,7 @@ def upload_asset(venue_id: str) -> Any:
     try:
         data = base64.b64decode(body["content_base64"], validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "invalid", "content_base64: not valid base64",
-                       "content_base64 不是有效的 base64") from None
+        raise ApiError(400, "invalid", *en_zh(NOT_BASE64)) from None
     try:
         asset = services().assets.put(venue.id, body["name"], data, _author())
     except AssetError as exc:
@@ -332,7 +340,7 @@ def delete_asset(venue_id: str, name: str) -> Any:
     try:
         asset = services().assets.delete(venue.id, name)
     except NotFound:
-        raise ApiError(404, "not_found", f"No asset {name!r}.", f"素材 {name} 不存在。") from None
+        raise ApiError(404, "not_found", *en_zh(NO_ASSET, name=name)) from None
     api_audit("asset.delete", f"{venue.id}/{name}",
               {k: v for k, v in asset.to_dict().items() if k != "url"}, None)
     return {"deleted": name}

@@ -41,6 +41,7 @@ from portal.errors import ValidationError
 from portal.runtime.settings import SettingsError, ma_mode
 from portal.state import keys
 from portal.web.console import audit, login_required, tr
+from portal.web.noc import texts as T
 from portal.web.noc.noc_forms import FormError, flash_error, form_bool, form_number, form_text, new_secret
 from portal.web.wiring import services
 
@@ -80,8 +81,7 @@ def ac_public(record: AcRecord) -> dict[str, Any]:
 
 def check_secret(value: str) -> str:
     if not _SECRET_OK.match(value):
-        raise FormError("密钥须为 8–64 个可见 ASCII 字符（不含空格）。",
-                        "A secret is 8-64 visible ASCII characters (no spaces).")
+        raise FormError(*T.SECRET_FORMAT)
     return value
 
 
@@ -93,18 +93,13 @@ def check_proxy_links(reg: AcRegistry, record: AcRecord) -> None:
     if via:
         proxy = reg.get_or_none(via)
         if via == record.name or proxy is None or not proxy.radius_proxy:
-            raise FormError(f"“经由 RADIUS 代理”须为已登记为 RADIUS 代理的另一条记录，{via} 不是。",
-                            f"radius_via must name another record registered as a RADIUS proxy; "
-                            f"{via} is not one.")
+            raise FormError(*T.via_not_a_proxy(via))
     if record.dm_via_proxy and not via:
-        raise FormError("经代理下发 DM/CoA 须先选择所经由的 RADIUS 代理。",
-                        "Disconnect/CoA through the proxy needs radius_via (the proxy to go through).")
+        raise FormError(*T.DM_VIA_PROXY_NEEDS_VIA)
     if not record.radius_proxy:
         behind = sorted(r.name for r in reg.all() if r.radius_via == record.name)
         if behind:
-            names = ", ".join(behind)
-            raise FormError(f"以下 AC 仍经由此代理，不能取消其代理身份：{names}",
-                            f"These ACs still sit behind this proxy, so it must stay one: {names}")
+            raise FormError(*T.proxy_still_used(", ".join(behind)))
 
 
 def rotate(record: AcRecord, which: str, portal_secret: str = "",
@@ -114,7 +109,7 @@ def rotate(record: AcRecord, which: str, portal_secret: str = "",
     portal secret of an AC whose RADIUS secret follows it pins the RADIUS secret to the old
     value, so RADIUS keeps working."""
     if which not in ROTATE:
-        raise FormError("请选择要更换的密钥。", "Choose which secret to rotate.")
+        raise FormError(*T.CHOOSE_ROTATE)
     shown: dict[str, str] = {}
     changes: dict[str, str] = {}
     if which in ("portal", "both"):
@@ -197,69 +192,65 @@ def _address_list(form: Any, key: str) -> tuple[str, ...]:
 def _record_from_form(form: Any, name: str, old: AcRecord | None) -> AcRecord:
     addresses = _address_list(form, "addresses")
     if not addresses:
-        raise FormError("请至少填写一个源地址。", "Enter at least one source address.")
+        raise FormError(*T.NO_ADDRESS)
     portal_sources = _address_list(form, "portal_sources")
     if len(portal_sources) > MAX_PORTAL_SOURCES:
-        raise FormError(f"Portal 报文源地址最多 {MAX_PORTAL_SOURCES} 个。",
-                        f"At most {MAX_PORTAL_SOURCES} portal packet sources.")
+        raise FormError(*T.too_many_portal_sources(MAX_PORTAL_SOURCES))
     vendor = str(form.get("vendor", ""))
     if vendor not in PROFILES:
-        raise FormError("请选择厂商协议类型。", "Choose a vendor profile.")
+        raise FormError(*T.CHOOSE_VENDOR)
     dialect = str(form.get("radius_dialect", ""))
     if dialect and dialect not in RADIUS_DIALECTS:
-        raise FormError("请选择 RADIUS 限速属性类型。", "Choose a RADIUS dialect.")
+        raise FormError(*T.CHOOSE_DIALECT)
     try:   # a select; "1" (the checkbox this once was) still means yes
         ma_modes = {f: ma_mode(str(form.get(f, "")), f, inherit=True) for f in _MA_FIELDS}
     except SettingsError:
-        raise FormError("Message-Authenticator 设置须为 自动/是/否 或按全局设置。",
-                        "Message-Authenticator settings are auto, yes, no or the global setting.") from None
-    port = form_number(form, "port", ("Portal 端口", "Portal port"), integer=True)
-    coa_port = form_number(form, "coa_port", ("CoA 端口", "CoA port"), integer=True)
-    for value, label in ((port, ("Portal 端口", "Portal port")), (coa_port, ("CoA 端口", "CoA port"))):
+        raise FormError(*T.MA_MODE_INVALID) from None
+    port = form_number(form, "port", T.AC_LABELS["port"], integer=True)
+    coa_port = form_number(form, "coa_port", T.AC_LABELS["coa_port"], integer=True)
+    for value, label in ((port, T.AC_LABELS["port"]), (coa_port, T.AC_LABELS["coa_port"])):
         if value is not None and value > 65535:
-            raise FormError(f"“{label[0]}”须在 1–65535 之间。", f"{label[1]} must be 1-65535.")
+            raise FormError(*T.port_out_of_range(label))
     timeout = str(form.get("timeout", "")).strip()
     try:
         timeout_s = float(timeout) if timeout else 0.0
     except ValueError:
-        raise FormError("超时须为秒数。", "Timeout must be a number of seconds.") from None
+        raise FormError(*T.TIMEOUT_NOT_NUMBER) from None
     if not 0 <= timeout_s <= 60:
-        raise FormError("超时须在 0–60 秒之间（0 = 默认）。", "Timeout must be 0-60 s (0 = default).")
-    retries = form_number(form, "retries", ("重试次数", "Retries"), integer=True) or 0
+        raise FormError(*T.TIMEOUT_RANGE)
+    retries = form_number(form, "retries", T.AC_LABELS["retries"], integer=True) or 0
     if retries > 10:
-        raise FormError("重试次数不能超过 10。", "Retries must be at most 10.")
+        raise FormError(*T.RETRIES_TOO_MANY)
     values: dict[str, Any] = {
         "name": name, "addresses": addresses, "portal_sources": portal_sources, "vendor": vendor,
-        "bas_ip": form_text(form, "bas_ip", ("BAS-IP", "BAS-IP"), max_len=45),
+        "bas_ip": form_text(form, "bas_ip", T.AC_LABELS["bas_ip"], max_len=45),
         "port": port or 2000, "coa_port": coa_port or 3799, "radius_dialect": dialect,
         "timeout": timeout_s, "retries": retries,
-        "description": form_text(form, "description", ("备注", "Description"), max_len=200),
+        "description": form_text(form, "description", T.AC_LABELS["description"], max_len=200),
         **{flag: form_bool(form, flag) for flag in _FLAGS},
         **ma_modes,
     }
     typed_key = str(form.get("redirect_key", "")).strip()
     if typed_key and len(typed_key) != REDIRECT_KEY_LENGTH:
-        raise FormError(f"跳转参数密钥须为 {REDIRECT_KEY_LENGTH} 个字符（AC 的 DES 密钥）。",
-                        f"The redirect key is {REDIRECT_KEY_LENGTH} characters (the AC's DES key).")
+        raise FormError(*T.redirect_key_length(REDIRECT_KEY_LENGTH))
     # Like the secrets, the key is never shown again: empty keeps it, the box clears it.
     values["redirect_key"] = ("" if form_bool(form, "clear_redirect_key") else
                               typed_key or (old.redirect_key if old is not None else ""))
     values["kind"] = str(form.get("kind", "portal"))
     if values["kind"] not in GATEWAY_KINDS:
-        raise FormError("请选择网关类型。", "Choose a gateway kind.")
+        raise FormError(*T.CHOOSE_GATEWAY_KIND)
     typed_faskey = str(form.get("faskey", "")).strip()   # write-only like the redirect key
     if typed_faskey and not faskey_ok(typed_faskey):
-        raise FormError("FAS 密钥须为 8–128 个字母或数字。", "The faskey is 8-128 letters and digits.")
+        raise FormError(*T.FASKEY_FORMAT)
     values["faskey"] = typed_faskey or (old.faskey if old is not None else "")
     if values["kind"] == "opennds" and not values["faskey"]:
-        raise FormError("openNDS 网关须填写 FAS 密钥（faskey）。", "An openNDS gateway needs its faskey.")
+        raise FormError(*T.OPENNDS_NEEDS_FASKEY)
     values["controller_url"] = str(form.get("controller_url", "")).strip()[:300]
     typed_openapi = str(form.get("openapi_client", "")).strip()[:260]     # write-only as well
     values["openapi_client"] = typed_openapi or (old.openapi_client if old is not None else "")
     values["radius_via"] = str(form.get("radius_via", "")).strip()
     if values["radius_proxy"] and values["radius_via"]:
-        raise FormError("RADIUS 代理本身不能再经由另一个代理。",
-                        "A RADIUS proxy cannot itself sit behind another proxy.")
+        raise FormError(*T.PROXY_BEHIND_PROXY)
     if old is not None:
         values["secret"], values["radius_secret"] = old.secret, old.radius_secret
     else:
@@ -303,7 +294,7 @@ def _render(record: AcRecord | None, values: dict[str, Any], status: int = 200) 
 
 def _not_found() -> tuple[str, int]:
     return render_template("console/error.html", status=404,
-                           message=tr("AC 不存在。", "There is no such AC.")), 404
+                           message=tr(*T.NO_SUCH_AC)), 404
 
 
 # -- views ---------------------------------------------------------------------------------------
@@ -322,9 +313,9 @@ def create() -> str | tuple[str, int]:
         return _render(None, _form_values(None))
     reg = registry()
     try:
-        name = form_text(request.form, "name", ("AC 名称", "AC name"), required=True, max_len=64)
+        name = form_text(request.form, "name", T.AC_LABELS["name"], required=True, max_len=64)
         if reg.get_or_none(name) is not None:
-            raise FormError(f"AC {name} 已存在。", f"An AC named {name} already exists.")
+            raise FormError(*T.ac_exists(name))
         record = _record_from_form(request.form, name, None)
         check_proxy_links(reg, record)
         reg.put(record)
@@ -355,7 +346,7 @@ def edit(name: str) -> str | tuple[str, int] | BaseResponse:
         flash_error(exc)
         return _render(old, {**_typed(request.form), "name": name}, 400)
     audit("noc", "ac.update", name, ac_public(old), ac_public(record))
-    flash(tr(f"AC {name} 已保存（数秒内生效）。", f"AC {name} saved (applies within seconds)."), "ok")
+    flash(tr(*T.ac_saved(name)), "ok")
     return redirect(url_for("noc_acs.edit", name=name))
 
 
@@ -379,9 +370,7 @@ def _set_enabled(name: str, enabled: bool) -> BaseResponse | tuple[str, int]:
     reg.put(dataclasses.replace(old, enabled=enabled))
     audit("noc", "ac.enable" if enabled else "ac.disable", name, {"enabled": old.enabled},
           {"enabled": enabled})
-    flash(tr(f"AC {name} 已启用。", f"AC {name} enabled.") if enabled else
-          tr(f"AC {name} 已停用：其 RADIUS 与 Portal 报文将被丢弃。",
-             f"AC {name} disabled: its RADIUS and portal packets are dropped."), "ok")
+    flash(tr(*T.ac_enabled(name)) if enabled else tr(*T.ac_disabled(name)), "ok")
     return redirect(url_for("noc_acs.edit", name=name))
 
 

@@ -16,6 +16,7 @@ from portal.aaa.blocklist import Blocklist
 from portal.admin.accounts import Role
 from portal.errors import ValidationError
 from portal.web.console import audit, current_account, login_required, tr
+from portal.web.noc import texts as T
 from portal.web.noc.noc_forms import FormError, flash_error, form_number, form_text
 from portal.web.wiring import services
 
@@ -39,7 +40,7 @@ def entry_dict(kind: str, entry: Any) -> dict[str, Any]:
 
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise FormError("请选择手机号或 MAC。", "Choose phone or MAC.")
+        raise FormError(*T.CHOOSE_BLOCK_KIND)
     return kind
 
 
@@ -58,13 +59,12 @@ def add() -> BaseResponse | tuple[str, int]:
     store = blocklist()
     try:
         kind = check_kind(form.get("kind", ""))
-        value = form_text(form, "value", ("手机号 / MAC", "Phone / MAC"), required=True, max_len=32)
-        reason = form_text(form, "reason", ("原因", "Reason"), required=True, max_len=200)
+        value = form_text(form, "value", T.BLOCK_LABELS["value"], required=True, max_len=32)
+        reason = form_text(form, "reason", T.BLOCK_LABELS["reason"], required=True, max_len=200)
         unit = _UNITS.get(form.get("unit", "days"), 86400)
-        ttl = form_number(form, "duration", ("期限", "Duration"), scale=unit) or 0
+        ttl = form_number(form, "duration", T.BLOCK_LABELS["duration"], scale=unit) or 0
         if ttl > MAX_TTL:
-            raise FormError("期限过长；永久封禁请留空。",
-                            "Duration too long; leave it empty to block forever.")
+            raise FormError(*T.DURATION_TOO_LONG)
         account = current_account()
         entry = store.block(kind, value, reason, ttl=ttl, by=f"user:{account.username}" if account else "")
     except (FormError, ValidationError) as exc:
@@ -72,7 +72,7 @@ def add() -> BaseResponse | tuple[str, int]:
         return render_template("noc/blocklist.html", entries={k: store.entries(k) for k in KINDS},
                                values={k: str(v) for k, v in form.items() if k != "csrf_token"}), 400
     audit("noc", "blocklist.add", f"{kind}:{entry.value}", None, entry_dict(kind, entry))
-    flash(tr(f"已封禁 {entry.value}。", f"{entry.value} blocked."), "ok")
+    flash(tr(*T.blocked(entry.value)), "ok")
     return redirect(url_for("noc_blocklist.index"))
 
 
@@ -91,7 +91,7 @@ def remove() -> BaseResponse:
     if removed:
         audit("noc", "blocklist.remove", f"{kind}:{value}",
               entry_dict(kind, before) if before else None, None)
-        flash(tr(f"已解除封禁 {value}。", f"{value} unblocked."), "ok")
+        flash(tr(*T.unblocked(value)), "ok")
     else:
-        flash(tr(f"{value} 不在黑名单中。", f"{value} is not blocked."), "error")
+        flash(tr(*T.not_blocked(value)), "error")
     return redirect(url_for("noc_blocklist.index"))

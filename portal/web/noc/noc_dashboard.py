@@ -16,6 +16,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from portal.admin.accounts import Role
 from portal.noc.livestats import LiveStats
 from portal.web.console import login_required, tr
+from portal.web.noc.texts import REJECT_REASONS
 from portal.web.wiring import services
 
 __all__ = ["bp", "livestats", "window_minutes"]
@@ -23,26 +24,6 @@ __all__ = ["bp", "livestats", "window_minutes"]
 bp = Blueprint("noc_dashboard", __name__, url_prefix="/noc")
 
 WINDOWS = (15, 60, 180, 720, 1440)     # minutes the page offers
-
-# RADIUS reject reasons (the ``reject:<reason>`` figures: radius/auth_replies.py and
-# portal.aaa.grants.REFUSAL_MESSAGES) as the reject chart names them (zh, en); an unknown reason
-# keeps its id.
-REJECT_REASONS: dict[str, tuple[str, str]] = {
-    "invalid_credential": ("凭证无效或过期", "Invalid or expired credential"),
-    "reused_credential": ("凭证重复使用", "Credential reused"),
-    "blocked": ("黑名单", "Blocked"),
-    "device_mismatch": ("设备不符", "Device mismatch"),
-    "unsupported_method": ("认证方式不支持", "Unsupported method"),
-    "expired": ("套餐过期", "Plan expired"),
-    "daily_time_used": ("当日时长用完", "Daily time used up"),
-    "total_time_used": ("总时长用完", "Total time used up"),
-    "daily_volume_used": ("当日流量用完", "Daily data used up"),
-    "total_volume_used": ("总流量用完", "Total data used up"),
-    "too_many_devices": ("设备数已满", "Too many devices"),
-    "no_plan": ("无可用套餐", "No plan"),
-    "unspecified": ("未说明", "Unspecified"),
-}
-
 
 def reject_names(lang: str) -> str:
     """The reject chart's labels in ``lang`` as JSON, for a data- attribute (CSP: no inline script)."""

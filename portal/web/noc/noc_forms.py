@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import flash
 
 from portal.web.console import tr
+from portal.web.noc import texts as T
 
 __all__ = ["FormError", "end_of_day", "flash_error", "form_bool", "form_date", "form_number",
            "form_text", "new_secret"]
@@ -33,17 +34,16 @@ def flash_error(exc: Exception) -> None:
     if isinstance(exc, FormError):
         flash(tr(exc.zh, exc.en), "error")
     else:
-        flash(tr("输入无效：", "Invalid input: ") + str(exc), "error")
+        flash(tr(*T.INVALID_INPUT) + str(exc), "error")
 
 
 def form_text(form: Mapping[str, str], name: str, label: tuple[str, str], *, required: bool = False,
               max_len: int = 200) -> str:
     value = str(form.get(name, "")).strip()
     if required and not value:
-        raise FormError(f"请填写“{label[0]}”。", f"{label[1]} is required.")
+        raise FormError(*T.field_required(label))
     if len(value) > max_len:
-        raise FormError(f"“{label[0]}”不能超过 {max_len} 个字符。",
-                        f"{label[1]} must be at most {max_len} characters.")
+        raise FormError(*T.field_too_long(label, max_len))
     return value
 
 
@@ -57,17 +57,15 @@ def form_number(form: Mapping[str, str], name: str, label: tuple[str, str], *, s
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
-        raise FormError(f"“{label[0]}”必须是数字（留空表示不限）。",
-                        f"{label[1]} must be a number (leave empty for no limit).") from None
+        raise FormError(*T.number_expected(label)) from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise FormError(f"“{label[0]}”必须是数字。", f"{label[1]} must be a number.")
+        raise FormError(*T.not_a_number(label))
     if value <= 0:
-        raise FormError(f"“{label[0]}”必须大于 0（留空表示不限）。",
-                        f"{label[1]} must be greater than 0 (leave empty for no limit).")
+        raise FormError(*T.number_not_positive(label))
     if value < minimum:
-        raise FormError(f"“{label[0]}”不能小于 {minimum:g}。", f"{label[1]} must be at least {minimum:g}.")
+        raise FormError(*T.number_below(label, minimum))
     if value > 1e15:
-        raise FormError(f"“{label[0]}”过大。", f"{label[1]} is too large.")
+        raise FormError(*T.number_too_large(label))
     return max(1, round(value * scale))
 
 
@@ -82,8 +80,7 @@ def form_date(raw: str, label: tuple[str, str]) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise FormError(f"“{label[0]}”不是有效日期（YYYY-MM-DD）。",
-                        f"{label[1]} is not a valid date (YYYY-MM-DD).") from None
+        raise FormError(*T.bad_date(label)) from None
 
 
 def end_of_day(day: dt.date, timezone: str) -> float:

@@ -29,7 +29,7 @@ from portal.errors import NotFound
 from portal.noc.jobs import Job, JobRunner, JobStore, Progress
 from portal.noc.kick import KickOutcome, NocActions
 from portal.web.console import login_required, tr
-from portal.web.i18n import count_en
+from portal.web.noc import texts as T
 from portal.web.wiring import services
 
 __all__ = ["bp", "job_runner", "job_store", "safe_back", "start_kick", "start_plan_change",
@@ -93,10 +93,9 @@ def start_kick(actions: NocActions, sessions: list[OnlineSession], *, kind: str,
 def kick_result(outcomes: list[KickOutcome]) -> dict[str, Any]:
     ok = sum(1 for o in outcomes if o.ok)
     if not outcomes:
-        zh, en = "会话已不在线，无需下线。", "The session was no longer online; nothing to do."
+        zh, en = T.KICK_NOTHING
     else:
-        zh = f"{len(outcomes)} 个会话中 {ok} 个已下线。"
-        en = f"{ok} of {count_en(len(outcomes), 'session')} taken offline."
+        zh, en = T.kicked(ok, len(outcomes))
     return {"kicks": [o.as_dict() for o in outcomes], "message": en, "message_zh": zh}
 
 
@@ -150,7 +149,7 @@ def job(job_id: str) -> BaseResponse | tuple[str, int]:
     found = job_store().get(job_id)
     back = safe_back(request.args.get("back"), url_for("noc_sessions.index"))
     if found is None:
-        message = tr("任务不存在或已过期。", "There is no such job (or it expired).")
+        message = tr(*T.NO_SUCH_JOB)
         return render_template("console/error.html", status=404, message=message), 404
     html = render_template("noc/job.html", job=found, back=back, tr=tr)
     response = current_app.make_response(html)

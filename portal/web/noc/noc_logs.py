@@ -26,6 +26,7 @@ from portal.legal.log_archive import STREAMS, archive_timezone
 from portal.legal.logexport import FORMATS, ExportFilters, ExportRequestError, LogExporter, day_range
 from portal.state import keys
 from portal.web.console import audit, login_required, tr
+from portal.web.noc import texts as T
 from portal.web.noc.noc_forms import FormError, form_date
 from portal.web.wiring import services
 
@@ -35,8 +36,6 @@ bp = Blueprint("noc_logs", __name__, url_prefix="/noc/logs")
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 FILTERS = ("phone", "mac", "ac", "venue", "kind")
-STREAM_LABELS = {"realname": ("实名上网日志", "Real-name log"), "accounting": ("计费日志", "Accounting log"),
-                 "audit": ("操作审计日志", "Audit log")}
 
 
 def exporter() -> LogExporter:
@@ -75,7 +74,7 @@ def _archive_status() -> dict[str, str]:
 
 
 def _page(values: dict[str, str], status: int = 200) -> tuple[str, int]:
-    return render_template("noc/logs.html", values=values, streams=STREAM_LABELS, formats=FORMATS,
+    return render_template("noc/logs.html", values=values, streams=T.STREAM_LABELS, formats=FORMATS,
                            archive=_archive_status(), timezone=export_timezone()), status
 
 
@@ -103,11 +102,11 @@ def export() -> Response | tuple[str, int]:
     try:
         stream = values["stream"]
         if stream not in STREAMS:
-            raise FormError("请选择日志类型。", "Choose a log.")
-        first = form_date(values["from"], ("开始日期", "From"))
-        last = form_date(values["to"], ("结束日期", "To"))
+            raise FormError(*T.CHOOSE_LOG)
+        first = form_date(values["from"], T.LOG_LABELS["from"])
+        last = form_date(values["to"], T.LOG_LABELS["to"])
         if first is None or last is None:
-            raise FormError("请填写开始和结束日期。", "Enter both dates.")
+            raise FormError(*T.BOTH_DATES)
         start, end = day_range(first, last, export_timezone())
         filters = ExportFilters(**{k: values[k] for k in FILTERS})
         fmt = values["format"] or "csv"

@@ -28,13 +28,16 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.aaa.plan_limits import PLAN_LIMITS
 from portal.aaa.plans import RULE_SCOPES, Plan, PlanStore
+from portal.aaa.texts import PLAN_LIMIT_LABELS
 from portal.admin.accounts import Role
 from portal.errors import NotFound, ValidationError
 from portal.noc.jobs import JobBusy
 from portal.units import MB, format_octets
 from portal.venues.venue_store import assign_plan_rule
 from portal.web.console import audit, client_ip, login_required, tr
+from portal.web.noc import texts as T
 from portal.web.noc.noc_forms import (
     FormError,
     end_of_day,
@@ -49,25 +52,12 @@ __all__ = ["FIELDS", "bp", "plan_store", "rule_field_of"]
 
 bp = Blueprint("noc_plans", __name__, url_prefix="/noc/plans")
 
-# (field, zh, en, unit, scale from the form's unit to the store's, minimum in the form's unit)
-FIELDS: tuple[tuple[str, str, str, str, int, float], ...] = (
-    ("up_kbps", "上行速率", "Upload rate", "kbit/s", 1, 0),
-    ("down_kbps", "下行速率", "Download rate", "kbit/s", 1, 0),
-    ("session_timeout", "单次在线上限", "Session limit", "min", 60, 0),
-    ("idle_timeout", "空闲下线", "Idle timeout", "min", 60, 0),
-    ("daily_time", "每日时长", "Time per day", "min", 60, 0),
-    ("total_time", "总时长", "Total time", "min", 60, 0),
-    ("daily_volume", "每日流量", "Data per day", "MB", MB, 0),
-    ("total_volume", "总流量", "Total data", "MB", MB, 0),
-    ("validity_days", "有效天数（自首次登录）", "Valid for (days from first login)", "d", 1, 0),
-    ("max_sessions", "同时在线设备数", "Concurrent devices", "", 1, 0),
-    ("interim_interval", "计费更新间隔", "Interim interval", "s", 1, 60),
-    ("mac_binding_days", "免短信天数", "Device remembered for", "d", 1, 0),
-)
-_INTEGER = {"up_kbps", "down_kbps", "validity_days", "max_sessions", "interim_interval",
-            "mac_binding_days"}
-SCOPE_LABELS = {"venue": ("场所", "Venue"), "ssid": ("SSID", "SSID"), "ac": ("AC", "AC"),
-                "default": ("全局默认", "Global default")}
+# (field, zh, en, unit, scale from the form's unit to the store's, minimum in the form's unit):
+# the plan's limits as the form shows them (portal/aaa/plan_limits.py, named in portal/aaa/texts.py)
+FIELDS: tuple[tuple[str, str, str, str, int, float], ...] = tuple(
+    (limit.name, *PLAN_LIMIT_LABELS[limit.name], limit.form_unit, limit.form_scale, limit.form_minimum)
+    for limit in PLAN_LIMITS)
+_INTEGER = {limit.name for limit in PLAN_LIMITS if limit.whole}
 
 
 def plan_store() -> PlanStore:
@@ -82,27 +72,25 @@ def _tz() -> str:
 def rule_field_of(scope: str, key: str) -> tuple[str, str]:
     """Validate a rule's scope and key for a form (zh+en errors)."""
     if scope not in RULE_SCOPES:
-        raise FormError("请选择规则类型。", "Choose what the rule applies to.")
+        raise FormError(*T.CHOOSE_RULE_SCOPE)
     key = key.strip()
     if scope == "default":
         return scope, ""
     if not key:
-        raise FormError("请填写场所 / SSID / AC 名称。", "Enter the venue / SSID / AC name.")
+        raise FormError(*T.RULE_KEY_MISSING)
     if len(key) > 64 or any(ord(c) < 32 for c in key):
-        raise FormError("名称不能超过 64 个字符。", "The name must be at most 64 characters.")
+        raise FormError(*T.RULE_KEY_TOO_LONG)
     return scope, key
 
 
 def _plan_from_form(form: Any, name: str, retired: bool = False) -> Plan:
     values: dict[str, Any] = {"name": name, "retired": retired,
-                              "title_zh": form_text(form, "title_zh", ("中文名称", "Chinese title"),
-                                                    max_len=100),
-                              "title_en": form_text(form, "title_en", ("英文名称", "English title"),
-                                                    max_len=100)}
+                              "title_zh": form_text(form, "title_zh", T.PLAN_LABELS["title_zh"], max_len=100),
+                              "title_en": form_text(form, "title_en", T.PLAN_LABELS["title_en"], max_len=100)}
     for fname, zh, en, _unit, scale, minimum in FIELDS:
         values[fname] = form_number(form, fname, (zh, en), scale=scale, minimum=minimum,
                                     integer=fname in _INTEGER)
-    until = form_date(form.get("valid_until", ""), ("截止日期", "Valid until"))
+    until = form_date(form.get("valid_until", ""), T.PLAN_LABELS["valid_until"])
     values["valid_until"] = end_of_day(until, _tz()) if until else None
     return Plan(**values)
 
@@ -157,7 +145,7 @@ def index() -> str:
                      "state": "missing" if target is None else ("retired" if target.retired else "ok")})
     used = {p: sum(1 for r in rules.values() if r == p) for p in by_name}
     return render_template("noc/plans.html", plans=plans, rules=rows, used=used, describe=describe,
-                           scopes=SCOPE_LABELS, default_plan=services().settings.quota.default_plan)
+                           scopes=T.SCOPE_LABELS, default_plan=services().settings.quota.default_plan)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -168,16 +156,16 @@ def create() -> str | tuple[str, int] | BaseResponse:
     store = plan_store()
     values = {k: str(v) for k, v in request.form.items() if k != "csrf_token"}
     try:
-        name = form_text(request.form, "name", ("套餐代码", "Plan code"), required=True, max_len=64)
+        name = form_text(request.form, "name", T.PLAN_LABELS["name"], required=True, max_len=64)
         if store.get_or_none(name) is not None:
-            raise FormError(f"套餐 {name} 已存在。", f"A plan named {name} already exists.")
+            raise FormError(*T.plan_exists(name))
         plan = _plan_from_form(request.form, name)
     except (FormError, ValidationError) as exc:
         flash_error(exc)
         return _render_form(None, values, 400)
     store.put(plan)
     audit("noc", "plan.create", plan.name, None, dataclasses.asdict(plan))
-    flash(tr(f"套餐 {plan.name} 已创建。", f"Plan {plan.name} created."), "ok")
+    flash(tr(*T.plan_created(plan.name)), "ok")
     return redirect(url_for("noc_plans.index"))
 
 
@@ -188,7 +176,7 @@ def edit(name: str) -> str | tuple[str, int] | BaseResponse:
     plan = store.get_or_none(name)
     if plan is None:
         return render_template("console/error.html", status=404,
-                               message=tr("套餐不存在。", "There is no such plan.")), 404
+                               message=tr(*T.NO_SUCH_PLAN)), 404
     if request.method == "GET":
         return _render_form(plan, _form_values(plan))
     values = {k: str(v) for k, v in request.form.items() if k != "csrf_token"}
@@ -200,16 +188,12 @@ def edit(name: str) -> str | tuple[str, int] | BaseResponse:
         return _render_form(plan, values, 400)
     applies = plan.enforced_differs(new)
     if applies and _jobs_full():
-        flash(tr("后台任务过多，套餐未保存，请稍后重试。",
-                 "Too many background jobs are waiting; the plan was not saved. Try again shortly."),
-              "error")
+        flash(tr(*T.PLAN_JOBS_FULL), "error")
         return _render_form(plan, values, 503)
     store.put(new)
     audit("noc", "plan.update", name, dataclasses.asdict(plan), dataclasses.asdict(new))
     if not applies:
-        flash(tr(f"套餐 {name} 已保存（名称、同时在线设备数和免短信天数在下次登录时生效）。",
-                 f"Plan {name} saved (titles, concurrent devices and device memory apply at the "
-                 f"next login)."), "ok")
+        flash(tr(*T.plan_saved_for_next_login(name)), "ok")
         return redirect(url_for("noc_plans.index"))
     return _apply_to_online(plan, new)
 
@@ -230,17 +214,9 @@ def _apply_to_online(before: Plan, after: Plan) -> BaseResponse:
     try:
         job = start_plan_change(actions, before, after, actor=actor(), area="noc", ip=client_ip())
     except JobBusy:
-        flash(tr(f"套餐 {after.name} 已保存，但后台任务过多，未能应用到在线会话：在线会话仍按原限制运行，"
-                 f"请稍后在“在线用户”中处理。",
-                 f"Plan {after.name} saved, but too many background jobs are waiting: online "
-                 f"sessions still run with their previous limits."), "error")
+        flash(tr(*T.plan_saved_not_applied(after.name)), "error")
         return redirect(url_for("noc_plans.index"))
-    flash(tr(f"套餐 {after.name} 已保存，正在应用到约 {online} 个在线会话：AC 支持 CoA 的立即获得新限制，"
-             f"已超出新限制的将下线，AC 不支持 CoA 的保持原限制直到下线。",
-             f"Plan {after.name} saved and being applied to about {online} online sessions: "
-             f"those whose AC takes a CoA get the new limits now, those already past them are "
-             f"disconnected, and those whose AC takes no CoA keep their previous limits until "
-             f"they end."), "ok")
+    flash(tr(*T.plan_saved_applying(after.name, online)), "ok")
     return redirect(url_for("noc_jobs.job", job_id=job.id, back=url_for("noc_plans.index")))
 
 
@@ -261,18 +237,16 @@ def _set_retired(name: str, retired: bool) -> BaseResponse:
     try:
         plan = store.get(name)
     except NotFound:
-        flash(tr("套餐不存在。", "There is no such plan."), "error")
+        flash(tr(*T.NO_SUCH_PLAN), "error")
         return redirect(url_for("noc_plans.index"))
     new = dataclasses.replace(plan, retired=retired)
     store.put(new)
     audit("noc", "plan.retire" if retired else "plan.restore", name, {"retired": plan.retired},
           {"retired": retired})
     if retired:
-        flash(tr(f"套餐 {name} 已停用：新登录不再使用它（指向它的规则改用下一条规则），在线会话不受影响。",
-                 f"Plan {name} retired: new logins no longer get it (rules pointing at it fall "
-                 f"through to the next rule); online sessions are not affected."), "ok")
+        flash(tr(*T.plan_retired(name)), "ok")
     else:
-        flash(tr(f"套餐 {name} 已恢复。", f"Plan {name} restored."), "ok")
+        flash(tr(*T.plan_restored(name)), "ok")
     return redirect(url_for("noc_plans.index"))
 
 
@@ -285,10 +259,9 @@ def assign_rule() -> BaseResponse:
         plan_name = request.form.get("plan", "")
         plan = store.get_or_none(plan_name)
         if plan is None:
-            raise FormError("请选择一个存在的套餐。", "Choose an existing plan.")
+            raise FormError(*T.CHOOSE_EXISTING_PLAN)
         if plan.retired:
-            raise FormError(f"套餐 {plan_name} 已停用，不能分配。",
-                            f"Plan {plan_name} is retired and cannot be assigned.")
+            raise FormError(*T.plan_retired_not_assignable(plan_name))
     except FormError as exc:
         flash_error(exc)
         return redirect(url_for("noc_plans.index"))
@@ -296,7 +269,7 @@ def assign_rule() -> BaseResponse:
     before = store.rules().get(field)
     assign_plan_rule(store.redis, scope, key, plan_name)
     audit("noc", "plan.rule.assign", field, {"plan": before}, {"plan": plan_name})
-    flash(tr(f"规则已保存：{field} → {plan_name}", f"Rule saved: {field} → {plan_name}"), "ok")
+    flash(tr(*T.rule_saved(field, plan_name)), "ok")
     return redirect(url_for("noc_plans.index"))
 
 
@@ -307,10 +280,10 @@ def remove_rule() -> BaseResponse:
     field = request.form.get("field", "")
     rules = store.rules()
     if field not in rules:
-        flash(tr("规则不存在。", "There is no such rule."), "error")
+        flash(tr(*T.NO_SUCH_RULE), "error")
         return redirect(url_for("noc_plans.index"))
     scope, _, key = field.partition(":")
     assign_plan_rule(store.redis, "default" if field == "*" else scope, key, None)
     audit("noc", "plan.rule.remove", field, {"plan": rules[field]}, None)
-    flash(tr(f"规则 {field} 已删除。", f"Rule {field} removed."), "ok")
+    flash(tr(*T.rule_removed(field)), "ok")
     return redirect(url_for("noc_plans.index"))

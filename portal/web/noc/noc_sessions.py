@@ -29,6 +29,7 @@ from portal.noc.phone_profile import UserDirectory
 from portal.noc.session_search import SessionFilter, SessionQuery
 from portal.units import format_octets
 from portal.web.console import client_ip, current_account, login_required, tr
+from portal.web.noc import texts as T
 from portal.web.wiring import services
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def index() -> str | tuple[str, int]:
     try:
         flt = SessionFilter.parse(raw)
     except ValidationError as exc:
-        flash(tr("搜索条件无效：", "Invalid search: ") + str(exc), "error")
+        flash(tr(*T.INVALID_SEARCH) + str(exc), "error")
         return render_template("noc/sessions.html", page=None, filters=raw, fmt_bytes=fmt_bytes,
                                fmt_seconds=fmt_seconds, offset=0, limit=limit), 400
     page = session_query().search(flt, offset, limit)
@@ -121,8 +122,7 @@ def _start(sessions: list[Any], kind: str, target: str, before: Any, back: str) 
         job = start_kick(noc_actions(), sessions, kind=kind, target=target, actor=actor(),
                          area="noc", ip=client_ip(), before=before)
     except JobBusy:
-        flash(tr("后台任务过多，请稍后重试。", "Too many background jobs are waiting; try again shortly."),
-              "error")
+        flash(tr(*T.JOBS_FULL), "error")
         return redirect(back)
     return redirect(url_for("noc_jobs.job", job_id=job.id, back=back))
 
@@ -133,7 +133,7 @@ def kick() -> BaseResponse:
     ac, sid = request.form.get("ac", ""), request.form.get("session_id", "")
     view = session_query().one(ac, sid) if ac and sid else None
     if view is None:
-        flash(tr("该会话已不在线。", "That session is no longer online."), "error")
+        flash(tr(*T.SESSION_GONE), "error")
         return redirect(_back(request.form))
     return _start([view.session], "kick_session", f"{ac}|{sid}", view.as_dict(), _back(request.form))
 
@@ -146,12 +146,12 @@ def kick_phone() -> BaseResponse:
     try:
         phone = normalise_phone(request.form.get("phone", ""))
     except ValidationError:
-        flash(tr("手机号无效。", "Not a phone number."), "error")
+        flash(tr(*T.NOT_A_PHONE), "error")
         return redirect(_back(request.form))
     back = (url_for("noc_users.user", phone=phone) if request.form.get("back", "") == "user"
             else _back(request.form))
     sessions = noc_actions().registry.by_phone(phone)
     if not sessions:
-        flash(tr(f"{phone} 当前没有在线会话。", f"{phone} has no online session."), "error")
+        flash(tr(*T.no_online_session(phone)), "error")
         return redirect(back)
     return _start(sessions, "kick_phone", phone, {"sessions": len(sessions)}, back)

@@ -15,7 +15,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.admin.accounts import Role
 from portal.admin.apitokens import SCOPES, ApiTokenStore
 from portal.errors import NotFound, ValidationError
+from portal.web import console_texts as CT
 from portal.web.console import audit, current_account, login_required, tr
+from portal.web.noc import texts as T
 from portal.web.noc.noc_forms import FormError, end_of_day, flash_error, form_date, form_text
 from portal.web.wiring import services
 
@@ -44,19 +46,18 @@ def index() -> tuple[str, int]:
 def create() -> tuple[str, int]:
     form = request.form
     try:
-        name = form_text(form, "name", ("名称", "Name"), required=True, max_len=64)
+        name = form_text(form, "name", CT.TOKEN_LABELS["name"], required=True, max_len=64)
         scope = form.get("scope", "")
         if scope not in SCOPES:
-            raise FormError("请选择权限（只读、读写、管理或导出）。",
-                            "Choose a scope (read, write, admin or export).")
-        until = form_date(form.get("expires", ""), ("到期日期", "Expires"))
+            raise FormError(*T.CHOOSE_TOKEN_SCOPE)
+        until = form_date(form.get("expires", ""), CT.TOKEN_LABELS["expires"])
         expires_at = end_of_day(until, str(services().settings.quota.timezone)) if until else None
         account = current_account()
         assert account is not None
         token, secret = token_store().create(name, scope, f"user:{account.username}", expires_at)
     except (FormError, ValidationError) as exc:
         if isinstance(exc, ValidationError) and "future" in str(exc):
-            exc = FormError("到期日期必须晚于今天。", "The expiry date must be in the future.")
+            exc = FormError(*CT.TOKEN_EXPIRY_PAST)
         flash_error(exc)
         return _page({k: str(v) for k, v in form.items() if k != "csrf_token"}, 400)
     audit("noc", "token.create", token.id, None, token.as_dict())
@@ -71,8 +72,8 @@ def revoke(token_id: str) -> BaseResponse:
     try:
         token = store.revoke(token_id)
     except NotFound:
-        flash(tr("令牌不存在。", "There is no such token."), "error")
+        flash(tr(*CT.NO_SUCH_TOKEN), "error")
         return redirect(url_for("noc_tokens.index"))
     audit("noc", "token.revoke", token_id, before.as_dict() if before else None, token.as_dict())
-    flash(tr(f"令牌 {token.name} 已吊销。", f"Token {token.name} revoked."), "ok")
+    flash(tr(*CT.token_revoked(token.name)), "ok")
     return redirect(url_for("noc_tokens.index"))

@@ -13,6 +13,7 @@ from portal.admin.accounts import Role
 from portal.errors import NotFound, ValidationError
 from portal.noc.jobs import JobBusy
 from portal.web.console import audit, client_ip, login_required, tr
+from portal.web.noc import texts as T
 from portal.web.noc.noc_jobs import start_user_plan
 from portal.web.noc.noc_sessions import actor, fmt_bytes, fmt_seconds, noc_actions, user_directory
 
@@ -36,7 +37,7 @@ def index() -> str | BaseResponse | tuple[str, int]:
         try:
             return redirect(url_for("noc_users.user", phone=normalise_phone(raw)))
         except ValidationError:
-            flash(tr("手机号无效。", "Not a phone number."), "error")
+            flash(tr(*T.NOT_A_PHONE), "error")
             return render_template("noc/users.html", phone=raw), 400
     return render_template("noc/users.html", phone="")
 
@@ -63,11 +64,10 @@ def change_plan(phone: str) -> BaseResponse:
     try:
         job = start_user_plan(noc_actions(), phone, name, actor=actor(), area="noc", ip=client_ip())
     except (NotFound, ValidationError) as exc:
-        flash(tr("无法更改套餐：", "Cannot change the plan: ") + str(exc), "error")
+        flash(tr(*T.CANNOT_CHANGE_PLAN) + str(exc), "error")
         return redirect(back)
     except JobBusy:
-        flash(tr("后台任务过多，请稍后重试。", "Too many background jobs are waiting; try again shortly."),
-              "error")
+        flash(tr(*T.JOBS_FULL), "error")
         return redirect(back)
     return redirect(url_for("noc_jobs.job", job_id=job.id, back=back))
 
@@ -80,9 +80,9 @@ def unbind(phone: str) -> BaseResponse:
     directory = user_directory()
     bound = {m.mac: m for m in directory.bound_macs(phone)}
     if mac is None or mac not in bound:
-        flash(tr("该设备未绑定此手机号。", "That device is not bound to this phone."), "error")
+        flash(tr(*T.MAC_NOT_BOUND), "error")
         return redirect(url_for("noc_users.user", phone=phone))
     directory.credentials.unbind_mac(mac)
     audit("noc", "user.unbind_mac", phone, {"mac": mac, "expires": bound[mac].expires}, None)
-    flash(tr(f"已解绑设备 {mac}", f"Device {mac} unbound"), "ok")
+    flash(tr(*T.mac_unbound(mac)), "ok")
     return redirect(url_for("noc_users.user", phone=phone))

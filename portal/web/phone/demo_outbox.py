@@ -10,6 +10,7 @@ from flask import Blueprint, Response
 from markupsafe import escape
 
 from portal.web import services
+from portal.web.phone.texts import DEMO_OUTBOX_EMPTY, DEMO_OUTBOX_HEADING
 
 __all__ = ["bp", "outbox_dir"]
 
@@ -33,11 +34,11 @@ def outbox() -> Response:
             continue
         rows.append(f"<tr><td>{escape(str(msg.get('phone', '')))}</td><td class=t>"
                     f"{escape(str(msg.get('text', '')))}</td></tr>")
-    body = "".join(rows) or "<tr><td colspan=2>（暂无短信 / no messages yet）</td></tr>"
+    body = "".join(rows) or f"<tr><td colspan=2>{DEMO_OUTBOX_EMPTY}</td></tr>"
     html = ("<!doctype html><html lang=zh-CN><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width,initial-scale=1'>"
             "<meta http-equiv=refresh content=3><title>SMS outbox (demo)</title>"
             "<style>body{font:15px sans-serif;margin:16px}td{border-bottom:1px solid #ddd;padding:6px}"
-            ".t{font-family:monospace}</style><h1>短信发件箱（演示）/ SMS outbox (demo)</h1>"
+            f".t{{font-family:monospace}}</style><h1>{DEMO_OUTBOX_HEADING}</h1>"
             f"<table id=outbox>{body}</table>")
     return Response(html, mimetype="text/html")

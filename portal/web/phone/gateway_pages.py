@@ -52,15 +52,15 @@ def unifi_landing(site: str) -> BaseResponse:
 
 def result_page(query: dict[str, Any], lang: str) -> BaseResponse | None:
     """The page for a gateway result landing; None when ``query`` is no such landing."""
-    from portal.web.phone import phone_pages as phone  # phone imports this module
+    from portal.web.phone import phone_pages  # phone_pages imports this module: import when called
 
     journey = services().journey
     try:
-        check_source(journey, query, phone.observed_address())
+        check_source(journey, query, phone_pages.observed_address())
         result = gateway_result(journey, query)
     except LoginError as exc:
-        values, status = phone._error_values(exc, lang)
-        return phone._render("error", journey.venue("none"), lang, status, retry_url="", **values)
+        values, status = phone_pages._error_values(exc, lang)
+        return phone_pages._render("error", journey.venue("none"), lang, status, retry_url="", **values)
     if result is None:
         return None
     venue = journey.venues.resolve(result.ac, None, None)
@@ -73,12 +73,13 @@ def result_page(query: dict[str, Any], lang: str) -> BaseResponse | None:
         target = journey.redirect_target(venue)       # a login we no longer know of
         if target:
             return redirect(target, 303)
-        values, status = phone._error_values(LoginError("gateway_online"), lang)
-        return phone._render("error", venue, lang, status, retry_url="", **values)
+        values, status = phone_pages._error_values(LoginError("gateway_online"), lang)
+        return phone_pages._render("error", venue, lang, status, retry_url="", **values)
     if result.res == "logoff":
         journey.close(result.ac, result.user_ip, result.mac, "gateway logoff")
-        return phone._offline_page(lang, venue, notice=texts(lang)["logged_out"])
-    values, status = phone._error_values(LoginError("ac_rejected", reply_message=result.reply), lang)
-    response: Response = phone._render("error", venue, lang, status, retry_url=result.retry_url, **values)
+        return phone_pages._offline_page(lang, venue, notice=texts(lang)["logged_out"])
+    values, status = phone_pages._error_values(LoginError("ac_rejected", reply_message=result.reply), lang)
+    response: Response = phone_pages._render("error", venue, lang, status, retry_url=result.retry_url,
+                                             **values)
     return response
 

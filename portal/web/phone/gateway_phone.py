@@ -31,11 +31,23 @@ from ac_adapters.gateways import adapter_for
 from portal.phone.gateway_login import logout_url, no_portal_login
 from portal.phone.login_types import LoginSuccess, PhoneContext
 from portal.web import services
+from portal.web.phone.texts import (
+    GATEWAY_LOGIN_REFUSED,
+    GATEWAY_LOGIN_RETRY,
+    GATEWAY_LOGIN_STALE,
+    GATEWAY_LOGIN_TAP,
+    GATEWAY_LOGIN_TITLE,
+    GATEWAY_LOGIN_WORKING,
+    GATEWAY_LOGOUT_CANNOT,
+    GATEWAY_LOGOUT_TITLE,
+    GATEWAY_LOGOUT_WORKING,
+)
 
 __all__ = ["handoff_page", "logout_page"]
 
 _POLICY = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; "
            "frame-ancestors 'none'")
+_LOGOUT_TITLE, _LOGIN_TITLE = " ".join(GATEWAY_LOGOUT_TITLE), " ".join(GATEWAY_LOGIN_TITLE)
 
 
 def logout_page(ac: str, user_ip: str, lang: str) -> Response | None:
@@ -51,18 +63,15 @@ def logout_page(ac: str, user_ip: str, lang: str) -> Response | None:
         return None             # UniFi: the portal unauthorises the guest itself (PhoneJourney.logout)
     url = logout_url(journey, record, user_ip)
     if url is None:
-        zh = "该 Wi-Fi 网关无法从门户下线：会话将在登录时设定的时长或流量用完时结束。"
-        en = ("This Wi-Fi gateway cannot be logged out from the portal: the session ends when the "
-              "time or data given at login runs out.")
+        zh, en = GATEWAY_LOGOUT_CANNOT
         head = ""
     else:
         link = escape(url)
         head = f'<meta http-equiv="refresh" content="0;url={link}">'
-        zh = f'正在 Wi-Fi 网关上下线……如未自动跳转，请<a href="{link}">点此完成下线</a>。'
-        en = f'Logging out at the Wi-Fi gateway… If nothing happens, <a href="{link}">tap here to finish</a>.'
+        zh, en = (text.format(link=link) for text in GATEWAY_LOGOUT_WORKING)
     body = f"<p>{en}</p><p lang=zh>{zh}</p>" if lang == "en" else f"<p>{zh}</p><p lang=en>{en}</p>"
     html = (f'<!doctype html><html lang="{"en" if lang == "en" else "zh"}"><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width">{head}<title>下线 Log out</title>'
+            f'<meta name="viewport" content="width=device-width">{head}<title>{_LOGOUT_TITLE}</title>'
             f"{body}</html>")
     response = Response(html, status=200, mimetype="text/html")
     response.headers["Content-Security-Policy"] = _POLICY
@@ -110,15 +119,15 @@ def handoff_page(ctx: PhoneContext, ok: LoginSuccess, lang: str) -> Response:
     config = {"status": json_root + "status", "logon": ok.gateway_json, "plain": ok.redirect_url,
               "landing": dict(parse_qsl(logon.query)).get("userurl", "/"),
               "challenge": str(state.get("challenge", "")).lower(),
-              "stale": "登录页已过期 / This login page expired"}
+              "stale": " / ".join(GATEWAY_LOGIN_STALE)}
     retry = escape(f"http://{state.get('uamip', '')}:{state.get('uamport', '')}/prelogin")
     plain = escape(ok.redirect_url)
     data = json.dumps(config).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     nonce = secrets.token_urlsafe(16)
-    zh_working, en_working = "正在 Wi-Fi 网关上登录……", "Logging in at the Wi-Fi gateway…"
-    zh_fail, en_fail = "登录被拒绝：", "Login refused: "
-    zh_retry, en_retry = "重新登录", "Log in again"
-    zh_tap, en_tap = "如未自动完成，请点此继续", "If nothing happens, tap here to continue"
+    zh_working, en_working = GATEWAY_LOGIN_WORKING
+    zh_fail, en_fail = GATEWAY_LOGIN_REFUSED
+    zh_retry, en_retry = GATEWAY_LOGIN_RETRY
+    zh_tap, en_tap = GATEWAY_LOGIN_TAP
     first, second = ("en", "zh") if lang == "en" else ("zh", "en")
     words = {"zh": (zh_working, zh_fail, zh_retry, zh_tap), "en": (en_working, en_fail, en_retry, en_tap)}
     working = "".join(f"<p lang={code}>{words[code][0]}</p>" for code in (first, second))
@@ -126,7 +135,7 @@ def handoff_page(ctx: PhoneContext, ok: LoginSuccess, lang: str) -> Response:
     again = " / ".join(words[code][2] for code in (first, second))
     tap = " / ".join(words[code][3] for code in (first, second))
     html = (f'<!doctype html><html lang="{first}"><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width"><title>登录 Log in</title>'
+            f'<meta name="viewport" content="width=device-width"><title>{_LOGIN_TITLE}</title>'
             f'<noscript><meta http-equiv="refresh" content="0;url={plain}"></noscript>'
             f'<div id="working">{working}<p><a href="{plain}">{tap}</a></p></div>'
             f'<div id="failed" hidden><p>{failed}<span id="reason"></span></p>'

@@ -16,6 +16,7 @@ import redis as redis_lib
 from flask import Response
 
 from portal.state import keys
+from portal.web.venue.texts import RENDER_BUSY
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,7 @@ MAX_PER_MINUTE = 300        # the concurrency cap is the CPU guard; this bounds 
 SLOT_TTL = 30            # seconds: a worker killed mid-render frees its slot by then
 _REDIS_ERRORS = (redis_lib.RedisError, OSError)
 
-BUSY_ZH = "模板渲染请求过多，请稍后再试。"
-BUSY_EN = "Too many template renders for this account; please try again in a moment."
+BUSY_ZH, BUSY_EN = RENDER_BUSY     # the API's 429 names these too
 
 
 class RenderBusy(Exception):

@@ -38,6 +38,7 @@ from portal.venues.campaign_store import (
 )
 from portal.web import services
 from portal.web.console import audit, current_account, login_required, tr
+from portal.web.venue import texts as T
 from portal.web.venue.render_gate import RenderBusy, busy_response, render_slot
 from portal.web.venue.venue_console import limit_content_writes
 
@@ -72,12 +73,12 @@ def check_targets(venues: tuple[str, ...], account: Account, known: set[str]) ->
     if account.is_noc:
         unknown = [v for v in venues if v not in known]
         if unknown:
-            return (f"场所不存在：{', '.join(unknown)}", f"no such venue: {', '.join(unknown)}")
+            return T.no_such_venues(", ".join(unknown))
         return None
     if not venues:
-        return ("请至少选择一个您管理的场所", "choose at least one of your venues")
+        return T.CHOOSE_OWN_VENUE
     if any(v not in known or not account.can_see_venue(v) for v in venues):
-        return ("只能投放到您管理的场所", "you can only target venues you manage")
+        return T.OWN_VENUES_ONLY
     return None
 
 
@@ -162,17 +163,14 @@ def _validate(data: dict[str, Any]) -> tuple[Campaign | None, dict[str, tuple[st
             errors["click_url"] = refusal
     owner = asset_venue(campaign.creative.image) if campaign is not None else None
     if owner is not None and not account.can_see_venue(owner):
-        errors["image"] = ("只能使用您管理的场所的素材", "use assets of the venues you manage")
+        errors["image"] = T.OWN_ASSETS_ONLY
     if campaign is not None and campaign.creative.kind == "html":
         try:     # a trial render of venue HTML: gated like a preview (RenderBusy → 429)
             with render_slot(services().redis, account.username):
                 services().renderer.check(campaign.creative.html,
                                           {"lang": "zh", "venue": {"id": "", "name": ""}})
         except TemplateProblem as exc:
-            line = f"（第 {exc.line} 行）" if exc.line else ""
-            line_en = f" (line {exc.line})" if exc.line else ""
-            errors["html"] = (f"HTML 无法渲染{line}：{exc.reason}",
-                              f"the HTML does not render{line_en}: {exc.reason}")
+            errors["html"] = T.html_does_not_render(exc.line, exc.reason)
     return (None if errors else campaign), errors
 
 
@@ -204,7 +202,7 @@ def create() -> BaseResponse | tuple[str, int]:
         if campaign is not None:
             saved = store.create(campaign)
             audit("venue", "campaign.create", saved.id, None, _audit_view(saved))
-            flash(tr("广告活动已创建", "Campaign created"), "ok")
+            flash(tr(*T.CAMPAIGN_CREATED), "ok")
             return redirect(url_for("venue_campaigns.index"))
         return _form_page(None, errors, 400)
     return _form_page(None, {}, 200)
@@ -222,7 +220,7 @@ def edit(campaign_id: str) -> BaseResponse | tuple[str, int]:
         if campaign is not None:
             saved = _store().put(campaign)
             audit("venue", "campaign.update", saved.id, _audit_view(existing), _audit_view(saved))
-            flash(tr("广告活动已保存", "Campaign saved"), "ok")
+            flash(tr(*T.CAMPAIGN_SAVED), "ok")
             return redirect(url_for("venue_campaigns.index"))
         return _form_page(existing, errors, 400)
     return _form_page(existing, {}, 200)
@@ -235,7 +233,7 @@ def set_enabled(campaign_id: str) -> BaseResponse:
     enabled = request.form.get("enabled") == "1"
     saved = _store().set_enabled(existing.id, enabled)
     audit("venue", "campaign.update", saved.id, _audit_view(existing), _audit_view(saved))
-    flash(tr("已恢复投放", "Campaign resumed") if enabled else tr("已暂停投放", "Campaign paused"), "ok")
+    flash(tr(*T.CAMPAIGN_RESUMED) if enabled else tr(*T.CAMPAIGN_PAUSED), "ok")
     return redirect(url_for("venue_campaigns.index"))
 
 
@@ -245,7 +243,7 @@ def delete(campaign_id: str) -> BaseResponse:
     existing = _campaign(campaign_id)
     _store().delete(existing.id)
     audit("venue", "campaign.delete", existing.id, _audit_view(existing), None)
-    flash(tr("广告活动已删除", "Campaign deleted"), "ok")
+    flash(tr(*T.CAMPAIGN_DELETED), "ok")
     return redirect(url_for("venue_campaigns.index"))
 
 
@@ -258,11 +256,9 @@ def _range() -> tuple[date, date, str]:
         end = date.fromisoformat(request.args.get("end") or today.isoformat())
         start = date.fromisoformat(request.args.get("start") or (end - timedelta(days=13)).isoformat())
     except ValueError:
-        return today - timedelta(days=13), today, tr("日期格式应为 YYYY-MM-DD",
-                                                     "dates are written YYYY-MM-DD")
+        return today - timedelta(days=13), today, tr(*T.STATS_BAD_DATE)
     if end < start or (end - start).days >= MAX_STATS_DAYS:
-        return today - timedelta(days=13), today, tr(
-            f"日期范围须为 1–{MAX_STATS_DAYS} 天", f"the range must be 1-{MAX_STATS_DAYS} days")
+        return today - timedelta(days=13), today, tr(*T.stats_range(MAX_STATS_DAYS))
     return start, end, ""
 
 
@@ -279,9 +275,10 @@ def stats(campaign_id: str) -> tuple[str, int]:
     rows = _rows(campaign, start, end)
     totals = daily_totals(rows, start, end)
     chart = {"labels": [d.day.isoformat() for d in totals],
-             "series": [{"name": tr("展示", "Impressions"), "values": [d.impressions for d in totals]},
-                        {"name": tr("完整观看", "Completed views"), "values": [d.views for d in totals]},
-                        {"name": tr("点击", "Clicks"), "values": [d.clicks for d in totals]}]}
+             "series": [{"name": tr(*T.STATS_SERIES["impressions"]),
+                         "values": [d.impressions for d in totals]},
+                        {"name": tr(*T.STATS_SERIES["views"]), "values": [d.views for d in totals]},
+                        {"name": tr(*T.STATS_SERIES["clicks"]), "values": [d.clicks for d in totals]}]}
     return render_template("venue/campaign_stats.html", campaign=campaign, rows=rows, totals=totals,
                            chart=chart, start=start, end=end, error=error), 400 if error else 200
 
@@ -295,7 +292,7 @@ def stats_csv(campaign_id: str) -> Response:
         abort(400)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["日期 day", "场所 venue", "展示 impressions", "完整观看 views", "点击 clicks"])
+    writer.writerow(T.STATS_CSV_HEADER)
     for r in _rows(campaign, start, end):
         writer.writerow([r.day.isoformat(), r.venue, r.impressions, r.views, r.clicks])
     # UTF-8 with a BOM: Excel (common on operators' desks) otherwise reads it as GBK.

@@ -24,7 +24,7 @@ from ad_pages.forms import describe_missing, missing_forms
 from portal.admin.accounts import Role
 from portal.errors import NotFound, ValidationError
 from portal.venues.content_quotas import ContentRefused
-from portal.venues.page_help import variables_for
+from portal.venues.page_help_texts import variables_for
 from portal.venues.pages import PageError, build_context, sample_values
 from portal.venues.venue_assets import AssetError
 from portal.venues.venue_store import NETWORK_FIELDS, OPERATOR_FIELDS, Venue, VenueSettingsError, update_venue
@@ -32,6 +32,7 @@ from portal.web import services
 from portal.web.console import audit, current_account, login_required, require_venue, tr
 from portal.web.i18n import pick_language
 from portal.web.phone.venue_csp import new_nonce, script_src, shipped_script_sources
+from portal.web.venue import texts as T
 from portal.web.venue.render_gate import RenderBusy, busy_response, render_slot
 
 __all__ = ["PREVIEW_CSP", "bp", "limit_content_writes", "preview_csp"]
@@ -53,15 +54,10 @@ def preview_csp(script_nonce: str = "", script_hashes: Iterable[str] = ()) -> st
 PREVIEW_CSP = preview_csp()
 """The preview's policy for a venue without scripts."""
 
-PAGE_TITLES = {"login": ("登录页", "Login page"), "success": ("成功页", "Success page"),
-               "ad": ("广告页", "Ad page"), "status": ("状态页", "Status page"),
-               "error": ("错误页", "Error page")}
-
-
 @bp.context_processor
 def _page_tabs() -> dict[str, Any]:
     """The page tabs (venue/_tabs.html) by their names in the console language, not their ids."""
-    return {"page_tabs": [(p, tr(*PAGE_TITLES[p])) for p in PAGES]}
+    return {"page_tabs": [(p, tr(*T.PAGE_TITLES[p])) for p in PAGES]}
 
 
 def _lang() -> str:
@@ -133,7 +129,7 @@ def create() -> BaseResponse | str | tuple[str, int]:
         store = services().journey.venues
         try:
             if store.get_or_none(venue_id) is not None:
-                raise ValidationError(tr("该场所编号已存在", "a venue with this id exists"))
+                raise ValidationError(tr(*T.VENUE_EXISTS))
             venue = Venue(id=venue_id, name_zh=request.form.get("name_zh", "").strip()[:80],
                           name_en=request.form.get("name_en", "").strip()[:80])
             store.put(venue)
@@ -141,7 +137,7 @@ def create() -> BaseResponse | str | tuple[str, int]:
             error = str(exc)
         else:
             audit("venue", "venue.create", venue.id, None, _public(venue))
-            flash(tr("场所已创建", "Venue created"), "ok")
+            flash(tr(*T.VENUE_CREATED), "ok")
             return redirect(url_for("venue_console.settings", venue_id=venue.id))
     return render_template("venue/new.html", error=error), 400 if error else 200
 
@@ -151,7 +147,7 @@ def create() -> BaseResponse | str | tuple[str, int]:
 def overview(venue_id: str) -> str:
     venue = _venue(venue_id)
     svc = services()
-    pages = [(p, tr(*PAGE_TITLES[p]), svc.pages.state(venue.id, p)) for p in PAGES]
+    pages = [(p, tr(*T.PAGE_TITLES[p]), svc.pages.state(venue.id, p)) for p in PAGES]
     return render_template("venue/overview.html", venue=venue, pages=pages,
                            fallbacks=svc.pages.fallbacks(venue.id), lang=_lang())
 
@@ -189,10 +185,10 @@ def settings(venue_id: str) -> BaseResponse | str | tuple[str, int]:
         except VenueSettingsError as exc:
             error, error_field, status = exc.message(_lang()), exc.field, 400
         except NotFound as exc:          # unknown default plan
-            error, error_field, status = tr(f"套餐不存在：{exc}", f"no such plan: {exc}"), "default_plan", 400
+            error, error_field, status = tr(*T.no_such_plan(str(exc))), "default_plan", 400
         else:
             audit("venue", "venue.update", venue.id, _public(venue), _public(updated))
-            flash(tr("设置已保存", "Settings saved"), "ok")
+            flash(tr(*T.SETTINGS_SAVED), "ok")
             return redirect(url_for("venue_console.settings", venue_id=venue.id))
         shown = venue
     return render_template("venue/settings.html", venue=shown, network=network, error=error,
@@ -219,8 +215,8 @@ def _editor(venue: Venue, page: str, *, source: str | None = None, problem: Page
         except RenderBusy:
             pass        # the page still opens; the check runs on the next visit, save or preview
     return render_template(
-        "venue/page.html", venue=venue, page=page, page_title=tr(*PAGE_TITLES[page]), pages=PAGES,
-        page_titles={p: tr(*PAGE_TITLES[p]) for p in PAGES}, state=state, draft=draft,
+        "venue/page.html", venue=venue, page=page, page_title=tr(*T.PAGE_TITLES[page]), pages=PAGES,
+        page_titles={p: tr(*T.PAGE_TITLES[p]) for p in PAGES}, state=state, draft=draft,
         history=svc.pages.history(venue.id, page), problem=problem.message(_lang()) if problem else "",
         problem_line=problem.line if problem else None, variables=variables_for(page),
         assets=svc.assets.all(venue.id), lang=_lang()), status
@@ -259,11 +255,11 @@ def page_save(venue_id: str, page: str) -> BaseResponse | tuple[str, int]:
             return _editor(venue, page, source=source, problem=exc, status=400)
         audit("venue", "page.publish", f"{venue.id}/{page}",
               {"version": before.published}, {**version.summary(), **_digest(source)})
-        flash(tr(f"已发布版本 v{version.version}", f"Published version v{version.version}"), "ok")
+        flash(tr(*T.published(version.version)), "ok")
     elif action == "preview":
         return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page, preview=1))
     else:
-        flash(tr("草稿已保存", "Draft saved"), "ok")
+        flash(tr(*T.DRAFT_SAVED), "ok")
     return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
 
 
@@ -283,8 +279,7 @@ def page_rollback(venue_id: str, page: str) -> BaseResponse:
         return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
     audit("venue", "page.rollback", f"{venue.id}/{page}", {"version": before},
           {**version.summary(), "from_version": target})
-    flash(tr(f"已回滚到 v{target}（新版本 v{version.version}）",
-             f"Rolled back to v{target} (new version v{version.version})"), "ok")
+    flash(tr(*T.rolled_back(target, version.version)), "ok")
     return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
 
 
@@ -298,7 +293,7 @@ def page_restore_default(venue_id: str, page: str) -> BaseResponse:
     before = svc.pages.restore_default(venue.id, page)
     audit("venue", "page.restore_default", f"{venue.id}/{page}",
           {"version": before, "draft": had_draft}, {"version": None, "draft": False})
-    flash(tr("已恢复默认页，手机现在看到的是默认页。", "The default page is back; phones now get it."), "ok")
+    flash(tr(*T.DEFAULT_PAGE_BACK), "ok")
     return redirect(url_for("venue_console.page_editor", venue_id=venue.id, page=page))
 
 
@@ -311,7 +306,7 @@ def page_version(venue_id: str, page: str, version: int) -> str:
     except NotFound:
         abort(404)
     return render_template("venue/version.html", venue=venue, page=page, version=v,
-                           page_title=tr(*PAGE_TITLES[page]))
+                           page_title=tr(*T.PAGE_TITLES[page]))
 
 
 PREVIEW_PARAMS = ("version", "live")
@@ -373,10 +368,11 @@ def _busy(exc: RenderBusy) -> Response:
 def _with_banner(html: str, zh: str, en: str) -> str:
     """``html`` with a warning at the top of its body (the preview of a page that would be
     refused). Found with str.find, not a regex: the HTML is the venue's."""
+    title_zh, title_en = T.PUBLISH_REFUSED
     banner = ('<div id="preview-problem" role="alert" style="position:sticky;top:0;z-index:2147483647;'
               'background:#fdecea;color:#7a1c12;border:2px solid #c0392b;padding:8px 10px;'
               'font:14px/1.4 sans-serif">'
-              f"<strong>无法发布 / Cannot be published</strong><br>{escape(zh)}<br>{escape(en)}</div>")
+              f"<strong>{title_zh} / {title_en}</strong><br>{escape(zh)}<br>{escape(en)}</div>")
     start = html.lower().find("<body")
     end = html.find(">", start) if start >= 0 else -1
     return html[:end + 1] + banner + html[end + 1:] if end >= 0 else banner + html
@@ -394,7 +390,7 @@ def assets(venue_id: str) -> BaseResponse | tuple[str, int]:
         upload = request.files.get("file")
         try:
             if upload is None or not upload.filename:
-                raise AssetError("请选择文件", "choose a file")
+                raise AssetError(*T.CHOOSE_FILE)
             data = upload.read(svc.settings.pages.max_font_bytes + svc.settings.pages.max_image_bytes + 1)
             asset = svc.assets.put(venue.id, upload.filename, data, _actor(),
                                    account_venues=_operator_venues())
@@ -405,7 +401,7 @@ def assets(venue_id: str) -> BaseResponse | tuple[str, int]:
         else:
             audit("venue", "asset.upload", f"{venue.id}/{asset.name}", None,
                   {k: v for k, v in asset.to_dict().items() if k != "url"})
-            flash(tr(f"已上传 {asset.name}", f"Uploaded {asset.name}"), "ok")
+            flash(tr(*T.asset_uploaded(asset.name)), "ok")
             return redirect(url_for("venue_console.assets", venue_id=venue.id))
     return render_template("venue/assets.html", venue=venue, assets=svc.assets.all(venue.id), error=error,
                            limits=svc.settings.pages), status
@@ -421,7 +417,7 @@ def asset_delete(venue_id: str, name: str) -> BaseResponse:
         abort(404)
     audit("venue", "asset.delete", f"{venue.id}/{name}",
           {k: v for k, v in asset.to_dict().items() if k != "url"}, None)
-    flash(tr(f"已删除 {name}", f"Deleted {name}"), "ok")
+    flash(tr(*T.asset_deleted(name)), "ok")
     return redirect(url_for("venue_console.assets", venue_id=venue.id))
 
 

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal.admin.accounts import Account, Role
 from portal.errors import ValidationError
+from portal.web import console_texts as CT
 from portal.web.console import audit, current_account, login_required, tr
 from portal.web.noc.noc_forms import FormError, end_of_day, flash_error, form_date, form_text
 from portal.web.noc.noc_tokens import token_store
@@ -48,13 +49,13 @@ def create() -> tuple[str, int]:
     form = request.form
     account = _account()
     try:
-        name = form_text(form, "name", ("名称", "Name"), required=True, max_len=64)
-        until = form_date(form.get("expires", ""), ("到期日期", "Expires"))
+        name = form_text(form, "name", CT.TOKEN_LABELS["name"], required=True, max_len=64)
+        until = form_date(form.get("expires", ""), CT.TOKEN_LABELS["expires"])
         expires_at = end_of_day(until, str(services().settings.quota.timezone)) if until else None
         token, secret = token_store().create(name, "read", f"user:{account.username}", expires_at)
     except (FormError, ValidationError) as exc:
         if isinstance(exc, ValidationError) and "future" in str(exc):
-            exc = FormError("到期日期必须晚于今天。", "The expiry date must be in the future.")
+            exc = FormError(*CT.TOKEN_EXPIRY_PAST)
         flash_error(exc)
         return _page({k: str(v) for k, v in form.items() if k != "csrf_token"}, 400)
     audit("venue", "token.create", token.id, None, token.as_dict())
@@ -71,5 +72,5 @@ def revoke(token_id: str) -> BaseResponse:
         abort(404)
     token = store.revoke(token_id, "revoked by its venue account")
     audit("venue", "token.revoke", token_id, before.as_dict(), token.as_dict())
-    flash(tr(f"令牌 {token.name} 已吊销。", f"Token {token.name} revoked."), "ok")
+    flash(tr(*CT.token_revoked(token.name)), "ok")
     return redirect(url_for("venue_tokens.index"))

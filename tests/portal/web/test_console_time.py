@@ -19,9 +19,9 @@ from portal.venues.pages import PageStore
 from portal.venues.venue_store import Venue, VenueStore
 from portal.web import create_app
 from portal.web.console_time import local_stamp, zone_label
-from tests.portal.pagekit import login_page
+from tests.portal.venues.pagekit import login_page
 from tests.portal.web.consolekit import make_settings
-from tests.portal.web.nockit import open_session, signed_in
+from tests.portal.web.noc.nockit import open_session, signed_in
 
 NOON_UTC = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC).timestamp()
 JULY_UTC = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC).timestamp()

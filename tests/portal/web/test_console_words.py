@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from portal.admin.accounts import Role
 from portal.venues.venue_store import Venue, VenueStore
-from tests.portal.web.apikit import token
+from tests.portal.web.api.apikit import token
 from tests.portal.web.consolekit import create_account, login, make_app
 
 TABS = {"zh": ["登录页", "成功页", "广告页", "状态页", "错误页"],
@@ -93,7 +93,7 @@ def test_every_reject_reason_has_a_name_on_the_dashboard(app: Flask, redis_clien
 
 @pytest.mark.parametrize(("lang", "shown"), [("zh", "短信登录"), ("en", "SMS code")])
 def test_a_phones_logins_name_their_kind(app: Flask, redis_client: Any, lang: str, shown: str) -> None:
-    from tests.portal.web.nockit import open_session
+    from tests.portal.web.noc.nockit import open_session
     open_session(redis_client, "18900000001", "ac1", "S1", 1)          # logged in by SMS code
     noc = _signed_in(app, redis_client, "noc1", Role.NOC, lang)
     page = noc.get("/noc/users/18900000001").get_data(as_text=True)

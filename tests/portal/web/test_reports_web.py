@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from portal.admin.accounts import Role
 from portal.web import services
-from tests.portal.web.apikit import assert_matches_openapi, auth, token
+from tests.portal.web.api.apikit import assert_matches_openapi, auth, token
 from tests.portal.web.consolekit import create_account, login, make_app
 from tests.portal.web.reportkit import seed
 

@@ -20,7 +20,7 @@ from portal.admin.accounts import Role
 from portal.runtime.settings import ConsoleSettings
 from portal.units import format_octets
 from tests.e2e.stack import phone, running_stack, stack_app, wait_for
-from tests.portal.web.apikit import auth, token
+from tests.portal.web.api.apikit import auth, token
 from tests.portal.web.consolekit import create_account, csrf, login
 
 

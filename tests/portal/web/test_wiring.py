@@ -16,7 +16,7 @@ from portal.web.noc.noc_jobs import job_runner
 from portal.web.noc.noc_plans import plan_store
 from portal.web.ops import WebOps
 from tests.portal.web.consolekit import make_settings
-from tests.portal.web.nockit import signed_in
+from tests.portal.web.noc.nockit import signed_in
 
 
 def test_the_app_serves_from_the_service_set_it_is_given(redis_client: Any, data_dir: Path) -> None:

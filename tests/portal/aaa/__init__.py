@@ -1,0 +1,1 @@
+"""Tests of portal/aaa/: plans, grants, the decision, usage, sessions, credentials, blocklist, ACs."""

@@ -1,0 +1,1 @@
+"""Tests of portal/admin/: console accounts, API tokens, the audit log."""

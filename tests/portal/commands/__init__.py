@@ -1,0 +1,1 @@
+"""Tests of portal/commands/: the citywifi subcommands as real processes."""

@@ -1,0 +1,1 @@
+"""Tests of portal/noc/: session search, kicks and plan changes, jobs, live figures."""

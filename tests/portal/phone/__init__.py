@@ -1,0 +1,1 @@
+"""Tests of portal/phone/: the phone journey (no Flask), SMS codes and queue, the AC listener."""

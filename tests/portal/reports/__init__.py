@@ -1,0 +1,1 @@
+"""Tests of portal/reports/: roll-ups and their schedule."""

@@ -1,0 +1,1 @@
+"""Tests of portal/runtime/: settings, /metrics and readiness of the processes."""

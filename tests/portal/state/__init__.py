@@ -1,0 +1,1 @@
+"""Tests of portal/state/: Redis connections and the embedded Redis."""

@@ -1,0 +1,1 @@
+"""Tests of portal/venues/: venues, pages, assets, campaigns (pagekit.py: page sources)."""

@@ -1,0 +1,1 @@
+"""Tests of portal/web/gateway/: what gateways post (openNDS events, authmon)."""

@@ -1,0 +1,1 @@
+"""Tests of portal/web/noc/: the NOC console (nockit.py, jobkit.py: shared helpers)."""

@@ -1,0 +1,1 @@
+"""Tests of portal/web/phone/: the phone pages over HTTP, gateway landings."""

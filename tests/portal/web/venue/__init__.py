@@ -1,0 +1,1 @@
+"""Tests of portal/web/venue/: the venue console and its API counterpart."""
