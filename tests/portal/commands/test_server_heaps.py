@@ -1,6 +1,6 @@
 """``citywifi radius`` (each worker) and ``citywifi sms-worker`` freeze what start-up built out
 of the garbage collector's full collections (``portal.runtime.heap``), as web workers do
-(tests/portal/test_web_heap.py): a full collection walked every object of the process with all
+(tests/portal/commands/test_web_heap.py): a full collection walked every object of the process with all
 its work stopped (183 ms in RADIUS, 83 ms in the sms-worker in a 5,000-login run)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.conftest import free_udp_port
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FROZEN = re.compile(r"(radius worker|sms-worker): (\d+) start-up objects frozen")
 
 
