@@ -145,6 +145,9 @@ def nodes(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory)
     started = [Node(redis_server.url, root / f"node{i}") for i in range(2)]
     try:
         with redis.Redis.from_url(redis_server.url) as client:
+            # An earlier module's test may have left its ACs (the server is per session and
+            # redis_client empties it before a test, not after): one on 127.0.0.1 refuses ours.
+            client.flushall()
             register(client)      # to answer the readiness probe (each test registers again)
         for node in started:
             node.wait_ready()
