@@ -145,7 +145,10 @@ class RedisClusterProcs:
             _Proc(self.binary, self.root / f"try{self.attempt}" / f"node{i}", free_cluster_port(taken),
                   ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                    "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "yes",
-                   "--appendfsync", "everysec"])
+                   "--appendfsync", "everysec",
+                   # the encodings of deploy/redis/cluster/redis-700*.conf (session hashes stay
+                   # listpacks, the session deadline index is a skip list at every size)
+                   "--hash-max-ziplist-value", "256", "--zset-max-ziplist-entries", "0"])
             for i in range(self.masters)
         ]
 
