@@ -224,7 +224,12 @@ def test_watermark_refuses_venue_content_and_admin_keeps_working(tight_redis: tu
         statuses.append(status)
         if status != 302:
             break
-    assert statuses[-1] == 507, f"after {len(statuses)} campaigns: {statuses[-5:]}"
+    if statuses[-1] != 507:     # seen once in CI (a 503 from Redis's own limit): say why next time
+        memory = redis.info("memory")
+        facts = {k: memory.get(k) for k in ("used_memory", "maxmemory", "mem_not_counted_for_evict",
+                                            "used_memory_scripts", "mem_aof_buffer", "mem_clients_normal")}
+        raise AssertionError(f"after {len(statuses)} campaigns: {statuses[-5:]}; limit {limit}; {facts}; "
+                             f"persistence {redis.info('persistence').get('aof_rewrite_in_progress')}")
     refusal = _campaign(client, token, ["v1"], 1001)
     assert refusal.status_code == 507 and "存储空间即将用尽" in refusal.get_data(as_text=True)
     used = int(redis.info("memory")["used_memory"])
