@@ -12,63 +12,44 @@ from enum import IntEnum
 
 from portal.aaa.sessions import encode_nas_ids, normalise_mac_or_none
 from radius.called_station import split_called_station_id
+from radius.memo import memo
 from radius.wire import Request
 
 __all__ = ["AcctRecord", "AcctStatus", "called_station_of", "mac_of", "nas_ids_of"]
 
-_MACS: dict[str, str | None] = {}   # Calling-Station-Id → normalised MAC (bounded memo)
+# Per-worker memos (bounded: ``radius.memo.memo`` clears one when full). A session's
+# records repeat the same Calling-Station-Id, Called-Station-Id and NAS, and normalising,
+# splitting and JSON-encoding them per record was a measurable share of an Interim-Update.
+_MACS: dict[str, str | None] = {}
+_CALLED: dict[str, tuple[str | None, str | None]] = {}
+_NAS_IDS: dict[tuple[str | None, str | None, str | None, str | None], str] = {}
 
 
 def mac_of(calling_station_id: str | None) -> str | None:
-    """``portal.aaa.sessions.normalise_mac_or_none``, remembered per worker: a session's records
-    repeat the same Calling-Station-Id, and normalising it was a measurable share per record."""
+    """``portal.aaa.sessions.normalise_mac_or_none``, remembered per worker."""
     if calling_station_id is None:
         return None
-    try:
-        return _MACS[calling_station_id]
-    except KeyError:
-        pass
-    if len(_MACS) >= 65536:
-        _MACS.clear()
-    mac = _MACS[calling_station_id] = normalise_mac_or_none(calling_station_id)
-    return mac
-
-
-_CALLED: dict[str, tuple[str | None, str | None]] = {}
+    return memo(_MACS, normalise_mac_or_none, calling_station_id)
 
 
 def called_station_of(called_station_id: str | None) -> tuple[str | None, str | None]:
-    """``radius.called_station.split_called_station_id`` (AP MAC, SSID), remembered per worker like
-    ``mac_of``: a session's records repeat it, and splitting tries up to three MAC spellings."""
+    """``radius.called_station.split_called_station_id`` (AP MAC, SSID), remembered per worker
+    (splitting tries up to three MAC spellings)."""
     if not called_station_id:
         return None, None
-    try:
-        return _CALLED[called_station_id]
-    except KeyError:
-        pass
-    if len(_CALLED) >= 65536:
-        _CALLED.clear()
-    split = _CALLED[called_station_id] = split_called_station_id(called_station_id)
-    return split
+    return memo(_CALLED, split_called_station_id, called_station_id)
 
 
-_NAS_IDS: dict[tuple[str | None, str | None, str | None, str | None], str] = {}
+def _nas_ids(key: tuple[str | None, str | None, str | None, str | None]) -> str:
+    calling_station_id, nas_ip, nas_identifier, mac = key
+    return encode_nas_ids(calling_station_id=calling_station_id, nas_ip=nas_ip,
+                          nas_identifier=nas_identifier, mac=mac)
 
 
 def nas_ids_of(calling_station_id: str | None, nas_ip: str | None, nas_identifier: str | None,
                mac: str | None) -> str:
-    """``portal.aaa.sessions.encode_nas_ids`` (a JSON dump per record), remembered per worker: the
-    same NAS and device repeat them in every record of a session."""
-    key = (calling_station_id, nas_ip, nas_identifier, mac)
-    try:
-        return _NAS_IDS[key]
-    except KeyError:
-        pass
-    if len(_NAS_IDS) >= 65536:
-        _NAS_IDS.clear()
-    ids = _NAS_IDS[key] = encode_nas_ids(calling_station_id=calling_station_id, nas_ip=nas_ip,
-                                         nas_identifier=nas_identifier, mac=mac)
-    return ids
+    """``portal.aaa.sessions.encode_nas_ids`` (a JSON dump per record), remembered per worker."""
+    return memo(_NAS_IDS, _nas_ids, (calling_station_id, nas_ip, nas_identifier, mac))
 
 
 class AcctStatus(IntEnum):

@@ -44,7 +44,7 @@ from portal.aaa.decision import AuthReads, Refusal, decide, screen, starts_valid
 from portal.aaa.device_slots import slot_field
 from portal.state import STATE_ERRORS
 from radius import wire
-from radius.auth_lookups import PlanCache, mac_or_none, memo, pairs_memo, without_realm
+from radius.auth_lookups import PlanCache, mac_or_none, pairs_memo, without_realm
 from radius.auth_replies import REJECT_MESSAGES, reply_message_attrs, too_many_devices
 from radius.auth_single import SingleRequests, Unsupported
 from radius.auth_slots import DeviceSlots, Early
@@ -52,6 +52,7 @@ from radius.batch_reads import READS_PER_REQUEST, BatchReads, flat_pairs
 from radius.called_station import parse_ssid
 from radius.dialects import render
 from radius.errors import MalformedPacket
+from radius.memo import memo
 from radius.resp import RespClient, bulk
 from radius.server import AuthReply
 from radius.token_grants import TokenReplay, fetch_command
@@ -113,7 +114,7 @@ class AuthPolicy(SingleRequests):
                       if fast is not None else None)
         self._reserve_sha = self.slots.reserve_sha if self.slots is not None else b""
         self.tz = tz or ZoneInfo(authorizer.settings.timezone)
-        # Memos of pure functions of request text (bounded, see radius.auth_lookups.memo).
+        # Memos of pure functions of request text (bounded, see radius.memo).
         self._macs: dict[str, str | None] = {}
         # User-Name → phone, one memo per realm rule (a str key is cheaper than a tuple here)
         self._phones: tuple[dict[str, str | None], dict[str, str | None]] = ({}, {})

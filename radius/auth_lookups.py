@@ -7,7 +7,6 @@ measurable share of the CPU per Access-Request (docs/benchmarks.md).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from portal.aaa.acs import AcRecord
 from portal.aaa.authorizer import Authorizer
@@ -18,22 +17,9 @@ from portal.errors import ValidationError
 from radius.batch_reads import flat_pairs
 from radius.user_name import phone_of_user_name
 
-__all__ = ["PlanCache", "mac_or_none", "memo", "pairs_memo", "phone_keep", "phone_strip", "without_realm"]
+__all__ = ["PlanCache", "mac_or_none", "pairs_memo", "phone_keep", "phone_strip", "without_realm"]
 
-_CACHE_MAX = 50_000   # entries per pure-function memo (cleared when full)
 _USAGE_MEMO_MAX = 10_000   # parsed usage hashes (a few hundred bytes each)
-
-
-def memo(cache: dict[Any, Any], fn: Callable[[Any], Any], arg: Any) -> Any:
-    """``fn(arg)``, remembered in ``cache`` (bounded: cleared when full)."""
-    try:
-        return cache[arg]
-    except KeyError:
-        pass
-    if len(cache) >= _CACHE_MAX:
-        cache.clear()
-    value = cache[arg] = fn(arg)
-    return value
 
 
 def pairs_memo(cache: dict[tuple[bytes, ...], dict[bytes, bytes]], flat: list[bytes] | None

@@ -33,11 +33,12 @@ from portal.aaa.decision import Refusal
 from portal.aaa.grants import QuotaRefusal
 from portal.state import keys
 from radius import wire
-from radius.auth_lookups import mac_or_none, memo, phone_keep, phone_strip, without_realm
+from radius.auth_lookups import mac_or_none, phone_keep, phone_strip, without_realm
 from radius.auth_replies import REJECT_MESSAGES, refusal_reply, reply_message_attrs, too_many_devices
 from radius.called_station import is_mac, parse_ssid
 from radius.dialects import render
 from radius.errors import MalformedPacket
+from radius.memo import memo
 from radius.resp import RespClient
 from radius.server import AuthReply
 from radius.token_grants import TokenReplay, fetch_command
