@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from portal.aaa.acs import AcRecord
 from portal.aaa.authorizer import Authorizer
-from portal.aaa.blocklist import blocks
+from portal.aaa.blocklist import blocks, normalise_mac_or_none
 from portal.aaa.credentials import (
     CONSUME_LUA,
     CheckPlan,
@@ -44,7 +44,7 @@ from portal.aaa.decision import AuthReads, Refusal, decide, screen, starts_valid
 from portal.aaa.device_slots import slot_field
 from portal.state import STATE_ERRORS
 from radius import wire
-from radius.auth_lookups import PlanCache, mac_or_none, pairs_memo, without_realm
+from radius.auth_lookups import PlanCache, pairs_memo, without_realm
 from radius.auth_replies import REJECT_MESSAGES, reply_message_attrs, too_many_devices
 from radius.auth_single import SingleRequests, Unsupported
 from radius.auth_slots import DeviceSlots, Early
@@ -184,14 +184,14 @@ class AuthPolicy(SingleRequests):
         username = req.text(_USER_NAME)
         if not username:
             raise CredentialError("no User-Name")
-        if ac.mac_auth and memo(self._macs, mac_or_none, without_realm(username, ac)) is not None:
+        if ac.mac_auth and memo(self._macs, normalise_mac_or_none, without_realm(username, ac)) is not None:
             return None
         password = req.get(_USER_PASSWORD)
         chap = req.get(_CHAP_PASSWORD)
         if password is None and chap is None:
             raise Unsupported("neither User-Password nor CHAP-Password")
         phone = self._phones[ac.strip_realm].get(username) or self._phone(username, ac)
-        mac = memo(self._macs, mac_or_none, req.text(_CALLING))
+        mac = memo(self._macs, normalise_mac_or_none, req.text(_CALLING))
         if password is not None:
             clear = wire.decrypt_password(password, secret, req.authenticator).decode("utf-8", "replace")
             return CheckPlan(phone, mac, "pap", (), clear)   # positional: cheaper (NamedTuple)

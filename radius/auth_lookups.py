@@ -10,14 +10,12 @@ from collections.abc import Callable
 
 from portal.aaa.acs import AcRecord
 from portal.aaa.authorizer import Authorizer
-from portal.aaa.blocklist import normalise_mac
 from portal.aaa.plans import Plan
 from portal.aaa.usage import Usage, day_of, next_midnight, parse_usage
-from portal.errors import ValidationError
 from radius.batch_reads import flat_pairs
 from radius.user_name import phone_of_user_name
 
-__all__ = ["PlanCache", "mac_or_none", "pairs_memo", "phone_keep", "phone_strip", "without_realm"]
+__all__ = ["PlanCache", "pairs_memo", "phone_keep", "phone_strip", "without_realm"]
 
 _USAGE_MEMO_MAX = 10_000   # parsed usage hashes (a few hundred bytes each)
 
@@ -35,15 +33,6 @@ def pairs_memo(cache: dict[tuple[bytes, ...], dict[bytes, bytes]], flat: list[by
             cache.clear()
         found = cache[key] = flat_pairs(flat)
     return found
-
-
-def mac_or_none(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return normalise_mac(value)
-    except ValidationError:
-        return None
 
 
 def phone_strip(username: str) -> str | None:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from portal.aaa.acs import AcRecord
 from portal.aaa.authorizer import Authorizer
-from portal.aaa.blocklist import blocks, normalise_mac
+from portal.aaa.blocklist import blocks, normalise_mac, normalise_mac_or_none
 from portal.aaa.credentials import (
     CheckPlan,
     CredentialError,
@@ -33,7 +33,7 @@ from portal.aaa.decision import Refusal
 from portal.aaa.grants import QuotaRefusal
 from portal.state import keys
 from radius import wire
-from radius.auth_lookups import mac_or_none, phone_keep, phone_strip, without_realm
+from radius.auth_lookups import phone_keep, phone_strip, without_realm
 from radius.auth_replies import REJECT_MESSAGES, refusal_reply, reply_message_attrs, too_many_devices
 from radius.called_station import is_mac, parse_ssid
 from radius.dialects import render
@@ -101,7 +101,7 @@ class SingleRequests:
 
     def _replay_one(self, req: wire.Request, ac: AcRecord, exc: ReusedCredential, now: float) -> AuthReply:
         """The redis-py path's :meth:`_replay_batch` for one request."""
-        mac = mac_or_none(req.text(Attr.CALLING_STATION_ID))
+        mac = normalise_mac_or_none(req.text(Attr.CALLING_STATION_ID))
         username = req.text(Attr.USER_NAME) or ""
         phone = self._phone(username, ac)
         if self.replay.window <= 0 or not exc.token or mac is None:

@@ -11,7 +11,7 @@ from typing import Any
 from portal.errors import ValidationError
 from portal.state import keys
 
-__all__ = ["BlockEntry", "Blocklist", "blocks", "normalise_mac"]
+__all__ = ["BlockEntry", "Blocklist", "blocks", "normalise_mac", "normalise_mac_or_none"]
 
 _HEX = set("0123456789abcdef")
 
@@ -27,6 +27,16 @@ def normalise_mac(mac: str) -> str:
     if len(digits) != 12 or not set(digits) <= _HEX:
         raise ValidationError(f"{mac!r} is not a MAC address")
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def normalise_mac_or_none(mac: str | None) -> str | None:
+    """Normalised MAC, or None when absent or unparseable (never fails: NAS input)."""
+    if not mac:
+        return None
+    try:
+        return normalise_mac(mac)
+    except ValidationError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from portal.aaa.blocklist import normalise_mac
+from portal.aaa.blocklist import normalise_mac, normalise_mac_or_none
 from portal.aaa.device_slots import RESERVE_FUNCTION_LUA
 from portal.aaa.texts import DEVICE_MISMATCH_MESSAGE  # re-exported: the portal recognises it in TextInfo
 from portal.errors import CitywifiError, ValidationError
@@ -144,15 +144,6 @@ def _as_dict(raw: Any) -> dict[bytes, bytes]:
     if isinstance(raw, dict):
         return raw
     return dict(zip(raw[::2], raw[1::2], strict=True))
-
-
-def _mac_or_none(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return normalise_mac(value)
-    except ValidationError:
-        return None
 
 
 # KEYS[1] live tokens hash, KEYS[2] used tokens hash.
@@ -301,7 +292,7 @@ class CredentialStore:
 
     def plan_pap(self, username: str, password: str, calling_station_id: str | None) -> CheckPlan:
         phone = self._phone_or_reject(username)
-        mac = _mac_or_none(calling_station_id)
+        mac = normalise_mac_or_none(calling_station_id)
         cmds: list[Command] = []
         if mac is not None:
             cmds.append(("HGETALL", keys.mac_binding(mac)))
@@ -326,7 +317,7 @@ class CredentialStore:
         phone = self._phone_or_reject(username)
         if len(chap_password) != 17:
             raise InvalidCredential("CHAP-Password must be 17 octets")
-        mac = _mac_or_none(calling_station_id)
+        mac = normalise_mac_or_none(calling_station_id)
         cmds: list[Command] = [
             ("HGETALL", keys.mac_binding(mac) if mac else keys.mac_binding("-")),
             ("HKEYS", keys.login_tokens(phone)),
@@ -403,7 +394,7 @@ class CredentialStore:
 
     def check_mac_auth(self, mac: str) -> Identity:
         """MAC authentication (User-Name = MAC): accepted iff the device has a live binding."""
-        norm = _mac_or_none(mac)
+        norm = normalise_mac_or_none(mac)
         if norm is None:
             raise InvalidCredential(f"{mac!r} is not a MAC address")
         binding = self._binding(norm, self.redis.hgetall(keys.mac_binding(norm)))

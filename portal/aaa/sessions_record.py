@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from portal.aaa.blocklist import normalise_mac_or_none
+
 __all__ = [
     "NAS_ID_KEYS",
     "RECORD_FIELDS",
@@ -50,19 +52,6 @@ def encode_nas_ids(*, calling_station_id: str | None, nas_ip: str | None,
     if nas_identifier:
         ids["ni"] = nas_identifier[:253]
     return json.dumps(ids, separators=(",", ":"), ensure_ascii=False) if ids else ""
-
-
-def normalise_mac_or_none(mac: str | None) -> str | None:
-    """Normalised MAC, or None when absent or unparseable (never fails: NAS input)."""
-    if not mac:
-        return None
-    from portal.aaa.blocklist import normalise_mac
-    from portal.errors import ValidationError
-
-    try:
-        return normalise_mac(mac)
-    except ValidationError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
